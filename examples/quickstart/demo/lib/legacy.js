@@ -1,0 +1,2 @@
+// Demo file outside src/: the code-review policy refuses it.
+module.exports = { legacy: true };

@@ -1,0 +1,96 @@
+// mcpgate command line. Run `mcpgate help` for the list of commands.
+import { parseArgs } from 'node:util';
+import { loadConfigFile, ConfigError } from '../config/load.js';
+import { DECISION_ENTRYPOINT } from '../policy/engine.js';
+import { startGateway } from '../gateway.js';
+import { createLogger } from '../util/logger.js';
+import { GATEWAY_VERSION } from '../util/version.js';
+import { devTokenCommand } from './dev-token.js';
+import { evalCommand, policyBuild, policyCheck, policyTest } from './policy-commands.js';
+
+const HELP = `mcpgate ${GATEWAY_VERSION} — zero-trust gateway for the Model Context Protocol
+
+Usage:
+  mcpgate start [--config mcpgate.yaml]        run the gateway
+  mcpgate policy build [--rego rego] [--out wasm/bundle.tar.gz] [--revision R]
+                                               compile rego/ to a wasm OPA bundle
+  mcpgate policy test [--rego rego]            opa test + every case through wasm in Node
+  mcpgate policy check [--rego rego]           opa fmt + opa check --strict with the input schema
+  mcpgate eval --input input.json [--bundle wasm/bundle.tar.gz] [--entrypoint mcp/authz/decision]
+                                               evaluate one input document in-process
+  mcpgate dev-token --config FILE --user NAME [--groups a,b] [--roles r] [--scopes s] [--ttl 3600]
+                                               QUICKSTART ONLY: mint a token from the dev issuer
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, sub] = argv;
+  switch (command) {
+    case 'start': {
+      const { values } = parseArgs({ args: argv.slice(1), options: { config: { type: 'string', default: 'mcpgate.yaml' } } });
+      const config = loadConfigFile(values.config);
+      const logger = createLogger(config.logging.level);
+      const gateway = await startGateway(config, logger);
+      const stop = (signal: string) => {
+        logger.info('shutting down', { signal });
+        void gateway.close().then(() => process.exit(0));
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      return new Promise<number>(() => undefined);
+    }
+    case 'policy': {
+      const { values } = parseArgs({
+        args: argv.slice(2),
+        options: {
+          rego: { type: 'string', default: 'rego' },
+          out: { type: 'string', default: 'wasm/bundle.tar.gz' },
+          revision: { type: 'string' },
+        },
+      });
+      if (sub === 'build') return policyBuild(values.rego, values.out, values.revision);
+      if (sub === 'test') return policyTest(values.rego);
+      if (sub === 'check') return policyCheck(values.rego);
+      console.error(`unknown policy command "${sub ?? ''}"\n\n${HELP}`);
+      return 2;
+    }
+    case 'eval': {
+      const { values } = parseArgs({
+        args: argv.slice(1),
+        options: {
+          input: { type: 'string' },
+          bundle: { type: 'string', default: 'wasm/bundle.tar.gz' },
+          entrypoint: { type: 'string', default: DECISION_ENTRYPOINT },
+        },
+      });
+      if (!values.input) {
+        console.error('eval needs --input FILE (a policy input document as JSON)');
+        return 2;
+      }
+      return evalCommand(values.bundle, values.input, values.entrypoint);
+    }
+    case 'dev-token':
+      return devTokenCommand(argv.slice(1));
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(HELP);
+      return 0;
+    case 'version':
+    case '--version':
+      console.log(GATEWAY_VERSION);
+      return 0;
+    default:
+      console.error(`unknown command "${command}"\n\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    const message = err instanceof ConfigError || err instanceof Error ? err.message : String(err);
+    console.error(`mcpgate: ${message}`);
+    process.exit(1);
+  },
+);

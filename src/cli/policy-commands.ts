@@ -1,0 +1,67 @@
+// `mcpgate policy build|test|check` and `mcpgate eval`.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { readBundleFile } from '../policy/bundle.js';
+import { DECISION_ENTRYPOINT, PolicyEngine } from '../policy/engine.js';
+import { parseDecision } from '../policy/decision.js';
+import { runPolicyTests } from '../policy/policy-test.js';
+import { buildWasmBundle, NON_POLICY_ENTRIES, regoLayout, runOpa } from '../policy/toolchain.js';
+
+export function policyBuild(regoDir: string, outFile: string, revision?: string): number {
+  const rev = buildWasmBundle(regoLayout(resolve(regoDir)), resolve(outFile), revision);
+  console.log(`built ${outFile} (revision ${rev})`);
+  return 0;
+}
+
+export function policyCheck(regoDir: string): number {
+  const layout = regoLayout(resolve(regoDir));
+  let failed = false;
+  const fmt = runOpa(['fmt', '--list', '--fail', layout.regoDir]);
+  if (fmt.status !== 0) {
+    failed = true;
+    console.error(`opa fmt: these files need \`opa fmt -w\`:\n${fmt.stdout}${fmt.stderr}`);
+  } else {
+    console.log('opa fmt: ok');
+  }
+  const check = runOpa([
+    'check',
+    '--strict',
+    '--capabilities',
+    layout.capabilities,
+    '--schema',
+    layout.schemaDir,
+    ...NON_POLICY_ENTRIES.flatMap((e) => ['--ignore', e]),
+    layout.regoDir,
+  ]);
+  if (check.status !== 0) {
+    failed = true;
+    console.error(`opa check --strict:\n${check.stdout}${check.stderr}`);
+  } else {
+    console.log('opa check --strict (with the input schema): ok');
+  }
+  return failed ? 1 : 0;
+}
+
+export function policyTest(regoDir: string): number {
+  const report = runPolicyTests(regoLayout(resolve(regoDir)));
+  console.log(report.opaTest.output.trimEnd());
+  console.log(`opa test (Go evaluator): ${report.opaTest.ok ? 'ok' : 'FAILED'}`);
+  let failed = 0;
+  for (const outcome of report.cases) {
+    if (outcome.problems.length === 0) continue;
+    failed++;
+    console.error(`FAIL ${outcome.name}\n${outcome.problems.map((p) => `    - ${p}`).join('\n')}`);
+  }
+  const passed = report.cases.length - failed;
+  console.log(`wasm cases (Node, compared with the Go evaluator): ${passed} passed, ${failed} failed`);
+  return report.opaTest.ok && failed === 0 ? 0 : 1;
+}
+
+export function evalCommand(bundleFile: string, inputFile: string, entrypoint: string): number {
+  const engine = PolicyEngine.load(readBundleFile(resolve(bundleFile)), { initialPages: 5, maxPages: 1024 });
+  const input = readFileSync(resolve(inputFile), 'utf8');
+  const result = engine.evaluate(entrypoint, JSON.stringify(JSON.parse(input)));
+  const shown = entrypoint === DECISION_ENTRYPOINT ? parseDecision(result) : result;
+  console.log(JSON.stringify(shown, null, 2));
+  return 0;
+}

@@ -1,0 +1,216 @@
+// Loads, validates and resolves the configuration file. Every problem is reported at once,
+// each with the path of the offending key, so a wrong file never half-starts a gateway.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { configSchema, type RawConfig, type RawValueSource } from './schema.js';
+import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
+
+export class ConfigError extends Error {}
+
+export interface StdioUpstreamConfig {
+  name: string;
+  transport: 'stdio';
+  command: string;
+  args: string[];
+  cwd: string | undefined;
+  env: Record<string, ValueSource>;
+  isolation: 'shared' | 'per-session';
+  timeoutMs: number;
+  restart: { initialDelayMs: number; maxDelayMs: number };
+}
+
+export interface HttpUpstreamConfig {
+  name: string;
+  transport: 'http';
+  url: string;
+  headers: Record<string, ValueSource>;
+  isolation: 'shared' | 'per-session';
+  timeoutMs: number;
+  restart: { initialDelayMs: number; maxDelayMs: number };
+}
+
+export type UpstreamConfig = StdioUpstreamConfig | HttpUpstreamConfig;
+
+export interface IssuerConfig {
+  issuer: string;
+  jwksUri: string | undefined;
+  algorithms: string[];
+  audiences: string[];
+  groupsClaim: string;
+  allowInsecureHttp: boolean;
+}
+
+export interface GatewayConfig {
+  /** Directory of the config file; relative paths in it are resolved against this. */
+  baseDir: string;
+  gateway: {
+    id: string;
+    host: string;
+    port: number;
+    publicUrl: string | undefined;
+    allowedOrigins: string[];
+    maxBodyBytes: number;
+  };
+  sessions: {
+    maxSessions: number;
+    idleTimeoutMs: number;
+    historyLimit: number;
+    defaultPurpose: string;
+  };
+  auth: {
+    issuers: IssuerConfig[];
+    clockToleranceS: number;
+    devIssuer: { keyFile: string } | undefined;
+  };
+  policy: { bundle: string; memory: { initialPages: number; maxPages: number } };
+  audit: { destinations: Array<{ type: 'stdout' } | { type: 'file'; path: string }> };
+  logging: { level: 'error' | 'warn' | 'info' | 'debug' };
+  upstreams: UpstreamConfig[];
+}
+
+export function loadConfigFile(path: string): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message}`);
+  }
+  return parseConfig(raw, dirname(resolve(path)), path);
+}
+
+export function parseConfig(raw: unknown, baseDir: string, source = 'config'): GatewayConfig {
+  const parsed = configSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    throw new ConfigError(`${source} is invalid:\n${formatIssues(parsed.error.issues)}`);
+  }
+  const problems: string[] = [];
+  const config = resolveConfig(parsed.data, baseDir, problems);
+  if (problems.length > 0) {
+    throw new ConfigError(`${source} is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+  return config;
+}
+
+function formatIssues(issues: z.core.$ZodIssue[]): string {
+  return issues
+    .map((issue) => `  - ${issue.path.length ? issue.path.join('.') : '(top level)'}: ${issue.message}`)
+    .join('\n');
+}
+
+function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): GatewayConfig {
+  const valueSources = (
+    record: Record<string, RawValueSource>,
+    where: string,
+  ): Record<string, ValueSource> => {
+    const out: Record<string, ValueSource> = {};
+    for (const [key, value] of Object.entries(record)) {
+      if (typeof value !== 'string') {
+        out[key] = { kind: 'literal', value: value.literal };
+        continue;
+      }
+      try {
+        out[key] = parseSecretRef(value, `${where}.${key}`, baseDir);
+      } catch (err) {
+        if (!(err instanceof SecretError)) throw err;
+        problems.push(err.message);
+      }
+    }
+    return out;
+  };
+
+  const upstreams: UpstreamConfig[] = Object.entries(raw.upstreams).map(([name, u]) => {
+    const common = {
+      name,
+      isolation: u.isolation,
+      timeoutMs: Math.round(u.timeout_s * 1000),
+      restart: { initialDelayMs: u.restart.initial_delay_ms, maxDelayMs: u.restart.max_delay_ms },
+    };
+    if (u.transport === 'stdio') {
+      return {
+        ...common,
+        transport: 'stdio',
+        // A relative command path (./x, ../x, dir/x) is relative to the config file;
+        // a bare name (node, npx) is looked up on PATH.
+        command: u.command.includes('/') ? resolve(baseDir, u.command) : u.command,
+        args: u.args,
+        cwd: u.cwd === undefined ? undefined : resolve(baseDir, u.cwd),
+        env: valueSources(u.env, `upstreams.${name}.env`),
+      };
+    }
+    return {
+      ...common,
+      transport: 'http',
+      url: u.url,
+      headers: valueSources(u.headers, `upstreams.${name}.headers`),
+    };
+  });
+
+  const issuerNames = new Set<string>();
+  for (const i of raw.auth.issuers) {
+    if (issuerNames.has(i.issuer)) problems.push(`auth.issuers: issuer ${i.issuer} is listed twice`);
+    issuerNames.add(i.issuer);
+    if (!i.allow_insecure_http && !i.issuer.startsWith('https://')) {
+      problems.push(
+        `auth.issuers: issuer ${i.issuer} is not https (set allow_insecure_http: true only for local testing)`,
+      );
+    }
+  }
+  const devIssuer = raw.auth.dev_issuer?.enabled
+    ? { keyFile: resolve(baseDir, raw.auth.dev_issuer.key_file) }
+    : undefined;
+  if (raw.auth.issuers.length === 0 && !devIssuer) {
+    problems.push('auth.issuers: configure at least one token issuer (every request is authenticated)');
+  }
+
+  return {
+    baseDir,
+    gateway: {
+      id: raw.gateway.id,
+      host: raw.gateway.host,
+      port: raw.gateway.port,
+      publicUrl: raw.gateway.public_url?.replace(/\/+$/, ''),
+      allowedOrigins: raw.gateway.allowed_origins,
+      maxBodyBytes: raw.gateway.max_body_bytes,
+    },
+    sessions: {
+      maxSessions: raw.sessions.max_sessions,
+      idleTimeoutMs: Math.round(raw.sessions.idle_timeout_s * 1000),
+      historyLimit: raw.sessions.history_limit,
+      defaultPurpose: raw.sessions.default_purpose,
+    },
+    auth: {
+      issuers: raw.auth.issuers.map((i) => ({
+        issuer: i.issuer,
+        jwksUri: i.jwks_uri,
+        algorithms: i.algorithms,
+        audiences: i.audiences ?? [],
+        groupsClaim: i.groups_claim,
+        allowInsecureHttp: i.allow_insecure_http,
+      })),
+      clockToleranceS: raw.auth.clock_tolerance_s,
+      devIssuer,
+    },
+    policy: {
+      bundle: resolve(baseDir, raw.policy.bundle),
+      memory: {
+        initialPages: raw.policy.memory.initial_pages,
+        maxPages: raw.policy.memory.max_pages,
+      },
+    },
+    audit: {
+      destinations: raw.audit.destinations.map((d) =>
+        d.type === 'file' ? { type: 'file', path: resolve(baseDir, d.path) } : d,
+      ),
+    },
+    logging: raw.logging,
+    upstreams,
+  };
+}

@@ -1,0 +1,134 @@
+// Assembles a running gateway from a configuration: policy, upstreams, identity, sessions,
+// pipeline and the HTTP server. `startGateway` is what `mcpgate start` and the tests call.
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { GatewayConfig } from './config/load.js';
+import { devIssuerConfig, loadOrCreateDevKey } from './identity/dev-issuer.js';
+import { TokenVerifier } from './identity/verifier.js';
+import { createDecisionLog } from './policy/decision-log.js';
+import { PolicyHolder } from './policy/policy-holder.js';
+import { Pipeline } from './pipeline/pipeline.js';
+import { buildApp } from './server/app.js';
+import { bearerAuth } from './server/auth.js';
+import { mcpHandler } from './server/mcp-endpoint.js';
+import { SessionManager } from './server/session-manager.js';
+import { UpstreamRegistry } from './upstreams/registry.js';
+import type { Logger } from './util/logger.js';
+import { GATEWAY_VERSION } from './util/version.js';
+
+export interface RunningGateway {
+  /** Base URL, e.g. http://127.0.0.1:8080 */
+  url: string;
+  /** The MCP endpoint and canonical resource URI (token audience). */
+  resource: string;
+  policy: PolicyHolder;
+  registry: UpstreamRegistry;
+  sessions: SessionManager;
+  close(): Promise<void>;
+}
+
+export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+  const policy = new PolicyHolder();
+  try {
+    const engine = policy.loadBundleFile(config.policy.bundle, config.policy.memory);
+    logger.info('policy loaded', { bundle: config.policy.bundle, revision: engine.revision });
+  } catch (err) {
+    logger.error('policy not loaded: every request will be denied until it is', {
+      bundle: config.policy.bundle,
+      error: (err as Error).message,
+    });
+  }
+
+  const registry = new UpstreamRegistry(config.upstreams, logger);
+  await registry.start();
+
+  const decisionLog = createDecisionLog(config.audit.destinations, {
+    id: config.gateway.id,
+    version: GATEWAY_VERSION,
+  });
+  const pipeline = new Pipeline(policy, registry, decisionLog, logger);
+  const sessions = new SessionManager(
+    { maxSessions: config.sessions.maxSessions, idleTimeoutMs: config.sessions.idleTimeoutMs },
+    registry,
+    logger,
+  );
+
+  const devKey = config.auth.devIssuer ? await loadOrCreateDevKey(config.auth.devIssuer.keyFile) : undefined;
+  let verifier: TokenVerifier | undefined;
+  let baseUrl = '';
+  const resource = (): string => `${baseUrl}/mcp`;
+
+  const app = buildApp({
+    maxBodyBytes: config.gateway.maxBodyBytes,
+    allowedOrigins: config.gateway.allowedOrigins,
+    auth: bearerAuth(() => verifier, () => `${baseUrl}/.well-known/oauth-protected-resource/mcp`, logger),
+    mcp: mcpHandler({
+      sessions,
+      serverDeps: {
+        pipeline,
+        gatewayId: config.gateway.id,
+        terminate: (id, reason) => setImmediate(() => void sessions.end(id, reason)),
+      },
+      historyLimit: config.sessions.historyLimit,
+      defaultPurpose: config.sessions.defaultPurpose,
+      logger,
+    }),
+    readiness: () => {
+      const engine = policy.current();
+      const upstreams = registry.status();
+      return {
+        ready: engine !== undefined && registry.isReady() && verifier !== undefined,
+        detail: {
+          policy: { loaded: engine !== undefined, revision: engine?.revision, error: policy.error },
+          upstreams,
+          sessions: sessions.size,
+        },
+      };
+    },
+    protectedResource: () => ({
+      resource: resource(),
+      authorization_servers: [
+        ...config.auth.issuers.map((i) => i.issuer),
+        ...(devKey ? [`${baseUrl}/dev-issuer`] : []),
+      ],
+      bearer_methods_supported: ['header'],
+      resource_name: `mcpgate ${config.gateway.id}`,
+    }),
+    devJwks: devKey ? { keys: [devKey.publicJwk] } : undefined,
+  });
+
+  const http: HttpServer = await new Promise((resolve, reject) => {
+    const server = app.listen(config.gateway.port, config.gateway.host, () => resolve(server));
+    server.once('error', reject);
+  });
+  const address = http.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  baseUrl = config.gateway.publicUrl ?? `http://${host}:${address.port}`;
+
+  const issuers = [...config.auth.issuers];
+  if (devKey) issuers.push(devIssuerConfig(baseUrl, resource()));
+  const tokenVerifier = new TokenVerifier(issuers, resource(), config.auth.clockToleranceS);
+  verifier = tokenVerifier;
+  void tokenVerifier.warmUp().then((failures) => {
+    for (const f of failures) logger.warn('issuer keys not available yet', f);
+  });
+  logger.info('mcpgate listening', { url: baseUrl, resource: resource(), upstreams: registry.status().length });
+
+  let closed = false;
+  return {
+    url: baseUrl,
+    resource: resource(),
+    policy,
+    registry,
+    sessions,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await sessions.closeAll();
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await registry.close();
+      await decisionLog.close();
+    },
+  };
+}

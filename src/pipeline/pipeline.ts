@@ -1,0 +1,361 @@
+// The request path for every MCP method the gateway decides. Each public method reads top
+// to bottom: resolve the target -> build the input -> decide (one policy evaluation) ->
+// carry out the decision -> forward to the upstream -> record.
+import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import {
+  ErrorCode,
+  McpError,
+  type CallToolRequest,
+  type CallToolResult,
+  type GetPromptRequest,
+  type GetPromptResult,
+  type Prompt,
+  type ReadResourceRequest,
+  type ReadResourceResult,
+  type Resource,
+  type ResourceTemplate,
+  type ServerNotification,
+  type ServerRequest,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import { deny, parseDecision, parseVisible, type Decision } from '../policy/decision.js';
+import type { DecisionLog } from '../policy/decision-log.js';
+import { DECISION_ENTRYPOINT, PolicyEvalError, VISIBLE_ENTRYPOINT } from '../policy/engine.js';
+import type { PolicyHolder } from '../policy/policy-holder.js';
+import type { Catalog } from '../upstreams/catalog.js';
+import { splitExposedUri } from '../upstreams/catalog.js';
+import { UpstreamUnavailableError } from '../upstreams/connection.js';
+import type { UpstreamRegistry } from '../upstreams/registry.js';
+import { canonicalJson, sha256Hex } from '../util/canonical-json.js';
+import type { Logger } from '../util/logger.js';
+import { baseInput, type CatalogItemFact, type PolicyAction, type PolicyInput, type RequestFacts } from './input.js';
+import { enforceSupportedObligations } from './obligations.js';
+
+/** JSON-RPC error code for a request the policy denied (server-defined range). */
+export const POLICY_DENIED = -32010;
+
+export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
+export interface CallContext extends RequestFacts {
+  requestId: string | number;
+  remoteAddress: string | undefined;
+  /** Ends the session after the current response (obligation terminate_session). */
+  terminateSession: () => void;
+}
+
+interface Decided {
+  decision: Decision;
+  decisionId: string;
+}
+
+type ListKind = 'tools/list' | 'resources/list' | 'resources/templates/list' | 'prompts/list';
+
+export class Pipeline {
+  /** Catalog facts for list decisions, computed once per catalog version. */
+  private readonly catalogFacts = new WeakMap<Catalog, Map<ListKind, CatalogItemFact[]>>();
+
+  constructor(
+    private readonly policy: PolicyHolder,
+    private readonly registry: UpstreamRegistry,
+    private readonly decisionLog: DecisionLog,
+    private readonly logger: Logger,
+  ) {}
+
+  // ---- tools/call ---------------------------------------------------------------------
+
+  async callTool(ctx: CallContext, params: CallToolRequest['params'], extra: Extra): Promise<CallToolResult> {
+    const entry = this.registry.catalog.tools.get(params.name);
+    if (!entry) {
+      throw new McpError(
+        ErrorCode.InvalidParams,
+        `unknown tool "${params.name}"; call tools/list to see the tools this session may use`,
+      );
+    }
+    const args = params.arguments ?? {};
+    const input = baseInput('tools/call', ctx);
+    input.tool = {
+      server: entry.server,
+      name: entry.name,
+      id: entry.id,
+      annotations: (entry.exposed.annotations ?? {}) as Record<string, unknown>,
+      definition_hash: entry.definitionHash,
+    };
+    input.arguments = args;
+
+    const { decision, decisionId } = this.decide(ctx, input);
+    this.record(ctx, 'tools/call', entry.id, args, decision);
+    if (!decision.allow) {
+      return {
+        content: [{ type: 'text', text: denialText(decision) }],
+        isError: true,
+        _meta: { 'mcpgate/decision': { decision_id: decisionId, reasons: decision.reasons } },
+      };
+    }
+
+    try {
+      const connection = await this.registry.connectionFor(entry.server, ctx.session.id);
+      return await connection.callTool(
+        { name: entry.name, arguments: args },
+        forwardOptions(params._meta?.progressToken, extra),
+      );
+    } catch (err) {
+      if (err instanceof UpstreamUnavailableError) {
+        return { content: [{ type: 'text', text: err.message }], isError: true };
+      }
+      throw err;
+    }
+  }
+
+  // ---- resources/read -------------------------------------------------------------------
+
+  async readResource(
+    ctx: CallContext,
+    params: ReadResourceRequest['params'],
+    extra: Extra,
+  ): Promise<ReadResourceResult> {
+    const target = splitExposedUri(params.uri);
+    if (!target || !this.registry.catalog || !this.isServer(target.server)) {
+      throw new McpError(
+        ErrorCode.InvalidParams,
+        `unknown resource "${params.uri}"; call resources/list to see the resources this session may read`,
+      );
+    }
+    const id = `${target.server}:${target.uri}`;
+    const input = baseInput('resources/read', ctx);
+    input.resource = { server: target.server, uri: target.uri, id };
+
+    const { decision, decisionId } = this.decide(ctx, input);
+    this.record(ctx, 'resources/read', id, {}, decision);
+    if (!decision.allow) throw denialError(decision, decisionId);
+
+    const connection = await this.upstreamOrError(target.server, ctx);
+    const result = await connection.readResource({ uri: target.uri }, forwardOptions(undefined, extra));
+    // Contents carry the upstream's URIs; show them under the namespaced form.
+    return {
+      ...result,
+      contents: result.contents.map((c) => ({ ...c, uri: `mcpgate://${target.server}/${c.uri}` })),
+    };
+  }
+
+  // ---- prompts/get ------------------------------------------------------------------------
+
+  async getPrompt(ctx: CallContext, params: GetPromptRequest['params'], extra: Extra): Promise<GetPromptResult> {
+    const entry = this.registry.catalog.prompts.get(params.name);
+    if (!entry) {
+      throw new McpError(
+        ErrorCode.InvalidParams,
+        `unknown prompt "${params.name}"; call prompts/list to see the prompts this session may use`,
+      );
+    }
+    const args = params.arguments ?? {};
+    const input = baseInput('prompts/get', ctx);
+    input.prompt = { server: entry.server, name: entry.name, id: entry.id };
+    input.arguments = args;
+
+    const { decision, decisionId } = this.decide(ctx, input);
+    this.record(ctx, 'prompts/get', entry.id, args, decision);
+    if (!decision.allow) throw denialError(decision, decisionId);
+
+    const connection = await this.upstreamOrError(entry.server, ctx);
+    return connection.getPrompt(
+      { name: entry.name, arguments: args },
+      forwardOptions(params._meta?.progressToken, extra),
+    );
+  }
+
+  // ---- lists: one policy evaluation decides what the whole list shows ---------------------
+
+  listTools(ctx: CallContext): Tool[] {
+    const catalog = this.registry.catalog;
+    const visible = this.visible(ctx, 'tools/list', catalog);
+    return [...catalog.tools.values()].filter((t) => visible.has(t.id)).map((t) => t.exposed);
+  }
+
+  listPrompts(ctx: CallContext): Prompt[] {
+    const catalog = this.registry.catalog;
+    const visible = this.visible(ctx, 'prompts/list', catalog);
+    return [...catalog.prompts.values()].filter((p) => visible.has(p.id)).map((p) => p.exposed);
+  }
+
+  listResources(ctx: CallContext): Resource[] {
+    const catalog = this.registry.catalog;
+    const visible = this.visible(ctx, 'resources/list', catalog);
+    return [...catalog.resources.values()].filter((r) => visible.has(r.id)).map((r) => r.exposed);
+  }
+
+  listResourceTemplates(ctx: CallContext): ResourceTemplate[] {
+    const catalog = this.registry.catalog;
+    const visible = this.visible(ctx, 'resources/templates/list', catalog);
+    return catalog.templates.filter((t) => visible.has(t.id)).map((t) => t.exposed);
+  }
+
+  // ---- stages -------------------------------------------------------------------------------
+
+  /** One evaluation of mcp/authz/decision; every failure is a deny with its reason. */
+  private decide(ctx: CallContext, input: PolicyInput): Decided {
+    const inputJson = JSON.stringify(input);
+    const engine = this.policy.current();
+    let decision: Decision;
+    let evalNs = 0;
+    if (!engine) {
+      decision = deny('no policy is loaded, so every request is denied (see the gateway log)');
+    } else {
+      const started = process.hrtime.bigint();
+      try {
+        decision = parseDecision(engine.evaluate(DECISION_ENTRYPOINT, inputJson));
+      } catch (err) {
+        if (!(err instanceof PolicyEvalError)) throw err;
+        this.logger.error('policy evaluation failed', { error: err.message, revision: engine.revision });
+        decision = deny(`${err.message}; denied`);
+      }
+      evalNs = Number(process.hrtime.bigint() - started);
+    }
+    decision = enforceSupportedObligations(decision);
+    const decisionId = this.decisionLog.write({
+      path: DECISION_ENTRYPOINT,
+      inputJson,
+      result: decision,
+      revision: engine?.revision ?? '',
+      evalNs,
+      reqId: ctx.requestId,
+      sessionId: ctx.session.id,
+      requestedBy: ctx.remoteAddress,
+    });
+    if (decision.obligations.terminate_session) ctx.terminateSession();
+    return { decision, decisionId };
+  }
+
+  /** One evaluation of mcp/authz/visible for a list; failures show nothing. */
+  private visible(ctx: CallContext, action: ListKind, catalog: Catalog): Set<string> {
+    const input = baseInput(action as PolicyAction, ctx);
+    input.catalog = this.factsFor(catalog, action);
+    const inputJson = JSON.stringify(input);
+    const engine = this.policy.current();
+    let ids = new Set<string>();
+    let error: string | undefined;
+    let evalNs = 0;
+    if (!engine) {
+      error = 'no policy is loaded';
+    } else {
+      const started = process.hrtime.bigint();
+      try {
+        ({ ids, error } = parseVisible(engine.evaluate(VISIBLE_ENTRYPOINT, inputJson)));
+      } catch (err) {
+        if (!(err instanceof PolicyEvalError)) throw err;
+        error = err.message;
+      }
+      evalNs = Number(process.hrtime.bigint() - started);
+    }
+    if (error) this.logger.error('list decision failed; showing nothing', { action, error });
+    this.decisionLog.write({
+      path: VISIBLE_ENTRYPOINT,
+      inputJson,
+      result: error ? { visible: [], error } : [...ids].sort(),
+      revision: engine?.revision ?? '',
+      evalNs,
+      reqId: ctx.requestId,
+      sessionId: ctx.session.id,
+      requestedBy: ctx.remoteAddress,
+    });
+    return ids;
+  }
+
+  private factsFor(catalog: Catalog, action: ListKind): CatalogItemFact[] {
+    let byKind = this.catalogFacts.get(catalog);
+    if (!byKind) {
+      byKind = new Map();
+      this.catalogFacts.set(catalog, byKind);
+    }
+    let facts = byKind.get(action);
+    if (!facts) {
+      facts = buildCatalogFacts(catalog, action);
+      byKind.set(action, facts);
+    }
+    return facts;
+  }
+
+  private record(
+    ctx: CallContext,
+    action: PolicyAction,
+    target: string,
+    args: Record<string, unknown>,
+    decision: Decision,
+  ): void {
+    ctx.session.record({
+      action,
+      target,
+      args_digest: sha256Hex(canonicalJson(args)),
+      allowed: decision.allow,
+      at: new Date().toISOString(),
+    });
+  }
+
+  private isServer(server: string): boolean {
+    return this.registry.status().some((s) => s.name === server);
+  }
+
+  private async upstreamOrError(server: string, ctx: CallContext) {
+    try {
+      return await this.registry.connectionFor(server, ctx.session.id);
+    } catch (err) {
+      if (err instanceof UpstreamUnavailableError) throw new McpError(ErrorCode.InternalError, err.message);
+      throw err;
+    }
+  }
+}
+
+function buildCatalogFacts(catalog: Catalog, action: ListKind): CatalogItemFact[] {
+  switch (action) {
+    case 'tools/list':
+      return [...catalog.tools.values()].map((t) => ({
+        kind: 'tool',
+        id: t.id,
+        server: t.server,
+        name: t.name,
+        annotations: (t.exposed.annotations ?? {}) as Record<string, unknown>,
+      }));
+    case 'prompts/list':
+      return [...catalog.prompts.values()].map((p) => ({ kind: 'prompt', id: p.id, server: p.server, name: p.name }));
+    case 'resources/list':
+      return [...catalog.resources.values()].map((r) => ({
+        kind: 'resource',
+        id: r.id,
+        server: r.server,
+        uri: r.uri,
+        name: r.exposed.name,
+      }));
+    case 'resources/templates/list':
+      return catalog.templates.map((t) => ({
+        kind: 'resource_template',
+        id: t.id,
+        server: t.server,
+        uri: t.uriTemplate,
+        name: t.exposed.name,
+      }));
+  }
+}
+
+function denialText(decision: Decision): string {
+  return `Denied by policy: ${decision.reasons.join('; ')}`;
+}
+
+function denialError(decision: Decision, decisionId: string): McpError {
+  return new McpError(POLICY_DENIED, denialText(decision), {
+    decision_id: decisionId,
+    reasons: decision.reasons,
+  });
+}
+
+/** Cancellation and progress travel with the call; progress goes back under the client's token. */
+function forwardOptions(progressToken: string | number | undefined, extra: Extra): RequestOptions {
+  const options: RequestOptions = { signal: extra.signal };
+  if (progressToken !== undefined) {
+    options.onprogress = (progress) => {
+      void extra
+        .sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken } })
+        .catch(() => undefined);
+    };
+  }
+  return options;
+}

@@ -1,0 +1,89 @@
+// The decision contract between the gateway and the policy, and its strict validation:
+// anything that is not exactly a decision is a deny that says what was wrong.
+
+export interface Obligations {
+  require_approval: unknown;
+  rate_limit: unknown;
+  credential: unknown;
+  redact: string[];
+  terminate_session: boolean;
+}
+
+export interface Decision {
+  allow: boolean;
+  reasons: string[];
+  obligations: Obligations;
+}
+
+export const NO_OBLIGATIONS: Readonly<Obligations> = Object.freeze({
+  require_approval: null,
+  rate_limit: null,
+  credential: null,
+  redact: [],
+  terminate_session: false,
+});
+
+export function deny(reason: string): Decision {
+  return { allow: false, reasons: [reason], obligations: { ...NO_OBLIGATIONS, redact: [] } };
+}
+
+const OBLIGATION_KEYS = new Set(Object.keys(NO_OBLIGATIONS));
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Validates what `mcp/authz/decision` returned; malformed results become denies. */
+export function parseDecision(result: unknown): Decision {
+  if (result === undefined) {
+    return deny('policy decision is undefined (mcp/authz/decision produced no value); denied');
+  }
+  if (!isRecord(result)) return deny('policy returned a malformed decision: not an object; denied');
+  if (typeof result.allow !== 'boolean') {
+    return deny('policy returned a malformed decision: "allow" must be true or false; denied');
+  }
+  const reasons = result.reasons ?? [];
+  if (!Array.isArray(reasons) || !reasons.every((r) => typeof r === 'string')) {
+    return deny('policy returned a malformed decision: "reasons" must be a list of strings; denied');
+  }
+  const rawObligations = result.obligations ?? {};
+  if (!isRecord(rawObligations)) {
+    return deny('policy returned a malformed decision: "obligations" must be an object; denied');
+  }
+  const unknown = Object.keys(rawObligations).filter((k) => !OBLIGATION_KEYS.has(k));
+  if (unknown.length > 0) {
+    return deny(`policy returned unknown obligation(s) ${unknown.join(', ')}; denied`);
+  }
+  const redact = rawObligations.redact ?? [];
+  if (!Array.isArray(redact) || !redact.every((r) => typeof r === 'string')) {
+    return deny('policy returned a malformed decision: obligation "redact" must be a list of strings');
+  }
+  const terminate = rawObligations.terminate_session ?? false;
+  if (typeof terminate !== 'boolean') {
+    return deny('policy returned a malformed decision: "terminate_session" must be true or false');
+  }
+  const decision: Decision = {
+    allow: result.allow,
+    reasons: reasons as string[],
+    obligations: {
+      require_approval: rawObligations.require_approval ?? null,
+      rate_limit: rawObligations.rate_limit ?? null,
+      credential: rawObligations.credential ?? null,
+      redact: redact as string[],
+      terminate_session: terminate,
+    },
+  };
+  if (!decision.allow && decision.reasons.length === 0) {
+    decision.reasons = ['denied by policy (the policy gave no reason)'];
+  }
+  return decision;
+}
+
+/** Validates what `mcp/authz/visible` returned: a list (Rego set) of catalog ids. */
+export function parseVisible(result: unknown): { ids: Set<string>; error?: string } {
+  if (result === undefined) return { ids: new Set(), error: 'mcp/authz/visible is undefined' };
+  if (!Array.isArray(result) || !result.every((r) => typeof r === 'string')) {
+    return { ids: new Set(), error: 'mcp/authz/visible must be a set of strings' };
+  }
+  return { ids: new Set(result) };
+}

@@ -1,0 +1,119 @@
+// Evaluates the compiled policy in-process. One engine holds one policy revision; the wasm
+// module is compiled once at load and every evaluation is a single synchronous opa_eval.
+// Every failure mode (a throw, a trap, memory exhausted) surfaces as PolicyEvalError so
+// callers can deny; after any failure the instance is rebuilt from the compiled module,
+// because a trapped instance's heap cannot be trusted.
+import { loadPolicySync, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import type { WasmBundle } from './bundle.js';
+
+export const DECISION_ENTRYPOINT = 'mcp/authz/decision';
+export const VISIBLE_ENTRYPOINT = 'mcp/authz/visible';
+
+export class PolicyEvalError extends Error {}
+export class PolicyLoadError extends Error {}
+
+export interface MemoryLimits {
+  initialPages: number;
+  maxPages: number;
+}
+
+const PAGE_BYTES = 64 * 1024;
+const encoder = new TextEncoder();
+
+/** opa-wasm throws strings and plain objects; make every failure a readable message. */
+export function describeThrown(thrown: unknown): string {
+  if (thrown instanceof Error) return thrown.message;
+  if (typeof thrown === 'string') return thrown;
+  if (typeof thrown === 'object' && thrown !== null && 'message' in thrown) {
+    return String((thrown as { message: unknown }).message);
+  }
+  return String(thrown);
+}
+
+export class PolicyEngine {
+  private policy: LoadedPolicy;
+  private readonly module: WebAssembly.Module;
+  /** Re-instantiate when a spike left linear memory this large (it never shrinks). */
+  private readonly resetAboveBytes: number;
+
+  private constructor(
+    readonly revision: string,
+    module: WebAssembly.Module,
+    private readonly data: Record<string, unknown>,
+    private readonly memory: MemoryLimits,
+  ) {
+    this.module = module;
+    this.resetAboveBytes = Math.max(memory.initialPages * 4, 64) * PAGE_BYTES;
+    this.policy = this.instantiate();
+  }
+
+  static load(bundle: WasmBundle, memory: MemoryLimits): PolicyEngine {
+    let module: WebAssembly.Module;
+    try {
+      module = new WebAssembly.Module(new Uint8Array(bundle.wasm));
+    } catch (err) {
+      throw new PolicyLoadError(`policy.wasm is not a valid WebAssembly module: ${describeThrown(err)}`);
+    }
+    const engine = new PolicyEngine(bundle.revision, module, bundle.data, memory);
+    for (const entrypoint of [DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT]) {
+      if (!engine.hasEntrypoint(entrypoint)) {
+        throw new PolicyLoadError(
+          `policy has no entrypoint ${entrypoint}; build it with \`mcpgate policy build\` ` +
+            `(entrypoints present: ${Object.keys(engine.policy.entrypoints as object).join(', ') || 'none'})`,
+        );
+      }
+    }
+    return engine;
+  }
+
+  hasEntrypoint(name: string): boolean {
+    return Object.prototype.hasOwnProperty.call(this.policy.entrypoints, name);
+  }
+
+  private instantiate(): LoadedPolicy {
+    try {
+      const policy = loadPolicySync(this.module, {
+        initial: this.memory.initialPages,
+        maximum: this.memory.maxPages,
+      });
+      policy.setData(this.data);
+      return policy;
+    } catch (err) {
+      throw new PolicyLoadError(`cannot instantiate policy: ${describeThrown(err)}`);
+    }
+  }
+
+  /**
+   * Evaluates one entrypoint with an input already serialised to JSON (the caller reuses
+   * the same text for the decision log). Returns the result value, or undefined when the
+   * policy defines none.
+   */
+  evaluate(entrypoint: string, inputJson: string): unknown {
+    let resultSet: unknown;
+    try {
+      resultSet = this.policy.evaluate(encoder.encode(inputJson).buffer, entrypoint);
+    } catch (err) {
+      this.reset();
+      const message = describeThrown(err);
+      if (err instanceof RangeError || /memory/i.test(message)) {
+        throw new PolicyEvalError(`policy evaluation ran out of memory (limit ${this.memory.maxPages} pages): ${message}`);
+      }
+      throw new PolicyEvalError(`policy evaluation failed: ${message}`);
+    }
+    if (this.policy.mem.buffer.byteLength > this.resetAboveBytes) this.reset();
+    if (!Array.isArray(resultSet)) {
+      throw new PolicyEvalError('policy evaluation returned no result set');
+    }
+    const first: unknown = resultSet[0];
+    if (first === undefined) return undefined;
+    return (first as { result?: unknown }).result;
+  }
+
+  private reset(): void {
+    try {
+      this.policy = this.instantiate();
+    } catch {
+      // Keep the old instance; the next evaluation will fail again and deny.
+    }
+  }
+}

@@ -1,0 +1,136 @@
+// `mcpgate policy test`: the policy's own `opa test` (OPA's Go evaluator), then every case
+// of rego/tests/cases.json through the compiled wasm in Node, compared both with the case's
+// expectation and with the Go evaluator's answer for the same input. The two evaluators
+// must agree exactly; a difference is a failure even when both meet the expectation.
+import { isDeepStrictEqual } from 'node:util';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readBundleFile } from './bundle.js';
+import { DECISION_ENTRYPOINT, PolicyEngine, VISIBLE_ENTRYPOINT, describeThrown } from './engine.js';
+import { buildWasmBundle, runOpa, ToolchainError, type RegoLayout } from './toolchain.js';
+
+export interface PolicyCase {
+  name: string;
+  entrypoint?: string;
+  input: Record<string, unknown>;
+  expect: { allow?: boolean; reasons_include?: string[]; visible?: string[] };
+}
+
+interface Answers {
+  decision: unknown;
+  visible: unknown;
+}
+
+export interface CaseOutcome {
+  name: string;
+  problems: string[];
+}
+
+export function readCases(file: string): PolicyCase[] {
+  let parsed: { cases?: unknown };
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8')) as { cases?: unknown };
+  } catch (err) {
+    throw new ToolchainError(`cannot read policy cases ${file}: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(parsed.cases)) throw new ToolchainError(`${file} must hold {"cases": [...]}`);
+  return parsed.cases as PolicyCase[];
+}
+
+/** Sets come back as arrays from both evaluators; order them so comparison is by content. */
+function normalise(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    const items = value.map(normalise);
+    return items.every((v) => typeof v === 'string') ? [...(items as string[])].sort() : items;
+  }
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalise(v)]));
+  }
+  return value;
+}
+
+/** Evaluates every case with OPA's Go evaluator in one `opa eval` run. */
+export function goAnswers(layout: RegoLayout): Record<string, Answers> {
+  const query =
+    'answers := {c.name: {"decision": data.mcp.authz.decision with input as c.input, ' +
+    '"visible": data.mcp.authz.visible with input as c.input} | some c in data.tests.cases}';
+  const result = runOpa([
+    'eval',
+    '--format',
+    'json',
+    '--ignore',
+    'schema',
+    '--ignore',
+    'capabilities.json',
+    '-d',
+    layout.regoDir,
+    query,
+  ]);
+  if (result.status !== 0) throw new ToolchainError(`opa eval of the cases failed:\n${result.stderr || result.stdout}`);
+  const parsed = JSON.parse(result.stdout) as { result?: Array<{ bindings?: { answers?: Record<string, Answers> } }> };
+  const answers = parsed.result?.[0]?.bindings?.answers;
+  if (!answers) throw new ToolchainError('opa eval returned no answers for the cases (is data.tests.cases loaded?)');
+  return answers;
+}
+
+export function wasmAnswers(engine: PolicyEngine, input: Record<string, unknown>): Answers {
+  const json = JSON.stringify(input);
+  return { decision: engine.evaluate(DECISION_ENTRYPOINT, json), visible: engine.evaluate(VISIBLE_ENTRYPOINT, json) };
+}
+
+export function checkCase(c: PolicyCase, wasm: Answers, go: Answers | undefined): string[] {
+  const problems: string[] = [];
+  if (!go) problems.push('the Go evaluator produced no answer for this case');
+  else if (!isDeepStrictEqual(normalise(wasm), normalise(go))) {
+    problems.push(`wasm and Go evaluators disagree:\n      wasm: ${JSON.stringify(wasm)}\n      go:   ${JSON.stringify(go)}`);
+  }
+  const entrypoint = c.entrypoint ?? DECISION_ENTRYPOINT;
+  if (entrypoint === DECISION_ENTRYPOINT) {
+    const decision = wasm.decision as { allow?: unknown; reasons?: unknown } | undefined;
+    if (c.expect.allow !== undefined && decision?.allow !== c.expect.allow) {
+      problems.push(`expected allow=${String(c.expect.allow)}, got ${JSON.stringify(decision)}`);
+    }
+    const reasons = Array.isArray(decision?.reasons) ? (decision.reasons as string[]) : [];
+    for (const fragment of c.expect.reasons_include ?? []) {
+      if (!reasons.some((r) => r.includes(fragment))) {
+        problems.push(`expected a reason containing "${fragment}", got ${JSON.stringify(reasons)}`);
+      }
+    }
+  } else if (entrypoint === VISIBLE_ENTRYPOINT) {
+    const visible = normalise(wasm.visible);
+    if (c.expect.visible && !isDeepStrictEqual(visible, [...c.expect.visible].sort())) {
+      problems.push(`expected visible ${JSON.stringify(c.expect.visible)}, got ${JSON.stringify(visible)}`);
+    }
+  } else {
+    problems.push(`unknown entrypoint ${entrypoint}`);
+  }
+  return problems;
+}
+
+export interface PolicyTestReport {
+  opaTest: { ok: boolean; output: string };
+  cases: CaseOutcome[];
+}
+
+export function runPolicyTests(layout: RegoLayout): PolicyTestReport {
+  const opaTest = runOpa(['test', '--ignore', 'schema', '--ignore', 'capabilities.json', '-v', layout.regoDir]);
+  const cases = readCases(layout.casesFile);
+  const dir = mkdtempSync(join(tmpdir(), 'mcpgate-policy-test-'));
+  try {
+    const bundleFile = join(dir, 'bundle.tar.gz');
+    buildWasmBundle(layout, bundleFile);
+    const engine = PolicyEngine.load(readBundleFile(bundleFile), { initialPages: 5, maxPages: 1024 });
+    const go = goAnswers(layout);
+    const outcomes = cases.map((c) => {
+      try {
+        return { name: c.name, problems: checkCase(c, wasmAnswers(engine, c.input), go[c.name]) };
+      } catch (err) {
+        return { name: c.name, problems: [`wasm evaluation failed: ${describeThrown(err)}`] };
+      }
+    });
+    return { opaTest: { ok: opaTest.status === 0, output: opaTest.stdout + opaTest.stderr }, cases: outcomes };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

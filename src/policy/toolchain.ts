@@ -1,0 +1,98 @@
+// Wraps the OPA CLI for `mcpgate policy build|check` and the Go side of `policy test`.
+// The capabilities file limits the policy to built-ins the in-process wasm evaluator can
+// run, so an unsupported built-in fails the build instead of a request.
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT } from './engine.js';
+import { opaBinary } from '../util/paths.js';
+
+export class ToolchainError extends Error {}
+
+/** Folders and files of rego/ that are tooling, not policy: never built into the bundle. */
+export const NON_POLICY_ENTRIES = ['tests', 'schema', 'capabilities.json'];
+
+export interface RegoLayout {
+  regoDir: string;
+  capabilities: string;
+  schemaDir: string;
+  casesFile: string;
+}
+
+export function regoLayout(regoDir: string): RegoLayout {
+  return {
+    regoDir,
+    capabilities: join(regoDir, 'capabilities.json'),
+    schemaDir: join(regoDir, 'schema'),
+    casesFile: join(regoDir, 'tests', 'cases.json'),
+  };
+}
+
+export interface OpaResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function runOpa(args: string[], options: { input?: string } = {}): OpaResult {
+  const bin = opaBinary();
+  const result = spawnSync(bin, args, {
+    encoding: 'utf8',
+    input: options.input,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  if (result.error) {
+    throw new ToolchainError(
+      `cannot run the OPA CLI (${bin}): ${result.error.message}; run scripts/install-opa.sh or set MCPGATE_OPA`,
+    );
+  }
+  return { status: result.status ?? 1, stdout: result.stdout, stderr: result.stderr };
+}
+
+function policyFiles(dir: string, root = dir): string[] {
+  const files: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (dir === root && NON_POLICY_ENTRIES.includes(name)) continue;
+    if (statSync(path).isDirectory()) files.push(...policyFiles(path, root));
+    else if (/\.(rego|json|yaml|yml)$/.test(name)) files.push(path);
+  }
+  return files;
+}
+
+/** A content digest of the policy sources: the same rego/ always gives the same revision. */
+export function sourceRevision(regoDir: string): string {
+  const hash = createHash('sha256');
+  for (const file of policyFiles(regoDir)) {
+    hash.update(relative(regoDir, file)).update('\0').update(readFileSync(file)).update('\0');
+  }
+  return `rego-${hash.digest('hex').slice(0, 16)}`;
+}
+
+export function buildWasmBundle(layout: RegoLayout, outFile: string, revision?: string): string {
+  const rev = revision ?? sourceRevision(layout.regoDir);
+  mkdirSync(dirname(outFile), { recursive: true });
+  const args = [
+    'build',
+    '-t',
+    'wasm',
+    '-e',
+    DECISION_ENTRYPOINT,
+    '-e',
+    VISIBLE_ENTRYPOINT,
+    '--capabilities',
+    layout.capabilities,
+    '--revision',
+    rev,
+    '-o',
+    outFile,
+    ...NON_POLICY_ENTRIES.flatMap((entry) => ['--ignore', entry]),
+    layout.regoDir,
+  ];
+  const result = runOpa(args);
+  if (result.status !== 0) {
+    throw new ToolchainError(`opa build failed:\n${result.stderr || result.stdout}`);
+  }
+  return rev;
+}

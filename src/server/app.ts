@@ -1,0 +1,55 @@
+// The Express application: health, readiness, OAuth protected-resource metadata, the
+// quickstart dev issuer's JWKS (when enabled), and /mcp behind its guards.
+import express, { type Express, type RequestHandler } from 'express';
+import type { JWK } from 'jose';
+import { DEV_JWKS_PATH } from '../identity/dev-issuer.js';
+import { bodyErrorHandler, jsonBody, originGuard } from './guards.js';
+
+export interface AppParts {
+  maxBodyBytes: number;
+  allowedOrigins: string[];
+  auth: RequestHandler;
+  mcp: RequestHandler;
+  readiness: () => { ready: boolean; detail: Record<string, unknown> };
+  protectedResource: () => Record<string, unknown>;
+  devJwks: { keys: JWK[] } | undefined;
+}
+
+export function buildApp(parts: AppParts): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    const { ready, detail } = parts.readiness();
+    res.status(ready ? 200 : 503).json({ ready, ...detail });
+  });
+  // RFC 9728: the root form and the path-specific form for /mcp.
+  for (const path of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']) {
+    app.get(path, (_req, res) => {
+      res.json(parts.protectedResource());
+    });
+  }
+  if (parts.devJwks) {
+    const jwks = parts.devJwks;
+    app.get(DEV_JWKS_PATH, (_req, res) => {
+      res.json(jwks);
+    });
+  }
+
+  app.all(
+    '/mcp',
+    originGuard(parts.allowedOrigins),
+    parts.auth,
+    jsonBody(parts.maxBodyBytes),
+    bodyErrorHandler(parts.maxBodyBytes),
+    parts.mcp,
+  );
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not found' });
+  });
+  return app;
+}

@@ -1,0 +1,44 @@
+// Request guards in front of /mcp: Origin allow-list (DNS-rebinding defence), JSON body
+// parsing with a size limit, and translation of body errors into JSON-RPC errors.
+import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import { JSONRPC_INVALID_REQUEST, JSONRPC_PARSE_ERROR, sendJsonRpcError } from './jsonrpc-errors.js';
+
+/** Browsers always send Origin; non-browser clients usually do not and are not affected. */
+export function originGuard(allowedOrigins: string[]): RequestHandler {
+  const allowed = new Set(allowedOrigins);
+  return (req, res, next) => {
+    const origin = req.headers.origin;
+    if (origin !== undefined && !allowed.has(origin)) {
+      sendJsonRpcError(res, 403, JSONRPC_INVALID_REQUEST, `Origin ${origin} is not allowed`);
+      return;
+    }
+    next();
+  };
+}
+
+export function jsonBody(maxBytes: number): RequestHandler {
+  return express.json({ limit: maxBytes, type: ['application/json', 'application/*+json'] });
+}
+
+interface BodyParserError {
+  type?: string;
+  status?: number;
+}
+
+export function bodyErrorHandler(maxBytes: number): ErrorRequestHandler {
+  return (err: BodyParserError, _req, res, next) => {
+    if (err.type === 'entity.too.large') {
+      sendJsonRpcError(res, 413, JSONRPC_INVALID_REQUEST, `request body exceeds ${maxBytes} bytes`);
+      return;
+    }
+    if (err.type === 'entity.parse.failed') {
+      sendJsonRpcError(res, 400, JSONRPC_PARSE_ERROR, 'Parse error: request body is not valid JSON');
+      return;
+    }
+    if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') {
+      sendJsonRpcError(res, 415, JSONRPC_INVALID_REQUEST, 'unsupported request body encoding');
+      return;
+    }
+    next(err);
+  };
+}

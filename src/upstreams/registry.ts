@@ -1,0 +1,158 @@
+// All upstream servers and the federated catalog built from them. Each upstream has one
+// shared connection (which also serves catalog reads); upstreams marked
+// `isolation: per-session` additionally get a connection of their own for every session
+// that calls them, closed when the session ends.
+import { EventEmitter } from 'node:events';
+import type { UpstreamConfig } from '../config/load.js';
+import type { Logger } from '../util/logger.js';
+import { Catalog, type ServerCatalog } from './catalog.js';
+import { UpstreamConnection, UpstreamUnavailableError, type ListKind } from './connection.js';
+
+export class CatalogError extends Error {}
+
+export interface UpstreamStatus {
+  name: string;
+  transport: 'stdio' | 'http';
+  isolation: 'shared' | 'per-session';
+  state: string;
+  last_error?: string;
+  tools: number;
+}
+
+export interface RegistryEvents {
+  catalogChanged: [kinds: Set<ListKind>];
+}
+
+export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
+  private readonly shared = new Map<string, UpstreamConnection>();
+  private readonly perSession = new Map<string, Map<string, UpstreamConnection>>();
+  private readonly snapshots = new Map<string, ServerCatalog>();
+  private catalogValue = new Catalog();
+  private started = false;
+
+  constructor(
+    private readonly configs: UpstreamConfig[],
+    private readonly logger: Logger,
+  ) {
+    super();
+  }
+
+  get catalog(): Catalog {
+    return this.catalogValue;
+  }
+
+  /**
+   * Connects every upstream and builds the catalog. Upstreams that cannot connect keep
+   * retrying in the background (readiness reports them); a catalog that cannot be built
+   * (name collisions, invalid names) stops the start-up with every problem named.
+   */
+  async start(): Promise<void> {
+    for (const config of this.configs) {
+      const connection = new UpstreamConnection(config, this.logger, 'shared');
+      connection.on('ready', () => {
+        if (this.started) void this.refresh(config.name, new Set(['tools', 'prompts', 'resources']));
+      });
+      connection.on('listChanged', (kind) => void this.refresh(config.name, new Set([kind])));
+      this.shared.set(config.name, connection);
+    }
+    await Promise.all(
+      [...this.shared.values()].map(async (connection) => {
+        try {
+          await connection.start();
+          this.snapshots.set(connection.name, await connection.fetchCatalog());
+        } catch (err) {
+          this.logger.error('upstream not available at start-up', {
+            upstream: connection.name,
+            error: (err as Error).message,
+          });
+        }
+      }),
+    );
+    const { catalog, problems } = Catalog.build(this.orderedSnapshots());
+    if (problems.length > 0) {
+      throw new CatalogError(`cannot build the tool catalog:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    }
+    this.catalogValue = catalog;
+    this.started = true;
+  }
+
+  private orderedSnapshots(): ServerCatalog[] {
+    return this.configs
+      .map((c) => this.snapshots.get(c.name))
+      .filter((s): s is ServerCatalog => s !== undefined);
+  }
+
+  /** Re-reads one upstream's lists after list_changed or a reconnect. */
+  private async refresh(server: string, kinds: Set<ListKind>): Promise<void> {
+    const connection = this.shared.get(server);
+    if (!connection) return;
+    try {
+      this.snapshots.set(server, await connection.fetchCatalog());
+    } catch (err) {
+      this.logger.warn('catalog refresh failed', { upstream: server, error: (err as Error).message });
+      return;
+    }
+    const { catalog, problems } = Catalog.build(this.orderedSnapshots());
+    for (const problem of problems) {
+      this.logger.error('catalog item left out', { upstream: server, problem });
+    }
+    this.catalogValue = catalog;
+    this.emit('catalogChanged', kinds);
+  }
+
+  /** Ready when every upstream has connected and been read at least once. */
+  isReady(): boolean {
+    return this.started && this.configs.every((c) => this.snapshots.has(c.name));
+  }
+
+  status(): UpstreamStatus[] {
+    return this.configs.map((config) => {
+      const connection = this.shared.get(config.name);
+      const status: UpstreamStatus = {
+        name: config.name,
+        transport: config.transport,
+        isolation: config.isolation,
+        state: connection?.state ?? 'idle',
+        tools: this.snapshots.get(config.name)?.tools.length ?? 0,
+      };
+      if (connection?.lastErrorMessage) status.last_error = connection.lastErrorMessage;
+      return status;
+    });
+  }
+
+  /** The connection a session's call to `server` goes through. */
+  async connectionFor(server: string, sessionId: string): Promise<UpstreamConnection> {
+    const shared = this.shared.get(server);
+    if (!shared) throw new UpstreamUnavailableError(`upstream ${server} is not configured`);
+    if (shared.config.isolation === 'shared') return shared;
+    let connections = this.perSession.get(sessionId);
+    if (!connections) {
+      connections = new Map();
+      this.perSession.set(sessionId, connections);
+    }
+    let connection = connections.get(server);
+    if (!connection) {
+      connection = new UpstreamConnection(shared.config, this.logger, `session ${sessionId.slice(0, 8)}`);
+      connections.set(server, connection);
+      await connection.start();
+    } else if (connection.state !== 'ready') {
+      await connection.start().catch(() => undefined);
+    }
+    return connection;
+  }
+
+  /** Closes a session's own upstream connections (its stdio children exit). */
+  async releaseSession(sessionId: string): Promise<void> {
+    const connections = this.perSession.get(sessionId);
+    if (!connections) return;
+    this.perSession.delete(sessionId);
+    await Promise.all([...connections.values()].map((c) => c.close()));
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.shared.values()];
+    for (const connections of this.perSession.values()) all.push(...connections.values());
+    this.perSession.clear();
+    await Promise.all(all.map((c) => c.close()));
+  }
+}
