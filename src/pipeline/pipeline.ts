@@ -4,8 +4,6 @@
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
-  ErrorCode,
-  McpError,
   type CallToolRequest,
   type CallToolResult,
   type GetPromptRequest,
@@ -31,9 +29,8 @@ import { canonicalJson, sha256Hex } from '../util/canonical-json.js';
 import type { Logger } from '../util/logger.js';
 import { baseInput, type CatalogItemFact, type PolicyAction, type PolicyInput, type RequestFacts } from './input.js';
 import { enforceSupportedObligations } from './obligations.js';
+import { INTERNAL_ERROR, INVALID_PARAMS, POLICY_DENIED, RpcError } from './rpc-error.js';
 
-/** JSON-RPC error code for a request the policy denied (server-defined range). */
-export const POLICY_DENIED = -32010;
 
 export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -67,8 +64,8 @@ export class Pipeline {
   async callTool(ctx: CallContext, params: CallToolRequest['params'], extra: Extra): Promise<CallToolResult> {
     const entry = this.registry.catalog.tools.get(params.name);
     if (!entry) {
-      throw new McpError(
-        ErrorCode.InvalidParams,
+      throw new RpcError(
+        INVALID_PARAMS,
         `unknown tool "${params.name}"; call tools/list to see the tools this session may use`,
       );
     }
@@ -116,8 +113,8 @@ export class Pipeline {
   ): Promise<ReadResourceResult> {
     const target = splitExposedUri(params.uri);
     if (!target || !this.registry.catalog || !this.isServer(target.server)) {
-      throw new McpError(
-        ErrorCode.InvalidParams,
+      throw new RpcError(
+        INVALID_PARAMS,
         `unknown resource "${params.uri}"; call resources/list to see the resources this session may read`,
       );
     }
@@ -143,8 +140,8 @@ export class Pipeline {
   async getPrompt(ctx: CallContext, params: GetPromptRequest['params'], extra: Extra): Promise<GetPromptResult> {
     const entry = this.registry.catalog.prompts.get(params.name);
     if (!entry) {
-      throw new McpError(
-        ErrorCode.InvalidParams,
+      throw new RpcError(
+        INVALID_PARAMS,
         `unknown prompt "${params.name}"; call prompts/list to see the prompts this session may use`,
       );
     }
@@ -299,7 +296,7 @@ export class Pipeline {
     try {
       return await this.registry.connectionFor(server, ctx.session.id);
     } catch (err) {
-      if (err instanceof UpstreamUnavailableError) throw new McpError(ErrorCode.InternalError, err.message);
+      if (err instanceof UpstreamUnavailableError) throw new RpcError(INTERNAL_ERROR, err.message);
       throw err;
     }
   }
@@ -340,8 +337,8 @@ function denialText(decision: Decision): string {
   return `Denied by policy: ${decision.reasons.join('; ')}`;
 }
 
-function denialError(decision: Decision, decisionId: string): McpError {
-  return new McpError(POLICY_DENIED, denialText(decision), {
+function denialError(decision: Decision, decisionId: string): RpcError {
+  return new RpcError(POLICY_DENIED, denialText(decision), {
     decision_id: decisionId,
     reasons: decision.reasons,
   });

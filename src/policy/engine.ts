@@ -3,8 +3,15 @@
 // Every failure mode (a throw, a trap, memory exhausted) surfaces as PolicyEvalError so
 // callers can deny; after any failure the instance is rebuilt from the compiled module,
 // because a trapped instance's heap cannot be trusted.
-import { loadPolicySync, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import { createRequire } from 'node:module';
+import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import type { WasmBundle } from './bundle.js';
+
+// The package's ESM entry exports only the async loadPolicy; the synchronous loader (used
+// to rebuild an instance in the middle of a request) is on its CommonJS entry.
+const { loadPolicySync } = createRequire(import.meta.url)(
+  '@open-policy-agent/opa-wasm',
+) as typeof import('@open-policy-agent/opa-wasm');
 
 export const DECISION_ENTRYPOINT = 'mcp/authz/decision';
 export const VISIBLE_ENTRYPOINT = 'mcp/authz/visible';

@@ -35,11 +35,11 @@ export interface OpaResult {
   stderr: string;
 }
 
-export function runOpa(args: string[], options: { input?: string } = {}): OpaResult {
+export function runOpa(args: string[], options: { cwd?: string } = {}): OpaResult {
   const bin = opaBinary();
   const result = spawnSync(bin, args, {
     encoding: 'utf8',
-    input: options.input,
+    cwd: options.cwd,
     maxBuffer: 256 * 1024 * 1024,
   });
   if (result.error) {
@@ -88,9 +88,10 @@ export function buildWasmBundle(layout: RegoLayout, outFile: string, revision?: 
     '-o',
     outFile,
     ...NON_POLICY_ENTRIES.flatMap((entry) => ['--ignore', entry]),
-    layout.regoDir,
+    '.',
   ];
-  const result = runOpa(args);
+  // Run inside rego/ so file names in the bundle are relative, not this machine's paths.
+  const result = runOpa(args, { cwd: layout.regoDir });
   if (result.status !== 0) {
     throw new ToolchainError(`opa build failed:\n${result.stderr || result.stdout}`);
   }
