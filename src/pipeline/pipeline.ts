@@ -90,12 +90,12 @@ export class Pipeline {
       };
     }
 
+    const forward = forwarding(params._meta?.progressToken, extra);
     try {
       const connection = await this.registry.connectionFor(entry.server, ctx.session.id);
-      return await connection.callTool(
-        { name: entry.name, arguments: args },
-        forwardOptions(params._meta?.progressToken, extra),
-      );
+      const result = await connection.callTool({ name: entry.name, arguments: args }, forward.options);
+      await forward.flushed();
+      return result;
     } catch (err) {
       if (err instanceof UpstreamUnavailableError) {
         return { content: [{ type: 'text', text: err.message }], isError: true };
@@ -127,7 +127,7 @@ export class Pipeline {
     if (!decision.allow) throw denialError(decision, decisionId);
 
     const connection = await this.upstreamOrError(target.server, ctx);
-    const result = await connection.readResource({ uri: target.uri }, forwardOptions(undefined, extra));
+    const result = await connection.readResource({ uri: target.uri }, forwarding(undefined, extra).options);
     // Contents carry the upstream's URIs; show them under the namespaced form.
     return {
       ...result,
@@ -155,10 +155,10 @@ export class Pipeline {
     if (!decision.allow) throw denialError(decision, decisionId);
 
     const connection = await this.upstreamOrError(entry.server, ctx);
-    return connection.getPrompt(
-      { name: entry.name, arguments: args },
-      forwardOptions(params._meta?.progressToken, extra),
-    );
+    const forward = forwarding(params._meta?.progressToken, extra);
+    const result = await connection.getPrompt({ name: entry.name, arguments: args }, forward.options);
+    await forward.flushed();
+    return result;
   }
 
   // ---- lists: one policy evaluation decides what the whole list shows ---------------------
@@ -344,15 +344,25 @@ function denialError(decision: Decision, decisionId: string): RpcError {
   });
 }
 
-/** Cancellation and progress travel with the call; progress goes back under the client's token. */
-function forwardOptions(progressToken: string | number | undefined, extra: Extra): RequestOptions {
+/**
+ * Cancellation and progress travel with the call; progress goes back under the client's own
+ * token. `flushed` resolves once every relayed notification is written, so the last
+ * progress update never arrives after the result.
+ */
+function forwarding(
+  progressToken: string | number | undefined,
+  extra: Extra,
+): { options: RequestOptions; flushed: () => Promise<unknown> } {
   const options: RequestOptions = { signal: extra.signal };
+  const pending: Array<Promise<void>> = [];
   if (progressToken !== undefined) {
     options.onprogress = (progress) => {
-      void extra
-        .sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken } })
-        .catch(() => undefined);
+      pending.push(
+        extra
+          .sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken } })
+          .catch(() => undefined),
+      );
     };
   }
-  return options;
+  return { options, flushed: () => Promise.all(pending) };
 }

@@ -52,9 +52,9 @@ function normalise(value: unknown): unknown {
 
 /** Evaluates every case with OPA's Go evaluator in one `opa eval` run. */
 export function goAnswers(layout: RegoLayout): Record<string, Answers> {
-  const query =
-    'answers := {c.name: {"decision": data.mcp.authz.decision with input as c.input, ' +
-    '"visible": data.mcp.authz.visible with input as c.input} | some c in data.tests.cases}';
+  // The mapping lives in a rule of rego/tests (cases_test.rego): `with` is not allowed in
+  // an object literal of an ad-hoc query, and inside a query comprehension it is not applied.
+  const query = 'answers := data.mcp.cases_test.answers';
   const result = runOpa([
     'eval',
     '--format',
@@ -70,7 +70,7 @@ export function goAnswers(layout: RegoLayout): Record<string, Answers> {
   if (result.status !== 0) throw new ToolchainError(`opa eval of the cases failed:\n${result.stderr || result.stdout}`);
   const parsed = JSON.parse(result.stdout) as { result?: Array<{ bindings?: { answers?: Record<string, Answers> } }> };
   const answers = parsed.result?.[0]?.bindings?.answers;
-  if (!answers) throw new ToolchainError('opa eval returned no answers for the cases (is data.tests.cases loaded?)');
+  if (!answers) throw new ToolchainError('opa eval returned no answers for the cases (does rego/tests define data.mcp.cases_test.answers?)');
   return answers;
 }
 

@@ -1,0 +1,81 @@
+# METADATA
+# title: Path checks
+# description: |
+#   Helpers for deciding whether a client-supplied, upstream-relative path is
+#   safe to compare against globs. Glob matching is purely lexical, so a path
+#   like "src/../.env" matches "src/**" although it leaves src on disk: every
+#   such trick is refused here before any glob is consulted.
+# scope: package
+# schemas:
+#   - input: schema.input
+package mcp.lib.paths
+
+# Each trick names one way a path can mean something other than it says.
+# The messages complete the sentence `path "…" <message>`.
+trick_messages := {
+	"absolute": "is absolute",
+	"home": "starts with ~ (home directory)",
+	"drive": "starts with a drive letter",
+	"dotdot": "has a \"..\" segment",
+	"dot": "has a \".\" segment",
+	"empty": "has an empty segment (// or a trailing /)",
+	"backslash": "contains a backslash",
+	"control": "contains a NUL or other control character",
+}
+
+# tricks(p) is the set of trick messages that apply to p (empty when p is clean).
+tricks(p) := {msg | some kind, msg in trick_messages; _trick(kind, p)}
+
+# clean(p) holds for a non-empty string with no tricks.
+clean(p) if {
+	is_string(p)
+	p != ""
+	count(tricks(p)) == 0
+}
+
+_trick("absolute", p) if startswith(p, "/")
+
+_trick("home", p) if startswith(p, "~")
+
+# Windows drive letters ("C:", "c:\") make a path absolute whatever follows.
+_trick("drive", p) if regex.match(`^[A-Za-z]:`, p)
+
+_trick("dotdot", p) if ".." in split(p, "/")
+
+_trick("dot", p) if "." in split(p, "/")
+
+# A leading "/" is already reported as absolute, so only later segments count.
+_trick("empty", p) if {
+	some i, seg in split(p, "/")
+	i > 0
+	seg == ""
+}
+
+# Windows treats "\" as a separator, which the "/" glob delimiter would miss.
+_trick("backslash", p) if contains(p, `\`)
+
+# NUL truncates paths in C APIs; other control characters only hide intent.
+_trick("control", p) if regex.match(`[\x00-\x1f\x7f]`, p)
+
+# matches_any(p, globs) holds if p matches one of globs, with "/" as the
+# separator so that "*" stays within one segment and "**" crosses segments.
+matches_any(p, globs) if {
+	some g in globs
+	glob.match(g, ["/"], p)
+}
+
+# within(p, dir) holds if p is dir itself or lies below it. Lexical only:
+# callers must also require clean(p).
+within(p, dir) if p == dir
+
+within(p, dir) if startswith(p, concat("", [dir, "/"]))
+
+# has_segment_prefix(p, prefixes) holds if any segment of p starts with one of
+# prefixes, compared case-insensitively (case-insensitive file systems would
+# open "SECRETS.ts" for "secrets.ts"). Catches what "**/name*" globs miss:
+# a first segment, or a matching directory further up the path.
+has_segment_prefix(p, prefixes) if {
+	some seg in split(lower(p), "/")
+	some prefix in prefixes
+	startswith(seg, lower(prefix))
+}

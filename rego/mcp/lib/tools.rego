@@ -1,0 +1,40 @@
+# METADATA
+# title: MCP request helpers
+# description: Facts about the request that every purpose needs.
+# scope: package
+# schemas:
+#   - input: schema.input
+package mcp.lib.tools
+
+# The list actions, mapped to the catalog kind each one lists.
+list_kinds := {
+	"tools/list": "tool",
+	"resources/list": "resource",
+	"resources/templates/list": "resource_template",
+	"prompts/list": "prompt",
+}
+
+is_list_action if list_kinds[input.action]
+
+# read_only(annotations) holds only if the upstream explicitly declares the
+# tool read-only. Annotations are untrusted hints, so they may only tighten a
+# policy: a missing or false readOnlyHint makes a tool count as a write tool.
+read_only(annotations) if annotations.readOnlyHint == true
+
+# non_empty_string(x) holds for strings other than "".
+non_empty_string(x) if {
+	is_string(x)
+	x != ""
+}
+
+# The call's arguments as an object. The gateway passes what the client
+# sent; anything but an object counts as no arguments, so checks on a named
+# argument see null and refuse rather than erroring into silence.
+arguments := args if {
+	args := input.arguments
+	is_object(args)
+} else := {}
+
+# argument(name) is the named argument of this call, or null when absent, so
+# that checks can tell "missing" from "wrong" with one rule.
+argument(name) := object.get(arguments, name, null)

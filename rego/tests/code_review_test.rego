@@ -1,0 +1,275 @@
+package mcp.code_review_test
+
+import data.mcp.authz
+import data.mcp.purposes.code_review
+import data.mcp.testing.fixtures as fx
+
+# --- helpers -------------------------------------------------------------------
+
+allowed(inp) if authz.decision.allow with input as inp
+
+# refused(inp, fragment) holds if the call is denied with a reason containing
+# fragment.
+refused(inp, fragment) if {
+	d := authz.decision with input as inp
+	d.allow == false
+	some reason in d.reasons
+	contains(reason, fragment)
+}
+
+read_file(path) := fx.call("filesystem", "read_file", {"path": path})
+
+list_dir(path) := fx.call("filesystem", "list_directory", {"path": path})
+
+# --- rule 1: read tools ----------------------------------------------------------
+
+test_read_tools_allow_typescript_under_src if {
+	allowed(read_file("src/a/b.ts"))
+	allowed(read_file("src/x.tsx"))
+	allowed(read_file("src/x.ts"))
+	allowed(fx.call("filesystem", "read_text_file", {"path": "src/a.ts", "head": 5}))
+	allowed(fx.call("filesystem", "read_media_file", {"path": "src/a.ts"}))
+	allowed(fx.call("filesystem", "get_file_info", {"path": "src/deep/er/x.tsx"}))
+}
+
+test_read_outside_sources_denied if {
+	refused(read_file("lib/x.ts"), "is not a TypeScript source under src/")
+	refused(read_file("src/x.js"), "is not a TypeScript source under src/")
+	refused(read_file("src"), "is not a TypeScript source under src/")
+	refused(read_file("src/x.ts.bak"), "is not a TypeScript source under src/")
+}
+
+test_read_secrets_denied if {
+	refused(read_file("src/.env.ts"), "looks like a secret")
+	refused(read_file("src/config/secrets.ts"), "looks like a secret")
+	refused(read_file("src/secrets/x.ts"), "looks like a secret")
+	refused(read_file("src/a/.env.local.tsx"), "looks like a secret")
+	refused(read_file("src/Secrets.tsx"), "looks like a secret")
+}
+
+test_read_path_tricks_denied if {
+	refused(read_file("src/../secrets/x.ts"), `has a ".." segment`)
+	refused(read_file("src/a/../../etc/passwd.ts"), `has a ".." segment`)
+	refused(read_file("/etc/passwd"), "is absolute")
+	refused(read_file("/src/a.ts"), "is absolute")
+	refused(read_file("~/src/a.ts"), "starts with ~")
+	refused(read_file("C:/src/a.ts"), "starts with a drive letter")
+	refused(read_file("./src/a.ts"), `has a "." segment`)
+	refused(read_file("src/./a.ts"), `has a "." segment`)
+	refused(read_file("src//a.ts"), "has an empty segment")
+	refused(read_file(`src\a.ts`), "contains a backslash")
+	refused(read_file("src/a.ts\u0000.png"), "contains a NUL")
+}
+
+test_read_needs_a_path if {
+	refused(fx.call("filesystem", "read_file", {}), "filesystem.read_file: path must be a non-empty string")
+	refused(read_file(""), "path must be a non-empty string")
+	refused(read_file(7), "path must be a non-empty string")
+	refused(read_file(["src/a.ts"]), "path must be a non-empty string")
+}
+
+# Arguments that are not an object count as none: refused, never skipped.
+test_non_object_arguments_refused if {
+	inp := object.union(read_file("src/a.ts"), {"arguments": ["src/a.ts"]})
+	refused(inp, "filesystem.read_file: path must be a non-empty string")
+}
+
+test_read_multiple_files if {
+	allowed(fx.call("filesystem", "read_multiple_files", {"paths": ["src/a.ts", "src/b/c.tsx"]}))
+	refused(
+		fx.call("filesystem", "read_multiple_files", {"paths": ["src/a.ts", "src/.env"]}),
+		`paths[1] "src/.env" looks like a secret`,
+	)
+	refused(fx.call("filesystem", "read_multiple_files", {"paths": ["src/a.ts", 1]}), "paths[1] must be a non-empty string")
+	refused(fx.call("filesystem", "read_multiple_files", {"paths": []}), `argument "paths" must be a non-empty array`)
+	refused(fx.call("filesystem", "read_multiple_files", {"paths": "src/a.ts"}), `argument "paths" must be a non-empty array`)
+	refused(fx.call("filesystem", "read_multiple_files", {}), `argument "paths" must be a non-empty array`)
+}
+
+test_every_reason_is_listed if {
+	d := authz.decision with input as read_file("/etc/passwd")
+	d.reasons == [
+		`filesystem.read_file: path "/etc/passwd" is absolute`,
+		`filesystem.read_file: path "/etc/passwd" is not a TypeScript source under src/ (src/**/*.{ts,tsx}); purpose code-review reads only those`,
+	]
+}
+
+# --- rule 2: directory tools --------------------------------------------------------
+
+test_directory_tools_allow_src_and_below if {
+	allowed(list_dir("src"))
+	allowed(list_dir("src/components"))
+	allowed(fx.call("filesystem", "list_directory_with_sizes", {"path": "src/a/b"}))
+	allowed(fx.call("filesystem", "directory_tree", {"path": "src"}))
+	allowed(fx.call("filesystem", "search_files", {"path": "src", "pattern": "*.ts"}))
+	allowed(fx.call("filesystem", "list_allowed_directories", {}))
+}
+
+test_directory_tools_deny_elsewhere if {
+	refused(list_dir("."), "is outside src")
+	refused(list_dir("lib"), "is outside src")
+	refused(list_dir("srcx"), "is outside src")
+	refused(list_dir("src/"), "has an empty segment")
+	refused(list_dir("src/.."), `has a ".." segment`)
+	refused(list_dir("/"), "is absolute")
+	refused(list_dir("src/secrets"), "looks like a secret")
+	refused(list_dir("src/.env.d"), "looks like a secret")
+	refused(fx.call("filesystem", "directory_tree", {}), "filesystem.directory_tree: path must be a non-empty string")
+}
+
+# --- rule 3: writes ---------------------------------------------------------------
+
+write_annotations := {"readOnlyHint": false, "destructiveHint": true}
+
+test_write_tools_denied if {
+	refused(
+		fx.call_annotated("filesystem", "write_file", {"path": "src/a.ts", "content": "x"}, write_annotations),
+		"filesystem.write_file is a write tool; purpose code-review is read-only",
+	)
+	refused(fx.call("filesystem", "edit_file", {"path": "src/a.ts"}), "filesystem.edit_file is a write tool")
+	refused(fx.call("filesystem", "create_directory", {"path": "src/n"}), "filesystem.create_directory is a write tool")
+	refused(fx.call("filesystem", "move_file", {"source": "src/a.ts", "destination": "src/b.ts"}), "filesystem.move_file is a write tool")
+}
+
+test_write_tools_get_one_reason if {
+	d := authz.decision with input as fx.call_annotated("filesystem", "write_file", {"path": "src/a.ts"}, write_annotations)
+	d.reasons == ["filesystem.write_file is a write tool; purpose code-review is read-only"]
+}
+
+test_annotations_only_tighten if {
+	refused(fx.call_annotated("filesystem", "read_file", {"path": "src/a.ts"}, {}), "is not annotated readOnlyHint: true")
+	refused(
+		fx.call_annotated("filesystem", "read_file", {"path": "src/a.ts"}, {"readOnlyHint": false}),
+		"filesystem.read_file is not annotated readOnlyHint: true, so it counts as a write tool",
+	)
+	refused(fx.call_annotated("everything", "echo", {"message": "hi"}, {"title": "Echo"}), "everything.echo is not annotated")
+}
+
+# --- rules 4 and 5: allow-lists -----------------------------------------------------
+
+test_everything_allow_list if {
+	allowed(fx.call("everything", "echo", {"message": "hi"}))
+	allowed(fx.call("everything", "get-sum", {"a": 1, "b": 2}))
+	allowed(fx.call("everything", "get-tiny-image", {}))
+	allowed(fx.call("everything", "get-annotated-message", {"messageType": "success"}))
+	allowed(fx.call("everything", "trigger-long-running-operation", {"duration": 2, "steps": 2}))
+}
+
+test_get_env_has_its_own_reason if {
+	d := authz.decision with input as fx.call("everything", "get-env", {})
+	d.reasons == ["everything.get-env exposes the server's environment variables; purpose code-review refuses it"]
+}
+
+test_other_tools_not_in_allow_list if {
+	refused(fx.call("everything", "toggle-simulated-logging", {}), "everything.toggle-simulated-logging is not in the code-review allow-list")
+	refused(fx.call("everything", "gzip-file-as-resource", {}), "not in the code-review allow-list")
+	refused(fx.call("memory", "read_graph", {}), "memory.read_graph is not in the code-review allow-list")
+	refused(fx.call("filesystem", "delete_file", {"path": "src/a.ts"}), "filesystem.delete_file is not in the code-review allow-list")
+}
+
+test_unknown_write_tool_gets_both_reasons if {
+	d := authz.decision with input as fx.call_annotated("memory", "create_entities", {}, {})
+	d.reasons == [
+		"memory.create_entities is not annotated readOnlyHint: true, so it counts as a write tool; purpose code-review is read-only",
+		"memory.create_entities is not in the code-review allow-list",
+	]
+}
+
+# --- rule 6: resources and prompts -------------------------------------------------
+
+test_static_documents_readable if {
+	allowed(fx.read("everything", "demo://resource/static/document/architecture.md"))
+}
+
+test_other_resources_denied if {
+	refused(fx.read("everything", "demo://resource/dynamic/text/1"), "resource everything:demo://resource/dynamic/text/1 is not allowed")
+	refused(fx.read("everything", "demo://resource/static/document/"), "is not allowed")
+	refused(fx.read("everything", "demo://resource/static/document/.."), "is not allowed")
+	refused(fx.read("everything", "demo://resource/static/document/a/b.md"), "is not allowed")
+	refused(fx.read("everything", "demo://resource/static/document://x"), "is not allowed")
+	refused(fx.read("filesystem", "demo://resource/static/document/architecture.md"), "is not allowed")
+	refused(fx.read("filesystem", "file:///etc/passwd"), "is not allowed")
+}
+
+test_prompts if {
+	allowed(fx.prompt("everything", "simple-prompt"))
+	refused(fx.prompt("everything", "args-prompt"), "prompt everything.args-prompt is not in the code-review allow-list")
+	refused(fx.prompt("other", "simple-prompt"), "prompt other.simple-prompt is not in the code-review allow-list")
+}
+
+# --- rule 8: app-only tokens -----------------------------------------------------------
+
+app_reason := "code-review sessions need a user; app-only tokens are refused"
+
+test_app_tokens_refused_everywhere if {
+	refused(fx.as_app(read_file("src/a.ts")), app_reason)
+	refused(fx.as_app(fx.read("everything", "demo://resource/static/document/architecture.md")), app_reason)
+	refused(fx.as_app(fx.prompt("everything", "simple-prompt")), app_reason)
+	refused(fx.as_app(fx.list("tools/list", [])), app_reason)
+}
+
+# --- rule 9: visible -----------------------------------------------------------------
+
+tool_item(server, name, annotations) := {
+	"kind": "tool",
+	"id": concat(".", [server, name]),
+	"server": server,
+	"name": name,
+	"annotations": annotations,
+}
+
+test_visible_tools if {
+	catalog := [
+		tool_item("filesystem", "read_file", fx.read_only),
+		tool_item("filesystem", "list_allowed_directories", fx.read_only),
+		tool_item("filesystem", "write_file", {"readOnlyHint": false}),
+		tool_item("everything", "echo", fx.read_only),
+		tool_item("everything", "get-env", fx.read_only),
+		tool_item("everything", "get-sum", {}), # not declared read-only
+		{"kind": "tool", "id": "everything.get-tiny-image", "server": "everything"}, # no name, no annotations
+		tool_item("memory", "read_graph", fx.read_only),
+	]
+	v := authz.visible with input as fx.list("tools/list", catalog)
+	v == {"filesystem.read_file", "filesystem.list_allowed_directories", "everything.echo"}
+}
+
+test_visible_resources_and_prompts if {
+	resources := [
+		{"kind": "resource", "id": "everything:demo://resource/static/document/features.md", "server": "everything", "uri": "demo://resource/static/document/features.md"},
+		{"kind": "resource", "id": "everything:demo://resource/dynamic/text/1", "server": "everything", "uri": "demo://resource/dynamic/text/1"},
+	]
+	authz.visible == {"everything:demo://resource/static/document/features.md"} with input as fx.list("resources/list", resources)
+
+	templates := [{"kind": "resource_template", "id": "everything:demo://resource/dynamic/text/{resourceId}", "server": "everything", "uri": "demo://resource/dynamic/text/{resourceId}"}]
+	authz.visible == set() with input as fx.list("resources/templates/list", templates)
+
+	prompts := [
+		{"kind": "prompt", "id": "everything.simple-prompt", "server": "everything", "name": "simple-prompt"},
+		{"kind": "prompt", "id": "everything.args-prompt", "server": "everything", "name": "args-prompt"},
+	]
+	authz.visible == {"everything.simple-prompt"} with input as fx.list("prompts/list", prompts)
+}
+
+test_app_tokens_see_nothing if {
+	catalog := [tool_item("everything", "echo", fx.read_only)]
+	authz.visible == set() with input as fx.as_app(fx.list("tools/list", catalog))
+}
+
+# Even with every refusal switched off, a bad path gets no grant.
+test_grants_need_positive_proof if {
+	not allowed(read_file("lib/x.ts")) with data.mcp.purposes.code_review.deny as set()
+	not allowed(list_dir("lib")) with data.mcp.purposes.code_review.deny as set()
+	not allowed(fx.call("filesystem", "read_multiple_files", {"paths": ["src/a.ts", "src/.env"]})) with data.mcp.purposes.code_review.deny as set()
+	not allowed(fx.call_annotated("filesystem", "read_file", {"path": "src/a.ts"}, {})) with data.mcp.purposes.code_review.deny as set()
+	allowed(read_file("src/a.ts")) with data.mcp.purposes.code_review.deny as set()
+}
+
+# A tool is either allowed or refused with its own reason, never both.
+test_tables_do_not_overlap if {
+	both := [[server, name] |
+		some server, names in code_review.refused_tools
+		some name, _ in names
+		code_review.allowed_tools[server][name]
+	]
+	count(both) == 0
+}

@@ -1,0 +1,80 @@
+package mcp.lib.paths_test
+
+import data.mcp.lib.paths
+import data.mcp.lib.text
+
+test_clean_relative_path if {
+	paths.clean("src/a/b.ts")
+	count(paths.tricks("src/a/b.ts")) == 0
+}
+
+test_each_trick_is_named if {
+	paths.tricks("/etc/passwd") == {"is absolute"}
+	paths.tricks("~/x") == {"starts with ~ (home directory)"}
+	paths.tricks("C:/x") == {"starts with a drive letter"}
+	paths.tricks("c:x") == {"starts with a drive letter"}
+	paths.tricks("src/../x") == {"has a \"..\" segment"}
+	paths.tricks("./src") == {"has a \".\" segment"}
+	paths.tricks("src//a") == {"has an empty segment (// or a trailing /)"}
+	paths.tricks("src/") == {"has an empty segment (// or a trailing /)"}
+	paths.tricks(`src\a`) == {"contains a backslash"}
+	paths.tricks("src/a\u0000.ts") == {"contains a NUL or other control character"}
+	paths.tricks("src/a\n.ts") == {"contains a NUL or other control character"}
+}
+
+test_tricks_combine if {
+	paths.tricks(`/a/../b\c`) == {"is absolute", "has a \"..\" segment", "contains a backslash"}
+}
+
+test_dots_inside_a_name_are_fine if {
+	paths.clean("src/a..b/c.d.ts")
+	paths.clean("src/.hidden/x.ts")
+}
+
+test_clean_rejects_non_strings_and_empty if {
+	not paths.clean("")
+	not paths.clean(42)
+	not paths.clean(null)
+	not paths.clean("../x")
+}
+
+test_matches_any if {
+	paths.matches_any("src/a/b.ts", ["lib/*", "src/**/*.ts"])
+	not paths.matches_any("src/a.ts", ["src/**/*.ts"]) # ** needs a directory here
+	paths.matches_any("src/a.tsx", ["src/*.{ts,tsx}"])
+	not paths.matches_any("src/a/b.ts", ["src/*.ts"]) # * stays within a segment
+	not paths.matches_any("src/a.ts", [])
+}
+
+test_within if {
+	paths.within("src", "src")
+	paths.within("src/a/b", "src")
+	not paths.within("srcx", "src")
+	not paths.within("lib/src", "src")
+}
+
+test_has_segment_prefix if {
+	paths.has_segment_prefix(".env", [".env"])
+	paths.has_segment_prefix("src/SECRETS/x.ts", ["secrets"])
+	paths.has_segment_prefix("src/.env.local", [".env"])
+	not paths.has_segment_prefix("src/my.env.ts", [".env"])
+	not paths.has_segment_prefix("src/mysecrets.ts", ["secrets"])
+}
+
+test_quote if {
+	text.quote("src/a.ts") == `"src/a.ts"`
+	text.quote(`a"b\c`) == `"a\"b\\c"`
+	text.quote("a\u0000b\nc\rd\te") == `"a\0b\nc\rd\te"`
+}
+
+test_quote_clips_long_values if {
+	long := concat("", [x | some _ in numbers.range(1, 130); x := "a"])
+	quoted := text.quote(long)
+	count(quoted) == text.max_quoted + 5
+	endswith(quoted, `..."`)
+}
+
+test_show if {
+	text.show("code-review") == "code-review"
+	text.show("") == "(empty)"
+}

@@ -1,0 +1,214 @@
+// End-to-end: the quickstart's code-review policy enforced through the real gateway process,
+// the real reference servers (stdio children from npm), a real SDK client over HTTP, and
+// real JWTs verified against a real JWKS endpoint.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { callTool, connectClient, textOf } from './support/client.js';
+import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import { startIssuer, type TestIssuer } from './support/issuer.js';
+
+let issuer: TestIssuer;
+let gateway: GatewayProcess;
+let client: Client;
+
+beforeAll(async () => {
+  issuer = await startIssuer();
+  gateway = await startGatewayProcess({ issuer });
+  client = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl, groups: ['eng'] }));
+});
+
+afterAll(async () => {
+  await client?.close();
+  await gateway?.stop();
+  await issuer?.close();
+});
+
+async function expectAllowed(name: string, args: Record<string, unknown>): Promise<string> {
+  const result = await callTool(client, name, args);
+  expect({ name, args, isError: result.isError ?? false, text: textOf(result) }).toMatchObject({ isError: false });
+  return textOf(result);
+}
+
+async function expectDenied(name: string, args: Record<string, unknown>, reason: string): Promise<void> {
+  const result = await callTool(client, name, args);
+  expect(result.isError).toBe(true);
+  expect(textOf(result)).toContain('Denied by policy');
+  expect(textOf(result)).toContain(reason);
+}
+
+describe('tools/list shows only what the purpose allows', () => {
+  it('lists the read tools and the allow-listed everything tools, and nothing else', async () => {
+    const { tools } = await client.listTools();
+    const names = tools.map((t) => t.name).sort();
+    expect(names).toContain('filesystem__read_text_file');
+    expect(names).toContain('filesystem__list_directory');
+    expect(names).toContain('everything__echo');
+    expect(names).toContain('everything__get-sum');
+    expect(names).not.toContain('filesystem__write_file');
+    expect(names).not.toContain('filesystem__edit_file');
+    expect(names).not.toContain('filesystem__move_file');
+    expect(names).not.toContain('everything__get-env');
+    expect(names.every((n) => /^[A-Za-z0-9_-]{1,64}$/.test(n))).toBe(true);
+  });
+});
+
+describe('filesystem read tools: src/**/*.{ts,tsx} only, never secrets', () => {
+  it.each([['src/app.ts'], ['src/components/Button.tsx']])('allows %s', async (path) => {
+    const text = await expectAllowed('filesystem__read_text_file', { path });
+    expect(text.length).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['src/.env.ts', 'secret'],
+    ['src/config/secrets.ts', 'secret'],
+    ['lib/legacy.js', 'src/'],
+    ['src/x.js', 'src/'],
+    ['.env', ''],
+    ['src/../.env', '..'],
+    ['src/a/../../.env.ts', '..'],
+    ['/etc/passwd', 'absolute'],
+    ['./src/app.ts', ''],
+    ['src//app.ts', ''],
+  ])('denies %s', async (path, reason) => {
+    await expectDenied('filesystem__read_text_file', { path }, reason);
+  });
+
+  it('checks every path of read_multiple_files', async () => {
+    await expectAllowed('filesystem__read_multiple_files', { paths: ['src/app.ts', 'src/components/Button.tsx'] });
+    await expectDenied('filesystem__read_multiple_files', { paths: ['src/app.ts', 'src/config/secrets.ts'] }, 'secret');
+  });
+
+  it('denies a read without a path', async () => {
+    await expectDenied('filesystem__read_text_file', {}, 'path');
+  });
+
+  it('allows listing src and denies listing the root', async () => {
+    const listing = await expectAllowed('filesystem__list_directory', { path: 'src' });
+    expect(listing).toContain('app.ts');
+    await expectDenied('filesystem__list_directory', { path: '.' }, '');
+  });
+});
+
+describe('write tools are denied for code-review', () => {
+  it.each([
+    ['filesystem__write_file', { path: 'src/new.ts', content: 'x' }],
+    ['filesystem__edit_file', { path: 'src/app.ts', edits: [{ oldText: 'a', newText: 'b' }] }],
+    ['filesystem__create_directory', { path: 'src/newdir' }],
+    ['filesystem__move_file', { source: 'src/app.ts', destination: 'src/moved.ts' }],
+  ])('denies %s', async (name, args) => {
+    await expectDenied(name, args, 'read-only');
+  });
+
+  it('left the demo folder untouched', () => {
+    expect(readFileSync(`${gateway.dir}/demo/src/app.ts`, 'utf8')).toContain('Review me');
+  });
+});
+
+describe('server-everything tools only as the policy lists them', () => {
+  it('allows echo and get-sum', async () => {
+    expect(await expectAllowed('everything__echo', { message: 'hello' })).toContain('hello');
+    expect(await expectAllowed('everything__get-sum', { a: 2, b: 3 })).toContain('5');
+  });
+
+  it('denies get-env with its own reason', async () => {
+    await expectDenied('everything__get-env', {}, 'environment');
+  });
+
+  it('denies a tool that is not on the list', async () => {
+    await expectDenied('everything__toggle-simulated-logging', {}, 'allow-list');
+  });
+});
+
+describe('resources and prompts are decided too', () => {
+  it('lists and reads the static documents only', async () => {
+    const { resources } = await client.listResources();
+    expect(resources.length).toBeGreaterThan(0);
+    expect(resources.every((r) => r.uri.startsWith('mcpgate://everything/demo://resource/static/document/'))).toBe(true);
+    const first = resources[0]!;
+    const read = await client.readResource({ uri: first.uri });
+    expect(read.contents[0]?.uri).toBe(first.uri);
+    await expect(client.readResource({ uri: 'mcpgate://everything/demo://resource/dynamic/text/1' })).rejects.toThrow(
+      /Denied by policy/,
+    );
+  });
+
+  it('shows no resource templates for code-review', async () => {
+    const { resourceTemplates } = await client.listResourceTemplates();
+    expect(resourceTemplates).toEqual([]);
+  });
+
+  it('allows simple-prompt only', async () => {
+    const { prompts } = await client.listPrompts();
+    expect(prompts.map((p) => p.name)).toEqual(['everything__simple-prompt']);
+    const prompt = await client.getPrompt({ name: 'everything__simple-prompt' });
+    expect(prompt.messages.length).toBeGreaterThan(0);
+    await expect(client.getPrompt({ name: 'everything__args-prompt', arguments: { city: 'x' } })).rejects.toThrow(
+      /Denied by policy/,
+    );
+  });
+});
+
+describe('forwarding details', () => {
+  it('relays progress notifications under the client token', async () => {
+    const progress: number[] = [];
+    const result = await client.callTool(
+      { name: 'everything__trigger-long-running-operation', arguments: { duration: 1, steps: 3 } },
+      undefined,
+      { onprogress: (p) => progress.push(p.progress) },
+    );
+    expect(result.isError ?? false).toBe(false);
+    expect(progress).toEqual([1, 2, 3]);
+  });
+
+  it('cancels the upstream call when the client aborts', async () => {
+    const controller = new AbortController();
+    const call = client.callTool(
+      { name: 'everything__trigger-long-running-operation', arguments: { duration: 20, steps: 20 } },
+      undefined,
+      { signal: controller.signal },
+    );
+    setTimeout(() => controller.abort('test cancels'), 300);
+    await expect(call).rejects.toThrow();
+    // The session keeps working after a cancellation.
+    expect(await expectAllowed('everything__echo', { message: 'after cancel' })).toContain('after cancel');
+  });
+
+  it('refuses an unknown tool with a clear error', async () => {
+    await expect(callTool(client, 'nosuch__tool', {})).rejects.toThrow(/unknown tool "nosuch__tool"/);
+  });
+});
+
+describe('audit', () => {
+  it('writes every decision as an OPA decision-log line, without the bearer token', async () => {
+    await callTool(client, 'everything__get-env', {});
+    const lines = readFileSync(gateway.auditFile, 'utf8').trim().split('\n');
+    const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const denied = events.filter(
+      (e) =>
+        e.path === 'mcp/authz/decision' &&
+        (e.input as { tool?: { id?: string } }).tool?.id === 'everything.get-env',
+    );
+    expect(denied.length).toBeGreaterThan(0);
+    const event = denied[denied.length - 1]!;
+    expect(event).toMatchObject({
+      labels: { id: 'e2e', type: 'mcpgate' },
+      result: { allow: false },
+    });
+    expect(typeof event.decision_id).toBe('string');
+    expect(typeof event.timestamp).toBe('string');
+    expect((event.bundles as { mcpgate: { revision: string } }).mcpgate.revision).toMatch(/^rego-/);
+    expect((event.metrics as Record<string, number>).timer_rego_query_eval_ns).toBeGreaterThan(0);
+    expect(events.some((e) => e.path === 'mcp/authz/visible')).toBe(true);
+    // No JWT (three base64url segments starting with eyJ) anywhere in the log.
+    expect(readFileSync(gateway.auditFile, 'utf8')).not.toMatch(/eyJ[A-Za-z0-9_-]+\.eyJ/);
+  });
+
+  it('records the session history the policy sees', async () => {
+    await expectAllowed('everything__echo', { message: 'history' });
+    const lines = readFileSync(gateway.auditFile, 'utf8').trim().split('\n');
+    const last = JSON.parse(lines[lines.length - 1]!) as { input: { session: { history: unknown[]; counters: { calls: number } } } };
+    expect(last.input.session.history.length).toBeGreaterThan(3);
+    expect(last.input.session.counters.calls).toBeGreaterThan(3);
+  });
+});
