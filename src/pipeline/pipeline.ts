@@ -364,5 +364,6 @@ function forwarding(
       );
     };
   }
-  return { options, flushed: () => Promise.all(pending) };
+  const flushed = (): Promise<unknown> => Promise.all(pending);
+  return { options, flushed };
 }

@@ -49,6 +49,24 @@ async function readAllPages<T>(
   throw new Error('upstream returned more than 1000 pages');
 }
 
+/**
+ * The SDK runs notification handlers one microtask after a message arrives but settles a
+ * response at once, deleting the request's progress handler. A progress update followed
+ * immediately by its result (one read from a stdio pipe) is then dropped. Delivering
+ * responses one microtask later restores wire order.
+ */
+function keepNotificationsBeforeResponses(transport: Transport): void {
+  const deliver = transport.onmessage;
+  if (!deliver) return;
+  transport.onmessage = (message, extra) => {
+    if ('result' in message || 'error' in message) {
+      queueMicrotask(() => deliver(message, extra));
+    } else {
+      deliver(message, extra);
+    }
+  };
+}
+
 export interface UpstreamConnectionEvents {
   ready: [];
   down: [reason: string];
@@ -134,6 +152,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
         this.logger.debug('upstream transport error', { upstream: this.name, error: err.message });
       };
       await client.connect(transport, { timeout: this.config.timeoutMs });
+      keepNotificationsBeforeResponses(transport);
     } catch (err) {
       const message = (err as Error).message;
       await client.close().catch(() => undefined);
