@@ -37,8 +37,8 @@ export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 export interface CallContext extends RequestFacts {
   requestId: string | number;
   remoteAddress: string | undefined;
-  /** Ends the session after the current response (obligation terminate_session). */
-  terminateSession: () => void;
+  /** Set when a decision carries terminate_session: the session ends after this response. */
+  terminateRequested: boolean;
 }
 
 interface Decided {
@@ -219,7 +219,7 @@ export class Pipeline {
       sessionId: ctx.session.id,
       requestedBy: ctx.remoteAddress,
     });
-    if (decision.obligations.terminate_session) ctx.terminateSession();
+    if (decision.obligations.terminate_session) ctx.terminateRequested = true;
     return { decision, decisionId };
   }
 

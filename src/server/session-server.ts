@@ -48,8 +48,18 @@ export function createSessionServer(session: Session, deps: SessionServerDeps): 
       gateway,
       requestId: extra.requestId,
       remoteAddress: undefined,
-      terminateSession: () => deps.terminate(session.id, 'terminated by policy obligation'),
+      terminateRequested: false,
     };
+  };
+
+  /** Runs a pipeline step; a terminate_session obligation takes effect after the response. */
+  const run = async <T>(extra: Extra, step: (ctx: CallContext) => T | Promise<T>): Promise<T> => {
+    const ctx = context(extra);
+    try {
+      return await step(ctx);
+    } finally {
+      if (ctx.terminateRequested) deps.terminate(session.id, 'terminated by policy obligation');
+    }
   };
 
   server.oninitialized = () => {
@@ -57,26 +67,26 @@ export function createSessionServer(session: Session, deps: SessionServerDeps): 
     if (info) session.clientInfo = { name: info.name, version: info.version };
   };
   const { pipeline } = deps;
-  server.setRequestHandler(ListToolsRequestSchema, (_req, extra) => ({
-    tools: pipeline.listTools(context(extra)),
-  }));
+  server.setRequestHandler(ListToolsRequestSchema, (_req, extra) =>
+    run(extra, (ctx) => ({ tools: pipeline.listTools(ctx) })),
+  );
   server.setRequestHandler(CallToolRequestSchema, (req, extra) =>
-    pipeline.callTool(context(extra), req.params, extra),
+    run(extra, (ctx) => pipeline.callTool(ctx, req.params, extra)),
   );
-  server.setRequestHandler(ListResourcesRequestSchema, (_req, extra) => ({
-    resources: pipeline.listResources(context(extra)),
-  }));
-  server.setRequestHandler(ListResourceTemplatesRequestSchema, (_req, extra) => ({
-    resourceTemplates: pipeline.listResourceTemplates(context(extra)),
-  }));
+  server.setRequestHandler(ListResourcesRequestSchema, (_req, extra) =>
+    run(extra, (ctx) => ({ resources: pipeline.listResources(ctx) })),
+  );
+  server.setRequestHandler(ListResourceTemplatesRequestSchema, (_req, extra) =>
+    run(extra, (ctx) => ({ resourceTemplates: pipeline.listResourceTemplates(ctx) })),
+  );
   server.setRequestHandler(ReadResourceRequestSchema, (req, extra) =>
-    pipeline.readResource(context(extra), req.params, extra),
+    run(extra, (ctx) => pipeline.readResource(ctx, req.params, extra)),
   );
-  server.setRequestHandler(ListPromptsRequestSchema, (_req, extra) => ({
-    prompts: pipeline.listPrompts(context(extra)),
-  }));
+  server.setRequestHandler(ListPromptsRequestSchema, (_req, extra) =>
+    run(extra, (ctx) => ({ prompts: pipeline.listPrompts(ctx) })),
+  );
   server.setRequestHandler(GetPromptRequestSchema, (req, extra) =>
-    pipeline.getPrompt(context(extra), req.params, extra),
+    run(extra, (ctx) => pipeline.getPrompt(ctx, req.params, extra)),
   );
   return server;
 }

@@ -1,0 +1,94 @@
+// Fail closed: with no policy, a policy that throws, an undefined decision or a malformed
+// decision, every call is denied with a reason the user can act on, lists show nothing,
+// and the gateway keeps serving.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { join } from 'node:path';
+import { callTool, connectClient, textOf } from './support/client.js';
+import { startGatewayProcess, scratchDir, type GatewayProcess } from './support/gateway.js';
+import { buildFixturePolicy, labServer } from './support/policies.js';
+import { startIssuer, type TestIssuer } from './support/issuer.js';
+
+let issuer: TestIssuer;
+const gateways: GatewayProcess[] = [];
+
+beforeAll(async () => {
+  issuer = await startIssuer();
+});
+
+afterAll(async () => {
+  await Promise.all(gateways.map((g) => g.stop()));
+  await issuer?.close();
+});
+
+async function gatewayWith(bundle: string): Promise<GatewayProcess> {
+  const gateway = await startGatewayProcess({ issuer, bundle, upstreams: { lab: labServer() } });
+  gateways.push(gateway);
+  return gateway;
+}
+
+async function expectDeniedEcho(gateway: GatewayProcess, reason: RegExp, listEmpty = false): Promise<void> {
+  const client = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
+  try {
+    // The fixtures' visible rule shows every tool; with no policy at all nothing is shown.
+    const { tools } = await client.listTools();
+    expect(tools.length === 0).toBe(listEmpty);
+    for (let i = 0; i < 2; i++) {
+      const result = await callTool(client, 'lab__echo', { text: 'hi' });
+      expect(result.isError).toBe(true);
+      expect(textOf(result)).toMatch(reason);
+    }
+  } finally {
+    await client.close();
+  }
+}
+
+describe('fail closed', () => {
+  it('denies everything when the policy bundle is missing, and is not ready', async () => {
+    const gateway = await gatewayWith(join(scratchDir(), 'no-such-bundle.tar.gz'));
+    await expectDeniedEcho(gateway, /no policy is loaded/, true);
+    const ready = await fetch(`${gateway.url}/readyz`);
+    expect(ready.status).toBe(503);
+    const body = (await ready.json()) as { policy: { loaded: boolean; error: string } };
+    expect(body.policy.loaded).toBe(false);
+    expect(body.policy.error).toContain('no-such-bundle.tar.gz');
+  });
+
+  it('denies when the policy throws during evaluation', async () => {
+    const gateway = await gatewayWith(buildFixturePolicy('throws'));
+    await expectDeniedEcho(gateway, /policy evaluation failed: .*conflict/);
+  });
+
+  it('denies when the decision is undefined', async () => {
+    const gateway = await gatewayWith(buildFixturePolicy('undefined'));
+    await expectDeniedEcho(gateway, /decision is undefined/);
+  });
+
+  it('denies when the decision is malformed', async () => {
+    const gateway = await gatewayWith(buildFixturePolicy('malformed'));
+    await expectDeniedEcho(gateway, /malformed decision: "allow" must be true or false/);
+  });
+});
+
+describe('obligations', () => {
+  let gateway: GatewayProcess;
+  beforeAll(async () => {
+    gateway = await gatewayWith(buildFixturePolicy('allow-all'));
+  });
+
+  it('denies an allow whose obligation the gateway cannot carry out', async () => {
+    const client = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
+    const result = await callTool(client, 'lab__needs_approval', {});
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toContain('require_approval');
+    await client.close();
+  });
+
+  it('ends the session when the decision says terminate_session', async () => {
+    const client = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
+    const result = await callTool(client, 'lab__self_destruct', {});
+    expect(result.isError ?? false).toBe(false);
+    // The session is gone: the next request on it is refused with 404 (session not found).
+    await expect(callTool(client, 'lab__echo', { text: 'after' })).rejects.toThrow(/Session not found|404/);
+    await client.close().catch(() => undefined);
+  });
+});
