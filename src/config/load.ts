@@ -99,9 +99,20 @@ export function parseConfig(raw: unknown, baseDir: string, source = 'config'): G
   return config;
 }
 
+/** Flattens zod issues; a bad record key carries its real message in nested issues. */
+function flattenIssues(issues: z.core.$ZodIssue[], prefix: PropertyKey[] = []): Array<{ path: string; message: string }> {
+  return issues.flatMap((issue) => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'invalid_key' && issue.issues.length > 0) {
+      return flattenIssues(issue.issues, path);
+    }
+    return [{ path: path.length ? path.map(String).join('.') : '(top level)', message: issue.message }];
+  });
+}
+
 function formatIssues(issues: z.core.$ZodIssue[]): string {
-  return issues
-    .map((issue) => `  - ${issue.path.length ? issue.path.join('.') : '(top level)'}: ${issue.message}`)
+  return flattenIssues(issues)
+    .map((issue) => `  - ${issue.path}: ${issue.message}`)
     .join('\n');
 }
 
@@ -157,11 +168,6 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
   for (const i of raw.auth.issuers) {
     if (issuerNames.has(i.issuer)) problems.push(`auth.issuers: issuer ${i.issuer} is listed twice`);
     issuerNames.add(i.issuer);
-    if (!i.allow_insecure_http && !i.issuer.startsWith('https://')) {
-      problems.push(
-        `auth.issuers: issuer ${i.issuer} is not https (set allow_insecure_http: true only for local testing)`,
-      );
-    }
   }
   const devIssuer = raw.auth.dev_issuer?.enabled
     ? { keyFile: resolve(baseDir, raw.auth.dev_issuer.key_file) }

@@ -2,15 +2,19 @@
 // control off). Defaults are the safe choice. See docs/configuration.md for every field.
 import { z } from 'zod';
 
-const serverName = z
-  .string()
-  .regex(/^[A-Za-z0-9-]{1,32}$/, 'upstream names are 1-32 characters of A-Z a-z 0-9 -');
+const SERVER_NAME = /^[A-Za-z0-9-]{1,32}$/;
 
 /** A value that may be secret: a reference string (env:/file:) or an explicit literal. */
-const valueSource = z.union([
-  z.string().min(1),
-  z.strictObject({ literal: z.string() }),
-]);
+const valueSource = z.custom<string | { literal: string }>(
+  (v) =>
+    (typeof v === 'string' && /^(env|file):.+$/.test(v)) ||
+    (typeof v === 'object' && v !== null && Object.keys(v).length === 1 && typeof (v as { literal?: unknown }).literal === 'string'),
+  {
+    message:
+      'must be a secret reference, "env:NAME" or "file:PATH", or {literal: "..."} for a value that is not secret ' +
+      '(secrets are never written in the config file)',
+  },
+);
 
 const isolation = z.enum(['shared', 'per-session']).default('shared');
 
@@ -24,6 +28,7 @@ const upstreamCommon = {
       initial_delay_ms: z.number().int().positive().default(250),
       max_delay_ms: z.number().int().positive().default(30_000),
     })
+    .refine((r) => r.initial_delay_ms <= r.max_delay_ms, 'initial_delay_ms must not exceed max_delay_ms')
     .default({ initial_delay_ms: 250, max_delay_ms: 30_000 }),
 };
 
@@ -32,14 +37,16 @@ const stdioUpstream = z.strictObject({
   command: z.string().min(1),
   args: z.array(z.string()).default([]),
   cwd: z.string().optional(),
-  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), valueSource).default({}),
+  env: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are [A-Za-z_][A-Za-z0-9_]*'), valueSource)
+    .default({}),
   ...upstreamCommon,
 });
 
 const httpUpstream = z.strictObject({
   transport: z.literal('http'),
   url: z.url({ protocol: /^https?$/ }),
-  headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), valueSource).default({}),
+  headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'header names are [A-Za-z0-9-]+'), valueSource).default({}),
   ...upstreamCommon,
 });
 
@@ -57,6 +64,16 @@ const issuer = z.strictObject({
   groups_claim: z.string().default('groups'),
   /** Lets the quickstart and tests use http issuers on loopback. Never in production. */
   allow_insecure_http: z.boolean().default(false),
+}).superRefine((i, ctx) => {
+  if (i.allow_insecure_http) return;
+  const hint = '(set allow_insecure_http: true only for local testing)';
+  if (!i.issuer.startsWith('https://')) {
+    ctx.addIssue({ code: 'custom', path: ['issuer'], message: `issuer ${i.issuer} is not https ${hint}` });
+  }
+  // Keys fetched over plain HTTP could be swapped on the way: as strict as the issuer.
+  if (i.jwks_uri !== undefined && !i.jwks_uri.startsWith('https://')) {
+    ctx.addIssue({ code: 'custom', path: ['jwks_uri'], message: `jwks_uri ${i.jwks_uri} of ${i.issuer} is not https ${hint}` });
+  }
 });
 
 export const configSchema = z.strictObject({
@@ -106,6 +123,7 @@ export const configSchema = z.strictObject({
         initial_pages: z.number().int().positive().default(5),
         max_pages: z.number().int().positive().max(65536).default(1024),
       })
+      .refine((m) => m.initial_pages <= m.max_pages, 'initial_pages must not exceed max_pages')
       .default({ initial_pages: 5, max_pages: 1024 }),
   }),
   audit: z
@@ -125,7 +143,10 @@ export const configSchema = z.strictObject({
     .strictObject({ level: z.enum(['error', 'warn', 'info', 'debug']).default('info') })
     .default({ level: 'info' }),
   upstreams: z
-    .record(serverName, z.discriminatedUnion('transport', [stdioUpstream, httpUpstream]))
+    .record(
+      z.string().regex(SERVER_NAME, 'upstream names are 1-32 characters of A-Z a-z 0-9 - (no "_": "__" separates server and tool)'),
+      z.discriminatedUnion('transport', [stdioUpstream, httpUpstream]),
+    )
     .refine((u) => Object.keys(u).length > 0, 'name at least one upstream MCP server'),
 });
 

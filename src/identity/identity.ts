@@ -19,10 +19,17 @@ export interface Identity {
 }
 
 
+/** A list claim (groups, roles, amr): an array, or a single string as one element. */
 function stringList(value: unknown): string[] {
   if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
-  if (typeof value === 'string') return value.split(' ').filter(Boolean);
+  if (typeof value === 'string' && value !== '') return [value];
   return [];
+}
+
+/** Scopes: an array (Okta scp) or a space-separated string (scope, Entra scp). */
+function scopeList(value: unknown): string[] {
+  if (typeof value === 'string') return value.split(' ').filter(Boolean);
+  return stringList(value);
 }
 
 function optionalString(value: unknown): string | undefined {
@@ -34,7 +41,7 @@ export function normalizeClaims(claims: JWTPayload, groupsClaim: string): Identi
   const subject = optionalString(claims.sub) ?? '';
   const clientId =
     optionalString(claims.client_id) ?? optionalString(claims.azp) ?? optionalString(claims.cid) ?? '';
-  const scopes = stringList(claims.scope ?? claims.scp);
+  const scopes = scopeList(claims.scope ?? claims.scp);
   const isApp = claims.idtyp === 'app' || subject === '' || subject === clientId;
   const identity: Identity = {
     issuer: claims.iss ?? '',

@@ -49,7 +49,7 @@ export function readTar(tar: Buffer): Map<string, Buffer> {
       paxPath = body.toString('utf8').replace(/\0+$/, '');
       continue;
     }
-    const path = paxPath ?? name;
+    const path = (paxPath ?? name).replace(/^\.\//, '');
     paxPath = undefined;
     if (type === '0' || type === '\0') files.set(path.startsWith('/') ? path : `/${path}`, body);
   }

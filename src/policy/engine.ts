@@ -102,7 +102,7 @@ export class PolicyEngine {
     } catch (err) {
       this.reset();
       const message = describeThrown(err);
-      if (err instanceof RangeError || /memory/i.test(message)) {
+      if (err instanceof RangeError || /memory|malloc/i.test(message)) {
         throw new PolicyEvalError(`policy evaluation ran out of memory (limit ${this.memory.maxPages} pages): ${message}`);
       }
       throw new PolicyEvalError(`policy evaluation failed: ${message}`);

@@ -86,6 +86,8 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     private readonly logger: Logger,
     /** For logs: "shared" or the session the connection belongs to. */
     private readonly owner: string,
+    /** Per-session connections: a private scratch directory for the child (see below). */
+    private readonly sessionDir?: string,
   ) {
     super();
   }
@@ -119,13 +121,19 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   private buildTransport(): Transport {
     const where = `upstreams.${this.config.name}`;
     if (this.config.transport === 'stdio') {
+      // A per-session child gets its own scratch directory, named by MCPGATE_SESSION_DIR and
+      // substituted for ${MCPGATE_SESSION_DIR} in args and env, so a stateful server can
+      // keep its state per session. The value is made by the gateway, never by a request.
+      const expand = (value: string): string =>
+        this.sessionDir === undefined ? value : value.replaceAll('${MCPGATE_SESSION_DIR}', this.sessionDir);
       const env: Record<string, string> = {};
       for (const [key, source] of Object.entries(this.config.env)) {
-        env[key] = readValue(source, `${where}.env.${key}`);
+        env[key] = expand(readValue(source, `${where}.env.${key}`));
       }
+      if (this.sessionDir !== undefined) env.MCPGATE_SESSION_DIR = this.sessionDir;
       const transport = new StdioClientTransport({
         command: this.config.command,
-        args: this.config.args,
+        args: this.config.args.map(expand),
         env,
         stderr: 'pipe',
         ...(this.config.cwd === undefined ? {} : { cwd: this.config.cwd }),

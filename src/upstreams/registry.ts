@@ -3,6 +3,9 @@
 // `isolation: per-session` additionally get a connection of their own for every session
 // that calls them, closed when the session ends.
 import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { UpstreamConfig } from '../config/load.js';
 import type { Logger } from '../util/logger.js';
 import { Catalog, type ServerCatalog } from './catalog.js';
@@ -26,6 +29,7 @@ export interface RegistryEvents {
 export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
   private readonly shared = new Map<string, UpstreamConnection>();
   private readonly perSession = new Map<string, Map<string, UpstreamConnection>>();
+  private readonly sessionDirs = new Map<string, string>();
   private readonly snapshots = new Map<string, ServerCatalog>();
   private catalogValue = new Catalog();
   private started = false;
@@ -132,7 +136,12 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
     }
     let connection = connections.get(server);
     if (!connection) {
-      connection = new UpstreamConnection(shared.config, this.logger, `session ${sessionId.slice(0, 8)}`);
+      let dir = this.sessionDirs.get(sessionId);
+      if (dir === undefined) {
+        dir = mkdtempSync(join(tmpdir(), 'mcpgate-session-'));
+        this.sessionDirs.set(sessionId, dir);
+      }
+      connection = new UpstreamConnection(shared.config, this.logger, `session ${sessionId.slice(0, 8)}`, dir);
       connections.set(server, connection);
       await connection.start();
     } else if (connection.state !== 'ready') {
@@ -147,12 +156,21 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
     if (!connections) return;
     this.perSession.delete(sessionId);
     await Promise.all([...connections.values()].map((c) => c.close()));
+    const dir = this.sessionDirs.get(sessionId);
+    this.sessionDirs.delete(sessionId);
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }
 
   async close(): Promise<void> {
     const all = [...this.shared.values()];
     for (const connections of this.perSession.values()) all.push(...connections.values());
+    const sessions = [...this.perSession.keys()];
     this.perSession.clear();
     await Promise.all(all.map((c) => c.close()));
+    for (const id of sessions) {
+      const dir = this.sessionDirs.get(id);
+      if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    }
+    this.sessionDirs.clear();
   }
 }

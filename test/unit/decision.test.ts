@@ -1,0 +1,278 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  deny,
+  NO_OBLIGATIONS,
+  parseDecision,
+  parseVisible,
+  type Decision,
+} from '../../src/policy/decision.js';
+import { enforceSupportedObligations } from '../../src/pipeline/obligations.js';
+import { only } from './support/errors.js';
+
+const NONE = {
+  require_approval: null,
+  rate_limit: null,
+  credential: null,
+  redact: [],
+  terminate_session: false,
+};
+
+/** Asserts a deny with exactly one reason and returns that reason. */
+function denyReason(decision: Decision): string {
+  expect(decision.allow).toBe(false);
+  return only(decision.reasons);
+}
+
+describe('parseDecision: well-formed decisions', () => {
+  it('accepts an allow with reasons and no obligations', () => {
+    expect(parseDecision({ allow: true, reasons: ['reader'] })).toEqual({
+      allow: true,
+      reasons: ['reader'],
+      obligations: NONE,
+    });
+  });
+
+  it('accepts an allow with no reasons and an empty obligations object', () => {
+    expect(parseDecision({ allow: true, obligations: {} })).toEqual({
+      allow: true,
+      reasons: [],
+      obligations: NONE,
+    });
+  });
+
+  it('keeps the reasons of a deny', () => {
+    expect(parseDecision({ allow: false, reasons: ['a', 'b'] })).toEqual({
+      allow: false,
+      reasons: ['a', 'b'],
+      obligations: NONE,
+    });
+  });
+
+  it('gives a deny without reasons a default reason', () => {
+    for (const raw of [{ allow: false }, { allow: false, reasons: [] }]) {
+      expect(denyReason(parseDecision(raw))).toBe('denied by policy (the policy gave no reason)');
+    }
+  });
+
+  it('carries every known obligation through', () => {
+    const decision = parseDecision({
+      allow: true,
+      reasons: [],
+      obligations: {
+        require_approval: { approvers: ['sec'] },
+        rate_limit: { per_minute: 5 },
+        credential: 'github',
+        redact: ['$.token'],
+        terminate_session: true,
+      },
+    });
+    expect(decision.obligations).toEqual({
+      require_approval: { approvers: ['sec'] },
+      rate_limit: { per_minute: 5 },
+      credential: 'github',
+      redact: ['$.token'],
+      terminate_session: true,
+    });
+  });
+
+  it('does not share the obligations object between denies', () => {
+    const one = deny('x');
+    one.obligations.redact.push('mutated');
+    expect(deny('y').obligations.redact).toEqual([]);
+    expect(NO_OBLIGATIONS.redact).toEqual([]);
+  });
+});
+
+describe('parseDecision: malformed decisions become denies that say why', () => {
+  it('denies an undefined decision, saying it was undefined', () => {
+    const reason = denyReason(parseDecision(undefined));
+    expect(reason).toContain('undefined');
+    expect(reason).toContain('mcp/authz/decision');
+  });
+
+  it.each([
+    ['null', null],
+    ['a boolean', true],
+    ['a string', 'allow'],
+    ['a number', 1],
+    ['an array', [{ allow: true }]],
+  ])('denies %s: not an object', (_what, raw) => {
+    expect(denyReason(parseDecision(raw))).toContain('not an object');
+  });
+
+  it.each([
+    ['missing', {}],
+    ['a string', { allow: 'true' }],
+    ['a number', { allow: 1 }],
+    ['null', { allow: null }],
+    ['a list', { allow: [true] }],
+  ])('denies an "allow" that is %s', (_what, raw) => {
+    expect(denyReason(parseDecision(raw))).toContain('"allow" must be true or false');
+  });
+
+  it.each([
+    ['a string', { allow: true, reasons: 'ok' }],
+    ['a list with a number', { allow: true, reasons: ['ok', 1] }],
+    ['a list with an object', { allow: false, reasons: [{ msg: 'x' }] }],
+    ['an object', { allow: true, reasons: { a: 'b' } }],
+  ])('denies "reasons" that are %s', (_what, raw) => {
+    expect(denyReason(parseDecision(raw))).toContain('"reasons" must be a list of strings');
+  });
+
+  it.each([
+    ['a list', []],
+    ['a string', 'none'],
+    ['true', true],
+  ])('denies "obligations" that are %s', (_what, obligations) => {
+    expect(denyReason(parseDecision({ allow: true, obligations }))).toContain(
+      '"obligations" must be an object',
+    );
+  });
+
+  it('denies unknown obligation keys, naming them', () => {
+    const reason = denyReason(
+      parseDecision({ allow: true, obligations: { log_level: 'debug', notify: true, redact: [] } }),
+    );
+    expect(reason).toContain('unknown obligation(s) log_level, notify');
+  });
+
+  it('denies an unknown obligation even on a deny (the policy is broken)', () => {
+    const reason = denyReason(
+      parseDecision({ allow: false, reasons: ['x'], obligations: { typo_redact: ['a'] } }),
+    );
+    expect(reason).toContain('typo_redact');
+  });
+
+  it.each([
+    ['a string', '$.token'],
+    ['a list with a number', ['$.a', 2]],
+    ['an object', { path: '$.a' }],
+  ])('denies a "redact" obligation that is %s', (_what, redact) => {
+    expect(denyReason(parseDecision({ allow: true, obligations: { redact } }))).toContain(
+      'obligation "redact" must be a list of strings',
+    );
+  });
+
+  it.each([
+    ['a string', 'true'],
+    ['a number', 1],
+    ['an object', { now: true }],
+  ])('denies a "terminate_session" obligation that is %s', (_what, terminate_session) => {
+    expect(
+      denyReason(parseDecision({ allow: true, obligations: { terminate_session } })),
+    ).toContain('"terminate_session" must be true or false');
+  });
+
+  it('never turns a malformed allow into an allow', () => {
+    const malformed: unknown[] = [
+      { allow: 'yes' },
+      { allow: true, reasons: [1] },
+      { allow: true, obligations: [] },
+      { allow: true, obligations: { extra: 1 } },
+      { allow: true, obligations: { redact: 'x' } },
+      { allow: true, obligations: { terminate_session: 'no' } },
+    ];
+    for (const raw of malformed) {
+      expect(parseDecision(raw).allow).toBe(false);
+    }
+  });
+});
+
+describe('parseVisible', () => {
+  it('accepts a list of strings as a set of ids', () => {
+    const { ids, error } = parseVisible(['fs.read', 'fs:file:///a', 'fs.read']);
+    expect(error).toBeUndefined();
+    expect([...ids].sort()).toEqual(['fs.read', 'fs:file:///a']);
+  });
+
+  it('accepts an empty list', () => {
+    expect(parseVisible([])).toEqual({ ids: new Set() });
+  });
+
+  it('shows nothing when visible is undefined, saying so', () => {
+    const { ids, error } = parseVisible(undefined);
+    expect(ids.size).toBe(0);
+    expect(error).toContain('undefined');
+  });
+
+  it.each([
+    ['an object', { 'fs.read': true }],
+    ['a string', 'fs.read'],
+    ['a list with a number', ['fs.read', 1]],
+    ['true', true],
+  ])('shows nothing when visible is %s', (_what, raw) => {
+    const { ids, error } = parseVisible(raw);
+    expect(ids.size).toBe(0);
+    expect(error).toBe('mcp/authz/visible must be a set of strings');
+  });
+});
+
+describe('enforceSupportedObligations', () => {
+  const allow = (obligations: Record<string, unknown>): Decision =>
+    parseDecision({ allow: true, reasons: ['granted'], obligations });
+
+  it('passes an allow without obligations through unchanged', () => {
+    const decision = allow({});
+    expect(enforceSupportedObligations(decision)).toBe(decision);
+  });
+
+  it('passes terminate_session through on an allow', () => {
+    const decision = allow({ terminate_session: true, redact: [] });
+    const enforced = enforceSupportedObligations(decision);
+    expect(enforced.allow).toBe(true);
+    expect(enforced.obligations.terminate_session).toBe(true);
+    expect(enforced.reasons).toEqual(['granted']);
+  });
+
+  it.each([
+    ['require_approval', 'require_approval', { require_approval: { approvers: ['lead'] } }],
+    ['rate_limit', 'rate_limit', { rate_limit: { per_minute: 10 } }],
+    ['credential', 'credential', { credential: 'github-app' }],
+    ['a non-empty redact', 'redact', { redact: ['$.secret'] }],
+    // Any non-null value is a request, even false: the gateway cannot tell what it means.
+    ['require_approval: false', 'require_approval', { require_approval: false }],
+  ])('turns an allow with %s into a deny naming it', (_what, name, obligations) => {
+    const enforced = enforceSupportedObligations(allow(obligations));
+    expect(enforced.allow).toBe(false);
+    expect(enforced.reasons[0]).toBe('granted');
+    expect(enforced.reasons).toHaveLength(2);
+    expect(enforced.reasons[1]).toContain(`obligation(s) ${name},`);
+    expect(enforced.reasons[1]).toContain('cannot carry out');
+  });
+
+  it('names every unsupported obligation at once', () => {
+    const enforced = enforceSupportedObligations(
+      allow({ require_approval: {}, rate_limit: {}, credential: 'c', redact: ['x'] }),
+    );
+    expect(enforced.allow).toBe(false);
+    expect(enforced.reasons.join('\n')).toContain(
+      'obligation(s) require_approval, rate_limit, credential, redact,',
+    );
+  });
+
+  it('treats null obligations and an empty redact list as nothing asked', () => {
+    const decision = allow({
+      require_approval: null,
+      rate_limit: null,
+      credential: null,
+      redact: [],
+    });
+    expect(enforceSupportedObligations(decision).allow).toBe(true);
+  });
+
+  it('leaves a deny alone, whatever its obligations', () => {
+    const decision = parseDecision({
+      allow: false,
+      reasons: ['no'],
+      obligations: { require_approval: {}, terminate_session: true },
+    });
+    expect(enforceSupportedObligations(decision)).toBe(decision);
+  });
+
+  it('does not modify the decision it was given', () => {
+    const decision = allow({ credential: 'x' });
+    enforceSupportedObligations(decision);
+    expect(decision.allow).toBe(true);
+    expect(decision.reasons).toEqual(['granted']);
+  });
+});

@@ -1,0 +1,373 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+// ajv is CommonJS; under NodeNext its default import types as the module namespace, so use
+// the named class export (present at runtime too).
+import { Ajv, type ValidateFunction } from 'ajv';
+import { normalizeClaims, type Identity } from '../../src/identity/identity.js';
+import { baseInput, type PolicyAction, type RequestFacts } from '../../src/pipeline/input.js';
+import { Session, sessionPrincipal, type HistoryEntry } from '../../src/sessions/session.js';
+import { PACKAGE_ROOT } from '../../src/util/paths.js';
+
+const GATEWAY = { id: 'gw-test', version: '9.9.9' };
+const ACTIONS: PolicyAction[] = [
+  'tools/call',
+  'resources/read',
+  'prompts/get',
+  'tools/list',
+  'resources/list',
+  'resources/templates/list',
+  'prompts/list',
+];
+
+function userIdentity(extra: Record<string, unknown> = {}): Identity {
+  return normalizeClaims(
+    {
+      iss: 'https://idp.example.com',
+      sub: 'user-1',
+      aud: 'https://gw.example.com/mcp',
+      client_id: 'app-1',
+      scope: 'files:read files:write',
+      groups: ['eng', 'oncall'],
+      ...extra,
+    },
+    'groups',
+  );
+}
+
+function newSession(historyLimit = 100, purpose = 'code-review'): Session {
+  return new Session('sess-1', 'principal', purpose, historyLimit);
+}
+
+function facts(session: Session, identity: Identity = userIdentity()): RequestFacts {
+  return { identity, session, protocolVersion: undefined, gateway: GATEWAY };
+}
+
+function entry(n: number, allowed = true): HistoryEntry {
+  return {
+    action: 'tools/call',
+    target: `fs.tool${n}`,
+    args_digest: 'a'.repeat(64),
+    allowed,
+    at: new Date(Date.UTC(2025, 0, 1, 0, 0, n)).toISOString(),
+  };
+}
+
+/** What the policy receives: the input after the JSON round trip the pipeline does. */
+function asJson(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value));
+}
+
+let validate: ValidateFunction;
+
+beforeAll(() => {
+  const schema = JSON.parse(
+    readFileSync(join(PACKAGE_ROOT, 'rego/schema/input.json'), 'utf8'),
+  ) as Record<string, unknown>;
+  const ajv = new Ajv({ allErrors: true, strict: true });
+  validate = ajv.compile(schema);
+});
+
+function schemaErrors(input: unknown): string[] {
+  if (validate(input)) return [];
+  return (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''}`);
+}
+
+describe('baseInput', () => {
+  it('fills the required fields from the request facts', () => {
+    const session = newSession();
+    const now = session.createdAt + 12_345;
+    const identity = userIdentity();
+    const input = baseInput('tools/call', facts(session, identity), now);
+    expect(input).toEqual({
+      action: 'tools/call',
+      identity,
+      session: {
+        id: 'sess-1',
+        purpose: 'code-review',
+        age_s: 12,
+        history: [],
+        counters: { calls: 0, denied: 0 },
+      },
+      findings: [],
+      request: {
+        time_ns: now * 1_000_000,
+        time: new Date(now).toISOString(),
+        gateway: GATEWAY,
+      },
+    });
+  });
+
+  it('leaves optional fields absent, not null, when unknown', () => {
+    const input = asJson(baseInput('tools/list', facts(newSession()))) as Record<string, unknown>;
+    for (const key of ['tool', 'resource', 'prompt', 'arguments', 'catalog']) {
+      expect(Object.keys(input)).not.toContain(key);
+    }
+    const request = input.request as Record<string, unknown>;
+    expect(Object.keys(request).sort()).toEqual(['gateway', 'time', 'time_ns']);
+    const identity = input.identity as Record<string, unknown>;
+    for (const key of ['tenant', 'auth_time', 'acr']) {
+      expect(Object.keys(identity)).not.toContain(key);
+    }
+    expect(Object.keys(input.session as object)).not.toContain('ttl_s');
+  });
+
+  it('includes the protocol version and client info when known', () => {
+    const session = newSession();
+    session.clientInfo = { name: 'claude-code', version: '1.2.3' };
+    const input = baseInput('tools/call', { ...facts(session), protocolVersion: '2025-06-18' });
+    expect(input.request.protocol_version).toBe('2025-06-18');
+    expect(input.request.client).toEqual({ name: 'claude-code', version: '1.2.3' });
+  });
+
+  it('puts the time in both forms, consistently', () => {
+    const now = Date.UTC(2025, 5, 1, 12, 30, 45, 678);
+    const input = baseInput('tools/call', facts(newSession()), now);
+    expect(input.request.time).toBe('2025-06-01T12:30:45.678Z');
+    // time_ns is past 2^53, but its JSON text (what the policy parses) is the exact value.
+    expect(JSON.stringify(input.request.time_ns)).toBe(`${now}000000`);
+  });
+
+  it('bounds the history to the session limit, dropping the oldest first', () => {
+    const session = newSession(3);
+    // Calls 1, 3 and 5 are denied.
+    for (let n = 1; n <= 5; n++) session.record(entry(n, n % 2 === 0));
+    const input = baseInput('tools/call', facts(session));
+    expect(input.session.history.map((h) => h.target)).toEqual([
+      'fs.tool3',
+      'fs.tool4',
+      'fs.tool5',
+    ]);
+    expect(input.session.history.map((h) => h.allowed)).toEqual([false, true, false]);
+    expect(input.session.counters).toEqual({ calls: 5, denied: 3 });
+  });
+
+  it('keeps the whole history while under the limit, oldest first', () => {
+    const session = newSession(10);
+    session.record(entry(1));
+    session.record(entry(2, false));
+    const input = baseInput('tools/call', facts(session));
+    expect(input.session.history).toEqual([entry(1), entry(2, false)]);
+    expect(input.session.counters).toEqual({ calls: 2, denied: 1 });
+  });
+
+  it('keeps no history with limit 0 but still counts calls and denials', () => {
+    const session = newSession(0);
+    session.record(entry(1, false));
+    session.record(entry(2, true));
+    session.record(entry(3, false));
+    const input = baseInput('tools/call', facts(session));
+    expect(input.session.history).toEqual([]);
+    expect(input.session.counters).toEqual({ calls: 3, denied: 2 });
+  });
+
+  it('reports the session age in whole seconds', () => {
+    const session = newSession();
+    expect(baseInput('tools/call', facts(session), session.createdAt).session.age_s).toBe(0);
+    expect(baseInput('tools/call', facts(session), session.createdAt + 999).session.age_s).toBe(0);
+    expect(baseInput('tools/call', facts(session), session.createdAt + 61_000).session.age_s).toBe(
+      61,
+    );
+  });
+});
+
+describe('baseInput documents match rego/schema/input.json', () => {
+  it('validates a minimal input for every action', () => {
+    for (const action of ACTIONS) {
+      expect(schemaErrors(asJson(baseInput(action, facts(newSession()))))).toEqual([]);
+    }
+  });
+
+  it('validates an input with every optional field filled', () => {
+    const session = newSession(2);
+    session.clientInfo = { name: 'client', version: '0.1' };
+    session.record(entry(1));
+    session.record(entry(2, false));
+    session.record(entry(3));
+    const identity = userIdentity({
+      tid: 'tenant-1',
+      auth_time: 1_700_000_000,
+      acr: 'urn:mfa',
+      amr: ['pwd', 'otp'],
+      roles: ['admin'],
+    });
+    const input = baseInput('tools/call', {
+      identity,
+      session,
+      protocolVersion: '2025-06-18',
+      gateway: GATEWAY,
+    });
+    input.tool = {
+      server: 'fs',
+      name: 'read_file',
+      id: 'fs.read_file',
+      annotations: { readOnlyHint: true, title: 'Read' },
+      definition_hash: 'b'.repeat(64),
+    };
+    input.arguments = { path: '/tmp/a', nested: { n: [1, 2] } };
+    expect(schemaErrors(asJson(input))).toEqual([]);
+  });
+
+  it('validates resource, prompt and catalog inputs', () => {
+    const read = baseInput('resources/read', facts(newSession()));
+    read.resource = { server: 'fs', uri: 'file:///a', id: 'fs:file:///a' };
+    expect(schemaErrors(asJson(read))).toEqual([]);
+
+    const prompt = baseInput('prompts/get', facts(newSession()));
+    prompt.prompt = { server: 'fs', name: 'review', id: 'fs.review' };
+    prompt.arguments = {};
+    expect(schemaErrors(asJson(prompt))).toEqual([]);
+
+    const list = baseInput('tools/list', facts(newSession()));
+    list.catalog = [
+      { kind: 'tool', id: 'fs.read', server: 'fs', name: 'read', annotations: {} },
+      { kind: 'resource', id: 'fs:file:///a', server: 'fs', uri: 'file:///a' },
+    ];
+    expect(schemaErrors(asJson(list))).toEqual([]);
+  });
+
+  it('validates an app identity with no subject', () => {
+    const identity = normalizeClaims({ iss: 'https://idp.example.com', azp: 'svc' }, 'groups');
+    expect(schemaErrors(asJson(baseInput('tools/call', facts(newSession(), identity))))).toEqual(
+      [],
+    );
+  });
+
+  it('the schema itself refuses null optionals and unknown fields (so the checks above mean something)', () => {
+    const input = asJson(baseInput('tools/call', facts(newSession()))) as Record<string, unknown>;
+    const identity = input.identity as Record<string, unknown>;
+    expect(schemaErrors({ ...input, identity: { ...identity, tenant: null } })).not.toEqual([]);
+    expect(schemaErrors({ ...input, extra: 1 })).not.toEqual([]);
+    expect(schemaErrors({ ...input, action: 'tools/delete' })).not.toEqual([]);
+    const request = input.request as Record<string, unknown>;
+    expect(schemaErrors({ ...input, request: { ...request, protocol_version: null } })).not.toEqual(
+      [],
+    );
+  });
+});
+
+describe('normalizeClaims', () => {
+  it('builds a user identity from standard claims', () => {
+    const claims = {
+      iss: 'https://idp.example.com',
+      sub: 'u-42',
+      client_id: 'cli',
+      scope: 'a b',
+      roles: ['admin', 'reader'],
+      amr: ['pwd'],
+      groups: ['eng'],
+    };
+    expect(normalizeClaims(claims, 'groups')).toEqual({
+      issuer: 'https://idp.example.com',
+      subject: 'u-42',
+      user_id: 'u-42',
+      client_id: 'cli',
+      scopes: ['a', 'b'],
+      roles: ['admin', 'reader'],
+      groups: ['eng'],
+      groups_overage: false,
+      token_type: 'user',
+      amr: ['pwd'],
+      claims,
+    });
+  });
+
+  it('splits a space-separated scope string', () => {
+    expect(userIdentity({ scope: 'files:read  files:write ' }).scopes).toEqual([
+      'files:read',
+      'files:write',
+    ]);
+  });
+
+  it('reads an scp array (Okta) and an scp string (Entra)', () => {
+    expect(userIdentity({ scope: undefined, scp: ['x', 'y'] }).scopes).toEqual(['x', 'y']);
+    expect(userIdentity({ scope: undefined, scp: 'User.Read Files.Read' }).scopes).toEqual([
+      'User.Read',
+      'Files.Read',
+    ]);
+  });
+
+  it('gives no scopes when there is no scope claim', () => {
+    expect(userIdentity({ scope: undefined }).scopes).toEqual([]);
+  });
+
+  it('drops list items that are not strings', () => {
+    expect(
+      userIdentity({ scp: undefined, scope: undefined, roles: ['a', 1, null, 'b'] }).roles,
+    ).toEqual(['a', 'b']);
+  });
+
+  it('reads groups from the configured claim only', () => {
+    const claims = { sub: 'u', groups: ['from-groups'], grp: ['from-grp'] };
+    expect(normalizeClaims(claims, 'grp').groups).toEqual(['from-grp']);
+    expect(normalizeClaims(claims, 'groups').groups).toEqual(['from-groups']);
+    expect(normalizeClaims(claims, 'missing').groups).toEqual([]);
+  });
+
+  // BUG (src/identity/identity.ts stringList, used for groups/roles/amr): every string claim is
+  // split on spaces, which is only right for `scope`/`scp`. An IdP that emits a single group
+  // as a string ("Team Leads") gives groups ["Team", "Leads"], so a policy checking for a
+  // group named "Leads" would match a user who is not in it.
+  it('keeps a single string group claim as one group, even with spaces', () => {
+    expect(userIdentity({ groups: 'Team Leads' }).groups).toEqual(['Team Leads']);
+  });
+
+  it.each([
+    ['idtyp=app, even with a user-looking sub', { sub: 'u-1', client_id: 'c', idtyp: 'app' }],
+    ['no sub', { client_id: 'c' }],
+    ['an empty sub', { sub: '', client_id: 'c' }],
+    ['sub equal to the client id (client credentials)', { sub: 'svc', client_id: 'svc' }],
+  ])('marks the token as app for %s', (_what, claims) => {
+    expect(normalizeClaims({ iss: 'https://i', ...claims }, 'groups').token_type).toBe('app');
+  });
+
+  it('marks the token as user for a user subject and idtyp=user', () => {
+    expect(normalizeClaims({ sub: 'u', client_id: 'c', idtyp: 'user' }, 'groups').token_type).toBe(
+      'user',
+    );
+  });
+
+  it('takes the client id from client_id, else azp, else cid', () => {
+    expect(normalizeClaims({ sub: 'u', client_id: 'a', azp: 'b', cid: 'c' }, 'g').client_id).toBe(
+      'a',
+    );
+    expect(normalizeClaims({ sub: 'u', azp: 'b', cid: 'c' }, 'g').client_id).toBe('b');
+    expect(normalizeClaims({ sub: 'u', cid: 'c' }, 'g').client_id).toBe('c');
+    expect(normalizeClaims({ sub: 'u' }, 'g').client_id).toBe('');
+  });
+
+  it('sets the tenant from tid, and leaves it absent without a string tid', () => {
+    expect(userIdentity({ tid: 'contoso' }).tenant).toBe('contoso');
+    expect(Object.keys(userIdentity())).not.toContain('tenant');
+    expect(Object.keys(userIdentity({ tid: 42 }))).not.toContain('tenant');
+  });
+
+  it('sets auth_time and acr only when they have the right type', () => {
+    const withBoth = userIdentity({ auth_time: 1_700_000_000, acr: 'mfa' });
+    expect(withBoth.auth_time).toBe(1_700_000_000);
+    expect(withBoth.acr).toBe('mfa');
+    const wrong = userIdentity({ auth_time: '1700000000', acr: 2 });
+    expect(Object.keys(wrong)).not.toContain('auth_time');
+    expect(Object.keys(wrong)).not.toContain('acr');
+  });
+
+  it('keeps the verified claims as issued', () => {
+    const claims = { iss: 'https://i', sub: 'u', custom: { nested: [1] } };
+    expect(normalizeClaims(claims, 'groups').claims).toBe(claims);
+  });
+});
+
+describe('sessionPrincipal', () => {
+  it('distinguishes the same subject at two issuers', () => {
+    const a = sessionPrincipal(normalizeClaims({ iss: 'https://a', sub: 'u' }, 'groups'));
+    const b = sessionPrincipal(normalizeClaims({ iss: 'https://b', sub: 'u' }, 'groups'));
+    expect(a).not.toBe(b);
+    expect(sessionPrincipal(normalizeClaims({ iss: 'https://a', sub: 'u' }, 'groups'))).toBe(a);
+  });
+
+  it('cannot be forged by moving characters between issuer and subject', () => {
+    const a = sessionPrincipal(normalizeClaims({ iss: 'https://a/x', sub: 'y' }, 'groups'));
+    const b = sessionPrincipal(normalizeClaims({ iss: 'https://a', sub: 'x/y' }, 'groups'));
+    expect(a).not.toBe(b);
+  });
+});
