@@ -117,8 +117,13 @@ export class TokenVerifier {
         clockTolerance: this.clockToleranceS,
         requiredClaims: ['exp', 'sub'],
       });
+      if (typeof payload.sub !== 'string' || payload.sub.trim() === '') {
+        // Sessions and policy key on the subject; an empty one would merge strangers.
+        throw new AuthError('token has no subject');
+      }
       return normalizeClaims(payload, trusted.config.groupsClaim);
     } catch (err) {
+      if (err instanceof AuthError) throw err;
       throw new AuthError(describeJoseError(err));
     }
   }
