@@ -53,15 +53,22 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     logger,
   );
 
-  const devKey = config.auth.devIssuer ? await loadOrCreateDevKey(config.auth.devIssuer.keyFile) : undefined;
-  let verifier: TokenVerifier | undefined;
+  const devKey = config.auth.devIssuer
+    ? await loadOrCreateDevKey(config.auth.devIssuer.keyFile)
+    : undefined;
+  // Filled in once the listening address (and so the resource URI) is known.
+  const identity: { verifier?: TokenVerifier } = {};
   let baseUrl = '';
   const resource = (): string => `${baseUrl}/mcp`;
 
   const app = buildApp({
     maxBodyBytes: config.gateway.maxBodyBytes,
     allowedOrigins: config.gateway.allowedOrigins,
-    auth: bearerAuth(() => verifier, () => `${baseUrl}/.well-known/oauth-protected-resource/mcp`, logger),
+    auth: bearerAuth(
+      () => identity.verifier,
+      () => `${baseUrl}/.well-known/oauth-protected-resource/mcp`,
+      logger,
+    ),
     mcp: mcpHandler({
       sessions,
       serverDeps: {
@@ -77,7 +84,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       const engine = policy.current();
       const upstreams = registry.status();
       return {
-        ready: engine !== undefined && registry.isReady() && verifier !== undefined,
+        ready: engine !== undefined && registry.isReady() && identity.verifier !== undefined,
         detail: {
           policy: { loaded: engine !== undefined, revision: engine?.revision, error: policy.error },
           upstreams,
@@ -108,11 +115,15 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const issuers = [...config.auth.issuers];
   if (devKey) issuers.push(devIssuerConfig(baseUrl, resource()));
   const tokenVerifier = new TokenVerifier(issuers, resource(), config.auth.clockToleranceS);
-  verifier = tokenVerifier;
+  identity.verifier = tokenVerifier;
   void tokenVerifier.warmUp().then((failures) => {
     for (const f of failures) logger.warn('issuer keys not available yet', f);
   });
-  logger.info('mcpgate listening', { url: baseUrl, resource: resource(), upstreams: registry.status().length });
+  logger.info('mcpgate listening', {
+    url: baseUrl,
+    resource: resource(),
+    upstreams: registry.status().length,
+  });
 
   let closed = false;
   return {

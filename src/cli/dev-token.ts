@@ -29,7 +29,9 @@ export async function devTokenCommand(args: string[]): Promise<number> {
   }
   const config = loadConfigFile(values.config);
   if (!config.auth.devIssuer) {
-    console.error('this config has no auth.dev_issuer enabled; dev tokens are for the quickstart only');
+    console.error(
+      'this config has no auth.dev_issuer enabled; dev tokens are for the quickstart only',
+    );
     return 2;
   }
   const ttl = Number(values.ttl);
@@ -37,7 +39,8 @@ export async function devTokenCommand(args: string[]): Promise<number> {
     console.error('--ttl must be a whole number of seconds between 1 and 86400');
     return 2;
   }
-  const baseUrl = config.gateway.publicUrl ?? `http://${config.gateway.host}:${config.gateway.port}`;
+  const baseUrl =
+    config.gateway.publicUrl ?? `http://${config.gateway.host}:${config.gateway.port}`;
   const key = await loadOrCreateDevKey(config.auth.devIssuer.keyFile);
   const token = await mintDevToken(key, devIssuerUrl(baseUrl), {
     user: values.user,

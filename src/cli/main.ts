@@ -26,7 +26,10 @@ async function main(argv: string[]): Promise<number> {
   const [command, sub] = argv;
   switch (command) {
     case 'start': {
-      const { values } = parseArgs({ args: argv.slice(1), options: { config: { type: 'string', default: 'mcpgate.yaml' } } });
+      const { values } = parseArgs({
+        args: argv.slice(1),
+        options: { config: { type: 'string', default: 'mcpgate.yaml' } },
+      });
       const config = loadConfigFile(values.config);
       const logger = createLogger(config.logging.level);
       const gateway = await startGateway(config, logger);

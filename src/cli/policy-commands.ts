@@ -53,12 +53,17 @@ export function policyTest(regoDir: string): number {
     console.error(`FAIL ${outcome.name}\n${outcome.problems.map((p) => `    - ${p}`).join('\n')}`);
   }
   const passed = report.cases.length - failed;
-  console.log(`wasm cases (Node, compared with the Go evaluator): ${passed} passed, ${failed} failed`);
+  console.log(
+    `wasm cases (Node, compared with the Go evaluator): ${passed} passed, ${failed} failed`,
+  );
   return report.opaTest.ok && failed === 0 ? 0 : 1;
 }
 
 export function evalCommand(bundleFile: string, inputFile: string, entrypoint: string): number {
-  const engine = PolicyEngine.load(readBundleFile(resolve(bundleFile)), { initialPages: 5, maxPages: 1024 });
+  const engine = PolicyEngine.load(readBundleFile(resolve(bundleFile)), {
+    initialPages: 5,
+    maxPages: 1024,
+  });
   const input = readFileSync(resolve(inputFile), 'utf8');
   const result = engine.evaluate(entrypoint, JSON.stringify(JSON.parse(input)));
   const shown = entrypoint === DECISION_ENTRYPOINT ? parseDecision(result) : result;

@@ -100,13 +100,18 @@ export function parseConfig(raw: unknown, baseDir: string, source = 'config'): G
 }
 
 /** Flattens zod issues; a bad record key carries its real message in nested issues. */
-function flattenIssues(issues: z.core.$ZodIssue[], prefix: PropertyKey[] = []): Array<{ path: string; message: string }> {
+function flattenIssues(
+  issues: z.core.$ZodIssue[],
+  prefix: PropertyKey[] = [],
+): Array<{ path: string; message: string }> {
   return issues.flatMap((issue) => {
     const path = [...prefix, ...issue.path];
     if (issue.code === 'invalid_key' && issue.issues.length > 0) {
       return flattenIssues(issue.issues, path);
     }
-    return [{ path: path.length ? path.map(String).join('.') : '(top level)', message: issue.message }];
+    return [
+      { path: path.length ? path.map(String).join('.') : '(top level)', message: issue.message },
+    ];
   });
 }
 
@@ -166,14 +171,17 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
 
   const issuerNames = new Set<string>();
   for (const i of raw.auth.issuers) {
-    if (issuerNames.has(i.issuer)) problems.push(`auth.issuers: issuer ${i.issuer} is listed twice`);
+    if (issuerNames.has(i.issuer))
+      problems.push(`auth.issuers: issuer ${i.issuer} is listed twice`);
     issuerNames.add(i.issuer);
   }
   const devIssuer = raw.auth.dev_issuer?.enabled
     ? { keyFile: resolve(baseDir, raw.auth.dev_issuer.key_file) }
     : undefined;
   if (raw.auth.issuers.length === 0 && !devIssuer) {
-    problems.push('auth.issuers: configure at least one token issuer (every request is authenticated)');
+    problems.push(
+      'auth.issuers: configure at least one token issuer (every request is authenticated)',
+    );
   }
 
   return {

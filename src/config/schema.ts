@@ -8,7 +8,10 @@ const SERVER_NAME = /^[A-Za-z0-9-]{1,32}$/;
 const valueSource = z.custom<string | { literal: string }>(
   (v) =>
     (typeof v === 'string' && /^(env|file):.+$/.test(v)) ||
-    (typeof v === 'object' && v !== null && Object.keys(v).length === 1 && typeof (v as { literal?: unknown }).literal === 'string'),
+    (typeof v === 'object' &&
+      v !== null &&
+      Object.keys(v).length === 1 &&
+      typeof (v as { literal?: unknown }).literal === 'string'),
   {
     message:
       'must be a secret reference, "env:NAME" or "file:PATH", or {literal: "..."} for a value that is not secret ' +
@@ -28,7 +31,10 @@ const upstreamCommon = {
       initial_delay_ms: z.number().int().positive().default(250),
       max_delay_ms: z.number().int().positive().default(30_000),
     })
-    .refine((r) => r.initial_delay_ms <= r.max_delay_ms, 'initial_delay_ms must not exceed max_delay_ms')
+    .refine(
+      (r) => r.initial_delay_ms <= r.max_delay_ms,
+      'initial_delay_ms must not exceed max_delay_ms',
+    )
     .default({ initial_delay_ms: 250, max_delay_ms: 30_000 }),
 };
 
@@ -38,7 +44,12 @@ const stdioUpstream = z.strictObject({
   args: z.array(z.string()).default([]),
   cwd: z.string().optional(),
   env: z
-    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are [A-Za-z_][A-Za-z0-9_]*'), valueSource)
+    .record(
+      z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'environment variable names are [A-Za-z_][A-Za-z0-9_]*'),
+      valueSource,
+    )
     .default({}),
   ...upstreamCommon,
 });
@@ -46,35 +57,60 @@ const stdioUpstream = z.strictObject({
 const httpUpstream = z.strictObject({
   transport: z.literal('http'),
   url: z.url({ protocol: /^https?$/ }),
-  headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'header names are [A-Za-z0-9-]+'), valueSource).default({}),
+  headers: z
+    .record(z.string().regex(/^[A-Za-z0-9-]+$/, 'header names are [A-Za-z0-9-]+'), valueSource)
+    .default({}),
   ...upstreamCommon,
 });
 
-const issuer = z.strictObject({
-  issuer: z.string().min(1),
-  /** JWKS location; when absent, OIDC discovery on the issuer finds it. */
-  jwks_uri: z.url().optional(),
-  algorithms: z
-    .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
-    .min(1)
-    .default(['RS256']),
-  /** Accepted audiences; default: the gateway's resource URI. */
-  audiences: z.array(z.string().min(1)).min(1).optional(),
-  /** Claim holding groups (Okta: configurable; Entra: groups). */
-  groups_claim: z.string().default('groups'),
-  /** Lets the quickstart and tests use http issuers on loopback. Never in production. */
-  allow_insecure_http: z.boolean().default(false),
-}).superRefine((i, ctx) => {
-  if (i.allow_insecure_http) return;
-  const hint = '(set allow_insecure_http: true only for local testing)';
-  if (!i.issuer.startsWith('https://')) {
-    ctx.addIssue({ code: 'custom', path: ['issuer'], message: `issuer ${i.issuer} is not https ${hint}` });
-  }
-  // Keys fetched over plain HTTP could be swapped on the way: as strict as the issuer.
-  if (i.jwks_uri !== undefined && !i.jwks_uri.startsWith('https://')) {
-    ctx.addIssue({ code: 'custom', path: ['jwks_uri'], message: `jwks_uri ${i.jwks_uri} of ${i.issuer} is not https ${hint}` });
-  }
-});
+const issuer = z
+  .strictObject({
+    issuer: z.string().min(1),
+    /** JWKS location; when absent, OIDC discovery on the issuer finds it. */
+    jwks_uri: z.url().optional(),
+    algorithms: z
+      .array(
+        z.enum([
+          'RS256',
+          'RS384',
+          'RS512',
+          'PS256',
+          'PS384',
+          'PS512',
+          'ES256',
+          'ES384',
+          'ES512',
+          'EdDSA',
+        ]),
+      )
+      .min(1)
+      .default(['RS256']),
+    /** Accepted audiences; default: the gateway's resource URI. */
+    audiences: z.array(z.string().min(1)).min(1).optional(),
+    /** Claim holding groups (Okta: configurable; Entra: groups). */
+    groups_claim: z.string().default('groups'),
+    /** Lets the quickstart and tests use http issuers on loopback. Never in production. */
+    allow_insecure_http: z.boolean().default(false),
+  })
+  .superRefine((i, ctx) => {
+    if (i.allow_insecure_http) return;
+    const hint = '(set allow_insecure_http: true only for local testing)';
+    if (!i.issuer.startsWith('https://')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['issuer'],
+        message: `issuer ${i.issuer} is not https ${hint}`,
+      });
+    }
+    // Keys fetched over plain HTTP could be swapped on the way: as strict as the issuer.
+    if (i.jwks_uri !== undefined && !i.jwks_uri.startsWith('https://')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['jwks_uri'],
+        message: `jwks_uri ${i.jwks_uri} of ${i.issuer} is not https ${hint}`,
+      });
+    }
+  });
 
 export const configSchema = z.strictObject({
   gateway: z
@@ -86,7 +122,12 @@ export const configSchema = z.strictObject({
       public_url: z.url().optional(),
       /** Browser Origins allowed to call /mcp; requests without Origin are not browser calls. */
       allowed_origins: z.array(z.string()).default([]),
-      max_body_bytes: z.number().int().positive().max(64 * 1024 * 1024).default(1024 * 1024),
+      max_body_bytes: z
+        .number()
+        .int()
+        .positive()
+        .max(64 * 1024 * 1024)
+        .default(1024 * 1024),
     })
     .default({
       id: 'mcpgate',
@@ -103,7 +144,12 @@ export const configSchema = z.strictObject({
       /** Purpose when the client names none (header Mcp-Purpose). */
       default_purpose: z.string().min(1).default('default'),
     })
-    .default({ max_sessions: 1000, idle_timeout_s: 900, history_limit: 100, default_purpose: 'default' }),
+    .default({
+      max_sessions: 1000,
+      idle_timeout_s: 900,
+      history_limit: 100,
+      default_purpose: 'default',
+    }),
   auth: z.strictObject({
     issuers: z.array(issuer).default([]),
     clock_tolerance_s: z.number().min(0).max(300).default(30),
@@ -144,7 +190,12 @@ export const configSchema = z.strictObject({
     .default({ level: 'info' }),
   upstreams: z
     .record(
-      z.string().regex(SERVER_NAME, 'upstream names are 1-32 characters of A-Z a-z 0-9 - (no "_": "__" separates server and tool)'),
+      z
+        .string()
+        .regex(
+          SERVER_NAME,
+          'upstream names are 1-32 characters of A-Z a-z 0-9 - (no "_": "__" separates server and tool)',
+        ),
       z.discriminatedUnion('transport', [stdioUpstream, httpUpstream]),
     )
     .refine((u) => Object.keys(u).length > 0, 'name at least one upstream MCP server'),

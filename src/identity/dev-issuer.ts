@@ -57,7 +57,11 @@ export interface DevTokenRequest {
   audience: string;
 }
 
-export async function mintDevToken(key: KeyFile, issuer: string, req: DevTokenRequest): Promise<string> {
+export async function mintDevToken(
+  key: KeyFile,
+  issuer: string,
+  req: DevTokenRequest,
+): Promise<string> {
   const signingKey = await importJWK(key.privateJwk, 'ES256');
   return new SignJWT({
     groups: req.groups,

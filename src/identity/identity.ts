@@ -18,7 +18,6 @@ export interface Identity {
   claims: JWTPayload;
 }
 
-
 /** A list claim (groups, roles, amr): an array, or a single string as one element. */
 function stringList(value: unknown): string[] {
   if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
@@ -40,7 +39,10 @@ function optionalString(value: unknown): string | undefined {
 export function normalizeClaims(claims: JWTPayload, groupsClaim: string): Identity {
   const subject = optionalString(claims.sub) ?? '';
   const clientId =
-    optionalString(claims.client_id) ?? optionalString(claims.azp) ?? optionalString(claims.cid) ?? '';
+    optionalString(claims.client_id) ??
+    optionalString(claims.azp) ??
+    optionalString(claims.cid) ??
+    '';
   const scopes = scopeList(claims.scope ?? claims.scp);
   const isApp = claims.idtyp === 'app' || subject === '' || subject === clientId;
   const identity: Identity = {

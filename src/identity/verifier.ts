@@ -84,9 +84,15 @@ export class TokenVerifier {
   private async discoverKeys(config: IssuerConfig): Promise<JWTVerifyGetKey> {
     let jwksUri = config.jwksUri;
     if (!jwksUri) {
-      const discovered = await oidc.discovery(new URL(config.issuer), 'mcpgate', undefined, undefined, {
-        execute: config.allowInsecureHttp ? [oidc.allowInsecureRequests] : [],
-      });
+      const discovered = await oidc.discovery(
+        new URL(config.issuer),
+        'mcpgate',
+        undefined,
+        undefined,
+        {
+          execute: config.allowInsecureHttp ? [oidc.allowInsecureRequests] : [],
+        },
+      );
       jwksUri = discovered.serverMetadata().jwks_uri;
       if (!jwksUri) throw new Error(`issuer ${config.issuer} publishes no jwks_uri`);
     }
@@ -107,7 +113,9 @@ export class TokenVerifier {
     try {
       keys = await this.keysFor(trusted);
     } catch (err) {
-      throw new AuthError(`signing keys of the token issuer are unavailable: ${(err as Error).message}`);
+      throw new AuthError(
+        `signing keys of the token issuer are unavailable: ${(err as Error).message}`,
+      );
     }
     try {
       const { payload } = await jwtVerify(token, keys, {
@@ -132,12 +140,14 @@ export class TokenVerifier {
 function describeJoseError(err: unknown): string {
   if (err instanceof joseErrors.JWTExpired) return 'token has expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
-    if (err.claim === 'aud') return 'token audience is not this gateway (request a token for its resource URI)';
+    if (err.claim === 'aud')
+      return 'token audience is not this gateway (request a token for its resource URI)';
     if (err.claim === 'nbf') return 'token is not valid yet';
     return `token claim "${err.claim}" is invalid: ${err.reason}`;
   }
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'token signing algorithm is not allowed';
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return 'token signing key is unknown to the issuer';
+  if (err instanceof joseErrors.JWKSNoMatchingKey)
+    return 'token signing key is unknown to the issuer';
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature is invalid';
   if (err instanceof joseErrors.JWKSTimeout) return 'issuer keys could not be fetched in time';
   if (err instanceof joseErrors.JOSEError) return `token is invalid (${err.code})`;

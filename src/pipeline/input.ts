@@ -59,7 +59,11 @@ export interface PolicyInput {
   };
 }
 
-export function baseInput(action: PolicyAction, facts: RequestFacts, now = Date.now()): PolicyInput {
+export function baseInput(
+  action: PolicyAction,
+  facts: RequestFacts,
+  now = Date.now(),
+): PolicyInput {
   const { session } = facts;
   const request: PolicyInput['request'] = {
     time_ns: now * 1_000_000,

@@ -27,10 +27,15 @@ import { UpstreamUnavailableError } from '../upstreams/connection.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import { canonicalJson, sha256Hex } from '../util/canonical-json.js';
 import type { Logger } from '../util/logger.js';
-import { baseInput, type CatalogItemFact, type PolicyAction, type PolicyInput, type RequestFacts } from './input.js';
+import {
+  baseInput,
+  type CatalogItemFact,
+  type PolicyAction,
+  type PolicyInput,
+  type RequestFacts,
+} from './input.js';
 import { enforceSupportedObligations } from './obligations.js';
 import { INTERNAL_ERROR, INVALID_PARAMS, POLICY_DENIED, RpcError } from './rpc-error.js';
-
 
 export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -61,7 +66,11 @@ export class Pipeline {
 
   // ---- tools/call ---------------------------------------------------------------------
 
-  async callTool(ctx: CallContext, params: CallToolRequest['params'], extra: Extra): Promise<CallToolResult> {
+  async callTool(
+    ctx: CallContext,
+    params: CallToolRequest['params'],
+    extra: Extra,
+  ): Promise<CallToolResult> {
     const entry = this.registry.catalog.tools.get(params.name);
     if (!entry) {
       throw new RpcError(
@@ -75,7 +84,7 @@ export class Pipeline {
       server: entry.server,
       name: entry.name,
       id: entry.id,
-      annotations: (entry.exposed.annotations ?? {}) as Record<string, unknown>,
+      annotations: entry.exposed.annotations ?? {},
       definition_hash: entry.definitionHash,
     };
     input.arguments = args;
@@ -93,7 +102,10 @@ export class Pipeline {
     const forward = forwarding(params._meta?.progressToken, extra);
     try {
       const connection = await this.registry.connectionFor(entry.server, ctx.session.id);
-      const result = await connection.callTool({ name: entry.name, arguments: args }, forward.options);
+      const result = await connection.callTool(
+        { name: entry.name, arguments: args },
+        forward.options,
+      );
       await forward.flushed();
       return result;
     } catch (err) {
@@ -127,7 +139,10 @@ export class Pipeline {
     if (!decision.allow) throw denialError(decision, decisionId);
 
     const connection = await this.upstreamOrError(target.server, ctx);
-    const result = await connection.readResource({ uri: target.uri }, forwarding(undefined, extra).options);
+    const result = await connection.readResource(
+      { uri: target.uri },
+      forwarding(undefined, extra).options,
+    );
     // Contents carry the upstream's URIs; show them under the namespaced form.
     return {
       ...result,
@@ -137,7 +152,11 @@ export class Pipeline {
 
   // ---- prompts/get ------------------------------------------------------------------------
 
-  async getPrompt(ctx: CallContext, params: GetPromptRequest['params'], extra: Extra): Promise<GetPromptResult> {
+  async getPrompt(
+    ctx: CallContext,
+    params: GetPromptRequest['params'],
+    extra: Extra,
+  ): Promise<GetPromptResult> {
     const entry = this.registry.catalog.prompts.get(params.name);
     if (!entry) {
       throw new RpcError(
@@ -156,7 +175,10 @@ export class Pipeline {
 
     const connection = await this.upstreamOrError(entry.server, ctx);
     const forward = forwarding(params._meta?.progressToken, extra);
-    const result = await connection.getPrompt({ name: entry.name, arguments: args }, forward.options);
+    const result = await connection.getPrompt(
+      { name: entry.name, arguments: args },
+      forward.options,
+    );
     await forward.flushed();
     return result;
   }
@@ -203,7 +225,10 @@ export class Pipeline {
         decision = parseDecision(engine.evaluate(DECISION_ENTRYPOINT, inputJson));
       } catch (err) {
         if (!(err instanceof PolicyEvalError)) throw err;
-        this.logger.error('policy evaluation failed', { error: err.message, revision: engine.revision });
+        this.logger.error('policy evaluation failed', {
+          error: err.message,
+          revision: engine.revision,
+        });
         decision = deny(`${err.message}; denied`);
       }
       evalNs = Number(process.hrtime.bigint() - started);
@@ -225,7 +250,7 @@ export class Pipeline {
 
   /** One evaluation of mcp/authz/visible for a list; failures show nothing. */
   private visible(ctx: CallContext, action: ListKind, catalog: Catalog): Set<string> {
-    const input = baseInput(action as PolicyAction, ctx);
+    const input = baseInput(action, ctx);
     input.catalog = this.factsFor(catalog, action);
     const inputJson = JSON.stringify(input);
     const engine = this.policy.current();
@@ -310,10 +335,15 @@ function buildCatalogFacts(catalog: Catalog, action: ListKind): CatalogItemFact[
         id: t.id,
         server: t.server,
         name: t.name,
-        annotations: (t.exposed.annotations ?? {}) as Record<string, unknown>,
+        annotations: t.exposed.annotations ?? {},
       }));
     case 'prompts/list':
-      return [...catalog.prompts.values()].map((p) => ({ kind: 'prompt', id: p.id, server: p.server, name: p.name }));
+      return [...catalog.prompts.values()].map((p) => ({
+        kind: 'prompt',
+        id: p.id,
+        server: p.server,
+        name: p.name,
+      }));
     case 'resources/list':
       return [...catalog.resources.values()].map((r) => ({
         kind: 'resource',
@@ -359,7 +389,10 @@ function forwarding(
     options.onprogress = (progress) => {
       pending.push(
         extra
-          .sendNotification({ method: 'notifications/progress', params: { ...progress, progressToken } })
+          .sendNotification({
+            method: 'notifications/progress',
+            params: { ...progress, progressToken },
+          })
           .catch(() => undefined),
       );
     };

@@ -33,7 +33,8 @@ export function readTar(tar: Buffer): Map<string, Buffer> {
     const header = tar.subarray(offset, offset + BLOCK);
     if (header.every((b) => b === 0)) break;
     const size = parseInt(field(header, 124, 12).trim() || '0', 8);
-    if (!Number.isFinite(size) || size < 0) throw new BundleError('bundle tar header has a bad size');
+    if (!Number.isFinite(size) || size < 0)
+      throw new BundleError('bundle tar header has a bad size');
     const type = String.fromCharCode(header[156] ?? 0);
     const prefix = field(header, 345, 155);
     const name = prefix ? `${prefix}/${field(header, 0, 100)}` : field(header, 0, 100);
@@ -80,7 +81,8 @@ export function parseBundle(gzipped: Buffer, digest: string): WasmBundle {
     throw new BundleError(`bundle is not a gzip tarball: ${(err as Error).message}`);
   }
   const wasm = files.get('/policy.wasm');
-  if (!wasm) throw new BundleError('bundle has no /policy.wasm (build it with `mcpgate policy build`)');
+  if (!wasm)
+    throw new BundleError('bundle has no /policy.wasm (build it with `mcpgate policy build`)');
   let manifest: { revision?: unknown; wasm?: Array<{ entrypoint?: unknown }> } = {};
   const manifestBytes = files.get('/.manifest');
   if (manifestBytes) {

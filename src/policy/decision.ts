@@ -44,7 +44,9 @@ export function parseDecision(result: unknown): Decision {
   }
   const reasons = result.reasons ?? [];
   if (!Array.isArray(reasons) || !reasons.every((r) => typeof r === 'string')) {
-    return deny('policy returned a malformed decision: "reasons" must be a list of strings; denied');
+    return deny(
+      'policy returned a malformed decision: "reasons" must be a list of strings; denied',
+    );
   }
   const rawObligations = result.obligations ?? {};
   if (!isRecord(rawObligations)) {
@@ -56,7 +58,9 @@ export function parseDecision(result: unknown): Decision {
   }
   const redact = rawObligations.redact ?? [];
   if (!Array.isArray(redact) || !redact.every((r) => typeof r === 'string')) {
-    return deny('policy returned a malformed decision: obligation "redact" must be a list of strings');
+    return deny(
+      'policy returned a malformed decision: obligation "redact" must be a list of strings',
+    );
   }
   const terminate = rawObligations.terminate_session ?? false;
   if (typeof terminate !== 'boolean') {
@@ -64,12 +68,12 @@ export function parseDecision(result: unknown): Decision {
   }
   const decision: Decision = {
     allow: result.allow,
-    reasons: reasons as string[],
+    reasons: reasons,
     obligations: {
       require_approval: rawObligations.require_approval ?? null,
       rate_limit: rawObligations.rate_limit ?? null,
       credential: rawObligations.credential ?? null,
-      redact: redact as string[],
+      redact: redact,
       terminate_session: terminate,
     },
   };

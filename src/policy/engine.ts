@@ -4,6 +4,7 @@
 // callers can deny; after any failure the instance is rebuilt from the compiled module,
 // because a trapped instance's heap cannot be trusted.
 import { createRequire } from 'node:module';
+import type * as OpaWasm from '@open-policy-agent/opa-wasm';
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import type { WasmBundle } from './bundle.js';
 
@@ -11,7 +12,7 @@ import type { WasmBundle } from './bundle.js';
 // to rebuild an instance in the middle of a request) is on its CommonJS entry.
 const { loadPolicySync } = createRequire(import.meta.url)(
   '@open-policy-agent/opa-wasm',
-) as typeof import('@open-policy-agent/opa-wasm');
+) as typeof OpaWasm;
 
 export const DECISION_ENTRYPOINT = 'mcp/authz/decision';
 export const VISIBLE_ENTRYPOINT = 'mcp/authz/visible';
@@ -32,7 +33,7 @@ export function describeThrown(thrown: unknown): string {
   if (thrown instanceof Error) return thrown.message;
   if (typeof thrown === 'string') return thrown;
   if (typeof thrown === 'object' && thrown !== null && 'message' in thrown) {
-    return String((thrown as { message: unknown }).message);
+    return String(thrown.message);
   }
   return String(thrown);
 }
@@ -59,7 +60,9 @@ export class PolicyEngine {
     try {
       module = new WebAssembly.Module(new Uint8Array(bundle.wasm));
     } catch (err) {
-      throw new PolicyLoadError(`policy.wasm is not a valid WebAssembly module: ${describeThrown(err)}`);
+      throw new PolicyLoadError(
+        `policy.wasm is not a valid WebAssembly module: ${describeThrown(err)}`,
+      );
     }
     const engine = new PolicyEngine(bundle.revision, module, bundle.data, memory);
     for (const entrypoint of [DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT]) {
@@ -103,7 +106,9 @@ export class PolicyEngine {
       this.reset();
       const message = describeThrown(err);
       if (err instanceof RangeError || /memory|malloc/i.test(message)) {
-        throw new PolicyEvalError(`policy evaluation ran out of memory (limit ${this.memory.maxPages} pages): ${message}`);
+        throw new PolicyEvalError(
+          `policy evaluation ran out of memory (limit ${this.memory.maxPages} pages): ${message}`,
+        );
       }
       throw new PolicyEvalError(`policy evaluation failed: ${message}`);
     }

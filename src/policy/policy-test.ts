@@ -42,7 +42,7 @@ export function readCases(file: string): PolicyCase[] {
 function normalise(value: unknown): unknown {
   if (Array.isArray(value)) {
     const items = value.map(normalise);
-    return items.every((v) => typeof v === 'string') ? [...(items as string[])].sort() : items;
+    return items.every((v) => typeof v === 'string') ? [...items].sort() : items;
   }
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalise(v)]));
@@ -67,23 +67,34 @@ export function goAnswers(layout: RegoLayout): Record<string, Answers> {
     layout.regoDir,
     query,
   ]);
-  if (result.status !== 0) throw new ToolchainError(`opa eval of the cases failed:\n${result.stderr || result.stdout}`);
-  const parsed = JSON.parse(result.stdout) as { result?: Array<{ bindings?: { answers?: Record<string, Answers> } }> };
+  if (result.status !== 0)
+    throw new ToolchainError(`opa eval of the cases failed:\n${result.stderr || result.stdout}`);
+  const parsed = JSON.parse(result.stdout) as {
+    result?: Array<{ bindings?: { answers?: Record<string, Answers> } }>;
+  };
   const answers = parsed.result?.[0]?.bindings?.answers;
-  if (!answers) throw new ToolchainError('opa eval returned no answers for the cases (does rego/tests define data.mcp.cases_test.answers?)');
+  if (!answers)
+    throw new ToolchainError(
+      'opa eval returned no answers for the cases (does rego/tests define data.mcp.cases_test.answers?)',
+    );
   return answers;
 }
 
 export function wasmAnswers(engine: PolicyEngine, input: Record<string, unknown>): Answers {
   const json = JSON.stringify(input);
-  return { decision: engine.evaluate(DECISION_ENTRYPOINT, json), visible: engine.evaluate(VISIBLE_ENTRYPOINT, json) };
+  return {
+    decision: engine.evaluate(DECISION_ENTRYPOINT, json),
+    visible: engine.evaluate(VISIBLE_ENTRYPOINT, json),
+  };
 }
 
 export function checkCase(c: PolicyCase, wasm: Answers, go: Answers | undefined): string[] {
   const problems: string[] = [];
   if (!go) problems.push('the Go evaluator produced no answer for this case');
   else if (!isDeepStrictEqual(normalise(wasm), normalise(go))) {
-    problems.push(`wasm and Go evaluators disagree:\n      wasm: ${JSON.stringify(wasm)}\n      go:   ${JSON.stringify(go)}`);
+    problems.push(
+      `wasm and Go evaluators disagree:\n      wasm: ${JSON.stringify(wasm)}\n      go:   ${JSON.stringify(go)}`,
+    );
   }
   const entrypoint = c.entrypoint ?? DECISION_ENTRYPOINT;
   if (entrypoint === DECISION_ENTRYPOINT) {
@@ -100,7 +111,9 @@ export function checkCase(c: PolicyCase, wasm: Answers, go: Answers | undefined)
   } else if (entrypoint === VISIBLE_ENTRYPOINT) {
     const visible = normalise(wasm.visible);
     if (c.expect.visible && !isDeepStrictEqual(visible, [...c.expect.visible].sort())) {
-      problems.push(`expected visible ${JSON.stringify(c.expect.visible)}, got ${JSON.stringify(visible)}`);
+      problems.push(
+        `expected visible ${JSON.stringify(c.expect.visible)}, got ${JSON.stringify(visible)}`,
+      );
     }
   } else {
     problems.push(`unknown entrypoint ${entrypoint}`);
@@ -114,13 +127,24 @@ export interface PolicyTestReport {
 }
 
 export function runPolicyTests(layout: RegoLayout): PolicyTestReport {
-  const opaTest = runOpa(['test', '--ignore', 'schema', '--ignore', 'capabilities.json', '-v', layout.regoDir]);
+  const opaTest = runOpa([
+    'test',
+    '--ignore',
+    'schema',
+    '--ignore',
+    'capabilities.json',
+    '-v',
+    layout.regoDir,
+  ]);
   const cases = readCases(layout.casesFile);
   const dir = mkdtempSync(join(tmpdir(), 'mcpgate-policy-test-'));
   try {
     const bundleFile = join(dir, 'bundle.tar.gz');
     buildWasmBundle(layout, bundleFile);
-    const engine = PolicyEngine.load(readBundleFile(bundleFile), { initialPages: 5, maxPages: 1024 });
+    const engine = PolicyEngine.load(readBundleFile(bundleFile), {
+      initialPages: 5,
+      maxPages: 1024,
+    });
     const go = goAnswers(layout);
     const outcomes = cases.map((c) => {
       try {
@@ -129,7 +153,10 @@ export function runPolicyTests(layout: RegoLayout): PolicyTestReport {
         return { name: c.name, problems: [`wasm evaluation failed: ${describeThrown(err)}`] };
       }
     });
-    return { opaTest: { ok: opaTest.status === 0, output: opaTest.stdout + opaTest.stderr }, cases: outcomes };
+    return {
+      opaTest: { ok: opaTest.status === 0, output: opaTest.stdout + opaTest.stderr },
+      cases: outcomes,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -28,7 +28,10 @@ export function buildApp(parts: AppParts): Express {
     res.status(ready ? 200 : 503).json({ ready, ...detail });
   });
   // RFC 9728: the root form and the path-specific form for /mcp.
-  for (const path of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/mcp']) {
+  for (const path of [
+    '/.well-known/oauth-protected-resource',
+    '/.well-known/oauth-protected-resource/mcp',
+  ]) {
     app.get(path, (_req, res) => {
       res.json(parts.protectedResource());
     });

@@ -35,13 +35,20 @@ export function bearerAuth(
       return { 'WWW-Authenticate': `Bearer ${parts.join(', ')}` };
     };
     if ('access_token' in (req.query ?? {})) {
-      const message = 'access tokens are not accepted in the query string; send Authorization: Bearer';
+      const message =
+        'access tokens are not accepted in the query string; send Authorization: Bearer';
       sendJsonRpcError(res, 401, GATEWAY_REFUSED, message, challenge('invalid_request', message));
       return;
     }
     const header = req.headers.authorization;
     if (header === undefined) {
-      sendJsonRpcError(res, 401, GATEWAY_REFUSED, 'authentication required: send Authorization: Bearer <token>', challenge());
+      sendJsonRpcError(
+        res,
+        401,
+        GATEWAY_REFUSED,
+        'authentication required: send Authorization: Bearer <token>',
+        challenge(),
+      );
       return;
     }
     const match = /^Bearer ([^\s]+)$/i.exec(header);
@@ -64,7 +71,13 @@ export function bearerAuth(
       (err: unknown) => {
         const message = err instanceof AuthError ? err.message : 'token could not be verified';
         logger.info('authentication refused', { reason: message, remote: req.ip });
-        sendJsonRpcError(res, 401, GATEWAY_REFUSED, `invalid token: ${message}`, challenge('invalid_token', message));
+        sendJsonRpcError(
+          res,
+          401,
+          GATEWAY_REFUSED,
+          `invalid token: ${message}`,
+          challenge('invalid_token', message),
+        );
       },
     );
   };

@@ -1,7 +1,11 @@
 // Request guards in front of /mcp: Origin allow-list (DNS-rebinding defence), JSON body
 // parsing with a size limit, and translation of body errors into JSON-RPC errors.
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
-import { JSONRPC_INVALID_REQUEST, JSONRPC_PARSE_ERROR, sendJsonRpcError } from './jsonrpc-errors.js';
+import {
+  JSONRPC_INVALID_REQUEST,
+  JSONRPC_PARSE_ERROR,
+  sendJsonRpcError,
+} from './jsonrpc-errors.js';
 
 /** Browsers always send Origin; non-browser clients usually do not and are not affected. */
 export function originGuard(allowedOrigins: string[]): RequestHandler {
@@ -32,7 +36,12 @@ export function bodyErrorHandler(maxBytes: number): ErrorRequestHandler {
       return;
     }
     if (err.type === 'entity.parse.failed') {
-      sendJsonRpcError(res, 400, JSONRPC_PARSE_ERROR, 'Parse error: request body is not valid JSON');
+      sendJsonRpcError(
+        res,
+        400,
+        JSONRPC_PARSE_ERROR,
+        'Parse error: request body is not valid JSON',
+      );
       return;
     }
     if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') {

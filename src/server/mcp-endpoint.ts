@@ -40,16 +40,32 @@ export function mcpHandler(options: McpEndpointOptions) {
     const requested = req.headers[PURPOSE_HEADER];
     const purpose = typeof requested === 'string' ? requested : options.defaultPurpose;
     if (!PURPOSE_PATTERN.test(purpose)) {
-      sendJsonRpcError(res, 400, JSONRPC_INVALID_REQUEST, 'Mcp-Purpose must be 1-64 characters of A-Z a-z 0-9 . _ -');
+      sendJsonRpcError(
+        res,
+        400,
+        JSONRPC_INVALID_REQUEST,
+        'Mcp-Purpose must be 1-64 characters of A-Z a-z 0-9 . _ -',
+      );
       return;
     }
     if (!sessions.reserve()) {
-      sendJsonRpcError(res, 503, GATEWAY_REFUSED, 'session limit reached; close an idle session or retry later', {
-        'Retry-After': '5',
-      });
+      sendJsonRpcError(
+        res,
+        503,
+        GATEWAY_REFUSED,
+        'session limit reached; close an idle session or retry later',
+        {
+          'Retry-After': '5',
+        },
+      );
       return;
     }
-    const session = new Session(newSessionId(), sessionPrincipal(identity), purpose, options.historyLimit);
+    const session = new Session(
+      newSessionId(),
+      sessionPrincipal(identity),
+      purpose,
+      options.historyLimit,
+    );
     const server = createSessionServer(session, options.serverDeps);
     let added = false;
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
@@ -81,7 +97,12 @@ export function mcpHandler(options: McpEndpointOptions) {
       const sessionId = Array.isArray(header) ? header[0] : header;
       if (sessionId === undefined) {
         if (req.method !== 'POST') {
-          sendJsonRpcError(res, 400, JSONRPC_INVALID_REQUEST, 'Bad Request: Mcp-Session-Id header is required');
+          sendJsonRpcError(
+            res,
+            400,
+            JSONRPC_INVALID_REQUEST,
+            'Bad Request: Mcp-Session-Id header is required',
+          );
           return;
         }
         await openSession(req, res);

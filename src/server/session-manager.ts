@@ -54,7 +54,10 @@ export class SessionManager {
 
   add(entry: LiveSession): void {
     this.live.set(entry.session.id, entry);
-    this.logger.info('session opened', { session: entry.session.id.slice(0, 8), purpose: entry.session.purpose });
+    this.logger.info('session opened', {
+      session: entry.session.id.slice(0, 8),
+      purpose: entry.session.purpose,
+    });
   }
 
   get(id: string): LiveSession | undefined {
@@ -84,7 +87,8 @@ export class SessionManager {
       if (!entry.initialized) continue;
       if (kinds.has('tools')) void entry.server.sendToolListChanged().catch(() => undefined);
       if (kinds.has('prompts')) void entry.server.sendPromptListChanged().catch(() => undefined);
-      if (kinds.has('resources')) void entry.server.sendResourceListChanged().catch(() => undefined);
+      if (kinds.has('resources'))
+        void entry.server.sendResourceListChanged().catch(() => undefined);
     }
   }
 

@@ -31,7 +31,7 @@ export function createSessionServer(session: Session, deps: SessionServerDeps): 
         prompts: { listChanged: true },
       },
       instructions:
-        'mcpgate: every request is decided by your organisation\'s policy; denied calls say why.',
+        "mcpgate: every request is decided by your organisation's policy; denied calls say why.",
     },
   );
   const gateway = { id: deps.gatewayId, version: GATEWAY_VERSION };

@@ -74,7 +74,12 @@ export function splitExposedUri(exposed: string): { server: string; uri: string 
   return { server: rest.slice(0, slash), uri: rest.slice(slash + 1) };
 }
 
-function checkName(kind: string, server: string, name: string, problems: string[]): string | undefined {
+function checkName(
+  kind: string,
+  server: string,
+  name: string,
+  problems: string[],
+): string | undefined {
   const exposed = exposedName(server, name);
   if (!VALID_EXPOSED_NAME.test(exposed) || exposed.length > MAX_EXPOSED_NAME) {
     problems.push(

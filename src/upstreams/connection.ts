@@ -36,7 +36,9 @@ export class UpstreamUnavailableError extends Error {}
 
 /** Pages through a cursor-paginated list to the end (bounded, against a looping server). */
 async function readAllPages<T>(
-  fetchPage: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor?: string | undefined }>,
+  fetchPage: (
+    cursor: string | undefined,
+  ) => Promise<{ items: T[]; nextCursor?: string | undefined }>,
 ): Promise<T[]> {
   const items: T[] = [];
   let cursor: string | undefined;
@@ -125,7 +127,9 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       // substituted for ${MCPGATE_SESSION_DIR} in args and env, so a stateful server can
       // keep its state per session. The value is made by the gateway, never by a request.
       const expand = (value: string): string =>
-        this.sessionDir === undefined ? value : value.replaceAll('${MCPGATE_SESSION_DIR}', this.sessionDir);
+        this.sessionDir === undefined
+          ? value
+          : value.replaceAll('${MCPGATE_SESSION_DIR}', this.sessionDir);
       const env: Record<string, string> = {};
       for (const [key, source] of Object.entries(this.config.env)) {
         env[key] = expand(readValue(source, `${where}.env.${key}`));
@@ -139,7 +143,10 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
         ...(this.config.cwd === undefined ? {} : { cwd: this.config.cwd }),
       });
       transport.stderr?.on('data', (chunk: Buffer) => {
-        this.logger.debug('upstream stderr', { upstream: this.name, text: chunk.toString('utf8').trimEnd() });
+        this.logger.debug('upstream stderr', {
+          upstream: this.name,
+          text: chunk.toString('utf8').trimEnd(),
+        });
       });
       return transport;
     }
@@ -147,7 +154,9 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     for (const [key, source] of Object.entries(this.config.headers)) {
       headers[key] = readValue(source, `${where}.headers.${key}`);
     }
-    return new StreamableHTTPClientTransport(new URL(this.config.url), { requestInit: { headers } });
+    return new StreamableHTTPClientTransport(new URL(this.config.url), {
+      requestInit: { headers },
+    });
   }
 
   private async connectOnce(): Promise<void> {
@@ -165,7 +174,9 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       const message = (err as Error).message;
       await client.close().catch(() => undefined);
       this.scheduleRetry(`cannot connect: ${message}`);
-      throw new UpstreamUnavailableError(`upstream ${this.name} is unavailable: cannot connect: ${message}`);
+      throw new UpstreamUnavailableError(
+        `upstream ${this.name} is unavailable: cannot connect: ${message}`,
+      );
     }
     if (this.isClosed()) {
       await client.close().catch(() => undefined);
@@ -238,7 +249,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     try {
       return await request(client);
     } catch (err) {
-      if (err instanceof McpError && err.code === ErrorCode.ConnectionClosed) {
+      if (err instanceof McpError && err.code === (ErrorCode.ConnectionClosed as number)) {
         throw new UpstreamUnavailableError(
           `upstream ${this.name} disconnected during ${what}; it is being restarted. ` +
             'The call may or may not have taken effect.',
@@ -289,17 +300,26 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   }
 
   callTool(params: CallToolRequest['params'], options: RequestOptions): Promise<CallToolResult> {
-    return this.run(`tools/call ${params.name}`, (client) =>
-      client.callTool(params, undefined, this.options(options)) as Promise<CallToolResult>,
+    return this.run(
+      `tools/call ${params.name}`,
+      (client) =>
+        client.callTool(params, undefined, this.options(options)) as Promise<CallToolResult>,
     );
   }
 
-  readResource(params: ReadResourceRequest['params'], options: RequestOptions): Promise<ReadResourceResult> {
-    return this.run('resources/read', (client) => client.readResource(params, this.options(options)));
+  readResource(
+    params: ReadResourceRequest['params'],
+    options: RequestOptions,
+  ): Promise<ReadResourceResult> {
+    return this.run('resources/read', (client) =>
+      client.readResource(params, this.options(options)),
+    );
   }
 
   getPrompt(params: GetPromptRequest['params'], options: RequestOptions): Promise<GetPromptResult> {
-    return this.run(`prompts/get ${params.name}`, (client) => client.getPrompt(params, this.options(options)));
+    return this.run(`prompts/get ${params.name}`, (client) =>
+      client.getPrompt(params, this.options(options)),
+    );
   }
 
   async close(): Promise<void> {

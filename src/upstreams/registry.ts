@@ -54,7 +54,8 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
     for (const config of this.configs) {
       const connection = new UpstreamConnection(config, this.logger, 'shared');
       connection.on('ready', () => {
-        if (this.started) void this.refresh(config.name, new Set(['tools', 'prompts', 'resources']));
+        if (this.started)
+          void this.refresh(config.name, new Set(['tools', 'prompts', 'resources']));
       });
       connection.on('listChanged', (kind) => void this.refresh(config.name, new Set([kind])));
       this.shared.set(config.name, connection);
@@ -74,7 +75,9 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
     );
     const { catalog, problems } = Catalog.build(this.orderedSnapshots());
     if (problems.length > 0) {
-      throw new CatalogError(`cannot build the tool catalog:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+      throw new CatalogError(
+        `cannot build the tool catalog:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+      );
     }
     this.catalogValue = catalog;
     this.started = true;
@@ -93,7 +96,10 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
     try {
       this.snapshots.set(server, await connection.fetchCatalog());
     } catch (err) {
-      this.logger.warn('catalog refresh failed', { upstream: server, error: (err as Error).message });
+      this.logger.warn('catalog refresh failed', {
+        upstream: server,
+        error: (err as Error).message,
+      });
       return;
     }
     const { catalog, problems } = Catalog.build(this.orderedSnapshots());
@@ -141,7 +147,12 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
         dir = mkdtempSync(join(tmpdir(), 'mcpgate-session-'));
         this.sessionDirs.set(sessionId, dir);
       }
-      connection = new UpstreamConnection(shared.config, this.logger, `session ${sessionId.slice(0, 8)}`, dir);
+      connection = new UpstreamConnection(
+        shared.config,
+        this.logger,
+        `session ${sessionId.slice(0, 8)}`,
+        dir,
+      );
       connections.set(server, connection);
       await connection.start();
     } else if (connection.state !== 'ready') {

@@ -15,7 +15,10 @@ let client: Client;
 beforeAll(async () => {
   issuer = await startIssuer();
   gateway = await startGatewayProcess({ issuer });
-  client = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl, groups: ['eng'] }));
+  client = await connectClient(
+    gateway.mcpUrl,
+    await issuer.mint({ aud: gateway.mcpUrl, groups: ['eng'] }),
+  );
 });
 
 afterAll(async () => {
@@ -26,11 +29,17 @@ afterAll(async () => {
 
 async function expectAllowed(name: string, args: Record<string, unknown>): Promise<string> {
   const result = await callTool(client, name, args);
-  expect({ name, args, isError: result.isError ?? false, text: textOf(result) }).toMatchObject({ isError: false });
+  expect({ name, args, isError: result.isError ?? false, text: textOf(result) }).toMatchObject({
+    isError: false,
+  });
   return textOf(result);
 }
 
-async function expectDenied(name: string, args: Record<string, unknown>, reason: string): Promise<void> {
+async function expectDenied(
+  name: string,
+  args: Record<string, unknown>,
+  reason: string,
+): Promise<void> {
   const result = await callTool(client, name, args);
   expect(result.isError).toBe(true);
   expect(textOf(result)).toContain('Denied by policy');
@@ -75,8 +84,14 @@ describe('filesystem read tools: src/**/*.{ts,tsx} only, never secrets', () => {
   });
 
   it('checks every path of read_multiple_files', async () => {
-    await expectAllowed('filesystem__read_multiple_files', { paths: ['src/app.ts', 'src/components/Button.tsx'] });
-    await expectDenied('filesystem__read_multiple_files', { paths: ['src/app.ts', 'src/config/secrets.ts'] }, 'secret');
+    await expectAllowed('filesystem__read_multiple_files', {
+      paths: ['src/app.ts', 'src/components/Button.tsx'],
+    });
+    await expectDenied(
+      'filesystem__read_multiple_files',
+      { paths: ['src/app.ts', 'src/config/secrets.ts'] },
+      'secret',
+    );
   });
 
   it('denies a read without a path', async () => {
@@ -124,13 +139,17 @@ describe('resources and prompts are decided too', () => {
   it('lists and reads the static documents only', async () => {
     const { resources } = await client.listResources();
     expect(resources.length).toBeGreaterThan(0);
-    expect(resources.every((r) => r.uri.startsWith('mcpgate://everything/demo://resource/static/document/'))).toBe(true);
+    expect(
+      resources.every((r) =>
+        r.uri.startsWith('mcpgate://everything/demo://resource/static/document/'),
+      ),
+    ).toBe(true);
     const first = resources[0]!;
     const read = await client.readResource({ uri: first.uri });
     expect(read.contents[0]?.uri).toBe(first.uri);
-    await expect(client.readResource({ uri: 'mcpgate://everything/demo://resource/dynamic/text/1' })).rejects.toThrow(
-      /Denied by policy/,
-    );
+    await expect(
+      client.readResource({ uri: 'mcpgate://everything/demo://resource/dynamic/text/1' }),
+    ).rejects.toThrow(/Denied by policy/);
   });
 
   it('shows no resource templates for code-review', async () => {
@@ -143,9 +162,9 @@ describe('resources and prompts are decided too', () => {
     expect(prompts.map((p) => p.name)).toEqual(['everything__simple-prompt']);
     const prompt = await client.getPrompt({ name: 'everything__simple-prompt' });
     expect(prompt.messages.length).toBeGreaterThan(0);
-    await expect(client.getPrompt({ name: 'everything__args-prompt', arguments: { city: 'x' } })).rejects.toThrow(
-      /Denied by policy/,
-    );
+    await expect(
+      client.getPrompt({ name: 'everything__args-prompt', arguments: { city: 'x' } }),
+    ).rejects.toThrow(/Denied by policy/);
   });
 });
 
@@ -164,18 +183,25 @@ describe('forwarding details', () => {
   it('cancels the upstream call when the client aborts', async () => {
     const controller = new AbortController();
     const call = client.callTool(
-      { name: 'everything__trigger-long-running-operation', arguments: { duration: 20, steps: 20 } },
+      {
+        name: 'everything__trigger-long-running-operation',
+        arguments: { duration: 20, steps: 20 },
+      },
       undefined,
       { signal: controller.signal },
     );
     setTimeout(() => controller.abort('test cancels'), 300);
     await expect(call).rejects.toThrow();
     // The session keeps working after a cancellation.
-    expect(await expectAllowed('everything__echo', { message: 'after cancel' })).toContain('after cancel');
+    expect(await expectAllowed('everything__echo', { message: 'after cancel' })).toContain(
+      'after cancel',
+    );
   });
 
   it('refuses an unknown tool with a clear error', async () => {
-    await expect(callTool(client, 'nosuch__tool', {})).rejects.toThrow(/unknown tool "nosuch__tool"/);
+    await expect(callTool(client, 'nosuch__tool', {})).rejects.toThrow(
+      /unknown tool "nosuch__tool"/,
+    );
   });
 });
 
@@ -207,7 +233,9 @@ describe('audit', () => {
   it('records the session history the policy sees', async () => {
     await expectAllowed('everything__echo', { message: 'history' });
     const lines = readFileSync(gateway.auditFile, 'utf8').trim().split('\n');
-    const last = JSON.parse(lines[lines.length - 1]!) as { input: { session: { history: unknown[]; counters: { calls: number } } } };
+    const last = JSON.parse(lines[lines.length - 1]!) as {
+      input: { session: { history: unknown[]; counters: { calls: number } } };
+    };
     expect(last.input.session.history.length).toBeGreaterThan(3);
     expect(last.input.session.counters.calls).toBeGreaterThan(3);
   });

@@ -26,7 +26,11 @@ async function gatewayWith(bundle: string): Promise<GatewayProcess> {
   return gateway;
 }
 
-async function expectDeniedEcho(gateway: GatewayProcess, reason: RegExp, listEmpty = false): Promise<void> {
+async function expectDeniedEcho(
+  gateway: GatewayProcess,
+  reason: RegExp,
+  listEmpty = false,
+): Promise<void> {
   const client = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
   try {
     // The fixtures' visible rule shows every tool; with no policy at all nothing is shown.
@@ -88,7 +92,9 @@ describe('obligations', () => {
     const result = await callTool(client, 'lab__self_destruct', {});
     expect(result.isError ?? false).toBe(false);
     // The session is gone: the next request on it is refused with 404 (session not found).
-    await expect(callTool(client, 'lab__echo', { text: 'after' })).rejects.toThrow(/Session not found|404/);
+    await expect(callTool(client, 'lab__echo', { text: 'after' })).rejects.toThrow(
+      /Session not found|404/,
+    );
     await client.close().catch(() => undefined);
   });
 });

@@ -32,7 +32,9 @@ async function stillServing(): Promise<void> {
   expect(textOf(result)).toContain('still here');
 }
 
-async function initializeWith(token: string): Promise<{ status: number; headers: Headers; text: string }> {
+async function initializeWith(
+  token: string,
+): Promise<{ status: number; headers: Headers; text: string }> {
   return rawPost(gateway.mcpUrl, INITIALIZE, { authorization: `Bearer ${token}` });
 }
 
@@ -47,10 +49,35 @@ describe('authentication', () => {
   });
 
   const cases: Array<[string, () => Promise<string>, RegExp]> = [
-    ['a token for another audience', () => issuer.mint({ aud: 'https://other-api.example.com' }), /audience/],
-    ['an expired token', () => issuer.mint({ aud: gateway.mcpUrl }, { expiresIn: Math.floor(Date.now() / 1000) - 3600 }), /expired/],
-    ['an unsigned alg:none token', () => Promise.resolve(unsignedToken({ iss: issuer.issuer, sub: 'alice', aud: gateway.mcpUrl, exp: Math.floor(Date.now() / 1000) + 600 })), /.+/],
-    ['a token from an untrusted issuer', () => issuer.mint({ aud: gateway.mcpUrl, iss: 'https://evil.example.com' }), /issuer is not trusted/],
+    [
+      'a token for another audience',
+      () => issuer.mint({ aud: 'https://other-api.example.com' }),
+      /audience/,
+    ],
+    [
+      'an expired token',
+      () =>
+        issuer.mint({ aud: gateway.mcpUrl }, { expiresIn: Math.floor(Date.now() / 1000) - 3600 }),
+      /expired/,
+    ],
+    [
+      'an unsigned alg:none token',
+      () =>
+        Promise.resolve(
+          unsignedToken({
+            iss: issuer.issuer,
+            sub: 'alice',
+            aud: gateway.mcpUrl,
+            exp: Math.floor(Date.now() / 1000) + 600,
+          }),
+        ),
+      /.+/,
+    ],
+    [
+      'a token from an untrusted issuer',
+      () => issuer.mint({ aud: gateway.mcpUrl, iss: 'https://evil.example.com' }),
+      /issuer is not trusted/,
+    ],
     ['a garbage token', () => Promise.resolve('not-a-jwt'), /well-formed/],
     ['a token without a subject', () => issuer.mint({ aud: gateway.mcpUrl, sub: '' }), /.+/],
   ];
@@ -72,8 +99,13 @@ describe('authentication', () => {
   });
 
   it('publishes protected resource metadata (RFC 9728)', async () => {
-    const meta = (await (await fetch(`${gateway.url}/.well-known/oauth-protected-resource/mcp`)).json()) as Record<string, unknown>;
-    expect(meta).toMatchObject({ resource: gateway.mcpUrl, authorization_servers: [issuer.issuer] });
+    const meta = (await (
+      await fetch(`${gateway.url}/.well-known/oauth-protected-resource/mcp`)
+    ).json()) as Record<string, unknown>;
+    expect(meta).toMatchObject({
+      resource: gateway.mcpUrl,
+      authorization_servers: [issuer.issuer],
+    });
   });
 });
 
@@ -84,25 +116,42 @@ describe('request guards', () => {
   });
 
   it('refuses a foreign Origin with 403 and allows a listed one', async () => {
-    const bad = await rawPost(gateway.mcpUrl, INITIALIZE, { authorization: `Bearer ${token}`, origin: 'https://evil.example.com' });
+    const bad = await rawPost(gateway.mcpUrl, INITIALIZE, {
+      authorization: `Bearer ${token}`,
+      origin: 'https://evil.example.com',
+    });
     expect(bad.status).toBe(403);
-    const good = await rawPost(gateway.mcpUrl, INITIALIZE, { authorization: `Bearer ${token}`, origin: 'https://app.example.com' });
+    const good = await rawPost(gateway.mcpUrl, INITIALIZE, {
+      authorization: `Bearer ${token}`,
+      origin: 'https://app.example.com',
+    });
     expect(good.status).toBe(200);
     await fetch(gateway.mcpUrl, {
       method: 'DELETE',
-      headers: { authorization: `Bearer ${token}`, 'mcp-session-id': good.headers.get('mcp-session-id') ?? '', origin: 'https://app.example.com' },
+      headers: {
+        authorization: `Bearer ${token}`,
+        'mcp-session-id': good.headers.get('mcp-session-id') ?? '',
+        origin: 'https://app.example.com',
+      },
     });
   });
 
   it('answers malformed JSON with 400 and a JSON-RPC parse error', async () => {
-    const res = await rawPost(gateway.mcpUrl, '{"jsonrpc": "2.0", "id": 1, "method": ', { authorization: `Bearer ${token}` });
+    const res = await rawPost(gateway.mcpUrl, '{"jsonrpc": "2.0", "id": 1, "method": ', {
+      authorization: `Bearer ${token}`,
+    });
     expect(res.status).toBe(400);
     expect(JSON.parse(res.text)).toMatchObject({ error: { code: -32700 } });
     await stillServing();
   });
 
   it('answers an oversized body with 413', async () => {
-    const big = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping', params: { pad: 'x'.repeat(10_000) } });
+    const big = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'ping',
+      params: { pad: 'x'.repeat(10_000) },
+    });
     const res = await rawPost(gateway.mcpUrl, big, { authorization: `Bearer ${token}` });
     expect(res.status).toBe(413);
     expect(res.text).toContain('exceeds 4096 bytes');
@@ -110,18 +159,26 @@ describe('request guards', () => {
   });
 
   it('answers a request without a session (not initialize) with 400', async () => {
-    const res = await rawPost(gateway.mcpUrl, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }), {
-      authorization: `Bearer ${token}`,
-    });
+    const res = await rawPost(
+      gateway.mcpUrl,
+      JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+      {
+        authorization: `Bearer ${token}`,
+      },
+    );
     expect(res.status).toBe(400);
     expect(res.text).toContain('initialize');
   });
 
   it('answers an unknown session with 404', async () => {
-    const res = await rawPost(gateway.mcpUrl, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }), {
-      authorization: `Bearer ${token}`,
-      'mcp-session-id': 'no-such-session',
-    });
+    const res = await rawPost(
+      gateway.mcpUrl,
+      JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+      {
+        authorization: `Bearer ${token}`,
+        'mcp-session-id': 'no-such-session',
+      },
+    );
     expect(res.status).toBe(404);
     await stillServing();
   });
@@ -133,26 +190,40 @@ describe('sessions', () => {
     const sessionId = alice.headers.get('mcp-session-id') ?? '';
     expect(sessionId.length).toBeGreaterThanOrEqual(43);
     const mallory = await issuer.mint({ aud: gateway.mcpUrl, sub: 'mallory' });
-    const res = await rawPost(gateway.mcpUrl, JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }), {
-      authorization: `Bearer ${mallory}`,
-      'mcp-session-id': sessionId,
-      'mcp-protocol-version': '2025-11-25',
-    });
+    const res = await rawPost(
+      gateway.mcpUrl,
+      JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+      {
+        authorization: `Bearer ${mallory}`,
+        'mcp-session-id': sessionId,
+        'mcp-protocol-version': '2025-11-25',
+      },
+    );
     expect(res.status).toBe(404);
     const cleanup = await issuer.mint({ aud: gateway.mcpUrl, sub: 'alice-2' });
-    await fetch(gateway.mcpUrl, { method: 'DELETE', headers: { authorization: `Bearer ${cleanup}`, 'mcp-session-id': sessionId } });
+    await fetch(gateway.mcpUrl, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${cleanup}`, 'mcp-session-id': sessionId },
+    });
   });
 
   it('ends a session on DELETE', async () => {
     const token = await issuer.mint({ aud: gateway.mcpUrl });
     const opened = await initializeWith(token);
     const sessionId = opened.headers.get('mcp-session-id') ?? '';
-    const del = await fetch(gateway.mcpUrl, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sessionId } });
-    expect(del.status).toBe(200);
-    const after = await rawPost(gateway.mcpUrl, JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' }), {
-      authorization: `Bearer ${token}`,
-      'mcp-session-id': sessionId,
+    const del = await fetch(gateway.mcpUrl, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${token}`, 'mcp-session-id': sessionId },
     });
+    expect(del.status).toBe(200);
+    const after = await rawPost(
+      gateway.mcpUrl,
+      JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' }),
+      {
+        authorization: `Bearer ${token}`,
+        'mcp-session-id': sessionId,
+      },
+    );
     expect(after.status).toBe(404);
   });
 
@@ -169,7 +240,10 @@ describe('sessions', () => {
     expect(refused?.text).toContain('session limit');
     await stillServing();
     for (const id of opened) {
-      await fetch(gateway.mcpUrl, { method: 'DELETE', headers: { authorization: `Bearer ${token}`, 'mcp-session-id': id } });
+      await fetch(gateway.mcpUrl, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${token}`, 'mcp-session-id': id },
+      });
     }
     const again = await initializeWith(token);
     expect(again.status).toBe(200);
@@ -181,7 +255,11 @@ describe('health', () => {
     expect((await fetch(`${gateway.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${gateway.url}/readyz`);
     expect(ready.status).toBe(200);
-    const body = (await ready.json()) as { ready: boolean; policy: { revision: string }; upstreams: Array<{ state: string }> };
+    const body = (await ready.json()) as {
+      ready: boolean;
+      policy: { revision: string };
+      upstreams: Array<{ state: string }>;
+    };
     expect(body.ready).toBe(true);
     expect(body.policy.revision).toMatch(/^rego-/);
     expect(body.upstreams.every((u) => u.state === 'ready')).toBe(true);

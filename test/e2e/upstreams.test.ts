@@ -23,7 +23,11 @@ afterAll(async () => {
   await issuer?.close();
 });
 
-async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, attempts = 100): Promise<T> {
+async function waitFor<T>(
+  probe: () => Promise<T | undefined>,
+  what: string,
+  attempts = 100,
+): Promise<T> {
   for (let i = 0; i < attempts; i++) {
     const value = await probe();
     if (value !== undefined) return value;
@@ -68,7 +72,9 @@ describe('a crashing upstream', () => {
     expect(after).toContain('echo:c');
     expect(after.split('pid=')[1]).not.toEqual(before.split('pid=')[1]);
 
-    const ready = (await (await fetch(`${gateway.url}/readyz`)).json()) as { upstreams: Array<{ name: string; state: string }> };
+    const ready = (await (await fetch(`${gateway.url}/readyz`)).json()) as {
+      upstreams: Array<{ name: string; state: string }>;
+    };
     expect(ready.upstreams.find((u) => u.name === 'lab')?.state).toBe('ready');
   });
 
@@ -92,13 +98,23 @@ describe('a crashing upstream', () => {
 
 describe('catalog problems stop the start-up', () => {
   it('names both sides of a tool-name collision', async () => {
-    const { code, stderr } = await failedStart({ issuer, bundle: allowAll, upstreams: { lab: labServer({ LAB_DUPLICATE: '1' }) } });
+    const { code, stderr } = await failedStart({
+      issuer,
+      bundle: allowAll,
+      upstreams: { lab: labServer({ LAB_DUPLICATE: '1' }) },
+    });
     expect(code).not.toBe(0);
-    expect(stderr).toContain('tool name collision: "lab__echo" is both lab\'s "echo" and lab\'s "echo"');
+    expect(stderr).toContain(
+      'tool name collision: "lab__echo" is both lab\'s "echo" and lab\'s "echo"',
+    );
   });
 
   it('names a tool whose name cannot be exposed', async () => {
-    const { code, stderr } = await failedStart({ issuer, bundle: allowAll, upstreams: { lab: labServer({ LAB_BAD_NAME: '1' }) } });
+    const { code, stderr } = await failedStart({
+      issuer,
+      bundle: allowAll,
+      upstreams: { lab: labServer({ LAB_BAD_NAME: '1' }) },
+    });
     expect(code).not.toBe(0);
     expect(stderr).toContain('tool "bad.name" of upstream lab cannot be exposed');
   });
@@ -106,7 +122,14 @@ describe('catalog problems stop the start-up', () => {
   it('refuses an invalid config with every problem listed', async () => {
     const { code, stderr } = await failedStart({
       issuer,
-      upstreams: { 'bad_name': labServer(), ok: { transport: 'http', url: 'http://127.0.0.1:1/mcp', headers: { Authorization: 'Bearer plaintext' } } },
+      upstreams: {
+        bad_name: labServer(),
+        ok: {
+          transport: 'http',
+          url: 'http://127.0.0.1:1/mcp',
+          headers: { Authorization: 'Bearer plaintext' },
+        },
+      },
     });
     expect(code).not.toBe(0);
     expect(stderr).toContain('upstreams.bad_name');
@@ -137,11 +160,19 @@ describe('per-session upstreams', () => {
     await gateway?.stop();
   });
 
-  it('gives each session its own server: one session cannot read the other\'s memory graph', async () => {
-    const alice = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl, sub: 'alice' }));
-    const alice2 = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl, sub: 'alice' }));
+  it("gives each session its own server: one session cannot read the other's memory graph", async () => {
+    const alice = await connectClient(
+      gateway.mcpUrl,
+      await issuer.mint({ aud: gateway.mcpUrl, sub: 'alice' }),
+    );
+    const alice2 = await connectClient(
+      gateway.mcpUrl,
+      await issuer.mint({ aud: gateway.mcpUrl, sub: 'alice' }),
+    );
     const created = await callTool(alice, 'memory__create_entities', {
-      entities: [{ name: 'project-x', entityType: 'secret', observations: ['launch date 2027-01-01'] }],
+      entities: [
+        { name: 'project-x', entityType: 'secret', observations: ['launch date 2027-01-01'] },
+      ],
     });
     expect(created.isError ?? false).toBe(false);
     expect(textOf(await callTool(alice, 'memory__read_graph', {}))).toContain('project-x');

@@ -64,7 +64,11 @@ export async function startGatewayProcess(options: GatewayOptions): Promise<Gate
     sessions: { default_purpose: 'code-review', ...options.sessions },
     auth: {
       issuers: [
-        { issuer: options.issuer.issuer, jwks_uri: options.issuer.jwksUri, allow_insecure_http: true },
+        {
+          issuer: options.issuer.issuer,
+          jwks_uri: options.issuer.jwksUri,
+          allow_insecure_http: true,
+        },
       ],
     },
     policy: { bundle: options.bundle ?? POLICY_BUNDLE },
@@ -82,8 +86,11 @@ export async function startGatewayProcess(options: GatewayOptions): Promise<Gate
   const logs: Array<Record<string, unknown>> = [];
   const stderrText: string[] = [];
   const url = await new Promise<string>((resolvePromise, reject) => {
-    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${stderrText.join('\n')}`)), 30_000);
-    createInterface({ input: child.stderr! }).on('line', (line) => {
+    const timer = setTimeout(
+      () => reject(new Error(`gateway did not start:\n${stderrText.join('\n')}`)),
+      30_000,
+    );
+    createInterface({ input: child.stderr }).on('line', (line) => {
       stderrText.push(line);
       try {
         const entry = JSON.parse(line) as Record<string, unknown>;
@@ -120,11 +127,21 @@ export async function startGatewayProcess(options: GatewayOptions): Promise<Gate
 }
 
 /** Runs the gateway expecting it to refuse to start; resolves with its exit code and stderr. */
-export async function failedStart(options: GatewayOptions): Promise<{ code: number | null; stderr: string }> {
+export async function failedStart(
+  options: GatewayOptions,
+): Promise<{ code: number | null; stderr: string }> {
   const dir = options.dir ?? scratchDir();
   const config = {
     gateway: { host: '127.0.0.1', port: 0 },
-    auth: { issuers: [{ issuer: options.issuer.issuer, jwks_uri: options.issuer.jwksUri, allow_insecure_http: true }] },
+    auth: {
+      issuers: [
+        {
+          issuer: options.issuer.issuer,
+          jwks_uri: options.issuer.jwksUri,
+          allow_insecure_http: true,
+        },
+      ],
+    },
     policy: { bundle: options.bundle ?? POLICY_BUNDLE },
     upstreams: options.upstreams ?? quickstartUpstreams(),
     ...options.extra,

@@ -7,7 +7,10 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from '
 export interface TestIssuer {
   issuer: string;
   jwksUri: string;
-  mint(claims?: JWTPayload & { aud?: string | string[] }, options?: { expiresIn?: string | number; alg?: string }): Promise<string>;
+  mint(
+    claims?: JWTPayload & { aud?: string | string[] },
+    options?: { expiresIn?: string | number; alg?: string },
+  ): Promise<string>;
   close(): Promise<void>;
 }
 
