@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 echo "==> installing npm packages"
-npm ci --no-audit --no-fund
+# npm install (not npm ci): it installs exactly the lock's versions, but unlike npm ci it
+# accepts a lock without the non-Linux optional bindings of unrs-resolver (a jest
+# dependency) that this environment's registry does not serve.
+npm install --no-audit --no-fund
 echo "==> installing the OPA CLI (pinned; first time takes a few minutes)"
 bash scripts/install-opa.sh
 echo "==> building mcpgate and the example policy"

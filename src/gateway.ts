@@ -108,8 +108,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     const server = app.listen(config.gateway.port, config.gateway.host, () => resolve(server));
     server.once('error', reject);
   });
+  // The configured host name (not the resolved address), so the resource URI matches what
+  // clients and `mcpgate dev-token` derive from the same config.
   const address = http.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const host = config.gateway.host.includes(':') ? `[${config.gateway.host}]` : config.gateway.host;
   baseUrl = config.gateway.publicUrl ?? `http://${host}:${address.port}`;
 
   const issuers = [...config.auth.issuers];

@@ -39,8 +39,14 @@ export async function devTokenCommand(args: string[]): Promise<number> {
     console.error('--ttl must be a whole number of seconds between 1 and 86400');
     return 2;
   }
-  const baseUrl =
-    config.gateway.publicUrl ?? `http://${config.gateway.host}:${config.gateway.port}`;
+  if (!config.gateway.publicUrl && config.gateway.port === 0) {
+    console.error(
+      'dev-token needs gateway.port (not 0) or gateway.public_url to know the token audience',
+    );
+    return 2;
+  }
+  const host = config.gateway.host.includes(':') ? `[${config.gateway.host}]` : config.gateway.host;
+  const baseUrl = config.gateway.publicUrl ?? `http://${host}:${config.gateway.port}`;
   const key = await loadOrCreateDevKey(config.auth.devIssuer.keyFile);
   const token = await mintDevToken(key, devIssuerUrl(baseUrl), {
     user: values.user,

@@ -18,7 +18,7 @@ Usage:
   mcpgate policy check [--rego rego]           opa fmt + opa check --strict with the input schema
   mcpgate eval --input input.json [--bundle wasm/bundle.tar.gz] [--entrypoint mcp/authz/decision]
                                                evaluate one input document in-process
-  mcpgate dev-token --config FILE --user NAME [--groups a,b] [--roles r] [--scopes s] [--ttl 3600]
+  mcpgate dev-token --user NAME [--config mcpgate.yaml] [--groups a,b] [--roles r] [--scopes s] [--ttl 3600]
                                                QUICKSTART ONLY: mint a token from the dev issuer
 `;
 

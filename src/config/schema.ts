@@ -142,7 +142,10 @@ export const configSchema = z.strictObject({
       idle_timeout_s: z.number().positive().default(900),
       history_limit: z.number().int().min(0).max(10_000).default(100),
       /** Purpose when the client names none (header Mcp-Purpose). */
-      default_purpose: z.string().min(1).default('default'),
+      default_purpose: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]{1,64}$/, 'purposes are 1-64 characters of A-Z a-z 0-9 . _ -')
+        .default('default'),
     })
     .default({
       max_sessions: 1000,

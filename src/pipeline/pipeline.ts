@@ -35,7 +35,7 @@ import {
   type RequestFacts,
 } from './input.js';
 import { enforceSupportedObligations } from './obligations.js';
-import { INTERNAL_ERROR, INVALID_PARAMS, POLICY_DENIED, RpcError } from './rpc-error.js';
+import { INTERNAL_ERROR, INVALID_PARAMS, POLICY_DENIED, RpcError } from '../util/rpc-error.js';
 
 export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -124,7 +124,7 @@ export class Pipeline {
     extra: Extra,
   ): Promise<ReadResourceResult> {
     const target = splitExposedUri(params.uri);
-    if (!target || !this.registry.catalog || !this.isServer(target.server)) {
+    if (!target || !this.isServer(target.server)) {
       throw new RpcError(
         INVALID_PARAMS,
         `unknown resource "${params.uri}"; call resources/list to see the resources this session may read`,

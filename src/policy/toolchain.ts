@@ -50,12 +50,13 @@ export function runOpa(args: string[], options: { cwd?: string } = {}): OpaResul
   return { status: result.status ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
 
-function policyFiles(dir: string, root = dir): string[] {
+function policyFiles(dir: string): string[] {
   const files: string[] = [];
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
-    if (dir === root && NON_POLICY_ENTRIES.includes(name)) continue;
-    if (statSync(path).isDirectory()) files.push(...policyFiles(path, root));
+    // Skipped at any depth, as `opa build --ignore` does.
+    if (NON_POLICY_ENTRIES.includes(name)) continue;
+    if (statSync(path).isDirectory()) files.push(...policyFiles(path));
     else if (/\.(rego|json|yaml|yml)$/.test(name)) files.push(path);
   }
   return files;

@@ -64,7 +64,7 @@ export function bearerAuth(
           token: '[verified; not forwarded]',
           clientId: identity.client_id,
           scopes: identity.scopes,
-          extra: { identity },
+          extra: { identity, remoteAddress: req.socket.remoteAddress },
         };
         next();
       },

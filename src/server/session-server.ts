@@ -47,7 +47,7 @@ export function createSessionServer(session: Session, deps: SessionServerDeps): 
       protocolVersion: typeof version === 'string' ? version : undefined,
       gateway,
       requestId: extra.requestId,
-      remoteAddress: undefined,
+      remoteAddress: extra.authInfo?.extra?.remoteAddress as string | undefined,
       terminateRequested: false,
     };
   };

@@ -26,6 +26,7 @@ import type { UpstreamConfig } from '../config/load.js';
 import { readValue } from '../config/secrets.js';
 import type { Logger } from '../util/logger.js';
 import { GATEWAY_VERSION } from '../util/version.js';
+import { RpcError } from '../util/rpc-error.js';
 import type { ServerCatalog } from './catalog.js';
 
 export type ConnectionState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
@@ -114,6 +115,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   /** Connects; on failure schedules retries and rejects with the first error. */
   start(): Promise<void> {
     if (this.stateValue === 'closed') return Promise.reject(new Error('connection is closed'));
+    if (this.stateValue === 'ready') return Promise.resolve();
     this.connecting ??= this.connectOnce().finally(() => {
       this.connecting = undefined;
     });
@@ -191,6 +193,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     client.setNotificationHandler(ResourceListChangedNotificationSchema, () => {
       this.emit('listChanged', 'resources');
     });
+    clearTimeout(this.retryTimer);
     this.client = client;
     this.stateValue = 'ready';
     this.attempts = 0;
@@ -221,7 +224,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     this.emit('down', reason);
     clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(() => {
-      this.start().catch(() => undefined);
+      if (this.stateValue === 'backoff') this.start().catch(() => undefined);
     }, delay);
     this.retryTimer.unref();
   }
@@ -255,7 +258,18 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
             'The call may or may not have taken effect.',
         );
       }
-      if (err instanceof McpError) throw err;
+      if (err instanceof McpError && err.code === (ErrorCode.RequestTimeout as number)) {
+        throw new RpcError(
+          err.code,
+          `upstream ${this.name} did not answer ${what} within ${Math.round(this.config.timeoutMs / 1000)} s`,
+        );
+      }
+      // The upstream's own JSON-RPC error: pass code, message and data through. SDK-based
+      // servers already send "MCP error <code>: ..." and McpError adds one more; the client's
+      // SDK adds its own, so every copy is removed here.
+      if (err instanceof McpError) {
+        throw new RpcError(err.code, err.message.replace(/^(MCP error -?\d+: )+/, ''), err.data);
+      }
       // Not a JSON-RPC error: the transport itself failed (HTTP error, expired session).
       this.restartAfterFailure(`${what} failed: ${(err as Error).message}`);
       throw new UpstreamUnavailableError(

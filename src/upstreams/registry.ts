@@ -142,8 +142,9 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
     }
     let connection = connections.get(server);
     if (!connection) {
+      // Only stdio children get a scratch directory; an HTTP upstream has no use for one.
       let dir = this.sessionDirs.get(sessionId);
-      if (dir === undefined) {
+      if (dir === undefined && shared.config.transport === 'stdio') {
         dir = mkdtempSync(join(tmpdir(), 'mcpgate-session-'));
         this.sessionDirs.set(sessionId, dir);
       }

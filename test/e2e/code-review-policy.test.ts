@@ -222,6 +222,7 @@ describe('audit', () => {
       result: { allow: false },
     });
     expect(typeof event.decision_id).toBe('string');
+    expect(event.requested_by).toBe('127.0.0.1');
     expect(typeof event.timestamp).toBe('string');
     expect((event.bundles as { mcpgate: { revision: string } }).mcpgate.revision).toMatch(/^rego-/);
     expect((event.metrics as Record<string, number>).timer_rego_query_eval_ns).toBeGreaterThan(0);

@@ -78,6 +78,17 @@ describe('a crashing upstream', () => {
     expect(ready.upstreams.find((u) => u.name === 'lab')?.state).toBe('ready');
   });
 
+  it("passes an upstream's JSON-RPC error through with its code, message and data", async () => {
+    const error = await client.callTool({ name: 'lab__rpc_error', arguments: { text: 'x' } }).then(
+      () => undefined,
+      (err: unknown) => err as { code: number; message: string; data: unknown },
+    );
+    expect(error?.code).toBe(-32602);
+    // The SDK client prefixes "MCP error <code>:" once; the gateway must not add another.
+    expect(error?.message).toBe('MCP error -32602: lab refuses text "x"');
+    expect(error?.data).toEqual({ field: 'text' });
+  });
+
   it('tells the client when an upstream tool list changes', async () => {
     const changed = new Promise<void>((resolve) => {
       client.setNotificationHandler(ToolListChangedNotificationSchema, () => resolve());

@@ -649,3 +649,10 @@ describe('parseConfig: every problem at once', () => {
     expect(message).not.toContain('upstreams.fs.env.OK');
   });
 });
+
+describe('parseConfig: sessions.default_purpose', () => {
+  it('refuses a default purpose the Mcp-Purpose header rules would reject', () => {
+    const raw = { ...minimal(), sessions: { default_purpose: 'code review!' } };
+    expect(refusal(raw)).toContain('sessions.default_purpose: purposes are 1-64 characters');
+  });
+});
