@@ -2,6 +2,7 @@
 // Origin (403), body limits (413), malformed JSON (400), unknown or foreign sessions (404),
 // DELETE, the session cap, health and metadata. After every refusal the gateway keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { SignJWT } from 'jose';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { callTool, connectClient, INITIALIZE, rawPost, textOf } from './support/client.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
@@ -79,6 +80,17 @@ describe('authentication', () => {
       /issuer is not trusted/,
     ],
     ['a garbage token', () => Promise.resolve('not-a-jwt'), /well-formed/],
+    [
+      'an HS256 token (algorithm confusion)',
+      () =>
+        new SignJWT({ aud: gateway.mcpUrl })
+          .setProtectedHeader({ alg: 'HS256', kid: 'test-key-1' })
+          .setIssuer(issuer.issuer)
+          .setSubject('alice')
+          .setExpirationTime('10m')
+          .sign(new TextEncoder().encode('a-shared-secret-an-attacker-chose-32b')),
+      /algorithm/,
+    ],
     ['a token without a subject', () => issuer.mint({ aud: gateway.mcpUrl, sub: '' }), /.+/],
   ];
   it.each(cases)('refuses %s with 401 invalid_token', async (_name, token, reason) => {

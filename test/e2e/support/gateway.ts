@@ -54,6 +54,8 @@ export interface GatewayOptions {
   extra?: Record<string, unknown>;
   sessions?: Record<string, unknown>;
   gateway?: Record<string, unknown>;
+  /** Extra environment for the gateway process (Jest sandboxes the test's process.env). */
+  env?: Record<string, string>;
 }
 
 export async function startGatewayProcess(options: GatewayOptions): Promise<GatewayProcess> {
@@ -82,6 +84,7 @@ export async function startGatewayProcess(options: GatewayOptions): Promise<Gate
   const child = spawn(process.execPath, [BIN, 'start', '--config', configFile], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
   });
   const logs: Array<Record<string, unknown>> = [];
   const stderrText: string[] = [];
