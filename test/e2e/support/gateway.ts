@@ -58,7 +58,12 @@ export interface GatewayOptions {
   env?: Record<string, string>;
 }
 
-export async function startGatewayProcess(options: GatewayOptions): Promise<GatewayProcess> {
+/** Writes the test config for these options into a scratch dir and spawns the gateway. */
+function spawnGateway(options: GatewayOptions): {
+  child: ChildProcess;
+  dir: string;
+  auditFile: string;
+} {
   const dir = options.dir ?? scratchDir();
   const auditFile = join(dir, 'decisions.log');
   const config = {
@@ -86,6 +91,11 @@ export async function startGatewayProcess(options: GatewayOptions): Promise<Gate
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...options.env },
   });
+  return { child, dir, auditFile };
+}
+
+export async function startGatewayProcess(options: GatewayOptions): Promise<GatewayProcess> {
+  const { child, dir, auditFile } = spawnGateway(options);
   const logs: Array<Record<string, unknown>> = [];
   const stderrText: string[] = [];
   const url = await new Promise<string>((resolvePromise, reject) => {
@@ -93,7 +103,7 @@ export async function startGatewayProcess(options: GatewayOptions): Promise<Gate
       () => reject(new Error(`gateway did not start:\n${stderrText.join('\n')}`)),
       30_000,
     );
-    createInterface({ input: child.stderr }).on('line', (line) => {
+    createInterface({ input: child.stderr! }).on('line', (line) => {
       stderrText.push(line);
       try {
         const entry = JSON.parse(line) as Record<string, unknown>;
@@ -133,27 +143,9 @@ export async function startGatewayProcess(options: GatewayOptions): Promise<Gate
 export async function failedStart(
   options: GatewayOptions,
 ): Promise<{ code: number | null; stderr: string }> {
-  const dir = options.dir ?? scratchDir();
-  const config = {
-    gateway: { host: '127.0.0.1', port: 0 },
-    auth: {
-      issuers: [
-        {
-          issuer: options.issuer.issuer,
-          jwks_uri: options.issuer.jwksUri,
-          allow_insecure_http: true,
-        },
-      ],
-    },
-    policy: { bundle: options.bundle ?? POLICY_BUNDLE },
-    upstreams: options.upstreams ?? quickstartUpstreams(),
-    ...options.extra,
-  };
-  const configFile = join(dir, 'mcpgate.yaml');
-  writeFileSync(configFile, stringify(config));
-  const child = spawn(process.execPath, [BIN, 'start', '--config', configFile], { cwd: dir });
+  const { child } = spawnGateway(options);
   let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   return { code, stderr };
 }
