@@ -1,7 +1,8 @@
 // Assembles a running gateway from a configuration: policy, upstreams, identity, sessions,
 // pipeline and the HTTP server. `startGateway` is what `mcpgate start` and the tests call.
-import type { Server as HttpServer } from 'node:http';
+import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { authorizationServers } from './config/auth.js';
 import type { GatewayConfig } from './config/load.js';
 import { devIssuerConfig, loadOrCreateDevKey } from './identity/dev-issuer.js';
 import { TokenVerifier } from './identity/verifier.js';
@@ -64,11 +65,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const app = buildApp({
     maxBodyBytes: config.gateway.maxBodyBytes,
     allowedOrigins: config.gateway.allowedOrigins,
-    auth: bearerAuth(
-      () => identity.verifier,
-      () => `${baseUrl}/.well-known/oauth-protected-resource/mcp`,
+    auth: bearerAuth({
+      verifier: () => identity.verifier,
+      resourceMetadataUrl: () => `${baseUrl}/.well-known/oauth-protected-resource/mcp`,
+      requiredScopes: config.auth.requiredScopes,
       logger,
-    ),
+    }),
     mcp: mcpHandler({
       sessions,
       serverDeps: {
@@ -84,9 +86,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       const engine = policy.current();
       const upstreams = registry.status();
       return {
-        ready: engine !== undefined && registry.isReady() && identity.verifier !== undefined,
+        ready: engine !== undefined && registry.isReady() && identity.verifier?.isReady() === true,
         detail: {
           policy: { loaded: engine !== undefined, revision: engine?.revision, error: policy.error },
+          issuers: identity.verifier?.status() ?? [],
           upstreams,
           sessions: sessions.size,
         },
@@ -95,18 +98,22 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     protectedResource: () => ({
       resource: resource(),
       authorization_servers: [
-        ...config.auth.issuers.map((i) => i.issuer),
+        ...config.auth.issuers.flatMap(authorizationServers),
         ...(devKey ? [`${baseUrl}/dev-issuer`] : []),
       ],
+      scopes_supported: config.auth.scopesSupported,
       bearer_methods_supported: ['header'],
       resource_name: `mcpgate ${config.gateway.id}`,
     }),
     devJwks: devKey ? { keys: [devKey.publicJwk] } : undefined,
   });
 
-  const http: HttpServer = await new Promise((resolve, reject) => {
-    const server = app.listen(config.gateway.port, config.gateway.host, () => resolve(server));
-    server.once('error', reject);
+  // Headers up to 256 KiB reach the app, so an oversized token gets a proper 401 from the
+  // verifier instead of Node's bare 431.
+  const http: HttpServer = createServer({ maxHeaderSize: 256 * 1024 }, app);
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(config.gateway.port, config.gateway.host, () => resolve());
   });
   // The configured host name (not the resolved address), so the resource URI matches what
   // clients and `mcpgate dev-token` derive from the same config.
@@ -116,11 +123,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
 
   const issuers = [...config.auth.issuers];
   if (devKey) issuers.push(devIssuerConfig(baseUrl, resource()));
-  const tokenVerifier = new TokenVerifier(issuers, resource(), config.auth.clockToleranceS);
+  const tokenVerifier = new TokenVerifier(issuers, resource(), config.auth.clockToleranceS, logger);
   identity.verifier = tokenVerifier;
-  void tokenVerifier.warmUp().then((failures) => {
-    for (const f of failures) logger.warn('issuer keys not available yet', f);
-  });
+  void tokenVerifier.warmUp();
   logger.info('mcpgate listening', {
     url: baseUrl,
     resource: resource(),

@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type RawConfig, type RawValueSource } from './schema.js';
+import { resolveIssuer, type IssuerConfig } from './auth.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
 
 export class ConfigError extends Error {}
@@ -33,14 +34,7 @@ export interface HttpUpstreamConfig {
 
 export type UpstreamConfig = StdioUpstreamConfig | HttpUpstreamConfig;
 
-export interface IssuerConfig {
-  issuer: string;
-  jwksUri: string | undefined;
-  algorithms: string[];
-  audiences: string[];
-  groupsClaim: string;
-  allowInsecureHttp: boolean;
-}
+export type { IssuerConfig } from './auth.js';
 
 export interface GatewayConfig {
   /** Directory of the config file; relative paths in it are resolved against this. */
@@ -62,6 +56,8 @@ export interface GatewayConfig {
   auth: {
     issuers: IssuerConfig[];
     clockToleranceS: number;
+    requiredScopes: string[];
+    scopesSupported: string[];
     devIssuer: { keyFile: string } | undefined;
   };
   policy: { bundle: string; memory: { initialPages: number; maxPages: number } };
@@ -169,11 +165,11 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     };
   });
 
+  const issuers = raw.auth.issuers.map((i, n) => resolveIssuer(i, baseDir, `auth.issuers.${n}`));
   const issuerNames = new Set<string>();
-  for (const i of raw.auth.issuers) {
-    if (issuerNames.has(i.issuer))
-      problems.push(`auth.issuers: issuer ${i.issuer} is listed twice`);
-    issuerNames.add(i.issuer);
+  for (const i of issuers) {
+    if (issuerNames.has(i.label)) problems.push(`auth.issuers: issuer ${i.label} is listed twice`);
+    issuerNames.add(i.label);
   }
   const devIssuer = raw.auth.dev_issuer?.enabled
     ? { keyFile: resolve(baseDir, raw.auth.dev_issuer.key_file) }
@@ -201,15 +197,10 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       defaultPurpose: raw.sessions.default_purpose,
     },
     auth: {
-      issuers: raw.auth.issuers.map((i) => ({
-        issuer: i.issuer,
-        jwksUri: i.jwks_uri,
-        algorithms: i.algorithms,
-        audiences: i.audiences ?? [],
-        groupsClaim: i.groups_claim,
-        allowInsecureHttp: i.allow_insecure_http,
-      })),
+      issuers,
       clockToleranceS: raw.auth.clock_tolerance_s,
+      requiredScopes: raw.auth.required_scopes,
+      scopesSupported: raw.auth.scopes_supported ?? raw.auth.required_scopes,
       devIssuer,
     },
     policy: {

@@ -1,23 +1,10 @@
 // The configuration file's shape. Unknown keys are errors (a typo must not silently turn a
 // control off). Defaults are the safe choice. See docs/configuration.md for every field.
 import { z } from 'zod';
+import { authSchema } from './auth-schema.js';
+import { valueSource } from './value-source.js';
 
 const SERVER_NAME = /^[A-Za-z0-9-]{1,32}$/;
-
-/** A value that may be secret: a reference string (env:/file:) or an explicit literal. */
-const valueSource = z.custom<string | { literal: string }>(
-  (v) =>
-    (typeof v === 'string' && /^(env|file):.+$/.test(v)) ||
-    (typeof v === 'object' &&
-      v !== null &&
-      Object.keys(v).length === 1 &&
-      typeof (v as { literal?: unknown }).literal === 'string'),
-  {
-    message:
-      'must be a secret reference, "env:NAME" or "file:PATH", or {literal: "..."} for a value that is not secret ' +
-      '(secrets are never written in the config file)',
-  },
-);
 
 const isolation = z.enum(['shared', 'per-session']).default('shared');
 
@@ -63,55 +50,6 @@ const httpUpstream = z.strictObject({
   ...upstreamCommon,
 });
 
-const issuer = z
-  .strictObject({
-    issuer: z.string().min(1),
-    /** JWKS location; when absent, OIDC discovery on the issuer finds it. */
-    jwks_uri: z.url().optional(),
-    algorithms: z
-      .array(
-        z.enum([
-          'RS256',
-          'RS384',
-          'RS512',
-          'PS256',
-          'PS384',
-          'PS512',
-          'ES256',
-          'ES384',
-          'ES512',
-          'EdDSA',
-        ]),
-      )
-      .min(1)
-      .default(['RS256']),
-    /** Accepted audiences; default: the gateway's resource URI. */
-    audiences: z.array(z.string().min(1)).min(1).optional(),
-    /** Claim holding groups (Okta: configurable; Entra: groups). */
-    groups_claim: z.string().default('groups'),
-    /** Lets the quickstart and tests use http issuers on loopback. Never in production. */
-    allow_insecure_http: z.boolean().default(false),
-  })
-  .superRefine((i, ctx) => {
-    if (i.allow_insecure_http) return;
-    const hint = '(set allow_insecure_http: true only for local testing)';
-    if (!i.issuer.startsWith('https://')) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['issuer'],
-        message: `issuer ${i.issuer} is not https ${hint}`,
-      });
-    }
-    // Keys fetched over plain HTTP could be swapped on the way: as strict as the issuer.
-    if (i.jwks_uri !== undefined && !i.jwks_uri.startsWith('https://')) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['jwks_uri'],
-        message: `jwks_uri ${i.jwks_uri} of ${i.issuer} is not https ${hint}`,
-      });
-    }
-  });
-
 export const configSchema = z.strictObject({
   gateway: z
     .strictObject({
@@ -153,17 +91,7 @@ export const configSchema = z.strictObject({
       history_limit: 100,
       default_purpose: 'default',
     }),
-  auth: z.strictObject({
-    issuers: z.array(issuer).default([]),
-    clock_tolerance_s: z.number().min(0).max(300).default(30),
-    /** Quickstart only: a local signing key and JWKS served by the gateway itself. */
-    dev_issuer: z
-      .strictObject({
-        enabled: z.boolean().default(false),
-        key_file: z.string().default('.state/dev-issuer-key.json'),
-      })
-      .optional(),
-  }),
+  auth: authSchema,
   policy: z.strictObject({
     /** An OPA bundle tarball built by `mcpgate policy build` (policy.wasm + data). */
     bundle: z.string().min(1),
@@ -205,4 +133,4 @@ export const configSchema = z.strictObject({
 });
 
 export type RawConfig = z.infer<typeof configSchema>;
-export type RawValueSource = z.infer<typeof valueSource>;
+export type { RawValueSource } from './value-source.js';

@@ -38,11 +38,18 @@ export function devIssuerUrl(baseUrl: string): string {
 
 export function devIssuerConfig(baseUrl: string, resourceUri: string): IssuerConfig {
   return {
+    profile: 'oidc',
+    label: devIssuerUrl(baseUrl),
     issuer: devIssuerUrl(baseUrl),
+    discoveryIssuer: undefined,
     jwksUri: `${baseUrl}${DEV_JWKS_PATH}`,
     algorithms: ['ES256'],
     audiences: [resourceUri],
     groupsClaim: 'groups',
+    requireAtJwt: true,
+    jwksCooldownMs: 30_000,
+    jwksMaxAgeMs: 600_000,
+    allowAppTokens: false,
     allowInsecureHttp: true,
   };
 }

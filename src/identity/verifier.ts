@@ -1,155 +1,161 @@
-// Verifies bearer JWTs: the issuer must be configured, the signature must verify against
-// that issuer's JWKS with an allowed algorithm, and the audience must be this gateway.
-// Failures are AuthErrors carrying the text for WWW-Authenticate; nothing else leaks.
+// Verifies bearer access tokens against the configured issuers. The issuer entry is chosen
+// by the token's iss (for Entra: the tid substituted into the issuer template, tenant
+// allow-listed); the signature must verify with that issuer's keys and an allowed
+// algorithm; audience must be this gateway; then the issuer's profile normalizes the
+// claims. Every failure is an AuthError whose message is safe to return and log.
 import {
-  createRemoteJWKSet,
   decodeJwt,
+  decodeProtectedHeader,
   errors as joseErrors,
   jwtVerify,
-  type JWTVerifyGetKey,
+  type JWTPayload,
 } from 'jose';
-import * as oidc from 'openid-client';
-import type { IssuerConfig } from '../config/load.js';
-import { normalizeClaims, type Identity } from './identity.js';
+import type { IssuerConfig } from '../config/auth.js';
+import type { Logger } from '../util/logger.js';
+import { AuthError } from './errors.js';
+import { GroupsOverageResolver } from './groups-overage.js';
+import type { Identity } from './identity.js';
+import { KeySet, KeySetUnavailableError, type KeySetStatus } from './keys.js';
+import { createProfile, type IssuerProfile } from './profiles.js';
 
-export class AuthError extends Error {
-  constructor(
-    message: string,
-    readonly error: 'invalid_request' | 'invalid_token' = 'invalid_token',
-  ) {
-    super(message);
-  }
-}
+export { AuthError } from './errors.js';
 
 /** Tokens this large are refused before parsing (a real access token is a few KB). */
 const MAX_TOKEN_BYTES = 16 * 1024;
 
 interface TrustedIssuer {
-  config: IssuerConfig;
+  profile: IssuerProfile;
+  keys: KeySet;
   audiences: string[];
-  keys: JWTVerifyGetKey | undefined;
-  keysPending: Promise<JWTVerifyGetKey> | undefined;
+  overage: GroupsOverageResolver | undefined;
+}
+
+export interface IssuerStatus extends KeySetStatus {
+  issuer: string;
+  profile: string;
 }
 
 export class TokenVerifier {
-  private readonly issuers = new Map<string, TrustedIssuer>();
+  private readonly trusted: TrustedIssuer[];
 
   constructor(
     issuers: IssuerConfig[],
     private readonly resourceUri: string,
     private readonly clockToleranceS: number,
+    logger: Logger,
   ) {
-    for (const config of issuers) {
-      this.issuers.set(config.issuer, {
-        config,
-        audiences: config.audiences.length > 0 ? config.audiences : [resourceUri],
-        keys: undefined,
-        keysPending: undefined,
-      });
-    }
+    this.trusted = issuers.map((config) => ({
+      profile: createProfile(config),
+      keys: new KeySet(
+        {
+          label: config.label,
+          jwksUri: config.jwksUri,
+          discoveryIssuer: config.discoveryIssuer,
+          allowInsecureHttp: config.allowInsecureHttp,
+          cooldownMs: config.jwksCooldownMs,
+          maxAgeMs: config.jwksMaxAgeMs,
+        },
+        logger,
+      ),
+      audiences: config.audiences.length > 0 ? config.audiences : [resourceUri],
+      overage:
+        config.profile === 'entra' && config.groupsOverage
+          ? new GroupsOverageResolver(config.groupsOverage, logger)
+          : undefined,
+    }));
   }
 
   get resource(): string {
     return this.resourceUri;
   }
 
-  /** Resolves every issuer's keys now; returns the issuers that failed (they retry lazily). */
-  async warmUp(): Promise<Array<{ issuer: string; error: string }>> {
-    const failures: Array<{ issuer: string; error: string }> = [];
-    await Promise.all(
-      [...this.issuers.values()].map(async (trusted) => {
-        try {
-          await this.keysFor(trusted);
-        } catch (err) {
-          failures.push({ issuer: trusted.config.issuer, error: (err as Error).message });
-        }
-      }),
-    );
-    return failures;
+  /** Fetches every issuer's keys now (failures are logged; verification retries later). */
+  async warmUp(): Promise<void> {
+    await Promise.all(this.trusted.map((t) => t.keys.refresh()));
   }
 
-  private keysFor(trusted: TrustedIssuer): Promise<JWTVerifyGetKey> {
-    if (trusted.keys) return Promise.resolve(trusted.keys);
-    trusted.keysPending ??= this.discoverKeys(trusted.config)
-      .then((keys) => {
-        trusted.keys = keys;
-        return keys;
-      })
-      .finally(() => {
-        trusted.keysPending = undefined;
-      });
-    return trusted.keysPending;
+  /** Ready once every issuer has keys (cached keys count while the IdP is unreachable). */
+  isReady(): boolean {
+    return this.trusted.every((t) => t.keys.hasKeys);
   }
 
-  private async discoverKeys(config: IssuerConfig): Promise<JWTVerifyGetKey> {
-    let jwksUri = config.jwksUri;
-    if (!jwksUri) {
-      const discovered = await oidc.discovery(
-        new URL(config.issuer),
-        'mcpgate',
-        undefined,
-        undefined,
-        {
-          execute: config.allowInsecureHttp ? [oidc.allowInsecureRequests] : [],
-        },
-      );
-      jwksUri = discovered.serverMetadata().jwks_uri;
-      if (!jwksUri) throw new Error(`issuer ${config.issuer} publishes no jwks_uri`);
-    }
-    return createRemoteJWKSet(new URL(jwksUri), { cooldownDuration: 30_000, cacheMaxAge: 600_000 });
+  status(): IssuerStatus[] {
+    return this.trusted.map((t) => ({
+      issuer: t.profile.config.label,
+      profile: t.profile.config.profile,
+      ...t.keys.status(),
+    }));
   }
 
   async verify(token: string): Promise<Identity> {
     if (token.length > MAX_TOKEN_BYTES) throw new AuthError('token is too large');
-    let unverifiedIssuer: string | undefined;
+    let unverified: JWTPayload;
     try {
-      unverifiedIssuer = decodeJwt(token).iss;
+      decodeProtectedHeader(token);
+      unverified = decodeJwt(token);
     } catch {
       throw new AuthError('token is not a well-formed JWT');
     }
-    const trusted = unverifiedIssuer === undefined ? undefined : this.issuers.get(unverifiedIssuer);
-    if (!trusted) throw new AuthError('token issuer is not trusted by this gateway');
-    let keys: JWTVerifyGetKey;
+    const match = this.findIssuer(unverified);
+    if (!match) throw new AuthError('token issuer is not trusted by this gateway');
+    const { trusted, issuer } = match;
+    let payload: JWTPayload;
     try {
-      keys = await this.keysFor(trusted);
-    } catch (err) {
-      throw new AuthError(
-        `signing keys of the token issuer are unavailable: ${(err as Error).message}`,
-      );
-    }
-    try {
-      const { payload } = await jwtVerify(token, keys, {
-        issuer: trusted.config.issuer,
+      ({ payload } = await jwtVerify(token, trusted.keys.getKey, {
+        issuer,
         audience: trusted.audiences,
-        algorithms: trusted.config.algorithms,
+        algorithms: trusted.profile.config.algorithms,
         clockTolerance: this.clockToleranceS,
-        requiredClaims: ['exp', 'sub'],
-      });
-      if (typeof payload.sub !== 'string' || payload.sub.trim() === '') {
-        // Sessions and policy key on the subject; an empty one would merge strangers.
-        throw new AuthError('token has no subject');
-      }
-      return normalizeClaims(payload, trusted.config.groupsClaim);
+        requiredClaims: ['exp', 'iat'],
+        ...(trusted.profile.requiredTyp ? { typ: trusted.profile.requiredTyp } : {}),
+      }));
     } catch (err) {
-      if (err instanceof AuthError) throw err;
-      throw new AuthError(describeJoseError(err));
+      throw new AuthError(describeVerifyError(err));
     }
+    if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + this.clockToleranceS) {
+      throw new AuthError('token was issued in the future');
+    }
+    const identity = trusted.profile.normalize(payload);
+    if (identity.subject.trim() === '') {
+      // Sessions and policy key on the subject; an empty one would merge strangers.
+      throw new AuthError('token has no stable subject for its issuer profile');
+    }
+    if (identity.token_type === 'app' && !trusted.profile.config.allowAppTokens) {
+      throw new AuthError('app-only tokens are not accepted here: a user must sign in');
+    }
+    if (identity.groups_overage && trusted.overage && identity.tenant) {
+      const groups = await trusted.overage.resolve(
+        identity.tenant,
+        identity.user_id || identity.subject,
+      );
+      if (groups) identity.groups = groups;
+    }
+    return identity;
+  }
+
+  private findIssuer(claims: JWTPayload): { trusted: TrustedIssuer; issuer: string } | undefined {
+    for (const trusted of this.trusted) {
+      const issuer = trusted.profile.match(claims);
+      if (issuer !== undefined) return { trusted, issuer };
+    }
+    return undefined;
   }
 }
 
-function describeJoseError(err: unknown): string {
+function describeVerifyError(err: unknown): string {
+  if (err instanceof KeySetUnavailableError) return err.message;
   if (err instanceof joseErrors.JWTExpired) return 'token has expired';
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     if (err.claim === 'aud')
       return 'token audience is not this gateway (request a token for its resource URI)';
     if (err.claim === 'nbf') return 'token is not valid yet';
+    if (err.claim === 'typ') return 'token is not an access token (typ must be at+jwt)';
     return `token claim "${err.claim}" is invalid: ${err.reason}`;
   }
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return 'token signing algorithm is not allowed';
   if (err instanceof joseErrors.JWKSNoMatchingKey)
     return 'token signing key is unknown to the issuer';
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature is invalid';
-  if (err instanceof joseErrors.JWKSTimeout) return 'issuer keys could not be fetched in time';
   if (err instanceof joseErrors.JOSEError) return `token is invalid (${err.code})`;
   return 'token could not be verified';
 }

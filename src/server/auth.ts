@@ -1,7 +1,9 @@
 // Authenticates every /mcp request with its bearer token (re-verified on every request; a
-// session id is never a substitute). On success the normalized identity is attached for
-// the MCP layer; the token itself goes no further.
-import type { Request, RequestHandler } from 'express';
+// session id is never a substitute). Answers follow RFC 6750 / RFC 9728 as the MCP
+// authorization spec asks: 401 with a WWW-Authenticate challenge naming the protected
+// resource metadata, 403 insufficient_scope naming the scopes to step up to. On success the
+// normalized identity is attached for the MCP layer; the token itself goes no further.
+import type { Request, RequestHandler, Response } from 'express';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { Identity } from '../identity/identity.js';
 import { AuthError, type TokenVerifier } from '../identity/verifier.js';
@@ -13,31 +15,57 @@ export interface AuthenticatedRequest extends Request {
   identity?: Identity;
 }
 
+export interface BearerAuthOptions {
+  verifier: () => TokenVerifier | undefined;
+  resourceMetadataUrl: () => string;
+  requiredScopes: string[];
+  logger: Logger;
+}
+
 function quote(value: string): string {
   return `"${value.replace(/["\\]/g, '')}"`;
 }
 
-export function bearerAuth(
-  getVerifier: () => TokenVerifier | undefined,
-  resourceMetadataUrl: () => string,
-  logger: Logger,
-): RequestHandler {
+export function bearerAuth(options: BearerAuthOptions): RequestHandler {
+  const { requiredScopes, logger } = options;
+  const challenge = (error?: AuthError['error'], description?: string): Record<string, string> => {
+    const parts = [`resource_metadata=${quote(options.resourceMetadataUrl())}`];
+    if (requiredScopes.length > 0) parts.push(`scope=${quote(requiredScopes.join(' '))}`);
+    if (error) parts.push(`error=${quote(error)}`);
+    if (description) parts.push(`error_description=${quote(description)}`);
+    return { 'WWW-Authenticate': `Bearer ${parts.join(', ')}` };
+  };
+  const refuse = (req: Request, res: Response, err: AuthError): void => {
+    logger.info('authentication refused', {
+      reason: err.message,
+      error: err.error,
+      remote: req.socket.remoteAddress,
+    });
+    const status = err.error === 'insufficient_scope' ? 403 : 401;
+    sendJsonRpcError(
+      res,
+      status,
+      GATEWAY_REFUSED,
+      `${status === 403 ? 'forbidden' : 'invalid token'}: ${err.message}`,
+      challenge(err.error, err.message),
+    );
+  };
+
   return (req: AuthenticatedRequest, res, next) => {
-    const verifier = getVerifier();
+    const verifier = options.verifier();
     if (!verifier) {
       sendJsonRpcError(res, 503, GATEWAY_REFUSED, 'gateway is starting; retry shortly');
       return;
     }
-    const challenge = (error?: string, description?: string): Record<string, string> => {
-      const parts = [`resource_metadata=${quote(resourceMetadataUrl())}`];
-      if (error) parts.push(`error=${quote(error)}`);
-      if (description) parts.push(`error_description=${quote(description)}`);
-      return { 'WWW-Authenticate': `Bearer ${parts.join(', ')}` };
-    };
     if ('access_token' in (req.query ?? {})) {
-      const message =
-        'access tokens are not accepted in the query string; send Authorization: Bearer';
-      sendJsonRpcError(res, 401, GATEWAY_REFUSED, message, challenge('invalid_request', message));
+      refuse(
+        req,
+        res,
+        new AuthError(
+          'access tokens are not accepted in the query string; send Authorization: Bearer',
+          'invalid_request',
+        ),
+      );
       return;
     }
     const header = req.headers.authorization;
@@ -53,12 +81,24 @@ export function bearerAuth(
     }
     const match = /^Bearer ([^\s]+)$/i.exec(header);
     if (!match?.[1]) {
-      const message = 'Authorization header must be "Bearer <token>"';
-      sendJsonRpcError(res, 401, GATEWAY_REFUSED, message, challenge('invalid_request', message));
+      refuse(
+        req,
+        res,
+        new AuthError('Authorization header must be "Bearer <token>"', 'invalid_request'),
+      );
       return;
     }
     verifier.verify(match[1]).then(
       (identity) => {
+        const missing = requiredScopes.filter((s) => !identity.scopes.includes(s));
+        if (missing.length > 0) {
+          refuse(
+            req,
+            res,
+            new AuthError(`token lacks scope(s) ${missing.join(' ')}`, 'insufficient_scope'),
+          );
+          return;
+        }
         req.identity = identity;
         req.auth = {
           token: '[verified; not forwarded]',
@@ -69,14 +109,10 @@ export function bearerAuth(
         next();
       },
       (err: unknown) => {
-        const message = err instanceof AuthError ? err.message : 'token could not be verified';
-        logger.info('authentication refused', { reason: message, remote: req.ip });
-        sendJsonRpcError(
+        refuse(
+          req,
           res,
-          401,
-          GATEWAY_REFUSED,
-          `invalid token: ${message}`,
-          challenge('invalid_token', message),
+          err instanceof AuthError ? err : new AuthError('token could not be verified'),
         );
       },
     );

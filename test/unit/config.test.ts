@@ -24,7 +24,7 @@ const BASE_DIR = '/srv/mcpgate/conf';
 /** The smallest config the schema accepts. */
 function minimal(): Record<string, unknown> {
   return {
-    auth: { issuers: [{ issuer: 'https://idp.example.com' }] },
+    auth: { issuers: [{ profile: 'oidc', issuer: 'https://idp.example.com' }] },
     policy: { bundle: 'policy/bundle.tar.gz' },
     upstreams: { fs: { transport: 'stdio', command: 'node' } },
   };
@@ -85,15 +85,24 @@ describe('parseConfig: defaults', () => {
       auth: {
         issuers: [
           {
+            profile: 'oidc',
+            label: 'https://idp.example.com',
             issuer: 'https://idp.example.com',
+            discoveryIssuer: 'https://idp.example.com',
             jwksUri: undefined,
             algorithms: ['RS256'],
             audiences: [],
             groupsClaim: 'groups',
+            requireAtJwt: true,
+            jwksCooldownMs: 30_000,
+            jwksMaxAgeMs: 600_000,
+            allowAppTokens: false,
             allowInsecureHttp: false,
           },
         ],
         clockToleranceS: 30,
+        requiredScopes: [],
+        scopesSupported: [],
         devIssuer: undefined,
       },
       policy: {
@@ -182,7 +191,9 @@ describe('parseConfig: unknown and missing keys', () => {
       refusal(withUpstreams({ fs: { transport: 'stdio', command: 'node', enviroment: {} } })),
     ).toContain('upstreams.fs: Unrecognized key: "enviroment"');
     expect(
-      refusal(withIssuers([{ issuer: 'https://idp.example.com', group_claim: 'grp' }])),
+      refusal(
+        withIssuers([{ profile: 'oidc', issuer: 'https://idp.example.com', group_claim: 'grp' }]),
+      ),
     ).toContain('auth.issuers.0: Unrecognized key: "group_claim"');
   });
 
@@ -407,12 +418,14 @@ describe('secrets: parseSecretRef / readValue', () => {
 
 describe('parseConfig: issuers', () => {
   it('refuses an http issuer unless allow_insecure_http is set', () => {
-    const message = refusal(withIssuers([{ issuer: 'http://localhost:9000' }]));
-    expect(message).toContain('issuer http://localhost:9000 is not https');
+    const message = refusal(withIssuers([{ profile: 'oidc', issuer: 'http://localhost:9000' }]));
+    expect(message).toContain('issuer: http://localhost:9000 is not https');
     expect(message).toContain('allow_insecure_http');
 
     const config = parseConfig(
-      withIssuers([{ issuer: 'http://localhost:9000', allow_insecure_http: true }]),
+      withIssuers([
+        { profile: 'oidc', issuer: 'http://localhost:9000', allow_insecure_http: true },
+      ]),
       BASE_DIR,
     );
     expect(only(config.auth.issuers).allowInsecureHttp).toBe(true);
@@ -425,7 +438,13 @@ describe('parseConfig: issuers', () => {
   // tokens. Expected: refused like an http issuer.
   it('refuses an http jwks_uri unless allow_insecure_http is set', () => {
     const message = refusal(
-      withIssuers([{ issuer: 'https://idp.example.com', jwks_uri: 'http://idp.example.com/jwks' }]),
+      withIssuers([
+        {
+          profile: 'oidc',
+          issuer: 'https://idp.example.com',
+          jwks_uri: 'http://idp.example.com/jwks',
+        },
+      ]),
     );
     expect(message).toContain('http://idp.example.com/jwks');
     expect(message).toContain('allow_insecure_http');
@@ -435,6 +454,7 @@ describe('parseConfig: issuers', () => {
     const config = parseConfig(
       withIssuers([
         {
+          profile: 'oidc',
           issuer: 'https://idp.example.com',
           jwks_uri: 'https://idp.example.com/keys',
           audiences: ['https://gw.example.com/mcp'],
@@ -444,7 +464,8 @@ describe('parseConfig: issuers', () => {
       ]),
       BASE_DIR,
     );
-    expect(only(config.auth.issuers)).toEqual({
+    expect(only(config.auth.issuers)).toMatchObject({
+      profile: 'oidc',
       issuer: 'https://idp.example.com',
       jwksUri: 'https://idp.example.com/keys',
       algorithms: ['ES256', 'EdDSA'],
@@ -456,16 +477,27 @@ describe('parseConfig: issuers', () => {
 
   it('refuses an unknown signing algorithm and "none"', () => {
     expect(
-      refusal(withIssuers([{ issuer: 'https://idp.example.com', algorithms: ['none'] }])),
+      refusal(
+        withIssuers([{ profile: 'oidc', issuer: 'https://idp.example.com', algorithms: ['none'] }]),
+      ),
     ).toContain('auth.issuers.0.algorithms.0');
     expect(
-      refusal(withIssuers([{ issuer: 'https://idp.example.com', algorithms: ['HS256'] }])),
+      refusal(
+        withIssuers([
+          { profile: 'oidc', issuer: 'https://idp.example.com', algorithms: ['HS256'] },
+        ]),
+      ),
     ).toContain('auth.issuers.0.algorithms.0');
   });
 
   it('refuses an issuer listed twice', () => {
     expect(
-      refusal(withIssuers([{ issuer: 'https://a.example' }, { issuer: 'https://a.example' }])),
+      refusal(
+        withIssuers([
+          { profile: 'oidc', issuer: 'https://a.example' },
+          { profile: 'oidc', issuer: 'https://a.example' },
+        ]),
+      ),
     ).toContain('issuer https://a.example is listed twice');
   });
 
@@ -508,7 +540,7 @@ describe('loadConfigFile: files, YAML and relative paths', () => {
       'conf/gateway.yaml',
       [
         'auth:',
-        '  issuers: [{ issuer: "https://idp.example.com" }]',
+        '  issuers: [{ profile: oidc, issuer: "https://idp.example.com" }]',
         '  dev_issuer: { enabled: true, key_file: keys/dev.json }',
         'policy:',
         '  bundle: ../wasm/bundle.tar.gz',
@@ -633,7 +665,12 @@ describe('parseConfig: every problem at once', () => {
   it('reports several resolution problems in one error', () => {
     const message = refusal({
       ...minimal(),
-      auth: { issuers: [{ issuer: 'http://a.example' }, { issuer: 'http://b.example' }] },
+      auth: {
+        issuers: [
+          { profile: 'oidc', issuer: 'http://a.example' },
+          { profile: 'oidc', issuer: 'http://b.example' },
+        ],
+      },
       upstreams: {
         api: { transport: 'http', url: 'https://x.example', headers: { Authorization: 'tok' } },
         fs: { transport: 'stdio', command: 'node', env: { KEY: 'val', OK: 'env:OK' } },
@@ -642,8 +679,8 @@ describe('parseConfig: every problem at once', () => {
     const lines = problemLines(message);
     expect(lines).toHaveLength(4);
     expect(lines.every((l) => l.startsWith('  - '))).toBe(true);
-    expect(message).toContain('issuer http://a.example is not https');
-    expect(message).toContain('issuer http://b.example is not https');
+    expect(message).toContain('issuers.0.issuer: http://a.example is not https');
+    expect(message).toContain('issuers.1.issuer: http://b.example is not https');
     expect(message).toContain('upstreams.api.headers.Authorization:');
     expect(message).toContain('upstreams.fs.env.KEY:');
     expect(message).not.toContain('upstreams.fs.env.OK');

@@ -4,7 +4,28 @@ import { join } from 'node:path';
 // ajv is CommonJS; under NodeNext its default import types as the module namespace, so use
 // the named class export (present at runtime too).
 import { Ajv, type ValidateFunction } from 'ajv';
-import { normalizeClaims, type Identity } from '../../src/identity/identity.js';
+import type { JWTPayload } from 'jose';
+import type { Identity } from '../../src/identity/identity.js';
+import { createProfile } from '../../src/identity/profiles.js';
+
+/** Claims normalized as a generic OIDC issuer entry would (profiles.test.ts covers each profile). */
+function normalizeClaims(claims: JWTPayload, groupsClaim: string): Identity {
+  return createProfile({
+    profile: 'oidc',
+    label: 'test',
+    issuer: claims.iss ?? 'https://idp.example.com',
+    discoveryIssuer: undefined,
+    jwksUri: undefined,
+    algorithms: ['RS256'],
+    audiences: [],
+    groupsClaim,
+    requireAtJwt: true,
+    jwksCooldownMs: 0,
+    jwksMaxAgeMs: 1000,
+    allowAppTokens: true,
+    allowInsecureHttp: false,
+  }).normalize(claims);
+}
 import { baseInput, type PolicyAction, type RequestFacts } from '../../src/pipeline/input.js';
 import { Session, sessionPrincipal, type HistoryEntry } from '../../src/sessions/session.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';
@@ -243,117 +264,6 @@ describe('baseInput documents match rego/schema/input.json', () => {
     expect(schemaErrors({ ...input, request: { ...request, protocol_version: null } })).not.toEqual(
       [],
     );
-  });
-});
-
-describe('normalizeClaims', () => {
-  it('builds a user identity from standard claims', () => {
-    const claims = {
-      iss: 'https://idp.example.com',
-      sub: 'u-42',
-      client_id: 'cli',
-      scope: 'a b',
-      roles: ['admin', 'reader'],
-      amr: ['pwd'],
-      groups: ['eng'],
-    };
-    expect(normalizeClaims(claims, 'groups')).toEqual({
-      issuer: 'https://idp.example.com',
-      subject: 'u-42',
-      user_id: 'u-42',
-      client_id: 'cli',
-      scopes: ['a', 'b'],
-      roles: ['admin', 'reader'],
-      groups: ['eng'],
-      groups_overage: false,
-      token_type: 'user',
-      amr: ['pwd'],
-      claims,
-    });
-  });
-
-  it('splits a space-separated scope string', () => {
-    expect(userIdentity({ scope: 'files:read  files:write ' }).scopes).toEqual([
-      'files:read',
-      'files:write',
-    ]);
-  });
-
-  it('reads an scp array (Okta) and an scp string (Entra)', () => {
-    expect(userIdentity({ scope: undefined, scp: ['x', 'y'] }).scopes).toEqual(['x', 'y']);
-    expect(userIdentity({ scope: undefined, scp: 'User.Read Files.Read' }).scopes).toEqual([
-      'User.Read',
-      'Files.Read',
-    ]);
-  });
-
-  it('gives no scopes when there is no scope claim', () => {
-    expect(userIdentity({ scope: undefined }).scopes).toEqual([]);
-  });
-
-  it('drops list items that are not strings', () => {
-    expect(
-      userIdentity({ scp: undefined, scope: undefined, roles: ['a', 1, null, 'b'] }).roles,
-    ).toEqual(['a', 'b']);
-  });
-
-  it('reads groups from the configured claim only', () => {
-    const claims = { sub: 'u', groups: ['from-groups'], grp: ['from-grp'] };
-    expect(normalizeClaims(claims, 'grp').groups).toEqual(['from-grp']);
-    expect(normalizeClaims(claims, 'groups').groups).toEqual(['from-groups']);
-    expect(normalizeClaims(claims, 'missing').groups).toEqual([]);
-  });
-
-  // BUG (src/identity/identity.ts stringList, used for groups/roles/amr): every string claim is
-  // split on spaces, which is only right for `scope`/`scp`. An IdP that emits a single group
-  // as a string ("Team Leads") gives groups ["Team", "Leads"], so a policy checking for a
-  // group named "Leads" would match a user who is not in it.
-  it('keeps a single string group claim as one group, even with spaces', () => {
-    expect(userIdentity({ groups: 'Team Leads' }).groups).toEqual(['Team Leads']);
-  });
-
-  it.each([
-    ['idtyp=app, even with a user-looking sub', { sub: 'u-1', client_id: 'c', idtyp: 'app' }],
-    ['no sub', { client_id: 'c' }],
-    ['an empty sub', { sub: '', client_id: 'c' }],
-    ['sub equal to the client id (client credentials)', { sub: 'svc', client_id: 'svc' }],
-  ])('marks the token as app for %s', (_what, claims) => {
-    expect(normalizeClaims({ iss: 'https://i', ...claims }, 'groups').token_type).toBe('app');
-  });
-
-  it('marks the token as user for a user subject and idtyp=user', () => {
-    expect(normalizeClaims({ sub: 'u', client_id: 'c', idtyp: 'user' }, 'groups').token_type).toBe(
-      'user',
-    );
-  });
-
-  it('takes the client id from client_id, else azp, else cid', () => {
-    expect(normalizeClaims({ sub: 'u', client_id: 'a', azp: 'b', cid: 'c' }, 'g').client_id).toBe(
-      'a',
-    );
-    expect(normalizeClaims({ sub: 'u', azp: 'b', cid: 'c' }, 'g').client_id).toBe('b');
-    expect(normalizeClaims({ sub: 'u', cid: 'c' }, 'g').client_id).toBe('c');
-    expect(normalizeClaims({ sub: 'u' }, 'g').client_id).toBe('');
-  });
-
-  it('sets the tenant from tid, and leaves it absent without a string tid', () => {
-    expect(userIdentity({ tid: 'contoso' }).tenant).toBe('contoso');
-    expect(Object.keys(userIdentity())).not.toContain('tenant');
-    expect(Object.keys(userIdentity({ tid: 42 }))).not.toContain('tenant');
-  });
-
-  it('sets auth_time and acr only when they have the right type', () => {
-    const withBoth = userIdentity({ auth_time: 1_700_000_000, acr: 'mfa' });
-    expect(withBoth.auth_time).toBe(1_700_000_000);
-    expect(withBoth.acr).toBe('mfa');
-    const wrong = userIdentity({ auth_time: '1700000000', acr: 2 });
-    expect(Object.keys(wrong)).not.toContain('auth_time');
-    expect(Object.keys(wrong)).not.toContain('acr');
-  });
-
-  it('keeps the verified claims as issued', () => {
-    const claims = { iss: 'https://i', sub: 'u', custom: { nested: [1] } };
-    expect(normalizeClaims(claims, 'groups').claims).toBe(claims);
   });
 });
 

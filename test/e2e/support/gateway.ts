@@ -72,9 +72,12 @@ function spawnGateway(options: GatewayOptions): {
     auth: {
       issuers: [
         {
+          profile: 'oidc',
           issuer: options.issuer.issuer,
           jwks_uri: options.issuer.jwksUri,
           allow_insecure_http: true,
+          // Rotation tests need an unknown kid to refetch at once.
+          jwks_cooldown_s: 0,
         },
       ],
     },

@@ -44,8 +44,8 @@ export async function startIssuer(): Promise<TestIssuer> {
     jwksUri: `${base}/jwks.json`,
     async mint(claims = {}, options = {}) {
       const { aud, ...rest } = claims;
-      const jwt = new SignJWT({ ...rest })
-        .setProtectedHeader({ alg: options.alg ?? 'RS256', kid })
+      const jwt = new SignJWT({ client_id: 'e2e-agent', ...rest })
+        .setProtectedHeader({ alg: options.alg ?? 'RS256', kid, typ: 'at+jwt' })
         .setIssuer(typeof rest.iss === 'string' ? rest.iss : issuer)
         .setSubject(typeof rest.sub === 'string' ? rest.sub : 'alice')
         .setIssuedAt()

@@ -1,0 +1,20 @@
+// A configured value that may be secret: a reference (env:NAME, file:PATH) or an explicit
+// {literal: ...} for values that are not secret. Plain strings are refused.
+import { z } from 'zod';
+
+/** A value that may be secret: a reference string (env:/file:) or an explicit literal. */
+export const valueSource = z.custom<string | { literal: string }>(
+  (v) =>
+    (typeof v === 'string' && /^(env|file):.+$/.test(v)) ||
+    (typeof v === 'object' &&
+      v !== null &&
+      Object.keys(v).length === 1 &&
+      typeof (v as { literal?: unknown }).literal === 'string'),
+  {
+    message:
+      'must be a secret reference, "env:NAME" or "file:PATH", or {literal: "..."} for a value that is not secret ' +
+      '(secrets are never written in the config file)',
+  },
+);
+
+export type RawValueSource = z.infer<typeof valueSource>;

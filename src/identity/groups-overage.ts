@@ -1,0 +1,59 @@
+// Entra groups overage: when a user is in too many groups the token carries a pointer
+// (_claim_names/_claim_sources) instead of the list. Where configured, the gateway reads
+// the membership from an endpoint (Graph, or a directory service of yours) and caches it;
+// otherwise the identity keeps groups_overage: true with no groups and the policy decides.
+import type { EntraIssuerConfig } from '../config/auth.js';
+import { readValue } from '../config/secrets.js';
+import type { Logger } from '../util/logger.js';
+
+const TIMEOUT_MS = 5000;
+
+export class GroupsOverageResolver {
+  private readonly cache = new Map<string, { groups: string[]; until: number }>();
+
+  constructor(
+    private readonly config: NonNullable<EntraIssuerConfig['groupsOverage']>,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The user's groups, or undefined when they cannot be read (logged; the policy sees overage). */
+  async resolve(tenant: string, oid: string): Promise<string[] | undefined> {
+    const key = `${tenant}/${oid}`;
+    const cached = this.cache.get(key);
+    if (cached && cached.until > Date.now()) return cached.groups;
+    const url = this.config.endpoint
+      .replaceAll('{tid}', encodeURIComponent(tenant))
+      .replaceAll('{oid}', encodeURIComponent(oid));
+    try {
+      const headers: Record<string, string> = { accept: 'application/json' };
+      for (const [name, source] of Object.entries(this.config.headers)) {
+        headers[name] = readValue(source, `groups_overage.headers.${name}`);
+      }
+      const response = await fetch(url, {
+        headers,
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+        redirect: 'error',
+      });
+      if (!response.ok) throw new Error(`membership endpoint answered HTTP ${response.status}`);
+      const body = (await response.json()) as { value?: Array<{ id?: unknown }>; groups?: unknown };
+      const groups = Array.isArray(body.groups)
+        ? body.groups.filter((g): g is string => typeof g === 'string')
+        : Array.isArray(body.value)
+          ? body.value.map((g) => g.id).filter((g): g is string => typeof g === 'string')
+          : undefined;
+      if (groups === undefined)
+        throw new Error('membership endpoint answered neither {value: [...]} nor {groups: [...]}');
+      this.cache.set(key, { groups, until: Date.now() + this.config.cacheMs });
+      return groups;
+    } catch (err) {
+      this.logger.warn(
+        'groups overage not resolved; the policy sees groups_overage with no groups',
+        {
+          tenant,
+          error: err instanceof Error ? err.message : String(err),
+        },
+      );
+      return undefined;
+    }
+  }
+}

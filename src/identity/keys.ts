@@ -1,0 +1,148 @@
+// One issuer's signing keys. Fetched from the JWKS endpoint (found by OIDC discovery when
+// not configured), cached, refreshed when older than max-age, and refetched early when a
+// token names an unknown key id (rotation) at most once per cooldown. When the IdP cannot be
+// reached the cached keys keep working and the failure is logged and shown in /readyz.
+import {
+  createLocalJWKSet,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+  errors as joseErrors,
+} from 'jose';
+import * as oidc from 'openid-client';
+import type { Logger } from '../util/logger.js';
+
+const FETCH_TIMEOUT_MS = 5000;
+const MAX_JWKS_BYTES = 512 * 1024;
+
+export interface KeySource {
+  label: string;
+  jwksUri: string | undefined;
+  discoveryIssuer: string | undefined;
+  allowInsecureHttp: boolean;
+  cooldownMs: number;
+  maxAgeMs: number;
+}
+
+export interface KeySetStatus {
+  jwks_uri?: string;
+  keys: number;
+  fetched_at?: string;
+  last_error?: string;
+  last_error_at?: string;
+}
+
+export class KeySetUnavailableError extends Error {}
+
+export class KeySet {
+  private jwks: JSONWebKeySet | undefined;
+  private local: JWTVerifyGetKey | undefined;
+  private jwksUri: string | undefined;
+  private fetchedAt = 0;
+  private attemptedAt = 0;
+  private lastError: { message: string; at: number } | undefined;
+  private inflight: Promise<void> | undefined;
+
+  constructor(
+    private readonly source: KeySource,
+    private readonly logger: Logger,
+  ) {
+    this.jwksUri = source.jwksUri;
+  }
+
+  get hasKeys(): boolean {
+    return this.jwks !== undefined;
+  }
+
+  status(): KeySetStatus {
+    const status: KeySetStatus = { keys: this.jwks?.keys.length ?? 0 };
+    if (this.jwksUri) status.jwks_uri = this.jwksUri;
+    if (this.fetchedAt) status.fetched_at = new Date(this.fetchedAt).toISOString();
+    if (this.lastError) {
+      status.last_error = this.lastError.message;
+      status.last_error_at = new Date(this.lastError.at).toISOString();
+    }
+    return status;
+  }
+
+  /** Fetches the key set now (coalescing concurrent calls); failures keep the cached keys. */
+  refresh(): Promise<void> {
+    this.inflight ??= this.fetchKeys().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async fetchKeys(): Promise<void> {
+    this.attemptedAt = Date.now();
+    try {
+      this.jwksUri ??= await this.discover();
+      const response = await fetch(this.jwksUri, {
+        signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+        headers: { accept: 'application/json' },
+        redirect: 'error',
+      });
+      if (!response.ok) throw new Error(`JWKS endpoint answered HTTP ${response.status}`);
+      const text = await response.text();
+      if (text.length > MAX_JWKS_BYTES) throw new Error('JWKS document is too large');
+      const jwks = JSON.parse(text) as JSONWebKeySet;
+      if (!Array.isArray(jwks.keys)) throw new Error('JWKS document has no "keys" array');
+      this.jwks = jwks;
+      this.local = createLocalJWKSet(jwks);
+      this.fetchedAt = Date.now();
+      if (this.lastError)
+        this.logger.info('issuer keys reachable again', { issuer: this.source.label });
+      this.lastError = undefined;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.lastError = { message, at: Date.now() };
+      this.logger.warn('issuer keys could not be fetched; cached keys stay in use', {
+        issuer: this.source.label,
+        jwks_uri: this.jwksUri,
+        cached_keys: this.jwks?.keys.length ?? 0,
+        error: message,
+      });
+    }
+  }
+
+  private async discover(): Promise<string> {
+    if (!this.source.discoveryIssuer)
+      throw new Error('no jwks_uri and no issuer to discover it from');
+    const config = await oidc.discovery(
+      new URL(this.source.discoveryIssuer),
+      'mcpgate',
+      undefined,
+      undefined,
+      {
+        execute: this.source.allowInsecureHttp ? [oidc.allowInsecureRequests] : [],
+        timeout: FETCH_TIMEOUT_MS / 1000,
+      },
+    );
+    const uri = config.serverMetadata().jwks_uri;
+    if (!uri) throw new Error(`issuer ${this.source.discoveryIssuer} publishes no jwks_uri`);
+    return uri;
+  }
+
+  private cooledDown(now: number): boolean {
+    return now - this.attemptedAt >= this.source.cooldownMs;
+  }
+
+  /** The key lookup jose's jwtVerify calls; only `kid`/`alg` of the header are used. */
+  readonly getKey: JWTVerifyGetKey = async (header, token) => {
+    const now = Date.now();
+    if (!this.local || (now - this.fetchedAt > this.source.maxAgeMs && this.cooledDown(now))) {
+      await this.refresh();
+    }
+    if (!this.local) {
+      throw new KeySetUnavailableError(
+        `signing keys of the issuer are unavailable: ${this.lastError?.message ?? 'not fetched yet'}`,
+      );
+    }
+    try {
+      return await this.local(header, token);
+    } catch (err) {
+      if (!(err instanceof joseErrors.JWKSNoMatchingKey) || !this.cooledDown(Date.now())) throw err;
+      await this.refresh();
+      return this.local(header, token);
+    }
+  };
+}
