@@ -4,7 +4,6 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { authorizationServers } from './config/auth.js';
 import type { GatewayConfig } from './config/load.js';
-import { devIssuerConfig, loadOrCreateDevKey } from './identity/dev-issuer.js';
 import { TokenVerifier } from './identity/verifier.js';
 import { createDecisionLog } from './policy/decision-log.js';
 import { PolicyHolder } from './policy/policy-holder.js';
@@ -54,9 +53,6 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     logger,
   );
 
-  const devKey = config.auth.devIssuer
-    ? await loadOrCreateDevKey(config.auth.devIssuer.keyFile)
-    : undefined;
   // Filled in once the listening address (and so the resource URI) is known.
   const identity: { verifier?: TokenVerifier } = {};
   let baseUrl = '';
@@ -97,15 +93,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     },
     protectedResource: () => ({
       resource: resource(),
-      authorization_servers: [
-        ...config.auth.issuers.flatMap(authorizationServers),
-        ...(devKey ? [`${baseUrl}/dev-issuer`] : []),
-      ],
+      authorization_servers: config.auth.issuers.flatMap(authorizationServers),
       scopes_supported: config.auth.scopesSupported,
       bearer_methods_supported: ['header'],
       resource_name: `mcpgate ${config.gateway.id}`,
     }),
-    devJwks: devKey ? { keys: [devKey.publicJwk] } : undefined,
   });
 
   // Headers up to 256 KiB reach the app, so an oversized token gets a proper 401 from the
@@ -121,9 +113,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const host = config.gateway.host.includes(':') ? `[${config.gateway.host}]` : config.gateway.host;
   baseUrl = config.gateway.publicUrl ?? `http://${host}:${address.port}`;
 
-  const issuers = [...config.auth.issuers];
-  if (devKey) issuers.push(devIssuerConfig(baseUrl, resource()));
-  const tokenVerifier = new TokenVerifier(issuers, resource(), config.auth.clockToleranceS, logger);
+  const tokenVerifier = new TokenVerifier(
+    config.auth.issuers,
+    resource(),
+    config.auth.clockToleranceS,
+    logger,
+  );
   identity.verifier = tokenVerifier;
   void tokenVerifier.warmUp();
   logger.info('mcpgate listening', {

@@ -5,7 +5,7 @@ import { DECISION_ENTRYPOINT } from '../policy/engine.js';
 import { startGateway } from '../gateway.js';
 import { createLogger } from '../util/logger.js';
 import { GATEWAY_VERSION } from '../util/version.js';
-import { devTokenCommand } from './dev-token.js';
+import { devIdpCommand, devTokenCommand } from './dev-idp.js';
 import { evalCommand, policyBuild, policyCheck, policyTest } from './policy-commands.js';
 
 const HELP = `mcpgate ${GATEWAY_VERSION} — zero-trust gateway for the Model Context Protocol
@@ -18,8 +18,10 @@ Usage:
   mcpgate policy check [--rego rego]           opa fmt + opa check --strict with the input schema
   mcpgate eval --input input.json [--bundle wasm/bundle.tar.gz] [--entrypoint mcp/authz/decision]
                                                evaluate one input document in-process
-  mcpgate dev-token --user NAME [--config mcpgate.yaml] [--groups a,b] [--roles r] [--scopes s] [--ttl 3600]
-                                               QUICKSTART ONLY: mint a token from the dev issuer
+  mcpgate dev-idp [--port 8081] [--profile okta|entra-v2|entra-v1|oidc] [--audience URL]
+                                               DEVELOPMENT ONLY: run a real OpenID Provider
+  mcpgate dev-token --user NAME [--groups a,b] [--roles r] [--scopes s] [--ttl 3600]
+                                               DEVELOPMENT ONLY: mint a user token from dev-idp
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -71,6 +73,8 @@ async function main(argv: string[]): Promise<number> {
       }
       return evalCommand(values.bundle, values.input, values.entrypoint);
     }
+    case 'dev-idp':
+      return devIdpCommand(argv.slice(1));
     case 'dev-token':
       return devTokenCommand(argv.slice(1));
     case undefined:

@@ -121,13 +121,6 @@ export const authSchema = z.strictObject({
   required_scopes: z.array(z.string().min(1)).default([]),
   /** Scopes advertised in protected-resource metadata; default: required_scopes. */
   scopes_supported: z.array(z.string().min(1)).optional(),
-  /** Quickstart only: a local signing key and JWKS served by the gateway itself. */
-  dev_issuer: z
-    .strictObject({
-      enabled: z.boolean().default(false),
-      key_file: z.string().default('.state/dev-issuer-key.json'),
-    })
-    .optional(),
 });
 
 export type RawIssuer = z.infer<typeof issuerSchema>;

@@ -58,7 +58,6 @@ export interface GatewayConfig {
     clockToleranceS: number;
     requiredScopes: string[];
     scopesSupported: string[];
-    devIssuer: { keyFile: string } | undefined;
   };
   policy: { bundle: string; memory: { initialPages: number; maxPages: number } };
   audit: { destinations: Array<{ type: 'stdout' } | { type: 'file'; path: string }> };
@@ -171,10 +170,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     if (issuerNames.has(i.label)) problems.push(`auth.issuers: issuer ${i.label} is listed twice`);
     issuerNames.add(i.label);
   }
-  const devIssuer = raw.auth.dev_issuer?.enabled
-    ? { keyFile: resolve(baseDir, raw.auth.dev_issuer.key_file) }
-    : undefined;
-  if (raw.auth.issuers.length === 0 && !devIssuer) {
+  if (raw.auth.issuers.length === 0) {
     problems.push(
       'auth.issuers: configure at least one token issuer (every request is authenticated)',
     );
@@ -201,7 +197,6 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       clockToleranceS: raw.auth.clock_tolerance_s,
       requiredScopes: raw.auth.required_scopes,
       scopesSupported: raw.auth.scopes_supported ?? raw.auth.required_scopes,
-      devIssuer,
     },
     policy: {
       bundle: resolve(baseDir, raw.policy.bundle),

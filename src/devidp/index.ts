@@ -151,12 +151,38 @@ function notFound(res: ServerResponse): void {
   res.end(JSON.stringify({ error: 'not_found', error_description: 'no dev issuer here' }));
 }
 
+/**
+ * Asks a dev issuer's token endpoint for a user token with the dev grant. Standalone, so
+ * `mcpgate dev-token` can mint from another process with the secret the IdP saved.
+ */
+export function requestUserToken(
+  tokenEndpoint: string,
+  minterSecret: string,
+  req: UserTokenRequest & { audience: string },
+): Promise<string> {
+  const body = new URLSearchParams({
+    grant_type: USER_TOKEN_GRANT,
+    client_id: MINTER_CLIENT_ID,
+    client_secret: minterSecret,
+    user: req.user,
+    token_client_id: req.clientId ?? DEFAULT_USER_CLIENT_ID,
+    audience: req.audience,
+  });
+  if (req.groups !== undefined) body.set('groups', JSON.stringify(req.groups));
+  if (req.roles !== undefined) body.set('roles', JSON.stringify(req.roles));
+  if (req.scopes !== undefined) body.set('scopes', JSON.stringify(req.scopes));
+  if (req.groupsOverage === true) body.set('groups_overage', 'true');
+  if (req.ttlSeconds !== undefined) body.set('ttl', String(req.ttlSeconds));
+  if (req.extraClaims !== undefined) body.set('extra_claims', JSON.stringify(req.extraClaims));
+  return tokenRequest(tokenEndpoint, body);
+}
+
 export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   if (options.issuers.length === 0) throw new Error('dev IdP: at least one issuer is required');
   const mod: OidcModule = await loadOidcProvider();
   let keys: SigningJwk[] = await loadOrCreateKeys(options.keyFile);
   const secrets: ProviderSecrets = {
-    minter: randomBytes(24).toString('base64url'),
+    minter: options.minterSecret ?? randomBytes(24).toString('base64url'),
     clients: randomBytes(24).toString('base64url'),
   };
   const groupsClaim = options.groupsClaim ?? 'groups';
@@ -178,7 +204,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
       notFound(res);
       return;
     }
-    // oidc-provider routes relative to its mount path (derived from the issuer).
+    // Mounted like Express would: oidc-provider routes on req.url relative to its mount path
+    // and builds its own URLs (discovery, jwks_uri) from req.originalUrl.
+    (req as IncomingMessage & { originalUrl?: string }).originalUrl = url;
     req.url = url.slice(host.runtime.mountPath.length) || '/';
     void host.handler(req, res);
   });
@@ -256,6 +284,8 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
   const idp: DevIdp = {
     baseUrl,
+    appClientSecret: secrets.clients,
+    minterSecret: secrets.minter,
     issuers: hosts.map((h) => h.info),
 
     issuer(profile) {
@@ -266,21 +296,10 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
 
     mintUserToken(issuer, req: UserTokenRequest) {
       const host = resolveIssuer(issuer);
-      const body = new URLSearchParams({
-        grant_type: USER_TOKEN_GRANT,
-        client_id: MINTER_CLIENT_ID,
-        client_secret: secrets.minter,
-        user: req.user,
-        token_client_id: req.clientId ?? DEFAULT_USER_CLIENT_ID,
+      return requestUserToken(host.info.tokenEndpoint, secrets.minter, {
+        ...req,
         audience: req.audience ?? options.audience,
       });
-      if (req.groups !== undefined) body.set('groups', JSON.stringify(req.groups));
-      if (req.roles !== undefined) body.set('roles', JSON.stringify(req.roles));
-      if (req.scopes !== undefined) body.set('scopes', JSON.stringify(req.scopes));
-      if (req.groupsOverage === true) body.set('groups_overage', 'true');
-      if (req.ttlSeconds !== undefined) body.set('ttl', String(req.ttlSeconds));
-      if (req.extraClaims !== undefined) body.set('extra_claims', JSON.stringify(req.extraClaims));
-      return tokenRequest(host.info.tokenEndpoint, body);
     },
 
     mintAppToken(issuer, req: AppTokenRequest) {

@@ -30,7 +30,9 @@ function readKeyFile(file: string): SigningJwk[] {
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
-    throw new Error(`dev IdP key file ${file} is not readable JSON: ${(err as Error).message}`);
+    throw new Error(`dev IdP key file ${file} is not readable JSON: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const keys = (parsed as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(keys) || keys.length === 0 || !keys.every(isSigningJwk)) {

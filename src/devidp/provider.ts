@@ -152,8 +152,7 @@ export function buildProvider(options: BuildProviderOptions): OidcProvider {
     token: AccessToken | ClientCredentials,
     parts: JWTStructured,
   ): JWTStructured {
-    const subject =
-      token.kind === 'AccessToken' ? users.get(token) : appSubject(ctx, token as ClientCredentials);
+    const subject = token.kind === 'AccessToken' ? users.get(token) : appSubject(ctx, token);
     if (subject === undefined) throw new Error('dev IdP: access token without a dev subject');
     const { jti, iat, exp, aud } = parts.payload;
     if (typeof jti !== 'string' || typeof iat !== 'number' || typeof exp !== 'number') {

@@ -33,6 +33,8 @@ export interface DevIdpOptions {
   groupsClaim?: string;
   /** Persist the private JWKS here (quickstart); otherwise keys live in memory only. */
   keyFile?: string;
+  /** The dev grant's client secret; default random per run (the CLI keeps it in a state file). */
+  minterSecret?: string;
 }
 
 export interface DevIdpIssuer {
@@ -83,6 +85,14 @@ export interface AppTokenRequest {
 
 export interface DevIdp {
   baseUrl: string;
+  /**
+   * The secret every app client (any client id) authenticates with at the token endpoints
+   * (client_secret_post), for callers that run client_credentials themselves, e.g. with
+   * openid-client. App clients may only use client_credentials.
+   */
+  appClientSecret: string;
+  /** The secret of the dev-grant client (see requestUserToken). */
+  minterSecret: string;
   issuers: DevIdpIssuer[];
   /** The first issuer of that profile (throws when there is none). */
   issuer(profile: DevIdpProfile): DevIdpIssuer;

@@ -1,8 +1,6 @@
 // The Express application: health, readiness, OAuth protected-resource metadata, the
-// quickstart dev issuer's JWKS (when enabled), and /mcp behind its guards.
+// and /mcp behind its guards.
 import express, { type Express, type RequestHandler } from 'express';
-import type { JWK } from 'jose';
-import { DEV_JWKS_PATH } from '../identity/dev-issuer.js';
 import { bodyErrorHandler, jsonBody, originGuard } from './guards.js';
 
 export interface AppParts {
@@ -12,7 +10,6 @@ export interface AppParts {
   mcp: RequestHandler;
   readiness: () => { ready: boolean; detail: Record<string, unknown> };
   protectedResource: () => Record<string, unknown>;
-  devJwks: { keys: JWK[] } | undefined;
 }
 
 export function buildApp(parts: AppParts): Express {
@@ -36,13 +33,6 @@ export function buildApp(parts: AppParts): Express {
       res.json(parts.protectedResource());
     });
   }
-  if (parts.devJwks) {
-    const jwks = parts.devJwks;
-    app.get(DEV_JWKS_PATH, (_req, res) => {
-      res.json(jwks);
-    });
-  }
-
   app.all(
     '/mcp',
     originGuard(parts.allowedOrigins),

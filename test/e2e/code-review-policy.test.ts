@@ -17,7 +17,7 @@ beforeAll(async () => {
   gateway = await startGatewayProcess({ issuer });
   client = await connectClient(
     gateway.mcpUrl,
-    await issuer.mint({ aud: gateway.mcpUrl, groups: ['eng'] }),
+    await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] }),
   );
 });
 

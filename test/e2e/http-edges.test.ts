@@ -19,7 +19,10 @@ beforeAll(async () => {
     sessions: { max_sessions: 4 },
     gateway: { allowed_origins: ['https://app.example.com'], max_body_bytes: 4096 },
   });
-  healthy = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
+  healthy = await connectClient(
+    gateway.mcpUrl,
+    await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] }),
+  );
 });
 
 afterAll(async () => {

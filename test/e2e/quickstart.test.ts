@@ -1,8 +1,9 @@
-// The quickstart as the README tells a newcomer to run it: the quickstart config, a token
-// from `mcpgate dev-token`, and the real MCP Inspector CLI listing tools and calling one
-// allowed and one denied tool.
+// The quickstart as the README tells a newcomer to run it: the development IdP
+// (`mcpgate dev-idp`, a real OpenID Provider), the quickstart config, a token from
+// `mcpgate dev-token` (through the IdP's real token endpoint), and the real MCP Inspector
+// CLI listing tools and calling one allowed and one denied tool.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -10,15 +11,14 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { BIN, ROOT } from './support/gateway.js';
-import { spawn, type ChildProcess } from 'node:child_process';
 
 const run = promisify(execFile);
 const INSPECTOR = join(ROOT, 'node_modules/.bin/mcp-inspector');
 
 let dir: string;
-let configFile: string;
+let stateDir: string;
 let port: number;
-let gateway: ChildProcess;
+const children: ChildProcess[] = [];
 let token: string;
 
 async function freePort(): Promise<number> {
@@ -35,6 +35,24 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** Starts a CLI process and waits for a log line on stderr. */
+async function startCli(args: string[], readyText: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.push(child);
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (seen.includes(readyText)) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`${args[0]} exited ${String(code)}: ${seen}`)));
+  });
+  return child;
+}
+
 /** The inspector with a private HOME and no proxy variables (its bundled undici needs Node 22 for proxies). */
 async function inspector(
   args: string[],
@@ -47,8 +65,9 @@ async function inspector(
     'https_proxy',
     'ALL_PROXY',
     'all_proxy',
-  ])
+  ]) {
     delete env[key];
+  }
   const url = `http://127.0.0.1:${port}/mcp`;
   const argv = [
     '--cli',
@@ -78,41 +97,48 @@ async function inspector(
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mcpgate-quickstart-'));
+  stateDir = join(dir, '.state');
   cpSync(join(ROOT, 'examples/quickstart'), dir, {
     recursive: true,
     filter: (src) => !src.includes('.state'),
   });
   port = await freePort();
+  const idpPort = await freePort();
   const config = parse(readFileSync(join(dir, 'mcpgate.yaml'), 'utf8')) as {
     gateway: { port: number };
+    auth: { issuers: Array<{ issuer: string }> };
     policy: { bundle: string };
     upstreams: Record<string, { command: string }>;
   };
   config.gateway.port = port;
+  config.auth.issuers[0]!.issuer = config.auth.issuers[0]!.issuer.replace(':8081/', `:${idpPort}/`);
   config.policy.bundle = join(ROOT, 'wasm/bundle.tar.gz');
   for (const upstream of Object.values(config.upstreams)) {
     upstream.command = join(ROOT, 'examples/quickstart', upstream.command);
   }
-  configFile = join(dir, 'mcpgate.yaml');
+  const configFile = join(dir, 'mcpgate.yaml');
   writeFileSync(configFile, stringify(config));
-  gateway = spawn(process.execPath, [BIN, 'start', '--config', configFile], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    let seen = '';
-    gateway.stderr!.on('data', (chunk: Buffer) => {
-      seen += chunk.toString();
-      if (seen.includes('mcpgate listening')) resolve();
-    });
-    gateway.once('exit', (code) =>
-      reject(new Error(`quickstart gateway exited ${String(code)}: ${seen}`)),
-    );
-  });
+  // The same commands scripts/quickstart.sh runs, on free ports.
+  await startCli(
+    [
+      'dev-idp',
+      '--port',
+      String(idpPort),
+      '--profile',
+      'okta',
+      '--audience',
+      `http://127.0.0.1:${port}/mcp`,
+      '--state-dir',
+      stateDir,
+    ],
+    'dev IdP listening',
+  );
+  await startCli(['start', '--config', configFile], 'mcpgate listening');
   const minted = await run(process.execPath, [
     BIN,
     'dev-token',
-    '--config',
-    configFile,
+    '--state-dir',
+    stateDir,
     '--user',
     'alice',
     '--groups',
@@ -122,16 +148,29 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (gateway && gateway.exitCode === null) {
-    const exited = new Promise((r) => gateway.once('exit', r));
-    gateway.kill('SIGTERM');
-    await exited;
-  }
+  await Promise.all(
+    children.map(async (child) => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }),
+  );
 });
 
 describe('quickstart with the MCP Inspector CLI', () => {
-  it('mints a dev token that is a JWT for the quickstart gateway', () => {
-    expect(token.split('.')).toHaveLength(3);
+  it('mints an Okta-shaped access token through the dev IdP', () => {
+    const [, payload] = token.split('.');
+    const claims = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString()) as Record<
+      string,
+      unknown
+    >;
+    expect(claims).toMatchObject({
+      sub: 'alice',
+      groups: ['engineering'],
+      aud: `http://127.0.0.1:${port}/mcp`,
+    });
+    expect(String(claims.uid)).toMatch(/^00u/);
   });
 
   it('lists the tools the code-review purpose allows', async () => {

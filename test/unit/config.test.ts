@@ -103,7 +103,6 @@ describe('parseConfig: defaults', () => {
         clockToleranceS: 30,
         requiredScopes: [],
         scopesSupported: [],
-        devIssuer: undefined,
       },
       policy: {
         bundle: join(BASE_DIR, 'policy/bundle.tar.gz'),
@@ -504,17 +503,9 @@ describe('parseConfig: issuers', () => {
   it('refuses a config with no issuer and no dev issuer', () => {
     expect(refusal(withIssuers([]))).toContain('configure at least one token issuer');
     expect(refusal({ ...minimal(), auth: {} })).toContain('configure at least one token issuer');
-    expect(refusal({ ...minimal(), auth: { dev_issuer: { enabled: false } } })).toContain(
-      'configure at least one token issuer',
+    expect(refusal({ ...minimal(), auth: { dev_issuer: { enabled: true } } })).toContain(
+      'auth: Unrecognized key: "dev_issuer"',
     );
-  });
-
-  it('accepts the dev issuer alone, resolving its key file', () => {
-    const config = parseConfig({ ...minimal(), auth: { dev_issuer: { enabled: true } } }, BASE_DIR);
-    expect(config.auth.issuers).toEqual([]);
-    expect(config.auth.devIssuer).toEqual({
-      keyFile: join(BASE_DIR, '.state/dev-issuer-key.json'),
-    });
   });
 });
 
@@ -541,7 +532,6 @@ describe('loadConfigFile: files, YAML and relative paths', () => {
       [
         'auth:',
         '  issuers: [{ profile: oidc, issuer: "https://idp.example.com" }]',
-        '  dev_issuer: { enabled: true, key_file: keys/dev.json }',
         'policy:',
         '  bundle: ../wasm/bundle.tar.gz',
         'audit:',
@@ -567,7 +557,6 @@ describe('loadConfigFile: files, YAML and relative paths', () => {
     const confDir = join(dir, 'conf');
     expect(config.baseDir).toBe(confDir);
     expect(config.policy.bundle).toBe(join(dir, 'wasm/bundle.tar.gz'));
-    expect(config.auth.devIssuer).toEqual({ keyFile: join(confDir, 'keys/dev.json') });
     expect(config.audit.destinations).toEqual([
       { type: 'stdout' },
       { type: 'file', path: join(confDir, 'logs/decisions.log') },
@@ -601,7 +590,7 @@ describe('loadConfigFile: files, YAML and relative paths', () => {
     const path = write(
       'rel/gw.yaml',
       [
-        'auth: { dev_issuer: { enabled: true } }',
+        'auth: { issuers: [{ profile: oidc, issuer: "https://idp.example.com" }] }',
         'policy: { bundle: b.tgz }',
         'upstreams: { a: { transport: stdio, command: ./a } }',
       ].join('\n'),
