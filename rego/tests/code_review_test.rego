@@ -273,3 +273,128 @@ test_tables_do_not_overlap if {
 	]
 	count(both) == 0
 }
+
+# --- rule 10: who may work under code-review -------------------------------------------
+
+member_reason := "code-review needs membership in an engineering group or the CodeReview.Run app role"
+
+overage_reason := concat("", [
+	"your IdP sent too many groups to check membership (groups overage); ",
+	"ask an administrator to configure groups_overage resolution or assign the CodeReview.Run app role",
+])
+
+as_okta(inp, groups, roles) := fx.with_identity(inp, fx.okta_user(groups, roles))
+
+as_entra(inp, groups, roles, overage) := fx.with_identity(inp, fx.entra_user(groups, roles, overage))
+
+source := read_file("src/a.ts")
+
+test_tests_use_the_configured_groups if {
+	"engineering" in code_review.code_review_groups
+	fx.entra_engineering in code_review.code_review_groups
+	"CodeReview.Run" in code_review.code_review_roles
+}
+
+# The reasons name the roles in words a security team keeps in step.
+test_reasons_name_every_role if {
+	every role in code_review.code_review_roles {
+		contains(code_review.code_review_roles_text, role)
+	}
+}
+
+test_okta_membership if {
+	allowed(as_okta(source, ["engineering"], []))
+	allowed(as_okta(source, ["everyone", "engineering"], []))
+	allowed(as_okta(source, [], ["CodeReview.Run"]))
+	d := authz.decision with input as as_okta(source, ["everyone", "marketing"], [])
+	d.reasons == [member_reason]
+	refused(as_okta(source, [], []), member_reason)
+}
+
+# Names match exactly, and each table only for its own claim.
+test_membership_is_exact if {
+	refused(as_okta(source, ["Engineering"], []), member_reason)
+	refused(as_okta(source, ["engineering-contractors"], []), member_reason)
+	refused(as_okta(source, ["CodeReview.Run"], []), member_reason)
+	refused(as_okta(source, [], ["engineering"]), member_reason)
+	refused(as_entra(source, [upper(fx.entra_engineering)], [], false), member_reason)
+	refused(as_entra(source, [], ["CodeReview.Read"], false), member_reason)
+}
+
+test_entra_membership if {
+	allowed(as_entra(source, [fx.entra_other_group, fx.entra_engineering], [], false))
+	allowed(as_entra(source, [], ["CodeReview.Run"], false))
+	allowed(as_entra(source, [fx.entra_other_group], ["CodeReview.Run"], false))
+	d := authz.decision with input as as_entra(source, [fx.entra_other_group], [], false)
+	d.reasons == [member_reason]
+}
+
+test_entra_groups_overage if {
+	# Not resolved: membership is unknown, and the reason says what fixes it.
+	d1 := authz.decision with input as as_entra(source, [], [], true)
+	d1.reasons == [overage_reason]
+
+	# A role needs no groups.
+	allowed(as_entra(source, [], ["CodeReview.Run"], true))
+
+	# Resolved by the gateway: the groups decide as usual.
+	allowed(as_entra(source, [fx.entra_other_group, fx.entra_engineering], [], true))
+	d2 := authz.decision with input as as_entra(source, [fx.entra_other_group], [], true)
+	d2.reasons == [member_reason]
+}
+
+test_membership_checked_for_every_action if {
+	outsider := ["everyone"]
+	refused(as_okta(fx.read("everything", "demo://resource/static/document/architecture.md"), outsider, []), member_reason)
+	refused(as_okta(fx.prompt("everything", "simple-prompt"), outsider, []), member_reason)
+	refused(as_okta(fx.call("everything", "echo", {"message": "hi"}), outsider, []), member_reason)
+	every action in ["tools/list", "resources/list", "resources/templates/list", "prompts/list"] {
+		refused(as_okta(fx.list(action, []), outsider, []), member_reason)
+		refused(as_entra(fx.list(action, []), [], [], true), overage_reason)
+	}
+}
+
+# The membership reason joins the others, so the user learns everything at once.
+test_membership_reason_joins_other_reasons if {
+	d := authz.decision with input as as_okta(read_file("src/.env.ts"), ["everyone"], [])
+	d.reasons == [
+		member_reason,
+		`filesystem.read_file: path "src/.env.ts" looks like a secret (.env* or secrets*); purpose code-review never reads secrets`,
+	]
+}
+
+# An app token is refused for being one; groups and roles would not change that.
+test_app_tokens_get_no_membership_reason if {
+	d1 := authz.decision with input as fx.with_identity(source, fx.okta([], [], "app"))
+	d1.reasons == [app_reason]
+	entra_app := object.union(fx.entra_user([], ["CodeReview.Run"], true), {"token_type": "app"})
+	d2 := authz.decision with input as fx.with_identity(source, entra_app)
+	d2.reasons == [app_reason]
+}
+
+test_outsiders_see_nothing if {
+	catalog := [
+		tool_item("everything", "echo", fx.read_only),
+		{"kind": "resource", "id": "everything:demo://resource/static/document/features.md", "server": "everything", "uri": "demo://resource/static/document/features.md"},
+		{"kind": "prompt", "id": "everything.simple-prompt", "server": "everything", "name": "simple-prompt"},
+	]
+	every action in ["tools/list", "resources/list", "prompts/list"] {
+		authz.visible == set() with input as as_okta(fx.list(action, catalog), ["everyone"], [])
+		authz.visible == set() with input as as_entra(fx.list(action, catalog), [], [], true)
+	}
+
+	# The purpose hides them on its own, not only through the core's check of allow.
+	code_review.visible == set() with input as as_okta(fx.list("tools/list", catalog), ["everyone"], [])
+	code_review.visible == set() with input as as_entra(fx.list("resources/list", catalog), [], [], true)
+	code_review.visible == set() with input as as_okta(fx.list("prompts/list", catalog), ["everyone"], [])
+
+	authz.visible == {"everything.echo"} with input as as_entra(fx.list("tools/list", catalog), [], ["CodeReview.Run"], true)
+}
+
+# Even with every refusal switched off, an outsider gets no grant.
+test_grants_need_membership if {
+	not allowed(as_okta(source, ["everyone"], [])) with data.mcp.purposes.code_review.deny as set()
+	not allowed(as_entra(source, [], [], true)) with data.mcp.purposes.code_review.deny as set()
+	not allowed(as_okta(fx.list("tools/list", []), [], [])) with data.mcp.purposes.code_review.deny as set()
+	allowed(as_entra(source, [fx.entra_engineering], [], false)) with data.mcp.purposes.code_review.deny as set()
+}

@@ -1,18 +1,67 @@
 # Builders for complete, schema-valid inputs, shared by the unit tests.
 package mcp.testing.fixtures
 
-identity(token_type) := {
-	"issuer": "https://idp.example.test",
-	"subject": "user-1",
-	"user_id": "user-1",
-	"client_id": "client-1",
+# The default caller: an Okta user in the engineering group. Okta sends group
+# names in `groups` and roles, if configured, in a `roles` claim.
+identity(token_type) := okta(["engineering"], [], token_type)
+
+okta_issuer := "https://example.okta.com/oauth2/default"
+
+okta(groups, roles, token_type) := {
+	"issuer": okta_issuer,
+	"subject": "00u1a2b3c4d5e6f7g8h9",
+	"user_id": "00u1a2b3c4d5e6f7g8h9",
+	"client_id": "0oa1mcpclient2b3c4d5",
 	"scopes": ["mcp"],
-	"roles": [],
-	"groups": ["devs"],
+	"roles": roles,
+	"groups": groups,
 	"groups_overage": false,
 	"token_type": token_type,
 	"amr": ["pwd"],
-	"claims": {"sub": "user-1"},
+	"claims": {
+		"iss": okta_issuer,
+		"sub": "alice@example.com",
+		"uid": "00u1a2b3c4d5e6f7g8h9",
+		"cid": "0oa1mcpclient2b3c4d5",
+	},
+}
+
+okta_user(groups, roles) := okta(groups, roles, "user")
+
+# Entra sends group object ids in `groups` and app roles in `roles`. With too
+# many groups it sends none and the gateway sets groups_overage; `groups` is
+# then empty unless the gateway resolved them.
+entra_tenant := "9a3f6c1e-2b4d-4e8f-a07c-5d1b3e9f2c68"
+
+entra_oid := "e4c2a8f1-6b3d-4f7e-9a05-c1d8b2e6f3a9"
+
+entra_issuer := concat("", ["https://login.microsoftonline.com/", entra_tenant, "/v2.0"])
+
+# The object id of the Entra "Engineering" group in code_review_groups.
+entra_engineering := "4956b001-92a3-865a-85b5-f84124cda311"
+
+# Some other Entra group.
+entra_other_group := "0d7b4e92-3c1a-4f6e-8b25-a9e1c7d3f084"
+
+entra_user(groups, roles, overage) := {
+	"issuer": entra_issuer,
+	"subject": concat("/", [entra_tenant, entra_oid]),
+	"tenant": entra_tenant,
+	"user_id": entra_oid,
+	"client_id": "3c8e1f5a-9d2b-4a7c-b6e0-f1a4d9c2e857",
+	"scopes": ["mcp.access"],
+	"roles": roles,
+	"groups": groups,
+	"groups_overage": overage,
+	"token_type": "user",
+	"amr": ["pwd", "mfa"],
+	"claims": {
+		"iss": entra_issuer,
+		"tid": entra_tenant,
+		"oid": entra_oid,
+		"scp": "mcp.access",
+		"ver": "2.0",
+	},
 }
 
 session(purpose) := {
@@ -71,3 +120,7 @@ list(action, catalog) := object.union(base(action), {"catalog": catalog})
 with_purpose(inp, purpose) := object.union(inp, {"session": session(purpose)})
 
 as_app(inp) := object.union(inp, {"identity": identity("app")})
+
+# Replaces the whole identity. object.union alone merges objects key by key,
+# so an Entra identity would keep an Okta one's claims.
+with_identity(inp, id) := object.union(object.remove(inp, ["identity"]), {"identity": id})

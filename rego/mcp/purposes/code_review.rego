@@ -3,7 +3,8 @@
 # description: |
 #   A code-review session may read the TypeScript sources of the filesystem
 #   server's src/ folder and use a few harmless demo tools. It never writes,
-#   never reads secrets, and needs a user behind the token.
+#   never reads secrets, and needs a user behind the token who belongs to an
+#   engineering group or holds the code-review app role.
 # scope: package
 # schemas:
 #   - input: schema.input
@@ -16,6 +17,23 @@ import data.mcp.lib.tools
 purpose := "code-review"
 
 # --- Configuration: what a security team edits ------------------------------
+
+# Who may work under code-review: any one of these groups (Okta group names or
+# Entra group object ids) or app roles (Entra app roles, Okta roles claim).
+# Values are compared exactly, so write Entra object ids in lower case, as
+# Entra sends them.
+code_review_groups := {
+	"engineering", # Okta group name
+	"4956b001-92a3-865a-85b5-f84124cda311", # Entra group "Engineering" (object id; the one `mcpgate dev-idp` issues)
+}
+
+code_review_roles := {"CodeReview.Run"}
+
+# How refusals name the two tables to a user, who cannot read object ids. Keep
+# them in step with the tables; a unit test checks that every role is named.
+code_review_groups_text := "an engineering group"
+
+code_review_roles_text := "the CodeReview.Run app role"
 
 # The tools this purpose may call, by server and name, each with the check its
 # arguments must pass:
@@ -91,30 +109,38 @@ allowed_prompts := {"everything": {"simple-prompt"}}
 # it is not. The core allows only with a grant and no denial, so a check that
 # errors or is left out of one side fails closed instead of open.
 allow if {
-	_user_token
+	_eligible_user
 	tools.read_only(input.tool.annotations)
 	_args_ok(_tool_check)
 }
 
 allow if {
-	_user_token
+	_eligible_user
 	input.action == "resources/read"
 	_resource_allowed(input.resource.server, input.resource.uri)
 }
 
 allow if {
-	_user_token
+	_eligible_user
 	input.action == "prompts/get"
 	_prompt_allowed(input.prompt.server, input.prompt.name)
 }
 
 # Lists are allowed; visible decides what they show.
 allow if {
-	_user_token
+	_eligible_user
 	tools.is_list_action
 }
 
 _user_token if input.identity.token_type == "user"
+
+_app_token if input.identity.token_type == "app"
+
+# A user behind the token, and one the membership tables admit.
+_eligible_user if {
+	_user_token
+	_member
+}
 
 # The argument check for the called tool; undefined unless it is allowed.
 _tool_check := allowed_tools[input.tool.server][input.tool.name] if input.action == "tools/call"
@@ -123,8 +149,32 @@ _tool_check := allowed_tools[input.tool.server][input.tool.name] if input.action
 
 # A code-review reads someone's code on their behalf: a service acting alone
 # has no one to act for.
-deny contains "code-review sessions need a user; app-only tokens are refused" if {
-	input.identity.token_type == "app"
+deny contains "code-review sessions need a user; app-only tokens are refused" if _app_token
+
+# Membership is checked for every action, lists included. An app token
+# already has its own reason, and joining a group would not change it.
+deny contains reason if {
+	not _app_token
+	not _member
+	not _groups_unknown
+	reason := concat("", [
+		"code-review needs membership in ", code_review_groups_text,
+		" or ", code_review_roles_text,
+	])
+}
+
+# Entra leaves groups out of a token when a user has too many (overage). If
+# the gateway could not resolve them, membership is unknown: say so, since
+# the fix is configuration, not joining a group. A role still qualifies.
+deny contains reason if {
+	not _app_token
+	not _member
+	_groups_unknown
+	reason := concat("", [
+		"your IdP sent too many groups to check membership (groups overage); ",
+		"ask an administrator to configure groups_overage resolution or assign ",
+		code_review_roles_text,
+	])
 }
 
 deny contains reason if {
@@ -188,6 +238,25 @@ deny contains reason if {
 	input.action == "prompts/get"
 	not _prompt_allowed(input.prompt.server, input.prompt.name)
 	reason := concat("", ["prompt ", input.prompt.id, " is not in the code-review allow-list"])
+}
+
+# --- Membership ----------------------------------------------------------------
+
+# Any one app role or group from the tables admits the user.
+_member if {
+	some role in input.identity.roles
+	role in code_review_roles
+}
+
+_member if {
+	some group in input.identity.groups
+	group in code_review_groups
+}
+
+# The IdP reported an overage and the gateway did not resolve the groups.
+_groups_unknown if {
+	input.identity.groups_overage == true
+	count(input.identity.groups) == 0
 }
 
 # --- Argument checks ----------------------------------------------------------
@@ -286,9 +355,12 @@ _uri_clean(uri) if {
 
 # --- Lists --------------------------------------------------------------------
 
-# A tool is shown when a call to it could pass for some arguments: allowed by
-# the table, and declared read-only in the catalog (see the annotations rule).
+# Nothing is shown to a caller no call could pass for: an app token, or a user
+# the membership tables do not admit. A tool is shown when a call to it could
+# pass for some arguments: allowed by the table, and declared read-only in the
+# catalog (see the annotations rule).
 visible contains item.id if {
+	_eligible_user
 	some item in input.catalog
 	item.kind == "tool"
 	allowed_tools[item.server][item.name]
@@ -296,12 +368,14 @@ visible contains item.id if {
 }
 
 visible contains item.id if {
+	_eligible_user
 	some item in input.catalog
 	item.kind == "resource"
 	_resource_allowed(item.server, item.uri)
 }
 
 visible contains item.id if {
+	_eligible_user
 	some item in input.catalog
 	item.kind == "prompt"
 	_prompt_allowed(item.server, item.name)
