@@ -2,7 +2,7 @@
 // by OIDC discovery), cached, refreshed after max-age, refetched on an unknown kid at most
 // once per cooldown, and kept when the IdP cannot be reached. Tokens are verified with
 // jose's jwtVerify using KeySet.getKey, as the verifier does.
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -130,12 +130,19 @@ async function failure(keys: KeySet, token: string): Promise<Error> {
   throw new Error('expected verification to fail, but it succeeded');
 }
 
+// RSA key generation is slow; the keys are immutable, so every test shares them.
+let k1: TestKey;
+let k2: TestKey;
+let stranger: TestKey;
+beforeAll(async () => {
+  [k1, k2, stranger] = await Promise.all([newKey('k1'), newKey('k2'), newKey('stranger')]);
+});
+
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 describe('KeySet: fetching and caching', () => {
   it('fetches nothing until first used, then fetches once and caches', async () => {
     const server = await startServer();
-    const k1 = await newKey('k1');
     server.routes.set('/keys', json(jwks(k1)));
     const keys = keySet({ jwksUri: `${server.base}/keys` });
 
@@ -159,7 +166,6 @@ describe('KeySet: fetching and caching', () => {
 
   it('asks for JSON', async () => {
     const server = await startServer();
-    const k1 = await newKey('k1');
     server.routes.set('/keys', json(jwks(k1)));
     const keys = keySet({ jwksUri: `${server.base}/keys` });
     await keys.refresh();
@@ -168,7 +174,6 @@ describe('KeySet: fetching and caching', () => {
 
   it('coalesces concurrent fetches into one request', async () => {
     const server = await startServer();
-    const k1 = await newKey('k1');
     server.routes.set('/keys', json(jwks(k1)));
     const keys = keySet({ jwksUri: `${server.base}/keys` });
     const token = await sign(k1);
@@ -182,7 +187,6 @@ describe('KeySet: fetching and caching', () => {
 describe('KeySet: rotation (unknown kid) and cooldown', () => {
   it('refetches on an unknown kid and finds a key rotated in since (cooldown 0)', async () => {
     const server = await startServer();
-    const [k1, k2] = await Promise.all([newKey('k1'), newKey('k2')]);
     server.routes.set('/keys', json(jwks(k1)));
     const keys = keySet({ jwksUri: `${server.base}/keys`, cooldownMs: 0 });
     await verify(keys, await sign(k1));
@@ -200,7 +204,6 @@ describe('KeySet: rotation (unknown kid) and cooldown', () => {
 
   it('refetches once for a kid the IdP does not have, then reports no matching key', async () => {
     const server = await startServer();
-    const [k1, stranger] = await Promise.all([newKey('k1'), newKey('stranger')]);
     server.routes.set('/keys', json(jwks(k1)));
     const keys = keySet({ jwksUri: `${server.base}/keys`, cooldownMs: 0 });
     await keys.refresh();
@@ -211,7 +214,6 @@ describe('KeySet: rotation (unknown kid) and cooldown', () => {
 
   it('does not refetch on an unknown kid within the cooldown', async () => {
     const server = await startServer();
-    const [k1, k2] = await Promise.all([newKey('k1'), newKey('k2')]);
     server.routes.set('/keys', json(jwks(k1)));
     const keys = keySet({ jwksUri: `${server.base}/keys`, cooldownMs: 3_600_000 });
     await verify(keys, await sign(k1));
@@ -230,7 +232,6 @@ describe('KeySet: rotation (unknown kid) and cooldown', () => {
 
   it('keeps a key the IdP removed until the cached set is refreshed', async () => {
     const server = await startServer();
-    const [k1, k2] = await Promise.all([newKey('k1'), newKey('k2')]);
     server.routes.set('/keys', json(jwks(k1)));
     const keys = keySet({ jwksUri: `${server.base}/keys`, cooldownMs: 3_600_000 });
     await keys.refresh();
@@ -243,7 +244,6 @@ describe('KeySet: rotation (unknown kid) and cooldown', () => {
 describe('KeySet: max age', () => {
   it('refreshes the cached keys once they are older than max-age', async () => {
     const server = await startServer();
-    const k1 = await newKey('k1');
     server.routes.set('/keys', json(jwks(k1)));
     const keys = keySet({ jwksUri: `${server.base}/keys`, cooldownMs: 0, maxAgeMs: 20 });
     const token = await sign(k1);
@@ -256,7 +256,6 @@ describe('KeySet: max age', () => {
 
   it('stops accepting a key the IdP removed once max-age has passed', async () => {
     const server = await startServer();
-    const [k1, k2] = await Promise.all([newKey('k1'), newKey('k2')]);
     server.routes.set('/keys', json(jwks(k1)));
     const keys = keySet({ jwksUri: `${server.base}/keys`, cooldownMs: 0, maxAgeMs: 20 });
     const old = await sign(k1);
@@ -273,7 +272,6 @@ describe('KeySet: max age', () => {
 describe('KeySet: IdP outages', () => {
   it('keeps verifying with cached keys while the endpoint fails, and recovers', async () => {
     const server = await startServer();
-    const k1 = await newKey('k1');
     let failing = false;
     server.routes.set('/keys', () =>
       failing
@@ -307,7 +305,6 @@ describe('KeySet: IdP outages', () => {
 
   it('keeps cached keys past max-age when the server is gone', async () => {
     const server = await startServer();
-    const k1 = await newKey('k1');
     server.routes.set('/keys', json(jwks(k1)));
     const keys = keySet({ jwksUri: `${server.base}/keys`, cooldownMs: 0, maxAgeMs: 1 });
     const token = await sign(k1);
@@ -325,7 +322,6 @@ describe('KeySet: IdP outages', () => {
 
   it('throws KeySetUnavailableError when keys were never fetched and the endpoint fails', async () => {
     const server = await startServer();
-    const k1 = await newKey('k1');
     server.routes.set('/keys', json({ error: 'unavailable' }, 503));
     const keys = keySet({ jwksUri: `${server.base}/keys` });
     const err = await failure(keys, await sign(k1));
@@ -339,7 +335,6 @@ describe('KeySet: IdP outages', () => {
 
   it('throws KeySetUnavailableError when keys were never fetched and the server is down', async () => {
     const server = await startServer();
-    const k1 = await newKey('k1');
     const uri = `${server.base}/keys`;
     await server.close();
     const keys = keySet({ jwksUri: uri });
@@ -350,7 +345,6 @@ describe('KeySet: IdP outages', () => {
 
   it('recovers from never having had keys once the endpoint answers', async () => {
     const server = await startServer();
-    const k1 = await newKey('k1');
     server.routes.set('/keys', json({}, 500));
     const keys = keySet({ jwksUri: `${server.base}/keys` });
     await keys.refresh();
@@ -362,7 +356,6 @@ describe('KeySet: IdP outages', () => {
 
   it('does not follow redirects from the JWKS endpoint', async () => {
     const server = await startServer();
-    const k1 = await newKey('k1');
     server.routes.set('/keys', json(jwks(k1)));
     server.routes.set('/moved', () => ({
       status: 302,
@@ -384,7 +377,6 @@ describe('KeySet: malformed JWKS documents', () => {
     ['HTML', () => ({ status: 200, body: '<html>maintenance</html>' })],
   ])('treats %s as an error and keeps the cached keys', async (_name, reply) => {
     const server = await startServer();
-    const k1 = await newKey('k1');
     server.routes.set('/keys', json(jwks(k1)));
     const keys = keySet({ jwksUri: `${server.base}/keys` });
     const token = await sign(k1);
@@ -407,7 +399,6 @@ describe('KeySet: malformed JWKS documents', () => {
 
   it('refuses a JWKS document over 512 KB and keeps the cached keys', async () => {
     const server = await startServer();
-    const k1 = await newKey('k1');
     server.routes.set('/keys', json(jwks(k1)));
     const keys = keySet({ jwksUri: `${server.base}/keys` });
     const token = await sign(k1);
@@ -421,24 +412,19 @@ describe('KeySet: malformed JWKS documents', () => {
 });
 
 describe('KeySet: discovery', () => {
-  async function discoveryServer(
-    k1: TestKey,
-    metadata?: Record<string, unknown>,
-  ): Promise<LocalServer> {
+  /** An issuer at {base}/idp whose metadata points at {base}/discovered-keys. */
+  async function discoveryServer(): Promise<LocalServer> {
     const server = await startServer();
     server.routes.set(
       '/idp/.well-known/openid-configuration',
-      json(
-        metadata ?? { issuer: `${server.base}/idp`, jwks_uri: `${server.base}/discovered-keys` },
-      ),
+      json({ issuer: `${server.base}/idp`, jwks_uri: `${server.base}/discovered-keys` }),
     );
     server.routes.set('/discovered-keys', json(jwks(k1)));
     return server;
   }
 
   it('finds the jwks_uri through the issuer metadata when none is configured', async () => {
-    const k1 = await newKey('k1');
-    const server = await discoveryServer(k1);
+    const server = await discoveryServer();
     const keys = keySet({ jwksUri: undefined, discoveryIssuer: `${server.base}/idp` });
     expect(keys.status()).toEqual({ keys: 0 });
 
@@ -449,7 +435,6 @@ describe('KeySet: discovery', () => {
   });
 
   it('refuses metadata whose issuer is not the configured one', async () => {
-    const k1 = await newKey('k1');
     const server = await startServer();
     server.routes.set(
       '/idp/.well-known/openid-configuration',
@@ -463,7 +448,6 @@ describe('KeySet: discovery', () => {
   });
 
   it('refuses metadata without a jwks_uri', async () => {
-    const k1 = await newKey('k1');
     const server = await startServer();
     server.routes.set(
       '/idp/.well-known/openid-configuration',
@@ -475,8 +459,7 @@ describe('KeySet: discovery', () => {
   });
 
   it('does not discover over http unless allowInsecureHttp is set', async () => {
-    const k1 = await newKey('k1');
-    const server = await discoveryServer(k1);
+    const server = await discoveryServer();
     const keys = keySet({
       jwksUri: undefined,
       discoveryIssuer: `${server.base}/idp`,
@@ -488,7 +471,6 @@ describe('KeySet: discovery', () => {
   });
 
   it('fails with a clear message when there is neither a jwks_uri nor an issuer', async () => {
-    const k1 = await newKey('k1');
     const keys = keySet({ jwksUri: undefined, discoveryIssuer: undefined });
     const err = await failure(keys, await sign(k1));
     expect(err).toBeInstanceOf(KeySetUnavailableError);
