@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import { exportJWK, exportSPKI, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import {
   DEFAULT_ENTRA_TENANT,
   entraGroupId,
@@ -117,6 +118,11 @@ afterAll(async () => {
   await idp?.stop();
   await new Promise<void>((r) => (membership ? membership.close(() => r()) : r()));
 });
+
+async function waitUntil(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 50 && !condition(); i++) await new Promise((r) => setTimeout(r, 40));
+  expect(condition()).toBe(true);
+}
 
 function kidOf(token: string): string {
   const header = JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()) as {
@@ -250,6 +256,134 @@ describe('refused before the policy (401, logged)', () => {
         (l) => l.message === 'authentication refused' && reason.test(String(l.reason)),
       ),
     ).toBe(true);
+  });
+});
+
+describe('JWT attack suite: each refused with 401, logged, never reaching the policy', () => {
+  let attacker: Server;
+  let attackerUrl: string;
+  let attackerHits = 0;
+  let attackerKey: CryptoKey;
+  let attackerJwk: JWK;
+
+  beforeAll(async () => {
+    const pair = await generateKeyPair('RS256', { extractable: true });
+    attackerKey = pair.privateKey;
+    attackerJwk = { ...(await exportJWK(pair.publicKey)), kid: 'attacker-key', alg: 'RS256' };
+    attacker = createServer((_req, res) => {
+      attackerHits++;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ keys: [attackerJwk] }));
+    });
+    await new Promise<void>((r) => attacker.listen(0, '127.0.0.1', () => r()));
+    attackerUrl = `http://127.0.0.1:${(attacker.address() as AddressInfo).port}/jwks.json`;
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((r) => (attacker ? attacker.close(() => r()) : r()));
+  });
+
+  const now = () => Math.floor(Date.now() / 1000);
+  const oktaClaims = () => ({
+    iss: idp.issuer('okta').issuer,
+    aud: gateway.mcpUrl,
+    uid: '00uattacker',
+    cid: 'evil',
+    scp: ['mcp:tools'],
+    sub: 'mallory@example.com',
+    iat: now(),
+    exp: now() + 600,
+  });
+  const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+  const attacks: Array<[string, () => Promise<string>, RegExp]> = [
+    [
+      'alg none',
+      () => Promise.resolve(`${b64({ alg: 'none', typ: 'JWT' })}.${b64(oktaClaims())}.`),
+      /invalid|not allowed/,
+    ],
+    [
+      "HS256 signed with the IdP's RSA public key as the secret",
+      async () => {
+        const jwks = (await (await fetch(idp.issuer('okta').jwksUri)).json()) as { keys: JWK[] };
+        const publicJwk = jwks.keys[0]!;
+        const pem = await exportSPKI((await importJWK(publicJwk, 'RS256')) as CryptoKey);
+        return new SignJWT(oktaClaims())
+          .setProtectedHeader({ alg: 'HS256', kid: publicJwk.kid ?? '' })
+          .sign(new TextEncoder().encode(pem));
+      },
+      /algorithm is not allowed/,
+    ],
+    [
+      'kid of another issuer (signed with a key the Okta issuer never published)',
+      () =>
+        new SignJWT(oktaClaims())
+          .setProtectedHeader({ alg: 'RS256', kid: 'attacker-key' })
+          .sign(attackerKey),
+      /key is unknown/,
+    ],
+    [
+      'jku, x5u and jwk headers pointing at / embedding an attacker key',
+      () =>
+        new SignJWT(oktaClaims())
+          .setProtectedHeader({
+            alg: 'RS256',
+            kid: 'attacker-key',
+            jku: attackerUrl,
+            x5u: attackerUrl,
+            jwk: attackerJwk,
+          })
+          .sign(attackerKey),
+      /key is unknown/,
+    ],
+    [
+      'expired',
+      () => idp.mintUserToken('okta', user({ extraClaims: { exp: now() - 3600 } })),
+      /expired/,
+    ],
+    [
+      'nbf in the future',
+      () => idp.mintUserToken('okta', user({ extraClaims: { nbf: now() + 3600 } })),
+      /not valid yet/,
+    ],
+    [
+      'iat far in the future',
+      () => idp.mintUserToken('okta', user({ extraClaims: { iat: now() + 86_400 } })),
+      /issued in the future/,
+    ],
+    [
+      'truncated',
+      async () => (await idp.mintUserToken('okta', user())).slice(0, -20),
+      /signature is invalid|well-formed/,
+    ],
+    ['garbage', () => Promise.resolve('eyJ.garbage.token'), /well-formed/],
+    [
+      '100 KB',
+      async () => `${await idp.mintUserToken('okta', user())}${'A'.repeat(100 * 1024)}`,
+      /too large/,
+    ],
+  ];
+
+  it.each(attacks)('%s', async (_name, forge, reason) => {
+    const before = readFileSync(gateway.auditFile, 'utf8');
+    const refusedBefore = gateway.logs.filter((l) => l.message === 'authentication refused').length;
+    const res = await initialize(await forge());
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate') ?? '').toContain('error="invalid_token"');
+    expect(res.headers.get('www-authenticate') ?? '').toMatch(reason);
+    expect(readFileSync(gateway.auditFile, 'utf8')).toBe(before);
+    // The refusal is logged (the log line travels over the child's stderr: wait for it).
+    await waitUntil(
+      () =>
+        gateway.logs.filter((l) => l.message === 'authentication refused').length > refusedBefore,
+    );
+    expect(attackerHits).toBe(0);
+  });
+
+  it('refuses a token in the query string', async () => {
+    const token = await idp.mintUserToken('okta', user());
+    const res = await rawPost(`${gateway.mcpUrl}?access_token=${token}`, INITIALIZE);
+    expect(res.status).toBe(401);
   });
 });
 
