@@ -251,11 +251,11 @@ describe('refused before the policy (401, logged)', () => {
     expect(res.headers.get('www-authenticate') ?? '').toMatch(reason);
     // Nothing reached the policy: no new decision was logged.
     expect(readFileSync(gateway.auditFile, 'utf8')).toBe(before);
-    expect(
+    await waitUntil(() =>
       gateway.logs.some(
         (l) => l.message === 'authentication refused' && reason.test(String(l.reason)),
       ),
-    ).toBe(true);
+    );
   });
 });
 
