@@ -80,8 +80,10 @@ export function resolveIssuer(raw: RawIssuer, baseDir: string, where: string): I
       return {
         ...base,
         profile: 'okta',
-        label: raw.issuer,
-        discoveryIssuer: raw.issuer,
+        // Okta publishes its issuer without a trailing slash; one written with a slash is
+        // the same server, and discovery must ask for the published form.
+        label: raw.issuer.replace(/\/$/, ''),
+        discoveryIssuer: raw.issuer.replace(/\/$/, ''),
         issuer: raw.issuer.replace(/\/$/, ''),
         groupsClaim: raw.groups_claim,
       };

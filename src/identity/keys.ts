@@ -129,9 +129,10 @@ export class KeySet {
   /** The key lookup jose's jwtVerify calls; only `kid`/`alg` of the header are used. */
   readonly getKey: JWTVerifyGetKey = async (header, token) => {
     const now = Date.now();
-    if (!this.local || (now - this.fetchedAt > this.source.maxAgeMs && this.cooledDown(now))) {
-      await this.refresh();
-    }
+    // Never fetched, or stale: try again, but at most once per cooldown, so an IdP that is
+    // down does not get one request per gateway request.
+    const stale = !this.local || now - this.fetchedAt > this.source.maxAgeMs;
+    if (stale && this.cooledDown(now)) await this.refresh();
     if (!this.local) {
       throw new KeySetUnavailableError(
         `signing keys of the issuer are unavailable: ${this.lastError?.message ?? 'not fetched yet'}`,

@@ -124,20 +124,27 @@ export class TokenVerifier {
       throw new AuthError('app-only tokens are not accepted here: a user must sign in');
     }
     if (identity.groups_overage && trusted.overage && identity.tenant) {
-      const groups = await trusted.overage.resolve(
-        identity.tenant,
-        identity.user_id || identity.subject,
-      );
+      const groups = await trusted.overage.resolve(identity.tenant, String(payload.oid ?? ''));
       if (groups) identity.groups = groups;
     }
     return identity;
   }
 
   private findIssuer(claims: JWTPayload): { trusted: TrustedIssuer; issuer: string } | undefined {
+    // An entry that recognises the token but refuses it (an Entra tenant not on its list)
+    // must not hide a later entry that accepts it; its refusal is the answer only if no
+    // entry accepts the token.
+    let refusal: AuthError | undefined;
     for (const trusted of this.trusted) {
-      const issuer = trusted.profile.match(claims);
-      if (issuer !== undefined) return { trusted, issuer };
+      try {
+        const issuer = trusted.profile.match(claims);
+        if (issuer !== undefined) return { trusted, issuer };
+      } catch (err) {
+        if (!(err instanceof AuthError)) throw err;
+        refusal ??= err;
+      }
     }
+    if (refusal) throw refusal;
     return undefined;
   }
 }
