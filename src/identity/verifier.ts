@@ -124,7 +124,8 @@ export class TokenVerifier {
       throw new AuthError('app-only tokens are not accepted here: a user must sign in');
     }
     if (identity.groups_overage && trusted.overage && identity.tenant) {
-      const groups = await trusted.overage.resolve(identity.tenant, String(payload.oid ?? ''));
+      const oid = typeof payload.oid === 'string' ? payload.oid : '';
+      const groups = await trusted.overage.resolve(identity.tenant, oid);
       if (groups) identity.groups = groups;
     }
     return identity;
