@@ -108,7 +108,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     http.listen(config.gateway.port, config.gateway.host, () => resolve());
   });
   // The configured host name (not the resolved address), so the resource URI matches what
-  // clients and `mcpgate dev-token` derive from the same config.
+  // clients derive from the same config.
   const address = http.address() as AddressInfo;
   const host = config.gateway.host.includes(':') ? `[${config.gateway.host}]` : config.gateway.host;
   baseUrl = config.gateway.publicUrl ?? `http://${host}:${address.port}`;
@@ -140,6 +140,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       await sessions.closeAll();
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
+      tokenVerifier.stop();
       await registry.close();
       await decisionLog.close();
     },

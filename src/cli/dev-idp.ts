@@ -45,6 +45,11 @@ export async function devIdpCommand(args: string[]): Promise<number> {
     console.error(`--profile must be one of ${DEV_IDP_PROFILES.join(', ')}`);
     return 2;
   }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error('--port must be a whole number from 0 to 65535');
+    return 2;
+  }
   const stateDir = values['state-dir'];
   mkdirSync(stateDir, { recursive: true });
   const statePath = join(stateDir, 'dev-idp.json');
@@ -56,7 +61,7 @@ export async function devIdpCommand(args: string[]): Promise<number> {
   }
   const idp = await startDevIdp({
     host: values.host,
-    port: Number(values.port),
+    port,
     issuers: [{ profile }],
     audience: values.audience,
     keyFile: join(stateDir, 'dev-idp-keys.json'),

@@ -18,9 +18,11 @@ Usage:
   mcpgate policy check [--rego rego]           opa fmt + opa check --strict with the input schema
   mcpgate eval --input input.json [--bundle wasm/bundle.tar.gz] [--entrypoint mcp/authz/decision]
                                                evaluate one input document in-process
-  mcpgate dev-idp [--port 8081] [--profile okta|entra-v2|entra-v1|oidc] [--audience URL]
+  mcpgate dev-idp [--port 8081] [--host 127.0.0.1] [--profile okta|okta-org|entra-v2|entra-v1|oidc]
+                  [--audience URL] [--state-dir examples/quickstart/.state]
                                                DEVELOPMENT ONLY: run a real OpenID Provider
-  mcpgate dev-token --user NAME [--groups a,b] [--roles r] [--scopes s] [--ttl 3600]
+  mcpgate dev-token --user NAME [--groups a,b] [--roles r] [--scopes s] [--client-id c]
+                    [--ttl 3600] [--state-dir examples/quickstart/.state]
                                                DEVELOPMENT ONLY: mint a user token from dev-idp
 `;
 

@@ -77,7 +77,13 @@ const entraIssuer = z.strictObject({
   groups_overage: z
     .strictObject({
       /** URL with {tid} and {oid}; answers {"value": [{"id": ...}]} or {"groups": [...]}. */
-      endpoint: z.string().min(1),
+      endpoint: z
+        .string()
+        .min(1)
+        .refine(
+          (e) => e.includes('{oid}'),
+          'must contain {oid} (otherwise every user gets the same groups)',
+        ),
       headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/), valueSource).default({}),
       cache_s: z.number().min(0).default(300),
     })

@@ -92,7 +92,7 @@ export function resolveIssuer(raw: RawIssuer, baseDir: string, where: string): I
       return {
         ...base,
         profile: 'entra',
-        label: `entra tenants ${raw.tenants.join(',')}`,
+        label: `entra tenants ${[...new Set(raw.tenants.map((t) => t.toLowerCase()))].sort().join(',')}`,
         jwksUri: raw.jwks_uri ?? ENTRA_COMMON_JWKS,
         discoveryIssuer: undefined,
         tenants: raw.tenants.map((t) => t.toLowerCase()),

@@ -8,6 +8,41 @@ import type { Logger } from '../util/logger.js';
 
 const TIMEOUT_MS = 5000;
 
+interface MembershipPage {
+  value?: Array<{ id?: unknown }>;
+  groups?: unknown;
+  '@odata.nextLink'?: unknown;
+}
+
+/**
+ * Reads {"groups": [...]} or Graph-style {"value": [{"id"}], "@odata.nextLink"} to the last
+ * page: a partial list would silently weaken any rule that denies by group.
+ */
+async function readAllPages(first: string, headers: Record<string, string>): Promise<string[]> {
+  const groups: string[] = [];
+  let url: string | undefined = first;
+  for (let page = 0; url !== undefined; page++) {
+    if (page >= 50) throw new Error('membership endpoint returned more than 50 pages');
+    const response = await fetch(url, {
+      headers,
+      signal: AbortSignal.timeout(TIMEOUT_MS),
+      redirect: 'error',
+    });
+    if (!response.ok) throw new Error(`membership endpoint answered HTTP ${response.status}`);
+    const body = (await response.json()) as MembershipPage;
+    if (Array.isArray(body.groups)) {
+      groups.push(...body.groups.filter((g): g is string => typeof g === 'string'));
+    } else if (Array.isArray(body.value)) {
+      groups.push(...body.value.map((g) => g.id).filter((g): g is string => typeof g === 'string'));
+    } else {
+      throw new Error('membership endpoint answered neither {value: [...]} nor {groups: [...]}');
+    }
+    const next = body['@odata.nextLink'];
+    url = typeof next === 'string' && next !== '' ? next : undefined;
+  }
+  return groups;
+}
+
 export class GroupsOverageResolver {
   private readonly cache = new Map<string, { groups: string[]; until: number }>();
 
@@ -29,20 +64,7 @@ export class GroupsOverageResolver {
       for (const [name, source] of Object.entries(this.config.headers)) {
         headers[name] = readValue(source, `groups_overage.headers.${name}`);
       }
-      const response = await fetch(url, {
-        headers,
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-        redirect: 'error',
-      });
-      if (!response.ok) throw new Error(`membership endpoint answered HTTP ${response.status}`);
-      const body = (await response.json()) as { value?: Array<{ id?: unknown }>; groups?: unknown };
-      const groups = Array.isArray(body.groups)
-        ? body.groups.filter((g): g is string => typeof g === 'string')
-        : Array.isArray(body.value)
-          ? body.value.map((g) => g.id).filter((g): g is string => typeof g === 'string')
-          : undefined;
-      if (groups === undefined)
-        throw new Error('membership endpoint answered neither {value: [...]} nor {groups: [...]}');
+      const groups = await readAllPages(url, headers);
       this.cache.set(key, { groups, until: Date.now() + this.config.cacheMs });
       return groups;
     } catch (err) {

@@ -41,6 +41,7 @@ export class KeySet {
   private attemptedAt = 0;
   private lastError: { message: string; at: number } | undefined;
   private inflight: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly source: KeySource,
@@ -122,12 +123,34 @@ export class KeySet {
     return uri;
   }
 
+  /**
+   * Keeps the keys fresh in the background: retries every few seconds while there are none
+   * (an IdP down at start-up), and refreshes at max-age afterwards, so readiness recovers
+   * without waiting for a token to arrive.
+   */
+  startBackgroundRefresh(): void {
+    const schedule = () => {
+      const delay = this.jwks ? this.source.maxAgeMs : Math.min(5000, this.source.maxAgeMs);
+      this.timer = setTimeout(() => {
+        void this.refresh().finally(schedule);
+      }, delay);
+      this.timer.unref();
+    };
+    schedule();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
+
   private cooledDown(now: number): boolean {
     return now - this.attemptedAt >= this.source.cooldownMs;
   }
 
   /** The key lookup jose's jwtVerify calls; only `kid`/`alg` of the header are used. */
   readonly getKey: JWTVerifyGetKey = async (header, token) => {
+    // A fetch already under way (start-up, background refresh): use its result.
+    if (this.inflight) await this.inflight;
     const now = Date.now();
     // Never fetched, or stale: try again, but at most once per cooldown, so an IdP that is
     // down does not get one request per gateway request.

@@ -72,6 +72,11 @@ export class TokenVerifier {
   /** Fetches every issuer's keys now (failures are logged; verification retries later). */
   async warmUp(): Promise<void> {
     await Promise.all(this.trusted.map((t) => t.keys.refresh()));
+    for (const t of this.trusted) t.keys.startBackgroundRefresh();
+  }
+
+  stop(): void {
+    for (const t of this.trusted) t.keys.stop();
   }
 
   /** Ready once every issuer has keys (cached keys count while the IdP is unreachable). */

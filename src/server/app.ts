@@ -1,5 +1,5 @@
-// The Express application: health, readiness, OAuth protected-resource metadata, the
-// and /mcp behind its guards.
+// The Express application: health, readiness, OAuth protected-resource metadata, and
+// /mcp behind its guards.
 import express, { type Express, type RequestHandler } from 'express';
 import { bodyErrorHandler, jsonBody, originGuard } from './guards.js';
 

@@ -41,12 +41,20 @@ export function bearerAuth(options: BearerAuthOptions): RequestHandler {
       error: err.error,
       remote: req.socket.remoteAddress,
     });
+    // Every authentication failure is 401 (the issue's contract, and what MCP clients act on
+    // to re-authenticate); RFC 6750 would allow 400 for invalid_request. Scope is 403.
     const status = err.error === 'insufficient_scope' ? 403 : 401;
+    const prefix =
+      status === 403
+        ? 'forbidden'
+        : err.error === 'invalid_request'
+          ? 'bad request'
+          : 'invalid token';
     sendJsonRpcError(
       res,
       status,
       GATEWAY_REFUSED,
-      `${status === 403 ? 'forbidden' : 'invalid token'}: ${err.message}`,
+      `${prefix}: ${err.message}`,
       challenge(err.error, err.message),
     );
   };

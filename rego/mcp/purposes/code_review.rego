@@ -24,7 +24,7 @@ purpose := "code-review"
 # Entra sends them.
 code_review_groups := {
 	"engineering", # Okta group name
-	"4956b001-92a3-865a-85b5-f84124cda311", # Entra group "Engineering" (object id; the one `mcpgate dev-idp` issues)
+	"4956b001-92a3-865a-85b5-f84124cda311", # Entra group "engineering" (object id `mcpgate dev-idp` issues)
 }
 
 code_review_roles := {"CodeReview.Run"}
