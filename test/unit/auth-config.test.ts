@@ -376,6 +376,16 @@ describe('auth: entra issuers', () => {
     expect(config.jwksUri).toBe('http://127.0.0.1:9000/keys');
   });
 
+  it('refuses a groups overage endpoint without {oid} (every user would get the same groups)', () => {
+    const problems = issuerProblems({
+      ...ENTRA,
+      groups_overage: { endpoint: 'https://directory.example.com/tenants/{tid}/groups' },
+    });
+    expect(problems).toEqual([
+      expect.stringContaining('auth.issuers.0.groups_overage.endpoint: must contain {oid}'),
+    ]);
+  });
+
   it('refuses a plain-string groups overage header: headers are secret references', () => {
     const problems = issuerProblems({
       ...ENTRA,

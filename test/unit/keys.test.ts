@@ -477,3 +477,36 @@ describe('KeySet: discovery', () => {
     expect(err.message).toContain('no jwks_uri and no issuer to discover it from');
   });
 });
+
+describe('KeySet: background refresh', () => {
+  it('retries on its own while it has no keys, so readiness recovers without traffic', async () => {
+    const server = await startServer();
+    let up = false;
+    server.routes.set('/keys', () =>
+      up ? { status: 200, body: JSON.stringify(jwks(k1)) } : { status: 503, body: '{}' },
+    );
+    // max-age 200 ms: while keyless the retry interval is min(5 s, max-age).
+    const keys = keySet({ jwksUri: `${server.base}/keys`, maxAgeMs: 200 });
+    await keys.refresh();
+    expect(keys.hasKeys).toBe(false);
+    keys.startBackgroundRefresh();
+    try {
+      up = true;
+      for (let i = 0; i < 50 && !keys.hasKeys; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(keys.hasKeys).toBe(true);
+    } finally {
+      keys.stop();
+    }
+  });
+
+  it('makes a token that arrives during a fetch wait for it instead of failing', async () => {
+    const server = await startServer();
+    server.routes.set('/keys', json(jwks(k1)));
+    const keys = keySet({ jwksUri: `${server.base}/keys`, cooldownMs: 60_000 });
+    const fetching = keys.refresh();
+    const payload = await verify(keys, await sign(k1));
+    await fetching;
+    expect(payload).toBeDefined();
+    expect(server.hits('/keys')).toBe(1);
+  });
+});
