@@ -5,12 +5,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse, stringify } from 'yaml';
 import { BIN, ROOT } from './support/gateway.js';
+import { freePort } from './support/ports.js';
 
 const run = promisify(execFile);
 const INSPECTOR = join(ROOT, 'node_modules/.bin/mcp-inspector');
@@ -20,20 +20,6 @@ let stateDir: string;
 let port: number;
 const children: ChildProcess[] = [];
 let token: string;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address
-          ? resolve(address.port)
-          : reject(new Error('no port')),
-      );
-    });
-  });
-}
 
 /** Starts a CLI process and waits for a log line on stderr. */
 async function startCli(args: string[], readyText: string): Promise<ChildProcess> {
