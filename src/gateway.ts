@@ -6,7 +6,10 @@ import { authorizationServers } from './config/auth.js';
 import type { GatewayConfig } from './config/load.js';
 import { TokenVerifier } from './identity/verifier.js';
 import { createDecisionLog } from './policy/decision-log.js';
+import { createHash } from 'node:crypto';
+import { parseBundle } from './policy/bundle.js';
 import { PolicyHolder } from './policy/policy-holder.js';
+import { PolicyManager } from './policy/policy-manager.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { buildApp } from './server/app.js';
 import { bearerAuth } from './server/auth.js';
@@ -29,14 +32,15 @@ export interface RunningGateway {
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
   const policy = new PolicyHolder();
-  try {
-    const engine = policy.loadBundleFile(config.policy.bundle, config.policy.memory);
-    logger.info('policy loaded', { bundle: config.policy.bundle, revision: engine.revision });
-  } catch (err) {
-    logger.error('policy not loaded: every request will be denied until it is', {
-      bundle: config.policy.bundle,
-      error: (err as Error).message,
-    });
+  const policyManager = new PolicyManager(
+    config.policy,
+    policy,
+    (bytes) => parseBundle(bytes, `sha256:${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}`),
+    logger,
+  );
+  await policyManager.start();
+  if (!policy.current()) {
+    logger.error('no policy loaded: every request is denied until one is', { error: policy.error });
   }
 
   const registry = new UpstreamRegistry(config.upstreams, logger);
@@ -84,7 +88,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       return {
         ready: engine !== undefined && registry.isReady() && identity.verifier?.isReady() === true,
         detail: {
-          policy: { loaded: engine !== undefined, revision: engine?.revision, error: policy.error },
+          policy: { loaded: engine !== undefined, ...policyManager.status() },
           issuers: identity.verifier?.status() ?? [],
           upstreams,
           sessions: sessions.size,
@@ -141,6 +145,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
       tokenVerifier.stop();
+      policyManager.stop();
       await registry.close();
       await decisionLog.close();
     },

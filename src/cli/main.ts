@@ -1,12 +1,13 @@
 // mcpgate command line. Run `mcpgate help` for the list of commands.
 import { parseArgs } from 'node:util';
 import { loadConfigFile, ConfigError } from '../config/load.js';
-import { DECISION_ENTRYPOINT } from '../policy/engine.js';
 import { startGateway } from '../gateway.js';
 import { createLogger } from '../util/logger.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import { devIdpCommand, devTokenCommand } from './dev-idp.js';
-import { evalCommand, policyBuild, policyCheck, policyTest } from './policy-commands.js';
+import { evalCommand } from './eval-command.js';
+import { policyBuild, policyCheck, policyTest } from './policy-commands.js';
+import { replayCommand } from './replay-command.js';
 
 const HELP = `mcpgate ${GATEWAY_VERSION} — zero-trust gateway for the Model Context Protocol
 
@@ -16,8 +17,12 @@ Usage:
                                                compile rego/ to a wasm OPA bundle
   mcpgate policy test [--rego rego]            opa test + every case through wasm in Node
   mcpgate policy check [--rego rego]           opa fmt + opa check --strict with the input schema
+  mcpgate policy replay --log decisions.jsonl --bundle candidate.tar.gz [--json] [--fail-on-change]
+                                               re-evaluate logged decisions with a candidate policy
   mcpgate eval --input input.json [--bundle wasm/bundle.tar.gz] [--entrypoint mcp/authz/decision]
-                                               evaluate one input document in-process
+  mcpgate eval --tool server.tool [--args JSON] [--user U] [--groups a,b] [--roles r] [--purpose P]
+               [--annotations JSON] [--history FILE] [--bundle ...]
+                                               dry run: the decision for one (hypothetical) call
   mcpgate dev-idp [--port 8081] [--host 127.0.0.1] [--profile okta|okta-org|entra-v2|entra-v1|oidc]
                   [--audience URL] [--state-dir examples/quickstart/.state]
                                                DEVELOPMENT ONLY: run a real OpenID Provider
@@ -46,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
       return new Promise<number>(() => undefined);
     }
     case 'policy': {
+      if (sub === 'replay') return replayCommand(argv.slice(2));
       const { values } = parseArgs({
         args: argv.slice(2),
         options: {
@@ -60,21 +66,8 @@ async function main(argv: string[]): Promise<number> {
       console.error(`unknown policy command "${sub ?? ''}"\n\n${HELP}`);
       return 2;
     }
-    case 'eval': {
-      const { values } = parseArgs({
-        args: argv.slice(1),
-        options: {
-          input: { type: 'string' },
-          bundle: { type: 'string', default: 'wasm/bundle.tar.gz' },
-          entrypoint: { type: 'string', default: DECISION_ENTRYPOINT },
-        },
-      });
-      if (!values.input) {
-        console.error('eval needs --input FILE (a policy input document as JSON)');
-        return 2;
-      }
-      return evalCommand(values.bundle, values.input, values.entrypoint);
-    }
+    case 'eval':
+      return evalCommand(argv.slice(1));
     case 'dev-idp':
       return devIdpCommand(argv.slice(1));
     case 'dev-token':

@@ -1,9 +1,5 @@
 // `mcpgate policy build|test|check` and `mcpgate eval`.
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { readBundleFile } from '../policy/bundle.js';
-import { DECISION_ENTRYPOINT, PolicyEngine } from '../policy/engine.js';
-import { parseDecision } from '../policy/decision.js';
 import { runPolicyTests } from '../policy/policy-test.js';
 import { buildWasmBundle, NON_POLICY_ENTRIES, regoLayout, runOpa } from '../policy/toolchain.js';
 
@@ -57,16 +53,4 @@ export function policyTest(regoDir: string): number {
     `wasm cases (Node, compared with the Go evaluator): ${passed} passed, ${failed} failed`,
   );
   return report.opaTest.ok && failed === 0 ? 0 : 1;
-}
-
-export function evalCommand(bundleFile: string, inputFile: string, entrypoint: string): number {
-  const engine = PolicyEngine.load(readBundleFile(resolve(bundleFile)), {
-    initialPages: 5,
-    maxPages: 1024,
-  });
-  const input = readFileSync(resolve(inputFile), 'utf8');
-  const result = engine.evaluate(entrypoint, JSON.stringify(JSON.parse(input)));
-  const shown = entrypoint === DECISION_ENTRYPOINT ? parseDecision(result) : result;
-  console.log(JSON.stringify(shown, null, 2));
-  return 0;
 }

@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type RawConfig, type RawValueSource } from './schema.js';
 import { resolveIssuer, type IssuerConfig } from './auth.js';
+import { resolveAudit, resolvePolicy, type AuditConfig, type PolicyConfig } from './policy.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
 
 export class ConfigError extends Error {}
@@ -59,8 +60,8 @@ export interface GatewayConfig {
     requiredScopes: string[];
     scopesSupported: string[];
   };
-  policy: { bundle: string; memory: { initialPages: number; maxPages: number } };
-  audit: { destinations: Array<{ type: 'stdout' } | { type: 'file'; path: string }> };
+  policy: PolicyConfig;
+  audit: AuditConfig;
   logging: { level: 'error' | 'warn' | 'info' | 'debug' };
   upstreams: UpstreamConfig[];
 }
@@ -198,18 +199,8 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       requiredScopes: raw.auth.required_scopes,
       scopesSupported: raw.auth.scopes_supported ?? raw.auth.required_scopes,
     },
-    policy: {
-      bundle: resolve(baseDir, raw.policy.bundle),
-      memory: {
-        initialPages: raw.policy.memory.initial_pages,
-        maxPages: raw.policy.memory.max_pages,
-      },
-    },
-    audit: {
-      destinations: raw.audit.destinations.map((d) =>
-        d.type === 'file' ? { type: 'file', path: resolve(baseDir, d.path) } : d,
-      ),
-    },
+    policy: resolvePolicy(raw.policy, baseDir),
+    audit: resolveAudit(raw.audit, baseDir),
     logging: raw.logging,
     upstreams,
   };

@@ -2,6 +2,7 @@
 // control off). Defaults are the safe choice. See docs/configuration.md for every field.
 import { z } from 'zod';
 import { authSchema } from './auth-schema.js';
+import { auditSchema, policySchema } from './policy-schema.js';
 import { valueSource } from './value-source.js';
 
 const SERVER_NAME = /^[A-Za-z0-9-]{1,32}$/;
@@ -92,30 +93,8 @@ export const configSchema = z.strictObject({
       default_purpose: 'default',
     }),
   auth: authSchema,
-  policy: z.strictObject({
-    /** An OPA bundle tarball built by `mcpgate policy build` (policy.wasm + data). */
-    bundle: z.string().min(1),
-    memory: z
-      .strictObject({
-        initial_pages: z.number().int().positive().default(5),
-        max_pages: z.number().int().positive().max(65536).default(1024),
-      })
-      .refine((m) => m.initial_pages <= m.max_pages, 'initial_pages must not exceed max_pages')
-      .default({ initial_pages: 5, max_pages: 1024 }),
-  }),
-  audit: z
-    .strictObject({
-      destinations: z
-        .array(
-          z.discriminatedUnion('type', [
-            z.strictObject({ type: z.literal('stdout') }),
-            z.strictObject({ type: z.literal('file'), path: z.string().min(1) }),
-          ]),
-        )
-        .min(1)
-        .default([{ type: 'stdout' }]),
-    })
-    .default({ destinations: [{ type: 'stdout' }] }),
+  policy: policySchema,
+  audit: auditSchema,
   logging: z
     .strictObject({ level: z.enum(['error', 'warn', 'info', 'debug']).default('info') })
     .default({ level: 'info' }),

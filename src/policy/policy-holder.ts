@@ -1,5 +1,6 @@
-// Holds the policy currently in force. Swapping is one reference assignment, so a request
-// that already took the engine finishes on it while new requests use the new one.
+// Holds the policy currently in force. Swapping is one reference assignment: evaluation is
+// synchronous, so every decision is taken wholly by one engine, and each decision log names
+// the revision of the engine that took it. A refused policy never replaces the current one.
 import { readBundleFile } from './bundle.js';
 import { PolicyEngine, type MemoryLimits } from './engine.js';
 
@@ -11,21 +12,32 @@ export class PolicyHolder {
     return this.engine;
   }
 
+  /** Why the last policy offered was refused (cleared when one is installed). */
   get error(): string | undefined {
     return this.lastError;
   }
 
   /** Loads a bundle file; on failure the previous policy (if any) stays in force. */
   loadBundleFile(path: string, memory: MemoryLimits): PolicyEngine {
+    return this.install(() => PolicyEngine.load(readBundleFile(path), memory));
+  }
+
+  /** Builds an engine and swaps it in; on failure records why and keeps the current one. */
+  install(build: () => PolicyEngine): PolicyEngine {
     try {
-      const engine = PolicyEngine.load(readBundleFile(path), memory);
+      const engine = build();
       this.engine = engine;
       this.lastError = undefined;
       return engine;
     } catch (err) {
-      this.lastError = (err as Error).message;
+      this.lastError = err instanceof Error ? err.message : String(err);
       throw err;
     }
+  }
+
+  /** Records why a policy was refused; the current one stays. */
+  refuse(reason: string): void {
+    this.lastError = reason;
   }
 
   use(engine: PolicyEngine): void {

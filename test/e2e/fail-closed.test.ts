@@ -52,9 +52,9 @@ describe('fail closed', () => {
     await expectDeniedEcho(gateway, /no policy is loaded/, true);
     const ready = await fetch(`${gateway.url}/readyz`);
     expect(ready.status).toBe(503);
-    const body = (await ready.json()) as { policy: { loaded: boolean; error: string } };
+    const body = (await ready.json()) as { policy: { loaded: boolean; last_refusal: string } };
     expect(body.policy.loaded).toBe(false);
-    expect(body.policy.error).toContain('no-such-bundle.tar.gz');
+    expect(body.policy.last_refusal).toContain('no-such-bundle.tar.gz');
   });
 
   it('denies when the policy throws during evaluation', async () => {

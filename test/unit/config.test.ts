@@ -105,7 +105,9 @@ describe('parseConfig: defaults', () => {
         scopesSupported: [],
       },
       policy: {
-        bundle: join(BASE_DIR, 'policy/bundle.tar.gz'),
+        source: { kind: 'file', path: join(BASE_DIR, 'policy/bundle.tar.gz') },
+        signing: undefined,
+        maxBundleBytes: 64 * 1024 * 1024,
         memory: { initialPages: 5, maxPages: 1024 },
       },
       audit: { destinations: [{ type: 'stdout' }] },
@@ -556,7 +558,7 @@ describe('loadConfigFile: files, YAML and relative paths', () => {
     const config = loadConfigFile(path);
     const confDir = join(dir, 'conf');
     expect(config.baseDir).toBe(confDir);
-    expect(config.policy.bundle).toBe(join(dir, 'wasm/bundle.tar.gz'));
+    expect(config.policy.source).toEqual({ kind: 'file', path: join(dir, 'wasm/bundle.tar.gz') });
     expect(config.audit.destinations).toEqual([
       { type: 'stdout' },
       { type: 'file', path: join(confDir, 'logs/decisions.log') },
@@ -599,7 +601,7 @@ describe('loadConfigFile: files, YAML and relative paths', () => {
     expect(isAbsolute(relativePath)).toBe(false);
     const config = loadConfigFile(relativePath);
     expect(config.baseDir).toBe(join(dir, 'rel'));
-    expect(config.policy.bundle).toBe(join(dir, 'rel/b.tgz'));
+    expect(config.policy.source).toEqual({ kind: 'file', path: join(dir, 'rel/b.tgz') });
     expect(stdio(config, 'a').command).toBe(join(dir, 'rel/a'));
   });
 

@@ -1,0 +1,112 @@
+// `mcpgate eval`: a dry run of one decision. Either a whole input document (--input FILE) or
+// a hypothetical call described by flags (user, groups, purpose, tool, arguments), evaluated
+// in-process by the compiled policy exactly as the gateway would.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { readBundleFile } from '../policy/bundle.js';
+import { parseDecision } from '../policy/decision.js';
+import { DECISION_ENTRYPOINT, PolicyEngine } from '../policy/engine.js';
+import type { PolicyInput } from '../pipeline/input.js';
+import { GATEWAY_VERSION } from '../util/version.js';
+
+const list = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+function parseJson(value: string, flag: string): unknown {
+  try {
+    return JSON.parse(value) as unknown;
+  } catch (err) {
+    throw new Error(`${flag} is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The input document for a hypothetical tools/call described by flags. */
+export function inputFromFlags(values: Record<string, string | undefined>): PolicyInput {
+  const tool = values.tool ?? '';
+  const dot = tool.indexOf('.');
+  if (dot <= 0) throw new Error('--tool must be a tool id, server.tool (e.g. filesystem.read_text_file)');
+  const now = Date.now();
+  const args = values.args === undefined ? {} : parseJson(values.args, '--args');
+  if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new Error('--args must be a JSON object');
+  const annotations = values.annotations === undefined ? {} : parseJson(values.annotations, '--annotations');
+  const history = values.history === undefined ? [] : parseJson(readFileSync(resolve(values.history), 'utf8'), '--history');
+  if (!Array.isArray(history)) throw new Error('--history must hold a JSON array of history entries');
+  const user = values.user ?? 'eval-user';
+  return {
+    action: 'tools/call',
+    identity: {
+      issuer: values.issuer ?? 'https://mcpgate.eval/',
+      subject: user,
+      user_id: user,
+      client_id: 'mcpgate-eval',
+      scopes: list(values.scopes),
+      roles: list(values.roles),
+      groups: list(values.groups),
+      groups_overage: false,
+      token_type: 'user',
+      amr: [],
+      claims: { sub: user },
+    },
+    session: {
+      id: 'eval',
+      purpose: values.purpose ?? 'default',
+      age_s: 0,
+      history: history as PolicyInput['session']['history'],
+      counters: { calls: history.length, denied: 0 },
+    },
+    tool: {
+      server: tool.slice(0, dot),
+      name: tool.slice(dot + 1),
+      id: tool,
+      annotations: annotations as Record<string, unknown>,
+      definition_hash: '',
+    },
+    arguments: args as Record<string, unknown>,
+    findings: [],
+    request: {
+      time_ns: now * 1_000_000,
+      time: new Date(now).toISOString(),
+      gateway: { id: 'mcpgate-eval', version: GATEWAY_VERSION },
+    },
+  };
+}
+
+export function evalCommand(argv: string[]): number {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      input: { type: 'string' },
+      bundle: { type: 'string', default: 'wasm/bundle.tar.gz' },
+      entrypoint: { type: 'string', default: DECISION_ENTRYPOINT },
+      user: { type: 'string' },
+      issuer: { type: 'string' },
+      groups: { type: 'string' },
+      roles: { type: 'string' },
+      scopes: { type: 'string' },
+      purpose: { type: 'string' },
+      tool: { type: 'string' },
+      args: { type: 'string' },
+      annotations: { type: 'string' },
+      history: { type: 'string' },
+    },
+  });
+  if (values.input === undefined && values.tool === undefined) {
+    console.error('eval needs --input FILE (a whole input document) or --tool server.tool [--args JSON] ...');
+    return 2;
+  }
+  const inputJson =
+    values.input !== undefined
+      ? JSON.stringify(parseJson(readFileSync(resolve(values.input), 'utf8'), '--input'))
+      : JSON.stringify(inputFromFlags(values));
+  const engine = PolicyEngine.load(readBundleFile(resolve(values.bundle)), { initialPages: 5, maxPages: 1024 });
+  const started = process.hrtime.bigint();
+  const result = engine.evaluate(values.entrypoint, inputJson);
+  const evalUs = Number(process.hrtime.bigint() - started) / 1000;
+  const shown = values.entrypoint === DECISION_ENTRYPOINT ? parseDecision(result) : result;
+  console.log(JSON.stringify({ revision: engine.revision, eval_us: Math.round(evalUs), result: shown }, null, 2));
+  return 0;
+}

@@ -1,0 +1,151 @@
+// The policy and audit sections: where the policy bundle comes from (a file, or an OPA
+// bundle server polled with ETags), how its signature is checked, dev-mode rebuilds of
+// rego/, and where decision logs go (stdout, file, an OPA-compatible log service).
+import { z } from 'zod';
+import { valueSource } from './value-source.js';
+
+const SIGNING_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'HS256',
+  'HS384',
+  'HS512',
+] as const;
+
+const httpSource = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }),
+  headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'header names are [A-Za-z0-9-]+'), valueSource).default({}),
+  polling: z
+    .strictObject({
+      min_delay_s: z.number().positive().default(10),
+      max_delay_s: z.number().positive().default(20),
+      /** OPA long polling: the server holds the request up to this long (Prefer: wait=N). */
+      long_polling_timeout_s: z.number().int().positive().max(3600).optional(),
+    })
+    .refine((p) => p.min_delay_s <= p.max_delay_s, 'min_delay_s must not exceed max_delay_s')
+    .default({ min_delay_s: 10, max_delay_s: 20 }),
+  allow_insecure_http: z.boolean().default(false),
+});
+
+export const policySchema = z
+  .strictObject({
+    /** Shorthand for source: {file: PATH}: a bundle built by `mcpgate policy build`. */
+    bundle: z.string().min(1).optional(),
+    source: z
+      .union([
+        z.strictObject({ file: z.string().min(1) }),
+        z.strictObject({ http: httpSource }),
+      ])
+      .optional(),
+    /** Bundle signatures, verified as OPA does (.signatures.json). */
+    signing: z
+      .strictObject({
+        /** Refuse bundles without .signatures.json. */
+        required: z.boolean().default(true),
+        keys: z
+          .array(
+            z.strictObject({
+              key_id: z.string().min(1),
+              /** From this config, never from the token header. */
+              algorithm: z.enum(SIGNING_ALGORITHMS),
+              /** PEM public key (or HMAC secret) by reference: env:NAME or file:PATH. */
+              key: valueSource,
+            }),
+          )
+          .min(1),
+        scope: z.string().min(1).optional(),
+        /** Files left out of the signature check (globs over bundle paths). */
+        exclude_files: z.array(z.string().min(1)).default([]),
+      })
+      .optional(),
+    /** Bundles (compressed or not) larger than this are refused. */
+    max_bundle_bytes: z
+      .number()
+      .int()
+      .positive()
+      .default(64 * 1024 * 1024),
+    /** Development: rebuild from this rego/ folder on change and swap the policy in. */
+    watch_rego: z.string().min(1).optional(),
+    memory: z
+      .strictObject({
+        initial_pages: z.number().int().positive().default(5),
+        max_pages: z.number().int().positive().max(65536).default(1024),
+      })
+      .refine((m) => m.initial_pages <= m.max_pages, 'initial_pages must not exceed max_pages')
+      .default({ initial_pages: 5, max_pages: 1024 }),
+  })
+  .superRefine((p, ctx) => {
+    const sources = [p.bundle, p.source, p.watch_rego].filter((s) => s !== undefined).length;
+    if (sources !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'name exactly one of bundle, source ({file} or {http}) or watch_rego',
+      });
+    }
+    if (p.source && 'http' in p.source) {
+      const { url, allow_insecure_http } = p.source.http;
+      if (!allow_insecure_http && !url.startsWith('https://')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['source', 'http', 'url'],
+          message: `${url} is not https (set allow_insecure_http: true only for local testing)`,
+        });
+      }
+    }
+  });
+
+const serviceDestination = z.strictObject({
+  type: z.literal('service'),
+  /** OPA-compatible decision-log endpoint: POST of gzipped JSON arrays of events. */
+  url: z.url({ protocol: /^https?$/ }),
+  headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'header names are [A-Za-z0-9-]+'), valueSource).default({}),
+  /** Events per upload (at most). */
+  batch_max_events: z.number().int().positive().max(100_000).default(500),
+  /** Upload at least this often while events are waiting. */
+  flush_interval_s: z.number().positive().max(3600).default(5),
+  /** Events kept while the service is unreachable; beyond this the oldest are dropped and counted. */
+  max_buffer_events: z.number().int().positive().default(100_000),
+  retry: z
+    .strictObject({
+      initial_delay_s: z.number().positive().default(1),
+      max_delay_s: z.number().positive().default(60),
+    })
+    .default({ initial_delay_s: 1, max_delay_s: 60 }),
+  allow_insecure_http: z.boolean().default(false),
+});
+
+export const auditSchema = z
+  .strictObject({
+    destinations: z
+      .array(
+        z.discriminatedUnion('type', [
+          z.strictObject({ type: z.literal('stdout') }),
+          z.strictObject({ type: z.literal('file'), path: z.string().min(1) }),
+          serviceDestination,
+        ]),
+      )
+      .min(1)
+      .default([{ type: 'stdout' }]),
+  })
+  .superRefine((a, ctx) => {
+    a.destinations.forEach((d, i) => {
+      if (d.type === 'service' && !d.allow_insecure_http && !d.url.startsWith('https://')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['destinations', i, 'url'],
+          message: `${d.url} is not https (set allow_insecure_http: true only for local testing)`,
+        });
+      }
+    });
+  })
+  .default({ destinations: [{ type: 'stdout' }] });
+
+export type RawPolicy = z.infer<typeof policySchema>;
+export type RawAudit = z.infer<typeof auditSchema>;

@@ -1,0 +1,125 @@
+// Resolved policy and audit configuration (see policy-schema.ts for the file form).
+import { resolve } from 'node:path';
+import type { RawAudit, RawPolicy } from './policy-schema.js';
+import { parseSecretRef, type ValueSource } from './secrets.js';
+
+export type PolicySourceConfig =
+  | { kind: 'file'; path: string }
+  | {
+      kind: 'http';
+      url: string;
+      headers: Record<string, ValueSource>;
+      minDelayMs: number;
+      maxDelayMs: number;
+      longPollingTimeoutS: number | undefined;
+    }
+  | { kind: 'watch'; regoDir: string };
+
+export interface SigningConfig {
+  required: boolean;
+  keys: Array<{ keyId: string; algorithm: string; key: ValueSource }>;
+  scope: string | undefined;
+  excludeFiles: string[];
+}
+
+export interface PolicyConfig {
+  source: PolicySourceConfig;
+  signing: SigningConfig | undefined;
+  maxBundleBytes: number;
+  memory: { initialPages: number; maxPages: number };
+}
+
+export interface ServiceDestination {
+  type: 'service';
+  url: string;
+  headers: Record<string, ValueSource>;
+  batchMaxEvents: number;
+  flushIntervalMs: number;
+  maxBufferEvents: number;
+  retry: { initialDelayMs: number; maxDelayMs: number };
+}
+
+export type AuditDestination = { type: 'stdout' } | { type: 'file'; path: string } | ServiceDestination;
+
+export interface AuditConfig {
+  destinations: AuditDestination[];
+}
+
+function valueSources(
+  record: Record<string, string | { literal: string }>,
+  where: string,
+  baseDir: string,
+): Record<string, ValueSource> {
+  return Object.fromEntries(
+    Object.entries(record).map(([name, value]) => [
+      name,
+      typeof value === 'string'
+        ? parseSecretRef(value, `${where}.${name}`, baseDir)
+        : { kind: 'literal' as const, value: value.literal },
+    ]),
+  );
+}
+
+export function resolvePolicy(raw: RawPolicy, baseDir: string): PolicyConfig {
+  let source: PolicySourceConfig;
+  if (raw.watch_rego !== undefined) {
+    source = { kind: 'watch', regoDir: resolve(baseDir, raw.watch_rego) };
+  } else if (raw.source && 'http' in raw.source) {
+    const http = raw.source.http;
+    source = {
+      kind: 'http',
+      url: http.url,
+      headers: valueSources(http.headers, 'policy.source.http.headers', baseDir),
+      minDelayMs: Math.round(http.polling.min_delay_s * 1000),
+      maxDelayMs: Math.round(http.polling.max_delay_s * 1000),
+      longPollingTimeoutS: http.polling.long_polling_timeout_s,
+    };
+  } else {
+    const file = raw.source && 'file' in raw.source ? raw.source.file : (raw.bundle ?? '');
+    source = { kind: 'file', path: resolve(baseDir, file) };
+  }
+  return {
+    source,
+    signing: raw.signing && {
+      required: raw.signing.required,
+      keys: raw.signing.keys.map((k, i) => ({
+        keyId: k.key_id,
+        algorithm: k.algorithm,
+        key:
+          typeof k.key === 'string'
+            ? parseSecretRef(k.key, `policy.signing.keys.${i}.key`, baseDir)
+            : { kind: 'literal' as const, value: k.key.literal },
+      })),
+      scope: raw.signing.scope,
+      excludeFiles: raw.signing.exclude_files,
+    },
+    maxBundleBytes: raw.max_bundle_bytes,
+    memory: { initialPages: raw.memory.initial_pages, maxPages: raw.memory.max_pages },
+  };
+}
+
+export function resolveAudit(raw: RawAudit, baseDir: string): AuditConfig {
+  return {
+    destinations: raw.destinations.map((d, i): AuditDestination => {
+      switch (d.type) {
+        case 'stdout':
+          return d;
+        case 'file':
+          return { type: 'file', path: resolve(baseDir, d.path) };
+        case 'service':
+          return {
+            type: 'service',
+            url: d.url,
+            headers: valueSources(d.headers, `audit.destinations.${i}.headers`, baseDir),
+            batchMaxEvents: d.batch_max_events,
+            flushIntervalMs: Math.round(d.flush_interval_s * 1000),
+            maxBufferEvents: d.max_buffer_events,
+            retry: {
+              initialDelayMs: Math.round(d.retry.initial_delay_s * 1000),
+              maxDelayMs: Math.round(d.retry.max_delay_s * 1000),
+            },
+          };
+      }
+    }),
+  };
+}

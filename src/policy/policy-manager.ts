@@ -1,0 +1,205 @@
+// Keeps a policy in force and replaces it when a new one arrives: from a bundle file (reloaded
+// when the file changes), from an OPA bundle server (polled with ETags), or in development
+// from a rego/ folder (rebuilt with the OPA CLI on every change). A new policy is checked
+// completely (bundle, signature, wasm, entrypoints) before the swap; one that fails is
+// refused, logged, and the current policy keeps serving.
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import type { PolicyConfig } from '../config/policy.js';
+import type { Logger } from '../util/logger.js';
+import type { WasmBundle } from './bundle.js';
+import { PolicyEngine } from './engine.js';
+import type { PolicyHolder } from './policy-holder.js';
+import { buildWasmBundle, regoLayout, sourceRevision } from './toolchain.js';
+
+/** Parses (and verifies) bundle bytes; throws with a reason to refuse them. */
+export type BundleParser = (bytes: Buffer, origin: string) => WasmBundle;
+
+/** A source that delivers bundle bytes until stopped (the HTTP bundle poller). */
+export interface BundleFeed {
+  start(onBundle: (bytes: Buffer) => void): Promise<void>;
+  stop(): void;
+}
+
+export interface PolicyStatus {
+  source: string;
+  revision?: string;
+  loaded_at?: string;
+  last_refusal?: string;
+  last_refusal_at?: string;
+  installs: number;
+  refusals: number;
+}
+
+const DEBOUNCE_MS = 300;
+const WATCH_POLL_MS = 500;
+
+export class PolicyManager {
+  private watcher: FSWatcher | undefined;
+  private poller: NodeJS.Timeout | undefined;
+  private debounce: NodeJS.Timeout | undefined;
+  private installs = 0;
+  private refusals = 0;
+  private loadedAt: number | undefined;
+  private refusedAt: number | undefined;
+  private building: Promise<void> | undefined;
+  private rebuildAgain = false;
+
+  constructor(
+    private readonly config: PolicyConfig,
+    private readonly holder: PolicyHolder,
+    private readonly parse: BundleParser,
+    private readonly logger: Logger,
+    private readonly feed?: BundleFeed,
+  ) {}
+
+  private get origin(): string {
+    const s = this.config.source;
+    return s.kind === 'file' ? s.path : s.kind === 'http' ? s.url : `${s.regoDir} (watch)`;
+  }
+
+  /** Loads the first policy; failures are logged (requests are denied until one loads). */
+  async start(): Promise<void> {
+    const source = this.config.source;
+    switch (source.kind) {
+      case 'file':
+        this.installFile(source.path);
+        this.watchPath(dirname(source.path), (name) => name === basename(source.path), () =>
+          this.installFile(source.path),
+        );
+        return;
+      case 'watch':
+        await this.rebuild(source.regoDir);
+        this.pollSources(source.regoDir);
+        return;
+      case 'http':
+        if (!this.feed) throw new Error('an http policy source needs a bundle feed');
+        await this.feed.start((bytes) => this.installBytes(bytes, source.url));
+        return;
+    }
+  }
+
+  stop(): void {
+    this.watcher?.close();
+    clearInterval(this.poller);
+    clearTimeout(this.debounce);
+    this.feed?.stop();
+  }
+
+  status(): PolicyStatus {
+    const engine = this.holder.current();
+    const status: PolicyStatus = { source: this.origin, installs: this.installs, refusals: this.refusals };
+    if (engine) status.revision = engine.revision;
+    if (this.loadedAt) status.loaded_at = new Date(this.loadedAt).toISOString();
+    if (this.holder.error !== undefined && this.refusedAt) {
+      status.last_refusal = this.holder.error;
+      status.last_refusal_at = new Date(this.refusedAt).toISOString();
+    }
+    return status;
+  }
+
+  /** Checks a bundle completely, then swaps it in; a refusal leaves the current policy. */
+  installBytes(bytes: Buffer, origin: string): boolean {
+    const previous = this.holder.current()?.revision;
+    try {
+      const engine = this.holder.install(() => PolicyEngine.load(this.parse(bytes, origin), this.config.memory));
+      this.installs++;
+      this.loadedAt = Date.now();
+      this.logger.info('policy installed', { origin, revision: engine.revision, previous });
+      return true;
+    } catch (err) {
+      this.refuse(origin, err instanceof Error ? err.message : String(err));
+      return false;
+    }
+  }
+
+  private refuse(origin: string, reason: string): void {
+    this.refusals++;
+    this.refusedAt = Date.now();
+    this.holder.refuse(reason);
+    this.logger.error('policy refused; the current policy stays in force', {
+      origin,
+      current: this.holder.current()?.revision ?? null,
+      error: reason,
+    });
+  }
+
+  private installFile(path: string): void {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(path);
+    } catch (err) {
+      this.refuse(path, `cannot read policy bundle ${path}: ${(err as Error).message} (run \`mcpgate policy build\`)`);
+      return;
+    }
+    this.installBytes(bytes, path);
+  }
+
+  /** Development: compile rego/ with the OPA CLI into a temp bundle and install it. */
+  private rebuild(regoDir: string): Promise<void> {
+    if (this.building) {
+      this.rebuildAgain = true;
+      return this.building;
+    }
+    this.building = (async () => {
+      // Let the request that noticed the change finish before the (synchronous) build.
+      await new Promise((resolve) => setImmediate(resolve));
+      do {
+        this.rebuildAgain = false;
+        const dir = mkdtempSync(join(tmpdir(), 'mcpgate-watch-'));
+        try {
+          const out = join(dir, 'bundle.tar.gz');
+          buildWasmBundle(regoLayout(regoDir), out);
+          this.installBytes(readFileSync(out), `${regoDir} (rebuilt)`);
+        } catch (err) {
+          this.refuse(`${regoDir} (rebuild)`, err instanceof Error ? err.message : String(err));
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      } while (this.rebuildAgain);
+    })().finally(() => {
+      this.building = undefined;
+    });
+    return this.building;
+  }
+
+  /**
+   * Development mode: compares a content digest of rego/ twice a second. (Node 20's
+   * recursive fs.watch on Linux loses files that editors replace by rename.)
+   */
+  private pollSources(regoDir: string): void {
+    let seen = sourceRevision(regoDir);
+    this.poller = setInterval(() => {
+      let now: string;
+      try {
+        now = sourceRevision(regoDir);
+      } catch {
+        return; // a file vanished between listing and reading: look again next time
+      }
+      if (now === seen) return;
+      seen = now;
+      void this.rebuild(regoDir);
+    }, WATCH_POLL_MS);
+    this.poller.unref();
+  }
+
+  /** Watches one directory (not recursive: inotify reports renames into it reliably). */
+  private watchPath(dir: string, relevant: (name: string) => boolean, onChange: () => void): void {
+    try {
+      this.watcher = watch(dir, (_event, name) => {
+        if (name === null || !relevant(basename(name))) return;
+        clearTimeout(this.debounce);
+        this.debounce = setTimeout(onChange, DEBOUNCE_MS);
+        this.debounce.unref();
+      });
+      this.watcher.unref();
+    } catch (err) {
+      this.logger.warn('cannot watch for policy changes; reload needs a restart', {
+        path: dir,
+        error: err instanceof Error ? err.message : String(err),
+      });
+    }
+  }
+}

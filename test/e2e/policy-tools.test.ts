@@ -1,0 +1,155 @@
+// Tools for policy authors, run as users run them: `mcpgate eval` (a dry run of one call)
+// and `mcpgate policy replay` (shadow evaluation of a real decision log against a candidate).
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { callTool, connectClient } from './support/client.js';
+import { BIN, ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import { startIssuer, type TestIssuer } from './support/issuer.js';
+import { addToCodeReview, buildInto, copyRego, DENY_ECHO } from './support/rego-copy.js';
+
+const run = promisify(execFile);
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd: ROOT });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+describe('mcpgate eval', () => {
+  const base = [
+    'eval',
+    '--purpose',
+    'code-review',
+    '--groups',
+    'engineering',
+    '--annotations',
+    '{"readOnlyHint":true}',
+  ];
+
+  it('shows an allow for a hypothetical call', async () => {
+    const { code, stdout } = await cli([
+      ...base,
+      '--tool',
+      'filesystem.read_text_file',
+      '--args',
+      '{"path":"src/app.ts"}',
+    ]);
+    expect(code).toBe(0);
+    const out = JSON.parse(stdout) as { revision: string; result: { allow: boolean } };
+    expect(out.result.allow).toBe(true);
+    expect(out.revision).toMatch(/^rego-/);
+  });
+
+  it('shows a deny with its reasons', async () => {
+    const { stdout } = await cli([
+      ...base,
+      '--tool',
+      'filesystem.read_text_file',
+      '--args',
+      '{"path":".env"}',
+    ]);
+    const out = JSON.parse(stdout) as { result: { allow: boolean; reasons: string[] } };
+    expect(out.result.allow).toBe(false);
+    expect(out.result.reasons.join(' ')).toContain('secret');
+  });
+
+  it('explains bad flags', async () => {
+    const { code, stderr } = await cli(['eval', '--tool', 'nodot']);
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('--tool must be a tool id, server.tool');
+  });
+});
+
+describe('mcpgate policy replay', () => {
+  let issuer: TestIssuer;
+  let gateway: GatewayProcess;
+
+  beforeAll(async () => {
+    issuer = await startIssuer();
+    gateway = await startGatewayProcess({ issuer });
+    const client = await connectClient(
+      gateway.mcpUrl,
+      await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] }),
+    );
+    await callTool(client, 'everything__echo', { message: 'one' });
+    await callTool(client, 'everything__echo', { message: 'two' });
+    await callTool(client, 'filesystem__read_text_file', { path: 'src/app.ts' });
+    await callTool(client, 'filesystem__read_text_file', { path: 'src/config/secrets.ts' });
+    await client.close();
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+    await issuer?.close();
+  });
+
+  it('reports exactly the decisions a candidate policy would change', async () => {
+    const rego = copyRego();
+    addToCodeReview(rego, DENY_ECHO);
+    const candidate = join(gateway.dir, 'candidate.tar.gz');
+    const revision = buildInto(rego, candidate);
+    const { code, stdout } = await cli([
+      'policy',
+      'replay',
+      '--log',
+      gateway.auditFile,
+      '--bundle',
+      candidate,
+      '--json',
+    ]);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as {
+      candidate_revision: string;
+      decisions: number;
+      unchanged: number;
+      changed: Array<{
+        tool: string;
+        before: { allow: boolean };
+        after: { allow: boolean; reasons: string[] };
+      }>;
+    };
+    expect(report.candidate_revision).toBe(revision);
+    expect(report.decisions).toBe(4);
+    expect(report.unchanged).toBe(2);
+    expect(report.changed.map((c) => c.tool)).toEqual(['everything.echo', 'everything.echo']);
+    expect(report.changed.every((c) => c.before.allow && !c.after.allow)).toBe(true);
+    expect(report.changed[0]?.after.reasons.join(' ')).toContain('withdrawn');
+  });
+
+  it('fails the build with --fail-on-change and passes against the same policy', async () => {
+    const rego = copyRego();
+    addToCodeReview(rego, DENY_ECHO);
+    const candidate = join(gateway.dir, 'candidate2.tar.gz');
+    buildInto(rego, candidate);
+    expect(
+      (
+        await cli([
+          'policy',
+          'replay',
+          '--log',
+          gateway.auditFile,
+          '--bundle',
+          candidate,
+          '--fail-on-change',
+        ])
+      ).code,
+    ).toBe(1);
+    const same = await cli([
+      'policy',
+      'replay',
+      '--log',
+      gateway.auditFile,
+      '--bundle',
+      join(ROOT, 'wasm/bundle.tar.gz'),
+      '--fail-on-change',
+    ]);
+    expect(same.code).toBe(0);
+    expect(same.stdout).toContain('4 unchanged, 0 changed');
+  });
+});
