@@ -35,7 +35,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const policyManager = new PolicyManager(
     config.policy,
     policy,
-    (bytes) => parseBundle(bytes, `sha256:${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}`),
+    (bytes) =>
+      parseBundle(bytes, `sha256:${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}`),
     logger,
   );
   await policyManager.start();
@@ -46,10 +47,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const registry = new UpstreamRegistry(config.upstreams, logger);
   await registry.start();
 
-  const decisionLog = createDecisionLog(config.audit.destinations, {
-    id: config.gateway.id,
-    version: GATEWAY_VERSION,
-  });
+  const decisionLog = createDecisionLog(
+    config.audit.destinations,
+    { id: config.gateway.id, version: GATEWAY_VERSION },
+    { logger },
+  );
   const pipeline = new Pipeline(policy, registry, decisionLog, logger);
   const sessions = new SessionManager(
     { maxSessions: config.sessions.maxSessions, idleTimeoutMs: config.sessions.idleTimeoutMs },
@@ -90,6 +92,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         detail: {
           policy: { loaded: engine !== undefined, ...policyManager.status() },
           issuers: identity.verifier?.status() ?? [],
+          decision_log: decisionLog.stats(),
           upstreams,
           sessions: sessions.size,
         },

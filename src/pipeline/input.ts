@@ -4,6 +4,7 @@ import type { Identity } from '../identity/identity.js';
 import type { Session } from '../sessions/session.js';
 
 export type PolicyAction =
+  | 'session/open'
   | 'tools/call'
   | 'resources/read'
   | 'prompts/get'
@@ -35,6 +36,7 @@ export interface PolicyInput {
     id: string;
     purpose: string;
     age_s: number;
+    ttl_s?: number;
     history: Session['history'];
     counters: Session['counters'];
   };
@@ -72,17 +74,13 @@ export function baseInput(
   };
   if (facts.protocolVersion !== undefined) request.protocol_version = facts.protocolVersion;
   if (session.clientInfo !== undefined) request.client = session.clientInfo;
-  return {
-    action,
-    identity: facts.identity,
-    session: {
-      id: session.id,
-      purpose: session.purpose,
-      age_s: session.ageSeconds(now),
-      history: session.history,
-      counters: session.counters,
-    },
-    findings: [],
-    request,
+  const sessionFacts: PolicyInput['session'] = {
+    id: session.id,
+    purpose: session.purpose,
+    age_s: session.ageSeconds(now),
+    history: session.history,
+    counters: session.counters,
   };
+  if (session.ttlSeconds !== undefined) sessionFacts.ttl_s = session.ttlSeconds;
+  return { action, identity: facts.identity, session: sessionFacts, findings: [], request };
 }

@@ -64,6 +64,16 @@ export class Pipeline {
     private readonly logger: Logger,
   ) {}
 
+  // ---- session/open: may this user have a session of this purpose, and for how long ----
+
+  openSession(ctx: CallContext): { decision: Decision; decisionId: string } {
+    const { decision, decisionId } = this.decide(ctx, baseInput('session/open', ctx));
+    if (decision.allow && decision.obligations.session_ttl_s !== null) {
+      ctx.session.ttlSeconds = decision.obligations.session_ttl_s;
+    }
+    return { decision, decisionId };
+  }
+
   // ---- tools/call ---------------------------------------------------------------------
 
   async callTool(
@@ -234,16 +244,19 @@ export class Pipeline {
       evalNs = Number(process.hrtime.bigint() - started);
     }
     decision = enforceSupportedObligations(decision);
-    const decisionId = this.decisionLog.write({
-      path: DECISION_ENTRYPOINT,
-      inputJson,
-      result: decision,
-      revision: engine?.revision ?? '',
-      evalNs,
-      reqId: ctx.requestId,
-      sessionId: ctx.session.id,
-      requestedBy: ctx.remoteAddress,
-    });
+    const decisionId = this.decisionLog.write(
+      {
+        path: DECISION_ENTRYPOINT,
+        inputJson,
+        result: decision,
+        revision: engine?.revision ?? '',
+        evalNs,
+        reqId: ctx.requestId,
+        sessionId: ctx.session.id,
+        requestedBy: ctx.remoteAddress,
+      },
+      engine,
+    );
     if (decision.obligations.terminate_session) ctx.terminateRequested = true;
     return { decision, decisionId };
   }
@@ -270,16 +283,19 @@ export class Pipeline {
       evalNs = Number(process.hrtime.bigint() - started);
     }
     if (error) this.logger.error('list decision failed; showing nothing', { action, error });
-    this.decisionLog.write({
-      path: VISIBLE_ENTRYPOINT,
-      inputJson,
-      result: error ? { visible: [], error } : [...ids].sort(),
-      revision: engine?.revision ?? '',
-      evalNs,
-      reqId: ctx.requestId,
-      sessionId: ctx.session.id,
-      requestedBy: ctx.remoteAddress,
-    });
+    this.decisionLog.write(
+      {
+        path: VISIBLE_ENTRYPOINT,
+        inputJson,
+        result: error ? { visible: [], error } : [...ids].sort(),
+        revision: engine?.revision ?? '',
+        evalNs,
+        reqId: ctx.requestId,
+        sessionId: ctx.session.id,
+        requestedBy: ctx.remoteAddress,
+      },
+      engine,
+    );
     return ids;
   }
 

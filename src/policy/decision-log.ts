@@ -1,9 +1,31 @@
-// Writes every decision as one JSON line in OPA's decision-log event shape, so tooling that
-// reads OPA decision logs reads these unchanged. The input is embedded as the exact JSON
-// text the policy evaluated (serialised once per request, never re-serialised here).
+// Writes every decision as one JSON event in OPA's decision-log shape, so tooling that
+// reads OPA decision logs reads these unchanged, to each audit destination: stdout, a
+// file (one line per event) or an OPA-compatible decision-log service (gzipped batches,
+// see decision-log-upload.ts).
+//
+// The policy that decided also decides what is logged, as in OPA: when its bundle has
+// the entrypoints system/log/drop and system/log/mask (`mcpgate policy build` adds them
+// when the rules exist), each event is first given to drop (true: not logged, counted),
+// then to mask (rules that erase or replace parts of input and result; see
+// decision-log-mask.ts). Without them the event is built by hand around the
+// pre-serialised input: the same bytes the policy saw, never parsed or re-serialised.
+//
+// If drop or mask fails (an evaluation error, an invalid rule set), the event is still
+// written, but without its input: `erased: ["/input"]` and `log_error` say why. Nothing
+// sensitive the mask was meant to remove can leak, and the audit trail has no gap. (OPA
+// itself drops the event in that case.)
 import { randomUUID } from 'node:crypto';
 import winston from 'winston';
-import type { GatewayConfig } from '../config/load.js';
+import type { AuditDestination } from '../config/policy.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+import {
+  applyMaskRules,
+  DROP_ENTRYPOINT,
+  MASK_ENTRYPOINT,
+  parseMaskRules,
+} from './decision-log-mask.js';
+import { DecisionLogUploader, type UploadStats } from './decision-log-upload.js';
+import { describeThrown, type PolicyEngine } from './engine.js';
 
 export interface DecisionEvent {
   path: string;
@@ -17,50 +39,205 @@ export interface DecisionEvent {
   requestedBy: string | undefined;
 }
 
+export interface DecisionLogStats extends UploadStats {
+  /** Events the policy's system.log.drop dropped. */
+  dropped_policy: number;
+  /** Events written without their input because drop or mask failed. */
+  mask_errors: number;
+}
+
 export interface DecisionLog {
-  write(event: DecisionEvent): string;
+  /**
+   * Logs one decision; returns its decision id (also when the event is dropped).
+   * Synchronous: uploads happen in the background. `engine` is the policy that made the
+   * decision (its system.log.drop / system.log.mask apply); undefined when none is loaded.
+   */
+  write(event: DecisionEvent, engine: PolicyEngine | undefined): string;
+  /** Counters for /readyz; the upload ones are summed over service destinations. */
+  stats(): DecisionLogStats;
+  /** Flushes files and makes a last, bounded upload attempt. */
   close(): Promise<void>;
 }
 
+export interface DecisionLogOptions {
+  logger?: Logger;
+  /** Bound on the final upload at close(). Default 2000 ms. */
+  closeTimeoutMs?: number;
+  /** Bound on one upload request. Default 30000 ms. */
+  requestTimeoutMs?: number;
+}
+
+/** The fields of one event, each already JSON text. */
+interface EventParts {
+  head: string;
+  input: string;
+  tail: string;
+}
+
+const ERROR_LOG_INTERVAL_MS = 60_000;
+
 export function createDecisionLog(
-  destinations: GatewayConfig['audit']['destinations'],
+  destinations: AuditDestination[],
   labels: { id: string; version: string },
+  options: DecisionLogOptions = {},
 ): DecisionLog {
-  const transports = destinations.map((d) =>
-    d.type === 'file'
-      ? new winston.transports.File({ filename: d.path })
-      : new winston.transports.Console({ stderrLevels: [] }),
-  );
-  const logger = winston.createLogger({
-    level: 'info',
-    format: winston.format.printf((info) => String(info.message)),
-    transports,
-  });
+  const logger = options.logger ?? silentLogger;
+  const lineTransports: winston.transport[] = [];
+  const uploaders: DecisionLogUploader[] = [];
+  for (const d of destinations) {
+    switch (d.type) {
+      case 'stdout':
+        lineTransports.push(new winston.transports.Console({ stderrLevels: [] }));
+        break;
+      case 'file':
+        lineTransports.push(new winston.transports.File({ filename: d.path }));
+        break;
+      case 'service':
+        uploaders.push(
+          new DecisionLogUploader(d, {
+            logger,
+            closeTimeoutMs: options.closeTimeoutMs,
+            requestTimeoutMs: options.requestTimeoutMs,
+          }),
+        );
+        break;
+    }
+  }
+  const lines =
+    lineTransports.length > 0
+      ? winston.createLogger({
+          level: 'info',
+          format: winston.format.printf((info) => String(info.message)),
+          transports: lineTransports,
+        })
+      : undefined;
+
   const labelsJson = JSON.stringify({ id: labels.id, type: 'mcpgate', version: labels.version });
+  const counts = { dropped_policy: 0, mask_errors: 0 };
+  const errorLog = throttled(logger, ERROR_LOG_INTERVAL_MS);
+  let closing: Promise<void> | undefined;
+
+  const emit = (line: string): void => {
+    lines?.info(line);
+    for (const uploader of uploaders) uploader.push(line);
+  };
+
+  /** The event after drop and mask: its JSON text, or undefined when dropped. */
+  const applyLogPolicy = (
+    engine: PolicyEngine,
+    parts: EventParts,
+    line: string,
+    path: string,
+  ): string | undefined => {
+    try {
+      if (
+        engine.hasEntrypoint(DROP_ENTRYPOINT) &&
+        engine.evaluate(DROP_ENTRYPOINT, line) === true
+      ) {
+        counts.dropped_policy++;
+        return undefined;
+      }
+      if (!engine.hasEntrypoint(MASK_ENTRYPOINT)) return line;
+      const rules = parseMaskRules(engine.evaluate(MASK_ENTRYPOINT, line));
+      if (rules.length === 0) return line;
+      // The one place the event becomes an object: parsed once, masked in place.
+      const event = JSON.parse(line) as Record<string, unknown>;
+      const { erased, masked } = applyMaskRules(event, rules);
+      if (erased.length === 0 && masked.length === 0) return line;
+      if (erased.length > 0) event.erased = erased;
+      if (masked.length > 0) event.masked = masked;
+      return JSON.stringify(event);
+    } catch (err) {
+      counts.mask_errors++;
+      const message = `decision log drop/mask failed, input erased: ${describeThrown(err)}`;
+      errorLog(message, { path, revision: engine.revision });
+      return (
+        `${parts.head}${parts.tail.slice(0, -1)}` +
+        `,"erased":["/input"],"log_error":${JSON.stringify(message)}}`
+      );
+    }
+  };
+
   return {
-    write(event) {
+    write(event, engine) {
       const decisionId = randomUUID();
       // Built by hand around the pre-serialised input: same bytes the policy saw.
-      const line =
-        `{"decision_id":${JSON.stringify(decisionId)}` +
-        `,"labels":${labelsJson}` +
-        `,"bundles":{"mcpgate":{"revision":${JSON.stringify(event.revision)}}}` +
-        `,"path":${JSON.stringify(event.path)}` +
-        `,"input":${event.inputJson}` +
-        `,"result":${JSON.stringify(event.result ?? null)}` +
-        `,"requested_by":${JSON.stringify(event.requestedBy ?? '')}` +
-        `,"req_id":${JSON.stringify(event.reqId ?? null)}` +
-        `,"session_id":${JSON.stringify(event.sessionId ?? null)}` +
-        `,"timestamp":${JSON.stringify(new Date().toISOString())}` +
-        `,"metrics":{"timer_rego_query_eval_ns":${Math.round(event.evalNs)}}}`;
-      logger.info(line);
+      const parts: EventParts = {
+        head:
+          `{"decision_id":${JSON.stringify(decisionId)}` +
+          `,"labels":${labelsJson}` +
+          `,"bundles":{"mcpgate":{"revision":${JSON.stringify(event.revision)}}}` +
+          `,"path":${JSON.stringify(event.path)}`,
+        input: `,"input":${event.inputJson}`,
+        tail:
+          `,"result":${JSON.stringify(event.result ?? null)}` +
+          `,"requested_by":${JSON.stringify(event.requestedBy ?? '')}` +
+          `,"req_id":${JSON.stringify(event.reqId ?? null)}` +
+          `,"session_id":${JSON.stringify(event.sessionId ?? null)}` +
+          `,"timestamp":${JSON.stringify(new Date().toISOString())}` +
+          `,"metrics":{"timer_rego_query_eval_ns":${Math.round(event.evalNs)}}}`,
+      };
+      const line = parts.head + parts.input + parts.tail;
+      if (
+        engine === undefined ||
+        (!engine.hasEntrypoint(DROP_ENTRYPOINT) && !engine.hasEntrypoint(MASK_ENTRYPOINT))
+      ) {
+        emit(line);
+        return decisionId;
+      }
+      const logged = applyLogPolicy(engine, parts, line, event.path);
+      if (logged !== undefined) emit(logged);
       return decisionId;
     },
-    close() {
-      return new Promise((resolve) => {
-        logger.on('finish', () => resolve());
-        logger.end();
-      });
+
+    stats() {
+      const total: DecisionLogStats = {
+        sent: 0,
+        dropped_buffer: 0,
+        failed_attempts: 0,
+        buffered: 0,
+        ...counts,
+      };
+      for (const uploader of uploaders) {
+        const s = uploader.stats();
+        total.sent += s.sent;
+        total.dropped_buffer += s.dropped_buffer;
+        total.failed_attempts += s.failed_attempts;
+        total.buffered += s.buffered;
+      }
+      return total;
     },
+
+    close() {
+      closing ??= Promise.all([
+        lines
+          ? new Promise<void>((resolve) => {
+              lines.on('finish', () => resolve());
+              lines.end();
+            })
+          : undefined,
+        ...uploaders.map((u) => u.close()),
+      ]).then(() => undefined);
+      return closing;
+    },
+  };
+}
+
+/** Logs an error at most once per interval, with how many were not logged in between. */
+function throttled(
+  logger: Logger,
+  intervalMs: number,
+): (message: string, meta: Record<string, unknown>) => void {
+  let last = -Infinity;
+  let suppressed = 0;
+  return (message, meta) => {
+    const now = Date.now();
+    if (now - last < intervalMs) {
+      suppressed++;
+      return;
+    }
+    logger.error(message, suppressed > 0 ? { ...meta, suppressed } : meta);
+    last = now;
+    suppressed = 0;
   };
 }

@@ -7,6 +7,8 @@ export interface Obligations {
   credential: unknown;
   redact: string[];
   terminate_session: boolean;
+  /** session/open only: the session's lifetime in seconds (null: no limit from policy). */
+  session_ttl_s: number | null;
 }
 
 export interface Decision {
@@ -21,6 +23,7 @@ export const NO_OBLIGATIONS: Readonly<Obligations> = Object.freeze({
   credential: null,
   redact: [],
   terminate_session: false,
+  session_ttl_s: null,
 });
 
 export function deny(reason: string): Decision {
@@ -66,6 +69,12 @@ export function parseDecision(result: unknown): Decision {
   if (typeof terminate !== 'boolean') {
     return deny('policy returned a malformed decision: "terminate_session" must be true or false');
   }
+  const ttl = rawObligations.session_ttl_s ?? null;
+  if (ttl !== null && (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0)) {
+    return deny(
+      'policy returned a malformed decision: "session_ttl_s" must be a positive number of seconds',
+    );
+  }
   const decision: Decision = {
     allow: result.allow,
     reasons: reasons,
@@ -75,6 +84,7 @@ export function parseDecision(result: unknown): Decision {
       credential: rawObligations.credential ?? null,
       redact: redact,
       terminate_session: terminate,
+      session_ttl_s: ttl,
     },
   };
   if (!decision.allow && decision.reasons.length === 0) {

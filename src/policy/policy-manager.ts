@@ -3,6 +3,8 @@
 // from a rego/ folder (rebuilt with the OPA CLI on every change). A new policy is checked
 // completely (bundle, signature, wasm, entrypoints) before the swap; one that fails is
 // refused, logged, and the current policy keeps serving.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +14,8 @@ import type { Logger } from '../util/logger.js';
 import type { WasmBundle } from './bundle.js';
 import { PolicyEngine } from './engine.js';
 import type { PolicyHolder } from './policy-holder.js';
-import { buildWasmBundle, regoLayout, sourceRevision } from './toolchain.js';
+import { sourceRevision } from './toolchain.js';
+import { PACKAGE_ROOT } from '../util/paths.js';
 
 /** Parses (and verifies) bundle bytes; throws with a reason to refuse them. */
 export type BundleParser = (bytes: Buffer, origin: string) => WasmBundle;
@@ -34,6 +37,24 @@ export interface PolicyStatus {
 }
 
 const DEBOUNCE_MS = 300;
+const execFileAsync = promisify(execFile);
+
+async function buildInChild(regoDir: string, out: string): Promise<void> {
+  try {
+    await execFileAsync(
+      process.execPath,
+      [join(PACKAGE_ROOT, 'bin/mcpgate.js'), 'policy', 'build', '--rego', regoDir, '--out', out],
+      {
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr ?? '';
+    throw new Error(stderr.replace(/^mcpgate: /, '').trim() || (err as Error).message, {
+      cause: err,
+    });
+  }
+}
 const WATCH_POLL_MS = 500;
 
 export class PolicyManager {
@@ -66,8 +87,10 @@ export class PolicyManager {
     switch (source.kind) {
       case 'file':
         this.installFile(source.path);
-        this.watchPath(dirname(source.path), (name) => name === basename(source.path), () =>
-          this.installFile(source.path),
+        this.watchPath(
+          dirname(source.path),
+          (name) => name === basename(source.path),
+          () => this.installFile(source.path),
         );
         return;
       case 'watch':
@@ -90,7 +113,11 @@ export class PolicyManager {
 
   status(): PolicyStatus {
     const engine = this.holder.current();
-    const status: PolicyStatus = { source: this.origin, installs: this.installs, refusals: this.refusals };
+    const status: PolicyStatus = {
+      source: this.origin,
+      installs: this.installs,
+      refusals: this.refusals,
+    };
     if (engine) status.revision = engine.revision;
     if (this.loadedAt) status.loaded_at = new Date(this.loadedAt).toISOString();
     if (this.holder.error !== undefined && this.refusedAt) {
@@ -104,7 +131,9 @@ export class PolicyManager {
   installBytes(bytes: Buffer, origin: string): boolean {
     const previous = this.holder.current()?.revision;
     try {
-      const engine = this.holder.install(() => PolicyEngine.load(this.parse(bytes, origin), this.config.memory));
+      const engine = this.holder.install(() =>
+        PolicyEngine.load(this.parse(bytes, origin), this.config.memory),
+      );
       this.installs++;
       this.loadedAt = Date.now();
       this.logger.info('policy installed', { origin, revision: engine.revision, previous });
@@ -131,7 +160,10 @@ export class PolicyManager {
     try {
       bytes = readFileSync(path);
     } catch (err) {
-      this.refuse(path, `cannot read policy bundle ${path}: ${(err as Error).message} (run \`mcpgate policy build\`)`);
+      this.refuse(
+        path,
+        `cannot read policy bundle ${path}: ${(err as Error).message} (run \`mcpgate policy build\`)`,
+      );
       return;
     }
     this.installBytes(bytes, path);
@@ -144,14 +176,14 @@ export class PolicyManager {
       return this.building;
     }
     this.building = (async () => {
-      // Let the request that noticed the change finish before the (synchronous) build.
-      await new Promise((resolve) => setImmediate(resolve));
       do {
         this.rebuildAgain = false;
         const dir = mkdtempSync(join(tmpdir(), 'mcpgate-watch-'));
         try {
           const out = join(dir, 'bundle.tar.gz');
-          buildWasmBundle(regoLayout(regoDir), out);
+          // `mcpgate policy build` in a child process: the OPA compiler runs for a second or
+          // so, and requests keep being served (by the current policy) meanwhile.
+          await buildInChild(regoDir, out);
           this.installBytes(readFileSync(out), `${regoDir} (rebuilt)`);
         } catch (err) {
           this.refuse(`${regoDir} (rebuild)`, err instanceof Error ? err.message : String(err));

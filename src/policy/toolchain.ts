@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT } from './engine.js';
+import { LOG_ENTRYPOINTS } from './decision-log-mask.js';
 import { opaBinary } from '../util/paths.js';
 
 export class ToolchainError extends Error {}
@@ -71,30 +72,68 @@ export function sourceRevision(regoDir: string): string {
   return `rego-${hash.digest('hex').slice(0, 16)}`;
 }
 
+/**
+ * The decision-log entrypoints (system/log/mask, system/log/drop) worth trying: both when
+ * some package could define them (data.system or data.system.log*), none otherwise, per
+ * `opa inspect`. When inspect fails, both: `opa build` then has the final word.
+ */
+function logEntrypointCandidates(regoDir: string): string[] {
+  const result = runOpa(['inspect', '--format', 'json', '.'], { cwd: regoDir });
+  if (result.status !== 0) return [...LOG_ENTRYPOINTS];
+  let namespaces: string[];
+  try {
+    const parsed = JSON.parse(result.stdout) as { namespaces?: Record<string, unknown> };
+    namespaces = Object.keys(parsed.namespaces ?? {});
+  } catch {
+    return [...LOG_ENTRYPOINTS];
+  }
+  return namespaces.some((ns) => /^data\.system($|\.log($|\.))/.test(ns))
+    ? [...LOG_ENTRYPOINTS]
+    : [];
+}
+
+/** OPA's refusal of an entrypoint no rule defines (`opa build -e`). */
+function undefinedEntrypoint(output: string, entrypoint: string): boolean {
+  return output.includes(`entrypoint "${entrypoint}" does not refer to a rule`);
+}
+
+/**
+ * `opa build -t wasm` of rego/ into outFile. The bundle has the decision and visible
+ * entrypoints, plus system/log/mask and system/log/drop when the policy defines those
+ * rules (decision-log masking, see decision-log-mask.ts). Whether a rule exists is OPA's
+ * call: the build is tried with them, and one OPA reports as undefined is left out.
+ */
 export function buildWasmBundle(layout: RegoLayout, outFile: string, revision?: string): string {
   const rev = revision ?? sourceRevision(layout.regoDir);
   mkdirSync(dirname(outFile), { recursive: true });
-  const args = [
-    'build',
-    '-t',
-    'wasm',
-    '-e',
+  let entrypoints = [
     DECISION_ENTRYPOINT,
-    '-e',
     VISIBLE_ENTRYPOINT,
-    '--capabilities',
-    layout.capabilities,
-    '--revision',
-    rev,
-    '-o',
-    outFile,
-    ...NON_POLICY_ENTRIES.flatMap((entry) => ['--ignore', entry]),
-    '.',
+    ...logEntrypointCandidates(layout.regoDir),
   ];
-  // Run inside rego/ so file names in the bundle are relative, not this machine's paths.
-  const result = runOpa(args, { cwd: layout.regoDir });
-  if (result.status !== 0) {
-    throw new ToolchainError(`opa build failed:\n${result.stderr || result.stdout}`);
+  for (;;) {
+    const args = [
+      'build',
+      '-t',
+      'wasm',
+      ...entrypoints.flatMap((e) => ['-e', e]),
+      '--capabilities',
+      layout.capabilities,
+      '--revision',
+      rev,
+      '-o',
+      outFile,
+      ...NON_POLICY_ENTRIES.flatMap((entry) => ['--ignore', entry]),
+      '.',
+    ];
+    // Run inside rego/ so file names in the bundle are relative, not this machine's paths.
+    const result = runOpa(args, { cwd: layout.regoDir });
+    if (result.status === 0) return rev;
+    const output = result.stderr || result.stdout;
+    const missing = LOG_ENTRYPOINTS.find(
+      (e) => entrypoints.includes(e) && undefinedEntrypoint(output, e),
+    );
+    if (missing === undefined) throw new ToolchainError(`opa build failed:\n${output}`);
+    entrypoints = entrypoints.filter((e) => e !== missing);
   }
-  return rev;
 }

@@ -7,10 +7,12 @@ export function sendJsonRpcError(
   code: number,
   message: string,
   headers: Record<string, string> = {},
+  data?: unknown,
 ): void {
   if (res.headersSent) return;
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-  res.status(status).json({ jsonrpc: '2.0', error: { code, message }, id: null });
+  const error = data === undefined ? { code, message } : { code, message, data };
+  res.status(status).json({ jsonrpc: '2.0', error, id: null });
 }
 
 export const JSONRPC_PARSE_ERROR = -32700;

@@ -5,7 +5,9 @@ import type { Response } from 'express';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import { Session, sessionPrincipal } from '../sessions/session.js';
+import { POLICY_DENIED } from '../util/rpc-error.js';
 import type { Logger } from '../util/logger.js';
+import { GATEWAY_VERSION } from '../util/version.js';
 import type { AuthenticatedRequest } from './auth.js';
 import { GATEWAY_REFUSED, JSONRPC_INVALID_REQUEST, sendJsonRpcError } from './jsonrpc-errors.js';
 import { newSessionId, type SessionManager } from './session-manager.js';
@@ -48,6 +50,35 @@ export function mcpHandler(options: McpEndpointOptions) {
       );
       return;
     }
+    // The policy decides whether this user may have a session of this purpose, and its TTL.
+    const session = new Session(
+      newSessionId(),
+      sessionPrincipal(identity),
+      purpose,
+      options.historyLimit,
+    );
+    const init = req.body as { id?: string | number; params?: { protocolVersion?: unknown } };
+    const { decision, decisionId } = options.serverDeps.pipeline.openSession({
+      identity,
+      session,
+      protocolVersion:
+        typeof init.params?.protocolVersion === 'string' ? init.params.protocolVersion : undefined,
+      gateway: { id: options.serverDeps.gatewayId, version: GATEWAY_VERSION },
+      requestId: init.id ?? 0,
+      remoteAddress: req.socket.remoteAddress,
+      terminateRequested: false,
+    });
+    if (!decision.allow) {
+      sendJsonRpcError(
+        res,
+        403,
+        POLICY_DENIED,
+        `Denied by policy: cannot open a ${purpose} session: ${decision.reasons.join('; ')}`,
+        {},
+        { decision_id: decisionId, reasons: decision.reasons },
+      );
+      return;
+    }
     if (!sessions.reserve()) {
       sendJsonRpcError(
         res,
@@ -60,12 +91,6 @@ export function mcpHandler(options: McpEndpointOptions) {
       );
       return;
     }
-    const session = new Session(
-      newSessionId(),
-      sessionPrincipal(identity),
-      purpose,
-      options.historyLimit,
-    );
     const server = createSessionServer(session, options.serverDeps);
     let added = false;
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
@@ -109,6 +134,21 @@ export function mcpHandler(options: McpEndpointOptions) {
         return;
       }
       const entry = sessions.get(sessionId);
+      if (
+        entry &&
+        req.identity &&
+        entry.session.principal === sessionPrincipal(req.identity) &&
+        entry.session.expired()
+      ) {
+        void sessions.end(sessionId, 'session TTL reached');
+        sendJsonRpcError(
+          res,
+          404,
+          JSONRPC_INVALID_REQUEST,
+          `Session expired (its ${entry.session.ttlSeconds ?? 0} s lifetime is over): re-authenticate and initialize a new session`,
+        );
+        return;
+      }
       if (!entry || !req.identity || entry.session.principal !== sessionPrincipal(req.identity)) {
         sendJsonRpcError(
           res,

@@ -79,6 +79,7 @@ export class SessionManager {
     const cutoff = Date.now() - this.limits.idleTimeoutMs;
     for (const [id, entry] of this.live) {
       if (entry.session.lastSeenAt < cutoff) void this.end(id, 'idle timeout');
+      else if (entry.session.expired()) void this.end(id, 'session TTL reached');
     }
   }
 

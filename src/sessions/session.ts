@@ -22,6 +22,8 @@ export class Session {
   readonly counters: SessionCounters = { calls: 0, denied: 0 };
   /** Negotiated at initialize; recorded for the policy's request context. */
   clientInfo: { name: string; version: string } | undefined;
+  /** Set by the session/open decision (obligation session_ttl_s); undefined: no limit. */
+  ttlSeconds: number | undefined;
 
   constructor(
     readonly id: string,
@@ -45,6 +47,11 @@ export class Session {
     if (this.historyLimit === 0) return;
     this.historyRing.push(entry);
     if (this.historyRing.length > this.historyLimit) this.historyRing.shift();
+  }
+
+  /** True once the policy-given lifetime is over: the client must re-authenticate and reopen. */
+  expired(now = Date.now()): boolean {
+    return this.ttlSeconds !== undefined && now - this.createdAt >= this.ttlSeconds * 1000;
   }
 
   ageSeconds(now = Date.now()): number {

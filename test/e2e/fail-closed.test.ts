@@ -3,7 +3,8 @@
 // and the gateway keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
-import { callTool, connectClient, textOf } from './support/client.js';
+import { readFileSync } from 'node:fs';
+import { callTool, connectClient, INITIALIZE, rawPost, textOf } from './support/client.js';
 import { startGatewayProcess, scratchDir, type GatewayProcess } from './support/gateway.js';
 import { buildFixturePolicy, labServer } from './support/policies.js';
 import { startIssuer, type TestIssuer } from './support/issuer.js';
@@ -26,16 +27,12 @@ async function gatewayWith(bundle: string): Promise<GatewayProcess> {
   return gateway;
 }
 
-async function expectDeniedEcho(
-  gateway: GatewayProcess,
-  reason: RegExp,
-  listEmpty = false,
-): Promise<void> {
+async function expectDeniedEcho(gateway: GatewayProcess, reason: RegExp): Promise<void> {
   const client = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
   try {
-    // The fixtures' visible rule shows every tool; with no policy at all nothing is shown.
+    // The fixtures' visible rule shows every tool; only the calls are refused.
     const { tools } = await client.listTools();
-    expect(tools.length === 0).toBe(listEmpty);
+    expect(tools.length).toBeGreaterThan(0);
     for (let i = 0; i < 2; i++) {
       const result = await callTool(client, 'lab__echo', { text: 'hi' });
       expect(result.isError).toBe(true);
@@ -49,7 +46,12 @@ async function expectDeniedEcho(
 describe('fail closed', () => {
   it('denies everything when the policy bundle is missing, and is not ready', async () => {
     const gateway = await gatewayWith(join(scratchDir(), 'no-such-bundle.tar.gz'));
-    await expectDeniedEcho(gateway, /no policy is loaded/, true);
+    // Not even a session opens: session/open is a policy decision too.
+    const res = await rawPost(gateway.mcpUrl, INITIALIZE, {
+      authorization: `Bearer ${await issuer.mint({ aud: gateway.mcpUrl })}`,
+    });
+    expect(res.status).toBe(403);
+    expect(res.text).toContain('no policy is loaded');
     const ready = await fetch(`${gateway.url}/readyz`);
     expect(ready.status).toBe(503);
     const body = (await ready.json()) as { policy: { loaded: boolean; last_refusal: string } };
@@ -96,5 +98,51 @@ describe('obligations', () => {
       /Session not found|404/,
     );
     await client.close().catch(() => undefined);
+  });
+});
+
+describe('session/open: the policy decides who may open which purpose, and the TTL', () => {
+  let gateway: GatewayProcess;
+  beforeAll(async () => {
+    gateway = await gatewayWith(buildFixturePolicy('allow-all'));
+  });
+
+  it('refuses to open a session the policy denies, with the reasons (403)', async () => {
+    const token = await issuer.mint({ aud: gateway.mcpUrl });
+    const res = await rawPost(gateway.mcpUrl, INITIALIZE, {
+      authorization: `Bearer ${token}`,
+      'mcp-purpose': 'forbidden-purpose',
+    });
+    expect(res.status).toBe(403);
+    const body = JSON.parse(res.text) as {
+      error: { code: number; message: string; data: { reasons: string[] } };
+    };
+    expect(body.error.code).toBe(-32010);
+    expect(body.error.message).toContain('cannot open a forbidden-purpose session');
+    expect(body.error.data.reasons).toEqual(['purpose forbidden-purpose is not for anyone']);
+    expect(res.headers.get('mcp-session-id')).toBeNull();
+  });
+
+  it('expires a session at the TTL the policy gave it, telling the client to re-authenticate', async () => {
+    const client = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }), {
+      'mcp-purpose': 'short-lived',
+    });
+    expect(textOf(await callTool(client, 'lab__echo', { text: 'x' }))).toContain('echo:x');
+    await new Promise((r) => setTimeout(r, 1300));
+    await expect(callTool(client, 'lab__echo', { text: 'y' })).rejects.toThrow(
+      /expired|re-authenticate|Session not found|404/,
+    );
+    await client.close().catch(() => undefined);
+    const lines = readFileSync(gateway.auditFile, 'utf8').trim().split('\n');
+    const open = lines
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            input: { action: string; session: { purpose: string } };
+            result: { obligations: { session_ttl_s: number } };
+          },
+      )
+      .find((e) => e.input.action === 'session/open' && e.input.session.purpose === 'short-lived');
+    expect(open?.result.obligations.session_ttl_s).toBe(1);
   });
 });

@@ -15,6 +15,7 @@ const NONE = {
   credential: null,
   redact: [],
   terminate_session: false,
+  session_ttl_s: null,
 };
 
 /** Asserts a deny with exactly one reason and returns that reason. */
@@ -64,6 +65,7 @@ describe('parseDecision: well-formed decisions', () => {
         credential: 'github',
         redact: ['$.token'],
         terminate_session: true,
+        session_ttl_s: 900,
       },
     });
     expect(decision.obligations).toEqual({
@@ -72,7 +74,18 @@ describe('parseDecision: well-formed decisions', () => {
       credential: 'github',
       redact: ['$.token'],
       terminate_session: true,
+      session_ttl_s: 900,
     });
+  });
+
+  it.each([[0], [-5], ['3600'], [Number.NaN]])('refuses session_ttl_s %p', (ttl) => {
+    const decision = parseDecision({
+      allow: true,
+      reasons: [],
+      obligations: { session_ttl_s: ttl },
+    });
+    expect(decision.allow).toBe(false);
+    expect(decision.reasons[0]).toContain('"session_ttl_s" must be a positive number of seconds');
   });
 
   it('does not share the obligations object between denies', () => {
