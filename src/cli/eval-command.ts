@@ -28,13 +28,20 @@ function parseJson(value: string, flag: string): unknown {
 export function inputFromFlags(values: Record<string, string | undefined>): PolicyInput {
   const tool = values.tool ?? '';
   const dot = tool.indexOf('.');
-  if (dot <= 0) throw new Error('--tool must be a tool id, server.tool (e.g. filesystem.read_text_file)');
+  if (dot <= 0)
+    throw new Error('--tool must be a tool id, server.tool (e.g. filesystem.read_text_file)');
   const now = Date.now();
   const args = values.args === undefined ? {} : parseJson(values.args, '--args');
-  if (typeof args !== 'object' || args === null || Array.isArray(args)) throw new Error('--args must be a JSON object');
-  const annotations = values.annotations === undefined ? {} : parseJson(values.annotations, '--annotations');
-  const history = values.history === undefined ? [] : parseJson(readFileSync(resolve(values.history), 'utf8'), '--history');
-  if (!Array.isArray(history)) throw new Error('--history must hold a JSON array of history entries');
+  if (typeof args !== 'object' || args === null || Array.isArray(args))
+    throw new Error('--args must be a JSON object');
+  const annotations =
+    values.annotations === undefined ? {} : parseJson(values.annotations, '--annotations');
+  const history =
+    values.history === undefined
+      ? []
+      : parseJson(readFileSync(resolve(values.history), 'utf8'), '--history');
+  if (!Array.isArray(history))
+    throw new Error('--history must hold a JSON array of history entries');
   const user = values.user ?? 'eval-user';
   return {
     action: 'tools/call',
@@ -95,18 +102,29 @@ export function evalCommand(argv: string[]): number {
     },
   });
   if (values.input === undefined && values.tool === undefined) {
-    console.error('eval needs --input FILE (a whole input document) or --tool server.tool [--args JSON] ...');
+    console.error(
+      'eval needs --input FILE (a whole input document) or --tool server.tool [--args JSON] ...',
+    );
     return 2;
   }
   const inputJson =
     values.input !== undefined
       ? JSON.stringify(parseJson(readFileSync(resolve(values.input), 'utf8'), '--input'))
       : JSON.stringify(inputFromFlags(values));
-  const engine = PolicyEngine.load(readBundleFile(resolve(values.bundle)), { initialPages: 5, maxPages: 1024 });
+  const engine = PolicyEngine.load(readBundleFile(resolve(values.bundle)), {
+    initialPages: 5,
+    maxPages: 1024,
+  });
   const started = process.hrtime.bigint();
   const result = engine.evaluate(values.entrypoint, inputJson);
   const evalUs = Number(process.hrtime.bigint() - started) / 1000;
   const shown = values.entrypoint === DECISION_ENTRYPOINT ? parseDecision(result) : result;
-  console.log(JSON.stringify({ revision: engine.revision, eval_us: Math.round(evalUs), result: shown }, null, 2));
+  console.log(
+    JSON.stringify(
+      { revision: engine.revision, eval_us: Math.round(evalUs), result: shown },
+      null,
+      2,
+    ),
+  );
   return 0;
 }

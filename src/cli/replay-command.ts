@@ -11,7 +11,11 @@ import { DECISION_ENTRYPOINT, PolicyEngine, PolicyEvalError } from '../policy/en
 interface LoggedEvent {
   decision_id?: string;
   path?: string;
-  input?: { tool?: { id?: string }; identity?: { subject?: string }; session?: { purpose?: string } };
+  input?: {
+    tool?: { id?: string };
+    identity?: { subject?: string };
+    session?: { purpose?: string };
+  };
   result?: { allow?: unknown; reasons?: unknown };
   erased?: unknown[];
   masked?: unknown[];
@@ -36,7 +40,13 @@ export interface ReplayReport {
 }
 
 export function replay(logText: string, engine: PolicyEngine): ReplayReport {
-  const report: ReplayReport = { decisions: 0, unchanged: 0, changed: [], skipped_masked: 0, unreadable_lines: 0 };
+  const report: ReplayReport = {
+    decisions: 0,
+    unchanged: 0,
+    changed: [],
+    skipped_masked: 0,
+    unreadable_lines: 0,
+  };
   for (const line of logText.split('\n')) {
     if (line.trim() === '') continue;
     let event: LoggedEvent;
@@ -57,7 +67,11 @@ export function replay(logText: string, engine: PolicyEngine): ReplayReport {
       after = parseDecision(engine.evaluate(DECISION_ENTRYPOINT, JSON.stringify(event.input)));
     } catch (err) {
       if (!(err instanceof PolicyEvalError)) throw err;
-      after = { allow: false, reasons: [`${err.message}; denied`], obligations: parseDecision(undefined).obligations };
+      after = {
+        allow: false,
+        reasons: [`${err.message}; denied`],
+        obligations: parseDecision(undefined).obligations,
+      };
     }
     const before = {
       allow: event.result?.allow === true,
@@ -97,7 +111,10 @@ export function replayCommand(argv: string[]): number {
     console.error('policy replay needs --log decisions.jsonl and --bundle candidate.tar.gz');
     return 2;
   }
-  const engine = PolicyEngine.load(readBundleFile(resolve(values.bundle)), { initialPages: 5, maxPages: 1024 });
+  const engine = PolicyEngine.load(readBundleFile(resolve(values.bundle)), {
+    initialPages: 5,
+    maxPages: 1024,
+  });
   const report = replay(readFileSync(resolve(values.log), 'utf8'), engine);
   if (values.json) {
     console.log(JSON.stringify({ candidate_revision: engine.revision, ...report }, null, 2));

@@ -21,7 +21,9 @@ const SIGNING_ALGORITHMS = [
 
 const httpSource = z.strictObject({
   url: z.url({ protocol: /^https?$/ }),
-  headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'header names are [A-Za-z0-9-]+'), valueSource).default({}),
+  headers: z
+    .record(z.string().regex(/^[A-Za-z0-9-]+$/, 'header names are [A-Za-z0-9-]+'), valueSource)
+    .default({}),
   polling: z
     .strictObject({
       min_delay_s: z.number().positive().default(10),
@@ -39,10 +41,7 @@ export const policySchema = z
     /** Shorthand for source: {file: PATH}: a bundle built by `mcpgate policy build`. */
     bundle: z.string().min(1).optional(),
     source: z
-      .union([
-        z.strictObject({ file: z.string().min(1) }),
-        z.strictObject({ http: httpSource }),
-      ])
+      .union([z.strictObject({ file: z.string().min(1) }), z.strictObject({ http: httpSource })])
       .optional(),
     /** Bundle signatures, verified as OPA does (.signatures.json). */
     signing: z
@@ -105,7 +104,9 @@ const serviceDestination = z.strictObject({
   type: z.literal('service'),
   /** OPA-compatible decision-log endpoint: POST of gzipped JSON arrays of events. */
   url: z.url({ protocol: /^https?$/ }),
-  headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'header names are [A-Za-z0-9-]+'), valueSource).default({}),
+  headers: z
+    .record(z.string().regex(/^[A-Za-z0-9-]+$/, 'header names are [A-Za-z0-9-]+'), valueSource)
+    .default({}),
   /** Events per upload (at most). */
   batch_max_events: z.number().int().positive().max(100_000).default(500),
   /** Upload at least this often while events are waiting. */

@@ -39,7 +39,8 @@ export interface ServiceDestination {
   retry: { initialDelayMs: number; maxDelayMs: number };
 }
 
-export type AuditDestination = { type: 'stdout' } | { type: 'file'; path: string } | ServiceDestination;
+export type AuditDestination =
+  { type: 'stdout' } | { type: 'file'; path: string } | ServiceDestination;
 
 export interface AuditConfig {
   destinations: AuditDestination[];
