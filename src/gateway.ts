@@ -6,7 +6,6 @@ import { authorizationServers } from './config/auth.js';
 import type { GatewayConfig } from './config/load.js';
 import { TokenVerifier } from './identity/verifier.js';
 import { createDecisionLog } from './policy/decision-log.js';
-import { createHash } from 'node:crypto';
 import { parseBundle } from './policy/bundle.js';
 import { PolicyHolder } from './policy/policy-holder.js';
 import { PolicyManager } from './policy/policy-manager.js';
@@ -35,8 +34,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const policyManager = new PolicyManager(
     config.policy,
     policy,
-    (bytes) =>
-      parseBundle(bytes, `sha256:${createHash('sha256').update(bytes).digest('hex').slice(0, 16)}`),
+    (bytes, origin) =>
+      parseBundle(bytes, {
+        maxBytes: config.policy.maxBundleBytes,
+        signing: config.policy.signing,
+        source: origin,
+      }),
     logger,
   );
   await policyManager.start();

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readBundleFile } from '../policy/bundle.js';
+import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from '../policy/bundle.js';
 import { parseDecision } from '../policy/decision.js';
 import { DECISION_ENTRYPOINT, PolicyEngine } from '../policy/engine.js';
 import type { PolicyInput } from '../pipeline/input.js';
@@ -82,7 +82,7 @@ export function inputFromFlags(values: Record<string, string | undefined>): Poli
   };
 }
 
-export function evalCommand(argv: string[]): number {
+export async function evalCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -111,10 +111,13 @@ export function evalCommand(argv: string[]): number {
     values.input !== undefined
       ? JSON.stringify(parseJson(readFileSync(resolve(values.input), 'utf8'), '--input'))
       : JSON.stringify(inputFromFlags(values));
-  const engine = PolicyEngine.load(readBundleFile(resolve(values.bundle)), {
-    initialPages: 5,
-    maxPages: 1024,
-  });
+  const engine = PolicyEngine.load(
+    await readBundleFile(resolve(values.bundle), { maxBytes: DEFAULT_MAX_BUNDLE_BYTES }),
+    {
+      initialPages: 5,
+      maxPages: 1024,
+    },
+  );
   const started = process.hrtime.bigint();
   const result = engine.evaluate(values.entrypoint, inputJson);
   const evalUs = Number(process.hrtime.bigint() - started) / 1000;

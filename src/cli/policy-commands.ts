@@ -38,8 +38,8 @@ export function policyCheck(regoDir: string): number {
   return failed ? 1 : 0;
 }
 
-export function policyTest(regoDir: string): number {
-  const report = runPolicyTests(regoLayout(resolve(regoDir)));
+export async function policyTest(regoDir: string): Promise<number> {
+  const report = await runPolicyTests(regoLayout(resolve(regoDir)));
   console.log(report.opaTest.output.trimEnd());
   console.log(`opa test (Go evaluator): ${report.opaTest.ok ? 'ok' : 'FAILED'}`);
   let failed = 0;

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readBundleFile } from '../policy/bundle.js';
+import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from '../policy/bundle.js';
 import { parseDecision, type Decision } from '../policy/decision.js';
 import { DECISION_ENTRYPOINT, PolicyEngine, PolicyEvalError } from '../policy/engine.js';
 
@@ -97,7 +97,7 @@ export function replay(logText: string, engine: PolicyEngine): ReplayReport {
   return report;
 }
 
-export function replayCommand(argv: string[]): number {
+export async function replayCommand(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -111,10 +111,13 @@ export function replayCommand(argv: string[]): number {
     console.error('policy replay needs --log decisions.jsonl and --bundle candidate.tar.gz');
     return 2;
   }
-  const engine = PolicyEngine.load(readBundleFile(resolve(values.bundle)), {
-    initialPages: 5,
-    maxPages: 1024,
-  });
+  const engine = PolicyEngine.load(
+    await readBundleFile(resolve(values.bundle), { maxBytes: DEFAULT_MAX_BUNDLE_BYTES }),
+    {
+      initialPages: 5,
+      maxPages: 1024,
+    },
+  );
   const report = replay(readFileSync(resolve(values.log), 'utf8'), engine);
   if (values.json) {
     console.log(JSON.stringify({ candidate_revision: engine.revision, ...report }, null, 2));

@@ -12,19 +12,14 @@ import { basename, dirname, join } from 'node:path';
 import type { PolicyConfig } from '../config/policy.js';
 import type { Logger } from '../util/logger.js';
 import type { WasmBundle } from './bundle.js';
+import { HttpBundleSource } from './bundles/http-source.js';
 import { PolicyEngine } from './engine.js';
 import type { PolicyHolder } from './policy-holder.js';
 import { sourceRevision } from './toolchain.js';
 import { PACKAGE_ROOT } from '../util/paths.js';
 
-/** Parses (and verifies) bundle bytes; throws with a reason to refuse them. */
-export type BundleParser = (bytes: Buffer, origin: string) => WasmBundle;
-
-/** A source that delivers bundle bytes until stopped (the HTTP bundle poller). */
-export interface BundleFeed {
-  start(onBundle: (bytes: Buffer) => void): Promise<void>;
-  stop(): void;
-}
+/** Parses (and verifies) bundle bytes; rejects with a reason to refuse them. */
+export type BundleParser = (bytes: Buffer, origin: string) => Promise<WasmBundle>;
 
 export interface PolicyStatus {
   source: string;
@@ -60,6 +55,7 @@ const WATCH_POLL_MS = 500;
 export class PolicyManager {
   private watcher: FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
+  private http: HttpBundleSource | undefined;
   private debounce: NodeJS.Timeout | undefined;
   private installs = 0;
   private refusals = 0;
@@ -73,7 +69,6 @@ export class PolicyManager {
     private readonly holder: PolicyHolder,
     private readonly parse: BundleParser,
     private readonly logger: Logger,
-    private readonly feed?: BundleFeed,
   ) {}
 
   private get origin(): string {
@@ -86,11 +81,11 @@ export class PolicyManager {
     const source = this.config.source;
     switch (source.kind) {
       case 'file':
-        this.installFile(source.path);
+        await this.installFile(source.path);
         this.watchPath(
           dirname(source.path),
           (name) => name === basename(source.path),
-          () => this.installFile(source.path),
+          () => void this.installFile(source.path),
         );
         return;
       case 'watch':
@@ -98,8 +93,34 @@ export class PolicyManager {
         this.pollSources(source.regoDir);
         return;
       case 'http':
-        if (!this.feed) throw new Error('an http policy source needs a bundle feed');
-        await this.feed.start((bytes) => this.installBytes(bytes, source.url));
+        this.http = new HttpBundleSource(
+          {
+            url: source.url,
+            headers: source.headers,
+            minDelayMs: source.minDelayMs,
+            maxDelayMs: source.maxDelayMs,
+            maxBytes: this.config.maxBundleBytes,
+            ...(source.longPollingTimeoutS === undefined
+              ? {}
+              : { longPollingTimeoutS: source.longPollingTimeoutS }),
+          },
+          {
+            // A refused bundle must throw, so the source keeps polling without taking its ETag.
+            onBundle: async (bytes) => {
+              if (!(await this.installBytes(bytes, source.url))) throw new Error('bundle refused');
+            },
+            onError: (err) => {
+              this.logger.warn('policy bundle download failed; the current policy stays in force', {
+                url: source.url,
+                error: err.message,
+              });
+            },
+          },
+        );
+        await this.http.start();
+        if (!this.holder.current() && this.holder.error === undefined) {
+          this.holder.refuse(`no bundle could be downloaded from ${source.url} yet`);
+        }
         return;
     }
   }
@@ -108,7 +129,7 @@ export class PolicyManager {
     this.watcher?.close();
     clearInterval(this.poller);
     clearTimeout(this.debounce);
-    this.feed?.stop();
+    this.http?.stop();
   }
 
   status(): PolicyStatus {
@@ -128,12 +149,11 @@ export class PolicyManager {
   }
 
   /** Checks a bundle completely, then swaps it in; a refusal leaves the current policy. */
-  installBytes(bytes: Buffer, origin: string): boolean {
+  async installBytes(bytes: Buffer, origin: string): Promise<boolean> {
     const previous = this.holder.current()?.revision;
     try {
-      const engine = this.holder.install(() =>
-        PolicyEngine.load(this.parse(bytes, origin), this.config.memory),
-      );
+      const bundle = await this.parse(bytes, origin);
+      const engine = this.holder.install(() => PolicyEngine.load(bundle, this.config.memory));
       this.installs++;
       this.loadedAt = Date.now();
       this.logger.info('policy installed', { origin, revision: engine.revision, previous });
@@ -155,7 +175,7 @@ export class PolicyManager {
     });
   }
 
-  private installFile(path: string): void {
+  private async installFile(path: string): Promise<void> {
     let bytes: Buffer;
     try {
       bytes = readFileSync(path);
@@ -166,7 +186,7 @@ export class PolicyManager {
       );
       return;
     }
-    this.installBytes(bytes, path);
+    await this.installBytes(bytes, path);
   }
 
   /** Development: compile rego/ with the OPA CLI into a temp bundle and install it. */
@@ -184,7 +204,7 @@ export class PolicyManager {
           // `mcpgate policy build` in a child process: the OPA compiler runs for a second or
           // so, and requests keep being served (by the current policy) meanwhile.
           await buildInChild(regoDir, out);
-          this.installBytes(readFileSync(out), `${regoDir} (rebuilt)`);
+          await this.installBytes(readFileSync(out), `${regoDir} (rebuilt)`);
         } catch (err) {
           this.refuse(`${regoDir} (rebuild)`, err instanceof Error ? err.message : String(err));
         } finally {

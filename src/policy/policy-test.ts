@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readBundleFile } from './bundle.js';
+import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from './bundle.js';
 import { DECISION_ENTRYPOINT, PolicyEngine, VISIBLE_ENTRYPOINT, describeThrown } from './engine.js';
 import { buildWasmBundle, runOpa, ToolchainError, type RegoLayout } from './toolchain.js';
 
@@ -126,7 +126,7 @@ export interface PolicyTestReport {
   cases: CaseOutcome[];
 }
 
-export function runPolicyTests(layout: RegoLayout): PolicyTestReport {
+export async function runPolicyTests(layout: RegoLayout): Promise<PolicyTestReport> {
   const opaTest = runOpa([
     'test',
     '--ignore',
@@ -141,10 +141,13 @@ export function runPolicyTests(layout: RegoLayout): PolicyTestReport {
   try {
     const bundleFile = join(dir, 'bundle.tar.gz');
     buildWasmBundle(layout, bundleFile);
-    const engine = PolicyEngine.load(readBundleFile(bundleFile), {
-      initialPages: 5,
-      maxPages: 1024,
-    });
+    const engine = PolicyEngine.load(
+      await readBundleFile(bundleFile, { maxBytes: DEFAULT_MAX_BUNDLE_BYTES }),
+      {
+        initialPages: 5,
+        maxPages: 1024,
+      },
+    );
     const go = goAnswers(layout);
     const outcomes = cases.map((c) => {
       try {
