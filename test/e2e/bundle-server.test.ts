@@ -131,7 +131,7 @@ afterAll(async () => {
 describe('a signed bundle from a bundle server', () => {
   it('is verified and serves; unchanged bundles are not downloaded again (ETag, 304)', async () => {
     expect(textOf(await callTool(client, 'everything__echo', { message: 'v1' }))).toContain('v1');
-    await waitFor(async () => requests.some((r) => r.status === 304), 'a 304');
+    await waitFor(() => Promise.resolve(requests.some((r) => r.status === 304)), 'a 304');
     expect(requests.filter((r) => r.status === 304).every((r) => r.ifNoneMatch === '"v1"')).toBe(
       true,
     );
