@@ -53,11 +53,68 @@ test_unknown_purpose_sees_nothing if {
 	authz.visible == set() with input as fx.with_purpose(fx.list("tools/list", catalog), "marketing")
 }
 
+# One purpose, one policy: two Rego packages, two profiles, or a package and
+# a profile claiming the same purpose refuse every request of it.
 test_two_claimants_denied if {
-	d := authz.decision with input as ok_read
+	d1 := authz.decision with input as ok_read
 		with data.mcp.purposes.copy as {"purpose": "code-review", "allow": true}
-	d.allow == false
-	d.reasons == ["more than one policy claims purpose code-review: code_review, copy"]
+	d1.allow == false
+	d1.reasons == ["more than one policy claims purpose code-review: mcp.purposes.copy, profiles/code-review"]
+
+	d2 := authz.decision with input as ok_read
+		with data.profiles.copy as data.profiles["code-review"]
+	d2.reasons == ["more than one policy claims purpose code-review: profiles/code-review, profiles/copy"]
+
+	mock := {"a": {"purpose": "code-review", "allow": true}, "b": {"purpose": "code-review", "allow": true}}
+	d3 := authz.decision with input as ok_read with data.mcp.purposes as mock with data.profiles as {}
+	d3.reasons == ["more than one policy claims purpose code-review: mcp.purposes.a, mcp.purposes.b"]
+
+	# Extensions and lists see nothing of a disputed purpose.
+	catalog := [{"kind": "tool", "id": "everything.echo", "server": "everything", "name": "echo", "annotations": fx.read_only}]
+	authz.visible == set() with input as fx.list("tools/list", catalog)
+		with data.mcp.purposes.copy as {"purpose": "code-review", "allow": true, "visible": {"everything.echo"}}
+	count(authz.extensions) == 0 with input as ok_read
+		with data.mcp.purposes.copy as {"purpose": "code-review", "allow": true}
+}
+
+# An extension adds rules to the policy that governs its purpose, a Rego
+# package as well as a profile; alone, it governs nothing.
+test_extensions if {
+	catalog := [
+		{"kind": "tool", "id": "a.b", "server": "a", "name": "b"},
+		{"kind": "tool", "id": "a.c", "server": "a", "name": "c"},
+	]
+	base := {"p": {"purpose": "x", "allow": true, "visible": {"a.b"}}}
+	extended := object.union(base, {"e": {"extends": "x", "deny": {"e says no"}, "visible": {"a.c"}, "hidden": {"a.b"}}})
+	inp := fx.with_purpose(fx.list("tools/list", catalog), "x")
+
+	authz.decision.allow with input as inp with data.mcp.purposes as base
+	authz.visible == {"a.b"} with input as inp with data.mcp.purposes as base
+
+	d := authz.decision with input as inp with data.mcp.purposes as extended
+	d.reasons == ["e says no"]
+
+	granting := object.union(base, {"e": {"extends": "x", "visible": {"a.c"}, "hidden": {"a.b"}}})
+	authz.visible == {"a.c"} with input as inp with data.mcp.purposes as granting
+
+	# An extension's grant counts where the governing policy is silent.
+	silent := {"p": {"purpose": "x"}, "e": {"extends": "x", "allow": true}}
+	authz.decision.allow with input as inp with data.mcp.purposes as silent
+
+	# Without a claimant there is nothing to extend.
+	alone := {"e": {"extends": "x", "allow": true}}
+	d2 := authz.decision with input as inp with data.mcp.purposes as alone
+	d2.reasons == ["no policy for purpose x"]
+
+	# A package that claims a purpose is no extension, even with `extends`.
+	both := {"p": {"purpose": "x", "allow": true}, "q": {"purpose": "y", "extends": "x", "deny": {"q says no"}}}
+	authz.decision.allow with input as inp with data.mcp.purposes as both
+}
+
+test_code_review_is_a_profile_with_an_extension if {
+	authz.claimants == {"profiles/code-review"} with input as ok_read
+	authz.governing_profile == "code-review" with input as ok_read
+	authz.extensions == {"code_review"} with input as ok_read
 }
 
 # A purpose that neither grants nor refuses still yields a reason.
@@ -144,9 +201,10 @@ test_visible_filters_kind_and_catalog if {
 test_visible_needs_list_allowed if {
 	catalog := [{"kind": "tool", "id": "a.b", "server": "a", "name": "b"}]
 	mock := {"m": {"purpose": "code-review", "visible": {"a.b"}}}
-	authz.visible == set() with input as fx.list("tools/list", catalog) with data.mcp.purposes as mock
+	authz.visible == set() with input as fx.list("tools/list", catalog) with data.mcp.purposes as mock with data.profiles as {}
 	authz.visible == {"a.b"} with input as fx.list("tools/list", catalog)
 		with data.mcp.purposes as {"m": object.union(mock.m, {"allow": true})}
+		with data.profiles as {}
 }
 
 test_defined_for_wrongly_typed_purpose if {

@@ -33,10 +33,10 @@ test_read_tools_allow_typescript_under_src if {
 }
 
 test_read_outside_sources_denied if {
-	refused(read_file("lib/x.ts"), "is not a TypeScript source under src/")
-	refused(read_file("src/x.js"), "is not a TypeScript source under src/")
-	refused(read_file("src"), "is not a TypeScript source under src/")
-	refused(read_file("src/x.ts.bak"), "is not a TypeScript source under src/")
+	refused(read_file("lib/x.ts"), `argument path "lib/x.ts" is outside scope src/**/*.{ts,tsx}`)
+	refused(read_file("src/x.js"), "is outside scope src/**/*.{ts,tsx}")
+	refused(read_file("src"), "is outside scope src/**/*.{ts,tsx}")
+	refused(read_file("src/x.ts.bak"), "is outside scope src/**/*.{ts,tsx}")
 }
 
 test_read_secrets_denied if {
@@ -62,35 +62,35 @@ test_read_path_tricks_denied if {
 }
 
 test_read_needs_a_path if {
-	refused(fx.call("filesystem", "read_file", {}), "filesystem.read_file: path must be a non-empty string")
-	refused(read_file(""), "path must be a non-empty string")
-	refused(read_file(7), "path must be a non-empty string")
-	refused(read_file(["src/a.ts"]), "path must be a non-empty string")
+	refused(fx.call("filesystem", "read_file", {}), "filesystem.read_file: argument path must be a non-empty string")
+	refused(read_file(""), "argument path must be a non-empty string")
+	refused(read_file(7), "argument path must be a non-empty string")
+	refused(read_file(["src/a.ts"]), "argument path must be a non-empty string")
 }
 
 # Arguments that are not an object count as none: refused, never skipped.
 test_non_object_arguments_refused if {
 	inp := object.union(read_file("src/a.ts"), {"arguments": ["src/a.ts"]})
-	refused(inp, "filesystem.read_file: path must be a non-empty string")
+	refused(inp, "filesystem.read_file: argument path must be a non-empty string")
 }
 
 test_read_multiple_files if {
 	allowed(fx.call("filesystem", "read_multiple_files", {"paths": ["src/a.ts", "src/b/c.tsx"]}))
 	refused(
 		fx.call("filesystem", "read_multiple_files", {"paths": ["src/a.ts", "src/.env"]}),
-		`paths[1] "src/.env" looks like a secret`,
+		`argument paths[1] "src/.env" looks like a secret`,
 	)
-	refused(fx.call("filesystem", "read_multiple_files", {"paths": ["src/a.ts", 1]}), "paths[1] must be a non-empty string")
-	refused(fx.call("filesystem", "read_multiple_files", {"paths": []}), `argument "paths" must be a non-empty array`)
-	refused(fx.call("filesystem", "read_multiple_files", {"paths": "src/a.ts"}), `argument "paths" must be a non-empty array`)
-	refused(fx.call("filesystem", "read_multiple_files", {}), `argument "paths" must be a non-empty array`)
+	refused(fx.call("filesystem", "read_multiple_files", {"paths": ["src/a.ts", 1]}), "argument paths[1] must be a non-empty string")
+	refused(fx.call("filesystem", "read_multiple_files", {"paths": []}), "argument paths must be a non-empty list of strings")
+	refused(fx.call("filesystem", "read_multiple_files", {"paths": "src/a.ts"}), "argument paths must be a non-empty list of strings")
+	refused(fx.call("filesystem", "read_multiple_files", {}), "argument paths must be a non-empty list of strings")
 }
 
 test_every_reason_is_listed if {
 	d := authz.decision with input as read_file("/etc/passwd")
 	d.reasons == [
-		`filesystem.read_file: path "/etc/passwd" is absolute`,
-		`filesystem.read_file: path "/etc/passwd" is not a TypeScript source under src/ (src/**/*.{ts,tsx}); purpose code-review reads only those`,
+		`filesystem.read_file: argument path "/etc/passwd" is absolute`,
+		`filesystem.read_file: argument path "/etc/passwd" is outside scope src/**/*.{ts,tsx}`,
 	]
 }
 
@@ -106,15 +106,15 @@ test_directory_tools_allow_src_and_below if {
 }
 
 test_directory_tools_deny_elsewhere if {
-	refused(list_dir("."), "is outside src")
-	refused(list_dir("lib"), "is outside src")
-	refused(list_dir("srcx"), "is outside src")
+	refused(list_dir("."), "is outside scope src, src/**")
+	refused(list_dir("lib"), "is outside scope src, src/**")
+	refused(list_dir("srcx"), "is outside scope src, src/**")
 	refused(list_dir("src/"), "has an empty segment")
 	refused(list_dir("src/.."), `has a ".." segment`)
 	refused(list_dir("/"), "is absolute")
 	refused(list_dir("src/secrets"), "looks like a secret")
 	refused(list_dir("src/.env.d"), "looks like a secret")
-	refused(fx.call("filesystem", "directory_tree", {}), "filesystem.directory_tree: path must be a non-empty string")
+	refused(fx.call("filesystem", "directory_tree", {}), "filesystem.directory_tree: argument path must be a non-empty string")
 }
 
 # --- rule 3: writes ---------------------------------------------------------------
@@ -167,12 +167,11 @@ test_other_tools_not_in_allow_list if {
 	refused(fx.call("filesystem", "delete_file", {"path": "src/a.ts"}), "filesystem.delete_file is not in the code-review allow-list")
 }
 
-test_unknown_write_tool_gets_both_reasons if {
+# A tool the profile refuses gets the profile's reason alone, whatever its
+# annotations say.
+test_unlisted_tool_gets_one_reason if {
 	d := authz.decision with input as fx.call_annotated("memory", "create_entities", {}, {})
-	d.reasons == [
-		"memory.create_entities is not annotated readOnlyHint: true, so it counts as a write tool; purpose code-review is read-only",
-		"memory.create_entities is not in the code-review allow-list",
-	]
+	d.reasons == ["memory.create_entities is not in the code-review allow-list"]
 }
 
 # --- rule 6: resources and prompts -------------------------------------------------
@@ -255,13 +254,13 @@ test_app_tokens_see_nothing if {
 	authz.visible == set() with input as fx.as_app(fx.list("tools/list", catalog))
 }
 
-# Even with every refusal switched off, a bad path gets no grant.
+# Even with every refusal switched off, a bad path gets no grant. (The
+# annotation rule only refuses: an extension tightens a profile by deny.)
 test_grants_need_positive_proof if {
-	not allowed(read_file("lib/x.ts")) with data.mcp.purposes.code_review.deny as set()
-	not allowed(list_dir("lib")) with data.mcp.purposes.code_review.deny as set()
-	not allowed(fx.call("filesystem", "read_multiple_files", {"paths": ["src/a.ts", "src/.env"]})) with data.mcp.purposes.code_review.deny as set()
-	not allowed(fx.call_annotated("filesystem", "read_file", {"path": "src/a.ts"}, {})) with data.mcp.purposes.code_review.deny as set()
-	allowed(read_file("src/a.ts")) with data.mcp.purposes.code_review.deny as set()
+	not allowed(read_file("lib/x.ts")) with data.mcp.purposes.code_review.deny as set() with data.mcp.profiles.deny as set()
+	not allowed(list_dir("lib")) with data.mcp.purposes.code_review.deny as set() with data.mcp.profiles.deny as set()
+	not allowed(fx.call("filesystem", "read_multiple_files", {"paths": ["src/a.ts", "src/.env"]})) with data.mcp.purposes.code_review.deny as set() with data.mcp.profiles.deny as set()
+	allowed(read_file("src/a.ts")) with data.mcp.purposes.code_review.deny as set() with data.mcp.profiles.deny as set()
 }
 
 # A tool is either allowed or refused with its own reason, never both.
@@ -289,16 +288,18 @@ as_entra(inp, groups, roles, overage) := fx.with_identity(inp, fx.entra_user(gro
 
 source := read_file("src/a.ts")
 
+profile := data.profiles["code-review"]
+
 test_tests_use_the_configured_groups if {
-	"engineering" in code_review.code_review_groups
-	fx.entra_engineering in code_review.code_review_groups
-	"CodeReview.Run" in code_review.code_review_roles
+	"engineering" in profile.session.allowed_groups
+	fx.entra_engineering in profile.session.allowed_groups
+	"CodeReview.Run" in profile.session.allowed_roles
 }
 
 # The reasons name the roles in words a security team keeps in step.
 test_reasons_name_every_role if {
-	every role in code_review.code_review_roles {
-		contains(code_review.code_review_roles_text, role)
+	every role in profile.session.allowed_roles {
+		contains(profile.session.members_text, role)
 	}
 }
 
@@ -359,14 +360,16 @@ test_membership_reason_joins_other_reasons if {
 	d := authz.decision with input as as_okta(read_file("src/.env.ts"), ["everyone"], [])
 	d.reasons == [
 		member_reason,
-		`filesystem.read_file: path "src/.env.ts" looks like a secret (.env* or secrets*); purpose code-review never reads secrets`,
+		`filesystem.read_file: argument path "src/.env.ts" looks like a secret (.env* or secrets*); purpose code-review never reads secrets`,
+		`filesystem.read_file: argument path "src/.env.ts" matches exclude **/.env*`,
 	]
 }
 
-# An app token is refused for being one; groups and roles would not change that.
-test_app_tokens_get_no_membership_reason if {
+# An app token is refused for being one; a role that admits it to the profile
+# does not change that.
+test_app_tokens_refused_for_being_apps if {
 	d1 := authz.decision with input as fx.with_identity(source, fx.okta([], [], "app"))
-	d1.reasons == [app_reason]
+	d1.reasons == [member_reason, app_reason]
 	entra_app := object.union(fx.entra_user([], ["CodeReview.Run"], true), {"token_type": "app"})
 	d2 := authz.decision with input as fx.with_identity(source, entra_app)
 	d2.reasons == [app_reason]
@@ -393,8 +396,54 @@ test_outsiders_see_nothing if {
 
 # Even with every refusal switched off, an outsider gets no grant.
 test_grants_need_membership if {
-	not allowed(as_okta(source, ["everyone"], [])) with data.mcp.purposes.code_review.deny as set()
-	not allowed(as_entra(source, [], [], true)) with data.mcp.purposes.code_review.deny as set()
-	not allowed(as_okta(fx.list("tools/list", []), [], [])) with data.mcp.purposes.code_review.deny as set()
-	allowed(as_entra(source, [fx.entra_engineering], [], false)) with data.mcp.purposes.code_review.deny as set()
+	not allowed(as_okta(source, ["everyone"], [])) with data.mcp.purposes.code_review.deny as set() with data.mcp.profiles.deny as set()
+	not allowed(as_entra(source, [], [], true)) with data.mcp.purposes.code_review.deny as set() with data.mcp.profiles.deny as set()
+	not allowed(as_okta(fx.list("tools/list", []), [], [])) with data.mcp.purposes.code_review.deny as set() with data.mcp.profiles.deny as set()
+	allowed(as_entra(source, [fx.entra_engineering], [], false)) with data.mcp.purposes.code_review.deny as set() with data.mcp.profiles.deny as set()
+}
+
+# --- rule 11: the profile's other tools and session/open ------------------------------
+
+pr(repo, n) := {"owner": "org", "repo": repo, "pull_number": n}
+
+test_pull_requests_of_org_repo if {
+	allowed(fx.call("github", "get_pull_request", pr("repo", 5)))
+	refused(fx.call("github", "get_pull_request", pr("other", 5)), `github.get_pull_request: argument repo "org/other#5" is outside scope org/repo#*`)
+	refused(fx.call("github", "create_comment", pr("repo", 5)), "github.create_comment requires github.get_pull_request earlier in this session")
+	allowed(fx.with_history(fx.call("github", "create_comment", pr("repo", 5)), [fx.called("github.get_pull_request", true)]))
+	refused(fx.call("github", "merge_pull_request", pr("repo", 5)), "github.merge_pull_request is not allowed for purpose code-review")
+	refused(fx.call("database", "query", {"query": "SELECT 1"}), "database.query is not allowed for purpose code-review")
+}
+
+test_session_open if {
+	d := authz.decision with input as fx.session_open("code-review")
+	d == {"allow": true, "reasons": ["allowed by purpose code-review"], "obligations": object.union(
+		{"require_approval": null, "rate_limit": null, "credential": null, "redact": [], "terminate_session": false},
+		{"session_ttl_s": 3600},
+	)}
+	allowed(as_entra(fx.session_open("code-review"), [fx.entra_engineering], [], false))
+	allowed(as_entra(fx.session_open("code-review"), [], ["CodeReview.Run"], true))
+	d2 := authz.decision with input as as_okta(fx.session_open("code-review"), ["marketing"], [])
+	d2.reasons == [member_reason]
+	d2.obligations.session_ttl_s == 3600
+	refused(as_entra(fx.session_open("code-review"), [], [], true), overage_reason)
+	refused(fx.as_app(fx.session_open("code-review")), app_reason)
+}
+
+test_sessions_expire if {
+	refused(fx.with_age(source, 3601), "this session is older than the 3600s ttl of purpose code-review; open a new session")
+	allowed(fx.with_age(source, 3600))
+}
+
+# The extension's secret rule holds even where the profile excludes nothing.
+test_secrets_refused_whatever_the_profile_excludes if {
+	shipped := data.profiles["code-review"]
+	no_excludes := object.union(object.remove(shipped, ["tools"]), {"tools": object.union(
+		object.remove(shipped.tools, ["filesystem.read_file"]),
+		{"filesystem.read_file": {"allowed": true, "scope": "src/**"}},
+	)})
+	count(object.get(no_excludes.tools["filesystem.read_file"], "exclude", [])) == 0
+	d := authz.decision with input as read_file("src/secrets/a.ts") with data.profiles as {"code-review": no_excludes}
+	d.reasons == [`filesystem.read_file: argument path "src/secrets/a.ts" looks like a secret (.env* or secrets*); purpose code-review never reads secrets`]
+	allowed(read_file("src/a.ts")) with data.profiles as {"code-review": no_excludes}
 }

@@ -124,3 +124,39 @@ as_app(inp) := object.union(inp, {"identity": identity("app")})
 # Replaces the whole identity. object.union alone merges objects key by key,
 # so an Entra identity would keep an Okta one's claims.
 with_identity(inp, id) := object.union(object.remove(inp, ["identity"]), {"identity": id})
+
+# A request to open a session of purpose, by the default caller.
+session_open(purpose) := {
+	"action": "session/open",
+	"identity": identity("user"),
+	"session": object.union(session(purpose), {"age_s": 0}),
+	"request": request,
+}
+
+# A session history entry: an earlier decided tools/call of tool_id.
+called(tool_id, allowed) := {
+	"action": "tools/call",
+	"target": tool_id,
+	"args_digest": "0000000000000000000000000000000000000000000000000000000000000000",
+	"allowed": allowed,
+	"at": "2026-01-01T00:00:00Z",
+}
+
+# Replaces the session's history (and its counters to match).
+with_history(inp, entries) := object.union(inp, {"session": {
+	"history": entries,
+	"counters": {
+		"calls": count(entries),
+		"denied": count([e | some e in entries; e.allowed == false]),
+	},
+}})
+
+# Replaces the session's age.
+with_age(inp, age_s) := object.union(inp, {"session": {"age_s": age_s}})
+
+# A tools/call under purpose by an Okta user in groups, the tool declared
+# read-only.
+call_as(purpose, groups, server, name, args) := with_identity(
+	with_purpose(call(server, name, args), purpose),
+	okta_user(groups, []),
+)

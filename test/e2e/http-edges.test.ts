@@ -127,7 +127,7 @@ describe('authentication', () => {
 describe('request guards', () => {
   let token: string;
   beforeAll(async () => {
-    token = await issuer.mint({ aud: gateway.mcpUrl });
+    token = await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] });
   });
 
   it('refuses a foreign Origin with 403 and allows a listed one', async () => {
@@ -201,10 +201,16 @@ describe('request guards', () => {
 
 describe('sessions', () => {
   it('hides a session from another principal (404), even with a valid token', async () => {
-    const alice = await initializeWith(await issuer.mint({ aud: gateway.mcpUrl, sub: 'alice-2' }));
+    const alice = await initializeWith(
+      await issuer.mint({ aud: gateway.mcpUrl, sub: 'alice-2', groups: ['engineering'] }),
+    );
     const sessionId = alice.headers.get('mcp-session-id') ?? '';
     expect(sessionId.length).toBeGreaterThanOrEqual(43);
-    const mallory = await issuer.mint({ aud: gateway.mcpUrl, sub: 'mallory' });
+    const mallory = await issuer.mint({
+      aud: gateway.mcpUrl,
+      sub: 'mallory',
+      groups: ['engineering'],
+    });
     const res = await rawPost(
       gateway.mcpUrl,
       JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
@@ -215,7 +221,11 @@ describe('sessions', () => {
       },
     );
     expect(res.status).toBe(404);
-    const cleanup = await issuer.mint({ aud: gateway.mcpUrl, sub: 'alice-2' });
+    const cleanup = await issuer.mint({
+      aud: gateway.mcpUrl,
+      sub: 'alice-2',
+      groups: ['engineering'],
+    });
     await fetch(gateway.mcpUrl, {
       method: 'DELETE',
       headers: { authorization: `Bearer ${cleanup}`, 'mcp-session-id': sessionId },
@@ -223,7 +233,7 @@ describe('sessions', () => {
   });
 
   it('ends a session on DELETE', async () => {
-    const token = await issuer.mint({ aud: gateway.mcpUrl });
+    const token = await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] });
     const opened = await initializeWith(token);
     const sessionId = opened.headers.get('mcp-session-id') ?? '';
     const del = await fetch(gateway.mcpUrl, {
@@ -243,7 +253,7 @@ describe('sessions', () => {
   });
 
   it('refuses new sessions beyond the cap with 503 and keeps existing ones working', async () => {
-    const token = await issuer.mint({ aud: gateway.mcpUrl });
+    const token = await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] });
     const opened: string[] = [];
     let refused: { status: number; text: string } | undefined;
     for (let i = 0; i < 6 && !refused; i++) {

@@ -115,8 +115,9 @@ describe('mcpgate policy replay', () => {
       }>;
     };
     expect(report.candidate_revision).toBe(revision);
-    expect(report.decisions).toBe(4);
-    expect(report.unchanged).toBe(2);
+    // Four calls plus the session/open decision of the session they ran in.
+    expect(report.decisions).toBe(5);
+    expect(report.unchanged).toBe(3);
     expect(report.changed.map((c) => c.tool)).toEqual(['everything.echo', 'everything.echo']);
     expect(report.changed.every((c) => c.before.allow && !c.after.allow)).toBe(true);
     expect(report.changed[0]?.after.reasons.join(' ')).toContain('withdrawn');
@@ -150,6 +151,6 @@ describe('mcpgate policy replay', () => {
       '--fail-on-change',
     ]);
     expect(same.code).toBe(0);
-    expect(same.stdout).toContain('4 unchanged, 0 changed');
+    expect(same.stdout).toContain('5 unchanged, 0 changed');
   });
 });

@@ -1,18 +1,22 @@
 # METADATA
 # title: mcpgate authorization
 # description: |
-#   The two entrypoints the gateway evaluates: decision (one call) and visible
-#   (one list). This package only assembles: the rules for a session purpose
-#   live in a package under data.mcp.purposes (see rego/README.md), so a new
-#   purpose is a new file, and this file never changes for it.
+#   The two entrypoints the gateway evaluates: decision (one request) and
+#   visible (one list). This package only assembles. A session purpose is
+#   governed by exactly one policy, either a purpose profile (data under
+#   rego/profiles, read by data.mcp.profiles) or a Rego package under
+#   data.mcp.purposes that sets `purpose`. Rego packages that set `extends`
+#   to the purpose add rules to whichever policy governs it. See
+#   rego/README.md; a new purpose never changes this file.
 #
-#   A purpose package provides:
-#     purpose             string: the session purpose it governs
+#   A policy (and an extension) provides:
 #     allow               true when some rule grants this request
 #     deny                set of reasons (strings) to refuse it
 #     visible             set of catalog ids a list may show
+#     hidden              set of catalog ids a list must not show
 #   and optionally the obligation sets require_approval, rate_limit,
-#   credential, redact and terminate_session.
+#   credential, redact, terminate_session and, for session/open,
+#   session_ttl_s.
 # scope: package
 # schemas:
 #   - input: schema.input
@@ -20,6 +24,7 @@ package mcp.authz
 
 import data.mcp.lib.text
 import data.mcp.lib.tools
+import data.mcp.profiles
 import data.mcp.purposes
 
 # Returned as is when no stronger rule applies. Never reached in practice,
@@ -51,22 +56,24 @@ decision := {
 # title: visible
 # description: |
 #   Ids of input.catalog items this session may see in a list: items of the
-#   listed kind that the governing purpose could allow for some arguments.
-#   Empty whenever the list request itself is refused.
+#   listed kind that the governing policy or an extension shows and none
+#   hides. Empty whenever the list request itself is refused.
 # entrypoint: true
 visible := {item.id |
 	allow
 	kind := tools.list_kinds[input.action]
 	some item in input.catalog
 	item.kind == kind
-	item.id in purposes[governing].visible
+	item.id in _shown
+	not item.id in _hidden
 }
 
 default allow := false
 
-# Allow needs a grant from the governing purpose and no reason to refuse.
+# Allow needs a grant from the governing policy or an extension, and no
+# reason to refuse from any of them.
 allow if {
-	purposes[governing].allow == true
+	_granted
 	count(denials) == 0
 }
 
@@ -76,7 +83,7 @@ reasons := sort(denials) if not allow
 
 reasons := [concat("", ["allowed by purpose ", session_purpose])] if allow
 
-# --- Which purpose governs -----------------------------------------------
+# --- Which policy governs --------------------------------------------------
 
 # The schema requires both; read defensively so that even a malformed input
 # gets a reason rather than an empty list.
@@ -90,16 +97,66 @@ action := a if {
 	is_string(a)
 } else := ""
 
-# Every purpose package that claims this session's purpose.
-claimants contains name if {
+# Rego packages that claim this session's purpose.
+rego_claimants contains name if {
 	some name
 	purposes[name].purpose == session_purpose
 }
 
-# The single package that governs; undefined if none or several claim it.
-governing := name if {
+# Every policy that claims it, by where it lives: a Rego package
+# (mcp.purposes.<name>) or a profile (profiles/<name>).
+claimants := {concat("", ["mcp.purposes.", name]) | some name in rego_claimants} | {concat("", ["profiles/", name]) |
+	some name in profiles.claiming
+}
+
+# The single policy that governs; both undefined if none or several claim.
+governing_rego := name if {
 	count(claimants) == 1
-	some name in claimants
+	some name in rego_claimants
+}
+
+governing_profile := name if {
+	count(claimants) == 1
+	some name in profiles.claiming
+}
+
+# Rego packages that extend the governing policy: `extends` names the
+# purpose, and the package claims none itself.
+extensions contains name if {
+	count(claimants) == 1
+	some name
+	purposes[name].extends == session_purpose
+	not purposes[name].purpose
+}
+
+# The Rego packages whose rules decide this request.
+_rego_parts contains governing_rego
+
+_rego_parts contains name if some name in extensions
+
+_granted if {
+	some name in _rego_parts
+	purposes[name].allow == true
+}
+
+_granted if {
+	governing_profile
+	profiles.allow == true
+}
+
+_shown contains id if {
+	some name in _rego_parts
+	some id in purposes[name].visible
+}
+
+_shown contains id if {
+	governing_profile
+	some id in profiles.visible
+}
+
+_hidden contains id if {
+	some name in _rego_parts
+	some id in purposes[name].hidden
 }
 
 # --- Reasons --------------------------------------------------------------
@@ -108,7 +165,13 @@ governing := name if {
 denials := (input_denials | purpose_denials) | fallback_denials
 
 purpose_denials contains reason if {
-	some reason in purposes[governing].deny
+	some name in _rego_parts
+	some reason in purposes[name].deny
+}
+
+purpose_denials contains reason if {
+	governing_profile
+	some reason in profiles.deny
 }
 
 input_denials contains reason if {
@@ -116,8 +179,9 @@ input_denials contains reason if {
 	reason := concat("", ["no policy for purpose ", text.show(session_purpose)])
 }
 
-# Two packages claiming one purpose is a packaging mistake; refusing beats
-# guessing which one the security team meant.
+# Two policies claiming one purpose (two packages, two profiles, or a package
+# and a profile) is a packaging mistake; refusing beats guessing which one
+# the security team meant. To add Rego rules to a profile, use `extends`.
 input_denials contains reason if {
 	count(claimants) > 1
 	reason := concat("", [
@@ -157,7 +221,7 @@ input_denials contains "malformed request: resource.id is not server:uri" if {
 # refuses yields one reason naming the request.
 fallback_denials contains reason if {
 	count(input_denials | purpose_denials) == 0
-	not purposes[governing].allow == true
+	not _granted
 	reason := concat("", [
 		"purpose ", text.show(session_purpose), " has no rule that allows ",
 		text.show(action), _target_suffix,
@@ -174,18 +238,43 @@ _target_suffix := concat("", [" ", input.tool.id]) if {
 
 # --- Obligations -----------------------------------------------------------
 
-# Purposes contribute obligations as sets; one value is picked by sort order
+# Policies contribute obligations as sets; one value is picked by sort order
 # so that two rules asking for different values never cause a conflict error.
-obligations := {
-	"require_approval": _first(_obligation_values("require_approval")),
-	"rate_limit": _first(_obligation_values("rate_limit")),
-	"credential": _first(_obligation_values("credential")),
-	"redact": sort(_obligation_values("redact")),
-	"terminate_session": count(_obligation_values("terminate_session")) > 0,
+# session/open decisions also carry session_ttl_s: the shortest ttl any part
+# asks for, or null when none does (the gateway's own limit applies).
+obligations := object.union(
+	{
+		"require_approval": _first(_obligation_values("require_approval")),
+		"rate_limit": _first(_obligation_values("rate_limit")),
+		"credential": _first(_obligation_values("credential")),
+		"redact": sort(_obligation_values("redact")),
+		"terminate_session": count(_obligation_values("terminate_session")) > 0,
+	},
+	_session_obligations,
+)
+
+_session_obligations := {"session_ttl_s": _least(_ttl_values)} if {
+	input.action == "session/open"
+} else := {}
+
+_obligation_values(key) := {v |
+	some name in _rego_parts
+	some v in purposes[name][key]
 }
 
-_obligation_values(key) := {v | some v in purposes[governing][key]}
+_ttl_values := {v |
+	some name in _rego_parts
+	some v in purposes[name].session_ttl_s
+	is_number(v)
+} | {v |
+	governing_profile
+	some v in profiles.session_ttl_s
+}
 
 _first(values) := sort(values)[0] if {
+	count(values) > 0
+} else := null
+
+_least(values) := min(values) if {
 	count(values) > 0
 } else := null

@@ -79,3 +79,11 @@ has_segment_prefix(p, prefixes) if {
 	some prefix in prefixes
 	startswith(seg, lower(prefix))
 }
+
+# prefixes(p) is the set of p and every directory above it: for "src/a/b.ts",
+# {"src", "src/a", "src/a/b.ts"}. Rules that refuse a path because of a name
+# anywhere in it check each of these.
+prefixes(p) := {concat("/", array.slice(segments, 0, n)) |
+	segments := split(p, "/")
+	some n in numbers.range(1, count(segments))
+}

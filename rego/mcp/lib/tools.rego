@@ -16,6 +16,33 @@ list_kinds := {
 
 is_list_action if list_kinds[input.action]
 
+# --- Tool ids ------------------------------------------------------------------
+
+# The gateway names a tool "server.name": the upstream server's configured name,
+# a dot, and the tool's own name. Server names contain no dot; tool names may.
+id(server, name) := concat(".", [server, name])
+
+# server_of(tool_id) and name_of(tool_id) split an id at its first dot;
+# both are undefined for a string without one.
+server_of(tool_id) := substring(tool_id, 0, i) if {
+	i := indexof(tool_id, ".")
+	i > 0
+}
+
+name_of(tool_id) := substring(tool_id, i + 1, -1) if {
+	i := indexof(tool_id, ".")
+	i > 0
+}
+
+# is_tool_id(x) holds for a string "server.name" with both parts non-empty.
+is_tool_id(x) if {
+	is_string(x)
+	server_of(x) != ""
+	name_of(x) != ""
+}
+
+# --- Annotations and arguments -------------------------------------------------
+
 # read_only(annotations) holds only if the upstream explicitly declares the
 # tool read-only. Annotations are untrusted hints, so they may only tighten a
 # policy: a missing or false readOnlyHint makes a tool count as a write tool.

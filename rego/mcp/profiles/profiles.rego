@@ -1,0 +1,674 @@
+# METADATA
+# title: Purpose profiles
+# description: |
+#   The engine that turns a purpose profile, a YAML (or JSON) data file under
+#   rego/profiles/<name>/, into a purpose. OPA loads profiles/<name>/data.yaml
+#   at data.profiles.<name>; the profile whose session.purpose equals
+#   input.session.purpose governs the session (see rego/README.md for the
+#   format). This package offers the same rules as a purpose package (allow,
+#   deny, visible) for mcp.authz to use, plus session_ttl_s for session/open.
+#   It reads a profile; it never needs to change for a new one.
+# scope: package
+# schemas:
+#   - input: schema.input
+package mcp.profiles
+
+import data.mcp.lib.history
+import data.mcp.lib.identity
+import data.mcp.lib.paths
+import data.mcp.lib.scopes
+import data.mcp.lib.text
+import data.mcp.lib.tools
+
+# --- Configuration: which argument a scope applies to ------------------------
+
+# When a tool's entry has a scope (or exclude) but no scope_arg, the scope
+# applies to these arguments, by server and then by tool name; "*" stands for
+# every other tool of the server. A tool found nowhere has no scope argument,
+# so a scope on it refuses every call until the profile sets scope_arg.
+default_scope_args := {
+	"filesystem": {
+		"*": ["path"],
+		"read_multiple_files": ["paths[]"],
+		"move_file": ["source", "destination"],
+		"list_allowed_directories": [],
+	},
+	"github": {"*": ["repo"]},
+	"database": {"query": ["query"]},
+}
+
+# How a scope argument is read and checked, by server and argument name. Any
+# argument not listed here is a path. The argument is a non-empty string, or
+# for "name[]" a non-empty list of them, each value checked.
+#   path  no path tricks (lib/paths), inside the scope, and no exclude
+#         matching it or a directory above it
+#   repo  "owner/repo", built from the arguments owner and repo, with
+#         "#<number>" added from pull_number or issue_number when one is given
+#   text  inside the scope and no exclude matching it, as it is
+arg_kinds := {
+	"github": {"repo": "repo"},
+	"database": {"query": "text"},
+}
+
+# The fields a profile may have. Any other field is refused as a likely typo:
+# a misspelt "exclude" must not quietly widen what a purpose allows.
+profile_fields := {"session", "tools"}
+
+session_fields := object.keys(_session_checks)
+
+tool_fields := object.keys(_tool_checks)
+
+# --- Which profile governs ----------------------------------------------------
+
+default all_profiles := {}
+
+# Every profile, by its directory name under rego/profiles.
+all_profiles := data.profiles if is_object(data.profiles)
+
+session_purpose := p if {
+	p := input.session.purpose
+	is_string(p)
+	p != ""
+}
+
+# Profiles whose session.purpose is this session's purpose. mcp.authz refuses
+# the request when more than one policy (profile or Rego package) claims it.
+claiming contains name if {
+	some name, p in all_profiles
+	p.session.purpose == session_purpose
+}
+
+# The profile read below: the only one claiming the session purpose.
+current := name if {
+	count(claiming) == 1
+	some name in claiming
+}
+
+profile := all_profiles[current]
+
+purpose := session_purpose if current
+
+# A claiming profile's session is an object: claiming reads its purpose.
+_session := profile.session
+
+_tools := t if {
+	t := profile.tools
+	is_object(t)
+} else := {}
+
+_strings_or_empty(x) := x if _string_list(x)
+
+_strings_or_empty(x) := [] if not _string_list(x)
+
+_allowed_groups := _strings_or_empty(object.get(_session, "allowed_groups", []))
+
+_allowed_roles := _strings_or_empty(object.get(_session, "allowed_roles", []))
+
+ttl := _session.ttl if _positive_integer(_session.ttl)
+
+# --- The called tool ------------------------------------------------------------
+
+# The called tool's entry in the profile; undefined when it is not listed.
+entry := _tools[input.tool.id] if input.action == "tools/call"
+
+_listed if input.tool.id in object.keys(_tools)
+
+# A listed tool the profile allows.
+_granted_tool if entry.allowed == true
+
+_scoped if {
+	_granted_tool
+	"scope" in object.keys(entry)
+}
+
+_scoped if {
+	_granted_tool
+	"exclude" in object.keys(entry)
+}
+
+_scope_globs := scopes.globs(entry.scope)
+
+_exclude_globs := scopes.globs(entry.exclude) if "exclude" in object.keys(entry)
+
+_exclude_globs := [] if not "exclude" in object.keys(entry)
+
+_scope_text := concat(", ", _scope_globs)
+
+_requires := r if {
+	_granted_tool
+	r := object.get(entry, "requires", [])
+	is_array(r)
+}
+
+# The arguments the scope applies to: scope_arg, or the defaults above. An
+# argument written "name[]" holds a list, each element of which is checked.
+scope_args := [entry.scope_arg] if is_string(entry.scope_arg)
+
+scope_args := entry.scope_arg if is_array(entry.scope_arg)
+
+scope_args := _default_args(input.tool.server, input.tool.name) if {
+	input.action == "tools/call"
+	not "scope_arg" in object.keys(entry)
+}
+
+_default_args(server, name) := args if {
+	args := default_scope_args[server][name]
+} else := args if {
+	args := default_scope_args[server]["*"]
+} else := []
+
+# arg_name("paths[]") is "paths"; is_list_arg("paths[]") holds.
+arg_name(arg) := trim_suffix(arg, "[]")
+
+is_list_arg(arg) if endswith(arg, "[]")
+
+arg_kind(arg) := object.get(arg_kinds, [input.tool.server, arg_name(arg)], "path")
+
+# Every value the scope applies to, as {where, value, kind}: where names it in
+# reasons ("path", "paths[1]", "repo"). Only well-formed values appear; the
+# ones that are not are refused by _argument_problems.
+scope_values contains {"where": arg, "value": v, "kind": kind} if {
+	_scoped
+	some arg in scope_args
+	not is_list_arg(arg)
+	kind := arg_kind(arg)
+	kind != "repo"
+	v := tools.argument(arg)
+	tools.non_empty_string(v)
+}
+
+scope_values contains {"where": concat("", [name, "[", format_int(i, 10), "]"]), "value": v, "kind": kind} if {
+	_scoped
+	some arg in scope_args
+	is_list_arg(arg)
+	name := arg_name(arg)
+	kind := arg_kind(arg)
+	kind != "repo"
+	some i, v in _list_argument(name)
+	tools.non_empty_string(v)
+}
+
+scope_values contains {"where": arg, "value": _repo_value, "kind": "repo"} if {
+	_scoped
+	some arg in scope_args
+	not is_list_arg(arg)
+	arg_kind(arg) == "repo"
+}
+
+_list_argument(name) := v if {
+	v := tools.argument(name)
+	is_array(v)
+}
+
+# --- Grants -------------------------------------------------------------------
+
+# Grants prove the request good on their own; deny below explains each way it
+# is not. mcp.authz allows only with a grant and no denial.
+allow if {
+	input.action == "tools/call"
+	_usable
+	not _expired
+	_granted_tool
+	count(entry_problems) == 0
+	_arguments_ok
+	every required in _requires {
+		history.called(required)
+	}
+}
+
+allow if {
+	tools.is_list_action
+	_usable
+	not _expired
+}
+
+allow if {
+	input.action == "session/open"
+	_usable
+}
+
+# A well-formed profile that admits this caller.
+_usable if {
+	count(profile_problems) == 0
+	admits
+}
+
+# Whether the profile's session.allowed_groups and allowed_roles admit the
+# caller. A profile with neither admits every caller.
+admits if {
+	count(_allowed_groups) == 0
+	count(_allowed_roles) == 0
+}
+
+admits if identity.member(_allowed_groups, _allowed_roles)
+
+_expired if {
+	input.action != "session/open"
+	input.session.age_s > ttl
+}
+
+_arguments_ok if not _scoped
+
+_arguments_ok if {
+	_scoped
+	count(scope_args) > 0
+	every arg in scope_args {
+		_argument_ok(arg, arg_kind(arg))
+	}
+}
+
+_argument_ok(arg, kind) if {
+	not is_list_arg(arg)
+	kind != "repo"
+	v := tools.argument(arg)
+	tools.non_empty_string(v)
+	_value_ok(v, kind)
+}
+
+_argument_ok(arg, kind) if {
+	is_list_arg(arg)
+	kind != "repo"
+	vs := _list_argument(arg_name(arg))
+	count(vs) > 0
+	every v in vs {
+		tools.non_empty_string(v)
+		_value_ok(v, kind)
+	}
+}
+
+_argument_ok(arg, "repo") if {
+	not is_list_arg(arg)
+	_value_ok(_repo_value, "repo")
+}
+
+_value_ok(v, kind) if {
+	_in_scope(v)
+	count(scopes.excluding(_exclude_globs, v, kind)) == 0
+	_clean(v, kind)
+}
+
+_in_scope(_) if not "scope" in object.keys(entry)
+
+_in_scope(v) if scopes.matches_any(_scope_globs, v)
+
+_clean(v, "path") if paths.clean(v)
+
+_clean(_, "repo")
+
+_clean(_, "text")
+
+# Lists show the tools the profile allows; whether a call passes depends on its
+# arguments and history. Resources and prompts are not part of a profile.
+visible contains item.id if {
+	_usable
+	some item in input.catalog
+	item.kind == "tool"
+	_tools[item.id].allowed == true
+	_entry_ok(item.id)
+}
+
+# session/open returns the profile's ttl as the obligation session_ttl_s.
+session_ttl_s contains ttl if input.action == "session/open"
+
+# --- Refusals ---------------------------------------------------------------------
+
+deny contains reason if some reason in profile_problems
+
+deny contains reason if some reason in entry_problems
+
+deny contains reason if {
+	not admits
+	not _overage_applies
+	reason := concat("", [purpose, " needs membership in ", _members_text])
+}
+
+# Entra leaves groups out of a token when a user has too many. If the gateway
+# could not resolve them, membership is unknown: the fix is configuration, not
+# joining a group. A role still admits the user.
+deny contains reason if {
+	not admits
+	_overage_applies
+	reason := concat("", [
+		"your IdP sent too many groups to check membership (groups overage); ",
+		"ask an administrator to configure groups_overage resolution",
+		_overage_role_hint,
+	])
+}
+
+deny contains reason if {
+	_expired
+	reason := concat("", [
+		"this session is older than the ", format_int(ttl, 10),
+		"s ttl of purpose ", purpose, "; open a new session",
+	])
+}
+
+deny contains reason if {
+	input.action == "tools/call"
+	not _listed
+	reason := concat("", [input.tool.id, " is not in the ", purpose, " allow-list"])
+}
+
+deny contains reason if {
+	input.action == "tools/call"
+	_listed
+	not _granted_tool
+	reason := concat(" ", [input.tool.id, _refusal_text])
+}
+
+deny contains reason if {
+	_granted_tool
+	some required in _requires
+	not history.called(required)
+	reason := concat("", [input.tool.id, " requires ", required, " earlier in this session"])
+}
+
+deny contains reason if {
+	_scoped
+	count(scope_args) == 0
+	reason := concat("", [
+		input.tool.id, " has a scope in profile ", current,
+		" but no argument to apply it to; set scope_arg",
+	])
+}
+
+deny contains reason if some reason in _argument_problems
+
+deny contains reason if {
+	some v in scope_values
+	not _in_scope(v.value)
+	reason := concat("", [
+		input.tool.id, ": argument ", v.where, " ", text.quote(v.value),
+		" is outside scope ", _scope_text,
+	])
+}
+
+deny contains reason if {
+	some v in scope_values
+	matched := scopes.excluding(_exclude_globs, v.value, v.kind)
+	count(matched) > 0
+	reason := concat("", [
+		input.tool.id, ": argument ", v.where, " ", text.quote(v.value),
+		" matches exclude ", concat(", ", sort(matched)),
+	])
+}
+
+deny contains reason if {
+	some v in scope_values
+	v.kind == "path"
+	some msg in paths.tricks(v.value)
+	reason := concat("", [input.tool.id, ": argument ", v.where, " ", text.quote(v.value), " ", msg])
+}
+
+_refusal_text := entry.reason if {
+	tools.non_empty_string(entry.reason)
+} else := concat("", ["is not allowed for purpose ", purpose])
+
+_overage_applies if {
+	count(_allowed_groups) > 0
+	identity.groups_unknown
+}
+
+_overage_role_hint := concat("", [" or assign ", _roles_text]) if count(_allowed_roles) > 0
+
+_overage_role_hint := "" if count(_allowed_roles) == 0
+
+# How reasons name who is admitted: the profile's members_text, or the groups
+# and roles themselves.
+_members_text := _session.members_text if {
+	tools.non_empty_string(_session.members_text)
+} else := concat(" or ", [t | some t in [_groups_text, _roles_text]; t != ""])
+
+_groups_text := concat("", ["the group ", _allowed_groups[0]]) if {
+	count(_allowed_groups) == 1
+} else := concat("", ["one of the groups ", concat(", ", sort(_allowed_groups))]) if {
+	count(_allowed_groups) > 1
+} else := ""
+
+_roles_text := concat("", ["the ", _allowed_roles[0], " app role"]) if {
+	count(_allowed_roles) == 1
+} else := concat("", ["one of the app roles ", concat(", ", sort(_allowed_roles))]) if {
+	count(_allowed_roles) > 1
+} else := ""
+
+# --- Arguments ------------------------------------------------------------------
+
+# Reasons a scope argument is missing or not usable; a tool whose scope has
+# no value to check is refused, never let through.
+_argument_problems contains reason if {
+	_scoped
+	some arg in scope_args
+	not is_list_arg(arg)
+	arg_kind(arg) != "repo"
+	not tools.non_empty_string(tools.argument(arg))
+	reason := concat("", [input.tool.id, ": argument ", arg, " must be a non-empty string"])
+}
+
+_argument_problems contains reason if {
+	_scoped
+	some arg in scope_args
+	is_list_arg(arg)
+	not _non_empty_list(tools.argument(arg_name(arg)))
+	reason := concat("", [input.tool.id, ": argument ", arg_name(arg), " must be a non-empty list of strings"])
+}
+
+_argument_problems contains reason if {
+	_scoped
+	some arg in scope_args
+	is_list_arg(arg)
+	some i, v in _list_argument(arg_name(arg))
+	not tools.non_empty_string(v)
+	reason := concat("", [input.tool.id, ": argument ", arg_name(arg), "[", format_int(i, 10), "] must be a non-empty string"])
+}
+
+# A repository scope on a list argument has no meaning: refused.
+_argument_problems contains reason if {
+	_scoped
+	some arg in scope_args
+	is_list_arg(arg)
+	arg_kind(arg) == "repo"
+	reason := concat("", [input.tool.id, ": argument ", arg, " is a repository and cannot be a list"])
+}
+
+_argument_problems contains reason if {
+	_scoped
+	some arg in scope_args
+	not is_list_arg(arg)
+	arg_kind(arg) == "repo"
+	some name in ["owner", "repo"]
+	not _github_name(tools.argument(name))
+	reason := concat("", [
+		input.tool.id, ": argument ", name,
+		" must be a GitHub name (letters, digits, \".\", \"-\", \"_\"; not \".\" or \"..\")",
+	])
+}
+
+_argument_problems contains reason if {
+	_scoped
+	some arg in scope_args
+	not is_list_arg(arg)
+	arg_kind(arg) == "repo"
+	some name in _number_args
+	not _number_text(tools.argument(name))
+	reason := concat("", [input.tool.id, ": argument ", name, " must be a positive integer"])
+}
+
+_argument_problems contains reason if {
+	_scoped
+	some arg in scope_args
+	not is_list_arg(arg)
+	arg_kind(arg) == "repo"
+	count(_number_args) > 1
+	reason := concat("", [
+		input.tool.id,
+		": arguments pull_number and issue_number are both given; a scope checks one number",
+	])
+}
+
+_non_empty_list(x) if {
+	is_array(x)
+	count(x) > 0
+}
+
+# "owner/repo", and "#<number>" from pull_number or issue_number.
+_repo_value := concat("", [owner, "/", repo, _number_suffix]) if {
+	owner := tools.argument("owner")
+	repo := tools.argument("repo")
+	_github_name(owner)
+	_github_name(repo)
+}
+
+_number_args := [name | some name in ["pull_number", "issue_number"]; tools.argument(name) != null]
+
+_number_suffix := "" if count(_number_args) == 0
+
+_number_suffix := concat("", ["#", _number_text(tools.argument(_number_args[0]))]) if count(_number_args) == 1
+
+_number_text(n) := format_int(n, 10) if _positive_integer(n)
+
+_number_text(n) := n if {
+	is_string(n)
+	regex.match(`^[1-9][0-9]*$`, n)
+}
+
+_github_name(x) if {
+	is_string(x)
+	regex.match(`^[A-Za-z0-9._-]+$`, x)
+	not x in {".", ".."}
+}
+
+_positive_integer(n) if {
+	is_number(n)
+	n > 0
+	floor(n) == n
+}
+
+_string_list(x) if {
+	is_array(x)
+	every s in x {
+		tools.non_empty_string(s)
+	}
+}
+
+# --- Checking a profile ------------------------------------------------------------
+
+# A malformed profile fails closed, with a reason naming the mistake, so it
+# shows at once instead of widening or narrowing a rule unnoticed: a mistake
+# in the profile as a whole (its fields, its session) refuses every request
+# of its purpose; a mistake in a tool's entry refuses calls to that tool and
+# hides it from lists. Only what a request needs is checked for it; the
+# tests check every shipped profile as a whole with problems(name).
+
+# problems(name) is every problem of profile name; empty for a good one.
+problems(name) := _named(name, _profile_problems(all_profiles[name]) | {msg |
+	table := object.get(all_profiles[name], "tools", {})
+	is_object(table)
+	some id, e in table
+	some msg in _tool_problems(table, id, e)
+})
+
+# The problems of the governing profile as a whole, and of the called tool's
+# entry; worked out once per request.
+profile_problems := _named(current, _profile_problems(profile))
+
+entry_problems := _named(current, _tool_problems(_tools, input.tool.id, entry)) if input.action == "tools/call"
+
+_entry_ok(id) if count(_tool_problems(_tools, id, _tools[id])) == 0
+
+_named(name, msgs) := {concat("", ["profile ", name, " is malformed: ", msg]) | some msg in msgs}
+
+_profile_problems(p) := {"it must be an object with session and tools"} if {
+	not is_object(p)
+} else := (_unknown_fields(p, profile_fields, "") | _session_problems(p)) | {"tools must be an object of tool ids" |
+	"tools" in object.keys(p)
+	not is_object(p.tools)
+}
+
+_unknown_fields(obj, known, prefix) := {concat("", ["unknown field ", prefix, key]) |
+	some key, _ in obj
+	not key in known
+}
+
+# The check each field must pass, by field; see _field_ok.
+_session_checks := {
+	"purpose": "string",
+	"ttl": "ttl",
+	"allowed_groups": "strings",
+	"allowed_roles": "strings",
+	"members_text": "string",
+}
+
+_tool_checks := {
+	"allowed": "boolean",
+	"scope": "globs",
+	"exclude": "globs",
+	"scope_arg": "names",
+	"requires": "tool_ids",
+	"reason": "string",
+}
+
+_session_problems(p) := {"session must be an object with purpose"} if {
+	not is_object(object.get(p, "session", null))
+} else := (_unknown_fields(p.session, session_fields, "session.") | {msg |
+	some field, value in p.session
+	check := _session_checks[field]
+	not _field_ok(check, value)
+	msg := concat("", ["session.", field, " ", _field_messages[check]])
+}) | {"session.purpose must be a non-empty string" | not "purpose" in object.keys(p.session)}
+
+_tool_problems(table, id, e) := {concat("", ["tools.", id, " must be an object such as {allowed: true}"])} if {
+	not is_object(e)
+} else := (_unknown_fields(e, tool_fields, concat("", ["tools.", id, "."])) | _entry_problems(id, e)) | _requires_problems(table, id, e)
+
+_entry_problems(id, e) := ({msg |
+	some field, value in e
+	check := _tool_checks[field]
+	not _field_ok(check, value)
+	msg := concat("", ["tools.", id, ".", field, " ", _field_messages[check]])
+} | {concat("", ["tools.", id, ".allowed must be true or false"]) | not "allowed" in object.keys(e)}) | {concat("", ["tool id ", id, " must be server.name"]) | not tools.is_tool_id(id)}
+
+# A required tool the profile does not allow could never have been called in
+# this purpose, so the requiring tool could never be called either.
+_requires_problems(table, id, e) := {msg |
+	e.allowed == true
+	required_ids := object.get(e, "requires", [])
+	is_array(required_ids)
+	some required in required_ids
+	is_string(required)
+	not table[required].allowed == true
+	msg := concat("", ["tools.", id, ".requires names ", required, ", which the profile does not allow"])
+}
+
+_field_messages := {
+	"string": "must be a non-empty string",
+	"ttl": "must be a positive whole number of seconds",
+	"strings": "must be a list of non-empty strings",
+	"boolean": "must be true or false",
+	"globs": "must be a glob or a non-empty list of globs (no backslashes, no nested braces)",
+	"names": "must be an argument name or a non-empty list of them",
+	"tool_ids": "must be a list of tool ids (server.name)",
+}
+
+_field_ok("string", x) if tools.non_empty_string(x)
+
+_field_ok("ttl", x) if _positive_integer(x)
+
+_field_ok("strings", x) if _string_list(x)
+
+_field_ok("boolean", x) if is_boolean(x)
+
+_field_ok("globs", x) if scopes.globs(x)
+
+_field_ok("names", x) if tools.non_empty_string(x)
+
+_field_ok("names", x) if {
+	_string_list(x)
+	count(x) > 0
+}
+
+_field_ok("tool_ids", x) if {
+	is_array(x)
+	every id in x {
+		tools.is_tool_id(id)
+	}
+}

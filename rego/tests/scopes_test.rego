@@ -1,0 +1,73 @@
+package mcp.lib.scopes_test
+
+import data.mcp.lib.paths
+import data.mcp.lib.scopes
+
+test_globstar_matches_zero_or_more_directories if {
+	scopes.match("src/**/*.ts", "src/a.ts")
+	scopes.match("src/**/*.ts", "src/a/b/c.ts")
+	scopes.match("**/x", "x")
+	scopes.match("a/**/b/**/c", "a/b/c")
+	scopes.match("a/**/b/**/c", "a/1/b/2/3/c")
+	not scopes.match("src/**/*.ts", "lib/a.ts")
+	not scopes.match("src/**/*.ts", "src/a.tsx")
+	scopes.match("src/**", "src/a/b")
+	not scopes.match("src/**", "src")
+	scopes.match("**", "")
+}
+
+test_single_segment_wildcards if {
+	scopes.match("org/*#*", "org/repo#1")
+	not scopes.match("org/*", "org/a/b")
+	scopes.match("org/*", "org/repo#1")
+	scopes.match("?.ts", "é.ts")
+	not scopes.match("a?c", "a/c")
+}
+
+test_braces_and_brackets if {
+	scopes.match("*.{ts,tsx}", "a.tsx")
+	scopes.match("src{,/**}", "src")
+	scopes.match("src{,/**}", "src/a")
+	scopes.match("{src/**/a,b}", "src/a")
+	scopes.match("[a-c]x", "bx")
+	scopes.match("[!.]*", "a")
+	not scopes.match("[!.]*", ".a")
+}
+
+test_valid_globs if {
+	every g in ["src/**/*.{ts,tsx}", "org/repo#*", "[!.]*", "{,x}", "SELECT **", "*.[jt]s"] {
+		scopes.valid_glob(g)
+	}
+	every g in ["", "src/{a", "a}", "{a,{b}}", "[a", "a]", "[]", "[!]", "[a/b]", `a\*`, "{[ab]}", 7] {
+		not scopes.valid_glob(g)
+	}
+	scopes.globs("a") == ["a"]
+	scopes.globs(["a", "b"]) == ["a", "b"]
+	not scopes.globs([])
+	not scopes.globs(["a", "{"])
+	not scopes.globs(7)
+}
+
+# A newline counts as a space, in the glob and in the value.
+test_newlines_are_spaces if {
+	scopes.match("SELECT **", "SELECT a\nFROM t")
+	scopes.match("a\nb", "a b")
+	scopes.excluding(["**;**"], "SELECT 1\n;DROP t", "text") == {"**;**"}
+	scopes.excluding(["** into **"], "SELECT *\nINTO b", "text") == {"** into **"}
+}
+
+test_excluding_by_kind if {
+	scopes.excluding(["**/secrets*"], "src/secrets/a.ts", "path") == {"**/secrets*"}
+	scopes.excluding(["**/secrets*"], "src/secrets/a.ts", "text") == set()
+	scopes.excluding(["**/secrets*", "**/.env*"], "src/SECRETS.ts", "path") == {"**/secrets*"}
+	scopes.excluding(["org/private-*"], "org/private-x#3", "repo") == {"org/private-*"}
+	scopes.excluding(["org"], "org/x#3", "repo") == {"org"}
+	scopes.excluding(["**drop**"], "SELECT 1; DROP t", "text") == {"**drop**"}
+	scopes.excluding(["**/X*"], "a/x", "path") == {"**/X*"}
+	scopes.excluding([], "a", "path") == set()
+}
+
+test_prefixes if {
+	paths.prefixes("src/a/b.ts") == {"src", "src/a", "src/a/b.ts"}
+	paths.prefixes("a") == {"a"}
+}
