@@ -3,6 +3,9 @@ import { resolve } from 'node:path';
 import { runPolicyTests } from '../policy/policy-test.js';
 import { buildWasmBundle, NON_POLICY_ENTRIES, regoLayout, runOpa } from '../policy/toolchain.js';
 
+/** `mcpgate policy test` fails below this line coverage of the policy files. */
+export const COVERAGE_THRESHOLD = 95;
+
 export function policyBuild(regoDir: string, outFile: string, revision?: string): number {
   const rev = buildWasmBundle(regoLayout(resolve(regoDir)), resolve(outFile), revision);
   console.log(`built ${outFile} (revision ${rev})`);
@@ -48,9 +51,16 @@ export async function policyTest(regoDir: string): Promise<number> {
     failed++;
     console.error(`FAIL ${outcome.name}\n${outcome.problems.map((p) => `    - ${p}`).join('\n')}`);
   }
+  const coverageOk = report.coverage.percent >= COVERAGE_THRESHOLD;
+  console.log(
+    `coverage of policy files: ${report.coverage.percent.toFixed(2)}% (at least ${COVERAGE_THRESHOLD}% required)` +
+      (report.coverage.uncovered.length > 0
+        ? `; not covered: ${report.coverage.uncovered.slice(0, 20).join(', ')}`
+        : ''),
+  );
   const passed = report.cases.length - failed;
   console.log(
     `wasm cases (Node, compared with the Go evaluator): ${passed} passed, ${failed} failed`,
   );
-  return report.opaTest.ok && failed === 0 ? 0 : 1;
+  return report.opaTest.ok && coverageOk && failed === 0 ? 0 : 1;
 }

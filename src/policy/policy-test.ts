@@ -123,7 +123,46 @@ export function checkCase(c: PolicyCase, wasm: Answers, go: Answers | undefined)
 
 export interface PolicyTestReport {
   opaTest: { ok: boolean; output: string };
+  /** Line coverage of the policy files (tests/ excluded) by `opa test --coverage`. */
+  coverage: { percent: number; uncovered: string[] };
   cases: CaseOutcome[];
+}
+
+/** The share of policy lines (not test lines) that `opa test` executes, and where it misses. */
+export function policyCoverage(layout: RegoLayout): PolicyTestReport['coverage'] {
+  const result = runOpa(
+    ['test', '--coverage', '--ignore', 'schema', '--ignore', 'capabilities.json', '.'],
+    {
+      cwd: layout.regoDir,
+    },
+  );
+  let report: {
+    files?: Record<
+      string,
+      {
+        covered_lines?: number;
+        not_covered_lines?: number;
+        not_covered?: Array<{ start: { row: number } }>;
+      }
+    >;
+  };
+  try {
+    report = JSON.parse(result.stdout) as typeof report;
+  } catch {
+    throw new ToolchainError(
+      `opa test --coverage did not answer JSON:\n${result.stderr || result.stdout}`,
+    );
+  }
+  let covered = 0;
+  let total = 0;
+  const uncovered: string[] = [];
+  for (const [file, stats] of Object.entries(report.files ?? {})) {
+    if (file.startsWith('tests/') || file.includes('/tests/')) continue;
+    covered += stats.covered_lines ?? 0;
+    total += (stats.covered_lines ?? 0) + (stats.not_covered_lines ?? 0);
+    for (const range of stats.not_covered ?? []) uncovered.push(`${file}:${range.start.row}`);
+  }
+  return { percent: total === 0 ? 100 : (covered / total) * 100, uncovered };
 }
 
 export async function runPolicyTests(layout: RegoLayout): Promise<PolicyTestReport> {
@@ -158,6 +197,7 @@ export async function runPolicyTests(layout: RegoLayout): Promise<PolicyTestRepo
     });
     return {
       opaTest: { ok: opaTest.status === 0, output: opaTest.stdout + opaTest.stderr },
+      coverage: policyCoverage(layout),
       cases: outcomes,
     };
   } finally {
