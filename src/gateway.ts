@@ -11,10 +11,12 @@ import { PolicyHolder } from './policy/policy-holder.js';
 import { PolicyManager } from './policy/policy-manager.js';
 import { Pipeline } from './pipeline/pipeline.js';
 import { buildApp } from './server/app.js';
+import { adminRouter } from './server/admin.js';
 import { bearerAuth } from './server/auth.js';
 import { mcpHandler } from './server/mcp-endpoint.js';
 import { SessionManager } from './server/session-manager.js';
 import { UpstreamRegistry } from './upstreams/registry.js';
+import { createStore } from './sessions/create-store.js';
 import type { Logger } from './util/logger.js';
 import { GATEWAY_VERSION } from './util/version.js';
 
@@ -55,10 +57,15 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     { id: config.gateway.id, version: GATEWAY_VERSION },
     { logger },
   );
-  const pipeline = new Pipeline(policy, registry, decisionLog, logger);
+  const store = createStore(config.sessions.store, logger);
+  const pipeline = new Pipeline(policy, registry, store, config.sessions, decisionLog, logger, {
+    id: config.gateway.id,
+    version: GATEWAY_VERSION,
+  });
   const sessions = new SessionManager(
     { maxSessions: config.sessions.maxSessions, idleTimeoutMs: config.sessions.idleTimeoutMs },
     registry,
+    store,
     logger,
   );
 
@@ -67,37 +74,51 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   let baseUrl = '';
   const resource = (): string => `${baseUrl}/mcp`;
 
+  const authOptions = {
+    verifier: () => identity.verifier,
+    resourceMetadataUrl: () => `${baseUrl}/.well-known/oauth-protected-resource/mcp`,
+    logger,
+  };
   const app = buildApp({
-    maxBodyBytes: config.gateway.maxBodyBytes,
-    allowedOrigins: config.gateway.allowedOrigins,
-    auth: bearerAuth({
-      verifier: () => identity.verifier,
-      resourceMetadataUrl: () => `${baseUrl}/.well-known/oauth-protected-resource/mcp`,
-      requiredScopes: config.auth.requiredScopes,
+    admin: adminRouter({
+      // Admin tokens need no MCP scope: the policy decides who is an operator.
+      auth: bearerAuth({ ...authOptions, requiredScopes: [] }),
+      pipeline,
+      store,
+      sessions,
+      historyLimit: config.sessions.historyLimit,
       logger,
     }),
+    maxBodyBytes: config.gateway.maxBodyBytes,
+    allowedOrigins: config.gateway.allowedOrigins,
+    auth: bearerAuth({ ...authOptions, requiredScopes: config.auth.requiredScopes }),
     mcp: mcpHandler({
       sessions,
+      store,
       serverDeps: {
         pipeline,
         gatewayId: config.gateway.id,
-        terminate: (id, reason) => setImmediate(() => void sessions.end(id, reason)),
+        terminate: (id, reason) =>
+          setImmediate(() => void sessions.terminate(id, reason).catch(() => undefined)),
       },
-      historyLimit: config.sessions.historyLimit,
-      defaultPurpose: config.sessions.defaultPurpose,
+      config: config.sessions,
       logger,
     }),
     readiness: () => {
       const engine = policy.current();
       const upstreams = registry.status();
       return {
-        ready: engine !== undefined && registry.isReady() && identity.verifier?.isReady() === true,
+        ready:
+          engine !== undefined &&
+          registry.isReady() &&
+          identity.verifier?.isReady() === true &&
+          store.health().ok,
         detail: {
           policy: { loaded: engine !== undefined, ...policyManager.status() },
           issuers: identity.verifier?.status() ?? [],
           decision_log: decisionLog.stats(),
           upstreams,
-          sessions: sessions.size,
+          sessions: { live_here: sessions.size, store: store.health() },
         },
       };
     },
@@ -153,6 +174,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       tokenVerifier.stop();
       policyManager.stop();
       await registry.close();
+      await store.close();
       await decisionLog.close();
     },
   };

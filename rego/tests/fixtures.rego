@@ -160,3 +160,21 @@ call_as(purpose, groups, server, name, args) := with_identity(
 	with_purpose(call(server, name, args), purpose),
 	okta_user(groups, []),
 )
+
+# An admin API request (admin/sessions/list, show or kill) by identity id.
+# Admin requests carry no session; admin.session_id names the session shown
+# or killed ("" leaves it out, as for list).
+admin(action, id, session_id) := {
+	"action": action,
+	"identity": id,
+	"admin": _admin_target(session_id),
+	"request": request,
+	"findings": [],
+}
+
+_admin_target("") := {}
+
+_admin_target(session_id) := {"session_id": session_id} if session_id != ""
+
+# The role that makes a user a sessions admin by default.
+admin_role := "mcpgate.admin"

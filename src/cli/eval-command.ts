@@ -8,6 +8,7 @@ import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from '../policy/bundle.js';
 import { parseDecision } from '../policy/decision.js';
 import { DECISION_ENTRYPOINT, PolicyEngine } from '../policy/engine.js';
 import type { PolicyInput } from '../pipeline/input.js';
+import type { HistoryEntry } from '../sessions/session.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 
 const list = (value: string | undefined): string[] =>
@@ -62,7 +63,7 @@ export function inputFromFlags(values: Record<string, string | undefined>): Poli
       id: 'eval',
       purpose: values.purpose ?? 'default',
       age_s: 0,
-      history: history as PolicyInput['session']['history'],
+      history: history as HistoryEntry[],
       counters: { calls: history.length, denied: 0 },
     },
     tool: {

@@ -8,6 +8,7 @@ import { devIdpCommand, devTokenCommand } from './dev-idp.js';
 import { evalCommand } from './eval-command.js';
 import { policyBuild, policyCheck, policyTest } from './policy-commands.js';
 import { replayCommand } from './replay-command.js';
+import { sessionsCommand } from './sessions-command.js';
 
 const HELP = `mcpgate ${GATEWAY_VERSION} — zero-trust gateway for the Model Context Protocol
 
@@ -23,6 +24,8 @@ Usage:
   mcpgate eval --tool server.tool [--args JSON] [--user U] [--groups a,b] [--roles r] [--purpose P]
                [--annotations JSON] [--history FILE] [--bundle ...]
                                                dry run: the decision for one (hypothetical) call
+  mcpgate sessions list|show ID|kill ID [--url http://127.0.0.1:8080] [--token T | $MCPGATE_ADMIN_TOKEN]
+                                               operate a running gateway's sessions (admin role)
   mcpgate dev-idp [--port 8081] [--host 127.0.0.1] [--profile okta|okta-org|entra-v2|entra-v1|oidc]
                   [--audience URL] [--state-dir examples/quickstart/.state]
                                                DEVELOPMENT ONLY: run a real OpenID Provider
@@ -68,6 +71,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'eval':
       return evalCommand(argv.slice(1));
+    case 'sessions':
+      return sessionsCommand(argv.slice(1));
     case 'dev-idp':
       return devIdpCommand(argv.slice(1));
     case 'dev-token':

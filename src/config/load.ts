@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { configSchema, type RawConfig, type RawValueSource } from './schema.js';
 import { resolveIssuer, type IssuerConfig } from './auth.js';
 import { resolveAudit, resolvePolicy, type AuditConfig, type PolicyConfig } from './policy.js';
+import { resolveSessions, type SessionsConfig } from './sessions.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
 
 export class ConfigError extends Error {}
@@ -48,12 +49,7 @@ export interface GatewayConfig {
     allowedOrigins: string[];
     maxBodyBytes: number;
   };
-  sessions: {
-    maxSessions: number;
-    idleTimeoutMs: number;
-    historyLimit: number;
-    defaultPurpose: string;
-  };
+  sessions: SessionsConfig;
   auth: {
     issuers: IssuerConfig[];
     clockToleranceS: number;
@@ -187,12 +183,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       allowedOrigins: raw.gateway.allowed_origins,
       maxBodyBytes: raw.gateway.max_body_bytes,
     },
-    sessions: {
-      maxSessions: raw.sessions.max_sessions,
-      idleTimeoutMs: Math.round(raw.sessions.idle_timeout_s * 1000),
-      historyLimit: raw.sessions.history_limit,
-      defaultPurpose: raw.sessions.default_purpose,
-    },
+    sessions: resolveSessions(raw.sessions, baseDir),
     auth: {
       issuers,
       clockToleranceS: raw.auth.clock_tolerance_s,

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { authSchema } from './auth-schema.js';
 import { auditSchema, policySchema } from './policy-schema.js';
+import { sessionsSchema } from './sessions-schema.js';
 import { valueSource } from './value-source.js';
 
 const SERVER_NAME = /^[A-Za-z0-9-]{1,32}$/;
@@ -75,23 +76,7 @@ export const configSchema = z.strictObject({
       allowed_origins: [],
       max_body_bytes: 1024 * 1024,
     }),
-  sessions: z
-    .strictObject({
-      max_sessions: z.number().int().positive().default(1000),
-      idle_timeout_s: z.number().positive().default(900),
-      history_limit: z.number().int().min(0).max(10_000).default(100),
-      /** Purpose when the client names none (header Mcp-Purpose). */
-      default_purpose: z
-        .string()
-        .regex(/^[A-Za-z0-9._-]{1,64}$/, 'purposes are 1-64 characters of A-Z a-z 0-9 . _ -')
-        .default('default'),
-    })
-    .default({
-      max_sessions: 1000,
-      idle_timeout_s: 900,
-      history_limit: 100,
-      default_purpose: 'default',
-    }),
+  sessions: sessionsSchema,
   auth: authSchema,
   policy: policySchema,
   audit: auditSchema,

@@ -1,9 +1,13 @@
 // Builds the policy input document (rego/schema/input.json is its contract). Only facts:
 // no decision is taken here.
 import type { Identity } from '../identity/identity.js';
-import type { Session } from '../sessions/session.js';
+import type { HistoryEntry } from '../sessions/session.js';
+import type { LoadedSession } from '../sessions/store.js';
 
 export type PolicyAction =
+  | 'admin/sessions/list'
+  | 'admin/sessions/show'
+  | 'admin/sessions/kill'
   | 'session/open'
   | 'tools/call'
   | 'resources/read'
@@ -15,7 +19,8 @@ export type PolicyAction =
 
 export interface RequestFacts {
   identity: Identity;
-  session: Session;
+  /** The session as read from the store at the start of this request. */
+  session: LoadedSession;
   protocolVersion: string | undefined;
   gateway: { id: string; version: string };
 }
@@ -32,13 +37,17 @@ export interface CatalogItemFact {
 export interface PolicyInput {
   action: PolicyAction;
   identity: Identity;
-  session: {
+  /** Admin actions only: what the operator acts on. */
+  admin?: { session_id?: string };
+  /** Every action except admin ones. */
+  session?: {
     id: string;
     purpose: string;
     age_s: number;
     ttl_s?: number;
-    history: Session['history'];
-    counters: Session['counters'];
+    history: HistoryEntry[];
+    /** calls, denied, and the current window count of each rate limit ("rate:<rule>"). */
+    counters: Record<string, number>;
   };
   tool?: {
     server: string;
@@ -61,26 +70,32 @@ export interface PolicyInput {
   };
 }
 
+/** The input of every action that runs in a session (all but the admin ones). */
+export type SessionInput = PolicyInput & { session: NonNullable<PolicyInput['session']> };
+
 export function baseInput(
   action: PolicyAction,
   facts: RequestFacts,
   now = Date.now(),
-): PolicyInput {
-  const { session } = facts;
+): SessionInput {
+  const { record, history, counters, rates } = facts.session;
   const request: PolicyInput['request'] = {
     time_ns: now * 1_000_000,
     time: new Date(now).toISOString(),
     gateway: facts.gateway,
   };
   if (facts.protocolVersion !== undefined) request.protocol_version = facts.protocolVersion;
-  if (session.clientInfo !== undefined) request.client = session.clientInfo;
-  const sessionFacts: PolicyInput['session'] = {
-    id: session.id,
-    purpose: session.purpose,
-    age_s: session.ageSeconds(now),
-    history: session.history,
-    counters: session.counters,
+  if (record.clientInfo !== null) request.client = record.clientInfo;
+  const counterFacts: Record<string, number> = { calls: counters.calls, denied: counters.denied };
+  for (const [rule, count] of Object.entries(rates)) counterFacts[`rate:${rule}`] = count;
+  const sessionFacts: SessionInput['session'] = {
+    id: record.id,
+    purpose: record.purpose,
+    age_s: Math.max(0, Math.floor((now - record.createdAt) / 1000)),
+    history,
+    counters: counterFacts,
   };
-  if (session.ttlSeconds !== undefined) sessionFacts.ttl_s = session.ttlSeconds;
+  if (record.expiresAt !== null)
+    sessionFacts.ttl_s = Math.round((record.expiresAt - record.createdAt) / 1000);
   return { action, identity: facts.identity, session: sessionFacts, findings: [], request };
 }

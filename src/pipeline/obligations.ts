@@ -3,12 +3,29 @@
 // (fail closed), never into a silently weaker allow.
 import type { Decision } from '../policy/decision.js';
 
-/** Obligations this gateway version can carry out, with their "nothing asked" value. */
+/** The policy's rate_limit obligation: at most `limit` calls per `window_s`, counted per. */
+export interface RateLimitObligation {
+  limit: number;
+  window_s: number;
+  per: 'session' | 'user' | 'tool';
+}
+
+export function parseRateLimit(value: unknown): RateLimitObligation | string {
+  if (typeof value !== 'object' || value === null) return 'rate_limit must be an object';
+  const { limit, window_s: windowS, per } = value as Record<string, unknown>;
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1)
+    return 'rate_limit.limit must be a positive whole number';
+  if (typeof windowS !== 'number' || !(windowS > 0) || windowS > 86_400)
+    return 'rate_limit.window_s must be a number of seconds (0, 86400]';
+  if (per !== 'session' && per !== 'user' && per !== 'tool')
+    return 'rate_limit.per must be "session", "user" or "tool"';
+  return { limit, window_s: windowS, per };
+}
+
 function unsupportedObligations(decision: Decision): string[] {
   const o = decision.obligations;
   const unsupported: string[] = [];
   if (o.require_approval !== null) unsupported.push('require_approval');
-  if (o.rate_limit !== null) unsupported.push('rate_limit');
   if (o.credential !== null) unsupported.push('credential');
   if (o.redact.length > 0) unsupported.push('redact');
   return unsupported;
@@ -16,14 +33,18 @@ function unsupportedObligations(decision: Decision): string[] {
 
 export function enforceSupportedObligations(decision: Decision): Decision {
   if (!decision.allow) return decision;
+  const problems: string[] = [];
   const unsupported = unsupportedObligations(decision);
-  if (unsupported.length === 0) return decision;
-  return {
-    ...decision,
-    allow: false,
-    reasons: [
-      ...decision.reasons,
+  if (unsupported.length > 0) {
+    problems.push(
       `the policy requires obligation(s) ${unsupported.join(', ')}, which this gateway cannot carry out yet; denied`,
-    ],
-  };
+    );
+  }
+  if (decision.obligations.rate_limit !== null) {
+    const parsed = parseRateLimit(decision.obligations.rate_limit);
+    if (typeof parsed === 'string')
+      problems.push(`the policy returned a malformed obligation: ${parsed}; denied`);
+  }
+  if (problems.length === 0) return decision;
+  return { ...decision, allow: false, reasons: [...decision.reasons, ...problems] };
 }

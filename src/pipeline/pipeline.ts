@@ -27,14 +27,18 @@ import { UpstreamUnavailableError } from '../upstreams/connection.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import { canonicalJson, sha256Hex } from '../util/canonical-json.js';
 import type { Logger } from '../util/logger.js';
+import type { Identity } from '../identity/identity.js';
+import { baseInput, type CatalogItemFact, type PolicyInput, type RequestFacts } from './input.js';
+import { enforceSupportedObligations, parseRateLimit } from './obligations.js';
+import type { HistoryEntry } from '../sessions/session.js';
 import {
-  baseInput,
-  type CatalogItemFact,
-  type PolicyAction,
-  type PolicyInput,
-  type RequestFacts,
-} from './input.js';
-import { enforceSupportedObligations } from './obligations.js';
+  StoreUnavailableError,
+  type RateLimitRule,
+  type SessionRecord,
+  type SessionStore,
+} from '../sessions/store.js';
+import type { SessionsConfig } from '../config/sessions.js';
+import { rateRules } from '../sessions/rate-rules.js';
 import { INTERNAL_ERROR, INVALID_PARAMS, POLICY_DENIED, RpcError } from '../util/rpc-error.js';
 
 export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -51,6 +55,14 @@ interface Decided {
   decisionId: string;
 }
 
+interface Evaluated {
+  decision: Decision;
+  inputJson: string;
+  revision: string;
+  evalNs: number;
+  engine: ReturnType<PolicyHolder['current']>;
+}
+
 type ListKind = 'tools/list' | 'resources/list' | 'resources/templates/list' | 'prompts/list';
 
 export class Pipeline {
@@ -60,18 +72,76 @@ export class Pipeline {
   constructor(
     private readonly policy: PolicyHolder,
     private readonly registry: UpstreamRegistry,
+    private readonly store: SessionStore,
+    private readonly sessions: Pick<
+      SessionsConfig,
+      'historyLimit' | 'idleTimeoutMs' | 'rateLimits'
+    >,
     private readonly decisionLog: DecisionLog,
     private readonly logger: Logger,
+    private readonly gateway: { id: string; version: string },
   ) {}
 
   // ---- session/open: may this user have a session of this purpose, and for how long ----
 
-  openSession(ctx: CallContext): { decision: Decision; decisionId: string } {
-    const { decision, decisionId } = this.decide(ctx, baseInput('session/open', ctx));
-    if (decision.allow && decision.obligations.session_ttl_s !== null) {
-      ctx.session.ttlSeconds = decision.obligations.session_ttl_s;
+  /**
+   * Decides session/open and, when allowed, creates the session in the store with the TTL
+   * the policy gave (obligation session_ttl_s). `ctx.session` holds the new, empty session.
+   */
+  async openSession(ctx: CallContext): Promise<Decided> {
+    const evaluated = this.evaluate(baseInput('session/open', ctx));
+    let { decision } = evaluated;
+    if (decision.allow) {
+      const record: SessionRecord = ctx.session.record;
+      if (decision.obligations.session_ttl_s !== null) {
+        record.expiresAt = record.createdAt + decision.obligations.session_ttl_s * 1000;
+      }
+      try {
+        await this.store.create(record, this.sessions.idleTimeoutMs);
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        decision = deny(`${err.message}; the session was not opened (fail closed)`);
+      }
     }
-    return { decision, decisionId };
+    return { decision, decisionId: this.log(ctx, evaluated, decision) };
+  }
+
+  // ---- admin API: the policy decides who may list, show and kill sessions ---------------
+
+  decideAdmin(request: {
+    identity: Identity;
+    operation: 'list' | 'show' | 'kill';
+    sessionId: string | undefined;
+    remoteAddress: string | undefined;
+  }): Decided {
+    const now = Date.now();
+    const input: PolicyInput = {
+      action: `admin/sessions/${request.operation}`,
+      identity: request.identity,
+      admin: request.sessionId === undefined ? {} : { session_id: request.sessionId },
+      findings: [],
+      request: {
+        time_ns: now * 1_000_000,
+        time: new Date(now).toISOString(),
+        gateway: this.gateway,
+      },
+    };
+    const evaluated = this.evaluate(input);
+    // Admin decisions carry no session; the log names none.
+    const decisionId = this.decisionLog.write(
+      {
+        path: DECISION_ENTRYPOINT,
+        inputJson: evaluated.inputJson,
+        result: evaluated.decision,
+        revision: evaluated.revision,
+        evalNs: evaluated.evalNs,
+        reqId: undefined,
+        sessionId: undefined,
+        requestedBy: request.remoteAddress,
+      },
+      evaluated.engine,
+    );
+    return { decision: evaluated.decision, decisionId };
   }
 
   // ---- tools/call ---------------------------------------------------------------------
@@ -99,8 +169,7 @@ export class Pipeline {
     };
     input.arguments = args;
 
-    const { decision, decisionId } = this.decide(ctx, input);
-    this.record(ctx, 'tools/call', entry.id, args, decision);
+    const { decision, decisionId } = await this.decide(ctx, input, entry.id, args);
     if (!decision.allow) {
       return {
         content: [{ type: 'text', text: denialText(decision) }],
@@ -111,7 +180,7 @@ export class Pipeline {
 
     const forward = forwarding(params._meta?.progressToken, extra);
     try {
-      const connection = await this.registry.connectionFor(entry.server, ctx.session.id);
+      const connection = await this.registry.connectionFor(entry.server, ctx.session.record.id);
       const result = await connection.callTool(
         { name: entry.name, arguments: args },
         forward.options,
@@ -144,8 +213,7 @@ export class Pipeline {
     const input = baseInput('resources/read', ctx);
     input.resource = { server: target.server, uri: target.uri, id };
 
-    const { decision, decisionId } = this.decide(ctx, input);
-    this.record(ctx, 'resources/read', id, {}, decision);
+    const { decision, decisionId } = await this.decide(ctx, input, id, {});
     if (!decision.allow) throw denialError(decision, decisionId);
 
     const connection = await this.upstreamOrError(target.server, ctx);
@@ -179,8 +247,7 @@ export class Pipeline {
     input.prompt = { server: entry.server, name: entry.name, id: entry.id };
     input.arguments = args;
 
-    const { decision, decisionId } = this.decide(ctx, input);
-    this.record(ctx, 'prompts/get', entry.id, args, decision);
+    const { decision, decisionId } = await this.decide(ctx, input, entry.id, args);
     if (!decision.allow) throw denialError(decision, decisionId);
 
     const connection = await this.upstreamOrError(entry.server, ctx);
@@ -222,7 +289,7 @@ export class Pipeline {
   // ---- stages -------------------------------------------------------------------------------
 
   /** One evaluation of mcp/authz/decision; every failure is a deny with its reason. */
-  private decide(ctx: CallContext, input: PolicyInput): Decided {
+  private evaluate(input: PolicyInput): Evaluated {
     const inputJson = JSON.stringify(input);
     const engine = this.policy.current();
     let decision: Decision;
@@ -243,22 +310,106 @@ export class Pipeline {
       }
       evalNs = Number(process.hrtime.bigint() - started);
     }
-    decision = enforceSupportedObligations(decision);
-    const decisionId = this.decisionLog.write(
+    return {
+      decision: enforceSupportedObligations(decision),
+      inputJson,
+      revision: engine?.revision ?? '',
+      evalNs,
+      engine,
+    };
+  }
+
+  /**
+   * The decision for one call, carried out in the store: the call is recorded in the
+   * session's history and counters, and an allowed call is counted against its rate
+   * limits in the same atomic step (one store round trip). A full limit or an unreachable
+   * store turns the allow into a deny; the decision log gets the final decision.
+   */
+  private async decide(
+    ctx: CallContext,
+    input: PolicyInput,
+    target: string,
+    args: Record<string, unknown>,
+  ): Promise<Decided> {
+    const evaluated = this.evaluate(input);
+    let decision = evaluated.decision;
+    const entry: HistoryEntry = {
+      action: input.action,
+      target,
+      args_digest: sha256Hex(canonicalJson(args)),
+      allowed: decision.allow,
+      at: new Date().toISOString(),
+    };
+    const options = {
+      historyLimit: this.sessions.historyLimit,
+      idleMs: this.sessions.idleTimeoutMs,
+    };
+    try {
+      const rateRules = decision.allow
+        ? this.rateRules(ctx, input.action === 'tools/call' ? target : undefined, decision)
+        : [];
+      const outcome = await this.store.recordCall(ctx.session.record.id, entry, {
+        ...options,
+        rateRules,
+      });
+      if (outcome.kind === 'rate_limited') {
+        const retryS = Math.max(1, Math.ceil(outcome.retryAfterMs / 1000));
+        decision = {
+          ...deny(
+            `rate limit "${outcome.rule}" reached (${outcome.limit} calls per ${outcome.windowMs / 1000} s); retry after ${retryS} s`,
+          ),
+          obligations: decision.obligations,
+        };
+        await this.store.recordCall(
+          ctx.session.record.id,
+          { ...entry, allowed: false },
+          { ...options, rateRules: [] },
+        );
+      } else if (outcome.kind === 'gone') {
+        decision = deny(
+          'this session has ended (expired or terminated); re-authenticate and initialize a new session',
+        );
+      }
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      decision = deny(`${err.message}; denied (fail closed)`);
+    }
+    if (decision.obligations.terminate_session) ctx.terminateRequested = true;
+    return { decision, decisionId: this.log(ctx, evaluated, decision) };
+  }
+
+  /** Config limits plus the policy's rate_limit obligation, as store rules for this call. */
+  private rateRules(
+    ctx: CallContext,
+    toolId: string | undefined,
+    decision: Decision,
+  ): RateLimitRule[] {
+    const parsed =
+      decision.obligations.rate_limit === null
+        ? undefined
+        : parseRateLimit(decision.obligations.rate_limit);
+    return rateRules(
+      this.sessions.rateLimits,
+      ctx.session.record,
+      toolId,
+      typeof parsed === 'object' ? parsed : undefined,
+    );
+  }
+
+  private log(ctx: CallContext, evaluated: Evaluated, decision: Decision): string {
+    return this.decisionLog.write(
       {
         path: DECISION_ENTRYPOINT,
-        inputJson,
+        inputJson: evaluated.inputJson,
         result: decision,
-        revision: engine?.revision ?? '',
-        evalNs,
+        revision: evaluated.revision,
+        evalNs: evaluated.evalNs,
         reqId: ctx.requestId,
-        sessionId: ctx.session.id,
+        sessionId: ctx.session.record.id,
         requestedBy: ctx.remoteAddress,
       },
-      engine,
+      evaluated.engine,
     );
-    if (decision.obligations.terminate_session) ctx.terminateRequested = true;
-    return { decision, decisionId };
   }
 
   /** One evaluation of mcp/authz/visible for a list; failures show nothing. */
@@ -291,7 +442,7 @@ export class Pipeline {
         revision: engine?.revision ?? '',
         evalNs,
         reqId: ctx.requestId,
-        sessionId: ctx.session.id,
+        sessionId: ctx.session.record.id,
         requestedBy: ctx.remoteAddress,
       },
       engine,
@@ -313,29 +464,13 @@ export class Pipeline {
     return facts;
   }
 
-  private record(
-    ctx: CallContext,
-    action: PolicyAction,
-    target: string,
-    args: Record<string, unknown>,
-    decision: Decision,
-  ): void {
-    ctx.session.record({
-      action,
-      target,
-      args_digest: sha256Hex(canonicalJson(args)),
-      allowed: decision.allow,
-      at: new Date().toISOString(),
-    });
-  }
-
   private isServer(server: string): boolean {
     return this.registry.status().some((s) => s.name === server);
   }
 
   private async upstreamOrError(server: string, ctx: CallContext) {
     try {
-      return await this.registry.connectionFor(server, ctx.session.id);
+      return await this.registry.connectionFor(server, ctx.session.record.id);
     } catch (err) {
       if (err instanceof UpstreamUnavailableError) throw new RpcError(INTERNAL_ERROR, err.message);
       throw err;

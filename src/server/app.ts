@@ -1,6 +1,6 @@
 // The Express application: health, readiness, OAuth protected-resource metadata, and
 // /mcp behind its guards.
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express, type RequestHandler, type Router } from 'express';
 import { bodyErrorHandler, jsonBody, originGuard } from './guards.js';
 
 export interface AppParts {
@@ -8,6 +8,8 @@ export interface AppParts {
   allowedOrigins: string[];
   auth: RequestHandler;
   mcp: RequestHandler;
+  /** Operators' admin API (authenticated and policy-decided inside). */
+  admin: Router;
   readiness: () => { ready: boolean; detail: Record<string, unknown> };
   protectedResource: () => Record<string, unknown>;
 }
@@ -33,6 +35,7 @@ export function buildApp(parts: AppParts): Express {
       res.json(parts.protectedResource());
     });
   }
+  app.use(parts.admin);
   app.all(
     '/mcp',
     originGuard(parts.allowedOrigins),

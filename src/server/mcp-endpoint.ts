@@ -1,31 +1,73 @@
-// /mcp: the Streamable HTTP endpoint. POST without a session opens one (initialize only);
-// every other request must name a live session owned by the caller's principal. Unknown
-// sessions and sessions of another principal both answer 404, so existence never leaks.
+// /mcp: the Streamable HTTP endpoint. POST without a session opens one (initialize only,
+// decided by the policy as session/open). Every other request names a session: it is read
+// from the store (one round trip), must belong to the caller's principal, and is served by
+// this process's live transport for it — created from the store record when another
+// replica opened the session. Unknown, expired, terminated and foreign sessions all answer
+// 404, so a session's existence never leaks.
 import type { Response } from 'express';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { Session, sessionPrincipal } from '../sessions/session.js';
-import { POLICY_DENIED } from '../util/rpc-error.js';
+import type { SessionsConfig } from '../config/sessions.js';
+import { rateRules } from '../sessions/rate-rules.js';
+import { sessionPrincipal } from '../sessions/session.js';
+import {
+  StoreUnavailableError,
+  type LoadedSession,
+  type SessionRecord,
+  type SessionStore,
+} from '../sessions/store.js';
 import type { Logger } from '../util/logger.js';
+import { POLICY_DENIED } from '../util/rpc-error.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import type { AuthenticatedRequest } from './auth.js';
 import { GATEWAY_REFUSED, JSONRPC_INVALID_REQUEST, sendJsonRpcError } from './jsonrpc-errors.js';
-import { newSessionId, type SessionManager } from './session-manager.js';
-import { createSessionServer, type SessionServerDeps } from './session-server.js';
+import { newSessionId, type LiveSession, type SessionManager } from './session-manager.js';
+import {
+  createSessionServer,
+  type RequestExtra,
+  type SessionServerDeps,
+} from './session-server.js';
 
 export interface McpEndpointOptions {
   sessions: SessionManager;
+  store: SessionStore;
   serverDeps: SessionServerDeps;
-  historyLimit: number;
-  defaultPurpose: string;
+  config: SessionsConfig;
   logger: Logger;
 }
 
 const PURPOSE_HEADER = 'mcp-purpose';
 const PURPOSE_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
+interface InitializeParams {
+  protocolVersion?: unknown;
+  clientInfo?: { name?: unknown; version?: unknown };
+  capabilities?: unknown;
+}
+
+function notFound(res: Response): void {
+  sendJsonRpcError(
+    res,
+    404,
+    JSONRPC_INVALID_REQUEST,
+    'Session not found: it expired, was terminated or closed; re-authenticate and initialize a new session',
+  );
+}
+
+function storeDown(res: Response, err: StoreUnavailableError): void {
+  sendJsonRpcError(
+    res,
+    503,
+    GATEWAY_REFUSED,
+    `${err.message}; the request was denied (fail closed)`,
+    {
+      'Retry-After': '2',
+    },
+  );
+}
+
 export function mcpHandler(options: McpEndpointOptions) {
-  const { sessions, logger } = options;
+  const { sessions, store, logger, config } = options;
 
   const openSession = async (req: AuthenticatedRequest, res: Response): Promise<void> => {
     const identity = req.identity;
@@ -40,42 +82,13 @@ export function mcpHandler(options: McpEndpointOptions) {
       return;
     }
     const requested = req.headers[PURPOSE_HEADER];
-    const purpose = typeof requested === 'string' ? requested : options.defaultPurpose;
+    const purpose = typeof requested === 'string' ? requested : config.defaultPurpose;
     if (!PURPOSE_PATTERN.test(purpose)) {
       sendJsonRpcError(
         res,
         400,
         JSONRPC_INVALID_REQUEST,
         'Mcp-Purpose must be 1-64 characters of A-Z a-z 0-9 . _ -',
-      );
-      return;
-    }
-    // The policy decides whether this user may have a session of this purpose, and its TTL.
-    const session = new Session(
-      newSessionId(),
-      sessionPrincipal(identity),
-      purpose,
-      options.historyLimit,
-    );
-    const init = req.body as { id?: string | number; params?: { protocolVersion?: unknown } };
-    const { decision, decisionId } = options.serverDeps.pipeline.openSession({
-      identity,
-      session,
-      protocolVersion:
-        typeof init.params?.protocolVersion === 'string' ? init.params.protocolVersion : undefined,
-      gateway: { id: options.serverDeps.gatewayId, version: GATEWAY_VERSION },
-      requestId: init.id ?? 0,
-      remoteAddress: req.socket.remoteAddress,
-      terminateRequested: false,
-    });
-    if (!decision.allow) {
-      sendJsonRpcError(
-        res,
-        403,
-        POLICY_DENIED,
-        `Denied by policy: cannot open a ${purpose} session: ${decision.reasons.join('; ')}`,
-        {},
-        { decision_id: decisionId, reasons: decision.reasons },
       );
       return;
     }
@@ -91,28 +104,94 @@ export function mcpHandler(options: McpEndpointOptions) {
       );
       return;
     }
-    const server = createSessionServer(session, options.serverDeps);
-    let added = false;
-    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => session.id,
-      onsessioninitialized: () => {
-        sessions.release();
-        added = true;
-        sessions.add({ session, server, transport, initialized: true });
-      },
-      onsessionclosed: (id) => {
-        void sessions.end(id, 'closed by client (DELETE)');
-      },
-    });
+    let live: LiveSession | undefined;
     try {
+      const init = req.body as { id?: string | number; params?: InitializeParams };
+      const params = init.params ?? {};
+      const clientInfo = params.clientInfo;
+      const record: SessionRecord = {
+        id: newSessionId(),
+        principal: sessionPrincipal(identity),
+        subject: identity.subject,
+        purpose,
+        createdAt: Date.now(),
+        expiresAt: null,
+        protocolVersion: typeof params.protocolVersion === 'string' ? params.protocolVersion : '',
+        clientInfo:
+          typeof clientInfo?.name === 'string' && typeof clientInfo.version === 'string'
+            ? { name: clientInfo.name, version: clientInfo.version }
+            : null,
+        clientCapabilities:
+          typeof params.capabilities === 'object' && params.capabilities !== null
+            ? (params.capabilities as Record<string, unknown>)
+            : {},
+      };
+      // The policy decides whether this user may have a session of this purpose, and its TTL.
+      const { decision, decisionId } = await options.serverDeps.pipeline.openSession({
+        identity,
+        session: { record, history: [], counters: { calls: 0, denied: 0 }, rates: {} },
+        protocolVersion: record.protocolVersion || undefined,
+        gateway: { id: options.serverDeps.gatewayId, version: GATEWAY_VERSION },
+        requestId: init.id ?? 0,
+        remoteAddress: req.socket.remoteAddress,
+        terminateRequested: false,
+      });
+      if (!decision.allow) {
+        sendJsonRpcError(
+          res,
+          403,
+          POLICY_DENIED,
+          `Denied by policy: cannot open a ${purpose} session: ${decision.reasons.join('; ')}`,
+          {},
+          { decision_id: decisionId, reasons: decision.reasons },
+        );
+        return;
+      }
+      const server = createSessionServer(options.serverDeps);
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => record.id });
+      live = {
+        id: record.id,
+        principal: record.principal,
+        server,
+        transport,
+        origin: true,
+        lastSeenAt: Date.now(),
+      };
       await server.connect(transport);
       await transport.handleRequest(req, res, req.body);
+      sessions.add(live);
+      live = undefined;
     } finally {
-      if (!added) {
-        sessions.release();
-        await transport.close().catch(() => undefined);
-        await server.close().catch(() => undefined);
+      sessions.release();
+      if (live) {
+        await live.transport.close().catch(() => undefined);
+        await live.server.close().catch(() => undefined);
       }
+    }
+  };
+
+  /**
+   * A session opened by another replica: a transport without SDK-level session state (the
+   * gateway has already checked the session's existence, owner and lifetime) and a Server.
+   */
+  const rehydrate = async (record: SessionRecord): Promise<LiveSession | undefined> => {
+    if (!sessions.reserve()) return undefined;
+    try {
+      const server = createSessionServer(options.serverDeps);
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+      await server.connect(transport);
+      const live: LiveSession = {
+        id: record.id,
+        principal: record.principal,
+        server,
+        transport,
+        origin: false,
+        lastSeenAt: Date.now(),
+      };
+      sessions.add(live);
+      return live;
+    } finally {
+      sessions.release();
     }
   };
 
@@ -133,33 +212,48 @@ export function mcpHandler(options: McpEndpointOptions) {
         await openSession(req, res);
         return;
       }
-      const entry = sessions.get(sessionId);
-      if (
-        entry &&
-        req.identity &&
-        entry.session.principal === sessionPrincipal(req.identity) &&
-        entry.session.expired()
-      ) {
-        void sessions.end(sessionId, 'session TTL reached');
+      const identity = req.identity;
+      if (!identity) throw new Error('unauthenticated request reached the MCP endpoint');
+      let loaded: LoadedSession | undefined;
+      try {
+        const principal = sessionPrincipal(identity);
+        loaded = await store.load(
+          sessionId,
+          config.historyLimit,
+          rateRules(config.rateLimits, { id: sessionId, principal }),
+        );
+      } catch (err) {
+        if (err instanceof StoreUnavailableError) {
+          storeDown(res, err);
+          return;
+        }
+        throw err;
+      }
+      if (!loaded || loaded.record.principal !== sessionPrincipal(identity)) {
+        notFound(res);
+        return;
+      }
+      if (req.method === 'DELETE') {
+        await sessions.terminate(sessionId, 'closed by client (DELETE)');
+        res.status(200).end();
+        return;
+      }
+      const live = sessions.get(sessionId) ?? (await rehydrate(loaded.record));
+      if (!live) {
         sendJsonRpcError(
           res,
-          404,
-          JSONRPC_INVALID_REQUEST,
-          `Session expired (its ${entry.session.ttlSeconds ?? 0} s lifetime is over): re-authenticate and initialize a new session`,
+          503,
+          GATEWAY_REFUSED,
+          'session limit reached on this replica; retry later',
+          {
+            'Retry-After': '5',
+          },
         );
         return;
       }
-      if (!entry || !req.identity || entry.session.principal !== sessionPrincipal(req.identity)) {
-        sendJsonRpcError(
-          res,
-          404,
-          JSONRPC_INVALID_REQUEST,
-          'Session not found: it expired or was closed; initialize a new session',
-        );
-        return;
-      }
-      entry.session.touch();
-      await entry.transport.handleRequest(req, res, req.body);
+      const extra = req.auth?.extra as RequestExtra | undefined;
+      if (extra) extra.session = loaded;
+      await live.transport.handleRequest(req, res, req.body);
     } catch (err) {
       logger.error('MCP request failed', { error: (err as Error).message });
       sendJsonRpcError(res, 500, -32603, 'internal gateway error; the request was not processed');

@@ -1,19 +1,24 @@
-// Live downstream sessions: each is a Session (policy facts), its MCP Server and its
-// Streamable HTTP transport. Enforces the session cap, expires idle sessions, and releases
-// everything a session holds (transport streams, per-session upstream children) when it ends.
+// The sessions this process serves right now. A session lives in the store; here is only
+// what cannot leave the process: its MCP Server and transport, and (through the registry)
+// its own upstream connections. A session opened here is "origin"; one opened by another
+// replica and continued here is "rehydrated" from its store record. Ending a session here
+// releases those parts; terminating it also removes it from the store and tells every
+// replica (the store's termination events).
 import { randomBytes } from 'node:crypto';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import type { Session } from '../sessions/session.js';
+import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { ListKind } from '../upstreams/connection.js';
 import type { Logger } from '../util/logger.js';
 
 export interface LiveSession {
-  session: Session;
+  id: string;
+  principal: string;
   server: Server;
   transport: StreamableHTTPServerTransport;
-  initialized: boolean;
+  origin: boolean;
+  lastSeenAt: number;
 }
 
 /** 256 random bits, URL-safe: unguessable and valid in the Mcp-Session-Id header. */
@@ -29,19 +34,21 @@ export class SessionManager {
   constructor(
     private readonly limits: { maxSessions: number; idleTimeoutMs: number },
     private readonly registry: UpstreamRegistry,
+    private readonly store: SessionStore,
     private readonly logger: Logger,
   ) {
     const every = Math.max(250, Math.min(limits.idleTimeoutMs / 4, 30_000));
     this.sweeper = setInterval(() => this.expireIdle(), every);
     this.sweeper.unref();
     registry.on('catalogChanged', (kinds) => this.notifyListChanged(kinds));
+    store.onTerminated((id, reason) => void this.endLocal(id, reason));
   }
 
   get size(): number {
     return this.live.size;
   }
 
-  /** Reserves a slot for a session being initialized; false when the cap is reached. */
+  /** Reserves a slot for a session being set up; false when the cap is reached. */
   reserve(): boolean {
     if (this.live.size + this.pending >= this.limits.maxSessions) return false;
     this.pending++;
@@ -53,39 +60,49 @@ export class SessionManager {
   }
 
   add(entry: LiveSession): void {
-    this.live.set(entry.session.id, entry);
-    this.logger.info('session opened', {
-      session: entry.session.id.slice(0, 8),
-      purpose: entry.session.purpose,
+    this.live.set(entry.id, entry);
+    this.logger.info(entry.origin ? 'session opened' : 'session continued from the store', {
+      session: entry.id.slice(0, 8),
     });
   }
 
   get(id: string): LiveSession | undefined {
-    return this.live.get(id);
+    const entry = this.live.get(id);
+    if (entry) entry.lastSeenAt = Date.now();
+    return entry;
   }
 
-  /** Ends a session everywhere it lives; safe to call more than once. */
-  async end(id: string, reason: string): Promise<void> {
+  /** Ends a session everywhere: removed from the store, every replica releases it. */
+  async terminate(id: string, reason: string): Promise<void> {
+    try {
+      await this.store.terminate(id, reason);
+    } finally {
+      await this.endLocal(id, reason);
+    }
+  }
+
+  /** Releases what this process holds for a session; safe to call more than once. */
+  async endLocal(id: string, reason: string): Promise<void> {
     const entry = this.live.get(id);
-    if (!entry) return;
-    this.live.delete(id);
-    this.logger.info('session ended', { session: id.slice(0, 8), reason });
-    await entry.transport.close().catch(() => undefined);
-    await entry.server.close().catch(() => undefined);
+    if (entry) {
+      this.live.delete(id);
+      this.logger.info('session ended here', { session: id.slice(0, 8), reason });
+      await entry.transport.close().catch(() => undefined);
+      await entry.server.close().catch(() => undefined);
+    }
     await this.registry.releaseSession(id);
   }
 
+  /** Local idleness only frees this process's parts; the store expires the session itself. */
   private expireIdle(): void {
     const cutoff = Date.now() - this.limits.idleTimeoutMs;
     for (const [id, entry] of this.live) {
-      if (entry.session.lastSeenAt < cutoff) void this.end(id, 'idle timeout');
-      else if (entry.session.expired()) void this.end(id, 'session TTL reached');
+      if (entry.lastSeenAt < cutoff) void this.endLocal(id, 'idle here');
     }
   }
 
   private notifyListChanged(kinds: Set<ListKind>): void {
     for (const entry of this.live.values()) {
-      if (!entry.initialized) continue;
       if (kinds.has('tools')) void entry.server.sendToolListChanged().catch(() => undefined);
       if (kinds.has('prompts')) void entry.server.sendPromptListChanged().catch(() => undefined);
       if (kinds.has('resources'))
@@ -95,6 +112,8 @@ export class SessionManager {
 
   async closeAll(): Promise<void> {
     clearInterval(this.sweeper);
-    await Promise.all([...this.live.keys()].map((id) => this.end(id, 'gateway shutting down')));
+    await Promise.all(
+      [...this.live.keys()].map((id) => this.endLocal(id, 'gateway shutting down')),
+    );
   }
 }

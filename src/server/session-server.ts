@@ -1,5 +1,6 @@
 // The MCP Server for one client session. The SDK requires one Server and one transport per
-// session; each handler turns the SDK's request into a call on the pipeline.
+// session; each handler turns the SDK's request into a call on the pipeline, with the
+// session as the HTTP layer read it from the store for this request.
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import {
   CallToolRequestSchema,
@@ -12,16 +13,24 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Identity } from '../identity/identity.js';
 import type { CallContext, Extra, Pipeline } from '../pipeline/pipeline.js';
-import type { Session } from '../sessions/session.js';
+import type { LoadedSession } from '../sessions/store.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 
 export interface SessionServerDeps {
   pipeline: Pipeline;
   gatewayId: string;
+  /** Ends a session everywhere (obligation terminate_session). */
   terminate: (sessionId: string, reason: string) => void;
 }
 
-export function createSessionServer(session: Session, deps: SessionServerDeps): Server {
+/** What the HTTP layer attaches to every authenticated request (authInfo.extra). */
+export interface RequestExtra {
+  identity: Identity;
+  remoteAddress: string | undefined;
+  session?: LoadedSession;
+}
+
+export function createSessionServer(deps: SessionServerDeps): Server {
   const server = new Server(
     { name: 'mcpgate', version: GATEWAY_VERSION },
     {
@@ -37,17 +46,18 @@ export function createSessionServer(session: Session, deps: SessionServerDeps): 
   const gateway = { id: deps.gatewayId, version: GATEWAY_VERSION };
 
   const context = (extra: Extra): CallContext => {
-    const identity = extra.authInfo?.extra?.identity as Identity | undefined;
-    // The HTTP layer authenticates every request before it reaches here.
-    if (!identity) throw new Error('request reached the MCP layer without an identity');
+    const facts = extra.authInfo?.extra as RequestExtra | undefined;
+    // The HTTP layer authenticates and loads the session before the MCP layer runs.
+    if (!facts?.session)
+      throw new Error('request reached the MCP layer without an identity and session');
     const version = extra.requestInfo?.headers['mcp-protocol-version'];
     return {
-      identity,
-      session,
-      protocolVersion: typeof version === 'string' ? version : undefined,
+      identity: facts.identity,
+      session: facts.session,
+      protocolVersion: typeof version === 'string' ? version : facts.session.record.protocolVersion,
       gateway,
       requestId: extra.requestId,
-      remoteAddress: extra.authInfo?.extra?.remoteAddress as string | undefined,
+      remoteAddress: facts.remoteAddress,
       terminateRequested: false,
     };
   };
@@ -58,14 +68,11 @@ export function createSessionServer(session: Session, deps: SessionServerDeps): 
     try {
       return await step(ctx);
     } finally {
-      if (ctx.terminateRequested) deps.terminate(session.id, 'terminated by policy obligation');
+      if (ctx.terminateRequested)
+        deps.terminate(ctx.session.record.id, 'terminated by policy obligation');
     }
   };
 
-  server.oninitialized = () => {
-    const info = server.getClientVersion();
-    if (info) session.clientInfo = { name: info.name, version: info.version };
-  };
   const { pipeline } = deps;
   server.setRequestHandler(ListToolsRequestSchema, (_req, extra) =>
     run(extra, (ctx) => ({ tools: pipeline.listTools(ctx) })),

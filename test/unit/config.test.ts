@@ -81,6 +81,8 @@ describe('parseConfig: defaults', () => {
         idleTimeoutMs: 900_000,
         historyLimit: 100,
         defaultPurpose: 'default',
+        store: { type: 'memory' },
+        rateLimits: {},
       },
       auth: {
         issuers: [

@@ -239,7 +239,6 @@ describe('enforceSupportedObligations', () => {
 
   it.each([
     ['require_approval', 'require_approval', { require_approval: { approvers: ['lead'] } }],
-    ['rate_limit', 'rate_limit', { rate_limit: { per_minute: 10 } }],
     ['credential', 'credential', { credential: 'github-app' }],
     ['a non-empty redact', 'redact', { redact: ['$.secret'] }],
     // Any non-null value is a request, even false: the gateway cannot tell what it means.
@@ -255,12 +254,30 @@ describe('enforceSupportedObligations', () => {
 
   it('names every unsupported obligation at once', () => {
     const enforced = enforceSupportedObligations(
-      allow({ require_approval: {}, rate_limit: {}, credential: 'c', redact: ['x'] }),
+      allow({ require_approval: {}, credential: 'c', redact: ['x'] }),
     );
     expect(enforced.allow).toBe(false);
     expect(enforced.reasons.join('\n')).toContain(
-      'obligation(s) require_approval, rate_limit, credential, redact,',
+      'obligation(s) require_approval, credential, redact,',
     );
+  });
+
+  it('carries out a well-formed rate_limit obligation (the store counts it)', () => {
+    const decision = allow({ rate_limit: { limit: 5, window_s: 60, per: 'tool' } });
+    expect(enforceSupportedObligations(decision).allow).toBe(true);
+  });
+
+  it.each([
+    [{ per_minute: 10 }, 'rate_limit.limit'],
+    [{ limit: 0, window_s: 60, per: 'user' }, 'rate_limit.limit'],
+    [{ limit: 5, window_s: 0, per: 'user' }, 'rate_limit.window_s'],
+    [{ limit: 5, window_s: 60, per: 'tenant' }, 'rate_limit.per'],
+    ['5/min', 'rate_limit must be an object'],
+  ])('denies a malformed rate_limit obligation %p', (rateLimit, problem) => {
+    const enforced = enforceSupportedObligations(allow({ rate_limit: rateLimit }));
+    expect(enforced.allow).toBe(false);
+    expect(enforced.reasons.join(' ')).toContain(problem);
+    expect(enforced.reasons.join(' ')).toContain('malformed obligation');
   });
 
   it('treats null obligations and an empty redact list as nothing asked', () => {

@@ -27,7 +27,8 @@ function normalizeClaims(claims: JWTPayload, groupsClaim: string): Identity {
   }).normalize(claims);
 }
 import { baseInput, type PolicyAction, type RequestFacts } from '../../src/pipeline/input.js';
-import { Session, sessionPrincipal, type HistoryEntry } from '../../src/sessions/session.js';
+import { sessionPrincipal, type HistoryEntry } from '../../src/sessions/session.js';
+import type { LoadedSession } from '../../src/sessions/store.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';
 
 const GATEWAY = { id: 'gw-test', version: '9.9.9' };
@@ -56,11 +57,30 @@ function userIdentity(extra: Record<string, unknown> = {}): Identity {
   );
 }
 
-function newSession(historyLimit = 100, purpose = 'code-review'): Session {
-  return new Session('sess-1', 'principal', purpose, historyLimit);
+const CREATED_AT = Date.UTC(2025, 0, 1);
+
+/** A session as the store hands it to a request. */
+function newSession(purpose = 'code-review', history: HistoryEntry[] = []): LoadedSession {
+  const denied = history.filter((h) => !h.allowed).length;
+  return {
+    record: {
+      id: 'sess-1',
+      principal: 'principal',
+      subject: 'user-1',
+      purpose,
+      createdAt: CREATED_AT,
+      expiresAt: null,
+      protocolVersion: '2025-11-25',
+      clientInfo: null,
+      clientCapabilities: {},
+    },
+    history,
+    counters: { calls: history.length, denied },
+    rates: {},
+  };
 }
 
-function facts(session: Session, identity: Identity = userIdentity()): RequestFacts {
+function facts(session: LoadedSession, identity: Identity = userIdentity()): RequestFacts {
   return { identity, session, protocolVersion: undefined, gateway: GATEWAY };
 }
 
@@ -97,7 +117,7 @@ function schemaErrors(input: unknown): string[] {
 describe('baseInput', () => {
   it('fills the required fields from the request facts', () => {
     const session = newSession();
-    const now = session.createdAt + 12_345;
+    const now = CREATED_AT + 12_345;
     const identity = userIdentity();
     const input = baseInput('tools/call', facts(session, identity), now);
     expect(input).toEqual({
@@ -135,7 +155,7 @@ describe('baseInput', () => {
 
   it('includes the protocol version and client info when known', () => {
     const session = newSession();
-    session.clientInfo = { name: 'claude-code', version: '1.2.3' };
+    session.record.clientInfo = { name: 'claude-code', version: '1.2.3' };
     const input = baseInput('tools/call', { ...facts(session), protocolVersion: '2025-06-18' });
     expect(input.request.protocol_version).toBe('2025-06-18');
     expect(input.request.client).toEqual({ name: 'claude-code', version: '1.2.3' });
@@ -149,46 +169,36 @@ describe('baseInput', () => {
     expect(JSON.stringify(input.request.time_ns)).toBe(`${now}000000`);
   });
 
-  it('bounds the history to the session limit, dropping the oldest first', () => {
-    const session = newSession(3);
-    // Calls 1, 3 and 5 are denied.
-    for (let n = 1; n <= 5; n++) session.record(entry(n, n % 2 === 0));
-    const input = baseInput('tools/call', facts(session));
-    expect(input.session.history.map((h) => h.target)).toEqual([
-      'fs.tool3',
-      'fs.tool4',
-      'fs.tool5',
-    ]);
-    expect(input.session.history.map((h) => h.allowed)).toEqual([false, true, false]);
-    expect(input.session.counters).toEqual({ calls: 5, denied: 3 });
-  });
-
-  it('keeps the whole history while under the limit, oldest first', () => {
-    const session = newSession(10);
-    session.record(entry(1));
-    session.record(entry(2, false));
+  it('passes the stored history and counters through, oldest first', () => {
+    const session = newSession('code-review', [entry(1), entry(2, false)]);
     const input = baseInput('tools/call', facts(session));
     expect(input.session.history).toEqual([entry(1), entry(2, false)]);
     expect(input.session.counters).toEqual({ calls: 2, denied: 1 });
   });
 
-  it('keeps no history with limit 0 but still counts calls and denials', () => {
-    const session = newSession(0);
-    session.record(entry(1, false));
-    session.record(entry(2, true));
-    session.record(entry(3, false));
+  it('shows each rate-limit window count to the policy as counters["rate:<rule>"]', () => {
+    const session = newSession();
+    session.rates = { session: 3, 'tool:fs.read': 1 };
     const input = baseInput('tools/call', facts(session));
-    expect(input.session.history).toEqual([]);
-    expect(input.session.counters).toEqual({ calls: 3, denied: 2 });
+    expect(input.session.counters).toEqual({
+      calls: 0,
+      denied: 0,
+      'rate:session': 3,
+      'rate:tool:fs.read': 1,
+    });
+  });
+
+  it('gives the policy-set lifetime as ttl_s', () => {
+    const session = newSession();
+    session.record.expiresAt = CREATED_AT + 3_600_000;
+    expect(baseInput('tools/call', facts(session)).session.ttl_s).toBe(3600);
   });
 
   it('reports the session age in whole seconds', () => {
     const session = newSession();
-    expect(baseInput('tools/call', facts(session), session.createdAt).session.age_s).toBe(0);
-    expect(baseInput('tools/call', facts(session), session.createdAt + 999).session.age_s).toBe(0);
-    expect(baseInput('tools/call', facts(session), session.createdAt + 61_000).session.age_s).toBe(
-      61,
-    );
+    expect(baseInput('tools/call', facts(session), CREATED_AT).session.age_s).toBe(0);
+    expect(baseInput('tools/call', facts(session), CREATED_AT + 999).session.age_s).toBe(0);
+    expect(baseInput('tools/call', facts(session), CREATED_AT + 61_000).session.age_s).toBe(61);
   });
 });
 
@@ -200,11 +210,10 @@ describe('baseInput documents match rego/schema/input.json', () => {
   });
 
   it('validates an input with every optional field filled', () => {
-    const session = newSession(2);
-    session.clientInfo = { name: 'client', version: '0.1' };
-    session.record(entry(1));
-    session.record(entry(2, false));
-    session.record(entry(3));
+    const session = newSession('code-review', [entry(2, false), entry(3)]);
+    session.record.clientInfo = { name: 'client', version: '0.1' };
+    session.record.expiresAt = CREATED_AT + 60_000;
+    session.rates = { session: 1 };
     const identity = userIdentity({
       tid: 'tenant-1',
       auth_time: 1_700_000_000,

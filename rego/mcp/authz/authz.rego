@@ -17,11 +17,16 @@
 #   and optionally the obligation sets require_approval, rate_limit,
 #   credential, redact, terminate_session and, for session/open,
 #   session_ttl_s.
+#
+#   Actions of the gateway's admin API (admin/...) have no session and no
+#   purpose: data.mcp.admin alone decides them, and no purpose policy or
+#   extension is consulted.
 # scope: package
 # schemas:
 #   - input: schema.input
 package mcp.authz
 
+import data.mcp.admin
 import data.mcp.lib.text
 import data.mcp.lib.tools
 import data.mcp.profiles
@@ -44,9 +49,18 @@ default decision := {
 
 # METADATA
 # title: decision
-# description: The verdict on one request, its reasons and its obligations.
+# description: |
+#   The verdict on one request, its reasons and its obligations: from
+#   mcp.admin for an admin action, else from the policies of the session
+#   purpose.
 # entrypoint: true
 decision := {
+	"allow": _admin_allowed,
+	"reasons": _admin_reasons,
+	"obligations": no_obligations,
+} if {
+	admin_action
+} else := {
 	"allow": allow,
 	"reasons": reasons,
 	"obligations": obligations,
@@ -57,7 +71,8 @@ decision := {
 # description: |
 #   Ids of input.catalog items this session may see in a list: items of the
 #   listed kind that the governing policy or an extension shows and none
-#   hides. Empty whenever the list request itself is refused.
+#   hides. Empty whenever the list request itself is refused, and for
+#   every admin action (none is a list of an MCP session).
 # entrypoint: true
 visible := {item.id |
 	allow
@@ -68,11 +83,48 @@ visible := {item.id |
 	not item.id in _hidden
 }
 
+# The obligations of a decision no part adds to.
+no_obligations := {
+	"require_approval": null,
+	"rate_limit": null,
+	"credential": null,
+	"redact": [],
+	"terminate_session": false,
+}
+
+# --- Admin actions -----------------------------------------------------------
+
+# The gateway's admin API (admin/sessions/list, show, kill) is decided by
+# mcp.admin only. Every action under admin/ goes there, so an admin action
+# that mcp.admin does not know is refused rather than left to a purpose.
+admin_action if startswith(action, "admin/")
+
+default _admin_allowed := false
+
+_admin_allowed if {
+	admin.allow == true
+	count(admin_denials) == 0
+}
+
+admin_denials := admin.deny | {reason |
+	count(admin.deny) == 0
+	not admin.allow == true
+	reason := concat("", ["no admin rule allows ", action])
+}
+
+_admin_reasons := sort(admin_denials) if not _admin_allowed
+
+_admin_reasons := [concat("", ["allowed by the admin policy for ", action])] if _admin_allowed
+
+# --- Purpose actions --------------------------------------------------------
+
 default allow := false
 
 # Allow needs a grant from the governing policy or an extension, and no
-# reason to refuse from any of them.
+# reason to refuse from any of them. The purpose side never allows an admin
+# action, whatever a purpose says.
 allow if {
+	not admin_action
 	_granted
 	count(denials) == 0
 }

@@ -40,3 +40,16 @@ groups_unknown if {
 	input.identity.groups_overage == true
 	count(input.identity.groups) == 0
 }
+
+# overage_reason(roles_text) explains a refusal when groups_unknown holds: the
+# fix is configuration, not joining a group. roles_text names the roles that
+# would still admit the caller ("the R.Run app role"); "" when none do.
+overage_reason(roles_text) := concat("", [
+	"your IdP sent too many groups to check membership (groups overage); ",
+	"ask an administrator to configure groups_overage resolution",
+	_role_hint(roles_text),
+])
+
+_role_hint("") := ""
+
+_role_hint(roles_text) := concat("", [" or assign ", roles_text]) if roles_text != ""

@@ -328,11 +328,7 @@ deny contains reason if {
 deny contains reason if {
 	not admits
 	_overage_applies
-	reason := concat("", [
-		"your IdP sent too many groups to check membership (groups overage); ",
-		"ask an administrator to configure groups_overage resolution",
-		_overage_role_hint,
-	])
+	reason := identity.overage_reason(_roles_text)
 }
 
 deny contains reason if {
@@ -408,10 +404,6 @@ _overage_applies if {
 	count(_allowed_groups) > 0
 	identity.groups_unknown
 }
-
-_overage_role_hint := concat("", [" or assign ", _roles_text]) if count(_allowed_roles) > 0
-
-_overage_role_hint := "" if count(_allowed_roles) == 0
 
 # How reasons name who is admitted: the profile's members_text, or the groups
 # and roles themselves.

@@ -1,0 +1,111 @@
+// The admin API for operators: list sessions, show one, kill one (everywhere, with Redis on
+// every replica). Every request is authenticated like /mcp and decided by the policy
+// (actions admin/sessions/list|show|kill); the decision is logged like any other.
+import { Router, type RequestHandler, type Response } from 'express';
+import type { Identity } from '../identity/identity.js';
+import type { AuthenticatedRequest } from './auth.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import { StoreUnavailableError, type SessionRecord, type SessionStore } from '../sessions/store.js';
+import type { SessionManager } from './session-manager.js';
+import type { Logger } from '../util/logger.js';
+
+export type AdminOperation = 'list' | 'show' | 'kill';
+
+export interface AdminDeps {
+  auth: RequestHandler;
+  pipeline: Pipeline;
+  store: SessionStore;
+  sessions: SessionManager;
+  historyLimit: number;
+  logger: Logger;
+}
+
+/** What an operator sees of a session: never tokens (the store holds none). */
+function view(record: SessionRecord): Record<string, unknown> {
+  return {
+    id: record.id,
+    subject: record.subject,
+    issuer: record.principal.split('\u0000')[0],
+    purpose: record.purpose,
+    created_at: new Date(record.createdAt).toISOString(),
+    expires_at: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString(),
+    client: record.clientInfo,
+  };
+}
+
+export function adminRouter(deps: AdminDeps): Router {
+  const router = Router();
+
+  /** Asks the policy; answers 403 with its reasons when denied. */
+  const permitted = (
+    req: AuthenticatedRequest,
+    res: Response,
+    operation: AdminOperation,
+    sessionId?: string,
+  ): boolean => {
+    const identity = req.identity as Identity;
+    const { decision, decisionId } = deps.pipeline.decideAdmin({
+      identity,
+      operation,
+      sessionId,
+      remoteAddress: req.socket.remoteAddress,
+    });
+    if (decision.allow) return true;
+    res
+      .status(403)
+      .json({ error: 'forbidden', reasons: decision.reasons, decision_id: decisionId });
+    return false;
+  };
+
+  const storeDown = (res: Response, err: unknown): void => {
+    if (!(err instanceof StoreUnavailableError)) throw err;
+    res.status(503).json({ error: 'store_unavailable', message: err.message });
+  };
+
+  router.get('/admin/sessions', deps.auth, async (req: AuthenticatedRequest, res) => {
+    if (!permitted(req, res, 'list')) return;
+    try {
+      const records = await deps.store.list();
+      res.json({ sessions: records.map(view) });
+    } catch (err) {
+      storeDown(res, err);
+    }
+  });
+
+  router.get('/admin/sessions/:id', deps.auth, async (req: AuthenticatedRequest, res) => {
+    const id = String(req.params.id);
+    if (!permitted(req, res, 'show', id)) return;
+    try {
+      const loaded = await deps.store.load(id, deps.historyLimit, []);
+      if (!loaded) {
+        res.status(404).json({ error: 'not_found', message: `no session ${id}` });
+        return;
+      }
+      res.json({ ...view(loaded.record), counters: loaded.counters, history: loaded.history });
+    } catch (err) {
+      storeDown(res, err);
+    }
+  });
+
+  router.delete('/admin/sessions/:id', deps.auth, async (req: AuthenticatedRequest, res) => {
+    const id = String(req.params.id);
+    if (!permitted(req, res, 'kill', id)) return;
+    try {
+      const existed = await deps.store.terminate(id, 'killed by an administrator');
+      await deps.sessions.endLocal(id, 'killed by an administrator');
+      deps.logger.info('session killed by an administrator', {
+        session: id.slice(0, 8),
+        by: req.identity?.subject,
+      });
+      if (!existed) {
+        res.status(404).json({ error: 'not_found', message: `no session ${id}` });
+        return;
+      }
+      res.json({ killed: id });
+    } catch (err) {
+      storeDown(res, err);
+    }
+  });
+
+  return router;
+}

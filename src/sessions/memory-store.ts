@@ -1,0 +1,248 @@
+// The session store of a single gateway process: plain Maps, nothing shared.
+//
+// Expiry is lazy: a session whose idle time or policy lifetime (expiresAt) is over is treated
+// as gone by load() and recordCall() and removed then; a periodic sweep (an unref'd timer, so
+// it never keeps the process alive) removes sessions nobody asks for again and the
+// rate-limit windows that have ended. Every method body is synchronous, so recordCall() is
+// atomic by construction: no other call can run between its checks and its updates.
+import type { Logger } from '../util/logger.js';
+import type { HistoryEntry } from './session.js';
+import type {
+  LoadedSession,
+  RateLimitRule,
+  RecordOutcome,
+  SessionCounters,
+  SessionRecord,
+  SessionStore,
+  StoreHealth,
+} from './store.js';
+
+/** The fixed window of a rate rule that `now` falls in. Shared with the Redis store. */
+export interface RateWindow {
+  /** floor(now / windowMs): the same for every replica whose clock agrees. */
+  index: number;
+  /** Epoch ms at which this window ends (exclusive). */
+  endsAt: number;
+}
+
+export function rateWindow(now: number, windowMs: number): RateWindow {
+  const index = Math.floor(now / windowMs);
+  return { index, endsAt: (index + 1) * windowMs };
+}
+
+/** Rejects rules that cannot be counted (a programming or configuration error). */
+export function checkRateRules(rules: readonly RateLimitRule[]): void {
+  for (const rule of rules) {
+    if (!Number.isSafeInteger(rule.windowMs) || rule.windowMs <= 0) {
+      throw new RangeError(
+        `rate limit "${rule.name}": windowMs must be a positive integer, got ${rule.windowMs}`,
+      );
+    }
+    if (!Number.isSafeInteger(rule.limit) || rule.limit < 0) {
+      throw new RangeError(
+        `rate limit "${rule.name}": limit must be a non-negative integer, got ${rule.limit}`,
+      );
+    }
+  }
+}
+
+/** Rejects an idle timeout that would make a session vanish at once or never. */
+export function checkIdleMs(idleMs: number): void {
+  if (!Number.isFinite(idleMs) || idleMs <= 0) {
+    throw new RangeError(`idleMs must be a positive number of milliseconds, got ${idleMs}`);
+  }
+}
+
+/** One counter per (rule key, window length, window index); window length first so rules
+ * with the same key but different windows never share a counter. */
+function counterKey(rule: RateLimitRule, window: RateWindow): string {
+  return `${rule.windowMs}:${window.index}:${rule.key}`;
+}
+
+interface StoredSession {
+  record: SessionRecord;
+  idleMs: number;
+  lastUsedAt: number;
+  /** Oldest first, at most the historyLimit of the last recordCall. */
+  history: HistoryEntry[];
+  counters: SessionCounters;
+}
+
+interface RateCounter {
+  count: number;
+  /** When the window ends; the counter is useless from then on. */
+  endsAt: number;
+}
+
+export interface MemoryStoreOptions {
+  /** How often expired sessions and ended rate windows are removed (default 10 s). */
+  sweepIntervalMs?: number;
+  /** Where a throwing onTerminated listener is reported. */
+  logger?: Logger;
+}
+
+export class MemoryStore implements SessionStore {
+  private readonly sessions = new Map<string, StoredSession>();
+  private readonly counters = new Map<string, RateCounter>();
+  private readonly listeners: Array<(id: string, reason: string) => void> = [];
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly logger: Logger | undefined;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.logger = options.logger;
+    this.sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 10_000);
+    this.sweeper.unref();
+  }
+
+  create(record: SessionRecord, idleMs: number): Promise<void> {
+    checkIdleMs(idleMs);
+    this.sessions.set(record.id, {
+      record: structuredClone(record),
+      idleMs,
+      lastUsedAt: Date.now(),
+      history: [],
+      counters: { calls: 0, denied: 0 },
+    });
+    return Promise.resolve();
+  }
+
+  load(
+    id: string,
+    historyLimit: number,
+    rateRules: RateLimitRule[],
+  ): Promise<LoadedSession | undefined> {
+    checkRateRules(rateRules);
+    const now = Date.now();
+    const session = this.live(id, now);
+    if (!session) return Promise.resolve(undefined);
+    // A session being read is in use: loading it restarts its idle time, as in Redis.
+    session.lastUsedAt = now;
+    const rates: Record<string, number> = {};
+    for (const rule of rateRules) rates[rule.name] = this.count(rule, now);
+    return Promise.resolve({
+      record: structuredClone(session.record),
+      history: historyLimit > 0 ? session.history.slice(-historyLimit).map((e) => ({ ...e })) : [],
+      counters: { ...session.counters },
+      rates,
+    });
+  }
+
+  recordCall(
+    id: string,
+    entry: HistoryEntry,
+    options: { historyLimit: number; idleMs: number; rateRules: RateLimitRule[] },
+  ): Promise<RecordOutcome> {
+    checkIdleMs(options.idleMs);
+    const rules = entry.allowed ? options.rateRules : [];
+    checkRateRules(rules);
+    const now = Date.now();
+    const session = this.live(id, now);
+    if (!session) return Promise.resolve({ kind: 'gone' });
+    session.lastUsedAt = now;
+    session.idleMs = options.idleMs;
+
+    // All rules are checked before any is counted: a full one means nothing is counted.
+    for (const rule of rules) {
+      if (this.count(rule, now) + 1 > rule.limit) {
+        return Promise.resolve({
+          kind: 'rate_limited',
+          rule: rule.name,
+          limit: rule.limit,
+          windowMs: rule.windowMs,
+          retryAfterMs: rateWindow(now, rule.windowMs).endsAt - now,
+        });
+      }
+    }
+    const counted = new Set<string>(); // two rules on one counter count a call once
+    for (const rule of rules) {
+      const window = rateWindow(now, rule.windowMs);
+      const key = counterKey(rule, window);
+      if (counted.has(key)) continue;
+      counted.add(key);
+      const counter = this.counters.get(key);
+      if (counter) counter.count++;
+      else this.counters.set(key, { count: 1, endsAt: window.endsAt });
+    }
+
+    session.counters.calls++;
+    if (!entry.allowed) session.counters.denied++;
+    if (options.historyLimit > 0) {
+      session.history.push({ ...entry });
+      if (session.history.length > options.historyLimit) {
+        session.history.splice(0, session.history.length - options.historyLimit);
+      }
+    } else {
+      session.history.length = 0;
+    }
+    return Promise.resolve({ kind: 'recorded' });
+  }
+
+  terminate(id: string, reason: string): Promise<boolean> {
+    const existed = this.live(id, Date.now()) !== undefined;
+    this.sessions.delete(id);
+    if (existed) {
+      for (const listener of [...this.listeners]) {
+        try {
+          listener(id, reason);
+        } catch (err) {
+          // One failing listener must not keep the others from hearing about the session.
+          this.logger?.error('session store: an onTerminated listener threw', {
+            session: id,
+            error: err instanceof Error ? err.message : String(err),
+          });
+        }
+      }
+    }
+    return Promise.resolve(existed);
+  }
+
+  onTerminated(listener: (id: string, reason: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  list(): Promise<SessionRecord[]> {
+    const now = Date.now();
+    const records: SessionRecord[] = [];
+    for (const id of [...this.sessions.keys()]) {
+      const session = this.live(id, now);
+      if (session) records.push(structuredClone(session.record));
+    }
+    records.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return Promise.resolve(records);
+  }
+
+  health(): StoreHealth {
+    return { ok: true, backend: 'memory' };
+  }
+
+  close(): Promise<void> {
+    clearInterval(this.sweeper);
+    return Promise.resolve();
+  }
+
+  /** The session if it has neither idled out nor reached expiresAt; removes it otherwise. */
+  private live(id: string, now: number): StoredSession | undefined {
+    const session = this.sessions.get(id);
+    if (!session) return undefined;
+    const idleOver = now - session.lastUsedAt >= session.idleMs;
+    const lifetimeOver = session.record.expiresAt !== null && now >= session.record.expiresAt;
+    if (idleOver || lifetimeOver) {
+      this.sessions.delete(id);
+      return undefined;
+    }
+    return session;
+  }
+
+  private count(rule: RateLimitRule, now: number): number {
+    const counter = this.counters.get(counterKey(rule, rateWindow(now, rule.windowMs)));
+    return counter ? counter.count : 0;
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const id of [...this.sessions.keys()]) this.live(id, now);
+    for (const [key, counter] of this.counters) {
+      if (counter.endsAt <= now) this.counters.delete(key);
+    }
+  }
+}

@@ -1,0 +1,651 @@
+// The session store shared by several gateway replicas, in Redis (one node; Redis Cluster is
+// not supported because the keys of one session are not hash-tagged).
+//
+// Keys (p = keyPrefix, 'mcpgate:' by default), every one with a TTL:
+//   p s:<id>                          hash: the SessionRecord (clientInfo/clientCapabilities as
+//                                     JSON, expiresAt '' for none), idleMs, calls, denied.
+//                                     TTL min(idleMs, expiresAt - now), restarted by load()
+//                                     and recordCall().
+//   p h:<id>                          list of JSON HistoryEntry, oldest first, trimmed to
+//                                     historyLimit; same TTL as the hash.
+//   p r:<windowMs>:<index>:<rule.key> counter of one fixed rate window (index =
+//                                     floor(now / windowMs)); TTL: until the window ends
+//                                     plus 1 s.
+//   p idx                             sorted set of session ids scored by when each expires;
+//                                     create() and list() drop the ids whose score has
+//                                     passed. TTL: as long as its longest-lived session.
+//   p events                          pub/sub channel (not a key): {type:'terminated', id,
+//                                     reason, origin}.
+// Nothing secret is stored: the record holds no tokens by design, the history holds digests.
+//
+// Round trips: load() and recordCall() are one Lua script each (scripts.ts); create() and
+// terminate() too; list() is two (prune+read the index, then the hashes in one pipeline).
+// Times are the gateway's clock (Date.now()), passed to the scripts: replicas need
+// synchronised clocks (NTP); a skew only blurs the edges of rate windows and expiries by as
+// much.
+//
+// Faults: there is no offline queue and no retry of a command, and every command has a
+// timeout (commandTimeoutMs), so when Redis is unreachable or slow every method rejects
+// quickly with StoreUnavailableError (the gateway then denies: fail closed). Both
+// connections (commands, and the subscriber for termination events) keep reconnecting in
+// the background with a capped backoff, so the store recovers by itself when Redis is back.
+// The store needs no persistence: after a restart of a Redis without it the sessions are
+// gone and clients must open new ones, which is safe (fail closed). A replica whose
+// subscriber is disconnected misses the termination events of that time; the sessions are
+// gone from Redis all the same, so its next load() of them finds nothing.
+//
+// The constructor starts connecting at once (lazyConnect, then connect(), so the error
+// listeners are in place first); calls made while that first attempt is still under way
+// wait for it, up to commandTimeoutMs. ready() lets start-up wait for the connection.
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '../util/logger.js';
+import { checkIdleMs, checkRateRules, rateWindow } from './memory-store.js';
+import { CREATE_SCRIPT, LOAD_SCRIPT, RECORD_SCRIPT, TERMINATE_SCRIPT } from './redis/scripts.js';
+import type { HistoryEntry } from './session.js';
+import {
+  StoreUnavailableError,
+  type LoadedSession,
+  type RateLimitRule,
+  type RecordOutcome,
+  type SessionRecord,
+  type SessionStore,
+  type StoreHealth,
+} from './store.js';
+
+export interface RedisStoreOptions {
+  /** redis://[user:password@]host:port[/db] or rediss://… (TLS). */
+  url: string;
+  /** Prepended to every key and to the events channel. Default 'mcpgate:'. */
+  keyPrefix?: string;
+  /** A command without a reply after this long fails. Default 500. */
+  commandTimeoutMs?: number;
+  logger: Logger;
+}
+
+/** A rate-window counter outlives its window by this much (clock skew between replicas). */
+const COUNTER_SLACK_MS = 1000;
+/** Reconnection backoff: 100 ms doubling up to this, plus up to 100 ms of jitter. */
+const MAX_RECONNECT_DELAY_MS = 2000;
+/** list() reads the session hashes in pipelines of this many. */
+const LIST_BATCH = 500;
+
+type ScriptCall = (numKeys: number, ...args: Array<string | number>) => Promise<unknown>;
+
+interface TerminatedMessage {
+  type: 'terminated';
+  id: string;
+  reason: string;
+  /** The store instance that published it; it has told its own listeners already. */
+  origin: string;
+}
+
+type Role = 'commands' | 'events';
+
+export class RedisStore implements SessionStore {
+  private readonly redis: Redis;
+  private readonly sub: Redis;
+  private readonly prefix: string;
+  private readonly channel: string;
+  private readonly timeoutMs: number;
+  private readonly logger: Logger;
+  /** "host:port" for messages; never the password of the URL. */
+  private readonly where: string;
+  private readonly origin = randomUUID();
+  private readonly listeners: Array<(id: string, reason: string) => void> = [];
+  private readonly scripts: {
+    create: ScriptCall;
+    load: ScriptCall;
+    record: ScriptCall;
+    terminate: ScriptCall;
+  };
+  /** Why each connection is not usable, while it is not (for messages and health). */
+  private readonly problem: Partial<Record<Role, string>> = {};
+  private readonly firstConnect: Promise<void>;
+  private firstConnectSettled = false;
+  private subscribed = false;
+  /** Message of the last failed command, until a command succeeds again. */
+  private commandFailure: string | undefined;
+  private probing = false;
+  private closed = false;
+
+  constructor(options: RedisStoreOptions) {
+    this.prefix = options.keyPrefix ?? 'mcpgate:';
+    this.channel = `${this.prefix}events`;
+    this.timeoutMs = options.commandTimeoutMs ?? 500;
+    this.logger = options.logger;
+    this.where = describeTarget(options.url);
+    const common: RedisOptions = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      // A script sent before a connection broke may have run: never send it twice.
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: this.timeoutMs,
+      connectTimeout: Math.max(1000, 4 * this.timeoutMs),
+      retryStrategy: (times) =>
+        Math.min(100 * 2 ** Math.min(times - 1, 10), MAX_RECONNECT_DELAY_MS) +
+        Math.floor(Math.random() * 100),
+    };
+    this.redis = new Redis(options.url, { ...common, connectionName: 'mcpgate-sessions' });
+    // The subscriber re-subscribes itself on every 'ready' (see watch()).
+    this.sub = new Redis(options.url, {
+      ...common,
+      connectionName: 'mcpgate-session-events',
+      autoResubscribe: false,
+    });
+    this.scripts = {
+      create: this.define('mcpgateSessionCreate', CREATE_SCRIPT),
+      load: this.define('mcpgateSessionLoad', LOAD_SCRIPT),
+      record: this.define('mcpgateSessionRecord', RECORD_SCRIPT),
+      terminate: this.define('mcpgateSessionTerminate', TERMINATE_SCRIPT),
+    };
+    this.watch(this.redis, 'commands');
+    this.watch(this.sub, 'events');
+    this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));
+    this.firstConnect = this.redis.connect().then(
+      () => undefined,
+      () => undefined, // recorded by the 'error' listener; reconnection goes on by itself
+    );
+    void this.firstConnect.then(() => {
+      this.firstConnectSettled = true;
+    });
+    this.sub.connect().catch(() => undefined);
+  }
+
+  /**
+   * Resolves once both connections are up and termination events are subscribed; for
+   * start-up and tests (the store works without it, failing fast until connected).
+   */
+  async ready(timeoutMs = 5000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!(this.redis.status === 'ready' && this.subscribed)) {
+      if (this.closed || Date.now() >= deadline) {
+        const health = this.health();
+        throw new StoreUnavailableError(health.error ?? `${this.label()} is not ready`);
+      }
+      await sleep(20);
+    }
+  }
+
+  async create(record: SessionRecord, idleMs: number): Promise<void> {
+    checkIdleMs(idleMs);
+    const idle = Math.ceil(idleMs);
+    const expiresAt = record.expiresAt === null ? '' : String(record.expiresAt);
+    const fields = [
+      'principal',
+      record.principal,
+      'subject',
+      record.subject,
+      'purpose',
+      record.purpose,
+      'createdAt',
+      String(record.createdAt),
+      'expiresAt',
+      expiresAt,
+      'protocolVersion',
+      record.protocolVersion,
+      'clientInfo',
+      JSON.stringify(record.clientInfo),
+      'clientCapabilities',
+      JSON.stringify(record.clientCapabilities),
+      'idleMs',
+      String(idle),
+      'calls',
+      '0',
+      'denied',
+      '0',
+    ];
+    const keys = this.sessionKeys(record.id);
+    await this.run(() =>
+      this.scripts.create(keys.length, ...keys, Date.now(), idle, expiresAt, record.id, ...fields),
+    );
+  }
+
+  async load(
+    id: string,
+    historyLimit: number,
+    rateRules: RateLimitRule[],
+  ): Promise<LoadedSession | undefined> {
+    checkRateRules(rateRules);
+    const now = Date.now();
+    const keys = [...this.sessionKeys(id), ...rateRules.map((rule) => this.counterKey(rule, now))];
+    const reply = await this.run(() =>
+      this.scripts.load(keys.length, ...keys, now, id, Math.max(0, Math.floor(historyLimit))),
+    );
+    if (reply === null) return undefined;
+    if (!Array.isArray(reply) || reply.length !== 3) throw this.malformed(id, 'load reply');
+    const [fields, history, counts] = reply as unknown[];
+    if (!isStringArray(fields) || !isStringArray(history) || !Array.isArray(counts)) {
+      throw this.malformed(id, 'load reply');
+    }
+    const hash = pairsToObject(fields);
+    const rates: Record<string, number> = {};
+    rateRules.forEach((rule, i) => {
+      const count: unknown = counts[i];
+      rates[rule.name] = typeof count === 'number' ? count : 0;
+    });
+    return {
+      record: this.decodeRecord(id, hash),
+      history: history.map((json) => this.decodeEntry(id, json)),
+      counters: {
+        calls: this.decodeCount(id, hash.calls),
+        denied: this.decodeCount(id, hash.denied),
+      },
+      rates,
+    };
+  }
+
+  async recordCall(
+    id: string,
+    entry: HistoryEntry,
+    options: { historyLimit: number; idleMs: number; rateRules: RateLimitRule[] },
+  ): Promise<RecordOutcome> {
+    checkIdleMs(options.idleMs);
+    // Only allowed calls are counted against rate limits.
+    const rules = entry.allowed ? options.rateRules : [];
+    checkRateRules(rules);
+    const now = Date.now();
+    const keys = [...this.sessionKeys(id), ...rules.map((rule) => this.counterKey(rule, now))];
+    const ruleArgs = rules.flatMap((rule) => [
+      rule.limit,
+      rateWindow(now, rule.windowMs).endsAt - now + COUNTER_SLACK_MS,
+    ]);
+    const entryJson = JSON.stringify({
+      action: entry.action,
+      target: entry.target,
+      args_digest: entry.args_digest,
+      allowed: entry.allowed,
+      at: entry.at,
+    } satisfies HistoryEntry);
+    const reply = await this.run(() =>
+      this.scripts.record(
+        keys.length,
+        ...keys,
+        now,
+        id,
+        Math.ceil(options.idleMs),
+        Math.max(0, Math.floor(options.historyLimit)),
+        entryJson,
+        entry.allowed ? '1' : '0',
+        ...ruleArgs,
+      ),
+    );
+    if (!Array.isArray(reply)) throw this.malformed(id, 'record reply');
+    const [kind, index] = reply as unknown[];
+    if (kind === 'recorded') return { kind: 'recorded' };
+    if (kind === 'gone') return { kind: 'gone' };
+    const rule =
+      kind === 'rate_limited' && typeof index === 'number' ? rules[index - 1] : undefined;
+    if (!rule) throw this.malformed(id, 'record reply');
+    return {
+      kind: 'rate_limited',
+      rule: rule.name,
+      limit: rule.limit,
+      windowMs: rule.windowMs,
+      retryAfterMs: rateWindow(now, rule.windowMs).endsAt - now,
+    };
+  }
+
+  async terminate(id: string, reason: string): Promise<boolean> {
+    const message: TerminatedMessage = { type: 'terminated', id, reason, origin: this.origin };
+    const keys = this.sessionKeys(id);
+    const existed = await this.run(() =>
+      this.scripts.terminate(keys.length, ...keys, id, this.channel, JSON.stringify(message)),
+    );
+    if (existed !== 1) return false;
+    // This replica's listeners hear it now, before terminate() resolves, whether or not the
+    // subscriber connection is up; the published copy is for the other replicas.
+    this.notify(id, reason);
+    return true;
+  }
+
+  onTerminated(listener: (id: string, reason: string) => void): void {
+    this.listeners.push(listener);
+  }
+
+  async list(): Promise<SessionRecord[]> {
+    const idx = `${this.prefix}idx`;
+    const ids = await this.run(async () => {
+      const results = await this.redis
+        .pipeline()
+        .zremrangebyscore(idx, '-inf', Date.now())
+        .zrange(idx, '0', '-1')
+        .exec();
+      return pipelineValues(results)[1];
+    });
+    if (!isStringArray(ids)) throw this.malformed('(index)', 'index');
+    const records: SessionRecord[] = [];
+    for (let start = 0; start < ids.length; start += LIST_BATCH) {
+      const batch = ids.slice(start, start + LIST_BATCH);
+      const hashes = await this.run(async () => {
+        const pipeline = this.redis.pipeline();
+        for (const id of batch) pipeline.hgetall(this.sessionKeys(id)[0]);
+        return pipelineValues(await pipeline.exec());
+      });
+      batch.forEach((id, i) => {
+        const hash = hashes[i];
+        // Gone between the two round trips (expired or terminated): not listed.
+        if (typeof hash !== 'object' || hash === null || Object.keys(hash).length === 0) return;
+        records.push(this.decodeRecord(id, hash as Record<string, string>));
+      });
+    }
+    records.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return records;
+  }
+
+  health(): StoreHealth {
+    const unhealthy = (error: string): StoreHealth => ({ ok: false, backend: 'redis', error });
+    if (this.closed) return unhealthy(`${this.label()} is closed`);
+    if (this.redis.status !== 'ready') {
+      return unhealthy(
+        `${this.label()} is unavailable: ${this.problem.commands ?? 'not connected yet'}`,
+      );
+    }
+    if (!this.subscribed) {
+      return unhealthy(
+        `${this.label()}: termination events are not received: ${this.problem.events ?? 'not subscribed yet'}`,
+      );
+    }
+    if (this.commandFailure !== undefined) {
+      // Connected, but the last command failed (e.g. timed out): check again in the
+      // background so health recovers without waiting for the next request.
+      this.probe();
+      return unhealthy(this.commandFailure);
+    }
+    return { ok: true, backend: 'redis' };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(
+      [this.redis, this.sub].map(async (conn) => {
+        if (conn.status === 'ready') {
+          try {
+            await conn.quit();
+            return;
+          } catch {
+            // fall through: drop the connection
+          }
+        }
+        conn.disconnect();
+      }),
+    );
+  }
+
+  private label(): string {
+    return `session store (Redis at ${this.where})`;
+  }
+
+  private sessionKeys(id: string): [string, string, string] {
+    return [`${this.prefix}s:${id}`, `${this.prefix}h:${id}`, `${this.prefix}idx`];
+  }
+
+  private counterKey(rule: RateLimitRule, now: number): string {
+    return `${this.prefix}r:${rule.windowMs}:${rateWindow(now, rule.windowMs).index}:${rule.key}`;
+  }
+
+  private define(name: string, lua: string): ScriptCall {
+    this.redis.defineCommand(name, { lua });
+    const fn: unknown = (this.redis as unknown as Record<string, unknown>)[name];
+    if (typeof fn !== 'function') throw new Error(`ioredis did not define the command ${name}`);
+    return (...args) => (fn as (...a: unknown[]) => Promise<unknown>).apply(this.redis, args);
+  }
+
+  /** Runs one round trip; any failure becomes a StoreUnavailableError naming the cause. */
+  private async run<T>(op: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new StoreUnavailableError(`${this.label()} is closed`);
+    if (!this.firstConnectSettled) {
+      await Promise.race([this.firstConnect, sleep(this.timeoutMs, undefined, { ref: false })]);
+    }
+    try {
+      const result = await op();
+      this.commandFailure = undefined;
+      return result;
+    } catch (err) {
+      const error = this.unavailable(err);
+      this.commandFailure = error.message;
+      throw error;
+    }
+  }
+
+  private unavailable(err: unknown): StoreUnavailableError {
+    const message = err instanceof Error ? err.message : String(err);
+    let cause: string;
+    if (this.closed) cause = 'the store is closed';
+    else if (/enableOfflineQueue|Connection is closed|MaxRetriesPerRequest/i.test(message)) {
+      cause = this.problem.commands ?? 'not connected';
+    } else if (/Command timed out/i.test(message)) cause = `no reply within ${this.timeoutMs} ms`;
+    else cause = message;
+    return new StoreUnavailableError(`${this.label()} is unavailable: ${cause}`, { cause: err });
+  }
+
+  private malformed(id: string, what: string): StoreUnavailableError {
+    return new StoreUnavailableError(
+      `${this.label()} returned a malformed ${what} for session ${JSON.stringify(id)}`,
+    );
+  }
+
+  private decodeRecord(id: string, hash: Record<string, string>): SessionRecord {
+    const { principal, subject, purpose, protocolVersion } = hash;
+    const createdAt = Number(hash.createdAt);
+    const expiresAt = hash.expiresAt === '' ? null : Number(hash.expiresAt);
+    const clientInfo = parseJson(hash.clientInfo);
+    const clientCapabilities = parseJson(hash.clientCapabilities);
+    if (
+      principal === undefined ||
+      subject === undefined ||
+      purpose === undefined ||
+      protocolVersion === undefined ||
+      !Number.isFinite(createdAt) ||
+      (expiresAt !== null && !Number.isFinite(expiresAt)) ||
+      !(clientInfo === null || isClientInfo(clientInfo)) ||
+      !isPlainObject(clientCapabilities)
+    ) {
+      throw this.malformed(id, 'session record');
+    }
+    return {
+      id,
+      principal,
+      subject,
+      purpose,
+      createdAt,
+      expiresAt,
+      protocolVersion,
+      clientInfo:
+        clientInfo === null ? null : { name: clientInfo.name, version: clientInfo.version },
+      clientCapabilities,
+    };
+  }
+
+  private decodeEntry(id: string, json: string): HistoryEntry {
+    const value = parseJson(json);
+    if (
+      !isPlainObject(value) ||
+      typeof value.action !== 'string' ||
+      typeof value.target !== 'string' ||
+      typeof value.args_digest !== 'string' ||
+      typeof value.allowed !== 'boolean' ||
+      typeof value.at !== 'string'
+    ) {
+      throw this.malformed(id, 'history entry');
+    }
+    return {
+      action: value.action,
+      target: value.target,
+      args_digest: value.args_digest,
+      allowed: value.allowed,
+      at: value.at,
+    };
+  }
+
+  private decodeCount(id: string, value: string | undefined): number {
+    const count = Number(value ?? '0');
+    if (!Number.isSafeInteger(count) || count < 0) throw this.malformed(id, 'counter');
+    return count;
+  }
+
+  private watch(conn: Redis, role: Role): void {
+    conn.on('error', (err: unknown) => this.connectionProblem(role, describeConnectionError(err)));
+    conn.on('close', () => {
+      if (role === 'events') this.subscribed = false;
+      if (!this.closed && this.problem[role] === undefined)
+        this.connectionProblem(role, 'connection lost');
+    });
+    conn.on('ready', () => {
+      if (this.problem[role] !== undefined && !this.closed) {
+        this.logger.info('session store: Redis connection restored', {
+          redis: this.where,
+          connection: role,
+        });
+      }
+      delete this.problem[role];
+      if (role === 'commands') this.commandFailure = undefined; // a fresh connection
+      if (role === 'events') this.subscribe();
+    });
+  }
+
+  private connectionProblem(role: Role, problem: string): void {
+    if (this.closed || this.problem[role] === problem) return;
+    this.problem[role] = problem;
+    this.logger.warn('session store: Redis unavailable, reconnecting in the background', {
+      redis: this.where,
+      connection: role,
+      error: problem,
+    });
+  }
+
+  private subscribe(): void {
+    this.sub.subscribe(this.channel).then(
+      () => {
+        this.subscribed = true;
+        delete this.problem.events;
+      },
+      (err: unknown) => {
+        this.connectionProblem('events', `subscribing failed: ${describeConnectionError(err)}`);
+        // Still connected (e.g. Redis was slow): try again soon; otherwise the next
+        // 'ready' after the reconnection does.
+        if (!this.closed && this.sub.status === 'ready') {
+          setTimeout(() => {
+            if (!this.closed && !this.subscribed && this.sub.status === 'ready') this.subscribe();
+          }, 1000).unref();
+        }
+      },
+    );
+  }
+
+  private onMessage(channel: string, message: string): void {
+    if (channel !== this.channel) return;
+    const value = parseJson(message);
+    if (
+      !isPlainObject(value) ||
+      value.type !== 'terminated' ||
+      typeof value.id !== 'string' ||
+      typeof value.reason !== 'string'
+    ) {
+      this.logger.warn('session store: ignored a malformed event', { channel });
+      return;
+    }
+    if (value.origin === this.origin) return; // told our listeners in terminate()
+    this.notify(value.id, value.reason);
+  }
+
+  private notify(id: string, reason: string): void {
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(id, reason);
+      } catch (err) {
+        this.logger.error('session store: an onTerminated listener threw', {
+          session: id,
+          error: err instanceof Error ? err.message : String(err),
+        });
+      }
+    }
+  }
+
+  private probe(): void {
+    if (this.probing || this.closed) return;
+    this.probing = true;
+    this.redis
+      .ping()
+      .then(
+        () => {
+          this.commandFailure = undefined;
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.probing = false;
+      });
+  }
+}
+
+/** host:port of a Redis URL, without credentials. */
+function describeTarget(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.hostname}:${parsed.port || '6379'}`;
+  } catch {
+    return 'the configured URL';
+  }
+}
+
+function describeConnectionError(err: unknown): string {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused';
+    case 'ECONNRESET':
+      return 'connection reset';
+    case 'ETIMEDOUT':
+      return 'connection timed out';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'host not found';
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'host unreachable';
+    default:
+      return err instanceof Error ? err.message : String(err);
+  }
+}
+
+function parseJson(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isClientInfo(value: unknown): value is { name: string; version: string } {
+  return (
+    isPlainObject(value) && typeof value.name === 'string' && typeof value.version === 'string'
+  );
+}
+
+function isStringArray(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+}
+
+function pairsToObject(pairs: string[]): Record<string, string> {
+  const object: Record<string, string> = {};
+  for (let i = 0; i + 1 < pairs.length; i += 2) object[pairs[i] as string] = pairs[i + 1] as string;
+  return object;
+}
+
+/** The values of a pipeline's replies; the first failed command's error is thrown. */
+function pipelineValues(results: Array<[Error | null, unknown]> | null): unknown[] {
+  if (results === null) throw new Error('Connection is closed');
+  return results.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}

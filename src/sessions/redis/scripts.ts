@@ -1,0 +1,143 @@
+// The Lua scripts of the Redis session store, one per store operation that must be a single
+// atomic round trip. They are sent with EVALSHA (ioredis falls back to EVAL once per
+// connection when Redis does not know a script yet, e.g. after a restart).
+//
+// Conventions:
+// - Every key a script touches arrives in KEYS (s = session hash, h = history list,
+//   idx = index sorted set, then rate-window counters); only the pub/sub channel, which is
+//   not a key, is an argument. The keys are not hash-tagged: a single Redis node (or a
+//   primary with replicas) is assumed, not Redis Cluster.
+// - Scripts are deterministic: the time ("now", epoch ms of the calling gateway) is an
+//   argument; nothing reads the server clock or random numbers.
+// - Every key written gets a TTL in the same script, so no key can outlive its use.
+
+/** Helpers prepended to the scripts that refresh a session's lifetime. */
+const LIFETIME = `
+-- The ms a session has left: its idle timeout, cut short by expiresAt ('' = none).
+local function ttl_of(now, idle, expires_at)
+  local ttl = idle
+  if expires_at and expires_at ~= '' then
+    local left = tonumber(expires_at) - now
+    if left < ttl then ttl = left end
+  end
+  return math.ceil(ttl)
+end
+
+-- The session's keys live ttl ms more; the index scores each id by when it expires and
+-- itself lives as long as its longest-lived session.
+local function keep(s, h, idx, id, now, ttl)
+  redis.call('PEXPIRE', s, ttl)
+  redis.call('PEXPIRE', h, ttl)
+  redis.call('ZADD', idx, now + ttl, id)
+  if redis.call('PTTL', idx) < ttl then redis.call('PEXPIRE', idx, ttl) end
+end
+
+local function drop(s, h, idx, id)
+  redis.call('DEL', s, h)
+  redis.call('ZREM', idx, id)
+end
+`;
+
+/**
+ * create: KEYS s, h, idx; ARGV now, idleMs, expiresAt ('' = none), id, then the hash's
+ * field/value pairs. Replaces any session with that id. Returns 1, or 0 when expiresAt has
+ * already passed (nothing is stored then). Also drops the ids of expired sessions from the
+ * index, so it stays as small as the live sessions even if list() is never called (each id
+ * is dropped once: amortised O(log N) per session).
+ */
+export const CREATE_SCRIPT = `${LIFETIME}
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+local ttl = ttl_of(now, tonumber(ARGV[2]), ARGV[3])
+drop(KEYS[1], KEYS[2], KEYS[3], ARGV[4])
+if ttl <= 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+keep(KEYS[1], KEYS[2], KEYS[3], ARGV[4], now, ttl)
+return 1
+`;
+
+/**
+ * load: KEYS s, h, idx, then one rate-window counter per rule; ARGV now, id, historyLimit.
+ * Returns nil when the session is gone, else { HGETALL of s, the last historyLimit history
+ * entries (oldest first), the counters' values (0 when absent) in KEYS order }. A load
+ * is a use: it restarts the idle timeout (with the idleMs stored in the hash).
+ */
+export const LOAD_SCRIPT = `${LIFETIME}
+local now = tonumber(ARGV[1])
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return false end
+local f = {}
+for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
+local ttl = ttl_of(now, tonumber(f['idleMs']) or 0, f['expiresAt'])
+if ttl <= 0 then
+  drop(KEYS[1], KEYS[2], KEYS[3], ARGV[2])
+  return false
+end
+keep(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, ttl)
+local limit = tonumber(ARGV[3])
+local history = {}
+if limit > 0 then history = redis.call('LRANGE', KEYS[2], -limit, -1) end
+local rates = {}
+for i = 4, #KEYS do rates[#rates + 1] = tonumber(redis.call('GET', KEYS[i])) or 0 end
+return { fields, history, rates }
+`;
+
+/**
+ * record: KEYS s, h, idx, then one rate-window counter per rule (none for a denied call);
+ * ARGV now, id, idleMs, historyLimit, entry (JSON), allowed ('1' or '0'), then per rule
+ * its limit and the counter's TTL in ms.
+ * Returns {'gone'}, {'rate_limited', i} (i: 1-based rule whose window is full; nothing was
+ * counted or appended) or {'recorded'} (every counter incremented once, the entry appended
+ * and trimmed, calls/denied bumped, the idle timeout restarted).
+ */
+export const RECORD_SCRIPT = `${LIFETIME}
+local now = tonumber(ARGV[1])
+local expires_at = redis.call('HGET', KEYS[1], 'expiresAt')
+if not expires_at then return { 'gone' } end
+local ttl = ttl_of(now, tonumber(ARGV[3]), expires_at)
+if ttl <= 0 then
+  drop(KEYS[1], KEYS[2], KEYS[3], ARGV[2])
+  return { 'gone' }
+end
+local rules = #KEYS - 3
+for i = 1, rules do
+  local count = tonumber(redis.call('GET', KEYS[3 + i])) or 0
+  if count >= tonumber(ARGV[5 + 2 * i]) then
+    keep(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, ttl)
+    return { 'rate_limited', i }
+  end
+end
+local counted = {}
+for i = 1, rules do
+  local key = KEYS[3 + i]
+  if not counted[key] then
+    counted[key] = true
+    redis.call('INCR', key)
+    redis.call('PEXPIRE', key, ARGV[6 + 2 * i])
+  end
+end
+local limit = tonumber(ARGV[4])
+if limit > 0 then
+  redis.call('RPUSH', KEYS[2], ARGV[5])
+  redis.call('LTRIM', KEYS[2], -limit, -1)
+else
+  redis.call('DEL', KEYS[2])
+end
+redis.call('HINCRBY', KEYS[1], 'calls', 1)
+if ARGV[6] ~= '1' then redis.call('HINCRBY', KEYS[1], 'denied', 1) end
+redis.call('HSET', KEYS[1], 'idleMs', ARGV[3])
+keep(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, ttl)
+return { 'recorded' }
+`;
+
+/**
+ * terminate: KEYS s, h, idx; ARGV id, channel, message. Deletes the session and, if it
+ * existed, publishes the message on the channel. Returns 1 if it existed, else 0.
+ */
+export const TERMINATE_SCRIPT = `
+local existed = redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[1])
+if existed == 1 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+return existed
+`;

@@ -1,0 +1,94 @@
+// The session store: everything about a session that must survive a replica (purpose,
+// owner, lifetime, history, counters, rate-limit windows), in one process (MemoryStore) or
+// shared by several gateway replicas (RedisStore). Live parts (the MCP transport, upstream
+// connections) stay in the process that holds them.
+//
+// Per call the gateway makes at most two store round trips: load() before the decision and
+// recordCall() after it. Rate limits are checked and counted atomically inside recordCall().
+import type { HistoryEntry } from './session.js';
+
+export interface SessionRecord {
+  id: string;
+  /** issuer + "\u0000" + stable subject: who may use this session. */
+  principal: string;
+  /** The user part of the principal, for per-user rate limits and admin listings. */
+  subject: string;
+  purpose: string;
+  /** Epoch ms. */
+  createdAt: number;
+  /** Epoch ms when the policy-given TTL ends; null: no TTL from policy. */
+  expiresAt: number | null;
+  /** What the client sent at initialize, so another replica can serve the session too. */
+  protocolVersion: string;
+  clientInfo: { name: string; version: string } | null;
+  clientCapabilities: Record<string, unknown>;
+}
+
+export interface SessionCounters {
+  calls: number;
+  denied: number;
+}
+
+/** What a decision needs about a session: one store round trip. */
+export interface LoadedSession {
+  record: SessionRecord;
+  /** The most recent entries, oldest first, at most historyLimit. */
+  history: HistoryEntry[];
+  counters: SessionCounters;
+  /** Current fixed-window counts of the rate limits that apply (by rule name). */
+  rates: Record<string, number>;
+}
+
+/** A fixed-window limit: at most `limit` counted calls per `windowMs` for one key. */
+export interface RateLimitRule {
+  /** Stable name shown to the policy and in reasons, e.g. "session", "user", "tool:fs.read". */
+  name: string;
+  /** What is counted: a session id, a user (subject), a user+tool pair... */
+  key: string;
+  limit: number;
+  windowMs: number;
+}
+
+export type RecordOutcome =
+  | { kind: 'recorded' }
+  /** An allowed call that would exceed a limit: nothing was counted; the call must be denied. */
+  | { kind: 'rate_limited'; rule: string; limit: number; windowMs: number; retryAfterMs: number }
+  /** The session no longer exists (expired, terminated, deleted). */
+  | { kind: 'gone' };
+
+export interface StoreHealth {
+  ok: boolean;
+  backend: 'memory' | 'redis';
+  error?: string;
+}
+
+/** The store is unreachable or too slow: the request must be denied (fail closed). */
+export class StoreUnavailableError extends Error {}
+
+export interface SessionStore {
+  /** Creates a session; it vanishes after idleMs without use, or at expiresAt. */
+  create(record: SessionRecord, idleMs: number): Promise<void>;
+  /** One round trip: record, recent history, counters and current rate windows. */
+  load(
+    id: string,
+    historyLimit: number,
+    rateRules: RateLimitRule[],
+  ): Promise<LoadedSession | undefined>;
+  /**
+   * One atomic round trip after a decision: appends the history entry (trimmed to
+   * historyLimit), bumps counters, refreshes the idle expiry, and, for an allowed call,
+   * checks every rate rule and counts it in all of them, or in none if any is full.
+   */
+  recordCall(
+    id: string,
+    entry: HistoryEntry,
+    options: { historyLimit: number; idleMs: number; rateRules: RateLimitRule[] },
+  ): Promise<RecordOutcome>;
+  /** Ends a session everywhere: removed from the store and announced to every replica. */
+  terminate(id: string, reason: string): Promise<boolean>;
+  /** Called (on every replica) when any replica terminates a session. */
+  onTerminated(listener: (id: string, reason: string) => void): void;
+  list(): Promise<SessionRecord[]>;
+  health(): StoreHealth;
+  close(): Promise<void>;
+}
