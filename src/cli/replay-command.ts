@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from '../policy/bundle.js';
 import { parseDecision, type Decision } from '../policy/decision.js';
+import { enforceSupportedObligations } from '../pipeline/obligations.js';
 import { DECISION_ENTRYPOINT, PolicyEngine, PolicyEvalError } from '../policy/engine.js';
 
 interface LoggedEvent {
@@ -56,15 +57,22 @@ export function replay(logText: string, engine: PolicyEngine): ReplayReport {
       report.unreadable_lines++;
       continue;
     }
-    if (event.path !== DECISION_ENTRYPOINT || event.input === undefined) continue;
-    if ((event.erased?.length ?? 0) > 0 || (event.masked?.length ?? 0) > 0) {
+    if (event.path !== DECISION_ENTRYPOINT) continue;
+    if (
+      event.input === undefined ||
+      (event.erased?.length ?? 0) > 0 ||
+      (event.masked?.length ?? 0) > 0
+    ) {
       report.skipped_masked++;
       continue;
     }
     report.decisions++;
     let after: Decision;
     try {
-      after = parseDecision(engine.evaluate(DECISION_ENTRYPOINT, JSON.stringify(event.input)));
+      // The same checks the gateway applies after the policy (unsupported obligations deny).
+      after = enforceSupportedObligations(
+        parseDecision(engine.evaluate(DECISION_ENTRYPOINT, JSON.stringify(event.input))),
+      );
     } catch (err) {
       if (!(err instanceof PolicyEvalError)) throw err;
       after = {

@@ -118,6 +118,10 @@ const serviceDestination = z.strictObject({
       initial_delay_s: z.number().positive().default(1),
       max_delay_s: z.number().positive().default(60),
     })
+    .refine(
+      (r) => r.initial_delay_s <= r.max_delay_s,
+      'initial_delay_s must not exceed max_delay_s',
+    )
     .default({ initial_delay_s: 1, max_delay_s: 60 }),
   allow_insecure_http: z.boolean().default(false),
 });

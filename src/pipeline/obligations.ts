@@ -46,5 +46,6 @@ export function enforceSupportedObligations(decision: Decision): Decision {
       problems.push(`the policy returned a malformed obligation: ${parsed}; denied`);
   }
   if (problems.length === 0) return decision;
-  return { ...decision, allow: false, reasons: [...decision.reasons, ...problems] };
+  // The allow's own notes ("allowed by ...") would only confuse a denial.
+  return { ...decision, allow: false, reasons: problems };
 }

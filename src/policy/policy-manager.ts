@@ -110,6 +110,8 @@ export class PolicyManager {
               if (!(await this.installBytes(bytes, source.url))) throw new Error('bundle refused');
             },
             onError: (err) => {
+              // A refused bundle was already logged with its reason by installBytes.
+              if (err.message === 'bundle refused') return;
               this.logger.warn('policy bundle download failed; the current policy stays in force', {
                 url: source.url,
                 error: err.message,
@@ -119,7 +121,7 @@ export class PolicyManager {
         );
         await this.http.start();
         if (!this.holder.current() && this.holder.error === undefined) {
-          this.holder.refuse(`no bundle could be downloaded from ${source.url} yet`);
+          this.refuse(source.url, `no bundle could be downloaded from ${source.url} yet`);
         }
         return;
     }

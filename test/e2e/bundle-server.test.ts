@@ -164,9 +164,12 @@ describe('a signed bundle from a bundle server', () => {
     if (kind === 'tampered') {
       build(join(ROOT, 'rego'), join(dir, 'to-tamper.tar.gz'), join(dir, 'private.pem'));
       const tar = gunzipSync(readFileSync(join(dir, 'to-tamper.tar.gz')));
-      // data.json is "{}" in this bundle; change it in place (same length keeps the tar valid).
-      const at = tar.indexOf(Buffer.from('{}'), tar.indexOf(Buffer.from('data.json')) + 512);
-      tar.write('[]', at);
+      // Change one letter inside /data.json (its content starts one 512-byte header after
+      // the header that names it); same length, so the tar stays valid.
+      const name = tar.indexOf(Buffer.from('data.json'));
+      const content = name - (name % 512) + 512;
+      const at = tar.indexOf(Buffer.from('code-review'), content);
+      tar.write('code-reviex', at);
       writeFileSync(out, gzipSync(tar));
     }
     serve(out, `"${kind}"`);
