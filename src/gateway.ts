@@ -154,6 +154,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   void tokenVerifier.warmUp();
   logger.info('mcpgate listening', {
     url: baseUrl,
+    listen: `http://${host}:${address.port}`,
     resource: resource(),
     upstreams: registry.status().length,
   });

@@ -58,9 +58,8 @@ export async function sessionsCommand(argv: string[]): Promise<number> {
   if (!response.ok) {
     const reasons = Array.isArray(body.reasons) ? `: ${(body.reasons as string[]).join('; ')}` : '';
     const message = typeof body.message === 'string' ? `: ${body.message}` : '';
-    console.error(
-      `gateway answered ${response.status} ${String(body.error ?? '')}${reasons}${message}`,
-    );
+    const error = typeof body.error === 'string' ? body.error : '';
+    console.error(`gateway answered ${response.status} ${error}${reasons}${message}`);
     return 1;
   }
   if (values.json || operation === 'show') {

@@ -1,9 +1,9 @@
 // /mcp: the Streamable HTTP endpoint. POST without a session opens one (initialize only,
 // decided by the policy as session/open). Every other request names a session: it is read
 // from the store (one round trip), must belong to the caller's principal, and is served by
-// this process's live transport for it — created from the store record when another
-// replica opened the session. Unknown, expired, terminated and foreign sessions all answer
-// 404, so a session's existence never leaks.
+// this process's live transport for it when this process opened it. Unknown, expired, terminated and foreign sessions all answer
+// 404, so a session's existence never leaks. A session opened by another replica is served
+// here request by request (see serveVisitor).
 import type { Response } from 'express';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
@@ -154,7 +154,6 @@ export function mcpHandler(options: McpEndpointOptions) {
         principal: record.principal,
         server,
         transport,
-        origin: true,
         lastSeenAt: Date.now(),
       };
       await server.connect(transport);
@@ -171,28 +170,24 @@ export function mcpHandler(options: McpEndpointOptions) {
   };
 
   /**
-   * A session opened by another replica: a transport without SDK-level session state (the
-   * gateway has already checked the session's existence, owner and lifetime) and a Server.
+   * A request of a session another replica opened: served by a Server and a transport made
+   * for this one request (the SDK does not reuse a transport without session state), after
+   * the gateway itself has checked the session's existence, owner and lifetime.
    */
-  const rehydrate = async (record: SessionRecord): Promise<LiveSession | undefined> => {
-    if (!sessions.reserve()) return undefined;
-    try {
-      const server = createSessionServer(options.serverDeps);
-      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-      await server.connect(transport);
-      const live: LiveSession = {
-        id: record.id,
-        principal: record.principal,
-        server,
-        transport,
-        origin: false,
-        lastSeenAt: Date.now(),
-      };
-      sessions.add(live);
-      return live;
-    } finally {
-      sessions.release();
-    }
+  const serveVisitor = async (
+    req: AuthenticatedRequest,
+    res: Response,
+    sessionId: string,
+  ): Promise<void> => {
+    sessions.visit(sessionId);
+    const server = createSessionServer(options.serverDeps);
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    res.on('close', () => {
+      void transport.close().catch(() => undefined);
+      void server.close().catch(() => undefined);
+    });
+    await server.connect(transport);
+    await transport.handleRequest(req, res, req.body);
   };
 
   return async (req: AuthenticatedRequest, res: Response): Promise<void> => {
@@ -238,22 +233,11 @@ export function mcpHandler(options: McpEndpointOptions) {
         res.status(200).end();
         return;
       }
-      const live = sessions.get(sessionId) ?? (await rehydrate(loaded.record));
-      if (!live) {
-        sendJsonRpcError(
-          res,
-          503,
-          GATEWAY_REFUSED,
-          'session limit reached on this replica; retry later',
-          {
-            'Retry-After': '5',
-          },
-        );
-        return;
-      }
       const extra = req.auth?.extra as RequestExtra | undefined;
       if (extra) extra.session = loaded;
-      await live.transport.handleRequest(req, res, req.body);
+      const live = sessions.get(sessionId);
+      if (live) await live.transport.handleRequest(req, res, req.body);
+      else await serveVisitor(req, res, sessionId);
     } catch (err) {
       logger.error('MCP request failed', { error: (err as Error).message });
       sendJsonRpcError(res, 500, -32603, 'internal gateway error; the request was not processed');

@@ -1,7 +1,8 @@
 // The sessions this process serves right now. A session lives in the store; here is only
 // what cannot leave the process: its MCP Server and transport, and (through the registry)
-// its own upstream connections. A session opened here is "origin"; one opened by another
-// replica and continued here is "rehydrated" from its store record. Ending a session here
+// its own upstream connections. Sessions opened here keep their transport here; sessions
+// of other replicas served here are only noted (visit), to release their upstream children
+// when idle. Ending a session here
 // releases those parts; terminating it also removes it from the store and tells every
 // replica (the store's termination events).
 import { randomBytes } from 'node:crypto';
@@ -17,7 +18,6 @@ export interface LiveSession {
   principal: string;
   server: Server;
   transport: StreamableHTTPServerTransport;
-  origin: boolean;
   lastSeenAt: number;
 }
 
@@ -28,6 +28,8 @@ export function newSessionId(): string {
 
 export class SessionManager {
   private readonly live = new Map<string, LiveSession>();
+  /** Sessions of other replicas served here: when each was last used (for cleanup). */
+  private readonly visitors = new Map<string, number>();
   private pending = 0;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -61,9 +63,14 @@ export class SessionManager {
 
   add(entry: LiveSession): void {
     this.live.set(entry.id, entry);
-    this.logger.info(entry.origin ? 'session opened' : 'session continued from the store', {
+    this.logger.info('session opened', {
       session: entry.id.slice(0, 8),
     });
+  }
+
+  /** Notes that this process served a request of another replica's session. */
+  visit(id: string): void {
+    this.visitors.set(id, Date.now());
   }
 
   get(id: string): LiveSession | undefined {
@@ -83,6 +90,7 @@ export class SessionManager {
 
   /** Releases what this process holds for a session; safe to call more than once. */
   async endLocal(id: string, reason: string): Promise<void> {
+    this.visitors.delete(id);
     const entry = this.live.get(id);
     if (entry) {
       this.live.delete(id);
@@ -98,6 +106,9 @@ export class SessionManager {
     const cutoff = Date.now() - this.limits.idleTimeoutMs;
     for (const [id, entry] of this.live) {
       if (entry.lastSeenAt < cutoff) void this.endLocal(id, 'idle here');
+    }
+    for (const [id, lastSeenAt] of this.visitors) {
+      if (lastSeenAt < cutoff) void this.endLocal(id, 'idle here');
     }
   }
 

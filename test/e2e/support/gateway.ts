@@ -113,7 +113,8 @@ export async function startGatewayProcess(options: GatewayOptions): Promise<Gate
         logs.push(entry);
         if (entry.message === 'mcpgate listening') {
           clearTimeout(timer);
-          resolvePromise(String(entry.url));
+          // Where it listens (the public URL may name a load balancer in front of it).
+          resolvePromise(String(entry.listen ?? entry.url));
         }
       } catch {
         // not a log line (an upstream's stray output)
