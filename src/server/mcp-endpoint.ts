@@ -43,6 +43,28 @@ interface InitializeParams {
   protocolVersion?: unknown;
   clientInfo?: { name?: unknown; version?: unknown };
   capabilities?: unknown;
+  _meta?: Record<string, unknown>;
+}
+
+/** Where a client (or its IdP) names the session's purpose, most specific first. */
+export const PURPOSE_META_KEY = 'mcpgate/purpose';
+export const PURPOSE_CLAIM = 'mcp_purpose';
+
+/**
+ * The purpose the client asks for: the Mcp-Purpose header, else the initialize request's
+ * _meta["mcpgate/purpose"], else the token's mcp_purpose claim (an IdP can pin it), else
+ * the configured default. Asking is all it is: the policy decides at session/open.
+ */
+function requestedPurpose(req: AuthenticatedRequest, fallback: string): string {
+  const header = req.headers[PURPOSE_HEADER];
+  if (typeof header === 'string') return header;
+  const meta = (req.body as { params?: InitializeParams } | undefined)?.params?._meta?.[
+    PURPOSE_META_KEY
+  ];
+  if (typeof meta === 'string') return meta;
+  const claim = req.identity?.claims[PURPOSE_CLAIM];
+  if (typeof claim === 'string') return claim;
+  return fallback;
 }
 
 function notFound(res: Response): void {
@@ -81,8 +103,7 @@ export function mcpHandler(options: McpEndpointOptions) {
       );
       return;
     }
-    const requested = req.headers[PURPOSE_HEADER];
-    const purpose = typeof requested === 'string' ? requested : config.defaultPurpose;
+    const purpose = requestedPurpose(req, config.defaultPurpose);
     if (!PURPOSE_PATTERN.test(purpose)) {
       sendJsonRpcError(
         res,

@@ -146,3 +146,55 @@ describe('session/open: the policy decides who may open which purpose, and the T
     expect(open?.result.obligations.session_ttl_s).toBe(1);
   });
 });
+
+describe('where the purpose comes from', () => {
+  let gateway: GatewayProcess;
+  beforeAll(async () => {
+    gateway = await gatewayWith(buildFixturePolicy('allow-all'));
+  });
+
+  const initialize = (meta?: Record<string, unknown>) =>
+    JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: {
+        protocolVersion: '2025-11-25',
+        capabilities: {},
+        clientInfo: { name: 'raw', version: '1' },
+        ...(meta ? { _meta: meta } : {}),
+      },
+    });
+
+  it('takes it from the initialize request _meta', async () => {
+    const token = await issuer.mint({ aud: gateway.mcpUrl });
+    const res = await rawPost(
+      gateway.mcpUrl,
+      initialize({ 'mcpgate/purpose': 'forbidden-purpose' }),
+      {
+        authorization: `Bearer ${token}`,
+      },
+    );
+    expect(res.status).toBe(403);
+    expect(res.text).toContain('cannot open a forbidden-purpose session');
+  });
+
+  it('takes it from the token claim mcp_purpose when the client names none', async () => {
+    const token = await issuer.mint({ aud: gateway.mcpUrl, mcp_purpose: 'forbidden-purpose' });
+    const res = await rawPost(gateway.mcpUrl, initialize(), { authorization: `Bearer ${token}` });
+    expect(res.status).toBe(403);
+  });
+
+  it('prefers the Mcp-Purpose header over _meta and the claim', async () => {
+    const token = await issuer.mint({ aud: gateway.mcpUrl, mcp_purpose: 'forbidden-purpose' });
+    const res = await rawPost(
+      gateway.mcpUrl,
+      initialize({ 'mcpgate/purpose': 'forbidden-purpose' }),
+      {
+        authorization: `Bearer ${token}`,
+        'mcp-purpose': 'code-review',
+      },
+    );
+    expect(res.status).toBe(200);
+  });
+});
