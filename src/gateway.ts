@@ -17,6 +17,7 @@ import { mcpHandler } from './server/mcp-endpoint.js';
 import { SessionManager } from './server/session-manager.js';
 import { UpstreamRegistry } from './upstreams/registry.js';
 import { createStore } from './sessions/create-store.js';
+import { CredentialBroker } from './credentials/broker.js';
 import type { Logger } from './util/logger.js';
 import { GATEWAY_VERSION } from './util/version.js';
 
@@ -49,7 +50,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     logger.error('no policy loaded: every request is denied until one is', { error: policy.error });
   }
 
-  const registry = new UpstreamRegistry(config.upstreams, logger);
+  const broker = new CredentialBroker(config.gateway.id, logger);
+  const registry = new UpstreamRegistry(config.upstreams, logger, broker);
   await registry.start();
 
   const decisionLog = createDecisionLog(
@@ -58,10 +60,19 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     { logger },
   );
   const store = createStore(config.sessions.store, logger);
-  const pipeline = new Pipeline(policy, registry, store, config.sessions, decisionLog, logger, {
-    id: config.gateway.id,
-    version: GATEWAY_VERSION,
-  });
+  const pipeline = new Pipeline(
+    policy,
+    registry,
+    store,
+    config.sessions,
+    decisionLog,
+    logger,
+    {
+      id: config.gateway.id,
+      version: GATEWAY_VERSION,
+    },
+    broker,
+  );
   const sessions = new SessionManager(
     { maxSessions: config.sessions.maxSessions, idleTimeoutMs: config.sessions.idleTimeoutMs },
     registry,

@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type RawConfig, type RawValueSource } from './schema.js';
 import { resolveIssuer, type IssuerConfig } from './auth.js';
+import { isUserCredential, resolveCredential, type CredentialConfig } from './credentials.js';
 import { resolveAudit, resolvePolicy, type AuditConfig, type PolicyConfig } from './policy.js';
 import { resolveSessions, type SessionsConfig } from './sessions.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
@@ -22,6 +23,7 @@ export interface StdioUpstreamConfig {
   isolation: 'shared' | 'per-session';
   timeoutMs: number;
   restart: { initialDelayMs: number; maxDelayMs: number };
+  credential: CredentialConfig;
 }
 
 export interface HttpUpstreamConfig {
@@ -32,6 +34,7 @@ export interface HttpUpstreamConfig {
   isolation: 'shared' | 'per-session';
   timeoutMs: number;
   restart: { initialDelayMs: number; maxDelayMs: number };
+  credential: CredentialConfig;
 }
 
 export type UpstreamConfig = StdioUpstreamConfig | HttpUpstreamConfig;
@@ -135,8 +138,31 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
   };
 
   const upstreams: UpstreamConfig[] = Object.entries(raw.upstreams).map(([name, u]) => {
+    const credential = resolveCredential(u.credential, `upstreams.${name}.credential`, baseDir);
+    if (isUserCredential(credential)) {
+      if (u.transport !== 'http') {
+        problems.push(
+          `upstreams.${name}.credential: ${credential.type} is for http upstreams (stdio children take static-secret)`,
+        );
+      }
+      if (u.isolation !== 'per-session') {
+        problems.push(
+          `upstreams.${name}.isolation: a ${credential.type} credential is per user, so the upstream needs isolation: per-session`,
+        );
+      }
+    }
+    if (
+      credential.type === 'static-secret' &&
+      u.transport === 'stdio' &&
+      credential.envVar === undefined
+    ) {
+      problems.push(
+        `upstreams.${name}.credential.env_var: a stdio child gets its static secret in an environment variable; name it`,
+      );
+    }
     const common = {
       name,
+      credential,
       isolation: u.isolation,
       timeoutMs: Math.round(u.timeout_s * 1000),
       restart: { initialDelayMs: u.restart.initial_delay_ms, maxDelayMs: u.restart.max_delay_ms },

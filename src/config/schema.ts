@@ -5,6 +5,7 @@ import { authSchema } from './auth-schema.js';
 import { auditSchema, policySchema } from './policy-schema.js';
 import { sessionsSchema } from './sessions-schema.js';
 import { valueSource } from './value-source.js';
+import { credentialSchema } from './credentials-schema.js';
 
 const SERVER_NAME = /^[A-Za-z0-9-]{1,32}$/;
 
@@ -25,6 +26,8 @@ const upstreamCommon = {
       'initial_delay_ms must not exceed max_delay_ms',
     )
     .default({ initial_delay_ms: 250, max_delay_ms: 30_000 }),
+  /** The credential calls to this upstream run with (default: none). */
+  credential: credentialSchema.default({ type: 'none' }),
 };
 
 const stdioUpstream = z.strictObject({

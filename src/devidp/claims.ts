@@ -40,7 +40,22 @@ export interface AppSubject {
   scopes: string[];
 }
 
-export type TokenSubject = UserSubject | AppSubject;
+/**
+ * A token obtained by exchange (RFC 8693 or Entra on-behalf-of): the same user as the verified
+ * subject token, for the exchanging client, with the granted scopes only.
+ */
+export interface DelegatedSubject {
+  kind: 'delegated';
+  /** The exchanging client (the gateway). */
+  clientId: string;
+  /** Entra azpacr/appidacr: '1' client secret, '2' private_key_jwt (certificate). */
+  clientAuth: '1' | '2';
+  /** The verified claims of the subject token (issued by the same issuer). */
+  subject: Record<string, unknown>;
+  scopes: string[];
+}
+
+export type TokenSubject = UserSubject | AppSubject | DelegatedSubject;
 
 /** What oidc-provider fixed for this token. */
 export interface TokenBase {
@@ -79,6 +94,12 @@ function okta(shape: IssuerShape, subject: TokenSubject, base: TokenBase): Shape
     payload.sub = subject.user;
     if (nonEmpty(subject.groups)) payload[shape.groupsClaim] = subject.groups;
     if (nonEmpty(subject.roles)) payload.roles = subject.roles;
+  } else if (subject.kind === 'delegated') {
+    // Okta's token exchange keeps the user (uid, sub); cid becomes the exchanging app; no act.
+    payload.uid = subject.subject.uid;
+    payload.scp = subject.scopes;
+    payload.auth_time = subject.subject.auth_time;
+    payload.sub = subject.subject.sub;
   } else {
     payload.scp = subject.scopes;
     payload.sub = subject.clientId;
@@ -99,8 +120,18 @@ function entra(shape: IssuerShape, subject: TokenSubject, base: TokenBase): Shap
   };
   // The client: azp/azpacr in v2, appid/appidacr in v1 ("1": authenticated with a secret).
   payload[v1 ? 'appid' : 'azp'] = subject.clientId;
-  payload[v1 ? 'appidacr' : 'azpacr'] = '1';
-  if (subject.kind === 'user') {
+  payload[v1 ? 'appidacr' : 'azpacr'] = subject.kind === 'delegated' ? subject.clientAuth : '1';
+  if (subject.kind === 'delegated') {
+    // On-behalf-of: the same tenant and user object, the downstream API as aud, the middle
+    // tier as azp; sub is pairwise for the new client.
+    const oid = String(subject.subject.oid);
+    payload.oid = oid;
+    for (const name of v1 ? ['unique_name', 'upn'] : ['preferred_username']) {
+      if (subject.subject[name] !== undefined) payload[name] = subject.subject[name];
+    }
+    if (subject.scopes.length > 0) payload.scp = subject.scopes.join(' ');
+    payload.sub = entraPairwiseSub(tid, subject.clientId, oid);
+  } else if (subject.kind === 'user') {
     const oid = entraUserObjectId(tid, subject.user);
     if (subject.groupsOverage) {
       payload._claim_names = { groups: 'src1' };
@@ -133,6 +164,7 @@ function entra(shape: IssuerShape, subject: TokenSubject, base: TokenBase): Shap
 }
 
 function rfc9068(shape: IssuerShape, subject: TokenSubject, base: TokenBase): ShapedToken {
+  if (subject.kind === 'delegated') return rfc9068Delegated(shape, subject, base);
   const payload: Record<string, unknown> = {
     iss: shape.issuer,
     sub: subject.kind === 'user' ? subject.user : subject.clientId,
@@ -146,6 +178,30 @@ function rfc9068(shape: IssuerShape, subject: TokenSubject, base: TokenBase): Sh
   if (nonEmpty(subject.scopes)) payload.scope = subject.scopes.join(' ');
   if (subject.kind === 'user' && nonEmpty(subject.groups)) payload.groups = subject.groups;
   if (nonEmpty(subject.roles)) payload.roles = subject.roles;
+  return { typ: 'at+jwt', payload };
+}
+
+function rfc9068Delegated(
+  shape: IssuerShape,
+  subject: DelegatedSubject,
+  base: TokenBase,
+): ShapedToken {
+  // RFC 8693 §4.1: `act` names the current actor; an actor already in the subject token
+  // becomes the nested (prior) actor.
+  const act: Record<string, unknown> = { sub: subject.clientId };
+  if (subject.subject.act !== undefined) act.act = subject.subject.act;
+  const payload: Record<string, unknown> = {
+    iss: shape.issuer,
+    sub: subject.subject.sub,
+    aud: base.aud,
+    exp: base.exp,
+    iat: base.iat,
+    jti: base.jti,
+    client_id: subject.clientId,
+  };
+  if (subject.subject.auth_time !== undefined) payload.auth_time = subject.subject.auth_time;
+  if (subject.scopes.length > 0) payload.scope = subject.scopes.join(' ');
+  payload.act = act;
   return { typ: 'at+jwt', payload };
 }
 

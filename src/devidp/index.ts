@@ -2,17 +2,27 @@
 // that serves several issuers from one HTTP server and mints real access tokens through their
 // real token endpoints, shaped like Okta (custom and org authorization servers), Microsoft
 // Entra ID (v2 and v1 tokens) or a generic RFC 9068 issuer. It also rotates and retires its
-// signing keys and simulates outages, so the gateway's verifier can be tested against it.
+// signing keys and simulates outages, so the gateway's verifier can be tested against it, and
+// exchanges user tokens for short-lived downstream tokens (RFC 8693 token exchange on okta
+// and oidc issuers, Entra on-behalf-of on entra-v2 issuers) for the gateway client.
 // oidc-provider is a devDependency and is only loaded when startDevIdp is called.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DevStore } from './adapter.js';
 import type { IssuerShape } from './claims.js';
+import {
+  ACCESS_TOKEN_TYPE,
+  exchangePolicy,
+  GATEWAY_CLIENT_ID,
+  JWT_BEARER_GRANT,
+  TOKEN_EXCHANGE_GRANT,
+} from './exchange.js';
 import { generateSigningKey, loadOrCreateKeys, saveKeys, type SigningJwk } from './keys.js';
 import {
   buildProvider,
   DEFAULT_APP_CLIENT_ID,
+  exchangeGrantOf,
   DEFAULT_USER_CLIENT_ID,
   loadOidcProvider,
   MINTER_CLIENT_ID,
@@ -29,6 +39,7 @@ import {
   type DevIdpIssuer,
   type DevIdpIssuerSpec,
   type DevIdpOptions,
+  type ExchangeTokenRequest,
   type UserTokenRequest,
 } from './types.js';
 
@@ -39,6 +50,9 @@ export type {
   DevIdpIssuerSpec,
   DevIdpOptions,
   DevIdpProfile,
+  ExchangeTokenRequest,
+  ExchangeUserRule,
+  GatewayClientAuthMethod,
   UserTokenRequest,
 } from './types.js';
 export { DEV_IDP_PROFILES } from './types.js';
@@ -50,6 +64,14 @@ export {
   oktaUserId,
 } from './ids.js';
 export { DEFAULT_APP_CLIENT_ID, DEFAULT_USER_CLIENT_ID } from './provider.js';
+export {
+  ACCESS_TOKEN_TYPE,
+  DEFAULT_EXCHANGE_TTL_SECONDS,
+  DEFAULT_STEP_UP_CLAIMS,
+  GATEWAY_CLIENT_ID,
+  JWT_BEARER_GRANT,
+  TOKEN_EXCHANGE_GRANT,
+} from './exchange.js';
 
 /** The tid of the dev Entra tenant unless a spec names another. */
 export const DEFAULT_ENTRA_TENANT = '5f0c7a3e-4b1d-4c2a-9e8f-6d3b2a1c0e9f';
@@ -123,6 +145,20 @@ function layout(base: string, spec: DevIdpIssuerSpec): Layout {
   }
 }
 
+/** Raised by the IdP's helpers when its token endpoint answers with an error. */
+export class DevIdpTokenError extends Error {
+  constructor(
+    message: string,
+    /** The OAuth error code (`HTTP <status>` when the body had none). */
+    readonly error: string,
+    /** The whole JSON error body (suberror, claims, error_codes...). */
+    readonly body: Record<string, unknown>,
+  ) {
+    super(message);
+    this.name = 'DevIdpTokenError';
+  }
+}
+
 async function tokenRequest(endpoint: string, body: URLSearchParams): Promise<string> {
   const res = await fetch(endpoint, {
     method: 'POST',
@@ -140,7 +176,11 @@ async function tokenRequest(endpoint: string, body: URLSearchParams): Promise<st
     const error = typeof json.error === 'string' ? json.error : `HTTP ${res.status}`;
     const description =
       typeof json.error_description === 'string' ? `: ${json.error_description}` : '';
-    throw new Error(`dev IdP token request to ${endpoint} failed: ${error}${description}`);
+    throw new DevIdpTokenError(
+      `dev IdP token request to ${endpoint} failed: ${error}${description}`,
+      error,
+      json,
+    );
   }
   return json.access_token;
 }
@@ -181,10 +221,22 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
   if (options.issuers.length === 0) throw new Error('dev IdP: at least one issuer is required');
   const mod: OidcModule = await loadOidcProvider();
   let keys: SigningJwk[] = await loadOrCreateKeys(options.keyFile);
+  const gatewayJwks = options.gatewayClientJwks;
+  if (
+    gatewayJwks !== undefined &&
+    (!Array.isArray(gatewayJwks.keys) ||
+      gatewayJwks.keys.length === 0 ||
+      gatewayJwks.keys.some((k) => k.d !== undefined || k.k !== undefined))
+  ) {
+    throw new Error('dev IdP: gatewayClientJwks must hold public asymmetric keys only');
+  }
   const secrets: ProviderSecrets = {
     minter: options.minterSecret ?? randomBytes(24).toString('base64url'),
     clients: randomBytes(24).toString('base64url'),
+    gateway: options.gatewayClientSecret ?? randomBytes(24).toString('base64url'),
+    gatewayJwks,
   };
+  const exchange = exchangePolicy(options);
   const groupsClaim = options.groupsClaim ?? 'groups';
   let available = true;
   // Longest mount path first, so a request goes to the most specific issuer.
@@ -267,6 +319,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         keys,
         audience: options.audience,
         secrets,
+        exchange,
       });
       host.handler = provider.callback();
     }
@@ -286,6 +339,9 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
     baseUrl,
     appClientSecret: secrets.clients,
     minterSecret: secrets.minter,
+    gatewayClientId: GATEWAY_CLIENT_ID,
+    gatewayClientSecret: secrets.gateway,
+    gatewayClientAuthMethod: gatewayJwks === undefined ? 'client_secret_post' : 'private_key_jwt',
     issuers: hosts.map((h) => h.info),
 
     issuer(profile) {
@@ -314,6 +370,45 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         body.set('scope', req.scopes.join(' '));
       if (req.roles !== undefined) body.set('roles', JSON.stringify(req.roles));
       return tokenRequest(host.info.tokenEndpoint, body);
+    },
+
+    exchangeToken(issuer, req: ExchangeTokenRequest) {
+      const host = resolveIssuer(issuer);
+      const grant = exchangeGrantOf(host.info.profile);
+      if (grant === undefined) {
+        return Promise.reject(new Error(`dev IdP: ${host.info.profile} issuers do not exchange`));
+      }
+      if (gatewayJwks !== undefined) {
+        return Promise.reject(
+          new Error('dev IdP: exchangeToken needs the gateway client secret (no private_key_jwt)'),
+        );
+      }
+      const body = new URLSearchParams({
+        grant_type: grant,
+        client_id: GATEWAY_CLIENT_ID,
+        client_secret: secrets.gateway,
+      });
+      if (grant === TOKEN_EXCHANGE_GRANT) {
+        body.set('subject_token', req.subjectToken);
+        body.set('subject_token_type', ACCESS_TOKEN_TYPE);
+        body.set('audience', req.audience);
+        const scopes = req.scopes ?? exchange.allowed(req.audience) ?? [];
+        body.set('scope', scopes.join(' '));
+      } else if (grant === JWT_BEARER_GRANT) {
+        body.set('assertion', req.subjectToken);
+        body.set('requested_token_use', 'on_behalf_of');
+        const scopes = req.scopes ?? ['.default'];
+        body.set('scope', scopes.map((s) => `${req.audience}/${s}`).join(' '));
+      }
+      return tokenRequest(host.info.tokenEndpoint, body);
+    },
+
+    setConsent(user, audience, granted) {
+      exchange.setConsent(user, audience, granted);
+    },
+
+    setStepUp(user, required, audience) {
+      exchange.setStepUp(user, required, audience);
     },
 
     async rotateKeys() {

@@ -1,12 +1,17 @@
 // One oidc-provider instance per dev issuer. Tokens come out of its real token endpoint:
 // user tokens through a dev-only grant (only the pre-registered minter client may use it),
-// app tokens through the standard client_credentials grant; both are JWT access tokens thanks
-// to resource indicators, then shaped per profile by the JWT customizer.
+// app tokens through the standard client_credentials grant, exchanged tokens through RFC 8693
+// token exchange (okta, oidc) or Entra's on-behalf-of grant (entra-v2), which only the
+// gateway client may use; all are JWT access tokens thanks to resource indicators, then
+// shaped per profile by the JWT customizer.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type * as OidcProviderModule from 'oidc-provider';
+import type { JWK as JoseJwk } from 'jose';
 import type {
   AccessToken,
+  Client,
   ClientCredentials,
+  ClientMetadata,
   Configuration,
   JWK,
   JWTStructured,
@@ -14,7 +19,29 @@ import type {
   ResourceServer,
 } from 'oidc-provider';
 import { devAdapterFactory, type DevStore } from './adapter.js';
-import { shapeToken, type IssuerShape, type TokenSubject, type UserSubject } from './claims.js';
+import {
+  shapeToken,
+  type DelegatedSubject,
+  type IssuerShape,
+  type TokenSubject,
+  type UserSubject,
+} from './claims.js';
+import {
+  ACCESS_TOKEN_TYPE,
+  errorExtrasOf,
+  GATEWAY_CLIENT_ID,
+  JWT_BEARER_GRANT,
+  JWT_BEARER_PARAMS,
+  resolveOboScopes,
+  scopeList,
+  setErrorExtras,
+  subjectIdentity,
+  subjectVerifier,
+  TOKEN_EXCHANGE_GRANT,
+  TOKEN_EXCHANGE_PARAMS,
+  type ExchangePolicy,
+  type SubjectIdentity,
+} from './exchange.js';
 import type { SigningJwk } from './keys.js';
 
 export type OidcModule = typeof OidcProviderModule;
@@ -65,6 +92,10 @@ export interface IssuerRuntime {
 export interface ProviderSecrets {
   minter: string;
   clients: string;
+  /** The gateway client's secret (client_secret_post), unless gatewayJwks is set. */
+  gateway: string;
+  /** The gateway client's public keys: it then authenticates with private_key_jwt. */
+  gatewayJwks: { keys: JoseJwk[] } | undefined;
 }
 
 export interface BuildProviderOptions {
@@ -73,6 +104,20 @@ export interface BuildProviderOptions {
   keys: SigningJwk[];
   audience: string;
   secrets: ProviderSecrets;
+  exchange: ExchangePolicy;
+}
+
+/** The exchange grant an issuer of this profile offers the gateway client, if any. */
+export function exchangeGrantOf(profile: IssuerShape['profile']): string | undefined {
+  switch (profile) {
+    case 'okta':
+    case 'oidc':
+      return TOKEN_EXCHANGE_GRANT;
+    case 'entra-v2':
+      return JWT_BEARER_GRANT;
+    default:
+      return undefined;
+  }
 }
 
 type ResourceServerConstructor = new (identifier: string, info: ResourceServer) => ResourceServer;
@@ -102,11 +147,22 @@ function param(params: Record<string, unknown> | undefined, name: string): strin
 }
 
 export function buildProvider(options: BuildProviderOptions): OidcProvider {
-  const { mod, runtime, keys, audience, secrets } = options;
-  const { InvalidRequest, UnauthorizedClient } = mod.errors;
+  const { mod, runtime, keys, audience, secrets, exchange } = options;
+  const {
+    InteractionRequired,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
+    OIDCProviderError,
+    UnauthorizedClient,
+  } = mod.errors;
   const currentKid = keys[0]?.kid;
   if (currentKid === undefined) throw new Error('dev IdP: no signing key');
-  const users = new WeakMap<AccessToken, UserSubject>();
+  const users = new WeakMap<AccessToken, UserSubject | DelegatedSubject>();
+  const entra = runtime.shape.profile === 'entra-v2' || runtime.shape.profile === 'entra-v1';
+  const subjects = subjectVerifier(runtime.shape.issuer, audience, keys);
+  const exchangeGrant = exchangeGrantOf(runtime.shape.profile);
 
   function jsonParam<T>(
     params: Record<string, unknown> | undefined,
@@ -197,30 +253,237 @@ export function buildProvider(options: BuildProviderOptions): OidcProvider {
     };
     const tokenClient = await provider.Client.find(clientId);
     if (tokenClient === undefined) throw new InvalidRequest('unknown token_client_id');
-    const ResourceServerClass = (
-      provider as unknown as { ResourceServer: ResourceServerConstructor }
-    ).ResourceServer;
-    const scope = (subject.scopes ?? []).join(' ');
-    const token = new provider.AccessToken({
+    const scopes = subject.scopes ?? [];
+    const { value, token } = await issue(ctx, {
       client: tokenClient,
       accountId: user,
-      scope,
-      grantId: randomUUID(),
+      subject,
+      aud,
+      scopes,
+      ttl,
       gty: USER_TOKEN_GRANT,
-      resourceServer: new ResourceServerClass(
-        resourceIndicator(aud),
-        resourceServerInfo(aud, subject.scopes ?? [], ttl),
-      ),
-      expiresIn: ttl,
     });
-    users.set(token, subject);
-    ctx.oidc.entity('AccessToken', token);
-    const value = await token.save();
     ctx.body = {
       access_token: value,
       expires_in: token.expiration,
       token_type: token.tokenType,
-      scope: scope || undefined,
+      scope: scopes.join(' ') || undefined,
+    };
+    await next();
+  }
+
+  /** Mints a JWT access token for `aud` through oidc-provider's AccessToken model. */
+  async function issue(
+    ctx: KoaContextWithOIDC,
+    req: {
+      client: Client;
+      accountId: string;
+      subject: UserSubject | DelegatedSubject;
+      aud: string;
+      scopes: string[];
+      ttl: number;
+      gty: string;
+    },
+  ): Promise<{ value: string; token: AccessToken }> {
+    const { provider } = ctx.oidc;
+    const ResourceServerClass = (
+      provider as unknown as { ResourceServer: ResourceServerConstructor }
+    ).ResourceServer;
+    const token = new provider.AccessToken({
+      client: req.client,
+      accountId: req.accountId,
+      scope: req.scopes.join(' '),
+      grantId: randomUUID(),
+      gty: req.gty,
+      resourceServer: new ResourceServerClass(
+        resourceIndicator(req.aud),
+        resourceServerInfo(req.aud, req.scopes, req.ttl),
+      ),
+      expiresIn: req.ttl,
+    });
+    users.set(token, req.subject);
+    ctx.oidc.entity('AccessToken', token);
+    return { value: await token.save(), token };
+  }
+
+  /** The exchanging client: only the gateway client may use the exchange grants. */
+  function gatewayClient(ctx: KoaContextWithOIDC): Client {
+    const { client } = ctx.oidc;
+    if (client?.clientId !== GATEWAY_CLIENT_ID) {
+      throw new UnauthorizedClient(`only ${GATEWAY_CLIENT_ID} may exchange tokens`);
+    }
+    return client;
+  }
+
+  function invalidGrant(
+    ctx: KoaContextWithOIDC,
+    description: string,
+    extras?: Record<string, unknown>,
+  ): Error {
+    const err = new InvalidGrant(description);
+    err.error_description = description;
+    if (extras !== undefined) setErrorExtras(ctx, extras);
+    return err;
+  }
+
+  /** The verified user behind a subject token / assertion, or invalid_grant. */
+  async function verifiedSubject(
+    ctx: KoaContextWithOIDC,
+    token: string,
+    what: string,
+  ): Promise<{ claims: Record<string, unknown>; identity: SubjectIdentity }> {
+    const verified = await subjects.verify(token);
+    if ('refused' in verified) {
+      throw invalidGrant(
+        ctx,
+        entra
+          ? `The assertion failed validation: ${verified.refused}.`
+          : `${what} is invalid: ${verified.refused}`,
+      );
+    }
+    const identity = subjectIdentity(runtime.shape, verified.claims);
+    if (identity === undefined || identity.app) {
+      throw invalidGrant(
+        ctx,
+        entra
+          ? 'The assertion is an app-only token; on-behalf-of needs a token issued to a user.'
+          : `${what} must be a user's access token, not an app-only token`,
+      );
+    }
+    return { claims: verified.claims, identity };
+  }
+
+  /** The exchange policy's consent and MFA step-up checks, with Entra's error shapes. */
+  function checkUserPolicy(ctx: KoaContextWithOIDC, identity: SubjectIdentity, aud: string) {
+    if (exchange.lacksConsent(identity.is, aud)) {
+      throw invalidGrant(
+        ctx,
+        entra
+          ? `AADSTS65001: The user or administrator has not consented to use the application with ID '${GATEWAY_CLIENT_ID}' for ${aud}. Send an interactive authorization request for this user and resource.`
+          : `the user has not consented to ${GATEWAY_CLIENT_ID} acting for them at ${aud}`,
+        { suberror: 'consent_required', ...(entra ? { error_codes: [65001] } : {}) },
+      );
+    }
+    if (exchange.needsStepUp(identity.is, aud) && !identity.mfa) {
+      const err = new InteractionRequired(
+        entra
+          ? `AADSTS50076: Due to a configuration change made by your administrator, you must use multi-factor authentication to access '${aud}'.`
+          : `multi-factor authentication is required to access ${aud}`,
+      );
+      setErrorExtras(ctx, {
+        claims: exchange.stepUpClaims,
+        ...(entra ? { error_codes: [50076] } : {}),
+      });
+      throw err;
+    }
+  }
+
+  function required(ctx: KoaContextWithOIDC, name: string): string {
+    const value = param(ctx.oidc.params, name);
+    if (value === undefined) throw new InvalidRequest(`missing required parameter '${name}'`);
+    return value;
+  }
+
+  /** RFC 8693 token exchange (okta: Okta's flavour, which requires `scope` and adds no act). */
+  async function tokenExchangeGrant(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
+    const client = gatewayClient(ctx);
+    const { params } = ctx.oidc;
+    const subjectToken = required(ctx, 'subject_token');
+    if (required(ctx, 'subject_token_type') !== ACCESS_TOKEN_TYPE) {
+      throw new InvalidRequest(`unsupported subject_token_type (only ${ACCESS_TOKEN_TYPE})`);
+    }
+    const requestedType = param(params, 'requested_token_type');
+    if (requestedType !== undefined && requestedType !== ACCESS_TOKEN_TYPE) {
+      throw new InvalidRequest(`unsupported requested_token_type (only ${ACCESS_TOKEN_TYPE})`);
+    }
+    if (param(params, 'actor_token') !== undefined) {
+      throw new InvalidRequest('actor_token is not supported: the client is the actor');
+    }
+    const aud = required(ctx, 'audience');
+    const scope =
+      runtime.shape.profile === 'okta' ? required(ctx, 'scope') : param(params, 'scope');
+    const { claims, identity } = await verifiedSubject(ctx, subjectToken, 'subject_token');
+    const allowed = exchange.allowed(aud);
+    if (allowed === undefined) {
+      throw new InvalidTarget(`audience ${aud} is not a token exchange target of this issuer`);
+    }
+    const scopes = scope === undefined ? [...allowed] : scopeList(scope);
+    const outside = scopes.filter((s) => !allowed.includes(s));
+    if (outside.length > 0) {
+      throw new InvalidScope(
+        `scope ${outside.join(' ')} is not allowed for ${aud}`,
+        outside.join(' '),
+      );
+    }
+    if (scopes.length === 0) throw new InvalidScope(`no scope is allowed for ${aud}`, '');
+    checkUserPolicy(ctx, identity, aud);
+    const { value, token } = await issue(ctx, {
+      client,
+      accountId: identity.accountId,
+      subject: {
+        kind: 'delegated',
+        clientId: client.clientId,
+        clientAuth: '1',
+        subject: claims,
+        scopes,
+      },
+      aud,
+      scopes,
+      ttl: exchange.ttlSeconds,
+      gty: TOKEN_EXCHANGE_GRANT,
+    });
+    ctx.body = {
+      access_token: value,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: token.tokenType,
+      expires_in: token.expiration,
+      scope: scopes.join(' '),
+    };
+    await next();
+  }
+
+  /** Microsoft Entra's on-behalf-of flow (jwt-bearer with requested_token_use). */
+  async function onBehalfOfGrant(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
+    const client = gatewayClient(ctx);
+    const assertion = required(ctx, 'assertion');
+    if (required(ctx, 'requested_token_use') !== 'on_behalf_of') {
+      throw new InvalidRequest("requested_token_use must be 'on_behalf_of'");
+    }
+    const scope = required(ctx, 'scope');
+    const { claims, identity } = await verifiedSubject(ctx, assertion, 'assertion');
+    const resolved = resolveOboScopes(exchange, scope);
+    if ('error' in resolved) {
+      const err = new OIDCProviderError(400, resolved.error);
+      err.error_description = resolved.description;
+      throw err;
+    }
+    const { audience: aud, scopes } = resolved;
+    if (scopes.length === 0) {
+      throw new InvalidScope(`AADSTS70011: no scope is granted for ${aud}.`, scope);
+    }
+    checkUserPolicy(ctx, identity, aud);
+    const clientAuth = client.clientAuthMethod === 'private_key_jwt' ? '2' : '1';
+    const { value, token } = await issue(ctx, {
+      client,
+      accountId: identity.accountId,
+      subject: {
+        kind: 'delegated',
+        clientId: client.clientId,
+        clientAuth,
+        subject: claims,
+        scopes,
+      },
+      aud,
+      scopes,
+      ttl: exchange.ttlSeconds,
+      gty: JWT_BEARER_GRANT,
+    });
+    ctx.body = {
+      token_type: token.tokenType,
+      scope: scopes.map((s) => `${aud}/${s}`).join(' '),
+      expires_in: token.expiration,
+      ext_expires_in: token.expiration,
+      access_token: value,
     };
     await next();
   }
@@ -241,6 +504,7 @@ export function buildProvider(options: BuildProviderOptions): OidcProvider {
         redirect_uris: [],
         token_endpoint_auth_method: 'client_secret_post',
       },
+      gatewayClientMetadata(secrets, exchangeGrant),
     ],
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     routes: runtime.routes,
@@ -271,7 +535,47 @@ export function buildProvider(options: BuildProviderOptions): OidcProvider {
 
   const provider = new mod.default(runtime.shape.issuer, configuration);
   provider.registerGrantType(USER_TOKEN_GRANT, userTokenGrant, [...USER_TOKEN_PARAMS]);
+  if (exchangeGrant === TOKEN_EXCHANGE_GRANT) {
+    provider.registerGrantType(TOKEN_EXCHANGE_GRANT, tokenExchangeGrant, [
+      ...TOKEN_EXCHANGE_PARAMS,
+    ]);
+  } else if (exchangeGrant === JWT_BEARER_GRANT) {
+    provider.registerGrantType(JWT_BEARER_GRANT, onBehalfOfGrant, [...JWT_BEARER_PARAMS]);
+  }
+  // Entra's error members (suberror, claims, error_codes) on top of the rendered error.
+  provider.use(async (ctx, next) => {
+    await next();
+    const extras = errorExtrasOf(ctx);
+    if (extras !== undefined && isPlainObject(ctx.body) && typeof ctx.body.error === 'string') {
+      ctx.body = { ...ctx.body, ...extras };
+    }
+  });
   return provider;
+}
+
+function gatewayClientMetadata(
+  secrets: ProviderSecrets,
+  exchangeGrant: string | undefined,
+): ClientMetadata {
+  const base: ClientMetadata = {
+    client_id: GATEWAY_CLIENT_ID,
+    grant_types:
+      exchangeGrant === undefined ? ['client_credentials'] : ['client_credentials', exchangeGrant],
+    response_types: [],
+    redirect_uris: [],
+  };
+  if (secrets.gatewayJwks !== undefined) {
+    return {
+      ...base,
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: secrets.gatewayJwks,
+    };
+  }
+  return {
+    ...base,
+    client_secret: secrets.gateway,
+    token_endpoint_auth_method: 'client_secret_post',
+  };
 }
 
 function isStringArray(value: unknown): value is string[] {

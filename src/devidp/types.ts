@@ -1,4 +1,5 @@
 // Public types of the development OpenID Provider (see index.ts).
+import type { JWK } from 'jose';
 
 export type DevIdpProfile = 'okta' | 'okta-org' | 'entra-v2' | 'entra-v1' | 'oidc';
 
@@ -35,6 +36,54 @@ export interface DevIdpOptions {
   keyFile?: string;
   /** The dev grant's client secret; default random per run (the CLI keeps it in a state file). */
   minterSecret?: string;
+  /**
+   * Token exchange / on-behalf-of policy: for each downstream audience (the upstream API, e.g.
+   * `https://github.example/api`), the scopes the gateway client may obtain for it. An
+   * audience missing here cannot be exchanged for (invalid_target / invalid_resource).
+   */
+  exchangeScopes?: Record<string, string[]>;
+  /** Lifetime of exchanged tokens, default 300. */
+  exchangeTtlSeconds?: number;
+  /** The secret of the `mcpgate-gateway` client; default random per run. */
+  gatewayClientSecret?: string;
+  /**
+   * PUBLIC keys of the `mcpgate-gateway` client. When given, that client authenticates with
+   * private_key_jwt (a signed client assertion, like an Entra certificate credential) on every
+   * issuer, and client_secret_post is refused (oidc-provider registers one method per client).
+   */
+  gatewayClientJwks?: { keys: JWK[] };
+  /**
+   * Users (logins, as given to mintUserToken; `*` for everyone) who have not consented to an
+   * audience (`*` or omitted: every audience): their exchanges fail with
+   * `{error: 'invalid_grant', suberror: 'consent_required'}`. Changeable with setConsent.
+   */
+  exchangeConsentMissing?: ExchangeUserRule[];
+  /**
+   * Users who must step up (MFA) before an exchange for an audience: unless their subject token
+   * shows MFA (`amr` contains `mfa`, or an `acr` other than `0`/`1`) the exchange fails with
+   * `{error: 'interaction_required', claims: <stepUpClaims>}`. Changeable with setStepUp.
+   */
+  exchangeStepUp?: ExchangeUserRule[];
+  /** The claims challenge of interaction_required, default DEFAULT_STEP_UP_CLAIMS. */
+  stepUpClaims?: string;
+}
+
+/** A user (login or `*`) and an audience (omitted or `*`: any). */
+export interface ExchangeUserRule {
+  user: string;
+  audience?: string;
+}
+
+export type GatewayClientAuthMethod = 'client_secret_post' | 'private_key_jwt';
+
+/** What DevIdp.exchangeToken asks for. */
+export interface ExchangeTokenRequest {
+  /** The user's access token (for the IdP's `audience`). */
+  subjectToken: string;
+  /** The downstream audience (a key of exchangeScopes). */
+  audience: string;
+  /** Default: every scope the policy allows for the audience (Entra: `<audience>/.default`). */
+  scopes?: string[];
 }
 
 export interface DevIdpIssuer {
@@ -99,6 +148,21 @@ export interface DevIdp {
   /** `issuer`: an issuer URL of this IdP, or a profile name (its first issuer). */
   mintUserToken(issuer: string, req: UserTokenRequest): Promise<string>;
   mintAppToken(issuer: string, req: AppTokenRequest): Promise<string>;
+  /** The confidential client that may exchange tokens: `mcpgate-gateway`. */
+  gatewayClientId: string;
+  /** Its secret (client_secret_post), unless gatewayClientAuthMethod is private_key_jwt. */
+  gatewayClientSecret: string;
+  gatewayClientAuthMethod: GatewayClientAuthMethod;
+  /**
+   * Exchanges a user token through the issuer's real token endpoint as the gateway client
+   * (client_secret_post): RFC 8693 on okta/oidc issuers, on-behalf-of on entra-v2 issuers.
+   * Rejects with the token endpoint's error. For tests that need a downstream token.
+   */
+  exchangeToken(issuer: string, req: ExchangeTokenRequest): Promise<string>;
+  /** Grants (true) or withdraws (false) a user's consent for an audience (`*`: any). */
+  setConsent(user: string, audience: string, granted: boolean): void;
+  /** Requires (true) or stops requiring (false) MFA step-up of a user for an audience. */
+  setStepUp(user: string, required: boolean, audience?: string): void;
   rotateKeys(): Promise<void>;
   retireOldKeys(): Promise<void>;
   setAvailable(up: boolean): void;

@@ -22,11 +22,36 @@ export function parseRateLimit(value: unknown): RateLimitObligation | string {
   return { limit, window_s: windowS, per };
 }
 
+/** The policy's credential obligation: the audience and scopes of this call's upstream token. */
+export interface CredentialObligationShape {
+  audience?: string;
+  scopes?: string[];
+}
+
+export function parseCredentialObligation(value: unknown): CredentialObligationShape | string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return 'credential must be an object';
+  const { audience, scopes, ...rest } = value as Record<string, unknown>;
+  if (Object.keys(rest).length > 0)
+    return `credential has unknown field(s) ${Object.keys(rest).join(', ')}`;
+  if (audience !== undefined && typeof audience !== 'string')
+    return 'credential.audience must be a string';
+  if (
+    scopes !== undefined &&
+    (!Array.isArray(scopes) || !scopes.every((s) => typeof s === 'string' && /^\S+$/.test(s)))
+  ) {
+    return 'credential.scopes must be a list of scope strings';
+  }
+  const out: CredentialObligationShape = {};
+  if (audience !== undefined) out.audience = audience as string;
+  if (scopes !== undefined) out.scopes = scopes as string[];
+  return out;
+}
+
 function unsupportedObligations(decision: Decision): string[] {
   const o = decision.obligations;
   const unsupported: string[] = [];
   if (o.require_approval !== null) unsupported.push('require_approval');
-  if (o.credential !== null) unsupported.push('credential');
   if (o.redact.length > 0) unsupported.push('redact');
   return unsupported;
 }
@@ -39,6 +64,11 @@ export function enforceSupportedObligations(decision: Decision): Decision {
     problems.push(
       `the policy requires obligation(s) ${unsupported.join(', ')}, which this gateway cannot carry out yet; denied`,
     );
+  }
+  if (decision.obligations.credential !== null) {
+    const parsed = parseCredentialObligation(decision.obligations.credential);
+    if (typeof parsed === 'string')
+      problems.push(`the policy returned a malformed obligation: ${parsed}; denied`);
   }
   if (decision.obligations.rate_limit !== null) {
     const parsed = parseRateLimit(decision.obligations.rate_limit);

@@ -29,7 +29,19 @@ import { canonicalJson, sha256Hex } from '../util/canonical-json.js';
 import type { Logger } from '../util/logger.js';
 import type { Identity } from '../identity/identity.js';
 import { baseInput, type CatalogItemFact, type PolicyInput, type RequestFacts } from './input.js';
-import { enforceSupportedObligations, parseRateLimit } from './obligations.js';
+import {
+  enforceSupportedObligations,
+  parseCredentialObligation,
+  parseRateLimit,
+} from './obligations.js';
+import { callCredential } from '../credentials/call-context.js';
+import {
+  CredentialError,
+  type Credential,
+  type CredentialBroker,
+  type CredentialFacts,
+} from '../credentials/broker.js';
+import type { CredentialConfig } from '../config/credentials.js';
 import type { HistoryEntry } from '../sessions/session.js';
 import {
   StoreUnavailableError,
@@ -46,6 +58,8 @@ export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 export interface CallContext extends RequestFacts {
   requestId: string | number;
   remoteAddress: string | undefined;
+  /** The caller's token, for credential exchange only (never logged or stored). */
+  subjectToken?: string;
   /** Set when a decision carries terminate_session: the session ends after this response. */
   terminateRequested: boolean;
 }
@@ -53,6 +67,10 @@ export interface CallContext extends RequestFacts {
 interface Decided {
   decision: Decision;
   decisionId: string;
+  /** The credential an allowed call runs with (tools/call only). */
+  credential?: Credential;
+  /** Entra interaction_required: the claims challenge the client must satisfy. */
+  claimsChallenge?: string;
 }
 
 interface Evaluated {
@@ -80,6 +98,7 @@ export class Pipeline {
     private readonly decisionLog: DecisionLog,
     private readonly logger: Logger,
     private readonly gateway: { id: string; version: string },
+    private readonly broker: CredentialBroker,
   ) {}
 
   // ---- session/open: may this user have a session of this purpose, and for how long ----
@@ -169,24 +188,36 @@ export class Pipeline {
     };
     input.arguments = args;
 
-    const { decision, decisionId } = await this.decide(ctx, input, entry.id, args);
+    const upstream = this.registry.configFor(entry.server);
+    const { decision, decisionId, credential, claimsChallenge } = await this.decide(
+      ctx,
+      input,
+      entry.id,
+      args,
+      (allowed) => this.credentialFor(ctx, entry.server, upstream?.credential, allowed),
+    );
     if (!decision.allow) {
+      const meta: Record<string, unknown> = { decision_id: decisionId, reasons: decision.reasons };
+      if (claimsChallenge !== undefined) meta.claims_challenge = claimsChallenge;
       return {
         content: [{ type: 'text', text: denialText(decision) }],
         isError: true,
-        _meta: { 'mcpgate/decision': { decision_id: decisionId, reasons: decision.reasons } },
+        _meta: { 'mcpgate/decision': meta },
       };
     }
 
     const forward = forwarding(params._meta?.progressToken, extra);
     try {
-      const connection = await this.registry.connectionFor(entry.server, ctx.session.record.id);
-      const result = await connection.callTool(
-        { name: entry.name, arguments: args },
-        forward.options,
-      );
-      await forward.flushed();
-      return result;
+      // The call (and the connection, if it is the session's first) carries this call's own credential.
+      return await callCredential.run(credential?.headers ?? {}, async () => {
+        const connection = await this.registry.connectionFor(entry.server, ctx.session.record.id);
+        const result = await connection.callTool(
+          { name: entry.name, arguments: args },
+          forward.options,
+        );
+        await forward.flushed();
+        return result;
+      });
     } catch (err) {
       if (err instanceof UpstreamUnavailableError) {
         return { content: [{ type: 'text', text: err.message }], isError: true };
@@ -330,9 +361,22 @@ export class Pipeline {
     input: PolicyInput,
     target: string,
     args: Record<string, unknown>,
+    credentialFor?: (decision: Decision) => Promise<Credential>,
   ): Promise<Decided> {
     const evaluated = this.evaluate(input);
     let decision = evaluated.decision;
+    let credential: Credential | undefined;
+    let claimsChallenge: string | undefined;
+    // An allowed call gets its credential before it is recorded: no credential, no call.
+    if (decision.allow && credentialFor) {
+      try {
+        credential = await credentialFor(decision);
+      } catch (err) {
+        if (!(err instanceof CredentialError)) throw err;
+        decision = { ...deny(`${err.message}; denied`), obligations: decision.obligations };
+        claimsChallenge = err.claimsChallenge;
+      }
+    }
     const entry: HistoryEntry = {
       action: input.action,
       target,
@@ -375,7 +419,52 @@ export class Pipeline {
       decision = deny(`${err.message}; denied (fail closed)`);
     }
     if (decision.obligations.terminate_session) ctx.terminateRequested = true;
-    return { decision, decisionId: this.log(ctx, evaluated, decision) };
+    const decided: Decided = {
+      decision,
+      decisionId: this.log(
+        ctx,
+        evaluated,
+        decision,
+        decision.allow ? credential?.facts : undefined,
+      ),
+    };
+    if (decision.allow && credential) decided.credential = credential;
+    if (claimsChallenge !== undefined) decided.claimsChallenge = claimsChallenge;
+    return decided;
+  }
+
+  /** The credential for one allowed call, scoped as the policy's credential obligation says. */
+  private async credentialFor(
+    ctx: CallContext,
+    server: string,
+    config: CredentialConfig | undefined,
+    decision: Decision,
+  ): Promise<Credential> {
+    const obligation =
+      decision.obligations.credential === null
+        ? undefined
+        : parseCredentialObligation(decision.obligations.credential);
+    if (typeof obligation === 'string') throw new CredentialError(obligation);
+    if (!config || config.type === 'none') {
+      if (obligation !== undefined) {
+        throw new CredentialError(
+          `the policy requires a scoped credential, but upstream ${server} has no credential configured`,
+        );
+      }
+      return { headers: {}, facts: { kind: 'none' } };
+    }
+    return this.broker.forCall(
+      server,
+      config,
+      {
+        sessionId: ctx.session.record.id,
+        subjectToken: ctx.subjectToken ?? '',
+        subject: ctx.identity.subject,
+        clientId: ctx.identity.client_id,
+        tokenType: ctx.identity.token_type,
+      },
+      obligation,
+    );
   }
 
   /** Config limits plus the policy's rate_limit obligation, as store rules for this call. */
@@ -396,9 +485,15 @@ export class Pipeline {
     );
   }
 
-  private log(ctx: CallContext, evaluated: Evaluated, decision: Decision): string {
+  private log(
+    ctx: CallContext,
+    evaluated: Evaluated,
+    decision: Decision,
+    credential?: CredentialFacts,
+  ): string {
     return this.decisionLog.write(
       {
+        ...(credential === undefined ? {} : { credential }),
         path: DECISION_ENTRYPOINT,
         inputJson: evaluated.inputJson,
         result: decision,

@@ -37,6 +37,8 @@ export interface DecisionEvent {
   reqId: string | number | undefined;
   sessionId: string | undefined;
   requestedBy: string | undefined;
+  /** The credential the allowed call ran with: kind, audience, scopes, acting chain (never a token). */
+  credential?: unknown;
 }
 
 export interface DecisionLogStats extends UploadStats {
@@ -174,6 +176,9 @@ export function createDecisionLog(
           `,"requested_by":${JSON.stringify(event.requestedBy ?? '')}` +
           `,"req_id":${JSON.stringify(event.reqId ?? null)}` +
           `,"session_id":${JSON.stringify(event.sessionId ?? null)}` +
+          (event.credential === undefined
+            ? ''
+            : `,"credential":${JSON.stringify(event.credential)}`) +
           `,"timestamp":${JSON.stringify(new Date().toISOString())}` +
           `,"metrics":{"timer_rego_query_eval_ns":${Math.round(event.evalNs)}}}`,
       };

@@ -22,6 +22,15 @@ export interface BearerAuthOptions {
   logger: Logger;
 }
 
+/**
+ * Keeps the caller's token with the request for one purpose only: the credential broker may
+ * exchange it for an upstream token. Non-enumerable, so no serialisation (logs, JSON) sees it.
+ */
+function withSubjectToken<T extends object>(extra: T, token: string): T {
+  Object.defineProperty(extra, 'subjectToken', { value: token, enumerable: false });
+  return extra;
+}
+
 function quote(value: string): string {
   return `"${value.replace(/["\\]/g, '')}"`;
 }
@@ -96,7 +105,8 @@ export function bearerAuth(options: BearerAuthOptions): RequestHandler {
       );
       return;
     }
-    verifier.verify(match[1]).then(
+    const token = match[1];
+    verifier.verify(token).then(
       (identity) => {
         const missing = requiredScopes.filter((s) => !identity.scopes.includes(s));
         if (missing.length > 0) {
@@ -112,7 +122,7 @@ export function bearerAuth(options: BearerAuthOptions): RequestHandler {
           token: '[verified; not forwarded]',
           clientId: identity.client_id,
           scopes: identity.scopes,
-          extra: { identity, remoteAddress: req.socket.remoteAddress },
+          extra: withSubjectToken({ identity, remoteAddress: req.socket.remoteAddress }, token),
         };
         next();
       },

@@ -21,9 +21,12 @@ export interface LiveSession {
   lastSeenAt: number;
 }
 
-/** 256 random bits, URL-safe: unguessable and valid in the Mcp-Session-Id header. */
+/**
+ * 256 random bits, URL-safe: unguessable and valid in the Mcp-Session-Id header. The "s"
+ * in front keeps it from starting with "-", which command lines would read as an option.
+ */
 export function newSessionId(): string {
-  return randomBytes(32).toString('base64url');
+  return `s${randomBytes(32).toString('base64url')}`;
 }
 
 export class SessionManager {

@@ -28,6 +28,8 @@ export interface RequestExtra {
   identity: Identity;
   remoteAddress: string | undefined;
   session?: LoadedSession;
+  /** The caller's own token (non-enumerable; only the credential broker reads it). */
+  readonly subjectToken?: string;
 }
 
 export function createSessionServer(deps: SessionServerDeps): Server {
@@ -58,6 +60,7 @@ export function createSessionServer(deps: SessionServerDeps): Server {
       gateway,
       requestId: extra.requestId,
       remoteAddress: facts.remoteAddress,
+      subjectToken: facts.subjectToken ?? '',
       terminateRequested: false,
     };
   };

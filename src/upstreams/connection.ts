@@ -28,6 +28,7 @@ import type { Logger } from '../util/logger.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import { RpcError } from '../util/rpc-error.js';
 import type { ServerCatalog } from './catalog.js';
+import { callCredential } from '../credentials/call-context.js';
 
 export type ConnectionState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
 export type ListKind = 'tools' | 'prompts' | 'resources';
@@ -91,6 +92,11 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     private readonly owner: string,
     /** Per-session connections: a private scratch directory for the child (see below). */
     private readonly sessionDir?: string,
+    /**
+     * Credential headers for requests outside a call (connect, lists, streams): HTTP only.
+     * Inside a call the call's own credential (callCredential) is used instead.
+     */
+    private readonly connectionHeaders?: () => Promise<Record<string, string>>,
   ) {
     super();
   }
@@ -137,6 +143,11 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
         env[key] = expand(readValue(source, `${where}.env.${key}`));
       }
       if (this.sessionDir !== undefined) env.MCPGATE_SESSION_DIR = this.sessionDir;
+      const credential = this.config.credential;
+      if (credential.type === 'static-secret' && credential.envVar !== undefined) {
+        // Read at every (re)start, so a rotated secret reaches the next child.
+        env[credential.envVar] = readValue(credential.value, `${where}.credential.value`);
+      }
       const transport = new StdioClientTransport({
         command: this.config.command,
         args: this.config.args.map(expand),
@@ -158,6 +169,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     }
     return new StreamableHTTPClientTransport(new URL(this.config.url), {
       requestInit: { headers },
+      fetch: (input, init) => this.fetchWithCredential(input, init),
     });
   }
 
@@ -244,6 +256,22 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     throw new UpstreamUnavailableError(
       `upstream ${this.name} is unavailable${why}; it is being restarted, retry shortly`,
     );
+  }
+
+  /** The last credential a call used: later requests outside a call (streams) reuse it. */
+  private lastCallHeaders: Record<string, string> | undefined;
+
+  /** Adds the credential of the call in flight (or of the connection) to an HTTP request. */
+  private async fetchWithCredential(
+    input: string | URL | Request,
+    init?: RequestInit,
+  ): Promise<Response> {
+    const inCall = callCredential.getStore();
+    if (inCall) this.lastCallHeaders = inCall;
+    const credential = inCall ?? this.lastCallHeaders ?? (await this.connectionHeaders?.()) ?? {};
+    const headers = new Headers(init?.headers);
+    for (const [name, value] of Object.entries(credential)) headers.set(name, value);
+    return fetch(input, { ...init, headers });
   }
 
   /** Runs one upstream request, turning transport failures into clear errors. */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { UpstreamConfig } from '../config/load.js';
 import type { Logger } from '../util/logger.js';
 import { Catalog, type ServerCatalog } from './catalog.js';
+import type { CredentialBroker } from '../credentials/broker.js';
 import { UpstreamConnection, UpstreamUnavailableError, type ListKind } from './connection.js';
 
 export class CatalogError extends Error {}
@@ -37,6 +38,7 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
   constructor(
     private readonly configs: UpstreamConfig[],
     private readonly logger: Logger,
+    private readonly broker: CredentialBroker,
   ) {
     super();
   }
@@ -52,7 +54,9 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
    */
   async start(): Promise<void> {
     for (const config of this.configs) {
-      const connection = new UpstreamConnection(config, this.logger, 'shared');
+      const connection = new UpstreamConnection(config, this.logger, 'shared', undefined, () =>
+        this.broker.connectionHeaders(config.name, config.credential),
+      );
       connection.on('ready', () => {
         if (this.started)
           void this.refresh(config.name, new Set(['tools', 'prompts', 'resources']));
@@ -130,6 +134,10 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
     });
   }
 
+  configFor(server: string): UpstreamConfig | undefined {
+    return this.configs.find((c) => c.name === server);
+  }
+
   /** The connection a session's call to `server` goes through. */
   async connectionFor(server: string, sessionId: string): Promise<UpstreamConnection> {
     const shared = this.shared.get(server);
@@ -148,11 +156,16 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
         dir = mkdtempSync(join(tmpdir(), 'mcpgate-session-'));
         this.sessionDirs.set(sessionId, dir);
       }
+      // A static secret is the connection's own; a per-user credential comes with each call.
+      const config = shared.config;
       connection = new UpstreamConnection(
-        shared.config,
+        config,
         this.logger,
         `session ${sessionId.slice(0, 8)}`,
         dir,
+        config.credential.type === 'static-secret'
+          ? () => this.broker.connectionHeaders(config.name, config.credential)
+          : undefined,
       );
       connections.set(server, connection);
       await connection.start();
@@ -168,6 +181,7 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
     if (!connections) return;
     this.perSession.delete(sessionId);
     await Promise.all([...connections.values()].map((c) => c.close()));
+    this.broker.dropSession(sessionId);
     const dir = this.sessionDirs.get(sessionId);
     this.sessionDirs.delete(sessionId);
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });

@@ -2,7 +2,9 @@
 // endpoints mint Okta-, Entra- (v2, v1) and RFC 9068-shaped access tokens. Each token is
 // checked the way a relying party would: discovery with openid-client, then jose jwtVerify
 // against the discovered JWKS with the exact issuer and audience. Also key rotation and
-// retirement, outages, the key file and the dev grant's client restriction.
+// retirement, outages, the key file and the dev grant's client restriction. Token exchange
+// (RFC 8693, Okta and generic) and Entra on-behalf-of are driven with openid-client's
+// genericGrantRequest, exactly as the gateway calls them, with every failure it must map.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +13,8 @@ import {
   createRemoteJWKSet,
   decodeJwt,
   decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
   jwtVerify,
   type JWTPayload,
   type JWTVerifyResult,
@@ -20,10 +24,21 @@ import {
   clientCredentialsGrant,
   ClientSecretPost,
   discovery,
+  genericGrantRequest,
+  PrivateKeyJwt,
+  ResponseBodyError,
+  type ClientAuth,
+  type Configuration,
 } from 'openid-client';
 import {
+  ACCESS_TOKEN_TYPE,
   DEFAULT_ENTRA_TENANT,
+  DEFAULT_STEP_UP_CLAIMS,
   entraGroupId,
+  entraPairwiseSub,
+  GATEWAY_CLIENT_ID,
+  JWT_BEARER_GRANT,
+  TOKEN_EXCHANGE_GRANT,
   entraServicePrincipalId,
   entraUserObjectId,
   oktaUserId,
@@ -31,6 +46,7 @@ import {
   type DevIdp,
   type DevIdpIssuer,
   type DevIdpProfile,
+  type UserTokenRequest,
 } from '../../src/devidp/index.js';
 
 const AUDIENCE = 'http://127.0.0.1:8080/mcp';
@@ -473,5 +489,537 @@ describe('key file', () => {
     await expect(
       startDevIdp({ audience: AUDIENCE, issuers: [{ profile: 'entra-v2', tenant: 'contoso' }] }),
     ).rejects.toThrow(/GUID/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Token exchange and on-behalf-of, through the real token endpoints, with openid-client.
+
+const GITHUB = 'https://github.example/api';
+const JIRA = 'api://jira-dev';
+const BOB = 'bob@example.com';
+const CAROL = 'carol@example.com';
+const GITHUB_SCOPES = ['repo:read', 'repo:comment', 'repo:merge'];
+
+describe('token exchange and on-behalf-of', () => {
+  let xidp: DevIdp;
+
+  beforeAll(async () => {
+    xidp = await startDevIdp({
+      audience: AUDIENCE,
+      issuers: [
+        { profile: 'okta' },
+        { profile: 'oidc' },
+        { profile: 'entra-v2' },
+        { profile: 'okta-org' },
+      ],
+      exchangeScopes: { [GITHUB]: GITHUB_SCOPES, [JIRA]: ['Issue.Read', 'Issue.Write'] },
+      exchangeConsentMissing: [{ user: BOB, audience: GITHUB }],
+      exchangeStepUp: [{ user: CAROL }],
+    });
+  });
+
+  afterAll(async () => {
+    await xidp?.stop();
+  });
+
+  /** The gateway's client configuration: discovery + client_secret_post, as in production. */
+  async function gatewayConfig(
+    profile: DevIdpProfile,
+    auth: ClientAuth = ClientSecretPost(xidp.gatewayClientSecret),
+    on: DevIdp = xidp,
+  ): Promise<Configuration> {
+    return discovery(new URL(on.issuer(profile).issuer), on.gatewayClientId, undefined, auth, {
+      execute: [allowInsecureRequests],
+    });
+  }
+
+  function exchange(
+    config: Configuration,
+    subjectToken: string,
+    params: Record<string, string> = { audience: GITHUB, scope: 'repo:read' },
+  ) {
+    return genericGrantRequest(config, TOKEN_EXCHANGE_GRANT, {
+      subject_token: subjectToken,
+      subject_token_type: ACCESS_TOKEN_TYPE,
+      ...params,
+    });
+  }
+
+  function onBehalfOf(config: Configuration, assertion: string, scope: string) {
+    return genericGrantRequest(config, JWT_BEARER_GRANT, {
+      assertion,
+      requested_token_use: 'on_behalf_of',
+      scope,
+    });
+  }
+
+  /** The OAuth error body the token endpoint answered with (openid-client's ResponseBodyError). */
+  async function oauthError(attempt: Promise<unknown>): Promise<Record<string, unknown>> {
+    try {
+      await attempt;
+    } catch (err) {
+      expect(err).toBeInstanceOf(ResponseBodyError);
+      const e = err as ResponseBodyError;
+      expect(e.cause.error).toBe(e.error);
+      return { status: e.status, ...e.cause };
+    }
+    throw new Error('the grant request succeeded');
+  }
+
+  /** Verifies a downstream token as the upstream API would: issuer, ITS audience, RS256. */
+  async function verifyDownstream(token: string, profile: DevIdpProfile, audience = GITHUB) {
+    const issuer = xidp.issuer(profile);
+    const jwks = createRemoteJWKSet(new URL(issuer.jwksUri));
+    const { payload } = await jwtVerify(token, jwks, {
+      issuer: issuer.issuer,
+      audience,
+      algorithms: ['RS256'],
+    });
+    return payload;
+  }
+
+  function mint(profile: DevIdpProfile, user = USER, extra: Partial<UserTokenRequest> = {}) {
+    return xidp.mintUserToken(profile, { user, scopes: ['mcp:tools'], ...extra });
+  }
+
+  describe('RFC 8693 token exchange (okta, oidc)', () => {
+    it('okta: one audience, narrowed scopes, same user, the gateway as cid, no act, 300 s', async () => {
+      const subjectToken = await mint('okta');
+      const subject = decodeJwt(subjectToken);
+      const res = await exchange(await gatewayConfig('okta'), subjectToken, {
+        audience: GITHUB,
+        scope: 'repo:read repo:comment',
+      });
+      expect(res.token_type.toLowerCase()).toBe('bearer');
+      expect(res.issued_token_type).toBe(ACCESS_TOKEN_TYPE);
+      expect(res.expires_in).toBe(300);
+      expect(res.scope).toBe('repo:read repo:comment');
+      expect(decodeProtectedHeader(res.access_token).typ).toBeUndefined();
+      const c = await verifyDownstream(res.access_token, 'okta');
+      expect(c).toMatchObject({
+        ver: 1,
+        aud: GITHUB,
+        cid: GATEWAY_CLIENT_ID,
+        uid: oktaUserId(USER),
+        sub: USER,
+        scp: ['repo:read', 'repo:comment'],
+      });
+      expect(c.exp).toBe((c.iat ?? 0) + 300);
+      expect(c.jti).not.toBe(subject.jti);
+      for (const absent of ['act', 'client_id', 'scope']) expect(c[absent]).toBeUndefined();
+      // The downstream token is not a token for the gateway any more.
+      await expect(verify(res.access_token, xidp.issuer('okta'))).rejects.toThrow(/aud/);
+    });
+
+    it('oidc: RFC 9068 token with act {sub: mcpgate-gateway}, nested prior actor', async () => {
+      const config = await gatewayConfig('oidc');
+      const res = await exchange(config, await mint('oidc'), {
+        audience: JIRA,
+        scope: 'Issue.Read',
+      });
+      expect(decodeProtectedHeader(res.access_token).typ).toBe('at+jwt');
+      const c = await verifyDownstream(res.access_token, 'oidc', JIRA);
+      expect(c).toMatchObject({
+        sub: USER,
+        aud: JIRA,
+        client_id: GATEWAY_CLIENT_ID,
+        scope: 'Issue.Read',
+        act: { sub: GATEWAY_CLIENT_ID },
+      });
+      expect(c.exp).toBe((c.iat ?? 0) + 300);
+
+      // A subject token that already names an actor: that actor becomes the prior one.
+      const delegated = await mint('oidc', USER, { extraClaims: { act: { sub: 'agent-7' } } });
+      const again = await exchange(config, delegated, { audience: GITHUB, scope: 'repo:read' });
+      expect(decodeJwt(again.access_token).act).toEqual({
+        sub: GATEWAY_CLIENT_ID,
+        act: { sub: 'agent-7' },
+      });
+    });
+
+    it('oidc: without scope every scope of the audience policy; okta requires scope', async () => {
+      const res = await exchange(await gatewayConfig('oidc'), await mint('oidc'), {
+        audience: GITHUB,
+      });
+      expect(decodeJwt(res.access_token).scope).toBe(GITHUB_SCOPES.join(' '));
+      const e = await oauthError(
+        exchange(await gatewayConfig('okta'), await mint('okta'), { audience: GITHUB }),
+      );
+      expect(e).toMatchObject({ status: 400, error: 'invalid_request' });
+      expect(String(e.error_description)).toMatch(/scope/);
+    });
+
+    it('two users get two tokens, each about its own user', async () => {
+      const config = await gatewayConfig('okta');
+      const a = await exchange(config, await mint('okta', USER));
+      const b = await exchange(config, await mint('okta', 'dave@example.com'));
+      const ca = decodeJwt(a.access_token);
+      const cb = decodeJwt(b.access_token);
+      expect(ca.uid).toBe(oktaUserId(USER));
+      expect(cb.uid).toBe(oktaUserId('dave@example.com'));
+      expect(ca.jti).not.toBe(cb.jti);
+    });
+
+    it('invalid_scope: a requested scope outside the audience policy', async () => {
+      for (const profile of ['okta', 'oidc'] as const) {
+        const e = await oauthError(
+          exchange(await gatewayConfig(profile), await mint(profile), {
+            audience: GITHUB,
+            scope: 'repo:read repo:admin',
+          }),
+        );
+        expect(e).toMatchObject({ status: 400, error: 'invalid_scope', scope: 'repo:admin' });
+      }
+      // A scope of another audience is outside too.
+      const e = await oauthError(
+        exchange(await gatewayConfig('okta'), await mint('okta'), {
+          audience: GITHUB,
+          scope: 'Issue.Read',
+        }),
+      );
+      expect(e.error).toBe('invalid_scope');
+    });
+
+    it('invalid_grant: expired, wrong audience, other issuer, forged, garbage or app-only', async () => {
+      const config = await gatewayConfig('okta');
+      const now = Math.floor(Date.now() / 1000);
+      const cases: Record<string, Promise<string> | string> = {
+        expired: mint('okta', USER, { extraClaims: { iat: now - 600, exp: now - 60 } }),
+        'wrong audience': mint('okta', USER, { audience: 'https://elsewhere.example' }),
+        'other issuer': mint('oidc'),
+        'downstream token': xidp.exchangeToken('okta', {
+          subjectToken: await mint('okta'),
+          audience: GITHUB,
+        }),
+        app: xidp.mintAppToken('okta', { clientId: 'svc-batch', scopes: ['mcp:tools'] }),
+        garbage: 'not-a-jwt',
+      };
+      const descriptions: Record<string, string> = {};
+      for (const [name, token] of Object.entries(cases)) {
+        const e = await oauthError(exchange(config, await token));
+        expect({ name, error: e.error, status: e.status }).toEqual({
+          name,
+          error: 'invalid_grant',
+          status: 400,
+        });
+        descriptions[name] = String(e.error_description);
+      }
+      expect(descriptions.expired).toMatch(/expired/);
+      expect(descriptions['wrong audience']).toMatch(/audience/);
+      expect(descriptions['other issuer']).toMatch(/issuer/);
+      expect(descriptions['downstream token']).toMatch(/audience/);
+      expect(descriptions.app).toMatch(/app-only/);
+
+      // Forged: a valid token's payload re-signed by nobody (signature of another token).
+      const [h, p] = (await mint('okta')).split('.');
+      const [, , sig] = (await mint('okta', 'mallory@example.com')).split('.');
+      const forged = await oauthError(exchange(config, `${h}.${p}.${sig}`));
+      expect(forged.error).toBe('invalid_grant');
+      expect(String(forged.error_description)).toMatch(/signature/);
+    });
+
+    it('invalid_target for an audience outside the policy; token types are checked', async () => {
+      const config = await gatewayConfig('oidc');
+      const token = await mint('oidc');
+      expect(
+        await oauthError(exchange(config, token, { audience: 'https://unknown.example/api' })),
+      ).toMatchObject({ status: 400, error: 'invalid_target' });
+      expect(
+        await oauthError(
+          exchange(config, token, {
+            audience: GITHUB,
+            subject_token_type: 'urn:ietf:params:oauth:token-type:id_token',
+          }),
+        ),
+      ).toMatchObject({ error: 'invalid_request' });
+      expect(
+        await oauthError(
+          exchange(config, token, {
+            audience: GITHUB,
+            requested_token_type: 'urn:ietf:params:oauth:token-type:refresh_token',
+          }),
+        ),
+      ).toMatchObject({ error: 'invalid_request' });
+    });
+
+    it('consent_required: invalid_grant with suberror until consent is granted', async () => {
+      const config = await gatewayConfig('okta');
+      const token = await mint('okta', BOB);
+      const e = await oauthError(exchange(config, token));
+      expect(e).toMatchObject({
+        status: 400,
+        error: 'invalid_grant',
+        suberror: 'consent_required',
+      });
+      // Consent is per audience: another one works.
+      await expect(
+        exchange(config, token, { audience: JIRA, scope: 'Issue.Read' }),
+      ).resolves.toBeDefined();
+      xidp.setConsent(BOB, GITHUB, true);
+      try {
+        await expect(exchange(config, token)).resolves.toBeDefined();
+      } finally {
+        xidp.setConsent(BOB, GITHUB, false);
+      }
+      expect((await oauthError(exchange(config, token))).suberror).toBe('consent_required');
+    });
+
+    it('interaction_required with a claims challenge until the subject token shows MFA', async () => {
+      const config = await gatewayConfig('oidc');
+      const e = await oauthError(exchange(config, await mint('oidc', CAROL)));
+      expect(e).toMatchObject({
+        status: 400,
+        error: 'interaction_required',
+        claims: DEFAULT_STEP_UP_CLAIMS,
+      });
+      expect(JSON.parse(String(e.claims))).toEqual({ access_token: { acr: { essential: true } } });
+      const stepped = await mint('oidc', CAROL, { extraClaims: { amr: ['pwd', 'mfa'] } });
+      await expect(exchange(config, stepped)).resolves.toBeDefined();
+      // Switched at run time, for any user.
+      xidp.setStepUp(USER, true, GITHUB);
+      try {
+        expect((await oauthError(exchange(config, await mint('oidc')))).error).toBe(
+          'interaction_required',
+        );
+      } finally {
+        xidp.setStepUp(USER, false, GITHUB);
+      }
+      await expect(exchange(config, await mint('oidc'))).resolves.toBeDefined();
+    });
+
+    it('only the authenticated gateway client may exchange; org servers offer no exchange', async () => {
+      const token = await mint('okta');
+      const wrongSecret = await oauthError(
+        exchange(await gatewayConfig('okta', ClientSecretPost('wrong')), token),
+      );
+      expect(wrongSecret).toMatchObject({ status: 401, error: 'invalid_client' });
+      const appClient = await discovery(
+        new URL(xidp.issuer('okta').issuer),
+        'svc-other',
+        undefined,
+        ClientSecretPost(xidp.appClientSecret),
+        { execute: [allowInsecureRequests] },
+      );
+      expect((await oauthError(exchange(appClient, token))).error).toBe('invalid_request');
+      const org = await oauthError(exchange(await gatewayConfig('okta-org'), token));
+      expect(org.error).toBe('unsupported_grant_type');
+      // The discovery document advertises the grant where it exists.
+      const meta = (await gatewayConfig('okta')).serverMetadata();
+      expect(meta.grant_types_supported).toContain(TOKEN_EXCHANGE_GRANT);
+    });
+
+    it('outage: the token endpoint is unreachable, then recovers', async () => {
+      const config = await gatewayConfig('okta');
+      const token = await mint('okta');
+      xidp.setAvailable(false);
+      try {
+        const attempt = exchange(config, token);
+        await expect(attempt).rejects.toThrow();
+        await expect(attempt).rejects.not.toBeInstanceOf(ResponseBodyError);
+      } finally {
+        xidp.setAvailable(true);
+      }
+      await expect(exchange(config, token)).resolves.toBeDefined();
+    });
+  });
+
+  describe('Entra on-behalf-of (entra-v2)', () => {
+    const tid = DEFAULT_ENTRA_TENANT;
+
+    it('<audience>/.default: every allowed scope; same tid/oid; azp the gateway', async () => {
+      const assertion = await mint('entra-v2');
+      const user = decodeJwt(assertion);
+      const res = await onBehalfOf(
+        await gatewayConfig('entra-v2'),
+        assertion,
+        `${GITHUB}/.default`,
+      );
+      expect(res.token_type.toLowerCase()).toBe('bearer');
+      expect(res.expires_in).toBe(300);
+      expect(res.ext_expires_in).toBe(300);
+      expect(res.scope).toBe(GITHUB_SCOPES.map((s) => `${GITHUB}/${s}`).join(' '));
+      const c = await verifyDownstream(res.access_token, 'entra-v2');
+      expect(c).toMatchObject({
+        ver: '2.0',
+        aud: GITHUB,
+        tid,
+        oid: user.oid,
+        azp: GATEWAY_CLIENT_ID,
+        azpacr: '1',
+        scp: GITHUB_SCOPES.join(' '),
+        preferred_username: USER,
+        sub: entraPairwiseSub(tid, GATEWAY_CLIENT_ID, String(user.oid)),
+      });
+      expect(c.oid).toBe(entraUserObjectId(tid, USER));
+      expect(c.exp).toBe((c.iat ?? 0) + 300);
+      for (const absent of ['idtyp', 'act', 'cid', 'groups', 'roles']) {
+        expect(c[absent]).toBeUndefined();
+      }
+    });
+
+    it('<audience>/<scope>: exactly those scopes; api:// audiences; OIDC scopes ignored', async () => {
+      const config = await gatewayConfig('entra-v2');
+      const assertion = await mint('entra-v2');
+      const one = await onBehalfOf(config, assertion, `${GITHUB}/repo:read`);
+      expect(decodeJwt(one.access_token).scp).toBe('repo:read');
+      const jira = await onBehalfOf(config, assertion, `openid ${JIRA}/Issue.Read offline_access`);
+      expect(decodeJwt(jira.access_token)).toMatchObject({ aud: JIRA, scp: 'Issue.Read' });
+      // The helper takes the same path.
+      const viaHelper = await xidp.exchangeToken('entra-v2', {
+        subjectToken: assertion,
+        audience: GITHUB,
+        scopes: ['repo:comment'],
+      });
+      expect(decodeJwt(viaHelper)).toMatchObject({ aud: GITHUB, scp: 'repo:comment' });
+    });
+
+    it('refuses app-only assertions and invalid ones with invalid_grant', async () => {
+      const config = await gatewayConfig('entra-v2');
+      const app = await xidp.mintAppToken('entra-v2', { clientId: 'svc-x', roles: ['A.All'] });
+      const e = await oauthError(onBehalfOf(config, app, `${GITHUB}/.default`));
+      expect(e).toMatchObject({ status: 400, error: 'invalid_grant' });
+      expect(String(e.error_description)).toMatch(/app-only/);
+      const wrongAud = await mint('entra-v2', USER, { audience: GITHUB });
+      expect((await oauthError(onBehalfOf(config, wrongAud, `${GITHUB}/.default`))).error).toBe(
+        'invalid_grant',
+      );
+    });
+
+    it('Entra errors: consent_required, interaction_required + claims, scope and resource', async () => {
+      const config = await gatewayConfig('entra-v2');
+      const consent = await oauthError(
+        onBehalfOf(config, await mint('entra-v2', BOB), `${GITHUB}/.default`),
+      );
+      expect(consent).toMatchObject({
+        status: 400,
+        error: 'invalid_grant',
+        suberror: 'consent_required',
+        error_codes: [65001],
+      });
+      expect(String(consent.error_description)).toMatch(/^AADSTS65001/);
+
+      const mfa = await oauthError(
+        onBehalfOf(config, await mint('entra-v2', CAROL), `${GITHUB}/repo:read`),
+      );
+      expect(mfa).toMatchObject({
+        status: 400,
+        error: 'interaction_required',
+        claims: '{"access_token":{"acr":{"essential":true}}}',
+        error_codes: [50076],
+      });
+      const stepped = await mint('entra-v2', CAROL, { extraClaims: { amr: ['pwd', 'mfa'] } });
+      await expect(onBehalfOf(config, stepped, `${GITHUB}/repo:read`)).resolves.toBeDefined();
+
+      const assertion = await mint('entra-v2');
+      const scope = await oauthError(onBehalfOf(config, assertion, `${GITHUB}/repo:admin`));
+      expect(scope).toMatchObject({ status: 400, error: 'invalid_scope' });
+      const mixed = await oauthError(
+        onBehalfOf(config, assertion, `${GITHUB}/repo:read ${JIRA}/Issue.Read`),
+      );
+      expect(mixed.error).toBe('invalid_scope');
+      const resource = await oauthError(
+        onBehalfOf(config, assertion, 'https://unknown.example/api/.default'),
+      );
+      expect(resource).toMatchObject({ status: 400, error: 'invalid_resource' });
+      const use = await oauthError(
+        genericGrantRequest(config, JWT_BEARER_GRANT, {
+          assertion,
+          scope: `${GITHUB}/.default`,
+          requested_token_use: 'something_else',
+        }),
+      );
+      expect(use.error).toBe('invalid_request');
+    });
+
+    it('token exchange is not offered by Entra issuers, nor on-behalf-of by others', async () => {
+      const entra = await gatewayConfig('entra-v2');
+      expect((await oauthError(exchange(entra, await mint('entra-v2')))).error).toBe(
+        'unsupported_grant_type',
+      );
+      const okta = await gatewayConfig('okta');
+      expect(
+        (await oauthError(onBehalfOf(okta, await mint('okta'), `${GITHUB}/.default`))).error,
+      ).toBe('unsupported_grant_type');
+    });
+  });
+
+  describe('private_key_jwt gateway client', () => {
+    it('authenticates with a signed client assertion (azpacr 2); its secret is refused', async () => {
+      const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+      const jwk = { ...(await exportJWK(publicKey)), kid: 'gw-1', alg: 'ES256', use: 'sig' };
+      const pk = await startDevIdp({
+        audience: AUDIENCE,
+        issuers: [{ profile: 'entra-v2' }, { profile: 'okta' }],
+        exchangeScopes: { [GITHUB]: GITHUB_SCOPES },
+        exchangeTtlSeconds: 60,
+        gatewayClientJwks: { keys: [jwk] },
+      });
+      try {
+        expect(pk.gatewayClientAuthMethod).toBe('private_key_jwt');
+        const keyAuth = PrivateKeyJwt({ key: privateKey, kid: 'gw-1' });
+        const assertion = await pk.mintUserToken('entra-v2', { user: USER });
+        const config = await gatewayConfig('entra-v2', keyAuth, pk);
+        const res = await onBehalfOf(config, assertion, `${GITHUB}/repo:read`);
+        expect(res.expires_in).toBe(60);
+        const c = decodeJwt(res.access_token);
+        expect(c).toMatchObject({ azp: GATEWAY_CLIENT_ID, azpacr: '2', scp: 'repo:read' });
+        expect(c.exp).toBe((c.iat ?? 0) + 60);
+        // RFC 8693 on Okta with the same key.
+        const okta = await exchange(
+          await gatewayConfig('okta', keyAuth, pk),
+          await pk.mintUserToken('okta', { user: USER }),
+        );
+        expect(decodeJwt(okta.access_token).cid).toBe(GATEWAY_CLIENT_ID);
+        // The secret no longer authenticates, and another key is refused.
+        const secret = await oauthError(
+          onBehalfOf(
+            await gatewayConfig('entra-v2', ClientSecretPost(pk.gatewayClientSecret), pk),
+            assertion,
+            `${GITHUB}/repo:read`,
+          ),
+        );
+        expect(secret).toMatchObject({ status: 401, error: 'invalid_client' });
+        const other = await generateKeyPair('ES256');
+        const forged = await oauthError(
+          onBehalfOf(
+            await gatewayConfig(
+              'entra-v2',
+              PrivateKeyJwt({ key: other.privateKey, kid: 'gw-1' }),
+              pk,
+            ),
+            assertion,
+            `${GITHUB}/repo:read`,
+          ),
+        );
+        expect(forged.error).toBe('invalid_client');
+        await expect(
+          pk.exchangeToken('entra-v2', { subjectToken: assertion, audience: GITHUB }),
+        ).rejects.toThrow(/private_key_jwt/);
+      } finally {
+        await pk.stop();
+      }
+    });
+
+    it('rejects bad exchange options', async () => {
+      await expect(
+        startDevIdp({ audience: AUDIENCE, issuers: [{ profile: 'oidc' }], exchangeTtlSeconds: 0 }),
+      ).rejects.toThrow(/exchangeTtlSeconds/);
+      await expect(
+        startDevIdp({
+          audience: AUDIENCE,
+          issuers: [{ profile: 'oidc' }],
+          exchangeScopes: { [GITHUB]: ['two words'] },
+        }),
+      ).rejects.toThrow(/exchangeScopes/);
+      const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+      await expect(
+        startDevIdp({
+          audience: AUDIENCE,
+          issuers: [{ profile: 'oidc' }],
+          gatewayClientJwks: { keys: [await exportJWK(privateKey)] },
+        }),
+      ).rejects.toThrow(/public/);
+    });
   });
 });

@@ -125,6 +125,7 @@ describe('parseConfig: defaults', () => {
           isolation: 'shared',
           timeoutMs: 60_000,
           restart: { initialDelayMs: 250, maxDelayMs: 30_000 },
+          credential: { type: 'none' },
         },
       ],
     });

@@ -239,7 +239,6 @@ describe('enforceSupportedObligations', () => {
 
   it.each([
     ['require_approval', 'require_approval', { require_approval: { approvers: ['lead'] } }],
-    ['credential', 'credential', { credential: 'github-app' }],
     ['a non-empty redact', 'redact', { redact: ['$.secret'] }],
     // Any non-null value is a request, even false: the gateway cannot tell what it means.
     ['require_approval: false', 'require_approval', { require_approval: false }],
@@ -253,13 +252,27 @@ describe('enforceSupportedObligations', () => {
   });
 
   it('names every unsupported obligation at once', () => {
-    const enforced = enforceSupportedObligations(
-      allow({ require_approval: {}, credential: 'c', redact: ['x'] }),
-    );
+    const enforced = enforceSupportedObligations(allow({ require_approval: {}, redact: ['x'] }));
     expect(enforced.allow).toBe(false);
-    expect(enforced.reasons.join('\n')).toContain(
-      'obligation(s) require_approval, credential, redact,',
-    );
+    expect(enforced.reasons.join('\n')).toContain('obligation(s) require_approval, redact,');
+  });
+
+  it('carries out a well-formed credential obligation (the broker scopes the token)', () => {
+    const decision = allow({
+      credential: { audience: 'https://api.example', scopes: ['repo:read'] },
+    });
+    expect(enforceSupportedObligations(decision).allow).toBe(true);
+  });
+
+  it.each([
+    ['github-app', 'credential must be an object'],
+    [{ scopes: 'repo:read' }, 'credential.scopes must be a list'],
+    [{ audience: 5 }, 'credential.audience must be a string'],
+    [{ scopes: ['repo:read'], token: 'x' }, 'unknown field(s) token'],
+  ])('denies a malformed credential obligation %p', (credential, problem) => {
+    const enforced = enforceSupportedObligations(allow({ credential }));
+    expect(enforced.allow).toBe(false);
+    expect(enforced.reasons.join(' ')).toContain(problem);
   });
 
   it('carries out a well-formed rate_limit obligation (the store counts it)', () => {
