@@ -110,7 +110,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         pipeline,
         gatewayId: config.gateway.id,
         terminate: (id, reason) =>
-          setImmediate(() => void sessions.terminate(id, reason).catch(() => undefined)),
+          setImmediate(() => {
+            sessions.terminate(id, reason).catch((err: unknown) => {
+              logger.error('terminate_session could not end the session in the store', {
+                session: id.slice(0, 8),
+                error: err instanceof Error ? err.message : String(err),
+              });
+            });
+          }),
       },
       config: config.sessions,
       logger,

@@ -5,7 +5,7 @@ import { valueSource } from './value-source.js';
 
 const window = z.strictObject({
   limit: z.number().int().positive(),
-  window_s: z.number().positive().max(86_400),
+  window_s: z.number().min(0.001).max(86_400),
 });
 
 export const sessionsSchema = z

@@ -234,6 +234,11 @@ export function scopeList(scope: string | undefined): string[] {
   return [...new Set((scope ?? '').split(' ').filter((s) => s !== ''))];
 }
 
+/** What an on-behalf-of scope of `audience` starts with: the audience and one slash. */
+export function oboScopePrefix(audience: string): string {
+  return audience.endsWith('/') ? audience : `${audience}/`;
+}
+
 export type ResolvedObo =
   | { audience: string; scopes: string[] }
   | { error: 'invalid_scope' | 'invalid_resource'; description: string };
@@ -243,13 +248,14 @@ export type ResolvedObo =
  * the audience, `<audience>/<scope>` that scope; all of one resource; OIDC scopes ignored.
  */
 export function resolveOboScopes(policy: ExchangePolicy, scope: string): ResolvedObo {
-  // The longest configured audience first, so `api://x/sub` is not taken for `api://x`.
+  // The longest configured audience first, so `api://x/sub` is not taken for `api://x`. An
+  // audience written with a trailing slash takes no second one (`api://x/` + `.default`).
   const audiences = policy.audiences().sort((a, b) => b.length - a.length);
   let audience: string | undefined;
   const names: string[] = [];
   for (const requested of scopeList(scope)) {
     if (OIDC_SCOPES.has(requested)) continue;
-    const aud = audiences.find((a) => requested.startsWith(`${a}/`));
+    const aud = audiences.find((a) => requested.startsWith(oboScopePrefix(a)));
     if (aud === undefined) {
       return {
         error: 'invalid_resource',
@@ -264,7 +270,7 @@ export function resolveOboScopes(policy: ExchangePolicy, scope: string): Resolve
       };
     }
     audience = aud;
-    names.push(requested.slice(aud.length + 1));
+    names.push(requested.slice(oboScopePrefix(aud).length));
   }
   if (audience === undefined) {
     return {

@@ -16,6 +16,7 @@ import {
   exchangePolicy,
   GATEWAY_CLIENT_ID,
   JWT_BEARER_GRANT,
+  oboScopePrefix,
   TOKEN_EXCHANGE_GRANT,
 } from './exchange.js';
 import { generateSigningKey, loadOrCreateKeys, saveKeys, type SigningJwk } from './keys.js';
@@ -398,7 +399,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         body.set('assertion', req.subjectToken);
         body.set('requested_token_use', 'on_behalf_of');
         const scopes = req.scopes ?? ['.default'];
-        body.set('scope', scopes.map((s) => `${req.audience}/${s}`).join(' '));
+        body.set('scope', scopes.map((s) => `${oboScopePrefix(req.audience)}${s}`).join(' '));
       }
       return tokenRequest(host.info.tokenEndpoint, body);
     },

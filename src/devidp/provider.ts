@@ -32,6 +32,7 @@ import {
   GATEWAY_CLIENT_ID,
   JWT_BEARER_GRANT,
   JWT_BEARER_PARAMS,
+  oboScopePrefix,
   resolveOboScopes,
   scopeList,
   setErrorExtras,
@@ -480,7 +481,7 @@ export function buildProvider(options: BuildProviderOptions): OidcProvider {
     });
     ctx.body = {
       token_type: token.tokenType,
-      scope: scopes.map((s) => `${aud}/${s}`).join(' '),
+      scope: scopes.map((s) => `${oboScopePrefix(aud)}${s}`).join(' '),
       expires_in: token.expiration,
       ext_expires_in: token.expiration,
       access_token: value,

@@ -120,6 +120,9 @@ export class Pipeline {
       } catch (err) {
         if (!(err instanceof StoreUnavailableError)) throw err;
         decision = deny(`${err.message}; the session was not opened (fail closed)`);
+        this.log(ctx, evaluated, decision);
+        // Not a policy denial: the HTTP layer answers 503 so the client retries.
+        throw err;
       }
     }
     return { decision, decisionId: this.log(ctx, evaluated, decision) };
@@ -244,14 +247,16 @@ export class Pipeline {
     const input = baseInput('resources/read', ctx);
     input.resource = { server: target.server, uri: target.uri, id };
 
-    const { decision, decisionId } = await this.decide(ctx, input, id, {});
+    const upstream = this.registry.configFor(target.server);
+    const { decision, decisionId, credential } = await this.decide(ctx, input, id, {}, (allowed) =>
+      this.credentialFor(ctx, target.server, upstream?.credential, allowed),
+    );
     if (!decision.allow) throw denialError(decision, decisionId);
 
-    const connection = await this.upstreamOrError(target.server, ctx);
-    const result = await connection.readResource(
-      { uri: target.uri },
-      forwarding(undefined, extra).options,
-    );
+    const result = await callCredential.run(credential?.headers ?? {}, async () => {
+      const connection = await this.upstreamOrError(target.server, ctx);
+      return connection.readResource({ uri: target.uri }, forwarding(undefined, extra).options);
+    });
     // Contents carry the upstream's URIs; show them under the namespaced form.
     return {
       ...result,
@@ -278,17 +283,26 @@ export class Pipeline {
     input.prompt = { server: entry.server, name: entry.name, id: entry.id };
     input.arguments = args;
 
-    const { decision, decisionId } = await this.decide(ctx, input, entry.id, args);
+    const upstream = this.registry.configFor(entry.server);
+    const { decision, decisionId, credential } = await this.decide(
+      ctx,
+      input,
+      entry.id,
+      args,
+      (allowed) => this.credentialFor(ctx, entry.server, upstream?.credential, allowed),
+    );
     if (!decision.allow) throw denialError(decision, decisionId);
 
-    const connection = await this.upstreamOrError(entry.server, ctx);
     const forward = forwarding(params._meta?.progressToken, extra);
-    const result = await connection.getPrompt(
-      { name: entry.name, arguments: args },
-      forward.options,
-    );
-    await forward.flushed();
-    return result;
+    return callCredential.run(credential?.headers ?? {}, async () => {
+      const connection = await this.upstreamOrError(entry.server, ctx);
+      const result = await connection.getPrompt(
+        { name: entry.name, arguments: args },
+        forward.options,
+      );
+      await forward.flushed();
+      return result;
+    });
   }
 
   // ---- lists: one policy evaluation decides what the whole list shows ---------------------

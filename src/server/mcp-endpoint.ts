@@ -148,15 +148,25 @@ export function mcpHandler(options: McpEndpointOptions) {
             : {},
       };
       // The policy decides whether this user may have a session of this purpose, and its TTL.
-      const { decision, decisionId } = await options.serverDeps.pipeline.openSession({
-        identity,
-        session: { record, history: [], counters: { calls: 0, denied: 0 }, rates: {} },
-        protocolVersion: record.protocolVersion || undefined,
-        gateway: { id: options.serverDeps.gatewayId, version: GATEWAY_VERSION },
-        requestId: init.id ?? 0,
-        remoteAddress: req.socket.remoteAddress,
-        terminateRequested: false,
-      });
+      let opened;
+      try {
+        opened = await options.serverDeps.pipeline.openSession({
+          identity,
+          session: { record, history: [], counters: { calls: 0, denied: 0 }, rates: {} },
+          protocolVersion: record.protocolVersion || undefined,
+          gateway: { id: options.serverDeps.gatewayId, version: GATEWAY_VERSION },
+          requestId: init.id ?? 0,
+          remoteAddress: req.socket.remoteAddress,
+          terminateRequested: false,
+        });
+      } catch (err) {
+        if (err instanceof StoreUnavailableError) {
+          storeDown(res, err);
+          return;
+        }
+        throw err;
+      }
+      const { decision, decisionId } = opened;
       if (!decision.allow) {
         sendJsonRpcError(
           res,
@@ -250,7 +260,15 @@ export function mcpHandler(options: McpEndpointOptions) {
         return;
       }
       if (req.method === 'DELETE') {
-        await sessions.terminate(sessionId, 'closed by client (DELETE)');
+        try {
+          await sessions.terminate(sessionId, 'closed by client (DELETE)');
+        } catch (err) {
+          if (err instanceof StoreUnavailableError) {
+            storeDown(res, err);
+            return;
+          }
+          throw err;
+        }
         res.status(200).end();
         return;
       }

@@ -29,7 +29,7 @@ export function rateRules(
       name: `policy:${obligation.per}`,
       key: `${scope}:policy:${obligation.limit}/${obligation.window_s}`,
       limit: obligation.limit,
-      windowMs: Math.round(obligation.window_s * 1000),
+      windowMs: Math.max(1, Math.round(obligation.window_s * 1000)),
     });
   }
   return rules;

@@ -497,6 +497,8 @@ describe('key file', () => {
 
 const GITHUB = 'https://github.example/api';
 const JIRA = 'api://jira-dev';
+/** An App ID URI written with a trailing slash: its scopes are `api://wiki/<scope>`. */
+const WIKI = 'api://wiki/';
 const BOB = 'bob@example.com';
 const CAROL = 'carol@example.com';
 const GITHUB_SCOPES = ['repo:read', 'repo:comment', 'repo:merge'];
@@ -513,7 +515,11 @@ describe('token exchange and on-behalf-of', () => {
         { profile: 'entra-v2' },
         { profile: 'okta-org' },
       ],
-      exchangeScopes: { [GITHUB]: GITHUB_SCOPES, [JIRA]: ['Issue.Read', 'Issue.Write'] },
+      exchangeScopes: {
+        [GITHUB]: GITHUB_SCOPES,
+        [JIRA]: ['Issue.Read', 'Issue.Write'],
+        [WIKI]: ['Page.Read'],
+      },
       exchangeConsentMissing: [{ user: BOB, audience: GITHUB }],
       exchangeStepUp: [{ user: CAROL }],
     });
@@ -865,6 +871,9 @@ describe('token exchange and on-behalf-of', () => {
       expect(decodeJwt(one.access_token).scp).toBe('repo:read');
       const jira = await onBehalfOf(config, assertion, `openid ${JIRA}/Issue.Read offline_access`);
       expect(decodeJwt(jira.access_token)).toMatchObject({ aud: JIRA, scp: 'Issue.Read' });
+      const wiki = await onBehalfOf(config, assertion, 'api://wiki/.default');
+      expect(wiki.scope).toBe('api://wiki/Page.Read');
+      expect(decodeJwt(wiki.access_token)).toMatchObject({ aud: WIKI, scp: 'Page.Read' });
       // The helper takes the same path.
       const viaHelper = await xidp.exchangeToken('entra-v2', {
         subjectToken: assertion,

@@ -215,13 +215,21 @@ describe('Redis faults', () => {
     } finally {
       await redis.restart();
     }
-    // Redis keeps no data across the restart here: a new session works on both replicas.
+    // Redis keeps no data across the restart here: a new session works on both replicas
+    // once each has reconnected by itself.
     let recovered = false;
-    for (let i = 0; i < 50 && !recovered; i++) {
-      const res = await rawPost(b.mcpUrl, INITIALIZE, {
-        authorization: `Bearer ${await userToken()}`,
-      });
-      recovered = res.status === 200;
+    for (let i = 0; i < 100 && !recovered; i++) {
+      const statuses = await Promise.all(
+        [a, b].map(
+          async (replica) =>
+            (
+              await rawPost(replica.mcpUrl, INITIALIZE, {
+                authorization: `Bearer ${await userToken()}`,
+              })
+            ).status,
+        ),
+      );
+      recovered = statuses.every((s) => s === 200);
       if (!recovered) await new Promise((r) => setTimeout(r, 100));
     }
     expect(recovered).toBe(true);
