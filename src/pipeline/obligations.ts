@@ -43,7 +43,7 @@ export function parseCredentialObligation(value: unknown): CredentialObligationS
     return 'credential.scopes must be a list of scope strings';
   }
   const out: CredentialObligationShape = {};
-  if (audience !== undefined) out.audience = audience as string;
+  if (audience !== undefined) out.audience = audience;
   if (scopes !== undefined) out.scopes = scopes as string[];
   return out;
 }
