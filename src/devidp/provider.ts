@@ -516,14 +516,19 @@ export function buildProvider(options: BuildProviderOptions): OidcProvider {
       revocation: { enabled: false },
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => resourceIndicator(audience),
+        // Entra names the resource of a client_credentials request by scope ("<api>/.default"),
+        // not by a resource parameter; the other profiles use RFC 8707 resource indicators.
+        defaultResource: (ctx) => {
+          const scope = param(ctx.oidc.params, 'scope');
+          const dotDefault = scope === undefined ? undefined : /^(\S+)\/\.default$/.exec(scope);
+          return runtime.shape.profile.startsWith('entra') && dotDefault?.[1]
+            ? resourceIndicator(dotDefault[1])
+            : resourceIndicator(audience);
+        },
         getResourceServerInfo: (ctx, indicator) => {
           const scope = param(ctx.oidc.params, 'scope');
-          return resourceServerInfo(
-            audienceOf(indicator),
-            scope === undefined ? [] : scope.split(' '),
-            DEFAULT_TTL_SECONDS,
-          );
+          const scopes = scope === undefined || scope.endsWith('/.default') ? [] : scope.split(' ');
+          return resourceServerInfo(audienceOf(indicator), scopes, DEFAULT_TTL_SECONDS);
         },
         useGrantedResource: () => true,
       },
