@@ -9,7 +9,13 @@ version="$(tr -d '[:space:]' < "$root/scripts/opa-version")"
 bin_dir="$root/.tools/bin"
 target="$bin_dir/opa"
 
-has_version() { "$1" version 2>/dev/null | head -n1 | grep -qx "Version: ${version#v}"; }
+# Reads the whole output first: with pipefail, `opa version | head -n1` can fail at random
+# when head closes the pipe before opa has finished writing (SIGPIPE).
+has_version() {
+  local out
+  out="$("$1" version 2>/dev/null)" || return 1
+  [ "${out%%$'\n'*}" = "Version: ${version#v}" ]
+}
 
 if [ -x "$target" ] && has_version "$target"; then
   exit 0
