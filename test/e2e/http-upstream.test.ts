@@ -8,22 +8,26 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { callTool, connectClient, rawPost, textOf } from './support/client.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
-import { buildFixturePolicy } from './support/policies.js';
+import { buildFixturePolicy, labServer } from './support/policies.js';
 import { startIssuer, type TestIssuer } from './support/issuer.js';
 
 const UPSTREAM_SECRET = 'upstream-api-key-from-env';
+const API_KEY = 'static-api-key-0123456789';
 
 /** A real Streamable HTTP MCP server (stateless) that reports the headers it received. */
 async function startHeaderEchoUpstream(): Promise<{
   url: string;
   seen: string[];
+  apiKeys: string[];
   close: () => Promise<void>;
 }> {
   const seen: string[] = [];
+  const apiKeys: string[] = [];
   const app = express();
   app.use(express.json());
   app.post('/mcp', async (req, res) => {
     seen.push(String(req.headers.authorization ?? ''));
+    apiKeys.push(String(req.headers['x-api-key'] ?? ''));
     const server = new McpServer({ name: 'header-echo', version: '1.0.0' });
     server.registerTool(
       'whoami',
@@ -51,6 +55,7 @@ async function startHeaderEchoUpstream(): Promise<{
   return {
     url: `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`,
     seen,
+    apiKeys,
     close: () =>
       new Promise<void>((r) => {
         http.closeAllConnections();
@@ -61,14 +66,16 @@ async function startHeaderEchoUpstream(): Promise<{
 
 let issuer: TestIssuer;
 let upstream: Awaited<ReturnType<typeof startHeaderEchoUpstream>>;
+let keyed: Awaited<ReturnType<typeof startHeaderEchoUpstream>>;
 let gateway: GatewayProcess;
 
 beforeAll(async () => {
   issuer = await startIssuer();
   upstream = await startHeaderEchoUpstream();
+  keyed = await startHeaderEchoUpstream();
   gateway = await startGatewayProcess({
     issuer,
-    env: { MCPGATE_TEST_UPSTREAM_KEY: UPSTREAM_SECRET },
+    env: { MCPGATE_TEST_UPSTREAM_KEY: UPSTREAM_SECRET, MCPGATE_TEST_API_KEY: API_KEY },
     bundle: buildFixturePolicy('allow-all'),
     sessions: { idle_timeout_s: 1 },
     upstreams: {
@@ -77,6 +84,24 @@ beforeAll(async () => {
         url: upstream.url,
         headers: { Authorization: 'env:MCPGATE_TEST_UPSTREAM_KEY' },
       },
+      keyed: {
+        transport: 'http',
+        url: keyed.url,
+        credential: {
+          type: 'static-secret',
+          value: 'env:MCPGATE_TEST_API_KEY',
+          header: 'X-Api-Key',
+          format: '{secret}',
+        },
+      },
+      lab: {
+        ...labServer(),
+        credential: {
+          type: 'static-secret',
+          value: 'env:MCPGATE_TEST_API_KEY',
+          env_var: 'LAB_API_KEY',
+        },
+      },
     },
   });
 });
@@ -84,6 +109,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.stop();
   await upstream?.close();
+  await keyed?.close();
   await issuer?.close();
 });
 
@@ -92,12 +118,33 @@ describe('Streamable HTTP upstream', () => {
     const clientToken = await issuer.mint({ aud: gateway.mcpUrl });
     const client = await connectClient(gateway.mcpUrl, clientToken);
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name)).toEqual(['remote__whoami']);
+    expect(tools.map((t) => t.name)).toContain('remote__whoami');
     const result = await callTool(client, 'remote__whoami', {});
     expect(textOf(result)).toBe(`authorization=${UPSTREAM_SECRET}`);
     expect(upstream.seen.length).toBeGreaterThan(0);
     expect(upstream.seen.every((h) => h === UPSTREAM_SECRET)).toBe(true);
     expect(upstream.seen.some((h) => h.includes(clientToken))).toBe(false);
+    await client.close();
+  });
+});
+
+describe('static-secret credentials', () => {
+  it('sends the secret as the configured header on every request to an HTTP upstream', async () => {
+    const client = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
+    const result = await callTool(client, 'keyed__whoami', {});
+    expect(result.isError ?? false).toBe(false);
+    expect(keyed.apiKeys.length).toBeGreaterThan(0);
+    expect(keyed.apiKeys.every((k) => k === API_KEY)).toBe(true);
+    // The client's token is not what the keyed upstream authenticates with.
+    expect(keyed.seen.every((h) => h === '')).toBe(true);
+    await client.close();
+  });
+
+  it('puts the secret in the environment of a stdio child', async () => {
+    const client = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
+    expect(textOf(await callTool(client, 'lab__key_length', {}))).toBe(
+      `LAB_API_KEY length=${API_KEY.length}`,
+    );
     await client.close();
   });
 });
