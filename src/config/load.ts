@@ -147,7 +147,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       }
       if (u.isolation !== 'per-session') {
         problems.push(
-          `upstreams.${name}.isolation: a ${credential.type} credential is per user, so the upstream needs isolation: per-session`,
+          `upstreams.${name}.isolation: the ${credential.type} credential is per user, so the upstream needs isolation: per-session`,
         );
       }
     }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { importPKCS8 } from 'jose';
 import type { CredentialConfig } from '../config/credentials.js';
-import { readValue } from '../config/secrets.js';
+import { readValue, SecretError } from '../config/secrets.js';
 import type { Logger } from '../util/logger.js';
 
 type UserCredentialConfig = Extract<CredentialConfig, { audience: string }>;
@@ -79,9 +79,25 @@ export class CredentialBroker {
       case 'none':
         return { headers: {}, facts: { kind: 'none' } };
       case 'static-secret': {
-        const secret = readValue(config.value, `upstreams.${upstream}.credential.value`);
+        if (obligation !== undefined) {
+          throw new CredentialError(
+            `the policy asks for a scoped credential, but upstream ${upstream} takes a static secret that cannot be scoped per call`,
+          );
+        }
+        let secret: string;
+        try {
+          secret = readValue(config.value, `upstreams.${upstream}.credential.value`);
+        } catch (err) {
+          this.logger.error('static secret unreadable', {
+            upstream,
+            error: err instanceof Error ? err.message : String(err),
+          });
+          throw new CredentialError(
+            `the secret for upstream ${upstream} cannot be read (see the gateway log)`,
+          );
+        }
         return {
-          headers: { [config.header]: config.format.replace('{secret}', secret) },
+          headers: { [config.header]: config.format.replace('{secret}', () => secret) },
           facts: { kind: 'static-secret' },
         };
       }
@@ -146,7 +162,7 @@ export class CredentialBroker {
         return {};
       case 'static-secret': {
         const secret = readValue(config.value, `upstreams.${upstream}.credential.value`);
-        return { [config.header]: config.format.replace('{secret}', secret) };
+        return { [config.header]: config.format.replace('{secret}', () => secret) };
       }
       case 'token-exchange':
       case 'entra-obo': {
@@ -220,6 +236,12 @@ export class CredentialBroker {
   }
 
   private describe(upstream: string, config: UserCredentialConfig, err: unknown): CredentialError {
+    if (err instanceof SecretError) {
+      this.logger.error('gateway client credentials unreadable', { upstream, error: err.message });
+      return new CredentialError(
+        `the gateway's own client credentials for upstream ${upstream} cannot be read (see the gateway log)`,
+      );
+    }
     const what = `the IdP refused to issue a credential for upstream ${upstream} (${config.type})`;
     if (err instanceof oidc.ResponseBodyError) {
       const body = err.cause as Record<string, unknown>;
@@ -244,7 +266,7 @@ export class CredentialBroker {
     const message = err instanceof Error ? err.message : String(err);
     this.logger.warn('credential exchange failed', { upstream, type: config.type, error: message });
     return new CredentialError(
-      `${what}: the IdP could not be reached (${message}); denied, no fallback credential is used`,
+      `${what}: the IdP could not be reached (${message}); no fallback credential is used`,
     );
   }
 

@@ -42,6 +42,9 @@ export function parseCredentialObligation(value: unknown): CredentialObligationS
   ) {
     return 'credential.scopes must be a list of scope strings';
   }
+  if (Array.isArray(scopes) && scopes.length === 0) {
+    return 'credential.scopes must not be empty (an empty list would mean every scope the API grants)';
+  }
   const out: CredentialObligationShape = {};
   if (audience !== undefined) out.audience = audience;
   if (scopes !== undefined) out.scopes = scopes as string[];

@@ -248,10 +248,14 @@ export class Pipeline {
     input.resource = { server: target.server, uri: target.uri, id };
 
     const upstream = this.registry.configFor(target.server);
-    const { decision, decisionId, credential } = await this.decide(ctx, input, id, {}, (allowed) =>
-      this.credentialFor(ctx, target.server, upstream?.credential, allowed),
+    const { decision, decisionId, credential, claimsChallenge } = await this.decide(
+      ctx,
+      input,
+      id,
+      {},
+      (allowed) => this.credentialFor(ctx, target.server, upstream?.credential, allowed),
     );
-    if (!decision.allow) throw denialError(decision, decisionId);
+    if (!decision.allow) throw denialError(decision, decisionId, claimsChallenge);
 
     const result = await callCredential.run(credential?.headers ?? {}, async () => {
       const connection = await this.upstreamOrError(target.server, ctx);
@@ -284,14 +288,14 @@ export class Pipeline {
     input.arguments = args;
 
     const upstream = this.registry.configFor(entry.server);
-    const { decision, decisionId, credential } = await this.decide(
+    const { decision, decisionId, credential, claimsChallenge } = await this.decide(
       ctx,
       input,
       entry.id,
       args,
       (allowed) => this.credentialFor(ctx, entry.server, upstream?.credential, allowed),
     );
-    if (!decision.allow) throw denialError(decision, decisionId);
+    if (!decision.allow) throw denialError(decision, decisionId, claimsChallenge);
 
     const forward = forwarding(params._meta?.progressToken, extra);
     return callCredential.run(credential?.headers ?? {}, async () => {
@@ -459,6 +463,15 @@ export class Pipeline {
         ? undefined
         : parseCredentialObligation(decision.obligations.credential);
     if (typeof obligation === 'string') throw new CredentialError(obligation);
+    const upstream = this.registry.configFor(server);
+    if (
+      config?.type === 'static-secret' &&
+      upstream?.transport === 'stdio' &&
+      obligation === undefined
+    ) {
+      // The child got the secret in its environment when it started: nothing to add per call.
+      return { headers: {}, facts: { kind: 'static-secret' } };
+    }
     if (!config || config.type === 'none') {
       if (obligation !== undefined) {
         throw new CredentialError(
@@ -627,10 +640,11 @@ function denialText(decision: Decision): string {
   return `Denied by policy: ${decision.reasons.join('; ')}`;
 }
 
-function denialError(decision: Decision, decisionId: string): RpcError {
+function denialError(decision: Decision, decisionId: string, claimsChallenge?: string): RpcError {
   return new RpcError(POLICY_DENIED, denialText(decision), {
     decision_id: decisionId,
     reasons: decision.reasons,
+    ...(claimsChallenge === undefined ? {} : { claims_challenge: claimsChallenge }),
   });
 }
 

@@ -2,7 +2,8 @@
 // session id is never a substitute). Answers follow RFC 6750 / RFC 9728 as the MCP
 // authorization spec asks: 401 with a WWW-Authenticate challenge naming the protected
 // resource metadata, 403 insufficient_scope naming the scopes to step up to. On success the
-// normalized identity is attached for the MCP layer; the token itself goes no further.
+// normalized identity is attached for the MCP layer; the token itself is never forwarded
+// upstream or logged (the credential broker may exchange it at the IdP for an upstream token).
 import type { Request, RequestHandler, Response } from 'express';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { Identity } from '../identity/identity.js';

@@ -177,11 +177,12 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
 
   /** Closes a session's own upstream connections (its stdio children exit). */
   async releaseSession(sessionId: string): Promise<void> {
+    // Tokens first: a session may have exchanged some without a connection in this process.
+    this.broker.dropSession(sessionId);
     const connections = this.perSession.get(sessionId);
     if (!connections) return;
     this.perSession.delete(sessionId);
     await Promise.all([...connections.values()].map((c) => c.close()));
-    this.broker.dropSession(sessionId);
     const dir = this.sessionDirs.get(sessionId);
     this.sessionDirs.delete(sessionId);
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });

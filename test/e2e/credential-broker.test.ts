@@ -100,3 +100,52 @@ describe('CredentialBroker', () => {
     ).rejects.toThrow(/configured for https:\/\/github.example\/api/);
   });
 });
+
+describe('CredentialBroker: static secrets', () => {
+  const staticConfig = (path: string): CredentialConfig => ({
+    type: 'static-secret',
+    value: { kind: 'file', path },
+    header: 'Authorization',
+    format: 'Token {secret}',
+    envVar: undefined,
+  });
+  const who = {
+    sessionId: 's',
+    subjectToken: '',
+    subject: 'alice',
+    clientId: 'a',
+    tokenType: 'user' as const,
+  };
+
+  it('writes the secret verbatim, even with $ sequences, and re-reads it after rotation', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'mcpgate-secret-')), 'key');
+    writeFileSync(file, 'ab$$cd$&ef$`x\n');
+    const broker = new CredentialBroker('gw', silentLogger);
+    expect((await broker.forCall('api', staticConfig(file), who, undefined)).headers).toEqual({
+      Authorization: 'Token ab$$cd$&ef$`x',
+    });
+    writeFileSync(file, 'rotated');
+    expect(
+      (await broker.forCall('api', staticConfig(file), who, undefined)).headers.Authorization,
+    ).toBe('Token rotated');
+  });
+
+  it('denies cleanly when the secret cannot be read, without naming where it lives', async () => {
+    const broker = new CredentialBroker('gw', silentLogger);
+    const err = await broker
+      .forCall('api', staticConfig('/nonexistent/secret'), who, undefined)
+      .catch((e: Error) => e);
+    expect((err as Error).message).toBe(
+      'the secret for upstream api cannot be read (see the gateway log)',
+    );
+  });
+
+  it('refuses a per-call scope for a static secret instead of ignoring it', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'mcpgate-secret-')), 'key');
+    writeFileSync(file, 'k');
+    const broker = new CredentialBroker('gw', silentLogger);
+    await expect(
+      broker.forCall('api', staticConfig(file), who, { scopes: ['repo:read'] }),
+    ).rejects.toThrow(/cannot be scoped per call/);
+  });
+});

@@ -269,6 +269,7 @@ describe('enforceSupportedObligations', () => {
     [{ scopes: 'repo:read' }, 'credential.scopes must be a list'],
     [{ audience: 5 }, 'credential.audience must be a string'],
     [{ scopes: ['repo:read'], token: 'x' }, 'unknown field(s) token'],
+    [{ scopes: [] }, 'credential.scopes must not be empty'],
   ])('denies a malformed credential obligation %p', (credential, problem) => {
     const enforced = enforceSupportedObligations(allow({ credential }));
     expect(enforced.allow).toBe(false);
