@@ -1,0 +1,40 @@
+// Runs a bench worker script (the load generator, the decision-latency worker) as its own
+// Node process, pinned to a core, with a job as its argument; resolves with the object it
+// prints on its `RESULT ` line. The process is killed if it outlives its time limit.
+import { join } from 'node:path';
+import { setTimeout, clearTimeout } from 'node:timers';
+import { ROOT } from './servers.mjs';
+import { pinning, spawnPinned, tailLines } from './procs.mjs';
+
+export function runWorker(script, job, { core = pinning.clientCore, timeoutMs = 600_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawnPinned(core, process.execPath, [join(ROOT, script), JSON.stringify(job)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let result;
+    const stderr = tailLines(child.stderr, 40);
+    tailLines(child.stdout, 5, (line) => {
+      if (line.startsWith('RESULT ')) result = JSON.parse(line.slice('RESULT '.length));
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0 && result !== undefined) resolve(result);
+      else {
+        reject(
+          new Error(
+            `${script} failed (${String(code ?? signal)}${signal === 'SIGKILL' ? `, killed after ${timeoutMs} ms` : ''}):\n${stderr.join('\n')}`,
+          ),
+        );
+      }
+    });
+  });
+}
+
+/** A generous upper bound on how long a calls job takes, for its kill timer. */
+export function callsJobTimeout(job) {
+  let s = 60 + (job.sessions ?? 1) * 0.2 + (job.warmCalls ?? 0) * (job.sessions ?? 1) * 0.01;
+  for (const phase of job.phases ?? []) s += (phase.warmupS ?? 0) + phase.durationS + 15;
+  return Math.round(s * 1000);
+}

@@ -1,0 +1,574 @@
+// Writes a run's results: latest.json (everything measured), latest.md (a readable report
+// with the targets, tables and charts) and the SVG charts it links. Targets are read from
+// the results and shown as pass/miss; nothing here asserts them.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { barChart, lineChart } from './svg.mjs';
+
+const us = (v) => (v === null || v === undefined ? 'n/a' : `${fmt(v)} µs`);
+const ms = (v) =>
+  v === null || v === undefined ? 'n/a' : `${fmt(v / 1000, v >= 10000 ? 0 : 2)} ms`;
+const kb = (v) => (v === null || v === undefined ? 'n/a' : `${fmt(v / 1024, 1)} KB`);
+const mb = (v) => (v === null || v === undefined ? 'n/a' : `${fmt(v / 1048576, 1)} MB`);
+const pct = (v) => (v === null || v === undefined ? 'n/a' : `${fmt(v, 0)} %`);
+
+function fmt(v, digits = 0) {
+  if (v === null || v === undefined || Number.isNaN(v)) return 'n/a';
+  return Number(v).toLocaleString('en-US', {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
+}
+
+function table(header, rows) {
+  const line = (cells) =>
+    `| ${cells.map((c) => String(c ?? '').replaceAll('|', '\\|')).join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** The issue's targets, each with the measured value and pass/miss (never asserted). */
+export function evaluateTargets(results) {
+  const s = results.sections;
+  const targets = [];
+  const add = (what, goal, measured, pass, note = '') =>
+    targets.push({
+      what,
+      goal,
+      measured,
+      result: pass === null ? 'not measured' : pass ? 'pass' : 'miss',
+      note,
+    });
+
+  const d50 = s.decision?.results?.find((r) => r.history === 50);
+  add(
+    'Decision latency p50, in-process, history 50',
+    '≤ 50 µs',
+    d50 ? us(d50.inProcessUs.p50) : 'n/a',
+    d50 ? d50.inProcessUs.p50 <= 50 : null,
+  );
+  add(
+    'Decision latency p99, in-process, history 50',
+    '≤ 250 µs',
+    d50 ? us(d50.inProcessUs.p99) : 'n/a',
+    d50 ? d50.inProcessUs.p99 <= 250 : null,
+  );
+  add(
+    'OPA sidecar / in-process at p50, history 50',
+    '≥ 10x',
+    d50?.ratio ? `${d50.ratio.p50}x` : 'n/a',
+    d50?.ratio ? d50.ratio.p50 >= 10 : null,
+  );
+
+  const at1000 = s.overhead?.fixedRate?.find((r) => r.rate === 1000);
+  const notSustained = (r) => {
+    if (!r) return '';
+    if (!r.directSustained) {
+      return `the direct baseline did not keep up with 1,000 calls/s either (${fmt(r.direct.achievedRate)} calls/s completed): the client core is saturated`;
+    }
+    if (!r.mcpgateSustained) {
+      return `mcpgate did not sustain 1,000 calls/s (${fmt(r.mcpgate.achievedRate)} calls/s completed, ${fmt(r.mcpgate.overload)} calls not sent, queueing latency included)`;
+    }
+    return '';
+  };
+  add(
+    'Added latency p50 at 1,000 calls/s',
+    '≤ 1 ms',
+    at1000 ? ms(at1000.addedUs.p50) : 'n/a',
+    at1000 ? at1000.mcpgateSustained && at1000.addedUs.p50 <= 1000 : null,
+    notSustained(at1000),
+  );
+  add(
+    'Added latency p99 at 1,000 calls/s',
+    '≤ 3 ms',
+    at1000 ? ms(at1000.addedUs.p99) : 'n/a',
+    at1000 ? at1000.mcpgateSustained && at1000.addedUs.p99 <= 3000 : null,
+    notSustained(at1000),
+  );
+
+  const mt = s.overhead?.maxThroughput;
+  const best = mt
+    ? [
+        { label: '1 session', phase: mt.mcpgate1 },
+        { label: `${s.overhead.sessions} sessions`, phase: mt.mcpgateMany },
+      ].sort((a, b) => b.phase.throughput - a.phase.throughput)[0]
+    : null;
+  add(
+    'Max sustained calls/s through one gateway process',
+    '≥ 2,500 calls/s',
+    best ? `${fmt(best.phase.throughput)} calls/s (${best.label})` : 'n/a',
+    best ? best.phase.throughput >= 2500 && best.phase.errors === 0 : null,
+    best && best.phase.cpu?.gateway !== undefined
+      ? `gateway core at ${pct(best.phase.cpu.gateway)} CPU`
+      : '',
+  );
+
+  const mem = s.memory?.memoryStore;
+  add(
+    'Memory per idle session (memory store, gateway RSS)',
+    '≤ 50 KB',
+    mem ? kb(mem.bytesPerSession) : 'n/a',
+    mem && mem.bytesPerSession !== null ? mem.bytesPerSession <= 50 * 1024 : null,
+    mem?.marginalBytesPerSession !== null && mem?.marginalBytesPerSession !== undefined
+      ? `marginal between the last two points: ${kb(mem.marginalBytesPerSession)}`
+      : '',
+  );
+  return targets;
+}
+
+function charts(results) {
+  const s = results.sections;
+  const out = {};
+  if (s.decision?.results) {
+    const r = s.decision.results;
+    out['decision-latency.svg'] = barChart({
+      title: 'Decision latency: in-process wasm vs OPA server (REST, keep-alive)',
+      subtitle: 'mcp/authz/decision, code-review inputs; lower is better',
+      categories: r.map((x) => `history ${x.history}`),
+      series: [
+        { name: 'in-process p50', values: r.map((x) => x.inProcessUs.p50) },
+        { name: 'in-process p99', values: r.map((x) => x.inProcessUs.p99) },
+        { name: 'OPA server p50', values: r.map((x) => x.sidecarUs?.p50 ?? null) },
+        { name: 'OPA server p99', values: r.map((x) => x.sidecarUs?.p99 ?? null) },
+      ],
+      unit: 'µs',
+      log: true,
+    });
+  }
+  if (s.overhead?.fixedRate) {
+    const f = s.overhead.fixedRate;
+    out['overhead-latency.svg'] = barChart({
+      title: 'tools/call latency: direct vs through mcpgate (open loop)',
+      subtitle: `${s.overhead.sessions} sessions, latency from each call's due time; lower is better`,
+      categories: f.map(
+        (x) => `${fmt(x.rate)} calls/s${x.mcpgateSustained ? '' : ' (not sustained)'}`,
+      ),
+      series: [
+        { name: 'direct p50', values: f.map((x) => x.direct.latencyUs.p50 / 1000) },
+        { name: 'mcpgate p50', values: f.map((x) => x.mcpgate.latencyUs.p50 / 1000) },
+        { name: 'direct p99', values: f.map((x) => x.direct.latencyUs.p99 / 1000) },
+        { name: 'mcpgate p99', values: f.map((x) => x.mcpgate.latencyUs.p99 / 1000) },
+      ],
+      unit: 'ms',
+      log: true,
+    });
+    const mt = s.overhead.maxThroughput;
+    const peer = s.peer?.status === 'ran' ? s.peer : null;
+    out['throughput.svg'] = barChart({
+      title: 'Max calls/s (closed loop)',
+      subtitle: `${mt.concurrency} calls in flight; gateway pinned to one core; higher is better`,
+      categories: ['1 session', `${s.overhead.sessions} sessions`],
+      series: [
+        { name: 'direct to upstream', values: [mt.direct1.throughput, mt.directMany.throughput] },
+        { name: 'through mcpgate', values: [mt.mcpgate1.throughput, mt.mcpgateMany.throughput] },
+        { name: 'peer gateway (not run)', values: [peer ? peer.throughput1 : null, null] },
+      ],
+      unit: 'calls/s',
+    });
+  }
+  if (s.memory?.memoryStore) {
+    const m = s.memory.memoryStore.points;
+    const r = s.memory.redisStore?.points ?? [];
+    const xs = [...new Set([...m, ...r].map((p) => p.sessions))].sort((a, b) => a - b);
+    const at = (points, x, key) => points.find((p) => p.sessions === x)?.[key] ?? null;
+    out['memory.svg'] = lineChart({
+      title: 'Memory with idle sessions',
+      subtitle: 'gateway RSS (VmRSS) and Redis used_memory',
+      x: xs.map((x) => fmt(x)),
+      xValues: xs,
+      xLabel: 'idle sessions',
+      series: [
+        {
+          name: 'gateway RSS, memory store',
+          values: xs.map((x) => (at(m, x, 'rssBytes') ?? NaN) / 1048576),
+        },
+        {
+          name: 'gateway RSS, redis store',
+          values: xs.map((x) => (at(r, x, 'rssBytes') ?? NaN) / 1048576),
+        },
+        {
+          name: 'redis used_memory',
+          values: xs.map((x) => (at(r, x, 'redisUsedBytes') ?? NaN) / 1048576),
+        },
+      ],
+      unit: 'MB',
+    });
+  }
+  for (const [key, label, xName] of [
+    ['history', 'session history (history_limit)', 'historyLimit'],
+    ['catalog', 'catalog size (tools)', 'tools'],
+  ]) {
+    const points = s.scaling?.[key];
+    if (!points || points.length === 0) continue;
+    out[`scaling-${key}-latency.svg`] = lineChart({
+      title: `Added latency vs ${label}`,
+      subtitle: `mcpgate minus direct at ${fmt(s.scaling.rate)} calls/s (open loop)`,
+      x: points.map((p) => fmt(p[xName])),
+      xLabel: label,
+      series: [
+        { name: 'added p50', values: points.map((p) => (p.addedUs.p50 ?? NaN) / 1000) },
+        { name: 'added p90', values: points.map((p) => (p.addedUs.p90 ?? NaN) / 1000) },
+        { name: 'added p99', values: points.map((p) => (p.addedUs.p99 ?? NaN) / 1000) },
+      ],
+      unit: 'ms',
+    });
+    out[`scaling-${key}-throughput.svg`] = lineChart({
+      title: `Max calls/s vs ${label}`,
+      subtitle: 'closed loop, one gateway process',
+      x: points.map((p) => fmt(p[xName])),
+      xLabel: label,
+      series: [
+        { name: 'through mcpgate', values: points.map((p) => p.throughput) },
+        { name: 'direct to upstream', values: points.map((p) => p.directThroughput) },
+      ],
+      unit: 'calls/s',
+    });
+  }
+  return out;
+}
+
+function machineSection(results) {
+  const m = results.machine;
+  return table(
+    ['', ''],
+    [
+      ['CPU', `${m.cpuModel}, ${m.cores} cores${m.virtualised ? ' (virtual machine)' : ''}`],
+      ['Memory', mb(m.memoryBytes)],
+      ['OS', `${m.os ?? m.platform}, kernel ${m.kernel}`],
+      ['Node.js', m.node],
+      ['OPA', m.opa ?? 'n/a'],
+      ['Redis', m.redis ?? 'n/a'],
+      ['Commit', m.commit ?? 'n/a'],
+      [
+        'Pinning',
+        m.pinning.tool
+          ? `taskset: gateway on ${m.pinning.gateway}; ${m.pinning.client}`
+          : m.pinning.note,
+      ],
+    ],
+  );
+}
+
+function decisionMd(d) {
+  const rows = d.results.map((r) => [
+    r.history,
+    fmt(r.inputBytesMean),
+    us(r.inProcessUs.p50),
+    us(r.inProcessUs.p90),
+    us(r.inProcessUs.p99),
+    us(r.sidecarUs?.p50),
+    us(r.sidecarUs?.p90),
+    us(r.sidecarUs?.p99),
+    r.ratio ? `${r.ratio.p50}x / ${r.ratio.p99}x` : 'n/a',
+    r.agreement ? `${r.agreement.same}/${r.agreement.of}` : 'n/a',
+  ]);
+  return [
+    `${d.cases} inputs (every \`mcp/authz/decision\` case of the code-review purpose in \`rego/tests/cases.json\`), ` +
+      `${fmt(d.samples.wasmSamples)} in-process and ${fmt(d.samples.opaSamples)} OPA-server samples per history size, ` +
+      `policy revision \`${d.revision}\`.`,
+    '',
+    table(
+      [
+        'History',
+        'Input (bytes)',
+        'In-process p50',
+        'p90',
+        'p99',
+        'OPA server p50',
+        'p90',
+        'p99',
+        'Ratio p50 / p99',
+        'Same allow',
+      ],
+      rows,
+    ),
+    '',
+    '![Decision latency](decision-latency.svg)',
+  ].join('\n');
+}
+
+function phaseCpu(phase, keys) {
+  return keys.map((k) => pct(phase.cpu?.[k])).join(' / ');
+}
+
+/** Gateway CPU time per completed call (ms): what one core's capacity divides into. */
+function cpuPerCall(phase, rate) {
+  const busy = phase.cpu?.gateway;
+  if (busy === null || busy === undefined || !rate) return 'n/a';
+  return `${fmt((busy / 100 / rate) * 1000, 2)} ms`;
+}
+
+function overheadMd(o) {
+  const fixed = o.fixedRate.map((r) => [
+    fmt(r.rate),
+    `${ms(r.direct.latencyUs.p50)} / ${ms(r.direct.latencyUs.p99)}`,
+    `${ms(r.mcpgate.latencyUs.p50)} / ${ms(r.mcpgate.latencyUs.p99)}`,
+    `${ms(r.addedUs.p50)} / ${ms(r.addedUs.p99)}`,
+    `${fmt(r.direct.achievedRate)} / ${fmt(r.mcpgate.achievedRate)}`,
+    `${r.directSustained ? 'yes' : 'no'} / ${r.mcpgateSustained ? 'yes' : 'no'}`,
+    phaseCpu(r.mcpgate, ['gateway', 'upstream', 'loadgen']),
+    cpuPerCall(r.mcpgate, r.mcpgate.achievedRate),
+  ]);
+  const mt = o.maxThroughput;
+  const max = [
+    ['1', mt.direct1, mt.mcpgate1],
+    [String(o.sessions), mt.directMany, mt.mcpgateMany],
+  ].map(([n, d, g]) => [
+    n,
+    fmt(d.throughput),
+    fmt(g.throughput),
+    `${ms(g.latencyUs.p50)} / ${ms(g.latencyUs.p99)}`,
+    g.errors,
+    phaseCpu(g, ['gateway', 'upstream', 'loadgen']),
+    cpuPerCall(g, g.throughput),
+    phaseCpu(d, ['upstream', 'loadgen']),
+  ]);
+  return [
+    `Policy: ${o.policy}. ${o.sessions} sessions for the fixed rates, each session's history filled to the limit ` +
+      `(${o.warmCallsPerSession} calls) first. Latency is measured from each call's due time (open loop).`,
+    '',
+    '### Fixed rates',
+    '',
+    table(
+      [
+        'Rate (calls/s)',
+        'Direct p50 / p99',
+        'mcpgate p50 / p99',
+        'Added p50 / p99',
+        'Completed calls/s direct / mcpgate',
+        'Sustained direct / mcpgate',
+        'CPU gateway / upstream / load gen',
+        'Gateway CPU per call',
+      ],
+      fixed,
+    ),
+    '',
+    '![Latency direct vs mcpgate](overhead-latency.svg)',
+    '',
+    '### Max throughput (closed loop)',
+    '',
+    table(
+      [
+        'Sessions',
+        'Direct calls/s',
+        'mcpgate calls/s',
+        'mcpgate p50 / p99',
+        'Errors',
+        'CPU gateway / upstream / load gen',
+        'Gateway CPU per call',
+        'CPU direct run: upstream / load gen',
+      ],
+      max,
+    ),
+    '',
+    `${mt.concurrency} calls in flight in each run. CPU is % of one core over the measured window ` +
+      '(gateway on its own core; upstream and load generator share the other).',
+    '',
+    '![Max calls/s](throughput.svg)',
+  ].join('\n');
+}
+
+function peerMd(p) {
+  const lines = [`**${p.status}**: ${p.reason}`];
+  if (p.attempts?.length) {
+    lines.push(
+      '',
+      table(
+        ['Candidate', 'Command', 'Exit', 'Seconds', 'Output'],
+        p.attempts.map((a) => [
+          a.name,
+          `\`${a.command}\``,
+          a.timedOut ? 'timed out' : a.exitCode,
+          a.seconds,
+          a.output.replaceAll('\n', ' '),
+        ]),
+      ),
+    );
+  }
+  return lines.join('\n');
+}
+
+function memoryMd(m) {
+  const rows = m.memoryStore.points.map((p) => [fmt(p.sessions), mb(p.rssBytes)]);
+  const redisRows = m.redisStore.points.map((p) => [
+    fmt(p.sessions),
+    mb(p.rssBytes),
+    mb(p.redisUsedBytes),
+    fmt(p.redisKeys),
+  ]);
+  return [
+    table(['Idle sessions', 'Gateway RSS (memory store)'], rows),
+    '',
+    `Per session (memory store): ${kb(m.memoryStore.bytesPerSession)} from the first to the last point, ` +
+      `${kb(m.memoryStore.marginalBytesPerSession)} between the last two.`,
+    '',
+    table(
+      ['Idle sessions', 'Gateway RSS (redis store)', 'Redis used_memory', 'Redis keys'],
+      redisRows,
+    ),
+    '',
+    `Per session with the Redis store (${m.redisStore.redisVersion}): ${kb(m.redisStore.redisBytesPerSession)} in Redis, ` +
+      `${kb(m.redisStore.gatewayBytesPerSession)} of gateway RSS.`,
+    '',
+    '![Memory](memory.svg)',
+  ].join('\n');
+}
+
+function scalingMd(sc) {
+  const row = (x) => (p) => [
+    fmt(p[x]),
+    `${ms(p.direct.fixed.latencyUs.p50)} / ${ms(p.direct.fixed.latencyUs.p99)}`,
+    `${ms(p.mcpgate.fixed.latencyUs.p50)} / ${ms(p.mcpgate.fixed.latencyUs.p99)}`,
+    `${ms(p.addedUs.p50)} / ${ms(p.addedUs.p99)}`,
+    p.sustained ? 'yes' : 'no',
+    fmt(p.throughput),
+    fmt(p.directThroughput),
+    pct(p.mcpgate.max.cpu?.gateway),
+  ];
+  const header = (first) => [
+    first,
+    'Direct p50 / p99',
+    'mcpgate p50 / p99',
+    'Added p50 / p99',
+    'Sustained',
+    'mcpgate calls/s',
+    'Direct calls/s',
+    'Gateway CPU at max',
+  ];
+  return [
+    `${sc.sessions} sessions; latency at ${fmt(sc.rate)} calls/s (open loop), calls/s in a closed loop.`,
+    '',
+    '### Session history',
+    '',
+    table(header('history_limit'), sc.history.map(row('historyLimit'))),
+    '',
+    '![Added latency vs history](scaling-history-latency.svg)',
+    '![Calls/s vs history](scaling-history-throughput.svg)',
+    '',
+    '### Catalog size',
+    '',
+    table(header('Tools'), sc.catalog.map(row('tools'))),
+    '',
+    '![Added latency vs catalog](scaling-catalog-latency.svg)',
+    '![Calls/s vs catalog](scaling-catalog-throughput.svg)',
+  ].join('\n');
+}
+
+function profileMd(p) {
+  if (p.error) return `Not available: ${p.error}`;
+  return [
+    `${p.method}. Busy ${fmt(p.busyMs)} ms, idle ${fmt(p.idleMs)} ms; ${fmt(p.throughputUnderProfiler)} calls/s under the profiler.`,
+    '',
+    'Top functions by self time:',
+    '',
+    table(
+      ['Function', 'Where', 'Self ms', 'Self %'],
+      p.functions.map((f) => [
+        `\`${f.function}\``,
+        f.location || '(native)',
+        fmt(f.selfMs),
+        fmt(f.selfPct, 1),
+      ]),
+    ),
+    '',
+    'Self time by code area, and the same time charged to the nearest caller outside Node and V8 ' +
+      '(so WebCrypto work counts for jose, fetch for the caller that fetched):',
+    '',
+    table(
+      ['Area (self)', '%', 'Area (by caller)', '%'],
+      Array.from(
+        { length: Math.min(12, Math.max(p.areas.length, p.areasByCaller.length)) },
+        (_, i) => [
+          p.areas[i]?.area ?? '',
+          p.areas[i] ? fmt(p.areas[i].selfPct, 1) : '',
+          p.areasByCaller[i]?.area ?? '',
+          p.areasByCaller[i] ? fmt(p.areasByCaller[i].pct, 1) : '',
+        ],
+      ),
+    ),
+  ].join('\n');
+}
+
+async function format(text, parser) {
+  try {
+    const prettier = await import('prettier');
+    const { ROOT } = await import('./servers.mjs');
+    const options = (await prettier.resolveConfig(join(ROOT, 'package.json'))) ?? {};
+    return await prettier.format(text, { ...options, parser });
+  } catch {
+    return text;
+  }
+}
+
+export async function writeReport(results, outDir) {
+  results.targets = evaluateTargets(results);
+  const svgs = charts(results);
+  const s = results.sections;
+  const md = [
+    `# mcpgate benchmark (${results.kind} run)`,
+    '',
+    results.kind === 'smoke'
+      ? '> Smoke run: tiny counts to check that the bench runs and writes its files. The numbers are not measurements; see `npm run bench`.\n'
+      : '',
+    `Started ${results.startedAt}, took ${fmt(results.durationS)} s. Generated by \`bench/run.mjs\`; every number below is in \`latest.json\`.`,
+    '',
+    '## Machine',
+    '',
+    machineSection(results),
+    '',
+    '## Targets',
+    '',
+    'Read from this run, not asserted.',
+    '',
+    table(
+      ['Target', 'Goal', 'Measured', 'Result', 'Note'],
+      results.targets.map((t) => [t.what, t.goal, t.measured, `**${t.result}**`, t.note]),
+    ),
+    '',
+    '## 1. Decision latency',
+    '',
+    s.decision ? decisionMd(s.decision) : `Not run: ${results.errors.decision ?? 'not selected'}`,
+    '',
+    '## 2. Gateway overhead',
+    '',
+    s.overhead ? overheadMd(s.overhead) : `Not run: ${results.errors.overhead ?? 'not selected'}`,
+    '',
+    '## 3. Peer gateway',
+    '',
+    s.peer ? peerMd(s.peer) : `Not run: ${results.errors.peer ?? 'not selected'}`,
+    '',
+    '## 4. Memory per idle session',
+    '',
+    s.memory ? memoryMd(s.memory) : `Not run: ${results.errors.memory ?? 'not selected'}`,
+    '',
+    '## 5. Scaling',
+    '',
+    s.scaling ? scalingMd(s.scaling) : `Not run: ${results.errors.scaling ?? 'not selected'}`,
+    '',
+    '## CPU profile of the gateway',
+    '',
+    s.profile ? profileMd(s.profile) : `Not run: ${results.errors.profile ?? 'not selected'}`,
+    '',
+    '## Method',
+    '',
+    ...Object.entries(s)
+      .filter(([, v]) => v?.method)
+      .map(([k, v]) => `- **${k}**: ${v.method}.`),
+    '',
+    Object.keys(results.errors).length
+      ? `## Errors\n\n${Object.entries(results.errors)
+          .map(([k, v]) => `- ${k}: ${v}`)
+          .join('\n')}\n`
+      : '',
+  ].join('\n');
+
+  const files = [];
+  const write = (name, text) => {
+    const path = join(outDir, name);
+    writeFileSync(path, text);
+    files.push(path);
+  };
+  for (const [name, svg] of Object.entries(svgs)) write(name, svg);
+  write('latest.json', await format(`${JSON.stringify(results, null, 2)}\n`, 'json'));
+  write('latest.md', await format(md, 'markdown'));
+  return files;
+}

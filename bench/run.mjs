@@ -1,0 +1,639 @@
+#!/usr/bin/env node
+// mcpgate's benchmark (issue 7). Everything runs on this machine over loopback: a JWKS
+// issuer, the bench upstream (bench/upstream-server.mjs), mcpgate as users start it, an
+// OPA server, a redis-server, and a load generator in its own process. The gateway (and
+// the OPA server) are pinned to one core, the load generator and the upstream to the
+// other, where taskset exists.
+//
+//   node bench/run.mjs            full run (several minutes): bench/results/latest.{json,md} + SVGs
+//   node bench/run.mjs --smoke    seconds-long run with tiny counts (CI: checks that it runs and
+//                                 writes its files, not timings): bench/results/smoke/
+//   --out DIR                     write somewhere else
+//   --only a,b                    run only these sections: decision, overhead, profile, peer,
+//                                 memory, scaling
+//   --render FILE                 measure nothing: rewrite the report and charts from a results
+//                                 JSON (e.g. bench/results/latest.json) into --out or its folder
+//
+// Needs `npm run build` (dist/) and `node bin/mcpgate.js policy build` (wasm/bundle.tar.gz)
+// first; the npm scripts `bench` and `bench:smoke` do both.
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startIssuer } from './lib/issuer.mjs';
+import { callsJobTimeout, runWorker } from './lib/jobs.mjs';
+import { machineInfo } from './lib/machine.mjs';
+import { probePeers } from './lib/peer.mjs';
+import { pinSelf, pinning, rssBytes } from './lib/procs.mjs';
+import { summarizeProfile } from './lib/profile.mjs';
+import { writeReport } from './lib/report.mjs';
+import {
+  BUNDLE,
+  ROOT,
+  cpuProfiles,
+  scratch,
+  startMcpgate,
+  startOpaServer,
+  startRedis,
+  startUpstream,
+} from './lib/servers.mjs';
+import { difference, round } from './lib/stats.mjs';
+
+const { values: flags } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    only: { type: 'string' },
+    render: { type: 'string' },
+  },
+});
+const SMOKE = flags.smoke;
+const OUT = flags.out ?? join(ROOT, SMOKE ? 'bench/results/smoke' : 'bench/results');
+const SECTIONS = ['decision', 'overhead', 'profile', 'peer', 'memory', 'scaling'];
+const ONLY = flags.only ? flags.only.split(',').map((s) => s.trim()) : SECTIONS;
+for (const s of ONLY) {
+  if (!SECTIONS.includes(s)) throw new Error(`unknown section "${s}" (one of ${SECTIONS})`);
+}
+
+/** Everything that sets the size of a run. Full: minutes; smoke: seconds. */
+const P = SMOKE
+  ? {
+      decision: {
+        histories: [0, 50, 500],
+        wasmSamples: 300,
+        wasmWarmup: 50,
+        opaSamples: 60,
+        opaWarmup: 10,
+      },
+      overhead: {
+        sessions: 4,
+        warmCalls: 5,
+        rates: [100, 1000],
+        durationS: 0.5,
+        warmupS: 0.2,
+        concurrency: 8,
+        maxDurationS: 0.5,
+        maxWarmupS: 0.2,
+      },
+      profile: { sessions: 4, concurrency: 8, durationS: 0.5, warmupS: 0.2 },
+      memory: { counts: [0, 20, 100], redisCounts: [0, 100], concurrency: 8 },
+      scaling: {
+        sessions: 2,
+        warmCalls: 100,
+        warmCap: 20,
+        rate: 100,
+        durationS: 0.5,
+        warmupS: 0.2,
+        concurrency: 8,
+        histories: [0, 500],
+        catalogs: [10, 1000],
+      },
+    }
+  : {
+      decision: {
+        histories: [0, 50, 500],
+        wasmSamples: 20000,
+        wasmWarmup: 2000,
+        opaSamples: 5000,
+        opaWarmup: 500,
+      },
+      overhead: {
+        sessions: 32,
+        // The default history_limit: every session's history is full before measuring.
+        warmCalls: 100,
+        rates: [100, 300, 1000],
+        durationS: 10,
+        warmupS: 2,
+        concurrency: 64,
+        maxDurationS: 10,
+        maxWarmupS: 3,
+      },
+      profile: { sessions: 32, concurrency: 64, durationS: 8, warmupS: 2 },
+      memory: { counts: [0, 1000, 10000], redisCounts: [0, 1000, 10000], concurrency: 16 },
+      scaling: {
+        sessions: 8,
+        // Calls per session before measuring (at least; history_limit when larger).
+        warmCalls: 100,
+        warmCap: Infinity,
+        rate: 200,
+        durationS: 6,
+        warmupS: 2,
+        concurrency: 32,
+        histories: [0, 50, 500],
+        catalogs: [10, 100, 1000],
+      },
+    };
+
+const TOOL = 'everything__echo';
+const ARGS = { text: 'hello from the mcpgate bench' };
+const log = (message) =>
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+
+function httpUpstream(url) {
+  return { everything: { transport: 'http', url } };
+}
+
+/** A calls job for the load generator against `url`. */
+function callsJob(url, token, tool, overrides) {
+  return {
+    mode: 'calls',
+    url,
+    token,
+    tool,
+    args: ARGS,
+    connectConcurrency: 8,
+    callTimeoutMs: 10_000,
+    maxOutstanding: 2000,
+    ...overrides,
+  };
+}
+
+function runCalls(job) {
+  return runWorker('bench/lib/loadgen.mjs', job, { timeoutMs: callsJobTimeout(job) });
+}
+
+/** An open-loop phase kept up with its rate: everything sent, done, and at ~the rate. */
+function sustained(phase) {
+  return (
+    phase.errors === 0 &&
+    phase.overload === 0 &&
+    phase.unfinished === 0 &&
+    phase.completed === phase.scheduled &&
+    phase.achievedRate >= 0.95 * phase.rate
+  );
+}
+
+function removeFile(path) {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // best effort
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. Decision latency: in-process wasm vs an OPA server over REST.
+async function decisionSection() {
+  log('decision latency: starting OPA server');
+  const opa = await startOpaServer();
+  try {
+    log(`decision latency: worker (histories ${P.decision.histories.join('/')})`);
+    const result = await runWorker(
+      'bench/lib/decision-worker.mjs',
+      { opaUrl: opa.url, bundle: BUNDLE, ...P.decision },
+      { timeoutMs: 600_000 },
+    );
+    return {
+      method:
+        'mcpgate PolicyEngine.evaluate on wasm/bundle.tar.gz in the worker process vs `opa run --server` ' +
+        '(same rego/, tests/schema/capabilities.json ignored) over one keep-alive HTTP connection; ' +
+        'inputs: every mcp/authz/decision case of the code-review purpose in rego/tests/cases.json, ' +
+        'history padded/trimmed to N entries; time = serialise + evaluate (+ HTTP) + parse',
+      opaServer: { args: opa.args.join(' ') },
+      samples: P.decision,
+      ...result,
+    };
+  } finally {
+    await opa.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. Gateway overhead: the same client calling the upstream through mcpgate vs directly.
+async function overheadSection(issuer) {
+  const o = P.overhead;
+  const upstream = await startUpstream({ tools: 1 });
+  const gateway = await startMcpgate({ issuer, upstreams: httpUpstream(upstream.url) });
+  try {
+    const token = await issuer.mint({ audience: gateway.mcpUrl });
+    const fixedPhases = o.rates.map((rate) => ({
+      name: `rate-${rate}`,
+      mode: 'open',
+      rate,
+      durationS: o.durationS,
+      warmupS: o.warmupS,
+    }));
+    const maxPhase = {
+      name: 'max',
+      mode: 'closed',
+      concurrency: o.concurrency,
+      durationS: o.maxDurationS,
+      warmupS: o.maxWarmupS,
+    };
+    const watch = { gateway: gateway.pid, upstream: upstream.pid };
+    const shapes = {
+      many: { sessions: o.sessions, warmCalls: o.warmCalls, phases: [...fixedPhases, maxPhase] },
+      one: { sessions: 1, warmCalls: o.warmCalls, phases: [maxPhase] },
+    };
+    const runs = {};
+    for (const [label, shape] of Object.entries(shapes)) {
+      log(`overhead: direct, ${shape.sessions} session(s)`);
+      runs[`direct-${label}`] = await runCalls(
+        callsJob(upstream.url, null, 'echo', { ...shape, watch: { upstream: upstream.pid } }),
+      );
+      log(`overhead: through mcpgate, ${shape.sessions} session(s)`);
+      runs[`mcpgate-${label}`] = await runCalls(
+        callsJob(gateway.mcpUrl, token, TOOL, { ...shape, watch }),
+      );
+    }
+    const phase = (run, name) => runs[run].phases.find((p) => p.name === name);
+    const fixedRate = o.rates.map((rate) => {
+      const direct = phase('direct-many', `rate-${rate}`);
+      const mcpgate = phase('mcpgate-many', `rate-${rate}`);
+      return {
+        rate,
+        sessions: o.sessions,
+        direct,
+        mcpgate,
+        directSustained: sustained(direct),
+        mcpgateSustained: sustained(mcpgate),
+        addedUs: difference(mcpgate.latencyUs, direct.latencyUs),
+      };
+    });
+    const auditBytes = existsSync(gateway.auditFile) ? statSync(gateway.auditFile).size : 0;
+    return {
+      method:
+        'SDK Client + StreamableHTTPClientTransport in a separate load-generator process; tools/call ' +
+        `${TOOL} through mcpgate (bearer JWT verified per request, memory session store, history_limit 100, ` +
+        'policy wasm/bundle.tar.gz with purpose code-review, decisions logged to a file, upstream over ' +
+        'Streamable HTTP) vs echo on the upstream directly; open loop for fixed rates (latency from the ' +
+        'due time), closed loop for max throughput',
+      policy:
+        'the shipped rego/ (wasm/bundle.tar.gz), purpose code-review, which allows everything.echo (read-only)',
+      sessions: o.sessions,
+      warmCallsPerSession: o.warmCalls,
+      fixedRate,
+      maxThroughput: {
+        concurrency: o.concurrency,
+        direct1: phase('direct-one', 'max'),
+        mcpgate1: phase('mcpgate-one', 'max'),
+        directMany: phase('direct-many', 'max'),
+        mcpgateMany: phase('mcpgate-many', 'max'),
+      },
+      connectMs: Object.fromEntries(Object.entries(runs).map(([k, r]) => [k, r.connectMs])),
+      warm: Object.fromEntries(Object.entries(runs).map(([k, r]) => [k, r.warm])),
+      decisionLogBytes: auditBytes,
+      gatewayRssAfterBytes: rssBytes(gateway.pid),
+    };
+  } finally {
+    await gateway.stop();
+    await upstream.stop();
+    removeFile(gateway.auditFile);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// CPU profile of the gateway under the throughput test (a separate run: the profiler slows
+// the gateway down, so its throughput is not a result).
+async function profileSection(issuer) {
+  const o = P.profile;
+  const upstream = await startUpstream({ tools: 1 });
+  const dir = scratch();
+  const profDir = join(dir, 'cpuprofile');
+  const gateway = await startMcpgate({
+    issuer,
+    dir,
+    upstreams: httpUpstream(upstream.url),
+    nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`],
+  });
+  let run;
+  try {
+    const token = await issuer.mint({ audience: gateway.mcpUrl });
+    log('profile: closed-loop throughput test with --cpu-prof');
+    run = await runCalls(
+      callsJob(gateway.mcpUrl, token, TOOL, {
+        sessions: o.sessions,
+        warmCalls: 10,
+        phases: [
+          {
+            name: 'max',
+            mode: 'closed',
+            concurrency: o.concurrency,
+            durationS: o.durationS,
+            warmupS: o.warmupS,
+          },
+        ],
+        watch: { gateway: gateway.pid },
+      }),
+    );
+  } finally {
+    await gateway.stop();
+    await upstream.stop();
+  }
+  const files = cpuProfiles(profDir);
+  if (files.length === 0) return { error: `no .cpuprofile written in ${profDir}` };
+  const summary = summarizeProfile(files[0], ROOT, 20);
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    method:
+      `node --cpu-prof on the gateway during a closed-loop run (${o.sessions} sessions, ${o.concurrency} in flight, ` +
+      `${o.durationS} s after ${o.warmupS} s warm-up); the profile covers the whole process life (start-up included)`,
+    throughputUnderProfiler: run.phases[0].throughput,
+    ...summary,
+    file: undefined,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. Peer gateway.
+function peerSection() {
+  if (SMOKE) return { status: 'skipped', reason: 'smoke run: the peer gateway is not part of it' };
+  log('peer: probing candidates with go install');
+  return probePeers();
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. Memory per idle session: RSS of the gateway (memory store), and Redis' used_memory.
+
+/** Opens idle sessions up to a total (raw initialize POSTs from the load generator). */
+function sessionOpener(gateway, token) {
+  let open = 0;
+  return async (target) => {
+    if (target > open) {
+      const r = await runWorker(
+        'bench/lib/loadgen.mjs',
+        {
+          mode: 'open-sessions',
+          url: gateway.mcpUrl,
+          token,
+          count: target - open,
+          concurrency: P.memory.concurrency,
+          deadlineS: 300,
+        },
+        { timeoutMs: 360_000 },
+      );
+      if (r.opened !== target - open) {
+        throw new Error(
+          `opened ${r.opened} of ${target - open} sessions: ${r.errorSamples.join('; ')}`,
+        );
+      }
+      open = target;
+    }
+    // Let the last responses, timers and logs settle before reading RSS.
+    await sleep(SMOKE ? 300 : 2000);
+    return { sessions: target, rssBytes: rssBytes(gateway.pid) };
+  };
+}
+
+function perSession(points, key) {
+  const first = points[0];
+  const last = points[points.length - 1];
+  const sessions = last.sessions - first.sessions;
+  if (sessions <= 0 || last[key] === null || first[key] === null) return null;
+  return Math.round((last[key] - first[key]) / sessions);
+}
+
+async function memorySection(issuer) {
+  const m = P.memory;
+  const maxSessions = Math.max(...m.counts, ...m.redisCounts) + 1000;
+  const sessions = { max_sessions: maxSessions, idle_timeout_s: 3600 };
+  const upstream = await startUpstream({ tools: 1 });
+  try {
+    log(`memory: memory store, ${m.counts.join('/')} idle sessions`);
+    const memoryPoints = [];
+    const gateway = await startMcpgate({ issuer, upstreams: httpUpstream(upstream.url), sessions });
+    try {
+      await sleep(SMOKE ? 200 : 1500);
+      const openTo = sessionOpener(gateway, await issuer.mint({ audience: gateway.mcpUrl }));
+      for (const target of m.counts) memoryPoints.push(await openTo(target));
+    } finally {
+      await gateway.stop();
+      removeFile(gateway.auditFile);
+    }
+    const lastTwo = memoryPoints.slice(-2);
+
+    log(`memory: redis store, ${m.redisCounts.join('/')} idle sessions`);
+    const redis = await startRedis();
+    const redisPoints = [];
+    let redisVersion;
+    try {
+      redisVersion = await redis.version();
+      const gateway = await startMcpgate({
+        issuer,
+        upstreams: httpUpstream(upstream.url),
+        sessions: { ...sessions, store: { type: 'redis', url: { literal: redis.url } } },
+      });
+      try {
+        await sleep(SMOKE ? 200 : 1500);
+        const openTo = sessionOpener(gateway, await issuer.mint({ audience: gateway.mcpUrl }));
+        for (const target of m.redisCounts) {
+          const point = await openTo(target);
+          redisPoints.push({
+            ...point,
+            redisUsedBytes: await redis.usedMemory(),
+            redisKeys: await redis.client.dbsize(),
+          });
+        }
+      } finally {
+        await gateway.stop();
+        removeFile(gateway.auditFile);
+      }
+    } finally {
+      await redis.stop();
+    }
+    return {
+      method:
+        'sessions opened by raw initialize POSTs (bearer token, purpose code-review) from the load generator at ' +
+        `concurrency ${m.concurrency} and left idle; gateway RSS = VmRSS of /proc/<pid>/status after a short ` +
+        'settle (no forced GC: garbage not yet collected counts); Redis = INFO memory used_memory',
+      memoryStore: {
+        points: memoryPoints,
+        bytesPerSession: perSession(memoryPoints, 'rssBytes'),
+        marginalBytesPerSession: lastTwo.length === 2 ? perSession(lastTwo, 'rssBytes') : null,
+      },
+      redisStore: {
+        redisVersion,
+        points: redisPoints,
+        redisBytesPerSession: perSession(redisPoints, 'redisUsedBytes'),
+        gatewayBytesPerSession: perSession(redisPoints, 'rssBytes'),
+      },
+    };
+  } finally {
+    await upstream.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. Scaling: added latency and calls/s as the session history and the catalog grow.
+function scalingPhases() {
+  const sc = P.scaling;
+  return [
+    { name: 'fixed', mode: 'open', rate: sc.rate, durationS: sc.durationS, warmupS: sc.warmupS },
+    {
+      name: 'max',
+      mode: 'closed',
+      concurrency: sc.concurrency,
+      durationS: sc.durationS,
+      warmupS: sc.warmupS,
+    },
+  ];
+}
+
+function scalingPoint(direct, mcpgate) {
+  const fixedD = direct.phases[0];
+  const fixedG = mcpgate.phases[0];
+  return {
+    direct: { fixed: fixedD, max: direct.phases[1] },
+    mcpgate: { fixed: fixedG, max: mcpgate.phases[1] },
+    sustained: sustained(fixedG),
+    addedUs: difference(fixedG.latencyUs, fixedD.latencyUs),
+    throughput: mcpgate.phases[1].throughput,
+    directThroughput: direct.phases[1].throughput,
+  };
+}
+
+async function scalingSection(issuer) {
+  const sc = P.scaling;
+  const phases = scalingPhases();
+  const history = [];
+  const catalog = [];
+  {
+    const upstream = await startUpstream({ tools: 1 });
+    try {
+      log('scaling: direct baseline (1 tool)');
+      const direct = await runCalls(
+        callsJob(upstream.url, null, 'echo', { sessions: sc.sessions, warmCalls: 10, phases }),
+      );
+      for (const limit of sc.histories) {
+        log(`scaling: history_limit ${limit}`);
+        const gateway = await startMcpgate({
+          issuer,
+          upstreams: httpUpstream(upstream.url),
+          sessions: { history_limit: limit },
+        });
+        try {
+          const token = await issuer.mint({ audience: gateway.mcpUrl });
+          // Fill the history to the limit, and warm every gateway alike (JIT) whatever it is.
+          const warmCalls = Math.min(Math.max(limit, sc.warmCalls), sc.warmCap);
+          const run = await runCalls(
+            callsJob(gateway.mcpUrl, token, TOOL, {
+              sessions: sc.sessions,
+              warmCalls,
+              phases,
+              watch: { gateway: gateway.pid, upstream: upstream.pid },
+            }),
+          );
+          history.push({
+            historyLimit: limit,
+            warmCallsPerSession: warmCalls,
+            ...scalingPoint(direct, run),
+          });
+        } finally {
+          await gateway.stop();
+          removeFile(gateway.auditFile);
+        }
+      }
+    } finally {
+      await upstream.stop();
+    }
+  }
+  for (const tools of sc.catalogs) {
+    log(`scaling: catalog of ${tools} tools`);
+    const upstream = await startUpstream({ tools });
+    try {
+      const direct = await runCalls(
+        callsJob(upstream.url, null, 'echo', { sessions: sc.sessions, warmCalls: 10, phases }),
+      );
+      const gateway = await startMcpgate({ issuer, upstreams: httpUpstream(upstream.url) });
+      try {
+        const token = await issuer.mint({ audience: gateway.mcpUrl });
+        const run = await runCalls(
+          callsJob(gateway.mcpUrl, token, TOOL, {
+            sessions: sc.sessions,
+            warmCalls: Math.min(sc.warmCalls, sc.warmCap),
+            phases,
+            watch: { gateway: gateway.pid, upstream: upstream.pid },
+          }),
+        );
+        catalog.push({ tools, ...scalingPoint(direct, run) });
+      } finally {
+        await gateway.stop();
+        removeFile(gateway.auditFile);
+      }
+    } finally {
+      await upstream.stop();
+    }
+  }
+  return {
+    method:
+      `${sc.sessions} sessions, each making max(history_limit, ${sc.warmCalls}) calls first (full history, warm JIT); fixed rate ${sc.rate} calls/s (open loop) for ` +
+      `added latency, closed loop with ${sc.concurrency} in flight for calls/s; catalog curve with the default ` +
+      'history_limit (100) and an upstream exposing N tools (echo + N-1 fillers)',
+    rate: sc.rate,
+    sessions: sc.sessions,
+    history,
+    catalog,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+function checkPrerequisites() {
+  const missing = [];
+  if (!existsSync(join(ROOT, 'dist/src/gateway.js'))) missing.push('dist/ (run `npm run build`)');
+  if (!existsSync(BUNDLE))
+    missing.push('wasm/bundle.tar.gz (run `node bin/mcpgate.js policy build`)');
+  if (missing.length > 0) throw new Error(`missing: ${missing.join(', ')}`);
+}
+
+async function render(file) {
+  const results = JSON.parse(readFileSync(file, 'utf8'));
+  const out = flags.out ?? dirname(file);
+  mkdirSync(out, { recursive: true });
+  const files = await writeReport(results, out);
+  log(`rendered ${files.length} files into ${out}`);
+}
+
+async function main() {
+  if (flags.render) return render(flags.render);
+  checkPrerequisites();
+  const startedAt = new Date();
+  const t0 = Date.now();
+  pinSelf(pinning.clientCore);
+  mkdirSync(OUT, { recursive: true });
+  const results = {
+    kind: SMOKE ? 'smoke' : 'full',
+    startedAt: startedAt.toISOString(),
+    machine: machineInfo(),
+    sections: {},
+    errors: {},
+  };
+  const issuer = await startIssuer();
+  const sections = {
+    decision: () => decisionSection(),
+    overhead: () => overheadSection(issuer),
+    profile: () => profileSection(issuer),
+    peer: () => peerSection(),
+    memory: () => memorySection(issuer),
+    scaling: () => scalingSection(issuer),
+  };
+  try {
+    for (const name of SECTIONS) {
+      if (!ONLY.includes(name)) continue;
+      const s0 = Date.now();
+      try {
+        results.sections[name] = await sections[name]();
+      } catch (err) {
+        log(`${name} failed: ${err?.stack ?? err}`);
+        results.errors[name] = String(err?.message ?? err);
+      }
+      log(`${name}: ${round((Date.now() - s0) / 1000)} s`);
+    }
+  } finally {
+    await issuer.close();
+  }
+  results.durationS = round((Date.now() - t0) / 1000);
+  const files = await writeReport(results, OUT);
+  log(`wrote ${files.map((f) => f.replace(`${ROOT}/`, '')).join(', ')} in ${results.durationS} s`);
+  if (Object.keys(results.errors).length > 0) {
+    log(`sections failed: ${Object.keys(results.errors).join(', ')}`);
+    process.exitCode = 1;
+  }
+}
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (err) => {
+    log(`bench failed: ${err?.stack ?? err}`);
+    process.exit(1);
+  },
+);
