@@ -148,9 +148,35 @@ function callsJob(url, token, tool, overrides) {
   };
 }
 
-function runCalls(job) {
-  return runWorker('bench/lib/loadgen.mjs', job, { timeoutMs: callsJobTimeout(job) });
+/** Above this much CPU outside the bench (% of one core) a measured window is disturbed. */
+const DISTURBED_PCT = 25;
+
+function maxOther(result) {
+  return Math.max(0, ...result.phases.map((p) => p.cpu?.other ?? 0));
 }
+
+/**
+ * Runs a calls job; when something outside the bench took more than DISTURBED_PCT of a
+ * core during one of its measured windows, runs it once more and keeps the quieter run.
+ */
+async function runCalls(job) {
+  const run = () => runWorker('bench/lib/loadgen.mjs', job, { timeoutMs: callsJobTimeout(job) });
+  const first = await run();
+  if (maxOther(first) <= DISTURBED_PCT) return first;
+  log(`  disturbed (${maxOther(first)} % of a core elsewhere): running the job again`);
+  const second = await run();
+  const kept = maxOther(second) < maxOther(first) ? second : first;
+  RETRIES.push({
+    url: job.url,
+    sessions: job.sessions,
+    firstOtherPct: maxOther(first),
+    keptOtherPct: maxOther(kept),
+  });
+  return kept;
+}
+
+/** Jobs run a second time because of outside load (reported). */
+const RETRIES = [];
 
 /** An open-loop phase kept up with its rate: everything sent, done, and at ~the rate. */
 function sustained(phase) {
@@ -229,7 +255,7 @@ async function overheadSection(issuer) {
     for (const [label, shape] of Object.entries(shapes)) {
       log(`overhead: direct, ${shape.sessions} session(s)`);
       runs[`direct-${label}`] = await runCalls(
-        callsJob(upstream.url, null, 'echo', { ...shape, watch: { upstream: upstream.pid } }),
+        callsJob(upstream.url, null, 'echo', { ...shape, watch }),
       );
       log(`overhead: through mcpgate, ${shape.sessions} session(s)`);
       runs[`mcpgate-${label}`] = await runCalls(
@@ -492,7 +518,12 @@ async function scalingSection(issuer) {
     try {
       log('scaling: direct baseline (1 tool)');
       const direct = await runCalls(
-        callsJob(upstream.url, null, 'echo', { sessions: sc.sessions, warmCalls: 10, phases }),
+        callsJob(upstream.url, null, 'echo', {
+          sessions: sc.sessions,
+          warmCalls: 10,
+          phases,
+          watch: { upstream: upstream.pid },
+        }),
       );
       for (const limit of sc.histories) {
         log(`scaling: history_limit ${limit}`);
@@ -532,7 +563,12 @@ async function scalingSection(issuer) {
     const upstream = await startUpstream({ tools });
     try {
       const direct = await runCalls(
-        callsJob(upstream.url, null, 'echo', { sessions: sc.sessions, warmCalls: 10, phases }),
+        callsJob(upstream.url, null, 'echo', {
+          sessions: sc.sessions,
+          warmCalls: 10,
+          phases,
+          watch: { upstream: upstream.pid },
+        }),
       );
       const gateway = await startMcpgate({ issuer, upstreams: httpUpstream(upstream.url) });
       try {
@@ -621,6 +657,7 @@ async function main() {
   } finally {
     await issuer.close();
   }
+  results.disturbedRetries = RETRIES;
   results.durationS = round((Date.now() - t0) / 1000);
   const files = await writeReport(results, OUT);
   log(`wrote ${files.map((f) => f.replace(`${ROOT}/`, '')).join(', ')} in ${results.durationS} s`);

@@ -21,7 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { URL } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CLK_TCK, cpuTicks } from './procs.mjs';
+import { CLK_TCK, cpuTicks, machineTicks } from './procs.mjs';
 import { summarize } from './stats.mjs';
 
 const MAX_CALLS_PER_PHASE = 400_000;
@@ -59,7 +59,7 @@ function withTimeout(promise, ms, what) {
 function cpuSnapshot(watch) {
   const ticks = {};
   for (const [name, pid] of Object.entries(watch ?? {})) ticks[name] = cpuTicks(pid);
-  return { at: performance.now(), ticks, self: process.cpuUsage() };
+  return { at: performance.now(), ticks, self: process.cpuUsage(), machine: machineTicks() };
 }
 
 function cpuBetween(a, b) {
@@ -74,6 +74,14 @@ function cpuBetween(a, b) {
   }
   const self = process.cpuUsage(a.self);
   out.loadgen = Math.round(((self.user + self.system) / 1e6 / wallS) * 1000) / 10;
+  // Everything else the machine did meanwhile (other processes, the kernel): a measurement
+  // taken while something else ran is flagged in the report.
+  if (a.machine && b.machine) {
+    const machine = ((b.machine.busy - a.machine.busy) / CLK_TCK / wallS) * 100;
+    const ours = Object.values(out).reduce((sum, v) => sum + (v ?? 0), 0);
+    out.machine = Math.round(machine * 10) / 10;
+    out.other = Math.round(Math.max(0, machine - ours) * 10) / 10;
+  }
   return out;
 }
 

@@ -150,6 +150,25 @@ export function cpuTicks(pid) {
   }
 }
 
+/**
+ * Busy and total clock ticks of the whole machine (all cores), from the first line of
+ * /proc/stat, or null.
+ */
+export function machineTicks() {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0];
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line
+      .trim()
+      .split(/\s+/)
+      .slice(1)
+      .map(Number);
+    const busy = user + nice + system + irq + softirq + (steal || 0);
+    return { busy, total: busy + idle + (iowait || 0) };
+  } catch {
+    return null;
+  }
+}
+
 /** Clock ticks per second (for cpuTicks), 100 when getconf is missing. */
 export const CLK_TCK = (() => {
   try {

@@ -1,7 +1,7 @@
 // The processes under test and their neighbours: mcpgate (started as users start it,
 // `node bin/mcpgate.js start --config FILE`), the bench upstream, an OPA server and a
 // redis-server. Each listens on loopback only and is pinned to a core where possible.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -34,10 +34,13 @@ export async function startMcpgate({
   issuer,
   upstreams,
   sessions = {},
-  dir = scratch(),
+  dir,
   nodeArgs = [],
   logLevel = 'info',
 }) {
+  // A scratch directory made here is removed on stop; one passed in belongs to the caller.
+  const ownDir = dir === undefined;
+  dir ??= scratch();
   mkdirSync(dir, { recursive: true });
   const auditFile = join(dir, 'decisions.log');
   const config = {
@@ -95,7 +98,10 @@ export async function startMcpgate({
     auditFile,
     tail,
     child,
-    stop: () => stopChild(child, 10_000),
+    stop: async () => {
+      await stopChild(child, 10_000);
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
@@ -217,6 +223,7 @@ export async function startRedis({ core = pinning.serverCore } = {}) {
     async stop() {
       client.disconnect();
       await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
