@@ -2,20 +2,9 @@
 // settings. Issuers are security controls, so every field is explicit and strict: a
 // profile must be named, http is refused unless explicitly allowed for local testing.
 import { z } from 'zod';
-import { valueSource } from './value-source.js';
+import { ASYMMETRIC_ALGORITHMS, valueSource } from './value-source.js';
 
-const ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-] as const;
+const ALGORITHMS = [...ASYMMETRIC_ALGORITHMS, 'EdDSA'] as const;
 
 const keyOptions = {
   /** JWKS location; when absent, OIDC discovery on the issuer finds it (Entra: Microsoft's common keys). */

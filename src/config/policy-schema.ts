@@ -2,22 +2,10 @@
 // bundle server polled with ETags), how its signature is checked, dev-mode rebuilds of
 // rego/, and where decision logs go (stdout, file, an OPA-compatible log service).
 import { z } from 'zod';
-import { valueSource } from './value-source.js';
+import { ASYMMETRIC_ALGORITHMS, valueSource } from './value-source.js';
 
-const SIGNING_ALGORITHMS = [
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'HS256',
-  'HS384',
-  'HS512',
-] as const;
+/** OPA bundle signing also allows HMAC (a shared secret). */
+const SIGNING_ALGORITHMS = [...ASYMMETRIC_ALGORITHMS, 'HS256', 'HS384', 'HS512'] as const;
 
 const httpSource = z.strictObject({
   url: z.url({ protocol: /^https?$/ }),

@@ -18,3 +18,16 @@ export const valueSource = z.custom<string | { literal: string }>(
 );
 
 export type RawValueSource = z.infer<typeof valueSource>;
+
+/** Asymmetric JWS algorithms (token and bundle signatures); never "none". */
+export const ASYMMETRIC_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+] as const;
