@@ -16,7 +16,7 @@ export const sessionsSchema = z
     /** Most recent decided calls in input.session.history (sequence rules, argument drift). */
     history_limit: z.number().int().min(0).max(10_000).default(20),
     /** Most targets (tools, resources, prompts) in input.session.summary per session. */
-    summary_limit: z.number().int().min(0).max(10_000).default(256),
+    summary_limit: z.number().int().min(0).max(10_000).default(64),
     /** Purpose when the client names none (header Mcp-Purpose). */
     default_purpose: z
       .string()
@@ -52,7 +52,7 @@ export const sessionsSchema = z
     max_sessions: 1000,
     idle_timeout_s: 900,
     history_limit: 20,
-    summary_limit: 256,
+    summary_limit: 64,
     default_purpose: 'default',
     store: { type: 'memory' },
     rate_limits: {},

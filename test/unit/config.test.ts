@@ -80,7 +80,7 @@ describe('parseConfig: defaults', () => {
         maxSessions: 1000,
         idleTimeoutMs: 900_000,
         historyLimit: 20,
-        summaryLimit: 256,
+        summaryLimit: 64,
         defaultPurpose: 'default',
         store: { type: 'memory' },
         rateLimits: {},
