@@ -69,7 +69,8 @@ session(purpose) := {
 	"purpose": purpose,
 	"age_s": 10,
 	"history": [],
-	"counters": {"calls": 0, "denied": 0},
+	"summary": summary_of([]),
+	"counters": {"calls": 0, "denied": 0, "untracked": 0},
 }
 
 request := {
@@ -133,21 +134,46 @@ session_open(purpose) := {
 	"request": request,
 }
 
-# A session history entry: an earlier decided tools/call of tool_id.
+# A session history entry: an earlier decided tools/call of tool_id, a
+# minute before request.time_ns.
 called(tool_id, allowed) := {
 	"action": "tools/call",
 	"target": tool_id,
-	"args_digest": "0000000000000000000000000000000000000000000000000000000000000000",
+	"args_digest": "00000000000000000000000000000000",
 	"allowed": allowed,
-	"at": "2026-01-01T00:00:00Z",
+	"at_ns": request.time_ns - 60000000000,
 }
 
-# Replaces the session's history (and its counters to match).
-with_history(inp, entries) := object.union(inp, {"session": {
-	"history": entries,
+# The session.summary the gateway keeps after exactly these calls.
+summary_of(entries) := {key: {target: _target_summary(entries, action, target) |
+	some e in entries
+	e.action == action
+	target := e.target
+} |
+	some action, key in _summary_keys
+}
+
+_summary_keys := {"tools/call": "tools", "resources/read": "resources", "prompts/get": "prompts"}
+
+_target_summary(entries, action, target) := {
+	"allowed": count([e | some e in entries; e.action == action; e.target == target; e.allowed == true]),
+	"denied": count([e | some e in entries; e.action == action; e.target == target; e.allowed == false]),
+	"last_ns": max([e.at_ns | some e in entries; e.action == action; e.target == target]),
+}
+
+# Replaces the session's history, its summary and counters to match: these
+# are all the calls of the session, recent enough to be in the history.
+with_history(inp, entries) := with_calls(inp, entries, entries)
+
+# Replaces the session's calls: all of them (summary and counters), of which
+# the most recent, recent (the history; older ones have left it).
+with_calls(inp, all, recent) := object.union(inp, {"session": {
+	"history": recent,
+	"summary": summary_of(all),
 	"counters": {
-		"calls": count(entries),
-		"denied": count([e | some e in entries; e.allowed == false]),
+		"calls": count(all),
+		"denied": count([e | some e in all; e.allowed == false]),
+		"untracked": 0,
 	},
 }})
 

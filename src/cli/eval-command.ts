@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from '../policy/bundle.js';
 import { parseDecision } from '../policy/decision.js';
 import { DECISION_ENTRYPOINT, PolicyEngine } from '../policy/engine.js';
-import type { PolicyInput } from '../pipeline/input.js';
+import { policySummary, summaryOfHistory, type PolicyInput } from '../pipeline/input.js';
 import type { HistoryEntry } from '../sessions/session.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 
@@ -23,6 +23,18 @@ function parseJson(value: string, flag: string): unknown {
   } catch (err) {
     throw new Error(`${flag} is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
+}
+
+function isHistoryEntry(value: unknown): value is HistoryEntry {
+  if (typeof value !== 'object' || value === null) return false;
+  const entry = value as Record<string, unknown>;
+  return (
+    typeof entry.action === 'string' &&
+    typeof entry.target === 'string' &&
+    typeof entry.args_digest === 'string' &&
+    typeof entry.allowed === 'boolean' &&
+    typeof entry.at_ns === 'number'
+  );
 }
 
 /** The input document for a hypothetical tools/call described by flags. */
@@ -41,8 +53,10 @@ export function inputFromFlags(values: Record<string, string | undefined>): Poli
     values.history === undefined
       ? []
       : parseJson(readFileSync(resolve(values.history), 'utf8'), '--history');
-  if (!Array.isArray(history))
-    throw new Error('--history must hold a JSON array of history entries');
+  if (!Array.isArray(history) || !history.every(isHistoryEntry))
+    throw new Error(
+      '--history must hold a JSON array of history entries {action, target, args_digest, allowed, at_ns}',
+    );
   const user = values.user ?? 'eval-user';
   return {
     action: 'tools/call',
@@ -63,8 +77,14 @@ export function inputFromFlags(values: Record<string, string | undefined>): Poli
       id: 'eval',
       purpose: values.purpose ?? 'default',
       age_s: 0,
-      history: history as HistoryEntry[],
-      counters: { calls: history.length, denied: 0 },
+      history,
+      // The summary the store would hold after these calls, so history.called() sees them.
+      summary: policySummary(summaryOfHistory(history)),
+      counters: {
+        calls: history.length,
+        denied: history.filter((entry) => !entry.allowed).length,
+        untracked: 0,
+      },
     },
     tool: {
       server: tool.slice(0, dot),

@@ -13,7 +13,10 @@ export const sessionsSchema = z
     /** Live sessions this process holds at once (new ones get 503 beyond it). */
     max_sessions: z.number().int().positive().default(1000),
     idle_timeout_s: z.number().positive().default(900),
-    history_limit: z.number().int().min(0).max(10_000).default(100),
+    /** Most recent decided calls in input.session.history (sequence rules, argument drift). */
+    history_limit: z.number().int().min(0).max(10_000).default(20),
+    /** Most targets (tools, resources, prompts) in input.session.summary per session. */
+    summary_limit: z.number().int().min(0).max(10_000).default(64),
     /** Purpose when the client names none (header Mcp-Purpose). */
     default_purpose: z
       .string()
@@ -48,7 +51,8 @@ export const sessionsSchema = z
   .default({
     max_sessions: 1000,
     idle_timeout_s: 900,
-    history_limit: 100,
+    history_limit: 20,
+    summary_limit: 64,
     default_purpose: 'default',
     store: { type: 'memory' },
     rate_limits: {},

@@ -15,6 +15,7 @@ export interface SessionsConfig {
   maxSessions: number;
   idleTimeoutMs: number;
   historyLimit: number;
+  summaryLimit: number;
   defaultPurpose: string;
   store: StoreConfig;
   rateLimits: { perSession?: RateWindow; perUser?: RateWindow; perTool?: RateWindow };
@@ -47,6 +48,7 @@ export function resolveSessions(raw: RawSessions, baseDir: string): SessionsConf
     maxSessions: raw.max_sessions,
     idleTimeoutMs: Math.round(raw.idle_timeout_s * 1000),
     historyLimit: raw.history_limit,
+    summaryLimit: raw.summary_limit,
     defaultPurpose: raw.default_purpose,
     store,
     rateLimits,

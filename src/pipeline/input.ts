@@ -1,7 +1,7 @@
 // Builds the policy input document (rego/schema/input.json is its contract). Only facts:
 // no decision is taken here.
 import type { Identity } from '../identity/identity.js';
-import type { HistoryEntry } from '../sessions/session.js';
+import type { HistoryEntry, SessionSummary, TargetSummary } from '../sessions/session.js';
 import type { LoadedSession } from '../sessions/store.js';
 
 export type PolicyAction =
@@ -45,8 +45,14 @@ export interface PolicyInput {
     purpose: string;
     age_s: number;
     ttl_s?: number;
+    /** The most recent decided calls, oldest first (sessions.history_limit). */
     history: HistoryEntry[];
-    /** calls, denied, and the current window count of each rate limit ("rate:<rule>"). */
+    /** The whole session's decided calls by target id: O(1) questions for the policy. */
+    summary: PolicySummary;
+    /**
+     * calls, denied, untracked (calls missing from the summary because it was full), and
+     * the current window count of each rate limit ("rate:<rule>").
+     */
     counters: Record<string, number>;
   };
   tool?: {
@@ -70,6 +76,51 @@ export interface PolicyInput {
   };
 }
 
+/** session.summary: one object per recorded action, keyed by target id. */
+export interface PolicySummary {
+  /** tools/call, by tool id (server.name). */
+  tools: Record<string, TargetSummary>;
+  /** resources/read, by resource id (server:uri). */
+  resources: Record<string, TargetSummary>;
+  /** prompts/get, by prompt id (server.name). */
+  prompts: Record<string, TargetSummary>;
+}
+
+/** Which summary object holds each recorded action's targets. */
+const SUMMARY_KEYS: Readonly<Record<string, keyof PolicySummary>> = {
+  'tools/call': 'tools',
+  'resources/read': 'resources',
+  'prompts/get': 'prompts',
+};
+
+/** The store's summary (by action) as the policy sees it (by kind of target). */
+export function policySummary(summary: SessionSummary | undefined): PolicySummary {
+  const facts: PolicySummary = { tools: {}, resources: {}, prompts: {} };
+  for (const [action, byTarget] of Object.entries(summary?.targets ?? {})) {
+    const key = SUMMARY_KEYS[action];
+    if (key !== undefined) facts[key] = byTarget;
+  }
+  return facts;
+}
+
+/** The summary the store would hold after exactly these calls (for dry runs and tests). */
+export function summaryOfHistory(history: readonly HistoryEntry[]): SessionSummary {
+  const targets = new Map<string, Map<string, TargetSummary>>();
+  for (const entry of history) {
+    let byTarget = targets.get(entry.action);
+    if (!byTarget) targets.set(entry.action, (byTarget = new Map<string, TargetSummary>()));
+    const target = byTarget.get(entry.target) ?? { allowed: 0, denied: 0, last_ns: 0 };
+    byTarget.set(entry.target, target);
+    if (entry.allowed) target.allowed++;
+    else target.denied++;
+    target.last_ns = entry.at_ns;
+  }
+  return {
+    targets: Object.fromEntries([...targets].map(([a, t]) => [a, Object.fromEntries(t)])),
+    untracked: 0,
+  };
+}
+
 /** The input of every action that runs in a session (all but the admin ones). */
 export type SessionInput = PolicyInput & { session: NonNullable<PolicyInput['session']> };
 
@@ -78,7 +129,7 @@ export function baseInput(
   facts: RequestFacts,
   now = Date.now(),
 ): SessionInput {
-  const { record, history, counters, rates } = facts.session;
+  const { record, history, summary, counters, rates } = facts.session;
   const request: PolicyInput['request'] = {
     time_ns: now * 1_000_000,
     time: new Date(now).toISOString(),
@@ -86,13 +137,18 @@ export function baseInput(
   };
   if (facts.protocolVersion !== undefined) request.protocol_version = facts.protocolVersion;
   if (record.clientInfo !== null) request.client = record.clientInfo;
-  const counterFacts: Record<string, number> = { calls: counters.calls, denied: counters.denied };
+  const counterFacts: Record<string, number> = {
+    calls: counters.calls,
+    denied: counters.denied,
+    untracked: summary?.untracked ?? 0,
+  };
   for (const [rule, count] of Object.entries(rates)) counterFacts[`rate:${rule}`] = count;
   const sessionFacts: SessionInput['session'] = {
     id: record.id,
     purpose: record.purpose,
     age_s: Math.max(0, Math.floor((now - record.createdAt) / 1000)),
     history,
+    summary: policySummary(summary),
     counters: counterFacts,
   };
   if (record.expiresAt !== null)

@@ -42,7 +42,7 @@ import {
   type CredentialFacts,
 } from '../credentials/broker.js';
 import type { CredentialConfig } from '../config/credentials.js';
-import type { HistoryEntry } from '../sessions/session.js';
+import { ARGS_DIGEST_HEX, type HistoryEntry } from '../sessions/session.js';
 import {
   StoreUnavailableError,
   type RateLimitRule,
@@ -93,7 +93,7 @@ export class Pipeline {
     private readonly store: SessionStore,
     private readonly sessions: Pick<
       SessionsConfig,
-      'historyLimit' | 'idleTimeoutMs' | 'rateLimits'
+      'historyLimit' | 'summaryLimit' | 'idleTimeoutMs' | 'rateLimits'
     >,
     private readonly decisionLog: DecisionLog,
     private readonly logger: Logger,
@@ -398,12 +398,13 @@ export class Pipeline {
     const entry: HistoryEntry = {
       action: input.action,
       target,
-      args_digest: sha256Hex(canonicalJson(args)),
+      args_digest: sha256Hex(canonicalJson(args)).slice(0, ARGS_DIGEST_HEX),
       allowed: decision.allow,
-      at: new Date().toISOString(),
+      at_ns: input.request.time_ns,
     };
     const options = {
       historyLimit: this.sessions.historyLimit,
+      summaryLimit: this.sessions.summaryLimit,
       idleMs: this.sessions.idleTimeoutMs,
     };
     try {

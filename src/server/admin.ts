@@ -4,6 +4,7 @@
 import { Router, type RequestHandler, type Response } from 'express';
 import type { Identity } from '../identity/identity.js';
 import type { AuthenticatedRequest } from './auth.js';
+import { policySummary } from '../pipeline/input.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { StoreUnavailableError, type SessionRecord, type SessionStore } from '../sessions/store.js';
 import type { SessionManager } from './session-manager.js';
@@ -81,7 +82,13 @@ export function adminRouter(deps: AdminDeps): Router {
         res.status(404).json({ error: 'not_found', message: `no session ${id}` });
         return;
       }
-      res.json({ ...view(loaded.record), counters: loaded.counters, history: loaded.history });
+      // History and summary as the policy sees them (input.session), counters too.
+      res.json({
+        ...view(loaded.record),
+        counters: { ...loaded.counters, untracked: loaded.summary?.untracked ?? 0 },
+        summary: policySummary(loaded.summary),
+        history: loaded.history,
+      });
     } catch (err) {
       storeDown(res, err);
     }

@@ -6,10 +6,11 @@
 // rate-limit windows that have ended. Every method body is synchronous, so recordCall() is
 // atomic by construction: no other call can run between its checks and its updates.
 import type { Logger } from '../util/logger.js';
-import type { HistoryEntry } from './session.js';
+import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import type {
   LoadedSession,
   RateLimitRule,
+  RecordOptions,
   RecordOutcome,
   SessionCounters,
   SessionRecord,
@@ -46,6 +47,13 @@ export function checkRateRules(rules: readonly RateLimitRule[]): void {
   }
 }
 
+/** Rejects a limit that is not a non-negative integer. Shared with the Redis store. */
+export function checkLimit(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+  }
+}
+
 /** Rejects an idle timeout that would make a session vanish at once or never. */
 export function checkIdleMs(idleMs: number): void {
   if (!Number.isFinite(idleMs) || idleMs <= 0) {
@@ -65,7 +73,43 @@ interface StoredSession {
   lastUsedAt: number;
   /** Oldest first, at most the historyLimit of the last recordCall. */
   history: HistoryEntry[];
+  /** action → target → summary; grows by one target per new (action, target). */
+  summary: Map<string, Map<string, TargetSummary>>;
+  /** Targets in summary, over all actions. */
+  summarized: number;
+  /** Calls of a new target once summary held summaryLimit targets. */
+  untracked: number;
   counters: SessionCounters;
+}
+
+/** Adds a decided call to the session's summary (see SessionStore.recordCall). */
+function summarize(session: StoredSession, entry: HistoryEntry, summaryLimit: number): void {
+  let target = session.summary.get(entry.action)?.get(entry.target);
+  if (!target) {
+    if (session.summarized >= summaryLimit) {
+      session.untracked++;
+      return;
+    }
+    target = { allowed: 0, denied: 0, last_ns: 0 };
+    let byTarget = session.summary.get(entry.action);
+    if (!byTarget) session.summary.set(entry.action, (byTarget = new Map<string, TargetSummary>()));
+    byTarget.set(entry.target, target);
+    session.summarized++;
+  }
+  if (entry.allowed) target.allowed++;
+  else target.denied++;
+  target.last_ns = entry.at_ns;
+}
+
+/** A copy of the session's summary as plain objects (any target string is an own key). */
+function summaryOf(session: StoredSession): SessionSummary {
+  const targets: SessionSummary['targets'] = {};
+  for (const [action, byTarget] of session.summary) {
+    targets[action] = Object.fromEntries(
+      [...byTarget].map(([target, summary]) => [target, { ...summary }]),
+    );
+  }
+  return { targets, untracked: session.untracked };
 }
 
 interface RateCounter {
@@ -101,6 +145,9 @@ export class MemoryStore implements SessionStore {
       idleMs,
       lastUsedAt: Date.now(),
       history: [],
+      summary: new Map(),
+      summarized: 0,
+      untracked: 0,
       counters: { calls: 0, denied: 0 },
     });
     return Promise.resolve();
@@ -122,17 +169,15 @@ export class MemoryStore implements SessionStore {
     return Promise.resolve({
       record: structuredClone(session.record),
       history: historyLimit > 0 ? session.history.slice(-historyLimit).map((e) => ({ ...e })) : [],
+      summary: summaryOf(session),
       counters: { ...session.counters },
       rates,
     });
   }
 
-  recordCall(
-    id: string,
-    entry: HistoryEntry,
-    options: { historyLimit: number; idleMs: number; rateRules: RateLimitRule[] },
-  ): Promise<RecordOutcome> {
+  recordCall(id: string, entry: HistoryEntry, options: RecordOptions): Promise<RecordOutcome> {
     checkIdleMs(options.idleMs);
+    checkLimit('summaryLimit', options.summaryLimit);
     const rules = entry.allowed ? options.rateRules : [];
     checkRateRules(rules);
     const now = Date.now();
@@ -166,6 +211,7 @@ export class MemoryStore implements SessionStore {
 
     session.counters.calls++;
     if (!entry.allowed) session.counters.denied++;
+    summarize(session, entry, options.summaryLimit);
     if (options.historyLimit > 0) {
       session.history.push({ ...entry });
       if (session.history.length > options.historyLimit) {

@@ -3,11 +3,17 @@
 //
 // Keys (p = keyPrefix, 'mcpgate:' by default), every one with a TTL:
 //   p s:<id>                          hash: the SessionRecord (clientInfo/clientCapabilities as
-//                                     JSON, expiresAt '' for none), idleMs, calls, denied.
+//                                     JSON, expiresAt '' for none), idleMs, calls, denied,
+//                                     untracked.
 //                                     TTL min(idleMs, expiresAt - now), restarted by load()
 //                                     and recordCall().
 //   p h:<id>                          list of JSON HistoryEntry, oldest first, trimmed to
 //                                     historyLimit; same TTL as the hash.
+//   p t:<id>                          hash: the session's summary, one field per target,
+//                                     "<action>\n<target>" -> "<allowed> <denied> <last_ns>",
+//                                     at most summaryLimit fields; same TTL as the hash.
+//                                     (Calls of new targets beyond that are counted in the
+//                                     session hash's 'untracked'.)
 //   p r:<windowMs>:<index>:<rule.key> counter of one fixed rate window (index =
 //                                     floor(now / windowMs)); TTL: until the window ends
 //                                     plus 1 s.
@@ -41,13 +47,14 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../util/logger.js';
-import { checkIdleMs, checkRateRules, rateWindow } from './memory-store.js';
+import { checkIdleMs, checkLimit, checkRateRules, rateWindow } from './memory-store.js';
 import { CREATE_SCRIPT, LOAD_SCRIPT, RECORD_SCRIPT, TERMINATE_SCRIPT } from './redis/scripts.js';
-import type { HistoryEntry } from './session.js';
+import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import {
   StoreUnavailableError,
   type LoadedSession,
   type RateLimitRule,
+  type RecordOptions,
   type RecordOutcome,
   type SessionRecord,
   type SessionStore,
@@ -215,9 +222,14 @@ export class RedisStore implements SessionStore {
       this.scripts.load(keys.length, ...keys, now, id, Math.max(0, Math.floor(historyLimit))),
     );
     if (reply === null) return undefined;
-    if (!Array.isArray(reply) || reply.length !== 3) throw this.malformed(id, 'load reply');
-    const [fields, history, counts] = reply as unknown[];
-    if (!isStringArray(fields) || !isStringArray(history) || !Array.isArray(counts)) {
+    if (!Array.isArray(reply) || reply.length !== 4) throw this.malformed(id, 'load reply');
+    const [fields, history, summary, counts] = reply as unknown[];
+    if (
+      !isStringArray(fields) ||
+      !isStringArray(history) ||
+      !isStringArray(summary) ||
+      !Array.isArray(counts)
+    ) {
       throw this.malformed(id, 'load reply');
     }
     const hash = pairsToObject(fields);
@@ -229,6 +241,7 @@ export class RedisStore implements SessionStore {
     return {
       record: this.decodeRecord(id, hash),
       history: history.map((json) => this.decodeEntry(id, json)),
+      summary: this.decodeSummary(id, summary, hash.untracked),
       counters: {
         calls: this.decodeCount(id, hash.calls),
         denied: this.decodeCount(id, hash.denied),
@@ -240,9 +253,13 @@ export class RedisStore implements SessionStore {
   async recordCall(
     id: string,
     entry: HistoryEntry,
-    options: { historyLimit: number; idleMs: number; rateRules: RateLimitRule[] },
+    options: RecordOptions,
   ): Promise<RecordOutcome> {
     checkIdleMs(options.idleMs);
+    checkLimit('summaryLimit', options.summaryLimit);
+    if (!Number.isInteger(entry.at_ns) || entry.at_ns < 0) {
+      throw new RangeError(`at_ns must be a non-negative integer, got ${entry.at_ns}`);
+    }
     // Only allowed calls are counted against rate limits.
     const rules = entry.allowed ? options.rateRules : [];
     checkRateRules(rules);
@@ -257,7 +274,7 @@ export class RedisStore implements SessionStore {
       target: entry.target,
       args_digest: entry.args_digest,
       allowed: entry.allowed,
-      at: entry.at,
+      at_ns: entry.at_ns,
     } satisfies HistoryEntry);
     const reply = await this.run(() =>
       this.scripts.record(
@@ -269,6 +286,9 @@ export class RedisStore implements SessionStore {
         Math.max(0, Math.floor(options.historyLimit)),
         entryJson,
         entry.allowed ? '1' : '0',
+        `${entry.action}\n${entry.target}`,
+        BigInt(entry.at_ns).toString(),
+        options.summaryLimit,
         ...ruleArgs,
       ),
     );
@@ -379,8 +399,13 @@ export class RedisStore implements SessionStore {
     return `session store (Redis at ${this.where})`;
   }
 
-  private sessionKeys(id: string): [string, string, string] {
-    return [`${this.prefix}s:${id}`, `${this.prefix}h:${id}`, `${this.prefix}idx`];
+  private sessionKeys(id: string): [string, string, string, string] {
+    return [
+      `${this.prefix}s:${id}`,
+      `${this.prefix}h:${id}`,
+      `${this.prefix}t:${id}`,
+      `${this.prefix}idx`,
+    ];
   }
 
   private counterKey(rule: RateLimitRule, now: number): string {
@@ -468,7 +493,7 @@ export class RedisStore implements SessionStore {
       typeof value.target !== 'string' ||
       typeof value.args_digest !== 'string' ||
       typeof value.allowed !== 'boolean' ||
-      typeof value.at !== 'string'
+      !isTime(value.at_ns)
     ) {
       throw this.malformed(id, 'history entry');
     }
@@ -477,7 +502,36 @@ export class RedisStore implements SessionStore {
       target: value.target,
       args_digest: value.args_digest,
       allowed: value.allowed,
-      at: value.at,
+      at_ns: value.at_ns,
+    };
+  }
+
+  /** The summary hash's "<action>\n<target>" -> "<allowed> <denied> <last_ns>" fields. */
+  private decodeSummary(
+    id: string,
+    fields: string[],
+    untracked: string | undefined,
+  ): SessionSummary {
+    const targets = new Map<string, Array<[string, TargetSummary]>>();
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const field = fields[i] as string;
+      const newline = field.indexOf('\n');
+      const counts = /^(\d+) (\d+) (\d+)$/.exec(fields[i + 1] as string);
+      if (newline < 0 || !counts) throw this.malformed(id, 'summary');
+      const action = field.slice(0, newline);
+      const byTarget = targets.get(action) ?? [];
+      targets.set(action, byTarget);
+      byTarget.push([
+        field.slice(newline + 1),
+        { allowed: Number(counts[1]), denied: Number(counts[2]), last_ns: Number(counts[3]) },
+      ]);
+    }
+    return {
+      // fromEntries: any target string, "__proto__" too, becomes an own key.
+      targets: Object.fromEntries(
+        [...targets].map(([action, byTarget]) => [action, Object.fromEntries(byTarget)]),
+      ),
+      untracked: this.decodeCount(id, untracked),
     };
   }
 
@@ -629,6 +683,11 @@ function isClientInfo(value: unknown): value is { name: string; version: string 
   return (
     isPlainObject(value) && typeof value.name === 'string' && typeof value.version === 'string'
   );
+}
+
+/** A Unix time in ns: a non-negative integer (beyond 2^53, so not a safe one). */
+function isTime(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0;
 }
 
 function isStringArray(value: unknown): value is string[] {

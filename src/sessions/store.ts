@@ -1,11 +1,11 @@
 // The session store: everything about a session that must survive a replica (purpose,
-// owner, lifetime, history, counters, rate-limit windows), in one process (MemoryStore) or
+// owner, lifetime, history, summary, counters, rate-limit windows), in one process (MemoryStore) or
 // shared by several gateway replicas (RedisStore). Live parts (the MCP transport, upstream
 // connections) stay in the process that holds them.
 //
 // Per call the gateway makes at most two store round trips: load() before the decision and
 // recordCall() after it. Rate limits are checked and counted atomically inside recordCall().
-import type { HistoryEntry } from './session.js';
+import type { HistoryEntry, SessionSummary } from './session.js';
 
 export interface SessionRecord {
   id: string;
@@ -34,6 +34,12 @@ export interface LoadedSession {
   record: SessionRecord;
   /** The most recent entries, oldest first, at most historyLimit. */
   history: HistoryEntry[];
+  /**
+   * The whole session's calls by action and target. The stores always fill it; it is absent
+   * only from the LoadedSession of session/open, built before anything is stored (read as
+   * empty).
+   */
+  summary?: SessionSummary;
   counters: SessionCounters;
   /** Current fixed-window counts of the rate limits that apply (by rule name). */
   rates: Record<string, number>;
@@ -47,6 +53,14 @@ export interface RateLimitRule {
   key: string;
   limit: number;
   windowMs: number;
+}
+
+export interface RecordOptions {
+  historyLimit: number;
+  /** Most targets (over all actions) a session's summary holds. */
+  summaryLimit: number;
+  idleMs: number;
+  rateRules: RateLimitRule[];
 }
 
 export type RecordOutcome =
@@ -68,7 +82,7 @@ export class StoreUnavailableError extends Error {}
 export interface SessionStore {
   /** Creates a session; it vanishes after idleMs without use, or at expiresAt. */
   create(record: SessionRecord, idleMs: number): Promise<void>;
-  /** One round trip: record, recent history, counters and current rate windows. */
+  /** One round trip: record, recent history, summary, counters and current rate windows. */
   load(
     id: string,
     historyLimit: number,
@@ -76,14 +90,12 @@ export interface SessionStore {
   ): Promise<LoadedSession | undefined>;
   /**
    * One atomic round trip after a decision: appends the history entry (trimmed to
-   * historyLimit), bumps counters, refreshes the idle expiry, and, for an allowed call,
+   * historyLimit), adds it to the summary of its action and target (a target not yet there
+   * is added while the summary holds fewer than summaryLimit targets, else counted as
+   * untracked), bumps counters, refreshes the idle expiry, and, for an allowed call,
    * checks every rate rule and counts it in all of them, or in none if any is full.
    */
-  recordCall(
-    id: string,
-    entry: HistoryEntry,
-    options: { historyLimit: number; idleMs: number; rateRules: RateLimitRule[] },
-  ): Promise<RecordOutcome>;
+  recordCall(id: string, entry: HistoryEntry, options: RecordOptions): Promise<RecordOutcome>;
   /** Ends a session everywhere: removed from the store and announced to every replica. */
   terminate(id: string, reason: string): Promise<boolean>;
   /** Called (on every replica) when any replica terminates a session. */

@@ -235,9 +235,31 @@ describe('audit', () => {
     await expectAllowed('everything__echo', { message: 'history' });
     const lines = readFileSync(gateway.auditFile, 'utf8').trim().split('\n');
     const last = JSON.parse(lines[lines.length - 1]!) as {
-      input: { session: { history: unknown[]; counters: { calls: number } } };
+      input: {
+        session: {
+          history: Array<{ target: string; args_digest: string; at_ns: number }>;
+          summary: Record<
+            string,
+            Record<string, { allowed: number; denied: number; last_ns: number }>
+          >;
+          counters: { calls: number };
+        };
+      };
     };
-    expect(last.input.session.history.length).toBeGreaterThan(3);
-    expect(last.input.session.counters.calls).toBeGreaterThan(3);
+    const { history, summary, counters } = last.input.session;
+    expect(history.length).toBeGreaterThan(3);
+    expect(counters.calls).toBeGreaterThan(3);
+    // Compact entries: a 128-bit argument digest and the decision time in ns.
+    const previous = history[history.length - 1]!;
+    expect(previous.args_digest).toMatch(/^[0-9a-f]{32}$/);
+    expect(Number.isInteger(previous.at_ns)).toBe(true);
+    // The summary counts every earlier decided call of that tool in the session.
+    const ofTarget = summary.tools?.[previous.target] ?? summary.resources?.[previous.target];
+    expect(ofTarget!.allowed + ofTarget!.denied).toBeGreaterThanOrEqual(1);
+    expect(ofTarget!.last_ns).toBe(previous.at_ns);
+    const total = Object.values(summary)
+      .flatMap((byTarget) => Object.values(byTarget))
+      .reduce((n, t) => n + t.allowed + t.denied, 0);
+    expect(total).toBe(counters.calls);
   });
 });

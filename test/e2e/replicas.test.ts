@@ -44,10 +44,17 @@ async function roundRobinClient(
   return { client, hits };
 }
 
+interface SessionFacts {
+  id: string;
+  counters: Record<string, number>;
+  history: unknown[];
+  summary: { tools: Record<string, { allowed: number; denied: number }> };
+}
+
 function decisions(gateway: GatewayProcess): Array<{
   input: {
     action: string;
-    session?: { id: string; counters: Record<string, number>; history: unknown[] };
+    session?: SessionFacts;
   };
 }> {
   return readFileSync(gateway.auditFile, 'utf8')
@@ -59,7 +66,7 @@ function decisions(gateway: GatewayProcess): Array<{
         JSON.parse(l) as {
           input: {
             action: string;
-            session?: { id: string; counters: Record<string, number>; history: unknown[] };
+            session?: SessionFacts;
           };
         },
     );
@@ -115,6 +122,11 @@ describe('one session, two replicas', () => {
     const seen = mine.map((d) => d.input.session?.counters.calls ?? -1).sort((x, y) => x - y);
     expect(seen).toEqual([0, 1, 2, 3]);
     expect(Math.max(...mine.map((d) => d.input.session?.history.length ?? 0))).toBe(3);
+    // The last decision's summary holds the three earlier calls, whichever replica made them.
+    const last = mine.find((d) => d.input.session?.counters.calls === 3);
+    expect(Object.values(last?.input.session?.summary.tools ?? {})).toEqual([
+      expect.objectContaining({ allowed: 3, denied: 0 }),
+    ]);
     await client.close();
   });
 

@@ -79,7 +79,8 @@ describe('parseConfig: defaults', () => {
       sessions: {
         maxSessions: 1000,
         idleTimeoutMs: 900_000,
-        historyLimit: 100,
+        historyLimit: 20,
+        summaryLimit: 64,
         defaultPurpose: 'default',
         store: { type: 'memory' },
         rateLimits: {},

@@ -26,7 +26,12 @@ function normalizeClaims(claims: JWTPayload, groupsClaim: string): Identity {
     allowInsecureHttp: false,
   }).normalize(claims);
 }
-import { baseInput, type PolicyAction, type RequestFacts } from '../../src/pipeline/input.js';
+import {
+  baseInput,
+  summaryOfHistory,
+  type PolicyAction,
+  type RequestFacts,
+} from '../../src/pipeline/input.js';
 import { sessionPrincipal, type HistoryEntry } from '../../src/sessions/session.js';
 import type { LoadedSession } from '../../src/sessions/store.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';
@@ -75,6 +80,7 @@ function newSession(purpose = 'code-review', history: HistoryEntry[] = []): Load
       clientCapabilities: {},
     },
     history,
+    summary: summaryOfHistory(history),
     counters: { calls: history.length, denied },
     rates: {},
   };
@@ -88,9 +94,9 @@ function entry(n: number, allowed = true): HistoryEntry {
   return {
     action: 'tools/call',
     target: `fs.tool${n}`,
-    args_digest: 'a'.repeat(64),
+    args_digest: 'a'.repeat(32),
     allowed,
-    at: new Date(Date.UTC(2025, 0, 1, 0, 0, n)).toISOString(),
+    at_ns: Date.UTC(2025, 0, 1, 0, 0, n) * 1_000_000,
   };
 }
 
@@ -128,7 +134,8 @@ describe('baseInput', () => {
         purpose: 'code-review',
         age_s: 12,
         history: [],
-        counters: { calls: 0, denied: 0 },
+        summary: { tools: {}, resources: {}, prompts: {} },
+        counters: { calls: 0, denied: 0, untracked: 0 },
       },
       findings: [],
       request: {
@@ -173,7 +180,35 @@ describe('baseInput', () => {
     const session = newSession('code-review', [entry(1), entry(2, false)]);
     const input = baseInput('tools/call', facts(session));
     expect(input.session.history).toEqual([entry(1), entry(2, false)]);
-    expect(input.session.counters).toEqual({ calls: 2, denied: 1 });
+    expect(input.session.counters).toEqual({ calls: 2, denied: 1, untracked: 0 });
+  });
+
+  it('shows the summary by kind of target, and its untracked calls as a counter', () => {
+    const prompt: HistoryEntry = { ...entry(1), action: 'prompts/get' };
+    const read: HistoryEntry = { ...entry(2, false), action: 'resources/read', target: 'fs:a' };
+    const session = newSession('code-review', [entry(1), entry(1, false), entry(3), prompt, read]);
+    session.summary = { ...summaryOfHistory(session.history), untracked: 4 };
+    const input = baseInput('tools/call', facts(session));
+    const at = (n: number): number => entry(n).at_ns;
+    expect(input.session.summary).toEqual({
+      // fs.tool1 as a tool and as a prompt: two targets, never mixed up.
+      tools: {
+        'fs.tool1': { allowed: 1, denied: 1, last_ns: at(1) },
+        'fs.tool3': { allowed: 1, denied: 0, last_ns: at(3) },
+      },
+      resources: { 'fs:a': { allowed: 0, denied: 1, last_ns: at(2) } },
+      prompts: { 'fs.tool1': { allowed: 1, denied: 0, last_ns: at(1) } },
+    });
+    expect(input.session.counters.untracked).toBe(4);
+    expect(schemaErrors(asJson(input))).toEqual([]);
+  });
+
+  it('reads a session without a summary (session/open) as an empty one', () => {
+    const session = newSession();
+    delete session.summary;
+    const input = baseInput('session/open', facts(session));
+    expect(input.session.summary).toEqual({ tools: {}, resources: {}, prompts: {} });
+    expect(input.session.counters.untracked).toBe(0);
   });
 
   it('shows each rate-limit window count to the policy as counters["rate:<rule>"]', () => {
@@ -183,6 +218,7 @@ describe('baseInput', () => {
     expect(input.session.counters).toEqual({
       calls: 0,
       denied: 0,
+      untracked: 0,
       'rate:session': 3,
       'rate:tool:fs.read': 1,
     });

@@ -82,13 +82,18 @@ function makeRecord(overrides: Partial<SessionRecord> = {}): SessionRecord {
   };
 }
 
-function entry(n: number, allowed = true): HistoryEntry {
+/** Unix ns of call n (past 2^53, as real times are). */
+function atNs(n: number): number {
+  return (1_700_000_000_000 + n) * 1_000_000;
+}
+
+function entry(n: number, allowed = true, target = `fs.read_${n}`): HistoryEntry {
   return {
     action: 'tools/call',
-    target: `fs.read_${n}`,
+    target,
     args_digest: `digest-${n}`,
     allowed,
-    at: new Date(1_700_000_000_000 + n).toISOString(),
+    at_ns: atNs(n),
   };
 }
 
@@ -96,8 +101,13 @@ function rule(name: string, key: string, limit: number, windowMs = HOUR): RateLi
   return { name, key, limit, windowMs };
 }
 
-function options(rateRules: RateLimitRule[] = [], historyLimit = 50, idleMs = HOUR) {
-  return { historyLimit, idleMs, rateRules };
+function options(
+  rateRules: RateLimitRule[] = [],
+  historyLimit = 50,
+  idleMs = HOUR,
+  summaryLimit = 256,
+) {
+  return { historyLimit, summaryLimit, idleMs, rateRules };
 }
 
 /** Waits, if needed, until at least needMs are left in the current fixed window. */
@@ -160,6 +170,7 @@ describe.each([
     expect(await store.load(full.id, 10, [])).toEqual({
       record: full,
       history: [],
+      summary: { targets: {}, untracked: 0 },
       counters: { calls: 0, denied: 0 },
       rates: {},
     });
@@ -204,6 +215,72 @@ describe.each([
     const after = await store.load(record.id, 10, []);
     expect(after?.history).toEqual([]);
     expect(after?.counters).toEqual({ calls: 5, denied: 2 });
+  });
+
+  it('summarises the whole session by action and target, beyond the history window', async () => {
+    const store = open();
+    const record = makeRecord();
+    await store.create(record, HOUR);
+    const read = (n: number, allowed = true): HistoryEntry => entry(n, allowed, 'fs.read');
+    const prompt: HistoryEntry = { ...read(5), action: 'prompts/get' };
+    // Targets no object key may be mistaken for, and a newline (the Redis field separator).
+    const odd: HistoryEntry = { ...entry(6), action: 'resources/read', target: '__proto__' };
+    const multiline: HistoryEntry = {
+      ...entry(7, false),
+      action: 'resources/read',
+      target: 'a:x\ny z',
+    };
+    for (const e of [read(1), read(2, false), read(3), entry(4), prompt, odd, multiline]) {
+      expect(await store.recordCall(record.id, e, options([], 2))).toEqual({ kind: 'recorded' });
+    }
+    const loaded = await store.load(record.id, 10, []);
+    expect(loaded?.history).toEqual([odd, multiline]);
+    expect(loaded?.summary).toEqual({
+      targets: {
+        'tools/call': {
+          'fs.read': { allowed: 2, denied: 1, last_ns: atNs(3) },
+          'fs.read_4': { allowed: 1, denied: 0, last_ns: atNs(4) },
+        },
+        // The prompt of the same id is its own target.
+        'prompts/get': { 'fs.read': { allowed: 1, denied: 0, last_ns: atNs(5) } },
+        'resources/read': {
+          ['__proto__']: { allowed: 1, denied: 0, last_ns: atNs(6) },
+          'a:x\ny z': { allowed: 0, denied: 1, last_ns: atNs(7) },
+        },
+      },
+      untracked: 0,
+    });
+    expect(Object.keys(loaded?.summary?.targets['resources/read'] ?? {})).toContain('__proto__');
+    expect(loaded?.counters).toEqual({ calls: 7, denied: 2 });
+  });
+
+  it('holds at most summaryLimit targets; calls of further new targets count as untracked', async () => {
+    const store = open();
+    const record = makeRecord();
+    await store.create(record, HOUR);
+    const limited = options([], 5, HOUR, 2);
+    for (const e of [entry(1), entry(2), entry(3), entry(4, false), entry(5, true, 'fs.read_1')]) {
+      expect(await store.recordCall(record.id, e, limited)).toEqual({ kind: 'recorded' });
+    }
+    const loaded = await store.load(record.id, 10, []);
+    expect(loaded?.summary).toEqual({
+      targets: {
+        'tools/call': {
+          // A target already summarised keeps counting.
+          'fs.read_1': { allowed: 2, denied: 0, last_ns: atNs(5) },
+          'fs.read_2': { allowed: 1, denied: 0, last_ns: atNs(2) },
+        },
+      },
+      untracked: 2,
+    });
+    expect(loaded?.history).toHaveLength(5);
+    expect(loaded?.counters).toEqual({ calls: 5, denied: 1 });
+    // Memory rejects synchronously, Redis asynchronously: either way nothing is recorded.
+    await expect(
+      Promise.resolve().then(() =>
+        store.recordCall(record.id, entry(6), { ...limited, summaryLimit: -1 }),
+      ),
+    ).rejects.toThrow(RangeError);
   });
 
   it('ends a session idle for idleMs; load and recordCall restart the idle time', async () => {
@@ -271,6 +348,7 @@ describe.each([
     expect(loaded?.rates).toEqual({ user: 3, session: 3 }); // the user rule did not count it
     expect(loaded?.counters).toEqual({ calls: 3, denied: 0 });
     expect(loaded?.history).toEqual([entry(1), entry(2), entry(3)]);
+    expect(Object.keys(loaded?.summary?.targets['tools/call'] ?? {})).not.toContain('fs.read_4');
 
     // A limit of 0 refuses the first call.
     const closed = rule('tool:x', `user:${record.principal}:tool:x`, 0);
@@ -474,9 +552,41 @@ describe('RedisStore on a shared Redis', () => {
     for (const store of [a, b]) {
       const loaded = await store.load(record.id, 10, rules);
       expect(loaded?.history).toEqual([entry(1), entry(2), entry(3, false), entry(4)]);
+      expect(loaded?.summary?.targets['tools/call']).toEqual({
+        'fs.read_1': { allowed: 1, denied: 0, last_ns: atNs(1) },
+        'fs.read_2': { allowed: 1, denied: 0, last_ns: atNs(2) },
+        'fs.read_3': { allowed: 0, denied: 1, last_ns: atNs(3) },
+        'fs.read_4': { allowed: 1, denied: 0, last_ns: atNs(4) },
+      });
       expect(loaded?.counters).toEqual({ calls: 4, denied: 1 });
       expect(loaded?.rates).toEqual({ session: 3 });
     }
+  });
+
+  it('deletes every key of a terminated session, the summary too', async () => {
+    const store = redisStore();
+    const record = makeRecord();
+    await store.create(record, HOUR);
+    await store.recordCall(record.id, entry(1), options());
+    const raw = rawClient();
+    const keys = ['s', 'h', 't'].map((kind) => `mcpgate:${kind}:${record.id}`);
+    expect(await raw.exists(...keys)).toBe(3);
+    expect(await store.terminate(record.id, 'test')).toBe(true);
+    expect(await raw.exists(...keys)).toBe(0);
+  });
+
+  it('fails closed on a malformed summary, changing nothing', async () => {
+    const store = redisStore();
+    const record = makeRecord();
+    await store.create(record, HOUR);
+    await store.recordCall(record.id, entry(1), options());
+    const raw = rawClient();
+    await raw.hset(`mcpgate:t:${record.id}`, 'tools/call\nfs.read_1', 'garbage');
+    await expect(store.recordCall(record.id, entry(1), options())).rejects.toThrow(
+      StoreUnavailableError,
+    );
+    await expect(store.load(record.id, 10, [])).rejects.toThrow(/malformed summary/);
+    expect(await raw.hget(`mcpgate:s:${record.id}`, 'calls')).toBe('1');
   });
 
   it('tells the other replicas about a termination within 1 s', async () => {
@@ -541,7 +651,7 @@ describe('RedisStore on a shared Redis', () => {
     expect(keys.length).toBeGreaterThan(0);
     const text: string[] = [];
     for (const key of keys) {
-      expect(key).toMatch(/^(mcpgate|tenant-b):(s:|h:|r:\d+:\d+:|idx$)/);
+      expect(key).toMatch(/^(mcpgate|tenant-b):(s:|h:|t:|r:\d+:\d+:|idx$)/);
       const pttl = await raw.pttl(key);
       // -2: the key expired since KEYS listed it (short rate windows do); -1: no TTL at all.
       if (pttl === -2) continue;
@@ -555,7 +665,12 @@ describe('RedisStore on a shared Redis', () => {
       text.push(key);
     }
     expect(keys).toEqual(
-      expect.arrayContaining([`mcpgate:s:${record.id}`, `mcpgate:h:${record.id}`, 'mcpgate:idx']),
+      expect.arrayContaining([
+        `mcpgate:s:${record.id}`,
+        `mcpgate:h:${record.id}`,
+        `mcpgate:t:${record.id}`,
+        'mcpgate:idx',
+      ]),
     );
     const all = text.join('\n');
     expect(all).not.toMatch(/eyJ[\w-]+\.[\w-]+/); // a JWT
@@ -674,11 +789,13 @@ describe('RedisStore measurements (reported, not asserted)', () => {
       }
       return samples;
     };
+    // A session that uses 20 tools over and over, with the default history_limit (20).
     let n = 0;
-    const record1000 = await time(() =>
-      store.recordCall(record.id, entry(n++), options(rules, 50)),
-    );
-    const load1000 = await time(() => store.load(record.id, 50, rules));
+    const record1000 = await time(() => {
+      n++;
+      return store.recordCall(record.id, entry(n, true, `fs.tool_${n % 20}`), options(rules, 20));
+    });
+    const load1000 = await time(() => store.load(record.id, 20, rules));
 
     const memory = async (): Promise<number> => {
       const info = await raw.info('memory');
@@ -697,14 +814,17 @@ describe('RedisStore measurements (reported, not asserted)', () => {
     const historyBytes = Number(
       await raw.call('MEMORY', 'USAGE', `bench:h:${record.id}`, 'SAMPLES', '0'),
     );
+    const summaryBytes = Number(
+      await raw.call('MEMORY', 'USAGE', `bench:t:${record.id}`, 'SAMPLES', '0'),
+    );
 
     console.log(
       [
         'RedisStore against a local redis-server (loopback), 1000 sequential calls each:',
-        `  load        p50 ${percentile(load1000, 50).toFixed(3)} ms, p99 ${percentile(load1000, 99).toFixed(3)} ms (history 50, 2 rate rules)`,
+        `  load        p50 ${percentile(load1000, 50).toFixed(3)} ms, p99 ${percentile(load1000, 99).toFixed(3)} ms (history 20, summary of 20 targets, 2 rate rules)`,
         `  recordCall  p50 ${percentile(record1000, 50).toFixed(3)} ms, p99 ${percentile(record1000, 99).toFixed(3)} ms (2 rate rules)`,
         `  idle session: ${((after - before) / 1000).toFixed(0)} bytes each (INFO used_memory over 1000 sessions, index included); MEMORY USAGE of its hash ${hashBytes} bytes`,
-        `  history of 50 entries: MEMORY USAGE ${historyBytes} bytes`,
+        `  history of 20 entries: MEMORY USAGE ${historyBytes} bytes; summary of 20 targets: ${summaryBytes} bytes`,
       ].join('\n'),
     );
     const keys = await raw.keys('bench:*');

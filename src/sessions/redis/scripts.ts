@@ -4,7 +4,7 @@
 //
 // Conventions:
 // - Every key a script touches arrives in KEYS (s = session hash, h = history list,
-//   idx = index sorted set, then rate-window counters); only the pub/sub channel, which is
+//   t = summary hash, idx = index sorted set, then rate-window counters); only the pub/sub channel, which is
 //   not a key, is an argument. The keys are not hash-tagged: a single Redis node (or a
 //   primary with replicas) is assumed, not Redis Cluster.
 // - Scripts are deterministic: the time ("now", epoch ms of the calling gateway) is an
@@ -25,21 +25,22 @@ end
 
 -- The session's keys live ttl ms more; the index scores each id by when it expires and
 -- itself lives as long as its longest-lived session.
-local function keep(s, h, idx, id, now, ttl)
+local function keep(s, h, t, idx, id, now, ttl)
   redis.call('PEXPIRE', s, ttl)
   redis.call('PEXPIRE', h, ttl)
+  redis.call('PEXPIRE', t, ttl)
   redis.call('ZADD', idx, now + ttl, id)
   if redis.call('PTTL', idx) < ttl then redis.call('PEXPIRE', idx, ttl) end
 end
 
-local function drop(s, h, idx, id)
-  redis.call('DEL', s, h)
+local function drop(s, h, t, idx, id)
+  redis.call('DEL', s, h, t)
   redis.call('ZREM', idx, id)
 end
 `;
 
 /**
- * create: KEYS s, h, idx; ARGV now, idleMs, expiresAt ('' = none), id, then the hash's
+ * create: KEYS s, h, t, idx; ARGV now, idleMs, expiresAt ('' = none), id, then the hash's
  * field/value pairs. Replaces any session with that id. Returns 1, or 0 when expiresAt has
  * already passed (nothing is stored then). Also drops the ids of expired sessions from the
  * index, so it stays as small as the live sessions even if list() is never called (each id
@@ -47,20 +48,21 @@ end
  */
 export const CREATE_SCRIPT = `${LIFETIME}
 local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 local ttl = ttl_of(now, tonumber(ARGV[2]), ARGV[3])
-drop(KEYS[1], KEYS[2], KEYS[3], ARGV[4])
+drop(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[4])
 if ttl <= 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-keep(KEYS[1], KEYS[2], KEYS[3], ARGV[4], now, ttl)
+keep(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[4], now, ttl)
 return 1
 `;
 
 /**
- * load: KEYS s, h, idx, then one rate-window counter per rule; ARGV now, id, historyLimit.
- * Returns nil when the session is gone, else { HGETALL of s, the last historyLimit history
- * entries (oldest first), the counters' values (0 when absent) in KEYS order }. A load
- * is a use: it restarts the idle timeout (with the idleMs stored in the hash).
+ * load: KEYS s, h, t, idx, then one rate-window counter per rule; ARGV now, id,
+ * historyLimit. Returns nil when the session is gone, else { HGETALL of s, the last
+ * historyLimit history entries (oldest first), HGETALL of t, the counters' values (0 when
+ * absent) in KEYS order }. A load is a use: it restarts the idle timeout (with the idleMs
+ * stored in the hash).
  */
 export const LOAD_SCRIPT = `${LIFETIME}
 local now = tonumber(ARGV[1])
@@ -70,25 +72,29 @@ local f = {}
 for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
 local ttl = ttl_of(now, tonumber(f['idleMs']) or 0, f['expiresAt'])
 if ttl <= 0 then
-  drop(KEYS[1], KEYS[2], KEYS[3], ARGV[2])
+  drop(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2])
   return false
 end
-keep(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, ttl)
+keep(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2], now, ttl)
 local limit = tonumber(ARGV[3])
 local history = {}
 if limit > 0 then history = redis.call('LRANGE', KEYS[2], -limit, -1) end
+local summary = redis.call('HGETALL', KEYS[3])
 local rates = {}
-for i = 4, #KEYS do rates[#rates + 1] = tonumber(redis.call('GET', KEYS[i])) or 0 end
-return { fields, history, rates }
+for i = 5, #KEYS do rates[#rates + 1] = tonumber(redis.call('GET', KEYS[i])) or 0 end
+return { fields, history, summary, rates }
 `;
 
 /**
- * record: KEYS s, h, idx, then one rate-window counter per rule (none for a denied call);
- * ARGV now, id, idleMs, historyLimit, entry (JSON), allowed ('1' or '0'), then per rule
- * its limit and the counter's TTL in ms.
+ * record: KEYS s, h, t, idx, then one rate-window counter per rule (none for a denied
+ * call); ARGV now, id, idleMs, historyLimit, entry (JSON), allowed ('1' or '0'), summary
+ * field (action .. '\n' .. target), at_ns, summaryLimit, then per rule its limit and the
+ * counter's TTL in ms.
  * Returns {'gone'}, {'rate_limited', i} (i: 1-based rule whose window is full; nothing was
  * counted or appended) or {'recorded'} (every counter incremented once, the entry appended
- * and trimmed, calls/denied bumped, the idle timeout restarted).
+ * and trimmed, its target's summary "allowed denied last_ns" updated -- or, for a new
+ * target once t holds summaryLimit fields, 'untracked' bumped instead --, calls/denied
+ * bumped, the idle timeout restarted).
  */
 export const RECORD_SCRIPT = `${LIFETIME}
 local now = tonumber(ARGV[1])
@@ -96,25 +102,41 @@ local expires_at = redis.call('HGET', KEYS[1], 'expiresAt')
 if not expires_at then return { 'gone' } end
 local ttl = ttl_of(now, tonumber(ARGV[3]), expires_at)
 if ttl <= 0 then
-  drop(KEYS[1], KEYS[2], KEYS[3], ARGV[2])
+  drop(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2])
   return { 'gone' }
 end
-local rules = #KEYS - 3
+local rules = #KEYS - 4
 for i = 1, rules do
-  local count = tonumber(redis.call('GET', KEYS[3 + i])) or 0
-  if count >= tonumber(ARGV[5 + 2 * i]) then
-    keep(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, ttl)
+  local count = tonumber(redis.call('GET', KEYS[4 + i])) or 0
+  if count >= tonumber(ARGV[8 + 2 * i]) then
+    keep(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2], now, ttl)
     return { 'rate_limited', i }
   end
 end
+-- The target's summary is read (and checked) before anything is written: a malformed
+-- one fails the script with nothing changed.
+local current = redis.call('HGET', KEYS[3], ARGV[7])
+local summarized = current or redis.call('HLEN', KEYS[3]) < tonumber(ARGV[9])
+local allowed, denied = 0, 0
+if current then
+  local a, d = string.match(current, '^(%d+) (%d+) %d+$')
+  if not a then return redis.error_reply('malformed summary field ' .. ARGV[7]) end
+  allowed, denied = tonumber(a), tonumber(d)
+end
 local counted = {}
 for i = 1, rules do
-  local key = KEYS[3 + i]
+  local key = KEYS[4 + i]
   if not counted[key] then
     counted[key] = true
     redis.call('INCR', key)
-    redis.call('PEXPIRE', key, ARGV[6 + 2 * i])
+    redis.call('PEXPIRE', key, ARGV[9 + 2 * i])
   end
+end
+if summarized then
+  if ARGV[6] == '1' then allowed = allowed + 1 else denied = denied + 1 end
+  redis.call('HSET', KEYS[3], ARGV[7], allowed .. ' ' .. denied .. ' ' .. ARGV[8])
+else
+  redis.call('HINCRBY', KEYS[1], 'untracked', 1)
 end
 local limit = tonumber(ARGV[4])
 if limit > 0 then
@@ -126,18 +148,18 @@ end
 redis.call('HINCRBY', KEYS[1], 'calls', 1)
 if ARGV[6] ~= '1' then redis.call('HINCRBY', KEYS[1], 'denied', 1) end
 redis.call('HSET', KEYS[1], 'idleMs', ARGV[3])
-keep(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, ttl)
+keep(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2], now, ttl)
 return { 'recorded' }
 `;
 
 /**
- * terminate: KEYS s, h, idx; ARGV id, channel, message. Deletes the session and, if it
+ * terminate: KEYS s, h, t, idx; ARGV id, channel, message. Deletes the session and, if it
  * existed, publishes the message on the channel. Returns 1 if it existed, else 0.
  */
 export const TERMINATE_SCRIPT = `
 local existed = redis.call('DEL', KEYS[1])
-redis.call('DEL', KEYS[2])
-redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('ZREM', KEYS[4], ARGV[1])
 if existed == 1 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return existed
 `;
