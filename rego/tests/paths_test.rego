@@ -78,3 +78,15 @@ test_show if {
 	text.show("code-review") == "code-review"
 	text.show("") == "(empty)"
 }
+
+# The drive-letter trick is checked with split and trim; it must hold for
+# exactly the paths ^[A-Za-z]: matches.
+test_drive_trick_agrees_with_its_regex if {
+	every p in {"C:", "c:\\x", "z:/a", "a", "ab:", ":", ":a", "1:", "é:", "C", "C/:", "Cc:", "_:", "", "a:b:c", "[:", "{:"} {
+		_drive(p) == regex.match(`^[A-Za-z]:`, p)
+	}
+}
+
+_drive(p) if "starts with a drive letter" in paths.tricks(p)
+
+_drive(p) := false if not "starts with a drive letter" in paths.tricks(p)

@@ -71,3 +71,34 @@ test_prefixes if {
 	paths.prefixes("src/a/b.ts") == {"src", "src/a", "src/a/b.ts"}
 	paths.prefixes("a") == {"a"}
 }
+
+# valid_glob is written with string built-ins; it must accept exactly the
+# strings the regular expression that defines the glob subset accepts. Every
+# string of up to three characters over the characters that matter, and some
+# longer ones, are compared.
+_glob_regex := `^(?:[^{}\[\]\\]|\{[^{}\[\]\\]*\}|\[!?[^\[\]\\/!]+\])*$`
+
+_glob_chars := ["a", "/", "!", "{", "}", "[", "]", `\`, "*"]
+
+_short_strings := {concat("", [a, b, c]) |
+	some a in array.concat(_glob_chars, [""])
+	some b in array.concat(_glob_chars, [""])
+	some c in array.concat(_glob_chars, [""])
+}
+
+test_valid_glob_agrees_with_its_regex if {
+	longer := {
+		"src/**/*.{ts,tsx}", "[{]", "[!{}]x{a,b}", "{a}[b]{c}[!d]", "[a]]", "{a}}", "[!!a]",
+		"é[é]{é}", "a\nb", "{[}]", "x[a-z]/y{,z}", "[!a/b]", "{a/b}[c]", "]{", "[!a]", "[a!]", "{a}b}",
+		"[a]{b", "{a,b}{c}", "[ab]x]", "[[a]]", "{{a}}", "[!/]", "[a\\]", "*{*}*[*]", "[!a]b[c]{d}e",
+	}
+
+	# "" matches the regex; valid_glob refuses it before (and did before too).
+	every s in (_short_strings | longer) - {""} {
+		_valid(s) == regex.match(_glob_regex, s)
+	}
+}
+
+_valid(s) if scopes.valid_glob(s)
+
+_valid(s) := false if not scopes.valid_glob(s)

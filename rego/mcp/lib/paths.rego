@@ -38,7 +38,16 @@ _trick("absolute", p) if startswith(p, "/")
 _trick("home", p) if startswith(p, "~")
 
 # Windows drive letters ("C:", "c:\") make a path absolute whatever follows.
-_trick("drive", p) if regex.match(`^[A-Za-z]:`, p)
+# Written with split and trim rather than regex.match(`^[A-Za-z]:`, p), which
+# the wasm evaluator would compile on every evaluation.
+_trick("drive", p) if {
+	contains(p, ":")
+	letter := split(p, ":")[0]
+	count(letter) == 1
+	trim(letter, ascii_letters) == ""
+}
+
+ascii_letters := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 _trick("dotdot", p) if ".." in split(p, "/")
 

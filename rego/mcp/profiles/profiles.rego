@@ -518,16 +518,25 @@ _number_suffix := concat("", ["#", _number_text(tools.argument(_number_args[0]))
 
 _number_text(n) := format_int(n, 10) if _positive_integer(n)
 
+# These two check with trim (every character in a set) rather than
+# regex.match, which the wasm evaluator compiles on every evaluation:
+# _number_text accepts what ^[1-9][0-9]*$ does, _github_name what
+# ^[A-Za-z0-9._-]+$ does (see profiles_test).
 _number_text(n) := n if {
 	is_string(n)
-	regex.match(`^[1-9][0-9]*$`, n)
+	n != ""
+	trim(n, "0123456789") == ""
+	not startswith(n, "0")
 }
 
 _github_name(x) if {
 	is_string(x)
-	regex.match(`^[A-Za-z0-9._-]+$`, x)
+	x != ""
+	trim(x, _github_chars) == ""
 	not x in {".", ".."}
 }
+
+_github_chars := concat("", [paths.ascii_letters, "0123456789._-"])
 
 _positive_integer(n) if {
 	is_number(n)
