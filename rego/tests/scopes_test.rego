@@ -102,3 +102,42 @@ test_valid_glob_agrees_with_its_regex if {
 _valid(s) if scopes.valid_glob(s)
 
 _valid(s) := false if not scopes.valid_glob(s)
+
+# Simple globs are matched with string built-ins, others with glob.match;
+# both ways must agree on every simple glob.
+_simple_globs := [
+	"src/**/*.ts", "**/x", "**/.env*", "**/secrets*", "src/**", "src", "org/repo#*", "org/*", "*", "**",
+	"a/**/b", "a/**/*", "*.ts", ".env*", "a//b", "a/", "/a", "*/", "/**", "**/", "*/*", "a/*/b", "**/a/*",
+	"é*", "a b/*", "a.+(b)|^$/*", "src/**/*.{ts,tsx}", "*.{a,b}", "{x,src}/**", "a/{b,x}/b", "{a,b}*",
+	"*{a,b}", "{.env,secrets}*", "**/{a,b}", "{a, b}",
+]
+
+_sample_values := [
+	"", "x", "a", "b", "/", "//", "src", "src/", "src/a.ts", "src/a/b.ts", "src/a/b/c.tsx", ".env", "a/.env.local",
+	"a/b/.env", "secrets", "x/secrets/y", "org/repo#1", "org/repo", "org/a/b", "org/#", "/x", "a//b", "a/b",
+	"a/x/b", "a/x/y/b", "é/x", "éa", ".envé", "a/", "/a", "x/a/z", "a b/c", "a.+(b)|^$/q", "ts", ".ts", "a.a",
+	"x/y", "a/b/b", "q/b", " b",
+]
+
+test_simple_globs_match_as_glob_match_does if {
+	every g in _simple_globs {
+		scopes._pattern(g).simple
+		every v in _sample_values {
+			_simple_result(g, v) == _glob_result(g, v)
+		}
+	}
+	every g in [
+		"[a-c]x", "?.ts", "a/**/b/**/c", "a**", "*.*.ts", "SELECT **", "org/*#*", "*a*", "src{,/**}",
+		"{a,}", "*{,}*", "{}", "{a,b}{c}", "x/**{a,b}", "{a*,b}", "{a/b,c}", "{a?,b}", "a}", "{a,b}]",
+	] {
+		not scopes._pattern(g).simple
+	}
+}
+
+_simple_result(g, v) if scopes._pattern_match(scopes._pattern(g), v, split(v, "/"))
+
+_simple_result(g, v) := false if not scopes._pattern_match(scopes._pattern(g), v, split(v, "/"))
+
+_glob_result(g, v) if glob.match(scopes._globstar(g), ["/"], v)
+
+_glob_result(g, v) := false if not glob.match(scopes._globstar(g), ["/"], v)

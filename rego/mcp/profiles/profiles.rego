@@ -134,6 +134,11 @@ _exclude_globs := [] if not "exclude" in object.keys(entry)
 
 _scope_text := concat(", ", _scope_globs)
 
+# The entry's globs prepared for matching (scopes.plan), once per request.
+_scope_plans := [scopes.plan(g) | some g in _scope_globs]
+
+_exclude_plans := [scopes.plan(g) | some g in _exclude_globs]
+
 _requires := r if {
 	_granted_tool
 	r := object.get(entry, "requires", [])
@@ -282,14 +287,26 @@ _argument_ok(arg, "repo") if {
 }
 
 _value_ok(v, kind) if {
-	_in_scope(v)
-	count(scopes.excluding(_exclude_globs, v, kind)) == 0
+	v in _in_scope_values
+	count(_exclusions[[v, kind]]) == 0
 	_clean(v, kind)
+}
+
+# Whether each scope value is inside the scope, and the excludes matching it,
+# worked out once per request for allow and deny alike. A value missing here
+# is neither in scope nor free of excludes, so it is refused.
+_in_scope_values contains v.value if {
+	some v in scope_values
+	_in_scope(v.value)
+}
+
+_exclusions[[v.value, v.kind]] := {p.glob | some p in scopes.excluding_plans(_exclude_plans, v.value, v.kind)} if {
+	some v in scope_values
 }
 
 _in_scope(_) if not "scope" in object.keys(entry)
 
-_in_scope(v) if scopes.matches_any(_scope_globs, v)
+_in_scope(v) if scopes.matches_any_plan(_scope_plans, v)
 
 _clean(v, "path") if paths.clean(v)
 
@@ -372,7 +389,7 @@ deny contains reason if some reason in _argument_problems
 
 deny contains reason if {
 	some v in scope_values
-	not _in_scope(v.value)
+	not v.value in _in_scope_values
 	reason := concat("", [
 		input.tool.id, ": argument ", v.where, " ", text.quote(v.value),
 		" is outside scope ", _scope_text,
@@ -381,7 +398,7 @@ deny contains reason if {
 
 deny contains reason if {
 	some v in scope_values
-	matched := scopes.excluding(_exclude_globs, v.value, v.kind)
+	matched := _exclusions[[v.value, v.kind]]
 	count(matched) > 0
 	reason := concat("", [
 		input.tool.id, ": argument ", v.where, " ", text.quote(v.value),
