@@ -134,8 +134,8 @@ _pattern_match(pattern, v, _) if {
 	glob.match(pattern.glob, ["/"], v)
 }
 
-# A simple glob has no braces, brackets, "?" or backslash, at most one "**"
-# segment, and at most one "*" in every other segment.
+# A simple glob has no braces, brackets, "?", backslash, "(", ")" or "$", at
+# most one "**" segment, and at most one "*" in every other segment.
 _simple(g) if {
 	not _has_special(g)
 	segments := split(g, "/")
@@ -145,8 +145,11 @@ _simple(g) if {
 	}
 }
 
+# "(", ")" and "$" too: the wasm evaluator's glob.match treats them as
+# regular-expression syntax ("(x)" matches "x") where Go's takes them
+# literally. Left to glob.match, they keep deciding as they always have.
 _has_special(g) if {
-	some c in ["{", "}", "[", "]", "?", `\`]
+	some c in ["{", "}", "[", "]", "?", `\`, "(", ")", "$"]
 	contains(g, c)
 }
 
