@@ -167,3 +167,68 @@ test_matches_any if {
 	not scopes.matches_any(["lib/**", "src/**/*.{ts,tsx}"], "src/a/b.js")
 	scopes.matches_any_plan([scopes.plan("[a-c]x")], "bx")
 }
+
+# excluding checks a path's directories at once rather than one by one; it
+# must give what matching each of paths.prefixes with glob.match gave.
+_exclude_globs := [
+	"**/.env*", "**/secrets*", "**/X*", "org", "org/private-*", "**;**", "** into **", "**drop**", "src",
+	"src/**", "a/*/c", "**/b/*", "*.ts", "[Ss]ecret*", "{a,b}/**", "a/**/c", "**", "*/b", "a/b", "**/b/**",
+	"A/**", "ORG/*", "org/*#3",
+]
+
+_exclude_values := [
+	"src/a.ts", "src/secrets/a.ts", "src/SECRETS.ts", "a/.env", ".Env.local", "a/b/c", "a/b", "a", "a/x/c/d",
+	"org/private-x#3", "org/x#3", "Org/Repo#1", "org/repo", "SELECT 1;\nDROP t", "SELECT *\nINTO b", "b/x",
+	"x/b/y/z", "a//c", "/a", "é/b",
+]
+
+# In chunks, to stay within opa test's timeout under --coverage.
+test_excluding_agrees_with_glob_match_path_1 if _exclusions_agree("path", 0)
+
+test_excluding_agrees_with_glob_match_path_2 if _exclusions_agree("path", 7)
+
+test_excluding_agrees_with_glob_match_path_3 if _exclusions_agree("path", 14)
+
+test_excluding_agrees_with_glob_match_repo_1 if _exclusions_agree("repo", 0)
+
+test_excluding_agrees_with_glob_match_repo_2 if _exclusions_agree("repo", 7)
+
+test_excluding_agrees_with_glob_match_repo_3 if _exclusions_agree("repo", 14)
+
+test_excluding_agrees_with_glob_match_text if _exclusions_agree("text", 0)
+
+test_excluding_agrees_with_glob_match_text_2 if _exclusions_agree("text", 7)
+
+test_excluding_agrees_with_glob_match_text_3 if _exclusions_agree("text", 14)
+
+test_exclude_chunks_cover_every_value if count(_exclude_values) <= 21
+
+_exclusions_agree(kind, from) if {
+	every v in array.slice(_exclude_values, from, from + 7) {
+		scopes.excluding(_exclude_globs, v, kind) == _old_excluding(_exclude_globs, v, kind)
+	}
+}
+
+# The implementation before the segment matcher.
+_old_excluding(gs, v, kind) := {g |
+	candidates := {scopes._flat(c) | some c in _old_candidates(v, kind)}
+	folded := {lower(c) | some c in candidates}
+	some g in gs
+	_old_any_match(scopes._globstar(g), scopes._globstar(lower(g)), candidates, folded)
+}
+
+_old_any_match(pattern, _, candidates, _) if {
+	some c in candidates
+	glob.match(pattern, ["/"], c)
+}
+
+_old_any_match(_, folded_pattern, _, folded) if {
+	some c in folded
+	glob.match(folded_pattern, ["/"], c)
+}
+
+_old_candidates(v, "path") := paths.prefixes(v)
+
+_old_candidates(v, "repo") := paths.prefixes(split(v, "#")[0]) | {v}
+
+_old_candidates(v, "text") := {v}

@@ -13,6 +13,8 @@
 #   - input: schema.input
 package mcp.lib.scopes
 
+import data.mcp.lib.paths
+
 # The glob syntax a profile may use: no backslash escapes, no braces inside
 # braces, no brackets inside braces, no "/" in brackets, no empty brackets.
 # Outside this subset the wasm and Go evaluators do not agree on every
@@ -250,39 +252,78 @@ excluding(gs, v, kind) := {p.glob | some p in excluding_plans([plan(g) | some g 
 # exclude value v, as excluding.
 excluding_plans(plans, v, kind) := {p |
 	flat := _flat(v)
-	candidates := _candidates(flat, kind)
 	some p in plans
-	_excludes(p, flat, candidates, kind)
+	_excludes(p, flat, kind)
 }
 
-_excludes(p, _, candidates, _) if {
-	some [c, segments] in candidates
-	_pattern_match(p.exact, c, segments)
-}
+_excludes(p, v, kind) if _excluded_by(p.exact, v, kind)
 
 # The lower-cased pass, needed only when lower-casing changes the glob or the
 # value: otherwise it would repeat the pass above.
-_excludes(p, flat, _, kind) if {
-	_folds(p, flat)
-	some [c, segments] in _candidates(lower(flat), kind)
-	_pattern_match(p.folded, c, segments)
+_excludes(p, v, kind) if {
+	_folds(p, v)
+	_excluded_by(p.folded, lower(v), kind)
 }
 
 _folds(p, _) if p.folded != p.exact
 
-_folds(_, flat) if lower(flat) != flat
+_folds(_, v) if lower(v) != v
 
-# The values an exclude is matched against, each with its segments: for a
-# path, the path and every directory above it (as paths.prefixes); for a
-# repository, those of "owner/repo" and the whole value.
-_candidates(v, "path") := _prefixes(v)
+# A path is excluded when it or a directory above it matches; a repository
+# "owner/repo#12" when the owner, "owner/repo" or the whole value does.
+_excluded_by(pattern, v, "path") if _matches_prefix(pattern, v)
 
-_candidates(v, "repo") := _prefixes(split(v, "#")[0]) | {[v, split(v, "/")]}
+_excluded_by(pattern, v, "repo") if _matches_prefix(pattern, split(v, "#")[0])
 
-_candidates(v, "text") := {[v, split(v, "/")]}
+_excluded_by(pattern, v, "repo") if _pattern_match(pattern, v, split(v, "/"))
 
-_prefixes(v) := {[concat("/", segments), segments] |
-	all := split(v, "/")
-	some n in numbers.range(1, count(all))
-	segments := array.slice(all, 0, n)
+_excluded_by(pattern, v, "text") if _pattern_match(pattern, v, split(v, "/"))
+
+# _matches_prefix(pattern, v) holds if pattern matches v or a directory above
+# it: one of paths.prefixes(v).
+_matches_prefix(pattern, v) if {
+	pattern.simple
+	segments := split(v, "/")
+	some alternative in pattern.alternatives
+	_simple_prefix_match(alternative, segments)
+}
+
+_matches_prefix(pattern, v) if {
+	not pattern.simple
+	some c in paths.prefixes(v)
+	glob.match(pattern.glob, ["/"], c)
+}
+
+# _simple_prefix_match(ps, vs) is _simple_match of ps against the first n
+# segments of vs, for some n from 1 to all of them, checked at once.
+_simple_prefix_match(ps, vs) if {
+	not "**" in ps
+	count(ps) <= count(vs)
+	every i, p in ps {
+		_segment_match(p, vs[i])
+	}
+}
+
+_simple_prefix_match(ps, vs) if {
+	some k, p in ps
+	p == "**"
+	k < count(ps) - 1
+	count(vs) >= count(ps) - 1
+	every i, q in array.slice(ps, 0, k) {
+		_segment_match(q, vs[i])
+	}
+	tail := array.slice(ps, k + 1, count(ps))
+	some n in numbers.range(count(ps) - 1, count(vs))
+	every j, q in tail {
+		_segment_match(q, vs[(n - count(tail)) + j])
+	}
+}
+
+_simple_prefix_match(ps, vs) if {
+	k := count(ps) - 1
+	ps[k] == "**"
+	count(vs) > k
+	every i, q in array.slice(ps, 0, k) {
+		_segment_match(q, vs[i])
+	}
 }
