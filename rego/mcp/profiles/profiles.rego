@@ -304,11 +304,17 @@ _exclusions[[v.value, v.kind]] := {p.glob | some p in scopes.excluding_plans(_ex
 	some v in scope_values
 }
 
+# The path tricks (lib/paths) of each path value, once per request.
+_path_tricks[v.value] := paths.tricks(v.value) if {
+	some v in scope_values
+	v.kind == "path"
+}
+
 _in_scope(_) if not "scope" in object.keys(entry)
 
 _in_scope(v) if scopes.matches_any_plan(_scope_plans, v)
 
-_clean(v, "path") if paths.clean(v)
+_clean(v, "path") if count(_path_tricks[v]) == 0
 
 _clean(_, "repo")
 
@@ -409,7 +415,7 @@ deny contains reason if {
 deny contains reason if {
 	some v in scope_values
 	v.kind == "path"
-	some msg in paths.tricks(v.value)
+	some msg in _path_tricks[v.value]
 	reason := concat("", [input.tool.id, ": argument ", v.where, " ", text.quote(v.value), " ", msg])
 }
 
