@@ -521,3 +521,18 @@ _name_regex_ok(s) if {
 _number(s) if profiles._number_text(s)
 
 _number(s) := false if not profiles._number_text(s)
+
+# A scope or exclude with an invalid glob leaves nothing to match, so a
+# value is never found free of it, independently of entry_problems refusing
+# the call too.
+test_invalid_globs_never_let_a_value_through if {
+	bad_exclude := profile({"filesystem.read_file": {"allowed": true, "exclude": ["{a"]}})
+	inp := call("filesystem", "read_file", {"path": "src/a.ts"})
+	not profiles._value_ok("src/a.ts", "path") with input as inp with data.profiles as bad_exclude
+	not profiles._exclude_plans with input as inp with data.profiles as bad_exclude
+	bad_scope := profile({"filesystem.read_file": {"allowed": true, "scope": ["src/**", "[a"]}})
+	not profiles._value_ok("src/a.ts", "path") with input as inp with data.profiles as bad_scope
+	not profiles._scope_plans with input as inp with data.profiles as bad_scope
+	good := profile({"filesystem.read_file": {"allowed": true, "scope": "src/**", "exclude": ["**/x"]}})
+	profiles._value_ok("src/a.ts", "path") with input as inp with data.profiles as good
+}

@@ -134,10 +134,11 @@ _exclude_globs := [] if not "exclude" in object.keys(entry)
 
 _scope_text := concat(", ", _scope_globs)
 
-# The entry's globs prepared for matching (scopes.plan), once per request.
-_scope_plans := [scopes.plan(g) | some g in _scope_globs]
+# The entry's globs prepared for matching (scopes.plan), once per request;
+# undefined, as the globs are, when one is not valid, so nothing matches.
+_scope_plans := [scopes.plan(g) | some g in globs] if globs := _scope_globs
 
-_exclude_plans := [scopes.plan(g) | some g in _exclude_globs]
+_exclude_plans := [scopes.plan(g) | some g in globs] if globs := _exclude_globs
 
 _requires := r if {
 	_granted_tool
@@ -300,7 +301,8 @@ _in_scope_values contains v.value if {
 	_in_scope(v.value)
 }
 
-_exclusions[[v.value, v.kind]] := {p.glob | some p in scopes.excluding_plans(_exclude_plans, v.value, v.kind)} if {
+_exclusions[[v.value, v.kind]] := {p.glob | some p in scopes.excluding_plans(plans, v.value, v.kind)} if {
+	plans := _exclude_plans
 	some v in scope_values
 }
 
