@@ -78,3 +78,36 @@ test_show if {
 	text.show("code-review") == "code-review"
 	text.show("") == "(empty)"
 }
+
+# The drive-letter trick is checked with split and trim; it must hold for
+# exactly the paths ^[A-Za-z]: matches.
+test_drive_trick_agrees_with_its_regex if {
+	every p in {"C:", "c:\\x", "z:/a", "a", "ab:", ":", ":a", "1:", "é:", "C", "C/:", "Cc:", "_:", "", "a:b:c", "[:", "{:"} {
+		_drive(p) == regex.match(`^[A-Za-z]:`, p)
+	}
+}
+
+_drive(p) if "starts with a drive letter" in paths.tricks(p)
+
+_drive(p) := false if not "starts with a drive letter" in paths.tricks(p)
+
+# The control-character trick is checked with contains; it must hold for
+# exactly the strings [\x00-\x1f\x7f] matches: every character up to U+00A0
+# is tried on its own and inside a path.
+test_control_trick_agrees_with_its_regex if {
+	every n in numbers.range(0, 160) {
+		c := _char(n)
+		_control(c) == regex.match(`[\x00-\x1f\x7f]`, c)
+		_control(concat("", ["src/a", c, ".ts"])) == regex.match(`[\x00-\x1f\x7f]`, c)
+	}
+}
+
+_char(n) := json.unmarshal(concat("", [`"\u00`, _hex(n), `"`]))
+
+_hex(n) := concat("", [_digit(floor(n / 16)), _digit(n % 16)])
+
+_digit(d) := substring("0123456789abcdef", d, 1)
+
+_control(p) if "contains a NUL or other control character" in paths.tricks(p)
+
+_control(p) := false if not "contains a NUL or other control character" in paths.tricks(p)

@@ -488,3 +488,51 @@ test_profiles_without_a_purpose_claim_nothing if {
 	reasons({"t": {"session": {"purpose": ""}}}, fx.with_purpose(call("a", "b", {}), "")) == ["no policy for purpose (empty)"]
 	count(profiles.claiming) == 0 with input as call("a", "b", {}) with data.profiles as "not an object"
 }
+
+# _github_name and _number_text check with trim; they must accept exactly
+# what the regular expressions they replace accept.
+test_name_and_number_checks_agree_with_their_regexes if {
+	samples := {
+		"a", "A", "z", "Z", "0", "9", "1", "10", "01", "007", "-", "_", ".", "..", "...", "a.b", "a-b_c",
+		"my-repo.js", "a b", "a/b", "é", "aé", "a#1", "#", "1a", "a1", "-1", "+1", "1.5", "1e3", " 1", "1 ",
+		"\n", "a\n", "ab~", "Aa0._-",
+	}
+	every s in samples {
+		_name(s) == _name_regex(s)
+		_number(s) == regex.match(`^[1-9][0-9]*$`, s)
+	}
+	not profiles._github_name("")
+	not profiles._number_text("")
+}
+
+_name(s) if profiles._github_name(s)
+
+_name(s) := false if not profiles._github_name(s)
+
+_name_regex(s) if _name_regex_ok(s)
+
+_name_regex(s) := false if not _name_regex_ok(s)
+
+_name_regex_ok(s) if {
+	regex.match(`^[A-Za-z0-9._-]+$`, s)
+	not s in {".", ".."}
+}
+
+_number(s) if profiles._number_text(s)
+
+_number(s) := false if not profiles._number_text(s)
+
+# A scope or exclude with an invalid glob leaves nothing to match, so a
+# value is never found free of it, independently of entry_problems refusing
+# the call too.
+test_invalid_globs_never_let_a_value_through if {
+	bad_exclude := profile({"filesystem.read_file": {"allowed": true, "exclude": ["{a"]}})
+	inp := call("filesystem", "read_file", {"path": "src/a.ts"})
+	not profiles._value_ok("src/a.ts", "path") with input as inp with data.profiles as bad_exclude
+	not profiles._exclude_plans with input as inp with data.profiles as bad_exclude
+	bad_scope := profile({"filesystem.read_file": {"allowed": true, "scope": ["src/**", "[a"]}})
+	not profiles._value_ok("src/a.ts", "path") with input as inp with data.profiles as bad_scope
+	not profiles._scope_plans with input as inp with data.profiles as bad_scope
+	good := profile({"filesystem.read_file": {"allowed": true, "scope": "src/**", "exclude": ["**/x"]}})
+	profiles._value_ok("src/a.ts", "path") with input as inp with data.profiles as good
+}

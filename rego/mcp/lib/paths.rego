@@ -24,7 +24,11 @@ trick_messages := {
 }
 
 # tricks(p) is the set of trick messages that apply to p (empty when p is clean).
-tricks(p) := {msg | some kind, msg in trick_messages; _trick(kind, p)}
+tricks(p) := {msg |
+	segments := split(p, "/")
+	some kind, msg in trick_messages
+	_trick(kind, p, segments)
+}
 
 # clean(p) holds for a non-empty string with no tricks.
 clean(p) if {
@@ -33,29 +37,51 @@ clean(p) if {
 	count(tricks(p)) == 0
 }
 
-_trick("absolute", p) if startswith(p, "/")
+_trick("absolute", p, _) if startswith(p, "/")
 
-_trick("home", p) if startswith(p, "~")
+_trick("home", p, _) if startswith(p, "~")
 
 # Windows drive letters ("C:", "c:\") make a path absolute whatever follows.
-_trick("drive", p) if regex.match(`^[A-Za-z]:`, p)
+# Written with split and trim rather than regex.match(`^[A-Za-z]:`, p), which
+# the wasm evaluator would compile on every evaluation.
+_trick("drive", p, _) if {
+	contains(p, ":")
+	letter := split(p, ":")[0]
+	count(letter) == 1
+	trim(letter, ascii_letters) == ""
+}
 
-_trick("dotdot", p) if ".." in split(p, "/")
+ascii_letters := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-_trick("dot", p) if "." in split(p, "/")
+_trick("dotdot", _, segments) if ".." in segments
+
+_trick("dot", _, segments) if "." in segments
 
 # A leading "/" is already reported as absolute, so only later segments count.
-_trick("empty", p) if {
-	some i, seg in split(p, "/")
+_trick("empty", _, segments) if {
+	some i, seg in segments
 	i > 0
 	seg == ""
 }
 
 # Windows treats "\" as a separator, which the "/" glob delimiter would miss.
-_trick("backslash", p) if contains(p, `\`)
+_trick("backslash", p, _) if contains(p, `\`)
 
 # NUL truncates paths in C APIs; other control characters only hide intent.
-_trick("control", p) if regex.match(`[\x00-\x1f\x7f]`, p)
+# contains over the 33 characters of [\x00-\x1f\x7f] rather than that regex,
+# which the wasm evaluator would compile on every evaluation.
+_trick("control", p, _) if {
+	some c in control_characters
+	contains(p, c)
+}
+
+control_characters := [
+	"\u0000", "\u0001", "\u0002", "\u0003", "\u0004", "\u0005", "\u0006", "\u0007",
+	"\u0008", "\u0009", "\u000a", "\u000b", "\u000c", "\u000d", "\u000e", "\u000f",
+	"\u0010", "\u0011", "\u0012", "\u0013", "\u0014", "\u0015", "\u0016", "\u0017",
+	"\u0018", "\u0019", "\u001a", "\u001b", "\u001c", "\u001d", "\u001e", "\u001f",
+	"\u007f",
+]
 
 # matches_any(p, globs) holds if p matches one of globs, with "/" as the
 # separator so that "*" stays within one segment and "**" crosses segments.

@@ -134,6 +134,12 @@ _exclude_globs := [] if not "exclude" in object.keys(entry)
 
 _scope_text := concat(", ", _scope_globs)
 
+# The entry's globs prepared for matching (scopes.plan), once per request;
+# undefined, as the globs are, when one is not valid, so nothing matches.
+_scope_plans := [scopes.plan(g) | some g in globs] if globs := _scope_globs
+
+_exclude_plans := [scopes.plan(g) | some g in globs] if globs := _exclude_globs
+
 _requires := r if {
 	_granted_tool
 	r := object.get(entry, "requires", [])
@@ -282,16 +288,35 @@ _argument_ok(arg, "repo") if {
 }
 
 _value_ok(v, kind) if {
-	_in_scope(v)
-	count(scopes.excluding(_exclude_globs, v, kind)) == 0
+	v in _in_scope_values
+	count(_exclusions[[v, kind]]) == 0
 	_clean(v, kind)
+}
+
+# Whether each scope value is inside the scope, and the excludes matching it,
+# worked out once per request for allow and deny alike. A value missing here
+# is neither in scope nor free of excludes, so it is refused.
+_in_scope_values contains v.value if {
+	some v in scope_values
+	_in_scope(v.value)
+}
+
+_exclusions[[v.value, v.kind]] := {p.glob | some p in scopes.excluding_plans(plans, v.value, v.kind)} if {
+	plans := _exclude_plans
+	some v in scope_values
+}
+
+# The path tricks (lib/paths) of each path value, once per request.
+_path_tricks[v.value] := paths.tricks(v.value) if {
+	some v in scope_values
+	v.kind == "path"
 }
 
 _in_scope(_) if not "scope" in object.keys(entry)
 
-_in_scope(v) if scopes.matches_any(_scope_globs, v)
+_in_scope(v) if scopes.matches_any_plan(_scope_plans, v)
 
-_clean(v, "path") if paths.clean(v)
+_clean(v, "path") if count(_path_tricks[v]) == 0
 
 _clean(_, "repo")
 
@@ -372,7 +397,7 @@ deny contains reason if some reason in _argument_problems
 
 deny contains reason if {
 	some v in scope_values
-	not _in_scope(v.value)
+	not v.value in _in_scope_values
 	reason := concat("", [
 		input.tool.id, ": argument ", v.where, " ", text.quote(v.value),
 		" is outside scope ", _scope_text,
@@ -381,7 +406,7 @@ deny contains reason if {
 
 deny contains reason if {
 	some v in scope_values
-	matched := scopes.excluding(_exclude_globs, v.value, v.kind)
+	matched := _exclusions[[v.value, v.kind]]
 	count(matched) > 0
 	reason := concat("", [
 		input.tool.id, ": argument ", v.where, " ", text.quote(v.value),
@@ -392,7 +417,7 @@ deny contains reason if {
 deny contains reason if {
 	some v in scope_values
 	v.kind == "path"
-	some msg in paths.tricks(v.value)
+	some msg in _path_tricks[v.value]
 	reason := concat("", [input.tool.id, ": argument ", v.where, " ", text.quote(v.value), " ", msg])
 }
 
@@ -518,16 +543,25 @@ _number_suffix := concat("", ["#", _number_text(tools.argument(_number_args[0]))
 
 _number_text(n) := format_int(n, 10) if _positive_integer(n)
 
+# These two check with trim (every character in a set) rather than
+# regex.match, which the wasm evaluator compiles on every evaluation:
+# _number_text accepts what ^[1-9][0-9]*$ does, _github_name what
+# ^[A-Za-z0-9._-]+$ does (see profiles_test).
 _number_text(n) := n if {
 	is_string(n)
-	regex.match(`^[1-9][0-9]*$`, n)
+	n != ""
+	trim(n, "0123456789") == ""
+	not startswith(n, "0")
 }
 
 _github_name(x) if {
 	is_string(x)
-	regex.match(`^[A-Za-z0-9._-]+$`, x)
+	x != ""
+	trim(x, _github_chars) == ""
 	not x in {".", ".."}
 }
+
+_github_chars := concat("", [paths.ascii_letters, "0123456789._-"])
 
 _positive_integer(n) if {
 	is_number(n)
