@@ -105,9 +105,17 @@ export async function startMcpgate({
   };
 }
 
-/** The bench upstream (bench/upstream-server.mjs) exposing `tools` tools in all. */
-export async function startUpstream({ tools = 1, core = pinning.clientCore } = {}) {
-  const child = spawnPinned(core, process.execPath, [join(ROOT, 'bench/upstream-server.mjs')], {
+/** The upstream scripts: the lean node:http one the bench uses, and the SDK's for reference. */
+export const UPSTREAMS = {
+  lean: 'bench/upstream-server.mjs',
+  sdk: 'bench/upstream-sdk-server.mjs',
+};
+
+/** The bench upstream (bench/upstream-server.mjs, or `impl: 'sdk'`) exposing `tools` tools in all. */
+export async function startUpstream({ tools = 1, core = pinning.clientCore, impl = 'lean' } = {}) {
+  const script = UPSTREAMS[impl];
+  if (!script) throw new Error(`unknown upstream "${impl}" (one of ${Object.keys(UPSTREAMS)})`);
+  const child = spawnPinned(core, process.execPath, [join(ROOT, script)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, BENCH_TOOLS: String(tools) },
@@ -128,7 +136,7 @@ export async function startUpstream({ tools = 1, core = pinning.clientCore } = {
     tail,
   );
   child.stdout.resume();
-  return { pid: child.pid, url, tools, child, stop: () => stopChild(child) };
+  return { pid: child.pid, url, tools, impl, child, stop: () => stopChild(child) };
 }
 
 /**
