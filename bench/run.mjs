@@ -133,14 +133,30 @@ function httpUpstream(url) {
   return { everything: { transport: 'http', url } };
 }
 
+/**
+ * The load generator's MCP client: 'lean' (bench/lib/mcp-client.mjs, Streamable HTTP on
+ * node:http keep-alive agents) for every measurement; 'sdk' (the SDK's Client) only for the
+ * reference points in the overhead section.
+ */
+const CLIENT = 'lean';
+const CLIENT_DESCRIPTION =
+  'lean Streamable HTTP JSON-RPC client (bench/lib/mcp-client.mjs: node:http keep-alive agent, ' +
+  'real initialize + notifications/initialized handshake, Mcp-Session-Id, bearer token, JSON or SSE ' +
+  'answers, every result checked for the echoed text)';
+const UPSTREAM_DESCRIPTION =
+  'bench upstream (bench/upstream-server.mjs: hand-written node:http Streamable HTTP MCP server, ' +
+  'stateful sessions, application/json answers)';
+
 /** A calls job for the load generator against `url`. */
 function callsJob(url, token, tool, overrides) {
   return {
     mode: 'calls',
+    client: CLIENT,
     url,
     token,
     tool,
     args: ARGS,
+    expectText: ARGS.text,
     connectConcurrency: 8,
     callTimeoutMs: 10_000,
     maxOutstanding: 2000,
@@ -262,6 +278,16 @@ async function overheadSection(issuer) {
         callsJob(gateway.mcpUrl, token, TOOL, { ...shape, watch }),
       );
     }
+    // Reference points with the SDK's Client (what earlier runs of this bench used).
+    const sdkShape = { sessions: 1, warmCalls: o.warmCalls, phases: [maxPhase], client: 'sdk' };
+    log('overhead: reference, SDK client direct, 1 session');
+    runs['direct-sdk'] = await runCalls(
+      callsJob(upstream.url, null, 'echo', { ...sdkShape, watch }),
+    );
+    log('overhead: reference, SDK client through mcpgate, 1 session');
+    runs['mcpgate-sdk'] = await runCalls(
+      callsJob(gateway.mcpUrl, token, TOOL, { ...sdkShape, watch }),
+    );
     const phase = (run, name) => runs[run].phases.find((p) => p.name === name);
     const fixedRate = o.rates.map((rate) => {
       const direct = phase('direct-many', `rate-${rate}`);
@@ -279,11 +305,14 @@ async function overheadSection(issuer) {
     const auditBytes = existsSync(gateway.auditFile) ? statSync(gateway.auditFile).size : 0;
     return {
       method:
-        'SDK Client + StreamableHTTPClientTransport in a separate load-generator process; tools/call ' +
+        `${CLIENT_DESCRIPTION} in a separate load-generator process; tools/call ` +
         `${TOOL} through mcpgate (bearer JWT verified per request, memory session store, history_limit 100, ` +
         'policy wasm/bundle.tar.gz with purpose code-review, decisions logged to a file, upstream over ' +
-        'Streamable HTTP) vs echo on the upstream directly; open loop for fixed rates (latency from the ' +
-        'due time), closed loop for max throughput',
+        'Streamable HTTP) vs echo on the upstream directly; upstream: ' +
+        `${UPSTREAM_DESCRIPTION}; open loop for fixed rates (latency from the ` +
+        "due time), closed loop for max throughput; reference points with the SDK's Client + " +
+        'StreamableHTTPClientTransport (1 session, closed loop)',
+      client: CLIENT,
       policy:
         'the shipped rego/ (wasm/bundle.tar.gz), purpose code-review, which allows everything.echo (read-only)',
       sessions: o.sessions,
@@ -295,6 +324,12 @@ async function overheadSection(issuer) {
         mcpgate1: phase('mcpgate-one', 'max'),
         directMany: phase('direct-many', 'max'),
         mcpgateMany: phase('mcpgate-many', 'max'),
+      },
+      sdkClientReference: {
+        client: 'sdk',
+        sessions: 1,
+        direct: phase('direct-sdk', 'max'),
+        mcpgate: phase('mcpgate-sdk', 'max'),
       },
       connectMs: Object.fromEntries(Object.entries(runs).map(([k, r]) => [k, r.connectMs])),
       warm: Object.fromEntries(Object.entries(runs).map(([k, r]) => [k, r.warm])),
@@ -594,7 +629,8 @@ async function scalingSection(issuer) {
     method:
       `${sc.sessions} sessions, each making max(history_limit, ${sc.warmCalls}) calls first (full history, warm JIT); fixed rate ${sc.rate} calls/s (open loop) for ` +
       `added latency, closed loop with ${sc.concurrency} in flight for calls/s; catalog curve with the default ` +
-      'history_limit (100) and an upstream exposing N tools (echo + N-1 fillers)',
+      'history_limit (100) and an upstream exposing N tools (echo + N-1 fillers); ' +
+      `client: ${CLIENT_DESCRIPTION}; upstream: ${UPSTREAM_DESCRIPTION}`,
     rate: sc.rate,
     sessions: sc.sessions,
     history,

@@ -394,10 +394,45 @@ function overheadMd(o) {
     ),
     '',
     `${mt.concurrency} calls in flight in each run. CPU is % of one core over the measured window ` +
-      '(gateway on its own core; upstream and load generator share the other).',
+      '(gateway on its own core; upstream and load generator share the other). ' +
+      `Client: ${o.client ?? 'sdk'} (see Method).`,
     '',
+    ...sdkReferenceMd(o.sdkClientReference),
     '![Max calls/s](throughput.svg)',
   ].join('\n');
+}
+
+/** The same closed loop with the SDK's Client (1 session), for comparison with older runs. */
+function sdkReferenceMd(ref) {
+  if (!ref?.direct || !ref?.mcpgate) return [];
+  return [
+    "Reference, the SDK's Client (Client + StreamableHTTPClientTransport) instead of the lean client, " +
+      `${ref.sessions} session:`,
+    '',
+    table(
+      [
+        'Client',
+        'Direct calls/s',
+        'mcpgate calls/s',
+        'mcpgate p50 / p99',
+        'Errors',
+        'CPU gateway / upstream / load gen',
+        'CPU direct run: upstream / load gen',
+      ],
+      [
+        [
+          'SDK',
+          fmt(ref.direct.throughput),
+          fmt(ref.mcpgate.throughput),
+          `${ms(ref.mcpgate.latencyUs.p50)} / ${ms(ref.mcpgate.latencyUs.p99)}`,
+          ref.mcpgate.errors + ref.direct.errors,
+          phaseCpu(ref.mcpgate, ['gateway', 'upstream', 'loadgen']),
+          phaseCpu(ref.direct, ['upstream', 'loadgen']),
+        ],
+      ],
+    ),
+    '',
+  ];
 }
 
 function peerMd(p) {
