@@ -23,7 +23,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startIssuer } from './lib/issuer.mjs';
 import { callsJobTimeout, runWorker } from './lib/jobs.mjs';
 import { machineInfo } from './lib/machine.mjs';
-import { probePeers } from './lib/peer.mjs';
+import {
+  CONTEXTFORGE,
+  installContextForge,
+  installedVersion,
+  probeGoCandidates,
+  startContextForge,
+} from './lib/peer.mjs';
 import { pinSelf, pinning, rssBytes } from './lib/procs.mjs';
 import { summarizeProfile } from './lib/profile.mjs';
 import { writeReport } from './lib/report.mjs';
@@ -109,6 +115,16 @@ const P = SMOKE
         maxWarmupS: 3,
       },
       profile: { sessions: 32, concurrency: 64, durationS: 8, warmupS: 2 },
+      peer: {
+        sessions: 32,
+        warmCalls: 10,
+        rates: [50, 100],
+        durationS: 10,
+        warmupS: 2,
+        concurrency: 64,
+        maxDurationS: 10,
+        maxWarmupS: 3,
+      },
       memory: { counts: [0, 1000, 10000], redisCounts: [0, 1000, 10000], concurrency: 16 },
       scaling: {
         sessions: 8,
@@ -396,11 +412,134 @@ async function profileSection(issuer) {
 }
 
 // ---------------------------------------------------------------------------------------
-// 3. Peer gateway.
-function peerSection() {
+// 3. Peer gateway: ContextForge fronting the same upstream, next to mcpgate and direct.
+async function peerSection(issuer) {
   if (SMOKE) return { status: 'skipped', reason: 'smoke run: the peer gateway is not part of it' };
-  log('peer: probing candidates with go install');
-  return probePeers();
+  const pp = P.peer;
+  log('peer: probing Go candidates with go install');
+  const goAttempts = probeGoCandidates();
+  log(`peer: installing ${CONTEXTFORGE.package}==${CONTEXTFORGE.version} into bench/.peer/ (pip)`);
+  const install = installContextForge(join(ROOT, 'bench/.peer/contextforge'));
+  const attempts = [...goAttempts, ...install.attempts];
+  const firstLine = (a) => (a?.output ?? '').split('\n').find((l) => l.trim() !== '') ?? '';
+  if (!install.ok) {
+    const failed = install.attempts[install.attempts.length - 1];
+    return {
+      status: 'not run',
+      reason: `${CONTEXTFORGE.name} did not install: \`${failed?.command}\` exited ${failed?.timedOut ? '(timed out)' : failed?.exitCode} with "${firstLine(failed)}"`,
+      attempts,
+    };
+  }
+  const fixedPhases = pp.rates.map((rate) => ({
+    name: `rate-${rate}`,
+    mode: 'open',
+    rate,
+    durationS: pp.durationS,
+    warmupS: pp.warmupS,
+  }));
+  const maxPhase = {
+    name: 'max',
+    mode: 'closed',
+    concurrency: pp.concurrency,
+    durationS: pp.maxDurationS,
+    warmupS: pp.maxWarmupS,
+  };
+  const shapes = {
+    many: { sessions: pp.sessions, warmCalls: pp.warmCalls, phases: [...fixedPhases, maxPhase] },
+    one: { sessions: 1, warmCalls: pp.warmCalls, phases: [maxPhase] },
+  };
+  const upstream = await startUpstream({ tools: 1 });
+  const runs = {};
+  let peerInfo;
+  try {
+    const runShapes = async (label, url, token, tool, pid) => {
+      for (const [shape, job] of Object.entries(shapes)) {
+        log(`peer: ${label}, ${job.sessions} session(s)`);
+        runs[`${label}-${shape}`] = await runCalls(
+          callsJob(url, token, tool, {
+            ...job,
+            watch: { ...(pid ? { gateway: pid } : {}), upstream: upstream.pid },
+          }),
+        );
+      }
+    };
+    await runShapes('direct', upstream.url, null, 'echo', null);
+    const gateway = await startMcpgate({ issuer, upstreams: httpUpstream(upstream.url) });
+    try {
+      const token = await issuer.mint({ audience: gateway.mcpUrl });
+      await runShapes('mcpgate', gateway.mcpUrl, token, TOOL, gateway.pid);
+    } finally {
+      await gateway.stop();
+      removeFile(gateway.auditFile);
+    }
+    log(`peer: starting ${CONTEXTFORGE.name}`);
+    let peer;
+    try {
+      peer = await startContextForge({ install, upstreamUrl: upstream.url });
+    } catch (err) {
+      return {
+        status: 'not run',
+        reason: `${CONTEXTFORGE.name} installed but did not start: ${String(err?.message ?? err).split('\n')[0]}`,
+        attempts,
+        startError: String(err?.message ?? err).slice(0, 2000),
+      };
+    }
+    try {
+      peerInfo = { tool: peer.tool, startRssBytes: rssBytes(peer.pid) };
+      await runShapes('peer', peer.mcpUrl, peer.token, peer.tool, peer.pid);
+      peerInfo.rssAfterBytes = rssBytes(peer.pid);
+    } finally {
+      await peer.stop();
+    }
+  } finally {
+    await upstream.stop();
+  }
+  const phase = (run, name) => runs[run].phases.find((p) => p.name === name);
+  const fixedRate = pp.rates.map((rate) => {
+    const direct = phase('direct-many', `rate-${rate}`);
+    const mcpgate = phase('mcpgate-many', `rate-${rate}`);
+    const peer = phase('peer-many', `rate-${rate}`);
+    return {
+      rate,
+      direct,
+      mcpgate,
+      peer,
+      mcpgateSustained: sustained(mcpgate),
+      peerSustained: sustained(peer),
+      mcpgateAddedUs: difference(mcpgate.latencyUs, direct.latencyUs),
+      peerAddedUs: difference(peer.latencyUs, direct.latencyUs),
+    };
+  });
+  const version = installedVersion(install);
+  return {
+    status: 'ran',
+    peer: `${CONTEXTFORGE.name} (${CONTEXTFORGE.package} ${version})`,
+    reason: `${CONTEXTFORGE.name} ${version} fronting the same bench upstream, next to mcpgate and direct`,
+    method:
+      `${CONTEXTFORGE.package} ${version} from PyPI in a virtualenv under bench/.peer/, one uvicorn worker ` +
+      'pinned to the gateway core, SQLite database, JWT (HS256) bearer auth required, rate limiting off ' +
+      '(its default allows 100 tool calls a minute), admin UI off, everything else its defaults; the ' +
+      'upstream registered as a Streamable HTTP gateway and its echo tool put in a virtual server, ' +
+      `called at /servers/<id>/mcp. mcpgate as in the overhead section but ${pp.warmCalls} warm-up calls per ` +
+      `session (history not full). Same load generator and client: ${CLIENT_DESCRIPTION}; one upstream ` +
+      'process for all three targets, which run one after another',
+    sessions: pp.sessions,
+    attempts,
+    fixedRate,
+    maxThroughput: {
+      concurrency: pp.concurrency,
+      direct1: phase('direct-one', 'max'),
+      mcpgate1: phase('mcpgate-one', 'max'),
+      peer1: phase('peer-one', 'max'),
+      directMany: phase('direct-many', 'max'),
+      mcpgateMany: phase('mcpgate-many', 'max'),
+      peerMany: phase('peer-many', 'max'),
+    },
+    throughput1: phase('peer-one', 'max').throughput,
+    throughputMany: phase('peer-many', 'max').throughput,
+    connectMs: Object.fromEntries(Object.entries(runs).map(([k, r]) => [k, r.connectMs])),
+    peerInfo,
+  };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -674,7 +813,7 @@ async function main() {
     decision: () => decisionSection(),
     overhead: () => overheadSection(issuer),
     profile: () => profileSection(issuer),
-    peer: () => peerSection(),
+    peer: () => peerSection(issuer),
     memory: () => memorySection(issuer),
     scaling: () => scalingSection(issuer),
   };
