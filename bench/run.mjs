@@ -118,7 +118,8 @@ const P = SMOKE
       peer: {
         sessions: 32,
         warmCalls: 10,
-        rates: [50, 100],
+        // Rates the peer sustains on this machine (it completes tens of calls/s).
+        rates: [10, 25],
         durationS: 10,
         warmupS: 2,
         concurrency: 64,
@@ -196,7 +197,22 @@ async function runCalls(job) {
   const first = await run();
   if (maxOther(first) <= DISTURBED_PCT) return first;
   log(`  disturbed (${maxOther(first)} % of a core elsewhere): running the job again`);
-  const second = await run();
+  let second;
+  try {
+    second = await run();
+  } catch (err) {
+    // The first run stands (flagged by its CPU numbers) when the repeat fails.
+    log(
+      `  the repeat failed, keeping the first run: ${String(err?.message ?? err).split('\n')[0]}`,
+    );
+    RETRIES.push({
+      url: job.url,
+      sessions: job.sessions,
+      firstOtherPct: maxOther(first),
+      repeatFailed: true,
+    });
+    return first;
+  }
   const kept = maxOther(second) < maxOther(first) ? second : first;
   RETRIES.push({
     url: job.url,
@@ -458,6 +474,8 @@ async function peerSection(issuer) {
         runs[`${label}-${shape}`] = await runCalls(
           callsJob(url, token, tool, {
             ...job,
+            // The peer answers in seconds at 64 in flight: a call fails only after a minute.
+            callTimeoutMs: 60_000,
             watch: { ...(pid ? { gateway: pid } : {}), upstream: upstream.pid },
           }),
         );

@@ -115,7 +115,7 @@ async function connectAll(job) {
         agent,
         timeoutMs: job.callTimeoutMs ?? 10_000,
       });
-      await withTimeout(client.connect(), 30_000, 'connect');
+      await withTimeout(client.connect(), Math.max(30_000, job.callTimeoutMs ?? 0), 'connect');
       return client;
     }
     const client = new Client({ name: 'mcpgate-bench', version: '1.0.0' });

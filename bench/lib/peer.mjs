@@ -169,6 +169,9 @@ export async function startContextForge({
     MCPGATEWAY_UI_ENABLED: 'false',
     MCPGATEWAY_ADMIN_API_ENABLED: 'true',
     RATE_LIMITING_ENABLED: 'false',
+    // Stateful sessions (as mcpgate): each client session keeps one upstream session; the
+    // default (stateless) opens and closes an upstream MCP session for every call.
+    USE_STATEFUL_SESSIONS: 'true',
     SSRF_ALLOW_LOCALHOST: 'true',
     CACHE_TYPE: 'memory',
     REDIS_URL: '',
