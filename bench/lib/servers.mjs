@@ -28,7 +28,7 @@ export function scratch(prefix = 'mcpgate-bench-') {
 /**
  * Starts mcpgate with a generated config: one OIDC issuer (the bench's JWKS), the shipped
  * policy bundle, decisions logged to a file, the given upstreams and sessions settings.
- * `nodeArgs` go before the script (e.g. --cpu-prof).
+ * `nodeArgs` go before the script (e.g. --cpu-prof); `env` is added to the environment.
  */
 export async function startMcpgate({
   issuer,
@@ -37,6 +37,7 @@ export async function startMcpgate({
   dir,
   nodeArgs = [],
   logLevel = 'info',
+  env = {},
 }) {
   // A scratch directory made here is removed on stop; one passed in belongs to the caller.
   const ownDir = dir === undefined;
@@ -70,6 +71,7 @@ export async function startMcpgate({
     // BENCH_GATEWAY_STDOUT=1 shows the gateway's stdout (e.g. with nodeArgs ['--trace-gc']).
     {
       cwd: dir,
+      env: { ...process.env, ...env },
       stdio: ['ignore', process.env.BENCH_GATEWAY_STDOUT === '1' ? 'inherit' : 'ignore', 'pipe'],
     },
   );
