@@ -4,12 +4,18 @@
 // shortest retainer path from the GC roots to a few of their instances.
 //
 //   node bench/tools/heap-diff.mjs BEFORE.heapsnapshot AFTER.heapsnapshot [--top 25] [--paths 5]
+//        [--for Constructor ...]
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
-  options: { top: { type: 'string', default: '25' }, paths: { type: 'string', default: '5' } },
+  options: {
+    top: { type: 'string', default: '25' },
+    paths: { type: 'string', default: '5' },
+    // Constructors to show retainer paths for, whatever their growth (repeatable).
+    for: { type: 'string', multiple: true, default: [] },
+  },
 });
 const TOP = Number(flags.top);
 const PATHS = Number(flags.paths);
@@ -167,6 +173,9 @@ if (positionals.length === 2) {
     .filter((r) => r.d > 50 && !r.k.startsWith('('))
     .sort((x, y) => y.dSize - x.dSize)
     .slice(0, PATHS);
+  for (const name of flags.for) {
+    grown.unshift({ k: name, d: (b.get(name)?.count ?? 0) - (a.get(name)?.count ?? 0) });
+  }
   for (const g of grown) {
     const ids = [];
     for (let i = after.count - 1; i >= 0 && ids.length < 2; i--)
