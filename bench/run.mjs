@@ -536,7 +536,8 @@ async function peerSection(issuer) {
     method:
       `${CONTEXTFORGE.package} ${version} from PyPI in a virtualenv under bench/.peer/, one uvicorn worker ` +
       'pinned to the gateway core, SQLite database, JWT (HS256) bearer auth required, rate limiting off ' +
-      '(its default allows 100 tool calls a minute), admin UI off, everything else its defaults; the ' +
+      '(its default allows 100 tool calls a minute), stateful sessions (USE_STATEFUL_SESSIONS=true; its ' +
+      'default opens an upstream MCP session per call), admin UI off, everything else its defaults; the ' +
       'upstream registered as a Streamable HTTP gateway and its echo tool put in a virtual server, ' +
       `called at /servers/<id>/mcp. mcpgate as in the overhead section but ${pp.warmCalls} warm-up calls per ` +
       `session (history not full). Same load generator and client: ${CLIENT_DESCRIPTION}; one upstream ` +
