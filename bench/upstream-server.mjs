@@ -11,7 +11,7 @@
 // Client and the MCP Inspector CLI.
 //
 // Environment: BENCH_UPSTREAM_PORT (default 0: any free port), BENCH_TOOLS (default 1),
-// BENCH_MAX_SESSIONS (default 20000; beyond it initialize answers 503), BENCH_UPSTREAM_SSE=1
+// BENCH_MAX_SESSIONS (default 100000; beyond it initialize answers 503), BENCH_UPSTREAM_SSE=1
 // (answer every request as a one-event text/event-stream instead of application/json).
 // Prints one JSON line to stdout when listening: {"listening":"http://127.0.0.1:PORT/mcp"}.
 import { Buffer } from 'node:buffer';
@@ -20,7 +20,7 @@ import { createServer } from 'node:http';
 
 const PORT = Number.parseInt(process.env.BENCH_UPSTREAM_PORT ?? '0', 10);
 const TOOL_COUNT = Math.max(1, Number.parseInt(process.env.BENCH_TOOLS ?? '1', 10));
-const MAX_SESSIONS = Number.parseInt(process.env.BENCH_MAX_SESSIONS ?? '20000', 10);
+const MAX_SESSIONS = Number.parseInt(process.env.BENCH_MAX_SESSIONS ?? '100000', 10);
 const MAX_BODY = 1024 * 1024;
 /** Newest first; an initialize asking for another version gets the newest. */
 const PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];

@@ -376,9 +376,9 @@ async function openSessions(job) {
     }
     try {
       const res = await globalThis.fetch(job.url, { method: 'POST', headers, body });
-      await res.text();
+      const text = await res.text();
       if (res.status === 200 && res.headers.get('mcp-session-id')) opened++;
-      else errors.add(`HTTP ${res.status}`);
+      else errors.add(`HTTP ${res.status} ${text.slice(0, 160)}`);
     } catch (err) {
       errors.add(String(err?.message ?? err));
     }

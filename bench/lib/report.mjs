@@ -532,6 +532,7 @@ function memoryMd(m) {
     fmt(p.redisKeys),
   ]);
   return [
+    ...(m.note ? [`Note: ${m.note}.`, ''] : []),
     table(['Idle sessions', 'Gateway RSS (memory store)'], rows),
     '',
     `Per session (memory store): ${kb(m.memoryStore.bytesPerSession)} from the first to the last point, ` +
