@@ -12,6 +12,7 @@ export default tseslint.config(
       'wasm/**',
       'coverage/**',
       'examples/quickstart/demo/**',
+      'bench/.peer/**',
     ],
   },
   js.configs.recommended,

@@ -1,26 +1,31 @@
 #!/usr/bin/env node
-// The bench's upstream: a minimal Streamable HTTP MCP server (the SDK's own server and
-// transport, stateful sessions, JSON responses) with one fast `echo` tool. BENCH_TOOLS=N
-// makes it expose N tools in all (echo plus N-1 filler tools) for the catalog-size curve.
+// The bench's upstream: a minimal Streamable HTTP MCP server written on node:http, kept
+// cheap so that it is not what limits a run (the SDK's server, bench/upstream-sdk-server.mjs,
+// tops out near 1,300 calls/s on one core together with its client). It speaks the
+// protocol's stateful JSON form: initialize (answered with an Mcp-Session-Id),
+// notifications/initialized, ping, tools/list, tools/call; every other request is a
+// JSON-RPC "method not found"; notifications and responses get 202; GET has no SSE stream
+// (405); DELETE with the session id ends the session; an unknown session id is 404. One fast
+// `echo` tool; BENCH_TOOLS=N makes it expose N tools in all (echo plus N-1 filler tools)
+// for the catalog-size curve. test/e2e/bench-upstream.test.ts checks it with the SDK's
+// Client and the MCP Inspector CLI.
 //
 // Environment: BENCH_UPSTREAM_PORT (default 0: any free port), BENCH_TOOLS (default 1),
-// BENCH_MAX_SESSIONS (default 20000; beyond it initialize answers 503).
+// BENCH_MAX_SESSIONS (default 100000; beyond it initialize answers 503), BENCH_UPSTREAM_SSE=1
+// (answer every request as a one-event text/event-stream instead of application/json).
 // Prints one JSON line to stdout when listening: {"listening":"http://127.0.0.1:PORT/mcp"}.
 import { Buffer } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import {
-  CallToolRequestSchema,
-  ListToolsRequestSchema,
-  isInitializeRequest,
-} from '@modelcontextprotocol/sdk/types.js';
 
 const PORT = Number.parseInt(process.env.BENCH_UPSTREAM_PORT ?? '0', 10);
 const TOOL_COUNT = Math.max(1, Number.parseInt(process.env.BENCH_TOOLS ?? '1', 10));
-const MAX_SESSIONS = Number.parseInt(process.env.BENCH_MAX_SESSIONS ?? '20000', 10);
+const MAX_SESSIONS = Number.parseInt(process.env.BENCH_MAX_SESSIONS ?? '100000', 10);
 const MAX_BODY = 1024 * 1024;
+/** Newest first; an initialize asking for another version gets the newest. */
+const PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
+const SERVER_INFO = { name: 'bench-upstream', version: '2.0.0' };
+const SSE = process.env.BENCH_UPSTREAM_SSE === '1';
 
 const tools = [
   {
@@ -44,80 +49,182 @@ for (let i = 1; i < TOOL_COUNT; i++) {
     annotations: { readOnlyHint: true },
   });
 }
+/** tools/list's result is the same for every call: serialised once. */
+const TOOLS_LIST_JSON = JSON.stringify({ tools });
 
-function newSession() {
-  const server = new Server(
-    { name: 'bench-upstream', version: '1.0.0' },
-    { capabilities: { tools: {} } },
-  );
-  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
-  server.setRequestHandler(CallToolRequestSchema, (req) => {
-    if (req.params.name !== 'echo') {
-      return {
-        isError: true,
-        content: [{ type: 'text', text: `not callable: ${req.params.name}` }],
-      };
-    }
-    const text = typeof req.params.arguments?.text === 'string' ? req.params.arguments.text : '';
-    return { content: [{ type: 'text', text }] };
-  });
-  const transport = new StreamableHTTPServerTransport({
-    sessionIdGenerator: () => randomUUID(),
-    enableJsonResponse: true,
-    onsessioninitialized: (id) => sessions.set(id, transport),
-  });
-  transport.onclose = () => {
-    if (transport.sessionId) sessions.delete(transport.sessionId);
-  };
-  return { server, transport };
-}
-
+/** Session id -> { protocolVersion, initialized }. */
 const sessions = new Map();
 
-function reply(res, status, message) {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message } }));
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+function send(res, status, body, headers = JSON_HEADERS) {
+  res.writeHead(status, headers);
+  res.end(body);
 }
 
-async function readBody(req) {
-  const chunks = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new Error('body too large');
-    chunks.push(chunk);
+/** A JSON-RPC error response (id null when the request could not be read). */
+function sendError(res, status, code, message, id = null) {
+  send(res, status, JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } }));
+}
+
+/** The response to a request: a JSON body, or (BENCH_UPSTREAM_SSE=1) a one-event stream. */
+function respond(res, messageJson, headers = JSON_HEADERS) {
+  if (!SSE) return send(res, 200, messageJson, headers);
+  const sseHeaders = {
+    ...headers,
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+  };
+  return send(res, 200, `event: message\ndata: ${messageJson}\n\n`, sseHeaders);
+}
+
+/** A JSON-RPC result; `resultJson` is already serialised. */
+function sendResult(res, id, resultJson, headers = JSON_HEADERS) {
+  respond(res, `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":${resultJson}}`, headers);
+}
+
+function isRequest(m) {
+  return (
+    m !== null &&
+    typeof m === 'object' &&
+    m.jsonrpc === '2.0' &&
+    typeof m.method === 'string' &&
+    (typeof m.id === 'string' || typeof m.id === 'number')
+  );
+}
+
+function isNotificationOrResponse(m) {
+  return (
+    m !== null &&
+    typeof m === 'object' &&
+    m.jsonrpc === '2.0' &&
+    (('method' in m && !('id' in m)) || (!('method' in m) && ('result' in m || 'error' in m)))
+  );
+}
+
+function callTool(params) {
+  const name = params?.name;
+  if (name === 'echo') {
+    const text = typeof params.arguments?.text === 'string' ? params.arguments.text : '';
+    return JSON.stringify({ content: [{ type: 'text', text }] });
   }
-  return chunks.length === 0 ? undefined : JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  const known = tools.some((t) => t.name === name);
+  return JSON.stringify({
+    isError: true,
+    content: [{ type: 'text', text: known ? `not callable: ${name}` : `unknown tool: ${name}` }],
+  });
+}
+
+function initialize(res, message) {
+  if (sessions.size >= MAX_SESSIONS) {
+    return sendError(res, 503, -32000, 'session limit reached', message.id);
+  }
+  const asked = message.params?.protocolVersion;
+  const protocolVersion = PROTOCOL_VERSIONS.includes(asked) ? asked : PROTOCOL_VERSIONS[0];
+  const id = randomUUID();
+  sessions.set(id, { protocolVersion, initialized: false });
+  const result = JSON.stringify({
+    protocolVersion,
+    capabilities: { tools: { listChanged: false } },
+    serverInfo: SERVER_INFO,
+  });
+  return sendResult(res, message.id, result, { ...JSON_HEADERS, 'mcp-session-id': id });
+}
+
+function onPost(req, res, body, session, sessionId) {
+  let message;
+  try {
+    message = JSON.parse(body);
+  } catch {
+    return sendError(res, 400, -32700, 'Parse error');
+  }
+  if (Array.isArray(message)) {
+    return sendError(res, 400, -32600, 'Invalid Request: batches are not supported');
+  }
+  if (sessionId === undefined) {
+    if (isRequest(message) && message.method === 'initialize') return initialize(res, message);
+    return sendError(res, 400, -32000, 'Bad Request: no session: send initialize first');
+  }
+  if (isNotificationOrResponse(message)) {
+    if (message.method === 'notifications/initialized') session.initialized = true;
+    res.writeHead(202);
+    return res.end();
+  }
+  if (!isRequest(message)) return sendError(res, 400, -32600, 'Invalid Request');
+  switch (message.method) {
+    case 'tools/call':
+      return sendResult(res, message.id, callTool(message.params));
+    case 'tools/list':
+      return sendResult(res, message.id, TOOLS_LIST_JSON);
+    case 'ping':
+      return sendResult(res, message.id, '{}');
+    case 'initialize':
+      return sendError(
+        res,
+        400,
+        -32600,
+        'Invalid Request: session already initialized',
+        message.id,
+      );
+    default:
+      return respond(
+        res,
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id: message.id,
+          error: { code: -32601, message: `Method not found: ${message.method}` },
+        }),
+      );
+  }
 }
 
 const http = createServer((req, res) => {
-  void (async () => {
-    if (!req.url?.startsWith('/mcp')) return reply(res, 404, 'not found');
-    const header = req.headers['mcp-session-id'];
-    const id = Array.isArray(header) ? header[0] : header;
-    let body;
-    if (req.method === 'POST') {
-      try {
-        body = await readBody(req);
-      } catch (err) {
-        return reply(res, 400, `bad body: ${err.message}`);
-      }
+  const path = req.url?.split('?')[0];
+  if (path !== '/mcp') return sendError(res, 404, -32000, 'not found');
+  const header = req.headers['mcp-session-id'];
+  const sessionId = Array.isArray(header) ? header[0] : header;
+  const session = sessionId === undefined ? undefined : sessions.get(sessionId);
+  if (sessionId !== undefined && session === undefined) {
+    req.resume();
+    return sendError(res, 404, -32001, 'Session not found');
+  }
+  if (req.method === 'DELETE') {
+    req.resume();
+    if (sessionId === undefined) return sendError(res, 400, -32000, 'Bad Request: no session id');
+    sessions.delete(sessionId);
+    res.writeHead(200);
+    return res.end();
+  }
+  if (req.method !== 'POST') {
+    // No server-to-client stream: GET (and anything else) is not offered.
+    req.resume();
+    return send(
+      res,
+      405,
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32000, message: 'Method not allowed' },
+      }),
+      { ...JSON_HEADERS, allow: 'POST, DELETE' },
+    );
+  }
+  const chunks = [];
+  let size = 0;
+  req.on('data', (chunk) => {
+    size += chunk.length;
+    if (size <= MAX_BODY) chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (size > MAX_BODY) return sendError(res, 413, -32000, 'body too large');
+    const body =
+      chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8');
+    try {
+      onPost(req, res, body, session, sessionId);
+    } catch (err) {
+      if (!res.headersSent) sendError(res, 500, -32603, String(err?.message ?? err));
+      else res.end();
     }
-    if (id !== undefined) {
-      const transport = sessions.get(id);
-      if (!transport) return reply(res, 404, 'session not found');
-      return transport.handleRequest(req, res, body);
-    }
-    if (req.method !== 'POST' || !isInitializeRequest(body)) {
-      return reply(res, 400, 'no session: send initialize first');
-    }
-    if (sessions.size >= MAX_SESSIONS) return reply(res, 503, 'session limit reached');
-    const { server, transport } = newSession();
-    await server.connect(transport);
-    return transport.handleRequest(req, res, body);
-  })().catch((err) => {
-    if (!res.headersSent) reply(res, 500, String(err?.message ?? err));
-    else res.end();
   });
 });
 http.keepAliveTimeout = 60_000;
@@ -128,7 +235,7 @@ http.listen(PORT, '127.0.0.1', () => {
 });
 
 const stop = () => {
-  for (const transport of sessions.values()) void transport.close().catch(() => undefined);
+  sessions.clear();
   http.closeAllConnections();
   http.close(() => process.exit(0));
 };

@@ -35,6 +35,8 @@ export function runWorker(script, job, { core = pinning.clientCore, timeoutMs = 
 /** A generous upper bound on how long a calls job takes, for its kill timer. */
 export function callsJobTimeout(job) {
   let s = 60 + (job.sessions ?? 1) * 0.2 + (job.warmCalls ?? 0) * (job.sessions ?? 1) * 0.01;
-  for (const phase of job.phases ?? []) s += (phase.warmupS ?? 0) + phase.durationS + 15;
+  // Each phase: its length, a drain of up to one call timeout, and slack.
+  const drainS = (job.callTimeoutMs ?? 10_000) / 1000 + 5;
+  for (const phase of job.phases ?? []) s += (phase.warmupS ?? 0) + phase.durationS + drainS + 10;
   return Math.round(s * 1000);
 }

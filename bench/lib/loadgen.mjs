@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // The load generator: a separate process (pinned to the client core by the orchestrator)
-// that drives real MCP clients, the SDK's Client over StreamableHTTPClientTransport, at an
-// MCP endpoint (the gateway, or the upstream directly for the baseline).
+// that drives real MCP clients at an MCP endpoint (the gateway, or the upstream directly
+// for the baseline). Two clients: `client: 'lean'` (default), bench/lib/mcp-client.mjs, a
+// Streamable HTTP JSON-RPC client on node:http keep-alive agents (real initialize
+// handshake, bearer token, JSON and SSE answers, every result checked); `client: 'sdk'`,
+// the SDK's Client over StreamableHTTPClientTransport (several times the CPU per call;
+// kept as a reference point).
 //
 // Usage: node bench/lib/loadgen.mjs '<job JSON>'; prints one line `RESULT <json>`.
 //
@@ -21,6 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { URL } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { LeanMcpClient, makeAgent } from './mcp-client.mjs';
 import { CLK_TCK, cpuTicks, machineTicks } from './procs.mjs';
 import { summarize } from './stats.mjs';
 
@@ -96,9 +101,23 @@ class Errors {
   }
 }
 
+/** The lean client's keep-alive agent: shared by every session of this process. */
+let agent;
+
 async function connectAll(job) {
   const started = performance.now();
+  const lean = (job.client ?? 'lean') === 'lean';
+  if (lean) agent ??= makeAgent(job.maxSockets ?? 512);
   const clients = await mapLimit(job.sessions, job.connectConcurrency ?? 8, async () => {
+    if (lean) {
+      const client = new LeanMcpClient(job.url, {
+        token: job.token,
+        agent,
+        timeoutMs: job.callTimeoutMs ?? 10_000,
+      });
+      await withTimeout(client.connect(), Math.max(30_000, job.callTimeoutMs ?? 0), 'connect');
+      return client;
+    }
     const client = new Client({ name: 'mcpgate-bench', version: '1.0.0' });
     const transport = new StreamableHTTPClientTransport(new URL(job.url), {
       requestInit: { headers: headersFor(job) },
@@ -109,8 +128,21 @@ async function connectAll(job) {
   return { clients, connectMs: Math.round(performance.now() - started) };
 }
 
+/** Checks a tools/call result's text when the job names the text to expect. */
+function checkText(job, result) {
+  if (job.expectText === undefined) return;
+  const text = (result.content ?? []).map((c) => c.text ?? '').join('');
+  if (text !== job.expectText) {
+    throw new Error(`unexpected result text: ${JSON.stringify(text.slice(0, 200))}`);
+  }
+}
+
 function makeCall(job) {
-  const params = { name: job.tool, arguments: job.args ?? {} };
+  const args = job.args ?? {};
+  if ((job.client ?? 'lean') === 'lean') {
+    return async (client) => checkText(job, await client.callTool(job.tool, args));
+  }
+  const params = { name: job.tool, arguments: args };
   const options = { timeout: job.callTimeoutMs ?? 10_000 };
   return async (client) => {
     const result = await client.callTool(params, undefined, options);
@@ -118,6 +150,7 @@ function makeCall(job) {
       const text = (result.content ?? []).map((c) => c.text ?? '').join(' ');
       throw new Error(`tool error: ${text.slice(0, 200)}`);
     }
+    checkText(job, result);
   };
 }
 
@@ -279,6 +312,10 @@ async function closedLoop(job, clients, call, phase) {
 async function closeAll(clients) {
   await mapLimit(clients.length, 16, async (i) => {
     const client = clients[i];
+    if (client instanceof LeanMcpClient) {
+      await withTimeout(client.close(), 5000, 'DELETE').catch(() => undefined);
+      return;
+    }
     try {
       await withTimeout(client.transport.terminateSession(), 5000, 'terminate');
     } catch {
@@ -301,7 +338,14 @@ async function runCalls(job) {
     );
   }
   await closeAll(clients);
-  return { mode: 'calls', sessions: clients.length, connectMs, warm: warmed, phases };
+  return {
+    mode: 'calls',
+    client: job.client ?? 'lean',
+    sessions: clients.length,
+    connectMs,
+    warm: warmed,
+    phases,
+  };
 }
 
 /** Opens `count` sessions with raw initialize POSTs and leaves them open (idle). */
@@ -332,9 +376,9 @@ async function openSessions(job) {
     }
     try {
       const res = await globalThis.fetch(job.url, { method: 'POST', headers, body });
-      await res.text();
+      const text = await res.text();
       if (res.status === 200 && res.headers.get('mcp-session-id')) opened++;
-      else errors.add(`HTTP ${res.status}`);
+      else errors.add(`HTTP ${res.status} ${text.slice(0, 160)}`);
     } catch (err) {
       errors.add(String(err?.message ?? err));
     }

@@ -160,7 +160,10 @@ function charts(results) {
       series: [
         { name: 'direct to upstream', values: [mt.direct1.throughput, mt.directMany.throughput] },
         { name: 'through mcpgate', values: [mt.mcpgate1.throughput, mt.mcpgateMany.throughput] },
-        { name: 'peer gateway (not run)', values: [peer ? peer.throughput1 : null, null] },
+        {
+          name: peer ? `peer: ${peer.peer} (peer section run)` : 'peer gateway (not run)',
+          values: [peer ? peer.throughput1 : null, peer ? peer.throughputMany : null],
+        },
       ],
       unit: 'calls/s',
     });
@@ -394,28 +397,128 @@ function overheadMd(o) {
     ),
     '',
     `${mt.concurrency} calls in flight in each run. CPU is % of one core over the measured window ` +
-      '(gateway on its own core; upstream and load generator share the other).',
+      '(gateway on its own core; upstream and load generator share the other). ' +
+      `Client: ${o.client ?? 'sdk'} (see Method).`,
     '',
+    ...sdkReferenceMd(o.sdkClientReference),
     '![Max calls/s](throughput.svg)',
   ].join('\n');
 }
 
+/** The same closed loop with the SDK's Client (1 session), for comparison with older runs. */
+function sdkReferenceMd(ref) {
+  if (!ref?.direct || !ref?.mcpgate) return [];
+  return [
+    "Reference, the SDK's Client (Client + StreamableHTTPClientTransport) instead of the lean client, " +
+      `${ref.sessions} session:`,
+    '',
+    table(
+      [
+        'Client',
+        'Direct calls/s',
+        'mcpgate calls/s',
+        'mcpgate p50 / p99',
+        'Errors',
+        'CPU gateway / upstream / load gen',
+        'CPU direct run: upstream / load gen',
+      ],
+      [
+        [
+          'SDK',
+          fmt(ref.direct.throughput),
+          fmt(ref.mcpgate.throughput),
+          `${ms(ref.mcpgate.latencyUs.p50)} / ${ms(ref.mcpgate.latencyUs.p99)}`,
+          ref.mcpgate.errors + ref.direct.errors,
+          phaseCpu(ref.mcpgate, ['gateway', 'upstream', 'loadgen']),
+          phaseCpu(ref.direct, ['upstream', 'loadgen']),
+        ],
+      ],
+    ),
+    '',
+  ];
+}
+
+function attemptsTable(attempts) {
+  return table(
+    ['Candidate', 'Command', 'Exit', 'Seconds', 'Output'],
+    attempts.map((a) => [
+      a.name,
+      `\`${a.command}\``,
+      a.timedOut ? 'timed out' : a.exitCode,
+      a.seconds,
+      (a.output ?? '').replaceAll('\n', ' ').replaceAll('|', '\\|'),
+    ]),
+  );
+}
+
 function peerMd(p) {
   const lines = [`**${p.status}**: ${p.reason}`];
-  if (p.attempts?.length) {
+  if (p.status === 'ran') {
+    const rows = p.fixedRate.map((r) => [
+      fmt(r.rate),
+      `${ms(r.direct.latencyUs.p50)} / ${ms(r.direct.latencyUs.p99)}`,
+      `${ms(r.mcpgate.latencyUs.p50)} / ${ms(r.mcpgate.latencyUs.p99)}`,
+      `${ms(r.peer.latencyUs.p50)} / ${ms(r.peer.latencyUs.p99)}`,
+      `${ms(r.mcpgateAddedUs.p50)} / ${ms(r.mcpgateAddedUs.p99)}`,
+      `${ms(r.peerAddedUs.p50)} / ${ms(r.peerAddedUs.p99)}`,
+      `${fmt(r.mcpgate.achievedRate)} / ${fmt(r.peer.achievedRate)}`,
+      `${r.mcpgateSustained ? 'yes' : 'no'} / ${r.peerSustained ? 'yes' : 'no'}`,
+      `${pct(r.mcpgate.cpu?.gateway)} / ${pct(r.peer.cpu?.gateway)}`,
+    ]);
+    const mt = p.maxThroughput;
+    const max = [
+      ['1', mt.direct1, mt.mcpgate1, mt.peer1],
+      [String(p.sessions), mt.directMany, mt.mcpgateMany, mt.peerMany],
+    ].map(([n, d, g, x]) => [
+      n,
+      fmt(d.throughput),
+      fmt(g.throughput),
+      fmt(x.throughput),
+      `${ms(g.latencyUs.p50)} / ${ms(g.latencyUs.p99)}`,
+      `${ms(x.latencyUs.p50)} / ${ms(x.latencyUs.p99)}`,
+      `${g.errors} / ${x.errors}`,
+      `${pct(g.cpu?.gateway)} / ${pct(x.cpu?.gateway)}`,
+    ]);
     lines.push(
       '',
+      `${p.method}.`,
+      '',
+      `Fixed rates, ${p.sessions} sessions (latency from each call's due time, open loop):`,
+      '',
       table(
-        ['Candidate', 'Command', 'Exit', 'Seconds', 'Output'],
-        p.attempts.map((a) => [
-          a.name,
-          `\`${a.command}\``,
-          a.timedOut ? 'timed out' : a.exitCode,
-          a.seconds,
-          a.output.replaceAll('\n', ' '),
-        ]),
+        [
+          'Rate (calls/s)',
+          'Direct p50 / p99',
+          'mcpgate p50 / p99',
+          'Peer p50 / p99',
+          'Added mcpgate p50 / p99',
+          'Added peer p50 / p99',
+          'Completed calls/s mcpgate / peer',
+          'Sustained mcpgate / peer',
+          'Gateway CPU mcpgate / peer',
+        ],
+        rows,
+      ),
+      '',
+      `Max throughput (closed loop, ${mt.concurrency} calls in flight):`,
+      '',
+      table(
+        [
+          'Sessions',
+          'Direct calls/s',
+          'mcpgate calls/s',
+          'Peer calls/s',
+          'mcpgate p50 / p99',
+          'Peer p50 / p99',
+          'Errors mcpgate / peer',
+          'Gateway CPU mcpgate / peer',
+        ],
+        max,
       ),
     );
+  }
+  if (p.attempts?.length) {
+    lines.push('', 'Install attempts:', '', attemptsTable(p.attempts));
   }
   return lines.join('\n');
 }
@@ -429,6 +532,7 @@ function memoryMd(m) {
     fmt(p.redisKeys),
   ]);
   return [
+    ...(m.note ? [`Note: ${m.note}.`, ''] : []),
     table(['Idle sessions', 'Gateway RSS (memory store)'], rows),
     '',
     `Per session (memory store): ${kb(m.memoryStore.bytesPerSession)} from the first to the last point, ` +

@@ -28,7 +28,7 @@ export function scratch(prefix = 'mcpgate-bench-') {
 /**
  * Starts mcpgate with a generated config: one OIDC issuer (the bench's JWKS), the shipped
  * policy bundle, decisions logged to a file, the given upstreams and sessions settings.
- * `nodeArgs` go before the script (e.g. --cpu-prof).
+ * `nodeArgs` go before the script (e.g. --cpu-prof); `env` is added to the environment.
  */
 export async function startMcpgate({
   issuer,
@@ -37,6 +37,7 @@ export async function startMcpgate({
   dir,
   nodeArgs = [],
   logLevel = 'info',
+  env = {},
 }) {
   // A scratch directory made here is removed on stop; one passed in belongs to the caller.
   const ownDir = dir === undefined;
@@ -70,6 +71,7 @@ export async function startMcpgate({
     // BENCH_GATEWAY_STDOUT=1 shows the gateway's stdout (e.g. with nodeArgs ['--trace-gc']).
     {
       cwd: dir,
+      env: { ...process.env, ...env },
       stdio: ['ignore', process.env.BENCH_GATEWAY_STDOUT === '1' ? 'inherit' : 'ignore', 'pipe'],
     },
   );
@@ -105,9 +107,17 @@ export async function startMcpgate({
   };
 }
 
-/** The bench upstream (bench/upstream-server.mjs) exposing `tools` tools in all. */
-export async function startUpstream({ tools = 1, core = pinning.clientCore } = {}) {
-  const child = spawnPinned(core, process.execPath, [join(ROOT, 'bench/upstream-server.mjs')], {
+/** The upstream scripts: the lean node:http one the bench uses, and the SDK's for reference. */
+export const UPSTREAMS = {
+  lean: 'bench/upstream-server.mjs',
+  sdk: 'bench/upstream-sdk-server.mjs',
+};
+
+/** The bench upstream (bench/upstream-server.mjs, or `impl: 'sdk'`) exposing `tools` tools in all. */
+export async function startUpstream({ tools = 1, core = pinning.clientCore, impl = 'lean' } = {}) {
+  const script = UPSTREAMS[impl];
+  if (!script) throw new Error(`unknown upstream "${impl}" (one of ${Object.keys(UPSTREAMS)})`);
+  const child = spawnPinned(core, process.execPath, [join(ROOT, script)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, BENCH_TOOLS: String(tools) },
@@ -128,7 +138,7 @@ export async function startUpstream({ tools = 1, core = pinning.clientCore } = {
     tail,
   );
   child.stdout.resume();
-  return { pid: child.pid, url, tools, child, stop: () => stopChild(child) };
+  return { pid: child.pid, url, tools, impl, child, stop: () => stopChild(child) };
 }
 
 /**
