@@ -262,7 +262,9 @@ async function decisionSection() {
         'mcpgate PolicyEngine.evaluate on wasm/bundle.tar.gz in the worker process vs `opa run --server` ' +
         '(same rego/, tests/schema/capabilities.json ignored) over one keep-alive HTTP connection; ' +
         'inputs: every mcp/authz/decision case of the code-review purpose in rego/tests/cases.json, ' +
-        'history padded/trimmed to N entries; time = serialise + evaluate (+ HTTP) + parse',
+        'each as the gateway sends it after N earlier calls (its MemoryStore and baseInput: the last ' +
+        'history_limit entries, 20 by default, plus the whole-session summary); ' +
+        'time = serialise + evaluate (+ HTTP) + parse',
       opaServer: { args: opa.args.join(' ') },
       samples: P.decision,
       ...result,

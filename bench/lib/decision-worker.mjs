@@ -5,7 +5,9 @@
 // keep-alive connection (POST /v1/data/mcp/authz/decision {input}).
 //
 // Inputs: the code-review purpose's cases from rego/tests/cases.json (tools/call and the
-// other actions of that purpose), each given a session history of exactly N entries.
+// other actions of that purpose), each as the gateway would send it after N earlier calls:
+// recorded in the gateway's MemoryStore and built by its baseInput, so input.session holds
+// the last history_limit entries (20 by default) and the whole-session summary.
 // Both sides time the whole call as a caller sees it: serialise the input, evaluate (or
 // send, evaluate, receive), parse the result. Samples alternate over the inputs.
 //
@@ -21,6 +23,9 @@ import { summarize, round } from './stats.mjs';
 
 const { readBundleFile } = await import(join(ROOT, 'dist/src/policy/bundle.js'));
 const { PolicyEngine, DECISION_ENTRYPOINT } = await import(join(ROOT, 'dist/src/policy/engine.js'));
+const { MemoryStore } = await import(join(ROOT, 'dist/src/sessions/memory-store.js'));
+const { baseInput } = await import(join(ROOT, 'dist/src/pipeline/input.js'));
+const { ARGS_DIGEST_HEX } = await import(join(ROOT, 'dist/src/sessions/session.js'));
 
 const TARGETS = [
   'filesystem.read_file',
@@ -32,34 +37,71 @@ const TARGETS = [
   'filesystem.write_file',
 ];
 
-/** N history entries as the gateway records them, oldest first, a mix of tools and denials. */
-function history(n, nowNs) {
-  const entries = [];
-  for (let i = 0; i < n; i++) {
-    const at = new Date(Number(nowNs / 1_000_000n) - (n - i) * 1000).toISOString();
-    entries.push({
-      action: 'tools/call',
-      target: TARGETS[i % TARGETS.length],
-      args_digest: (i * 2654435761).toString(16).padStart(64, '0').slice(-64),
-      allowed: i % TARGETS.length !== TARGETS.length - 1,
-      at,
-    });
-  }
-  return entries;
+/** The n-th synthetic earlier call: a mix of tools and denials, one second apart. */
+function syntheticEntry(i, n, nowNs) {
+  return {
+    action: 'tools/call',
+    target: TARGETS[i % TARGETS.length],
+    args_digest: (i * 2654435761)
+      .toString(16)
+      .padStart(ARGS_DIGEST_HEX, '0')
+      .slice(-ARGS_DIGEST_HEX),
+    allowed: i % TARGETS.length !== TARGETS.length - 1,
+    at_ns: nowNs - (n - i) * 1e9,
+  };
 }
 
-function inputsFor(cases, n) {
-  return cases.map((c) => {
+/**
+ * Each case's input with its session replaced by what the gateway would send after n earlier
+ * calls: the calls are recorded in the gateway's own MemoryStore, loaded back with the
+ * configured history_limit and turned into input.session by the gateway's baseInput. The
+ * case's own history entries are the most recent calls.
+ */
+async function inputsFor(cases, n, limits) {
+  const inputs = [];
+  for (const c of cases) {
     const input = JSON.parse(JSON.stringify(c.input));
-    const nowNs = BigInt(input.request?.time_ns ?? 1767225642000000000n);
     if (input.session) {
-      // The case's own history last (the most recent entries), padded to exactly n.
+      const nowNs = Number(input.request?.time_ns ?? 1767225642000000000);
+      const now = Math.floor(nowNs / 1e6);
       const own = n === 0 ? [] : (input.session.history ?? []).slice(-n);
-      input.session.history = [...history(n - own.length, nowNs), ...own];
-      input.session.counters = { calls: n, denied: Math.floor(n / TARGETS.length) };
+      const store = new MemoryStore();
+      const record = {
+        id: input.session.id,
+        principal: `${input.identity.issuer}\u0000${input.identity.subject}`,
+        subject: input.identity.subject,
+        purpose: input.session.purpose,
+        createdAt: now - (input.session.age_s ?? 0) * 1000,
+        expiresAt: null,
+        protocolVersion: input.request?.protocol_version ?? '',
+        clientInfo: input.request?.client ?? null,
+        clientCapabilities: {},
+      };
+      await store.create(record, 3_600_000);
+      const options = { ...limits, idleMs: 3_600_000, rateRules: [] };
+      const padding = n - own.length;
+      for (let i = 0; i < padding; i++) {
+        await store.recordCall(record.id, syntheticEntry(i, padding, nowNs), options);
+      }
+      for (const entry of own) await store.recordCall(record.id, entry, options);
+      const session = await store.load(record.id, limits.historyLimit, []);
+      await store.close();
+      const built = baseInput(
+        input.action,
+        {
+          identity: input.identity,
+          session,
+          protocolVersion: record.protocolVersion,
+          gateway: input.request.gateway,
+        },
+        now,
+      );
+      if (input.session.ttl_s !== undefined) built.session.ttl_s = input.session.ttl_s;
+      input.session = built.session;
     }
-    return input;
-  });
+    inputs.push(input);
+  }
+  return inputs;
 }
 
 function inProcess(engine, inputs, samples, warmup) {
@@ -143,9 +185,11 @@ const chosen = cases.filter(
     c.input?.identity !== undefined,
 );
 
+// What the gateway sends by default (sessions.history_limit / summary_limit), or the job's.
+const limits = { historyLimit: job.historyLimit ?? 20, summaryLimit: job.summaryLimit ?? 64 };
 const results = [];
 for (const n of job.histories ?? [0, 50, 500]) {
-  const inputs = inputsFor(chosen, n);
+  const inputs = await inputsFor(chosen, n, limits);
   const wasm = inProcess(engine, inputs, job.wasmSamples ?? 20000, job.wasmWarmup ?? 2000);
   const rest = job.opaUrl
     ? await sidecar(job.opaUrl, inputs, job.opaSamples ?? 5000, job.opaWarmup ?? 500)
@@ -172,5 +216,5 @@ for (const n of job.histories ?? [0, 50, 500]) {
   });
 }
 process.stdout.write(
-  `RESULT ${JSON.stringify({ revision: bundle.revision, cases: chosen.length, results })}\n`,
+  `RESULT ${JSON.stringify({ revision: bundle.revision, cases: chosen.length, limits, results })}\n`,
 );
