@@ -55,10 +55,18 @@ class Exchange {
   private ended = false;
   private keepAlive: NodeJS.Timeout | undefined;
 
+  /** `onClosed` runs when the connection closes: answered, or dropped by the client. */
   constructor(
     private readonly res: ServerResponse,
     private readonly headers: Record<string, string>,
-  ) {}
+    onClosed: () => void,
+  ) {
+    res.once('close', () => {
+      clearInterval(this.keepAlive);
+      this.ended = true;
+      onClosed();
+    });
+  }
 
   get isStreaming(): boolean {
     return this.streaming;
@@ -69,7 +77,7 @@ class Exchange {
   }
 
   /** Switches to (or opens) an event stream; from now on every message is an event. */
-  stream(onClosed: () => void): void {
+  stream(): void {
     if (this.streaming || this.ended) return;
     this.streaming = true;
     this.res.writeHead(200, { ...SSE_HEADERS, ...this.headers });
@@ -78,11 +86,6 @@ class Exchange {
       if (!this.isEnded) this.res.write(': keepalive\n\n');
     }, KEEP_ALIVE_MS);
     this.keepAlive.unref();
-    this.res.once('close', () => {
-      clearInterval(this.keepAlive);
-      this.ended = true;
-      onClosed();
-    });
   }
 
   /** Writes one message: an event when streaming, else the whole JSON answer. */
@@ -245,7 +248,8 @@ export class NodeStreamableHttpTransport implements Transport {
       for (const message of messages) this.onmessage?.(message, extra);
       return;
     }
-    const exchange = new Exchange(res, this.answerHeaders);
+    // A client that drops the connection before its answer leaves nothing behind.
+    const exchange: Exchange = new Exchange(res, this.answerHeaders, () => this.forget(exchange));
     messages.forEach((m, i) => {
       if (kinds[i] === 'request') {
         const id = (m as { id: RequestId }).id;
@@ -254,7 +258,7 @@ export class NodeStreamableHttpTransport implements Transport {
       }
     });
     // Several answers to one POST cannot share one JSON body as the spec's clients expect.
-    if (batch) exchange.stream(() => this.forget(exchange));
+    if (batch) exchange.stream();
     for (const message of messages) this.onmessage?.(message, extra);
   }
 
@@ -268,11 +272,11 @@ export class NodeStreamableHttpTransport implements Transport {
       this.refuse(res, 409, -32000, 'Conflict: Only one SSE stream is allowed per session');
       return;
     }
-    const exchange = new Exchange(res, this.answerHeaders);
-    this.standalone = exchange;
-    exchange.stream(() => {
+    const exchange: Exchange = new Exchange(res, this.answerHeaders, () => {
       if (this.standalone === exchange) this.standalone = undefined;
     });
+    this.standalone = exchange;
+    exchange.stream();
   }
 
   send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
@@ -294,7 +298,7 @@ export class NodeStreamableHttpTransport implements Transport {
     }
     if (answers === undefined) {
       // Something goes to the client before the answer: the POST becomes an event stream.
-      exchange.stream(() => this.forget(exchange));
+      exchange.stream();
       exchange.write(message);
       return Promise.resolve();
     }
