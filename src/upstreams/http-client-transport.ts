@@ -12,9 +12,10 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ClientRequest, OutgoingHttpHeaders } from 'node:http';
 import { mediaTypeEssence } from '@modelcontextprotocol/sdk/shared/mediaType.js';
-import type {
-  Transport,
-  TransportSendOptions,
+import {
+  isWithinOrigin,
+  type Transport,
+  type TransportSendOptions,
 } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { messageKind } from '../server/jsonrpc-shape.js';
@@ -22,6 +23,10 @@ import { messageKind } from '../server/jsonrpc-shape.js';
 /** Shared by every upstream connection: sockets are reused across calls and sessions. */
 const httpAgent = new HttpAgent({ keepAlive: true });
 const httpsAgent = new HttpsAgent({ keepAlive: true });
+
+/** As the SDK's transport: redirects it follows, and how many. */
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+const MAX_REDIRECTS = 5;
 
 /** As the SDK's defaults for the GET stream: 1 s, growing 1.5x, at most 30 s, 2 retries. */
 const RECONNECT = { initialMs: 1000, growth: 1.5, maxMs: 30_000, maxRetries: 2 };
@@ -67,8 +72,6 @@ export class HttpClientTransport implements Transport {
   private protocolVersion: string | undefined;
   private readonly configured: Record<string, string>;
   private readonly inflight = new Set<ClientRequest>();
-  private readonly request: typeof httpRequest;
-  private readonly agent: HttpAgent;
   private started = false;
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -78,9 +81,6 @@ export class HttpClientTransport implements Transport {
     private readonly options: HttpClientTransportOptions,
   ) {
     this.configured = lowerCased(options.headers);
-    const https = url.protocol === 'https:';
-    this.request = https ? httpsRequest : httpRequest;
-    this.agent = https ? httpsAgent : httpAgent;
   }
 
   get sessionId(): string | undefined {
@@ -160,14 +160,50 @@ export class HttpClientTransport implements Transport {
     return headers;
   }
 
-  /** One HTTP request; resolves with the response head (the body is the caller's to read). */
-  private exchange(
+  /**
+   * One HTTP request; resolves with the response head (the body is the caller's to read).
+   * Redirects are followed as the SDK's transport follows them by default: only within the
+   * upstream's origin (http to https on default ports included), at most MAX_REDIRECTS,
+   * and for a POST only 307 and 308, which keep the method and body.
+   */
+  private async exchange(
     method: 'POST' | 'GET',
     headers: OutgoingHttpHeaders,
     body?: string,
   ): Promise<IncomingMessage> {
+    let url = this.url;
+    for (let hops = 0; ; hops++) {
+      const res = await this.once(url, method, headers, body);
+      const status = res.statusCode ?? 0;
+      const location = res.headers.location;
+      if (!REDIRECT_STATUSES.has(status) || location === undefined) return res;
+      const keepsMethod = status === 307 || status === 308 || method === 'GET';
+      let target: URL;
+      try {
+        target = new URL(location, url);
+      } catch {
+        return res;
+      }
+      const addsUserinfo = target.username !== '' || target.password !== '';
+      if (hops === MAX_REDIRECTS || !keepsMethod || addsUserinfo || !isWithinOrigin(url, target)) {
+        return res;
+      }
+      res.resume();
+      url = target;
+    }
+  }
+
+  private once(
+    url: URL,
+    method: 'POST' | 'GET',
+    headers: OutgoingHttpHeaders,
+    body: string | undefined,
+  ): Promise<IncomingMessage> {
+    const https = url.protocol === 'https:';
+    const request = https ? httpsRequest : httpRequest;
+    const agent = https ? httpsAgent : httpAgent;
     return new Promise((resolve, reject) => {
-      const req = this.request(this.url, { method, headers, agent: this.agent }, (res) => {
+      const req = request(url, { method, headers, agent }, (res) => {
         res.once('close', () => this.inflight.delete(req));
         resolve(res);
       });

@@ -47,6 +47,14 @@ async function startUpstream(enableJsonResponse: boolean): Promise<Upstream> {
   const seen: IncomingHttpHeaders[] = [];
   const http: HttpServer = createServer((req, res) => {
     seen.push(req.headers);
+    if (req.url === '/moved') {
+      res.writeHead(307, { location: '/mcp' }).end();
+      return;
+    }
+    if (req.url === '/elsewhere') {
+      res.writeHead(307, { location: 'http://localhost:1/mcp' }).end();
+      return;
+    }
     if (req.headers['x-fail'] === 'yes') {
       res.writeHead(503).end('try later');
       return;
@@ -134,5 +142,18 @@ describe.each([
       /HTTP 503.*try later/,
     );
     credential = {};
+  });
+
+  it('follows a 307 within the origin, and not to another origin', async () => {
+    const moved = new Client({ name: 'gw2', version: '1' });
+    const near = new URL('/moved', upstream.url);
+    await expect(
+      moved.connect(new HttpClientTransport(near, { headers: {}, credentials: () => ({}) })),
+    ).rejects.toThrow(/already initialized|HTTP 400/);
+    const far = new Client({ name: 'gw3', version: '1' });
+    const away = new URL('/elsewhere', upstream.url);
+    await expect(
+      far.connect(new HttpClientTransport(away, { headers: {}, credentials: () => ({}) })),
+    ).rejects.toThrow(/HTTP 307/);
   });
 });
