@@ -35,6 +35,9 @@ export class KeySetUnavailableError extends Error {}
 
 export class KeySet {
   private jwks: JSONWebKeySet | undefined;
+  /** The JWKS document as fetched: a refetch that returns the same text changes nothing. */
+  private jwksText: string | undefined;
+  private generationValue = 0;
   private local: JWTVerifyGetKey | undefined;
   private jwksUri: string | undefined;
   private fetchedAt = 0;
@@ -52,6 +55,19 @@ export class KeySet {
 
   get hasKeys(): boolean {
     return this.jwks !== undefined;
+  }
+
+  /**
+   * Changes whenever the key set does (a key added, removed or replaced), so what was
+   * verified with an earlier set (the verified-token cache) can tell it is out of date.
+   */
+  get generation(): number {
+    return this.generationValue;
+  }
+
+  /** Keys fetched within max-age: no refresh is due, so a verification would not fetch. */
+  isFresh(now: number): boolean {
+    return this.local !== undefined && now - this.fetchedAt <= this.source.maxAgeMs;
   }
 
   status(): KeySetStatus {
@@ -87,8 +103,12 @@ export class KeySet {
       if (text.length > MAX_JWKS_BYTES) throw new Error('JWKS document is too large');
       const jwks = JSON.parse(text) as JSONWebKeySet;
       if (!Array.isArray(jwks.keys)) throw new Error('JWKS document has no "keys" array');
-      this.jwks = jwks;
-      this.local = createLocalJWKSet(jwks);
+      if (text !== this.jwksText) {
+        this.jwks = jwks;
+        this.jwksText = text;
+        this.local = createLocalJWKSet(jwks);
+        this.generationValue++;
+      }
       this.fetchedAt = Date.now();
       if (this.lastError)
         this.logger.info('issuer keys reachable again', { issuer: this.source.label });

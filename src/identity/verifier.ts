@@ -17,11 +17,17 @@ import { GroupsOverageResolver } from './groups-overage.js';
 import type { Identity } from './identity.js';
 import { KeySet, KeySetUnavailableError, type KeySetStatus } from './keys.js';
 import { createProfile, type IssuerProfile } from './profiles.js';
+import { VerifiedTokenCache, type CachedVerification } from './token-cache.js';
 
 export { AuthError } from './errors.js';
 
 /** Tokens this large are refused before parsing (a real access token is a few KB). */
 const MAX_TOKEN_BYTES = 16 * 1024;
+/**
+ * Verified tokens remembered at once. A client reuses one token for many requests, so a
+ * few thousand cover every active client; beyond that the least recently used is dropped.
+ */
+const VERIFIED_CACHE_ENTRIES = 10_000;
 
 interface TrustedIssuer {
   profile: IssuerProfile;
@@ -37,6 +43,7 @@ export interface IssuerStatus extends KeySetStatus {
 
 export class TokenVerifier {
   private readonly trusted: TrustedIssuer[];
+  private readonly verified = new VerifiedTokenCache(VERIFIED_CACHE_ENTRIES);
 
   constructor(
     issuers: IssuerConfig[],
@@ -94,6 +101,9 @@ export class TokenVerifier {
 
   async verify(token: string): Promise<Identity> {
     if (token.length > MAX_TOKEN_BYTES) throw new AuthError('token is too large');
+    const digest = VerifiedTokenCache.digest(token);
+    const cached = this.verified.get(digest, Date.now());
+    if (cached) return withGroups(cached);
     let unverified: JWTPayload;
     try {
       decodeProtectedHeader(token);
@@ -104,6 +114,8 @@ export class TokenVerifier {
     const match = this.findIssuer(unverified);
     if (!match) throw new AuthError('token issuer is not trusted by this gateway');
     const { trusted, issuer } = match;
+    // Read before verifying: a key set that changes meanwhile makes the entry stale at once.
+    const generation = trusted.keys.generation;
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, trusted.keys.getKey, {
@@ -128,12 +140,16 @@ export class TokenVerifier {
     if (identity.token_type === 'app' && !trusted.profile.config.allowAppTokens) {
       throw new AuthError('app-only tokens are not accepted here: a user must sign in');
     }
-    if (identity.groups_overage && trusted.overage && identity.tenant) {
-      const oid = typeof payload.oid === 'string' ? payload.oid : '';
-      const groups = await trusted.overage.resolve(identity.tenant, oid);
-      if (groups) identity.groups = groups;
+    const verified = {
+      identity,
+      oid: typeof payload.oid === 'string' ? payload.oid : '',
+      overage: trusted.overage,
+    };
+    // jwtVerify required exp, so it is a number here.
+    if (typeof payload.exp === 'number') {
+      this.verified.set(digest, verified, payload.exp, trusted.keys, generation);
     }
-    return identity;
+    return withGroups(verified);
   }
 
   private findIssuer(claims: JWTPayload): { trusted: TrustedIssuer; issuer: string } | undefined {
@@ -153,6 +169,17 @@ export class TokenVerifier {
     if (refusal) throw refusal;
     return undefined;
   }
+}
+
+/**
+ * The identity as verified, with Entra's overage groups resolved for this request (the
+ * resolver has its own cache and TTL, so a cached token does not pin its groups). The
+ * cached identity itself is never modified: a copy carries the groups.
+ */
+async function withGroups({ identity, oid, overage }: CachedVerification): Promise<Identity> {
+  if (!identity.groups_overage || !overage || !identity.tenant) return identity;
+  const groups = await overage.resolve(identity.tenant, oid);
+  return groups ? { ...identity, groups } : identity;
 }
 
 function describeVerifyError(err: unknown): string {

@@ -15,7 +15,6 @@
 // sensitive the mask was meant to remove can leak, and the audit trail has no gap. (OPA
 // itself drops the event in that case.)
 import { randomUUID } from 'node:crypto';
-import winston from 'winston';
 import type { AuditDestination } from '../config/policy.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import {
@@ -24,6 +23,7 @@ import {
   MASK_ENTRYPOINT,
   parseMaskRules,
 } from './decision-log-mask.js';
+import { fileSink, stdoutSink, type LineSink } from './decision-log-lines.js';
 import { DecisionLogUploader, type UploadStats } from './decision-log-upload.js';
 import { describeThrown, type PolicyEngine } from './engine.js';
 
@@ -84,15 +84,20 @@ export function createDecisionLog(
   options: DecisionLogOptions = {},
 ): DecisionLog {
   const logger = options.logger ?? silentLogger;
-  const lineTransports: winston.transport[] = [];
+  const sinks: LineSink[] = [];
   const uploaders: DecisionLogUploader[] = [];
+  const sinkError = throttled(logger, ERROR_LOG_INTERVAL_MS);
   for (const d of destinations) {
     switch (d.type) {
       case 'stdout':
-        lineTransports.push(new winston.transports.Console({ stderrLevels: [] }));
+        sinks.push(stdoutSink());
         break;
       case 'file':
-        lineTransports.push(new winston.transports.File({ filename: d.path }));
+        sinks.push(
+          fileSink(d.path, (err) => {
+            sinkError('decision log file cannot be written', { path: d.path, error: err.message });
+          }),
+        );
         break;
       case 'service':
         uploaders.push(
@@ -105,14 +110,6 @@ export function createDecisionLog(
         break;
     }
   }
-  const lines =
-    lineTransports.length > 0
-      ? winston.createLogger({
-          level: 'info',
-          format: winston.format.printf((info) => String(info.message)),
-          transports: lineTransports,
-        })
-      : undefined;
 
   const labelsJson = JSON.stringify({ id: labels.id, type: 'mcpgate', version: labels.version });
   const counts = { dropped_policy: 0, mask_errors: 0 };
@@ -120,7 +117,7 @@ export function createDecisionLog(
   let closing: Promise<void> | undefined;
 
   const emit = (line: string): void => {
-    lines?.info(line);
+    for (const sink of sinks) sink.write(line);
     for (const uploader of uploaders) uploader.push(line);
   };
 
@@ -215,12 +212,7 @@ export function createDecisionLog(
 
     close() {
       closing ??= Promise.all([
-        lines
-          ? new Promise<void>((resolve) => {
-              lines.on('finish', () => resolve());
-              lines.end();
-            })
-          : undefined,
+        ...sinks.map((sink) => sink.close()),
         ...uploaders.map((u) => u.close()),
       ]).then(() => undefined);
       return closing;

@@ -19,6 +19,16 @@ export function buildApp(parts: AppParts): Express {
   app.disable('x-powered-by');
   app.set('trust proxy', false);
 
+  // First: the router tries routes in order for every request, and /mcp is nearly all of
+  // them. No other route matches /mcp, so the order changes nothing else.
+  app.all(
+    '/mcp',
+    originGuard(parts.allowedOrigins),
+    parts.auth,
+    jsonBody(parts.maxBodyBytes),
+    bodyErrorHandler(parts.maxBodyBytes),
+    parts.mcp,
+  );
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -36,14 +46,6 @@ export function buildApp(parts: AppParts): Express {
     });
   }
   app.use(parts.admin);
-  app.all(
-    '/mcp',
-    originGuard(parts.allowedOrigins),
-    parts.auth,
-    jsonBody(parts.maxBodyBytes),
-    bodyErrorHandler(parts.maxBodyBytes),
-    parts.mcp,
-  );
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });
   });

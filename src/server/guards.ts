@@ -6,6 +6,7 @@ import {
   JSONRPC_PARSE_ERROR,
   sendJsonRpcError,
 } from './jsonrpc-errors.js';
+import { leanJsonBody } from './json-body.js';
 
 /** Browsers always send Origin; non-browser clients usually do not and are not affected. */
 export function originGuard(allowedOrigins: string[]): RequestHandler {
@@ -21,7 +22,12 @@ export function originGuard(allowedOrigins: string[]): RequestHandler {
 }
 
 export function jsonBody(maxBytes: number): RequestHandler {
-  return express.json({ limit: maxBytes, type: ['application/json', 'application/*+json'] });
+  // body-parser stays for what the plain reader leaves to it (compressed bodies, charsets).
+  const fallback = express.json({
+    limit: maxBytes,
+    type: ['application/json', 'application/*+json'],
+  });
+  return leanJsonBody(maxBytes, fallback);
 }
 
 interface BodyParserError {

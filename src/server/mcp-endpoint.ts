@@ -5,7 +5,6 @@
 // 404, so a session's existence never leaks. A session opened by another replica is served
 // here request by request (see serveVisitor).
 import type { Response } from 'express';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { SessionsConfig } from '../config/sessions.js';
 import { rateRules } from '../sessions/rate-rules.js';
@@ -20,6 +19,7 @@ import type { Logger } from '../util/logger.js';
 import { POLICY_DENIED } from '../util/rpc-error.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import type { AuthenticatedRequest } from './auth.js';
+import { NodeStreamableHttpTransport } from './http-transport.js';
 import { GATEWAY_REFUSED, JSONRPC_INVALID_REQUEST, sendJsonRpcError } from './jsonrpc-errors.js';
 import { newSessionId, type LiveSession, type SessionManager } from './session-manager.js';
 import {
@@ -179,7 +179,7 @@ export function mcpHandler(options: McpEndpointOptions) {
         return;
       }
       const server = createSessionServer(options.serverDeps);
-      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => record.id });
+      const transport = new NodeStreamableHttpTransport({ sessionId: record.id });
       live = {
         id: record.id,
         principal: record.principal,
@@ -202,7 +202,7 @@ export function mcpHandler(options: McpEndpointOptions) {
 
   /**
    * A request of a session another replica opened: served by a Server and a transport made
-   * for this one request (the SDK does not reuse a transport without session state), after
+   * for this one request (a transport without session state serves one request), after
    * the gateway itself has checked the session's existence, owner and lifetime.
    */
   const serveVisitor = async (
@@ -212,7 +212,7 @@ export function mcpHandler(options: McpEndpointOptions) {
   ): Promise<void> => {
     sessions.visit(sessionId);
     const server = createSessionServer(options.serverDeps);
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    const transport = new NodeStreamableHttpTransport({ sessionId: undefined });
     res.on('close', () => {
       void transport.close().catch(() => undefined);
       void server.close().catch(() => undefined);

@@ -7,17 +7,17 @@
 // replica (the store's termination events).
 import { randomBytes } from 'node:crypto';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { ListKind } from '../upstreams/connection.js';
 import type { Logger } from '../util/logger.js';
+import type { NodeStreamableHttpTransport } from './http-transport.js';
 
 export interface LiveSession {
   id: string;
   principal: string;
   server: Server;
-  transport: StreamableHTTPServerTransport;
+  transport: NodeStreamableHttpTransport;
   lastSeenAt: number;
 }
 

@@ -6,7 +6,6 @@
 import { EventEmitter } from 'node:events';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
@@ -28,6 +27,7 @@ import type { Logger } from '../util/logger.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import { RpcError } from '../util/rpc-error.js';
 import type { ServerCatalog } from './catalog.js';
+import { HttpClientTransport } from './http-client-transport.js';
 import { callCredential } from '../credentials/call-context.js';
 
 export type ConnectionState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
@@ -59,7 +59,7 @@ async function readAllPages<T>(
  * immediately by its result (one read from a stdio pipe) is then dropped. Delivering
  * responses one microtask later restores wire order.
  */
-function keepNotificationsBeforeResponses(transport: Transport): void {
+export function keepNotificationsBeforeResponses(transport: Transport): void {
   const deliver = transport.onmessage;
   if (!deliver) return;
   transport.onmessage = (message, extra) => {
@@ -167,9 +167,9 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     for (const [key, source] of Object.entries(this.config.headers)) {
       headers[key] = readValue(source, `${where}.headers.${key}`);
     }
-    return new StreamableHTTPClientTransport(new URL(this.config.url), {
-      requestInit: { headers },
-      fetch: (input, init) => this.fetchWithCredential(input, init),
+    return new HttpClientTransport(new URL(this.config.url), {
+      headers,
+      credentials: () => this.credentialHeaders(),
     });
   }
 
@@ -261,17 +261,14 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   /** The last credential a call used: later requests outside a call (streams) reuse it. */
   private lastCallHeaders: Record<string, string> | undefined;
 
-  /** Adds the credential of the call in flight (or of the connection) to an HTTP request. */
-  private async fetchWithCredential(
-    input: string | URL | Request,
-    init?: RequestInit,
-  ): Promise<Response> {
+  /** The credential of the call in flight, else the last call's, else the connection's. */
+  private credentialHeaders(): Record<string, string> | Promise<Record<string, string>> {
     const inCall = callCredential.getStore();
-    if (inCall) this.lastCallHeaders = inCall;
-    const credential = inCall ?? this.lastCallHeaders ?? (await this.connectionHeaders?.()) ?? {};
-    const headers = new Headers(init?.headers);
-    for (const [name, value] of Object.entries(credential)) headers.set(name, value);
-    return fetch(input, { ...init, headers });
+    if (inCall) {
+      this.lastCallHeaders = inCall;
+      return inCall;
+    }
+    return this.lastCallHeaders ?? this.connectionHeaders?.() ?? {};
   }
 
   /** Runs one upstream request, turning transport failures into clear errors. */

@@ -756,6 +756,16 @@ describe('TokenVerifier: Entra groups overage', () => {
     expect(idp.hits(MEMBERSHIP)).toBe(2);
   });
 
+  it('resolves overage groups for every request, also for a cached token', async () => {
+    idp.routes.set(MEMBERSHIP, json({ value: [{ id: 'g1' }] }));
+    const verifier = verifierFor(overageEntry({ cache_s: 0 }));
+    const token = await mint(entraKey, overageClaims());
+    expect((await verifier.verify(token)).groups).toEqual(['g1']);
+    idp.routes.set(MEMBERSHIP, json({ value: [{ id: 'g2' }] }));
+    expect((await verifier.verify(token)).groups).toEqual(['g2']);
+    expect(idp.hits(MEMBERSHIP)).toBe(2);
+  });
+
   it.each<[string, () => Reply]>([
     ['answers HTTP 500', json({ error: 'boom' }, 500)],
     ['answers neither value nor groups', json({ members: ['g1'] })],
@@ -959,5 +969,35 @@ describe('TokenVerifier: keys found by discovery', () => {
     const verifier = verifierFor(oktaEntry({ issuer: `${issuer}/`, jwks_uri: undefined }));
     const identity = await verifier.verify(await mint(oktaKey, oktaClaims({ iss: issuer })));
     expect(identity.subject).toBe('00u1alice');
+  });
+});
+
+describe('TokenVerifier: verified-token cache', () => {
+  it('verifies a repeated token once: the identity comes back without another key lookup', async () => {
+    const verifier = verifierFor(oidcEntry());
+    const token = await mint(oidcKey, oidcClaims(), AT_JWT);
+    const first = await verifier.verify(token);
+    // The IdP goes away: a second verification that needed keys would refetch and fail.
+    idp.routes.set('/oidc/keys', json({ error: 'down' }, 500));
+    const second = await verifier.verify(token);
+    expect(second).toEqual(first);
+    expect(idp.hits('/oidc/keys')).toBe(1);
+  });
+
+  it('stops accepting a cached token once its key is removed and max-age has passed', async () => {
+    const verifier = verifierFor(oidcEntry({ jwks_max_age_s: 0.2 }));
+    const token = await mint(oidcKey, oidcClaims(), AT_JWT);
+    await verifier.verify(token);
+    const replacement = await newKey('oidc-2');
+    idp.routes.set('/oidc/keys', json({ keys: [replacement.jwk] }));
+    await new Promise((r) => setTimeout(r, 300));
+    await refusedWith(verifier, token, /signing key is unknown/);
+  });
+
+  it('keeps verifying the signature of other tokens (the cache is per token)', async () => {
+    const verifier = verifierFor(oidcEntry());
+    await verifier.verify(await mint(oidcKey, oidcClaims(), AT_JWT));
+    const forged = await mint(attackerKey, oidcClaims(), { ...AT_JWT, kid: oidcKey.kid });
+    await refusedWith(verifier, forged, /signature is invalid/);
   });
 });

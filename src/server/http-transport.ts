@@ -1,0 +1,377 @@
+// The MCP Streamable HTTP server transport, written against Node's own request and
+// response objects. The SDK's StreamableHTTPServerTransport converts every request to a
+// web-standard Request and every answer to a ReadableStream (through @hono/node-server),
+// which cost more CPU per tools/call than the gateway's own work; this one writes to the
+// socket directly.
+//
+// A POST is answered with application/json when its request produces nothing but its
+// response (the common case), and switches to text/event-stream as soon as something
+// related to the request must go first: a progress notification, or a request to the
+// client (elicitation, sampling). Batches always stream. GET opens the session's one
+// standalone stream (list_changed). Session and protocol-version headers are checked as
+// the spec (2025-06-18 / 2025-11-25) and the SDK's transport check them, with the same
+// status codes and messages.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
+import type {
+  Transport,
+  TransportSendOptions,
+} from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  isInitializeRequest,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  type JSONRPCMessage,
+  type MessageExtraInfo,
+  type RequestId,
+} from '@modelcontextprotocol/sdk/types.js';
+import { answeredId, messageKind, type MessageKind } from './jsonrpc-shape.js';
+
+/** As the SDK: bounded so one POST cannot queue unbounded work. */
+const MAX_BATCH_SIZE = 100;
+/** As the SDK: a comment line on idle event streams, so proxies keep them open. */
+const KEEP_ALIVE_MS = 15_000;
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache, no-transform',
+  connection: 'keep-alive',
+  'x-accel-buffering': 'no',
+} as const;
+const SUPPORTED_VERSIONS = `supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}`;
+
+export interface HttpTransportOptions {
+  /** The session this transport serves; undefined for one request of another replica's session. */
+  sessionId: string | undefined;
+}
+
+/** What the auth middleware put on the request. */
+type AuthenticatedMessage = IncomingMessage & { auth?: AuthInfo };
+
+/** One response the transport still owes: a POST's answer, or the standalone GET stream. */
+class Exchange {
+  /** Request ids of this POST not answered yet. */
+  readonly pending = new Set<RequestId>();
+  private streaming = false;
+  private ended = false;
+  private keepAlive: NodeJS.Timeout | undefined;
+
+  /** `onClosed` runs when the connection closes: answered, or dropped by the client. */
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly headers: Record<string, string>,
+    onClosed: () => void,
+  ) {
+    res.once('close', () => {
+      clearInterval(this.keepAlive);
+      this.ended = true;
+      onClosed();
+    });
+  }
+
+  get isStreaming(): boolean {
+    return this.streaming;
+  }
+
+  get isEnded(): boolean {
+    return this.ended || this.res.destroyed;
+  }
+
+  /** Switches to (or opens) an event stream; from now on every message is an event. */
+  stream(): void {
+    if (this.streaming || this.ended) return;
+    this.streaming = true;
+    this.res.writeHead(200, { ...SSE_HEADERS, ...this.headers });
+    this.res.flushHeaders();
+    this.keepAlive = setInterval(() => {
+      if (!this.isEnded) this.res.write(': keepalive\n\n');
+    }, KEEP_ALIVE_MS);
+    this.keepAlive.unref();
+  }
+
+  /** Writes one message: an event when streaming, else the whole JSON answer. */
+  write(message: JSONRPCMessage): void {
+    if (this.isEnded) return;
+    const json = JSON.stringify(message);
+    if (this.streaming) {
+      this.res.write(`event: message\ndata: ${json}\n\n`);
+      return;
+    }
+    this.ended = true;
+    this.res.writeHead(200, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(json),
+      ...this.headers,
+    });
+    this.res.end(json);
+  }
+
+  end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearInterval(this.keepAlive);
+    if (!this.res.headersSent) this.res.writeHead(200, { ...SSE_HEADERS, ...this.headers });
+    this.res.end();
+  }
+}
+
+export class NodeStreamableHttpTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
+
+  readonly sessionId: string | undefined;
+  private started = false;
+  private initialized = false;
+  private closed = false;
+  private handled = false;
+  /** The POST each request in flight came in on: where its response and related messages go. */
+  private readonly byRequest = new Map<RequestId, Exchange>();
+  private standalone: Exchange | undefined;
+  /** Headers on every answer: the session id, once there is one. */
+  private readonly answerHeaders: Record<string, string>;
+
+  constructor(options: HttpTransportOptions) {
+    this.sessionId = options.sessionId;
+    this.answerHeaders =
+      options.sessionId === undefined ? {} : { 'mcp-session-id': options.sessionId };
+  }
+
+  start(): Promise<void> {
+    if (this.started) return Promise.reject(new Error('Transport already started'));
+    this.started = true;
+    return Promise.resolve();
+  }
+
+  /** Serves one HTTP request of this session; `body` is the JSON the body parser read. */
+  handleRequest(req: AuthenticatedMessage, res: ServerResponse, body: unknown): Promise<void> {
+    if (this.closed) {
+      this.refuse(res, 404, -32001, 'Session not found');
+      return Promise.resolve();
+    }
+    // A transport without a session serves exactly one request (its ids are the client's own).
+    if (this.sessionId === undefined && this.handled) {
+      return Promise.reject(new Error('a transport without a session serves one request only'));
+    }
+    this.handled = true;
+    switch (req.method) {
+      case 'POST':
+        this.handlePost(req, res, body);
+        break;
+      case 'GET':
+        this.handleGet(req, res);
+        break;
+      case 'DELETE':
+        if (this.checkSession(req, res) && this.checkProtocolVersion(req, res)) {
+          res.writeHead(200).end();
+          return this.close();
+        }
+        break;
+      default:
+        res.setHeader('allow', 'GET, POST, DELETE');
+        this.refuse(res, 405, -32000, 'Method not allowed.');
+    }
+    return Promise.resolve();
+  }
+
+  private handlePost(req: AuthenticatedMessage, res: ServerResponse, body: unknown): void {
+    const accept = req.headers.accept;
+    if (!accept?.includes('application/json') || !accept.includes('text/event-stream')) {
+      this.refuse(
+        res,
+        406,
+        -32000,
+        'Not Acceptable: Client must accept both application/json and text/event-stream',
+      );
+      return;
+    }
+    if (!isJsonContentType(req.headers['content-type'])) {
+      this.refuse(
+        res,
+        415,
+        -32000,
+        'Unsupported Media Type: Content-Type must be application/json',
+      );
+      return;
+    }
+    const batch = Array.isArray(body);
+    const raw: unknown[] = batch ? body : [body];
+    if (raw.length > MAX_BATCH_SIZE) {
+      this.refuse(
+        res,
+        400,
+        -32600,
+        `Invalid Request: Batch must not exceed ${MAX_BATCH_SIZE} messages`,
+      );
+      return;
+    }
+    const kinds: MessageKind[] = [];
+    for (const message of raw) {
+      const kind = messageKind(message);
+      if (kind === undefined) {
+        this.refuse(res, 400, -32700, 'Parse error: Invalid JSON-RPC message');
+        return;
+      }
+      kinds.push(kind);
+    }
+    const messages = raw as JSONRPCMessage[];
+    const initializing = messages.some(
+      (m, i) =>
+        kinds[i] === 'request' &&
+        (m as { method: string }).method === 'initialize' &&
+        isInitializeRequest(m),
+    );
+    if (initializing) {
+      if (this.initialized && this.sessionId !== undefined) {
+        this.refuse(res, 400, -32600, 'Invalid Request: Server already initialized');
+        return;
+      }
+      if (messages.length > 1) {
+        this.refuse(
+          res,
+          400,
+          -32600,
+          'Invalid Request: Only one initialization request is allowed',
+        );
+        return;
+      }
+      this.initialized = true;
+    } else if (!this.checkSession(req, res) || !this.checkProtocolVersion(req, res)) {
+      return;
+    }
+
+    // The request's headers as Node parsed them; no URL object is built (nothing reads it).
+    const extra: MessageExtraInfo = { requestInfo: { headers: req.headers } };
+    if (req.auth) extra.authInfo = req.auth;
+    if (!kinds.includes('request')) {
+      // Only notifications and responses: accepted, nothing to answer.
+      res.writeHead(202, this.answerHeaders).end();
+      for (const message of messages) this.onmessage?.(message, extra);
+      return;
+    }
+    // A client that drops the connection before its answer leaves nothing behind.
+    const exchange: Exchange = new Exchange(res, this.answerHeaders, () => this.forget(exchange));
+    messages.forEach((m, i) => {
+      if (kinds[i] === 'request') {
+        const id = (m as { id: RequestId }).id;
+        exchange.pending.add(id);
+        this.byRequest.set(id, exchange);
+      }
+    });
+    // Several answers to one POST cannot share one JSON body as the spec's clients expect.
+    if (batch) exchange.stream();
+    for (const message of messages) this.onmessage?.(message, extra);
+  }
+
+  private handleGet(req: AuthenticatedMessage, res: ServerResponse): void {
+    if (!req.headers.accept?.includes('text/event-stream')) {
+      this.refuse(res, 406, -32000, 'Not Acceptable: Client must accept text/event-stream');
+      return;
+    }
+    if (!this.checkSession(req, res) || !this.checkProtocolVersion(req, res)) return;
+    if (this.standalone && !this.standalone.isEnded) {
+      this.refuse(res, 409, -32000, 'Conflict: Only one SSE stream is allowed per session');
+      return;
+    }
+    const exchange: Exchange = new Exchange(res, this.answerHeaders, () => {
+      if (this.standalone === exchange) this.standalone = undefined;
+    });
+    this.standalone = exchange;
+    exchange.stream();
+  }
+
+  send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
+    const answers = answeredId(message);
+    const requestId = answers ?? options?.relatedRequestId;
+    if (requestId === undefined) {
+      // Not about any request: the standalone stream, when the client has one open.
+      if ('result' in message || 'error' in message) {
+        return Promise.reject(new Error('Cannot send a response on a standalone SSE stream'));
+      }
+      if (this.standalone && !this.standalone.isEnded) this.standalone.write(message);
+      return Promise.resolve();
+    }
+    const exchange = this.byRequest.get(requestId);
+    if (!exchange) {
+      return Promise.reject(
+        new Error(`No connection established for request ID: ${String(requestId)}`),
+      );
+    }
+    if (answers === undefined) {
+      // Something goes to the client before the answer: the POST becomes an event stream.
+      exchange.stream();
+      exchange.write(message);
+      return Promise.resolve();
+    }
+    this.byRequest.delete(requestId);
+    exchange.pending.delete(requestId);
+    exchange.write(message);
+    if (exchange.isStreaming && exchange.pending.size === 0) exchange.end();
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.closed = true;
+    // Requests still in flight get an answer, not a connection that hangs until it times out.
+    const open = new Set<Exchange>();
+    for (const [id, exchange] of this.byRequest) {
+      exchange.write({
+        jsonrpc: '2.0',
+        id,
+        error: { code: -32000, message: 'Session closed before the request was answered' },
+      });
+      open.add(exchange);
+    }
+    for (const exchange of open) exchange.end();
+    this.byRequest.clear();
+    this.standalone?.end();
+    this.standalone = undefined;
+    this.onclose?.();
+    return Promise.resolve();
+  }
+
+  /** A POST stream the client closed: its requests can no longer be answered. */
+  private forget(exchange: Exchange): void {
+    for (const id of exchange.pending) {
+      if (this.byRequest.get(id) === exchange) this.byRequest.delete(id);
+    }
+  }
+
+  private checkSession(req: IncomingMessage, res: ServerResponse): boolean {
+    if (this.sessionId === undefined) return true;
+    if (!this.initialized) {
+      this.refuse(res, 400, -32000, 'Bad Request: Server not initialized');
+      return false;
+    }
+    const header = req.headers['mcp-session-id'];
+    if (!header) {
+      this.refuse(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
+      return false;
+    }
+    if (header !== this.sessionId) {
+      this.refuse(res, 404, -32001, 'Session not found');
+      return false;
+    }
+    return true;
+  }
+
+  /** A version header, when sent, must be one this server speaks (else 400, as the spec says). */
+  private checkProtocolVersion(req: IncomingMessage, res: ServerResponse): boolean {
+    const version = req.headers['mcp-protocol-version'];
+    if (version === undefined || SUPPORTED_PROTOCOL_VERSIONS.includes(String(version))) return true;
+    this.refuse(
+      res,
+      400,
+      -32000,
+      `Bad Request: Unsupported protocol version: ${String(version)} (${SUPPORTED_VERSIONS})`,
+    );
+    return false;
+  }
+
+  private refuse(res: ServerResponse, status: number, code: number, message: string): void {
+    this.onerror?.(new Error(message));
+    if (res.headersSent) return;
+    const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
+    res.writeHead(status, { 'content-type': 'application/json' }).end(body);
+  }
+}

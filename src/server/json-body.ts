@@ -1,0 +1,119 @@
+// The JSON body of a request to /mcp, read without body-parser for the common case: an
+// uncompressed UTF-8 body. body-parser (type-is, raw-body, iconv-lite) is general and costs
+// more per request than the read itself; anything else (Content-Encoding, another charset)
+// still goes to it. Same outcome as body-parser's json(): a body only for JSON media types,
+// {} for an empty body, only an object or array at the top (strict), and the same error
+// types (entity.too.large, entity.parse.failed, request.aborted) for bodyErrorHandler.
+import type { Request, RequestHandler } from 'express';
+
+interface BodyError extends Error {
+  type: string;
+  status: number;
+}
+
+function bodyError(type: string, status: number, message: string): BodyError {
+  return Object.assign(new Error(message), { type, status });
+}
+
+function isJsonType(essence: string): boolean {
+  return (
+    essence === 'application/json' ||
+    (essence.startsWith('application/') && essence.endsWith('+json'))
+  );
+}
+
+/** The charset parameter of a Content-Type, lower-cased, or undefined. */
+function charsetOf(contentType: string): string | undefined {
+  const match = /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType);
+  return match?.[1]?.toLowerCase();
+}
+
+/** True when the plain path applies; false sends the request to body-parser. */
+function plain(req: Request): boolean {
+  const encoding = req.headers['content-encoding'];
+  if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return false;
+  const charset = charsetOf(req.headers['content-type'] ?? '');
+  return charset === undefined || charset === 'utf-8' || charset === 'utf8';
+}
+
+export function leanJsonBody(limit: number, fallback: RequestHandler): RequestHandler {
+  return (req, res, next) => {
+    const headers = req.headers;
+    // No body at all (type-is: neither Transfer-Encoding nor a Content-Length).
+    if (headers['transfer-encoding'] === undefined && headers['content-length'] === undefined) {
+      next();
+      return;
+    }
+    const contentType = headers['content-type'];
+    if (!contentType) {
+      next();
+      return;
+    }
+    const essence = contentType.split(';', 1)[0]!.trim().toLowerCase();
+    if (!isJsonType(essence)) {
+      next();
+      return;
+    }
+    if (!plain(req)) {
+      void fallback(req, res, next);
+      return;
+    }
+    const declared = Number(headers['content-length']);
+    if (declared > limit) {
+      req.resume();
+      next(bodyError('entity.too.large', 413, 'request entity too large'));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let settled = false;
+    const finish = (err?: BodyError): void => {
+      if (settled) return;
+      settled = true;
+      req.removeListener('data', onData);
+      req.removeListener('end', onEnd);
+      req.removeListener('error', onError);
+      req.removeListener('aborted', onAborted);
+      next(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      received += chunk.length;
+      if (received > limit) {
+        // Discard the rest so the connection can still carry the refusal.
+        req.resume();
+        finish(bodyError('entity.too.large', 413, 'request entity too large'));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      let text =
+        chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+      // iconv-lite (body-parser) strips a byte-order mark; so does this.
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      if (text.length === 0) {
+        req.body = {};
+        finish();
+        return;
+      }
+      const first = /\S/.exec(text)?.[0];
+      if (first !== '{' && first !== '[') {
+        finish(bodyError('entity.parse.failed', 400, 'JSON body must be an object or array'));
+        return;
+      }
+      try {
+        req.body = JSON.parse(text) as unknown;
+      } catch {
+        finish(bodyError('entity.parse.failed', 400, 'request body is not valid JSON'));
+        return;
+      }
+      finish();
+    };
+    const onError = (): void => finish(bodyError('request.aborted', 400, 'request aborted'));
+    const onAborted = onError;
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+  };
+}

@@ -1,0 +1,229 @@
+// The gateway's Streamable HTTP server transport with the SDK on both ends: an SDK Server
+// behind it, the SDK's own client in front. Plain answers are application/json; progress
+// switches the POST to an event stream; list_changed arrives on the GET stream; the
+// session and protocol-version headers are checked as the spec says.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import {
+  CallToolRequestSchema,
+  ListToolsRequestSchema,
+  ToolListChangedNotificationSchema,
+  type CallToolResult,
+} from '@modelcontextprotocol/sdk/types.js';
+import { NodeStreamableHttpTransport } from '../../src/server/http-transport.js';
+
+const SESSION = 'session-1';
+let http: HttpServer;
+let url: string;
+let server: Server;
+let transport: NodeStreamableHttpTransport;
+let seenVersion: unknown;
+
+function mcpServer(): Server {
+  const s = new Server(
+    { name: 't', version: '1' },
+    { capabilities: { tools: { listChanged: true } } },
+  );
+  s.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [] }));
+  s.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
+    seenVersion = extra.requestInfo?.headers['mcp-protocol-version'];
+    const token = req.params._meta?.progressToken;
+    if (token !== undefined) {
+      await extra.sendNotification({
+        method: 'notifications/progress',
+        params: { progressToken: token, progress: 1, total: 2 },
+      });
+    }
+    return { content: [{ type: 'text', text: `called ${req.params.name}` }] };
+  });
+  return s;
+}
+
+beforeAll(async () => {
+  server = mcpServer();
+  transport = new NodeStreamableHttpTransport({ sessionId: SESSION });
+  await server.connect(transport);
+  http = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      void transport.handleRequest(req, res, text ? (JSON.parse(text) as unknown) : undefined);
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`;
+});
+
+afterAll(async () => {
+  await server.close();
+  http.closeAllConnections();
+  await new Promise((resolve) => http.close(resolve));
+});
+
+const HEADERS = {
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+};
+
+async function post(
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; type: string | null; text: string }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { ...HEADERS, 'mcp-session-id': SESSION, ...headers },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+}
+
+describe('NodeStreamableHttpTransport', () => {
+  let client: Client;
+
+  it('initializes with the SDK client and names the session', async () => {
+    client = new Client({ name: 'c', version: '1' });
+    const clientTransport = new StreamableHTTPClientTransport(new URL(url));
+    await client.connect(clientTransport);
+    expect(clientTransport.sessionId).toBe(SESSION);
+  });
+
+  it('answers a plain call as application/json, with the version header visible to handlers', async () => {
+    const res = await post(
+      { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'echo' } },
+      { 'mcp-protocol-version': '2025-06-18' },
+    );
+    expect(res.status).toBe(200);
+    expect(res.type).toBe('application/json');
+    expect(JSON.parse(res.text)).toMatchObject({
+      id: 7,
+      result: { content: [{ text: 'called echo' }] },
+    });
+    expect(seenVersion).toBe('2025-06-18');
+  });
+
+  it('switches to an event stream when progress comes before the answer', async () => {
+    const res = await post({
+      jsonrpc: '2.0',
+      id: 8,
+      method: 'tools/call',
+      params: { name: 'echo', _meta: { progressToken: 'p' } },
+    });
+    expect(res.type).toBe('text/event-stream');
+    const events = res.text
+      .split('\n\n')
+      .filter((e) => e.startsWith('event: message'))
+      .map((e) => JSON.parse(e.slice(e.indexOf('data: ') + 6)) as Record<string, unknown>);
+    expect(events.map((e) => e.method ?? e.id)).toEqual(['notifications/progress', 8]);
+  });
+
+  it('delivers progress to the SDK client before the result', async () => {
+    const progress: number[] = [];
+    const result = await client.callTool({ name: 'echo' }, undefined, {
+      onprogress: (p) => progress.push(p.progress),
+    });
+    expect(progress).toEqual([1]);
+    expect(result.content).toEqual([{ type: 'text', text: 'called echo' }]);
+  });
+
+  it('streams the answers of a batch', async () => {
+    const res = await post([
+      { jsonrpc: '2.0', id: 'a', method: 'tools/list' },
+      { jsonrpc: '2.0', id: 'b', method: 'tools/list' },
+    ]);
+    expect(res.type).toBe('text/event-stream');
+    expect(res.text.match(/^event: message$/gm)).toHaveLength(2);
+  });
+
+  it('accepts notifications with 202 and no body', async () => {
+    const res = await post({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    expect(res.status).toBe(202);
+    expect(res.text).toBe('');
+  });
+
+  it('sends list_changed on the GET stream', async () => {
+    const changed = new Promise<void>((resolve) => {
+      client.setNotificationHandler(ToolListChangedNotificationSchema, () => resolve());
+    });
+    // The SDK client opens its GET stream after initialize; give it a moment.
+    await new Promise((r) => setTimeout(r, 100));
+    await server.sendToolListChanged();
+    await changed;
+  });
+
+  it.each<[string, unknown, Record<string, string>, number, RegExp]>([
+    [
+      'an unsupported protocol version',
+      { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+      { 'mcp-protocol-version': '1999-01-01' },
+      400,
+      /Unsupported protocol version/,
+    ],
+    [
+      'another session id',
+      { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+      { 'mcp-session-id': 'other' },
+      404,
+      /Session not found/,
+    ],
+    [
+      'a message that is not JSON-RPC',
+      { jsonrpc: '1.0', id: 1, method: 'tools/list' },
+      {},
+      400,
+      /Invalid JSON-RPC message/,
+    ],
+    [
+      'an unknown top-level key',
+      { jsonrpc: '2.0', id: 1, method: 'tools/list', extra: 1 },
+      {},
+      400,
+      /Invalid JSON-RPC message/,
+    ],
+    [
+      'a second initialize',
+      {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-11-25',
+          capabilities: {},
+          clientInfo: { name: 'x', version: '1' },
+        },
+      },
+      {},
+      400,
+      /already initialized/,
+    ],
+    [
+      'an Accept without event streams',
+      { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+      { accept: 'application/json' },
+      406,
+      /Not Acceptable/,
+    ],
+    [
+      'a body that is not JSON',
+      { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+      { 'content-type': 'text/plain' },
+      415,
+      /Unsupported Media Type/,
+    ],
+  ])('refuses %s', async (_name, body, headers, status, message) => {
+    const res = await post(body, headers);
+    expect(res.status).toBe(status);
+    expect(res.text).toMatch(message);
+  });
+
+  it('refuses every request with 404 once the session is closed', async () => {
+    await client.close();
+    await transport.close();
+    const res = await post({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    expect(res.status).toBe(404);
+  });
+});

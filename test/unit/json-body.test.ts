@@ -1,0 +1,83 @@
+// The /mcp body reader: the plain path for uncompressed UTF-8 JSON, body-parser for the
+// rest, and the same error types body-parser gives (so bodyErrorHandler answers the same).
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
+import express, { type Request, type Response } from 'express';
+import { bodyErrorHandler, jsonBody } from '../../src/server/guards.js';
+
+let server: Server;
+let url: string;
+
+beforeAll(async () => {
+  const app = express();
+  app.post('/mcp', jsonBody(64), bodyErrorHandler(64), (req: Request, res: Response) => {
+    res.json({ body: req.body as unknown });
+  });
+  server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+async function post(
+  body: string | Blob,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+): Promise<{ status: number; json: { body?: unknown; error?: { code: number } } }> {
+  const res = await fetch(url, { method: 'POST', headers, body });
+  return { status: res.status, json: (await res.json()) as { body?: unknown } };
+}
+
+describe('jsonBody', () => {
+  it('parses a UTF-8 JSON object, with or without a charset, and +json types', async () => {
+    expect((await post('{"a":"é"}')).json.body).toEqual({ a: 'é' });
+    const withCharset = { 'content-type': 'application/json; charset=UTF-8' };
+    expect((await post('[1]', withCharset)).json.body).toEqual([1]);
+    const plusJson = { 'content-type': 'application/vnd.example+json' };
+    expect((await post('{"b":1}', plusJson)).json.body).toEqual({ b: 1 });
+  });
+
+  it('gives {} for an empty body and strips a byte-order mark', async () => {
+    expect((await post('')).json.body).toEqual({});
+    expect((await post('\uFEFF{"c":2}')).json.body).toEqual({ c: 2 });
+  });
+
+  it('leaves other media types unparsed', async () => {
+    expect((await post('{"a":1}', { 'content-type': 'text/plain' })).json.body).toBeUndefined();
+  });
+
+  it('refuses a top-level value that is not an object or array, and malformed JSON', async () => {
+    expect(await post('"text"')).toMatchObject({ status: 400, json: { error: { code: -32700 } } });
+    expect(await post('{"a":')).toMatchObject({ status: 400, json: { error: { code: -32700 } } });
+  });
+
+  it('refuses a body over the limit with 413, declared or streamed', async () => {
+    expect((await post(JSON.stringify({ pad: 'x'.repeat(100) }))).status).toBe(413);
+    const chunked = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode(`{"pad":"${'y'.repeat(100)}"}`));
+        controller.close();
+      },
+    });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: chunked,
+      duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(413);
+  });
+
+  it('hands compressed bodies and other charsets to body-parser', async () => {
+    const gz = { 'content-type': 'application/json', 'content-encoding': 'gzip' };
+    expect((await post(new Blob([gzipSync('{"z":1}')]), gz)).json.body).toEqual({ z: 1 });
+    const latin1 = { 'content-type': 'application/json; charset=latin1' };
+    expect((await post('{"a":1}', latin1)).status).toBe(415);
+  });
+});
