@@ -105,7 +105,8 @@ const P = SMOKE
       },
       overhead: {
         sessions: 32,
-        // The default history_limit: every session's history is full before measuring.
+        // 100 calls per session first: the history (default history_limit 20) is full and the
+        // summary holds the session's targets before measuring.
         warmCalls: 100,
         rates: [100, 300, 1000],
         durationS: 10,
@@ -340,7 +341,7 @@ async function overheadSection(issuer) {
     return {
       method:
         `${CLIENT_DESCRIPTION} in a separate load-generator process; tools/call ` +
-        `${TOOL} through mcpgate (bearer JWT verified per request, memory session store, history_limit 100, ` +
+        `${TOOL} through mcpgate (bearer JWT verified per request, memory session store, default history_limit (20) after 100 warm-up calls per session, ` +
         'policy wasm/bundle.tar.gz with purpose code-review, decisions logged to a file, upstream over ' +
         'Streamable HTTP) vs echo on the upstream directly; upstream: ' +
         `${UPSTREAM_DESCRIPTION}; open loop for fixed rates (latency from the ` +
@@ -789,7 +790,7 @@ async function scalingSection(issuer) {
     method:
       `${sc.sessions} sessions, each making max(history_limit, ${sc.warmCalls}) calls first (full history, warm JIT); fixed rate ${sc.rate} calls/s (open loop) for ` +
       `added latency, closed loop with ${sc.concurrency} in flight for calls/s; catalog curve with the default ` +
-      'history_limit (100) and an upstream exposing N tools (echo + N-1 fillers); ' +
+      'history_limit (20) and an upstream exposing N tools (echo + N-1 fillers); ' +
       `client: ${CLIENT_DESCRIPTION}; upstream: ${UPSTREAM_DESCRIPTION}`,
     rate: sc.rate,
     sessions: sc.sessions,
