@@ -70,7 +70,7 @@ export class VerifiedTokenCache {
       if (!oldest.done) this.entries.delete(oldest.value);
     }
     this.entries.set(digest, {
-      identity: value.identity,
+      identity: deepFreeze(value.identity),
       oid: value.oid,
       overage: value.overage,
       expiresAtMs: expSeconds * 1000,
@@ -82,4 +82,16 @@ export class VerifiedTokenCache {
   clear(): void {
     this.entries.clear();
   }
+}
+
+/**
+ * One identity object serves every request made with the token, so it is frozen: code
+ * that tried to change it (and so every later request's identity) throws instead.
+ */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
 }

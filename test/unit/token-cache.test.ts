@@ -34,6 +34,31 @@ describe('VerifiedTokenCache', () => {
     expect(cache.size).toBe(0);
   });
 
+  it('freezes the identity it shares between requests, claims and lists included', () => {
+    const shared = {
+      subject: 'bob',
+      groups: ['engineering'],
+      claims: { sub: 'bob', nested: { scp: ['mcp'] } },
+    } as unknown as Identity;
+    const cache = new VerifiedTokenCache(10);
+    cache.set(
+      'd',
+      { identity: shared, oid: '', overage: undefined },
+      EXP_S,
+      keys({ generation: 1, fresh: true }),
+      1,
+    );
+    const hit = cache.get('d', NOW)?.identity as Identity;
+    expect(() => hit.groups.push('admins')).toThrow(TypeError);
+    expect(() => {
+      (hit.claims as Record<string, unknown>).sub = 'mallory';
+    }).toThrow(TypeError);
+    expect(() => {
+      (hit.claims.nested as { scp: string[] }).scp[0] = 'admin';
+    }).toThrow(TypeError);
+    expect(hit.groups).toEqual(['engineering']);
+  });
+
   it('drops an entry once its key set changed', () => {
     const state = { generation: 1, fresh: true };
     const cache = new VerifiedTokenCache(10);
