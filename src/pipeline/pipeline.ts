@@ -1,7 +1,6 @@
 // The request path for every MCP method the gateway decides. Each public method reads top
 // to bottom: resolve the target -> build the input -> decide (one policy evaluation) ->
 // carry out the decision -> forward to the upstream -> record.
-import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   type CallToolRequest,
@@ -14,7 +13,6 @@ import {
   type Resource,
   type ResourceTemplate,
   type ServerNotification,
-  type ServerRequest,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import { deny, parseDecision, parseVisible, type Decision } from '../policy/decision.js';
@@ -53,7 +51,12 @@ import type { SessionsConfig } from '../config/sessions.js';
 import { rateRules } from '../sessions/rate-rules.js';
 import { INTERNAL_ERROR, INVALID_PARAMS, POLICY_DENIED, RpcError } from '../util/rpc-error.js';
 
-export type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+/** What a step may use of the MCP request it serves: its cancellation, and notifications about it. */
+export interface Extra {
+  readonly signal: AbortSignal;
+  /** Sends a notification (progress) on the request's own stream. */
+  sendNotification(notification: ServerNotification): Promise<void>;
+}
 
 export interface CallContext extends RequestFacts {
   requestId: string | number;

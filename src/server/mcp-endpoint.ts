@@ -24,6 +24,7 @@ import { GATEWAY_REFUSED, JSONRPC_INVALID_REQUEST, sendJsonRpcError } from './js
 import { newSessionId, type LiveSession, type SessionManager } from './session-manager.js';
 import {
   createSessionServer,
+  describeSessionServer,
   type RequestExtra,
   type SessionServerDeps,
 } from './session-server.js';
@@ -90,6 +91,7 @@ function storeDown(res: Response, err: StoreUnavailableError): void {
 
 export function mcpHandler(options: McpEndpointOptions) {
   const { sessions, store, logger, config } = options;
+  const description = describeSessionServer(options.serverDeps);
 
   const openSession = async (req: AuthenticatedRequest, res: Response): Promise<void> => {
     const identity = req.identity;
@@ -178,7 +180,7 @@ export function mcpHandler(options: McpEndpointOptions) {
         );
         return;
       }
-      const server = createSessionServer(options.serverDeps);
+      const server = createSessionServer(description);
       const transport = new NodeStreamableHttpTransport({ sessionId: record.id });
       live = {
         id: record.id,
@@ -211,7 +213,7 @@ export function mcpHandler(options: McpEndpointOptions) {
     sessionId: string,
   ): Promise<void> => {
     sessions.visit(sessionId);
-    const server = createSessionServer(options.serverDeps);
+    const server = createSessionServer(description);
     const transport = new NodeStreamableHttpTransport({ sessionId: undefined });
     res.on('close', () => {
       void transport.close().catch(() => undefined);
