@@ -39,9 +39,7 @@ export interface InboundRequest {
 
 /** What the dispatcher needs of an SDK request schema (zod's safeParse). */
 export interface RequestSchema {
-  safeParse(
-    message: unknown,
-  ):
+  safeParse(message: unknown):
     | { success: true; data: { params?: unknown } }
     | {
         success: false;
