@@ -4,7 +4,7 @@
 // this process's live transport for it when this process opened it. Unknown, expired, terminated and foreign sessions all answer
 // 404, so a session's existence never leaks. A session opened by another replica is served
 // here request by request (see serveVisitor).
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { SessionsConfig } from '../config/sessions.js';
 import { rateRules } from '../sessions/rate-rules.js';
@@ -68,7 +68,7 @@ function requestedPurpose(req: AuthenticatedRequest, fallback: string): string {
   return fallback;
 }
 
-function notFound(res: Response): void {
+function notFound(res: ServerResponse): void {
   sendJsonRpcError(
     res,
     404,
@@ -77,7 +77,7 @@ function notFound(res: Response): void {
   );
 }
 
-function storeDown(res: Response, err: StoreUnavailableError): void {
+function storeDown(res: ServerResponse, err: StoreUnavailableError): void {
   sendJsonRpcError(
     res,
     503,
@@ -93,7 +93,7 @@ export function mcpHandler(options: McpEndpointOptions) {
   const { sessions, store, logger, config } = options;
   const description = describeSessionServer(options.serverDeps);
 
-  const openSession = async (req: AuthenticatedRequest, res: Response): Promise<void> => {
+  const openSession = async (req: AuthenticatedRequest, res: ServerResponse): Promise<void> => {
     const identity = req.identity;
     if (!identity) throw new Error('unauthenticated request reached the MCP endpoint');
     if (!isInitializeRequest(req.body)) {
@@ -209,7 +209,7 @@ export function mcpHandler(options: McpEndpointOptions) {
    */
   const serveVisitor = async (
     req: AuthenticatedRequest,
-    res: Response,
+    res: ServerResponse,
     sessionId: string,
   ): Promise<void> => {
     sessions.visit(sessionId);
@@ -223,7 +223,7 @@ export function mcpHandler(options: McpEndpointOptions) {
     await transport.handleRequest(req, res, req.body);
   };
 
-  return async (req: AuthenticatedRequest, res: Response): Promise<void> => {
+  return async (req: AuthenticatedRequest, res: ServerResponse): Promise<void> => {
     try {
       const header = req.headers['mcp-session-id'];
       const sessionId = Array.isArray(header) ? header[0] : header;
@@ -271,7 +271,7 @@ export function mcpHandler(options: McpEndpointOptions) {
           }
           throw err;
         }
-        res.status(200).end();
+        res.writeHead(200).end();
         return;
       }
       const extra = req.auth?.extra as RequestExtra | undefined;
