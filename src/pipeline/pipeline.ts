@@ -1,7 +1,6 @@
 // The request path for every MCP method the gateway decides. Each public method reads top
 // to bottom: resolve the target -> build the input -> decide (one policy evaluation) ->
 // carry out the decision -> forward to the upstream -> record.
-import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   type CallToolRequest,
   type CallToolResult,
@@ -21,7 +20,7 @@ import { DECISION_ENTRYPOINT, PolicyEvalError, VISIBLE_ENTRYPOINT } from '../pol
 import type { PolicyHolder } from '../policy/policy-holder.js';
 import type { Catalog } from '../upstreams/catalog.js';
 import { splitExposedUri } from '../upstreams/catalog.js';
-import { UpstreamUnavailableError } from '../upstreams/connection.js';
+import { UpstreamUnavailableError, type CallOptions } from '../upstreams/connection.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import { canonicalJson, sha256Hex } from '../util/canonical-json.js';
 import type { Logger } from '../util/logger.js';
@@ -32,7 +31,6 @@ import {
   parseCredentialObligation,
   parseRateLimit,
 } from './obligations.js';
-import { callCredential } from '../credentials/call-context.js';
 import {
   CredentialError,
   type Credential,
@@ -212,18 +210,21 @@ export class Pipeline {
       };
     }
 
-    const forward = forwarding(params._meta?.progressToken, extra);
+    // The call (and the connection, if it is the session's first) carries this call's own credential.
+    const headers = credential?.headers ?? {};
+    const forward = forwarding(params._meta?.progressToken, extra, headers);
     try {
-      // The call (and the connection, if it is the session's first) carries this call's own credential.
-      return await callCredential.run(credential?.headers ?? {}, async () => {
-        const connection = await this.registry.connectionFor(entry.server, ctx.session.record.id);
-        const result = await connection.callTool(
-          { name: entry.name, arguments: args },
-          forward.options,
-        );
-        await forward.flushed();
-        return result;
-      });
+      const connection = await this.registry.connectionFor(
+        entry.server,
+        ctx.session.record.id,
+        headers,
+      );
+      const result = await connection.callTool(
+        { name: entry.name, arguments: args },
+        forward.options,
+      );
+      await forward.flushed();
+      return result;
     } catch (err) {
       if (err instanceof UpstreamUnavailableError) {
         return { content: [{ type: 'text', text: err.message }], isError: true };
@@ -260,10 +261,12 @@ export class Pipeline {
     );
     if (!decision.allow) throw denialError(decision, decisionId, claimsChallenge);
 
-    const result = await callCredential.run(credential?.headers ?? {}, async () => {
-      const connection = await this.upstreamOrError(target.server, ctx);
-      return connection.readResource({ uri: target.uri }, forwarding(undefined, extra).options);
-    });
+    const headers = credential?.headers ?? {};
+    const connection = await this.upstreamOrError(target.server, ctx, headers);
+    const result = await connection.readResource(
+      { uri: target.uri },
+      forwarding(undefined, extra, headers).options,
+    );
     // Contents carry the upstream's URIs; show them under the namespaced form.
     return {
       ...result,
@@ -300,16 +303,15 @@ export class Pipeline {
     );
     if (!decision.allow) throw denialError(decision, decisionId, claimsChallenge);
 
-    const forward = forwarding(params._meta?.progressToken, extra);
-    return callCredential.run(credential?.headers ?? {}, async () => {
-      const connection = await this.upstreamOrError(entry.server, ctx);
-      const result = await connection.getPrompt(
-        { name: entry.name, arguments: args },
-        forward.options,
-      );
-      await forward.flushed();
-      return result;
-    });
+    const headers = credential?.headers ?? {};
+    const forward = forwarding(params._meta?.progressToken, extra, headers);
+    const connection = await this.upstreamOrError(entry.server, ctx, headers);
+    const result = await connection.getPrompt(
+      { name: entry.name, arguments: args },
+      forward.options,
+    );
+    await forward.flushed();
+    return result;
   }
 
   // ---- lists: one policy evaluation decides what the whole list shows ---------------------
@@ -594,9 +596,9 @@ export class Pipeline {
     return this.registry.status().some((s) => s.name === server);
   }
 
-  private async upstreamOrError(server: string, ctx: CallContext) {
+  private async upstreamOrError(server: string, ctx: CallContext, headers: Record<string, string>) {
     try {
-      return await this.registry.connectionFor(server, ctx.session.record.id);
+      return await this.registry.connectionFor(server, ctx.session.record.id, headers);
     } catch (err) {
       if (err instanceof UpstreamUnavailableError) throw new RpcError(INTERNAL_ERROR, err.message);
       throw err;
@@ -653,28 +655,31 @@ function denialError(decision: Decision, decisionId: string, claimsChallenge?: s
 }
 
 /**
- * Cancellation and progress travel with the call; progress goes back under the client's own
- * token. `flushed` resolves once every relayed notification is written, so the last
- * progress update never arrives after the result.
+ * Cancellation, progress and the call's credential travel with the call; progress goes back
+ * under the client's own token. `flushed` resolves once every relayed notification is
+ * written, so the last progress update never arrives after the result.
  */
 function forwarding(
   progressToken: string | number | undefined,
   extra: Extra,
-): { options: RequestOptions; flushed: () => Promise<unknown> } {
-  const options: RequestOptions = { signal: extra.signal };
+  headers: Record<string, string>,
+): { options: CallOptions; flushed: () => Promise<unknown> } {
+  const options: CallOptions = { signal: extra.signal, headers };
+  if (progressToken === undefined) return { options, flushed: nothingPending };
   const pending: Array<Promise<void>> = [];
-  if (progressToken !== undefined) {
-    options.onprogress = (progress) => {
-      pending.push(
-        extra
-          .sendNotification({
-            method: 'notifications/progress',
-            params: { ...progress, progressToken },
-          })
-          .catch(() => undefined),
-      );
-    };
-  }
-  const flushed = (): Promise<unknown> => Promise.all(pending);
-  return { options, flushed };
+  options.onprogress = (progress) => {
+    pending.push(
+      extra
+        .sendNotification({
+          method: 'notifications/progress',
+          params: { ...progress, progressToken },
+        })
+        .catch(() => undefined),
+    );
+  };
+  return { options, flushed: () => Promise.all(pending) };
+}
+
+function nothingPending(): Promise<void> {
+  return Promise.resolve();
 }

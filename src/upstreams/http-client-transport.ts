@@ -34,7 +34,10 @@ const RECONNECT = { initialMs: 1000, growth: 1.5, maxMs: 30_000, maxRetries: 2 }
 export interface HttpClientTransportOptions {
   /** Configured headers (names in any case; sent as configured). */
   headers: Record<string, string>;
-  /** Credential headers for one request, read when it is sent (they override configured ones). */
+  /**
+   * Credential headers for a request that brings none (they override configured ones), read
+   * when it is sent.
+   */
   credentials: () => Record<string, string> | Promise<Record<string, string>>;
 }
 
@@ -97,10 +100,14 @@ export class HttpClientTransport implements Transport {
     return Promise.resolve();
   }
 
-  async send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
+  /** `options.headers`: the credential of the call this message belongs to, if any. */
+  async send(
+    message: JSONRPCMessage,
+    options?: TransportSendOptions & { headers?: Record<string, string> },
+  ): Promise<void> {
     if (this.closed) throw new Error('transport is closed');
     const body = JSON.stringify(message);
-    const headers = this.headers(await this.options.credentials());
+    const headers = this.headers(options?.headers ?? (await this.options.credentials()));
     headers['content-type'] = 'application/json';
     headers.accept = 'application/json, text/event-stream';
     headers['content-length'] = Buffer.byteLength(body);
