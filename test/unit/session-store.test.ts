@@ -535,7 +535,7 @@ describe('MemoryStore hands out its own frozen state', () => {
     await store.recordCall(record.id, entry(1), options());
     const loaded = await store.load(record.id, 50, []);
     expect(() => {
-      (loaded!.record.clientCapabilities as Record<string, unknown>).sampling = 'changed';
+      loaded!.record.clientCapabilities.sampling = 'changed';
     }).toThrow(TypeError);
     expect(() => {
       loaded!.history[0]!.allowed = false;
