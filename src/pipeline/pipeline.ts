@@ -46,12 +46,13 @@ import {
   type SessionStore,
 } from '../sessions/store.js';
 import type { SessionsConfig } from '../config/sessions.js';
+import type { Cancellation } from '../util/cancellation.js';
 import { rateRules } from '../sessions/rate-rules.js';
 import { INTERNAL_ERROR, INVALID_PARAMS, POLICY_DENIED, RpcError } from '../util/rpc-error.js';
 
 /** What a step may use of the MCP request it serves: its cancellation, and notifications about it. */
 export interface Extra {
-  readonly signal: AbortSignal;
+  readonly cancellation: Cancellation;
   /** Sends a notification (progress) on the request's own stream. */
   sendNotification(notification: ServerNotification): Promise<void>;
 }
@@ -664,7 +665,7 @@ function forwarding(
   extra: Extra,
   headers: Record<string, string>,
 ): { options: CallOptions; flushed: () => Promise<unknown> } {
-  const options: CallOptions = { signal: extra.signal, headers };
+  const options: CallOptions = { cancellation: extra.cancellation, headers };
   if (progressToken === undefined) return { options, flushed: nothingPending };
   const pending: Array<Promise<void>> = [];
   options.onprogress = (progress) => {

@@ -21,6 +21,7 @@ import {
   type ServerCapabilities,
   type ServerNotification,
 } from '@modelcontextprotocol/sdk/types.js';
+import { CancellationSource, type Cancellation } from '../util/cancellation.js';
 import { INTERNAL_ERROR, INVALID_PARAMS, RpcError } from '../util/rpc-error.js';
 import type { NodeStreamableHttpTransport } from './http-transport.js';
 
@@ -29,8 +30,8 @@ export const METHOD_NOT_FOUND = -32601;
 /** One request being served: what a method handler needs besides its params. */
 export interface InboundRequest {
   readonly id: RequestId;
-  /** Aborted when the client cancels the request or the session closes. */
-  readonly signal: AbortSignal;
+  /** Cancelled when the client cancels the request or the session closes. */
+  readonly cancellation: Cancellation;
   /** What the HTTP layer attached to the request (authInfo and headers). */
   readonly info: MessageExtraInfo | undefined;
   /** Sends a notification about this request (progress) on the request's own stream. */
@@ -86,7 +87,7 @@ function issuesOf(error: {
 }
 
 class Request implements InboundRequest {
-  private readonly controller = new AbortController();
+  readonly cancellation = new CancellationSource();
 
   constructor(
     private readonly rpc: SessionRpc,
@@ -94,16 +95,16 @@ class Request implements InboundRequest {
     readonly info: MessageExtraInfo | undefined,
   ) {}
 
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
   get aborted(): boolean {
-    return this.controller.signal.aborted;
+    return this.cancellation.cancelled;
   }
 
   abort(reason: unknown): void {
-    this.controller.abort(reason);
+    try {
+      this.cancellation.cancel(reason);
+    } catch (err) {
+      this.rpc.reportError(err);
+    }
   }
 
   sendNotification(notification: ServerNotification): Promise<void> {
@@ -137,6 +138,11 @@ export class SessionRpc {
   notify(method: ServerNotification['method']): Promise<void> {
     if (!this.transport) return Promise.resolve();
     return this.transport.send({ jsonrpc: '2.0', method });
+  }
+
+  /** @internal A cancellation listener failed; the transport's onerror hears of it. */
+  reportError(err: unknown): void {
+    this.transport?.onerror?.(err instanceof Error ? err : new Error(String(err)));
   }
 
   /** @internal A notification about one request, on that request's stream. */

@@ -27,6 +27,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { UpstreamConfig } from '../config/load.js';
 import { readValue } from '../config/secrets.js';
+import type { Cancellation } from '../util/cancellation.js';
 import type { Logger } from '../util/logger.js';
 import { INTERNAL_ERROR, RpcError } from '../util/rpc-error.js';
 import type { ServerCatalog } from './catalog.js';
@@ -67,7 +68,7 @@ async function readAllPages<T>(
 /** What one call to an upstream carries besides its params. */
 export interface CallOptions {
   /** The downstream request's cancellation. */
-  signal?: AbortSignal;
+  cancellation?: Cancellation;
   /** Progress from the upstream (the client asked for it with a progressToken). */
   onprogress?: (progress: Progress) => void;
   /** The call's own credential headers (HTTP upstreams). */

@@ -22,6 +22,7 @@ import {
   type RequestId,
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js';
+import type { Cancellation } from '../util/cancellation.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 
 /** A transport that can send one message with headers of its own (HTTP; stdio ignores them). */
@@ -46,8 +47,8 @@ export interface RequestOptions {
   timeoutMs: number;
   /** Progress from the server restarts the timeout. */
   resetTimeoutOnProgress?: boolean;
-  /** Aborting sends notifications/cancelled and fails the request. */
-  signal?: AbortSignal;
+  /** Cancelling sends notifications/cancelled and fails the request. */
+  cancellation?: Cancellation;
   /** Asks the server for progress (a progressToken) and receives it. */
   onprogress?: (progress: Progress) => void;
   /** Credential headers for this request (HTTP upstreams). */
@@ -91,8 +92,8 @@ function issuesOf(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }
 /** One request waiting for its answer. */
 class Pending {
   timer: NodeJS.Timeout | undefined;
-  /** Removed once the request settles, so a long-lived signal keeps nothing alive. */
-  onAbort: (() => void) | undefined;
+  /** Removed once the request settles, so the cancellation keeps nothing alive. */
+  onCancel: ((reason: unknown) => void) | undefined;
 
   constructor(
     readonly method: string,
@@ -164,8 +165,8 @@ export class UpstreamRpc {
     options: RequestOptions,
   ): Promise<T> {
     if (this.closed) return Promise.reject(new UpstreamClosedError('Connection closed'));
-    const { signal } = options;
-    if (signal?.aborted) return Promise.reject(cancelled(signal));
+    const { cancellation } = options;
+    if (cancellation?.cancelled) return Promise.reject(cancelled(cancellation.reason));
     const id = this.nextId++;
     const sent = options.onprogress
       ? { ...params, _meta: { ...(params?._meta as Fields | undefined), progressToken: id } }
@@ -180,9 +181,9 @@ export class UpstreamRpc {
       );
       this.pending.set(id, pending);
       pending.timer = setTimeout(() => this.timedOut(id), options.timeoutMs);
-      if (signal) {
-        pending.onAbort = () => this.cancel(id, signal);
-        signal.addEventListener('abort', pending.onAbort, { once: true });
+      if (cancellation) {
+        pending.onCancel = (reason) => this.cancel(id, reason);
+        cancellation.onCancel(pending.onCancel);
       }
       this.transport
         .send(
@@ -207,7 +208,7 @@ export class UpstreamRpc {
     if (!pending) return undefined;
     this.pending.delete(id);
     clearTimeout(pending.timer);
-    if (pending.onAbort) pending.options.signal?.removeEventListener('abort', pending.onAbort);
+    if (pending.onCancel) pending.options.cancellation?.offCancel(pending.onCancel);
     return pending;
   }
 
@@ -218,11 +219,11 @@ export class UpstreamRpc {
     pending.reject(new UpstreamTimeoutError(`${pending.method} timed out`));
   }
 
-  private cancel(id: number, signal: AbortSignal): void {
+  private cancel(id: number, reason: unknown): void {
     const pending = this.settle(id);
     if (!pending) return;
-    this.sendCancelled(id, String(signal.reason), pending.options.headers);
-    pending.reject(cancelled(signal));
+    this.sendCancelled(id, String(reason), pending.options.headers);
+    pending.reject(cancelled(reason));
   }
 
   private sendCancelled(id: number, reason: string, headers?: Record<string, string>): void {
@@ -311,6 +312,6 @@ export class UpstreamRpc {
   }
 }
 
-function cancelled(signal: AbortSignal): UpstreamCancelledError {
-  return new UpstreamCancelledError(`request cancelled: ${String(signal.reason)}`);
+function cancelled(reason: unknown): UpstreamCancelledError {
+  return new UpstreamCancelledError(`request cancelled: ${String(reason)}`);
 }

@@ -20,6 +20,7 @@ import {
   UpstreamRpcError,
   UpstreamTimeoutError,
 } from '../../src/upstreams/rpc-client.js';
+import { CancellationSource } from '../../src/util/cancellation.js';
 
 const OPTIONS = { timeoutMs: 10_000 };
 
@@ -114,11 +115,11 @@ describe('UpstreamRpc with a raw peer', () => {
     });
   });
 
-  it('cancels a request when its signal aborts, and tells the server why', async () => {
+  it('cancels a request when its caller does, and tells the server why', async () => {
     const { client, seen } = await withRawPeer(() => undefined);
-    const controller = new AbortController();
-    const pending = call(client, 'slow', { signal: controller.signal });
-    controller.abort('client went away');
+    const cancellation = new CancellationSource();
+    const pending = call(client, 'slow', { cancellation });
+    cancellation.cancel('client went away');
     await expect(pending).rejects.toBeInstanceOf(UpstreamCancelledError);
     const request = seen.find((m) => 'method' in m && m.method === 'tools/call') as { id: number };
     expect(seen.at(-1)).toEqual({
@@ -143,6 +144,17 @@ describe('UpstreamRpc with a raw peer', () => {
     await call(client, 'p', { onprogress: (p: unknown) => progress.push(p) });
     expect(progress).toEqual([{ progress: 1, total: 2 }]);
     expect(seen.at(-1)).toMatchObject({ params: { _meta: { progressToken: 1 } } });
+  });
+
+  it('refuses a request whose caller has already cancelled it, sending nothing', async () => {
+    const { client, seen } = await withRawPeer(() => undefined);
+    const cancellation = new CancellationSource();
+    cancellation.cancel('too late');
+    const before = seen.length;
+    await expect(call(client, 'x', { cancellation })).rejects.toBeInstanceOf(
+      UpstreamCancelledError,
+    );
+    expect(seen.length).toBe(before);
   });
 
   it('fails every pending request when the connection closes', async () => {

@@ -44,7 +44,7 @@ function callTool(params: CallToolRequest['params'], request: InboundRequest): P
         .then(() => ({ content: [{ type: 'text', text: 'done' }] }));
     case 'slow':
       slowAborted = new Promise((resolve) => {
-        request.signal.addEventListener('abort', () => resolve(request.signal.reason));
+        request.cancellation.onCancel(resolve);
       });
       slowStarted();
       return slowAborted.then(() => ({ content: [{ type: 'text', text: 'too late' }] }));
@@ -238,7 +238,7 @@ describe('SessionRpc', () => {
     expect(result.content).toEqual([{ type: 'text', text: 'done' }]);
   });
 
-  it("aborts a request's signal when the SDK client cancels it", async () => {
+  it('cancels a request when the SDK client cancels it', async () => {
     slowRunning = new Promise((resolve) => (slowStarted = resolve));
     const controller = new AbortController();
     const call = client.callTool({ name: 'slow' }, undefined, { signal: controller.signal });
