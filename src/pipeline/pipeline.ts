@@ -42,6 +42,7 @@ import { ARGS_DIGEST_HEX, type HistoryEntry } from '../sessions/session.js';
 import {
   StoreUnavailableError,
   type RateLimitRule,
+  type RecordOptions,
   type SessionRecord,
   type SessionStore,
 } from '../sessions/store.js';
@@ -408,19 +409,15 @@ export class Pipeline {
       allowed: decision.allow,
       at_ns: input.request.time_ns,
     };
-    const options = {
-      historyLimit: this.sessions.historyLimit,
-      summaryLimit: this.sessions.summaryLimit,
-      idleMs: this.sessions.idleTimeoutMs,
-    };
     try {
       const rateRules = decision.allow
         ? this.rateRules(ctx, input.action === 'tools/call' ? target : undefined, decision)
         : [];
-      const outcome = await this.store.recordCall(ctx.session.record.id, entry, {
-        ...options,
-        rateRules,
-      });
+      const outcome = await this.store.recordCall(
+        ctx.session.record.id,
+        entry,
+        this.recordOptions(rateRules),
+      );
       if (outcome.kind === 'rate_limited') {
         const retryS = Math.max(1, Math.ceil(outcome.retryAfterMs / 1000));
         decision = {
@@ -432,7 +429,7 @@ export class Pipeline {
         await this.store.recordCall(
           ctx.session.record.id,
           { ...entry, allowed: false },
-          { ...options, rateRules: [] },
+          this.recordOptions([]),
         );
       } else if (outcome.kind === 'gone') {
         decision = deny(
@@ -456,6 +453,16 @@ export class Pipeline {
     if (decision.allow && credential) decided.credential = credential;
     if (claimsChallenge !== undefined) decided.claimsChallenge = claimsChallenge;
     return decided;
+  }
+
+  /** How the store records a call (a literal: an object spread per call cost measurable CPU). */
+  private recordOptions(rateRules: RateLimitRule[]): RecordOptions {
+    return {
+      historyLimit: this.sessions.historyLimit,
+      summaryLimit: this.sessions.summaryLimit,
+      idleMs: this.sessions.idleTimeoutMs,
+      rateRules,
+    };
   }
 
   /** The credential for one allowed call, scoped as the policy's credential obligation says. */
@@ -527,7 +534,7 @@ export class Pipeline {
   ): string {
     return this.decisionLog.write(
       {
-        ...(credential === undefined ? {} : { credential }),
+        credential,
         path: DECISION_ENTRYPOINT,
         inputJson: evaluated.inputJson,
         result: decision,

@@ -105,9 +105,11 @@ function summarize(session: StoredSession, entry: HistoryEntry, summaryLimit: nu
 function summaryOf(session: StoredSession): SessionSummary {
   const targets: SessionSummary['targets'] = {};
   for (const [action, byTarget] of session.summary) {
-    targets[action] = Object.fromEntries(
-      [...byTarget].map(([target, summary]) => [target, { ...summary }]),
-    );
+    const entries: Array<[string, TargetSummary]> = [];
+    for (const [target, { allowed, denied, last_ns }] of byTarget) {
+      entries.push([target, { allowed, denied, last_ns }]);
+    }
+    targets[action] = Object.fromEntries(entries);
   }
   return { targets, untracked: session.untracked };
 }
@@ -183,7 +185,7 @@ export class MemoryStore implements SessionStore {
       record: session.record,
       history: historyLimit > 0 ? session.history.slice(-historyLimit) : [],
       summary: summaryOf(session),
-      counters: { ...session.counters },
+      counters: { calls: session.counters.calls, denied: session.counters.denied },
       rates,
     });
   }
@@ -226,7 +228,8 @@ export class MemoryStore implements SessionStore {
     if (!entry.allowed) session.counters.denied++;
     summarize(session, entry, options.summaryLimit);
     if (options.historyLimit > 0) {
-      session.history.push(Object.freeze({ ...entry }));
+      const { action, target, args_digest, allowed, at_ns } = entry;
+      session.history.push(Object.freeze({ action, target, args_digest, allowed, at_ns }));
       if (session.history.length > options.historyLimit) {
         session.history.splice(0, session.history.length - options.historyLimit);
       }

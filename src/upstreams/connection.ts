@@ -39,6 +39,7 @@ import {
   UpstreamRpc,
   UpstreamRpcError,
   UpstreamTimeoutError,
+  type RequestOptions,
   type UpstreamTransport,
 } from './rpc-client.js';
 
@@ -387,9 +388,15 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   }
 
   /** Per call: the call's timeout (progress resets it), cancellation, progress, credential. */
-  private options(options: CallOptions) {
+  private options(options: CallOptions): RequestOptions {
     if (options.headers) this.lastCallHeaders = options.headers;
-    return { timeoutMs: this.config.timeoutMs, resetTimeoutOnProgress: true, ...options };
+    return {
+      timeoutMs: this.config.timeoutMs,
+      resetTimeoutOnProgress: true,
+      cancellation: options.cancellation,
+      onprogress: options.onprogress,
+      headers: options.headers,
+    };
   }
 
   callTool(params: CallToolRequest['params'], options: CallOptions): Promise<CallToolResult> {
