@@ -8,7 +8,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { Identity } from '../identity/identity.js';
 import { AuthError, type TokenVerifier } from '../identity/verifier.js';
+import type { LoadedSession } from '../sessions/store.js';
 import type { Logger } from '../util/logger.js';
+import type { RequestExtra } from './session-server.js';
 import { GATEWAY_REFUSED, sendJsonRpcError } from './jsonrpc-errors.js';
 
 /** What authentication attaches to a request. */
@@ -44,12 +46,27 @@ export interface BearerAuthOptions {
 }
 
 /**
- * Keeps the caller's token with the request for one purpose only: the credential broker may
- * exchange it for an upstream token. Non-enumerable, so no serialisation (logs, JSON) sees it.
+ * What authentication leaves on a request for the MCP layer (authInfo.extra). The caller's
+ * token is kept for one purpose only, the credential broker may exchange it for an upstream
+ * token: in a private field behind a getter, so no serialisation (logs, JSON) sees it.
  */
-function withSubjectToken<T extends object>(extra: T, token: string): T {
-  Object.defineProperty(extra, 'subjectToken', { value: token, enumerable: false });
-  return extra;
+class VerifiedCaller implements RequestExtra {
+  /** As the SDK's AuthInfo.extra, a record (nothing else is ever set on it). */
+  [key: string]: unknown;
+  session?: LoadedSession;
+  readonly #token: string;
+
+  constructor(
+    readonly identity: Identity,
+    readonly remoteAddress: string | undefined,
+    token: string,
+  ) {
+    this.#token = token;
+  }
+
+  get subjectToken(): string {
+    return this.#token;
+  }
 }
 
 function quote(value: string): string {
@@ -129,7 +146,10 @@ export function bearerAuth(options: BearerAuthOptions): NodeMiddleware {
     const token = match[1];
     verifier.verify(token).then(
       (identity) => {
-        const missing = requiredScopes.filter((s) => !identity.scopes.includes(s));
+        const missing =
+          requiredScopes.length === 0
+            ? requiredScopes
+            : requiredScopes.filter((s) => !identity.scopes.includes(s));
         if (missing.length > 0) {
           refuse(
             req,
@@ -143,7 +163,7 @@ export function bearerAuth(options: BearerAuthOptions): NodeMiddleware {
           token: '[verified; not forwarded]',
           clientId: identity.client_id,
           scopes: identity.scopes,
-          extra: withSubjectToken({ identity, remoteAddress: req.socket.remoteAddress }, token),
+          extra: new VerifiedCaller(identity, req.socket.remoteAddress, token),
         };
         next();
       },
