@@ -243,8 +243,8 @@ export function mcpHandler(options: McpEndpointOptions) {
       const identity = req.identity;
       if (!identity) throw new Error('unauthenticated request reached the MCP endpoint');
       let loaded: LoadedSession | undefined;
+      const principal = sessionPrincipal(identity);
       try {
-        const principal = sessionPrincipal(identity);
         loaded = await store.load(
           sessionId,
           config.historyLimit,
@@ -257,7 +257,7 @@ export function mcpHandler(options: McpEndpointOptions) {
         }
         throw err;
       }
-      if (!loaded || loaded.record.principal !== sessionPrincipal(identity)) {
+      if (!loaded || loaded.record.principal !== principal) {
         notFound(res);
         return;
       }
