@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { Router } from 'express';
 import { isMcpPath, requestListener } from '../../src/server/app.js';
 import type { NodeMiddleware } from '../../src/server/auth.js';
@@ -67,7 +68,7 @@ describe('requestListener', () => {
     await new Promise((resolve) => server.close(resolve));
   });
 
-  const post = (path: string, body: string, headers: Record<string, string> = {}) =>
+  const post = (path: string, body: string | Blob, headers: Record<string, string> = {}) =>
     fetch(`${base}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: 'Bearer ok', ...headers },
@@ -80,6 +81,14 @@ describe('requestListener', () => {
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ a: 1 });
     expect(seen).toEqual(['auth', 'mcp']);
+  });
+
+  it("reads a compressed body too (body-parser, on Node's own request)", async () => {
+    const res = await post('/mcp', new Blob([gzipSync('{"zipped":true}')]), {
+      'content-encoding': 'gzip',
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ zipped: true });
   });
 
   it('refuses a foreign Origin before authentication', async () => {
