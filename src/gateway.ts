@@ -10,7 +10,7 @@ import { parseBundle } from './policy/bundle.js';
 import { PolicyHolder } from './policy/policy-holder.js';
 import { PolicyManager } from './policy/policy-manager.js';
 import { Pipeline } from './pipeline/pipeline.js';
-import { buildApp } from './server/app.js';
+import { requestListener } from './server/app.js';
 import { adminRouter } from './server/admin.js';
 import { bearerAuth } from './server/auth.js';
 import { mcpHandler } from './server/mcp-endpoint.js';
@@ -90,7 +90,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     resourceMetadataUrl: () => `${baseUrl}/.well-known/oauth-protected-resource/mcp`,
     logger,
   };
-  const app = buildApp({
+  const listener = requestListener({
+    logger,
     admin: adminRouter({
       // Admin tokens need no MCP scope: the policy decides who is an operator.
       auth: bearerAuth({ ...authOptions, requiredScopes: [] }),
@@ -151,7 +152,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
 
   // Headers up to 256 KiB reach the app, so an oversized token gets a proper 401 from the
   // verifier instead of Node's bare 431.
-  const http: HttpServer = createServer({ maxHeaderSize: 256 * 1024 }, app);
+  const http: HttpServer = createServer({ maxHeaderSize: 256 * 1024 }, listener);
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(config.gateway.port, config.gateway.host, () => resolve());

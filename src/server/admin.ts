@@ -1,9 +1,9 @@
 // The admin API for operators: list sessions, show one, kill one (everywhere, with Redis on
 // every replica). Every request is authenticated like /mcp and decided by the policy
 // (actions admin/sessions/list|show|kill); the decision is logged like any other.
-import { Router, type RequestHandler, type Response } from 'express';
+import { Router, type Request, type Response } from 'express';
 import type { Identity } from '../identity/identity.js';
-import type { AuthenticatedRequest } from './auth.js';
+import type { Authenticated, NodeMiddleware } from './auth.js';
 import { policySummary } from '../pipeline/input.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { StoreUnavailableError, type SessionRecord, type SessionStore } from '../sessions/store.js';
@@ -12,8 +12,10 @@ import type { Logger } from '../util/logger.js';
 
 export type AdminOperation = 'list' | 'show' | 'kill';
 
+type AdminRequest = Request & Authenticated;
+
 export interface AdminDeps {
-  auth: RequestHandler;
+  auth: NodeMiddleware;
   pipeline: Pipeline;
   store: SessionStore;
   sessions: SessionManager;
@@ -39,7 +41,7 @@ export function adminRouter(deps: AdminDeps): Router {
 
   /** Asks the policy; answers 403 with its reasons when denied. */
   const permitted = (
-    req: AuthenticatedRequest,
+    req: AdminRequest,
     res: Response,
     operation: AdminOperation,
     sessionId?: string,
@@ -63,7 +65,7 @@ export function adminRouter(deps: AdminDeps): Router {
     res.status(503).json({ error: 'store_unavailable', message: err.message });
   };
 
-  router.get('/admin/sessions', deps.auth, async (req: AuthenticatedRequest, res) => {
+  router.get('/admin/sessions', deps.auth, async (req: AdminRequest, res) => {
     if (!permitted(req, res, 'list')) return;
     try {
       const records = await deps.store.list();
@@ -73,7 +75,7 @@ export function adminRouter(deps: AdminDeps): Router {
     }
   });
 
-  router.get('/admin/sessions/:id', deps.auth, async (req: AuthenticatedRequest, res) => {
+  router.get('/admin/sessions/:id', deps.auth, async (req: AdminRequest, res) => {
     const id = String(req.params.id);
     if (!permitted(req, res, 'show', id)) return;
     try {
@@ -94,7 +96,7 @@ export function adminRouter(deps: AdminDeps): Router {
     }
   });
 
-  router.delete('/admin/sessions/:id', deps.auth, async (req: AuthenticatedRequest, res) => {
+  router.delete('/admin/sessions/:id', deps.auth, async (req: AdminRequest, res) => {
     const id = String(req.params.id);
     if (!permitted(req, res, 'kill', id)) return;
     try {

@@ -4,16 +4,38 @@
 // resource metadata, 403 insufficient_scope naming the scopes to step up to. On success the
 // normalized identity is attached for the MCP layer; the token itself is never forwarded
 // upstream or logged (the credential broker may exchange it at the IdP for an upstream token).
-import type { Request, RequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import type { Identity } from '../identity/identity.js';
 import { AuthError, type TokenVerifier } from '../identity/verifier.js';
+import type { LoadedSession } from '../sessions/store.js';
 import type { Logger } from '../util/logger.js';
+import type { RequestExtra } from './session-server.js';
 import { GATEWAY_REFUSED, sendJsonRpcError } from './jsonrpc-errors.js';
 
-export interface AuthenticatedRequest extends Request {
+/** What authentication attaches to a request. */
+export interface Authenticated {
   auth?: AuthInfo;
   identity?: Identity;
+}
+
+/** A request on Node's own objects (/mcp does not go through Express), authenticated. */
+export type AuthenticatedRequest = IncomingMessage & Authenticated & { body?: unknown };
+
+/**
+ * A middleware on Node's own request and response, so it serves /mcp without Express and
+ * still mounts in an Express router (whose request and response extend Node's).
+ */
+export type NodeMiddleware = (
+  req: AuthenticatedRequest,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => void;
+
+/** True when the query string has an access_token parameter (RFC 6750 form). */
+function hasQueryToken(url = ''): boolean {
+  const at = url.indexOf('?');
+  return at !== -1 && new URLSearchParams(url.slice(at + 1)).has('access_token');
 }
 
 export interface BearerAuthOptions {
@@ -24,19 +46,34 @@ export interface BearerAuthOptions {
 }
 
 /**
- * Keeps the caller's token with the request for one purpose only: the credential broker may
- * exchange it for an upstream token. Non-enumerable, so no serialisation (logs, JSON) sees it.
+ * What authentication leaves on a request for the MCP layer (authInfo.extra). The caller's
+ * token is kept for one purpose only, the credential broker may exchange it for an upstream
+ * token: in a private field behind a getter, so no serialisation (logs, JSON) sees it.
  */
-function withSubjectToken<T extends object>(extra: T, token: string): T {
-  Object.defineProperty(extra, 'subjectToken', { value: token, enumerable: false });
-  return extra;
+class VerifiedCaller implements RequestExtra {
+  /** As the SDK's AuthInfo.extra, a record (nothing else is ever set on it). */
+  [key: string]: unknown;
+  session?: LoadedSession;
+  readonly #token: string;
+
+  constructor(
+    readonly identity: Identity,
+    readonly remoteAddress: string | undefined,
+    token: string,
+  ) {
+    this.#token = token;
+  }
+
+  get subjectToken(): string {
+    return this.#token;
+  }
 }
 
 function quote(value: string): string {
   return `"${value.replace(/["\\]/g, '')}"`;
 }
 
-export function bearerAuth(options: BearerAuthOptions): RequestHandler {
+export function bearerAuth(options: BearerAuthOptions): NodeMiddleware {
   const { requiredScopes, logger } = options;
   const challenge = (error?: AuthError['error'], description?: string): Record<string, string> => {
     const parts = [`resource_metadata=${quote(options.resourceMetadataUrl())}`];
@@ -45,7 +82,7 @@ export function bearerAuth(options: BearerAuthOptions): RequestHandler {
     if (description) parts.push(`error_description=${quote(description)}`);
     return { 'WWW-Authenticate': `Bearer ${parts.join(', ')}` };
   };
-  const refuse = (req: Request, res: Response, err: AuthError): void => {
+  const refuse = (req: IncomingMessage, res: ServerResponse, err: AuthError): void => {
     logger.info('authentication refused', {
       reason: err.message,
       error: err.error,
@@ -69,13 +106,13 @@ export function bearerAuth(options: BearerAuthOptions): RequestHandler {
     );
   };
 
-  return (req: AuthenticatedRequest, res, next) => {
+  return (req, res, next) => {
     const verifier = options.verifier();
     if (!verifier) {
       sendJsonRpcError(res, 503, GATEWAY_REFUSED, 'gateway is starting; retry shortly');
       return;
     }
-    if ('access_token' in (req.query ?? {})) {
+    if (hasQueryToken(req.url)) {
       refuse(
         req,
         res,
@@ -109,7 +146,10 @@ export function bearerAuth(options: BearerAuthOptions): RequestHandler {
     const token = match[1];
     verifier.verify(token).then(
       (identity) => {
-        const missing = requiredScopes.filter((s) => !identity.scopes.includes(s));
+        const missing =
+          requiredScopes.length === 0
+            ? requiredScopes
+            : requiredScopes.filter((s) => !identity.scopes.includes(s));
         if (missing.length > 0) {
           refuse(
             req,
@@ -123,7 +163,7 @@ export function bearerAuth(options: BearerAuthOptions): RequestHandler {
           token: '[verified; not forwarded]',
           clientId: identity.client_id,
           scopes: identity.scopes,
-          extra: withSubjectToken({ identity, remoteAddress: req.socket.remoteAddress }, token),
+          extra: new VerifiedCaller(identity, req.socket.remoteAddress, token),
         };
         next();
       },

@@ -1,6 +1,9 @@
 // Request guards in front of /mcp: Origin allow-list (DNS-rebinding defence), JSON body
-// parsing with a size limit, and translation of body errors into JSON-RPC errors.
-import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+// parsing with a size limit, and translation of body errors into JSON-RPC errors. All on
+// Node's own request and response: /mcp does not go through Express (see app.ts).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express from 'express';
+import type { NodeMiddleware } from './auth.js';
 import {
   JSONRPC_INVALID_REQUEST,
   JSONRPC_PARSE_ERROR,
@@ -9,7 +12,7 @@ import {
 import { leanJsonBody } from './json-body.js';
 
 /** Browsers always send Origin; non-browser clients usually do not and are not affected. */
-export function originGuard(allowedOrigins: string[]): RequestHandler {
+export function originGuard(allowedOrigins: string[]): NodeMiddleware {
   const allowed = new Set(allowedOrigins);
   return (req, res, next) => {
     const origin = req.headers.origin;
@@ -21,12 +24,12 @@ export function originGuard(allowedOrigins: string[]): RequestHandler {
   };
 }
 
-export function jsonBody(maxBytes: number): RequestHandler {
+export function jsonBody(maxBytes: number): NodeMiddleware {
   // body-parser stays for what the plain reader leaves to it (compressed bodies, charsets).
   const fallback = express.json({
     limit: maxBytes,
     type: ['application/json', 'application/*+json'],
-  });
+  }) as unknown as NodeMiddleware;
   return leanJsonBody(maxBytes, fallback);
 }
 
@@ -35,8 +38,16 @@ interface BodyParserError {
   status?: number;
 }
 
-export function bodyErrorHandler(maxBytes: number): ErrorRequestHandler {
-  return (err: BodyParserError, _req, res, next) => {
+/** Body errors as JSON-RPC errors; anything else goes on to `next`. */
+export function bodyErrorHandler(
+  maxBytes: number,
+): (
+  err: BodyParserError,
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => void {
+  return (err, _req, res, next) => {
     if (err.type === 'entity.too.large') {
       sendJsonRpcError(res, 413, JSONRPC_INVALID_REQUEST, `request body exceeds ${maxBytes} bytes`);
       return;

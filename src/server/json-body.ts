@@ -4,7 +4,8 @@
 // still goes to it. Same outcome as body-parser's json(): a body only for JSON media types,
 // {} for an empty body, only an object or array at the top (strict), and the same error
 // types (entity.too.large, entity.parse.failed, request.aborted) for bodyErrorHandler.
-import type { Request, RequestHandler } from 'express';
+import type { IncomingMessage } from 'node:http';
+import type { NodeMiddleware } from './auth.js';
 
 interface BodyError extends Error {
   type: string;
@@ -29,14 +30,14 @@ function charsetOf(contentType: string): string | undefined {
 }
 
 /** True when the plain path applies; false sends the request to body-parser. */
-function plain(req: Request): boolean {
+function plain(req: IncomingMessage): boolean {
   const encoding = req.headers['content-encoding'];
   if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return false;
   const charset = charsetOf(req.headers['content-type'] ?? '');
   return charset === undefined || charset === 'utf-8' || charset === 'utf8';
 }
 
-export function leanJsonBody(limit: number, fallback: RequestHandler): RequestHandler {
+export function leanJsonBody(limit: number, fallback: NodeMiddleware): NodeMiddleware {
   return (req, res, next) => {
     const headers = req.headers;
     // No body at all (type-is: neither Transfer-Encoding nor a Content-Length).
@@ -55,7 +56,7 @@ export function leanJsonBody(limit: number, fallback: RequestHandler): RequestHa
       return;
     }
     if (!plain(req)) {
-      void fallback(req, res, next);
+      fallback(req, res, next);
       return;
     }
     const declared = Number(headers['content-length']);

@@ -1,8 +1,9 @@
-// HTTP-level refusals on /mcp, always with a JSON-RPC error body a client can show.
-import type { Response } from 'express';
+// HTTP-level refusals on /mcp, always with a JSON-RPC error body a client can show. Written
+// on Node's own response (Express's res.json is not needed, and /mcp bypasses Express).
+import type { ServerResponse } from 'node:http';
 
 export function sendJsonRpcError(
-  res: Response,
+  res: ServerResponse,
   status: number,
   code: number,
   message: string,
@@ -10,9 +11,14 @@ export function sendJsonRpcError(
   data?: unknown,
 ): void {
   if (res.headersSent) return;
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
   const error = data === undefined ? { code, message } : { code, message, data };
-  res.status(status).json({ jsonrpc: '2.0', error, id: null });
+  const body = JSON.stringify({ jsonrpc: '2.0', error, id: null });
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
 }
 
 export const JSONRPC_PARSE_ERROR = -32700;

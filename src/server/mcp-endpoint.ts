@@ -4,7 +4,7 @@
 // this process's live transport for it when this process opened it. Unknown, expired, terminated and foreign sessions all answer
 // 404, so a session's existence never leaks. A session opened by another replica is served
 // here request by request (see serveVisitor).
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { SessionsConfig } from '../config/sessions.js';
 import { rateRules } from '../sessions/rate-rules.js';
@@ -24,6 +24,7 @@ import { GATEWAY_REFUSED, JSONRPC_INVALID_REQUEST, sendJsonRpcError } from './js
 import { newSessionId, type LiveSession, type SessionManager } from './session-manager.js';
 import {
   createSessionServer,
+  describeSessionServer,
   type RequestExtra,
   type SessionServerDeps,
 } from './session-server.js';
@@ -67,7 +68,7 @@ function requestedPurpose(req: AuthenticatedRequest, fallback: string): string {
   return fallback;
 }
 
-function notFound(res: Response): void {
+function notFound(res: ServerResponse): void {
   sendJsonRpcError(
     res,
     404,
@@ -76,7 +77,7 @@ function notFound(res: Response): void {
   );
 }
 
-function storeDown(res: Response, err: StoreUnavailableError): void {
+function storeDown(res: ServerResponse, err: StoreUnavailableError): void {
   sendJsonRpcError(
     res,
     503,
@@ -90,8 +91,9 @@ function storeDown(res: Response, err: StoreUnavailableError): void {
 
 export function mcpHandler(options: McpEndpointOptions) {
   const { sessions, store, logger, config } = options;
+  const description = describeSessionServer(options.serverDeps);
 
-  const openSession = async (req: AuthenticatedRequest, res: Response): Promise<void> => {
+  const openSession = async (req: AuthenticatedRequest, res: ServerResponse): Promise<void> => {
     const identity = req.identity;
     if (!identity) throw new Error('unauthenticated request reached the MCP endpoint');
     if (!isInitializeRequest(req.body)) {
@@ -178,7 +180,7 @@ export function mcpHandler(options: McpEndpointOptions) {
         );
         return;
       }
-      const server = createSessionServer(options.serverDeps);
+      const server = createSessionServer(description);
       const transport = new NodeStreamableHttpTransport({ sessionId: record.id });
       live = {
         id: record.id,
@@ -207,11 +209,11 @@ export function mcpHandler(options: McpEndpointOptions) {
    */
   const serveVisitor = async (
     req: AuthenticatedRequest,
-    res: Response,
+    res: ServerResponse,
     sessionId: string,
   ): Promise<void> => {
     sessions.visit(sessionId);
-    const server = createSessionServer(options.serverDeps);
+    const server = createSessionServer(description);
     const transport = new NodeStreamableHttpTransport({ sessionId: undefined });
     res.on('close', () => {
       void transport.close().catch(() => undefined);
@@ -221,7 +223,7 @@ export function mcpHandler(options: McpEndpointOptions) {
     await transport.handleRequest(req, res, req.body);
   };
 
-  return async (req: AuthenticatedRequest, res: Response): Promise<void> => {
+  return async (req: AuthenticatedRequest, res: ServerResponse): Promise<void> => {
     try {
       const header = req.headers['mcp-session-id'];
       const sessionId = Array.isArray(header) ? header[0] : header;
@@ -241,8 +243,8 @@ export function mcpHandler(options: McpEndpointOptions) {
       const identity = req.identity;
       if (!identity) throw new Error('unauthenticated request reached the MCP endpoint');
       let loaded: LoadedSession | undefined;
+      const principal = sessionPrincipal(identity);
       try {
-        const principal = sessionPrincipal(identity);
         loaded = await store.load(
           sessionId,
           config.historyLimit,
@@ -255,7 +257,7 @@ export function mcpHandler(options: McpEndpointOptions) {
         }
         throw err;
       }
-      if (!loaded || loaded.record.principal !== sessionPrincipal(identity)) {
+      if (!loaded || loaded.record.principal !== principal) {
         notFound(res);
         return;
       }
@@ -269,7 +271,7 @@ export function mcpHandler(options: McpEndpointOptions) {
           }
           throw err;
         }
-        res.status(200).end();
+        res.writeHead(200).end();
         return;
       }
       const extra = req.auth?.extra as RequestExtra | undefined;

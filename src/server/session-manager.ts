@@ -6,17 +6,17 @@
 // releases those parts; terminating it also removes it from the store and tells every
 // replica (the store's termination events).
 import { randomBytes } from 'node:crypto';
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { ListKind } from '../upstreams/connection.js';
 import type { Logger } from '../util/logger.js';
 import type { NodeStreamableHttpTransport } from './http-transport.js';
+import type { SessionRpc } from './session-rpc.js';
 
 export interface LiveSession {
   id: string;
   principal: string;
-  server: Server;
+  server: SessionRpc;
   transport: NodeStreamableHttpTransport;
   lastSeenAt: number;
 }
@@ -117,10 +117,13 @@ export class SessionManager {
 
   private notifyListChanged(kinds: Set<ListKind>): void {
     for (const entry of this.live.values()) {
-      if (kinds.has('tools')) void entry.server.sendToolListChanged().catch(() => undefined);
-      if (kinds.has('prompts')) void entry.server.sendPromptListChanged().catch(() => undefined);
+      const { server } = entry;
+      if (kinds.has('tools'))
+        void server.notify('notifications/tools/list_changed').catch(() => undefined);
+      if (kinds.has('prompts'))
+        void server.notify('notifications/prompts/list_changed').catch(() => undefined);
       if (kinds.has('resources'))
-        void entry.server.sendResourceListChanged().catch(() => undefined);
+        void server.notify('notifications/resources/list_changed').catch(() => undefined);
     }
   }
 

@@ -1,7 +1,7 @@
-// The MCP Server for one client session. The SDK requires one Server and one transport per
-// session; each handler turns the SDK's request into a call on the pipeline, with the
-// session as the HTTP layer read it from the store for this request.
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+// What the gateway answers in every MCP session: its name, capabilities and instructions,
+// and each method it serves as a call on the pipeline, with the session as the HTTP layer
+// read it from the store for this request. The JSON-RPC mechanics are session-rpc.ts; the
+// method table is built once and shared by every session.
 import {
   CallToolRequestSchema,
   GetPromptRequestSchema,
@@ -10,11 +10,21 @@ import {
   ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
   ReadResourceRequestSchema,
+  type CallToolRequest,
+  type GetPromptRequest,
+  type ReadResourceRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Identity } from '../identity/identity.js';
-import type { CallContext, Extra, Pipeline } from '../pipeline/pipeline.js';
+import type { CallContext, Pipeline } from '../pipeline/pipeline.js';
 import type { LoadedSession } from '../sessions/store.js';
 import { GATEWAY_VERSION } from '../util/version.js';
+import {
+  SessionRpc,
+  type InboundRequest,
+  type Method,
+  type RequestSchema,
+  type ServerDescription,
+} from './session-rpc.js';
 
 export interface SessionServerDeps {
   pipeline: Pipeline;
@@ -32,33 +42,34 @@ export interface RequestExtra {
   readonly subjectToken?: string;
 }
 
-export function createSessionServer(deps: SessionServerDeps): Server {
-  const server = new Server(
-    { name: 'mcpgate', version: GATEWAY_VERSION },
-    {
-      capabilities: {
-        tools: { listChanged: true },
-        resources: { listChanged: true },
-        prompts: { listChanged: true },
-      },
-      instructions:
-        "mcpgate: every request is decided by your organisation's policy; denied calls say why.",
-    },
-  );
-  const gateway = { id: deps.gatewayId, version: GATEWAY_VERSION };
+/** One pipeline step: what a method does with its context, params and request. */
+type Step<P> = (
+  pipeline: Pipeline,
+  ctx: CallContext,
+  params: P,
+  request: InboundRequest,
+) => unknown;
 
-  const context = (extra: Extra): CallContext => {
-    const facts = extra.authInfo?.extra as RequestExtra | undefined;
+const INSTRUCTIONS =
+  "mcpgate: every request is decided by your organisation's policy; denied calls say why.";
+
+/** The description every session of this gateway serves (see createSessionServer). */
+export function describeSessionServer(deps: SessionServerDeps): ServerDescription {
+  const gateway = { id: deps.gatewayId, version: GATEWAY_VERSION };
+  const { pipeline } = deps;
+
+  const context = (request: InboundRequest): CallContext => {
+    const facts = request.info?.authInfo?.extra as RequestExtra | undefined;
     // The HTTP layer authenticates and loads the session before the MCP layer runs.
     if (!facts?.session)
       throw new Error('request reached the MCP layer without an identity and session');
-    const version = extra.requestInfo?.headers['mcp-protocol-version'];
+    const version = request.info?.requestInfo?.headers['mcp-protocol-version'];
     return {
       identity: facts.identity,
       session: facts.session,
       protocolVersion: typeof version === 'string' ? version : facts.session.record.protocolVersion,
       gateway,
-      requestId: extra.requestId,
+      requestId: request.id,
       remoteAddress: facts.remoteAddress,
       subjectToken: facts.subjectToken ?? '',
       terminateRequested: false,
@@ -66,37 +77,68 @@ export function createSessionServer(deps: SessionServerDeps): Server {
   };
 
   /** Runs a pipeline step; a terminate_session obligation takes effect after the response. */
-  const run = async <T>(extra: Extra, step: (ctx: CallContext) => T | Promise<T>): Promise<T> => {
-    const ctx = context(extra);
-    try {
-      return await step(ctx);
-    } finally {
-      if (ctx.terminateRequested)
-        deps.terminate(ctx.session.record.id, 'terminated by policy obligation');
-    }
-  };
+  const method = <P>(schema: RequestSchema, step: Step<P>): Method => ({
+    schema,
+    handle: async (params, request) => {
+      const ctx = context(request);
+      try {
+        return await step(pipeline, ctx, params as P, request);
+      } finally {
+        if (ctx.terminateRequested)
+          deps.terminate(ctx.session.record.id, 'terminated by policy obligation');
+      }
+    },
+  });
 
-  const { pipeline } = deps;
-  server.setRequestHandler(ListToolsRequestSchema, (_req, extra) =>
-    run(extra, (ctx) => ({ tools: pipeline.listTools(ctx) })),
-  );
-  server.setRequestHandler(CallToolRequestSchema, (req, extra) =>
-    run(extra, (ctx) => pipeline.callTool(ctx, req.params, extra)),
-  );
-  server.setRequestHandler(ListResourcesRequestSchema, (_req, extra) =>
-    run(extra, (ctx) => ({ resources: pipeline.listResources(ctx) })),
-  );
-  server.setRequestHandler(ListResourceTemplatesRequestSchema, (_req, extra) =>
-    run(extra, (ctx) => ({ resourceTemplates: pipeline.listResourceTemplates(ctx) })),
-  );
-  server.setRequestHandler(ReadResourceRequestSchema, (req, extra) =>
-    run(extra, (ctx) => pipeline.readResource(ctx, req.params, extra)),
-  );
-  server.setRequestHandler(ListPromptsRequestSchema, (_req, extra) =>
-    run(extra, (ctx) => ({ prompts: pipeline.listPrompts(ctx) })),
-  );
-  server.setRequestHandler(GetPromptRequestSchema, (req, extra) =>
-    run(extra, (ctx) => pipeline.getPrompt(ctx, req.params, extra)),
-  );
-  return server;
+  const methods = new Map<string, Method>([
+    ['tools/list', method(ListToolsRequestSchema, (p, ctx) => ({ tools: p.listTools(ctx) }))],
+    [
+      'tools/call',
+      method<CallToolRequest['params']>(CallToolRequestSchema, (p, ctx, params, request) =>
+        p.callTool(ctx, params, request),
+      ),
+    ],
+    [
+      'resources/list',
+      method(ListResourcesRequestSchema, (p, ctx) => ({ resources: p.listResources(ctx) })),
+    ],
+    [
+      'resources/templates/list',
+      method(ListResourceTemplatesRequestSchema, (p, ctx) => ({
+        resourceTemplates: p.listResourceTemplates(ctx),
+      })),
+    ],
+    [
+      'resources/read',
+      method<ReadResourceRequest['params']>(ReadResourceRequestSchema, (p, ctx, params, request) =>
+        p.readResource(ctx, params, request),
+      ),
+    ],
+    [
+      'prompts/list',
+      method(ListPromptsRequestSchema, (p, ctx) => ({ prompts: p.listPrompts(ctx) })),
+    ],
+    [
+      'prompts/get',
+      method<GetPromptRequest['params']>(GetPromptRequestSchema, (p, ctx, params, request) =>
+        p.getPrompt(ctx, params, request),
+      ),
+    ],
+  ]);
+
+  return {
+    serverInfo: { name: 'mcpgate', version: GATEWAY_VERSION },
+    capabilities: {
+      tools: { listChanged: true },
+      resources: { listChanged: true },
+      prompts: { listChanged: true },
+    },
+    instructions: INSTRUCTIONS,
+    methods,
+  };
+}
+
+/** The MCP server of one session (or of one request of another replica's session). */
+export function createSessionServer(description: ServerDescription): SessionRpc {
+  return new SessionRpc(description);
 }

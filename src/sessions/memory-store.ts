@@ -105,11 +105,26 @@ function summarize(session: StoredSession, entry: HistoryEntry, summaryLimit: nu
 function summaryOf(session: StoredSession): SessionSummary {
   const targets: SessionSummary['targets'] = {};
   for (const [action, byTarget] of session.summary) {
-    targets[action] = Object.fromEntries(
-      [...byTarget].map(([target, summary]) => [target, { ...summary }]),
-    );
+    const entries: Array<[string, TargetSummary]> = [];
+    for (const [target, { allowed, denied, last_ns }] of byTarget) {
+      entries.push([target, { allowed, denied, last_ns }]);
+    }
+    targets[action] = Object.fromEntries(entries);
   }
   return { targets, untracked: session.untracked };
+}
+
+/**
+ * Freezes a value and everything in it. What load() hands out is the store's own frozen
+ * record and history entries, not copies: a caller that tried to change them would throw
+ * (ES modules are strict), where a copy per load cost CPU on every request.
+ */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
 }
 
 interface RateCounter {
@@ -141,7 +156,7 @@ export class MemoryStore implements SessionStore {
   create(record: SessionRecord, idleMs: number): Promise<void> {
     checkIdleMs(idleMs);
     this.sessions.set(record.id, {
-      record: structuredClone(record),
+      record: deepFreeze(structuredClone(record)),
       idleMs,
       lastUsedAt: Date.now(),
       history: [],
@@ -167,10 +182,10 @@ export class MemoryStore implements SessionStore {
     const rates: Record<string, number> = {};
     for (const rule of rateRules) rates[rule.name] = this.count(rule, now);
     return Promise.resolve({
-      record: structuredClone(session.record),
-      history: historyLimit > 0 ? session.history.slice(-historyLimit).map((e) => ({ ...e })) : [],
+      record: session.record,
+      history: historyLimit > 0 ? session.history.slice(-historyLimit) : [],
       summary: summaryOf(session),
-      counters: { ...session.counters },
+      counters: { calls: session.counters.calls, denied: session.counters.denied },
       rates,
     });
   }
@@ -198,12 +213,12 @@ export class MemoryStore implements SessionStore {
         });
       }
     }
-    const counted = new Set<string>(); // two rules on one counter count a call once
+    const counted = rules.length > 1 ? new Set<string>() : undefined; // two rules on one counter count a call once
     for (const rule of rules) {
       const window = rateWindow(now, rule.windowMs);
       const key = counterKey(rule, window);
-      if (counted.has(key)) continue;
-      counted.add(key);
+      if (counted?.has(key)) continue;
+      counted?.add(key);
       const counter = this.counters.get(key);
       if (counter) counter.count++;
       else this.counters.set(key, { count: 1, endsAt: window.endsAt });
@@ -213,7 +228,8 @@ export class MemoryStore implements SessionStore {
     if (!entry.allowed) session.counters.denied++;
     summarize(session, entry, options.summaryLimit);
     if (options.historyLimit > 0) {
-      session.history.push({ ...entry });
+      const { action, target, args_digest, allowed, at_ns } = entry;
+      session.history.push(Object.freeze({ action, target, args_digest, allowed, at_ns }));
       if (session.history.length > options.historyLimit) {
         session.history.splice(0, session.history.length - options.historyLimit);
       }

@@ -10,6 +10,10 @@ export function rateRules(
   toolId?: string,
   obligation?: RateLimitObligation,
 ): RateLimitRule[] {
+  // Nothing to count (the default): no keys built on every request.
+  if (!limits.perSession && !limits.perUser && !(limits.perTool && toolId) && !obligation) {
+    return [];
+  }
   const sessionKey = `session:${record.id}`;
   const userKey = `user:${record.principal}`;
   const rules: RateLimitRule[] = [];

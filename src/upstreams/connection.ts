@@ -4,31 +4,44 @@
 // from a request ever reaches the command line, the environment or the headers: they come
 // from the configuration only.
 import { EventEmitter } from 'node:events';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { RequestOptions } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
+import type { JsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import {
+  CallToolResultSchema,
   ErrorCode,
-  McpError,
-  PromptListChangedNotificationSchema,
-  ResourceListChangedNotificationSchema,
-  ToolListChangedNotificationSchema,
+  GetPromptResultSchema,
+  ListPromptsResultSchema,
+  ListResourcesResultSchema,
+  ListResourceTemplatesResultSchema,
+  ListToolsResultSchema,
+  ReadResourceResultSchema,
   type CallToolRequest,
   type CallToolResult,
   type GetPromptRequest,
   type GetPromptResult,
+  type Progress,
   type ReadResourceRequest,
   type ReadResourceResult,
+  type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { UpstreamConfig } from '../config/load.js';
 import { readValue } from '../config/secrets.js';
+import type { Cancellation } from '../util/cancellation.js';
 import type { Logger } from '../util/logger.js';
-import { GATEWAY_VERSION } from '../util/version.js';
-import { RpcError } from '../util/rpc-error.js';
+import { INTERNAL_ERROR, RpcError } from '../util/rpc-error.js';
 import type { ServerCatalog } from './catalog.js';
 import { HttpClientTransport } from './http-client-transport.js';
-import { callCredential } from '../credentials/call-context.js';
+import {
+  UpstreamCancelledError,
+  UpstreamClosedError,
+  UpstreamResultError,
+  UpstreamRpc,
+  UpstreamRpcError,
+  UpstreamTimeoutError,
+  type RequestOptions,
+  type UpstreamTransport,
+} from './rpc-client.js';
 
 export type ConnectionState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
 export type ListKind = 'tools' | 'prompts' | 'resources';
@@ -53,23 +66,18 @@ async function readAllPages<T>(
   throw new Error('upstream returned more than 1000 pages');
 }
 
-/**
- * The SDK runs notification handlers one microtask after a message arrives but settles a
- * response at once, deleting the request's progress handler. A progress update followed
- * immediately by its result (one read from a stdio pipe) is then dropped. Delivering
- * responses one microtask later restores wire order.
- */
-export function keepNotificationsBeforeResponses(transport: Transport): void {
-  const deliver = transport.onmessage;
-  if (!deliver) return;
-  transport.onmessage = (message, extra) => {
-    if ('result' in message || 'error' in message) {
-      queueMicrotask(() => deliver(message, extra));
-    } else {
-      deliver(message, extra);
-    }
-  };
+/** What one call to an upstream carries besides its params. */
+export interface CallOptions {
+  /** The downstream request's cancellation. */
+  cancellation?: Cancellation;
+  /** Progress from the upstream (the client asked for it with a progressToken). */
+  onprogress?: (progress: Progress) => void;
+  /** The call's own credential headers (HTTP upstreams). */
+  headers?: Record<string, string>;
 }
+
+/** The SDK client's timeout for requests that name none: the catalog reads. */
+const LIST_TIMEOUT_MS = 60_000;
 
 export interface UpstreamConnectionEvents {
   ready: [];
@@ -78,12 +86,15 @@ export interface UpstreamConnectionEvents {
 }
 
 export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
-  private client: Client | undefined;
+  private client: UpstreamRpc | undefined;
   private stateValue: ConnectionState = 'idle';
   private attempts = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private lastError = '';
   private connecting: Promise<void> | undefined;
+  /** Validators of the tools' output schemas, from the last catalog read (as the SDK client). */
+  private outputValidators = new Map<string, JsonSchemaValidator<unknown>>();
+  private static readonly schemaValidator = new AjvJsonSchemaValidator();
 
   constructor(
     readonly config: UpstreamConfig,
@@ -94,7 +105,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     private readonly sessionDir?: string,
     /**
      * Credential headers for requests outside a call (connect, lists, streams): HTTP only.
-     * Inside a call the call's own credential (callCredential) is used instead.
+     * A call carries its own credential (CallOptions.headers) instead.
      */
     private readonly connectionHeaders?: () => Promise<Record<string, string>>,
   ) {
@@ -118,17 +129,22 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     return this.lastError;
   }
 
-  /** Connects; on failure schedules retries and rejects with the first error. */
-  start(): Promise<void> {
+  /**
+   * Connects; on failure schedules retries and rejects with the first error. `headers` is
+   * the credential of the call that needs the connection (a per-session connection opened
+   * by its session's first call), used for the handshake and kept for what follows.
+   */
+  start(headers?: Record<string, string>): Promise<void> {
     if (this.stateValue === 'closed') return Promise.reject(new Error('connection is closed'));
     if (this.stateValue === 'ready') return Promise.resolve();
+    if (headers) this.lastCallHeaders = headers;
     this.connecting ??= this.connectOnce().finally(() => {
       this.connecting = undefined;
     });
     return this.connecting;
   }
 
-  private buildTransport(): Transport {
+  private buildTransport(): UpstreamTransport {
     const where = `upstreams.${this.config.name}`;
     if (this.config.transport === 'stdio') {
       // A per-session child gets its own scratch directory, named by MCPGATE_SESSION_DIR and
@@ -175,18 +191,20 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
 
   private async connectOnce(): Promise<void> {
     this.stateValue = 'connecting';
-    const client = new Client({ name: 'mcpgate', version: GATEWAY_VERSION }, { capabilities: {} });
+    let client: UpstreamRpc | undefined;
     try {
-      const transport = this.buildTransport();
-      client.onclose = () => this.onClosed(client, 'connection closed');
+      client = new UpstreamRpc(this.buildTransport());
+      const connected = client;
+      client.onclose = () => this.onClosed(connected, 'connection closed');
       client.onerror = (err) => {
         this.logger.debug('upstream transport error', { upstream: this.name, error: err.message });
       };
-      await client.connect(transport, { timeout: this.config.timeoutMs });
-      keepNotificationsBeforeResponses(transport);
+      client.onListChanged = (kind) => this.emit('listChanged', kind);
+      const headers = await this.credentialHeaders();
+      await client.connect({ timeoutMs: this.config.timeoutMs, headers });
     } catch (err) {
       const message = (err as Error).message;
-      await client.close().catch(() => undefined);
+      await client?.close().catch(() => undefined);
       this.scheduleRetry(`cannot connect: ${message}`);
       throw new UpstreamUnavailableError(
         `upstream ${this.name} is unavailable: cannot connect: ${message}`,
@@ -196,15 +214,6 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       await client.close().catch(() => undefined);
       return;
     }
-    client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
-      this.emit('listChanged', 'tools');
-    });
-    client.setNotificationHandler(PromptListChangedNotificationSchema, () => {
-      this.emit('listChanged', 'prompts');
-    });
-    client.setNotificationHandler(ResourceListChangedNotificationSchema, () => {
-      this.emit('listChanged', 'resources');
-    });
     clearTimeout(this.retryTimer);
     this.client = client;
     this.stateValue = 'ready';
@@ -214,7 +223,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     this.emit('ready');
   }
 
-  private onClosed(client: Client, reason: string): void {
+  private onClosed(client: UpstreamRpc, reason: string): void {
     if (this.client !== client || this.stateValue === 'closed') return;
     this.client = undefined;
     this.scheduleRetry(reason);
@@ -250,7 +259,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     this.scheduleRetry(reason);
   }
 
-  private requireClient(): Client {
+  private requireClient(): UpstreamRpc {
     if (this.client && this.stateValue === 'ready') return this.client;
     const why = this.lastError ? `: ${this.lastError}` : '';
     throw new UpstreamUnavailableError(
@@ -261,40 +270,45 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   /** The last credential a call used: later requests outside a call (streams) reuse it. */
   private lastCallHeaders: Record<string, string> | undefined;
 
-  /** The credential of the call in flight, else the last call's, else the connection's. */
+  /** For requests outside a call: the last call's credential, else the connection's. */
   private credentialHeaders(): Record<string, string> | Promise<Record<string, string>> {
-    const inCall = callCredential.getStore();
-    if (inCall) {
-      this.lastCallHeaders = inCall;
-      return inCall;
-    }
     return this.lastCallHeaders ?? this.connectionHeaders?.() ?? {};
   }
 
-  /** Runs one upstream request, turning transport failures into clear errors. */
-  private async run<T>(what: string, request: (client: Client) => Promise<T>): Promise<T> {
+  /** Runs one upstream request, turning failures into clear errors. */
+  private async run<T>(what: string, request: (client: UpstreamRpc) => Promise<T>): Promise<T> {
     const client = this.requireClient();
     try {
       return await request(client);
     } catch (err) {
-      if (err instanceof McpError && err.code === (ErrorCode.ConnectionClosed as number)) {
+      // Already a clear answer (a result the tool's output schema refuses).
+      if (err instanceof RpcError) throw err;
+      if (err instanceof UpstreamClosedError) {
         throw new UpstreamUnavailableError(
           `upstream ${this.name} disconnected during ${what}; it is being restarted. ` +
             'The call may or may not have taken effect.',
         );
       }
-      if (err instanceof McpError && err.code === (ErrorCode.RequestTimeout as number)) {
+      if (err instanceof UpstreamTimeoutError) {
         throw new RpcError(
-          err.code,
+          ErrorCode.RequestTimeout,
           `upstream ${this.name} did not answer ${what} within ${Math.round(this.config.timeoutMs / 1000)} s`,
         );
       }
       // The upstream's own JSON-RPC error: pass code, message and data through. SDK-based
-      // servers already send "MCP error <code>: ..." and McpError adds one more; the client's
-      // SDK adds its own, so every copy is removed here.
-      if (err instanceof McpError) {
+      // servers send "MCP error <code>: ..." (and may nest it); every copy is removed here,
+      // as the downstream client's SDK adds its own.
+      if (err instanceof UpstreamRpcError) {
         throw new RpcError(err.code, err.message.replace(/^(MCP error -?\d+: )+/, ''), err.data);
       }
+      if (err instanceof UpstreamResultError) {
+        throw new RpcError(
+          INTERNAL_ERROR,
+          `upstream ${this.name} answered ${what} with an ${err.message}`,
+        );
+      }
+      // Cancelled by the downstream client: nobody reads the answer; say so all the same.
+      if (err instanceof UpstreamCancelledError) throw new RpcError(INTERNAL_ERROR, err.message);
       // Not a JSON-RPC error: the transport itself failed (HTTP error, expired session).
       this.restartAfterFailure(`${what} failed: ${(err as Error).message}`);
       throw new UpstreamUnavailableError(
@@ -305,59 +319,131 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
 
   async fetchCatalog(): Promise<ServerCatalog> {
     return this.run('catalog refresh', async (client) => {
-      const caps = client.getServerCapabilities() ?? {};
+      const caps = client.serverCapabilities ?? {};
       const tools = caps.tools
         ? await readAllPages(async (cursor) => {
-            const r = await client.listTools(cursor ? { cursor } : undefined);
+            const r = await client.request(
+              'tools/list',
+              cursor ? { cursor } : undefined,
+              ListToolsResultSchema,
+              await this.listOptions(),
+            );
             return { items: r.tools, nextCursor: r.nextCursor };
           })
         : [];
       const prompts = caps.prompts
         ? await readAllPages(async (cursor) => {
-            const r = await client.listPrompts(cursor ? { cursor } : undefined);
+            const r = await client.request(
+              'prompts/list',
+              cursor ? { cursor } : undefined,
+              ListPromptsResultSchema,
+              await this.listOptions(),
+            );
             return { items: r.prompts, nextCursor: r.nextCursor };
           })
         : [];
       const resources = caps.resources
         ? await readAllPages(async (cursor) => {
-            const r = await client.listResources(cursor ? { cursor } : undefined);
+            const r = await client.request(
+              'resources/list',
+              cursor ? { cursor } : undefined,
+              ListResourcesResultSchema,
+              await this.listOptions(),
+            );
             return { items: r.resources, nextCursor: r.nextCursor };
           })
         : [];
       const templates = caps.resources
         ? await readAllPages(async (cursor) => {
-            const r = await client.listResourceTemplates(cursor ? { cursor } : undefined);
+            const r = await client.request(
+              'resources/templates/list',
+              cursor ? { cursor } : undefined,
+              ListResourceTemplatesResultSchema,
+              await this.listOptions(),
+            );
             return { items: r.resourceTemplates, nextCursor: r.nextCursor };
           })
         : [];
+      this.cacheOutputValidators(tools);
       return { server: this.name, tools, prompts, resources, templates };
     });
   }
 
-  private options(extra: RequestOptions): RequestOptions {
-    return { timeout: this.config.timeoutMs, resetTimeoutOnProgress: true, ...extra };
+  private async listOptions(): Promise<{ timeoutMs: number; headers: Record<string, string> }> {
+    return { timeoutMs: LIST_TIMEOUT_MS, headers: await this.credentialHeaders() };
   }
 
-  callTool(params: CallToolRequest['params'], options: RequestOptions): Promise<CallToolResult> {
-    return this.run(
-      `tools/call ${params.name}`,
-      (client) =>
-        client.callTool(params, undefined, this.options(options)) as Promise<CallToolResult>,
-    );
+  /** As the SDK client after tools/list: a validator for every tool with an outputSchema. */
+  private cacheOutputValidators(tools: Tool[]): void {
+    const validators = new Map<string, JsonSchemaValidator<unknown>>();
+    for (const tool of tools) {
+      if (tool.outputSchema) {
+        validators.set(
+          tool.name,
+          UpstreamConnection.schemaValidator.getValidator(tool.outputSchema),
+        );
+      }
+    }
+    this.outputValidators = validators;
+  }
+
+  /** Per call: the call's timeout (progress resets it), cancellation, progress, credential. */
+  private options(options: CallOptions): RequestOptions {
+    if (options.headers) this.lastCallHeaders = options.headers;
+    return {
+      timeoutMs: this.config.timeoutMs,
+      resetTimeoutOnProgress: true,
+      cancellation: options.cancellation,
+      onprogress: options.onprogress,
+      headers: options.headers,
+    };
+  }
+
+  callTool(params: CallToolRequest['params'], options: CallOptions): Promise<CallToolResult> {
+    return this.run(`tools/call ${params.name}`, async (client) => {
+      const result = await client.request(
+        'tools/call',
+        params,
+        CallToolResultSchema,
+        this.options(options),
+      );
+      this.checkStructuredContent(params.name, result);
+      return result;
+    });
+  }
+
+  /** As the SDK client: a tool with an outputSchema must return matching structuredContent. */
+  private checkStructuredContent(tool: string, result: CallToolResult): void {
+    const validator = this.outputValidators.get(tool);
+    if (!validator) return;
+    if (!result.structuredContent) {
+      if (result.isError) return;
+      throw new RpcError(
+        ErrorCode.InvalidRequest,
+        `Tool ${tool} has an output schema but did not return structured content`,
+      );
+    }
+    const outcome = validator(result.structuredContent);
+    if (!outcome.valid) {
+      throw new RpcError(
+        ErrorCode.InvalidParams,
+        `Structured content does not match the tool's output schema: ${outcome.errorMessage}`,
+      );
+    }
   }
 
   readResource(
     params: ReadResourceRequest['params'],
-    options: RequestOptions,
+    options: CallOptions,
   ): Promise<ReadResourceResult> {
     return this.run('resources/read', (client) =>
-      client.readResource(params, this.options(options)),
+      client.request('resources/read', params, ReadResourceResultSchema, this.options(options)),
     );
   }
 
-  getPrompt(params: GetPromptRequest['params'], options: RequestOptions): Promise<GetPromptResult> {
+  getPrompt(params: GetPromptRequest['params'], options: CallOptions): Promise<GetPromptResult> {
     return this.run(`prompts/get ${params.name}`, (client) =>
-      client.getPrompt(params, this.options(options)),
+      client.request('prompts/get', params, GetPromptResultSchema, this.options(options)),
     );
   }
 

@@ -8,9 +8,15 @@
 // answer; read a JSON answer or an event stream; after `notifications/initialized` open
 // the GET stream for the server's own messages (list_changed), reconnecting a few times
 // with backoff when it drops. Any HTTP error fails the send, so the caller reconnects.
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingMessage,
+  type RequestOptions,
+} from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { ClientRequest, OutgoingHttpHeaders } from 'node:http';
+import { urlToHttpOptions } from 'node:url';
 import { mediaTypeEssence } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import {
   isWithinOrigin,
@@ -34,7 +40,10 @@ const RECONNECT = { initialMs: 1000, growth: 1.5, maxMs: 30_000, maxRetries: 2 }
 export interface HttpClientTransportOptions {
   /** Configured headers (names in any case; sent as configured). */
   headers: Record<string, string>;
-  /** Credential headers for one request, read when it is sent (they override configured ones). */
+  /**
+   * Credential headers for a request that brings none (they override configured ones), read
+   * when it is sent.
+   */
   credentials: () => Record<string, string> | Promise<Record<string, string>>;
 }
 
@@ -52,6 +61,17 @@ function lowerCased(headers: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value;
   return out;
+}
+
+/** What node:http needs to reach a URL, and which module's request() to use. */
+interface Target {
+  protocol: string | null | undefined;
+  hostname: string | null | undefined;
+  port: string | number | null | undefined;
+  path: string | null | undefined;
+  auth: string | null | undefined;
+  agent: HttpAgent;
+  request: typeof httpRequest;
 }
 
 function readText(res: IncomingMessage): Promise<string> {
@@ -97,10 +117,14 @@ export class HttpClientTransport implements Transport {
     return Promise.resolve();
   }
 
-  async send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
+  /** `options.headers`: the credential of the call this message belongs to, if any. */
+  async send(
+    message: JSONRPCMessage,
+    options?: TransportSendOptions & { headers?: Record<string, string> },
+  ): Promise<void> {
     if (this.closed) throw new Error('transport is closed');
     const body = JSON.stringify(message);
-    const headers = this.headers(await this.options.credentials());
+    const headers = this.headers(options?.headers ?? (await this.options.credentials()));
     headers['content-type'] = 'application/json';
     headers.accept = 'application/json, text/event-stream';
     headers['content-length'] = Buffer.byteLength(body);
@@ -193,17 +217,49 @@ export class HttpClientTransport implements Transport {
     }
   }
 
+  /** Where the last URL asked for points (the upstream's, nearly always). */
+  private target: { url: URL; where: Target } | undefined;
+
+  /** Host, port and path of a URL as node:http wants them, worked out once per URL. */
+  private targetOf(url: URL): Target {
+    if (this.target?.url !== url) {
+      const { protocol, hostname, port, path, auth } = urlToHttpOptions(url);
+      const https = protocol === 'https:';
+      this.target = {
+        url,
+        where: {
+          protocol,
+          hostname,
+          port,
+          path,
+          auth,
+          agent: https ? httpsAgent : httpAgent,
+          request: https ? httpsRequest : httpRequest,
+        },
+      };
+    }
+    return this.target.where;
+  }
+
   private once(
     url: URL,
     method: 'POST' | 'GET',
     headers: OutgoingHttpHeaders,
     body: string | undefined,
   ): Promise<IncomingMessage> {
-    const https = url.protocol === 'https:';
-    const request = https ? httpsRequest : httpRequest;
-    const agent = https ? httpsAgent : httpAgent;
+    const where = this.targetOf(url);
+    const options: RequestOptions = {
+      protocol: where.protocol,
+      hostname: where.hostname,
+      port: where.port,
+      path: where.path,
+      auth: where.auth,
+      agent: where.agent,
+      method,
+      headers,
+    };
     return new Promise((resolve, reject) => {
-      const req = request(url, { method, headers, agent }, (res) => {
+      const req = where.request(options, (res) => {
         res.once('close', () => this.inflight.delete(req));
         resolve(res);
       });

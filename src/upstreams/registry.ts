@@ -138,8 +138,15 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
     return this.configs.find((c) => c.name === server);
   }
 
-  /** The connection a session's call to `server` goes through. */
-  async connectionFor(server: string, sessionId: string): Promise<UpstreamConnection> {
+  /**
+   * The connection a session's call to `server` goes through. `headers` is the call's
+   * credential: a per-session connection opened by this call connects with it.
+   */
+  async connectionFor(
+    server: string,
+    sessionId: string,
+    headers?: Record<string, string>,
+  ): Promise<UpstreamConnection> {
     const shared = this.shared.get(server);
     if (!shared) throw new UpstreamUnavailableError(`upstream ${server} is not configured`);
     if (shared.config.isolation === 'shared') return shared;
@@ -168,9 +175,9 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
           : undefined,
       );
       connections.set(server, connection);
-      await connection.start();
+      await connection.start(headers);
     } else if (connection.state !== 'ready') {
-      await connection.start().catch(() => undefined);
+      await connection.start(headers).catch(() => undefined);
     }
     return connection;
   }

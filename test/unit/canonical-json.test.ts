@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
 import { canonicalJson, sha256Hex } from '../../src/util/canonical-json.js';
 
 describe('canonicalJson', () => {
@@ -65,6 +66,11 @@ describe('sha256Hex', () => {
     expect(sha256Hex('abc')).toBe(
       'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
     );
+  });
+
+  it('hashes the UTF-8 bytes of the text, as createHash does', () => {
+    const text = '{"name":"résumé ✓ 𝄞"}';
+    expect(sha256Hex(text)).toBe(createHash('sha256').update(text, 'utf8').digest('hex'));
   });
 
   it('gives the same digest for the same document in any key order', () => {

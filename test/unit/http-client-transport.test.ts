@@ -1,20 +1,20 @@
-// The gateway's HTTP upstream transport against the SDK's own server transport (event
-// streams by default, or JSON answers): calls, progress before results, list_changed on the
-// GET stream, credential headers read per request, and an HTTP error failing the call.
+// The gateway's HTTP upstream transport, driven by the gateway's upstream client, against the
+// SDK's own server transport (event streams by default, or JSON answers): calls, progress
+// before results, list_changed on the GET stream, a call's own credential headers (and the
+// connection's for requests without one), and an HTTP error failing the call.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
   CallToolRequestSchema,
+  CallToolResultSchema,
   ListToolsRequestSchema,
-  ToolListChangedNotificationSchema,
   type CallToolResult,
 } from '@modelcontextprotocol/sdk/types.js';
-import { keepNotificationsBeforeResponses } from '../../src/upstreams/connection.js';
 import { HttpClientTransport } from '../../src/upstreams/http-client-transport.js';
+import { UpstreamRpc, type RequestOptions } from '../../src/upstreams/rpc-client.js';
 
 interface Upstream {
   url: URL;
@@ -79,19 +79,22 @@ describe.each([
   ['JSON answers', true],
 ])('HttpClientTransport with %s', (_name, json) => {
   let upstream: Upstream;
-  let client: Client;
+  let client: UpstreamRpc;
   let credential: Record<string, string> = {};
+  const callTool = (text: string, options: Partial<RequestOptions> = {}) =>
+    client.request('tools/call', { name: 'echo', arguments: { text } }, CallToolResultSchema, {
+      timeoutMs: 10_000,
+      ...options,
+    });
 
   beforeAll(async () => {
     upstream = await startUpstream(json);
-    client = new Client({ name: 'gw', version: '1' });
     const transport = new HttpClientTransport(upstream.url, {
       headers: { 'X-Configured': 'config', Authorization: 'Bearer configured' },
       credentials: () => credential,
     });
-    await client.connect(transport);
-    // As the gateway's connection does: the SDK settles responses before notifications.
-    keepNotificationsBeforeResponses(transport);
+    client = new UpstreamRpc(transport);
+    await client.connect({ timeoutMs: 10_000 });
   });
 
   afterAll(async () => {
@@ -100,10 +103,7 @@ describe.each([
   });
 
   it('calls a tool in the upstream session, with the configured headers', async () => {
-    const result = (await client.callTool({
-      name: 'echo',
-      arguments: { text: 'hi' },
-    })) as CallToolResult;
+    const result = await callTool('hi');
     expect(result.content).toEqual([{ type: 'text', text: 'echo:hi' }]);
     const last = upstream.seen[upstream.seen.length - 1]!;
     expect(last['mcp-session-id']).toBe('upstream-session');
@@ -112,24 +112,29 @@ describe.each([
     expect(last.authorization).toBe('Bearer configured');
   });
 
-  it('sends the credential of the request over a configured header of the same name', async () => {
-    credential = { authorization: 'Bearer per-call' };
-    await client.callTool({ name: 'echo', arguments: { text: 'x' } });
+  it("sends a call's own credential over a configured header of the same name", async () => {
+    await callTool('x', { headers: { authorization: 'Bearer per-call' } });
     expect(upstream.seen[upstream.seen.length - 1]!.authorization).toBe('Bearer per-call');
+  });
+
+  it("sends the connection's credential with a request that brings none", async () => {
+    credential = { authorization: 'Bearer connection' };
+    await callTool('x');
+    expect(upstream.seen[upstream.seen.length - 1]!.authorization).toBe('Bearer connection');
     credential = {};
   });
 
   it('delivers progress before the result', async () => {
     const progress: number[] = [];
-    await client.callTool({ name: 'echo', arguments: { text: 'p' } }, undefined, {
-      onprogress: (p) => progress.push(p.progress),
-    });
+    await callTool('p', { onprogress: (p) => progress.push(p.progress) });
     expect(progress).toEqual(json ? [] : [1]);
   });
 
   it('receives list_changed on the GET stream', async () => {
     const changed = new Promise<void>((resolve) => {
-      client.setNotificationHandler(ToolListChangedNotificationSchema, () => resolve());
+      client.onListChanged = (kind) => {
+        if (kind === 'tools') resolve();
+      };
     });
     await new Promise((r) => setTimeout(r, 100));
     await upstream.server.sendToolListChanged();
@@ -138,22 +143,22 @@ describe.each([
 
   it('fails the call on an HTTP error, naming the status', async () => {
     credential = { 'x-fail': 'yes' };
-    await expect(client.callTool({ name: 'echo', arguments: { text: 'x' } })).rejects.toThrow(
-      /HTTP 503.*try later/,
-    );
+    await expect(callTool('x')).rejects.toThrow(/HTTP 503.*try later/);
     credential = {};
   });
 
   it('follows a 307 within the origin, and not to another origin', async () => {
-    const moved = new Client({ name: 'gw2', version: '1' });
     const near = new URL('/moved', upstream.url);
-    await expect(
-      moved.connect(new HttpClientTransport(near, { headers: {}, credentials: () => ({}) })),
-    ).rejects.toThrow(/already initialized|HTTP 400/);
-    const far = new Client({ name: 'gw3', version: '1' });
+    const moved = new UpstreamRpc(
+      new HttpClientTransport(near, { headers: {}, credentials: () => ({}) }),
+    );
+    await expect(moved.connect({ timeoutMs: 10_000 })).rejects.toThrow(
+      /already initialized|HTTP 400/,
+    );
     const away = new URL('/elsewhere', upstream.url);
-    await expect(
-      far.connect(new HttpClientTransport(away, { headers: {}, credentials: () => ({}) })),
-    ).rejects.toThrow(/HTTP 307/);
+    const far = new UpstreamRpc(
+      new HttpClientTransport(away, { headers: {}, credentials: () => ({}) }),
+    );
+    await expect(far.connect({ timeoutMs: 10_000 })).rejects.toThrow(/HTTP 307/);
   });
 });

@@ -527,6 +527,28 @@ describe.each([
   });
 });
 
+describe('MemoryStore hands out its own frozen state', () => {
+  it('refuses changes to a loaded record or history entry, and its state stays as recorded', async () => {
+    const store = memoryStore();
+    const record = makeRecord();
+    await store.create(record, HOUR);
+    await store.recordCall(record.id, entry(1), options());
+    const loaded = await store.load(record.id, 50, []);
+    expect(() => {
+      loaded!.record.clientCapabilities.sampling = 'changed';
+    }).toThrow(TypeError);
+    expect(() => {
+      loaded!.history[0]!.allowed = false;
+    }).toThrow(TypeError);
+    // The caller's own record was copied at create, and stays the caller's to change.
+    record.purpose = 'changed after create';
+    const again = await store.load(record.id, 50, []);
+    expect(again?.record.purpose).toBe('review PR #42 — résumé ✓');
+    expect(again?.record.clientCapabilities).toEqual(makeRecord().clientCapabilities);
+    expect(again?.history).toEqual([entry(1)]);
+  });
+});
+
 describe('RedisStore on a shared Redis', () => {
   it('reports ok once connected and subscribed', async () => {
     const store = redisStore();

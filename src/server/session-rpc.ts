@@ -1,0 +1,239 @@
+// The MCP server side of one client session: a JSON-RPC dispatcher on the session's
+// transport. It does what the SDK's Server and Protocol did for the gateway, no more: answer
+// initialize and ping, route each request to its method, validate the request's params with
+// the SDK's own schema for that method (once), relay cancellation (notifications/cancelled)
+// to the handler, send notifications related to a request (progress) on that request's
+// stream and list_changed on the session's own stream, and turn a handler's error into a
+// JSON-RPC error. The SDK's Protocol cost more CPU per tools/call than this whole module:
+// every message was matched against its JSON-RPC schemas until one fitted (a failed zod
+// parse builds an error), the params were parsed twice, and a result the upstream's client
+// had already validated was validated again.
+//
+// The gateway never sends requests to the client, so responses from the client are
+// ignored, as are notifications it has no use for (initialized, progress, roots).
+import {
+  InitializeRequestSchema,
+  LATEST_PROTOCOL_VERSION,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  type JSONRPCMessage,
+  type MessageExtraInfo,
+  type RequestId,
+  type ServerCapabilities,
+  type ServerNotification,
+} from '@modelcontextprotocol/sdk/types.js';
+import { CancellationSource, type Cancellation } from '../util/cancellation.js';
+import { INTERNAL_ERROR, INVALID_PARAMS, RpcError } from '../util/rpc-error.js';
+import type { NodeStreamableHttpTransport } from './http-transport.js';
+
+export const METHOD_NOT_FOUND = -32601;
+
+/** One request being served: what a method handler needs besides its params. */
+export interface InboundRequest {
+  readonly id: RequestId;
+  /** Cancelled when the client cancels the request or the session closes. */
+  readonly cancellation: Cancellation;
+  /** What the HTTP layer attached to the request (authInfo and headers). */
+  readonly info: MessageExtraInfo | undefined;
+  /** Sends a notification about this request (progress) on the request's own stream. */
+  sendNotification(notification: ServerNotification): Promise<void>;
+}
+
+/** What the dispatcher needs of an SDK request schema (zod's safeParse). */
+export interface RequestSchema {
+  safeParse(message: unknown):
+    | { success: true; data: { params?: unknown } }
+    | {
+        success: false;
+        error: { issues: ReadonlyArray<{ path: PropertyKey[]; message: string }> };
+      };
+}
+
+/** A method the session answers: the SDK schema of its request, and what to do. */
+export interface Method {
+  /** Validates the whole request message; its `params` reach the handler. */
+  schema: RequestSchema;
+  handle(params: unknown, request: InboundRequest): unknown;
+}
+
+/** What every session of one gateway answers: built once, shared by every session. */
+export interface ServerDescription {
+  serverInfo: { name: string; version: string };
+  capabilities: ServerCapabilities;
+  instructions: string;
+  methods: ReadonlyMap<string, Method>;
+}
+
+type Fields = Record<string, unknown>;
+
+/** A handler's error as JSON-RPC: its own code, message and data when it has them. */
+function errorBody(err: unknown): { code: number; message: string; data?: unknown } {
+  const fields = (typeof err === 'object' && err !== null ? err : {}) as Fields;
+  const code = Number.isSafeInteger(fields.code) ? (fields.code as number) : INTERNAL_ERROR;
+  const message =
+    typeof fields.message === 'string' && fields.message !== '' ? fields.message : 'Internal error';
+  return fields.data === undefined ? { code, message } : { code, message, data: fields.data };
+}
+
+/** A zod error's issues, one line each, for an invalid-params answer a person can act on. */
+function issuesOf(error: {
+  issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>;
+}): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.map(String).join('.');
+      return path === '' ? issue.message : `${path}: ${issue.message}`;
+    })
+    .join('; ');
+}
+
+class Request implements InboundRequest {
+  readonly cancellation = new CancellationSource();
+
+  constructor(
+    private readonly rpc: SessionRpc,
+    readonly id: RequestId,
+    readonly info: MessageExtraInfo | undefined,
+  ) {}
+
+  get aborted(): boolean {
+    return this.cancellation.cancelled;
+  }
+
+  abort(reason: unknown): void {
+    try {
+      this.cancellation.cancel(reason);
+    } catch (err) {
+      this.rpc.reportError(err);
+    }
+  }
+
+  sendNotification(notification: ServerNotification): Promise<void> {
+    if (this.aborted) return Promise.resolve();
+    return this.rpc.sendRelated(this.id, notification);
+  }
+}
+
+export class SessionRpc {
+  private transport: NodeStreamableHttpTransport | undefined;
+  /** Requests whose handler is running, for cancellation. */
+  private readonly running = new Map<RequestId, Request>();
+
+  constructor(private readonly server: ServerDescription) {}
+
+  /** Takes over the transport's callbacks; one transport per SessionRpc. */
+  async connect(transport: NodeStreamableHttpTransport): Promise<void> {
+    if (this.transport) throw new Error('SessionRpc is already connected to a transport');
+    this.transport = transport;
+    transport.onmessage = (message, info) => this.receive(message, info);
+    transport.onclose = () => this.closed();
+    await transport.start();
+  }
+
+  /** Closes the transport: requests still running are answered with an error there. */
+  close(): Promise<void> {
+    return this.transport?.close() ?? Promise.resolve();
+  }
+
+  /** A notification not about any request (list_changed): the session's own stream. */
+  notify(method: ServerNotification['method']): Promise<void> {
+    if (!this.transport) return Promise.resolve();
+    return this.transport.send({ jsonrpc: '2.0', method });
+  }
+
+  /** @internal A cancellation listener failed; the transport's onerror hears of it. */
+  reportError(err: unknown): void {
+    this.transport?.onerror?.(err instanceof Error ? err : new Error(String(err)));
+  }
+
+  /** @internal A notification about one request, on that request's stream. */
+  sendRelated(id: RequestId, notification: ServerNotification): Promise<void> {
+    if (!this.transport) return Promise.resolve();
+    const message = { jsonrpc: '2.0' as const, ...notification };
+    return this.transport.send(message, { relatedRequestId: id });
+  }
+
+  /** The transport has checked the JSON-RPC shape (jsonrpc-shape.ts) before this runs. */
+  private receive(message: JSONRPCMessage, info: MessageExtraInfo | undefined): void {
+    if ('method' in message) {
+      if ('id' in message) void this.serve(message, info);
+      else if (message.method === 'notifications/cancelled') this.cancel(message.params);
+      // Other notifications (initialized, progress, roots/list_changed) need no action.
+    }
+    // Responses: the gateway sends no requests to the client, so none is awaited.
+  }
+
+  private cancel(params: Fields | undefined): void {
+    const id = params?.requestId;
+    if (typeof id !== 'string' && typeof id !== 'number') return;
+    this.running.get(id)?.abort(params?.reason);
+  }
+
+  private async serve(
+    message: Fields & { id: RequestId },
+    info: MessageExtraInfo | undefined,
+  ): Promise<void> {
+    const id = message.id;
+    const method = message.method as string;
+    let answer: JSONRPCMessage;
+    const request = new Request(this, id, info);
+    this.running.set(id, request);
+    try {
+      const result = await this.answer(method, message, request);
+      answer = { jsonrpc: '2.0', id, result: result as Fields };
+    } catch (err) {
+      answer = { jsonrpc: '2.0', id, error: errorBody(err) };
+    } finally {
+      if (this.running.get(id) === request) this.running.delete(id);
+    }
+    // A cancelled request gets no answer (as the spec says); the client has moved on.
+    if (request.aborted || !this.transport) return;
+    await this.transport.send(answer).catch(() => undefined);
+  }
+
+  private answer(method: string, message: Fields, request: InboundRequest): unknown {
+    // ping has no params to speak of (the transport checked the shape of the message).
+    if (method === 'ping') return {};
+    const entry = method === 'initialize' ? this.initializeMethod : this.server.methods.get(method);
+    if (!entry) throw new RpcError(METHOD_NOT_FOUND, 'Method not found');
+    const parsed = entry.schema.safeParse(message);
+    if (!parsed.success) {
+      throw new RpcError(INVALID_PARAMS, `Invalid ${method} request: ${issuesOf(parsed.error)}`);
+    }
+    const params = parsed.data.params as Fields | undefined;
+    if (params?.task !== undefined) {
+      // Task-augmented requests need the tasks capability, which the gateway does not offer.
+      throw new RpcError(
+        INVALID_PARAMS,
+        `mcpgate does not support task creation (params.task) for ${method}`,
+      );
+    }
+    return entry.handle(params, request);
+  }
+
+  private readonly initializeMethod: Method = {
+    schema: InitializeRequestSchema,
+    handle: (params) => this.initialize(params as Fields),
+  };
+
+  /** The version the client asked for when this server speaks it, else the latest. */
+  private initialize(params: Fields): Fields {
+    const requested = params.protocolVersion;
+    const protocolVersion =
+      typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested)
+        ? requested
+        : LATEST_PROTOCOL_VERSION;
+    return {
+      protocolVersion,
+      capabilities: this.server.capabilities,
+      serverInfo: this.server.serverInfo,
+      instructions: this.server.instructions,
+    };
+  }
+
+  /** The session's transport closed: handlers still running stop sending. */
+  private closed(): void {
+    this.transport = undefined;
+    for (const request of this.running.values()) request.abort(new Error('session closed'));
+    this.running.clear();
+  }
+}

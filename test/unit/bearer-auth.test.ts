@@ -1,0 +1,84 @@
+// The bearer middleware with a real issuer and the gateway's own verifier: what it leaves on
+// an authenticated request for the MCP layer, and that the caller's token stays out of
+// every serialisation while the credential broker can still read it.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { parseConfig } from '../../src/config/load.js';
+import { TokenVerifier } from '../../src/identity/verifier.js';
+import { bearerAuth } from '../../src/server/auth.js';
+import type { RequestExtra } from '../../src/server/session-server.js';
+import { silentLogger } from '../../src/util/logger.js';
+import { startIssuer, type TestIssuer } from '../e2e/support/issuer.js';
+
+const RESOURCE = 'http://127.0.0.1/mcp';
+let issuer: TestIssuer;
+let server: Server;
+let url: string;
+let seen: { extra: RequestExtra; keys: string[]; json: string } | undefined;
+
+beforeAll(async () => {
+  issuer = await startIssuer();
+  const config = parseConfig(
+    {
+      auth: {
+        issuers: [
+          {
+            profile: 'oidc',
+            issuer: issuer.issuer,
+            jwks_uri: issuer.jwksUri,
+            allow_insecure_http: true,
+          },
+        ],
+      },
+      policy: { bundle: 'policy/bundle.tar.gz' },
+      upstreams: { fs: { transport: 'stdio', command: 'node' } },
+    },
+    '/srv/mcpgate/conf',
+  );
+  const verifier = new TokenVerifier(config.auth.issuers, RESOURCE, 0, silentLogger);
+  const auth = bearerAuth({
+    verifier: () => verifier,
+    resourceMetadataUrl: () => `${RESOURCE}/metadata`,
+    requiredScopes: [],
+    logger: silentLogger,
+  });
+  server = createServer((req, res) => {
+    auth(req, res, () => {
+      const extra = (req as { auth?: { extra?: unknown } }).auth?.extra as RequestExtra;
+      seen = { extra, keys: Object.keys(extra), json: JSON.stringify(extra) };
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+  await issuer.close();
+});
+
+describe('bearerAuth', () => {
+  it("keeps the caller's token for the broker only, out of every serialisation", async () => {
+    const token = await issuer.mint({ aud: RESOURCE, sub: 'carol' });
+    const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(204);
+    expect(seen?.extra.identity.subject).toBe('carol');
+    expect(seen?.extra.remoteAddress).toBe('127.0.0.1');
+    expect(seen?.extra.subjectToken).toBe(token);
+    expect(seen?.keys).not.toContain('subjectToken');
+    expect(seen?.json).not.toContain(token);
+    expect(seen?.json).toContain('carol');
+  });
+
+  it('refuses a token in the query string before looking at any header', async () => {
+    const token = await issuer.mint({ aud: RESOURCE });
+    const res = await fetch(`${url}?x=1&access_token=${token}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(res.status).toBe(401);
+    expect(await res.text()).toContain('query string');
+  });
+});

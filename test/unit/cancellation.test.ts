@@ -1,0 +1,42 @@
+// The cancellation of one request: listeners run once, with the reason; removed listeners
+// and listeners added too late do not run; one failing listener does not keep the others
+// from running.
+import { describe, expect, it } from '@jest/globals';
+import { CancellationSource } from '../../src/util/cancellation.js';
+
+describe('CancellationSource', () => {
+  it('runs each listener once with the reason, and stays cancelled', () => {
+    const source = new CancellationSource();
+    const heard: unknown[] = [];
+    source.onCancel((reason) => heard.push(reason));
+    expect(source.cancelled).toBe(false);
+    source.cancel('stop');
+    source.cancel('again');
+    expect(heard).toEqual(['stop']);
+    expect(source.cancelled).toBe(true);
+    expect(source.reason).toBe('stop');
+  });
+
+  it('does not run a removed listener, nor one added after the cancellation', () => {
+    const source = new CancellationSource();
+    const heard: string[] = [];
+    const removed = (): void => void heard.push('removed');
+    source.onCancel(removed);
+    source.onCancel(() => heard.push('kept'));
+    source.offCancel(removed);
+    source.cancel(undefined);
+    source.onCancel(() => heard.push('late'));
+    expect(heard).toEqual(['kept']);
+  });
+
+  it('runs every listener even when one throws, then rethrows the first error', () => {
+    const source = new CancellationSource();
+    const heard: string[] = [];
+    source.onCancel(() => {
+      throw new Error('first');
+    });
+    source.onCancel(() => heard.push('second'));
+    expect(() => source.cancel('x')).toThrow('first');
+    expect(heard).toEqual(['second']);
+  });
+});

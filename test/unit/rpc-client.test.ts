@@ -1,0 +1,176 @@
+// The gateway's upstream client (UpstreamRpc) against the SDK's own Server, and against a raw
+// peer for what a good server never does: initialize, the server's ping and other requests,
+// an upstream error, a result that does not fit the method (refused), a timeout and a
+// cancellation (both tell the server), a closed connection, an unsupported version.
+import { describe, expect, it } from '@jest/globals';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import {
+  CallToolRequestSchema,
+  CallToolResultSchema,
+  ErrorCode,
+  McpError,
+  type JSONRPCMessage,
+} from '@modelcontextprotocol/sdk/types.js';
+import {
+  UpstreamCancelledError,
+  UpstreamClosedError,
+  UpstreamResultError,
+  UpstreamRpc,
+  UpstreamRpcError,
+  UpstreamTimeoutError,
+} from '../../src/upstreams/rpc-client.js';
+import { CancellationSource } from '../../src/util/cancellation.js';
+
+const OPTIONS = { timeoutMs: 10_000 };
+
+async function withSdkServer(): Promise<{ client: UpstreamRpc; server: Server }> {
+  const server = new Server({ name: 'up', version: '1' }, { capabilities: { tools: {} } });
+  server.setRequestHandler(CallToolRequestSchema, (req) => {
+    if (req.params.name === 'refuse') {
+      throw new McpError(ErrorCode.InvalidParams, 'no thanks', { field: 'x' });
+    }
+    return { content: [{ type: 'text', text: `called ${req.params.name}` }] };
+  });
+  const [near, far] = InMemoryTransport.createLinkedPair();
+  await server.connect(far);
+  const client = new UpstreamRpc(near);
+  await client.connect(OPTIONS);
+  return { client, server };
+}
+
+/** A peer that answers initialize and hands every other message to `onMessage`. */
+async function withRawPeer(
+  onMessage: (message: JSONRPCMessage, reply: (m: JSONRPCMessage) => void) => void,
+  protocolVersion = '2025-11-25',
+): Promise<{ client: UpstreamRpc; seen: JSONRPCMessage[]; peer: InMemoryTransport }> {
+  const [near, peer] = InMemoryTransport.createLinkedPair();
+  const seen: JSONRPCMessage[] = [];
+  const reply = (m: JSONRPCMessage): void => void peer.send(m);
+  peer.onmessage = (message) => {
+    seen.push(message);
+    if ('method' in message && message.method === 'initialize' && 'id' in message) {
+      reply({
+        jsonrpc: '2.0',
+        id: message.id,
+        result: { protocolVersion, capabilities: {}, serverInfo: { name: 'raw', version: '1' } },
+      });
+      return;
+    }
+    onMessage(message, reply);
+  };
+  await peer.start();
+  const client = new UpstreamRpc(near);
+  await client.connect(OPTIONS);
+  return { client, seen, peer };
+}
+
+const call = (client: UpstreamRpc, name: string, options: object = {}) =>
+  client.request('tools/call', { name }, CallToolResultSchema, { ...OPTIONS, ...options });
+
+describe('UpstreamRpc with the SDK server', () => {
+  it('initializes, calls, and answers the server’s ping', async () => {
+    const { client, server } = await withSdkServer();
+    expect(client.serverCapabilities).toEqual({ tools: {} });
+    expect((await call(client, 'echo')).content).toEqual([{ type: 'text', text: 'called echo' }]);
+    await expect(server.ping()).resolves.toEqual({});
+    await client.close();
+  });
+
+  it('refuses the server’s other requests: the gateway offers the server nothing', async () => {
+    const { client, server } = await withSdkServer();
+    await expect(server.listRoots()).rejects.toThrow(/Method not found/);
+    await client.close();
+  });
+
+  it('rejects with the upstream’s own code, message and data', async () => {
+    const { client } = await withSdkServer();
+    const error = await call(client, 'refuse').catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(UpstreamRpcError);
+    expect(error).toMatchObject({ code: -32602, data: { field: 'x' } });
+    expect((error as Error).message).toMatch(/no thanks/);
+    await client.close();
+  });
+});
+
+describe('UpstreamRpc with a raw peer', () => {
+  it('refuses a result that does not fit the method, naming the field', async () => {
+    const { client } = await withRawPeer((m, reply) => {
+      if ('method' in m && 'id' in m)
+        reply({ jsonrpc: '2.0', id: m.id, result: { content: 'not a list' } });
+    });
+    const error = await call(client, 'echo').catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(UpstreamResultError);
+    expect((error as Error).message).toMatch(/^invalid tools\/call result: content: /);
+  });
+
+  it('times out a request the server never answers, and tells the server', async () => {
+    const { client, seen } = await withRawPeer(() => undefined);
+    await expect(call(client, 'silent', { timeoutMs: 20 })).rejects.toBeInstanceOf(
+      UpstreamTimeoutError,
+    );
+    expect(seen.at(-1)).toMatchObject({
+      method: 'notifications/cancelled',
+      params: { reason: 'Request timed out' },
+    });
+  });
+
+  it('cancels a request when its caller does, and tells the server why', async () => {
+    const { client, seen } = await withRawPeer(() => undefined);
+    const cancellation = new CancellationSource();
+    const pending = call(client, 'slow', { cancellation });
+    cancellation.cancel('client went away');
+    await expect(pending).rejects.toBeInstanceOf(UpstreamCancelledError);
+    const request = seen.find((m) => 'method' in m && m.method === 'tools/call') as { id: number };
+    expect(seen.at(-1)).toEqual({
+      jsonrpc: '2.0',
+      method: 'notifications/cancelled',
+      params: { requestId: request.id, reason: 'client went away' },
+    });
+  });
+
+  it('delivers progress for its request and asks for it with a progressToken', async () => {
+    const { client, seen } = await withRawPeer((m, reply) => {
+      if (!('id' in m) || !('params' in m)) return;
+      const token = (m.params?._meta as { progressToken: number }).progressToken;
+      reply({
+        jsonrpc: '2.0',
+        method: 'notifications/progress',
+        params: { progressToken: token, progress: 1, total: 2 },
+      });
+      reply({ jsonrpc: '2.0', id: m.id, result: { content: [] } });
+    });
+    const progress: unknown[] = [];
+    await call(client, 'p', { onprogress: (p: unknown) => progress.push(p) });
+    expect(progress).toEqual([{ progress: 1, total: 2 }]);
+    expect(seen.at(-1)).toMatchObject({ params: { _meta: { progressToken: 1 } } });
+  });
+
+  it('refuses a request whose caller has already cancelled it, sending nothing', async () => {
+    const { client, seen } = await withRawPeer(() => undefined);
+    const cancellation = new CancellationSource();
+    cancellation.cancel('too late');
+    const before = seen.length;
+    await expect(call(client, 'x', { cancellation })).rejects.toBeInstanceOf(
+      UpstreamCancelledError,
+    );
+    expect(seen.length).toBe(before);
+  });
+
+  it('fails every pending request when the connection closes', async () => {
+    const { client, peer } = await withRawPeer(() => undefined);
+    let closed = false;
+    client.onclose = () => (closed = true);
+    const pending = call(client, 'slow');
+    await peer.close();
+    await expect(pending).rejects.toBeInstanceOf(UpstreamClosedError);
+    expect(closed).toBe(true);
+    await expect(call(client, 'later')).rejects.toBeInstanceOf(UpstreamClosedError);
+  });
+
+  it('refuses a server that speaks an unsupported protocol version', async () => {
+    await expect(withRawPeer(() => undefined, '1999-01-01')).rejects.toThrow(
+      /protocol version is not supported: 1999-01-01/,
+    );
+  });
+});

@@ -1,0 +1,271 @@
+// The gateway's own MCP server dispatcher (SessionRpc) behind its Node-native transport,
+// with the SDK's Client in front and raw JSON-RPC for what a well-behaved client never sends:
+// initialize and version negotiation, ping, method routing, params validated with the SDK's
+// schemas, handler errors as JSON-RPC errors, progress on the request's stream, cancellation
+// and list_changed.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createServer, type Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  CallToolRequestSchema,
+  ListToolsRequestSchema,
+  ToolListChangedNotificationSchema,
+  type CallToolRequest,
+  type JSONRPCMessage,
+} from '@modelcontextprotocol/sdk/types.js';
+import { NodeStreamableHttpTransport } from '../../src/server/http-transport.js';
+import { SessionRpc, type InboundRequest, type Method } from '../../src/server/session-rpc.js';
+import { RpcError } from '../../src/util/rpc-error.js';
+
+const SESSION = 'session-rpc-1';
+let http: HttpServer;
+let url: string;
+let rpc: SessionRpc;
+let transport: NodeStreamableHttpTransport;
+/** Resolves with the abort reason of the `slow` tool's request. */
+let slowAborted: Promise<unknown>;
+let slowStarted: () => void;
+let slowRunning: Promise<void>;
+
+function callTool(params: CallToolRequest['params'], request: InboundRequest): Promise<unknown> {
+  switch (params.name) {
+    case 'fail':
+      throw new RpcError(-32010, 'Denied by policy: no', { decision_id: 'd1' });
+    case 'boom':
+      throw new Error('boom');
+    case 'progress':
+      return request
+        .sendNotification({
+          method: 'notifications/progress',
+          params: { progressToken: params._meta?.progressToken ?? 0, progress: 1, total: 2 },
+        })
+        .then(() => ({ content: [{ type: 'text', text: 'done' }] }));
+    case 'slow':
+      slowAborted = new Promise((resolve) => {
+        request.cancellation.onCancel(resolve);
+      });
+      slowStarted();
+      return slowAborted.then(() => ({ content: [{ type: 'text', text: 'too late' }] }));
+    default:
+      return Promise.resolve({ content: [{ type: 'text', text: `called ${params.name}` }] });
+  }
+}
+
+const methods = new Map<string, Method>([
+  ['tools/list', { schema: ListToolsRequestSchema, handle: () => ({ tools: [] }) }],
+  [
+    'tools/call',
+    {
+      schema: CallToolRequestSchema,
+      handle: (params, request) => callTool(params as CallToolRequest['params'], request),
+    },
+  ],
+]);
+
+beforeAll(async () => {
+  rpc = new SessionRpc({
+    serverInfo: { name: 'gw', version: '9' },
+    capabilities: { tools: { listChanged: true } },
+    instructions: 'be nice',
+    methods,
+  });
+  transport = new NodeStreamableHttpTransport({ sessionId: SESSION });
+  await rpc.connect(transport);
+  http = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      void transport.handleRequest(req, res, text ? (JSON.parse(text) as unknown) : undefined);
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`;
+});
+
+afterAll(async () => {
+  await rpc.close();
+  http.closeAllConnections();
+  await new Promise((resolve) => http.close(resolve));
+});
+
+/** A session on a transport whose answers are collected instead of written to HTTP. */
+async function detached(): Promise<{
+  deliver: (message: JSONRPCMessage) => void;
+  answers: JSONRPCMessage[];
+}> {
+  const session = new SessionRpc({
+    serverInfo: { name: 'gw', version: '9' },
+    capabilities: {},
+    instructions: '',
+    methods,
+  });
+  const answers: JSONRPCMessage[] = [];
+  const fake = new NodeStreamableHttpTransport({ sessionId: undefined });
+  fake.send = (message) => {
+    answers.push(message);
+    return Promise.resolve();
+  };
+  await session.connect(fake);
+  return { deliver: (message) => fake.onmessage?.(message), answers };
+}
+
+/** Lets every pending promise callback run. */
+function settled(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+async function post(body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-session-id': SESSION,
+    },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+describe('SessionRpc', () => {
+  let client: Client;
+
+  it('initializes the SDK client with its name, capabilities and instructions', async () => {
+    client = new Client({ name: 'c', version: '1' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+    expect(client.getServerVersion()).toEqual({ name: 'gw', version: '9' });
+    expect(client.getServerCapabilities()).toEqual({ tools: { listChanged: true } });
+    expect(client.getInstructions()).toBe('be nice');
+  });
+
+  it('negotiates the protocol version as the SDK server does', async () => {
+    // A second initialize is the transport's to refuse, so this talks to a fresh session.
+    const { deliver, answers } = await detached();
+    const init = (id: number, protocolVersion: string) => ({
+      jsonrpc: '2.0' as const,
+      id,
+      method: 'initialize',
+      params: { protocolVersion, capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+    });
+    deliver(init(1, '2025-06-18'));
+    deliver(init(2, '1999-01-01'));
+    await settled();
+    expect(answers).toMatchObject([
+      { id: 1, result: { protocolVersion: '2025-06-18' } },
+      { id: 2, result: { protocolVersion: '2025-11-25' } },
+    ]);
+  });
+
+  it('sends no answer to a cancelled request', async () => {
+    const { deliver, answers } = await detached();
+    slowRunning = new Promise((resolve) => (slowStarted = resolve));
+    deliver({ jsonrpc: '2.0', id: 'c1', method: 'tools/call', params: { name: 'slow' } });
+    await slowRunning;
+    deliver({
+      jsonrpc: '2.0',
+      method: 'notifications/cancelled',
+      params: { requestId: 'c1', reason: 'stop' },
+    });
+    await expect(slowAborted).resolves.toBe('stop');
+    await settled();
+    expect(answers).toEqual([]);
+  });
+
+  it('answers ping, and calls through the SDK client', async () => {
+    await expect(client.ping()).resolves.toEqual({});
+    const result = await client.callTool({ name: 'echo', arguments: { a: 1 } });
+    expect(result.content).toEqual([{ type: 'text', text: 'called echo' }]);
+  });
+
+  it('answers an unknown method with -32601', async () => {
+    const { json } = await post({ jsonrpc: '2.0', id: 3, method: 'resources/list' });
+    expect(json).toEqual({
+      jsonrpc: '2.0',
+      id: 3,
+      error: { code: -32601, message: 'Method not found' },
+    });
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ['a call without a tool name', { arguments: {} }, /Invalid tools\/call request: params\.name/],
+    [
+      'arguments that are not an object',
+      { name: 'echo', arguments: 'x' },
+      /Invalid tools\/call request: params\.arguments/,
+    ],
+    ['a task-augmented call', { name: 'echo', task: {} }, /does not support task creation/],
+  ])('refuses %s with -32602', async (_name, params, message) => {
+    const { json } = await post({ jsonrpc: '2.0', id: 4, method: 'tools/call', params });
+    const error = json.error as { code: number; message: string };
+    expect(json.id).toBe(4);
+    expect(error.code).toBe(-32602);
+    expect(error.message).toMatch(message);
+  });
+
+  it("passes a handler's code, message and data through", async () => {
+    const { json } = await post({
+      jsonrpc: '2.0',
+      id: 5,
+      method: 'tools/call',
+      params: { name: 'fail' },
+    });
+    expect(json.error).toEqual({
+      code: -32010,
+      message: 'Denied by policy: no',
+      data: { decision_id: 'd1' },
+    });
+  });
+
+  it('answers any other handler failure with -32603 and its message', async () => {
+    const { json } = await post({
+      jsonrpc: '2.0',
+      id: 6,
+      method: 'tools/call',
+      params: { name: 'boom' },
+    });
+    expect(json.error).toEqual({ code: -32603, message: 'boom' });
+  });
+
+  it('delivers progress to the SDK client before the result', async () => {
+    const progress: number[] = [];
+    const result = await client.callTool({ name: 'progress' }, undefined, {
+      onprogress: (p) => progress.push(p.progress),
+    });
+    expect(progress).toEqual([1]);
+    expect(result.content).toEqual([{ type: 'text', text: 'done' }]);
+  });
+
+  it('cancels a request when the SDK client cancels it', async () => {
+    slowRunning = new Promise((resolve) => (slowStarted = resolve));
+    const controller = new AbortController();
+    const call = client.callTool({ name: 'slow' }, undefined, { signal: controller.signal });
+    await slowRunning;
+    controller.abort('changed my mind');
+    await expect(call).rejects.toThrow();
+    await expect(slowAborted).resolves.toBe('changed my mind');
+  });
+
+  it('sends list_changed on the session stream', async () => {
+    const changed = new Promise<void>((resolve) => {
+      client.setNotificationHandler(ToolListChangedNotificationSchema, () => resolve());
+    });
+    // The SDK client opens its GET stream after initialize; give it a moment.
+    await new Promise((r) => setTimeout(r, 100));
+    await rpc.notify('notifications/tools/list_changed');
+    await changed;
+  });
+
+  it('answers requests still running when the session closes, and stops their handlers', async () => {
+    slowRunning = new Promise((resolve) => (slowStarted = resolve));
+    const pending = post({ jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'slow' } });
+    await slowRunning;
+    await rpc.close();
+    const { json } = await pending;
+    expect(json).toMatchObject({ id: 9, error: { message: /Session closed/ } });
+    await expect(slowAborted).resolves.toBeInstanceOf(Error);
+    await client.close();
+  });
+});
