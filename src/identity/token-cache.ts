@@ -7,10 +7,10 @@
 // out) or while the set is older than its max-age (then the full verification runs, which
 // is what refreshes the keys). It is never used at or past the token's exp. Keys are
 // digests, so the cache holds no bearer token. Failures are never cached.
-import { createHash } from 'node:crypto';
 import type { GroupsOverageResolver } from './groups-overage.js';
 import type { Identity } from './identity.js';
 import type { KeySet } from './keys.js';
+import { sha256Hex } from '../util/canonical-json.js';
 
 export interface CachedVerification {
   identity: Identity;
@@ -33,7 +33,7 @@ export class VerifiedTokenCache {
   constructor(private readonly maxEntries: number) {}
 
   static digest(token: string): string {
-    return createHash('sha256').update(token).digest('base64url');
+    return sha256Hex(token);
   }
 
   get size(): number {
