@@ -16,24 +16,34 @@ package mcp.lib.scopes
 import data.mcp.lib.paths
 
 # The glob syntax a profile may use: no backslash escapes, no braces inside
-# braces, no brackets inside braces, no "/" in brackets, no empty brackets.
-# Outside this subset the wasm and Go evaluators do not agree on every
-# malformed glob (an unclosed brace, a trailing backslash), so a policy could
-# decide differently in the gateway and in `opa test`.
+# braces, no brackets inside braces, no "/" in brackets, no empty brackets,
+# and none of "(", ")" and "$". Outside this subset the wasm and Go
+# evaluators do not agree, so a policy could decide differently in the
+# gateway and in `opa test`: on malformed globs (an unclosed brace, a
+# trailing backslash), and on those three characters, which the wasm
+# glob.match reads as regular-expression syntax where Go's takes them
+# literally ("src/(x)/**" admits "src/x/a" in wasm, "src/(x)/a" in Go; "a$b"
+# matches nothing in wasm; a lone "(" is an error there).
 #
 # Checked with string built-ins rather than the equivalent regular expression
-# ^(?:[^{}\[\]\\]|\{[^{}\[\]\\]*\}|\[!?[^\[\]\\/!]+\])*$ (see scopes_test): the
-# wasm evaluator compiles a regular expression on every evaluation, and this
-# one alone cost about 20 µs per decision.
+# ^(?:[^{}\[\]\\()$]|\{[^{}\[\]\\()$]*\}|\[!?[^\[\]\\/!()$]+\])*$ (see
+# scopes_test): the wasm evaluator compiles a regular expression on every
+# evaluation, and this one alone cost about 20 µs per decision.
 valid_glob(g) if {
 	is_string(g)
 	g != ""
 	not contains(g, `\`)
+	not _has_regex_syntax(g)
 	parts := split(g, "[")
 	_braces_ok(parts[0])
 	every part in array.slice(parts, 1, count(parts)) {
 		_bracket_ok(part)
 	}
+}
+
+_has_regex_syntax(g) if {
+	some c in ["(", ")", "$"]
+	contains(g, c)
 }
 
 # s (a part of a glob with no brackets) has no "]", and each "{" is closed
@@ -149,7 +159,8 @@ _simple(g) if {
 
 # "(", ")" and "$" too: the wasm evaluator's glob.match treats them as
 # regular-expression syntax ("(x)" matches "x") where Go's takes them
-# literally. Left to glob.match, they keep deciding as they always have.
+# literally. valid_glob refuses them in profiles; a glob that has one and
+# reaches match or plan by another way is left to glob.match, as before.
 _has_special(g) if {
 	some c in ["{", "}", "[", "]", "?", `\`, "(", ")", "$"]
 	contains(g, c)

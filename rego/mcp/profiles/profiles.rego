@@ -670,7 +670,7 @@ _field_messages := {
 	"ttl": "must be a positive whole number of seconds",
 	"strings": "must be a list of non-empty strings",
 	"boolean": "must be true or false",
-	"globs": "must be a glob or a non-empty list of globs (no backslashes, no nested braces)",
+	"globs": "must be a glob or a non-empty list of globs (no backslashes, nested braces, parentheses or dollar signs)",
 	"names": "must be an argument name or a non-empty list of them",
 	"tool_ids": "must be a list of tool ids (server.name)",
 }
