@@ -69,6 +69,12 @@ export class PolicyEngine {
     module: WebAssembly.Module,
     private readonly data: Record<string, unknown>,
     private readonly memory: MemoryLimits,
+    /**
+     * True when `mcpgate policy build` proved that no rule of this policy can read
+     * input.session.history (bundle metadata, see input-analysis.ts): the gateway then
+     * leaves it out of every input (pipeline/input.ts policyInputJson).
+     */
+    readonly omitsHistory: boolean,
   ) {
     this.module = module;
     this.resetAboveBytes = Math.max(memory.initialPages * 4, 64) * PAGE_BYTES;
@@ -84,7 +90,13 @@ export class PolicyEngine {
         `policy.wasm is not a valid WebAssembly module: ${describeThrown(err)}`,
       );
     }
-    const engine = new PolicyEngine(bundle.revision, module, bundle.data, memory);
+    const engine = new PolicyEngine(
+      bundle.revision,
+      module,
+      bundle.data,
+      memory,
+      bundle.unreadInput.includes('session.history'),
+    );
     for (const entrypoint of [DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT]) {
       if (!engine.hasEntrypoint(entrypoint)) {
         throw new PolicyLoadError(

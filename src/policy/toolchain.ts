@@ -3,10 +3,24 @@
 // run, so an unsupported built-in fails the build instead of a request.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT } from './engine.js';
 import { LOG_ENTRYPOINTS } from './decision-log-mask.js';
+import { MANIFEST_METADATA_KEY } from './bundle.js';
+import { readTar, replaceTarFile } from './bundles/tar.js';
+import { unreadInput, type ModuleAst } from './input-analysis.js';
 import { opaBinary } from '../util/paths.js';
 
 export class ToolchainError extends Error {}
@@ -102,10 +116,24 @@ function undefinedEntrypoint(output: string, entrypoint: string): boolean {
  * entrypoints, plus system/log/mask and system/log/drop when the policy defines those
  * rules (decision-log masking, see decision-log-mask.ts). Whether a rule exists is OPA's
  * call: the build is tried with them, and one OPA reports as undefined is left out.
+ * The manifest then gets `metadata.mcpgate.unread_input` (see recordUnreadInput). The
+ * bundle is written next to outFile and renamed over it only when complete.
  */
 export function buildWasmBundle(layout: RegoLayout, outFile: string, revision?: string): string {
   const rev = revision ?? sourceRevision(layout.regoDir);
   mkdirSync(dirname(outFile), { recursive: true });
+  const partial = `${outFile}.partial-${process.pid}`;
+  try {
+    opaBuild(layout, partial, rev);
+    recordUnreadInput(partial, regoSources(layout.regoDir));
+    renameSync(partial, outFile);
+  } finally {
+    rmSync(partial, { force: true });
+  }
+  return rev;
+}
+
+function opaBuild(layout: RegoLayout, outFile: string, rev: string): void {
   let entrypoints = [
     DECISION_ENTRYPOINT,
     VISIBLE_ENTRYPOINT,
@@ -128,7 +156,7 @@ export function buildWasmBundle(layout: RegoLayout, outFile: string, revision?: 
     ];
     // Run inside rego/ so file names in the bundle are relative, not this machine's paths.
     const result = runOpa(args, { cwd: layout.regoDir });
-    if (result.status === 0) return rev;
+    if (result.status === 0) return;
     const output = result.stderr || result.stdout;
     const missing = LOG_ENTRYPOINTS.find(
       (e) => entrypoints.includes(e) && undefinedEntrypoint(output, e),
@@ -136,4 +164,67 @@ export function buildWasmBundle(layout: RegoLayout, outFile: string, revision?: 
     if (missing === undefined) throw new ToolchainError(`opa build failed:\n${output}`);
     entrypoints = entrypoints.filter((e) => e !== missing);
   }
+}
+
+/**
+ * The .rego files `opa build` compiles from rego/, by path. Not the copies in the built
+ * bundle: for the wasm target OPA leaves the rules it compiled to wasm out of those.
+ */
+export function regoSources(regoDir: string): Map<string, Buffer> {
+  return new Map(
+    policyFiles(regoDir)
+      .filter((file) => file.endsWith('.rego'))
+      .map((file) => [relative(regoDir, file), readFileSync(file)]),
+  );
+}
+
+/** `opa parse --format json` of every .rego file of `files` (path -> source). */
+export function parseModules(files: ReadonlyMap<string, Buffer>): ModuleAst[] {
+  const dir = mkdtempSync(join(tmpdir(), 'mcpgate-parse-'));
+  try {
+    return [...files]
+      .filter(([name]) => name.endsWith('.rego'))
+      .map(([name, source], i) => {
+        const file = join(dir, `${i}.rego`);
+        writeFileSync(file, source);
+        const result = runOpa(['parse', '--format', 'json', '--json-include', '-comments', file]);
+        if (result.status !== 0) {
+          throw new ToolchainError(
+            `opa parse of ${name} failed:\n${result.stderr || result.stdout}`,
+          );
+        }
+        return JSON.parse(result.stdout) as ModuleAst;
+      });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Proves from the Rego modules a bundle was built from (`sources`, see regoSources) which
+ * input parts no rule reachable from its entrypoints can read (input-analysis.ts), and
+ * records them in the bundle's manifest as `metadata.mcpgate.unread_input` (for the shipped
+ * policy: ["session.history"]). The gateway leaves those parts out of every input; a bundle
+ * without the record gets the whole input.
+ */
+export function recordUnreadInput(
+  bundleFile: string,
+  sources: ReadonlyMap<string, Buffer>,
+): string[] {
+  const tar = gunzipSync(readFileSync(bundleFile));
+  const files = readTar(tar);
+  const manifestBytes = files.get('/.manifest');
+  if (!manifestBytes) throw new ToolchainError(`${bundleFile} has no /.manifest`);
+  const manifest = JSON.parse(manifestBytes.toString('utf8')) as {
+    wasm?: Array<{ entrypoint?: unknown }>;
+    metadata?: Record<string, unknown>;
+  };
+  const entrypoints = (manifest.wasm ?? [])
+    .map((w) => w.entrypoint)
+    .filter((e): e is string => typeof e === 'string');
+  const unread = unreadInput(parseModules(sources), entrypoints);
+  manifest.metadata = { ...manifest.metadata, [MANIFEST_METADATA_KEY]: { unread_input: unread } };
+  const rewritten = replaceTarFile(tar, '/.manifest', Buffer.from(JSON.stringify(manifest)));
+  writeFileSync(bundleFile, gzipSync(rewritten));
+  return unread;
 }

@@ -138,14 +138,17 @@ reasons := [concat("", ["allowed by purpose ", session_purpose])] if allow
 # --- Which policy governs --------------------------------------------------
 
 # The schema requires both; read defensively so that even a malformed input
-# gets a reason rather than an empty list.
+# gets a reason rather than an empty list. Every rule reads the input by
+# fixed paths (input.session.purpose, not object.get(input, ...) or
+# input[key]): that is how `mcpgate policy build` proves which parts of the
+# input no rule reads, so the gateway can leave them out (rego/README.md).
 session_purpose := p if {
-	p := object.get(input, ["session", "purpose"], "")
+	p := input.session.purpose
 	is_string(p)
 } else := ""
 
 action := a if {
-	a := object.get(input, "action", "")
+	a := input.action
 	is_string(a)
 } else := ""
 
@@ -248,9 +251,15 @@ _target_key := {"tools/call": "tool", "resources/read": "resource", "prompts/get
 
 input_denials contains reason if {
 	key := _target_key[input.action]
-	not input[key]
+	not _target_given(key)
 	reason := concat("", ["malformed request: ", input.action, " without ", key])
 }
+
+_target_given("tool") if input.tool
+
+_target_given("resource") if input.resource
+
+_target_given("prompt") if input.prompt
 
 # Ids are derived from server and name by the gateway; a mismatch means the
 # input was built wrongly, and rules keyed on either could disagree.
