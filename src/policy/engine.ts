@@ -16,6 +16,13 @@ const { loadPolicySync } = createRequire(import.meta.url)(
 
 export const DECISION_ENTRYPOINT = 'mcp/authz/decision';
 export const VISIBLE_ENTRYPOINT = 'mcp/authz/visible';
+/**
+ * Optional: evaluated once at load with no input. It returns `{problems, data}`; problems
+ * refuse the bundle, data goes to PREPARED_DATA_KEY for every evaluation (see load).
+ */
+export const PREPARE_ENTRYPOINT = 'mcp/authz/prepare';
+/** The top-level data key the gateway owns: a bundle's own data may not use it. */
+export const GATEWAY_DATA_KEY = 'mcpgate';
 
 export class PolicyEvalError extends Error {}
 export class PolicyLoadError extends Error {}
@@ -67,7 +74,7 @@ export class PolicyEngine {
   private constructor(
     readonly revision: string,
     module: WebAssembly.Module,
-    private readonly data: Record<string, unknown>,
+    private data: Record<string, unknown>,
     private readonly memory: MemoryLimits,
     /**
      * True when `mcpgate policy build` proved that no rule of this policy can read
@@ -90,6 +97,12 @@ export class PolicyEngine {
         `policy.wasm is not a valid WebAssembly module: ${describeThrown(err)}`,
       );
     }
+    if (Object.prototype.hasOwnProperty.call(bundle.data, GATEWAY_DATA_KEY)) {
+      throw new PolicyLoadError(
+        `bundle data has data.${GATEWAY_DATA_KEY}, which is reserved for values the gateway ` +
+          `prepares when it loads a policy; move that data elsewhere`,
+      );
+    }
     const engine = new PolicyEngine(
       bundle.revision,
       module,
@@ -105,7 +118,41 @@ export class PolicyEngine {
         );
       }
     }
+    if (engine.hasEntrypoint(PREPARE_ENTRYPOINT)) engine.prepare();
     return engine;
+  }
+
+  /**
+   * Evaluates PREPARE_ENTRYPOINT once, with no input, and installs its data at
+   * data.mcpgate.prepared, where the policy reads values that depend on its data alone
+   * (the wasm evaluator would otherwise work them out again on every evaluation). The
+   * result must be `{problems: string[], data: object}`; any problem refuses the bundle.
+   */
+  private prepare(): void {
+    let result: unknown;
+    try {
+      result = this.evaluate(PREPARE_ENTRYPOINT, '');
+    } catch (err) {
+      throw new PolicyLoadError(`${PREPARE_ENTRYPOINT} failed: ${describeThrown(err)}`);
+    }
+    const { problems, data } = (result ?? {}) as { problems?: unknown; data?: unknown };
+    if (
+      !Array.isArray(problems) ||
+      !problems.every((p) => typeof p === 'string') ||
+      typeof data !== 'object' ||
+      data === null ||
+      Array.isArray(data)
+    ) {
+      throw new PolicyLoadError(
+        `${PREPARE_ENTRYPOINT} must return {"problems": [strings], "data": {...}}, ` +
+          `not ${JSON.stringify(result)?.slice(0, 200) ?? 'undefined'}`,
+      );
+    }
+    if (problems.length > 0) {
+      throw new PolicyLoadError(`policy refused by ${PREPARE_ENTRYPOINT}: ${problems.join('; ')}`);
+    }
+    this.data = { ...this.data, [GATEWAY_DATA_KEY]: { prepared: data } };
+    this.policy = this.instantiate();
   }
 
   hasEntrypoint(name: string): boolean {

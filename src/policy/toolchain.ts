@@ -16,9 +16,15 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT } from './engine.js';
+import {
+  DECISION_ENTRYPOINT,
+  PolicyEngine,
+  PolicyLoadError,
+  PREPARE_ENTRYPOINT,
+  VISIBLE_ENTRYPOINT,
+} from './engine.js';
 import { LOG_ENTRYPOINTS } from './decision-log-mask.js';
-import { MANIFEST_METADATA_KEY } from './bundle.js';
+import { MANIFEST_METADATA_KEY, readBundleFile } from './bundle.js';
 import { readTar, replaceTarFile } from './bundles/tar.js';
 import { unreadInput, type ModuleAst } from './input-analysis.js';
 import { opaBinary } from '../util/paths.js';
@@ -111,13 +117,18 @@ function undefinedEntrypoint(output: string, entrypoint: string): boolean {
   return output.includes(`entrypoint "${entrypoint}" does not refer to a rule`);
 }
 
+/** The memory a build check loads the bundle with: policy.memory's defaults. */
+const CHECK_MEMORY = { initialPages: 5, maxPages: 1024 };
+
 /**
  * `opa build -t wasm` of rego/ into outFile. The bundle has the decision and visible
- * entrypoints, plus system/log/mask and system/log/drop when the policy defines those
- * rules (decision-log masking, see decision-log-mask.ts). Whether a rule exists is OPA's
- * call: the build is tried with them, and one OPA reports as undefined is left out.
- * The manifest then gets `metadata.mcpgate.unread_input` (see recordUnreadInput). The
- * bundle is written next to outFile and renamed over it only when complete.
+ * entrypoints, plus mcp/authz/prepare when the policy defines it and system/log/mask and
+ * system/log/drop when it defines those (decision-log masking, see decision-log-mask.ts).
+ * Whether a rule exists is OPA's call: the build is tried with them, and one OPA reports as
+ * undefined is left out. The manifest then gets `metadata.mcpgate.unread_input` (see
+ * recordUnreadInput), and the bundle is loaded as the gateway loads it, so a policy the
+ * gateway would refuse (a malformed profile, which mcp/authz/prepare reports) fails the
+ * build. The bundle is written next to outFile and renamed over it only when complete.
  */
 export function buildWasmBundle(layout: RegoLayout, outFile: string, revision?: string): string {
   const rev = revision ?? sourceRevision(layout.regoDir);
@@ -126,6 +137,12 @@ export function buildWasmBundle(layout: RegoLayout, outFile: string, revision?: 
   try {
     opaBuild(layout, partial, rev);
     recordUnreadInput(partial, regoSources(layout.regoDir));
+    try {
+      PolicyEngine.load(readBundleFile(partial), CHECK_MEMORY);
+    } catch (err) {
+      if (!(err instanceof PolicyLoadError)) throw err;
+      throw new ToolchainError(`the gateway would refuse the built policy: ${err.message}`);
+    }
     renameSync(partial, outFile);
   } finally {
     rmSync(partial, { force: true });
@@ -133,10 +150,14 @@ export function buildWasmBundle(layout: RegoLayout, outFile: string, revision?: 
   return rev;
 }
 
+/** Entrypoints built when the policy defines them, and left out when OPA says it does not. */
+const OPTIONAL_ENTRYPOINTS: readonly string[] = [PREPARE_ENTRYPOINT, ...LOG_ENTRYPOINTS];
+
 function opaBuild(layout: RegoLayout, outFile: string, rev: string): void {
   let entrypoints = [
     DECISION_ENTRYPOINT,
     VISIBLE_ENTRYPOINT,
+    PREPARE_ENTRYPOINT,
     ...logEntrypointCandidates(layout.regoDir),
   ];
   for (;;) {
@@ -158,7 +179,7 @@ function opaBuild(layout: RegoLayout, outFile: string, rev: string): void {
     const result = runOpa(args, { cwd: layout.regoDir });
     if (result.status === 0) return;
     const output = result.stderr || result.stdout;
-    const missing = LOG_ENTRYPOINTS.find(
+    const missing = OPTIONAL_ENTRYPOINTS.find(
       (e) => entrypoints.includes(e) && undefinedEntrypoint(output, e),
     );
     if (missing === undefined) throw new ToolchainError(`opa build failed:\n${output}`);

@@ -83,6 +83,23 @@ visible := {item.id |
 	not item.id in _hidden
 }
 
+# METADATA
+# title: prepare
+# description: |
+#   Evaluated once by the gateway when it loads the bundle, with no input
+#   (optional for a bundle; mcpgate policy build compiles it). problems:
+#   reasons to refuse the whole bundle (every problem of every profile), so a
+#   malformed profile fails the build and the load loudly, not only the
+#   requests of its purpose. data: put at data.mcpgate.prepared for every
+#   evaluation; the profile engine reads what depends on the profiles alone
+#   from there instead of working it out per request (see
+#   mcp.profiles.prepared).
+# entrypoint: true
+prepare := {
+	"problems": sort(profiles.all_problems),
+	"data": {"profiles": profiles.prepared},
+}
+
 # The obligations of a decision no part adds to.
 no_obligations := {
 	"require_approval": null,

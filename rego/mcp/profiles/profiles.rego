@@ -91,8 +91,10 @@ purpose := session_purpose if current
 # A claiming profile's session is an object: claiming reads its purpose.
 _session := profile.session
 
-_tools := t if {
-	t := profile.tools
+_tools := _tools_of(profile)
+
+_tools_of(p) := t if {
+	t := p.tools
 	is_object(t)
 } else := {}
 
@@ -111,34 +113,36 @@ ttl := _session.ttl if _positive_integer(_session.ttl)
 # The called tool's entry in the profile; undefined when it is not listed.
 entry := _tools[input.tool.id] if input.action == "tools/call"
 
-_listed if input.tool.id in object.keys(_tools)
+# What the profile alone says about the called tool (see "Prepared once per
+# bundle" below): prepared by the gateway at load, or worked out now.
+_tool := t if {
+	input.action == "tools/call"
+	t := data.mcpgate.prepared.profiles[current].tools[input.tool.id]
+} else := _prepare_tool(current, _tools, input.tool.id, entry)
+
+_listed if _tool
 
 # A listed tool the profile allows.
 _granted_tool if entry.allowed == true
 
 _scoped if {
 	_granted_tool
-	"scope" in object.keys(entry)
+	"scope" in _tool.fields
 }
 
 _scoped if {
 	_granted_tool
-	"exclude" in object.keys(entry)
+	"exclude" in _tool.fields
 }
 
-_scope_globs := scopes.globs(entry.scope)
+# The scope as reasons show it; undefined when a glob is not valid.
+_scope_text := _tool.scope_text
 
-_exclude_globs := scopes.globs(entry.exclude) if "exclude" in object.keys(entry)
+# The entry's globs prepared for matching (scopes.plan); undefined, as the
+# globs are, when one is not valid, so nothing matches.
+_scope_plans := _tool.scope_plans
 
-_exclude_globs := [] if not "exclude" in object.keys(entry)
-
-_scope_text := concat(", ", _scope_globs)
-
-# The entry's globs prepared for matching (scopes.plan), once per request;
-# undefined, as the globs are, when one is not valid, so nothing matches.
-_scope_plans := [scopes.plan(g) | some g in globs] if globs := _scope_globs
-
-_exclude_plans := [scopes.plan(g) | some g in globs] if globs := _exclude_globs
+_exclude_plans := _tool.exclude_plans
 
 _requires := r if {
 	_granted_tool
@@ -154,7 +158,7 @@ scope_args := entry.scope_arg if is_array(entry.scope_arg)
 
 scope_args := _default_args(input.tool.server, input.tool.name) if {
 	input.action == "tools/call"
-	not "scope_arg" in object.keys(entry)
+	not "scope_arg" in _tool.fields
 }
 
 _default_args(server, name) := args if {
@@ -312,7 +316,7 @@ _path_tricks[v.value] := paths.tricks(v.value) if {
 	v.kind == "path"
 }
 
-_in_scope(_) if not "scope" in object.keys(entry)
+_in_scope(_) if not "scope" in _tool.fields
 
 _in_scope(v) if scopes.matches_any_plan(_scope_plans, v)
 
@@ -594,12 +598,64 @@ problems(name) := _named(name, _profile_problems(all_profiles[name]) | {msg |
 })
 
 # The problems of the governing profile as a whole, and of the called tool's
-# entry; worked out once per request.
-profile_problems := _named(current, _profile_problems(profile))
+# entry: prepared by the gateway at load, or worked out once per request.
+profile_problems := _profile.problems
 
-entry_problems := _named(current, _tool_problems(_tools, input.tool.id, entry)) if input.action == "tools/call"
+entry_problems := _tool.problems
 
-_entry_ok(id) if count(_tool_problems(_tools, id, _tools[id])) == 0
+_entry_ok(id) if count(_tool_problems_of(id)) == 0
+
+_tool_problems_of(id) := ps if {
+	ps := data.mcpgate.prepared.profiles[current].tools[id].problems
+} else := _named(current, _tool_problems(_tools, id, _tools[id]))
+
+_profile := p if {
+	p := data.mcpgate.prepared.profiles[current]
+} else := _prepare_profile(current, profile)
+
+# --- Prepared once per bundle ---------------------------------------------------
+
+# What depends on the profiles alone (their problems, the fields of each tool
+# entry, its scope and exclude globs as plans for scopes and as reasons show
+# them) for every profile and tool. The wasm evaluator keeps nothing from one
+# evaluation to the next, so the gateway evaluates data.mcp.authz.prepare
+# once when it loads a bundle (refusing the bundle if any profile has a
+# problem) and puts prepared at data.mcpgate.prepared.profiles; the rules
+# above read the governing profile's and the called tool's values from there.
+# Where they are missing (opa test, OPA's Go evaluator, a bundle built
+# without that entrypoint) the rules work out the same values per request
+# with the same functions.
+prepared[name] := object.union(_prepare_profile(name, p), {"tools": {id: _prepare_tool(name, table, id, e) |
+	some id, e in table
+}}) if {
+	some name, p in all_profiles
+	table := _tools_of(p)
+}
+
+# Every problem of every profile, for the gateway to refuse the bundle with.
+all_problems contains msg if {
+	some name, _ in all_profiles
+	some msg in problems(name)
+}
+
+_prepare_profile(name, p) := {"problems": _named(name, _profile_problems(p))}
+
+# One tool's values; a key whose value would be undefined (a glob that is
+# not valid, the fields of an entry that is no object) is left out, so a rule
+# reading it is undefined, as it would be without preparing.
+_prepare_tool(name, table, id, e) := object.union_n([
+	{"problems": _named(name, _tool_problems(table, id, e))},
+	{"fields": v | v := object.keys(e)},
+	{"scope_text": v | v := concat(", ", scopes.globs(e.scope))},
+	{"scope_plans": v | v := _plans(scopes.globs(e.scope))},
+	{"exclude_plans": v | v := _plans(_exclude_globs(e))},
+])
+
+_plans(globs) := [scopes.plan(g) | some g in globs]
+
+_exclude_globs(e) := scopes.globs(e.exclude) if "exclude" in object.keys(e)
+
+_exclude_globs(e) := [] if not "exclude" in object.keys(e)
 
 _named(name, msgs) := {concat("", ["profile ", name, " is malformed: ", msg]) | some msg in msgs}
 
