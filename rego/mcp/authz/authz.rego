@@ -322,11 +322,11 @@ _target_suffix := concat("", [" ", input.tool.id]) if {
 # asks for, or null when none does (the gateway's own limit applies).
 obligations := object.union(
 	{
-		"require_approval": _first(_obligation_values("require_approval")),
-		"rate_limit": _first(_obligation_values("rate_limit")),
-		"credential": _first(_obligation_values("credential")),
-		"redact": sort(_obligation_values("redact")),
-		"terminate_session": count(_obligation_values("terminate_session")) > 0,
+		"require_approval": _first(_require_approval),
+		"rate_limit": _first(_rate_limit),
+		"credential": _first(_credential),
+		"redact": sort(_redact),
+		"terminate_session": count(_terminate_session) > 0,
 	},
 	_session_obligations,
 )
@@ -335,9 +335,32 @@ _session_obligations := {"session_ttl_s": _least(_ttl_values)} if {
 	input.action == "session/open"
 } else := {}
 
-_obligation_values(key) := {v |
+# Each obligation's values from every part, written out one by one: with the
+# obligation a variable (purposes[name][key]), the wasm evaluator would build
+# every whole purpose package to look the key up, once per obligation.
+_require_approval := {v |
 	some name in _rego_parts
-	some v in purposes[name][key]
+	some v in purposes[name].require_approval
+}
+
+_rate_limit := {v |
+	some name in _rego_parts
+	some v in purposes[name].rate_limit
+}
+
+_credential := {v |
+	some name in _rego_parts
+	some v in purposes[name].credential
+}
+
+_redact := {v |
+	some name in _rego_parts
+	some v in purposes[name].redact
+}
+
+_terminate_session := {v |
+	some name in _rego_parts
+	some v in purposes[name].terminate_session
 }
 
 _ttl_values := {v |

@@ -68,20 +68,22 @@ _trick("empty", _, segments) if {
 _trick("backslash", p, _) if contains(p, `\`)
 
 # NUL truncates paths in C APIs; other control characters only hide intent.
-# contains over the 33 characters of [\x00-\x1f\x7f] rather than that regex,
-# which the wasm evaluator would compile on every evaluation.
+# [\x00-\x1f\x7f] without that regex, which the wasm evaluator would compile
+# on every evaluation, and without 33 calls of contains (3.5 µs a path):
+# JSON writes every character below U+0020 as an escape, \b, \f, \n, \r, \t
+# or \u00XX (Go's json.marshal and the wasm evaluator's alike). With the
+# escaped backslashes (\\) taken out, such an escape is the only thing left
+# that starts with a backslash followed by one of those letters or by u000 or
+# u001 (Go's other escapes, \u003c and the like, start otherwise). U+007F is
+# not escaped, so it is looked for as it is. paths_test compares this with
+# the regex on every character up to U+024F, alone and around backslashes.
 _trick("control", p, _) if {
-	some c in control_characters
-	contains(p, c)
+	escaped := replace(json.marshal(p), `\\`, "")
+	some e in [`\u000`, `\u001`, `\b`, `\f`, `\n`, `\r`, `\t`]
+	contains(escaped, e)
 }
 
-control_characters := [
-	"\u0000", "\u0001", "\u0002", "\u0003", "\u0004", "\u0005", "\u0006", "\u0007",
-	"\u0008", "\u0009", "\u000a", "\u000b", "\u000c", "\u000d", "\u000e", "\u000f",
-	"\u0010", "\u0011", "\u0012", "\u0013", "\u0014", "\u0015", "\u0016", "\u0017",
-	"\u0018", "\u0019", "\u001a", "\u001b", "\u001c", "\u001d", "\u001e", "\u001f",
-	"\u007f",
-]
+_trick("control", p, _) if contains(p, "\u007f")
 
 # matches_any(p, globs) holds if p matches one of globs, with "/" as the
 # separator so that "*" stays within one segment and "**" crosses segments.

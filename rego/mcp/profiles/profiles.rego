@@ -497,7 +497,7 @@ _argument_problems contains reason if {
 	not is_list_arg(arg)
 	arg_kind(arg) == "repo"
 	some name in ["owner", "repo"]
-	not _github_name(tools.argument(name))
+	not name in _github_names
 	reason := concat("", [
 		input.tool.id, ": argument ", name,
 		" must be a GitHub name (letters, digits, \".\", \"-\", \"_\"; not \".\" or \"..\")",
@@ -532,11 +532,16 @@ _non_empty_list(x) if {
 }
 
 # "owner/repo", and "#<number>" from pull_number or issue_number.
-_repo_value := concat("", [owner, "/", repo, _number_suffix]) if {
-	owner := tools.argument("owner")
-	repo := tools.argument("repo")
-	_github_name(owner)
-	_github_name(repo)
+_repo_value := concat("", [tools.argument("owner"), "/", tools.argument("repo"), _number_suffix]) if {
+	"owner" in _github_names
+	"repo" in _github_names
+}
+
+# The arguments owner and repo that are GitHub names, checked once per
+# request (trim over a 65-character set is not cheap in wasm).
+_github_names contains name if {
+	some name in ["owner", "repo"]
+	_github_name(tools.argument(name))
 }
 
 _number_args := [name | some name in ["pull_number", "issue_number"]; tools.argument(name) != null]
@@ -565,7 +570,7 @@ _github_name(x) if {
 	not x in {".", ".."}
 }
 
-_github_chars := concat("", [paths.ascii_letters, "0123456789._-"])
+_github_chars := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
 
 _positive_integer(n) if {
 	is_number(n)
