@@ -97,7 +97,7 @@ visible := {item.id |
 # entrypoint: true
 prepare := {
 	"problems": sort(profiles.all_problems),
-	"data": {"profiles": profiles.prepared},
+	"data": {"profiles": profiles.prepared, "claims": profiles.prepared_claims},
 }
 
 # The obligations of a decision no part adds to.

@@ -91,7 +91,7 @@ match(g, v) if matches_plan(plan(g), _flat(v))
 # plan(g) prepares glob g once for many matches: callers that match one glob
 # against several values keep the plan in a rule, which an evaluation works
 # out only once (a function is worked out again on every call).
-plan(g) := {"glob": g, "exact": exact, "folded": _folded(f, exact)} if {
+plan(g) := {"glob": g, "exact": exact, "folded": _folded(f, exact), "folds": lower(f) != f} if {
 	f := _flat(g)
 	exact := _pattern(f)
 }
@@ -297,7 +297,7 @@ _excludes(p, v, kind) if {
 	_excluded_by(p.folded, lower(v), kind)
 }
 
-_folds(p, _) if p.folded != p.exact
+_folds(p, _) if p.folds
 
 _folds(_, v) if lower(v) != v
 

@@ -73,9 +73,13 @@ session_purpose := p if {
 
 # Profiles whose session.purpose is this session's purpose. mcp.authz refuses
 # the request when more than one policy (profile or Rego package) claims it.
-claiming contains name if {
+claiming := names if {
+	names := data.mcpgate.prepared.claims[session_purpose]
+} else := _claiming(session_purpose)
+
+_claiming(purpose) := {name |
 	some name, p in all_profiles
-	p.session.purpose == session_purpose
+	p.session.purpose == purpose
 }
 
 # The profile read below: the only one claiming the session purpose.
@@ -88,9 +92,6 @@ profile := all_profiles[current]
 
 purpose := session_purpose if current
 
-# A claiming profile's session is an object: claiming reads its purpose.
-_session := profile.session
-
 _tools := _tools_of(profile)
 
 _tools_of(p) := t if {
@@ -102,11 +103,19 @@ _strings_or_empty(x) := x if _string_list(x)
 
 _strings_or_empty(x) := [] if not _string_list(x)
 
-_allowed_groups := _strings_or_empty(object.get(_session, "allowed_groups", []))
+# The governing profile's membership lists, ttl and members text (see
+# _prepare_profile): prepared by the gateway at load, or worked out now.
+_allowed_groups := _profile.allowed_groups
 
-_allowed_roles := _strings_or_empty(object.get(_session, "allowed_roles", []))
+_allowed_roles := _profile.allowed_roles
 
-ttl := _session.ttl if _positive_integer(_session.ttl)
+ttl := _profile.ttl
+
+_members_text := _profile.members_text
+
+_groups_of(p) := _strings_or_empty(object.get(p.session, "allowed_groups", []))
+
+_roles_of(p) := _strings_or_empty(object.get(p.session, "allowed_roles", []))
 
 # --- The called tool ------------------------------------------------------------
 
@@ -123,17 +132,10 @@ _tool := t if {
 _listed if _tool
 
 # A listed tool the profile allows.
-_granted_tool if entry.allowed == true
+_granted_tool if _tool.granted
 
-_scoped if {
-	_granted_tool
-	"scope" in _tool.fields
-}
-
-_scoped if {
-	_granted_tool
-	"exclude" in _tool.fields
-}
+# A granted tool with a scope or an exclude.
+_scoped if _tool.scoped
 
 # The scope as reasons show it; undefined when a glob is not valid.
 _scope_text := _tool.scope_text
@@ -357,7 +359,7 @@ deny contains reason if {
 deny contains reason if {
 	not admits
 	_overage_applies
-	reason := identity.overage_reason(_roles_text)
+	reason := identity.overage_reason(_roles_text(_allowed_roles))
 }
 
 deny contains reason if {
@@ -436,20 +438,20 @@ _overage_applies if {
 
 # How reasons name who is admitted: the profile's members_text, or the groups
 # and roles themselves.
-_members_text := _session.members_text if {
-	tools.non_empty_string(_session.members_text)
-} else := concat(" or ", [t | some t in [_groups_text, _roles_text]; t != ""])
+_members_text_of(p) := p.session.members_text if {
+	tools.non_empty_string(p.session.members_text)
+} else := concat(" or ", [t | some t in [_groups_text(_groups_of(p)), _roles_text(_roles_of(p))]; t != ""])
 
-_groups_text := concat("", ["the group ", _allowed_groups[0]]) if {
-	count(_allowed_groups) == 1
-} else := concat("", ["one of the groups ", concat(", ", sort(_allowed_groups))]) if {
-	count(_allowed_groups) > 1
+_groups_text(groups) := concat("", ["the group ", groups[0]]) if {
+	count(groups) == 1
+} else := concat("", ["one of the groups ", concat(", ", sort(groups))]) if {
+	count(groups) > 1
 } else := ""
 
-_roles_text := concat("", ["the ", _allowed_roles[0], " app role"]) if {
-	count(_allowed_roles) == 1
-} else := concat("", ["one of the app roles ", concat(", ", sort(_allowed_roles))]) if {
-	count(_allowed_roles) > 1
+_roles_text(roles) := concat("", ["the ", roles[0], " app role"]) if {
+	count(roles) == 1
+} else := concat("", ["one of the app roles ", concat(", ", sort(roles))]) if {
+	count(roles) > 1
 } else := ""
 
 # --- Arguments ------------------------------------------------------------------
@@ -570,7 +572,9 @@ _github_name(x) if {
 	not x in {".", ".."}
 }
 
-_github_chars := "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+# Lower-case letters first: the wasm trim looks each character up in this set
+# in order, and names are mostly lower case.
+_github_chars := "abcdefghijklmnopqrstuvwxyz-0123456789_.ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 _positive_integer(n) if {
 	is_number(n)
@@ -643,7 +647,22 @@ all_problems contains msg if {
 	some msg in problems(name)
 }
 
-_prepare_profile(name, p) := {"problems": _named(name, _profile_problems(p))}
+# One profile's values; a key whose value would be undefined (no valid ttl,
+# lists or members text of a malformed session) is left out.
+_prepare_profile(name, p) := object.union_n([
+	{"problems": _named(name, _profile_problems(p))},
+	{"allowed_groups": v | v := _groups_of(p)},
+	{"allowed_roles": v | v := _roles_of(p)},
+	{"ttl": v | v := p.session.ttl; _positive_integer(v)},
+	{"members_text": v | v := _members_text_of(p)},
+])
+
+# Profile names by the purpose they claim, for claiming.
+prepared_claims[purpose] := sort(_claiming(purpose)) if {
+	some _, p in all_profiles
+	purpose := p.session.purpose
+	is_string(purpose)
+}
 
 # One tool's values; a key whose value would be undefined (a glob that is
 # not valid, the fields of an entry that is no object) is left out, so a rule
@@ -651,12 +670,18 @@ _prepare_profile(name, p) := {"problems": _named(name, _profile_problems(p))}
 _prepare_tool(name, table, id, e) := object.union_n([
 	{"problems": _named(name, _tool_problems(table, id, e))},
 	{"fields": v | v := object.keys(e)},
+	{"granted": true | e.allowed == true},
+	{"scoped": true | e.allowed == true; _has_scope(e)},
 	{"scope_text": v | v := concat(", ", scopes.globs(e.scope))},
 	{"scope_plans": v | v := _plans(scopes.globs(e.scope))},
 	{"exclude_plans": v | v := _plans(_exclude_globs(e))},
 ])
 
 _plans(globs) := [scopes.plan(g) | some g in globs]
+
+_has_scope(e) if "scope" in object.keys(e)
+
+_has_scope(e) if "exclude" in object.keys(e)
 
 _exclude_globs(e) := scopes.globs(e.exclude) if "exclude" in object.keys(e)
 
