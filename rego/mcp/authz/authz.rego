@@ -114,6 +114,8 @@ no_obligations := {
 # The gateway's admin API (admin/sessions/list, show, kill) is decided by
 # mcp.admin only. Every action under admin/ goes there, so an admin action
 # that mcp.admin does not know is refused rather than left to a purpose.
+default admin_action := false
+
 admin_action if startswith(action, "admin/")
 
 default _admin_allowed := false
@@ -205,6 +207,8 @@ extensions contains name if {
 _rego_parts contains governing_rego
 
 _rego_parts contains name if some name in extensions
+
+default _granted := false
 
 _granted if {
 	some name in _rego_parts

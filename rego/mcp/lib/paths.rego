@@ -60,8 +60,8 @@ _trick("dot", _, segments) if "." in segments
 # A leading "/" is already reported as absolute, so only later segments count.
 _trick("empty", _, segments) if {
 	some i, seg in segments
-	i > 0
 	seg == ""
+	i > 0
 }
 
 # Windows treats "\" as a separator, which the "/" glob delimiter would miss.
@@ -79,6 +79,7 @@ _trick("backslash", p, _) if contains(p, `\`)
 # the regex on every character up to U+024F, alone and around backslashes.
 _trick("control", p, _) if {
 	escaped := replace(json.marshal(p), `\\`, "")
+	contains(escaped, `\`) # no escape left at all: the usual case, one call
 	some e in [`\u000`, `\u001`, `\b`, `\f`, `\n`, `\r`, `\t`]
 	contains(escaped, e)
 }
@@ -103,9 +104,10 @@ within(p, dir) if startswith(p, concat("", [dir, "/"]))
 # open "SECRETS.ts" for "secrets.ts"). Catches what "**/name*" globs miss:
 # a first segment, or a matching directory further up the path.
 has_segment_prefix(p, prefixes) if {
+	lowered := [lower(prefix) | some prefix in prefixes]
 	some seg in split(lower(p), "/")
-	some prefix in prefixes
-	startswith(seg, lower(prefix))
+	some prefix in lowered
+	startswith(seg, prefix)
 }
 
 # prefixes(p) is the set of p and every directory above it: for "src/a/b.ts",

@@ -129,12 +129,18 @@ _tool := t if {
 	t := data.mcpgate.prepared.profiles[current].tools[input.tool.id]
 } else := _prepare_tool(current, _tools, input.tool.id, entry)
 
+default _listed := false
+
 _listed if _tool
 
 # A listed tool the profile allows.
+default _granted_tool := false
+
 _granted_tool if _tool.granted
 
 # A granted tool with a scope or an exclude.
+default _scoped := false
+
 _scoped if _tool.scoped
 
 # The scope as reasons show it; undefined when a glob is not valid.
@@ -176,6 +182,10 @@ is_list_arg(arg) if endswith(arg, "[]")
 
 arg_kind(arg) := object.get(arg_kinds, [input.tool.server, arg_name(arg)], "path")
 
+# The kind of each scope argument, worked out once per request for the rules
+# below (a function is worked out again on every call).
+_kinds[arg] := arg_kind(arg) if some arg in scope_args
+
 # Every value the scope applies to, as {where, value, kind}: where names it in
 # reasons ("path", "paths[1]", "repo"). Only well-formed values appear; the
 # ones that are not are refused by _argument_problems.
@@ -183,7 +193,7 @@ scope_values contains {"where": arg, "value": v, "kind": kind} if {
 	_scoped
 	some arg in scope_args
 	not is_list_arg(arg)
-	kind := arg_kind(arg)
+	kind := _kinds[arg]
 	kind != "repo"
 	v := tools.argument(arg)
 	tools.non_empty_string(v)
@@ -194,7 +204,7 @@ scope_values contains {"where": concat("", [name, "[", format_int(i, 10), "]"]),
 	some arg in scope_args
 	is_list_arg(arg)
 	name := arg_name(arg)
-	kind := arg_kind(arg)
+	kind := _kinds[arg]
 	kind != "repo"
 	some i, v in _list_argument(name)
 	tools.non_empty_string(v)
@@ -204,7 +214,7 @@ scope_values contains {"where": arg, "value": _repo_value, "kind": "repo"} if {
 	_scoped
 	some arg in scope_args
 	not is_list_arg(arg)
-	arg_kind(arg) == "repo"
+	_kinds[arg] == "repo"
 }
 
 _list_argument(name) := v if {
@@ -216,6 +226,8 @@ _list_argument(name) := v if {
 
 # Grants prove the request good on their own; deny below explains each way it
 # is not. mcp.authz allows only with a grant and no denial.
+default allow := false
+
 allow if {
 	input.action == "tools/call"
 	_usable
@@ -240,6 +252,8 @@ allow if {
 }
 
 # A well-formed profile that admits this caller.
+default _usable := false
+
 _usable if {
 	count(profile_problems) == 0
 	admits
@@ -247,6 +261,8 @@ _usable if {
 
 # Whether the profile's session.allowed_groups and allowed_roles admit the
 # caller. A profile with neither admits every caller.
+default admits := false
+
 admits if {
 	count(_allowed_groups) == 0
 	count(_allowed_roles) == 0
@@ -254,10 +270,14 @@ admits if {
 
 admits if identity.member(_allowed_groups, _allowed_roles)
 
+default _expired := false
+
 _expired if {
 	input.action != "session/open"
 	input.session.age_s > ttl
 }
+
+default _arguments_ok := false
 
 _arguments_ok if not _scoped
 
@@ -265,7 +285,7 @@ _arguments_ok if {
 	_scoped
 	count(scope_args) > 0
 	every arg in scope_args {
-		_argument_ok(arg, arg_kind(arg))
+		_argument_ok(arg, _kinds[arg])
 	}
 }
 
@@ -431,6 +451,8 @@ _refusal_text := entry.reason if {
 	tools.non_empty_string(entry.reason)
 } else := concat("", ["is not allowed for purpose ", purpose])
 
+default _overage_applies := false
+
 _overage_applies if {
 	count(_allowed_groups) > 0
 	identity.groups_unknown
@@ -462,7 +484,7 @@ _argument_problems contains reason if {
 	_scoped
 	some arg in scope_args
 	not is_list_arg(arg)
-	arg_kind(arg) != "repo"
+	_kinds[arg] != "repo"
 	not tools.non_empty_string(tools.argument(arg))
 	reason := concat("", [input.tool.id, ": argument ", arg, " must be a non-empty string"])
 }
@@ -489,7 +511,7 @@ _argument_problems contains reason if {
 	_scoped
 	some arg in scope_args
 	is_list_arg(arg)
-	arg_kind(arg) == "repo"
+	_kinds[arg] == "repo"
 	reason := concat("", [input.tool.id, ": argument ", arg, " is a repository and cannot be a list"])
 }
 
@@ -497,7 +519,7 @@ _argument_problems contains reason if {
 	_scoped
 	some arg in scope_args
 	not is_list_arg(arg)
-	arg_kind(arg) == "repo"
+	_kinds[arg] == "repo"
 	some name in ["owner", "repo"]
 	not name in _github_names
 	reason := concat("", [
@@ -510,7 +532,7 @@ _argument_problems contains reason if {
 	_scoped
 	some arg in scope_args
 	not is_list_arg(arg)
-	arg_kind(arg) == "repo"
+	_kinds[arg] == "repo"
 	some name in _number_args
 	not _number_text(tools.argument(name))
 	reason := concat("", [input.tool.id, ": argument ", name, " must be a positive integer"])
@@ -520,7 +542,7 @@ _argument_problems contains reason if {
 	_scoped
 	some arg in scope_args
 	not is_list_arg(arg)
-	arg_kind(arg) == "repo"
+	_kinds[arg] == "repo"
 	count(_number_args) > 1
 	reason := concat("", [
 		input.tool.id,

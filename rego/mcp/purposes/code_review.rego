@@ -45,6 +45,8 @@ allowed_prompts := {"everything": {"simple-prompt"}}
 
 # The profile grants tool calls, lists and session/open. These grants cover
 # what a profile does not: each checks the whole request on its own.
+default allow := false
+
 allow if {
 	_eligible_user
 	input.action == "resources/read"
@@ -58,6 +60,8 @@ allow if {
 }
 
 # A user behind the token whom the profile's membership rule admits.
+default _eligible_user := false
+
 _eligible_user if {
 	identity.is_user
 	profiles.admits
