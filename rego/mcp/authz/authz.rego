@@ -183,21 +183,25 @@ claimants := {concat("", ["mcp.purposes.", name]) | some name in rego_claimants}
 	some name in profiles.claiming
 }
 
+# How many policies claim it, without naming them (the names are for the
+# reason when there are several).
+_claims := count(rego_claimants) + count(profiles.claiming)
+
 # The single policy that governs; both undefined if none or several claim.
 governing_rego := name if {
-	count(claimants) == 1
+	_claims == 1
 	some name in rego_claimants
 }
 
 governing_profile := name if {
-	count(claimants) == 1
+	_claims == 1
 	some name in profiles.claiming
 }
 
 # Rego packages that extend the governing policy: `extends` names the
 # purpose, and the package claims none itself.
 extensions contains name if {
-	count(claimants) == 1
+	_claims == 1
 	some name
 	purposes[name].extends == session_purpose
 	not purposes[name].purpose
@@ -251,7 +255,7 @@ purpose_denials contains reason if {
 }
 
 input_denials contains reason if {
-	count(claimants) == 0
+	_claims == 0
 	reason := concat("", ["no policy for purpose ", text.show(session_purpose)])
 }
 
@@ -259,7 +263,7 @@ input_denials contains reason if {
 # and a profile) is a packaging mistake; refusing beats guessing which one
 # the security team meant. To add Rego rules to a profile, use `extends`.
 input_denials contains reason if {
-	count(claimants) > 1
+	_claims > 1
 	reason := concat("", [
 		"more than one policy claims purpose ", session_purpose,
 		": ", concat(", ", sort(claimants)),
@@ -324,20 +328,17 @@ _target_suffix := concat("", [" ", input.tool.id]) if {
 # so that two rules asking for different values never cause a conflict error.
 # session/open decisions also carry session_ttl_s: the shortest ttl any part
 # asks for, or null when none does (the gateway's own limit applies).
-obligations := object.union(
-	{
-		"require_approval": _first(_require_approval),
-		"rate_limit": _first(_rate_limit),
-		"credential": _first(_credential),
-		"redact": sort(_redact),
-		"terminate_session": count(_terminate_session) > 0,
-	},
-	_session_obligations,
-)
-
-_session_obligations := {"session_ttl_s": _least(_ttl_values)} if {
+obligations := object.union(_obligations, {"session_ttl_s": _least(_ttl_values)}) if {
 	input.action == "session/open"
-} else := {}
+} else := _obligations
+
+_obligations := {
+	"require_approval": _first(_require_approval),
+	"rate_limit": _first(_rate_limit),
+	"credential": _first(_credential),
+	"redact": sort(_redact),
+	"terminate_session": count(_terminate_session) > 0,
+}
 
 # Each obligation's values from every part, written out one by one: with the
 # obligation a variable (purposes[name][key]), the wasm evaluator would build

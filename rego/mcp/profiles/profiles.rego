@@ -73,6 +73,8 @@ session_purpose := p if {
 
 # Profiles whose session.purpose is this session's purpose. mcp.authz refuses
 # the request when more than one policy (profile or Rego package) claims it.
+default claiming := set()
+
 claiming := names if {
 	names := data.mcpgate.prepared.claims[session_purpose]
 } else := _claiming(session_purpose)
