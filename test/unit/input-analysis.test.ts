@@ -3,7 +3,7 @@
 // since leaving out a part a deny rule reads would fail open. Then what `mcpgate policy
 // build` records in the bundle, for the shipped policy and for one that reads history.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -17,6 +17,7 @@ import {
   recordUnreadInput,
   regoLayout,
   regoSources,
+  ToolchainError,
 } from '../../src/policy/toolchain.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';
 import { thrownBy } from './support/errors.js';
@@ -231,6 +232,42 @@ describe('mcpgate policy build records what it proved in the manifest', () => {
   });
 });
 
+describe('failures of the build step', () => {
+  it('refuses a bundle without a manifest to record in', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpgate-no-manifest-'));
+    try {
+      const file = join(dir, 'bundle.tar.gz');
+      writeFileSync(file, gzipSync(tar([{ name: '/policy.wasm', body: 'w' }])));
+      const err = thrownBy(() => recordUnreadInput(file, new Map()));
+      expect(err).toBeInstanceOf(ToolchainError);
+      expect(err.message).toBe(`${file} has no /.manifest`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports a module opa parse refuses, naming it', () => {
+    const err = thrownBy(() => modules({ '/broken.rego': 'package x\n\np if {' }));
+    expect(err).toBeInstanceOf(ToolchainError);
+    expect(err.message).toMatch(/^opa parse of \/broken\.rego failed:\n/);
+  });
+
+  it('refuses a module whose rule has no name (not what opa parse writes)', () => {
+    const module: ModuleAst = {
+      package: {
+        path: [
+          { type: 'var', value: 'data' },
+          { type: 'string', value: 'x' },
+        ],
+      },
+      rules: [{ head: {} }],
+    };
+    expect(() => unreadInput([module], ENTRYPOINTS)).toThrow(
+      'a rule without a name in `opa parse` output',
+    );
+  });
+});
+
 describe('replaceTarFile', () => {
   it('replaces one plain entry and keeps the others', () => {
     const original = tar([
@@ -243,6 +280,14 @@ describe('replaceTarFile', () => {
     expect(replaced.get('/.manifest')?.toString()).toBe('y'.repeat(600));
     expect(replaced.get('/a.txt')?.toString()).toBe('x'.repeat(700));
     expect(replaced.get('/b.txt')?.toString()).toBe('b');
+  });
+
+  it('refuses a header with a bad checksum', () => {
+    const bad = tar([{ name: '/.manifest', body: '{}' }]);
+    bad[0] = bad[0]! ^ 1;
+    const err = thrownBy(() => replaceTarFile(bad, '/.manifest', Buffer.from('')));
+    expect(err).toBeInstanceOf(BundleError);
+    expect(err.message).toBe('bundle tar header is malformed');
   });
 
   it('refuses a tarball without that entry, or with it only behind a long-name header', () => {
