@@ -6,8 +6,10 @@
 //
 // Inputs: the code-review purpose's cases from rego/tests/cases.json (tools/call and the
 // other actions of that purpose), each as the gateway would send it after N earlier calls:
-// recorded in the gateway's MemoryStore and built by its baseInput, so input.session holds
-// the last history_limit entries (20 by default) and the whole-session summary.
+// recorded in the gateway's MemoryStore, built by its baseInput (input.session holds the
+// last history_limit entries, 20 by default, and the whole-session summary) and serialised
+// by its policyInputJson, which leaves session.history out when the bundle records that no
+// rule reads it (the shipped policy). Both sides get the same serialised input.
 // Both sides time the whole call as a caller sees it: serialise the input, evaluate (or
 // send, evaluate, receive), parse the result. Samples alternate over the inputs.
 //
@@ -24,7 +26,7 @@ import { summarize, round } from './stats.mjs';
 const { readBundleFile } = await import(join(ROOT, 'dist/src/policy/bundle.js'));
 const { PolicyEngine, DECISION_ENTRYPOINT } = await import(join(ROOT, 'dist/src/policy/engine.js'));
 const { MemoryStore } = await import(join(ROOT, 'dist/src/sessions/memory-store.js'));
-const { baseInput } = await import(join(ROOT, 'dist/src/pipeline/input.js'));
+const { baseInput, policyInputJson } = await import(join(ROOT, 'dist/src/pipeline/input.js'));
 const { ARGS_DIGEST_HEX } = await import(join(ROOT, 'dist/src/sessions/session.js'));
 
 const TARGETS = [
@@ -109,7 +111,7 @@ function inProcess(engine, inputs, samples, warmup) {
   for (let i = 0; i < warmup + samples; i++) {
     const input = inputs[i % inputs.length];
     const t0 = performance.now();
-    engine.evaluate(DECISION_ENTRYPOINT, JSON.stringify(input));
+    engine.evaluate(DECISION_ENTRYPOINT, policyInputJson(input, engine.omitsHistory));
     const t1 = performance.now();
     if (i >= warmup) times.push((t1 - t0) * 1000);
   }
@@ -143,14 +145,14 @@ function post(agent, url, body) {
   });
 }
 
-async function sidecar(opaUrl, inputs, samples, warmup) {
+async function sidecar(engine, opaUrl, inputs, samples, warmup) {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const url = `${opaUrl}/v1/data/${DECISION_ENTRYPOINT}`;
   const times = [];
   for (let i = 0; i < warmup + samples; i++) {
     const input = inputs[i % inputs.length];
     const t0 = performance.now();
-    await post(agent, url, JSON.stringify({ input }));
+    await post(agent, url, `{"input":${policyInputJson(input, engine.omitsHistory)}}`);
     const t1 = performance.now();
     if (i >= warmup) times.push((t1 - t0) * 1000);
   }
@@ -165,8 +167,9 @@ async function agreement(engine, opaUrl, inputs) {
   let same = 0;
   let allowed = 0;
   for (const input of inputs) {
-    const wasm = engine.evaluate(DECISION_ENTRYPOINT, JSON.stringify(input))?.allow === true;
-    const rest = (await post(agent, url, JSON.stringify({ input }))).result?.allow === true;
+    const json = policyInputJson(input, engine.omitsHistory);
+    const wasm = engine.evaluate(DECISION_ENTRYPOINT, json)?.allow === true;
+    const rest = (await post(agent, url, `{"input":${json}}`)).result?.allow === true;
     if (wasm === rest) same++;
     if (wasm) allowed++;
   }
@@ -192,14 +195,15 @@ for (const n of job.histories ?? [0, 50, 500]) {
   const inputs = await inputsFor(chosen, n, limits);
   const wasm = inProcess(engine, inputs, job.wasmSamples ?? 20000, job.wasmWarmup ?? 2000);
   const rest = job.opaUrl
-    ? await sidecar(job.opaUrl, inputs, job.opaSamples ?? 5000, job.opaWarmup ?? 500)
+    ? await sidecar(engine, job.opaUrl, inputs, job.opaSamples ?? 5000, job.opaWarmup ?? 500)
     : null;
   const agree = job.opaUrl ? await agreement(engine, job.opaUrl, inputs) : null;
   results.push({
     history: n,
     inputs: inputs.length,
     inputBytesMean: round(
-      inputs.reduce((s, x) => s + JSON.stringify(x).length, 0) / inputs.length,
+      inputs.reduce((s, x) => s + policyInputJson(x, engine.omitsHistory).length, 0) /
+        inputs.length,
       0,
     ),
     allowed: agree?.allowed ?? null,

@@ -1,6 +1,7 @@
 package mcp.code_review_test
 
 import data.mcp.authz
+import data.mcp.lib.paths
 import data.mcp.purposes.code_review
 import data.mcp.testing.fixtures as fx
 
@@ -178,6 +179,36 @@ test_unlisted_tool_gets_one_reason if {
 
 test_static_documents_readable if {
 	allowed(fx.read("everything", "demo://resource/static/document/architecture.md"))
+}
+
+# Resource globs are matched with scope plans instead of glob.match; on these
+# URIs both give the same answer (the globs have no "**", where the two
+# differ on purpose).
+test_resource_globs_match_as_glob_match_does if {
+	every uri in [
+		"demo://resource/static/document/architecture.md", "demo://resource/static/document/",
+		"demo://resource/static/document/..", "demo://resource/static/document/a/b.md",
+		"demo://resource/static/document://x", "demo://resource/static/documents/a",
+		"demo://resource/static/document", "demo://resource/dynamic/text/1", "DEMO://resource/static/document/a",
+		"demo:/resource/static/document/a", "x/demo://resource/static/document/a", "demo://resource/static/document/é",
+		"demo://resource/static/document/a b", "",
+	] {
+		_plan_allows(uri) == _glob_allows(uri)
+	}
+}
+
+_plan_allows(uri) if code_review._resource_allowed("everything", uri)
+
+_plan_allows(uri) := false if not code_review._resource_allowed("everything", uri)
+
+_glob_allows(uri) if _glob_allows_true(uri)
+
+_glob_allows(uri) := false if not _glob_allows_true(uri)
+
+# The rule as it was, with glob.match.
+_glob_allows_true(uri) if {
+	paths.matches_any(uri, code_review.allowed_resources.everything)
+	code_review._uri_clean(uri)
 }
 
 test_other_resources_denied if {

@@ -428,8 +428,8 @@ test_tool_entry_problems if {
 		"allowed": true, "scope": "src/{a", "exclude": [], "scope_arg": 1,
 		"requires": ["ab"], "reason": "",
 	}}) == {
-		"profile t is malformed: tools.a.b.scope must be a glob or a non-empty list of globs (no backslashes, no nested braces)",
-		"profile t is malformed: tools.a.b.exclude must be a glob or a non-empty list of globs (no backslashes, no nested braces)",
+		"profile t is malformed: tools.a.b.scope must be a glob or a non-empty list of globs (no backslashes, nested braces, parentheses or dollar signs)",
+		"profile t is malformed: tools.a.b.exclude must be a glob or a non-empty list of globs (no backslashes, nested braces, parentheses or dollar signs)",
 		"profile t is malformed: tools.a.b.scope_arg must be an argument name or a non-empty list of them",
 		"profile t is malformed: tools.a.b.requires must be a list of tool ids (server.name)",
 		"profile t is malformed: tools.a.b.requires names ab, which the profile does not allow",
@@ -442,6 +442,13 @@ test_tool_entry_problems if {
 
 	# A refused tool's requires are not checked against the profile.
 	tool_problems({"a.b": {"allowed": false, "requires": ["a.c"]}}) == set()
+
+	# "(", ")" and "$" are regular-expression syntax to the wasm glob.match
+	# and literal to Go's: refused, so the gateway and opa test agree.
+	tool_problems({"a.b": {"allowed": true, "scope": "src/(x)/**", "exclude": ["a$"]}}) == {
+		"profile t is malformed: tools.a.b.scope must be a glob or a non-empty list of globs (no backslashes, nested braces, parentheses or dollar signs)",
+		"profile t is malformed: tools.a.b.exclude must be a glob or a non-empty list of globs (no backslashes, nested braces, parentheses or dollar signs)",
+	}
 }
 
 # A mistake in the profile as a whole refuses every request of its purpose;
@@ -455,7 +462,7 @@ test_malformed_profiles_fail_closed if {
 	not allowed(bad_session, call("a", "b", {})) with data.mcp.profiles.deny as set()
 
 	bad_tool := {"t": {"session": {"purpose": "p"}, "tools": {"a.b": {"allowed": true}, "a.c": {"allowed": true, "scope": "x\\y"}}}}
-	scope_reason := "profile t is malformed: tools.a.c.scope must be a glob or a non-empty list of globs (no backslashes, no nested braces)"
+	scope_reason := "profile t is malformed: tools.a.c.scope must be a glob or a non-empty list of globs (no backslashes, nested braces, parentheses or dollar signs)"
 	refused(bad_tool, call("a", "c", {"path": "x"}), scope_reason)
 	not allowed(bad_tool, call("a", "c", {"path": "x"})) with data.mcp.profiles.deny as set()
 	allowed(bad_tool, call("a", "b", {}))

@@ -155,3 +155,15 @@ export function baseInput(
     sessionFacts.ttl_s = Math.round((record.expiresAt - record.createdAt) / 1000);
   return { action, identity: facts.identity, session: sessionFacts, findings: [], request };
 }
+
+/**
+ * The input as the policy in force gets it, serialised once (the decision log writes the
+ * same text). session.history is left out when the policy provably never reads it
+ * (PolicyEngine.omitsHistory: `mcpgate policy build` proved it from the Rego and recorded
+ * it in the bundle); every other policy gets the whole input.
+ */
+export function policyInputJson(input: PolicyInput, omitHistory: boolean): string {
+  if (!omitHistory || input.session === undefined) return JSON.stringify(input);
+  // JSON.stringify leaves out a property whose value is undefined.
+  return JSON.stringify({ ...input, session: { ...input.session, history: undefined } });
+}

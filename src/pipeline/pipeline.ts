@@ -25,7 +25,13 @@ import type { UpstreamRegistry } from '../upstreams/registry.js';
 import { canonicalJson, sha256Hex } from '../util/canonical-json.js';
 import type { Logger } from '../util/logger.js';
 import type { Identity } from '../identity/identity.js';
-import { baseInput, type CatalogItemFact, type PolicyInput, type RequestFacts } from './input.js';
+import {
+  baseInput,
+  policyInputJson,
+  type CatalogItemFact,
+  type PolicyInput,
+  type RequestFacts,
+} from './input.js';
 import {
   enforceSupportedObligations,
   parseCredentialObligation,
@@ -346,8 +352,8 @@ export class Pipeline {
 
   /** One evaluation of mcp/authz/decision; every failure is a deny with its reason. */
   private evaluate(input: PolicyInput): Evaluated {
-    const inputJson = JSON.stringify(input);
     const engine = this.policy.current();
+    const inputJson = policyInputJson(input, engine?.omitsHistory === true);
     let decision: Decision;
     let evalNs = 0;
     if (!engine) {
@@ -552,8 +558,8 @@ export class Pipeline {
   private visible(ctx: CallContext, action: ListKind, catalog: Catalog): Set<string> {
     const input = baseInput(action, ctx);
     input.catalog = this.factsFor(catalog, action);
-    const inputJson = JSON.stringify(input);
     const engine = this.policy.current();
+    const inputJson = policyInputJson(input, engine?.omitsHistory === true);
     let ids = new Set<string>();
     let error: string | undefined;
     let evalNs = 0;

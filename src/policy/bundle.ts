@@ -18,6 +18,10 @@
 // are not checked.
 //
 // Signatures: see bundles/signature.ts.
+//
+// Metadata: `mcpgate policy build` records in the manifest, at `metadata.mcpgate`, facts it
+// proved from the policy's own Rego (toolchain.ts): `unread_input`, the input parts no rule
+// can read, which the gateway then leaves out of every input. Malformed, it is refused.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -50,6 +54,11 @@ export interface WasmBundle {
   signed: boolean;
   /** The configured key that verified the signature. */
   keyId?: string;
+  /**
+   * Input parts ("session.history") that `mcpgate policy build` proved no rule of this
+   * bundle can read (manifest metadata.mcpgate.unread_input); empty when not recorded.
+   */
+  unreadInput: string[];
 }
 
 export interface ParseBundleOptions {
@@ -60,6 +69,9 @@ export interface ParseBundleOptions {
   /** Where the bundle came from (path or URL); error messages start with it. */
   source: string;
 }
+
+/** The manifest metadata key under which `mcpgate policy build` records what it proved. */
+export const MANIFEST_METADATA_KEY = 'mcpgate';
 
 /** The default of policy.max_bundle_bytes, for the legacy unsigned entry points. */
 export const DEFAULT_MAX_BUNDLE_BYTES = 64 * 1024 * 1024;
@@ -153,6 +165,24 @@ interface Manifest {
   revision?: unknown;
   roots?: unknown;
   wasm?: Array<{ entrypoint?: unknown }>;
+  metadata?: unknown;
+}
+
+/** metadata.mcpgate.unread_input: a list of dotted input paths, or nothing recorded. */
+function manifestUnreadInput(manifest: Manifest): string[] {
+  if (manifest.metadata === undefined) return [];
+  const where = `bundle .manifest metadata.${MANIFEST_METADATA_KEY}`;
+  if (!isObject(manifest.metadata))
+    throw new BundleError('bundle .manifest metadata must be an object');
+  const ours = ownValue(manifest.metadata, MANIFEST_METADATA_KEY);
+  if (ours === undefined) return [];
+  if (!isObject(ours)) throw new BundleError(`${where} must be an object`);
+  const unread = ownValue(ours, 'unread_input');
+  if (unread === undefined) return [];
+  if (!Array.isArray(unread) || !unread.every((p) => typeof p === 'string')) {
+    throw new BundleError(`${where}.unread_input must be a list of input paths`);
+  }
+  return unread;
 }
 
 function readManifest(files: ReadonlyMap<string, Buffer>): Manifest {
@@ -333,6 +363,7 @@ function assemble(
     files: [...files.keys()].sort(),
     signed: signature.signed,
     ...(signature.keyId === undefined ? {} : { keyId: signature.keyId }),
+    unreadInput: manifestUnreadInput(manifest),
   };
 }
 

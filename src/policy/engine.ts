@@ -16,6 +16,13 @@ const { loadPolicySync } = createRequire(import.meta.url)(
 
 export const DECISION_ENTRYPOINT = 'mcp/authz/decision';
 export const VISIBLE_ENTRYPOINT = 'mcp/authz/visible';
+/**
+ * Optional: evaluated once at load with no input. It returns `{problems, data}`; problems
+ * refuse the bundle, data goes to PREPARED_DATA_KEY for every evaluation (see load).
+ */
+export const PREPARE_ENTRYPOINT = 'mcp/authz/prepare';
+/** The top-level data key the gateway owns: a bundle's own data may not use it. */
+export const GATEWAY_DATA_KEY = 'mcpgate';
 
 export class PolicyEvalError extends Error {}
 export class PolicyLoadError extends Error {}
@@ -27,6 +34,22 @@ export interface MemoryLimits {
 
 const PAGE_BYTES = 64 * 1024;
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * opa_eval of OPA's Wasm ABI (1.2 and later): parses the input JSON at `input` (`inputLen`
+ * bytes; 0 for no input), evaluates the entrypoint with the data at `data`, resets the heap
+ * to `heapPtr` first, and returns the address of the result set as NUL-terminated JSON.
+ */
+type OpaEval = (
+  reserved: number,
+  entrypoint: number,
+  data: number,
+  input: number,
+  inputLen: number,
+  heapPtr: number,
+  format: number,
+) => number;
 
 /** opa-wasm throws strings and plain objects; make every failure a readable message. */
 export function describeThrown(thrown: unknown): string {
@@ -40,6 +63,10 @@ export function describeThrown(thrown: unknown): string {
 
 export class PolicyEngine {
   private policy: LoadedPolicy;
+  /** The instance's opa_eval; undefined for an ABI older than 1.2 (opa-wasm's evaluate then). */
+  private opaEval: OpaEval | undefined;
+  /** A view of the instance's linear memory, renewed whenever the memory grows. */
+  private bytes = new Uint8Array(0);
   private readonly module: WebAssembly.Module;
   /** Re-instantiate when a spike left linear memory this large (it never shrinks). */
   private readonly resetAboveBytes: number;
@@ -47,8 +74,14 @@ export class PolicyEngine {
   private constructor(
     readonly revision: string,
     module: WebAssembly.Module,
-    private readonly data: Record<string, unknown>,
+    private data: Record<string, unknown>,
     private readonly memory: MemoryLimits,
+    /**
+     * True when `mcpgate policy build` proved that no rule of this policy can read
+     * input.session.history (bundle metadata, see input-analysis.ts): the gateway then
+     * leaves it out of every input (pipeline/input.ts policyInputJson).
+     */
+    readonly omitsHistory: boolean,
   ) {
     this.module = module;
     this.resetAboveBytes = Math.max(memory.initialPages * 4, 64) * PAGE_BYTES;
@@ -64,7 +97,19 @@ export class PolicyEngine {
         `policy.wasm is not a valid WebAssembly module: ${describeThrown(err)}`,
       );
     }
-    const engine = new PolicyEngine(bundle.revision, module, bundle.data, memory);
+    if (Object.prototype.hasOwnProperty.call(bundle.data, GATEWAY_DATA_KEY)) {
+      throw new PolicyLoadError(
+        `bundle data has data.${GATEWAY_DATA_KEY}, which is reserved for values the gateway ` +
+          `prepares when it loads a policy; move that data elsewhere`,
+      );
+    }
+    const engine = new PolicyEngine(
+      bundle.revision,
+      module,
+      bundle.data,
+      memory,
+      bundle.unreadInput.includes('session.history'),
+    );
     for (const entrypoint of [DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT]) {
       if (!engine.hasEntrypoint(entrypoint)) {
         throw new PolicyLoadError(
@@ -73,7 +118,41 @@ export class PolicyEngine {
         );
       }
     }
+    if (engine.hasEntrypoint(PREPARE_ENTRYPOINT)) engine.prepare();
     return engine;
+  }
+
+  /**
+   * Evaluates PREPARE_ENTRYPOINT once, with no input, and installs its data at
+   * data.mcpgate.prepared, where the policy reads values that depend on its data alone
+   * (the wasm evaluator would otherwise work them out again on every evaluation). The
+   * result must be `{problems: string[], data: object}`; any problem refuses the bundle.
+   */
+  private prepare(): void {
+    let result: unknown;
+    try {
+      result = this.evaluate(PREPARE_ENTRYPOINT, '');
+    } catch (err) {
+      throw new PolicyLoadError(`${PREPARE_ENTRYPOINT} failed: ${describeThrown(err)}`);
+    }
+    const { problems, data } = (result ?? {}) as { problems?: unknown; data?: unknown };
+    if (
+      !Array.isArray(problems) ||
+      !problems.every((p) => typeof p === 'string') ||
+      typeof data !== 'object' ||
+      data === null ||
+      Array.isArray(data)
+    ) {
+      throw new PolicyLoadError(
+        `${PREPARE_ENTRYPOINT} must return {"problems": [strings], "data": {...}}, ` +
+          `not ${JSON.stringify(result)?.slice(0, 200) ?? 'undefined'}`,
+      );
+    }
+    if (problems.length > 0) {
+      throw new PolicyLoadError(`policy refused by ${PREPARE_ENTRYPOINT}: ${problems.join('; ')}`);
+    }
+    this.data = { ...this.data, [GATEWAY_DATA_KEY]: { prepared: data } };
+    this.policy = this.instantiate();
   }
 
   hasEntrypoint(name: string): boolean {
@@ -81,16 +160,22 @@ export class PolicyEngine {
   }
 
   private instantiate(): LoadedPolicy {
+    let policy: LoadedPolicy;
     try {
-      const policy = loadPolicySync(this.module, {
+      policy = loadPolicySync(this.module, {
         initial: this.memory.initialPages,
         maximum: this.memory.maxPages,
       });
       policy.setData(this.data);
-      return policy;
     } catch (err) {
       throw new PolicyLoadError(`cannot instantiate policy: ${describeThrown(err)}`);
     }
+    const exports = (policy.wasmInstance as WebAssembly.Instance).exports;
+    this.opaEval =
+      Number(policy.minorVersion) >= 2 && typeof exports.opa_eval === 'function'
+        ? (exports.opa_eval as OpaEval)
+        : undefined;
+    return policy;
   }
 
   /**
@@ -101,7 +186,9 @@ export class PolicyEngine {
   evaluate(entrypoint: string, inputJson: string): unknown {
     let resultSet: unknown;
     try {
-      resultSet = this.policy.evaluate(encoder.encode(inputJson).buffer, entrypoint);
+      resultSet = this.opaEval
+        ? this.evalDirect(this.opaEval, entrypoint, inputJson)
+        : this.policy.evaluate(encoder.encode(inputJson).buffer, entrypoint);
     } catch (err) {
       this.reset();
       const message = describeThrown(err);
@@ -119,6 +206,43 @@ export class PolicyEngine {
     const first: unknown = resultSet[0];
     if (first === undefined) return undefined;
     return (first as { result?: unknown }).result;
+  }
+
+  /**
+   * What opa-wasm's evaluate does on ABI 1.2+, without its per-call copies: the input is
+   * encoded straight into linear memory after the data (no intermediate buffer), and the
+   * result's end is found with indexOf instead of a byte-by-byte loop, with one shared decoder.
+   * About 1.5 µs less per evaluation (measured on a constant policy: 13.5 -> 12 µs).
+   */
+  private evalDirect(opaEval: OpaEval, entrypoint: string, inputJson: string): unknown {
+    const id: unknown = (this.policy.entrypoints as Record<string, unknown>)[entrypoint];
+    if (typeof id !== 'number' || !this.hasEntrypoint(entrypoint)) {
+      throw new PolicyEvalError(`entrypoint ${entrypoint} is not valid in this instance`);
+    }
+    const mem = this.policy.mem;
+    const at = this.policy.dataHeapPtr as number;
+    let length = 0;
+    if (inputJson !== '') {
+      // UTF-8 takes at most 3 bytes per UTF-16 code unit; usually exactly 1.
+      let { read, written } = encoder.encodeInto(inputJson, this.view(mem).subarray(at));
+      if (read < inputJson.length) {
+        const needed = at + written + (inputJson.length - read) * 3 - mem.buffer.byteLength;
+        mem.grow(Math.ceil(needed / PAGE_BYTES));
+        ({ read, written } = encoder.encodeInto(inputJson, this.view(mem).subarray(at)));
+        if (read < inputJson.length) throw new RangeError('the input does not fit in memory');
+      }
+      length = written;
+    }
+    const address = opaEval(0, id, this.policy.dataAddr, at, length, at + length, 0);
+    // opa_eval may have grown the memory, which detaches the old view.
+    const bytes = this.view(mem);
+    const end = bytes.indexOf(0, address);
+    return JSON.parse(decoder.decode(bytes.subarray(address, end < 0 ? bytes.length : end)));
+  }
+
+  private view(mem: WebAssembly.Memory): Uint8Array {
+    if (this.bytes.buffer !== mem.buffer) this.bytes = new Uint8Array(mem.buffer);
+    return this.bytes;
   }
 
   private reset(): void {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from './bundle.js';
 import { DECISION_ENTRYPOINT, PolicyEngine, VISIBLE_ENTRYPOINT, describeThrown } from './engine.js';
 import { buildWasmBundle, runOpa, ToolchainError, type RegoLayout } from './toolchain.js';
+import { policyInputJson, type PolicyInput } from '../pipeline/input.js';
 
 export interface PolicyCase {
   name: string;
@@ -80,8 +81,13 @@ export function goAnswers(layout: RegoLayout): Record<string, Answers> {
   return answers;
 }
 
+/**
+ * The wasm side gets the input as the gateway would send it, so without session.history
+ * when the bundle says no rule reads it; the Go side always gets the whole input. A
+ * history-reading rule the analysis missed would show up as a disagreement.
+ */
 export function wasmAnswers(engine: PolicyEngine, input: Record<string, unknown>): Answers {
-  const json = JSON.stringify(input);
+  const json = policyInputJson(input as unknown as PolicyInput, engine.omitsHistory);
   return {
     decision: engine.evaluate(DECISION_ENTRYPOINT, json),
     visible: engine.evaluate(VISIBLE_ENTRYPOINT, json),

@@ -3,10 +3,30 @@
 // run, so an unsupported built-in fails the build instead of a request.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
-import { DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT } from './engine.js';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import {
+  DECISION_ENTRYPOINT,
+  PolicyEngine,
+  PolicyLoadError,
+  PREPARE_ENTRYPOINT,
+  VISIBLE_ENTRYPOINT,
+} from './engine.js';
 import { LOG_ENTRYPOINTS } from './decision-log-mask.js';
+import { MANIFEST_METADATA_KEY, readBundleFile } from './bundle.js';
+import { readTar, replaceTarFile } from './bundles/tar.js';
+import { unreadInput, type ModuleAst } from './input-analysis.js';
 import { opaBinary } from '../util/paths.js';
 
 export class ToolchainError extends Error {}
@@ -97,18 +117,47 @@ function undefinedEntrypoint(output: string, entrypoint: string): boolean {
   return output.includes(`entrypoint "${entrypoint}" does not refer to a rule`);
 }
 
+/** The memory a build check loads the bundle with: policy.memory's defaults. */
+const CHECK_MEMORY = { initialPages: 5, maxPages: 1024 };
+
 /**
  * `opa build -t wasm` of rego/ into outFile. The bundle has the decision and visible
- * entrypoints, plus system/log/mask and system/log/drop when the policy defines those
- * rules (decision-log masking, see decision-log-mask.ts). Whether a rule exists is OPA's
- * call: the build is tried with them, and one OPA reports as undefined is left out.
+ * entrypoints, plus mcp/authz/prepare when the policy defines it and system/log/mask and
+ * system/log/drop when it defines those (decision-log masking, see decision-log-mask.ts).
+ * Whether a rule exists is OPA's call: the build is tried with them, and one OPA reports as
+ * undefined is left out. The manifest then gets `metadata.mcpgate.unread_input` (see
+ * recordUnreadInput), and the bundle is loaded as the gateway loads it, so a policy the
+ * gateway would refuse (a malformed profile, which mcp/authz/prepare reports) fails the
+ * build. The bundle is written next to outFile and renamed over it only when complete.
  */
 export function buildWasmBundle(layout: RegoLayout, outFile: string, revision?: string): string {
   const rev = revision ?? sourceRevision(layout.regoDir);
   mkdirSync(dirname(outFile), { recursive: true });
+  const partial = `${outFile}.partial-${process.pid}`;
+  try {
+    opaBuild(layout, partial, rev);
+    recordUnreadInput(partial, regoSources(layout.regoDir));
+    try {
+      PolicyEngine.load(readBundleFile(partial), CHECK_MEMORY);
+    } catch (err) {
+      if (!(err instanceof PolicyLoadError)) throw err;
+      throw new ToolchainError(`the gateway would refuse the built policy: ${err.message}`);
+    }
+    renameSync(partial, outFile);
+  } finally {
+    rmSync(partial, { force: true });
+  }
+  return rev;
+}
+
+/** Entrypoints built when the policy defines them, and left out when OPA says it does not. */
+const OPTIONAL_ENTRYPOINTS: readonly string[] = [PREPARE_ENTRYPOINT, ...LOG_ENTRYPOINTS];
+
+function opaBuild(layout: RegoLayout, outFile: string, rev: string): void {
   let entrypoints = [
     DECISION_ENTRYPOINT,
     VISIBLE_ENTRYPOINT,
+    PREPARE_ENTRYPOINT,
     ...logEntrypointCandidates(layout.regoDir),
   ];
   for (;;) {
@@ -128,12 +177,75 @@ export function buildWasmBundle(layout: RegoLayout, outFile: string, revision?: 
     ];
     // Run inside rego/ so file names in the bundle are relative, not this machine's paths.
     const result = runOpa(args, { cwd: layout.regoDir });
-    if (result.status === 0) return rev;
+    if (result.status === 0) return;
     const output = result.stderr || result.stdout;
-    const missing = LOG_ENTRYPOINTS.find(
+    const missing = OPTIONAL_ENTRYPOINTS.find(
       (e) => entrypoints.includes(e) && undefinedEntrypoint(output, e),
     );
     if (missing === undefined) throw new ToolchainError(`opa build failed:\n${output}`);
     entrypoints = entrypoints.filter((e) => e !== missing);
   }
+}
+
+/**
+ * The .rego files `opa build` compiles from rego/, by path. Not the copies in the built
+ * bundle: for the wasm target OPA leaves the rules it compiled to wasm out of those.
+ */
+export function regoSources(regoDir: string): Map<string, Buffer> {
+  return new Map(
+    policyFiles(regoDir)
+      .filter((file) => file.endsWith('.rego'))
+      .map((file) => [relative(regoDir, file), readFileSync(file)]),
+  );
+}
+
+/** `opa parse --format json` of every .rego file of `files` (path -> source). */
+export function parseModules(files: ReadonlyMap<string, Buffer>): ModuleAst[] {
+  const dir = mkdtempSync(join(tmpdir(), 'mcpgate-parse-'));
+  try {
+    return [...files]
+      .filter(([name]) => name.endsWith('.rego'))
+      .map(([name, source], i) => {
+        const file = join(dir, `${i}.rego`);
+        writeFileSync(file, source);
+        const result = runOpa(['parse', '--format', 'json', '--json-include', '-comments', file]);
+        if (result.status !== 0) {
+          throw new ToolchainError(
+            `opa parse of ${name} failed:\n${result.stderr || result.stdout}`,
+          );
+        }
+        return JSON.parse(result.stdout) as ModuleAst;
+      });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Proves from the Rego modules a bundle was built from (`sources`, see regoSources) which
+ * input parts no rule reachable from its entrypoints can read (input-analysis.ts), and
+ * records them in the bundle's manifest as `metadata.mcpgate.unread_input` (for the shipped
+ * policy: ["session.history"]). The gateway leaves those parts out of every input; a bundle
+ * without the record gets the whole input.
+ */
+export function recordUnreadInput(
+  bundleFile: string,
+  sources: ReadonlyMap<string, Buffer>,
+): string[] {
+  const tar = gunzipSync(readFileSync(bundleFile));
+  const files = readTar(tar);
+  const manifestBytes = files.get('/.manifest');
+  if (!manifestBytes) throw new ToolchainError(`${bundleFile} has no /.manifest`);
+  const manifest = JSON.parse(manifestBytes.toString('utf8')) as {
+    wasm?: Array<{ entrypoint?: unknown }>;
+    metadata?: Record<string, unknown>;
+  };
+  const entrypoints = (manifest.wasm ?? [])
+    .map((w) => w.entrypoint)
+    .filter((e): e is string => typeof e === 'string');
+  const unread = unreadInput(parseModules(sources), entrypoints);
+  manifest.metadata = { ...manifest.metadata, [MANIFEST_METADATA_KEY]: { unread_input: unread } };
+  const rewritten = replaceTarFile(tar, '/.manifest', Buffer.from(JSON.stringify(manifest)));
+  writeFileSync(bundleFile, gzipSync(rewritten));
+  return unread;
 }

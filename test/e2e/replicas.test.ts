@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -12,6 +13,7 @@ import { startRedis, type RedisServer } from '../support/redis.js';
 import { callTool, rawPost, INITIALIZE, textOf } from './support/client.js';
 import { BIN, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { startIssuer, type TestIssuer } from './support/issuer.js';
+import { addToCodeReview, buildInto, copyRego, READS_HISTORY } from './support/rego-copy.js';
 
 const run = promisify(execFile);
 
@@ -75,8 +77,15 @@ function decisions(gateway: GatewayProcess): Array<{
 beforeAll(async () => {
   redis = await startRedis();
   issuer = await startIssuer();
+  // A policy that may read the recent history, so the gateway sends it and the decision log
+  // shows what each replica loaded from Redis (the shipped policy never reads it).
+  const rego = copyRego();
+  addToCodeReview(rego, READS_HISTORY);
+  const bundle = join(dirname(rego), 'bundle.tar.gz');
+  buildInto(rego, bundle);
   const options = {
     issuer,
+    bundle,
     // Both replicas are one service: one public URL, one token audience.
     gateway: { public_url: 'http://mcpgate.test' },
     sessions: {

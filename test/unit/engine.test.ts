@@ -343,6 +343,15 @@ describe('PolicyEngine with a normal policy', () => {
     expect(decide(engine, callInput('alice'))).toMatchObject({ allow: true });
   });
 
+  it("answers the same through opa-wasm's own evaluate (the path for a Wasm ABI before 1.2)", () => {
+    const inputs = [callInput('alice'), callInput('mallory'), callInput('bob'), {}];
+    const direct = inputs.map((input) => decide(engine, input));
+    const fallback = load(bundles.normal);
+    (fallback as unknown as { opaEval: unknown }).opaEval = undefined;
+    expect(inputs.map((input) => decide(fallback, input))).toEqual(direct);
+    expect(direct[0]).toMatchObject({ allow: true });
+  });
+
   it('gives the same answer on repeated evaluations', () => {
     for (let i = 0; i < 50; i++) {
       expect(decide(engine, callInput(i % 2 === 0 ? 'alice' : 'bob'))).toEqual(

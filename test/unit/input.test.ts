@@ -28,9 +28,12 @@ function normalizeClaims(claims: JWTPayload, groupsClaim: string): Identity {
 }
 import {
   baseInput,
+  policyInputJson,
   summaryOfHistory,
   type PolicyAction,
+  type PolicyInput,
   type RequestFacts,
+  type SessionInput,
 } from '../../src/pipeline/input.js';
 import { sessionPrincipal, type HistoryEntry } from '../../src/sessions/session.js';
 import type { LoadedSession } from '../../src/sessions/store.js';
@@ -235,6 +238,55 @@ describe('baseInput', () => {
     expect(baseInput('tools/call', facts(session), CREATED_AT).session.age_s).toBe(0);
     expect(baseInput('tools/call', facts(session), CREATED_AT + 999).session.age_s).toBe(0);
     expect(baseInput('tools/call', facts(session), CREATED_AT + 61_000).session.age_s).toBe(61);
+  });
+});
+
+describe('policyInputJson: the input as the policy in force gets it', () => {
+  const withHistory = (): SessionInput => {
+    const input = baseInput(
+      'tools/call',
+      facts(newSession('code-review', [entry(2, false), entry(3)])),
+    );
+    input.tool = {
+      server: 'fs',
+      name: 'read',
+      id: 'fs.read',
+      annotations: {},
+      definition_hash: 'h',
+    };
+    input.arguments = { path: 'a' };
+    return input;
+  };
+
+  it('is the whole input for a policy that may read the history', () => {
+    const input = withHistory();
+    expect(policyInputJson(input, false)).toBe(JSON.stringify(input));
+    expect(
+      (JSON.parse(policyInputJson(input, false)) as PolicyInput).session?.history,
+    ).toHaveLength(2);
+  });
+
+  it('leaves out only session.history for a policy that provably never reads it', () => {
+    const input = withHistory();
+    const sent = JSON.parse(policyInputJson(input, true)) as Record<string, unknown>;
+    const { history, ...session } = input.session;
+    expect(history).toHaveLength(2);
+    expect(sent).toEqual({ ...(asJson(input) as object), session: asJson(session) });
+    expect(Object.keys(sent.session as object)).not.toContain('history');
+    // The input object itself is left as it was.
+    expect(input.session.history).toHaveLength(2);
+    expect(schemaErrors(sent)).toEqual([]);
+  });
+
+  it('leaves an input without a session (admin actions) as it is', () => {
+    const admin: PolicyInput = {
+      action: 'admin/sessions/list',
+      identity: userIdentity(),
+      admin: {},
+      findings: [],
+      request: { time_ns: 1, time: 'now', gateway: GATEWAY },
+    };
+    expect(policyInputJson(admin, true)).toBe(JSON.stringify(admin));
   });
 });
 

@@ -56,6 +56,8 @@ roles := {r | some r in _operation.roles}
 
 groups := {g | some g in _operation.groups}
 
+default _target_ok := false
+
 _target_ok if not input.action in targeted
 
 _target_ok if tools.non_empty_string(input.admin.session_id)
@@ -110,6 +112,8 @@ deny contains reason if {
 	not _target_ok
 	reason := concat("", ["malformed request: ", input.action, " without admin.session_id"])
 }
+
+default _overage_applies := false
 
 _overage_applies if {
 	count(groups) > 0

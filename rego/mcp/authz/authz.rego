@@ -83,6 +83,23 @@ visible := {item.id |
 	not item.id in _hidden
 }
 
+# METADATA
+# title: prepare
+# description: |
+#   Evaluated once by the gateway when it loads the bundle, with no input
+#   (optional for a bundle; mcpgate policy build compiles it). problems:
+#   reasons to refuse the whole bundle (every problem of every profile), so a
+#   malformed profile fails the build and the load loudly, not only the
+#   requests of its purpose. data: put at data.mcpgate.prepared for every
+#   evaluation; the profile engine reads what depends on the profiles alone
+#   from there instead of working it out per request (see
+#   mcp.profiles.prepared).
+# entrypoint: true
+prepare := {
+	"problems": sort(profiles.all_problems),
+	"data": {"profiles": profiles.prepared, "claims": profiles.prepared_claims},
+}
+
 # The obligations of a decision no part adds to.
 no_obligations := {
 	"require_approval": null,
@@ -97,6 +114,8 @@ no_obligations := {
 # The gateway's admin API (admin/sessions/list, show, kill) is decided by
 # mcp.admin only. Every action under admin/ goes there, so an admin action
 # that mcp.admin does not know is refused rather than left to a purpose.
+default admin_action := false
+
 admin_action if startswith(action, "admin/")
 
 default _admin_allowed := false
@@ -138,14 +157,17 @@ reasons := [concat("", ["allowed by purpose ", session_purpose])] if allow
 # --- Which policy governs --------------------------------------------------
 
 # The schema requires both; read defensively so that even a malformed input
-# gets a reason rather than an empty list.
+# gets a reason rather than an empty list. Every rule reads the input by
+# fixed paths (input.session.purpose, not object.get(input, ...) or
+# input[key]): that is how `mcpgate policy build` proves which parts of the
+# input no rule reads, so the gateway can leave them out (rego/README.md).
 session_purpose := p if {
-	p := object.get(input, ["session", "purpose"], "")
+	p := input.session.purpose
 	is_string(p)
 } else := ""
 
 action := a if {
-	a := object.get(input, "action", "")
+	a := input.action
 	is_string(a)
 } else := ""
 
@@ -161,21 +183,25 @@ claimants := {concat("", ["mcp.purposes.", name]) | some name in rego_claimants}
 	some name in profiles.claiming
 }
 
+# How many policies claim it, without naming them (the names are for the
+# reason when there are several).
+_claims := count(rego_claimants) + count(profiles.claiming)
+
 # The single policy that governs; both undefined if none or several claim.
 governing_rego := name if {
-	count(claimants) == 1
+	_claims == 1
 	some name in rego_claimants
 }
 
 governing_profile := name if {
-	count(claimants) == 1
+	_claims == 1
 	some name in profiles.claiming
 }
 
 # Rego packages that extend the governing policy: `extends` names the
 # purpose, and the package claims none itself.
 extensions contains name if {
-	count(claimants) == 1
+	_claims == 1
 	some name
 	purposes[name].extends == session_purpose
 	not purposes[name].purpose
@@ -185,6 +211,8 @@ extensions contains name if {
 _rego_parts contains governing_rego
 
 _rego_parts contains name if some name in extensions
+
+default _granted := false
 
 _granted if {
 	some name in _rego_parts
@@ -227,7 +255,7 @@ purpose_denials contains reason if {
 }
 
 input_denials contains reason if {
-	count(claimants) == 0
+	_claims == 0
 	reason := concat("", ["no policy for purpose ", text.show(session_purpose)])
 }
 
@@ -235,7 +263,7 @@ input_denials contains reason if {
 # and a profile) is a packaging mistake; refusing beats guessing which one
 # the security team meant. To add Rego rules to a profile, use `extends`.
 input_denials contains reason if {
-	count(claimants) > 1
+	_claims > 1
 	reason := concat("", [
 		"more than one policy claims purpose ", session_purpose,
 		": ", concat(", ", sort(claimants)),
@@ -248,9 +276,15 @@ _target_key := {"tools/call": "tool", "resources/read": "resource", "prompts/get
 
 input_denials contains reason if {
 	key := _target_key[input.action]
-	not input[key]
+	not _target_given(key)
 	reason := concat("", ["malformed request: ", input.action, " without ", key])
 }
+
+_target_given("tool") if input.tool
+
+_target_given("resource") if input.resource
+
+_target_given("prompt") if input.prompt
 
 # Ids are derived from server and name by the gateway; a mismatch means the
 # input was built wrongly, and rules keyed on either could disagree.
@@ -294,24 +328,44 @@ _target_suffix := concat("", [" ", input.tool.id]) if {
 # so that two rules asking for different values never cause a conflict error.
 # session/open decisions also carry session_ttl_s: the shortest ttl any part
 # asks for, or null when none does (the gateway's own limit applies).
-obligations := object.union(
-	{
-		"require_approval": _first(_obligation_values("require_approval")),
-		"rate_limit": _first(_obligation_values("rate_limit")),
-		"credential": _first(_obligation_values("credential")),
-		"redact": sort(_obligation_values("redact")),
-		"terminate_session": count(_obligation_values("terminate_session")) > 0,
-	},
-	_session_obligations,
-)
-
-_session_obligations := {"session_ttl_s": _least(_ttl_values)} if {
+obligations := object.union(_obligations, {"session_ttl_s": _least(_ttl_values)}) if {
 	input.action == "session/open"
-} else := {}
+} else := _obligations
 
-_obligation_values(key) := {v |
+_obligations := {
+	"require_approval": _first(_require_approval),
+	"rate_limit": _first(_rate_limit),
+	"credential": _first(_credential),
+	"redact": sort(_redact),
+	"terminate_session": count(_terminate_session) > 0,
+}
+
+# Each obligation's values from every part, written out one by one: with the
+# obligation a variable (purposes[name][key]), the wasm evaluator would build
+# every whole purpose package to look the key up, once per obligation.
+_require_approval := {v |
 	some name in _rego_parts
-	some v in purposes[name][key]
+	some v in purposes[name].require_approval
+}
+
+_rate_limit := {v |
+	some name in _rego_parts
+	some v in purposes[name].rate_limit
+}
+
+_credential := {v |
+	some name in _rego_parts
+	some v in purposes[name].credential
+}
+
+_redact := {v |
+	some name in _rego_parts
+	some v in purposes[name].redact
+}
+
+_terminate_session := {v |
+	some name in _rego_parts
+	some v in purposes[name].terminate_session
 }
 
 _ttl_values := {v |

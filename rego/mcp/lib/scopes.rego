@@ -16,24 +16,34 @@ package mcp.lib.scopes
 import data.mcp.lib.paths
 
 # The glob syntax a profile may use: no backslash escapes, no braces inside
-# braces, no brackets inside braces, no "/" in brackets, no empty brackets.
-# Outside this subset the wasm and Go evaluators do not agree on every
-# malformed glob (an unclosed brace, a trailing backslash), so a policy could
-# decide differently in the gateway and in `opa test`.
+# braces, no brackets inside braces, no "/" in brackets, no empty brackets,
+# and none of "(", ")" and "$". Outside this subset the wasm and Go
+# evaluators do not agree, so a policy could decide differently in the
+# gateway and in `opa test`: on malformed globs (an unclosed brace, a
+# trailing backslash), and on those three characters, which the wasm
+# glob.match reads as regular-expression syntax where Go's takes them
+# literally ("src/(x)/**" admits "src/x/a" in wasm, "src/(x)/a" in Go; "a$b"
+# matches nothing in wasm; a lone "(" is an error there).
 #
 # Checked with string built-ins rather than the equivalent regular expression
-# ^(?:[^{}\[\]\\]|\{[^{}\[\]\\]*\}|\[!?[^\[\]\\/!]+\])*$ (see scopes_test): the
-# wasm evaluator compiles a regular expression on every evaluation, and this
-# one alone cost about 20 µs per decision.
+# ^(?:[^{}\[\]\\()$]|\{[^{}\[\]\\()$]*\}|\[!?[^\[\]\\/!()$]+\])*$ (see
+# scopes_test): the wasm evaluator compiles a regular expression on every
+# evaluation, and this one alone cost about 20 µs per decision.
 valid_glob(g) if {
 	is_string(g)
 	g != ""
 	not contains(g, `\`)
+	not _has_regex_syntax(g)
 	parts := split(g, "[")
 	_braces_ok(parts[0])
 	every part in array.slice(parts, 1, count(parts)) {
 		_bracket_ok(part)
 	}
+}
+
+_has_regex_syntax(g) if {
+	some c in ["(", ")", "$"]
+	contains(g, c)
 }
 
 # s (a part of a glob with no brackets) has no "]", and each "{" is closed
@@ -81,7 +91,7 @@ match(g, v) if matches_plan(plan(g), _flat(v))
 # plan(g) prepares glob g once for many matches: callers that match one glob
 # against several values keep the plan in a rule, which an evaluation works
 # out only once (a function is worked out again on every call).
-plan(g) := {"glob": g, "exact": exact, "folded": _folded(f, exact)} if {
+plan(g) := {"glob": g, "exact": exact, "folded": _folded(f, exact), "folds": lower(f) != f} if {
 	f := _flat(g)
 	exact := _pattern(f)
 }
@@ -92,9 +102,10 @@ _folded(f, exact) := exact if {
 	lower(f) == f
 } else := _pattern(lower(f))
 
-# A pattern is simple, a list of alternatives each split into segments, or
-# left to glob.match with its "**/" rewritten (see _globstar).
-_pattern(f) := {"simple": true, "alternatives": [split(a, "/") | some a in alternatives]} if {
+# A pattern is simple, a list of alternatives each prepared for matching
+# (_alternative), or left to glob.match with its "**/" rewritten (see
+# _globstar).
+_pattern(f) := {"simple": true, "alternatives": [_alternative(split(a, "/")) | some a in alternatives]} if {
 	alternatives := _alternatives(f)
 	every a in alternatives {
 		_simple(a)
@@ -149,7 +160,8 @@ _simple(g) if {
 
 # "(", ")" and "$" too: the wasm evaluator's glob.match treats them as
 # regular-expression syntax ("(x)" matches "x") where Go's takes them
-# literally. Left to glob.match, they keep deciding as they always have.
+# literally. valid_glob refuses them in profiles; a glob that has one and
+# reaches match or plan by another way is left to glob.match, as before.
 _has_special(g) if {
 	some c in ["{", "}", "[", "]", "?", `\`, "(", ")", "$"]
 	contains(g, c)
@@ -159,51 +171,71 @@ _simple_segment("**")
 
 _simple_segment(s) if count(split(s, "*")) <= 2
 
-# Pattern segments ps against value segments vs. A "**" followed by more
-# segments stands for zero or more whole segments ("{**/,}" after
-# _globstar); a final "**" for the rest of the value, at least one segment.
-_simple_match(ps, vs) if {
-	not "**" in ps
-	count(ps) == count(vs)
-	every i, p in ps {
+# The segments of a simple alternative, split where matching needs it, so
+# that matching does no arithmetic (integers are arbitrary-precision decimals
+# in wasm, and slow) and splits no pattern: "exact" when it has no "**";
+# "head" and "tail", the segments before and after a "**" that stands for
+# zero or more whole segments ("{**/,}" after _globstar); "under" for the
+# segments before a final "**", which stands for the rest of the value, at
+# least one segment. Each segment is a literal string, or for one "*" the
+# two strings around it ("*.ts" is ["", ".ts"]).
+_alternative(ps) := {"exact": _segments(ps)} if not "**" in ps
+
+_alternative(ps) := {
+	"head": _segments(array.slice(ps, 0, k)),
+	"tail": _segments(array.slice(ps, k + 1, count(ps))),
+} if {
+	some k, p in ps
+	p == "**"
+	k < count(ps) - 1
+}
+
+_alternative(ps) := {"under": _segments(array.slice(ps, 0, k))} if {
+	k := count(ps) - 1
+	ps[k] == "**"
+}
+
+_segments(ps) := [_segment(p) | some p in ps]
+
+_segment(p) := p if not contains(p, "*")
+
+_segment(p) := split(p, "*") if contains(p, "*")
+
+# An alternative against value segments vs.
+_simple_match(alt, vs) if {
+	count(alt.exact) == count(vs)
+	every i, p in alt.exact {
 		_segment_match(p, vs[i])
 	}
 }
 
-_simple_match(ps, vs) if {
-	some k, p in ps
-	p == "**"
-	k < count(ps) - 1
-	count(vs) >= count(ps) - 1
-	every i, q in array.slice(ps, 0, k) {
-		_segment_match(q, vs[i])
+_simple_match(alt, vs) if {
+	tail := alt.tail
+	count(vs) >= count(alt.head) + count(tail)
+	every i, p in alt.head {
+		_segment_match(p, vs[i])
 	}
-	skip := count(vs) - count(ps)
-	every j, q in array.slice(ps, k + 1, count(ps)) {
-		_segment_match(q, vs[((k + 1) + skip) + j])
+	rest := array.slice(vs, count(vs) - count(tail), count(vs))
+	every j, p in tail {
+		_segment_match(p, rest[j])
 	}
 }
 
-_simple_match(ps, vs) if {
-	k := count(ps) - 1
-	ps[k] == "**"
-	count(vs) > k
-	every i, q in array.slice(ps, 0, k) {
-		_segment_match(q, vs[i])
+_simple_match(alt, vs) if {
+	count(vs) > count(alt.under)
+	every i, p in alt.under {
+		_segment_match(p, vs[i])
 	}
 }
 
-# One segment: literal, or one "*" standing for any characters of it.
-_segment_match(p, s) if {
-	not contains(p, "*")
-	p == s
-}
+# One segment: a literal, or the strings around its "*", which stands for
+# any characters of the segment.
+_segment_match(p, s) if p == s
 
 _segment_match(p, s) if {
-	parts := split(p, "*")
-	count(parts) == 2
-	startswith(s, parts[0])
-	endswith(trim_prefix(s, parts[0]), parts[1])
+	is_array(p)
+	startswith(s, p[0])
+	endswith(trim_prefix(s, p[0]), p[1])
 }
 
 # Newlines count as spaces: the wasm evaluator's "**" does not cross a
@@ -265,7 +297,7 @@ _excludes(p, v, kind) if {
 	_excluded_by(p.folded, lower(v), kind)
 }
 
-_folds(p, _) if p.folded != p.exact
+_folds(p, _) if p.folds
 
 _folds(_, v) if lower(v) != v
 
@@ -294,36 +326,44 @@ _matches_prefix(pattern, v) if {
 	glob.match(pattern.glob, ["/"], c)
 }
 
-# _simple_prefix_match(ps, vs) is _simple_match of ps against the first n
+# _simple_prefix_match(alt, vs) is _simple_match of alt against the first n
 # segments of vs, for some n from 1 to all of them, checked at once.
-_simple_prefix_match(ps, vs) if {
-	not "**" in ps
-	count(ps) <= count(vs)
-	every i, p in ps {
+_simple_prefix_match(alt, vs) if {
+	count(alt.exact) <= count(vs)
+	every i, p in alt.exact {
 		_segment_match(p, vs[i])
 	}
 }
 
-_simple_prefix_match(ps, vs) if {
-	some k, p in ps
-	p == "**"
-	k < count(ps) - 1
-	count(vs) >= count(ps) - 1
-	every i, q in array.slice(ps, 0, k) {
+# The usual exclude ("**/.env*", "**/secrets*"): one segment after the "**",
+# which some segment at or after the head must match.
+_simple_prefix_match(alt, vs) if {
+	[p] := alt.tail
+	every i, q in alt.head {
 		_segment_match(q, vs[i])
 	}
-	tail := array.slice(ps, k + 1, count(ps))
-	some n in numbers.range(count(ps) - 1, count(vs))
-	every j, q in tail {
-		_segment_match(q, vs[(n - count(tail)) + j])
+	some i, s in vs
+	i >= count(alt.head)
+	_segment_match(p, s)
+}
+
+_simple_prefix_match(alt, vs) if {
+	tail := alt.tail
+	count(tail) > 1
+	count(vs) >= count(alt.head) + count(tail)
+	every i, p in alt.head {
+		_segment_match(p, vs[i])
+	}
+	some n in numbers.range(count(alt.head) + count(tail), count(vs))
+	rest := array.slice(vs, n - count(tail), n)
+	every j, p in tail {
+		_segment_match(p, rest[j])
 	}
 }
 
-_simple_prefix_match(ps, vs) if {
-	k := count(ps) - 1
-	ps[k] == "**"
-	count(vs) > k
-	every i, q in array.slice(ps, 0, k) {
-		_segment_match(q, vs[i])
+_simple_prefix_match(alt, vs) if {
+	count(vs) > count(alt.under)
+	every i, p in alt.under {
+		_segment_match(p, vs[i])
 	}
 }

@@ -73,9 +73,15 @@ session_purpose := p if {
 
 # Profiles whose session.purpose is this session's purpose. mcp.authz refuses
 # the request when more than one policy (profile or Rego package) claims it.
-claiming contains name if {
+default claiming := set()
+
+claiming := names if {
+	names := data.mcpgate.prepared.claims[session_purpose]
+} else := _claiming(session_purpose)
+
+_claiming(purpose) := {name |
 	some name, p in all_profiles
-	p.session.purpose == session_purpose
+	p.session.purpose == purpose
 }
 
 # The profile read below: the only one claiming the session purpose.
@@ -88,11 +94,10 @@ profile := all_profiles[current]
 
 purpose := session_purpose if current
 
-# A claiming profile's session is an object: claiming reads its purpose.
-_session := profile.session
+_tools := _tools_of(profile)
 
-_tools := t if {
-	t := profile.tools
+_tools_of(p) := t if {
+	t := p.tools
 	is_object(t)
 } else := {}
 
@@ -100,45 +105,54 @@ _strings_or_empty(x) := x if _string_list(x)
 
 _strings_or_empty(x) := [] if not _string_list(x)
 
-_allowed_groups := _strings_or_empty(object.get(_session, "allowed_groups", []))
+# The governing profile's membership lists, ttl and members text (see
+# _prepare_profile): prepared by the gateway at load, or worked out now.
+_allowed_groups := _profile.allowed_groups
 
-_allowed_roles := _strings_or_empty(object.get(_session, "allowed_roles", []))
+_allowed_roles := _profile.allowed_roles
 
-ttl := _session.ttl if _positive_integer(_session.ttl)
+ttl := _profile.ttl
+
+_members_text := _profile.members_text
+
+_groups_of(p) := _strings_or_empty(object.get(p.session, "allowed_groups", []))
+
+_roles_of(p) := _strings_or_empty(object.get(p.session, "allowed_roles", []))
 
 # --- The called tool ------------------------------------------------------------
 
 # The called tool's entry in the profile; undefined when it is not listed.
 entry := _tools[input.tool.id] if input.action == "tools/call"
 
-_listed if input.tool.id in object.keys(_tools)
+# What the profile alone says about the called tool (see "Prepared once per
+# bundle" below): prepared by the gateway at load, or worked out now.
+_tool := t if {
+	input.action == "tools/call"
+	t := data.mcpgate.prepared.profiles[current].tools[input.tool.id]
+} else := _prepare_tool(current, _tools, input.tool.id, entry)
+
+default _listed := false
+
+_listed if _tool
 
 # A listed tool the profile allows.
-_granted_tool if entry.allowed == true
+default _granted_tool := false
 
-_scoped if {
-	_granted_tool
-	"scope" in object.keys(entry)
-}
+_granted_tool if _tool.granted
 
-_scoped if {
-	_granted_tool
-	"exclude" in object.keys(entry)
-}
+# A granted tool with a scope or an exclude.
+default _scoped := false
 
-_scope_globs := scopes.globs(entry.scope)
+_scoped if _tool.scoped
 
-_exclude_globs := scopes.globs(entry.exclude) if "exclude" in object.keys(entry)
+# The scope as reasons show it; undefined when a glob is not valid.
+_scope_text := _tool.scope_text
 
-_exclude_globs := [] if not "exclude" in object.keys(entry)
+# The entry's globs prepared for matching (scopes.plan); undefined, as the
+# globs are, when one is not valid, so nothing matches.
+_scope_plans := _tool.scope_plans
 
-_scope_text := concat(", ", _scope_globs)
-
-# The entry's globs prepared for matching (scopes.plan), once per request;
-# undefined, as the globs are, when one is not valid, so nothing matches.
-_scope_plans := [scopes.plan(g) | some g in globs] if globs := _scope_globs
-
-_exclude_plans := [scopes.plan(g) | some g in globs] if globs := _exclude_globs
+_exclude_plans := _tool.exclude_plans
 
 _requires := r if {
 	_granted_tool
@@ -154,7 +168,7 @@ scope_args := entry.scope_arg if is_array(entry.scope_arg)
 
 scope_args := _default_args(input.tool.server, input.tool.name) if {
 	input.action == "tools/call"
-	not "scope_arg" in object.keys(entry)
+	not "scope_arg" in _tool.fields
 }
 
 _default_args(server, name) := args if {
@@ -170,6 +184,10 @@ is_list_arg(arg) if endswith(arg, "[]")
 
 arg_kind(arg) := object.get(arg_kinds, [input.tool.server, arg_name(arg)], "path")
 
+# The kind of each scope argument, worked out once per request for the rules
+# below (a function is worked out again on every call).
+_kinds[arg] := arg_kind(arg) if some arg in scope_args
+
 # Every value the scope applies to, as {where, value, kind}: where names it in
 # reasons ("path", "paths[1]", "repo"). Only well-formed values appear; the
 # ones that are not are refused by _argument_problems.
@@ -177,7 +195,7 @@ scope_values contains {"where": arg, "value": v, "kind": kind} if {
 	_scoped
 	some arg in scope_args
 	not is_list_arg(arg)
-	kind := arg_kind(arg)
+	kind := _kinds[arg]
 	kind != "repo"
 	v := tools.argument(arg)
 	tools.non_empty_string(v)
@@ -188,7 +206,7 @@ scope_values contains {"where": concat("", [name, "[", format_int(i, 10), "]"]),
 	some arg in scope_args
 	is_list_arg(arg)
 	name := arg_name(arg)
-	kind := arg_kind(arg)
+	kind := _kinds[arg]
 	kind != "repo"
 	some i, v in _list_argument(name)
 	tools.non_empty_string(v)
@@ -198,7 +216,7 @@ scope_values contains {"where": arg, "value": _repo_value, "kind": "repo"} if {
 	_scoped
 	some arg in scope_args
 	not is_list_arg(arg)
-	arg_kind(arg) == "repo"
+	_kinds[arg] == "repo"
 }
 
 _list_argument(name) := v if {
@@ -210,6 +228,8 @@ _list_argument(name) := v if {
 
 # Grants prove the request good on their own; deny below explains each way it
 # is not. mcp.authz allows only with a grant and no denial.
+default allow := false
+
 allow if {
 	input.action == "tools/call"
 	_usable
@@ -234,6 +254,8 @@ allow if {
 }
 
 # A well-formed profile that admits this caller.
+default _usable := false
+
 _usable if {
 	count(profile_problems) == 0
 	admits
@@ -241,6 +263,8 @@ _usable if {
 
 # Whether the profile's session.allowed_groups and allowed_roles admit the
 # caller. A profile with neither admits every caller.
+default admits := false
+
 admits if {
 	count(_allowed_groups) == 0
 	count(_allowed_roles) == 0
@@ -248,10 +272,14 @@ admits if {
 
 admits if identity.member(_allowed_groups, _allowed_roles)
 
+default _expired := false
+
 _expired if {
 	input.action != "session/open"
 	input.session.age_s > ttl
 }
+
+default _arguments_ok := false
 
 _arguments_ok if not _scoped
 
@@ -259,7 +287,7 @@ _arguments_ok if {
 	_scoped
 	count(scope_args) > 0
 	every arg in scope_args {
-		_argument_ok(arg, arg_kind(arg))
+		_argument_ok(arg, _kinds[arg])
 	}
 }
 
@@ -312,7 +340,7 @@ _path_tricks[v.value] := paths.tricks(v.value) if {
 	v.kind == "path"
 }
 
-_in_scope(_) if not "scope" in object.keys(entry)
+_in_scope(_) if not "scope" in _tool.fields
 
 _in_scope(v) if scopes.matches_any_plan(_scope_plans, v)
 
@@ -353,7 +381,7 @@ deny contains reason if {
 deny contains reason if {
 	not admits
 	_overage_applies
-	reason := identity.overage_reason(_roles_text)
+	reason := identity.overage_reason(_roles_text(_allowed_roles))
 }
 
 deny contains reason if {
@@ -425,6 +453,8 @@ _refusal_text := entry.reason if {
 	tools.non_empty_string(entry.reason)
 } else := concat("", ["is not allowed for purpose ", purpose])
 
+default _overage_applies := false
+
 _overage_applies if {
 	count(_allowed_groups) > 0
 	identity.groups_unknown
@@ -432,20 +462,20 @@ _overage_applies if {
 
 # How reasons name who is admitted: the profile's members_text, or the groups
 # and roles themselves.
-_members_text := _session.members_text if {
-	tools.non_empty_string(_session.members_text)
-} else := concat(" or ", [t | some t in [_groups_text, _roles_text]; t != ""])
+_members_text_of(p) := p.session.members_text if {
+	tools.non_empty_string(p.session.members_text)
+} else := concat(" or ", [t | some t in [_groups_text(_groups_of(p)), _roles_text(_roles_of(p))]; t != ""])
 
-_groups_text := concat("", ["the group ", _allowed_groups[0]]) if {
-	count(_allowed_groups) == 1
-} else := concat("", ["one of the groups ", concat(", ", sort(_allowed_groups))]) if {
-	count(_allowed_groups) > 1
+_groups_text(groups) := concat("", ["the group ", groups[0]]) if {
+	count(groups) == 1
+} else := concat("", ["one of the groups ", concat(", ", sort(groups))]) if {
+	count(groups) > 1
 } else := ""
 
-_roles_text := concat("", ["the ", _allowed_roles[0], " app role"]) if {
-	count(_allowed_roles) == 1
-} else := concat("", ["one of the app roles ", concat(", ", sort(_allowed_roles))]) if {
-	count(_allowed_roles) > 1
+_roles_text(roles) := concat("", ["the ", roles[0], " app role"]) if {
+	count(roles) == 1
+} else := concat("", ["one of the app roles ", concat(", ", sort(roles))]) if {
+	count(roles) > 1
 } else := ""
 
 # --- Arguments ------------------------------------------------------------------
@@ -456,7 +486,7 @@ _argument_problems contains reason if {
 	_scoped
 	some arg in scope_args
 	not is_list_arg(arg)
-	arg_kind(arg) != "repo"
+	_kinds[arg] != "repo"
 	not tools.non_empty_string(tools.argument(arg))
 	reason := concat("", [input.tool.id, ": argument ", arg, " must be a non-empty string"])
 }
@@ -483,7 +513,7 @@ _argument_problems contains reason if {
 	_scoped
 	some arg in scope_args
 	is_list_arg(arg)
-	arg_kind(arg) == "repo"
+	_kinds[arg] == "repo"
 	reason := concat("", [input.tool.id, ": argument ", arg, " is a repository and cannot be a list"])
 }
 
@@ -491,9 +521,9 @@ _argument_problems contains reason if {
 	_scoped
 	some arg in scope_args
 	not is_list_arg(arg)
-	arg_kind(arg) == "repo"
+	_kinds[arg] == "repo"
 	some name in ["owner", "repo"]
-	not _github_name(tools.argument(name))
+	not name in _github_names
 	reason := concat("", [
 		input.tool.id, ": argument ", name,
 		" must be a GitHub name (letters, digits, \".\", \"-\", \"_\"; not \".\" or \"..\")",
@@ -504,7 +534,7 @@ _argument_problems contains reason if {
 	_scoped
 	some arg in scope_args
 	not is_list_arg(arg)
-	arg_kind(arg) == "repo"
+	_kinds[arg] == "repo"
 	some name in _number_args
 	not _number_text(tools.argument(name))
 	reason := concat("", [input.tool.id, ": argument ", name, " must be a positive integer"])
@@ -514,7 +544,7 @@ _argument_problems contains reason if {
 	_scoped
 	some arg in scope_args
 	not is_list_arg(arg)
-	arg_kind(arg) == "repo"
+	_kinds[arg] == "repo"
 	count(_number_args) > 1
 	reason := concat("", [
 		input.tool.id,
@@ -528,11 +558,16 @@ _non_empty_list(x) if {
 }
 
 # "owner/repo", and "#<number>" from pull_number or issue_number.
-_repo_value := concat("", [owner, "/", repo, _number_suffix]) if {
-	owner := tools.argument("owner")
-	repo := tools.argument("repo")
-	_github_name(owner)
-	_github_name(repo)
+_repo_value := concat("", [tools.argument("owner"), "/", tools.argument("repo"), _number_suffix]) if {
+	"owner" in _github_names
+	"repo" in _github_names
+}
+
+# The arguments owner and repo that are GitHub names, checked once per
+# request (trim over a 65-character set is not cheap in wasm).
+_github_names contains name if {
+	some name in ["owner", "repo"]
+	_github_name(tools.argument(name))
 }
 
 _number_args := [name | some name in ["pull_number", "issue_number"]; tools.argument(name) != null]
@@ -561,7 +596,9 @@ _github_name(x) if {
 	not x in {".", ".."}
 }
 
-_github_chars := concat("", [paths.ascii_letters, "0123456789._-"])
+# Lower-case letters first: the wasm trim looks each character up in this set
+# in order, and names are mostly lower case.
+_github_chars := "abcdefghijklmnopqrstuvwxyz-0123456789_.ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 _positive_integer(n) if {
 	is_number(n)
@@ -594,12 +631,85 @@ problems(name) := _named(name, _profile_problems(all_profiles[name]) | {msg |
 })
 
 # The problems of the governing profile as a whole, and of the called tool's
-# entry; worked out once per request.
-profile_problems := _named(current, _profile_problems(profile))
+# entry: prepared by the gateway at load, or worked out once per request.
+profile_problems := _profile.problems
 
-entry_problems := _named(current, _tool_problems(_tools, input.tool.id, entry)) if input.action == "tools/call"
+entry_problems := _tool.problems
 
-_entry_ok(id) if count(_tool_problems(_tools, id, _tools[id])) == 0
+_entry_ok(id) if count(_tool_problems_of(id)) == 0
+
+_tool_problems_of(id) := ps if {
+	ps := data.mcpgate.prepared.profiles[current].tools[id].problems
+} else := _named(current, _tool_problems(_tools, id, _tools[id]))
+
+_profile := p if {
+	p := data.mcpgate.prepared.profiles[current]
+} else := _prepare_profile(current, profile)
+
+# --- Prepared once per bundle ---------------------------------------------------
+
+# What depends on the profiles alone (their problems, the fields of each tool
+# entry, its scope and exclude globs as plans for scopes and as reasons show
+# them) for every profile and tool. The wasm evaluator keeps nothing from one
+# evaluation to the next, so the gateway evaluates data.mcp.authz.prepare
+# once when it loads a bundle (refusing the bundle if any profile has a
+# problem) and puts prepared at data.mcpgate.prepared.profiles; the rules
+# above read the governing profile's and the called tool's values from there.
+# Where they are missing (opa test, OPA's Go evaluator, a bundle built
+# without that entrypoint) the rules work out the same values per request
+# with the same functions.
+prepared[name] := object.union(_prepare_profile(name, p), {"tools": {id: _prepare_tool(name, table, id, e) |
+	some id, e in table
+}}) if {
+	some name, p in all_profiles
+	table := _tools_of(p)
+}
+
+# Every problem of every profile, for the gateway to refuse the bundle with.
+all_problems contains msg if {
+	some name, _ in all_profiles
+	some msg in problems(name)
+}
+
+# One profile's values; a key whose value would be undefined (no valid ttl,
+# lists or members text of a malformed session) is left out.
+_prepare_profile(name, p) := object.union_n([
+	{"problems": _named(name, _profile_problems(p))},
+	{"allowed_groups": v | v := _groups_of(p)},
+	{"allowed_roles": v | v := _roles_of(p)},
+	{"ttl": v | v := p.session.ttl; _positive_integer(v)},
+	{"members_text": v | v := _members_text_of(p)},
+])
+
+# Profile names by the purpose they claim, for claiming.
+prepared_claims[purpose] := sort(_claiming(purpose)) if {
+	some _, p in all_profiles
+	purpose := p.session.purpose
+	is_string(purpose)
+}
+
+# One tool's values; a key whose value would be undefined (a glob that is
+# not valid, the fields of an entry that is no object) is left out, so a rule
+# reading it is undefined, as it would be without preparing.
+_prepare_tool(name, table, id, e) := object.union_n([
+	{"problems": _named(name, _tool_problems(table, id, e))},
+	{"fields": v | v := object.keys(e)},
+	{"granted": true | e.allowed == true},
+	{"scoped": true | e.allowed == true; _has_scope(e)},
+	{"scope_text": v | v := concat(", ", scopes.globs(e.scope))},
+	{"scope_plans": v | v := _plans(scopes.globs(e.scope))},
+	{"exclude_plans": v | v := _plans(_exclude_globs(e))},
+])
+
+_plans(globs) := [scopes.plan(g) | some g in globs]
+
+_has_scope(e) if "scope" in object.keys(e)
+
+_has_scope(e) if "exclude" in object.keys(e)
+
+_exclude_globs(e) := scopes.globs(e.exclude) if "exclude" in object.keys(e)
+
+_exclude_globs(e) := [] if not "exclude" in object.keys(e)
 
 _named(name, msgs) := {concat("", ["profile ", name, " is malformed: ", msg]) | some msg in msgs}
 
@@ -670,7 +780,7 @@ _field_messages := {
 	"ttl": "must be a positive whole number of seconds",
 	"strings": "must be a list of non-empty strings",
 	"boolean": "must be true or false",
-	"globs": "must be a glob or a non-empty list of globs (no backslashes, no nested braces)",
+	"globs": "must be a glob or a non-empty list of globs (no backslashes, nested braces, parentheses or dollar signs)",
 	"names": "must be an argument name or a non-empty list of them",
 	"tool_ids": "must be a list of tool ids (server.name)",
 }

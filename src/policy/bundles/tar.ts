@@ -122,3 +122,39 @@ export function readTar(tar: Buffer): Map<string, Buffer> {
   }
   return files;
 }
+
+/**
+ * The tarball with the body of one plain ustar file (as `opa build` writes `/.manifest`:
+ * no PAX or GNU long-name header before it) replaced; every other byte is kept. The header
+ * is kept too, with the new size and checksum. Throws when there is no such entry.
+ */
+export function replaceTarFile(tar: Buffer, path: string, body: Buffer): Buffer {
+  let offset = 0;
+  let extended = false;
+  while (offset + BLOCK <= tar.length) {
+    const header = tar.subarray(offset, offset + BLOCK);
+    if (header.every((b) => b === 0)) break;
+    const size = octalField(header, 124, 12);
+    if (!Number.isSafeInteger(size) || size < 0 || !checksumMatches(header)) {
+      throw new BundleError('bundle tar header is malformed');
+    }
+    const type = String.fromCharCode(header[156] ?? 0);
+    const end = offset + BLOCK + Math.ceil(size / BLOCK) * BLOCK;
+    const prefix = field(header, 345, 155);
+    const name = field(header, 0, 100);
+    const plainFile = (type === '0' || type === '\0') && !extended;
+    if (plainFile && normaliseBundlePath(prefix ? `${prefix}/${name}` : name) === path) {
+      const replaced = Buffer.from(header);
+      replaced.write(`${body.length.toString(8).padStart(11, '0')}\0`, 124, 12, 'ascii');
+      replaced.write(' '.repeat(8), 148, 8, 'ascii');
+      let sum = 0;
+      for (const byte of replaced) sum += byte;
+      replaced.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
+      const pad = Buffer.alloc((BLOCK - (body.length % BLOCK)) % BLOCK, 0);
+      return Buffer.concat([tar.subarray(0, offset), replaced, body, pad, tar.subarray(end)]);
+    }
+    extended = type === 'x' || type === 'L';
+    offset = end;
+  }
+  throw new BundleError(`bundle tar has no plain entry ${path} to replace`);
+}

@@ -21,6 +21,14 @@ export const DENY_ECHO = `deny contains "everything.echo was withdrawn by the se
 \tinput.tool.id == "everything.echo"
 }`;
 
+/**
+ * A rule that reads the recent history (and never refuses anything): with it, the policy may
+ * read input.session.history, so the gateway sends it (the shipped policy never reads it).
+ */
+export const READS_HISTORY = `deny contains "more recent calls than any history holds" if {
+\tcount(data.mcp.lib.history.tool_calls) > 100000
+}`;
+
 /** Builds regoDir into `target` atomically (write elsewhere, then rename). */
 export function buildInto(regoDir: string, target: string): string {
   const tmp = `${target}.tmp-${process.pid}`;
