@@ -263,8 +263,9 @@ async function decisionSection() {
         'mcpgate PolicyEngine.evaluate on wasm/bundle.tar.gz in the worker process vs `opa run --server` ' +
         '(same rego/, tests/schema/capabilities.json ignored) over one keep-alive HTTP connection; ' +
         'inputs: every mcp/authz/decision case of the code-review purpose in rego/tests/cases.json, ' +
-        'each as the gateway sends it after N earlier calls (its MemoryStore and baseInput: the last ' +
-        'history_limit entries, 20 by default, plus the whole-session summary); ' +
+        'each as the gateway sends it after N earlier calls (its MemoryStore, baseInput and policyInputJson: ' +
+        'the whole-session summary, plus the last history_limit entries (20 by default) unless the bundle ' +
+        'records that no rule reads input.session.history, as the shipped policy does); ' +
         'time = serialise + evaluate (+ HTTP) + parse',
       opaServer: { args: opa.args.join(' ') },
       samples: P.decision,
