@@ -20,6 +20,7 @@ import { SessionManager } from './server/session-manager.js';
 import { UpstreamRegistry } from './upstreams/registry.js';
 import { createStore } from './sessions/create-store.js';
 import { CredentialBroker } from './credentials/broker.js';
+import { expressClasses } from './util/express-classes.js';
 import type { Logger } from './util/logger.js';
 import { GATEWAY_VERSION } from './util/version.js';
 
@@ -162,8 +163,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   });
 
   // Headers up to 256 KiB reach the app, so an oversized token gets a proper 401 from the
-  // verifier instead of Node's bare 431.
-  const http: HttpServer = createServer({ maxHeaderSize: 256 * 1024 }, app);
+  // verifier instead of Node's bare 431. Requests and responses are created with Express's
+  // prototypes, so Express does not swap them per request (src/util/express-classes.ts).
+  const http: HttpServer = createServer({ maxHeaderSize: 256 * 1024, ...expressClasses(app) }, app);
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(config.gateway.port, config.gateway.host, () => resolve());
