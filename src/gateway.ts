@@ -2,10 +2,12 @@
 // pipeline and the HTTP server. `startGateway` is what `mcpgate start` and the tests call.
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Router } from 'express';
 import { authorizationServers } from './config/auth.js';
 import type { GatewayConfig } from './config/load.js';
 import { TokenVerifier } from './identity/verifier.js';
 import { createDecisionLog } from './policy/decision-log.js';
+import { guardAdmin, guardMcp } from './policy/decision-log-guard.js';
 import { parseBundle } from './policy/bundle.js';
 import { PolicyHolder } from './policy/policy-holder.js';
 import { PolicyManager } from './policy/policy-manager.js';
@@ -90,9 +92,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     resourceMetadataUrl: () => `${baseUrl}/.well-known/oauth-protected-resource/mcp`,
     logger,
   };
-  const listener = requestListener({
-    logger,
-    admin: adminRouter({
+  // Requests that would be decided are refused while the decision log cannot keep up.
+  const admin = Router();
+  admin.use('/admin', guardAdmin(decisionLog));
+  admin.use(
+    adminRouter({
       // Admin tokens need no MCP scope: the policy decides who is an operator.
       auth: bearerAuth({ ...authOptions, requiredScopes: [] }),
       pipeline,
@@ -101,28 +105,35 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       historyLimit: config.sessions.historyLimit,
       logger,
     }),
+  );
+  const listener = requestListener({
+    logger,
+    admin,
     maxBodyBytes: config.gateway.maxBodyBytes,
     allowedOrigins: config.gateway.allowedOrigins,
     auth: bearerAuth({ ...authOptions, requiredScopes: config.auth.requiredScopes }),
-    mcp: mcpHandler({
-      sessions,
-      store,
-      serverDeps: {
-        pipeline,
-        gatewayId: config.gateway.id,
-        terminate: (id, reason) =>
-          setImmediate(() => {
-            sessions.terminate(id, reason).catch((err: unknown) => {
-              logger.error('terminate_session could not end the session in the store', {
-                session: id.slice(0, 8),
-                error: err instanceof Error ? err.message : String(err),
+    mcp: guardMcp(
+      decisionLog,
+      mcpHandler({
+        sessions,
+        store,
+        serverDeps: {
+          pipeline,
+          gatewayId: config.gateway.id,
+          terminate: (id, reason) =>
+            setImmediate(() => {
+              sessions.terminate(id, reason).catch((err: unknown) => {
+                logger.error('terminate_session could not end the session in the store', {
+                  session: id.slice(0, 8),
+                  error: err instanceof Error ? err.message : String(err),
+                });
               });
-            });
-          }),
-      },
-      config: config.sessions,
-      logger,
-    }),
+            }),
+        },
+        config: config.sessions,
+        logger,
+      }),
+    ),
     readiness: () => {
       const engine = policy.current();
       const upstreams = registry.status();
@@ -131,7 +142,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           engine !== undefined &&
           registry.isReady() &&
           identity.verifier?.isReady() === true &&
-          store.health().ok,
+          store.health().ok &&
+          decisionLog.healthy(),
         detail: {
           policy: { loaded: engine !== undefined, ...policyManager.status() },
           issuers: identity.verifier?.status() ?? [],

@@ -19,6 +19,8 @@
 // are counted as `overload`.
 // Closed loop (max throughput): `concurrency` workers, each with one call in flight at a
 // time; throughput is the calls completed inside the measured window over its length.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout, clearTimeout } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -192,6 +194,8 @@ async function openLoop(job, clients, call, phase) {
   const allDone = new Promise((resolve) => (drained = resolve));
   let fired = 0;
   const t0 = performance.now() + 5;
+  // BENCH_TRACE_DIR: every measured call's due time, send lag and latency, for diagnosis.
+  const trace = process.env.BENCH_TRACE_DIR ? [] : undefined;
 
   const fire = (i) => {
     const due = t0 + i * intervalMs;
@@ -212,6 +216,7 @@ async function openLoop(job, clients, call, phase) {
             lastDone = performance.now();
             latencies.push((lastDone - due) * 1000);
             completedMeasured++;
+            trace?.push([i, due, sentAt - due, lastDone - due]);
           }
         },
         (err) => {
@@ -238,6 +243,7 @@ async function openLoop(job, clients, call, phase) {
   const drainMs = (job.callTimeoutMs ?? 10_000) + 2000;
   await Promise.race([allDone, sleep(drainMs)]);
   const cpuEnd = cpuSnapshot(job.watch);
+  if (trace) writeTrace(job, phase, clients.length, trace);
   // Completions per second from the first measured call's due time to the last
   // completion: below the rate when calls pile up and finish late.
   const firstDue = t0 + warmN * intervalMs;
@@ -259,6 +265,20 @@ async function openLoop(job, clients, call, phase) {
     sendLagUs: summarize(lags),
     cpu: cpuStart ? cpuBetween(cpuStart, cpuEnd) : {},
   };
+}
+
+/** One JSON line per call: [index, due (epoch ms), send lag (ms), latency (ms)]. */
+function writeTrace(job, phase, sessions, rows) {
+  const dir = process.env.BENCH_TRACE_DIR;
+  mkdirSync(dir, { recursive: true });
+  const target = job.token ? 'mcpgate' : 'direct';
+  const file = join(dir, `${target}-s${sessions}-${phase.name}-${Date.now()}.jsonl`);
+  const origin = performance.timeOrigin;
+  const r = (v) => Math.round(v * 1000) / 1000;
+  writeFileSync(
+    file,
+    rows.map(([i, due, lag, lat]) => `[${i},${r(origin + due)},${r(lag)},${r(lat)}]`).join('\n'),
+  );
 }
 
 async function closedLoop(job, clients, call, phase) {

@@ -64,10 +64,13 @@ export async function startMcpgate({
   };
   const configFile = join(dir, 'mcpgate.yaml');
   await writeFile(configFile, stringify(config));
+  // BENCH_GATEWAY_NODE_ARGS (space-separated) adds Node flags to every gateway of the run,
+  // for diagnosis: e.g. --trace-gc, or --import ./bench/tools/stall-probe.mjs.
+  const extraNodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const child = spawnPinned(
     pinning.serverCore,
     process.execPath,
-    [...nodeArgs, BIN, 'start', '--config', configFile],
+    [...extraNodeArgs, ...nodeArgs, BIN, 'start', '--config', configFile],
     // BENCH_GATEWAY_STDOUT=1 shows the gateway's stdout (e.g. with nodeArgs ['--trace-gc']).
     {
       cwd: dir,

@@ -2,6 +2,7 @@
 // bundle server polled with ETags), how its signature is checked, dev-mode rebuilds of
 // rego/, and where decision logs go (stdout, file, an OPA-compatible log service).
 import { z } from 'zod';
+import { DEFAULT_MAX_BUFFER_BYTES } from '../policy/decision-log-lines.js';
 import { ASYMMETRIC_ALGORITHMS, valueSource } from './value-source.js';
 
 /** OPA bundle signing also allows HMAC (a shared secret). */
@@ -114,18 +115,34 @@ const serviceDestination = z.strictObject({
   allow_insecure_http: z.boolean().default(false),
 });
 
+/**
+ * Bytes a stdout or file destination may have waiting to be written; at the bound the
+ * gateway refuses new requests until storage catches up (docs/configuration.md#audit).
+ * At least 64 KiB (a few events), at most 1 GiB.
+ */
+const maxBufferBytes = z
+  .number()
+  .int()
+  .min(64 * 1024)
+  .max(1024 * 1024 * 1024)
+  .default(DEFAULT_MAX_BUFFER_BYTES);
+
 export const auditSchema = z
   .strictObject({
     destinations: z
       .array(
         z.discriminatedUnion('type', [
-          z.strictObject({ type: z.literal('stdout') }),
-          z.strictObject({ type: z.literal('file'), path: z.string().min(1) }),
+          z.strictObject({ type: z.literal('stdout'), max_buffer_bytes: maxBufferBytes }),
+          z.strictObject({
+            type: z.literal('file'),
+            path: z.string().min(1),
+            max_buffer_bytes: maxBufferBytes,
+          }),
           serviceDestination,
         ]),
       )
       .min(1)
-      .default([{ type: 'stdout' }]),
+      .default([{ type: 'stdout', max_buffer_bytes: DEFAULT_MAX_BUFFER_BYTES }]),
   })
   .superRefine((a, ctx) => {
     a.destinations.forEach((d, i) => {
@@ -138,7 +155,7 @@ export const auditSchema = z
       }
     });
   })
-  .default({ destinations: [{ type: 'stdout' }] });
+  .default({ destinations: [{ type: 'stdout', max_buffer_bytes: DEFAULT_MAX_BUFFER_BYTES }] });
 
 export type RawPolicy = z.infer<typeof policySchema>;
 export type RawAudit = z.infer<typeof auditSchema>;

@@ -39,8 +39,11 @@ export interface ServiceDestination {
   retry: { initialDelayMs: number; maxDelayMs: number };
 }
 
+/** maxBufferBytes: see audit.destinations[].max_buffer_bytes (the configuration always sets it). */
 export type AuditDestination =
-  { type: 'stdout' } | { type: 'file'; path: string } | ServiceDestination;
+  | { type: 'stdout'; maxBufferBytes?: number }
+  | { type: 'file'; path: string; maxBufferBytes?: number }
+  | ServiceDestination;
 
 export interface AuditConfig {
   destinations: AuditDestination[];
@@ -104,9 +107,13 @@ export function resolveAudit(raw: RawAudit, baseDir: string): AuditConfig {
     destinations: raw.destinations.map((d, i): AuditDestination => {
       switch (d.type) {
         case 'stdout':
-          return d;
+          return { type: 'stdout', maxBufferBytes: d.max_buffer_bytes };
         case 'file':
-          return { type: 'file', path: resolve(baseDir, d.path) };
+          return {
+            type: 'file',
+            path: resolve(baseDir, d.path),
+            maxBufferBytes: d.max_buffer_bytes,
+          };
         case 'service':
           return {
             type: 'service',

@@ -1,7 +1,7 @@
 // Writes every decision as one JSON event in OPA's decision-log shape, so tooling that
 // reads OPA decision logs reads these unchanged, to each audit destination: stdout, a
-// file (one line per event) or an OPA-compatible decision-log service (gzipped batches,
-// see decision-log-upload.ts).
+// file (one line per event, written in batches off the event loop: decision-log-lines.ts)
+// or an OPA-compatible decision-log service (gzipped batches, see decision-log-upload.ts).
 //
 // The policy that decided also decides what is logged, as in OPA: when its bundle has
 // the entrypoints system/log/drop and system/log/mask (`mcpgate policy build` adds them
@@ -23,7 +23,14 @@ import {
   MASK_ENTRYPOINT,
   parseMaskRules,
 } from './decision-log-mask.js';
-import { fileSink, stdoutSink, type LineSink } from './decision-log-lines.js';
+import {
+  encodeLine,
+  fileSink,
+  stdoutSink,
+  type LineSink,
+  type LineSinkOptions,
+  type LineSinkStatus,
+} from './decision-log-lines.js';
 import { DecisionLogUploader, type UploadStats } from './decision-log-upload.js';
 import { describeThrown, type PolicyEngine } from './engine.js';
 
@@ -46,24 +53,34 @@ export interface DecisionLogStats extends UploadStats {
   dropped_policy: number;
   /** Events written without their input because drop or mask failed. */
   mask_errors: number;
+  /** The stdout and file destinations: what waits to be written, and the last error. */
+  writers: LineSinkStatus[];
 }
 
 export interface DecisionLog {
   /**
-   * Logs one decision; returns its decision id (also when the event is dropped).
-   * Synchronous: uploads happen in the background. `engine` is the policy that made the
+   * Logs one decision; returns its decision id (also when the event is dropped). Never
+   * waits: the event is queued for every destination before this returns, and files,
+   * stdout and uploads are written in the background. `engine` is the policy that made the
    * decision (its system.log.drop / system.log.mask apply); undefined when none is loaded.
    */
   write(event: DecisionEvent, engine: PolicyEngine | undefined): string;
   /** Counters for /readyz; the upload ones are summed over service destinations. */
   stats(): DecisionLogStats;
-  /** Flushes files and makes a last, bounded upload attempt. */
+  /** False while a stdout or file destination fails to write or has reached its bound. */
+  healthy(): boolean;
+  /**
+   * Why the gateway must refuse new requests now: a stdout or file destination has
+   * max_buffer_bytes waiting (its storage fails or is too slow). Undefined otherwise.
+   */
+  refusal(): string | undefined;
+  /** Writes everything queued to stdout and files and makes a last, bounded upload attempt. */
   close(): Promise<void>;
 }
 
 export interface DecisionLogOptions {
   logger?: Logger;
-  /** Bound on the final upload at close(). Default 2000 ms. */
+  /** Bound on the final upload, and on waiting for a file write in flight, at close(). Default 2000 ms. */
   closeTimeoutMs?: number;
   /** Bound on one upload request. Default 30000 ms. */
   requestTimeoutMs?: number;
@@ -86,18 +103,20 @@ export function createDecisionLog(
   const logger = options.logger ?? silentLogger;
   const sinks: LineSink[] = [];
   const uploaders: DecisionLogUploader[] = [];
-  const sinkError = throttled(logger, ERROR_LOG_INTERVAL_MS);
+  const sinkOptions = (maxBufferBytes: number | undefined): LineSinkOptions => ({
+    maxBufferBytes,
+    closeTimeoutMs: options.closeTimeoutMs,
+    // The writer reports a failure that repeats once a minute itself; losses always.
+    onError: (message, meta) => logger.error(message, meta),
+    onRecovered: (message, meta) => logger.warn(message, meta),
+  });
   for (const d of destinations) {
     switch (d.type) {
       case 'stdout':
-        sinks.push(stdoutSink());
+        sinks.push(stdoutSink(sinkOptions(d.maxBufferBytes)));
         break;
       case 'file':
-        sinks.push(
-          fileSink(d.path, (err) => {
-            sinkError('decision log file cannot be written', { path: d.path, error: err.message });
-          }),
-        );
+        sinks.push(fileSink(d.path, sinkOptions(d.maxBufferBytes)));
         break;
       case 'service':
         uploaders.push(
@@ -117,7 +136,11 @@ export function createDecisionLog(
   let closing: Promise<void> | undefined;
 
   const emit = (line: string): void => {
-    for (const sink of sinks) sink.write(line);
+    if (sinks.length > 0) {
+      // Encoded once for every stdout and file destination.
+      const encoded = encodeLine(line);
+      for (const sink of sinks) sink.write(encoded);
+    }
     for (const uploader of uploaders) uploader.push(line);
   };
 
@@ -199,6 +222,7 @@ export function createDecisionLog(
         failed_attempts: 0,
         buffered: 0,
         ...counts,
+        writers: sinks.map((sink) => sink.status()),
       };
       for (const uploader of uploaders) {
         const s = uploader.stats();
@@ -208,6 +232,21 @@ export function createDecisionLog(
         total.buffered += s.buffered;
       }
       return total;
+    },
+
+    healthy() {
+      return sinks.every((sink) => {
+        const status = sink.status();
+        return status.error === null && !status.refusing;
+      });
+    },
+
+    refusal() {
+      for (const sink of sinks) {
+        const reason = sink.refusal();
+        if (reason !== undefined) return reason;
+      }
+      return undefined;
     },
 
     close() {

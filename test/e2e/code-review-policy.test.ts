@@ -208,7 +208,7 @@ describe('forwarding details', () => {
 describe('audit', () => {
   it('writes every decision as an OPA decision-log line, without the bearer token', async () => {
     await callTool(client, 'everything__get-env', {});
-    const lines = readFileSync(gateway.auditFile, 'utf8').trim().split('\n');
+    const lines = (await gateway.auditText()).trim().split('\n');
     const events = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     const denied = events.filter(
       (e) =>
@@ -228,12 +228,12 @@ describe('audit', () => {
     expect((event.metrics as Record<string, number>).timer_rego_query_eval_ns).toBeGreaterThan(0);
     expect(events.some((e) => e.path === 'mcp/authz/visible')).toBe(true);
     // No JWT (three base64url segments starting with eyJ) anywhere in the log.
-    expect(readFileSync(gateway.auditFile, 'utf8')).not.toMatch(/eyJ[A-Za-z0-9_-]+\.eyJ/);
+    expect(await gateway.auditText()).not.toMatch(/eyJ[A-Za-z0-9_-]+\.eyJ/);
   });
 
   it('sends the whole-session summary, and no history: no shipped rule can read it', async () => {
     await expectAllowed('everything__echo', { message: 'history' });
-    const lines = readFileSync(gateway.auditFile, 'utf8').trim().split('\n');
+    const lines = (await gateway.auditText()).trim().split('\n');
     const last = JSON.parse(lines[lines.length - 1]!) as {
       input: {
         request: { time_ns: number };

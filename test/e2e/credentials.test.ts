@@ -3,7 +3,6 @@
 // upstream and to the scopes the policy decided, and a real upstream checks that token
 // itself. The client's token never reaches the upstream; failures deny, never fall back.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { startDevIdp, type DevIdp } from '../../src/devidp/index.js';
@@ -255,8 +254,8 @@ describe('Entra on-behalf-of', () => {
 });
 
 describe('audit', () => {
-  it('records credential kind, audience, scopes and the acting chain, never a token', () => {
-    const text = readFileSync(gateway.auditFile, 'utf8');
+  it('records credential kind, audience, scopes and the acting chain, never a token', async () => {
+    const text = await gateway.auditText();
     const events = text
       .trim()
       .split('\n')

@@ -3,7 +3,6 @@
 // and the gateway keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import { callTool, connectClient, INITIALIZE, rawPost, textOf } from './support/client.js';
 import { startGatewayProcess, scratchDir, type GatewayProcess } from './support/gateway.js';
 import { buildFixturePolicy, labServer } from './support/policies.js';
@@ -133,7 +132,7 @@ describe('session/open: the policy decides who may open which purpose, and the T
       /expired|re-authenticate|Session not found|404/,
     );
     await client.close().catch(() => undefined);
-    const lines = readFileSync(gateway.auditFile, 'utf8').trim().split('\n');
+    const lines = (await gateway.auditText()).trim().split('\n');
     const open = lines
       .map(
         (l) =>

@@ -3,7 +3,6 @@
 // token endpoint; the gateway verifying them and handing the policy the normalized identity;
 // key rotation and an IdP outage; step-up (insufficient_scope); sessions bound to users.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -27,8 +26,8 @@ let membership: Server;
 let membershipUrl: string;
 const membershipCalls: string[] = [];
 
-function lastIdentity(): Record<string, unknown> {
-  const lines = readFileSync(gateway.auditFile, 'utf8').trim().split('\n');
+async function lastIdentity(): Promise<Record<string, unknown>> {
+  const lines = (await gateway.auditText()).trim().split('\n');
   const event = JSON.parse(lines[lines.length - 1]!) as {
     input: { identity: Record<string, unknown> };
   };
@@ -144,7 +143,7 @@ describe('issuer profiles: the policy sees the normalized identity', () => {
       user({ groups: ['engineering'], roles: ['Reader'] }),
     );
     expect(await echoAs(token)).toContain('echo:hi');
-    const identity = lastIdentity();
+    const identity = await lastIdentity();
     expect(identity).toMatchObject({
       issuer: idp.issuer('okta').issuer,
       client_id: 'mcpgate-dev-client',
@@ -165,7 +164,7 @@ describe('issuer profiles: the policy sees the normalized identity', () => {
       user({ groups: ['engineering'], roles: ['CodeReview.Run'] }),
     );
     expect(await echoAs(token)).toContain('echo:hi');
-    const identity = lastIdentity();
+    const identity = await lastIdentity();
     expect(identity).toMatchObject({
       tenant: DEFAULT_ENTRA_TENANT,
       client_id: 'mcpgate-dev-client',
@@ -182,10 +181,10 @@ describe('issuer profiles: the policy sees the normalized identity', () => {
   it('Entra v1: same user, same subject; appid is the client', async () => {
     const v2 = await idp.mintUserToken('entra-v2', user());
     await echoAs(v2);
-    const subjectV2 = lastIdentity().subject;
+    const subjectV2 = (await lastIdentity()).subject;
     const v1 = await idp.mintUserToken('entra-v1', user());
     await echoAs(v1);
-    const identity = lastIdentity();
+    const identity = await lastIdentity();
     expect(identity.issuer).toBe(idp.issuer('entra-v1').issuer);
     expect(identity.subject).toBe(subjectV2);
     expect(identity.client_id).toBe('mcpgate-dev-client');
@@ -197,7 +196,7 @@ describe('issuer profiles: the policy sees the normalized identity', () => {
       user({ user: 'overage@example.com', groupsOverage: true }),
     );
     await echoAs(token);
-    const identity = lastIdentity();
+    const identity = await lastIdentity();
     expect(identity.groups_overage).toBe(true);
     expect(identity.groups).toEqual([entraGroupId(DEFAULT_ENTRA_TENANT, 'engineering')]);
     const call = membershipCalls[membershipCalls.length - 1] ?? '';
@@ -208,7 +207,7 @@ describe('issuer profiles: the policy sees the normalized identity', () => {
   it('generic OIDC (RFC 9068 at+jwt)', async () => {
     const token = await idp.mintUserToken('oidc', user({ groups: ['eng'] }));
     await echoAs(token);
-    expect(lastIdentity()).toMatchObject({
+    expect(await lastIdentity()).toMatchObject({
       subject: 'alice@example.com',
       client_id: 'mcpgate-dev-client',
       token_type: 'user',
@@ -245,12 +244,12 @@ describe('refused before the policy (401, logged)', () => {
     ],
   ];
   it.each(cases)('%s', async (_name, mint, reason) => {
-    const before = readFileSync(gateway.auditFile, 'utf8');
+    const before = await gateway.auditText();
     const res = await initialize(await mint());
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate') ?? '').toMatch(reason);
     // Nothing reached the policy: no new decision was logged.
-    expect(readFileSync(gateway.auditFile, 'utf8')).toBe(before);
+    expect(await gateway.auditText()).toBe(before);
     await waitUntil(() =>
       gateway.logs.some(
         (l) => l.message === 'authentication refused' && reason.test(String(l.reason)),
@@ -365,13 +364,13 @@ describe('JWT attack suite: each refused with 401, logged, never reaching the po
   ];
 
   it.each(attacks)('%s', async (_name, forge, reason) => {
-    const before = readFileSync(gateway.auditFile, 'utf8');
+    const before = await gateway.auditText();
     const refusedBefore = gateway.logs.filter((l) => l.message === 'authentication refused').length;
     const res = await initialize(await forge());
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate') ?? '').toContain('error="invalid_token"');
     expect(res.headers.get('www-authenticate') ?? '').toMatch(reason);
-    expect(readFileSync(gateway.auditFile, 'utf8')).toBe(before);
+    expect(await gateway.auditText()).toBe(before);
     // The refusal is logged (the log line travels over the child's stderr: wait for it).
     await waitUntil(
       () =>
@@ -504,7 +503,7 @@ describe('tokens never leak', () => {
     const token = await idp.mintUserToken('okta', user());
     await echoAs(token);
     const signature = token.split('.')[2]!;
-    expect(readFileSync(gateway.auditFile, 'utf8')).not.toContain(signature);
+    expect(await gateway.auditText()).not.toContain(signature);
     expect(JSON.stringify(gateway.logs)).not.toContain(signature);
   });
 });

@@ -2,7 +2,7 @@
 // while calls keep flowing; no call fails during the swap; every decision log line names
 // the revision that decided it; a broken policy is refused and the old one keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { copyFileSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { callTool, connectClient, textOf } from './support/client.js';
@@ -68,9 +68,9 @@ function keepCalling(client: Client): {
   };
 }
 
-function revisionsInLog(gateway: GatewayProcess): Set<string> {
+async function revisionsInLog(gateway: GatewayProcess): Promise<Set<string>> {
   return new Set(
-    readFileSync(gateway.auditFile, 'utf8')
+    (await gateway.auditText())
       .trim()
       .split('\n')
       .map(
@@ -123,7 +123,7 @@ describe('a new bundle file', () => {
     expect(outcome.denied).toBeGreaterThan(0);
     const denied = await callTool(client, 'everything__echo', { message: 'after' });
     expect(textOf(denied)).toContain('withdrawn by the security team');
-    expect(revisionsInLog(gateway)).toEqual(new Set([before, candidate]));
+    expect(await revisionsInLog(gateway)).toEqual(new Set([before, candidate]));
   });
 
   it('refuses a broken bundle and keeps serving the current policy', async () => {

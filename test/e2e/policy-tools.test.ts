@@ -82,6 +82,8 @@ describe('mcpgate policy replay', () => {
     await callTool(client, 'filesystem__read_text_file', { path: 'src/app.ts' });
     await callTool(client, 'filesystem__read_text_file', { path: 'src/config/secrets.ts' });
     await client.close();
+    // Replay reads the file: wait until the gateway has written every decision to it.
+    await gateway.auditText();
   });
 
   afterAll(async () => {

@@ -4,7 +4,6 @@
 // clear reason (fail closed) and the gateway recovers by itself when Redis returns.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -53,13 +52,15 @@ interface SessionFacts {
   summary: { tools: Record<string, { allowed: number; denied: number }> };
 }
 
-function decisions(gateway: GatewayProcess): Array<{
-  input: {
-    action: string;
-    session?: SessionFacts;
-  };
-}> {
-  return readFileSync(gateway.auditFile, 'utf8')
+async function decisions(gateway: GatewayProcess): Promise<
+  Array<{
+    input: {
+      action: string;
+      session?: SessionFacts;
+    };
+  }>
+> {
+  return (await gateway.auditText())
     .trim()
     .split('\n')
     .filter(Boolean)
@@ -114,17 +115,19 @@ describe('one session, two replicas', () => {
     }
     expect(hits.a).toBeGreaterThan(1);
     expect(hits.b).toBeGreaterThan(1);
-    const calls = [...decisions(a), ...decisions(b)].filter((d) => d.input.action === 'tools/call');
+    const calls = [...(await decisions(a)), ...(await decisions(b))].filter(
+      (d) => d.input.action === 'tools/call',
+    );
     const sessionId = calls[0]?.input.session?.id;
     const mine = calls.filter((d) => d.input.session?.id === sessionId);
     // Each replica decided some calls, and every decision saw all earlier calls of the session.
     expect(
-      decisions(a).some(
+      (await decisions(a)).some(
         (d) => d.input.session?.id === sessionId && d.input.action === 'tools/call',
       ),
     ).toBe(true);
     expect(
-      decisions(b).some(
+      (await decisions(b)).some(
         (d) => d.input.session?.id === sessionId && d.input.action === 'tools/call',
       ),
     ).toBe(true);

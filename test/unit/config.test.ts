@@ -113,7 +113,7 @@ describe('parseConfig: defaults', () => {
         maxBundleBytes: 64 * 1024 * 1024,
         memory: { initialPages: 5, maxPages: 1024 },
       },
-      audit: { destinations: [{ type: 'stdout' }] },
+      audit: { destinations: [{ type: 'stdout', maxBufferBytes: 64 * 1024 * 1024 }] },
       logging: { level: 'info' },
       upstreams: [
         {
@@ -547,6 +547,7 @@ describe('loadConfigFile: files, YAML and relative paths', () => {
         '      path: logs/decisions.log',
         '    - type: file',
         '      path: /var/log/abs.log',
+        '      max_buffer_bytes: 1048576',
         'upstreams:',
         '  bare: { transport: stdio, command: node, args: [server.js] }',
         '  dotted: { transport: stdio, command: ./bin/server, cwd: work }',
@@ -564,9 +565,9 @@ describe('loadConfigFile: files, YAML and relative paths', () => {
     expect(config.baseDir).toBe(confDir);
     expect(config.policy.source).toEqual({ kind: 'file', path: join(dir, 'wasm/bundle.tar.gz') });
     expect(config.audit.destinations).toEqual([
-      { type: 'stdout' },
-      { type: 'file', path: join(confDir, 'logs/decisions.log') },
-      { type: 'file', path: '/var/log/abs.log' },
+      { type: 'stdout', maxBufferBytes: 64 * 1024 * 1024 },
+      { type: 'file', path: join(confDir, 'logs/decisions.log'), maxBufferBytes: 64 * 1024 * 1024 },
+      { type: 'file', path: '/var/log/abs.log', maxBufferBytes: 1048576 },
     ]);
     expect(stdio(config, 'bare').command).toBe('node');
     expect(stdio(config, 'bare').args).toEqual(['server.js']);
@@ -686,5 +687,38 @@ describe('parseConfig: sessions.default_purpose', () => {
   it('refuses a default purpose the Mcp-Purpose header rules would reject', () => {
     const raw = { ...minimal(), sessions: { default_purpose: 'code review!' } };
     expect(refusal(raw)).toContain('sessions.default_purpose: purposes are 1-64 characters');
+  });
+});
+
+describe('parseConfig: audit.destinations[].max_buffer_bytes', () => {
+  it('refuses a bound below 64 KiB, above 1 GiB or not a whole number, naming the key', () => {
+    const audit = (value: unknown) => ({
+      ...minimal(),
+      audit: {
+        destinations: [
+          { type: 'stdout', max_buffer_bytes: value },
+          { type: 'file', path: 'd.log', max_buffer_bytes: value },
+        ],
+      },
+    });
+    for (const bad of [65535, 1024 * 1024 * 1024 + 1, 1.5e6 + 0.5, '64MiB', -1]) {
+      const lines = problemLines(refusal(audit(bad)));
+      expect(lines.some((l) => l.startsWith('  - audit.destinations.0.max_buffer_bytes:'))).toBe(
+        true,
+      );
+      expect(lines.some((l) => l.startsWith('  - audit.destinations.1.max_buffer_bytes:'))).toBe(
+        true,
+      );
+    }
+  });
+
+  it('is not a key of a service destination (it has max_buffer_events)', () => {
+    const message = refusal({
+      ...minimal(),
+      audit: {
+        destinations: [{ type: 'service', url: 'https://logs.example', max_buffer_bytes: 65536 }],
+      },
+    });
+    expect(message).toContain('Unrecognized key: "max_buffer_bytes"');
   });
 });

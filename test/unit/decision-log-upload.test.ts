@@ -298,6 +298,8 @@ describe('createDecisionLog with a service destination', () => {
       failed_attempts: 0,
       buffered: 0,
       mask_errors: 0,
+      // Only stdout and file destinations are writers.
+      writers: [],
     });
     await log.close();
   });

@@ -380,6 +380,61 @@ describe('decision log when mask or drop fails', () => {
   });
 });
 
+describe('decision log: stdout and file destinations in /readyz', () => {
+  it('reports each writer; not healthy while a file fails; refuses at its bound; logs the error', async () => {
+    const messages: string[] = [];
+    const good = join(dir, `good-${++fileCounter}.jsonl`);
+    const log = createDecisionLog(
+      [
+        { type: 'file', path: good },
+        { type: 'file', path: '/dev/full', maxBufferBytes: 64 * 1024 },
+      ],
+      LABELS,
+      { logger: captureLogger(messages), closeTimeoutMs: 1000 },
+    );
+    expect(log.healthy()).toBe(true);
+    expect(log.stats().writers.map((w) => w.destination)).toEqual([
+      `file:${good}`,
+      'file:/dev/full',
+    ]);
+    const big = { blob: 'z'.repeat(2000) };
+    log.write(event(callInput('read', big)), undefined);
+    await until(() => log.stats().writers[1]?.error !== null, 'the /dev/full write to fail');
+    expect(log.healthy()).toBe(false);
+    expect(log.refusal()).toBeUndefined();
+    const failing = log.stats().writers[1];
+    expect(failing?.error).toMatch(/^ENOSPC: /);
+    expect(log.stats().writers[0]).toMatchObject({ error: null, written_lines: 1 });
+    const logged = messages.map((m) => JSON.parse(m) as Json);
+    expect(logged[0]).toMatchObject({
+      level: 'error',
+      message: 'decision log destination cannot be written; the lines are kept and retried',
+      destination: 'file:/dev/full',
+    });
+    for (let i = 0; i < 40; i++) log.write(event(callInput('read', big)), undefined);
+    expect(log.refusal()).toMatch(
+      /^the decision log \(file:\/dev\/full\) has .* waiting to be written \(max_buffer_bytes 65536\): writing to it fails \(ENOSPC: /,
+    );
+    await log.close();
+    // The healthy file got every line; the full device's loss is said, with the count.
+    expect(readFileSync(good, 'utf8').trim().split('\n')).toHaveLength(41);
+    const lost = messages.map((m) => JSON.parse(m) as Json).find((m) => m.lines !== undefined);
+    expect(lost).toMatchObject({
+      message: 'decision log lines lost: the final synchronous write failed',
+      lines: 41,
+    });
+  });
+});
+
+/** Polls `condition` every 5 ms until it holds; fails with `what` after 20 s. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 describe('mask rules (OPA semantics)', () => {
   it('rejects the whole set for any invalid rule, as OPA does', () => {
     for (const bad of [

@@ -1,7 +1,7 @@
 // Starts the gateway the way users do (`node bin/mcpgate.js start --config FILE`) as a child
 // process on a free loopback port, and stops it. The config is written per test suite.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -20,7 +20,28 @@ export interface GatewayProcess {
   /** Operational log lines (JSON objects) seen on stderr so far. */
   logs: Array<Record<string, unknown>>;
   child: ChildProcess;
+  /**
+   * The decision-log file once every line of the requests answered so far is in it. The
+   * gateway writes decision lines in the background (docs/architecture.md#decision-log), so
+   * this waits until /readyz shows nothing left to write.
+   */
+  auditText(): Promise<string>;
   stop(): Promise<void>;
+}
+
+/** Polls /readyz until no stdout or file destination has bytes waiting (or the gateway is gone). */
+export async function decisionLogWritten(url: string, child: ChildProcess): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const res = await fetch(`${url}/readyz`);
+    const body = (await res.json()) as {
+      decision_log?: { writers?: Array<{ buffered_bytes: number }> };
+    };
+    if ((body.decision_log?.writers ?? []).every((w) => w.buffered_bytes === 0)) return;
+    if (Date.now() > deadline) throw new Error('the decision log did not catch up within 20 s');
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 /** A scratch directory with a copy of the quickstart demo folder. */
@@ -132,6 +153,10 @@ export async function startGatewayProcess(options: GatewayOptions): Promise<Gate
     auditFile,
     logs,
     child,
+    auditText: async () => {
+      await decisionLogWritten(url, child);
+      return readFileSync(auditFile, 'utf8');
+    },
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
