@@ -4,10 +4,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from '../policy/bundle.js';
+import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from '../policy/bundle/read.js';
 import { parseDecision } from '../policy/decision.js';
 import { DECISION_ENTRYPOINT, PolicyEngine } from '../policy/engine.js';
-import { policySummary, summaryOfHistory, type PolicyInput } from '../pipeline/input.js';
+import { policySummary, summaryOfHistory, type PolicyInput } from '../policy/input.js';
 import type { HistoryEntry } from '../sessions/session.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 

@@ -1,10 +1,12 @@
 // mcpgate command line. Run `mcpgate help` for the list of commands.
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfigFile, ConfigError } from '../config/load.js';
-import { startGateway } from '../gateway.js';
+import { startGateway } from '../main/gateway.js';
 import { createLogger } from '../util/logger.js';
+import { PACKAGE_ROOT } from '../util/paths.js';
 import { GATEWAY_VERSION } from '../util/version.js';
-import { devIdpCommand, devTokenCommand } from './dev-idp.js';
 import { evalCommand } from './eval-command.js';
 import { policyBuild, policyCheck, policyTest } from './policy-commands.js';
 import { replayCommand } from './replay-command.js';
@@ -33,6 +35,25 @@ Usage:
                     [--ttl 3600] [--state-dir examples/quickstart/.state]
                                                DEVELOPMENT ONLY: mint a user token from dev-idp
 `;
+
+/** The development IdP's commands, from dev/ in a checkout (not shipped in the package or image). */
+interface DevCommands {
+  devIdpCommand(argv: string[]): Promise<number>;
+  devTokenCommand(argv: string[]): Promise<number>;
+}
+
+async function devCommands(): Promise<DevCommands> {
+  const module = pathToFileURL(join(PACKAGE_ROOT, 'dist/dev/idp/cli.js')).href;
+  try {
+    return (await import(module)) as DevCommands;
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new Error(
+      'dev-idp and dev-token are development commands: run them from a checkout of mcpgate after `npm run build` (the installed package and the container image do not include the development IdP)',
+      { cause: err },
+    );
+  }
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, sub] = argv;
@@ -74,9 +95,9 @@ async function main(argv: string[]): Promise<number> {
     case 'sessions':
       return sessionsCommand(argv.slice(1));
     case 'dev-idp':
-      return devIdpCommand(argv.slice(1));
+      return (await devCommands()).devIdpCommand(argv.slice(1));
     case 'dev-token':
-      return devTokenCommand(argv.slice(1));
+      return (await devCommands()).devTokenCommand(argv.slice(1));
     case undefined:
     case 'help':
     case '--help':

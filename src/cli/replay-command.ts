@@ -4,9 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from '../policy/bundle.js';
+import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from '../policy/bundle/read.js';
 import { parseDecision, type Decision } from '../policy/decision.js';
-import { enforceSupportedObligations } from '../pipeline/obligations.js';
+import { enforceSupportedObligations } from '../policy/obligations.js';
 import { DECISION_ENTRYPOINT, PolicyEngine, PolicyEvalError } from '../policy/engine.js';
 
 interface LoggedEvent {

@@ -2,7 +2,7 @@
 // bundle server polled with ETags), how its signature is checked, dev-mode rebuilds of
 // rego/, and where decision logs go (stdout, file, an OPA-compatible log service).
 import { z } from 'zod';
-import { DEFAULT_MAX_BUFFER_BYTES } from '../policy/decision-log-lines.js';
+import { DEFAULT_MAX_BUFFER_BYTES } from '../audit/line-writer.js';
 import { ASYMMETRIC_ALGORITHMS, valueSource } from './value-source.js';
 
 /** OPA bundle signing also allows HMAC (a shared secret). */

@@ -15,9 +15,9 @@ import {
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import { deny, parseDecision, parseVisible, type Decision } from '../policy/decision.js';
-import type { DecisionLog } from '../policy/decision-log.js';
+import type { DecisionLog } from '../audit/decision-log.js';
 import { DECISION_ENTRYPOINT, PolicyEvalError, VISIBLE_ENTRYPOINT } from '../policy/engine.js';
-import type { PolicyHolder } from '../policy/policy-holder.js';
+import type { PolicyHolder } from '../policy/holder.js';
 import type { Catalog } from '../upstreams/catalog.js';
 import { splitExposedUri } from '../upstreams/catalog.js';
 import { UpstreamUnavailableError, type CallOptions } from '../upstreams/connection.js';
@@ -31,12 +31,12 @@ import {
   type CatalogItemFact,
   type PolicyInput,
   type RequestFacts,
-} from './input.js';
+} from '../policy/input.js';
 import {
   enforceSupportedObligations,
   parseCredentialObligation,
   parseRateLimit,
-} from './obligations.js';
+} from '../policy/obligations.js';
 import {
   CredentialError,
   type Credential,
@@ -55,7 +55,7 @@ import {
 import type { SessionsConfig } from '../config/sessions.js';
 import type { Cancellation } from '../util/cancellation.js';
 import { rateRules } from '../sessions/rate-rules.js';
-import { INTERNAL_ERROR, INVALID_PARAMS, POLICY_DENIED, RpcError } from '../util/rpc-error.js';
+import { INTERNAL_ERROR, INVALID_PARAMS, POLICY_DENIED, RpcError } from '../mcp/jsonrpc/errors.js';
 
 /** What a step may use of the MCP request it serves: its cancellation, and notifications about it. */
 export interface Extra {

@@ -1,7 +1,7 @@
 // Rate-limit rules as the store counts them: the configured per-session, per-user and
 // per-tool windows, plus the policy's rate_limit obligation for one call.
 import type { SessionsConfig } from '../config/sessions.js';
-import type { RateLimitObligation } from '../pipeline/obligations.js';
+import type { RateLimitObligation } from '../policy/obligations.js';
 import type { RateLimitRule, SessionRecord } from './store.js';
 
 export function rateRules(

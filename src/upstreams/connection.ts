@@ -29,9 +29,9 @@ import type { UpstreamConfig } from '../config/load.js';
 import { readValue } from '../config/secrets.js';
 import type { Cancellation } from '../util/cancellation.js';
 import type { Logger } from '../util/logger.js';
-import { INTERNAL_ERROR, RpcError } from '../util/rpc-error.js';
+import { INTERNAL_ERROR, RpcError } from '../mcp/jsonrpc/errors.js';
 import type { ServerCatalog } from './catalog.js';
-import { HttpClientTransport } from './http-client-transport.js';
+import { HttpClientTransport } from '../mcp/client/http-transport.js';
 import {
   UpstreamCancelledError,
   UpstreamClosedError,
@@ -41,7 +41,7 @@ import {
   UpstreamTimeoutError,
   type RequestOptions,
   type UpstreamTransport,
-} from './rpc-client.js';
+} from '../mcp/client/rpc-client.js';
 
 export type ConnectionState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'closed';
 export type ListKind = 'tools' | 'prompts' | 'resources';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { decodeJwt, exportJWK, exportPKCS8, generateKeyPair } from 'jose';
 import type { CredentialConfig } from '../../src/config/credentials.js';
 import { CredentialBroker } from '../../src/credentials/broker.js';
-import { startDevIdp, type DevIdp } from '../../src/devidp/index.js';
+import { startDevIdp, type DevIdp } from '../../dev/idp/index.js';
 import { silentLogger } from '../../src/util/logger.js';
 
 const API = 'https://github.example/api';

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { startDevIdp, type DevIdp } from '../../src/devidp/index.js';
+import { startDevIdp, type DevIdp } from '../../dev/idp/index.js';
 import { startScopedUpstream, type ScopedUpstream } from '../fixtures/servers/scoped-upstream.js';
 import { connectClient, textOf } from './support/client.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';

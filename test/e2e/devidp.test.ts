@@ -1,4 +1,4 @@
-// The dev OpenID Provider (src/devidp): real oidc-provider issuers on loopback whose token
+// The dev OpenID Provider (dev/idp): real oidc-provider issuers on loopback whose token
 // endpoints mint Okta-, Entra- (v2, v1) and RFC 9068-shaped access tokens. Each token is
 // checked the way a relying party would: discovery with openid-client, then jose jwtVerify
 // against the discovered JWKS with the exact issuer and audience. Also key rotation and
@@ -47,7 +47,7 @@ import {
   type DevIdpIssuer,
   type DevIdpProfile,
   type UserTokenRequest,
-} from '../../src/devidp/index.js';
+} from '../../dev/idp/index.js';
 
 const AUDIENCE = 'http://127.0.0.1:8080/mcp';
 const USER = 'alice@example.com';

@@ -12,7 +12,7 @@ import {
   entraGroupId,
   startDevIdp,
   type DevIdp,
-} from '../../src/devidp/index.js';
+} from '../../dev/idp/index.js';
 import { callTool, connectClient, INITIALIZE, rawPost, textOf } from './support/client.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { buildFixturePolicy, labServer } from './support/policies.js';

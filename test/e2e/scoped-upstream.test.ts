@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { decodeJwt } from 'jose';
-import { GATEWAY_CLIENT_ID, startDevIdp, type DevIdp } from '../../src/devidp/index.js';
+import { GATEWAY_CLIENT_ID, startDevIdp, type DevIdp } from '../../dev/idp/index.js';
 import { startScopedUpstream, type ScopedUpstream } from '../fixtures/servers/scoped-upstream.js';
 import { callTool, INITIALIZE, rawPost, textOf } from './support/client.js';
 

@@ -6,8 +6,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { Router } from 'express';
-import { isMcpPath, requestListener } from '../../src/server/app.js';
-import type { NodeMiddleware } from '../../src/server/auth.js';
+import { isMcpPath, requestListener } from '../../src/http/listener.js';
+import type { NodeMiddleware } from '../../src/http/guards/bearer-auth.js';
 import { silentLogger } from '../../src/util/logger.js';
 
 describe('isMcpPath', () => {

@@ -6,8 +6,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseConfig } from '../../src/config/load.js';
 import { TokenVerifier } from '../../src/identity/verifier.js';
-import { bearerAuth } from '../../src/server/auth.js';
-import type { RequestExtra } from '../../src/server/session-server.js';
+import { bearerAuth } from '../../src/http/guards/bearer-auth.js';
+import type { RequestExtra } from '../../src/pipeline/methods.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { startIssuer, type TestIssuer } from '../e2e/support/issuer.js';
 

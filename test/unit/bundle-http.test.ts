@@ -8,12 +8,12 @@ import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'nod
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseBundle } from '../../src/policy/bundle.js';
+import { parseBundle } from '../../src/policy/bundle/read.js';
 import {
   HttpBundleSource,
   LONG_POLL_CONTENT_TYPE,
   type HttpBundleSourceOptions,
-} from '../../src/policy/bundles/http-source.js';
+} from '../../src/policy/sources/http.js';
 import { buildFixtureBundle } from './support/opa.js';
 
 interface Served {

@@ -21,13 +21,13 @@ import {
   readBundleFile,
   readTar,
   type WasmBundle,
-} from '../../src/policy/bundle.js';
+} from '../../src/policy/bundle/read.js';
 import {
   canonicalText,
   parseLosslessJson,
   parseStructured,
-} from '../../src/policy/bundles/canonical.js';
-import { fileDigest, matchesGlob } from '../../src/policy/bundles/signature.js';
+} from '../../src/policy/bundle/canonical.js';
+import { fileDigest, matchesGlob } from '../../src/policy/bundle/signature.js';
 import { DECISION_ENTRYPOINT, PolicyEngine, VISIBLE_ENTRYPOINT } from '../../src/policy/engine.js';
 import { opaBinary } from '../../src/util/paths.js';
 import { CAPABILITIES } from './support/opa.js';

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { parseConfig } from '../../src/config/load.js';
 import { UpstreamConnection } from '../../src/upstreams/connection.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { RpcError } from '../../src/util/rpc-error.js';
+import { RpcError } from '../../src/mcp/jsonrpc/errors.js';
 
 const TOOLS = [
   { name: 'echo', inputSchema: { type: 'object' } },

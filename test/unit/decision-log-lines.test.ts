@@ -20,10 +20,10 @@ import {
   fileSink,
   type LineSink,
   type LineSinkOptions,
-} from '../../src/policy/decision-log-lines.js';
+} from '../../src/audit/line-writer.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';
 
-const LINES_MODULE = join(PACKAGE_ROOT, 'dist/src/policy/decision-log-lines.js');
+const LINES_MODULE = join(PACKAGE_ROOT, 'dist/src/audit/line-writer.js');
 
 let dir: string;
 let counter = 0;

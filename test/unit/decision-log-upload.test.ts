@@ -7,8 +7,8 @@ import { Writable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import winston from 'winston';
 import type { ServiceDestination } from '../../src/config/policy.js';
-import { createDecisionLog } from '../../src/policy/decision-log.js';
-import { DecisionLogUploader } from '../../src/policy/decision-log-upload.js';
+import { createDecisionLog } from '../../src/audit/decision-log.js';
+import { DecisionLogUploader } from '../../src/audit/upload.js';
 import { DECISION_ENTRYPOINT } from '../../src/policy/engine.js';
 
 interface Request {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import winston from 'winston';
 import { Writable } from 'node:stream';
-import { readBundleFile } from '../../src/policy/bundle.js';
+import { readBundleFile } from '../../src/policy/bundle/read.js';
 import {
   applyMaskRules,
   compareValues,
@@ -15,14 +15,14 @@ import {
   MASK_ENTRYPOINT,
   MaskRuleError,
   parseMaskRules,
-} from '../../src/policy/decision-log-mask.js';
+} from '../../src/audit/mask.js';
 import {
   createDecisionLog,
   type DecisionEvent,
   type DecisionLog,
-} from '../../src/policy/decision-log.js';
+} from '../../src/audit/decision-log.js';
 import { DECISION_ENTRYPOINT, PolicyEngine, VISIBLE_ENTRYPOINT } from '../../src/policy/engine.js';
-import { buildWasmBundle, regoLayout, ToolchainError } from '../../src/policy/toolchain.js';
+import { buildWasmBundle, regoLayout, ToolchainError } from '../../src/toolchain/opa.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';
 import { thrownBy } from './support/errors.js';
 import { CAPABILITIES } from './support/opa.js';

@@ -6,7 +6,7 @@ import {
   parseVisible,
   type Decision,
 } from '../../src/policy/decision.js';
-import { enforceSupportedObligations } from '../../src/pipeline/obligations.js';
+import { enforceSupportedObligations } from '../../src/policy/obligations.js';
 import { only } from './support/errors.js';
 
 const NONE = {

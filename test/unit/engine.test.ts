@@ -10,7 +10,7 @@ import {
   readBundleFile,
   readTar,
   type WasmBundle,
-} from '../../src/policy/bundle.js';
+} from '../../src/policy/bundle/read.js';
 import { parseDecision } from '../../src/policy/decision.js';
 import {
   DECISION_ENTRYPOINT,
@@ -21,7 +21,7 @@ import {
   VISIBLE_ENTRYPOINT,
   type MemoryLimits,
 } from '../../src/policy/engine.js';
-import { PolicyHolder } from '../../src/policy/policy-holder.js';
+import { PolicyHolder } from '../../src/policy/holder.js';
 import { thrownBy } from './support/errors.js';
 import { buildFixtureBundle } from './support/opa.js';
 import { paxPath, tar, type TarEntry } from './support/tar.js';

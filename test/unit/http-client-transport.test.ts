@@ -13,8 +13,8 @@ import {
   ListToolsRequestSchema,
   type CallToolResult,
 } from '@modelcontextprotocol/sdk/types.js';
-import { HttpClientTransport } from '../../src/upstreams/http-client-transport.js';
-import { UpstreamRpc, type RequestOptions } from '../../src/upstreams/rpc-client.js';
+import { HttpClientTransport } from '../../src/mcp/client/http-transport.js';
+import { UpstreamRpc, type RequestOptions } from '../../src/mcp/client/rpc-client.js';
 
 interface Upstream {
   url: URL;

@@ -14,7 +14,7 @@ import {
   ToolListChangedNotificationSchema,
   type CallToolResult,
 } from '@modelcontextprotocol/sdk/types.js';
-import { NodeStreamableHttpTransport } from '../../src/server/http-transport.js';
+import { NodeStreamableHttpTransport } from '../../src/mcp/server/http-transport.js';
 
 const SESSION = 'session-1';
 let http: HttpServer;

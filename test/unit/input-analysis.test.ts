@@ -7,10 +7,10 @@ import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { BundleError, parseBundle, readBundleFile, readTar } from '../../src/policy/bundle.js';
-import { replaceTarFile } from '../../src/policy/bundles/tar.js';
+import { BundleError, parseBundle, readBundleFile, readTar } from '../../src/policy/bundle/read.js';
+import { replaceTarFile } from '../../src/policy/bundle/tar.js';
 import { DECISION_ENTRYPOINT, PolicyEngine, VISIBLE_ENTRYPOINT } from '../../src/policy/engine.js';
-import { unreadInput, type ModuleAst } from '../../src/policy/input-analysis.js';
+import { unreadInput, type ModuleAst } from '../../src/toolchain/input-analysis.js';
 import {
   buildWasmBundle,
   parseModules,
@@ -18,7 +18,7 @@ import {
   regoLayout,
   regoSources,
   ToolchainError,
-} from '../../src/policy/toolchain.js';
+} from '../../src/toolchain/opa.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';
 import { thrownBy } from './support/errors.js';
 import { buildFixtureBundle } from './support/opa.js';

@@ -34,7 +34,7 @@ import {
   type PolicyInput,
   type RequestFacts,
   type SessionInput,
-} from '../../src/pipeline/input.js';
+} from '../../src/policy/input.js';
 import { sessionPrincipal, type HistoryEntry } from '../../src/sessions/session.js';
 import type { LoadedSession } from '../../src/sessions/store.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';

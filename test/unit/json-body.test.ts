@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import express, { type Request, type Response } from 'express';
-import { bodyErrorHandler, jsonBody } from '../../src/server/guards.js';
+import { bodyErrorHandler, jsonBody } from '../../src/http/guards/body.js';
 
 let server: Server;
 let url: string;

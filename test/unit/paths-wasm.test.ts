@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readBundleFile } from '../../src/policy/bundle.js';
+import { readBundleFile } from '../../src/policy/bundle/read.js';
 import { DECISION_ENTRYPOINT, PolicyEngine } from '../../src/policy/engine.js';
-import { runOpa } from '../../src/policy/toolchain.js';
+import { runOpa } from '../../src/toolchain/opa.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';
 
 const CONTROL = 'contains a NUL or other control character';

@@ -15,7 +15,12 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { parseBundle, readBundleFile, readTar, type WasmBundle } from '../../src/policy/bundle.js';
+import {
+  parseBundle,
+  readBundleFile,
+  readTar,
+  type WasmBundle,
+} from '../../src/policy/bundle/read.js';
 import {
   DECISION_ENTRYPOINT,
   PolicyEngine,
@@ -24,9 +29,9 @@ import {
   PREPARE_ENTRYPOINT,
   VISIBLE_ENTRYPOINT,
 } from '../../src/policy/engine.js';
-import { readCases } from '../../src/policy/policy-test.js';
-import { buildWasmBundle, regoLayout, runOpa, ToolchainError } from '../../src/policy/toolchain.js';
-import { policyInputJson, type PolicyInput } from '../../src/pipeline/input.js';
+import { readCases } from '../../src/toolchain/policy-test.js';
+import { buildWasmBundle, regoLayout, runOpa, ToolchainError } from '../../src/toolchain/opa.js';
+import { policyInputJson, type PolicyInput } from '../../src/policy/input.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';
 import { thrownBy } from './support/errors.js';
 import { buildFixtureBundle } from './support/opa.js';

@@ -19,7 +19,7 @@ import {
   UpstreamRpc,
   UpstreamRpcError,
   UpstreamTimeoutError,
-} from '../../src/upstreams/rpc-client.js';
+} from '../../src/mcp/client/rpc-client.js';
 import { CancellationSource } from '../../src/util/cancellation.js';
 
 const OPTIONS = { timeoutMs: 10_000 };

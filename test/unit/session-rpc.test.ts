@@ -15,9 +15,9 @@ import {
   type CallToolRequest,
   type JSONRPCMessage,
 } from '@modelcontextprotocol/sdk/types.js';
-import { NodeStreamableHttpTransport } from '../../src/server/http-transport.js';
-import { SessionRpc, type InboundRequest, type Method } from '../../src/server/session-rpc.js';
-import { RpcError } from '../../src/util/rpc-error.js';
+import { NodeStreamableHttpTransport } from '../../src/mcp/server/http-transport.js';
+import { SessionRpc, type InboundRequest, type Method } from '../../src/mcp/server/dispatcher.js';
+import { RpcError } from '../../src/mcp/jsonrpc/errors.js';
 
 const SESSION = 'session-rpc-1';
 let http: HttpServer;

@@ -3,7 +3,7 @@
 import { cpSync, mkdtempSync, appendFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildWasmBundle, regoLayout } from '../../../src/policy/toolchain.js';
+import { buildWasmBundle, regoLayout } from '../../../src/toolchain/opa.js';
 import { ROOT } from './gateway.js';
 
 export function copyRego(): string {

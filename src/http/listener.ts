@@ -4,9 +4,9 @@
 // setup cost more per tools/call than the guards themselves, so /mcp goes around it.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Express, type Router } from 'express';
-import type { AuthenticatedRequest, NodeMiddleware } from './auth.js';
-import { bodyErrorHandler, jsonBody, originGuard } from './guards.js';
-import { sendJsonRpcError } from './jsonrpc-errors.js';
+import type { AuthenticatedRequest, NodeMiddleware } from './guards/bearer-auth.js';
+import { bodyErrorHandler, jsonBody, originGuard } from './guards/body.js';
+import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
 import type { Logger } from '../util/logger.js';
 
 export interface AppParts {

@@ -24,7 +24,7 @@ import {
   type TransportSendOptions,
 } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { messageKind } from '../server/jsonrpc-shape.js';
+import { messageKind } from '../jsonrpc/shape.js';
 
 /** Shared by every upstream connection: sockets are reused across calls and sessions. */
 const httpAgent = new HttpAgent({ keepAlive: true });

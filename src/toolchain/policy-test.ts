@@ -6,10 +6,15 @@ import { isDeepStrictEqual } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from './bundle.js';
-import { DECISION_ENTRYPOINT, PolicyEngine, VISIBLE_ENTRYPOINT, describeThrown } from './engine.js';
-import { buildWasmBundle, runOpa, ToolchainError, type RegoLayout } from './toolchain.js';
-import { policyInputJson, type PolicyInput } from '../pipeline/input.js';
+import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from '../policy/bundle/read.js';
+import {
+  DECISION_ENTRYPOINT,
+  PolicyEngine,
+  VISIBLE_ENTRYPOINT,
+  describeThrown,
+} from '../policy/engine.js';
+import { buildWasmBundle, runOpa, ToolchainError, type RegoLayout } from './opa.js';
+import { policyInputJson, type PolicyInput } from '../policy/input.js';
 
 export interface PolicyCase {
   name: string;

@@ -22,10 +22,10 @@ import {
   PolicyLoadError,
   PREPARE_ENTRYPOINT,
   VISIBLE_ENTRYPOINT,
-} from './engine.js';
-import { LOG_ENTRYPOINTS } from './decision-log-mask.js';
-import { MANIFEST_METADATA_KEY, readBundleFile } from './bundle.js';
-import { readTar, replaceTarFile } from './bundles/tar.js';
+} from '../policy/engine.js';
+import { LOG_ENTRYPOINTS } from '../audit/mask.js';
+import { MANIFEST_METADATA_KEY, readBundleFile } from '../policy/bundle/read.js';
+import { readTar, replaceTarFile } from '../policy/bundle/tar.js';
 import { unreadInput, type ModuleAst } from './input-analysis.js';
 import { opaBinary } from '../util/paths.js';
 

@@ -19,7 +19,7 @@
 //   new ETag is. `etag` (the bundle in force) is only updated by an accepted bundle.
 import type { ValueSource } from '../../config/secrets.js';
 import { readValue } from '../../config/secrets.js';
-import { BundleError } from './errors.js';
+import { BundleError } from '../bundle/errors.js';
 
 export const LONG_POLL_CONTENT_TYPE = 'application/vnd.openpolicyagent.bundles';
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;

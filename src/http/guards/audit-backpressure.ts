@@ -6,9 +6,9 @@
 // in the decision log; /readyz shows the destination and its error.
 import type { ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { AuthenticatedRequest } from '../server/auth.js';
-import { GATEWAY_REFUSED, sendJsonRpcError } from '../server/jsonrpc-errors.js';
-import type { DecisionLog } from './decision-log.js';
+import type { AuthenticatedRequest } from './bearer-auth.js';
+import { GATEWAY_REFUSED, sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
+import type { DecisionLog } from '../../audit/decision-log.js';
 
 /** Seconds a refused client should wait: about what a stalled disk needs to catch up. */
 const RETRY_AFTER_S = '2';

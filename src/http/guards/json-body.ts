@@ -5,7 +5,7 @@
 // {} for an empty body, only an object or array at the top (strict), and the same error
 // types (entity.too.large, entity.parse.failed, request.aborted) for bodyErrorHandler.
 import type { IncomingMessage } from 'node:http';
-import type { NodeMiddleware } from './auth.js';
+import type { NodeMiddleware } from './bearer-auth.js';
 
 interface BodyError extends Error {
   type: string;

@@ -9,14 +9,14 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import type { PolicyConfig } from '../config/policy.js';
-import type { Logger } from '../util/logger.js';
-import type { WasmBundle } from './bundle.js';
-import { HttpBundleSource } from './bundles/http-source.js';
-import { PolicyEngine } from './engine.js';
-import type { PolicyHolder } from './policy-holder.js';
-import { sourceRevision } from './toolchain.js';
-import { PACKAGE_ROOT } from '../util/paths.js';
+import type { PolicyConfig } from '../../config/policy.js';
+import type { Logger } from '../../util/logger.js';
+import type { WasmBundle } from '../bundle/read.js';
+import { HttpBundleSource } from './http.js';
+import { PolicyEngine } from '../engine.js';
+import type { PolicyHolder } from '../holder.js';
+import { sourceRevision } from '../../toolchain/opa.js';
+import { PACKAGE_ROOT } from '../../util/paths.js';
 
 /** Parses (and verifies) bundle bytes; rejects with a reason to refuse them. */
 export type BundleParser = (bytes: Buffer, origin: string) => Promise<WasmBundle>;

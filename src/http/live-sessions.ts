@@ -10,8 +10,8 @@ import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { ListKind } from '../upstreams/connection.js';
 import type { Logger } from '../util/logger.js';
-import type { NodeStreamableHttpTransport } from './http-transport.js';
-import type { SessionRpc } from './session-rpc.js';
+import type { NodeStreamableHttpTransport } from '../mcp/server/http-transport.js';
+import type { SessionRpc } from '../mcp/server/dispatcher.js';
 
 export interface LiveSession {
   id: string;

@@ -16,18 +16,22 @@ import {
   type SessionStore,
 } from '../sessions/store.js';
 import type { Logger } from '../util/logger.js';
-import { POLICY_DENIED } from '../util/rpc-error.js';
+import { POLICY_DENIED } from '../mcp/jsonrpc/errors.js';
 import { GATEWAY_VERSION } from '../util/version.js';
-import type { AuthenticatedRequest } from './auth.js';
-import { NodeStreamableHttpTransport } from './http-transport.js';
-import { GATEWAY_REFUSED, JSONRPC_INVALID_REQUEST, sendJsonRpcError } from './jsonrpc-errors.js';
-import { newSessionId, type LiveSession, type SessionManager } from './session-manager.js';
+import type { AuthenticatedRequest } from './guards/bearer-auth.js';
+import { NodeStreamableHttpTransport } from '../mcp/server/http-transport.js';
+import {
+  GATEWAY_REFUSED,
+  JSONRPC_INVALID_REQUEST,
+  sendJsonRpcError,
+} from '../mcp/jsonrpc/http-error.js';
+import { newSessionId, type LiveSession, type SessionManager } from './live-sessions.js';
 import {
   createSessionServer,
   describeSessionServer,
   type RequestExtra,
   type SessionServerDeps,
-} from './session-server.js';
+} from '../pipeline/methods.js';
 
 export interface McpEndpointOptions {
   sessions: SessionManager;

@@ -6,12 +6,12 @@
 // upstream or logged (the credential broker may exchange it at the IdP for an upstream token).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import type { Identity } from '../identity/identity.js';
-import { AuthError, type TokenVerifier } from '../identity/verifier.js';
-import type { LoadedSession } from '../sessions/store.js';
-import type { Logger } from '../util/logger.js';
-import type { RequestExtra } from './session-server.js';
-import { GATEWAY_REFUSED, sendJsonRpcError } from './jsonrpc-errors.js';
+import type { Identity } from '../../identity/identity.js';
+import { AuthError, type TokenVerifier } from '../../identity/verifier.js';
+import type { LoadedSession } from '../../sessions/store.js';
+import type { Logger } from '../../util/logger.js';
+import type { RequestExtra } from '../../pipeline/methods.js';
+import { GATEWAY_REFUSED, sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
 
 /** What authentication attaches to a request. */
 export interface Authenticated {

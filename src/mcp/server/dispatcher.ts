@@ -21,8 +21,8 @@ import {
   type ServerCapabilities,
   type ServerNotification,
 } from '@modelcontextprotocol/sdk/types.js';
-import { CancellationSource, type Cancellation } from '../util/cancellation.js';
-import { INTERNAL_ERROR, INVALID_PARAMS, RpcError } from '../util/rpc-error.js';
+import { CancellationSource, type Cancellation } from '../../util/cancellation.js';
+import { INTERNAL_ERROR, INVALID_PARAMS, RpcError } from '../jsonrpc/errors.js';
 import type { NodeStreamableHttpTransport } from './http-transport.js';
 
 export const METHOD_NOT_FOUND = -32601;

@@ -22,8 +22,8 @@ import {
   type RequestId,
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { Cancellation } from '../util/cancellation.js';
-import { GATEWAY_VERSION } from '../util/version.js';
+import type { Cancellation } from '../../util/cancellation.js';
+import { GATEWAY_VERSION } from '../../util/version.js';
 
 /** A transport that can send one message with headers of its own (HTTP; stdio ignores them). */
 export type UpstreamTransport = Transport & {

@@ -3,11 +3,11 @@
 // (actions admin/sessions/list|show|kill); the decision is logged like any other.
 import { Router, type Request, type Response } from 'express';
 import type { Identity } from '../identity/identity.js';
-import type { Authenticated, NodeMiddleware } from './auth.js';
-import { policySummary } from '../pipeline/input.js';
+import type { Authenticated, NodeMiddleware } from './guards/bearer-auth.js';
+import { policySummary } from '../policy/input.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { StoreUnavailableError, type SessionRecord, type SessionStore } from '../sessions/store.js';
-import type { SessionManager } from './session-manager.js';
+import type { SessionManager } from './live-sessions.js';
 import type { Logger } from '../util/logger.js';
 
 export type AdminOperation = 'list' | 'show' | 'kill';

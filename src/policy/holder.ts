@@ -1,7 +1,7 @@
 // Holds the policy currently in force. Swapping is one reference assignment: evaluation is
 // synchronous, so every decision is taken wholly by one engine, and each decision log names
 // the revision of the engine that took it. A refused policy never replaces the current one.
-import { readBundleFile } from './bundle.js';
+import { readBundleFile } from './bundle/read.js';
 import { PolicyEngine, type MemoryLimits } from './engine.js';
 
 export class PolicyHolder {

@@ -1,7 +1,7 @@
 // Obligations are the policy's instructions attached to a decision. The gateway must carry
 // out every obligation it is given; one it cannot carry out turns the decision into a deny
 // (fail closed), never into a silently weaker allow.
-import type { Decision } from '../policy/decision.js';
+import type { Decision } from './decision.js';
 
 /** The policy's rate_limit obligation: at most `limit` calls per `window_s`, counted per. */
 export interface RateLimitObligation {

@@ -17,12 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AuditDestination } from '../config/policy.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import {
-  applyMaskRules,
-  DROP_ENTRYPOINT,
-  MASK_ENTRYPOINT,
-  parseMaskRules,
-} from './decision-log-mask.js';
+import { applyMaskRules, DROP_ENTRYPOINT, MASK_ENTRYPOINT, parseMaskRules } from './mask.js';
 import {
   encodeLine,
   fileSink,
@@ -30,9 +25,9 @@ import {
   type LineSink,
   type LineSinkOptions,
   type LineSinkStatus,
-} from './decision-log-lines.js';
-import { DecisionLogUploader, type UploadStats } from './decision-log-upload.js';
-import { describeThrown, type PolicyEngine } from './engine.js';
+} from './line-writer.js';
+import { DecisionLogUploader, type UploadStats } from './upload.js';
+import { describeThrown, type PolicyEngine } from '../policy/engine.js';
 
 export interface DecisionEvent {
   path: string;

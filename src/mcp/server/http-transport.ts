@@ -25,7 +25,7 @@ import {
   type MessageExtraInfo,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
-import { answeredId, messageKind, type MessageKind } from './jsonrpc-shape.js';
+import { answeredId, messageKind, type MessageKind } from '../jsonrpc/shape.js';
 
 /** As the SDK: bounded so one POST cannot queue unbounded work. */
 const MAX_BATCH_SIZE = 100;

@@ -3,12 +3,12 @@
 // Node's own request and response: /mcp does not go through Express (see app.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
-import type { NodeMiddleware } from './auth.js';
+import type { NodeMiddleware } from './bearer-auth.js';
 import {
   JSONRPC_INVALID_REQUEST,
   JSONRPC_PARSE_ERROR,
   sendJsonRpcError,
-} from './jsonrpc-errors.js';
+} from '../../mcp/jsonrpc/http-error.js';
 import { leanJsonBody } from './json-body.js';
 
 /** Browsers always send Origin; non-browser clients usually do not and are not affected. */

@@ -3,25 +3,25 @@
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Router } from 'express';
-import { authorizationServers } from './config/auth.js';
-import type { GatewayConfig } from './config/load.js';
-import { TokenVerifier } from './identity/verifier.js';
-import { createDecisionLog } from './policy/decision-log.js';
-import { guardAdmin, guardMcp } from './policy/decision-log-guard.js';
-import { parseBundle } from './policy/bundle.js';
-import { PolicyHolder } from './policy/policy-holder.js';
-import { PolicyManager } from './policy/policy-manager.js';
-import { Pipeline } from './pipeline/pipeline.js';
-import { requestListener } from './server/app.js';
-import { adminRouter } from './server/admin.js';
-import { bearerAuth } from './server/auth.js';
-import { mcpHandler } from './server/mcp-endpoint.js';
-import { SessionManager } from './server/session-manager.js';
-import { UpstreamRegistry } from './upstreams/registry.js';
-import { createStore } from './sessions/create-store.js';
-import { CredentialBroker } from './credentials/broker.js';
-import type { Logger } from './util/logger.js';
-import { GATEWAY_VERSION } from './util/version.js';
+import { authorizationServers } from '../config/auth.js';
+import type { GatewayConfig } from '../config/load.js';
+import { TokenVerifier } from '../identity/verifier.js';
+import { createDecisionLog } from '../audit/decision-log.js';
+import { guardAdmin, guardMcp } from '../http/guards/audit-backpressure.js';
+import { parseBundle } from '../policy/bundle/read.js';
+import { PolicyHolder } from '../policy/holder.js';
+import { PolicyManager } from '../policy/sources/manager.js';
+import { Pipeline } from '../pipeline/pipeline.js';
+import { requestListener } from '../http/listener.js';
+import { adminRouter } from '../http/admin.js';
+import { bearerAuth } from '../http/guards/bearer-auth.js';
+import { mcpHandler } from '../http/mcp-endpoint.js';
+import { SessionManager } from '../http/live-sessions.js';
+import { UpstreamRegistry } from '../upstreams/registry.js';
+import { createStore } from '../sessions/create-store.js';
+import { CredentialBroker } from '../credentials/broker.js';
+import type { Logger } from '../util/logger.js';
+import { GATEWAY_VERSION } from '../util/version.js';
 
 export interface RunningGateway {
   /** Base URL, e.g. http://127.0.0.1:8080 */

@@ -15,7 +15,7 @@ import {
   type ReadResourceRequest,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Identity } from '../identity/identity.js';
-import type { CallContext, Pipeline } from '../pipeline/pipeline.js';
+import type { CallContext, Pipeline } from './pipeline.js';
 import type { LoadedSession } from '../sessions/store.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import {
@@ -24,7 +24,7 @@ import {
   type Method,
   type RequestSchema,
   type ServerDescription,
-} from './session-rpc.js';
+} from '../mcp/server/dispatcher.js';
 
 export interface SessionServerDeps {
   pipeline: Pipeline;

@@ -5,12 +5,7 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import {
-  DEV_IDP_PROFILES,
-  requestUserToken,
-  startDevIdp,
-  type DevIdpProfile,
-} from '../devidp/index.js';
+import { DEV_IDP_PROFILES, requestUserToken, startDevIdp, type DevIdpProfile } from './index.js';
 
 /** What `dev-idp` leaves for `dev-token`: where to ask, and the dev grant's secret. */
 interface DevIdpState {

@@ -26,20 +26,20 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
-import type { SigningConfig } from '../config/policy.js';
+import type { SigningConfig } from '../../config/policy.js';
 import {
   parseYamlLossless,
   setOwn,
   toPlain,
   tryParseLosslessJson,
   type Lossless,
-} from './bundles/canonical.js';
-import { BundleError } from './bundles/errors.js';
-import { SIGNATURES_FILE, verifyBundleSignature } from './bundles/signature.js';
-import { readTar } from './bundles/tar.js';
+} from './canonical.js';
+import { BundleError } from './errors.js';
+import { SIGNATURES_FILE, verifyBundleSignature } from './signature.js';
+import { readTar } from './tar.js';
 
-export { BundleError } from './bundles/errors.js';
-export { readTar } from './bundles/tar.js';
+export { BundleError } from './errors.js';
+export { readTar } from './tar.js';
 
 export interface WasmBundle {
   /** `.manifest` revision, or a digest of the tarball when the manifest has none. */
