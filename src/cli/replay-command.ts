@@ -5,9 +5,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from '../policy/bundle/read.js';
-import { parseDecision, type Decision } from '../policy/decision.js';
-import { enforceSupportedObligations } from '../policy/obligations.js';
-import { DECISION_ENTRYPOINT, PolicyEngine, PolicyEvalError } from '../policy/engine.js';
+import { decide } from '../policy/decide.js';
+import { DECISION_ENTRYPOINT, PolicyEngine } from '../policy/engine.js';
 
 interface LoggedEvent {
   decision_id?: string;
@@ -67,20 +66,8 @@ export function replay(logText: string, engine: PolicyEngine): ReplayReport {
       continue;
     }
     report.decisions++;
-    let after: Decision;
-    try {
-      // The same checks the gateway applies after the policy (unsupported obligations deny).
-      after = enforceSupportedObligations(
-        parseDecision(engine.evaluate(DECISION_ENTRYPOINT, JSON.stringify(event.input))),
-      );
-    } catch (err) {
-      if (!(err instanceof PolicyEvalError)) throw err;
-      after = {
-        allow: false,
-        reasons: [`${err.message}; denied`],
-        obligations: parseDecision(undefined).obligations,
-      };
-    }
+    // Decided as the gateway decides (unsupported obligations deny, failures deny).
+    const after = decide(engine, JSON.stringify(event.input)).decision;
     const before = {
       allow: event.result?.allow === true,
       reasons: Array.isArray(event.result?.reasons) ? (event.result.reasons as string[]) : [],

@@ -2,20 +2,17 @@
 // every replica). Every request is authenticated like /mcp and decided by the policy
 // (actions admin/sessions/list|show|kill); the decision is logged like any other.
 import { Router, type Request, type Response } from 'express';
-import type { Identity } from '../identity/identity.js';
-import type { Authenticated, NodeMiddleware } from './guards/bearer-auth.js';
+import { callerOf, expressAuth, type Authenticate } from './guards/bearer-auth.js';
 import { policySummary } from '../policy/input.js';
-import type { Pipeline } from '../pipeline/pipeline.js';
+import type { Pipeline } from '../pipeline/chains.js';
 import { StoreUnavailableError, type SessionRecord, type SessionStore } from '../sessions/store.js';
 import type { SessionManager } from './live-sessions.js';
 import type { Logger } from '../util/logger.js';
 
 export type AdminOperation = 'list' | 'show' | 'kill';
 
-type AdminRequest = Request & Authenticated;
-
 export interface AdminDeps {
-  auth: NodeMiddleware;
+  authenticate: Authenticate;
   pipeline: Pipeline;
   store: SessionStore;
   sessions: SessionManager;
@@ -38,20 +35,16 @@ function view(record: SessionRecord): Record<string, unknown> {
 
 export function adminRouter(deps: AdminDeps): Router {
   const router = Router();
+  const auth = expressAuth(deps.authenticate);
 
   /** Asks the policy; answers 403 with its reasons when denied. */
-  const permitted = (
-    req: AdminRequest,
-    res: Response,
-    operation: AdminOperation,
-    sessionId?: string,
-  ): boolean => {
-    const identity = req.identity as Identity;
+  const permitted = (res: Response, operation: AdminOperation, sessionId?: string): boolean => {
+    const caller = callerOf(res);
     const { decision, decisionId } = deps.pipeline.decideAdmin({
-      identity,
+      identity: caller.identity,
       operation,
       sessionId,
-      remoteAddress: req.socket.remoteAddress,
+      remoteAddress: caller.remoteAddress,
     });
     if (decision.allow) return true;
     res
@@ -65,8 +58,8 @@ export function adminRouter(deps: AdminDeps): Router {
     res.status(503).json({ error: 'store_unavailable', message: err.message });
   };
 
-  router.get('/admin/sessions', deps.auth, async (req: AdminRequest, res) => {
-    if (!permitted(req, res, 'list')) return;
+  router.get('/admin/sessions', auth, async (_req: Request, res) => {
+    if (!permitted(res, 'list')) return;
     try {
       const records = await deps.store.list();
       res.json({ sessions: records.map(view) });
@@ -75,9 +68,9 @@ export function adminRouter(deps: AdminDeps): Router {
     }
   });
 
-  router.get('/admin/sessions/:id', deps.auth, async (req: AdminRequest, res) => {
+  router.get('/admin/sessions/:id', auth, async (req: Request, res) => {
     const id = String(req.params.id);
-    if (!permitted(req, res, 'show', id)) return;
+    if (!permitted(res, 'show', id)) return;
     try {
       const loaded = await deps.store.load(id, deps.historyLimit, []);
       if (!loaded) {
@@ -96,15 +89,15 @@ export function adminRouter(deps: AdminDeps): Router {
     }
   });
 
-  router.delete('/admin/sessions/:id', deps.auth, async (req: AdminRequest, res) => {
+  router.delete('/admin/sessions/:id', auth, async (req: Request, res) => {
     const id = String(req.params.id);
-    if (!permitted(req, res, 'kill', id)) return;
+    if (!permitted(res, 'kill', id)) return;
     try {
       const existed = await deps.store.terminate(id, 'killed by an administrator');
       await deps.sessions.endLocal(id, 'killed by an administrator');
       deps.logger.info('session killed by an administrator', {
         session: id.slice(0, 8),
-        by: req.identity?.subject,
+        by: callerOf(res).identity.subject,
       });
       if (!existed) {
         res.status(404).json({ error: 'not_found', message: `no session ${id}` });

@@ -134,6 +134,11 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
     });
   }
 
+  /** True when `server` is a configured upstream (connected or not). */
+  hasServer(server: string): boolean {
+    return this.configs.some((c) => c.name === server);
+  }
+
   configFor(server: string): UpstreamConfig | undefined {
     return this.configs.find((c) => c.name === server);
   }

@@ -1,28 +1,14 @@
-// Request guards in front of /mcp: Origin allow-list (DNS-rebinding defence), JSON body
-// parsing with a size limit, and translation of body errors into JSON-RPC errors. All on
-// Node's own request and response: /mcp does not go through Express (see app.ts).
+// Guard in front of /mcp: the JSON body, read with a size limit, and body errors as
+// JSON-RPC errors. On Node's own request and response: /mcp does not go through Express
+// (see listener.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
-import type { NodeMiddleware } from './bearer-auth.js';
 import {
   JSONRPC_INVALID_REQUEST,
   JSONRPC_PARSE_ERROR,
   sendJsonRpcError,
 } from '../../mcp/jsonrpc/http-error.js';
-import { leanJsonBody } from './json-body.js';
-
-/** Browsers always send Origin; non-browser clients usually do not and are not affected. */
-export function originGuard(allowedOrigins: string[]): NodeMiddleware {
-  const allowed = new Set(allowedOrigins);
-  return (req, res, next) => {
-    const origin = req.headers.origin;
-    if (origin !== undefined && !allowed.has(origin)) {
-      sendJsonRpcError(res, 403, JSONRPC_INVALID_REQUEST, `Origin ${origin} is not allowed`);
-      return;
-    }
-    next();
-  };
-}
+import { leanJsonBody, type NodeMiddleware } from './json-body.js';
 
 export function jsonBody(maxBytes: number): NodeMiddleware {
   // body-parser stays for what the plain reader leaves to it (compressed bodies, charsets).

@@ -4,8 +4,17 @@
 // still goes to it. Same outcome as body-parser's json(): a body only for JSON media types,
 // {} for an empty body, only an object or array at the top (strict), and the same error
 // types (entity.too.large, entity.parse.failed, request.aborted) for bodyErrorHandler.
-import type { IncomingMessage } from 'node:http';
-import type { NodeMiddleware } from './bearer-auth.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/**
+ * A middleware on Node's own request and response (body-parser's shape): it leaves the
+ * parsed body on req.body, where the /mcp route takes it and hands it on explicitly.
+ */
+export type NodeMiddleware = (
+  req: IncomingMessage & { body?: unknown },
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => void;
 
 interface BodyError extends Error {
   type: string;

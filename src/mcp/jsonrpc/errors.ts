@@ -14,3 +14,4 @@ export const INVALID_PARAMS = -32602;
 export const INTERNAL_ERROR = -32603;
 /** The policy denied the request (server-defined range). */
 export const POLICY_DENIED = -32010;
+export const INVALID_REQUEST = -32600;

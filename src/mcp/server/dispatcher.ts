@@ -16,24 +16,23 @@ import {
   LATEST_PROTOCOL_VERSION,
   SUPPORTED_PROTOCOL_VERSIONS,
   type JSONRPCMessage,
-  type MessageExtraInfo,
   type RequestId,
   type ServerCapabilities,
   type ServerNotification,
 } from '@modelcontextprotocol/sdk/types.js';
 import { CancellationSource, type Cancellation } from '../../util/cancellation.js';
 import { INTERNAL_ERROR, INVALID_PARAMS, RpcError } from '../jsonrpc/errors.js';
-import type { NodeStreamableHttpTransport } from './http-transport.js';
+import type { Delivery, NodeStreamableHttpTransport } from './http-transport.js';
 
 export const METHOD_NOT_FOUND = -32601;
 
 /** One request being served: what a method handler needs besides its params. */
-export interface InboundRequest {
+export interface InboundRequest<C = unknown> {
   readonly id: RequestId;
   /** Cancelled when the client cancels the request or the session closes. */
   readonly cancellation: Cancellation;
-  /** What the HTTP layer attached to the request (authInfo and headers). */
-  readonly info: MessageExtraInfo | undefined;
+  /** The HTTP request's headers (requestInfo) and what the HTTP layer passed with it. */
+  readonly delivery: Delivery<C> | undefined;
   /** Sends a notification about this request (progress) on the request's own stream. */
   sendNotification(notification: ServerNotification): Promise<void>;
 }
@@ -49,18 +48,18 @@ export interface RequestSchema {
 }
 
 /** A method the session answers: the SDK schema of its request, and what to do. */
-export interface Method {
+export interface Method<C = unknown> {
   /** Validates the whole request message; its `params` reach the handler. */
   schema: RequestSchema;
-  handle(params: unknown, request: InboundRequest): unknown;
+  handle(params: unknown, request: InboundRequest<C>): unknown;
 }
 
 /** What every session of one gateway answers: built once, shared by every session. */
-export interface ServerDescription {
+export interface ServerDescription<C = unknown> {
   serverInfo: { name: string; version: string };
   capabilities: ServerCapabilities;
   instructions: string;
-  methods: ReadonlyMap<string, Method>;
+  methods: ReadonlyMap<string, Method<C>>;
 }
 
 type Fields = Record<string, unknown>;
@@ -86,13 +85,13 @@ function issuesOf(error: {
     .join('; ');
 }
 
-class Request implements InboundRequest {
+class Request<C> implements InboundRequest<C> {
   readonly cancellation = new CancellationSource();
 
   constructor(
-    private readonly rpc: SessionRpc,
+    private readonly rpc: SessionRpc<C>,
     readonly id: RequestId,
-    readonly info: MessageExtraInfo | undefined,
+    readonly delivery: Delivery<C> | undefined,
   ) {}
 
   get aborted(): boolean {
@@ -113,18 +112,18 @@ class Request implements InboundRequest {
   }
 }
 
-export class SessionRpc {
-  private transport: NodeStreamableHttpTransport | undefined;
+export class SessionRpc<C = unknown> {
+  private transport: NodeStreamableHttpTransport<C> | undefined;
   /** Requests whose handler is running, for cancellation. */
-  private readonly running = new Map<RequestId, Request>();
+  private readonly running = new Map<RequestId, Request<C>>();
 
-  constructor(private readonly server: ServerDescription) {}
+  constructor(private readonly server: ServerDescription<C>) {}
 
   /** Takes over the transport's callbacks; one transport per SessionRpc. */
-  async connect(transport: NodeStreamableHttpTransport): Promise<void> {
+  async connect(transport: NodeStreamableHttpTransport<C>): Promise<void> {
     if (this.transport) throw new Error('SessionRpc is already connected to a transport');
     this.transport = transport;
-    transport.onmessage = (message, info) => this.receive(message, info);
+    transport.onmessage = (message, delivery) => this.receive(message, delivery);
     transport.onclose = () => this.closed();
     await transport.start();
   }
@@ -153,9 +152,9 @@ export class SessionRpc {
   }
 
   /** The transport has checked the JSON-RPC shape (jsonrpc-shape.ts) before this runs. */
-  private receive(message: JSONRPCMessage, info: MessageExtraInfo | undefined): void {
+  private receive(message: JSONRPCMessage, delivery: Delivery<C> | undefined): void {
     if ('method' in message) {
-      if ('id' in message) void this.serve(message, info);
+      if ('id' in message) void this.serve(message, delivery);
       else if (message.method === 'notifications/cancelled') this.cancel(message.params);
       // Other notifications (initialized, progress, roots/list_changed) need no action.
     }
@@ -170,12 +169,12 @@ export class SessionRpc {
 
   private async serve(
     message: Fields & { id: RequestId },
-    info: MessageExtraInfo | undefined,
+    delivery: Delivery<C> | undefined,
   ): Promise<void> {
     const id = message.id;
     const method = message.method as string;
     let answer: JSONRPCMessage;
-    const request = new Request(this, id, info);
+    const request = new Request(this, id, delivery);
     this.running.set(id, request);
     try {
       const result = await this.answer(method, message, request);
@@ -190,7 +189,7 @@ export class SessionRpc {
     await this.transport.send(answer).catch(() => undefined);
   }
 
-  private answer(method: string, message: Fields, request: InboundRequest): unknown {
+  private answer(method: string, message: Fields, request: InboundRequest<C>): unknown {
     // ping has no params to speak of (the transport checked the shape of the message).
     if (method === 'ping') return {};
     const entry = method === 'initialize' ? this.initializeMethod : this.server.methods.get(method);
@@ -210,7 +209,7 @@ export class SessionRpc {
     return entry.handle(params, request);
   }
 
-  private readonly initializeMethod: Method = {
+  private readonly initializeMethod: Method<C> = {
     schema: InitializeRequestSchema,
     handle: (params) => this.initialize(params as Fields),
   };

@@ -12,7 +12,6 @@
 // the spec (2025-06-18 / 2025-11-25) and the SDK's transport check them, with the same
 // status codes and messages.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import type {
   Transport,
@@ -44,8 +43,15 @@ export interface HttpTransportOptions {
   sessionId: string | undefined;
 }
 
-/** What the auth middleware put on the request. */
-type AuthenticatedMessage = IncomingMessage & { auth?: AuthInfo };
+/**
+ * What the transport hands on with each message: the SDK's extra info (the request's
+ * headers), and what the HTTP layer passed with this request (for the gateway: who is
+ * calling, and the session as loaded for this request). The transport never looks inside
+ * `context`; an SDK Server connected to this transport simply ignores it.
+ */
+export interface Delivery<C> extends MessageExtraInfo {
+  readonly context?: C;
+}
 
 /** One response the transport still owes: a POST's answer, or the standalone GET stream. */
 class Exchange {
@@ -116,10 +122,10 @@ class Exchange {
   }
 }
 
-export class NodeStreamableHttpTransport implements Transport {
+export class NodeStreamableHttpTransport<C = unknown> implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
-  onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
+  onmessage?: (message: JSONRPCMessage, delivery?: Delivery<C>) => void;
 
   readonly sessionId: string | undefined;
   private started = false;
@@ -144,8 +150,16 @@ export class NodeStreamableHttpTransport implements Transport {
     return Promise.resolve();
   }
 
-  /** Serves one HTTP request of this session; `body` is the JSON the body parser read. */
-  handleRequest(req: AuthenticatedMessage, res: ServerResponse, body: unknown): Promise<void> {
+  /**
+   * Serves one HTTP request of this session; `body` is the JSON the body parser read, and
+   * `context` goes with every message of this request to the dispatcher.
+   */
+  handleRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+    context?: C,
+  ): Promise<void> {
     if (this.closed) {
       this.refuse(res, 404, -32001, 'Session not found');
       return Promise.resolve();
@@ -157,7 +171,7 @@ export class NodeStreamableHttpTransport implements Transport {
     this.handled = true;
     switch (req.method) {
       case 'POST':
-        this.handlePost(req, res, body);
+        this.handlePost(req, res, body, context);
         break;
       case 'GET':
         this.handleGet(req, res);
@@ -175,7 +189,12 @@ export class NodeStreamableHttpTransport implements Transport {
     return Promise.resolve();
   }
 
-  private handlePost(req: AuthenticatedMessage, res: ServerResponse, body: unknown): void {
+  private handlePost(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+    context: C | undefined,
+  ): void {
     const accept = req.headers.accept;
     if (!accept?.includes('application/json') || !accept.includes('text/event-stream')) {
       this.refuse(
@@ -242,12 +261,11 @@ export class NodeStreamableHttpTransport implements Transport {
     }
 
     // The request's headers as Node parsed them; no URL object is built (nothing reads it).
-    const extra: MessageExtraInfo = { requestInfo: { headers: req.headers } };
-    if (req.auth) extra.authInfo = req.auth;
+    const delivery: Delivery<C> = { requestInfo: { headers: req.headers }, context };
     if (!kinds.includes('request')) {
       // Only notifications and responses: accepted, nothing to answer.
       res.writeHead(202, this.answerHeaders).end();
-      for (const message of messages) this.onmessage?.(message, extra);
+      for (const message of messages) this.onmessage?.(message, delivery);
       return;
     }
     // A client that drops the connection before its answer leaves nothing behind.
@@ -261,10 +279,10 @@ export class NodeStreamableHttpTransport implements Transport {
     });
     // Several answers to one POST cannot share one JSON body as the spec's clients expect.
     if (batch) exchange.stream();
-    for (const message of messages) this.onmessage?.(message, extra);
+    for (const message of messages) this.onmessage?.(message, delivery);
   }
 
-  private handleGet(req: AuthenticatedMessage, res: ServerResponse): void {
+  private handleGet(req: IncomingMessage, res: ServerResponse): void {
     if (!req.headers.accept?.includes('text/event-stream')) {
       this.refuse(res, 406, -32000, 'Not Acceptable: Client must accept text/event-stream');
       return;
