@@ -1,7 +1,8 @@
 // `mcpgate policy build|test|check` and `mcpgate eval`.
 import { resolve } from 'node:path';
 import { runPolicyTests } from '../toolchain/policy-test.js';
-import { buildWasmBundle, NON_POLICY_ENTRIES, regoLayout, runOpa } from '../toolchain/opa.js';
+import { NON_POLICY_ENTRIES } from '../policy/sources/rego-dir.js';
+import { buildWasmBundle, regoLayout, runOpa } from '../toolchain/opa.js';
 
 /** `mcpgate policy test` fails below this line coverage of the policy files. */
 export const COVERAGE_THRESHOLD = 95;
