@@ -6,6 +6,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import express, { type Express, type Router } from 'express';
 import type { AuthenticatedRequest, NodeMiddleware } from './guards/bearer-auth.js';
 import { bodyErrorHandler, jsonBody, originGuard } from './guards/body.js';
+import { INTERNAL_ERROR } from '../mcp/jsonrpc/codes.js';
 import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
 import type { Logger } from '../util/logger.js';
 
@@ -48,7 +49,12 @@ export function mcpRoute(parts: AppParts): RequestListener {
     parts.logger.error('MCP request failed', {
       error: err instanceof Error ? err.message : String(err),
     });
-    sendJsonRpcError(res, 500, -32603, 'internal gateway error; the request was not processed');
+    sendJsonRpcError(
+      res,
+      500,
+      INTERNAL_ERROR,
+      'internal gateway error; the request was not processed',
+    );
   };
 
   const parsed = (req: AuthenticatedRequest, res: ServerResponse, err?: unknown): void => {

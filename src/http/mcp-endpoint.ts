@@ -16,15 +16,16 @@ import {
   type SessionStore,
 } from '../sessions/store.js';
 import type { Logger } from '../util/logger.js';
-import { POLICY_DENIED } from '../mcp/jsonrpc/errors.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import type { AuthenticatedRequest } from './guards/bearer-auth.js';
 import { NodeStreamableHttpTransport } from '../mcp/server/http-transport.js';
 import {
   GATEWAY_REFUSED,
-  JSONRPC_INVALID_REQUEST,
-  sendJsonRpcError,
-} from '../mcp/jsonrpc/http-error.js';
+  INTERNAL_ERROR,
+  INVALID_REQUEST,
+  POLICY_DENIED,
+} from '../mcp/jsonrpc/codes.js';
+import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
 import { newSessionId, type LiveSession, type SessionManager } from './live-sessions.js';
 import {
   createSessionServer,
@@ -76,7 +77,7 @@ function notFound(res: ServerResponse): void {
   sendJsonRpcError(
     res,
     404,
-    JSONRPC_INVALID_REQUEST,
+    INVALID_REQUEST,
     'Session not found: it expired, was terminated or closed; re-authenticate and initialize a new session',
   );
 }
@@ -104,7 +105,7 @@ export function mcpHandler(options: McpEndpointOptions) {
       sendJsonRpcError(
         res,
         400,
-        JSONRPC_INVALID_REQUEST,
+        INVALID_REQUEST,
         'Bad Request: no Mcp-Session-Id header; send initialize first to open a session',
       );
       return;
@@ -114,7 +115,7 @@ export function mcpHandler(options: McpEndpointOptions) {
       sendJsonRpcError(
         res,
         400,
-        JSONRPC_INVALID_REQUEST,
+        INVALID_REQUEST,
         'Mcp-Purpose must be 1-64 characters of A-Z a-z 0-9 . _ -',
       );
       return;
@@ -236,7 +237,7 @@ export function mcpHandler(options: McpEndpointOptions) {
           sendJsonRpcError(
             res,
             400,
-            JSONRPC_INVALID_REQUEST,
+            INVALID_REQUEST,
             'Bad Request: Mcp-Session-Id header is required',
           );
           return;
@@ -285,7 +286,12 @@ export function mcpHandler(options: McpEndpointOptions) {
       else await serveVisitor(req, res, sessionId);
     } catch (err) {
       logger.error('MCP request failed', { error: (err as Error).message });
-      sendJsonRpcError(res, 500, -32603, 'internal gateway error; the request was not processed');
+      sendJsonRpcError(
+        res,
+        500,
+        INTERNAL_ERROR,
+        'internal gateway error; the request was not processed',
+      );
     }
   };
 }

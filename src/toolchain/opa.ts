@@ -28,8 +28,11 @@ import { MANIFEST_METADATA_KEY, readBundleFile } from '../policy/bundle/read.js'
 import { readTar, replaceTarFile } from '../policy/bundle/tar.js';
 import { unreadInput, type ModuleAst } from './input-analysis.js';
 import { opaBinary } from '../util/paths.js';
+import { McpgateError } from '../util/errors.js';
 
-export class ToolchainError extends Error {}
+export class ToolchainError extends McpgateError {
+  static override readonly code = 'ERR_POLICY_TOOLCHAIN';
+}
 
 /** Folders and files of rego/ that are tooling, not policy: never built into the bundle. */
 export const NON_POLICY_ENTRIES = ['tests', 'schema', 'capabilities.json'];

@@ -118,7 +118,7 @@ describe('UpstreamConnection', () => {
 
   it('refuses a result that is not a tools/call result, naming the field, and stays up', async () => {
     const error = await failure('malformed');
-    expect(error.code).toBe(-32603);
+    expect(error.rpcCode).toBe(-32603);
     expect(error.message).toMatch(
       /^upstream raw answered tools\/call malformed with an invalid tools\/call result: content: /,
     );
@@ -127,7 +127,7 @@ describe('UpstreamConnection', () => {
 
   it('checks structuredContent against the tool’s outputSchema', async () => {
     const error = await failure('typed', { good: false });
-    expect(error.code).toBe(-32602);
+    expect(error.rpcCode).toBe(-32602);
     expect(error.message).toMatch(/^Structured content does not match the tool's output schema/);
     const ok = await connection.callTool({ name: 'typed', arguments: { good: true } }, {});
     expect(ok.structuredContent).toEqual({ count: 1 });

@@ -11,7 +11,8 @@ import { AuthError, type TokenVerifier } from '../../identity/verifier.js';
 import type { LoadedSession } from '../../sessions/store.js';
 import type { Logger } from '../../util/logger.js';
 import type { RequestExtra } from '../../pipeline/methods.js';
-import { GATEWAY_REFUSED, sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
+import { GATEWAY_REFUSED } from '../../mcp/jsonrpc/codes.js';
+import { sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
 
 /** What authentication attaches to a request. */
 export interface Authenticated {
