@@ -5,7 +5,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Express, type Router } from 'express';
 import type { Caller } from '../identity/caller.js';
-import { INTERNAL_ERROR } from '../mcp/jsonrpc/errors.js';
+import { INTERNAL_ERROR } from '../mcp/jsonrpc/codes.js';
 import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
 import type { Logger } from '../util/logger.js';
 import type { Authenticate } from './guards/bearer-auth.js';

@@ -8,12 +8,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { SessionsConfig } from '../config/sessions.js';
 import type { Caller } from '../identity/caller.js';
-import { INTERNAL_ERROR, POLICY_DENIED } from '../mcp/jsonrpc/errors.js';
 import {
   GATEWAY_REFUSED,
-  JSONRPC_INVALID_REQUEST,
-  sendJsonRpcError,
-} from '../mcp/jsonrpc/http-error.js';
+  INTERNAL_ERROR,
+  INVALID_REQUEST,
+  POLICY_DENIED,
+} from '../mcp/jsonrpc/codes.js';
+import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
 import { NodeStreamableHttpTransport } from '../mcp/server/http-transport.js';
 import type { Pipeline } from '../pipeline/chains.js';
 import { RequestContext } from '../pipeline/context.js';
@@ -82,7 +83,7 @@ function notFound(res: ServerResponse): void {
   sendJsonRpcError(
     res,
     404,
-    JSONRPC_INVALID_REQUEST,
+    INVALID_REQUEST,
     'Session not found: it expired, was terminated or closed; re-authenticate and initialize a new session',
   );
 }
@@ -114,7 +115,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       sendJsonRpcError(
         res,
         400,
-        JSONRPC_INVALID_REQUEST,
+        INVALID_REQUEST,
         'Bad Request: no Mcp-Session-Id header; send initialize first to open a session',
       );
       return;
@@ -124,7 +125,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       sendJsonRpcError(
         res,
         400,
-        JSONRPC_INVALID_REQUEST,
+        INVALID_REQUEST,
         'Mcp-Purpose must be 1-64 characters of A-Z a-z 0-9 . _ -',
       );
       return;
@@ -251,7 +252,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
           sendJsonRpcError(
             res,
             400,
-            JSONRPC_INVALID_REQUEST,
+            INVALID_REQUEST,
             'Bad Request: Mcp-Session-Id header is required',
           );
           return;

@@ -19,8 +19,11 @@ import { readTar, replaceTarFile } from '../policy/bundle/tar.js';
 import { NON_POLICY_ENTRIES, policyFiles, sourceRevision } from '../policy/sources/rego-dir.js';
 import { unreadInput, type ModuleAst } from './input-analysis.js';
 import { opaBinary } from '../util/paths.js';
+import { McpgateError } from '../util/errors.js';
 
-export class ToolchainError extends Error {}
+export class ToolchainError extends McpgateError {
+  static override readonly code = 'ERR_POLICY_TOOLCHAIN';
+}
 
 export interface RegoLayout {
   regoDir: string;

@@ -7,7 +7,6 @@ import { EventEmitter } from 'node:events';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import {
   CallToolResultSchema,
-  ErrorCode,
   GetPromptResultSchema,
   ListPromptsResultSchema,
   ListResourcesResultSchema,
@@ -26,7 +25,9 @@ import type { UpstreamConfig } from '../config/load.js';
 import { readValue } from '../config/secrets.js';
 import type { Cancellation } from '../util/cancellation.js';
 import type { Logger } from '../util/logger.js';
-import { INTERNAL_ERROR, RpcError } from '../mcp/jsonrpc/errors.js';
+import { INTERNAL_ERROR, REQUEST_TIMEOUT } from '../mcp/jsonrpc/codes.js';
+import { RpcError } from '../mcp/jsonrpc/errors.js';
+import { McpgateError } from '../util/errors.js';
 import type { ServerCatalog } from './catalog.js';
 import { HttpClientTransport } from '../mcp/client/http-transport.js';
 import {
@@ -44,7 +45,9 @@ export type ConnectionState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'clo
 export type ListKind = 'tools' | 'prompts' | 'resources';
 
 /** The upstream cannot take calls right now; the message says why and what happens next. */
-export class UpstreamUnavailableError extends Error {}
+export class UpstreamUnavailableError extends McpgateError {
+  static override readonly code = 'ERR_UPSTREAM_UNAVAILABLE';
+}
 
 /** Pages through a cursor-paginated list to the end (bounded, against a looping server). */
 async function readAllPages<T>(
@@ -286,7 +289,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       }
       if (err instanceof UpstreamTimeoutError) {
         throw new RpcError(
-          ErrorCode.RequestTimeout,
+          REQUEST_TIMEOUT,
           `upstream ${this.name} did not answer ${what} within ${Math.round(this.config.timeoutMs / 1000)} s`,
         );
       }
@@ -294,7 +297,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       // servers send "MCP error <code>: ..." (and may nest it); every copy is removed here,
       // as the downstream client's SDK adds its own.
       if (err instanceof UpstreamRpcError) {
-        throw new RpcError(err.code, err.message.replace(/^(MCP error -?\d+: )+/, ''), err.data);
+        throw new RpcError(err.rpcCode, err.message.replace(/^(MCP error -?\d+: )+/, ''), err.data);
       }
       if (err instanceof UpstreamResultError) {
         throw new RpcError(

@@ -77,7 +77,7 @@ describe('check the result (outputSchema)', () => {
     expect(error.message).toMatch(
       /^Structured content does not match the tool's output schema: .*count/,
     );
-    expect(error.code).toBe(-32602);
+    expect(error.rpcCode).toBe(-32602);
   });
 
   it('refuses a result without structuredContent from a tool that declares a schema', () => {
@@ -86,7 +86,7 @@ describe('check the result (outputSchema)', () => {
     expect(error.message).toBe(
       'Tool typed has an output schema but did not return structured content',
     );
-    expect(error.code).toBe(-32600);
+    expect(error.rpcCode).toBe(-32600);
   });
 
   it('lets a tool error through without structuredContent', () => {

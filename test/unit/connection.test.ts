@@ -118,7 +118,7 @@ describe('UpstreamConnection', () => {
 
   it('refuses a result that is not a tools/call result, naming the field, and stays up', async () => {
     const error = await failure('malformed');
-    expect(error.code).toBe(-32603);
+    expect(error.rpcCode).toBe(-32603);
     expect(error.message).toMatch(
       /^upstream raw answered tools\/call malformed with an invalid tools\/call result: content: /,
     );

@@ -6,7 +6,8 @@
 // in the decision log; /readyz shows the destination and its error.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { GATEWAY_REFUSED, sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
+import { GATEWAY_REFUSED } from '../../mcp/jsonrpc/codes.js';
+import { sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
 import type { DecisionLog } from '../../audit/decision-log.js';
 
 /** Seconds a refused client should wait: about what a stalled disk needs to catch up. */

@@ -9,7 +9,8 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { Caller } from '../../identity/caller.js';
 import { AuthError, type TokenVerifier } from '../../identity/verifier.js';
 import type { Logger } from '../../util/logger.js';
-import { GATEWAY_REFUSED, sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
+import { GATEWAY_REFUSED } from '../../mcp/jsonrpc/codes.js';
+import { sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
 
 /** Authenticates one request: the Caller, or undefined when the refusal has been answered. */
 export type Authenticate = (

@@ -3,11 +3,8 @@
 // (see listener.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
-import {
-  JSONRPC_INVALID_REQUEST,
-  JSONRPC_PARSE_ERROR,
-  sendJsonRpcError,
-} from '../../mcp/jsonrpc/http-error.js';
+import { INVALID_REQUEST, PARSE_ERROR } from '../../mcp/jsonrpc/codes.js';
+import { sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
 import { leanJsonBody, type NodeMiddleware } from './json-body.js';
 
 export function jsonBody(maxBytes: number): NodeMiddleware {
@@ -35,20 +32,15 @@ export function bodyErrorHandler(
 ) => void {
   return (err, _req, res, next) => {
     if (err.type === 'entity.too.large') {
-      sendJsonRpcError(res, 413, JSONRPC_INVALID_REQUEST, `request body exceeds ${maxBytes} bytes`);
+      sendJsonRpcError(res, 413, INVALID_REQUEST, `request body exceeds ${maxBytes} bytes`);
       return;
     }
     if (err.type === 'entity.parse.failed') {
-      sendJsonRpcError(
-        res,
-        400,
-        JSONRPC_PARSE_ERROR,
-        'Parse error: request body is not valid JSON',
-      );
+      sendJsonRpcError(res, 400, PARSE_ERROR, 'Parse error: request body is not valid JSON');
       return;
     }
     if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') {
-      sendJsonRpcError(res, 415, JSONRPC_INVALID_REQUEST, 'unsupported request body encoding');
+      sendJsonRpcError(res, 415, INVALID_REQUEST, 'unsupported request body encoding');
       return;
     }
     next(err);

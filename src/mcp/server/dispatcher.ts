@@ -21,10 +21,9 @@ import {
   type ServerNotification,
 } from '@modelcontextprotocol/sdk/types.js';
 import { CancellationSource, type Cancellation } from '../../util/cancellation.js';
-import { INTERNAL_ERROR, INVALID_PARAMS, RpcError } from '../jsonrpc/errors.js';
+import { INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND } from '../jsonrpc/codes.js';
+import { RpcError } from '../jsonrpc/errors.js';
 import type { Delivery, NodeStreamableHttpTransport } from './http-transport.js';
-
-export const METHOD_NOT_FOUND = -32601;
 
 /** One request being served: what a method handler needs besides its params. */
 export interface InboundRequest<C = unknown> {
@@ -64,10 +63,19 @@ export interface ServerDescription<C = unknown> {
 
 type Fields = Record<string, unknown>;
 
-/** A handler's error as JSON-RPC: its own code, message and data when it has them. */
+/**
+ * A handler's error as JSON-RPC: its own code, message and data when it has them. The code
+ * is `rpcCode` on the gateway's own JSON-RPC errors (RpcError; every mcpgate error's `code`
+ * is its stable string code), or a numeric `code` on another library's JSON-RPC error (the
+ * SDK's McpError); anything else is an internal error.
+ */
 function errorBody(err: unknown): { code: number; message: string; data?: unknown } {
   const fields = (typeof err === 'object' && err !== null ? err : {}) as Fields;
-  const code = Number.isSafeInteger(fields.code) ? (fields.code as number) : INTERNAL_ERROR;
+  const code = Number.isSafeInteger(fields.rpcCode)
+    ? (fields.rpcCode as number)
+    : Number.isSafeInteger(fields.code)
+      ? (fields.code as number)
+      : INTERNAL_ERROR;
   const message =
     typeof fields.message === 'string' && fields.message !== '' ? fields.message : 'Internal error';
   return fields.data === undefined ? { code, message } : { code, message, data: fields.data };

@@ -24,6 +24,13 @@ import {
   type MessageExtraInfo,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CONNECTION_CLOSED,
+  INVALID_REQUEST,
+  PARSE_ERROR,
+  SESSION_NOT_FOUND,
+  TRANSPORT_REFUSED,
+} from '../jsonrpc/codes.js';
 import { answeredId, messageKind, type MessageKind } from '../jsonrpc/shape.js';
 
 /** As the SDK: bounded so one POST cannot queue unbounded work. */
@@ -161,7 +168,7 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
     context?: C,
   ): Promise<void> {
     if (this.closed) {
-      this.refuse(res, 404, -32001, 'Session not found');
+      this.refuse(res, 404, SESSION_NOT_FOUND, 'Session not found');
       return Promise.resolve();
     }
     // A transport without a session serves exactly one request (its ids are the client's own).
@@ -184,7 +191,7 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
         break;
       default:
         res.setHeader('allow', 'GET, POST, DELETE');
-        this.refuse(res, 405, -32000, 'Method not allowed.');
+        this.refuse(res, 405, TRANSPORT_REFUSED, 'Method not allowed.');
     }
     return Promise.resolve();
   }
@@ -200,7 +207,7 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
       this.refuse(
         res,
         406,
-        -32000,
+        TRANSPORT_REFUSED,
         'Not Acceptable: Client must accept both application/json and text/event-stream',
       );
       return;
@@ -209,7 +216,7 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
       this.refuse(
         res,
         415,
-        -32000,
+        TRANSPORT_REFUSED,
         'Unsupported Media Type: Content-Type must be application/json',
       );
       return;
@@ -220,7 +227,7 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
       this.refuse(
         res,
         400,
-        -32600,
+        INVALID_REQUEST,
         `Invalid Request: Batch must not exceed ${MAX_BATCH_SIZE} messages`,
       );
       return;
@@ -229,7 +236,7 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
     for (const message of raw) {
       const kind = messageKind(message);
       if (kind === undefined) {
-        this.refuse(res, 400, -32700, 'Parse error: Invalid JSON-RPC message');
+        this.refuse(res, 400, PARSE_ERROR, 'Parse error: Invalid JSON-RPC message');
         return;
       }
       kinds.push(kind);
@@ -243,14 +250,14 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
     );
     if (initializing) {
       if (this.initialized && this.sessionId !== undefined) {
-        this.refuse(res, 400, -32600, 'Invalid Request: Server already initialized');
+        this.refuse(res, 400, INVALID_REQUEST, 'Invalid Request: Server already initialized');
         return;
       }
       if (messages.length > 1) {
         this.refuse(
           res,
           400,
-          -32600,
+          INVALID_REQUEST,
           'Invalid Request: Only one initialization request is allowed',
         );
         return;
@@ -284,12 +291,22 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
 
   private handleGet(req: IncomingMessage, res: ServerResponse): void {
     if (!req.headers.accept?.includes('text/event-stream')) {
-      this.refuse(res, 406, -32000, 'Not Acceptable: Client must accept text/event-stream');
+      this.refuse(
+        res,
+        406,
+        TRANSPORT_REFUSED,
+        'Not Acceptable: Client must accept text/event-stream',
+      );
       return;
     }
     if (!this.checkSession(req, res) || !this.checkProtocolVersion(req, res)) return;
     if (this.standalone && !this.standalone.isEnded) {
-      this.refuse(res, 409, -32000, 'Conflict: Only one SSE stream is allowed per session');
+      this.refuse(
+        res,
+        409,
+        TRANSPORT_REFUSED,
+        'Conflict: Only one SSE stream is allowed per session',
+      );
       return;
     }
     const exchange: Exchange = new Exchange(res, this.answerHeaders, () => {
@@ -338,7 +355,10 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
       exchange.write({
         jsonrpc: '2.0',
         id,
-        error: { code: -32000, message: 'Session closed before the request was answered' },
+        error: {
+          code: CONNECTION_CLOSED,
+          message: 'Session closed before the request was answered',
+        },
       });
       open.add(exchange);
     }
@@ -360,16 +380,16 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
   private checkSession(req: IncomingMessage, res: ServerResponse): boolean {
     if (this.sessionId === undefined) return true;
     if (!this.initialized) {
-      this.refuse(res, 400, -32000, 'Bad Request: Server not initialized');
+      this.refuse(res, 400, TRANSPORT_REFUSED, 'Bad Request: Server not initialized');
       return false;
     }
     const header = req.headers['mcp-session-id'];
     if (!header) {
-      this.refuse(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
+      this.refuse(res, 400, TRANSPORT_REFUSED, 'Bad Request: Mcp-Session-Id header is required');
       return false;
     }
     if (header !== this.sessionId) {
-      this.refuse(res, 404, -32001, 'Session not found');
+      this.refuse(res, 404, SESSION_NOT_FOUND, 'Session not found');
       return false;
     }
     return true;
@@ -382,7 +402,7 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
     this.refuse(
       res,
       400,
-      -32000,
+      TRANSPORT_REFUSED,
       `Bad Request: Unsupported protocol version: ${String(version)} (${SUPPORTED_VERSIONS})`,
     );
     return false;

@@ -4,7 +4,8 @@
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { JsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { INVALID_PARAMS, INVALID_REQUEST, RpcError } from '../../mcp/jsonrpc/errors.js';
+import { INVALID_PARAMS, INVALID_REQUEST } from '../../mcp/jsonrpc/codes.js';
+import { RpcError } from '../../mcp/jsonrpc/errors.js';
 import type { ToolEntry } from '../../upstreams/catalog.js';
 import type { Stage } from '../chain.js';
 import type { RequestContext } from '../context.js';
