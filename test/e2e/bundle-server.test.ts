@@ -14,7 +14,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { opaBinary } from '../../src/util/paths.js';
 import { callTool, connectClient, textOf } from './support/client.js';
 import { ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
-import { startIssuer, type TestIssuer } from './support/issuer.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { addToCodeReview, copyRego, DENY_ECHO } from './support/rego-copy.js';
 
 let issuer: TestIssuer;

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { callTool, connectClient, textOf } from './support/client.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
-import { startIssuer, type TestIssuer } from './support/issuer.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
 
 let issuer: TestIssuer;
 let gateway: GatewayProcess;

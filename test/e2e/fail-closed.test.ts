@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { callTool, connectClient, INITIALIZE, rawPost, textOf } from './support/client.js';
 import { startGatewayProcess, scratchDir, type GatewayProcess } from './support/gateway.js';
 import { buildFixturePolicy, labServer } from './support/policies.js';
-import { startIssuer, type TestIssuer } from './support/issuer.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
 
 let issuer: TestIssuer;
 const gateways: GatewayProcess[] = [];

@@ -12,7 +12,7 @@ import {
   startGatewayProcess,
   type GatewayProcess,
 } from './support/gateway.js';
-import { startIssuer, type TestIssuer } from './support/issuer.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { addToCodeReview, buildInto, copyRego, DENY_ECHO } from './support/rego-copy.js';
 
 let issuer: TestIssuer;

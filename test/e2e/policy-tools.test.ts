@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { callTool, connectClient } from './support/client.js';
 import { BIN, ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
-import { startIssuer, type TestIssuer } from './support/issuer.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { addToCodeReview, buildInto, copyRego, DENY_ECHO } from './support/rego-copy.js';
 
 const run = promisify(execFile);
