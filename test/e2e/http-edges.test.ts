@@ -3,7 +3,7 @@
 // DELETE, the session cap, health and metadata. After every refusal the gateway keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { callTool, connectClient, INITIALIZE, rawPost, textOf } from './support/client.js';
+import { callTool, connectEngineer, INITIALIZE, rawPost, textOf } from './support/client.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { hs256Token, startIssuer, unsignedToken, type TestIssuer } from '../support/issuer.js';
 
@@ -18,10 +18,7 @@ beforeAll(async () => {
     sessions: { max_sessions: 4 },
     gateway: { allowed_origins: ['https://app.example.com'], max_body_bytes: 4096 },
   });
-  healthy = await connectClient(
-    gateway.mcpUrl,
-    await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] }),
-  );
+  healthy = await connectEngineer(gateway.mcpUrl, issuer);
 });
 
 afterAll(async () => {
