@@ -23,10 +23,10 @@ import { performance } from 'node:perf_hooks';
 import { ROOT } from './servers.mjs';
 import { summarize, round } from './stats.mjs';
 
-const { readBundleFile } = await import(join(ROOT, 'dist/src/policy/bundle.js'));
+const { readBundleFile } = await import(join(ROOT, 'dist/src/policy/bundle/read.js'));
 const { PolicyEngine, DECISION_ENTRYPOINT } = await import(join(ROOT, 'dist/src/policy/engine.js'));
 const { MemoryStore } = await import(join(ROOT, 'dist/src/sessions/memory-store.js'));
-const { baseInput, policyInputJson } = await import(join(ROOT, 'dist/src/pipeline/input.js'));
+const { baseInput, policyInputJson } = await import(join(ROOT, 'dist/src/policy/input.js'));
 const { ARGS_DIGEST_HEX } = await import(join(ROOT, 'dist/src/sessions/session.js'));
 
 const TARGETS = [
