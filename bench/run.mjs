@@ -803,7 +803,8 @@ async function scalingSection(issuer) {
 // ---------------------------------------------------------------------------------------
 function checkPrerequisites() {
   const missing = [];
-  if (!existsSync(join(ROOT, 'dist/src/main/index.js'))) missing.push('dist/ (run `npm run build`)');
+  if (!existsSync(join(ROOT, 'dist/src/main/index.js')))
+    missing.push('dist/ (run `npm run build`)');
   if (!existsSync(BUNDLE))
     missing.push('wasm/bundle.tar.gz (run `node bin/mcpgate.js policy build`)');
   if (missing.length > 0) throw new Error(`missing: ${missing.join(', ')}`);

@@ -9,7 +9,7 @@ import { TokenVerifier } from '../../src/identity/verifier.js';
 import { bearerAuth } from '../../src/http/guards/bearer-auth.js';
 import type { Caller } from '../../src/identity/caller.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { startIssuer, type TestIssuer } from '../e2e/support/issuer.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
 
 const RESOURCE = 'http://127.0.0.1/mcp';
 let issuer: TestIssuer;
