@@ -11,7 +11,7 @@ import { auditBackpressure, guardAdmin } from '../http/guards/audit-backpressure
 import { parseBundle } from '../policy/bundle/read.js';
 import { PolicyHolder } from '../policy/holder.js';
 import { PolicyManager } from '../policy/sources/manager.js';
-import { Pipeline } from '../pipeline/chains.js';
+import { Pipeline, type PipelineDeps } from '../pipeline/chains.js';
 import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
@@ -19,6 +19,7 @@ import { mcpHandler } from '../http/mcp-endpoint.js';
 import { SessionManager } from '../http/live-sessions.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
 import { createStore } from '../sessions/create-store.js';
+import { MemoryStore } from '../sessions/memory-store.js';
 import { CredentialBroker } from '../credentials/broker.js';
 import type { Logger } from '../util/logger.js';
 import { GATEWAY_VERSION } from '../util/version.js';
@@ -32,6 +33,40 @@ export interface RunningGateway {
   registry: UpstreamRegistry;
   sessions: SessionManager;
   close(): Promise<void>;
+}
+
+/** The pipeline's parts as startGateway wires them (the chains depend on nothing else). */
+function assemblePipeline(
+  config: GatewayConfig,
+  logger: Logger,
+  parts: Pick<
+    PipelineDeps,
+    'policy' | 'registry' | 'store' | 'decisionLog' | 'broker' | 'terminate'
+  >,
+): Pipeline {
+  return new Pipeline({
+    ...parts,
+    limits: config.sessions,
+    logger,
+    gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
+  });
+}
+
+/**
+ * `mcpgate start --explain`: every request chain this configuration runs, in order, without
+ * starting anything (no listener, no upstream, no store connection, no decision log).
+ */
+export function explainGateway(config: GatewayConfig, logger: Logger): string {
+  const broker = new CredentialBroker(config.gateway.id, logger);
+  const pipeline = assemblePipeline(config, logger, {
+    policy: new PolicyHolder(),
+    registry: new UpstreamRegistry(config.upstreams, logger, broker),
+    store: new MemoryStore(),
+    decisionLog: createDecisionLog([], { id: config.gateway.id, version: GATEWAY_VERSION }),
+    broker,
+    terminate: () => undefined,
+  });
+  return pipeline.explain();
 }
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
@@ -68,14 +103,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     store,
     logger,
   );
-  const pipeline = new Pipeline({
+  const pipeline = assemblePipeline(config, logger, {
     policy,
     registry,
     store,
-    limits: config.sessions,
     decisionLog,
-    logger,
-    gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
     broker,
     terminate: (id, reason) =>
       setImmediate(() => {

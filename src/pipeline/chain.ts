@@ -53,7 +53,9 @@ export class Chain {
     try {
       for (const stage of this.main) {
         if (stage.when === 'allowed' && ctx.denied) continue;
-        const outcome = this.timer ? await this.timed(stage, ctx) : await stage.run(ctx);
+        let outcome = this.timer ? this.timed(stage, ctx) : stage.run(ctx);
+        // Most stages are synchronous: await (one microtask each) only what is a promise.
+        if (outcome instanceof Promise) outcome = await outcome;
         if (outcome === undefined) continue;
         if ('respond' in outcome) {
           ctx.result = outcome.respond;
@@ -63,7 +65,10 @@ export class Chain {
       }
       return this.render(ctx);
     } finally {
-      for (const stage of this.last) await stage.run(ctx);
+      for (const stage of this.last) {
+        const done = stage.run(ctx);
+        if (done instanceof Promise) await done;
+      }
     }
   }
 
@@ -75,15 +80,23 @@ export class Chain {
     return `${this.method}\n${lines.join('\n')}`;
   }
 
-  private async timed(stage: Stage, ctx: RequestContext): Promise<StageOutcome> {
+  private timed(stage: Stage, ctx: RequestContext): StageOutcome | Promise<StageOutcome> {
     const started = process.hrtime.bigint();
-    try {
-      return await stage.run(ctx);
-    } finally {
+    const done = (): void => {
       const ns = Number(process.hrtime.bigint() - started);
       (ctx.timings ??= []).push(ns);
       this.timer?.(this.method, stage.name, ns);
+    };
+    let outcome: StageOutcome | Promise<StageOutcome>;
+    try {
+      outcome = stage.run(ctx);
+    } catch (err) {
+      done();
+      throw err;
     }
+    if (outcome instanceof Promise) return outcome.finally(done);
+    done();
+    return outcome;
   }
 }
 

@@ -8,7 +8,7 @@ import {
   type CredentialBroker,
 } from '../../credentials/broker.js';
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
-import { denyWith, type Stage } from '../chain.js';
+import { denyWith, type Stage, type StageOutcome } from '../chain.js';
 import type { RequestContext } from '../context.js';
 
 /** The static secret a stdio child got in its environment at start: nothing per call. */
@@ -46,21 +46,34 @@ export function issueCredential(registry: UpstreamRegistry, broker: CredentialBr
     );
   };
 
+  const refused = (err: unknown): StageOutcome => {
+    if (!(err instanceof CredentialError)) throw err;
+    return err.claimsChallenge === undefined
+      ? denyWith(`${err.message}; denied`)
+      : denyWith(`${err.message}; denied`, { claimsChallenge: err.claimsChallenge });
+  };
+
   return {
     name: 'credential for this call',
     when: 'allowed',
-    async run(ctx: RequestContext) {
+    run(ctx: RequestContext) {
       const server = ctx.target?.server;
       if (server === undefined) throw new Error('credential ran before the target was resolved');
+      let credential: Credential | Promise<Credential>;
       try {
-        ctx.credential = await credentialFor(ctx, server);
-        return undefined;
+        credential = credentialFor(ctx, server);
       } catch (err) {
-        if (!(err instanceof CredentialError)) throw err;
-        return err.claimsChallenge === undefined
-          ? denyWith(`${err.message}; denied`)
-          : denyWith(`${err.message}; denied`, { claimsChallenge: err.claimsChallenge });
+        return refused(err);
       }
+      // No credential configured (the common case) needs no promise, so no extra tick.
+      if (!(credential instanceof Promise)) {
+        ctx.credential = credential;
+        return undefined;
+      }
+      return credential.then((issued) => {
+        ctx.credential = issued;
+        return undefined;
+      }, refused);
     },
   };
 }
