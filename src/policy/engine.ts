@@ -83,7 +83,7 @@ export class PolicyEngine {
     private readonly memory: MemoryLimits,
     /**
      * True when `mcpgate policy build` proved that no rule of this policy can read
-     * input.session.history (bundle metadata, see input-analysis.ts): the gateway then
+     * input.session.history (bundle metadata, see toolchain/input-analysis.ts): the gateway then
      * leaves it out of every input (pipeline/input.ts policyInputJson).
      */
     readonly omitsHistory: boolean,

@@ -93,7 +93,7 @@ const CHECK_MEMORY = { initialPages: 5, maxPages: 1024 };
 /**
  * `opa build -t wasm` of rego/ into outFile. The bundle has the decision and visible
  * entrypoints, plus mcp/authz/prepare when the policy defines it and system/log/mask and
- * system/log/drop when it defines those (decision-log masking, see decision-log-mask.ts).
+ * system/log/drop when it defines those (decision-log masking, see audit/mask.ts).
  * Whether a rule exists is OPA's call: the build is tried with them, and one OPA reports as
  * undefined is left out. The manifest then gets `metadata.mcpgate.unread_input` (see
  * recordUnreadInput), and the bundle is loaded as the gateway loads it, so a policy the

@@ -159,7 +159,7 @@ export class SessionRpc<C = unknown> {
     return this.transport.send(message, { relatedRequestId: id });
   }
 
-  /** The transport has checked the JSON-RPC shape (jsonrpc-shape.ts) before this runs. */
+  /** The transport has checked the JSON-RPC shape (mcp/jsonrpc/shape.ts) before this runs. */
   private receive(message: JSONRPCMessage, delivery: Delivery<C> | undefined): void {
     if ('method' in message) {
       if ('id' in message) void this.serve(message, delivery);
