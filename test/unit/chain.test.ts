@@ -2,34 +2,14 @@
 // stages after a throw; timings only when asked for; and the assembled chains in order.
 import { describe, expect, it } from '@jest/globals';
 import { parseConfig } from '../../src/config/load.js';
-import { Caller } from '../../src/identity/caller.js';
-import type { Identity } from '../../src/identity/identity.js';
 import { explainGateway } from '../../src/main/gateway.js';
 import { Chain, denyWith, type Stage, type StageOutcome } from '../../src/pipeline/chain.js';
-import { RequestContext } from '../../src/pipeline/context.js';
+import type { RequestContext } from '../../src/pipeline/context.js';
 import type { Decision } from '../../src/policy/decision.js';
 import { silentLogger } from '../../src/util/logger.js';
+import { requestContext } from './support/context.js';
 
-function context(): RequestContext {
-  const caller = new Caller({ subject: 'u' } as Identity, undefined, 't');
-  const session = {
-    record: {
-      id: 's',
-      principal: 'p',
-      subject: 'u',
-      purpose: 'x',
-      createdAt: 0,
-      expiresAt: null,
-      protocolVersion: '',
-      clientInfo: null,
-      clientCapabilities: {},
-    },
-    history: [],
-    counters: { calls: 0, denied: 0 },
-    rates: {},
-  };
-  return new RequestContext('tools/call', 1, caller, session, undefined, {}, undefined, 0);
-}
+const context = (): RequestContext => requestContext();
 
 const ALLOW: Decision = {
   allow: true,

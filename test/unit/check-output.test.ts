@@ -3,12 +3,11 @@
 // without a schema are not checked. Real catalog entries, the SDK's real Ajv validator.
 import { describe, expect, it } from '@jest/globals';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
-import { Caller } from '../../src/identity/caller.js';
-import type { Identity } from '../../src/identity/identity.js';
 import { RpcError } from '../../src/mcp/jsonrpc/errors.js';
-import { RequestContext } from '../../src/pipeline/context.js';
+import type { RequestContext } from '../../src/pipeline/context.js';
 import { checkToolOutput } from '../../src/pipeline/stages/check-output.js';
 import { Catalog } from '../../src/upstreams/catalog.js';
+import { requestContext } from './support/context.js';
 
 const TOOLS: Tool[] = [
   {
@@ -29,24 +28,7 @@ const { catalog } = Catalog.build([
 function contextFor(tool: string, result: CallToolResult): RequestContext {
   const entry = catalog.tools.get(`lab__${tool}`);
   if (!entry) throw new Error(`no tool ${tool}`);
-  const caller = new Caller({ subject: 'u' } as Identity, undefined, 't');
-  const session = {
-    record: {
-      id: 's',
-      principal: 'p',
-      subject: 'u',
-      purpose: 'x',
-      createdAt: 0,
-      expiresAt: null,
-      protocolVersion: '',
-      clientInfo: null,
-      clientCapabilities: {},
-    },
-    history: [],
-    counters: { calls: 0, denied: 0 },
-    rates: {},
-  };
-  const ctx = new RequestContext('tools/call', 1, caller, session, undefined, {}, undefined, 0);
+  const ctx = requestContext();
   ctx.target = { kind: 'tool', server: 'lab', name: tool, id: entry.id, entry };
   ctx.result = result;
   return ctx;

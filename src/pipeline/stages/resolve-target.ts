@@ -7,6 +7,13 @@ import type { UpstreamRegistry } from '../../upstreams/registry.js';
 import type { Stage } from '../chain.js';
 import type { RequestContext } from '../context.js';
 
+function unknown(kind: 'tool' | 'prompt', name: string | undefined): RpcError {
+  return new RpcError(
+    INVALID_PARAMS,
+    `unknown ${kind} "${name}"; call ${kind}s/list to see the ${kind}s this session may use`,
+  );
+}
+
 export function resolveTarget(registry: UpstreamRegistry): Stage {
   return {
     name: 'resolve target',
@@ -16,37 +23,17 @@ export function resolveTarget(registry: UpstreamRegistry): Stage {
       switch (ctx.action) {
         case 'tools/call': {
           const entry = registry.catalog.tools.get(params.name ?? '');
-          if (!entry) {
-            throw new RpcError(
-              INVALID_PARAMS,
-              `unknown tool "${params.name}"; call tools/list to see the tools this session may use`,
-            );
-          }
-          ctx.target = {
-            kind: 'tool',
-            server: entry.server,
-            name: entry.name,
-            id: entry.id,
-            entry,
-          };
+          if (!entry) throw unknown('tool', params.name);
+          const { server, name, id } = entry;
+          ctx.target = { kind: 'tool', server, name, id, entry };
           ctx.args = params.arguments ?? {};
           return undefined;
         }
         case 'prompts/get': {
           const entry = registry.catalog.prompts.get(params.name ?? '');
-          if (!entry) {
-            throw new RpcError(
-              INVALID_PARAMS,
-              `unknown prompt "${params.name}"; call prompts/list to see the prompts this session may use`,
-            );
-          }
-          ctx.target = {
-            kind: 'prompt',
-            server: entry.server,
-            name: entry.name,
-            id: entry.id,
-            entry,
-          };
+          if (!entry) throw unknown('prompt', params.name);
+          const { server, name, id } = entry;
+          ctx.target = { kind: 'prompt', server, name, id, entry };
           ctx.args = params.arguments ?? {};
           return undefined;
         }
