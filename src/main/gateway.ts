@@ -201,6 +201,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     resource(),
     config.auth.clockToleranceS,
     logger,
+    config.auth.maxTokenLifetimeS,
   );
   identity.verifier = tokenVerifier;
   void tokenVerifier.warmUp();

@@ -104,6 +104,7 @@ describe('parseConfig: defaults', () => {
           },
         ],
         clockToleranceS: 30,
+        maxTokenLifetimeS: 86_400,
         requiredScopes: [],
         scopesSupported: [],
       },
