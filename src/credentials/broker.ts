@@ -227,7 +227,13 @@ export class CredentialBroker {
     }
     const fresh = await this.exchange(upstream, config, who.subjectToken, audience, scopes);
     // The session may have ended while the IdP answered.
-    if (this.hasEnded(who)) throw endedError(upstream);
+    if (this.hasEnded(who)) {
+      this.logger.debug('obtained token discarded: its session ended meanwhile', {
+        upstream,
+        session: who.sessionId.slice(0, 8),
+      });
+      throw endedError(upstream);
+    }
     if (who.sessionExpiresAt !== null) {
       fresh.expiresAt = Math.min(fresh.expiresAt, who.sessionExpiresAt);
     }
