@@ -5,8 +5,6 @@
 // log and the decision log see is checked, not only the upstream.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { startDevIdp, type DevIdp } from '../../dev/idp/index.js';
 import { startScopedUpstream, type ScopedUpstream } from '../fixtures/servers/scoped-upstream.js';
@@ -24,7 +22,14 @@ import {
   type TokenAnswer,
   type TokenEndpoint,
 } from '../support/token-endpoint.js';
-import { callTool, INITIALIZE, rawPost, textOf } from './support/client.js';
+import {
+  callTool,
+  connectSwitching,
+  INITIALIZE,
+  rawPost,
+  textOf,
+  type SwitchingClient,
+} from './support/client.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { buildFixturePolicy } from './support/policies.js';
 import { freePort } from './support/ports.js';
@@ -130,27 +135,8 @@ function userToken(user: string, more: { clientId?: string; mfa?: boolean } = {}
   });
 }
 
-/** An MCP client whose bearer token can change between requests of one session. */
-async function connect(
-  initialToken: string,
-): Promise<{ client: Client; transport: StreamableHTTPClientTransport; use: (t: string) => void }> {
-  let token = initialToken;
-  const transport = new StreamableHTTPClientTransport(new URL(gateway.mcpUrl), {
-    fetch: (input, init) => {
-      const headers = new Headers(init?.headers);
-      headers.set('authorization', `Bearer ${token}`);
-      return fetch(input, { ...init, headers });
-    },
-  });
-  const client = new Client({ name: 'credential-attacks', version: '1.0.0' });
-  await client.connect(transport);
-  return {
-    client,
-    transport,
-    use: (t) => {
-      token = t;
-    },
-  };
+function connect(initialToken: string): Promise<SwitchingClient> {
+  return connectSwitching(gateway.mcpUrl, initialToken, 'credential-attacks');
 }
 
 async function until(what: string, condition: () => boolean | Promise<boolean>): Promise<void> {
@@ -165,7 +151,7 @@ describe('step-up bypass', () => {
   it('never hands the MFA-derived token to a request of the same session without MFA', async () => {
     const strong = await userToken(DAVE, { clientId: 'agent-a', mfa: true });
     const weak = await userToken(DAVE, { clientId: 'agent-b' });
-    const { client, use } = await connect(strong);
+    const { client, setToken: use } = await connect(strong);
     const before = github.seen.length;
     const first = await callTool(client, 'github__get_pull_request', PR);
     expect(first.isError ?? false).toBe(false);

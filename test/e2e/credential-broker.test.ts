@@ -9,9 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { decodeJwt, exportJWK, exportPKCS8, generateKeyPair } from 'jose';
-import winston from 'winston';
 import type { CredentialConfig } from '../../src/config/credentials.js';
 import {
   CredentialBroker,
@@ -19,7 +17,8 @@ import {
   type CallIdentity,
 } from '../../src/credentials/broker.js';
 import { startDevIdp, type DevIdp } from '../../dev/idp/index.js';
-import { silentLogger, type Logger } from '../../src/util/logger.js';
+import { silentLogger } from '../../src/util/logger.js';
+import { capturingLogger } from '../support/logger.js';
 import {
   errorReply,
   held,
@@ -263,23 +262,6 @@ function localConfig(more: Partial<ExchangeConfig> = {}): ExchangeConfig {
     allowInsecureHttp: true,
     ...more,
   };
-}
-
-function capturingLogger(lines: string[]): Logger {
-  return winston.createLogger({
-    level: 'debug',
-    format: winston.format.json(),
-    transports: [
-      new winston.transports.Stream({
-        stream: new Writable({
-          write(chunk: Buffer, _encoding, done) {
-            lines.push(chunk.toString('utf8'));
-            done();
-          },
-        }),
-      }),
-    ],
-  });
 }
 
 async function until(what: string, condition: () => boolean): Promise<void> {

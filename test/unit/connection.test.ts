@@ -6,12 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
-import winston from 'winston';
 import { parseConfig } from '../../src/config/load.js';
 import { UpstreamConnection } from '../../src/upstreams/connection.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { RpcError } from '../../src/mcp/jsonrpc/errors.js';
+import { capturingLogger } from '../support/logger.js';
 
 const TOOLS = [
   { name: 'echo', inputSchema: { type: 'object' } },
@@ -190,20 +189,7 @@ describe('UpstreamConnection: an expired call credential is never sent again', (
       '/srv/mcpgate/conf',
     );
     const logged: string[] = [];
-    const logger = winston.createLogger({
-      level: 'debug',
-      format: winston.format.json(),
-      transports: [
-        new winston.transports.Stream({
-          stream: new Writable({
-            write(chunk: Buffer, _encoding, done) {
-              logged.push(chunk.toString('utf8'));
-              done();
-            },
-          }),
-        }),
-      ],
-    });
+    const logger = capturingLogger(logged);
     // A per-session connection: no credential of its own, only its calls' tokens.
     const session = new UpstreamConnection(config.upstreams[0]!, logger, 'session s1');
     try {
