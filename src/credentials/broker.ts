@@ -193,14 +193,22 @@ export class CredentialBroker {
     if (cached && cached.expiresAt - config.refreshBeforeMs > Date.now()) {
       return this.issued(cached, facts);
     }
+    const fresh = await this.singleFlight(key, () =>
+      this.exchangeAndKeep(key, upstream, config, who, audience, scopes),
+    );
+    return this.issued(fresh, facts);
+  }
+
+  /** The request under way for `key`, else a new one: concurrent misses share one. */
+  private singleFlight(key: string, start: () => Promise<Cached>): Promise<Cached> {
     let pending = this.inflight.get(key);
     if (!pending) {
-      pending = this.exchangeAndKeep(key, upstream, config, who, audience, scopes);
+      pending = start();
       this.inflight.set(key, pending);
       const settled = (): void => void this.inflight.delete(key);
       pending.then(settled, settled);
     }
-    return this.issued(await pending, facts);
+    return pending;
   }
 
   private issued(cached: Cached, facts: CredentialFacts): Credential {
@@ -283,17 +291,12 @@ export class CredentialBroker {
         if (cached && cached.expiresAt - config.refreshBeforeMs > Date.now()) {
           return { Authorization: `Bearer ${cached.token}` };
         }
-        let pending = this.inflight.get(key);
-        if (!pending) {
-          pending = this.gatewayToken(upstream, config).then((fresh) => {
-            this.cache.set(key, fresh);
-            return fresh;
-          });
-          this.inflight.set(key, pending);
-          const settled = (): void => void this.inflight.delete(key);
-          pending.then(settled, settled);
-        }
-        return { Authorization: `Bearer ${(await pending).token}` };
+        const fresh = await this.singleFlight(key, async () => {
+          const token = await this.gatewayToken(upstream, config);
+          this.cache.set(key, token);
+          return token;
+        });
+        return { Authorization: `Bearer ${fresh.token}` };
       }
     }
   }
