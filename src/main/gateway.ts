@@ -103,6 +103,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     store,
     logger,
   );
+  // Terminations on any replica: an exchange still under way for the session is not kept.
+  store.onTerminated((id) => broker.sessionEnded(id));
   const pipeline = assemblePipeline(config, logger, {
     policy,
     registry,
@@ -199,6 +201,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     resource(),
     config.auth.clockToleranceS,
     logger,
+    config.auth.maxTokenLifetimeS,
   );
   identity.verifier = tokenVerifier;
   void tokenVerifier.warmUp();
