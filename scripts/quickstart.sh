@@ -5,13 +5,8 @@
 # (http://127.0.0.1:8080/mcp). Ctrl-C stops both.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-echo "==> installing npm packages"
-# npm install (not npm ci): it installs exactly the lock's versions, but unlike npm ci it
-# accepts a lock without the non-Linux optional bindings of unrs-resolver (a jest
-# dependency) that this environment's registry does not serve.
-npm install --no-audit --no-fund
-echo "==> installing the OPA CLI (pinned; first time takes a few minutes)"
-bash scripts/install-opa.sh
+echo "==> installing what is missing: npm packages, the pinned OPA CLI (first time takes a few minutes)"
+bash scripts/setup.sh
 echo "==> building mcpgate and the example policy"
 npm run build
 node bin/mcpgate.js policy build
