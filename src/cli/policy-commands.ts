@@ -1,19 +1,75 @@
-// `mcpgate policy build|test|check` and `mcpgate eval`.
+// `mcpgate policy build|test|check`.
 import { resolve } from 'node:path';
 import { runPolicyTests } from '../toolchain/policy-test.js';
 import { buildWasmBundle, NON_POLICY_ENTRIES, regoLayout, runOpa } from '../toolchain/opa.js';
+import { parseCommand, type CommandSpec } from './command-spec.js';
 
 /** `mcpgate policy test` fails below this line coverage of the policy files. */
 export const COVERAGE_THRESHOLD = 95;
 
-export function policyBuild(regoDir: string, outFile: string, revision?: string): number {
-  const rev = buildWasmBundle(regoLayout(resolve(regoDir)), resolve(outFile), revision);
-  console.log(`built ${outFile} (revision ${rev})`);
+const REGO_OPTION = {
+  type: 'string',
+  value: 'DIR',
+  default: 'rego',
+  help: 'the policy directory (Rego, profiles, tests/, schema/, capabilities.json)',
+} as const;
+
+export const POLICY_BUILD_SPEC = {
+  name: 'policy build',
+  summary: 'compile the policy to a WebAssembly OPA bundle the gateway loads',
+  options: {
+    rego: REGO_OPTION,
+    out: {
+      type: 'string',
+      value: 'FILE',
+      default: 'wasm/bundle.tar.gz',
+      help: 'where to write the bundle (written whole, then renamed over the old one)',
+    },
+    revision: {
+      type: 'string',
+      value: 'R',
+      defaultText: 'a digest of the policy sources, rego-<16 hex digits>',
+      help: 'the revision recorded in the bundle and in every decision-log line',
+    },
+  },
+  details: [
+    'Runs `opa build -t wasm` with the built-ins of capabilities.json, then loads the bundle as the gateway would, so a policy the gateway would refuse (a malformed profile, say) fails here. A gateway whose policy.bundle is this file reloads it.',
+  ],
+  example: ['mcpgate policy build --rego rego --out wasm/bundle.tar.gz'],
+} as const satisfies CommandSpec;
+
+export const POLICY_CHECK_SPEC = {
+  name: 'policy check',
+  summary: 'lint the policy: formatting, strict compile against the input schema',
+  options: { rego: REGO_OPTION },
+  details: ['Runs `opa fmt --list` and `opa check --strict` with the input schema.'],
+  example: ['mcpgate policy check'],
+} as const satisfies CommandSpec;
+
+export const POLICY_TEST_SPEC = {
+  name: 'policy test',
+  summary: "run the policy's tests and cases, in OPA's Go evaluator and in wasm",
+  options: { rego: REGO_OPTION },
+  details: [
+    `Runs \`opa test\`, requires at least ${COVERAGE_THRESHOLD}% line coverage of the policy files (everything outside tests/), then evaluates every case of tests/cases.json in the compiled wasm in Node and compares each answer with the expectation and with OPA's Go evaluator.`,
+  ],
+  example: ['mcpgate policy test'],
+} as const satisfies CommandSpec;
+
+export function policyBuild(argv: string[]): number {
+  const { values } = parseCommand(POLICY_BUILD_SPEC, argv);
+  const rev = buildWasmBundle(
+    regoLayout(resolve(values.rego)),
+    resolve(values.out),
+    values.revision,
+  );
+  console.log(`built ${values.out} (revision ${rev})`);
   return 0;
 }
 
-export function policyCheck(regoDir: string): number {
-  const layout = regoLayout(resolve(regoDir));
+export function policyCheck(argv: string[]): number {
+  const { values } = parseCommand(POLICY_CHECK_SPEC, argv);
+  const layout = regoLayout(resolve(values.rego));
   let failed = false;
   const fmt = runOpa(['fmt', '--list', '--fail', layout.regoDir]);
   if (fmt.status !== 0) {
@@ -41,8 +97,9 @@ export function policyCheck(regoDir: string): number {
   return failed ? 1 : 0;
 }
 
-export async function policyTest(regoDir: string): Promise<number> {
-  const report = await runPolicyTests(regoLayout(resolve(regoDir)));
+export async function policyTest(argv: string[]): Promise<number> {
+  const { values } = parseCommand(POLICY_TEST_SPEC, argv);
+  const report = await runPolicyTests(regoLayout(resolve(values.rego)));
   console.log(report.opaTest.output.trimEnd());
   console.log(`opa test (Go evaluator): ${report.opaTest.ok ? 'ok' : 'FAILED'}`);
   let failed = 0;

@@ -3,11 +3,11 @@
 // (allow <-> deny, or different reasons) is reported.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from '../policy/bundle/read.js';
 import { parseDecision, type Decision } from '../policy/decision.js';
 import { enforceSupportedObligations } from '../policy/obligations.js';
 import { DECISION_ENTRYPOINT, PolicyEngine, PolicyEvalError } from '../policy/engine.js';
+import { parseCommand, type CommandSpec } from './command-spec.js';
 
 interface LoggedEvent {
   decision_id?: string;
@@ -105,20 +105,41 @@ export function replay(logText: string, engine: PolicyEngine): ReplayReport {
   return report;
 }
 
-export async function replayCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      log: { type: 'string' },
-      bundle: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      'fail-on-change': { type: 'boolean', default: false },
+export const POLICY_REPLAY_SPEC = {
+  name: 'policy replay',
+  summary: 're-evaluate a decision log with a candidate policy and list what would change',
+  options: {
+    log: {
+      type: 'string',
+      value: 'FILE',
+      required: true,
+      help: "a decision log the gateway wrote (one JSON line per decision, OPA's format)",
     },
-  });
-  if (!values.log || !values.bundle) {
-    console.error('policy replay needs --log decisions.jsonl and --bundle candidate.tar.gz');
-    return 2;
-  }
+    bundle: {
+      type: 'string',
+      value: 'FILE',
+      required: true,
+      help: 'the candidate bundle, from `mcpgate policy build --out FILE`',
+    },
+    json: { type: 'boolean', default: false, help: 'print the whole report as JSON' },
+    'fail-on-change': {
+      type: 'boolean',
+      default: false,
+      help: 'exit 1 when any decision would change (for CI)',
+    },
+  },
+  details: [
+    'Every decision of mcp/authz/decision in the log is evaluated again with the candidate and compared: allow or deny, and the reasons. Events whose input was masked or erased are skipped and counted, because replaying them would not be faithful.',
+  ],
+  example: [
+    'mcpgate policy build --out /tmp/candidate.tar.gz',
+    'mcpgate policy replay --log examples/quickstart/.state/decisions.log --bundle /tmp/candidate.tar.gz',
+  ],
+} as const satisfies CommandSpec;
+
+export async function replayCommand(argv: string[]): Promise<number> {
+  const { values } = parseCommand(POLICY_REPLAY_SPEC, argv);
+  if (values.log === undefined || values.bundle === undefined) return 2; // parseCommand refused it
   const engine = PolicyEngine.load(
     await readBundleFile(resolve(values.bundle), { maxBytes: DEFAULT_MAX_BUNDLE_BYTES }),
     {

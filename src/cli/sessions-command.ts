@@ -1,7 +1,7 @@
 // `mcpgate sessions list|show ID|kill ID`: the admin API of a running gateway. The token
 // (--token or $MCPGATE_ADMIN_TOKEN) must belong to a user the policy lets administer
 // sessions (by default: the mcpgate.admin role).
-import { parseArgs } from 'node:util';
+import { parseCommand, UsageError, type CommandSpec } from './command-spec.js';
 
 interface SessionView {
   id: string;
@@ -11,44 +11,108 @@ interface SessionView {
   expires_at: string | null;
 }
 
-export async function sessionsCommand(argv: string[]): Promise<number> {
-  const [operation, ...rest] = argv;
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: {
-      url: { type: 'string', default: 'http://127.0.0.1:8080' },
-      token: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-  });
-  const token = values.token ?? process.env.MCPGATE_ADMIN_TOKEN;
+const GATEWAY_OPTIONS = {
+  url: {
+    type: 'string',
+    value: 'URL',
+    default: 'http://127.0.0.1:8080',
+    help: "the gateway's base URL",
+  },
+  token: {
+    type: 'string',
+    value: 'TOKEN',
+    defaultText: '$MCPGATE_ADMIN_TOKEN',
+    help: 'an access token of a user the policy lets administer sessions (the shipped policy: users with the mcpgate.admin role)',
+  },
+} as const;
+
+const JSON_OPTION = {
+  type: 'boolean',
+  default: false,
+  help: "print the gateway's answer as JSON",
+} as const;
+
+const ID_ARG = [{ name: 'ID', help: 'the session id (from `mcpgate sessions list`)' }] as const;
+
+export const SESSIONS_LIST_SPEC = {
+  name: 'sessions list',
+  summary: 'list the sessions of a running gateway',
+  options: { ...GATEWAY_OPTIONS, json: JSON_OPTION },
+  example: ['mcpgate sessions list --url http://127.0.0.1:8080 --token "$ADMIN_TOKEN"'],
+} as const satisfies CommandSpec;
+
+export const SESSIONS_SHOW_SPEC = {
+  name: 'sessions show',
+  summary: 'show one session: owner, purpose, lifetime, counters and recent history',
+  args: ID_ARG,
+  options: GATEWAY_OPTIONS,
+  details: ['Prints the JSON the gateway answers.'],
+  example: ['mcpgate sessions show 3f9c2a... --token "$ADMIN_TOKEN"'],
+} as const satisfies CommandSpec;
+
+export const SESSIONS_KILL_SPEC = {
+  name: 'sessions kill',
+  summary: 'end one session now, on every replica',
+  args: ID_ARG,
+  options: GATEWAY_OPTIONS,
+  details: ["The session's next request is refused; its client has to open a new session."],
+  example: ['mcpgate sessions kill 3f9c2a... --token "$ADMIN_TOKEN"'],
+} as const satisfies CommandSpec;
+
+export const SESSIONS_SPECS = {
+  list: SESSIONS_LIST_SPEC,
+  show: SESSIONS_SHOW_SPEC,
+  kill: SESSIONS_KILL_SPEC,
+} as const;
+
+export type SessionsOperation = keyof typeof SESSIONS_SPECS;
+
+/** The admin token: --token, else $MCPGATE_ADMIN_TOKEN. */
+function adminToken(command: string, flag: string | undefined): string {
+  const token = flag ?? process.env.MCPGATE_ADMIN_TOKEN;
   if (!token) {
-    console.error('sessions needs an admin token: --token TOKEN or MCPGATE_ADMIN_TOKEN');
-    return 2;
-  }
-  const id = positionals[0];
-  let method = 'GET';
-  let path = '/admin/sessions';
-  if (operation === 'show' || operation === 'kill') {
-    if (!id) {
-      console.error(`sessions ${operation} needs a session id`);
-      return 2;
-    }
-    path = `/admin/sessions/${encodeURIComponent(id)}`;
-    if (operation === 'kill') method = 'DELETE';
-  } else if (operation !== 'list') {
-    console.error(
-      'usage: mcpgate sessions list|show ID|kill ID [--url URL] [--token TOKEN] [--json]',
+    throw new UsageError(
+      command,
+      'needs an admin token: --token TOKEN or the environment variable MCPGATE_ADMIN_TOKEN',
     );
-    return 2;
   }
-  const base = values.url.replace(/\/+$/, '');
+  return token;
+}
+
+export async function sessionsCommand(
+  operation: SessionsOperation,
+  argv: string[],
+): Promise<number> {
+  let request: { url: string; token: string; method: string; path: string; json: boolean };
+  let id = '';
+  if (operation === 'list') {
+    const { values } = parseCommand(SESSIONS_LIST_SPEC, argv);
+    request = {
+      url: values.url,
+      token: adminToken(SESSIONS_LIST_SPEC.name, values.token),
+      method: 'GET',
+      path: '/admin/sessions',
+      json: values.json,
+    };
+  } else {
+    const spec = SESSIONS_SPECS[operation];
+    const { values, positionals } = parseCommand(spec, argv);
+    id = positionals[0] ?? '';
+    if (id === '') throw new UsageError(spec.name, `needs a session id: mcpgate ${spec.name} ID`);
+    request = {
+      url: values.url,
+      token: adminToken(spec.name, values.token),
+      method: operation === 'kill' ? 'DELETE' : 'GET',
+      path: `/admin/sessions/${encodeURIComponent(id)}`,
+      json: operation === 'show',
+    };
+  }
+  const base = request.url.replace(/\/+$/, '');
   let response: Response;
   try {
-    response = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}` },
+    response = await fetch(`${base}${request.path}`, {
+      method: request.method,
+      headers: { authorization: `Bearer ${request.token}` },
     });
   } catch (err) {
     console.error(`cannot reach the gateway at ${base}: ${(err as Error).message}`);
@@ -62,7 +126,7 @@ export async function sessionsCommand(argv: string[]): Promise<number> {
     console.error(`gateway answered ${response.status} ${error}${reasons}${message}`);
     return 1;
   }
-  if (values.json || operation === 'show') {
+  if (request.json) {
     console.log(JSON.stringify(body, null, 2));
   } else if (operation === 'list') {
     const sessions = (body.sessions ?? []) as SessionView[];
@@ -73,7 +137,7 @@ export async function sessionsCommand(argv: string[]): Promise<number> {
     }
     console.log(`${sessions.length} session(s)`);
   } else {
-    console.log(`killed ${id ?? ''}`);
+    console.log(`killed ${id}`);
   }
   return 0;
 }

@@ -1,0 +1,38 @@
+// `mcpgate start`: runs the gateway until a signal stops it.
+import { loadConfigFile } from '../config/load.js';
+import { createLogger } from '../util/logger.js';
+import { parseCommand, type CommandSpec } from './command-spec.js';
+
+export const START_SPEC = {
+  name: 'start',
+  summary: 'run the gateway',
+  options: {
+    config: {
+      type: 'string',
+      value: 'FILE',
+      default: 'mcpgate.yaml',
+      help: 'the configuration file; paths in it are relative to it (every key: docs/configuration.md)',
+    },
+  },
+  details: [
+    'Logs JSON lines on stderr and runs until SIGTERM or SIGINT, then stops cleanly: it closes the listener and the sessions it holds, stops the upstream servers it started and writes what is left of the decision log.',
+  ],
+  example: ['mcpgate start --config examples/quickstart/mcpgate.yaml'],
+} as const satisfies CommandSpec;
+
+export async function startCommand(argv: string[]): Promise<number> {
+  const { values } = parseCommand(START_SPEC, argv);
+  const config = loadConfigFile(values.config);
+  const logger = createLogger(config.logging.level);
+  // Loaded here, not at the top: the gateway's modules take about half a second to load,
+  // which every other command (and every --help) would pay for nothing.
+  const { startGateway } = await import('../main/gateway.js');
+  const gateway = await startGateway(config, logger);
+  const stop = (signal: string) => {
+    logger.info('shutting down', { signal });
+    void gateway.close().then(() => process.exit(0));
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  return new Promise<number>(() => undefined);
+}
