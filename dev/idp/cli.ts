@@ -5,6 +5,7 @@
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommand, UsageError, type CommandSpec } from '../../src/cli/command-spec.js';
+import { unreachableText } from '../../src/cli/gateway-answer.js';
 import { DEV_IDP_PROFILES, requestUserToken, startDevIdp, type DevIdpProfile } from './index.js';
 
 /** What `dev-idp` leaves for `dev-token`: where to ask, and the dev grant's secret. */
@@ -161,15 +162,24 @@ export async function devTokenCommand(args: string[]): Promise<number> {
     );
     return 2;
   }
-  const token = await requestUserToken(state.token_endpoint, state.minter_secret, {
-    user: values.user,
-    groups: list(values.groups),
-    roles: list(values.roles),
-    scopes: list(values.scopes),
-    ttlSeconds: ttl,
-    audience: state.audience,
-    ...(values['client-id'] ? { clientId: values['client-id'] } : {}),
-  });
+  let token: string;
+  try {
+    token = await requestUserToken(state.token_endpoint, state.minter_secret, {
+      user: values.user,
+      groups: list(values.groups),
+      roles: list(values.roles),
+      scopes: list(values.scopes),
+      ttlSeconds: ttl,
+      audience: state.audience,
+      ...(values['client-id'] ? { clientId: values['client-id'] } : {}),
+    });
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err; // the IdP's refusal says why itself
+    console.error(
+      `${unreachableText('the dev IdP', state.token_endpoint, err)} (start it with \`npm run quickstart\` or \`mcpgate dev-idp\`)`,
+    );
+    return 1;
+  }
   console.log(token);
   return 0;
 }

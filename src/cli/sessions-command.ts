@@ -2,6 +2,7 @@
 // (--token or $MCPGATE_ADMIN_TOKEN) must belong to a user the policy lets administer
 // sessions (by default: the mcpgate.admin role).
 import { parseCommand, UsageError, type CommandSpec } from './command-spec.js';
+import { refusalOf, unreachableText } from './gateway-answer.js';
 
 interface SessionView {
   id: string;
@@ -115,15 +116,18 @@ export async function sessionsCommand(
       headers: { authorization: `Bearer ${request.token}` },
     });
   } catch (err) {
-    console.error(`cannot reach the gateway at ${base}: ${(err as Error).message}`);
+    console.error(unreachableText('the gateway', base, err));
     return 1;
   }
-  const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
   if (!response.ok) {
-    const reasons = Array.isArray(body.reasons) ? `: ${(body.reasons as string[]).join('; ')}` : '';
-    const message = typeof body.message === 'string' ? `: ${body.message}` : '';
-    const error = typeof body.error === 'string' ? body.error : '';
-    console.error(`gateway answered ${response.status} ${error}${reasons}${message}`);
+    console.error(await refusalOf(response));
+    return 1;
+  }
+  let body: Record<string, unknown>;
+  try {
+    body = (await response.json()) as Record<string, unknown>;
+  } catch {
+    console.error(`the gateway at ${base} answered ${response.status} but not with JSON`);
     return 1;
   }
   if (request.json) {

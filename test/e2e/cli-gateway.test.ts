@@ -1,0 +1,134 @@
+// The CLI commands that talk to a running gateway, run as a user runs them: whatever the
+// gateway refuses, the command prints the gateway's own reason (never a bare status), and
+// a gateway that is not there is named as such.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { refusalText } from '../../src/cli/gateway-answer.js';
+import { BIN, ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import { startIssuer, type TestIssuer } from './support/issuer.js';
+import { freePort } from './support/ports.js';
+
+const run = promisify(execFile);
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, MCPGATE_ADMIN_TOKEN: '' },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+let issuer: TestIssuer;
+let gateway: GatewayProcess;
+let adminToken: string;
+
+beforeAll(async () => {
+  issuer = await startIssuer();
+  gateway = await startGatewayProcess({ issuer });
+  adminToken = await issuer.mint({ aud: gateway.mcpUrl, sub: 'ops', roles: ['mcpgate.admin'] });
+});
+
+afterAll(async () => {
+  await gateway.stop();
+  await issuer.close();
+});
+
+describe('mcpgate sessions shows the gateway reason', () => {
+  it('401: a token that is not a JWT', async () => {
+    const result = await cli(['sessions', 'list', '--url', gateway.url, '--token', 'garbage']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      'gateway answered 401: invalid token: token is not a well-formed JWT\n',
+    );
+  });
+
+  it('401: a token for another audience', async () => {
+    const token = await issuer.mint({ aud: 'https://elsewhere.example/mcp', roles: ['x'] });
+    const result = await cli(['sessions', 'list', '--url', gateway.url, '--token', token]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^gateway answered 401: invalid token: .*audience/);
+  });
+
+  it('403: the policy refuses a user without the admin role, with its reason and decision id', async () => {
+    const token = await issuer.mint({ aud: gateway.mcpUrl, sub: 'bob' });
+    const result = await cli(['sessions', 'show', 'abc', '--url', gateway.url, '--token', token]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /^gateway answered 403 forbidden: sessions admin needs the mcpgate.admin role \(decision [0-9a-f-]{36}\)\n$/,
+    );
+  });
+
+  it('404: no such session', async () => {
+    const result = await cli([
+      'sessions',
+      'kill',
+      'no-such-session',
+      '--url',
+      gateway.url,
+      '--token',
+      adminToken,
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe('gateway answered 404 not_found: no session no-such-session\n');
+  });
+
+  it('says when nothing listens at the URL', async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+    const result = await cli(['sessions', 'list', '--url', url, '--token', adminToken]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `cannot reach the gateway at ${url}: nothing listens there (ECONNREFUSED); is it running, and is the URL right?\n`,
+    );
+  });
+});
+
+describe('refusals in other shapes', () => {
+  it('plain text from a proxy, an empty body with a challenge, an empty body without', () => {
+    expect(refusalText(502, 'Bad Gateway', 'upstream connect error')).toBe(
+      'gateway answered 502: upstream connect error',
+    );
+    expect(
+      refusalText(
+        401,
+        'Unauthorized',
+        '',
+        'Bearer resource_metadata="x", error="invalid_token", error_description="token expired"',
+      ),
+    ).toBe('gateway answered 401: token expired');
+    expect(refusalText(500, 'Internal Server Error', '')).toBe(
+      'gateway answered 500: Internal Server Error',
+    );
+  });
+});
+
+describe('mcpgate dev-token', () => {
+  it('says when the dev IdP it was told about is not running', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'mcpgate-devtoken-'));
+    const endpoint = `http://127.0.0.1:${await freePort()}/oauth2/aus_dev/v1/token`;
+    writeFileSync(
+      join(stateDir, 'dev-idp.json'),
+      JSON.stringify({
+        issuer: 'http://127.0.0.1:1/oauth2/aus_dev',
+        profile: 'okta',
+        token_endpoint: endpoint,
+        audience: 'http://127.0.0.1:8080/mcp',
+        minter_secret: 'x',
+      }),
+    );
+    const result = await cli(['dev-token', '--user', 'alice', '--state-dir', stateDir]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      `cannot reach the dev IdP at ${endpoint}: nothing listens there`,
+    );
+    expect(result.stderr).toContain('npm run quickstart');
+  });
+});
