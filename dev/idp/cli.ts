@@ -136,9 +136,13 @@ export async function devIdpCommand(args: string[]): Promise<number> {
       profile,
     }),
   );
-  const stop = () => void idp.stop().then(() => process.exit(0));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    void idp.stop().then(() => process.exit(0));
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, stop);
   return new Promise<number>(() => undefined);
 }
 

@@ -15,7 +15,7 @@ export const START_SPEC = {
     },
   },
   details: [
-    'Logs JSON lines on stderr and runs until SIGTERM or SIGINT, then stops cleanly: it closes the listener and the sessions it holds, stops the upstream servers it started and writes what is left of the decision log.',
+    'Logs JSON lines on stderr and runs until SIGTERM, SIGINT or SIGHUP, then stops cleanly: it closes the listener and the sessions it holds, stops the upstream servers it started and writes what is left of the decision log.',
   ],
   example: ['mcpgate start --config examples/quickstart/mcpgate.yaml'],
 } as const satisfies CommandSpec;
@@ -28,11 +28,15 @@ export async function startCommand(argv: string[]): Promise<number> {
   // which every other command (and every --help) would pay for nothing.
   const { startGateway } = await import('../main/gateway.js');
   const gateway = await startGateway(config, logger);
-  const stop = (signal: string) => {
+  // The first of these signals stops the gateway cleanly; later ones (a terminal's SIGHUP
+  // with the SIGTERM of a script stopping it) do not start a second stop.
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
     logger.info('shutting down', { signal });
     void gateway.close().then(() => process.exit(0));
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, stop);
   return new Promise<number>(() => undefined);
 }
