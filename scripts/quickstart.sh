@@ -127,7 +127,19 @@ node bin/mcpgate.js start --config examples/quickstart/mcpgate.yaml &
 gateway=$!
 wait_until_up "http://127.0.0.1:$gateway_port/healthz" "$gateway" "mcpgate"
 
-echo "==> mcpgate is ready on http://127.0.0.1:$gateway_port/mcp; Ctrl-C stops the quickstart"
+cat <<RECIPE
+==> mcpgate is ready on http://127.0.0.1:$gateway_port/mcp
+    In a second terminal, in $(pwd):
+
+    # A user's access token, for MCP clients (the README's Inspector calls use it):
+    TOKEN=\$(node bin/mcpgate.js dev-token --user alice --groups engineering)
+
+    # An admin token, for \`mcpgate sessions\`: the policy admits the mcpgate.admin role.
+    ADMIN_TOKEN=\$(node bin/mcpgate.js dev-token --user admin --roles mcpgate.admin)
+    node bin/mcpgate.js sessions list --token "\$ADMIN_TOKEN"
+
+    Ctrl-C stops the quickstart.
+RECIPE
 
 # Until a signal comes, one of the two ends, or (under npm) npm is gone.
 while kill -0 "$idp" 2>/dev/null && kill -0 "$gateway" 2>/dev/null; do

@@ -23,7 +23,7 @@ const GATEWAY_OPTIONS = {
     type: 'string',
     value: 'TOKEN',
     defaultText: '$MCPGATE_ADMIN_TOKEN',
-    help: 'an access token of a user the policy lets administer sessions (the shipped policy: users with the mcpgate.admin role)',
+    help: 'an access token the policy admits as an administrator',
   },
 } as const;
 
@@ -35,11 +35,19 @@ const JSON_OPTION = {
 
 const ID_ARG = [{ name: 'ID', help: 'the session id (from `mcpgate sessions list`)' }] as const;
 
+/** How to get a token `sessions` accepts, for every sessions command's help. */
+const ADMIN_TOKEN_HELP =
+  'The policy decides who may administer sessions: the shipped policy admits users with the mcpgate.admin role (an Entra app role or an Okta roles claim; see rego/mcp/admin/admin.rego). With the quickstart, the development IdP mints such a token, as in the example.';
+
 export const SESSIONS_LIST_SPEC = {
   name: 'sessions list',
   summary: 'list the sessions of a running gateway',
   options: { ...GATEWAY_OPTIONS, json: JSON_OPTION },
-  example: ['mcpgate sessions list --url http://127.0.0.1:8080 --token "$ADMIN_TOKEN"'],
+  details: [ADMIN_TOKEN_HELP],
+  example: [
+    'ADMIN_TOKEN=$(mcpgate dev-token --user admin --roles mcpgate.admin)',
+    'mcpgate sessions list --url http://127.0.0.1:8080 --token "$ADMIN_TOKEN"',
+  ],
 } as const satisfies CommandSpec;
 
 export const SESSIONS_SHOW_SPEC = {
@@ -47,8 +55,11 @@ export const SESSIONS_SHOW_SPEC = {
   summary: 'show one session: owner, purpose, lifetime, counters and recent history',
   args: ID_ARG,
   options: GATEWAY_OPTIONS,
-  details: ['Prints the JSON the gateway answers.'],
-  example: ['mcpgate sessions show 3f9c2a... --token "$ADMIN_TOKEN"'],
+  details: ['Prints the JSON the gateway answers.', ADMIN_TOKEN_HELP],
+  example: [
+    'ADMIN_TOKEN=$(mcpgate dev-token --user admin --roles mcpgate.admin)',
+    'mcpgate sessions show 3f9c2a... --token "$ADMIN_TOKEN"',
+  ],
 } as const satisfies CommandSpec;
 
 export const SESSIONS_KILL_SPEC = {
@@ -56,8 +67,14 @@ export const SESSIONS_KILL_SPEC = {
   summary: 'end one session now, on every replica',
   args: ID_ARG,
   options: GATEWAY_OPTIONS,
-  details: ["The session's next request is refused; its client has to open a new session."],
-  example: ['mcpgate sessions kill 3f9c2a... --token "$ADMIN_TOKEN"'],
+  details: [
+    "The session's next request is refused; its client has to open a new session.",
+    ADMIN_TOKEN_HELP,
+  ],
+  example: [
+    'ADMIN_TOKEN=$(mcpgate dev-token --user admin --roles mcpgate.admin)',
+    'mcpgate sessions kill 3f9c2a... --token "$ADMIN_TOKEN"',
+  ],
 } as const satisfies CommandSpec;
 
 export const SESSIONS_SPECS = {
@@ -74,7 +91,8 @@ function adminToken(command: string, flag: string | undefined): string {
   if (!token) {
     throw new UsageError(
       command,
-      'needs an admin token: --token TOKEN or the environment variable MCPGATE_ADMIN_TOKEN',
+      'needs an admin token: --token TOKEN or the environment variable MCPGATE_ADMIN_TOKEN ' +
+        '(with the quickstart: --token "$(mcpgate dev-token --user admin --roles mcpgate.admin)")',
     );
   }
   return token;

@@ -135,7 +135,7 @@ describe('command-line errors name the command and its help (exit 2)', () => {
     ],
     [
       ['sessions', 'list'],
-      'mcpgate sessions list: needs an admin token: --token TOKEN or the environment variable MCPGATE_ADMIN_TOKEN',
+      'mcpgate sessions list: needs an admin token: --token TOKEN or the environment variable MCPGATE_ADMIN_TOKEN (with the quickstart: --token "$(mcpgate dev-token --user admin --roles mcpgate.admin)")',
     ],
     [['sessions', 'show'], 'mcpgate sessions show: needs a session id: mcpgate sessions show ID'],
   ])('%j', async (args, message) => {

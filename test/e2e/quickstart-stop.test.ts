@@ -6,12 +6,15 @@
 // copy of the checkout, because the build replaces dist/, which the other suites are
 // running from; the others start at once with `--no-build` here.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { ROOT } from './support/gateway.js';
+
+const run = promisify(execFile);
 
 const PORTS = [8080, 8081];
 
@@ -198,6 +201,28 @@ describe('stopping the quickstart', () => {
     expect(await exited).toBe('SIGTERM');
     expect(quickstart.output()).not.toContain('npm error');
   }, 300_000);
+
+  it('prints a recipe for an admin token when it is ready, and the recipe works', async () => {
+    const quickstart = await startQuickstart(
+      'bash',
+      ['scripts/quickstart.sh', '--no-build'],
+      ROOT,
+      60_000,
+    );
+    // The recipe's lines, as a user copies them into a second terminal.
+    const recipe = quickstart
+      .output()
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => /^(ADMIN_TOKEN=|node bin\/mcpgate\.js sessions )/.test(line));
+    expect(recipe).toEqual([
+      'ADMIN_TOKEN=$(node bin/mcpgate.js dev-token --user admin --roles mcpgate.admin)',
+      'node bin/mcpgate.js sessions list --token "$ADMIN_TOKEN"',
+    ]);
+    const { stdout } = await run('bash', ['-c', recipe.join('\n')], { cwd: ROOT });
+    expect(stdout).toMatch(/^\d+ session\(s\)\n$/m);
+    await expectStopsCompletely(quickstart, quickstart.child.pid ?? -1, 'SIGTERM');
+  }, 90_000);
 
   it.each(['SIGTERM', 'SIGINT', 'SIGHUP'] as const)(
     '%s to scripts/quickstart.sh',
