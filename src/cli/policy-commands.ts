@@ -1,7 +1,16 @@
 // `mcpgate policy build|test|check`.
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { dataFileProblems } from '../toolchain/data-files.js';
 import { runPolicyTests } from '../toolchain/policy-test.js';
-import { buildWasmBundle, NON_POLICY_ENTRIES, regoLayout, runOpa } from '../toolchain/opa.js';
+import {
+  buildWasmBundle,
+  NON_POLICY_ENTRIES,
+  regoLayout,
+  runOpa,
+  ToolchainError,
+} from '../toolchain/opa.js';
 import { parseCommand, type CommandSpec } from './command-spec.js';
 
 /** `mcpgate policy test` fails below this line coverage of the policy files. */
@@ -40,10 +49,12 @@ export const POLICY_BUILD_SPEC = {
 
 export const POLICY_CHECK_SPEC = {
   name: 'policy check',
-  summary: 'lint the policy: formatting, strict compile against the input schema',
+  summary: 'check the policy, tests aside: data files, format, strict compile, profiles',
   options: { rego: REGO_OPTION },
-  details: ['Runs `opa fmt --list` and `opa check --strict` with the input schema.'],
-  example: ['mcpgate policy check'],
+  details: [
+    'Parses every YAML and JSON data file (a syntax error is named by file, line and column), runs `opa fmt --list` and `opa check --strict` with the input schema, then builds the bundle into a scratch file and loads it as `policy build` does, so a malformed profile (a misspelled field, a wrong type) fails here too, at its line.',
+  ],
+  example: ['mcpgate policy check --rego rego'],
 } as const satisfies CommandSpec;
 
 export const POLICY_TEST_SPEC = {
@@ -71,6 +82,13 @@ export function policyCheck(argv: string[]): number {
   const { values } = parseCommand(POLICY_CHECK_SPEC, argv);
   const layout = regoLayout(resolve(values.rego));
   let failed = false;
+  const syntax = dataFileProblems(layout.regoDir, true);
+  if (syntax.length > 0) {
+    failed = true;
+    console.error(`data files: OPA cannot load these:\n  ${syntax.join('\n  ')}`);
+  } else {
+    console.log('data files (YAML, JSON): ok');
+  }
   const fmt = runOpa(['fmt', '--list', '--fail', layout.regoDir]);
   if (fmt.status !== 0) {
     failed = true;
@@ -94,7 +112,23 @@ export function policyCheck(argv: string[]): number {
   } else {
     console.log('opa check --strict (with the input schema): ok');
   }
-  return failed ? 1 : 0;
+  if (failed) {
+    console.error('build and profiles: not checked until the problems above are fixed');
+    return 1;
+  }
+  // The build's own checks, profiles included, on a scratch bundle.
+  const scratch = mkdtempSync(join(tmpdir(), 'mcpgate-policy-check-'));
+  try {
+    buildWasmBundle(layout, join(scratch, 'bundle.tar.gz'));
+    console.log('build and profiles (loaded as the gateway loads them): ok');
+    return 0;
+  } catch (err) {
+    if (!(err instanceof ToolchainError)) throw err;
+    console.error(`build and profiles: ${err.message}`);
+    return 1;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 export async function policyTest(argv: string[]): Promise<number> {
