@@ -9,6 +9,7 @@ import { DECISION_ENTRYPOINT, PolicyEngine } from '../policy/engine.js';
 import { policySummary, summaryOfHistory, type PolicyInput } from '../policy/input.js';
 import type { HistoryEntry } from '../sessions/session.js';
 import { GATEWAY_VERSION } from '../util/version.js';
+import { staleBundleWarning } from '../toolchain/stale-bundle.js';
 import { parseCommand, UsageError, type CommandSpec } from './command-spec.js';
 
 const list = (value: string | undefined): string[] =>
@@ -109,8 +110,8 @@ export const EVAL_SPEC = {
   usage: [
     'mcpgate eval --tool SERVER.TOOL [--args JSON] [--purpose P] [--user U] [--groups a,b]',
     '             [--roles a,b] [--scopes a,b] [--issuer URL] [--annotations JSON] [--history FILE]',
-    '             [--bundle FILE]',
-    'mcpgate eval --input FILE [--bundle FILE] [--entrypoint PATH]',
+    '             [--bundle FILE] [--rego DIR]',
+    'mcpgate eval --input FILE [--bundle FILE] [--entrypoint PATH] [--rego DIR]',
   ],
   options: {
     tool: {
@@ -158,6 +159,12 @@ export const EVAL_SPEC = {
       default: DECISION_ENTRYPOINT,
       help: 'the rule to evaluate (mcp/authz/visible for a list)',
     },
+    rego: {
+      type: 'string',
+      value: 'DIR',
+      default: 'rego',
+      help: 'the policy sources: eval warns when they changed after the bundle was built',
+    },
   },
   details: [
     'Prints the revision of the bundle, the evaluation time in microseconds and the result. The flags build the input the gateway would send for a tools/call in a session whose earlier calls are --history (none by default); --input gives the whole document instead.',
@@ -186,6 +193,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
       maxPages: 1024,
     },
   );
+  const stale = staleBundleWarning(values.bundle, engine.revision, resolve(values.rego));
+  if (stale !== undefined) console.error(`mcpgate eval: ${stale}`);
   const started = process.hrtime.bigint();
   const result = engine.evaluate(values.entrypoint, inputJson);
   const evalUs = Number(process.hrtime.bigint() - started) / 1000;

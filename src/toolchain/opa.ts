@@ -72,7 +72,7 @@ export function runOpa(args: string[], options: { cwd?: string } = {}): OpaResul
   return { status: result.status ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
 
-function policyFiles(dir: string): string[] {
+export function policyFiles(dir: string): string[] {
   const files: string[] = [];
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);

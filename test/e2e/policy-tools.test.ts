@@ -2,6 +2,7 @@
 // and `mcpgate policy replay` (shadow evaluation of a real decision log against a candidate).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
+import { utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { callTool, connectClient } from './support/client.js';
@@ -57,6 +58,35 @@ describe('mcpgate eval', () => {
     const out = JSON.parse(stdout) as { result: { allow: boolean; reasons: string[] } };
     expect(out.result.allow).toBe(false);
     expect(out.result.reasons.join(' ')).toContain('secret');
+  });
+
+  it('warns when the policy changed after the bundle was built, and answers with the old one', async () => {
+    const rego = copyRego();
+    const bundle = join(rego, '..', 'bundle.tar.gz');
+    buildInto(rego, bundle);
+    const call = [...base, '--tool', 'everything.echo', '--bundle', bundle, '--rego', rego];
+    const fresh = await cli(call);
+    expect(fresh.stderr).toBe('');
+    // A checkout or touch changes the time, not the sources: no warning.
+    const later = new Date(Date.now() + 5000);
+    utimesSync(join(rego, 'mcp/purposes/code_review.rego'), later, later);
+    expect((await cli(call)).stderr).toBe('');
+    // An edit after the build (as when the last build failed): warned, old answer kept.
+    addToCodeReview(rego, DENY_ECHO);
+    utimesSync(join(rego, 'mcp/purposes/code_review.rego'), later, later);
+    const stale = await cli(call);
+    expect(stale.code).toBe(0);
+    expect(stale.stderr).toBe(
+      `mcpgate eval: warning: ${bundle} is older than the policy in ${rego} ` +
+        '(mcp/purposes/code_review.rego changed after it was built), so this answer is the ' +
+        "old policy's; run `mcpgate policy build` (if the last build failed, its errors say why)\n",
+    );
+    expect((JSON.parse(stale.stdout) as { result: { allow: boolean } }).result.allow).toBe(true);
+    // Built again: current, and the new rule decides.
+    buildInto(rego, bundle);
+    const rebuilt = await cli(call);
+    expect(rebuilt.stderr).toBe('');
+    expect((JSON.parse(rebuilt.stdout) as { result: { allow: boolean } }).result.allow).toBe(false);
   });
 
   it('explains bad flags', async () => {
