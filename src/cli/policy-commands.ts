@@ -60,9 +60,17 @@ export const POLICY_CHECK_SPEC = {
 export const POLICY_TEST_SPEC = {
   name: 'policy test',
   summary: "run the policy's tests and cases, in OPA's Go evaluator and in wasm",
-  options: { rego: REGO_OPTION },
+  options: {
+    rego: REGO_OPTION,
+    verbose: {
+      type: 'boolean',
+      default: false,
+      help: 'print every test as `opa test -v` does (slower: it traces every step)',
+    },
+  },
   details: [
     `Runs \`opa test\`, requires at least ${COVERAGE_THRESHOLD}% line coverage of the policy files (everything outside tests/), then evaluates every case of tests/cases.json in the compiled wasm in Node and compares each answer with the expectation and with OPA's Go evaluator.`,
+    'Prints a summary line per step, and every failure in full: a failing opa test is run again with -v for its trace, a failing case shows what was expected and both answers.',
   ],
   example: ['mcpgate policy test'],
 } as const satisfies CommandSpec;
@@ -133,25 +141,34 @@ export function policyCheck(argv: string[]): number {
 
 export async function policyTest(argv: string[]): Promise<number> {
   const { values } = parseCommand(POLICY_TEST_SPEC, argv);
-  const report = await runPolicyTests(regoLayout(resolve(values.rego)));
-  console.log(report.opaTest.output.trimEnd());
-  console.log(`opa test (Go evaluator): ${report.opaTest.ok ? 'ok' : 'FAILED'}`);
+  const report = await runPolicyTests(regoLayout(resolve(values.rego)), {
+    verbose: values.verbose,
+  });
+  const go = report.opaTest;
+  // Failures in full (on stderr), every test only with --verbose.
+  if (go.output.trim() !== '') {
+    (go.ok ? console.log : console.error)(go.output.trimEnd());
+  }
+  console.log(
+    `opa test (Go evaluator): ${go.passed} of ${go.total} tests passed${go.ok ? '' : ' - FAILED'}`,
+  );
   let failed = 0;
   for (const outcome of report.cases) {
     if (outcome.problems.length === 0) continue;
     failed++;
     console.error(`FAIL ${outcome.name}\n${outcome.problems.map((p) => `    - ${p}`).join('\n')}`);
   }
-  const coverageOk = report.coverage.percent >= COVERAGE_THRESHOLD;
+  const { percent, uncovered } = report.coverage;
+  const coverageOk = percent !== undefined && percent >= COVERAGE_THRESHOLD;
   console.log(
-    `coverage of policy files: ${report.coverage.percent.toFixed(2)}% (at least ${COVERAGE_THRESHOLD}% required)` +
-      (report.coverage.uncovered.length > 0
-        ? `; not covered: ${report.coverage.uncovered.slice(0, 20).join(', ')}`
-        : ''),
+    percent === undefined
+      ? 'coverage of policy files: not measured, because a test failed'
+      : `coverage of policy files: ${percent.toFixed(2)}% (at least ${COVERAGE_THRESHOLD}% required)` +
+          (uncovered.length > 0 ? `; not covered: ${uncovered.slice(0, 20).join(', ')}` : ''),
   );
   const passed = report.cases.length - failed;
   console.log(
     `wasm cases (Node, compared with the Go evaluator): ${passed} passed, ${failed} failed`,
   );
-  return report.opaTest.ok && coverageOk && failed === 0 ? 0 : 1;
+  return go.ok && coverageOk && failed === 0 ? 0 : 1;
 }
