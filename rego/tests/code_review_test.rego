@@ -462,7 +462,7 @@ test_session_open if {
 }
 
 test_sessions_expire if {
-	refused(fx.with_age(source, 3601), "this session is older than the 3600s ttl of purpose code-review; open a new session")
+	refused(fx.with_age(source, 3601), "this session is older than 3600 s, the ttl of purpose code-review; open a new session")
 	allowed(fx.with_age(source, 3600))
 }
 

@@ -275,7 +275,7 @@ test_membership_reasons_name_groups_and_roles if {
 	reasons(g1, inp(["ops"], [])) == ["p needs membership in the group eng"]
 	g2 := with_session({"allowed_groups": ["ops", "eng"], "allowed_roles": ["R.Run", "Q.Run"]}, open)
 	allowed(g2, inp([], ["Q.Run"]))
-	reasons(g2, inp(["x"], ["eng"])) == ["p needs membership in one of the groups eng, ops or one of the app roles Q.Run, R.Run"]
+	reasons(g2, inp(["x"], ["eng"])) == ["p needs membership in one of the groups (eng, ops) or one of the app roles (Q.Run, R.Run)"]
 	r1 := with_session({"allowed_roles": ["R.Run"]}, open)
 	reasons(r1, inp(["eng"], [])) == ["p needs membership in the R.Run app role"]
 	t := with_session({"allowed_groups": ["00aa"], "members_text": "the p team"}, open)
@@ -338,7 +338,7 @@ test_session_open_returns_the_ttl if {
 test_sessions_older_than_the_ttl_are_refused if {
 	ps := with_session({"ttl": 60}, {"a.b": {"allowed": true}})
 	allowed(ps, fx.with_age(call("a", "b", {}), 60))
-	expired := "this session is older than the 60s ttl of purpose p; open a new session"
+	expired := "this session is older than 60 s, the ttl of purpose p; open a new session"
 	reasons(ps, fx.with_age(call("a", "b", {}), 61)) == [expired]
 	refused(ps, fx.with_age(fx.with_purpose(fx.list("tools/list", []), "p"), 61), expired)
 	allowed(ps, fx.with_age(fx.session_open("p"), 61))

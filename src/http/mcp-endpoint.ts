@@ -178,7 +178,7 @@ export function mcpHandler(options: McpEndpointOptions) {
           res,
           403,
           POLICY_DENIED,
-          `Denied by policy: cannot open a ${purpose} session: ${decision.reasons.join('; ')}`,
+          `Denied by policy: cannot open a session of purpose ${purpose}: ${decision.reasons.join('; ')}`,
           {},
           { decision_id: decisionId, reasons: decision.reasons },
         );

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { callTool, connectClient, textOf } from './support/client.js';
+import { callTool, connectClient, INITIALIZE, rawPost, textOf } from './support/client.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { startIssuer, type TestIssuer } from './support/issuer.js';
 
@@ -261,5 +261,25 @@ describe('audit', () => {
       .flatMap((byTarget) => Object.values(byTarget))
       .reduce((n, t) => n + t.allowed + t.denied, 0);
     expect(total).toBe(counters.calls);
+  });
+});
+
+describe('session/open refusals read as sentences', () => {
+  it('a misspelled purpose, and one outside the caller groups', async () => {
+    const open = async (purpose: string, groups: string[]): Promise<string> => {
+      const res = await rawPost(gateway.mcpUrl, INITIALIZE, {
+        authorization: `Bearer ${await issuer.mint({ aud: gateway.mcpUrl, groups })}`,
+        'mcp-purpose': purpose,
+      });
+      expect(res.status).toBe(403);
+      return (JSON.parse(res.text) as { error: { message: string } }).error.message;
+    };
+    expect(await open('echo-dmeo', ['engineering'])).toBe(
+      'Denied by policy: cannot open a session of purpose echo-dmeo: no policy for purpose echo-dmeo',
+    );
+    expect(await open('documentation', ['sales'])).toBe(
+      'Denied by policy: cannot open a session of purpose documentation: documentation needs ' +
+        'membership in one of the groups (engineering, technical-writers) or the Docs.Write app role',
+    );
   });
 });

@@ -387,8 +387,8 @@ deny contains reason if {
 deny contains reason if {
 	_expired
 	reason := concat("", [
-		"this session is older than the ", format_int(ttl, 10),
-		"s ttl of purpose ", purpose, "; open a new session",
+		"this session is older than ", format_int(ttl, 10),
+		" s, the ttl of purpose ", purpose, "; open a new session",
 	])
 }
 
@@ -468,13 +468,13 @@ _members_text_of(p) := p.session.members_text if {
 
 _groups_text(groups) := concat("", ["the group ", groups[0]]) if {
 	count(groups) == 1
-} else := concat("", ["one of the groups ", concat(", ", sort(groups))]) if {
+} else := concat("", ["one of the groups (", concat(", ", sort(groups)), ")"]) if {
 	count(groups) > 1
 } else := ""
 
 _roles_text(roles) := concat("", ["the ", roles[0], " app role"]) if {
 	count(roles) == 1
-} else := concat("", ["one of the app roles ", concat(", ", sort(roles))]) if {
+} else := concat("", ["one of the app roles (", concat(", ", sort(roles)), ")"]) if {
 	count(roles) > 1
 } else := ""
 
