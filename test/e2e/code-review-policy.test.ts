@@ -77,11 +77,21 @@ describe('filesystem read tools: src/**/*.{ts,tsx} only, never secrets', () => {
     ['src/../.env', '..'],
     ['src/a/../../.env.ts', '..'],
     ['/etc/passwd', 'absolute'],
-    ['./src/app.ts', ''],
-    ['src//app.ts', ''],
+    ['src%2F..%2F.env', 'percent-encoded'],
+    ['src\u2215..\u2215.env', 'DIVISION SLASH, which looks like /'],
+    ['./src/config/secrets.ts', '(read as "src/config/secrets.ts") looks like a secret'],
   ])('denies %s', async (path, reason) => {
     await expectDenied('filesystem__read_text_file', { path }, reason);
   });
+
+  // Paths as agents write them: the same file as src/app.ts, read through the real server.
+  it.each(['./src/app.ts', 'src//app.ts', './src/./app.ts'])(
+    'allows %s, read as src/app.ts',
+    async (path) => {
+      const plain = await expectAllowed('filesystem__read_text_file', { path: 'src/app.ts' });
+      expect(await expectAllowed('filesystem__read_text_file', { path })).toBe(plain);
+    },
+  );
 
   it('checks every path of read_multiple_files', async () => {
     await expectAllowed('filesystem__read_multiple_files', {
