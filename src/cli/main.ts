@@ -15,6 +15,7 @@ import {
   policyCheck,
   policyTest,
 } from './policy-commands.js';
+import { POLICY_NEW_SPEC, policyNew } from './policy-new-command.js';
 import { POLICY_REPLAY_SPEC, replayCommand } from './replay-command.js';
 import { SESSIONS_SPECS, sessionsCommand } from './sessions-command.js';
 import { START_SPEC, startCommand } from './start-command.js';
@@ -58,6 +59,7 @@ const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['policy check', local(POLICY_CHECK_SPEC, policyCheck)],
   ['policy test', local(POLICY_TEST_SPEC, policyTest)],
   ['policy replay', local(POLICY_REPLAY_SPEC, replayCommand)],
+  ['policy new', local(POLICY_NEW_SPEC, policyNew)],
   ['sessions list', local(SESSIONS_SPECS.list, (argv) => sessionsCommand('list', argv))],
   ['sessions show', local(SESSIONS_SPECS.show, (argv) => sessionsCommand('show', argv))],
   ['sessions kill', local(SESSIONS_SPECS.kill, (argv) => sessionsCommand('kill', argv))],

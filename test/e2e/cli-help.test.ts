@@ -12,6 +12,7 @@ import {
   POLICY_CHECK_SPEC,
   POLICY_TEST_SPEC,
 } from '../../src/cli/policy-commands.js';
+import { POLICY_NEW_SPEC } from '../../src/cli/policy-new-command.js';
 import { POLICY_REPLAY_SPEC } from '../../src/cli/replay-command.js';
 import { SESSIONS_SPECS } from '../../src/cli/sessions-command.js';
 import { START_SPEC } from '../../src/cli/start-command.js';
@@ -40,6 +41,7 @@ const SPECS: CommandSpec[] = [
   POLICY_CHECK_SPEC,
   POLICY_TEST_SPEC,
   POLICY_REPLAY_SPEC,
+  POLICY_NEW_SPEC,
   SESSIONS_SPECS.list,
   SESSIONS_SPECS.show,
   SESSIONS_SPECS.kill,
@@ -106,7 +108,7 @@ describe('mcpgate <command> --help and mcpgate help <command>', () => {
 
     const policy = await cli(['help', 'policy']);
     expect(policy.code).toBe(0);
-    for (const sub of ['build', 'check', 'test', 'replay']) {
+    for (const sub of ['build', 'check', 'test', 'replay', 'new']) {
       expect(policy.stdout).toContain(`policy ${sub}`);
     }
   });
@@ -148,7 +150,7 @@ describe('command-line errors name the command and its help (exit 2)', () => {
   it('names the commands of a group when the command is missing or unknown', async () => {
     const missing = await cli(['policy']);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('policy needs a command (build, check, test, replay)');
+    expect(missing.stderr).toContain('policy needs a command (build, check, test, replay, new)');
     const wrong = await cli(['sessions', 'delete']);
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toContain('unknown command "sessions delete" (list, show, kill)');
