@@ -10,6 +10,16 @@ interface SessionView {
   purpose: string;
   created_at: string;
   expires_at: string | null;
+  /** Seconds since the session was last used (absent from gateways before it was listed). */
+  idle_s?: number;
+}
+
+/** 45s, 4m05s, 2h03m: how long a session has been idle. */
+export function idleText(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`;
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${pad(seconds % 60)}s`;
+  return `${Math.floor(seconds / 3600)}h${pad(Math.floor((seconds % 3600) / 60))}m`;
 }
 
 const GATEWAY_OPTIONS = {
@@ -41,9 +51,12 @@ const ADMIN_TOKEN_HELP =
 
 export const SESSIONS_LIST_SPEC = {
   name: 'sessions list',
-  summary: 'list the sessions of a running gateway',
+  summary: 'list the sessions of a running gateway, with how long each has been idle',
   options: { ...GATEWAY_OPTIONS, json: JSON_OPTION },
-  details: [ADMIN_TOKEN_HELP],
+  details: [
+    'One line per session: id, subject, purpose, when it was opened, how long it has been idle (no request), and when its policy-given lifetime ends. A session idle for sessions.idle_timeout_s ends by itself; clients end theirs with DELETE /mcp.',
+    ADMIN_TOKEN_HELP,
+  ],
   example: [
     'ADMIN_TOKEN=$(mcpgate dev-token --user admin --roles mcpgate.admin)',
     'mcpgate sessions list --url http://127.0.0.1:8080 --token "$ADMIN_TOKEN"',
@@ -153,8 +166,9 @@ export async function sessionsCommand(
   } else if (operation === 'list') {
     const sessions = (body.sessions ?? []) as SessionView[];
     for (const s of sessions) {
+      const idle = typeof s.idle_s === 'number' ? `  idle ${idleText(s.idle_s)}` : '';
       console.log(
-        `${s.id}  ${s.subject}  ${s.purpose}  since ${s.created_at}${s.expires_at ? `  until ${s.expires_at}` : ''}`,
+        `${s.id}  ${s.subject}  ${s.purpose}  since ${s.created_at}${idle}${s.expires_at ? `  until ${s.expires_at}` : ''}`,
       );
     }
     console.log(`${sessions.length} session(s)`);

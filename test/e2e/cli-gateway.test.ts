@@ -7,7 +7,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { refusalText } from '../../src/cli/gateway-answer.js';
+import { idleText } from '../../src/cli/sessions-command.js';
+import { connectClient } from './support/client.js';
 import { BIN, ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { startIssuer, type TestIssuer } from './support/issuer.js';
 import { freePort } from './support/ports.js';
@@ -88,6 +91,51 @@ describe('mcpgate sessions shows the gateway reason', () => {
     expect(result.stderr).toBe(
       `cannot reach the gateway at ${url}: nothing listens there (ECONNREFUSED); is it running, and is the URL right?\n`,
     );
+  });
+});
+
+describe('mcpgate sessions list: idle time, and sessions clients end themselves', () => {
+  it('shows how long each session has been idle, and a DELETE from its client ends it', async () => {
+    const client = await connectClient(
+      gateway.mcpUrl,
+      await issuer.mint({ aud: gateway.mcpUrl, sub: 'idler', groups: ['engineering'] }),
+    );
+    const transport = client.transport as StreamableHTTPClientTransport;
+    const sessionId = transport.sessionId ?? '';
+    await client.listTools();
+    await new Promise((r) => setTimeout(r, 2100));
+    const args = ['sessions', 'list', '--url', gateway.url, '--token', adminToken];
+    const json = JSON.parse((await cli([...args, '--json'])).stdout) as {
+      sessions: Array<{ id: string; idle_s: number; last_used_at: string }>;
+    };
+    const mine = json.sessions.find((s) => s.id === sessionId);
+    expect(mine?.idle_s).toBeGreaterThanOrEqual(2);
+    expect(mine?.idle_s).toBeLessThan(30);
+    expect(Date.now() - Date.parse(mine?.last_used_at ?? '')).toBeGreaterThanOrEqual(2000);
+    const text = await cli(args);
+    expect(text.stdout).toMatch(
+      new RegExp(`^${sessionId}  \\S+  code-review  since \\S+  idle \\d+s  until \\S+$`, 'm'),
+    );
+    // What the README tells clients: end the session with DELETE /mcp (the SDK's
+    // terminateSession sends it); it is gone from the listing at once.
+    await transport.terminateSession();
+    await client.close();
+    const after = JSON.parse((await cli([...args, '--json'])).stdout) as {
+      sessions: Array<{ id: string }>;
+    };
+    expect(after.sessions.map((s) => s.id)).not.toContain(sessionId);
+  });
+
+  it('writes idle times as a person reads them', () => {
+    expect([0, 59, 60, 245, 3599, 3600, 7380].map(idleText)).toEqual([
+      '0s',
+      '59s',
+      '1m00s',
+      '4m05s',
+      '59m59s',
+      '1h00m',
+      '2h03m',
+    ]);
   });
 });
 
