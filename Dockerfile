@@ -24,6 +24,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY bin ./bin
+# Only src/ of the TypeScript: tsconfig.json also includes dev/ (the development IdP) and
+# test/, which are not copied, so tsc compiles the gateway alone into dist/src. Nothing in
+# src/ imports them (the CLI loads dist/dev/idp/cli.js at run time and says it is absent).
 COPY src ./src
 COPY scripts ./scripts
 COPY rego ./rego

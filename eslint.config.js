@@ -1,7 +1,9 @@
-// ESLint flat config: typescript-eslint's type-aware rules on src/ and test/.
+// ESLint flat config: typescript-eslint's type-aware rules on src/ and test/, and the
+// layering of src/ (scripts/eslint/layers.js) on src/ and dev/.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
+import layers from './scripts/eslint/layers.js';
 
 export default tseslint.config(
   {
@@ -27,6 +29,11 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
     },
+  },
+  {
+    files: ['{src,dev}/**/*.{ts,mts,cts,js,mjs,cjs}'],
+    plugins: { mcpgate: layers },
+    rules: { 'mcpgate/layers': ['error', { root: import.meta.dirname }] },
   },
   {
     files: ['**/*.js', '**/*.mjs'],

@@ -260,13 +260,13 @@ async function decisionSection() {
     );
     return {
       method:
-        'mcpgate PolicyEngine.evaluate on wasm/bundle.tar.gz in the worker process vs `opa run --server` ' +
+        "mcpgate decide() (the gateway's one decision function) on wasm/bundle.tar.gz in the worker process vs `opa run --server` " +
         '(same rego/, tests/schema/capabilities.json ignored) over one keep-alive HTTP connection; ' +
         'inputs: every mcp/authz/decision case of the code-review purpose in rego/tests/cases.json, ' +
-        'each as the gateway sends it after N earlier calls (its MemoryStore, baseInput and policyInputJson: ' +
+        'each as the gateway sends it after N earlier calls (its MemoryStore, buildInput and serialiseFor: ' +
         'the whole-session summary, plus the last history_limit entries (20 by default) unless the bundle ' +
         'records that no rule reads input.session.history, as the shipped policy does); ' +
-        'time = serialise + evaluate (+ HTTP) + parse',
+        'time = serialise + evaluate (+ HTTP) + parse (in-process: + decision and obligation checks)',
       opaServer: { args: opa.args.join(' ') },
       samples: P.decision,
       ...result,
@@ -803,7 +803,7 @@ async function scalingSection(issuer) {
 // ---------------------------------------------------------------------------------------
 function checkPrerequisites() {
   const missing = [];
-  if (!existsSync(join(ROOT, 'dist/src/main/gateway.js')))
+  if (!existsSync(join(ROOT, 'dist/src/main/index.js')))
     missing.push('dist/ (run `npm run build`)');
   if (!existsSync(BUNDLE))
     missing.push('wasm/bundle.tar.gz (run `node bin/mcpgate.js policy build`)');

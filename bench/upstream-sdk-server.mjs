@@ -1,13 +1,12 @@
 #!/usr/bin/env node
 // The SDK reference upstream (bench/upstream-server.mjs is the one the bench uses): a
-// minimal Streamable HTTP MCP server (the SDK's own server and
-// transport, stateful sessions, JSON responses) with one fast `echo` tool. BENCH_TOOLS=N
-// makes it expose N tools in all (echo plus N-1 filler tools) for the catalog-size curve.
+// minimal Streamable HTTP MCP server on the SDK's own server and transport (stateful
+// sessions, JSON responses) with the same tools and tool answers as the bench upstream
+// (bench/lib/upstream-common.mjs): one fast `echo`, and with BENCH_TOOLS=N, N tools in all.
 //
-// Environment: BENCH_UPSTREAM_PORT (default 0: any free port), BENCH_TOOLS (default 1),
-// BENCH_MAX_SESSIONS (default 20000; beyond it initialize answers 503).
-// Prints one JSON line to stdout when listening: {"listening":"http://127.0.0.1:PORT/mcp"}.
-import { Buffer } from 'node:buffer';
+// Environment: as bench/lib/upstream-common.mjs says (BENCH_MAX_SESSIONS defaults to 20000
+// here: an SDK session costs more memory). Prints one JSON line to stdout when listening:
+// {"listening":"http://127.0.0.1:PORT/mcp"}.
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -17,51 +16,23 @@ import {
   ListToolsRequestSchema,
   isInitializeRequest,
 } from '@modelcontextprotocol/sdk/types.js';
+import {
+  benchTools,
+  callBenchTool,
+  readBody,
+  sendJsonRpcError,
+  serveUpstream,
+  SERVER_INFO,
+  upstreamSettings,
+} from './lib/upstream-common.mjs';
 
-const PORT = Number.parseInt(process.env.BENCH_UPSTREAM_PORT ?? '0', 10);
-const TOOL_COUNT = Math.max(1, Number.parseInt(process.env.BENCH_TOOLS ?? '1', 10));
-const MAX_SESSIONS = Number.parseInt(process.env.BENCH_MAX_SESSIONS ?? '20000', 10);
-const MAX_BODY = 1024 * 1024;
-
-const tools = [
-  {
-    name: 'echo',
-    description: 'Returns its text argument unchanged.',
-    inputSchema: { type: 'object', properties: { text: { type: 'string' } } },
-    // The code-review purpose only allows tools that declare themselves read-only.
-    annotations: { readOnlyHint: true },
-  },
-];
-for (let i = 1; i < TOOL_COUNT; i++) {
-  const n = String(i).padStart(4, '0');
-  tools.push({
-    name: `filler_${n}`,
-    description: `Filler tool ${n}: there to make the catalog larger; never called.`,
-    inputSchema: {
-      type: 'object',
-      properties: { query: { type: 'string' }, limit: { type: 'integer' } },
-      required: ['query'],
-    },
-    annotations: { readOnlyHint: true },
-  });
-}
+const { port, toolCount, maxSessions } = upstreamSettings({ maxSessions: 20_000 });
+const tools = benchTools(toolCount);
 
 function newSession() {
-  const server = new Server(
-    { name: 'bench-upstream', version: '1.0.0' },
-    { capabilities: { tools: {} } },
-  );
+  const server = new Server(SERVER_INFO, { capabilities: { tools: {} } });
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools }));
-  server.setRequestHandler(CallToolRequestSchema, (req) => {
-    if (req.params.name !== 'echo') {
-      return {
-        isError: true,
-        content: [{ type: 'text', text: `not callable: ${req.params.name}` }],
-      };
-    }
-    const text = typeof req.params.arguments?.text === 'string' ? req.params.arguments.text : '';
-    return { content: [{ type: 'text', text }] };
-  });
+  server.setRequestHandler(CallToolRequestSchema, (req) => callBenchTool(tools, req.params));
   const transport = new StreamableHTTPServerTransport({
     sessionIdGenerator: () => randomUUID(),
     enableJsonResponse: true,
@@ -76,19 +47,14 @@ function newSession() {
 const sessions = new Map();
 
 function reply(res, status, message) {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32000, message } }));
+  sendJsonRpcError(res, status, -32000, message);
 }
 
-async function readBody(req) {
-  const chunks = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new Error('body too large');
-    chunks.push(chunk);
-  }
-  return chunks.length === 0 ? undefined : JSON.parse(Buffer.concat(chunks).toString('utf8'));
+/** The parsed JSON-RPC message of a POST (undefined when the body is empty). */
+async function readMessage(req) {
+  const text = await readBody(req);
+  if (text === undefined) throw new Error('body too large');
+  return text === '' ? undefined : JSON.parse(text);
 }
 
 const http = createServer((req, res) => {
@@ -99,7 +65,7 @@ const http = createServer((req, res) => {
     let body;
     if (req.method === 'POST') {
       try {
-        body = await readBody(req);
+        body = await readMessage(req);
       } catch (err) {
         return reply(res, 400, `bad body: ${err.message}`);
       }
@@ -112,7 +78,7 @@ const http = createServer((req, res) => {
     if (req.method !== 'POST' || !isInitializeRequest(body)) {
       return reply(res, 400, 'no session: send initialize first');
     }
-    if (sessions.size >= MAX_SESSIONS) return reply(res, 503, 'session limit reached');
+    if (sessions.size >= maxSessions) return reply(res, 503, 'session limit reached');
     const { server, transport } = newSession();
     await server.connect(transport);
     return transport.handleRequest(req, res, body);
@@ -121,17 +87,7 @@ const http = createServer((req, res) => {
     else res.end();
   });
 });
-http.keepAliveTimeout = 60_000;
 
-http.listen(PORT, '127.0.0.1', () => {
-  const { port } = http.address();
-  process.stdout.write(`${JSON.stringify({ listening: `http://127.0.0.1:${port}/mcp` })}\n`);
-});
-
-const stop = () => {
+serveUpstream(http, port, () => {
   for (const transport of sessions.values()) void transport.close().catch(() => undefined);
-  http.closeAllConnections();
-  http.close(() => process.exit(0));
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+});

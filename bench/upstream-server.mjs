@@ -10,45 +10,28 @@
 // for the catalog-size curve. test/e2e/bench-upstream.test.ts checks it with the SDK's
 // Client and the MCP Inspector CLI.
 //
-// Environment: BENCH_UPSTREAM_PORT (default 0: any free port), BENCH_TOOLS (default 1),
-// BENCH_MAX_SESSIONS (default 100000; beyond it initialize answers 503), BENCH_UPSTREAM_SSE=1
-// (answer every request as a one-event text/event-stream instead of application/json).
-// Prints one JSON line to stdout when listening: {"listening":"http://127.0.0.1:PORT/mcp"}.
-import { Buffer } from 'node:buffer';
+// Environment: as bench/lib/upstream-common.mjs says (BENCH_MAX_SESSIONS defaults to
+// 100000 here), and BENCH_UPSTREAM_SSE=1 (answer every request as a one-event
+// text/event-stream instead of application/json). Prints one JSON line to stdout when
+// listening: {"listening":"http://127.0.0.1:PORT/mcp"}.
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
+import {
+  benchTools,
+  callBenchTool,
+  readBody,
+  sendJsonRpcError as sendError,
+  serveUpstream,
+  SERVER_INFO,
+  upstreamSettings,
+} from './lib/upstream-common.mjs';
 
-const PORT = Number.parseInt(process.env.BENCH_UPSTREAM_PORT ?? '0', 10);
-const TOOL_COUNT = Math.max(1, Number.parseInt(process.env.BENCH_TOOLS ?? '1', 10));
-const MAX_SESSIONS = Number.parseInt(process.env.BENCH_MAX_SESSIONS ?? '100000', 10);
-const MAX_BODY = 1024 * 1024;
+const { port, toolCount, maxSessions } = upstreamSettings({ maxSessions: 100_000 });
 /** Newest first; an initialize asking for another version gets the newest. */
 const PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
-const SERVER_INFO = { name: 'bench-upstream', version: '2.0.0' };
 const SSE = process.env.BENCH_UPSTREAM_SSE === '1';
 
-const tools = [
-  {
-    name: 'echo',
-    description: 'Returns its text argument unchanged.',
-    inputSchema: { type: 'object', properties: { text: { type: 'string' } } },
-    // The code-review purpose only allows tools that declare themselves read-only.
-    annotations: { readOnlyHint: true },
-  },
-];
-for (let i = 1; i < TOOL_COUNT; i++) {
-  const n = String(i).padStart(4, '0');
-  tools.push({
-    name: `filler_${n}`,
-    description: `Filler tool ${n}: there to make the catalog larger; never called.`,
-    inputSchema: {
-      type: 'object',
-      properties: { query: { type: 'string' }, limit: { type: 'integer' } },
-      required: ['query'],
-    },
-    annotations: { readOnlyHint: true },
-  });
-}
+const tools = benchTools(toolCount);
 /** tools/list's result is the same for every call: serialised once. */
 const TOOLS_LIST_JSON = JSON.stringify({ tools });
 
@@ -60,11 +43,6 @@ const JSON_HEADERS = { 'content-type': 'application/json' };
 function send(res, status, body, headers = JSON_HEADERS) {
   res.writeHead(status, headers);
   res.end(body);
-}
-
-/** A JSON-RPC error response (id null when the request could not be read). */
-function sendError(res, status, code, message, id = null) {
-  send(res, status, JSON.stringify({ jsonrpc: '2.0', id, error: { code, message } }));
 }
 
 /** The response to a request: a JSON body, or (BENCH_UPSTREAM_SSE=1) a one-event stream. */
@@ -102,21 +80,8 @@ function isNotificationOrResponse(m) {
   );
 }
 
-function callTool(params) {
-  const name = params?.name;
-  if (name === 'echo') {
-    const text = typeof params.arguments?.text === 'string' ? params.arguments.text : '';
-    return JSON.stringify({ content: [{ type: 'text', text }] });
-  }
-  const known = tools.some((t) => t.name === name);
-  return JSON.stringify({
-    isError: true,
-    content: [{ type: 'text', text: known ? `not callable: ${name}` : `unknown tool: ${name}` }],
-  });
-}
-
 function initialize(res, message) {
-  if (sessions.size >= MAX_SESSIONS) {
+  if (sessions.size >= maxSessions) {
     return sendError(res, 503, -32000, 'session limit reached', message.id);
   }
   const asked = message.params?.protocolVersion;
@@ -153,7 +118,7 @@ function onPost(req, res, body, session, sessionId) {
   if (!isRequest(message)) return sendError(res, 400, -32600, 'Invalid Request');
   switch (message.method) {
     case 'tools/call':
-      return sendResult(res, message.id, callTool(message.params));
+      return sendResult(res, message.id, JSON.stringify(callBenchTool(tools, message.params)));
     case 'tools/list':
       return sendResult(res, message.id, TOOLS_LIST_JSON);
     case 'ping':
@@ -198,46 +163,17 @@ const http = createServer((req, res) => {
   if (req.method !== 'POST') {
     // No server-to-client stream: GET (and anything else) is not offered.
     req.resume();
-    return send(
-      res,
-      405,
-      JSON.stringify({
-        jsonrpc: '2.0',
-        id: null,
-        error: { code: -32000, message: 'Method not allowed' },
-      }),
-      { ...JSON_HEADERS, allow: 'POST, DELETE' },
-    );
+    return sendError(res, 405, -32000, 'Method not allowed', null, { allow: 'POST, DELETE' });
   }
-  const chunks = [];
-  let size = 0;
-  req.on('data', (chunk) => {
-    size += chunk.length;
-    if (size <= MAX_BODY) chunks.push(chunk);
-  });
-  req.on('end', () => {
-    if (size > MAX_BODY) return sendError(res, 413, -32000, 'body too large');
-    const body =
-      chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8');
-    try {
-      onPost(req, res, body, session, sessionId);
-    } catch (err) {
+  readBody(req)
+    .then((body) => {
+      if (body === undefined) return sendError(res, 413, -32000, 'body too large');
+      return onPost(req, res, body, session, sessionId);
+    })
+    .catch((err) => {
       if (!res.headersSent) sendError(res, 500, -32603, String(err?.message ?? err));
       else res.end();
-    }
-  });
-});
-http.keepAliveTimeout = 60_000;
-
-http.listen(PORT, '127.0.0.1', () => {
-  const { port } = http.address();
-  process.stdout.write(`${JSON.stringify({ listening: `http://127.0.0.1:${port}/mcp` })}\n`);
+    });
 });
 
-const stop = () => {
-  sessions.clear();
-  http.closeAllConnections();
-  http.close(() => process.exit(0));
-};
-process.once('SIGTERM', stop);
-process.once('SIGINT', stop);
+serveUpstream(http, port, () => sessions.clear());

@@ -6,12 +6,13 @@
 //
 // Inputs: the code-review purpose's cases from rego/tests/cases.json (tools/call and the
 // other actions of that purpose), each as the gateway would send it after N earlier calls:
-// recorded in the gateway's MemoryStore, built by its baseInput (input.session holds the
+// recorded in the gateway's MemoryStore, built by its buildInput (input.session holds the
 // last history_limit entries, 20 by default, and the whole-session summary) and serialised
-// by its policyInputJson, which leaves session.history out when the bundle records that no
+// by its serialiseFor, which leaves session.history out when the bundle records that no
 // rule reads it (the shipped policy). Both sides get the same serialised input.
-// Both sides time the whole call as a caller sees it: serialise the input, evaluate (or
-// send, evaluate, receive), parse the result. Samples alternate over the inputs.
+// Both sides time the whole call as a caller sees it: in-process, the gateway's own decide
+// (serialise the input, evaluate, parse and check the decision); the OPA server: serialise,
+// send, evaluate, receive, parse. Samples alternate over the inputs.
 //
 // Usage: node bench/lib/decision-worker.mjs '{"opaUrl":...,"histories":[0,50,500],...}'
 // prints `RESULT <json>`.
@@ -23,11 +24,17 @@ import { performance } from 'node:perf_hooks';
 import { ROOT } from './servers.mjs';
 import { summarize, round } from './stats.mjs';
 
-const { readBundleFile } = await import(join(ROOT, 'dist/src/policy/bundle.js'));
-const { PolicyEngine, DECISION_ENTRYPOINT } = await import(join(ROOT, 'dist/src/policy/engine.js'));
-const { MemoryStore } = await import(join(ROOT, 'dist/src/sessions/memory-store.js'));
-const { baseInput, policyInputJson } = await import(join(ROOT, 'dist/src/pipeline/input.js'));
-const { ARGS_DIGEST_HEX } = await import(join(ROOT, 'dist/src/sessions/session.js'));
+// mcpgate's public entry point (package.json "exports"), as an embedder would import it.
+const {
+  readBundleFile,
+  PolicyEngine,
+  DECISION_ENTRYPOINT,
+  MemoryStore,
+  buildInput,
+  decide,
+  serialiseFor,
+  ARGS_DIGEST_HEX,
+} = await import('mcpgate');
 
 const TARGETS = [
   'filesystem.read_file',
@@ -56,7 +63,7 @@ function syntheticEntry(i, n, nowNs) {
 /**
  * Each case's input with its session replaced by what the gateway would send after n earlier
  * calls: the calls are recorded in the gateway's own MemoryStore, loaded back with the
- * configured history_limit and turned into input.session by the gateway's baseInput. The
+ * configured history_limit and turned into input.session by the gateway's buildInput. The
  * case's own history entries are the most recent calls.
  */
 async function inputsFor(cases, n, limits) {
@@ -88,7 +95,7 @@ async function inputsFor(cases, n, limits) {
       for (const entry of own) await store.recordCall(record.id, entry, options);
       const session = await store.load(record.id, limits.historyLimit, []);
       await store.close();
-      const built = baseInput(
+      const built = buildInput(
         input.action,
         {
           identity: input.identity,
@@ -96,6 +103,7 @@ async function inputsFor(cases, n, limits) {
           protocolVersion: record.protocolVersion,
           gateway: input.request.gateway,
         },
+        undefined,
         now,
       );
       if (input.session.ttl_s !== undefined) built.session.ttl_s = input.session.ttl_s;
@@ -111,7 +119,8 @@ function inProcess(engine, inputs, samples, warmup) {
   for (let i = 0; i < warmup + samples; i++) {
     const input = inputs[i % inputs.length];
     const t0 = performance.now();
-    engine.evaluate(DECISION_ENTRYPOINT, policyInputJson(input, engine.omitsHistory));
+    // The gateway's one decide: serialise, evaluate, parse, check and type the obligations.
+    decide(engine, input);
     const t1 = performance.now();
     if (i >= warmup) times.push((t1 - t0) * 1000);
   }
@@ -152,7 +161,7 @@ async function sidecar(engine, opaUrl, inputs, samples, warmup) {
   for (let i = 0; i < warmup + samples; i++) {
     const input = inputs[i % inputs.length];
     const t0 = performance.now();
-    await post(agent, url, `{"input":${policyInputJson(input, engine.omitsHistory)}}`);
+    await post(agent, url, `{"input":${serialiseFor(engine, input)}}`);
     const t1 = performance.now();
     if (i >= warmup) times.push((t1 - t0) * 1000);
   }
@@ -167,7 +176,7 @@ async function agreement(engine, opaUrl, inputs) {
   let same = 0;
   let allowed = 0;
   for (const input of inputs) {
-    const json = policyInputJson(input, engine.omitsHistory);
+    const json = serialiseFor(engine, input);
     const wasm = engine.evaluate(DECISION_ENTRYPOINT, json)?.allow === true;
     const rest = (await post(agent, url, `{"input":${json}}`)).result?.allow === true;
     if (wasm === rest) same++;
@@ -202,8 +211,7 @@ for (const n of job.histories ?? [0, 50, 500]) {
     history: n,
     inputs: inputs.length,
     inputBytesMean: round(
-      inputs.reduce((s, x) => s + policyInputJson(x, engine.omitsHistory).length, 0) /
-        inputs.length,
+      inputs.reduce((s, x) => s + serialiseFor(engine, x).length, 0) / inputs.length,
       0,
     ),
     allowed: agree?.allowed ?? null,

@@ -1,44 +1,31 @@
-// The bench's identity provider: an RSA key made per run, its JWKS served on loopback, and
-// access tokens signed with it, as an OIDC issuer would issue them (typ at+jwt, an
-// audience, a user subject, groups). The gateway fetches the JWKS once and verifies every
-// request's token against it, as in production.
-import { createServer } from 'node:http';
-import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+// The bench's identity provider is the tests' issuer (test/support/issuer.ts, compiled by
+// `npm run build`, which `npm run bench` runs first): an RSA key made per run, its JWKS
+// served on loopback, and access tokens signed with it as an OIDC issuer would issue them
+// (typ at+jwt, an audience, a user subject, groups). The gateway fetches the JWKS once and
+// verifies every request's token against it, as in production.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ROOT } from './servers.mjs';
+
+const TEST_ISSUER = join(ROOT, 'dist/test/support/issuer.js');
 
 export async function startIssuer() {
-  const { privateKey, publicKey } = await generateKeyPair('RS256');
-  const kid = 'bench-key-1';
-  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' };
-  const server = createServer((req, res) => {
-    if (req.url === '/jwks.json') {
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ keys: [jwk] }));
-      return;
-    }
-    res.statusCode = 404;
-    res.end();
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${server.address().port}`;
-  const issuer = `${base}/issuer`;
+  if (!existsSync(TEST_ISSUER)) {
+    throw new Error(`${TEST_ISSUER} is missing: run \`npm run build\` first`);
+  }
+  const shared = await import(pathToFileURL(TEST_ISSUER).href);
+  const issuer = await shared.startIssuer({ kid: 'bench-key-1' });
   return {
-    issuer,
-    jwksUri: `${base}/jwks.json`,
+    ...issuer,
     /** A user access token for `audience` (the gateway's resource URI). */
-    mint({ audience, subject = 'bench-user', groups = ['engineering'], ttlS = 3600 }) {
-      return new SignJWT({ client_id: 'bench-agent', groups })
-        .setProtectedHeader({ alg: 'RS256', kid, typ: 'at+jwt' })
-        .setIssuer(issuer)
-        .setSubject(subject)
-        .setAudience(audience)
-        .setIssuedAt()
-        .setExpirationTime(`${ttlS}s`)
-        .sign(privateKey);
-    },
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
+    mint: ({ audience, subject = 'bench-user', groups = ['engineering'], ttlS = 3600 }) =>
+      issuer.mint({
+        aud: audience,
+        sub: subject,
+        client_id: 'bench-agent',
+        groups,
+        exp: Math.floor(Date.now() / 1000) + ttlS,
       }),
   };
 }

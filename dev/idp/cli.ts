@@ -4,8 +4,8 @@
 // gateway verifies these tokens exactly as it verifies production IdP tokens.
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCommand, UsageError, type CommandSpec } from '../../src/cli/command-spec.js';
-import { unreachableText } from '../../src/cli/gateway-answer.js';
+import { parseCommand, UsageError, type CommandSpec } from '../../src/util/command-spec.js';
+import { unreachableText } from '../../src/util/unreachable.js';
 import { DEV_IDP_PROFILES, requestUserToken, startDevIdp, type DevIdpProfile } from './index.js';
 
 /** What `dev-idp` leaves for `dev-token`: where to ask, and the dev grant's secret. */

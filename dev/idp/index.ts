@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { McpgateError } from '../../src/util/errors.js';
 import { DevStore } from './adapter.js';
 import type { IssuerShape } from './claims.js';
 import {
@@ -147,7 +148,9 @@ function layout(base: string, spec: DevIdpIssuerSpec): Layout {
 }
 
 /** Raised by the IdP's helpers when its token endpoint answers with an error. */
-export class DevIdpTokenError extends Error {
+export class DevIdpTokenError extends McpgateError {
+  static override readonly code = 'ERR_DEV_IDP_TOKEN';
+
   constructor(
     message: string,
     /** The OAuth error code (`HTTP <status>` when the body had none). */
@@ -156,7 +159,6 @@ export class DevIdpTokenError extends Error {
     readonly body: Record<string, unknown>,
   ) {
     super(message);
-    this.name = 'DevIdpTokenError';
   }
 }
 

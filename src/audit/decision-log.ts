@@ -1,13 +1,13 @@
 // Writes every decision as one JSON event in OPA's decision-log shape, so tooling that
 // reads OPA decision logs reads these unchanged, to each audit destination: stdout, a
-// file (one line per event, written in batches off the event loop: decision-log-lines.ts)
-// or an OPA-compatible decision-log service (gzipped batches, see decision-log-upload.ts).
+// file (one line per event, written in batches off the event loop: line-writer.ts)
+// or an OPA-compatible decision-log service (gzipped batches, see upload.ts).
 //
 // The policy that decided also decides what is logged, as in OPA: when its bundle has
 // the entrypoints system/log/drop and system/log/mask (`mcpgate policy build` adds them
 // when the rules exist), each event is first given to drop (true: not logged, counted),
 // then to mask (rules that erase or replace parts of input and result; see
-// decision-log-mask.ts). Without them the event is built by hand around the
+// mask.ts). Without them the event is built by hand around the
 // pre-serialised input: the same bytes the policy saw, never parsed or re-serialised.
 //
 // If drop or mask fails (an evaluation error, an invalid rule set), the event is still

@@ -28,9 +28,7 @@
 // the lines of the last event-loop turn.
 import { closeSync, mkdirSync, openSync, writev, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-
-/** Default bound on the bytes waiting to be written, per destination. */
-export const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024 * 1024;
+import { DEFAULT_MAX_BUFFER_BYTES } from '../config/policy-schema.js';
 
 const RETRY_INITIAL_MS = 100;
 const RETRY_MAX_MS = 5000;

@@ -24,12 +24,15 @@
 // needs escaping (a space, "%") can never match there; here segments match keys
 // literally. OPA cannot remove an element of a top-level array (e.g. "/result/0" when the
 // result is a list); here it can. Both only ever erase more, never less.
+import { McpgateError } from '../util/errors.js';
 
 export const MASK_ENTRYPOINT = 'system/log/mask';
 export const DROP_ENTRYPOINT = 'system/log/drop';
 export const LOG_ENTRYPOINTS = [MASK_ENTRYPOINT, DROP_ENTRYPOINT] as const;
 
-export class MaskRuleError extends Error {}
+export class MaskRuleError extends McpgateError {
+  static override readonly code = 'ERR_MASK_RULE_INVALID';
+}
 
 export interface MaskRule {
   op: 'remove' | 'upsert';

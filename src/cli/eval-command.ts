@@ -4,13 +4,13 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from '../policy/bundle/read.js';
-import { parseDecision } from '../policy/decision.js';
+import { decide } from '../policy/decide.js';
 import { DECISION_ENTRYPOINT, PolicyEngine } from '../policy/engine.js';
-import { policySummary, summaryOfHistory, type PolicyInput } from '../policy/input.js';
+import { buildInput, hypotheticalSession, type PolicyInput } from '../policy/input.js';
 import type { HistoryEntry } from '../sessions/session.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import { staleBundleWarning } from '../toolchain/stale-bundle.js';
-import { parseCommand, UsageError, type CommandSpec } from './command-spec.js';
+import { parseCommand, UsageError, type CommandSpec } from '../util/command-spec.js';
 
 const list = (value: string | undefined): string[] =>
   (value ?? '')
@@ -59,49 +59,46 @@ export function inputFromFlags(values: Record<string, string | undefined>): Poli
       '--history must hold a JSON array of history entries {action, target, args_digest, allowed, at_ns}',
     );
   const user = values.user ?? 'eval-user';
-  return {
-    action: 'tools/call',
-    identity: {
-      issuer: values.issuer ?? 'https://mcpgate.eval/',
-      subject: user,
-      user_id: user,
-      client_id: 'mcpgate-eval',
-      scopes: list(values.scopes),
-      roles: list(values.roles),
-      groups: list(values.groups),
-      groups_overage: false,
-      token_type: 'user',
-      amr: [],
-      claims: { sub: user },
-    },
-    session: {
-      id: 'eval',
-      purpose: values.purpose ?? 'default',
-      age_s: 0,
-      history,
-      // The summary the store would hold after these calls, so history.called() sees them.
-      summary: policySummary(summaryOfHistory(history)),
-      counters: {
-        calls: history.length,
-        denied: history.filter((entry) => !entry.allowed).length,
-        untracked: 0,
-      },
-    },
-    tool: {
-      server: tool.slice(0, dot),
-      name: tool.slice(dot + 1),
-      id: tool,
-      annotations: annotations as Record<string, unknown>,
-      definition_hash: '',
-    },
-    arguments: args as Record<string, unknown>,
-    findings: [],
-    request: {
-      time_ns: now * 1_000_000,
-      time: new Date(now).toISOString(),
+  const identity = {
+    issuer: values.issuer ?? 'https://mcpgate.eval/',
+    subject: user,
+    user_id: user,
+    client_id: 'mcpgate-eval',
+    scopes: list(values.scopes),
+    roles: list(values.roles),
+    groups: list(values.groups),
+    groups_overage: false,
+    token_type: 'user' as const,
+    amr: [],
+    claims: { sub: user },
+  };
+  // The session the store would hold after these calls, so history.called() sees them.
+  const session = hypotheticalSession({
+    id: 'eval',
+    purpose: values.purpose ?? 'default',
+    history,
+    createdAt: now,
+  });
+  return buildInput(
+    'tools/call',
+    {
+      identity,
+      session,
+      protocolVersion: undefined,
       gateway: { id: 'mcpgate-eval', version: GATEWAY_VERSION },
     },
-  };
+    {
+      tool: {
+        server: tool.slice(0, dot),
+        name: tool.slice(dot + 1),
+        id: tool,
+        annotations: annotations as Record<string, unknown>,
+        definition_hash: '',
+      },
+      arguments: args as Record<string, unknown>,
+    },
+    now,
+  );
 }
 
 export const EVAL_SPEC = {
@@ -195,13 +192,21 @@ export async function evalCommand(argv: string[]): Promise<number> {
   );
   const stale = staleBundleWarning(values.bundle, engine.revision, resolve(values.rego));
   if (stale !== undefined) console.error(`mcpgate eval: ${stale}`);
-  const started = process.hrtime.bigint();
-  const result = engine.evaluate(values.entrypoint, inputJson);
-  const evalUs = Number(process.hrtime.bigint() - started) / 1000;
-  const shown = values.entrypoint === DECISION_ENTRYPOINT ? parseDecision(result) : result;
+  let shown: unknown;
+  let evalNs: number;
+  if (values.entrypoint === DECISION_ENTRYPOINT) {
+    // As the gateway decides: parsed, obligations checked, failures a deny with the reason.
+    const evaluation = decide(engine, inputJson);
+    shown = evaluation.decision;
+    evalNs = evaluation.evalNs;
+  } else {
+    const started = process.hrtime.bigint();
+    shown = engine.evaluate(values.entrypoint, inputJson);
+    evalNs = Number(process.hrtime.bigint() - started);
+  }
   console.log(
     JSON.stringify(
-      { revision: engine.revision, eval_us: Math.round(evalUs), result: shown },
+      { revision: engine.revision, eval_us: Math.round(evalNs / 1000), result: shown },
       null,
       2,
     ),

@@ -60,21 +60,3 @@ export async function refusalOf(response: Response): Promise<string> {
     response.headers.get('www-authenticate'),
   );
 }
-
-/**
- * Why a request never got an answer. fetch says only "fetch failed"; the cause says what
- * happened (ECONNREFUSED: nothing listens there).
- */
-export function unreachableText(what: string, url: string, err: unknown): string {
-  const cause = (err as { cause?: { code?: unknown; message?: unknown } }).cause;
-  const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  const detail =
-    code === 'ECONNREFUSED'
-      ? 'nothing listens there (ECONNREFUSED); is it running, and is the URL right?'
-      : typeof cause?.message === 'string'
-        ? cause.message
-        : err instanceof Error
-          ? err.message
-          : String(err);
-  return `cannot reach ${what} at ${url}: ${detail}`;
-}

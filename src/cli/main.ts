@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../config/load.js';
 import { PACKAGE_ROOT } from '../util/paths.js';
 import { GATEWAY_VERSION } from '../util/version.js';
-import { formatHelp, UsageError, wantsHelp, type CommandSpec } from './command-spec.js';
+import { formatHelp, UsageError, wantsHelp, type CommandSpec } from '../util/command-spec.js';
 import { EVAL_SPEC, evalCommand } from './eval-command.js';
 import {
   POLICY_BUILD_SPEC,

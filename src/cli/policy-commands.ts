@@ -4,14 +4,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { dataFileProblems } from '../toolchain/data-files.js';
 import { runPolicyTests } from '../toolchain/policy-test.js';
-import {
-  buildWasmBundle,
-  NON_POLICY_ENTRIES,
-  regoLayout,
-  runOpa,
-  ToolchainError,
-} from '../toolchain/opa.js';
-import { parseCommand, type CommandSpec } from './command-spec.js';
+import { NON_POLICY_ENTRIES } from '../policy/sources/rego-dir.js';
+import { buildWasmBundle, regoLayout, runOpa, ToolchainError } from '../toolchain/opa.js';
+import { parseCommand, type CommandSpec } from '../util/command-spec.js';
 
 /** `mcpgate policy test` fails below this line coverage of the policy files. */
 export const COVERAGE_THRESHOLD = 95;

@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
-import { parseCommand, UsageError, type CommandSpec } from './command-spec.js';
+import { parseCommand, UsageError, type CommandSpec } from '../util/command-spec.js';
 
 /** What the gateway accepts as a purpose (the Mcp-Purpose header). */
 const PURPOSE = /^[A-Za-z0-9._-]{1,64}$/;

@@ -6,15 +6,15 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from '../policy/bundle/read.js';
-import { parseDecision, parseVisible, type Decision } from '../policy/decision.js';
-import { enforceSupportedObligations } from '../policy/obligations.js';
+import { decide } from '../policy/decide.js';
+import { parseVisible, type Decision } from '../policy/decision.js';
 import {
   DECISION_ENTRYPOINT,
   PolicyEngine,
   PolicyEvalError,
   VISIBLE_ENTRYPOINT,
 } from '../policy/engine.js';
-import { parseCommand, type CommandSpec } from './command-spec.js';
+import { parseCommand, type CommandSpec } from '../util/command-spec.js';
 
 interface LoggedEvent {
   decision_id?: string;
@@ -89,20 +89,9 @@ function loggedVisible(result: unknown): string[] {
     : [];
 }
 
+/** Decided as the gateway decides: unsupported obligations deny, failures deny. */
 function candidateDecision(engine: PolicyEngine, inputJson: string): Decision {
-  try {
-    // The same checks the gateway applies after the policy (unsupported obligations deny).
-    return enforceSupportedObligations(
-      parseDecision(engine.evaluate(DECISION_ENTRYPOINT, inputJson)),
-    );
-  } catch (err) {
-    if (!(err instanceof PolicyEvalError)) throw err;
-    return {
-      allow: false,
-      reasons: [`${err.message}; denied`],
-      obligations: parseDecision(undefined).obligations,
-    };
-  }
+  return decide(engine, inputJson).decision;
 }
 
 function candidateVisible(engine: PolicyEngine, inputJson: string): string[] {

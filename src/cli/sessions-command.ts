@@ -1,8 +1,9 @@
 // `mcpgate sessions list|show ID|kill ID`: the admin API of a running gateway. The token
 // (--token or $MCPGATE_ADMIN_TOKEN) must belong to a user the policy lets administer
 // sessions (by default: the mcpgate.admin role).
-import { parseCommand, UsageError, type CommandSpec } from './command-spec.js';
-import { refusalOf, unreachableText } from './gateway-answer.js';
+import { parseCommand, UsageError, type CommandSpec } from '../util/command-spec.js';
+import { unreachableText } from '../util/unreachable.js';
+import { refusalOf } from './gateway-answer.js';
 
 interface SessionView {
   id: string;

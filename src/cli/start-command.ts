@@ -1,7 +1,7 @@
 // `mcpgate start`: runs the gateway until a signal stops it.
 import { loadConfigFile } from '../config/load.js';
 import { createLogger } from '../util/logger.js';
-import { parseCommand, type CommandSpec } from './command-spec.js';
+import { parseCommand, type CommandSpec } from '../util/command-spec.js';
 
 export const START_SPEC = {
   name: 'start',
@@ -12,6 +12,11 @@ export const START_SPEC = {
       value: 'FILE',
       default: 'mcpgate.yaml',
       help: 'the configuration file; paths in it are relative to it (every key: docs/configuration.md)',
+    },
+    explain: {
+      type: 'boolean',
+      default: false,
+      help: 'print the request chains this configuration runs, in order, and exit (nothing is started)',
     },
   },
   details: [
@@ -26,7 +31,11 @@ export async function startCommand(argv: string[]): Promise<number> {
   const logger = createLogger(config.logging.level);
   // Loaded here, not at the top: the gateway's modules take about half a second to load,
   // which every other command (and every --help) would pay for nothing.
-  const { startGateway } = await import('../main/gateway.js');
+  const { explainGateway, startGateway } = await import('../main/gateway.js');
+  if (values.explain) {
+    console.log(explainGateway(config, logger));
+    return 0;
+  }
   const gateway = await startGateway(config, logger);
   // The first of these signals stops the gateway cleanly; later ones (a terminal's SIGHUP
   // with the SIGTERM of a script stopping it) do not start a second stop.

@@ -10,8 +10,11 @@ import { isUserCredential, resolveCredential, type CredentialConfig } from './cr
 import { resolveAudit, resolvePolicy, type AuditConfig, type PolicyConfig } from './policy.js';
 import { resolveSessions, type SessionsConfig } from './sessions.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
+import { McpgateError } from '../util/errors.js';
 
-export class ConfigError extends Error {}
+export class ConfigError extends McpgateError {
+  static override readonly code = 'ERR_CONFIG_INVALID';
+}
 
 export interface StdioUpstreamConfig {
   name: string;

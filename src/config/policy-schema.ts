@@ -2,7 +2,6 @@
 // bundle server polled with ETags), how its signature is checked, dev-mode rebuilds of
 // rego/, and where decision logs go (stdout, file, an OPA-compatible log service).
 import { z } from 'zod';
-import { DEFAULT_MAX_BUFFER_BYTES } from '../audit/line-writer.js';
 import { ASYMMETRIC_ALGORITHMS, valueSource } from './value-source.js';
 
 /** OPA bundle signing also allows HMAC (a shared secret). */
@@ -114,6 +113,9 @@ const serviceDestination = z.strictObject({
     .default({ initial_delay_s: 1, max_delay_s: 60 }),
   allow_insecure_http: z.boolean().default(false),
 });
+
+/** Default bound on the bytes waiting to be written, per stdout or file destination. */
+export const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024 * 1024;
 
 /**
  * Bytes a stdout or file destination may have waiting to be written; at the bound the

@@ -5,11 +5,14 @@
 // tell at a glance that nothing sensitive is inline.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { McpgateError } from '../util/errors.js';
 
 export type SecretRef = { kind: 'env'; name: string } | { kind: 'file'; path: string };
 export type ValueSource = SecretRef | { kind: 'literal'; value: string };
 
-export class SecretError extends Error {}
+export class SecretError extends McpgateError {
+  static override readonly code = 'ERR_SECRET_UNRESOLVED';
+}
 
 const REF_PATTERN = /^(env|file):(.+)$/;
 

@@ -9,6 +9,7 @@ import * as oidc from 'openid-client';
 import { importPKCS8 } from 'jose';
 import type { CredentialConfig } from '../config/credentials.js';
 import { readValue, SecretError } from '../config/secrets.js';
+import { McpgateError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 
 type UserCredentialConfig = Extract<CredentialConfig, { audience: string }>;
@@ -33,7 +34,9 @@ export interface Credential {
   facts: CredentialFacts;
 }
 
-export class CredentialError extends Error {
+export class CredentialError extends McpgateError {
+  static override readonly code = 'ERR_CREDENTIAL_UNAVAILABLE';
+
   constructor(
     message: string,
     /** Entra interaction_required: the claims challenge the client must satisfy (step-up). */

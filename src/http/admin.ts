@@ -2,10 +2,9 @@
 // every replica). Every request is authenticated like /mcp and decided by the policy
 // (actions admin/sessions/list|show|kill); the decision is logged like any other.
 import { Router, type Request, type Response } from 'express';
-import type { Identity } from '../identity/identity.js';
-import type { Authenticated, NodeMiddleware } from './guards/bearer-auth.js';
+import { callerOf, expressAuth, type Authenticate } from './guards/bearer-auth.js';
 import { policySummary } from '../policy/input.js';
-import type { Pipeline } from '../pipeline/pipeline.js';
+import type { Pipeline } from '../pipeline/chains.js';
 import {
   StoreUnavailableError,
   type ListedSession,
@@ -17,10 +16,8 @@ import type { Logger } from '../util/logger.js';
 
 export type AdminOperation = 'list' | 'show' | 'kill';
 
-type AdminRequest = Request & Authenticated;
-
 export interface AdminDeps {
-  auth: NodeMiddleware;
+  authenticate: Authenticate;
   pipeline: Pipeline;
   store: SessionStore;
   sessions: SessionManager;
@@ -52,20 +49,16 @@ function listedView(session: ListedSession, now: number): Record<string, unknown
 
 export function adminRouter(deps: AdminDeps): Router {
   const router = Router();
+  const auth = expressAuth(deps.authenticate);
 
   /** Asks the policy; answers 403 with its reasons when denied. */
-  const permitted = (
-    req: AdminRequest,
-    res: Response,
-    operation: AdminOperation,
-    sessionId?: string,
-  ): boolean => {
-    const identity = req.identity as Identity;
+  const permitted = (res: Response, operation: AdminOperation, sessionId?: string): boolean => {
+    const caller = callerOf(res);
     const { decision, decisionId } = deps.pipeline.decideAdmin({
-      identity,
+      identity: caller.identity,
       operation,
       sessionId,
-      remoteAddress: req.socket.remoteAddress,
+      remoteAddress: caller.remoteAddress,
     });
     if (decision.allow) return true;
     res
@@ -79,8 +72,8 @@ export function adminRouter(deps: AdminDeps): Router {
     res.status(503).json({ error: 'store_unavailable', message: err.message });
   };
 
-  router.get('/admin/sessions', deps.auth, async (req: AdminRequest, res) => {
-    if (!permitted(req, res, 'list')) return;
+  router.get('/admin/sessions', auth, async (_req: Request, res) => {
+    if (!permitted(res, 'list')) return;
     try {
       const records = await deps.store.list();
       const now = Date.now();
@@ -90,9 +83,9 @@ export function adminRouter(deps: AdminDeps): Router {
     }
   });
 
-  router.get('/admin/sessions/:id', deps.auth, async (req: AdminRequest, res) => {
+  router.get('/admin/sessions/:id', auth, async (req: Request, res) => {
     const id = String(req.params.id);
-    if (!permitted(req, res, 'show', id)) return;
+    if (!permitted(res, 'show', id)) return;
     try {
       const loaded = await deps.store.load(id, deps.historyLimit, []);
       if (!loaded) {
@@ -111,15 +104,15 @@ export function adminRouter(deps: AdminDeps): Router {
     }
   });
 
-  router.delete('/admin/sessions/:id', deps.auth, async (req: AdminRequest, res) => {
+  router.delete('/admin/sessions/:id', auth, async (req: Request, res) => {
     const id = String(req.params.id);
-    if (!permitted(req, res, 'kill', id)) return;
+    if (!permitted(res, 'kill', id)) return;
     try {
       const existed = await deps.store.terminate(id, 'killed by an administrator');
       await deps.sessions.endLocal(id, 'killed by an administrator');
       deps.logger.info('session killed by an administrator', {
         session: id.slice(0, 8),
-        by: req.identity?.subject,
+        by: callerOf(res).identity.subject,
       });
       if (!existed) {
         res.status(404).json({ error: 'not_found', message: `no session ${id}` });

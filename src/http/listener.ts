@@ -4,16 +4,32 @@
 // setup cost more per tools/call than the guards themselves, so /mcp goes around it.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import express, { type Express, type Router } from 'express';
-import type { AuthenticatedRequest, NodeMiddleware } from './guards/bearer-auth.js';
-import { bodyErrorHandler, jsonBody, originGuard } from './guards/body.js';
+import type { Caller } from '../identity/caller.js';
+import { INTERNAL_ERROR } from '../mcp/jsonrpc/codes.js';
 import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
 import type { Logger } from '../util/logger.js';
+import type { Authenticate } from './guards/bearer-auth.js';
+import { bodyErrorHandler, jsonBody } from './guards/body.js';
+import { originGuard } from './guards/origin.js';
+
+/** Answers one authenticated /mcp request whose body has been read. */
+export type McpEndpoint = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  caller: Caller,
+  body: unknown,
+) => Promise<void>;
+
+/** Refuses a request before it is decided when it could not be recorded; true to go on. */
+export type AuditGuard = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 export interface AppParts {
   maxBodyBytes: number;
   allowedOrigins: string[];
-  auth: NodeMiddleware;
-  mcp: (req: AuthenticatedRequest, res: ServerResponse) => Promise<void>;
+  authenticate: Authenticate;
+  /** Refuses POSTs while the decision log cannot keep up (audit back-pressure). */
+  auditGuard: AuditGuard;
+  mcp: McpEndpoint;
   /** Operators' admin API (authenticated and policy-decided inside). */
   admin: Router;
   readiness: () => { ready: boolean; detail: Record<string, unknown> };
@@ -35,9 +51,9 @@ export function isMcpPath(url: string | undefined): boolean {
 }
 
 /**
- * /mcp: Origin, then authentication, then the body (never parsed before authentication),
- * then the endpoint. An unexpected failure anywhere is a 500 JSON-RPC error, as Express
- * answered a thrown error with a 500.
+ * /mcp, its guards in order: Origin, bearer authentication (the Caller), the body (never
+ * read before authentication), audit back-pressure, then the endpoint with the Caller and
+ * the body. An unexpected failure anywhere is a 500 JSON-RPC error.
  */
 export function mcpRoute(parts: AppParts): RequestListener {
   const origin = originGuard(parts.allowedOrigins);
@@ -48,21 +64,32 @@ export function mcpRoute(parts: AppParts): RequestListener {
     parts.logger.error('MCP request failed', {
       error: err instanceof Error ? err.message : String(err),
     });
-    sendJsonRpcError(res, 500, -32603, 'internal gateway error; the request was not processed');
+    sendJsonRpcError(
+      res,
+      500,
+      INTERNAL_ERROR,
+      'internal gateway error; the request was not processed',
+    );
   };
 
-  const parsed = (req: AuthenticatedRequest, res: ServerResponse, err?: unknown): void => {
+  const read = (
+    req: IncomingMessage & { body?: unknown },
+    res: ServerResponse,
+    caller: Caller,
+    err?: unknown,
+  ): void => {
     if (err !== undefined) {
       bodyErrors(err as { type?: string }, req, res, (other) => failed(res, other));
       return;
     }
-    parts.mcp(req, res).catch((error: unknown) => failed(res, error));
+    if (!parts.auditGuard(req, res)) return;
+    parts.mcp(req, res, caller, req.body).catch((error: unknown) => failed(res, error));
   };
 
-  const authenticated = (req: AuthenticatedRequest, res: ServerResponse, err?: unknown): void => {
-    if (err !== undefined) return failed(res, err);
+  const authenticated = (req: IncomingMessage, res: ServerResponse, caller?: Caller): void => {
+    if (!caller) return; // refused and answered
     try {
-      body(req, res, (bodyErr) => parsed(req, res, bodyErr));
+      body(req, res, (bodyErr) => read(req, res, caller, bodyErr));
     } catch (error) {
       failed(res, error);
     }
@@ -70,7 +97,11 @@ export function mcpRoute(parts: AppParts): RequestListener {
 
   return (req: IncomingMessage, res: ServerResponse) => {
     try {
-      origin(req, res, () => parts.auth(req, res, (err) => authenticated(req, res, err)));
+      if (!origin(req, res)) return;
+      parts.authenticate(req, res).then(
+        (caller) => authenticated(req, res, caller),
+        (error: unknown) => failed(res, error),
+      );
     } catch (error) {
       failed(res, error);
     }

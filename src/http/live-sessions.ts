@@ -11,13 +11,13 @@ import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { ListKind } from '../upstreams/connection.js';
 import type { Logger } from '../util/logger.js';
 import type { NodeStreamableHttpTransport } from '../mcp/server/http-transport.js';
-import type { SessionRpc } from '../mcp/server/dispatcher.js';
+import type { GatewaySessionRpc, SessionRequest } from '../pipeline/methods.js';
 
 export interface LiveSession {
   id: string;
   principal: string;
-  server: SessionRpc;
-  transport: NodeStreamableHttpTransport;
+  server: GatewaySessionRpc;
+  transport: NodeStreamableHttpTransport<SessionRequest>;
   lastSeenAt: number;
 }
 

@@ -4,9 +4,25 @@
 // this process's live transport for it when this process opened it. Unknown, expired, terminated and foreign sessions all answer
 // 404, so a session's existence never leaks. A session opened by another replica is served
 // here request by request (see serveVisitor).
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { SessionsConfig } from '../config/sessions.js';
+import type { Caller } from '../identity/caller.js';
+import {
+  GATEWAY_REFUSED,
+  INTERNAL_ERROR,
+  INVALID_REQUEST,
+  POLICY_DENIED,
+} from '../mcp/jsonrpc/codes.js';
+import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
+import { NodeStreamableHttpTransport } from '../mcp/server/http-transport.js';
+import type { Pipeline } from '../pipeline/chains.js';
+import { RequestContext } from '../pipeline/context.js';
+import {
+  createSessionServer,
+  describeSessionServer,
+  type SessionRequest,
+} from '../pipeline/methods.js';
 import { rateRules } from '../sessions/rate-rules.js';
 import { sessionPrincipal } from '../sessions/session.js';
 import {
@@ -16,27 +32,13 @@ import {
   type SessionStore,
 } from '../sessions/store.js';
 import type { Logger } from '../util/logger.js';
-import { POLICY_DENIED } from '../mcp/jsonrpc/errors.js';
-import { GATEWAY_VERSION } from '../util/version.js';
-import type { AuthenticatedRequest } from './guards/bearer-auth.js';
-import { NodeStreamableHttpTransport } from '../mcp/server/http-transport.js';
-import {
-  GATEWAY_REFUSED,
-  JSONRPC_INVALID_REQUEST,
-  sendJsonRpcError,
-} from '../mcp/jsonrpc/http-error.js';
+import type { McpEndpoint } from './listener.js';
 import { newSessionId, type LiveSession, type SessionManager } from './live-sessions.js';
-import {
-  createSessionServer,
-  describeSessionServer,
-  type RequestExtra,
-  type SessionServerDeps,
-} from '../pipeline/methods.js';
 
 export interface McpEndpointOptions {
   sessions: SessionManager;
   store: SessionStore;
-  serverDeps: SessionServerDeps;
+  pipeline: Pipeline;
   config: SessionsConfig;
   logger: Logger;
 }
@@ -60,14 +62,19 @@ export const PURPOSE_CLAIM = 'mcp_purpose';
  * _meta["mcpgate/purpose"], else the token's mcp_purpose claim (an IdP can pin it), else
  * the configured default. Asking is all it is: the policy decides at session/open.
  */
-function requestedPurpose(req: AuthenticatedRequest, fallback: string): string {
+function requestedPurpose(
+  req: IncomingMessage,
+  body: unknown,
+  caller: Caller,
+  fallback: string,
+): string {
   const header = req.headers[PURPOSE_HEADER];
   if (typeof header === 'string') return header;
-  const meta = (req.body as { params?: InitializeParams } | undefined)?.params?._meta?.[
+  const meta = (body as { params?: InitializeParams } | undefined)?.params?._meta?.[
     PURPOSE_META_KEY
   ];
   if (typeof meta === 'string') return meta;
-  const claim = req.identity?.claims[PURPOSE_CLAIM];
+  const claim = caller.identity.claims[PURPOSE_CLAIM];
   if (typeof claim === 'string') return claim;
   return fallback;
 }
@@ -76,12 +83,12 @@ function notFound(res: ServerResponse): void {
   sendJsonRpcError(
     res,
     404,
-    JSONRPC_INVALID_REQUEST,
+    INVALID_REQUEST,
     'Session not found: it expired, was terminated or closed; re-authenticate and initialize a new session',
   );
 }
 
-function storeDown(res: ServerResponse, err: StoreUnavailableError): void {
+function storeDown(res: ServerResponse, err: Error): void {
   sendJsonRpcError(
     res,
     503,
@@ -93,28 +100,32 @@ function storeDown(res: ServerResponse, err: StoreUnavailableError): void {
   );
 }
 
-export function mcpHandler(options: McpEndpointOptions) {
-  const { sessions, store, logger, config } = options;
-  const description = describeSessionServer(options.serverDeps);
+export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
+  const { sessions, store, logger, config, pipeline } = options;
+  const description = describeSessionServer(pipeline);
 
-  const openSession = async (req: AuthenticatedRequest, res: ServerResponse): Promise<void> => {
-    const identity = req.identity;
-    if (!identity) throw new Error('unauthenticated request reached the MCP endpoint');
-    if (!isInitializeRequest(req.body)) {
+  const openSession = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: Caller,
+    body: unknown,
+  ): Promise<void> => {
+    const identity = caller.identity;
+    if (!isInitializeRequest(body)) {
       sendJsonRpcError(
         res,
         400,
-        JSONRPC_INVALID_REQUEST,
+        INVALID_REQUEST,
         'Bad Request: no Mcp-Session-Id header; send initialize first to open a session',
       );
       return;
     }
-    const purpose = requestedPurpose(req, config.defaultPurpose);
+    const purpose = requestedPurpose(req, body, caller, config.defaultPurpose);
     if (!PURPOSE_PATTERN.test(purpose)) {
       sendJsonRpcError(
         res,
         400,
-        JSONRPC_INVALID_REQUEST,
+        INVALID_REQUEST,
         'Mcp-Purpose must be 1-64 characters of A-Z a-z 0-9 . _ -',
       );
       return;
@@ -133,7 +144,7 @@ export function mcpHandler(options: McpEndpointOptions) {
     }
     let live: LiveSession | undefined;
     try {
-      const init = req.body as { id?: string | number; params?: InitializeParams };
+      const init = body as { id?: string | number; params?: InitializeParams };
       const params = init.params ?? {};
       const clientInfo = params.clientInfo;
       const record: SessionRecord = {
@@ -154,23 +165,26 @@ export function mcpHandler(options: McpEndpointOptions) {
             : {},
       };
       // The policy decides whether this user may have a session of this purpose, and its TTL.
-      let opened;
-      try {
-        opened = await options.serverDeps.pipeline.openSession({
-          identity,
-          session: { record, history: [], counters: { calls: 0, denied: 0 }, rates: {} },
-          protocolVersion: record.protocolVersion || undefined,
-          gateway: { id: options.serverDeps.gatewayId, version: GATEWAY_VERSION },
-          requestId: init.id ?? 0,
-          remoteAddress: req.socket.remoteAddress,
-          terminateRequested: false,
-        });
-      } catch (err) {
-        if (err instanceof StoreUnavailableError) {
-          storeDown(res, err);
-          return;
-        }
-        throw err;
+      const session: LoadedSession = {
+        record,
+        history: [],
+        counters: { calls: 0, denied: 0 },
+        rates: {},
+      };
+      const ctx = new RequestContext(
+        'session/open',
+        init.id ?? 0,
+        caller,
+        session,
+        record.protocolVersion || undefined,
+        {},
+        undefined,
+        record.createdAt,
+      );
+      const opened = await pipeline.openSession(ctx);
+      if (opened.unavailable) {
+        storeDown(res, opened.unavailable);
+        return;
       }
       const { decision, decisionId } = opened;
       if (!decision.allow) {
@@ -194,7 +208,7 @@ export function mcpHandler(options: McpEndpointOptions) {
         lastSeenAt: Date.now(),
       };
       await server.connect(transport);
-      await transport.handleRequest(req, res, req.body);
+      await transport.handleRequest(req, res, body, { caller, session });
       sessions.add(live);
       live = undefined;
     } finally {
@@ -212,10 +226,12 @@ export function mcpHandler(options: McpEndpointOptions) {
    * the gateway itself has checked the session's existence, owner and lifetime.
    */
   const serveVisitor = async (
-    req: AuthenticatedRequest,
+    req: IncomingMessage,
     res: ServerResponse,
-    sessionId: string,
+    body: unknown,
+    request: SessionRequest,
   ): Promise<void> => {
+    const sessionId = request.session.record.id;
     sessions.visit(sessionId);
     const server = createSessionServer(description);
     const transport = new NodeStreamableHttpTransport({ sessionId: undefined });
@@ -224,10 +240,10 @@ export function mcpHandler(options: McpEndpointOptions) {
       void server.close().catch(() => undefined);
     });
     await server.connect(transport);
-    await transport.handleRequest(req, res, req.body);
+    await transport.handleRequest(req, res, body, request);
   };
 
-  return async (req: AuthenticatedRequest, res: ServerResponse): Promise<void> => {
+  return async (req, res, caller, body): Promise<void> => {
     try {
       const header = req.headers['mcp-session-id'];
       const sessionId = Array.isArray(header) ? header[0] : header;
@@ -236,16 +252,15 @@ export function mcpHandler(options: McpEndpointOptions) {
           sendJsonRpcError(
             res,
             400,
-            JSONRPC_INVALID_REQUEST,
+            INVALID_REQUEST,
             'Bad Request: Mcp-Session-Id header is required',
           );
           return;
         }
-        await openSession(req, res);
+        await openSession(req, res, caller, body);
         return;
       }
-      const identity = req.identity;
-      if (!identity) throw new Error('unauthenticated request reached the MCP endpoint');
+      const identity = caller.identity;
       let loaded: LoadedSession | undefined;
       const principal = sessionPrincipal(identity);
       try {
@@ -278,14 +293,18 @@ export function mcpHandler(options: McpEndpointOptions) {
         res.writeHead(200).end();
         return;
       }
-      const extra = req.auth?.extra as RequestExtra | undefined;
-      if (extra) extra.session = loaded;
+      const request: SessionRequest = { caller, session: loaded };
       const live = sessions.get(sessionId);
-      if (live) await live.transport.handleRequest(req, res, req.body);
-      else await serveVisitor(req, res, sessionId);
+      if (live) await live.transport.handleRequest(req, res, body, request);
+      else await serveVisitor(req, res, body, request);
     } catch (err) {
       logger.error('MCP request failed', { error: (err as Error).message });
-      sendJsonRpcError(res, 500, -32603, 'internal gateway error; the request was not processed');
+      sendJsonRpcError(
+        res,
+        500,
+        INTERNAL_ERROR,
+        'internal gateway error; the request was not processed',
+      );
     }
   };
 }

@@ -10,6 +10,7 @@ import {
 } from 'jose';
 import * as oidc from 'openid-client';
 import type { Logger } from '../util/logger.js';
+import { McpgateError } from '../util/errors.js';
 
 const FETCH_TIMEOUT_MS = 5000;
 const MAX_JWKS_BYTES = 512 * 1024;
@@ -31,7 +32,9 @@ export interface KeySetStatus {
   last_error_at?: string;
 }
 
-export class KeySetUnavailableError extends Error {}
+export class KeySetUnavailableError extends McpgateError {
+  static override readonly code = 'ERR_JWKS_UNAVAILABLE';
+}
 
 export class KeySet {
   private jwks: JSONWebKeySet | undefined;

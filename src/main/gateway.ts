@@ -7,11 +7,11 @@ import { authorizationServers } from '../config/auth.js';
 import type { GatewayConfig } from '../config/load.js';
 import { TokenVerifier } from '../identity/verifier.js';
 import { createDecisionLog } from '../audit/decision-log.js';
-import { guardAdmin, guardMcp } from '../http/guards/audit-backpressure.js';
+import { auditBackpressure, guardAdmin } from '../http/guards/audit-backpressure.js';
 import { parseBundle } from '../policy/bundle/read.js';
 import { PolicyHolder } from '../policy/holder.js';
 import { PolicyManager } from '../policy/sources/manager.js';
-import { Pipeline } from '../pipeline/pipeline.js';
+import { Pipeline, type PipelineDeps } from '../pipeline/chains.js';
 import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
@@ -19,6 +19,7 @@ import { mcpHandler } from '../http/mcp-endpoint.js';
 import { SessionManager } from '../http/live-sessions.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
 import { createStore } from '../sessions/create-store.js';
+import { MemoryStore } from '../sessions/memory-store.js';
 import { CredentialBroker } from '../credentials/broker.js';
 import type { Logger } from '../util/logger.js';
 import { GATEWAY_VERSION } from '../util/version.js';
@@ -32,6 +33,40 @@ export interface RunningGateway {
   registry: UpstreamRegistry;
   sessions: SessionManager;
   close(): Promise<void>;
+}
+
+/** The pipeline's parts as startGateway wires them (the chains depend on nothing else). */
+function assemblePipeline(
+  config: GatewayConfig,
+  logger: Logger,
+  parts: Pick<
+    PipelineDeps,
+    'policy' | 'registry' | 'store' | 'decisionLog' | 'broker' | 'terminate'
+  >,
+): Pipeline {
+  return new Pipeline({
+    ...parts,
+    limits: config.sessions,
+    logger,
+    gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
+  });
+}
+
+/**
+ * `mcpgate start --explain`: every request chain this configuration runs, in order, without
+ * starting anything (no listener, no upstream, no store connection, no decision log).
+ */
+export function explainGateway(config: GatewayConfig, logger: Logger): string {
+  const broker = new CredentialBroker(config.gateway.id, logger);
+  const pipeline = assemblePipeline(config, logger, {
+    policy: new PolicyHolder(),
+    registry: new UpstreamRegistry(config.upstreams, logger, broker),
+    store: new MemoryStore(),
+    decisionLog: createDecisionLog([], { id: config.gateway.id, version: GATEWAY_VERSION }),
+    broker,
+    terminate: () => undefined,
+  });
+  return pipeline.explain();
 }
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
@@ -62,25 +97,29 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     { logger },
   );
   const store = createStore(config.sessions.store, logger);
-  const pipeline = new Pipeline(
-    policy,
-    registry,
-    store,
-    config.sessions,
-    decisionLog,
-    logger,
-    {
-      id: config.gateway.id,
-      version: GATEWAY_VERSION,
-    },
-    broker,
-  );
   const sessions = new SessionManager(
     { maxSessions: config.sessions.maxSessions, idleTimeoutMs: config.sessions.idleTimeoutMs },
     registry,
     store,
     logger,
   );
+  const pipeline = assemblePipeline(config, logger, {
+    policy,
+    registry,
+    store,
+    decisionLog,
+    broker,
+    terminate: (id, reason) =>
+      setImmediate(() => {
+        sessions.terminate(id, reason).catch((err: unknown) => {
+          logger.error('terminate_session could not end the session in the store', {
+            session: id.slice(0, 8),
+            error: err instanceof Error ? err.message : String(err),
+          });
+        });
+      }),
+  });
+  logger.debug('request chains', { chains: pipeline.explain() });
 
   // Filled in once the listening address (and so the resource URI) is known.
   const identity: { verifier?: TokenVerifier } = {};
@@ -98,7 +137,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   admin.use(
     adminRouter({
       // Admin tokens need no MCP scope: the policy decides who is an operator.
-      auth: bearerAuth({ ...authOptions, requiredScopes: [] }),
+      authenticate: bearerAuth({ ...authOptions, requiredScopes: [] }),
       pipeline,
       store,
       sessions,
@@ -111,29 +150,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     admin,
     maxBodyBytes: config.gateway.maxBodyBytes,
     allowedOrigins: config.gateway.allowedOrigins,
-    auth: bearerAuth({ ...authOptions, requiredScopes: config.auth.requiredScopes }),
-    mcp: guardMcp(
-      decisionLog,
-      mcpHandler({
-        sessions,
-        store,
-        serverDeps: {
-          pipeline,
-          gatewayId: config.gateway.id,
-          terminate: (id, reason) =>
-            setImmediate(() => {
-              sessions.terminate(id, reason).catch((err: unknown) => {
-                logger.error('terminate_session could not end the session in the store', {
-                  session: id.slice(0, 8),
-                  error: err instanceof Error ? err.message : String(err),
-                });
-              });
-            }),
-        },
-        config: config.sessions,
-        logger,
-      }),
-    ),
+    authenticate: bearerAuth({ ...authOptions, requiredScopes: config.auth.requiredScopes }),
+    auditGuard: auditBackpressure(decisionLog),
+    mcp: mcpHandler({ sessions, store, pipeline, config: config.sessions, logger }),
     readiness: () => {
       const engine = policy.current();
       const upstreams = registry.status();

@@ -1,7 +1,7 @@
 // What the gateway answers in every MCP session: its name, capabilities and instructions,
-// and each method it serves as a call on the pipeline, with the session as the HTTP layer
-// read it from the store for this request. The JSON-RPC mechanics are session-rpc.ts; the
-// method table is built once and shared by every session.
+// and each decided method as a run of its chain (chains.ts) on a RequestContext built once
+// from the request. The JSON-RPC mechanics are mcp/server/dispatcher.ts; this method table
+// is built once and shared by every session.
 import {
   CallToolRequestSchema,
   GetPromptRequestSchema,
@@ -10,14 +10,8 @@ import {
   ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
   ReadResourceRequestSchema,
-  type CallToolRequest,
-  type GetPromptRequest,
-  type ReadResourceRequest,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { Identity } from '../identity/identity.js';
-import type { CallContext, Pipeline } from './pipeline.js';
-import type { LoadedSession } from '../sessions/store.js';
-import { GATEWAY_VERSION } from '../util/version.js';
+import type { Caller } from '../identity/caller.js';
 import {
   SessionRpc,
   type InboundRequest,
@@ -25,105 +19,43 @@ import {
   type RequestSchema,
   type ServerDescription,
 } from '../mcp/server/dispatcher.js';
+import type { PolicyAction } from '../policy/input.js';
+import type { LoadedSession } from '../sessions/store.js';
+import { GATEWAY_VERSION } from '../util/version.js';
+import type { Pipeline } from './chains.js';
+import { RequestContext } from './context.js';
 
-export interface SessionServerDeps {
-  pipeline: Pipeline;
-  gatewayId: string;
-  /** Ends a session everywhere (obligation terminate_session). */
-  terminate: (sessionId: string, reason: string) => void;
+/** What the HTTP layer passes with every request of a session: who calls, and the session. */
+export interface SessionRequest {
+  readonly caller: Caller;
+  /** The session as read from the store for this request. */
+  readonly session: LoadedSession;
 }
 
-/** What the HTTP layer attaches to every authenticated request (authInfo.extra). */
-export interface RequestExtra {
-  identity: Identity;
-  remoteAddress: string | undefined;
-  session?: LoadedSession;
-  /** The caller's own token (non-enumerable; only the credential broker reads it). */
-  readonly subjectToken?: string;
-}
-
-/** One pipeline step: what a method does with its context, params and request. */
-type Step<P> = (
-  pipeline: Pipeline,
-  ctx: CallContext,
-  params: P,
-  request: InboundRequest,
-) => unknown;
+export type GatewaySessionRpc = SessionRpc<SessionRequest>;
+export type GatewayServerDescription = ServerDescription<SessionRequest>;
 
 const INSTRUCTIONS =
   "mcpgate: every request is decided by your organisation's policy; denied calls say why.";
 
 /** The description every session of this gateway serves (see createSessionServer). */
-export function describeSessionServer(deps: SessionServerDeps): ServerDescription {
-  const gateway = { id: deps.gatewayId, version: GATEWAY_VERSION };
-  const { pipeline } = deps;
-
-  const context = (request: InboundRequest): CallContext => {
-    const facts = request.info?.authInfo?.extra as RequestExtra | undefined;
-    // The HTTP layer authenticates and loads the session before the MCP layer runs.
-    if (!facts?.session)
-      throw new Error('request reached the MCP layer without an identity and session');
-    const version = request.info?.requestInfo?.headers['mcp-protocol-version'];
-    return {
-      identity: facts.identity,
-      session: facts.session,
-      protocolVersion: typeof version === 'string' ? version : facts.session.record.protocolVersion,
-      gateway,
-      requestId: request.id,
-      remoteAddress: facts.remoteAddress,
-      subjectToken: facts.subjectToken ?? '',
-      terminateRequested: false,
-    };
-  };
-
-  /** Runs a pipeline step; a terminate_session obligation takes effect after the response. */
-  const method = <P>(schema: RequestSchema, step: Step<P>): Method => ({
+export function describeSessionServer(pipeline: Pipeline): GatewayServerDescription {
+  const method = (schema: RequestSchema, action: PolicyAction): Method<SessionRequest> => ({
     schema,
-    handle: async (params, request) => {
-      const ctx = context(request);
-      try {
-        return await step(pipeline, ctx, params as P, request);
-      } finally {
-        if (ctx.terminateRequested)
-          deps.terminate(ctx.session.record.id, 'terminated by policy obligation');
-      }
-    },
+    handle: (params, request) => pipeline.run(contextOf(action, params, request)),
   });
 
-  const methods = new Map<string, Method>([
-    ['tools/list', method(ListToolsRequestSchema, (p, ctx) => ({ tools: p.listTools(ctx) }))],
-    [
-      'tools/call',
-      method<CallToolRequest['params']>(CallToolRequestSchema, (p, ctx, params, request) =>
-        p.callTool(ctx, params, request),
-      ),
-    ],
-    [
-      'resources/list',
-      method(ListResourcesRequestSchema, (p, ctx) => ({ resources: p.listResources(ctx) })),
-    ],
+  const methods = new Map<string, Method<SessionRequest>>([
+    ['tools/list', method(ListToolsRequestSchema, 'tools/list')],
+    ['tools/call', method(CallToolRequestSchema, 'tools/call')],
+    ['resources/list', method(ListResourcesRequestSchema, 'resources/list')],
     [
       'resources/templates/list',
-      method(ListResourceTemplatesRequestSchema, (p, ctx) => ({
-        resourceTemplates: p.listResourceTemplates(ctx),
-      })),
+      method(ListResourceTemplatesRequestSchema, 'resources/templates/list'),
     ],
-    [
-      'resources/read',
-      method<ReadResourceRequest['params']>(ReadResourceRequestSchema, (p, ctx, params, request) =>
-        p.readResource(ctx, params, request),
-      ),
-    ],
-    [
-      'prompts/list',
-      method(ListPromptsRequestSchema, (p, ctx) => ({ prompts: p.listPrompts(ctx) })),
-    ],
-    [
-      'prompts/get',
-      method<GetPromptRequest['params']>(GetPromptRequestSchema, (p, ctx, params, request) =>
-        p.getPrompt(ctx, params, request),
-      ),
-    ],
+    ['resources/read', method(ReadResourceRequestSchema, 'resources/read')],
+    ['prompts/list', method(ListPromptsRequestSchema, 'prompts/list')],
+    ['prompts/get', method(GetPromptRequestSchema, 'prompts/get')],
   ]);
 
   return {
@@ -138,7 +70,30 @@ export function describeSessionServer(deps: SessionServerDeps): ServerDescriptio
   };
 }
 
+/** The one context of this request: built here, passed through its whole chain. */
+function contextOf(
+  action: PolicyAction,
+  params: unknown,
+  request: InboundRequest<SessionRequest>,
+): RequestContext {
+  const delivery = request.delivery;
+  const facts = delivery?.context;
+  // The HTTP layer authenticates and loads the session before the MCP layer runs.
+  if (!facts) throw new Error('request reached the MCP layer without an identity and session');
+  const version = delivery.requestInfo?.headers['mcp-protocol-version'];
+  return new RequestContext(
+    action,
+    request.id,
+    facts.caller,
+    facts.session,
+    typeof version === 'string' ? version : facts.session.record.protocolVersion,
+    params ?? {},
+    request,
+    Date.now(),
+  );
+}
+
 /** The MCP server of one session (or of one request of another replica's session). */
-export function createSessionServer(description: ServerDescription): SessionRpc {
+export function createSessionServer(description: GatewayServerDescription): GatewaySessionRpc {
   return new SessionRpc(description);
 }

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import type * as OpaWasm from '@open-policy-agent/opa-wasm';
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import type { WasmBundle } from './bundle/read.js';
+import { McpgateError } from '../util/errors.js';
 
 // The package's ESM entry exports only the async loadPolicy; the synchronous loader (used
 // to rebuild an instance in the middle of a request) is on its CommonJS entry.
@@ -24,8 +25,12 @@ export const PREPARE_ENTRYPOINT = 'mcp/authz/prepare';
 /** The top-level data key the gateway owns: a bundle's own data may not use it. */
 export const GATEWAY_DATA_KEY = 'mcpgate';
 
-export class PolicyEvalError extends Error {}
-export class PolicyLoadError extends Error {}
+export class PolicyEvalError extends McpgateError {
+  static override readonly code = 'ERR_POLICY_EVAL';
+}
+export class PolicyLoadError extends McpgateError {
+  static override readonly code = 'ERR_POLICY_LOAD';
+}
 
 export interface MemoryLimits {
   initialPages: number;
@@ -78,7 +83,7 @@ export class PolicyEngine {
     private readonly memory: MemoryLimits,
     /**
      * True when `mcpgate policy build` proved that no rule of this policy can read
-     * input.session.history (bundle metadata, see input-analysis.ts): the gateway then
+     * input.session.history (bundle metadata, see toolchain/input-analysis.ts): the gateway then
      * leaves it out of every input (pipeline/input.ts policyInputJson).
      */
     readonly omitsHistory: boolean,

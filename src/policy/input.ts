@@ -124,9 +124,20 @@ export function summaryOfHistory(history: readonly HistoryEntry[]): SessionSumma
 /** The input of every action that runs in a session (all but the admin ones). */
 export type SessionInput = PolicyInput & { session: NonNullable<PolicyInput['session']> };
 
-export function baseInput(
+/** What a request is about besides its session: the target and arguments of its action. */
+export type InputTarget = Pick<
+  PolicyInput,
+  'tool' | 'resource' | 'prompt' | 'arguments' | 'catalog'
+>;
+
+/**
+ * The policy input of one request in a session: the one builder the gateway, `mcpgate eval`,
+ * the policy tests and the benchmark all use. `target` adds what the action is about.
+ */
+export function buildInput(
   action: PolicyAction,
   facts: RequestFacts,
+  target?: InputTarget,
   now = Date.now(),
 ): SessionInput {
   const { record, history, summary, counters, rates } = facts.session;
@@ -142,7 +153,7 @@ export function baseInput(
     denied: counters.denied,
     untracked: summary?.untracked ?? 0,
   };
-  for (const [rule, count] of Object.entries(rates)) counterFacts[`rate:${rule}`] = count;
+  for (const rule in rates) counterFacts[`rate:${rule}`] = rates[rule] as number;
   const sessionFacts: SessionInput['session'] = {
     id: record.id,
     purpose: record.purpose,
@@ -153,7 +164,71 @@ export function baseInput(
   };
   if (record.expiresAt !== null)
     sessionFacts.ttl_s = Math.round((record.expiresAt - record.createdAt) / 1000);
-  return { action, identity: facts.identity, session: sessionFacts, findings: [], request };
+  const input: SessionInput = {
+    action,
+    identity: facts.identity,
+    session: sessionFacts,
+    findings: [],
+    request,
+  };
+  if (target !== undefined) {
+    // Assigned one by one (a spread per request cost measurable CPU on the hot path).
+    if (target.tool !== undefined) input.tool = target.tool;
+    if (target.resource !== undefined) input.resource = target.resource;
+    if (target.prompt !== undefined) input.prompt = target.prompt;
+    if (target.arguments !== undefined) input.arguments = target.arguments;
+    if (target.catalog !== undefined) input.catalog = target.catalog;
+  }
+  return input;
+}
+
+/** The input of an operator's admin action: no session, only who acts on what. */
+export function buildAdminInput(
+  operation: 'list' | 'show' | 'kill',
+  identity: Identity,
+  gateway: { id: string; version: string },
+  sessionId: string | undefined,
+  now = Date.now(),
+): PolicyInput {
+  return {
+    action: `admin/sessions/${operation}`,
+    identity,
+    admin: sessionId === undefined ? {} : { session_id: sessionId },
+    findings: [],
+    request: { time_ns: now * 1_000_000, time: new Date(now).toISOString(), gateway },
+  };
+}
+
+/**
+ * A session as the store would load it after exactly these calls, for dry runs (`mcpgate
+ * eval`) and the benchmark: the policy sees it as it would see a real one.
+ */
+export function hypotheticalSession(options: {
+  id: string;
+  purpose: string;
+  history: HistoryEntry[];
+  createdAt: number;
+  principal?: string;
+}): LoadedSession {
+  const { history } = options;
+  const denied = history.filter((entry) => !entry.allowed).length;
+  return {
+    record: {
+      id: options.id,
+      principal: options.principal ?? '',
+      subject: '',
+      purpose: options.purpose,
+      createdAt: options.createdAt,
+      expiresAt: null,
+      protocolVersion: '',
+      clientInfo: null,
+      clientCapabilities: {},
+    },
+    history,
+    summary: summaryOfHistory(history),
+    counters: { calls: history.length, denied },
+    rates: {},
+  };
 }
 
 /**

@@ -51,6 +51,70 @@ export function parseCredentialObligation(value: unknown): CredentialObligationS
   return out;
 }
 
+/**
+ * The obligations of a decision, parsed once (in decide) into what the gateway carries out.
+ * An allowed decision whose obligations are malformed never gets this far: it is a deny.
+ */
+export interface TypedObligations {
+  rateLimit: RateLimitObligation | undefined;
+  credential: CredentialObligationShape | undefined;
+  terminateSession: boolean;
+  /** session/open only: the session's lifetime in seconds. */
+  sessionTtlS: number | undefined;
+}
+
+export const NO_TYPED_OBLIGATIONS: Readonly<TypedObligations> = Object.freeze({
+  rateLimit: undefined,
+  credential: undefined,
+  terminateSession: false,
+  sessionTtlS: undefined,
+});
+
+/**
+ * A decision checked for what this gateway can carry out, with its obligations typed: an
+ * allow with an obligation the gateway cannot carry out, or a malformed one, becomes a deny
+ * that says why. A deny keeps its reasons; its malformed obligations are ignored (nothing
+ * is carried out for a deny but terminate_session).
+ */
+export function checkObligations(decision: Decision): {
+  decision: Decision;
+  obligations: TypedObligations;
+} {
+  const o = decision.obligations;
+  if (
+    o.rate_limit === null &&
+    o.credential === null &&
+    o.require_approval === null &&
+    o.redact.length === 0
+  ) {
+    // The common case: nothing to parse.
+    return {
+      decision,
+      obligations:
+        !o.terminate_session && o.session_ttl_s === null
+          ? NO_TYPED_OBLIGATIONS
+          : {
+              rateLimit: undefined,
+              credential: undefined,
+              terminateSession: o.terminate_session,
+              sessionTtlS: o.session_ttl_s ?? undefined,
+            },
+    };
+  }
+  const checked = enforceSupportedObligations(decision);
+  const rateLimit = o.rate_limit === null ? undefined : parseRateLimit(o.rate_limit);
+  const credential = o.credential === null ? undefined : parseCredentialObligation(o.credential);
+  return {
+    decision: checked,
+    obligations: {
+      rateLimit: typeof rateLimit === 'object' ? rateLimit : undefined,
+      credential: typeof credential === 'object' ? credential : undefined,
+      terminateSession: o.terminate_session,
+      sessionTtlS: o.session_ttl_s ?? undefined,
+    },
+  };
+}
+
 function unsupportedObligations(decision: Decision): string[] {
   const o = decision.obligations;
   const unsupported: string[] = [];

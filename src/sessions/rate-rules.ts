@@ -1,14 +1,27 @@
 // Rate-limit rules as the store counts them: the configured per-session, per-user and
 // per-tool windows, plus the policy's rate_limit obligation for one call.
 import type { SessionsConfig } from '../config/sessions.js';
-import type { RateLimitObligation } from '../policy/obligations.js';
 import type { RateLimitRule, SessionRecord } from './store.js';
+
+/**
+ * A limit the policy set for one call (its rate_limit obligation, as parsed in
+ * policy/obligations.ts): at most `limit` calls per `window_s` seconds, counted per session,
+ * user or user+tool. Declared here because the store sits below the policy
+ * (docs/architecture.md#layers). The pipeline passes the parsed obligation in as it is, so
+ * an obligation this function could not count (another `per`, a renamed field) no longer
+ * compiles there.
+ */
+export interface PolicyRateLimit {
+  limit: number;
+  window_s: number;
+  per: 'session' | 'user' | 'tool';
+}
 
 export function rateRules(
   limits: SessionsConfig['rateLimits'],
   record: Pick<SessionRecord, 'id' | 'principal'>,
   toolId?: string,
-  obligation?: RateLimitObligation,
+  obligation?: PolicyRateLimit,
 ): RateLimitRule[] {
   // Nothing to count (the default): no keys built on every request.
   if (!limits.perSession && !limits.perUser && !(limits.perTool && toolId) && !obligation) {

@@ -6,6 +6,7 @@
 // Per call the gateway makes at most two store round trips: load() before the decision and
 // recordCall() after it. Rate limits are checked and counted atomically inside recordCall().
 import type { HistoryEntry, SessionSummary } from './session.js';
+import { McpgateError } from '../util/errors.js';
 
 export interface SessionRecord {
   id: string;
@@ -83,7 +84,9 @@ export interface StoreHealth {
 }
 
 /** The store is unreachable or too slow: the request must be denied (fail closed). */
-export class StoreUnavailableError extends Error {}
+export class StoreUnavailableError extends McpgateError {
+  static override readonly code = 'ERR_STORE_UNAVAILABLE';
+}
 
 export interface SessionStore {
   /** Creates a session; it vanishes after idleMs without use, or at expiresAt. */

@@ -2,17 +2,7 @@
 // The capabilities file limits the policy to built-ins the in-process wasm evaluator can
 // run, so an unsupported built-in fails the build instead of a request.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -26,14 +16,15 @@ import {
 import { LOG_ENTRYPOINTS } from '../audit/mask.js';
 import { MANIFEST_METADATA_KEY, readBundleFile } from '../policy/bundle/read.js';
 import { readTar, replaceTarFile } from '../policy/bundle/tar.js';
+import { NON_POLICY_ENTRIES, policyFiles, sourceRevision } from '../policy/sources/rego-dir.js';
 import { unreadInput, type ModuleAst } from './input-analysis.js';
 import { dataFileProblems, placeProfileProblems } from './data-files.js';
 import { opaBinary } from '../util/paths.js';
+import { McpgateError } from '../util/errors.js';
 
-export class ToolchainError extends Error {}
-
-/** Folders and files of rego/ that are tooling, not policy: never built into the bundle. */
-export const NON_POLICY_ENTRIES = ['tests', 'schema', 'capabilities.json'];
+export class ToolchainError extends McpgateError {
+  static override readonly code = 'ERR_POLICY_TOOLCHAIN';
+}
 
 export interface RegoLayout {
   regoDir: string;
@@ -72,27 +63,6 @@ export function runOpa(args: string[], options: { cwd?: string } = {}): OpaResul
   return { status: result.status ?? 1, stdout: result.stdout, stderr: result.stderr };
 }
 
-export function policyFiles(dir: string): string[] {
-  const files: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const path = join(dir, name);
-    // Skipped at any depth, as `opa build --ignore` does.
-    if (NON_POLICY_ENTRIES.includes(name)) continue;
-    if (statSync(path).isDirectory()) files.push(...policyFiles(path));
-    else if (/\.(rego|json|yaml|yml)$/.test(name)) files.push(path);
-  }
-  return files;
-}
-
-/** A content digest of the policy sources: the same rego/ always gives the same revision. */
-export function sourceRevision(regoDir: string): string {
-  const hash = createHash('sha256');
-  for (const file of policyFiles(regoDir)) {
-    hash.update(relative(regoDir, file)).update('\0').update(readFileSync(file)).update('\0');
-  }
-  return `rego-${hash.digest('hex').slice(0, 16)}`;
-}
-
 /**
  * The decision-log entrypoints (system/log/mask, system/log/drop) worth trying: both when
  * some package could define them (data.system or data.system.log*), none otherwise, per
@@ -124,7 +94,7 @@ const CHECK_MEMORY = { initialPages: 5, maxPages: 1024 };
 /**
  * `opa build -t wasm` of rego/ into outFile. The bundle has the decision and visible
  * entrypoints, plus mcp/authz/prepare when the policy defines it and system/log/mask and
- * system/log/drop when it defines those (decision-log masking, see decision-log-mask.ts).
+ * system/log/drop when it defines those (decision-log masking, see audit/mask.ts).
  * Whether a rule exists is OPA's call: the build is tried with them, and one OPA reports as
  * undefined is left out. The manifest then gets `metadata.mcpgate.unread_input` (see
  * recordUnreadInput), and the bundle is loaded as the gateway loads it, so a policy the

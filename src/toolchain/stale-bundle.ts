@@ -3,7 +3,7 @@
 // the old policy's.
 import { existsSync, statSync } from 'node:fs';
 import { relative } from 'node:path';
-import { policyFiles, sourceRevision } from './opa.js';
+import { policyFiles, sourceRevision } from '../policy/sources/rego-dir.js';
 
 /**
  * A warning when a policy file under regoDir changed after bundleFile was written, unless

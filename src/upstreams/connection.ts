@@ -5,11 +5,8 @@
 // from the configuration only.
 import { EventEmitter } from 'node:events';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
-import type { JsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import {
   CallToolResultSchema,
-  ErrorCode,
   GetPromptResultSchema,
   ListPromptsResultSchema,
   ListResourcesResultSchema,
@@ -23,13 +20,14 @@ import {
   type Progress,
   type ReadResourceRequest,
   type ReadResourceResult,
-  type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { UpstreamConfig } from '../config/load.js';
 import { readValue } from '../config/secrets.js';
 import type { Cancellation } from '../util/cancellation.js';
 import type { Logger } from '../util/logger.js';
-import { INTERNAL_ERROR, RpcError } from '../mcp/jsonrpc/errors.js';
+import { INTERNAL_ERROR, REQUEST_TIMEOUT } from '../mcp/jsonrpc/codes.js';
+import { RpcError } from '../mcp/jsonrpc/errors.js';
+import { McpgateError } from '../util/errors.js';
 import type { ServerCatalog } from './catalog.js';
 import { HttpClientTransport } from '../mcp/client/http-transport.js';
 import {
@@ -47,7 +45,9 @@ export type ConnectionState = 'idle' | 'connecting' | 'ready' | 'backoff' | 'clo
 export type ListKind = 'tools' | 'prompts' | 'resources';
 
 /** The upstream cannot take calls right now; the message says why and what happens next. */
-export class UpstreamUnavailableError extends Error {}
+export class UpstreamUnavailableError extends McpgateError {
+  static override readonly code = 'ERR_UPSTREAM_UNAVAILABLE';
+}
 
 /** Pages through a cursor-paginated list to the end (bounded, against a looping server). */
 async function readAllPages<T>(
@@ -93,8 +93,6 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   private lastError = '';
   private connecting: Promise<void> | undefined;
   /** Validators of the tools' output schemas, from the last catalog read (as the SDK client). */
-  private outputValidators = new Map<string, JsonSchemaValidator<unknown>>();
-  private static readonly schemaValidator = new AjvJsonSchemaValidator();
 
   constructor(
     readonly config: UpstreamConfig,
@@ -291,7 +289,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       }
       if (err instanceof UpstreamTimeoutError) {
         throw new RpcError(
-          ErrorCode.RequestTimeout,
+          REQUEST_TIMEOUT,
           `upstream ${this.name} did not answer ${what} within ${Math.round(this.config.timeoutMs / 1000)} s`,
         );
       }
@@ -299,7 +297,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       // servers send "MCP error <code>: ..." (and may nest it); every copy is removed here,
       // as the downstream client's SDK adds its own.
       if (err instanceof UpstreamRpcError) {
-        throw new RpcError(err.code, err.message.replace(/^(MCP error -?\d+: )+/, ''), err.data);
+        throw new RpcError(err.rpcCode, err.message.replace(/^(MCP error -?\d+: )+/, ''), err.data);
       }
       if (err instanceof UpstreamResultError) {
         throw new RpcError(
@@ -364,27 +362,12 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
             return { items: r.resourceTemplates, nextCursor: r.nextCursor };
           })
         : [];
-      this.cacheOutputValidators(tools);
       return { server: this.name, tools, prompts, resources, templates };
     });
   }
 
   private async listOptions(): Promise<{ timeoutMs: number; headers: Record<string, string> }> {
     return { timeoutMs: LIST_TIMEOUT_MS, headers: await this.credentialHeaders() };
-  }
-
-  /** As the SDK client after tools/list: a validator for every tool with an outputSchema. */
-  private cacheOutputValidators(tools: Tool[]): void {
-    const validators = new Map<string, JsonSchemaValidator<unknown>>();
-    for (const tool of tools) {
-      if (tool.outputSchema) {
-        validators.set(
-          tool.name,
-          UpstreamConnection.schemaValidator.getValidator(tool.outputSchema),
-        );
-      }
-    }
-    this.outputValidators = validators;
   }
 
   /** Per call: the call's timeout (progress resets it), cancellation, progress, credential. */
@@ -400,36 +383,11 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   }
 
   callTool(params: CallToolRequest['params'], options: CallOptions): Promise<CallToolResult> {
-    return this.run(`tools/call ${params.name}`, async (client) => {
-      const result = await client.request(
-        'tools/call',
-        params,
-        CallToolResultSchema,
-        this.options(options),
-      );
-      this.checkStructuredContent(params.name, result);
-      return result;
-    });
-  }
-
-  /** As the SDK client: a tool with an outputSchema must return matching structuredContent. */
-  private checkStructuredContent(tool: string, result: CallToolResult): void {
-    const validator = this.outputValidators.get(tool);
-    if (!validator) return;
-    if (!result.structuredContent) {
-      if (result.isError) return;
-      throw new RpcError(
-        ErrorCode.InvalidRequest,
-        `Tool ${tool} has an output schema but did not return structured content`,
-      );
-    }
-    const outcome = validator(result.structuredContent);
-    if (!outcome.valid) {
-      throw new RpcError(
-        ErrorCode.InvalidParams,
-        `Structured content does not match the tool's output schema: ${outcome.errorMessage}`,
-      );
-    }
+    // The result's structuredContent is checked against the tool's outputSchema by the
+    // pipeline (stages/check-output.ts), once per catalog entry's compiled validator.
+    return this.run(`tools/call ${params.name}`, (client) =>
+      client.request('tools/call', params, CallToolResultSchema, this.options(options)),
+    );
   }
 
   readResource(

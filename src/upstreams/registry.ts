@@ -11,8 +11,11 @@ import type { Logger } from '../util/logger.js';
 import { Catalog, type ServerCatalog } from './catalog.js';
 import type { CredentialBroker } from '../credentials/broker.js';
 import { UpstreamConnection, UpstreamUnavailableError, type ListKind } from './connection.js';
+import { McpgateError } from '../util/errors.js';
 
-export class CatalogError extends Error {}
+export class CatalogError extends McpgateError {
+  static override readonly code = 'ERR_CATALOG_CONFLICT';
+}
 
 export interface UpstreamStatus {
   name: string;
@@ -132,6 +135,11 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
       if (connection?.lastErrorMessage) status.last_error = connection.lastErrorMessage;
       return status;
     });
+  }
+
+  /** True when `server` is a configured upstream (connected or not). */
+  hasServer(server: string): boolean {
+    return this.configs.some((c) => c.name === server);
   }
 
   configFor(server: string): UpstreamConfig | undefined {

@@ -12,9 +12,9 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { exportPKCS8, exportSPKI, generateKeyPair } from 'jose';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { opaBinary } from '../../src/util/paths.js';
-import { callTool, connectClient, textOf } from './support/client.js';
+import { callTool, connectEngineer, textOf } from './support/client.js';
 import { ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
-import { startIssuer, type TestIssuer } from './support/issuer.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { addToCodeReview, copyRego, DENY_ECHO } from './support/rego-copy.js';
 
 let issuer: TestIssuer;
@@ -115,10 +115,7 @@ beforeAll(async () => {
       },
     },
   });
-  client = await connectClient(
-    gateway.mcpUrl,
-    await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] }),
-  );
+  client = await connectEngineer(gateway.mcpUrl, issuer);
 });
 
 afterAll(async () => {

@@ -12,7 +12,7 @@ import { refusalText } from '../../src/cli/gateway-answer.js';
 import { idleText } from '../../src/cli/sessions-command.js';
 import { connectClient } from './support/client.js';
 import { BIN, ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
-import { startIssuer, type TestIssuer } from './support/issuer.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { freePort } from './support/ports.js';
 
 const run = promisify(execFile);

@@ -5,7 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { CommandSpec } from '../../src/cli/command-spec.js';
+import type { CommandSpec } from '../../src/util/command-spec.js';
 import { EVAL_SPEC } from '../../src/cli/eval-command.js';
 import {
   POLICY_BUILD_SPEC,
@@ -121,6 +121,20 @@ describe('mcpgate <command> --help and mcpgate help <command>', () => {
     for (const line of top.stdout.split('\n')) expect(line.length).toBeLessThanOrEqual(100);
     expect((await cli(['--help'])).stdout).toBe(top.stdout);
     expect((await cli([])).stdout).toBe(top.stdout);
+  });
+});
+
+describe('mcpgate start --explain', () => {
+  it('prints the request chains of a configuration and exits, starting nothing', async () => {
+    const result = await cli([
+      'start',
+      '--config',
+      'examples/quickstart/mcpgate.yaml',
+      '--explain',
+    ]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^tools\/call\n {3}1\. resolve target\n/);
+    expect(result.stdout).toContain('3. decide (mcp/authz/decision)');
   });
 });
 

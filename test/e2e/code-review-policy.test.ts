@@ -4,9 +4,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { callTool, connectClient, INITIALIZE, rawPost, textOf } from './support/client.js';
+import { callTool, connectEngineer, INITIALIZE, rawPost, textOf } from './support/client.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
-import { startIssuer, type TestIssuer } from './support/issuer.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
 
 let issuer: TestIssuer;
 let gateway: GatewayProcess;
@@ -15,10 +15,7 @@ let client: Client;
 beforeAll(async () => {
   issuer = await startIssuer();
   gateway = await startGatewayProcess({ issuer });
-  client = await connectClient(
-    gateway.mcpUrl,
-    await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] }),
-  );
+  client = await connectEngineer(gateway.mcpUrl, issuer);
 });
 
 afterAll(async () => {

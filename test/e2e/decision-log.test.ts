@@ -8,7 +8,7 @@ import { closeSync, constants, openSync, readFileSync, readSync } from 'node:fs'
 import { join } from 'node:path';
 import { callTool, connectClient, INITIALIZE, rawPost, textOf } from './support/client.js';
 import { scratchDir, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
-import { startIssuer, type TestIssuer } from './support/issuer.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { buildFixturePolicy, labServer } from './support/policies.js';
 
 let issuer: TestIssuer;

@@ -3,10 +3,17 @@
 // and the gateway keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
-import { callTool, connectClient, INITIALIZE, rawPost, textOf } from './support/client.js';
+import {
+  callTool,
+  connectClient,
+  INITIALIZE,
+  initializeRequest,
+  rawPost,
+  textOf,
+} from './support/client.js';
 import { startGatewayProcess, scratchDir, type GatewayProcess } from './support/gateway.js';
 import { buildFixturePolicy, labServer } from './support/policies.js';
-import { startIssuer, type TestIssuer } from './support/issuer.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
 
 let issuer: TestIssuer;
 const gateways: GatewayProcess[] = [];
@@ -154,24 +161,11 @@ describe('where the purpose comes from', () => {
     gateway = await gatewayWith(buildFixturePolicy('allow-all'));
   });
 
-  const initialize = (meta?: Record<string, unknown>) =>
-    JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-11-25',
-        capabilities: {},
-        clientInfo: { name: 'raw', version: '1' },
-        ...(meta ? { _meta: meta } : {}),
-      },
-    });
-
   it('takes it from the initialize request _meta', async () => {
     const token = await issuer.mint({ aud: gateway.mcpUrl });
     const res = await rawPost(
       gateway.mcpUrl,
-      initialize({ 'mcpgate/purpose': 'forbidden-purpose' }),
+      initializeRequest({ 'mcpgate/purpose': 'forbidden-purpose' }),
       {
         authorization: `Bearer ${token}`,
       },
@@ -182,7 +176,7 @@ describe('where the purpose comes from', () => {
 
   it('takes it from the token claim mcp_purpose when the client names none', async () => {
     const token = await issuer.mint({ aud: gateway.mcpUrl, mcp_purpose: 'forbidden-purpose' });
-    const res = await rawPost(gateway.mcpUrl, initialize(), { authorization: `Bearer ${token}` });
+    const res = await rawPost(gateway.mcpUrl, INITIALIZE, { authorization: `Bearer ${token}` });
     expect(res.status).toBe(403);
   });
 
@@ -190,7 +184,7 @@ describe('where the purpose comes from', () => {
     const token = await issuer.mint({ aud: gateway.mcpUrl, mcp_purpose: 'forbidden-purpose' });
     const res = await rawPost(
       gateway.mcpUrl,
-      initialize({ 'mcpgate/purpose': 'forbidden-purpose' }),
+      initializeRequest({ 'mcpgate/purpose': 'forbidden-purpose' }),
       {
         authorization: `Bearer ${token}`,
         'mcp-purpose': 'code-review',

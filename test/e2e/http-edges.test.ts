@@ -2,11 +2,10 @@
 // Origin (403), body limits (413), malformed JSON (400), unknown or foreign sessions (404),
 // DELETE, the session cap, health and metadata. After every refusal the gateway keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { SignJWT } from 'jose';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { callTool, connectClient, INITIALIZE, rawPost, textOf } from './support/client.js';
+import { callTool, connectEngineer, INITIALIZE, rawPost, textOf } from './support/client.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
-import { startIssuer, unsignedToken, type TestIssuer } from './support/issuer.js';
+import { hs256Token, startIssuer, unsignedToken, type TestIssuer } from '../support/issuer.js';
 
 let issuer: TestIssuer;
 let gateway: GatewayProcess;
@@ -19,10 +18,7 @@ beforeAll(async () => {
     sessions: { max_sessions: 4 },
     gateway: { allowed_origins: ['https://app.example.com'], max_body_bytes: 4096 },
   });
-  healthy = await connectClient(
-    gateway.mcpUrl,
-    await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] }),
-  );
+  healthy = await connectEngineer(gateway.mcpUrl, issuer);
 });
 
 afterAll(async () => {
@@ -60,8 +56,7 @@ describe('authentication', () => {
     ],
     [
       'an expired token',
-      () =>
-        issuer.mint({ aud: gateway.mcpUrl }, { expiresIn: Math.floor(Date.now() / 1000) - 3600 }),
+      () => issuer.mint({ aud: gateway.mcpUrl, exp: Math.floor(Date.now() / 1000) - 3600 }),
       /expired/,
     ],
     [
@@ -86,12 +81,11 @@ describe('authentication', () => {
     [
       'an HS256 token (algorithm confusion)',
       () =>
-        new SignJWT({ aud: gateway.mcpUrl })
-          .setProtectedHeader({ alg: 'HS256', kid: 'test-key-1' })
-          .setIssuer(issuer.issuer)
-          .setSubject('alice')
-          .setExpirationTime('10m')
-          .sign(new TextEncoder().encode('a-shared-secret-an-attacker-chose-32b')),
+        hs256Token(
+          'a-shared-secret-an-attacker-chose-32b',
+          { aud: gateway.mcpUrl, iss: issuer.issuer, sub: 'alice' },
+          { kid: issuer.key.kid },
+        ),
       /algorithm/,
     ],
     ['a token without a subject', () => issuer.mint({ aud: gateway.mcpUrl, sub: '' }), /.+/],

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { exportJWK, exportSPKI, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { exportSPKI, importJWK, type JWK } from 'jose';
 import {
   DEFAULT_ENTRA_TENANT,
   entraGroupId,
@@ -17,6 +17,13 @@ import { callTool, connectClient, INITIALIZE, rawPost, textOf } from './support/
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { buildFixturePolicy, labServer } from './support/policies.js';
 import { freePort } from './support/ports.js';
+import {
+  hs256Token,
+  signToken,
+  startIssuer,
+  unsignedToken,
+  type TestIssuer,
+} from '../support/issuer.js';
 
 const OTHER_TENANT = '0b6c2f0e-1111-4222-8333-944455556666';
 
@@ -259,27 +266,15 @@ describe('refused before the policy (401, logged)', () => {
 });
 
 describe('JWT attack suite: each refused with 401, logged, never reaching the policy', () => {
-  let attacker: Server;
-  let attackerUrl: string;
-  let attackerHits = 0;
-  let attackerKey: CryptoKey;
-  let attackerJwk: JWK;
+  // An issuer the gateway does not trust, whose JWKS the attacks point at.
+  let attacker: TestIssuer;
 
   beforeAll(async () => {
-    const pair = await generateKeyPair('RS256', { extractable: true });
-    attackerKey = pair.privateKey;
-    attackerJwk = { ...(await exportJWK(pair.publicKey)), kid: 'attacker-key', alg: 'RS256' };
-    attacker = createServer((_req, res) => {
-      attackerHits++;
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ keys: [attackerJwk] }));
-    });
-    await new Promise<void>((r) => attacker.listen(0, '127.0.0.1', () => r()));
-    attackerUrl = `http://127.0.0.1:${(attacker.address() as AddressInfo).port}/jwks.json`;
+    attacker = await startIssuer({ kid: 'attacker-key' });
   });
 
   afterAll(async () => {
-    await new Promise<void>((r) => (attacker ? attacker.close(() => r()) : r()));
+    await attacker?.close();
   });
 
   const now = () => Math.floor(Date.now() / 1000);
@@ -293,46 +288,32 @@ describe('JWT attack suite: each refused with 401, logged, never reaching the po
     iat: now(),
     exp: now() + 600,
   });
-  const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
   const attacks: Array<[string, () => Promise<string>, RegExp]> = [
-    [
-      'alg none',
-      () => Promise.resolve(`${b64({ alg: 'none', typ: 'JWT' })}.${b64(oktaClaims())}.`),
-      /invalid|not allowed/,
-    ],
+    ['alg none', () => Promise.resolve(unsignedToken(oktaClaims())), /invalid|not allowed/],
     [
       "HS256 signed with the IdP's RSA public key as the secret",
       async () => {
         const jwks = (await (await fetch(idp.issuer('okta').jwksUri)).json()) as { keys: JWK[] };
         const publicJwk = jwks.keys[0]!;
         const pem = await exportSPKI((await importJWK(publicJwk, 'RS256')) as CryptoKey);
-        return new SignJWT(oktaClaims())
-          .setProtectedHeader({ alg: 'HS256', kid: publicJwk.kid ?? '' })
-          .sign(new TextEncoder().encode(pem));
+        return hs256Token(pem, oktaClaims(), { kid: publicJwk.kid ?? '' });
       },
       /algorithm is not allowed/,
     ],
     [
       'kid of another issuer (signed with a key the Okta issuer never published)',
-      () =>
-        new SignJWT(oktaClaims())
-          .setProtectedHeader({ alg: 'RS256', kid: 'attacker-key' })
-          .sign(attackerKey),
+      () => signToken(attacker.key, oktaClaims()),
       /key is unknown/,
     ],
     [
       'jku, x5u and jwk headers pointing at / embedding an attacker key',
       () =>
-        new SignJWT(oktaClaims())
-          .setProtectedHeader({
-            alg: 'RS256',
-            kid: 'attacker-key',
-            jku: attackerUrl,
-            x5u: attackerUrl,
-            jwk: attackerJwk,
-          })
-          .sign(attackerKey),
+        signToken(attacker.key, oktaClaims(), {
+          jku: attacker.jwksUri,
+          x5u: attacker.jwksUri,
+          jwk: attacker.key.jwk,
+        }),
       /key is unknown/,
     ],
     [
@@ -376,7 +357,7 @@ describe('JWT attack suite: each refused with 401, logged, never reaching the po
       () =>
         gateway.logs.filter((l) => l.message === 'authentication refused').length > refusedBefore,
     );
-    expect(attackerHits).toBe(0);
+    expect(attacker.server.requests).toHaveLength(0);
   });
 
   it('refuses a token in the query string', async () => {

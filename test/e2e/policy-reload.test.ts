@@ -5,14 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { copyFileSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { callTool, connectClient, textOf } from './support/client.js';
+import { callTool, connectEngineer, textOf } from './support/client.js';
 import {
   POLICY_BUNDLE,
   scratchDir,
   startGatewayProcess,
   type GatewayProcess,
 } from './support/gateway.js';
-import { startIssuer, type TestIssuer } from './support/issuer.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { addToCodeReview, buildInto, copyRego, DENY_ECHO } from './support/rego-copy.js';
 
 let issuer: TestIssuer;
@@ -91,10 +91,7 @@ describe('a new bundle file', () => {
     bundle = join(dir, 'policy.tar.gz');
     copyFileSync(POLICY_BUNDLE, bundle);
     gateway = await startGatewayProcess({ issuer, dir, bundle });
-    client = await connectClient(
-      gateway.mcpUrl,
-      await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] }),
-    );
+    client = await connectEngineer(gateway.mcpUrl, issuer);
   });
 
   afterAll(async () => {
@@ -150,10 +147,7 @@ describe('development mode: watch_rego', () => {
   beforeAll(async () => {
     rego = copyRego();
     gateway = await startGatewayProcess({ issuer, extra: { policy: { watch_rego: rego } } });
-    client = await connectClient(
-      gateway.mcpUrl,
-      await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] }),
-    );
+    client = await connectEngineer(gateway.mcpUrl, issuer);
   });
 
   afterAll(async () => {

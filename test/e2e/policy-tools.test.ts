@@ -6,9 +6,9 @@ import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { ReplayReport } from '../../src/cli/replay-command.js';
-import { callTool, connectClient } from './support/client.js';
+import { callTool, connectEngineer } from './support/client.js';
 import { BIN, ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
-import { startIssuer, type TestIssuer } from './support/issuer.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { addToCodeReview, buildInto, copyRego, DENY_ECHO } from './support/rego-copy.js';
 
 const run = promisify(execFile);
@@ -104,10 +104,7 @@ describe('mcpgate policy replay', () => {
   beforeAll(async () => {
     issuer = await startIssuer();
     gateway = await startGatewayProcess({ issuer });
-    const client = await connectClient(
-      gateway.mcpUrl,
-      await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] }),
-    );
+    const client = await connectEngineer(gateway.mcpUrl, issuer);
     await callTool(client, 'everything__echo', { message: 'one' });
     await callTool(client, 'everything__echo', { message: 'two' });
     await callTool(client, 'filesystem__read_text_file', { path: 'src/app.ts' });

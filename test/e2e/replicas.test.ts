@@ -11,7 +11,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { startRedis, type RedisServer } from '../support/redis.js';
 import { callTool, rawPost, INITIALIZE, textOf } from './support/client.js';
 import { BIN, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
-import { startIssuer, type TestIssuer } from './support/issuer.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { addToCodeReview, buildInto, copyRego, READS_HISTORY } from './support/rego-copy.js';
 
 const run = promisify(execFile);

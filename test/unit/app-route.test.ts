@@ -1,5 +1,6 @@
 // /mcp outside Express: the paths it takes over (the ones Express's app.all('/mcp')
-// matched), the order of its guards (Origin, authentication, body, endpoint), and a 500
+// matched), the order of its guards (Origin, authentication, body, audit back-pressure,
+// endpoint; the Caller and the body handed to the endpoint explicitly), and a 500
 // JSON-RPC error for anything that fails unexpectedly. Everything else still reaches Express.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
@@ -7,7 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { Router } from 'express';
 import { isMcpPath, requestListener } from '../../src/http/listener.js';
-import type { NodeMiddleware } from '../../src/http/guards/bearer-auth.js';
+import { Caller } from '../../src/identity/caller.js';
+import type { Identity } from '../../src/identity/identity.js';
+import type { Authenticate } from '../../src/http/guards/bearer-auth.js';
 import { silentLogger } from '../../src/util/logger.js';
 
 describe('isMcpPath', () => {
@@ -33,24 +36,33 @@ describe('requestListener', () => {
   let base: string;
   const seen: string[] = [];
   let endpoint: 'echo' | 'throw' = 'echo';
+  let auditFull = false;
+  const caller = new Caller({ subject: 'u' } as Identity, '127.0.0.1', 'ok');
 
   beforeAll(async () => {
-    const auth: NodeMiddleware = (req, res, next) => {
+    const authenticate: Authenticate = (req, res) => {
       seen.push('auth');
       if (req.headers.authorization !== 'Bearer ok') {
         res.writeHead(401).end();
-        return;
+        return Promise.resolve(undefined);
       }
-      next();
+      return Promise.resolve(caller);
     };
     const listener = requestListener({
       maxBodyBytes: 100,
       allowedOrigins: ['https://app.example.com'],
-      auth,
-      mcp: (req, res) => {
+      authenticate,
+      auditGuard: (_req, res) => {
+        seen.push('audit');
+        if (!auditFull) return true;
+        res.writeHead(503).end();
+        return false;
+      },
+      mcp: (_req, res, who, body) => {
         seen.push('mcp');
+        if (who !== caller) return Promise.reject(new Error('not the authenticated caller'));
         if (endpoint === 'throw') return Promise.reject(new Error('unexpected'));
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(req.body));
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
         return Promise.resolve();
       },
       admin: Router(),
@@ -75,12 +87,21 @@ describe('requestListener', () => {
       body,
     });
 
-  it('authenticates, reads the body, then calls the endpoint', async () => {
+  it('authenticates, reads the body, then calls the endpoint with the caller', async () => {
     seen.length = 0;
     const res = await post('/MCP/', '{"a":1}');
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ a: 1 });
-    expect(seen).toEqual(['auth', 'mcp']);
+    expect(seen).toEqual(['auth', 'audit', 'mcp']);
+  });
+
+  it('refuses at the audit guard after the body, before the endpoint', async () => {
+    seen.length = 0;
+    auditFull = true;
+    const res = await post('/mcp', '{"a":1}');
+    auditFull = false;
+    expect(res.status).toBe(503);
+    expect(seen).toEqual(['auth', 'audit']);
   });
 
   it("reads a compressed body too (body-parser, on Node's own request)", async () => {

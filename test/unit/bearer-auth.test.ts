@@ -1,21 +1,21 @@
-// The bearer middleware with a real issuer and the gateway's own verifier: what it leaves on
-// an authenticated request for the MCP layer, and that the caller's token stays out of
-// every serialisation while the credential broker can still read it.
+// Bearer authentication with a real issuer and the gateway's own verifier: the Caller it
+// returns for the MCP layer, and that the caller's token stays out of every serialisation
+// while the credential broker can still read it.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseConfig } from '../../src/config/load.js';
 import { TokenVerifier } from '../../src/identity/verifier.js';
 import { bearerAuth } from '../../src/http/guards/bearer-auth.js';
-import type { RequestExtra } from '../../src/pipeline/methods.js';
+import type { Caller } from '../../src/identity/caller.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { startIssuer, type TestIssuer } from '../e2e/support/issuer.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
 
 const RESOURCE = 'http://127.0.0.1/mcp';
 let issuer: TestIssuer;
 let server: Server;
 let url: string;
-let seen: { extra: RequestExtra; keys: string[]; json: string } | undefined;
+let seen: { extra: Caller; keys: string[]; json: string } | undefined;
 
 beforeAll(async () => {
   issuer = await startIssuer();
@@ -44,9 +44,9 @@ beforeAll(async () => {
     logger: silentLogger,
   });
   server = createServer((req, res) => {
-    auth(req, res, () => {
-      const extra = (req as { auth?: { extra?: unknown } }).auth?.extra as RequestExtra;
-      seen = { extra, keys: Object.keys(extra), json: JSON.stringify(extra) };
+    void auth(req, res).then((caller) => {
+      if (!caller) return; // refused and answered
+      seen = { extra: caller, keys: Object.keys(caller), json: JSON.stringify(caller) };
       res.writeHead(204).end();
     });
   });

@@ -21,9 +21,10 @@ import {
   type LineSink,
   type LineSinkOptions,
 } from '../../src/audit/line-writer.js';
-import { PACKAGE_ROOT } from '../../src/util/paths.js';
+import { fileURLToPath } from 'node:url';
 
-const LINES_MODULE = join(PACKAGE_ROOT, 'dist/src/audit/line-writer.js');
+// The module under test as this compiled test imports it, for the child processes below.
+const LINES_MODULE = fileURLToPath(new URL('../../src/audit/line-writer.js', import.meta.url));
 
 let dir: string;
 let counter = 0;

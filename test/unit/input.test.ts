@@ -27,7 +27,7 @@ function normalizeClaims(claims: JWTPayload, groupsClaim: string): Identity {
   }).normalize(claims);
 }
 import {
-  baseInput,
+  buildInput,
   policyInputJson,
   summaryOfHistory,
   type PolicyAction,
@@ -123,12 +123,12 @@ function schemaErrors(input: unknown): string[] {
   return (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ''}`);
 }
 
-describe('baseInput', () => {
+describe('buildInput', () => {
   it('fills the required fields from the request facts', () => {
     const session = newSession();
     const now = CREATED_AT + 12_345;
     const identity = userIdentity();
-    const input = baseInput('tools/call', facts(session, identity), now);
+    const input = buildInput('tools/call', facts(session, identity), undefined, now);
     expect(input).toEqual({
       action: 'tools/call',
       identity,
@@ -150,7 +150,7 @@ describe('baseInput', () => {
   });
 
   it('leaves optional fields absent, not null, when unknown', () => {
-    const input = asJson(baseInput('tools/list', facts(newSession()))) as Record<string, unknown>;
+    const input = asJson(buildInput('tools/list', facts(newSession()))) as Record<string, unknown>;
     for (const key of ['tool', 'resource', 'prompt', 'arguments', 'catalog']) {
       expect(Object.keys(input)).not.toContain(key);
     }
@@ -166,14 +166,14 @@ describe('baseInput', () => {
   it('includes the protocol version and client info when known', () => {
     const session = newSession();
     session.record.clientInfo = { name: 'claude-code', version: '1.2.3' };
-    const input = baseInput('tools/call', { ...facts(session), protocolVersion: '2025-06-18' });
+    const input = buildInput('tools/call', { ...facts(session), protocolVersion: '2025-06-18' });
     expect(input.request.protocol_version).toBe('2025-06-18');
     expect(input.request.client).toEqual({ name: 'claude-code', version: '1.2.3' });
   });
 
   it('puts the time in both forms, consistently', () => {
     const now = Date.UTC(2025, 5, 1, 12, 30, 45, 678);
-    const input = baseInput('tools/call', facts(newSession()), now);
+    const input = buildInput('tools/call', facts(newSession()), undefined, now);
     expect(input.request.time).toBe('2025-06-01T12:30:45.678Z');
     // time_ns is past 2^53, but its JSON text (what the policy parses) is the exact value.
     expect(JSON.stringify(input.request.time_ns)).toBe(`${now}000000`);
@@ -181,7 +181,7 @@ describe('baseInput', () => {
 
   it('passes the stored history and counters through, oldest first', () => {
     const session = newSession('code-review', [entry(1), entry(2, false)]);
-    const input = baseInput('tools/call', facts(session));
+    const input = buildInput('tools/call', facts(session));
     expect(input.session.history).toEqual([entry(1), entry(2, false)]);
     expect(input.session.counters).toEqual({ calls: 2, denied: 1, untracked: 0 });
   });
@@ -191,7 +191,7 @@ describe('baseInput', () => {
     const read: HistoryEntry = { ...entry(2, false), action: 'resources/read', target: 'fs:a' };
     const session = newSession('code-review', [entry(1), entry(1, false), entry(3), prompt, read]);
     session.summary = { ...summaryOfHistory(session.history), untracked: 4 };
-    const input = baseInput('tools/call', facts(session));
+    const input = buildInput('tools/call', facts(session));
     const at = (n: number): number => entry(n).at_ns;
     expect(input.session.summary).toEqual({
       // fs.tool1 as a tool and as a prompt: two targets, never mixed up.
@@ -209,7 +209,7 @@ describe('baseInput', () => {
   it('reads a session without a summary (session/open) as an empty one', () => {
     const session = newSession();
     delete session.summary;
-    const input = baseInput('session/open', facts(session));
+    const input = buildInput('session/open', facts(session));
     expect(input.session.summary).toEqual({ tools: {}, resources: {}, prompts: {} });
     expect(input.session.counters.untracked).toBe(0);
   });
@@ -217,7 +217,7 @@ describe('baseInput', () => {
   it('shows each rate-limit window count to the policy as counters["rate:<rule>"]', () => {
     const session = newSession();
     session.rates = { session: 3, 'tool:fs.read': 1 };
-    const input = baseInput('tools/call', facts(session));
+    const input = buildInput('tools/call', facts(session));
     expect(input.session.counters).toEqual({
       calls: 0,
       denied: 0,
@@ -230,20 +230,24 @@ describe('baseInput', () => {
   it('gives the policy-set lifetime as ttl_s', () => {
     const session = newSession();
     session.record.expiresAt = CREATED_AT + 3_600_000;
-    expect(baseInput('tools/call', facts(session)).session.ttl_s).toBe(3600);
+    expect(buildInput('tools/call', facts(session)).session.ttl_s).toBe(3600);
   });
 
   it('reports the session age in whole seconds', () => {
     const session = newSession();
-    expect(baseInput('tools/call', facts(session), CREATED_AT).session.age_s).toBe(0);
-    expect(baseInput('tools/call', facts(session), CREATED_AT + 999).session.age_s).toBe(0);
-    expect(baseInput('tools/call', facts(session), CREATED_AT + 61_000).session.age_s).toBe(61);
+    expect(buildInput('tools/call', facts(session), undefined, CREATED_AT).session.age_s).toBe(0);
+    expect(
+      buildInput('tools/call', facts(session), undefined, CREATED_AT + 999).session.age_s,
+    ).toBe(0);
+    expect(
+      buildInput('tools/call', facts(session), undefined, CREATED_AT + 61_000).session.age_s,
+    ).toBe(61);
   });
 });
 
 describe('policyInputJson: the input as the policy in force gets it', () => {
   const withHistory = (): SessionInput => {
-    const input = baseInput(
+    const input = buildInput(
       'tools/call',
       facts(newSession('code-review', [entry(2, false), entry(3)])),
     );
@@ -290,10 +294,10 @@ describe('policyInputJson: the input as the policy in force gets it', () => {
   });
 });
 
-describe('baseInput documents match rego/schema/input.json', () => {
+describe('buildInput documents match rego/schema/input.json', () => {
   it('validates a minimal input for every action', () => {
     for (const action of ACTIONS) {
-      expect(schemaErrors(asJson(baseInput(action, facts(newSession()))))).toEqual([]);
+      expect(schemaErrors(asJson(buildInput(action, facts(newSession()))))).toEqual([]);
     }
   });
 
@@ -309,7 +313,7 @@ describe('baseInput documents match rego/schema/input.json', () => {
       amr: ['pwd', 'otp'],
       roles: ['admin'],
     });
-    const input = baseInput('tools/call', {
+    const input = buildInput('tools/call', {
       identity,
       session,
       protocolVersion: '2025-06-18',
@@ -327,16 +331,16 @@ describe('baseInput documents match rego/schema/input.json', () => {
   });
 
   it('validates resource, prompt and catalog inputs', () => {
-    const read = baseInput('resources/read', facts(newSession()));
+    const read = buildInput('resources/read', facts(newSession()));
     read.resource = { server: 'fs', uri: 'file:///a', id: 'fs:file:///a' };
     expect(schemaErrors(asJson(read))).toEqual([]);
 
-    const prompt = baseInput('prompts/get', facts(newSession()));
+    const prompt = buildInput('prompts/get', facts(newSession()));
     prompt.prompt = { server: 'fs', name: 'review', id: 'fs.review' };
     prompt.arguments = {};
     expect(schemaErrors(asJson(prompt))).toEqual([]);
 
-    const list = baseInput('tools/list', facts(newSession()));
+    const list = buildInput('tools/list', facts(newSession()));
     list.catalog = [
       { kind: 'tool', id: 'fs.read', server: 'fs', name: 'read', annotations: {} },
       { kind: 'resource', id: 'fs:file:///a', server: 'fs', uri: 'file:///a' },
@@ -346,13 +350,13 @@ describe('baseInput documents match rego/schema/input.json', () => {
 
   it('validates an app identity with no subject', () => {
     const identity = normalizeClaims({ iss: 'https://idp.example.com', azp: 'svc' }, 'groups');
-    expect(schemaErrors(asJson(baseInput('tools/call', facts(newSession(), identity))))).toEqual(
+    expect(schemaErrors(asJson(buildInput('tools/call', facts(newSession(), identity))))).toEqual(
       [],
     );
   });
 
   it('the schema itself refuses null optionals and unknown fields (so the checks above mean something)', () => {
-    const input = asJson(baseInput('tools/call', facts(newSession()))) as Record<string, unknown>;
+    const input = asJson(buildInput('tools/call', facts(newSession()))) as Record<string, unknown>;
     const identity = input.identity as Record<string, unknown>;
     expect(schemaErrors({ ...input, identity: { ...identity, tenant: null } })).not.toEqual([]);
     expect(schemaErrors({ ...input, extra: 1 })).not.toEqual([]);

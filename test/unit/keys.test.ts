@@ -3,102 +3,33 @@
 // once per cooldown, and kept when the IdP cannot be reached. Tokens are verified with
 // jose's jwtVerify using KeySet.getKey, as the verifier does.
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  errors as joseErrors,
-  exportJWK,
-  generateKeyPair,
-  jwtVerify,
-  SignJWT,
-  type JWK,
-  type JWTPayload,
-} from 'jose';
+import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { KeySet, KeySetUnavailableError, type KeySource } from '../../src/identity/keys.js';
 import { silentLogger } from '../../src/util/logger.js';
+import { jwks, newSigningKey, signToken, type SigningKey } from '../support/issuer.js';
+import {
+  json,
+  startLoopbackServer,
+  type LoopbackServer,
+  type Route,
+} from '../support/loopback-server.js';
 
-interface Reply {
-  status: number;
-  body: string;
-  headers?: Record<string, string>;
-}
+const servers: LoopbackServer[] = [];
 
-/** A loopback HTTP server whose routes tests change on the fly; it records every request. */
-interface LocalServer {
-  base: string;
-  routes: Map<string, () => Reply>;
-  requests: Array<{ path: string; headers: IncomingHttpHeaders }>;
-  hits(path: string): number;
-  close(): Promise<void>;
-}
-
-const servers: LocalServer[] = [];
-
-async function startServer(): Promise<LocalServer> {
-  const routes = new Map<string, () => Reply>();
-  const requests: LocalServer['requests'] = [];
-  const server = createServer((req, res) => {
-    const path = req.url ?? '';
-    requests.push({ path, headers: req.headers });
-    const route = routes.get(path);
-    const reply = route ? route() : { status: 404, body: '{"error":"not found"}' };
-    res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
-    res.end(reply.body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  let closed = false;
-  const local: LocalServer = {
-    base,
-    routes,
-    requests,
-    hits: (path) => requests.filter((r) => r.path === path).length,
-    close: () =>
-      new Promise<void>((resolve) => {
-        if (closed) return resolve();
-        closed = true;
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-  servers.push(local);
-  return local;
+/** A JWKS (or discovery) server for one test, closed after it. */
+async function startServer(): Promise<LoopbackServer> {
+  const server = await startLoopbackServer();
+  servers.push(server);
+  return server;
 }
 
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-function json(value: unknown, status = 200): () => Reply {
-  return () => ({ status, body: JSON.stringify(value) });
-}
-
-interface TestKey {
-  kid: string;
-  privateKey: CryptoKey;
-  jwk: JWK;
-}
-
-async function newKey(kid: string): Promise<TestKey> {
-  const { privateKey, publicKey } = await generateKeyPair('RS256');
-  return {
-    kid,
-    privateKey,
-    jwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' },
-  };
-}
-
-function jwks(...keys: TestKey[]): { keys: JWK[] } {
-  return { keys: keys.map((k) => k.jwk) };
-}
-
-function sign(key: TestKey, claims: JWTPayload = {}): Promise<string> {
-  return new SignJWT({ sub: 'alice', ...claims })
-    .setProtectedHeader({ alg: 'RS256', kid: key.kid })
-    .setIssuedAt()
-    .setExpirationTime('10m')
-    .sign(key.privateKey);
+function sign(key: SigningKey, claims: JWTPayload = {}): Promise<string> {
+  return signToken(key, { sub: 'alice', ...claims });
 }
 
 function keySet(source: Partial<KeySource> & Pick<KeySource, 'jwksUri'>): KeySet {
@@ -131,11 +62,15 @@ async function failure(keys: KeySet, token: string): Promise<Error> {
 }
 
 // RSA key generation is slow; the keys are immutable, so every test shares them.
-let k1: TestKey;
-let k2: TestKey;
-let stranger: TestKey;
+let k1: SigningKey;
+let k2: SigningKey;
+let stranger: SigningKey;
 beforeAll(async () => {
-  [k1, k2, stranger] = await Promise.all([newKey('k1'), newKey('k2'), newKey('stranger')]);
+  [k1, k2, stranger] = await Promise.all([
+    newSigningKey('k1'),
+    newSigningKey('k2'),
+    newSigningKey('stranger'),
+  ]);
 });
 
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -369,7 +304,7 @@ describe('KeySet: IdP outages', () => {
 });
 
 describe('KeySet: malformed JWKS documents', () => {
-  it.each<[string, () => Reply]>([
+  it.each<[string, Route]>([
     ['an object without keys', json({ jwks: [] })],
     ['keys that is not an array', json({ keys: { kid: 'k1' } })],
     ['a JSON array', json([])],
@@ -413,7 +348,7 @@ describe('KeySet: malformed JWKS documents', () => {
 
 describe('KeySet: discovery', () => {
   /** An issuer at {base}/idp whose metadata points at {base}/discovered-keys. */
-  async function discoveryServer(): Promise<LocalServer> {
+  async function discoveryServer(): Promise<LoopbackServer> {
     const server = await startServer();
     server.routes.set(
       '/idp/.well-known/openid-configuration',

@@ -87,7 +87,7 @@ describe('UpstreamRpc with the SDK server', () => {
     const { client } = await withSdkServer();
     const error = await call(client, 'refuse').catch((err: unknown) => err);
     expect(error).toBeInstanceOf(UpstreamRpcError);
-    expect(error).toMatchObject({ code: -32602, data: { field: 'x' } });
+    expect(error).toMatchObject({ rpcCode: -32602, data: { field: 'x' } });
     expect((error as Error).message).toMatch(/no thanks/);
     await client.close();
   });

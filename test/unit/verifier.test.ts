@@ -4,99 +4,26 @@
 // JWT attacks (alg none, HS256 confusion, jku/x5u/jwk, foreign kid), Entra groups overage
 // through a local membership endpoint, and readiness reporting.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import {
-  exportJWK,
-  exportSPKI,
-  generateKeyPair,
-  importJWK,
-  SignJWT,
-  type JWK,
-  type JWTHeaderParameters,
-  type JWTPayload,
-} from 'jose';
+import { exportJWK, exportSPKI, importJWK, type JWTHeaderParameters, type JWTPayload } from 'jose';
 import { parseConfig } from '../../src/config/load.js';
 import { AuthError, TokenVerifier } from '../../src/identity/verifier.js';
 import { silentLogger } from '../../src/util/logger.js';
-
-// ---------------------------------------------------------------------------------------
-// A loopback HTTP server whose routes tests change on the fly; it records every request.
-
-interface Reply {
-  status: number;
-  body: string;
-}
-
-interface LocalServer {
-  base: string;
-  routes: Map<string, () => Reply>;
-  requests: Array<{ path: string; headers: IncomingHttpHeaders }>;
-  hits(path: string): number;
-  close(): Promise<void>;
-}
-
-async function startServer(): Promise<LocalServer> {
-  const routes = new Map<string, () => Reply>();
-  const requests: LocalServer['requests'] = [];
-  const server = createServer((req, res) => {
-    const path = req.url ?? '';
-    requests.push({ path, headers: req.headers });
-    const reply = routes.get(path)?.() ?? { status: 404, body: '{"error":"not found"}' };
-    res.writeHead(reply.status, { 'content-type': 'application/json' });
-    res.end(reply.body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    routes,
-    requests,
-    hits: (path) => requests.filter((r) => r.path === path).length,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-function json(value: unknown, status = 200): () => Reply {
-  return () => ({ status, body: JSON.stringify(value) });
-}
-
-// ---------------------------------------------------------------------------------------
-// Keys and tokens.
-
-interface TestKey {
-  kid: string;
-  privateKey: CryptoKey;
-  publicKey: CryptoKey;
-  jwk: JWK;
-}
-
-async function newKey(kid: string): Promise<TestKey> {
-  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
-  const jwk: JWK = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' };
-  return { kid, privateKey, publicKey, jwk };
-}
+import {
+  hs256Token,
+  jwks,
+  newSigningKey,
+  signToken as mint,
+  unsignedToken,
+  type SigningKey,
+} from '../support/issuer.js';
+import {
+  json,
+  startLoopbackServer,
+  type LoopbackServer,
+  type Route,
+} from '../support/loopback-server.js';
 
 const now = (): number => Math.floor(Date.now() / 1000);
-
-/** A token signed with key (RS256 and its kid unless the header says otherwise). */
-async function mint(
-  key: TestKey,
-  claims: JWTPayload,
-  header: Partial<JWTHeaderParameters> = {},
-): Promise<string> {
-  const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: key.kid, ...header });
-  if (claims.iat === undefined) jwt.setIssuedAt();
-  if (claims.exp === undefined) jwt.setExpirationTime('10m');
-  return jwt.sign(key.privateKey);
-}
-
-function b64url(value: unknown): string {
-  return Buffer.from(JSON.stringify(value)).toString('base64url');
-}
 
 /** The claims with one left out (as the IdP would omit it). */
 function without(claims: JWTPayload, name: string): JWTPayload {
@@ -121,32 +48,32 @@ const V2 = (tid: string): string => `https://login.microsoftonline.com/${tid}/v2
 const V1 = (tid: string): string => `https://sts.windows.net/${tid}/`;
 const DIRECTORY_TOKEN_ENV = 'MCPGATE_VERIFIER_TEST_DIRECTORY_TOKEN';
 
-let idp: LocalServer;
-let attacker: LocalServer;
-let oidcKey: TestKey;
-let otherKey: TestKey;
-let oktaKey: TestKey;
-let entraKey: TestKey;
-let attackerKey: TestKey;
+let idp: LoopbackServer;
+let attacker: LoopbackServer;
+let oidcKey: SigningKey;
+let otherKey: SigningKey;
+let oktaKey: SigningKey;
+let entraKey: SigningKey;
+let attackerKey: SigningKey;
 
 function defaultRoutes(): void {
   idp.routes.clear();
-  idp.routes.set('/oidc/keys', json({ keys: [oidcKey.jwk] }));
-  idp.routes.set('/other/keys', json({ keys: [otherKey.jwk] }));
-  idp.routes.set('/okta/keys', json({ keys: [oktaKey.jwk] }));
-  idp.routes.set('/entra/keys', json({ keys: [entraKey.jwk] }));
+  idp.routes.set('/oidc/keys', json(jwks(oidcKey)));
+  idp.routes.set('/other/keys', json(jwks(otherKey)));
+  idp.routes.set('/okta/keys', json(jwks(oktaKey)));
+  idp.routes.set('/entra/keys', json(jwks(entraKey)));
 }
 
 beforeAll(async () => {
   [oidcKey, otherKey, oktaKey, entraKey, attackerKey] = await Promise.all([
-    newKey('oidc-1'),
-    newKey('other-1'),
-    newKey('okta-1'),
-    newKey('entra-1'),
-    newKey('attacker-1'),
+    newSigningKey('oidc-1'),
+    newSigningKey('other-1'),
+    newSigningKey('okta-1'),
+    newSigningKey('entra-1'),
+    newSigningKey('attacker-1'),
   ]);
-  [idp, attacker] = await Promise.all([startServer(), startServer()]);
-  attacker.routes.set('/jwks', json({ keys: [attackerKey.jwk] }));
+  [idp, attacker] = await Promise.all([startLoopbackServer(), startLoopbackServer()]);
+  attacker.routes.set('/jwks', json(jwks(attackerKey)));
   attacker.routes.set('/cert.pem', () => ({ status: 200, body: 'not a certificate' }));
   process.env[DIRECTORY_TOKEN_ENV] = 'Bearer directory-token';
 });
@@ -465,38 +392,24 @@ describe('TokenVerifier: refusals', () => {
 
   it('refuses a token without exp or iat', async () => {
     const verifier = gateway();
-    const noExp = new SignJWT(oidcClaims())
-      .setProtectedHeader({ alg: 'RS256', kid: oidcKey.kid, typ: 'at+jwt' })
-      .setIssuedAt()
-      .sign(oidcKey.privateKey);
-    await refusedWith(verifier, await noExp, /"exp"/);
-    const noIat = new SignJWT(oidcClaims())
-      .setProtectedHeader({ alg: 'RS256', kid: oidcKey.kid, typ: 'at+jwt' })
-      .setExpirationTime('10m')
-      .sign(oidcKey.privateKey);
-    await refusedWith(verifier, await noIat, /"iat"/);
+    const noExp = await mint(oidcKey, oidcClaims({ exp: undefined }), AT_JWT);
+    await refusedWith(verifier, noExp, /"exp"/);
+    const noIat = await mint(oidcKey, oidcClaims({ iat: undefined }), AT_JWT);
+    await refusedWith(verifier, noIat, /"iat"/);
   });
 
   it('refuses an unsigned token (alg none)', async () => {
     const claims = { ...oidcClaims(), iat: now(), exp: now() + 600 };
     const header = { alg: 'none', typ: 'at+jwt', kid: oidcKey.kid };
-    await refusedWith(gateway(), `${b64url(header)}.${b64url(claims)}.`, /algorithm/);
-    await refusedWith(
-      gateway(),
-      `${b64url({ ...header, alg: 'None' })}.${b64url(claims)}.`,
-      /algorithm/,
-    );
+    await refusedWith(gateway(), unsignedToken(claims, header), /algorithm/);
+    await refusedWith(gateway(), unsignedToken(claims, { ...header, alg: 'None' }), /algorithm/);
   });
 
   it('refuses HS256 "signed" with the issuer public key as the secret (algorithm confusion)', async () => {
     const pem = new TextEncoder().encode(await exportSPKI(oidcKey.publicKey));
     const jwkBytes = new TextEncoder().encode(JSON.stringify(oidcKey.jwk));
     for (const secret of [pem, jwkBytes]) {
-      const token = await new SignJWT(oidcClaims())
-        .setProtectedHeader({ alg: 'HS256', kid: oidcKey.kid, typ: 'at+jwt' })
-        .setIssuedAt()
-        .setExpirationTime('10m')
-        .sign(secret);
+      const token = await hs256Token(secret, oidcClaims(), { ...AT_JWT, kid: oidcKey.kid });
       await refusedWith(gateway(), token, /signing algorithm is not allowed/);
     }
   });
@@ -507,11 +420,10 @@ describe('TokenVerifier: refusals', () => {
       { ...(await exportJWK(oidcKey.privateKey)), alg: 'PS256' },
       'PS256',
     );
-    const token = await new SignJWT(oidcClaims())
-      .setProtectedHeader({ alg: 'PS256', kid: oidcKey.kid, typ: 'at+jwt' })
-      .setIssuedAt()
-      .setExpirationTime('10m')
-      .sign(pss);
+    const token = await mint({ kid: oidcKey.kid, privateKey: pss as CryptoKey }, oidcClaims(), {
+      ...AT_JWT,
+      alg: 'PS256',
+    });
     await refusedWith(gateway(), token, /signing algorithm is not allowed/);
   });
 
@@ -766,7 +678,7 @@ describe('TokenVerifier: Entra groups overage', () => {
     expect(idp.hits(MEMBERSHIP)).toBe(2);
   });
 
-  it.each<[string, () => Reply]>([
+  it.each<[string, Route]>([
     ['answers HTTP 500', json({ error: 'boom' }, 500)],
     ['answers neither value nor groups', json({ members: ['g1'] })],
     ['answers something that is not JSON', () => ({ status: 200, body: '<html>' })],
@@ -872,7 +784,7 @@ describe('TokenVerifier: readiness and status', () => {
     );
     await verifier.verify(await mint(oidcKey, oidcClaims(), AT_JWT));
 
-    idp.routes.set('/okta/keys', json({ keys: [oktaKey.jwk] }));
+    idp.routes.set('/okta/keys', json(jwks(oktaKey)));
     await verifier.verify(await mint(oktaKey, oktaClaims()));
     expect(verifier.isReady()).toBe(true);
     expect(verifier.status().find((s) => s.profile === 'okta')?.last_error).toBeUndefined();
@@ -988,8 +900,8 @@ describe('TokenVerifier: verified-token cache', () => {
     const verifier = verifierFor(oidcEntry({ jwks_max_age_s: 0.2 }));
     const token = await mint(oidcKey, oidcClaims(), AT_JWT);
     await verifier.verify(token);
-    const replacement = await newKey('oidc-2');
-    idp.routes.set('/oidc/keys', json({ keys: [replacement.jwk] }));
+    const replacement = await newSigningKey('oidc-2');
+    idp.routes.set('/oidc/keys', json(jwks(replacement)));
     await new Promise((r) => setTimeout(r, 300));
     await refusedWith(verifier, token, /signing key is unknown/);
   });

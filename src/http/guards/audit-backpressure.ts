@@ -4,35 +4,36 @@
 // when the session store is unavailable. Nothing is decided that could not be recorded,
 // and the gateway's memory stays bounded. The refusals are not decisions, so they are not
 // in the decision log; /readyz shows the destination and its error.
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { AuthenticatedRequest } from './bearer-auth.js';
-import { GATEWAY_REFUSED, sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
+import { GATEWAY_REFUSED } from '../../mcp/jsonrpc/codes.js';
+import { sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
 import type { DecisionLog } from '../../audit/decision-log.js';
 
 /** Seconds a refused client should wait: about what a stalled disk needs to catch up. */
 const RETRY_AFTER_S = '2';
 
-/** In front of /mcp: POSTs (every decision comes from one) get 503 and a JSON-RPC error. */
-export function guardMcp(
+/**
+ * In front of /mcp: POSTs (every decision comes from one) get 503 and a JSON-RPC error.
+ * True to go on; false when the request was refused (and answered).
+ */
+export function auditBackpressure(
   log: Pick<DecisionLog, 'refusal'>,
-  next: (req: AuthenticatedRequest, res: ServerResponse) => Promise<void>,
-): (req: AuthenticatedRequest, res: ServerResponse) => Promise<void> {
+): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
-    if (req.method === 'POST') {
-      const reason = log.refusal();
-      if (reason !== undefined) {
-        sendJsonRpcError(
-          res,
-          503,
-          GATEWAY_REFUSED,
-          `${reason}; the request was refused (fail closed)`,
-          { 'Retry-After': RETRY_AFTER_S },
-        );
-        return Promise.resolve();
-      }
-    }
-    return next(req, res);
+    if (req.method !== 'POST') return true;
+    const reason = log.refusal();
+    if (reason === undefined) return true;
+    sendJsonRpcError(
+      res,
+      503,
+      GATEWAY_REFUSED,
+      `${reason}; the request was refused (fail closed)`,
+      {
+        'Retry-After': RETRY_AFTER_S,
+      },
+    );
+    return false;
   };
 }
 

@@ -1,28 +1,11 @@
-// Request guards in front of /mcp: Origin allow-list (DNS-rebinding defence), JSON body
-// parsing with a size limit, and translation of body errors into JSON-RPC errors. All on
-// Node's own request and response: /mcp does not go through Express (see app.ts).
+// Guard in front of /mcp: the JSON body, read with a size limit, and body errors as
+// JSON-RPC errors. On Node's own request and response: /mcp does not go through Express
+// (see listener.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
-import type { NodeMiddleware } from './bearer-auth.js';
-import {
-  JSONRPC_INVALID_REQUEST,
-  JSONRPC_PARSE_ERROR,
-  sendJsonRpcError,
-} from '../../mcp/jsonrpc/http-error.js';
-import { leanJsonBody } from './json-body.js';
-
-/** Browsers always send Origin; non-browser clients usually do not and are not affected. */
-export function originGuard(allowedOrigins: string[]): NodeMiddleware {
-  const allowed = new Set(allowedOrigins);
-  return (req, res, next) => {
-    const origin = req.headers.origin;
-    if (origin !== undefined && !allowed.has(origin)) {
-      sendJsonRpcError(res, 403, JSONRPC_INVALID_REQUEST, `Origin ${origin} is not allowed`);
-      return;
-    }
-    next();
-  };
-}
+import { INVALID_REQUEST, PARSE_ERROR } from '../../mcp/jsonrpc/codes.js';
+import { sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
+import { leanJsonBody, type NodeMiddleware } from './json-body.js';
 
 export function jsonBody(maxBytes: number): NodeMiddleware {
   // body-parser stays for what the plain reader leaves to it (compressed bodies, charsets).
@@ -49,20 +32,15 @@ export function bodyErrorHandler(
 ) => void {
   return (err, _req, res, next) => {
     if (err.type === 'entity.too.large') {
-      sendJsonRpcError(res, 413, JSONRPC_INVALID_REQUEST, `request body exceeds ${maxBytes} bytes`);
+      sendJsonRpcError(res, 413, INVALID_REQUEST, `request body exceeds ${maxBytes} bytes`);
       return;
     }
     if (err.type === 'entity.parse.failed') {
-      sendJsonRpcError(
-        res,
-        400,
-        JSONRPC_PARSE_ERROR,
-        'Parse error: request body is not valid JSON',
-      );
+      sendJsonRpcError(res, 400, PARSE_ERROR, 'Parse error: request body is not valid JSON');
       return;
     }
     if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') {
-      sendJsonRpcError(res, 415, JSONRPC_INVALID_REQUEST, 'unsupported request body encoding');
+      sendJsonRpcError(res, 415, INVALID_REQUEST, 'unsupported request body encoding');
       return;
     }
     next(err);

@@ -4,16 +4,30 @@
 // still goes to it. Same outcome as body-parser's json(): a body only for JSON media types,
 // {} for an empty body, only an object or array at the top (strict), and the same error
 // types (entity.too.large, entity.parse.failed, request.aborted) for bodyErrorHandler.
-import type { IncomingMessage } from 'node:http';
-import type { NodeMiddleware } from './bearer-auth.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { McpgateError } from '../../util/errors.js';
 
-interface BodyError extends Error {
-  type: string;
-  status: number;
-}
+/**
+ * A middleware on Node's own request and response (body-parser's shape): it leaves the
+ * parsed body on req.body, where the /mcp route takes it and hands it on explicitly.
+ */
+export type NodeMiddleware = (
+  req: IncomingMessage & { body?: unknown },
+  res: ServerResponse,
+  next: (err?: unknown) => void,
+) => void;
 
-function bodyError(type: string, status: number, message: string): BodyError {
-  return Object.assign(new Error(message), { type, status });
+/** A body that cannot be read: `type` and `status` as body-parser gives them. */
+export class RequestBodyError extends McpgateError {
+  static override readonly code = 'ERR_REQUEST_BODY';
+
+  constructor(
+    readonly type: 'entity.too.large' | 'entity.parse.failed' | 'request.aborted',
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 function isJsonType(essence: string): boolean {
@@ -62,13 +76,13 @@ export function leanJsonBody(limit: number, fallback: NodeMiddleware): NodeMiddl
     const declared = Number(headers['content-length']);
     if (declared > limit) {
       req.resume();
-      next(bodyError('entity.too.large', 413, 'request entity too large'));
+      next(new RequestBodyError('entity.too.large', 413, 'request entity too large'));
       return;
     }
     const chunks: Buffer[] = [];
     let received = 0;
     let settled = false;
-    const finish = (err?: BodyError): void => {
+    const finish = (err?: RequestBodyError): void => {
       if (settled) return;
       settled = true;
       req.removeListener('data', onData);
@@ -82,7 +96,7 @@ export function leanJsonBody(limit: number, fallback: NodeMiddleware): NodeMiddl
       if (received > limit) {
         // Discard the rest so the connection can still carry the refusal.
         req.resume();
-        finish(bodyError('entity.too.large', 413, 'request entity too large'));
+        finish(new RequestBodyError('entity.too.large', 413, 'request entity too large'));
         return;
       }
       chunks.push(chunk);
@@ -99,18 +113,21 @@ export function leanJsonBody(limit: number, fallback: NodeMiddleware): NodeMiddl
       }
       const first = /\S/.exec(text)?.[0];
       if (first !== '{' && first !== '[') {
-        finish(bodyError('entity.parse.failed', 400, 'JSON body must be an object or array'));
+        finish(
+          new RequestBodyError('entity.parse.failed', 400, 'JSON body must be an object or array'),
+        );
         return;
       }
       try {
         req.body = JSON.parse(text) as unknown;
       } catch {
-        finish(bodyError('entity.parse.failed', 400, 'request body is not valid JSON'));
+        finish(new RequestBodyError('entity.parse.failed', 400, 'request body is not valid JSON'));
         return;
       }
       finish();
     };
-    const onError = (): void => finish(bodyError('request.aborted', 400, 'request aborted'));
+    const onError = (): void =>
+      finish(new RequestBodyError('request.aborted', 400, 'request aborted'));
     const onAborted = onError;
     req.on('data', onData);
     req.on('end', onEnd);

@@ -24,6 +24,7 @@ import {
   type TransportSendOptions,
 } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { McpgateError } from '../../util/errors.js';
 import { messageKind } from '../jsonrpc/shape.js';
 
 /** Shared by every upstream connection: sockets are reused across calls and sessions. */
@@ -48,7 +49,9 @@ export interface HttpClientTransportOptions {
 }
 
 /** The upstream answered with an HTTP error (message as the SDK's StreamableHTTPError). */
-export class UpstreamHttpError extends Error {
+export class UpstreamHttpError extends McpgateError {
+  static override readonly code = 'ERR_UPSTREAM_HTTP';
+
   constructor(
     readonly status: number,
     message: string,

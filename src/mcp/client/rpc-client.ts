@@ -23,7 +23,9 @@ import {
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Cancellation } from '../../util/cancellation.js';
+import { McpgateError } from '../../util/errors.js';
 import { GATEWAY_VERSION } from '../../util/version.js';
+import { METHOD_NOT_FOUND } from '../jsonrpc/codes.js';
 
 /** A transport that can send one message with headers of its own (HTTP; stdio ignores them). */
 export type UpstreamTransport = Transport & {
@@ -55,10 +57,12 @@ export interface RequestOptions {
   headers?: Record<string, string>;
 }
 
-/** The upstream answered with a JSON-RPC error: its own code, message and data. */
-export class UpstreamRpcError extends Error {
+/** The upstream answered with a JSON-RPC error: its own code (`rpcCode`), message and data. */
+export class UpstreamRpcError extends McpgateError {
+  static override readonly code = 'ERR_UPSTREAM_RPC';
+
   constructor(
-    readonly code: number,
+    readonly rpcCode: number,
     message: string,
     readonly data?: unknown,
   ) {
@@ -67,16 +71,24 @@ export class UpstreamRpcError extends Error {
 }
 
 /** No answer within the timeout. */
-export class UpstreamTimeoutError extends Error {}
+export class UpstreamTimeoutError extends McpgateError {
+  static override readonly code = 'ERR_UPSTREAM_TIMEOUT';
+}
 
 /** The connection closed (the child exited, the transport was closed) before the answer. */
-export class UpstreamClosedError extends Error {}
+export class UpstreamClosedError extends McpgateError {
+  static override readonly code = 'ERR_UPSTREAM_CLOSED';
+}
 
 /** The upstream answered with a result that is not what the method returns. */
-export class UpstreamResultError extends Error {}
+export class UpstreamResultError extends McpgateError {
+  static override readonly code = 'ERR_UPSTREAM_RESULT_INVALID';
+}
 
 /** The request was cancelled by its caller (the downstream client). */
-export class UpstreamCancelledError extends Error {}
+export class UpstreamCancelledError extends McpgateError {
+  static override readonly code = 'ERR_UPSTREAM_CANCELLED';
+}
 
 type Fields = Record<string, unknown>;
 
@@ -297,7 +309,7 @@ export class UpstreamRpc {
     const answer: JSONRPCMessage =
       method === 'ping'
         ? { jsonrpc: '2.0', id, result: {} }
-        : { jsonrpc: '2.0', id, error: { code: -32601, message: 'Method not found' } };
+        : { jsonrpc: '2.0', id, error: { code: METHOD_NOT_FOUND, message: 'Method not found' } };
     this.transport
       .send(answer)
       .catch((err: unknown) => this.onerror?.(err instanceof Error ? err : new Error(String(err))));

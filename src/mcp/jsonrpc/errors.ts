@@ -1,16 +1,22 @@
 // A JSON-RPC error whose message reaches the client exactly as written. (The SDK's McpError
 // prefixes "MCP error <code>:" to its message, which clients then show twice.)
-export class RpcError extends Error {
+import { McpgateError } from '../../util/errors.js';
+
+// The codes the request path uses most, re-exported so callers need one import.
+export { INTERNAL_ERROR, INVALID_PARAMS, POLICY_DENIED } from './codes.js';
+
+/**
+ * `rpcCode` is the JSON-RPC code the client receives (see codes.ts); `code` is the stable
+ * string code every mcpgate error has.
+ */
+export class RpcError extends McpgateError {
+  static override readonly code = 'ERR_JSONRPC';
+
   constructor(
-    readonly code: number,
+    readonly rpcCode: number,
     message: string,
     readonly data?: unknown,
   ) {
     super(message);
   }
 }
-
-export const INVALID_PARAMS = -32602;
-export const INTERNAL_ERROR = -32603;
-/** The policy denied the request (server-defined range). */
-export const POLICY_DENIED = -32010;

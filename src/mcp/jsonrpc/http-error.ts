@@ -1,5 +1,6 @@
 // HTTP-level refusals on /mcp, always with a JSON-RPC error body a client can show. Written
 // on Node's own response (Express's res.json is not needed, and /mcp bypasses Express).
+// `code` is one of the named codes of codes.ts.
 import type { ServerResponse } from 'node:http';
 
 export function sendJsonRpcError(
@@ -20,8 +21,3 @@ export function sendJsonRpcError(
   });
   res.end(body);
 }
-
-export const JSONRPC_PARSE_ERROR = -32700;
-export const JSONRPC_INVALID_REQUEST = -32600;
-/** Server-defined: the request was refused before reaching the MCP layer. */
-export const GATEWAY_REFUSED = -32001;

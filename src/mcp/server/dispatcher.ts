@@ -16,24 +16,22 @@ import {
   LATEST_PROTOCOL_VERSION,
   SUPPORTED_PROTOCOL_VERSIONS,
   type JSONRPCMessage,
-  type MessageExtraInfo,
   type RequestId,
   type ServerCapabilities,
   type ServerNotification,
 } from '@modelcontextprotocol/sdk/types.js';
 import { CancellationSource, type Cancellation } from '../../util/cancellation.js';
-import { INTERNAL_ERROR, INVALID_PARAMS, RpcError } from '../jsonrpc/errors.js';
-import type { NodeStreamableHttpTransport } from './http-transport.js';
-
-export const METHOD_NOT_FOUND = -32601;
+import { INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND } from '../jsonrpc/codes.js';
+import { RpcError } from '../jsonrpc/errors.js';
+import type { Delivery, NodeStreamableHttpTransport } from './http-transport.js';
 
 /** One request being served: what a method handler needs besides its params. */
-export interface InboundRequest {
+export interface InboundRequest<C = unknown> {
   readonly id: RequestId;
   /** Cancelled when the client cancels the request or the session closes. */
   readonly cancellation: Cancellation;
-  /** What the HTTP layer attached to the request (authInfo and headers). */
-  readonly info: MessageExtraInfo | undefined;
+  /** The HTTP request's headers (requestInfo) and what the HTTP layer passed with it. */
+  readonly delivery: Delivery<C> | undefined;
   /** Sends a notification about this request (progress) on the request's own stream. */
   sendNotification(notification: ServerNotification): Promise<void>;
 }
@@ -49,26 +47,35 @@ export interface RequestSchema {
 }
 
 /** A method the session answers: the SDK schema of its request, and what to do. */
-export interface Method {
+export interface Method<C = unknown> {
   /** Validates the whole request message; its `params` reach the handler. */
   schema: RequestSchema;
-  handle(params: unknown, request: InboundRequest): unknown;
+  handle(params: unknown, request: InboundRequest<C>): unknown;
 }
 
 /** What every session of one gateway answers: built once, shared by every session. */
-export interface ServerDescription {
+export interface ServerDescription<C = unknown> {
   serverInfo: { name: string; version: string };
   capabilities: ServerCapabilities;
   instructions: string;
-  methods: ReadonlyMap<string, Method>;
+  methods: ReadonlyMap<string, Method<C>>;
 }
 
 type Fields = Record<string, unknown>;
 
-/** A handler's error as JSON-RPC: its own code, message and data when it has them. */
+/**
+ * A handler's error as JSON-RPC: its own code, message and data when it has them. The code
+ * is `rpcCode` on the gateway's own JSON-RPC errors (RpcError; every mcpgate error's `code`
+ * is its stable string code), or a numeric `code` on another library's JSON-RPC error (the
+ * SDK's McpError); anything else is an internal error.
+ */
 function errorBody(err: unknown): { code: number; message: string; data?: unknown } {
   const fields = (typeof err === 'object' && err !== null ? err : {}) as Fields;
-  const code = Number.isSafeInteger(fields.code) ? (fields.code as number) : INTERNAL_ERROR;
+  const code = Number.isSafeInteger(fields.rpcCode)
+    ? (fields.rpcCode as number)
+    : Number.isSafeInteger(fields.code)
+      ? (fields.code as number)
+      : INTERNAL_ERROR;
   const message =
     typeof fields.message === 'string' && fields.message !== '' ? fields.message : 'Internal error';
   return fields.data === undefined ? { code, message } : { code, message, data: fields.data };
@@ -86,13 +93,13 @@ function issuesOf(error: {
     .join('; ');
 }
 
-class Request implements InboundRequest {
+class Request<C> implements InboundRequest<C> {
   readonly cancellation = new CancellationSource();
 
   constructor(
-    private readonly rpc: SessionRpc,
+    private readonly rpc: SessionRpc<C>,
     readonly id: RequestId,
-    readonly info: MessageExtraInfo | undefined,
+    readonly delivery: Delivery<C> | undefined,
   ) {}
 
   get aborted(): boolean {
@@ -113,18 +120,18 @@ class Request implements InboundRequest {
   }
 }
 
-export class SessionRpc {
-  private transport: NodeStreamableHttpTransport | undefined;
+export class SessionRpc<C = unknown> {
+  private transport: NodeStreamableHttpTransport<C> | undefined;
   /** Requests whose handler is running, for cancellation. */
-  private readonly running = new Map<RequestId, Request>();
+  private readonly running = new Map<RequestId, Request<C>>();
 
-  constructor(private readonly server: ServerDescription) {}
+  constructor(private readonly server: ServerDescription<C>) {}
 
   /** Takes over the transport's callbacks; one transport per SessionRpc. */
-  async connect(transport: NodeStreamableHttpTransport): Promise<void> {
+  async connect(transport: NodeStreamableHttpTransport<C>): Promise<void> {
     if (this.transport) throw new Error('SessionRpc is already connected to a transport');
     this.transport = transport;
-    transport.onmessage = (message, info) => this.receive(message, info);
+    transport.onmessage = (message, delivery) => this.receive(message, delivery);
     transport.onclose = () => this.closed();
     await transport.start();
   }
@@ -152,10 +159,10 @@ export class SessionRpc {
     return this.transport.send(message, { relatedRequestId: id });
   }
 
-  /** The transport has checked the JSON-RPC shape (jsonrpc-shape.ts) before this runs. */
-  private receive(message: JSONRPCMessage, info: MessageExtraInfo | undefined): void {
+  /** The transport has checked the JSON-RPC shape (mcp/jsonrpc/shape.ts) before this runs. */
+  private receive(message: JSONRPCMessage, delivery: Delivery<C> | undefined): void {
     if ('method' in message) {
-      if ('id' in message) void this.serve(message, info);
+      if ('id' in message) void this.serve(message, delivery);
       else if (message.method === 'notifications/cancelled') this.cancel(message.params);
       // Other notifications (initialized, progress, roots/list_changed) need no action.
     }
@@ -170,12 +177,12 @@ export class SessionRpc {
 
   private async serve(
     message: Fields & { id: RequestId },
-    info: MessageExtraInfo | undefined,
+    delivery: Delivery<C> | undefined,
   ): Promise<void> {
     const id = message.id;
     const method = message.method as string;
     let answer: JSONRPCMessage;
-    const request = new Request(this, id, info);
+    const request = new Request(this, id, delivery);
     this.running.set(id, request);
     try {
       const result = await this.answer(method, message, request);
@@ -190,7 +197,7 @@ export class SessionRpc {
     await this.transport.send(answer).catch(() => undefined);
   }
 
-  private answer(method: string, message: Fields, request: InboundRequest): unknown {
+  private answer(method: string, message: Fields, request: InboundRequest<C>): unknown {
     // ping has no params to speak of (the transport checked the shape of the message).
     if (method === 'ping') return {};
     const entry = method === 'initialize' ? this.initializeMethod : this.server.methods.get(method);
@@ -210,7 +217,7 @@ export class SessionRpc {
     return entry.handle(params, request);
   }
 
-  private readonly initializeMethod: Method = {
+  private readonly initializeMethod: Method<C> = {
     schema: InitializeRequestSchema,
     handle: (params) => this.initialize(params as Fields),
   };

@@ -12,7 +12,6 @@
 // the spec (2025-06-18 / 2025-11-25) and the SDK's transport check them, with the same
 // status codes and messages.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import type {
   Transport,
@@ -25,6 +24,13 @@ import {
   type MessageExtraInfo,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CONNECTION_CLOSED,
+  INVALID_REQUEST,
+  PARSE_ERROR,
+  SESSION_NOT_FOUND,
+  TRANSPORT_REFUSED,
+} from '../jsonrpc/codes.js';
 import { answeredId, messageKind, type MessageKind } from '../jsonrpc/shape.js';
 
 /** As the SDK: bounded so one POST cannot queue unbounded work. */
@@ -44,8 +50,15 @@ export interface HttpTransportOptions {
   sessionId: string | undefined;
 }
 
-/** What the auth middleware put on the request. */
-type AuthenticatedMessage = IncomingMessage & { auth?: AuthInfo };
+/**
+ * What the transport hands on with each message: the SDK's extra info (the request's
+ * headers), and what the HTTP layer passed with this request (for the gateway: who is
+ * calling, and the session as loaded for this request). The transport never looks inside
+ * `context`; an SDK Server connected to this transport simply ignores it.
+ */
+export interface Delivery<C> extends MessageExtraInfo {
+  readonly context?: C;
+}
 
 /** One response the transport still owes: a POST's answer, or the standalone GET stream. */
 class Exchange {
@@ -116,10 +129,10 @@ class Exchange {
   }
 }
 
-export class NodeStreamableHttpTransport implements Transport {
+export class NodeStreamableHttpTransport<C = unknown> implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
-  onmessage?: (message: JSONRPCMessage, extra?: MessageExtraInfo) => void;
+  onmessage?: (message: JSONRPCMessage, delivery?: Delivery<C>) => void;
 
   readonly sessionId: string | undefined;
   private started = false;
@@ -144,10 +157,18 @@ export class NodeStreamableHttpTransport implements Transport {
     return Promise.resolve();
   }
 
-  /** Serves one HTTP request of this session; `body` is the JSON the body parser read. */
-  handleRequest(req: AuthenticatedMessage, res: ServerResponse, body: unknown): Promise<void> {
+  /**
+   * Serves one HTTP request of this session; `body` is the JSON the body parser read, and
+   * `context` goes with every message of this request to the dispatcher.
+   */
+  handleRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+    context?: C,
+  ): Promise<void> {
     if (this.closed) {
-      this.refuse(res, 404, -32001, 'Session not found');
+      this.refuse(res, 404, SESSION_NOT_FOUND, 'Session not found');
       return Promise.resolve();
     }
     // A transport without a session serves exactly one request (its ids are the client's own).
@@ -157,7 +178,7 @@ export class NodeStreamableHttpTransport implements Transport {
     this.handled = true;
     switch (req.method) {
       case 'POST':
-        this.handlePost(req, res, body);
+        this.handlePost(req, res, body, context);
         break;
       case 'GET':
         this.handleGet(req, res);
@@ -170,18 +191,23 @@ export class NodeStreamableHttpTransport implements Transport {
         break;
       default:
         res.setHeader('allow', 'GET, POST, DELETE');
-        this.refuse(res, 405, -32000, 'Method not allowed.');
+        this.refuse(res, 405, TRANSPORT_REFUSED, 'Method not allowed.');
     }
     return Promise.resolve();
   }
 
-  private handlePost(req: AuthenticatedMessage, res: ServerResponse, body: unknown): void {
+  private handlePost(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: unknown,
+    context: C | undefined,
+  ): void {
     const accept = req.headers.accept;
     if (!accept?.includes('application/json') || !accept.includes('text/event-stream')) {
       this.refuse(
         res,
         406,
-        -32000,
+        TRANSPORT_REFUSED,
         'Not Acceptable: Client must accept both application/json and text/event-stream',
       );
       return;
@@ -190,7 +216,7 @@ export class NodeStreamableHttpTransport implements Transport {
       this.refuse(
         res,
         415,
-        -32000,
+        TRANSPORT_REFUSED,
         'Unsupported Media Type: Content-Type must be application/json',
       );
       return;
@@ -201,7 +227,7 @@ export class NodeStreamableHttpTransport implements Transport {
       this.refuse(
         res,
         400,
-        -32600,
+        INVALID_REQUEST,
         `Invalid Request: Batch must not exceed ${MAX_BATCH_SIZE} messages`,
       );
       return;
@@ -210,7 +236,7 @@ export class NodeStreamableHttpTransport implements Transport {
     for (const message of raw) {
       const kind = messageKind(message);
       if (kind === undefined) {
-        this.refuse(res, 400, -32700, 'Parse error: Invalid JSON-RPC message');
+        this.refuse(res, 400, PARSE_ERROR, 'Parse error: Invalid JSON-RPC message');
         return;
       }
       kinds.push(kind);
@@ -224,14 +250,14 @@ export class NodeStreamableHttpTransport implements Transport {
     );
     if (initializing) {
       if (this.initialized && this.sessionId !== undefined) {
-        this.refuse(res, 400, -32600, 'Invalid Request: Server already initialized');
+        this.refuse(res, 400, INVALID_REQUEST, 'Invalid Request: Server already initialized');
         return;
       }
       if (messages.length > 1) {
         this.refuse(
           res,
           400,
-          -32600,
+          INVALID_REQUEST,
           'Invalid Request: Only one initialization request is allowed',
         );
         return;
@@ -242,12 +268,11 @@ export class NodeStreamableHttpTransport implements Transport {
     }
 
     // The request's headers as Node parsed them; no URL object is built (nothing reads it).
-    const extra: MessageExtraInfo = { requestInfo: { headers: req.headers } };
-    if (req.auth) extra.authInfo = req.auth;
+    const delivery: Delivery<C> = { requestInfo: { headers: req.headers }, context };
     if (!kinds.includes('request')) {
       // Only notifications and responses: accepted, nothing to answer.
       res.writeHead(202, this.answerHeaders).end();
-      for (const message of messages) this.onmessage?.(message, extra);
+      for (const message of messages) this.onmessage?.(message, delivery);
       return;
     }
     // A client that drops the connection before its answer leaves nothing behind.
@@ -261,17 +286,27 @@ export class NodeStreamableHttpTransport implements Transport {
     });
     // Several answers to one POST cannot share one JSON body as the spec's clients expect.
     if (batch) exchange.stream();
-    for (const message of messages) this.onmessage?.(message, extra);
+    for (const message of messages) this.onmessage?.(message, delivery);
   }
 
-  private handleGet(req: AuthenticatedMessage, res: ServerResponse): void {
+  private handleGet(req: IncomingMessage, res: ServerResponse): void {
     if (!req.headers.accept?.includes('text/event-stream')) {
-      this.refuse(res, 406, -32000, 'Not Acceptable: Client must accept text/event-stream');
+      this.refuse(
+        res,
+        406,
+        TRANSPORT_REFUSED,
+        'Not Acceptable: Client must accept text/event-stream',
+      );
       return;
     }
     if (!this.checkSession(req, res) || !this.checkProtocolVersion(req, res)) return;
     if (this.standalone && !this.standalone.isEnded) {
-      this.refuse(res, 409, -32000, 'Conflict: Only one SSE stream is allowed per session');
+      this.refuse(
+        res,
+        409,
+        TRANSPORT_REFUSED,
+        'Conflict: Only one SSE stream is allowed per session',
+      );
       return;
     }
     const exchange: Exchange = new Exchange(res, this.answerHeaders, () => {
@@ -320,7 +355,10 @@ export class NodeStreamableHttpTransport implements Transport {
       exchange.write({
         jsonrpc: '2.0',
         id,
-        error: { code: -32000, message: 'Session closed before the request was answered' },
+        error: {
+          code: CONNECTION_CLOSED,
+          message: 'Session closed before the request was answered',
+        },
       });
       open.add(exchange);
     }
@@ -342,16 +380,16 @@ export class NodeStreamableHttpTransport implements Transport {
   private checkSession(req: IncomingMessage, res: ServerResponse): boolean {
     if (this.sessionId === undefined) return true;
     if (!this.initialized) {
-      this.refuse(res, 400, -32000, 'Bad Request: Server not initialized');
+      this.refuse(res, 400, TRANSPORT_REFUSED, 'Bad Request: Server not initialized');
       return false;
     }
     const header = req.headers['mcp-session-id'];
     if (!header) {
-      this.refuse(res, 400, -32000, 'Bad Request: Mcp-Session-Id header is required');
+      this.refuse(res, 400, TRANSPORT_REFUSED, 'Bad Request: Mcp-Session-Id header is required');
       return false;
     }
     if (header !== this.sessionId) {
-      this.refuse(res, 404, -32001, 'Session not found');
+      this.refuse(res, 404, SESSION_NOT_FOUND, 'Session not found');
       return false;
     }
     return true;
@@ -364,7 +402,7 @@ export class NodeStreamableHttpTransport implements Transport {
     this.refuse(
       res,
       400,
-      -32000,
+      TRANSPORT_REFUSED,
       `Bad Request: Unsupported protocol version: ${String(version)} (${SUPPORTED_VERSIONS})`,
     );
     return false;

@@ -16,6 +16,7 @@
 //     all other characters raw; ill-formed text is hashed as U+FFFD.
 // JSON.parse cannot be used: it forgets how a number was written.
 import { parseDocument, type ScalarTag } from 'yaml';
+import { McpgateError } from '../../util/errors.js';
 import { BundleError } from './errors.js';
 
 /** A JSON number kept as its literal text. */
@@ -39,13 +40,16 @@ const ESCAPES: Record<string, string> = {
   t: '\t',
 };
 
-class SyntaxProblem extends Error {}
+/** Text that is not JSON, from parseLosslessJson: where the problem is (an offset). */
+export class LosslessJsonSyntaxError extends McpgateError {
+  static override readonly code = 'ERR_JSON_SYNTAX';
+}
 
-/** Parses JSON text keeping number literals; throws SyntaxError-like errors on bad input. */
+/** Parses JSON text keeping number literals; throws LosslessJsonSyntaxError on bad input. */
 export function parseLosslessJson(text: string): Lossless {
   let pos = 0;
   const fail = (what: string): never => {
-    throw new SyntaxProblem(`${what} at offset ${pos}`);
+    throw new LosslessJsonSyntaxError(`${what} at offset ${pos}`);
   };
   const skipSpace = (): void => {
     for (;;) {
@@ -171,7 +175,7 @@ export function tryParseLosslessJson(text: string): Lossless | undefined {
   try {
     return parseLosslessJson(text);
   } catch (err) {
-    if (err instanceof SyntaxProblem) return undefined;
+    if (err instanceof LosslessJsonSyntaxError) return undefined;
     throw err;
   }
 }

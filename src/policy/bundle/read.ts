@@ -20,7 +20,7 @@
 // Signatures: see bundles/signature.ts.
 //
 // Metadata: `mcpgate policy build` records in the manifest, at `metadata.mcpgate`, facts it
-// proved from the policy's own Rego (toolchain.ts): `unread_input`, the input parts no rule
+// proved from the policy's own Rego (toolchain/opa.ts): `unread_input`, the input parts no rule
 // can read, which the gateway then leaves out of every input. Malformed, it is refused.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -20,12 +20,13 @@
 import type { ValueSource } from '../../config/secrets.js';
 import { readValue } from '../../config/secrets.js';
 import { BundleError } from '../bundle/errors.js';
+import { McpgateError } from '../../util/errors.js';
 
 export const LONG_POLL_CONTENT_TYPE = 'application/vnd.openpolicyagent.bundles';
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 
-export class BundleDownloadError extends Error {
-  override name = 'BundleDownloadError';
+export class BundleDownloadError extends McpgateError {
+  static override readonly code = 'ERR_BUNDLE_DOWNLOAD';
 }
 
 export interface HttpBundleSourceOptions {

@@ -15,7 +15,7 @@ import type { WasmBundle } from '../bundle/read.js';
 import { HttpBundleSource } from './http.js';
 import { PolicyEngine } from '../engine.js';
 import type { PolicyHolder } from '../holder.js';
-import { sourceRevision } from '../../toolchain/opa.js';
+import { sourceRevision } from './rego-dir.js';
 import { PACKAGE_ROOT } from '../../util/paths.js';
 
 /** Parses (and verifies) bundle bytes; rejects with a reason to refuse them. */

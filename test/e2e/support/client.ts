@@ -2,6 +2,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { TestIssuer } from '../../support/issuer.js';
 
 export async function connectClient(
   mcpUrl: string,
@@ -14,6 +15,11 @@ export async function connectClient(
   });
   await client.connect(transport);
   return client;
+}
+
+/** A client of the `engineering` group (alice), whom the shipped policy lets work. */
+export async function connectEngineer(mcpUrl: string, issuer: TestIssuer): Promise<Client> {
+  return connectClient(mcpUrl, await issuer.mint({ aud: mcpUrl, groups: ['engineering'] }));
 }
 
 export async function callTool(
@@ -46,13 +52,19 @@ export async function rawPost(
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
 
-export const INITIALIZE = JSON.stringify({
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: {
-    protocolVersion: '2025-11-25',
-    capabilities: {},
-    clientInfo: { name: 'raw', version: '1' },
-  },
-});
+/** A raw initialize request, with `_meta` in its params when given. */
+export function initializeRequest(meta?: Record<string, unknown>): string {
+  return JSON.stringify({
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: {
+      protocolVersion: '2025-11-25',
+      capabilities: {},
+      clientInfo: { name: 'raw', version: '1' },
+      ...(meta ? { _meta: meta } : {}),
+    },
+  });
+}
+
+export const INITIALIZE = initializeRequest();

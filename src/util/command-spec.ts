@@ -2,6 +2,7 @@
 // (node:util parseArgs reads `type`, `default` and `short` and ignores the rest) and prints
 // its `--help`, so the help cannot list an option the command does not take, nor miss one.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { McpgateError } from './errors.js';
 
 /** Help text is wrapped to this many columns. */
 const HELP_WIDTH = 100;
@@ -35,8 +36,11 @@ export interface CommandSpec {
 }
 
 /** A command line the command cannot run: the message says what is wrong. Exit status 2. */
-export class UsageError extends Error {
+export class UsageError extends McpgateError {
+  static override readonly code = 'ERR_CLI_USAGE';
+
   constructor(
+    /** The command as typed after `mcpgate` (`policy build`), for the pointer to its help. */
     readonly command: string,
     message: string,
   ) {

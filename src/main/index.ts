@@ -1,0 +1,35 @@
+// mcpgate's public API: what the benchmark, embedders and tools import as `mcpgate` (the
+// package's only export). Everything else under dist/ is internal and may move.
+export { startGateway, type RunningGateway } from './gateway.js';
+export { loadConfigFile, parseConfig, ConfigError, type GatewayConfig } from '../config/load.js';
+export { createLogger, silentLogger, type Logger } from '../util/logger.js';
+export { GATEWAY_VERSION } from '../util/version.js';
+export {
+  PolicyEngine,
+  PolicyEvalError,
+  DECISION_ENTRYPOINT,
+  VISIBLE_ENTRYPOINT,
+  type MemoryLimits,
+} from '../policy/engine.js';
+export { readBundleFile, parseBundle, DEFAULT_MAX_BUNDLE_BYTES } from '../policy/bundle/read.js';
+export {
+  decide,
+  decideVisible,
+  serialiseFor,
+  type DecisionEvaluation,
+  type VisibleEvaluation,
+} from '../policy/decide.js';
+export type { Decision, Obligations } from '../policy/decision.js';
+export {
+  buildInput,
+  buildAdminInput,
+  hypotheticalSession,
+  policyInputJson,
+  type PolicyInput,
+  type PolicyAction,
+  type InputTarget,
+  type RequestFacts,
+} from '../policy/input.js';
+export { MemoryStore } from '../sessions/memory-store.js';
+export { ARGS_DIGEST_HEX, type HistoryEntry } from '../sessions/session.js';
+export type { LoadedSession, SessionRecord, SessionStore } from '../sessions/store.js';

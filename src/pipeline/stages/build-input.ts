@@ -1,0 +1,134 @@
+// Stage: the policy input of this request, built once by the one input builder
+// (policy/input.ts) from the facts gathered so far: identity, session, target, arguments.
+// List requests get the catalog as facts, computed once per catalog version.
+import type { CatalogItemFact, InputTarget, PolicyAction } from '../../policy/input.js';
+import { buildInput } from '../../policy/input.js';
+import type { Catalog } from '../../upstreams/catalog.js';
+import type { UpstreamRegistry } from '../../upstreams/registry.js';
+import type { Stage } from '../chain.js';
+import type { RequestContext } from '../context.js';
+
+/** The gateway's name and version, as the policy sees them (request.gateway). */
+export interface GatewayFacts {
+  id: string;
+  version: string;
+}
+
+export function buildRequestInput(gateway: GatewayFacts, registry: UpstreamRegistry): Stage {
+  const catalogFacts = new CatalogFacts();
+  return {
+    name: 'build input',
+    when: 'allowed',
+    run(ctx: RequestContext) {
+      const facts = {
+        identity: ctx.identity,
+        session: ctx.session,
+        protocolVersion: ctx.protocolVersion,
+        gateway,
+      };
+      ctx.input = buildInput(ctx.action, facts, targetFacts(ctx, catalogFacts, registry), ctx.now);
+      return undefined;
+    },
+  };
+}
+
+function targetFacts(
+  ctx: RequestContext,
+  catalogFacts: CatalogFacts,
+  registry: UpstreamRegistry,
+): InputTarget | undefined {
+  const { target } = ctx;
+  if (target !== undefined) {
+    switch (target.kind) {
+      case 'tool':
+        return {
+          tool: {
+            server: target.server,
+            name: target.name,
+            id: target.id,
+            annotations: target.entry.exposed.annotations ?? {},
+            definition_hash: target.entry.definitionHash,
+          },
+          arguments: ctx.args,
+        };
+      case 'prompt':
+        return {
+          prompt: { server: target.server, name: target.name, id: target.id },
+          arguments: ctx.args,
+        };
+      case 'resource':
+        return { resource: { server: target.server, uri: target.uri, id: target.id } };
+    }
+  }
+  if (!isListAction(ctx.action)) return undefined;
+  const catalog = registry.catalog;
+  ctx.catalog = catalog;
+  return { catalog: catalogFacts.get(catalog, ctx.action) };
+}
+
+export type ListAction =
+  'tools/list' | 'resources/list' | 'resources/templates/list' | 'prompts/list';
+
+export function isListAction(action: PolicyAction): action is ListAction {
+  return (
+    action === 'tools/list' ||
+    action === 'resources/list' ||
+    action === 'resources/templates/list' ||
+    action === 'prompts/list'
+  );
+}
+
+/** Catalog facts for list decisions, computed once per catalog version and list kind. */
+class CatalogFacts {
+  private readonly byCatalog = new WeakMap<Catalog, Map<ListAction, CatalogItemFact[]>>();
+
+  get(catalog: Catalog, action: ListAction): CatalogItemFact[] {
+    let byKind = this.byCatalog.get(catalog);
+    if (!byKind) {
+      byKind = new Map();
+      this.byCatalog.set(catalog, byKind);
+    }
+    let facts = byKind.get(action);
+    if (!facts) {
+      facts = catalogItemFacts(catalog, action);
+      byKind.set(action, facts);
+    }
+    return facts;
+  }
+}
+
+function catalogItemFacts(catalog: Catalog, action: ListAction): CatalogItemFact[] {
+  switch (action) {
+    case 'tools/list':
+      return [...catalog.tools.values()].map((t) => ({
+        kind: 'tool',
+        id: t.id,
+        server: t.server,
+        name: t.name,
+        annotations: t.exposed.annotations ?? {},
+      }));
+    case 'prompts/list':
+      return [...catalog.prompts.values()].map((p) => ({
+        kind: 'prompt',
+        id: p.id,
+        server: p.server,
+        name: p.name,
+      }));
+    case 'resources/list':
+      return [...catalog.resources.values()].map((r) => ({
+        kind: 'resource',
+        id: r.id,
+        server: r.server,
+        uri: r.uri,
+        name: r.exposed.name,
+      }));
+    case 'resources/templates/list':
+      return catalog.templates.map((t) => ({
+        kind: 'resource_template',
+        id: t.id,
+        server: t.server,
+        uri: t.uriTemplate,
+        name: t.exposed.name,
+      }));
+  }
+}

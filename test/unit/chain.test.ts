@@ -1,0 +1,186 @@
+// The chain of stages: continue, deny and respond; which stages run after a deny; 'finally'
+// stages after a throw; timings only when asked for; and the assembled chains in order.
+import { describe, expect, it } from '@jest/globals';
+import { parseConfig } from '../../src/config/load.js';
+import { explainGateway } from '../../src/main/gateway.js';
+import { Chain, denyWith, type Stage, type StageOutcome } from '../../src/pipeline/chain.js';
+import type { RequestContext } from '../../src/pipeline/context.js';
+import type { Decision } from '../../src/policy/decision.js';
+import { silentLogger } from '../../src/util/logger.js';
+import { requestContext } from './support/context.js';
+
+const context = (): RequestContext => requestContext();
+
+const ALLOW: Decision = {
+  allow: true,
+  reasons: ['granted'],
+  obligations: {
+    require_approval: null,
+    rate_limit: null,
+    credential: null,
+    redact: [],
+    terminate_session: true,
+    session_ttl_s: null,
+  },
+};
+
+/** A stage that notes its name in `ran` and answers `outcome`. */
+function stage(
+  ran: string[],
+  name: string,
+  when: Stage['when'],
+  outcome: (ctx: RequestContext) => StageOutcome | Promise<StageOutcome> = () => undefined,
+): Stage {
+  return {
+    name,
+    when,
+    run: (ctx) => {
+      ran.push(name);
+      return outcome(ctx);
+    },
+  };
+}
+
+const decide = (ran: string[]) =>
+  stage(ran, 'decide', 'allowed', (ctx) => {
+    ctx.decision = ALLOW;
+    return undefined;
+  });
+
+describe('Chain', () => {
+  it('runs every stage in order and renders the result', async () => {
+    const ran: string[] = [];
+    const chain = new Chain(
+      'tools/call',
+      [
+        decide(ran),
+        stage(ran, 'forward', 'allowed', async (ctx) => {
+          await Promise.resolve();
+          ctx.result = 'answer';
+          return undefined;
+        }),
+        stage(ran, 'audit', 'always'),
+      ],
+      (ctx) => ctx.result,
+    );
+    await expect(chain.run(context())).resolves.toBe('answer');
+    expect(ran).toEqual(['decide', 'forward', 'audit']);
+  });
+
+  it('after a deny, skips the stages that act on an allow but runs the ones that must see it', async () => {
+    const ran: string[] = [];
+    const ctx = context();
+    const chain = new Chain(
+      'tools/call',
+      [
+        decide(ran),
+        stage(ran, 'credential', 'allowed', () =>
+          denyWith('no credential', { claimsChallenge: 'c' }),
+        ),
+        stage(ran, 'record', 'always'),
+        stage(ran, 'forward', 'allowed'),
+        stage(ran, 'audit', 'always'),
+      ],
+      (c) => c.decision,
+    );
+    const decision = (await chain.run(ctx)) as Decision;
+    expect(ran).toEqual(['decide', 'credential', 'record', 'audit']);
+    expect(decision.allow).toBe(false);
+    expect(decision.reasons).toEqual(['no credential']);
+    // The policy's obligations stay with the deny (terminate_session is still carried out).
+    expect(decision.obligations.terminate_session).toBe(true);
+    expect(ctx.denial).toEqual({ reason: 'no credential', claimsChallenge: 'c' });
+  });
+
+  it('stops at respond, and runs finally stages even when a stage throws', async () => {
+    const ran: string[] = [];
+    const responding = new Chain(
+      'tools/list',
+      [
+        stage(ran, 'show', 'allowed', () => ({ respond: 'list' })),
+        stage(ran, 'never', 'always'),
+        stage(ran, 'terminate', 'finally'),
+      ],
+      (ctx) => ctx.result,
+    );
+    await expect(responding.run(context())).resolves.toBe('list');
+    expect(ran).toEqual(['show', 'terminate']);
+
+    ran.length = 0;
+    const throwing = new Chain(
+      'tools/call',
+      [
+        stage(ran, 'forward', 'allowed', () => Promise.reject(new Error('upstream broke'))),
+        stage(ran, 'terminate', 'finally'),
+      ],
+      (ctx) => ctx.result,
+    );
+    await expect(throwing.run(context())).rejects.toThrow('upstream broke');
+    expect(ran).toEqual(['forward', 'terminate']);
+  });
+
+  it('reads the clock only when a timer is given', async () => {
+    const untimed = context();
+    await new Chain('tools/call', [stage([], 'a', 'allowed')], () => undefined).run(untimed);
+    expect(untimed.timings).toBeUndefined();
+
+    const seen: Array<[string, string, number]> = [];
+    const timed = context();
+    const chain = new Chain(
+      'tools/call',
+      [stage([], 'a', 'allowed'), stage([], 'b', 'always')],
+      () => undefined,
+      (method, name, ns) => seen.push([method, name, ns]),
+    );
+    await chain.run(timed);
+    expect(seen.map(([m, n]) => `${m} ${n}`)).toEqual(['tools/call a', 'tools/call b']);
+    expect(timed.timings).toHaveLength(2);
+    expect(seen.every(([, , ns]) => ns >= 0)).toBe(true);
+  });
+});
+
+describe('the assembled chains (mcpgate start --explain)', () => {
+  const config = parseConfig(
+    {
+      auth: { issuers: [{ profile: 'oidc', issuer: 'https://idp.example.com/' }] },
+      policy: { bundle: 'policy/bundle.tar.gz' },
+      upstreams: { fs: { transport: 'stdio', command: 'node' } },
+    },
+    '/srv/mcpgate/conf',
+  );
+  const text = explainGateway(config, silentLogger);
+
+  it('prints tools/call in order, with the stages that also run on a deny marked', () => {
+    const block = text.split('\n\n').find((b) => b.startsWith('tools/call\n'));
+    expect(block).toBe(
+      [
+        'tools/call',
+        '   1. resolve target',
+        '   2. build input',
+        '   3. decide (mcp/authz/decision)',
+        '   4. credential for this call',
+        '   5. rate limit and record  (also on a deny)',
+        '   6. decision log  (also on a deny)',
+        '   7. forward to the upstream',
+        '   8. check the result (outputSchema)',
+        '   9. terminate the session when the policy says so  (after the answer, always)',
+      ].join('\n'),
+    );
+  });
+
+  it('has a chain for every decided method', () => {
+    const methods = text.split('\n\n').map((b) => b.split('\n')[0]);
+    expect(methods.sort()).toEqual(
+      [
+        'prompts/get',
+        'prompts/list',
+        'resources/list',
+        'resources/read',
+        'resources/templates/list',
+        'session/open',
+        'tools/call',
+        'tools/list',
+      ].sort(),
+    );
+  });
+});

@@ -1,0 +1,26 @@
+// A RequestContext for stage and chain tests: a caller, and a session as the store loads it.
+import { Caller } from '../../../src/identity/caller.js';
+import type { Identity } from '../../../src/identity/identity.js';
+import { RequestContext } from '../../../src/pipeline/context.js';
+import type { PolicyAction } from '../../../src/policy/input.js';
+
+export function requestContext(action: PolicyAction = 'tools/call'): RequestContext {
+  const caller = new Caller({ subject: 'u' } as Identity, undefined, 't');
+  const session = {
+    record: {
+      id: 's',
+      principal: 'p',
+      subject: 'u',
+      purpose: 'x',
+      createdAt: 0,
+      expiresAt: null,
+      protocolVersion: '',
+      clientInfo: null,
+      clientCapabilities: {},
+    },
+    history: [],
+    counters: { calls: 0, denied: 0 },
+    rates: {},
+  };
+  return new RequestContext(action, 1, caller, session, undefined, {}, undefined, 0);
+}
