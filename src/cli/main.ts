@@ -6,6 +6,7 @@ import { ConfigError } from '../config/load.js';
 import { PACKAGE_ROOT } from '../util/paths.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import { formatHelp, UsageError, wantsHelp, type CommandSpec } from '../util/command-spec.js';
+import { DOCTOR_SPEC, doctorCommand } from './doctor-command.js';
 import { EVAL_SPEC, evalCommand } from './eval-command.js';
 import {
   POLICY_BUILD_SPEC,
@@ -55,6 +56,7 @@ const local = (spec: CommandSpec, run: Command['run']): Command => ({
 const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['start', local(START_SPEC, startCommand)],
   ['eval', local(EVAL_SPEC, evalCommand)],
+  ['doctor', local(DOCTOR_SPEC, doctorCommand)],
   ['policy build', local(POLICY_BUILD_SPEC, policyBuild)],
   ['policy check', local(POLICY_CHECK_SPEC, policyCheck)],
   ['policy test', local(POLICY_TEST_SPEC, policyTest)],

@@ -44,7 +44,8 @@ export interface McpEndpointOptions {
 }
 
 const PURPOSE_HEADER = 'mcp-purpose';
-const PURPOSE_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/** What a purpose may be, wherever it comes from (header, _meta, token claim, /doctor). */
+export const PURPOSE_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 interface InitializeParams {
   protocolVersion?: unknown;

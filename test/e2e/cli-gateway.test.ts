@@ -1,6 +1,7 @@
 // The CLI commands that talk to a running gateway, run as a user runs them: whatever the
 // gateway refuses, the command prints the gateway's own reason (never a bare status), and
-// a gateway that is not there is named as such.
+// a gateway that is not there is named as such; `mcpgate doctor` says what the gateway makes
+// of a token without opening a session.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -136,6 +137,127 @@ describe('mcpgate sessions list: idle time, and sessions clients end themselves'
       '1h00m',
       '2h03m',
     ]);
+  });
+});
+
+describe('mcpgate doctor', () => {
+  async function sessionCount(): Promise<number> {
+    const list = await cli([
+      'sessions',
+      'list',
+      '--url',
+      gateway.url,
+      '--token',
+      adminToken,
+      '--json',
+    ]);
+    return (JSON.parse(list.stdout) as { sessions: unknown[] }).sessions.length;
+  }
+
+  it('shows the 401 reason an MCP client hides', async () => {
+    const result = await cli(['doctor', '--url', gateway.url, '--token', 'garbage']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      'token: refused: gateway answered 401: invalid token: token is not a well-formed JWT\n',
+    );
+    const other = await issuer.mint({ aud: 'https://elsewhere.example/mcp' });
+    const wrong = await cli(['doctor', '--url', gateway.url, '--token', other]);
+    expect(wrong.stderr).toMatch(
+      /^token: refused: gateway answered 401: invalid token: .*audience/,
+    );
+  });
+
+  it('shows the identity and the purposes a token may open, opening no session', async () => {
+    const before = await sessionCount();
+    const token = await issuer.mint({ aud: gateway.mcpUrl, sub: 'carol', groups: ['engineering'] });
+    const ok = await cli(['doctor', '--url', gateway.url, '--token', token]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain('token: accepted\n');
+    expect(ok.stdout).toContain('  subject   carol (user token, client e2e-agent)\n');
+    expect(ok.stdout).toContain('  groups    engineering\n');
+    expect(ok.stdout).toMatch(
+      / {2}code-review {2}may open \(sessions last 3600 s\): allowed by purpose code-review\n/,
+    );
+    expect(ok.stdout).toContain('(code-review is from sessions.default_purpose');
+
+    const asked = await cli([
+      'doctor',
+      '--url',
+      gateway.url,
+      '--token',
+      token,
+      '--purpose',
+      'code-review,incident-response,echo-dmeo',
+      '--json',
+    ]);
+    expect(asked.code).toBe(1);
+    const answer = JSON.parse(asked.stdout) as {
+      identity: { subject: string; groups: string[] };
+      purposes: Array<{ purpose: string; allow: boolean; reasons: string[] }>;
+    };
+    expect(answer.identity).toMatchObject({ subject: 'carol', groups: ['engineering'] });
+    expect(answer.purposes.map((p) => [p.purpose, p.allow, p.reasons])).toEqual([
+      ['code-review', true, ['allowed by purpose code-review']],
+      [
+        'incident-response',
+        false,
+        [
+          'incident-response needs membership in one of the groups (oncall, sre) or the Incident.Respond app role',
+        ],
+      ],
+      ['echo-dmeo', false, ['no policy for purpose echo-dmeo']],
+    ]);
+    expect(await sessionCount()).toBe(before);
+  });
+
+  it('refuses a purpose that cannot be one, with the gateway reason', async () => {
+    const token = await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] });
+    const bad = await cli([
+      'doctor',
+      '--url',
+      gateway.url,
+      '--token',
+      token,
+      '--purpose',
+      'no spaces',
+    ]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe(
+      'gateway answered 400 bad_request: "no spaces" is not a purpose: 1-64 characters of A-Z a-z 0-9 . _ -\n',
+    );
+  });
+
+  it('says which scopes /mcp requires that a token lacks', async () => {
+    const strict = await startGatewayProcess({
+      issuer,
+      extra: {
+        auth: {
+          issuers: [
+            {
+              profile: 'oidc',
+              issuer: issuer.issuer,
+              jwks_uri: issuer.jwksUri,
+              allow_insecure_http: true,
+            },
+          ],
+          required_scopes: ['mcp:tools'],
+        },
+      },
+    });
+    try {
+      const token = await issuer.mint({
+        aud: strict.mcpUrl,
+        groups: ['engineering'],
+        scope: 'openid',
+      });
+      const result = await cli(['doctor', '--url', strict.url, '--token', token]);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toContain(
+        '  /mcp refuses it: it lacks the scope(s) mcp:tools (403 insufficient_scope)\n',
+      );
+    } finally {
+      await strict.stop();
+    }
   });
 });
 

@@ -6,6 +6,7 @@ import { describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { CommandSpec } from '../../src/util/command-spec.js';
+import { DOCTOR_SPEC } from '../../src/cli/doctor-command.js';
 import { EVAL_SPEC } from '../../src/cli/eval-command.js';
 import {
   POLICY_BUILD_SPEC,
@@ -37,6 +38,7 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 const SPECS: CommandSpec[] = [
   START_SPEC,
   EVAL_SPEC,
+  DOCTOR_SPEC,
   POLICY_BUILD_SPEC,
   POLICY_CHECK_SPEC,
   POLICY_TEST_SPEC,
