@@ -14,6 +14,7 @@ import { PolicyManager } from '../policy/sources/manager.js';
 import { Pipeline, type PipelineDeps } from '../pipeline/chains.js';
 import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
+import { doctorRouter } from '../http/doctor.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
 import { mcpHandler } from '../http/mcp-endpoint.js';
 import { SessionManager } from '../http/live-sessions.js';
@@ -144,6 +145,17 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       store,
       sessions,
       historyLimit: config.sessions.historyLimit,
+      logger,
+    }),
+  );
+  admin.use(
+    doctorRouter({
+      // Without the MCP scopes: a token lacking them is told so, not refused.
+      authenticate: bearerAuth({ ...authOptions, requiredScopes: [] }),
+      policy,
+      gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
+      defaultPurpose: config.sessions.defaultPurpose,
+      requiredScopes: config.auth.requiredScopes,
       logger,
     }),
   );

@@ -4,7 +4,7 @@
 // Keys (p = keyPrefix, 'mcpgate:' by default), every one with a TTL:
 //   p s:<id>                          hash: the SessionRecord (clientInfo/clientCapabilities as
 //                                     JSON, expiresAt '' for none), idleMs, calls, denied,
-//                                     untracked.
+//                                     untracked, lastUsedAt (epoch ms of the last use).
 //                                     TTL min(idleMs, expiresAt - now), restarted by load()
 //                                     and recordCall().
 //   p h:<id>                          list of JSON HistoryEntry, oldest first, trimmed to
@@ -52,6 +52,7 @@ import { CREATE_SCRIPT, LOAD_SCRIPT, RECORD_SCRIPT, TERMINATE_SCRIPT } from './r
 import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import {
   StoreUnavailableError,
+  type ListedSession,
   type LoadedSession,
   type RateLimitRule,
   type RecordOptions,
@@ -325,7 +326,7 @@ export class RedisStore implements SessionStore {
     this.listeners.push(listener);
   }
 
-  async list(): Promise<SessionRecord[]> {
+  async list(): Promise<ListedSession[]> {
     const idx = `${this.prefix}idx`;
     const ids = await this.run(async () => {
       const results = await this.redis
@@ -336,7 +337,7 @@ export class RedisStore implements SessionStore {
       return pipelineValues(results)[1];
     });
     if (!isStringArray(ids)) throw this.malformed('(index)', 'index');
-    const records: SessionRecord[] = [];
+    const records: ListedSession[] = [];
     for (let start = 0; start < ids.length; start += LIST_BATCH) {
       const batch = ids.slice(start, start + LIST_BATCH);
       const hashes = await this.run(async () => {
@@ -348,7 +349,14 @@ export class RedisStore implements SessionStore {
         const hash = hashes[i];
         // Gone between the two round trips (expired or terminated): not listed.
         if (typeof hash !== 'object' || hash === null || Object.keys(hash).length === 0) return;
-        records.push(this.decodeRecord(id, hash as Record<string, string>));
+        const fields = hash as Record<string, string>;
+        const record = this.decodeRecord(id, fields);
+        // A session stored by a gateway that did not record lastUsedAt: its creation.
+        const lastUsedAt = Number(fields.lastUsedAt);
+        records.push({
+          ...record,
+          lastUsedAt: Number.isFinite(lastUsedAt) && lastUsedAt > 0 ? lastUsedAt : record.createdAt,
+        });
       });
     }
     records.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -23,9 +23,11 @@ local function ttl_of(now, idle, expires_at)
   return math.ceil(ttl)
 end
 
--- The session's keys live ttl ms more; the index scores each id by when it expires and
--- itself lives as long as its longest-lived session.
+-- The session was used now: its keys live ttl ms more, and lastUsedAt (for listings) says
+-- when; the index scores each id by when it expires and itself lives as long as its
+-- longest-lived session.
 local function keep(s, h, t, idx, id, now, ttl)
+  redis.call('HSET', s, 'lastUsedAt', now)
   redis.call('PEXPIRE', s, ttl)
   redis.call('PEXPIRE', h, ttl)
   redis.call('PEXPIRE', t, ttl)
