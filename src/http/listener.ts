@@ -11,6 +11,7 @@ import type { Logger } from '../util/logger.js';
 import type { Authenticate } from './guards/bearer-auth.js';
 import { bodyErrorHandler, jsonBody } from './guards/body.js';
 import { originGuard } from './guards/origin.js';
+import { logRefusal } from './refusal-log.js';
 
 /** Answers one authenticated /mcp request whose body has been read. */
 export type McpEndpoint = (
@@ -25,6 +26,8 @@ export type AuditGuard = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 export interface AppParts {
   maxBodyBytes: number;
+  /** Deepest nesting of objects and arrays a /mcp body may have (gateway.max_json_depth). */
+  maxJsonDepth: number;
   allowedOrigins: string[];
   authenticate: Authenticate;
   /** Refuses POSTs while the decision log cannot keep up (audit back-pressure). */
@@ -57,8 +60,9 @@ export function isMcpPath(url: string | undefined): boolean {
  */
 export function mcpRoute(parts: AppParts): RequestListener {
   const origin = originGuard(parts.allowedOrigins);
-  const body = jsonBody(parts.maxBodyBytes);
-  const bodyErrors = bodyErrorHandler(parts.maxBodyBytes);
+  const bodyLimits = { maxBytes: parts.maxBodyBytes, maxDepth: parts.maxJsonDepth };
+  const body = jsonBody(bodyLimits);
+  const bodyErrors = bodyErrorHandler(bodyLimits);
 
   const failed = (res: ServerResponse, err: unknown): void => {
     parts.logger.error('MCP request failed', {
@@ -79,7 +83,8 @@ export function mcpRoute(parts: AppParts): RequestListener {
     err?: unknown,
   ): void => {
     if (err !== undefined) {
-      bodyErrors(err as { type?: string }, req, res, (other) => failed(res, other));
+      const refusal = bodyErrors(err as { type?: string }, req, res, (other) => failed(res, other));
+      if (refusal) logRefusal(parts.logger, req, refusal.status, refusal.reason, caller);
       return;
     }
     if (!parts.auditGuard(req, res)) return;

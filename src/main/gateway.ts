@@ -149,6 +149,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     logger,
     admin,
     maxBodyBytes: config.gateway.maxBodyBytes,
+    maxJsonDepth: config.gateway.maxJsonDepth,
     allowedOrigins: config.gateway.allowedOrigins,
     authenticate: bearerAuth({ ...authOptions, requiredScopes: config.auth.requiredScopes }),
     auditGuard: auditBackpressure(decisionLog),

@@ -50,6 +50,7 @@ describe('requestListener', () => {
     };
     const listener = requestListener({
       maxBodyBytes: 100,
+      maxJsonDepth: 8,
       allowedOrigins: ['https://app.example.com'],
       authenticate,
       auditGuard: (_req, res) => {

@@ -75,6 +75,7 @@ describe('parseConfig: defaults', () => {
         publicUrl: undefined,
         allowedOrigins: [],
         maxBodyBytes: 1024 * 1024,
+        maxJsonDepth: 64,
       },
       sessions: {
         maxSessions: 1000,
@@ -149,6 +150,7 @@ describe('parseConfig: defaults', () => {
       publicUrl: 'https://gw.example.com',
       allowedOrigins: [],
       maxBodyBytes: 1024 * 1024,
+      maxJsonDepth: 64,
     });
     expect(config.sessions.historyLimit).toBe(5);
     expect(config.sessions.maxSessions).toBe(1000);

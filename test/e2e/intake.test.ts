@@ -1,0 +1,114 @@
+// Bad input at the intake of /mcp, against a real gateway process: what the client gets back
+// (HTTP status and JSON-RPC error), and where it is recorded (the gateway log, the decision
+// log, or nowhere). docs/security.md lists every case; each row names its test here.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { callTool, connectEngineer, INITIALIZE, rawPost, textOf } from './support/client.js';
+import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
+
+/** The ceiling of gateway.max_json_depth: the whole request path must cope with it. */
+const MAX_DEPTH = 1000;
+
+let issuer: TestIssuer;
+let gateway: GatewayProcess;
+let healthy: Client;
+let token: string;
+
+beforeAll(async () => {
+  issuer = await startIssuer();
+  gateway = await startGatewayProcess({
+    issuer,
+    gateway: { max_json_depth: MAX_DEPTH },
+  });
+  healthy = await connectEngineer(gateway.mcpUrl, issuer);
+  token = await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] });
+});
+
+afterAll(async () => {
+  await healthy?.close();
+  await gateway?.stop();
+  await issuer?.close();
+});
+
+async function stillServing(): Promise<void> {
+  const result = await callTool(healthy, 'everything__echo', { message: 'still here' });
+  expect(textOf(result)).toContain('still here');
+}
+
+/** Decision-log lines written so far. */
+async function decisionLines(): Promise<number> {
+  return (await gateway.auditText()).split('\n').filter((line) => line !== '').length;
+}
+
+/** The gateway-log lines with this message, once at least `count` of them are there. */
+async function logLines(
+  message: string,
+  match: (line: Record<string, unknown>) => boolean,
+  count = 1,
+): Promise<Array<Record<string, unknown>>> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const lines = gateway.logs.filter((line) => line.message === message && match(line));
+    if (lines.length >= count || Date.now() > deadline) return lines;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Opens a raw session for `bearer` and returns its headers for further requests. */
+async function rawSession(bearer: string): Promise<Record<string, string>> {
+  const init = await rawPost(gateway.mcpUrl, INITIALIZE, { authorization: `Bearer ${bearer}` });
+  expect(init.status).toBe(200);
+  const headers = {
+    authorization: `Bearer ${bearer}`,
+    'mcp-session-id': init.headers.get('mcp-session-id') ?? '',
+  };
+  const initialized = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' });
+  expect((await rawPost(gateway.mcpUrl, initialized, headers)).status).toBe(202);
+  return headers;
+}
+
+function echoCall(id: number, extra: string): string {
+  return `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"everything__echo","arguments":{"message":"deep","extra":${extra}}}}`;
+}
+
+const nested = (levels: number): string => '['.repeat(levels) + ']'.repeat(levels);
+
+describe('nesting depth', () => {
+  it('refuses arguments nested 10,000 deep with 400 -32600, logged in the gateway log only', async () => {
+    const session = await rawSession(token);
+    const before = await decisionLines();
+    const res = await rawPost(gateway.mcpUrl, echoCall(7, nested(10_000)), session);
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.text)).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: {
+        code: -32600,
+        message: `Invalid Request: the body nests objects and arrays deeper than ${MAX_DEPTH} levels (gateway.max_json_depth)`,
+      },
+    });
+    // Refused before the policy was asked: no decision, so no decision-log line.
+    expect(await decisionLines()).toBe(before);
+    const logged = await logLines('request refused', (line) =>
+      String(line.reason).includes('deeper than'),
+    );
+    expect(logged).toEqual([
+      expect.objectContaining({ level: 'info', status: 400, subject: 'alice', method: 'POST' }),
+    ]);
+    await stillServing();
+  });
+
+  it('serves arguments as deep as the ceiling allows, through the policy to the upstream', async () => {
+    const session = await rawSession(token);
+    const before = await decisionLines();
+    // The message, its params and the arguments are the first 3 levels.
+    const res = await rawPost(gateway.mcpUrl, echoCall(8, nested(MAX_DEPTH - 3)), session);
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.text)).toMatchObject({
+      id: 8,
+      result: { content: [{ type: 'text', text: 'Echo: deep' }] },
+    });
+    expect(await decisionLines()).toBe(before + 1);
+  });
+});
