@@ -10,6 +10,7 @@ import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
 import type { Logger } from '../util/logger.js';
 import type { Authenticate } from './guards/bearer-auth.js';
 import { bodyErrorHandler, jsonBody } from './guards/body.js';
+import { mediaTypeGuard } from './guards/media-type.js';
 import { originGuard } from './guards/origin.js';
 import { logRefusal } from './refusal-log.js';
 
@@ -54,9 +55,10 @@ export function isMcpPath(url: string | undefined): boolean {
 }
 
 /**
- * /mcp, its guards in order: Origin, bearer authentication (the Caller), the body (never
- * read before authentication), audit back-pressure, then the endpoint with the Caller and
- * the body. An unexpected failure anywhere is a 500 JSON-RPC error.
+ * /mcp, its guards in order: Origin, bearer authentication (the Caller), a POST's media
+ * types, the body (never read before authentication), audit back-pressure, then the
+ * endpoint with the Caller and the body. An unexpected failure anywhere is a 500 JSON-RPC
+ * error.
  */
 export function mcpRoute(parts: AppParts): RequestListener {
   const origin = originGuard(parts.allowedOrigins);
@@ -94,6 +96,11 @@ export function mcpRoute(parts: AppParts): RequestListener {
   const authenticated = (req: IncomingMessage, res: ServerResponse, caller?: Caller): void => {
     if (!caller) return; // refused and answered
     try {
+      const refusal = mediaTypeGuard(req, res);
+      if (refusal) {
+        logRefusal(parts.logger, req, refusal.status, refusal.reason, caller);
+        return;
+      }
       body(req, res, (bodyErr) => read(req, res, caller, bodyErr));
     } catch (error) {
       failed(res, error);

@@ -6,6 +6,12 @@ import type { IncomingMessage } from 'node:http';
 import type { Caller } from '../identity/caller.js';
 import type { Logger } from '../util/logger.js';
 
+/** What a guard refused: the status sent (undefined when the client was gone), and why. */
+export interface Refusal {
+  status: number | undefined;
+  reason: string;
+}
+
 /**
  * Logs a refusal at `info`: the status sent (undefined when the client was gone), the
  * reason as the client was told it, the peer address and, once authenticated, the subject.

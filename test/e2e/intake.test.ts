@@ -112,3 +112,39 @@ describe('nesting depth', () => {
     expect(await decisionLines()).toBe(before + 1);
   });
 });
+
+describe('media types', () => {
+  it('answers a POST of text/plain without a session with 415, not "send initialize first"', async () => {
+    const before = await decisionLines();
+    const res = await rawPost(gateway.mcpUrl, INITIALIZE, {
+      authorization: `Bearer ${token}`,
+      'content-type': 'text/plain',
+    });
+    expect(res.status).toBe(415);
+    expect(JSON.parse(res.text)).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: {
+        code: -32000,
+        message: 'Unsupported Media Type: Content-Type must be application/json',
+      },
+    });
+    expect(await decisionLines()).toBe(before);
+    expect(
+      await logLines('request refused', (line) => line.status === 415 && line.subject === 'alice'),
+    ).toHaveLength(1);
+  });
+
+  it('answers an initialize that does not accept an event stream with 406, opening no session', async () => {
+    const before = await decisionLines();
+    const res = await rawPost(gateway.mcpUrl, INITIALIZE, {
+      authorization: `Bearer ${token}`,
+      accept: 'application/json',
+    });
+    expect(res.status).toBe(406);
+    expect(res.headers.get('mcp-session-id')).toBeNull();
+    expect(JSON.parse(res.text)).toMatchObject({ error: { code: -32000 } });
+    // Refused before session/open was decided.
+    expect(await decisionLines()).toBe(before);
+  });
+});

@@ -6,6 +6,7 @@ import express from 'express';
 import { INVALID_REQUEST, PARSE_ERROR } from '../../mcp/jsonrpc/codes.js';
 import { sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
 import { nestsDeeperThan } from '../../util/json-depth.js';
+import type { Refusal } from '../refusal-log.js';
 import { leanJsonBody, RequestBodyError, type NodeMiddleware } from './json-body.js';
 
 export interface BodyLimits {
@@ -48,12 +49,6 @@ interface BodyParserError {
   status?: number;
 }
 
-/** A body refusal for the gateway log: the status sent (none when the client is gone), and why. */
-export interface BodyRefusal {
-  status: number | undefined;
-  reason: string;
-}
-
 /**
  * Body errors as JSON-RPC errors; anything else goes on to `next` (and undefined is
  * returned). An aborted or timed-out body is not answered: the client is gone.
@@ -65,13 +60,8 @@ export function bodyErrorHandler(
   req: IncomingMessage,
   res: ServerResponse,
   next: (err?: unknown) => void,
-) => BodyRefusal | undefined {
-  const refuse = (
-    res: ServerResponse,
-    status: number,
-    code: number,
-    message: string,
-  ): BodyRefusal => {
+) => Refusal | undefined {
+  const refuse = (res: ServerResponse, status: number, code: number, message: string): Refusal => {
     sendJsonRpcError(res, status, code, message);
     return { status, reason: message };
   };

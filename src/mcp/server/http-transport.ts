@@ -44,6 +44,16 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 } as const;
 const SUPPORTED_VERSIONS = `supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}`;
+/** A POST's refusals, as the SDK's transport words them (the HTTP edge sends them too). */
+export const UNSUPPORTED_MEDIA_TYPE =
+  'Unsupported Media Type: Content-Type must be application/json';
+export const NOT_ACCEPTABLE =
+  'Not Acceptable: Client must accept both application/json and text/event-stream';
+
+/** True when a POST's Accept header takes both JSON and an event stream. */
+export function acceptsJsonAndStream(accept: string | undefined): boolean {
+  return accept?.includes('application/json') === true && accept.includes('text/event-stream');
+}
 
 export interface HttpTransportOptions {
   /** The session this transport serves; undefined for one request of another replica's session. */
@@ -202,23 +212,12 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
     body: unknown,
     context: C | undefined,
   ): void {
-    const accept = req.headers.accept;
-    if (!accept?.includes('application/json') || !accept.includes('text/event-stream')) {
-      this.refuse(
-        res,
-        406,
-        TRANSPORT_REFUSED,
-        'Not Acceptable: Client must accept both application/json and text/event-stream',
-      );
+    if (!acceptsJsonAndStream(req.headers.accept)) {
+      this.refuse(res, 406, TRANSPORT_REFUSED, NOT_ACCEPTABLE);
       return;
     }
     if (!isJsonContentType(req.headers['content-type'])) {
-      this.refuse(
-        res,
-        415,
-        TRANSPORT_REFUSED,
-        'Unsupported Media Type: Content-Type must be application/json',
-      );
+      this.refuse(res, 415, TRANSPORT_REFUSED, UNSUPPORTED_MEDIA_TYPE);
       return;
     }
     const batch = Array.isArray(body);
