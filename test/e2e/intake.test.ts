@@ -6,6 +6,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { callTool, connectEngineer, INITIALIZE, rawPost, textOf } from './support/client.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
+import { postWithHeaders } from '../support/raw-http.js';
 
 /** The ceiling of gateway.max_json_depth: the whole request path must cope with it. */
 const MAX_DEPTH = 1000;
@@ -146,5 +147,38 @@ describe('media types', () => {
     expect(JSON.parse(res.text)).toMatchObject({ error: { code: -32000 } });
     // Refused before session/open was decided.
     expect(await decisionLines()).toBe(before);
+  });
+});
+
+describe('Authorization', () => {
+  it('refuses a valid Authorization header followed by a junk one with 400, logged', async () => {
+    const before = await decisionLines();
+    const res = await postWithHeaders(
+      gateway.mcpUrl,
+      {
+        authorization: [`Bearer ${token}`, 'Bearer junk'],
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+      },
+      INITIALIZE,
+    );
+    expect(res.status).toBe(400);
+    expect(res.headers['mcp-session-id']).toBeUndefined();
+    expect(JSON.parse(res.text)).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: {
+        code: -32600,
+        message:
+          'bad request: 2 Authorization headers were sent; send exactly one, with one Bearer token',
+      },
+    });
+    expect(await decisionLines()).toBe(before);
+    expect(
+      await logLines('authentication refused', (line) =>
+        String(line.reason).includes('2 Authorization headers'),
+      ),
+    ).toEqual([expect.objectContaining({ level: 'info', error: 'invalid_request' })]);
+    await stillServing();
   });
 });
