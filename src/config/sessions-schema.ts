@@ -12,6 +12,11 @@ export const sessionsSchema = z
   .strictObject({
     /** Live sessions this process holds at once (new ones get 503 beyond it). */
     max_sessions: z.number().int().positive().default(1000),
+    /**
+     * Sessions one user (issuer + subject) may have open at once, across every replica
+     * sharing the store (new ones get 429 beyond it), so a few users cannot take every slot.
+     */
+    max_sessions_per_principal: z.number().int().positive().default(32),
     idle_timeout_s: z.number().positive().default(900),
     /** Most recent decided calls in input.session.history (sequence rules, argument drift). */
     history_limit: z.number().int().min(0).max(10_000).default(20),
@@ -50,6 +55,7 @@ export const sessionsSchema = z
   })
   .default({
     max_sessions: 1000,
+    max_sessions_per_principal: 32,
     idle_timeout_s: 900,
     history_limit: 20,
     summary_limit: 64,

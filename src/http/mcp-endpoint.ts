@@ -187,6 +187,21 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         return;
       }
       const { decision, decisionId } = opened;
+      if (opened.principalFull) {
+        // Not the policy's refusal, the user's own count: 429, as for any limit on a client.
+        sendJsonRpcError(
+          res,
+          429,
+          GATEWAY_REFUSED,
+          decision.reasons.join('; '),
+          {},
+          {
+            decision_id: decisionId,
+            reasons: decision.reasons,
+          },
+        );
+        return;
+      }
       if (!decision.allow) {
         sendJsonRpcError(
           res,
@@ -268,6 +283,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
           sessionId,
           config.historyLimit,
           rateRules(config.rateLimits, { id: sessionId, principal }),
+          { principal, idleMs: config.idleTimeoutMs },
         );
       } catch (err) {
         if (err instanceof StoreUnavailableError) {

@@ -10,17 +10,20 @@ import { postWithHeaders } from '../support/raw-http.js';
 
 /** The ceiling of gateway.max_json_depth: the whole request path must cope with it. */
 const MAX_DEPTH = 1000;
+const SESSIONS_PER_USER = 3;
 
 let issuer: TestIssuer;
 let gateway: GatewayProcess;
 let healthy: Client;
 let token: string;
+let aliceSession: Record<string, string> | undefined;
 
 beforeAll(async () => {
   issuer = await startIssuer();
   gateway = await startGatewayProcess({
     issuer,
     gateway: { max_json_depth: MAX_DEPTH },
+    sessions: { max_sessions_per_principal: SESSIONS_PER_USER },
   });
   healthy = await connectEngineer(gateway.mcpUrl, issuer);
   token = await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] });
@@ -69,6 +72,12 @@ async function rawSession(bearer: string): Promise<Record<string, string>> {
   return headers;
 }
 
+/** One raw session of alice's, shared by the tests (she may have only SESSIONS_PER_USER). */
+async function aliceRawSession(): Promise<Record<string, string>> {
+  aliceSession ??= await rawSession(token);
+  return aliceSession;
+}
+
 function echoCall(id: number, extra: string): string {
   return `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"everything__echo","arguments":{"message":"deep","extra":${extra}}}}`;
 }
@@ -77,7 +86,7 @@ const nested = (levels: number): string => '['.repeat(levels) + ']'.repeat(level
 
 describe('nesting depth', () => {
   it('refuses arguments nested 10,000 deep with 400 -32600, logged in the gateway log only', async () => {
-    const session = await rawSession(token);
+    const session = await aliceRawSession();
     const before = await decisionLines();
     const res = await rawPost(gateway.mcpUrl, echoCall(7, nested(10_000)), session);
     expect(res.status).toBe(400);
@@ -101,7 +110,7 @@ describe('nesting depth', () => {
   });
 
   it('serves arguments as deep as the ceiling allows, through the policy to the upstream', async () => {
-    const session = await rawSession(token);
+    const session = await aliceRawSession();
     const before = await decisionLines();
     // The message, its params and the arguments are the first 3 levels.
     const res = await rawPost(gateway.mcpUrl, echoCall(8, nested(MAX_DEPTH - 3)), session);
@@ -180,5 +189,44 @@ describe('Authorization', () => {
       ),
     ).toEqual([expect.objectContaining({ level: 'info', error: 'invalid_request' })]);
     await stillServing();
+  });
+});
+
+describe('sessions per user', () => {
+  it('refuses a session beyond sessions.max_sessions_per_principal with 429, logged as a denied decision', async () => {
+    const carol = await issuer.mint({ aud: gateway.mcpUrl, sub: 'carol', groups: ['engineering'] });
+    const sessions: Array<Record<string, string>> = [];
+    for (let i = 0; i < SESSIONS_PER_USER; i++) sessions.push(await rawSession(carol));
+    const res = await rawPost(gateway.mcpUrl, INITIALIZE, { authorization: `Bearer ${carol}` });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('mcp-session-id')).toBeNull();
+    const body = JSON.parse(res.text) as {
+      error: { code: number; message: string; data: { decision_id: string; reasons: string[] } };
+    };
+    const reason = `session limit per user reached: you have ${SESSIONS_PER_USER} sessions open and may have ${SESSIONS_PER_USER} (sessions.max_sessions_per_principal); close one (HTTP DELETE with its Mcp-Session-Id) or wait until an unused one ends (after 900 s idle)`;
+    expect(body.error).toEqual({
+      code: -32001,
+      message: reason,
+      data: { decision_id: expect.any(String), reasons: [reason] },
+    });
+    // The policy allowed the open; the cap turned it into a deny, which the decision log has.
+    const line = (await gateway.auditText())
+      .split('\n')
+      .find((l) => l.includes(body.error.data.decision_id));
+    expect(JSON.parse(line ?? '{}')).toMatchObject({
+      decision_id: body.error.data.decision_id,
+      result: { allow: false, reasons: [reason] },
+    });
+
+    // Others are not affected; and a session the user closes frees a place at once.
+    const dave = await issuer.mint({ aud: gateway.mcpUrl, sub: 'dave', groups: ['engineering'] });
+    expect(
+      (await rawPost(gateway.mcpUrl, INITIALIZE, { authorization: `Bearer ${dave}` })).status,
+    ).toBe(200);
+    const closed = await fetch(gateway.mcpUrl, { method: 'DELETE', headers: sessions[0]! });
+    expect(closed.status).toBe(200);
+    expect(
+      (await rawPost(gateway.mcpUrl, INITIALIZE, { authorization: `Bearer ${carol}` })).status,
+    ).toBe(200);
   });
 });

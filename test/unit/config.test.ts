@@ -79,6 +79,7 @@ describe('parseConfig: defaults', () => {
       },
       sessions: {
         maxSessions: 1000,
+        maxSessionsPerPrincipal: 32,
         idleTimeoutMs: 900_000,
         historyLimit: 20,
         summaryLimit: 64,
