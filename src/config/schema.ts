@@ -79,6 +79,16 @@ export const configSchema = z.strictObject({
        * the stack limit.
        */
       max_json_depth: z.number().int().min(4).max(MAX_JSON_DEPTH_CEILING).default(64),
+      /** Slow clients: a request's headers, and the whole request with its body, must arrive within these. */
+      header_timeout_s: z.number().positive().max(300).default(10),
+      request_timeout_s: z.number().positive().max(3600).default(30),
+      /** An idle keep-alive connection is closed after this long without a request. */
+      keep_alive_timeout_s: z.number().positive().max(3600).default(5),
+    })
+    .refine((g) => g.header_timeout_s <= g.request_timeout_s, {
+      message:
+        'header_timeout_s must not exceed request_timeout_s (the headers are part of the request)',
+      path: ['header_timeout_s'],
     })
     .default({
       id: 'mcpgate',
@@ -87,6 +97,9 @@ export const configSchema = z.strictObject({
       allowed_origins: [],
       max_body_bytes: 1024 * 1024,
       max_json_depth: 64,
+      header_timeout_s: 10,
+      request_timeout_s: 30,
+      keep_alive_timeout_s: 5,
     }),
   sessions: sessionsSchema,
   auth: authSchema,

@@ -5,12 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { callTool, connectEngineer, INITIALIZE, rawPost, textOf } from './support/client.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import { buildFixturePolicy, labServer } from './support/policies.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
-import { postWithHeaders } from '../support/raw-http.js';
+import { keepAliveClose, postWithHeaders, slowClient } from '../support/raw-http.js';
 
 /** The ceiling of gateway.max_json_depth: the whole request path must cope with it. */
 const MAX_DEPTH = 1000;
 const SESSIONS_PER_USER = 3;
+const HEADER_TIMEOUT_S = 1;
+const REQUEST_TIMEOUT_S = 2;
 
 let issuer: TestIssuer;
 let gateway: GatewayProcess;
@@ -22,7 +25,15 @@ beforeAll(async () => {
   issuer = await startIssuer();
   gateway = await startGatewayProcess({
     issuer,
-    gateway: { max_json_depth: MAX_DEPTH },
+    // Every call is allowed: these tests are about what is refused before the policy.
+    bundle: buildFixturePolicy('allow-all'),
+    upstreams: { lab: labServer() },
+    gateway: {
+      max_json_depth: MAX_DEPTH,
+      header_timeout_s: HEADER_TIMEOUT_S,
+      request_timeout_s: REQUEST_TIMEOUT_S,
+      keep_alive_timeout_s: 1,
+    },
     sessions: { max_sessions_per_principal: SESSIONS_PER_USER },
   });
   healthy = await connectEngineer(gateway.mcpUrl, issuer);
@@ -36,7 +47,7 @@ afterAll(async () => {
 });
 
 async function stillServing(): Promise<void> {
-  const result = await callTool(healthy, 'everything__echo', { message: 'still here' });
+  const result = await callTool(healthy, 'lab__echo', { text: 'still here' });
   expect(textOf(result)).toContain('still here');
 }
 
@@ -79,7 +90,7 @@ async function aliceRawSession(): Promise<Record<string, string>> {
 }
 
 function echoCall(id: number, extra: string): string {
-  return `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"everything__echo","arguments":{"message":"deep","extra":${extra}}}}`;
+  return `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"lab__echo","arguments":{"text":"deep","extra":${extra}}}}`;
 }
 
 const nested = (levels: number): string => '['.repeat(levels) + ']'.repeat(levels);
@@ -117,7 +128,7 @@ describe('nesting depth', () => {
     expect(res.status).toBe(200);
     expect(JSON.parse(res.text)).toMatchObject({
       id: 8,
-      result: { content: [{ type: 'text', text: 'Echo: deep' }] },
+      result: { content: [{ type: 'text', text: expect.stringMatching(/^echo:deep:pid=/) }] },
     });
     expect(await decisionLines()).toBe(before + 1);
   });
@@ -228,5 +239,55 @@ describe('sessions per user', () => {
     expect(
       (await rawPost(gateway.mcpUrl, INITIALIZE, { authorization: `Bearer ${carol}` })).status,
     ).toBe(200);
+  });
+});
+
+describe('slow clients', () => {
+  it('cuts off headers that trickle in (408 after gateway.header_timeout_s), logged', async () => {
+    const { answer, closedByServer } = await slowClient(
+      gateway.mcpUrl,
+      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n`,
+      'X-Slow: a\r\n',
+      200,
+    );
+    expect(closedByServer).toBe(true);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(
+      await logLines(
+        'request refused by the HTTP server',
+        (line) => line.code === 'ERR_HTTP_REQUEST_TIMEOUT',
+      ),
+    ).not.toHaveLength(0);
+    await stillServing();
+  });
+
+  it('cuts off a slowloris body (408 after gateway.request_timeout_s); nothing is decided', async () => {
+    const before = await decisionLines();
+    const head =
+      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n` +
+      'Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n' +
+      'Content-Length: 100000\r\n\r\n{"jsonrpc":"2.0",';
+    const { answer, closedByServer } = await slowClient(gateway.mcpUrl, head, ' ', 200);
+    expect(closedByServer).toBe(true);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+    expect(
+      await logLines('request refused', (line) =>
+        String(line.reason).includes('before the request body was complete'),
+      ),
+    ).toEqual([expect.objectContaining({ subject: 'alice', method: 'POST' })]);
+    expect(await decisionLines()).toBe(before);
+    await stillServing();
+  });
+
+  it('answers a call that takes longer than the request timeout: only receiving is timed', async () => {
+    const result = await callTool(healthy, 'lab__slow', { ms: (REQUEST_TIMEOUT_S + 1) * 1000 });
+    expect(textOf(result)).toBe(`slow:${(REQUEST_TIMEOUT_S + 1) * 1000}:done`);
+  });
+
+  it('closes an idle keep-alive connection after gateway.keep_alive_timeout_s', async () => {
+    const { answer, closedByServer } = await keepAliveClose(gateway.url, '/healthz');
+    expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(answer).toMatch(/Keep-Alive: timeout=1/i);
+    expect(closedByServer).toBe(true);
   });
 });
