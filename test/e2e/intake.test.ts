@@ -2,7 +2,8 @@
 // (HTTP status and JSON-RPC error), and where it is recorded (the gateway log, the decision
 // log, or nowhere). docs/security.md lists every case; each row names its test here.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { callTool, connectEngineer, INITIALIZE, rawPost, textOf } from './support/client.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { buildFixturePolicy, labServer } from './support/policies.js';
@@ -289,5 +290,119 @@ describe('slow clients', () => {
     expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
     expect(answer).toMatch(/Keep-Alive: timeout=1/i);
     expect(closedByServer).toBe(true);
+  });
+});
+
+describe('cancellation', () => {
+  /**
+   * The SDK client with a fetch that notes when the body of each tools/call answer ends
+   * (the SDK does not say when it lets go of a POST).
+   */
+  async function trackedClient(): Promise<{
+    client: Client;
+    ended: string[];
+    errors: Error[];
+    /** Ends the session (DELETE) and closes the client. */
+    done(): Promise<void>;
+  }> {
+    const ended: string[] = [];
+    const errors: Error[] = [];
+    const tracking = async (input: string | URL | Request, init?: RequestInit) => {
+      const res = await fetch(input, init);
+      const sent = typeof init?.body === 'string' ? init.body : '';
+      if (init?.method !== 'POST' || !res.body || !sent.includes('"tools/call"')) return res;
+      const body = res.body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({ flush: () => void ended.push(sent) }),
+      );
+      return new Response(body, { status: res.status, headers: res.headers });
+    };
+    const client = new Client({ name: 'cancelling-client', version: '1.0.0' });
+    client.onerror = (err) => errors.push(err);
+    const transport = new StreamableHTTPClientTransport(new URL(gateway.mcpUrl), {
+      requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      fetch: tracking,
+    });
+    await client.connect(transport);
+    const done = async (): Promise<void> => {
+      await transport.terminateSession();
+      await client.close();
+    };
+    return { client, ended, errors, done };
+  }
+
+  async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error(`${what} did not happen`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  it('ends the POST of a call the TS SDK client cancels before any answer; the client goes on', async () => {
+    const { client, ended, errors, done } = await trackedClient();
+    const before = (await gateway.auditText()).split('\n').length;
+    const controller = new AbortController();
+    const call = client.callTool({ name: 'lab__slow', arguments: { ms: 600_000 } }, undefined, {
+      signal: controller.signal,
+    });
+    // Decided (the decision line is written before the call is forwarded): it is running.
+    await until(
+      async () => (await gateway.auditText()).split('\n').length > before,
+      'the decision of the slow call',
+    );
+    controller.abort('the user pressed stop');
+    await expect(call).rejects.toThrow();
+    await until(() => ended.length === 1, "the end of the cancelled call's POST");
+    expect(textOf(await callTool(client, 'lab__echo', { text: 'after' }))).toContain('after');
+    expect(errors).toEqual([]);
+    await done();
+  });
+
+  it('ends the event stream of a call cancelled after progress went out', async () => {
+    const { client, ended, errors, done } = await trackedClient();
+    const controller = new AbortController();
+    let progressed!: () => void;
+    const firstProgress = new Promise<void>((resolve) => (progressed = resolve));
+    const call = client.callTool(
+      { name: 'lab__slow', arguments: { ms: 600_000, progress: 6000 } },
+      undefined,
+      { signal: controller.signal, onprogress: () => progressed() },
+    );
+    await firstProgress;
+    controller.abort('enough');
+    await expect(call).rejects.toThrow();
+    await until(() => ended.length === 1, "the end of the cancelled call's stream");
+    expect(textOf(await callTool(client, 'lab__echo', { text: 'after' }))).toContain('after');
+    expect(errors).toEqual([]);
+    await done();
+  });
+
+  it('answers a raw POST whose request is cancelled with an empty event stream', async () => {
+    const session = await aliceRawSession();
+    const before = (await gateway.auditText()).split('\n').length;
+    const call = rawPost(
+      gateway.mcpUrl,
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'raw-1',
+        method: 'tools/call',
+        params: { name: 'lab__slow', arguments: { ms: 600_000 } },
+      }),
+      session,
+    );
+    await until(
+      async () => (await gateway.auditText()).split('\n').length > before,
+      'the decision of the slow call',
+    );
+    const cancel = JSON.stringify({
+      jsonrpc: '2.0',
+      method: 'notifications/cancelled',
+      params: { requestId: 'raw-1', reason: 'stop' },
+    });
+    expect((await rawPost(gateway.mcpUrl, cancel, session)).status).toBe(202);
+    const res = await call;
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    expect(res.text).toBe('');
   });
 });

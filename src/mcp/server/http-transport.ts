@@ -345,6 +345,22 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
     return Promise.resolve();
   }
 
+  /**
+   * The client cancelled this request (notifications/cancelled): it gets no answer, as the
+   * spec says, and its POST is not left open until the client gives up. A POST with no other
+   * request pending ends now: as an empty event stream if nothing was sent on it yet (the
+   * spec lets a request's POST answer with a stream, and clients end a stream that closes
+   * without events quietly), else its stream just ends. Another request of the same
+   * batch keeps the stream open until it is answered.
+   */
+  abandon(requestId: RequestId): void {
+    const exchange = this.byRequest.get(requestId);
+    if (!exchange) return;
+    this.byRequest.delete(requestId);
+    exchange.pending.delete(requestId);
+    if (exchange.pending.size === 0) exchange.end();
+  }
+
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
