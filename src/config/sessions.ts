@@ -14,6 +14,7 @@ export type StoreConfig =
 export interface SessionsConfig {
   maxSessions: number;
   maxSessionsPerPrincipal: number;
+  maxRequestsInFlight: number;
   idleTimeoutMs: number;
   historyLimit: number;
   summaryLimit: number;
@@ -48,6 +49,7 @@ export function resolveSessions(raw: RawSessions, baseDir: string): SessionsConf
   return {
     maxSessions: raw.max_sessions,
     maxSessionsPerPrincipal: raw.max_sessions_per_principal,
+    maxRequestsInFlight: raw.max_requests_in_flight,
     idleTimeoutMs: Math.round(raw.idle_timeout_s * 1000),
     historyLimit: raw.history_limit,
     summaryLimit: raw.summary_limit,

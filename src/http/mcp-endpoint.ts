@@ -15,7 +15,11 @@ import {
   POLICY_DENIED,
 } from '../mcp/jsonrpc/codes.js';
 import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
-import { NodeStreamableHttpTransport } from '../mcp/server/http-transport.js';
+import {
+  NodeStreamableHttpTransport,
+  tooManyInFlight,
+  type TransportCounters,
+} from '../mcp/server/http-transport.js';
 import type { Pipeline } from '../pipeline/chains.js';
 import { RequestContext } from '../pipeline/context.js';
 import {
@@ -37,6 +41,8 @@ import { newSessionId, type LiveSession, type SessionManager } from './live-sess
 
 export interface McpEndpointOptions {
   sessions: SessionManager;
+  /** Counts what the session transports refuse and drop (shown in /readyz). */
+  counters: TransportCounters;
   store: SessionStore;
   pipeline: Pipeline;
   config: SessionsConfig;
@@ -101,7 +107,8 @@ function storeDown(res: ServerResponse, err: Error): void {
 }
 
 export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
-  const { sessions, store, logger, config, pipeline } = options;
+  const { sessions, store, logger, config, pipeline, counters } = options;
+  const maxInFlight = config.maxRequestsInFlight;
   const description = describeSessionServer(pipeline);
 
   const openSession = async (
@@ -214,7 +221,14 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         return;
       }
       const server = createSessionServer(description);
-      const transport = new NodeStreamableHttpTransport({ sessionId: record.id });
+      const transport = new NodeStreamableHttpTransport<SessionRequest>({
+        sessionId: record.id,
+        maxInFlight,
+        counters,
+      });
+      const session8 = record.id.slice(0, 8);
+      transport.onrefused = (status, reason) =>
+        logger.info('request refused', { status, reason, session: session8 });
       live = {
         id: record.id,
         principal: record.principal,
@@ -248,9 +262,23 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
   ): Promise<void> => {
     const sessionId = request.session.record.id;
     sessions.visit(sessionId);
+    if (req.method === 'POST' && !sessions.beginVisit(sessionId, maxInFlight)) {
+      counters.refusedInFlight++;
+      const reason = tooManyInFlight(sessions.visitingNow(sessionId), maxInFlight);
+      logger.info('request refused', { status: 429, reason, session: sessionId.slice(0, 8) });
+      sendJsonRpcError(res, 429, INVALID_REQUEST, reason);
+      return;
+    }
     const server = createSessionServer(description);
-    const transport = new NodeStreamableHttpTransport({ sessionId: undefined });
+    const transport = new NodeStreamableHttpTransport<SessionRequest>({
+      sessionId: undefined,
+      counters,
+    });
+    transport.onrefused = (status, reason) =>
+      logger.info('request refused', { status, reason, session: sessionId.slice(0, 8) });
+    // Closing the connection ends this request's work (its transport and server close).
     res.on('close', () => {
+      if (req.method === 'POST') sessions.endVisit(sessionId);
       void transport.close().catch(() => undefined);
       void server.close().catch(() => undefined);
     });

@@ -17,6 +17,7 @@ import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
 import { mcpHandler } from '../http/mcp-endpoint.js';
+import { TransportCounters } from '../mcp/server/http-transport.js';
 import { SessionManager } from '../http/live-sessions.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
 import { createStore } from '../sessions/create-store.js';
@@ -146,6 +147,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       logger,
     }),
   );
+  const transportCounters = new TransportCounters();
   const listener = requestListener({
     logger,
     admin,
@@ -154,7 +156,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     allowedOrigins: config.gateway.allowedOrigins,
     authenticate: bearerAuth({ ...authOptions, requiredScopes: config.auth.requiredScopes }),
     auditGuard: auditBackpressure(decisionLog),
-    mcp: mcpHandler({ sessions, store, pipeline, config: config.sessions, logger }),
+    mcp: mcpHandler({
+      sessions,
+      store,
+      pipeline,
+      config: config.sessions,
+      logger,
+      counters: transportCounters,
+    }),
     readiness: () => {
       const engine = policy.current();
       const upstreams = registry.status();
@@ -171,6 +180,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           decision_log: decisionLog.stats(),
           upstreams,
           sessions: { live_here: sessions.size, store: store.health() },
+          // What bounded queues refused or dropped since the start (docs/security.md).
+          intake: {
+            requests_refused_in_flight: transportCounters.refusedInFlight,
+            notifications_dropped: transportCounters.droppedNotifications,
+          },
         },
       };
     },

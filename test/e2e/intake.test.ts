@@ -13,6 +13,7 @@ import { keepAliveClose, postWithHeaders, slowClient } from '../support/raw-http
 /** The ceiling of gateway.max_json_depth: the whole request path must cope with it. */
 const MAX_DEPTH = 1000;
 const SESSIONS_PER_USER = 3;
+const IN_FLIGHT = 2;
 const HEADER_TIMEOUT_S = 1;
 const REQUEST_TIMEOUT_S = 2;
 
@@ -35,7 +36,10 @@ beforeAll(async () => {
       request_timeout_s: REQUEST_TIMEOUT_S,
       keep_alive_timeout_s: 1,
     },
-    sessions: { max_sessions_per_principal: SESSIONS_PER_USER },
+    sessions: {
+      max_sessions_per_principal: SESSIONS_PER_USER,
+      max_requests_in_flight: IN_FLIGHT,
+    },
   });
   healthy = await connectEngineer(gateway.mcpUrl, issuer);
   token = await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] });
@@ -303,7 +307,7 @@ describe('cancellation', () => {
     ended: string[];
     errors: Error[];
     /** Ends the session (DELETE) and closes the client. */
-    done(): Promise<void>;
+    done: () => Promise<void>;
   }> {
     const ended: string[] = [];
     const errors: Error[] = [];
@@ -404,5 +408,66 @@ describe('cancellation', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     expect(res.text).toBe('');
+  });
+});
+
+describe('requests in flight', () => {
+  it('refuses a request beyond sessions.max_requests_in_flight with 429, counted in /readyz and logged', async () => {
+    const frank = await issuer.mint({ aud: gateway.mcpUrl, sub: 'frank', groups: ['engineering'] });
+    const session = await rawSession(frank);
+    const slowCall = (id: string) =>
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id,
+        method: 'tools/call',
+        params: { name: 'lab__slow', arguments: { ms: 600_000 } },
+      });
+    const running = [rawPost(gateway.mcpUrl, slowCall('s1'), session)];
+    running.push(rawPost(gateway.mcpUrl, slowCall('s2'), session));
+    let refused: { status: number; text: string } | undefined;
+    for (let attempt = 0; attempt < 200 && refused?.status !== 429; attempt++) {
+      refused = await rawPost(
+        gateway.mcpUrl,
+        JSON.stringify({ jsonrpc: '2.0', id: `e${attempt}`, method: 'ping' }),
+        session,
+      );
+    }
+    expect(refused?.status).toBe(429);
+    expect(JSON.parse(refused!.text)).toMatchObject({
+      error: {
+        code: -32600,
+        message: `Too Many Requests: this session has ${IN_FLIGHT} requests unanswered and may have ${IN_FLIGHT} (sessions.max_requests_in_flight); wait for their answers`,
+      },
+    });
+    const reused = await rawPost(gateway.mcpUrl, slowCall('s1'), session);
+    expect(reused.status).toBe(400);
+    expect(reused.text).toContain('request id \\"s1\\" is already in use in this session');
+    const ready = (await (await fetch(`${gateway.url}/readyz`)).json()) as {
+      intake: { requests_refused_in_flight: number; notifications_dropped: number };
+    };
+    expect(ready.intake.requests_refused_in_flight).toBeGreaterThanOrEqual(1);
+    expect(ready.intake.notifications_dropped).toBe(0);
+    expect(
+      await logLines(
+        'request refused',
+        (line) => line.status === 429 && typeof line.session === 'string',
+      ),
+    ).not.toHaveLength(0);
+
+    for (const id of ['s1', 's2']) {
+      const cancel = {
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: id },
+      };
+      expect((await rawPost(gateway.mcpUrl, JSON.stringify(cancel), session)).status).toBe(202);
+    }
+    await Promise.all(running);
+    const ping = await rawPost(
+      gateway.mcpUrl,
+      JSON.stringify({ jsonrpc: '2.0', id: 'p', method: 'ping' }),
+      session,
+    );
+    expect(ping.status).toBe(200);
   });
 });

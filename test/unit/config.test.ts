@@ -83,6 +83,7 @@ describe('parseConfig: defaults', () => {
       sessions: {
         maxSessions: 1000,
         maxSessionsPerPrincipal: 32,
+        maxRequestsInFlight: 64,
         idleTimeoutMs: 900_000,
         historyLimit: 20,
         summaryLimit: 64,
