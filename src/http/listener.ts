@@ -109,7 +109,11 @@ export function mcpRoute(parts: AppParts): RequestListener {
 
   return (req: IncomingMessage, res: ServerResponse) => {
     try {
-      if (!origin(req, res)) return;
+      const refusal = origin(req, res);
+      if (refusal) {
+        logRefusal(parts.logger, req, refusal.status, refusal.reason);
+        return;
+      }
       parts.authenticate(req, res).then(
         (caller) => authenticated(req, res, caller),
         (error: unknown) => failed(res, error),

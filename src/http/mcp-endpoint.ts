@@ -37,6 +37,7 @@ import {
 } from '../sessions/store.js';
 import type { Logger } from '../util/logger.js';
 import type { McpEndpoint } from './listener.js';
+import { logRefusal } from './refusal-log.js';
 import { newSessionId, type LiveSession, type SessionManager } from './live-sessions.js';
 
 export interface McpEndpointOptions {
@@ -85,31 +86,41 @@ function requestedPurpose(
   return fallback;
 }
 
-function notFound(res: ServerResponse): void {
-  sendJsonRpcError(
-    res,
-    404,
-    INVALID_REQUEST,
-    'Session not found: it expired, was terminated or closed; re-authenticate and initialize a new session',
-  );
-}
-
-function storeDown(res: ServerResponse, err: Error): void {
-  sendJsonRpcError(
-    res,
-    503,
-    GATEWAY_REFUSED,
-    `${err.message}; the request was denied (fail closed)`,
-    {
-      'Retry-After': '2',
-    },
-  );
-}
+const SESSION_NOT_FOUND_MESSAGE =
+  'Session not found: it expired, was terminated or closed; re-authenticate and initialize a new session';
 
 export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
   const { sessions, store, logger, config, pipeline, counters } = options;
   const maxInFlight = config.maxRequestsInFlight;
   const description = describeSessionServer(pipeline);
+
+  /** Refuses before anything is decided: the answer, and a 'request refused' log line. */
+  const refuse = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: Caller,
+    status: number,
+    code: number,
+    message: string,
+    headers: Record<string, string> = {},
+  ): void => {
+    logRefusal(logger, req, status, message, caller);
+    sendJsonRpcError(res, status, code, message, headers);
+  };
+  const notFound = (req: IncomingMessage, res: ServerResponse, caller: Caller): void =>
+    refuse(req, res, caller, 404, INVALID_REQUEST, SESSION_NOT_FOUND_MESSAGE);
+  const storeDown = (req: IncomingMessage, res: ServerResponse, caller: Caller, err: Error) =>
+    refuse(
+      req,
+      res,
+      caller,
+      503,
+      GATEWAY_REFUSED,
+      `${err.message}; the request was denied (fail closed)`,
+      {
+        'Retry-After': '2',
+      },
+    );
 
   const openSession = async (
     req: IncomingMessage,
@@ -119,8 +130,10 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
   ): Promise<void> => {
     const identity = caller.identity;
     if (!isInitializeRequest(body)) {
-      sendJsonRpcError(
+      refuse(
+        req,
         res,
+        caller,
         400,
         INVALID_REQUEST,
         'Bad Request: no Mcp-Session-Id header; send initialize first to open a session',
@@ -129,8 +142,10 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     }
     const purpose = requestedPurpose(req, body, caller, config.defaultPurpose);
     if (!PURPOSE_PATTERN.test(purpose)) {
-      sendJsonRpcError(
+      refuse(
+        req,
         res,
+        caller,
         400,
         INVALID_REQUEST,
         'Mcp-Purpose must be 1-64 characters of A-Z a-z 0-9 . _ -',
@@ -138,14 +153,14 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       return;
     }
     if (!sessions.reserve()) {
-      sendJsonRpcError(
+      refuse(
+        req,
         res,
+        caller,
         503,
         GATEWAY_REFUSED,
         'session limit reached; close an idle session or retry later',
-        {
-          'Retry-After': '5',
-        },
+        { 'Retry-After': '5' },
       );
       return;
     }
@@ -190,7 +205,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       );
       const opened = await pipeline.openSession(ctx);
       if (opened.unavailable) {
-        storeDown(res, opened.unavailable);
+        storeDown(req, res, caller, opened.unavailable);
         return;
       }
       const { decision, decisionId } = opened;
@@ -292,8 +307,10 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       const sessionId = Array.isArray(header) ? header[0] : header;
       if (sessionId === undefined) {
         if (req.method !== 'POST') {
-          sendJsonRpcError(
+          refuse(
+            req,
             res,
+            caller,
             400,
             INVALID_REQUEST,
             'Bad Request: Mcp-Session-Id header is required',
@@ -315,13 +332,13 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         );
       } catch (err) {
         if (err instanceof StoreUnavailableError) {
-          storeDown(res, err);
+          storeDown(req, res, caller, err);
           return;
         }
         throw err;
       }
       if (!loaded || loaded.record.principal !== principal) {
-        notFound(res);
+        notFound(req, res, caller);
         return;
       }
       if (req.method === 'DELETE') {
@@ -329,7 +346,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
           await sessions.terminate(sessionId, 'closed by client (DELETE)');
         } catch (err) {
           if (err instanceof StoreUnavailableError) {
-            storeDown(res, err);
+            storeDown(req, res, caller, err);
             return;
           }
           throw err;

@@ -471,3 +471,100 @@ describe('requests in flight', () => {
     expect(ping.status).toBe(200);
   });
 });
+
+describe('other refusals before the policy', () => {
+  const auth = (): Record<string, string> => ({ authorization: `Bearer ${token}` });
+  const ping = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' });
+  const cases: Array<
+    [string, () => Promise<{ status: number; text: string }>, number, number, string, string]
+  > = [
+    [
+      'a foreign Origin',
+      () => rawPost(gateway.mcpUrl, INITIALIZE, { ...auth(), origin: 'https://evil.example.com' }),
+      403,
+      -32600,
+      'Origin https://evil.example.com is not allowed',
+      'request refused',
+    ],
+    [
+      'an Authorization header that is not "Bearer <token>"',
+      () => rawPost(gateway.mcpUrl, INITIALIZE, { authorization: `Basic ${token}` }),
+      401,
+      -32001,
+      'bad request: Authorization header must be "Bearer <token>"',
+      'authentication refused',
+    ],
+    [
+      'a request without a session that is not initialize',
+      () => rawPost(gateway.mcpUrl, ping, auth()),
+      400,
+      -32600,
+      'Bad Request: no Mcp-Session-Id header; send initialize first to open a session',
+      'request refused',
+    ],
+    [
+      'a purpose outside the allowed characters',
+      () => rawPost(gateway.mcpUrl, INITIALIZE, { ...auth(), 'mcp-purpose': 'a b' }),
+      400,
+      -32600,
+      'Mcp-Purpose must be 1-64 characters of A-Z a-z 0-9 . _ -',
+      'request refused',
+    ],
+    [
+      'a GET without a session',
+      async () => {
+        const res = await fetch(gateway.mcpUrl, {
+          headers: { ...auth(), accept: 'text/event-stream' },
+        });
+        return { status: res.status, text: await res.text() };
+      },
+      400,
+      -32600,
+      'Bad Request: Mcp-Session-Id header is required',
+      'request refused',
+    ],
+    [
+      'an unknown session id',
+      () => rawPost(gateway.mcpUrl, ping, { ...auth(), 'mcp-session-id': 'sGuessedSessionId' }),
+      404,
+      -32600,
+      'Session not found: it expired, was terminated or closed; re-authenticate and initialize a new session',
+      'request refused',
+    ],
+  ];
+  it.each(cases)('%s', async (_name, send, status, code, message, logMessage) => {
+    const before = await decisionLines();
+    const res = await send();
+    expect(res.status).toBe(status);
+    expect(JSON.parse(res.text)).toMatchObject({ error: { code, message } });
+    expect(await decisionLines()).toBe(before);
+    expect(
+      await logLines(logMessage, (line) =>
+        String(line.reason).endsWith(message.replace(/^bad request: /, '')),
+      ),
+    ).not.toHaveLength(0);
+  });
+
+  it('answers headers over 256 KiB with 431 and bytes that are not HTTP with 400, logged', async () => {
+    const huge = await postWithHeaders(
+      gateway.mcpUrl,
+      { 'x-pad': 'x'.repeat(300 * 1024) },
+      '{}',
+    ).catch((err: unknown) => ({ status: 0, text: String(err) }));
+    expect(huge.status).toBe(431);
+    const garbage = await slowClient(gateway.mcpUrl, 'HELLO\r\n\r\n', '', 60_000);
+    expect(garbage.answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(
+      await logLines(
+        'request refused by the HTTP server',
+        (line) => line.code === 'HPE_HEADER_OVERFLOW',
+      ),
+    ).not.toHaveLength(0);
+    expect(
+      await logLines('request refused by the HTTP server', (line) =>
+        String(line.reason).startsWith('malformed HTTP request'),
+      ),
+    ).not.toHaveLength(0);
+    await stillServing();
+  });
+});
