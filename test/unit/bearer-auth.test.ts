@@ -109,4 +109,24 @@ describe('bearerAuth', () => {
     expect(res.status).toBe(400);
     expect(await res.text()).toContain('more than one credential');
   });
+
+  it('answers 503 while the gateway is starting (no verifier yet)', async () => {
+    const starting = bearerAuth({
+      verifier: () => undefined,
+      resourceMetadataUrl: () => `${RESOURCE}/metadata`,
+      requiredScopes: [],
+      logger: silentLogger,
+    });
+    const early = createServer((req, res) => void starting(req, res));
+    await new Promise<void>((resolve) => early.listen(0, '127.0.0.1', resolve));
+    const res = await fetch(`http://127.0.0.1:${(early.address() as AddressInfo).port}/mcp`, {
+      headers: { authorization: 'Bearer anything' },
+    });
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({
+      error: { code: -32001, message: 'gateway is starting; retry shortly' },
+    });
+    early.closeAllConnections();
+    await new Promise((resolve) => early.close(resolve));
+  });
 });
