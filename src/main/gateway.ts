@@ -12,11 +12,13 @@ import { parseBundle } from '../policy/bundle/read.js';
 import { PolicyHolder } from '../policy/holder.js';
 import { PolicyManager } from '../policy/sources/manager.js';
 import { Pipeline, type PipelineDeps } from '../pipeline/chains.js';
+import { clientErrorHandler } from '../http/client-errors.js';
 import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
 import { doctorRouter } from '../http/doctor.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
 import { mcpHandler } from '../http/mcp-endpoint.js';
+import { TransportCounters } from '../mcp/server/http-transport.js';
 import { SessionManager } from '../http/live-sessions.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
 import { createStore } from '../sessions/create-store.js';
@@ -159,14 +161,23 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       logger,
     }),
   );
+  const transportCounters = new TransportCounters();
   const listener = requestListener({
     logger,
     admin,
     maxBodyBytes: config.gateway.maxBodyBytes,
+    maxJsonDepth: config.gateway.maxJsonDepth,
     allowedOrigins: config.gateway.allowedOrigins,
     authenticate: bearerAuth({ ...authOptions, requiredScopes: config.auth.requiredScopes }),
     auditGuard: auditBackpressure(decisionLog),
-    mcp: mcpHandler({ sessions, store, pipeline, config: config.sessions, logger }),
+    mcp: mcpHandler({
+      sessions,
+      store,
+      pipeline,
+      config: config.sessions,
+      logger,
+      counters: transportCounters,
+    }),
     readiness: () => {
       const engine = policy.current();
       const upstreams = registry.status();
@@ -183,6 +194,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           decision_log: decisionLog.stats(),
           upstreams,
           sessions: { live_here: sessions.size, store: store.health() },
+          // What bounded queues refused or dropped since the start (docs/security.md).
+          intake: {
+            requests_refused_in_flight: transportCounters.refusedInFlight,
+            notifications_dropped: transportCounters.droppedNotifications,
+          },
         },
       };
     },
@@ -196,8 +212,22 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   });
 
   // Headers up to 256 KiB reach the app, so an oversized token gets a proper 401 from the
-  // verifier instead of Node's bare 431.
-  const http: HttpServer = createServer({ maxHeaderSize: 256 * 1024 }, listener);
+  // verifier instead of Node's bare 431. Slow clients are cut off: headers, then the whole
+  // request with its body, must arrive in time (408); a response may take as long as it
+  // needs (a tool call, an event stream). Node checks the two timeouts every
+  // connectionsCheckingInterval, so that is kept well under them.
+  const { headerTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = config.gateway;
+  const http: HttpServer = createServer(
+    {
+      maxHeaderSize: 256 * 1024,
+      headersTimeout: headerTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, headerTimeoutMs / 4)),
+    },
+    listener,
+  );
+  http.on('clientError', clientErrorHandler(logger));
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(config.gateway.port, config.gateway.host, () => resolve());

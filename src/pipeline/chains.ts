@@ -22,7 +22,7 @@ import { issueCredential } from './stages/credential.js';
 import { decideRequest } from './stages/decide.js';
 import { decideVisibleItems } from './stages/decide-visible.js';
 import { forwardToUpstream } from './stages/forward.js';
-import { openSession } from './stages/open-session.js';
+import { openSession, type SessionOpenLimits } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
 import { resolveTarget } from './stages/resolve-target.js';
 import { showVisible } from './stages/show-visible.js';
@@ -32,7 +32,7 @@ export interface PipelineDeps {
   policy: PolicyHolder;
   registry: UpstreamRegistry;
   store: SessionStore;
-  limits: RecordLimits;
+  limits: RecordLimits & SessionOpenLimits;
   decisionLog: DecisionLog;
   logger: Logger;
   gateway: GatewayFacts;
@@ -49,6 +49,8 @@ export interface SessionOpening {
   decisionId: string;
   /** Set when the store could not be reached: the client should retry. */
   unavailable: Error | undefined;
+  /** True when the user already has sessions.max_sessions_per_principal sessions open. */
+  principalFull: boolean;
 }
 
 export class Pipeline {
@@ -92,11 +94,7 @@ export class Pipeline {
       this.add(action, visible, (ctx) => ctx.result);
     }
 
-    this.add(
-      'session/open',
-      [input, decideStage, openSession(store, limits.idleTimeoutMs), audit],
-      (ctx) => ctx,
-    );
+    this.add('session/open', [input, decideStage, openSession(store, limits), audit], (ctx) => ctx);
   }
 
   private add(
@@ -119,7 +117,12 @@ export class Pipeline {
     await this.run(ctx);
     const decision = ctx.decision;
     if (!decision) throw new Error('session/open ended without a decision');
-    return { decision, decisionId: ctx.decisionId, unavailable: ctx.denial?.unavailable };
+    return {
+      decision,
+      decisionId: ctx.decisionId,
+      unavailable: ctx.denial?.unavailable,
+      principalFull: ctx.denial?.principalFull === true,
+    };
   }
 
   /** An operator's admin action (list, show, kill sessions), decided and logged. */

@@ -75,9 +75,15 @@ describe('parseConfig: defaults', () => {
         publicUrl: undefined,
         allowedOrigins: [],
         maxBodyBytes: 1024 * 1024,
+        maxJsonDepth: 64,
+        headerTimeoutMs: 10_000,
+        requestTimeoutMs: 30_000,
+        keepAliveTimeoutMs: 5000,
       },
       sessions: {
         maxSessions: 1000,
+        maxSessionsPerPrincipal: 32,
+        maxRequestsInFlight: 64,
         idleTimeoutMs: 900_000,
         historyLimit: 20,
         summaryLimit: 64,
@@ -150,6 +156,10 @@ describe('parseConfig: defaults', () => {
       publicUrl: 'https://gw.example.com',
       allowedOrigins: [],
       maxBodyBytes: 1024 * 1024,
+      maxJsonDepth: 64,
+      headerTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 5000,
     });
     expect(config.sessions.historyLimit).toBe(5);
     expect(config.sessions.maxSessions).toBe(1000);
@@ -166,6 +176,24 @@ describe('parseConfig: defaults', () => {
     );
     expect(stdio(config, 'fs').timeoutMs).toBe(1500);
     expect(config.sessions.idleTimeoutMs).toBe(250);
+  });
+
+  it('reads the HTTP timeouts, and refuses headers allowed longer than the whole request', () => {
+    const config = parseConfig(
+      {
+        ...minimal(),
+        gateway: { header_timeout_s: 0.5, request_timeout_s: 2, keep_alive_timeout_s: 65 },
+      },
+      BASE_DIR,
+    );
+    expect(config.gateway).toMatchObject({
+      headerTimeoutMs: 500,
+      requestTimeoutMs: 2000,
+      keepAliveTimeoutMs: 65_000,
+    });
+    expect(refusal({ ...minimal(), gateway: { header_timeout_s: 40 } })).toContain(
+      'gateway.header_timeout_s: header_timeout_s must not exceed request_timeout_s',
+    );
   });
 
   it('reads an http upstream', () => {

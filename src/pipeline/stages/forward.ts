@@ -85,11 +85,13 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
 /**
  * Cancellation, progress and the call's credential travel with the call. `flushed` resolves
  * once every relayed notification is written, so the last progress update never arrives
- * after the result.
+ * after the result. The transport writes notifications in order, so the last one written
+ * stands for all: an upstream sending a million progress notifications leaves one promise
+ * here, not a million.
  */
 class ProgressRelay {
   readonly options: CallOptions;
-  private readonly pending: Array<Promise<void>> = [];
+  private last: Promise<void> | undefined;
 
   constructor(
     progressToken: string | number | undefined,
@@ -101,18 +103,16 @@ class ProgressRelay {
     if (headersExpireAt !== undefined) this.options.headersExpireAt = headersExpireAt;
     if (progressToken === undefined || !exchange) return;
     this.options.onprogress = (progress: Progress) => {
-      this.pending.push(
-        exchange
-          .sendNotification({
-            method: 'notifications/progress',
-            params: { ...progress, progressToken },
-          })
-          .catch(() => undefined),
-      );
+      this.last = exchange
+        .sendNotification({
+          method: 'notifications/progress',
+          params: { ...progress, progressToken },
+        })
+        .catch(() => undefined);
     };
   }
 
   flushed(): Promise<unknown> {
-    return this.pending.length === 0 ? Promise.resolve() : Promise.all(this.pending);
+    return this.last ?? Promise.resolve();
   }
 }
