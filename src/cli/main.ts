@@ -7,6 +7,7 @@ import { startGateway } from '../main/gateway.js';
 import { createLogger } from '../util/logger.js';
 import { PACKAGE_ROOT } from '../util/paths.js';
 import { GATEWAY_VERSION } from '../util/version.js';
+import { AUDIT_USAGE, auditCommand } from './audit-command.js';
 import { evalCommand } from './eval-command.js';
 import { policyBuild, policyCheck, policyTest } from './policy-commands.js';
 import { replayCommand } from './replay-command.js';
@@ -28,6 +29,7 @@ Usage:
                                                dry run: the decision for one (hypothetical) call
   mcpgate sessions list|show ID|kill ID [--url http://127.0.0.1:8080] [--token T | $MCPGATE_ADMIN_TOKEN]
                                                operate a running gateway's sessions (admin role)
+${AUDIT_USAGE}
   mcpgate dev-idp [--port 8081] [--host 127.0.0.1] [--profile okta|okta-org|entra-v2|entra-v1|oidc]
                   [--audience URL] [--state-dir examples/quickstart/.state]
                                                DEVELOPMENT ONLY: run a real OpenID Provider
@@ -66,12 +68,28 @@ async function main(argv: string[]): Promise<number> {
       const config = loadConfigFile(values.config);
       const logger = createLogger(config.logging.level);
       const gateway = await startGateway(config, logger);
+      let stopping = false;
       const stop = (signal: string) => {
+        if (stopping) {
+          logger.warn('already shutting down', { signal });
+          return;
+        }
+        stopping = true;
         logger.info('shutting down', { signal });
-        void gateway.close().then(() => process.exit(0));
+        gateway.close().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            // Lines not written (spooled, or on stderr): said on stderr, and a non-zero exit.
+            const message = err instanceof Error ? err.message : String(err);
+            logger.error('shutdown incomplete', { error: message });
+            console.error(`mcpgate: ${message}`);
+            process.exit(1);
+          },
+        );
       };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
+      // Not once(): a second signal must not kill the process while it drains and flushes.
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
       return new Promise<number>(() => undefined);
     }
     case 'policy': {
@@ -94,6 +112,8 @@ async function main(argv: string[]): Promise<number> {
       return evalCommand(argv.slice(1));
     case 'sessions':
       return sessionsCommand(argv.slice(1));
+    case 'audit':
+      return auditCommand(argv.slice(1));
     case 'dev-idp':
       return (await devCommands()).devIdpCommand(argv.slice(1));
     case 'dev-token':

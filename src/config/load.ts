@@ -54,6 +54,7 @@ export interface GatewayConfig {
     publicUrl: string | undefined;
     allowedOrigins: string[];
     maxBodyBytes: number;
+    drainTimeoutMs: number;
   };
   sessions: SessionsConfig;
   auth: {
@@ -211,6 +212,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       publicUrl: raw.gateway.public_url?.replace(/\/+$/, ''),
       allowedOrigins: raw.gateway.allowed_origins,
       maxBodyBytes: raw.gateway.max_body_bytes,
+      drainTimeoutMs: Math.round(raw.gateway.drain_timeout_s * 1000),
     },
     sessions: resolveSessions(raw.sessions, baseDir),
     auth: {

@@ -71,6 +71,8 @@ export const configSchema = z.strictObject({
         .positive()
         .max(64 * 1024 * 1024)
         .default(1024 * 1024),
+      /** At SIGTERM/SIGINT: how long requests in progress may take to finish. */
+      drain_timeout_s: z.number().min(0).max(3600).default(10),
     })
     .default({
       id: 'mcpgate',
@@ -78,6 +80,7 @@ export const configSchema = z.strictObject({
       port: 8080,
       allowed_origins: [],
       max_body_bytes: 1024 * 1024,
+      drain_timeout_s: 10,
     }),
   sessions: sessionsSchema,
   auth: authSchema,

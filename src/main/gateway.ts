@@ -6,12 +6,17 @@ import { Router } from 'express';
 import { authorizationServers } from '../config/auth.js';
 import type { GatewayConfig } from '../config/load.js';
 import { TokenVerifier } from '../identity/verifier.js';
-import { createDecisionLog } from '../audit/decision-log.js';
+import {
+  createDecisionLog,
+  DecisionLogNotFlushedError,
+  hmacKeyFrom,
+} from '../audit/decision-log.js';
 import { auditBackpressure, guardAdmin } from '../http/guards/audit-backpressure.js';
 import { parseBundle } from '../policy/bundle/read.js';
 import { PolicyHolder } from '../policy/holder.js';
 import { PolicyManager } from '../policy/sources/manager.js';
 import { Pipeline, type PipelineDeps } from '../pipeline/chains.js';
+import { Intake } from '../http/drain.js';
 import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
@@ -32,6 +37,11 @@ export interface RunningGateway {
   policy: PolicyHolder;
   registry: UpstreamRegistry;
   sessions: SessionManager;
+  /**
+   * Stops taking requests (503), waits for those in progress (gateway.drain_timeout_s),
+   * then closes everything and flushes the decision log. Rejects with
+   * DecisionLogNotFlushedError, naming the spool file, when lines could not be written.
+   */
   close(): Promise<void>;
 }
 
@@ -94,7 +104,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const decisionLog = createDecisionLog(
     config.audit.destinations,
     { id: config.gateway.id, version: GATEWAY_VERSION },
-    { logger },
+    {
+      logger,
+      hmacKey: config.audit.hmacKey && hmacKeyFrom(config.audit.hmacKey),
+      spoolDir: config.audit.spoolDir,
+    },
   );
   const store = createStore(config.sessions.store, logger);
   const sessions = new SessionManager(
@@ -145,6 +159,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       logger,
     }),
   );
+  const intake = new Intake();
   const listener = requestListener({
     logger,
     admin,
@@ -158,6 +173,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       const upstreams = registry.status();
       return {
         ready:
+          !intake.stopping &&
           engine !== undefined &&
           registry.isReady() &&
           identity.verifier?.isReady() === true &&
@@ -169,6 +185,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           decision_log: decisionLog.stats(),
           upstreams,
           sessions: { live_here: sessions.size, store: store.health() },
+          ...(intake.stopping
+            ? { shutting_down: { requests_in_progress: intake.requestsInProgress } }
+            : {}),
         },
       };
     },
@@ -183,7 +202,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
 
   // Headers up to 256 KiB reach the app, so an oversized token gets a proper 401 from the
   // verifier instead of Node's bare 431.
-  const http: HttpServer = createServer({ maxHeaderSize: 256 * 1024 }, listener);
+  const http: HttpServer = createServer({ maxHeaderSize: 256 * 1024 }, intake.listener(listener));
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(config.gateway.port, config.gateway.host, () => resolve());
@@ -209,24 +228,39 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     upstreams: registry.status().length,
   });
 
-  let closed = false;
+  let closing: Promise<void> | undefined;
+  const shutdown = async (): Promise<void> => {
+    // New requests get 503 from now on; those in progress may finish (and be recorded).
+    intake.stop();
+    http.closeIdleConnections();
+    const drain = await intake.drained(config.gateway.drainTimeoutMs);
+    if (drain.unfinished > 0) {
+      logger.warn('requests still in progress at the end of the drain are cut off', {
+        requests: drain.unfinished,
+        drain_timeout_ms: config.gateway.drainTimeoutMs,
+      });
+    }
+    await sessions.closeAll();
+    http.closeAllConnections();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+    tokenVerifier.stop();
+    policyManager.stop();
+    await registry.close();
+    await store.close();
+    const flushed = await decisionLog.close();
+    if (flushed.spooled.length > 0 || flushed.unsaved.length > 0) {
+      throw new DecisionLogNotFlushedError(flushed);
+    }
+  };
   return {
     url: baseUrl,
     resource: resource(),
     policy,
     registry,
     sessions,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await sessions.closeAll();
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-      tokenVerifier.stop();
-      policyManager.stop();
-      await registry.close();
-      await store.close();
-      await decisionLog.close();
+    close() {
+      closing ??= shutdown();
+      return closing;
     },
   };
 }

@@ -2,9 +2,14 @@
 // the decision log, in OPA's decision-log format, with the input exactly as the policy saw
 // it. Runs for every decided request, allowed or denied; the entry's id goes back to the
 // client with a denial, so a user can quote it.
-import type { DecisionLog } from '../../audit/decision-log.js';
+//
+// Nothing is served that is not recorded: when the decision log refuses the line (a
+// destination is full, cannot be written, or is closed) the request is denied here, before
+// any later stage serves it; an allowed request whose destinations accept only written
+// lines waits here until its line is written, and is denied if that write fails.
+import type { DecisionLog, LoggedDecision } from '../../audit/decision-log.js';
 import { DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT } from '../../policy/engine.js';
-import type { Stage } from '../chain.js';
+import { denyWith, type Stage, type StageOutcome } from '../chain.js';
 import type { RequestContext } from '../context.js';
 
 export function auditDecision(decisionLog: DecisionLog): Stage {
@@ -14,7 +19,7 @@ export function auditDecision(decisionLog: DecisionLog): Stage {
     run(ctx: RequestContext) {
       const { evaluation, decision } = ctx;
       if (!evaluation || !decision) return undefined; // nothing was decided
-      ctx.decisionId = decisionLog.write(
+      const logged = decisionLog.write(
         {
           credential: decision.allow ? ctx.credential?.facts : undefined,
           path: DECISION_ENTRYPOINT,
@@ -28,7 +33,8 @@ export function auditDecision(decisionLog: DecisionLog): Stage {
         },
         evaluation.engine,
       );
-      return undefined;
+      ctx.decisionId = logged.decisionId;
+      return recorded(logged, decision.allow);
     },
   };
 }
@@ -40,7 +46,7 @@ export function auditVisible(decisionLog: DecisionLog): Stage {
     run(ctx: RequestContext) {
       const { visible } = ctx;
       if (!visible) return undefined;
-      ctx.decisionId = decisionLog.write(
+      const logged = decisionLog.write(
         {
           path: VISIBLE_ENTRYPOINT,
           inputJson: visible.inputJson,
@@ -56,7 +62,31 @@ export function auditVisible(decisionLog: DecisionLog): Stage {
         },
         visible.engine,
       );
-      return undefined;
+      ctx.decisionId = logged.decisionId;
+      return recorded(logged, !ctx.denied);
     },
   };
+}
+
+/**
+ * Continue once the line is accepted: at once when it was queued (or the request is denied
+ * anyway: nothing is served), after the write when the request is to be served.
+ */
+export function recorded(
+  logged: LoggedDecision,
+  served: boolean,
+): StageOutcome | Promise<StageOutcome> {
+  if (logged.refused !== undefined) return unrecorded(logged.refused);
+  if (!served || logged.written === undefined) return undefined;
+  return logged.written.then(
+    () => undefined,
+    (err: unknown) => unrecorded(err instanceof Error ? err.message : String(err)),
+  );
+}
+
+function unrecorded(reason: string): StageOutcome {
+  return denyWith(`${reason}; the request was refused (fail closed)`, {
+    unavailable: new Error(reason),
+    unrecorded: true,
+  });
 }
