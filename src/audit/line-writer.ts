@@ -147,7 +147,6 @@ type Entry = Buffer | Rotation;
 interface Waiter {
   /** Resolves once this many lines (counted since the sink opened) are written. */
   upTo: number;
-  promise: Promise<void>;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -195,9 +194,8 @@ class LineWriter implements LineSink {
   private readonly counts = { written_lines: 0, writes: 0, failed_writes: 0, rotations: 0 };
   /** Lines accepted since the sink opened; a waiter resolves once written_lines reaches its upTo. */
   private acceptedLines = 0;
+  /** The callers waiting for their line to be written (accept: written), in line order. */
   private waiters: Waiter[] = [];
-  /** The waiter the lines queued since the last write began share. */
-  private openWaiter: Waiter | undefined;
   private error: { text: string; at: Date } | undefined;
   private lastReportAt = -Infinity;
   private unreported = 0;
@@ -245,20 +243,15 @@ class LineWriter implements LineSink {
       });
     }
     if (this.accept === 'queued') return undefined;
-    if (!this.openWaiter) {
-      let resolve!: () => void;
-      let reject!: (err: Error) => void;
-      const promise = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      // A caller that does not wait (a denial) must not see an unhandled rejection.
-      promise.catch(() => undefined);
-      this.openWaiter = { upTo: 0, promise, resolve, reject };
-      this.waiters.push(this.openWaiter);
-    }
-    this.openWaiter.upTo = this.acceptedLines;
-    return this.openWaiter.promise;
+    // One waiter per line: after a partial write, the calls whose lines did get out go on.
+    let waiter!: Waiter;
+    const promise = new Promise<void>((resolve, reject) => {
+      waiter = { upTo: this.acceptedLines, resolve, reject };
+    });
+    // A caller that does not wait (a denial) must not see an unhandled rejection.
+    promise.catch(() => undefined);
+    this.waiters.push(waiter);
+    return promise;
   }
 
   status(): LineSinkStatus {
@@ -359,8 +352,6 @@ class LineWriter implements LineSink {
     for (const buf of bufs) bytes += buf.length;
     this.headOffset = 0;
     this.queuedBytes -= bytes;
-    // The lines queued from now on wait for the next write.
-    this.openWaiter = undefined;
     let settle!: () => void;
     const done = new Promise<void>((resolve) => (settle = resolve));
     this.inFlight = { lines, offset, bytes, done };
@@ -433,7 +424,6 @@ class LineWriter implements LineSink {
     // The callers waiting for these lines learn it now; their lines stay queued.
     const waiting = this.waiters;
     this.waiters = [];
-    this.openWaiter = undefined;
     const failure = new LineWriteFailed(
       `the decision log (${this.destination}) could not write this decision (${this.error.text})`,
     );
@@ -597,7 +587,6 @@ class LineWriter implements LineSink {
   private settleWaiters(): void {
     const waiting = this.waiters;
     this.waiters = [];
-    this.openWaiter = undefined;
     for (const waiter of waiting) {
       if (waiter.upTo <= this.counts.written_lines) waiter.resolve();
       else

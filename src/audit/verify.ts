@@ -85,9 +85,13 @@ export function verifyFiles(paths: readonly string[], options: VerifyOptions): V
   };
   let previous: Previous | undefined;
   let unsignedNoted = false;
+  /** A file's incomplete last line: a spool file that follows may hold it whole. */
+  let cut:
+    { bytes: Buffer; at: Previous; before: Previous | undefined; problems: number } | undefined;
   paths.forEach((file, fileIndex) => {
     let n = 0;
     let fileBefore = fileIndex > 0 ? paths[fileIndex - 1] : undefined;
+    let spool = false;
     for (const { bytes, complete } of linesOf(file)) {
       n++;
       const problem = (message: string) => report.problems.push({ file, line: n, message });
@@ -95,17 +99,37 @@ export function verifyFiles(paths: readonly string[], options: VerifyOptions): V
       if (n === 1) {
         const header = spoolHeader(bytes);
         if (header) {
+          spool = true;
           note(
             `spool file of ${header.destination} (${header.lines} lines, written ${header.created_at}: ${header.error}); its lines are checked as the continuation of the file before it`,
           );
           continue;
         }
       }
+      if (
+        cut !== undefined &&
+        spool &&
+        n === 2 &&
+        bytes.subarray(0, cut.bytes.length).equals(cut.bytes)
+      ) {
+        // The line the full disk cut short is here whole: not a problem, and the chain
+        // goes on from the line before it.
+        report.problems.splice(cut.problems);
+        report.lines--;
+        report.notes.push({
+          file: cut.at.file,
+          line: cut.at.line,
+          message: `incomplete line, whole in ${basename(file)}:2 (delivered at the next start)`,
+        });
+        previous = cut.before;
+      }
+      cut = undefined;
       report.lines++;
       const hash = lineHash(bytes);
       const follows = previous;
       previous = { file, line: n, hash, seq: undefined };
       if (!complete) {
+        cut = { bytes, at: previous, before: follows, problems: report.problems.length };
         problem(
           'incomplete line (no newline at the end): a write was cut short or the file was truncated',
         );

@@ -28,7 +28,7 @@ export class Intake {
     return this.stopped;
   }
 
-  /** Requests being served now (GET streams on /mcp not counted). */
+  /** Requests being served now (GET streams on /mcp and the health probes not counted). */
   get requestsInProgress(): number {
     return this.inProgress;
   }
@@ -40,7 +40,7 @@ export class Intake {
         refuse(req, res);
         return;
       }
-      if (!(req.method === 'GET' && isMcpPath(req.url))) {
+      if (!isProbe(req) && !(req.method === 'GET' && isMcpPath(req.url))) {
         this.inProgress++;
         res.once('close', () => {
           this.inProgress--;

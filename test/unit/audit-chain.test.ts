@@ -14,12 +14,14 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chainOf, hmacMatches, LineChain } from '../../src/audit/chain.js';
 import { fileSink, type LineSinkOptions } from '../../src/audit/line-writer.js';
 import { listSpools, SpoolUndeliveredError, writeSpool } from '../../src/audit/spool.js';
 import { verifyFiles, type VerifyReport } from '../../src/audit/verify.js';
+import { PACKAGE_ROOT } from '../../src/util/paths.js';
 import { thrownBy } from './support/errors.js';
 
 let dir: string;
@@ -362,5 +364,79 @@ describe('spool files', () => {
     expect(report.problems).toEqual([]);
     expect(report.lines).toBe(4);
     expect(report.notes[0]?.message).toMatch(/^spool file of file:.* \(2 lines, written .*: EIO\)/);
+  });
+});
+
+describe('spool files and verify', () => {
+  it('a line the full disk cut short in the file is whole in the spool file: no problem', () => {
+    const path = fresh('cut.jsonl');
+    const chain = new LineChain(undefined, undefined);
+    const all = Array.from({ length: 4 }, (_, i) => chain.link(event(i)));
+    writeFileSync(
+      path,
+      Buffer.concat([all[0], all[1], (all[2] as Buffer).subarray(0, 30)] as Buffer[]),
+    );
+    const spool = writeSpool(fresh('spool'), `file:${path}`, all.slice(2), 'ENOSPC');
+    const report = verify([path, spool]);
+    expect(report.problems).toEqual([]);
+    expect(report.lines).toBe(4);
+    expect(report.notes.map((n) => n.message)).toContain(
+      `incomplete line, whole in ${spool.slice(spool.lastIndexOf('/') + 1)}:2 (delivered at the next start)`,
+    );
+    // Without the spool file, the cut line is what verify reports.
+    expect(problems(verify([path]))).toEqual([
+      expect.stringMatching(/:3: incomplete line \(no newline at the end\)/),
+      expect.stringMatching(/:3: not a JSON line/),
+    ]);
+  });
+});
+
+describe('mcpgate audit verify (the command)', () => {
+  const BIN = join(PACKAGE_ROOT, 'bin/mcpgate.js');
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [BIN, 'audit', ...args], {
+      encoding: 'utf8',
+      env: { ...process.env, AUDIT_KEY: 'k'.repeat(40), SHORT_KEY: 'short' },
+    });
+
+  it('says how it is used (--help, help, no file), as part of mcpgate help too', () => {
+    for (const args of [['--help'], ['verify', '--help'], ['help']]) {
+      const { status, stdout } = run(...args);
+      expect(status).toBe(0);
+      expect(stdout).toContain('mcpgate audit verify FILE... [--key env:NAME|file:PATH]...');
+      expect(stdout).toContain(
+        'Exit status: 0 the chain is intact, 1 problems were found, 2 usage error.',
+      );
+    }
+    const none = run('verify');
+    expect(none.status).toBe(2);
+    expect(none.stderr).toContain('audit verify needs at least one decision-log file');
+    const help = spawnSync(process.execPath, [BIN, 'help'], { encoding: 'utf8' });
+    expect(help.stdout).toContain('mcpgate audit verify FILE...');
+  });
+
+  it('exits 0 on an intact chain, 1 naming file:line otherwise; checks the HMAC with --key', async () => {
+    const path = fresh('cli.jsonl');
+    await writeEvents(path, 3, 0, { hmacKey: KEY });
+    const ok = run('verify', path, '--key', 'env:AUDIT_KEY');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(
+      /^checked 3 lines in 1 file\(s\): the chain is intact; 3 HMACs checked; last line: seq 2, sha256 [0-9a-f]{64}\n$/,
+    );
+    const original = lines(path);
+    writeFileSync(path, `${[original[0], original[2]].join('\n')}\n`);
+    const broken = run('verify', path, '--key', 'env:AUDIT_KEY');
+    expect(broken.status).toBe(1);
+    expect(broken.stdout).toContain(
+      `${path}:2: 1 line(s) missing before this one: expected seq 1 after ${path.slice(path.lastIndexOf('/') + 1)}:1, found seq 2`,
+    );
+    expect(broken.stdout).toContain('checked 2 lines in 1 file(s): 1 problem(s); 2 HMACs checked');
+    const json = JSON.parse(run('verify', path, '--json').stdout) as VerifyReport;
+    expect(json).toMatchObject({ files: 1, lines: 2, problems: [{ file: path, line: 2 }] });
+    const short = run('verify', path, '--key', 'env:SHORT_KEY');
+    expect(short.status).toBe(1);
+    expect(short.stderr).toContain(
+      'mcpgate: audit.hmac_key: the key in env:SHORT_KEY has 5 bytes; use at least 32',
+    );
   });
 });

@@ -267,7 +267,7 @@ describe('createDecisionLog with a service destination', () => {
       { id: 'gw', version: '1.0.0' },
       { logger: captureLogger(messages) },
     );
-    const id = log.write(
+    const { decisionId: id } = log.write(
       {
         path: DECISION_ENTRYPOINT,
         inputJson: '{"action":"tools/call","arguments":{"q":1}}',
@@ -291,8 +291,11 @@ describe('createDecisionLog with a service destination', () => {
       result: { allow: true, reasons: [] },
       req_id: 'r-1',
     });
+    // Uploads carry the event as built: no chain member (a log service stores events, not lines).
+    expect(event).not.toHaveProperty('chain');
     expect(log.stats()).toEqual({
       sent: 1,
+      refused: 0,
       dropped_buffer: 0,
       dropped_policy: 0,
       failed_attempts: 0,
