@@ -15,6 +15,7 @@
 // sensitive the mask was meant to remove can leak, and the audit trail has no gap. (OPA
 // itself drops the event in that case.)
 import { createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
 import { ConfigError } from '../config/load.js';
 import { DEFAULT_SPOOL_DIR, type AuditDestination } from '../config/policy.js';
 import { describeSource, readValue, type SecretRef } from '../config/secrets.js';
@@ -29,6 +30,7 @@ import {
   type LineSinkStatus,
   type SinkCloseReport,
 } from './line-writer.js';
+import { describe, listSpools, spooledLines, writeSpool } from './spool.js';
 import { DecisionLogUploader, type UploadStats } from './upload.js';
 import { describeThrown, type PolicyEngine } from '../policy/engine.js';
 
@@ -61,9 +63,9 @@ export interface DecisionLogStats extends UploadStats {
 export interface LoggedDecision {
   decisionId: string;
   /**
-   * Set when the line was refused (a stdout or file destination is full, failing with
-   * `accept: written`, or closed): nothing was queued anywhere, and the request must not
-   * be served. The reason is written for the client.
+   * Set when the line was refused (a destination is full, failing with `accept: written`,
+   * or closed): nothing was queued anywhere, and the request must not be served. The
+   * reason is written for the client.
    */
   refused?: string;
   /**
@@ -74,9 +76,9 @@ export interface LoggedDecision {
   written?: Promise<void>;
 }
 
-/** What close() could not write to a stdout or file destination. */
+/** What close() could not write to a destination (or upload to a service). */
 export interface DecisionLogCloseReport {
-  /** Lines put in a spool file (delivered at the next start). */
+  /** Lines put in a spool file (delivered, or uploaded, at the next start). */
   spooled: Array<{ destination: string; file: string; lines: number; error: string }>;
   /** Lines neither written nor spooled (printed on stderr). */
   unsaved: Array<{ destination: string; lines: number; error: string }>;
@@ -98,7 +100,8 @@ export interface DecisionLog {
   /**
    * Why the gateway must refuse new requests now: a stdout or file destination has
    * max_buffer_bytes waiting (its storage fails or is too slow), cannot be written while it
-   * accepts only `written` lines, or is closed. Undefined otherwise.
+   * accepts only `written` lines, or is closed; a service destination that refuses when full
+   * has max_buffer_events waiting. Undefined otherwise.
    */
   refusal(): string | undefined;
   /**
@@ -137,6 +140,7 @@ export function createDecisionLog(
   const logger = options.logger ?? silentLogger;
   const sinks: LineSink[] = [];
   const uploaders: DecisionLogUploader[] = [];
+  const spoolDir = options.spoolDir ?? DEFAULT_SPOOL_DIR;
   const sinkOptions = (
     d: Extract<AuditDestination, { type: 'stdout' | 'file' }>,
   ): LineSinkOptions => ({
@@ -144,7 +148,7 @@ export function createDecisionLog(
     accept: d.accept,
     maxFileBytes: d.type === 'file' ? d.maxFileBytes : undefined,
     hmacKey: options.hmacKey,
-    spoolDir: options.spoolDir ?? DEFAULT_SPOOL_DIR,
+    spoolDir,
     closeTimeoutMs: options.closeTimeoutMs,
     // The writer reports a failure that repeats once a minute itself; losses always.
     onError: (message, meta) => logger.error(message, meta),
@@ -159,15 +163,16 @@ export function createDecisionLog(
       case 'file':
         sinks.push(fileSink(d.path, sinkOptions(d)));
         break;
-      case 'service':
-        uploaders.push(
-          new DecisionLogUploader(d, {
-            logger,
-            closeTimeoutMs: options.closeTimeoutMs,
-            requestTimeoutMs: options.requestTimeoutMs,
-          }),
-        );
+      case 'service': {
+        const uploader = new DecisionLogUploader(d, {
+          logger,
+          closeTimeoutMs: options.closeTimeoutMs,
+          requestTimeoutMs: options.requestTimeoutMs,
+        });
+        recoverSpooled(uploader, spoolDir, logger);
+        uploaders.push(uploader);
         break;
+      }
     }
   }
 
@@ -178,7 +183,7 @@ export function createDecisionLog(
   let closing: Promise<DecisionLogCloseReport> | undefined;
 
   const refusal = (): string | undefined => {
-    for (const sink of sinks) {
+    for (const sink of [...sinks, ...uploaders]) {
       const reason = sink.refusal();
       if (reason !== undefined) return reason;
     }
@@ -308,10 +313,12 @@ export function createDecisionLog(
     },
 
     healthy() {
-      return sinks.every((sink) => {
-        const status = sink.status();
-        return status.error === null && !status.refusing;
-      });
+      return (
+        sinks.every((sink) => {
+          const status = sink.status();
+          return status.error === null && !status.refusing;
+        }) && uploaders.every((u) => u.refusal() === undefined)
+      );
     },
 
     refusal,
@@ -319,11 +326,61 @@ export function createDecisionLog(
     close() {
       closing ??= Promise.all([
         Promise.all(sinks.map((sink) => sink.close())),
-        ...uploaders.map((u) => u.close()),
-      ]).then(([reports]) => closeReport(reports));
+        Promise.all(
+          uploaders.map(async (u) => spoolUnsent(u.name, await u.close(), spoolDir, logger)),
+        ),
+      ]).then(([written, uploaded]) => closeReport([...written, ...uploaded]));
       return closing;
     },
   };
+}
+
+/** What an uploader could not send at shutdown goes to a spool file (the next start sends it). */
+function spoolUnsent(
+  destination: string,
+  unsent: { events: string[]; error: string },
+  spoolDir: string,
+  logger: Logger,
+): SinkCloseReport {
+  const report: SinkCloseReport = { destination };
+  if (unsent.events.length === 0) return report;
+  const lines = unsent.events.map((e) => Buffer.from(`${e}\n`));
+  try {
+    const file = writeSpool(spoolDir, destination, lines, unsent.error);
+    report.spooled = { file, lines: lines.length, error: unsent.error };
+    logger.error('decision log events spooled: the service could not take them', {
+      destination,
+      events: lines.length,
+      spool: file,
+      error: unsent.error,
+    });
+  } catch (err) {
+    report.unsaved = { lines: lines.length, error: `${unsent.error}; spool: ${describe(err)}` };
+    for (const event of unsent.events) {
+      logger.error('unsaved decision log line', { destination, line: event });
+    }
+  }
+  return report;
+}
+
+/** Spool files a service destination left at an earlier shutdown: uploaded first, then removed. */
+function recoverSpooled(uploader: DecisionLogUploader, spoolDir: string, logger: Logger): void {
+  for (const spool of listSpools(spoolDir)) {
+    if (spool.header.destination !== uploader.name) continue;
+    const events = spooledLines(spool.path).map((l) => l.toString('utf8', 0, l.length - 1));
+    logger.warn('decision log events from a spool file left by an earlier run are uploaded first', {
+      destination: uploader.name,
+      spool: spool.path,
+      events: events.length,
+    });
+    uploader.recover(events, () => {
+      unlinkSync(spool.path);
+      logger.warn('decision log events from a spool file uploaded; the spool file is removed', {
+        destination: uploader.name,
+        spool: spool.path,
+      });
+    });
+  }
 }
 
 function closeReport(reports: SinkCloseReport[]): DecisionLogCloseReport {

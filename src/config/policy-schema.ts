@@ -99,8 +99,10 @@ const serviceDestination = z.strictObject({
   batch_max_events: z.number().int().positive().max(100_000).default(500),
   /** Upload at least this often while events are waiting. */
   flush_interval_s: z.number().positive().max(3600).default(5),
-  /** Events kept while the service is unreachable; beyond this the oldest are dropped and counted. */
+  /** Events kept while the service is unreachable or slow; see when_full for what happens beyond. */
   max_buffer_events: z.number().int().positive().default(100_000),
+  /** refuse: requests are refused until there is room (fail closed); drop_oldest: as OPA. */
+  when_full: z.enum(['refuse', 'drop_oldest']).default('refuse'),
   retry: z
     .strictObject({
       initial_delay_s: z.number().positive().default(1),

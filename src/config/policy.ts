@@ -37,6 +37,8 @@ export interface ServiceDestination {
   batchMaxEvents: number;
   flushIntervalMs: number;
   maxBufferEvents: number;
+  /** At maxBufferEvents: refuse new requests (default), or drop the oldest event as OPA does. */
+  whenFull?: 'refuse' | 'drop_oldest';
   retry: { initialDelayMs: number; maxDelayMs: number };
 }
 
@@ -141,6 +143,7 @@ export function resolveAudit(raw: RawAudit, baseDir: string): AuditConfig {
             batchMaxEvents: d.batch_max_events,
             flushIntervalMs: Math.round(d.flush_interval_s * 1000),
             maxBufferEvents: d.max_buffer_events,
+            whenFull: d.when_full,
             retry: {
               initialDelayMs: Math.round(d.retry.initial_delay_s * 1000),
               maxDelayMs: Math.round(d.retry.max_delay_s * 1000),
