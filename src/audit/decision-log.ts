@@ -176,6 +176,12 @@ export function createDecisionLog(
     }
   }
 
+  reportStraySpools(
+    spoolDir,
+    [...sinks.map((sink) => sink.status().destination), ...uploaders.map((u) => u.name)],
+    logger,
+  );
+
   const labelsJson = JSON.stringify({ id: labels.id, type: 'mcpgate', version: labels.version });
   const counts = { refused: 0, dropped_policy: 0, mask_errors: 0 };
   const errorLog = throttled(logger, ERROR_LOG_INTERVAL_MS);
@@ -361,6 +367,26 @@ function spoolUnsent(
     }
   }
   return report;
+}
+
+/**
+ * Spool files whose destination is not configured (any more): left where they are, and
+ * said at every start so they are not forgotten.
+ */
+function reportStraySpools(spoolDir: string, destinations: string[], logger: Logger): void {
+  const configured = new Set(destinations);
+  for (const spool of listSpools(spoolDir)) {
+    if (configured.has(spool.header.destination)) continue;
+    logger.warn(
+      'a spool file of a destination that is not configured is left in the spool directory',
+      {
+        spool: spool.path,
+        destination: spool.header.destination,
+        lines: spool.header.lines,
+        written_at: spool.header.created_at,
+      },
+    );
+  }
 }
 
 /** Spool files a service destination left at an earlier shutdown: uploaded first, then removed. */

@@ -17,7 +17,10 @@ import {
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import winston from 'winston';
 import { chainOf, hmacMatches, LineChain } from '../../src/audit/chain.js';
+import { createDecisionLog } from '../../src/audit/decision-log.js';
 import { fileSink, type LineSinkOptions } from '../../src/audit/line-writer.js';
 import { listSpools, SpoolUndeliveredError, writeSpool } from '../../src/audit/spool.js';
 import { verifyFiles, type VerifyReport } from '../../src/audit/verify.js';
@@ -26,6 +29,7 @@ import { thrownBy } from './support/errors.js';
 
 let dir: string;
 let counter = 0;
+const LABELS = { id: 'gw-test', version: '9.9.9' };
 const KEY = createSecretKey(Buffer.from('k'.repeat(40)));
 const OTHER_KEY = createSecretKey(Buffer.from('o'.repeat(40)));
 
@@ -331,6 +335,40 @@ describe('spool files', () => {
     expect(listSpools(spoolDir).map((s) => s.header.destination)).toEqual([
       'file:/somewhere/else.jsonl',
     ]);
+  });
+
+  it('of a destination that is not configured stay, and every start says so', async () => {
+    const spoolDir = fresh('spool');
+    const chain = new LineChain(undefined, undefined);
+    const spool = writeSpool(spoolDir, 'file:/gone/decisions.jsonl', [chain.link(event(0))], 'EIO');
+    const said: string[] = [];
+    const log = createDecisionLog([{ type: 'file', path: fresh('current.jsonl') }], LABELS, {
+      spoolDir,
+      logger: winston.createLogger({
+        transports: [
+          new winston.transports.Stream({
+            stream: new Writable({
+              write(chunk: Buffer, _enc, done) {
+                said.push(chunk.toString());
+                done();
+              },
+            }),
+          }),
+        ],
+      }),
+    });
+    await log.close();
+    expect(said.map((m) => JSON.parse(m) as Record<string, unknown>)).toEqual([
+      expect.objectContaining({
+        level: 'warn',
+        message:
+          'a spool file of a destination that is not configured is left in the spool directory',
+        spool,
+        destination: 'file:/gone/decisions.jsonl',
+        lines: 1,
+      }),
+    ]);
+    expect(existsSync(spool)).toBe(true);
   });
 
   it('stop the start when they cannot be delivered, and stay', () => {

@@ -5,8 +5,9 @@
 //
 // Nothing is served that is not recorded: when the decision log refuses the line (a
 // destination is full, cannot be written, or is closed) the request is denied here, before
-// any later stage serves it; an allowed request whose destinations accept only written
-// lines waits here until its line is written, and is denied if that write fails.
+// any later stage serves it. With destinations that accept only written lines, every
+// request waits here until its line is written, so no answer goes out before its line; an
+// allowed one is denied if that write fails.
 import type { DecisionLog, LoggedDecision } from '../../audit/decision-log.js';
 import { DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT } from '../../policy/engine.js';
 import { denyWith, type Stage, type StageOutcome } from '../chain.js';
@@ -69,18 +70,20 @@ export function auditVisible(decisionLog: DecisionLog): Stage {
 }
 
 /**
- * Continue once the line is accepted: at once when it was queued (or the request is denied
- * anyway: nothing is served), after the write when the request is to be served.
+ * Continue once the line is accepted: at once when it was queued, after the write when the
+ * destinations accept written lines only. A request to be served is denied when its write
+ * fails; a denial is answered anyway (nothing is served; its line stays queued).
  */
 export function recorded(
   logged: LoggedDecision,
   served: boolean,
 ): StageOutcome | Promise<StageOutcome> {
   if (logged.refused !== undefined) return unrecorded(logged.refused);
-  if (!served || logged.written === undefined) return undefined;
+  if (logged.written === undefined) return undefined;
   return logged.written.then(
     () => undefined,
-    (err: unknown) => unrecorded(err instanceof Error ? err.message : String(err)),
+    (err: unknown) =>
+      served ? unrecorded(err instanceof Error ? err.message : String(err)) : undefined,
   );
 }
 
