@@ -14,6 +14,7 @@
 //
 // Cost per line: the event is encoded once, straight into the line's buffer, and the chain
 // reads those bytes once (SHA-256), twice with a key (the HMAC); nothing is re-serialised.
+import * as crypto from 'node:crypto';
 import { createHash, createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 /** Where a chain stands: the last line written (its seq, if it had one, and its hash). */
@@ -38,9 +39,15 @@ const LINE_END = '}}\n';
 const HMAC_TAIL = /,"hmac":"([0-9a-f]{64})"\}\}$/;
 const HMAC_TAIL_BYTES = HMAC_PREFIX.length + 64 + 3;
 
+/**
+ * One-shot hashing where Node has it (20.12+): about half the cost of a Hash object for a
+ * line of a few KB, most of which is the object, not the hashing.
+ */
+const oneShot = (crypto as { hash?: typeof crypto.hash }).hash;
+
 /** SHA-256 (hex) of one line's bytes, without its newline: what the next line's `prev` is. */
 export function lineHash(line: Buffer): string {
-  return createHash('sha256').update(line).digest('hex');
+  return oneShot ? oneShot('sha256', line, 'hex') : createHash('sha256').update(line).digest('hex');
 }
 
 /** The chain position after `line` (the last line already in a file, say). */

@@ -188,8 +188,9 @@ export function createDecisionLog(
   const refusedLog = throttled(logger, ERROR_LOG_INTERVAL_MS);
   let closing: Promise<DecisionLogCloseReport> | undefined;
 
+  const refusers: ReadonlyArray<{ refusal(): string | undefined }> = [...sinks, ...uploaders];
   const refusal = (): string | undefined => {
-    for (const sink of [...sinks, ...uploaders]) {
+    for (const sink of refusers) {
       const reason = sink.refusal();
       if (reason !== undefined) return reason;
     }
