@@ -64,7 +64,17 @@ export async function startMcpgate({
       ],
     },
     policy: { bundle: BUNDLE },
-    audit: { destinations: [{ type: 'file', path: auditFile }] },
+    // BENCH_AUDIT_ACCEPT=queued|written: when a decision line counts as accepted (default:
+    // the gateway's, written), to measure what waiting for the write costs.
+    audit: {
+      destinations: [
+        {
+          type: 'file',
+          path: auditFile,
+          ...(process.env.BENCH_AUDIT_ACCEPT ? { accept: process.env.BENCH_AUDIT_ACCEPT } : {}),
+        },
+      ],
+    },
     logging: { level: logLevel },
     upstreams,
   };

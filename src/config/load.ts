@@ -59,6 +59,7 @@ export interface GatewayConfig {
     headerTimeoutMs: number;
     requestTimeoutMs: number;
     keepAliveTimeoutMs: number;
+    drainTimeoutMs: number;
   };
   sessions: SessionsConfig;
   auth: {
@@ -221,6 +222,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       headerTimeoutMs: Math.round(raw.gateway.header_timeout_s * 1000),
       requestTimeoutMs: Math.round(raw.gateway.request_timeout_s * 1000),
       keepAliveTimeoutMs: Math.round(raw.gateway.keep_alive_timeout_s * 1000),
+      drainTimeoutMs: Math.round(raw.gateway.drain_timeout_s * 1000),
     },
     sessions: resolveSessions(raw.sessions, baseDir),
     auth: {

@@ -84,6 +84,8 @@ export const configSchema = z.strictObject({
       request_timeout_s: z.number().positive().max(3600).default(30),
       /** An idle keep-alive connection is closed after this long without a request. */
       keep_alive_timeout_s: z.number().positive().max(3600).default(5),
+      /** At SIGTERM/SIGINT: how long requests in progress may take to finish. */
+      drain_timeout_s: z.number().min(0).max(3600).default(10),
     })
     .refine((g) => g.header_timeout_s <= g.request_timeout_s, {
       message:
@@ -100,6 +102,7 @@ export const configSchema = z.strictObject({
       header_timeout_s: 10,
       request_timeout_s: 30,
       keep_alive_timeout_s: 5,
+      drain_timeout_s: 10,
     }),
   sessions: sessionsSchema,
   auth: authSchema,

@@ -6,13 +6,18 @@ import { Router } from 'express';
 import { authorizationServers } from '../config/auth.js';
 import type { GatewayConfig } from '../config/load.js';
 import { TokenVerifier } from '../identity/verifier.js';
-import { createDecisionLog } from '../audit/decision-log.js';
+import {
+  createDecisionLog,
+  DecisionLogNotFlushedError,
+  hmacKeyFrom,
+} from '../audit/decision-log.js';
 import { auditBackpressure, guardAdmin } from '../http/guards/audit-backpressure.js';
 import { parseBundle } from '../policy/bundle/read.js';
 import { PolicyHolder } from '../policy/holder.js';
 import { PolicyManager } from '../policy/sources/manager.js';
 import { Pipeline, type PipelineDeps } from '../pipeline/chains.js';
 import { clientErrorHandler } from '../http/client-errors.js';
+import { Intake } from '../http/drain.js';
 import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
 import { doctorRouter } from '../http/doctor.js';
@@ -35,6 +40,11 @@ export interface RunningGateway {
   policy: PolicyHolder;
   registry: UpstreamRegistry;
   sessions: SessionManager;
+  /**
+   * Stops taking requests (503), waits for those in progress (gateway.drain_timeout_s),
+   * then closes everything and flushes the decision log. Rejects with
+   * DecisionLogNotFlushedError, naming the spool file, when lines could not be written.
+   */
   close(): Promise<void>;
 }
 
@@ -97,7 +107,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const decisionLog = createDecisionLog(
     config.audit.destinations,
     { id: config.gateway.id, version: GATEWAY_VERSION },
-    { logger },
+    {
+      logger,
+      hmacKey: config.audit.hmacKey && hmacKeyFrom(config.audit.hmacKey),
+      spoolDir: config.audit.spoolDir,
+    },
   );
   const store = createStore(config.sessions.store, logger);
   const sessions = new SessionManager(
@@ -162,6 +176,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     }),
   );
   const transportCounters = new TransportCounters();
+  const intake = new Intake();
   const listener = requestListener({
     logger,
     admin,
@@ -183,6 +198,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       const upstreams = registry.status();
       return {
         ready:
+          !intake.stopping &&
           engine !== undefined &&
           registry.isReady() &&
           identity.verifier?.isReady() === true &&
@@ -199,6 +215,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
             requests_refused_in_flight: transportCounters.refusedInFlight,
             notifications_dropped: transportCounters.droppedNotifications,
           },
+          ...(intake.stopping
+            ? { shutting_down: { requests_in_progress: intake.requestsInProgress } }
+            : {}),
         },
       };
     },
@@ -225,7 +244,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       keepAliveTimeout: keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, headerTimeoutMs / 4)),
     },
-    listener,
+    intake.listener(listener),
   );
   http.on('clientError', clientErrorHandler(logger));
   await new Promise<void>((resolve, reject) => {
@@ -254,24 +273,39 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     upstreams: registry.status().length,
   });
 
-  let closed = false;
+  let closing: Promise<void> | undefined;
+  const shutdown = async (): Promise<void> => {
+    // New requests get 503 from now on; those in progress may finish (and be recorded).
+    intake.stop();
+    http.closeIdleConnections();
+    const drain = await intake.drained(config.gateway.drainTimeoutMs);
+    if (drain.unfinished > 0) {
+      logger.warn('requests still in progress at the end of the drain are cut off', {
+        requests: drain.unfinished,
+        drain_timeout_ms: config.gateway.drainTimeoutMs,
+      });
+    }
+    await sessions.closeAll();
+    http.closeAllConnections();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+    tokenVerifier.stop();
+    policyManager.stop();
+    await registry.close();
+    await store.close();
+    const flushed = await decisionLog.close();
+    if (flushed.spooled.length > 0 || flushed.unsaved.length > 0) {
+      throw new DecisionLogNotFlushedError(flushed);
+    }
+  };
   return {
     url: baseUrl,
     resource: resource(),
     policy,
     registry,
     sessions,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await sessions.closeAll();
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-      tokenVerifier.stop();
-      policyManager.stop();
-      await registry.close();
-      await store.close();
-      await decisionLog.close();
+    close() {
+      closing ??= shutdown();
+      return closing;
     },
   };
 }

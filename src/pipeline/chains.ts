@@ -15,12 +15,13 @@ import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { Logger } from '../util/logger.js';
 import { Chain, type Stage, type StageTimer } from './chain.js';
 import type { RequestContext } from './context.js';
-import { auditDecision, auditVisible } from './stages/audit.js';
+import { auditDecision, auditVisible, recorded } from './stages/audit.js';
 import { buildRequestInput, type GatewayFacts } from './stages/build-input.js';
 import { checkToolOutput } from './stages/check-output.js';
 import { issueCredential } from './stages/credential.js';
 import { decideRequest } from './stages/decide.js';
 import { decideVisibleItems } from './stages/decide-visible.js';
+import { endUnrecordedSession } from './stages/end-unrecorded-session.js';
 import { forwardToUpstream } from './stages/forward.js';
 import { openSession, type SessionOpenLimits } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
@@ -94,7 +95,11 @@ export class Pipeline {
       this.add(action, visible, (ctx) => ctx.result);
     }
 
-    this.add('session/open', [input, decideStage, openSession(store, limits), audit], (ctx) => ctx);
+    this.add(
+      'session/open',
+      [input, decideStage, openSession(store, limits), audit, endUnrecordedSession(deps.terminate)],
+      (ctx) => ctx,
+    );
   }
 
   private add(
@@ -125,13 +130,16 @@ export class Pipeline {
     };
   }
 
-  /** An operator's admin action (list, show, kill sessions), decided and logged. */
-  decideAdmin(request: {
+  /**
+   * An operator's admin action (list, show, kill sessions), decided and logged. `unrecorded`
+   * says why the decision log did not accept it: then nothing may be done.
+   */
+  async decideAdmin(request: {
     identity: Identity;
     operation: 'list' | 'show' | 'kill';
     sessionId: string | undefined;
     remoteAddress: string | undefined;
-  }): { decision: Decision; decisionId: string } {
+  }): Promise<{ decision: Decision; decisionId: string; unrecorded?: string }> {
     const input = buildAdminInput(
       request.operation,
       request.identity,
@@ -146,7 +154,7 @@ export class Pipeline {
       });
     }
     // Admin decisions carry no session; the log names none.
-    const decisionId = this.deps.decisionLog.write(
+    const logged = this.deps.decisionLog.write(
       {
         path: DECISION_ENTRYPOINT,
         inputJson: evaluation.inputJson,
@@ -159,6 +167,11 @@ export class Pipeline {
       },
       evaluation.engine,
     );
+    const outcome = await recorded(logged, evaluation.decision.allow);
+    const decisionId = logged.decisionId;
+    if (outcome !== undefined && 'deny' in outcome) {
+      return { decision: evaluation.decision, decisionId, unrecorded: outcome.deny.reason };
+    }
     return { decision: evaluation.decision, decisionId };
   }
 

@@ -44,6 +44,8 @@ export interface Denial {
   unavailable?: Error;
   /** session/open: the user has as many sessions open as one may (answered 429). */
   principalFull?: boolean;
+  /** The decision log did not accept the decision's line: nothing may be served. */
+  unrecorded?: boolean;
 }
 
 export class RequestContext {

@@ -17,6 +17,7 @@ import {
   readValue,
   SecretError,
 } from '../../src/config/secrets.js';
+import { DEFAULT_SPOOL_DIR } from '../../src/config/policy.js';
 import { only, thrownBy } from './support/errors.js';
 
 const BASE_DIR = '/srv/mcpgate/conf';
@@ -79,6 +80,7 @@ describe('parseConfig: defaults', () => {
         headerTimeoutMs: 10_000,
         requestTimeoutMs: 30_000,
         keepAliveTimeoutMs: 5000,
+        drainTimeoutMs: 10_000,
       },
       sessions: {
         maxSessions: 1000,
@@ -120,7 +122,11 @@ describe('parseConfig: defaults', () => {
         maxBundleBytes: 64 * 1024 * 1024,
         memory: { initialPages: 5, maxPages: 1024 },
       },
-      audit: { destinations: [{ type: 'stdout', maxBufferBytes: 64 * 1024 * 1024 }] },
+      audit: {
+        destinations: [{ type: 'stdout', maxBufferBytes: 64 * 1024 * 1024, accept: 'written' }],
+        hmacKey: undefined,
+        spoolDir: DEFAULT_SPOOL_DIR,
+      },
       logging: { level: 'info' },
       upstreams: [
         {
@@ -160,6 +166,7 @@ describe('parseConfig: defaults', () => {
       headerTimeoutMs: 10_000,
       requestTimeoutMs: 30_000,
       keepAliveTimeoutMs: 5000,
+      drainTimeoutMs: 10_000,
     });
     expect(config.sessions.historyLimit).toBe(5);
     expect(config.sessions.maxSessions).toBe(1000);
@@ -577,6 +584,10 @@ describe('loadConfigFile: files, YAML and relative paths', () => {
         '    - type: file',
         '      path: /var/log/abs.log',
         '      max_buffer_bytes: 1048576',
+        '      accept: queued',
+        '      max_file_bytes: 65536',
+        '  hmac_key: file:keys/audit.key',
+        '  spool_dir: spool',
         'upstreams:',
         '  bare: { transport: stdio, command: node, args: [server.js] }',
         '  dotted: { transport: stdio, command: ./bin/server, cwd: work }',
@@ -594,10 +605,24 @@ describe('loadConfigFile: files, YAML and relative paths', () => {
     expect(config.baseDir).toBe(confDir);
     expect(config.policy.source).toEqual({ kind: 'file', path: join(dir, 'wasm/bundle.tar.gz') });
     expect(config.audit.destinations).toEqual([
-      { type: 'stdout', maxBufferBytes: 64 * 1024 * 1024 },
-      { type: 'file', path: join(confDir, 'logs/decisions.log'), maxBufferBytes: 64 * 1024 * 1024 },
-      { type: 'file', path: '/var/log/abs.log', maxBufferBytes: 1048576 },
+      { type: 'stdout', maxBufferBytes: 64 * 1024 * 1024, accept: 'written' },
+      {
+        type: 'file',
+        path: join(confDir, 'logs/decisions.log'),
+        maxBufferBytes: 64 * 1024 * 1024,
+        accept: 'written',
+        maxFileBytes: undefined,
+      },
+      {
+        type: 'file',
+        path: '/var/log/abs.log',
+        maxBufferBytes: 1048576,
+        accept: 'queued',
+        maxFileBytes: 65536,
+      },
     ]);
+    expect(config.audit.hmacKey).toEqual({ kind: 'file', path: join(confDir, 'keys/audit.key') });
+    expect(config.audit.spoolDir).toBe(join(confDir, 'spool'));
     expect(stdio(config, 'bare').command).toBe('node');
     expect(stdio(config, 'bare').args).toEqual(['server.js']);
     expect(stdio(config, 'bare').cwd).toBeUndefined();
@@ -739,6 +764,28 @@ describe('parseConfig: audit.destinations[].max_buffer_bytes', () => {
         true,
       );
     }
+  });
+
+  it('takes accept written or queued, max_file_bytes from 64 KiB, an HMAC key only by reference', () => {
+    const lines = problemLines(
+      refusal({
+        ...minimal(),
+        audit: {
+          destinations: [
+            { type: 'stdout', accept: 'flushed' },
+            { type: 'file', path: 'd.log', max_file_bytes: 1000 },
+            { type: 'stdout', max_file_bytes: 1 << 20 },
+          ],
+          hmac_key: 'an-inline-secret-that-is-long-enough-0123',
+        },
+      }),
+    );
+    expect(lines.some((l) => l.startsWith('  - audit.destinations.0.accept:'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('  - audit.destinations.1.max_file_bytes:'))).toBe(true);
+    expect(lines).toContain('  - audit.destinations.2: Unrecognized key: "max_file_bytes"');
+    expect(lines).toContain(
+      '  - audit.hmac_key: must be a secret reference, "env:NAME" or "file:PATH"',
+    );
   });
 
   it('is not a key of a service destination (it has max_buffer_events)', () => {
