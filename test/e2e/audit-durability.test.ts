@@ -21,7 +21,14 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { callTool, connectClient, INITIALIZE, rawPost, textOf } from './support/client.js';
+import {
+  callTool,
+  connectClient,
+  freshRequest,
+  INITIALIZE,
+  rawPost,
+  textOf,
+} from './support/client.js';
 import {
   BIN,
   decisionLogWritten,
@@ -352,12 +359,19 @@ describe('decision log at shutdown and when killed', () => {
         await new Promise((r) => setTimeout(r, 5));
       }
       gateway.child.kill('SIGTERM');
-      for (let i = 0; (await fetch(`${gateway.url}/readyz`)).status !== 503; i++) {
+      // Fresh connections: the drain closes idle pooled ones (see freshRequest).
+      for (let i = 0; (await freshRequest(`${gateway.url}/readyz`)).status !== 503; i++) {
         if (i > 2000) throw new Error('the gateway did not begin to shut down');
         await new Promise((r) => setTimeout(r, 5));
       }
-      const refused = await rawPost(gateway.mcpUrl, INITIALIZE, {
-        authorization: `Bearer ${token}`,
+      const refused = await freshRequest(gateway.mcpUrl, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          authorization: `Bearer ${token}`,
+        },
+        body: INITIALIZE,
       });
       expect(refused.status).toBe(503);
       expect(refused.headers.get('connection')).toBe('close');
@@ -367,9 +381,9 @@ describe('decision log at shutdown and when killed', () => {
           message: 'the gateway is shutting down; retry the request (another replica may serve it)',
         },
       });
-      const readyz = await fetch(`${gateway.url}/readyz`);
+      const readyz = await freshRequest(`${gateway.url}/readyz`);
       expect(readyz.status).toBe(503);
-      expect(await readyz.json()).toMatchObject({
+      expect(JSON.parse(readyz.text)).toMatchObject({
         ready: false,
         shutting_down: { requests_in_progress: 1 },
       });
