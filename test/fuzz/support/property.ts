@@ -100,3 +100,11 @@ export async function checkProperty<T>(
   });
   if (details.failed) fail(property, details, false);
 }
+
+/**
+ * Throws `message()` unless `condition` holds. For the checks inside a property, which run
+ * thousands of times: Jest's expect costs more per call than most of the code under test.
+ */
+export function must(condition: boolean, message: () => string): asserts condition {
+  if (!condition) throw new Error(message());
+}
