@@ -36,7 +36,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { startIssuer } from '../bench/lib/issuer.mjs';
 import { LeanMcpClient, makeAgent } from '../bench/lib/mcp-client.mjs';
-import { pinning, pinSelf, rssBytes } from '../bench/lib/procs.mjs';
+import {
+  CLK_TCK,
+  cpuTicks,
+  machineTicks,
+  pinning,
+  pinSelf,
+  rssBytes,
+} from '../bench/lib/procs.mjs';
 import { ROOT, scratch, startMcpgate, startUpstream } from '../bench/lib/servers.mjs';
 import { percentile, round } from '../bench/lib/stats.mjs';
 
@@ -236,6 +243,21 @@ try {
     }
   };
 
+  let lastCpu = { at: performance.now(), gateway: cpuTicks(gateway.pid), machine: machineTicks() };
+  /** % of one core: the gateway's CPU, and the whole machine's (both cores: up to 200). */
+  const cpuSince = () => {
+    const now = { at: performance.now(), gateway: cpuTicks(gateway.pid), machine: machineTicks() };
+    const seconds = (now.at - lastCpu.at) / 1000;
+    const pct = (a, b) =>
+      a === null || b === null ? null : round(((b - a) / CLK_TCK / seconds) * 100, 0);
+    const out = {
+      gateway_cpu_pct: pct(lastCpu.gateway, now.gateway),
+      machine_cpu_pct: pct(lastCpu.machine?.busy ?? null, now.machine?.busy ?? null),
+    };
+    lastCpu = now;
+    return out;
+  };
+
   const sample = () => {
     const probe = readFileSync(probeFile, 'utf8').trim().split('\n').filter(Boolean);
     const inside = probe.length > 0 ? JSON.parse(probe[probe.length - 1]) : null;
@@ -263,6 +285,7 @@ try {
       latency_p50_ms: round(percentile(sorted, 50), 2),
       latency_p99_ms: round(percentile(sorted, 99), 2),
       decision_log_mib: round(logBytes / 2 ** 20, 1),
+      ...cpuSince(),
     };
     samples.push(s);
     console.log(JSON.stringify(s));
