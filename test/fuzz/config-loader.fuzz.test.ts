@@ -6,21 +6,27 @@
 // 1. As an object (parseConfig): a value anywhere replaced by another of any type, removed,
 //    or given an unknown neighbour; strings with any code point; numbers at and past their
 //    bounds; __proto__ and constructor keys.
-// 2. As YAML text (loadConfigFile): characters changed, added or dropped, and YAML's own
-//    features put in (anchors and aliases, merge keys, tags, duplicate keys, tabs).
+// 2. As YAML text (loadConfigFile, a smaller configuration): characters changed, added or
+//    dropped, and YAML's own features put in (anchors and aliases, merge keys, tags,
+//    duplicate keys, tabs).
 //
 // Either the configuration loads, or a ConfigError with a message a user can act on (it
 // names the file or "config", and has a line saying what is wrong); never another error,
 // and Object.prototype is never changed.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { ConfigError, loadConfigFile, parseConfig } from '../../src/config/load.js';
 import { anyText } from './support/gateway.js';
-import { checkProperty, must, timeoutFor } from './support/property.js';
+import {
+  checkProperty,
+  must,
+  mustKeepObjectPrototype,
+  scratchDir,
+  timeoutFor,
+} from './support/property.js';
 
 const RUNS = 10_000;
 const BASE_DIR = '/srv/mcpgate';
@@ -106,7 +112,7 @@ const BASE = {
 let dir: string;
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'mcpgate-fuzz-config-'));
+  dir = scratchDir('mcpgate-fuzz-config-');
   // The base must load: the changes are measured from a valid configuration.
   expect(parseConfig(structuredClone(BASE), BASE_DIR).upstreams).toHaveLength(3);
 });
@@ -115,8 +121,6 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const PROTOTYPE_KEYS = Object.getOwnPropertyNames(Object.prototype).join(',');
-
 /** Loads; a ConfigError must say what is wrong, and nothing else may be thrown. */
 function load(what: string, run: () => unknown): void {
   try {
@@ -124,16 +128,11 @@ function load(what: string, run: () => unknown): void {
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     must(err.message.includes(what), () => `message does not name ${what}: ${err.message}`);
-    must(
-      err.message.trim().split('\n').length >= 1 && err.message.length > what.length + 5,
-      () => `message says nothing: ${err.message}`,
-    );
+    // What is wrong follows the name: "… is invalid:\n  - path: problem", "… is not valid YAML: …".
+    const rest = err.message.slice(err.message.indexOf(what) + what.length);
+    must(/[A-Za-z]{3}/.test(rest), () => `message says nothing: ${err.message}`);
   }
-  must(
-    Object.getOwnPropertyNames(Object.prototype).join(',') === PROTOTYPE_KEYS &&
-      ({} as Record<string, unknown>).polluted === undefined,
-    () => 'Object.prototype was changed',
-  );
+  mustKeepObjectPrototype();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -195,7 +194,17 @@ function applyChange(config: unknown, [kind, index, value, key]: Change): unknow
 // ---------------------------------------------------------------------------------------
 // Text changes.
 
-const BASE_YAML = stringify(BASE);
+/**
+ * The file: the base without its longest parts (the second and third issuer, two of the
+ * three destinations, the token-exchange upstream), about half its size. The YAML parser
+ * costs most of a case here, and the object changes above reach every section already.
+ */
+const BASE_YAML = stringify({
+  ...BASE,
+  auth: { ...BASE.auth, issuers: BASE.auth.issuers.slice(0, 1) },
+  audit: { destinations: BASE.audit.destinations.slice(1, 2) },
+  upstreams: { filesystem: BASE.upstreams.filesystem, docs: BASE.upstreams.docs },
+});
 
 const yamlSnippet = fc.constantFrom(
   'a: &a [1, 2]\nb: [*a, *a, *a, *a]\n',

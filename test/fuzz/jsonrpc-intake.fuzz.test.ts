@@ -16,9 +16,8 @@
 // fails the test, as Jest reports it); 1,000 to one started as users start it, in its own
 // process (where an unhandled rejection would end the process).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import type { Agent } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway, type RunningGateway } from '../../src/main/gateway.js';
@@ -28,7 +27,7 @@ import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { startGatewayProcess, type GatewayProcess } from '../e2e/support/gateway.js';
 import { makeAgent, MAX_BODY_BYTES } from './support/gateway.js';
 import { IntakeTarget, LONE_SURROGATE } from './support/intake.js';
-import { checkProperty, ROOT, timeoutFor } from './support/property.js';
+import { checkProperty, ROOT, scratchDir, timeoutFor } from './support/property.js';
 
 const IN_PROCESS_RUNS = 10_000;
 const PROCESS_RUNS = 1_000;
@@ -53,7 +52,7 @@ function headersFor(token: string): Record<string, string> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'mcpgate-fuzz-intake-'));
+  dir = scratchDir('mcpgate-fuzz-intake-');
   [issuer, upstream] = await Promise.all([
     startIssuer(),
     startUpstreamScript('bench/upstream-server.mjs', { BENCH_TOOLS: '3' }),

@@ -12,7 +12,8 @@
 //   which scripts/fuzz.mjs turns into new entries of regressions.json.
 // - An unhandled rejection or uncaught exception in code under test fails the running test:
 //   Jest installs its own handlers for both and reports the error in that test.
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 
@@ -107,4 +108,25 @@ export async function checkProperty<T>(
  */
 export function must(condition: boolean, message: () => string): asserts condition {
   if (!condition) throw new Error(message());
+}
+
+const PROTOTYPE_KEYS = Object.getOwnPropertyNames(Object.prototype).join(',');
+
+/** Throws when Object.prototype has gained a key (prototype pollution by the code under test). */
+export function mustKeepObjectPrototype(): void {
+  must(
+    Object.getOwnPropertyNames(Object.prototype).join(',') === PROTOTYPE_KEYS &&
+      ({} as Record<string, unknown>).polluted === undefined,
+    () => 'Object.prototype was changed',
+  );
+}
+
+/**
+ * A scratch directory in memory (/dev/shm) where there is one: the suites write a file per
+ * case (configurations, decision lines), and a disk-backed temporary directory costs a
+ * millisecond a write on some machines.
+ */
+export function scratchDir(prefix: string): string {
+  const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  return mkdtempSync(join(base, prefix));
 }
