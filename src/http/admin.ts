@@ -5,7 +5,12 @@ import { Router, type Request, type Response } from 'express';
 import { callerOf, expressAuth, type Authenticate } from './guards/bearer-auth.js';
 import { policySummary } from '../policy/input.js';
 import type { Pipeline } from '../pipeline/chains.js';
-import { StoreUnavailableError, type SessionRecord, type SessionStore } from '../sessions/store.js';
+import {
+  StoreUnavailableError,
+  type ListedSession,
+  type SessionRecord,
+  type SessionStore,
+} from '../sessions/store.js';
 import type { SessionManager } from './live-sessions.js';
 import type { Logger } from '../util/logger.js';
 
@@ -33,19 +38,42 @@ function view(record: SessionRecord): Record<string, unknown> {
   };
 }
 
+/** A listed session: its view, when it was last used and how long it has been idle. */
+function listedView(session: ListedSession, now: number): Record<string, unknown> {
+  return {
+    ...view(session),
+    last_used_at: new Date(session.lastUsedAt).toISOString(),
+    idle_s: Math.max(0, Math.floor((now - session.lastUsedAt) / 1000)),
+  };
+}
+
 export function adminRouter(deps: AdminDeps): Router {
   const router = Router();
   const auth = expressAuth(deps.authenticate);
 
-  /** Asks the policy; answers 403 with its reasons when denied. */
-  const permitted = (res: Response, operation: AdminOperation, sessionId?: string): boolean => {
+  /**
+   * Asks the policy; answers 403 with its reasons when denied, 503 when the decision could
+   * not be recorded.
+   */
+  const permitted = async (
+    res: Response,
+    operation: AdminOperation,
+    sessionId?: string,
+  ): Promise<boolean> => {
     const caller = callerOf(res);
-    const { decision, decisionId } = deps.pipeline.decideAdmin({
+    const { decision, decisionId, unrecorded } = await deps.pipeline.decideAdmin({
       identity: caller.identity,
       operation,
       sessionId,
       remoteAddress: caller.remoteAddress,
     });
+    if (unrecorded !== undefined) {
+      res
+        .status(503)
+        .set('Retry-After', '2')
+        .json({ error: 'decision_log_unavailable', message: unrecorded });
+      return false;
+    }
     if (decision.allow) return true;
     res
       .status(403)
@@ -59,10 +87,11 @@ export function adminRouter(deps: AdminDeps): Router {
   };
 
   router.get('/admin/sessions', auth, async (_req: Request, res) => {
-    if (!permitted(res, 'list')) return;
+    if (!(await permitted(res, 'list'))) return;
     try {
       const records = await deps.store.list();
-      res.json({ sessions: records.map(view) });
+      const now = Date.now();
+      res.json({ sessions: records.map((session) => listedView(session, now)) });
     } catch (err) {
       storeDown(res, err);
     }
@@ -70,7 +99,7 @@ export function adminRouter(deps: AdminDeps): Router {
 
   router.get('/admin/sessions/:id', auth, async (req: Request, res) => {
     const id = String(req.params.id);
-    if (!permitted(res, 'show', id)) return;
+    if (!(await permitted(res, 'show', id))) return;
     try {
       const loaded = await deps.store.load(id, deps.historyLimit, []);
       if (!loaded) {
@@ -91,7 +120,7 @@ export function adminRouter(deps: AdminDeps): Router {
 
   router.delete('/admin/sessions/:id', auth, async (req: Request, res) => {
     const id = String(req.params.id);
-    if (!permitted(res, 'kill', id)) return;
+    if (!(await permitted(res, 'kill', id))) return;
     try {
       const existed = await deps.store.terminate(id, 'killed by an administrator');
       await deps.sessions.endLocal(id, 'killed by an administrator');

@@ -6,16 +6,24 @@ import { Router } from 'express';
 import { authorizationServers } from '../config/auth.js';
 import type { GatewayConfig } from '../config/load.js';
 import { TokenVerifier } from '../identity/verifier.js';
-import { createDecisionLog } from '../audit/decision-log.js';
+import {
+  createDecisionLog,
+  DecisionLogNotFlushedError,
+  hmacKeyFrom,
+} from '../audit/decision-log.js';
 import { auditBackpressure, guardAdmin } from '../http/guards/audit-backpressure.js';
 import { parseBundle } from '../policy/bundle/read.js';
 import { PolicyHolder } from '../policy/holder.js';
 import { PolicyManager } from '../policy/sources/manager.js';
 import { Pipeline, type PipelineDeps } from '../pipeline/chains.js';
+import { clientErrorHandler } from '../http/client-errors.js';
+import { Intake } from '../http/drain.js';
 import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
+import { doctorRouter } from '../http/doctor.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
 import { mcpHandler } from '../http/mcp-endpoint.js';
+import { TransportCounters } from '../mcp/server/http-transport.js';
 import { SessionManager } from '../http/live-sessions.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
 import { createStore } from '../sessions/create-store.js';
@@ -32,6 +40,11 @@ export interface RunningGateway {
   policy: PolicyHolder;
   registry: UpstreamRegistry;
   sessions: SessionManager;
+  /**
+   * Stops taking requests (503), waits for those in progress (gateway.drain_timeout_s),
+   * then closes everything and flushes the decision log. Rejects with
+   * DecisionLogNotFlushedError, naming the spool file, when lines could not be written.
+   */
   close(): Promise<void>;
 }
 
@@ -94,7 +107,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const decisionLog = createDecisionLog(
     config.audit.destinations,
     { id: config.gateway.id, version: GATEWAY_VERSION },
-    { logger },
+    {
+      logger,
+      hmacKey: config.audit.hmacKey && hmacKeyFrom(config.audit.hmacKey),
+      spoolDir: config.audit.spoolDir,
+    },
   );
   const store = createStore(config.sessions.store, logger);
   const sessions = new SessionManager(
@@ -103,6 +120,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     store,
     logger,
   );
+  // Terminations on any replica: an exchange still under way for the session is not kept.
+  store.onTerminated((id) => broker.sessionEnded(id));
   const pipeline = assemblePipeline(config, logger, {
     policy,
     registry,
@@ -145,19 +164,41 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       logger,
     }),
   );
+  admin.use(
+    doctorRouter({
+      // Without the MCP scopes: a token lacking them is told so, not refused.
+      authenticate: bearerAuth({ ...authOptions, requiredScopes: [] }),
+      policy,
+      gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
+      defaultPurpose: config.sessions.defaultPurpose,
+      requiredScopes: config.auth.requiredScopes,
+      logger,
+    }),
+  );
+  const transportCounters = new TransportCounters();
+  const intake = new Intake();
   const listener = requestListener({
     logger,
     admin,
     maxBodyBytes: config.gateway.maxBodyBytes,
+    maxJsonDepth: config.gateway.maxJsonDepth,
     allowedOrigins: config.gateway.allowedOrigins,
     authenticate: bearerAuth({ ...authOptions, requiredScopes: config.auth.requiredScopes }),
     auditGuard: auditBackpressure(decisionLog),
-    mcp: mcpHandler({ sessions, store, pipeline, config: config.sessions, logger }),
+    mcp: mcpHandler({
+      sessions,
+      store,
+      pipeline,
+      config: config.sessions,
+      logger,
+      counters: transportCounters,
+    }),
     readiness: () => {
       const engine = policy.current();
       const upstreams = registry.status();
       return {
         ready:
+          !intake.stopping &&
           engine !== undefined &&
           registry.isReady() &&
           identity.verifier?.isReady() === true &&
@@ -169,6 +210,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           decision_log: decisionLog.stats(),
           upstreams,
           sessions: { live_here: sessions.size, store: store.health() },
+          // What bounded queues refused or dropped since the start (docs/security.md).
+          intake: {
+            requests_refused_in_flight: transportCounters.refusedInFlight,
+            notifications_dropped: transportCounters.droppedNotifications,
+          },
+          ...(intake.stopping
+            ? { shutting_down: { requests_in_progress: intake.requestsInProgress } }
+            : {}),
         },
       };
     },
@@ -182,8 +231,22 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   });
 
   // Headers up to 256 KiB reach the app, so an oversized token gets a proper 401 from the
-  // verifier instead of Node's bare 431.
-  const http: HttpServer = createServer({ maxHeaderSize: 256 * 1024 }, listener);
+  // verifier instead of Node's bare 431. Slow clients are cut off: headers, then the whole
+  // request with its body, must arrive in time (408); a response may take as long as it
+  // needs (a tool call, an event stream). Node checks the two timeouts every
+  // connectionsCheckingInterval, so that is kept well under them.
+  const { headerTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = config.gateway;
+  const http: HttpServer = createServer(
+    {
+      maxHeaderSize: 256 * 1024,
+      headersTimeout: headerTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, headerTimeoutMs / 4)),
+    },
+    intake.listener(listener),
+  );
+  http.on('clientError', clientErrorHandler(logger));
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(config.gateway.port, config.gateway.host, () => resolve());
@@ -199,6 +262,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     resource(),
     config.auth.clockToleranceS,
     logger,
+    config.auth.maxTokenLifetimeS,
   );
   identity.verifier = tokenVerifier;
   void tokenVerifier.warmUp();
@@ -209,24 +273,39 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     upstreams: registry.status().length,
   });
 
-  let closed = false;
+  let closing: Promise<void> | undefined;
+  const shutdown = async (): Promise<void> => {
+    // New requests get 503 from now on; those in progress may finish (and be recorded).
+    intake.stop();
+    http.closeIdleConnections();
+    const drain = await intake.drained(config.gateway.drainTimeoutMs);
+    if (drain.unfinished > 0) {
+      logger.warn('requests still in progress at the end of the drain are cut off', {
+        requests: drain.unfinished,
+        drain_timeout_ms: config.gateway.drainTimeoutMs,
+      });
+    }
+    await sessions.closeAll();
+    http.closeAllConnections();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+    tokenVerifier.stop();
+    policyManager.stop();
+    await registry.close();
+    await store.close();
+    const flushed = await decisionLog.close();
+    if (flushed.spooled.length > 0 || flushed.unsaved.length > 0) {
+      throw new DecisionLogNotFlushedError(flushed);
+    }
+  };
   return {
     url: baseUrl,
     resource: resource(),
     policy,
     registry,
     sessions,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await sessions.closeAll();
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-      tokenVerifier.stop();
-      policyManager.stop();
-      await registry.close();
-      await store.close();
-      await decisionLog.close();
+    close() {
+      closing ??= shutdown();
+      return closing;
     },
   };
 }

@@ -15,14 +15,15 @@ import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { Logger } from '../util/logger.js';
 import { Chain, type Stage, type StageTimer } from './chain.js';
 import type { RequestContext } from './context.js';
-import { auditDecision, auditVisible } from './stages/audit.js';
+import { auditDecision, auditVisible, recorded } from './stages/audit.js';
 import { buildRequestInput, type GatewayFacts } from './stages/build-input.js';
 import { checkToolOutput } from './stages/check-output.js';
 import { issueCredential } from './stages/credential.js';
 import { decideRequest } from './stages/decide.js';
 import { decideVisibleItems } from './stages/decide-visible.js';
+import { endUnrecordedSession } from './stages/end-unrecorded-session.js';
 import { forwardToUpstream } from './stages/forward.js';
-import { openSession } from './stages/open-session.js';
+import { openSession, type SessionOpenLimits } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
 import { resolveTarget } from './stages/resolve-target.js';
 import { showVisible } from './stages/show-visible.js';
@@ -32,7 +33,7 @@ export interface PipelineDeps {
   policy: PolicyHolder;
   registry: UpstreamRegistry;
   store: SessionStore;
-  limits: RecordLimits;
+  limits: RecordLimits & SessionOpenLimits;
   decisionLog: DecisionLog;
   logger: Logger;
   gateway: GatewayFacts;
@@ -49,6 +50,8 @@ export interface SessionOpening {
   decisionId: string;
   /** Set when the store could not be reached: the client should retry. */
   unavailable: Error | undefined;
+  /** True when the user already has sessions.max_sessions_per_principal sessions open. */
+  principalFull: boolean;
 }
 
 export class Pipeline {
@@ -94,7 +97,7 @@ export class Pipeline {
 
     this.add(
       'session/open',
-      [input, decideStage, openSession(store, limits.idleTimeoutMs), audit],
+      [input, decideStage, openSession(store, limits), audit, endUnrecordedSession(deps.terminate)],
       (ctx) => ctx,
     );
   }
@@ -119,16 +122,24 @@ export class Pipeline {
     await this.run(ctx);
     const decision = ctx.decision;
     if (!decision) throw new Error('session/open ended without a decision');
-    return { decision, decisionId: ctx.decisionId, unavailable: ctx.denial?.unavailable };
+    return {
+      decision,
+      decisionId: ctx.decisionId,
+      unavailable: ctx.denial?.unavailable,
+      principalFull: ctx.denial?.principalFull === true,
+    };
   }
 
-  /** An operator's admin action (list, show, kill sessions), decided and logged. */
-  decideAdmin(request: {
+  /**
+   * An operator's admin action (list, show, kill sessions), decided and logged. `unrecorded`
+   * says why the decision log did not accept it: then nothing may be done.
+   */
+  async decideAdmin(request: {
     identity: Identity;
     operation: 'list' | 'show' | 'kill';
     sessionId: string | undefined;
     remoteAddress: string | undefined;
-  }): { decision: Decision; decisionId: string } {
+  }): Promise<{ decision: Decision; decisionId: string; unrecorded?: string }> {
     const input = buildAdminInput(
       request.operation,
       request.identity,
@@ -143,7 +154,7 @@ export class Pipeline {
       });
     }
     // Admin decisions carry no session; the log names none.
-    const decisionId = this.deps.decisionLog.write(
+    const logged = this.deps.decisionLog.write(
       {
         path: DECISION_ENTRYPOINT,
         inputJson: evaluation.inputJson,
@@ -156,6 +167,11 @@ export class Pipeline {
       },
       evaluation.engine,
     );
+    const outcome = await recorded(logged, evaluation.decision.allow);
+    const decisionId = logged.decisionId;
+    if (outcome !== undefined && 'deny' in outcome) {
+      return { decision: evaluation.decision, decisionId, unrecorded: outcome.deny.reason };
+    }
     return { decision: evaluation.decision, decisionId };
   }
 

@@ -77,7 +77,11 @@ describe('the JSON-RPC intake', () => {
       const config = parseConfig(
         {
           gateway: { id: 'fuzz', host: '127.0.0.1', port: 0, max_body_bytes: MAX_BODY_BYTES },
-          sessions: { default_purpose: 'code-review', max_sessions: 100_000 },
+          sessions: {
+            default_purpose: 'code-review',
+            max_sessions: 100_000,
+            max_sessions_per_principal: 100_000,
+          },
           auth: {
             issuers: [
               {
@@ -153,7 +157,7 @@ describe('the JSON-RPC intake', () => {
         issuer,
         upstreams: { everything: { transport: 'http', url: upstream.url } },
         gateway: { max_body_bytes: MAX_BODY_BYTES },
-        sessions: { max_sessions: 100_000 },
+        sessions: { max_sessions: 100_000, max_sessions_per_principal: 100_000 },
         // info, not debug: the listening line is info, and debug writes a line per request.
         extra: { logging: { level: 'info' } },
       });

@@ -6,15 +6,17 @@
 // look-alikes, case changes, Windows spellings and composed or decomposed accents.
 //
 // Invariants:
-// - a path with a trick of rego/mcp/lib/paths.rego is never allowed (a model of the tricks
-//   in TypeScript decides which paths have one);
+// - a path with a trick that can change its target (paths.target_tricks of
+//   rego/mcp/lib/paths.rego: absolute, ~, drive letters, "..", backslashes, control
+//   characters, percent-encoded /, \, . or NUL, look-alikes of /, \ or .) is never allowed
+//   (a model of them in TypeScript decides which paths have one);
 // - no allow where the normalised equivalent is denied: when a path is allowed, so is what a
-//   file system would open for it: the POSIX resolution of ., .. and //, the same name in
-//   lower case (case-insensitive volumes), the Windows reading (\ as separator, trailing
-//   dots and spaces dropped, ::$DATA dropped), and its NFC and NFD forms (macOS volumes).
-//   Percent-decoding and NFKC (which maps look-alikes such as the fullwidth solidus to
-//   ASCII) are not among them: no file system applies them, so such a path names the file
-//   it spells (docs/testing.md).
+//   file system would open for it: the POSIX resolution of ., .. and // (the policy matches
+//   "./src/a.ts" and "src//a.ts" as "src/a.ts"), the same name in lower case
+//   (case-insensitive volumes), the Windows reading (\ as separator, trailing dots and
+//   spaces dropped, ::$DATA dropped), and its NFC and NFD forms (macOS volumes). Full
+//   percent-decoding and NFKC are not readings a file system makes; what they would open is
+//   in docs/testing.md.
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
@@ -67,6 +69,29 @@ function allowed(tool: Tool, path: string): boolean {
 // ---------------------------------------------------------------------------------------
 // The tricks of rego/mcp/lib/paths.rego, as a model.
 
+/** Characters rego/mcp/lib/paths.rego refuses because they stand for or look like /, \ or . */
+const LOOK_ALIKES = [
+  '\u2215',
+  '\u2044',
+  '\uff0f',
+  '\u29f8',
+  '\u2571',
+  '\uff3c',
+  '\u2216',
+  '\ufe68',
+  '\u29f9',
+  '\uff0e',
+  '\u2024',
+  '\u2025',
+  '\ufe52',
+];
+
+/**
+ * Whether the path has one of the tricks that can change its target (paths.target_tricks
+ * with no served roots): absolute, ~, a drive letter, "..", a backslash, a control
+ * character, a percent-encoded /, \, . or NUL, a look-alike of /, \ or . ("." segments and
+ * empty segments are harmless spellings: the scope is matched against the path they mean).
+ */
 function hasTrick(path: string): boolean {
   const segments = path.split('/');
   const drive = path.includes(':') && /^[A-Za-z]$/.test(path.split(':')[0] ?? '');
@@ -75,10 +100,10 @@ function hasTrick(path: string): boolean {
     path.startsWith('~') ||
     drive ||
     segments.includes('..') ||
-    segments.includes('.') ||
-    segments.some((s, i) => s === '' && i > 0) ||
     path.includes('\\') ||
-    [...path].some((c) => (c.codePointAt(0) ?? 0) < 0x20 || c === '\u007f')
+    [...path].some((c) => (c.codePointAt(0) ?? 0) < 0x20 || c === '\u007f') ||
+    /%(2f|5c|2e|00)/i.test(path) ||
+    LOOK_ALIKES.some((c) => path.includes(c))
   );
 }
 
@@ -253,7 +278,17 @@ describe('the shipped policy on generated paths, in wasm', () => {
     expect(allowed('read_file', 'src/lib/b.tsx')).toBe(true);
     expect(allowed('list_directory', 'src')).toBe(true);
     expect(allowed('read_multiple_files', 'src/a/index.ts')).toBe(true);
-    for (const p of ['src/../.env', 'src//a.ts', './src/a.ts', 'src/secrets.ts', '/src/a.ts']) {
+    // Harmless spellings of an allowed path, matched as the path they mean.
+    for (const p of ['src//a.ts', './src/a.ts', 'src/./lib/b.tsx']) {
+      expect([p, allowed('read_file', p)]).toEqual([p, true]);
+    }
+    for (const p of [
+      'src/../.env',
+      'src/secrets.ts',
+      '/src/a.ts',
+      'src/%2e%2e/a.ts',
+      'src\uff0fa.ts',
+    ]) {
       expect([p, allowed('read_file', p)]).toEqual([p, false]);
     }
   });

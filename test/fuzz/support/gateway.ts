@@ -324,8 +324,8 @@ export const message: fc.Arbitrary<unknown> = fc.oneof(
 
 /**
  * A batch: ids unique within it (a duplicate id gets one answer for two requests), and no
- * cancellation of a request of the same batch (a cancelled request gets no answer at all, so
- * its POST stays open: a known issue, see docs/testing.md).
+ * cancellation of a request of the same batch (a cancelled request gets no answer): the
+ * intake's check expects one answer per request.
  */
 const batch: fc.Arbitrary<unknown[]> = fc
   .uniqueArray(message, { minLength: 1, maxLength: 4, selector: idKey })

@@ -89,6 +89,8 @@ export class IntakeTarget {
   /** Sessions left because a lone surrogate made every evaluation fail (see replaceIfPoisoned). */
   poisoned = 0;
   private barriers = 0;
+  /** The last body checked and its answer, for the message when lines turn up late. */
+  private readonly previous: string[] = [];
   private readonly log: LogTail;
   /** Sessions the generated initialize requests opened; closed by `closeOpened`. */
   private readonly opened: string[] = [];
@@ -144,7 +146,7 @@ export class IntakeTarget {
     // An initialize goes without a session (it may open one), the rest as chosen.
     const withSession = inSession && !initializing;
     const answer = await this.post(text, withSession);
-    expect([200, 202, 400, 403, 404, 413]).toContain(answer.status);
+    expect([200, 202, 400, 403, 404, 413, 429]).toContain(answer.status);
     expect(answer.status === 413).toBe(Buffer.byteLength(text) > MAX_BODY_BYTES);
     const answers = answerMessages(answer);
     for (const a of answers) {
@@ -169,8 +171,8 @@ export class IntakeTarget {
           });
         }
       }
-    } else if (answer.status === 403 && initializing && !withSession) {
-      // session/open refused by the policy: decided and logged.
+    } else if ((answer.status === 403 || answer.status === 429) && initializing && !withSession) {
+      // session/open refused by the policy, or by the user's session cap: decided and logged.
       expected.push({ id: requests[0]!.id, session: REFUSED });
     }
     // The requests of a batch are decided concurrently: their lines come in any order.
@@ -178,7 +180,17 @@ export class IntakeTarget {
       const refused = expected.some((e) => e.session === REFUSED && e.id === line.req_id);
       return { id: line.req_id, session: refused ? REFUSED : line.session_id };
     });
-    expect(sortedKeys(logged)).toEqual(sortedKeys(expected));
+    const got = sortedKeys(logged);
+    const want = sortedKeys(expected);
+    if (got.join('\n') !== want.join('\n')) {
+      throw new Error(
+        `decision-log lines ${JSON.stringify(got)}, expected ${JSON.stringify(want)} ` +
+          `(answer ${answer.status} ${answer.body.slice(0, 300)}; the bodies before this one: ` +
+          `${this.previous.join(' || ')})`,
+      );
+    }
+    this.previous.push(`${text.slice(0, 300)} -> ${answer.status} ${answer.body.slice(0, 200)}`);
+    if (this.previous.length > 4) this.previous.shift();
   }
 
   /**
