@@ -12,8 +12,10 @@ import {
   GATEWAY_REFUSED,
   INTERNAL_ERROR,
   INVALID_REQUEST,
+  PARSE_ERROR,
   POLICY_DENIED,
 } from '../mcp/jsonrpc/codes.js';
+import { messageKind } from '../mcp/jsonrpc/shape.js';
 import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
 import {
   NodeStreamableHttpTransport,
@@ -130,6 +132,12 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     body: unknown,
   ): Promise<void> => {
     const identity = caller.identity;
+    if (isInitializeRequest(body) && messageKind(body) !== 'request') {
+      // Not a JSON-RPC request (the SDK's check reads only method and params): the transport
+      // would refuse it after the policy had opened a session whose id nobody receives.
+      refuse(req, res, caller, 400, PARSE_ERROR, 'Parse error: Invalid JSON-RPC message');
+      return;
+    }
     if (!isInitializeRequest(body)) {
       refuse(
         req,

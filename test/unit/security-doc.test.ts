@@ -33,7 +33,7 @@ describe('docs/security.md', () => {
   it.each(rows.map((row) => [row[0], row[5]] as const))(
     '%s: names tests that exist',
     (_input, tests) => {
-      const files = [...(tests ?? '').matchAll(/`((?:e2e|unit)\/[\w.-]+\.test\.ts)`/g)].map(
+      const files = [...(tests ?? '').matchAll(/`((?:e2e|unit|fuzz)\/[\w.-]+\.test\.ts)`/g)].map(
         (m) => m[1],
       );
       expect(files.length).toBeGreaterThan(0);
