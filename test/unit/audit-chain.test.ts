@@ -17,8 +17,6 @@ import {
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import winston from 'winston';
 import { chainOf, hmacMatches, LineChain } from '../../src/audit/chain.js';
 import { createDecisionLog } from '../../src/audit/decision-log.js';
 import { fileSink, type LineSinkOptions } from '../../src/audit/line-writer.js';
@@ -26,6 +24,7 @@ import { listSpools, SpoolUndeliveredError, writeSpool } from '../../src/audit/s
 import { verifyFiles, type VerifyReport } from '../../src/audit/verify.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';
 import { thrownBy } from './support/errors.js';
+import { captureLogger } from './support/logger.js';
 
 let dir: string;
 let counter = 0;
@@ -344,18 +343,7 @@ describe('spool files', () => {
     const said: string[] = [];
     const log = createDecisionLog([{ type: 'file', path: fresh('current.jsonl') }], LABELS, {
       spoolDir,
-      logger: winston.createLogger({
-        transports: [
-          new winston.transports.Stream({
-            stream: new Writable({
-              write(chunk: Buffer, _enc, done) {
-                said.push(chunk.toString());
-                done();
-              },
-            }),
-          }),
-        ],
-      }),
+      logger: captureLogger(said),
     });
     await log.close();
     expect(said.map((m) => JSON.parse(m) as Record<string, unknown>)).toEqual([

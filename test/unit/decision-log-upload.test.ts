@@ -3,16 +3,15 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import winston from 'winston';
 import type { ServiceDestination } from '../../src/config/policy.js';
 import { createDecisionLog } from '../../src/audit/decision-log.js';
 import { DecisionLogUploader } from '../../src/audit/upload.js';
 import { DECISION_ENTRYPOINT } from '../../src/policy/engine.js';
+import { captureLogger } from './support/logger.js';
 
 interface Request {
   status: number;
@@ -64,21 +63,6 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000)
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
-}
-
-function captureLogger(messages: string[]): winston.Logger {
-  return winston.createLogger({
-    transports: [
-      new winston.transports.Stream({
-        stream: new Writable({
-          write(chunk: Buffer, _enc, done) {
-            messages.push(chunk.toString());
-            done();
-          },
-        }),
-      }),
-    ],
-  });
 }
 
 const HOUR_MS = 3_600_000;

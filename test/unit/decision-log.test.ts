@@ -5,8 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import winston from 'winston';
-import { Writable } from 'node:stream';
 import { readBundleFile } from '../../src/policy/bundle/read.js';
 import {
   applyMaskRules,
@@ -25,6 +23,7 @@ import { DECISION_ENTRYPOINT, PolicyEngine, VISIBLE_ENTRYPOINT } from '../../src
 import { buildWasmBundle, regoLayout, ToolchainError } from '../../src/toolchain/opa.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';
 import { thrownBy } from './support/errors.js';
+import { captureLogger } from './support/logger.js';
 import { CAPABILITIES } from './support/opa.js';
 
 const FIXTURES = join(PACKAGE_ROOT, 'test/fixtures/policies/log-mask');
@@ -122,21 +121,6 @@ async function writeAll(
   await log.close();
   const all = lines();
   return { lines: all, parsed: all.map((l) => JSON.parse(l) as Json), ids, log };
-}
-
-function captureLogger(messages: string[]): winston.Logger {
-  return winston.createLogger({
-    transports: [
-      new winston.transports.Stream({
-        stream: new Writable({
-          write(chunk: Buffer, _enc, done) {
-            messages.push(chunk.toString());
-            done();
-          },
-        }),
-      }),
-    ],
-  });
 }
 
 function field(value: Json, key: string): Json {
