@@ -2,66 +2,51 @@
 // chain (and with --key the HMAC) of every line, across rotated files given in order.
 import type { KeyObject } from 'node:crypto';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { hmacKeyFrom } from '../audit/decision-log.js';
 import { verifyFiles, type VerifyFinding } from '../audit/verify.js';
 import { parseSecretRef } from '../config/secrets.js';
+import { parseCommand, type CommandSpec } from '../util/command-spec.js';
 
-export const AUDIT_USAGE = `  mcpgate audit verify FILE... [--key env:NAME|file:PATH]... [--allow-new-chains] [--json]
-                                               check the hash chain (and HMAC) of decision-log files,
-                                               oldest first: rotated files, then the current one`;
-
-const HELP = `Usage:
-${AUDIT_USAGE}
-
-Every stdout and file decision-log line ends with a "chain" member: its seq and the SHA-256
-of the line before it (prev), and with audit.hmac_key an HMAC. verify reads the files in the
-order given (a spool file after the file it belongs to) and reports each line that breaks the
-chain: a line removed, reordered, altered or cut short, as FILE:LINE and what was expected.
-
-Options:
-  --key env:NAME|file:PATH   the audit.hmac_key, by reference (repeat for a key rotated
-                             between the files); without it HMACs are not checked
-  --allow-new-chains         accept lines that start a new chain after other lines (stdout
-                             captured across restarts: each process starts its own chain)
-  --json                     print the report as JSON
-
-Exit status: 0 the chain is intact, 1 problems were found, 2 usage error.
-`;
+export const AUDIT_VERIFY_SPEC = {
+  name: 'audit verify',
+  summary: "check a decision log's hash chain: no line removed, reordered or altered",
+  args: [
+    {
+      name: 'FILE',
+      repeats: true,
+      help: 'decision-log files, oldest first: rotated files, then the current one (a spool file after the file it belongs to)',
+    },
+  ],
+  options: {
+    key: {
+      type: 'string',
+      value: 'env:NAME|file:PATH',
+      multiple: true,
+      help: 'the audit.hmac_key, by reference (once per key when it changed between the files); without it HMACs are not checked',
+    },
+    'allow-new-chains': {
+      type: 'boolean',
+      default: false,
+      help: 'accept lines that start a new chain after other lines (stdout captured across restarts: each process starts its own chain)',
+    },
+    json: { type: 'boolean', default: false, help: 'print the whole report as JSON' },
+  },
+  details: [
+    'Every stdout and file decision-log line ends with a "chain" member: its seq and the SHA-256 of the line before it (prev), and with audit.hmac_key an HMAC of the line. verify reads the files in the order given and reports every line that breaks the chain, as FILE:LINE and what was expected there: a line removed, reordered, altered, cut short or not JSON. The last line of the last file cannot be checked against a successor: compare the last seq and hash printed with /readyz (decision_log.writers[].last_seq, last_hash).',
+    'Exit status: 0 when the chain is intact, 1 when a problem was found, 2 for a wrong command line.',
+  ],
+  example: [
+    'mcpgate audit verify /var/log/mcpgate/decisions.*.jsonl /var/log/mcpgate/decisions.jsonl --key env:MCPGATE_AUDIT_HMAC_KEY',
+  ],
+} as const satisfies CommandSpec;
 
 function print(kind: string, f: VerifyFinding): string {
   return `${f.file}:${f.line}: ${kind}${f.message}`;
 }
 
-export function auditCommand(argv: string[]): number {
-  const [sub, ...rest] = argv;
-  if (sub === undefined || sub === 'help' || sub === '--help' || sub === '-h') {
-    console.log(HELP);
-    return 0;
-  }
-  if (sub !== 'verify') {
-    console.error(`unknown audit command "${sub}"\n\n${HELP}`);
-    return 2;
-  }
-  const { values, positionals } = parseArgs({
-    args: rest,
-    allowPositionals: true,
-    options: {
-      key: { type: 'string', multiple: true, default: [] },
-      'allow-new-chains': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  if (positionals.length === 0) {
-    console.error(`audit verify needs at least one decision-log file\n\n${HELP}`);
-    return 2;
-  }
-  const keys: KeyObject[] = values.key.map((ref, i) =>
+export function auditVerify(argv: string[]): number {
+  const { values, positionals } = parseCommand(AUDIT_VERIFY_SPEC, argv);
+  const keys: KeyObject[] = (values.key ?? []).map((ref, i) =>
     hmacKeyFrom(parseSecretRef(ref, `--key ${i + 1}`, process.cwd())),
   );
   const files = positionals.map((p) => resolve(p));

@@ -54,12 +54,18 @@ export interface GatewayConfig {
     publicUrl: string | undefined;
     allowedOrigins: string[];
     maxBodyBytes: number;
+    maxJsonDepth: number;
+    /** Node's HTTP server timeouts, ms: headers, the whole request, idle keep-alive. */
+    headerTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
     drainTimeoutMs: number;
   };
   sessions: SessionsConfig;
   auth: {
     issuers: IssuerConfig[];
     clockToleranceS: number;
+    maxTokenLifetimeS: number;
     requiredScopes: string[];
     scopesSupported: string[];
   };
@@ -212,12 +218,17 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       publicUrl: raw.gateway.public_url?.replace(/\/+$/, ''),
       allowedOrigins: raw.gateway.allowed_origins,
       maxBodyBytes: raw.gateway.max_body_bytes,
+      maxJsonDepth: raw.gateway.max_json_depth,
+      headerTimeoutMs: Math.round(raw.gateway.header_timeout_s * 1000),
+      requestTimeoutMs: Math.round(raw.gateway.request_timeout_s * 1000),
+      keepAliveTimeoutMs: Math.round(raw.gateway.keep_alive_timeout_s * 1000),
       drainTimeoutMs: Math.round(raw.gateway.drain_timeout_s * 1000),
     },
     sessions: resolveSessions(raw.sessions, baseDir),
     auth: {
       issuers,
       clockToleranceS: raw.auth.clock_tolerance_s,
+      maxTokenLifetimeS: raw.auth.max_token_lifetime_s,
       requiredScopes: raw.auth.required_scopes,
       scopesSupported: raw.auth.scopes_supported ?? raw.auth.required_scopes,
     },

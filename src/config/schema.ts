@@ -8,6 +8,8 @@ import { valueSource } from './value-source.js';
 import { credentialSchema } from './credentials-schema.js';
 
 const SERVER_NAME = /^[A-Za-z0-9-]{1,32}$/;
+/** Bodies nested 1,000 levels deep still pass every walker on the request path (tested). */
+export const MAX_JSON_DEPTH_CEILING = 1000;
 
 const isolation = z.enum(['shared', 'per-session']).default('shared');
 
@@ -71,8 +73,24 @@ export const configSchema = z.strictObject({
         .positive()
         .max(64 * 1024 * 1024)
         .default(1024 * 1024),
+      /**
+       * Deepest nesting of objects and arrays in a /mcp body; checked before anything walks
+       * the body. The ceiling keeps every recursive walker on the request path far from
+       * the stack limit.
+       */
+      max_json_depth: z.number().int().min(4).max(MAX_JSON_DEPTH_CEILING).default(64),
+      /** Slow clients: a request's headers, and the whole request with its body, must arrive within these. */
+      header_timeout_s: z.number().positive().max(300).default(10),
+      request_timeout_s: z.number().positive().max(3600).default(30),
+      /** An idle keep-alive connection is closed after this long without a request. */
+      keep_alive_timeout_s: z.number().positive().max(3600).default(5),
       /** At SIGTERM/SIGINT: how long requests in progress may take to finish. */
       drain_timeout_s: z.number().min(0).max(3600).default(10),
+    })
+    .refine((g) => g.header_timeout_s <= g.request_timeout_s, {
+      message:
+        'header_timeout_s must not exceed request_timeout_s (the headers are part of the request)',
+      path: ['header_timeout_s'],
     })
     .default({
       id: 'mcpgate',
@@ -80,6 +98,10 @@ export const configSchema = z.strictObject({
       port: 8080,
       allowed_origins: [],
       max_body_bytes: 1024 * 1024,
+      max_json_depth: 64,
+      header_timeout_s: 10,
+      request_timeout_s: 30,
+      keep_alive_timeout_s: 5,
       drain_timeout_s: 10,
     }),
   sessions: sessionsSchema,

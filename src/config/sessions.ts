@@ -13,6 +13,8 @@ export type StoreConfig =
 
 export interface SessionsConfig {
   maxSessions: number;
+  maxSessionsPerPrincipal: number;
+  maxRequestsInFlight: number;
   idleTimeoutMs: number;
   historyLimit: number;
   summaryLimit: number;
@@ -46,6 +48,8 @@ export function resolveSessions(raw: RawSessions, baseDir: string): SessionsConf
   if (perTool) rateLimits.perTool = perTool;
   return {
     maxSessions: raw.max_sessions,
+    maxSessionsPerPrincipal: raw.max_sessions_per_principal,
+    maxRequestsInFlight: raw.max_requests_in_flight,
     idleTimeoutMs: Math.round(raw.idle_timeout_s * 1000),
     historyLimit: raw.history_limit,
     summaryLimit: raw.summary_limit,

@@ -16,11 +16,14 @@ import { parseBundle } from '../policy/bundle/read.js';
 import { PolicyHolder } from '../policy/holder.js';
 import { PolicyManager } from '../policy/sources/manager.js';
 import { Pipeline, type PipelineDeps } from '../pipeline/chains.js';
-import { Intake } from '../http/drain.js';
+import { Drain } from '../http/drain.js';
+import { clientErrorHandler } from '../http/client-errors.js';
 import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
+import { doctorRouter } from '../http/doctor.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
 import { mcpHandler } from '../http/mcp-endpoint.js';
+import { TransportCounters } from '../mcp/server/http-transport.js';
 import { SessionManager } from '../http/live-sessions.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
 import { createStore } from '../sessions/create-store.js';
@@ -117,6 +120,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     store,
     logger,
   );
+  // Terminations on any replica: an exchange still under way for the session is not kept.
+  store.onTerminated((id) => broker.sessionEnded(id));
   const pipeline = assemblePipeline(config, logger, {
     policy,
     registry,
@@ -159,21 +164,42 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       logger,
     }),
   );
-  const intake = new Intake();
+  admin.use(
+    doctorRouter({
+      // Without the MCP scopes: a token lacking them is told so, not refused.
+      authenticate: bearerAuth({ ...authOptions, requiredScopes: [] }),
+      policy,
+      gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
+      defaultPurpose: config.sessions.defaultPurpose,
+      requiredScopes: config.auth.requiredScopes,
+      logger,
+    }),
+  );
+  const transportCounters = new TransportCounters();
+  // At shutdown: new requests refused, those in progress waited for.
+  const drain = new Drain();
   const listener = requestListener({
     logger,
     admin,
     maxBodyBytes: config.gateway.maxBodyBytes,
+    maxJsonDepth: config.gateway.maxJsonDepth,
     allowedOrigins: config.gateway.allowedOrigins,
     authenticate: bearerAuth({ ...authOptions, requiredScopes: config.auth.requiredScopes }),
     auditGuard: auditBackpressure(decisionLog),
-    mcp: mcpHandler({ sessions, store, pipeline, config: config.sessions, logger }),
+    mcp: mcpHandler({
+      sessions,
+      store,
+      pipeline,
+      config: config.sessions,
+      logger,
+      counters: transportCounters,
+    }),
     readiness: () => {
       const engine = policy.current();
       const upstreams = registry.status();
       return {
         ready:
-          !intake.stopping &&
+          !drain.stopping &&
           engine !== undefined &&
           registry.isReady() &&
           identity.verifier?.isReady() === true &&
@@ -185,8 +211,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           decision_log: decisionLog.stats(),
           upstreams,
           sessions: { live_here: sessions.size, store: store.health() },
-          ...(intake.stopping
-            ? { shutting_down: { requests_in_progress: intake.requestsInProgress } }
+          // What bounded queues refused or dropped since the start (docs/security.md).
+          intake: {
+            requests_refused_in_flight: transportCounters.refusedInFlight,
+            notifications_dropped: transportCounters.droppedNotifications,
+          },
+          ...(drain.stopping
+            ? { shutting_down: { requests_in_progress: drain.requestsInProgress } }
             : {}),
         },
       };
@@ -201,8 +232,22 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   });
 
   // Headers up to 256 KiB reach the app, so an oversized token gets a proper 401 from the
-  // verifier instead of Node's bare 431.
-  const http: HttpServer = createServer({ maxHeaderSize: 256 * 1024 }, intake.listener(listener));
+  // verifier instead of Node's bare 431. Slow clients are cut off: headers, then the whole
+  // request with its body, must arrive in time (408); a response may take as long as it
+  // needs (a tool call, an event stream). Node checks the two timeouts every
+  // connectionsCheckingInterval, so that is kept well under them.
+  const { headerTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = config.gateway;
+  const http: HttpServer = createServer(
+    {
+      maxHeaderSize: 256 * 1024,
+      headersTimeout: headerTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, headerTimeoutMs / 4)),
+    },
+    drain.listener(listener),
+  );
+  http.on('clientError', clientErrorHandler(logger));
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(config.gateway.port, config.gateway.host, () => resolve());
@@ -218,6 +263,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     resource(),
     config.auth.clockToleranceS,
     logger,
+    config.auth.maxTokenLifetimeS,
   );
   identity.verifier = tokenVerifier;
   void tokenVerifier.warmUp();
@@ -231,12 +277,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   let closing: Promise<void> | undefined;
   const shutdown = async (): Promise<void> => {
     // New requests get 503 from now on; those in progress may finish (and be recorded).
-    intake.stop();
+    drain.stop();
     http.closeIdleConnections();
-    const drain = await intake.drained(config.gateway.drainTimeoutMs);
-    if (drain.unfinished > 0) {
+    const drained = await drain.drained(config.gateway.drainTimeoutMs);
+    if (drained.unfinished > 0) {
       logger.warn('requests still in progress at the end of the drain are cut off', {
-        requests: drain.unfinished,
+        requests: drained.unfinished,
         drain_timeout_ms: config.gateway.drainTimeoutMs,
       });
     }

@@ -23,7 +23,7 @@ import { decideRequest } from './stages/decide.js';
 import { decideVisibleItems } from './stages/decide-visible.js';
 import { endUnrecordedSession } from './stages/end-unrecorded-session.js';
 import { forwardToUpstream } from './stages/forward.js';
-import { openSession } from './stages/open-session.js';
+import { openSession, type SessionOpenLimits } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
 import { resolveTarget } from './stages/resolve-target.js';
 import { showVisible } from './stages/show-visible.js';
@@ -33,7 +33,7 @@ export interface PipelineDeps {
   policy: PolicyHolder;
   registry: UpstreamRegistry;
   store: SessionStore;
-  limits: RecordLimits;
+  limits: RecordLimits & SessionOpenLimits;
   decisionLog: DecisionLog;
   logger: Logger;
   gateway: GatewayFacts;
@@ -50,6 +50,8 @@ export interface SessionOpening {
   decisionId: string;
   /** Set when the store could not be reached: the client should retry. */
   unavailable: Error | undefined;
+  /** True when the user already has sessions.max_sessions_per_principal sessions open. */
+  principalFull: boolean;
 }
 
 export class Pipeline {
@@ -95,13 +97,7 @@ export class Pipeline {
 
     this.add(
       'session/open',
-      [
-        input,
-        decideStage,
-        openSession(store, limits.idleTimeoutMs),
-        audit,
-        endUnrecordedSession(deps.terminate),
-      ],
+      [input, decideStage, openSession(store, limits), audit, endUnrecordedSession(deps.terminate)],
       (ctx) => ctx,
     );
   }
@@ -126,7 +122,12 @@ export class Pipeline {
     await this.run(ctx);
     const decision = ctx.decision;
     if (!decision) throw new Error('session/open ended without a decision');
-    return { decision, decisionId: ctx.decisionId, unavailable: ctx.denial?.unavailable };
+    return {
+      decision,
+      decisionId: ctx.decisionId,
+      unavailable: ctx.denial?.unavailable,
+      principalFull: ctx.denial?.principalFull === true,
+    };
   }
 
   /**

@@ -42,6 +42,8 @@ export interface Denial {
   claimsChallenge?: string;
   /** The store could not be reached: the client should retry (session/open answers 503). */
   unavailable?: Error;
+  /** session/open: the user has as many sessions open as one may (answered 429). */
+  principalFull?: boolean;
   /** The decision log did not accept the decision's line: nothing may be served. */
   unrecorded?: boolean;
 }

@@ -4,7 +4,7 @@
 // Keys (p = keyPrefix, 'mcpgate:' by default), every one with a TTL:
 //   p s:<id>                          hash: the SessionRecord (clientInfo/clientCapabilities as
 //                                     JSON, expiresAt '' for none), idleMs, calls, denied,
-//                                     untracked.
+//                                     untracked, lastUsedAt (epoch ms of the last use).
 //                                     TTL min(idleMs, expiresAt - now), restarted by load()
 //                                     and recordCall().
 //   p h:<id>                          list of JSON HistoryEntry, oldest first, trimmed to
@@ -20,12 +20,23 @@
 //   p idx                             sorted set of session ids scored by when each expires;
 //                                     create() and list() drop the ids whose score has
 //                                     passed. TTL: as long as its longest-lived session.
+//   p o:{u.<digest>}                  sorted set: the ids of one principal's sessions,
+//                                     scored by when each was claimed, for
+//                                     sessions.max_sessions_per_principal (digest: sha256
+//                                     of the principal, base64url, 22 characters; the
+//                                     braces keep it in its own hash slot). TTL: idleMs
+//                                     + 60 s from the last create or load of any of them,
+//                                     so it outlives each member. Ids of sessions that
+//                                     have ended are dropped when the set is full.
 //   p events                          pub/sub channel (not a key): {type:'terminated', id,
 //                                     reason, origin}.
 // Nothing secret is stored: the record holds no tokens by design, the history holds digests.
 //
-// Round trips: load() and recordCall() are one Lua script each (scripts.ts); create() and
-// terminate() too; list() is two (prune+read the index, then the hashes in one pipeline).
+// Round trips: load() and recordCall() are one Lua script each (scripts.ts; load() sends the
+// PEXPIRE of its principal's set in the same round trip); create() is the claim of a place
+// in the principal's set, then the script (plus, only when the set is full, one EXISTS per
+// member and a second claim); terminate() is one; list() is two (prune+read the index, then
+// the hashes in one pipeline).
 // Times are the gateway's clock (Date.now()), passed to the scripts: replicas need
 // synchronised clocks (NTP); a skew only blurs the edges of rate windows and expiries by as
 // much.
@@ -43,21 +54,30 @@
 // The constructor starts connecting at once (lazyConnect, then connect(), so the error
 // listeners are in place first); calls made while that first attempt is still under way
 // wait for it, up to commandTimeoutMs. ready() lets start-up wait for the connection.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../util/logger.js';
 import { checkIdleMs, checkLimit, checkRateRules, rateWindow } from './memory-store.js';
-import { CREATE_SCRIPT, LOAD_SCRIPT, RECORD_SCRIPT, TERMINATE_SCRIPT } from './redis/scripts.js';
+import {
+  CLAIM_SCRIPT,
+  CREATE_SCRIPT,
+  LOAD_SCRIPT,
+  RECORD_SCRIPT,
+  TERMINATE_SCRIPT,
+} from './redis/scripts.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import {
   StoreUnavailableError,
+  type ListedSession,
+  type CreateOutcome,
   type LoadedSession,
   type RateLimitRule,
   type RecordOptions,
   type RecordOutcome,
   type SessionRecord,
   type SessionStore,
+  type SessionUse,
   type StoreHealth,
 } from './store.js';
 
@@ -77,6 +97,25 @@ const COUNTER_SLACK_MS = 1000;
 const MAX_RECONNECT_DELAY_MS = 2000;
 /** list() reads the session hashes in pipelines of this many. */
 const LIST_BATCH = 500;
+/** Claims of a place for one create(): the second one runs after ended sessions are found. */
+const CLAIM_ATTEMPTS = 3;
+/**
+ * A principal's set outlives idleMs by this much: a request's recordCall() restarts the
+ * session's idle time a little after its load() restarted the set's (a policy evaluation
+ * and a token exchange apart).
+ */
+const OWNER_SET_SLACK_MS = 60_000;
+/**
+ * A place claimed this recently is not checked for its session, which may still be being
+ * created (claim and create are two round trips); an older one without its session is a
+ * create that failed, and is dropped.
+ */
+const CLAIM_GRACE_MS = 10_000;
+
+/** The hash tag of one principal's keys (base64url: never a brace). */
+function principalTag(principal: string): string {
+  return `u.${createHash('sha256').update(principal).digest('base64url').slice(0, 22)}`;
+}
 
 type ScriptCall = (numKeys: number, ...args: Array<string | number>) => Promise<unknown>;
 
@@ -102,6 +141,7 @@ export class RedisStore implements SessionStore {
   private readonly origin = randomUUID();
   private readonly listeners: Array<(id: string, reason: string) => void> = [];
   private readonly scripts: {
+    claim: ScriptCall;
     create: ScriptCall;
     load: ScriptCall;
     record: ScriptCall;
@@ -143,6 +183,7 @@ export class RedisStore implements SessionStore {
       autoResubscribe: false,
     });
     this.scripts = {
+      claim: this.define('mcpgateSessionClaim', CLAIM_SCRIPT),
       create: this.define('mcpgateSessionCreate', CREATE_SCRIPT),
       load: this.define('mcpgateSessionLoad', LOAD_SCRIPT),
       record: this.define('mcpgateSessionRecord', RECORD_SCRIPT),
@@ -176,9 +217,18 @@ export class RedisStore implements SessionStore {
     }
   }
 
-  async create(record: SessionRecord, idleMs: number): Promise<void> {
+  async create(
+    record: SessionRecord,
+    idleMs: number,
+    maxPerPrincipal?: number,
+  ): Promise<CreateOutcome> {
     checkIdleMs(idleMs);
     const idle = Math.ceil(idleMs);
+    if (maxPerPrincipal !== undefined) {
+      checkLimit('maxPerPrincipal', maxPerPrincipal);
+      const open = await this.claim(record, idle + OWNER_SET_SLACK_MS, maxPerPrincipal);
+      if (open !== undefined) return { kind: 'principal_full', open, limit: maxPerPrincipal };
+    }
     const expiresAt = record.expiresAt === null ? '' : String(record.expiresAt);
     const fields = [
       'principal',
@@ -208,19 +258,67 @@ export class RedisStore implements SessionStore {
     await this.run(() =>
       this.scripts.create(keys.length, ...keys, Date.now(), idle, expiresAt, record.id, ...fields),
     );
+    return { kind: 'created' };
+  }
+
+  /**
+   * Takes a place for the session in its principal's set: undefined once taken, else how
+   * many sessions the principal has open. A full set is checked member by member (did the
+   * session end?) and claimed again without the ended ones. A place whose create() then
+   * fails stays until the set is next found full, and is dropped then.
+   */
+  private async claim(
+    record: SessionRecord,
+    ttlMs: number,
+    limit: number,
+  ): Promise<number | undefined> {
+    const key = this.ownerKey(record.principal);
+    // A session idle longer than idleMs is gone anyway, so never wait longer than that.
+    const graceMs = Math.min(CLAIM_GRACE_MS, ttlMs - OWNER_SET_SLACK_MS);
+    let gone: string[] = [];
+    let open = limit;
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      const reply = await this.run(() =>
+        this.scripts.claim(1, key, Date.now(), record.id, limit, ttlMs, graceMs, ...gone),
+      );
+      if (!isStringArray(reply) || reply.length === 0) throw this.malformed(record.id, 'claim');
+      if (reply[0] === 'claimed') return undefined;
+      open = Number(reply[1]);
+      const settled = reply.slice(2);
+      const exists = await this.run(() =>
+        Promise.all(settled.map((id) => this.redis.exists(this.sessionKeys(id)[0]))),
+      );
+      gone = settled.filter((_, i) => exists[i] === 0);
+      if (gone.length === 0) return open;
+    }
+    return open;
   }
 
   async load(
     id: string,
     historyLimit: number,
     rateRules: RateLimitRule[],
+    use?: SessionUse,
   ): Promise<LoadedSession | undefined> {
     checkRateRules(rateRules);
     const now = Date.now();
     const keys = [...this.sessionKeys(id), ...rateRules.map((rule) => this.counterKey(rule, now))];
-    const reply = await this.run(() =>
-      this.scripts.load(keys.length, ...keys, now, id, Math.max(0, Math.floor(historyLimit))),
-    );
+    const reply = await this.run(() => {
+      if (use !== undefined) {
+        // Sent with the script, not awaited: the same round trip. The set then lives longer
+        // than any of its sessions (each lives idleMs from its last use).
+        this.redis
+          .pexpire(this.ownerKey(use.principal), Math.ceil(use.idleMs) + OWNER_SET_SLACK_MS)
+          .catch(() => undefined);
+      }
+      return this.scripts.load(
+        keys.length,
+        ...keys,
+        now,
+        id,
+        Math.max(0, Math.floor(historyLimit)),
+      );
+    });
     if (reply === null) return undefined;
     if (!Array.isArray(reply) || reply.length !== 4) throw this.malformed(id, 'load reply');
     const [fields, history, summary, counts] = reply as unknown[];
@@ -314,7 +412,12 @@ export class RedisStore implements SessionStore {
     const existed = await this.run(() =>
       this.scripts.terminate(keys.length, ...keys, id, this.channel, JSON.stringify(message)),
     );
-    if (existed !== 1) return false;
+    if (typeof existed !== 'string' && existed !== 1) return false;
+    if (typeof existed === 'string') {
+      // Its place among the principal's sessions is free now (a key of another hash slot).
+      // If this fails, the place is found free when the principal's set is next full.
+      await this.run(() => this.redis.zrem(this.ownerKey(existed), id)).catch(() => undefined);
+    }
     // This replica's listeners hear it now, before terminate() resolves, whether or not the
     // subscriber connection is up; the published copy is for the other replicas.
     this.notify(id, reason);
@@ -325,7 +428,7 @@ export class RedisStore implements SessionStore {
     this.listeners.push(listener);
   }
 
-  async list(): Promise<SessionRecord[]> {
+  async list(): Promise<ListedSession[]> {
     const idx = `${this.prefix}idx`;
     const ids = await this.run(async () => {
       const results = await this.redis
@@ -336,7 +439,7 @@ export class RedisStore implements SessionStore {
       return pipelineValues(results)[1];
     });
     if (!isStringArray(ids)) throw this.malformed('(index)', 'index');
-    const records: SessionRecord[] = [];
+    const records: ListedSession[] = [];
     for (let start = 0; start < ids.length; start += LIST_BATCH) {
       const batch = ids.slice(start, start + LIST_BATCH);
       const hashes = await this.run(async () => {
@@ -348,7 +451,14 @@ export class RedisStore implements SessionStore {
         const hash = hashes[i];
         // Gone between the two round trips (expired or terminated): not listed.
         if (typeof hash !== 'object' || hash === null || Object.keys(hash).length === 0) return;
-        records.push(this.decodeRecord(id, hash as Record<string, string>));
+        const fields = hash as Record<string, string>;
+        const record = this.decodeRecord(id, fields);
+        // A session stored by a gateway that did not record lastUsedAt: its creation.
+        const lastUsedAt = Number(fields.lastUsedAt);
+        records.push({
+          ...record,
+          lastUsedAt: Number.isFinite(lastUsedAt) && lastUsedAt > 0 ? lastUsedAt : record.createdAt,
+        });
       });
     }
     records.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
@@ -406,6 +516,11 @@ export class RedisStore implements SessionStore {
       `${this.prefix}t:${id}`,
       `${this.prefix}idx`,
     ];
+  }
+
+  /** The set of one principal's session ids (see the key list at the top). */
+  private ownerKey(principal: string): string {
+    return `${this.prefix}o:{${principalTag(principal)}}`;
   }
 
   private counterKey(rule: RateLimitRule, now: number): string {

@@ -4,9 +4,27 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
+/** $REDIS_SERVER, else the first redis-server on PATH (where scripts/setup.sh looks too). */
+function redisServerBinary(): string {
+  const binary =
+    process.env.REDIS_SERVER ??
+    (process.env.PATH ?? '')
+      .split(delimiter)
+      .filter(Boolean)
+      .map((dir) => join(dir, 'redis-server'))
+      .find((file) => existsSync(file));
+  if (binary === undefined || !existsSync(binary)) {
+    throw new Error(
+      `redis-server not found (${binary ?? 'not on PATH, and REDIS_SERVER is unset'}): the session ` +
+        'store tests need a real Redis; install it with `apt-get install redis-server` ' +
+        '(or set REDIS_SERVER to its path)',
+    );
+  }
+  return binary;
+}
 
 export interface RedisServer {
   url: string;
@@ -29,14 +47,9 @@ process.on('exit', () => {
 });
 
 export async function startRedis(): Promise<RedisServer> {
-  if (!existsSync(REDIS_SERVER)) {
-    throw new Error(
-      `redis-server not found at ${REDIS_SERVER}: the session store tests need a real Redis; ` +
-        'install it with `apt-get install redis-server` (or set REDIS_SERVER to its path)',
-    );
-  }
+  const binary = redisServerBinary();
   const port = await freePort();
-  let child: ChildProcess | undefined = await launch(port);
+  let child: ChildProcess | undefined = await launch(binary, port);
 
   const exit = async (signal: NodeJS.Signals): Promise<void> => {
     const current = child;
@@ -55,7 +68,7 @@ export async function startRedis(): Promise<RedisServer> {
     kill: () => exit('SIGKILL'),
     restart: async () => {
       await exit('SIGTERM');
-      child = await launch(port);
+      child = await launch(binary, port);
     },
     pause: () => {
       child?.kill('SIGSTOP');
@@ -66,9 +79,9 @@ export async function startRedis(): Promise<RedisServer> {
   };
 }
 
-async function launch(port: number): Promise<ChildProcess> {
+async function launch(binary: string, port: number): Promise<ChildProcess> {
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
-  const child = spawn(REDIS_SERVER, [...args, '--dir', tmpdir()], {
+  const child = spawn(binary, [...args, '--dir', tmpdir()], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);

@@ -50,6 +50,7 @@ describe('requestListener', () => {
     };
     const listener = requestListener({
       maxBodyBytes: 100,
+      maxJsonDepth: 8,
       allowedOrigins: ['https://app.example.com'],
       authenticate,
       auditGuard: (_req, res) => {
@@ -83,7 +84,12 @@ describe('requestListener', () => {
   const post = (path: string, body: string | Blob, headers: Record<string, string> = {}) =>
     fetch(`${base}${path}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: 'Bearer ok', ...headers },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        authorization: 'Bearer ok',
+        ...headers,
+      },
       body,
     });
 
@@ -133,6 +139,16 @@ describe('requestListener', () => {
     expect(await bad.json()).toMatchObject({ error: { code: -32700 } });
     const big = await post('/mcp', JSON.stringify({ pad: 'x'.repeat(200) }));
     expect(big.status).toBe(413);
+  });
+
+  it('refuses a POST that is not JSON (415) or does not accept JSON and SSE (406), after authentication', async () => {
+    seen.length = 0;
+    const plain = await post('/mcp', '{}', { 'content-type': 'text/plain' });
+    expect(plain.status).toBe(415);
+    expect(await plain.json()).toMatchObject({ error: { code: -32000 } });
+    const jsonOnly = await post('/mcp', '{}', { accept: 'application/json' });
+    expect(jsonOnly.status).toBe(406);
+    expect(seen).toEqual(['auth', 'auth']);
   });
 
   it('answers an unexpected failure with 500 and a JSON-RPC error', async () => {

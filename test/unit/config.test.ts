@@ -76,10 +76,16 @@ describe('parseConfig: defaults', () => {
         publicUrl: undefined,
         allowedOrigins: [],
         maxBodyBytes: 1024 * 1024,
+        maxJsonDepth: 64,
+        headerTimeoutMs: 10_000,
+        requestTimeoutMs: 30_000,
+        keepAliveTimeoutMs: 5000,
         drainTimeoutMs: 10_000,
       },
       sessions: {
         maxSessions: 1000,
+        maxSessionsPerPrincipal: 32,
+        maxRequestsInFlight: 64,
         idleTimeoutMs: 900_000,
         historyLimit: 20,
         summaryLimit: 64,
@@ -106,6 +112,7 @@ describe('parseConfig: defaults', () => {
           },
         ],
         clockToleranceS: 30,
+        maxTokenLifetimeS: 86_400,
         requiredScopes: [],
         scopesSupported: [],
       },
@@ -155,6 +162,10 @@ describe('parseConfig: defaults', () => {
       publicUrl: 'https://gw.example.com',
       allowedOrigins: [],
       maxBodyBytes: 1024 * 1024,
+      maxJsonDepth: 64,
+      headerTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 5000,
       drainTimeoutMs: 10_000,
     });
     expect(config.sessions.historyLimit).toBe(5);
@@ -172,6 +183,24 @@ describe('parseConfig: defaults', () => {
     );
     expect(stdio(config, 'fs').timeoutMs).toBe(1500);
     expect(config.sessions.idleTimeoutMs).toBe(250);
+  });
+
+  it('reads the HTTP timeouts, and refuses headers allowed longer than the whole request', () => {
+    const config = parseConfig(
+      {
+        ...minimal(),
+        gateway: { header_timeout_s: 0.5, request_timeout_s: 2, keep_alive_timeout_s: 65 },
+      },
+      BASE_DIR,
+    );
+    expect(config.gateway).toMatchObject({
+      headerTimeoutMs: 500,
+      requestTimeoutMs: 2000,
+      keepAliveTimeoutMs: 65_000,
+    });
+    expect(refusal({ ...minimal(), gateway: { header_timeout_s: 40 } })).toContain(
+      'gateway.header_timeout_s: header_timeout_s must not exceed request_timeout_s',
+    );
   });
 
   it('reads an http upstream', () => {
@@ -767,5 +796,73 @@ describe('parseConfig: audit.destinations[].max_buffer_bytes', () => {
       },
     });
     expect(message).toContain('Unrecognized key: "max_buffer_bytes"');
+  });
+});
+
+describe('parseConfig: exchanged credentials', () => {
+  const TENANT = '9A3F6C1E-2B4D-4E8F-A07C-5D1B3E9F2C68';
+  const exchanging = (credential: Record<string, unknown>): GatewayConfig =>
+    parseConfig(
+      withUpstreams({
+        api: {
+          transport: 'http',
+          url: 'https://api.example.com/mcp',
+          isolation: 'per-session',
+          credential: {
+            audience: 'api://api',
+            client_id: 'gw',
+            client_secret: 'env:GW_SECRET',
+            ...credential,
+          },
+        },
+      }),
+      BASE_DIR,
+    );
+
+  it('sends users’ tokens only to the credential’s own issuer unless subject_issuers adds one', () => {
+    const okta = http(
+      exchanging({ type: 'token-exchange', issuer: 'https://example.okta.com/oauth2/aus1' }),
+      'api',
+    ).credential;
+    expect(okta).toMatchObject({
+      subjectIssuers: ['https://example.okta.com/oauth2/aus1'],
+      maxTokenLifetimeMs: 3_600_000,
+    });
+    const entra = http(exchanging({ type: 'entra-obo', tenant: TENANT }), 'api').credential;
+    expect(entra).toMatchObject({
+      subjectIssuers: [
+        `https://login.microsoftonline.com/${TENANT.toLowerCase()}/v2.0`,
+        `https://sts.windows.net/${TENANT.toLowerCase()}/`,
+      ],
+    });
+    const paired = http(
+      exchanging({
+        type: 'token-exchange',
+        issuer: 'https://example.okta.com/oauth2/aus1',
+        subject_issuers: ['https://example.okta.com/oauth2/default'],
+        max_token_lifetime_s: 600,
+      }),
+      'api',
+    ).credential;
+    expect(paired).toMatchObject({
+      subjectIssuers: [
+        'https://example.okta.com/oauth2/aus1',
+        'https://example.okta.com/oauth2/default',
+      ],
+      maxTokenLifetimeMs: 600_000,
+    });
+  });
+
+  it('refuses a max_token_lifetime_s outside 1–86400', () => {
+    for (const bad of [0, 86_401, 1.5]) {
+      const err = thrownBy(() =>
+        exchanging({
+          type: 'token-exchange',
+          issuer: 'https://example.okta.com/oauth2/aus1',
+          max_token_lifetime_s: bad,
+        }),
+      );
+      expect(err.message).toContain('upstreams.api.credential.max_token_lifetime_s');
+    }
   });
 });

@@ -11,7 +11,7 @@ import type { ServiceDestination } from '../../src/config/policy.js';
 import { createDecisionLog } from '../../src/audit/decision-log.js';
 import { DecisionLogUploader } from '../../src/audit/upload.js';
 import { DECISION_ENTRYPOINT } from '../../src/policy/engine.js';
-import { captureLogger } from './support/logger.js';
+import { capturingLogger } from '../support/logger.js';
 
 interface Request {
   status: number;
@@ -94,7 +94,7 @@ function uploader(
   closeTimeoutMs = 2000,
 ): DecisionLogUploader {
   const u = new DecisionLogUploader(destination(url, overrides), {
-    logger: captureLogger(messages),
+    logger: capturingLogger(messages),
     closeTimeoutMs,
   });
   uploaders.push(u);
@@ -272,7 +272,7 @@ describe('createDecisionLog with a service destination', () => {
     const log = createDecisionLog(
       [destination(url, { batchMaxEvents: 1 })],
       { id: 'gw', version: '1.0.0' },
-      { logger: captureLogger(messages) },
+      { logger: capturingLogger(messages) },
     );
     const { decisionId: id } = log.write(
       {
@@ -330,7 +330,7 @@ describe('createDecisionLog with a service destination', () => {
     const first = createDecisionLog(
       [destination(url, { batchMaxEvents: 10 })],
       { id: 'gw', version: '1.0.0' },
-      { logger: captureLogger(messages), spoolDir, closeTimeoutMs: 200 },
+      { logger: capturingLogger(messages), spoolDir, closeTimeoutMs: 200 },
     );
     const ids = ['a', 'b', 'c'].map((r) => first.write(decision(r), undefined).decisionId);
     const report = await first.close();
@@ -343,7 +343,7 @@ describe('createDecisionLog with a service destination', () => {
     const second = createDecisionLog(
       [destination(url, { batchMaxEvents: 10 })],
       { id: 'gw', version: '1.0.0' },
-      { logger: captureLogger(messages), spoolDir },
+      { logger: capturingLogger(messages), spoolDir },
     );
     const later = second.write(decision('d'), undefined).decisionId;
     await waitFor('the spooled events to be uploaded', () => readdirSync(spoolDir).length === 0);

@@ -130,6 +130,21 @@ async function post(body: unknown): Promise<{ status: number; json: Record<strin
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
+/** POSTs a notification; resolves with the status (202, without a body). */
+async function notify(body: unknown): Promise<number> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-session-id': SESSION,
+    },
+    body: JSON.stringify(body),
+  });
+  await res.body?.cancel();
+  return res.status;
+}
+
 describe('SessionRpc', () => {
   let client: Client;
 
@@ -246,6 +261,66 @@ describe('SessionRpc', () => {
     controller.abort('changed my mind');
     await expect(call).rejects.toThrow();
     await expect(slowAborted).resolves.toBe('changed my mind');
+  });
+
+  it("ends a cancelled request's POST with an empty event stream instead of leaving it open", async () => {
+    slowRunning = new Promise((resolve) => (slowStarted = resolve));
+    const call = fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': SESSION,
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'p1',
+        method: 'tools/call',
+        params: { name: 'slow' },
+      }),
+    });
+    await slowRunning;
+    expect(
+      await notify({
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: 'p1', reason: 'stop' },
+      }),
+    ).toBe(202);
+    const res = await call;
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    expect(res.headers.get('mcp-session-id')).toBe(SESSION);
+    expect(await res.text()).toBe('');
+    await expect(slowAborted).resolves.toBe('stop');
+  });
+
+  it('keeps a batch stream open for its other requests when one is cancelled', async () => {
+    slowRunning = new Promise((resolve) => (slowStarted = resolve));
+    const call = fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': SESSION,
+      },
+      body: JSON.stringify([
+        { jsonrpc: '2.0', id: 'b1', method: 'tools/call', params: { name: 'slow' } },
+        { jsonrpc: '2.0', id: 'b2', method: 'tools/call', params: { name: 'echo' } },
+      ]),
+    });
+    await slowRunning;
+    expect(
+      await notify({
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: 'b1' },
+      }),
+    ).toBe(202);
+    const text = await (await call).text();
+    const events = text.split('\n\n').filter((event) => event !== '');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toContain('"id":"b2"');
   });
 
   it('sends list_changed on the session stream', async () => {

@@ -169,10 +169,18 @@ export class SessionRpc<C = unknown> {
     // Responses: the gateway sends no requests to the client, so none is awaited.
   }
 
+  /**
+   * The client cancelled one of its requests: the handler is told (the upstream call stops),
+   * no answer is sent, and the request's POST is closed now rather than when the handler
+   * ends (or never).
+   */
   private cancel(params: Fields | undefined): void {
     const id = params?.requestId;
     if (typeof id !== 'string' && typeof id !== 'number') return;
-    this.running.get(id)?.abort(params?.reason);
+    const request = this.running.get(id);
+    if (!request) return;
+    request.abort(params?.reason);
+    this.transport?.abandon(id);
   }
 
   private async serve(

@@ -24,14 +24,20 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
       const { target } = ctx;
       if (!target) throw new Error('forward ran before the target was resolved');
       const headers = ctx.credential?.headers ?? NO_HEADERS;
+      const expiresAt = ctx.credential?.expiresAt;
       // Progress is relayed for tools and prompts (resources/read reports none).
       const progressToken =
         target.kind === 'resource' ? undefined : ctx.params._meta?.progressToken;
-      const relay = new ProgressRelay(progressToken, ctx.exchange, headers);
+      const relay = new ProgressRelay(progressToken, ctx.exchange, headers, expiresAt);
       let connection: UpstreamConnection;
       try {
         // The connection (when this is the session's first call) opens with this call's credential.
-        connection = await registry.connectionFor(target.server, ctx.session.record.id, headers);
+        connection = await registry.connectionFor(
+          target.server,
+          ctx.session.record.id,
+          headers,
+          expiresAt,
+        );
         switch (target.kind) {
           case 'tool': {
             const result = await connection.callTool(
@@ -79,32 +85,34 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
 /**
  * Cancellation, progress and the call's credential travel with the call. `flushed` resolves
  * once every relayed notification is written, so the last progress update never arrives
- * after the result.
+ * after the result. The transport writes notifications in order, so the last one written
+ * stands for all: an upstream sending a million progress notifications leaves one promise
+ * here, not a million.
  */
 class ProgressRelay {
   readonly options: CallOptions;
-  private readonly pending: Array<Promise<void>> = [];
+  private last: Promise<void> | undefined;
 
   constructor(
     progressToken: string | number | undefined,
     exchange: Exchange | undefined,
     headers: Record<string, string>,
+    headersExpireAt: number | undefined,
   ) {
     this.options = { cancellation: exchange?.cancellation, headers };
+    if (headersExpireAt !== undefined) this.options.headersExpireAt = headersExpireAt;
     if (progressToken === undefined || !exchange) return;
     this.options.onprogress = (progress: Progress) => {
-      this.pending.push(
-        exchange
-          .sendNotification({
-            method: 'notifications/progress',
-            params: { ...progress, progressToken },
-          })
-          .catch(() => undefined),
-      );
+      this.last = exchange
+        .sendNotification({
+          method: 'notifications/progress',
+          params: { ...progress, progressToken },
+        })
+        .catch(() => undefined);
     };
   }
 
   flushed(): Promise<unknown> {
-    return this.pending.length === 0 ? Promise.resolve() : Promise.all(this.pending);
+    return this.last ?? Promise.resolve();
   }
 }

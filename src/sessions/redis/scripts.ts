@@ -23,9 +23,11 @@ local function ttl_of(now, idle, expires_at)
   return math.ceil(ttl)
 end
 
--- The session's keys live ttl ms more; the index scores each id by when it expires and
--- itself lives as long as its longest-lived session.
+-- The session was used now: its keys live ttl ms more, and lastUsedAt (for listings) says
+-- when; the index scores each id by when it expires and itself lives as long as its
+-- longest-lived session.
 local function keep(s, h, t, idx, id, now, ttl)
+  redis.call('HSET', s, 'lastUsedAt', now)
   redis.call('PEXPIRE', s, ttl)
   redis.call('PEXPIRE', h, ttl)
   redis.call('PEXPIRE', t, ttl)
@@ -154,12 +156,41 @@ return { 'recorded' }
 
 /**
  * terminate: KEYS s, h, t, idx; ARGV id, channel, message. Deletes the session and, if it
- * existed, publishes the message on the channel. Returns 1 if it existed, else 0.
+ * existed, publishes the message on the channel. Returns its principal (for its place in
+ * the principal's set) if it existed, else 0.
  */
 export const TERMINATE_SCRIPT = `
+local principal = redis.call('HGET', KEYS[1], 'principal')
 local existed = redis.call('DEL', KEYS[1])
 redis.call('DEL', KEYS[2], KEYS[3])
 redis.call('ZREM', KEYS[4], ARGV[1])
 if existed == 1 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+if existed == 1 and principal then return principal end
 return existed
+`;
+
+/**
+ * claim (a place among the sessions one principal has open): KEYS o (a sorted set of
+ * session ids scored by when each was claimed, hash-tagged by the principal, apart from
+ * every session's own keys); ARGV now, id, limit, ttlMs, graceMs, then ids of sessions the
+ * caller found gone. Drops those, then adds id if fewer than limit remain and returns
+ * {'claimed'}; otherwise returns {'full', how many, ...the members claimed more than
+ * graceMs ago}, for the caller to check which of those still exist (a younger one may be
+ * a session still being created). The set lives ttlMs from now (longer than the idle
+ * timeout: no member's session can outlive that without a use, and every use, a load,
+ * extends the set as long).
+ */
+export const CLAIM_SCRIPT = `
+local now = tonumber(ARGV[1])
+for i = 6, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
+local open = redis.call('ZCARD', KEYS[1])
+if open >= tonumber(ARGV[3]) then
+  local settled = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[5]))
+  table.insert(settled, 1, tostring(open))
+  table.insert(settled, 1, 'full')
+  return settled
+end
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return { 'claimed' }
 `;
