@@ -11,6 +11,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -194,6 +195,21 @@ describe('the chain as written', () => {
       const gap = problems(verify([files[0] as string, path]));
       expect(gap[0]).toMatch(/line\(s\) missing before this one \(a file missing in between/);
     }
+  });
+  it('a new file after a restart continues the chain of the latest rotated file and names it', async () => {
+    const path = fresh('restarted.jsonl');
+    await writeEvents(path, 3);
+    // Killed between the rename of a rotation and the first line of the new file.
+    const rotated = path.replace(/\.jsonl$/, '.20260101T000000000Z.jsonl');
+    renameSync(path, rotated);
+    await writeEvents(path, 2, 3);
+    const first = chainOf(lines(path)[0] as string);
+    expect(first).toEqual({
+      seq: 3,
+      prev: sha256(lines(rotated).at(-1) as string),
+      continues: rotated.slice(rotated.lastIndexOf('/') + 1),
+    });
+    expect(verify([rotated, path]).problems).toEqual([]);
   });
 });
 
