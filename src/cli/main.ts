@@ -87,7 +87,7 @@ const COMMANDS: ReadonlyMap<string, Command> = new Map([
 const GROUPS: ReadonlyMap<string, string> = new Map([
   ['policy', 'write, test and build the Rego policy'],
   ['sessions', "operate a running gateway's sessions (admin API)"],
-  ['audit', 'check the decision log'],
+  ['audit', 'check the tamper evidence of decision-log files'],
 ]);
 
 /** One-line summaries of the commands that are loaded only when used. */

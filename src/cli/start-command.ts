@@ -20,7 +20,7 @@ export const START_SPEC = {
     },
   },
   details: [
-    'Logs JSON lines on stderr and runs until SIGTERM, SIGINT or SIGHUP, then stops cleanly: it refuses new requests (503), lets those in progress finish (gateway.drain_timeout_s), closes the listener and the sessions it holds, stops the upstream servers it started and writes what is left of the decision log. Lines that cannot be written (a full disk) go to a spool file in audit.spool_dir, delivered at the next start; the exit status is then 1 and the message names the file.',
+    'Logs JSON lines on stderr and runs until SIGTERM, SIGINT or SIGHUP, then stops cleanly: it closes the listener and the sessions it holds, stops the upstream servers it started and writes what is left of the decision log.',
   ],
   example: ['mcpgate start --config examples/quickstart/mcpgate.yaml'],
 } as const satisfies CommandSpec;
@@ -41,16 +41,13 @@ export async function startCommand(argv: string[]): Promise<number> {
   // with the SIGTERM of a script stopping it) do not start a second stop.
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      logger.warn('already shutting down', { signal });
-      return;
-    }
+    if (stopping) return;
     stopping = true;
     logger.info('shutting down', { signal });
     gateway.close().then(
       () => process.exit(0),
       (err: unknown) => {
-        // Decision-log lines spooled (or on stderr): said on stderr, and a non-zero exit.
+        // Decision-log lines not written (spooled, or on stderr): said on stderr, exit 1.
         const message = err instanceof Error ? err.message : String(err);
         logger.error('shutdown incomplete', { error: message });
         console.error(`mcpgate: ${message}`);

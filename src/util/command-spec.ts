@@ -14,10 +14,10 @@ export interface OptionSpec {
   default?: string | boolean;
   /** Shown as the default when it is not a literal value (`$MCPGATE_ADMIN_TOKEN`). */
   defaultText?: string;
+  /** The option may be given more than once (string options: a list of values). */
+  multiple?: boolean;
   /** The command cannot run without it: parseCommand refuses a command line that lacks it. */
   required?: boolean;
-  /** May be given more than once (parseArgs collects the values in a list). */
-  multiple?: boolean;
   help: string;
 }
 
@@ -27,10 +27,10 @@ export interface CommandSpec {
   /** One line: what the command does. */
   summary: string;
   /**
-   * Positional arguments, in order (a command without them refuses any). `repeats`: the last
-   * one may be given any number of times, at least once (`FILE...`).
+   * Positional arguments, in order (a command without them refuses any); a `variadic` last
+   * one takes every argument left.
    */
-  args?: ReadonlyArray<{ name: string; help: string; repeats?: boolean }>;
+  args?: ReadonlyArray<{ name: string; help: string; variadic?: boolean }>;
   options: Readonly<Record<string, OptionSpec>>;
   /** Usage lines when one generated from args and options would not say it well. */
   usage?: readonly string[];
@@ -103,11 +103,7 @@ export function parseCommand<O extends Readonly<Record<string, OptionSpec>>>(
       `needs ${missing.map(([name, o]) => optionLabel(name, o)).join(' and ')}`,
     );
   }
-  const allowed = spec.args?.at(-1)?.repeats === true ? Infinity : (spec.args?.length ?? 0);
-  const needed = spec.args?.filter((a) => a.repeats === true).length ?? 0;
-  if (parsed.positionals.length < needed) {
-    throw new UsageError(spec.name, `needs at least one ${spec.args?.at(-1)?.name ?? 'argument'}`);
-  }
+  const allowed = spec.args?.at(-1)?.variadic === true ? Infinity : (spec.args?.length ?? 0);
   if (parsed.positionals.length > allowed) {
     const extra = parsed.positionals.slice(allowed);
     throw new UsageError(
@@ -123,7 +119,6 @@ function optionLabel(name: string, option: OptionSpec): string {
 }
 
 function defaultLabel(option: OptionSpec): string {
-  if (option.multiple === true) return ' (may be repeated)';
   if (option.defaultText !== undefined) return ` (default: ${option.defaultText})`;
   if (typeof option.default === 'string') return ` (default: ${option.default})`;
   return '';
@@ -133,7 +128,7 @@ function defaultLabel(option: OptionSpec): string {
 export function usageLines(spec: CommandSpec): string[] {
   const head = `mcpgate ${spec.name}`;
   const parts = [
-    ...(spec.args ?? []).map((a) => (a.repeats === true ? `${a.name}...` : a.name)),
+    ...(spec.args ?? []).map((a) => a.name),
     ...Object.entries(spec.options).map(([name, o]) =>
       o.required === true ? optionLabel(name, o) : `[${optionLabel(name, o)}]`,
     ),

@@ -441,26 +441,28 @@ describe('mcpgate audit verify (the command)', () => {
       env: { ...process.env, AUDIT_KEY: 'k'.repeat(40), SHORT_KEY: 'short' },
     });
 
-  it('says how it is used (--help, help audit verify, no file), and is in mcpgate help', () => {
-    const help = run('verify', '--help');
-    expect(help.status).toBe(0);
-    expect(help.stdout).toContain(
-      'mcpgate audit verify FILE... [--key env:NAME|file:PATH] [--allow-new-chains] [--json]',
-    );
-    expect(help.stdout).toContain(
-      'Exit status: 0 when the chain is intact, 1 when a problem was found, 2 for a wrong command line.',
-    );
-    const viaHelp = spawnSync(process.execPath, [BIN, 'help', 'audit', 'verify'], {
-      encoding: 'utf8',
-    });
-    expect(viaHelp.stdout).toBe(help.stdout);
+  it('says how it is used (--help, help, no file), as part of mcpgate help too', () => {
+    for (const args of [
+      ['verify', '--help'],
+      ['verify', '-h'],
+    ]) {
+      const { status, stdout } = run(...args);
+      expect(status).toBe(0);
+      expect(stdout).toContain('mcpgate audit verify FILE... [--key env:NAME|file:PATH]');
+      expect(stdout).toContain(
+        'Exit status: 0 the chain is intact, 1 problems were found, 2 usage error.',
+      );
+    }
+    for (const args of [['--help']]) {
+      const { status, stdout } = run(...args);
+      expect(status).toBe(0);
+      expect(stdout).toContain('audit verify');
+    }
     const none = run('verify');
     expect(none.status).toBe(2);
-    expect(none.stderr).toBe(
-      'mcpgate audit verify: needs at least one FILE\nRun `mcpgate audit verify --help` for its options.\n',
-    );
-    const top = spawnSync(process.execPath, [BIN, 'help'], { encoding: 'utf8' });
-    expect(top.stdout).toContain('  audit verify  ');
+    expect(none.stderr).toContain('needs at least one decision-log FILE');
+    const help = spawnSync(process.execPath, [BIN, 'help'], { encoding: 'utf8' });
+    expect(help.stdout).toContain('audit verify      check the hash chain');
   });
 
   it('exits 0 on an intact chain, 1 naming file:line otherwise; checks the HMAC with --key', async () => {
