@@ -60,6 +60,11 @@ export function positionAfter(line: Buffer): ChainPosition {
  * well formed. Throws nothing: a line that is not JSON has no chain.
  */
 export function chainOf(line: Buffer | string): ChainMember | undefined {
+  return chainMember(jsonObjectOf(line)?.chain);
+}
+
+/** A line parsed as a JSON object; undefined when it is not one (never throws). */
+export function jsonObjectOf(line: Buffer | string): Record<string, unknown> | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(typeof line === 'string' ? line : line.toString('utf8'));
@@ -67,7 +72,7 @@ export function chainOf(line: Buffer | string): ChainMember | undefined {
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
-  return chainMember((parsed as { chain?: unknown }).chain);
+  return parsed as Record<string, unknown>;
 }
 
 /** The parsed `chain` value when it has the shape the writer gives it; undefined otherwise. */

@@ -40,6 +40,7 @@ import {
   mkdirSync,
   open as openFd,
   openSync,
+  readdirSync,
   rename,
   renameSync,
   writev,
@@ -210,6 +211,8 @@ class LineWriter implements LineSink {
     private readonly path: string | undefined,
     private readonly chain: LineChain,
     private readonly options: LineSinkOptions,
+    /** The first line names the rotated file the chain continues from. */
+    private firstContinues?: string,
   ) {
     this.accept = options.accept ?? 'written';
     this.maxBufferBytes = options.maxBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES;
@@ -221,7 +224,8 @@ class LineWriter implements LineSink {
 
   write(event: string): Promise<void> | undefined {
     if (this.stopping) return this.writeAfterClose(event);
-    let continues: string | undefined;
+    let continues = this.firstContinues;
+    this.firstContinues = undefined;
     const max = this.options.maxFileBytes;
     if (max !== undefined && this.fileBytes > 0 && this.fileBytes + event.length > max) {
       const rotateTo = this.rotatedName();
@@ -711,15 +715,38 @@ function notifyDelivered(
   }
 }
 
-/** Starts the chain after the file's last line; an incomplete last line is closed first. */
+/**
+ * Starts the chain after the file's last line; an incomplete last line is closed first. An
+ * empty file continues the chain of its latest rotated file, if there is one (a restart
+ * between a rotation and the first line of the new file), and its first line names it.
+ */
 function chainAfterFile(
   fd: number,
   readFd: number,
+  path: string,
   destination: string,
   options: LineSinkOptions,
-): LineChain {
+): { chain: LineChain; continues?: string } {
   const tail = readTail(readFd);
   let after: ChainPosition | undefined;
+  if (tail.line === undefined && tail.fragment === undefined) {
+    const rotated = latestRotated(path);
+    if (rotated !== undefined) {
+      const rotatedFd = openSync(rotated, 'r');
+      try {
+        const end = readTail(rotatedFd);
+        const last = end.fragment ?? end.line;
+        if (last !== undefined) {
+          return {
+            chain: new LineChain(positionAfter(last), options.hmacKey),
+            continues: basename(rotated),
+          };
+        }
+      } finally {
+        closeSync(rotatedFd);
+      }
+    }
+  }
   if (tail.fragment !== undefined) {
     // A write cut short (the process was killed while storage was full): the fragment
     // becomes a line of its own, which verify reports, and the chain goes on after it.
@@ -732,7 +759,22 @@ function chainAfterFile(
   } else if (tail.line !== undefined) {
     after = positionAfter(tail.line);
   }
-  return new LineChain(after, options.hmacKey);
+  return { chain: new LineChain(after, options.hmacKey) };
+}
+
+/** The most recent file rotation renamed `path` to (`<name>.<UTC time><ext>`), if any. */
+function latestRotated(path: string): string | undefined {
+  const { dir, name, ext } = parse(path);
+  const pattern = new RegExp(`^${escapeRegExp(name)}\\.\\d{8}T\\d{9}Z${escapeRegExp(ext)}$`);
+  const names = readdirSync(dir)
+    .filter((n) => pattern.test(n))
+    .sort();
+  const latest = names.at(-1);
+  return latest === undefined ? undefined : join(dir, latest);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 export function stdoutSink(options: LineSinkOptions): LineSink {
@@ -762,11 +804,11 @@ export function fileSink(path: string, options: LineSinkOptions): LineSink {
       destination,
       options,
     );
-    const chain =
+    const start =
       readFd === undefined
-        ? new LineChain(undefined, options.hmacKey)
-        : chainAfterFile(fd, readFd, destination, options);
-    return new LineWriter(fd, destination, path, chain, options);
+        ? { chain: new LineChain(undefined, options.hmacKey) }
+        : chainAfterFile(fd, readFd, path, destination, options);
+    return new LineWriter(fd, destination, path, start.chain, options, start.continues);
   } catch (err) {
     closeSync(fd);
     throw err;

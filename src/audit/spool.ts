@@ -25,7 +25,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { McpgateError } from '../util/errors.js';
-import { chainOf } from './chain.js';
+import { chainOf, jsonObjectOf } from './chain.js';
 
 /** A spool file's extension; nothing else in the spool directory is read. */
 export const SPOOL_EXTENSION = '.spool';
@@ -52,13 +52,7 @@ export class SpoolUndeliveredError extends McpgateError {
 
 /** Parses a spool header line; undefined when the line is not one. */
 export function spoolHeader(line: Buffer | string): SpoolHeader | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(typeof line === 'string' ? line : line.toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  const header = (parsed as { mcpgate_spool?: unknown } | null)?.mcpgate_spool;
+  const header = jsonObjectOf(line)?.mcpgate_spool;
   if (typeof header !== 'object' || header === null) return undefined;
   const h = header as Record<string, unknown>;
   if (typeof h.destination !== 'string' || typeof h.lines !== 'number') return undefined;

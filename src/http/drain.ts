@@ -18,7 +18,7 @@ export interface DrainOutcome {
   waitedMs: number;
 }
 
-export class Intake {
+export class Drain {
   private inProgress = 0;
   private stopped = false;
   private onIdle: (() => void) | undefined;

@@ -17,7 +17,7 @@ import { PolicyHolder } from '../policy/holder.js';
 import { PolicyManager } from '../policy/sources/manager.js';
 import { Pipeline, type PipelineDeps } from '../pipeline/chains.js';
 import { clientErrorHandler } from '../http/client-errors.js';
-import { Intake } from '../http/drain.js';
+import { Drain } from '../http/drain.js';
 import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
 import { doctorRouter } from '../http/doctor.js';
@@ -176,7 +176,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     }),
   );
   const transportCounters = new TransportCounters();
-  const intake = new Intake();
+  // At shutdown: new requests refused, those in progress waited for.
+  const drain = new Drain();
   const listener = requestListener({
     logger,
     admin,
@@ -198,7 +199,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       const upstreams = registry.status();
       return {
         ready:
-          !intake.stopping &&
+          !drain.stopping &&
           engine !== undefined &&
           registry.isReady() &&
           identity.verifier?.isReady() === true &&
@@ -215,8 +216,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
             requests_refused_in_flight: transportCounters.refusedInFlight,
             notifications_dropped: transportCounters.droppedNotifications,
           },
-          ...(intake.stopping
-            ? { shutting_down: { requests_in_progress: intake.requestsInProgress } }
+          ...(drain.stopping
+            ? { shutting_down: { requests_in_progress: drain.requestsInProgress } }
             : {}),
         },
       };
@@ -244,7 +245,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       keepAliveTimeout: keepAliveTimeoutMs,
       connectionsCheckingInterval: Math.max(100, Math.min(1000, headerTimeoutMs / 4)),
     },
-    intake.listener(listener),
+    drain.listener(listener),
   );
   http.on('clientError', clientErrorHandler(logger));
   await new Promise<void>((resolve, reject) => {
@@ -276,12 +277,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   let closing: Promise<void> | undefined;
   const shutdown = async (): Promise<void> => {
     // New requests get 503 from now on; those in progress may finish (and be recorded).
-    intake.stop();
+    drain.stop();
     http.closeIdleConnections();
-    const drain = await intake.drained(config.gateway.drainTimeoutMs);
-    if (drain.unfinished > 0) {
+    const drained = await drain.drained(config.gateway.drainTimeoutMs);
+    if (drained.unfinished > 0) {
       logger.warn('requests still in progress at the end of the drain are cut off', {
-        requests: drain.unfinished,
+        requests: drained.unfinished,
         drain_timeout_ms: config.gateway.drainTimeoutMs,
       });
     }

@@ -132,7 +132,7 @@ function problemsOf(out: string, cutLine: number): string[] {
 }
 
 interface Event {
-  input: { action: string; arguments?: { text?: string } };
+  input: { action: string; arguments?: { text?: string; ms?: number } };
   result: { allow?: boolean };
 }
 
@@ -347,14 +347,14 @@ describe('decision log at shutdown and when killed', () => {
       dir,
       issuer,
       bundle,
-      upstreams: { lab: labServer({ LAB_ECHO_DELAY_MS: '1500' }) },
+      upstreams: { lab: labServer() },
     });
     try {
       const token = await issuer.mint({ aud: gateway.mcpUrl });
       const client = await connectClient(gateway.mcpUrl, token);
-      const slow = callTool(client, 'lab__echo', { text: 'in-progress' });
+      const slow = callTool(client, 'lab__slow', { ms: 1500 });
       // Its line is written before it is forwarded: once it is in the file, the call is at the upstream.
-      for (let i = 0; !readFileSync(gateway.auditFile, 'utf8').includes('in-progress'); i++) {
+      for (let i = 0; !readFileSync(gateway.auditFile, 'utf8').includes('"ms":1500'); i++) {
         if (i > 2000) throw new Error('the call did not reach the upstream');
         await new Promise((r) => setTimeout(r, 5));
       }
@@ -387,10 +387,13 @@ describe('decision log at shutdown and when killed', () => {
         ready: false,
         shutting_down: { requests_in_progress: 1 },
       });
-      expect(textOf(await slow)).toContain('echo:in-progress:');
+      expect(textOf(await slow)).toBe('slow:1500:done');
       expect(await exited(gateway)).toBe(0);
       await client.close().catch(() => undefined);
-      expect(callTexts(readFileSync(gateway.auditFile, 'utf8'))).toEqual(['in-progress']);
+      const calls = events(readFileSync(gateway.auditFile, 'utf8')).filter(
+        (e) => e.input.action === 'tools/call',
+      );
+      expect(calls.map((e) => [e.input.arguments, e.result.allow])).toEqual([[{ ms: 1500 }, true]]);
       expect(verify(gateway.auditFile).status).toBe(0);
     } finally {
       await gateway.stop();

@@ -11,14 +11,13 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import winston from 'winston';
 import { chainOf, hmacMatches, LineChain } from '../../src/audit/chain.js';
 import { createDecisionLog } from '../../src/audit/decision-log.js';
 import { fileSink, type LineSinkOptions } from '../../src/audit/line-writer.js';
@@ -26,6 +25,7 @@ import { listSpools, SpoolUndeliveredError, writeSpool } from '../../src/audit/s
 import { verifyFiles, type VerifyReport } from '../../src/audit/verify.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';
 import { thrownBy } from './support/errors.js';
+import { capturingLogger } from '../support/logger.js';
 
 let dir: string;
 let counter = 0;
@@ -196,6 +196,21 @@ describe('the chain as written', () => {
       expect(gap[0]).toMatch(/line\(s\) missing before this one \(a file missing in between/);
     }
   });
+  it('a new file after a restart continues the chain of the latest rotated file and names it', async () => {
+    const path = fresh('restarted.jsonl');
+    await writeEvents(path, 3);
+    // Killed between the rename of a rotation and the first line of the new file.
+    const rotated = path.replace(/\.jsonl$/, '.20260101T000000000Z.jsonl');
+    renameSync(path, rotated);
+    await writeEvents(path, 2, 3);
+    const first = chainOf(lines(path)[0] as string);
+    expect(first).toEqual({
+      seq: 3,
+      prev: sha256(lines(rotated).at(-1) as string),
+      continues: rotated.slice(rotated.lastIndexOf('/') + 1),
+    });
+    expect(verify([rotated, path]).problems).toEqual([]);
+  });
 });
 
 describe('audit verify finds what changed and says where', () => {
@@ -344,18 +359,7 @@ describe('spool files', () => {
     const said: string[] = [];
     const log = createDecisionLog([{ type: 'file', path: fresh('current.jsonl') }], LABELS, {
       spoolDir,
-      logger: winston.createLogger({
-        transports: [
-          new winston.transports.Stream({
-            stream: new Writable({
-              write(chunk: Buffer, _enc, done) {
-                said.push(chunk.toString());
-                done();
-              },
-            }),
-          }),
-        ],
-      }),
+      logger: capturingLogger(said),
     });
     await log.close();
     expect(said.map((m) => JSON.parse(m) as Record<string, unknown>)).toEqual([

@@ -3,16 +3,15 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import winston from 'winston';
 import type { ServiceDestination } from '../../src/config/policy.js';
 import { createDecisionLog } from '../../src/audit/decision-log.js';
 import { DecisionLogUploader } from '../../src/audit/upload.js';
 import { DECISION_ENTRYPOINT } from '../../src/policy/engine.js';
+import { capturingLogger } from '../support/logger.js';
 
 interface Request {
   status: number;
@@ -66,21 +65,6 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000)
   }
 }
 
-function captureLogger(messages: string[]): winston.Logger {
-  return winston.createLogger({
-    transports: [
-      new winston.transports.Stream({
-        stream: new Writable({
-          write(chunk: Buffer, _enc, done) {
-            messages.push(chunk.toString());
-            done();
-          },
-        }),
-      }),
-    ],
-  });
-}
-
 const HOUR_MS = 3_600_000;
 
 function destination(url: string, overrides: Partial<ServiceDestination> = {}): ServiceDestination {
@@ -110,7 +94,7 @@ function uploader(
   closeTimeoutMs = 2000,
 ): DecisionLogUploader {
   const u = new DecisionLogUploader(destination(url, overrides), {
-    logger: captureLogger(messages),
+    logger: capturingLogger(messages),
     closeTimeoutMs,
   });
   uploaders.push(u);
@@ -288,7 +272,7 @@ describe('createDecisionLog with a service destination', () => {
     const log = createDecisionLog(
       [destination(url, { batchMaxEvents: 1 })],
       { id: 'gw', version: '1.0.0' },
-      { logger: captureLogger(messages) },
+      { logger: capturingLogger(messages) },
     );
     const { decisionId: id } = log.write(
       {
@@ -346,7 +330,7 @@ describe('createDecisionLog with a service destination', () => {
     const first = createDecisionLog(
       [destination(url, { batchMaxEvents: 10 })],
       { id: 'gw', version: '1.0.0' },
-      { logger: captureLogger(messages), spoolDir, closeTimeoutMs: 200 },
+      { logger: capturingLogger(messages), spoolDir, closeTimeoutMs: 200 },
     );
     const ids = ['a', 'b', 'c'].map((r) => first.write(decision(r), undefined).decisionId);
     const report = await first.close();
@@ -359,7 +343,7 @@ describe('createDecisionLog with a service destination', () => {
     const second = createDecisionLog(
       [destination(url, { batchMaxEvents: 10 })],
       { id: 'gw', version: '1.0.0' },
-      { logger: captureLogger(messages), spoolDir },
+      { logger: capturingLogger(messages), spoolDir },
     );
     const later = second.write(decision('d'), undefined).decisionId;
     await waitFor('the spooled events to be uploaded', () => readdirSync(spoolDir).length === 0);

@@ -5,8 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import winston from 'winston';
-import { Writable } from 'node:stream';
 import { readBundleFile } from '../../src/policy/bundle/read.js';
 import {
   applyMaskRules,
@@ -25,6 +23,7 @@ import { DECISION_ENTRYPOINT, PolicyEngine, VISIBLE_ENTRYPOINT } from '../../src
 import { buildWasmBundle, regoLayout, ToolchainError } from '../../src/toolchain/opa.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';
 import { thrownBy } from './support/errors.js';
+import { capturingLogger } from '../support/logger.js';
 import { CAPABILITIES } from './support/opa.js';
 
 const FIXTURES = join(PACKAGE_ROOT, 'test/fixtures/policies/log-mask');
@@ -102,7 +101,7 @@ let fileCounter = 0;
 /** A decision log writing to a fresh file; returns the log and a reader of its lines. */
 function fileLog(): { log: DecisionLog; lines: () => string[] } {
   const path = join(dir, `decisions-${++fileCounter}.jsonl`);
-  const log = createDecisionLog([{ type: 'file', path }], LABELS, { logger: captureLogger([]) });
+  const log = createDecisionLog([{ type: 'file', path }], LABELS, { logger: capturingLogger([]) });
   return {
     log,
     lines: () =>
@@ -122,21 +121,6 @@ async function writeAll(
   await log.close();
   const all = lines();
   return { lines: all, parsed: all.map((l) => JSON.parse(l) as Json), ids, log };
-}
-
-function captureLogger(messages: string[]): winston.Logger {
-  return winston.createLogger({
-    transports: [
-      new winston.transports.Stream({
-        stream: new Writable({
-          write(chunk: Buffer, _enc, done) {
-            messages.push(chunk.toString());
-            done();
-          },
-        }),
-      }),
-    ],
-  });
 }
 
 function field(value: Json, key: string): Json {
@@ -352,7 +336,7 @@ describe('decision log when mask or drop fails', () => {
     const messages: string[] = [];
     const path = join(dir, 'failing.jsonl');
     const log = createDecisionLog([{ type: 'file', path }], LABELS, {
-      logger: captureLogger(messages),
+      logger: capturingLogger(messages),
     });
     const result = { allow: true, reasons: ['fine'], obligations: {} };
     log.write(event(callInput('mask_throws', { password: 'hunter2' }), result), engine('failing'));
@@ -392,7 +376,7 @@ describe('decision log: stdout and file destinations in /readyz', () => {
         { type: 'file', path: '/dev/full', maxBufferBytes: 64 * 1024, accept: 'queued' },
       ],
       LABELS,
-      { logger: captureLogger(messages), closeTimeoutMs: 1000, spoolDir },
+      { logger: capturingLogger(messages), closeTimeoutMs: 1000, spoolDir },
     );
     expect(log.healthy()).toBe(true);
     expect(log.stats().writers.map((w) => w.destination)).toEqual([
@@ -460,7 +444,7 @@ describe('decision log: stdout and file destinations in /readyz', () => {
       ],
       LABELS,
       {
-        logger: captureLogger([]),
+        logger: capturingLogger([]),
         closeTimeoutMs: 1000,
         spoolDir: join(dir, `spool-${fileCounter}`),
       },
@@ -484,7 +468,7 @@ describe('decision log: stdout and file destinations in /readyz', () => {
   it('accept: written resolves once the line is in the file; queued does not wait', async () => {
     const written = join(dir, `written-${++fileCounter}.jsonl`);
     const log = createDecisionLog([{ type: 'file', path: written }], LABELS, {
-      logger: captureLogger([]),
+      logger: capturingLogger([]),
     });
     const logged = log.write(event(callInput('read', { n: 1 })), undefined);
     expect(readFileSync(written, 'utf8')).toBe('');
@@ -497,7 +481,7 @@ describe('decision log: stdout and file destinations in /readyz', () => {
     const queued = createDecisionLog(
       [{ type: 'file', path: queuedPath, accept: 'queued' }],
       LABELS,
-      { logger: captureLogger([]) },
+      { logger: capturingLogger([]) },
     );
     expect(queued.write(event(callInput('read', { n: 1 })), undefined).written).toBeUndefined();
     await queued.close();
