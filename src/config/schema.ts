@@ -8,6 +8,9 @@ import { valueSource } from './value-source.js';
 import { credentialSchema } from './credentials-schema.js';
 
 const SERVER_NAME = /^[A-Za-z0-9-]{1,32}$/;
+/** What goes in front of an upstream's tool and prompt names (exposed names are [A-Za-z0-9_-]). */
+export const MAX_NAME_PREFIX = 40;
+const NAME_PREFIX = new RegExp(`^[A-Za-z0-9_-]{0,${MAX_NAME_PREFIX}}$`);
 
 const isolation = z.enum(['shared', 'per-session']).default('shared');
 
@@ -28,6 +31,14 @@ const upstreamCommon = {
     .default({ initial_delay_ms: 250, max_delay_ms: 30_000 }),
   /** The credential calls to this upstream run with (default: none). */
   credential: credentialSchema.default({ type: 'none' }),
+  /** Put in front of the upstream's tool and prompt names; default `<name>__`, "" for none. */
+  prefix: z
+    .string()
+    .regex(
+      NAME_PREFIX,
+      `a prefix is 0-${MAX_NAME_PREFIX} characters of A-Z a-z 0-9 _ - (the characters of an exposed name)`,
+    )
+    .optional(),
 };
 
 const stdioUpstream = z.strictObject({

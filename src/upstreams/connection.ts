@@ -362,7 +362,14 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
             return { items: r.resourceTemplates, nextCursor: r.nextCursor };
           })
         : [];
-      return { server: this.name, tools, prompts, resources, templates };
+      return {
+        server: this.name,
+        prefix: this.config.prefix,
+        tools,
+        prompts,
+        resources,
+        templates,
+      };
     });
   }
 

@@ -118,6 +118,7 @@ describe('parseConfig: defaults', () => {
       upstreams: [
         {
           name: 'fs',
+          prefix: 'fs__',
           transport: 'stdio',
           command: 'node',
           args: [],
@@ -247,6 +248,32 @@ describe('parseConfig: upstream names', () => {
     const message = refusal(withUpstreams({ my_server: { transport: 'stdio', command: 'node' } }));
     expect(message).toContain('upstream names are 1-32 characters of A-Z a-z 0-9 -');
   });
+});
+
+describe('parseConfig: upstreams.<name>.prefix', () => {
+  const prefixOf = (upstream: Record<string, unknown>): string =>
+    only(parseConfig(withUpstreams({ gh: upstream }), BASE_DIR).upstreams).prefix;
+
+  it('defaults to <name>__ for both transports', () => {
+    expect(prefixOf({ transport: 'stdio', command: 'node' })).toBe('gh__');
+    expect(prefixOf({ transport: 'http', url: 'https://gh.example.com/mcp' })).toBe('gh__');
+  });
+
+  it.each(['', 'gh_', 'GitHub-', 'a'.repeat(40)])('accepts %j', (prefix) => {
+    expect(prefixOf({ transport: 'stdio', command: 'node', prefix })).toBe(prefix);
+  });
+
+  it.each(['gh.', 'g h', 'gh/', 'ü', 'a'.repeat(41)])(
+    'refuses %j, saying what a prefix is',
+    (prefix) => {
+      const message = refusal(
+        withUpstreams({ gh: { transport: 'stdio', command: 'node', prefix } }),
+      );
+      expect(message).toContain(
+        'upstreams.gh.prefix: a prefix is 0-40 characters of A-Z a-z 0-9 _ - (the characters of an exposed name)',
+      );
+    },
+  );
 });
 
 describe('parseConfig: secret values', () => {
