@@ -24,6 +24,7 @@ import { decideVisibleItems } from './stages/decide-visible.js';
 import { forwardToUpstream } from './stages/forward.js';
 import { openSession } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
+import { forwardRequestMeta } from './stages/request-meta.js';
 import { resolveTarget } from './stages/resolve-target.js';
 import { showVisible } from './stages/show-visible.js';
 import { terminateWhenObliged, type TerminateSession } from './stages/terminate.js';
@@ -62,6 +63,7 @@ export class Pipeline {
     const credential = issueCredential(registry, broker);
     const record = recordCall(store, limits);
     const audit = auditDecision(decisionLog);
+    const meta = forwardRequestMeta();
     const forward = forwardToUpstream(registry);
     const terminate = terminateWhenObliged(deps.terminate);
 
@@ -69,7 +71,18 @@ export class Pipeline {
     const call = (action: PolicyAction, render: (ctx: RequestContext) => unknown, after: Stage[]) =>
       this.add(
         action,
-        [resolve, input, decideStage, credential, record, audit, forward, ...after, terminate],
+        [
+          resolve,
+          input,
+          decideStage,
+          credential,
+          record,
+          audit,
+          meta,
+          forward,
+          ...after,
+          terminate,
+        ],
         render,
       );
     call('tools/call', renderToolCall, [checkToolOutput()]);

@@ -161,9 +161,10 @@ describe('the assembled chains (mcpgate start --explain)', () => {
         '   4. credential for this call',
         '   5. rate limit and record  (also on a deny)',
         '   6. decision log  (also on a deny)',
-        '   7. forward to the upstream',
-        '   8. check the result (outputSchema)',
-        '   9. terminate the session when the policy says so  (after the answer, always)',
+        '   7. request _meta for the upstream',
+        '   8. forward to the upstream',
+        '   9. check the result (outputSchema)',
+        '  10. terminate the session when the policy says so  (after the answer, always)',
       ].join('\n'),
     );
   });
