@@ -22,6 +22,7 @@ import { issueCredential } from './stages/credential.js';
 import { decideRequest } from './stages/decide.js';
 import { decideVisibleItems } from './stages/decide-visible.js';
 import { forwardToUpstream } from './stages/forward.js';
+import { namespaceResultAddresses } from './stages/namespace-result.js';
 import { openSession } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
 import { forwardRequestMeta } from './stages/request-meta.js';
@@ -65,6 +66,7 @@ export class Pipeline {
     const audit = auditDecision(decisionLog);
     const meta = forwardRequestMeta();
     const forward = forwardToUpstream(registry);
+    const addresses = namespaceResultAddresses();
     const terminate = terminateWhenObliged(deps.terminate);
 
     // A decided call: what it is, the policy's decision, what the decision obliges, the call.
@@ -80,6 +82,7 @@ export class Pipeline {
           audit,
           meta,
           forward,
+          addresses,
           ...after,
           terminate,
         ],

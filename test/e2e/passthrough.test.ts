@@ -1,6 +1,8 @@
 // What a client sees of its upstreams through the gateway, end to end with the SDK client:
 // tool and prompt names under each upstream's prefix (none for lab, the default for
-// everything), with policy ids that stay server.name; the request _meta the upstream gets.
+// everything), with policy ids that stay server.name; the request _meta the upstream gets;
+// resource addresses in tool results, prompt messages and reads, each of which the client
+// can read back (server-everything returns resource links and embedded resources).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -103,5 +105,54 @@ describe('request _meta', () => {
     expect(meta.traceparent).toBe(TRACEPARENT);
     expect(meta['mcpgate/purpose']).toBeUndefined();
     expect(typeof meta.progressToken).toBe('number');
+  });
+});
+
+describe('addresses in results', () => {
+  const DYNAMIC = 'mcpgate://everything/demo://resource/dynamic/';
+
+  /** Reads a URI the gateway gave out; its contents carry the same URI. */
+  async function readBack(uri: string): Promise<{ uri: string; text?: unknown; blob?: unknown }> {
+    const read = await client.readResource({ uri });
+    expect(read.contents).toHaveLength(1);
+    const [contents] = read.contents;
+    expect(contents?.uri).toBe(uri);
+    return contents as { uri: string; text?: unknown; blob?: unknown };
+  }
+
+  it('namespaces resource links in a tool result, and each reads back', async () => {
+    const result = (await client.callTool({
+      name: 'everything__get-resource-links',
+      arguments: { count: 3 },
+    })) as CallToolResult;
+    const links = result.content.filter((c) => c.type === 'resource_link');
+    expect(links).toHaveLength(3);
+    for (const link of links) {
+      expect(link.uri.startsWith(DYNAMIC)).toBe(true);
+      const contents = await readBack(link.uri);
+      expect(contents.text ?? contents.blob).toBeDefined();
+    }
+  });
+
+  it('namespaces an embedded resource in a tool result, and it reads back', async () => {
+    const result = (await client.callTool({
+      name: 'everything__get-resource-reference',
+      arguments: { resourceType: 'Text', resourceId: 2 },
+    })) as CallToolResult;
+    const embedded = result.content.find((c) => c.type === 'resource');
+    if (embedded?.type !== 'resource') throw new Error('no embedded resource in the result');
+    expect(embedded.resource.uri).toBe(`${DYNAMIC}text/2`);
+    expect(String((await readBack(embedded.resource.uri)).text)).toContain('Resource 2');
+  });
+
+  it('namespaces an embedded resource in a prompt message, and it reads back', async () => {
+    const prompt = await client.getPrompt({
+      name: 'everything__resource-prompt',
+      arguments: { resourceType: 'Text', resourceId: '3' },
+    });
+    const embedded = prompt.messages.map((m) => m.content).find((c) => c.type === 'resource');
+    if (embedded?.type !== 'resource') throw new Error('no embedded resource in the prompt');
+    expect(embedded.resource.uri).toBe(`${DYNAMIC}text/3`);
+    expect(String((await readBack(embedded.resource.uri)).text)).toContain('Resource 3');
   });
 });

@@ -163,8 +163,9 @@ describe('the assembled chains (mcpgate start --explain)', () => {
         '   6. decision log  (also on a deny)',
         '   7. request _meta for the upstream',
         '   8. forward to the upstream',
-        '   9. check the result (outputSchema)',
-        '  10. terminate the session when the policy says so  (after the answer, always)',
+        '   9. namespace addresses in the result',
+        '  10. check the result (outputSchema)',
+        '  11. terminate the session when the policy says so  (after the answer, always)',
       ].join('\n'),
     );
   });

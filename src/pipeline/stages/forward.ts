@@ -1,10 +1,10 @@
 // Stage: the allowed call goes to its upstream over the session's connection, with this
 // call's own credential, the request _meta the upstream may see (stages/request-meta.ts),
-// the client's cancellation, and progress relayed back under the client's own progress token. An upstream that is down answers a tools/call with a tool
+// the client's cancellation, and progress relayed back under the client's own progress token.
+// The answer is the upstream's own; stages/namespace-result.ts shows its addresses. An upstream that is down answers a tools/call with a tool
 // error (the agent can read it) and any other call with a JSON-RPC error.
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { INTERNAL_ERROR, RpcError } from '../../mcp/jsonrpc/errors.js';
-import { exposedUri } from '../../upstreams/catalog.js';
 import {
   UpstreamUnavailableError,
   type CallOptions,
@@ -59,14 +59,8 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
               withMeta({ uri: target.uri }, ctx.upstreamMeta),
               relay.options,
             );
-            // Contents carry the upstream's URIs; show them under the namespaced form.
-            ctx.result = {
-              ...result,
-              contents: result.contents.map((c) => ({
-                ...c,
-                uri: exposedUri(target.server, c.uri),
-              })),
-            };
+            // Its contents carry the upstream's URIs: the next stage namespaces them.
+            ctx.result = result;
             return undefined;
           }
         }
