@@ -57,6 +57,8 @@ export interface GatewayConfig {
     port: number;
     publicUrl: string | undefined;
     allowedOrigins: string[];
+    /** Host header values /mcp accepts besides the public URL and the listen address. */
+    allowedHosts: string[];
     maxBodyBytes: number;
   };
   sessions: SessionsConfig;
@@ -215,6 +217,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       port: raw.gateway.port,
       publicUrl: raw.gateway.public_url?.replace(/\/+$/, ''),
       allowedOrigins: raw.gateway.allowed_origins,
+      allowedHosts: raw.gateway.allowed_hosts,
       maxBodyBytes: raw.gateway.max_body_bytes,
     },
     sessions: resolveSessions(raw.sessions, baseDir),

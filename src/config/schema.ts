@@ -6,11 +6,21 @@ import { auditSchema, policySchema } from './policy-schema.js';
 import { sessionsSchema } from './sessions-schema.js';
 import { valueSource } from './value-source.js';
 import { credentialSchema } from './credentials-schema.js';
+import { parseHost } from '../util/host-name.js';
 
 const SERVER_NAME = /^[A-Za-z0-9-]{1,32}$/;
 /** What goes in front of an upstream's tool and prompt names (exposed names are [A-Za-z0-9_-]). */
 export const MAX_NAME_PREFIX = 40;
 const NAME_PREFIX = new RegExp(`^[A-Za-z0-9_-]{0,${MAX_NAME_PREFIX}}$`);
+
+/** `*` (any), `[*.]name[:port]` or `[v6][:port]`, as a Host header writes a name. */
+const allowedHost = z
+  .string()
+  .refine(
+    (entry) =>
+      entry === '*' || parseHost(entry.startsWith('*.') ? entry.slice(2) : entry) !== undefined,
+    'an allowed host is a name or address with an optional port (mcp.example.com, mcp.example.com:8443, *.example.com, 10.0.0.5:8080, [::1]:8080), or * for any',
+  );
 
 const isolation = z.enum(['shared', 'per-session']).default('shared');
 
@@ -76,6 +86,8 @@ export const configSchema = z.strictObject({
       public_url: z.url().optional(),
       /** Browser Origins allowed to call /mcp; requests without Origin are not browser calls. */
       allowed_origins: z.array(z.string()).default([]),
+      /** Host header values /mcp accepts besides the public URL and the listen address. */
+      allowed_hosts: z.array(allowedHost).default([]),
       max_body_bytes: z
         .number()
         .int()
@@ -88,6 +100,7 @@ export const configSchema = z.strictObject({
       host: '127.0.0.1',
       port: 8080,
       allowed_origins: [],
+      allowed_hosts: [],
       max_body_bytes: 1024 * 1024,
     }),
   sessions: sessionsSchema,

@@ -10,6 +10,7 @@ import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
 import type { Logger } from '../util/logger.js';
 import type { Authenticate } from './guards/bearer-auth.js';
 import { bodyErrorHandler, jsonBody } from './guards/body.js';
+import { hostGuard, type HostAllowList } from './guards/host.js';
 import { originGuard } from './guards/origin.js';
 
 /** Answers one authenticated /mcp request whose body has been read. */
@@ -25,6 +26,8 @@ export type AuditGuard = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 export interface AppParts {
   maxBodyBytes: number;
+  /** The names /mcp answers to (Host header): public URL, listen address, allowed_hosts. */
+  allowedHosts: HostAllowList;
   allowedOrigins: string[];
   authenticate: Authenticate;
   /** Refuses POSTs while the decision log cannot keep up (audit back-pressure). */
@@ -51,11 +54,12 @@ export function isMcpPath(url: string | undefined): boolean {
 }
 
 /**
- * /mcp, its guards in order: Origin, bearer authentication (the Caller), the body (never
+ * /mcp, its guards in order: Host, Origin, bearer authentication (the Caller), the body (never
  * read before authentication), audit back-pressure, then the endpoint with the Caller and
  * the body. An unexpected failure anywhere is a 500 JSON-RPC error.
  */
 export function mcpRoute(parts: AppParts): RequestListener {
+  const host = hostGuard(parts.allowedHosts);
   const origin = originGuard(parts.allowedOrigins);
   const body = jsonBody(parts.maxBodyBytes);
   const bodyErrors = bodyErrorHandler(parts.maxBodyBytes);
@@ -97,7 +101,7 @@ export function mcpRoute(parts: AppParts): RequestListener {
 
   return (req: IncomingMessage, res: ServerResponse) => {
     try {
-      if (!origin(req, res)) return;
+      if (!host(req, res) || !origin(req, res)) return;
       parts.authenticate(req, res).then(
         (caller) => authenticated(req, res, caller),
         (error: unknown) => failed(res, error),

@@ -15,6 +15,7 @@ import { Pipeline, type PipelineDeps } from '../pipeline/chains.js';
 import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
+import { HostAllowList } from '../http/guards/host.js';
 import { mcpHandler } from '../http/mcp-endpoint.js';
 import { SessionManager } from '../http/live-sessions.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
@@ -145,10 +146,17 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       logger,
     }),
   );
+  // Completed with the listen port once it is bound (port 0 picks one).
+  const allowedHosts = new HostAllowList({
+    publicUrl: config.gateway.publicUrl,
+    listenHost: config.gateway.host,
+    allowedHosts: config.gateway.allowedHosts,
+  });
   const listener = requestListener({
     logger,
     admin,
     maxBodyBytes: config.gateway.maxBodyBytes,
+    allowedHosts,
     allowedOrigins: config.gateway.allowedOrigins,
     authenticate: bearerAuth({ ...authOptions, requiredScopes: config.auth.requiredScopes }),
     auditGuard: auditBackpressure(decisionLog),
@@ -191,6 +199,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   // The configured host name (not the resolved address), so the resource URI matches what
   // clients derive from the same config.
   const address = http.address() as AddressInfo;
+  allowedHosts.listening(address.port);
   const host = config.gateway.host.includes(':') ? `[${config.gateway.host}]` : config.gateway.host;
   baseUrl = config.gateway.publicUrl ?? `http://${host}:${address.port}`;
 
@@ -206,6 +215,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     url: baseUrl,
     listen: `http://${host}:${address.port}`,
     resource: resource(),
+    hosts: allowedHosts.describe(),
     upstreams: registry.status().length,
   });
 

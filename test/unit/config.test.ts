@@ -74,6 +74,7 @@ describe('parseConfig: defaults', () => {
         port: 8080,
         publicUrl: undefined,
         allowedOrigins: [],
+        allowedHosts: [],
         maxBodyBytes: 1024 * 1024,
       },
       sessions: {
@@ -149,6 +150,7 @@ describe('parseConfig: defaults', () => {
       port: 9000,
       publicUrl: 'https://gw.example.com',
       allowedOrigins: [],
+      allowedHosts: [],
       maxBodyBytes: 1024 * 1024,
     });
     expect(config.sessions.historyLimit).toBe(5);
@@ -247,6 +249,39 @@ describe('parseConfig: upstream names', () => {
   it('says what a valid upstream name is', () => {
     const message = refusal(withUpstreams({ my_server: { transport: 'stdio', command: 'node' } }));
     expect(message).toContain('upstream names are 1-32 characters of A-Z a-z 0-9 -');
+  });
+});
+
+describe('parseConfig: gateway.allowed_hosts', () => {
+  const withHosts = (hosts: unknown): Record<string, unknown> => ({
+    ...minimal(),
+    gateway: { allowed_hosts: hosts },
+  });
+
+  it('accepts names, addresses, ports, *.suffix and *', () => {
+    const hosts = [
+      'mcp.example.com',
+      'mcp.example.com:8443',
+      '*.svc.cluster.local',
+      '10.0.0.5:8080',
+      '[::1]:8080',
+      '*',
+    ];
+    expect(parseConfig(withHosts(hosts), BASE_DIR).gateway.allowedHosts).toEqual(hosts);
+  });
+
+  it.each([
+    'https://mcp.example.com',
+    'mcp.example.com/mcp',
+    'a b',
+    '::1',
+    'host:99999',
+    '*example.com',
+    '',
+  ])('refuses %j, saying what an entry is', (entry) => {
+    expect(refusal(withHosts([entry]))).toContain(
+      'gateway.allowed_hosts.0: an allowed host is a name or address with an optional port',
+    );
   });
 });
 
