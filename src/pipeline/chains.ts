@@ -27,6 +27,7 @@ import { openSession } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
 import { forwardRequestMeta } from './stages/request-meta.js';
 import { resolveTarget } from './stages/resolve-target.js';
+import { showInstructions } from './stages/show-instructions.js';
 import { showVisible } from './stages/show-visible.js';
 import { terminateWhenObliged, type TerminateSession } from './stages/terminate.js';
 
@@ -49,6 +50,8 @@ export interface PipelineDeps {
 export interface SessionOpening {
   decision: Decision;
   decisionId: string;
+  /** The instructions for the initialize result, when the session was opened. */
+  instructions: string | undefined;
   /** Set when the store could not be reached: the client should retry. */
   unavailable: Error | undefined;
 }
@@ -93,12 +96,9 @@ export class Pipeline {
     call('prompts/get', renderOrThrow, []);
 
     // A list: one decision for the whole list, then only what it made visible.
-    const visible = [
-      input,
-      decideVisibleItems(policy, logger),
-      auditVisible(decisionLog),
-      showVisible(),
-    ];
+    const decideVisible = decideVisibleItems(policy, logger);
+    const auditVisibleItems = auditVisible(decisionLog);
+    const visible = [input, decideVisible, auditVisibleItems, showVisible()];
     for (const action of [
       'tools/list',
       'resources/list',
@@ -108,9 +108,19 @@ export class Pipeline {
       this.add(action, visible, (ctx) => ctx.result);
     }
 
+    // session/open: may this user have a session of this purpose; then which upstreams'
+    // instructions it is shown (a visible decision over the instruction items).
     this.add(
       'session/open',
-      [input, decideStage, openSession(store, limits.idleTimeoutMs), audit],
+      [
+        input,
+        decideStage,
+        openSession(store, limits.idleTimeoutMs),
+        audit,
+        decideVisible,
+        auditVisibleItems,
+        showInstructions(),
+      ],
       (ctx) => ctx,
     );
   }
@@ -135,7 +145,12 @@ export class Pipeline {
     await this.run(ctx);
     const decision = ctx.decision;
     if (!decision) throw new Error('session/open ended without a decision');
-    return { decision, decisionId: ctx.decisionId, unavailable: ctx.denial?.unavailable };
+    return {
+      decision,
+      decisionId: ctx.decisionId,
+      unavailable: ctx.denial?.unavailable,
+      instructions: ctx.instructions,
+    };
   }
 
   /** An operator's admin action (list, show, kill sessions), decided and logged. */

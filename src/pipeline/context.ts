@@ -74,6 +74,8 @@ export class RequestContext {
   decisionId = '';
   /** The answer for the client, set by the stage that produced it. */
   result: unknown = undefined;
+  /** session/open: the instructions the initialize result carries (the policy chose them). */
+  instructions: string | undefined = undefined;
   /** Per-stage durations in ns, when the chain is timed (see Chain). */
   timings: number[] | undefined = undefined;
 

@@ -21,6 +21,8 @@ export interface ServerCatalog {
   prompts: Prompt[];
   resources: Resource[];
   templates: ResourceTemplate[];
+  /** The `instructions` of the server's initialize result, if it gave any. */
+  instructions?: string | undefined;
 }
 
 export interface ToolEntry {
@@ -46,6 +48,16 @@ export interface ResourceEntry {
   /** `server:uri`, the id policies use. */
   id: string;
   exposed: Resource;
+}
+
+/** A server's instructions for clients (from its initialize result). */
+export interface InstructionEntry {
+  server: string;
+  /** The server's name: the id a policy shows or hides its instructions by. */
+  id: string;
+  /** How the server's tools and prompts are named (the instructions name them unprefixed). */
+  prefix: string;
+  text: string;
 }
 
 export interface TemplateEntry {
@@ -104,6 +116,8 @@ export class Catalog {
   readonly prompts = new Map<string, PromptEntry>();
   readonly resources = new Map<string, ResourceEntry>();
   readonly templates: TemplateEntry[] = [];
+  /** Servers that gave instructions, in configuration order. */
+  readonly instructions: InstructionEntry[] = [];
 
   /**
    * Builds a catalog from per-server snapshots. Items that cannot be exposed (bad names,
@@ -161,6 +175,10 @@ export class Catalog {
           id: `${s.server}:${template.uriTemplate}`,
           exposed: { ...template, uriTemplate: exposedUri(s.server, template.uriTemplate) },
         });
+      }
+      const text = s.instructions?.trim();
+      if (text) {
+        catalog.instructions.push({ server: s.server, id: s.server, prefix: s.prefix, text });
       }
     }
     return { catalog, problems };

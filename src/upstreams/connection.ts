@@ -369,6 +369,8 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
         prompts,
         resources,
         templates,
+        // From this connection's initialize: a reconnect (which rereads the lists) refreshes it.
+        instructions: client.instructions,
       };
     });
   }

@@ -2,7 +2,8 @@
 // tool and prompt names under each upstream's prefix (none for lab, the default for
 // everything), with policy ids that stay server.name; the request _meta the upstream gets;
 // resource addresses in tool results, prompt messages and reads, each of which the client
-// can read back (server-everything returns resource links and embedded resources).
+// can read back (server-everything returns resource links and embedded resources); the
+// upstreams' instructions in the initialize result (the fixture policy shows them all).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -11,6 +12,8 @@ import { callTool, connectClient, textOf } from './support/client.js';
 import { ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { buildFixturePolicy, labServer } from './support/policies.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
+
+const LAB_INSTRUCTIONS = 'Call echo before anything else.';
 
 let issuer: TestIssuer;
 let gateway: GatewayProcess;
@@ -22,7 +25,7 @@ beforeAll(async () => {
     issuer,
     bundle: buildFixturePolicy('allow-all'),
     upstreams: {
-      lab: { ...labServer(), prefix: '' },
+      lab: { ...labServer({ LAB_INSTRUCTIONS: LAB_INSTRUCTIONS }), prefix: '' },
       everything: {
         transport: 'stdio',
         command: join(ROOT, 'node_modules/.bin/mcp-server-everything'),
@@ -41,7 +44,12 @@ afterAll(async () => {
 
 interface LoggedDecision {
   path: string;
-  input: { action: string; tool?: { id: string; server: string; name: string } };
+  input: {
+    action: string;
+    tool?: { id: string; server: string; name: string };
+    catalog?: Array<{ kind: string; id: string }>;
+  };
+  result: unknown;
 }
 
 async function decisions(): Promise<LoggedDecision[]> {
@@ -154,5 +162,43 @@ describe('addresses in results', () => {
     if (embedded?.type !== 'resource') throw new Error('no embedded resource in the prompt');
     expect(embedded.resource.uri).toBe(`${DYNAMIC}text/3`);
     expect(String((await readBack(embedded.resource.uri)).text)).toContain('Resource 3');
+  });
+});
+
+describe('instructions', () => {
+  it("gives the client the gateway's line and each upstream's instructions under its heading", () => {
+    const text = client.getInstructions() ?? '';
+    expect(text.startsWith("mcpgate: every request is decided by your organisation's policy")).toBe(
+      true,
+    );
+    expect(text).toContain(
+      [
+        '## Instructions from upstream server "lab"',
+        'Through this gateway its tools and prompts keep their own names, and its resources are mcpgate://lab/<uri>.',
+        '',
+        LAB_INSTRUCTIONS,
+      ].join('\n'),
+    );
+    expect(text).toContain(
+      [
+        '## Instructions from upstream server "everything"',
+        'Through this gateway its tools and prompts are named everything__<name>, and its resources are mcpgate://everything/<uri>.',
+        '',
+        '# Everything Server',
+      ].join('\n'),
+    );
+    // In configuration order.
+    expect(text.indexOf('"lab"')).toBeLessThan(text.indexOf('"everything"'));
+  });
+
+  it('logs which instructions the session was shown, as a visible decision at session/open', async () => {
+    const opens = (await decisions()).filter((d) => d.input.action === 'session/open');
+    const shown = opens.find((d) => d.path === 'mcp/authz/visible');
+    expect(shown?.input.catalog).toEqual([
+      { kind: 'instruction', id: 'lab', server: 'lab' },
+      { kind: 'instruction', id: 'everything', server: 'everything' },
+    ]);
+    expect(shown?.result).toEqual(['everything', 'lab']);
+    expect(opens.filter((d) => d.path === 'mcp/authz/decision')).toHaveLength(1);
   });
 });

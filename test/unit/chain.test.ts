@@ -170,6 +170,22 @@ describe('the assembled chains (mcpgate start --explain)', () => {
     );
   });
 
+  it('prints session/open: the decision, then which instructions the session is shown', () => {
+    const block = text.split('\n\n').find((b) => b.startsWith('session/open\n'));
+    expect(block).toBe(
+      [
+        'session/open',
+        '   1. build input',
+        '   2. decide (mcp/authz/decision)',
+        '   3. create the session',
+        '   4. decision log  (also on a deny)',
+        '   5. decide (mcp/authz/visible)',
+        '   6. decision log  (also on a deny)',
+        '   7. combine the instructions the policy shows',
+      ].join('\n'),
+    );
+  });
+
   it('has a chain for every decided method', () => {
     const methods = text.split('\n\n').map((b) => b.split('\n')[0]);
     expect(methods.sort()).toEqual(

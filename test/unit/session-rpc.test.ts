@@ -68,7 +68,7 @@ beforeAll(async () => {
   rpc = new SessionRpc({
     serverInfo: { name: 'gw', version: '9' },
     capabilities: { tools: { listChanged: true } },
-    instructions: 'be nice',
+    instructions: () => 'be nice',
     methods,
   });
   transport = new NodeStreamableHttpTransport({ sessionId: SESSION });
@@ -93,13 +93,14 @@ afterAll(async () => {
 
 /** A session on a transport whose answers are collected instead of written to HTTP. */
 async function detached(): Promise<{
-  deliver: (message: JSONRPCMessage) => void;
+  deliver: (message: JSONRPCMessage, context?: string) => void;
   answers: JSONRPCMessage[];
 }> {
-  const session = new SessionRpc({
+  const session = new SessionRpc<string>({
     serverInfo: { name: 'gw', version: '9' },
     capabilities: {},
-    instructions: '',
+    // What the HTTP layer passed with the initialize request (here a string) decides them.
+    instructions: (context) => `for ${context ?? 'nobody'}`,
     methods,
   });
   const answers: JSONRPCMessage[] = [];
@@ -109,7 +110,11 @@ async function detached(): Promise<{
     return Promise.resolve();
   };
   await session.connect(fake);
-  return { deliver: (message) => fake.onmessage?.(message), answers };
+  return {
+    deliver: (message, context) =>
+      fake.onmessage?.(message, context === undefined ? undefined : { context }),
+    answers,
+  };
 }
 
 /** Lets every pending promise callback run. */
@@ -139,6 +144,27 @@ describe('SessionRpc', () => {
     expect(client.getServerVersion()).toEqual({ name: 'gw', version: '9' });
     expect(client.getServerCapabilities()).toEqual({ tools: { listChanged: true } });
     expect(client.getInstructions()).toBe('be nice');
+  });
+
+  it('answers initialize with the instructions made from what came with the request', async () => {
+    const { deliver, answers } = await detached();
+    const init = {
+      jsonrpc: '2.0' as const,
+      id: 1,
+      method: 'initialize',
+      params: {
+        protocolVersion: '2025-11-25',
+        capabilities: {},
+        clientInfo: { name: 'x', version: '1' },
+      },
+    };
+    deliver(init, 'alice');
+    deliver({ ...init, id: 2 });
+    await settled();
+    expect(answers).toMatchObject([
+      { id: 1, result: { instructions: 'for alice' } },
+      { id: 2, result: { instructions: 'for nobody' } },
+    ]);
   });
 
   it('negotiates the protocol version as the SDK server does', async () => {

@@ -40,7 +40,7 @@ export function auditVisible(decisionLog: DecisionLog): Stage {
     run(ctx: RequestContext) {
       const { visible } = ctx;
       if (!visible) return undefined;
-      ctx.decisionId = decisionLog.write(
+      const id = decisionLog.write(
         {
           path: VISIBLE_ENTRYPOINT,
           inputJson: visible.inputJson,
@@ -56,6 +56,8 @@ export function auditVisible(decisionLog: DecisionLog): Stage {
         },
         visible.engine,
       );
+      // At session/open the request's decision is the one logged before (its id stays).
+      if (ctx.decisionId === '') ctx.decisionId = id;
       return undefined;
     },
   };
