@@ -7,9 +7,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { join } from 'node:path';
 import { callTool, connectClient, textOf } from './support/client.js';
-import { ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import {
+  quickstartUpstreams,
+  startGatewayProcess,
+  type GatewayProcess,
+} from './support/gateway.js';
 import { buildFixturePolicy, labServer } from './support/policies.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 
@@ -26,11 +29,7 @@ beforeAll(async () => {
     bundle: buildFixturePolicy('allow-all'),
     upstreams: {
       lab: { ...labServer({ LAB_INSTRUCTIONS: LAB_INSTRUCTIONS }), prefix: '' },
-      everything: {
-        transport: 'stdio',
-        command: join(ROOT, 'node_modules/.bin/mcp-server-everything'),
-        args: ['stdio'],
-      },
+      everything: quickstartUpstreams().everything,
     },
   });
   client = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));

@@ -117,6 +117,13 @@ async function detached(): Promise<{
   };
 }
 
+const initializeRequest = (id: number, protocolVersion: string): JSONRPCMessage => ({
+  jsonrpc: '2.0',
+  id,
+  method: 'initialize',
+  params: { protocolVersion, capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+});
+
 /** Lets every pending promise callback run. */
 function settled(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
@@ -148,18 +155,8 @@ describe('SessionRpc', () => {
 
   it('answers initialize with the instructions made from what came with the request', async () => {
     const { deliver, answers } = await detached();
-    const init = {
-      jsonrpc: '2.0' as const,
-      id: 1,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-11-25',
-        capabilities: {},
-        clientInfo: { name: 'x', version: '1' },
-      },
-    };
-    deliver(init, 'alice');
-    deliver({ ...init, id: 2 });
+    deliver(initializeRequest(1, '2025-11-25'), 'alice');
+    deliver(initializeRequest(2, '2025-11-25'));
     await settled();
     expect(answers).toMatchObject([
       { id: 1, result: { instructions: 'for alice' } },
@@ -170,14 +167,8 @@ describe('SessionRpc', () => {
   it('negotiates the protocol version as the SDK server does', async () => {
     // A second initialize is the transport's to refuse, so this talks to a fresh session.
     const { deliver, answers } = await detached();
-    const init = (id: number, protocolVersion: string) => ({
-      jsonrpc: '2.0' as const,
-      id,
-      method: 'initialize',
-      params: { protocolVersion, capabilities: {}, clientInfo: { name: 'x', version: '1' } },
-    });
-    deliver(init(1, '2025-06-18'));
-    deliver(init(2, '1999-01-01'));
+    deliver(initializeRequest(1, '2025-06-18'));
+    deliver(initializeRequest(2, '1999-01-01'));
     await settled();
     expect(answers).toMatchObject([
       { id: 1, result: { protocolVersion: '2025-06-18' } },
