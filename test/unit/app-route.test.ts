@@ -189,6 +189,7 @@ describe('requestListener', () => {
     new Promise((resolve, reject) => {
       const headers: Record<string, string> = {
         'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
         authorization: 'Bearer ok',
       };
       const req = request(
