@@ -11,6 +11,7 @@ import type { Logger } from '../util/logger.js';
 import type { Authenticate } from './guards/bearer-auth.js';
 import { bodyErrorHandler, jsonBody } from './guards/body.js';
 import { mediaTypeGuard } from './guards/media-type.js';
+import { hostGuard, type HostAllowList } from './guards/host.js';
 import { originGuard } from './guards/origin.js';
 import { logRefusal } from './refusal-log.js';
 
@@ -29,6 +30,8 @@ export interface AppParts {
   maxBodyBytes: number;
   /** Deepest nesting of objects and arrays a /mcp body may have (gateway.max_json_depth). */
   maxJsonDepth: number;
+  /** The names /mcp answers to (Host header): public URL, listen address, allowed_hosts. */
+  allowedHosts: HostAllowList;
   allowedOrigins: string[];
   authenticate: Authenticate;
   /** Refuses POSTs while the decision log cannot keep up (audit back-pressure). */
@@ -55,12 +58,13 @@ export function isMcpPath(url: string | undefined): boolean {
 }
 
 /**
- * /mcp, its guards in order: Origin, bearer authentication (the Caller), a POST's media
+ * /mcp, its guards in order: Host, Origin, bearer authentication (the Caller), a POST's media
  * types, the body (never read before authentication), audit back-pressure, then the
  * endpoint with the Caller and the body. An unexpected failure anywhere is a 500 JSON-RPC
  * error.
  */
 export function mcpRoute(parts: AppParts): RequestListener {
+  const host = hostGuard(parts.allowedHosts);
   const origin = originGuard(parts.allowedOrigins);
   const bodyLimits = { maxBytes: parts.maxBodyBytes, maxDepth: parts.maxJsonDepth };
   const body = jsonBody(bodyLimits);
@@ -109,6 +113,7 @@ export function mcpRoute(parts: AppParts): RequestListener {
 
   return (req: IncomingMessage, res: ServerResponse) => {
     try {
+      if (!host(req, res)) return;
       const refusal = origin(req, res);
       if (refusal) {
         logRefusal(parts.logger, req, refusal.status, refusal.reason);

@@ -261,7 +261,11 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         lastSeenAt: Date.now(),
       };
       await server.connect(transport);
-      await transport.handleRequest(req, res, body, { caller, session });
+      await transport.handleRequest(req, res, body, {
+        caller,
+        session,
+        instructions: opened.instructions,
+      });
       sessions.add(live);
       live = undefined;
     } finally {

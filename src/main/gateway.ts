@@ -22,6 +22,7 @@ import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
 import { doctorRouter } from '../http/doctor.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
+import { HostAllowList } from '../http/guards/host.js';
 import { mcpHandler } from '../http/mcp-endpoint.js';
 import { TransportCounters } from '../mcp/server/http-transport.js';
 import { SessionManager } from '../http/live-sessions.js';
@@ -178,11 +179,18 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const transportCounters = new TransportCounters();
   // At shutdown: new requests refused, those in progress waited for.
   const drain = new Drain();
+  // Completed with the listen port once it is bound (port 0 picks one).
+  const allowedHosts = new HostAllowList({
+    publicUrl: config.gateway.publicUrl,
+    listenHost: config.gateway.host,
+    allowedHosts: config.gateway.allowedHosts,
+  });
   const listener = requestListener({
     logger,
     admin,
     maxBodyBytes: config.gateway.maxBodyBytes,
     maxJsonDepth: config.gateway.maxJsonDepth,
+    allowedHosts,
     allowedOrigins: config.gateway.allowedOrigins,
     authenticate: bearerAuth({ ...authOptions, requiredScopes: config.auth.requiredScopes }),
     auditGuard: auditBackpressure(decisionLog),
@@ -255,6 +263,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   // The configured host name (not the resolved address), so the resource URI matches what
   // clients derive from the same config.
   const address = http.address() as AddressInfo;
+  allowedHosts.listening(address.port);
   const host = config.gateway.host.includes(':') ? `[${config.gateway.host}]` : config.gateway.host;
   baseUrl = config.gateway.publicUrl ?? `http://${host}:${address.port}`;
 
@@ -271,6 +280,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     url: baseUrl,
     listen: `http://${host}:${address.port}`,
     resource: resource(),
+    hosts: allowedHosts.describe(),
     upstreams: registry.status().length,
   });
 

@@ -23,9 +23,12 @@ import { decideRequest } from './stages/decide.js';
 import { decideVisibleItems } from './stages/decide-visible.js';
 import { endUnrecordedSession } from './stages/end-unrecorded-session.js';
 import { forwardToUpstream } from './stages/forward.js';
+import { namespaceResultAddresses } from './stages/namespace-result.js';
 import { openSession, type SessionOpenLimits } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
+import { forwardRequestMeta } from './stages/request-meta.js';
 import { resolveTarget } from './stages/resolve-target.js';
+import { showInstructions } from './stages/show-instructions.js';
 import { showVisible } from './stages/show-visible.js';
 import { terminateWhenObliged, type TerminateSession } from './stages/terminate.js';
 
@@ -48,6 +51,8 @@ export interface PipelineDeps {
 export interface SessionOpening {
   decision: Decision;
   decisionId: string;
+  /** The instructions for the initialize result, when the session was opened. */
+  instructions: string | undefined;
   /** Set when the store could not be reached: the client should retry. */
   unavailable: Error | undefined;
   /** True when the user already has sessions.max_sessions_per_principal sessions open. */
@@ -65,14 +70,28 @@ export class Pipeline {
     const credential = issueCredential(registry, broker);
     const record = recordCall(store, limits);
     const audit = auditDecision(decisionLog);
+    const meta = forwardRequestMeta();
     const forward = forwardToUpstream(registry);
+    const addresses = namespaceResultAddresses();
     const terminate = terminateWhenObliged(deps.terminate);
 
     // A decided call: what it is, the policy's decision, what the decision obliges, the call.
     const call = (action: PolicyAction, render: (ctx: RequestContext) => unknown, after: Stage[]) =>
       this.add(
         action,
-        [resolve, input, decideStage, credential, record, audit, forward, ...after, terminate],
+        [
+          resolve,
+          input,
+          decideStage,
+          credential,
+          record,
+          audit,
+          meta,
+          forward,
+          addresses,
+          ...after,
+          terminate,
+        ],
         render,
       );
     call('tools/call', renderToolCall, [checkToolOutput()]);
@@ -80,12 +99,9 @@ export class Pipeline {
     call('prompts/get', renderOrThrow, []);
 
     // A list: one decision for the whole list, then only what it made visible.
-    const visible = [
-      input,
-      decideVisibleItems(policy, logger),
-      auditVisible(decisionLog),
-      showVisible(),
-    ];
+    const decideVisible = decideVisibleItems(policy, logger);
+    const auditVisibleItems = auditVisible(decisionLog);
+    const visible = [input, decideVisible, auditVisibleItems, showVisible()];
     for (const action of [
       'tools/list',
       'resources/list',
@@ -95,9 +111,20 @@ export class Pipeline {
       this.add(action, visible, (ctx) => ctx.result);
     }
 
+    // session/open: may this user have a session of this purpose; then which upstreams'
+    // instructions it is shown (a visible decision over the instruction items).
     this.add(
       'session/open',
-      [input, decideStage, openSession(store, limits), audit, endUnrecordedSession(deps.terminate)],
+      [
+        input,
+        decideStage,
+        openSession(store, limits),
+        audit,
+        endUnrecordedSession(deps.terminate),
+        decideVisible,
+        auditVisibleItems,
+        showInstructions(),
+      ],
       (ctx) => ctx,
     );
   }
@@ -127,6 +154,7 @@ export class Pipeline {
       decisionId: ctx.decisionId,
       unavailable: ctx.denial?.unavailable,
       principalFull: ctx.denial?.principalFull === true,
+      instructions: ctx.instructions,
     };
   }
 

@@ -251,7 +251,7 @@ describe('slow clients', () => {
   it('cuts off headers that trickle in (408 after gateway.header_timeout_s), logged', async () => {
     const { answer, closedByServer } = await slowClient(
       gateway.mcpUrl,
-      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n`,
+      `POST /mcp HTTP/1.1\r\nHost: ${new URL(gateway.mcpUrl).host}\r\n`,
       'X-Slow: a\r\n',
       200,
     );
@@ -269,7 +269,7 @@ describe('slow clients', () => {
   it('cuts off a slowloris body (408 after gateway.request_timeout_s); nothing is decided', async () => {
     const before = await decisionLines();
     const head =
-      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n` +
+      `POST /mcp HTTP/1.1\r\nHost: ${new URL(gateway.mcpUrl).host}\r\nAuthorization: Bearer ${token}\r\n` +
       'Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n' +
       'Content-Length: 100000\r\n\r\n{"jsonrpc":"2.0",';
     const { answer, closedByServer } = await slowClient(gateway.mcpUrl, head, ' ', 200);

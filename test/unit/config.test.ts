@@ -75,6 +75,7 @@ describe('parseConfig: defaults', () => {
         port: 8080,
         publicUrl: undefined,
         allowedOrigins: [],
+        allowedHosts: [],
         maxBodyBytes: 1024 * 1024,
         maxJsonDepth: 64,
         headerTimeoutMs: 10_000,
@@ -131,6 +132,7 @@ describe('parseConfig: defaults', () => {
       upstreams: [
         {
           name: 'fs',
+          prefix: 'fs__',
           transport: 'stdio',
           command: 'node',
           args: [],
@@ -161,6 +163,7 @@ describe('parseConfig: defaults', () => {
       port: 9000,
       publicUrl: 'https://gw.example.com',
       allowedOrigins: [],
+      allowedHosts: [],
       maxBodyBytes: 1024 * 1024,
       maxJsonDepth: 64,
       headerTimeoutMs: 10_000,
@@ -283,6 +286,65 @@ describe('parseConfig: upstream names', () => {
     const message = refusal(withUpstreams({ my_server: { transport: 'stdio', command: 'node' } }));
     expect(message).toContain('upstream names are 1-32 characters of A-Z a-z 0-9 -');
   });
+});
+
+describe('parseConfig: gateway.allowed_hosts', () => {
+  const withHosts = (hosts: unknown): Record<string, unknown> => ({
+    ...minimal(),
+    gateway: { allowed_hosts: hosts },
+  });
+
+  it('accepts names, addresses, ports, *.suffix and *', () => {
+    const hosts = [
+      'mcp.example.com',
+      'mcp.example.com:8443',
+      '*.svc.cluster.local',
+      '10.0.0.5:8080',
+      '[::1]:8080',
+      '*',
+    ];
+    expect(parseConfig(withHosts(hosts), BASE_DIR).gateway.allowedHosts).toEqual(hosts);
+  });
+
+  it.each([
+    'https://mcp.example.com',
+    'mcp.example.com/mcp',
+    'a b',
+    '::1',
+    'host:99999',
+    '*example.com',
+    '',
+  ])('refuses %j, saying what an entry is', (entry) => {
+    expect(refusal(withHosts([entry]))).toContain(
+      'gateway.allowed_hosts.0: an allowed host is a name or address with an optional port',
+    );
+  });
+});
+
+describe('parseConfig: upstreams.<name>.prefix', () => {
+  const prefixOf = (upstream: Record<string, unknown>): string =>
+    only(parseConfig(withUpstreams({ gh: upstream }), BASE_DIR).upstreams).prefix;
+
+  it('defaults to <name>__ for both transports', () => {
+    expect(prefixOf({ transport: 'stdio', command: 'node' })).toBe('gh__');
+    expect(prefixOf({ transport: 'http', url: 'https://gh.example.com/mcp' })).toBe('gh__');
+  });
+
+  it.each(['', 'gh_', 'GitHub-', 'a'.repeat(40)])('accepts %j', (prefix) => {
+    expect(prefixOf({ transport: 'stdio', command: 'node', prefix })).toBe(prefix);
+  });
+
+  it.each(['gh.', 'g h', 'gh/', 'ü', 'a'.repeat(41)])(
+    'refuses %j, saying what a prefix is',
+    (prefix) => {
+      const message = refusal(
+        withUpstreams({ gh: { transport: 'stdio', command: 'node', prefix } }),
+      );
+      expect(message).toContain(
+        'upstreams.gh.prefix: a prefix is 0-40 characters of A-Z a-z 0-9 _ - (the characters of an exposed name)',
+      );
+    },
+  );
 });
 
 describe('parseConfig: secret values', () => {

@@ -64,7 +64,7 @@ beforeAll(async () => {
   rpc = new SessionRpc({
     serverInfo: { name: 'gw', version: '1' },
     capabilities: {},
-    instructions: '',
+    instructions: () => '',
     methods,
   });
   const transport = new NodeStreamableHttpTransport({

@@ -63,7 +63,8 @@ export function auditVisible(decisionLog: DecisionLog): Stage {
         },
         visible.engine,
       );
-      ctx.decisionId = logged.decisionId;
+      // At session/open the request's decision is the one logged before (its id stays).
+      if (ctx.decisionId === '') ctx.decisionId = logged.decisionId;
       return recorded(logged, !ctx.denied);
     },
   };
