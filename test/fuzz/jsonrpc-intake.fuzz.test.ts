@@ -143,6 +143,23 @@ describe('the JSON-RPC intake', () => {
       });
       expect(gateway.sessions.size).toBe(before);
     });
+
+    it("reads a case's decision lines before checking it, so a failed case leaves none to the next", async () => {
+      // A tools/list in the session is decided and logged; told that the body holds no
+      // request, the check fails (an answer where none was expected) ...
+      const list = { jsonrpc: '2.0', id: 'fails-its-check', method: 'tools/list' };
+      await expect(target.check(JSON.stringify(list), null, true)).rejects.toThrow(/toHaveLength/);
+      // ... and the next case, refused before anything is decided (an id that is no JSON-RPC
+      // id: 400), finds no decision line: before, it found the tools/list's, as fast-check's
+      // shrinking did with seed 24010125 (docs/testing.md).
+      const noId = {
+        jsonrpc: '2.0',
+        id: false,
+        method: 'tools/call',
+        params: { name: 'everything__echo', arguments: { text: 'x' } },
+      };
+      await target.check(JSON.stringify(noId), noId, true);
+    });
   });
 
   describe('of a gateway in its own process', () => {
