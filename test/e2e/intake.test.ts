@@ -142,6 +142,56 @@ describe('nesting depth', () => {
   });
 });
 
+describe('strings that are not Unicode', () => {
+  it('refuses a lone surrogate with 400 -32600 naming where, before anything is decided or recorded', async () => {
+    const session = await aliceRawSession();
+    const before = await decisionLines();
+    // JSON.stringify writes a lone surrogate as the escape \ud800, as such a client sends it.
+    const read = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 9,
+      method: 'resources/read',
+      params: { uri: 'mcpgate://lab/notes/\ud800' },
+    });
+    const res = await rawPost(gateway.mcpUrl, read, session);
+    expect(res.status).toBe(400);
+    expect(JSON.parse(res.text)).toEqual({
+      jsonrpc: '2.0',
+      id: null,
+      error: {
+        code: -32600,
+        message:
+          'Invalid Request: the string at params.uri is not well-formed Unicode: it holds a lone UTF-16 surrogate (an escape such as \\ud800 without its pair); send text as UTF-8, or escape a surrogate pair whole',
+      },
+    });
+    // An initialize with one opens no session.
+    const init = JSON.parse(INITIALIZE) as { params: Record<string, unknown> };
+    init.params.clientInfo = { name: 'raw\udc00', version: '1' };
+    const opening = await rawPost(gateway.mcpUrl, JSON.stringify(init), {
+      authorization: `Bearer ${token}`,
+    });
+    expect(opening.status).toBe(400);
+    expect(opening.headers.get('mcp-session-id')).toBeNull();
+    // Refused before the policy: no decision-log line, a gateway-log line each.
+    expect(await decisionLines()).toBe(before);
+    const logged = await logLines(
+      'request refused',
+      (line) => String(line.reason).includes('lone UTF-16 surrogate'),
+      2,
+    );
+    expect(logged).toHaveLength(2);
+    // Nothing of it was recorded in the session (a URI in its summary would have failed every
+    // later decision): the session's next call is decided and served.
+    const call = await rawPost(gateway.mcpUrl, echoCall(10, '1'), session);
+    expect(call.status).toBe(200);
+    expect(JSON.parse(call.text)).toMatchObject({
+      id: 10,
+      result: { content: [{ type: 'text' }] },
+    });
+    expect(JSON.parse(call.text)).not.toHaveProperty('result.isError');
+  });
+});
+
 describe('media types', () => {
   it('answers a POST of text/plain without a session with 415, not "send initialize first"', async () => {
     const before = await decisionLines();
