@@ -103,20 +103,25 @@ function echoCall(id: number, extra: string): string {
 
 const nested = (levels: number): string => '['.repeat(levels) + ']'.repeat(levels);
 
+/** The body of a refusal before any request is read (so no request id). */
+const refusal = (code: number, message: string): unknown => ({
+  jsonrpc: '2.0',
+  id: null,
+  error: { code, message },
+});
+
 describe('nesting depth', () => {
   it('refuses arguments nested 10,000 deep with 400 -32600, logged in the gateway log only', async () => {
     const session = await aliceRawSession();
     const before = await decisionLines();
     const res = await rawPost(gateway.mcpUrl, echoCall(7, nested(10_000)), session);
     expect(res.status).toBe(400);
-    expect(JSON.parse(res.text)).toEqual({
-      jsonrpc: '2.0',
-      id: null,
-      error: {
-        code: -32600,
-        message: `Invalid Request: the body nests objects and arrays deeper than ${MAX_DEPTH} levels (gateway.max_json_depth)`,
-      },
-    });
+    expect(JSON.parse(res.text)).toEqual(
+      refusal(
+        -32600,
+        `Invalid Request: the body nests objects and arrays deeper than ${MAX_DEPTH} levels (gateway.max_json_depth)`,
+      ),
+    );
     // Refused before the policy was asked: no decision, so no decision-log line.
     expect(await decisionLines()).toBe(before);
     const logged = await logLines('request refused', (line) =>
@@ -155,15 +160,12 @@ describe('strings that are not Unicode', () => {
     });
     const res = await rawPost(gateway.mcpUrl, read, session);
     expect(res.status).toBe(400);
-    expect(JSON.parse(res.text)).toEqual({
-      jsonrpc: '2.0',
-      id: null,
-      error: {
-        code: -32600,
-        message:
-          'Invalid Request: the string at params.uri is not well-formed Unicode: it holds a lone UTF-16 surrogate (an escape such as \\ud800 without its pair); send text as UTF-8, or escape a surrogate pair whole',
-      },
-    });
+    expect(JSON.parse(res.text)).toEqual(
+      refusal(
+        -32600,
+        'Invalid Request: the string at params.uri is not well-formed Unicode: it holds a lone UTF-16 surrogate (an escape such as \\ud800 without its pair); send text as UTF-8, or escape a surrogate pair whole',
+      ),
+    );
     // An initialize with one opens no session.
     const init = JSON.parse(INITIALIZE) as { params: Record<string, unknown> };
     init.params.clientInfo = { name: 'raw\udc00', version: '1' };
