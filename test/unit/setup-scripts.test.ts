@@ -105,7 +105,7 @@ describe('scripts/setup.sh', () => {
       encoding: 'utf8',
     });
     expect(result.status).toBe(2);
-    expect(result.stderr).toContain('usage: scripts/setup.sh [--redis]');
+    expect(result.stderr).toContain('usage: scripts/setup.sh [--redis] [--clients]');
   });
 
   it('says what is wrong when REDIS_SERVER names no program', () => {
