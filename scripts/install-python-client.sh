@@ -3,7 +3,7 @@
 # test/python/requirements.txt) into a virtual environment at .tools/python-mcp (git-ignored),
 # for the Python client test (test/e2e/python-client.test.ts). Reuses the venv while it was
 # made from the same requirements file; otherwise makes it again.
-# Needs python3 >= 3.10 with the venv module; without it, says so and exits 0 (setup goes on,
+# Needs python3 >= 3.11 (exception groups are built in from 3.11) with the venv module; without it, says so and exits 0 (setup goes on,
 # and the Python client test fails naming what is missing).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,11 +13,11 @@ stamp="$venv/.requirements.sha256"
 python="${PYTHON:-python3}"
 
 if ! command -v "$python" >/dev/null 2>&1; then
-  echo "install-python-client: $python is not on PATH; the Python client test needs Python >= 3.10 (set PYTHON to another interpreter)" >&2
+  echo "install-python-client: $python is not on PATH; the Python client test needs Python >= 3.11 (set PYTHON to another interpreter)" >&2
   exit 0
 fi
-if ! "$python" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>/dev/null; then
-  echo "install-python-client: $("$python" --version 2>&1) is older than 3.10 or lacks the venv module; the Python client test needs Python >= 3.10 with venv" >&2
+if ! "$python" -c 'import sys, venv; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+  echo "install-python-client: $("$python" --version 2>&1) is older than 3.11 or lacks the venv module; the Python client test needs Python >= 3.11 with venv" >&2
   exit 0
 fi
 

@@ -7,7 +7,7 @@
 #     when it is missing);
 #   - with --clients, the real MCP clients of the conformance and Python client tests: the
 #     conformance suite on its own Node 22 (scripts/install-conformance.sh) and the Python
-#     MCP SDK in a venv when python3 >= 3.10 is there (scripts/install-python-client.sh).
+#     MCP SDK in a venv when python3 >= 3.11 is there (scripts/install-python-client.sh).
 # Each step that cannot be done says what to install by hand.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

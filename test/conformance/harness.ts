@@ -17,7 +17,12 @@ import { startBearerProxy } from '../support/bearer-proxy.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { FIXTURE_SERVERS, ROOT, startGatewayProcess } from '../e2e/support/gateway.js';
 import { buildFixturePolicy } from '../e2e/support/policies.js';
-import { EXPECTED_FAILURES, ISSUE_15_ITEMS, type ExpectedFailure } from './expected-failures.js';
+import {
+  CONFORMANCE_EXPECTED_FAILURES,
+  ISSUE_15_ITEMS,
+  judge,
+  type ExpectedFailure,
+} from './expected-failures.js';
 
 export const NODE22 = join(ROOT, '.tools/node22/bin/node');
 export const SUITE_CLI = join(
@@ -153,12 +158,13 @@ async function runSuite(url: string, log: (line: string) => void): Promise<Map<s
   }
 }
 
-interface Fixture {
+export interface Fixture {
   url: string;
   stop(): Promise<void>;
 }
 
-async function startFixture(): Promise<Fixture> {
+/** The fixture upstream over Streamable HTTP, on a free loopback port. */
+export async function startFixture(): Promise<Fixture> {
   const child = spawn(process.execPath, [join(FIXTURE_SERVERS, 'conformance-server.js')], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -217,21 +223,19 @@ async function throughGateway(
 }
 
 function evaluate(rows: Row[]): Pick<ConformanceReport, 'unexpected' | 'stale' | 'namesOnly'> {
-  const unexpected: string[] = [];
-  const stale: string[] = [];
-  const namesOnly: string[] = [];
-  for (const { scenario, outcomes, expected } of rows) {
-    const direct = outcomes.direct?.passed === true;
-    const gateway = outcomes.gateway?.passed === true;
-    if (direct && !gateway && !expected) unexpected.push(scenario);
-    if (expected && (gateway || !direct)) stale.push(scenario);
-    if (gateway && outcomes.prefixed?.passed === false) namesOnly.push(scenario);
-  }
-  // An entry for a scenario the suite no longer has is stale too.
-  for (const entry of EXPECTED_FAILURES) {
-    if (!rows.some((row) => row.scenario === entry.scenario)) stale.push(entry.scenario);
-  }
-  return { unexpected, stale, namesOnly };
+  // Judged through mcpgate among the scenarios that pass directly: a listed scenario that
+  // fails directly (or is gone from the suite) is stale too.
+  const throughGateway = new Map(
+    rows
+      .filter((row) => row.outcomes.direct?.passed === true)
+      .map((row) => [row.scenario, row.outcomes.gateway?.passed === true]),
+  );
+  const namesOnly = rows
+    .filter(
+      (row) => row.outcomes.gateway?.passed === true && row.outcomes.prefixed?.passed === false,
+    )
+    .map((row) => row.scenario);
+  return { ...judge(throughGateway, CONFORMANCE_EXPECTED_FAILURES), namesOnly };
 }
 
 export interface RunOptions {
@@ -286,7 +290,7 @@ export async function runConformance(options: RunOptions = {}): Promise<Conforma
       const outcome = results[column]?.get(scenario);
       if (outcome) outcomes[column] = outcome;
     }
-    const expected = EXPECTED_FAILURES.find((entry) => entry.scenario === scenario);
+    const expected = CONFORMANCE_EXPECTED_FAILURES.find((entry) => entry.name === scenario);
     return { scenario, outcomes, ...(expected ? { expected } : {}) };
   });
   return {
@@ -353,15 +357,17 @@ export function renderMarkdown(report: ConformanceReport): string {
     'Expected failures through mcpgate (`test/conformance/expected-failures.ts`), by the item of issue 15 that makes them pass:',
     '',
     ...Object.entries(ISSUE_15_ITEMS).flatMap(([item, title]) => {
-      const scenarios = EXPECTED_FAILURES.filter((entry) => String(entry.item) === item);
+      const scenarios = CONFORMANCE_EXPECTED_FAILURES.filter(
+        (entry) => String(entry.item) === item,
+      );
       return scenarios.length === 0
         ? []
         : [
-            `- item ${item} (${title}): ${scenarios.map((entry) => `\`${entry.scenario}\``).join(', ')}`,
+            `- item ${item} (${title}): ${scenarios.map((entry) => `\`${entry.name}\``).join(', ')}`,
           ];
     }),
   ];
-  if (EXPECTED_FAILURES.length === 0) lines.push('- none');
+  if (CONFORMANCE_EXPECTED_FAILURES.length === 0) lines.push('- none');
   if (report.unexpected.length) {
     lines.push('', `**Unexpected failures through mcpgate:** ${report.unexpected.join(', ')}`);
   }
