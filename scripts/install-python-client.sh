@@ -28,7 +28,10 @@ fi
 echo "install-python-client: making .tools/python-mcp with $(grep -E '^mcp==' "$requirements") ($("$python" --version 2>&1))"
 rm -rf "$venv"
 "$python" -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input -r "$requirements"
+# The file pins every package the client needs (a pip freeze), so pip resolves nothing
+# (--no-deps); `pip check` then confirms the set is complete and consistent.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input --no-deps -r "$requirements"
+"$venv/bin/python" -m pip check --disable-pip-version-check >/dev/null
 # Written last: a venv whose install failed halfway is made again on the next run.
 echo "$wanted" > "$stamp"
 echo "install-python-client: installed $venv"
