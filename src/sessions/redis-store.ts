@@ -475,6 +475,12 @@ export class RedisStore implements SessionStore {
     const ids = new Set<string>();
     const start = `${this.prefix}s:{`;
     const primaries = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
+    if (primaries.length === 0) {
+      // A cluster client knows its primaries once connected: none known is no listing.
+      throw new StoreUnavailableError(
+        `${this.label()} is unavailable: ${this.problem.commands ?? 'not connected yet'}`,
+      );
+    }
     for (const node of primaries) {
       let cursor = '0';
       do {

@@ -93,8 +93,8 @@ export async function startRedis(): Promise<RedisServer> {
   };
 }
 
-/** Arguments of a data node without persistence, on loopback. */
-function nodeArgs(port: number, dir: string, password: string): string[] {
+/** Arguments of a redis-server without persistence, on loopback. */
+function plainArgs(port: number, dir: string): string[] {
   return [
     '--port',
     String(port),
@@ -106,11 +106,12 @@ function nodeArgs(port: number, dir: string, password: string): string[] {
     'no',
     '--dir',
     dir,
-    '--requirepass',
-    password,
-    '--masterauth',
-    password,
   ];
+}
+
+/** The same with a password, also for talking to its primary. */
+function nodeArgs(port: number, dir: string, password: string): string[] {
+  return [...plainArgs(port, dir), '--requirepass', password, '--masterauth', password];
 }
 
 /** Polls check until it returns true; throws naming what after timeoutMs. */
@@ -396,18 +397,7 @@ function pairs(flat: string[]): Record<string, string> {
  */
 async function launch(
   port: number,
-  args: string[] = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--dir',
-    tmpdir(),
-  ],
+  args: string[] = plainArgs(port, tmpdir()),
   password?: string,
 ): Promise<ChildProcess> {
   const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });

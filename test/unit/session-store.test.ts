@@ -1006,6 +1006,25 @@ describe('RedisStore on a Redis Cluster', () => {
     // Twelve random ids on one of three primaries would be a 1 in 177 000 chance.
     expect(primaries.size).toBeGreaterThan(1);
   });
+
+  it('fails fast, naming the cause, while no configured node answers', async () => {
+    const store = openRedisStore({ kind: 'cluster', nodes: [{ host: '127.0.0.1', port: 1 }] });
+    const where = 'session store (Redis Cluster at 127.0.0.1:1) is unavailable: ';
+    // Before it has reached any node the client knows no primary: that is no empty listing.
+    await unavailable(store.list());
+    await eventually(async () => {
+      expect((await unavailable(store.list())).message).toBe(`${where}no cluster node answered`);
+    }, 3000);
+    expect((await unavailable(store.load(randomUUID(), 10, []))).message).toBe(
+      `${where}no cluster node answered`,
+    );
+    await unavailable(store.create(makeRecord(), HOUR));
+    expect(store.health()).toEqual({
+      ok: false,
+      backend: 'redis',
+      error: `${where}no cluster node answered`,
+    });
+  });
 });
 
 /** Times n sequential runs of fn, in ms. */
