@@ -116,7 +116,7 @@ test_admin_group_allows_when_configured if {
 
 test_reason_names_roles_and_groups if {
 	reasons(req("admin/sessions/list", engineer)) == ["sessions admin needs the mcpgate.admin role or membership in the group ops-admins"] with data.mcp.admin.admin_groups as {"ops-admins"}
-	reasons(req("admin/sessions/list", engineer)) == ["sessions admin needs one of the roles a, b or membership in one of the groups g, h"] with data.mcp.admin.admin_roles as {"b", "a"}
+	reasons(req("admin/sessions/list", engineer)) == ["sessions admin needs one of the roles (a, b) or membership in one of the groups (g, h)"] with data.mcp.admin.admin_roles as {"b", "a"}
 		with data.mcp.admin.admin_groups as {"h", "g"}
 	reasons(req("admin/sessions/list", engineer)) == ["sessions admin needs membership in the group g"] with data.mcp.admin.admin_roles as set()
 		with data.mcp.admin.admin_groups as {"g"}

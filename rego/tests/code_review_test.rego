@@ -55,11 +55,29 @@ test_read_path_tricks_denied if {
 	refused(read_file("/src/a.ts"), "is absolute")
 	refused(read_file("~/src/a.ts"), "starts with ~")
 	refused(read_file("C:/src/a.ts"), "starts with a drive letter")
-	refused(read_file("./src/a.ts"), `has a "." segment`)
-	refused(read_file("src/./a.ts"), `has a "." segment`)
-	refused(read_file("src//a.ts"), "has an empty segment")
 	refused(read_file(`src\a.ts`), "contains a backslash")
 	refused(read_file("src/a.ts\u0000.png"), "contains a NUL")
+	refused(read_file("src%2F..%2Fsecrets%2Fx.ts"), "contains a percent-encoded /")
+	refused(read_file("src\u2215..\u2215x.ts"), "contains U+2215 DIVISION SLASH, which looks like /")
+	refused(read_file("src/\u2025/x.ts"), "contains U+2025 TWO DOT LEADER, which looks like ..")
+}
+
+# Paths as agents write them: the same file, so the same decision as the plain path.
+test_read_harmless_spellings_allowed if {
+	allowed(read_file("./src/a.ts"))
+	allowed(read_file("././src/a.ts"))
+	allowed(read_file("src/./a.ts"))
+	allowed(read_file("src//a.ts"))
+	allowed(read_file("src/a.ts/"))
+}
+
+# ... and a secret or a path outside the scope stays refused however it is spelled, named
+# as written and as read.
+test_read_harmless_spellings_still_checked if {
+	refused(read_file("./src/config/secrets.ts"), `argument path "./src/config/secrets.ts" (read as "src/config/secrets.ts") looks like a secret`)
+	refused(read_file("./.env"), `argument path "./.env" (read as ".env") matches exclude **/.env*`)
+	refused(read_file("./lib/x.ts"), `argument path "./lib/x.ts" (read as "lib/x.ts") is outside scope src/**/*.{ts,tsx}`)
+	refused(read_file("./src/../.env"), `argument path "./src/../.env" has a ".." segment`)
 }
 
 test_read_needs_a_path if {
@@ -110,7 +128,8 @@ test_directory_tools_deny_elsewhere if {
 	refused(list_dir("."), "is outside scope src, src/**")
 	refused(list_dir("lib"), "is outside scope src, src/**")
 	refused(list_dir("srcx"), "is outside scope src, src/**")
-	refused(list_dir("src/"), "has an empty segment")
+	allowed(list_dir("src/"))
+	allowed(list_dir("./src"))
 	refused(list_dir("src/.."), `has a ".." segment`)
 	refused(list_dir("/"), "is absolute")
 	refused(list_dir("src/secrets"), "looks like a secret")
@@ -462,7 +481,7 @@ test_session_open if {
 }
 
 test_sessions_expire if {
-	refused(fx.with_age(source, 3601), "this session is older than the 3600s ttl of purpose code-review; open a new session")
+	refused(fx.with_age(source, 3601), "this session is older than 3600 s, the ttl of purpose code-review; open a new session")
 	allowed(fx.with_age(source, 3600))
 }
 

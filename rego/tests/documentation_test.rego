@@ -27,7 +27,7 @@ test_who_may_open if {
 	allowed(fx.with_identity(fx.session_open("documentation"), fx.okta_user(["engineering"], [])))
 	allowed(fx.with_identity(fx.session_open("documentation"), fx.entra_user([], ["Docs.Write"], false)))
 	d2 := decide(fx.with_identity(fx.session_open("documentation"), fx.okta_user(["marketing"], [])))
-	d2.reasons == ["documentation needs membership in one of the groups engineering, technical-writers or the Docs.Write app role"]
+	d2.reasons == ["documentation needs membership in one of the groups (engineering, technical-writers) or the Docs.Write app role"]
 	d2.obligations.session_ttl_s == 7200
 }
 

@@ -27,13 +27,13 @@ test_who_may_open if {
 
 	# A service holding the role may open one too: this profile does not refuse app tokens.
 	allowed(fx.with_identity(fx.session_open("incident-response"), object.union(fx.entra_user([], ["Incident.Respond"], false), {"token_type": "app"})))
-	reasons(fx.session_open("incident-response")) == ["incident-response needs membership in one of the groups oncall, sre or the Incident.Respond app role"]
+	reasons(fx.session_open("incident-response")) == ["incident-response needs membership in one of the groups (oncall, sre) or the Incident.Respond app role"]
 	reasons(fx.with_identity(fx.session_open("incident-response"), fx.entra_user([], [], true))) == ["your IdP sent too many groups to check membership (groups overage); ask an administrator to configure groups_overage resolution or assign the Incident.Respond app role"]
 }
 
 test_short_sessions if {
 	allowed(fx.with_age(call("everything", "echo", {}), 1800))
-	reasons(fx.with_age(call("everything", "echo", {}), 1801)) == ["this session is older than the 1800s ttl of purpose incident-response; open a new session"]
+	reasons(fx.with_age(call("everything", "echo", {}), 1801)) == ["this session is older than 1800 s, the ttl of purpose incident-response; open a new session"]
 }
 
 test_reads_logs_config_and_sources if {

@@ -139,3 +139,62 @@ _digit(d) := substring("0123456789abcdef", d, 1)
 _control(p) if "contains a NUL or other control character" in paths.tricks(p)
 
 _control(p) := false if not "contains a NUL or other control character" in paths.tricks(p)
+
+# --- paths as agents write them -------------------------------------------------
+
+test_harmless_spellings_have_the_plain_fact if {
+	every raw in ["./src/a.ts", "././src/a.ts", "src/./a.ts", "src//a.ts", "src/a.ts/", ".//src///a.ts/./"] {
+		paths.fact(raw, []) == "src/a.ts"
+		count(paths.target_tricks(raw, [])) == 0
+	}
+	paths.fact("src/a.ts", []) == "src/a.ts"
+	paths.fact(".", []) == "."
+	paths.fact("./", []) == "."
+	paths.fact("src/", []) == "src"
+}
+
+test_target_changing_spellings_are_tricks if {
+	paths.target_tricks("src/../x", []) == {"has a \"..\" segment"}
+	paths.target_tricks("./../x", []) == {"has a \"..\" segment"}
+	paths.target_tricks(`src\x`, []) == {"contains a backslash"}
+	paths.target_tricks("src/x\u0000", []) == {"contains a NUL or other control character"}
+	paths.target_tricks("/etc/passwd", []) == {"is absolute"}
+	paths.target_tricks("~/x", []) == {"starts with ~ (home directory)"}
+	paths.target_tricks("C:/x", []) == {"starts with a drive letter"}
+	every raw in ["src%2Fx", "src%2fx", "src%5Cx", "%2E%2E/x", "src/x%00.ts"] {
+		paths.target_tricks(raw, []) == {`contains a percent-encoded /, \, . or NUL (%2F, %5C, %2E or %00)`}
+	}
+
+	# A percent sign alone, and a name outside ASCII that looks like nothing, are fine.
+	count(paths.target_tricks("src/100%.ts", [])) == 0
+	count(paths.target_tricks("src/caf\u00e9/r\u00e9sum\u00e9.ts", [])) == 0
+}
+
+test_every_lookalike_is_a_trick if {
+	every character, name in paths.lookalike_characters {
+		paths.target_tricks(concat("", ["src", character, "x.ts"]), []) == {concat("", ["contains ", name])}
+	}
+	count(paths.lookalike_characters) == 13
+}
+
+# Absolute paths: read relative to a served root when they are at or below one
+# (the longest, when roots nest), refused otherwise.
+test_absolute_paths_below_a_served_root if {
+	roots := ["/srv/repo", "/srv/repo/vendor"]
+	paths.fact("/srv/repo/src/a.ts", roots) == "src/a.ts"
+	paths.fact("/srv/repo/./src//a.ts", roots) == "src/a.ts"
+	paths.fact("/srv/repo", roots) == "."
+	paths.fact("/srv/repo/", roots) == "."
+	paths.fact("/srv/repo/vendor/lib/x.ts", roots) == "lib/x.ts"
+	count(paths.target_tricks("/srv/repo/src/a.ts", roots)) == 0
+	paths.target_tricks("/srv/repo/../etc/passwd", roots) == {"has a \"..\" segment"}
+	paths.target_tricks("/srv/repository/src/a.ts", roots) == {"is absolute"}
+	paths.fact("/srv/repository/src/a.ts", roots) == "/srv/repository/src/a.ts"
+	paths.target_tricks("/etc/passwd", roots) == {"is absolute"}
+}
+
+# tricks() itself stays strict: resource URIs (code_review) use it as they are.
+test_tricks_still_name_dot_and_empty_segments if {
+	paths.tricks("./src") == {"has a \".\" segment"}
+	paths.tricks("src/") == {"has an empty segment (// or a trailing /)"}
+}

@@ -87,18 +87,17 @@ test_scope_on_a_path if {
 	allowed(profile(fs), call("filesystem", "read_file", {"path": "src/a.ts"}))
 	allowed(profile(fs), call("filesystem", "read_file", {"path": "src/a/b/c.ts"}))
 	reasons(profile(fs), call("filesystem", "read_file", {"path": "lib/a.ts"})) == [`filesystem.read_file: argument path "lib/a.ts" is outside scope src/**/*.ts`]
-	reasons(profile(fs), call("filesystem", "read_file", {"path": "src/a.ts/"})) == [
-		`filesystem.read_file: argument path "src/a.ts/" has an empty segment (// or a trailing /)`,
-		`filesystem.read_file: argument path "src/a.ts/" is outside scope src/**/*.ts`,
-	]
+	allowed(profile(fs), call("filesystem", "read_file", {"path": "src/a.ts/"}))
+	reasons(profile(fs), call("filesystem", "read_file", {"path": "./lib/a.ts"})) == [`filesystem.read_file: argument path "./lib/a.ts" (read as "lib/a.ts") is outside scope src/**/*.ts`]
 }
 
 # Glob matching is lexical: every path trick is refused even when the glob matches.
 test_path_tricks_refused_inside_scope if {
 	ps := profile({"filesystem.read_file": {"allowed": true, "scope": "src/**"}})
 	reasons(ps, call("filesystem", "read_file", {"path": "src/../.env"})) == [`filesystem.read_file: argument path "src/../.env" has a ".." segment`]
-	refused(ps, call("filesystem", "read_file", {"path": "src/./a"}), `filesystem.read_file: argument path "src/./a" has a "." segment`)
-	refused(ps, call("filesystem", "read_file", {"path": "src//a"}), `filesystem.read_file: argument path "src//a" has an empty segment (// or a trailing /)`)
+	refused(ps, call("filesystem", "read_file", {"path": "src/%2e%2e/.env"}), `filesystem.read_file: argument path "src/%2e%2e/.env" contains a percent-encoded /, \, . or NUL (%2F, %5C, %2E or %00)`)
+	refused(ps, call("filesystem", "read_file", {"path": "src/\uff0e\uff0e/.env"}), "filesystem.read_file: argument path \"src/\uff0e\uff0e/.env\" contains U+FF0E FULLWIDTH FULL STOP, which looks like .")
+	refused(ps, call("filesystem", "read_file", {"path": "/src/a"}), `filesystem.read_file: argument path "/src/a" is absolute`)
 	refused(ps, call("filesystem", "read_file", {"path": `src\a`}), `filesystem.read_file: argument path "src\\a" contains a backslash`)
 	refused(ps, call("filesystem", "read_file", {"path": "src/a\u0000"}), `filesystem.read_file: argument path "src/a\0" contains a NUL or other control character`)
 	not allowed(ps, call("filesystem", "read_file", {"path": "src/../.env"})) with data.mcp.profiles.deny as set()
@@ -275,7 +274,7 @@ test_membership_reasons_name_groups_and_roles if {
 	reasons(g1, inp(["ops"], [])) == ["p needs membership in the group eng"]
 	g2 := with_session({"allowed_groups": ["ops", "eng"], "allowed_roles": ["R.Run", "Q.Run"]}, open)
 	allowed(g2, inp([], ["Q.Run"]))
-	reasons(g2, inp(["x"], ["eng"])) == ["p needs membership in one of the groups eng, ops or one of the app roles Q.Run, R.Run"]
+	reasons(g2, inp(["x"], ["eng"])) == ["p needs membership in one of the groups (eng, ops) or one of the app roles (Q.Run, R.Run)"]
 	r1 := with_session({"allowed_roles": ["R.Run"]}, open)
 	reasons(r1, inp(["eng"], [])) == ["p needs membership in the R.Run app role"]
 	t := with_session({"allowed_groups": ["00aa"], "members_text": "the p team"}, open)
@@ -338,7 +337,7 @@ test_session_open_returns_the_ttl if {
 test_sessions_older_than_the_ttl_are_refused if {
 	ps := with_session({"ttl": 60}, {"a.b": {"allowed": true}})
 	allowed(ps, fx.with_age(call("a", "b", {}), 60))
-	expired := "this session is older than the 60s ttl of purpose p; open a new session"
+	expired := "this session is older than 60 s, the ttl of purpose p; open a new session"
 	reasons(ps, fx.with_age(call("a", "b", {}), 61)) == [expired]
 	refused(ps, fx.with_age(fx.with_purpose(fx.list("tools/list", []), "p"), 61), expired)
 	allowed(ps, fx.with_age(fx.session_open("p"), 61))
@@ -542,4 +541,15 @@ test_invalid_globs_never_let_a_value_through if {
 	not profiles._scope_plans with input as inp with data.profiles as bad_scope
 	good := profile({"filesystem.read_file": {"allowed": true, "scope": "src/**", "exclude": ["**/x"]}})
 	profiles._value_ok("src/a.ts", "path") with input as inp with data.profiles as good
+}
+
+# With the filesystem server's root known, an absolute path below it is read as
+# the relative path it names; others stay refused.
+test_served_root_makes_absolute_paths_relative if {
+	ps := profile({"filesystem.read_file": {"allowed": true, "scope": "src/**/*.ts"}})
+	roots := {"filesystem": ["/srv/repo"]}
+	allowed(ps, call("filesystem", "read_file", {"path": "/srv/repo/src/a.ts"})) with data.mcp.lib.paths.served_roots as roots
+	reasons(ps, call("filesystem", "read_file", {"path": "/srv/repo/lib/a.ts"})) == [`filesystem.read_file: argument path "/srv/repo/lib/a.ts" (read as "lib/a.ts") is outside scope src/**/*.ts`] with data.mcp.lib.paths.served_roots as roots
+	refused(ps, call("filesystem", "read_file", {"path": "/etc/a.ts"}), `filesystem.read_file: argument path "/etc/a.ts" is absolute`) with data.mcp.lib.paths.served_roots as roots
+	refused(ps, call("filesystem", "read_file", {"path": "/srv/repo/src/a.ts"}), `filesystem.read_file: argument path "/srv/repo/src/a.ts" is absolute`)
 }

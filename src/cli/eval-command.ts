@@ -3,13 +3,14 @@
 // in-process by the compiled policy exactly as the gateway would.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from '../policy/bundle/read.js';
 import { decide } from '../policy/decide.js';
 import { DECISION_ENTRYPOINT, PolicyEngine } from '../policy/engine.js';
 import { buildInput, hypotheticalSession, type PolicyInput } from '../policy/input.js';
 import type { HistoryEntry } from '../sessions/session.js';
 import { GATEWAY_VERSION } from '../util/version.js';
+import { staleBundleWarning } from '../toolchain/stale-bundle.js';
+import { parseCommand, UsageError, type CommandSpec } from '../util/command-spec.js';
 
 const list = (value: string | undefined): string[] =>
   (value ?? '')
@@ -100,30 +101,83 @@ export function inputFromFlags(values: Record<string, string | undefined>): Poli
   );
 }
 
-export async function evalCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      input: { type: 'string' },
-      bundle: { type: 'string', default: 'wasm/bundle.tar.gz' },
-      entrypoint: { type: 'string', default: DECISION_ENTRYPOINT },
-      user: { type: 'string' },
-      issuer: { type: 'string' },
-      groups: { type: 'string' },
-      roles: { type: 'string' },
-      scopes: { type: 'string' },
-      purpose: { type: 'string' },
-      tool: { type: 'string' },
-      args: { type: 'string' },
-      annotations: { type: 'string' },
-      history: { type: 'string' },
+export const EVAL_SPEC = {
+  name: 'eval',
+  summary: "dry run: the policy's decision for one call, in-process, no gateway needed",
+  usage: [
+    'mcpgate eval --tool SERVER.TOOL [--args JSON] [--purpose P] [--user U] [--groups a,b]',
+    '             [--roles a,b] [--scopes a,b] [--issuer URL] [--annotations JSON] [--history FILE]',
+    '             [--bundle FILE] [--rego DIR]',
+    'mcpgate eval --input FILE [--bundle FILE] [--entrypoint PATH] [--rego DIR]',
+  ],
+  options: {
+    tool: {
+      type: 'string',
+      value: 'SERVER.TOOL',
+      help: 'the tool of a hypothetical tools/call, as the policy names it (filesystem.read_text_file)',
     },
-  });
+    args: { type: 'string', value: 'JSON', defaultText: '{}', help: "the call's arguments" },
+    purpose: { type: 'string', value: 'P', defaultText: 'default', help: "the session's purpose" },
+    user: { type: 'string', value: 'U', defaultText: 'eval-user', help: "the caller's subject" },
+    groups: { type: 'string', value: 'a,b', help: "the caller's groups, comma-separated" },
+    roles: { type: 'string', value: 'a,b', help: "the caller's roles, comma-separated" },
+    scopes: { type: 'string', value: 'a,b', help: "the token's scopes, comma-separated" },
+    issuer: {
+      type: 'string',
+      value: 'URL',
+      defaultText: 'https://mcpgate.eval/',
+      help: "the token's issuer",
+    },
+    annotations: {
+      type: 'string',
+      value: 'JSON',
+      defaultText: '{}',
+      help: 'the tool\'s annotations ({"readOnlyHint":true})',
+    },
+    history: {
+      type: 'string',
+      value: 'FILE',
+      help: 'a JSON array of earlier calls in the session {action, target, args_digest, allowed, at_ns}',
+    },
+    input: {
+      type: 'string',
+      value: 'FILE',
+      help: 'a whole input document (rego/schema/input.json) instead of the flags above',
+    },
+    bundle: {
+      type: 'string',
+      value: 'FILE',
+      default: 'wasm/bundle.tar.gz',
+      help: 'the compiled policy (`mcpgate policy build`)',
+    },
+    entrypoint: {
+      type: 'string',
+      value: 'PATH',
+      default: DECISION_ENTRYPOINT,
+      help: 'the rule to evaluate (mcp/authz/visible for a list)',
+    },
+    rego: {
+      type: 'string',
+      value: 'DIR',
+      default: 'rego',
+      help: 'the policy sources: eval warns when they changed after the bundle was built',
+    },
+  },
+  details: [
+    'Prints the revision of the bundle, the evaluation time in microseconds and the result. The flags build the input the gateway would send for a tools/call in a session whose earlier calls are --history (none by default); --input gives the whole document instead.',
+  ],
+  example: [
+    `mcpgate eval --purpose code-review --groups engineering --tool filesystem.read_text_file --args '{"path":"src/app.ts"}' --annotations '{"readOnlyHint":true}'`,
+  ],
+} as const satisfies CommandSpec;
+
+export async function evalCommand(argv: string[]): Promise<number> {
+  const { values } = parseCommand(EVAL_SPEC, argv);
   if (values.input === undefined && values.tool === undefined) {
-    console.error(
-      'eval needs --input FILE (a whole input document) or --tool server.tool [--args JSON] ...',
+    throw new UsageError(
+      EVAL_SPEC.name,
+      'needs --tool SERVER.TOOL (a hypothetical call) or --input FILE (a whole input document)',
     );
-    return 2;
   }
   const inputJson =
     values.input !== undefined
@@ -136,6 +190,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
       maxPages: 1024,
     },
   );
+  const stale = staleBundleWarning(values.bundle, engine.revision, resolve(values.rego));
+  if (stale !== undefined) console.error(`mcpgate eval: ${stale}`);
   let shown: unknown;
   let evalNs: number;
   if (values.entrypoint === DECISION_ENTRYPOINT) {

@@ -1,43 +1,30 @@
-// mcpgate command line. Run `mcpgate help` for the list of commands.
+// mcpgate command line. `mcpgate help` lists the commands; `mcpgate help <command>` and
+// `mcpgate <command> --help` print one command's options, defaults and an example.
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
-import { loadConfigFile, ConfigError } from '../config/load.js';
-import { startGateway } from '../main/gateway.js';
-import { createLogger } from '../util/logger.js';
+import { ConfigError } from '../config/load.js';
 import { PACKAGE_ROOT } from '../util/paths.js';
 import { GATEWAY_VERSION } from '../util/version.js';
-import { evalCommand } from './eval-command.js';
-import { policyBuild, policyCheck, policyTest } from './policy-commands.js';
-import { replayCommand } from './replay-command.js';
-import { sessionsCommand } from './sessions-command.js';
-
-const HELP = `mcpgate ${GATEWAY_VERSION} — zero-trust gateway for the Model Context Protocol
-
-Usage:
-  mcpgate start [--config mcpgate.yaml]        run the gateway
-  mcpgate policy build [--rego rego] [--out wasm/bundle.tar.gz] [--revision R]
-                                               compile rego/ to a wasm OPA bundle
-  mcpgate policy test [--rego rego]            opa test + every case through wasm in Node
-  mcpgate policy check [--rego rego]           opa fmt + opa check --strict with the input schema
-  mcpgate policy replay --log decisions.jsonl --bundle candidate.tar.gz [--json] [--fail-on-change]
-                                               re-evaluate logged decisions with a candidate policy
-  mcpgate eval --input input.json [--bundle wasm/bundle.tar.gz] [--entrypoint mcp/authz/decision]
-  mcpgate eval --tool server.tool [--args JSON] [--user U] [--groups a,b] [--roles r] [--purpose P]
-               [--annotations JSON] [--history FILE] [--bundle ...]
-                                               dry run: the decision for one (hypothetical) call
-  mcpgate sessions list|show ID|kill ID [--url http://127.0.0.1:8080] [--token T | $MCPGATE_ADMIN_TOKEN]
-                                               operate a running gateway's sessions (admin role)
-  mcpgate dev-idp [--port 8081] [--host 127.0.0.1] [--profile okta|okta-org|entra-v2|entra-v1|oidc]
-                  [--audience URL] [--state-dir examples/quickstart/.state]
-                                               DEVELOPMENT ONLY: run a real OpenID Provider
-  mcpgate dev-token --user NAME [--groups a,b] [--roles r] [--scopes s] [--client-id c]
-                    [--ttl 3600] [--state-dir examples/quickstart/.state]
-                                               DEVELOPMENT ONLY: mint a user token from dev-idp
-`;
+import { formatHelp, UsageError, wantsHelp, type CommandSpec } from '../util/command-spec.js';
+import { DOCTOR_SPEC, doctorCommand } from './doctor-command.js';
+import { EVAL_SPEC, evalCommand } from './eval-command.js';
+import {
+  POLICY_BUILD_SPEC,
+  POLICY_CHECK_SPEC,
+  POLICY_TEST_SPEC,
+  policyBuild,
+  policyCheck,
+  policyTest,
+} from './policy-commands.js';
+import { POLICY_NEW_SPEC, policyNew } from './policy-new-command.js';
+import { POLICY_REPLAY_SPEC, replayCommand } from './replay-command.js';
+import { SESSIONS_SPECS, sessionsCommand } from './sessions-command.js';
+import { START_SPEC, startCommand } from './start-command.js';
 
 /** The development IdP's commands, from dev/ in a checkout (not shipped in the package or image). */
 interface DevCommands {
+  DEV_IDP_SPEC: CommandSpec;
+  DEV_TOKEN_SPEC: CommandSpec;
   devIdpCommand(argv: string[]): Promise<number>;
   devTokenCommand(argv: string[]): Promise<number>;
 }
@@ -55,62 +42,187 @@ async function devCommands(): Promise<DevCommands> {
   }
 }
 
+interface Command {
+  /** The spec, or where to load it (the dev commands live outside the package). */
+  spec: () => Promise<CommandSpec>;
+  run: (argv: string[]) => Promise<number> | number;
+}
+
+const local = (spec: CommandSpec, run: Command['run']): Command => ({
+  spec: () => Promise.resolve(spec),
+  run,
+});
+
+const COMMANDS: ReadonlyMap<string, Command> = new Map([
+  ['start', local(START_SPEC, startCommand)],
+  ['eval', local(EVAL_SPEC, evalCommand)],
+  ['doctor', local(DOCTOR_SPEC, doctorCommand)],
+  ['policy build', local(POLICY_BUILD_SPEC, policyBuild)],
+  ['policy check', local(POLICY_CHECK_SPEC, policyCheck)],
+  ['policy test', local(POLICY_TEST_SPEC, policyTest)],
+  ['policy replay', local(POLICY_REPLAY_SPEC, replayCommand)],
+  ['policy new', local(POLICY_NEW_SPEC, policyNew)],
+  ['sessions list', local(SESSIONS_SPECS.list, (argv) => sessionsCommand('list', argv))],
+  ['sessions show', local(SESSIONS_SPECS.show, (argv) => sessionsCommand('show', argv))],
+  ['sessions kill', local(SESSIONS_SPECS.kill, (argv) => sessionsCommand('kill', argv))],
+  [
+    'dev-idp',
+    {
+      spec: async () => (await devCommands()).DEV_IDP_SPEC,
+      run: async (argv) => (await devCommands()).devIdpCommand(argv),
+    },
+  ],
+  [
+    'dev-token',
+    {
+      spec: async () => (await devCommands()).DEV_TOKEN_SPEC,
+      run: async (argv) => (await devCommands()).devTokenCommand(argv),
+    },
+  ],
+]);
+
+/** Commands with subcommands, and what the group is for. */
+const GROUPS: ReadonlyMap<string, string> = new Map([
+  ['policy', 'write, test and build the Rego policy'],
+  ['sessions', "operate a running gateway's sessions (admin API)"],
+]);
+
+/** One-line summaries of the commands that are loaded only when used. */
+const DEV_SUMMARIES: Readonly<Record<string, string>> = {
+  'dev-idp': 'DEVELOPMENT ONLY: run a real OpenID Provider that mints tokens for the gateway',
+  'dev-token': 'DEVELOPMENT ONLY: mint a user access token from the running dev-idp',
+};
+
+async function summaryOf(name: string): Promise<string> {
+  const command = COMMANDS.get(name);
+  if (DEV_SUMMARIES[name] !== undefined || !command) return DEV_SUMMARIES[name] ?? '';
+  return (await command.spec()).summary;
+}
+
+/** Two columns: a name, then its summary. */
+function table(rows: Array<[string, string]>): string[] {
+  const width = Math.max(...rows.map(([name]) => name.length)) + 4;
+  return rows.map(([name, summary]) => `  ${name.padEnd(width)}${summary}`);
+}
+
+async function topLevelHelp(): Promise<string> {
+  const rows: Array<[string, string]> = [];
+  for (const name of COMMANDS.keys()) rows.push([name, await summaryOf(name)]);
+  rows.push(['help [COMMAND]', "this list, or one command's options, defaults and an example"]);
+  rows.push(['version', 'print the version']);
+  const lines = [
+    `mcpgate ${GATEWAY_VERSION}: zero-trust gateway for the Model Context Protocol`,
+    '',
+    'Usage: mcpgate <command> [options]',
+    '',
+    'Commands:',
+    ...table(rows),
+    '',
+    'Run `mcpgate help <command>` or `mcpgate <command> --help` for its options, defaults and an',
+    'example, e.g. `mcpgate sessions list --help`.',
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+async function groupHelp(group: string): Promise<string> {
+  const rows: Array<[string, string]> = [];
+  for (const name of COMMANDS.keys()) {
+    if (name.startsWith(`${group} `)) rows.push([name, await summaryOf(name)]);
+  }
+  const lines = [
+    `mcpgate ${group}: ${GROUPS.get(group) ?? ''}`,
+    '',
+    `Usage: mcpgate ${group} <command> [options]`,
+    '',
+    'Commands:',
+    ...table(rows),
+    '',
+    `Run \`mcpgate ${group} <command> --help\` for its options, defaults and an example.`,
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** The command named by the start of `words` (`policy build ...`), and the words after it. */
+function resolveCommand(words: string[]): { name: string; rest: string[] } | undefined {
+  const two = words.slice(0, 2).join(' ');
+  if (COMMANDS.has(two)) return { name: two, rest: words.slice(2) };
+  const one = words[0] ?? '';
+  if (COMMANDS.has(one)) return { name: one, rest: words.slice(1) };
+  return undefined;
+}
+
+/** What `help <words>` and `<words> --help` print; undefined for no such command. */
+async function helpFor(words: string[]): Promise<string | undefined> {
+  if (words.length === 0) return topLevelHelp();
+  const found = resolveCommand(words);
+  if (found) {
+    const command = COMMANDS.get(found.name);
+    return command ? formatHelp(await command.spec()) : undefined;
+  }
+  const group = words[0] ?? '';
+  return GROUPS.has(group) ? groupHelp(group) : undefined;
+}
+
+/** Why `words` names no command, and where to look. */
+function unknown(words: string[]): string {
+  const group = words[0] ?? '';
+  if (GROUPS.has(group)) {
+    const sub = words[1];
+    const commands = [...COMMANDS.keys()]
+      .filter((n) => n.startsWith(`${group} `))
+      .map((n) => n.slice(group.length + 1));
+    const what =
+      sub === undefined || sub.startsWith('-')
+        ? `${group} needs a command`
+        : `unknown command "${group} ${sub}"`;
+    return `${what} (${commands.join(', ')}); run \`mcpgate help ${group}\` for what each does`;
+  }
+  return `unknown command "${group}"; run \`mcpgate help\` for the list of commands`;
+}
+
 async function main(argv: string[]): Promise<number> {
-  const [command, sub] = argv;
-  switch (command) {
-    case 'start': {
-      const { values } = parseArgs({
-        args: argv.slice(1),
-        options: { config: { type: 'string', default: 'mcpgate.yaml' } },
-      });
-      const config = loadConfigFile(values.config);
-      const logger = createLogger(config.logging.level);
-      const gateway = await startGateway(config, logger);
-      const stop = (signal: string) => {
-        logger.info('shutting down', { signal });
-        void gateway.close().then(() => process.exit(0));
-      };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      return new Promise<number>(() => undefined);
-    }
-    case 'policy': {
-      if (sub === 'replay') return replayCommand(argv.slice(2));
-      const { values } = parseArgs({
-        args: argv.slice(2),
-        options: {
-          rego: { type: 'string', default: 'rego' },
-          out: { type: 'string', default: 'wasm/bundle.tar.gz' },
-          revision: { type: 'string' },
-        },
-      });
-      if (sub === 'build') return policyBuild(values.rego, values.out, values.revision);
-      if (sub === 'test') return policyTest(values.rego);
-      if (sub === 'check') return policyCheck(values.rego);
-      console.error(`unknown policy command "${sub ?? ''}"\n\n${HELP}`);
+  const [first] = argv;
+  if (first === undefined || first === '--help' || first === '-h') {
+    process.stdout.write(await topLevelHelp());
+    return 0;
+  }
+  if (first === 'version' || first === '--version') {
+    console.log(GATEWAY_VERSION);
+    return 0;
+  }
+  if (first === 'help') {
+    const words = argv.slice(1);
+    const text = await helpFor(words);
+    if (text === undefined) {
+      console.error(`mcpgate help: ${unknown(words)}`);
       return 2;
     }
-    case 'eval':
-      return evalCommand(argv.slice(1));
-    case 'sessions':
-      return sessionsCommand(argv.slice(1));
-    case 'dev-idp':
-      return (await devCommands()).devIdpCommand(argv.slice(1));
-    case 'dev-token':
-      return (await devCommands()).devTokenCommand(argv.slice(1));
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(HELP);
+    process.stdout.write(text);
+    return 0;
+  }
+  const found = resolveCommand(argv);
+  if (wantsHelp(argv)) {
+    const words = found ? found.name.split(' ') : argv.filter((a) => a !== '--help' && a !== '-h');
+    const text = await helpFor(words);
+    if (text !== undefined) {
+      process.stdout.write(text);
       return 0;
-    case 'version':
-    case '--version':
-      console.log(GATEWAY_VERSION);
-      return 0;
-    default:
-      console.error(`unknown command "${command}"\n\n${HELP}`);
-      return 2;
+    }
+  }
+  if (!found) {
+    console.error(`mcpgate: ${unknown(argv)}`);
+    return 2;
+  }
+  const command = COMMANDS.get(found.name);
+  if (!command) return 2;
+  try {
+    return await command.run(found.rest);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(
+      `mcpgate ${err.command}: ${err.message}\nRun \`mcpgate ${err.command} --help\` for its options.`,
+    );
+    return 2;
   }
 }
 

@@ -109,9 +109,19 @@ export const issuerSchema = z
     }
   });
 
+/** Longest accepted `exp - iat` of an incoming token unless auth.max_token_lifetime_s says. */
+export const DEFAULT_MAX_TOKEN_LIFETIME_S = 86_400;
+
 export const authSchema = z.strictObject({
   issuers: z.array(issuerSchema).default([]),
   clock_tolerance_s: z.number().min(0).max(300).default(30),
+  /** A token whose exp - iat is longer is refused: a stolen long-lived token is worth less. */
+  max_token_lifetime_s: z
+    .number()
+    .int()
+    .min(60)
+    .max(7 * 86_400)
+    .default(DEFAULT_MAX_TOKEN_LIFETIME_S),
   /** Scopes every token must carry; missing ones get 403 insufficient_scope (step-up). */
   required_scopes: z.array(z.string().min(1)).default([]),
   /** Scopes advertised in protected-resource metadata; default: required_scopes. */

@@ -21,6 +21,13 @@ const exchangeCommon = {
   scopes: z.array(SCOPE).default([]),
   /** Renew an exchanged token this long before it expires. */
   refresh_before_s: z.number().min(0).max(600).default(30),
+  /** An obtained token is used for at most this long, whatever the IdP's expires_in says. */
+  max_token_lifetime_s: z.number().int().min(1).max(86_400).default(3600),
+  /**
+   * Issuers, besides this credential's own IdP, whose users' tokens may be sent to it as
+   * subject tokens: the trusted issuer pairs (Okta: the server's "Trusted servers").
+   */
+  subject_issuers: z.array(z.string().min(1)).default([]),
   allow_insecure_http: z.boolean().default(false),
 };
 

@@ -1,4 +1,5 @@
 // Resolved upstream credential configuration (see credentials-schema.ts for the file form).
+import { ENTRA_ISSUER_TEMPLATES } from './auth.js';
 import type { RawCredential } from './credentials-schema.js';
 import { parseSecretRef, type ValueSource } from './secrets.js';
 
@@ -10,6 +11,13 @@ interface ExchangeCommon {
   audience: string;
   defaultScopes: string[];
   refreshBeforeMs: number;
+  /** The longest an obtained token is used, whatever the IdP's expires_in says. */
+  maxTokenLifetimeMs: number;
+  /**
+   * The issuers whose tokens may be sent to this IdP as subject tokens: its own, then the
+   * configured subject_issuers. A user's token never goes to any other token endpoint.
+   */
+  subjectIssuers: string[];
   allowInsecureHttp: boolean;
 }
 
@@ -56,6 +64,12 @@ export function resolveCredential(
       };
     case 'token-exchange':
     case 'entra-obo': {
+      const own =
+        raw.type === 'token-exchange'
+          ? [raw.issuer]
+          : [ENTRA_ISSUER_TEMPLATES.v2, ENTRA_ISSUER_TEMPLATES.v1].map((t) =>
+              t.replace('{tid}', raw.tenant.toLowerCase()),
+            );
       const common: ExchangeCommon = {
         clientId: raw.client_id,
         clientAuth:
@@ -72,6 +86,8 @@ export function resolveCredential(
         audience: raw.audience,
         defaultScopes: raw.scopes,
         refreshBeforeMs: Math.round(raw.refresh_before_s * 1000),
+        maxTokenLifetimeMs: raw.max_token_lifetime_s * 1000,
+        subjectIssuers: [...own, ...raw.subject_issuers],
         allowInsecureHttp: raw.allow_insecure_http,
       };
       return raw.type === 'token-exchange'

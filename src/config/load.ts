@@ -59,6 +59,7 @@ export interface GatewayConfig {
   auth: {
     issuers: IssuerConfig[];
     clockToleranceS: number;
+    maxTokenLifetimeS: number;
     requiredScopes: string[];
     scopesSupported: string[];
   };
@@ -216,6 +217,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     auth: {
       issuers,
       clockToleranceS: raw.auth.clock_tolerance_s,
+      maxTokenLifetimeS: raw.auth.max_token_lifetime_s,
       requiredScopes: raw.auth.required_scopes,
       scopesSupported: raw.auth.scopes_supported ?? raw.auth.required_scopes,
     },

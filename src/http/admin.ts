@@ -5,7 +5,12 @@ import { Router, type Request, type Response } from 'express';
 import { callerOf, expressAuth, type Authenticate } from './guards/bearer-auth.js';
 import { policySummary } from '../policy/input.js';
 import type { Pipeline } from '../pipeline/chains.js';
-import { StoreUnavailableError, type SessionRecord, type SessionStore } from '../sessions/store.js';
+import {
+  StoreUnavailableError,
+  type ListedSession,
+  type SessionRecord,
+  type SessionStore,
+} from '../sessions/store.js';
 import type { SessionManager } from './live-sessions.js';
 import type { Logger } from '../util/logger.js';
 
@@ -30,6 +35,15 @@ function view(record: SessionRecord): Record<string, unknown> {
     created_at: new Date(record.createdAt).toISOString(),
     expires_at: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString(),
     client: record.clientInfo,
+  };
+}
+
+/** A listed session: its view, when it was last used and how long it has been idle. */
+function listedView(session: ListedSession, now: number): Record<string, unknown> {
+  return {
+    ...view(session),
+    last_used_at: new Date(session.lastUsedAt).toISOString(),
+    idle_s: Math.max(0, Math.floor((now - session.lastUsedAt) / 1000)),
   };
 }
 
@@ -62,7 +76,8 @@ export function adminRouter(deps: AdminDeps): Router {
     if (!permitted(res, 'list')) return;
     try {
       const records = await deps.store.list();
-      res.json({ sessions: records.map(view) });
+      const now = Date.now();
+      res.json({ sessions: records.map((session) => listedView(session, now)) });
     } catch (err) {
       storeDown(res, err);
     }

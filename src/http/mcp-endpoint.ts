@@ -44,7 +44,8 @@ export interface McpEndpointOptions {
 }
 
 const PURPOSE_HEADER = 'mcp-purpose';
-const PURPOSE_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+/** What a purpose may be, wherever it comes from (header, _meta, token claim, /doctor). */
+export const PURPOSE_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 interface InitializeParams {
   protocolVersion?: unknown;
@@ -192,7 +193,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
           res,
           403,
           POLICY_DENIED,
-          `Denied by policy: cannot open a ${purpose} session: ${decision.reasons.join('; ')}`,
+          `Denied by policy: cannot open a session of purpose ${purpose}: ${decision.reasons.join('; ')}`,
           {},
           { decision_id: decisionId, reasons: decision.reasons },
         );

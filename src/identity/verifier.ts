@@ -11,6 +11,7 @@ import {
   type JWTPayload,
 } from 'jose';
 import type { IssuerConfig } from '../config/auth.js';
+import { DEFAULT_MAX_TOKEN_LIFETIME_S } from '../config/auth-schema.js';
 import type { Logger } from '../util/logger.js';
 import { AuthError } from './errors.js';
 import { GroupsOverageResolver } from './groups-overage.js';
@@ -50,6 +51,8 @@ export class TokenVerifier {
     private readonly resourceUri: string,
     private readonly clockToleranceS: number,
     logger: Logger,
+    /** auth.max_token_lifetime_s: the longest exp - iat accepted. */
+    private readonly maxTokenLifetimeS: number = DEFAULT_MAX_TOKEN_LIFETIME_S,
   ) {
     this.trusted = issuers.map((config) => ({
       profile: createProfile(config),
@@ -131,6 +134,13 @@ export class TokenVerifier {
     }
     if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + this.clockToleranceS) {
       throw new AuthError('token was issued in the future');
+    }
+    // jwtVerify required both. A long-lived token stays useful to whoever steals it.
+    const lifetime = Number(payload.exp) - Number(payload.iat);
+    if (!(lifetime <= this.maxTokenLifetimeS)) {
+      throw new AuthError(
+        `token lifetime (exp - iat) of ${lifetime} s is over this gateway's limit of ${this.maxTokenLifetimeS} s; get a shorter-lived token from your IdP`,
+      );
     }
     const identity = trusted.profile.normalize(payload);
     if (identity.subject.trim() === '') {

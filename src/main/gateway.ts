@@ -14,6 +14,7 @@ import { PolicyManager } from '../policy/sources/manager.js';
 import { Pipeline, type PipelineDeps } from '../pipeline/chains.js';
 import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
+import { doctorRouter } from '../http/doctor.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
 import { mcpHandler } from '../http/mcp-endpoint.js';
 import { SessionManager } from '../http/live-sessions.js';
@@ -103,6 +104,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     store,
     logger,
   );
+  // Terminations on any replica: an exchange still under way for the session is not kept.
+  store.onTerminated((id) => broker.sessionEnded(id));
   const pipeline = assemblePipeline(config, logger, {
     policy,
     registry,
@@ -142,6 +145,17 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       store,
       sessions,
       historyLimit: config.sessions.historyLimit,
+      logger,
+    }),
+  );
+  admin.use(
+    doctorRouter({
+      // Without the MCP scopes: a token lacking them is told so, not refused.
+      authenticate: bearerAuth({ ...authOptions, requiredScopes: [] }),
+      policy,
+      gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
+      defaultPurpose: config.sessions.defaultPurpose,
+      requiredScopes: config.auth.requiredScopes,
       logger,
     }),
   );
@@ -199,6 +213,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     resource(),
     config.auth.clockToleranceS,
     logger,
+    config.auth.maxTokenLifetimeS,
   );
   identity.verifier = tokenVerifier;
   void tokenVerifier.warmUp();

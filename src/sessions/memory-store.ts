@@ -8,6 +8,7 @@
 import type { Logger } from '../util/logger.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import type {
+  ListedSession,
   LoadedSession,
   RateLimitRule,
   RecordOptions,
@@ -262,12 +263,14 @@ export class MemoryStore implements SessionStore {
     this.listeners.push(listener);
   }
 
-  list(): Promise<SessionRecord[]> {
+  list(): Promise<ListedSession[]> {
     const now = Date.now();
-    const records: SessionRecord[] = [];
+    const records: ListedSession[] = [];
     for (const id of [...this.sessions.keys()]) {
       const session = this.live(id, now);
-      if (session) records.push(structuredClone(session.record));
+      if (session) {
+        records.push({ ...structuredClone(session.record), lastUsedAt: session.lastUsedAt });
+      }
     }
     records.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return Promise.resolve(records);

@@ -5,7 +5,8 @@
 // the hash tag: Redis Cluster puts keys with the same tag in the same hash slot.
 //   p s:{<id>}                             hash: the SessionRecord (clientInfo/clientCapabilities
 //                                          as JSON, expiresAt '' for none), idleMs, calls,
-//                                          denied, untracked.
+//                                          denied, untracked, lastUsedAt (epoch ms of the last
+//                                          use).
 //                                          TTL min(idleMs, expiresAt - now), restarted by load()
 //                                          and recordCall().
 //   p h:{<id>}                             list of JSON HistoryEntry, oldest first, trimmed to
@@ -81,6 +82,7 @@ import {
 import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import {
   StoreUnavailableError,
+  type ListedSession,
   type LoadedSession,
   type RateLimitRule,
   type RecordOptions,
@@ -471,7 +473,7 @@ export class RedisStore implements SessionStore {
     this.listeners.push(listener);
   }
 
-  async list(): Promise<SessionRecord[]> {
+  async list(): Promise<ListedSession[]> {
     const ids = new Set<string>();
     const start = `${this.prefix}s:{`;
     const primaries = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
@@ -493,7 +495,7 @@ export class RedisStore implements SessionStore {
         }
       } while (cursor !== '0');
     }
-    const records: SessionRecord[] = [];
+    const records: ListedSession[] = [];
     const all = [...ids];
     for (let at = 0; at < all.length; at += LIST_BATCH) {
       const batch = all.slice(at, at + LIST_BATCH);
@@ -504,7 +506,13 @@ export class RedisStore implements SessionStore {
         const hash = hashes[i];
         // Gone between the scan and the read (expired or terminated): not listed.
         if (!hash || Object.keys(hash).length === 0) return;
-        records.push(this.decodeRecord(id, hash));
+        const record = this.decodeRecord(id, hash);
+        // A session stored by a gateway that did not record lastUsedAt: its creation.
+        const lastUsedAt = Number(hash.lastUsedAt);
+        records.push({
+          ...record,
+          lastUsedAt: Number.isFinite(lastUsedAt) && lastUsedAt > 0 ? lastUsedAt : record.createdAt,
+        });
       });
     }
     records.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -25,6 +25,12 @@ export interface SessionRecord {
   clientCapabilities: Record<string, unknown>;
 }
 
+/** A session as list() shows it: its record, and when it was last used. */
+export interface ListedSession extends SessionRecord {
+  /** Epoch ms of the last load or recorded call (its creation, before any). */
+  lastUsedAt: number;
+}
+
 export interface SessionCounters {
   calls: number;
   denied: number;
@@ -111,7 +117,8 @@ export interface SessionStore {
   terminate(id: string, reason: string): Promise<boolean>;
   /** Called (on every replica) when any replica terminates a session. */
   onTerminated(listener: (id: string, reason: string) => void): void;
-  list(): Promise<SessionRecord[]>;
+  /** Every live session, oldest first. Listing is not a use: it leaves idle times alone. */
+  list(): Promise<ListedSession[]>;
   health(): StoreHealth;
   close(): Promise<void>;
 }

@@ -18,6 +18,7 @@ import { MANIFEST_METADATA_KEY, readBundleFile } from '../policy/bundle/read.js'
 import { readTar, replaceTarFile } from '../policy/bundle/tar.js';
 import { NON_POLICY_ENTRIES, policyFiles, sourceRevision } from '../policy/sources/rego-dir.js';
 import { unreadInput, type ModuleAst } from './input-analysis.js';
+import { dataFileProblems, placeProfileProblems } from './data-files.js';
 import { opaBinary } from '../util/paths.js';
 import { McpgateError } from '../util/errors.js';
 
@@ -98,9 +99,15 @@ const CHECK_MEMORY = { initialPages: 5, maxPages: 1024 };
  * undefined is left out. The manifest then gets `metadata.mcpgate.unread_input` (see
  * recordUnreadInput), and the bundle is loaded as the gateway loads it, so a policy the
  * gateway would refuse (a malformed profile, which mcp/authz/prepare reports) fails the
- * build. The bundle is written next to outFile and renamed over it only when complete.
+ * build. Before OPA runs, the data files are parsed here, so a syntax error names its line
+ * and column (data-files.ts). The bundle is written next to outFile and renamed over it
+ * only when complete.
  */
 export function buildWasmBundle(layout: RegoLayout, outFile: string, revision?: string): string {
+  const syntax = dataFileProblems(layout.regoDir, false);
+  if (syntax.length > 0) {
+    throw new ToolchainError(`data files OPA cannot load:\n  ${syntax.join('\n  ')}`);
+  }
   const rev = revision ?? sourceRevision(layout.regoDir);
   mkdirSync(dirname(outFile), { recursive: true });
   const partial = `${outFile}.partial-${process.pid}`;
@@ -111,7 +118,9 @@ export function buildWasmBundle(layout: RegoLayout, outFile: string, revision?: 
       PolicyEngine.load(readBundleFile(partial), CHECK_MEMORY);
     } catch (err) {
       if (!(err instanceof PolicyLoadError)) throw err;
-      throw new ToolchainError(`the gateway would refuse the built policy: ${err.message}`);
+      throw new ToolchainError(
+        `the gateway would refuse the built policy: ${placeProfileProblems(layout.regoDir, err.message)}`,
+      );
     }
     renameSync(partial, outFile);
   } finally {

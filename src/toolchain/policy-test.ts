@@ -132,10 +132,26 @@ export function checkCase(c: PolicyCase, wasm: Answers, go: Answers | undefined)
   return problems;
 }
 
+/** What `opa test` said: the counts of its summary, and its output. */
+export interface OpaTestResult {
+  ok: boolean;
+  /** Tests run, and those that passed (from the `PASS: n/total` line). */
+  total: number;
+  passed: number;
+  /**
+   * Verbose: every test, as `opa test -v` prints it. Quiet: the tests that failed or
+   * errored, each run again with -v so its trace is there in full; empty when all passed.
+   */
+  output: string;
+}
+
 export interface PolicyTestReport {
-  opaTest: { ok: boolean; output: string };
-  /** Line coverage of the policy files (tests/ excluded) by `opa test --coverage`. */
-  coverage: { percent: number; uncovered: string[] };
+  opaTest: OpaTestResult;
+  /**
+   * Line coverage of the policy files (tests/ excluded) by `opa test --coverage`; no
+   * percent when a test failed (OPA then reports the failures instead of coverage).
+   */
+  coverage: { percent: number | undefined; uncovered: string[] };
   cases: CaseOutcome[];
 }
 
@@ -160,6 +176,8 @@ export function policyCoverage(layout: RegoLayout): PolicyTestReport['coverage']
   try {
     report = JSON.parse(result.stdout) as typeof report;
   } catch {
+    if (/^(?:FAIL|ERROR): \d+\/\d+$/m.test(result.stdout))
+      return { percent: undefined, uncovered: [] };
     throw new ToolchainError(
       `opa test --coverage did not answer JSON:\n${result.stderr || result.stdout}`,
     );
@@ -176,16 +194,38 @@ export function policyCoverage(layout: RegoLayout): PolicyTestReport['coverage']
   return { percent: total === 0 ? 100 : (covered / total) * 100, uncovered };
 }
 
-export async function runPolicyTests(layout: RegoLayout): Promise<PolicyTestReport> {
-  const opaTest = runOpa([
-    'test',
-    '--ignore',
-    'schema',
-    '--ignore',
-    'capabilities.json',
-    '-v',
-    layout.regoDir,
-  ]);
+const OPA_TEST_IGNORES = ['--ignore', 'schema', '--ignore', 'capabilities.json'];
+
+/** The names of the tests `opa test` (not verbose) reports as FAIL or ERROR. */
+function failedTests(output: string): string[] {
+  return [...output.matchAll(/^(data\.\S+): (?:FAIL|ERROR) /gm)].map((m) => m[1] ?? '');
+}
+
+/**
+ * `opa test` over the policy. Verbose prints every test; quiet runs without -v (tracing
+ * every step makes evaluation about ten times slower) and runs only the failures again
+ * with -v, so each is shown in full.
+ */
+export function opaTest(layout: RegoLayout, verbose: boolean): OpaTestResult {
+  const run = runOpa(['test', ...OPA_TEST_IGNORES, ...(verbose ? ['-v'] : []), layout.regoDir]);
+  const output = run.stdout + run.stderr;
+  const counts = /^(?:PASS|FAIL|ERROR|SKIPPED): (\d+)\/(\d+)$/m.exec(output);
+  const total = Number(counts?.[2] ?? 0);
+  const passed = Number(/^PASS: (\d+)\/\d+$/m.exec(output)?.[1] ?? 0);
+  const ok = run.status === 0;
+  if (verbose || ok) return { ok, total, passed, output: verbose ? output : '' };
+  const failed = failedTests(output);
+  if (failed.length === 0) return { ok, total, passed, output }; // a load or compile error
+  const pattern = `^(${failed.map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`;
+  const again = runOpa(['test', ...OPA_TEST_IGNORES, '-v', '--run', pattern, layout.regoDir]);
+  return { ok, total, passed, output: again.stdout + again.stderr };
+}
+
+export async function runPolicyTests(
+  layout: RegoLayout,
+  options: { verbose?: boolean } = {},
+): Promise<PolicyTestReport> {
+  const goTests = opaTest(layout, options.verbose === true);
   const cases = readCases(layout.casesFile);
   const dir = mkdtempSync(join(tmpdir(), 'mcpgate-policy-test-'));
   try {
@@ -207,7 +247,7 @@ export async function runPolicyTests(layout: RegoLayout): Promise<PolicyTestRepo
       }
     });
     return {
-      opaTest: { ok: opaTest.status === 0, output: opaTest.stdout + opaTest.stderr },
+      opaTest: goTests,
       coverage: policyCoverage(layout),
       cases: outcomes,
     };

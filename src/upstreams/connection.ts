@@ -23,6 +23,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { UpstreamConfig } from '../config/load.js';
 import { readValue } from '../config/secrets.js';
+import { CredentialError } from '../credentials/broker.js';
 import type { Cancellation } from '../util/cancellation.js';
 import type { Logger } from '../util/logger.js';
 import { INTERNAL_ERROR, REQUEST_TIMEOUT } from '../mcp/jsonrpc/codes.js';
@@ -74,6 +75,8 @@ export interface CallOptions {
   onprogress?: (progress: Progress) => void;
   /** The call's own credential headers (HTTP upstreams). */
   headers?: Record<string, string>;
+  /** Epoch ms after which `headers` must not be sent again (an obtained token's expiry). */
+  headersExpireAt?: number;
 }
 
 /** The SDK client's timeout for requests that name none: the catalog reads. */
@@ -130,12 +133,13 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   /**
    * Connects; on failure schedules retries and rejects with the first error. `headers` is
    * the credential of the call that needs the connection (a per-session connection opened
-   * by its session's first call), used for the handshake and kept for what follows.
+   * by its session's first call), used for the handshake and kept for what follows until
+   * `expiresAt`.
    */
-  start(headers?: Record<string, string>): Promise<void> {
+  start(headers?: Record<string, string>, expiresAt?: number): Promise<void> {
     if (this.stateValue === 'closed') return Promise.reject(new Error('connection is closed'));
     if (this.stateValue === 'ready') return Promise.resolve();
-    if (headers) this.lastCallHeaders = headers;
+    if (headers) this.lastCall = { headers, expiresAt };
     this.connecting ??= this.connectOnce().finally(() => {
       this.connecting = undefined;
     });
@@ -265,12 +269,27 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     );
   }
 
-  /** The last credential a call used: later requests outside a call (streams) reuse it. */
-  private lastCallHeaders: Record<string, string> | undefined;
+  /**
+   * The last credential a call used: later requests outside a call (streams, reconnects)
+   * reuse it until it expires.
+   */
+  private lastCall: { headers: Record<string, string>; expiresAt: number | undefined } | undefined;
 
-  /** For requests outside a call: the last call's credential, else the connection's. */
+  /**
+   * For requests outside a call: the last call's credential while it is valid, else the
+   * connection's own. An expired user token is never sent: with no credential of its own,
+   * the request is not made (the next call brings a fresh token).
+   */
   private credentialHeaders(): Record<string, string> | Promise<Record<string, string>> {
-    return this.lastCallHeaders ?? this.connectionHeaders?.() ?? {};
+    const last = this.lastCall;
+    if (last && (last.expiresAt === undefined || last.expiresAt > Date.now())) return last.headers;
+    if (this.connectionHeaders) return this.connectionHeaders();
+    if (last) {
+      throw new CredentialError(
+        `the credential of the last call to upstream ${this.name} has expired; this connection sends nothing more until the next call brings a fresh one`,
+      );
+    }
+    return {};
   }
 
   /** Runs one upstream request, turning failures into clear errors. */
@@ -372,7 +391,9 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
 
   /** Per call: the call's timeout (progress resets it), cancellation, progress, credential. */
   private options(options: CallOptions): RequestOptions {
-    if (options.headers) this.lastCallHeaders = options.headers;
+    if (options.headers) {
+      this.lastCall = { headers: options.headers, expiresAt: options.headersExpireAt };
+    }
     return {
       timeoutMs: this.config.timeoutMs,
       resetTimeoutOnProgress: true,

@@ -148,12 +148,14 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
 
   /**
    * The connection a session's call to `server` goes through. `headers` is the call's
-   * credential: a per-session connection opened by this call connects with it.
+   * credential (valid until `headersExpireAt`): a per-session connection opened by this
+   * call connects with it.
    */
   async connectionFor(
     server: string,
     sessionId: string,
     headers?: Record<string, string>,
+    headersExpireAt?: number,
   ): Promise<UpstreamConnection> {
     const shared = this.shared.get(server);
     if (!shared) throw new UpstreamUnavailableError(`upstream ${server} is not configured`);
@@ -183,9 +185,9 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
           : undefined,
       );
       connections.set(server, connection);
-      await connection.start(headers);
+      await connection.start(headers, headersExpireAt);
     } else if (connection.state !== 'ready') {
-      await connection.start(headers).catch(() => undefined);
+      await connection.start(headers, headersExpireAt).catch(() => undefined);
     }
     return connection;
   }

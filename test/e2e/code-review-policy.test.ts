@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { callTool, connectEngineer, textOf } from './support/client.js';
+import { callTool, connectEngineer, INITIALIZE, rawPost, textOf } from './support/client.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 
@@ -74,11 +74,21 @@ describe('filesystem read tools: src/**/*.{ts,tsx} only, never secrets', () => {
     ['src/../.env', '..'],
     ['src/a/../../.env.ts', '..'],
     ['/etc/passwd', 'absolute'],
-    ['./src/app.ts', ''],
-    ['src//app.ts', ''],
+    ['src%2F..%2F.env', 'percent-encoded'],
+    ['src\u2215..\u2215.env', 'DIVISION SLASH, which looks like /'],
+    ['./src/config/secrets.ts', '(read as "src/config/secrets.ts") looks like a secret'],
   ])('denies %s', async (path, reason) => {
     await expectDenied('filesystem__read_text_file', { path }, reason);
   });
+
+  // Paths as agents write them: the same file as src/app.ts, read through the real server.
+  it.each(['./src/app.ts', 'src//app.ts', './src/./app.ts'])(
+    'allows %s, read as src/app.ts',
+    async (path) => {
+      const plain = await expectAllowed('filesystem__read_text_file', { path: 'src/app.ts' });
+      expect(await expectAllowed('filesystem__read_text_file', { path })).toBe(plain);
+    },
+  );
 
   it('checks every path of read_multiple_files', async () => {
     await expectAllowed('filesystem__read_multiple_files', {
@@ -258,5 +268,25 @@ describe('audit', () => {
       .flatMap((byTarget) => Object.values(byTarget))
       .reduce((n, t) => n + t.allowed + t.denied, 0);
     expect(total).toBe(counters.calls);
+  });
+});
+
+describe('session/open refusals read as sentences', () => {
+  it('a misspelled purpose, and one outside the caller groups', async () => {
+    const open = async (purpose: string, groups: string[]): Promise<string> => {
+      const res = await rawPost(gateway.mcpUrl, INITIALIZE, {
+        authorization: `Bearer ${await issuer.mint({ aud: gateway.mcpUrl, groups })}`,
+        'mcp-purpose': purpose,
+      });
+      expect(res.status).toBe(403);
+      return (JSON.parse(res.text) as { error: { message: string } }).error.message;
+    };
+    expect(await open('echo-dmeo', ['engineering'])).toBe(
+      'Denied by policy: cannot open a session of purpose echo-dmeo: no policy for purpose echo-dmeo',
+    );
+    expect(await open('documentation', ['sales'])).toBe(
+      'Denied by policy: cannot open a session of purpose documentation: documentation needs ' +
+        'membership in one of the groups (engineering, technical-writers) or the Docs.Write app role',
+    );
   });
 });

@@ -105,6 +105,9 @@ beforeAll(async () => {
           tenant: entra.tenant,
           audience: WIKI,
           token_endpoint: entra.tokenEndpoint,
+          // The dev IdP's Entra issuer is not Microsoft's, so its users' tokens go there only
+          // because this trusts it.
+          subject_issuers: [entra.issuer],
           scopes: ['repo:read'],
           ...exchange,
         },

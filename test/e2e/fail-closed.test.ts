@@ -124,7 +124,9 @@ describe('session/open: the policy decides who may open which purpose, and the T
       error: { code: number; message: string; data: { reasons: string[] } };
     };
     expect(body.error.code).toBe(-32010);
-    expect(body.error.message).toContain('cannot open a forbidden-purpose session');
+    expect(body.error.message).toBe(
+      'Denied by policy: cannot open a session of purpose forbidden-purpose: purpose forbidden-purpose is not for anyone',
+    );
     expect(body.error.data.reasons).toEqual(['purpose forbidden-purpose is not for anyone']);
     expect(res.headers.get('mcp-session-id')).toBeNull();
   });
@@ -169,7 +171,7 @@ describe('where the purpose comes from', () => {
       },
     );
     expect(res.status).toBe(403);
-    expect(res.text).toContain('cannot open a forbidden-purpose session');
+    expect(res.text).toContain('cannot open a session of purpose forbidden-purpose');
   });
 
   it('takes it from the token claim mcp_purpose when the client names none', async () => {

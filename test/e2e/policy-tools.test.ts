@@ -2,8 +2,10 @@
 // and `mcpgate policy replay` (shadow evaluation of a real decision log against a candidate).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
+import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { ReplayReport } from '../../src/cli/replay-command.js';
 import { callTool, connectEngineer } from './support/client.js';
 import { BIN, ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
@@ -59,6 +61,35 @@ describe('mcpgate eval', () => {
     expect(out.result.reasons.join(' ')).toContain('secret');
   });
 
+  it('warns when the policy changed after the bundle was built, and answers with the old one', async () => {
+    const rego = copyRego();
+    const bundle = join(rego, '..', 'bundle.tar.gz');
+    buildInto(rego, bundle);
+    const call = [...base, '--tool', 'everything.echo', '--bundle', bundle, '--rego', rego];
+    const fresh = await cli(call);
+    expect(fresh.stderr).toBe('');
+    // A checkout or touch changes the time, not the sources: no warning.
+    const later = new Date(Date.now() + 5000);
+    utimesSync(join(rego, 'mcp/purposes/code_review.rego'), later, later);
+    expect((await cli(call)).stderr).toBe('');
+    // An edit after the build (as when the last build failed): warned, old answer kept.
+    addToCodeReview(rego, DENY_ECHO);
+    utimesSync(join(rego, 'mcp/purposes/code_review.rego'), later, later);
+    const stale = await cli(call);
+    expect(stale.code).toBe(0);
+    expect(stale.stderr).toBe(
+      `mcpgate eval: warning: ${bundle} is older than the policy in ${rego} ` +
+        '(mcp/purposes/code_review.rego changed after it was built), so this answer is the ' +
+        "old policy's; run `mcpgate policy build` (if the last build failed, its errors say why)\n",
+    );
+    expect((JSON.parse(stale.stdout) as { result: { allow: boolean } }).result.allow).toBe(true);
+    // Built again: current, and the new rule decides.
+    buildInto(rego, bundle);
+    const rebuilt = await cli(call);
+    expect(rebuilt.stderr).toBe('');
+    expect((JSON.parse(rebuilt.stdout) as { result: { allow: boolean } }).result.allow).toBe(false);
+  });
+
   it('explains bad flags', async () => {
     const { code, stderr } = await cli(['eval', '--tool', 'nodot']);
     expect(code).not.toBe(0);
@@ -78,6 +109,7 @@ describe('mcpgate policy replay', () => {
     await callTool(client, 'everything__echo', { message: 'two' });
     await callTool(client, 'filesystem__read_text_file', { path: 'src/app.ts' });
     await callTool(client, 'filesystem__read_text_file', { path: 'src/config/secrets.ts' });
+    await client.listTools();
     await client.close();
     // Replay reads the file: wait until the gateway has written every decision to it.
     await gateway.auditText();
@@ -103,23 +135,104 @@ describe('mcpgate policy replay', () => {
       '--json',
     ]);
     expect(code).toBe(0);
-    const report = JSON.parse(stdout) as {
-      candidate_revision: string;
-      decisions: number;
-      unchanged: number;
-      changed: Array<{
-        tool: string;
-        before: { allow: boolean };
-        after: { allow: boolean; reasons: string[] };
-      }>;
-    };
+    const report = JSON.parse(stdout) as ReplayReport & { candidate_revision: string };
     expect(report.candidate_revision).toBe(revision);
-    // Four calls plus the session/open decision of the session they ran in.
+    // Four calls plus the session/open decision of the session they ran in, and one list.
+    expect(report.lines).toBe(6);
     expect(report.decisions).toBe(5);
-    expect(report.unchanged).toBe(3);
-    expect(report.changed.map((c) => c.tool)).toEqual(['everything.echo', 'everything.echo']);
-    expect(report.changed.every((c) => c.before.allow && !c.after.allow)).toBe(true);
-    expect(report.changed[0]?.after.reasons.join(' ')).toContain('withdrawn');
+    expect(report.lists).toBe(1);
+    expect(report.unchanged).toBe(4);
+    const changed = report.changed.filter((c) => c.kind === 'decision');
+    expect(changed.map((c) => c.tool)).toEqual(['everything.echo', 'everything.echo']);
+    expect(changed.every((c) => c.action === 'tools/call')).toBe(true);
+    expect(changed.every((c) => c.before.allow && !c.after.allow)).toBe(true);
+    expect(changed[0]?.after.reasons.join(' ')).toContain('withdrawn');
+  });
+
+  it('compares lists too: the ids a candidate would show or hide', async () => {
+    const rego = copyRego();
+    addToCodeReview(rego, 'hidden contains "everything.echo"');
+    const candidate = join(gateway.dir, 'candidate-hides.tar.gz');
+    buildInto(rego, candidate);
+    const json = await cli([
+      'policy',
+      'replay',
+      '--log',
+      gateway.auditFile,
+      '--bundle',
+      candidate,
+      '--json',
+    ]);
+    const report = JSON.parse(json.stdout) as ReplayReport;
+    expect(report.changed).toHaveLength(1);
+    const [list] = report.changed;
+    expect(list).toMatchObject({
+      kind: 'list',
+      action: 'tools/list',
+      shown: [],
+      hidden: ['everything.echo'],
+    });
+    if (list?.kind !== 'list') throw new Error('expected a list change');
+    expect(list.before.visible).toContain('everything.echo');
+    expect(list.after.visible).not.toContain('everything.echo');
+    expect(list.after.visible).toHaveLength(list.before.visible.length - 1);
+    const text = await cli(['policy', 'replay', '--log', gateway.auditFile, '--bundle', candidate]);
+    expect(text.stdout).toMatch(
+      /CHANGED \S+ tools\/list \(alice, code-review\): would show \d+ ids instead of \d+\n {4}-everything\.echo\n/,
+    );
+  });
+
+  it('counts every line of the log once: replayed, masked, of another path or unreadable', async () => {
+    const log = join(gateway.dir, 'with-extras.log');
+    const logged = readFileSync(gateway.auditFile, 'utf8');
+    const first = JSON.parse(logged.split('\n')[0] ?? '{}') as Record<string, unknown>;
+    writeFileSync(
+      log,
+      logged +
+        'not a decision-log line\n' +
+        JSON.stringify({ ...first, decision_id: 'masked-1', erased: ['/input/arguments'] }) +
+        '\n' +
+        JSON.stringify({ decision_id: 'other-1', path: 'system/log/mask', result: [] }) +
+        '\n',
+    );
+    const json = await cli([
+      'policy',
+      'replay',
+      '--log',
+      log,
+      '--bundle',
+      join(ROOT, 'wasm/bundle.tar.gz'),
+      '--json',
+    ]);
+    const report = JSON.parse(json.stdout) as ReplayReport;
+    expect(report).toMatchObject({
+      lines: 9,
+      decisions: 5,
+      lists: 1,
+      unchanged: 6,
+      changed: [],
+      skipped_masked: 1,
+      other_paths: 1,
+      unreadable_lines: 1,
+    });
+    expect(
+      report.decisions +
+        report.lists +
+        report.skipped_masked +
+        report.other_paths +
+        report.unreadable_lines,
+    ).toBe(report.lines);
+    const text = await cli([
+      'policy',
+      'replay',
+      '--log',
+      log,
+      '--bundle',
+      join(ROOT, 'wasm/bundle.tar.gz'),
+    ]);
+    expect(text.stdout).toMatch(
+      /^replayed 6 of 9 lines against rego-[0-9a-f]{16} \(5 decisions, 1 list\): 6 unchanged, 0 changed; not replayed: 1 masked, 1 of other paths, 1 unreadable\n$/,
+    );
   });
 
   it('fails the build with --fail-on-change and passes against the same policy', async () => {
@@ -150,6 +263,6 @@ describe('mcpgate policy replay', () => {
       '--fail-on-change',
     ]);
     expect(same.code).toBe(0);
-    expect(same.stdout).toContain('5 unchanged, 0 changed');
+    expect(same.stdout).toContain('6 unchanged, 0 changed');
   });
 });

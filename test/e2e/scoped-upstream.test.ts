@@ -3,12 +3,17 @@
 // every HTTP request (so a session can switch tokens), runs a tool only when the token
 // carries the tool's scope, and records which claims each call ran with.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { decodeJwt } from 'jose';
 import { GATEWAY_CLIENT_ID, startDevIdp, type DevIdp } from '../../dev/idp/index.js';
 import { startScopedUpstream, type ScopedUpstream } from '../fixtures/servers/scoped-upstream.js';
-import { callTool, INITIALIZE, rawPost, textOf } from './support/client.js';
+import {
+  callTool,
+  connectSwitching,
+  INITIALIZE,
+  rawPost,
+  textOf,
+  type SwitchingClient,
+} from './support/client.js';
 
 const GATEWAY_AUDIENCE = 'http://127.0.0.1:8080/mcp';
 const GITHUB = 'https://github.example/api';
@@ -45,27 +50,8 @@ async function scopedToken(user: string, scopes: string[], profile = 'oidc'): Pr
 }
 
 /** An MCP client whose bearer token can change between requests, like the gateway's. */
-async function connect(
-  url: string,
-  initialToken: string,
-): Promise<{ client: Client; setToken: (t: string) => void; sessionId: () => string }> {
-  let token = initialToken;
-  const transport = new StreamableHTTPClientTransport(new URL(url), {
-    fetch: (input, init) => {
-      const headers = new Headers(init?.headers);
-      headers.set('authorization', `Bearer ${token}`);
-      return fetch(input, { ...init, headers });
-    },
-  });
-  const client = new Client({ name: 'scoped-test', version: '1.0.0' });
-  await client.connect(transport);
-  return {
-    client,
-    setToken: (t) => {
-      token = t;
-    },
-    sessionId: () => transport.sessionId ?? '',
-  };
+function connect(url: string, initialToken: string): Promise<SwitchingClient> {
+  return connectSwitching(url, initialToken, 'scoped-test');
 }
 
 describe('authentication of every HTTP request', () => {

@@ -7,13 +7,33 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 
-const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
-const REDIS_CLI = process.env.REDIS_CLI ?? '/usr/bin/redis-cli';
+/**
+ * $<variable>, else the first <name> on PATH (where scripts/setup.sh looks too). Both come
+ * with Debian's redis-server package; `redis-server --sentinel` runs a Sentinel.
+ */
+function redisBinary(name: 'redis-server' | 'redis-cli', variable: string): string {
+  const binary =
+    process.env[variable] ??
+    (process.env.PATH ?? '')
+      .split(delimiter)
+      .filter(Boolean)
+      .map((dir) => join(dir, name))
+      .find((file) => existsSync(file));
+  if (binary === undefined || !existsSync(binary)) {
+    throw new Error(
+      `${name} not found (${binary ?? `not on PATH, and ${variable} is unset`}): the session ` +
+        'store tests need a real Redis; install it with `apt-get install redis-server` ' +
+        `(or set ${variable} to its path)`,
+    );
+  }
+  return binary;
+}
+
 const run = promisify(execFile);
 
 export interface HostPort {
@@ -41,20 +61,6 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-function requireRedis(): void {
-  for (const [path, variable] of [
-    [REDIS_SERVER, 'REDIS_SERVER'],
-    [REDIS_CLI, 'REDIS_CLI'],
-  ] as const) {
-    if (!existsSync(path)) {
-      throw new Error(
-        `${path} not found: the session store tests need a real Redis; install it with ` +
-          `\`apt-get install redis-server\` (or set ${variable} to its path)`,
-      );
-    }
-  }
-}
-
 /** Sends the signal and resolves when the process has exited (at once if it had). */
 async function exitProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -65,9 +71,9 @@ async function exitProcess(child: ChildProcess, signal: NodeJS.Signals): Promise
 }
 
 export async function startRedis(): Promise<RedisServer> {
-  requireRedis();
+  const binary = redisBinary('redis-server', 'REDIS_SERVER');
   const port = await freePort();
-  let child: ChildProcess | undefined = await launch(port);
+  let child: ChildProcess | undefined = await launch(binary, port);
 
   const exit = async (signal: NodeJS.Signals): Promise<void> => {
     const current = child;
@@ -82,7 +88,7 @@ export async function startRedis(): Promise<RedisServer> {
     kill: () => exit('SIGKILL'),
     restart: async () => {
       await exit('SIGTERM');
-      child = await launch(port);
+      child = await launch(binary, port);
     },
     pause: () => {
       child?.kill('SIGSTOP');
@@ -180,7 +186,8 @@ export interface RedisCluster {
  * declared failed after 1 s (cluster-node-timeout), so a failover takes about 2 s.
  */
 export async function startRedisCluster(): Promise<RedisCluster> {
-  requireRedis();
+  const server = redisBinary('redis-server', 'REDIS_SERVER');
+  const cli = redisBinary('redis-cli', 'REDIS_CLI');
   const password = `cluster-${randomUUID()}`;
   const dir = mkdtempSync(join(tmpdir(), 'mcpgate-redis-cluster-'));
   const ports = await freePorts(12);
@@ -199,7 +206,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
         '--cluster-node-timeout',
         '1000',
       ];
-      children.set(port, await launch(port, args, password));
+      children.set(port, await launch(server, port, args, password));
     }),
   );
   const stop = async (): Promise<void> => {
@@ -207,7 +214,7 @@ export async function startRedisCluster(): Promise<RedisCluster> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await run(REDIS_CLI, [
+    await run(cli, [
       '-a',
       password,
       '--no-auth-warning',
@@ -290,7 +297,7 @@ export interface RedisSentinelSetup {
  * two other Sentinels, so a failover can start as soon as the primary dies.
  */
 export async function startRedisSentinel(): Promise<RedisSentinelSetup> {
-  requireRedis();
+  const server = redisBinary('redis-server', 'REDIS_SERVER');
   const name = 'mcpgate';
   const password = `data-${randomUUID()}`;
   const sentinelPassword = `sentinel-${randomUUID()}`;
@@ -304,7 +311,7 @@ export async function startRedisSentinel(): Promise<RedisSentinelSetup> {
   };
   const startReplica = async (port: number, of: number): Promise<void> => {
     const args = [...nodeArgs(port, dir, password), '--replicaof', '127.0.0.1', String(of)];
-    children.set(port, await launch(port, args, password));
+    children.set(port, await launch(server, port, args, password));
     await waitFor(
       `the replica on port ${port} did not sync with its primary on ${of}`,
       () =>
@@ -317,7 +324,7 @@ export async function startRedisSentinel(): Promise<RedisSentinelSetup> {
   try {
     children.set(
       primaryPort,
-      await launch(primaryPort, nodeArgs(primaryPort, dir, password), password),
+      await launch(server, primaryPort, nodeArgs(primaryPort, dir, password), password),
     );
     await startReplica(replicaPort, primaryPort);
     await Promise.all(
@@ -338,7 +345,7 @@ export async function startRedisSentinel(): Promise<RedisSentinelSetup> {
             '',
           ].join('\n'),
         );
-        children.set(port, await launch(port, [conf, '--sentinel'], sentinelPassword));
+        children.set(port, await launch(server, port, [conf, '--sentinel'], sentinelPassword));
       }),
     );
     await waitFor(
@@ -396,11 +403,12 @@ function pairs(flat: string[]): Record<string, string> {
  * directory) and resolves once it answers PING (with AUTH first when it has a password).
  */
 async function launch(
+  binary: string,
   port: number,
   args: string[] = plainArgs(port, tmpdir()),
   password?: string,
 ): Promise<ChildProcess> {
-  const child = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let output = '';
   const collect = (chunk: Buffer): void => {

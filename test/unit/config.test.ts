@@ -104,6 +104,7 @@ describe('parseConfig: defaults', () => {
           },
         ],
         clockToleranceS: 30,
+        maxTokenLifetimeS: 86_400,
         requiredScopes: [],
         scopesSupported: [],
       },
@@ -866,5 +867,73 @@ describe('parseConfig: sessions.store', () => {
     expect(
       refusal(withStore({ nodes: ['a:6379'], replica_ack: { replicas: 0, timeout_ms: 100 } })),
     ).toContain('sessions.store.replica_ack');
+  });
+});
+
+describe('parseConfig: exchanged credentials', () => {
+  const TENANT = '9A3F6C1E-2B4D-4E8F-A07C-5D1B3E9F2C68';
+  const exchanging = (credential: Record<string, unknown>): GatewayConfig =>
+    parseConfig(
+      withUpstreams({
+        api: {
+          transport: 'http',
+          url: 'https://api.example.com/mcp',
+          isolation: 'per-session',
+          credential: {
+            audience: 'api://api',
+            client_id: 'gw',
+            client_secret: 'env:GW_SECRET',
+            ...credential,
+          },
+        },
+      }),
+      BASE_DIR,
+    );
+
+  it('sends users’ tokens only to the credential’s own issuer unless subject_issuers adds one', () => {
+    const okta = http(
+      exchanging({ type: 'token-exchange', issuer: 'https://example.okta.com/oauth2/aus1' }),
+      'api',
+    ).credential;
+    expect(okta).toMatchObject({
+      subjectIssuers: ['https://example.okta.com/oauth2/aus1'],
+      maxTokenLifetimeMs: 3_600_000,
+    });
+    const entra = http(exchanging({ type: 'entra-obo', tenant: TENANT }), 'api').credential;
+    expect(entra).toMatchObject({
+      subjectIssuers: [
+        `https://login.microsoftonline.com/${TENANT.toLowerCase()}/v2.0`,
+        `https://sts.windows.net/${TENANT.toLowerCase()}/`,
+      ],
+    });
+    const paired = http(
+      exchanging({
+        type: 'token-exchange',
+        issuer: 'https://example.okta.com/oauth2/aus1',
+        subject_issuers: ['https://example.okta.com/oauth2/default'],
+        max_token_lifetime_s: 600,
+      }),
+      'api',
+    ).credential;
+    expect(paired).toMatchObject({
+      subjectIssuers: [
+        'https://example.okta.com/oauth2/aus1',
+        'https://example.okta.com/oauth2/default',
+      ],
+      maxTokenLifetimeMs: 600_000,
+    });
+  });
+
+  it('refuses a max_token_lifetime_s outside 1–86400', () => {
+    for (const bad of [0, 86_401, 1.5]) {
+      const err = thrownBy(() =>
+        exchanging({
+          type: 'token-exchange',
+          issuer: 'https://example.okta.com/oauth2/aus1',
+          max_token_lifetime_s: bad,
+        }),
+      );
+      expect(err.message).toContain('upstreams.api.credential.max_token_lifetime_s');
+    }
   });
 });

@@ -228,8 +228,13 @@ describe('mcpgate policy build with a malformed profile', () => {
     writeFileSync(out, 'the previous bundle');
     const err = thrownBy(() => buildWasmBundle(regoLayout(rego), out));
     expect(err).toBeInstanceOf(ToolchainError);
+    // Placed at the key it is about: the scope of the line appended last.
+    const lines = readFileSync(join(rego, 'profiles/code-review/data.yaml'), 'utf8').split('\n');
+    const line = lines.length - 1;
+    const column = (lines[line - 1] ?? '').indexOf('scope') + 1;
     expect(err.message).toBe(
-      'the gateway would refuse the built policy: policy refused by mcp/authz/prepare: ' +
+      'the gateway would refuse the built policy: mcp/authz/prepare refuses the policy:\n' +
+        `  profiles/code-review/data.yaml:${line}:${column}: ` +
         'profile code-review is malformed: tools.everything.add.scope must be a glob or a ' +
         'non-empty list of globs (no backslashes, nested braces, parentheses or dollar signs)',
     );

@@ -617,7 +617,27 @@ describe.each([
     await sleep(250);
     const ours = new Set([a.id, b.id, idle.id, terminated.id]);
     const listed = (await store.list()).filter((r) => ours.has(r.id));
-    expect(listed).toEqual([a, b]);
+    expect(listed.map(({ lastUsedAt: _lastUsed, ...record }) => record)).toEqual([a, b]);
+  });
+
+  it('lists when each session was last used: load and recordCall are uses, listing is not', async () => {
+    const store = open();
+    const record = makeRecord();
+    const created = Date.now();
+    await store.create(record, HOUR);
+    const lastUsed = async (): Promise<number | undefined> =>
+      (await store.list()).find((r) => r.id === record.id)?.lastUsedAt;
+    const first = await lastUsed();
+    expect(first).toBeGreaterThanOrEqual(created);
+    expect(first).toBeLessThanOrEqual(Date.now());
+    await sleep(30);
+    expect(await lastUsed()).toBe(first);
+    await store.load(record.id, 10, []);
+    const loaded = await lastUsed();
+    expect(loaded).toBeGreaterThanOrEqual((first ?? 0) + 30);
+    await sleep(30);
+    await store.recordCall(record.id, entry(1), options());
+    expect(await lastUsed()).toBeGreaterThanOrEqual((loaded ?? 0) + 30);
   });
 
   it('reports itself healthy once connected', async () => {
@@ -876,7 +896,8 @@ describe.each([
     );
     for (const record of records) await store.create(record, HOUR);
     await other.create(makeRecord(), HOUR);
-    expect(await store.list()).toEqual(records);
+    const listed = await store.list();
+    expect(listed.map(({ lastUsedAt: _lastUsed, ...record }) => record)).toEqual(records);
   });
 });
 

@@ -144,6 +144,7 @@ function verifierFor(...issuers: Array<Record<string, unknown>>): TokenVerifier 
     RESOURCE,
     config.auth.clockToleranceS,
     silentLogger,
+    config.auth.maxTokenLifetimeS,
   );
 }
 
@@ -388,6 +389,18 @@ describe('TokenVerifier: refusals', () => {
       await mint(oidcKey, oidcClaims({ iat: now() + 3600, exp: now() + 7200 }), AT_JWT),
       /issued in the future/,
     );
+  });
+
+  it('refuses a token whose lifetime (exp - iat) is over auth.max_token_lifetime_s', async () => {
+    const verifier = gateway();
+    const tenYears = 10 * 365 * 86_400;
+    await refusedWith(
+      verifier,
+      await mint(oidcKey, oidcClaims({ iat: now(), exp: now() + tenYears }), AT_JWT),
+      /^token lifetime \(exp - iat\) of 315360000 s is over this gateway's limit of 86400 s; get a shorter-lived token from your IdP$/,
+    );
+    const day = await mint(oidcKey, oidcClaims({ iat: now(), exp: now() + 86_400 }), AT_JWT);
+    await expect(verifier.verify(day)).resolves.toMatchObject({ subject: 'user-248289761001' });
   });
 
   it('refuses a token without exp or iat', async () => {

@@ -127,13 +127,13 @@ _members_text := concat(" or ", [t | some t in [_roles_text, _groups_text]; t !=
 _roles_text := concat("", ["the ", r, " role"]) if {
 	count(roles) == 1
 	some r in roles
-} else := concat("", ["one of the roles ", concat(", ", sort(roles))]) if {
+} else := concat("", ["one of the roles (", concat(", ", sort(roles)), ")"]) if {
 	count(roles) > 1
 } else := ""
 
 _groups_text := concat("", ["membership in the group ", g]) if {
 	count(groups) == 1
 	some g in groups
-} else := concat("", ["membership in one of the groups ", concat(", ", sort(groups))]) if {
+} else := concat("", ["membership in one of the groups (", concat(", ", sort(groups)), ")"]) if {
 	count(groups) > 1
 } else := ""

@@ -86,6 +86,117 @@ _trick("control", p, _) if {
 
 _trick("control", p, _) if contains(p, "\u007f")
 
+# --- Paths as agents write them ----------------------------------------------
+#
+# Agents write "./src/a.ts", "src/" or "src//a.ts" for paths that name the same
+# file as "src/a.ts". Those spellings are harmless: the policy matches scopes
+# and excludes against the path they mean (fact), and refuses only what can
+# change the target (target_tricks). The raw value stays in input.arguments,
+# and profiles hand both to rules (scope_values: value is the fact, raw the
+# value as written).
+
+# Configuration: the directories each upstream server serves its files from,
+# by server name, as absolute paths without a trailing "/". An absolute path
+# at or below one of them is read relative to it ("/srv/repo/src/a.ts" is
+# "src/a.ts" when filesystem serves /srv/repo); every other absolute path is
+# refused. Empty by default: the gateway does not tell the policy where a
+# server's files are, so a deployment lists them here, for example
+#   served_roots := {"filesystem": ["/srv/repo"]}
+served_roots := {}
+
+# fact(p, roots) is the relative path p names, once its harmless spellings
+# are undone: below one of roots (the longest that applies) when p is
+# absolute, then without "." segments, empty segments and a trailing "/"
+# ("." for the root itself). An absolute path below none of roots is left as
+# it is: target_tricks refuses it.
+fact(p, roots) := normalised(trim_prefix(substring(p, count(root), -1), "/")) if {
+	startswith(p, "/")
+	root := _root(p, roots)
+} else := p if {
+	startswith(p, "/")
+} else := normalised(p)
+
+# normalised(p): p without "." segments and empty segments, "." when nothing
+# is left ("./src/" is "src", "./" is "."). Most paths have neither, and are
+# recognised as such with one concat and two contains.
+normalised(p) := p if {
+	wrapped := concat("", ["/", p, "/"])
+	not contains(wrapped, "/./")
+	not contains(wrapped, "//")
+} else := _joined([s | some s in split(p, "/"); s != "."; s != ""])
+
+_joined(segments) := concat("/", segments) if count(segments) > 0
+
+else := "."
+
+# The longest of roots that p is at or below.
+_root(p, roots) := root if {
+	below := [r | some r in roots; _at_or_below(p, r)]
+	longest := max([count(r) | some r in below])
+	some root in below
+	count(root) == longest
+}
+
+_at_or_below(p, root) if p == root
+
+_at_or_below(p, root) if startswith(p, concat("", [root, "/"]))
+
+# target_tricks(p, roots) is the set of reasons p could name another file
+# than its fact says: the tricks above, except the harmless "." and empty
+# segments and an absolute path below one of roots, plus percent-encoded
+# separators and characters that look like "/", "\" or ".". Empty when p may
+# be matched as its fact.
+target_tricks(p, roots) := ({msg |
+	segments := split(p, "/")
+	some kind, msg in trick_messages
+	not kind in {"dot", "empty"}
+	_trick(kind, p, segments)
+	not _served(kind, p, roots)
+} | _encoded(p)) | _lookalikes(p)
+
+_served("absolute", p, roots) if _root(p, roots)
+
+# A server that decodes %2F, %5C or %2E (URL-style) would see a separator or a
+# dot that the segments here do not; %00 is a NUL once decoded.
+_encoded(p) := {"contains a percent-encoded /, \\, . or NUL (%2F, %5C, %2E or %00)"} if {
+	contains(p, "%")
+	lowered := lower(p)
+	some e in ["%2f", "%5c", "%2e", "%00"]
+	contains(lowered, e)
+} else := set()
+
+# Characters that stand for "/", "\" or "." after Unicode compatibility
+# normalisation (NFKC) or a Windows best-fit conversion, or that look like
+# them: a path with one may name another file than it seems to.
+lookalike_characters := {
+	"\u2215": "U+2215 DIVISION SLASH, which looks like /",
+	"\u2044": "U+2044 FRACTION SLASH, which looks like /",
+	"\uff0f": "U+FF0F FULLWIDTH SOLIDUS, which looks like /",
+	"\u29f8": "U+29F8 BIG SOLIDUS, which looks like /",
+	"\u2571": "U+2571 BOX DRAWINGS LIGHT DIAGONAL, which looks like /",
+	"\uff3c": "U+FF3C FULLWIDTH REVERSE SOLIDUS, which looks like \\",
+	"\u2216": "U+2216 SET MINUS, which looks like \\",
+	"\ufe68": "U+FE68 SMALL REVERSE SOLIDUS, which looks like \\",
+	"\u29f9": "U+29F9 BIG REVERSE SOLIDUS, which looks like \\",
+	"\uff0e": "U+FF0E FULLWIDTH FULL STOP, which looks like .",
+	"\u2024": "U+2024 ONE DOT LEADER, which looks like .",
+	"\u2025": "U+2025 TWO DOT LEADER, which looks like ..",
+	"\ufe52": "U+FE52 SMALL FULL STOP, which looks like .",
+}
+
+# Only a path with a character outside printable ASCII can hold one: checked
+# with one trim (usual paths) before the look-alikes are looked for.
+_lookalikes(p) := {concat("", ["contains ", name]) |
+	trim(p, printable_ascii) != ""
+	some character, name in lookalike_characters
+	contains(p, character)
+}
+
+printable_ascii := concat("", [
+	"abcdefghijklmnopqrstuvwxyz/.-_0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+	" !\"#$%&'()*+,:;<=>?@[\\]^`{|}~",
+])
+
 # matches_any(p, globs) holds if p matches one of globs, with "/" as the
 # separator so that "*" stays within one segment and "**" crosses segments.
 matches_any(p, globs) if {

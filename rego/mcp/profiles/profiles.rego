@@ -188,10 +188,13 @@ arg_kind(arg) := object.get(arg_kinds, [input.tool.server, arg_name(arg)], "path
 # below (a function is worked out again on every call).
 _kinds[arg] := arg_kind(arg) if some arg in scope_args
 
-# Every value the scope applies to, as {where, value, kind}: where names it in
-# reasons ("path", "paths[1]", "repo"). Only well-formed values appear; the
-# ones that are not are refused by _argument_problems.
-scope_values contains {"where": arg, "value": v, "kind": kind} if {
+# Every value the scope applies to, as {where, value, raw, kind}: where names
+# it in reasons ("path", "paths[1]", "repo"); raw is the value as the client
+# wrote it, value what the scope and excludes are matched against: for a path
+# its fact (lib/paths: "./src/a.ts" is "src/a.ts"), for other kinds raw as it
+# is. Only well-formed values appear; the ones that are not are refused by
+# _argument_problems.
+scope_values contains {"where": arg, "value": _fact(v, kind), "raw": v, "kind": kind} if {
 	_scoped
 	some arg in scope_args
 	not is_list_arg(arg)
@@ -201,7 +204,7 @@ scope_values contains {"where": arg, "value": v, "kind": kind} if {
 	tools.non_empty_string(v)
 }
 
-scope_values contains {"where": concat("", [name, "[", format_int(i, 10), "]"]), "value": v, "kind": kind} if {
+scope_values contains {"where": concat("", [name, "[", format_int(i, 10), "]"]), "value": _fact(v, kind), "raw": v, "kind": kind} if {
 	_scoped
 	some arg in scope_args
 	is_list_arg(arg)
@@ -212,12 +215,25 @@ scope_values contains {"where": concat("", [name, "[", format_int(i, 10), "]"]),
 	tools.non_empty_string(v)
 }
 
-scope_values contains {"where": arg, "value": _repo_value, "kind": "repo"} if {
+scope_values contains {"where": arg, "value": _repo_value, "raw": _repo_value, "kind": "repo"} if {
 	_scoped
 	some arg in scope_args
 	not is_list_arg(arg)
 	_kinds[arg] == "repo"
 }
+
+_fact(v, "path") := paths.fact(v, _served_roots)
+
+_fact(v, kind) := v if kind != "path"
+
+# The directories the called tool's server serves, when the policy knows them.
+_served_roots := object.get(paths.served_roots, input.tool.server, [])
+
+# How a reason names a value: as the client wrote it, and what it was read as
+# when that differs ("./src/a.ts" (read as "src/a.ts")).
+shown(v) := text.quote(v.raw) if v.raw == v.value
+
+else := concat("", [text.quote(v.raw), " (read as ", text.quote(v.value), ")"])
 
 _list_argument(name) := v if {
 	v := tools.argument(name)
@@ -322,20 +338,22 @@ _value_ok(v, kind) if {
 }
 
 # Whether each scope value is inside the scope, and the excludes matching it,
-# worked out once per request for allow and deny alike. A value missing here
-# is neither in scope nor free of excludes, so it is refused.
-_in_scope_values contains v.value if {
+# worked out once per request for allow and deny alike, by raw value and from
+# its fact. A value missing here is neither in scope nor free of excludes, so
+# it is refused.
+_in_scope_values contains v.raw if {
 	some v in scope_values
 	_in_scope(v.value)
 }
 
-_exclusions[[v.value, v.kind]] := {p.glob | some p in scopes.excluding_plans(plans, v.value, v.kind)} if {
+_exclusions[[v.raw, v.kind]] := {p.glob | some p in scopes.excluding_plans(plans, v.value, v.kind)} if {
 	plans := _exclude_plans
 	some v in scope_values
 }
 
-# The path tricks (lib/paths) of each path value, once per request.
-_path_tricks[v.value] := paths.tricks(v.value) if {
+# What in each path as written could change its target (lib/paths), once per
+# request.
+_path_tricks[v.raw] := paths.target_tricks(v.raw, _served_roots) if {
 	some v in scope_values
 	v.kind == "path"
 }
@@ -387,8 +405,8 @@ deny contains reason if {
 deny contains reason if {
 	_expired
 	reason := concat("", [
-		"this session is older than the ", format_int(ttl, 10),
-		"s ttl of purpose ", purpose, "; open a new session",
+		"this session is older than ", format_int(ttl, 10),
+		" s, the ttl of purpose ", purpose, "; open a new session",
 	])
 }
 
@@ -425,19 +443,19 @@ deny contains reason if some reason in _argument_problems
 
 deny contains reason if {
 	some v in scope_values
-	not v.value in _in_scope_values
+	not v.raw in _in_scope_values
 	reason := concat("", [
-		input.tool.id, ": argument ", v.where, " ", text.quote(v.value),
+		input.tool.id, ": argument ", v.where, " ", shown(v),
 		" is outside scope ", _scope_text,
 	])
 }
 
 deny contains reason if {
 	some v in scope_values
-	matched := _exclusions[[v.value, v.kind]]
+	matched := _exclusions[[v.raw, v.kind]]
 	count(matched) > 0
 	reason := concat("", [
-		input.tool.id, ": argument ", v.where, " ", text.quote(v.value),
+		input.tool.id, ": argument ", v.where, " ", shown(v),
 		" matches exclude ", concat(", ", sort(matched)),
 	])
 }
@@ -445,8 +463,8 @@ deny contains reason if {
 deny contains reason if {
 	some v in scope_values
 	v.kind == "path"
-	some msg in _path_tricks[v.value]
-	reason := concat("", [input.tool.id, ": argument ", v.where, " ", text.quote(v.value), " ", msg])
+	some msg in _path_tricks[v.raw]
+	reason := concat("", [input.tool.id, ": argument ", v.where, " ", text.quote(v.raw), " ", msg])
 }
 
 _refusal_text := entry.reason if {
@@ -468,13 +486,13 @@ _members_text_of(p) := p.session.members_text if {
 
 _groups_text(groups) := concat("", ["the group ", groups[0]]) if {
 	count(groups) == 1
-} else := concat("", ["one of the groups ", concat(", ", sort(groups))]) if {
+} else := concat("", ["one of the groups (", concat(", ", sort(groups)), ")"]) if {
 	count(groups) > 1
 } else := ""
 
 _roles_text(roles) := concat("", ["the ", roles[0], " app role"]) if {
 	count(roles) == 1
-} else := concat("", ["one of the app roles ", concat(", ", sort(roles))]) if {
+} else := concat("", ["one of the app roles (", concat(", ", sort(roles)), ")"]) if {
 	count(roles) > 1
 } else := ""
 

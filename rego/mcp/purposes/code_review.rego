@@ -15,7 +15,6 @@ package mcp.purposes.code_review
 import data.mcp.lib.identity
 import data.mcp.lib.paths
 import data.mcp.lib.scopes
-import data.mcp.lib.text
 import data.mcp.lib.tools
 import data.mcp.profiles
 
@@ -92,7 +91,7 @@ deny contains reason if {
 	v.kind == "path"
 	_secret(v.value)
 	reason := concat("", [
-		input.tool.id, ": argument ", v.where, " ", text.quote(v.value),
+		input.tool.id, ": argument ", v.where, " ", profiles.shown(v),
 		" looks like a secret (.env* or secrets*); purpose code-review never reads secrets",
 	])
 }

@@ -37,7 +37,9 @@ export function issueCredential(registry: UpstreamRegistry, broker: CredentialBr
       config,
       {
         sessionId: ctx.session.record.id,
+        sessionExpiresAt: ctx.session.record.expiresAt,
         subjectToken: ctx.caller.subjectToken,
+        issuer: identity.issuer,
         subject: identity.subject,
         clientId: identity.client_id,
         tokenType: identity.token_type,

@@ -24,14 +24,20 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
       const { target } = ctx;
       if (!target) throw new Error('forward ran before the target was resolved');
       const headers = ctx.credential?.headers ?? NO_HEADERS;
+      const expiresAt = ctx.credential?.expiresAt;
       // Progress is relayed for tools and prompts (resources/read reports none).
       const progressToken =
         target.kind === 'resource' ? undefined : ctx.params._meta?.progressToken;
-      const relay = new ProgressRelay(progressToken, ctx.exchange, headers);
+      const relay = new ProgressRelay(progressToken, ctx.exchange, headers, expiresAt);
       let connection: UpstreamConnection;
       try {
         // The connection (when this is the session's first call) opens with this call's credential.
-        connection = await registry.connectionFor(target.server, ctx.session.record.id, headers);
+        connection = await registry.connectionFor(
+          target.server,
+          ctx.session.record.id,
+          headers,
+          expiresAt,
+        );
         switch (target.kind) {
           case 'tool': {
             const result = await connection.callTool(
@@ -89,8 +95,10 @@ class ProgressRelay {
     progressToken: string | number | undefined,
     exchange: Exchange | undefined,
     headers: Record<string, string>,
+    headersExpireAt: number | undefined,
   ) {
     this.options = { cancellation: exchange?.cancellation, headers };
+    if (headersExpireAt !== undefined) this.options.headersExpireAt = headersExpireAt;
     if (progressToken === undefined || !exchange) return;
     this.options.onprogress = (progress: Progress) => {
       this.pending.push(

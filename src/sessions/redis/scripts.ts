@@ -27,8 +27,10 @@ local function ttl_of(now, idle, expires_at)
   return math.ceil(ttl)
 end
 
--- The session's keys live ttl ms more.
-local function keep(s, h, t, ttl)
+-- The session was used now: its keys live ttl ms more, and lastUsedAt (for listings) says
+-- when.
+local function keep(s, h, t, now, ttl)
+  redis.call('HSET', s, 'lastUsedAt', now)
   redis.call('PEXPIRE', s, ttl)
   redis.call('PEXPIRE', h, ttl)
   redis.call('PEXPIRE', t, ttl)
@@ -74,7 +76,7 @@ local ttl = ttl_of(now, tonumber(ARGV[2]), ARGV[3])
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 if ttl <= 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-keep(KEYS[1], KEYS[2], KEYS[3], ttl)
+keep(KEYS[1], KEYS[2], KEYS[3], now, ttl)
 return 1
 `;
 
@@ -96,7 +98,7 @@ if ttl <= 0 then
   redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
   return false
 end
-keep(KEYS[1], KEYS[2], KEYS[3], ttl)
+keep(KEYS[1], KEYS[2], KEYS[3], now, ttl)
 local limit = tonumber(ARGV[2])
 local history = {}
 if limit > 0 then history = redis.call('LRANGE', KEYS[2], -limit, -1) end
@@ -129,7 +131,7 @@ end
 local rules = #KEYS - 3
 local full = full_window(4, rules, 9)
 if full > 0 then
-  keep(KEYS[1], KEYS[2], KEYS[3], ttl)
+  keep(KEYS[1], KEYS[2], KEYS[3], now, ttl)
   return { 'rate_limited', full }
 end
 -- The target's summary is read (and checked) before anything is written: a malformed
@@ -159,7 +161,7 @@ end
 redis.call('HINCRBY', KEYS[1], 'calls', 1)
 if ARGV[5] ~= '1' then redis.call('HINCRBY', KEYS[1], 'denied', 1) end
 redis.call('HSET', KEYS[1], 'idleMs', ARGV[2])
-keep(KEYS[1], KEYS[2], KEYS[3], ttl)
+keep(KEYS[1], KEYS[2], KEYS[3], now, ttl)
 return { 'recorded' }
 `;
 

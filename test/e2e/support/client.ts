@@ -4,6 +4,43 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { TestIssuer } from '../../support/issuer.js';
 
+/** A client whose bearer token can change between requests of one session. */
+export interface SwitchingClient {
+  client: Client;
+  transport: StreamableHTTPClientTransport;
+  setToken: (token: string) => void;
+  sessionId: () => string;
+}
+
+/**
+ * A real MCP client that sends whatever token `setToken` last gave it, on every request:
+ * one session presenting several tokens, as the gateway does upstream or an attacker might.
+ */
+export async function connectSwitching(
+  mcpUrl: string,
+  initialToken: string,
+  name = 'e2e-client',
+): Promise<SwitchingClient> {
+  let token = initialToken;
+  const transport = new StreamableHTTPClientTransport(new URL(mcpUrl), {
+    fetch: (input, init) => {
+      const headers = new Headers(init?.headers);
+      headers.set('authorization', `Bearer ${token}`);
+      return fetch(input, { ...init, headers });
+    },
+  });
+  const client = new Client({ name, version: '1.0.0' });
+  await client.connect(transport);
+  return {
+    client,
+    transport,
+    setToken: (t) => {
+      token = t;
+    },
+    sessionId: () => transport.sessionId ?? '',
+  };
+}
+
 export async function connectClient(
   mcpUrl: string,
   token: string,

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what this checkout needs, and only what is missing, so `npm test` and
+# `npm run quickstart` work as the first command on a fresh clone:
+#   - the npm packages of package-lock.json (`npm install` when node_modules does not match);
+#   - the pinned OPA CLI (scripts/install-opa.sh: a matching opa on PATH, or go install);
+#   - with --redis, redis-server for the session-store and replica tests (apt-get, as root,
+#     when it is missing).
+# Each step that cannot be done says what to install by hand.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export npm_config_update_notifier=false
+
+with_redis=false
+for arg in "$@"; do
+  case "$arg" in
+    --redis) with_redis=true ;;
+    *)
+      echo "setup: unknown option $arg (usage: scripts/setup.sh [--redis])" >&2
+      exit 2
+      ;;
+  esac
+done
+
+if ! node scripts/npm-packages-current.mjs; then
+  # npm install (not npm ci): it installs exactly the lock's versions, but unlike npm ci it
+  # accepts a lock without the non-Linux optional bindings of unrs-resolver (a jest
+  # dependency) that this environment's registry does not serve.
+  npm install --no-audit --no-fund
+fi
+
+bash scripts/install-opa.sh
+
+if [ "$with_redis" = true ]; then
+  # The tests look for REDIS_SERVER, then redis-server on PATH (test/support/redis.ts).
+  if [ -n "${REDIS_SERVER:-}" ]; then
+    [ -x "$REDIS_SERVER" ] || {
+      echo "setup: REDIS_SERVER=$REDIS_SERVER is not an executable file" >&2
+      exit 1
+    }
+  elif ! command -v redis-server >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "setup: installing redis-server with apt-get (the session-store tests start their own)"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq redis-server >/dev/null
+    else
+      echo "setup: redis-server is missing; the session-store and replica tests need it." >&2
+      echo "       Install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis)" >&2
+      echo "       or set REDIS_SERVER to its path, then run the command again." >&2
+      exit 1
+    fi
+  fi
+fi
