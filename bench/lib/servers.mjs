@@ -46,7 +46,13 @@ export async function startMcpgate({
   const auditFile = join(dir, 'decisions.log');
   const config = {
     gateway: { id: 'bench', host: '127.0.0.1', port: 0 },
-    sessions: { default_purpose: 'code-review', ...sessions },
+    // Every bench session belongs to one user: the per-user cap stays on (its store work is
+    // measured) but high enough for the memory section's thousands of sessions.
+    sessions: {
+      default_purpose: 'code-review',
+      max_sessions_per_principal: 1_000_000,
+      ...sessions,
+    },
     auth: {
       issuers: [
         {
@@ -58,7 +64,17 @@ export async function startMcpgate({
       ],
     },
     policy: { bundle: BUNDLE },
-    audit: { destinations: [{ type: 'file', path: auditFile }] },
+    // BENCH_AUDIT_ACCEPT=queued|written: when a decision line counts as accepted (default:
+    // the gateway's, written), to measure what waiting for the write costs.
+    audit: {
+      destinations: [
+        {
+          type: 'file',
+          path: auditFile,
+          ...(process.env.BENCH_AUDIT_ACCEPT ? { accept: process.env.BENCH_AUDIT_ACCEPT } : {}),
+        },
+      ],
+    },
     logging: { level: logLevel },
     upstreams,
   };

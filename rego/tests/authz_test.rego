@@ -198,6 +198,20 @@ test_visible_filters_kind_and_catalog if {
 	authz.visible == set() with input as object.union(fx.call("everything", "echo", {}), {"catalog": catalog})
 }
 
+# At session/open the visible decision is over the upstreams' instructions;
+# an instruction item in any other request is not shown.
+test_visible_instructions_at_session_open_only if {
+	items := [fx.instruction("a"), {"kind": "tool", "id": "a.b", "server": "a", "name": "b"}]
+	mock := {"m": {"purpose": "code-review", "allow": true, "visible": {"a", "a.b"}}}
+	open := object.union(fx.session_open("code-review"), {"catalog": items})
+	authz.visible == {"a"} with input as open with data.mcp.purposes as mock with data.profiles as {}
+	authz.visible == {"a.b"} with input as fx.list("tools/list", items) with data.mcp.purposes as mock with data.profiles as {}
+
+	# A refused session/open shows none.
+	refusing := {"m": object.union(mock.m, {"deny": {"no"}})}
+	authz.visible == set() with input as open with data.mcp.purposes as refusing with data.profiles as {}
+}
+
 test_visible_needs_list_allowed if {
 	catalog := [{"kind": "tool", "id": "a.b", "server": "a", "name": "b"}]
 	mock := {"m": {"purpose": "code-review", "visible": {"a.b"}}}

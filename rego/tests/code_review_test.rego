@@ -299,6 +299,25 @@ test_visible_resources_and_prompts if {
 	authz.visible == {"everything.simple-prompt"} with input as fx.list("prompts/list", prompts)
 }
 
+# At session/open: the instructions of the servers the purpose uses, its
+# tools' servers (the profile) and the servers it reads resources or prompts
+# from (this extension); never a server it does not use.
+test_visible_instructions if {
+	open := fx.session_open_with_instructions("code-review", ["filesystem", "everything", "memory", "github"])
+	authz.visible == {"filesystem", "everything", "github"} with input as open
+
+	# A server the purpose only reads resources or prompts from.
+	docs_only := {"docs": ["docs://guide/*"]}
+	authz.visible == {"docs"} with input as fx.session_open_with_instructions("code-review", ["docs", "memory"])
+		with data.mcp.purposes.code_review.allowed_resources as docs_only
+	authz.visible == {"notes"} with input as fx.session_open_with_instructions("code-review", ["notes"])
+		with data.mcp.purposes.code_review.allowed_prompts as {"notes": {"p"}}
+
+	# Nothing for a caller who may not open the session.
+	authz.visible == set() with input as fx.as_app(open)
+	authz.visible == set() with input as as_okta(open, ["marketing"], [])
+}
+
 test_app_tokens_see_nothing if {
 	catalog := [tool_item("everything", "echo", fx.read_only)]
 	authz.visible == set() with input as fx.as_app(fx.list("tools/list", catalog))

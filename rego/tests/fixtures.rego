@@ -134,6 +134,12 @@ session_open(purpose) := {
 	"request": request,
 }
 
+# session/open with the upstreams' instructions the gateway holds, one
+# instruction item per server, as the visible decision at session/open sees it.
+session_open_with_instructions(purpose, servers) := object.union(session_open(purpose), {"catalog": [instruction(server) | some server in servers]})
+
+instruction(server) := {"kind": "instruction", "id": server, "server": server}
+
 # A session history entry: an earlier decided tools/call of tool_id, a
 # minute before request.time_ns.
 called(tool_id, allowed) := {

@@ -351,6 +351,38 @@ test_extension_ttl if {
 	d.obligations.session_ttl_s == 600
 }
 
+# --- instructions at session/open ----------------------------------------------------------
+
+# A session is shown the instructions of the servers it may use (some tool of
+# the server allowed), and only at session/open.
+test_instructions_of_the_servers_the_profile_uses if {
+	ps := with_session({"allowed_groups": ["engineering"]}, {
+		"a.read": {"allowed": true},
+		"a.write": {"allowed": false},
+		"b.drop": {"allowed": false},
+		"c.x": {"allowed": true, "scope": "src/**"},
+	})
+	open := fx.session_open_with_instructions("p", ["a", "b", "c", "d"])
+	authz.visible == {"a", "c"} with input as open with data.profiles as ps with data.mcp.purposes as {}
+
+	# Not for a caller the profile does not admit (session/open is refused).
+	authz.visible == set() with input as outsider(open) with data.profiles as ps with data.mcp.purposes as {}
+
+	# Not in a list: instruction items are shown at session/open only.
+	listed := fx.with_purpose(fx.list("tools/list", open.catalog), "p")
+	authz.visible == set() with input as listed with data.profiles as ps with data.mcp.purposes as {}
+
+	# Not for a profile without tools.
+	authz.visible == set() with input as open with data.profiles as profile({}) with data.mcp.purposes as {}
+}
+
+# A malformed profile shows no instructions (its session/open is refused).
+test_instructions_of_a_malformed_profile if {
+	ps := {"t": {"session": {"purpose": "p"}, "tools": {"a.b": {"allowed": true}}, "typo": 1}}
+	open := fx.session_open_with_instructions("p", ["a"])
+	authz.visible == set() with input as open with data.profiles as ps with data.mcp.purposes as {}
+}
+
 # --- lists ----------------------------------------------------------------------------------------
 
 test_lists_show_allowed_tools if {

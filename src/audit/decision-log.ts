@@ -14,18 +14,23 @@
 // written, but without its input: `erased: ["/input"]` and `log_error` say why. Nothing
 // sensitive the mask was meant to remove can leak, and the audit trail has no gap. (OPA
 // itself drops the event in that case.)
-import { randomUUID } from 'node:crypto';
-import type { AuditDestination } from '../config/policy.js';
+import { createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
+import { unlinkSync } from 'node:fs';
+import { ConfigError } from '../config/load.js';
+import { DEFAULT_SPOOL_DIR, type AuditDestination } from '../config/policy.js';
+import { describeSource, readValue, type SecretRef } from '../config/secrets.js';
+import { McpgateError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { applyMaskRules, DROP_ENTRYPOINT, MASK_ENTRYPOINT, parseMaskRules } from './mask.js';
 import {
-  encodeLine,
   fileSink,
   stdoutSink,
   type LineSink,
   type LineSinkOptions,
   type LineSinkStatus,
+  type SinkCloseReport,
 } from './line-writer.js';
+import { describe, listSpools, spooledLines, writeSpool } from './spool.js';
 import { DecisionLogUploader, type UploadStats } from './upload.js';
 import { describeThrown, type PolicyEngine } from '../policy/engine.js';
 
@@ -44,6 +49,8 @@ export interface DecisionEvent {
 }
 
 export interface DecisionLogStats extends UploadStats {
+  /** Decisions whose line was refused (a destination full, failing or closed): those requests were refused. */
+  refused: number;
   /** Events the policy's system.log.drop dropped. */
   dropped_policy: number;
   /** Events written without their input because drop or mask failed. */
@@ -52,29 +59,64 @@ export interface DecisionLogStats extends UploadStats {
   writers: LineSinkStatus[];
 }
 
+/** What became of one decision's line. */
+export interface LoggedDecision {
+  decisionId: string;
+  /**
+   * Set when the line was refused (a destination is full, failing with `accept: written`,
+   * or closed): nothing was queued anywhere, and the request must not be served. The
+   * reason is written for the client.
+   */
+  refused?: string;
+  /**
+   * With a stdout or file destination that accepts `written` lines: resolves once every
+   * such destination has written the line; rejects (LineWriteFailed) when a write fails.
+   * The request may be served only after it resolves. Undefined when nothing needs waiting for.
+   */
+  written?: Promise<void>;
+}
+
+/** What close() could not write to a destination (or upload to a service). */
+export interface DecisionLogCloseReport {
+  /** Lines put in a spool file (delivered, or uploaded, at the next start). */
+  spooled: Array<{ destination: string; file: string; lines: number; error: string }>;
+  /** Lines neither written nor spooled (printed on stderr). */
+  unsaved: Array<{ destination: string; lines: number; error: string }>;
+}
+
 export interface DecisionLog {
   /**
-   * Logs one decision; returns its decision id (also when the event is dropped). Never
-   * waits: the event is queued for every destination before this returns, and files,
-   * stdout and uploads are written in the background. `engine` is the policy that made the
-   * decision (its system.log.drop / system.log.mask apply); undefined when none is loaded.
+   * Logs one decision (also when the event is dropped by the policy's system.log.drop).
+   * Never blocks: the line is queued for every destination before this returns, and files,
+   * stdout and uploads are written in the background; `written` says when it is on its way
+   * to storage. `engine` is the policy that made the decision (its system.log.drop /
+   * system.log.mask apply); undefined when none is loaded.
    */
-  write(event: DecisionEvent, engine: PolicyEngine | undefined): string;
+  write(event: DecisionEvent, engine: PolicyEngine | undefined): LoggedDecision;
   /** Counters for /readyz; the upload ones are summed over service destinations. */
   stats(): DecisionLogStats;
   /** False while a stdout or file destination fails to write or has reached its bound. */
   healthy(): boolean;
   /**
    * Why the gateway must refuse new requests now: a stdout or file destination has
-   * max_buffer_bytes waiting (its storage fails or is too slow). Undefined otherwise.
+   * max_buffer_bytes waiting (its storage fails or is too slow), cannot be written while it
+   * accepts only `written` lines, or is closed; a service destination that refuses when full
+   * has max_buffer_events waiting. Undefined otherwise.
    */
   refusal(): string | undefined;
-  /** Writes everything queued to stdout and files and makes a last, bounded upload attempt. */
-  close(): Promise<void>;
+  /**
+   * Writes everything queued to stdout and files (what cannot be written goes to a spool
+   * file) and makes a last, bounded upload attempt.
+   */
+  close(): Promise<DecisionLogCloseReport>;
 }
 
 export interface DecisionLogOptions {
   logger?: Logger;
+  /** Signs every stdout and file line (audit.hmac_key, read by hmacKeyFrom). */
+  hmacKey?: KeyObject;
+  /** audit.spool_dir. */
+  spoolDir?: string;
   /** Bound on the final upload, and on waiting for a file write in flight, at close(). Default 2000 ms. */
   closeTimeoutMs?: number;
   /** Bound on one upload request. Default 30000 ms. */
@@ -98,45 +140,80 @@ export function createDecisionLog(
   const logger = options.logger ?? silentLogger;
   const sinks: LineSink[] = [];
   const uploaders: DecisionLogUploader[] = [];
-  const sinkOptions = (maxBufferBytes: number | undefined): LineSinkOptions => ({
-    maxBufferBytes,
+  const spoolDir = options.spoolDir ?? DEFAULT_SPOOL_DIR;
+  const sinkOptions = (
+    d: Extract<AuditDestination, { type: 'stdout' | 'file' }>,
+  ): LineSinkOptions => ({
+    maxBufferBytes: d.maxBufferBytes,
+    accept: d.accept,
+    maxFileBytes: d.type === 'file' ? d.maxFileBytes : undefined,
+    hmacKey: options.hmacKey,
+    spoolDir,
     closeTimeoutMs: options.closeTimeoutMs,
     // The writer reports a failure that repeats once a minute itself; losses always.
     onError: (message, meta) => logger.error(message, meta),
     onRecovered: (message, meta) => logger.warn(message, meta),
+    onNotice: (message, meta) => logger.warn(message, meta),
   });
   for (const d of destinations) {
     switch (d.type) {
       case 'stdout':
-        sinks.push(stdoutSink(sinkOptions(d.maxBufferBytes)));
+        sinks.push(stdoutSink(sinkOptions(d)));
         break;
       case 'file':
-        sinks.push(fileSink(d.path, sinkOptions(d.maxBufferBytes)));
+        sinks.push(fileSink(d.path, sinkOptions(d)));
         break;
-      case 'service':
-        uploaders.push(
-          new DecisionLogUploader(d, {
-            logger,
-            closeTimeoutMs: options.closeTimeoutMs,
-            requestTimeoutMs: options.requestTimeoutMs,
-          }),
-        );
+      case 'service': {
+        const uploader = new DecisionLogUploader(d, {
+          logger,
+          closeTimeoutMs: options.closeTimeoutMs,
+          requestTimeoutMs: options.requestTimeoutMs,
+        });
+        recoverSpooled(uploader, spoolDir, logger);
+        uploaders.push(uploader);
         break;
+      }
     }
   }
 
-  const labelsJson = JSON.stringify({ id: labels.id, type: 'mcpgate', version: labels.version });
-  const counts = { dropped_policy: 0, mask_errors: 0 };
-  const errorLog = throttled(logger, ERROR_LOG_INTERVAL_MS);
-  let closing: Promise<void> | undefined;
+  reportStraySpools(
+    spoolDir,
+    [...sinks.map((sink) => sink.status().destination), ...uploaders.map((u) => u.name)],
+    logger,
+  );
 
-  const emit = (line: string): void => {
-    if (sinks.length > 0) {
-      // Encoded once for every stdout and file destination.
-      const encoded = encodeLine(line);
-      for (const sink of sinks) sink.write(encoded);
+  const labelsJson = JSON.stringify({ id: labels.id, type: 'mcpgate', version: labels.version });
+  const counts = { refused: 0, dropped_policy: 0, mask_errors: 0 };
+  const errorLog = throttled(logger, ERROR_LOG_INTERVAL_MS);
+  const refusedLog = throttled(logger, ERROR_LOG_INTERVAL_MS);
+  let closing: Promise<DecisionLogCloseReport> | undefined;
+
+  const refusers: ReadonlyArray<{ refusal(): string | undefined }> = [...sinks, ...uploaders];
+  const refusal = (): string | undefined => {
+    for (const sink of refusers) {
+      const reason = sink.refusal();
+      if (reason !== undefined) return reason;
     }
-    for (const uploader of uploaders) uploader.push(line);
+    return undefined;
+  };
+
+  /** Queues the event for every destination; resolves once the `written` ones have it. */
+  const emit = (event: string): Promise<void> | undefined => {
+    let written: Promise<void> | undefined;
+    let more: Array<Promise<void>> | undefined;
+    for (const sink of sinks) {
+      // Each chains and encodes the event once, into its own line.
+      const done = sink.write(event);
+      if (done === undefined) continue;
+      if (written === undefined) written = done;
+      else (more ??= [written]).push(done);
+    }
+    // Uploads carry the event as built: a log service stores events, not these bytes.
+    for (const uploader of uploaders) uploader.push(event);
+    if (more === undefined) return written;
+    const all = Promise.all(more).then(() => undefined);
+    all.catch(() => undefined);
+    return all;
   };
 
   /** The event after drop and mask: its JSON text, or undefined when dropped. */
@@ -178,6 +255,21 @@ export function createDecisionLog(
   return {
     write(event, engine) {
       const decisionId = randomUUID();
+      // All or none: no destination gets a line another one refuses.
+      const refused = refusal();
+      if (refused !== undefined) {
+        counts.refused++;
+        refusedLog(
+          'decision not logged: the decision log refused its line; the request was refused',
+          {
+            decision_id: decisionId,
+            path: event.path,
+            session: event.sessionId?.slice(0, 8),
+            reason: refused,
+          },
+        );
+        return { decisionId, refused };
+      }
       // Built by hand around the pre-serialised input: same bytes the policy saw.
       const parts: EventParts = {
         head:
@@ -202,12 +294,10 @@ export function createDecisionLog(
         engine === undefined ||
         (!engine.hasEntrypoint(DROP_ENTRYPOINT) && !engine.hasEntrypoint(MASK_ENTRYPOINT))
       ) {
-        emit(line);
-        return decisionId;
+        return { decisionId, written: emit(line) };
       }
       const logged = applyLogPolicy(engine, parts, line, event.path);
-      if (logged !== undefined) emit(logged);
-      return decisionId;
+      return { decisionId, written: logged === undefined ? undefined : emit(logged) };
     },
 
     stats() {
@@ -230,28 +320,144 @@ export function createDecisionLog(
     },
 
     healthy() {
-      return sinks.every((sink) => {
-        const status = sink.status();
-        return status.error === null && !status.refusing;
-      });
+      return (
+        sinks.every((sink) => {
+          const status = sink.status();
+          return status.error === null && !status.refusing;
+        }) && uploaders.every((u) => u.refusal() === undefined)
+      );
     },
 
-    refusal() {
-      for (const sink of sinks) {
-        const reason = sink.refusal();
-        if (reason !== undefined) return reason;
-      }
-      return undefined;
-    },
+    refusal,
 
     close() {
       closing ??= Promise.all([
-        ...sinks.map((sink) => sink.close()),
-        ...uploaders.map((u) => u.close()),
-      ]).then(() => undefined);
+        Promise.all(sinks.map((sink) => sink.close())),
+        Promise.all(
+          uploaders.map(async (u) => spoolUnsent(u.name, await u.close(), spoolDir, logger)),
+        ),
+      ]).then(([written, uploaded]) => closeReport([...written, ...uploaded]));
       return closing;
     },
   };
+}
+
+/** What an uploader could not send at shutdown goes to a spool file (the next start sends it). */
+function spoolUnsent(
+  destination: string,
+  unsent: { events: string[]; error: string },
+  spoolDir: string,
+  logger: Logger,
+): SinkCloseReport {
+  const report: SinkCloseReport = { destination };
+  if (unsent.events.length === 0) return report;
+  const lines = unsent.events.map((e) => Buffer.from(`${e}\n`));
+  try {
+    const file = writeSpool(spoolDir, destination, lines, unsent.error);
+    report.spooled = { file, lines: lines.length, error: unsent.error };
+    logger.error('decision log events spooled: the service could not take them', {
+      destination,
+      events: lines.length,
+      spool: file,
+      error: unsent.error,
+    });
+  } catch (err) {
+    report.unsaved = { lines: lines.length, error: `${unsent.error}; spool: ${describe(err)}` };
+    for (const event of unsent.events) {
+      logger.error('unsaved decision log line', { destination, line: event });
+    }
+  }
+  return report;
+}
+
+/**
+ * Spool files whose destination is not configured (any more): left where they are, and
+ * said at every start so they are not forgotten.
+ */
+function reportStraySpools(spoolDir: string, destinations: string[], logger: Logger): void {
+  const configured = new Set(destinations);
+  for (const spool of listSpools(spoolDir)) {
+    if (configured.has(spool.header.destination)) continue;
+    logger.warn(
+      'a spool file of a destination that is not configured is left in the spool directory',
+      {
+        spool: spool.path,
+        destination: spool.header.destination,
+        lines: spool.header.lines,
+        written_at: spool.header.created_at,
+      },
+    );
+  }
+}
+
+/** Spool files a service destination left at an earlier shutdown: uploaded first, then removed. */
+function recoverSpooled(uploader: DecisionLogUploader, spoolDir: string, logger: Logger): void {
+  for (const spool of listSpools(spoolDir)) {
+    if (spool.header.destination !== uploader.name) continue;
+    const events = spooledLines(spool.path).map((l) => l.toString('utf8', 0, l.length - 1));
+    logger.warn('decision log events from a spool file left by an earlier run are uploaded first', {
+      destination: uploader.name,
+      spool: spool.path,
+      events: events.length,
+    });
+    uploader.recover(events, () => {
+      unlinkSync(spool.path);
+      logger.warn('decision log events from a spool file uploaded; the spool file is removed', {
+        destination: uploader.name,
+        spool: spool.path,
+      });
+    });
+  }
+}
+
+function closeReport(reports: SinkCloseReport[]): DecisionLogCloseReport {
+  const report: DecisionLogCloseReport = { spooled: [], unsaved: [] };
+  for (const r of reports) {
+    if (r.spooled) report.spooled.push({ destination: r.destination, ...r.spooled });
+    if (r.unsaved) report.unsaved.push({ destination: r.destination, ...r.unsaved });
+  }
+  return report;
+}
+
+/**
+ * close() could not write every line to its destination: they are in spool files (or, when
+ * even that failed, on stderr). The message names them; the process should exit non-zero.
+ */
+export class DecisionLogNotFlushedError extends McpgateError {
+  static override readonly code = 'ERR_AUDIT_NOT_FLUSHED';
+
+  constructor(readonly report: DecisionLogCloseReport) {
+    const parts = [
+      ...report.spooled.map(
+        (s) =>
+          `${s.lines} decision-log lines could not be written to ${s.destination} (${s.error}) ` +
+          `and were saved in ${s.file}; the next start delivers them ` +
+          `(to check them now: mcpgate audit verify <the destination's files> ${s.file})`,
+      ),
+      ...report.unsaved.map(
+        (u) =>
+          `${u.lines} decision-log lines could be neither written to ${u.destination} nor ` +
+          `spooled (${u.error}); they were printed on stderr as "unsaved decision log line" records`,
+      ),
+    ];
+    super(parts.join('; '));
+  }
+}
+
+/** Bytes an HMAC key must have at least: as many as the hash's output. */
+const MIN_HMAC_KEY_BYTES = 32;
+
+/** Reads audit.hmac_key (once, at start); a key shorter than 32 bytes is refused. */
+export function hmacKeyFrom(ref: SecretRef): KeyObject {
+  const value = readValue(ref, 'audit.hmac_key');
+  const bytes = Buffer.byteLength(value);
+  if (bytes < MIN_HMAC_KEY_BYTES) {
+    throw new ConfigError(
+      `audit.hmac_key: the key in ${describeSource(ref)} has ${bytes} bytes; use at least ` +
+        `${MIN_HMAC_KEY_BYTES} (for example: openssl rand -hex 32)`,
+    );
+  }
+  return createSecretKey(Buffer.from(value, 'utf8'));
 }
 
 /** Logs an error at most once per interval, with how many were not logged in between. */

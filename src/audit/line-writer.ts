@@ -1,11 +1,11 @@
 // Where decision-log lines go when the destination is stdout or a file, and how they get
 // there without ever stalling the gateway.
 //
-// write() never waits: the line is queued (already encoded, so the queue is counted in
-// bytes and lives outside the JS heap), and once per event-loop turn everything queued goes
-// out in one writev on libuv's thread pool. While that write is in flight, new lines wait
-// for the next one: a slow disk makes the batches larger, not the requests slower. One
-// write in flight at a time keeps the lines in the order they were written.
+// write() never blocks: the event is encoded into its line (chained: chain.ts) and queued as
+// bytes outside the JS heap, and once per event-loop turn everything queued goes out in one
+// writev on libuv's thread pool. While that write is in flight, new lines wait for the next
+// one: a slow disk makes the batches larger, not the event loop slower. One write in flight
+// at a time keeps the lines in the order they were chained.
 //
 // Why: the sink used to append each line with a synchronous write on the event loop. That
 // is cheap while the page cache takes it (15-30 µs), but the kernel sometimes holds a write
@@ -13,22 +13,44 @@
 // every request in flight waited: on the bench machine, with other processes using the disk,
 // 69 of 170 slow appends in five minutes took over 5 ms, the slowest 117 ms.
 //
-// A failed write (ENOSPC, EIO, EPIPE, …) loses nothing: the bytes not written stay at the
-// head of the queue and are tried again with backoff (100 ms doubling to 5 s), the error is
-// logged (then at most once a minute) and shown in /readyz, and the gateway is not ready.
-// The queue is bounded: once `maxBufferBytes` wait (storage failing, or slower than the
-// decisions), refusal() says why and the gateway refuses new requests before the policy
-// decides them (fail closed: no decision that cannot be recorded), until the queue is
-// below the bound again.
+// When a line counts as accepted (the call it records may then be served) is the
+// destination's `accept`: `written` (the default) once the operating system has taken the
+// write that holds it, which the caller awaits (only that call waits, not the event loop);
+// `queued` as soon as it is queued. refusal() says when no line can be accepted now: the
+// queue holds max_buffer_bytes, or (`written`) writing fails, or the writer is closed. The
+// gateway then refuses requests before the policy decides them.
 //
-// Nothing queued is lost when the process ends normally: close() (SIGTERM, SIGINT) waits
-// for the write in flight and writes the rest synchronously, and a process 'exit' for any
-// other reason (process.exit, an uncaught exception) writes the queue synchronously. Only a
-// kill the process cannot see (SIGKILL, the OOM killer) loses what was still queued: normally
-// the lines of the last event-loop turn.
-import { closeSync, mkdirSync, openSync, writev, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+// A failed write (ENOSPC, EIO, EPIPE, …) loses nothing: its lines stay at the head of the
+// queue and are tried again with backoff (100 ms doubling to 5 s); the error is logged (then
+// at most once a minute) and shown in /readyz. Callers waiting for those lines are told at
+// once (their calls are refused; the lines still record the decisions).
+//
+// At the end nothing queued is lost without a trace: close() (SIGTERM, SIGINT) waits for the
+// write in flight and writes the rest synchronously, and a process 'exit' for any other reason
+// (process.exit, an uncaught exception) does the same. If that final write fails, the lines
+// go to a spool file (spool.ts) that the next start delivers; if even that fails, to stderr.
+// Only a kill the process cannot see (SIGKILL, the OOM killer) loses what was still queued:
+// with `accept: written` only lines whose calls were not served yet.
+import { createHash, type KeyObject } from 'node:crypto';
+import {
+  close as closeFd,
+  closeSync,
+  existsSync,
+  fstatSync,
+  mkdirSync,
+  open as openFd,
+  openSync,
+  readdirSync,
+  rename,
+  renameSync,
+  writev,
+  writeSync,
+} from 'node:fs';
+import { basename, dirname, join, parse } from 'node:path';
 import { DEFAULT_MAX_BUFFER_BYTES } from '../config/policy-schema.js';
+import { McpgateError } from '../util/errors.js';
+import { LineChain, positionAfter, type ChainPosition } from './chain.js';
+import { deliverSpools, describe, readTail, writeSpool, type Delivered } from './spool.js';
 
 const RETRY_INITIAL_MS = 100;
 const RETRY_MAX_MS = 5000;
@@ -38,9 +60,12 @@ const DEFAULT_CLOSE_TIMEOUT_MS = 2000;
 /** A destination that keeps failing is reported again at most this often. */
 const REPEAT_REPORT_MS = 60_000;
 
+export type AcceptWhen = 'written' | 'queued';
+
 export interface LineSinkStatus {
   /** `stdout`, or `file:<path>`. */
   destination: string;
+  accept: AcceptWhen;
   /** Bytes written by the gateway and not yet accepted by the OS (queued or in flight). */
   buffered_bytes: number;
   max_buffer_bytes: number;
@@ -50,45 +75,84 @@ export interface LineSinkStatus {
   writes: number;
   /** Writes that failed (each retry counts). */
   failed_writes: number;
+  /** Files rotated (max_file_bytes). */
+  rotations: number;
   /** The error of the last write, while writes fail; null once one succeeds again. */
   error: string | null;
   error_at: string | null;
-  /** The bound is reached: new requests are refused. */
+  /** New requests are refused: the bound is reached, or (accept: written) writes fail. */
   refusing: boolean;
+  /** The chain's last line: its seq and SHA-256, to compare with the file (`audit verify`). */
+  last_seq: number | null;
+  last_hash: string | null;
+}
+
+/** What close() (or the exit hook) did with lines it could not write to the destination. */
+export interface SinkCloseReport {
+  destination: string;
+  /** Lines written to a spool file instead (the next start delivers them). */
+  spooled?: { file: string; lines: number; error: string };
+  /** Lines neither written nor spooled: printed on stderr as a last resort. */
+  unsaved?: { lines: number; error: string };
 }
 
 export interface LineSink {
-  /** Queues one encoded line (with its newline). Never throws, never waits. */
-  write(line: Buffer): void;
+  /**
+   * Chains and queues one event (a JSON object's text). Call only when refusal() is
+   * undefined. Never blocks. With `accept: written`, resolves once the line is written and
+   * rejects (LineWriteFailed) when its write fails; with `queued`, undefined.
+   */
+  write(event: string): Promise<void> | undefined;
   status(): LineSinkStatus;
-  /** Why new requests must be refused now (the queue is full), or undefined. */
+  /** Why no line can be accepted now (new requests must be refused), or undefined. */
   refusal(): string | undefined;
   /**
    * Waits for the write in flight (at most closeTimeoutMs), writes what is still queued
-   * synchronously, and closes the file. Lines written later are appended synchronously.
+   * synchronously, spools what cannot be written, and closes the file. Later lines are refused.
    */
-  close(): Promise<void>;
+  close(): Promise<SinkCloseReport>;
 }
 
 export interface LineSinkOptions {
   maxBufferBytes?: number;
+  /** When a line counts as accepted. Default `written`. */
+  accept?: AcceptWhen;
+  /** Signs every line (audit.hmac_key). */
+  hmacKey?: KeyObject;
+  /** Files only: rotate before the file grows past this. */
+  maxFileBytes?: number;
+  /** Where lines go that cannot be written at the end (audit.spool_dir). */
+  spoolDir: string;
   /** Bound on waiting for the write in flight at close(). Default 2000 ms. */
   closeTimeoutMs?: number;
   /** Where failures and losses are reported (a failure that repeats, once a minute). */
   onError: (message: string, meta: Record<string, unknown>) => void;
   onRecovered: (message: string, meta: Record<string, unknown>) => void;
+  /** Start-up notices: spool files delivered, a file that ended in an incomplete line. */
+  onNotice?: (message: string, meta: Record<string, unknown>) => void;
 }
 
-/** Encodes one line with its newline, once, for every destination. */
-export function encodeLine(line: string): Buffer {
-  const length = Buffer.byteLength(line);
-  const buf = Buffer.allocUnsafe(length + 1);
-  buf.write(line, 0, length, 'utf8');
-  buf[length] = 0x0a;
-  return buf;
+/** A line's write failed: the call it records must not be served (the line is kept). */
+export class LineWriteFailed extends McpgateError {
+  static override readonly code = 'ERR_AUDIT_LINE_NOT_WRITTEN';
 }
 
-/** Every sink with lines queued, for the synchronous write at process exit. */
+/** Rename the current file to `to` and start a new one at the sink's path. */
+interface Rotation {
+  rotateTo: string;
+  renamed: boolean;
+}
+
+type Entry = Buffer | Rotation;
+
+interface Waiter {
+  /** Resolves once this many lines (counted since the sink opened) are written. */
+  upTo: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/** Every sink, for the synchronous write at process exit. */
 const open = new Set<LineWriter>();
 let exitHookInstalled = false;
 
@@ -96,56 +160,84 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
-    for (const writer of open) writer.writeQueuedSync();
+    for (const writer of open) writer.finishSync();
   });
-}
-
-function errorText(err: NodeJS.ErrnoException): string {
-  return err.code ? `${err.code}: ${err.message}` : err.message;
 }
 
 function mib(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
+function isRotation(entry: Entry | undefined): entry is Rotation {
+  return entry !== undefined && !Buffer.isBuffer(entry);
+}
+
 class LineWriter implements LineSink {
-  private queue: Buffer[] = [];
+  private queue: Entry[] = [];
+  /** Bytes of queue[0] already written (a partial write); the rest goes next. */
+  private headOffset = 0;
+  /** Unwritten bytes in the queue. */
   private queuedBytes = 0;
-  private inFlight: { bufs: Buffer[]; bytes: number; done: Promise<void> } | undefined;
+  private inFlight:
+    | { lines: Buffer[]; offset: number; bytes: number; done: Promise<void> }
+    | { rotation: Rotation; bytes: 0; done: Promise<void> }
+    | undefined;
   private scheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs = RETRY_INITIAL_MS;
   /** close() has begun: no new asynchronous write starts; the rest is written synchronously. */
   private stopping = false;
   private closed = false;
-  private closing: Promise<void> | undefined;
+  private closing: Promise<SinkCloseReport> | undefined;
+  private readonly accept: AcceptWhen;
   private readonly maxBufferBytes: number;
   private readonly closeTimeoutMs: number;
-  private readonly counts = { written_lines: 0, writes: 0, failed_writes: 0 };
+  private readonly counts = { written_lines: 0, writes: 0, failed_writes: 0, rotations: 0 };
+  /** Lines accepted since the sink opened; a waiter resolves once written_lines reaches its upTo. */
+  private acceptedLines = 0;
+  /** The callers waiting for their line to be written (accept: written), in line order. */
+  private waiters: Waiter[] = [];
   private error: { text: string; at: Date } | undefined;
   private lastReportAt = -Infinity;
   private unreported = 0;
+  /** Bytes in the current file, queued ones included (for max_file_bytes). */
+  private fileBytes: number;
+  private lastRotationStamp = '';
 
   constructor(
     private fd: number | undefined,
     private readonly destination: string,
-    /** Appends after close(): the file path, or undefined for stdout (fd 1 stays open). */
+    /** The file's path, or undefined for stdout (fd 1 stays open). */
     private readonly path: string | undefined,
+    private readonly chain: LineChain,
     private readonly options: LineSinkOptions,
+    /** The first line names the rotated file the chain continues from. */
+    private firstContinues?: string,
   ) {
+    this.accept = options.accept ?? 'written';
     this.maxBufferBytes = options.maxBufferBytes ?? DEFAULT_MAX_BUFFER_BYTES;
     this.closeTimeoutMs = options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
+    this.fileBytes = path !== undefined && fd !== undefined ? fstatSync(fd).size : 0;
     installExitHook();
+    open.add(this);
   }
 
-  write(line: Buffer): void {
-    if (this.closed) {
-      this.writeAfterClose(line);
-      return;
+  write(event: string): Promise<void> | undefined {
+    if (this.stopping) return this.writeAfterClose(event);
+    let continues = this.firstContinues;
+    this.firstContinues = undefined;
+    const max = this.options.maxFileBytes;
+    if (max !== undefined && this.fileBytes > 0 && this.fileBytes + event.length > max) {
+      const rotateTo = this.rotatedName();
+      this.queue.push({ rotateTo, renamed: false });
+      this.fileBytes = 0;
+      continues = basename(rotateTo);
     }
+    const line = this.chain.link(event, continues);
     this.queue.push(line);
     this.queuedBytes += line.length;
-    open.add(this);
+    this.fileBytes += line.length;
+    this.acceptedLines++;
     if (!this.scheduled && this.inFlight === undefined && this.retryTimer === undefined) {
       this.scheduled = true;
       // Once per turn: every line of this turn goes out in the same write.
@@ -154,56 +246,86 @@ class LineWriter implements LineSink {
         this.flush();
       });
     }
+    if (this.accept === 'queued') return undefined;
+    // One waiter per line: after a partial write, the calls whose lines did get out go on.
+    let waiter!: Waiter;
+    const promise = new Promise<void>((resolve, reject) => {
+      waiter = { upTo: this.acceptedLines, resolve, reject };
+    });
+    // A caller that does not wait (a denial) must not see an unhandled rejection.
+    promise.catch(() => undefined);
+    this.waiters.push(waiter);
+    return promise;
   }
 
   status(): LineSinkStatus {
+    const last = this.chain.last;
     return {
       destination: this.destination,
+      accept: this.accept,
       buffered_bytes: this.bufferedBytes(),
       max_buffer_bytes: this.maxBufferBytes,
       ...this.counts,
       error: this.error?.text ?? null,
       error_at: this.error?.at.toISOString() ?? null,
-      refusing: this.bufferedBytes() >= this.maxBufferBytes,
+      refusing: this.refusal() !== undefined,
+      last_seq: last?.seq ?? null,
+      last_hash: last?.hash ?? null,
     };
   }
 
   refusal(): string | undefined {
+    if (this.stopping) {
+      return `the decision log (${this.destination}) is closed: the gateway is shutting down`;
+    }
     const buffered = this.bufferedBytes();
-    if (buffered < this.maxBufferBytes) return undefined;
-    const cause = this.error
-      ? `writing to it fails (${this.error.text})`
-      : 'storage is slower than the decisions';
-    return (
-      `the decision log (${this.destination}) has ${mib(buffered)} waiting to be written ` +
-      `(max_buffer_bytes ${this.maxBufferBytes}): ${cause}`
-    );
+    if (buffered >= this.maxBufferBytes) {
+      const cause = this.error
+        ? `writing to it fails (${this.error.text})`
+        : 'storage is slower than the decisions';
+      return (
+        `the decision log (${this.destination}) has ${mib(buffered)} waiting to be written ` +
+        `(max_buffer_bytes ${this.maxBufferBytes}): ${cause}`
+      );
+    }
+    if (this.accept === 'written' && this.error) {
+      return (
+        `the decision log (${this.destination}) cannot be written (${this.error.text}); ` +
+        `no call is served until its decision can be recorded`
+      );
+    }
+    return undefined;
   }
 
-  close(): Promise<void> {
+  close(): Promise<SinkCloseReport> {
     this.closing ??= this.shutdown();
     return this.closing;
   }
 
-  /** At close() and process exit: what is queued (not the write in flight), synchronously. */
-  writeQueuedSync(): void {
-    if (this.fd === undefined || this.queue.length === 0) return;
-    const bufs = this.queue;
+  /**
+   * At process exit: what is queued (not a write in flight), synchronously; what cannot be
+   * written is spooled. Also the last step of close().
+   */
+  finishSync(): SinkCloseReport {
+    const report: SinkCloseReport = { destination: this.destination };
+    if (this.queue.length === 0) {
+      open.delete(this);
+      return report;
+    }
+    let error: unknown;
+    try {
+      this.writeQueueSync();
+    } catch (err) {
+      error = err;
+    }
+    const lines = this.queue.filter((e): e is Buffer => Buffer.isBuffer(e));
     this.queue = [];
     this.queuedBytes = 0;
-    const before = this.counts.written_lines;
-    try {
-      for (const buf of bufs) {
-        writeAllSync(this.fd, buf, this.closeTimeoutMs);
-        this.counts.written_lines++;
-      }
-    } catch (err) {
-      this.options.onError('decision log lines lost: the final synchronous write failed', {
-        destination: this.destination,
-        lines: bufs.length - (this.counts.written_lines - before),
-        error: errorText(err as NodeJS.ErrnoException),
-      });
-    }
+    const why = error === undefined ? 'the destination was already closed' : describe(error);
+    if (lines.length > 0) this.spool(lines, why, report);
+    this.settleWaiters();
+    open.delete(this);
+    return report;
   }
 
   private bufferedBytes(): number {
@@ -220,52 +342,81 @@ class LineWriter implements LineSink {
     ) {
       return;
     }
-    const bufs = this.queue;
-    const bytes = this.queuedBytes;
-    this.queue = [];
-    this.queuedBytes = 0;
+    if (isRotation(this.queue[0])) {
+      this.rotate(this.queue[0]);
+      return;
+    }
+    // Every line up to the next rotation, the first from where a partial write stopped.
+    let count = 0;
+    while (count < this.queue.length && !isRotation(this.queue[count])) count++;
+    const lines = this.queue.splice(0, count) as Buffer[];
+    const offset = this.headOffset;
+    const bufs = offset === 0 ? lines : [(lines[0] as Buffer).subarray(offset), ...lines.slice(1)];
+    let bytes = 0;
+    for (const buf of bufs) bytes += buf.length;
+    this.headOffset = 0;
+    this.queuedBytes -= bytes;
     let settle!: () => void;
     const done = new Promise<void>((resolve) => (settle = resolve));
-    this.inFlight = { bufs, bytes, done };
+    this.inFlight = { lines, offset, bytes, done };
     writev(this.fd, bufs, (err, written) => {
       this.inFlight = undefined;
-      if (err) this.failed(err, bufs, bytes);
-      else this.wrote(bufs, bytes, written);
+      if (err) this.failed(err, lines, offset, bytes);
+      else this.wrote(lines, offset, bytes, written);
       settle();
     });
   }
 
-  private wrote(bufs: Buffer[], bytes: number, written: number): void {
+  private wrote(lines: Buffer[], offset: number, bytes: number, written: number): void {
     this.counts.writes++;
     if (written < bytes) {
       // A partial write: the rest goes back to the head of the queue and out at once.
-      const rest = remainder(bufs, written);
-      this.counts.written_lines += bufs.length - rest.length;
-      this.requeue(rest, bytes - written);
+      let done = 0;
+      let at = offset + written;
+      while (done < lines.length && at >= (lines[done] as Buffer).length) {
+        at -= (lines[done] as Buffer).length;
+        done++;
+      }
+      this.lineWritten(done);
+      this.requeue(lines.slice(done), at, bytes - written);
       this.flush();
       return;
     }
-    this.counts.written_lines += bufs.length;
-    this.retryMs = RETRY_INITIAL_MS;
-    if (this.error) {
-      this.options.onRecovered('decision log destination is writable again', {
-        destination: this.destination,
-        failed_since: this.error.at.toISOString(),
-        buffered_bytes: this.bufferedBytes(),
-      });
-      this.error = undefined;
-      this.lastReportAt = -Infinity;
-      this.unreported = 0;
-    }
-    if (this.queue.length === 0) {
-      if (!this.inFlight) open.delete(this);
-      return;
-    }
+    this.lineWritten(lines.length);
+    this.writable();
     this.flush();
   }
 
-  private failed(err: NodeJS.ErrnoException, bufs: Buffer[], bytes: number): void {
-    this.requeue(bufs, bytes);
+  private lineWritten(count: number): void {
+    this.counts.written_lines += count;
+    while (
+      this.waiters.length > 0 &&
+      (this.waiters[0] as Waiter).upTo <= this.counts.written_lines
+    ) {
+      (this.waiters.shift() as Waiter).resolve();
+    }
+  }
+
+  /** A write or a rotation worked: the destination is healthy again. */
+  private writable(): void {
+    this.retryMs = RETRY_INITIAL_MS;
+    if (!this.error) return;
+    this.options.onRecovered('decision log destination is writable again', {
+      destination: this.destination,
+      failed_since: this.error.at.toISOString(),
+      buffered_bytes: this.bufferedBytes(),
+    });
+    this.error = undefined;
+    this.lastReportAt = -Infinity;
+    this.unreported = 0;
+  }
+
+  private failed(err: NodeJS.ErrnoException, lines: Buffer[], offset: number, bytes: number): void {
+    this.requeue(lines, offset, bytes);
+    this.failure(err);
+  }
+
+  private failure(err: NodeJS.ErrnoException): void {
     if (err.code === 'EAGAIN') {
       // A non-blocking pipe is full: the reader is slow, nothing is wrong.
       this.retryLater(AGAIN_MS);
@@ -273,7 +424,14 @@ class LineWriter implements LineSink {
     }
     this.counts.failed_writes++;
     const first = this.error === undefined;
-    this.error = { text: errorText(err), at: this.error?.at ?? new Date() };
+    this.error = { text: describe(err), at: this.error?.at ?? new Date() };
+    // The callers waiting for these lines learn it now; their lines stay queued.
+    const waiting = this.waiters;
+    this.waiters = [];
+    const failure = new LineWriteFailed(
+      `the decision log (${this.destination}) could not write this decision (${this.error.text})`,
+    );
+    for (const waiter of waiting) waiter.reject(failure);
     const now = Date.now();
     if (first || now - this.lastReportAt >= REPEAT_REPORT_MS) {
       this.options.onError(
@@ -298,8 +456,10 @@ class LineWriter implements LineSink {
     this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
   }
 
-  private requeue(bufs: Buffer[], bytes: number): void {
-    this.queue = bufs.concat(this.queue);
+  private requeue(lines: Buffer[], offset: number, bytes: number): void {
+    if (lines.length === 0) return;
+    this.queue = (lines as Entry[]).concat(this.queue);
+    this.headOffset = offset;
     this.queuedBytes += bytes;
   }
 
@@ -313,81 +473,221 @@ class LineWriter implements LineSink {
     this.retryTimer.unref();
   }
 
-  private async shutdown(): Promise<void> {
+  /** The current file's name after rotation: the time before the extension, so names sort in order. */
+  private rotatedName(): string {
+    const path = this.path as string;
+    const { dir, name, ext } = parse(path);
+    let stamp = new Date().toISOString().replace(/[-:.]/g, '');
+    // Unique: never the same name twice, never an existing file.
+    while (stamp <= this.lastRotationStamp || existsSync(join(dir, `${name}.${stamp}${ext}`))) {
+      stamp = new Date(Date.parse(isoOf(stamp)) + 1).toISOString().replace(/[-:.]/g, '');
+    }
+    this.lastRotationStamp = stamp;
+    return join(dir, `${name}.${stamp}${ext}`);
+  }
+
+  /** Renames the current file away and opens a new one, off the event loop. */
+  private rotate(rotation: Rotation): void {
+    let settle!: () => void;
+    const done = new Promise<void>((resolve) => (settle = resolve));
+    this.inFlight = { rotation, bytes: 0, done };
+    const path = this.path as string;
+    const fail = (err: NodeJS.ErrnoException): void => {
+      this.inFlight = undefined;
+      this.failure(err);
+      settle();
+    };
+    const reopen = (): void => {
+      openFd(path, 'a', (err, fd) => {
+        if (err) {
+          fail(err);
+          return;
+        }
+        const old = this.fd;
+        this.fd = fd;
+        this.queue.shift();
+        this.counts.rotations++;
+        this.inFlight = undefined;
+        if (old !== undefined) closeFd(old, () => undefined);
+        this.writable();
+        settle();
+        this.flush();
+      });
+    };
+    if (rotation.renamed) {
+      reopen();
+      return;
+    }
+    rename(path, rotation.rotateTo, (err) => {
+      if (err) {
+        fail(err);
+        return;
+      }
+      rotation.renamed = true;
+      reopen();
+    });
+  }
+
+  /** Writes the queue synchronously, rotations included; throws at the first failure (the rest stays queued). */
+  private writeQueueSync(): void {
+    while (this.queue.length > 0 && this.fd !== undefined) {
+      const head = this.queue[0];
+      if (isRotation(head)) {
+        const path = this.path as string;
+        if (!head.renamed) renameSync(path, head.rotateTo);
+        head.renamed = true;
+        const fd = openSync(path, 'a');
+        closeSync(this.fd);
+        this.fd = fd;
+        this.queue.shift();
+        this.counts.rotations++;
+        continue;
+      }
+      const line = head as Buffer;
+      writeAllSync(this.fd, line.subarray(this.headOffset), this.closeTimeoutMs);
+      this.queuedBytes -= line.length - this.headOffset;
+      this.headOffset = 0;
+      this.queue.shift();
+      this.lineWritten(1);
+    }
+  }
+
+  /** Lines that cannot reach the destination: to a spool file, else (last resort) to stderr. */
+  private spool(lines: Buffer[], error: string, report: SinkCloseReport): void {
+    try {
+      const file = writeSpool(this.options.spoolDir, this.destination, lines, error);
+      report.spooled = { file, lines: lines.length, error };
+      this.options.onError('decision log lines spooled: the destination could not take them', {
+        destination: this.destination,
+        lines: lines.length,
+        spool: file,
+        error,
+      });
+    } catch (spoolErr) {
+      const spoolError = describe(spoolErr);
+      report.unsaved = { lines: lines.length, error: `${error}; spool: ${spoolError}` };
+      this.options.onError(
+        'decision log lines could be neither written nor spooled: they follow on stderr',
+        { destination: this.destination, lines: lines.length, error, spool_error: spoolError },
+      );
+      for (const line of lines) {
+        const text = line.toString('utf8', 0, line.length - 1);
+        const record = JSON.stringify({
+          level: 'error',
+          message: 'unsaved decision log line',
+          destination: this.destination,
+          line: text,
+        });
+        try {
+          writeAllSync(2, Buffer.from(`${record}\n`), this.closeTimeoutMs);
+        } catch {
+          // stderr is gone too: nothing is left to write to
+        }
+      }
+    }
+  }
+
+  /** After the end: whoever still waits learns whether the line was written. */
+  private settleWaiters(): void {
+    const waiting = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiting) {
+      if (waiter.upTo <= this.counts.written_lines) waiter.resolve();
+      else
+        waiter.reject(
+          new LineWriteFailed(
+            `the decision log (${this.destination}) could not write this decision before shutdown`,
+          ),
+        );
+    }
+  }
+
+  private async shutdown(): Promise<SinkCloseReport> {
     this.stopping = true;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
-    if (this.inFlight) {
+    const inFlight = this.inFlight;
+    if (inFlight) {
       let timer: NodeJS.Timeout | undefined;
-      const inFlight = this.inFlight.done;
       await Promise.race([
-        inFlight,
+        inFlight.done,
         new Promise<void>((resolve) => (timer = setTimeout(resolve, this.closeTimeoutMs))),
       ]);
       clearTimeout(timer);
-      if (this.inFlight) {
-        // Storage that hangs: the queue is written after this, so these lines may land
-        // after later ones (or not at all, if the write never returns).
-        this.options.onError('decision log write still in flight at shutdown', {
-          destination: this.destination,
-          bytes: this.inFlight.bytes,
-          waited_ms: this.closeTimeoutMs,
-        });
+    }
+    // A write that hangs: its lines may or may not reach the destination. They are spooled
+    // after the rest; delivery at the next start skips those the destination has by then.
+    const hung =
+      this.inFlight !== undefined && 'lines' in this.inFlight ? this.inFlight : undefined;
+    if (this.inFlight) {
+      this.options.onError('decision log write still in flight at shutdown', {
+        destination: this.destination,
+        bytes: this.inFlight.bytes,
+        waited_ms: this.closeTimeoutMs,
+      });
+      if (hung) {
+        this.queue = (hung.lines as Entry[]).concat(this.queue);
+        this.headOffset = 0;
+        // The fd may still be in use by the hung write: the rest goes to the spool.
+        this.fd = undefined;
       }
     }
     this.closed = true;
-    // The rest synchronously: the gateway is stopping, nothing else waits on the loop now.
-    this.writeQueuedSync();
-    open.delete(this);
-    if (this.path !== undefined && this.fd !== undefined && !this.inFlight) {
+    const report =
+      this.fd === undefined && this.queue.length > 0
+        ? this.spoolAll('a write was still in flight at shutdown')
+        : this.finishSync();
+    if (this.path !== undefined && this.fd !== undefined) {
       try {
         closeSync(this.fd);
       } catch (err) {
         this.options.onError('decision log file could not be closed', {
           destination: this.destination,
-          error: errorText(err as NodeJS.ErrnoException),
+          error: describe(err),
         });
       }
     }
     this.fd = undefined;
+    return report;
   }
 
-  /** Nothing decides after close(); if something does, its line is still written. */
-  private writeAfterClose(line: Buffer): void {
-    let fd: number | undefined;
-    try {
-      fd = this.path === undefined ? 1 : openSync(this.path, 'a');
-      writeAllSync(fd, line, this.closeTimeoutMs);
-      this.counts.written_lines++;
-    } catch (err) {
-      this.options.onError('decision log line lost: written after close and the write failed', {
-        destination: this.destination,
-        error: errorText(err as NodeJS.ErrnoException),
-      });
-    } finally {
-      if (this.path !== undefined && fd !== undefined) closeSync(fd);
-    }
+  /**
+   * Nothing decides once close() began (refusal() says so); a line that comes anyway is
+   * written synchronously if the destination is still open, spooled otherwise.
+   */
+  private writeAfterClose(event: string): undefined {
+    const line = this.chain.link(event);
+    this.queue.push(line);
+    this.queuedBytes += line.length;
+    if (this.closed) this.finishSync();
+    return undefined;
+  }
+
+  private spoolAll(error: string): SinkCloseReport {
+    const report: SinkCloseReport = { destination: this.destination };
+    const lines = this.queue.filter((e): e is Buffer => Buffer.isBuffer(e));
+    this.queue = [];
+    this.queuedBytes = 0;
+    if (lines.length > 0) this.spool(lines, error, report);
+    this.settleWaiters();
+    open.delete(this);
+    return report;
   }
 }
 
-/** The buffers not yet written after `written` bytes of `bufs` were. */
-function remainder(bufs: Buffer[], written: number): Buffer[] {
-  let skip = written;
-  let i = 0;
-  while (i < bufs.length && skip >= (bufs[i] as Buffer).length) {
-    skip -= (bufs[i] as Buffer).length;
-    i++;
-  }
-  const rest = bufs.slice(i);
-  if (skip > 0 && rest.length > 0) rest[0] = (rest[0] as Buffer).subarray(skip);
-  return rest;
+/** `20260501T120000123Z` back to ISO 8601. */
+function isoOf(stamp: string): string {
+  return (
+    `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T` +
+    `${stamp.slice(9, 11)}:${stamp.slice(11, 13)}:${stamp.slice(13, 15)}.${stamp.slice(15, 18)}Z`
+  );
 }
 
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * Writes all of `buf`, blocking. Used only where blocking is right (shutdown, exit): a
- * non-blocking pipe that is full (EAGAIN) is waited for, up to `patienceMs` in all.
+ * Writes all of `buf`, blocking. Used only where blocking is right (shutdown, exit, start):
+ * a non-blocking pipe that is full (EAGAIN) is waited for, up to `patienceMs` in all.
  */
 function writeAllSync(fd: number, buf: Buffer, patienceMs: number): void {
   let offset = 0;
@@ -402,14 +702,117 @@ function writeAllSync(fd: number, buf: Buffer, patienceMs: number): void {
   }
 }
 
+function notifyDelivered(
+  delivered: Delivered[],
+  destination: string,
+  options: LineSinkOptions,
+): void {
+  for (const d of delivered) {
+    options.onNotice?.('decision log lines delivered from a spool file left by an earlier run', {
+      destination,
+      ...d,
+    });
+  }
+}
+
+/**
+ * Starts the chain after the file's last line; an incomplete last line is closed first. An
+ * empty file continues the chain of its latest rotated file, if there is one (a restart
+ * between a rotation and the first line of the new file), and its first line names it.
+ */
+function chainAfterFile(
+  fd: number,
+  readFd: number,
+  path: string,
+  destination: string,
+  options: LineSinkOptions,
+): { chain: LineChain; continues?: string } {
+  const tail = readTail(readFd);
+  let after: ChainPosition | undefined;
+  if (tail.line === undefined && tail.fragment === undefined) {
+    const rotated = latestRotated(path);
+    if (rotated !== undefined) {
+      const rotatedFd = openSync(rotated, 'r');
+      try {
+        const end = readTail(rotatedFd);
+        const last = end.fragment ?? end.line;
+        if (last !== undefined) {
+          return {
+            chain: new LineChain(positionAfter(last), options.hmacKey),
+            continues: basename(rotated),
+          };
+        }
+      } finally {
+        closeSync(rotatedFd);
+      }
+    }
+  }
+  if (tail.fragment !== undefined) {
+    // A write cut short (the process was killed while storage was full): the fragment
+    // becomes a line of its own, which verify reports, and the chain goes on after it.
+    writeAllSync(fd, Buffer.from('\n'), DEFAULT_CLOSE_TIMEOUT_MS);
+    after = { seq: undefined, hash: createHash('sha256').update(tail.fragment).digest('hex') };
+    options.onNotice?.(
+      'decision log file ended in an incomplete line (a write cut short); it was closed with a newline and the chain continues after it',
+      { destination, bytes: tail.fragment.length },
+    );
+  } else if (tail.line !== undefined) {
+    after = positionAfter(tail.line);
+  }
+  return { chain: new LineChain(after, options.hmacKey) };
+}
+
+/** The most recent file rotation renamed `path` to (`<name>.<UTC time><ext>`), if any. */
+function latestRotated(path: string): string | undefined {
+  const { dir, name, ext } = parse(path);
+  const pattern = new RegExp(`^${escapeRegExp(name)}\\.\\d{8}T\\d{9}Z${escapeRegExp(ext)}$`);
+  const names = readdirSync(dir)
+    .filter((n) => pattern.test(n))
+    .sort();
+  const latest = names.at(-1);
+  return latest === undefined ? undefined : join(dir, latest);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 export function stdoutSink(options: LineSinkOptions): LineSink {
   // fd 1 directly, not process.stdout: a stream there would buffer without bound when the
   // reader is slow (pipes are asynchronous on some platforms) or block the loop (Linux).
-  return new LineWriter(1, 'stdout', undefined, options);
+  const { delivered, last } = deliverSpools(options.spoolDir, 'stdout', 1, undefined);
+  notifyDelivered(delivered, 'stdout', options);
+  // stdout cannot be read back: the chain starts anew in each process, or goes on after the
+  // last line of a spool file delivered just now.
+  const chain = new LineChain(last && positionAfter(last), options.hmacKey);
+  return new LineWriter(1, 'stdout', undefined, chain, options);
 }
 
-/** Appends to `path` (its directory is created). Opening fails loudly at start-up. */
+/**
+ * Appends to `path` (its directory is created), after delivering what a spool file holds for
+ * it; the chain continues after the file's last line. Opening fails loudly at start-up.
+ */
 export function fileSink(path: string, options: LineSinkOptions): LineSink {
   mkdirSync(dirname(path), { recursive: true });
-  return new LineWriter(openSync(path, 'a'), `file:${path}`, path, options);
+  const destination = `file:${path}`;
+  const fd = openSync(path, 'a');
+  // A regular file is read back (its end: where the chain stands); a FIFO or a device is not.
+  const readFd = fstatSync(fd).isFile() ? openSync(path, 'r') : undefined;
+  try {
+    notifyDelivered(
+      deliverSpools(options.spoolDir, destination, fd, readFd).delivered,
+      destination,
+      options,
+    );
+    const start =
+      readFd === undefined
+        ? { chain: new LineChain(undefined, options.hmacKey) }
+        : chainAfterFile(fd, readFd, path, destination, options);
+    return new LineWriter(fd, destination, path, start.chain, options, start.continues);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  } finally {
+    if (readFd !== undefined) closeSync(readFd);
+  }
 }

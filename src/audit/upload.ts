@@ -6,8 +6,11 @@
 // every flush interval (everything waiting at the tick) and as soon as a full batch is
 // waiting. A failed upload (network error, non-2xx) is retried with exponential backoff
 // from the head of the buffer, so events arrive in the order they were written. When the
-// buffer is full the oldest event is dropped and counted. close() makes one last attempt
-// to upload what is left, bounded by a short timeout.
+// buffer is full, refusal() says so and the gateway refuses requests until there is room
+// (`when_full: refuse`, the default), or the oldest event is dropped and counted
+// (`drop_oldest`, what OPA does). close() makes one last attempt to upload what is left,
+// bounded by a short timeout, and returns what it could not upload (the decision log spools
+// it; the next start uploads it first).
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { promisify } from 'node:util';
@@ -32,6 +35,12 @@ export interface UploadStats {
   failed_attempts: number;
   /** Events waiting to be uploaded (including a batch in flight). */
   buffered: number;
+}
+
+/** Events uploaded first at start (from a spool file): `done` once they are all sent. */
+interface Recovered {
+  untilSeq: number;
+  done: () => void;
 }
 
 export interface UploaderOptions {
@@ -101,6 +110,9 @@ export class DecisionLogUploader {
   private readonly logger: Logger;
 
   private readonly counters = { sent: 0, dropped_buffer: 0, failed_attempts: 0 };
+  /** Why the last upload failed, until one works again. */
+  private lastError: string | undefined;
+  private readonly recovered: Recovered[] = [];
   /** Upload everything up to this sequence number (set by the ticker). */
   private drainUntil = 0;
   private retries = 0;
@@ -112,7 +124,7 @@ export class DecisionLogUploader {
   private unreportedDrops = 0;
   /** close() was called: no more timers; the final flush sends everything it can. */
   private closing = false;
-  private shutdownDone: Promise<void> | undefined;
+  private shutdownDone: Promise<{ events: string[]; error: string }> | undefined;
   /** close() ran out of time: no new upload starts. */
   private abandoned = false;
   /** close() finished: events pushed now are dropped. */
@@ -135,13 +147,52 @@ export class DecisionLogUploader {
     this.ticker.unref();
   }
 
+  /** `service:<url>`: how the destination is named in refusals, spool files and logs. */
+  get name(): string {
+    return `service:${this.destination.url}`;
+  }
+
+  /**
+   * Why no event can be accepted now: the buffer is full and the destination refuses rather
+   * than drops (`when_full: refuse`), or the uploader is closed. Undefined otherwise.
+   */
+  refusal(): string | undefined {
+    if (this.closing)
+      return `the decision log (${this.name}) is closed: the gateway is shutting down`;
+    const max = this.destination.maxBufferEvents;
+    if ((this.destination.whenFull ?? 'refuse') !== 'refuse' || this.queue.size < max) {
+      return undefined;
+    }
+    const cause = this.lastError
+      ? `uploading fails (${this.lastError})`
+      : 'the service is slower than the decisions';
+    return (
+      `the decision log (${this.name}) has ${this.queue.size} events waiting to be uploaded ` +
+      `(max_buffer_events ${max}): ${cause}`
+    );
+  }
+
+  /**
+   * Events a spool file kept from an earlier run: queued ahead of everything and uploaded at
+   * once; `done` is called once all of them are accepted by the service.
+   */
+  recover(events: readonly string[], done: () => void): void {
+    for (const event of events) this.queue.push(event);
+    this.recovered.push({ untilSeq: this.queue.headSeq + this.queue.size, done });
+    this.drainUntil = this.queue.headSeq + this.queue.size;
+    this.schedulePump();
+  }
+
   /** Queues one serialised event. Synchronous, O(1), never throws, never waits. */
   push(eventJson: string): void {
     if (this.closed) {
       this.countDrops(1);
       return;
     }
-    if (this.queue.size >= this.destination.maxBufferEvents) {
+    if (
+      this.queue.size >= this.destination.maxBufferEvents &&
+      this.destination.whenFull === 'drop_oldest'
+    ) {
       const droppedSeq = this.queue.headSeq;
       this.queue.shift();
       if (this.inFlight && droppedSeq < this.inFlight.end) this.inFlight.droppedMeanwhile++;
@@ -155,13 +206,16 @@ export class DecisionLogUploader {
     return { ...this.counters, buffered: this.queue.size };
   }
 
-  /** Stops the timers and makes one bounded attempt to upload what is left. Idempotent. */
-  close(): Promise<void> {
+  /**
+   * Stops the timers and makes one bounded attempt to upload what is left; resolves with the
+   * events it could not upload, oldest first, and why. Idempotent.
+   */
+  close(): Promise<{ events: string[]; error: string }> {
     this.shutdownDone ??= this.shutdown();
     return this.shutdownDone;
   }
 
-  private async shutdown(): Promise<void> {
+  private async shutdown(): Promise<{ events: string[]; error: string }> {
     this.closing = true;
     clearInterval(this.ticker);
     if (this.retryTimer) {
@@ -182,14 +236,15 @@ export class DecisionLogUploader {
       await Promise.race([flushed, delay(100)]);
     }
     this.reportDrops();
-    const left = this.queue.size;
-    if (left > 0) {
-      this.logger.warn(`${left} decision events not uploaded at shutdown`, {
+    const left = this.queue.peek(this.queue.size);
+    if (left.length > 0) {
+      this.logger.warn(`${left.length} decision events not uploaded at shutdown`, {
         url: this.destination.url,
       });
     }
     this.agent.destroy();
     this.closed = true;
+    return { events: left, error: this.lastError ?? 'no time left to upload them at shutdown' };
   }
 
   private countDrops(n: number): void {
@@ -290,10 +345,18 @@ export class DecisionLogUploader {
     }
     if (error === undefined) {
       this.counters.sent += batch.length;
+      this.lastError = undefined;
       // Events of the batch the buffer already dropped are gone; remove the rest.
       while (this.queue.size > 0 && this.queue.headSeq < flight.end) this.queue.shift();
+      while (
+        this.recovered.length > 0 &&
+        (this.recovered[0] as Recovered).untilSeq <= this.queue.headSeq
+      ) {
+        (this.recovered.shift() as Recovered).done();
+      }
       return true;
     }
+    this.lastError = error;
     this.counters.failed_attempts++;
     this.countDrops(flight.droppedMeanwhile);
     this.logger.warn(`decision log upload failed${this.closing ? '' : '; will retry'}`, {

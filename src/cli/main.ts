@@ -6,6 +6,7 @@ import { ConfigError } from '../config/load.js';
 import { PACKAGE_ROOT } from '../util/paths.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import { formatHelp, UsageError, wantsHelp, type CommandSpec } from '../util/command-spec.js';
+import { AUDIT_VERIFY_SPEC, auditVerify } from './audit-command.js';
 import { DOCTOR_SPEC, doctorCommand } from './doctor-command.js';
 import { EVAL_SPEC, evalCommand } from './eval-command.js';
 import {
@@ -65,6 +66,7 @@ const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['sessions list', local(SESSIONS_SPECS.list, (argv) => sessionsCommand('list', argv))],
   ['sessions show', local(SESSIONS_SPECS.show, (argv) => sessionsCommand('show', argv))],
   ['sessions kill', local(SESSIONS_SPECS.kill, (argv) => sessionsCommand('kill', argv))],
+  ['audit verify', local(AUDIT_VERIFY_SPEC, auditVerify)],
   [
     'dev-idp',
     {
@@ -85,6 +87,7 @@ const COMMANDS: ReadonlyMap<string, Command> = new Map([
 const GROUPS: ReadonlyMap<string, string> = new Map([
   ['policy', 'write, test and build the Rego policy'],
   ['sessions', "operate a running gateway's sessions (admin API)"],
+  ['audit', 'check the tamper evidence of decision-log files'],
 ]);
 
 /** One-line summaries of the commands that are loaded only when used. */

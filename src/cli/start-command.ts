@@ -44,7 +44,16 @@ export async function startCommand(argv: string[]): Promise<number> {
     if (stopping) return;
     stopping = true;
     logger.info('shutting down', { signal });
-    void gateway.close().then(() => process.exit(0));
+    gateway.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        // Decision-log lines not written (spooled, or on stderr): said on stderr, exit 1.
+        const message = err instanceof Error ? err.message : String(err);
+        logger.error('shutdown incomplete', { error: message });
+        console.error(`mcpgate: ${message}`);
+        process.exit(1);
+      },
+    );
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, stop);
   return new Promise<number>(() => undefined);

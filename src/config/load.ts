@@ -12,32 +12,36 @@ import { resolveSessions, type SessionsConfig } from './sessions.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
 import { McpgateError } from '../util/errors.js';
 
+/** The default prefix is the upstream's name and this (names contain no `_`). */
+export const DEFAULT_PREFIX_SEPARATOR = '__';
+
 export class ConfigError extends McpgateError {
   static override readonly code = 'ERR_CONFIG_INVALID';
 }
 
-export interface StdioUpstreamConfig {
+/** What every upstream has, whatever its transport. */
+interface UpstreamCommon {
   name: string;
+  /** Put in front of its tool and prompt names (`<name>__` unless configured; may be ""). */
+  prefix: string;
+  isolation: 'shared' | 'per-session';
+  timeoutMs: number;
+  restart: { initialDelayMs: number; maxDelayMs: number };
+  credential: CredentialConfig;
+}
+
+export interface StdioUpstreamConfig extends UpstreamCommon {
   transport: 'stdio';
   command: string;
   args: string[];
   cwd: string | undefined;
   env: Record<string, ValueSource>;
-  isolation: 'shared' | 'per-session';
-  timeoutMs: number;
-  restart: { initialDelayMs: number; maxDelayMs: number };
-  credential: CredentialConfig;
 }
 
-export interface HttpUpstreamConfig {
-  name: string;
+export interface HttpUpstreamConfig extends UpstreamCommon {
   transport: 'http';
   url: string;
   headers: Record<string, ValueSource>;
-  isolation: 'shared' | 'per-session';
-  timeoutMs: number;
-  restart: { initialDelayMs: number; maxDelayMs: number };
-  credential: CredentialConfig;
 }
 
 export type UpstreamConfig = StdioUpstreamConfig | HttpUpstreamConfig;
@@ -53,7 +57,15 @@ export interface GatewayConfig {
     port: number;
     publicUrl: string | undefined;
     allowedOrigins: string[];
+    /** Host header values /mcp accepts besides the public URL and the listen address. */
+    allowedHosts: string[];
     maxBodyBytes: number;
+    maxJsonDepth: number;
+    /** Node's HTTP server timeouts, ms: headers, the whole request, idle keep-alive. */
+    headerTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    drainTimeoutMs: number;
   };
   sessions: SessionsConfig;
   auth: {
@@ -166,6 +178,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     }
     const common = {
       name,
+      prefix: u.prefix ?? `${name}${DEFAULT_PREFIX_SEPARATOR}`,
       credential,
       isolation: u.isolation,
       timeoutMs: Math.round(u.timeout_s * 1000),
@@ -211,7 +224,13 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       port: raw.gateway.port,
       publicUrl: raw.gateway.public_url?.replace(/\/+$/, ''),
       allowedOrigins: raw.gateway.allowed_origins,
+      allowedHosts: raw.gateway.allowed_hosts,
       maxBodyBytes: raw.gateway.max_body_bytes,
+      maxJsonDepth: raw.gateway.max_json_depth,
+      headerTimeoutMs: Math.round(raw.gateway.header_timeout_s * 1000),
+      requestTimeoutMs: Math.round(raw.gateway.request_timeout_s * 1000),
+      keepAliveTimeoutMs: Math.round(raw.gateway.keep_alive_timeout_s * 1000),
+      drainTimeoutMs: Math.round(raw.gateway.drain_timeout_s * 1000),
     },
     sessions: resolveSessions(raw.sessions, baseDir),
     auth: {

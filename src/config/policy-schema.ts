@@ -99,8 +99,10 @@ const serviceDestination = z.strictObject({
   batch_max_events: z.number().int().positive().max(100_000).default(500),
   /** Upload at least this often while events are waiting. */
   flush_interval_s: z.number().positive().max(3600).default(5),
-  /** Events kept while the service is unreachable; beyond this the oldest are dropped and counted. */
+  /** Events kept while the service is unreachable or slow; see when_full for what happens beyond. */
   max_buffer_events: z.number().int().positive().default(100_000),
+  /** refuse: requests are refused until there is room (fail closed); drop_oldest: as OPA. */
+  when_full: z.enum(['refuse', 'drop_oldest']).default('refuse'),
   retry: z
     .strictObject({
       initial_delay_s: z.number().positive().default(1),
@@ -129,22 +131,49 @@ const maxBufferBytes = z
   .max(1024 * 1024 * 1024)
   .default(DEFAULT_MAX_BUFFER_BYTES);
 
+/** When a line counts as accepted: written by the OS (the call waits), or queued in memory. */
+const accept = z.enum(['written', 'queued']).default('written');
+
+/** A secret by reference only: an HMAC key is never written in the config, not even as a literal. */
+const secretRef = z
+  .string()
+  .regex(/^(env|file):.+$/, 'must be a secret reference, "env:NAME" or "file:PATH"');
+
+const DEFAULT_DESTINATIONS = [
+  {
+    type: 'stdout' as const,
+    max_buffer_bytes: DEFAULT_MAX_BUFFER_BYTES,
+    accept: 'written' as const,
+  },
+];
+
 export const auditSchema = z
   .strictObject({
     destinations: z
       .array(
         z.discriminatedUnion('type', [
-          z.strictObject({ type: z.literal('stdout'), max_buffer_bytes: maxBufferBytes }),
+          z.strictObject({ type: z.literal('stdout'), max_buffer_bytes: maxBufferBytes, accept }),
           z.strictObject({
             type: z.literal('file'),
             path: z.string().min(1),
             max_buffer_bytes: maxBufferBytes,
+            accept,
+            /** Rotate the file before it grows past this; unset: never rotated. */
+            max_file_bytes: z
+              .number()
+              .int()
+              .min(64 * 1024)
+              .optional(),
           }),
           serviceDestination,
         ]),
       )
       .min(1)
-      .default([{ type: 'stdout', max_buffer_bytes: DEFAULT_MAX_BUFFER_BYTES }]),
+      .default(DEFAULT_DESTINATIONS),
+    /** Signs every stdout and file line (HMAC-SHA256); at least 32 bytes. */
+    hmac_key: secretRef.optional(),
+    /** Where lines go that cannot be written at shutdown; default <tmpdir>/mcpgate-spool. */
+    spool_dir: z.string().min(1).optional(),
   })
   .superRefine((a, ctx) => {
     a.destinations.forEach((d, i) => {
@@ -157,7 +186,7 @@ export const auditSchema = z
       }
     });
   })
-  .default({ destinations: [{ type: 'stdout', max_buffer_bytes: DEFAULT_MAX_BUFFER_BYTES }] });
+  .default({ destinations: DEFAULT_DESTINATIONS });
 
 export type RawPolicy = z.infer<typeof policySchema>;
 export type RawAudit = z.infer<typeof auditSchema>;

@@ -1,7 +1,8 @@
 // Resolved policy and audit configuration (see policy-schema.ts for the file form).
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { RawAudit, RawPolicy } from './policy-schema.js';
-import { parseSecretRef, type ValueSource } from './secrets.js';
+import { parseSecretRef, type SecretRef, type ValueSource } from './secrets.js';
 
 export type PolicySourceConfig =
   | { kind: 'file'; path: string }
@@ -36,18 +37,36 @@ export interface ServiceDestination {
   batchMaxEvents: number;
   flushIntervalMs: number;
   maxBufferEvents: number;
+  /** At maxBufferEvents: refuse new requests (default), or drop the oldest event as OPA does. */
+  whenFull?: 'refuse' | 'drop_oldest';
   retry: { initialDelayMs: number; maxDelayMs: number };
 }
 
-/** maxBufferBytes: see audit.destinations[].max_buffer_bytes (the configuration always sets it). */
+/**
+ * maxBufferBytes, accept: see audit.destinations[] (the configuration always sets them; the
+ * decision log's defaults apply when code leaves them out).
+ */
 export type AuditDestination =
-  | { type: 'stdout'; maxBufferBytes?: number }
-  | { type: 'file'; path: string; maxBufferBytes?: number }
+  | { type: 'stdout'; maxBufferBytes?: number; accept?: 'written' | 'queued' }
+  | {
+      type: 'file';
+      path: string;
+      maxBufferBytes?: number;
+      accept?: 'written' | 'queued';
+      maxFileBytes?: number;
+    }
   | ServiceDestination;
 
 export interface AuditConfig {
   destinations: AuditDestination[];
+  /** The key that signs every stdout and file line, by reference. */
+  hmacKey: SecretRef | undefined;
+  /** Where lines go that cannot be written at shutdown. */
+  spoolDir: string;
 }
+
+/** audit.spool_dir when the configuration names none. */
+export const DEFAULT_SPOOL_DIR = join(tmpdir(), 'mcpgate-spool');
 
 function valueSources(
   record: Record<string, string | { literal: string }>,
@@ -107,12 +126,14 @@ export function resolveAudit(raw: RawAudit, baseDir: string): AuditConfig {
     destinations: raw.destinations.map((d, i): AuditDestination => {
       switch (d.type) {
         case 'stdout':
-          return { type: 'stdout', maxBufferBytes: d.max_buffer_bytes };
+          return { type: 'stdout', maxBufferBytes: d.max_buffer_bytes, accept: d.accept };
         case 'file':
           return {
             type: 'file',
             path: resolve(baseDir, d.path),
             maxBufferBytes: d.max_buffer_bytes,
+            accept: d.accept,
+            maxFileBytes: d.max_file_bytes,
           };
         case 'service':
           return {
@@ -122,6 +143,7 @@ export function resolveAudit(raw: RawAudit, baseDir: string): AuditConfig {
             batchMaxEvents: d.batch_max_events,
             flushIntervalMs: Math.round(d.flush_interval_s * 1000),
             maxBufferEvents: d.max_buffer_events,
+            whenFull: d.when_full,
             retry: {
               initialDelayMs: Math.round(d.retry.initial_delay_s * 1000),
               maxDelayMs: Math.round(d.retry.max_delay_s * 1000),
@@ -129,5 +151,10 @@ export function resolveAudit(raw: RawAudit, baseDir: string): AuditConfig {
           };
       }
     }),
+    hmacKey:
+      raw.hmac_key === undefined
+        ? undefined
+        : parseSecretRef(raw.hmac_key, 'audit.hmac_key', baseDir),
+    spoolDir: raw.spool_dir === undefined ? DEFAULT_SPOOL_DIR : resolve(baseDir, raw.spool_dir),
   };
 }

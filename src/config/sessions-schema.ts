@@ -100,6 +100,16 @@ export const sessionsSchema = z
   .strictObject({
     /** Live sessions this process holds at once (new ones get 503 beyond it). */
     max_sessions: z.number().int().positive().default(1000),
+    /**
+     * Sessions one user (issuer + subject) may have open at once, across every replica
+     * sharing the store (new ones get 429 beyond it), so a few users cannot take every slot.
+     */
+    max_sessions_per_principal: z.number().int().positive().default(32),
+    /**
+     * Requests one session may have unanswered at once (in this process); more get 429,
+     * so one client cannot start unbounded work.
+     */
+    max_requests_in_flight: z.number().int().positive().max(10_000).default(64),
     idle_timeout_s: z.number().positive().default(900),
     /** Most recent decided calls in input.session.history (sequence rules, argument drift). */
     history_limit: z.number().int().min(0).max(10_000).default(20),
@@ -125,6 +135,8 @@ export const sessionsSchema = z
   })
   .default({
     max_sessions: 1000,
+    max_sessions_per_principal: 32,
+    max_requests_in_flight: 64,
     idle_timeout_s: 900,
     history_limit: 20,
     summary_limit: 64,

@@ -32,6 +32,8 @@ export type StoreConfig = { type: 'memory' } | RedisStoreConfig;
 
 export interface SessionsConfig {
   maxSessions: number;
+  maxSessionsPerPrincipal: number;
+  maxRequestsInFlight: number;
   idleTimeoutMs: number;
   historyLimit: number;
   summaryLimit: number;
@@ -112,6 +114,8 @@ export function resolveSessions(raw: RawSessions, baseDir: string): SessionsConf
   if (perTool) rateLimits.perTool = perTool;
   return {
     maxSessions: raw.max_sessions,
+    maxSessionsPerPrincipal: raw.max_sessions_per_principal,
+    maxRequestsInFlight: raw.max_requests_in_flight,
     idleTimeoutMs: Math.round(raw.idle_timeout_s * 1000),
     historyLimit: raw.history_limit,
     summaryLimit: raw.summary_limit,

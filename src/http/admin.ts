@@ -51,15 +51,29 @@ export function adminRouter(deps: AdminDeps): Router {
   const router = Router();
   const auth = expressAuth(deps.authenticate);
 
-  /** Asks the policy; answers 403 with its reasons when denied. */
-  const permitted = (res: Response, operation: AdminOperation, sessionId?: string): boolean => {
+  /**
+   * Asks the policy; answers 403 with its reasons when denied, 503 when the decision could
+   * not be recorded.
+   */
+  const permitted = async (
+    res: Response,
+    operation: AdminOperation,
+    sessionId?: string,
+  ): Promise<boolean> => {
     const caller = callerOf(res);
-    const { decision, decisionId } = deps.pipeline.decideAdmin({
+    const { decision, decisionId, unrecorded } = await deps.pipeline.decideAdmin({
       identity: caller.identity,
       operation,
       sessionId,
       remoteAddress: caller.remoteAddress,
     });
+    if (unrecorded !== undefined) {
+      res
+        .status(503)
+        .set('Retry-After', '2')
+        .json({ error: 'decision_log_unavailable', message: unrecorded });
+      return false;
+    }
     if (decision.allow) return true;
     res
       .status(403)
@@ -73,7 +87,7 @@ export function adminRouter(deps: AdminDeps): Router {
   };
 
   router.get('/admin/sessions', auth, async (_req: Request, res) => {
-    if (!permitted(res, 'list')) return;
+    if (!(await permitted(res, 'list'))) return;
     try {
       const records = await deps.store.list();
       const now = Date.now();
@@ -85,7 +99,7 @@ export function adminRouter(deps: AdminDeps): Router {
 
   router.get('/admin/sessions/:id', auth, async (req: Request, res) => {
     const id = String(req.params.id);
-    if (!permitted(res, 'show', id)) return;
+    if (!(await permitted(res, 'show', id))) return;
     try {
       const loaded = await deps.store.load(id, deps.historyLimit, []);
       if (!loaded) {
@@ -106,7 +120,7 @@ export function adminRouter(deps: AdminDeps): Router {
 
   router.delete('/admin/sessions/:id', auth, async (req: Request, res) => {
     const id = String(req.params.id);
-    if (!permitted(res, 'kill', id)) return;
+    if (!(await permitted(res, 'kill', id))) return;
     try {
       const existed = await deps.store.terminate(id, 'killed by an administrator');
       await deps.sessions.endLocal(id, 'killed by an administrator');

@@ -10,7 +10,10 @@ import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
 import type { Logger } from '../util/logger.js';
 import type { Authenticate } from './guards/bearer-auth.js';
 import { bodyErrorHandler, jsonBody } from './guards/body.js';
+import { mediaTypeGuard } from './guards/media-type.js';
+import { hostGuard, type HostAllowList } from './guards/host.js';
 import { originGuard } from './guards/origin.js';
+import { logRefusal } from './refusal-log.js';
 
 /** Answers one authenticated /mcp request whose body has been read. */
 export type McpEndpoint = (
@@ -25,6 +28,10 @@ export type AuditGuard = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 export interface AppParts {
   maxBodyBytes: number;
+  /** Deepest nesting of objects and arrays a /mcp body may have (gateway.max_json_depth). */
+  maxJsonDepth: number;
+  /** The names /mcp answers to (Host header): public URL, listen address, allowed_hosts. */
+  allowedHosts: HostAllowList;
   allowedOrigins: string[];
   authenticate: Authenticate;
   /** Refuses POSTs while the decision log cannot keep up (audit back-pressure). */
@@ -51,14 +58,17 @@ export function isMcpPath(url: string | undefined): boolean {
 }
 
 /**
- * /mcp, its guards in order: Origin, bearer authentication (the Caller), the body (never
- * read before authentication), audit back-pressure, then the endpoint with the Caller and
- * the body. An unexpected failure anywhere is a 500 JSON-RPC error.
+ * /mcp, its guards in order: Host, Origin, bearer authentication (the Caller), a POST's media
+ * types, the body (never read before authentication), audit back-pressure, then the
+ * endpoint with the Caller and the body. An unexpected failure anywhere is a 500 JSON-RPC
+ * error.
  */
 export function mcpRoute(parts: AppParts): RequestListener {
+  const host = hostGuard(parts.allowedHosts);
   const origin = originGuard(parts.allowedOrigins);
-  const body = jsonBody(parts.maxBodyBytes);
-  const bodyErrors = bodyErrorHandler(parts.maxBodyBytes);
+  const bodyLimits = { maxBytes: parts.maxBodyBytes, maxDepth: parts.maxJsonDepth };
+  const body = jsonBody(bodyLimits);
+  const bodyErrors = bodyErrorHandler(bodyLimits);
 
   const failed = (res: ServerResponse, err: unknown): void => {
     parts.logger.error('MCP request failed', {
@@ -79,7 +89,8 @@ export function mcpRoute(parts: AppParts): RequestListener {
     err?: unknown,
   ): void => {
     if (err !== undefined) {
-      bodyErrors(err as { type?: string }, req, res, (other) => failed(res, other));
+      const refusal = bodyErrors(err as { type?: string }, req, res, (other) => failed(res, other));
+      if (refusal) logRefusal(parts.logger, req, refusal.status, refusal.reason, caller);
       return;
     }
     if (!parts.auditGuard(req, res)) return;
@@ -89,6 +100,11 @@ export function mcpRoute(parts: AppParts): RequestListener {
   const authenticated = (req: IncomingMessage, res: ServerResponse, caller?: Caller): void => {
     if (!caller) return; // refused and answered
     try {
+      const refusal = mediaTypeGuard(req, res);
+      if (refusal) {
+        logRefusal(parts.logger, req, refusal.status, refusal.reason, caller);
+        return;
+      }
       body(req, res, (bodyErr) => read(req, res, caller, bodyErr));
     } catch (error) {
       failed(res, error);
@@ -97,7 +113,12 @@ export function mcpRoute(parts: AppParts): RequestListener {
 
   return (req: IncomingMessage, res: ServerResponse) => {
     try {
-      if (!origin(req, res)) return;
+      if (!host(req, res)) return;
+      const refusal = origin(req, res);
+      if (refusal) {
+        logRefusal(parts.logger, req, refusal.status, refusal.reason);
+        return;
+      }
       parts.authenticate(req, res).then(
         (caller) => authenticated(req, res, caller),
         (error: unknown) => failed(res, error),

@@ -33,6 +33,8 @@ export class SessionManager {
   private readonly live = new Map<string, LiveSession>();
   /** Sessions of other replicas served here: when each was last used (for cleanup). */
   private readonly visitors = new Map<string, number>();
+  /** Requests of other replicas' sessions being served here now, per session. */
+  private readonly visiting = new Map<string, number>();
   private pending = 0;
   private readonly sweeper: NodeJS.Timeout;
 
@@ -74,6 +76,28 @@ export class SessionManager {
   /** Notes that this process served a request of another replica's session. */
   visit(id: string): void {
     this.visitors.set(id, Date.now());
+  }
+
+  /**
+   * A request of another replica's session starts here: false when that session already
+   * has `max` requests being served here (the request must be refused). Pair with endVisit.
+   */
+  beginVisit(id: string, max: number): boolean {
+    const now = this.visiting.get(id) ?? 0;
+    if (now >= max) return false;
+    this.visiting.set(id, now + 1);
+    return true;
+  }
+
+  endVisit(id: string): void {
+    const now = (this.visiting.get(id) ?? 1) - 1;
+    if (now <= 0) this.visiting.delete(id);
+    else this.visiting.set(id, now);
+  }
+
+  /** Requests of other replicas' sessions being served here now, for one session. */
+  visitingNow(id: string): number {
+    return this.visiting.get(id) ?? 0;
   }
 
   get(id: string): LiveSession | undefined {

@@ -12,10 +12,16 @@ import {
   GATEWAY_REFUSED,
   INTERNAL_ERROR,
   INVALID_REQUEST,
+  PARSE_ERROR,
   POLICY_DENIED,
 } from '../mcp/jsonrpc/codes.js';
+import { messageKind } from '../mcp/jsonrpc/shape.js';
 import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
-import { NodeStreamableHttpTransport } from '../mcp/server/http-transport.js';
+import {
+  NodeStreamableHttpTransport,
+  tooManyInFlight,
+  type TransportCounters,
+} from '../mcp/server/http-transport.js';
 import type { Pipeline } from '../pipeline/chains.js';
 import { RequestContext } from '../pipeline/context.js';
 import {
@@ -33,10 +39,13 @@ import {
 } from '../sessions/store.js';
 import type { Logger } from '../util/logger.js';
 import type { McpEndpoint } from './listener.js';
+import { logRefusal } from './refusal-log.js';
 import { newSessionId, type LiveSession, type SessionManager } from './live-sessions.js';
 
 export interface McpEndpointOptions {
   sessions: SessionManager;
+  /** Counts what the session transports refuse and drop (shown in /readyz). */
+  counters: TransportCounters;
   store: SessionStore;
   pipeline: Pipeline;
   config: SessionsConfig;
@@ -80,30 +89,41 @@ function requestedPurpose(
   return fallback;
 }
 
-function notFound(res: ServerResponse): void {
-  sendJsonRpcError(
-    res,
-    404,
-    INVALID_REQUEST,
-    'Session not found: it expired, was terminated or closed; re-authenticate and initialize a new session',
-  );
-}
-
-function storeDown(res: ServerResponse, err: Error): void {
-  sendJsonRpcError(
-    res,
-    503,
-    GATEWAY_REFUSED,
-    `${err.message}; the request was denied (fail closed)`,
-    {
-      'Retry-After': '2',
-    },
-  );
-}
+const SESSION_NOT_FOUND_MESSAGE =
+  'Session not found: it expired, was terminated or closed; re-authenticate and initialize a new session';
 
 export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
-  const { sessions, store, logger, config, pipeline } = options;
+  const { sessions, store, logger, config, pipeline, counters } = options;
+  const maxInFlight = config.maxRequestsInFlight;
   const description = describeSessionServer(pipeline);
+
+  /** Refuses before anything is decided: the answer, and a 'request refused' log line. */
+  const refuse = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: Caller,
+    status: number,
+    code: number,
+    message: string,
+    headers: Record<string, string> = {},
+  ): void => {
+    logRefusal(logger, req, status, message, caller);
+    sendJsonRpcError(res, status, code, message, headers);
+  };
+  const notFound = (req: IncomingMessage, res: ServerResponse, caller: Caller): void =>
+    refuse(req, res, caller, 404, INVALID_REQUEST, SESSION_NOT_FOUND_MESSAGE);
+  const storeDown = (req: IncomingMessage, res: ServerResponse, caller: Caller, err: Error) =>
+    refuse(
+      req,
+      res,
+      caller,
+      503,
+      GATEWAY_REFUSED,
+      `${err.message}; the request was denied (fail closed)`,
+      {
+        'Retry-After': '2',
+      },
+    );
 
   const openSession = async (
     req: IncomingMessage,
@@ -112,9 +132,17 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     body: unknown,
   ): Promise<void> => {
     const identity = caller.identity;
+    if (isInitializeRequest(body) && messageKind(body) !== 'request') {
+      // Not a JSON-RPC request (the SDK's check reads only method and params): the transport
+      // would refuse it after the policy had opened a session whose id nobody receives.
+      refuse(req, res, caller, 400, PARSE_ERROR, 'Parse error: Invalid JSON-RPC message');
+      return;
+    }
     if (!isInitializeRequest(body)) {
-      sendJsonRpcError(
+      refuse(
+        req,
         res,
+        caller,
         400,
         INVALID_REQUEST,
         'Bad Request: no Mcp-Session-Id header; send initialize first to open a session',
@@ -123,8 +151,10 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     }
     const purpose = requestedPurpose(req, body, caller, config.defaultPurpose);
     if (!PURPOSE_PATTERN.test(purpose)) {
-      sendJsonRpcError(
+      refuse(
+        req,
         res,
+        caller,
         400,
         INVALID_REQUEST,
         'Mcp-Purpose must be 1-64 characters of A-Z a-z 0-9 . _ -',
@@ -132,14 +162,14 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       return;
     }
     if (!sessions.reserve()) {
-      sendJsonRpcError(
+      refuse(
+        req,
         res,
+        caller,
         503,
         GATEWAY_REFUSED,
         'session limit reached; close an idle session or retry later',
-        {
-          'Retry-After': '5',
-        },
+        { 'Retry-After': '5' },
       );
       return;
     }
@@ -184,10 +214,25 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       );
       const opened = await pipeline.openSession(ctx);
       if (opened.unavailable) {
-        storeDown(res, opened.unavailable);
+        storeDown(req, res, caller, opened.unavailable);
         return;
       }
       const { decision, decisionId } = opened;
+      if (opened.principalFull) {
+        // Not the policy's refusal, the user's own count: 429, as for any limit on a client.
+        sendJsonRpcError(
+          res,
+          429,
+          GATEWAY_REFUSED,
+          decision.reasons.join('; '),
+          {},
+          {
+            decision_id: decisionId,
+            reasons: decision.reasons,
+          },
+        );
+        return;
+      }
       if (!decision.allow) {
         sendJsonRpcError(
           res,
@@ -200,7 +245,14 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         return;
       }
       const server = createSessionServer(description);
-      const transport = new NodeStreamableHttpTransport({ sessionId: record.id });
+      const transport = new NodeStreamableHttpTransport<SessionRequest>({
+        sessionId: record.id,
+        maxInFlight,
+        counters,
+      });
+      const session8 = record.id.slice(0, 8);
+      transport.onrefused = (status, reason) =>
+        logger.info('request refused', { status, reason, session: session8 });
       live = {
         id: record.id,
         principal: record.principal,
@@ -209,7 +261,11 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         lastSeenAt: Date.now(),
       };
       await server.connect(transport);
-      await transport.handleRequest(req, res, body, { caller, session });
+      await transport.handleRequest(req, res, body, {
+        caller,
+        session,
+        instructions: opened.instructions,
+      });
       sessions.add(live);
       live = undefined;
     } finally {
@@ -234,9 +290,23 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
   ): Promise<void> => {
     const sessionId = request.session.record.id;
     sessions.visit(sessionId);
+    if (req.method === 'POST' && !sessions.beginVisit(sessionId, maxInFlight)) {
+      counters.refusedInFlight++;
+      const reason = tooManyInFlight(sessions.visitingNow(sessionId), maxInFlight);
+      logger.info('request refused', { status: 429, reason, session: sessionId.slice(0, 8) });
+      sendJsonRpcError(res, 429, INVALID_REQUEST, reason);
+      return;
+    }
     const server = createSessionServer(description);
-    const transport = new NodeStreamableHttpTransport({ sessionId: undefined });
+    const transport = new NodeStreamableHttpTransport<SessionRequest>({
+      sessionId: undefined,
+      counters,
+    });
+    transport.onrefused = (status, reason) =>
+      logger.info('request refused', { status, reason, session: sessionId.slice(0, 8) });
+    // Closing the connection ends this request's work (its transport and server close).
     res.on('close', () => {
+      if (req.method === 'POST') sessions.endVisit(sessionId);
       void transport.close().catch(() => undefined);
       void server.close().catch(() => undefined);
     });
@@ -250,8 +320,10 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       const sessionId = Array.isArray(header) ? header[0] : header;
       if (sessionId === undefined) {
         if (req.method !== 'POST') {
-          sendJsonRpcError(
+          refuse(
+            req,
             res,
+            caller,
             400,
             INVALID_REQUEST,
             'Bad Request: Mcp-Session-Id header is required',
@@ -269,16 +341,17 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
           sessionId,
           config.historyLimit,
           rateRules(config.rateLimits, { id: sessionId, principal }),
+          { principal, idleMs: config.idleTimeoutMs },
         );
       } catch (err) {
         if (err instanceof StoreUnavailableError) {
-          storeDown(res, err);
+          storeDown(req, res, caller, err);
           return;
         }
         throw err;
       }
       if (!loaded || loaded.record.principal !== principal) {
-        notFound(res);
+        notFound(req, res, caller);
         return;
       }
       if (req.method === 'DELETE') {
@@ -286,7 +359,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
           await sessions.terminate(sessionId, 'closed by client (DELETE)');
         } catch (err) {
           if (err instanceof StoreUnavailableError) {
-            storeDown(res, err);
+            storeDown(req, res, caller, err);
             return;
           }
           throw err;

@@ -43,6 +43,9 @@ async function readAllPages(first: string, headers: Record<string, string>): Pro
   return groups;
 }
 
+/** Users whose groups are remembered at once; past it the oldest entry is forgotten. */
+const MAX_CACHED_USERS = 10_000;
+
 export class GroupsOverageResolver {
   private readonly cache = new Map<string, { groups: string[]; until: number }>();
 
@@ -65,6 +68,12 @@ export class GroupsOverageResolver {
         headers[name] = readValue(source, `groups_overage.headers.${name}`);
       }
       const groups = await readAllPages(url, headers);
+      // Bounded: one entry per user, the oldest (or an expired one, re-added) goes first.
+      this.cache.delete(key);
+      if (this.cache.size >= MAX_CACHED_USERS) {
+        const oldest = this.cache.keys().next();
+        if (!oldest.done) this.cache.delete(oldest.value);
+      }
       this.cache.set(key, { groups, until: Date.now() + this.config.cacheMs });
       return groups;
     } catch (err) {

@@ -6,17 +6,25 @@ import { Router } from 'express';
 import { authorizationServers } from '../config/auth.js';
 import type { GatewayConfig } from '../config/load.js';
 import { TokenVerifier } from '../identity/verifier.js';
-import { createDecisionLog } from '../audit/decision-log.js';
+import {
+  createDecisionLog,
+  DecisionLogNotFlushedError,
+  hmacKeyFrom,
+} from '../audit/decision-log.js';
 import { auditBackpressure, guardAdmin } from '../http/guards/audit-backpressure.js';
 import { parseBundle } from '../policy/bundle/read.js';
 import { PolicyHolder } from '../policy/holder.js';
 import { PolicyManager } from '../policy/sources/manager.js';
 import { Pipeline, type PipelineDeps } from '../pipeline/chains.js';
+import { clientErrorHandler } from '../http/client-errors.js';
+import { Drain } from '../http/drain.js';
 import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
 import { doctorRouter } from '../http/doctor.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
+import { HostAllowList } from '../http/guards/host.js';
 import { mcpHandler } from '../http/mcp-endpoint.js';
+import { TransportCounters } from '../mcp/server/http-transport.js';
 import { SessionManager } from '../http/live-sessions.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
 import { createStore } from '../sessions/create-store.js';
@@ -33,6 +41,11 @@ export interface RunningGateway {
   policy: PolicyHolder;
   registry: UpstreamRegistry;
   sessions: SessionManager;
+  /**
+   * Stops taking requests (503), waits for those in progress (gateway.drain_timeout_s),
+   * then closes everything and flushes the decision log. Rejects with
+   * DecisionLogNotFlushedError, naming the spool file, when lines could not be written.
+   */
   close(): Promise<void>;
 }
 
@@ -95,7 +108,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   const decisionLog = createDecisionLog(
     config.audit.destinations,
     { id: config.gateway.id, version: GATEWAY_VERSION },
-    { logger },
+    {
+      logger,
+      hmacKey: config.audit.hmacKey && hmacKeyFrom(config.audit.hmacKey),
+      spoolDir: config.audit.spoolDir,
+    },
   );
   const store = createStore(config.sessions.store, logger);
   const sessions = new SessionManager(
@@ -159,19 +176,38 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       logger,
     }),
   );
+  const transportCounters = new TransportCounters();
+  // At shutdown: new requests refused, those in progress waited for.
+  const drain = new Drain();
+  // Completed with the listen port once it is bound (port 0 picks one).
+  const allowedHosts = new HostAllowList({
+    publicUrl: config.gateway.publicUrl,
+    listenHost: config.gateway.host,
+    allowedHosts: config.gateway.allowedHosts,
+  });
   const listener = requestListener({
     logger,
     admin,
     maxBodyBytes: config.gateway.maxBodyBytes,
+    maxJsonDepth: config.gateway.maxJsonDepth,
+    allowedHosts,
     allowedOrigins: config.gateway.allowedOrigins,
     authenticate: bearerAuth({ ...authOptions, requiredScopes: config.auth.requiredScopes }),
     auditGuard: auditBackpressure(decisionLog),
-    mcp: mcpHandler({ sessions, store, pipeline, config: config.sessions, logger }),
+    mcp: mcpHandler({
+      sessions,
+      store,
+      pipeline,
+      config: config.sessions,
+      logger,
+      counters: transportCounters,
+    }),
     readiness: () => {
       const engine = policy.current();
       const upstreams = registry.status();
       return {
         ready:
+          !drain.stopping &&
           engine !== undefined &&
           registry.isReady() &&
           identity.verifier?.isReady() === true &&
@@ -183,6 +219,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           decision_log: decisionLog.stats(),
           upstreams,
           sessions: { live_here: sessions.size, store: store.health() },
+          // What bounded queues refused or dropped since the start (docs/security.md).
+          intake: {
+            requests_refused_in_flight: transportCounters.refusedInFlight,
+            notifications_dropped: transportCounters.droppedNotifications,
+          },
+          ...(drain.stopping
+            ? { shutting_down: { requests_in_progress: drain.requestsInProgress } }
+            : {}),
         },
       };
     },
@@ -196,8 +240,22 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   });
 
   // Headers up to 256 KiB reach the app, so an oversized token gets a proper 401 from the
-  // verifier instead of Node's bare 431.
-  const http: HttpServer = createServer({ maxHeaderSize: 256 * 1024 }, listener);
+  // verifier instead of Node's bare 431. Slow clients are cut off: headers, then the whole
+  // request with its body, must arrive in time (408); a response may take as long as it
+  // needs (a tool call, an event stream). Node checks the two timeouts every
+  // connectionsCheckingInterval, so that is kept well under them.
+  const { headerTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs } = config.gateway;
+  const http: HttpServer = createServer(
+    {
+      maxHeaderSize: 256 * 1024,
+      headersTimeout: headerTimeoutMs,
+      requestTimeout: requestTimeoutMs,
+      keepAliveTimeout: keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, headerTimeoutMs / 4)),
+    },
+    drain.listener(listener),
+  );
+  http.on('clientError', clientErrorHandler(logger));
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(config.gateway.port, config.gateway.host, () => resolve());
@@ -205,6 +263,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   // The configured host name (not the resolved address), so the resource URI matches what
   // clients derive from the same config.
   const address = http.address() as AddressInfo;
+  allowedHosts.listening(address.port);
   const host = config.gateway.host.includes(':') ? `[${config.gateway.host}]` : config.gateway.host;
   baseUrl = config.gateway.publicUrl ?? `http://${host}:${address.port}`;
 
@@ -221,27 +280,43 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     url: baseUrl,
     listen: `http://${host}:${address.port}`,
     resource: resource(),
+    hosts: allowedHosts.describe(),
     upstreams: registry.status().length,
   });
 
-  let closed = false;
+  let closing: Promise<void> | undefined;
+  const shutdown = async (): Promise<void> => {
+    // New requests get 503 from now on; those in progress may finish (and be recorded).
+    drain.stop();
+    http.closeIdleConnections();
+    const drained = await drain.drained(config.gateway.drainTimeoutMs);
+    if (drained.unfinished > 0) {
+      logger.warn('requests still in progress at the end of the drain are cut off', {
+        requests: drained.unfinished,
+        drain_timeout_ms: config.gateway.drainTimeoutMs,
+      });
+    }
+    await sessions.closeAll();
+    http.closeAllConnections();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+    tokenVerifier.stop();
+    policyManager.stop();
+    await registry.close();
+    await store.close();
+    const flushed = await decisionLog.close();
+    if (flushed.spooled.length > 0 || flushed.unsaved.length > 0) {
+      throw new DecisionLogNotFlushedError(flushed);
+    }
+  };
   return {
     url: baseUrl,
     resource: resource(),
     policy,
     registry,
     sessions,
-    async close() {
-      if (closed) return;
-      closed = true;
-      await sessions.closeAll();
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-      tokenVerifier.stop();
-      policyManager.stop();
-      await registry.close();
-      await store.close();
-      await decisionLog.close();
+    close() {
+      closing ??= shutdown();
+      return closing;
     },
   };
 }

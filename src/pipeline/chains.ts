@@ -15,16 +15,20 @@ import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { Logger } from '../util/logger.js';
 import { Chain, type Stage, type StageTimer } from './chain.js';
 import type { RequestContext } from './context.js';
-import { auditDecision, auditVisible } from './stages/audit.js';
+import { auditDecision, auditVisible, recorded } from './stages/audit.js';
 import { buildRequestInput, type GatewayFacts } from './stages/build-input.js';
 import { checkToolOutput } from './stages/check-output.js';
 import { issueCredential } from './stages/credential.js';
 import { decideRequest } from './stages/decide.js';
 import { decideVisibleItems } from './stages/decide-visible.js';
+import { endUnrecordedSession } from './stages/end-unrecorded-session.js';
 import { forwardToUpstream } from './stages/forward.js';
-import { openSession } from './stages/open-session.js';
+import { namespaceResultAddresses } from './stages/namespace-result.js';
+import { openSession, type SessionOpenLimits } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
+import { forwardRequestMeta } from './stages/request-meta.js';
 import { resolveTarget } from './stages/resolve-target.js';
+import { showInstructions } from './stages/show-instructions.js';
 import { showVisible } from './stages/show-visible.js';
 import { terminateWhenObliged, type TerminateSession } from './stages/terminate.js';
 
@@ -32,7 +36,7 @@ export interface PipelineDeps {
   policy: PolicyHolder;
   registry: UpstreamRegistry;
   store: SessionStore;
-  limits: RecordLimits;
+  limits: RecordLimits & SessionOpenLimits;
   decisionLog: DecisionLog;
   logger: Logger;
   gateway: GatewayFacts;
@@ -47,8 +51,12 @@ export interface PipelineDeps {
 export interface SessionOpening {
   decision: Decision;
   decisionId: string;
+  /** The instructions for the initialize result, when the session was opened. */
+  instructions: string | undefined;
   /** Set when the store could not be reached: the client should retry. */
   unavailable: Error | undefined;
+  /** True when the user already has sessions.max_sessions_per_principal sessions open. */
+  principalFull: boolean;
 }
 
 export class Pipeline {
@@ -62,14 +70,28 @@ export class Pipeline {
     const credential = issueCredential(registry, broker);
     const record = recordCall(store, limits);
     const audit = auditDecision(decisionLog);
+    const meta = forwardRequestMeta();
     const forward = forwardToUpstream(registry);
+    const addresses = namespaceResultAddresses();
     const terminate = terminateWhenObliged(deps.terminate);
 
     // A decided call: what it is, the policy's decision, what the decision obliges, the call.
     const call = (action: PolicyAction, render: (ctx: RequestContext) => unknown, after: Stage[]) =>
       this.add(
         action,
-        [resolve, input, decideStage, credential, record, audit, forward, ...after, terminate],
+        [
+          resolve,
+          input,
+          decideStage,
+          credential,
+          record,
+          audit,
+          meta,
+          forward,
+          addresses,
+          ...after,
+          terminate,
+        ],
         render,
       );
     call('tools/call', renderToolCall, [checkToolOutput()]);
@@ -77,12 +99,9 @@ export class Pipeline {
     call('prompts/get', renderOrThrow, []);
 
     // A list: one decision for the whole list, then only what it made visible.
-    const visible = [
-      input,
-      decideVisibleItems(policy, logger),
-      auditVisible(decisionLog),
-      showVisible(),
-    ];
+    const decideVisible = decideVisibleItems(policy, logger);
+    const auditVisibleItems = auditVisible(decisionLog);
+    const visible = [input, decideVisible, auditVisibleItems, showVisible()];
     for (const action of [
       'tools/list',
       'resources/list',
@@ -92,9 +111,20 @@ export class Pipeline {
       this.add(action, visible, (ctx) => ctx.result);
     }
 
+    // session/open: may this user have a session of this purpose; then which upstreams'
+    // instructions it is shown (a visible decision over the instruction items).
     this.add(
       'session/open',
-      [input, decideStage, openSession(store, limits.idleTimeoutMs), audit],
+      [
+        input,
+        decideStage,
+        openSession(store, limits),
+        audit,
+        endUnrecordedSession(deps.terminate),
+        decideVisible,
+        auditVisibleItems,
+        showInstructions(),
+      ],
       (ctx) => ctx,
     );
   }
@@ -119,16 +149,25 @@ export class Pipeline {
     await this.run(ctx);
     const decision = ctx.decision;
     if (!decision) throw new Error('session/open ended without a decision');
-    return { decision, decisionId: ctx.decisionId, unavailable: ctx.denial?.unavailable };
+    return {
+      decision,
+      decisionId: ctx.decisionId,
+      unavailable: ctx.denial?.unavailable,
+      principalFull: ctx.denial?.principalFull === true,
+      instructions: ctx.instructions,
+    };
   }
 
-  /** An operator's admin action (list, show, kill sessions), decided and logged. */
-  decideAdmin(request: {
+  /**
+   * An operator's admin action (list, show, kill sessions), decided and logged. `unrecorded`
+   * says why the decision log did not accept it: then nothing may be done.
+   */
+  async decideAdmin(request: {
     identity: Identity;
     operation: 'list' | 'show' | 'kill';
     sessionId: string | undefined;
     remoteAddress: string | undefined;
-  }): { decision: Decision; decisionId: string } {
+  }): Promise<{ decision: Decision; decisionId: string; unrecorded?: string }> {
     const input = buildAdminInput(
       request.operation,
       request.identity,
@@ -143,7 +182,7 @@ export class Pipeline {
       });
     }
     // Admin decisions carry no session; the log names none.
-    const decisionId = this.deps.decisionLog.write(
+    const logged = this.deps.decisionLog.write(
       {
         path: DECISION_ENTRYPOINT,
         inputJson: evaluation.inputJson,
@@ -156,6 +195,11 @@ export class Pipeline {
       },
       evaluation.engine,
     );
+    const outcome = await recorded(logged, evaluation.decision.allow);
+    const decisionId = logged.decisionId;
+    if (outcome !== undefined && 'deny' in outcome) {
+      return { decision: evaluation.decision, decisionId, unrecorded: outcome.deny.reason };
+    }
     return { decision: evaluation.decision, decisionId };
   }
 

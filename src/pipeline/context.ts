@@ -19,7 +19,8 @@ export interface RequestParams {
   name?: string;
   uri?: string;
   arguments?: Record<string, unknown>;
-  _meta?: { progressToken?: string | number };
+  /** The client's request metadata; stages/request-meta.ts decides what reaches the upstream. */
+  _meta?: Record<string, unknown> & { progressToken?: string | number };
 }
 
 /** What a request is about, once the resolve stage has found it in the catalog. */
@@ -42,6 +43,10 @@ export interface Denial {
   claimsChallenge?: string;
   /** The store could not be reached: the client should retry (session/open answers 503). */
   unavailable?: Error;
+  /** session/open: the user has as many sessions open as one may (answered 429). */
+  principalFull?: boolean;
+  /** The decision log did not accept the decision's line: nothing may be served. */
+  unrecorded?: boolean;
 }
 
 export class RequestContext {
@@ -67,10 +72,14 @@ export class RequestContext {
   denial: Denial | undefined = undefined;
   /** The credential an allowed call runs with. */
   credential: Credential | undefined = undefined;
+  /** The request `_meta` the upstream gets (the client's, without the gateway's own keys). */
+  upstreamMeta: Record<string, unknown> | undefined = undefined;
   /** The id of the decision log entry for this request. */
   decisionId = '';
   /** The answer for the client, set by the stage that produced it. */
   result: unknown = undefined;
+  /** session/open: the instructions the initialize result carries (the policy chose them). */
+  instructions: string | undefined = undefined;
   /** Per-stage durations in ns, when the chain is timed (see Chain). */
   timings: number[] | undefined = undefined;
 

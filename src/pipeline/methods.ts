@@ -24,19 +24,19 @@ import type { LoadedSession } from '../sessions/store.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import type { Pipeline } from './chains.js';
 import { RequestContext } from './context.js';
+import { GATEWAY_INSTRUCTIONS } from './stages/show-instructions.js';
 
 /** What the HTTP layer passes with every request of a session: who calls, and the session. */
 export interface SessionRequest {
   readonly caller: Caller;
   /** The session as read from the store for this request. */
   readonly session: LoadedSession;
+  /** With initialize only: the instructions session/open chose (stages/show-instructions.ts). */
+  readonly instructions?: string | undefined;
 }
 
 export type GatewaySessionRpc = SessionRpc<SessionRequest>;
 export type GatewayServerDescription = ServerDescription<SessionRequest>;
-
-const INSTRUCTIONS =
-  "mcpgate: every request is decided by your organisation's policy; denied calls say why.";
 
 /** The description every session of this gateway serves (see createSessionServer). */
 export function describeSessionServer(pipeline: Pipeline): GatewayServerDescription {
@@ -65,7 +65,7 @@ export function describeSessionServer(pipeline: Pipeline): GatewayServerDescript
       resources: { listChanged: true },
       prompts: { listChanged: true },
     },
-    instructions: INSTRUCTIONS,
+    instructions: (request) => request?.instructions ?? GATEWAY_INSTRUCTIONS,
     methods,
   };
 }

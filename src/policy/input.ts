@@ -25,8 +25,12 @@ export interface RequestFacts {
   gateway: { id: string; version: string };
 }
 
+/**
+ * One item a visible decision is about: a list's items, or at session/open the upstreams'
+ * instructions (kind `instruction`, id the server's name).
+ */
 export interface CatalogItemFact {
-  kind: 'tool' | 'resource' | 'resource_template' | 'prompt';
+  kind: 'tool' | 'resource' | 'resource_template' | 'prompt' | 'instruction';
   id: string;
   server: string;
   name?: string;

@@ -9,6 +9,7 @@ import type { Logger } from '../util/logger.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import type {
   ListedSession,
+  CreateOutcome,
   LoadedSession,
   RateLimitRule,
   RecordOptions,
@@ -143,6 +144,8 @@ export interface MemoryStoreOptions {
 
 export class MemoryStore implements SessionStore {
   private readonly sessions = new Map<string, StoredSession>();
+  /** The ids of each principal's sessions (for maxPerPrincipal); pruned with the sessions. */
+  private readonly byPrincipal = new Map<string, Set<string>>();
   private readonly counters = new Map<string, RateCounter>();
   private readonly listeners: Array<(id: string, reason: string) => void> = [];
   private readonly sweeper: NodeJS.Timeout;
@@ -154,8 +157,19 @@ export class MemoryStore implements SessionStore {
     this.sweeper.unref();
   }
 
-  create(record: SessionRecord, idleMs: number): Promise<void> {
+  create(record: SessionRecord, idleMs: number, maxPerPrincipal?: number): Promise<CreateOutcome> {
     checkIdleMs(idleMs);
+    if (maxPerPrincipal !== undefined) {
+      checkLimit('maxPerPrincipal', maxPerPrincipal);
+      const open = this.openSessions(record.principal, Date.now());
+      if (open >= maxPerPrincipal) {
+        return Promise.resolve({ kind: 'principal_full', open, limit: maxPerPrincipal });
+      }
+    }
+    this.forget(record.id);
+    let ids = this.byPrincipal.get(record.principal);
+    if (!ids) this.byPrincipal.set(record.principal, (ids = new Set()));
+    ids.add(record.id);
     this.sessions.set(record.id, {
       record: deepFreeze(structuredClone(record)),
       idleMs,
@@ -166,7 +180,7 @@ export class MemoryStore implements SessionStore {
       untracked: 0,
       counters: { calls: 0, denied: 0 },
     });
-    return Promise.resolve();
+    return Promise.resolve({ kind: 'created' });
   }
 
   load(
@@ -242,7 +256,7 @@ export class MemoryStore implements SessionStore {
 
   terminate(id: string, reason: string): Promise<boolean> {
     const existed = this.live(id, Date.now()) !== undefined;
-    this.sessions.delete(id);
+    this.forget(id);
     if (existed) {
       for (const listener of [...this.listeners]) {
         try {
@@ -292,10 +306,29 @@ export class MemoryStore implements SessionStore {
     const idleOver = now - session.lastUsedAt >= session.idleMs;
     const lifetimeOver = session.record.expiresAt !== null && now >= session.record.expiresAt;
     if (idleOver || lifetimeOver) {
-      this.sessions.delete(id);
+      this.forget(id);
       return undefined;
     }
     return session;
+  }
+
+  /** How many sessions of this principal are live (ended ones are removed on the way). */
+  private openSessions(principal: string, now: number): number {
+    const ids = this.byPrincipal.get(principal);
+    if (!ids) return 0;
+    for (const id of ids) this.live(id, now);
+    return ids.size;
+  }
+
+  /** Removes a session and its place in its principal's count. */
+  private forget(id: string): void {
+    const session = this.sessions.get(id);
+    if (!session) return;
+    this.sessions.delete(id);
+    const principal = session.record.principal;
+    const ids = this.byPrincipal.get(principal);
+    ids?.delete(id);
+    if (ids?.size === 0) this.byPrincipal.delete(principal);
   }
 
   private count(rule: RateLimitRule, now: number): number {

@@ -19,22 +19,36 @@
 //   p r:{<tag>}:<windowMs>:<index>:<key>   counter of one fixed rate window (index =
 //                                          floor(now / windowMs)); tag = the session id for a
 //                                          session's rule, u.<digest of the principal> for a
-//                                          user's; TTL: until the window ends plus 1 s.
+//                                          user's (digest: sha256 of the principal, base64url,
+//                                          22 characters); TTL: until the window ends plus 1 s.
+//   p o:{u.<digest>}                       sorted set: the ids of one principal's sessions,
+//                                          scored by when each was claimed, for
+//                                          sessions.max_sessions_per_principal; in the slot of
+//                                          the principal's counters. TTL: idleMs + 60 s from
+//                                          the last create or load of any of them, so it
+//                                          outlives each member. Ids of sessions that have
+//                                          ended are dropped when the set is full.
 //   p events                               pub/sub channel (not a key): {type:'terminated', id,
 //                                          reason, origin}.
 // Nothing secret is stored: the record holds no tokens by design, the history holds digests.
 // There is no index of sessions: list() scans for p s:{* on every primary (an admin
 // operation), so no key is shared by all sessions and written on every call.
 //
-// Round trips: create(), load(), recordCall() and terminate() are one Lua script each
-// (scripts.ts), each touching one hash slot. On a cluster, a call counted against user rules
-// also touches the user's slot: load() reads those counters with an MGET sent alongside the
-// script (still one round trip of waiting), and recordCall() counts the call in them first
-// (COUNT_SCRIPT) and then records it in the session's slot; if the session's script then
-// refuses it (a full session window, a session gone), the user counters are given the call
-// back (UNCOUNT_SCRIPT). So all-or-none holds, at the cost of a second round trip, and of a
-// moment in which a concurrent call of the same user sees a count one too high (it is
-// denied, never wrongly allowed). On one node all counters are in the session's script.
+// Round trips: load(), recordCall() and terminate() are one Lua script each (scripts.ts),
+// each touching one hash slot; create() is one too without a cap per principal. On a
+// cluster, a call counted against user rules also touches the user's slot: load() reads
+// those counters with an MGET sent alongside the script (still one round trip of waiting),
+// and recordCall() counts the call in them first (COUNT_SCRIPT) and then records it in the
+// session's slot; if the session's script then refuses it (a full session window, a session
+// gone), the user counters are given the call back (UNCOUNT_SCRIPT). So all-or-none holds,
+// at the cost of a second round trip, and of a moment in which a concurrent call of the same
+// user sees a count one too high (it is denied, never wrongly allowed). On one node all
+// counters are in the session's script.
+// The cap per principal lives in the principal's slot on every deployment: create() first
+// claims a place there (CLAIM_SCRIPT; when the set is full, one EXISTS per member, sent
+// together, and a second claim), then runs the session's script: two round trips. load()
+// restarts the set's TTL with a PEXPIRE sent alongside its script; terminate() frees the
+// place with a ZREM after its script (which returns the principal): a second round trip.
 // Times are the gateway's clock (Date.now()), passed to the scripts: replicas need
 // synchronised clocks (NTP); a skew only blurs the edges of rate windows and expiries by as
 // much.
@@ -65,6 +79,7 @@ import { Cluster, type ChainableCommander, type Redis, type RedisOptions } from 
 import type { Logger } from '../util/logger.js';
 import { checkIdleMs, checkLimit, checkRateRules, rateWindow } from './memory-store.js';
 import {
+  CLAIM_SCRIPT,
   COUNT_SCRIPT,
   CREATE_SCRIPT,
   LOAD_SCRIPT,
@@ -83,12 +98,14 @@ import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import {
   StoreUnavailableError,
   type ListedSession,
+  type CreateOutcome,
   type LoadedSession,
   type RateLimitRule,
   type RecordOptions,
   type RecordOutcome,
   type SessionRecord,
   type SessionStore,
+  type SessionUse,
   type StoreHealth,
 } from './store.js';
 
@@ -120,8 +137,23 @@ const LIST_BATCH = 500;
 const MAX_PIPELINE_ATTEMPTS = 3;
 /** SCAN's COUNT in list(). */
 const SCAN_COUNT = 1000;
+/** Claims of a place for one create(): the second one runs after ended sessions are found. */
+const CLAIM_ATTEMPTS = 3;
+/**
+ * A principal's set outlives idleMs by this much: a request's recordCall() restarts the
+ * session's idle time a little after its load() restarted the set's (a policy evaluation
+ * and a token exchange apart).
+ */
+const OWNER_SET_SLACK_MS = 60_000;
+/**
+ * A place claimed this recently is not checked for its session, which may still be being
+ * created (claim and create are two round trips); an older one without its session is a
+ * create that failed, and is dropped.
+ */
+const CLAIM_GRACE_MS = 10_000;
 
 const SCRIPTS = {
+  claim: { command: 'mcpgateSessionClaim', lua: CLAIM_SCRIPT },
   create: { command: 'mcpgateSessionCreate', lua: CREATE_SCRIPT },
   load: { command: 'mcpgateSessionLoad', lua: LOAD_SCRIPT },
   record: { command: 'mcpgateSessionRecord', lua: RECORD_SCRIPT },
@@ -173,7 +205,7 @@ function keyable(id: string): boolean {
   return id.length > 0 && !id.includes('}');
 }
 
-/** The hash tag of one user's counters (base64url: no braces). */
+/** The hash tag of one user's counters and set of sessions (base64url: no braces). */
 function userTag(principal: string): string {
   return `u.${createHash('sha256').update(principal).digest('base64url').slice(0, 22)}`;
 }
@@ -265,12 +297,21 @@ export class RedisStore implements SessionStore {
     }
   }
 
-  async create(record: SessionRecord, idleMs: number): Promise<void> {
+  async create(
+    record: SessionRecord,
+    idleMs: number,
+    maxPerPrincipal?: number,
+  ): Promise<CreateOutcome> {
     checkIdleMs(idleMs);
     if (!keyable(record.id)) {
       throw new RangeError(`session id must be non-empty and without "}", got ${record.id}`);
     }
     const idle = Math.ceil(idleMs);
+    if (maxPerPrincipal !== undefined) {
+      checkLimit('maxPerPrincipal', maxPerPrincipal);
+      const open = await this.claim(record, idle + OWNER_SET_SLACK_MS, maxPerPrincipal);
+      if (open !== undefined) return { kind: 'principal_full', open, limit: maxPerPrincipal };
+    }
     const expiresAt = record.expiresAt === null ? '' : String(record.expiresAt);
     const fields = [
       'principal',
@@ -299,11 +340,78 @@ export class RedisStore implements SessionStore {
     const keys = this.sessionKeys(record.id);
     const args: ScriptArg[] = [keys.length, ...keys, Date.now(), idle, expiresAt, ...fields];
     const acked = await this.run(() => this.withReplicaAck('create', args));
-    if (acked === undefined || acked >= (this.replicaAck?.replicas ?? 0)) return;
+    if (acked === undefined || acked >= (this.replicaAck?.replicas ?? 0)) {
+      return { kind: 'created' };
+    }
     // Not on enough replicas: a failover now could lose it, so it is not handed out.
     this.redis.del(...keys).catch(() => undefined);
-    throw new StoreUnavailableError(
-      `${this.label()} is unavailable: the new session was not confirmed by ${this.replicasNeeded()} within ${this.replicaAck?.timeoutMs} ms (${acked} confirmed); it was not opened`,
+    if (maxPerPrincipal !== undefined) await this.unclaim(record);
+    throw this.notConfirmed('the new session', acked);
+  }
+
+  /**
+   * Takes a place for the session in its principal's set: undefined once taken, else how
+   * many sessions the principal has open. A full set is checked member by member (did the
+   * session end?) and claimed again without the ended ones. A place whose create() then
+   * fails stays until the set is next found full, and is dropped then.
+   *
+   * With replicaAck on a cluster, the claim is confirmed by WAIT on its own node (the
+   * principal's slot is seldom on the session's node, whose WAIT after create() cannot
+   * cover it); on one primary, create()'s WAIT on the same connection covers the claim too.
+   * A failover could otherwise lose a claimed place and let the principal open one session
+   * over the cap.
+   */
+  private async claim(
+    record: SessionRecord,
+    ttlMs: number,
+    limit: number,
+  ): Promise<number | undefined> {
+    const key = this.ownerKey(record.principal);
+    // A session idle longer than idleMs is gone anyway, so never wait longer than that.
+    const graceMs = Math.min(CLAIM_GRACE_MS, ttlMs - OWNER_SET_SLACK_MS);
+    let gone: string[] = [];
+    let open = limit;
+    for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
+      const args: ScriptArg[] = [1, key, Date.now(), record.id, limit, ttlMs, graceMs, ...gone];
+      let reply: unknown;
+      const acked = await this.run(() =>
+        this.cluster
+          ? this.withReplicaAck('claim', args, (r) => {
+              reply = r;
+            })
+          : this.scripts.claim(...(args as [number, ...ScriptArg[]])).then((r) => {
+              reply = r;
+              return undefined;
+            }),
+      );
+      if (!isStringArray(reply) || reply.length === 0) throw this.malformed(record.id, 'claim');
+      if (reply[0] === 'claimed') {
+        if (acked === undefined || acked >= (this.replicaAck?.replicas ?? 0)) return undefined;
+        await this.unclaim(record);
+        throw this.notConfirmed("the new session's place among its user's sessions", acked);
+      }
+      open = Number(reply[1]);
+      const settled = reply.slice(2);
+      const exists = await this.run(() =>
+        Promise.all(settled.map((id) => this.redis.exists(this.sessionKeys(id)[0]))),
+      );
+      gone = settled.filter((_, i) => exists[i] === 0);
+      if (gone.length === 0) return open;
+    }
+    return open;
+  }
+
+  /**
+   * Gives back a place claimed for a session that is not opened after all (best effort: a
+   * place left behind is dropped when the set is next found full).
+   */
+  private async unclaim(record: SessionRecord): Promise<void> {
+    await this.redis.zrem(this.ownerKey(record.principal), record.id).catch(() => undefined);
+  }
+
+  private notConfirmed(what: string, acked: number): StoreUnavailableError {
+    return new StoreUnavailableError(
+      `${this.label()} is unavailable: ${what} was not confirmed by ${this.replicasNeeded()} within ${this.replicaAck?.timeoutMs} ms (${acked} confirmed); it was not opened`,
     );
   }
 
@@ -311,6 +419,7 @@ export class RedisStore implements SessionStore {
     id: string,
     historyLimit: number,
     rateRules: RateLimitRule[],
+    use?: SessionUse,
   ): Promise<LoadedSession | undefined> {
     checkRateRules(rateRules);
     if (!keyable(id)) return undefined;
@@ -320,9 +429,18 @@ export class RedisStore implements SessionStore {
       ...this.sessionKeys(id),
       ...here.map(({ rule }) => this.counterKey(id, rule, now)),
     ];
-    const [reply, ...apartCounts] = await this.run(() =>
+    const [reply, , ...apartCounts] = await this.run(() =>
       Promise.all([
         this.scripts.load(keys.length, ...keys, now, Math.max(0, Math.floor(historyLimit))),
+        // Sent alongside the script (on a cluster, to the principal's slot), so no extra
+        // round trip: the set of the principal's sessions then lives longer than any of them
+        // (each lives idleMs from its last use). Its failure does not fail the load: the set
+        // is only the count of the cap.
+        use === undefined
+          ? undefined
+          : this.redis
+              .pexpire(this.ownerKey(use.principal), Math.ceil(use.idleMs) + OWNER_SET_SLACK_MS)
+              .catch(() => undefined),
         // A user's counters, in the user's slot: read alongside, not after, the script.
         ...apart.map((group) => this.redis.mget(...group.keys)),
       ]),
@@ -453,7 +571,14 @@ export class RedisStore implements SessionStore {
         },
       ),
     );
-    if (existed !== 1) return false;
+    if (typeof existed !== 'string' && existed !== 1) return false;
+    if (typeof existed === 'string') {
+      // Its place among the principal's sessions is free now (a key of the principal's hash
+      // slot, so a command of its own). If this fails, or a failover loses it, the place is
+      // found free when the principal's set is next full.
+      const owner = this.ownerKey(existed);
+      await this.run(() => this.redis.zrem(owner, id)).catch(() => undefined);
+    }
     if (acked !== undefined && acked < (this.replicaAck?.replicas ?? 0)) {
       // Ended here; only a failover before the replica catches up could bring it back.
       this.logger.warn('session store: a terminated session is not yet confirmed by a replica', {
@@ -574,6 +699,11 @@ export class RedisStore implements SessionStore {
 
   private sessionKeys(id: string): [string, string, string] {
     return [`${this.prefix}s:{${id}}`, `${this.prefix}h:{${id}}`, `${this.prefix}t:{${id}}`];
+  }
+
+  /** The set of one principal's session ids (see the key list at the top). */
+  private ownerKey(principal: string): string {
+    return `${this.prefix}o:{${userTag(principal)}}`;
   }
 
   private counterKey(id: string, rule: RateLimitRule, now: number): string {

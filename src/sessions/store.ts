@@ -85,6 +85,20 @@ export type RecordOutcome =
   /** The session no longer exists (expired, terminated, deleted). */
   | { kind: 'gone' };
 
+/** What create() did: created the session, or refused it because its principal is at the cap. */
+export type CreateOutcome =
+  | { kind: 'created' }
+  /** The principal already has `open` sessions and may have at most `limit`: nothing stored. */
+  | { kind: 'principal_full'; open: number; limit: number };
+
+/** Who is using a session as it is loaded, for the count of sessions per principal. */
+export interface SessionUse {
+  /** The caller's principal (issuer + subject). */
+  principal: string;
+  /** sessions.idle_timeout_s in ms: how long the principal's count must outlive this use. */
+  idleMs: number;
+}
+
 export interface StoreHealth {
   ok: boolean;
   backend: 'memory' | 'redis';
@@ -97,13 +111,24 @@ export class StoreUnavailableError extends McpgateError {
 }
 
 export interface SessionStore {
-  /** Creates a session; it vanishes after idleMs without use, or at expiresAt. */
-  create(record: SessionRecord, idleMs: number): Promise<void>;
-  /** One round trip: record, recent history, summary, counters and current rate windows. */
+  /**
+   * Creates a session; it vanishes after idleMs without use, or at expiresAt. With
+   * `maxPerPrincipal`, the session is created only while its principal has fewer sessions
+   * open than that, counted across every replica that shares the store, atomically (two
+   * opens at once cannot both take the last place); sessions that ended (terminated,
+   * expired, idle) no longer count.
+   */
+  create(record: SessionRecord, idleMs: number, maxPerPrincipal?: number): Promise<CreateOutcome>;
+  /**
+   * One round trip: record, recent history, summary, counters and current rate windows. A
+   * load is a use of the session; `use` names who uses it, so that the count of that
+   * principal's open sessions lives as long as the sessions do.
+   */
   load(
     id: string,
     historyLimit: number,
     rateRules: RateLimitRule[],
+    use?: SessionUse,
   ): Promise<LoadedSession | undefined>;
   /**
    * One atomic round trip after a decision: appends the history entry (trimmed to

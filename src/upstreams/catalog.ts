@@ -1,22 +1,28 @@
 // The federated catalog: every upstream's tools, prompts, resources and templates under
 // namespaced names, so two servers can never shadow each other.
-//   tools and prompts:  <server>__<name>     (64 characters of [A-Za-z0-9_-] at most)
+//   tools and prompts:  <prefix><name>       (prefix `<server>__` unless configured; the
+//                                              whole name 64 characters of [A-Za-z0-9_-])
 //   resources:          mcpgate://<server>/<upstream uri, verbatim>
-// Built once per catalog change; list requests and call lookups only read it.
+// Built once per catalog change; list requests and call lookups only read it. A call finds
+// its tool or prompt by the exposed name in the maps below (never by splitting the name),
+// so every prefix, the empty one too, maps back to exactly one server.
 import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { canonicalJson, sha256Hex } from '../util/canonical-json.js';
 
-export const NAME_SEPARATOR = '__';
 export const RESOURCE_SCHEME = 'mcpgate://';
 const MAX_EXPOSED_NAME = 64;
 const VALID_EXPOSED_NAME = /^[A-Za-z0-9_-]+$/;
 
 export interface ServerCatalog {
   server: string;
+  /** Put in front of the server's tool and prompt names (upstreams.<name>.prefix). */
+  prefix: string;
   tools: Tool[];
   prompts: Prompt[];
   resources: Resource[];
   templates: ResourceTemplate[];
+  /** The `instructions` of the server's initialize result, if it gave any. */
+  instructions?: string | undefined;
 }
 
 export interface ToolEntry {
@@ -44,22 +50,21 @@ export interface ResourceEntry {
   exposed: Resource;
 }
 
+/** A server's instructions for clients (from its initialize result). */
+export interface InstructionEntry {
+  server: string;
+  /** The server's name: the id a policy shows or hides its instructions by. */
+  id: string;
+  /** How the server's tools and prompts are named (the instructions name them unprefixed). */
+  prefix: string;
+  text: string;
+}
+
 export interface TemplateEntry {
   server: string;
   uriTemplate: string;
   id: string;
   exposed: ResourceTemplate;
-}
-
-export function exposedName(server: string, name: string): string {
-  return `${server}${NAME_SEPARATOR}${name}`;
-}
-
-/** Splits `server__name` at the first separator (server names contain no underscore). */
-export function splitExposedName(exposed: string): { server: string; name: string } | undefined {
-  const at = exposed.indexOf(NAME_SEPARATOR);
-  if (at <= 0) return undefined;
-  return { server: exposed.slice(0, at), name: exposed.slice(at + NAME_SEPARATOR.length) };
 }
 
 export function exposedUri(server: string, uri: string): string {
@@ -76,14 +81,14 @@ export function splitExposedUri(exposed: string): { server: string; uri: string 
 
 function checkName(
   kind: string,
-  server: string,
+  s: ServerCatalog,
   name: string,
   problems: string[],
 ): string | undefined {
-  const exposed = exposedName(server, name);
+  const exposed = `${s.prefix}${name}`;
   if (!VALID_EXPOSED_NAME.test(exposed) || exposed.length > MAX_EXPOSED_NAME) {
     problems.push(
-      `${kind} "${name}" of upstream ${server} cannot be exposed as "${exposed}": ` +
+      `${kind} "${name}" of upstream ${s.server} cannot be exposed as "${exposed}": ` +
         `names must be at most ${MAX_EXPOSED_NAME} characters of A-Z a-z 0-9 _ -`,
     );
     return undefined;
@@ -91,11 +96,28 @@ function checkName(
   return exposed;
 }
 
+/** Two items under one exposed name: both named, and how to tell them apart. */
+function collision(
+  kind: string,
+  exposed: string,
+  first: { server: string; name: string },
+  server: string,
+  name: string,
+): string {
+  const fix =
+    first.server === server
+      ? `upstream ${server} lists it twice; the first is kept`
+      : `give upstreams.${first.server}.prefix or upstreams.${server}.prefix another value`;
+  return `${kind} name collision: "${exposed}" is both ${first.server}'s "${first.name}" and ${server}'s "${name}"; ${fix}`;
+}
+
 export class Catalog {
   readonly tools = new Map<string, ToolEntry>();
   readonly prompts = new Map<string, PromptEntry>();
   readonly resources = new Map<string, ResourceEntry>();
   readonly templates: TemplateEntry[] = [];
+  /** Servers that gave instructions, in configuration order. */
+  readonly instructions: InstructionEntry[] = [];
 
   /**
    * Builds a catalog from per-server snapshots. Items that cannot be exposed (bad names,
@@ -106,13 +128,11 @@ export class Catalog {
     const problems: string[] = [];
     for (const s of servers) {
       for (const tool of s.tools) {
-        const name = checkName('tool', s.server, tool.name, problems);
+        const name = checkName('tool', s, tool.name, problems);
         if (!name) continue;
         const clash = catalog.tools.get(name);
         if (clash) {
-          problems.push(
-            `tool name collision: "${name}" is both ${clash.server}'s "${clash.name}" and ${s.server}'s "${tool.name}"`,
-          );
+          problems.push(collision('tool', name, clash, s.server, tool.name));
           continue;
         }
         catalog.tools.set(name, {
@@ -124,13 +144,11 @@ export class Catalog {
         });
       }
       for (const prompt of s.prompts) {
-        const name = checkName('prompt', s.server, prompt.name, problems);
+        const name = checkName('prompt', s, prompt.name, problems);
         if (!name) continue;
         const clash = catalog.prompts.get(name);
         if (clash) {
-          problems.push(
-            `prompt name collision: "${name}" is both ${clash.server}'s "${clash.name}" and ${s.server}'s "${prompt.name}"`,
-          );
+          problems.push(collision('prompt', name, clash, s.server, prompt.name));
           continue;
         }
         catalog.prompts.set(name, {
@@ -157,6 +175,10 @@ export class Catalog {
           id: `${s.server}:${template.uriTemplate}`,
           exposed: { ...template, uriTemplate: exposedUri(s.server, template.uriTemplate) },
         });
+      }
+      const text = s.instructions?.trim();
+      if (text) {
+        catalog.instructions.push({ server: s.server, id: s.server, prefix: s.prefix, text });
       }
     }
     return { catalog, problems };

@@ -381,7 +381,16 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
             return { items: r.resourceTemplates, nextCursor: r.nextCursor };
           })
         : [];
-      return { server: this.name, tools, prompts, resources, templates };
+      return {
+        server: this.name,
+        prefix: this.config.prefix,
+        tools,
+        prompts,
+        resources,
+        templates,
+        // From this connection's initialize: a reconnect (which rereads the lists) refreshes it.
+        instructions: client.instructions,
+      };
     });
   }
 

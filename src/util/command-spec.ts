@@ -14,6 +14,8 @@ export interface OptionSpec {
   default?: string | boolean;
   /** Shown as the default when it is not a literal value (`$MCPGATE_ADMIN_TOKEN`). */
   defaultText?: string;
+  /** The option may be given more than once (string options: a list of values). */
+  multiple?: boolean;
   /** The command cannot run without it: parseCommand refuses a command line that lacks it. */
   required?: boolean;
   help: string;
@@ -24,8 +26,11 @@ export interface CommandSpec {
   name: string;
   /** One line: what the command does. */
   summary: string;
-  /** Positional arguments, in order (a command without them refuses any). */
-  args?: ReadonlyArray<{ name: string; help: string }>;
+  /**
+   * Positional arguments, in order (a command without them refuses any); a `variadic` last
+   * one takes every argument left.
+   */
+  args?: ReadonlyArray<{ name: string; help: string; variadic?: boolean }>;
   options: Readonly<Record<string, OptionSpec>>;
   /** Usage lines when one generated from args and options would not say it well. */
   usage?: readonly string[];
@@ -98,7 +103,7 @@ export function parseCommand<O extends Readonly<Record<string, OptionSpec>>>(
       `needs ${missing.map(([name, o]) => optionLabel(name, o)).join(' and ')}`,
     );
   }
-  const allowed = spec.args?.length ?? 0;
+  const allowed = spec.args?.at(-1)?.variadic === true ? Infinity : (spec.args?.length ?? 0);
   if (parsed.positionals.length > allowed) {
     const extra = parsed.positionals.slice(allowed);
     throw new UsageError(

@@ -3,15 +3,15 @@
 // MCP: the SDK's Client and the real MCP Inspector CLI talk to the upstream, and the lean
 // client talks to both the upstream's JSON and SSE answers and to the SDK's own server.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { startUpstreamScript, type UpstreamScript } from '../support/bench-upstream.js';
 import { ROOT } from './support/gateway.js';
 
 const run = promisify(execFile);
@@ -39,26 +39,13 @@ interface LeanModule {
   makeAgent(maxSockets?: number): { destroy(): void };
 }
 
-const children: ChildProcess[] = [];
+const upstreams: UpstreamScript[] = [];
 
 /** Starts an upstream script and resolves its MCP URL. */
 async function startServer(script: string, env: Record<string, string> = {}): Promise<string> {
-  const child = spawn(process.execPath, [join(ROOT, script)], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...env },
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      try {
-        resolve((JSON.parse(line) as { listening: string }).listening);
-      } catch {
-        // not the listening line
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${script} exited ${String(code)}`)));
-  });
+  const upstream = await startUpstreamScript(script, env);
+  upstreams.push(upstream);
+  return upstream.url;
 }
 
 let url: string;
@@ -81,7 +68,7 @@ beforeAll(async () => {
 
 afterAll(() => {
   agent?.destroy();
-  for (const child of children) child.kill('SIGTERM');
+  for (const upstream of upstreams) upstream.stop();
   rmSync(home, { recursive: true, force: true });
 });
 

@@ -6,6 +6,7 @@ import { describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { CommandSpec } from '../../src/util/command-spec.js';
+import { AUDIT_VERIFY_SPEC } from '../../src/cli/audit-command.js';
 import { DOCTOR_SPEC } from '../../src/cli/doctor-command.js';
 import { EVAL_SPEC } from '../../src/cli/eval-command.js';
 import {
@@ -47,6 +48,7 @@ const SPECS: CommandSpec[] = [
   SESSIONS_SPECS.list,
   SESSIONS_SPECS.show,
   SESSIONS_SPECS.kill,
+  AUDIT_VERIFY_SPEC,
   DEV_IDP_SPEC,
   DEV_TOKEN_SPEC,
 ];

@@ -1,11 +1,18 @@
 // End-to-end: the quickstart's code-review policy enforced through the real gateway process,
 // the real reference servers (stdio children from npm), a real SDK client over HTTP, and
-// real JWTs verified against a real JWKS endpoint.
+// real JWTs verified against a real JWKS endpoint. A third upstream (the lab fixture, with
+// instructions of its own) is one the purpose does not use: its tools stay hidden and its
+// instructions are not shown.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { callTool, connectEngineer, INITIALIZE, rawPost, textOf } from './support/client.js';
-import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import {
+  quickstartUpstreams,
+  startGatewayProcess,
+  type GatewayProcess,
+} from './support/gateway.js';
+import { labServer } from './support/policies.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 
 let issuer: TestIssuer;
@@ -14,7 +21,13 @@ let client: Client;
 
 beforeAll(async () => {
   issuer = await startIssuer();
-  gateway = await startGatewayProcess({ issuer });
+  gateway = await startGatewayProcess({
+    issuer,
+    upstreams: {
+      ...quickstartUpstreams(),
+      lab: labServer({ LAB_INSTRUCTIONS: 'The lab server: call crash to test restarts.' }),
+    },
+  });
   client = await connectEngineer(gateway.mcpUrl, issuer);
 });
 
@@ -56,6 +69,21 @@ describe('tools/list shows only what the purpose allows', () => {
     expect(names).not.toContain('filesystem__move_file');
     expect(names).not.toContain('everything__get-env');
     expect(names.every((n) => /^[A-Za-z0-9_-]{1,64}$/.test(n))).toBe(true);
+  });
+});
+
+describe('instructions: only those of the servers the purpose uses', () => {
+  it("shows everything's instructions (code-review uses it) and not the lab's", () => {
+    const text = client.getInstructions() ?? '';
+    expect(text).toContain('## Instructions from upstream server "everything"');
+    expect(text).toContain('# Everything Server');
+    expect(text).not.toContain('"lab"');
+    expect(text).not.toContain('call crash');
+  });
+
+  it("keeps the lab's tools hidden too", async () => {
+    const { tools } = await client.listTools();
+    expect(tools.some((t) => t.name.startsWith('lab__'))).toBe(false);
   });
 });
 

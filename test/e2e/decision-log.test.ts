@@ -76,7 +76,13 @@ describe('decision log: storage that stalls', () => {
       issuer,
       bundle,
       upstreams: { lab: labServer() },
-      extra: { audit: { destinations: [{ type: 'file', path: fifo, max_buffer_bytes: 65536 }] } },
+      // accept: queued: calls go on while their lines wait (the bound is what is tested here;
+      // with accept: written they would wait for the FIFO: audit-durability.test.ts).
+      extra: {
+        audit: {
+          destinations: [{ type: 'file', path: fifo, max_buffer_bytes: 65536, accept: 'queued' }],
+        },
+      },
     });
     try {
       const token = await issuer.mint({ aud: gateway.mcpUrl });
@@ -114,7 +120,7 @@ describe('decision log: storage that stalls', () => {
         headers: { authorization: `Bearer ${token}` },
       });
       expect(admin.status).toBe(503);
-      expect(await admin.json()).toMatchObject({ error: 'decision_log_full' });
+      expect(await admin.json()).toMatchObject({ error: 'decision_log_unavailable' });
 
       // Storage catches up: the gateway is ready and serves again.
       await until(async () => {

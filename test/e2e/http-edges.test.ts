@@ -1,7 +1,8 @@
 // What clients see at the HTTP edge: authentication failures (401 + WWW-Authenticate),
-// Origin (403), body limits (413), malformed JSON (400), unknown or foreign sessions (404),
+// a foreign Host (421), Origin (403), body limits (413), malformed JSON (400), unknown or foreign sessions (404),
 // DELETE, the session cap, health and metadata. After every refusal the gateway keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { request } from 'node:http';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { callTool, connectEngineer, INITIALIZE, rawPost, textOf } from './support/client.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
@@ -16,7 +17,11 @@ beforeAll(async () => {
   gateway = await startGatewayProcess({
     issuer,
     sessions: { max_sessions: 4 },
-    gateway: { allowed_origins: ['https://app.example.com'], max_body_bytes: 4096 },
+    gateway: {
+      allowed_origins: ['https://app.example.com'],
+      allowed_hosts: ['mcpgate.internal'],
+      max_body_bytes: 4096,
+    },
   });
   healthy = await connectEngineer(gateway.mcpUrl, issuer);
 });
@@ -143,6 +148,77 @@ describe('request guards', () => {
         origin: 'https://app.example.com',
       },
     });
+  });
+
+  /** initialize over a real connection to the gateway, with the Host header given. */
+  const initializeAs = (
+    host: string,
+  ): Promise<{ status: number; body: string; session: string | undefined }> => {
+    const url = new URL(gateway.mcpUrl);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          method: 'POST',
+          headers: {
+            host,
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+          },
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+          res.on('end', () => {
+            const session = res.headers['mcp-session-id'];
+            resolve({
+              status: res.statusCode ?? 0,
+              body,
+              session: typeof session === 'string' ? session : undefined,
+            });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(INITIALIZE);
+    });
+  };
+
+  const closeSession = async (session: string | undefined): Promise<void> => {
+    await fetch(gateway.mcpUrl, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${token}`, 'mcp-session-id': session ?? '' },
+    });
+  };
+
+  it('refuses a foreign Host with 421 (DNS rebinding), even with a valid token', async () => {
+    const port = new URL(gateway.mcpUrl).port;
+    const rebound = await initializeAs(`rebind.attacker.example:${port}`);
+    expect(rebound.status).toBe(421);
+    expect(JSON.parse(rebound.body)).toEqual({
+      jsonrpc: '2.0',
+      error: {
+        code: -32600,
+        message: `Host "rebind.attacker.example:${port}" is not a name of this gateway; use the gateway's URL (an operator can allow other names with gateway.allowed_hosts)`,
+      },
+      id: null,
+    });
+    expect(rebound.session).toBeUndefined();
+    await stillServing();
+  });
+
+  it.each([
+    ['the listen address', (port: string) => `127.0.0.1:${port}`],
+    ['another loopback name', (port: string) => `localhost:${port}`],
+    ['a name in gateway.allowed_hosts', () => 'mcpgate.internal'],
+  ])('serves a Host that is %s', async (_what, host) => {
+    const opened = await initializeAs(host(new URL(gateway.mcpUrl).port));
+    expect(opened.status).toBe(200);
+    expect(opened.session).toBeDefined();
+    await closeSession(opened.session);
   });
 
   it('answers malformed JSON with 400 and a JSON-RPC parse error', async () => {

@@ -92,7 +92,7 @@ describe('mcpgate policy new', () => {
     expect(test.stdout).toContain(
       `wasm cases (Node, compared with the Go evaluator): ${before + 2} passed, 0 failed`,
     );
-  }, 120_000);
+  }, 300_000);
 
   it('writes a profile for roles only, several tools, another ttl', async () => {
     const rego = copyRego();

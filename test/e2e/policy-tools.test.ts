@@ -137,11 +137,12 @@ describe('mcpgate policy replay', () => {
     expect(code).toBe(0);
     const report = JSON.parse(stdout) as ReplayReport & { candidate_revision: string };
     expect(report.candidate_revision).toBe(revision);
-    // Four calls plus the session/open decision of the session they ran in, and one list.
-    expect(report.lines).toBe(6);
+    // Four calls plus the session/open decision of the session they ran in, one list, and the
+    // list decision of which upstreams' instructions the session shows (at session/open).
+    expect(report.lines).toBe(7);
     expect(report.decisions).toBe(5);
-    expect(report.lists).toBe(1);
-    expect(report.unchanged).toBe(4);
+    expect(report.lists).toBe(2);
+    expect(report.unchanged).toBe(5);
     const changed = report.changed.filter((c) => c.kind === 'decision');
     expect(changed.map((c) => c.tool)).toEqual(['everything.echo', 'everything.echo']);
     expect(changed.every((c) => c.action === 'tools/call')).toBe(true);
@@ -205,11 +206,12 @@ describe('mcpgate policy replay', () => {
       '--json',
     ]);
     const report = JSON.parse(json.stdout) as ReplayReport;
+    // The gateway's own lines include the session/open's instruction list decision.
     expect(report).toMatchObject({
-      lines: 9,
+      lines: 10,
       decisions: 5,
-      lists: 1,
-      unchanged: 6,
+      lists: 2,
+      unchanged: 7,
       changed: [],
       skipped_masked: 1,
       other_paths: 1,
@@ -231,7 +233,7 @@ describe('mcpgate policy replay', () => {
       join(ROOT, 'wasm/bundle.tar.gz'),
     ]);
     expect(text.stdout).toMatch(
-      /^replayed 6 of 9 lines against rego-[0-9a-f]{16} \(5 decisions, 1 list\): 6 unchanged, 0 changed; not replayed: 1 masked, 1 of other paths, 1 unreadable\n$/,
+      /^replayed 7 of 10 lines against rego-[0-9a-f]{16} \(5 decisions, 2 lists\): 7 unchanged, 0 changed; not replayed: 1 masked, 1 of other paths, 1 unreadable\n$/,
     );
   });
 
@@ -263,6 +265,6 @@ describe('mcpgate policy replay', () => {
       '--fail-on-change',
     ]);
     expect(same.code).toBe(0);
-    expect(same.stdout).toContain('6 unchanged, 0 changed');
+    expect(same.stdout).toContain('7 unchanged, 0 changed');
   });
 });

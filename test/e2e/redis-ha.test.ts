@@ -1,9 +1,10 @@
 // Gateway processes on a real Redis Cluster (six redis-servers: three primaries with a
 // replica each) and through a real Redis Sentinel (a primary, its replica, three Sentinels),
 // configured as users configure them (`nodes`, `sentinels` and `name`, passwords by
-// reference). On the cluster, two replicas behind a round-robin share sessions and a user's
-// rate limit; through Sentinel, killing the primary denies calls with the store's reason
-// while the Sentinels fail over, and then the same session goes on, without a restart.
+// reference). On the cluster, two replicas behind a round-robin share sessions, a user's
+// rate limit and their cap on sessions; through Sentinel, killing the primary denies calls
+// with the store's reason while the Sentinels fail over, and then the same session goes on,
+// without a restart.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -54,6 +55,7 @@ beforeAll(async () => {
         password: 'env:MCPGATE_REDIS_PASSWORD',
       },
       rate_limits: { per_user: { limit: 6, window_s: 3600 } },
+      max_sessions_per_principal: 2,
     },
     env: { MCPGATE_REDIS_PASSWORD: cluster.password },
   };
@@ -116,6 +118,29 @@ describe('two gateway replicas on a Redis Cluster', () => {
       sessions?: { store?: unknown };
     };
     expect(ready.sessions?.store).toEqual({ ok: true, backend: 'redis' });
+  });
+});
+
+describe('two gateway replicas on a Redis Cluster: sessions per user', () => {
+  it("hold a user's cap over both replicas, and a DELETE on either frees a place", async () => {
+    const auth = { authorization: `Bearer ${await userToken('erin')}` };
+    const sessions: Array<Record<string, string>> = [];
+    for (const gateway of [onClusterA, onClusterB]) {
+      const opened = await rawPost(gateway.mcpUrl, INITIALIZE, auth);
+      expect(opened.status).toBe(200);
+      sessions.push({ ...auth, 'mcp-session-id': opened.headers.get('mcp-session-id') ?? '' });
+    }
+    // The count is in the user's hash slot, shared by both replicas.
+    const refused = await rawPost(onClusterA.mcpUrl, INITIALIZE, auth);
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('mcp-session-id')).toBeNull();
+    expect(refused.text).toContain(
+      'session limit per user reached: you have 2 sessions open and may have 2 (sessions.max_sessions_per_principal)',
+    );
+    // Closed through the replica that did not open it: the place is free at once.
+    const closed = await fetch(onClusterB.mcpUrl, { method: 'DELETE', headers: sessions[0] });
+    expect(closed.status).toBe(200);
+    expect((await rawPost(onClusterA.mcpUrl, INITIALIZE, auth)).status).toBe(200);
   });
 });
 

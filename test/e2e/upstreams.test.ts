@@ -120,6 +120,18 @@ describe('catalog problems stop the start-up', () => {
     );
   });
 
+  it('names both servers when two upstreams without a prefix offer one name', async () => {
+    const { code, stderr } = await failedStart({
+      issuer,
+      bundle: allowAll,
+      upstreams: { lab: { ...labServer(), prefix: '' }, twin: { ...labServer(), prefix: '' } },
+    });
+    expect(code).not.toBe(0);
+    expect(stderr).toContain(
+      'tool name collision: "echo" is both lab\'s "echo" and twin\'s "echo"; give upstreams.lab.prefix or upstreams.twin.prefix another value',
+    );
+  });
+
   it('names a tool whose name cannot be exposed', async () => {
     const { code, stderr } = await failedStart({
       issuer,

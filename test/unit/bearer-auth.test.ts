@@ -10,6 +10,7 @@ import { bearerAuth } from '../../src/http/guards/bearer-auth.js';
 import type { Caller } from '../../src/identity/caller.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
+import { postWithHeaders } from '../support/raw-http.js';
 
 const RESOURCE = 'http://127.0.0.1/mcp';
 let issuer: TestIssuer;
@@ -80,5 +81,52 @@ describe('bearerAuth', () => {
     });
     expect(res.status).toBe(401);
     expect(await res.text()).toContain('query string');
+  });
+
+  it('refuses two Authorization headers with 400, whichever comes first', async () => {
+    const token = await issuer.mint({ aud: RESOURCE });
+    for (const values of [
+      [`Bearer ${token}`, 'junk'],
+      ['junk', `Bearer ${token}`],
+      [`Bearer ${token}`, `Bearer ${token}`],
+    ]) {
+      const res = await postWithHeaders(url, { authorization: values }, '');
+      expect(res.status).toBe(400);
+      expect(JSON.parse(res.text)).toMatchObject({
+        error: {
+          code: -32600,
+          message:
+            'bad request: 2 Authorization headers were sent; send exactly one, with one Bearer token',
+        },
+      });
+      expect(res.headers['www-authenticate']).toContain('error="invalid_request"');
+    }
+  });
+
+  it('refuses an Authorization header with two credentials with 400', async () => {
+    const token = await issuer.mint({ aud: RESOURCE });
+    const res = await fetch(url, { headers: { authorization: `Bearer ${token}, Bearer x` } });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('more than one credential');
+  });
+
+  it('answers 503 while the gateway is starting (no verifier yet)', async () => {
+    const starting = bearerAuth({
+      verifier: () => undefined,
+      resourceMetadataUrl: () => `${RESOURCE}/metadata`,
+      requiredScopes: [],
+      logger: silentLogger,
+    });
+    const early = createServer((req, res) => void starting(req, res));
+    await new Promise<void>((resolve) => early.listen(0, '127.0.0.1', resolve));
+    const res = await fetch(`http://127.0.0.1:${(early.address() as AddressInfo).port}/mcp`, {
+      headers: { authorization: 'Bearer anything' },
+    });
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({
+      error: { code: -32001, message: 'gateway is starting; retry shortly' },
+    });
+    early.closeAllConnections();
+    await new Promise((resolve) => early.close(resolve));
   });
 });

@@ -2,9 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
 import {
   Catalog,
-  exposedName,
   exposedUri,
-  splitExposedName,
   splitExposedUri,
   type ServerCatalog,
 } from '../../src/upstreams/catalog.js';
@@ -15,29 +13,93 @@ function tool(name: string, extra: Partial<Tool> = {}): Tool {
   return { name, inputSchema: { type: 'object' }, ...extra };
 }
 
+/** A server's snapshot, with the default prefix `<name>__` unless the items say otherwise. */
 function server(name: string, items: Partial<Omit<ServerCatalog, 'server'>>): ServerCatalog {
-  return { server: name, tools: [], prompts: [], resources: [], templates: [], ...items };
+  return {
+    server: name,
+    prefix: `${name}__`,
+    tools: [],
+    prompts: [],
+    resources: [],
+    templates: [],
+    ...items,
+  };
 }
 
-describe('exposed names', () => {
-  it('namespaces tools and prompts as server__name', () => {
-    expect(exposedName('fs', 'read_file')).toBe('fs__read_file');
+describe('exposed names and their prefixes', () => {
+  it('namespaces tools and prompts as server__name by default', () => {
+    const { catalog } = Catalog.build([
+      server('fs', { tools: [tool('read_file')], prompts: [{ name: 'review' }] }),
+    ]);
+    expect([...catalog.tools.keys()]).toEqual(['fs__read_file']);
+    expect([...catalog.prompts.keys()]).toEqual(['fs__review']);
   });
 
+  // The lookup is by the whole exposed name, so a call maps back to its server whatever the
+  // prefixes are, even where splitting at the first "__" would pick the wrong server.
   it.each([
-    ['fs', 'read_file'],
-    ['git-hub', 'create__issue'],
-    ['a', '_leading_underscore'],
-    ['a', '__double'],
-    ['S3', 'x'],
-  ])('splits %s + %s back at the first separator', (srv, name) => {
-    expect(splitExposedName(exposedName(srv, name))).toEqual({ server: srv, name });
+    ['the default prefix', 'git-hub__', 'create__issue'],
+    ['no prefix', '', 'create__issue'],
+    ['a short prefix', 'gh_', 'create_issue'],
+    ['a prefix ending in a dash', 'gh-', '_x'],
+    ['a name that starts with another server default prefix', '', 'fs__write_file'],
+  ])('maps an exposed name back to its server with %s', (_what, prefix, name) => {
+    const { catalog, problems } = Catalog.build([
+      server('fs', { tools: [tool('read_file')], prompts: [{ name: 'review' }] }),
+      server('git-hub', { prefix, tools: [tool(name)], prompts: [{ name }] }),
+    ]);
+    expect(problems).toEqual([]);
+    expect(catalog.tools.get(`${prefix}${name}`)).toMatchObject({
+      server: 'git-hub',
+      name,
+      id: `git-hub.${name}`,
+      exposed: { name: `${prefix}${name}` },
+    });
+    expect(catalog.prompts.get(`${prefix}${name}`)).toMatchObject({
+      server: 'git-hub',
+      name,
+      id: `git-hub.${name}`,
+    });
+    expect(catalog.tools.get('fs__read_file')?.server).toBe('fs');
   });
 
-  it('refuses names without a server part', () => {
-    expect(splitExposedName('read_file')).toBeUndefined();
-    expect(splitExposedName('__read')).toBeUndefined();
-    expect(splitExposedName('')).toBeUndefined();
+  it('keeps policy ids server.name whatever the prefix', () => {
+    const { catalog } = Catalog.build([server('fs', { prefix: '', tools: [tool('read_file')] })]);
+    expect(catalog.tools.get('read_file')?.id).toBe('fs.read_file');
+  });
+
+  it('reports a collision between two servers without prefixes, naming both', () => {
+    const { catalog, problems } = Catalog.build([
+      server('fs', { prefix: '', tools: [tool('search')], prompts: [{ name: 'p' }] }),
+      server('web', {
+        prefix: '',
+        tools: [tool('search'), tool('fetch')],
+        prompts: [{ name: 'p' }],
+      }),
+    ]);
+    expect(problems).toEqual([
+      `tool name collision: "search" is both fs's "search" and web's "search"; give upstreams.fs.prefix or upstreams.web.prefix another value`,
+      `prompt name collision: "p" is both fs's "p" and web's "p"; give upstreams.fs.prefix or upstreams.web.prefix another value`,
+    ]);
+    expect(catalog.tools.get('search')?.server).toBe('fs');
+    expect(catalog.tools.get('fetch')?.server).toBe('web');
+  });
+
+  it('reports a collision between a prefixed name and an unprefixed one', () => {
+    const { problems } = Catalog.build([
+      server('fs', { tools: [tool('read_file')] }),
+      server('web', { prefix: '', tools: [tool('fs__read_file')] }),
+    ]);
+    expect(only(problems)).toContain(
+      `"fs__read_file" is both fs's "read_file" and web's "fs__read_file"`,
+    );
+  });
+
+  it('checks the whole exposed name, prefix included', () => {
+    const { problems } = Catalog.build([
+      server('fs', { prefix: 'p'.repeat(40), tools: [tool('a'.repeat(24)), tool('a'.repeat(25))] }),
+    ]);
+    expect(only(problems)).toContain(`tool "${'a'.repeat(25)}" of upstream fs cannot be exposed`);
   });
 });
 
@@ -141,7 +203,7 @@ describe('Catalog.build', () => {
     const second = tool('search', { description: 'second' });
     const { catalog, problems } = Catalog.build([server('web', { tools: [first, second] })]);
     expect(only(problems)).toBe(
-      `tool name collision: "web__search" is both web's "search" and web's "search"`,
+      `tool name collision: "web__search" is both web's "search" and web's "search"; upstream web lists it twice; the first is kept`,
     );
     expect(catalog.tools.get('web__search')?.exposed.description).toBe('first');
   });
@@ -154,8 +216,8 @@ describe('Catalog.build', () => {
       server('a_', { tools: [tool('b')], prompts: [{ name: 'p' }] }),
     ]);
     expect(problems).toEqual([
-      `tool name collision: "a___b" is both a's "_b" and a_'s "b"`,
-      `prompt name collision: "a___p" is both a's "_p" and a_'s "p"`,
+      `tool name collision: "a___b" is both a's "_b" and a_'s "b"; give upstreams.a.prefix or upstreams.a_.prefix another value`,
+      `prompt name collision: "a___p" is both a's "_p" and a_'s "p"; give upstreams.a.prefix or upstreams.a_.prefix another value`,
     ]);
     expect(catalog.tools.get('a___b')?.server).toBe('a');
     expect(catalog.prompts.get('a___p')?.server).toBe('a');

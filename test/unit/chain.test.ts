@@ -161,9 +161,27 @@ describe('the assembled chains (mcpgate start --explain)', () => {
         '   4. credential for this call',
         '   5. rate limit and record  (also on a deny)',
         '   6. decision log  (also on a deny)',
-        '   7. forward to the upstream',
-        '   8. check the result (outputSchema)',
-        '   9. terminate the session when the policy says so  (after the answer, always)',
+        '   7. request _meta for the upstream',
+        '   8. forward to the upstream',
+        '   9. namespace addresses in the result',
+        '  10. check the result (outputSchema)',
+        '  11. terminate the session when the policy says so  (after the answer, always)',
+      ].join('\n'),
+    );
+  });
+
+  it('prints session/open: the decision, then which instructions the session is shown', () => {
+    const block = text.split('\n\n').find((b) => b.startsWith('session/open\n'));
+    expect(block).toBe(
+      [
+        'session/open',
+        '   1. build input',
+        '   2. decide (mcp/authz/decision)',
+        '   3. create the session',
+        '   4. decision log  (also on a deny)',
+        '   5. decide (mcp/authz/visible)',
+        '   6. decision log  (also on a deny)',
+        '   7. combine the instructions the policy shows',
       ].join('\n'),
     );
   });

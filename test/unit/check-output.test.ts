@@ -22,7 +22,7 @@ const TOOLS: Tool[] = [
   { name: 'plain', inputSchema: { type: 'object' } },
 ];
 const { catalog } = Catalog.build([
-  { server: 'lab', tools: TOOLS, prompts: [], resources: [], templates: [] },
+  { server: 'lab', prefix: 'lab__', tools: TOOLS, prompts: [], resources: [], templates: [] },
 ]);
 
 function contextFor(tool: string, result: CallToolResult): RequestContext {

@@ -17,6 +17,7 @@ import {
   readValue,
   SecretError,
 } from '../../src/config/secrets.js';
+import { DEFAULT_SPOOL_DIR } from '../../src/config/policy.js';
 import { only, thrownBy } from './support/errors.js';
 
 const BASE_DIR = '/srv/mcpgate/conf';
@@ -74,10 +75,18 @@ describe('parseConfig: defaults', () => {
         port: 8080,
         publicUrl: undefined,
         allowedOrigins: [],
+        allowedHosts: [],
         maxBodyBytes: 1024 * 1024,
+        maxJsonDepth: 64,
+        headerTimeoutMs: 10_000,
+        requestTimeoutMs: 30_000,
+        keepAliveTimeoutMs: 5000,
+        drainTimeoutMs: 10_000,
       },
       sessions: {
         maxSessions: 1000,
+        maxSessionsPerPrincipal: 32,
+        maxRequestsInFlight: 64,
         idleTimeoutMs: 900_000,
         historyLimit: 20,
         summaryLimit: 64,
@@ -114,11 +123,16 @@ describe('parseConfig: defaults', () => {
         maxBundleBytes: 64 * 1024 * 1024,
         memory: { initialPages: 5, maxPages: 1024 },
       },
-      audit: { destinations: [{ type: 'stdout', maxBufferBytes: 64 * 1024 * 1024 }] },
+      audit: {
+        destinations: [{ type: 'stdout', maxBufferBytes: 64 * 1024 * 1024, accept: 'written' }],
+        hmacKey: undefined,
+        spoolDir: DEFAULT_SPOOL_DIR,
+      },
       logging: { level: 'info' },
       upstreams: [
         {
           name: 'fs',
+          prefix: 'fs__',
           transport: 'stdio',
           command: 'node',
           args: [],
@@ -149,7 +163,13 @@ describe('parseConfig: defaults', () => {
       port: 9000,
       publicUrl: 'https://gw.example.com',
       allowedOrigins: [],
+      allowedHosts: [],
       maxBodyBytes: 1024 * 1024,
+      maxJsonDepth: 64,
+      headerTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 5000,
+      drainTimeoutMs: 10_000,
     });
     expect(config.sessions.historyLimit).toBe(5);
     expect(config.sessions.maxSessions).toBe(1000);
@@ -166,6 +186,24 @@ describe('parseConfig: defaults', () => {
     );
     expect(stdio(config, 'fs').timeoutMs).toBe(1500);
     expect(config.sessions.idleTimeoutMs).toBe(250);
+  });
+
+  it('reads the HTTP timeouts, and refuses headers allowed longer than the whole request', () => {
+    const config = parseConfig(
+      {
+        ...minimal(),
+        gateway: { header_timeout_s: 0.5, request_timeout_s: 2, keep_alive_timeout_s: 65 },
+      },
+      BASE_DIR,
+    );
+    expect(config.gateway).toMatchObject({
+      headerTimeoutMs: 500,
+      requestTimeoutMs: 2000,
+      keepAliveTimeoutMs: 65_000,
+    });
+    expect(refusal({ ...minimal(), gateway: { header_timeout_s: 40 } })).toContain(
+      'gateway.header_timeout_s: header_timeout_s must not exceed request_timeout_s',
+    );
   });
 
   it('reads an http upstream', () => {
@@ -248,6 +286,65 @@ describe('parseConfig: upstream names', () => {
     const message = refusal(withUpstreams({ my_server: { transport: 'stdio', command: 'node' } }));
     expect(message).toContain('upstream names are 1-32 characters of A-Z a-z 0-9 -');
   });
+});
+
+describe('parseConfig: gateway.allowed_hosts', () => {
+  const withHosts = (hosts: unknown): Record<string, unknown> => ({
+    ...minimal(),
+    gateway: { allowed_hosts: hosts },
+  });
+
+  it('accepts names, addresses, ports, *.suffix and *', () => {
+    const hosts = [
+      'mcp.example.com',
+      'mcp.example.com:8443',
+      '*.svc.cluster.local',
+      '10.0.0.5:8080',
+      '[::1]:8080',
+      '*',
+    ];
+    expect(parseConfig(withHosts(hosts), BASE_DIR).gateway.allowedHosts).toEqual(hosts);
+  });
+
+  it.each([
+    'https://mcp.example.com',
+    'mcp.example.com/mcp',
+    'a b',
+    '::1',
+    'host:99999',
+    '*example.com',
+    '',
+  ])('refuses %j, saying what an entry is', (entry) => {
+    expect(refusal(withHosts([entry]))).toContain(
+      'gateway.allowed_hosts.0: an allowed host is a name or address with an optional port',
+    );
+  });
+});
+
+describe('parseConfig: upstreams.<name>.prefix', () => {
+  const prefixOf = (upstream: Record<string, unknown>): string =>
+    only(parseConfig(withUpstreams({ gh: upstream }), BASE_DIR).upstreams).prefix;
+
+  it('defaults to <name>__ for both transports', () => {
+    expect(prefixOf({ transport: 'stdio', command: 'node' })).toBe('gh__');
+    expect(prefixOf({ transport: 'http', url: 'https://gh.example.com/mcp' })).toBe('gh__');
+  });
+
+  it.each(['', 'gh_', 'GitHub-', 'a'.repeat(40)])('accepts %j', (prefix) => {
+    expect(prefixOf({ transport: 'stdio', command: 'node', prefix })).toBe(prefix);
+  });
+
+  it.each(['gh.', 'g h', 'gh/', 'ü', 'a'.repeat(41)])(
+    'refuses %j, saying what a prefix is',
+    (prefix) => {
+      const message = refusal(
+        withUpstreams({ gh: { transport: 'stdio', command: 'node', prefix } }),
+      );
+      expect(message).toContain(
+        'upstreams.gh.prefix: a prefix is 0-40 characters of A-Z a-z 0-9 _ - (the characters of an exposed name)',
+      );
+    },
+  );
 });
 
 describe('parseConfig: secret values', () => {
@@ -549,6 +646,10 @@ describe('loadConfigFile: files, YAML and relative paths', () => {
         '    - type: file',
         '      path: /var/log/abs.log',
         '      max_buffer_bytes: 1048576',
+        '      accept: queued',
+        '      max_file_bytes: 65536',
+        '  hmac_key: file:keys/audit.key',
+        '  spool_dir: spool',
         'upstreams:',
         '  bare: { transport: stdio, command: node, args: [server.js] }',
         '  dotted: { transport: stdio, command: ./bin/server, cwd: work }',
@@ -566,10 +667,24 @@ describe('loadConfigFile: files, YAML and relative paths', () => {
     expect(config.baseDir).toBe(confDir);
     expect(config.policy.source).toEqual({ kind: 'file', path: join(dir, 'wasm/bundle.tar.gz') });
     expect(config.audit.destinations).toEqual([
-      { type: 'stdout', maxBufferBytes: 64 * 1024 * 1024 },
-      { type: 'file', path: join(confDir, 'logs/decisions.log'), maxBufferBytes: 64 * 1024 * 1024 },
-      { type: 'file', path: '/var/log/abs.log', maxBufferBytes: 1048576 },
+      { type: 'stdout', maxBufferBytes: 64 * 1024 * 1024, accept: 'written' },
+      {
+        type: 'file',
+        path: join(confDir, 'logs/decisions.log'),
+        maxBufferBytes: 64 * 1024 * 1024,
+        accept: 'written',
+        maxFileBytes: undefined,
+      },
+      {
+        type: 'file',
+        path: '/var/log/abs.log',
+        maxBufferBytes: 1048576,
+        accept: 'queued',
+        maxFileBytes: 65536,
+      },
     ]);
+    expect(config.audit.hmacKey).toEqual({ kind: 'file', path: join(confDir, 'keys/audit.key') });
+    expect(config.audit.spoolDir).toBe(join(confDir, 'spool'));
     expect(stdio(config, 'bare').command).toBe('node');
     expect(stdio(config, 'bare').args).toEqual(['server.js']);
     expect(stdio(config, 'bare').cwd).toBeUndefined();
@@ -711,6 +826,28 @@ describe('parseConfig: audit.destinations[].max_buffer_bytes', () => {
         true,
       );
     }
+  });
+
+  it('takes accept written or queued, max_file_bytes from 64 KiB, an HMAC key only by reference', () => {
+    const lines = problemLines(
+      refusal({
+        ...minimal(),
+        audit: {
+          destinations: [
+            { type: 'stdout', accept: 'flushed' },
+            { type: 'file', path: 'd.log', max_file_bytes: 1000 },
+            { type: 'stdout', max_file_bytes: 1 << 20 },
+          ],
+          hmac_key: 'an-inline-secret-that-is-long-enough-0123',
+        },
+      }),
+    );
+    expect(lines.some((l) => l.startsWith('  - audit.destinations.0.accept:'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('  - audit.destinations.1.max_file_bytes:'))).toBe(true);
+    expect(lines).toContain('  - audit.destinations.2: Unrecognized key: "max_file_bytes"');
+    expect(lines).toContain(
+      '  - audit.hmac_key: must be a secret reference, "env:NAME" or "file:PATH"',
+    );
   });
 
   it('is not a key of a service destination (it has max_buffer_events)', () => {

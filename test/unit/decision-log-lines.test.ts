@@ -15,12 +15,8 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  encodeLine,
-  fileSink,
-  type LineSink,
-  type LineSinkOptions,
-} from '../../src/audit/line-writer.js';
+import { LineChain } from '../../src/audit/chain.js';
+import { fileSink, type LineSink, type LineSinkOptions } from '../../src/audit/line-writer.js';
 import { fileURLToPath } from 'node:url';
 
 // The module under test as this compiled test imports it, for the child processes below.
@@ -47,9 +43,15 @@ function options(extra: Partial<LineSinkOptions> = {}): LineSinkOptions & { repo
   return {
     onError: (message, meta) => reported.errors.push({ message, meta }),
     onRecovered: (message, meta) => reported.recoveries.push({ message, meta }),
+    spoolDir: join(dir, `spool-${++counter}`),
     ...extra,
     reported,
   };
+}
+
+/** A written line without its chain member: the event as it was handed to the sink. */
+function unchained(line: string): string {
+  return line.replace(/,"chain":\{[^{}]*\}\}$/, '}');
 }
 
 function nextTurn(): Promise<void> {
@@ -69,10 +71,12 @@ function line(i: number, pad = 200): string {
   return JSON.stringify({ decision_id: `d-${i}`, pad: 'x'.repeat(pad) });
 }
 
+/** The events in a file, chain members taken off. */
 function fileLines(path: string): string[] {
   return readFileSync(path, 'utf8')
     .split('\n')
-    .filter((l) => l !== '');
+    .filter((l) => l !== '')
+    .map(unchained);
 }
 
 function freshPath(name = 'decisions'): string {
@@ -127,7 +131,7 @@ describe('decision-log lines: batching and order', () => {
     const path = freshPath();
     const sink = fileSink(path, options());
     const expected = Array.from({ length: 300 }, (_, i) => line(i));
-    for (const l of expected) sink.write(encodeLine(l));
+    for (const l of expected) void sink.write(l);
     expect(sink.status().buffered_bytes).toBeGreaterThan(0);
     await until(() => sink.status().buffered_bytes === 0, 'the batch to be written');
     expect(fileLines(path)).toEqual(expected);
@@ -147,17 +151,17 @@ describe('decision-log lines: batching and order', () => {
     const sink = fileSink(pipe.path, options());
     // Larger than the pipe holds: this write stays in flight until the test reads.
     const big = line(0, 1 << 20);
-    sink.write(encodeLine(big));
+    void sink.write(big);
     await nextTurn();
     await nextTurn();
     const later = Array.from({ length: 20 }, (_, i) => line(i + 1));
     for (const l of later) {
-      sink.write(encodeLine(l));
+      void sink.write(l);
       await nextTurn();
     }
     expect(sink.status().writes).toBe(0);
     await drain(sink, pipe);
-    expect(pipe.received().split('\n').filter(Boolean)).toEqual([big, ...later]);
+    expect(pipe.received().split('\n').filter(Boolean).map(unchained)).toEqual([big, ...later]);
     expect(sink.status()).toMatchObject({ writes: 2, written_lines: 21 });
     await sink.close();
     closeSync(pipe.reader);
@@ -170,10 +174,10 @@ describe('decision-log lines: slow storage', () => {
     const sink = fileSink(pipe.path, options({ maxBufferBytes: 64 * 1024 }));
     expect(sink.refusal()).toBeUndefined();
     const first = line(0, 1 << 20);
-    sink.write(encodeLine(first));
+    void sink.write(first);
     await nextTurn();
     const more = Array.from({ length: 50 }, (_, i) => line(i + 1, 4000));
-    for (const l of more) sink.write(encodeLine(l));
+    for (const l of more) void sink.write(l);
     const refusal = sink.refusal();
     expect(refusal).toContain(`the decision log (file:${pipe.path}) has`);
     expect(refusal).toContain('waiting to be written (max_buffer_bytes 65536)');
@@ -182,7 +186,7 @@ describe('decision-log lines: slow storage', () => {
     await drain(sink, pipe);
     expect(sink.refusal()).toBeUndefined();
     expect(sink.status().refusing).toBe(false);
-    expect(pipe.received().split('\n').filter(Boolean)).toEqual([first, ...more]);
+    expect(pipe.received().split('\n').filter(Boolean).map(unchained)).toEqual([first, ...more]);
     await sink.close();
     closeSync(pipe.reader);
   });
@@ -196,14 +200,16 @@ describe('decision-log lines: failing storage', () => {
     // The only reader goes away: every write now fails with EPIPE.
     closeSync(pipe.reader);
     const lines = Array.from({ length: 5 }, (_, i) => line(i));
-    for (const l of lines) sink.write(encodeLine(l));
+    const waiting = lines.map((l) => sink.write(l))[4];
     await until(() => sink.status().error !== null, 'the write to fail');
     const failing = sink.status();
     expect(failing.error).toMatch(/^EPIPE: /);
     expect(failing.error_at).not.toBeNull();
     expect(failing.failed_writes).toBeGreaterThanOrEqual(1);
     expect(failing.written_lines).toBe(0);
-    expect(failing.buffered_bytes).toBe(lines.reduce((n, l) => n + Buffer.byteLength(l) + 1, 0));
+    // The lines as the sink chained them, bytes and all.
+    const chain = new LineChain(undefined, undefined);
+    expect(failing.buffered_bytes).toBe(lines.reduce((n, l) => n + chain.link(l).length, 0));
     expect(opts.reported.errors[0]?.message).toBe(
       'decision log destination cannot be written; the lines are kept and retried',
     );
@@ -211,15 +217,17 @@ describe('decision-log lines: failing storage', () => {
       destination: `file:${pipe.path}`,
       error: failing.error,
     });
-    // Under its bound, a failing destination does not refuse (it is not ready: see decision-log).
-    expect(sink.refusal()).toBeUndefined();
+    // accept: written (the default): a failing destination refuses at once, under its bound
+    // too (with accept: queued it would not: see decision-log.test.ts).
+    expect(sink.refusal()).toMatch(/cannot be written \(EPIPE: .*no call is served until/);
+    await expect(waiting).rejects.toThrow(/could not write this decision \(EPIPE: /);
     // The retry fails too; within the minute that is counted, not logged again.
     await until(() => sink.status().failed_writes >= 2, 'a retry to fail');
     expect(opts.reported.errors).toHaveLength(1);
     // A reader again: the retry writes everything, in order.
     pipe.reader = openSync(pipe.path, constants.O_RDONLY | constants.O_NONBLOCK);
     await drain(sink, pipe);
-    expect(pipe.received().split('\n').filter(Boolean)).toEqual(lines);
+    expect(pipe.received().split('\n').filter(Boolean).map(unchained)).toEqual(lines);
     expect(sink.status()).toMatchObject({ error: null, error_at: null, written_lines: 5 });
     expect(opts.reported.errors).toHaveLength(1);
     expect(opts.reported.recoveries).toHaveLength(1);
@@ -231,15 +239,20 @@ describe('decision-log lines: failing storage', () => {
   it('refuses past its bound while writes fail, naming the error', async () => {
     const opts = options({ maxBufferBytes: 64 * 1024 });
     const sink = fileSink('/dev/full', opts);
-    for (let i = 0; i < 40; i++) sink.write(encodeLine(line(i, 4000)));
+    for (let i = 0; i < 40; i++) void sink.write(line(i, 4000));
     await until(() => sink.status().error !== null, 'the write to fail');
     expect(sink.status().error).toMatch(/^ENOSPC: /);
     expect(sink.refusal()).toContain('writing to it fails (ENOSPC: ');
-    // Storage that never recovers: close() tries once more, synchronously, and says what is lost.
-    await sink.close();
-    const lost = opts.reported.errors.find((e) => e.message.includes('lines lost'));
-    expect(lost?.message).toBe('decision log lines lost: the final synchronous write failed');
-    expect(lost?.meta).toMatchObject({ destination: 'file:/dev/full', lines: 40 });
+    // Storage that never recovers: close() tries once more, synchronously, and spools the lines.
+    const report = await sink.close();
+    expect(report.spooled).toMatchObject({ lines: 40 });
+    expect(report.spooled?.error).toMatch(/^ENOSPC: /);
+    const spooled = opts.reported.errors.find((e) => e.message.includes('spooled'));
+    expect(spooled?.meta).toMatchObject({ destination: 'file:/dev/full', lines: 40 });
+    const spoolText = readFileSync(report.spooled?.file ?? '', 'utf8').split('\n');
+    expect(spoolText.slice(1).filter(Boolean).map(unchained)).toEqual(
+      Array.from({ length: 40 }, (_, i) => line(i, 4000)),
+    );
   });
 
   it('fails at start-up when the file cannot be opened', () => {
@@ -251,16 +264,22 @@ describe('decision-log lines: failing storage', () => {
 });
 
 describe('decision-log lines: shutdown and exit', () => {
-  it('close() writes what is queued; a line written after close() still reaches the file', async () => {
+  it('close() writes what is queued, then refuses; a line written anyway is spooled', async () => {
     const path = freshPath();
-    const sink = fileSink(path, options());
+    const opts = options();
+    const sink = fileSink(path, opts);
     const expected = Array.from({ length: 50 }, (_, i) => line(i));
-    for (const l of expected) sink.write(encodeLine(l));
+    for (const l of expected) void sink.write(l);
     // Before the turn ends: nothing has been written yet.
-    await sink.close();
+    expect(await sink.close()).toEqual({ destination: `file:${path}` });
     expect(fileLines(path)).toEqual(expected);
-    sink.write(encodeLine(line(50)));
-    expect(fileLines(path)).toEqual([...expected, line(50)]);
+    expect(sink.refusal()).toBe(
+      `the decision log (file:${path}) is closed: the gateway is shutting down`,
+    );
+    void sink.write(line(50));
+    expect(fileLines(path)).toEqual(expected);
+    const spooled = opts.reported.errors.find((e) => e.message.includes('spooled'));
+    expect(spooled?.meta).toMatchObject({ destination: `file:${path}`, lines: 1 });
   });
 
   /** Runs a Node script that uses the compiled sink; resolves with its exit code and output. */
@@ -280,11 +299,12 @@ describe('decision-log lines: shutdown and exit', () => {
   }
 
   const header = (sinkExpr: string) => `
-    import { encodeLine, fileSink, stdoutSink } from ${JSON.stringify(LINES_MODULE)};
+    import { fileSink, stdoutSink } from ${JSON.stringify(LINES_MODULE)};
     const opts = {
       onError: (m, meta) => console.error(m, JSON.stringify(meta)),
       onRecovered: () => {},
       closeTimeoutMs: 60000,
+      spoolDir: ${JSON.stringify(join(tmpdir(), 'mcpgate-lines-child-spool'))},
     };
     const sink = ${sinkExpr};
     const line = (i) => JSON.stringify({ decision_id: 'd-' + i, pad: 'y'.repeat(300) });
@@ -293,7 +313,7 @@ describe('decision-log lines: shutdown and exit', () => {
   it('writes the queue when the process dies of an uncaught exception', async () => {
     const path = freshPath();
     const { code, stderr } = await runChild(`${header(`fileSink(${JSON.stringify(path)}, opts)`)}
-      for (let i = 0; i < 500; i++) sink.write(encodeLine(line(i)));
+      for (let i = 0; i < 500; i++) void sink.write(line(i));
       throw new Error('crash before the turn ends');
     `);
     expect(code).toBe(1);
@@ -305,7 +325,7 @@ describe('decision-log lines: shutdown and exit', () => {
   it('writes the queue on process.exit()', async () => {
     const path = freshPath();
     const { code } = await runChild(`${header(`fileSink(${JSON.stringify(path)}, opts)`)}
-      for (let i = 0; i < 200; i++) sink.write(encodeLine(line(i)));
+      for (let i = 0; i < 200; i++) void sink.write(line(i));
       process.exit(0);
     `);
     expect(code).toBe(0);
@@ -322,7 +342,7 @@ describe('decision-log lines: shutdown and exit', () => {
     const writer = openSync(pipe.path, constants.O_WRONLY | constants.O_NONBLOCK);
     const script = `${header('stdoutSink(opts)')}
       void process.stdout;
-      for (let i = 0; i < 2000; i++) sink.write(encodeLine(line(i)));
+      for (let i = 0; i < 2000; i++) void sink.write(line(i));
       // Written in the background while the parent reads; close() once all of it is out.
       while (sink.status().buffered_bytes > 0) await new Promise((r) => setTimeout(r, 5));
       const status = sink.status();
@@ -366,7 +386,7 @@ describe('decision-log lines: shutdown and exit', () => {
     const writer = openSync(pipe.path, constants.O_WRONLY | constants.O_NONBLOCK);
     const script = `${header('stdoutSink(opts)')}
       void process.stdout;
-      for (let i = 0; i < 1000; i++) sink.write(encodeLine(line(i)));
+      for (let i = 0; i < 1000; i++) void sink.write(line(i));
       await sink.close();
     `;
     const done = runChild(script, ['ignore', writer, 'pipe']);
@@ -384,7 +404,7 @@ describe('decision-log lines: shutdown and exit', () => {
     const { code, stderr } = await result;
     expect(code).toBe(0);
     expect(stderr).toBe('');
-    expect(pipe.received().split('\n').filter(Boolean)).toHaveLength(1000);
+    expect(pipe.received().split('\n').filter(Boolean).map(unchained)).toHaveLength(1000);
     closeSync(pipe.reader);
   });
 });

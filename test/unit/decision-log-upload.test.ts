@@ -3,13 +3,15 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import winston from 'winston';
 import type { ServiceDestination } from '../../src/config/policy.js';
 import { createDecisionLog } from '../../src/audit/decision-log.js';
 import { DecisionLogUploader } from '../../src/audit/upload.js';
 import { DECISION_ENTRYPOINT } from '../../src/policy/engine.js';
+import { capturingLogger } from '../support/logger.js';
 
 interface Request {
   status: number;
@@ -63,21 +65,6 @@ async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000)
   }
 }
 
-function captureLogger(messages: string[]): winston.Logger {
-  return winston.createLogger({
-    transports: [
-      new winston.transports.Stream({
-        stream: new Writable({
-          write(chunk: Buffer, _enc, done) {
-            messages.push(chunk.toString());
-            done();
-          },
-        }),
-      }),
-    ],
-  });
-}
-
 const HOUR_MS = 3_600_000;
 
 function destination(url: string, overrides: Partial<ServiceDestination> = {}): ServiceDestination {
@@ -107,7 +94,7 @@ function uploader(
   closeTimeoutMs = 2000,
 ): DecisionLogUploader {
   const u = new DecisionLogUploader(destination(url, overrides), {
-    logger: captureLogger(messages),
+    logger: capturingLogger(messages),
     closeTimeoutMs,
   });
   uploaders.push(u);
@@ -197,8 +184,8 @@ describe('decision log upload', () => {
     expect(u.stats()).toMatchObject({ sent: 1, buffered: 0 });
   });
 
-  it('drops the oldest events when the buffer is full, counts and logs them', async () => {
-    const u = uploader({ maxBufferEvents: 5 });
+  it('drop_oldest: drops the oldest events when the buffer is full, counts and logs them', async () => {
+    const u = uploader({ maxBufferEvents: 5, whenFull: 'drop_oldest' });
     for (let i = 0; i < 8; i++) u.push(ev(i));
     expect(u.stats()).toEqual({ sent: 0, dropped_buffer: 3, failed_attempts: 0, buffered: 5 });
     await u.close();
@@ -206,11 +193,12 @@ describe('decision log upload', () => {
     expect(messages.some((m) => m.includes('3 decision events dropped: buffer full'))).toBe(true);
   });
 
-  it('drops the oldest while the service is failing, and sends the rest in order once it is back', async () => {
+  it('drop_oldest: drops the oldest while the service is failing, and sends the rest in order once it is back', async () => {
     receiver.statuses = [500];
     const u = uploader({
       batchMaxEvents: 4,
       maxBufferEvents: 4,
+      whenFull: 'drop_oldest',
       retry: { initialDelayMs: 400, maxDelayMs: 400 },
     });
     for (let i = 0; i < 4; i++) u.push(ev(i));
@@ -236,11 +224,30 @@ describe('decision log upload', () => {
     expect(u.stats()).toMatchObject({ dropped_buffer: 1, buffered: 0 });
   });
 
-  it('close() gives up after its timeout when the service does not answer', async () => {
+  it('refuse (the default): refuses once max_buffer_events wait, naming why, and drops nothing', async () => {
+    receiver.statuses = [503];
+    const u = uploader({
+      batchMaxEvents: 3,
+      maxBufferEvents: 3,
+      retry: { initialDelayMs: 300, maxDelayMs: 300 },
+    });
+    for (let i = 0; i < 3; i++) u.push(ev(i));
+    expect(u.refusal()).toBe(
+      `the decision log (service:${url}) has 3 events waiting to be uploaded (max_buffer_events 3): the service is slower than the decisions`,
+    );
+    await waitFor('the failed attempt', () => u.stats().failed_attempts === 1);
+    expect(u.refusal()).toContain(': uploading fails (HTTP 503)');
+    await waitFor('the retry', () => u.stats().sent === 3);
+    expect(u.refusal()).toBeUndefined();
+    expect(u.stats()).toMatchObject({ dropped_buffer: 0, buffered: 0 });
+    expect(ns(receiver.accepted())).toEqual([[0, 1, 2]]);
+  });
+
+  it('close() gives up after its timeout when the service does not answer, and returns what is left', async () => {
     receiver.hang = true;
     const u = uploader({ batchMaxEvents: 1 }, 100);
     u.push(ev(0));
-    await u.close();
+    expect(await u.close()).toEqual({ events: [ev(0)], error: 'aborted at shutdown' });
     expect(u.stats()).toMatchObject({ sent: 0, buffered: 1, failed_attempts: 1 });
     expect(messages.some((m) => m.includes('1 decision events not uploaded at shutdown'))).toBe(
       true,
@@ -265,9 +272,9 @@ describe('createDecisionLog with a service destination', () => {
     const log = createDecisionLog(
       [destination(url, { batchMaxEvents: 1 })],
       { id: 'gw', version: '1.0.0' },
-      { logger: captureLogger(messages) },
+      { logger: capturingLogger(messages) },
     );
-    const id = log.write(
+    const { decisionId: id } = log.write(
       {
         path: DECISION_ENTRYPOINT,
         inputJson: '{"action":"tools/call","arguments":{"q":1}}',
@@ -291,8 +298,11 @@ describe('createDecisionLog with a service destination', () => {
       result: { allow: true, reasons: [] },
       req_id: 'r-1',
     });
+    // Uploads carry the event as built: no chain member (a log service stores events, not lines).
+    expect(event).not.toHaveProperty('chain');
     expect(log.stats()).toEqual({
       sent: 1,
+      refused: 0,
       dropped_buffer: 0,
       dropped_policy: 0,
       failed_attempts: 0,
@@ -302,5 +312,47 @@ describe('createDecisionLog with a service destination', () => {
       writers: [],
     });
     await log.close();
+  });
+
+  it('spools what it could not upload at shutdown; the next start uploads it first and removes the spool file', async () => {
+    const spoolDir = mkdtempSync(join(tmpdir(), 'mcpgate-upload-spool-'));
+    const decision = (reqId: string) => ({
+      path: DECISION_ENTRYPOINT,
+      inputJson: '{"action":"tools/call"}',
+      result: { allow: true, reasons: [] },
+      revision: 'rev-9',
+      evalNs: 10,
+      reqId,
+      sessionId: 's-1',
+      requestedBy: '10.0.0.1:1234',
+    });
+    receiver.hang = true;
+    const first = createDecisionLog(
+      [destination(url, { batchMaxEvents: 10 })],
+      { id: 'gw', version: '1.0.0' },
+      { logger: capturingLogger(messages), spoolDir, closeTimeoutMs: 200 },
+    );
+    const ids = ['a', 'b', 'c'].map((r) => first.write(decision(r), undefined).decisionId);
+    const report = await first.close();
+    expect(report.spooled).toEqual([
+      expect.objectContaining({ destination: `service:${url}`, lines: 3 }),
+    ]);
+    expect(readdirSync(spoolDir)).toHaveLength(1);
+
+    receiver.hang = false;
+    const second = createDecisionLog(
+      [destination(url, { batchMaxEvents: 10 })],
+      { id: 'gw', version: '1.0.0' },
+      { logger: capturingLogger(messages), spoolDir },
+    );
+    const later = second.write(decision('d'), undefined).decisionId;
+    await waitFor('the spooled events to be uploaded', () => readdirSync(spoolDir).length === 0);
+    await second.close();
+    const uploaded = receiver
+      .accepted()
+      .flat()
+      .map((e) => (e as { decision_id: string }).decision_id);
+    expect(uploaded.slice(-4)).toEqual([...ids, later]);
+    rmSync(spoolDir, { recursive: true, force: true });
   });
 });

@@ -5,8 +5,6 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import winston from 'winston';
-import { Writable } from 'node:stream';
 import { readBundleFile } from '../../src/policy/bundle/read.js';
 import {
   applyMaskRules,
@@ -25,6 +23,7 @@ import { DECISION_ENTRYPOINT, PolicyEngine, VISIBLE_ENTRYPOINT } from '../../src
 import { buildWasmBundle, regoLayout, ToolchainError } from '../../src/toolchain/opa.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';
 import { thrownBy } from './support/errors.js';
+import { capturingLogger } from '../support/logger.js';
 import { CAPABILITIES } from './support/opa.js';
 
 const FIXTURES = join(PACKAGE_ROOT, 'test/fixtures/policies/log-mask');
@@ -102,7 +101,7 @@ let fileCounter = 0;
 /** A decision log writing to a fresh file; returns the log and a reader of its lines. */
 function fileLog(): { log: DecisionLog; lines: () => string[] } {
   const path = join(dir, `decisions-${++fileCounter}.jsonl`);
-  const log = createDecisionLog([{ type: 'file', path }], LABELS, { logger: captureLogger([]) });
+  const log = createDecisionLog([{ type: 'file', path }], LABELS, { logger: capturingLogger([]) });
   return {
     log,
     lines: () =>
@@ -118,25 +117,10 @@ async function writeAll(
   events: DecisionEvent[],
 ): Promise<{ lines: string[]; parsed: Json[]; ids: string[]; log: DecisionLog }> {
   const { log, lines } = fileLog();
-  const ids = events.map((e) => log.write(e, engineFor));
+  const ids = events.map((e) => log.write(e, engineFor).decisionId);
   await log.close();
   const all = lines();
   return { lines: all, parsed: all.map((l) => JSON.parse(l) as Json), ids, log };
-}
-
-function captureLogger(messages: string[]): winston.Logger {
-  return winston.createLogger({
-    transports: [
-      new winston.transports.Stream({
-        stream: new Writable({
-          write(chunk: Buffer, _enc, done) {
-            messages.push(chunk.toString());
-            done();
-          },
-        }),
-      }),
-    ],
-  });
 }
 
 function field(value: Json, key: string): Json {
@@ -213,6 +197,7 @@ describe('decision log without mask or drop (fast path)', () => {
         'session_id',
         'timestamp',
         'metrics',
+        'chain',
       ]);
       expect(ev.decision_id).toBe(ids[0]);
       expect(ev.labels).toEqual({ id: 'gw-test', type: 'mcpgate', version: '9.9.9' });
@@ -351,7 +336,7 @@ describe('decision log when mask or drop fails', () => {
     const messages: string[] = [];
     const path = join(dir, 'failing.jsonl');
     const log = createDecisionLog([{ type: 'file', path }], LABELS, {
-      logger: captureLogger(messages),
+      logger: capturingLogger(messages),
     });
     const result = { allow: true, reasons: ['fine'], obligations: {} };
     log.write(event(callInput('mask_throws', { password: 'hunter2' }), result), engine('failing'));
@@ -381,16 +366,17 @@ describe('decision log when mask or drop fails', () => {
 });
 
 describe('decision log: stdout and file destinations in /readyz', () => {
-  it('reports each writer; not healthy while a file fails; refuses at its bound; logs the error', async () => {
+  it('reports each writer; not healthy while a file fails; refuses at its bound; spools what is left', async () => {
     const messages: string[] = [];
     const good = join(dir, `good-${++fileCounter}.jsonl`);
+    const spoolDir = join(dir, `spool-${fileCounter}`);
     const log = createDecisionLog(
       [
         { type: 'file', path: good },
-        { type: 'file', path: '/dev/full', maxBufferBytes: 64 * 1024 },
+        { type: 'file', path: '/dev/full', maxBufferBytes: 64 * 1024, accept: 'queued' },
       ],
       LABELS,
-      { logger: captureLogger(messages), closeTimeoutMs: 1000 },
+      { logger: capturingLogger(messages), closeTimeoutMs: 1000, spoolDir },
     );
     expect(log.healthy()).toBe(true);
     expect(log.stats().writers.map((w) => w.destination)).toEqual([
@@ -401,6 +387,7 @@ describe('decision log: stdout and file destinations in /readyz', () => {
     log.write(event(callInput('read', big)), undefined);
     await until(() => log.stats().writers[1]?.error !== null, 'the /dev/full write to fail');
     expect(log.healthy()).toBe(false);
+    // accept: queued: a failing destination under its bound still accepts lines.
     expect(log.refusal()).toBeUndefined();
     const failing = log.stats().writers[1];
     expect(failing?.error).toMatch(/^ENOSPC: /);
@@ -411,18 +398,93 @@ describe('decision log: stdout and file destinations in /readyz', () => {
       message: 'decision log destination cannot be written; the lines are kept and retried',
       destination: 'file:/dev/full',
     });
-    for (let i = 0; i < 40; i++) log.write(event(callInput('read', big)), undefined);
+    // Accepted until 64 KiB wait for /dev/full (about 30 lines of 2 KB).
+    let accepted = 1;
+    while (log.refusal() === undefined && accepted < 1000) {
+      expect(log.write(event(callInput('read', big)), undefined).refused).toBeUndefined();
+      accepted++;
+    }
+    expect(accepted).toBeGreaterThan(20);
     expect(log.refusal()).toMatch(
       /^the decision log \(file:\/dev\/full\) has .* waiting to be written \(max_buffer_bytes 65536\): writing to it fails \(ENOSPC: /,
     );
-    await log.close();
-    // The healthy file got every line; the full device's loss is said, with the count.
-    expect(readFileSync(good, 'utf8').trim().split('\n')).toHaveLength(41);
-    const lost = messages.map((m) => JSON.parse(m) as Json).find((m) => m.lines !== undefined);
-    expect(lost).toMatchObject({
-      message: 'decision log lines lost: the final synchronous write failed',
-      lines: 41,
+    // All or none: a refused line reaches no destination, and the request is refused.
+    const refused = log.write(event(callInput('read', big)), undefined);
+    expect(refused.refused).toBe(log.refusal());
+    expect(log.stats().refused).toBe(1);
+    const report = await log.close();
+    // The healthy file got every accepted line; the full device's lines are in a spool file.
+    expect(readFileSync(good, 'utf8').trim().split('\n')).toHaveLength(accepted);
+    expect(report.unsaved).toEqual([]);
+    expect(report.spooled).toEqual([
+      expect.objectContaining({ destination: 'file:/dev/full', lines: accepted }),
+    ]);
+    expect(report.spooled[0]?.error).toMatch(/^ENOSPC: /);
+    const spooled = readFileSync(report.spooled[0]?.file ?? '', 'utf8')
+      .trim()
+      .split('\n');
+    expect(spooled).toHaveLength(accepted + 1); // the header and the lines
+    expect(JSON.parse(spooled[0] as string)).toMatchObject({
+      mcpgate_spool: { destination: 'file:/dev/full', lines: accepted },
     });
+    const spoolMessage = messages.map((m) => JSON.parse(m) as Json).find((m) => m.spool);
+    expect(spoolMessage).toMatchObject({
+      message: 'decision log lines spooled: the destination could not take them',
+      lines: accepted,
+      spool: report.spooled[0]?.file,
+    });
+  });
+
+  it('accept: written: a line counts once written; a failing write refuses the request and then every line', async () => {
+    const good = join(dir, `good-${++fileCounter}.jsonl`);
+    const log = createDecisionLog(
+      [
+        { type: 'file', path: good },
+        { type: 'file', path: '/dev/full' },
+      ],
+      LABELS,
+      {
+        logger: capturingLogger([]),
+        closeTimeoutMs: 1000,
+        spoolDir: join(dir, `spool-${fileCounter}`),
+      },
+    );
+    const first = log.write(event(callInput('read', { n: 1 })), undefined);
+    expect(first.refused).toBeUndefined();
+    await expect(first.written).rejects.toThrow(
+      /^the decision log \(file:\/dev\/full\) could not write this decision \(ENOSPC: /,
+    );
+    expect(log.refusal()).toMatch(
+      /^the decision log \(file:\/dev\/full\) cannot be written \(ENOSPC: .*\); no call is served until its decision can be recorded$/,
+    );
+    const second = log.write(event(callInput('read', { n: 2 })), undefined);
+    expect(second.refused).toBe(log.refusal());
+    expect(second.written).toBeUndefined();
+    await log.close();
+    // The good file has the first line only: the refused one went nowhere.
+    expect(readFileSync(good, 'utf8').trim().split('\n')).toHaveLength(1);
+  });
+
+  it('accept: written resolves once the line is in the file; queued does not wait', async () => {
+    const written = join(dir, `written-${++fileCounter}.jsonl`);
+    const log = createDecisionLog([{ type: 'file', path: written }], LABELS, {
+      logger: capturingLogger([]),
+    });
+    const logged = log.write(event(callInput('read', { n: 1 })), undefined);
+    expect(readFileSync(written, 'utf8')).toBe('');
+    await logged.written;
+    expect(JSON.parse(readFileSync(written, 'utf8')) as Json).toMatchObject({
+      decision_id: logged.decisionId,
+    });
+    await log.close();
+    const queuedPath = join(dir, `queued-${++fileCounter}.jsonl`);
+    const queued = createDecisionLog(
+      [{ type: 'file', path: queuedPath, accept: 'queued' }],
+      LABELS,
+      { logger: capturingLogger([]) },
+    );
+    expect(queued.write(event(callInput('read', { n: 1 })), undefined).written).toBeUndefined();
+    await queued.close();
   });
 });
 

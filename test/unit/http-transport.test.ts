@@ -214,10 +214,65 @@ describe('NodeStreamableHttpTransport', () => {
       415,
       /Unsupported Media Type/,
     ],
+    [
+      'a batch of more than 100 messages',
+      Array.from({ length: 101 }, (_, i) => ({ jsonrpc: '2.0', id: i, method: 'ping' })),
+      {},
+      400,
+      /Batch must not exceed 100 messages/,
+    ],
   ])('refuses %s', async (_name, body, headers, status, message) => {
     const res = await post(body, headers);
     expect(res.status).toBe(status);
     expect(res.text).toMatch(message);
+  });
+
+  it('refuses an initialize batched with another message', async () => {
+    const fresh = new NodeStreamableHttpTransport({ sessionId: 'fresh' });
+    await mcpServer().connect(fresh);
+    const server2 = createServer((req, res) => {
+      let text = '';
+      req.on('data', (c: Buffer) => (text += c.toString('utf8')));
+      req.on('end', () => void fresh.handleRequest(req, res, JSON.parse(text) as unknown));
+    });
+    await new Promise<void>((resolve) => server2.listen(0, '127.0.0.1', resolve));
+    const res = await fetch(`http://127.0.0.1:${(server2.address() as AddressInfo).port}/mcp`, {
+      method: 'POST',
+      headers: HEADERS,
+      body: JSON.stringify([
+        {
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'initialize',
+          params: {
+            protocolVersion: '2025-11-25',
+            capabilities: {},
+            clientInfo: { name: 'x', version: '1' },
+          },
+        },
+        { jsonrpc: '2.0', id: 2, method: 'ping' },
+      ]),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('Only one initialization request is allowed');
+    await fresh.close();
+    server2.closeAllConnections();
+    await new Promise((resolve) => server2.close(resolve));
+  });
+
+  it('refuses another HTTP method with 405 and a second GET stream with 409', async () => {
+    const put = await fetch(url, { method: 'PUT', headers: { 'mcp-session-id': SESSION } });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, POST, DELETE');
+    expect(await put.json()).toMatchObject({
+      error: { code: -32000, message: 'Method not allowed.' },
+    });
+    // The SDK client holds the session's GET stream open (opened after initialize).
+    const second = await fetch(url, {
+      headers: { accept: 'text/event-stream', 'mcp-session-id': SESSION },
+    });
+    expect(second.status).toBe(409);
+    expect(await second.text()).toContain('Only one SSE stream is allowed per session');
   });
 
   it('refuses every request with 404 once the session is closed', async () => {

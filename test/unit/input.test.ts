@@ -346,6 +346,15 @@ describe('buildInput documents match rego/schema/input.json', () => {
       { kind: 'resource', id: 'fs:file:///a', server: 'fs', uri: 'file:///a' },
     ];
     expect(schemaErrors(asJson(list))).toEqual([]);
+
+    // session/open with the upstreams' instructions, for the visible decision.
+    const open = buildInput('session/open', facts(newSession()), {
+      catalog: [{ kind: 'instruction', id: 'fs', server: 'fs' }],
+    });
+    expect(schemaErrors(asJson(open))).toEqual([]);
+    const wrongKind = asJson(open) as Record<string, unknown>;
+    wrongKind.catalog = [{ kind: 'notes', id: 'fs', server: 'fs' }];
+    expect(schemaErrors(wrongKind)).not.toEqual([]);
   });
 
   it('validates an app identity with no subject', () => {

@@ -6,13 +6,15 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import express, { type Request, type Response } from 'express';
 import { bodyErrorHandler, jsonBody } from '../../src/http/guards/body.js';
+import { nestsDeeperThan } from '../../src/util/json-depth.js';
 
+const LIMITS = { maxBytes: 64, maxDepth: 8 };
 let server: Server;
 let url: string;
 
 beforeAll(async () => {
   const app = express();
-  app.post('/mcp', jsonBody(64), bodyErrorHandler(64), (req: Request, res: Response) => {
+  app.post('/mcp', jsonBody(LIMITS), bodyErrorHandler(LIMITS), (req: Request, res: Response) => {
     res.json({ body: req.body as unknown });
   });
   server = await new Promise<Server>((resolve) => {
@@ -79,5 +81,44 @@ describe('jsonBody', () => {
     expect((await post(new Blob([gzipSync('{"z":1}')]), gz)).json.body).toEqual({ z: 1 });
     const latin1 = { 'content-type': 'application/json; charset=latin1' };
     expect((await post('{"a":1}', latin1)).status).toBe(415);
+  });
+
+  it('refuses a body nested deeper than the limit with 400 -32600, also when compressed', async () => {
+    const deep = (levels: number) => '['.repeat(levels) + ']'.repeat(levels);
+    expect((await post(deep(8))).json.body).toEqual(JSON.parse(deep(8)));
+    const refused = await post(deep(9));
+    expect(refused).toMatchObject({ status: 400, json: { error: { code: -32600 } } });
+    expect(JSON.stringify(refused.json)).toContain('deeper than 8 levels');
+    const gz = { 'content-type': 'application/json', 'content-encoding': 'gzip' };
+    expect((await post(new Blob([gzipSync(`{"a":${deep(8)}}`)]), gz)).status).toBe(400);
+  });
+});
+
+describe('nestsDeeperThan', () => {
+  const nested = (levels: number): unknown => {
+    let value: unknown = 'leaf';
+    for (let i = 0; i < levels; i++) value = i % 2 === 0 ? [value] : { k: value };
+    return value;
+  };
+
+  it('counts objects and arrays, not scalars', () => {
+    expect(nestsDeeperThan('text', 0)).toBe(false);
+    expect(nestsDeeperThan({}, 0)).toBe(true);
+    expect(nestsDeeperThan({}, 1)).toBe(false);
+    expect(nestsDeeperThan({ a: [1, { b: null }] }, 2)).toBe(true);
+    expect(nestsDeeperThan({ a: [1, { b: null }] }, 3)).toBe(false);
+    expect(nestsDeeperThan(nested(64), 64)).toBe(false);
+    expect(nestsDeeperThan(nested(65), 64)).toBe(true);
+  });
+
+  it('finds the deep branch among wide shallow ones', () => {
+    const wide = { many: Array.from({ length: 1000 }, (_, i) => ({ i })), deep: nested(20) };
+    expect(nestsDeeperThan(wide, 20)).toBe(true);
+    expect(nestsDeeperThan(wide, 21)).toBe(false);
+  });
+
+  it('measures a million levels without recursion', () => {
+    const value = JSON.parse('['.repeat(1_000_000) + ']'.repeat(1_000_000)) as unknown;
+    expect(nestsDeeperThan(value, 1000)).toBe(true);
   });
 });

@@ -24,8 +24,13 @@ import { CancellationSource } from '../../src/util/cancellation.js';
 
 const OPTIONS = { timeoutMs: 10_000 };
 
-async function withSdkServer(): Promise<{ client: UpstreamRpc; server: Server }> {
-  const server = new Server({ name: 'up', version: '1' }, { capabilities: { tools: {} } });
+async function withSdkServer(
+  instructions?: string,
+): Promise<{ client: UpstreamRpc; server: Server }> {
+  const server = new Server(
+    { name: 'up', version: '1' },
+    { capabilities: { tools: {} }, ...(instructions === undefined ? {} : { instructions }) },
+  );
   server.setRequestHandler(CallToolRequestSchema, (req) => {
     if (req.params.name === 'refuse') {
       throw new McpError(ErrorCode.InvalidParams, 'no thanks', { field: 'x' });
@@ -75,6 +80,15 @@ describe('UpstreamRpc with the SDK server', () => {
     expect((await call(client, 'echo')).content).toEqual([{ type: 'text', text: 'called echo' }]);
     await expect(server.ping()).resolves.toEqual({});
     await client.close();
+  });
+
+  it('keeps the instructions of the initialize result, if the server gave any', async () => {
+    const { client } = await withSdkServer('Search before you read.');
+    expect(client.instructions).toBe('Search before you read.');
+    await client.close();
+    const without = await withSdkServer();
+    expect(without.client.instructions).toBeUndefined();
+    await without.client.close();
   });
 
   it('refuses the server’s other requests: the gateway offers the server nothing', async () => {

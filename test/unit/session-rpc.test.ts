@@ -68,7 +68,7 @@ beforeAll(async () => {
   rpc = new SessionRpc({
     serverInfo: { name: 'gw', version: '9' },
     capabilities: { tools: { listChanged: true } },
-    instructions: 'be nice',
+    instructions: () => 'be nice',
     methods,
   });
   transport = new NodeStreamableHttpTransport({ sessionId: SESSION });
@@ -93,13 +93,14 @@ afterAll(async () => {
 
 /** A session on a transport whose answers are collected instead of written to HTTP. */
 async function detached(): Promise<{
-  deliver: (message: JSONRPCMessage) => void;
+  deliver: (message: JSONRPCMessage, context?: string) => void;
   answers: JSONRPCMessage[];
 }> {
-  const session = new SessionRpc({
+  const session = new SessionRpc<string>({
     serverInfo: { name: 'gw', version: '9' },
     capabilities: {},
-    instructions: '',
+    // What the HTTP layer passed with the initialize request (here a string) decides them.
+    instructions: (context) => `for ${context ?? 'nobody'}`,
     methods,
   });
   const answers: JSONRPCMessage[] = [];
@@ -109,8 +110,19 @@ async function detached(): Promise<{
     return Promise.resolve();
   };
   await session.connect(fake);
-  return { deliver: (message) => fake.onmessage?.(message), answers };
+  return {
+    deliver: (message, context) =>
+      fake.onmessage?.(message, context === undefined ? undefined : { context }),
+    answers,
+  };
 }
+
+const initializeRequest = (id: number, protocolVersion: string): JSONRPCMessage => ({
+  jsonrpc: '2.0',
+  id,
+  method: 'initialize',
+  params: { protocolVersion, capabilities: {}, clientInfo: { name: 'x', version: '1' } },
+});
 
 /** Lets every pending promise callback run. */
 function settled(): Promise<void> {
@@ -130,6 +142,21 @@ async function post(body: unknown): Promise<{ status: number; json: Record<strin
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
+/** POSTs a notification; resolves with the status (202, without a body). */
+async function notify(body: unknown): Promise<number> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-session-id': SESSION,
+    },
+    body: JSON.stringify(body),
+  });
+  await res.body?.cancel();
+  return res.status;
+}
+
 describe('SessionRpc', () => {
   let client: Client;
 
@@ -141,17 +168,22 @@ describe('SessionRpc', () => {
     expect(client.getInstructions()).toBe('be nice');
   });
 
+  it('answers initialize with the instructions made from what came with the request', async () => {
+    const { deliver, answers } = await detached();
+    deliver(initializeRequest(1, '2025-11-25'), 'alice');
+    deliver(initializeRequest(2, '2025-11-25'));
+    await settled();
+    expect(answers).toMatchObject([
+      { id: 1, result: { instructions: 'for alice' } },
+      { id: 2, result: { instructions: 'for nobody' } },
+    ]);
+  });
+
   it('negotiates the protocol version as the SDK server does', async () => {
     // A second initialize is the transport's to refuse, so this talks to a fresh session.
     const { deliver, answers } = await detached();
-    const init = (id: number, protocolVersion: string) => ({
-      jsonrpc: '2.0' as const,
-      id,
-      method: 'initialize',
-      params: { protocolVersion, capabilities: {}, clientInfo: { name: 'x', version: '1' } },
-    });
-    deliver(init(1, '2025-06-18'));
-    deliver(init(2, '1999-01-01'));
+    deliver(initializeRequest(1, '2025-06-18'));
+    deliver(initializeRequest(2, '1999-01-01'));
     await settled();
     expect(answers).toMatchObject([
       { id: 1, result: { protocolVersion: '2025-06-18' } },
@@ -246,6 +278,66 @@ describe('SessionRpc', () => {
     controller.abort('changed my mind');
     await expect(call).rejects.toThrow();
     await expect(slowAborted).resolves.toBe('changed my mind');
+  });
+
+  it("ends a cancelled request's POST with an empty event stream instead of leaving it open", async () => {
+    slowRunning = new Promise((resolve) => (slowStarted = resolve));
+    const call = fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': SESSION,
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'p1',
+        method: 'tools/call',
+        params: { name: 'slow' },
+      }),
+    });
+    await slowRunning;
+    expect(
+      await notify({
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: 'p1', reason: 'stop' },
+      }),
+    ).toBe(202);
+    const res = await call;
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    expect(res.headers.get('mcp-session-id')).toBe(SESSION);
+    expect(await res.text()).toBe('');
+    await expect(slowAborted).resolves.toBe('stop');
+  });
+
+  it('keeps a batch stream open for its other requests when one is cancelled', async () => {
+    slowRunning = new Promise((resolve) => (slowStarted = resolve));
+    const call = fetch(url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': SESSION,
+      },
+      body: JSON.stringify([
+        { jsonrpc: '2.0', id: 'b1', method: 'tools/call', params: { name: 'slow' } },
+        { jsonrpc: '2.0', id: 'b2', method: 'tools/call', params: { name: 'echo' } },
+      ]),
+    });
+    await slowRunning;
+    expect(
+      await notify({
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: 'b1' },
+      }),
+    ).toBe(202);
+    const text = await (await call).text();
+    const events = text.split('\n\n').filter((event) => event !== '');
+    expect(events).toHaveLength(1);
+    expect(events[0]).toContain('"id":"b2"');
   });
 
   it('sends list_changed on the session stream', async () => {

@@ -6,7 +6,7 @@
 // same port and failing over. All real processes on loopback reached with the real ioredis
 // client; nothing mocked.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis } from 'ioredis';
 import { MemoryStore } from '../../src/sessions/memory-store.js';
@@ -163,6 +163,14 @@ function makeRecord(overrides: Partial<SessionRecord> = {}): SessionRecord {
     },
     ...overrides,
   };
+}
+
+/**
+ * The key of a user's set of sessions under the default prefix: its hash tag is the first 22
+ * base64url characters of the sha256 of the principal (as docs/scaling.md describes it).
+ */
+function ownerKey(principal: string): string {
+  return `mcpgate:o:{u.${createHash('sha256').update(principal).digest('base64url').slice(0, 22)}}`;
 }
 
 /** Unix ns of call n (past 2^53, as real times are). */
@@ -1085,6 +1093,28 @@ async function callLatencies(
   return { record: recorded, load: await time(() => store.load(record.id, 20, rules), n) };
 }
 
+/**
+ * Opening sessions without and with sessions.max_sessions_per_principal (the claim in the
+ * user's set, then the session's script), and terminating the capped ones (the script, then
+ * the ZREM that frees the place), n sequential runs each.
+ */
+async function openCloseLatencies(
+  store: SessionStore,
+  n: number,
+): Promise<{ create: number[]; capped: number[]; terminate: number[] }> {
+  const create = await time(() => store.create(makeRecord(), HOUR), n);
+  const principal = makeRecord().principal;
+  const ids: string[] = [];
+  const capped = await time(async () => {
+    const record = makeRecord({ principal });
+    ids.push(record.id);
+    expect(await store.create(record, HOUR, n)).toEqual({ kind: 'created' });
+  }, n);
+  let next = 0;
+  const terminate = await time(() => store.terminate(ids[next++] ?? '', 'measured'), n);
+  return { create, capped, terminate };
+}
+
 // Not assertions: numbers for the design notes. Run after the tests that fault the one
 // redis-server, before those that fail the cluster and Sentinel primaries over.
 describe('RedisStore measurements (reported, not asserted)', () => {
@@ -1096,6 +1126,7 @@ describe('RedisStore measurements (reported, not asserted)', () => {
     await store.create(record, HOUR);
     const rules = [sessionRule('session', record, 1_000_000), userRule('user', record, 1_000_000)];
     const calls = await callLatencies(store, record, rules);
+    const opens = await openCloseLatencies(store, 1000);
 
     const memory = async (): Promise<number> => {
       const info = await raw.info('memory');
@@ -1121,6 +1152,9 @@ describe('RedisStore measurements (reported, not asserted)', () => {
         'RedisStore against a local redis-server (loopback), 1000 sequential calls each:',
         `  load        ${p50p99(calls.load)} (history 20, summary of 20 targets, 2 rate rules)`,
         `  recordCall  ${p50p99(calls.record)} (2 rate rules)`,
+        `  create      ${p50p99(opens.create)} (no cap per user: one script)`,
+        `  create      ${p50p99(opens.capped)} (max_sessions_per_principal: the claim, then the script)`,
+        `  terminate   ${p50p99(opens.terminate)} (the script, then the ZREM of the user's place)`,
         `  idle session: ${((after - before) / 1000).toFixed(0)} bytes each (INFO used_memory over 1000 sessions); MEMORY USAGE of its hash ${hashBytes} bytes`,
         `  history of 20 entries: MEMORY USAGE ${historyBytes} bytes; summary of 20 targets: ${summaryBytes} bytes`,
       ].join('\n'),
@@ -1149,6 +1183,8 @@ describe('RedisStore measurements (reported, not asserted)', () => {
     const created = await time(() => store.create(makeRecord(), HOUR), 300);
     const plain = openRedisStore({ kind: 'cluster', ...cluster() }, 'bench-cluster:');
     const createdWithoutWait = await time(() => plain.create(makeRecord(), HOUR), 300);
+    const opens = await openCloseLatencies(store, 300);
+    const plainOpens = await openCloseLatencies(plain, 300);
     console.log(
       [
         'RedisStore on a local Redis Cluster (3 primaries, 3 replicas, loopback), 300 sequential calls each:',
@@ -1158,6 +1194,9 @@ describe('RedisStore measurements (reported, not asserted)', () => {
         `  recordCall  ${p50p99(withUser.record)} (a session and a user rule: count in the user's slot, then the script)`,
         `  create      ${p50p99(created)} (with WAIT 1: a replica holds it)`,
         `  create      ${p50p99(createdWithoutWait)} (replica_ack: false)`,
+        `  create      ${p50p99(opens.create)} / ${p50p99(opens.capped)} (WAIT 1; no cap / max_sessions_per_principal: the claim and its WAIT in the user's slot, then the script and its WAIT)`,
+        `  create      ${p50p99(plainOpens.create)} / ${p50p99(plainOpens.capped)} (replica_ack: false; no cap / the claim, then the script)`,
+        `  terminate   ${p50p99(opens.terminate)} (WAIT 1: the script and its WAIT, then the ZREM in the user's slot)`,
       ].join('\n'),
     );
   });
@@ -1175,10 +1214,19 @@ describe('RedisStore when a Redis Cluster primary fails', () => {
       if (i > 300) throw new Error(`node ${first.port} holds no slot: not a primary?`);
       record = makeRecord();
     }
+    // A user whose set of sessions (sessions.max_sessions_per_principal) is on that node too.
+    let principal = makeRecord().principal;
+    for (let i = 0; (await cluster().primaryOf(ownerKey(principal))) !== first.port; i++) {
+      if (i > 300) throw new Error(`node ${first.port} holds no slot: not a primary?`);
+      principal = makeRecord().principal;
+    }
     const a = clusterStore();
     const b = clusterStore();
     await Promise.all([a.ready(), b.ready()]);
     await a.create(record, HOUR);
+    for (let i = 0; i < 2; i++) {
+      expect(await a.create(makeRecord({ principal }), HOUR, 2)).toEqual({ kind: 'created' });
+    }
     const killedAt = Date.now();
     await cluster().killPrimaryOf(`mcpgate:s:{${record.id}}`);
 
@@ -1200,6 +1248,12 @@ describe('RedisStore when a Redis Cluster primary fails', () => {
       /^session store \(Redis Cluster at 127\.0\.0\.1:\d+(,127\.0\.0\.1:\d+){5}\) is unavailable: /,
     );
     expect(loaded?.record).toEqual(record);
+    // The user's two places were confirmed by the replica before the kill: still counted.
+    expect(await b.create(makeRecord({ principal }), HOUR, 2)).toEqual({
+      kind: 'principal_full',
+      open: 2,
+      limit: 2,
+    });
     // Both subscribers moved to a live node: a termination is heard across replicas again.
     await eventually(
       () => Promise.resolve(expect(b.health()).toEqual({ ok: true, backend: 'redis' })),
@@ -1226,6 +1280,11 @@ describe('RedisStore through Redis Sentinel when the primary fails', () => {
     await Promise.all([a.ready(), b.ready()]);
     const records = Array.from({ length: 20 }, () => makeRecord());
     for (const record of records) await a.create(record, HOUR);
+    // Two sessions of one user under sessions.max_sessions_per_principal 2.
+    const { principal } = makeRecord();
+    for (let i = 0; i < 2; i++) {
+      expect(await a.create(makeRecord({ principal }), HOUR, 2)).toEqual({ kind: 'created' });
+    }
     const [watched] = records;
     if (!watched) throw new Error('no session');
 
@@ -1279,6 +1338,12 @@ describe('RedisStore through Redis Sentinel when the primary fails', () => {
       expect((await a.load(record.id, 10, []))?.record).toEqual(record);
     }
     expect((await b.load(watched.id, 10, []))?.history).toEqual([entry(1)]);
+    // The user's places came through the failover with their sessions.
+    expect(await b.create(makeRecord({ principal }), HOUR, 2)).toEqual({
+      kind: 'principal_full',
+      open: 2,
+      limit: 2,
+    });
     console.log(
       `Redis Sentinel (down-after-milliseconds 1000): the primary killed; the Sentinels named the replica after ${promotedAfter} ms; the two stores served again after ${servedAfter.a} and ${servedAfter.b} ms; ${refused.length} calls refused meanwhile, saying: ${[...new Set(refused.map((e) => e.message))].join(' | ')}`,
     );

@@ -12,7 +12,8 @@
 #   A policy (and an extension) provides:
 #     allow               true when some rule grants this request
 #     deny                set of reasons (strings) to refuse it
-#     visible             set of catalog ids a list may show
+#     visible             set of catalog ids a list (or, at session/open,
+#                         the instructions) may show
 #     hidden              set of catalog ids a list must not show
 #   and optionally the obligation sets require_approval, rate_limit,
 #   credential, redact, terminate_session and, for session/open,
@@ -71,12 +72,14 @@ decision := {
 # description: |
 #   Ids of input.catalog items this session may see in a list: items of the
 #   listed kind that the governing policy or an extension shows and none
-#   hides. Empty whenever the list request itself is refused, and for
+#   hides. At session/open, the same over the upstreams' instructions (kind
+#   instruction, id the server's name): which servers' instructions the new
+#   session is shown. Empty whenever the request itself is refused, and for
 #   every admin action (none is a list of an MCP session).
 # entrypoint: true
 visible := {item.id |
 	allow
-	kind := tools.list_kinds[input.action]
+	kind := tools.visible_kinds[input.action]
 	some item in input.catalog
 	item.kind == kind
 	item.id in _shown

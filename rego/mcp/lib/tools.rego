@@ -16,6 +16,12 @@ list_kinds := {
 
 is_list_action if list_kinds[input.action]
 
+# The kind of catalog item each visible decision is about: a list's items, and
+# at session/open the upstreams' instructions (input.catalog holds one
+# instruction item per upstream that gave instructions; which of them the
+# session is shown is the policy's choice).
+visible_kinds := object.union(list_kinds, {"session/open": "instruction"})
+
 # --- Tool ids ------------------------------------------------------------------
 
 # The gateway names a tool "server.name": the upstream server's configured name,

@@ -378,6 +378,22 @@ visible contains item.id if {
 	_entry_ok(item.id)
 }
 
+# At session/open, the instructions of the servers whose tools the profile
+# allows: a session is told how to use the servers it may use, and nothing
+# about the others.
+visible contains item.id if {
+	input.action == "session/open"
+	_usable
+	some item in input.catalog
+	item.kind == "instruction"
+	item.server in _servers_used
+}
+
+_servers_used contains tools.server_of(id) if {
+	some id, e in _tools
+	e.allowed == true
+}
+
 # session/open returns the profile's ttl as the obligation session_ttl_s.
 session_ttl_s contains ttl if input.action == "session/open"
 

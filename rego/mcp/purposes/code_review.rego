@@ -159,3 +159,17 @@ visible contains item.id if {
 	item.kind == "prompt"
 	_prompt_allowed(item.server, item.name)
 }
+
+# At session/open, also the instructions of the servers whose resources or
+# prompts the purpose reads (the profile shows those of its tools' servers).
+visible contains item.id if {
+	input.action == "session/open"
+	_eligible_user
+	some item in input.catalog
+	item.kind == "instruction"
+	_reads_from(item.server)
+}
+
+_reads_from(server) if allowed_resources[server]
+
+_reads_from(server) if allowed_prompts[server]

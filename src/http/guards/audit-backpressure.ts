@@ -1,6 +1,7 @@
-// Fail closed when the decision log cannot keep up: while a stdout or file destination has
-// its max_buffer_bytes waiting to be written (its storage fails, or is slower than the
-// decisions), requests that would be decided are refused before the policy sees them, as
+// Fail closed when the decision log cannot take a line: while a stdout or file destination
+// has its max_buffer_bytes waiting to be written (its storage fails, or is slower than the
+// decisions), cannot be written at all and accepts only written lines, or is closed
+// (shutdown), requests that would be decided are refused before the policy sees them, as
 // when the session store is unavailable. Nothing is decided that could not be recorded,
 // and the gateway's memory stays bounded. The refusals are not decisions, so they are not
 // in the decision log; /readyz shows the destination and its error.
@@ -49,7 +50,7 @@ export function guardAdmin(log: Pick<DecisionLog, 'refusal'>): RequestHandler {
       .status(503)
       .set('Retry-After', RETRY_AFTER_S)
       .json({
-        error: 'decision_log_full',
+        error: 'decision_log_unavailable',
         message: `${reason}; the request was refused (fail closed)`,
       });
   };

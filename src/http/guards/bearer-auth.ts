@@ -9,7 +9,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { Caller } from '../../identity/caller.js';
 import { AuthError, type TokenVerifier } from '../../identity/verifier.js';
 import type { Logger } from '../../util/logger.js';
-import { GATEWAY_REFUSED } from '../../mcp/jsonrpc/codes.js';
+import { GATEWAY_REFUSED, INVALID_REQUEST } from '../../mcp/jsonrpc/codes.js';
 import { sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
 
 /** Authenticates one request: the Caller, or undefined when the refusal has been answered. */
@@ -17,6 +17,20 @@ export type Authenticate = (
   req: IncomingMessage,
   res: ServerResponse,
 ) => Promise<Caller | undefined>;
+
+/**
+ * How many Authorization headers the request carried. Node keeps only the first in
+ * `req.headers` and drops the others silently, so a second one (a valid token, then junk;
+ * or the other way round) would pass unseen: count them on the raw headers.
+ */
+function authorizationHeaderCount(raw: string[]): number {
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === 13 && name.toLowerCase() === 'authorization') count++;
+  }
+  return count;
+}
 
 /** True when the query string has an access_token parameter (RFC 6750 form). */
 function hasQueryToken(url = ''): boolean {
@@ -44,15 +58,24 @@ export function bearerAuth(options: BearerAuthOptions): Authenticate {
     if (description) parts.push(`error_description=${quote(description)}`);
     return { 'WWW-Authenticate': `Bearer ${parts.join(', ')}` };
   };
-  const refuse = (req: IncomingMessage, res: ServerResponse, err: AuthError): undefined => {
+  /**
+   * Every authentication failure is 401 (what MCP clients act on to re-authenticate; RFC
+   * 6750 would allow 400 for invalid_request), a missing scope 403. `ambiguous` is the one
+   * exception: more than one credential is 400, since no token could make the request
+   * acceptable and the gateway will not guess which credential was meant.
+   */
+  const refuse = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    err: AuthError,
+    ambiguous = false,
+  ): undefined => {
     logger.info('authentication refused', {
       reason: err.message,
       error: err.error,
       remote: req.socket.remoteAddress,
     });
-    // Every authentication failure is 401 (the issue's contract, and what MCP clients act on
-    // to re-authenticate); RFC 6750 would allow 400 for invalid_request. Scope is 403.
-    const status = err.error === 'insufficient_scope' ? 403 : 401;
+    const status = ambiguous ? 400 : err.error === 'insufficient_scope' ? 403 : 401;
     const prefix =
       status === 403
         ? 'forbidden'
@@ -62,7 +85,7 @@ export function bearerAuth(options: BearerAuthOptions): Authenticate {
     sendJsonRpcError(
       res,
       status,
-      GATEWAY_REFUSED,
+      ambiguous ? INVALID_REQUEST : GATEWAY_REFUSED,
       `${prefix}: ${err.message}`,
       challenge(err.error, err.message),
     );
@@ -85,6 +108,18 @@ export function bearerAuth(options: BearerAuthOptions): Authenticate {
         ),
       );
     }
+    const headers = authorizationHeaderCount(req.rawHeaders);
+    if (headers > 1) {
+      return refuse(
+        req,
+        res,
+        new AuthError(
+          `${headers} Authorization headers were sent; send exactly one, with one Bearer token`,
+          'invalid_request',
+        ),
+        true,
+      );
+    }
     const header = req.headers.authorization;
     if (header === undefined) {
       sendJsonRpcError(
@@ -95,6 +130,18 @@ export function bearerAuth(options: BearerAuthOptions): Authenticate {
         challenge(),
       );
       return undefined;
+    }
+    // A token68 (RFC 9110 section 11.2) has no comma: one means several credentials.
+    if (header.includes(',')) {
+      return refuse(
+        req,
+        res,
+        new AuthError(
+          'the Authorization header holds more than one credential; send exactly one Bearer token',
+          'invalid_request',
+        ),
+        true,
+      );
     }
     const match = /^Bearer ([^\s]+)$/i.exec(header);
     if (!match?.[1]) {

@@ -1,19 +1,47 @@
-// Guard in front of /mcp: the JSON body, read with a size limit, and body errors as
-// JSON-RPC errors. On Node's own request and response: /mcp does not go through Express
-// (see listener.ts).
+// Guard in front of /mcp: the JSON body, read with a size limit and checked for depth, and
+// body errors as JSON-RPC errors. On Node's own request and response: /mcp does not go
+// through Express (see listener.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import { INVALID_REQUEST, PARSE_ERROR } from '../../mcp/jsonrpc/codes.js';
 import { sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
-import { leanJsonBody, type NodeMiddleware } from './json-body.js';
+import { nestsDeeperThan } from '../../util/json-depth.js';
+import type { Refusal } from '../refusal-log.js';
+import { leanJsonBody, RequestBodyError, type NodeMiddleware } from './json-body.js';
 
-export function jsonBody(maxBytes: number): NodeMiddleware {
+export interface BodyLimits {
+  maxBytes: number;
+  /** Deepest nesting of objects and arrays accepted (gateway.max_json_depth). */
+  maxDepth: number;
+}
+
+/**
+ * Reads the body, then measures its depth (iteratively) before anything else walks it: the
+ * request path has recursive walkers (schemas, canonical JSON, the policy input) that must
+ * never meet a depth an attacker chose.
+ */
+export function jsonBody(limits: BodyLimits): NodeMiddleware {
   // body-parser stays for what the plain reader leaves to it (compressed bodies, charsets).
   const fallback = express.json({
-    limit: maxBytes,
+    limit: limits.maxBytes,
     type: ['application/json', 'application/*+json'],
   }) as unknown as NodeMiddleware;
-  return leanJsonBody(maxBytes, fallback);
+  const read = leanJsonBody(limits.maxBytes, fallback);
+  return (req, res, next) => {
+    read(req, res, (err) => {
+      if (err === undefined && nestsDeeperThan(req.body, limits.maxDepth)) {
+        next(
+          new RequestBodyError(
+            'entity.too.deep',
+            400,
+            `request body nests deeper than ${limits.maxDepth} levels`,
+          ),
+        );
+        return;
+      }
+      next(err);
+    });
+  };
 }
 
 interface BodyParserError {
@@ -21,28 +49,49 @@ interface BodyParserError {
   status?: number;
 }
 
-/** Body errors as JSON-RPC errors; anything else goes on to `next`. */
+/**
+ * Body errors as JSON-RPC errors; anything else goes on to `next` (and undefined is
+ * returned). An aborted or timed-out body is not answered: the client is gone.
+ */
 export function bodyErrorHandler(
-  maxBytes: number,
+  limits: BodyLimits,
 ): (
   err: BodyParserError,
   req: IncomingMessage,
   res: ServerResponse,
   next: (err?: unknown) => void,
-) => void {
+) => Refusal | undefined {
+  const refuse = (res: ServerResponse, status: number, code: number, message: string): Refusal => {
+    sendJsonRpcError(res, status, code, message);
+    return { status, reason: message };
+  };
   return (err, _req, res, next) => {
-    if (err.type === 'entity.too.large') {
-      sendJsonRpcError(res, 413, INVALID_REQUEST, `request body exceeds ${maxBytes} bytes`);
-      return;
+    switch (err.type) {
+      case 'entity.too.large':
+        return refuse(res, 413, INVALID_REQUEST, `request body exceeds ${limits.maxBytes} bytes`);
+      case 'entity.too.deep':
+        return refuse(
+          res,
+          400,
+          INVALID_REQUEST,
+          `Invalid Request: the body nests objects and arrays deeper than ${limits.maxDepth} levels (gateway.max_json_depth)`,
+        );
+      case 'entity.parse.failed':
+        return refuse(res, 400, PARSE_ERROR, 'Parse error: request body is not valid JSON');
+      case 'encoding.unsupported':
+      case 'charset.unsupported':
+        return refuse(res, 415, INVALID_REQUEST, 'unsupported request body encoding');
+      case 'request.aborted':
+        // The client closed the connection, or the server's request timeout did (it has
+        // answered 408 itself): the socket is gone.
+        res.destroy();
+        return {
+          status: undefined,
+          reason: 'the connection closed before the request body was complete',
+        };
+      default:
+        next(err);
+        return undefined;
     }
-    if (err.type === 'entity.parse.failed') {
-      sendJsonRpcError(res, 400, PARSE_ERROR, 'Parse error: request body is not valid JSON');
-      return;
-    }
-    if (err.type === 'encoding.unsupported' || err.type === 'charset.unsupported') {
-      sendJsonRpcError(res, 415, INVALID_REQUEST, 'unsupported request body encoding');
-      return;
-    }
-    next(err);
   };
 }

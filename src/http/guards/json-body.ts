@@ -3,7 +3,8 @@
 // more per request than the read itself; anything else (Content-Encoding, another charset)
 // still goes to it. Same outcome as body-parser's json(): a body only for JSON media types,
 // {} for an empty body, only an object or array at the top (strict), and the same error
-// types (entity.too.large, entity.parse.failed, request.aborted) for bodyErrorHandler.
+// types (entity.too.large, entity.parse.failed, request.aborted) for bodyErrorHandler; body.ts
+// adds entity.too.deep.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { McpgateError } from '../../util/errors.js';
 
@@ -22,7 +23,8 @@ export class RequestBodyError extends McpgateError {
   static override readonly code = 'ERR_REQUEST_BODY';
 
   constructor(
-    readonly type: 'entity.too.large' | 'entity.parse.failed' | 'request.aborted',
+    readonly type:
+      'entity.too.large' | 'entity.too.deep' | 'entity.parse.failed' | 'request.aborted',
     readonly status: number,
     message: string,
   ) {

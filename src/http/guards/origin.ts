@@ -3,18 +3,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { INVALID_REQUEST } from '../../mcp/jsonrpc/codes.js';
 import { sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
+import type { Refusal } from '../refusal-log.js';
 
-/** True to go on; false when the request was refused (and answered). */
+/** Undefined to go on; the refusal (answered) otherwise. */
 export function originGuard(
   allowedOrigins: string[],
-): (req: IncomingMessage, res: ServerResponse) => boolean {
+): (req: IncomingMessage, res: ServerResponse) => Refusal | undefined {
   const allowed = new Set(allowedOrigins);
   return (req, res) => {
     const origin = req.headers.origin;
     if (origin !== undefined && !allowed.has(origin)) {
-      sendJsonRpcError(res, 403, INVALID_REQUEST, `Origin ${origin} is not allowed`);
-      return false;
+      const reason = `Origin ${origin} is not allowed`;
+      sendJsonRpcError(res, 403, INVALID_REQUEST, reason);
+      return { status: 403, reason };
     }
-    return true;
+    return undefined;
   };
 }

@@ -125,6 +125,7 @@ export class UpstreamRpc {
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
   private capabilities: ServerCapabilities | undefined;
+  private serverInstructions: string | undefined;
   private closed = false;
 
   constructor(
@@ -135,6 +136,11 @@ export class UpstreamRpc {
   /** The server's capabilities, once initialized. */
   get serverCapabilities(): ServerCapabilities | undefined {
     return this.capabilities;
+  }
+
+  /** The server's instructions from its initialize result, if it gave any. */
+  get instructions(): string | undefined {
+    return this.serverInstructions;
   }
 
   /** Starts the transport and initializes the session; closes it again on failure. */
@@ -158,6 +164,7 @@ export class UpstreamRpc {
         throw new Error(`Server's protocol version is not supported: ${result.protocolVersion}`);
       }
       this.capabilities = result.capabilities;
+      this.serverInstructions = result.instructions;
       this.transport.setProtocolVersion?.(result.protocolVersion);
       await this.transport.send(
         { jsonrpc: '2.0', method: 'notifications/initialized' },

@@ -44,8 +44,9 @@ export const REQUEST_TIMEOUT = -32001;
 
 /**
  * -32001 as well: the gateway refused the request before the MCP layer saw it (no or a bad
- * token, the gateway starting, a full session limit, an unavailable session store or a
- * decision log that cannot keep up). Always with an HTTP 401, 403 or 503.
+ * token, the gateway starting, a full session limit of the process or of the user, an
+ * unavailable session store or a decision log that cannot keep up). Always with an HTTP
+ * 401, 403, 429 or 503.
  */
 export const GATEWAY_REFUSED = -32001;
 /** The policy denied the request; `data` carries decision_id and, for session/open, reasons. */

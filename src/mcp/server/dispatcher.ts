@@ -57,7 +57,8 @@ export interface Method<C = unknown> {
 export interface ServerDescription<C = unknown> {
   serverInfo: { name: string; version: string };
   capabilities: ServerCapabilities;
-  instructions: string;
+  /** The initialize result's instructions, from what the HTTP layer passed with initialize. */
+  instructions(context: C | undefined): string;
   methods: ReadonlyMap<string, Method<C>>;
 }
 
@@ -169,10 +170,18 @@ export class SessionRpc<C = unknown> {
     // Responses: the gateway sends no requests to the client, so none is awaited.
   }
 
+  /**
+   * The client cancelled one of its requests: the handler is told (the upstream call stops),
+   * no answer is sent, and the request's POST is closed now rather than when the handler
+   * ends (or never).
+   */
   private cancel(params: Fields | undefined): void {
     const id = params?.requestId;
     if (typeof id !== 'string' && typeof id !== 'number') return;
-    this.running.get(id)?.abort(params?.reason);
+    const request = this.running.get(id);
+    if (!request) return;
+    request.abort(params?.reason);
+    this.transport?.abandon(id);
   }
 
   private async serve(
@@ -219,11 +228,11 @@ export class SessionRpc<C = unknown> {
 
   private readonly initializeMethod: Method<C> = {
     schema: InitializeRequestSchema,
-    handle: (params) => this.initialize(params as Fields),
+    handle: (params, request) => this.initialize(params as Fields, request.delivery?.context),
   };
 
   /** The version the client asked for when this server speaks it, else the latest. */
-  private initialize(params: Fields): Fields {
+  private initialize(params: Fields, context: C | undefined): Fields {
     const requested = params.protocolVersion;
     const protocolVersion =
       typeof requested === 'string' && SUPPORTED_PROTOCOL_VERSIONS.includes(requested)
@@ -233,7 +242,7 @@ export class SessionRpc<C = unknown> {
       protocolVersion,
       capabilities: this.server.capabilities,
       serverInfo: this.server.serverInfo,
-      instructions: this.server.instructions,
+      instructions: this.server.instructions(context),
     };
   }
 

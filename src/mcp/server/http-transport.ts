@@ -44,10 +44,39 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 } as const;
 const SUPPORTED_VERSIONS = `supported versions: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')}`;
+/** A POST's refusals, as the SDK's transport words them (the HTTP edge sends them too). */
+export const UNSUPPORTED_MEDIA_TYPE =
+  'Unsupported Media Type: Content-Type must be application/json';
+export const NOT_ACCEPTABLE =
+  'Not Acceptable: Client must accept both application/json and text/event-stream';
+
+/** True when a POST's Accept header takes both JSON and an event stream. */
+export function acceptsJsonAndStream(accept: string | undefined): boolean {
+  return accept?.includes('application/json') === true && accept.includes('text/event-stream');
+}
+
+/**
+ * A POST's event stream holds at most this many bytes the client has not read yet before
+ * notifications on it (progress, list_changed) are dropped: a client that stops reading
+ * must not make the gateway buffer without end. Answers are never dropped.
+ */
+export const MAX_UNREAD_STREAM_BYTES = 1024 * 1024;
+
+/** What the transports of one gateway refused or dropped, for /readyz. */
+export class TransportCounters {
+  /** Requests refused because their session had max_requests_in_flight unanswered. */
+  refusedInFlight = 0;
+  /** Notifications dropped because the client was not reading its stream. */
+  droppedNotifications = 0;
+}
 
 export interface HttpTransportOptions {
   /** The session this transport serves; undefined for one request of another replica's session. */
   sessionId: string | undefined;
+  /** Requests of this session delivered and not yet answered, at most (default: no bound). */
+  maxInFlight?: number;
+  /** Where refusals and drops are counted. */
+  counters?: TransportCounters;
 }
 
 /**
@@ -73,6 +102,7 @@ class Exchange {
     private readonly res: ServerResponse,
     private readonly headers: Record<string, string>,
     onClosed: () => void,
+    private readonly counters: TransportCounters | undefined,
   ) {
     res.once('close', () => {
       clearInterval(this.keepAlive);
@@ -96,7 +126,8 @@ class Exchange {
     this.res.writeHead(200, { ...SSE_HEADERS, ...this.headers });
     this.res.flushHeaders();
     this.keepAlive = setInterval(() => {
-      if (!this.isEnded) this.res.write(': keepalive\n\n');
+      // A stream the client is not reading needs no keep-alive comments piling up.
+      if (!this.isEnded && this.res.writableLength === 0) this.res.write(': keepalive\n\n');
     }, KEEP_ALIVE_MS);
     this.keepAlive.unref();
   }
@@ -104,6 +135,11 @@ class Exchange {
   /** Writes one message: an event when streaming, else the whole JSON answer. */
   write(message: JSONRPCMessage): void {
     if (this.isEnded) return;
+    if (this.streaming && !isAnswer(message) && this.res.writableLength > MAX_UNREAD_STREAM_BYTES) {
+      // The client is not reading: a notification is dropped (and counted), never queued.
+      if (this.counters) this.counters.droppedNotifications++;
+      return;
+    }
     const json = JSON.stringify(message);
     if (this.streaming) {
       this.res.write(`event: message\ndata: ${json}\n\n`);
@@ -129,9 +165,20 @@ class Exchange {
   }
 }
 
+/** The refusal of a request beyond sessions.max_requests_in_flight (HTTP 429). */
+export function tooManyInFlight(unanswered: number, max: number): string {
+  return `Too Many Requests: this session has ${unanswered} requests unanswered and may have ${max} (sessions.max_requests_in_flight); wait for their answers`;
+}
+
+function isAnswer(message: JSONRPCMessage): boolean {
+  return 'result' in message || 'error' in message;
+}
+
 export class NodeStreamableHttpTransport<C = unknown> implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
+  /** Hears every request this transport refuses (status and message), for the gateway log. */
+  onrefused?: (status: number, message: string) => void;
   onmessage?: (message: JSONRPCMessage, delivery?: Delivery<C>) => void;
 
   readonly sessionId: string | undefined;
@@ -141,12 +188,21 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
   private handled = false;
   /** The POST each request in flight came in on: where its response and related messages go. */
   private readonly byRequest = new Map<RequestId, Exchange>();
+  /**
+   * Requests delivered and not yet answered, whether or not their POST is still open (a
+   * client that drops the connection does not stop its request): what maxInFlight bounds.
+   */
+  private readonly unanswered = new Set<RequestId>();
+  private readonly maxInFlight: number;
+  private readonly counters: TransportCounters | undefined;
   private standalone: Exchange | undefined;
   /** Headers on every answer: the session id, once there is one. */
   private readonly answerHeaders: Record<string, string>;
 
   constructor(options: HttpTransportOptions) {
     this.sessionId = options.sessionId;
+    this.maxInFlight = options.maxInFlight ?? Number.POSITIVE_INFINITY;
+    this.counters = options.counters;
     this.answerHeaders =
       options.sessionId === undefined ? {} : { 'mcp-session-id': options.sessionId };
   }
@@ -202,23 +258,12 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
     body: unknown,
     context: C | undefined,
   ): void {
-    const accept = req.headers.accept;
-    if (!accept?.includes('application/json') || !accept.includes('text/event-stream')) {
-      this.refuse(
-        res,
-        406,
-        TRANSPORT_REFUSED,
-        'Not Acceptable: Client must accept both application/json and text/event-stream',
-      );
+    if (!acceptsJsonAndStream(req.headers.accept)) {
+      this.refuse(res, 406, TRANSPORT_REFUSED, NOT_ACCEPTABLE);
       return;
     }
     if (!isJsonContentType(req.headers['content-type'])) {
-      this.refuse(
-        res,
-        415,
-        TRANSPORT_REFUSED,
-        'Unsupported Media Type: Content-Type must be application/json',
-      );
+      this.refuse(res, 415, TRANSPORT_REFUSED, UNSUPPORTED_MEDIA_TYPE);
       return;
     }
     const batch = Array.isArray(body);
@@ -267,6 +312,8 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
       return;
     }
 
+    if (!this.admit(res, messages, kinds)) return;
+
     // The request's headers as Node parsed them; no URL object is built (nothing reads it).
     const delivery: Delivery<C> = { requestInfo: { headers: req.headers }, context };
     if (!kinds.includes('request')) {
@@ -276,17 +323,59 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
       return;
     }
     // A client that drops the connection before its answer leaves nothing behind.
-    const exchange: Exchange = new Exchange(res, this.answerHeaders, () => this.forget(exchange));
+    const exchange: Exchange = new Exchange(
+      res,
+      this.answerHeaders,
+      () => this.forget(exchange),
+      this.counters,
+    );
     messages.forEach((m, i) => {
       if (kinds[i] === 'request') {
         const id = (m as { id: RequestId }).id;
         exchange.pending.add(id);
         this.byRequest.set(id, exchange);
+        this.unanswered.add(id);
       }
     });
     // Several answers to one POST cannot share one JSON body as the spec's clients expect.
     if (batch) exchange.stream();
     for (const message of messages) this.onmessage?.(message, delivery);
+  }
+
+  /**
+   * Refuses a POST whose requests reuse an id still unanswered in this session (the spec
+   * forbids reusing ids; the first request's answer would go to the wrong POST), or would
+   * take the session past maxInFlight unanswered requests.
+   */
+  private admit(res: ServerResponse, messages: JSONRPCMessage[], kinds: MessageKind[]): boolean {
+    let requests = 0;
+    const ids = new Set<RequestId>();
+    for (let i = 0; i < messages.length; i++) {
+      if (kinds[i] !== 'request') continue;
+      requests++;
+      const id = (messages[i] as { id: RequestId }).id;
+      if (this.unanswered.has(id) || ids.has(id)) {
+        this.refuse(
+          res,
+          400,
+          INVALID_REQUEST,
+          `Invalid Request: request id ${JSON.stringify(id)} is already in use in this session; give every request a new id`,
+        );
+        return false;
+      }
+      ids.add(id);
+    }
+    if (requests > 0 && this.unanswered.size + requests > this.maxInFlight) {
+      if (this.counters) this.counters.refusedInFlight++;
+      this.refuse(
+        res,
+        429,
+        INVALID_REQUEST,
+        tooManyInFlight(this.unanswered.size, this.maxInFlight),
+      );
+      return false;
+    }
+    return true;
   }
 
   private handleGet(req: IncomingMessage, res: ServerResponse): void {
@@ -309,9 +398,14 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
       );
       return;
     }
-    const exchange: Exchange = new Exchange(res, this.answerHeaders, () => {
-      if (this.standalone === exchange) this.standalone = undefined;
-    });
+    const exchange: Exchange = new Exchange(
+      res,
+      this.answerHeaders,
+      () => {
+        if (this.standalone === exchange) this.standalone = undefined;
+      },
+      this.counters,
+    );
     this.standalone = exchange;
     exchange.stream();
   }
@@ -327,6 +421,7 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
       if (this.standalone && !this.standalone.isEnded) this.standalone.write(message);
       return Promise.resolve();
     }
+    if (answers !== undefined) this.unanswered.delete(answers);
     const exchange = this.byRequest.get(requestId);
     if (!exchange) {
       return Promise.reject(
@@ -344,6 +439,23 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
     exchange.write(message);
     if (exchange.isStreaming && exchange.pending.size === 0) exchange.end();
     return Promise.resolve();
+  }
+
+  /**
+   * The client cancelled this request (notifications/cancelled): it gets no answer, as the
+   * spec says, and its POST is not left open until the client gives up. A POST with no other
+   * request pending ends now: as an empty event stream if nothing was sent on it yet (the
+   * spec lets a request's POST answer with a stream, and clients end a stream that closes
+   * without events quietly), else its stream just ends. Another request of the same
+   * batch keeps the stream open until it is answered.
+   */
+  abandon(requestId: RequestId): void {
+    this.unanswered.delete(requestId);
+    const exchange = this.byRequest.get(requestId);
+    if (!exchange) return;
+    this.byRequest.delete(requestId);
+    exchange.pending.delete(requestId);
+    if (exchange.pending.size === 0) exchange.end();
   }
 
   close(): Promise<void> {
@@ -364,6 +476,7 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
     }
     for (const exchange of open) exchange.end();
     this.byRequest.clear();
+    this.unanswered.clear();
     this.standalone?.end();
     this.standalone = undefined;
     this.onclose?.();
@@ -409,6 +522,7 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
   }
 
   private refuse(res: ServerResponse, status: number, code: number, message: string): void {
+    this.onrefused?.(status, message);
     this.onerror?.(new Error(message));
     if (res.headersSent) return;
     const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });

@@ -2,9 +2,15 @@
 // the decision log, in OPA's decision-log format, with the input exactly as the policy saw
 // it. Runs for every decided request, allowed or denied; the entry's id goes back to the
 // client with a denial, so a user can quote it.
-import type { DecisionLog } from '../../audit/decision-log.js';
+//
+// Nothing is served that is not recorded: when the decision log refuses the line (a
+// destination is full, cannot be written, or is closed) the request is denied here, before
+// any later stage serves it. With destinations that accept only written lines, every
+// request waits here until its line is written, so no answer goes out before its line; an
+// allowed one is denied if that write fails.
+import type { DecisionLog, LoggedDecision } from '../../audit/decision-log.js';
 import { DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT } from '../../policy/engine.js';
-import type { Stage } from '../chain.js';
+import { denyWith, type Stage, type StageOutcome } from '../chain.js';
 import type { RequestContext } from '../context.js';
 
 export function auditDecision(decisionLog: DecisionLog): Stage {
@@ -14,7 +20,7 @@ export function auditDecision(decisionLog: DecisionLog): Stage {
     run(ctx: RequestContext) {
       const { evaluation, decision } = ctx;
       if (!evaluation || !decision) return undefined; // nothing was decided
-      ctx.decisionId = decisionLog.write(
+      const logged = decisionLog.write(
         {
           credential: decision.allow ? ctx.credential?.facts : undefined,
           path: DECISION_ENTRYPOINT,
@@ -28,7 +34,8 @@ export function auditDecision(decisionLog: DecisionLog): Stage {
         },
         evaluation.engine,
       );
-      return undefined;
+      ctx.decisionId = logged.decisionId;
+      return recorded(logged, decision.allow);
     },
   };
 }
@@ -40,7 +47,7 @@ export function auditVisible(decisionLog: DecisionLog): Stage {
     run(ctx: RequestContext) {
       const { visible } = ctx;
       if (!visible) return undefined;
-      ctx.decisionId = decisionLog.write(
+      const logged = decisionLog.write(
         {
           path: VISIBLE_ENTRYPOINT,
           inputJson: visible.inputJson,
@@ -56,7 +63,34 @@ export function auditVisible(decisionLog: DecisionLog): Stage {
         },
         visible.engine,
       );
-      return undefined;
+      // At session/open the request's decision is the one logged before (its id stays).
+      if (ctx.decisionId === '') ctx.decisionId = logged.decisionId;
+      return recorded(logged, !ctx.denied);
     },
   };
+}
+
+/**
+ * Continue once the line is accepted: at once when it was queued, after the write when the
+ * destinations accept written lines only. A request to be served is denied when its write
+ * fails; a denial is answered anyway (nothing is served; its line stays queued).
+ */
+export function recorded(
+  logged: LoggedDecision,
+  served: boolean,
+): StageOutcome | Promise<StageOutcome> {
+  if (logged.refused !== undefined) return unrecorded(logged.refused);
+  if (logged.written === undefined) return undefined;
+  return logged.written.then(
+    () => undefined,
+    (err: unknown) =>
+      served ? unrecorded(err instanceof Error ? err.message : String(err)) : undefined,
+  );
+}
+
+function unrecorded(reason: string): StageOutcome {
+  return denyWith(`${reason}; the request was refused (fail closed)`, {
+    unavailable: new Error(reason),
+    unrecorded: true,
+  });
 }

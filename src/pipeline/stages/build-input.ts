@@ -1,6 +1,8 @@
 // Stage: the policy input of this request, built once by the one input builder
 // (policy/input.ts) from the facts gathered so far: identity, session, target, arguments.
-// List requests get the catalog as facts, computed once per catalog version.
+// List requests get the catalog as facts, computed once per catalog version; session/open
+// gets the upstreams' instructions the same way (which of them the session is shown is a
+// visible decision, stages/show-instructions.ts).
 import type { CatalogItemFact, InputTarget, PolicyAction } from '../../policy/input.js';
 import { buildInput } from '../../policy/input.js';
 import type { Catalog } from '../../upstreams/catalog.js';
@@ -60,11 +62,17 @@ function targetFacts(
         return { resource: { server: target.server, uri: target.uri, id: target.id } };
     }
   }
-  if (!isListAction(ctx.action)) return undefined;
   const catalog = registry.catalog;
+  if (ctx.action === 'session/open') {
+    // Without instructions there is nothing to show: the input stays as it always was.
+    if (catalog.instructions.length === 0) return undefined;
+  } else if (!isListAction(ctx.action)) return undefined;
   ctx.catalog = catalog;
   return { catalog: catalogFacts.get(catalog, ctx.action) };
 }
+
+/** The actions whose input carries catalog facts: the lists, and session/open. */
+type CatalogAction = ListAction | 'session/open';
 
 export type ListAction =
   'tools/list' | 'resources/list' | 'resources/templates/list' | 'prompts/list';
@@ -80,9 +88,9 @@ export function isListAction(action: PolicyAction): action is ListAction {
 
 /** Catalog facts for list decisions, computed once per catalog version and list kind. */
 class CatalogFacts {
-  private readonly byCatalog = new WeakMap<Catalog, Map<ListAction, CatalogItemFact[]>>();
+  private readonly byCatalog = new WeakMap<Catalog, Map<CatalogAction, CatalogItemFact[]>>();
 
-  get(catalog: Catalog, action: ListAction): CatalogItemFact[] {
+  get(catalog: Catalog, action: CatalogAction): CatalogItemFact[] {
     let byKind = this.byCatalog.get(catalog);
     if (!byKind) {
       byKind = new Map();
@@ -97,8 +105,10 @@ class CatalogFacts {
   }
 }
 
-function catalogItemFacts(catalog: Catalog, action: ListAction): CatalogItemFact[] {
+function catalogItemFacts(catalog: Catalog, action: CatalogAction): CatalogItemFact[] {
   switch (action) {
+    case 'session/open':
+      return catalog.instructions.map((i) => ({ kind: 'instruction', id: i.id, server: i.server }));
     case 'tools/list':
       return [...catalog.tools.values()].map((t) => ({
         kind: 'tool',

@@ -1,10 +1,10 @@
 // Stage: the allowed call goes to its upstream over the session's connection, with this
-// call's own credential, the client's cancellation, and progress relayed back under the
-// client's own progress token. An upstream that is down answers a tools/call with a tool
+// call's own credential, the request _meta the upstream may see (stages/request-meta.ts),
+// the client's cancellation, and progress relayed back under the client's own progress token.
+// The answer is the upstream's own; stages/namespace-result.ts shows its addresses. An upstream that is down answers a tools/call with a tool
 // error (the agent can read it) and any other call with a JSON-RPC error.
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { INTERNAL_ERROR, RpcError } from '../../mcp/jsonrpc/errors.js';
-import { exposedUri } from '../../upstreams/catalog.js';
 import {
   UpstreamUnavailableError,
   type CallOptions,
@@ -41,7 +41,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
         switch (target.kind) {
           case 'tool': {
             const result = await connection.callTool(
-              { name: target.name, arguments: ctx.args },
+              withMeta({ name: target.name, arguments: ctx.args }, ctx.upstreamMeta),
               relay.options,
             );
             await relay.flushed();
@@ -50,7 +50,10 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
           }
           case 'prompt': {
             const result = await connection.getPrompt(
-              { name: target.name, arguments: ctx.args as Record<string, string> },
+              withMeta(
+                { name: target.name, arguments: ctx.args as Record<string, string> },
+                ctx.upstreamMeta,
+              ),
               relay.options,
             );
             await relay.flushed();
@@ -58,15 +61,12 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
             return undefined;
           }
           case 'resource': {
-            const result = await connection.readResource({ uri: target.uri }, relay.options);
-            // Contents carry the upstream's URIs; show them under the namespaced form.
-            ctx.result = {
-              ...result,
-              contents: result.contents.map((c) => ({
-                ...c,
-                uri: exposedUri(target.server, c.uri),
-              })),
-            };
+            const result = await connection.readResource(
+              withMeta({ uri: target.uri }, ctx.upstreamMeta),
+              relay.options,
+            );
+            // Its contents carry the upstream's URIs: the next stage namespaces them.
+            ctx.result = result;
             return undefined;
           }
         }
@@ -82,14 +82,24 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
   };
 }
 
+/** The upstream request's params, with the request _meta when there is any to send. */
+function withMeta<P extends object>(
+  params: P,
+  meta: Record<string, unknown> | undefined,
+): P & { _meta?: Record<string, unknown> } {
+  return meta === undefined ? params : { ...params, _meta: meta };
+}
+
 /**
  * Cancellation, progress and the call's credential travel with the call. `flushed` resolves
  * once every relayed notification is written, so the last progress update never arrives
- * after the result.
+ * after the result. The transport writes notifications in order, so the last one written
+ * stands for all: an upstream sending a million progress notifications leaves one promise
+ * here, not a million.
  */
 class ProgressRelay {
   readonly options: CallOptions;
-  private readonly pending: Array<Promise<void>> = [];
+  private last: Promise<void> | undefined;
 
   constructor(
     progressToken: string | number | undefined,
@@ -101,18 +111,16 @@ class ProgressRelay {
     if (headersExpireAt !== undefined) this.options.headersExpireAt = headersExpireAt;
     if (progressToken === undefined || !exchange) return;
     this.options.onprogress = (progress: Progress) => {
-      this.pending.push(
-        exchange
-          .sendNotification({
-            method: 'notifications/progress',
-            params: { ...progress, progressToken },
-          })
-          .catch(() => undefined),
-      );
+      this.last = exchange
+        .sendNotification({
+          method: 'notifications/progress',
+          params: { ...progress, progressToken },
+        })
+        .catch(() => undefined);
     };
   }
 
   flushed(): Promise<unknown> {
-    return this.pending.length === 0 ? Promise.resolve() : Promise.all(this.pending);
+    return this.last ?? Promise.resolve();
   }
 }

@@ -10,7 +10,9 @@
 //   session's keys and its session-scoped counters share the hash tag {<session id>}; a
 //   user's counters share {u.<digest of the principal>} and are counted by COUNT_SCRIPT /
 //   UNCOUNT_SCRIPT, apart from the session's script, when the store runs on a cluster
-//   (redis-store.ts says how the two are kept all-or-none).
+//   (redis-store.ts says how the two are kept all-or-none). The set of a principal's
+//   sessions (sessions.max_sessions_per_principal) has that same tag and is touched by
+//   CLAIM_SCRIPT alone, always apart from the session's scripts (on one node too).
 // - Scripts are deterministic: the time ("now", epoch ms of the calling gateway) is an
 //   argument; nothing reads the server clock or random numbers.
 // - Every key written gets a TTL in the same script, so no key can outlive its use.
@@ -197,12 +199,41 @@ return 0
 /**
  * terminate: KEYS s, h, t; ARGV channel, message. Deletes the session and, if it existed,
  * publishes the message on the channel (plain PUBLISH: on a cluster it reaches every node,
- * so one subscription on any node hears every termination). Returns 1 if it existed,
- * else 0.
+ * so one subscription on any node hears every termination). Returns its principal if it
+ * existed, else 0: the caller then frees its place in the principal's set, a key of the
+ * principal's hash slot, which this script may not touch on a cluster.
  */
 export const TERMINATE_SCRIPT = `
+local principal = redis.call('HGET', KEYS[1], 'principal')
 local existed = redis.call('DEL', KEYS[1])
 redis.call('DEL', KEYS[2], KEYS[3])
 if existed == 1 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
+if existed == 1 and principal then return principal end
 return existed
+`;
+
+/**
+ * claim (a place among the sessions one principal has open): KEYS o (a sorted set of
+ * session ids scored by when each was claimed, hash-tagged by the principal, apart from
+ * every session's own keys); ARGV now, id, limit, ttlMs, graceMs, then ids of sessions the
+ * caller found gone. Drops those, then adds id if fewer than limit remain and returns
+ * {'claimed'}; otherwise returns {'full', how many, ...the members claimed more than
+ * graceMs ago}, for the caller to check which of those still exist (a younger one may be
+ * a session still being created). The set lives ttlMs from now (longer than the idle
+ * timeout: no member's session can outlive that without a use, and every use, a load,
+ * extends the set as long).
+ */
+export const CLAIM_SCRIPT = `
+local now = tonumber(ARGV[1])
+for i = 6, #ARGV do redis.call('ZREM', KEYS[1], ARGV[i]) end
+local open = redis.call('ZCARD', KEYS[1])
+if open >= tonumber(ARGV[3]) then
+  local settled = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[5]))
+  table.insert(settled, 1, tostring(open))
+  table.insert(settled, 1, 'full')
+  return settled
+end
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return { 'claimed' }
 `;

@@ -2,6 +2,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { request } from 'node:http';
 import type { TestIssuer } from '../../support/issuer.js';
 
 /** A client whose bearer token can change between requests of one session. */
@@ -134,3 +135,39 @@ export function initializeRequest(meta?: Record<string, unknown>): string {
 }
 
 export const INITIALIZE = initializeRequest();
+
+/**
+ * One request on a connection of its own, closed after the answer. While the gateway drains
+ * it closes idle keep-alive sockets, and a pooled socket (fetch's) can be closed just as a
+ * request goes out on it: ECONNRESET, a race on the client's side that retrying clients hide.
+ */
+export async function freshRequest(
+  url: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<{ status: number; headers: Headers; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: init.method ?? 'GET', headers: init.headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const headers = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) {
+            if (value !== undefined)
+              headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+          }
+          resolve({
+            status: res.statusCode ?? 0,
+            headers,
+            text: Buffer.concat(chunks).toString('utf8'),
+          });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  });
+}

@@ -158,7 +158,8 @@ export async function startGatewayProcess(options: GatewayOptions): Promise<Gate
       return readFileSync(auditFile, 'utf8');
     },
     stop: async () => {
-      if (child.exitCode !== null) return;
+      // Already ended (by itself, or killed by a test).
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       child.kill('SIGTERM');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
