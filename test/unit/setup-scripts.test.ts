@@ -119,3 +119,16 @@ describe('scripts/setup.sh', () => {
     );
   });
 });
+
+describe('scripts/install-python-client.sh', () => {
+  it('says what the Python client test needs and lets setup go on when there is no Python', () => {
+    const result = spawnSync('bash', [join(ROOT, 'scripts/install-python-client.sh')], {
+      encoding: 'utf8',
+      env: { ...process.env, PYTHON: '/nonexistent/python3' },
+    });
+    expect(result.status).toBe(0);
+    expect(result.stderr).toContain(
+      '/nonexistent/python3 is not on PATH; the Python client test needs Python >= 3.11',
+    );
+  });
+});
