@@ -37,7 +37,7 @@ const SAMPLING =
 const ELICITATION =
   'the gateway declares no client capabilities to upstreams, so the fixture sees a client without elicitation';
 const RESOURCE_ADDRESSES =
-  'resource URIs are always mcpgate://<server>/<uri>: `prefix: ""` covers tool and prompt names only, so test://… is unknown';
+  'resource URIs are always `mcpgate://<server>/<uri>`: `prefix: ""` covers tool and prompt names only, so `test://…` is unknown';
 
 export const CONFORMANCE_EXPECTED_FAILURES: readonly ExpectedFailure[] = [
   { name: 'logging-set-level', item: 2, why: 'logging/setLevel is not a gateway method yet' },

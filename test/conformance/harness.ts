@@ -331,7 +331,10 @@ function reasonOf(row: Row): string {
   const parts: string[] = [];
   if (row.expected) parts.push(row.expected.why);
   const reason = column ? row.outcomes[column]?.reason : undefined;
-  if (column && reason) parts.push(`${COLUMN_NAMES[column]}: ${reason}`);
+  // The suite's words are text, not Markdown: an <angle> would read as an HTML tag.
+  if (column && reason) {
+    parts.push(`${COLUMN_NAMES[column]}: ${reason.replace(/</g, '&lt;').replace(/>/g, '&gt;')}`);
+  }
   return parts.join('; ').replace(/\|/g, '\\|');
 }
 
