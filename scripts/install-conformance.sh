@@ -66,7 +66,9 @@ install_suite() {
   if node "$root/scripts/npm-packages-current.mjs" "$suite_dir" >/dev/null; then
     return 0
   fi
-  echo "install-conformance: installing $(node -p "Object.keys(require('$manifest_dir/package.json').dependencies).map((n) => n + '@' + require('$manifest_dir/package.json').dependencies[n]).join(' ')") into .tools/conformance"
+  local wanted
+  wanted="$(node -e 'const d = require(process.argv[1]).dependencies; console.log(Object.entries(d).map(([n, v]) => `${n}@${v}`).join(" "))' "$manifest_dir/package.json")"
+  echo "install-conformance: installing $wanted into .tools/conformance"
   # npm runs on the project's Node; the suite's packages that require Node >= 22 only warn
   # about it, which is noise here (they run on .tools/node22).
   (cd "$suite_dir" && npm ci --no-audit --no-fund --loglevel=error)
