@@ -1,9 +1,9 @@
 // What Node's HTTP server refuses before a request reaches the gateway: headers that did
 // not arrive within gateway.header_timeout_s, a request (with its body) not complete
 // within gateway.request_timeout_s (both 408), headers over the size limit (431), a
-// request that is not HTTP (400). Node answers these itself; this listener gives the same
-// answers, byte for byte, adds a gateway-log line, which Node's default handler does not
-// write, and closes the connection without resetting it (below).
+// request that is not HTTP (400). Node answers these itself; this listener does the same
+// (its own answers, byte for byte) and adds a gateway-log line, which Node's default
+// handler does not write.
 import type { Socket } from 'node:net';
 import type { Logger } from '../util/logger.js';
 
@@ -21,22 +21,22 @@ const REASONS: Record<string, string> = {
 };
 
 /**
- * How long a refused connection may go on sending after its answer before it is cut off.
- * Closing a socket whose peer is still sending resets it, and a client that is still
- * writing (the rest of oversized headers, a trickling body) then drops the answer unread:
- * Node 24's client nearly always did, reporting ECONNRESET instead of the 431.
+ * How long a refused connection is read from (and what is read, dropped) after its answer:
+ * closing a socket with unread bytes sends a TCP reset, which can make the client lose the
+ * answer (a 431 while it is still sending its headers). A lingering close, as nginx does.
  */
-const LINGER_MS = 1000;
+const LINGER_MS = 2_000;
+const LINGER_MAX_BYTES = 1024 * 1024;
+
+/** Sockets already answered: the parser reports each later chunk as another error. */
+const refused = new WeakSet<Socket>();
 
 /** The server's 'clientError' listener. */
 export function clientErrorHandler(
   logger: Logger,
 ): (err: Error & { code?: string }, socket: Socket) => void {
-  // Node's parser reports an error again for every later chunk of a connection it has
-  // refused; that connection is answered, logged and closed once.
-  const answered = new WeakSet<Socket>();
   return (err, socket) => {
-    if (answered.has(socket)) return;
+    if (refused.has(socket)) return;
     const code = err.code ?? 'unknown';
     if (code === 'ECONNRESET' || !socket.writable) {
       // The client is gone; nothing to answer, and nothing worth more than a debug line.
@@ -49,17 +49,28 @@ export function clientErrorHandler(
       reason: REASONS[code] ?? `malformed HTTP request: ${err.message}`,
       remote: socket.remoteAddress,
     });
-    answered.add(socket);
-    // As Node does: no answer once a response to this connection has begun.
+    // As Node does: answer unless a response to this connection has already begun.
     const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     if (inFlight?.headersSent) {
       socket.destroy(err);
       return;
     }
-    // Close gently: end after the answer, read and drop what the client still sends, and
-    // cut the connection off after LINGER_MS at the latest.
-    socket.end(ANSWERS[code] ?? BAD_REQUEST);
-    socket.resume();
-    setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    refused.add(socket);
+    lingeringClose(socket, ANSWERS[code] ?? BAD_REQUEST);
   };
+}
+
+/** Answers, half-closes, and drops what the client still sends, for a bounded time. */
+function lingeringClose(socket: Socket, answer: string): void {
+  let dropped = 0;
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.on('close', () => clearTimeout(timer));
+  socket.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > LINGER_MAX_BYTES) socket.destroy();
+  });
+  socket.on('error', () => socket.destroy());
+  socket.end(answer);
+  socket.resume();
 }
