@@ -72,7 +72,7 @@ export class Pipeline {
     const audit = auditDecision(decisionLog);
     const meta = forwardRequestMeta();
     const forward = forwardToUpstream(registry);
-    const addresses = namespaceResultAddresses();
+    const addresses = namespaceResultAddresses(registry);
     const terminate = terminateWhenObliged(deps.terminate);
 
     // A decided call: what it is, the policy's decision, what the decision obliges, the call.
