@@ -1,8 +1,8 @@
-// One live MCP client connection to one upstream server (a stdio child or a Streamable
-// HTTP endpoint). It restarts itself with exponential backoff when the child exits or the
-// connection drops; while it is down every call fails at once with a clear reason. Nothing
-// from a request ever reaches the command line, the environment or the headers: they come
-// from the configuration only.
+// One live MCP client connection to one upstream server (a stdio child, a Streamable
+// HTTP endpoint or a legacy HTTP+SSE one). It restarts itself with exponential backoff
+// when the child exits or the connection drops; while it is down every call fails at once
+// with a clear reason. Nothing from a request ever reaches the command line, the
+// environment or the headers: they come from the configuration only.
 import { EventEmitter } from 'node:events';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import {
@@ -31,6 +31,7 @@ import { RpcError } from '../mcp/jsonrpc/errors.js';
 import { McpgateError } from '../util/errors.js';
 import type { ServerCatalog } from './catalog.js';
 import { HttpClientTransport } from '../mcp/client/http-transport.js';
+import { SseClientTransport } from '../mcp/client/sse-transport.js';
 import {
   UpstreamCancelledError,
   UpstreamClosedError,
@@ -185,10 +186,11 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     for (const [key, source] of Object.entries(this.config.headers)) {
       headers[key] = readValue(source, `${where}.headers.${key}`);
     }
-    return new HttpClientTransport(new URL(this.config.url), {
-      headers,
-      credentials: () => this.credentialHeaders(),
-    });
+    const options = { headers, credentials: () => this.credentialHeaders() };
+    const url = new URL(this.config.url);
+    return this.config.transport === 'sse'
+      ? new SseClientTransport(url, options)
+      : new HttpClientTransport(url, options);
   }
 
   private async connectOnce(): Promise<void> {
