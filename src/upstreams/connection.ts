@@ -7,7 +7,12 @@ import { EventEmitter } from 'node:events';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import {
   CallToolResultSchema,
+  CancelTaskResultSchema,
+  CompleteResultSchema,
+  CreateTaskResultSchema,
+  EmptyResultSchema,
   GetPromptResultSchema,
+  GetTaskResultSchema,
   ListPromptsResultSchema,
   ListResourcesResultSchema,
   ListResourceTemplatesResultSchema,
@@ -15,6 +20,9 @@ import {
   ReadResourceResultSchema,
   type CallToolRequest,
   type CallToolResult,
+  type CompleteRequest,
+  type CompleteResult,
+  type CreateTaskResult,
   type GetPromptRequest,
   type GetPromptResult,
   type Progress,
@@ -40,6 +48,7 @@ import {
   UpstreamRpcError,
   UpstreamTimeoutError,
   type RequestOptions,
+  type ResultSchema,
   type UpstreamTransport,
 } from '../mcp/client/rpc-client.js';
 
@@ -87,7 +96,21 @@ export interface UpstreamConnectionEvents {
   ready: [];
   down: [reason: string];
   listChanged: [kind: ListKind];
+  /** notifications/resources/updated: the upstream's own URI. */
+  resourceUpdated: [uri: string];
+  /** notifications/tasks/status: the task as the upstream sent it (its own task id). */
+  taskStatus: [task: Record<string, unknown>];
 }
+
+/** The task methods a client may send about a task the upstream runs. */
+export type TaskMethod = 'tasks/get' | 'tasks/result' | 'tasks/cancel';
+
+/** Tasks are created by tools/call only, so tasks/result answers with a tools/call result. */
+const TASK_RESULT_SCHEMAS: Record<TaskMethod, ResultSchema<Record<string, unknown>>> = {
+  'tasks/get': GetTaskResultSchema,
+  'tasks/result': CallToolResultSchema,
+  'tasks/cancel': CancelTaskResultSchema,
+};
 
 export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   private client: UpstreamRpc | undefined;
@@ -204,6 +227,8 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
         this.logger.debug('upstream transport error', { upstream: this.name, error: err.message });
       };
       client.onListChanged = (kind) => this.emit('listChanged', kind);
+      client.onResourceUpdated = (uri) => this.emit('resourceUpdated', uri);
+      client.onTaskStatus = (task) => this.emit('taskStatus', task);
       const headers = await this.credentialHeaders();
       await client.connect({ timeoutMs: this.config.timeoutMs, headers });
     } catch (err) {
@@ -392,6 +417,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
         templates,
         // From this connection's initialize: a reconnect (which rereads the lists) refreshes it.
         instructions: client.instructions,
+        capabilities: caps,
       };
     });
   }
@@ -434,6 +460,44 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   getPrompt(params: GetPromptRequest['params'], options: CallOptions): Promise<GetPromptResult> {
     return this.run(`prompts/get ${params.name}`, (client) =>
       client.request('prompts/get', params, GetPromptResultSchema, this.options(options)),
+    );
+  }
+
+  complete(params: CompleteRequest['params'], options: CallOptions): Promise<CompleteResult> {
+    return this.run('completion/complete', (client) =>
+      client.request('completion/complete', params, CompleteResultSchema, this.options(options)),
+    );
+  }
+
+  /** resources/subscribe or resources/unsubscribe of one upstream URI. */
+  subscription(
+    method: 'resources/subscribe' | 'resources/unsubscribe',
+    uri: string,
+    options: CallOptions,
+  ): Promise<unknown> {
+    return this.run(method, (client) =>
+      client.request(method, { uri }, EmptyResultSchema, this.options(options)),
+    );
+  }
+
+  /** A task-augmented tools/call (params.task): the upstream answers with the task it created. */
+  createToolTask(
+    params: CallToolRequest['params'],
+    options: CallOptions,
+  ): Promise<CreateTaskResult> {
+    return this.run(`tools/call ${params.name} (as a task)`, (client) =>
+      client.request('tools/call', params, CreateTaskResultSchema, this.options(options)),
+    );
+  }
+
+  /** tasks/get, tasks/result or tasks/cancel of one of the upstream's own tasks. */
+  taskRequest(
+    method: TaskMethod,
+    params: { taskId: string; _meta?: Record<string, unknown> },
+    options: CallOptions,
+  ): Promise<Record<string, unknown>> {
+    return this.run(method, (client) =>
+      client.request(method, params, TASK_RESULT_SCHEMAS[method], this.options(options)),
     );
   }
 
