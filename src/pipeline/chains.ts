@@ -212,11 +212,7 @@ export class Pipeline {
       [findTask, credential, meta, toTask, addresses, checkOutput],
       (ctx) => ctx.result,
     );
-    this.add(
-      'tasks/list',
-      [listTasks(tasks, (ctx) => this.run(ctx))],
-      (ctx) => ctx.result,
-    );
+    this.add('tasks/list', [listTasks(tasks, (ctx) => this.run(ctx))], (ctx) => ctx.result);
 
     // A list: one decision for the whole list, then only what it made visible.
     const visible = [input, decideVisible, auditVisibleItems, showVisible()];

@@ -68,7 +68,10 @@ export interface Exchange {
 }
 
 /** Sends a notification to one session on its own stream, if this process holds it. */
-export type SessionNotifier = (sessionId: string, notification: ServerNotification) => Promise<void>;
+export type SessionNotifier = (
+  sessionId: string,
+  notification: ServerNotification,
+) => Promise<void>;
 
 /** Why a stage denied: the reason the user sees, and what the answer must carry. */
 export interface Denial {

@@ -114,7 +114,7 @@ export class ResourceSubscriptions {
     }
     // Held before the upstream answers, so a concurrent last unsubscribe cannot drop it.
     watched.subscribers.set(sessionId, { sessionId, facts, delivering: false, again: false });
-    if (!mine) this.bySession.set(sessionId, (mine = new Map()));
+    if (!mine) this.bySession.set(sessionId, (mine = new Map<string, Held>()));
     mine.set(held, { connection, uri });
     try {
       await watched.upstream;

@@ -37,7 +37,7 @@ export class TaskBindings {
     ids.add(bound.id);
     let upstream = this.byUpstream.get(connection);
     if (!upstream) {
-      this.byUpstream.set(connection, (upstream = new Map()));
+      this.byUpstream.set(connection, (upstream = new Map<string, BoundTask>()));
       const listener = (status: Record<string, unknown>): void =>
         this.statusChanged(connection, status);
       connection.on('taskStatus', listener);

@@ -4,18 +4,16 @@
 // show that configured headers and the call's credential reach both the stream and the
 // POSTs, and that a dropped stream reconnects as a new upstream session.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { Server as HttpServer, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import express from 'express';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { callTool, connectClient, textOf } from './support/client.js';
-import { ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import { startEverything, type EverythingServer } from './support/everything.js';
+import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { buildFixturePolicy } from './support/policies.js';
-import { freePort } from './support/ports.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 
 const API_KEY = 'sse-static-key-0123456789';
@@ -96,39 +94,16 @@ async function startHeaderEchoSse(): Promise<{
   };
 }
 
-/** server-everything in its `sse` mode on a port of its own; resolves once it listens. */
-async function startEverythingSse(): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [join(ROOT, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js'), 'sse'],
-    { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => reject(new Error(`server-everything sse: ${text}`)), 20_000);
-    child.stderr.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      if (text.includes('is running on port')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`server-everything exited ${code}: ${text}`)));
-  });
-  return { url: `http://127.0.0.1:${port}/sse`, child };
-}
-
 let issuer: TestIssuer;
 let echo: Awaited<ReturnType<typeof startHeaderEchoSse>>;
-let everything: Awaited<ReturnType<typeof startEverythingSse>>;
+let everything: EverythingServer;
 let gateway: GatewayProcess;
 let client: Client;
 
 beforeAll(async () => {
   issuer = await startIssuer();
   echo = await startHeaderEchoSse();
-  everything = await startEverythingSse();
+  everything = await startEverything('sse');
   gateway = await startGatewayProcess({
     issuer,
     env: { MCPGATE_TEST_API_KEY: API_KEY },
@@ -155,7 +130,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await client?.close();
   await gateway?.stop();
-  everything?.child.kill();
+  everything?.stop();
   await echo?.close();
   await issuer?.close();
 });

@@ -72,7 +72,12 @@ export function resolveTarget(registry: UpstreamRegistry): Stage {
             if (!entry) throw unknown('prompt', ref.name);
             const { server, name, id } = entry;
             requireCapability(registry.catalog, server, 'completions', (c) => c.completions);
-            ctx.target = { kind: 'completion', server, id, ref: { kind: 'prompt', server, name, id } };
+            ctx.target = {
+              kind: 'completion',
+              server,
+              id,
+              ref: { kind: 'prompt', server, name, id },
+            };
             return undefined;
           }
           const template = registry.catalog.templatesByExposed.get(ref?.uri ?? '');
