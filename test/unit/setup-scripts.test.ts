@@ -105,7 +105,7 @@ describe('scripts/setup.sh', () => {
       encoding: 'utf8',
     });
     expect(result.status).toBe(2);
-    expect(result.stderr).toContain('usage: scripts/setup.sh [--redis]');
+    expect(result.stderr).toContain('usage: scripts/setup.sh [--redis] [--clients]');
   });
 
   it('says what is wrong when REDIS_SERVER names no program', () => {
@@ -116,6 +116,19 @@ describe('scripts/setup.sh', () => {
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(
       'REDIS_SERVER=/nonexistent/redis-server is not an executable file',
+    );
+  });
+});
+
+describe('scripts/install-python-client.sh', () => {
+  it('says what the Python client test needs and lets setup go on when there is no Python', () => {
+    const result = spawnSync('bash', [join(ROOT, 'scripts/install-python-client.sh')], {
+      encoding: 'utf8',
+      env: { ...process.env, PYTHON: '/nonexistent/python3' },
+    });
+    expect(result.status).toBe(0);
+    expect(result.stderr).toContain(
+      '/nonexistent/python3 is not on PATH; the Python client test needs Python >= 3.11',
     );
   });
 });
