@@ -8,9 +8,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { callTool, connectClient, connectEngineer } from './support/client.js';
+import { callTool, connectEngineer } from './support/client.js';
 import { startEverything, type EverythingServer } from './support/everything.js';
-import { FEATURE_PURPOSE, featurePolicy, type FeaturePolicy } from './support/feature-purpose.js';
+import {
+  connectFeatureClient,
+  featurePolicy,
+  type FeaturePolicy,
+} from './support/feature-purpose.js';
 import {
   quickstartUpstreams,
   startGatewayProcess,
@@ -36,8 +40,7 @@ interface Watcher {
 }
 
 async function watcher(user: string): Promise<Watcher> {
-  const token = await issuer.mint({ aud: gateway.mcpUrl, sub: user, groups: ['engineering'] });
-  const client = await connectClient(gateway.mcpUrl, token, { 'Mcp-Purpose': FEATURE_PURPOSE });
+  const client = await connectFeatureClient(gateway.mcpUrl, issuer, user);
   const updates: string[] = [];
   client.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
     updates.push(n.params.uri);

@@ -15,8 +15,8 @@ import {
   TaskStatusNotificationSchema,
   type Task,
 } from '@modelcontextprotocol/sdk/types.js';
-import { connectClient, connectEngineer } from './support/client.js';
-import { FEATURE_PURPOSE, featurePolicy } from './support/feature-purpose.js';
+import { connectEngineer } from './support/client.js';
+import { connectFeatureClient, featurePolicy } from './support/feature-purpose.js';
 import {
   FIXTURE_SERVERS,
   quickstartUpstreams,
@@ -34,8 +34,7 @@ interface Session {
 }
 
 async function session(user: string): Promise<Session> {
-  const token = await issuer.mint({ aud: gateway.mcpUrl, sub: user, groups: ['engineering'] });
-  const client = await connectClient(gateway.mcpUrl, token, { 'Mcp-Purpose': FEATURE_PURPOSE });
+  const client = await connectFeatureClient(gateway.mcpUrl, issuer, user);
   const statuses: Task[] = [];
   client.setNotificationHandler(TaskStatusNotificationSchema, (n) => {
     statuses.push(n.params);

@@ -8,14 +8,34 @@ import { METHOD_NOT_FOUND } from '../../mcp/jsonrpc/codes.js';
 import { INVALID_PARAMS, RpcError } from '../../mcp/jsonrpc/errors.js';
 import { splitExposedUri, type Catalog } from '../../upstreams/catalog.js';
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
+import type { CompletionFacts } from '../../policy/input.js';
 import type { Stage } from '../chain.js';
-import type { RequestContext } from '../context.js';
+import type { RequestContext, RequestParams } from '../context.js';
 
 function unknown(kind: 'tool' | 'prompt', name: string | undefined): RpcError {
   return new RpcError(
     INVALID_PARAMS,
     `unknown ${kind} "${name}"; call ${kind}s/list to see the ${kind}s this session may use`,
   );
+}
+
+/** The prompt (by exposed name) or resource template (by gateway address) a completion names. */
+function completionRef(catalog: Catalog, ref: RequestParams['ref']): CompletionFacts['ref'] {
+  if (ref?.type === 'ref/prompt') {
+    const entry = catalog.prompts.get(ref.name);
+    if (!entry) throw unknown('prompt', ref.name);
+    const { server, name, id } = entry;
+    return { kind: 'prompt', server, name, id };
+  }
+  const template = catalog.templatesByExposed.get(ref?.uri ?? '');
+  if (!template) {
+    throw new RpcError(
+      INVALID_PARAMS,
+      `unknown resource template "${ref?.uri}"; call resources/templates/list to see the templates this session may use`,
+    );
+  }
+  const { server, uriTemplate, id } = template;
+  return { kind: 'resource_template', server, uri: uriTemplate, id };
 }
 
 /** Refuses a request whose upstream does not declare the capability it needs. */
@@ -66,35 +86,9 @@ export function resolveTarget(registry: UpstreamRegistry): Stage {
           return undefined;
         }
         case 'completion/complete': {
-          const { ref } = params;
-          if (ref?.type === 'ref/prompt') {
-            const entry = registry.catalog.prompts.get(ref.name);
-            if (!entry) throw unknown('prompt', ref.name);
-            const { server, name, id } = entry;
-            requireCapability(registry.catalog, server, 'completions', (c) => c.completions);
-            ctx.target = {
-              kind: 'completion',
-              server,
-              id,
-              ref: { kind: 'prompt', server, name, id },
-            };
-            return undefined;
-          }
-          const template = registry.catalog.templatesByExposed.get(ref?.uri ?? '');
-          if (!template) {
-            throw new RpcError(
-              INVALID_PARAMS,
-              `unknown resource template "${ref?.uri}"; call resources/templates/list to see the templates this session may use`,
-            );
-          }
-          const { server, uriTemplate, id } = template;
-          requireCapability(registry.catalog, server, 'completions', (c) => c.completions);
-          ctx.target = {
-            kind: 'completion',
-            server,
-            id,
-            ref: { kind: 'resource_template', server, uri: uriTemplate, id },
-          };
+          const ref = completionRef(registry.catalog, params.ref);
+          requireCapability(registry.catalog, ref.server, 'completions', (c) => c.completions);
+          ctx.target = { kind: 'completion', server: ref.server, id: ref.id, ref };
           return undefined;
         }
         case 'prompts/get': {

@@ -4,8 +4,11 @@
 // refuses tasks kept longer than ten minutes (so a test sees input.task decided). The
 // shipped code-review purpose stays as it is, for the refusals it gives.
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { TestIssuer } from '../../support/issuer.js';
+import { connectClient } from './client.js';
 import { buildInto, copyRego } from './rego-copy.js';
 
 export const FEATURE_PURPOSE = 'feature-test';
@@ -46,4 +49,14 @@ export function featurePolicy(): FeaturePolicy {
       return buildInto(regoDir, bundle);
     },
   };
+}
+
+/** A client of a feature-test session, for `user` of the engineering group. */
+export async function connectFeatureClient(
+  mcpUrl: string,
+  issuer: TestIssuer,
+  user: string,
+): Promise<Client> {
+  const token = await issuer.mint({ aud: mcpUrl, sub: user, groups: ['engineering'] });
+  return connectClient(mcpUrl, token, { 'Mcp-Purpose': FEATURE_PURPOSE });
 }
