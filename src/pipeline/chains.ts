@@ -15,7 +15,6 @@ import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { Logger } from '../util/logger.js';
 import type { Catalog } from '../upstreams/catalog.js';
-import { exposedUri } from '../upstreams/catalog.js';
 import { Chain, type Stage, type StageTimer } from './chain.js';
 import { RequestContext, type ChainMethod, type SessionNotifier } from './context.js';
 import { auditDecision, auditVisible, recorded } from './stages/audit.js';
@@ -95,7 +94,7 @@ export class Pipeline {
     const audit = auditDecision(decisionLog);
     const meta = forwardRequestMeta();
     const forward = forwardToUpstream(registry);
-    const addresses = namespaceResultAddresses();
+    const addresses = namespaceResultAddresses(registry);
     const terminate = terminateWhenObliged(deps.terminate);
 
     // A decided call: what it is, the policy's decision, what the decision obliges, the call.
@@ -281,7 +280,8 @@ export class Pipeline {
       caller,
       session,
       protocolVersion,
-      { uri: exposedUri(server, uri) },
+      // The address the session subscribed by, as the catalog shows this server's URIs.
+      { uri: this.deps.registry.catalog.exposeUri(server, uri) },
       undefined,
       Date.now(),
     );

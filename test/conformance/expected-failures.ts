@@ -5,10 +5,6 @@
 // listed one that passes: the branch that makes one pass deletes its entry (and, for the
 // conformance suite, runs `npm run conformance` to refresh the table in
 // docs/mcp-compatibility.md), so the lists only shrink.
-//
-// Item 9's entries are not covered by the item as it was merged (tool and prompt names
-// only): resource addresses keep their mcpgate://<server>/ form with `prefix: ""`, and the
-// suite reads test://… by its own URI. They stay until that is decided.
 
 /** The items of issue 15 that change what the suite sees (the numbers are the issue's). */
 export const ISSUE_15_ITEMS = {
@@ -36,8 +32,6 @@ const SAMPLING =
   'the gateway declares no client capabilities to upstreams, so the fixture sees a client without sampling';
 const ELICITATION =
   'the gateway declares no client capabilities to upstreams, so the fixture sees a client without elicitation';
-const RESOURCE_ADDRESSES =
-  'resource URIs are always `mcpgate://<server>/<uri>`: `prefix: ""` covers tool and prompt names only, so `test://…` is unknown';
 
 export const CONFORMANCE_EXPECTED_FAILURES: readonly ExpectedFailure[] = [
   { name: 'logging-set-level', item: 2, why: 'logging/setLevel is not a gateway method yet' },
@@ -50,12 +44,6 @@ export const CONFORMANCE_EXPECTED_FAILURES: readonly ExpectedFailure[] = [
   { name: 'tools-call-elicitation', item: 1, why: ELICITATION },
   { name: 'elicitation-sep1034-defaults', item: 1, why: ELICITATION },
   { name: 'elicitation-sep1330-enums', item: 1, why: ELICITATION },
-  { name: 'resources-read-text', item: 9, why: RESOURCE_ADDRESSES },
-  { name: 'resources-read-binary', item: 9, why: RESOURCE_ADDRESSES },
-  { name: 'resources-templates-read', item: 9, why: RESOURCE_ADDRESSES },
-  // Subscriptions (item 4) work through mcpgate; the suite subscribes to test://… by its own URI.
-  { name: 'resources-subscribe', item: 9, why: RESOURCE_ADDRESSES },
-  { name: 'resources-unsubscribe', item: 9, why: RESOURCE_ADDRESSES },
 ];
 
 export const PYTHON_CLIENT_EXPECTED_FAILURES: readonly ExpectedFailure[] = [

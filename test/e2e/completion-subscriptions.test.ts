@@ -1,7 +1,8 @@
 // Completion and resource subscriptions through the gateway, end to end with the TS SDK
 // client, against server-everything as a stdio child (`everything`) and over Streamable
-// HTTP (`remote`): completion/complete reaches the upstream by the namespaced prompt or
-// template and its values come back as far as the policy shows them; a resource update
+// HTTP without a prefix (`remote`, whose names and addresses are the upstream's own):
+// completion/complete reaches the upstream by the prompt or template as listed and its
+// values come back as far as the policy shows them; a resource update
 // reaches only the sessions subscribed to it, and only while the policy lets each read it
 // (a policy change withdraws one resource mid-session); unsubscribing stops it; the shipped
 // code-review policy refuses what it does not allow, with its reasons.
@@ -26,7 +27,8 @@ import { startIssuer, type TestIssuer } from '../support/issuer.js';
 const STATIC = 'demo://resource/static/document/';
 const DOC_A = `mcpgate://everything/${STATIC}architecture.md`;
 const DOC_B = `mcpgate://everything/${STATIC}features.md`;
-const REMOTE_A = `mcpgate://remote/${STATIC}architecture.md`;
+// `remote` has prefix "": its resources keep their own addresses.
+const REMOTE_A = `${STATIC}architecture.md`;
 
 let issuer: TestIssuer;
 let remote: EverythingServer;
@@ -82,7 +84,8 @@ function sessionOf(client: Client): string {
 
 /** server-everything sends an update of every subscribed URI when updates are switched on. */
 async function toggleUpdates(client: Client, server: 'everything' | 'remote'): Promise<void> {
-  const result = await callTool(client, `${server}__toggle-subscriber-updates`);
+  const prefix = server === 'remote' ? '' : `${server}__`;
+  const result = await callTool(client, `${prefix}toggle-subscriber-updates`);
   expect(result.isError ?? false).toBe(false);
 }
 
@@ -95,7 +98,7 @@ beforeAll(async () => {
     bundle: policy.bundle,
     upstreams: {
       everything: quickstartUpstreams().everything,
-      remote: { transport: 'http', url: remote.url },
+      remote: { transport: 'http', url: remote.url, prefix: '' },
       lab: labServer(),
     },
   });
@@ -153,11 +156,11 @@ describe('completion/complete', () => {
     expect(completion.values).toEqual(['Alice', 'Bob', 'Charlie']);
   });
 
-  it('completes a resource template of a Streamable HTTP upstream by its gateway address', async () => {
+  it('completes a resource template of an unprefixed Streamable HTTP upstream as listed', async () => {
     const { completion } = await alice.client.complete({
       ref: {
         type: 'ref/resource',
-        uri: `mcpgate://remote/demo://resource/dynamic/text/{resourceId}`,
+        uri: 'demo://resource/dynamic/text/{resourceId}',
       },
       argument: { name: 'resourceId', value: '7' },
     });
@@ -215,7 +218,7 @@ describe('resource subscriptions', () => {
     await bob?.client.close();
   });
 
-  it('delivers an update only to the sessions subscribed to it, under its gateway address', async () => {
+  it('delivers an update only to the sessions subscribed to it, under the address it was subscribed by', async () => {
     await toggleUpdates(alice.client, 'everything');
     await toggleUpdates(alice.client, 'remote');
     await until(

@@ -1,7 +1,8 @@
 // Stage (notifications/resources/updated): an upstream's update of a resource goes to a
 // subscribed session only once the policy has decided that the session may still read it
-// (this chain's decision, logged like any other). The notification names the resource as
-// the session knows it, mcpgate://<server>/<uri>, on the session's own stream.
+// (this chain's decision, logged like any other). The notification names the resource by
+// the address the session knows it by (the catalog's: mcpgate://<server>/<uri>, or the
+// upstream's own URI for an upstream without prefix), on the session's own stream.
 import type { Stage } from '../chain.js';
 import type { RequestContext, SessionNotifier } from '../context.js';
 

@@ -6,7 +6,7 @@
 import type { ServerCapabilities } from '@modelcontextprotocol/sdk/types.js';
 import { METHOD_NOT_FOUND } from '../../mcp/jsonrpc/codes.js';
 import { INVALID_PARAMS, RpcError } from '../../mcp/jsonrpc/errors.js';
-import { splitExposedUri, type Catalog } from '../../upstreams/catalog.js';
+import type { Catalog } from '../../upstreams/catalog.js';
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
 import type { CompletionFacts } from '../../policy/input.js';
 import type { Stage } from '../chain.js';
@@ -19,7 +19,7 @@ function unknown(kind: 'tool' | 'prompt', name: string | undefined): RpcError {
   );
 }
 
-/** The prompt (by exposed name) or resource template (by gateway address) a completion names. */
+/** The prompt (by exposed name) or resource template (as listed) a completion names. */
 function completionRef(catalog: Catalog, ref: RequestParams['ref']): CompletionFacts['ref'] {
   if (ref?.type === 'ref/prompt') {
     const entry = catalog.prompts.get(ref.name);
@@ -104,7 +104,15 @@ export function resolveTarget(registry: UpstreamRegistry): Stage {
         case 'notifications/resources/updated':
         case 'resources/read': {
           const uri = params.uri ?? '';
-          const target = splitExposedUri(uri);
+          const target = registry.catalog.resolveUri(uri);
+          if (target && 'ambiguous' in target) {
+            throw new RpcError(
+              INVALID_PARAMS,
+              `resource "${uri}" is not listed by any upstream, and upstreams ` +
+                `${target.ambiguous.join(', ')} have no prefix, so its server cannot be told; ` +
+                'call resources/list (or use an address it shows)',
+            );
+          }
           if (!target || !registry.hasServer(target.server)) {
             throw new RpcError(
               INVALID_PARAMS,
