@@ -536,3 +536,56 @@ test_secrets_refused_whatever_the_profile_excludes if {
 	d.reasons == [`filesystem.read_file: argument path "src/secrets/a.ts" looks like a secret (.env* or secrets*); purpose code-review never reads secrets`]
 	allowed(read_file("src/a.ts")) with data.profiles as {"code-review": no_excludes}
 }
+
+# --- completion, subscriptions and updates ------------------------------------------
+
+test_completion_of_allowed_prompts_only if {
+	allowed(fx.complete_prompt("everything", "simple-prompt", "topic", "a"))
+	refused(
+		fx.complete_prompt("everything", "args-prompt", "city", "Par"),
+		"completion for everything.args-prompt is not allowed; purpose code-review completes the arguments of the prompts it may get",
+	)
+	refused(fx.as_app(fx.complete_prompt("everything", "simple-prompt", "topic", "a")), "app-only tokens are refused")
+}
+
+test_completion_of_templates_only_when_listed if {
+	inp := fx.complete_template("everything", "demo://resource/dynamic/text/{resourceId}", "resourceId", "1")
+	refused(inp, "completion for everything:demo://resource/dynamic/text/{resourceId} is not allowed")
+	allowed(inp) with data.mcp.purposes.code_review.allowed_templates as {"everything": {"demo://resource/dynamic/text/{resourceId}"}}
+}
+
+test_completion_values_shown_unless_secret if {
+	inp := fx.with_completion_values(
+		fx.complete_prompt("everything", "simple-prompt", "path", ""),
+		"everything",
+		["src/a.ts", ".env", "config/secrets.json", "Engineering"],
+	)
+	authz.visible == {"src/a.ts", "Engineering"} with input as inp
+}
+
+test_completion_values_hidden_when_completion_refused if {
+	inp := fx.with_completion_values(fx.complete_prompt("everything", "args-prompt", "city", ""), "everything", ["Paris"])
+	authz.visible == set() with input as inp
+}
+
+test_subscriptions_and_updates_follow_reads if {
+	doc := "demo://resource/static/document/architecture.md"
+	allowed(fx.about_resource("resources/subscribe", "everything", doc))
+	allowed(fx.about_resource("notifications/resources/updated", "everything", doc))
+	dynamic := "demo://resource/dynamic/text/1"
+	refused(fx.about_resource("resources/subscribe", "everything", dynamic), "resource everything:demo://resource/dynamic/text/1 is not allowed")
+	refused(fx.about_resource("notifications/resources/updated", "everything", dynamic), "is not allowed")
+}
+
+test_update_not_delivered_once_the_session_may_not_read if {
+	doc := "demo://resource/static/document/architecture.md"
+	update := fx.about_resource("notifications/resources/updated", "everything", doc)
+	refused(update, "is not allowed") with data.mcp.purposes.code_review.allowed_resources as {"everything": ["demo://resource/static/other/*"]}
+	refused(fx.with_age(update, 7200), "this session is older than 3600 s")
+	refused(fx.as_app(update), "app-only tokens are refused")
+}
+
+test_unsubscribe_allowed_for_any_admitted_session if {
+	allowed(fx.about_resource("resources/unsubscribe", "everything", "demo://resource/dynamic/text/1"))
+	refused(fx.with_identity(fx.about_resource("resources/unsubscribe", "everything", "x"), fx.okta_user(["sales"], [])), "code-review needs membership")
+}

@@ -334,6 +334,19 @@ test_session_open_returns_the_ttl if {
 	not "session_ttl_s" in object.keys(decide(ps, fx.with_purpose(fx.list("tools/list", []), "p")).obligations)
 }
 
+# Ending a subscription: any session the profile admits, while it lasts.
+test_unsubscribe_granted_to_admitted_sessions if {
+	ps := with_session({"ttl": 60, "allowed_groups": ["engineering"]}, {})
+	unsubscribe := fx.with_purpose(fx.about_resource("resources/unsubscribe", "s", "u://x"), "p")
+	allowed(ps, unsubscribe)
+	refused(ps, outsider(unsubscribe), "p needs membership in the group engineering")
+	refused(ps, fx.with_age(unsubscribe, 61), "this session is older than 60 s, the ttl of purpose p; open a new session")
+
+	# Subscribing is about reading: a profile alone does not grant it.
+	subscribe := fx.with_purpose(fx.about_resource("resources/subscribe", "s", "u://x"), "p")
+	not allowed(ps, subscribe)
+}
+
 test_sessions_older_than_the_ttl_are_refused if {
 	ps := with_session({"ttl": 60}, {"a.b": {"allowed": true}})
 	allowed(ps, fx.with_age(call("a", "b", {}), 60))

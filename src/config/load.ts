@@ -39,7 +39,8 @@ export interface StdioUpstreamConfig extends UpstreamCommon {
 }
 
 export interface HttpUpstreamConfig extends UpstreamCommon {
-  transport: 'http';
+  /** Streamable HTTP, or the legacy HTTP+SSE transport (MCP 2024-11-05). */
+  transport: 'http' | 'sse';
   url: string;
   headers: Record<string, ValueSource>;
 }
@@ -156,9 +157,9 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
   const upstreams: UpstreamConfig[] = Object.entries(raw.upstreams).map(([name, u]) => {
     const credential = resolveCredential(u.credential, `upstreams.${name}.credential`, baseDir);
     if (isUserCredential(credential)) {
-      if (u.transport !== 'http') {
+      if (u.transport === 'stdio') {
         problems.push(
-          `upstreams.${name}.credential: ${credential.type} is for http upstreams (stdio children take static-secret)`,
+          `upstreams.${name}.credential: ${credential.type} is for http and sse upstreams (stdio children take static-secret)`,
         );
       }
       if (u.isolation !== 'per-session') {
@@ -198,7 +199,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     }
     return {
       ...common,
-      transport: 'http',
+      transport: u.transport,
       url: u.url,
       headers: valueSources(u.headers, `upstreams.${name}.headers`),
     };

@@ -15,7 +15,11 @@ export type PolicyAction =
   | 'tools/list'
   | 'resources/list'
   | 'resources/templates/list'
-  | 'prompts/list';
+  | 'prompts/list'
+  | 'completion/complete'
+  | 'resources/subscribe'
+  | 'resources/unsubscribe'
+  | 'notifications/resources/updated';
 
 export interface RequestFacts {
   identity: Identity;
@@ -30,12 +34,23 @@ export interface RequestFacts {
  * instructions (kind `instruction`, id the server's name).
  */
 export interface CatalogItemFact {
-  kind: 'tool' | 'resource' | 'resource_template' | 'prompt' | 'instruction';
+  kind: 'tool' | 'resource' | 'resource_template' | 'prompt' | 'instruction' | 'completion_value';
   id: string;
   server: string;
   name?: string;
   uri?: string;
   annotations?: Record<string, unknown>;
+}
+
+/** completion/complete: which argument of which prompt or resource template is completed. */
+export interface CompletionFacts {
+  ref:
+    | { kind: 'prompt'; server: string; name: string; id: string }
+    | { kind: 'resource_template'; server: string; uri: string; id: string };
+  /** The argument being completed and what the user has typed so far. */
+  argument: { name: string; value: string };
+  /** The other arguments already chosen (the request's context.arguments), as sent. */
+  context_arguments: Record<string, string>;
 }
 
 export interface PolicyInput {
@@ -69,6 +84,9 @@ export interface PolicyInput {
   resource?: { server: string; uri: string; id: string };
   prompt?: { server: string; name: string; id: string };
   arguments?: Record<string, unknown>;
+  completion?: CompletionFacts;
+  /** tools/call run as a task (the client sent params.task): what it asked for. */
+  task?: { ttl_ms?: number };
   catalog?: CatalogItemFact[];
   findings: unknown[];
   request: {
@@ -131,7 +149,7 @@ export type SessionInput = PolicyInput & { session: NonNullable<PolicyInput['ses
 /** What a request is about besides its session: the target and arguments of its action. */
 export type InputTarget = Pick<
   PolicyInput,
-  'tool' | 'resource' | 'prompt' | 'arguments' | 'catalog'
+  'tool' | 'resource' | 'prompt' | 'arguments' | 'completion' | 'task' | 'catalog'
 >;
 
 /**
@@ -181,6 +199,8 @@ export function buildInput(
     if (target.resource !== undefined) input.resource = target.resource;
     if (target.prompt !== undefined) input.prompt = target.prompt;
     if (target.arguments !== undefined) input.arguments = target.arguments;
+    if (target.completion !== undefined) input.completion = target.completion;
+    if (target.task !== undefined) input.task = target.task;
     if (target.catalog !== undefined) input.catalog = target.catalog;
   }
   return input;

@@ -8,7 +8,13 @@
 // Built once per catalog change; list requests and call lookups only read it. A call finds
 // its tool or prompt by the exposed name in the maps below (never by splitting the name),
 // so every prefix, the empty one too, maps back to exactly one server.
-import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type {
+  Prompt,
+  Resource,
+  ResourceTemplate,
+  ServerCapabilities,
+  Tool,
+} from '@modelcontextprotocol/sdk/types.js';
 import { canonicalJson, sha256Hex } from '../util/canonical-json.js';
 
 export const RESOURCE_SCHEME = 'mcpgate://';
@@ -25,6 +31,8 @@ export interface ServerCatalog {
   templates: ResourceTemplate[];
   /** The `instructions` of the server's initialize result, if it gave any. */
   instructions?: string | undefined;
+  /** The capabilities of the server's initialize result (absent: none known). */
+  capabilities?: ServerCapabilities | undefined;
 }
 
 export interface ToolEntry {
@@ -122,6 +130,16 @@ export class Catalog {
   readonly templates: TemplateEntry[] = [];
   /** Servers that gave instructions, in configuration order. */
   readonly instructions: InstructionEntry[] = [];
+  /** Each server's capabilities, as its last catalog read found them. */
+  readonly capabilities = new Map<string, ServerCapabilities>();
+  /** Resource templates by the template a client sees (`exposed.uriTemplate`). */
+  readonly templatesByExposed = new Map<string, TemplateEntry>();
+
+  /** True when some server declares `has` of its capabilities. */
+  someServer(has: (capabilities: ServerCapabilities) => unknown): boolean {
+    for (const capabilities of this.capabilities.values()) if (has(capabilities)) return true;
+    return false;
+  }
 
   /**
    * Builds a catalog from per-server snapshots. Items that cannot be exposed (bad names,
@@ -185,13 +203,18 @@ export class Catalog {
         });
       }
       for (const template of s.templates) {
-        catalog.templates.push({
+        const entry: TemplateEntry = {
           server: s.server,
           uriTemplate: template.uriTemplate,
           id: `${s.server}:${template.uriTemplate}`,
           exposed: { ...template, uriTemplate: catalog.exposeUri(s.server, template.uriTemplate) },
-        });
+        };
+        catalog.templates.push(entry);
+        if (!catalog.templatesByExposed.has(entry.exposed.uriTemplate)) {
+          catalog.templatesByExposed.set(entry.exposed.uriTemplate, entry);
+        }
       }
+      if (s.capabilities) catalog.capabilities.set(s.server, s.capabilities);
       const text = s.instructions?.trim();
       if (text) {
         catalog.instructions.push({ server: s.server, id: s.server, prefix: s.prefix, text });

@@ -36,11 +36,6 @@ const ELICITATION =
 export const CONFORMANCE_EXPECTED_FAILURES: readonly ExpectedFailure[] = [
   { name: 'logging-set-level', item: 2, why: 'logging/setLevel is not a gateway method yet' },
   {
-    name: 'completion-complete',
-    item: 3,
-    why: 'completion/complete is not a gateway method yet',
-  },
-  {
     name: 'tools-call-with-logging',
     item: 2,
     why: 'its first step, logging/setLevel, is not a gateway method yet',
@@ -49,16 +44,6 @@ export const CONFORMANCE_EXPECTED_FAILURES: readonly ExpectedFailure[] = [
   { name: 'tools-call-elicitation', item: 1, why: ELICITATION },
   { name: 'elicitation-sep1034-defaults', item: 1, why: ELICITATION },
   { name: 'elicitation-sep1330-enums', item: 1, why: ELICITATION },
-  {
-    name: 'resources-subscribe',
-    item: 4,
-    why: 'resources/subscribe is not a gateway method yet',
-  },
-  {
-    name: 'resources-unsubscribe',
-    item: 4,
-    why: 'resources/subscribe and unsubscribe are not gateway methods yet',
-  },
 ];
 
 export const PYTHON_CLIENT_EXPECTED_FAILURES: readonly ExpectedFailure[] = [
@@ -66,8 +51,6 @@ export const PYTHON_CLIENT_EXPECTED_FAILURES: readonly ExpectedFailure[] = [
   { name: 'elicitation', item: 1, why: 'the fixture sees a client without elicitation' },
   { name: 'roots', item: 1, why: 'the fixture sees a client without roots' },
   { name: 'logging', item: 2, why: 'logging/setLevel is not a gateway method yet' },
-  { name: 'completion', item: 3, why: 'completion/complete is not a gateway method yet' },
-  { name: 'subscriptions', item: 4, why: 'resources/subscribe is not a gateway method yet' },
 ];
 
 /**

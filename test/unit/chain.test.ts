@@ -158,14 +158,16 @@ describe('the assembled chains (mcpgate start --explain)', () => {
         '   1. resolve target',
         '   2. build input',
         '   3. decide (mcp/authz/decision)',
-        '   4. credential for this call',
-        '   5. rate limit and record  (also on a deny)',
-        '   6. decision log  (also on a deny)',
-        '   7. request _meta for the upstream',
-        '   8. forward to the upstream',
-        '   9. namespace addresses in the result',
-        '  10. check the result (outputSchema)',
-        '  11. terminate the session when the policy says so  (after the answer, always)',
+        '   4. limit on tasks per session',
+        '   5. credential for this call',
+        '   6. rate limit and record  (also on a deny)',
+        '   7. decision log  (also on a deny)',
+        '   8. request _meta for the upstream',
+        '   9. forward to the upstream',
+        '  10. namespace addresses in the result',
+        '  11. bind the task to the session',
+        '  12. check the result (outputSchema)',
+        '  13. terminate the session when the policy says so  (after the answer, always)',
       ].join('\n'),
     );
   });
@@ -187,16 +189,75 @@ describe('the assembled chains (mcpgate start --explain)', () => {
     );
   });
 
-  it('has a chain for every decided method', () => {
+  it('prints completion/complete: the decision, the call, then which values are shown', () => {
+    const block = text.split('\n\n').find((b) => b.startsWith('completion/complete\n'));
+    expect(block).toBe(
+      [
+        'completion/complete',
+        '   1. resolve target',
+        '   2. build input',
+        '   3. decide (mcp/authz/decision)',
+        '   4. credential for this call',
+        '   5. rate limit and record  (also on a deny)',
+        '   6. decision log  (also on a deny)',
+        '   7. request _meta for the upstream',
+        '   8. forward to the upstream',
+        '   9. completion values for the policy',
+        '  10. decide (mcp/authz/visible)',
+        '  11. decision log  (also on a deny)',
+        '  12. show visible completion values',
+        '  13. terminate the session when the policy says so  (after the answer, always)',
+      ].join('\n'),
+    );
+  });
+
+  it('prints the delivery of a resource update: decided and logged before it is sent', () => {
+    const block = text.split('\n\n').find((b) => b.startsWith('notifications/resources/updated\n'));
+    expect(block).toBe(
+      [
+        'notifications/resources/updated',
+        '   1. resolve target',
+        '   2. build input',
+        '   3. decide (mcp/authz/decision)',
+        '   4. decision log  (also on a deny)',
+        '   5. deliver the update to the session',
+      ].join('\n'),
+    );
+  });
+
+  it('prints tasks/result: no decision, the result stages of the call that made the task', () => {
+    const block = text.split('\n\n').find((b) => b.startsWith('tasks/result\n'));
+    expect(block).toBe(
+      [
+        'tasks/result',
+        '   1. find the task in this session',
+        '   2. credential for this call',
+        '   3. request _meta for the upstream',
+        '   4. forward to the upstream that runs the task',
+        '   5. namespace addresses in the result',
+        '   6. check the result (outputSchema)',
+      ].join('\n'),
+    );
+  });
+
+  it('has a chain for every method it serves', () => {
     const methods = text.split('\n\n').map((b) => b.split('\n')[0]);
     expect(methods.sort()).toEqual(
       [
+        'completion/complete',
+        'notifications/resources/updated',
         'prompts/get',
         'prompts/list',
         'resources/list',
         'resources/read',
+        'resources/subscribe',
         'resources/templates/list',
+        'resources/unsubscribe',
         'session/open',
+        'tasks/cancel',
+        'tasks/get',
+        'tasks/list',
+        'tasks/result',
         'tools/call',
         'tools/list',
       ].sort(),

@@ -275,7 +275,15 @@ input_denials contains reason if {
 
 # The gateway fills the object that describes the target; without it no
 # purpose rule could match, and the user deserves to know why.
-_target_key := {"tools/call": "tool", "resources/read": "resource", "prompts/get": "prompt"}
+_target_key := {
+	"tools/call": "tool",
+	"resources/read": "resource",
+	"resources/subscribe": "resource",
+	"resources/unsubscribe": "resource",
+	"notifications/resources/updated": "resource",
+	"prompts/get": "prompt",
+	"completion/complete": "completion",
+}
 
 input_denials contains reason if {
 	key := _target_key[input.action]
@@ -288,6 +296,8 @@ _target_given("tool") if input.tool
 _target_given("resource") if input.resource
 
 _target_given("prompt") if input.prompt
+
+_target_given("completion") if input.completion
 
 # Ids are derived from server and name by the gateway; a mismatch means the
 # input was built wrongly, and rules keyed on either could disagree.
@@ -302,9 +312,18 @@ input_denials contains "malformed request: prompt.id is not server.name" if {
 }
 
 input_denials contains "malformed request: resource.id is not server:uri" if {
-	input.action == "resources/read"
+	input.action in tools.resource_actions
 	input.resource.id != concat(":", [input.resource.server, input.resource.uri])
 }
+
+input_denials contains "malformed request: completion.ref.id is not server.name or server:uri" if {
+	input.action == "completion/complete"
+	input.completion.ref.id != _completion_ref_id(input.completion.ref)
+}
+
+_completion_ref_id(ref) := concat(".", [ref.server, ref.name]) if ref.kind == "prompt"
+
+_completion_ref_id(ref) := concat(":", [ref.server, ref.uri]) if ref.kind == "resource_template"
 
 # Default deny still explains itself: a purpose that neither grants nor
 # refuses yields one reason naming the request.
@@ -320,9 +339,11 @@ fallback_denials contains reason if {
 _target_suffix := concat("", [" ", input.tool.id]) if {
 	input.action == "tools/call"
 } else := concat("", [" ", input.resource.id]) if {
-	input.action == "resources/read"
+	input.action in tools.resource_actions
 } else := concat("", [" ", input.prompt.id]) if {
 	input.action == "prompts/get"
+} else := concat("", [" ", input.completion.ref.id]) if {
+	input.action == "completion/complete"
 } else := ""
 
 # --- Obligations -----------------------------------------------------------

@@ -269,6 +269,15 @@ allow if {
 	_usable
 }
 
+# Ending a resource subscription only stops what the session is told, so any
+# session the profile admits may do it (what it subscribes to, and whether an
+# update reaches it, is decided by the rules about resources).
+allow if {
+	input.action == "resources/unsubscribe"
+	_usable
+	not _expired
+}
+
 # A well-formed profile that admits this caller.
 default _usable := false
 

@@ -8,7 +8,7 @@ import { buildInput } from '../../policy/input.js';
 import type { Catalog } from '../../upstreams/catalog.js';
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
 import type { Stage } from '../chain.js';
-import type { RequestContext } from '../context.js';
+import type { ChainMethod, RequestContext, TaskMethod } from '../context.js';
 
 /** The gateway's name and version, as the policy sees them (request.gateway). */
 export interface GatewayFacts {
@@ -22,28 +22,40 @@ export function buildRequestInput(gateway: GatewayFacts, registry: UpstreamRegis
     name: 'build input',
     when: 'allowed',
     run(ctx: RequestContext) {
+      const { action } = ctx;
+      if (isTaskMethod(action)) throw new Error(`${action} is not decided; it has no policy input`);
       const facts = {
         identity: ctx.identity,
         session: ctx.session,
         protocolVersion: ctx.protocolVersion,
         gateway,
       };
-      ctx.input = buildInput(ctx.action, facts, targetFacts(ctx, catalogFacts, registry), ctx.now);
+      ctx.input = buildInput(
+        action,
+        facts,
+        targetFacts(ctx, action, catalogFacts, registry),
+        ctx.now,
+      );
       return undefined;
     },
   };
 }
 
+function isTaskMethod(method: ChainMethod): method is TaskMethod {
+  return method.startsWith('tasks/');
+}
+
 function targetFacts(
   ctx: RequestContext,
+  action: PolicyAction,
   catalogFacts: CatalogFacts,
   registry: UpstreamRegistry,
 ): InputTarget | undefined {
   const { target } = ctx;
   if (target !== undefined) {
     switch (target.kind) {
-      case 'tool':
-        return {
+      case 'tool': {
+        const facts: InputTarget = {
           tool: {
             server: target.server,
             name: target.name,
@@ -52,6 +64,18 @@ function targetFacts(
             definition_hash: target.entry.definitionHash,
           },
           arguments: ctx.args,
+        };
+        const task = ctx.params.task;
+        if (task !== undefined) facts.task = task.ttl === undefined ? {} : { ttl_ms: task.ttl };
+        return facts;
+      }
+      case 'completion':
+        return {
+          completion: {
+            ref: target.ref,
+            argument: ctx.params.argument ?? { name: '', value: '' },
+            context_arguments: ctx.params.context?.arguments ?? {},
+          },
         };
       case 'prompt':
         return {
@@ -63,12 +87,12 @@ function targetFacts(
     }
   }
   const catalog = registry.catalog;
-  if (ctx.action === 'session/open') {
+  if (action === 'session/open') {
     // Without instructions there is nothing to show: the input stays as it always was.
     if (catalog.instructions.length === 0) return undefined;
-  } else if (!isListAction(ctx.action)) return undefined;
+  } else if (!isListAction(action)) return undefined;
   ctx.catalog = catalog;
-  return { catalog: catalogFacts.get(catalog, ctx.action) };
+  return { catalog: catalogFacts.get(catalog, action) };
 }
 
 /** The actions whose input carries catalog facts: the lists, and session/open. */

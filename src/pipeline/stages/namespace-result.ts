@@ -76,6 +76,9 @@ export function namespaceResult(catalog: Catalog, ctx: RequestContext): unknown 
       });
       return messages === result.messages ? result : { ...result, messages };
     }
+    case 'completion':
+      // Completion values are argument values, not addresses.
+      return result;
     case 'resource': {
       if (!Array.isArray(result.contents)) return result;
       const contents = copiedWhereChanged(result.contents, (c) =>
