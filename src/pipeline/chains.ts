@@ -31,6 +31,7 @@ import { resolveTarget } from './stages/resolve-target.js';
 import { showInstructions } from './stages/show-instructions.js';
 import { showVisible } from './stages/show-visible.js';
 import { terminateWhenObliged, type TerminateSession } from './stages/terminate.js';
+import { validateArguments } from './stages/validate-arguments.js';
 
 export interface PipelineDeps {
   policy: PolicyHolder;
@@ -76,11 +77,17 @@ export class Pipeline {
     const terminate = terminateWhenObliged(deps.terminate);
 
     // A decided call: what it is, the policy's decision, what the decision obliges, the call.
-    const call = (action: PolicyAction, render: (ctx: RequestContext) => unknown, after: Stage[]) =>
+    const call = (
+      action: PolicyAction,
+      render: (ctx: RequestContext) => unknown,
+      before: Stage[],
+      after: Stage[],
+    ) =>
       this.add(
         action,
         [
           resolve,
+          ...before,
           input,
           decideStage,
           credential,
@@ -94,9 +101,9 @@ export class Pipeline {
         ],
         render,
       );
-    call('tools/call', renderToolCall, [checkToolOutput()]);
-    call('resources/read', renderOrThrow, []);
-    call('prompts/get', renderOrThrow, []);
+    call('tools/call', renderToolCall, [validateArguments(logger)], [checkToolOutput()]);
+    call('resources/read', renderOrThrow, [], []);
+    call('prompts/get', renderOrThrow, [], []);
 
     // A list: one decision for the whole list, then only what it made visible.
     const decideVisible = decideVisibleItems(policy, logger);
