@@ -12,7 +12,7 @@
 // so an upgrade that brings a new rule fails the tests until its gate is written.
 import { lintSource } from '@secretlint/core';
 import { rules as recommendedRules } from '@secretlint/secretlint-rule-preset-recommend';
-import type { Severity, TextDetector, TextMatch } from './finding.js';
+import type { TextDetector, TextMatch } from './finding.js';
 
 const RULE_PREFIX = '@secretlint/secretlint-rule-';
 
@@ -80,7 +80,7 @@ export function secretlintRules(): TextDetector {
       return result.messages.map((m) => ({
         type: 'secret',
         detector: secretlintDetector(m.ruleId),
-        severity: 'high' as Severity,
+        severity: 'high',
         offset: m.range[0],
         length: m.range[1] - m.range[0],
       }));

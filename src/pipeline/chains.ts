@@ -2,7 +2,15 @@
 // capability is a new stage file plus one line in the chains below. `explain()` prints
 // them in order (`mcpgate start --explain`).
 import type { DecisionLog } from '../audit/decision-log.js';
+import {
+  guardrailsSchema,
+  resolveGuardrails,
+  type GuardrailsConfig,
+} from '../config/guardrails.js';
 import type { CredentialBroker } from '../credentials/broker.js';
+import { builtInDetectors } from '../inspect/detectors.js';
+import { ExternalInspector } from '../inspect/external.js';
+import { Walker } from '../inspect/walk.js';
 import { POLICY_DENIED, RpcError } from '../mcp/jsonrpc/errors.js';
 import { decide, type DecisionEvaluation } from '../policy/decide.js';
 import type { Decision } from '../policy/decision.js';
@@ -16,16 +24,21 @@ import type { Logger } from '../util/logger.js';
 import { Chain, type Stage, type StageTimer } from './chain.js';
 import type { RequestContext } from './context.js';
 import { auditDecision, auditVisible, recorded } from './stages/audit.js';
+import { auditResultDecision } from './stages/audit-result.js';
 import { buildRequestInput, type GatewayFacts } from './stages/build-input.js';
 import { checkToolOutput } from './stages/check-output.js';
 import { issueCredential } from './stages/credential.js';
 import { decideRequest } from './stages/decide.js';
+import { decideResult } from './stages/decide-result.js';
 import { decideVisibleItems } from './stages/decide-visible.js';
 import { endUnrecordedSession } from './stages/end-unrecorded-session.js';
 import { forwardToUpstream } from './stages/forward.js';
+import { inspectArguments } from './stages/inspect-arguments.js';
+import { inspectResult } from './stages/inspect-result.js';
 import { namespaceResultAddresses } from './stages/namespace-result.js';
 import { openSession, type SessionOpenLimits } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
+import { recordFindings } from './stages/record-findings.js';
 import { forwardRequestMeta } from './stages/request-meta.js';
 import { resolveTarget } from './stages/resolve-target.js';
 import { showInstructions } from './stages/show-instructions.js';
@@ -46,6 +59,13 @@ export interface PipelineDeps {
   terminate: TerminateSession;
   /** Per-stage timings for metrics; absent, no clock is read. */
   timer?: StageTimer;
+  /** The guardrails (argument schemas, inspection, external inspectors); absent: the defaults. */
+  guardrails?: GuardrailsConfig;
+}
+
+/** The guardrails of a configuration that says nothing about them. */
+export function defaultGuardrails(): GuardrailsConfig {
+  return resolveGuardrails(guardrailsSchema.parse(undefined), '.', []);
 }
 
 /** What session/open decided, for the HTTP layer to answer. */
@@ -75,6 +95,22 @@ export class Pipeline {
     const forward = forwardToUpstream(registry);
     const addresses = namespaceResultAddresses();
     const terminate = terminateWhenObliged(deps.terminate);
+    const guardrails = deps.guardrails ?? defaultGuardrails();
+    const walker = new Walker(builtInDetectors(guardrails.nationalIds), guardrails.inspection);
+    // Before the decision: the arguments' schema, then what they carry.
+    const checkArguments = guardrails.checkArgumentSchemas ? [validateArguments(logger)] : [];
+    const argumentFacts = guardrails.inspect ? [inspectArguments(walker)] : [];
+    // After the call: the result inspected, decided on, logged, its findings recorded.
+    const inspectors = guardrails.inspectors.map((c) => new ExternalInspector(c));
+    const resultStages =
+      guardrails.inspect || inspectors.length > 0
+        ? [
+            inspectResult(walker, inspectors, logger),
+            decideResult(policy, logger, guardrails.decideResults),
+            auditResultDecision(decisionLog),
+          ]
+        : [];
+    const findings = recordFindings(store);
 
     // A decided call: what it is, the policy's decision, what the decision obliges, the call.
     const call = (
@@ -95,15 +131,17 @@ export class Pipeline {
           audit,
           meta,
           forward,
+          ...resultStages,
+          findings,
           addresses,
           ...after,
           terminate,
         ],
         render,
       );
-    call('tools/call', renderToolCall, [validateArguments(logger)], [checkToolOutput()]);
+    call('tools/call', renderToolCall, [...checkArguments, ...argumentFacts], [checkToolOutput()]);
     call('resources/read', renderOrThrow, [], []);
-    call('prompts/get', renderOrThrow, [], []);
+    call('prompts/get', renderOrThrow, argumentFacts, []);
 
     // A list: one decision for the whole list, then only what it made visible.
     const decideVisible = decideVisibleItems(policy, logger);

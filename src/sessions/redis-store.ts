@@ -65,6 +65,7 @@ import {
   LOAD_SCRIPT,
   RECORD_SCRIPT,
   TERMINATE_SCRIPT,
+  FINDINGS_SCRIPT,
 } from './redis/scripts.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import {
@@ -79,6 +80,8 @@ import {
   type SessionStore,
   type SessionUse,
   type StoreHealth,
+  MAX_SESSION_LABELS,
+  type SessionDlp,
 } from './store.js';
 
 export interface RedisStoreOptions {
@@ -146,6 +149,7 @@ export class RedisStore implements SessionStore {
     load: ScriptCall;
     record: ScriptCall;
     terminate: ScriptCall;
+    findings: ScriptCall;
   };
   /** Why each connection is not usable, while it is not (for messages and health). */
   private readonly problem: Partial<Record<Role, string>> = {};
@@ -188,6 +192,7 @@ export class RedisStore implements SessionStore {
       load: this.define('mcpgateSessionLoad', LOAD_SCRIPT),
       record: this.define('mcpgateSessionRecord', RECORD_SCRIPT),
       terminate: this.define('mcpgateSessionTerminate', TERMINATE_SCRIPT),
+      findings: this.define('mcpgateSessionFindings', FINDINGS_SCRIPT),
     };
     this.watch(this.redis, 'commands');
     this.watch(this.sub, 'events');
@@ -336,7 +341,7 @@ export class RedisStore implements SessionStore {
       const count: unknown = counts[i];
       rates[rule.name] = typeof count === 'number' ? count : 0;
     });
-    return {
+    const loaded: LoadedSession = {
       record: this.decodeRecord(id, hash),
       history: history.map((json) => this.decodeEntry(id, json)),
       summary: this.decodeSummary(id, summary, hash.untracked),
@@ -346,6 +351,36 @@ export class RedisStore implements SessionStore {
       },
       rates,
     };
+    if (hash.dlpLabels !== undefined || hash.dlpTypes !== undefined) {
+      loaded.dlp = this.decodeDlp(id, hash);
+    }
+    return loaded;
+  }
+
+  async recordFindings(
+    id: string,
+    labels: readonly string[],
+    counts: Readonly<Record<string, number>>,
+  ): Promise<boolean> {
+    const [key] = this.sessionKeys(id);
+    const pairs = Object.entries(counts).flatMap(([type, n]) => [type, Math.floor(n)]);
+    const reply = await this.run(() =>
+      this.scripts.findings(1, key, MAX_SESSION_LABELS, labels.length, ...labels, ...pairs),
+    );
+    return reply === 1;
+  }
+
+  /** The session hash's `label:<label>` and `findings:<type>` fields (FINDINGS_SCRIPT). */
+  private decodeDlp(id: string, hash: Record<string, string>): SessionDlp {
+    const labels: string[] = [];
+    const findingCounts: Record<string, number> = {};
+    for (const field in hash) {
+      if (field.startsWith('label:')) labels.push(field.slice('label:'.length));
+      else if (field.startsWith('findings:')) {
+        findingCounts[field.slice('findings:'.length)] = this.decodeCount(id, hash[field]);
+      }
+    }
+    return { labels: labels.sort(), findingCounts };
   }
 
   async recordCall(

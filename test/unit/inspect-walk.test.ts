@@ -145,7 +145,7 @@ describe('redaction', () => {
     expect(RESULT.content[0]).toEqual({ type: 'text', text: 'owner: alice@example.com' });
   });
 
-  it('merges overlapping spans', async () => {
+  it('merges overlapping spans', () => {
     const text = 'a alice@example.com b';
     const findings = [
       {

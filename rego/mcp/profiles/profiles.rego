@@ -13,6 +13,7 @@
 #   - input: schema.input
 package mcp.profiles
 
+import data.mcp.lib.findings
 import data.mcp.lib.history
 import data.mcp.lib.identity
 import data.mcp.lib.paths
@@ -267,6 +268,15 @@ allow if {
 allow if {
 	input.action == "session/open"
 	_usable
+}
+
+# The result of a call this session was allowed to make: the profile says
+# nothing against it (what the result holds is for extensions to judge, on
+# input.result.findings).
+allow if {
+	findings.is_result_action
+	_usable
+	not _expired
 }
 
 # A well-formed profile that admits this caller.

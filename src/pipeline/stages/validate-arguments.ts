@@ -2,7 +2,7 @@
 // and the upstream see them. JSON Schema 2020-12 unless the schema declares draft-07 or
 // 2019-09 in `$schema`; formats are checked (ajv-formats). Validators are compiled once per
 // catalog entry, so once per catalog version, on the first call of each tool: never per
-// call. Invalid arguments are refused with -32602, the validator's path and message, and a
+// call. Invalid arguments are refused as invalid params (INVALID_PARAMS), the validator's path and message, and a
 // line in the gateway log; nothing is decided, recorded or forwarded. A schema that cannot
 // be compiled (malformed, an unresolvable $ref) refuses every call of its tool, saying so:
 // arguments that cannot be checked are not let through.
