@@ -119,9 +119,10 @@ deny contains reason if {
 # needs one, and a key with a few lines masked is still most of a key.
 deny contains reason if {
 	findings.is_result_action
-	some f in findings.result_of_detector("secret.private_key")
+	keys := findings.result_of_detector("secret.private_key")
+	count(keys) > 0
 	reason := concat("", [
-		"the result carries a private key (at ", f.pointer,
+		"the result carries a private key (at ", concat(", ", sort({f.pointer | some f in keys})),
 		"); purpose code-review never shows private keys",
 	])
 }
