@@ -93,7 +93,7 @@ export class Pipeline {
     const audit = auditDecision(decisionLog);
     const meta = forwardRequestMeta();
     const forward = forwardToUpstream(registry);
-    const addresses = namespaceResultAddresses();
+    const addresses = namespaceResultAddresses(registry);
     const terminate = terminateWhenObliged(deps.terminate);
     const guardrails = deps.guardrails ?? defaultGuardrails();
     const walker = new Walker(builtInDetectors(guardrails.nationalIds), guardrails.inspection);

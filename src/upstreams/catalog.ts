@@ -2,7 +2,9 @@
 // namespaced names, so two servers can never shadow each other.
 //   tools and prompts:  <prefix><name>       (prefix `<server>__` unless configured; the
 //                                              whole name 64 characters of [A-Za-z0-9_-])
-//   resources:          mcpgate://<server>/<upstream uri, verbatim>
+//   resources:          mcpgate://<server>/<upstream uri, verbatim>; an upstream whose
+//                       prefix is "" keeps its URIs as they are (except those that already
+//                       look like mcpgate:// ones: those stay bound to their server)
 // Built once per catalog change; list requests and call lookups only read it. A call finds
 // its tool or prompt by the exposed name in the maps below (never by splitting the name),
 // so every prefix, the empty one too, maps back to exactly one server.
@@ -112,6 +114,8 @@ function collision(
 }
 
 export class Catalog {
+  /** Servers whose prefix is "": their names and resource addresses are shown as they are. */
+  readonly unprefixed: string[] = [];
   readonly tools = new Map<string, ToolEntry>();
   readonly prompts = new Map<string, PromptEntry>();
   readonly resources = new Map<string, ResourceEntry>();
@@ -126,6 +130,7 @@ export class Catalog {
   static build(servers: ServerCatalog[]): { catalog: Catalog; problems: string[] } {
     const catalog = new Catalog();
     const problems: string[] = [];
+    for (const s of servers) if (s.prefix === '') catalog.unprefixed.push(s.server);
     for (const s of servers) {
       for (const tool of s.tools) {
         const name = checkName('tool', s, tool.name, problems);
@@ -159,8 +164,19 @@ export class Catalog {
         });
       }
       for (const resource of s.resources) {
-        const uri = exposedUri(s.server, resource.uri);
-        if (catalog.resources.has(uri)) continue; // an upstream listing one URI twice
+        const uri = catalog.exposeUri(s.server, resource.uri);
+        const clash = catalog.resources.get(uri);
+        if (clash) {
+          // An upstream listing one URI twice keeps the first; two unprefixed upstreams
+          // listing one URI cannot be told apart.
+          if (clash.server !== s.server) {
+            problems.push(
+              `resource address collision: "${uri}" is listed by ${clash.server} and by ${s.server}, ` +
+                `both without a prefix; give upstreams.${clash.server}.prefix or upstreams.${s.server}.prefix a value`,
+            );
+          }
+          continue;
+        }
         catalog.resources.set(uri, {
           server: s.server,
           uri: resource.uri,
@@ -173,7 +189,7 @@ export class Catalog {
           server: s.server,
           uriTemplate: template.uriTemplate,
           id: `${s.server}:${template.uriTemplate}`,
-          exposed: { ...template, uriTemplate: exposedUri(s.server, template.uriTemplate) },
+          exposed: { ...template, uriTemplate: catalog.exposeUri(s.server, template.uriTemplate) },
         });
       }
       const text = s.instructions?.trim();
@@ -182,5 +198,32 @@ export class Catalog {
       }
     }
     return { catalog, problems };
+  }
+
+  /**
+   * The address a client is shown for an upstream's resource URI: mcpgate://<server>/<uri>,
+   * or the URI itself for an unprefixed server. A URI that already starts with mcpgate://
+   * is always wrapped, so an upstream cannot hand out an address of another server.
+   */
+  exposeUri(server: string, uri: string): string {
+    if (this.unprefixed.includes(server) && !uri.startsWith(RESOURCE_SCHEME)) return uri;
+    return exposedUri(server, uri);
+  }
+
+  /**
+   * The server and upstream URI a client's address stands for. An address that is not
+   * mcpgate:// belongs to the unprefixed server that lists it, else to the only unprefixed
+   * server (a resource it does not list, such as one of its templates); with several, it
+   * is ambiguous and `ambiguous` names them.
+   */
+  resolveUri(
+    address: string,
+  ): { server: string; uri: string } | { ambiguous: readonly string[] } | undefined {
+    if (address.startsWith(RESOURCE_SCHEME)) return splitExposedUri(address);
+    const listed = this.resources.get(address);
+    if (listed) return { server: listed.server, uri: listed.uri };
+    if (this.unprefixed.length === 1) return { server: this.unprefixed[0] as string, uri: address };
+    if (this.unprefixed.length > 1) return { ambiguous: this.unprefixed };
+    return undefined;
   }
 }

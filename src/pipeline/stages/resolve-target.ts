@@ -2,7 +2,6 @@
 // prompt). An unknown name is a protocol error (invalid params), not a policy decision:
 // nothing is decided or logged about a target that does not exist.
 import { INVALID_PARAMS, RpcError } from '../../mcp/jsonrpc/errors.js';
-import { splitExposedUri } from '../../upstreams/catalog.js';
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
 import type { Stage } from '../chain.js';
 import type { RequestContext } from '../context.js';
@@ -39,7 +38,15 @@ export function resolveTarget(registry: UpstreamRegistry): Stage {
         }
         case 'resources/read': {
           const uri = params.uri ?? '';
-          const target = splitExposedUri(uri);
+          const target = registry.catalog.resolveUri(uri);
+          if (target && 'ambiguous' in target) {
+            throw new RpcError(
+              INVALID_PARAMS,
+              `resource "${uri}" is not listed by any upstream, and upstreams ` +
+                `${target.ambiguous.join(', ')} have no prefix, so its server cannot be told; ` +
+                'call resources/list (or use an address it shows)',
+            );
+          }
           if (!target || !registry.hasServer(target.server)) {
             throw new RpcError(
               INVALID_PARAMS,
