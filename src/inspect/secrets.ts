@@ -35,6 +35,19 @@ export const SECRETLINT_GATES: Readonly<Record<string, string>> = {
   linear: String.raw`lin_api_`,
   '1password': String.raw`ops_`,
   'database-connection-string': String.raw`(?:mongodb|mysql|postgres)`,
+  stripe: String.raw`[sr]k_(?:live|test)_`,
+  gitlab: String.raw`glpat-`,
+  grafana: String.raw`gl(?:c|sa)_`,
+  groq: String.raw`gsk_`,
+  huggingface: String.raw`hf_`,
+  notion: String.raw`ntn_`,
+  'hashicorp-vault': String.raw`hv[sbr]\.`,
+  vercel: String.raw`vc[piark]_`,
+  databricks: String.raw`dapi`,
+  docker: String.raw`dckr_pat_`,
+  figma: String.raw`figd_`,
+  cloudflare: String.raw`cf(?:k|ut|at)_`,
+  tailscale: String.raw`tskey-`,
 };
 
 /**
