@@ -57,9 +57,29 @@ test_read_path_tricks_denied if {
 	refused(read_file("C:/src/a.ts"), "starts with a drive letter")
 	refused(read_file(`src\a.ts`), "contains a backslash")
 	refused(read_file("src/a.ts\u0000.png"), "contains a NUL")
-	refused(read_file("src%2F..%2Fsecrets%2Fx.ts"), "contains a percent-encoded /")
+	refused(read_file("src%2F..%2Fsecrets%2Fx.ts"), "contains percent-encoding %2F, which a server that decodes it reads as other characters")
 	refused(read_file("src\u2215..\u2215x.ts"), "contains U+2215 DIVISION SLASH, which looks like /")
 	refused(read_file("src/\u2025/x.ts"), "contains U+2025 TWO DOT LEADER, which looks like ..")
+}
+
+# A secret's name spelled so that only a server that decodes or normalises it,
+# or Windows, sees the name: refused as a trick, as the plain name is refused.
+test_read_secret_spellings_denied if {
+	refused(read_file("src/secrets.ts"), "looks like a secret")
+	refused(read_file("src/%73ecrets.ts"), "contains percent-encoding %73, which a server that decodes it reads as other characters")
+	refused(read_file("src/\uff53ecrets.ts"), `contains U+FF53, which reads as "s" in Unicode compatibility form (NFKC)`)
+	refused(read_file("src/\ud835\udc2cecrets.ts"), `contains U+1D42C, which reads as "s" in Unicode compatibility form (NFKC)`)
+	refused(read_file("src/SECRET~1.ts"), "looks like a Windows short name (~ and a digit, as in SECRET~1.TS), which may name another file")
+	refused(read_file("src/\uff0eenv.ts"), "contains U+FF0E FULLWIDTH FULL STOP, which looks like .")
+}
+
+# What only resembles those tricks is a plain name.
+test_read_plain_names_near_the_tricks_allowed if {
+	allowed(read_file("src/100%.ts"))
+	allowed(read_file("src/a%zz.ts"))
+	allowed(read_file("src/a~b.ts"))
+	allowed(read_file("src/caf\u00e9.ts"))
+	allowed(read_file("src/cafe\u0301.ts"))
 }
 
 # Paths as agents write them: the same file, so the same decision as the plain path.

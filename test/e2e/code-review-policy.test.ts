@@ -102,7 +102,10 @@ describe('filesystem read tools: src/**/*.{ts,tsx} only, never secrets', () => {
     ['src/../.env', '..'],
     ['src/a/../../.env.ts', '..'],
     ['/etc/passwd', 'absolute'],
-    ['src%2F..%2F.env', 'percent-encoded'],
+    ['src%2F..%2F.env', 'percent-encoding %2F'],
+    ['src/%73ecrets.ts', 'percent-encoding %73, which a server that decodes it'],
+    ['src/\uff53ecrets.ts', 'U+FF53, which reads as "s" in Unicode compatibility form (NFKC)'],
+    ['src/SECRET~1.ts', 'looks like a Windows short name'],
     ['src\u2215..\u2215.env', 'DIVISION SLASH, which looks like /'],
     ['./src/config/secrets.ts', '(read as "src/config/secrets.ts") looks like a secret'],
   ])('denies %s', async (path, reason) => {
