@@ -8,6 +8,7 @@ import { configSchema, type RawConfig, type RawValueSource } from './schema.js';
 import { resolveIssuer, type IssuerConfig } from './auth.js';
 import { isUserCredential, resolveCredential, type CredentialConfig } from './credentials.js';
 import { resolveAudit, resolvePolicy, type AuditConfig, type PolicyConfig } from './policy.js';
+import { resolveGuardrails, type GuardrailsConfig } from './guardrails.js';
 import { resolveSessions, type SessionsConfig } from './sessions.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
 import { McpgateError } from '../util/errors.js';
@@ -78,6 +79,7 @@ export interface GatewayConfig {
   };
   policy: PolicyConfig;
   audit: AuditConfig;
+  guardrails: GuardrailsConfig;
   logging: { level: 'error' | 'warn' | 'info' | 'debug' };
   upstreams: UpstreamConfig[];
 }
@@ -243,6 +245,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     },
     policy: resolvePolicy(raw.policy, baseDir),
     audit: resolveAudit(raw.audit, baseDir),
+    guardrails: resolveGuardrails(raw.guardrails, baseDir, problems),
     logging: raw.logging,
     upstreams,
   };

@@ -2,6 +2,7 @@
 // control off). Defaults are the safe choice. See docs/configuration.md for every field.
 import { z } from 'zod';
 import { authSchema } from './auth-schema.js';
+import { guardrailsSchema } from './guardrails.js';
 import { auditSchema, policySchema } from './policy-schema.js';
 import { sessionsSchema } from './sessions-schema.js';
 import { valueSource } from './value-source.js';
@@ -136,6 +137,7 @@ export const configSchema = z.strictObject({
   auth: authSchema,
   policy: policySchema,
   audit: auditSchema,
+  guardrails: guardrailsSchema,
   logging: z
     .strictObject({ level: z.enum(['error', 'warn', 'info', 'debug']).default('info') })
     .default({ level: 'info' }),

@@ -61,6 +61,7 @@ function assemblePipeline(
   return new Pipeline({
     ...parts,
     limits: config.sessions,
+    guardrails: config.guardrails,
     logger,
     gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
   });

@@ -3,7 +3,15 @@
 // not decided again). Adding a capability is a new stage file plus one line in the chains
 // below. `explain()` prints them in order (`mcpgate start --explain`).
 import type { DecisionLog } from '../audit/decision-log.js';
+import {
+  guardrailsSchema,
+  resolveGuardrails,
+  type GuardrailsConfig,
+} from '../config/guardrails.js';
 import type { CredentialBroker } from '../credentials/broker.js';
+import { builtInDetectors } from '../inspect/detectors.js';
+import { ExternalInspector } from '../inspect/external.js';
+import { Walker } from '../inspect/walk.js';
 import { POLICY_DENIED, RpcError } from '../mcp/jsonrpc/errors.js';
 import { decide, type DecisionEvaluation } from '../policy/decide.js';
 import type { Decision } from '../policy/decision.js';
@@ -18,22 +26,27 @@ import type { Catalog } from '../upstreams/catalog.js';
 import { Chain, type Stage, type StageTimer } from './chain.js';
 import { RequestContext, type ChainMethod, type SessionNotifier } from './context.js';
 import { auditDecision, auditVisible, recorded } from './stages/audit.js';
+import { auditResultDecision } from './stages/audit-result.js';
 import { bindTask } from './stages/bind-task.js';
 import { buildRequestInput, type GatewayFacts } from './stages/build-input.js';
 import { checkToolOutput } from './stages/check-output.js';
 import { offerCompletionValues, showCompletionValues } from './stages/completion-values.js';
 import { issueCredential } from './stages/credential.js';
 import { decideRequest } from './stages/decide.js';
+import { decideResult } from './stages/decide-result.js';
 import { decideVisibleItems } from './stages/decide-visible.js';
 import { deliverUpdate } from './stages/deliver-update.js';
 import { endUnrecordedSession } from './stages/end-unrecorded-session.js';
 import { forwardToUpstream } from './stages/forward.js';
 import { forwardTask } from './stages/forward-task.js';
 import { holdingLimit } from './stages/holding-limit.js';
+import { inspectArguments } from './stages/inspect-arguments.js';
+import { inspectResult } from './stages/inspect-result.js';
 import { listTasks } from './stages/list-tasks.js';
 import { namespaceResultAddresses } from './stages/namespace-result.js';
 import { openSession, type SessionOpenLimits } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
+import { recordFindings } from './stages/record-findings.js';
 import { forwardRequestMeta } from './stages/request-meta.js';
 import { resolveTarget } from './stages/resolve-target.js';
 import { resolveTask } from './stages/resolve-task.js';
@@ -41,6 +54,7 @@ import { showInstructions } from './stages/show-instructions.js';
 import { showVisible } from './stages/show-visible.js';
 import { holdSubscription } from './stages/subscribe.js';
 import { terminateWhenObliged, type TerminateSession } from './stages/terminate.js';
+import { validateArguments } from './stages/validate-arguments.js';
 import {
   MAX_SUBSCRIPTIONS_PER_SESSION,
   ResourceSubscriptions,
@@ -63,6 +77,13 @@ export interface PipelineDeps {
   notify: SessionNotifier;
   /** Per-stage timings for metrics; absent, no clock is read. */
   timer?: StageTimer;
+  /** The guardrails (argument schemas, inspection, external inspectors); absent: the defaults. */
+  guardrails?: GuardrailsConfig;
+}
+
+/** The guardrails of a configuration that says nothing about them. */
+export function defaultGuardrails(): GuardrailsConfig {
+  return resolveGuardrails(guardrailsSchema.parse(undefined), '.', []);
 }
 
 /** What session/open decided, for the HTTP layer to answer. */
@@ -96,13 +117,30 @@ export class Pipeline {
     const forward = forwardToUpstream(registry);
     const addresses = namespaceResultAddresses(registry);
     const terminate = terminateWhenObliged(deps.terminate);
+    const guardrails = deps.guardrails ?? defaultGuardrails();
+    const walker = new Walker(builtInDetectors(guardrails.nationalIds), guardrails.inspection);
+    // Before the decision: the arguments' schema, then what they carry.
+    const checkArguments = guardrails.checkArgumentSchemas ? [validateArguments(logger)] : [];
+    const argumentFacts = guardrails.inspect ? [inspectArguments(walker)] : [];
+    // After the call: the result inspected, decided on, logged, its findings recorded.
+    const inspectors = guardrails.inspectors.map((c) => new ExternalInspector(c));
+    const resultStages =
+      guardrails.inspect || inspectors.length > 0
+        ? [
+            inspectResult(walker, inspectors, logger),
+            decideResult(policy, logger, guardrails.decideResults),
+            auditResultDecision(decisionLog),
+          ]
+        : [];
+    const findings = recordFindings(store);
 
     // A decided call: what it is, the policy's decision, what the decision obliges, the call.
-    // `limit`: a bound on what the call would leave the session holding, checked before it
-    // is recorded.
+    // `before`: checks and facts before the decision; `limit`: a bound on what the call
+    // would leave the session holding, checked before it is recorded.
     const call = (
       action: PolicyAction,
       render: (ctx: RequestContext) => unknown,
+      before: Stage[],
       after: Stage[],
       limit: Stage[] = [],
     ) =>
@@ -110,6 +148,7 @@ export class Pipeline {
         action,
         [
           resolve,
+          ...before,
           input,
           decideStage,
           ...limit,
@@ -118,6 +157,8 @@ export class Pipeline {
           audit,
           meta,
           forward,
+          ...resultStages,
+          findings,
           addresses,
           ...after,
           terminate,
@@ -134,9 +175,15 @@ export class Pipeline {
         `this session holds ${limit} tasks, the most it may; wait for one to end (its ttl) or call the tool without params.task`,
     });
     const checkOutput = checkToolOutput();
-    call('tools/call', renderToolCall, [bindTask(registry, tasks), checkOutput], [taskLimit]);
-    call('resources/read', renderOrThrow, []);
-    call('prompts/get', renderOrThrow, []);
+    call(
+      'tools/call',
+      renderToolCall,
+      [...checkArguments, ...argumentFacts],
+      [bindTask(registry, tasks), checkOutput],
+      [taskLimit],
+    );
+    call('resources/read', renderOrThrow, [], []);
+    call('prompts/get', renderOrThrow, argumentFacts, []);
 
     // completion/complete: decided like a call (the typed value can leak), then the values
     // the upstream suggests are shown only as far as the policy makes them visible.

@@ -6,9 +6,10 @@ import type { RequestId, ServerNotification } from '@modelcontextprotocol/sdk/ty
 import type { Caller } from '../identity/caller.js';
 import type { Identity } from '../identity/identity.js';
 import type { Credential } from '../credentials/broker.js';
+import type { LocatedFinding } from '../inspect/finding.js';
 import type { DecisionEvaluation, VisibleEvaluation } from '../policy/decide.js';
 import { deny as denyDecision, type Decision } from '../policy/decision.js';
-import type { CompletionFacts, PolicyAction, PolicyInput } from '../policy/input.js';
+import type { CompletionFacts, PolicyAction, PolicyInput, ResultFacts } from '../policy/input.js';
 import { NO_TYPED_OBLIGATIONS, type TypedObligations } from '../policy/obligations.js';
 import type { LoadedSession } from '../sessions/store.js';
 import type { Catalog, PromptEntry, ToolEntry } from '../upstreams/catalog.js';
@@ -121,6 +122,16 @@ export class RequestContext {
   task: BoundTask | undefined = undefined;
   /** Per-stage durations in ns, when the chain is timed (see Chain). */
   timings: number[] | undefined = undefined;
+  /** What the guardrails found in the arguments (facts in input.findings). */
+  argumentFindings: readonly LocatedFinding[] = NO_FINDINGS;
+  /** What the output inspection found in the upstream's answer, before any redaction. */
+  resultInspection: ResultInspection | undefined = undefined;
+  /** Why the result could not be inspected (it is denied, fail closed). */
+  resultRefusal: string | undefined = undefined;
+  /** The decision on the result (tools/result, …), when one was taken. */
+  resultEvaluation: DecisionEvaluation | undefined = undefined;
+  /** The decision log id of the result decision. */
+  resultDecisionId = '';
 
   constructor(
     readonly action: ChainMethod,
@@ -157,3 +168,10 @@ export class RequestContext {
 }
 
 const NO_ARGS: Record<string, unknown> = Object.freeze({});
+const NO_FINDINGS: readonly LocatedFinding[] = Object.freeze([]);
+
+/** The output inspection of one result: the findings with their spans, and the facts. */
+export interface ResultInspection {
+  findings: LocatedFinding[];
+  facts: Omit<ResultFacts, 'findings'>;
+}

@@ -132,8 +132,12 @@ describe('filesystem read tools: src/**/*.{ts,tsx} only, never secrets', () => {
     );
   });
 
-  it('denies a read without a path', async () => {
-    await expectDenied('filesystem__read_text_file', {}, 'path');
+  it("refuses a read without a path before the policy: the tool's inputSchema requires one", async () => {
+    await expect(
+      client.callTool({ name: 'filesystem__read_text_file', arguments: {} }),
+    ).rejects.toThrow(
+      /Invalid arguments for tool filesystem__read_text_file: \/ must have required property 'path'/,
+    );
   });
 
   it('allows listing src and denies listing the root', async () => {

@@ -13,6 +13,7 @@
 #   - input: schema.input
 package mcp.profiles
 
+import data.mcp.lib.findings
 import data.mcp.lib.history
 import data.mcp.lib.identity
 import data.mcp.lib.paths
@@ -274,6 +275,15 @@ allow if {
 # update reaches it, is decided by the rules about resources).
 allow if {
 	input.action == "resources/unsubscribe"
+	_usable
+	not _expired
+}
+
+# The result of a call this session was allowed to make: the profile says
+# nothing against it (what the result holds is for extensions to judge, on
+# input.result.findings).
+allow if {
+	findings.is_result_action
 	_usable
 	not _expired
 }

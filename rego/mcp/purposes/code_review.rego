@@ -5,13 +5,15 @@
 #   code-review session may call, on which arguments, and who may open one.
 #   This package extends it with what a profile cannot say: the session needs
 #   a user behind the token, a tool must declare itself read-only, secrets are
-#   never read whatever the profile's exclude lists, and which resources and
-#   prompts the session may use.
+#   never read whatever the profile's exclude lists, which resources and
+#   prompts the session may use, and what a result may show: secrets are
+#   redacted, a private key refuses the result.
 # scope: package
 # schemas:
 #   - input: schema.input
 package mcp.purposes.code_review
 
+import data.mcp.lib.findings
 import data.mcp.lib.identity
 import data.mcp.lib.paths
 import data.mcp.lib.scopes
@@ -135,6 +137,27 @@ deny contains reason if {
 	input.action == "prompts/get"
 	not _prompt_allowed(input.prompt.server, input.prompt.name)
 	reason := concat("", ["prompt ", input.prompt.id, " is not in the code-review allow-list"])
+}
+
+# --- Results: what a call brought back ---------------------------------------
+
+# A private key in a result is refused whole: there is no code review that
+# needs one, and a key with a few lines masked is still most of a key.
+deny contains reason if {
+	findings.is_result_action
+	keys := findings.result_of_detector("secret.private_key")
+	count(keys) > 0
+	reason := concat("", [
+		"the result carries a private key (at ", concat(", ", sort({f.pointer | some f in keys})),
+		"); purpose code-review never shows private keys",
+	])
+}
+
+# Every other secret in a result is redacted: the agent sees the rest of the
+# file with [REDACTED:secret] where the secret was.
+redact contains id if {
+	findings.is_result_action
+	some id in findings.result_ids_of_type("secret")
 }
 
 _secret(p) if paths.has_segment_prefix(p, secret_segment_prefixes)

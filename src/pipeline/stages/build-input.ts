@@ -4,6 +4,7 @@
 // gets the upstreams' instructions the same way (which of them the session is shown is a
 // visible decision, stages/show-instructions.ts).
 import type { CatalogItemFact, InputTarget, PolicyAction } from '../../policy/input.js';
+import { findingFact } from '../../inspect/finding.js';
 import { buildInput } from '../../policy/input.js';
 import type { Catalog } from '../../upstreams/catalog.js';
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
@@ -36,6 +37,9 @@ export function buildRequestInput(gateway: GatewayFacts, registry: UpstreamRegis
         targetFacts(ctx, action, catalogFacts, registry),
         ctx.now,
       );
+      if (ctx.argumentFindings.length > 0) {
+        ctx.input.findings = ctx.argumentFindings.map(findingFact);
+      }
       return undefined;
     },
   };
