@@ -28,7 +28,8 @@ export const guardrailsSchema = z
           .min(1024)
           .max(256 * 1024 * 1024)
           .default(4 * 1024 * 1024),
-        max_depth: z.number().int().min(2).max(1000).default(64),
+        // Above gateway.max_json_depth's default (64): arguments the intake accepted can be walked.
+        max_depth: z.number().int().min(2).max(1000).default(128),
         max_decoded_bytes: z
           .number()
           .int()
@@ -39,7 +40,7 @@ export const guardrailsSchema = z
       })
       .default({
         max_bytes: 4 * 1024 * 1024,
-        max_depth: 64,
+        max_depth: 128,
         max_decoded_bytes: 1024 * 1024,
         max_findings: 100,
       }),
@@ -85,7 +86,7 @@ export const guardrailsSchema = z
     decide_results: 'with_findings',
     inspection: {
       max_bytes: 4 * 1024 * 1024,
-      max_depth: 64,
+      max_depth: 128,
       max_decoded_bytes: 1024 * 1024,
       max_findings: 100,
     },

@@ -245,8 +245,20 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     },
     policy: resolvePolicy(raw.policy, baseDir),
     audit: resolveAudit(raw.audit, baseDir),
-    guardrails: resolveGuardrails(raw.guardrails, baseDir, problems),
+    guardrails: atLeastIntakeDepth(
+      resolveGuardrails(raw.guardrails, baseDir, problems),
+      raw.gateway.max_json_depth,
+    ),
     logging: raw.logging,
     upstreams,
   };
+}
+
+/**
+ * Arguments the intake accepted (gateway.max_json_depth) must be inspectable: the walk's
+ * depth limit is raised to the intake's when it is lower, instead of refusing such calls.
+ */
+function atLeastIntakeDepth(guardrails: GuardrailsConfig, maxJsonDepth: number): GuardrailsConfig {
+  if (guardrails.inspection.maxDepth >= maxJsonDepth) return guardrails;
+  return { ...guardrails, inspection: { ...guardrails.inspection, maxDepth: maxJsonDepth } };
 }

@@ -33,7 +33,7 @@ export interface WalkLimits {
 
 export const DEFAULT_WALK_LIMITS: Readonly<WalkLimits> = Object.freeze({
   maxBytes: 4 * 1024 * 1024,
-  maxDepth: 64,
+  maxDepth: 128,
   maxDecodedBytes: 1024 * 1024,
   maxFindings: 100,
 });

@@ -67,6 +67,20 @@ function http(config: GatewayConfig, name: string): HttpUpstreamConfig {
 }
 
 describe('parseConfig: defaults', () => {
+  it('raises the inspection depth to the intake depth, so accepted arguments can be inspected', () => {
+    const deep = parseConfig({ ...minimal(), gateway: { max_json_depth: 500 } }, BASE_DIR);
+    expect(deep.guardrails.inspection.maxDepth).toBe(500);
+    const shallow = parseConfig(
+      {
+        ...minimal(),
+        gateway: { max_json_depth: 32 },
+        guardrails: { inspection: { max_depth: 200 } },
+      },
+      BASE_DIR,
+    );
+    expect(shallow.guardrails.inspection.maxDepth).toBe(200);
+  });
+
   it('gives a minimal config the documented defaults', () => {
     const config = parseConfig(minimal(), BASE_DIR);
     expect(config).toEqual({
@@ -84,6 +98,19 @@ describe('parseConfig: defaults', () => {
         requestTimeoutMs: 30_000,
         keepAliveTimeoutMs: 5000,
         drainTimeoutMs: 10_000,
+      },
+      guardrails: {
+        checkArgumentSchemas: true,
+        decideResults: 'with_findings',
+        inspect: true,
+        inspection: {
+          maxBytes: 4 * 1024 * 1024,
+          maxDecodedBytes: 1024 * 1024,
+          maxDepth: 128,
+          maxFindings: 100,
+        },
+        inspectors: [],
+        nationalIds: [],
       },
       sessions: {
         maxSessions: 1000,
