@@ -10,8 +10,11 @@ import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { ListKind } from '../upstreams/connection.js';
 import type { Logger } from '../util/logger.js';
+import type { Caller } from '../identity/caller.js';
+import type { LoadedSession } from '../sessions/store.js';
 import type { NodeStreamableHttpTransport } from '../mcp/server/http-transport.js';
 import type { GatewaySessionRpc, SessionRequest } from '../pipeline/methods.js';
+import type { SessionChannel, SessionChannels } from '../pipeline/upstream-messages.js';
 
 export interface LiveSession {
   id: string;
@@ -19,6 +22,9 @@ export interface LiveSession {
   server: GatewaySessionRpc;
   transport: NodeStreamableHttpTransport<SessionRequest>;
   lastSeenAt: number;
+  /** Who made the session's latest request here, and the session as it loaded it. */
+  caller: Caller;
+  session: LoadedSession;
 }
 
 /**
@@ -29,8 +35,10 @@ export function newSessionId(): string {
   return `s${randomBytes(32).toString('base64url')}`;
 }
 
-export class SessionManager {
+export class SessionManager implements SessionChannels {
   private readonly live = new Map<string, LiveSession>();
+  /** Told when a session ends in this process (what other parts keep for it goes). */
+  private readonly endedListeners: Array<(id: string) => void> = [];
   /** Sessions of other replicas served here: when each was last used (for cleanup). */
   private readonly visitors = new Map<string, number>();
   /** Requests of other replicas' sessions being served here now, per session. */
@@ -106,6 +114,31 @@ export class SessionManager {
     return entry;
   }
 
+  /**
+   * SessionChannels: a session held here, as what an upstream sends for it needs it: the
+   * caller of its latest request and its own stream. Not a use of the session.
+   */
+  channel(id: string): SessionChannel | undefined {
+    const entry = this.live.get(id);
+    if (!entry) return undefined;
+    const { server } = entry;
+    return {
+      caller: entry.caller,
+      session: entry.session,
+      exchange: {
+        cancellation: undefined,
+        sendNotification: (notification) => server.notifySession(notification),
+        sendRequest: (request, cancellation) =>
+          server.requestClient(request, undefined, cancellation),
+      },
+    };
+  }
+
+  /** `listener` hears of every session that ends in this process. */
+  onEnded(listener: (id: string) => void): void {
+    this.endedListeners.push(listener);
+  }
+
   /** Ends a session everywhere: removed from the store, every replica releases it. */
   async terminate(id: string, reason: string): Promise<void> {
     try {
@@ -118,6 +151,7 @@ export class SessionManager {
   /** Releases what this process holds for a session; safe to call more than once. */
   async endLocal(id: string, reason: string): Promise<void> {
     this.visitors.delete(id);
+    for (const listener of this.endedListeners) listener(id);
     const entry = this.live.get(id);
     if (entry) {
       this.live.delete(id);

@@ -3,7 +3,9 @@
 // their own part; nothing about the request travels on HTTP objects or in flags read
 // elsewhere. A class, so every context has the same shape (one hidden class for V8).
 import type { RequestId, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import type { UpstreamRoots } from '../config/load.js';
 import type { Caller } from '../identity/caller.js';
+import type { ClientRequest } from '../mcp/server/dispatcher.js';
 import type { Identity } from '../identity/identity.js';
 import type { Credential } from '../credentials/broker.js';
 import type { DecisionEvaluation, VisibleEvaluation } from '../policy/decide.js';
@@ -34,6 +36,33 @@ export interface Exchange {
   readonly cancellation: Cancellation | undefined;
   /** Sends a notification (progress) on the request's own stream. */
   sendNotification(notification: ServerNotification): Promise<void>;
+  /**
+   * Asks the client something (for an upstream) on the request's own stream and resolves
+   * with its answer; `cancellation` withdraws the question.
+   */
+  sendRequest(
+    request: ClientRequest,
+    cancellation?: Cancellation,
+  ): Promise<Record<string, unknown>>;
+}
+
+/**
+ * What an upstream asks of a session's client (sampling/createMessage, elicitation/create,
+ * roots/list): the server asking, its request, and the client request it belongs to. The
+ * context's `exchange` is where the question goes: that request's stream, or the session's.
+ */
+export interface UpstreamAsk {
+  server: string;
+  isolation: 'shared' | 'per-session';
+  transport: 'stdio' | 'http';
+  /** Where the answer to roots/list comes from (the upstream's configuration). */
+  roots: UpstreamRoots;
+  /** The upstream's own request params, validated by the stage that checks the request. */
+  params: Record<string, unknown>;
+  /** Cancelled when the upstream withdraws its request, or its connection closes. */
+  cancellation: Cancellation;
+  /** The client request the upstream is serving, when it is known. */
+  related: RequestContext | undefined;
 }
 
 /** Why a stage denied: the reason the user sees, and what the answer must carry. */
@@ -80,14 +109,21 @@ export class RequestContext {
   result: unknown = undefined;
   /** session/open: the instructions the initialize result carries (the policy chose them). */
   instructions: string | undefined = undefined;
+  /** Server-to-client chains: what the upstream asks (see UpstreamAsk). */
+  ask: UpstreamAsk | undefined = undefined;
   /** Per-stage durations in ns, when the chain is timed (see Chain). */
   timings: number[] | undefined = undefined;
 
   constructor(
     readonly action: PolicyAction,
-    readonly requestId: RequestId,
+    /** The JSON-RPC id; undefined for a decision no request asked for (notifications/message). */
+    readonly requestId: RequestId | undefined,
     readonly caller: Caller,
-    readonly session: LoadedSession,
+    /**
+     * The session as loaded for this request. Server-to-client chains load it again when
+     * the upstream asks (stages/check-session.ts): the session may have changed, or ended.
+     */
+    public session: LoadedSession,
     readonly protocolVersion: string | undefined,
     readonly params: RequestParams,
     readonly exchange: Exchange | undefined,

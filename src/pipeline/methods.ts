@@ -10,6 +10,7 @@ import {
   ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
   ReadResourceRequestSchema,
+  SetLevelRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Caller } from '../identity/caller.js';
 import {
@@ -18,13 +19,16 @@ import {
   type Method,
   type RequestSchema,
   type ServerDescription,
+  type SessionRpcOptions,
 } from '../mcp/server/dispatcher.js';
 import type { PolicyAction } from '../policy/input.js';
 import type { LoadedSession } from '../sessions/store.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import type { Pipeline } from './chains.js';
 import { RequestContext } from './context.js';
+import type { LogLevel } from './log-relay.js';
 import { GATEWAY_INSTRUCTIONS } from './stages/show-instructions.js';
+import { logLevelOf } from './upstream-messages.js';
 
 /** What the HTTP layer passes with every request of a session: who calls, and the session. */
 export interface SessionRequest {
@@ -38,8 +42,17 @@ export interface SessionRequest {
 export type GatewaySessionRpc = SessionRpc<SessionRequest>;
 export type GatewayServerDescription = ServerDescription<SessionRequest>;
 
-/** The description every session of this gateway serves (see createSessionServer). */
-export function describeSessionServer(pipeline: Pipeline): GatewayServerDescription {
+/** Where logging/setLevel puts a session's level (UpstreamMessages.setLogLevel). */
+export type SetLogLevel = (sessionId: string, level: LogLevel) => void;
+
+/**
+ * The description every session of this gateway serves (see createSessionServer).
+ * logging/setLevel is answered here, not decided: it only narrows what the session gets.
+ */
+export function describeSessionServer(
+  pipeline: Pipeline,
+  setLogLevel: SetLogLevel = () => undefined,
+): GatewayServerDescription {
   const method = (schema: RequestSchema, action: PolicyAction): Method<SessionRequest> => ({
     schema,
     handle: (params, request) => pipeline.run(contextOf(action, params, request)),
@@ -56,6 +69,19 @@ export function describeSessionServer(pipeline: Pipeline): GatewayServerDescript
     ['resources/read', method(ReadResourceRequestSchema, 'resources/read')],
     ['prompts/list', method(ListPromptsRequestSchema, 'prompts/list')],
     ['prompts/get', method(GetPromptRequestSchema, 'prompts/get')],
+    [
+      'logging/setLevel',
+      {
+        schema: SetLevelRequestSchema,
+        handle: (params, request) => {
+          const session = request.delivery?.context?.session;
+          const level = logLevelOf((params as { level?: unknown } | undefined)?.level);
+          if (!session || !level) throw new Error('logging/setLevel without a session or level');
+          setLogLevel(session.record.id, level);
+          return {};
+        },
+      },
+    ],
   ]);
 
   return {
@@ -64,6 +90,8 @@ export function describeSessionServer(pipeline: Pipeline): GatewayServerDescript
       tools: { listChanged: true },
       resources: { listChanged: true },
       prompts: { listChanged: true },
+      // Upstreams' log messages are relayed (log-relay.ts); the level is set here.
+      logging: {},
     },
     instructions: (request) => request?.instructions ?? GATEWAY_INSTRUCTIONS,
     methods,
@@ -94,6 +122,9 @@ function contextOf(
 }
 
 /** The MCP server of one session (or of one request of another replica's session). */
-export function createSessionServer(description: GatewayServerDescription): GatewaySessionRpc {
-  return new SessionRpc(description);
+export function createSessionServer(
+  description: GatewayServerDescription,
+  options?: SessionRpcOptions,
+): GatewaySessionRpc {
+  return new SessionRpc(description, options);
 }

@@ -15,7 +15,12 @@ export type PolicyAction =
   | 'tools/list'
   | 'resources/list'
   | 'resources/templates/list'
-  | 'prompts/list';
+  | 'prompts/list'
+  | UpstreamAskAction
+  | 'notifications/message';
+
+/** What an upstream asks of a session's client: decided with the upstream as the requester. */
+export type UpstreamAskAction = 'sampling/createMessage' | 'elicitation/create' | 'roots/list';
 
 export interface RequestFacts {
   identity: Identity;
@@ -26,11 +31,12 @@ export interface RequestFacts {
 }
 
 /**
- * One item a visible decision is about: a list's items, or at session/open the upstreams'
- * instructions (kind `instruction`, id the server's name).
+ * One item a visible decision is about: a list's items, at session/open the upstreams'
+ * instructions (kind `instruction`, id the server's name), and for notifications/message
+ * the upstreams whose log messages a session may receive (kind `log`, id the server's name).
  */
 export interface CatalogItemFact {
-  kind: 'tool' | 'resource' | 'resource_template' | 'prompt' | 'instruction';
+  kind: 'tool' | 'resource' | 'resource_template' | 'prompt' | 'instruction' | 'log';
   id: string;
   server: string;
   name?: string;
@@ -70,6 +76,13 @@ export interface PolicyInput {
   prompt?: { server: string; name: string; id: string };
   arguments?: Record<string, unknown>;
   catalog?: CatalogItemFact[];
+  /** Server-to-client actions: the upstream that asks (the requester). */
+  upstream?: UpstreamFacts;
+  /** Server-to-client actions: the client request the upstream is serving, when known. */
+  related?: { action: string; target?: string };
+  sampling?: SamplingFacts;
+  elicitation?: ElicitationFacts;
+  roots?: { from: 'config' | 'client'; uris: string[] };
   findings: unknown[];
   request: {
     time_ns: number;
@@ -78,6 +91,35 @@ export interface PolicyInput {
     client?: { name: string; version: string };
     gateway: { id: string; version: string };
   };
+}
+
+export interface UpstreamFacts {
+  server: string;
+  isolation: 'shared' | 'per-session';
+  transport: 'stdio' | 'http';
+}
+
+/** sampling/createMessage: what the upstream asks the client's model. */
+export interface SamplingFacts {
+  /** The messages, as the upstream sent them. */
+  messages: unknown[];
+  system_prompt?: string;
+  model_preferences?: Record<string, unknown>;
+  max_tokens: number;
+  /** Names of the tools the upstream offers the model (empty: none). */
+  tools: string[];
+  /** none, thisServer or allServers (none when not asked). */
+  include_context: string;
+}
+
+/** elicitation/create: what the upstream asks the user. */
+export interface ElicitationFacts {
+  mode: 'form' | 'url';
+  message: string;
+  /** Form mode: the JSON Schema of the answer. */
+  requested_schema?: Record<string, unknown>;
+  /** URL mode: the page the user is sent to. */
+  url?: string;
 }
 
 /** session.summary: one object per recorded action, keyed by target id. */
@@ -131,7 +173,16 @@ export type SessionInput = PolicyInput & { session: NonNullable<PolicyInput['ses
 /** What a request is about besides its session: the target and arguments of its action. */
 export type InputTarget = Pick<
   PolicyInput,
-  'tool' | 'resource' | 'prompt' | 'arguments' | 'catalog'
+  | 'tool'
+  | 'resource'
+  | 'prompt'
+  | 'arguments'
+  | 'catalog'
+  | 'upstream'
+  | 'related'
+  | 'sampling'
+  | 'elicitation'
+  | 'roots'
 >;
 
 /**
@@ -182,6 +233,13 @@ export function buildInput(
     if (target.prompt !== undefined) input.prompt = target.prompt;
     if (target.arguments !== undefined) input.arguments = target.arguments;
     if (target.catalog !== undefined) input.catalog = target.catalog;
+    if (target.upstream !== undefined) {
+      input.upstream = target.upstream;
+      if (target.related !== undefined) input.related = target.related;
+      if (target.sampling !== undefined) input.sampling = target.sampling;
+      if (target.elicitation !== undefined) input.elicitation = target.elicitation;
+      if (target.roots !== undefined) input.roots = target.roots;
+    }
   }
   return input;
 }

@@ -10,7 +10,16 @@ import type { UpstreamConfig } from '../config/load.js';
 import type { Logger } from '../util/logger.js';
 import { Catalog, type ServerCatalog } from './catalog.js';
 import type { CredentialBroker } from '../credentials/broker.js';
-import { UpstreamConnection, UpstreamUnavailableError, type ListKind } from './connection.js';
+import type { MessageSource, ServerRequest } from '../mcp/client/rpc-client.js';
+import { METHOD_NOT_FOUND } from '../mcp/jsonrpc/codes.js';
+import { RpcError } from '../mcp/jsonrpc/errors.js';
+import { capabilitiesFor } from './client-capabilities.js';
+import {
+  UpstreamConnection,
+  UpstreamUnavailableError,
+  type ListKind,
+  type UpstreamPeer,
+} from './connection.js';
 import { McpgateError } from '../util/errors.js';
 
 export class CatalogError extends McpgateError {
@@ -30,7 +39,12 @@ export interface RegistryEvents {
   catalogChanged: [kinds: Set<ListKind>];
 }
 
-export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
+export class UpstreamRegistry extends EventEmitter<RegistryEvents> implements UpstreamPeer {
+  /**
+   * Serves what upstreams send of their own accord (the pipeline's server-to-client chains
+   * and log relay); set once the pipeline exists. Until then such requests are refused.
+   */
+  peer: UpstreamPeer | undefined;
   private readonly shared = new Map<string, UpstreamConnection>();
   private readonly perSession = new Map<string, Map<string, UpstreamConnection>>();
   private readonly sessionDirs = new Map<string, string>();
@@ -57,9 +71,16 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
    */
   async start(): Promise<void> {
     for (const config of this.configs) {
-      const connection = new UpstreamConnection(config, this.logger, 'shared', undefined, () =>
-        this.broker.connectionHeaders(config.name, config.credential),
+      const connection = new UpstreamConnection(
+        config,
+        this.logger,
+        'shared',
+        undefined,
+        () => this.broker.connectionHeaders(config.name, config.credential),
+        undefined,
+        capabilitiesFor(config, undefined),
       );
+      connection.peer = this;
       connection.on('ready', () => {
         if (this.started)
           void this.refresh(config.name, new Set(['tools', 'prompts', 'resources']));
@@ -146,16 +167,37 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
     return this.configs.find((c) => c.name === server);
   }
 
+  /** UpstreamPeer: a connection's server sent a request (each connection's peer is this). */
+  request(
+    connection: UpstreamConnection,
+    request: ServerRequest,
+  ): Promise<Record<string, unknown>> {
+    if (!this.peer) return Promise.reject(new RpcError(METHOD_NOT_FOUND, 'Method not found'));
+    return this.peer.request(connection, request);
+  }
+
+  /** UpstreamPeer: a connection's server sent a notification of its own. */
+  notification(
+    connection: UpstreamConnection,
+    method: string,
+    params: Record<string, unknown> | undefined,
+    source: MessageSource,
+  ): void {
+    this.peer?.notification(connection, method, params, source);
+  }
+
   /**
    * The connection a session's call to `server` goes through. `headers` is the call's
    * credential (valid until `headersExpireAt`): a per-session connection opened by this
-   * call connects with it.
+   * call connects with it, declaring the client capabilities `clientCapabilities` (what the
+   * session's client declared) allow.
    */
   async connectionFor(
     server: string,
     sessionId: string,
     headers?: Record<string, string>,
     headersExpireAt?: number,
+    clientCapabilities: Record<string, unknown> = {},
   ): Promise<UpstreamConnection> {
     const shared = this.shared.get(server);
     if (!shared) throw new UpstreamUnavailableError(`upstream ${server} is not configured`);
@@ -183,7 +225,10 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
         config.credential.type === 'static-secret'
           ? () => this.broker.connectionHeaders(config.name, config.credential)
           : undefined,
+        sessionId,
+        capabilitiesFor(config, clientCapabilities),
       );
+      connection.peer = this;
       connections.set(server, connection);
       await connection.start(headers, headersExpireAt);
     } else if (connection.state !== 'ready') {

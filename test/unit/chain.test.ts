@@ -186,10 +186,32 @@ describe('the assembled chains (mcpgate start --explain)', () => {
     );
   });
 
+  it('prints what an upstream asks of a client: the session now, the request, the decision, the question', () => {
+    const block = text.split('\n\n').find((b) => b.startsWith('roots/list\n'));
+    expect(block).toBe(
+      [
+        'roots/list',
+        '   1. the session is still open',
+        '   2. check what the upstream asks',
+        '   3. build input',
+        '   4. decide (mcp/authz/decision)',
+        '   5. obligations this request can carry out',
+        '   6. decision log  (also on a deny)',
+        '   7. answer with the configured roots',
+        '   8. ask the client',
+        '   9. terminate the session when the policy says so  (after the answer, always)',
+      ].join('\n'),
+    );
+  });
+
   it('has a chain for every decided method', () => {
     const methods = text.split('\n\n').map((b) => b.split('\n')[0]);
     expect(methods.sort()).toEqual(
       [
+        'elicitation/create',
+        'notifications/message',
+        'roots/list',
+        'sampling/createMessage',
         'prompts/get',
         'prompts/list',
         'resources/list',

@@ -275,7 +275,14 @@ input_denials contains reason if {
 
 # The gateway fills the object that describes the target; without it no
 # purpose rule could match, and the user deserves to know why.
-_target_key := {"tools/call": "tool", "resources/read": "resource", "prompts/get": "prompt"}
+_target_key := {
+	"tools/call": "tool",
+	"resources/read": "resource",
+	"prompts/get": "prompt",
+	"sampling/createMessage": "upstream",
+	"elicitation/create": "upstream",
+	"roots/list": "upstream",
+}
 
 input_denials contains reason if {
 	key := _target_key[input.action]
@@ -288,6 +295,8 @@ _target_given("tool") if input.tool
 _target_given("resource") if input.resource
 
 _target_given("prompt") if input.prompt
+
+_target_given("upstream") if input.upstream
 
 # Ids are derived from server and name by the gateway; a mismatch means the
 # input was built wrongly, and rules keyed on either could disagree.
@@ -323,6 +332,8 @@ _target_suffix := concat("", [" ", input.tool.id]) if {
 	input.action == "resources/read"
 } else := concat("", [" ", input.prompt.id]) if {
 	input.action == "prompts/get"
+} else := concat("", [" by upstream ", input.upstream.server]) if {
+	tools.is_ask_action
 } else := ""
 
 # --- Obligations -----------------------------------------------------------

@@ -1,6 +1,8 @@
 // Stage: the allowed call goes to its upstream over the session's connection, with this
 // call's own credential, the request _meta the upstream may see (stages/request-meta.ts),
 // the client's cancellation, and progress relayed back under the client's own progress token.
+// The call carries this context as its origin, so what the upstream asks or logs while
+// serving it reaches this session (upstream-messages.ts).
 // The answer is the upstream's own; stages/namespace-result.ts shows its addresses. An upstream that is down answers a tools/call with a tool
 // error (the agent can read it) and any other call with a JSON-RPC error.
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
@@ -29,6 +31,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
       const progressToken =
         target.kind === 'resource' ? undefined : ctx.params._meta?.progressToken;
       const relay = new ProgressRelay(progressToken, ctx.exchange, headers, expiresAt);
+      relay.options.origin = ctx;
       let connection: UpstreamConnection;
       try {
         // The connection (when this is the session's first call) opens with this call's credential.
@@ -37,6 +40,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
           ctx.session.record.id,
           headers,
           expiresAt,
+          ctx.session.record.clientCapabilities,
         );
         switch (target.kind) {
           case 'tool': {
