@@ -52,12 +52,20 @@ export interface LoadedSession {
   rates: Record<string, number>;
 }
 
+/**
+ * Whose calls a rate-limit counter counts: those of the session being loaded or recorded,
+ * or those of one user (principal) over all their sessions. The Redis store keeps each
+ * counter in its owner's cluster hash slot (redis-store.ts).
+ */
+export type RateScope = { kind: 'session' } | { kind: 'user'; principal: string };
+
 /** A fixed-window limit: at most `limit` counted calls per `windowMs` for one key. */
 export interface RateLimitRule {
   /** Stable name shown to the policy and in reasons, e.g. "session", "user", "tool:fs.read". */
   name: string;
   /** What is counted: a session id, a user (subject), a user+tool pair... */
   key: string;
+  scope: RateScope;
   limit: number;
   windowMs: number;
 }

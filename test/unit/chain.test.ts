@@ -179,9 +179,10 @@ describe('the assembled chains (mcpgate start --explain)', () => {
         '   2. decide (mcp/authz/decision)',
         '   3. create the session',
         '   4. decision log  (also on a deny)',
-        '   5. decide (mcp/authz/visible)',
-        '   6. decision log  (also on a deny)',
-        '   7. combine the instructions the policy shows',
+        '   5. end a session whose opening was not recorded  (also on a deny)',
+        '   6. decide (mcp/authz/visible)',
+        '   7. decision log  (also on a deny)',
+        '   8. combine the instructions the policy shows',
       ].join('\n'),
     );
   });

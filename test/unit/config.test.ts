@@ -861,6 +861,152 @@ describe('parseConfig: audit.destinations[].max_buffer_bytes', () => {
   });
 });
 
+describe('parseConfig: sessions.store', () => {
+  const withStore = (store: Record<string, unknown>): Record<string, unknown> => ({
+    ...minimal(),
+    sessions: { store: { type: 'redis', ...store } },
+  });
+  const storeOf = (store: Record<string, unknown>) =>
+    parseConfig(withStore(store), BASE_DIR).sessions.store;
+
+  it('reads the url form: one Redis, no replica acknowledgement unless asked for', () => {
+    expect(storeOf({ url: 'env:MCPGATE_REDIS_URL' })).toEqual({
+      type: 'redis',
+      endpoint: { kind: 'url', url: { kind: 'env', name: 'MCPGATE_REDIS_URL' } },
+      keyPrefix: 'mcpgate:',
+      commandTimeoutMs: 500,
+      replicaAck: null,
+    });
+    expect(
+      storeOf({
+        url: { literal: 'redis://r:6379' },
+        replica_ack: { replicas: 2, timeout_ms: 100 },
+      }),
+    ).toMatchObject({
+      endpoint: { kind: 'url', url: { kind: 'literal', value: 'redis://r:6379' } },
+      replicaAck: { replicas: 2, timeoutMs: 100 },
+    });
+  });
+
+  it('reads the cluster form: nodes as host:port (IPv6 in brackets), a replica acknowledging by default', () => {
+    expect(
+      storeOf({
+        nodes: ['redis-0.internal:6379', '10.0.0.2:7000', '[fd00::3]:6380'],
+        username: 'mcpgate',
+        password: 'file:secrets/redis-password',
+        command_timeout_ms: 800,
+      }),
+    ).toEqual({
+      type: 'redis',
+      endpoint: {
+        kind: 'cluster',
+        nodes: [
+          { host: 'redis-0.internal', port: 6379 },
+          { host: '10.0.0.2', port: 7000 },
+          { host: 'fd00::3', port: 6380 },
+        ],
+      },
+      username: 'mcpgate',
+      password: { kind: 'file', path: join(BASE_DIR, 'secrets/redis-password') },
+      keyPrefix: 'mcpgate:',
+      commandTimeoutMs: 800,
+      replicaAck: { replicas: 1, timeoutMs: 400 },
+    });
+  });
+
+  it('reads the sentinel form: the Sentinels, the primary name and both passwords', () => {
+    expect(
+      storeOf({
+        sentinels: ['s1:26379', 's2:26379', 's3:26379'],
+        name: 'mcpgate-prod',
+        password: 'env:REDIS_PASSWORD',
+        sentinel_password: 'env:SENTINEL_PASSWORD',
+        replica_ack: false,
+      }),
+    ).toEqual({
+      type: 'redis',
+      endpoint: {
+        kind: 'sentinel',
+        sentinels: [
+          { host: 's1', port: 26379 },
+          { host: 's2', port: 26379 },
+          { host: 's3', port: 26379 },
+        ],
+        name: 'mcpgate-prod',
+      },
+      password: { kind: 'env', name: 'REDIS_PASSWORD' },
+      sentinelPassword: { kind: 'env', name: 'SENTINEL_PASSWORD' },
+      keyPrefix: 'mcpgate:',
+      commandTimeoutMs: 500,
+      replicaAck: null,
+    });
+  });
+
+  it('refuses a store that names no Redis, or more than one form', () => {
+    expect(refusal(withStore({}))).toContain(
+      'sessions.store: name the Redis: url (one Redis), nodes (a Redis Cluster) or sentinels with name (Redis Sentinel)',
+    );
+    expect(
+      refusal(withStore({ url: 'env:URL', nodes: ['a:1'], sentinels: ['b:2'], name: 'm' })),
+    ).toContain(
+      'sessions.store: give only one of url, nodes and sentinels, not url and nodes and sentinels',
+    );
+  });
+
+  it('refuses a Sentinel form without its name, and the keys of another form', () => {
+    expect(refusal(withStore({ sentinels: ['s1:26379'] }))).toContain(
+      'sessions.store.name: required with sentinels: the name the Sentinels monitor the primary by',
+    );
+    const lines = problemLines(
+      refusal(
+        withStore({
+          nodes: ['a:6379'],
+          name: 'mymaster',
+          sentinel_password: 'env:X',
+        }),
+      ),
+    );
+    expect(lines).toEqual([
+      '  - sessions.store.name: only with sentinels (the name of the primary they monitor)',
+      '  - sessions.store.sentinel_password: only with sentinels',
+    ]);
+    expect(
+      problemLines(refusal(withStore({ url: 'env:URL', username: 'u', password: 'env:P' }))),
+    ).toEqual([
+      '  - sessions.store.username: with url, the username goes in the URL',
+      '  - sessions.store.password: with url, the password goes in the URL',
+    ]);
+  });
+
+  it('refuses a node that is not host:port, and a password written in the file', () => {
+    for (const node of ['10.0.0.1', 'redis:0', 'redis:70000', 'fd00::1:6379', 'redis:63x9', '']) {
+      const message = refusal(withStore({ nodes: ['ok:6379', node] }));
+      expect(message).toMatch(
+        /sessions\.store\.nodes\.1: (must be host:port|the port must be 1-65535)/,
+      );
+    }
+    expect(refusal(withStore({ nodes: [] }))).toContain('sessions.store.nodes:');
+    expect(refusal(withStore({ nodes: ['a:6379'], password: 'hunter2' }))).toContain(
+      'sessions.store.password: must be a secret reference',
+    );
+  });
+
+  it('refuses a replica acknowledgement that could outlast the command timeout', () => {
+    expect(
+      refusal(
+        withStore({
+          nodes: ['a:6379'],
+          command_timeout_ms: 300,
+          replica_ack: { replicas: 1, timeout_ms: 300 },
+        }),
+      ),
+    ).toContain('sessions.store.replica_ack.timeout_ms: must be below command_timeout_ms (300)');
+    expect(
+      refusal(withStore({ nodes: ['a:6379'], replica_ack: { replicas: 0, timeout_ms: 100 } })),
+    ).toContain('sessions.store.replica_ack');
+  });
+});
+
 describe('parseConfig: exchanged credentials', () => {
   const TENANT = '9A3F6C1E-2B4D-4E8F-A07C-5D1B3E9F2C68';
   const exchanging = (credential: Record<string, unknown>): GatewayConfig =>
