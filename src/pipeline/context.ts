@@ -111,6 +111,11 @@ export class RequestContext {
   instructions: string | undefined = undefined;
   /** Server-to-client chains: what the upstream asks (see UpstreamAsk). */
   ask: UpstreamAsk | undefined = undefined;
+  /**
+   * Settles once the upstream's log messages that belong to this call and wait for a
+   * decision have been delivered: the answer goes after them (log-relay.ts).
+   */
+  heldNotifications: Promise<unknown> | undefined = undefined;
   /** Per-stage durations in ns, when the chain is timed (see Chain). */
   timings: number[] | undefined = undefined;
 

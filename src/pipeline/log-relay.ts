@@ -44,6 +44,12 @@ export interface LogDestination {
   sessionId: string;
   /** Sends on the stream the message belongs to (a request's, or the session's own). */
   send(notification: ServerNotification): Promise<void>;
+  /**
+   * The message waits for the session's decision: `delivered` settles once it is sent or
+   * dropped. The call it belongs to holds its answer until then, so its log messages come
+   * first, as the upstream sent them.
+   */
+  hold?(delivered: Promise<void>): void;
 }
 
 interface Decided {
@@ -56,6 +62,8 @@ interface Deciding {
   kind: 'deciding';
   revision: string | undefined;
   queue: Array<{ server: string; destination: LogDestination; notification: ServerNotification }>;
+  /** Settles when the queue has been delivered (or dropped). */
+  flushed: Promise<void>;
 }
 
 /**
@@ -117,15 +125,21 @@ export class LogRelay {
     }
     if (known?.kind === 'deciding' && known.revision === revision) {
       if (known.queue.length >= MAX_QUEUED_LOG_MESSAGES) this.dropped('queue_full', server);
-      else known.queue.push({ server, destination, notification });
+      else {
+        known.queue.push({ server, destination, notification });
+        destination.hold?.(known.flushed);
+      }
       return;
     }
+    let flush = (): void => undefined;
     const deciding: Deciding = {
       kind: 'deciding',
       revision,
       queue: [{ server, destination, notification }],
+      flushed: new Promise<void>((resolve) => (flush = resolve)),
     };
     this.visibility.set(destination.sessionId, deciding);
+    destination.hold?.(deciding.flushed);
     void this.decide(destination)
       .catch((err: unknown) => {
         this.logger.error('log message decision failed; the messages are dropped', {
@@ -135,13 +149,15 @@ export class LogRelay {
         return new Set<string>();
       })
       .then((servers) => {
-        // The session ended (or a newer decision began) meanwhile: that one decides.
-        if (this.visibility.get(destination.sessionId) !== deciding) return;
-        this.visibility.set(destination.sessionId, { kind: 'decided', revision, servers });
-        for (const queued of deciding.queue) {
-          if (servers.has(queued.server)) this.deliver(queued.destination, queued.notification);
-          else this.dropped('not_visible', queued.server);
+        // The session ended (or a newer decision began) meanwhile: its messages go nowhere.
+        if (this.visibility.get(destination.sessionId) === deciding) {
+          this.visibility.set(destination.sessionId, { kind: 'decided', revision, servers });
+          for (const queued of deciding.queue) {
+            if (servers.has(queued.server)) this.deliver(queued.destination, queued.notification);
+            else this.dropped('not_visible', queued.server);
+          }
         }
+        flush();
       });
   }
 

@@ -153,10 +153,16 @@ export class UpstreamMessages implements UpstreamPeer {
           return;
         }
         const { route } = routing;
+        const related = route.related;
         const destination: LogDestination = {
           sessionId: route.session.record.id,
           send: (notification) => route.exchange.sendNotification(notification),
         };
+        if (related) {
+          destination.hold = (delivered) => {
+            related.heldNotifications = Promise.all([related.heldNotifications, delivered]);
+          };
+        }
         this.logs.relay(connection.name, params, destination, connection.sessionId === undefined);
         return;
       }

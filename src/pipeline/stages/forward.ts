@@ -48,7 +48,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
               withMeta({ name: target.name, arguments: ctx.args }, ctx.upstreamMeta),
               relay.options,
             );
-            await relay.flushed();
+            await relay.flushed(ctx);
             ctx.result = result;
             return undefined;
           }
@@ -60,7 +60,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
               ),
               relay.options,
             );
-            await relay.flushed();
+            await relay.flushed(ctx);
             ctx.result = result;
             return undefined;
           }
@@ -70,6 +70,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
               relay.options,
             );
             // Its contents carry the upstream's URIs: the next stage namespaces them.
+            await relay.flushed(ctx);
             ctx.result = result;
             return undefined;
           }
@@ -124,7 +125,9 @@ class ProgressRelay {
     };
   }
 
-  flushed(): Promise<unknown> {
-    return this.last ?? Promise.resolve();
+  /** Progress written, and the call's log messages held for a decision delivered. */
+  flushed(ctx: RequestContext): Promise<unknown> | undefined {
+    const held = ctx.heldNotifications;
+    return held === undefined ? this.last : Promise.all([this.last, held]);
   }
 }
