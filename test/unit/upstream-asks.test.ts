@@ -157,7 +157,7 @@ describe('the session is still open', () => {
     rateLimits: {},
   };
 
-  it('loads the session as it is now, and refuses one that has ended', async () => {
+  it('loads the session as it is now, and refuses one that has ended (nothing is decided)', async () => {
     const store = new MemoryStore();
     const ctx = ask('elicitation/create', FORM, { elicitation: {} });
     await store.create(ctx.session.record, 60_000);
@@ -165,11 +165,10 @@ describe('the session is still open', () => {
     expect(await stage.run(ctx)).toBeUndefined();
     expect(ctx.session.summary).toBeDefined();
     await store.terminate(ctx.session.record.id, 'test');
-    expect(await stage.run(ctx)).toEqual({
-      deny: {
-        reason:
-          'the session this elicitation/create is for has ended (expired or terminated); its client can no longer be asked',
-      },
+    await expect(stage.run(ctx)).rejects.toMatchObject({
+      rpcCode: -32600,
+      message:
+        'the session this elicitation/create is for has ended (expired or terminated); its client can no longer be asked',
     });
   });
 });

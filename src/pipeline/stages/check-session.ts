@@ -2,11 +2,14 @@
 // from the store, one round trip, before anything is decided. The upstream may ask long
 // after the client's request began, or with no request at all: a session that has ended
 // since (expired, terminated, on any replica) is refused, and the policy sees the session
-// as it is now.
+// as it is now. Nothing was decided, so a refusal here is a JSON-RPC error to the upstream,
+// not a denial, and has no decision-log line.
 import type { SessionsConfig } from '../../config/sessions.js';
 import { rateRules } from '../../sessions/rate-rules.js';
+import { INTERNAL_ERROR, INVALID_REQUEST } from '../../mcp/jsonrpc/codes.js';
+import { RpcError } from '../../mcp/jsonrpc/errors.js';
 import { StoreUnavailableError, type SessionStore } from '../../sessions/store.js';
-import { denyWith, type Stage } from '../chain.js';
+import type { Stage } from '../chain.js';
 import type { RequestContext } from '../context.js';
 
 export type SessionLoadLimits = Pick<
@@ -28,7 +31,8 @@ export function checkSessionOpen(store: SessionStore, limits: SessionLoadLimits)
           { principal, idleMs: limits.idleTimeoutMs },
         );
         if (!loaded || loaded.record.principal !== principal) {
-          return denyWith(
+          throw new RpcError(
+            INVALID_REQUEST,
             `the session this ${ctx.action} is for has ended (expired or terminated); its client can no longer be asked`,
           );
         }
@@ -36,7 +40,7 @@ export function checkSessionOpen(store: SessionStore, limits: SessionLoadLimits)
         return undefined;
       } catch (err) {
         if (!(err instanceof StoreUnavailableError)) throw err;
-        return denyWith(`${err.message}; denied (fail closed)`);
+        throw new RpcError(INTERNAL_ERROR, `${err.message}; refused (fail closed)`);
       }
     },
   };
