@@ -117,8 +117,11 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   private retryTimer: NodeJS.Timeout | undefined;
   private lastError = '';
   private connecting: Promise<void> | undefined;
-  /** Serves the server's own requests and notifications; without it, they are refused. */
-  peer: UpstreamPeer | undefined;
+  /**
+   * Where the server's own requests and notifications go: the holder's `peer` at the time
+   * they arrive (the registry's, set once the pipeline exists); without one they are refused.
+   */
+  peers: { readonly peer: UpstreamPeer | undefined } | undefined;
 
   constructor(
     readonly config: UpstreamConfig,
@@ -225,12 +228,14 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       client = new UpstreamRpc(this.buildTransport(), 'mcpgate', this.clientCapabilities);
       const connected = client;
       client.onclose = () => this.onClosed(connected, 'connection closed');
-      client.onServerRequest = (request) =>
-        this.peer
-          ? this.peer.request(this, request)
+      client.onServerRequest = (request) => {
+        const peer = this.peers?.peer;
+        return peer
+          ? peer.request(this, request)
           : Promise.reject(new RpcError(METHOD_NOT_FOUND, 'Method not found'));
+      };
       client.onServerNotification = (method, params, source) =>
-        this.peer?.notification(this, method, params, source);
+        this.peers?.peer?.notification(this, method, params, source);
       client.onerror = (err) => {
         this.logger.debug('upstream transport error', { upstream: this.name, error: err.message });
       };

@@ -10,9 +10,6 @@ import type { UpstreamConfig } from '../config/load.js';
 import type { Logger } from '../util/logger.js';
 import { Catalog, type ServerCatalog } from './catalog.js';
 import type { CredentialBroker } from '../credentials/broker.js';
-import type { MessageSource, ServerRequest } from '../mcp/client/rpc-client.js';
-import { METHOD_NOT_FOUND } from '../mcp/jsonrpc/codes.js';
-import { RpcError } from '../mcp/jsonrpc/errors.js';
 import { capabilitiesFor } from './client-capabilities.js';
 import {
   UpstreamConnection,
@@ -39,10 +36,11 @@ export interface RegistryEvents {
   catalogChanged: [kinds: Set<ListKind>];
 }
 
-export class UpstreamRegistry extends EventEmitter<RegistryEvents> implements UpstreamPeer {
+export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
   /**
    * Serves what upstreams send of their own accord (the pipeline's server-to-client chains
-   * and log relay); set once the pipeline exists. Until then such requests are refused.
+   * and log relay) on every connection; set once the pipeline exists. Until then such
+   * requests are refused.
    */
   peer: UpstreamPeer | undefined;
   private readonly shared = new Map<string, UpstreamConnection>();
@@ -80,7 +78,7 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> implements Up
         undefined,
         capabilitiesFor(config, undefined),
       );
-      connection.peer = this;
+      connection.peers = this;
       connection.on('ready', () => {
         if (this.started)
           void this.refresh(config.name, new Set(['tools', 'prompts', 'resources']));
@@ -167,25 +165,6 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> implements Up
     return this.configs.find((c) => c.name === server);
   }
 
-  /** UpstreamPeer: a connection's server sent a request (each connection's peer is this). */
-  request(
-    connection: UpstreamConnection,
-    request: ServerRequest,
-  ): Promise<Record<string, unknown>> {
-    if (!this.peer) return Promise.reject(new RpcError(METHOD_NOT_FOUND, 'Method not found'));
-    return this.peer.request(connection, request);
-  }
-
-  /** UpstreamPeer: a connection's server sent a notification of its own. */
-  notification(
-    connection: UpstreamConnection,
-    method: string,
-    params: Record<string, unknown> | undefined,
-    source: MessageSource,
-  ): void {
-    this.peer?.notification(connection, method, params, source);
-  }
-
   /**
    * The connection a session's call to `server` goes through. `headers` is the call's
    * credential (valid until `headersExpireAt`): a per-session connection opened by this
@@ -228,7 +207,7 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> implements Up
         sessionId,
         capabilitiesFor(config, clientCapabilities),
       );
-      connection.peer = this;
+      connection.peers = this;
       connections.set(server, connection);
       await connection.start(headers, headersExpireAt);
     } else if (connection.state !== 'ready') {

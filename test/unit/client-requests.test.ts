@@ -5,8 +5,6 @@
 // and on timeout; a session's questions bounded; an answer the gateway is not waiting for
 // (never sent, sent to another session, already answered) refused with 400.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
@@ -26,10 +24,11 @@ import {
 import { SessionRpc, type InboundRequest, type Method } from '../../src/mcp/server/dispatcher.js';
 import { NodeStreamableHttpTransport } from '../../src/mcp/server/http-transport.js';
 import { CancellationSource } from '../../src/util/cancellation.js';
+import { postInSession, serveTransport, type TransportServer } from './support/transport-server.js';
 
 const SESSION = 'asking-session';
 const requests = new ClientRequests(500);
-let http: HttpServer;
+let http: TransportServer;
 let url: string;
 let rpc: SessionRpc;
 
@@ -62,22 +61,13 @@ beforeAll(async () => {
     awaitsAnswer: (id) => requests.awaits(SESSION, id),
   });
   await rpc.connect(transport);
-  http = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      void transport.handleRequest(req, res, text ? (JSON.parse(text) as unknown) : undefined);
-    });
-  });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`;
+  http = await serveTransport(transport);
+  url = http.url;
 });
 
 afterAll(async () => {
   await rpc.close();
-  http.closeAllConnections();
-  await new Promise((resolve) => http.close(resolve));
+  await http.close();
 });
 
 /** One client per test: the session's transport takes one initialize, so it is reset. */
@@ -184,15 +174,7 @@ describe('asking the client', () => {
 
 describe('answers the gateway is not waiting for', () => {
   const post = async (body: unknown): Promise<{ status: number; text: string }> => {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-session-id': SESSION,
-      },
-      body: JSON.stringify(body),
-    });
+    const res = await postInSession(url, SESSION, body);
     return { status: res.status, text: await res.text() };
   };
 

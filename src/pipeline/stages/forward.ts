@@ -14,7 +14,7 @@ import {
 } from '../../upstreams/connection.js';
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
 import type { Stage, StageOutcome } from '../chain.js';
-import type { Exchange, RequestContext } from '../context.js';
+import type { RequestContext } from '../context.js';
 
 const NO_HEADERS: Record<string, string> = Object.freeze({});
 
@@ -30,8 +30,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
       // Progress is relayed for tools and prompts (resources/read reports none).
       const progressToken =
         target.kind === 'resource' ? undefined : ctx.params._meta?.progressToken;
-      const relay = new ProgressRelay(progressToken, ctx.exchange, headers, expiresAt);
-      relay.options.origin = ctx;
+      const relay = new ProgressRelay(ctx, progressToken, headers, expiresAt);
       let connection: UpstreamConnection;
       try {
         // The connection (when this is the session's first call) opens with this call's credential.
@@ -107,12 +106,14 @@ class ProgressRelay {
   private last: Promise<void> | undefined;
 
   constructor(
+    ctx: RequestContext,
     progressToken: string | number | undefined,
-    exchange: Exchange | undefined,
     headers: Record<string, string>,
     headersExpireAt: number | undefined,
   ) {
-    this.options = { cancellation: exchange?.cancellation, headers };
+    const exchange = ctx.exchange;
+    // The context is the call's origin: what the upstream asks or logs during it is its.
+    this.options = { cancellation: exchange?.cancellation, headers, origin: ctx };
     if (headersExpireAt !== undefined) this.options.headersExpireAt = headersExpireAt;
     if (progressToken === undefined || !exchange) return;
     this.options.onprogress = (progress: Progress) => {
