@@ -147,6 +147,26 @@ describe('asking the client', () => {
     expect(connected.cancelled.at(-1)).toMatchObject({ reason: 'the upstream withdrew it' });
   });
 
+  it('withdraws the question when the client cancels the call it belongs to, telling it on its own stream', async () => {
+    answerRoots = () => new Promise(() => undefined);
+    const before = connected.cancelled.length;
+    const controller = new AbortController();
+    const call = connected.client
+      .callTool({ name: 'ask', arguments: {} }, undefined, { signal: controller.signal })
+      .then(
+        () => 'answered',
+        () => 'cancelled',
+      );
+    await wait(200);
+    controller.abort('changed my mind');
+    expect(await call).toBe('cancelled');
+    await wait(200);
+    expect(connected.cancelled.slice(before)).toEqual([
+      { requestId: expect.stringMatching(/^mcpgate-/), reason: expect.any(String) },
+    ]);
+    expect(requests.size).toBe(0);
+  });
+
   it('gives up on a client that does not answer, and tells it', async () => {
     answerRoots = () => new Promise(() => undefined);
     await expect(rpc.requestClient({ method: 'roots/list' }, undefined)).rejects.toThrow(

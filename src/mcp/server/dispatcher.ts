@@ -256,7 +256,12 @@ export class SessionRpc<C = unknown> {
           method: 'notifications/cancelled',
           params: { requestId: opened.id, reason },
         };
-        void this.transport?.send(cancelled, sendOptions).catch(() => undefined);
+        // On the question's stream, or on the session's own when that one has ended (the
+        // client cancelled the call it belongs to).
+        void this.transport
+          ?.send(cancelled, sendOptions)
+          .catch(() => this.transport?.send(cancelled))
+          .catch(() => undefined);
       }
       throw err;
     }
