@@ -14,6 +14,7 @@ import type { Caller } from '../identity/caller.js';
 import type { LoadedSession } from '../sessions/store.js';
 import type { NodeStreamableHttpTransport } from '../mcp/server/http-transport.js';
 import type { GatewaySessionRpc, SessionRequest } from '../pipeline/methods.js';
+import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import type { SessionChannel, SessionChannels } from '../pipeline/upstream-messages.js';
 
 export interface LiveSession {
@@ -37,14 +38,14 @@ export function newSessionId(): string {
 
 export class SessionManager implements SessionChannels {
   private readonly live = new Map<string, LiveSession>();
-  /** Told when a session ends in this process (what other parts keep for it goes). */
-  private readonly endedListeners: Array<(id: string) => void> = [];
   /** Sessions of other replicas served here: when each was last used (for cleanup). */
   private readonly visitors = new Map<string, number>();
   /** Requests of other replicas' sessions being served here now, per session. */
   private readonly visiting = new Map<string, number>();
   private pending = 0;
   private readonly sweeper: NodeJS.Timeout;
+  /** Told when a session ends here (its subscriptions, tasks, log level, questions go). */
+  private readonly endedListeners: Array<(id: string) => Promise<void> | void> = [];
 
   constructor(
     private readonly limits: { maxSessions: number; idleTimeoutMs: number },
@@ -108,6 +109,19 @@ export class SessionManager implements SessionChannels {
     return this.visiting.get(id) ?? 0;
   }
 
+  /** Calls `listener` for every session that ends in this process, as it ends. */
+  onEnded(listener: (id: string) => Promise<void> | void): void {
+    this.endedListeners.push(listener);
+  }
+
+  /**
+   * A notification for one session, on its own stream (the GET stream, when the client has
+   * one open here). Nothing is sent for a session this process does not hold.
+   */
+  async notify(id: string, notification: ServerNotification): Promise<void> {
+    await this.live.get(id)?.server.send(notification);
+  }
+
   get(id: string): LiveSession | undefined {
     const entry = this.live.get(id);
     if (entry) entry.lastSeenAt = Date.now();
@@ -127,16 +141,11 @@ export class SessionManager implements SessionChannels {
       session: entry.session,
       exchange: {
         cancellation: undefined,
-        sendNotification: (notification) => server.notifySession(notification),
+        sendNotification: (notification) => server.send(notification),
         sendRequest: (request, cancellation) =>
           server.requestClient(request, undefined, cancellation),
       },
     };
-  }
-
-  /** `listener` hears of every session that ends in this process. */
-  onEnded(listener: (id: string) => void): void {
-    this.endedListeners.push(listener);
   }
 
   /** Ends a session everywhere: removed from the store, every replica releases it. */
@@ -151,7 +160,6 @@ export class SessionManager implements SessionChannels {
   /** Releases what this process holds for a session; safe to call more than once. */
   async endLocal(id: string, reason: string): Promise<void> {
     this.visitors.delete(id);
-    for (const listener of this.endedListeners) listener(id);
     const entry = this.live.get(id);
     if (entry) {
       this.live.delete(id);
@@ -159,6 +167,7 @@ export class SessionManager implements SessionChannels {
       await entry.transport.close().catch(() => undefined);
       await entry.server.close().catch(() => undefined);
     }
+    await Promise.all(this.endedListeners.map(async (listener) => listener(id)));
     await this.registry.releaseSession(id);
   }
 

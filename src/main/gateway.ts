@@ -57,12 +57,13 @@ function assemblePipeline(
   logger: Logger,
   parts: Pick<
     PipelineDeps,
-    'policy' | 'registry' | 'store' | 'decisionLog' | 'broker' | 'terminate'
+    'policy' | 'registry' | 'store' | 'decisionLog' | 'broker' | 'terminate' | 'notify'
   >,
 ): Pipeline {
   return new Pipeline({
     ...parts,
     limits: config.sessions,
+    guardrails: config.guardrails,
     logger,
     gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
   });
@@ -81,6 +82,7 @@ export function explainGateway(config: GatewayConfig, logger: Logger): string {
     decisionLog: createDecisionLog([], { id: config.gateway.id, version: GATEWAY_VERSION }),
     broker,
     terminate: () => undefined,
+    notify: () => Promise.resolve(),
   });
   return pipeline.explain();
 }
@@ -140,7 +142,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           });
         });
       }),
+    notify: (id, notification) => sessions.notify(id, notification),
   });
+  // A session that ends here lets go of its resource subscriptions and tasks.
+  sessions.onEnded((id) => pipeline.releaseSession(id));
   logger.debug('request chains', { chains: pipeline.explain() });
 
   // What upstreams ask of clients and log, routed to the session it is for (its chains

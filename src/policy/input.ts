@@ -1,6 +1,7 @@
 // Builds the policy input document (rego/schema/input.json is its contract). Only facts:
 // no decision is taken here.
 import type { Identity } from '../identity/identity.js';
+import type { Finding } from '../inspect/finding.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from '../sessions/session.js';
 import type { LoadedSession } from '../sessions/store.js';
 
@@ -12,15 +13,41 @@ export type PolicyAction =
   | 'tools/call'
   | 'resources/read'
   | 'prompts/get'
+  | ResultAction
   | 'tools/list'
   | 'resources/list'
   | 'resources/templates/list'
   | 'prompts/list'
+  | 'completion/complete'
+  | 'resources/subscribe'
+  | 'resources/unsubscribe'
+  | 'notifications/resources/updated'
   | UpstreamAskAction
   | 'notifications/message';
 
 /** What an upstream asks of a session's client: decided with the upstream as the requester. */
 export type UpstreamAskAction = 'sampling/createMessage' | 'elicitation/create' | 'roots/list';
+
+/** The second decision of an allowed call, on what came back. */
+export type ResultAction = 'tools/result' | 'resources/result' | 'prompts/result';
+
+/** Each decided call's result action. */
+/** Keyed by any chain method: those without a result decision are absent. */
+export const RESULT_ACTIONS: Readonly<Partial<Record<string, ResultAction>>> = {
+  'tools/call': 'tools/result',
+  'resources/read': 'resources/result',
+  'prompts/get': 'prompts/result',
+};
+
+/** input.result: what an allowed call returned, as facts (not the result itself). */
+export interface ResultFacts {
+  findings: Finding[];
+  findings_dropped: number;
+  bytes: number;
+  is_error: boolean;
+  /** Each external inspector asked, and what it answered. */
+  inspectors: Record<string, 'pass' | 'findings' | 'mutated' | 'skipped'>;
+}
 
 export interface RequestFacts {
   identity: Identity;
@@ -36,12 +63,30 @@ export interface RequestFacts {
  * the upstreams whose log messages a session may receive (kind `log`, id the server's name).
  */
 export interface CatalogItemFact {
-  kind: 'tool' | 'resource' | 'resource_template' | 'prompt' | 'instruction' | 'log';
+  kind:
+    | 'tool'
+    | 'resource'
+    | 'resource_template'
+    | 'prompt'
+    | 'instruction'
+    | 'completion_value'
+    | 'log';
   id: string;
   server: string;
   name?: string;
   uri?: string;
   annotations?: Record<string, unknown>;
+}
+
+/** completion/complete: which argument of which prompt or resource template is completed. */
+export interface CompletionFacts {
+  ref:
+    | { kind: 'prompt'; server: string; name: string; id: string }
+    | { kind: 'resource_template'; server: string; uri: string; id: string };
+  /** The argument being completed and what the user has typed so far. */
+  argument: { name: string; value: string };
+  /** The other arguments already chosen (the request's context.arguments), as sent. */
+  context_arguments: Record<string, string>;
 }
 
 export interface PolicyInput {
@@ -59,6 +104,10 @@ export interface PolicyInput {
     history: HistoryEntry[];
     /** The whole session's decided calls by target id: O(1) questions for the policy. */
     summary: PolicySummary;
+    /** DLP labels the session has been given so far (label_session), sorted. */
+    labels: string[];
+    /** Findings in this session so far, by type (secret, pii, injection, …). */
+    finding_counts: Record<string, number>;
     /**
      * calls, denied, untracked (calls missing from the summary because it was full), and
      * the current window count of each rate limit ("rate:<rule>").
@@ -75,6 +124,9 @@ export interface PolicyInput {
   resource?: { server: string; uri: string; id: string };
   prompt?: { server: string; name: string; id: string };
   arguments?: Record<string, unknown>;
+  completion?: CompletionFacts;
+  /** tools/call run as a task (the client sent params.task): what it asked for. */
+  task?: { ttl_ms?: number };
   catalog?: CatalogItemFact[];
   /** Server-to-client actions: the upstream that asks (the requester). */
   upstream?: UpstreamFacts;
@@ -83,7 +135,10 @@ export interface PolicyInput {
   sampling?: SamplingFacts;
   elicitation?: ElicitationFacts;
   roots?: { from: 'config' | 'client'; uris: string[] };
-  findings: unknown[];
+  /** Result actions only. */
+  result?: ResultFacts;
+  /** Guardrail findings in the arguments (pointers into this input: /arguments/…). */
+  findings: Finding[];
   request: {
     time_ns: number;
     time: string;
@@ -96,7 +151,7 @@ export interface PolicyInput {
 export interface UpstreamFacts {
   server: string;
   isolation: 'shared' | 'per-session';
-  transport: 'stdio' | 'http';
+  transport: 'stdio' | 'http' | 'sse';
 }
 
 /** sampling/createMessage: what the upstream asks the client's model. */
@@ -177,6 +232,8 @@ export type InputTarget = Pick<
   | 'resource'
   | 'prompt'
   | 'arguments'
+  | 'completion'
+  | 'task'
   | 'catalog'
   | 'upstream'
   | 'related'
@@ -215,6 +272,8 @@ export function buildInput(
     age_s: Math.max(0, Math.floor((now - record.createdAt) / 1000)),
     history,
     summary: policySummary(summary),
+    labels: facts.session.dlp?.labels ?? NO_LABELS,
+    finding_counts: facts.session.dlp?.findingCounts ?? NO_COUNTS,
     counters: counterFacts,
   };
   if (record.expiresAt !== null)
@@ -232,6 +291,8 @@ export function buildInput(
     if (target.resource !== undefined) input.resource = target.resource;
     if (target.prompt !== undefined) input.prompt = target.prompt;
     if (target.arguments !== undefined) input.arguments = target.arguments;
+    if (target.completion !== undefined) input.completion = target.completion;
+    if (target.task !== undefined) input.task = target.task;
     if (target.catalog !== undefined) input.catalog = target.catalog;
     if (target.upstream !== undefined) {
       input.upstream = target.upstream;
@@ -242,6 +303,22 @@ export function buildInput(
     }
   }
   return input;
+}
+
+const NO_LABELS: string[] = Object.freeze([]) as unknown as string[];
+const NO_COUNTS: Record<string, number> = Object.freeze({});
+
+/**
+ * The input of a result decision: the call's own input (its facts as the call was decided),
+ * the result action, the argument findings, and the result's facts.
+ */
+export function buildResultInput(
+  call: SessionInput,
+  action: ResultAction,
+  argumentFindings: Finding[],
+  result: ResultFacts,
+): SessionInput {
+  return { ...call, action, findings: argumentFindings, result };
 }
 
 /** The input of an operator's admin action: no session, only who acts on what. */

@@ -185,6 +185,10 @@ export class UpstreamRpc {
     params: Record<string, unknown> | undefined,
     source: MessageSource,
   ) => void;
+  /** A notifications/resources/updated from the server: the resource's URI, as it sent it. */
+  onResourceUpdated?: (uri: string) => void;
+  /** A notifications/tasks/status from the server: the task as it sent it. */
+  onTaskStatus?: (task: Fields) => void;
 
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
@@ -385,6 +389,12 @@ export class UpstreamRpc {
         return this.onListChanged?.('prompts');
       case 'notifications/resources/list_changed':
         return this.onListChanged?.('resources');
+      case 'notifications/resources/updated':
+        if (typeof params?.uri === 'string') this.onResourceUpdated?.(params.uri);
+        return;
+      case 'notifications/tasks/status':
+        if (typeof params?.taskId === 'string') this.onTaskStatus?.(params);
+        return;
       case 'notifications/cancelled': {
         // The server no longer wants the answer to one of its requests: no answer is sent.
         const id = params?.requestId;

@@ -17,9 +17,7 @@ import type { RequestContext } from '../context.js';
 import type { UrlElicitations } from '../url-elicitations.js';
 
 interface ResultSchema {
-  safeParse(
-    value: unknown,
-  ):
+  safeParse(value: unknown):
     | { success: true }
     | {
         success: false;

@@ -12,11 +12,12 @@ import type {
   SamplingFacts,
   UpstreamAskAction,
 } from '../../policy/input.js';
+import { findingFact } from '../../inspect/finding.js';
 import { buildInput } from '../../policy/input.js';
 import type { Catalog } from '../../upstreams/catalog.js';
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
 import type { Stage } from '../chain.js';
-import type { RequestContext, UpstreamAsk } from '../context.js';
+import type { ChainMethod, RequestContext, TaskMethod, UpstreamAsk } from '../context.js';
 
 /** The gateway's name and version, as the policy sees them (request.gateway). */
 export interface GatewayFacts {
@@ -30,28 +31,43 @@ export function buildRequestInput(gateway: GatewayFacts, registry: UpstreamRegis
     name: 'build input',
     when: 'allowed',
     run(ctx: RequestContext) {
+      const { action } = ctx;
+      if (isTaskMethod(action)) throw new Error(`${action} is not decided; it has no policy input`);
       const facts = {
         identity: ctx.identity,
         session: ctx.session,
         protocolVersion: ctx.protocolVersion,
         gateway,
       };
-      ctx.input = buildInput(ctx.action, facts, targetFacts(ctx, catalogFacts, registry), ctx.now);
+      ctx.input = buildInput(
+        action,
+        facts,
+        targetFacts(ctx, action, catalogFacts, registry),
+        ctx.now,
+      );
+      if (ctx.argumentFindings.length > 0) {
+        ctx.input.findings = ctx.argumentFindings.map(findingFact);
+      }
       return undefined;
     },
   };
 }
 
+function isTaskMethod(method: ChainMethod): method is TaskMethod {
+  return method.startsWith('tasks/');
+}
+
 function targetFacts(
   ctx: RequestContext,
+  action: PolicyAction,
   catalogFacts: CatalogFacts,
   registry: UpstreamRegistry,
 ): InputTarget | undefined {
   const { target } = ctx;
   if (target !== undefined) {
     switch (target.kind) {
-      case 'tool':
-        return {
+      case 'tool': {
+        const facts: InputTarget = {
           tool: {
             server: target.server,
             name: target.name,
@@ -60,6 +76,18 @@ function targetFacts(
             definition_hash: target.entry.definitionHash,
           },
           arguments: ctx.args,
+        };
+        const task = ctx.params.task;
+        if (task !== undefined) facts.task = task.ttl === undefined ? {} : { ttl_ms: task.ttl };
+        return facts;
+      }
+      case 'completion':
+        return {
+          completion: {
+            ref: target.ref,
+            argument: ctx.params.argument ?? { name: '', value: '' },
+            context_arguments: ctx.params.context?.arguments ?? {},
+          },
         };
       case 'prompt':
         return {
@@ -73,12 +101,12 @@ function targetFacts(
   if (ctx.ask !== undefined) return askFacts(ctx.action as UpstreamAskAction, ctx.ask);
   if (ctx.action === 'notifications/message') return { catalog: catalogFacts.logSources() };
   const catalog = registry.catalog;
-  if (ctx.action === 'session/open') {
+  if (action === 'session/open') {
     // Without instructions there is nothing to show: the input stays as it always was.
     if (catalog.instructions.length === 0) return undefined;
-  } else if (!isListAction(ctx.action)) return undefined;
+  } else if (!isListAction(action)) return undefined;
   ctx.catalog = catalog;
-  return { catalog: catalogFacts.get(catalog, ctx.action) };
+  return { catalog: catalogFacts.get(catalog, action) };
 }
 
 /** The actions whose input carries catalog facts: the lists, and session/open. */

@@ -18,9 +18,7 @@ import type { RequestContext } from '../context.js';
 type Fields = Record<string, unknown>;
 
 interface AskSchema {
-  safeParse(
-    message: unknown,
-  ):
+  safeParse(message: unknown):
     | { success: true; data: { params?: unknown } }
     | {
         success: false;
