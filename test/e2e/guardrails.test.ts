@@ -343,7 +343,8 @@ describe('a hostile server and external inspectors (fixture policy that allows e
       'holds more than 65536 bytes of text (guardrails.inspection.max_bytes)',
     );
     const deep = await say('deep', { size: 100 });
-    expect(textOf(deep)).toContain('nests objects and arrays deeper than 32 levels');
+    // max_depth 32 is raised to gateway.max_json_depth (64): what the intake accepts is walked.
+    expect(textOf(deep)).toContain('nests objects and arrays deeper than 64 levels');
     const broken = await say('surrogate', {});
     expect(textOf(broken)).toContain(
       'not valid Unicode (an unpaired surrogate) at /content/0/text',
