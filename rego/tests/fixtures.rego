@@ -233,3 +233,35 @@ _admin_target(session_id) := {"session_id": session_id} if session_id != ""
 
 # The role that makes a user a sessions admin by default.
 admin_role := "mcpgate.admin"
+
+# What an upstream asks of the session's client (sampling/createMessage,
+# elicitation/create, roots/list) in a code-review session of the default
+# caller, over the upstream's shared stdio connection.
+ask(action, server, facts) := object.union(
+	object.union(base(action), {"upstream": {"server": server, "isolation": "shared", "transport": "stdio"}}),
+	facts,
+)
+
+sampling(server, max_tokens, tool_names) := ask("sampling/createMessage", server, {"sampling": {
+	"messages": [{"role": "user", "content": {"type": "text", "text": "Summarise the diff"}}],
+	"max_tokens": max_tokens,
+	"tools": tool_names,
+	"include_context": "none",
+}})
+
+elicitation_form(server) := ask("elicitation/create", server, {"elicitation": {
+	"mode": "form",
+	"message": "Which branch?",
+	"requested_schema": {"type": "object", "properties": {"branch": {"type": "string"}}},
+}})
+
+elicitation_url(server, url) := ask("elicitation/create", server, {"elicitation": {
+	"mode": "url",
+	"message": "Sign in to continue",
+	"url": url,
+}})
+
+roots_from(server, from, uris) := ask("roots/list", server, {"roots": {"from": from, "uris": uris}})
+
+# The visible decision of which upstreams' log messages a session receives.
+log_sources(servers) := list("notifications/message", [{"kind": "log", "id": server, "server": server} | some server in servers])

@@ -20,6 +20,12 @@ export class ConfigError extends McpgateError {
   static override readonly code = 'ERR_CONFIG_INVALID';
 }
 
+/**
+ * Where the answer to an upstream's roots/list comes from: the configured root URIs (none
+ * by default), or the session's client.
+ */
+export type UpstreamRoots = { from: 'config'; uris: string[] } | { from: 'client' };
+
 /** What every upstream has, whatever its transport. */
 interface UpstreamCommon {
   name: string;
@@ -29,6 +35,7 @@ interface UpstreamCommon {
   timeoutMs: number;
   restart: { initialDelayMs: number; maxDelayMs: number };
   credential: CredentialConfig;
+  roots: UpstreamRoots;
 }
 
 export interface StdioUpstreamConfig extends UpstreamCommon {
@@ -184,6 +191,10 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       prefix: u.prefix ?? `${name}${DEFAULT_PREFIX_SEPARATOR}`,
       credential,
       isolation: u.isolation,
+      roots:
+        u.roots === 'client'
+          ? { from: 'client' as const }
+          : { from: 'config' as const, uris: u.roots ?? [] },
       timeoutMs: Math.round(u.timeout_s * 1000),
       restart: { initialDelayMs: u.restart.initial_delay_ms, maxDelayMs: u.restart.max_delay_ms },
     };

@@ -44,6 +44,20 @@ const upstreamCommon = {
     .default({ initial_delay_ms: 250, max_delay_ms: 30_000 }),
   /** The credential calls to this upstream run with (default: none). */
   credential: credentialSchema.default({ type: 'none' }),
+  /**
+   * What the gateway answers the upstream's roots/list: these root URIs, or `client` (the
+   * session's client is asked). Default: no roots, and the capability is not declared.
+   */
+  roots: z
+    .union([
+      z.literal('client'),
+      z
+        .array(
+          z.string().regex(/^file:\/\/\S*$/, 'a root is a file:// URI (MCP roots are file URIs)'),
+        )
+        .max(64),
+    ])
+    .optional(),
   /** Put in front of the upstream's tool and prompt names; default `<name>__`, "" for none. */
   prefix: z
     .string()

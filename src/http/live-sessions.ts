@@ -10,9 +10,12 @@ import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { ListKind } from '../upstreams/connection.js';
 import type { Logger } from '../util/logger.js';
+import type { Caller } from '../identity/caller.js';
+import type { LoadedSession } from '../sessions/store.js';
 import type { NodeStreamableHttpTransport } from '../mcp/server/http-transport.js';
 import type { GatewaySessionRpc, SessionRequest } from '../pipeline/methods.js';
 import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import type { SessionChannel, SessionChannels } from '../pipeline/upstream-messages.js';
 
 export interface LiveSession {
   id: string;
@@ -20,6 +23,9 @@ export interface LiveSession {
   server: GatewaySessionRpc;
   transport: NodeStreamableHttpTransport<SessionRequest>;
   lastSeenAt: number;
+  /** Who made the session's latest request here, and the session as it loaded it. */
+  caller: Caller;
+  session: LoadedSession;
 }
 
 /**
@@ -30,7 +36,7 @@ export function newSessionId(): string {
   return `s${randomBytes(32).toString('base64url')}`;
 }
 
-export class SessionManager {
+export class SessionManager implements SessionChannels {
   private readonly live = new Map<string, LiveSession>();
   /** Sessions of other replicas served here: when each was last used (for cleanup). */
   private readonly visitors = new Map<string, number>();
@@ -38,7 +44,7 @@ export class SessionManager {
   private readonly visiting = new Map<string, number>();
   private pending = 0;
   private readonly sweeper: NodeJS.Timeout;
-  /** Told when a session ends here (its subscriptions and tasks are let go). */
+  /** Told when a session ends here (its subscriptions, tasks, log level, questions go). */
   private readonly endedListeners: Array<(id: string) => Promise<void> | void> = [];
 
   constructor(
@@ -120,6 +126,26 @@ export class SessionManager {
     const entry = this.live.get(id);
     if (entry) entry.lastSeenAt = Date.now();
     return entry;
+  }
+
+  /**
+   * SessionChannels: a session held here, as what an upstream sends for it needs it: the
+   * caller of its latest request and its own stream. Not a use of the session.
+   */
+  channel(id: string): SessionChannel | undefined {
+    const entry = this.live.get(id);
+    if (!entry) return undefined;
+    const { server } = entry;
+    return {
+      caller: entry.caller,
+      session: entry.session,
+      exchange: {
+        cancellation: undefined,
+        sendNotification: (notification) => server.send(notification),
+        sendRequest: (request, cancellation) =>
+          server.requestClient(request, undefined, cancellation),
+      },
+    };
   }
 
   /** Ends a session everywhere: removed from the store, every replica releases it. */

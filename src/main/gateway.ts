@@ -24,7 +24,9 @@ import { doctorRouter } from '../http/doctor.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
 import { HostAllowList } from '../http/guards/host.js';
 import { mcpHandler } from '../http/mcp-endpoint.js';
+import { ClientRequests } from '../mcp/server/client-requests.js';
 import { TransportCounters } from '../mcp/server/http-transport.js';
+import { UpstreamMessages } from '../pipeline/upstream-messages.js';
 import { SessionManager } from '../http/live-sessions.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
 import { createStore } from '../sessions/create-store.js';
@@ -146,6 +148,22 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   sessions.onEnded((id) => pipeline.releaseSession(id));
   logger.debug('request chains', { chains: pipeline.explain() });
 
+  // What upstreams ask of clients and log, routed to the session it is for (its chains
+  // decide the requests); the clients' answers come back through ClientRequests.
+  const clientRequests = new ClientRequests();
+  const upstreamMessages = new UpstreamMessages(
+    (ctx) => pipeline.run(ctx),
+    sessions,
+    pipeline.elicitations,
+    policy,
+    logger,
+  );
+  registry.peer = upstreamMessages;
+  sessions.onEnded((id) => {
+    clientRequests.endSession(id, 'the session ended');
+    upstreamMessages.sessionEnded(id);
+  });
+
   // Filled in once the listening address (and so the resource URI) is known.
   const identity: { verifier?: TokenVerifier } = {};
   let baseUrl = '';
@@ -206,6 +224,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       config: config.sessions,
       logger,
       counters: transportCounters,
+      clientRequests,
+      setLogLevel: (id, level) => upstreamMessages.setLogLevel(id, level),
     }),
     readiness: () => {
       const engine = policy.current();
@@ -229,6 +249,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
             requests_refused_in_flight: transportCounters.refusedInFlight,
             notifications_dropped: transportCounters.droppedNotifications,
           },
+          // What upstreams sent of their own accord: log messages relayed and dropped (by
+          // reason), and the gateway's questions to clients still waiting for an answer.
+          upstream_notifications: {
+            relayed: upstreamMessages.counters.relayed,
+            dropped: { ...upstreamMessages.counters.dropped },
+          },
+          client_requests_waiting: clientRequests.size,
           ...(drain.stopping
             ? { shutting_down: { requests_in_progress: drain.requestsInProgress } }
             : {}),

@@ -25,10 +25,15 @@ import type { Logger } from '../util/logger.js';
 import type { Catalog } from '../upstreams/catalog.js';
 import { Chain, type Stage, type StageTimer } from './chain.js';
 import { RequestContext, type ChainMethod, type SessionNotifier } from './context.js';
+import { answerConfiguredRoots } from './stages/answer-roots.js';
+import { askTheClient } from './stages/ask-client.js';
 import { auditDecision, auditVisible, recorded } from './stages/audit.js';
 import { auditResultDecision } from './stages/audit-result.js';
 import { bindTask } from './stages/bind-task.js';
 import { buildRequestInput, type GatewayFacts } from './stages/build-input.js';
+import { obligationsCarriedOut } from './stages/carry-out.js';
+import { checkUpstreamAsk } from './stages/check-ask.js';
+import { checkSessionOpen } from './stages/check-session.js';
 import { checkToolOutput } from './stages/check-output.js';
 import { offerCompletionValues, showCompletionValues } from './stages/completion-values.js';
 import { issueCredential } from './stages/credential.js';
@@ -61,6 +66,7 @@ import {
   type Subscriber,
 } from './subscriptions.js';
 import { MAX_TASKS_PER_SESSION, TaskBindings } from './tasks.js';
+import { UrlElicitations } from './url-elicitations.js';
 
 export interface PipelineDeps {
   policy: PolicyHolder;
@@ -104,6 +110,8 @@ export class Pipeline {
   readonly subscriptions: ResourceSubscriptions;
   /** The tasks this process's sessions created. */
   readonly tasks: TaskBindings;
+  /** The URL elicitations sessions were asked, for their completions (upstream-messages.ts). */
+  readonly elicitations = new UrlElicitations();
 
   constructor(private readonly deps: PipelineDeps) {
     const { policy, registry, store, limits, decisionLog, logger, gateway, broker } = deps;
@@ -270,6 +278,41 @@ export class Pipeline {
     ] as const) {
       this.add(action, visible, (ctx) => ctx.result);
     }
+
+    // What an upstream asks of a session's client: the session as it is now, a well-formed
+    // request the client declared it can answer, the policy's decision with the upstream as
+    // the requester, then the question (roots: the configured ones, unless the client is
+    // asked). A denial is a JSON-RPC error to the upstream, and in the decision log.
+    const session = checkSessionOpen(store, limits);
+    const checkAsk = checkUpstreamAsk();
+    const carryOut = obligationsCarriedOut();
+    const ask = askTheClient(this.elicitations);
+    for (const action of ['sampling/createMessage', 'elicitation/create'] as const) {
+      this.add(
+        action,
+        [session, checkAsk, input, decideStage, carryOut, audit, ask, terminate],
+        renderOrThrow,
+      );
+    }
+    this.add(
+      'roots/list',
+      [
+        session,
+        checkAsk,
+        input,
+        decideStage,
+        carryOut,
+        audit,
+        answerConfiguredRoots(),
+        ask,
+        terminate,
+      ],
+      renderOrThrow,
+    );
+
+    // Which upstreams' log messages a session receives over shared connections: one
+    // visible decision, made when the first such message arrives (log-relay.ts).
+    this.add('notifications/message', [input, decideVisible, auditVisibleItems], (ctx) => ctx);
 
     // session/open: may this user have a session of this purpose; then which upstreams'
     // instructions it is shown (a visible decision over the instruction items).

@@ -3,7 +3,9 @@
 // their own part; nothing about the request travels on HTTP objects or in flags read
 // elsewhere. A class, so every context has the same shape (one hidden class for V8).
 import type { RequestId, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import type { UpstreamRoots } from '../config/load.js';
 import type { Caller } from '../identity/caller.js';
+import type { ClientRequest } from '../mcp/server/dispatcher.js';
 import type { Identity } from '../identity/identity.js';
 import type { Credential } from '../credentials/broker.js';
 import type { LocatedFinding } from '../inspect/finding.js';
@@ -66,6 +68,33 @@ export interface Exchange {
   readonly cancellation: Cancellation | undefined;
   /** Sends a notification (progress) on the request's own stream. */
   sendNotification(notification: ServerNotification): Promise<void>;
+  /**
+   * Asks the client something (for an upstream) on the request's own stream and resolves
+   * with its answer; `cancellation` withdraws the question.
+   */
+  sendRequest(
+    request: ClientRequest,
+    cancellation?: Cancellation,
+  ): Promise<Record<string, unknown>>;
+}
+
+/**
+ * What an upstream asks of a session's client (sampling/createMessage, elicitation/create,
+ * roots/list): the server asking, its request, and the client request it belongs to. The
+ * context's `exchange` is where the question goes: that request's stream, or the session's.
+ */
+export interface UpstreamAsk {
+  server: string;
+  isolation: 'shared' | 'per-session';
+  transport: 'stdio' | 'http' | 'sse';
+  /** Where the answer to roots/list comes from (the upstream's configuration). */
+  roots: UpstreamRoots;
+  /** The upstream's own request params, validated by the stage that checks the request. */
+  params: Record<string, unknown>;
+  /** Cancelled when the upstream withdraws its request, or its connection closes. */
+  cancellation: Cancellation;
+  /** The client request the upstream is serving, when it is known. */
+  related: RequestContext | undefined;
 }
 
 /** Sends a notification to one session on its own stream, if this process holds it. */
@@ -118,6 +147,13 @@ export class RequestContext {
   result: unknown = undefined;
   /** session/open: the instructions the initialize result carries (the policy chose them). */
   instructions: string | undefined = undefined;
+  /** Server-to-client chains: what the upstream asks (see UpstreamAsk). */
+  ask: UpstreamAsk | undefined = undefined;
+  /**
+   * Settles once the upstream's log messages that belong to this call and wait for a
+   * decision have been delivered: the answer goes after them (log-relay.ts).
+   */
+  heldNotifications: Promise<unknown> | undefined = undefined;
   /** tasks/get, tasks/result, tasks/cancel: the task the request is about. */
   task: BoundTask | undefined = undefined;
   /** Per-stage durations in ns, when the chain is timed (see Chain). */
@@ -135,10 +171,14 @@ export class RequestContext {
 
   constructor(
     readonly action: ChainMethod,
-    /** Undefined for a decision about a notification (no request of the client's). */
+    /** The JSON-RPC id; undefined for a decision no request asked for (a notification). */
     readonly requestId: RequestId | undefined,
     readonly caller: Caller,
-    readonly session: LoadedSession,
+    /**
+     * The session as loaded for this request. Server-to-client chains load it again when
+     * the upstream asks (stages/check-session.ts): the session may have changed, or ended.
+     */
+    public session: LoadedSession,
     readonly protocolVersion: string | undefined,
     readonly params: RequestParams,
     readonly exchange: Exchange | undefined,

@@ -15,6 +15,7 @@ import {
   ListTasksRequestSchema,
   ListToolsRequestSchema,
   ReadResourceRequestSchema,
+  SetLevelRequestSchema,
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
   type ServerCapabilities,
@@ -26,13 +27,16 @@ import {
   type Method,
   type RequestSchema,
   type ServerDescription,
+  type SessionRpcOptions,
 } from '../mcp/server/dispatcher.js';
 import type { LoadedSession } from '../sessions/store.js';
 import type { Catalog } from '../upstreams/catalog.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import type { Pipeline } from './chains.js';
 import { RequestContext, type ChainMethod } from './context.js';
+import type { LogLevel } from './log-relay.js';
 import { GATEWAY_INSTRUCTIONS } from './stages/show-instructions.js';
+import { logLevelOf } from './upstream-messages.js';
 
 /** What the HTTP layer passes with every request of a session: who calls, and the session. */
 export interface SessionRequest {
@@ -46,8 +50,17 @@ export interface SessionRequest {
 export type GatewaySessionRpc = SessionRpc<SessionRequest>;
 export type GatewayServerDescription = ServerDescription<SessionRequest>;
 
-/** The description every session of this gateway serves (see createSessionServer). */
-export function describeSessionServer(pipeline: Pipeline): GatewayServerDescription {
+/** Where logging/setLevel puts a session's level (UpstreamMessages.setLogLevel). */
+export type SetLogLevel = (sessionId: string, level: LogLevel) => void;
+
+/**
+ * The description every session of this gateway serves (see createSessionServer).
+ * logging/setLevel is answered here, not decided: it only narrows what the session gets.
+ */
+export function describeSessionServer(
+  pipeline: Pipeline,
+  setLogLevel: SetLogLevel = () => undefined,
+): GatewayServerDescription {
   const method = (
     schema: RequestSchema,
     action: ChainMethod,
@@ -76,6 +89,19 @@ export function describeSessionServer(pipeline: Pipeline): GatewayServerDescript
     ['tasks/result', method(GetTaskPayloadRequestSchema, 'tasks/result')],
     ['tasks/list', method(ListTasksRequestSchema, 'tasks/list')],
     ['tasks/cancel', method(CancelTaskRequestSchema, 'tasks/cancel')],
+    [
+      'logging/setLevel',
+      {
+        schema: SetLevelRequestSchema,
+        handle: (params, request) => {
+          const session = request.delivery?.context?.session;
+          const level = logLevelOf((params as { level?: unknown } | undefined)?.level);
+          if (!session || !level) throw new Error('logging/setLevel without a session or level');
+          setLogLevel(session.record.id, level);
+          return {};
+        },
+      },
+    ],
   ]);
 
   return {
@@ -90,7 +116,7 @@ export function describeSessionServer(pipeline: Pipeline): GatewayServerDescript
 }
 
 /**
- * What the gateway declares at initialize. Lists and their list_changed always; resource
+ * What the gateway declares at initialize. Lists and their list_changed, and logging, always; resource
  * subscriptions, completions and tasks only when some upstream offers them (a client would
  * otherwise use a feature no upstream behind the gateway has).
  */
@@ -99,6 +125,8 @@ export function gatewayCapabilities(catalog: Catalog): ServerCapabilities {
     tools: { listChanged: true },
     resources: { listChanged: true },
     prompts: { listChanged: true },
+    // Upstreams' log messages are relayed (log-relay.ts); the level is set here.
+    logging: {},
   };
   if (catalog.someServer((c) => c.resources?.subscribe)) {
     capabilities.resources = { listChanged: true, subscribe: true };
@@ -135,6 +163,9 @@ function contextOf(
 }
 
 /** The MCP server of one session (or of one request of another replica's session). */
-export function createSessionServer(description: GatewayServerDescription): GatewaySessionRpc {
-  return new SessionRpc(description);
+export function createSessionServer(
+  description: GatewayServerDescription,
+  options?: SessionRpcOptions,
+): GatewaySessionRpc {
+  return new SessionRpc(description, options);
 }

@@ -21,7 +21,12 @@ export type PolicyAction =
   | 'completion/complete'
   | 'resources/subscribe'
   | 'resources/unsubscribe'
-  | 'notifications/resources/updated';
+  | 'notifications/resources/updated'
+  | UpstreamAskAction
+  | 'notifications/message';
+
+/** What an upstream asks of a session's client: decided with the upstream as the requester. */
+export type UpstreamAskAction = 'sampling/createMessage' | 'elicitation/create' | 'roots/list';
 
 /** The second decision of an allowed call, on what came back. */
 export type ResultAction = 'tools/result' | 'resources/result' | 'prompts/result';
@@ -53,11 +58,19 @@ export interface RequestFacts {
 }
 
 /**
- * One item a visible decision is about: a list's items, or at session/open the upstreams'
- * instructions (kind `instruction`, id the server's name).
+ * One item a visible decision is about: a list's items, at session/open the upstreams'
+ * instructions (kind `instruction`, id the server's name), and for notifications/message
+ * the upstreams whose log messages a session may receive (kind `log`, id the server's name).
  */
 export interface CatalogItemFact {
-  kind: 'tool' | 'resource' | 'resource_template' | 'prompt' | 'instruction' | 'completion_value';
+  kind:
+    | 'tool'
+    | 'resource'
+    | 'resource_template'
+    | 'prompt'
+    | 'instruction'
+    | 'completion_value'
+    | 'log';
   id: string;
   server: string;
   name?: string;
@@ -115,6 +128,13 @@ export interface PolicyInput {
   /** tools/call run as a task (the client sent params.task): what it asked for. */
   task?: { ttl_ms?: number };
   catalog?: CatalogItemFact[];
+  /** Server-to-client actions: the upstream that asks (the requester). */
+  upstream?: UpstreamFacts;
+  /** Server-to-client actions: the client request the upstream is serving, when known. */
+  related?: { action: string; target?: string };
+  sampling?: SamplingFacts;
+  elicitation?: ElicitationFacts;
+  roots?: { from: 'config' | 'client'; uris: string[] };
   /** Result actions only. */
   result?: ResultFacts;
   /** Guardrail findings in the arguments (pointers into this input: /arguments/…). */
@@ -126,6 +146,35 @@ export interface PolicyInput {
     client?: { name: string; version: string };
     gateway: { id: string; version: string };
   };
+}
+
+export interface UpstreamFacts {
+  server: string;
+  isolation: 'shared' | 'per-session';
+  transport: 'stdio' | 'http' | 'sse';
+}
+
+/** sampling/createMessage: what the upstream asks the client's model. */
+export interface SamplingFacts {
+  /** The messages, as the upstream sent them. */
+  messages: unknown[];
+  system_prompt?: string;
+  model_preferences?: Record<string, unknown>;
+  max_tokens: number;
+  /** Names of the tools the upstream offers the model (empty: none). */
+  tools: string[];
+  /** none, thisServer or allServers (none when not asked). */
+  include_context: string;
+}
+
+/** elicitation/create: what the upstream asks the user. */
+export interface ElicitationFacts {
+  mode: 'form' | 'url';
+  message: string;
+  /** Form mode: the JSON Schema of the answer. */
+  requested_schema?: Record<string, unknown>;
+  /** URL mode: the page the user is sent to. */
+  url?: string;
 }
 
 /** session.summary: one object per recorded action, keyed by target id. */
@@ -179,7 +228,18 @@ export type SessionInput = PolicyInput & { session: NonNullable<PolicyInput['ses
 /** What a request is about besides its session: the target and arguments of its action. */
 export type InputTarget = Pick<
   PolicyInput,
-  'tool' | 'resource' | 'prompt' | 'arguments' | 'completion' | 'task' | 'catalog'
+  | 'tool'
+  | 'resource'
+  | 'prompt'
+  | 'arguments'
+  | 'completion'
+  | 'task'
+  | 'catalog'
+  | 'upstream'
+  | 'related'
+  | 'sampling'
+  | 'elicitation'
+  | 'roots'
 >;
 
 /**
@@ -234,6 +294,13 @@ export function buildInput(
     if (target.completion !== undefined) input.completion = target.completion;
     if (target.task !== undefined) input.task = target.task;
     if (target.catalog !== undefined) input.catalog = target.catalog;
+    if (target.upstream !== undefined) {
+      input.upstream = target.upstream;
+      if (target.related !== undefined) input.related = target.related;
+      if (target.sampling !== undefined) input.sampling = target.sampling;
+      if (target.elicitation !== undefined) input.elicitation = target.elicitation;
+      if (target.roots !== undefined) input.roots = target.roots;
+    }
   }
   return input;
 }

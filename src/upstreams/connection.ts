@@ -20,6 +20,7 @@ import {
   ReadResourceResultSchema,
   type CallToolRequest,
   type CallToolResult,
+  type ClientCapabilities,
   type CompleteRequest,
   type CompleteResult,
   type CreateTaskResult,
@@ -34,7 +35,7 @@ import { readValue } from '../config/secrets.js';
 import { CredentialError } from '../credentials/broker.js';
 import type { Cancellation } from '../util/cancellation.js';
 import type { Logger } from '../util/logger.js';
-import { INTERNAL_ERROR, REQUEST_TIMEOUT } from '../mcp/jsonrpc/codes.js';
+import { INTERNAL_ERROR, METHOD_NOT_FOUND, REQUEST_TIMEOUT } from '../mcp/jsonrpc/codes.js';
 import { RpcError } from '../mcp/jsonrpc/errors.js';
 import { McpgateError } from '../util/errors.js';
 import type { ServerCatalog } from './catalog.js';
@@ -47,8 +48,10 @@ import {
   UpstreamRpc,
   UpstreamRpcError,
   UpstreamTimeoutError,
+  type MessageSource,
   type RequestOptions,
   type ResultSchema,
+  type ServerRequest,
   type UpstreamTransport,
 } from '../mcp/client/rpc-client.js';
 
@@ -87,6 +90,25 @@ export interface CallOptions {
   headers?: Record<string, string>;
   /** Epoch ms after which `headers` must not be sent again (an obtained token's expiry). */
   headersExpireAt?: number;
+  /**
+   * On whose behalf the call is made (the downstream request): handed back with the
+   * server's requests and notifications that belong to the call.
+   */
+  origin?: unknown;
+}
+
+/**
+ * Who serves what the server sends of its own accord on a connection: its requests
+ * (sampling, elicitation, roots) and notifications other than progress and list_changed.
+ */
+export interface UpstreamPeer {
+  request(connection: UpstreamConnection, request: ServerRequest): Promise<Record<string, unknown>>;
+  notification(
+    connection: UpstreamConnection,
+    method: string,
+    params: Record<string, unknown> | undefined,
+    source: MessageSource,
+  ): void;
 }
 
 /** The SDK client's timeout for requests that name none: the catalog reads. */
@@ -119,7 +141,11 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   private retryTimer: NodeJS.Timeout | undefined;
   private lastError = '';
   private connecting: Promise<void> | undefined;
-  /** Validators of the tools' output schemas, from the last catalog read (as the SDK client). */
+  /**
+   * Where the server's own requests and notifications go: the holder's `peer` at the time
+   * they arrive (the registry's, set once the pipeline exists); without one they are refused.
+   */
+  peers: { readonly peer: UpstreamPeer | undefined } | undefined;
 
   constructor(
     readonly config: UpstreamConfig,
@@ -133,6 +159,10 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
      * A call carries its own credential (CallOptions.headers) instead.
      */
     private readonly connectionHeaders?: () => Promise<Record<string, string>>,
+    /** Per-session connections: the session it belongs to (undefined: the shared one). */
+    readonly sessionId?: string,
+    /** The client capabilities declared to the server at initialize. */
+    private readonly clientCapabilities: ClientCapabilities = {},
   ) {
     super();
   }
@@ -220,9 +250,17 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     this.stateValue = 'connecting';
     let client: UpstreamRpc | undefined;
     try {
-      client = new UpstreamRpc(this.buildTransport());
+      client = new UpstreamRpc(this.buildTransport(), 'mcpgate', this.clientCapabilities);
       const connected = client;
       client.onclose = () => this.onClosed(connected, 'connection closed');
+      client.onServerRequest = (request) => {
+        const peer = this.peers?.peer;
+        return peer
+          ? peer.request(this, request)
+          : Promise.reject(new RpcError(METHOD_NOT_FOUND, 'Method not found'));
+      };
+      client.onServerNotification = (method, params, source) =>
+        this.peers?.peer?.notification(this, method, params, source);
       client.onerror = (err) => {
         this.logger.debug('upstream transport error', { upstream: this.name, error: err.message });
       };
@@ -437,6 +475,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       cancellation: options.cancellation,
       onprogress: options.onprogress,
       headers: options.headers,
+      origin: options.origin,
     };
   }
 

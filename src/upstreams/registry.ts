@@ -10,7 +10,13 @@ import type { UpstreamConfig } from '../config/load.js';
 import type { Logger } from '../util/logger.js';
 import { Catalog, type ServerCatalog } from './catalog.js';
 import type { CredentialBroker } from '../credentials/broker.js';
-import { UpstreamConnection, UpstreamUnavailableError, type ListKind } from './connection.js';
+import { capabilitiesFor } from './client-capabilities.js';
+import {
+  UpstreamConnection,
+  UpstreamUnavailableError,
+  type ListKind,
+  type UpstreamPeer,
+} from './connection.js';
 import { McpgateError } from '../util/errors.js';
 
 export class CatalogError extends McpgateError {
@@ -31,6 +37,12 @@ export interface RegistryEvents {
 }
 
 export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
+  /**
+   * Serves what upstreams send of their own accord (the pipeline's server-to-client chains
+   * and log relay) on every connection; set once the pipeline exists. Until then such
+   * requests are refused.
+   */
+  peer: UpstreamPeer | undefined;
   private readonly shared = new Map<string, UpstreamConnection>();
   private readonly perSession = new Map<string, Map<string, UpstreamConnection>>();
   private readonly sessionDirs = new Map<string, string>();
@@ -57,9 +69,16 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
    */
   async start(): Promise<void> {
     for (const config of this.configs) {
-      const connection = new UpstreamConnection(config, this.logger, 'shared', undefined, () =>
-        this.broker.connectionHeaders(config.name, config.credential),
+      const connection = new UpstreamConnection(
+        config,
+        this.logger,
+        'shared',
+        undefined,
+        () => this.broker.connectionHeaders(config.name, config.credential),
+        undefined,
+        capabilitiesFor(config, undefined),
       );
+      connection.peers = this;
       connection.on('ready', () => {
         if (this.started)
           void this.refresh(config.name, new Set(['tools', 'prompts', 'resources']));
@@ -149,13 +168,15 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
   /**
    * The connection a session's call to `server` goes through. `headers` is the call's
    * credential (valid until `headersExpireAt`): a per-session connection opened by this
-   * call connects with it.
+   * call connects with it, declaring the client capabilities `clientCapabilities` (what the
+   * session's client declared) allow.
    */
   async connectionFor(
     server: string,
     sessionId: string,
     headers?: Record<string, string>,
     headersExpireAt?: number,
+    clientCapabilities: Record<string, unknown> = {},
   ): Promise<UpstreamConnection> {
     const shared = this.shared.get(server);
     if (!shared) throw new UpstreamUnavailableError(`upstream ${server} is not configured`);
@@ -183,7 +204,10 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
         config.credential.type === 'static-secret'
           ? () => this.broker.connectionHeaders(config.name, config.credential)
           : undefined,
+        sessionId,
+        capabilitiesFor(config, clientCapabilities),
       );
+      connection.peers = this;
       connections.set(server, connection);
       await connection.start(headers, headersExpireAt);
     } else if (connection.state !== 'ready') {

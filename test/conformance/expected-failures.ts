@@ -28,30 +28,9 @@ export interface ExpectedFailure {
   why: string;
 }
 
-const SAMPLING =
-  'the gateway declares no client capabilities to upstreams, so the fixture sees a client without sampling';
-const ELICITATION =
-  'the gateway declares no client capabilities to upstreams, so the fixture sees a client without elicitation';
+export const CONFORMANCE_EXPECTED_FAILURES: readonly ExpectedFailure[] = [];
 
-export const CONFORMANCE_EXPECTED_FAILURES: readonly ExpectedFailure[] = [
-  { name: 'logging-set-level', item: 2, why: 'logging/setLevel is not a gateway method yet' },
-  {
-    name: 'tools-call-with-logging',
-    item: 2,
-    why: 'its first step, logging/setLevel, is not a gateway method yet',
-  },
-  { name: 'tools-call-sampling', item: 1, why: SAMPLING },
-  { name: 'tools-call-elicitation', item: 1, why: ELICITATION },
-  { name: 'elicitation-sep1034-defaults', item: 1, why: ELICITATION },
-  { name: 'elicitation-sep1330-enums', item: 1, why: ELICITATION },
-];
-
-export const PYTHON_CLIENT_EXPECTED_FAILURES: readonly ExpectedFailure[] = [
-  { name: 'sampling', item: 1, why: 'the fixture sees a client without sampling' },
-  { name: 'elicitation', item: 1, why: 'the fixture sees a client without elicitation' },
-  { name: 'roots', item: 1, why: 'the fixture sees a client without roots' },
-  { name: 'logging', item: 2, why: 'logging/setLevel is not a gateway method yet' },
-];
+export const PYTHON_CLIENT_EXPECTED_FAILURES: readonly ExpectedFailure[] = [];
 
 /**
  * Judges outcomes (name → passed) against a list: `unexpected` failed and are not listed;

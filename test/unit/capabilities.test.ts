@@ -1,4 +1,5 @@
-// What the gateway declares at initialize: the lists always, and resource subscriptions,
+// What the gateway declares at initialize: the lists and logging (it answers
+// logging/setLevel and relays upstreams' log messages) always, and resource subscriptions,
 // completions and tasks only when some upstream behind it declares them.
 import { describe, expect, it } from '@jest/globals';
 import type { ServerCapabilities } from '@modelcontextprotocol/sdk/types.js';
@@ -24,10 +25,11 @@ const LISTS = {
   tools: { listChanged: true },
   resources: { listChanged: true },
   prompts: { listChanged: true },
+  logging: {},
 };
 
 describe('gatewayCapabilities', () => {
-  it('declares only the lists when no upstream offers more (or none is known yet)', () => {
+  it('declares only the lists and logging when no upstream offers more (or none is known yet)', () => {
     expect(declared()).toEqual(LISTS);
     expect(declared(upstream('a', undefined))).toEqual(LISTS);
     expect(

@@ -195,6 +195,24 @@ describe('the assembled chains (mcpgate start --explain)', () => {
     );
   });
 
+  it('prints what an upstream asks of a client: the session now, the request, the decision, the question', () => {
+    const block = text.split('\n\n').find((b) => b.startsWith('roots/list\n'));
+    expect(block).toBe(
+      [
+        'roots/list',
+        '   1. the session is still open',
+        '   2. check what the upstream asks',
+        '   3. build input',
+        '   4. decide (mcp/authz/decision)',
+        '   5. obligations this request can carry out',
+        '   6. decision log  (also on a deny)',
+        '   7. answer with the configured roots',
+        '   8. ask the client',
+        '   9. terminate the session when the policy says so  (after the answer, always)',
+      ].join('\n'),
+    );
+  });
+
   it('prints completion/complete: the decision, the call, then which values are shown', () => {
     const block = text.split('\n\n').find((b) => b.startsWith('completion/complete\n'));
     expect(block).toBe(
@@ -252,6 +270,10 @@ describe('the assembled chains (mcpgate start --explain)', () => {
       [
         'completion/complete',
         'notifications/resources/updated',
+        'elicitation/create',
+        'notifications/message',
+        'roots/list',
+        'sampling/createMessage',
         'prompts/get',
         'prompts/list',
         'resources/list',

@@ -171,6 +171,7 @@ describe('parseConfig: defaults', () => {
           timeoutMs: 60_000,
           restart: { initialDelayMs: 250, maxDelayMs: 30_000 },
           credential: { type: 'none' },
+          roots: { from: 'config', uris: [] },
         },
       ],
     });
@@ -416,6 +417,33 @@ describe('parseConfig: upstreams.<name>.prefix', () => {
       );
     },
   );
+});
+
+describe('parseConfig: upstreams.<name>.roots', () => {
+  const rootsOf = (roots: unknown) =>
+    only(
+      parseConfig(withUpstreams({ fs: { transport: 'stdio', command: 'node', roots } }), BASE_DIR)
+        .upstreams,
+    ).roots;
+
+  it('takes root URIs, or client (the session’s client is asked)', () => {
+    expect(rootsOf(['file:///srv/repo', 'file:///srv/docs'])).toEqual({
+      from: 'config',
+      uris: ['file:///srv/repo', 'file:///srv/docs'],
+    });
+    expect(rootsOf('client')).toEqual({ from: 'client' });
+    expect(rootsOf([])).toEqual({ from: 'config', uris: [] });
+  });
+
+  it.each([
+    [['/srv/repo'], 'upstreams.fs.roots.0: a root is a file:// URI (MCP roots are file URIs)'],
+    [['https://example.com'], 'upstreams.fs.roots.0: a root is a file:// URI'],
+    ['server', 'upstreams.fs.roots'],
+  ])('refuses %j, saying what a root is', (roots, expected) => {
+    expect(
+      refusal(withUpstreams({ fs: { transport: 'stdio', command: 'node', roots } })),
+    ).toContain(expected);
+  });
 });
 
 describe('parseConfig: secret values', () => {

@@ -287,6 +287,9 @@ _target_key := {
 	"tools/result": "tool",
 	"resources/result": "resource",
 	"prompts/result": "prompt",
+	"sampling/createMessage": "upstream",
+	"elicitation/create": "upstream",
+	"roots/list": "upstream",
 }
 
 input_denials contains reason if {
@@ -302,6 +305,8 @@ _target_given("resource") if input.resource
 _target_given("prompt") if input.prompt
 
 _target_given("completion") if input.completion
+
+_target_given("upstream") if input.upstream
 
 # Ids are derived from server and name by the gateway; a mismatch means the
 # input was built wrongly, and rules keyed on either could disagree.
@@ -348,6 +353,8 @@ _target_suffix := concat("", [" ", input.tool.id]) if {
 	_target_key[input.action] == "prompt"
 } else := concat("", [" ", input.completion.ref.id]) if {
 	_target_key[input.action] == "completion"
+} else := concat("", [" by upstream ", input.upstream.server]) if {
+	tools.is_ask_action
 } else := ""
 
 # --- Obligations -----------------------------------------------------------

@@ -8,6 +8,8 @@
 // answer; read a JSON answer or an event stream; after `notifications/initialized` open
 // the GET stream for the server's own messages (list_changed), reconnecting a few times
 // with backoff when it drops. Any HTTP error fails the send, so the caller reconnects.
+// Every message that comes on a request's own response tells which request it belongs to
+// (relatedRequestId), so a server's sampling or logging during a call can be attributed.
 import {
   Agent as HttpAgent,
   request as httpRequest,
@@ -23,9 +25,10 @@ import {
   type Transport,
   type TransportSendOptions,
 } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { McpgateError } from '../../util/errors.js';
 import { messageKind } from '../jsonrpc/shape.js';
+import type { UpstreamMessageExtra } from './rpc-client.js';
 
 /** Shared by every upstream connection: sockets are reused across calls and sessions. */
 const httpAgent = new HttpAgent({ keepAlive: true });
@@ -89,7 +92,9 @@ function readText(res: IncomingMessage): Promise<string> {
 export class HttpClientTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
-  onmessage?: (message: JSONRPCMessage) => void;
+  onmessage?: (message: JSONRPCMessage, extra?: UpstreamMessageExtra) => void;
+  /** Messages on a POST's response belong to that POST's request. */
+  readonly relatesMessages = true;
 
   private session: string | undefined;
   private protocolVersion: string | undefined;
@@ -153,11 +158,12 @@ export class HttpClientTransport implements Transport {
         if (messageKind(m) === undefined)
           throw new Error('upstream answered an invalid JSON-RPC message');
       }
-      for (const m of messages) this.onmessage?.(m as JSONRPCMessage);
+      const related = { relatedRequestId: message.id };
+      for (const m of messages) this.onmessage?.(m as JSONRPCMessage, related);
       return;
     }
     if (type === 'text/event-stream') {
-      this.readEvents(res, () => undefined);
+      this.readEvents(res, () => undefined, message.id);
       return;
     }
     res.resume();
@@ -314,9 +320,14 @@ export class HttpClientTransport implements Transport {
     });
   }
 
-  /** Delivers each `message` event of a text/event-stream body; `ended` runs when it ends. */
-  private readEvents(res: IncomingMessage, ended: () => void): void {
+  /**
+   * Delivers each `message` event of a text/event-stream body; `ended` runs when it ends.
+   * `relatedId`: the request whose response this stream is (none for the GET stream).
+   */
+  private readEvents(res: IncomingMessage, ended: () => void, relatedId?: RequestId): void {
     res.setEncoding('utf8');
+    const extra: UpstreamMessageExtra | undefined =
+      relatedId === undefined ? undefined : { relatedRequestId: relatedId };
     let buffer = '';
     const dispatch = (block: string): void => {
       let event = '';
@@ -334,7 +345,7 @@ export class HttpClientTransport implements Transport {
       try {
         const message = JSON.parse(data) as unknown;
         if (messageKind(message) === undefined) throw new Error('invalid JSON-RPC message');
-        this.onmessage?.(message as JSONRPCMessage);
+        this.onmessage?.(message as JSONRPCMessage, extra);
       } catch (err) {
         this.onerror?.(new Error(`upstream sent an unreadable event: ${(err as Error).message}`));
       }

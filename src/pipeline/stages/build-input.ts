@@ -2,14 +2,22 @@
 // (policy/input.ts) from the facts gathered so far: identity, session, target, arguments.
 // List requests get the catalog as facts, computed once per catalog version; session/open
 // gets the upstreams' instructions the same way (which of them the session is shown is a
-// visible decision, stages/show-instructions.ts).
-import type { CatalogItemFact, InputTarget, PolicyAction } from '../../policy/input.js';
+// visible decision, stages/show-instructions.ts). What an upstream asks of a client gets the
+// upstream as the requester and the facts of its request; which upstreams' log messages a
+// session receives (notifications/message) is a visible decision over one item per upstream.
+import type {
+  CatalogItemFact,
+  InputTarget,
+  PolicyAction,
+  SamplingFacts,
+  UpstreamAskAction,
+} from '../../policy/input.js';
 import { findingFact } from '../../inspect/finding.js';
 import { buildInput } from '../../policy/input.js';
 import type { Catalog } from '../../upstreams/catalog.js';
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
 import type { Stage } from '../chain.js';
-import type { ChainMethod, RequestContext, TaskMethod } from '../context.js';
+import type { ChainMethod, RequestContext, TaskMethod, UpstreamAsk } from '../context.js';
 
 /** The gateway's name and version, as the policy sees them (request.gateway). */
 export interface GatewayFacts {
@@ -18,7 +26,7 @@ export interface GatewayFacts {
 }
 
 export function buildRequestInput(gateway: GatewayFacts, registry: UpstreamRegistry): Stage {
-  const catalogFacts = new CatalogFacts();
+  const catalogFacts = new CatalogFacts(registry);
   return {
     name: 'build input',
     when: 'allowed',
@@ -90,6 +98,8 @@ function targetFacts(
         return { resource: { server: target.server, uri: target.uri, id: target.id } };
     }
   }
+  if (ctx.ask !== undefined) return askFacts(ctx.action as UpstreamAskAction, ctx.ask);
+  if (ctx.action === 'notifications/message') return { catalog: catalogFacts.logSources() };
   const catalog = registry.catalog;
   if (action === 'session/open') {
     // Without instructions there is nothing to show: the input stays as it always was.
@@ -114,9 +124,75 @@ export function isListAction(action: PolicyAction): action is ListAction {
   );
 }
 
+type Fields = Record<string, unknown>;
+
+/** A string field of a request the stage before validated ("" if it is missing). */
+function text(value: unknown): string {
+  return typeof value === 'string' ? value : '';
+}
+
+/** The upstream as the requester, the client request it serves, and what it asks. */
+function askFacts(action: UpstreamAskAction, ask: UpstreamAsk): InputTarget {
+  const facts: InputTarget = {
+    upstream: { server: ask.server, isolation: ask.isolation, transport: ask.transport },
+  };
+  const related = ask.related;
+  if (related !== undefined) {
+    facts.related =
+      related.target === undefined
+        ? { action: related.action }
+        : { action: related.action, target: related.target.id };
+  }
+  const params = ask.params;
+  switch (action) {
+    case 'sampling/createMessage': {
+      const sampling: SamplingFacts = {
+        messages: Array.isArray(params.messages) ? params.messages : [],
+        max_tokens: typeof params.maxTokens === 'number' ? params.maxTokens : 0,
+        tools: Array.isArray(params.tools) ? params.tools.map((t) => text((t as Fields).name)) : [],
+        include_context: typeof params.includeContext === 'string' ? params.includeContext : 'none',
+      };
+      if (typeof params.systemPrompt === 'string') sampling.system_prompt = params.systemPrompt;
+      if (typeof params.modelPreferences === 'object' && params.modelPreferences !== null) {
+        sampling.model_preferences = params.modelPreferences as Fields;
+      }
+      facts.sampling = sampling;
+      break;
+    }
+    case 'elicitation/create':
+      facts.elicitation =
+        params.mode === 'url'
+          ? { mode: 'url', message: text(params.message), url: text(params.url) }
+          : {
+              mode: 'form',
+              message: text(params.message),
+              requested_schema: (params.requestedSchema ?? {}) as Fields,
+            };
+      break;
+    case 'roots/list':
+      facts.roots =
+        ask.roots.from === 'config'
+          ? { from: 'config', uris: ask.roots.uris }
+          : { from: 'client', uris: [] };
+      break;
+  }
+  return facts;
+}
+
 /** Catalog facts for list decisions, computed once per catalog version and list kind. */
 class CatalogFacts {
   private readonly byCatalog = new WeakMap<Catalog, Map<CatalogAction, CatalogItemFact[]>>();
+  private logs: CatalogItemFact[] | undefined;
+
+  constructor(private readonly registry: UpstreamRegistry) {}
+
+  /** One `log` item per configured upstream (the configuration does not change). */
+  logSources(): CatalogItemFact[] {
+    this.logs ??= this.registry
+      .status()
+      .map((u) => ({ kind: 'log' as const, id: u.name, server: u.name }));
+    return this.logs;
+  }
 
   get(catalog: Catalog, action: CatalogAction): CatalogItemFact[] {
     let byKind = this.byCatalog.get(catalog);

@@ -1,6 +1,8 @@
 // Stage: the allowed call goes to its upstream over the session's connection, with this
 // call's own credential, the request _meta the upstream may see (stages/request-meta.ts),
 // the client's cancellation, and progress relayed back under the client's own progress token.
+// The call carries this context as its origin, so what the upstream asks or logs while
+// serving it reaches this session (upstream-messages.ts).
 // The answer is the upstream's own; stages/namespace-result.ts shows its addresses. An upstream that is down answers a tools/call with a tool
 // error (the agent can read it) and any other call with a JSON-RPC error.
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
@@ -12,7 +14,7 @@ import {
 } from '../../upstreams/connection.js';
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
 import type { Stage, StageOutcome } from '../chain.js';
-import type { Exchange, RequestContext } from '../context.js';
+import type { RequestContext } from '../context.js';
 
 const NO_HEADERS: Record<string, string> = Object.freeze({});
 
@@ -30,7 +32,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
         target.kind === 'tool' || target.kind === 'prompt'
           ? ctx.params._meta?.progressToken
           : undefined;
-      const relay = new ProgressRelay(progressToken, ctx.exchange, headers, expiresAt);
+      const relay = new ProgressRelay(ctx, progressToken, headers, expiresAt);
       let connection: UpstreamConnection;
       try {
         // The connection (when this is the session's first call) opens with this call's credential.
@@ -39,6 +41,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
           ctx.session.record.id,
           headers,
           expiresAt,
+          ctx.session.record.clientCapabilities,
         );
         switch (target.kind) {
           case 'tool': {
@@ -55,7 +58,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
               withMeta({ name: target.name, arguments: ctx.args }, ctx.upstreamMeta),
               relay.options,
             );
-            await relay.flushed();
+            await relay.flushed(ctx);
             ctx.result = result;
             return undefined;
           }
@@ -67,7 +70,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
               ),
               relay.options,
             );
-            await relay.flushed();
+            await relay.flushed(ctx);
             ctx.result = result;
             return undefined;
           }
@@ -77,6 +80,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
               relay.options,
             );
             // Its contents carry the upstream's URIs: the next stage namespaces them.
+            await relay.flushed(ctx);
             ctx.result = result;
             return undefined;
           }
@@ -132,12 +136,14 @@ class ProgressRelay {
   private last: Promise<void> | undefined;
 
   constructor(
+    ctx: RequestContext,
     progressToken: string | number | undefined,
-    exchange: Exchange | undefined,
     headers: Record<string, string>,
     headersExpireAt: number | undefined,
   ) {
-    this.options = { cancellation: exchange?.cancellation, headers };
+    const exchange = ctx.exchange;
+    // The context is the call's origin: what the upstream asks or logs during it is its.
+    this.options = { cancellation: exchange?.cancellation, headers, origin: ctx };
     if (headersExpireAt !== undefined) this.options.headersExpireAt = headersExpireAt;
     if (progressToken === undefined || !exchange) return;
     this.options.onprogress = (progress: Progress) => {
@@ -150,7 +156,9 @@ class ProgressRelay {
     };
   }
 
-  flushed(): Promise<unknown> {
-    return this.last ?? Promise.resolve();
+  /** Progress written, and the call's log messages held for a decision delivered. */
+  flushed(ctx: RequestContext): Promise<unknown> | undefined {
+    const held = ctx.heldNotifications;
+    return held === undefined ? this.last : Promise.all([this.last, held]);
   }
 }
