@@ -120,6 +120,14 @@ export const sessionsSchema = z
       .string()
       .regex(/^[A-Za-z0-9._-]{1,64}$/, 'purposes are 1-64 characters of A-Z a-z 0-9 . _ -')
       .default('default'),
+    /**
+     * The key 2026-07-28 sessions are derived with (docs/sessions-2026.md), the same on every
+     * replica: a secret reference (env:NAME or file:PATH) to at least 32 characters.
+     */
+    run_key: z
+      .string()
+      .regex(/^(env|file):.+$/, 'must be a secret reference, "env:NAME" or "file:PATH"')
+      .optional(),
     store: z
       .discriminatedUnion('type', [z.strictObject({ type: z.literal('memory') }), redisStore])
       .default({ type: 'memory' }),

@@ -38,6 +38,8 @@ export interface SessionsConfig {
   historyLimit: number;
   summaryLimit: number;
   defaultPurpose: string;
+  /** The key 2026-07-28 sessions are derived with (sessions.run_key); absent: one per process. */
+  runKey?: ValueSource;
   store: StoreConfig;
   rateLimits: { perSession?: RateWindow; perUser?: RateWindow; perTool?: RateWindow };
 }
@@ -120,6 +122,9 @@ export function resolveSessions(raw: RawSessions, baseDir: string): SessionsConf
     historyLimit: raw.history_limit,
     summaryLimit: raw.summary_limit,
     defaultPurpose: raw.default_purpose,
+    ...(raw.run_key === undefined
+      ? {}
+      : { runKey: parseSecretRef(raw.run_key, 'sessions.run_key', baseDir) }),
     store,
     rateLimits,
   };

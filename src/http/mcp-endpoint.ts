@@ -17,13 +17,14 @@ import {
 } from '../mcp/jsonrpc/codes.js';
 import { messageKind } from '../mcp/jsonrpc/shape.js';
 import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
+import { checkEnvelope, isStatelessRequest, type StatelessEnvelope } from '../mcp/server/eras.js';
 import type { ClientRequests } from '../mcp/server/client-requests.js';
 import {
   NodeStreamableHttpTransport,
   tooManyInFlight,
   type TransportCounters,
 } from '../mcp/server/http-transport.js';
-import type { Pipeline } from '../pipeline/chains.js';
+import type { Pipeline, SessionOpening } from '../pipeline/chains.js';
 import { RequestContext } from '../pipeline/context.js';
 import {
   createSessionServer,
@@ -36,6 +37,7 @@ import { sessionPrincipal } from '../sessions/session.js';
 import {
   StoreUnavailableError,
   type LoadedSession,
+  type SessionEnd,
   type SessionRecord,
   type SessionStore,
 } from '../sessions/store.js';
@@ -43,6 +45,7 @@ import type { Logger } from '../util/logger.js';
 import type { McpEndpoint } from './listener.js';
 import { logRefusal } from './refusal-log.js';
 import { newSessionId, type LiveSession, type SessionManager } from './live-sessions.js';
+import { RUN_SESSION_PREFIX, runOf, type RunKeys } from './run-sessions.js';
 
 export interface McpEndpointOptions {
   sessions: SessionManager;
@@ -56,6 +59,8 @@ export interface McpEndpointOptions {
   clientRequests: ClientRequests;
   /** Where logging/setLevel puts a session's level. */
   setLogLevel?: SetLogLevel;
+  /** Derives the sessions of 2026-07-28 requests (run-sessions.ts). */
+  runKeys: RunKeys;
 }
 
 const PURPOSE_HEADER = 'mcp-purpose';
@@ -95,11 +100,13 @@ function requestedPurpose(
   return fallback;
 }
 
+const PURPOSE_REFUSAL = 'Mcp-Purpose must be 1-64 characters of A-Z a-z 0-9 . _ -';
+
 const SESSION_NOT_FOUND_MESSAGE =
   'Session not found: it expired, was terminated or closed; re-authenticate and initialize a new session';
 
 export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
-  const { sessions, store, logger, config, pipeline, counters, clientRequests } = options;
+  const { sessions, store, logger, config, pipeline, counters, clientRequests, runKeys } = options;
   const maxInFlight = config.maxRequestsInFlight;
   const description = describeSessionServer(pipeline, options.setLogLevel);
   /** A session's server, able to ask its client things for upstreams. */
@@ -137,6 +144,42 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       },
     );
 
+  /**
+   * Runs session/open for a session about to be created; answers the refusal itself (store
+   * down, the user's session cap, the policy's deny) and returns undefined then.
+   */
+  const decideOpening = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: Caller,
+    ctx: RequestContext,
+  ): Promise<SessionOpening | undefined> => {
+    const opened = await pipeline.openSession(ctx);
+    if (opened.unavailable) {
+      storeDown(req, res, caller, opened.unavailable);
+      return undefined;
+    }
+    const { decision, decisionId } = opened;
+    const data = { decision_id: decisionId, reasons: decision.reasons };
+    if (opened.principalFull) {
+      // Not the policy's refusal, the user's own count: 429, as for any limit on a client.
+      sendJsonRpcError(res, 429, GATEWAY_REFUSED, decision.reasons.join('; '), {}, data);
+      return undefined;
+    }
+    if (!decision.allow) {
+      sendJsonRpcError(
+        res,
+        403,
+        POLICY_DENIED,
+        `Denied by policy: cannot open a session of purpose ${ctx.session.record.purpose}: ${decision.reasons.join('; ')}`,
+        {},
+        data,
+      );
+      return undefined;
+    }
+    return opened;
+  };
+
   const openSession = async (
     req: IncomingMessage,
     res: ServerResponse,
@@ -163,14 +206,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     }
     const purpose = requestedPurpose(req, body, caller, config.defaultPurpose);
     if (!PURPOSE_PATTERN.test(purpose)) {
-      refuse(
-        req,
-        res,
-        caller,
-        400,
-        INVALID_REQUEST,
-        'Mcp-Purpose must be 1-64 characters of A-Z a-z 0-9 . _ -',
-      );
+      refuse(req, res, caller, 400, INVALID_REQUEST, PURPOSE_REFUSAL);
       return;
     }
     if (!sessions.reserve()) {
@@ -224,38 +260,8 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         undefined,
         record.createdAt,
       );
-      const opened = await pipeline.openSession(ctx);
-      if (opened.unavailable) {
-        storeDown(req, res, caller, opened.unavailable);
-        return;
-      }
-      const { decision, decisionId } = opened;
-      if (opened.principalFull) {
-        // Not the policy's refusal, the user's own count: 429, as for any limit on a client.
-        sendJsonRpcError(
-          res,
-          429,
-          GATEWAY_REFUSED,
-          decision.reasons.join('; '),
-          {},
-          {
-            decision_id: decisionId,
-            reasons: decision.reasons,
-          },
-        );
-        return;
-      }
-      if (!decision.allow) {
-        sendJsonRpcError(
-          res,
-          403,
-          POLICY_DENIED,
-          `Denied by policy: cannot open a session of purpose ${purpose}: ${decision.reasons.join('; ')}`,
-          {},
-          { decision_id: decisionId, reasons: decision.reasons },
-        );
-        return;
-      }
+      const opened = await decideOpening(req, res, caller, ctx);
+      if (!opened) return;
       const server = sessionServer(record.id);
       const transport = new NodeStreamableHttpTransport<SessionRequest>({
         sessionId: record.id,
@@ -302,6 +308,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     res: ServerResponse,
     body: unknown,
     request: SessionRequest,
+    stateless = false,
   ): Promise<void> => {
     const sessionId = request.session.record.id;
     sessions.visit(sessionId);
@@ -312,11 +319,14 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       sendJsonRpcError(res, 429, INVALID_REQUEST, reason);
       return;
     }
-    const server = sessionServer(sessionId);
+    const server = stateless
+      ? createSessionServer(description, { sessionId, clientRequests, stateless })
+      : sessionServer(sessionId);
     const transport = new NodeStreamableHttpTransport<SessionRequest>({
       sessionId: undefined,
       counters,
       awaitsAnswer: awaitsAnswer(sessionId),
+      stateless,
     });
     transport.onrefused = (status, reason) =>
       logger.info('request refused', { status, reason, session: sessionId.slice(0, 8) });
@@ -330,10 +340,194 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     await transport.handleRequest(req, res, body, request);
   };
 
+  /** The session a 2026-07-28 request belongs to: its id, or undefined once refused. */
+  const statelessSessionId = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: Caller,
+    body: unknown,
+  ): { id: string; purpose: string } | undefined => {
+    if (!runKeys.usable) {
+      refuse(
+        req,
+        res,
+        caller,
+        503,
+        GATEWAY_REFUSED,
+        'MCP 2026-07-28 requests need sessions.run_key when sessions are shared by replicas (a Redis store): ask the operator to set it, or use initialize (2025-11-25)',
+      );
+      return undefined;
+    }
+    const purpose = requestedPurpose(req, body, caller, config.defaultPurpose);
+    if (!PURPOSE_PATTERN.test(purpose)) {
+      refuse(req, res, caller, 400, INVALID_REQUEST, PURPOSE_REFUSAL);
+      return undefined;
+    }
+    const run = runOf(req, body, caller);
+    if ('refused' in run) {
+      refuse(req, res, caller, 400, INVALID_REQUEST, run.refused);
+      return undefined;
+    }
+    return { id: runKeys.sessionId(caller, purpose, run.run), purpose };
+  };
+
+  /**
+   * A request of the stateless era: its envelope checked, its session derived and loaded,
+   * or opened (decided as session/open) when the run has none; a run whose session was
+   * terminated or outlived its TTL stays ended (docs/sessions-2026.md).
+   */
+  const serveStateless = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: Caller,
+    body: unknown,
+  ): Promise<void> => {
+    const kind = messageKind(body);
+    if (req.method === 'POST' && kind === 'notification') {
+      // The 2026-07-28 core has no client notifications over HTTP; accepted, nothing to do.
+      res.writeHead(202).end();
+      return;
+    }
+    if (req.method === 'POST' && kind !== 'request') {
+      refuse(
+        req,
+        res,
+        caller,
+        400,
+        INVALID_REQUEST,
+        'Invalid Request: a 2026-07-28 POST carries one JSON-RPC request; the gateway sends no requests to answer',
+      );
+      return;
+    }
+    let envelope: StatelessEnvelope | undefined;
+    if (req.method === 'POST') {
+      const checked = checkEnvelope(body, req.headers);
+      if ('refused' in checked) {
+        const { status, code, message, data } = checked.refused;
+        logRefusal(logger, req, status, message, caller);
+        sendJsonRpcError(res, status, code, message, {}, data);
+        return;
+      }
+      envelope = checked.envelope;
+    }
+    const derived = statelessSessionId(req, res, caller, body);
+    if (!derived) return;
+    const { id, purpose } = derived;
+    const principal = sessionPrincipal(caller.identity);
+    let loaded: LoadedSession | undefined;
+    let ended: SessionEnd | undefined;
+    try {
+      loaded = await store.load(
+        id,
+        config.historyLimit,
+        rateRules(config.rateLimits, { id, principal }),
+        { principal, idleMs: config.idleTimeoutMs },
+      );
+      if (!loaded) ended = await store.endOf(id);
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) {
+        storeDown(req, res, caller, err);
+        return;
+      }
+      throw err;
+    }
+    if (loaded && loaded.record.principal !== principal) {
+      notFound(req, res, caller);
+      return;
+    }
+    if (!loaded && ended && ended.at <= Date.now()) {
+      refuse(
+        req,
+        res,
+        caller,
+        404,
+        INVALID_REQUEST,
+        `Session ended: ${ended.reason} at ${new Date(ended.at).toISOString()}; this agent run is over: start a new run (a new Mcp-Run header value) to open a new session`,
+      );
+      return;
+    }
+    if (req.method === 'DELETE') {
+      if (loaded) await sessions.terminate(id, 'closed by client (DELETE)');
+      res.writeHead(200).end();
+      return;
+    }
+    if (!envelope) {
+      res.setHeader('allow', 'POST, DELETE');
+      refuse(
+        req,
+        res,
+        caller,
+        405,
+        INVALID_REQUEST,
+        'Method Not Allowed: MCP 2026-07-28 has no GET stream; use subscriptions/listen',
+      );
+      return;
+    }
+    let instructions: string | undefined;
+    if (!loaded) {
+      const { protocolVersion, clientInfo, clientCapabilities } = envelope;
+      const record: SessionRecord = {
+        id,
+        principal,
+        subject: caller.identity.subject,
+        purpose,
+        createdAt: Date.now(),
+        expiresAt: null,
+        protocolVersion,
+        clientInfo,
+        clientCapabilities,
+      };
+      const session: LoadedSession = {
+        record,
+        history: [],
+        counters: { calls: 0, denied: 0 },
+        rates: {},
+      };
+      const requestId = (body as { id: string | number }).id;
+      const ctx = new RequestContext(
+        'session/open',
+        requestId,
+        caller,
+        session,
+        protocolVersion,
+        {},
+        undefined,
+        record.createdAt,
+      );
+      const opened = await decideOpening(req, res, caller, ctx);
+      if (!opened) return;
+      if (record.expiresAt !== null) {
+        // The run ends with its TTL, also if a later request finds the session gone.
+        const end = { at: record.expiresAt, reason: 'its lifetime (TTL) ran out' };
+        try {
+          await store.noteEnd(id, end, record.expiresAt + config.idleTimeoutMs);
+        } catch (err) {
+          if (!(err instanceof StoreUnavailableError)) throw err;
+          await store.terminate(id, 'its end could not be noted').catch(() => undefined);
+          storeDown(req, res, caller, err);
+          return;
+        }
+      }
+      loaded = session;
+      instructions = opened.instructions;
+    }
+    const request: SessionRequest = { caller, session: loaded, instructions };
+    await serveVisitor(req, res, body, request, true);
+  };
+
   return async (req, res, caller, body): Promise<void> => {
     try {
       const header = req.headers['mcp-session-id'];
       const sessionId = Array.isArray(header) ? header[0] : header;
+      if (sessionId === undefined && isStatelessRequest(body, req.headers)) {
+        await serveStateless(req, res, caller, body);
+        return;
+      }
+      if (sessionId?.startsWith(RUN_SESSION_PREFIX)) {
+        // A 2026-07-28 session is never named by a client: not a handle to present.
+        notFound(req, res, caller);
+        return;
+      }
       if (sessionId === undefined) {
         if (req.method !== 'POST') {
           refuse(

@@ -28,6 +28,8 @@ import { ClientRequests } from '../mcp/server/client-requests.js';
 import { TransportCounters } from '../mcp/server/http-transport.js';
 import { UpstreamMessages } from '../pipeline/upstream-messages.js';
 import { SessionManager } from '../http/live-sessions.js';
+import { RunKeys } from '../http/run-sessions.js';
+import { readValue } from '../config/secrets.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
 import { createStore } from '../sessions/create-store.js';
 import { MemoryStore } from '../sessions/memory-store.js';
@@ -88,6 +90,16 @@ export function explainGateway(config: GatewayConfig, logger: Logger): string {
 }
 
 export async function startGateway(config: GatewayConfig, logger: Logger): Promise<RunningGateway> {
+  // Before anything starts: a run key that is too short stops the start-up here.
+  const runKeys = new RunKeys(
+    config.sessions.runKey && readValue(config.sessions.runKey, 'sessions.run_key'),
+    config.sessions.store.type !== 'memory',
+  );
+  if (!runKeys.usable) {
+    logger.warn(
+      'sessions.run_key is not set and sessions are shared (Redis): MCP 2026-07-28 requests are refused until it is (docs/sessions-2026.md)',
+    );
+  }
   const policy = new PolicyHolder();
   const policyManager = new PolicyManager(
     config.policy,
@@ -226,6 +238,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       counters: transportCounters,
       clientRequests,
       setLogLevel: (id, level) => upstreamMessages.setLogLevel(id, level),
+      runKeys,
     }),
     readiness: () => {
       const engine = policy.current();

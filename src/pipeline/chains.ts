@@ -30,6 +30,7 @@ import { askTheClient } from './stages/ask-client.js';
 import { auditDecision, auditVisible, recorded } from './stages/audit.js';
 import { auditResultDecision } from './stages/audit-result.js';
 import { bindTask } from './stages/bind-task.js';
+import { cacheDirectives } from './stages/cache-directives.js';
 import { buildRequestInput, type GatewayFacts } from './stages/build-input.js';
 import { obligationsCarriedOut } from './stages/carry-out.js';
 import { checkUpstreamAsk } from './stages/check-ask.js';
@@ -269,7 +270,7 @@ export class Pipeline {
     this.add('tasks/list', [listTasks(tasks, (ctx) => this.run(ctx))], (ctx) => ctx.result);
 
     // A list: one decision for the whole list, then only what it made visible.
-    const visible = [input, decideVisible, auditVisibleItems, showVisible()];
+    const visible = [input, decideVisible, auditVisibleItems, showVisible(), cacheDirectives()];
     for (const action of [
       'tools/list',
       'resources/list',

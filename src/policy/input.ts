@@ -2,6 +2,7 @@
 // no decision is taken here.
 import type { Identity } from '../identity/identity.js';
 import type { Finding } from '../inspect/finding.js';
+import { eraOf, type Era } from '../mcp/server/eras.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from '../sessions/session.js';
 import type { LoadedSession } from '../sessions/store.js';
 
@@ -143,6 +144,8 @@ export interface PolicyInput {
     time_ns: number;
     time: string;
     protocol_version?: string;
+    /** With protocol_version: `handshake` (initialize, up to 2025-11-25) or `stateless` (2026-07-28). */
+    era?: Era;
     client?: { name: string; version: string };
     gateway: { id: string; version: string };
   };
@@ -258,7 +261,10 @@ export function buildInput(
     time: new Date(now).toISOString(),
     gateway: facts.gateway,
   };
-  if (facts.protocolVersion !== undefined) request.protocol_version = facts.protocolVersion;
+  if (facts.protocolVersion !== undefined) {
+    request.protocol_version = facts.protocolVersion;
+    request.era = eraOf(facts.protocolVersion);
+  }
   if (record.clientInfo !== null) request.client = record.clientInfo;
   const counterFacts: Record<string, number> = {
     calls: counters.calls,

@@ -15,6 +15,7 @@ import type {
   RecordOptions,
   RecordOutcome,
   SessionCounters,
+  SessionEnd,
   SessionRecord,
   SessionStore,
   StoreHealth,
@@ -151,6 +152,8 @@ export class MemoryStore implements SessionStore {
   /** The ids of each principal's sessions (for maxPerPrincipal); pruned with the sessions. */
   private readonly byPrincipal = new Map<string, Set<string>>();
   private readonly counters = new Map<string, RateCounter>();
+  /** End notes (noteEnd, terminate), each with when it may be forgotten. */
+  private readonly ends = new Map<string, { end: SessionEnd; keepUntil: number }>();
   private readonly listeners: Array<(id: string, reason: string) => void> = [];
   private readonly sweeper: NodeJS.Timeout;
   private readonly logger: Logger | undefined;
@@ -290,9 +293,12 @@ export class MemoryStore implements SessionStore {
   }
 
   terminate(id: string, reason: string): Promise<boolean> {
-    const existed = this.live(id, Date.now()) !== undefined;
+    const now = Date.now();
+    const session = this.live(id, now);
+    const existed = session !== undefined;
     this.forget(id);
-    if (existed) {
+    if (session) {
+      this.ends.set(id, { end: { at: now, reason }, keepUntil: now + session.idleMs });
       for (const listener of [...this.listeners]) {
         try {
           listener(id, reason);
@@ -310,6 +316,18 @@ export class MemoryStore implements SessionStore {
 
   onTerminated(listener: (id: string, reason: string) => void): void {
     this.listeners.push(listener);
+  }
+
+  noteEnd(id: string, end: SessionEnd, keepUntil: number): Promise<void> {
+    this.ends.set(id, { end: { ...end }, keepUntil });
+    return Promise.resolve();
+  }
+
+  endOf(id: string): Promise<SessionEnd | undefined> {
+    const note = this.ends.get(id);
+    if (note && note.keepUntil <= Date.now()) this.ends.delete(id);
+    else if (note) return Promise.resolve({ ...note.end });
+    return Promise.resolve(undefined);
   }
 
   list(): Promise<ListedSession[]> {
@@ -376,6 +394,9 @@ export class MemoryStore implements SessionStore {
     for (const id of [...this.sessions.keys()]) this.live(id, now);
     for (const [key, counter] of this.counters) {
       if (counter.endsAt <= now) this.counters.delete(key);
+    }
+    for (const [id, note] of this.ends) {
+      if (note.keepUntil <= now) this.ends.delete(id);
     }
   }
 }

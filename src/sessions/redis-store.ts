@@ -28,6 +28,9 @@
 //                                          the last create or load of any of them, so it
 //                                          outlives each member. Ids of sessions that have
 //                                          ended are dropped when the set is full.
+//   p e:{<id>}                             string: the session's end note (JSON SessionEnd),
+//                                          written by terminate() (TTL: the session's idleMs)
+//                                          and noteEnd() (TTL: until its keepUntil).
 //   p events                               pub/sub channel (not a key): {type:'terminated', id,
 //                                          reason, origin}.
 // Nothing secret is stored: the record holds no tokens by design, the history holds digests.
@@ -106,6 +109,7 @@ import {
   type RecordOptions,
   type RecordOutcome,
   type SessionDlp,
+  type SessionEnd,
   type SessionRecord,
   type SessionStore,
   type SessionUse,
@@ -602,12 +606,13 @@ export class RedisStore implements SessionStore {
   async terminate(id: string, reason: string): Promise<boolean> {
     if (!keyable(id)) return false;
     const message: TerminatedMessage = { type: 'terminated', id, reason, origin: this.origin };
-    const keys = this.sessionKeys(id);
+    const keys = [...this.sessionKeys(id), this.endKey(id)];
+    const end: SessionEnd = { at: Date.now(), reason };
     let existed: unknown;
     const acked = await this.run(() =>
       this.withReplicaAck(
         'terminate',
-        [keys.length, ...keys, this.channel, JSON.stringify(message)],
+        [keys.length, ...keys, this.channel, JSON.stringify(message), JSON.stringify(end)],
         (reply) => {
           existed = reply;
         },
@@ -638,6 +643,24 @@ export class RedisStore implements SessionStore {
 
   onTerminated(listener: (id: string, reason: string) => void): void {
     this.listeners.push(listener);
+  }
+
+  async noteEnd(id: string, end: SessionEnd, keepUntil: number): Promise<void> {
+    if (!keyable(id))
+      throw new RangeError(`session id must be non-empty and without "}", got ${id}`);
+    const keepMs = Math.max(1, Math.ceil(keepUntil - Date.now()));
+    await this.run(() => this.redis.set(this.endKey(id), JSON.stringify(end), 'PX', keepMs));
+  }
+
+  async endOf(id: string): Promise<SessionEnd | undefined> {
+    if (!keyable(id)) return undefined;
+    const raw = await this.run(() => this.redis.get(this.endKey(id)));
+    if (raw === null) return undefined;
+    const parsed = JSON.parse(raw) as Partial<SessionEnd>;
+    if (typeof parsed.at !== 'number' || typeof parsed.reason !== 'string') {
+      throw this.malformed(id, 'end note');
+    }
+    return { at: parsed.at, reason: parsed.reason };
   }
 
   async list(): Promise<ListedSession[]> {
@@ -741,6 +764,11 @@ export class RedisStore implements SessionStore {
 
   private sessionKeys(id: string): [string, string, string] {
     return [`${this.prefix}s:{${id}}`, `${this.prefix}h:{${id}}`, `${this.prefix}t:{${id}}`];
+  }
+
+  /** A session's end note, in the session's hash slot. */
+  private endKey(id: string): string {
+    return `${this.prefix}e:{${id}}`;
   }
 
   /** The set of one principal's session ids (see the key list at the top). */

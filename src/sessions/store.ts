@@ -104,6 +104,17 @@ export type CreateOutcome =
   /** The principal already has `open` sessions and may have at most `limit`: nothing stored. */
   | { kind: 'principal_full'; open: number; limit: number };
 
+/**
+ * How a session ends or ended: when, and why. Kept after the session is gone, so a request
+ * that derives a session's id (a 2026-07-28 run, docs/sessions-2026.md) learns that its
+ * session ended rather than opening a fresh one.
+ */
+export interface SessionEnd {
+  /** Epoch ms. */
+  at: number;
+  reason: string;
+}
+
 /** Who is using a session as it is loaded, for the count of sessions per principal. */
 export interface SessionUse {
   /** The caller's principal (issuer + subject). */
@@ -161,8 +172,15 @@ export interface SessionStore {
     labels: readonly string[],
     counts: Readonly<Record<string, number>>,
   ): Promise<boolean>;
-  /** Ends a session everywhere: removed from the store and announced to every replica. */
+  /**
+   * Ends a session everywhere: removed from the store and announced to every replica. A
+   * session that existed leaves an end note (endOf) for its idle timeout.
+   */
   terminate(id: string, reason: string): Promise<boolean>;
+  /** Keeps a note that session `id` ends (or ended) as `end` says, until `keepUntil` (epoch ms). */
+  noteEnd(id: string, end: SessionEnd, keepUntil: number): Promise<void>;
+  /** The end noted for `id` and still kept, whether or not its time has come. */
+  endOf(id: string): Promise<SessionEnd | undefined>;
   /** Called (on every replica) when any replica terminates a session. */
   onTerminated(listener: (id: string, reason: string) => void): void;
   /** Every live session, oldest first. Listing is not a use: it leaves idle times alone. */

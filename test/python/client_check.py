@@ -2,7 +2,8 @@
 real client would, against the conformance fixture (test/fixtures/servers/conformance-server.ts)
 behind the gateway as one upstream with `prefix: ""`.
 
-Usage: client_check.py URL     (the bearer token in the environment variable MCPGATE_TOKEN)
+Usage: client_check.py [--mode auto|legacy|2026-07-28] [--header NAME=VALUE]... URL
+       (the bearer token in the environment variable MCPGATE_TOKEN)
 
 Each check runs in a client connection of its own, so one that breaks its connection cannot
 take others along, and prints one JSON line: {"check", "passed", "detail"}. The exit status
@@ -83,11 +84,13 @@ class Session:
         return types.ListRootsResult(roots=[types.Root(uri="file:///tmp/python-client-root", name="py")])
 
 
-def connect(url: str, token: str, session: Session) -> Client:
-    http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
+def connect(url: str, token: str, session: Session, mode: str, headers: dict[str, str]) -> Client:
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}", **headers})
     return Client(
-        # The default mode, as users run it: server/discover first, then initialize.
+        # "auto" is the default, as users run it: server/discover first, then initialize if
+        # the server does not speak 2026-07-28; "legacy" and "2026-07-28" pin one era.
         streamable_http_client(url, http_client=http),
+        mode=mode,
         sampling_callback=session.sampling,
         elicitation_callback=session.elicitation,
         logging_callback=session.logging,
@@ -100,6 +103,15 @@ def connect(url: str, token: str, session: Session) -> Client:
 
 
 async def initialize(client: Client, _session: Session) -> str:
+    if client.server_info is None and client.protocol_version == "2026-07-28":
+        # Pinned to 2026-07-28 the client asked nothing yet: server/discover names the
+        # server in its _meta and lists the versions of both eras.
+        raw = await client.session.send_discover("2026-07-28")
+        versions = raw.get("supportedVersions", [])
+        expect("2026-07-28" in versions and "2025-11-25" in versions, f"server/discover: {raw}")
+        name = raw.get("_meta", {}).get(types.SERVER_INFO_META_KEY, {}).get("name")
+        expect(name == "mcpgate", f"server/discover: {raw}")
+        return f"protocol {client.protocol_version}"
     expect(client.server_info is not None and client.server_info.name == "mcpgate", f"server {client.server_info}")
     return f"protocol {client.protocol_version}"
 
@@ -242,7 +254,7 @@ def leaves(error: BaseException) -> list[BaseException]:
     return [error]
 
 
-async def run_check(name: str, url: str, token: str) -> dict[str, Any]:
+async def run_check(name: str, url: str, token: str, mode: str, headers: dict[str, str]) -> dict[str, Any]:
     """Runs one check in its own connection. Closing the connection is part of the check:
     an exception (or an error the SDK logs) on the way out fails it."""
     check = CHECKS[name]
@@ -252,7 +264,7 @@ async def run_check(name: str, url: str, token: str) -> dict[str, Any]:
     detail = ""
     try:
         with anyio.fail_after(20):
-            async with connect(url, token, session) as client:
+            async with connect(url, token, session, mode, headers) as client:
                 detail = await check(client, session)
     except Exception as error:  # the SDK's task groups wrap what a check raises in groups
         failures = leaves(error)
@@ -275,12 +287,15 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("url")
     parser.add_argument("--check", action="append", choices=list(CHECKS), help="run only these")
+    parser.add_argument("--mode", default="auto", choices=["auto", "legacy", "2026-07-28"])
+    parser.add_argument("--header", action="append", default=[], help="NAME=VALUE, on every request")
     args = parser.parse_args()
+    headers = dict(item.split("=", 1) for item in args.header)
     token = os.environ.get("MCPGATE_TOKEN")
     if not token:
         sys.exit("client_check: set MCPGATE_TOKEN to a bearer token for the gateway")
     for name in args.check or CHECKS:
-        print(json.dumps(await run_check(name, args.url, token)), flush=True)
+        print(json.dumps(await run_check(name, args.url, token, args.mode, headers)), flush=True)
 
 
 if __name__ == "__main__":

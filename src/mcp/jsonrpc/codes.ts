@@ -54,3 +54,16 @@ export const REQUEST_TIMEOUT = -32001;
 export const GATEWAY_REFUSED = -32001;
 /** The policy denied the request; `data` carries decision_id and, for session/open, reasons. */
 export const POLICY_DENIED = -32010;
+
+// --- MCP 2026-07-28's own codes (docs/mcp-compatibility.md#the-two-eras) ---
+
+/**
+ * A 2026-07-28 request whose MCP-Protocol-Version, Mcp-Method or Mcp-Name header does not
+ * say what its body says (HTTP 400).
+ */
+export const HEADER_MISMATCH = -32020;
+/**
+ * A 2026-07-28 request (or server/discover) naming a protocol version the gateway does not
+ * speak (HTTP 400); `data` is `{supported, requested}`.
+ */
+export const UNSUPPORTED_PROTOCOL_VERSION = -32022;

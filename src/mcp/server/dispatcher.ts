@@ -26,6 +26,7 @@ import { CancellationSource, eitherCancelled, type Cancellation } from '../../ut
 import { INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND } from '../jsonrpc/codes.js';
 import { RpcError } from '../jsonrpc/errors.js';
 import { ClientRequestError, type ClientRequests } from './client-requests.js';
+import { ALL_VERSIONS, SERVER_INFO_META } from './eras.js';
 import type { Delivery, NodeStreamableHttpTransport } from './http-transport.js';
 
 /** A request the gateway sends the client: sampling/createMessage, elicitation/create, roots/list. */
@@ -82,6 +83,12 @@ export interface ServerDescription<C = unknown> {
 }
 
 type Fields = Record<string, unknown>;
+
+/**
+ * How long a client may keep a server/discover answer: the capabilities change only when
+ * an upstream's do (a reconnect, a new configuration), so a minute is safe.
+ */
+const DISCOVER_TTL_MS = 60_000;
 
 /**
  * A handler's error as JSON-RPC: its own code, message and data when it has them. The code
@@ -162,7 +169,16 @@ export interface SessionRpcOptions {
   sessionId: string;
   /** The process's requests waiting for clients' answers. */
   clientRequests: ClientRequests;
+  /**
+   * Serves one request of the stateless era (2026-07-28): no initialize, ping or
+   * logging/setLevel, no requests to the client, and every result says `resultType` and
+   * who answered (`_meta` serverInfo).
+   */
+  stateless?: boolean;
 }
+
+/** Methods of the handshake era that the stateless era removed. */
+const HANDSHAKE_ONLY = new Set(['initialize', 'ping', 'logging/setLevel']);
 
 export class SessionRpc<C = unknown> {
   private transport: NodeStreamableHttpTransport<C> | undefined;
@@ -221,6 +237,11 @@ export class SessionRpc<C = unknown> {
       );
     }
     const { sessionId, clientRequests } = options;
+    if (options.stateless === true) {
+      throw new ClientRequestError(
+        `${request.method} cannot reach the client: it speaks MCP 2026-07-28, where a server cannot send requests to the client`,
+      );
+    }
     const opened = clientRequests.open(sessionId, request.method, cancellation);
     const message: JSONRPCMessage =
       request.params === undefined
@@ -316,8 +337,12 @@ export class SessionRpc<C = unknown> {
     const request = new Request(this, id, delivery);
     this.running.set(id, request);
     try {
-      const result = await this.answer(method, message, request);
-      answer = { jsonrpc: '2.0', id, result: result as Fields };
+      const result = (await this.answer(method, message, request)) as Fields;
+      answer = {
+        jsonrpc: '2.0',
+        id,
+        result: this.options?.stateless ? this.stamp(result) : result,
+      };
     } catch (err) {
       answer = { jsonrpc: '2.0', id, error: errorBody(err) };
     } finally {
@@ -328,7 +353,24 @@ export class SessionRpc<C = unknown> {
     await this.transport.send(answer).catch(() => undefined);
   }
 
+  /** A stateless result says it is complete (unless it says otherwise) and who answered. */
+  private stamp(result: Fields): Fields {
+    const meta = (result._meta ?? {}) as Fields;
+    return {
+      ...result,
+      resultType: result.resultType ?? 'complete',
+      _meta: { ...meta, [SERVER_INFO_META]: this.server.serverInfo },
+    };
+  }
+
   private answer(method: string, message: Fields, request: InboundRequest<C>): unknown {
+    if (method === 'server/discover') return this.discover(request.delivery?.context);
+    if (this.options?.stateless === true && HANDSHAKE_ONLY.has(method)) {
+      throw new RpcError(
+        METHOD_NOT_FOUND,
+        `${method} is not part of MCP 2026-07-28; send it in a session opened with initialize (2025-11-25)`,
+      );
+    }
     // ping has no params to speak of (the transport checked the shape of the message).
     if (method === 'ping') return {};
     const entry = method === 'initialize' ? this.initializeMethod : this.server.methods.get(method);
@@ -365,6 +407,22 @@ export class SessionRpc<C = unknown> {
       capabilities: this.server.capabilities,
       serverInfo: this.server.serverInfo,
       instructions: this.server.instructions(context),
+    };
+  }
+
+  /**
+   * server/discover (2026-07-28): every version of both eras, what the gateway offers, and
+   * the instructions. Private to the caller: the instructions depend on what the policy
+   * shows this session.
+   */
+  private discover(context: C | undefined): Fields {
+    return {
+      supportedVersions: [...ALL_VERSIONS],
+      capabilities: this.server.capabilities,
+      serverInfo: this.server.serverInfo,
+      instructions: this.server.instructions(context),
+      ttlMs: DISCOVER_TTL_MS,
+      cacheScope: 'private',
     };
   }
 

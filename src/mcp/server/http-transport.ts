@@ -32,6 +32,7 @@ import {
   TRANSPORT_REFUSED,
 } from '../jsonrpc/codes.js';
 import { answeredId, messageKind, type MessageKind } from '../jsonrpc/shape.js';
+import { statelessErrorStatus } from './eras.js';
 
 /** As the SDK: bounded so one POST cannot queue unbounded work. */
 const MAX_BATCH_SIZE = 100;
@@ -83,6 +84,11 @@ export interface HttpTransportOptions {
    * answer is awaited.
    */
   awaitsAnswer?: (id: RequestId) => boolean;
+  /**
+   * Serves one request of the stateless era (2026-07-28): its envelope and version were
+   * checked by the caller (eras.ts), and an error answer gets that era's HTTP status.
+   */
+  stateless?: boolean;
 }
 
 /**
@@ -109,6 +115,7 @@ class Exchange {
     private readonly headers: Record<string, string>,
     onClosed: () => void,
     private readonly counters: TransportCounters | undefined,
+    private readonly stateless = false,
   ) {
     res.once('close', () => {
       clearInterval(this.keepAlive);
@@ -163,7 +170,9 @@ class Exchange {
     };
     // A loop, not a spread: this runs for every answer.
     for (const name in this.headers) head[name] = this.headers[name]!;
-    this.res.writeHead(200, head);
+    const status =
+      this.stateless && 'error' in message ? statelessErrorStatus(message.error.code) : 200;
+    this.res.writeHead(status, head);
     this.res.end(json);
   }
 
@@ -207,6 +216,7 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
   private readonly maxInFlight: number;
   private readonly counters: TransportCounters | undefined;
   private readonly awaitsAnswer: (id: RequestId) => boolean;
+  private readonly stateless: boolean;
   private standalone: Exchange | undefined;
   /** Headers on every answer: the session id, once there is one. */
   private readonly answerHeaders: Record<string, string>;
@@ -216,6 +226,7 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
     this.maxInFlight = options.maxInFlight ?? Number.POSITIVE_INFINITY;
     this.counters = options.counters;
     this.awaitsAnswer = options.awaitsAnswer ?? (() => false);
+    this.stateless = options.stateless === true;
     this.answerHeaders =
       options.sessionId === undefined ? {} : { 'mcp-session-id': options.sessionId };
   }
@@ -321,7 +332,10 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
         return;
       }
       this.initialized = true;
-    } else if (!this.checkSession(req, res) || !this.checkProtocolVersion(req, res)) {
+    } else if (
+      !this.stateless &&
+      (!this.checkSession(req, res) || !this.checkProtocolVersion(req, res))
+    ) {
       return;
     }
 
@@ -342,6 +356,7 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
       this.answerHeaders,
       () => this.forget(exchange),
       this.counters,
+      this.stateless,
     );
     messages.forEach((m, i) => {
       if (kinds[i] === 'request') {

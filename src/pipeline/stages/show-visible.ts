@@ -1,4 +1,5 @@
 // Stage: the list answer, with only the items the policy made visible, in catalog order.
+// Later stages may add to it (stages/cache-directives.ts).
 import type { Stage } from '../chain.js';
 import type { RequestContext } from '../context.js';
 
@@ -14,26 +15,26 @@ export function showVisible(): Stage {
         case 'tools/list': {
           const tools = [];
           for (const t of catalog.tools.values()) if (ids.has(t.id)) tools.push(t.exposed);
-          return { respond: { tools } };
+          ctx.result = { tools };
+          return undefined;
         }
         case 'prompts/list': {
           const prompts = [];
           for (const p of catalog.prompts.values()) if (ids.has(p.id)) prompts.push(p.exposed);
-          return { respond: { prompts } };
+          ctx.result = { prompts };
+          return undefined;
         }
         case 'resources/list': {
           const resources = [];
           for (const r of catalog.resources.values()) if (ids.has(r.id)) resources.push(r.exposed);
-          return { respond: { resources } };
+          ctx.result = { resources };
+          return undefined;
         }
         case 'resources/templates/list':
-          return {
-            respond: {
-              resourceTemplates: catalog.templates
-                .filter((t) => ids.has(t.id))
-                .map((t) => t.exposed),
-            },
+          ctx.result = {
+            resourceTemplates: catalog.templates.filter((t) => ids.has(t.id)).map((t) => t.exposed),
           };
+          return undefined;
         default:
           throw new Error(`show visible has no rule for ${ctx.action}`);
       }

@@ -197,16 +197,19 @@ return 0
 `;
 
 /**
- * terminate: KEYS s, h, t; ARGV channel, message. Deletes the session and, if it existed,
- * publishes the message on the channel (plain PUBLISH: on a cluster it reaches every node,
+ * terminate: KEYS s, h, t, e; ARGV channel, message, end note (JSON). Deletes the session
+ * and, if it existed, keeps the end note in e for the session's idle timeout and publishes
+ * the message on the channel (plain PUBLISH: on a cluster it reaches every node,
  * so one subscription on any node hears every termination). Returns its principal if it
  * existed, else 0: the caller then frees its place in the principal's set, a key of the
  * principal's hash slot, which this script may not touch on a cluster.
  */
 export const TERMINATE_SCRIPT = `
 local principal = redis.call('HGET', KEYS[1], 'principal')
+local idle = tonumber(redis.call('HGET', KEYS[1], 'idleMs'))
 local existed = redis.call('DEL', KEYS[1])
 redis.call('DEL', KEYS[2], KEYS[3])
+if existed == 1 and idle and idle > 0 then redis.call('SET', KEYS[4], ARGV[3], 'PX', idle) end
 if existed == 1 then redis.call('PUBLISH', ARGV[1], ARGV[2]) end
 if existed == 1 and principal then return principal end
 return existed
