@@ -1,0 +1,392 @@
+// The zero-trust session guarantees for MCP 2026-07-28 clients, which send no initialize and
+// no Mcp-Session-Id (docs/sessions-2026.md): least privilege by purpose, prerequisites, TTL,
+// isolation of two agent runs of one user, termination, and two replicas sharing Redis.
+// Requests are raw 2026-07-28 POSTs, as the Python SDK pinned to 2026-07-28 sends them
+// (test/e2e/python-client.test.ts drives that client itself), against the conformance
+// fixture behind two gateway replicas with one Redis and one sessions.run_key.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { join, dirname } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { startFixture, type Fixture } from '../conformance/harness.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
+import { startRedis, type RedisServer } from '../support/redis.js';
+import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import { buildInto, copyRego } from './support/rego-copy.js';
+
+const AUDIENCE = 'http://mcpgate.test/mcp';
+const VERSION = '2026-07-28';
+const RUN_KEY = 'k'.repeat(48);
+
+/**
+ * Three purposes: `run-reader` may use two tools, the second only after the first in the
+ * same session (a prerequisite), and is terminated by a third; `run-wide` may use every
+ * tool; `run-short` lives two seconds.
+ */
+const PURPOSES = `package mcp.purposes.run_reader
+
+purpose := "run-reader"
+
+allow := true
+
+_tools := {"fixture.test_simple_text", "fixture.test_error_handling", "fixture.test_image_content"}
+
+visible contains item.id if {
+\tsome item in input.catalog
+\titem.id in _tools
+}
+
+deny contains "run-reader may not use this tool" if {
+\tinput.action == "tools/call"
+\tnot input.tool.id in _tools
+}
+
+deny contains "call test_simple_text first in this session" if {
+\tinput.tool.id == "fixture.test_error_handling"
+\tnot _read_first
+}
+
+_read_first if {
+\tsome entry in input.session.history
+\tentry.target == "fixture.test_simple_text"
+\tentry.allowed
+}
+
+terminate_session contains true if input.tool.id == "fixture.test_image_content"
+`;
+
+const WIDE = `package mcp.purposes.run_wide
+
+purpose := "run-wide"
+
+allow := true
+
+visible contains item.id if some item in input.catalog
+`;
+
+const SHORT = `package mcp.purposes.run_short
+
+purpose := "run-short"
+
+allow := true
+
+visible contains item.id if some item in input.catalog
+
+session_ttl_s contains 2
+`;
+
+let fixture: Fixture;
+let issuer: TestIssuer;
+let redis: RedisServer;
+let a: GatewayProcess;
+let b: GatewayProcess;
+
+interface Answer {
+  status: number;
+  body: {
+    result?: Record<string, unknown>;
+    error?: { code: number; message: string; data?: unknown };
+  };
+}
+
+let nextId = 1;
+
+/** One 2026-07-28 request: the envelope in _meta, the version, method and name in headers. */
+async function send(
+  gateway: GatewayProcess,
+  token: string,
+  method: string,
+  params: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
+  const name = (params.name ?? params.uri) as string | undefined;
+  const response = await fetch(gateway.mcpUrl, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': VERSION,
+      'mcp-method': method,
+      ...(name === undefined ? {} : { 'mcp-name': name }),
+      ...headers,
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: nextId++,
+      method,
+      params: {
+        ...params,
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': VERSION,
+          'io.modelcontextprotocol/clientCapabilities': {},
+          'io.modelcontextprotocol/clientInfo': { name: 'e2e-stateless', version: '1.0.0' },
+        },
+      },
+    }),
+  });
+  return { status: response.status, body: (await response.json()) as Answer['body'] };
+}
+
+/** A tools/call's text, or its denial text, or the JSON-RPC error's message. */
+async function call(
+  gateway: GatewayProcess,
+  token: string,
+  tool: string,
+  headers: Record<string, string>,
+): Promise<string> {
+  const answer = await send(gateway, token, 'tools/call', { name: tool, arguments: {} }, headers);
+  if (answer.body.error) return `error ${answer.status}: ${answer.body.error.message}`;
+  const content = answer.body.result?.content as Array<{ type: string; text?: string }>;
+  const text = content.map((block) => block.text ?? block.type).join(' ');
+  return answer.body.result?.isError === true ? `denied: ${text}` : text;
+}
+
+const token = (sub = 'alice', claims: Record<string, unknown> = {}) =>
+  issuer.mint({ aud: AUDIENCE, sub, groups: ['engineering'], ...claims });
+
+const run = (purpose: string, label: string) => ({ 'Mcp-Purpose': purpose, 'Mcp-Run': label });
+
+beforeAll(async () => {
+  [fixture, issuer, redis] = await Promise.all([startFixture(), startIssuer(), startRedis()]);
+  const rego = copyRego();
+  writeFileSync(join(rego, 'mcp/purposes/run_reader.rego'), PURPOSES);
+  writeFileSync(join(rego, 'mcp/purposes/run_wide.rego'), WIDE);
+  writeFileSync(join(rego, 'mcp/purposes/run_short.rego'), SHORT);
+  const bundle = join(dirname(rego), 'bundle.tar.gz');
+  buildInto(rego, bundle);
+  const options = {
+    issuer,
+    bundle,
+    gateway: { public_url: 'http://mcpgate.test' },
+    upstreams: { fixture: { transport: 'http', url: fixture.url, prefix: '' } },
+    sessions: {
+      run_key: 'env:MCPGATE_RUN_KEY',
+      store: { type: 'redis', url: { literal: redis.url }, command_timeout_ms: 500 },
+    },
+    env: { MCPGATE_RUN_KEY: RUN_KEY },
+  };
+  [a, b] = await Promise.all([startGatewayProcess(options), startGatewayProcess(options)]);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([a?.stop(), b?.stop()]);
+  await fixture?.stop();
+  await issuer?.close();
+  await redis?.stop();
+});
+
+describe('2026-07-28 requests on /mcp', () => {
+  it('refuses a Mcp-Method header that contradicts the body (HeaderMismatch -32020)', async () => {
+    const answer = await send(a, await token(), 'tools/list', {}, { 'mcp-method': 'prompts/list' });
+    expect(answer.status).toBe(400);
+    expect(answer.body.error?.code).toBe(-32020);
+    expect(answer.body.error?.message).toContain('Mcp-Method');
+  });
+
+  it('refuses an Mcp-Name header that names another tool (-32020)', async () => {
+    const answer = await send(
+      a,
+      await token(),
+      'tools/call',
+      { name: 'test_simple_text', arguments: {} },
+      { 'mcp-name': 'test_error_handling' },
+    );
+    expect(answer.status).toBe(400);
+    expect(answer.body.error?.code).toBe(-32020);
+  });
+
+  it('refuses a version it does not speak and lists those it does (-32022)', async () => {
+    const tokenText = await token();
+    const response = await fetch(a.mcpUrl, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${tokenText}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2099-01-01',
+        'mcp-method': 'tools/list',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/list',
+        params: {
+          _meta: {
+            'io.modelcontextprotocol/protocolVersion': '2099-01-01',
+            'io.modelcontextprotocol/clientCapabilities': {},
+          },
+        },
+      }),
+    });
+    const body = (await response.json()) as Answer['body'];
+    expect(response.status).toBe(400);
+    expect(body.error?.code).toBe(-32022);
+    expect(body.error?.data).toEqual({
+      supported: expect.arrayContaining(['2026-07-28', '2025-11-25']),
+      requested: '2099-01-01',
+    });
+  });
+
+  it('answers server/discover with both eras, privately cacheable', async () => {
+    const answer = await send(a, await token(), 'server/discover', {}, run('run-wide', 'd1'));
+    expect(answer.body.result).toMatchObject({
+      supportedVersions: expect.arrayContaining(['2026-07-28', '2025-11-25', '2025-06-18']),
+      cacheScope: 'private',
+      resultType: 'complete',
+      _meta: { 'io.modelcontextprotocol/serverInfo': { name: 'mcpgate' } },
+    });
+  });
+
+  it('marks a list filtered for the caller private, with a short ttlMs', async () => {
+    const answer = await send(a, await token(), 'tools/list', {}, run('run-reader', 'l1'));
+    expect(answer.body.result).toMatchObject({ cacheScope: 'private', resultType: 'complete' });
+    expect(answer.body.result?.ttlMs).toBeGreaterThan(0);
+  });
+});
+
+describe('zero-trust sessions of 2026-07-28 clients', () => {
+  it('gives each purpose only its own tools (least privilege by purpose)', async () => {
+    const alice = await token();
+    const listed = async (purpose: string) =>
+      (
+        (await send(a, alice, 'tools/list', {}, run(purpose, 'p1'))).body.result?.tools as Array<{
+          name: string;
+        }>
+      ).map((tool) => tool.name);
+    expect((await listed('run-reader')).sort()).toEqual([
+      'test_error_handling',
+      'test_image_content',
+      'test_simple_text',
+    ]);
+    expect(await listed('run-wide')).toContain('test_audio_content');
+    expect(await call(a, alice, 'test_audio_content', run('run-reader', 'p1'))).toContain(
+      'denied: Denied by policy: run-reader may not use this tool',
+    );
+    expect(await call(a, alice, 'test_audio_content', run('run-wide', 'p1'))).toBe('audio');
+  });
+
+  it('keeps prerequisites per run: two runs of one user are two sessions', async () => {
+    const alice = await token();
+    expect(await call(a, alice, 'test_simple_text', run('run-reader', 'iso-1'))).toContain(
+      'simple text',
+    );
+    // The other run has not met the prerequisite; the first has.
+    expect(await call(a, alice, 'test_error_handling', run('run-reader', 'iso-2'))).toContain(
+      'call test_simple_text first in this session',
+    );
+    expect(await call(a, alice, 'test_error_handling', run('run-reader', 'iso-1'))).not.toContain(
+      'Denied by policy',
+    );
+  });
+
+  it('binds a session to its principal and client: the same run label is not shared', async () => {
+    const alice = await token();
+    expect(await call(a, alice, 'test_simple_text', run('run-reader', 'shared-label'))).toContain(
+      'simple text',
+    );
+    const bob = await token('bob');
+    expect(await call(a, bob, 'test_error_handling', run('run-reader', 'shared-label'))).toContain(
+      'call test_simple_text first',
+    );
+    const otherClient = await token('alice', { client_id: 'another-agent' });
+    expect(
+      await call(a, otherClient, 'test_error_handling', run('run-reader', 'shared-label')),
+    ).toContain('call test_simple_text first');
+  });
+
+  it('holds a token bound to a run (mcp_run) to that run', async () => {
+    const bound = await token('alice', { mcp_run: 'bound-1' });
+    expect(await call(a, bound, 'test_simple_text', run('run-reader', 'bound-2'))).toContain(
+      'error 400: this token is bound to agent run "bound-1"',
+    );
+    expect(await call(a, bound, 'test_simple_text', { 'Mcp-Purpose': 'run-reader' })).toContain(
+      'simple text',
+    );
+  });
+
+  it('ends the run when the policy terminates the session, on every replica', async () => {
+    const alice = await token();
+    expect(await call(a, alice, 'test_simple_text', run('run-reader', 'term-1'))).toContain(
+      'simple text',
+    );
+    expect(await call(a, alice, 'test_simple_text', run('run-reader', 'term-2'))).toContain(
+      'simple text',
+    );
+    // The image tool obliges terminate_session: the answer comes, then the session ends.
+    expect(await call(a, alice, 'test_image_content', run('run-reader', 'term-1'))).toBe('image');
+    // The session ends right after that answer (terminate_session runs after it is sent).
+    for (let i = 0; i < 50; i++) {
+      const next = await send(a, alice, 'tools/list', {}, run('run-reader', 'term-1'));
+      if (next.status === 404) break;
+      await sleep(50);
+    }
+    for (const replica of [a, b]) {
+      expect(await call(replica, alice, 'test_simple_text', run('run-reader', 'term-1'))).toMatch(
+        /^error 404: Session ended: terminated by policy.*start a new run/,
+      );
+    }
+    // The other run goes on, with its history.
+    expect(await call(b, alice, 'test_error_handling', run('run-reader', 'term-2'))).not.toContain(
+      'Denied by policy',
+    );
+  });
+
+  it('ends the run with its TTL, and a client may end its own run (DELETE)', async () => {
+    const alice = await token();
+    expect(await call(a, alice, 'test_simple_text', run('run-short', 'ttl-1'))).toContain(
+      'simple text',
+    );
+    await sleep(2500);
+    expect(await call(b, alice, 'test_simple_text', run('run-short', 'ttl-1'))).toMatch(
+      /^error 404: Session ended: its lifetime \(TTL\) ran out/,
+    );
+    expect(await call(a, alice, 'test_simple_text', run('run-wide', 'del-1'))).toContain(
+      'simple text',
+    );
+    const deleted = await fetch(a.mcpUrl, {
+      method: 'DELETE',
+      headers: {
+        authorization: `Bearer ${alice}`,
+        'mcp-protocol-version': VERSION,
+        ...run('run-wide', 'del-1'),
+      },
+    });
+    expect(deleted.status).toBe(200);
+    expect(await call(b, alice, 'test_simple_text', run('run-wide', 'del-1'))).toMatch(
+      /^error 404: Session ended: closed by client \(DELETE\)/,
+    );
+  });
+
+  it('continues one run across replicas with its history (Redis)', async () => {
+    const alice = await token();
+    expect(await call(a, alice, 'test_simple_text', run('run-reader', 'rep-1'))).toContain(
+      'simple text',
+    );
+    expect(await call(b, alice, 'test_error_handling', run('run-reader', 'rep-1'))).not.toContain(
+      'Denied by policy',
+    );
+  });
+
+  it('never takes a derived session id as an Mcp-Session-Id', async () => {
+    const alice = await token();
+    await call(a, alice, 'test_simple_text', run('run-wide', 'id-1'));
+    const decisions = (await a.auditText())
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { input?: { session?: { id?: string } } });
+    const derived = decisions.map((d) => d.input?.session?.id).find((id) => id?.startsWith('r'));
+    expect(derived).toBeDefined();
+    const response = await fetch(a.mcpUrl, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${alice}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': derived!,
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: {} }),
+    });
+    expect(response.status).toBe(404);
+  });
+});
