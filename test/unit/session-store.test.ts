@@ -641,6 +641,31 @@ describe.each([
     expect(await store.load(kept.id, 10, [])).toBeDefined();
   });
 
+  it('keeps an end note: left by terminate for the idle time, and set by noteEnd', async () => {
+    const store = open();
+    const record = makeRecord();
+    await store.create(record, HOUR);
+    expect(await store.endOf(record.id)).toBeUndefined();
+    const before = Date.now();
+    await store.terminate(record.id, 'terminated by policy obligation');
+    const end = await store.endOf(record.id);
+    expect(end?.reason).toBe('terminated by policy obligation');
+    expect(end?.at).toBeGreaterThanOrEqual(before);
+    // A session that never existed leaves no note when "terminated".
+    const never = makeRecord();
+    await store.terminate(never.id, 'nothing');
+    expect(await store.endOf(never.id)).toBeUndefined();
+    const noted = makeRecord();
+    await store.noteEnd(
+      noted.id,
+      { at: 42, reason: 'its lifetime (TTL) ran out' },
+      Date.now() + 150,
+    );
+    expect(await store.endOf(noted.id)).toEqual({ at: 42, reason: 'its lifetime (TTL) ran out' });
+    await sleep(300);
+    expect(await store.endOf(noted.id)).toBeUndefined();
+  });
+
   it('lists the live sessions only', async () => {
     const store = open();
     const a = makeRecord({ createdAt: Date.now() - 2000 });
@@ -902,7 +927,7 @@ describe.each([
     expect(keys.length).toBeGreaterThan(0);
     const text: string[] = [];
     for (const key of keys) {
-      expect(key).toMatch(/^(mcpgate|tenant-b):([sht]:\{[^}]+\}$|r:\{[^}]+\}:\d+:\d+:)/);
+      expect(key).toMatch(/^(mcpgate|tenant-b):([shte]:\{[^}]+\}$|r:\{[^}]+\}:\d+:\d+:)/);
       const pttl = await raw.pttl(key);
       // -2: the key expired since KEYS listed it (short rate windows do); -1: no TTL at all.
       if (pttl === -2) continue;
