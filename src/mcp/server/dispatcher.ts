@@ -177,8 +177,22 @@ export interface SessionRpcOptions {
   stateless?: boolean;
 }
 
-/** Methods of the handshake era that the stateless era removed. */
-const HANDSHAKE_ONLY = new Set(['initialize', 'ping', 'logging/setLevel']);
+/**
+ * Methods the stateless era removed (initialize, ping, logging/setLevel, resource
+ * subscriptions: subscriptions/listen replaces them) or moved to an extension the gateway
+ * does not offer to such clients (tasks).
+ */
+const HANDSHAKE_ONLY = new Set([
+  'initialize',
+  'ping',
+  'logging/setLevel',
+  'resources/subscribe',
+  'resources/unsubscribe',
+  'tasks/get',
+  'tasks/result',
+  'tasks/list',
+  'tasks/cancel',
+]);
 
 export class SessionRpc<C = unknown> {
   private transport: NodeStreamableHttpTransport<C> | undefined;
@@ -368,7 +382,7 @@ export class SessionRpc<C = unknown> {
     if (this.options?.stateless === true && HANDSHAKE_ONLY.has(method)) {
       throw new RpcError(
         METHOD_NOT_FOUND,
-        `${method} is not part of MCP 2026-07-28; send it in a session opened with initialize (2025-11-25)`,
+        `${method} is not offered to MCP 2026-07-28 clients; send it in a session opened with initialize (2025-11-25)`,
       );
     }
     // ping has no params to speak of (the transport checked the shape of the message).
@@ -380,7 +394,7 @@ export class SessionRpc<C = unknown> {
       throw new RpcError(INVALID_PARAMS, `Invalid ${method} request: ${issuesOf(parsed.error)}`);
     }
     const params = parsed.data.params as Fields | undefined;
-    if (params?.task !== undefined && entry.taskAugmented !== true) {
+    if (params?.task !== undefined && (entry.taskAugmented !== true || this.options?.stateless)) {
       // Only tools/call may run as a task (the tasks capability names no other request).
       throw new RpcError(
         INVALID_PARAMS,
