@@ -286,7 +286,11 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     this.stateValue = 'ready';
     this.attempts = 0;
     this.lastError = '';
-    this.logger.info('upstream connected', { upstream: this.name, owner: this.owner });
+    this.logger.info('upstream connected', {
+      upstream: this.name,
+      owner: this.owner,
+      protocol: client.protocolVersion,
+    });
     this.emit('ready');
   }
 

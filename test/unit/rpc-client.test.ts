@@ -60,6 +60,15 @@ async function withRawPeer(
   const reply = (m: JSONRPCMessage): void => void peer.send(m);
   peer.onmessage = (message) => {
     seen.push(message);
+    if ('method' in message && message.method === 'server/discover' && 'id' in message) {
+      // A server of the handshake era: no such method.
+      void peer.send({
+        jsonrpc: '2.0',
+        id: message.id,
+        error: { code: -32601, message: 'Method not found' },
+      });
+      return;
+    }
     if ('method' in message && message.method === 'initialize' && 'id' in message) {
       reply({
         jsonrpc: '2.0',
@@ -163,7 +172,8 @@ describe('UpstreamRpc with a raw peer', () => {
     const progress: unknown[] = [];
     await call(client, 'p', { onprogress: (p: unknown) => progress.push(p) });
     expect(progress).toEqual([{ progress: 1, total: 2 }]);
-    expect(seen.at(-1)).toMatchObject({ params: { _meta: { progressToken: 1 } } });
+    const last = seen.at(-1) as { id: number };
+    expect(last).toMatchObject({ params: { _meta: { progressToken: last.id } } });
   });
 
   it('refuses a request whose caller has already cancelled it, sending nothing', async () => {
@@ -208,6 +218,15 @@ async function withServingClient(
   const seen: JSONRPCMessage[] = [];
   peer.onmessage = (message) => {
     seen.push(message);
+    if ('method' in message && message.method === 'server/discover' && 'id' in message) {
+      // A server of the handshake era: no such method.
+      void peer.send({
+        jsonrpc: '2.0',
+        id: message.id,
+        error: { code: -32601, message: 'Method not found' },
+      });
+      return;
+    }
     if ('method' in message && message.method === 'initialize' && 'id' in message) {
       void peer.send({
         jsonrpc: '2.0',
@@ -232,7 +251,8 @@ const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve,
 describe('UpstreamRpc and the server’s own requests', () => {
   it('declares the client capabilities it is given at initialize', async () => {
     const { seen } = await withServingClient(() => Promise.resolve({}));
-    expect(seen[0]).toMatchObject({
+    expect(seen[0]).toMatchObject({ method: 'server/discover' });
+    expect(seen[1]).toMatchObject({
       method: 'initialize',
       params: { capabilities: { sampling: {}, elicitation: { form: {} } } },
     });
@@ -351,6 +371,63 @@ describe('UpstreamRpc and the server’s own requests', () => {
       },
     ]);
     void inFlight.catch(() => undefined);
+    await client.close();
+  });
+});
+
+describe('UpstreamRpc with a server of the stateless era (2026-07-28)', () => {
+  it('speaks 2026-07-28 without a handshake when server/discover offers it', async () => {
+    const [near, peer] = InMemoryTransport.createLinkedPair();
+    const seen: JSONRPCMessage[] = [];
+    peer.onmessage = (message) => {
+      seen.push(message);
+      if (!('id' in message) || !('method' in message)) return;
+      const result =
+        message.method === 'server/discover'
+          ? {
+              supportedVersions: ['2025-11-25', '2026-07-28'],
+              capabilities: { tools: {} },
+              instructions: 'be kind',
+              ttlMs: 0,
+              cacheScope: 'public',
+              resultType: 'complete',
+            }
+          : { content: [{ type: 'text', text: 'ok' }], resultType: 'complete' };
+      void peer.send({ jsonrpc: '2.0', id: message.id, result });
+    };
+    await peer.start();
+    const client = new UpstreamRpc(near, 'mcpgate', { elicitation: { form: {} } });
+    await client.connect(OPTIONS);
+    expect(client.protocolVersion).toBe('2026-07-28');
+    expect(client.serverCapabilities).toEqual({ tools: {} });
+    expect(client.instructions).toBe('be kind');
+    const result = await call(client, 'read');
+    expect(result.content).toEqual([{ type: 'text', text: 'ok' }]);
+    expect(seen.map((m) => ('method' in m ? m.method : 'answer'))).toEqual([
+      'server/discover',
+      'tools/call',
+    ]);
+    expect(seen[1]).toMatchObject({
+      params: {
+        name: 'read',
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientCapabilities': { elicitation: { form: {} } },
+          'io.modelcontextprotocol/clientInfo': { name: 'mcpgate' },
+        },
+      },
+    });
+    await client.close();
+  });
+
+  it('falls back to initialize when server/discover lists no 2026-07-28', async () => {
+    const { client, seen } = await withRawPeer(() => undefined);
+    expect(client.protocolVersion).toBe('2025-11-25');
+    expect(seen.map((m) => ('method' in m ? m.method : 'answer')).slice(0, 3)).toEqual([
+      'server/discover',
+      'initialize',
+      'notifications/initialized',
+    ]);
     await client.close();
   });
 });

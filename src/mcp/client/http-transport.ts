@@ -128,11 +128,16 @@ export class HttpClientTransport implements Transport {
   /** `options.headers`: the credential of the call this message belongs to, if any. */
   async send(
     message: JSONRPCMessage,
-    options?: TransportSendOptions & { headers?: Record<string, string> },
+    options?: TransportSendOptions & {
+      headers?: Record<string, string>;
+      routing?: Record<string, string>;
+    },
   ): Promise<void> {
     if (this.closed) throw new Error('transport is closed');
     const body = JSON.stringify(message);
     const headers = this.headers(options?.headers ?? (await this.options.credentials()));
+    // 2026-07-28: Mcp-Method and Mcp-Name, never overridden by configured headers.
+    if (options?.routing) Object.assign(headers, options.routing);
     headers['content-type'] = 'application/json';
     headers.accept = 'application/json, text/event-stream';
     headers['content-length'] = Buffer.byteLength(body);

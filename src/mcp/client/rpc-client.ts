@@ -31,6 +31,14 @@ import { CancellationSource, type Cancellation } from '../../util/cancellation.j
 import { McpgateError } from '../../util/errors.js';
 import { GATEWAY_VERSION } from '../../util/version.js';
 import { INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND } from '../jsonrpc/codes.js';
+import {
+  CLIENT_CAPABILITIES_META,
+  CLIENT_INFO_META,
+  encodeNameHeader,
+  NAMED_PARAM,
+  PROTOCOL_VERSION_META,
+  STATELESS_VERSIONS,
+} from '../server/eras.js';
 
 /**
  * What a transport may say about a message it delivers: the id of the request of ours on
@@ -40,11 +48,18 @@ export interface UpstreamMessageExtra extends MessageExtraInfo {
   relatedRequestId?: RequestId;
 }
 
-/** A transport that can send one message with headers of its own (HTTP; stdio ignores them). */
+/**
+ * A transport that can send one message with headers of its own (HTTP; stdio ignores them):
+ * `headers` the call's credential (absent: the connection's own), `routing` what a
+ * 2026-07-28 request says about itself (Mcp-Method, Mcp-Name), added to either.
+ */
 export type UpstreamTransport = Transport & {
   send(
     message: JSONRPCMessage,
-    options?: TransportSendOptions & { headers?: Record<string, string> },
+    options?: TransportSendOptions & {
+      headers?: Record<string, string>;
+      routing?: Record<string, string>;
+    },
   ): Promise<void>;
   /**
    * True when the transport tells which request of ours a message belongs to (HTTP: the
@@ -154,6 +169,38 @@ function issuesOf(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }
 }
 
 /** One request waiting for its answer. */
+/** What the gateway reads of a server/discover answer. */
+interface DiscoverAnswer {
+  supportedVersions: string[];
+  capabilities?: ServerCapabilities;
+  instructions?: string;
+}
+
+/** server/discover's answer: only what the gateway uses is checked. */
+const DISCOVER_SCHEMA: ResultSchema<DiscoverAnswer> = {
+  safeParse(value: unknown) {
+    const fields = (typeof value === 'object' && value !== null ? value : {}) as Fields;
+    const versions = fields.supportedVersions;
+    if (!Array.isArray(versions) || !versions.every((v) => typeof v === 'string')) {
+      return {
+        success: false,
+        error: { issues: [{ path: ['supportedVersions'], message: 'expected a list of strings' }] },
+      };
+    }
+    const capabilities = fields.capabilities;
+    return {
+      success: true,
+      data: {
+        supportedVersions: versions as string[],
+        ...(typeof capabilities === 'object' && capabilities !== null
+          ? { capabilities: capabilities as ServerCapabilities }
+          : {}),
+        ...(typeof fields.instructions === 'string' ? { instructions: fields.instructions } : {}),
+      },
+    };
+  },
+};
+
 class Pending {
   timer: NodeJS.Timeout | undefined;
   /** Removed once the request settles, so the cancellation keeps nothing alive. */
@@ -197,6 +244,11 @@ export class UpstreamRpc {
   private capabilities: ServerCapabilities | undefined;
   private serverInstructions: string | undefined;
   private closed = false;
+  /**
+   * The 2026-07-28 envelope every request carries in its `_meta`, once the server answered
+   * server/discover with that version; undefined in the handshake era.
+   */
+  private envelope: Fields | undefined;
 
   constructor(
     private readonly transport: UpstreamTransport,
@@ -215,7 +267,19 @@ export class UpstreamRpc {
     return this.serverInstructions;
   }
 
-  /** Starts the transport and initializes the session; closes it again on failure. */
+  /** The protocol revision spoken with the server: 2026-07-28, or the handshake's. */
+  get protocolVersion(): string | undefined {
+    return this.negotiated;
+  }
+
+  private negotiated: string | undefined;
+
+  /**
+   * Starts the transport and asks server/discover: a server of the stateless era
+   * (2026-07-28) is then spoken to without a handshake; any other answer (an error, no such
+   * method, no 2026-07-28 in its versions) falls back to initialize. Closes the transport
+   * again on failure.
+   */
   async connect(options: RequestOptions): Promise<void> {
     this.transport.onmessage = (message, extra?: UpstreamMessageExtra) =>
       this.receive(message, extra?.relatedRequestId);
@@ -223,6 +287,7 @@ export class UpstreamRpc {
     this.transport.onerror = (error) => this.onerror?.(error);
     await this.transport.start();
     try {
+      if (await this.discover(options)) return;
       const result = await this.request(
         'initialize',
         {
@@ -238,6 +303,7 @@ export class UpstreamRpc {
       }
       this.capabilities = result.capabilities;
       this.serverInstructions = result.instructions;
+      this.negotiated = result.protocolVersion;
       this.transport.setProtocolVersion?.(result.protocolVersion);
       await this.transport.send(
         { jsonrpc: '2.0', method: 'notifications/initialized' },
@@ -247,6 +313,37 @@ export class UpstreamRpc {
       await this.close();
       throw err;
     }
+  }
+
+  /**
+   * server/discover at 2026-07-28: true when the server speaks it (the envelope is set for
+   * every later request). An answer of the handshake era (an error, a refusal over HTTP)
+   * is false; a closed connection or a cancelled connect is an error.
+   */
+  private async discover(options: RequestOptions): Promise<boolean> {
+    const version = STATELESS_VERSIONS[STATELESS_VERSIONS.length - 1]!;
+    const envelope: Fields = {
+      [PROTOCOL_VERSION_META]: version,
+      [CLIENT_CAPABILITIES_META]: this.clientCapabilities,
+      [CLIENT_INFO_META]: { name: this.clientName, version: GATEWAY_VERSION },
+    };
+    this.envelope = envelope;
+    let result: DiscoverAnswer;
+    try {
+      result = await this.request('server/discover', {}, DISCOVER_SCHEMA, options);
+    } catch (err) {
+      if (err instanceof UpstreamClosedError || err instanceof UpstreamCancelledError) throw err;
+      result = { supportedVersions: [] };
+    }
+    if (!result.supportedVersions.includes(version)) {
+      this.envelope = undefined;
+      return false;
+    }
+    this.capabilities = result.capabilities ?? {};
+    this.serverInstructions = result.instructions;
+    this.negotiated = version;
+    this.transport.setProtocolVersion?.(version);
+    return true;
   }
 
   /** Sends a request; resolves with its result, validated by `schema`. */
@@ -260,9 +357,21 @@ export class UpstreamRpc {
     const { cancellation } = options;
     if (cancellation?.cancelled) return Promise.reject(cancelled(cancellation.reason));
     const id = this.nextId++;
-    const sent = options.onprogress
+    let sent = options.onprogress
       ? { ...params, _meta: { ...(params?._meta as Fields | undefined), progressToken: id } }
       : params;
+    let routing: Record<string, string> | undefined;
+    if (this.envelope) {
+      // 2026-07-28: every request says who asks and at which version, in _meta and headers.
+      sent = { ...sent, _meta: { ...(sent?._meta as Fields | undefined), ...this.envelope } };
+      routing = {
+        'mcp-protocol-version': this.envelope[PROTOCOL_VERSION_META] as string,
+        'mcp-method': method,
+      };
+      const named = NAMED_PARAM.get(method);
+      const name = named === undefined ? undefined : sent[named];
+      if (typeof name === 'string') routing['mcp-name'] = encodeNameHeader(name);
+    }
     return new Promise<T>((resolve, reject) => {
       const pending = new Pending(
         method,
@@ -282,7 +391,9 @@ export class UpstreamRpc {
           sent === undefined
             ? { jsonrpc: '2.0', id, method }
             : { jsonrpc: '2.0', id, method, params: sent },
-          { headers: options.headers },
+          routing === undefined
+            ? { headers: options.headers }
+            : { headers: options.headers, routing },
         )
         .catch((err: unknown) => {
           this.settle(id)?.reject(err instanceof Error ? err : new Error(String(err)));

@@ -58,7 +58,7 @@ type Headers = Record<string, string | string[] | undefined>;
 type Fields = Record<string, unknown>;
 
 /** The methods whose name (tool, prompt) or URI must also be in the Mcp-Name header. */
-const NAMED_PARAM: ReadonlyMap<string, string> = new Map([
+export const NAMED_PARAM: ReadonlyMap<string, string> = new Map([
   ['tools/call', 'name'],
   ['prompts/get', 'name'],
   ['resources/read', 'uri'],
@@ -109,6 +109,17 @@ export function decodeNameHeader(value: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A name as the Mcp-Name header carries it: as it is when it is printable ASCII without
+ * surrounding spaces, else in the `=?base64?…?=` form (as decodeNameHeader reads it).
+ */
+export function encodeNameHeader(name: string): string {
+  if (/^[\x20-\x7e]*$/.test(name) && name === name.trim() && !/^=\?base64\?.*\?=$/.test(name)) {
+    return name;
+  }
+  return `=?base64?${Buffer.from(name, 'utf8').toString('base64')}?=`;
 }
 
 function refusal(status: number, code: number, message: string, data?: unknown): EnvelopeRefusal {
