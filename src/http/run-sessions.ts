@@ -85,6 +85,11 @@ export class RunKeys {
     return this.configured || !this.shared;
   }
 
+  /** A key of its own for another use (`label`), derived from this one. */
+  derive(label: string): KeyObject {
+    return createSecretKey(createHmac('sha256', this.key).update(label).digest());
+  }
+
   /** The session id of this caller's run of this purpose. */
   sessionId(caller: Caller, purpose: string, run: string): string {
     const { issuer, subject, client_id: client } = caller.identity;

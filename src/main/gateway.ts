@@ -29,6 +29,7 @@ import { TransportCounters } from '../mcp/server/http-transport.js';
 import { UpstreamMessages } from '../pipeline/upstream-messages.js';
 import { SessionManager } from '../http/live-sessions.js';
 import { RunKeys } from '../http/run-sessions.js';
+import { RequestStates } from '../mcp/server/request-state.js';
 import { readValue } from '../config/secrets.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
 import { createStore } from '../sessions/create-store.js';
@@ -59,7 +60,14 @@ function assemblePipeline(
   logger: Logger,
   parts: Pick<
     PipelineDeps,
-    'policy' | 'registry' | 'store' | 'decisionLog' | 'broker' | 'terminate' | 'notify'
+    | 'policy'
+    | 'registry'
+    | 'store'
+    | 'decisionLog'
+    | 'broker'
+    | 'terminate'
+    | 'notify'
+    | 'requestStates'
   >,
 ): Pipeline {
   return new Pipeline({
@@ -145,6 +153,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     store,
     decisionLog,
     broker,
+    requestStates: new RequestStates(runKeys.derive('mcpgate requestState')),
     terminate: (id, reason) =>
       setImmediate(() => {
         sessions.terminate(id, reason).catch((err: unknown) => {

@@ -2,6 +2,7 @@
 // decision on delivering a resource update, and the task methods (bound to their session,
 // not decided again). Adding a capability is a new stage file plus one line in the chains
 // below. `explain()` prints them in order (`mcpgate start --explain`).
+import { createSecretKey, randomBytes } from 'node:crypto';
 import type { DecisionLog } from '../audit/decision-log.js';
 import {
   guardrailsSchema,
@@ -23,6 +24,7 @@ import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { Logger } from '../util/logger.js';
 import type { Catalog } from '../upstreams/catalog.js';
+import { RequestStates } from '../mcp/server/request-state.js';
 import { Chain, type Stage, type StageTimer } from './chain.js';
 import { RequestContext, type ChainMethod, type SessionNotifier } from './context.js';
 import { answerConfiguredRoots } from './stages/answer-roots.js';
@@ -54,6 +56,7 @@ import { openSession, type SessionOpenLimits } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
 import { recordFindings } from './stages/record-findings.js';
 import { forwardRequestMeta } from './stages/request-meta.js';
+import { checkRequestState, passInputRequired } from './stages/request-state.js';
 import { resolveTarget } from './stages/resolve-target.js';
 import { resolveTask } from './stages/resolve-task.js';
 import { showInstructions } from './stages/show-instructions.js';
@@ -86,6 +89,11 @@ export interface PipelineDeps {
   timer?: StageTimer;
   /** The guardrails (argument schemas, inspection, external inspectors); absent: the defaults. */
   guardrails?: GuardrailsConfig;
+  /**
+   * Seals and opens the requestState of multi round-trip requests (MCP 2026-07-28), with
+   * the key every replica shares; absent: a random key of this process.
+   */
+  requestStates?: RequestStates;
 }
 
 /** The guardrails of a configuration that says nothing about them. */
@@ -142,6 +150,9 @@ export class Pipeline {
           ]
         : [];
     const findings = recordFindings(store);
+    const states = deps.requestStates ?? new RequestStates(createSecretKey(randomBytes(32)));
+    const checkState = checkRequestState(states, store);
+    const inputRequired = passInputRequired(states);
 
     // A decided call: what it is, the policy's decision, what the decision obliges, the call.
     // `before`: checks and facts before the decision; `limit`: a bound on what the call
@@ -157,6 +168,7 @@ export class Pipeline {
         action,
         [
           resolve,
+          checkState,
           ...before,
           input,
           decideStage,
@@ -166,6 +178,7 @@ export class Pipeline {
           audit,
           meta,
           forward,
+          inputRequired,
           ...resultStages,
           findings,
           addresses,

@@ -38,6 +38,9 @@ export interface RequestParams {
   taskId?: string;
   /** The client's request metadata; stages/request-meta.ts decides what reaches the upstream. */
   _meta?: Record<string, unknown> & { progressToken?: string | number };
+  /** A retry of a multi round-trip request (2026-07-28): the answers, and the state it was given. */
+  inputResponses?: unknown;
+  requestState?: unknown;
 }
 
 /** What a request is about, once the resolve stage has found it in the catalog. */
@@ -141,6 +144,11 @@ export class RequestContext {
   credential: Credential | undefined = undefined;
   /** The request `_meta` the upstream gets (the client's, without the gateway's own keys). */
   upstreamMeta: Record<string, unknown> | undefined = undefined;
+  /**
+   * A retry of a call the upstream needed input for (MRTR, 2026-07-28): the client's answers
+   * and the upstream's own requestState, once the gateway's seal on it was checked.
+   */
+  retry: { inputResponses: unknown; upstreamState: string | undefined } | undefined = undefined;
   /** The id of the decision log entry for this request. */
   decisionId = '';
   /** The answer for the client, set by the stage that produced it. */

@@ -154,6 +154,8 @@ export class MemoryStore implements SessionStore {
   private readonly counters = new Map<string, RateCounter>();
   /** End notes (noteEnd, terminate), each with when it may be forgotten. */
   private readonly ends = new Map<string, { end: SessionEnd; keepUntil: number }>();
+  /** Tokens claimOnce took, each with when it may be forgotten. */
+  private readonly claimed = new Map<string, number>();
   private readonly listeners: Array<(id: string, reason: string) => void> = [];
   private readonly sweeper: NodeJS.Timeout;
   private readonly logger: Logger | undefined;
@@ -323,6 +325,13 @@ export class MemoryStore implements SessionStore {
     return Promise.resolve();
   }
 
+  claimOnce(token: string, keepUntil: number): Promise<boolean> {
+    const until = this.claimed.get(token);
+    if (until !== undefined && until > Date.now()) return Promise.resolve(false);
+    this.claimed.set(token, keepUntil);
+    return Promise.resolve(true);
+  }
+
   endOf(id: string): Promise<SessionEnd | undefined> {
     const note = this.ends.get(id);
     if (note && note.keepUntil <= Date.now()) this.ends.delete(id);
@@ -397,6 +406,9 @@ export class MemoryStore implements SessionStore {
     }
     for (const [id, note] of this.ends) {
       if (note.keepUntil <= now) this.ends.delete(id);
+    }
+    for (const [token, until] of this.claimed) {
+      if (until <= now) this.claimed.delete(token);
     }
   }
 }

@@ -31,6 +31,8 @@
 //   p e:{<id>}                             string: the session's end note (JSON SessionEnd),
 //                                          written by terminate() (TTL: the session's idleMs)
 //                                          and noteEnd() (TTL: until its keepUntil).
+//   p n:{<token>}                          string: a token claimOnce() took (a requestState's
+//                                          nonce); TTL: until its keepUntil.
 //   p events                               pub/sub channel (not a key): {type:'terminated', id,
 //                                          reason, origin}.
 // Nothing secret is stored: the record holds no tokens by design, the history holds digests.
@@ -650,6 +652,15 @@ export class RedisStore implements SessionStore {
       throw new RangeError(`session id must be non-empty and without "}", got ${id}`);
     const keepMs = Math.max(1, Math.ceil(keepUntil - Date.now()));
     await this.run(() => this.redis.set(this.endKey(id), JSON.stringify(end), 'PX', keepMs));
+  }
+
+  async claimOnce(token: string, keepUntil: number): Promise<boolean> {
+    if (!keyable(token)) throw new RangeError(`a token must be non-empty and without "}"`);
+    const keepMs = Math.max(1, Math.ceil(keepUntil - Date.now()));
+    const reply = await this.run(() =>
+      this.redis.set(`${this.prefix}n:{${token}}`, '1', 'PX', keepMs, 'NX'),
+    );
+    return reply === 'OK';
   }
 
   async endOf(id: string): Promise<SessionEnd | undefined> {

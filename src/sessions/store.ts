@@ -181,6 +181,12 @@ export interface SessionStore {
   noteEnd(id: string, end: SessionEnd, keepUntil: number): Promise<void>;
   /** The end noted for `id` and still kept, whether or not its time has come. */
   endOf(id: string): Promise<SessionEnd | undefined>;
+  /**
+   * Takes `token` for good, across replicas: true the first time, false ever after (until
+   * `keepUntil`, epoch ms, when nothing could use it anyway). For things used once, such as
+   * the nonce of a requestState.
+   */
+  claimOnce(token: string, keepUntil: number): Promise<boolean>;
   /** Called (on every replica) when any replica terminates a session. */
   onTerminated(listener: (id: string, reason: string) => void): void;
   /** Every live session, oldest first. Listing is not a use: it leaves idle times alone. */

@@ -13,9 +13,14 @@ import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { buildInto, copyRego } from './support/rego-copy.js';
+import {
+  sendStateless,
+  STATELESS_VERSION as VERSION,
+  textOfResult,
+  type StatelessAnswer,
+} from './support/stateless.js';
 
 const AUDIENCE = 'http://mcpgate.test/mcp';
-const VERSION = '2026-07-28';
 const RUN_KEY = 'k'.repeat(48);
 
 /**
@@ -81,52 +86,13 @@ let redis: RedisServer;
 let a: GatewayProcess;
 let b: GatewayProcess;
 
-interface Answer {
-  status: number;
-  body: {
-    result?: Record<string, unknown>;
-    error?: { code: number; message: string; data?: unknown };
-  };
-}
-
-let nextId = 1;
-
-/** One 2026-07-28 request: the envelope in _meta, the version, method and name in headers. */
-async function send(
+const send = (
   gateway: GatewayProcess,
   token: string,
   method: string,
   params: Record<string, unknown>,
   headers: Record<string, string> = {},
-): Promise<Answer> {
-  const name = (params.name ?? params.uri) as string | undefined;
-  const response = await fetch(gateway.mcpUrl, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': VERSION,
-      'mcp-method': method,
-      ...(name === undefined ? {} : { 'mcp-name': name }),
-      ...headers,
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: nextId++,
-      method,
-      params: {
-        ...params,
-        _meta: {
-          'io.modelcontextprotocol/protocolVersion': VERSION,
-          'io.modelcontextprotocol/clientCapabilities': {},
-          'io.modelcontextprotocol/clientInfo': { name: 'e2e-stateless', version: '1.0.0' },
-        },
-      },
-    }),
-  });
-  return { status: response.status, body: (await response.json()) as Answer['body'] };
-}
+): Promise<StatelessAnswer> => sendStateless(gateway.mcpUrl, token, method, params, headers);
 
 /** A tools/call's text, or its denial text, or the JSON-RPC error's message. */
 async function call(
@@ -137,8 +103,7 @@ async function call(
 ): Promise<string> {
   const answer = await send(gateway, token, 'tools/call', { name: tool, arguments: {} }, headers);
   if (answer.body.error) return `error ${answer.status}: ${answer.body.error.message}`;
-  const content = answer.body.result?.content as Array<{ type: string; text?: string }>;
-  const text = content.map((block) => block.text ?? block.type).join(' ');
+  const text = textOfResult(answer.body.result);
   return answer.body.result?.isError === true ? `denied: ${text}` : text;
 }
 
@@ -219,7 +184,7 @@ describe('2026-07-28 requests on /mcp', () => {
         },
       }),
     });
-    const body = (await response.json()) as Answer['body'];
+    const body = (await response.json()) as StatelessAnswer['body'];
     expect(response.status).toBe(400);
     expect(body.error?.code).toBe(-32022);
     expect(body.error?.data).toEqual({

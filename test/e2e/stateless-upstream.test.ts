@@ -4,7 +4,9 @@
 // handshake: every request carries the envelope in _meta (and, over HTTP, the
 // MCP-Protocol-Version, Mcp-Method and Mcp-Name headers, which the Python server checks).
 // Clients of both eras use them through the gateway; a handshake-era upstream (the
-// conformance fixture) keeps its handshake next to them.
+// conformance fixture) keeps its handshake next to them. Multi round-trip requests (MRTR):
+// the upstream's InputRequiredResult reaches a 2026-07-28 client with the gateway's sealed
+// requestState, which must come back unchanged, for the same session and call, once.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
@@ -17,6 +19,7 @@ import { connectClient } from './support/client.js';
 import { ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { buildFixturePolicy } from './support/policies.js';
 import { freePort } from './support/ports.js';
+import { sendStateless, textOfResult } from './support/stateless.js';
 
 const PYTHON = join(ROOT, '.tools/python-mcp/bin/python');
 const SERVER = join(ROOT, 'test/python/modern_server.py');
@@ -59,7 +62,8 @@ beforeAll(async () => {
     issuer,
     bundle: buildFixturePolicy('allow-all'),
     upstreams: {
-      pystdio: { transport: 'stdio', command: PYTHON, args: [SERVER, 'stdio'] },
+      // Its tools keep their names (era, echo, confirm), as the Python client check calls them.
+      pystdio: { transport: 'stdio', command: PYTHON, args: [SERVER, 'stdio'], prefix: '' },
       pyhttp: { transport: 'http', url: `http://127.0.0.1:${port}/mcp` },
       fixture: { transport: 'http', url: fixture.url },
     },
@@ -80,8 +84,9 @@ describe('upstreams that speak MCP 2026-07-28', () => {
     const names = (await client.listTools()).tools.map((tool) => tool.name);
     expect(names).toEqual(
       expect.arrayContaining([
-        'pystdio__era',
-        'pystdio__echo',
+        'era',
+        'echo',
+        'confirm',
         'pyhttp__era',
         'pyhttp__echo',
         'fixture__test_simple_text',
@@ -90,11 +95,11 @@ describe('upstreams that speak MCP 2026-07-28', () => {
   });
 
   it('speaks 2026-07-28 with them over stdio and Streamable HTTP', async () => {
-    for (const server of ['pystdio', 'pyhttp']) {
-      expect(textOf(await client.callTool({ name: `${server}__era`, arguments: {} }))).toBe(
+    for (const prefix of ['', 'pyhttp__']) {
+      expect(textOf(await client.callTool({ name: `${prefix}era`, arguments: {} }))).toBe(
         '2026-07-28',
       );
-      const echoed = await client.callTool({ name: `${server}__echo`, arguments: { text: 'hé' } });
+      const echoed = await client.callTool({ name: `${prefix}echo`, arguments: { text: 'hé' } });
       expect(textOf(echoed)).toBe('echo: hé');
     }
   });
@@ -114,5 +119,107 @@ describe('upstreams that speak MCP 2026-07-28', () => {
         expect.objectContaining({ upstream: 'fixture', protocol: '2025-11-25' }),
       ]),
     );
+  });
+});
+
+describe('multi round-trip requests (MRTR) through the gateway', () => {
+  const confirm = { name: 'confirm', arguments: { action: 'deploy' } };
+  const answers = { confirm: { action: 'accept', content: { sure: true } } };
+  let token: string;
+  const ask = (params: Record<string, unknown>, headers: Record<string, string> = {}) =>
+    sendStateless(gateway.mcpUrl, token, 'tools/call', params, headers);
+
+  beforeAll(async () => {
+    token = await issuer.mint({ aud: gateway.mcpUrl });
+  });
+
+  it('passes the question on with a requestState of its own, and the answer back', async () => {
+    const first = await ask(confirm, { 'Mcp-Run': 'mrtr-1' });
+    expect(first.body.result).toMatchObject({
+      resultType: 'input_required',
+      inputRequests: { confirm: { method: 'elicitation/create' } },
+    });
+    const state = first.body.result?.requestState as string;
+    // The client never sees the upstream's own state (the Python server's is "v1.…").
+    expect(state).toMatch(/^mcpgate1\./);
+    const retry = await ask(
+      { ...confirm, inputResponses: answers, requestState: state },
+      { 'Mcp-Run': 'mrtr-1' },
+    );
+    // The upstream got its own state back: its handler sees what it minted.
+    expect(textOfResult(retry.body.result)).toBe("accept deploy {'sure': True} state=asked:deploy");
+    // A replay of the same state is refused, on its second use.
+    const replay = await ask(
+      { ...confirm, inputResponses: answers, requestState: state },
+      { 'Mcp-Run': 'mrtr-1' },
+    );
+    expect(replay.body.error).toMatchObject({
+      code: -32602,
+      message: expect.stringContaining('requestState was already used'),
+    });
+  });
+
+  it('refuses a forged state, and one for another call or another session', async () => {
+    const first = await ask(confirm, { 'Mcp-Run': 'mrtr-2' });
+    const state = first.body.result?.requestState as string;
+    const forged = `${state.slice(0, -2)}${state.endsWith('AA') ? 'BB' : 'AA'}`;
+    const refusals = [
+      await ask(
+        { ...confirm, inputResponses: answers, requestState: forged },
+        { 'Mcp-Run': 'mrtr-2' },
+      ),
+      await ask(
+        {
+          name: 'confirm',
+          arguments: { action: 'delete' },
+          inputResponses: answers,
+          requestState: state,
+        },
+        { 'Mcp-Run': 'mrtr-2' },
+      ),
+      await ask(
+        { ...confirm, inputResponses: answers, requestState: state },
+        { 'Mcp-Run': 'mrtr-3' },
+      ),
+    ].map((answer) => answer.body.error?.message ?? `answered: ${JSON.stringify(answer.body)}`);
+    expect(refusals).toEqual([
+      expect.stringContaining('not issued by this gateway'),
+      expect.stringContaining('belongs to another call'),
+      expect.stringContaining('belongs to another session'),
+    ]);
+    // None of them used the state up.
+    const retry = await ask(
+      { ...confirm, inputResponses: answers, requestState: state },
+      { 'Mcp-Run': 'mrtr-2' },
+    );
+    expect(textOfResult(retry.body.result)).toContain('accept deploy');
+  });
+
+  it('lets the Python SDK pinned to 2026-07-28 answer the question itself', async () => {
+    const child = spawn(
+      PYTHON,
+      [
+        join(ROOT, 'test/python/client_check.py'),
+        '--mode',
+        '2026-07-28',
+        '--check',
+        'mrtr',
+        gateway.mcpUrl,
+      ],
+      {
+        env: { PATH: process.env.PATH ?? '', MCPGATE_TOKEN: token, PYTHONDONTWRITEBYTECODE: '1' },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    await new Promise((resolve) => child.once('exit', resolve));
+    expect(JSON.parse(out)).toMatchObject({ check: 'mrtr', passed: true });
+  }, 30_000);
+
+  it('tells a 2025-11-25 client why the call cannot go on', async () => {
+    const result = await client.callTool(confirm);
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toContain('needs input from the user first');
   });
 });

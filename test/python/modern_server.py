@@ -5,13 +5,16 @@ Usage: modern_server.py stdio
        modern_server.py http PORT      (Streamable HTTP on 127.0.0.1:PORT/mcp)
 
 Its tools say what the gateway sent: `era` the protocol revision of the request (2026-07-28
-when the gateway speaks the stateless era with it), `echo` its text.
+when the gateway speaks the stateless era with it), `echo` its text; `confirm` asks the user
+first, as a 2026-07-28 server does: an InputRequiredResult with an elicitation and its own
+requestState, then, on the retry, the answer and the state it got back.
 """
 
 from __future__ import annotations
 
 import sys
 
+import mcp_types as types
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 
@@ -28,6 +31,23 @@ def era(ctx: Context) -> str:
 def echo(text: str) -> str:
     """Answers with the text it was given."""
     return f"echo: {text}"
+
+
+@server.tool()
+async def confirm(action: str, ctx: Context) -> str | types.InputRequiredResult:
+    """Asks the user to confirm the action, then says what they answered."""
+    answer = (ctx.input_responses or {}).get("confirm")
+    if answer is None:
+        question = types.ElicitRequest(
+            params=types.ElicitRequestFormParams(
+                message=f"Really {action}?",
+                requested_schema={"type": "object", "properties": {"sure": {"type": "boolean"}}},
+            )
+        )
+        return types.InputRequiredResult(input_requests={"confirm": question}, request_state=f"asked:{action}")
+    if not isinstance(answer, types.ElicitResult):
+        return f"not an elicitation answer: {answer}"
+    return f"{answer.action} {action} {answer.content} state={ctx.request_state}"
 
 
 if __name__ == "__main__":

@@ -927,7 +927,7 @@ describe.each([
     expect(keys.length).toBeGreaterThan(0);
     const text: string[] = [];
     for (const key of keys) {
-      expect(key).toMatch(/^(mcpgate|tenant-b):([shte]:\{[^}]+\}$|r:\{[^}]+\}:\d+:\d+:)/);
+      expect(key).toMatch(/^(mcpgate|tenant-b):([shten]:\{[^}]+\}$|r:\{[^}]+\}:\d+:\d+:)/);
       const pttl = await raw.pttl(key);
       // -2: the key expired since KEYS listed it (short rate windows do); -1: no TTL at all.
       if (pttl === -2) continue;

@@ -169,6 +169,22 @@ function issuesOf(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }
 }
 
 /** One request waiting for its answer. */
+/** The requests a 2026-07-28 server may answer with an InputRequiredResult. */
+const INPUT_REQUIRED_METHODS = new Set(['tools/call', 'prompts/get', 'resources/read']);
+
+/**
+ * An InputRequiredResult: `resultType: "input_required"` with input requests or a state
+ * (the spec wants one of them at least).
+ */
+function isInputRequired(method: string, result: Fields): boolean {
+  return (
+    INPUT_REQUIRED_METHODS.has(method) &&
+    result.resultType === 'input_required' &&
+    ((typeof result.inputRequests === 'object' && result.inputRequests !== null) ||
+      typeof result.requestState === 'string')
+  );
+}
+
 /** What the gateway reads of a server/discover answer. */
 interface DiscoverAnswer {
   supportedVersions: string[];
@@ -191,9 +207,9 @@ const DISCOVER_SCHEMA: ResultSchema<DiscoverAnswer> = {
     return {
       success: true,
       data: {
-        supportedVersions: versions as string[],
+        supportedVersions: versions,
         ...(typeof capabilities === 'object' && capabilities !== null
-          ? { capabilities: capabilities as ServerCapabilities }
+          ? { capabilities: capabilities }
           : {}),
         ...(typeof fields.instructions === 'string' ? { instructions: fields.instructions } : {}),
       },
@@ -456,6 +472,12 @@ export class UpstreamRpc {
     if ('error' in message) {
       const { code, message: text, data } = message.error;
       pending.reject(new UpstreamRpcError(code, text, data));
+      return;
+    }
+    if (this.envelope && isInputRequired(pending.method, message.result)) {
+      // 2026-07-28: the server needs input first (MRTR). Not the method's result, so not
+      // validated as one: the pipeline passes it on (stages/request-state.ts).
+      pending.resolve(message.result);
       return;
     }
     const parsed = pending.schema.safeParse(message.result);

@@ -393,7 +393,13 @@ export class SessionRpc<C = unknown> {
     if (!parsed.success) {
       throw new RpcError(INVALID_PARAMS, `Invalid ${method} request: ${issuesOf(parsed.error)}`);
     }
-    const params = parsed.data.params as Fields | undefined;
+    let params = parsed.data.params as Fields | undefined;
+    const raw = message.params as Fields | undefined;
+    if (this.options?.stateless && (raw?.inputResponses ?? raw?.requestState) !== undefined) {
+      // The retry of a multi round-trip request (2026-07-28), which the SDK's 2025-11-25
+      // schema does not know: kept for the pipeline, which checks them.
+      params = { ...params, inputResponses: raw?.inputResponses, requestState: raw?.requestState };
+    }
     if (params?.task !== undefined && (entry.taskAugmented !== true || this.options?.stateless)) {
       // Only tools/call may run as a task (the tasks capability names no other request).
       throw new RpcError(

@@ -55,7 +55,10 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
               return undefined;
             }
             const result = await connection.callTool(
-              withMeta({ name: target.name, arguments: ctx.args }, ctx.upstreamMeta),
+              withRetry(
+                withMeta({ name: target.name, arguments: ctx.args }, ctx.upstreamMeta),
+                ctx,
+              ),
               relay.options,
             );
             await relay.flushed(ctx);
@@ -64,9 +67,12 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
           }
           case 'prompt': {
             const result = await connection.getPrompt(
-              withMeta(
-                { name: target.name, arguments: ctx.args as Record<string, string> },
-                ctx.upstreamMeta,
+              withRetry(
+                withMeta(
+                  { name: target.name, arguments: ctx.args as Record<string, string> },
+                  ctx.upstreamMeta,
+                ),
+                ctx,
               ),
               relay.options,
             );
@@ -76,7 +82,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
           }
           case 'resource': {
             const result = await connection.readResource(
-              withMeta({ uri: target.uri }, ctx.upstreamMeta),
+              withRetry(withMeta({ uri: target.uri }, ctx.upstreamMeta), ctx),
               relay.options,
             );
             // Its contents carry the upstream's URIs: the next stage namespaces them.
@@ -113,6 +119,20 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
         throw new RpcError(INTERNAL_ERROR, err.message);
       }
     },
+  };
+}
+
+/**
+ * A retry of a call that needed input (MRTR): the client's answers, and the upstream's own
+ * requestState in place of the gateway's (stages/request-state.ts).
+ */
+function withRetry<P extends object>(params: P, ctx: RequestContext): P {
+  const retry = ctx.retry;
+  if (!retry) return params;
+  return {
+    ...params,
+    ...(retry.inputResponses === undefined ? {} : { inputResponses: retry.inputResponses }),
+    ...(retry.upstreamState === undefined ? {} : { requestState: retry.upstreamState }),
   };
 }
 

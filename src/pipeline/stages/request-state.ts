@@ -1,0 +1,99 @@
+// Stages of multi round-trip requests (MRTR, MCP 2026-07-28) for tools/call, prompts/get and
+// resources/read: an upstream that needs the user answers with an InputRequiredResult, and
+// the client retries the call with its answers and the requestState it was given.
+//
+// - `checkRequestState`, before the decision: a retry's requestState must be one the
+//   gateway sealed for this session and this very call, not expired, and never used before
+//   (its nonce is claimed in the session store, so a replay fails on every replica);
+//   otherwise the retry is refused (-32602) with the reason. What the upstream gets back is
+//   its own state, which the client never saw.
+// - `passInputRequired`, after the call: an InputRequiredResult goes to a 2026-07-28 client
+//   with the gateway's sealed state in place of the upstream's; a client of the handshake
+//   era cannot be asked this way, so the call is denied saying why.
+import { INVALID_PARAMS } from '../../mcp/jsonrpc/codes.js';
+import { RpcError } from '../../mcp/jsonrpc/errors.js';
+import { eraOf } from '../../mcp/server/eras.js';
+import { STATE_LIFETIME_MS, type RequestStates } from '../../mcp/server/request-state.js';
+import { StoreUnavailableError, type SessionStore } from '../../sessions/store.js';
+import { canonicalJson, sha256Hex } from '../../util/canonical-json.js';
+import { denyWith, type Stage } from '../chain.js';
+import type { RequestContext } from '../context.js';
+
+/** What a sealed state is bound to: this session, this call, these arguments. */
+function binding(ctx: RequestContext): { session: string; call: string; args: string } {
+  const target = ctx.target;
+  if (!target) throw new Error('the requestState stages run after the target is resolved');
+  return {
+    session: ctx.session.record.id,
+    call: `${ctx.action} ${target.id}`,
+    args: sha256Hex(canonicalJson(ctx.args ?? {})).slice(0, 32),
+  };
+}
+
+export function checkRequestState(states: RequestStates, store: SessionStore): Stage {
+  return {
+    name: 'check a returned requestState (MRTR)',
+    when: 'always',
+    async run(ctx: RequestContext) {
+      const { requestState, inputResponses } = ctx.params;
+      if (requestState === undefined && inputResponses === undefined) return undefined;
+      if (requestState === undefined) {
+        // The upstream asked without a state of its own: nothing to check but the answers' shape.
+        ctx.retry = { inputResponses, upstreamState: undefined };
+        return undefined;
+      }
+      if (typeof requestState !== 'string') {
+        throw new RpcError(INVALID_PARAMS, 'requestState must be the string the gateway gave');
+      }
+      const opened = states.open(requestState, binding(ctx));
+      if ('refused' in opened) throw new RpcError(INVALID_PARAMS, opened.refused);
+      let first: boolean;
+      try {
+        first = await store.claimOnce(opened.nonce, opened.expiresAt + STATE_LIFETIME_MS);
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        return denyWith(`${err.message}; the retry was denied (fail closed)`);
+      }
+      if (!first) {
+        throw new RpcError(
+          INVALID_PARAMS,
+          'requestState was already used: each one is good for one retry; call again without it to be asked afresh',
+        );
+      }
+      ctx.retry = { inputResponses, upstreamState: opened.upstream ?? undefined };
+      return undefined;
+    },
+  };
+}
+
+/** An upstream's answer that asks for input first (2026-07-28). */
+function isInputRequired(
+  result: unknown,
+): result is { resultType: 'input_required'; inputRequests?: unknown; requestState?: unknown } {
+  return (
+    typeof result === 'object' &&
+    result !== null &&
+    (result as { resultType?: unknown }).resultType === 'input_required'
+  );
+}
+
+export function passInputRequired(states: RequestStates): Stage {
+  return {
+    name: 'pass an InputRequiredResult on (MRTR)',
+    when: 'allowed',
+    run(ctx: RequestContext) {
+      const result = ctx.result;
+      if (!isInputRequired(result)) return undefined;
+      if (eraOf(ctx.protocolVersion) !== 'stateless') {
+        return denyWith(
+          `upstream ${ctx.target?.server ?? ''} needs input from the user first (an InputRequiredResult of MCP 2026-07-28), which the gateway cannot put to a client of ${ctx.protocolVersion ?? 'the handshake era'}; use a 2026-07-28 client for this call`,
+        );
+      }
+      const upstream = typeof result.requestState === 'string' ? result.requestState : null;
+      const requestState = states.seal({ ...binding(ctx), upstream });
+      const answer: Record<string, unknown> = { resultType: 'input_required', requestState };
+      if (result.inputRequests !== undefined) answer.inputRequests = result.inputRequests;
+      return { respond: answer };
+    },
+  };
+}
