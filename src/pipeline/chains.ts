@@ -18,7 +18,8 @@ import { decide, type DecisionEvaluation } from '../policy/decide.js';
 import type { Decision } from '../policy/decision.js';
 import { DECISION_ENTRYPOINT } from '../policy/engine.js';
 import type { PolicyHolder } from '../policy/holder.js';
-import { buildAdminInput, type PolicyAction } from '../policy/input.js';
+import { buildAdminInput, type PolicyAction, type UpstreamAskAction } from '../policy/input.js';
+import { CancellationSource } from '../util/cancellation.js';
 import type { Identity } from '../identity/identity.js';
 import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
@@ -115,6 +116,8 @@ export interface SessionOpening {
 
 export class Pipeline {
   private readonly chains = new Map<ChainMethod, Chain>();
+  /** Decides the questions of an upstream's InputRequiredResult (decideInputRequest). */
+  private inputRequests: Chain | undefined;
   /** The resource subscriptions of the sessions this process holds. */
   readonly subscriptions: ResourceSubscriptions;
   /** The tasks this process's sessions created. */
@@ -152,7 +155,9 @@ export class Pipeline {
     const findings = recordFindings(store);
     const states = deps.requestStates ?? new RequestStates(createSecretKey(randomBytes(32)));
     const checkState = checkRequestState(states, store);
-    const inputRequired = passInputRequired(states);
+    const inputRequired = passInputRequired(states, (call, method, params) =>
+      this.decideInputRequest(call, method, params),
+    );
 
     // A decided call: what it is, the policy's decision, what the decision obliges, the call.
     // `before`: checks and facts before the decision; `limit`: a bound on what the call
@@ -300,6 +305,14 @@ export class Pipeline {
     const session = checkSessionOpen(store, limits);
     const checkAsk = checkUpstreamAsk();
     const carryOut = obligationsCarriedOut();
+    // The questions of an upstream's InputRequiredResult (MRTR): decided and logged as the
+    // same questions asked the handshake way, without asking (the client does, on its own).
+    this.inputRequests = new Chain(
+      'input request (MRTR)',
+      [checkAsk, input, decideStage, carryOut, audit],
+      (ctx) => ctx,
+      deps.timer,
+    );
     const ask = askTheClient(this.elicitations);
     for (const action of ['sampling/createMessage', 'elicitation/create'] as const) {
       this.add(
@@ -352,6 +365,40 @@ export class Pipeline {
     render: (ctx: RequestContext) => unknown,
   ): void {
     this.chains.set(action, new Chain(action, stages, render, this.deps.timer));
+  }
+
+  /** Decides one question of an InputRequiredResult (stages/request-state.ts). */
+  private async decideInputRequest(
+    call: RequestContext,
+    method: UpstreamAskAction,
+    params: Record<string, unknown>,
+  ): Promise<Decision> {
+    const server = call.target?.server;
+    const config = server === undefined ? undefined : this.deps.registry.configFor(server);
+    const chain = this.inputRequests;
+    if (!config || !chain) throw new Error('an input request without its upstream or chain');
+    const ctx = new RequestContext(
+      method,
+      call.requestId,
+      call.caller,
+      call.session,
+      call.protocolVersion,
+      {},
+      undefined,
+      Date.now(),
+    );
+    ctx.ask = {
+      server: config.name,
+      isolation: config.isolation,
+      transport: config.transport,
+      roots: config.roots,
+      params,
+      cancellation: call.exchange?.cancellation ?? new CancellationSource(),
+      related: call,
+    };
+    await chain.run(ctx);
+    if (!ctx.decision) throw new Error('an input request ended without a decision');
+    return ctx.decision;
   }
 
   /** Runs the request's chain; resolves to the method's answer. */

@@ -195,6 +195,26 @@ describe('multi round-trip requests (MRTR) through the gateway', () => {
     expect(textOfResult(retry.body.result)).toContain('accept deploy');
   });
 
+  it('decides each question as the policy decides an elicitation, and refuses the call', async () => {
+    const asked = await ask(
+      { name: 'confirm', arguments: { action: 'delete' } },
+      { 'Mcp-Run': 'mrtr-4' },
+    );
+    expect(asked.body.result).toMatchObject({ isError: true, resultType: 'complete' });
+    expect(textOfResult(asked.body.result)).toContain(
+      'asked the user (elicitation/create) and the policy refused it: upstreams may not ask users to confirm deletions',
+    );
+    const decided = (await gateway.auditText())
+      .trim()
+      .split('\n')
+      .map(
+        (line) =>
+          JSON.parse(line) as { input?: { action?: string; upstream?: { server?: string } } },
+      )
+      .filter((d) => d.input?.action === 'elicitation/create');
+    expect(decided.map((d) => d.input?.upstream?.server)).toContain('pystdio');
+  });
+
   it('lets the Python SDK pinned to 2026-07-28 answer the question itself', async () => {
     const child = spawn(
       PYTHON,

@@ -7,14 +7,19 @@
 //   (its nonce is claimed in the session store, so a replay fails on every replica);
 //   otherwise the retry is refused (-32602) with the reason. What the upstream gets back is
 //   its own state, which the client never saw.
-// - `passInputRequired`, after the call: an InputRequiredResult goes to a 2026-07-28 client
-//   with the gateway's sealed state in place of the upstream's; a client of the handshake
-//   era cannot be asked this way, so the call is denied saying why.
+// - `passInputRequired`, after the call: each question of an InputRequiredResult is decided
+//   as the same question asked the handshake way would be (elicitation/create,
+//   sampling/createMessage, roots/list with the upstream as the requester); if all are
+//   allowed, the result goes to a 2026-07-28 client with the gateway's sealed state in place
+//   of the upstream's. A client of the handshake era cannot be asked this way, so the call
+//   is denied saying why.
 import { INVALID_PARAMS } from '../../mcp/jsonrpc/codes.js';
 import { RpcError } from '../../mcp/jsonrpc/errors.js';
 import { eraOf } from '../../mcp/server/eras.js';
 import { STATE_LIFETIME_MS, type RequestStates } from '../../mcp/server/request-state.js';
 import { StoreUnavailableError, type SessionStore } from '../../sessions/store.js';
+import type { Decision } from '../../policy/decision.js';
+import type { UpstreamAskAction } from '../../policy/input.js';
 import { canonicalJson, sha256Hex } from '../../util/canonical-json.js';
 import { denyWith, type Stage } from '../chain.js';
 import type { RequestContext } from '../context.js';
@@ -77,17 +82,53 @@ function isInputRequired(
   );
 }
 
-export function passInputRequired(states: RequestStates): Stage {
+/** Decides one question of an upstream to the user, as its chain of the handshake era would. */
+export type DecideInputRequest = (
+  call: RequestContext,
+  method: UpstreamAskAction,
+  params: Record<string, unknown>,
+) => Promise<Decision>;
+
+const ASKS: ReadonlySet<string> = new Set<UpstreamAskAction>([
+  'elicitation/create',
+  'sampling/createMessage',
+  'roots/list',
+]);
+
+export function passInputRequired(states: RequestStates, decide: DecideInputRequest): Stage {
   return {
-    name: 'pass an InputRequiredResult on (MRTR)',
+    name: 'decide and pass an InputRequiredResult on (MRTR)',
     when: 'allowed',
-    run(ctx: RequestContext) {
+    async run(ctx: RequestContext) {
       const result = ctx.result;
       if (!isInputRequired(result)) return undefined;
+      const server = ctx.target?.server ?? '';
       if (eraOf(ctx.protocolVersion) !== 'stateless') {
         return denyWith(
-          `upstream ${ctx.target?.server ?? ''} needs input from the user first (an InputRequiredResult of MCP 2026-07-28), which the gateway cannot put to a client of ${ctx.protocolVersion ?? 'the handshake era'}; use a 2026-07-28 client for this call`,
+          `upstream ${server} needs input from the user first (an InputRequiredResult of MCP 2026-07-28), which the gateway cannot put to a client of ${ctx.protocolVersion ?? 'the handshake era'}; use a 2026-07-28 client for this call`,
         );
+      }
+      const requests = result.inputRequests;
+      if (requests !== undefined && (typeof requests !== 'object' || requests === null)) {
+        return denyWith(`upstream ${server} sent inputRequests that are not an object; denied`);
+      }
+      for (const [key, request] of Object.entries((requests ?? {}) as Record<string, unknown>)) {
+        const { method, params } = (request ?? {}) as { method?: unknown; params?: unknown };
+        if (typeof method !== 'string' || !ASKS.has(method)) {
+          return denyWith(
+            `upstream ${server} asked for input ${JSON.stringify(key)} of a kind the gateway does not pass on (${String(method)}); denied`,
+          );
+        }
+        const decision = await decide(
+          ctx,
+          method as UpstreamAskAction,
+          (typeof params === 'object' && params !== null ? params : {}) as Record<string, unknown>,
+        );
+        if (!decision.allow) {
+          return denyWith(
+            `upstream ${server} asked the user (${method}) and the policy refused it: ${decision.reasons.join('; ')}`,
+          );
+        }
       }
       const upstream = typeof result.requestState === 'string' ? result.requestState : null;
       const requestState = states.seal({ ...binding(ctx), upstream });
