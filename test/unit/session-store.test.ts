@@ -666,6 +666,18 @@ describe.each([
     expect(await store.endOf(noted.id)).toBeUndefined();
   });
 
+  it('takes a token once, whichever replica asks, until it may be forgotten', async () => {
+    const store = open();
+    const other = open();
+    const token = randomUUID();
+    expect(await store.claimOnce(token, Date.now() + 150)).toBe(true);
+    expect(await store.claimOnce(token, Date.now() + 150)).toBe(false);
+    // Replicas share a Redis; two memory stores are two processes.
+    expect(await other.claimOnce(token, Date.now() + 150)).toBe(backend === 'memory');
+    await sleep(300);
+    expect(await store.claimOnce(token, Date.now() + 150)).toBe(true);
+  });
+
   it('lists the live sessions only', async () => {
     const store = open();
     const a = makeRecord({ createdAt: Date.now() - 2000 });
