@@ -17,6 +17,8 @@ import {
 } from '../mcp/jsonrpc/codes.js';
 import { messageKind } from '../mcp/jsonrpc/shape.js';
 import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
+import { HeldCalls } from '../mcp/server/held-calls.js';
+import { RequestStates } from '../mcp/server/request-state.js';
 import { checkEnvelope, isStatelessRequest, type StatelessEnvelope } from '../mcp/server/eras.js';
 import type { ClientRequests } from '../mcp/server/client-requests.js';
 import {
@@ -112,6 +114,14 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
   /** A session's server, able to ask its client things for upstreams. */
   const sessionServer = (sessionId: string) =>
     createSessionServer(description, { sessionId, clientRequests });
+  /**
+   * 2026-07-28 calls that wait for their client's answers (held-calls.ts), and the states
+   * that name them, sealed with a key derived from the run key.
+   */
+  const held = {
+    calls: new HeldCalls(),
+    states: new RequestStates(runKeys.derive('mcpgate held call'), 'mcpgate1h.'),
+  };
   /** Only answers to what the gateway asked this session's client are taken. */
   const awaitsAnswer = (sessionId: string) => (id: string | number) =>
     clientRequests.awaits(sessionId, id);
@@ -320,7 +330,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       return;
     }
     const server = stateless
-      ? createSessionServer(description, { sessionId, clientRequests, stateless })
+      ? createSessionServer(description, { sessionId, clientRequests, stateless, held })
       : sessionServer(sessionId);
     const transport = new NodeStreamableHttpTransport<SessionRequest>({
       sessionId: undefined,

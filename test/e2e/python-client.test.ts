@@ -39,11 +39,11 @@ const CHECKS = [
 ];
 
 /**
- * The checks a 2026-07-28 client runs: the others need what this era does differently and
- * the gateway does not offer it yet (docs/mcp-compatibility.md#the-two-eras): an upstream's
- * sampling, elicitation and roots reach such a client only as an InputRequiredResult
- * (MRTR), list and resource changes only on subscriptions/listen, and logging/setLevel is
- * gone (the level travels in each request's _meta).
+ * The checks a 2026-07-28 client runs. The fixture's sampling, elicitation and roots (asked
+ * by an upstream of the handshake era) reach it as the gateway's own InputRequiredResult.
+ * Not run: list and resource changes come only on subscriptions/listen, which the gateway
+ * does not offer yet, and logging/setLevel is gone from the era
+ * (docs/mcp-compatibility.md#the-two-eras).
  */
 const STATELESS_CHECKS = [
   'initialize',
@@ -51,6 +51,9 @@ const STATELESS_CHECKS = [
   'resources',
   'prompts',
   'progress',
+  'sampling',
+  'elicitation',
+  'roots',
   'completion',
   'cancel-then-clean-exit',
 ];

@@ -237,6 +237,30 @@ describe('multi round-trip requests (MRTR) through the gateway', () => {
     expect(JSON.parse(out)).toMatchObject({ check: 'mrtr', passed: true });
   }, 30_000);
 
+  it('asks a 2026-07-28 client in the answer to its call when a 2025-11-25 upstream asks it something', async () => {
+    const call = { name: 'fixture__test_elicitation', arguments: { message: 'Who are you?' } };
+    const run = { 'Mcp-Run': 'held-1' };
+    const first = await ask(call, run);
+    expect(first.body.result).toMatchObject({
+      resultType: 'input_required',
+      inputRequests: {
+        q1: { method: 'elicitation/create', params: { message: 'Who are you?' } },
+      },
+    });
+    const state = first.body.result?.requestState as string;
+    expect(state).toMatch(/^mcpgate1h\./);
+    const answer = { q1: { action: 'accept', content: { username: 'ann', email: 'a@x.test' } } };
+    const forged = `${state.slice(0, -2)}${state.endsWith('AA') ? 'BB' : 'AA'}`;
+    const refused = await ask({ ...call, inputResponses: answer, requestState: forged }, run);
+    expect(refused.body.error?.message).toContain('not issued by this gateway');
+    // The upstream has waited for the answer all along; the retry gets the call's result.
+    const retry = await ask({ ...call, inputResponses: answer, requestState: state }, run);
+    expect(textOfResult(retry.body.result)).toContain('action=accept');
+    expect(textOfResult(retry.body.result)).toContain('a@x.test');
+    const replay = await ask({ ...call, inputResponses: answer, requestState: state }, run);
+    expect(replay.body.error?.message).toContain('requestState was already used');
+  });
+
   it('tells a 2025-11-25 client why the call cannot go on', async () => {
     const result = await client.callTool(confirm);
     expect(result.isError).toBe(true);

@@ -27,6 +27,9 @@ import { INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND } from '../jsonrpc/cod
 import { RpcError } from '../jsonrpc/errors.js';
 import { ClientRequestError, type ClientRequests } from './client-requests.js';
 import { ALL_VERSIONS, SERVER_INFO_META } from './eras.js';
+import { HeldCall, type HeldCalls, type HeldQuestion } from './held-calls.js';
+import type { RequestStates } from './request-state.js';
+import { canonicalJson, sha256Hex } from '../../util/canonical-json.js';
 import type { Delivery, NodeStreamableHttpTransport } from './http-transport.js';
 
 /** A request the gateway sends the client: sampling/createMessage, elicitation/create, roots/list. */
@@ -84,6 +87,22 @@ export interface ServerDescription<C = unknown> {
 
 type Fields = Record<string, unknown>;
 
+/** What a held call's state is bound to: the session, the call, its arguments. */
+interface CallBinding {
+  session: string;
+  call: string;
+  args: string;
+}
+
+function binding(session: string, method: string, params: Fields): CallBinding {
+  const name = params.name ?? params.uri;
+  return {
+    session,
+    call: `${method} ${typeof name === 'string' ? name : ''}`,
+    args: sha256Hex(canonicalJson(params.arguments ?? {})).slice(0, 32),
+  };
+}
+
 /**
  * How long a client may keep a server/discover answer: the capabilities change only when
  * an upstream's do (a reconnect, a new configuration), so a minute is safe.
@@ -122,6 +141,8 @@ function issuesOf(error: {
 
 class Request<C> implements InboundRequest<C> {
   readonly cancellation = new CancellationSource();
+  /** A stateless client's call: where its questions wait for the client's retry. */
+  holder: HeldCall | undefined;
 
   constructor(
     private readonly rpc: SessionRpc<C>,
@@ -154,12 +175,11 @@ class Request<C> implements InboundRequest<C> {
         ),
       );
     }
+    const either = eitherCancelled(this.cancellation, cancellation);
+    // A 2026-07-28 client is asked in the call's answer (an InputRequiredResult).
+    if (this.holder) return this.holder.ask(request.method, request.params, either);
     // Withdrawn when the upstream withdraws it, or the client cancels this request.
-    return this.rpc.requestClient(
-      request,
-      this.id,
-      eitherCancelled(this.cancellation, cancellation),
-    );
+    return this.rpc.requestClient(request, this.id, either);
   }
 }
 
@@ -175,6 +195,11 @@ export interface SessionRpcOptions {
    * who answered (`_meta` serverInfo).
    */
   stateless?: boolean;
+  /**
+   * Stateless only: where calls that ask the client something are held until it retries,
+   * and the states that name them (held-calls.ts).
+   */
+  held?: { calls: HeldCalls; states: RequestStates };
 }
 
 /**
@@ -400,6 +425,10 @@ export class SessionRpc<C = unknown> {
       // schema does not know: kept for the pipeline, which checks them.
       params = { ...params, inputResponses: raw?.inputResponses, requestState: raw?.requestState };
     }
+    const held = this.options?.stateless === true ? this.options.held : undefined;
+    if (held && params && typeof params.requestState === 'string') {
+      if (held.states.owns(params.requestState)) return this.resume(held, method, params);
+    }
     if (params?.task !== undefined && (entry.taskAugmented !== true || this.options?.stateless)) {
       // Only tools/call may run as a task (the tasks capability names no other request).
       throw new RpcError(
@@ -407,7 +436,71 @@ export class SessionRpc<C = unknown> {
         `mcpgate does not support task creation (params.task) for ${method}`,
       );
     }
-    return entry.handle(params, request);
+    if (!held || !(request instanceof Request)) return entry.handle(params, request);
+    const call = new HeldCall(Promise.resolve().then(() => entry.handle(params, request)));
+    request.holder = call;
+    return this.settleHeld(
+      held,
+      call,
+      binding(this.options?.sessionId ?? '', method, params ?? {}),
+    );
+  }
+
+  /**
+   * A stateless call's answer: its result when it ends without asking the client anything;
+   * else an InputRequiredResult with the questions and a sealed state, and the call is held
+   * until the client retries with that state (resume).
+   */
+  private async settleHeld(
+    held: NonNullable<SessionRpcOptions['held']>,
+    call: HeldCall,
+    bound: CallBinding,
+  ): Promise<unknown> {
+    const step = await call.next();
+    if ('done' in step) {
+      if ('error' in step.done) throw step.done.error;
+      return step.done.result;
+    }
+    const { token, nonce } = held.states.sealed({ ...bound, upstream: null });
+    held.calls.hold(nonce, call, step.asked);
+    const inputRequests = Object.fromEntries(
+      step.asked.map((q: HeldQuestion) => [
+        q.key,
+        q.params === undefined ? { method: q.method } : { method: q.method, params: q.params },
+      ]),
+    );
+    return { resultType: 'input_required', inputRequests, requestState: token };
+  }
+
+  /** The retry of a held call: the client's answers go to its questions, and it goes on. */
+  private resume(
+    held: NonNullable<SessionRpcOptions['held']>,
+    method: string,
+    params: Fields,
+  ): Promise<unknown> {
+    const bound = binding(this.options?.sessionId ?? '', method, params);
+    const opened = held.states.open(params.requestState as string, bound);
+    if ('refused' in opened) throw new RpcError(INVALID_PARAMS, opened.refused);
+    const taken = held.calls.take(opened.nonce);
+    if (!taken) {
+      throw new RpcError(
+        INVALID_PARAMS,
+        'requestState was already used, or its call is no longer held here (it ended, timed out, or another replica holds it: send a run to one replica); call again without it',
+      );
+    }
+    const responses = (params.inputResponses ?? {}) as Record<string, unknown>;
+    for (const question of taken.asked) {
+      const response = responses[question.key];
+      if (typeof response === 'object' && response !== null) question.answer(response as Fields);
+      else {
+        question.fail(
+          new ClientRequestError(
+            `the client gave no answer to ${question.method} (inputResponses.${question.key})`,
+          ),
+        );
+      }
+    }
+    return this.settleHeld(held, taken.call, bound);
   }
 
   private readonly initializeMethod: Method<C> = {

@@ -26,19 +26,38 @@ export interface SealedState {
 
 /** How long a client may take to answer an upstream's questions. */
 export const STATE_LIFETIME_MS = 10 * 60_000;
-const PREFIX = 'mcpgate1.';
 
 export class RequestStates {
-  constructor(private readonly key: KeyObject) {}
+  /**
+   * @param prefix tells the kinds of state apart (the MAC covers it, so one kind cannot
+   *   pass for another): the upstream's sealed state, or a call the gateway holds.
+   */
+  constructor(
+    private readonly key: KeyObject,
+    private readonly prefix = 'mcpgate1.',
+  ) {}
+
+  /** True when `token` claims to be a state of this kind (whether it is, open() says). */
+  owns(token: string): boolean {
+    return token.startsWith(this.prefix);
+  }
 
   seal(state: Omit<SealedState, 'nonce' | 'expiresAt'>, now = Date.now()): string {
+    return this.sealed(state, now).token;
+  }
+
+  /** Seals, and says which nonce the state carries. */
+  sealed(
+    state: Omit<SealedState, 'nonce' | 'expiresAt'>,
+    now = Date.now(),
+  ): { token: string; nonce: string } {
     const full: SealedState = {
       ...state,
       expiresAt: now + STATE_LIFETIME_MS,
       nonce: randomBytes(16).toString('base64url'),
     };
     const payload = Buffer.from(JSON.stringify(full), 'utf8').toString('base64url');
-    return `${PREFIX}${payload}.${this.mac(payload)}`;
+    return { token: `${this.prefix}${payload}.${this.mac(payload)}`, nonce: full.nonce };
   }
 
   /**
@@ -54,8 +73,8 @@ export class RequestStates {
       refused:
         'requestState was not issued by this gateway (or was altered): send back the requestState of the InputRequiredResult unchanged, or call again without it',
     };
-    if (!token.startsWith(PREFIX)) return forged;
-    const [payload, mac, extra] = token.slice(PREFIX.length).split('.');
+    if (!token.startsWith(this.prefix)) return forged;
+    const [payload, mac, extra] = token.slice(this.prefix.length).split('.');
     if (payload === undefined || mac === undefined || extra !== undefined) return forged;
     const wanted = Buffer.from(this.mac(payload), 'base64url');
     const given = Buffer.from(mac, 'base64url');
@@ -77,6 +96,6 @@ export class RequestStates {
   }
 
   private mac(payload: string): string {
-    return createHmac('sha256', this.key).update(PREFIX).update(payload).digest('base64url');
+    return createHmac('sha256', this.key).update(this.prefix).update(payload).digest('base64url');
   }
 }
