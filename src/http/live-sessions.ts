@@ -13,7 +13,7 @@ import type { Logger } from '../util/logger.js';
 import type { Caller } from '../identity/caller.js';
 import type { LoadedSession } from '../sessions/store.js';
 import type { NodeStreamableHttpTransport } from '../mcp/server/http-transport.js';
-import type { GatewaySessionRpc, SessionRequest } from '../pipeline/methods.js';
+import type { GatewaySessionRpc, ListenStream, SessionRequest } from '../pipeline/methods.js';
 import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import type { SessionChannel, SessionChannels } from '../pipeline/upstream-messages.js';
 
@@ -44,6 +44,8 @@ export class SessionManager implements SessionChannels {
   private readonly visiting = new Map<string, number>();
   private pending = 0;
   private readonly sweeper: NodeJS.Timeout;
+  /** subscriptions/listen streams open here (MCP 2026-07-28), by session. */
+  private readonly listeners = new Map<string, Set<ListenStream>>();
   /** Told when a session ends here (its subscriptions, tasks, log level, questions go). */
   private readonly endedListeners: Array<(id: string) => Promise<void> | void> = [];
 
@@ -120,6 +122,21 @@ export class SessionManager implements SessionChannels {
    */
   async notify(id: string, notification: ServerNotification): Promise<void> {
     await this.live.get(id)?.server.send(notification);
+    if (notification.method !== 'notifications/resources/updated') return;
+    for (const stream of this.listeners.get(id) ?? []) {
+      if (stream.resources) await stream.send(notification).catch(() => undefined);
+    }
+  }
+
+  /** Listen: a session's subscriptions/listen stream gets its notifications until removed. */
+  listen(id: string, stream: ListenStream): () => void {
+    let streams = this.listeners.get(id);
+    if (!streams) this.listeners.set(id, (streams = new Set()));
+    streams.add(stream);
+    return () => {
+      streams.delete(stream);
+      if (streams.size === 0 && this.listeners.get(id) === streams) this.listeners.delete(id);
+    };
   }
 
   get(id: string): LiveSession | undefined {
@@ -183,6 +200,15 @@ export class SessionManager implements SessionChannels {
   }
 
   private notifyListChanged(kinds: Set<ListKind>): void {
+    for (const streams of this.listeners.values()) {
+      for (const stream of streams) {
+        for (const kind of kinds) {
+          if (!stream.lists.has(kind)) continue;
+          const method = `notifications/${kind}/list_changed` as const;
+          void stream.send({ method }).catch(() => undefined);
+        }
+      }
+    }
     for (const entry of this.live.values()) {
       const { server } = entry;
       if (kinds.has('tools'))

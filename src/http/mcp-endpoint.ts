@@ -110,7 +110,9 @@ const SESSION_NOT_FOUND_MESSAGE =
 export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
   const { sessions, store, logger, config, pipeline, counters, clientRequests, runKeys } = options;
   const maxInFlight = config.maxRequestsInFlight;
-  const description = describeSessionServer(pipeline, options.setLogLevel);
+  const description = describeSessionServer(pipeline, options.setLogLevel, (id, stream) =>
+    sessions.listen(id, stream),
+  );
   /** A session's server, able to ask its client things for upstreams. */
   const sessionServer = (sessionId: string) =>
     createSessionServer(description, { sessionId, clientRequests });

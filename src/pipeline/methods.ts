@@ -19,6 +19,7 @@ import {
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
   type ServerCapabilities,
+  type ServerNotification,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Caller } from '../identity/caller.js';
 import {
@@ -31,6 +32,7 @@ import {
 } from '../mcp/server/dispatcher.js';
 import type { LoadedSession } from '../sessions/store.js';
 import type { Catalog } from '../upstreams/catalog.js';
+import type { ListKind } from '../upstreams/connection.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import type { Pipeline } from './chains.js';
 import { RequestContext, type ChainMethod } from './context.js';
@@ -53,6 +55,55 @@ export type GatewayServerDescription = ServerDescription<SessionRequest>;
 /** Where logging/setLevel puts a session's level (UpstreamMessages.setLogLevel). */
 export type SetLogLevel = (sessionId: string, level: LogLevel) => void;
 
+/** One subscriptions/listen stream (MCP 2026-07-28): what it asked for, and where it goes. */
+export interface ListenStream {
+  /** The lists whose list_changed it receives. */
+  readonly lists: ReadonlySet<ListKind>;
+  /** It holds resource subscriptions: notifications/resources/updated of its session. */
+  readonly resources: boolean;
+  send(notification: ServerNotification): Promise<void>;
+}
+
+/** Registers a session's listen stream where notifications for it are sent; returns its removal. */
+export type Listen = (sessionId: string, stream: ListenStream) => () => void;
+
+type Fields = Record<string, unknown>;
+
+/** subscriptions/listen's params: checked here (the 2025-11-25 SDK has no schema for it). */
+const LISTEN_SCHEMA: RequestSchema = {
+  safeParse(message: unknown) {
+    const params = (message as { params?: unknown }).params;
+    const filter = (params as { notifications?: unknown } | undefined)?.notifications;
+    if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) {
+      return {
+        success: false,
+        error: { issues: [{ path: ['params', 'notifications'], message: 'expected an object' }] },
+      };
+    }
+    const uris = (filter as Fields).resourceSubscriptions;
+    if (uris !== undefined && !(Array.isArray(uris) && uris.every((u) => typeof u === 'string'))) {
+      return {
+        success: false,
+        error: {
+          issues: [
+            {
+              path: ['params', 'notifications', 'resourceSubscriptions'],
+              message: 'expected a list of URIs',
+            },
+          ],
+        },
+      };
+    }
+    return { success: true, data: { params } };
+  },
+};
+
+const LIST_FLAGS: ReadonlyArray<[string, ListKind]> = [
+  ['toolsListChanged', 'tools'],
+  ['promptsListChanged', 'prompts'],
+  ['resourcesListChanged', 'resources'],
+];
+
 /**
  * The description every session of this gateway serves (see createSessionServer).
  * logging/setLevel is answered here, not decided: it only narrows what the session gets.
@@ -60,6 +111,7 @@ export type SetLogLevel = (sessionId: string, level: LogLevel) => void;
 export function describeSessionServer(
   pipeline: Pipeline,
   setLogLevel: SetLogLevel = () => undefined,
+  listen?: Listen,
 ): GatewayServerDescription {
   const method = (
     schema: RequestSchema,
@@ -103,6 +155,12 @@ export function describeSessionServer(
       },
     ],
   ]);
+  if (listen) {
+    methods.set('subscriptions/listen', {
+      schema: LISTEN_SCHEMA,
+      handle: (params, request) => listenStream(pipeline, listen, params as Fields, request),
+    });
+  }
 
   return {
     serverInfo: { name: 'mcpgate', version: GATEWAY_VERSION },
@@ -160,6 +218,55 @@ function contextOf(
     request,
     Date.now(),
   );
+}
+
+/**
+ * subscriptions/listen (2026-07-28): one long-lived request whose stream carries what the
+ * client opted into. Each resource subscription is decided as a resources/subscribe (and
+ * each update again as it is delivered); the first message acknowledges what is honoured.
+ * The stream lasts until the client closes it; its subscriptions end with it.
+ */
+async function listenStream(
+  pipeline: Pipeline,
+  listen: Listen,
+  params: Fields,
+  request: InboundRequest<SessionRequest>,
+): Promise<unknown> {
+  const session = request.delivery?.context?.session;
+  if (!session) throw new Error('subscriptions/listen without a session');
+  const filter = params.notifications as Fields;
+  const lists = new Set<ListKind>();
+  const honoured: Fields = {};
+  for (const [flag, kind] of LIST_FLAGS) {
+    if (filter[flag] !== true) continue;
+    lists.add(kind);
+    honoured[flag] = true;
+  }
+  const subscribed: string[] = [];
+  for (const uri of (filter.resourceSubscriptions ?? []) as string[]) {
+    try {
+      await pipeline.run(contextOf('resources/subscribe', { uri }, request));
+      subscribed.push(uri);
+    } catch {
+      // Refused (by the policy, or the upstream offers no subscriptions): not honoured.
+    }
+  }
+  if (subscribed.length > 0) honoured.resourceSubscriptions = subscribed;
+  await request.sendNotification({
+    method: 'notifications/subscriptions/acknowledged',
+    params: { notifications: honoured },
+  } as unknown as ServerNotification);
+  const remove = listen(session.record.id, {
+    lists,
+    resources: subscribed.length > 0,
+    send: (notification) => request.sendNotification(notification),
+  });
+  await new Promise<void>((resolve) => request.cancellation.onCancel(() => resolve()));
+  remove();
+  for (const uri of subscribed) {
+    await pipeline.run(contextOf('resources/unsubscribe', { uri }, request)).catch(() => undefined);
+  }
+  return { _meta: { 'io.modelcontextprotocol/subscriptionId': request.id } };
 }
 
 /** The MCP server of one session (or of one request of another replica's session). */

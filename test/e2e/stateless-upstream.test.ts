@@ -16,7 +16,12 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { startFixture, type Fixture } from '../conformance/harness.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { connectClient } from './support/client.js';
-import { ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import {
+  FIXTURE_SERVERS,
+  ROOT,
+  startGatewayProcess,
+  type GatewayProcess,
+} from './support/gateway.js';
 import { buildFixturePolicy } from './support/policies.js';
 import { freePort } from './support/ports.js';
 import { sendStateless, textOfResult } from './support/stateless.js';
@@ -66,6 +71,11 @@ beforeAll(async () => {
       pystdio: { transport: 'stdio', command: PYTHON, args: [SERVER, 'stdio'], prefix: '' },
       pyhttp: { transport: 'http', url: `http://127.0.0.1:${port}/mcp` },
       fixture: { transport: 'http', url: fixture.url },
+      updates: {
+        transport: 'stdio',
+        command: process.execPath,
+        args: [join(FIXTURE_SERVERS, 'updates-server.js')],
+      },
     },
   });
   client = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
@@ -117,6 +127,7 @@ describe('upstreams that speak MCP 2026-07-28', () => {
         expect.objectContaining({ upstream: 'pystdio', protocol: '2026-07-28' }),
         expect.objectContaining({ upstream: 'pyhttp', protocol: '2026-07-28' }),
         expect.objectContaining({ upstream: 'fixture', protocol: '2025-11-25' }),
+        expect.objectContaining({ upstream: 'updates', protocol: '2025-11-25' }),
       ]),
     );
   });
@@ -265,5 +276,79 @@ describe('multi round-trip requests (MRTR) through the gateway', () => {
     const result = await client.callTool(confirm);
     expect(result.isError).toBe(true);
     expect(textOf(result)).toContain('needs input from the user first');
+  });
+});
+
+describe('subscriptions/listen for a 2026-07-28 client', () => {
+  it('acknowledges what it honours and carries the updates of the resources it subscribed', async () => {
+    const token = await issuer.mint({ aud: gateway.mcpUrl });
+    const run = { 'Mcp-Run': 'listen-1' };
+    const uri = 'mcpgate://updates/file:///watched';
+    const aborted = new AbortController();
+    const response = await fetch(gateway.mcpUrl, {
+      method: 'POST',
+      signal: aborted.signal,
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'subscriptions/listen',
+        ...run,
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 'listen',
+        method: 'subscriptions/listen',
+        params: {
+          notifications: {
+            toolsListChanged: true,
+            resourceSubscriptions: [uri, 'mcpgate://no-such-upstream/x'],
+          },
+          _meta: {
+            'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+            'io.modelcontextprotocol/clientCapabilities': {},
+          },
+        },
+      }),
+    });
+    expect(response.headers.get('content-type')).toContain('text/event-stream');
+    const reader = response.body!.getReader();
+    type StreamEvent = { method?: string; params?: Record<string, unknown> };
+    let buffered = '';
+    const nextEvent = async (): Promise<StreamEvent> => {
+      for (;;) {
+        const end = buffered.indexOf('\n\n');
+        if (end >= 0) {
+          const block = buffered.slice(0, end);
+          buffered = buffered.slice(end + 2);
+          const data = block.split('\n').find((line) => line.startsWith('data: '));
+          if (data) return JSON.parse(data.slice(6)) as StreamEvent;
+          continue;
+        }
+        const { value, done } = await reader.read();
+        if (done) throw new Error('the listen stream ended');
+        buffered += new TextDecoder().decode(value);
+      }
+    };
+    expect(await nextEvent()).toEqual({
+      jsonrpc: '2.0',
+      method: 'notifications/subscriptions/acknowledged',
+      params: { notifications: { toolsListChanged: true, resourceSubscriptions: [uri] } },
+    });
+    const flooded = await sendStateless(
+      gateway.mcpUrl,
+      token,
+      'tools/call',
+      { name: 'updates__flood', arguments: { uri: 'file:///watched', count: 1 } },
+      run,
+    );
+    expect(textOfResult(flooded.body.result)).toBe('sent 1');
+    expect(await nextEvent()).toEqual({
+      jsonrpc: '2.0',
+      method: 'notifications/resources/updated',
+      params: { uri },
+    });
+    aborted.abort();
   });
 });
