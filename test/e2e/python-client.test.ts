@@ -41,8 +41,8 @@ const CHECKS = [
 /**
  * The checks a 2026-07-28 client runs. The fixture's sampling, elicitation and roots (asked
  * by an upstream of the handshake era) reach it as the gateway's own InputRequiredResult.
- * Not run: list and resource changes come only on subscriptions/listen, which the gateway
- * does not offer yet, and logging/setLevel is gone from the era
+ * Not run: `logging` and `subscriptions` use logging/setLevel and resources/subscribe, which
+ * the era removed (its subscriptions/listen is tested in stateless-upstream.test.ts)
  * (docs/mcp-compatibility.md#the-two-eras).
  */
 const STATELESS_CHECKS = [
