@@ -5,7 +5,7 @@
 // - `checkRequestState`, before the decision: a retry's requestState must be one the
 //   gateway sealed for this session and this very call, not expired, and never used before
 //   (its nonce is claimed in the session store, so a replay fails on every replica);
-//   otherwise the retry is refused (-32602) with the reason. What the upstream gets back is
+//   otherwise the retry is refused (INVALID_PARAMS) with the reason. What the upstream gets back is
 //   its own state, which the client never saw.
 // - `passInputRequired`, after the call: each question of an InputRequiredResult is decided
 //   as the same question asked the handshake way would be (elicitation/create,
