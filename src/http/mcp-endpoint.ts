@@ -156,6 +156,30 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       },
     );
 
+  /** One store round trip: the session as `principal` uses it (a load is a use). */
+  const loadSession = (id: string, principal: string): Promise<LoadedSession | undefined> =>
+    store.load(id, config.historyLimit, rateRules(config.rateLimits, { id, principal }), {
+      principal,
+      idleMs: config.idleTimeoutMs,
+    });
+
+  /** The session/open request of a session not yet stored: empty, as the policy sees it. */
+  const openingContext = (
+    caller: Caller,
+    requestId: string | number,
+    record: SessionRecord,
+  ): RequestContext =>
+    new RequestContext(
+      'session/open',
+      requestId,
+      caller,
+      { record, history: [], counters: { calls: 0, denied: 0 }, rates: {} },
+      record.protocolVersion || undefined,
+      {},
+      undefined,
+      record.createdAt,
+    );
+
   /**
    * Runs session/open for a session about to be created; answers the refusal itself (store
    * down, the user's session cap, the policy's deny) and returns undefined then.
@@ -256,22 +280,8 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
             : {},
       };
       // The policy decides whether this user may have a session of this purpose, and its TTL.
-      const session: LoadedSession = {
-        record,
-        history: [],
-        counters: { calls: 0, denied: 0 },
-        rates: {},
-      };
-      const ctx = new RequestContext(
-        'session/open',
-        init.id ?? 0,
-        caller,
-        session,
-        record.protocolVersion || undefined,
-        {},
-        undefined,
-        record.createdAt,
-      );
+      const ctx = openingContext(caller, init.id ?? 0, record);
+      const session = ctx.session;
       const opened = await decideOpening(req, res, caller, ctx);
       if (!opened) return;
       const server = sessionServer(record.id);
@@ -429,12 +439,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     let loaded: LoadedSession | undefined;
     let ended: SessionEnd | undefined;
     try {
-      loaded = await store.load(
-        id,
-        config.historyLimit,
-        rateRules(config.rateLimits, { id, principal }),
-        { principal, idleMs: config.idleTimeoutMs },
-      );
+      loaded = await loadSession(id, principal);
       if (!loaded) ended = await store.endOf(id);
     } catch (err) {
       if (err instanceof StoreUnavailableError) {
@@ -489,23 +494,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         clientInfo,
         clientCapabilities,
       };
-      const session: LoadedSession = {
-        record,
-        history: [],
-        counters: { calls: 0, denied: 0 },
-        rates: {},
-      };
-      const requestId = (body as { id: string | number }).id;
-      const ctx = new RequestContext(
-        'session/open',
-        requestId,
-        caller,
-        session,
-        protocolVersion,
-        {},
-        undefined,
-        record.createdAt,
-      );
+      const ctx = openingContext(caller, (body as { id: string | number }).id, record);
       const opened = await decideOpening(req, res, caller, ctx);
       if (!opened) return;
       if (record.expiresAt !== null) {
@@ -520,7 +509,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
           return;
         }
       }
-      loaded = session;
+      loaded = ctx.session;
       instructions = opened.instructions;
     }
     const request: SessionRequest = { caller, session: loaded, instructions };
@@ -559,12 +548,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       let loaded: LoadedSession | undefined;
       const principal = sessionPrincipal(identity);
       try {
-        loaded = await store.load(
-          sessionId,
-          config.historyLimit,
-          rateRules(config.rateLimits, { id: sessionId, principal }),
-          { principal, idleMs: config.idleTimeoutMs },
-        );
+        loaded = await loadSession(sessionId, principal);
       } catch (err) {
         if (err instanceof StoreUnavailableError) {
           storeDown(req, res, caller, err);

@@ -45,18 +45,7 @@ const CHECKS = [
  * the era removed (its subscriptions/listen is tested in stateless-upstream.test.ts)
  * (docs/mcp-compatibility.md#the-two-eras).
  */
-const STATELESS_CHECKS = [
-  'initialize',
-  'tools',
-  'resources',
-  'prompts',
-  'progress',
-  'sampling',
-  'elicitation',
-  'roots',
-  'completion',
-  'cancel-then-clean-exit',
-];
+const STATELESS_CHECKS = CHECKS.filter((check) => check !== 'logging' && check !== 'subscriptions');
 
 interface CheckResult {
   check: string;

@@ -51,6 +51,19 @@ async function withSdkServer(
 }
 
 /** A peer that answers initialize and hands every other message to `onMessage`. */
+/** Answers server/discover as a server of the handshake era does: no such method. */
+function refusesDiscover(message: JSONRPCMessage, peer: InMemoryTransport): boolean {
+  if (!('method' in message) || message.method !== 'server/discover' || !('id' in message)) {
+    return false;
+  }
+  void peer.send({
+    jsonrpc: '2.0',
+    id: message.id,
+    error: { code: -32601, message: 'Method not found' },
+  });
+  return true;
+}
+
 async function withRawPeer(
   onMessage: (message: JSONRPCMessage, reply: (m: JSONRPCMessage) => void) => void,
   protocolVersion = '2025-11-25',
@@ -60,15 +73,7 @@ async function withRawPeer(
   const reply = (m: JSONRPCMessage): void => void peer.send(m);
   peer.onmessage = (message) => {
     seen.push(message);
-    if ('method' in message && message.method === 'server/discover' && 'id' in message) {
-      // A server of the handshake era: no such method.
-      void peer.send({
-        jsonrpc: '2.0',
-        id: message.id,
-        error: { code: -32601, message: 'Method not found' },
-      });
-      return;
-    }
+    if (refusesDiscover(message, peer)) return;
     if ('method' in message && message.method === 'initialize' && 'id' in message) {
       reply({
         jsonrpc: '2.0',
@@ -218,15 +223,7 @@ async function withServingClient(
   const seen: JSONRPCMessage[] = [];
   peer.onmessage = (message) => {
     seen.push(message);
-    if ('method' in message && message.method === 'server/discover' && 'id' in message) {
-      // A server of the handshake era: no such method.
-      void peer.send({
-        jsonrpc: '2.0',
-        id: message.id,
-        error: { code: -32601, message: 'Method not found' },
-      });
-      return;
-    }
+    if (refusesDiscover(message, peer)) return;
     if ('method' in message && message.method === 'initialize' && 'id' in message) {
       void peer.send({
         jsonrpc: '2.0',
