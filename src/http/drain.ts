@@ -1,8 +1,10 @@
 // Shutdown without cutting calls short: at SIGTERM the gateway stops taking requests (each
 // new one gets 503 and `Connection: close`, so clients and load balancers go elsewhere),
 // lets the requests in progress finish, within a bound, and only then closes sessions,
-// upstreams and the decision log. Long-lived GET streams on /mcp are not waited for: they
-// carry no call of their own and are closed with the sessions.
+// upstreams and the decision log. Long-lived streams on /mcp are not waited for: they carry
+// no call of their own and are closed with the sessions (GET streams, and the POSTs of MCP
+// 2026-07-28's subscriptions/listen, told by their Mcp-Method header, which the endpoint
+// holds to the body).
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { GATEWAY_REFUSED } from '../mcp/jsonrpc/codes.js';
 import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
@@ -40,7 +42,7 @@ export class Drain {
         refuse(req, res);
         return;
       }
-      if (!isProbe(req) && !(req.method === 'GET' && isMcpPath(req.url))) {
+      if (!isProbe(req) && !isMcpStream(req)) {
         this.inProgress++;
         res.once('close', () => {
           this.inProgress--;
@@ -75,6 +77,12 @@ export class Drain {
 /** /healthz and /readyz still answer while the gateway drains (readyz: not ready). */
 function isProbe(req: IncomingMessage): boolean {
   return req.method === 'GET' && (req.url === '/healthz' || req.url === '/readyz');
+}
+
+/** A long-lived stream on /mcp: a GET, or a 2026-07-28 subscriptions/listen. */
+function isMcpStream(req: IncomingMessage): boolean {
+  if (!isMcpPath(req.url)) return false;
+  return req.method === 'GET' || req.headers['mcp-method'] === 'subscriptions/listen';
 }
 
 function refuse(req: IncomingMessage, res: ServerResponse): void {

@@ -351,4 +351,40 @@ describe('subscriptions/listen for a 2026-07-28 client', () => {
     });
     aborted.abort();
   });
+
+  it('is not waited for at shutdown: the drain has no request left to wait for', async () => {
+    const token = await issuer.mint({ aud: gateway.mcpUrl });
+    const response = await fetch(gateway.mcpUrl, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'subscriptions/listen',
+        'Mcp-Run': 'listen-2',
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'subscriptions/listen',
+        params: {
+          notifications: { toolsListChanged: true },
+          _meta: {
+            'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+            'io.modelcontextprotocol/clientCapabilities': {},
+          },
+        },
+      }),
+    });
+    const reader = response.body!.getReader();
+    await reader.read(); // the acknowledgement: the stream is open
+    const exited = new Promise<number | null>((resolve) => gateway.child.once('exit', resolve));
+    gateway.child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(gateway.logs.map((line) => line.message)).not.toContain(
+      'requests still in progress at the end of the drain are cut off',
+    );
+    await reader.cancel().catch(() => undefined);
+  }, 30_000);
 });
