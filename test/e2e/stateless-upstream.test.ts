@@ -114,6 +114,18 @@ describe('upstreams that speak MCP 2026-07-28', () => {
     }
   });
 
+  it('hears their list changes on a subscriptions/listen of its own', async () => {
+    for (const prefix of ['', 'pyhttp__']) {
+      expect(textOf(await client.callTool({ name: `${prefix}grow`, arguments: {} }))).toBe('grew');
+      let names: string[] = [];
+      for (let i = 0; i < 100 && !names.includes(`${prefix}grown`); i++) {
+        await sleep(50);
+        names = (await client.listTools()).tools.map((tool) => tool.name);
+      }
+      expect(names).toContain(`${prefix}grown`);
+    }
+  });
+
   it('keeps the handshake with a server that does not speak it', async () => {
     expect(
       textOf(await client.callTool({ name: 'fixture__test_simple_text', arguments: {} })),

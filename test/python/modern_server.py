@@ -7,7 +7,8 @@ Usage: modern_server.py stdio
 Its tools say what the gateway sent: `era` the protocol revision of the request (2026-07-28
 when the gateway speaks the stateless era with it), `echo` its text; `confirm` asks the user
 first, as a 2026-07-28 server does: an InputRequiredResult with an elicitation and its own
-requestState, then, on the retry, the answer and the state it got back.
+requestState, then, on the retry, the answer and the state it got back; `grow` adds a
+tool `grown` and tells its subscriptions/listen streams that the tool list changed.
 """
 
 from __future__ import annotations
@@ -48,6 +49,19 @@ async def confirm(action: str, ctx: Context) -> str | types.InputRequiredResult:
     if not isinstance(answer, types.ElicitResult):
         return f"not an elicitation answer: {answer}"
     return f"{answer.action} {action} {answer.content} state={ctx.request_state}"
+
+
+@server.tool()
+async def grow(ctx: Context) -> str:
+    """Adds the tool `grown`, and says the tool list changed."""
+
+    def grown() -> str:
+        """A tool added while the server runs."""
+        return "grown"
+
+    server.add_tool(grown, name="grown")
+    await ctx.notify_tools_changed()
+    return "grew"
 
 
 if __name__ == "__main__":

@@ -108,6 +108,7 @@ export interface ResultSchema<T> {
 }
 
 export interface RequestOptions {
+  /** 0: none (a stream that lasts as long as the connection, subscriptions/listen). */
   timeoutMs: number;
   /** Progress from the server restarts the timeout. */
   resetTimeoutOnProgress?: boolean;
@@ -184,6 +185,11 @@ function isInputRequired(method: string, result: Fields): boolean {
       typeof result.requestState === 'string')
   );
 }
+
+/** A subscriptions/listen answer (sent only when the server ends the stream): nothing to read. */
+const LISTEN_SCHEMA: ResultSchema<Fields> = {
+  safeParse: (value: unknown) => ({ success: true, data: (value ?? {}) as Fields }),
+};
 
 /** What the gateway reads of a server/discover answer. */
 interface DiscoverAnswer {
@@ -359,7 +365,29 @@ export class UpstreamRpc {
     this.serverInstructions = result.instructions;
     this.negotiated = version;
     this.transport.setProtocolVersion?.(version);
+    this.listen(options);
     return true;
+  }
+
+  /**
+   * 2026-07-28 has no stream of the server's own: the list changes a server declares come
+   * on one subscriptions/listen request that lasts as long as the connection (its
+   * notifications reach onListChanged as on the handshake era's stream). A server that
+   * refuses it is read again only on reconnect.
+   */
+  private listen(options: RequestOptions): void {
+    const caps = this.capabilities ?? {};
+    const notifications: Fields = {};
+    if (caps.tools?.listChanged) notifications.toolsListChanged = true;
+    if (caps.prompts?.listChanged) notifications.promptsListChanged = true;
+    if (caps.resources?.listChanged) notifications.resourcesListChanged = true;
+    if (Object.keys(notifications).length === 0) return;
+    this.request('subscriptions/listen', { notifications }, LISTEN_SCHEMA, {
+      ...options,
+      timeoutMs: 0,
+    }).catch((err: unknown) => {
+      if (!this.closed) this.onerror?.(err instanceof Error ? err : new Error(String(err)));
+    });
   }
 
   /** Sends a request; resolves with its result, validated by `schema`. */
@@ -397,7 +425,9 @@ export class UpstreamRpc {
         reject,
       );
       this.pending.set(id, pending);
-      pending.timer = setTimeout(() => this.timedOut(id), options.timeoutMs);
+      if (options.timeoutMs > 0) {
+        pending.timer = setTimeout(() => this.timedOut(id), options.timeoutMs);
+      }
       if (cancellation) {
         pending.onCancel = (reason) => this.cancel(id, reason);
         cancellation.onCancel(pending.onCancel);
@@ -508,7 +538,9 @@ export class UpstreamRpc {
         if (pending.options.resetTimeoutOnProgress) {
           clearTimeout(pending.timer);
           const id = Number(params.progressToken);
-          pending.timer = setTimeout(() => this.timedOut(id), pending.options.timeoutMs);
+          if (pending.options.timeoutMs > 0) {
+            pending.timer = setTimeout(() => this.timedOut(id), pending.options.timeoutMs);
+          }
         }
         // As the SDK client: the handler sees the progress without the token.
         const progress: Fields = { ...params };
