@@ -24,7 +24,7 @@ import {
 } from './support/gateway.js';
 import { buildFixturePolicy } from './support/policies.js';
 import { freePort } from './support/ports.js';
-import { sendStateless, textOfResult } from './support/stateless.js';
+import { postStateless, sendStateless, textOfResult } from './support/stateless.js';
 
 const PYTHON = join(ROOT, '.tools/python-mcp/bin/python');
 const SERVER = join(ROOT, 'test/python/modern_server.py');
@@ -297,33 +297,19 @@ describe('subscriptions/listen for a 2026-07-28 client', () => {
     const run = { 'Mcp-Run': 'listen-1' };
     const uri = 'mcpgate://updates/file:///watched';
     const aborted = new AbortController();
-    const response = await fetch(gateway.mcpUrl, {
-      method: 'POST',
-      signal: aborted.signal,
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': '2026-07-28',
-        'mcp-method': 'subscriptions/listen',
-        ...run,
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 'listen',
-        method: 'subscriptions/listen',
-        params: {
-          notifications: {
-            toolsListChanged: true,
-            resourceSubscriptions: [uri, 'mcpgate://no-such-upstream/x'],
-          },
-          _meta: {
-            'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-            'io.modelcontextprotocol/clientCapabilities': {},
-          },
+    const response = await postStateless(
+      gateway.mcpUrl,
+      token,
+      'subscriptions/listen',
+      {
+        notifications: {
+          toolsListChanged: true,
+          resourceSubscriptions: [uri, 'mcpgate://no-such-upstream/x'],
         },
-      }),
-    });
+      },
+      run,
+      aborted.signal,
+    );
     expect(response.headers.get('content-type')).toContain('text/event-stream');
     const reader = response.body!.getReader();
     type StreamEvent = { method?: string; params?: Record<string, unknown> };
@@ -366,29 +352,13 @@ describe('subscriptions/listen for a 2026-07-28 client', () => {
 
   it('is not waited for at shutdown: the drain has no request left to wait for', async () => {
     const token = await issuer.mint({ aud: gateway.mcpUrl });
-    const response = await fetch(gateway.mcpUrl, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
-        'mcp-protocol-version': '2026-07-28',
-        'mcp-method': 'subscriptions/listen',
-        'Mcp-Run': 'listen-2',
-      },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'subscriptions/listen',
-        params: {
-          notifications: { toolsListChanged: true },
-          _meta: {
-            'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-            'io.modelcontextprotocol/clientCapabilities': {},
-          },
-        },
-      }),
-    });
+    const response = await postStateless(
+      gateway.mcpUrl,
+      token,
+      'subscriptions/listen',
+      { notifications: { toolsListChanged: true } },
+      { 'Mcp-Run': 'listen-2' },
+    );
     const reader = response.body!.getReader();
     await reader.read(); // the acknowledgement: the stream is open
     const exited = new Promise<number | null>((resolve) => gateway.child.once('exit', resolve));

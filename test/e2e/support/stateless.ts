@@ -12,16 +12,19 @@ export interface StatelessAnswer {
 
 let nextId = 1;
 
-export async function sendStateless(
+/** The POST of one 2026-07-28 request, unread: for streams (subscriptions/listen). */
+export function postStateless(
   mcpUrl: string,
   token: string,
   method: string,
   params: Record<string, unknown>,
   headers: Record<string, string> = {},
-): Promise<StatelessAnswer> {
+  signal?: AbortSignal,
+): Promise<Response> {
   const name = (params.name ?? params.uri) as string | undefined;
-  const response = await fetch(mcpUrl, {
+  return fetch(mcpUrl, {
     method: 'POST',
+    ...(signal === undefined ? {} : { signal }),
     headers: {
       authorization: `Bearer ${token}`,
       'content-type': 'application/json',
@@ -45,6 +48,16 @@ export async function sendStateless(
       },
     }),
   });
+}
+
+export async function sendStateless(
+  mcpUrl: string,
+  token: string,
+  method: string,
+  params: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<StatelessAnswer> {
+  const response = await postStateless(mcpUrl, token, method, params, headers);
   return { status: response.status, body: (await response.json()) as StatelessAnswer['body'] };
 }
 
