@@ -21,7 +21,7 @@ import { StoreUnavailableError, type SessionStore } from '../../sessions/store.j
 import type { Decision } from '../../policy/decision.js';
 import type { UpstreamAskAction } from '../../policy/input.js';
 import { canonicalJson, sha256Hex } from '../../util/canonical-json.js';
-import { denyWith, type Stage } from '../chain.js';
+import { denyWith, type Stage, type StageOutcome } from '../chain.js';
 import type { RequestContext } from '../context.js';
 
 /** What a sealed state is bound to: this session, this call, these arguments. */
@@ -39,36 +39,45 @@ export function checkRequestState(states: RequestStates, store: SessionStore): S
   return {
     name: 'check a returned requestState (MRTR)',
     when: 'always',
-    async run(ctx: RequestContext) {
+    // Synchronous when there is nothing to check (every call but a retry): no promise per call.
+    run(ctx: RequestContext) {
       const { requestState, inputResponses } = ctx.params;
       if (requestState === undefined && inputResponses === undefined) return undefined;
-      if (requestState === undefined) {
-        // The upstream asked without a state of its own: nothing to check but the answers' shape.
-        ctx.retry = { inputResponses, upstreamState: undefined };
-        return undefined;
-      }
-      if (typeof requestState !== 'string') {
-        throw new RpcError(INVALID_PARAMS, 'requestState must be the string the gateway gave');
-      }
-      const opened = states.open(requestState, binding(ctx));
-      if ('refused' in opened) throw new RpcError(INVALID_PARAMS, opened.refused);
-      let first: boolean;
-      try {
-        first = await store.claimOnce(opened.nonce, opened.expiresAt + STATE_LIFETIME_MS);
-      } catch (err) {
-        if (!(err instanceof StoreUnavailableError)) throw err;
-        return denyWith(`${err.message}; the retry was denied (fail closed)`);
-      }
-      if (!first) {
-        throw new RpcError(
-          INVALID_PARAMS,
-          'requestState was already used: each one is good for one retry; call again without it to be asked afresh',
-        );
-      }
-      ctx.retry = { inputResponses, upstreamState: opened.upstream ?? undefined };
-      return undefined;
+      return check(ctx, requestState, inputResponses);
     },
   };
+
+  async function check(
+    ctx: RequestContext,
+    requestState: unknown,
+    inputResponses: unknown,
+  ): Promise<StageOutcome> {
+    if (requestState === undefined) {
+      // The upstream asked without a state of its own: nothing to check but the answers' shape.
+      ctx.retry = { inputResponses, upstreamState: undefined };
+      return undefined;
+    }
+    if (typeof requestState !== 'string') {
+      throw new RpcError(INVALID_PARAMS, 'requestState must be the string the gateway gave');
+    }
+    const opened = states.open(requestState, binding(ctx));
+    if ('refused' in opened) throw new RpcError(INVALID_PARAMS, opened.refused);
+    let first: boolean;
+    try {
+      first = await store.claimOnce(opened.nonce, opened.expiresAt + STATE_LIFETIME_MS);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      return denyWith(`${err.message}; the retry was denied (fail closed)`);
+    }
+    if (!first) {
+      throw new RpcError(
+        INVALID_PARAMS,
+        'requestState was already used: each one is good for one retry; call again without it to be asked afresh',
+      );
+    }
+    ctx.retry = { inputResponses, upstreamState: opened.upstream ?? undefined };
+    return undefined;
+  }
 }
 
 /** An upstream's answer that asks for input first (2026-07-28). */
@@ -99,42 +108,48 @@ export function passInputRequired(states: RequestStates, decide: DecideInputRequ
   return {
     name: 'decide and pass an InputRequiredResult on (MRTR)',
     when: 'allowed',
-    async run(ctx: RequestContext) {
-      const result = ctx.result;
-      if (!isInputRequired(result)) return undefined;
-      const server = ctx.target?.server ?? '';
-      if (eraOf(ctx.protocolVersion) !== 'stateless') {
-        return denyWith(
-          `upstream ${server} needs input from the user first (an InputRequiredResult of MCP 2026-07-28), which the gateway cannot put to a client of ${ctx.protocolVersion ?? 'the handshake era'}; use a 2026-07-28 client for this call`,
-        );
-      }
-      const requests = result.inputRequests;
-      if (requests !== undefined && (typeof requests !== 'object' || requests === null)) {
-        return denyWith(`upstream ${server} sent inputRequests that are not an object; denied`);
-      }
-      for (const [key, request] of Object.entries((requests ?? {}) as Record<string, unknown>)) {
-        const { method, params } = (request ?? {}) as { method?: unknown; params?: unknown };
-        if (typeof method !== 'string' || !ASKS.has(method)) {
-          return denyWith(
-            `upstream ${server} asked for input ${JSON.stringify(key)} of a kind the gateway does not pass on (${String(method)}); denied`,
-          );
-        }
-        const decision = await decide(
-          ctx,
-          method as UpstreamAskAction,
-          (typeof params === 'object' && params !== null ? params : {}) as Record<string, unknown>,
-        );
-        if (!decision.allow) {
-          return denyWith(
-            `upstream ${server} asked the user (${method}) and the policy refused it: ${decision.reasons.join('; ')}`,
-          );
-        }
-      }
-      const upstream = typeof result.requestState === 'string' ? result.requestState : null;
-      const requestState = states.seal({ ...binding(ctx), upstream });
-      const answer: Record<string, unknown> = { resultType: 'input_required', requestState };
-      if (result.inputRequests !== undefined) answer.inputRequests = result.inputRequests;
-      return { respond: answer };
+    // Synchronous for an ordinary result: no promise per call.
+    run(ctx: RequestContext) {
+      return isInputRequired(ctx.result) ? passOn(ctx, ctx.result) : undefined;
     },
   };
+
+  async function passOn(
+    ctx: RequestContext,
+    result: { resultType: 'input_required'; inputRequests?: unknown; requestState?: unknown },
+  ): Promise<StageOutcome> {
+    const server = ctx.target?.server ?? '';
+    if (eraOf(ctx.protocolVersion) !== 'stateless') {
+      return denyWith(
+        `upstream ${server} needs input from the user first (an InputRequiredResult of MCP 2026-07-28), which the gateway cannot put to a client of ${ctx.protocolVersion ?? 'the handshake era'}; use a 2026-07-28 client for this call`,
+      );
+    }
+    const requests = result.inputRequests;
+    if (requests !== undefined && (typeof requests !== 'object' || requests === null)) {
+      return denyWith(`upstream ${server} sent inputRequests that are not an object; denied`);
+    }
+    for (const [key, request] of Object.entries((requests ?? {}) as Record<string, unknown>)) {
+      const { method, params } = (request ?? {}) as { method?: unknown; params?: unknown };
+      if (typeof method !== 'string' || !ASKS.has(method)) {
+        return denyWith(
+          `upstream ${server} asked for input ${JSON.stringify(key)} of a kind the gateway does not pass on (${String(method)}); denied`,
+        );
+      }
+      const decision = await decide(
+        ctx,
+        method as UpstreamAskAction,
+        (typeof params === 'object' && params !== null ? params : {}) as Record<string, unknown>,
+      );
+      if (!decision.allow) {
+        return denyWith(
+          `upstream ${server} asked the user (${method}) and the policy refused it: ${decision.reasons.join('; ')}`,
+        );
+      }
+    }
+    const upstream = typeof result.requestState === 'string' ? result.requestState : null;
+    const requestState = states.seal({ ...binding(ctx), upstream });
+    const answer: Record<string, unknown> = { resultType: 'input_required', requestState };
+    if (result.inputRequests !== undefined) answer.inputRequests = result.inputRequests;
+    return { respond: answer };
+  }
 }
