@@ -9,6 +9,7 @@ import { resolveIssuer, type IssuerConfig } from './auth.js';
 import { isUserCredential, resolveCredential, type CredentialConfig } from './credentials.js';
 import { resolveAudit, resolvePolicy, type AuditConfig, type PolicyConfig } from './policy.js';
 import { resolveSessions, type SessionsConfig } from './sessions.js';
+import { resolveApprovals, type ApprovalsConfig } from './approvals.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
 import { McpgateError } from '../util/errors.js';
 
@@ -68,6 +69,8 @@ export interface GatewayConfig {
     drainTimeoutMs: number;
   };
   sessions: SessionsConfig;
+  /** How require_approval is carried out (docs/approvals.md). */
+  approvals: ApprovalsConfig;
   auth: {
     issuers: IssuerConfig[];
     clockToleranceS: number;
@@ -233,6 +236,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       drainTimeoutMs: Math.round(raw.gateway.drain_timeout_s * 1000),
     },
     sessions: resolveSessions(raw.sessions, baseDir),
+    approvals: resolveApprovals(raw.approvals, baseDir, problems),
     auth: {
       issuers,
       clockToleranceS: raw.auth.clock_tolerance_s,

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { authSchema } from './auth-schema.js';
 import { auditSchema, policySchema } from './policy-schema.js';
 import { sessionsSchema } from './sessions-schema.js';
+import { approvalsSchema } from './approvals.js';
 import { valueSource } from './value-source.js';
 import { credentialSchema } from './credentials-schema.js';
 import { parseHost } from '../util/host-name.js';
@@ -129,6 +130,7 @@ export const configSchema = z.strictObject({
       drain_timeout_s: 10,
     }),
   sessions: sessionsSchema,
+  approvals: approvalsSchema,
   auth: authSchema,
   policy: policySchema,
   audit: auditSchema,
