@@ -69,10 +69,12 @@ _mentions(reasons, fragment) if {
 	contains(reason, fragment)
 }
 
+# An extension that grants nothing (only adds obligations, as incident-response's
+# require_approval) does not decide reads either.
 _profile_without_rego(inp) if {
 	inp.action in {"resources/read", "prompts/get"}
 	authz.governing_profile with input as inp
-	count(authz.extensions) == 0 with input as inp
+	count({name | some name in authz.extensions; data.mcp.purposes[name].allow}) == 0 with input as inp
 }
 
 # chunk_passes(k) holds when every case of the k-th chunk passes.
