@@ -17,6 +17,7 @@ import {
 } from '../mcp/jsonrpc/codes.js';
 import { messageKind } from '../mcp/jsonrpc/shape.js';
 import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
+import type { ClientRequests } from '../mcp/server/client-requests.js';
 import {
   NodeStreamableHttpTransport,
   tooManyInFlight,
@@ -50,6 +51,8 @@ export interface McpEndpointOptions {
   pipeline: Pipeline;
   config: SessionsConfig;
   logger: Logger;
+  /** The process's requests to clients awaiting their answers (asked for upstreams). */
+  clientRequests: ClientRequests;
 }
 
 const PURPOSE_HEADER = 'mcp-purpose';
@@ -93,9 +96,15 @@ const SESSION_NOT_FOUND_MESSAGE =
   'Session not found: it expired, was terminated or closed; re-authenticate and initialize a new session';
 
 export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
-  const { sessions, store, logger, config, pipeline, counters } = options;
+  const { sessions, store, logger, config, pipeline, counters, clientRequests } = options;
   const maxInFlight = config.maxRequestsInFlight;
   const description = describeSessionServer(pipeline);
+  /** A session's server, able to ask its client things for upstreams. */
+  const sessionServer = (sessionId: string) =>
+    createSessionServer(description, { sessionId, clientRequests });
+  /** Only answers to what the gateway asked this session's client are taken. */
+  const awaitsAnswer = (sessionId: string) => (id: string | number) =>
+    clientRequests.awaits(sessionId, id);
 
   /** Refuses before anything is decided: the answer, and a 'request refused' log line. */
   const refuse = (
@@ -244,11 +253,12 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         );
         return;
       }
-      const server = createSessionServer(description);
+      const server = sessionServer(record.id);
       const transport = new NodeStreamableHttpTransport<SessionRequest>({
         sessionId: record.id,
         maxInFlight,
         counters,
+        awaitsAnswer: awaitsAnswer(record.id),
       });
       const session8 = record.id.slice(0, 8);
       transport.onrefused = (status, reason) =>
@@ -297,10 +307,11 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       sendJsonRpcError(res, 429, INVALID_REQUEST, reason);
       return;
     }
-    const server = createSessionServer(description);
+    const server = sessionServer(sessionId);
     const transport = new NodeStreamableHttpTransport<SessionRequest>({
       sessionId: undefined,
       counters,
+      awaitsAnswer: awaitsAnswer(sessionId),
     });
     transport.onrefused = (status, reason) =>
       logger.info('request refused', { status, reason, session: sessionId.slice(0, 8) });

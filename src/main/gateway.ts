@@ -24,6 +24,7 @@ import { doctorRouter } from '../http/doctor.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
 import { HostAllowList } from '../http/guards/host.js';
 import { mcpHandler } from '../http/mcp-endpoint.js';
+import { ClientRequests } from '../mcp/server/client-requests.js';
 import { TransportCounters } from '../mcp/server/http-transport.js';
 import { SessionManager } from '../http/live-sessions.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
@@ -55,12 +56,13 @@ function assemblePipeline(
   logger: Logger,
   parts: Pick<
     PipelineDeps,
-    'policy' | 'registry' | 'store' | 'decisionLog' | 'broker' | 'terminate'
+    'policy' | 'registry' | 'store' | 'decisionLog' | 'broker' | 'terminate' | 'consoleUrl'
   >,
 ): Pipeline {
   return new Pipeline({
     ...parts,
     limits: config.sessions,
+    approvals: config.approvals,
     logger,
     gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
   });
@@ -79,6 +81,7 @@ export function explainGateway(config: GatewayConfig, logger: Logger): string {
     decisionLog: createDecisionLog([], { id: config.gateway.id, version: GATEWAY_VERSION }),
     broker,
     terminate: () => undefined,
+    consoleUrl: () => config.approvals.consoleUrl ?? '/console',
   });
   return pipeline.explain();
 }
@@ -123,7 +126,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   );
   // Terminations on any replica: an exchange still under way for the session is not kept.
   store.onTerminated((id) => broker.sessionEnded(id));
+  // Filled in once the listening address (and so the resource URI) is known.
+  let baseUrl = '';
   const pipeline = assemblePipeline(config, logger, {
+    consoleUrl: () => config.approvals.consoleUrl ?? `${baseUrl}/console`,
     policy,
     registry,
     store,
@@ -141,9 +147,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   });
   logger.debug('request chains', { chains: pipeline.explain() });
 
-  // Filled in once the listening address (and so the resource URI) is known.
   const identity: { verifier?: TokenVerifier } = {};
-  let baseUrl = '';
   const resource = (): string => `${baseUrl}/mcp`;
 
   const authOptions = {
@@ -158,6 +162,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     adminRouter({
       // Admin tokens need no MCP scope: the policy decides who is an operator.
       authenticate: bearerAuth({ ...authOptions, requiredScopes: [] }),
+      gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
       pipeline,
       store,
       sessions,
@@ -177,6 +182,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     }),
   );
   const transportCounters = new TransportCounters();
+  // The gateway's own questions to clients (elicitation for approvals), awaiting answers.
+  const clientRequests = new ClientRequests();
   // At shutdown: new requests refused, those in progress waited for.
   const drain = new Drain();
   // Completed with the listen port once it is bound (port 0 picks one).
@@ -201,6 +208,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       config: config.sessions,
       logger,
       counters: transportCounters,
+      clientRequests,
     }),
     readiness: () => {
       const engine = policy.current();

@@ -2,19 +2,22 @@
 // capability is a new stage file plus one line in the chains below. `explain()` prints
 // them in order (`mcpgate start --explain`).
 import type { DecisionLog } from '../audit/decision-log.js';
+import type { ApprovalsConfig } from '../config/approvals.js';
 import type { CredentialBroker } from '../credentials/broker.js';
 import { POLICY_DENIED, RpcError } from '../mcp/jsonrpc/errors.js';
 import { decide, type DecisionEvaluation } from '../policy/decide.js';
 import type { Decision } from '../policy/decision.js';
 import { DECISION_ENTRYPOINT } from '../policy/engine.js';
 import type { PolicyHolder } from '../policy/holder.js';
-import { buildAdminInput, type PolicyAction } from '../policy/input.js';
+import { buildAdminInput, type PolicyAction, type PolicyInput } from '../policy/input.js';
 import type { Identity } from '../identity/identity.js';
 import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { Logger } from '../util/logger.js';
+import { ApprovalDesk } from './approval-desk.js';
 import { Chain, type Stage, type StageTimer } from './chain.js';
 import type { RequestContext } from './context.js';
+import { holdForApproval } from './stages/approval.js';
 import { auditDecision, auditVisible, recorded } from './stages/audit.js';
 import { buildRequestInput, type GatewayFacts } from './stages/build-input.js';
 import { checkToolOutput } from './stages/check-output.js';
@@ -45,6 +48,9 @@ export interface PipelineDeps {
   terminate: TerminateSession;
   /** Per-stage timings for metrics; absent, no clock is read. */
   timer?: StageTimer;
+  /** How require_approval is carried out; the approval page's base URL. */
+  approvals: ApprovalsConfig;
+  consoleUrl: () => string;
 }
 
 /** What session/open decided, for the HTTP layer to answer. */
@@ -61,9 +67,21 @@ export interface SessionOpening {
 
 export class Pipeline {
   private readonly chains = new Map<PolicyAction, Chain>();
+  /** Approvals: the held calls' side and the approvers' (admin API, console). */
+  readonly approvals: ApprovalDesk;
 
   constructor(private readonly deps: PipelineDeps) {
     const { policy, registry, store, limits, decisionLog, logger, gateway, broker } = deps;
+    this.approvals = new ApprovalDesk({
+      approvals: store.approvals,
+      config: deps.approvals,
+      decisionLog,
+      decideAdmin: (input, remoteAddress, parent) =>
+        this.decideAdminInput(input, remoteAddress, parent),
+      gateway,
+      consoleUrl: deps.consoleUrl,
+      logger,
+    });
     const resolve = resolveTarget(registry);
     const input = buildRequestInput(gateway, registry);
     const decideStage = decideRequest(policy, logger);
@@ -74,6 +92,7 @@ export class Pipeline {
     const forward = forwardToUpstream(registry);
     const addresses = namespaceResultAddresses();
     const terminate = terminateWhenObliged(deps.terminate);
+    const approval = holdForApproval(this.approvals, registry, credential);
 
     // A decided call: what it is, the policy's decision, what the decision obliges, the call.
     const call = (action: PolicyAction, render: (ctx: RequestContext) => unknown, after: Stage[]) =>
@@ -86,6 +105,7 @@ export class Pipeline {
           credential,
           record,
           audit,
+          approval,
           meta,
           forward,
           addresses,
@@ -174,6 +194,19 @@ export class Pipeline {
       this.deps.gateway,
       request.sessionId,
     );
+    return this.decideAdminInput(input, request.remoteAddress, undefined);
+  }
+
+  /**
+   * An admin action's input decided and logged (no session). `parentDecisionId` links an
+   * approval decision to the call it approves. `unrecorded` says why the decision log did
+   * not accept it: then nothing may be done.
+   */
+  async decideAdminInput(
+    input: PolicyInput,
+    remoteAddress: string | undefined,
+    parentDecisionId: string | undefined,
+  ): Promise<{ decision: Decision; decisionId: string; unrecorded?: string }> {
     const evaluation: DecisionEvaluation = decide(this.deps.policy.current(), input);
     if (evaluation.error !== undefined) {
       this.deps.logger.error('policy evaluation failed', {
@@ -191,7 +224,8 @@ export class Pipeline {
         evalNs: evaluation.evalNs,
         reqId: undefined,
         sessionId: undefined,
-        requestedBy: request.remoteAddress,
+        requestedBy: remoteAddress,
+        ...(parentDecisionId === undefined ? {} : { parentDecisionId }),
       },
       evaluation.engine,
     );

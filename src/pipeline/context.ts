@@ -4,6 +4,7 @@
 // elsewhere. A class, so every context has the same shape (one hidden class for V8).
 import type { RequestId, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 import type { Caller } from '../identity/caller.js';
+import type { ClientRequest } from '../mcp/server/dispatcher.js';
 import type { Identity } from '../identity/identity.js';
 import type { Credential } from '../credentials/broker.js';
 import type { DecisionEvaluation, VisibleEvaluation } from '../policy/decide.js';
@@ -34,6 +35,14 @@ export interface Exchange {
   readonly cancellation: Cancellation | undefined;
   /** Sends a notification (progress) on the request's own stream. */
   sendNotification(notification: ServerNotification): Promise<void>;
+  /**
+   * Asks the client something (for an upstream) on the request's own stream and resolves
+   * with its answer; `cancellation` withdraws the question.
+   */
+  sendRequest(
+    request: ClientRequest,
+    cancellation?: Cancellation,
+  ): Promise<Record<string, unknown>>;
 }
 
 /** Why a stage denied: the reason the user sees, and what the answer must carry. */

@@ -18,6 +18,7 @@ import {
   type Method,
   type RequestSchema,
   type ServerDescription,
+  type SessionRpcOptions,
 } from '../mcp/server/dispatcher.js';
 import type { PolicyAction } from '../policy/input.js';
 import type { LoadedSession } from '../sessions/store.js';
@@ -94,6 +95,9 @@ function contextOf(
 }
 
 /** The MCP server of one session (or of one request of another replica's session). */
-export function createSessionServer(description: GatewayServerDescription): GatewaySessionRpc {
-  return new SessionRpc(description);
+export function createSessionServer(
+  description: GatewayServerDescription,
+  options?: SessionRpcOptions,
+): GatewaySessionRpc {
+  return new SessionRpc(description, options);
 }

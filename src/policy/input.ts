@@ -8,6 +8,9 @@ export type PolicyAction =
   | 'admin/sessions/list'
   | 'admin/sessions/show'
   | 'admin/sessions/kill'
+  | 'admin/approvals/list'
+  | 'admin/approvals/show'
+  | 'admin/approvals/decide'
   | 'session/open'
   | 'tools/call'
   | 'resources/read'
@@ -42,7 +45,7 @@ export interface PolicyInput {
   action: PolicyAction;
   identity: Identity;
   /** Admin actions only: what the operator acts on. */
-  admin?: { session_id?: string };
+  admin?: { session_id?: string; approval?: ApprovalFacts };
   /** Every action except admin ones. */
   session?: {
     id: string;
@@ -78,6 +81,19 @@ export interface PolicyInput {
     client?: { name: string; version: string };
     gateway: { id: string; version: string };
   };
+}
+
+/** admin/approvals/show and decide: the approval acted on (rego/schema/input.json). */
+export interface ApprovalFacts {
+  id: string;
+  verdict: 'approve' | 'deny' | 'none';
+  requester: { issuer: string; subject: string };
+  session_id: string;
+  purpose: string;
+  tool: string;
+  reason: string;
+  approvers: { roles: string[]; groups: string[] };
+  self: boolean;
 }
 
 /** session.summary: one object per recorded action, keyed by target id. */
@@ -198,6 +214,23 @@ export function buildAdminInput(
     action: `admin/sessions/${operation}`,
     identity,
     admin: sessionId === undefined ? {} : { session_id: sessionId },
+    findings: [],
+    request: { time_ns: now * 1_000_000, time: new Date(now).toISOString(), gateway },
+  };
+}
+
+/** The input of an approvals action: who acts, and on which approval (none for list). */
+export function buildApprovalsInput(
+  operation: 'list' | 'show' | 'decide',
+  identity: Identity,
+  gateway: { id: string; version: string },
+  approval: ApprovalFacts | undefined,
+  now = Date.now(),
+): PolicyInput {
+  return {
+    action: `admin/approvals/${operation}`,
+    identity,
+    admin: approval === undefined ? {} : { approval },
     findings: [],
     request: { time_ns: now * 1_000_000, time: new Date(now).toISOString(), gateway },
   };
