@@ -9,11 +9,7 @@ import type { ApprovalsConfig } from '../config/approvals.js';
 import { readValue } from '../config/secrets.js';
 import type { Identity } from '../identity/identity.js';
 import type { Decision } from '../policy/decision.js';
-import {
-  buildApprovalsInput,
-  type ApprovalFacts,
-  type PolicyInput,
-} from '../policy/input.js';
+import { buildApprovalsInput, type ApprovalFacts, type PolicyInput } from '../policy/input.js';
 import type { ApprovalObligation } from '../policy/obligations.js';
 import {
   approvalBinding,

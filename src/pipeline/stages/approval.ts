@@ -144,7 +144,9 @@ export function holdForApproval(
       const obligation: ApprovalObligation | undefined = ctx.obligations.approval;
       if (obligation === undefined) return undefined;
       if (ctx.target?.kind !== 'tool') {
-        return denyWith('the policy requires approval, which is carried out for tools/call only; denied');
+        return denyWith(
+          'the policy requires approval, which is carried out for tools/call only; denied',
+        );
       }
       try {
         const opened = await desk.open(ctx, obligation);
@@ -181,7 +183,8 @@ export function holdForApproval(
             );
           default: {
             // Timed out here (or expired, or used elsewhere): settle it and say what to do.
-            const state = outcome === 'timeout' ? await desk.expire(record, ctx.caller.remoteAddress) : outcome;
+            const state =
+              outcome === 'timeout' ? await desk.expire(record, ctx.caller.remoteAddress) : outcome;
             if (state === 'approved') return proceed(ctx, record);
             if (state === 'denied') return denied((await desk.read(record)) ?? record);
             return denyWith(
