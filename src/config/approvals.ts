@@ -37,10 +37,6 @@ export const approvalsSchema = z
     console_url: z.url({ protocol: /^https?$/ }).optional(),
     webhooks: z.array(webhook).max(16).default([]),
   })
-  .refine((a) => a.default_timeout_s <= a.max_timeout_s, {
-    message: 'default_timeout_s must not exceed max_timeout_s',
-    path: ['default_timeout_s'],
-  })
   .default({
     default_timeout_s: 300,
     max_timeout_s: 3600,
@@ -78,7 +74,8 @@ export function resolveApprovals(
   problems: string[],
 ): ApprovalsConfig {
   return {
-    defaultTimeoutMs: raw.default_timeout_s * 1000,
+    // max_timeout_s caps every wait, the default's too.
+    defaultTimeoutMs: Math.min(raw.default_timeout_s, raw.max_timeout_s) * 1000,
     maxTimeoutMs: raw.max_timeout_s * 1000,
     maxPendingPerSession: raw.max_pending_per_session,
     maxPendingPerUser: raw.max_pending_per_user,
