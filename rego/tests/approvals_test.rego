@@ -181,3 +181,10 @@ test_destructive_by_data if {
 	not approval.destructive with input as {"tool": {"id": "github.get_pull_request", "annotations": {"destructiveHint": false}}}
 	approval.destructive_item({"id": "filesystem.move_file", "annotations": {}})
 }
+
+test_recent_decisions_for_admins if {
+	inp := json.patch(list_input(approver), [{"op": "replace", "path": "/action", "value": "admin/decisions/list"}])
+	authz.decision.reasons == ["sessions admin needs the mcpgate.admin role"] with input as inp
+	admin := json.patch(inp, [{"op": "replace", "path": "/identity/roles", "value": ["mcpgate.admin"]}])
+	authz.decision.allow with input as admin
+}

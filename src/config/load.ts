@@ -10,6 +10,7 @@ import { isUserCredential, resolveCredential, type CredentialConfig } from './cr
 import { resolveAudit, resolvePolicy, type AuditConfig, type PolicyConfig } from './policy.js';
 import { resolveSessions, type SessionsConfig } from './sessions.js';
 import { resolveApprovals, type ApprovalsConfig } from './approvals.js';
+import { resolveConsole, type ConsoleConfig } from './console.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
 import { McpgateError } from '../util/errors.js';
 
@@ -71,6 +72,8 @@ export interface GatewayConfig {
   sessions: SessionsConfig;
   /** How require_approval is carried out (docs/approvals.md). */
   approvals: ApprovalsConfig;
+  /** The operator console at /console (docs/console.md). */
+  console: ConsoleConfig;
   auth: {
     issuers: IssuerConfig[];
     clockToleranceS: number;
@@ -237,6 +240,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     },
     sessions: resolveSessions(raw.sessions, baseDir),
     approvals: resolveApprovals(raw.approvals, baseDir, problems),
+    console: resolveConsole(raw.console, baseDir, problems),
     auth: {
       issuers,
       clockToleranceS: raw.auth.clock_tolerance_s,

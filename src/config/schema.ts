@@ -5,6 +5,7 @@ import { authSchema } from './auth-schema.js';
 import { auditSchema, policySchema } from './policy-schema.js';
 import { sessionsSchema } from './sessions-schema.js';
 import { approvalsSchema } from './approvals.js';
+import { consoleSchema } from './console.js';
 import { valueSource } from './value-source.js';
 import { credentialSchema } from './credentials-schema.js';
 import { parseHost } from '../util/host-name.js';
@@ -131,6 +132,7 @@ export const configSchema = z.strictObject({
     }),
   sessions: sessionsSchema,
   approvals: approvalsSchema,
+  console: consoleSchema,
   auth: authSchema,
   policy: policySchema,
   audit: auditSchema,

@@ -11,6 +11,7 @@ export type PolicyAction =
   | 'admin/approvals/list'
   | 'admin/approvals/show'
   | 'admin/approvals/decide'
+  | 'admin/decisions/list'
   | 'session/open'
   | 'tools/call'
   | 'resources/read'
@@ -227,8 +228,19 @@ export function buildApprovalsInput(
   approval: ApprovalFacts | undefined,
   now = Date.now(),
 ): PolicyInput {
+  return buildOperatorInput(`admin/approvals/${operation}`, identity, gateway, approval, now);
+}
+
+/** The input of an operator's console or admin API action without a session. */
+export function buildOperatorInput(
+  action: Extract<PolicyAction, `admin/${string}`>,
+  identity: Identity,
+  gateway: { id: string; version: string },
+  approval: ApprovalFacts | undefined,
+  now = Date.now(),
+): PolicyInput {
   return {
-    action: `admin/approvals/${operation}`,
+    action,
     identity,
     admin: approval === undefined ? {} : { approval },
     findings: [],

@@ -4,7 +4,8 @@
 #   Who may use the gateway's admin API: admin/sessions/list,
 #   admin/sessions/show and admin/sessions/kill (`mcpgate sessions ...`), and
 #   the approvals queue: admin/approvals/list, admin/approvals/show and
-#   admin/approvals/decide (approvals.rego decides who may approve a call).
+#   admin/approvals/decide (approvals.rego decides who may approve a call),
+#   and the console's recent decisions (admin/decisions/list).
 #   These actions have no MCP session and no purpose: mcp.authz sends every
 #   action under admin/ here and consults no purpose policy for it, so no
 #   profile or purpose package can grant or refuse one. The input carries
@@ -52,6 +53,7 @@ operations := {
 	"admin/sessions/kill": {"roles": admin_roles, "groups": admin_groups},
 	"admin/approvals/list": {"roles": approver_roles, "groups": approver_groups},
 	"admin/approvals/show": {"roles": approver_roles, "groups": approver_groups},
+	"admin/decisions/list": {"roles": admin_roles, "groups": admin_groups},
 }
 
 # --- The request ---------------------------------------------------------------
