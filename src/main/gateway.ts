@@ -21,6 +21,8 @@ import { Drain } from '../http/drain.js';
 import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
 import { doctorRouter } from '../http/doctor.js';
+import { ConsoleAuth } from '../http/console/auth.js';
+import { consoleRouter } from '../http/console/router.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
 import { HostAllowList } from '../http/guards/host.js';
 import { mcpHandler } from '../http/mcp-endpoint.js';
@@ -181,6 +183,27 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       logger,
     }),
   );
+  if (config.console.enabled) {
+    admin.use(
+      consoleRouter({
+        auth: new ConsoleAuth({
+          config: config.console,
+          baseUrl: () => baseUrl,
+          resource,
+          verifier: () => identity.verifier,
+          logger,
+        }),
+        pipeline,
+        store,
+        sessions,
+        decisionLog,
+        gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
+        historyLimit: config.sessions.historyLimit,
+        baseUrl: () => baseUrl,
+        logger,
+      }),
+    );
+  }
   const transportCounters = new TransportCounters();
   // The gateway's own questions to clients (elicitation for approvals), awaiting answers.
   const clientRequests = new ClientRequests();
