@@ -44,7 +44,11 @@ export interface ConsoleConfig {
   allowInsecureHttp: boolean;
 }
 
-export function resolveConsole(raw: RawConsole, baseDir: string, problems: string[]): ConsoleConfig {
+export function resolveConsole(
+  raw: RawConsole,
+  baseDir: string,
+  problems: string[],
+): ConsoleConfig {
   const secret = (value: RawConsole['client_secret'], where: string): ValueSource | undefined => {
     if (value === undefined) return undefined;
     if (typeof value !== 'string') return { kind: 'literal', value: value.literal };

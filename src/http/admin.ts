@@ -235,12 +235,10 @@ export function adminRouter(deps: AdminDeps): Router {
         body.comment !== undefined &&
         (typeof body.comment !== 'string' || body.comment.length > 1000)
       ) {
-        res
-          .status(400)
-          .json({
-            error: 'bad_request',
-            message: 'comment must be a string of at most 1000 characters',
-          });
+        res.status(400).json({
+          error: 'bad_request',
+          message: 'comment must be a string of at most 1000 characters',
+        });
         return;
       }
       const id = String(req.params.id);

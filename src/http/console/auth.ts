@@ -6,7 +6,14 @@
 // identity. The state of a sign-in, and then the signed-in session, live in cookies sealed
 // with AES-256-GCM (nothing is kept in a process: any replica with the same cookie_key
 // serves them). CSRF tokens are derived from the session's own random id.
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import * as oidc from 'openid-client';
 import type { ConsoleConfig } from '../../config/console.js';
 import { readValue } from '../../config/secrets.js';
@@ -131,7 +138,9 @@ export class ConsoleAuth {
   }
 
   /** The signed-in person of a session cookie, or undefined (not signed in, expired, refused). */
-  async current(sealed: string | undefined): Promise<{ session: ConsoleSession; identity: Identity } | undefined> {
+  async current(
+    sealed: string | undefined,
+  ): Promise<{ session: ConsoleSession; identity: Identity } | undefined> {
     const session = this.open<ConsoleSession>(sealed);
     if (!session || session.exp < Date.now()) return undefined;
     try {

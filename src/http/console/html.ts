@@ -67,7 +67,9 @@ export function page(chrome: Chrome, body: Html): string {
           ${PAGES.map(
             (p) =>
               html`<li>
-                <a href="${p.path}"${new Html(p.path === chrome.current ? ' aria-current="page"' : '')}
+                <a
+                  href="${p.path}"
+                  ${new Html(p.path === chrome.current ? ' aria-current="page"' : '')}
                   >${p.title}</a
                 >
               </li>`,
@@ -80,21 +82,26 @@ export function page(chrome: Chrome, body: Html): string {
         </form>
       </nav>`
     : html``;
-  return `<!doctype html>${html`<html lang="en">
-    <head>
-      <meta charset="utf-8" />
-      <meta name="viewport" content="width=device-width, initial-scale=1" />
-      <title>${chrome.title} · mcpgate console</title>
-      <link rel="stylesheet" href="/console/static/console.css" />
-    </head>
-    <body>
-      <header><p class="brand">mcpgate console</p>${nav}</header>
-      <main id="main">
-        <h1>${chrome.title}</h1>
-        ${body}
-      </main>
-    </body>
-  </html>`.value}`;
+  return `<!doctype html>${
+    html`<html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>${chrome.title} · mcpgate console</title>
+        <link rel="stylesheet" href="/console/static/console.css" />
+      </head>
+      <body>
+        <header>
+          <p class="brand">mcpgate console</p>
+          ${nav}
+        </header>
+        <main id="main">
+          <h1>${chrome.title}</h1>
+          ${body}
+        </main>
+      </body>
+    </html>`.value
+  }`;
 }
 
 /** A notice at the top of a page (after an action): role=status, or alert for a failure. */

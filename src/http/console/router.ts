@@ -39,7 +39,8 @@ const SECURITY_HEADERS: Record<string, string> = {
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: with it, browsers send `Origin: null` on the console's own forms.
+  'referrer-policy': 'same-origin',
   'cache-control': 'no-store',
   'cross-origin-opener-policy': 'same-origin',
 };
@@ -260,12 +261,27 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     const id = String(req.params.id);
     const record = APPROVAL_ID.test(id) ? await pipeline.approvals.read({ id }) : undefined;
     if (!record) {
-      render(res, 404, 'No such approval', '/console/approvals', notice(`There is no approval ${id}.`, true));
+      render(
+        res,
+        404,
+        'No such approval',
+        '/console/approvals',
+        notice(`There is no approval ${id}.`, true),
+      );
       return;
     }
     if (message === undefined) {
       const facts = approvalFacts(record, 'none');
-      if (!(await permitted(res, req, 'admin/approvals/show', '/console/approvals', facts, record.decisionId)))
+      if (
+        !(await permitted(
+          res,
+          req,
+          'admin/approvals/show',
+          '/console/approvals',
+          facts,
+          record.decisionId,
+        ))
+      )
         return;
     }
     render(
@@ -292,7 +308,11 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     const id = String(req.params.id);
     try {
       if ((verdict !== 'approve' && verdict !== 'deny') || !APPROVAL_ID.test(id)) {
-        await approvalPage(req, res, { text: 'Choose approve or deny.', failed: true, status: 400 });
+        await approvalPage(req, res, {
+          text: 'Choose approve or deny.',
+          failed: true,
+          status: 400,
+        });
         return;
       }
       const outcome = await pipeline.approvals.decide({
@@ -350,20 +370,30 @@ export function consoleRouter(deps: ConsoleDeps): Router {
         list.length === 0
           ? html`<p>No session is open.</p>`
           : html`<table>
-              <caption class="visually-hidden">Open sessions, oldest first</caption>
+              <caption class="visually-hidden">
+                Open sessions, oldest first
+              </caption>
               <thead>
-                <tr><th scope="col">Session</th><th scope="col">User</th><th scope="col">Purpose</th><th scope="col">Client</th><th scope="col">Opened</th><th scope="col">Idle</th></tr>
+                <tr>
+                  <th scope="col">Session</th>
+                  <th scope="col">User</th>
+                  <th scope="col">Purpose</th>
+                  <th scope="col">Client</th>
+                  <th scope="col">Opened</th>
+                  <th scope="col">Idle</th>
+                </tr>
               </thead>
               <tbody>
                 ${list.map(
-                  (s) => html`<tr>
-                    <td><a href="/console/sessions/${s.id}">${s.id.slice(0, 12)}…</a></td>
-                    <td>${s.subject}</td>
-                    <td>${s.purpose}</td>
-                    <td>${s.clientInfo ? `${s.clientInfo.name} ${s.clientInfo.version}` : ''}</td>
-                    <td>${time(s.createdAt)}</td>
-                    <td>${Math.max(0, Math.floor((now - s.lastUsedAt) / 1000))} s</td>
-                  </tr>`,
+                  (s) =>
+                    html`<tr>
+                      <td><a href="/console/sessions/${s.id}">${s.id.slice(0, 12)}…</a></td>
+                      <td>${s.subject}</td>
+                      <td>${s.purpose}</td>
+                      <td>${s.clientInfo ? `${s.clientInfo.name} ${s.clientInfo.version}` : ''}</td>
+                      <td>${time(s.createdAt)}</td>
+                      <td>${Math.max(0, Math.floor((now - s.lastUsedAt) / 1000))} s</td>
+                    </tr>`,
                 )}
               </tbody>
             </table>`,
@@ -377,7 +407,13 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     const id = String(req.params.id);
     const loaded = await deps.store.load(id, deps.historyLimit, []);
     if (!loaded) {
-      render(res, message ? 200 : 404, 'No such session', '/console/sessions', html`${notice(message, false)}${notice(`There is no session ${id} (it ended, or never was).`, !message)}`);
+      render(
+        res,
+        message ? 200 : 404,
+        'No such session',
+        '/console/sessions',
+        html`${notice(message, false)}${notice(`There is no session ${id} (it ended, or never was).`, !message)}`,
+      );
       return;
     }
     const { record } = loaded;
@@ -388,13 +424,22 @@ export function consoleRouter(deps: ConsoleDeps): Router {
       '/console/sessions',
       html`${notice(message, false)}
         <dl>
-          <dt>Id</dt><dd><code>${record.id}</code></dd>
-          <dt>User</dt><dd>${record.subject}</dd>
-          <dt>Purpose</dt><dd>${record.purpose}</dd>
-          <dt>Opened</dt><dd>${time(record.createdAt)}</dd>
-          <dt>Expires</dt><dd>${record.expiresAt === null ? 'when idle' : time(record.expiresAt)}</dd>
-          <dt>Client</dt><dd>${record.clientInfo ? `${record.clientInfo.name} ${record.clientInfo.version}` : 'unknown'}</dd>
-          <dt>Calls</dt><dd>${loaded.counters.calls} (${loaded.counters.denied} denied)</dd>
+          <dt>Id</dt>
+          <dd><code>${record.id}</code></dd>
+          <dt>User</dt>
+          <dd>${record.subject}</dd>
+          <dt>Purpose</dt>
+          <dd>${record.purpose}</dd>
+          <dt>Opened</dt>
+          <dd>${time(record.createdAt)}</dd>
+          <dt>Expires</dt>
+          <dd>${record.expiresAt === null ? 'when idle' : time(record.expiresAt)}</dd>
+          <dt>Client</dt>
+          <dd>
+            ${record.clientInfo ? `${record.clientInfo.name} ${record.clientInfo.version}` : 'unknown'}
+          </dd>
+          <dt>Calls</dt>
+          <dd>${loaded.counters.calls} (${loaded.counters.denied} denied)</dd>
         </dl>
         <h2>Targets</h2>
         <pre>${JSON.stringify(policySummary(loaded.summary), null, 2)}</pre>
@@ -403,7 +448,9 @@ export function consoleRouter(deps: ConsoleDeps): Router {
         <form method="post" action="/console/sessions/${record.id}/kill" class="decide">
           <input type="hidden" name="csrf" value="${me(res).csrf}" />
           <p>Ending the session stops it on every replica; its client must open a new one.</p>
-          <div class="actions"><button type="submit" class="secondary">Kill this session</button></div>
+          <div class="actions">
+            <button type="submit" class="secondary">Kill this session</button>
+          </div>
         </form>`,
     );
   };
@@ -418,7 +465,16 @@ export function consoleRouter(deps: ConsoleDeps): Router {
         remoteAddress: req.socket.remoteAddress,
       });
       if (!decision.allow) {
-        render(res, 403, 'Not allowed', '/console/sessions', html`${notice('The policy does not let you do this:', true)}<ul>${decision.reasons.map((r) => html`<li>${r}</li>`)}</ul>`);
+        render(
+          res,
+          403,
+          'Not allowed',
+          '/console/sessions',
+          html`${notice('The policy does not let you do this:', true)}
+            <ul>
+              ${decision.reasons.map((r) => html`<li>${r}</li>`)}
+            </ul>`,
+        );
         return;
       }
       await sessionPage(req, res);
@@ -438,12 +494,24 @@ export function consoleRouter(deps: ConsoleDeps): Router {
         remoteAddress: req.socket.remoteAddress,
       });
       if (!decision.allow) {
-        render(res, 403, 'Not allowed', '/console/sessions', html`${notice('The policy does not let you do this:', true)}<ul>${decision.reasons.map((r) => html`<li>${r}</li>`)}</ul>`);
+        render(
+          res,
+          403,
+          'Not allowed',
+          '/console/sessions',
+          html`${notice('The policy does not let you do this:', true)}
+            <ul>
+              ${decision.reasons.map((r) => html`<li>${r}</li>`)}
+            </ul>`,
+        );
         return;
       }
       await deps.store.terminate(id, 'killed by an administrator (console)');
       await deps.sessions.endLocal(id, 'killed by an administrator (console)');
-      deps.logger.info('session killed by an administrator', { session: id.slice(0, 8), by: who.identity.subject });
+      deps.logger.info('session killed by an administrator', {
+        session: id.slice(0, 8),
+        by: who.identity.subject,
+      });
       await sessionPage(req, res, 'The session was killed.');
     } catch (err) {
       storeDown(res, '/console/sessions', err);
@@ -457,7 +525,8 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     const filter = {
       user: typeof req.query.user === 'string' ? req.query.user.slice(0, 200) : '',
       tool: typeof req.query.tool === 'string' ? req.query.tool.slice(0, 200) : '',
-      outcome: req.query.outcome === 'allow' || req.query.outcome === 'deny' ? req.query.outcome : '',
+      outcome:
+        req.query.outcome === 'allow' || req.query.outcome === 'deny' ? req.query.outcome : '',
     };
     const rows = deps.decisionLog
       .recent()
@@ -477,28 +546,61 @@ export function consoleRouter(deps: ConsoleDeps): Router {
       'Recent decisions',
       '/console/decisions',
       html`<form method="get" action="/console/decisions" class="filters" role="search">
-          <div><label for="user">User</label><input id="user" name="user" value="${filter.user}" /></div>
-          <div><label for="tool">Tool or target</label><input id="tool" name="tool" value="${filter.tool}" /></div>
-          <div><label for="outcome">Outcome</label>
+          <div>
+            <label for="user">User</label><input id="user" name="user" value="${filter.user}" />
+          </div>
+          <div>
+            <label for="tool">Tool or target</label
+            ><input id="tool" name="tool" value="${filter.tool}" />
+          </div>
+          <div>
+            <label for="outcome">Outcome</label>
             <select id="outcome" name="outcome">
               ${[
                 ['', 'allow and deny'],
                 ['allow', 'allow'],
                 ['deny', 'deny'],
-              ].map(([value, label]) => html`<option value="${value}"${new Html(filter.outcome === value ? ' selected' : '')}>${label}</option>`)}
-            </select></div>
+              ].map(
+                ([value, label]) =>
+                  html`<option
+                    value="${value}"
+                    ${new Html(filter.outcome === value ? ' selected' : '')}
+                  >
+                    ${label}
+                  </option>`,
+              )}
+            </select>
+          </div>
           <div><button type="submit">Filter</button></div>
         </form>
-        <p>The last decisions of this gateway process (at most 500 are kept in memory; the decision log has them all).</p>
+        <p>
+          The last decisions of this gateway process (at most 500 are kept in memory; the decision
+          log has them all).
+        </p>
         <table>
-          <thead><tr><th scope="col">Time</th><th scope="col">User</th><th scope="col">Action</th><th scope="col">Target</th><th scope="col">Outcome</th><th scope="col">Reasons</th><th scope="col">Decision id</th></tr></thead>
+          <thead>
+            <tr>
+              <th scope="col">Time</th>
+              <th scope="col">User</th>
+              <th scope="col">Action</th>
+              <th scope="col">Target</th>
+              <th scope="col">Outcome</th>
+              <th scope="col">Reasons</th>
+              <th scope="col">Decision id</th>
+            </tr>
+          </thead>
           <tbody>
             ${rows.map(
-              (e) => html`<tr>
-                <td>${e.time}</td><td>${e.user}</td><td>${e.action}</td><td>${e.target}</td>
-                <td><span class="state state-${e.outcome}">${e.outcome}</span></td>
-                <td>${e.reasons}</td><td><code>${e.id.slice(0, 8)}</code></td>
-              </tr>`,
+              (e) =>
+                html`<tr>
+                  <td>${e.time}</td>
+                  <td>${e.user}</td>
+                  <td>${e.action}</td>
+                  <td>${e.target}</td>
+                  <td><span class="state state-${e.outcome}">${e.outcome}</span></td>
+                  <td>${e.reasons}</td>
+                  <td><code>${e.id.slice(0, 8)}</code></td>
+                </tr>`,
             )}
           </tbody>
         </table>`,
@@ -531,7 +633,10 @@ function parseEvent(line: string): DecisionRow | undefined {
         tool?: { id?: string };
         resource?: { id?: string };
         prompt?: { id?: string };
-        admin?: { session_id?: string; approval?: { tool?: string; requester?: { subject?: string } } };
+        admin?: {
+          session_id?: string;
+          approval?: { tool?: string; requester?: { subject?: string } };
+        };
         approval?: { tool?: string; requester?: { subject?: string } };
       };
       result?: { allow?: boolean; reasons?: string[]; event?: string } | unknown[];
@@ -545,7 +650,12 @@ function parseEvent(line: string): DecisionRow | undefined {
       user: input.identity?.subject ?? approval?.requester?.subject ?? '',
       action: input.action ?? (result?.event ? `approval ${result.event}` : e.path),
       target:
-        input.tool?.id ?? input.resource?.id ?? input.prompt?.id ?? approval?.tool ?? input.admin?.session_id ?? '',
+        input.tool?.id ??
+        input.resource?.id ??
+        input.prompt?.id ??
+        approval?.tool ??
+        input.admin?.session_id ??
+        '',
       outcome: result?.allow === true ? 'allow' : result?.allow === false ? 'deny' : 'event',
       reasons: (result?.reasons ?? []).join('; '),
     };
@@ -558,7 +668,15 @@ function approvalTable(records: ApprovalRecord[], now: number, empty: string): H
   if (records.length === 0) return html`<p>${empty}</p>`;
   return html`<table>
     <thead>
-      <tr><th scope="col">Tool</th><th scope="col">Requested by</th><th scope="col">Purpose</th><th scope="col">Why</th><th scope="col">Requested</th><th scope="col">Expires</th><th scope="col">State</th></tr>
+      <tr>
+        <th scope="col">Tool</th>
+        <th scope="col">Requested by</th>
+        <th scope="col">Purpose</th>
+        <th scope="col">Why</th>
+        <th scope="col">Requested</th>
+        <th scope="col">Expires</th>
+        <th scope="col">State</th>
+      </tr>
     </thead>
     <tbody>
       ${records.map((r) => {
@@ -591,35 +709,55 @@ function approvalDetail(record: ApprovalRecord, now: number, csrf: string): Html
     ...(record.self ? ['the requester (self-approval)'] : []),
   ].join(', ');
   return html`<dl>
-      <dt>State</dt><dd><span class="state state-${state}">${state}</span></dd>
-      <dt>Tool</dt><dd><code>${record.tool.id}</code> (called as <code>${record.tool.exposed}</code>)</dd>
-      <dt>Why approval</dt><dd>${record.reason}</dd>
-      <dt>Requested by</dt><dd>${record.subject}, purpose ${record.purpose}</dd>
-      <dt>May approve</dt><dd>${approvers}</dd>
-      <dt>Session</dt><dd><code>${record.sessionId.slice(0, 12)}…</code>: ${record.risk.calls} calls, ${record.risk.denied} denied</dd>
-      <dt>Findings</dt><dd>${record.risk.findings.length === 0 ? 'none' : JSON.stringify(record.risk.findings)}</dd>
-      <dt>Requested</dt><dd>${time(record.createdAt)}</dd>
-      <dt>Expires</dt><dd>${time(record.expiresAt)}</dd>
-      <dt>Tool definition</dt><dd><code>${record.definitionHash.slice(0, 16)}</code></dd>
-      <dt>Decision id</dt><dd><code>${record.decisionId}</code></dd>
-      ${record.decidedBy === undefined
-        ? html``
-        : html`<dt>Decided by</dt><dd>${subjectOf(record.decidedBy)} at ${time(record.decidedAt)}</dd>
-            <dt>Comment</dt><dd>${record.comment ?? ''}</dd>`}
+      <dt>State</dt>
+      <dd><span class="state state-${state}">${state}</span></dd>
+      <dt>Tool</dt>
+      <dd><code>${record.tool.id}</code> (called as <code>${record.tool.exposed}</code>)</dd>
+      <dt>Why approval</dt>
+      <dd>${record.reason}</dd>
+      <dt>Requested by</dt>
+      <dd>${record.subject}, purpose ${record.purpose}</dd>
+      <dt>May approve</dt>
+      <dd>${approvers}</dd>
+      <dt>Session</dt>
+      <dd>
+        <code>${record.sessionId.slice(0, 12)}…</code>: ${record.risk.calls} calls,
+        ${record.risk.denied} denied
+      </dd>
+      <dt>Findings</dt>
+      <dd>${record.risk.findings.length === 0 ? 'none' : JSON.stringify(record.risk.findings)}</dd>
+      <dt>Requested</dt>
+      <dd>${time(record.createdAt)}</dd>
+      <dt>Expires</dt>
+      <dd>${time(record.expiresAt)}</dd>
+      <dt>Tool definition</dt>
+      <dd><code>${record.definitionHash.slice(0, 16)}</code></dd>
+      <dt>Decision id</dt>
+      <dd><code>${record.decisionId}</code></dd>
+      ${
+        record.decidedBy === undefined
+          ? html``
+          : html`<dt>Decided by</dt>
+              <dd>${subjectOf(record.decidedBy)} at ${time(record.decidedAt)}</dd>
+              <dt>Comment</dt>
+              <dd>${record.comment ?? ''}</dd>`
+      }
     </dl>
     <h2>Arguments, exactly as the call will run</h2>
     <pre id="arguments">${args}</pre>
-    ${state === 'pending'
-      ? html`<form method="post" action="/console/approvals/${record.id}" class="decide">
-          <input type="hidden" name="csrf" value="${csrf}" />
-          <label for="comment">Comment (recorded with your decision)</label>
-          <textarea id="comment" name="comment" maxlength="1000"></textarea>
-          <div class="actions">
-            <button type="submit" name="verdict" value="approve">Approve</button>
-            <button type="submit" name="verdict" value="deny" class="secondary">Deny</button>
-          </div>
-        </form>`
-      : html``}`;
+    ${
+      state === 'pending'
+        ? html`<form method="post" action="/console/approvals/${record.id}" class="decide">
+            <input type="hidden" name="csrf" value="${csrf}" />
+            <label for="comment">Comment (recorded with your decision)</label>
+            <textarea id="comment" name="comment" maxlength="1000"></textarea>
+            <div class="actions">
+              <button type="submit" name="verdict" value="approve">Approve</button>
+              <button type="submit" name="verdict" value="deny" class="secondary">Deny</button>
+            </div>
+          </form>`
+        : html``
+    }`;
 }
 
 function isLoopback(base: string): boolean {
