@@ -171,8 +171,7 @@ export class ApprovalDesk {
         },
         state: 'pending',
       };
-      const { state: _state, ...request } = record;
-      const created = await this.deps.approvals.create(request, {
+      const created = await this.deps.approvals.create(record, {
         perSession: this.deps.config.maxPendingPerSession,
         perUser: this.deps.config.maxPendingPerUser,
       });

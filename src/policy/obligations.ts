@@ -102,7 +102,7 @@ export function parseRequireApproval(value: unknown): ApprovalObligation | strin
     reason,
     approvers: { roles, groups },
     self,
-    timeout_s: timeoutS as number | undefined,
+    timeout_s: timeoutS,
   };
 }
 

@@ -39,9 +39,12 @@ export class MemoryApprovals implements ApprovalStore {
     if (user >= limits.perUser) {
       return Promise.resolve({ kind: 'full', scope: 'user', limit: limits.perUser });
     }
+    // The record as created: pending, whatever the request object carried.
     this.records.set(request.id, { ...structuredClone(request), state: 'pending' });
     let bySession = this.bindings.get(request.sessionId);
-    if (!bySession) this.bindings.set(request.sessionId, (bySession = new Map()));
+    if (!bySession) {
+      this.bindings.set(request.sessionId, (bySession = new Map<string, string>()));
+    }
     bySession.set(request.binding, request.id);
     return Promise.resolve({ kind: 'created' });
   }

@@ -5,7 +5,7 @@
 // entry there and one route in router.ts.
 
 /** A string made safe for HTML text and double-quoted attribute values. */
-export function text(value: unknown): string {
+export function text(value: string | number | boolean | null | undefined): string {
   return String(value ?? '')
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
@@ -36,7 +36,12 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): Html 
 function render(value: unknown): string {
   if (value instanceof Html) return value.value;
   if (Array.isArray(value)) return value.map(render).join('');
-  return text(value);
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+    return text(value);
+  }
+  if (value === null || value === undefined) return '';
+  // Anything else is a mistake in a page: show it as JSON text, never as markup.
+  return text(JSON.stringify(value));
 }
 
 export interface ConsolePage {

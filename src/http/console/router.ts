@@ -14,7 +14,7 @@ import { APPROVAL_ID, stateAt, type ApprovalRecord } from '../../sessions/approv
 import { StoreUnavailableError, type SessionStore } from '../../sessions/store.js';
 import type { Logger } from '../../util/logger.js';
 import type { SessionManager } from '../live-sessions.js';
-import { ConsoleAuth, ConsoleSignInError, type ConsoleSession } from './auth.js';
+import { ConsoleSignInError, type ConsoleAuth, type ConsoleSession } from './auth.js';
 import { Html, html, notice, page, STYLESHEET, time } from './html.js';
 
 export interface ConsoleDeps {
