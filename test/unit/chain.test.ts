@@ -161,11 +161,12 @@ describe('the assembled chains (mcpgate start --explain)', () => {
         '   4. credential for this call',
         '   5. rate limit and record  (also on a deny)',
         '   6. decision log  (also on a deny)',
-        '   7. request _meta for the upstream',
-        '   8. forward to the upstream',
-        '   9. namespace addresses in the result',
-        '  10. check the result (outputSchema)',
-        '  11. terminate the session when the policy says so  (after the answer, always)',
+        '   7. hold for human approval (require_approval)',
+        '   8. request _meta for the upstream',
+        '   9. forward to the upstream',
+        '  10. namespace addresses in the result',
+        '  11. check the result (outputSchema)',
+        '  12. terminate the session when the policy says so  (after the answer, always)',
       ].join('\n'),
     );
   });

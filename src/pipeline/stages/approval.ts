@@ -3,7 +3,7 @@
 // hash, the canonical argument digest), and runs only then, once. How the person is asked:
 //   - the caller, by MCP elicitation (form mode), when the obligation allows self-approval
 //     and the client declared form elicitation;
-//   - else, for a client that declared URL elicitation, JSON-RPC -32042
+//   - else, for a client that declared URL elicitation, URL_ELICITATION_REQUIRED
 //     (URLElicitationRequired) at once, naming the approval page: the client shows it and
 //     calls again once approved (the retry finds the approval by its binding);
 //   - else the call waits, with progress notifications naming the approval page when the
