@@ -6,6 +6,7 @@ import { callerOf, expressAuth, type Authenticate } from './guards/bearer-auth.j
 import { policySummary } from '../policy/input.js';
 import { approvalFacts } from '../pipeline/approval-desk.js';
 import type { Pipeline } from '../pipeline/chains.js';
+import type { Decision } from '../policy/decision.js';
 import { buildApprovalsInput } from '../policy/input.js';
 import { APPROVAL_ID, stateAt, type ApprovalRecord } from '../sessions/approvals.js';
 import {
@@ -87,6 +88,28 @@ export function approvalView(
   };
 }
 
+/**
+ * Whether an admin decision lets the request go on; when it does not, the refusal is
+ * answered: 403 with the policy's reasons, or 503 when the decision could not be recorded.
+ */
+function answered(
+  res: Response,
+  decision: Decision,
+  decisionId: string,
+  unrecorded: string | undefined,
+): boolean {
+  if (unrecorded !== undefined) {
+    res
+      .status(503)
+      .set('Retry-After', '2')
+      .json({ error: 'decision_log_unavailable', message: unrecorded });
+    return false;
+  }
+  if (decision.allow) return true;
+  res.status(403).json({ error: 'forbidden', reasons: decision.reasons, decision_id: decisionId });
+  return false;
+}
+
 export function adminRouter(deps: AdminDeps): Router {
   const router = Router();
   const auth = expressAuth(deps.authenticate);
@@ -107,18 +130,7 @@ export function adminRouter(deps: AdminDeps): Router {
       sessionId,
       remoteAddress: caller.remoteAddress,
     });
-    if (unrecorded !== undefined) {
-      res
-        .status(503)
-        .set('Retry-After', '2')
-        .json({ error: 'decision_log_unavailable', message: unrecorded });
-      return false;
-    }
-    if (decision.allow) return true;
-    res
-      .status(403)
-      .json({ error: 'forbidden', reasons: decision.reasons, decision_id: decisionId });
-    return false;
+    return answered(res, decision, decisionId, unrecorded);
   };
 
   const storeDown = (res: Response, err: unknown): void => {
@@ -175,18 +187,7 @@ export function adminRouter(deps: AdminDeps): Router {
       caller.remoteAddress,
       record?.decisionId,
     );
-    if (unrecorded !== undefined) {
-      res
-        .status(503)
-        .set('Retry-After', '2')
-        .json({ error: 'decision_log_unavailable', message: unrecorded });
-      return false;
-    }
-    if (decision.allow) return true;
-    res
-      .status(403)
-      .json({ error: 'forbidden', reasons: decision.reasons, decision_id: decisionId });
-    return false;
+    return answered(res, decision, decisionId, unrecorded);
   };
 
   /** An approval by id; a malformed or unknown id is the same 404 (ids are unguessable). */

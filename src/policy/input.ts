@@ -211,13 +211,8 @@ export function buildAdminInput(
   sessionId: string | undefined,
   now = Date.now(),
 ): PolicyInput {
-  return {
-    action: `admin/sessions/${operation}`,
-    identity,
-    admin: sessionId === undefined ? {} : { session_id: sessionId },
-    findings: [],
-    request: { time_ns: now * 1_000_000, time: new Date(now).toISOString(), gateway },
-  };
+  const admin = sessionId === undefined ? {} : { session_id: sessionId };
+  return buildOperatorInput(`admin/sessions/${operation}`, identity, gateway, admin, now);
 }
 
 /** The input of an approvals action: who acts, and on which approval (none for list). */
@@ -228,21 +223,22 @@ export function buildApprovalsInput(
   approval: ApprovalFacts | undefined,
   now = Date.now(),
 ): PolicyInput {
-  return buildOperatorInput(`admin/approvals/${operation}`, identity, gateway, approval, now);
+  const admin = approval === undefined ? {} : { approval };
+  return buildOperatorInput(`admin/approvals/${operation}`, identity, gateway, admin, now);
 }
 
-/** The input of an operator's console or admin API action without a session. */
+/** The input of an operator's action (admin API, console): no session, who acts on what. */
 export function buildOperatorInput(
   action: Extract<PolicyAction, `admin/${string}`>,
   identity: Identity,
   gateway: { id: string; version: string },
-  approval: ApprovalFacts | undefined,
+  admin: NonNullable<PolicyInput['admin']>,
   now = Date.now(),
 ): PolicyInput {
   return {
     action,
     identity,
-    admin: approval === undefined ? {} : { approval },
+    admin,
     findings: [],
     request: { time_ns: now * 1_000_000, time: new Date(now).toISOString(), gateway },
   };

@@ -117,6 +117,15 @@ export function notice(message: string | undefined, failed: boolean): Html {
     : html`<p class="notice" role="status">${message}</p>`;
 }
 
+/** A table's header row, one column header per name. */
+export function columns(...names: string[]): Html {
+  return html`<thead>
+    <tr>
+      ${names.map((name) => html`<th scope="col">${name}</th>`)}
+    </tr>
+  </thead>`;
+}
+
 export function time(ms: number | undefined): Html {
   if (ms === undefined) return html``;
   const iso = new Date(ms).toISOString();

@@ -15,7 +15,7 @@ import { StoreUnavailableError, type SessionStore } from '../../sessions/store.j
 import type { Logger } from '../../util/logger.js';
 import type { SessionManager } from '../live-sessions.js';
 import { ConsoleSignInError, type ConsoleAuth, type ConsoleSession } from './auth.js';
-import { Html, html, notice, page, STYLESHEET, time } from './html.js';
+import { columns, Html, html, notice, page, STYLESHEET, time } from './html.js';
 
 export interface ConsoleDeps {
   auth: ConsoleAuth;
@@ -188,7 +188,12 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     parent?: string,
   ): Promise<boolean> => {
     const who = me(res);
-    const input = buildOperatorInput(action, who.identity, deps.gateway, approval);
+    const input = buildOperatorInput(
+      action,
+      who.identity,
+      deps.gateway,
+      approval === undefined ? {} : { approval },
+    );
     const { decision, unrecorded } = await pipeline.decideAdminInput(
       input,
       req.socket.remoteAddress,
@@ -199,6 +204,12 @@ export function consoleRouter(deps: ConsoleDeps): Router {
       return false;
     }
     if (decision.allow) return true;
+    refused(res, current, decision.reasons);
+    return false;
+  };
+
+  /** The policy's refusal, with its reasons. */
+  const refused = (res: Response, current: string, reasons: string[]): void =>
     render(
       res,
       403,
@@ -206,11 +217,9 @@ export function consoleRouter(deps: ConsoleDeps): Router {
       current,
       html`${notice('The policy does not let you do this:', true)}
         <ul>
-          ${decision.reasons.map((r) => html`<li>${r}</li>`)}
+          ${reasons.map((r) => html`<li>${r}</li>`)}
         </ul>`,
     );
-    return false;
-  };
 
   const storeDown = (res: Response, current: string, err: unknown): void => {
     if (!(err instanceof StoreUnavailableError)) throw err;
@@ -373,16 +382,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
               <caption class="visually-hidden">
                 Open sessions, oldest first
               </caption>
-              <thead>
-                <tr>
-                  <th scope="col">Session</th>
-                  <th scope="col">User</th>
-                  <th scope="col">Purpose</th>
-                  <th scope="col">Client</th>
-                  <th scope="col">Opened</th>
-                  <th scope="col">Idle</th>
-                </tr>
-              </thead>
+              ${columns('Session', 'User', 'Purpose', 'Client', 'Opened', 'Idle')}
               <tbody>
                 ${list.map(
                   (s) =>
@@ -465,16 +465,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
         remoteAddress: req.socket.remoteAddress,
       });
       if (!decision.allow) {
-        render(
-          res,
-          403,
-          'Not allowed',
-          '/console/sessions',
-          html`${notice('The policy does not let you do this:', true)}
-            <ul>
-              ${decision.reasons.map((r) => html`<li>${r}</li>`)}
-            </ul>`,
-        );
+        refused(res, '/console/sessions', decision.reasons);
         return;
       }
       await sessionPage(req, res);
@@ -494,16 +485,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
         remoteAddress: req.socket.remoteAddress,
       });
       if (!decision.allow) {
-        render(
-          res,
-          403,
-          'Not allowed',
-          '/console/sessions',
-          html`${notice('The policy does not let you do this:', true)}
-            <ul>
-              ${decision.reasons.map((r) => html`<li>${r}</li>`)}
-            </ul>`,
-        );
+        refused(res, '/console/sessions', decision.reasons);
         return;
       }
       await deps.store.terminate(id, 'killed by an administrator (console)');
@@ -578,17 +560,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
           log has them all).
         </p>
         <table>
-          <thead>
-            <tr>
-              <th scope="col">Time</th>
-              <th scope="col">User</th>
-              <th scope="col">Action</th>
-              <th scope="col">Target</th>
-              <th scope="col">Outcome</th>
-              <th scope="col">Reasons</th>
-              <th scope="col">Decision id</th>
-            </tr>
-          </thead>
+          ${columns('Time', 'User', 'Action', 'Target', 'Outcome', 'Reasons', 'Decision id')}
           <tbody>
             ${rows.map(
               (e) =>
@@ -667,17 +639,7 @@ function parseEvent(line: string): DecisionRow | undefined {
 function approvalTable(records: ApprovalRecord[], now: number, empty: string): Html {
   if (records.length === 0) return html`<p>${empty}</p>`;
   return html`<table>
-    <thead>
-      <tr>
-        <th scope="col">Tool</th>
-        <th scope="col">Requested by</th>
-        <th scope="col">Purpose</th>
-        <th scope="col">Why</th>
-        <th scope="col">Requested</th>
-        <th scope="col">Expires</th>
-        <th scope="col">State</th>
-      </tr>
-    </thead>
+    ${columns('Tool', 'Requested by', 'Purpose', 'Why', 'Requested', 'Expires', 'State')}
     <tbody>
       ${records.map((r) => {
         const state = stateAt(r, now);
