@@ -148,6 +148,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       }),
   });
   logger.debug('request chains', { chains: pipeline.explain() });
+  // URL-mode clients hear that the approval they were sent to has been decided.
+  store.approvals.onSettled((id, state) => {
+    if (state === 'pending' || state === 'used') return;
+    void store.approvals.get(id).then(
+      (record) => record && sessions.approvalSettled(record.sessionId, id),
+      () => undefined,
+    );
+  });
 
   const identity: { verifier?: TokenVerifier } = {};
   const resource = (): string => `${baseUrl}/mcp`;

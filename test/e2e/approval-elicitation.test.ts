@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
+  ElicitationCompleteNotificationSchema,
   ElicitRequestSchema,
   McpError,
   type CallToolResult,
@@ -110,6 +111,11 @@ describe('self-approval by elicitation (form mode)', () => {
 describe('URL mode', () => {
   it('answers -32042 with the approval page; the retry runs once approved', async () => {
     const client = await connect({ elicitation: { url: {} } });
+    const completed: string[] = [];
+    client.setNotificationHandler(ElicitationCompleteNotificationSchema, (n) => {
+      completed.push(n.params.elicitationId);
+      return Promise.resolve();
+    });
     const error = await write(client, 'incidents/url.md', 'u').catch((err: unknown) => err);
     expect(error).toBeInstanceOf(McpError);
     const mcpError = error as McpError;
@@ -127,6 +133,11 @@ describe('URL mode', () => {
       body: JSON.stringify({ verdict: 'approve' }),
     });
     expect(res.status).toBe(200);
+    // The client hears on its own stream that the page it was sent to is done.
+    for (let i = 0; i < 100 && completed.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(completed).toEqual([elicitation?.elicitationId]);
     const retry = await write(client, 'incidents/url.md', 'u');
     expect(retry.isError).toBeFalsy();
     expect(readFileSync(join(dir, 'demo/incidents/url.md'), 'utf8')).toBe('u');
