@@ -175,7 +175,7 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     res
       .status(status)
       .type('html')
-      .send(page({ title, current, user: who.identity.subject, csrf: who.csrf }, body));
+      .send(page({ title, current, user: displayName(who.identity), csrf: who.csrf }, body));
   };
 
   /** The policy's verdict on a console action; renders the refusal when it is one. */
@@ -720,6 +720,18 @@ function approvalDetail(record: ApprovalRecord, now: number, csrf: string): Html
           </form>`
         : html``
     }`;
+}
+
+/**
+ * How the header names the signed-in person: a login or e-mail the IdP sent, else the stable
+ * subject (Okta's subject is an id such as 00u…, its `sub` claim the login).
+ */
+function displayName(identity: Identity): string {
+  const { claims } = identity;
+  for (const name of [claims.preferred_username, claims.email, claims.sub]) {
+    if (typeof name === 'string' && name !== '') return name;
+  }
+  return identity.subject;
 }
 
 function isLoopback(base: string): boolean {
