@@ -108,6 +108,53 @@ describe('self-approval by elicitation (form mode)', () => {
   });
 });
 
+describe('self-approval decided elsewhere', () => {
+  it('withdraws the form when the call is approved in the console', async () => {
+    const token = await issuer.mint({ aud: gateway.mcpUrl, sub: 'olive', groups: ['oncall'] });
+    const client = new Client(
+      { name: 'slow-user', version: '1.0.0' },
+      { capabilities: { elicitation: {} } },
+    );
+    let asked: { id: string; aborted: () => boolean } | undefined;
+    client.setRequestHandler(ElicitRequestSchema, (_request, extra) => {
+      asked = { id: String(extra.requestId), aborted: () => extra.signal.aborted };
+      // The user never answers.
+      return new Promise<never>(() => undefined);
+    });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(gateway.mcpUrl), {
+        requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      }),
+    );
+    const call = write(client, 'incidents/elsewhere.md', 'e');
+    for (let i = 0; i < 200 && asked === undefined; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    const list = await fetch(`${gateway.url}/admin/approvals`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    // The requester is no approver of the queue; the id comes from the decision log.
+    expect(list.status).toBe(403);
+    const requested = (await gateway.auditText())
+      .trim()
+      .split('\n')
+      .map(
+        (l) => JSON.parse(l) as { path: string; result: { event?: string; approval_id?: string } },
+      )
+      .filter((e) => e.path === 'mcpgate/approval' && e.result.event === 'requested')
+      .at(-1);
+    const res = await fetch(`${gateway.url}/admin/approvals/${requested?.result.approval_id}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ verdict: 'approve' }),
+    });
+    expect(res.status).toBe(200);
+    expect((await call).isError).toBeFalsy();
+    for (let i = 0; i < 100 && !asked?.aborted(); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(asked?.aborted()).toBe(true);
+    await client.close();
+  });
+});
+
 describe('URL mode', () => {
   it('answers -32042 with the approval page; the retry runs once approved', async () => {
     const client = await connect({ elicitation: { url: {} } });

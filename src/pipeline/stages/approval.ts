@@ -15,6 +15,7 @@ import { RpcError } from '../../mcp/jsonrpc/errors.js';
 import type { ApprovalObligation } from '../../policy/obligations.js';
 import type { ApprovalRecord } from '../../sessions/approvals.js';
 import { StoreUnavailableError } from '../../sessions/store.js';
+import { CancellationSource, type Cancellation } from '../../util/cancellation.js';
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
 import { subjectOf, type ApprovalDesk } from '../approval-desk.js';
 import { denyWith, type Stage, type StageOutcome } from '../chain.js';
@@ -95,32 +96,38 @@ export function holdForApproval(
     };
   };
 
-  /** Asks the caller with a form; their answer is a verdict like any approver's. */
-  const askCaller = (ctx: RequestContext, record: ApprovalRecord): void => {
+  /**
+   * Asks the caller with a form; their answer is a verdict like any approver's. The question
+   * is withdrawn (the client is told) when `withdraw` is cancelled: decided elsewhere.
+   */
+  const askCaller = (ctx: RequestContext, record: ApprovalRecord, withdraw: Cancellation): void => {
     const exchange = ctx.exchange;
     if (!exchange) return;
     exchange
-      .sendRequest({
-        method: 'elicitation/create',
-        params: {
-          mode: 'form',
-          message:
-            `Approve this call? ${record.tool.exposed} (${record.tool.id}) with arguments ` +
-            `${record.arguments}. Why approval is needed: ${record.reason}. ` +
-            `It expires at ${new Date(record.expiresAt).toISOString()}.`,
-          requestedSchema: {
-            type: 'object',
-            properties: {
-              comment: {
-                type: 'string',
-                title: 'Comment (optional)',
-                description: 'Recorded with your decision',
-                maxLength: 500,
+      .sendRequest(
+        {
+          method: 'elicitation/create',
+          params: {
+            mode: 'form',
+            message:
+              `Approve this call? ${record.tool.exposed} (${record.tool.id}) with arguments ` +
+              `${record.arguments}. Why approval is needed: ${record.reason}. ` +
+              `It expires at ${new Date(record.expiresAt).toISOString()}.`,
+            requestedSchema: {
+              type: 'object',
+              properties: {
+                comment: {
+                  type: 'string',
+                  title: 'Comment (optional)',
+                  description: 'Recorded with your decision',
+                  maxLength: 500,
+                },
               },
             },
           },
         },
-      })
+        withdraw,
+      )
       .then(async (answer) => {
         const content = answer.content as Record<string, unknown> | undefined;
         const comment = typeof content?.comment === 'string' ? content.comment.slice(0, 500) : '';
@@ -169,9 +176,12 @@ export function holdForApproval(
             ],
           });
         }
-        if (askByForm && opened.created) askCaller(ctx, record);
+        // Asked again on a retry: the question of a cancelled call was withdrawn with it.
+        const withdraw = new CancellationSource();
+        if (askByForm) askCaller(ctx, record, withdraw);
 
         const outcome = await desk.wait(record, ctx.exchange?.cancellation, progress(ctx, record));
+        withdraw.cancel('the approval was settled');
         switch (outcome) {
           case 'approved':
             return proceed(ctx, record);
