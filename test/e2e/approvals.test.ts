@@ -11,6 +11,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult, Progress } from '@modelcontextprotocol/sdk/types.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
+import { startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 import { connectClient, textOf } from './support/client.js';
 import { scratchDir, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 
@@ -19,6 +20,8 @@ let issuer: TestIssuer;
 let a: GatewayProcess;
 let b: GatewayProcess;
 let dir: string;
+/** Receives the approvals webhooks: /json (mcpgate's event) and /slack, /down failing. */
+let hooks: LoopbackServer;
 const AUDIENCE = 'http://mcpgate.test/mcp';
 const TIMEOUT_S = 4;
 
@@ -34,6 +37,10 @@ interface ApprovalView {
 beforeAll(async () => {
   redis = await startRedis();
   issuer = await startIssuer();
+  hooks = await startLoopbackServer();
+  hooks.routes.set('/json', () => ({ status: 204, body: '' }));
+  hooks.routes.set('/slack', () => ({ status: 200, body: 'ok' }));
+  hooks.routes.set('/down', () => ({ status: 503, body: 'down' }));
   dir = scratchDir();
   mkdirSync(join(dir, 'demo/incidents'));
   const options = {
@@ -51,6 +58,11 @@ beforeAll(async () => {
         default_timeout_s: TIMEOUT_S,
         progress_interval_s: 0.25,
         max_pending_per_session: 2,
+        webhooks: [
+          { url: `${hooks.base}/json`, headers: { Authorization: { literal: 'Bearer hook' } } },
+          { url: `${hooks.base}/slack`, format: 'slack' },
+          { url: `${hooks.base}/down` },
+        ],
       },
     },
   };
@@ -62,6 +74,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()]);
   await issuer?.close();
+  await hooks?.close();
   await redis?.stop();
 });
 
@@ -172,6 +185,40 @@ describe('a held call', () => {
         : (e.input as { action: string }).action,
     );
     expect(steps).toEqual(expect.arrayContaining(['requested', 'admin/approvals/decide', 'used']));
+    // The webhooks heard of it once (a failing one changes nothing), without the arguments.
+    const json = hooks.requests.filter((r) => r.path === '/json');
+    const mine = json
+      .map((r) => JSON.parse(r.body) as { type: string; approval: Record<string, unknown> })
+      .filter((e) => e.approval.id === approval.id);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toEqual({
+      type: 'mcpgate.approval.requested',
+      gateway: 'e2e',
+      approval: expect.objectContaining({
+        id: approval.id,
+        url: approval.url,
+        tool: 'filesystem.write_file',
+        requester: { issuer: issuer.issuer, subject: 'olive' },
+        purpose: 'incident-response',
+        decision_id: approval.decision_id,
+      }) as unknown,
+    });
+    expect(JSON.stringify(mine[0])).not.toContain('# one');
+    expect(json[0]?.headers.authorization).toBe('Bearer hook');
+    const slack = hooks.requests
+      .filter((r) => r.path === '/slack')
+      .map((r) => JSON.parse(r.body) as { text: string; blocks: unknown[] })
+      .filter((m) => m.text.includes(approval.url));
+    expect(slack).toHaveLength(1);
+    expect(slack[0]?.text).toContain('Approval needed: filesystem.write_file for olive');
+    expect(JSON.stringify(slack[0]?.blocks)).toContain(`"url":"${approval.url}"`);
+
+    expect(
+      [...a.logs, ...b.logs].some(
+        (l) => l.message === 'approval webhook failed' && l.error === 'answered HTTP 503',
+      ),
+    ).toBe(true);
+
     // The approval is used: approving it again changes nothing.
     const again = await admin(a, 'POST', `/admin/approvals/${approval.id}`, await approver(), {
       verdict: 'approve',
