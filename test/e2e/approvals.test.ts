@@ -301,22 +301,35 @@ describe('who may approve', () => {
   });
 });
 
+/**
+ * A client that cannot wait: it calls, gives up (the approval stays pending), and an
+ * approver then approves on `where`. Returns the approval.
+ */
+async function approvedWhileAway(
+  client: Client,
+  where: GatewayProcess,
+  path: string,
+  content: string,
+): Promise<ApprovalView> {
+  const abort = new AbortController();
+  const first = client.callTool(
+    { name: 'filesystem__write_file', arguments: { path, content } },
+    undefined,
+    { signal: abort.signal },
+  );
+  const approval = await pendingApproval({ path, content });
+  abort.abort('cannot wait');
+  await expect(first).rejects.toThrow();
+  await admin(where, 'POST', `/admin/approvals/${approval.id}`, await approver(), {
+    verdict: 'approve',
+  });
+  return approval;
+}
+
 describe('bound to the exact call', () => {
   it('runs a retry of the approved call once; other arguments or a second run need a new approval', async () => {
     const client = await connectClient(a.mcpUrl, await oncall());
-    // A client that cannot wait: it gives up, the approval stays pending.
-    const abort = new AbortController();
-    const first = client.callTool(
-      { name: 'filesystem__write_file', arguments: { path: 'incidents/five.md', content: '# 5' } },
-      undefined,
-      { signal: abort.signal },
-    );
-    const approval = await pendingApproval({ path: 'incidents/five.md', content: '# 5' });
-    abort.abort('cannot wait');
-    await expect(first).rejects.toThrow();
-    await admin(b, 'POST', `/admin/approvals/${approval.id}`, await approver(), {
-      verdict: 'approve',
-    });
+    const approval = await approvedWhileAway(client, b, 'incidents/five.md', '# 5');
 
     // The same tool with other arguments does not match: it waits for an approval of its own.
     const altered = write(client, 'incidents/five.md', '# 5, altered');
@@ -339,18 +352,7 @@ describe('bound to the exact call', () => {
 
   it('does not serve another session the approval of this one', async () => {
     const mine = await connectClient(a.mcpUrl, await oncall());
-    const abort = new AbortController();
-    const first = mine.callTool(
-      { name: 'filesystem__write_file', arguments: { path: 'incidents/six.md', content: '# 6' } },
-      undefined,
-      { signal: abort.signal },
-    );
-    const approval = await pendingApproval({ path: 'incidents/six.md', content: '# 6' });
-    abort.abort('cannot wait');
-    await expect(first).rejects.toThrow();
-    await admin(a, 'POST', `/admin/approvals/${approval.id}`, await approver(), {
-      verdict: 'approve',
-    });
+    const approval = await approvedWhileAway(mine, a, 'incidents/six.md', '# 6');
     // Same user, same call, another session: a new approval, not this one.
     const theirs = await connectClient(b.mcpUrl, await oncall());
     const call = write(theirs, 'incidents/six.md', '# 6');
