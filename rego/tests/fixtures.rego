@@ -92,6 +92,8 @@ tool(server, name, annotations) := {
 	"id": concat(".", [server, name]),
 	"annotations": annotations,
 	"definition_hash": "0000",
+	"pin": {"state": "pinned"},
+	"findings": [],
 }
 
 read_only := {"readOnlyHint": true}
@@ -111,7 +113,10 @@ read(server, uri) := object.union(base("resources/read"), {"resource": {
 }})
 
 prompt(server, name) := object.union(base("prompts/get"), {
-	"prompt": {"server": server, "name": name, "id": concat(".", [server, name])},
+	"prompt": {
+		"server": server, "name": name, "id": concat(".", [server, name]),
+		"pin": {"state": "pinned"}, "findings": [],
+	},
 	"arguments": {},
 })
 

@@ -8,6 +8,7 @@ import type * as OpaWasm from '@open-policy-agent/opa-wasm';
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import type { WasmBundle } from './bundle/read.js';
 import { McpgateError } from '../util/errors.js';
+import { parsePins, PinsError, type Pins } from '../upstreams/trust/pins.js';
 
 // The package's ESM entry exports only the async loadPolicy; the synchronous loader (used
 // to rebuild an instance in the middle of a request) is on its CommonJS entry.
@@ -87,6 +88,8 @@ export class PolicyEngine {
      * leaves it out of every input (pipeline/input.ts policyInputJson).
      */
     readonly omitsHistory: boolean,
+    /** The approved fingerprints of catalog items in this bundle's data (data.pins). */
+    readonly pins: Pins,
   ) {
     this.module = module;
     this.resetAboveBytes = Math.max(memory.initialPages * 4, 64) * PAGE_BYTES;
@@ -108,12 +111,22 @@ export class PolicyEngine {
           `prepares when it loads a policy; move that data elsewhere`,
       );
     }
+    let pins: Pins;
+    try {
+      pins = parsePins(bundle.data, `bundle ${bundle.revision}`);
+    } catch (err) {
+      if (!(err instanceof PinsError)) throw err;
+      throw new PolicyLoadError(
+        `${err.message}; fix rego/pins/data.json (mcpgate tools pin writes it)`,
+      );
+    }
     const engine = new PolicyEngine(
       bundle.revision,
       module,
       bundle.data,
       memory,
       bundle.unreadInput.includes('session.history'),
+      pins,
     );
     for (const entrypoint of [DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT]) {
       if (!engine.hasEntrypoint(entrypoint)) {

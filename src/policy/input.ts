@@ -3,6 +3,8 @@
 import type { Identity } from '../identity/identity.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from '../sessions/session.js';
 import type { LoadedSession } from '../sessions/store.js';
+import type { PinFacts } from '../upstreams/trust/pins.js';
+import type { FindingFact } from './trust-facts.js';
 
 export type PolicyAction =
   | 'admin/sessions/list'
@@ -36,6 +38,10 @@ export interface CatalogItemFact {
   name?: string;
   uri?: string;
   annotations?: Record<string, unknown>;
+  /** Tools, prompts, resources and templates: the pin state (policy/trust-facts.ts). */
+  pin?: PinFacts;
+  /** Tools, prompts, resources and templates: the poisoning scan's findings. */
+  findings?: FindingFact[];
 }
 
 export interface PolicyInput {
@@ -65,9 +71,12 @@ export interface PolicyInput {
     id: string;
     annotations: Record<string, unknown>;
     definition_hash: string;
+    pin: PinFacts;
+    findings: FindingFact[];
   };
-  resource?: { server: string; uri: string; id: string };
-  prompt?: { server: string; name: string; id: string };
+  /** pin and findings when the URI is a listed resource. */
+  resource?: { server: string; uri: string; id: string; pin?: PinFacts; findings?: FindingFact[] };
+  prompt?: { server: string; name: string; id: string; pin: PinFacts; findings: FindingFact[] };
   arguments?: Record<string, unknown>;
   catalog?: CatalogItemFact[];
   findings: unknown[];
