@@ -9,6 +9,7 @@ import { resolveIssuer, type IssuerConfig } from './auth.js';
 import { isUserCredential, resolveCredential, type CredentialConfig } from './credentials.js';
 import { resolveAudit, resolvePolicy, type AuditConfig, type PolicyConfig } from './policy.js';
 import { resolveSessions, type SessionsConfig } from './sessions.js';
+import { resolveToolTrust, type ToolTrustConfig } from './tool-trust-schema.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
 import { McpgateError } from '../util/errors.js';
 
@@ -78,6 +79,8 @@ export interface GatewayConfig {
   policy: PolicyConfig;
   audit: AuditConfig;
   logging: { level: 'error' | 'warn' | 'info' | 'debug' };
+  /** Catalog reads and checks: refresh, bounds, the registry (docs/tool-trust.md). */
+  toolTrust: ToolTrustConfig;
   upstreams: UpstreamConfig[];
 }
 
@@ -243,6 +246,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     policy: resolvePolicy(raw.policy, baseDir),
     audit: resolveAudit(raw.audit, baseDir),
     logging: raw.logging,
+    toolTrust: resolveToolTrust(raw.tool_trust),
     upstreams,
   };
 }

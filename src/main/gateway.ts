@@ -74,7 +74,7 @@ export function explainGateway(config: GatewayConfig, logger: Logger): string {
   const broker = new CredentialBroker(config.gateway.id, logger);
   const pipeline = assemblePipeline(config, logger, {
     policy: new PolicyHolder(),
-    registry: new UpstreamRegistry(config.upstreams, logger, broker),
+    registry: new UpstreamRegistry(config.upstreams, logger, broker, config.toolTrust),
     store: new MemoryStore(),
     decisionLog: createDecisionLog([], { id: config.gateway.id, version: GATEWAY_VERSION }),
     broker,
@@ -102,7 +102,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   }
 
   const broker = new CredentialBroker(config.gateway.id, logger);
-  const registry = new UpstreamRegistry(config.upstreams, logger, broker);
+  const registry = new UpstreamRegistry(config.upstreams, logger, broker, config.toolTrust);
   await registry.start();
 
   const decisionLog = createDecisionLog(

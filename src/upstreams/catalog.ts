@@ -271,6 +271,8 @@ export class Catalog {
 
   /** Every item's shadowing findings, which need the whole catalog's tool names. */
   private addShadowing(assessed: ReadonlyMap<object, ItemAssessment>): void {
+    // With the tools of one server only, there is no other server's tool to shadow.
+    if (new Set([...this.tools.values()].map((t) => t.server)).size < 2) return;
     const names = toolNameIndex(
       [...this.tools.values()].map((t) => ({
         server: t.server,

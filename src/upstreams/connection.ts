@@ -50,21 +50,51 @@ export class UpstreamUnavailableError extends McpgateError {
   static override readonly code = 'ERR_UPSTREAM_UNAVAILABLE';
 }
 
-/** Pages through a cursor-paginated list to the end (bounded, against a looping server). */
+/**
+ * A server's lists break a bound (too many items or pages, a cursor that repeats): the read
+ * is refused as it is, not retried by reconnecting, and the message says which bound.
+ */
+export class CatalogLimitError extends McpgateError {
+  static override readonly code = 'ERR_CATALOG_LIMIT';
+}
+
+/** Most pages one list may take; a server that pages on and on is cut off here. */
+export const MAX_LIST_PAGES = 1000;
+
+/**
+ * Pages through a cursor-paginated list to the end, bounded against a looping or endless
+ * server: at most MAX_LIST_PAGES pages and `maxItems` items, and no cursor twice.
+ */
 async function readAllPages<T>(
+  what: string,
+  maxItems: number,
   fetchPage: (
     cursor: string | undefined,
   ) => Promise<{ items: T[]; nextCursor?: string | undefined }>,
 ): Promise<T[]> {
   const items: T[] = [];
+  const cursors = new Set<string>();
   let cursor: string | undefined;
-  for (let page = 0; page < 1000; page++) {
+  for (let page = 0; page < MAX_LIST_PAGES; page++) {
     const result = await fetchPage(cursor);
     items.push(...result.items);
+    if (items.length > maxItems) {
+      throw new CatalogLimitError(
+        `${what} has more than ${maxItems} items (tool_trust.max_list_items); the list was not taken`,
+      );
+    }
     if (!result.nextCursor) return items;
+    if (cursors.has(result.nextCursor)) {
+      throw new CatalogLimitError(
+        `${what} repeats the page cursor ${JSON.stringify(result.nextCursor.slice(0, 40))} after ${page + 1} pages; the list was not taken`,
+      );
+    }
+    cursors.add(result.nextCursor);
     cursor = result.nextCursor;
   }
-  throw new Error('upstream returned more than 1000 pages');
+  throw new CatalogLimitError(
+    `${what} did not end within ${MAX_LIST_PAGES} pages; the list was not taken`,
+  );
 }
 
 /** What one call to an upstream carries besides its params. */
@@ -78,6 +108,9 @@ export interface CallOptions {
   /** Epoch ms after which `headers` must not be sent again (an obtained token's expiry). */
   headersExpireAt?: number;
 }
+
+/** tool_trust.max_list_items unless configured: items one list may have. */
+export const DEFAULT_MAX_LIST_ITEMS = 10_000;
 
 /** The SDK client's timeout for requests that name none: the catalog reads. */
 const LIST_TIMEOUT_MS = 60_000;
@@ -128,6 +161,11 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
 
   get lastErrorMessage(): string {
     return this.lastError;
+  }
+
+  /** What the server said it is in its initialize result (name, version), once connected. */
+  get serverInfo(): { name: string; version: string } | undefined {
+    return this.client?.serverInfo;
   }
 
   /**
@@ -298,8 +336,8 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     try {
       return await request(client);
     } catch (err) {
-      // Already a clear answer (a result the tool's output schema refuses).
-      if (err instanceof RpcError) throw err;
+      // Already a clear answer (a result the tool's output schema refuses, a list too long).
+      if (err instanceof RpcError || err instanceof CatalogLimitError) throw err;
       if (err instanceof UpstreamClosedError) {
         throw new UpstreamUnavailableError(
           `upstream ${this.name} disconnected during ${what}; it is being restarted. ` +
@@ -334,11 +372,13 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     }
   }
 
-  async fetchCatalog(): Promise<ServerCatalog> {
+  /** Reads the server's lists, each at most `maxItems` items (tool_trust.max_list_items). */
+  async fetchCatalog(maxItems = DEFAULT_MAX_LIST_ITEMS): Promise<ServerCatalog> {
+    const what = (list: string): string => `upstream ${this.name}'s ${list}`;
     return this.run('catalog refresh', async (client) => {
       const caps = client.serverCapabilities ?? {};
       const tools = caps.tools
-        ? await readAllPages(async (cursor) => {
+        ? await readAllPages(what('tools/list'), maxItems, async (cursor) => {
             const r = await client.request(
               'tools/list',
               cursor ? { cursor } : undefined,
@@ -349,7 +389,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
           })
         : [];
       const prompts = caps.prompts
-        ? await readAllPages(async (cursor) => {
+        ? await readAllPages(what('prompts/list'), maxItems, async (cursor) => {
             const r = await client.request(
               'prompts/list',
               cursor ? { cursor } : undefined,
@@ -360,7 +400,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
           })
         : [];
       const resources = caps.resources
-        ? await readAllPages(async (cursor) => {
+        ? await readAllPages(what('resources/list'), maxItems, async (cursor) => {
             const r = await client.request(
               'resources/list',
               cursor ? { cursor } : undefined,
@@ -371,7 +411,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
           })
         : [];
       const templates = caps.resources
-        ? await readAllPages(async (cursor) => {
+        ? await readAllPages(what('resources/templates/list'), maxItems, async (cursor) => {
             const r = await client.request(
               'resources/templates/list',
               cursor ? { cursor } : undefined,

@@ -126,6 +126,7 @@ export class UpstreamRpc {
   private readonly pending = new Map<number, Pending>();
   private capabilities: ServerCapabilities | undefined;
   private serverInstructions: string | undefined;
+  private serverImplementation: { name: string; version: string } | undefined;
   private closed = false;
 
   constructor(
@@ -136,6 +137,11 @@ export class UpstreamRpc {
   /** The server's capabilities, once initialized. */
   get serverCapabilities(): ServerCapabilities | undefined {
     return this.capabilities;
+  }
+
+  /** The server's name and version from its initialize result (serverInfo). */
+  get serverInfo(): { name: string; version: string } | undefined {
+    return this.serverImplementation;
   }
 
   /** The server's instructions from its initialize result, if it gave any. */
@@ -165,6 +171,10 @@ export class UpstreamRpc {
       }
       this.capabilities = result.capabilities;
       this.serverInstructions = result.instructions;
+      this.serverImplementation = {
+        name: result.serverInfo.name,
+        version: result.serverInfo.version,
+      };
       this.transport.setProtocolVersion?.(result.protocolVersion);
       await this.transport.send(
         { jsonrpc: '2.0', method: 'notifications/initialized' },

@@ -138,6 +138,12 @@ function isDistinctive(name: string): boolean {
   return /[_.\-0-9]/.test(name) || /[a-z][A-Z]/.test(name);
 }
 
+/** Whether "tool" stands right before or after the word at text[at, at + length). */
+function calledATool(text: string, at: number, length: number): boolean {
+  const around = text.slice(Math.max(0, at - 12), at + length + 12).toLowerCase();
+  return /\btools?\b/.test(around);
+}
+
 /**
  * Shadowing: a server's text that names another server's tool ("when the send_email tool
  * is used, also …"), the classic way one server steers how the model uses another's tools;
@@ -168,19 +174,17 @@ export function shadowingFindings(
     }
   }
   for (const { field, text } of texts) {
-    if (field.endsWith('{name}') || field === 'name') continue;
-    const tokens = [...text.matchAll(TOKEN)];
-    tokens.forEach((match, i) => {
+    // Property names and schema keywords ("object", "string") steer nothing.
+    if (field.endsWith('{name}') || field === 'name' || text.length < 4) continue;
+    TOKEN.lastIndex = 0;
+    for (let match = TOKEN.exec(text); match !== null; match = TOKEN.exec(text)) {
       const token = match[0];
+      if (token.length < 3) continue;
       const owners = names.get(token.toLowerCase());
-      if (owners === undefined) return;
-      const near = (j: number): string => tokens[j]?.[0].toLowerCase() ?? '';
-      const calledATool = [near(i - 1), near(i + 1), near(i - 2), near(i + 2)].some(
-        (t) => t === 'tool' || t === 'tools',
-      );
+      if (owners === undefined) continue;
       for (const other of owners) {
         if (other.server === server || seen.has(other.id)) continue;
-        if (!isDistinctive(token) && !calledATool) continue;
+        if (!isDistinctive(token) && !calledATool(text, match.index, token.length)) continue;
         seen.add(other.id);
         findings.push({
           detector: 'shadowing.mention',
@@ -192,7 +196,7 @@ export function shadowingFindings(
           message: `names ${other.server}'s tool ${other.id}: a server's text that steers another server's tools`,
         });
       }
-    });
+    }
   }
   return findings;
 }
