@@ -37,6 +37,8 @@ const MAX_FIELD = 120;
 
 /** Fields that carry no text for the model (client-side metadata). */
 const SKIPPED = new Set(['_meta']);
+/** Schema keywords whose value names a schema dialect or id: a URL nobody reads. */
+const SCHEMA_IDS = new Set(['$schema', '$id']);
 
 const rank = (s: Severity): number => SEVERITIES.indexOf(s);
 
@@ -77,6 +79,7 @@ export function itemTexts(item: object): ItemText[] {
     }
     for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
       if (depth === 0 && SKIPPED.has(key)) continue;
+      if (depth > 0 && SCHEMA_IDS.has(key) && typeof v === 'string') continue;
       const here = path(at, key);
       // A property name is text the model reads too (it is how arguments are named).
       if (depth > 0 && key.length > 0) texts.push({ field: `${here}{name}`, text: key });
