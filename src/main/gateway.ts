@@ -27,6 +27,7 @@ import { mcpHandler } from '../http/mcp-endpoint.js';
 import { TransportCounters } from '../mcp/server/http-transport.js';
 import { SessionManager } from '../http/live-sessions.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
+import { TrustWatch } from './trust-watch.js';
 import { createStore } from '../sessions/create-store.js';
 import { MemoryStore } from '../sessions/memory-store.js';
 import { CredentialBroker } from '../credentials/broker.js';
@@ -102,8 +103,23 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   }
 
   const broker = new CredentialBroker(config.gateway.id, logger);
-  const registry = new UpstreamRegistry(config.upstreams, logger, broker, config.toolTrust);
+  const registry = new UpstreamRegistry(
+    config.upstreams,
+    logger,
+    broker,
+    config.toolTrust,
+    () => policy.current()?.upstreamRegistry,
+  );
+  // A new policy may bring another upstream registry: connected upstreams are checked again.
+  if (config.toolTrust.registry === 'enforce')
+    policy.onInstalled(() => registry.recheckIdentities());
   await registry.start();
+  // Items that differ from their pins, or carry unacknowledged findings, are said in the log.
+  const trustWatch = new TrustWatch(logger);
+  const checkTrust = (): void => trustWatch.check(policy.current(), registry.catalog);
+  registry.on('catalogChanged', checkTrust);
+  policy.onInstalled(checkTrust);
+  checkTrust();
 
   const decisionLog = createDecisionLog(
     config.audit.destinations,

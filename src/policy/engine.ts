@@ -9,6 +9,11 @@ import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import type { WasmBundle } from './bundle/read.js';
 import { McpgateError } from '../util/errors.js';
 import { parsePins, PinsError, type Pins } from '../upstreams/trust/pins.js';
+import {
+  parseRegistryData,
+  RegistryDataError,
+  type UpstreamRegistryData,
+} from '../upstreams/trust/identity.js';
 
 // The package's ESM entry exports only the async loadPolicy; the synchronous loader (used
 // to rebuild an instance in the middle of a request) is on its CommonJS entry.
@@ -90,6 +95,8 @@ export class PolicyEngine {
     readonly omitsHistory: boolean,
     /** The approved fingerprints of catalog items in this bundle's data (data.pins). */
     readonly pins: Pins,
+    /** The registered upstreams in this bundle's data (data.registry). */
+    readonly upstreamRegistry: UpstreamRegistryData,
   ) {
     this.module = module;
     this.resetAboveBytes = Math.max(memory.initialPages * 4, 64) * PAGE_BYTES;
@@ -112,13 +119,22 @@ export class PolicyEngine {
       );
     }
     let pins: Pins;
+    let upstreamRegistry: UpstreamRegistryData;
     try {
       pins = parsePins(bundle.data, `bundle ${bundle.revision}`);
+      upstreamRegistry = parseRegistryData(bundle.data, `bundle ${bundle.revision}`);
     } catch (err) {
-      if (!(err instanceof PinsError)) throw err;
-      throw new PolicyLoadError(
-        `${err.message}; fix rego/pins/data.json (mcpgate tools pin writes it)`,
-      );
+      if (err instanceof PinsError) {
+        throw new PolicyLoadError(
+          `${err.message}; fix rego/pins/data.json (mcpgate tools pin writes it)`,
+        );
+      }
+      if (err instanceof RegistryDataError) {
+        throw new PolicyLoadError(
+          `${err.message}; fix rego/registry/data.json (mcpgate registry add writes it)`,
+        );
+      }
+      throw err;
     }
     const engine = new PolicyEngine(
       bundle.revision,
@@ -127,6 +143,7 @@ export class PolicyEngine {
       memory,
       bundle.unreadInput.includes('session.history'),
       pins,
+      upstreamRegistry,
     );
     for (const entrypoint of [DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT]) {
       if (!engine.hasEntrypoint(entrypoint)) {

@@ -30,6 +30,8 @@ import { INTERNAL_ERROR, REQUEST_TIMEOUT } from '../mcp/jsonrpc/codes.js';
 import { RpcError } from '../mcp/jsonrpc/errors.js';
 import { McpgateError } from '../util/errors.js';
 import type { ServerCatalog } from './catalog.js';
+import type { PeerCertificate } from 'node:tls';
+import { UpstreamIdentityError, type IdentityGate } from './trust/identity.js';
 import { HttpClientTransport } from '../mcp/client/http-transport.js';
 import {
   UpstreamCancelledError,
@@ -142,8 +144,17 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
      * A call carries its own credential (CallOptions.headers) instead.
      */
     private readonly connectionHeaders?: () => Promise<Record<string, string>>,
+    /** The registry's checks (tool_trust.registry: enforce); none when it is off. */
+    private readonly identity?: IdentityGate,
   ) {
     super();
+  }
+
+  /** Why the registry refused this upstream at the last attempt (cleared once it connects). */
+  private refusalValue: string | undefined;
+
+  get refusal(): string | undefined {
+    return this.refusalValue;
   }
 
   get name(): string {
@@ -223,9 +234,18 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     for (const [key, source] of Object.entries(this.config.headers)) {
       headers[key] = readValue(source, `${where}.headers.${key}`);
     }
+    const gate = this.identity;
     return new HttpClientTransport(new URL(this.config.url), {
       headers,
       credentials: () => this.credentialHeaders(),
+      ...(gate?.checkCertificate === undefined
+        ? {}
+        : {
+            checkCertificate: (cert: PeerCertificate) => {
+              const refusal = gate.checkCertificate?.(cert);
+              return refusal === undefined ? undefined : new UpstreamIdentityError(refusal);
+            },
+          }),
     });
   }
 
@@ -233,6 +253,8 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     this.stateValue = 'connecting';
     let client: UpstreamRpc | undefined;
     try {
+      // Nothing is started or sent to an upstream the registry does not admit.
+      this.checkIdentity(this.identity?.beforeConnect());
       client = new UpstreamRpc(this.buildTransport());
       const connected = client;
       client.onclose = () => this.onClosed(connected, 'connection closed');
@@ -242,6 +264,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       client.onListChanged = (kind) => this.emit('listChanged', kind);
       const headers = await this.credentialHeaders();
       await client.connect({ timeoutMs: this.config.timeoutMs, headers });
+      this.checkIdentity(this.identity?.afterInitialize(client.serverInfo));
     } catch (err) {
       const message = (err as Error).message;
       await client?.close().catch(() => undefined);
@@ -259,8 +282,39 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     this.stateValue = 'ready';
     this.attempts = 0;
     this.lastError = '';
+    this.refusalValue = undefined;
     this.logger.info('upstream connected', { upstream: this.name, owner: this.owner });
     this.emit('ready');
+  }
+
+  /** Throws (and remembers why) when the registry refuses this upstream. */
+  private checkIdentity(refusal: string | undefined): void {
+    if (refusal === undefined) return;
+    if (refusal !== this.refusalValue) {
+      this.logger.error('upstream refused by the registry', {
+        upstream: this.name,
+        reason: refusal,
+      });
+    }
+    this.refusalValue = refusal;
+    throw new UpstreamIdentityError(`refused by the upstream registry: ${refusal}`);
+  }
+
+  /**
+   * Checks a connected upstream again (a new policy brought another registry): when it is
+   * now refused, the connection is closed and retried like a dropped one.
+   */
+  recheckIdentity(): void {
+    const client = this.client;
+    if (client === undefined || this.stateValue !== 'ready') return;
+    try {
+      this.checkIdentity(this.identity?.beforeConnect());
+      this.checkIdentity(this.identity?.afterInitialize(client.serverInfo));
+    } catch (err) {
+      this.client = undefined;
+      void client.close().catch(() => undefined);
+      this.scheduleRetry((err as Error).message);
+    }
   }
 
   private onClosed(client: UpstreamRpc, reason: string): void {

@@ -17,6 +17,7 @@ import { McpgateError } from '../util/errors.js';
 import { assessLists, itemKey } from './trust/assess.js';
 import { listDrift } from './trust/drift.js';
 import type { CatalogKind, Fingerprint } from './trust/fingerprint.js';
+import { identityGate, type IdentityGate, type UpstreamRegistryData } from './trust/identity.js';
 
 export class CatalogError extends McpgateError {
   static override readonly code = 'ERR_CATALOG_CONFLICT';
@@ -32,6 +33,8 @@ export interface UpstreamStatus {
   catalog_error?: string;
   /** Items left out of its lists (too deep or too large to fingerprint), at most ten. */
   left_out?: string[];
+  /** Why the upstream registry refused it (tool_trust.registry: enforce). */
+  refused?: string;
   tools: number;
 }
 
@@ -78,8 +81,23 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
     private readonly logger: Logger,
     private readonly broker: CredentialBroker,
     private readonly trust: ToolTrustConfig = resolveToolTrust(DEFAULT_TOOL_TRUST),
+    /** The upstream registry of the policy in force (undefined: no policy is loaded). */
+    private readonly registryData: () => UpstreamRegistryData | undefined = () => undefined,
   ) {
     super();
+  }
+
+  /** The registry's checks of one upstream; none when tool_trust.registry is off. */
+  private gateFor(config: UpstreamConfig): IdentityGate | undefined {
+    return this.trust.registry === 'enforce' ? identityGate(config, this.registryData) : undefined;
+  }
+
+  /** Checks every connected upstream again, after a policy with another registry came in force. */
+  recheckIdentities(): void {
+    for (const connection of this.shared.values()) connection.recheckIdentity();
+    for (const connections of this.perSession.values()) {
+      for (const connection of connections.values()) connection.recheckIdentity();
+    }
   }
 
   get catalog(): Catalog {
@@ -93,8 +111,13 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
    */
   async start(): Promise<void> {
     for (const config of this.configs) {
-      const connection = new UpstreamConnection(config, this.logger, 'shared', undefined, () =>
-        this.broker.connectionHeaders(config.name, config.credential),
+      const connection = new UpstreamConnection(
+        config,
+        this.logger,
+        'shared',
+        undefined,
+        () => this.broker.connectionHeaders(config.name, config.credential),
+        this.gateFor(config),
       );
       connection.on('ready', () => {
         if (this.started) void this.refresh(config.name, new Set(ALL_LISTS), 'reconnect');
@@ -295,6 +318,7 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
       if (connection?.lastErrorMessage) status.last_error = connection.lastErrorMessage;
       const catalogError = this.catalogErrors.get(config.name);
       if (catalogError !== undefined) status.catalog_error = catalogError;
+      if (connection?.refusal !== undefined) status.refused = connection.refusal;
       const leftOut = this.leftOut.get(config.name) ?? [];
       if (leftOut.length > 0) status.left_out = leftOut.slice(0, MAX_LEFT_OUT_SHOWN);
       return status;
@@ -347,6 +371,7 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
         config.credential.type === 'static-secret'
           ? () => this.broker.connectionHeaders(config.name, config.credential)
           : undefined,
+        this.gateFor(config),
       );
       connections.set(server, connection);
       await connection.start(headers, headersExpireAt);

@@ -19,6 +19,7 @@ import { POLICY_REPLAY_SPEC } from '../../src/cli/replay-command.js';
 import { SESSIONS_SPECS } from '../../src/cli/sessions-command.js';
 import { START_SPEC } from '../../src/cli/start-command.js';
 import { TOOLS_PIN_SPEC, TOOLS_SCAN_SPEC } from '../../src/cli/tools-command.js';
+import { REGISTRY_ADD_SPEC, REGISTRY_VERIFY_SPEC } from '../../src/cli/registry-command.js';
 import { DEV_IDP_SPEC, DEV_TOKEN_SPEC } from '../../dev/idp/cli.js';
 import { BIN, ROOT } from './support/gateway.js';
 
@@ -52,6 +53,8 @@ const SPECS: CommandSpec[] = [
   AUDIT_VERIFY_SPEC,
   TOOLS_SCAN_SPEC,
   TOOLS_PIN_SPEC,
+  REGISTRY_ADD_SPEC,
+  REGISTRY_VERIFY_SPEC,
   DEV_IDP_SPEC,
   DEV_TOKEN_SPEC,
 ];
