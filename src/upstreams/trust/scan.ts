@@ -37,6 +37,8 @@ const MAX_FIELD = 120;
 
 /** Fields that carry no text for the model (client-side metadata). */
 const SKIPPED = new Set(['_meta']);
+/** Schema keywords whose value maps names (that a model reads) to schemas. */
+const PROPERTY_MAPS = new Set(['properties', 'patternProperties', '$defs', 'definitions']);
 /** Schema keywords whose value names a schema dialect or id: a URL nobody reads. */
 const SCHEMA_IDS = new Set(['$schema', '$id']);
 
@@ -51,42 +53,56 @@ export function bySeverity(a: ItemFinding, b: ItemFinding): number {
   );
 }
 
-function path(parent: string, key: string | number): string {
-  const next =
-    typeof key === 'number'
-      ? `${parent}[${key}]`
-      : /^[A-Za-z_$][\w$-]*$/.test(key)
-        ? parent === ''
-          ? key
-          : `${parent}.${key}`
-        : `${parent}[${JSON.stringify(key)}]`;
-  return next.length > MAX_FIELD ? `${next.slice(0, MAX_FIELD - 1)}…` : next;
+/** One step of a field path: `.key`, `[0]`, `["odd key"]`. */
+function step(key: string | number, first: boolean): string {
+  if (typeof key === 'number') return `[${key}]`;
+  if (/^[A-Za-z_$][\w$-]*$/.test(key)) return first ? key : `.${key}`;
+  return `[${JSON.stringify(key)}]`;
 }
 
-/** Every string of an item (values and object keys), with its field path. */
+/**
+ * A text no detector can find anything in: shorter than any phrase, printable ASCII only (so
+ * nothing hidden), and too short to name another server's tool. Most schema strings
+ * ("object", "string") and property names ("id", "path") are such texts.
+ */
+const HARMLESS = /^[\x20-\x7E]{0,7}$/;
+
+/** Every string of an item (values and object keys) a detector could find something in. */
 export function itemTexts(item: object): ItemText[] {
   const texts: ItemText[] = [];
-  const walk = (value: unknown, at: string, depth: number): void => {
+  // The path is kept as steps and joined only for a text that is kept.
+  const steps: string[] = [];
+  const field = (suffix = ''): string => {
+    const joined = steps.join('') + suffix;
+    return joined.length > MAX_FIELD ? `${joined.slice(0, MAX_FIELD - 1)}…` : joined;
+  };
+  const walk = (value: unknown, depth: number, namesProperties = false): void => {
     if (depth > 64) return; // fingerprinting refused deeper items before they get here
     if (typeof value === 'string') {
-      if (value.length > 0) texts.push({ field: at, text: value });
+      if (!HARMLESS.test(value)) texts.push({ field: field(), text: value });
       return;
     }
     if (typeof value !== 'object' || value === null) return;
     if (Array.isArray(value)) {
-      value.forEach((v, i) => walk(v, path(at, i), depth + 1));
+      for (let i = 0; i < value.length; i++) {
+        steps.push(step(i, false));
+        walk(value[i], depth + 1);
+        steps.pop();
+      }
       return;
     }
-    for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    for (const key in value) {
+      const v = (value as Record<string, unknown>)[key];
       if (depth === 0 && SKIPPED.has(key)) continue;
       if (depth > 0 && SCHEMA_IDS.has(key) && typeof v === 'string') continue;
-      const here = path(at, key);
+      steps.push(step(key, steps.length === 0));
       // A property name is text the model reads too (it is how arguments are named).
-      if (depth > 0 && key.length > 0) texts.push({ field: `${here}{name}`, text: key });
-      walk(v, here, depth + 1);
+      if (namesProperties && !HARMLESS.test(key)) texts.push({ field: field('{name}'), text: key });
+      walk(v, depth + 1, PROPERTY_MAPS.has(key));
+      steps.pop();
     }
   };
-  walk(item, '', 0);
+  walk(item, 0);
   return texts;
 }
 
@@ -131,21 +147,15 @@ export interface ToolName {
   readonly exposed: string;
 }
 
-const TOKEN = /[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?/g;
+/** A word that cannot be an ordinary word: with `_`, `-` or `.` inside, a digit, or camelCase. */
+const DISTINCTIVE =
+  /[A-Za-z0-9]+(?:[_.-][A-Za-z0-9]+)+|[A-Za-z]*[0-9][A-Za-z0-9]*|[a-z]+[A-Z][A-Za-z0-9]*/g;
+/** A word right before or after "tool(s)", quoted or not: "the search tool", "tool `search`". */
+const BEFORE_TOOL = /\b([A-Za-z][\w-]*)[`'"]?\s+(?=tools?\b)/gi;
+const AFTER_TOOL = /\btools?\s+[`'"]?([A-Za-z][\w-]*)/gi;
 
-/**
- * A name that cannot be an ordinary word: it has `_`, `-`, `.`, a digit or an inner capital.
- * A plain word ("search", "echo") counts only where the text calls it a tool.
- */
-function isDistinctive(name: string): boolean {
-  return /[_.\-0-9]/.test(name) || /[a-z][A-Z]/.test(name);
-}
-
-/** Whether "tool" stands right before or after the word at text[at, at + length). */
-function calledATool(text: string, at: number, length: number): boolean {
-  const around = text.slice(Math.max(0, at - 12), at + length + 12).toLowerCase();
-  return /\btools?\b/.test(around);
-}
+/** Fields of prose: a description or title, at the top or anywhere in a schema. */
+const PROSE_FIELD = /(?:^|\.)(?:description|title)$/;
 
 /**
  * Shadowing: a server's text that names another server's tool ("when the send_email tool
@@ -176,28 +186,47 @@ export function shadowingFindings(
       break;
     }
   }
+  const report = (
+    other: ToolName,
+    field: string,
+    text: string,
+    at: number,
+    length: number,
+  ): void => {
+    if (other.server === server || seen.has(other.id)) return;
+    seen.add(other.id);
+    findings.push({
+      detector: 'shadowing.mention',
+      type: 'shadowing',
+      severity: 'high',
+      field,
+      offset: at,
+      excerpt: excerpt(text, at, at + length),
+      message: `names ${other.server}'s tool ${other.id}: a server's text that steers another server's tools`,
+    });
+  };
   for (const { field, text } of texts) {
-    // Property names and schema keywords ("object", "string") steer nothing.
-    if (field.endsWith('{name}') || field === 'name' || text.length < 4) continue;
-    TOKEN.lastIndex = 0;
-    for (let match = TOKEN.exec(text); match !== null; match = TOKEN.exec(text)) {
-      const token = match[0];
-      if (token.length < 3) continue;
-      const owners = names.get(token.toLowerCase());
-      if (owners === undefined) continue;
-      for (const other of owners) {
-        if (other.server === server || seen.has(other.id)) continue;
-        if (!isDistinctive(token) && !calledATool(text, match.index, token.length)) continue;
-        seen.add(other.id);
-        findings.push({
-          detector: 'shadowing.mention',
-          type: 'shadowing',
-          severity: 'high',
-          field,
-          offset: match.index,
-          excerpt: excerpt(text, match.index, match.index + token.length),
-          message: `names ${other.server}'s tool ${other.id}: a server's text that steers another server's tools`,
-        });
+    // Prose steers a model; property names, enum values and URIs do not.
+    if (!PROSE_FIELD.test(field)) continue;
+    // Only two kinds of words can name a tool here: distinctive ones (read_text_file,
+    // fs.read, getFile, tool2), and plain ones next to the word "tool"; each kind is found
+    // by one pattern, so ordinary words cost no lookup.
+    DISTINCTIVE.lastIndex = 0;
+    for (let m = DISTINCTIVE.exec(text); m !== null; m = DISTINCTIVE.exec(text)) {
+      if (m[0].length < 3) continue;
+      for (const other of names.get(m[0].toLowerCase()) ?? []) {
+        report(other, field, text, m.index, m[0].length);
+      }
+    }
+    for (const pattern of [BEFORE_TOOL, AFTER_TOOL]) {
+      pattern.lastIndex = 0;
+      for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
+        const word = m[1] ?? '';
+        if (word.length < 3) continue;
+        const at = m.index + m[0].indexOf(word);
+        for (const other of names.get(word.toLowerCase()) ?? []) {
+          report(other, field, text, at, word.length);
+        }
       }
     }
   }
