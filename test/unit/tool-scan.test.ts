@@ -100,6 +100,21 @@ describe('shadowing', () => {
     expect(shadowingFindings('notes', undefined, texts, names)).toEqual([]);
   });
 
+  it("does not take a tool naming itself for shadowing another server's tool of that name", () => {
+    const withEcho = toolNameIndex([
+      { server: 'lab', id: 'lab.echo', name: 'echo', exposed: 'lab__echo' },
+      { server: 'everything', id: 'everything.echo', name: 'echo', exposed: 'everything__echo' },
+    ]);
+    const texts = itemTexts({
+      name: 'echo',
+      title: 'Echo Tool',
+      description: 'The echo tool repeats its input.',
+    });
+    expect(shadowingFindings('everything', 'echo', texts, withEcho).map((f) => f.detector)).toEqual(
+      ['shadowing.same_name'],
+    );
+  });
+
   it("notes a tool with another server's tool name (medium)", () => {
     const [finding] = shadowingFindings('evil', 'search', [], names);
     expect(finding).toMatchObject({

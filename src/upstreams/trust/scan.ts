@@ -154,8 +154,11 @@ const DISTINCTIVE =
 const BEFORE_TOOL = /\b([A-Za-z][\w-]*)[`'"]?\s+(?=tools?\b)/gi;
 const AFTER_TOOL = /\btools?\s+[`'"]?([A-Za-z][\w-]*)/gi;
 
-/** Fields of prose: a description or title, at the top or anywhere in a schema. */
-const PROSE_FIELD = /(?:^|\.)(?:description|title)$/;
+/**
+ * Fields of prose that can steer: a description, at the top or anywhere in a schema. (A
+ * title is a label: "Echo Tool" names the tool itself, not another server's echo.)
+ */
+const PROSE_FIELD = /(?:^|\.)description$/;
 
 /**
  * Shadowing: a server's text that names another server's tool ("when the send_email tool
@@ -171,6 +174,7 @@ export function shadowingFindings(
 ): ItemFinding[] {
   const findings: ItemFinding[] = [];
   const seen = new Set<string>();
+  const own = itemName?.toLowerCase();
   if (itemName !== undefined) {
     for (const other of names.get(itemName.toLowerCase()) ?? []) {
       if (other.server === server || other.name !== itemName) continue;
@@ -194,6 +198,8 @@ export function shadowingFindings(
     length: number,
   ): void => {
     if (other.server === server || seen.has(other.id)) return;
+    // A text that names its own item ("echo: echoes …") steers nothing else.
+    if (own !== undefined && text.slice(at, at + length).toLowerCase() === own) return;
     seen.add(other.id);
     findings.push({
       detector: 'shadowing.mention',
