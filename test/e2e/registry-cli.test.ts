@@ -3,33 +3,17 @@
 // real HTTPS MCP server with a certificate made here by openssl, whose public key is pinned
 // and then checked on the TLS connection itself.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { BIN, FIXTURE_SERVERS, ROOT } from './support/gateway.js';
+import { runCli } from './support/cli.js';
+import { FIXTURE_SERVERS, ROOT } from './support/gateway.js';
 
-const run = promisify(execFile);
-
-async function cli(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { env });
 
 const dir = mkdtempSync(join(tmpdir(), 'mcpgate-registry-'));
 const certFile = join(dir, 'cert.pem');

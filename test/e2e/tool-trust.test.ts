@@ -9,24 +9,22 @@
 // upstream reporting another serverInfo is never connected and /readyz says why.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { callTool, connectClient, textOf } from './support/client.js';
+import { runCli } from './support/cli.js';
 import {
-  BIN,
   FIXTURE_SERVERS,
   ROOT,
+  quickstartUpstreams,
   scratchDir,
   startGatewayProcess,
   type GatewayProcess,
 } from './support/gateway.js';
 import { buildInto, copyRego } from './support/rego-copy.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
-
-const run = promisify(execFile);
+import { until } from '../support/until.js';
 
 let issuer: TestIssuer;
 let gateway: GatewayProcess;
@@ -42,17 +40,7 @@ const hostile = (env: Record<string, string>): Record<string, unknown> => ({
 
 function upstreams(impostorInfo: string): Record<string, unknown> {
   return {
-    filesystem: {
-      transport: 'stdio',
-      command: join(ROOT, 'node_modules/.bin/mcp-server-filesystem'),
-      args: ['.'],
-      cwd: 'demo',
-    },
-    everything: {
-      transport: 'stdio',
-      command: join(ROOT, 'node_modules/.bin/mcp-server-everything'),
-      args: ['stdio'],
-    },
+    ...quickstartUpstreams(),
     memory: {
       transport: 'stdio',
       command: join(ROOT, 'node_modules/.bin/mcp-server-memory'),
@@ -84,8 +72,9 @@ function profile(purpose: string, requirePinned: boolean): string {
 }
 
 async function cli(args: string[], cwd: string): Promise<string> {
-  const { stdout } = await run(process.execPath, [BIN, ...args], { cwd });
-  return stdout;
+  const result = await runCli(args, { cwd });
+  if (result.code !== 0) throw new Error(`mcpgate ${args.join(' ')} failed:\n${result.stderr}`);
+  return result.stdout;
 }
 
 beforeAll(async () => {
@@ -165,14 +154,6 @@ async function denial(
 
 async function listed(client: Client): Promise<string[]> {
   return (await client.listTools()).tools.map((t) => t.name).sort();
-}
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('pinned reference servers', () => {

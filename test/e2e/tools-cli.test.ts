@@ -4,25 +4,12 @@
 // description, an oversized definition). The table, the JSON report, the exit status for
 // CI, the pins file written and re-read, acknowledgements.
 import { describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { BIN, FIXTURE_SERVERS, ROOT } from './support/gateway.js';
-
-const run = promisify(execFile);
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd: ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+import { runCli as cli } from './support/cli.js';
+import { FIXTURE_SERVERS, ROOT } from './support/gateway.js';
 
 /** A configuration with the hostile server, and the filesystem server when `withFilesystem`. */
 function setup(

@@ -11,6 +11,7 @@ import { pinFacts } from '../../src/upstreams/trust/pins.js';
 import { silentLogger } from '../../src/util/logger.js';
 import { PACKAGE_ROOT } from '../../src/util/paths.js';
 import { capturingLogger } from '../support/logger.js';
+import { until } from '../support/until.js';
 
 const HOSTILE = join(PACKAGE_ROOT, 'dist/test/fixtures/servers/hostile-server.js');
 
@@ -57,14 +58,6 @@ const logged = (lines: string[], message: string): Array<Record<string, unknown>
   lines
     .map((l) => JSON.parse(l) as Record<string, unknown>)
     .filter((entry) => entry.message === message);
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('catalog trust against a hostile server', () => {
   it('scans every item when the lists are read: poisoning, hidden text, shadowing', async () => {
