@@ -91,7 +91,7 @@ function configWith(upstreams: Record<string, unknown>): string {
 const hostile = (serverInfo: string): Record<string, unknown> => ({
   transport: 'stdio',
   command: process.execPath,
-  args: [join(FIXTURE_SERVERS, 'hostile-server.js')],
+  args: [join(FIXTURE_SERVERS, 'rug-pull-server.js')],
   env: { HOSTILE_TOOLS: { literal: 'weather' }, HOSTILE_SERVER_INFO: { literal: serverInfo } },
 });
 
@@ -110,7 +110,7 @@ describe('mcpgate registry', () => {
     ]);
     expect(added.code).toBe(0);
     expect(added.stdout).toMatch(
-      /^registered hostile: .*hostile-server\.js \(sha256 [0-9a-f]{16}…\); serverInfo hostile 1\.0\.0$/m,
+      /^registered hostile: .*rug-pull-server\.js \(sha256 [0-9a-f]{16}…\); serverInfo hostile 1\.0\.0$/m,
     );
     expect(
       (await cli(['registry', 'verify', '--config', honest, '--registry', registry])).stdout,

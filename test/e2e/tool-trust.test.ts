@@ -34,7 +34,7 @@ let strict: Client;
 const hostile = (env: Record<string, string>): Record<string, unknown> => ({
   transport: 'stdio',
   command: process.execPath,
-  args: [join(FIXTURE_SERVERS, 'hostile-server.js')],
+  args: [join(FIXTURE_SERVERS, 'rug-pull-server.js')],
   env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, { literal: v }])),
 });
 

@@ -37,7 +37,7 @@ function setup(
         hostile: {
           transport: 'stdio',
           command: process.execPath,
-          args: [join(FIXTURE_SERVERS, 'hostile-server.js')],
+          args: [join(FIXTURE_SERVERS, 'rug-pull-server.js')],
           env: Object.fromEntries(Object.entries(hostileEnv).map(([k, v]) => [k, { literal: v }])),
         },
       },

@@ -1,5 +1,5 @@
 // The catalog's trust work against a real hostile server (test/fixtures/servers/
-// hostile-server.ts, a stdio child): every item fingerprinted and scanned when the lists are
+// rug-pull-server.ts, a stdio child): every item fingerprinted and scanned when the lists are
 // read, a rug pull caught by the periodic re-read with a bounded diff in the log and the item
 // marked changed since first seen, and bad lists bounded with a clear error.
 import { afterEach, describe, expect, it } from '@jest/globals';
@@ -13,7 +13,7 @@ import { PACKAGE_ROOT } from '../../src/util/paths.js';
 import { capturingLogger } from '../support/logger.js';
 import { until } from '../support/until.js';
 
-const HOSTILE = join(PACKAGE_ROOT, 'dist/test/fixtures/servers/hostile-server.js');
+const HOSTILE = join(PACKAGE_ROOT, 'dist/test/fixtures/servers/rug-pull-server.js');
 
 let registry: UpstreamRegistry | undefined;
 afterEach(async () => {
