@@ -1,25 +1,34 @@
 #!/usr/bin/env bash
 # Installs what this checkout needs, and only what is missing, so `npm test` and
 # `npm run quickstart` work as the first command on a fresh clone:
+#   - the pinned Node.js (scripts/install-node.sh into .tools/node), on which the rest runs;
 #   - the npm packages of package-lock.json (`npm install` when node_modules does not match);
 #   - the pinned OPA CLI (scripts/install-opa.sh: a matching opa on PATH, or go install);
 #   - with --redis, redis-server for the session-store and replica tests (apt-get, as root,
-#     when it is missing).
+#     when it is missing);
+#   - with --clients, the real MCP clients of the conformance and Python client tests: the
+#     conformance suite on its own Node 22 (scripts/install-conformance.sh) and the Python
+#     MCP SDK in a venv when python3 >= 3.11 is there (scripts/install-python-client.sh).
 # Each step that cannot be done says what to install by hand.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export npm_config_update_notifier=false
 
 with_redis=false
+with_clients=false
 for arg in "$@"; do
   case "$arg" in
     --redis) with_redis=true ;;
+    --clients) with_clients=true ;;
     *)
-      echo "setup: unknown option $arg (usage: scripts/setup.sh [--redis])" >&2
+      echo "setup: unknown option $arg (usage: scripts/setup.sh [--redis] [--clients])" >&2
       exit 2
       ;;
   esac
 done
+
+# npm install and its packages' install scripts run on the pinned Node.js too.
+. scripts/use-node.sh
 
 if ! node scripts/npm-packages-current.mjs; then
   # npm install (not npm ci): it installs exactly the lock's versions, but unlike npm ci it
@@ -50,4 +59,9 @@ if [ "$with_redis" = true ]; then
       exit 1
     fi
   fi
+fi
+
+if [ "$with_clients" = true ]; then
+  bash scripts/install-conformance.sh
+  bash scripts/install-python-client.sh
 fi

@@ -112,6 +112,29 @@ read(server, uri) := object.union(base("resources/read"), {"resource": {
 	"id": concat(":", [server, uri]),
 }})
 
+# The same resource, for another action about it: resources/subscribe,
+# resources/unsubscribe, or the delivery of an update
+# (notifications/resources/updated).
+about_resource(action, server, uri) := object.union(read(server, uri), {"action": action})
+
+# completion/complete of argument name (typed so far: value) of a prompt.
+complete_prompt(server, name, argument, value) := object.union(base("completion/complete"), {"completion": {
+	"ref": {"kind": "prompt", "server": server, "name": name, "id": concat(".", [server, name])},
+	"argument": {"name": argument, "value": value},
+	"context_arguments": {},
+}})
+
+# completion/complete of an argument of a resource template.
+complete_template(server, template, argument, value) := object.union(base("completion/complete"), {"completion": {
+	"ref": {"kind": "resource_template", "server": server, "uri": template, "id": concat(":", [server, template])},
+	"argument": {"name": argument, "value": value},
+	"context_arguments": {},
+}})
+
+# A completion's input as mcp/authz/visible sees it, with the values the
+# upstream suggested.
+with_completion_values(inp, server, values) := object.union(inp, {"catalog": [{"kind": "completion_value", "id": v, "server": server} | some v in values]})
+
 prompt(server, name) := object.union(base("prompts/get"), {
 	"prompt": {
 		"server": server, "name": name, "id": concat(".", [server, name]),

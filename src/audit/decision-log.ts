@@ -44,6 +44,8 @@ export interface DecisionEvent {
   reqId: string | number | undefined;
   sessionId: string | undefined;
   requestedBy: string | undefined;
+  /** A result decision: the id of the decision on the call it is the result of. */
+  parentDecisionId?: string;
   /** The credential the allowed call ran with: kind, audience, scopes, acting chain (never a token). */
   credential?: unknown;
 }
@@ -283,6 +285,9 @@ export function createDecisionLog(
           `,"requested_by":${JSON.stringify(event.requestedBy ?? '')}` +
           `,"req_id":${JSON.stringify(event.reqId ?? null)}` +
           `,"session_id":${JSON.stringify(event.sessionId ?? null)}` +
+          (event.parentDecisionId === undefined
+            ? ''
+            : `,"parent_decision_id":${JSON.stringify(event.parentDecisionId)}`) +
           (event.credential === undefined
             ? ''
             : `,"credential":${JSON.stringify(event.credential)}`) +

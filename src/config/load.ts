@@ -8,6 +8,7 @@ import { configSchema, type RawConfig, type RawValueSource } from './schema.js';
 import { resolveIssuer, type IssuerConfig } from './auth.js';
 import { isUserCredential, resolveCredential, type CredentialConfig } from './credentials.js';
 import { resolveAudit, resolvePolicy, type AuditConfig, type PolicyConfig } from './policy.js';
+import { resolveGuardrails, type GuardrailsConfig } from './guardrails.js';
 import { resolveSessions, type SessionsConfig } from './sessions.js';
 import { resolveToolTrust, type ToolTrustConfig } from './tool-trust-schema.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
@@ -40,7 +41,8 @@ export interface StdioUpstreamConfig extends UpstreamCommon {
 }
 
 export interface HttpUpstreamConfig extends UpstreamCommon {
-  transport: 'http';
+  /** Streamable HTTP, or the legacy HTTP+SSE transport (MCP 2024-11-05). */
+  transport: 'http' | 'sse';
   url: string;
   headers: Record<string, ValueSource>;
 }
@@ -78,6 +80,7 @@ export interface GatewayConfig {
   };
   policy: PolicyConfig;
   audit: AuditConfig;
+  guardrails: GuardrailsConfig;
   logging: { level: 'error' | 'warn' | 'info' | 'debug' };
   /** Catalog reads and checks: refresh, bounds, the registry (docs/tool-trust.md). */
   toolTrust: ToolTrustConfig;
@@ -159,9 +162,9 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
   const upstreams: UpstreamConfig[] = Object.entries(raw.upstreams).map(([name, u]) => {
     const credential = resolveCredential(u.credential, `upstreams.${name}.credential`, baseDir);
     if (isUserCredential(credential)) {
-      if (u.transport !== 'http') {
+      if (u.transport === 'stdio') {
         problems.push(
-          `upstreams.${name}.credential: ${credential.type} is for http upstreams (stdio children take static-secret)`,
+          `upstreams.${name}.credential: ${credential.type} is for http and sse upstreams (stdio children take static-secret)`,
         );
       }
       if (u.isolation !== 'per-session') {
@@ -201,7 +204,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     }
     return {
       ...common,
-      transport: 'http',
+      transport: u.transport,
       url: u.url,
       headers: valueSources(u.headers, `upstreams.${name}.headers`),
     };
@@ -245,8 +248,21 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     },
     policy: resolvePolicy(raw.policy, baseDir),
     audit: resolveAudit(raw.audit, baseDir),
+    guardrails: atLeastIntakeDepth(
+      resolveGuardrails(raw.guardrails, baseDir, problems),
+      raw.gateway.max_json_depth,
+    ),
     logging: raw.logging,
     toolTrust: resolveToolTrust(raw.tool_trust),
     upstreams,
   };
+}
+
+/**
+ * Arguments the intake accepted (gateway.max_json_depth) must be inspectable: the walk's
+ * depth limit is raised to the intake's when it is lower, instead of refusing such calls.
+ */
+function atLeastIntakeDepth(guardrails: GuardrailsConfig, maxJsonDepth: number): GuardrailsConfig {
+  if (guardrails.inspection.maxDepth >= maxJsonDepth) return guardrails;
+  return { ...guardrails, inspection: { ...guardrails.inspection, maxDepth: maxJsonDepth } };
 }

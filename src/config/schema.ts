@@ -2,6 +2,7 @@
 // control off). Defaults are the safe choice. See docs/configuration.md for every field.
 import { z } from 'zod';
 import { authSchema } from './auth-schema.js';
+import { guardrailsSchema } from './guardrails.js';
 import { auditSchema, policySchema } from './policy-schema.js';
 import { sessionsSchema } from './sessions-schema.js';
 import { toolTrustSchema } from './tool-trust-schema.js';
@@ -70,14 +71,18 @@ const stdioUpstream = z.strictObject({
   ...upstreamCommon,
 });
 
-const httpUpstream = z.strictObject({
-  transport: z.literal('http'),
+const httpFields = {
   url: z.url({ protocol: /^https?$/ }),
   headers: z
     .record(z.string().regex(/^[A-Za-z0-9-]+$/, 'header names are [A-Za-z0-9-]+'), valueSource)
     .default({}),
   ...upstreamCommon,
-});
+};
+
+const httpUpstream = z.strictObject({ transport: z.literal('http'), ...httpFields });
+
+/** The legacy HTTP+SSE transport (MCP 2024-11-05): `url` is the event stream's (GET) URL. */
+const sseUpstream = z.strictObject({ transport: z.literal('sse'), ...httpFields });
 
 export const configSchema = z.strictObject({
   gateway: z
@@ -133,6 +138,7 @@ export const configSchema = z.strictObject({
   auth: authSchema,
   policy: policySchema,
   audit: auditSchema,
+  guardrails: guardrailsSchema,
   logging: z
     .strictObject({ level: z.enum(['error', 'warn', 'info', 'debug']).default('info') })
     .default({ level: 'info' }),
@@ -145,7 +151,7 @@ export const configSchema = z.strictObject({
           SERVER_NAME,
           'upstream names are 1-32 characters of A-Z a-z 0-9 - (no "_": "__" separates server and tool)',
         ),
-      z.discriminatedUnion('transport', [stdioUpstream, httpUpstream]),
+      z.discriminatedUnion('transport', [stdioUpstream, httpUpstream, sseUpstream]),
     )
     .refine((u) => Object.keys(u).length > 0, 'name at least one upstream MCP server'),
 });

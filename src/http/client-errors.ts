@@ -20,11 +20,23 @@ const REASONS: Record<string, string> = {
   HPE_HEADER_OVERFLOW: 'the request headers are too large',
 };
 
+/**
+ * How long a refused connection is read from (and what is read, dropped) after its answer:
+ * closing a socket with unread bytes sends a TCP reset, which can make the client lose the
+ * answer (a 431 while it is still sending its headers). A lingering close, as nginx does.
+ */
+const LINGER_MS = 2_000;
+const LINGER_MAX_BYTES = 1024 * 1024;
+
+/** Sockets already answered: the parser reports each later chunk as another error. */
+const refused = new WeakSet<Socket>();
+
 /** The server's 'clientError' listener. */
 export function clientErrorHandler(
   logger: Logger,
 ): (err: Error & { code?: string }, socket: Socket) => void {
   return (err, socket) => {
+    if (refused.has(socket)) return;
     const code = err.code ?? 'unknown';
     if (code === 'ECONNRESET' || !socket.writable) {
       // The client is gone; nothing to answer, and nothing worth more than a debug line.
@@ -39,7 +51,26 @@ export function clientErrorHandler(
     });
     // As Node does: answer unless a response to this connection has already begun.
     const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-    if (!inFlight?.headersSent) socket.write(ANSWERS[code] ?? BAD_REQUEST);
-    socket.destroy(err);
+    if (inFlight?.headersSent) {
+      socket.destroy(err);
+      return;
+    }
+    refused.add(socket);
+    lingeringClose(socket, ANSWERS[code] ?? BAD_REQUEST);
   };
+}
+
+/** Answers, half-closes, and drops what the client still sends, for a bounded time. */
+function lingeringClose(socket: Socket, answer: string): void {
+  let dropped = 0;
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+  timer.unref();
+  socket.on('close', () => clearTimeout(timer));
+  socket.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > LINGER_MAX_BYTES) socket.destroy();
+  });
+  socket.on('error', () => socket.destroy());
+  socket.end(answer);
+  socket.resume();
 }

@@ -12,6 +12,7 @@ import type { ListKind } from '../upstreams/connection.js';
 import type { Logger } from '../util/logger.js';
 import type { NodeStreamableHttpTransport } from '../mcp/server/http-transport.js';
 import type { GatewaySessionRpc, SessionRequest } from '../pipeline/methods.js';
+import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
 
 export interface LiveSession {
   id: string;
@@ -37,6 +38,8 @@ export class SessionManager {
   private readonly visiting = new Map<string, number>();
   private pending = 0;
   private readonly sweeper: NodeJS.Timeout;
+  /** Told when a session ends here (its subscriptions and tasks are let go). */
+  private readonly endedListeners: Array<(id: string) => Promise<void> | void> = [];
 
   constructor(
     private readonly limits: { maxSessions: number; idleTimeoutMs: number },
@@ -100,6 +103,19 @@ export class SessionManager {
     return this.visiting.get(id) ?? 0;
   }
 
+  /** Calls `listener` for every session that ends in this process, as it ends. */
+  onEnded(listener: (id: string) => Promise<void> | void): void {
+    this.endedListeners.push(listener);
+  }
+
+  /**
+   * A notification for one session, on its own stream (the GET stream, when the client has
+   * one open here). Nothing is sent for a session this process does not hold.
+   */
+  async notify(id: string, notification: ServerNotification): Promise<void> {
+    await this.live.get(id)?.server.send(notification);
+  }
+
   get(id: string): LiveSession | undefined {
     const entry = this.live.get(id);
     if (entry) entry.lastSeenAt = Date.now();
@@ -125,6 +141,7 @@ export class SessionManager {
       await entry.transport.close().catch(() => undefined);
       await entry.server.close().catch(() => undefined);
     }
+    await Promise.all(this.endedListeners.map(async (listener) => listener(id)));
     await this.registry.releaseSession(id);
   }
 

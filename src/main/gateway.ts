@@ -56,12 +56,13 @@ function assemblePipeline(
   logger: Logger,
   parts: Pick<
     PipelineDeps,
-    'policy' | 'registry' | 'store' | 'decisionLog' | 'broker' | 'terminate'
+    'policy' | 'registry' | 'store' | 'decisionLog' | 'broker' | 'terminate' | 'notify'
   >,
 ): Pipeline {
   return new Pipeline({
     ...parts,
     limits: config.sessions,
+    guardrails: config.guardrails,
     logger,
     gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
   });
@@ -80,6 +81,7 @@ export function explainGateway(config: GatewayConfig, logger: Logger): string {
     decisionLog: createDecisionLog([], { id: config.gateway.id, version: GATEWAY_VERSION }),
     broker,
     terminate: () => undefined,
+    notify: () => Promise.resolve(),
   });
   return pipeline.explain();
 }
@@ -154,7 +156,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           });
         });
       }),
+    notify: (id, notification) => sessions.notify(id, notification),
   });
+  // A session that ends here lets go of its resource subscriptions and tasks.
+  sessions.onEnded((id) => pipeline.releaseSession(id));
   logger.debug('request chains', { chains: pipeline.explain() });
 
   // Filled in once the listening address (and so the resource URI) is known.

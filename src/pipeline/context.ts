@@ -6,19 +6,34 @@ import type { RequestId, ServerNotification } from '@modelcontextprotocol/sdk/ty
 import type { Caller } from '../identity/caller.js';
 import type { Identity } from '../identity/identity.js';
 import type { Credential } from '../credentials/broker.js';
+import type { LocatedFinding } from '../inspect/finding.js';
 import type { DecisionEvaluation, VisibleEvaluation } from '../policy/decide.js';
 import { deny as denyDecision, type Decision } from '../policy/decision.js';
-import type { PolicyAction, PolicyInput } from '../policy/input.js';
+import type { CompletionFacts, PolicyAction, PolicyInput, ResultFacts } from '../policy/input.js';
 import { NO_TYPED_OBLIGATIONS, type TypedObligations } from '../policy/obligations.js';
 import type { LoadedSession } from '../sessions/store.js';
 import type { Catalog, PromptEntry, ToolEntry } from '../upstreams/catalog.js';
 import type { Cancellation } from '../util/cancellation.js';
 
-/** The params of a decided MCP request, as the dispatcher validated them with the SDK's schema. */
+/** The methods about a task (MCP 2025-11-25): bound to the task's session, not decided. */
+export type TaskMethod = 'tasks/get' | 'tasks/result' | 'tasks/list' | 'tasks/cancel';
+
+/** Every method a chain serves: the decided ones (policy actions) and the task methods. */
+export type ChainMethod = PolicyAction | TaskMethod;
+
+/** The params of an MCP request, as the dispatcher validated them with the SDK's schema. */
 export interface RequestParams {
   name?: string;
   uri?: string;
   arguments?: Record<string, unknown>;
+  /** completion/complete: the prompt or resource template, and the argument being completed. */
+  ref?: { type: 'ref/prompt'; name: string } | { type: 'ref/resource'; uri: string };
+  argument?: { name: string; value: string };
+  context?: { arguments?: Record<string, string> };
+  /** tools/call run as a task (MCP 2025-11-25). */
+  task?: { ttl?: number };
+  /** tasks/get, tasks/result, tasks/cancel. */
+  taskId?: string;
   /** The client's request metadata; stages/request-meta.ts decides what reaches the upstream. */
   _meta?: Record<string, unknown> & { progressToken?: string | number };
 }
@@ -27,7 +42,24 @@ export interface RequestParams {
 export type Target =
   | { kind: 'tool'; server: string; name: string; id: string; entry: ToolEntry }
   | { kind: 'resource'; server: string; uri: string; id: string }
-  | { kind: 'prompt'; server: string; name: string; id: string; entry: PromptEntry };
+  | { kind: 'prompt'; server: string; name: string; id: string; entry: PromptEntry }
+  | { kind: 'completion'; server: string; id: string; ref: CompletionFacts['ref'] };
+
+/** A task a tools/call created, bound to the session and principal that created it. */
+export interface BoundTask {
+  /** The id the client knows: the gateway's own, never the upstream's. */
+  readonly id: string;
+  readonly sessionId: string;
+  readonly principal: string;
+  /** The upstream's own id of the task. */
+  readonly upstreamId: string;
+  /** The tool call that created it: the task's result is checked as that call's would be. */
+  readonly target: Extract<Target, { kind: 'tool' }>;
+  /** The creating decision's obligations: the credential later requests about it run with. */
+  readonly obligations: TypedObligations;
+  /** Epoch ms after which the gateway forgets the task (its ttl); undefined: with the session. */
+  readonly expiresAt: number | undefined;
+}
 
 /** The MCP request being served: its cancellation, and its own stream for notifications. */
 export interface Exchange {
@@ -35,6 +67,12 @@ export interface Exchange {
   /** Sends a notification (progress) on the request's own stream. */
   sendNotification(notification: ServerNotification): Promise<void>;
 }
+
+/** Sends a notification to one session on its own stream, if this process holds it. */
+export type SessionNotifier = (
+  sessionId: string,
+  notification: ServerNotification,
+) => Promise<void>;
 
 /** Why a stage denied: the reason the user sees, and what the answer must carry. */
 export interface Denial {
@@ -80,12 +118,25 @@ export class RequestContext {
   result: unknown = undefined;
   /** session/open: the instructions the initialize result carries (the policy chose them). */
   instructions: string | undefined = undefined;
+  /** tasks/get, tasks/result, tasks/cancel: the task the request is about. */
+  task: BoundTask | undefined = undefined;
   /** Per-stage durations in ns, when the chain is timed (see Chain). */
   timings: number[] | undefined = undefined;
+  /** What the guardrails found in the arguments (facts in input.findings). */
+  argumentFindings: readonly LocatedFinding[] = NO_FINDINGS;
+  /** What the output inspection found in the upstream's answer, before any redaction. */
+  resultInspection: ResultInspection | undefined = undefined;
+  /** Why the result could not be inspected (it is denied, fail closed). */
+  resultRefusal: string | undefined = undefined;
+  /** The decision on the result (tools/result, …), when one was taken. */
+  resultEvaluation: DecisionEvaluation | undefined = undefined;
+  /** The decision log id of the result decision. */
+  resultDecisionId = '';
 
   constructor(
-    readonly action: PolicyAction,
-    readonly requestId: RequestId,
+    readonly action: ChainMethod,
+    /** Undefined for a decision about a notification (no request of the client's). */
+    readonly requestId: RequestId | undefined,
     readonly caller: Caller,
     readonly session: LoadedSession,
     readonly protocolVersion: string | undefined,
@@ -117,3 +168,10 @@ export class RequestContext {
 }
 
 const NO_ARGS: Record<string, unknown> = Object.freeze({});
+const NO_FINDINGS: readonly LocatedFinding[] = Object.freeze([]);
+
+/** The output inspection of one result: the findings with their spans, and the facts. */
+export interface ResultInspection {
+  findings: LocatedFinding[];
+  facts: Omit<ResultFacts, 'findings'>;
+}

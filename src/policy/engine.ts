@@ -79,8 +79,13 @@ export class PolicyEngine {
   /** A view of the instance's linear memory, renewed whenever the memory grows. */
   private bytes = new Uint8Array(0);
   private readonly module: WebAssembly.Module;
-  /** Re-instantiate when a spike left linear memory this large (it never shrinks). */
-  private readonly resetAboveBytes: number;
+  /**
+   * Re-instantiate when a spike left linear memory this large (it never shrinks): the
+   * headroom above what the loaded policy and its data take (set by instantiate), so that
+   * large data (the path rules' Unicode table) does not make every evaluation a reset.
+   */
+  private resetAboveBytes = 0;
+  private readonly headroomBytes: number;
 
   private constructor(
     readonly revision: string,
@@ -99,7 +104,7 @@ export class PolicyEngine {
     readonly upstreamRegistry: UpstreamRegistryData,
   ) {
     this.module = module;
-    this.resetAboveBytes = Math.max(memory.initialPages * 4, 64) * PAGE_BYTES;
+    this.headroomBytes = Math.max(memory.initialPages * 4, 64) * PAGE_BYTES;
     this.policy = this.instantiate();
   }
 
@@ -205,6 +210,7 @@ export class PolicyEngine {
     } catch (err) {
       throw new PolicyLoadError(`cannot instantiate policy: ${describeThrown(err)}`);
     }
+    this.resetAboveBytes = policy.mem.buffer.byteLength + this.headroomBytes;
     const exports = (policy.wasmInstance as WebAssembly.Instance).exports;
     this.opaEval =
       Number(policy.minorVersion) >= 2 && typeof exports.opa_eval === 'function'

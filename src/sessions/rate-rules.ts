@@ -1,7 +1,7 @@
 // Rate-limit rules as the store counts them: the configured per-session, per-user and
 // per-tool windows, plus the policy's rate_limit obligation for one call.
 import type { SessionsConfig } from '../config/sessions.js';
-import type { RateLimitRule, SessionRecord } from './store.js';
+import type { RateLimitRule, RateScope, SessionRecord } from './store.js';
 
 /**
  * A limit the policy set for one call (its rate_limit obligation, as parsed in
@@ -29,14 +29,23 @@ export function rateRules(
   }
   const sessionKey = `session:${record.id}`;
   const userKey = `user:${record.principal}`;
+  const session: RateScope = { kind: 'session' };
+  const user: RateScope = { kind: 'user', principal: record.principal };
   const rules: RateLimitRule[] = [];
-  if (limits.perSession) rules.push({ name: 'session', key: sessionKey, ...limits.perSession });
-  if (limits.perUser) rules.push({ name: 'user', key: userKey, ...limits.perUser });
+  if (limits.perSession) {
+    rules.push({ name: 'session', key: sessionKey, scope: session, ...limits.perSession });
+  }
+  if (limits.perUser) rules.push({ name: 'user', key: userKey, scope: user, ...limits.perUser });
   if (limits.perTool && toolId) {
-    rules.push({ name: `tool:${toolId}`, key: `${userKey}:tool:${toolId}`, ...limits.perTool });
+    rules.push({
+      name: `tool:${toolId}`,
+      key: `${userKey}:tool:${toolId}`,
+      scope: user,
+      ...limits.perTool,
+    });
   }
   if (obligation) {
-    const scope =
+    const counted =
       obligation.per === 'session'
         ? sessionKey
         : obligation.per === 'user'
@@ -44,7 +53,8 @@ export function rateRules(
           : `${userKey}:tool:${toolId ?? ''}`;
     rules.push({
       name: `policy:${obligation.per}`,
-      key: `${scope}:policy:${obligation.limit}/${obligation.window_s}`,
+      key: `${counted}:policy:${obligation.limit}/${obligation.window_s}`,
+      scope: obligation.per === 'session' ? session : user,
       limit: obligation.limit,
       windowMs: Math.max(1, Math.round(obligation.window_s * 1000)),
     });

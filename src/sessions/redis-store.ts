@@ -1,73 +1,103 @@
-// The session store shared by several gateway replicas, in Redis (one node; Redis Cluster is
-// not supported because the keys of one session are not hash-tagged).
+// The session store shared by several gateway replicas, in Redis: one node (by URL), a Redis
+// Cluster, or the primary that Redis Sentinel names (redis/target.ts).
 //
-// Keys (p = keyPrefix, 'mcpgate:' by default), every one with a TTL:
-//   p s:<id>                          hash: the SessionRecord (clientInfo/clientCapabilities as
-//                                     JSON, expiresAt '' for none), idleMs, calls, denied,
-//                                     untracked, lastUsedAt (epoch ms of the last use).
-//                                     TTL min(idleMs, expiresAt - now), restarted by load()
-//                                     and recordCall().
-//   p h:<id>                          list of JSON HistoryEntry, oldest first, trimmed to
-//                                     historyLimit; same TTL as the hash.
-//   p t:<id>                          hash: the session's summary, one field per target,
-//                                     "<action>\n<target>" -> "<allowed> <denied> <last_ns>",
-//                                     at most summaryLimit fields; same TTL as the hash.
-//                                     (Calls of new targets beyond that are counted in the
-//                                     session hash's 'untracked'.)
-//   p r:<windowMs>:<index>:<rule.key> counter of one fixed rate window (index =
-//                                     floor(now / windowMs)); TTL: until the window ends
-//                                     plus 1 s.
-//   p idx                             sorted set of session ids scored by when each expires;
-//                                     create() and list() drop the ids whose score has
-//                                     passed. TTL: as long as its longest-lived session.
-//   p o:{u.<digest>}                  sorted set: the ids of one principal's sessions,
-//                                     scored by when each was claimed, for
-//                                     sessions.max_sessions_per_principal (digest: sha256
-//                                     of the principal, base64url, 22 characters; the
-//                                     braces keep it in its own hash slot). TTL: idleMs
-//                                     + 60 s from the last create or load of any of them,
-//                                     so it outlives each member. Ids of sessions that
-//                                     have ended are dropped when the set is full.
-//   p events                          pub/sub channel (not a key): {type:'terminated', id,
-//                                     reason, origin}.
+// Keys (p = keyPrefix, 'mcpgate:' by default), every one with a TTL. The part in braces is
+// the hash tag: Redis Cluster puts keys with the same tag in the same hash slot.
+//   p s:{<id>}                             hash: the SessionRecord (clientInfo/clientCapabilities
+//                                          as JSON, expiresAt '' for none), idleMs, calls,
+//                                          denied, untracked, lastUsedAt (epoch ms of the last
+//                                          use).
+//                                          TTL min(idleMs, expiresAt - now), restarted by load()
+//                                          and recordCall().
+//   p h:{<id>}                             list of JSON HistoryEntry, oldest first, trimmed to
+//                                          historyLimit; same TTL as the hash.
+//   p t:{<id>}                             hash: the session's summary, one field per target,
+//                                          "<action>\n<target>" -> "<allowed> <denied> <last_ns>",
+//                                          at most summaryLimit fields; same TTL as the hash.
+//                                          (Calls of new targets beyond that are counted in the
+//                                          session hash's 'untracked'.)
+//   p r:{<tag>}:<windowMs>:<index>:<key>   counter of one fixed rate window (index =
+//                                          floor(now / windowMs)); tag = the session id for a
+//                                          session's rule, u.<digest of the principal> for a
+//                                          user's (digest: sha256 of the principal, base64url,
+//                                          22 characters); TTL: until the window ends plus 1 s.
+//   p o:{u.<digest>}                       sorted set: the ids of one principal's sessions,
+//                                          scored by when each was claimed, for
+//                                          sessions.max_sessions_per_principal; in the slot of
+//                                          the principal's counters. TTL: idleMs + 60 s from
+//                                          the last create or load of any of them, so it
+//                                          outlives each member. Ids of sessions that have
+//                                          ended are dropped when the set is full.
+//   p events                               pub/sub channel (not a key): {type:'terminated', id,
+//                                          reason, origin}.
 // Nothing secret is stored: the record holds no tokens by design, the history holds digests.
+// There is no index of sessions: list() scans for p s:{* on every primary (an admin
+// operation), so no key is shared by all sessions and written on every call.
 //
-// Round trips: load() and recordCall() are one Lua script each (scripts.ts; load() sends the
-// PEXPIRE of its principal's set in the same round trip); create() is the claim of a place
-// in the principal's set, then the script (plus, only when the set is full, one EXISTS per
-// member and a second claim); terminate() is one; list() is two (prune+read the index, then
-// the hashes in one pipeline).
+// Round trips: load(), recordCall() and terminate() are one Lua script each (scripts.ts),
+// each touching one hash slot; create() is one too without a cap per principal. On a
+// cluster, a call counted against user rules also touches the user's slot: load() reads
+// those counters with an MGET sent alongside the script (still one round trip of waiting),
+// and recordCall() counts the call in them first (COUNT_SCRIPT) and then records it in the
+// session's slot; if the session's script then refuses it (a full session window, a session
+// gone), the user counters are given the call back (UNCOUNT_SCRIPT). So all-or-none holds,
+// at the cost of a second round trip, and of a moment in which a concurrent call of the same
+// user sees a count one too high (it is denied, never wrongly allowed). On one node all
+// counters are in the session's script.
+// The cap per principal lives in the principal's slot on every deployment: create() first
+// claims a place there (CLAIM_SCRIPT; when the set is full, one EXISTS per member, sent
+// together, and a second claim), then runs the session's script: two round trips. load()
+// restarts the set's TTL with a PEXPIRE sent alongside its script; terminate() frees the
+// place with a ZREM after its script (which returns the principal): a second round trip.
 // Times are the gateway's clock (Date.now()), passed to the scripts: replicas need
 // synchronised clocks (NTP); a skew only blurs the edges of rate windows and expiries by as
 // much.
+//
+// Replicas: with replicaAck, create() and terminate() are followed (in the same pipeline, so
+// on the same node) by WAIT <replicas> <timeoutMs>: a session is handed to its client only
+// once a replica holds it, so a failover cannot lose it, and a session not confirmed in time
+// is removed again and refused. Calls recorded afterwards replicate asynchronously.
 //
 // Faults: there is no offline queue and no retry of a command, and every command has a
 // timeout (commandTimeoutMs), so when Redis is unreachable or slow every method rejects
 // quickly with StoreUnavailableError (the gateway then denies: fail closed). Both
 // connections (commands, and the subscriber for termination events) keep reconnecting in
-// the background with a capped backoff, so the store recovers by itself when Redis is back.
-// The store needs no persistence: after a restart of a Redis without it the sessions are
-// gone and clients must open new ones, which is safe (fail closed). A replica whose
-// subscriber is disconnected misses the termination events of that time; the sessions are
-// gone from Redis all the same, so its next load() of them finds nothing.
+// the background with a capped backoff, so the store recovers by itself when Redis is back
+// (through Sentinel: at the primary it names now; on a cluster: at the nodes that hold the
+// slots now, the subscriber moving from node to node). The store needs no persistence:
+// after a restart of a Redis without it the sessions are gone and clients must open new
+// ones, which is safe (fail closed). A replica whose subscriber is disconnected misses the
+// termination events of that time; the sessions are gone from Redis all the same, so its
+// next load() of them finds nothing.
 //
 // The constructor starts connecting at once (lazyConnect, then connect(), so the error
 // listeners are in place first); calls made while that first attempt is still under way
 // wait for it, up to commandTimeoutMs. ready() lets start-up wait for the connection.
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ChainableCommander, type Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../util/logger.js';
 import { checkIdleMs, checkLimit, checkRateRules, rateWindow } from './memory-store.js';
 import {
   CLAIM_SCRIPT,
+  COUNT_SCRIPT,
   CREATE_SCRIPT,
+  FINDINGS_SCRIPT,
   LOAD_SCRIPT,
   RECORD_SCRIPT,
   TERMINATE_SCRIPT,
+  UNCOUNT_SCRIPT,
 } from './redis/scripts.js';
+import {
+  commandClient,
+  describeTarget,
+  subscriberClient,
+  type HostPort,
+  type RedisTarget,
+} from './redis/target.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import {
+  MAX_SESSION_LABELS,
   StoreUnavailableError,
   type ListedSession,
   type CreateOutcome,
@@ -75,19 +105,28 @@ import {
   type RateLimitRule,
   type RecordOptions,
   type RecordOutcome,
+  type SessionDlp,
   type SessionRecord,
   type SessionStore,
   type SessionUse,
   type StoreHealth,
 } from './store.js';
 
+/** Writes a client must not see acknowledged before this many replicas hold them. */
+export interface ReplicaAck {
+  replicas: number;
+  /** How long to wait for them (WAIT's timeout); below the command timeout. */
+  timeoutMs: number;
+}
+
 export interface RedisStoreOptions {
-  /** redis://[user:password@]host:port[/db] or rediss://… (TLS). */
-  url: string;
+  target: RedisTarget;
   /** Prepended to every key and to the events channel. Default 'mcpgate:'. */
   keyPrefix?: string;
   /** A command without a reply after this long fails. Default 500. */
   commandTimeoutMs?: number;
+  /** Wait for replicas after create() and terminate(). Default: do not. */
+  replicaAck?: ReplicaAck;
   logger: Logger;
 }
 
@@ -95,8 +134,12 @@ export interface RedisStoreOptions {
 const COUNTER_SLACK_MS = 1000;
 /** Reconnection backoff: 100 ms doubling up to this, plus up to 100 ms of jitter. */
 const MAX_RECONNECT_DELAY_MS = 2000;
-/** list() reads the session hashes in pipelines of this many. */
+/** list() reads the session hashes this many at a time. */
 const LIST_BATCH = 500;
+/** Sends of a script + WAIT pipeline that a cluster redirected, before giving up. */
+const MAX_PIPELINE_ATTEMPTS = 3;
+/** SCAN's COUNT in list(). */
+const SCAN_COUNT = 1000;
 /** Claims of a place for one create(): the second one runs after ended sessions are found. */
 const CLAIM_ATTEMPTS = 3;
 /**
@@ -112,12 +155,20 @@ const OWNER_SET_SLACK_MS = 60_000;
  */
 const CLAIM_GRACE_MS = 10_000;
 
-/** The hash tag of one principal's keys (base64url: never a brace). */
-function principalTag(principal: string): string {
-  return `u.${createHash('sha256').update(principal).digest('base64url').slice(0, 22)}`;
-}
+const SCRIPTS = {
+  claim: { command: 'mcpgateSessionClaim', lua: CLAIM_SCRIPT },
+  create: { command: 'mcpgateSessionCreate', lua: CREATE_SCRIPT },
+  load: { command: 'mcpgateSessionLoad', lua: LOAD_SCRIPT },
+  record: { command: 'mcpgateSessionRecord', lua: RECORD_SCRIPT },
+  count: { command: 'mcpgateSessionCount', lua: COUNT_SCRIPT },
+  uncount: { command: 'mcpgateSessionUncount', lua: UNCOUNT_SCRIPT },
+  terminate: { command: 'mcpgateSessionTerminate', lua: TERMINATE_SCRIPT },
+  findings: { command: 'mcpgateSessionFindings', lua: FINDINGS_SCRIPT },
+} as const;
+type ScriptName = keyof typeof SCRIPTS;
 
-type ScriptCall = (numKeys: number, ...args: Array<string | number>) => Promise<unknown>;
+type ScriptArg = string | number;
+type ScriptCall = (numKeys: number, ...args: ScriptArg[]) => Promise<unknown>;
 
 interface TerminatedMessage {
   type: 'terminated';
@@ -129,41 +180,87 @@ interface TerminatedMessage {
 
 type Role = 'commands' | 'events';
 
+/** A rule with its place in the caller's list (rates and reasons are by that list). */
+interface PlacedRule {
+  rule: RateLimitRule;
+  index: number;
+}
+
+/** Rate rules counted apart from the session's script: one user's, in one hash slot. */
+interface CounterGroup {
+  keys: string[];
+  rules: PlacedRule[];
+}
+
+/** Reconnection delay after `times` failures. */
+function backoff(times: number): number {
+  return (
+    Math.min(100 * 2 ** Math.min(times - 1, 10), MAX_RECONNECT_DELAY_MS) +
+    Math.floor(Math.random() * 100)
+  );
+}
+
+/**
+ * A session id the store can key: every gateway id is (base64url), but a client may send
+ * anything in Mcp-Session-Id. An id with "}" (or an empty one) would move the hash tag and
+ * spread the session's keys over slots, so no session has such an id.
+ */
+function keyable(id: string): boolean {
+  return id.length > 0 && !id.includes('}');
+}
+
+/** The hash tag of one user's counters and set of sessions (base64url: no braces). */
+function userTag(principal: string): string {
+  return `u.${createHash('sha256').update(principal).digest('base64url').slice(0, 22)}`;
+}
+
 export class RedisStore implements SessionStore {
-  private readonly redis: Redis;
-  private readonly sub: Redis;
+  private readonly redis: Redis | Cluster;
+  private sub: Redis;
+  private readonly target: RedisTarget;
+  private readonly common: RedisOptions;
+  private readonly cluster: boolean;
   private readonly prefix: string;
   private readonly channel: string;
   private readonly timeoutMs: number;
+  private readonly replicaAck: ReplicaAck | undefined;
   private readonly logger: Logger;
-  /** "host:port" for messages; never the password of the URL. */
+  /** How messages name Redis ("Redis at host:port", …); never with a password. */
   private readonly where: string;
   private readonly origin = randomUUID();
   private readonly listeners: Array<(id: string, reason: string) => void> = [];
-  private readonly scripts: {
-    claim: ScriptCall;
-    create: ScriptCall;
-    load: ScriptCall;
-    record: ScriptCall;
-    terminate: ScriptCall;
-  };
+  private readonly scripts: Record<ScriptName, ScriptCall>;
   /** Why each connection is not usable, while it is not (for messages and health). */
   private readonly problem: Partial<Record<Role, string>> = {};
+  /** Cluster nodes whose failure was logged, with the cause (logged once per cause). */
+  private readonly nodeProblems = new Map<string, string>();
   private readonly firstConnect: Promise<void>;
   private firstConnectSettled = false;
   private subscribed = false;
+  /** Cluster: subscriber connections opened so far (picks the next node) and failed since the last success. */
+  private subscriberAttempts = 0;
+  private subscriberFailures = 0;
+  private subscriberRetry: NodeJS.Timeout | undefined;
   /** Message of the last failed command, until a command succeeds again. */
   private commandFailure: string | undefined;
   private probing = false;
   private closed = false;
 
   constructor(options: RedisStoreOptions) {
+    this.target = options.target;
+    this.cluster = options.target.kind === 'cluster';
     this.prefix = options.keyPrefix ?? 'mcpgate:';
     this.channel = `${this.prefix}events`;
     this.timeoutMs = options.commandTimeoutMs ?? 500;
+    this.replicaAck = options.replicaAck;
+    if (this.replicaAck && !(this.replicaAck.timeoutMs < this.timeoutMs)) {
+      throw new RangeError(
+        `replicaAck.timeoutMs (${this.replicaAck.timeoutMs}) must be below the command timeout (${this.timeoutMs})`,
+      );
+    }
     this.logger = options.logger;
-    this.where = describeTarget(options.url);
-    const common: RedisOptions = {
+    this.where = describeTarget(options.target);
+    this.common = {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
@@ -171,27 +268,15 @@ export class RedisStore implements SessionStore {
       autoResendUnfulfilledCommands: false,
       commandTimeout: this.timeoutMs,
       connectTimeout: Math.max(1000, 4 * this.timeoutMs),
-      retryStrategy: (times) =>
-        Math.min(100 * 2 ** Math.min(times - 1, 10), MAX_RECONNECT_DELAY_MS) +
-        Math.floor(Math.random() * 100),
+      retryStrategy: backoff,
     };
-    this.redis = new Redis(options.url, { ...common, connectionName: 'mcpgate-sessions' });
-    // The subscriber re-subscribes itself on every 'ready' (see watch()).
-    this.sub = new Redis(options.url, {
-      ...common,
-      connectionName: 'mcpgate-session-events',
-      autoResubscribe: false,
-    });
-    this.scripts = {
-      claim: this.define('mcpgateSessionClaim', CLAIM_SCRIPT),
-      create: this.define('mcpgateSessionCreate', CREATE_SCRIPT),
-      load: this.define('mcpgateSessionLoad', LOAD_SCRIPT),
-      record: this.define('mcpgateSessionRecord', RECORD_SCRIPT),
-      terminate: this.define('mcpgateSessionTerminate', TERMINATE_SCRIPT),
-    };
+    this.redis = commandClient(this.target, this.common, 'mcpgate-sessions');
+    const scripts: Partial<Record<ScriptName, ScriptCall>> = {};
+    for (const name of Object.keys(SCRIPTS) as ScriptName[]) scripts[name] = this.define(name);
+    this.scripts = scripts as Record<ScriptName, ScriptCall>;
     this.watch(this.redis, 'commands');
-    this.watch(this.sub, 'events');
-    this.sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));
+    if (this.redis instanceof Cluster) this.watchNodes(this.redis);
+    this.sub = this.openSubscriber();
     this.firstConnect = this.redis.connect().then(
       () => undefined,
       () => undefined, // recorded by the 'error' listener; reconnection goes on by itself
@@ -199,7 +284,6 @@ export class RedisStore implements SessionStore {
     void this.firstConnect.then(() => {
       this.firstConnectSettled = true;
     });
-    this.sub.connect().catch(() => undefined);
   }
 
   /**
@@ -223,6 +307,9 @@ export class RedisStore implements SessionStore {
     maxPerPrincipal?: number,
   ): Promise<CreateOutcome> {
     checkIdleMs(idleMs);
+    if (!keyable(record.id)) {
+      throw new RangeError(`session id must be non-empty and without "}", got ${record.id}`);
+    }
     const idle = Math.ceil(idleMs);
     if (maxPerPrincipal !== undefined) {
       checkLimit('maxPerPrincipal', maxPerPrincipal);
@@ -255,10 +342,15 @@ export class RedisStore implements SessionStore {
       '0',
     ];
     const keys = this.sessionKeys(record.id);
-    await this.run(() =>
-      this.scripts.create(keys.length, ...keys, Date.now(), idle, expiresAt, record.id, ...fields),
-    );
-    return { kind: 'created' };
+    const args: ScriptArg[] = [keys.length, ...keys, Date.now(), idle, expiresAt, ...fields];
+    const acked = await this.run(() => this.withReplicaAck('create', args));
+    if (acked === undefined || acked >= (this.replicaAck?.replicas ?? 0)) {
+      return { kind: 'created' };
+    }
+    // Not on enough replicas: a failover now could lose it, so it is not handed out.
+    this.redis.del(...keys).catch(() => undefined);
+    if (maxPerPrincipal !== undefined) await this.unclaim(record);
+    throw this.notConfirmed('the new session', acked);
   }
 
   /**
@@ -266,6 +358,12 @@ export class RedisStore implements SessionStore {
    * many sessions the principal has open. A full set is checked member by member (did the
    * session end?) and claimed again without the ended ones. A place whose create() then
    * fails stays until the set is next found full, and is dropped then.
+   *
+   * With replicaAck on a cluster, the claim is confirmed by WAIT on its own node (the
+   * principal's slot is seldom on the session's node, whose WAIT after create() cannot
+   * cover it); on one primary, create()'s WAIT on the same connection covers the claim too.
+   * A failover could otherwise lose a claimed place and let the principal open one session
+   * over the cap.
    */
   private async claim(
     record: SessionRecord,
@@ -278,11 +376,24 @@ export class RedisStore implements SessionStore {
     let gone: string[] = [];
     let open = limit;
     for (let attempt = 0; attempt < CLAIM_ATTEMPTS; attempt++) {
-      const reply = await this.run(() =>
-        this.scripts.claim(1, key, Date.now(), record.id, limit, ttlMs, graceMs, ...gone),
+      const args: ScriptArg[] = [1, key, Date.now(), record.id, limit, ttlMs, graceMs, ...gone];
+      let reply: unknown;
+      const acked = await this.run(() =>
+        this.cluster
+          ? this.withReplicaAck('claim', args, (r) => {
+              reply = r;
+            })
+          : this.scripts.claim(...(args as [number, ...ScriptArg[]])).then((r) => {
+              reply = r;
+              return undefined;
+            }),
       );
       if (!isStringArray(reply) || reply.length === 0) throw this.malformed(record.id, 'claim');
-      if (reply[0] === 'claimed') return undefined;
+      if (reply[0] === 'claimed') {
+        if (acked === undefined || acked >= (this.replicaAck?.replicas ?? 0)) return undefined;
+        await this.unclaim(record);
+        throw this.notConfirmed("the new session's place among its user's sessions", acked);
+      }
       open = Number(reply[1]);
       const settled = reply.slice(2);
       const exists = await this.run(() =>
@@ -294,6 +405,20 @@ export class RedisStore implements SessionStore {
     return open;
   }
 
+  /**
+   * Gives back a place claimed for a session that is not opened after all (best effort: a
+   * place left behind is dropped when the set is next found full).
+   */
+  private async unclaim(record: SessionRecord): Promise<void> {
+    await this.redis.zrem(this.ownerKey(record.principal), record.id).catch(() => undefined);
+  }
+
+  private notConfirmed(what: string, acked: number): StoreUnavailableError {
+    return new StoreUnavailableError(
+      `${this.label()} is unavailable: ${what} was not confirmed by ${this.replicasNeeded()} within ${this.replicaAck?.timeoutMs} ms (${acked} confirmed); it was not opened`,
+    );
+  }
+
   async load(
     id: string,
     historyLimit: number,
@@ -301,24 +426,29 @@ export class RedisStore implements SessionStore {
     use?: SessionUse,
   ): Promise<LoadedSession | undefined> {
     checkRateRules(rateRules);
+    if (!keyable(id)) return undefined;
     const now = Date.now();
-    const keys = [...this.sessionKeys(id), ...rateRules.map((rule) => this.counterKey(rule, now))];
-    const reply = await this.run(() => {
-      if (use !== undefined) {
-        // Sent with the script, not awaited: the same round trip. The set then lives longer
-        // than any of its sessions (each lives idleMs from its last use).
-        this.redis
-          .pexpire(this.ownerKey(use.principal), Math.ceil(use.idleMs) + OWNER_SET_SLACK_MS)
-          .catch(() => undefined);
-      }
-      return this.scripts.load(
-        keys.length,
-        ...keys,
-        now,
-        id,
-        Math.max(0, Math.floor(historyLimit)),
-      );
-    });
+    const { here, apart } = this.placeRules(id, rateRules, now);
+    const keys = [
+      ...this.sessionKeys(id),
+      ...here.map(({ rule }) => this.counterKey(id, rule, now)),
+    ];
+    const [reply, , ...apartCounts] = await this.run(() =>
+      Promise.all([
+        this.scripts.load(keys.length, ...keys, now, Math.max(0, Math.floor(historyLimit))),
+        // Sent alongside the script (on a cluster, to the principal's slot), so no extra
+        // round trip: the set of the principal's sessions then lives longer than any of them
+        // (each lives idleMs from its last use). Its failure does not fail the load: the set
+        // is only the count of the cap.
+        use === undefined
+          ? undefined
+          : this.redis
+              .pexpire(this.ownerKey(use.principal), Math.ceil(use.idleMs) + OWNER_SET_SLACK_MS)
+              .catch(() => undefined),
+        // A user's counters, in the user's slot: read alongside, not after, the script.
+        ...apart.map((group) => this.redis.mget(...group.keys)),
+      ]),
+    );
     if (reply === null) return undefined;
     if (!Array.isArray(reply) || reply.length !== 4) throw this.malformed(id, 'load reply');
     const [fields, history, summary, counts] = reply as unknown[];
@@ -332,11 +462,19 @@ export class RedisStore implements SessionStore {
     }
     const hash = pairsToObject(fields);
     const rates: Record<string, number> = {};
-    rateRules.forEach((rule, i) => {
+    for (const rule of rateRules) rates[rule.name] = 0;
+    here.forEach(({ rule }, i) => {
       const count: unknown = counts[i];
       rates[rule.name] = typeof count === 'number' ? count : 0;
     });
-    return {
+    apart.forEach((group, g) => {
+      const values = apartCounts[g];
+      group.rules.forEach(({ rule }, i) => {
+        const value: unknown = Array.isArray(values) ? values[i] : undefined;
+        rates[rule.name] = typeof value === 'string' ? this.decodeCount(id, value) : 0;
+      });
+    });
+    const loaded: LoadedSession = {
       record: this.decodeRecord(id, hash),
       history: history.map((json) => this.decodeEntry(id, json)),
       summary: this.decodeSummary(id, summary, hash.untracked),
@@ -346,6 +484,44 @@ export class RedisStore implements SessionStore {
       },
       rates,
     };
+    if (hash.dlpLabels !== undefined || hash.dlpTypes !== undefined) {
+      loaded.dlp = this.decodeDlp(id, hash);
+    }
+    return loaded;
+  }
+
+  async recordFindings(
+    id: string,
+    labels: readonly string[],
+    counts: Readonly<Record<string, number>>,
+  ): Promise<boolean> {
+    if (!keyable(id)) return false;
+    const [key] = this.sessionKeys(id);
+    const pairs = Object.entries(counts).flatMap(([type, n]) => [type, Math.floor(n)]);
+    let reply: unknown;
+    await this.run(() =>
+      this.withReplicaAck(
+        'findings',
+        [1, key, MAX_SESSION_LABELS, labels.length, ...labels, ...pairs],
+        (r) => {
+          reply = r;
+        },
+      ),
+    );
+    return reply === 1;
+  }
+
+  /** The session hash's `label:<label>` and `findings:<type>` fields (FINDINGS_SCRIPT). */
+  private decodeDlp(id: string, hash: Record<string, string>): SessionDlp {
+    const labels: string[] = [];
+    const findingCounts: Record<string, number> = {};
+    for (const field in hash) {
+      if (field.startsWith('label:')) labels.push(field.slice('label:'.length));
+      else if (field.startsWith('findings:')) {
+        findingCounts[field.slice('findings:'.length)] = this.decodeCount(id, hash[field]);
+      }
+    }
+    return { labels: labels.sort(), findingCounts };
   }
 
   async recordCall(
@@ -361,12 +537,34 @@ export class RedisStore implements SessionStore {
     // Only allowed calls are counted against rate limits.
     const rules = entry.allowed ? options.rateRules : [];
     checkRateRules(rules);
+    if (!keyable(id)) return { kind: 'gone' };
     const now = Date.now();
-    const keys = [...this.sessionKeys(id), ...rules.map((rule) => this.counterKey(rule, now))];
-    const ruleArgs = rules.flatMap((rule) => [
-      rule.limit,
-      rateWindow(now, rule.windowMs).endsAt - now + COUNTER_SLACK_MS,
-    ]);
+    const { here, apart } = this.placeRules(id, rules, now);
+    const limitArgs = (placed: PlacedRule[]): number[] =>
+      placed.flatMap(({ rule }) => [
+        rule.limit,
+        rateWindow(now, rule.windowMs).endsAt - now + COUNTER_SLACK_MS,
+      ]);
+
+    // On a cluster, a user's counters first, in the user's slot (none on one node).
+    const counted: string[][] = [];
+    for (const group of apart) {
+      const full = await this.run(() =>
+        this.scripts.count(group.keys.length, ...group.keys, ...limitArgs(group.rules)),
+      );
+      if (full !== 0) {
+        await this.uncount(id, counted);
+        const placed = typeof full === 'number' ? group.rules[full - 1] : undefined;
+        if (!placed) throw this.malformed(id, 'count reply');
+        return this.rateLimited(placed.rule, now);
+      }
+      counted.push(group.keys);
+    }
+
+    const keys = [
+      ...this.sessionKeys(id),
+      ...here.map(({ rule }) => this.counterKey(id, rule, now)),
+    ];
     const entryJson = JSON.stringify({
       action: entry.action,
       target: entry.target,
@@ -374,12 +572,13 @@ export class RedisStore implements SessionStore {
       allowed: entry.allowed,
       at_ns: entry.at_ns,
     } satisfies HistoryEntry);
+    // If this fails, the script may have run: the user counters keep the call (counted, and
+    // the call denied: the safe side).
     const reply = await this.run(() =>
       this.scripts.record(
         keys.length,
         ...keys,
         now,
-        id,
         Math.ceil(options.idleMs),
         Math.max(0, Math.floor(options.historyLimit)),
         entryJson,
@@ -387,36 +586,49 @@ export class RedisStore implements SessionStore {
         `${entry.action}\n${entry.target}`,
         BigInt(entry.at_ns).toString(),
         options.summaryLimit,
-        ...ruleArgs,
+        ...limitArgs(here),
       ),
     );
     if (!Array.isArray(reply)) throw this.malformed(id, 'record reply');
     const [kind, index] = reply as unknown[];
     if (kind === 'recorded') return { kind: 'recorded' };
-    if (kind === 'gone') return { kind: 'gone' };
-    const rule =
-      kind === 'rate_limited' && typeof index === 'number' ? rules[index - 1] : undefined;
-    if (!rule) throw this.malformed(id, 'record reply');
-    return {
-      kind: 'rate_limited',
-      rule: rule.name,
-      limit: rule.limit,
-      windowMs: rule.windowMs,
-      retryAfterMs: rateWindow(now, rule.windowMs).endsAt - now,
-    };
+    const placed =
+      kind === 'rate_limited' && typeof index === 'number' ? here[index - 1] : undefined;
+    if (kind !== 'gone' && !placed) throw this.malformed(id, 'record reply');
+    await this.uncount(id, counted);
+    return placed ? this.rateLimited(placed.rule, now) : { kind: 'gone' };
   }
 
   async terminate(id: string, reason: string): Promise<boolean> {
+    if (!keyable(id)) return false;
     const message: TerminatedMessage = { type: 'terminated', id, reason, origin: this.origin };
     const keys = this.sessionKeys(id);
-    const existed = await this.run(() =>
-      this.scripts.terminate(keys.length, ...keys, id, this.channel, JSON.stringify(message)),
+    let existed: unknown;
+    const acked = await this.run(() =>
+      this.withReplicaAck(
+        'terminate',
+        [keys.length, ...keys, this.channel, JSON.stringify(message)],
+        (reply) => {
+          existed = reply;
+        },
+      ),
     );
     if (typeof existed !== 'string' && existed !== 1) return false;
     if (typeof existed === 'string') {
-      // Its place among the principal's sessions is free now (a key of another hash slot).
-      // If this fails, the place is found free when the principal's set is next full.
-      await this.run(() => this.redis.zrem(this.ownerKey(existed), id)).catch(() => undefined);
+      // Its place among the principal's sessions is free now (a key of the principal's hash
+      // slot, so a command of its own). If this fails, or a failover loses it, the place is
+      // found free when the principal's set is next full.
+      const owner = this.ownerKey(existed);
+      await this.run(() => this.redis.zrem(owner, id)).catch(() => undefined);
+    }
+    if (acked !== undefined && acked < (this.replicaAck?.replicas ?? 0)) {
+      // Ended here; only a failover before the replica catches up could bring it back.
+      this.logger.warn('session store: a terminated session is not yet confirmed by a replica', {
+        redis: this.where,
+        session: id.slice(0, 8),
+        needed: this.replicasNeeded(),
+        confirmed: acked,
+      });
     }
     // This replica's listeners hear it now, before terminate() resolves, whether or not the
     // subscriber connection is up; the published copy is for the other replicas.
@@ -429,32 +641,41 @@ export class RedisStore implements SessionStore {
   }
 
   async list(): Promise<ListedSession[]> {
-    const idx = `${this.prefix}idx`;
-    const ids = await this.run(async () => {
-      const results = await this.redis
-        .pipeline()
-        .zremrangebyscore(idx, '-inf', Date.now())
-        .zrange(idx, '0', '-1')
-        .exec();
-      return pipelineValues(results)[1];
-    });
-    if (!isStringArray(ids)) throw this.malformed('(index)', 'index');
+    const ids = new Set<string>();
+    const start = `${this.prefix}s:{`;
+    const primaries = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
+    if (primaries.length === 0) {
+      // A cluster client knows its primaries once connected: none known is no listing.
+      throw new StoreUnavailableError(
+        `${this.label()} is unavailable: ${this.problem.commands ?? 'not connected yet'}`,
+      );
+    }
+    for (const node of primaries) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.run(() =>
+          node.scan(cursor, 'MATCH', `${start}*`, 'COUNT', SCAN_COUNT),
+        );
+        cursor = next;
+        for (const key of keys) {
+          if (key.startsWith(start) && key.endsWith('}')) ids.add(key.slice(start.length, -1));
+        }
+      } while (cursor !== '0');
+    }
     const records: ListedSession[] = [];
-    for (let start = 0; start < ids.length; start += LIST_BATCH) {
-      const batch = ids.slice(start, start + LIST_BATCH);
-      const hashes = await this.run(async () => {
-        const pipeline = this.redis.pipeline();
-        for (const id of batch) pipeline.hgetall(this.sessionKeys(id)[0]);
-        return pipelineValues(await pipeline.exec());
-      });
+    const all = [...ids];
+    for (let at = 0; at < all.length; at += LIST_BATCH) {
+      const batch = all.slice(at, at + LIST_BATCH);
+      const hashes = await this.run(() =>
+        Promise.all(batch.map((id) => this.redis.hgetall(this.sessionKeys(id)[0]))),
+      );
       batch.forEach((id, i) => {
         const hash = hashes[i];
-        // Gone between the two round trips (expired or terminated): not listed.
-        if (typeof hash !== 'object' || hash === null || Object.keys(hash).length === 0) return;
-        const fields = hash as Record<string, string>;
-        const record = this.decodeRecord(id, fields);
+        // Gone between the scan and the read (expired or terminated): not listed.
+        if (!hash || Object.keys(hash).length === 0) return;
+        const record = this.decodeRecord(id, hash);
         // A session stored by a gateway that did not record lastUsedAt: its creation.
-        const lastUsedAt = Number(fields.lastUsedAt);
+        const lastUsedAt = Number(hash.lastUsedAt);
         records.push({
           ...record,
           lastUsedAt: Number.isFinite(lastUsedAt) && lastUsedAt > 0 ? lastUsedAt : record.createdAt,
@@ -490,11 +711,15 @@ export class RedisStore implements SessionStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.subscriberRetry);
     await Promise.all(
       [this.redis, this.sub].map(async (conn) => {
         if (conn.status === 'ready') {
           try {
             await conn.quit();
+            // QUIT ends the connection but not what its connector holds (through Sentinel:
+            // the subscriptions that watch for failovers); disconnect() ends those too.
+            if (!(conn instanceof Cluster)) conn.disconnect();
             return;
           } catch {
             // fall through: drop the connection
@@ -506,32 +731,134 @@ export class RedisStore implements SessionStore {
   }
 
   private label(): string {
-    return `session store (Redis at ${this.where})`;
+    return `session store (${this.where})`;
   }
 
-  private sessionKeys(id: string): [string, string, string, string] {
-    return [
-      `${this.prefix}s:${id}`,
-      `${this.prefix}h:${id}`,
-      `${this.prefix}t:${id}`,
-      `${this.prefix}idx`,
-    ];
+  private replicasNeeded(): string {
+    const n = this.replicaAck?.replicas ?? 0;
+    return n === 1 ? '1 replica' : `${n} replicas`;
+  }
+
+  private sessionKeys(id: string): [string, string, string] {
+    return [`${this.prefix}s:{${id}}`, `${this.prefix}h:{${id}}`, `${this.prefix}t:{${id}}`];
   }
 
   /** The set of one principal's session ids (see the key list at the top). */
   private ownerKey(principal: string): string {
-    return `${this.prefix}o:{${principalTag(principal)}}`;
+    return `${this.prefix}o:{${userTag(principal)}}`;
   }
 
-  private counterKey(rule: RateLimitRule, now: number): string {
-    return `${this.prefix}r:${rule.windowMs}:${rateWindow(now, rule.windowMs).index}:${rule.key}`;
+  private counterKey(id: string, rule: RateLimitRule, now: number): string {
+    const tag = rule.scope.kind === 'session' ? id : userTag(rule.scope.principal);
+    return `${this.prefix}r:{${tag}}:${rule.windowMs}:${rateWindow(now, rule.windowMs).index}:${rule.key}`;
   }
 
-  private define(name: string, lua: string): ScriptCall {
-    this.redis.defineCommand(name, { lua });
-    const fn: unknown = (this.redis as unknown as Record<string, unknown>)[name];
-    if (typeof fn !== 'function') throw new Error(`ioredis did not define the command ${name}`);
+  /**
+   * Which rules the session's script counts (`here`: all of them on one node; on a cluster
+   * those in the session's slot) and which are counted apart, one group per user's slot.
+   */
+  private placeRules(
+    id: string,
+    rules: RateLimitRule[],
+    now: number,
+  ): { here: PlacedRule[]; apart: CounterGroup[] } {
+    const here: PlacedRule[] = [];
+    const apart = new Map<string, CounterGroup>();
+    rules.forEach((rule, index) => {
+      if (!this.cluster || rule.scope.kind === 'session') {
+        here.push({ rule, index });
+        return;
+      }
+      const tag = userTag(rule.scope.principal);
+      const group = apart.get(tag) ?? { keys: [], rules: [] };
+      apart.set(tag, group);
+      group.keys.push(this.counterKey(id, rule, now));
+      group.rules.push({ rule, index });
+    });
+    return { here, apart: [...apart.values()] };
+  }
+
+  /** Gives the call back to user counters counted before the session's script refused it. */
+  private async uncount(id: string, counted: string[][]): Promise<void> {
+    for (const keys of counted) {
+      try {
+        await this.run(() => this.scripts.uncount(keys.length, ...keys));
+      } catch (err) {
+        // The call stays counted until its window ends: denied calls of that user may
+        // be refused a little early (never one allowed too many).
+        this.logger.warn('session store: could not take back a refused call from a rate counter', {
+          redis: this.where,
+          session: id.slice(0, 8),
+          error: err instanceof Error ? err.message : String(err),
+        });
+      }
+    }
+  }
+
+  private rateLimited(rule: RateLimitRule, now: number): RecordOutcome {
+    return {
+      kind: 'rate_limited',
+      rule: rule.name,
+      limit: rule.limit,
+      windowMs: rule.windowMs,
+      retryAfterMs: rateWindow(now, rule.windowMs).endsAt - now,
+    };
+  }
+
+  private define(name: ScriptName): ScriptCall {
+    const { command, lua } = SCRIPTS[name];
+    this.redis.defineCommand(command, { lua });
+    const fn: unknown = (this.redis as unknown as Record<string, unknown>)[command];
+    if (typeof fn !== 'function') throw new Error(`ioredis did not define the command ${command}`);
     return (...args) => (fn as (...a: unknown[]) => Promise<unknown>).apply(this.redis, args);
+  }
+
+  /**
+   * Runs a script; with replicaAck, WAIT follows it in one pipeline (so on the node that ran
+   * it) and the number of replicas that confirmed is returned, else undefined.
+   */
+  private async withReplicaAck(
+    name: ScriptName,
+    args: ScriptArg[],
+    onReply: (reply: unknown) => void = () => undefined,
+  ): Promise<number | undefined> {
+    if (!this.replicaAck) {
+      onReply(await this.scripts[name](...(args as [number, ...ScriptArg[]])));
+      return undefined;
+    }
+    for (let attempt = 1; ; attempt++) {
+      const pipeline: ChainableCommander = this.redis.pipeline();
+      const queue: unknown = (pipeline as unknown as Record<string, unknown>)[
+        SCRIPTS[name].command
+      ];
+      if (typeof queue !== 'function')
+        throw new Error(`ioredis did not define ${name} for pipelines`);
+      (queue as (...a: ScriptArg[]) => unknown).apply(pipeline, args);
+      pipeline.call('WAIT', this.replicaAck.replicas, this.replicaAck.timeoutMs);
+      const results = await pipeline.exec();
+      if (results === null) throw new Error('Connection is closed');
+      const [[scriptError, reply] = [null, undefined], [waitError, acked] = [null, undefined]] =
+        results;
+      if (scriptError) {
+        // ioredis follows a cluster's redirections for a pipeline only when the rest of it is
+        // read-only, which WAIT is not. The script did not run: ask the cluster where the slot
+        // is now, and send the pipeline again.
+        if (
+          this.redis instanceof Cluster &&
+          attempt < MAX_PIPELINE_ATTEMPTS &&
+          /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(scriptError.message)
+        ) {
+          const cluster = this.redis;
+          await new Promise<void>((resolve) => cluster.refreshSlotsCache(() => resolve()));
+          continue;
+        }
+        throw scriptError;
+      }
+      onReply(reply);
+      if (waitError) throw waitError;
+      if (typeof acked !== 'number') throw new Error(`WAIT answered ${String(acked)}`);
+      return acked;
+    }
   }
 
   /** Runs one round trip; any failure becomes a StoreUnavailableError naming the cause. */
@@ -545,7 +872,7 @@ export class RedisStore implements SessionStore {
       this.commandFailure = undefined;
       return result;
     } catch (err) {
-      const error = this.unavailable(err);
+      const error = err instanceof StoreUnavailableError ? err : this.unavailable(err);
       this.commandFailure = error.message;
       throw error;
     }
@@ -656,14 +983,20 @@ export class RedisStore implements SessionStore {
     return count;
   }
 
-  private watch(conn: Redis, role: Role): void {
-    conn.on('error', (err: unknown) => this.connectionProblem(role, describeConnectionError(err)));
+  private watch(conn: Redis | Cluster, role: Role): void {
+    // A subscriber that has been replaced (cluster: moved to another node) speaks no more.
+    const current = (): boolean => role === 'commands' || conn === this.sub;
+    conn.on('error', (err: unknown) => {
+      if (current()) this.connectionProblem(role, describeConnectionError(err));
+    });
     conn.on('close', () => {
+      if (!current()) return;
       if (role === 'events') this.subscribed = false;
       if (!this.closed && this.problem[role] === undefined)
         this.connectionProblem(role, 'connection lost');
     });
     conn.on('ready', () => {
+      if (!current()) return;
       if (this.problem[role] !== undefined && !this.closed) {
         this.logger.info('session store: Redis connection restored', {
           redis: this.where,
@@ -672,7 +1005,29 @@ export class RedisStore implements SessionStore {
       }
       delete this.problem[role];
       if (role === 'commands') this.commandFailure = undefined; // a fresh connection
-      if (role === 'events') this.subscribe();
+      if (role === 'events') {
+        this.subscriberFailures = 0;
+        this.subscribe();
+      }
+    });
+  }
+
+  /** Cluster: a node failing while the others serve is logged once per node and cause. */
+  private watchNodes(cluster: Cluster): void {
+    cluster.on('node error', (err: unknown, node: unknown) => {
+      const address = typeof node === 'string' ? node : 'a node';
+      const cause = describeConnectionError(err);
+      if (this.closed || this.nodeProblems.get(address) === cause) return;
+      this.nodeProblems.set(address, cause);
+      this.logger.warn('session store: a Redis Cluster node is unavailable', {
+        redis: this.where,
+        node: address,
+        error: cause,
+      });
+    });
+    // The node is back in (or newly in) the cluster's view: log its next failure again.
+    cluster.on('+node', (_redis: unknown, address: unknown) => {
+      if (typeof address === 'string') this.nodeProblems.delete(address);
     });
   }
 
@@ -686,19 +1041,72 @@ export class RedisStore implements SessionStore {
     });
   }
 
+  /**
+   * The connection for termination events. On one node or through Sentinel it reconnects by
+   * itself. On a cluster any node hears every PUBLISH, so when its node fails the store opens
+   * a new one to the next node (the nodes the cluster client knows, then the configured
+   * ones), after the same backoff.
+   */
+  private openSubscriber(): Redis {
+    const candidates: HostPort[] = [];
+    if (this.redis instanceof Cluster) {
+      const seen = new Set<string>();
+      const known: HostPort[] = [];
+      for (const { options } of this.redis.nodes('all')) {
+        if (options.host !== undefined && options.port !== undefined) {
+          known.push({ host: options.host, port: options.port });
+        }
+      }
+      for (const node of [...known, ...(this.target.kind === 'cluster' ? this.target.nodes : [])]) {
+        const key = `${node.host}:${node.port}`;
+        if (!seen.has(key)) candidates.push(node);
+        seen.add(key);
+      }
+    }
+    const sub = subscriberClient(
+      this.target,
+      this.common,
+      'mcpgate-session-events',
+      candidates,
+      this.subscriberAttempts++,
+    );
+    this.sub = sub;
+    this.subscribed = false;
+    this.watch(sub, 'events');
+    sub.on('message', (channel: string, message: string) => this.onMessage(channel, message));
+    if (this.cluster) {
+      sub.once('end', () => {
+        if (this.closed || sub !== this.sub) return;
+        this.subscribed = false;
+        if (this.problem.events === undefined) this.connectionProblem('events', 'connection lost');
+        this.subscriberRetry = setTimeout(() => {
+          if (!this.closed && sub === this.sub) this.openSubscriber();
+        }, backoff(++this.subscriberFailures));
+        this.subscriberRetry.unref();
+      });
+    }
+    sub.connect().catch(() => undefined);
+    return sub;
+  }
+
   private subscribe(): void {
-    this.sub.subscribe(this.channel).then(
+    const sub = this.sub;
+    sub.subscribe(this.channel).then(
       () => {
+        if (sub !== this.sub) return;
         this.subscribed = true;
         delete this.problem.events;
       },
       (err: unknown) => {
+        if (sub !== this.sub) return;
         this.connectionProblem('events', `subscribing failed: ${describeConnectionError(err)}`);
         // Still connected (e.g. Redis was slow): try again soon; otherwise the next
         // 'ready' after the reconnection does.
-        if (!this.closed && this.sub.status === 'ready') {
+        if (!this.closed && sub.status === 'ready') {
           setTimeout(() => {
-            if (!this.closed && !this.subscribed && this.sub.status === 'ready') this.subscribe();
+            if (!this.closed && !this.subscribed && sub === this.sub && sub.status === 'ready') {
+              this.subscribe();
+            }
           }, 1000).unref();
         }
       },
@@ -751,16 +1159,6 @@ export class RedisStore implements SessionStore {
   }
 }
 
-/** host:port of a Redis URL, without credentials. */
-function describeTarget(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.hostname}:${parsed.port || '6379'}`;
-  } catch {
-    return 'the configured URL';
-  }
-}
-
 function describeConnectionError(err: unknown): string {
   const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
   switch (code) {
@@ -776,8 +1174,15 @@ function describeConnectionError(err: unknown): string {
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
       return 'host unreachable';
-    default:
-      return err instanceof Error ? err.message : String(err);
+    default: {
+      const message = err instanceof Error ? err.message : String(err);
+      // ioredis's own wording names retry delays that change at every attempt.
+      if (message.startsWith('All sentinels are unreachable')) return 'no Sentinel answered';
+      if (/None of startup nodes is available|Failed to refresh slots cache/.test(message)) {
+        return 'no cluster node answered';
+      }
+      return message;
+    }
   }
 }
 
@@ -813,13 +1218,4 @@ function pairsToObject(pairs: string[]): Record<string, string> {
   const object: Record<string, string> = {};
   for (let i = 0; i + 1 < pairs.length; i += 2) object[pairs[i] as string] = pairs[i + 1] as string;
   return object;
-}
-
-/** The values of a pipeline's replies; the first failed command's error is thrown. */
-function pipelineValues(results: Array<[Error | null, unknown]> | null): unknown[] {
-  if (results === null) throw new Error('Connection is closed');
-  return results.map(([err, value]) => {
-    if (err) throw err;
-    return value;
-  });
 }

@@ -50,7 +50,27 @@ export interface LoadedSession {
   counters: SessionCounters;
   /** Current fixed-window counts of the rate limits that apply (by rule name). */
   rates: Record<string, number>;
+  /** The session's DLP context: labels and finding counts (absent: none yet). */
+  dlp?: SessionDlp;
 }
+
+/** What the guardrails found in a session so far, for every later decision. */
+export interface SessionDlp {
+  /** Sorted. */
+  labels: string[];
+  /** By finding type. */
+  findingCounts: Record<string, number>;
+}
+
+/** At most this many labels and finding types per session: a policy bug cannot grow it. */
+export const MAX_SESSION_LABELS = 64;
+
+/**
+ * Whose calls a rate-limit counter counts: those of the session being loaded or recorded,
+ * or those of one user (principal) over all their sessions. The Redis store keeps each
+ * counter in its owner's cluster hash slot (redis-store.ts).
+ */
+export type RateScope = { kind: 'session' } | { kind: 'user'; principal: string };
 
 /** A fixed-window limit: at most `limit` counted calls per `windowMs` for one key. */
 export interface RateLimitRule {
@@ -58,6 +78,7 @@ export interface RateLimitRule {
   name: string;
   /** What is counted: a session id, a user (subject), a user+tool pair... */
   key: string;
+  scope: RateScope;
   limit: number;
   windowMs: number;
 }
@@ -130,6 +151,16 @@ export interface SessionStore {
    * checks every rate rule and counts it in all of them, or in none if any is full.
    */
   recordCall(id: string, entry: HistoryEntry, options: RecordOptions): Promise<RecordOutcome>;
+  /**
+   * Adds labels and finding counts to the session's DLP context (one atomic round trip).
+   * Labels and types beyond MAX_SESSION_LABELS are not added. Returns false when the
+   * session is gone.
+   */
+  recordFindings(
+    id: string,
+    labels: readonly string[],
+    counts: Readonly<Record<string, number>>,
+  ): Promise<boolean>;
   /** Ends a session everywhere: removed from the store and announced to every replica. */
   terminate(id: string, reason: string): Promise<boolean>;
   /** Called (on every replica) when any replica terminates a session. */

@@ -2,11 +2,19 @@
 // namespaced names, so two servers can never shadow each other.
 //   tools and prompts:  <prefix><name>       (prefix `<server>__` unless configured; the
 //                                              whole name 64 characters of [A-Za-z0-9_-])
-//   resources:          mcpgate://<server>/<upstream uri, verbatim>
+//   resources:          mcpgate://<server>/<upstream uri, verbatim>; an upstream whose
+//                       prefix is "" keeps its URIs as they are (except those that already
+//                       look like mcpgate:// ones: those stay bound to their server)
 // Built once per catalog change; list requests and call lookups only read it. A call finds
 // its tool or prompt by the exposed name in the maps below (never by splitting the name),
 // so every prefix, the empty one too, maps back to exactly one server.
-import type { Prompt, Resource, ResourceTemplate, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type {
+  Prompt,
+  Resource,
+  ResourceTemplate,
+  ServerCapabilities,
+  Tool,
+} from '@modelcontextprotocol/sdk/types.js';
 import { assessItem, itemKey, type ItemAssessment } from './trust/assess.js';
 import { FingerprintError, type CatalogKind, type Fingerprint } from './trust/fingerprint.js';
 import {
@@ -31,6 +39,8 @@ export interface ServerCatalog {
   templates: ResourceTemplate[];
   /** The `instructions` of the server's initialize result, if it gave any. */
   instructions?: string | undefined;
+  /** The capabilities of the server's initialize result (absent: none known). */
+  capabilities?: ServerCapabilities | undefined;
   /**
    * Fingerprints and findings of the items, by itemKey (trust/assess.ts), worked out when
    * the lists were read; an item without one is assessed when the catalog is built.
@@ -145,12 +155,24 @@ function collision(
 }
 
 export class Catalog {
+  /** Servers whose prefix is "": their names and resource addresses are shown as they are. */
+  readonly unprefixed: string[] = [];
   readonly tools = new Map<string, ToolEntry>();
   readonly prompts = new Map<string, PromptEntry>();
   readonly resources = new Map<string, ResourceEntry>();
   readonly templates: TemplateEntry[] = [];
   /** Servers that gave instructions, in configuration order. */
   readonly instructions: InstructionEntry[] = [];
+  /** Each server's capabilities, as its last catalog read found them. */
+  readonly capabilities = new Map<string, ServerCapabilities>();
+  /** Resource templates by the template a client sees (`exposed.uriTemplate`). */
+  readonly templatesByExposed = new Map<string, TemplateEntry>();
+
+  /** True when some server declares `has` of its capabilities. */
+  someServer(has: (capabilities: ServerCapabilities) => unknown): boolean {
+    for (const capabilities of this.capabilities.values()) if (has(capabilities)) return true;
+    return false;
+  }
 
   /**
    * Builds a catalog from per-server snapshots. Items that cannot be exposed (bad names,
@@ -186,6 +208,7 @@ export class Catalog {
       findings: a.findings,
       firstSeen: baselines.get(baselineKey(kind, id)) ?? a.fingerprint,
     });
+    for (const s of servers) if (s.prefix === '') catalog.unprefixed.push(s.server);
     for (const s of servers) {
       for (const tool of s.tools) {
         const name = checkName('tool', s, tool.name, problems);
@@ -231,8 +254,19 @@ export class Catalog {
         assessed.set(entry, a);
       }
       for (const resource of s.resources) {
-        const uri = exposedUri(s.server, resource.uri);
-        if (catalog.resources.has(uri)) continue; // an upstream listing one URI twice
+        const uri = catalog.exposeUri(s.server, resource.uri);
+        const clash = catalog.resources.get(uri);
+        if (clash) {
+          // An upstream listing one URI twice keeps the first; two unprefixed upstreams
+          // listing one URI cannot be told apart.
+          if (clash.server !== s.server) {
+            problems.push(
+              `resource address collision: "${uri}" is listed by ${clash.server} and by ${s.server}, ` +
+                `both without a prefix; give upstreams.${clash.server}.prefix or upstreams.${s.server}.prefix a value`,
+            );
+          }
+          continue;
+        }
         const a = assess(s, 'resource', resource.uri, resource);
         if (!a) continue;
         const id = `${s.server}:${resource.uri}`;
@@ -254,12 +288,16 @@ export class Catalog {
           server: s.server,
           uriTemplate: template.uriTemplate,
           id,
-          exposed: { ...template, uriTemplate: exposedUri(s.server, template.uriTemplate) },
+          exposed: { ...template, uriTemplate: catalog.exposeUri(s.server, template.uriTemplate) },
           trust: trustOf('resource_template', id, a),
         };
         catalog.templates.push(entry);
         assessed.set(entry, a);
+        if (!catalog.templatesByExposed.has(entry.exposed.uriTemplate)) {
+          catalog.templatesByExposed.set(entry.exposed.uriTemplate, entry);
+        }
       }
+      if (s.capabilities) catalog.capabilities.set(s.server, s.capabilities);
       const text = s.instructions?.trim();
       if (text) {
         catalog.instructions.push({ server: s.server, id: s.server, prefix: s.prefix, text });
@@ -306,5 +344,32 @@ export class Catalog {
       ...this.resources.values(),
       ...this.templates,
     ].map((e) => ({ id: e.id, server: e.server, trust: e.trust }));
+  }
+
+  /**
+   * The address a client is shown for an upstream's resource URI: mcpgate://<server>/<uri>,
+   * or the URI itself for an unprefixed server. A URI that already starts with mcpgate://
+   * is always wrapped, so an upstream cannot hand out an address of another server.
+   */
+  exposeUri(server: string, uri: string): string {
+    if (this.unprefixed.includes(server) && !uri.startsWith(RESOURCE_SCHEME)) return uri;
+    return exposedUri(server, uri);
+  }
+
+  /**
+   * The server and upstream URI a client's address stands for. An address that is not
+   * mcpgate:// belongs to the unprefixed server that lists it, else to the only unprefixed
+   * server (a resource it does not list, such as one of its templates); with several, it
+   * is ambiguous and `ambiguous` names them.
+   */
+  resolveUri(
+    address: string,
+  ): { server: string; uri: string } | { ambiguous: readonly string[] } | undefined {
+    if (address.startsWith(RESOURCE_SCHEME)) return splitExposedUri(address);
+    const listed = this.resources.get(address);
+    if (listed) return { server: listed.server, uri: listed.uri };
+    if (this.unprefixed.length === 1) return { server: this.unprefixed[0] as string, uri: address };
+    if (this.unprefixed.length > 1) return { ambiguous: this.unprefixed };
+    return undefined;
   }
 }

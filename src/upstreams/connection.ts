@@ -1,13 +1,18 @@
-// One live MCP client connection to one upstream server (a stdio child or a Streamable
-// HTTP endpoint). It restarts itself with exponential backoff when the child exits or the
-// connection drops; while it is down every call fails at once with a clear reason. Nothing
-// from a request ever reaches the command line, the environment or the headers: they come
-// from the configuration only.
+// One live MCP client connection to one upstream server (a stdio child, a Streamable
+// HTTP endpoint or a legacy HTTP+SSE one). It restarts itself with exponential backoff
+// when the child exits or the connection drops; while it is down every call fails at once
+// with a clear reason. Nothing from a request ever reaches the command line, the
+// environment or the headers: they come from the configuration only.
 import { EventEmitter } from 'node:events';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import {
   CallToolResultSchema,
+  CancelTaskResultSchema,
+  CompleteResultSchema,
+  CreateTaskResultSchema,
+  EmptyResultSchema,
   GetPromptResultSchema,
+  GetTaskResultSchema,
   ListPromptsResultSchema,
   ListResourcesResultSchema,
   ListResourceTemplatesResultSchema,
@@ -15,6 +20,9 @@ import {
   ReadResourceResultSchema,
   type CallToolRequest,
   type CallToolResult,
+  type CompleteRequest,
+  type CompleteResult,
+  type CreateTaskResult,
   type GetPromptRequest,
   type GetPromptResult,
   type Progress,
@@ -33,6 +41,7 @@ import type { ServerCatalog } from './catalog.js';
 import type { PeerCertificate } from 'node:tls';
 import { UpstreamIdentityError, type IdentityGate } from './trust/identity.js';
 import { HttpClientTransport } from '../mcp/client/http-transport.js';
+import { SseClientTransport } from '../mcp/client/sse-transport.js';
 import {
   UpstreamCancelledError,
   UpstreamClosedError,
@@ -41,6 +50,7 @@ import {
   UpstreamRpcError,
   UpstreamTimeoutError,
   type RequestOptions,
+  type ResultSchema,
   type UpstreamTransport,
 } from '../mcp/client/rpc-client.js';
 
@@ -121,7 +131,21 @@ export interface UpstreamConnectionEvents {
   ready: [];
   down: [reason: string];
   listChanged: [kind: ListKind];
+  /** notifications/resources/updated: the upstream's own URI. */
+  resourceUpdated: [uri: string];
+  /** notifications/tasks/status: the task as the upstream sent it (its own task id). */
+  taskStatus: [task: Record<string, unknown>];
 }
+
+/** The task methods a client may send about a task the upstream runs. */
+export type TaskMethod = 'tasks/get' | 'tasks/result' | 'tasks/cancel';
+
+/** Tasks are created by tools/call only, so tasks/result answers with a tools/call result. */
+const TASK_RESULT_SCHEMAS: Record<TaskMethod, ResultSchema<Record<string, unknown>>> = {
+  'tasks/get': GetTaskResultSchema,
+  'tasks/result': CallToolResultSchema,
+  'tasks/cancel': CancelTaskResultSchema,
+};
 
 export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   private client: UpstreamRpc | undefined;
@@ -234,10 +258,12 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     for (const [key, source] of Object.entries(this.config.headers)) {
       headers[key] = readValue(source, `${where}.headers.${key}`);
     }
+    const options = { headers, credentials: () => this.credentialHeaders() };
+    const url = new URL(this.config.url);
+    if (this.config.transport === 'sse') return new SseClientTransport(url, options);
     const gate = this.identity;
-    return new HttpClientTransport(new URL(this.config.url), {
-      headers,
-      credentials: () => this.credentialHeaders(),
+    return new HttpClientTransport(url, {
+      ...options,
       ...(gate?.checkCertificate === undefined
         ? {}
         : {
@@ -262,6 +288,8 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
         this.logger.debug('upstream transport error', { upstream: this.name, error: err.message });
       };
       client.onListChanged = (kind) => this.emit('listChanged', kind);
+      client.onResourceUpdated = (uri) => this.emit('resourceUpdated', uri);
+      client.onTaskStatus = (task) => this.emit('taskStatus', task);
       const headers = await this.credentialHeaders();
       await client.connect({ timeoutMs: this.config.timeoutMs, headers });
       this.checkIdentity(this.identity?.afterInitialize(client.serverInfo));
@@ -484,6 +512,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
         templates,
         // From this connection's initialize: a reconnect (which rereads the lists) refreshes it.
         instructions: client.instructions,
+        capabilities: caps,
       };
     });
   }
@@ -526,6 +555,44 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   getPrompt(params: GetPromptRequest['params'], options: CallOptions): Promise<GetPromptResult> {
     return this.run(`prompts/get ${params.name}`, (client) =>
       client.request('prompts/get', params, GetPromptResultSchema, this.options(options)),
+    );
+  }
+
+  complete(params: CompleteRequest['params'], options: CallOptions): Promise<CompleteResult> {
+    return this.run('completion/complete', (client) =>
+      client.request('completion/complete', params, CompleteResultSchema, this.options(options)),
+    );
+  }
+
+  /** resources/subscribe or resources/unsubscribe of one upstream URI. */
+  subscription(
+    method: 'resources/subscribe' | 'resources/unsubscribe',
+    uri: string,
+    options: CallOptions,
+  ): Promise<unknown> {
+    return this.run(method, (client) =>
+      client.request(method, { uri }, EmptyResultSchema, this.options(options)),
+    );
+  }
+
+  /** A task-augmented tools/call (params.task): the upstream answers with the task it created. */
+  createToolTask(
+    params: CallToolRequest['params'],
+    options: CallOptions,
+  ): Promise<CreateTaskResult> {
+    return this.run(`tools/call ${params.name} (as a task)`, (client) =>
+      client.request('tools/call', params, CreateTaskResultSchema, this.options(options)),
+    );
+  }
+
+  /** tasks/get, tasks/result or tasks/cancel of one of the upstream's own tasks. */
+  taskRequest(
+    method: TaskMethod,
+    params: { taskId: string; _meta?: Record<string, unknown> },
+    options: CallOptions,
+  ): Promise<Record<string, unknown>> {
+    return this.run(method, (client) =>
+      client.request(method, params, TASK_RESULT_SCHEMAS[method], this.options(options)),
     );
   }
 

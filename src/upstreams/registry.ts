@@ -25,7 +25,7 @@ export class CatalogError extends McpgateError {
 
 export interface UpstreamStatus {
   name: string;
-  transport: 'stdio' | 'http';
+  transport: 'stdio' | 'http' | 'sse';
   isolation: 'shared' | 'per-session';
   state: string;
   last_error?: string;

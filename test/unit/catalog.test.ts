@@ -131,6 +131,63 @@ describe('exposed resource URIs', () => {
   });
 });
 
+describe('resource addresses of an upstream without a prefix', () => {
+  const res = (uri: string) => ({ uri, name: uri });
+  const build = (...servers: ServerCatalog[]) => Catalog.build(servers);
+
+  it('lists its resources and templates under their own URIs, others namespaced', () => {
+    const { catalog, problems } = build(
+      server('raw', {
+        prefix: '',
+        resources: [res('test://a')],
+        templates: [{ uriTemplate: 'test://t/{id}', name: 't' }],
+      }),
+      server('fs', { prefix: 'fs__', resources: [res('file:///a')] }),
+    );
+    expect(problems).toEqual([]);
+    expect([...catalog.resources.keys()]).toEqual(['test://a', 'mcpgate://fs/file:///a']);
+    expect(catalog.templates.map((t) => t.exposed.uriTemplate)).toEqual(['test://t/{id}']);
+    expect(catalog.templates[0]?.id).toBe('raw:test://t/{id}');
+  });
+
+  it("reads a listed address, an unlisted one (a template's) and a namespaced one back", () => {
+    const { catalog } = build(
+      server('raw', { prefix: '', resources: [res('test://a')] }),
+      server('fs', { prefix: 'fs__', resources: [res('file:///a')] }),
+    );
+    expect(catalog.resolveUri('test://a')).toEqual({ server: 'raw', uri: 'test://a' });
+    expect(catalog.resolveUri('test://t/7')).toEqual({ server: 'raw', uri: 'test://t/7' });
+    expect(catalog.resolveUri('mcpgate://fs/file:///a')).toEqual({
+      server: 'fs',
+      uri: 'file:///a',
+    });
+  });
+
+  it('cannot tell which of two unprefixed servers an unlisted address is for', () => {
+    const { catalog } = build(
+      server('a', { prefix: '', resources: [res('test://a')] }),
+      server('b', { prefix: '', resources: [res('test://b')] }),
+    );
+    expect(catalog.resolveUri('test://b')).toEqual({ server: 'b', uri: 'test://b' });
+    expect(catalog.resolveUri('test://c')).toEqual({ ambiguous: ['a', 'b'] });
+  });
+
+  it('without unprefixed servers, an address that is not mcpgate:// is unknown', () => {
+    const { catalog } = build(server('fs', { prefix: 'fs__', resources: [res('file:///a')] }));
+    expect(catalog.resolveUri('file:///a')).toBeUndefined();
+  });
+
+  it('reports one URI listed by two unprefixed servers as a collision naming both', () => {
+    const { problems } = build(
+      server('a', { prefix: '', resources: [res('test://same')] }),
+      server('b', { prefix: '', resources: [res('test://same')] }),
+    );
+    expect(only(problems)).toBe(
+      'resource address collision: "test://same" is listed by a and by b, both without a prefix; give upstreams.a.prefix or upstreams.b.prefix a value',
+    );
+  });
+});
+
 describe('Catalog.build', () => {
   it('exposes tools and prompts under namespaced names with policy ids server.name', () => {
     const readFile = tool('read_file', {

@@ -156,16 +156,24 @@ describe('the assembled chains (mcpgate start --explain)', () => {
       [
         'tools/call',
         '   1. resolve target',
-        '   2. build input',
-        '   3. decide (mcp/authz/decision)',
-        '   4. credential for this call',
-        '   5. rate limit and record  (also on a deny)',
-        '   6. decision log  (also on a deny)',
-        '   7. request _meta for the upstream',
-        '   8. forward to the upstream',
-        '   9. namespace addresses in the result',
-        '  10. check the result (outputSchema)',
-        '  11. terminate the session when the policy says so  (after the answer, always)',
+        "   2. check the arguments (the tool's inputSchema)",
+        '   3. inspect the arguments (guardrails)',
+        '   4. build input',
+        '   5. decide (mcp/authz/decision)',
+        '   6. limit on tasks per session',
+        '   7. credential for this call',
+        '   8. rate limit and record  (also on a deny)',
+        '   9. decision log  (also on a deny)',
+        '  10. request _meta for the upstream',
+        '  11. forward to the upstream',
+        '  12. inspect the result (guardrails)',
+        '  13. decide on the result (tools/result, resources/result, prompts/result)',
+        '  14. decision log (the result decision)  (also on a deny)',
+        '  15. record labels and finding counts in the session  (also on a deny)',
+        '  16. namespace addresses in the result',
+        '  17. bind the task to the session',
+        '  18. check the result (outputSchema)',
+        '  19. terminate the session when the policy says so  (after the answer, always)',
       ].join('\n'),
     );
   });
@@ -179,23 +187,83 @@ describe('the assembled chains (mcpgate start --explain)', () => {
         '   2. decide (mcp/authz/decision)',
         '   3. create the session',
         '   4. decision log  (also on a deny)',
-        '   5. decide (mcp/authz/visible)',
-        '   6. decision log  (also on a deny)',
-        '   7. combine the instructions the policy shows',
+        '   5. end a session whose opening was not recorded  (also on a deny)',
+        '   6. decide (mcp/authz/visible)',
+        '   7. decision log  (also on a deny)',
+        '   8. combine the instructions the policy shows',
       ].join('\n'),
     );
   });
 
-  it('has a chain for every decided method', () => {
+  it('prints completion/complete: the decision, the call, then which values are shown', () => {
+    const block = text.split('\n\n').find((b) => b.startsWith('completion/complete\n'));
+    expect(block).toBe(
+      [
+        'completion/complete',
+        '   1. resolve target',
+        '   2. build input',
+        '   3. decide (mcp/authz/decision)',
+        '   4. credential for this call',
+        '   5. rate limit and record  (also on a deny)',
+        '   6. decision log  (also on a deny)',
+        '   7. request _meta for the upstream',
+        '   8. forward to the upstream',
+        '   9. completion values for the policy',
+        '  10. decide (mcp/authz/visible)',
+        '  11. decision log  (also on a deny)',
+        '  12. show visible completion values',
+        '  13. terminate the session when the policy says so  (after the answer, always)',
+      ].join('\n'),
+    );
+  });
+
+  it('prints the delivery of a resource update: decided and logged before it is sent', () => {
+    const block = text.split('\n\n').find((b) => b.startsWith('notifications/resources/updated\n'));
+    expect(block).toBe(
+      [
+        'notifications/resources/updated',
+        '   1. resolve target',
+        '   2. build input',
+        '   3. decide (mcp/authz/decision)',
+        '   4. decision log  (also on a deny)',
+        '   5. deliver the update to the session',
+      ].join('\n'),
+    );
+  });
+
+  it('prints tasks/result: no decision, the result stages of the call that made the task', () => {
+    const block = text.split('\n\n').find((b) => b.startsWith('tasks/result\n'));
+    expect(block).toBe(
+      [
+        'tasks/result',
+        '   1. find the task in this session',
+        '   2. credential for this call',
+        '   3. request _meta for the upstream',
+        '   4. forward to the upstream that runs the task',
+        '   5. namespace addresses in the result',
+        '   6. check the result (outputSchema)',
+      ].join('\n'),
+    );
+  });
+
+  it('has a chain for every method it serves', () => {
     const methods = text.split('\n\n').map((b) => b.split('\n')[0]);
     expect(methods.sort()).toEqual(
       [
+        'completion/complete',
+        'notifications/resources/updated',
         'prompts/get',
         'prompts/list',
         'resources/list',
         'resources/read',
+        'resources/subscribe',
         'resources/templates/list',
+        'resources/unsubscribe',
         'session/open',
+        'tasks/cancel',
+        'tasks/get',
+        'tasks/list',
+        'tasks/result',
         'tools/call',
         'tools/list',
       ].sort(),

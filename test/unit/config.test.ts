@@ -60,11 +60,27 @@ function stdio(config: GatewayConfig, name: string): StdioUpstreamConfig {
 
 function http(config: GatewayConfig, name: string): HttpUpstreamConfig {
   const upstream = config.upstreams.find((u) => u.name === name);
-  if (upstream?.transport !== 'http') throw new Error(`no http upstream ${name}`);
+  if (upstream === undefined || upstream.transport === 'stdio') {
+    throw new Error(`no http or sse upstream ${name}`);
+  }
   return upstream;
 }
 
 describe('parseConfig: defaults', () => {
+  it('raises the inspection depth to the intake depth, so accepted arguments can be inspected', () => {
+    const deep = parseConfig({ ...minimal(), gateway: { max_json_depth: 500 } }, BASE_DIR);
+    expect(deep.guardrails.inspection.maxDepth).toBe(500);
+    const shallow = parseConfig(
+      {
+        ...minimal(),
+        gateway: { max_json_depth: 32 },
+        guardrails: { inspection: { max_depth: 200 } },
+      },
+      BASE_DIR,
+    );
+    expect(shallow.guardrails.inspection.maxDepth).toBe(200);
+  });
+
   it('gives a minimal config the documented defaults', () => {
     const config = parseConfig(minimal(), BASE_DIR);
     expect(config).toEqual({
@@ -82,6 +98,19 @@ describe('parseConfig: defaults', () => {
         requestTimeoutMs: 30_000,
         keepAliveTimeoutMs: 5000,
         drainTimeoutMs: 10_000,
+      },
+      guardrails: {
+        checkArgumentSchemas: true,
+        decideResults: 'with_findings',
+        inspect: true,
+        inspection: {
+          maxBytes: 4 * 1024 * 1024,
+          maxDecodedBytes: 1024 * 1024,
+          maxDepth: 128,
+          maxFindings: 100,
+        },
+        inspectors: [],
+        nationalIds: [],
       },
       sessions: {
         maxSessions: 1000,
@@ -324,6 +353,48 @@ describe('parseConfig: gateway.allowed_hosts', () => {
     expect(refusal(withHosts([entry]))).toContain(
       'gateway.allowed_hosts.0: an allowed host is a name or address with an optional port',
     );
+  });
+});
+
+describe('parseConfig: transport sse (HTTP+SSE, MCP 2024-11-05)', () => {
+  it('takes url and headers as http does, and keeps the transport', () => {
+    const config = parseConfig(
+      withUpstreams({
+        legacy: {
+          transport: 'sse',
+          url: 'https://legacy.example.com/sse',
+          headers: { 'X-Api-Key': 'env:LEGACY_KEY' },
+        },
+      }),
+      BASE_DIR,
+    );
+    const legacy = http(config, 'legacy');
+    expect(legacy.transport).toBe('sse');
+    expect(legacy.url).toBe('https://legacy.example.com/sse');
+    expect(legacy.headers).toEqual({ 'X-Api-Key': { kind: 'env', name: 'LEGACY_KEY' } });
+    expect(legacy.prefix).toBe('legacy__');
+  });
+
+  it('refuses what http refuses: no url, another scheme, a command', () => {
+    expect(refusal(withUpstreams({ legacy: { transport: 'sse' } }))).toContain(
+      'upstreams.legacy.url',
+    );
+    expect(
+      refusal(withUpstreams({ legacy: { transport: 'sse', url: 'ws://legacy.example/sse' } })),
+    ).toContain('upstreams.legacy.url');
+    expect(
+      refusal(
+        withUpstreams({
+          legacy: { transport: 'sse', url: 'https://legacy.example/sse', command: 'node' },
+        }),
+      ),
+    ).toContain('Unrecognized key: "command"');
+  });
+
+  it('refuses an unknown transport, naming the three', () => {
+    const message = refusal(withUpstreams({ legacy: { transport: 'websocket', url: 'x' } }));
+    expect(message).toContain('upstreams.legacy.transport');
+    expect(message).toMatch(/stdio.*http.*sse/);
   });
 });
 
@@ -864,6 +935,152 @@ describe('parseConfig: audit.destinations[].max_buffer_bytes', () => {
       },
     });
     expect(message).toContain('Unrecognized key: "max_buffer_bytes"');
+  });
+});
+
+describe('parseConfig: sessions.store', () => {
+  const withStore = (store: Record<string, unknown>): Record<string, unknown> => ({
+    ...minimal(),
+    sessions: { store: { type: 'redis', ...store } },
+  });
+  const storeOf = (store: Record<string, unknown>) =>
+    parseConfig(withStore(store), BASE_DIR).sessions.store;
+
+  it('reads the url form: one Redis, no replica acknowledgement unless asked for', () => {
+    expect(storeOf({ url: 'env:MCPGATE_REDIS_URL' })).toEqual({
+      type: 'redis',
+      endpoint: { kind: 'url', url: { kind: 'env', name: 'MCPGATE_REDIS_URL' } },
+      keyPrefix: 'mcpgate:',
+      commandTimeoutMs: 500,
+      replicaAck: null,
+    });
+    expect(
+      storeOf({
+        url: { literal: 'redis://r:6379' },
+        replica_ack: { replicas: 2, timeout_ms: 100 },
+      }),
+    ).toMatchObject({
+      endpoint: { kind: 'url', url: { kind: 'literal', value: 'redis://r:6379' } },
+      replicaAck: { replicas: 2, timeoutMs: 100 },
+    });
+  });
+
+  it('reads the cluster form: nodes as host:port (IPv6 in brackets), a replica acknowledging by default', () => {
+    expect(
+      storeOf({
+        nodes: ['redis-0.internal:6379', '10.0.0.2:7000', '[fd00::3]:6380'],
+        username: 'mcpgate',
+        password: 'file:secrets/redis-password',
+        command_timeout_ms: 800,
+      }),
+    ).toEqual({
+      type: 'redis',
+      endpoint: {
+        kind: 'cluster',
+        nodes: [
+          { host: 'redis-0.internal', port: 6379 },
+          { host: '10.0.0.2', port: 7000 },
+          { host: 'fd00::3', port: 6380 },
+        ],
+      },
+      username: 'mcpgate',
+      password: { kind: 'file', path: join(BASE_DIR, 'secrets/redis-password') },
+      keyPrefix: 'mcpgate:',
+      commandTimeoutMs: 800,
+      replicaAck: { replicas: 1, timeoutMs: 400 },
+    });
+  });
+
+  it('reads the sentinel form: the Sentinels, the primary name and both passwords', () => {
+    expect(
+      storeOf({
+        sentinels: ['s1:26379', 's2:26379', 's3:26379'],
+        name: 'mcpgate-prod',
+        password: 'env:REDIS_PASSWORD',
+        sentinel_password: 'env:SENTINEL_PASSWORD',
+        replica_ack: false,
+      }),
+    ).toEqual({
+      type: 'redis',
+      endpoint: {
+        kind: 'sentinel',
+        sentinels: [
+          { host: 's1', port: 26379 },
+          { host: 's2', port: 26379 },
+          { host: 's3', port: 26379 },
+        ],
+        name: 'mcpgate-prod',
+      },
+      password: { kind: 'env', name: 'REDIS_PASSWORD' },
+      sentinelPassword: { kind: 'env', name: 'SENTINEL_PASSWORD' },
+      keyPrefix: 'mcpgate:',
+      commandTimeoutMs: 500,
+      replicaAck: null,
+    });
+  });
+
+  it('refuses a store that names no Redis, or more than one form', () => {
+    expect(refusal(withStore({}))).toContain(
+      'sessions.store: name the Redis: url (one Redis), nodes (a Redis Cluster) or sentinels with name (Redis Sentinel)',
+    );
+    expect(
+      refusal(withStore({ url: 'env:URL', nodes: ['a:1'], sentinels: ['b:2'], name: 'm' })),
+    ).toContain(
+      'sessions.store: give only one of url, nodes and sentinels, not url and nodes and sentinels',
+    );
+  });
+
+  it('refuses a Sentinel form without its name, and the keys of another form', () => {
+    expect(refusal(withStore({ sentinels: ['s1:26379'] }))).toContain(
+      'sessions.store.name: required with sentinels: the name the Sentinels monitor the primary by',
+    );
+    const lines = problemLines(
+      refusal(
+        withStore({
+          nodes: ['a:6379'],
+          name: 'mymaster',
+          sentinel_password: 'env:X',
+        }),
+      ),
+    );
+    expect(lines).toEqual([
+      '  - sessions.store.name: only with sentinels (the name of the primary they monitor)',
+      '  - sessions.store.sentinel_password: only with sentinels',
+    ]);
+    expect(
+      problemLines(refusal(withStore({ url: 'env:URL', username: 'u', password: 'env:P' }))),
+    ).toEqual([
+      '  - sessions.store.username: with url, the username goes in the URL',
+      '  - sessions.store.password: with url, the password goes in the URL',
+    ]);
+  });
+
+  it('refuses a node that is not host:port, and a password written in the file', () => {
+    for (const node of ['10.0.0.1', 'redis:0', 'redis:70000', 'fd00::1:6379', 'redis:63x9', '']) {
+      const message = refusal(withStore({ nodes: ['ok:6379', node] }));
+      expect(message).toMatch(
+        /sessions\.store\.nodes\.1: (must be host:port|the port must be 1-65535)/,
+      );
+    }
+    expect(refusal(withStore({ nodes: [] }))).toContain('sessions.store.nodes:');
+    expect(refusal(withStore({ nodes: ['a:6379'], password: 'hunter2' }))).toContain(
+      'sessions.store.password: must be a secret reference',
+    );
+  });
+
+  it('refuses a replica acknowledgement that could outlast the command timeout', () => {
+    expect(
+      refusal(
+        withStore({
+          nodes: ['a:6379'],
+          command_timeout_ms: 300,
+          replica_ack: { replicas: 1, timeout_ms: 300 },
+        }),
+      ),
+    ).toContain('sessions.store.replica_ack.timeout_ms: must be below command_timeout_ms (300)');
+    expect(
+      refusal(withStore({ nodes: ['a:6379'], replica_ack: { replicas: 0, timeout_ms: 100 } })),
+    ).toContain('sessions.store.replica_ack');
   });
 });
 

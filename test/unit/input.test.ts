@@ -138,6 +138,8 @@ describe('buildInput', () => {
         age_s: 12,
         history: [],
         summary: { tools: {}, resources: {}, prompts: {} },
+        labels: [],
+        finding_counts: {},
         counters: { calls: 0, denied: 0, untracked: 0 },
       },
       findings: [],

@@ -1,31 +1,59 @@
-// sessions.max_sessions_per_principal in the store: MemoryStore and RedisStore (a real
-// redis-server) refuse a user's session beyond the cap, count across replicas and under
-// concurrent opens, and free a place when a session ends (terminated or idle).
+// sessions.max_sessions_per_principal in the store: MemoryStore and RedisStore refuse a
+// user's session beyond the cap, count across replicas and under concurrent opens, and free
+// a place when a session ends (terminated or idle). RedisStore runs on one redis-server, on
+// a Redis Cluster (the user's set of sessions in the user's hash slot, apart from the
+// sessions' slots) and through Redis Sentinel, each a real set-up on loopback.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { MemoryStore } from '../../src/sessions/memory-store.js';
-import { RedisStore } from '../../src/sessions/redis-store.js';
-import type { SessionRecord, SessionStore } from '../../src/sessions/store.js';
+import { RedisStore, type ReplicaAck } from '../../src/sessions/redis-store.js';
+import type { RedisTarget } from '../../src/sessions/redis/target.js';
+import {
+  StoreUnavailableError,
+  type SessionRecord,
+  type SessionStore,
+} from '../../src/sessions/store.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { startRedis, type RedisServer } from '../support/redis.js';
+import {
+  startRedis,
+  startRedisCluster,
+  startRedisSentinel,
+  type RedisCluster,
+  type RedisSentinelSetup,
+  type RedisServer,
+} from '../support/redis.js';
 
 const HOUR = 3_600_000;
-let redis: RedisServer;
+/** What the configuration gives a cluster or Sentinel store by default (command timeout 500). */
+const REPLICA_ACK: ReplicaAck = { replicas: 1, timeoutMs: 250 };
+
+let redis: RedisServer | undefined;
+let cluster: RedisCluster | undefined;
+let sentinel: RedisSentinelSetup | undefined;
 const opened: Array<{ close(): Promise<unknown> }> = [];
 
 beforeAll(async () => {
-  redis = await startRedis();
-});
+  [redis, cluster, sentinel] = await Promise.all([
+    startRedis(),
+    startRedisCluster(),
+    startRedisSentinel(),
+  ]);
+}, 30_000);
 
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((store) => store.close()));
 });
 
 afterAll(async () => {
-  await redis?.stop();
+  await Promise.all([redis?.stop(), cluster?.stop(), sentinel?.stop()]);
 });
+
+function started<T>(setup: T | undefined): T {
+  if (setup === undefined) throw new Error('the Redis set-up has not been started');
+  return setup;
+}
 
 function recordOf(principal: string): SessionRecord {
   return {
@@ -51,16 +79,85 @@ function memoryStore(): MemoryStore {
   return store;
 }
 
-function redisStore(keyPrefix = 'cap:'): RedisStore {
-  const store = new RedisStore({ url: redis.url, keyPrefix, logger: silentLogger });
+function sentinelOptions() {
+  const { sentinels, name, password, sentinelPassword } = started(sentinel);
+  return { sentinels, name, password, sentinelPassword };
+}
+
+/** How a test reaches one of the three Redis set-ups. */
+interface Deployment {
+  name: string;
+  target(): RedisTarget;
+  /** What the configuration gives this form by default. */
+  replicaAck: ReplicaAck | undefined;
+  /** A plain ioredis client, to look at what the store wrote. */
+  raw(): Redis | Cluster;
+}
+
+const deployments: Deployment[] = [
+  {
+    name: 'one redis-server',
+    target: () => ({ kind: 'url', url: started(redis).url }),
+    replicaAck: undefined,
+    raw: () => new Redis(started(redis).url),
+  },
+  {
+    name: 'a Redis Cluster',
+    target: () => ({
+      kind: 'cluster',
+      nodes: started(cluster).nodes,
+      password: started(cluster).password,
+    }),
+    replicaAck: REPLICA_ACK,
+    raw: () =>
+      new Cluster(started(cluster).nodes, {
+        redisOptions: { password: started(cluster).password },
+      }),
+  },
+  {
+    name: 'Redis Sentinel',
+    target: () => ({ kind: 'sentinel', ...sentinelOptions() }),
+    replicaAck: REPLICA_ACK,
+    raw: () => new Redis(sentinelOptions()),
+  },
+];
+
+function redisStore(
+  deployment: Deployment,
+  keyPrefix = 'cap:',
+  replicaAck = deployment.replicaAck,
+): RedisStore {
+  const store = new RedisStore({
+    target: deployment.target(),
+    keyPrefix,
+    logger: silentLogger,
+    ...(replicaAck ? { replicaAck } : {}),
+  });
   opened.push(store);
   return store;
 }
 
+function rawClient(deployment: Deployment): Redis | Cluster {
+  const client = deployment.raw();
+  opened.push({ close: () => client.quit() });
+  return client;
+}
+
+/** The keys matching a pattern, on every primary of a cluster. */
+async function keysMatching(raw: Redis | Cluster, pattern: string): Promise<string[]> {
+  if (!(raw instanceof Cluster)) return raw.keys(pattern);
+  await raw.ping(); // connected, so the primaries are known
+  const perNode = await Promise.all(raw.nodes('master').map((node) => node.keys(pattern)));
+  return perNode.flat();
+}
+
 describe.each([
-  ['MemoryStore', () => memoryStore()],
-  ['RedisStore', () => redisStore()],
-])('%s: sessions per principal', (_name, makeStore: () => SessionStore) => {
+  { name: 'MemoryStore', open: (): SessionStore => memoryStore() },
+  ...deployments.map((deployment) => ({
+    name: `RedisStore on ${deployment.name}`,
+    open: (): SessionStore => redisStore(deployment),
+  })),
+])('$name: sessions per principal', ({ open: makeStore }) => {
   it('creates up to the cap, then refuses that user only', async () => {
     const store = makeStore();
     const alice = user();
@@ -109,57 +206,101 @@ describe.each([
   });
 });
 
-describe('RedisStore: the count is shared and kept alive by use', () => {
-  it('counts one user across replicas sharing the Redis, also when they race', async () => {
-    const replicas = [redisStore('shared:'), redisStore('shared:'), redisStore('shared:')];
-    const alice = user();
-    const outcomes = await Promise.all(
-      Array.from({ length: 9 }, (_, i) => replicas[i % 3]!.create(recordOf(alice), HOUR, 5)),
-    );
-    expect(outcomes.filter((o) => o.kind === 'created')).toHaveLength(5);
-    expect(await replicas[0]!.create(recordOf(alice), HOUR, 5)).toEqual({
-      kind: 'principal_full',
-      open: 5,
-      limit: 5,
+describe.each(deployments)(
+  'RedisStore on $name: the count is shared and kept alive by use',
+  (deployment) => {
+    it('counts one user across replicas sharing the Redis, also when they race', async () => {
+      const replicas = [0, 1, 2].map(() => redisStore(deployment, 'shared:'));
+      const alice = user();
+      const outcomes = await Promise.all(
+        Array.from({ length: 9 }, (_, i) => replicas[i % 3]!.create(recordOf(alice), HOUR, 5)),
+      );
+      expect(outcomes.filter((o) => o.kind === 'created')).toHaveLength(5);
+      expect(await replicas[0]!.create(recordOf(alice), HOUR, 5)).toEqual({
+        kind: 'principal_full',
+        open: 5,
+        limit: 5,
+      });
     });
-  });
 
-  it('gives the count a TTL, restarted by every load that names the user', async () => {
-    const store = redisStore('ttl:');
-    const raw = new Redis(redis.url);
-    opened.push({ close: () => raw.quit() });
-    const alice = user();
-    const session = recordOf(alice);
-    await store.create(session, 1000, 3);
-    const [key] = await raw.keys('ttl:o:*');
-    expect(key).toMatch(/^ttl:o:\{u\.[A-Za-z0-9_-]{22}\}$/);
-    const afterCreate = await raw.pttl(key!);
-    // idleMs plus the slack that covers one request's load-to-record time.
-    expect(afterCreate).toBeGreaterThan(1000);
-    expect(afterCreate).toBeLessThanOrEqual(61_000);
-    await store.load(session.id, 0, [], { principal: alice, idleMs: HOUR });
-    expect(await raw.pttl(key!)).toBeGreaterThan(HOUR);
-    expect(await raw.zrange(key!, '0', '-1')).toEqual([session.id]);
-  });
+    it('gives the count a TTL, restarted by every load that names the user', async () => {
+      const store = redisStore(deployment, 'ttl:');
+      const raw = rawClient(deployment);
+      const alice = user();
+      const session = recordOf(alice);
+      await store.create(session, 1000, 3);
+      const [key] = await keysMatching(raw, 'ttl:o:*');
+      expect(key).toMatch(/^ttl:o:\{u\.[A-Za-z0-9_-]{22}\}$/);
+      const afterCreate = await raw.pttl(key!);
+      // idleMs plus the slack that covers one request's load-to-record time.
+      expect(afterCreate).toBeGreaterThan(1000);
+      expect(afterCreate).toBeLessThanOrEqual(61_000);
+      await store.load(session.id, 0, [], { principal: alice, idleMs: HOUR });
+      expect(await raw.pttl(key!)).toBeGreaterThan(HOUR);
+      expect(await raw.zrange(key!, '0', '-1')).toEqual([session.id]);
+    });
 
-  it('when full, drops the sessions that ended unused and keeps counting the used ones', async () => {
-    const store = redisStore('gone:');
-    const raw = new Redis(redis.url);
-    opened.push({ close: () => raw.quit() });
+    it('when full, drops the sessions that ended unused and keeps counting the used ones', async () => {
+      const store = redisStore(deployment, 'gone:');
+      const raw = rawClient(deployment);
+      const alice = user();
+      const idleMs = 300;
+      const unused = recordOf(alice);
+      const used = recordOf(alice);
+      await store.create(unused, idleMs, 2);
+      await store.create(used, idleMs, 2);
+      for (let i = 0; i < 4; i++) {
+        await sleep(100);
+        await store.load(used.id, 0, [], { principal: alice, idleMs });
+      }
+      const third = recordOf(alice);
+      expect((await store.create(third, idleMs, 2)).kind).toBe('created');
+      const [key] = await keysMatching(raw, 'gone:o:*');
+      expect((await raw.zrange(key!, '0', '-1')).sort()).toEqual([used.id, third.id].sort());
+      expect((await store.create(recordOf(alice), idleMs, 2)).kind).toBe('principal_full');
+    });
+
+    it('gives the place back when no replica confirms the new session', async () => {
+      // Two replicas asked for, one (or, on one redis-server, none) there: never confirmed.
+      const unconfirmed = redisStore(deployment, 'unacked:', { replicas: 2, timeoutMs: 100 });
+      const alice = user();
+      const error = await unconfirmed.create(recordOf(alice), HOUR, 1).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(error).toBeInstanceOf(StoreUnavailableError);
+      // On a cluster the user's place is on another primary than the session, so the claim
+      // waits for a replica of its own, and is what is refused first.
+      const what =
+        deployment.name === 'a Redis Cluster'
+          ? "the new session's place among its user's sessions"
+          : 'the new session';
+      expect((error as Error).message).toMatch(
+        new RegExp(
+          `is unavailable: ${what} was not confirmed by 2 replicas within 100 ms \\(\\d confirmed\\); it was not opened$`,
+        ),
+      );
+      // The refused session took no place: a cap of 1 still has room.
+      expect((await redisStore(deployment, 'unacked:').create(recordOf(alice), HOUR, 1)).kind).toBe(
+        'created',
+      );
+    });
+  },
+);
+
+describe('RedisStore on a Redis Cluster: where the count lives', () => {
+  it("keeps a user's set of sessions in the slot of the user's counters", async () => {
+    const deployment = deployments[1]!;
+    const store = redisStore(deployment, 'slots:');
+    const raw = rawClient(deployment) as Cluster;
     const alice = user();
-    const idleMs = 300;
-    const unused = recordOf(alice);
-    const used = recordOf(alice);
-    await store.create(unused, idleMs, 2);
-    await store.create(used, idleMs, 2);
-    for (let i = 0; i < 4; i++) {
-      await sleep(100);
-      await store.load(used.id, 0, [], { principal: alice, idleMs });
-    }
-    const third = recordOf(alice);
-    expect((await store.create(third, idleMs, 2)).kind).toBe('created');
-    const [key] = await raw.keys('gone:o:*');
-    expect((await raw.zrange(key!, '0', '-1')).sort()).toEqual([used.id, third.id].sort());
-    expect((await store.create(recordOf(alice), idleMs, 2)).kind).toBe('principal_full');
+    const sessions = [recordOf(alice), recordOf(alice), recordOf(alice)];
+    for (const session of sessions) await store.create(session, HOUR, 5);
+    const [key] = await keysMatching(raw, 'slots:o:*');
+    const slotOf = async (k: string): Promise<number> =>
+      Number(await raw.call('CLUSTER', 'KEYSLOT', k));
+    const tag = /\{(u\.[A-Za-z0-9_-]{22})\}/.exec(key!)?.[1];
+    expect(await slotOf(key!)).toBe(await slotOf(`slots:r:{${tag}}:3600000:0:user:${alice}`));
+    expect((await raw.zrange(key!, '0', '-1')).sort()).toEqual(sessions.map((s) => s.id).sort());
   });
 });

@@ -92,7 +92,7 @@ afterAll(async () => {
 });
 
 /** A session on a transport whose answers are collected instead of written to HTTP. */
-async function detached(): Promise<{
+async function detached(served: typeof methods = methods): Promise<{
   deliver: (message: JSONRPCMessage, context?: string) => void;
   answers: JSONRPCMessage[];
 }> {
@@ -101,7 +101,7 @@ async function detached(): Promise<{
     capabilities: {},
     // What the HTTP layer passed with the initialize request (here a string) decides them.
     instructions: (context) => `for ${context ?? 'nobody'}`,
-    methods,
+    methods: served,
   });
   const answers: JSONRPCMessage[] = [];
   const fake = new NodeStreamableHttpTransport({ sessionId: undefined });
@@ -235,6 +235,35 @@ describe('SessionRpc', () => {
     expect(json.id).toBe(4);
     expect(error.code).toBe(-32602);
     expect(error.message).toMatch(message);
+  });
+
+  it('hands params.task to a method that may run as a task', async () => {
+    const { deliver, answers } = await detached(
+      new Map([
+        [
+          'tools/call',
+          {
+            schema: CallToolRequestSchema,
+            taskAugmented: true,
+            handle: (params: unknown) => ({
+              content: [
+                { type: 'text', text: JSON.stringify((params as { task?: unknown }).task) },
+              ],
+            }),
+          },
+        ],
+      ]),
+    );
+    deliver({
+      jsonrpc: '2.0',
+      id: 7,
+      method: 'tools/call',
+      params: { name: 'echo', task: { ttl: 5 } },
+    });
+    await settled();
+    expect(answers).toEqual([
+      { jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text', text: '{"ttl":5}' }] } },
+    ]);
   });
 
   it("passes a handler's code, message and data through", async () => {

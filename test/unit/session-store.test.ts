@@ -1,13 +1,17 @@
-// The session store: one behavioural suite run against MemoryStore and RedisStore (a real
-// redis-server on loopback, reached with the real ioredis client; nothing mocked), then what
-// only Redis can show: several replicas on one Redis, TTLs on every key, atomicity under
-// concurrency, and Redis hanging, stopping and coming back on the same port.
+// The session store: one behavioural suite run against MemoryStore, and RedisStore on one
+// redis-server and on a Redis Cluster (six nodes: three primaries with a replica each), then
+// what only Redis can show, on one redis-server, the cluster and through Redis Sentinel (a
+// primary, a replica, three Sentinels): several replicas on one Redis, TTLs on every key,
+// hash slots, atomicity under concurrency, and Redis hanging, stopping, coming back on the
+// same port and failing over. All real processes on loopback reached with the real ioredis
+// client; nothing mocked.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { MemoryStore } from '../../src/sessions/memory-store.js';
-import { RedisStore } from '../../src/sessions/redis-store.js';
+import { RedisStore, type ReplicaAck } from '../../src/sessions/redis-store.js';
+import type { RedisTarget } from '../../src/sessions/redis/target.js';
 import type { HistoryEntry } from '../../src/sessions/session.js';
 import {
   StoreUnavailableError,
@@ -15,32 +19,58 @@ import {
   type RecordOutcome,
   type SessionRecord,
   type SessionStore,
+  MAX_SESSION_LABELS,
 } from '../../src/sessions/store.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { startRedis, type RedisServer } from '../support/redis.js';
+import {
+  startRedis,
+  startRedisCluster,
+  startRedisSentinel,
+  type RedisCluster,
+  type RedisSentinelSetup,
+  type RedisServer,
+} from '../support/redis.js';
 
 const HOUR = 3_600_000;
+/** What the configuration gives a cluster or Sentinel store by default (command timeout 500). */
+const REPLICA_ACK: ReplicaAck = { replicas: 1, timeoutMs: 250 };
 
 let redisServer: RedisServer | undefined;
+let redisCluster: RedisCluster | undefined;
+let redisSentinel: RedisSentinelSetup | undefined;
 const opened: SessionStore[] = [];
-const rawClients: Redis[] = [];
+const rawClients: Array<Redis | Cluster> = [];
 
 beforeAll(async () => {
-  redisServer = await startRedis();
-});
+  [redisServer, redisCluster, redisSentinel] = await Promise.all([
+    startRedis(),
+    startRedisCluster(),
+    startRedisSentinel(),
+  ]);
+}, 30_000);
 
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((store) => store.close()));
-  await Promise.all(rawClients.splice(0).map((client) => client.quit()));
+  await Promise.all(rawClients.splice(0).map((client) => client.quit().catch(() => undefined)));
 });
 
 afterAll(async () => {
-  await redisServer?.stop();
+  await Promise.all([redisServer?.stop(), redisCluster?.stop(), redisSentinel?.stop()]);
 });
 
 function server(): RedisServer {
   if (!redisServer) throw new Error('redis-server has not been started');
   return redisServer;
+}
+
+function cluster(): RedisCluster {
+  if (!redisCluster) throw new Error('the Redis Cluster has not been started');
+  return redisCluster;
+}
+
+function sentinel(): RedisSentinelSetup {
+  if (!redisSentinel) throw new Error('the Redis Sentinel set-up has not been started');
+  return redisSentinel;
 }
 
 function memoryStore(): MemoryStore {
@@ -49,15 +79,69 @@ function memoryStore(): MemoryStore {
   return store;
 }
 
-function redisStore(keyPrefix?: string): RedisStore {
-  const store = new RedisStore({ url: server().url, keyPrefix, logger: silentLogger });
+function openRedisStore(
+  target: RedisTarget,
+  keyPrefix?: string,
+  replicaAck?: ReplicaAck,
+): RedisStore {
+  const store = new RedisStore({
+    target,
+    keyPrefix,
+    logger: silentLogger,
+    ...(replicaAck ? { replicaAck } : {}),
+  });
   opened.push(store);
   return store;
 }
 
-/** A plain ioredis client, to look at what the store wrote. */
+/** A store on the one redis-server. */
+function redisStore(keyPrefix?: string): RedisStore {
+  return openRedisStore({ kind: 'url', url: server().url }, keyPrefix);
+}
+
+/** A store on the cluster, as the configuration's nodes form makes it (replica_ack on). */
+function clusterStore(keyPrefix?: string): RedisStore {
+  const { nodes, password } = cluster();
+  return openRedisStore({ kind: 'cluster', nodes, password }, keyPrefix, REPLICA_ACK);
+}
+
+/** A store on the primary the Sentinels name, as the sentinels form makes it. */
+function sentinelStore(keyPrefix?: string): RedisStore {
+  const { sentinels, name, password, sentinelPassword } = sentinel();
+  return openRedisStore(
+    { kind: 'sentinel', sentinels, name, password, sentinelPassword },
+    keyPrefix,
+    REPLICA_ACK,
+  );
+}
+
+/** A plain ioredis client of the one redis-server, to look at what the store wrote. */
 function rawClient(): Redis {
   const client = new Redis(server().url);
+  rawClients.push(client);
+  return client;
+}
+
+/** A plain ioredis client of the primary the Sentinels name. */
+function rawSentinelClient(): Redis {
+  const { sentinels, name, password, sentinelPassword } = sentinel();
+  const client = new Redis({ sentinels, name, password, sentinelPassword });
+  rawClients.push(client);
+  return client;
+}
+
+/** Every key, on every primary of a cluster. */
+async function allKeys(raw: Redis | Cluster): Promise<string[]> {
+  if (!(raw instanceof Cluster)) return raw.keys('*');
+  await raw.ping(); // connected, so the primaries are known
+  const perNode = await Promise.all(raw.nodes('master').map((node) => node.keys('*')));
+  return perNode.flat();
+}
+
+/** A plain ioredis cluster client, to look at what the store wrote on the cluster. */
+function rawClusterClient(): Cluster {
+  const { nodes, password } = cluster();
+  const client = new Cluster(nodes, { redisOptions: { password } });
   rawClients.push(client);
   return client;
 }
@@ -82,6 +166,14 @@ function makeRecord(overrides: Partial<SessionRecord> = {}): SessionRecord {
   };
 }
 
+/**
+ * The key of a user's set of sessions under the default prefix: its hash tag is the first 22
+ * base64url characters of the sha256 of the principal (as docs/scaling.md describes it).
+ */
+function ownerKey(principal: string): string {
+  return `mcpgate:o:{u.${createHash('sha256').update(principal).digest('base64url').slice(0, 22)}}`;
+}
+
 /** Unix ns of call n (past 2^53, as real times are). */
 function atNs(n: number): number {
   return (1_700_000_000_000 + n) * 1_000_000;
@@ -97,8 +189,26 @@ function entry(n: number, allowed = true, target = `fs.read_${n}`): HistoryEntry
   };
 }
 
-function rule(name: string, key: string, limit: number, windowMs = HOUR): RateLimitRule {
-  return { name, key, limit, windowMs };
+/** A limit on the calls of the session (counted with it: on a cluster, in its slot). */
+function sessionRule(
+  name: string,
+  record: SessionRecord,
+  limit: number,
+  windowMs = HOUR,
+  key = `session:${record.id}`,
+): RateLimitRule {
+  return { name, key, scope: { kind: 'session' }, limit, windowMs };
+}
+
+/** A limit on the calls of the session's user, over all their sessions. */
+function userRule(
+  name: string,
+  record: SessionRecord,
+  limit: number,
+  windowMs = HOUR,
+  key = `user:${record.principal}`,
+): RateLimitRule {
+  return { name, key, scope: { kind: 'user', principal: record.principal }, limit, windowMs };
 }
 
 function options(
@@ -160,6 +270,7 @@ function percentile(samples: number[], p: number): number {
 describe.each([
   { name: 'MemoryStore', backend: 'memory', open: (): SessionStore => memoryStore() },
   { name: 'RedisStore', backend: 'redis', open: (): SessionStore => redisStore() },
+  { name: 'RedisStore on a Redis Cluster', backend: 'redis', open: () => clusterStore() },
 ])('$name', ({ backend, open }) => {
   it('loads a created session with every record field, no history, zero counters', async () => {
     const store = open();
@@ -175,6 +286,35 @@ describe.each([
       rates: {},
     });
     expect((await store.load(bare.id, 10, []))?.record).toEqual(bare);
+  });
+
+  it('keeps the DLP context: labels (each once, sorted) and finding counts by type', async () => {
+    const store = open();
+    const record = makeRecord();
+    await store.create(record, HOUR);
+    expect((await store.load(record.id, 10, []))?.dlp).toBeUndefined();
+    expect(await store.recordFindings(record.id, ['secret', 'pii'], { secret: 2, pii: 1 })).toBe(
+      true,
+    );
+    expect(
+      await store.recordFindings(record.id, ['secret', 'injection'], { secret: 1, injection: 3 }),
+    ).toBe(true);
+    expect((await store.load(record.id, 10, []))?.dlp).toEqual({
+      labels: ['injection', 'pii', 'secret'],
+      findingCounts: { secret: 3, pii: 1, injection: 3 },
+    });
+    expect(await store.recordFindings(randomUUID(), ['secret'], { secret: 1 })).toBe(false);
+  });
+
+  it('keeps at most MAX_SESSION_LABELS labels and finding types', async () => {
+    const store = open();
+    const record = makeRecord();
+    await store.create(record, HOUR);
+    const many = Array.from({ length: MAX_SESSION_LABELS + 5 }, (_, i) => `l${i}`);
+    await store.recordFindings(record.id, many, Object.fromEntries(many.map((l) => [l, 1])));
+    const dlp = (await store.load(record.id, 10, []))?.dlp;
+    expect(dlp?.labels).toHaveLength(MAX_SESSION_LABELS);
+    expect(Object.keys(dlp?.findingCounts ?? {})).toHaveLength(MAX_SESSION_LABELS);
   });
 
   it('does not know ids it never created', async () => {
@@ -323,10 +463,7 @@ describe.each([
     const store = open();
     const record = makeRecord();
     await store.create(record, HOUR);
-    const rules = [
-      rule('user', `user:${record.principal}`, 100),
-      rule('session', `session:${record.id}`, 3),
-    ];
+    const rules = [userRule('user', record, 100), sessionRule('session', record, 3)];
     await roomInWindow(HOUR, 10_000);
     for (let n = 1; n <= 3; n++) {
       expect(await store.recordCall(record.id, entry(n), options(rules))).toEqual({
@@ -351,7 +488,7 @@ describe.each([
     expect(Object.keys(loaded?.summary?.targets['tools/call'] ?? {})).not.toContain('fs.read_4');
 
     // A limit of 0 refuses the first call.
-    const closed = rule('tool:x', `user:${record.principal}:tool:x`, 0);
+    const closed = userRule('tool:x', record, 0, HOUR, `user:${record.principal}:tool:x`);
     expect(await store.recordCall(record.id, entry(5), options([closed]))).toMatchObject({
       kind: 'rate_limited',
       rule: 'tool:x',
@@ -363,7 +500,7 @@ describe.each([
     const store = open();
     const record = makeRecord();
     await store.create(record, HOUR);
-    const rules = [rule('session', `session:${record.id}`, 2, 600)];
+    const rules = [sessionRule('session', record, 2, 600)];
     await roomInWindow(600, 350);
     expect(await store.recordCall(record.id, entry(1), options(rules))).toEqual({
       kind: 'recorded',
@@ -390,8 +527,8 @@ describe.each([
     const other = makeRecord();
     for (const record of [first, second, other]) await store.create(record, HOUR);
     const rulesOf = (record: SessionRecord): RateLimitRule[] => [
-      rule('session', `session:${record.id}`, 2),
-      rule('user', `user:${record.principal}`, 3),
+      sessionRule('session', record, 2),
+      userRule('user', record, 3),
     ];
     await roomInWindow(HOUR, 10_000);
     expect(await store.recordCall(first.id, entry(1), options(rulesOf(first)))).toEqual({
@@ -430,7 +567,7 @@ describe.each([
     const store = open();
     const record = makeRecord();
     await store.create(record, HOUR);
-    const rules = [rule('session', `session:${record.id}`, 1)];
+    const rules = [sessionRule('session', record, 1)];
     await roomInWindow(HOUR, 10_000);
     for (let n = 1; n <= 3; n++) {
       expect(await store.recordCall(record.id, entry(n, false), options(rules))).toEqual({
@@ -452,7 +589,10 @@ describe.each([
     const record = makeRecord();
     await store.create(record, HOUR);
     const key = `session:${record.id}`;
-    const rules = [rule('session', key, 5), rule('policy:session', key, 2)];
+    const rules = [
+      sessionRule('session', record, 5, HOUR, key),
+      sessionRule('policy:session', record, 2, HOUR, key),
+    ];
     await roomInWindow(HOUR, 10_000);
     await store.recordCall(record.id, entry(1), options(rules));
     expect((await store.load(record.id, 10, rules))?.rates).toEqual({
@@ -569,20 +709,39 @@ describe('MemoryStore hands out its own frozen state', () => {
   });
 });
 
-describe('RedisStore on a shared Redis', () => {
+describe.each([
+  {
+    name: 'one redis-server',
+    open: redisStore,
+    raw: (): Redis | Cluster => rawClient(),
+    cluster: false,
+  },
+  {
+    name: 'a Redis Cluster',
+    open: clusterStore,
+    raw: (): Redis | Cluster => rawClusterClient(),
+    cluster: true,
+  },
+  {
+    name: 'Redis Sentinel',
+    open: sentinelStore,
+    raw: (): Redis | Cluster => rawSentinelClient(),
+    cluster: false,
+  },
+])('RedisStore replicas sharing $name', ({ open, raw: openRaw, cluster: onCluster }) => {
   it('reports ok once connected and subscribed', async () => {
-    const store = redisStore();
+    const store = open();
     await store.ready();
     expect(store.health()).toEqual({ ok: true, backend: 'redis' });
   });
 
   it('lets two replicas see the same session, history and counters', async () => {
-    const a = redisStore();
-    const b = redisStore();
+    const a = open();
+    const b = open();
     const record = makeRecord();
     await a.create(record, HOUR);
     expect((await b.load(record.id, 10, []))?.record).toEqual(record);
-    const rules = [rule('session', `session:${record.id}`, 3)];
+    const rules = [sessionRule('session', record, 3)];
     await roomInWindow(HOUR, 10_000);
     expect(await a.recordCall(record.id, entry(1), options(rules))).toEqual({ kind: 'recorded' });
     expect(await b.recordCall(record.id, entry(2), options(rules))).toEqual({ kind: 'recorded' });
@@ -606,35 +765,50 @@ describe('RedisStore on a shared Redis', () => {
   });
 
   it('deletes every key of a terminated session, the summary too', async () => {
-    const store = redisStore();
+    const store = open();
     const record = makeRecord();
     await store.create(record, HOUR);
     await store.recordCall(record.id, entry(1), options());
-    const raw = rawClient();
-    const keys = ['s', 'h', 't'].map((kind) => `mcpgate:${kind}:${record.id}`);
+    const raw = openRaw();
+    const keys = ['s', 'h', 't'].map((kind) => `mcpgate:${kind}:{${record.id}}`);
     expect(await raw.exists(...keys)).toBe(3);
     expect(await store.terminate(record.id, 'test')).toBe(true);
     expect(await raw.exists(...keys)).toBe(0);
   });
 
   it('fails closed on a malformed summary, changing nothing', async () => {
-    const store = redisStore();
+    const store = open();
     const record = makeRecord();
     await store.create(record, HOUR);
     await store.recordCall(record.id, entry(1), options());
-    const raw = rawClient();
-    await raw.hset(`mcpgate:t:${record.id}`, 'tools/call\nfs.read_1', 'garbage');
+    const raw = openRaw();
+    await raw.hset(`mcpgate:t:{${record.id}}`, 'tools/call\nfs.read_1', 'garbage');
     await expect(store.recordCall(record.id, entry(1), options())).rejects.toThrow(
       StoreUnavailableError,
     );
     await expect(store.load(record.id, 10, [])).rejects.toThrow(/malformed summary/);
-    expect(await raw.hget(`mcpgate:s:${record.id}`, 'calls')).toBe('1');
+    expect(await raw.hget(`mcpgate:s:{${record.id}}`, 'calls')).toBe('1');
+  });
+
+  it('knows no session whose id would move the hash tag, and keeps none', async () => {
+    const store = open();
+    for (const id of ['}', '}x', 'a}b', '']) {
+      expect(await store.load(id, 10, [])).toBeUndefined();
+      expect(await store.recordCall(id, entry(1), options())).toEqual({ kind: 'gone' });
+      expect(await store.terminate(id, 'test')).toBe(false);
+      await expect(store.create(makeRecord({ id }), HOUR)).rejects.toThrow(RangeError);
+    }
+    // A brace the tag tolerates is an id like any other.
+    const braced = makeRecord({ id: `{${randomUUID()}` });
+    await store.create(braced, HOUR);
+    expect((await store.load(braced.id, 10, []))?.record).toEqual(braced);
+    expect(store.health().ok).toBe(true);
   });
 
   it('tells the other replicas about a termination within 1 s', async () => {
-    const a = redisStore();
-    const b = redisStore();
-    const c = redisStore();
+    const a = open();
+    const b = open();
+    const c = open();
     await Promise.all([a.ready(), b.ready(), c.ready()]);
     const record = makeRecord();
     await a.create(record, HOUR);
@@ -652,14 +826,11 @@ describe('RedisStore on a shared Redis', () => {
   });
 
   it('counts exactly up to the limit under 50 concurrent calls from two replicas', async () => {
-    const a = redisStore();
-    const b = redisStore();
+    const a = open();
+    const b = open();
     const record = makeRecord();
     await a.create(record, HOUR);
-    const rules = [
-      rule('session', `session:${record.id}`, 10),
-      rule('user', `user:${record.principal}`, 1000),
-    ];
+    const rules = [sessionRule('session', record, 10), userRule('user', record, 1000)];
     await roomInWindow(HOUR, 10_000);
     const outcomes: RecordOutcome[] = await Promise.all(
       Array.from({ length: 50 }, (_, n) =>
@@ -671,29 +842,67 @@ describe('RedisStore on a shared Redis', () => {
     const loaded = await a.load(record.id, 100, rules);
     expect(loaded?.counters).toEqual({ calls: 10, denied: 0 });
     expect(loaded?.history).toHaveLength(10);
+    // The 40 refused calls are in neither counter (on a cluster: taken back from the user's).
     expect(loaded?.rates).toEqual({ session: 10, user: 10 });
   });
 
+  it('lets one user, over two sessions and two replicas, make no call beyond their limit', async () => {
+    const a = open();
+    const b = open();
+    const first = makeRecord();
+    const second = makeRecord({ principal: first.principal, subject: first.subject });
+    await a.create(first, HOUR);
+    await a.create(second, HOUR);
+    const rulesOf = (record: SessionRecord): RateLimitRule[] => [
+      sessionRule('session', record, 5),
+      userRule('user', record, 8),
+    ];
+    await roomInWindow(HOUR, 10_000);
+    const outcomes = await Promise.all(
+      Array.from({ length: 40 }, (_, n) => {
+        const record = n % 2 ? first : second;
+        return (n % 4 < 2 ? a : b).recordCall(record.id, entry(n), options(rulesOf(record), 100));
+      }),
+    );
+    const recorded = outcomes.filter((o) => o.kind === 'recorded').length;
+    const [loadedFirst, loadedSecond] = await Promise.all(
+      [first, second].map((record) => a.load(record.id, 100, rulesOf(record))),
+    );
+    const calls = (loadedFirst?.counters.calls ?? NaN) + (loadedSecond?.counters.calls ?? NaN);
+    // Never more than the user's 8 nor a session's 5; on one node exactly 8 (one script
+    // counts both). On a cluster a call refused by its full session window holds a user
+    // count for a moment, which can refuse another call too: at least the first session's
+    // 5 get through, and every count is given back, so the counter equals what was recorded.
+    if (onCluster) {
+      expect(recorded).toBeLessThanOrEqual(8);
+      expect(recorded).toBeGreaterThanOrEqual(5);
+    } else {
+      expect(recorded).toBe(8);
+    }
+    expect(calls).toBe(recorded);
+    expect(loadedFirst?.counters.calls).toBeLessThanOrEqual(5);
+    expect(loadedSecond?.counters.calls).toBeLessThanOrEqual(5);
+    expect(loadedFirst?.rates.user).toBe(recorded);
+    expect(outcomes.filter((o) => o.kind === 'rate_limited')).toHaveLength(40 - recorded);
+  });
+
   it('gives every key a TTL, keeps to its prefix and stores nothing token-like', async () => {
-    const store = redisStore();
-    const other = redisStore('tenant-b:');
+    const store = open();
+    const other = open('tenant-b:');
     const record = makeRecord();
     await store.create(record, HOUR);
     await other.create(makeRecord(), HOUR);
-    const rules = [
-      rule('session', `session:${record.id}`, 5),
-      rule('user', `user:${record.principal}`, 5, 60_000),
-    ];
+    const rules = [sessionRule('session', record, 5), userRule('user', record, 5, 60_000)];
     await store.recordCall(record.id, entry(1), options(rules));
     await store.recordCall(record.id, entry(2, false), options(rules));
     await store.load(record.id, 10, rules);
 
-    const raw = rawClient();
-    const keys = await raw.keys('*');
+    const raw = openRaw();
+    const keys = await allKeys(raw);
     expect(keys.length).toBeGreaterThan(0);
     const text: string[] = [];
     for (const key of keys) {
-      expect(key).toMatch(/^(mcpgate|tenant-b):(s:|h:|t:|r:\d+:\d+:|idx$)/);
+      expect(key).toMatch(/^(mcpgate|tenant-b):([sht]:\{[^}]+\}$|r:\{[^}]+\}:\d+:\d+:)/);
       const pttl = await raw.pttl(key);
       // -2: the key expired since KEYS listed it (short rate windows do); -1: no TTL at all.
       if (pttl === -2) continue;
@@ -701,17 +910,15 @@ describe('RedisStore on a shared Redis', () => {
       const type = await raw.type(key);
       if (type === 'hash') text.push(...Object.values(await raw.hgetall(key)));
       else if (type === 'list') text.push(...(await raw.lrange(key, 0, -1)));
-      else if (type === 'zset') text.push(...(await raw.zrange(key, '0', '-1')));
       else if (type === 'string') text.push((await raw.get(key)) ?? '');
       else throw new Error(`unexpected key type ${type} for ${key}`);
       text.push(key);
     }
     expect(keys).toEqual(
       expect.arrayContaining([
-        `mcpgate:s:${record.id}`,
-        `mcpgate:h:${record.id}`,
-        `mcpgate:t:${record.id}`,
-        'mcpgate:idx',
+        `mcpgate:s:{${record.id}}`,
+        `mcpgate:h:{${record.id}}`,
+        `mcpgate:t:{${record.id}}`,
       ]),
     );
     const all = text.join('\n');
@@ -719,6 +926,20 @@ describe('RedisStore on a shared Redis', () => {
     expect(all).not.toMatch(/bearer|authorization|access_token|refresh_token|secret/i);
   });
 
+  it('lists the sessions of its prefix only, from every primary', async () => {
+    const store = open('list-test:');
+    const other = open('list-other:');
+    const records = Array.from({ length: 30 }, (_, i) =>
+      makeRecord({ createdAt: Date.now() - 1000 + i }),
+    );
+    for (const record of records) await store.create(record, HOUR);
+    await other.create(makeRecord(), HOUR);
+    const listed = await store.list();
+    expect(listed.map(({ lastUsedAt: _lastUsed, ...record }) => record)).toEqual(records);
+  });
+});
+
+describe('RedisStore on one redis-server', () => {
   it('fails fast with StoreUnavailableError while Redis hangs, and recovers when it answers', async () => {
     const store = redisStore();
     await store.ready();
@@ -752,7 +973,7 @@ describe('RedisStore on a shared Redis', () => {
       new RegExp(`^session store \\(Redis at 127\\.0\\.0\\.1:${server().port}\\) is unavailable: `),
     );
     await unavailable(
-      a.recordCall(record.id, entry(1), options([rule('session', `session:${record.id}`, 5)])),
+      a.recordCall(record.id, entry(1), options([sessionRule('session', record, 5)])),
     );
     await unavailable(a.create(makeRecord(), HOUR));
     await unavailable(a.terminate(record.id, 'test'));
@@ -811,6 +1032,121 @@ describe('RedisStore on a shared Redis', () => {
 });
 
 // Not assertions: numbers for the design notes. Run last so the faults above do not skew them.
+describe('RedisStore on a Redis Cluster', () => {
+  it("keeps a session's keys and counters in its slot and a user's counters in the user's, spreading sessions over the primaries", async () => {
+    const store = clusterStore('slots:');
+    const raw = rawClusterClient();
+    const records = Array.from({ length: 12 }, () => makeRecord());
+    const primaries = new Set<number>();
+    for (const record of records) {
+      await store.create(record, HOUR);
+      const rules = [
+        sessionRule('session', record, 100),
+        userRule('user', record, 100),
+        userRule('tool:x', record, 100, HOUR, `user:${record.principal}:tool:x`),
+      ];
+      expect(await store.recordCall(record.id, entry(1), options(rules))).toEqual({
+        kind: 'recorded',
+      });
+      primaries.add(await cluster().primaryOf(`slots:s:{${record.id}}`));
+    }
+    const keys = (await allKeys(raw)).filter((key) => key.startsWith('slots:'));
+    const slotOf = async (key: string): Promise<number> =>
+      Number(await raw.call('CLUSTER', 'KEYSLOT', key));
+    for (const record of records) {
+      const sessions = keys.filter((key) => key.includes(`{${record.id}}`));
+      const users = keys.filter((key) => key.includes(`:user:${record.principal}`));
+      // s, h, t and the session's counter; the user's and the user+tool counters.
+      expect(sessions).toHaveLength(4);
+      expect(users).toHaveLength(2);
+      expect(new Set(await Promise.all(sessions.map(slotOf))).size).toBe(1);
+      expect(new Set(await Promise.all(users.map(slotOf))).size).toBe(1);
+    }
+    // Twelve random ids on one of three primaries would be a 1 in 177 000 chance.
+    expect(primaries.size).toBeGreaterThan(1);
+  });
+
+  it('fails fast, naming the cause, while no configured node answers', async () => {
+    const store = openRedisStore({ kind: 'cluster', nodes: [{ host: '127.0.0.1', port: 1 }] });
+    const where = 'session store (Redis Cluster at 127.0.0.1:1) is unavailable: ';
+    // Before it has reached any node the client knows no primary: that is no empty listing.
+    await unavailable(store.list());
+    await eventually(async () => {
+      expect((await unavailable(store.list())).message).toBe(`${where}no cluster node answered`);
+    }, 3000);
+    expect((await unavailable(store.load(randomUUID(), 10, []))).message).toBe(
+      `${where}no cluster node answered`,
+    );
+    await unavailable(store.create(makeRecord(), HOUR));
+    expect(store.health()).toEqual({
+      ok: false,
+      backend: 'redis',
+      error: `${where}no cluster node answered`,
+    });
+  });
+});
+
+/** Times n sequential runs of fn, in ms. */
+async function time(fn: () => Promise<unknown>, n = 1000): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const started = process.hrtime.bigint();
+    await fn();
+    samples.push(Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  return samples;
+}
+
+function p50p99(samples: number[]): string {
+  return `p50 ${percentile(samples, 50).toFixed(3)} ms, p99 ${percentile(samples, 99).toFixed(3)} ms`;
+}
+
+/**
+ * load and recordCall of one session that uses 20 tools over and over, with the default
+ * history_limit (20), under the given rules.
+ */
+async function callLatencies(
+  store: SessionStore,
+  record: SessionRecord,
+  rules: RateLimitRule[],
+  n = 1000,
+): Promise<{ load: number[]; record: number[] }> {
+  let call = 0;
+  const recorded = await time(() => {
+    call++;
+    return store.recordCall(
+      record.id,
+      entry(call, true, `fs.tool_${call % 20}`),
+      options(rules, 20),
+    );
+  }, n);
+  return { record: recorded, load: await time(() => store.load(record.id, 20, rules), n) };
+}
+
+/**
+ * Opening sessions without and with sessions.max_sessions_per_principal (the claim in the
+ * user's set, then the session's script), and terminating the capped ones (the script, then
+ * the ZREM that frees the place), n sequential runs each.
+ */
+async function openCloseLatencies(
+  store: SessionStore,
+  n: number,
+): Promise<{ create: number[]; capped: number[]; terminate: number[] }> {
+  const create = await time(() => store.create(makeRecord(), HOUR), n);
+  const principal = makeRecord().principal;
+  const ids: string[] = [];
+  const capped = await time(async () => {
+    const record = makeRecord({ principal });
+    ids.push(record.id);
+    expect(await store.create(record, HOUR, n)).toEqual({ kind: 'created' });
+  }, n);
+  let next = 0;
+  const terminate = await time(() => store.terminate(ids[next++] ?? '', 'measured'), n);
+  return { create, capped, terminate };
+}
+
+// Not assertions: numbers for the design notes. Run after the tests that fault the one
+// redis-server, before those that fail the cluster and Sentinel primaries over.
 describe('RedisStore measurements (reported, not asserted)', () => {
   it('measures round-trip latency and memory per session', async () => {
     const store = redisStore('bench:');
@@ -818,26 +1154,9 @@ describe('RedisStore measurements (reported, not asserted)', () => {
     const raw = rawClient();
     const record = makeRecord();
     await store.create(record, HOUR);
-    const rules = [
-      rule('session', `session:${record.id}`, 1_000_000),
-      rule('user', `user:${record.principal}`, 1_000_000),
-    ];
-    const time = async (fn: () => Promise<unknown>): Promise<number[]> => {
-      const samples: number[] = [];
-      for (let i = 0; i < 1000; i++) {
-        const started = process.hrtime.bigint();
-        await fn();
-        samples.push(Number(process.hrtime.bigint() - started) / 1e6);
-      }
-      return samples;
-    };
-    // A session that uses 20 tools over and over, with the default history_limit (20).
-    let n = 0;
-    const record1000 = await time(() => {
-      n++;
-      return store.recordCall(record.id, entry(n, true, `fs.tool_${n % 20}`), options(rules, 20));
-    });
-    const load1000 = await time(() => store.load(record.id, 20, rules));
+    const rules = [sessionRule('session', record, 1_000_000), userRule('user', record, 1_000_000)];
+    const calls = await callLatencies(store, record, rules);
+    const opens = await openCloseLatencies(store, 1000);
 
     const memory = async (): Promise<number> => {
       const info = await raw.info('memory');
@@ -852,24 +1171,232 @@ describe('RedisStore measurements (reported, not asserted)', () => {
     }
     const after = await memory();
     const one = idle[0]?.id ?? '';
-    const hashBytes = Number(await raw.call('MEMORY', 'USAGE', `bench:s:${one}`, 'SAMPLES', '0'));
-    const historyBytes = Number(
-      await raw.call('MEMORY', 'USAGE', `bench:h:${record.id}`, 'SAMPLES', '0'),
-    );
-    const summaryBytes = Number(
-      await raw.call('MEMORY', 'USAGE', `bench:t:${record.id}`, 'SAMPLES', '0'),
-    );
+    const usage = async (key: string): Promise<number> =>
+      Number(await raw.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
+    const hashBytes = await usage(`bench:s:{${one}}`);
+    const historyBytes = await usage(`bench:h:{${record.id}}`);
+    const summaryBytes = await usage(`bench:t:{${record.id}}`);
 
     console.log(
       [
         'RedisStore against a local redis-server (loopback), 1000 sequential calls each:',
-        `  load        p50 ${percentile(load1000, 50).toFixed(3)} ms, p99 ${percentile(load1000, 99).toFixed(3)} ms (history 20, summary of 20 targets, 2 rate rules)`,
-        `  recordCall  p50 ${percentile(record1000, 50).toFixed(3)} ms, p99 ${percentile(record1000, 99).toFixed(3)} ms (2 rate rules)`,
-        `  idle session: ${((after - before) / 1000).toFixed(0)} bytes each (INFO used_memory over 1000 sessions, index included); MEMORY USAGE of its hash ${hashBytes} bytes`,
+        `  load        ${p50p99(calls.load)} (history 20, summary of 20 targets, 2 rate rules)`,
+        `  recordCall  ${p50p99(calls.record)} (2 rate rules)`,
+        `  create      ${p50p99(opens.create)} (no cap per user: one script)`,
+        `  create      ${p50p99(opens.capped)} (max_sessions_per_principal: the claim, then the script)`,
+        `  terminate   ${p50p99(opens.terminate)} (the script, then the ZREM of the user's place)`,
+        `  idle session: ${((after - before) / 1000).toFixed(0)} bytes each (INFO used_memory over 1000 sessions); MEMORY USAGE of its hash ${hashBytes} bytes`,
         `  history of 20 entries: MEMORY USAGE ${historyBytes} bytes; summary of 20 targets: ${summaryBytes} bytes`,
       ].join('\n'),
     );
     const keys = await raw.keys('bench:*');
     if (keys.length > 0) await raw.del(...keys);
+  });
+
+  it('measures a Redis Cluster: one slot, a user rule in another, and creating with WAIT', async () => {
+    const store = clusterStore('bench-cluster:');
+    await store.ready();
+    const record = makeRecord();
+    await store.create(record, HOUR);
+    const sessionOnly = await callLatencies(
+      store,
+      record,
+      [sessionRule('session', record, 1_000_000)],
+      300,
+    );
+    const withUser = await callLatencies(
+      store,
+      record,
+      [sessionRule('session', record, 1_000_000), userRule('user', record, 1_000_000)],
+      300,
+    );
+    const created = await time(() => store.create(makeRecord(), HOUR), 300);
+    const plain = openRedisStore({ kind: 'cluster', ...cluster() }, 'bench-cluster:');
+    const createdWithoutWait = await time(() => plain.create(makeRecord(), HOUR), 300);
+    const opens = await openCloseLatencies(store, 300);
+    const plainOpens = await openCloseLatencies(plain, 300);
+    console.log(
+      [
+        'RedisStore on a local Redis Cluster (3 primaries, 3 replicas, loopback), 300 sequential calls each:',
+        `  load        ${p50p99(sessionOnly.load)} (a session rule: one script)`,
+        `  load        ${p50p99(withUser.load)} (a session and a user rule: the script and an MGET side by side)`,
+        `  recordCall  ${p50p99(sessionOnly.record)} (a session rule: one script)`,
+        `  recordCall  ${p50p99(withUser.record)} (a session and a user rule: count in the user's slot, then the script)`,
+        `  create      ${p50p99(created)} (with WAIT 1: a replica holds it)`,
+        `  create      ${p50p99(createdWithoutWait)} (replica_ack: false)`,
+        `  create      ${p50p99(opens.create)} / ${p50p99(opens.capped)} (WAIT 1; no cap / max_sessions_per_principal: the claim and its WAIT in the user's slot, then the script and its WAIT)`,
+        `  create      ${p50p99(plainOpens.create)} / ${p50p99(plainOpens.capped)} (replica_ack: false; no cap / the claim, then the script)`,
+        `  terminate   ${p50p99(opens.terminate)} (WAIT 1: the script and its WAIT, then the ZREM in the user's slot)`,
+      ].join('\n'),
+    );
+  });
+});
+
+// Last: these fail primaries over, and leave each set-up without a spare replica.
+describe('RedisStore when a Redis Cluster primary fails', () => {
+  it('denies calls of its slots with the reason, then serves the sessions it acknowledged', async () => {
+    const first = cluster().nodes[0];
+    if (!first) throw new Error('the cluster has no nodes');
+    // A session in a slot of the first configured node, which both stores' subscribers
+    // connect to first: they must move to another node.
+    let record = makeRecord();
+    for (let i = 0; (await cluster().primaryOf(`mcpgate:s:{${record.id}}`)) !== first.port; i++) {
+      if (i > 300) throw new Error(`node ${first.port} holds no slot: not a primary?`);
+      record = makeRecord();
+    }
+    // A user whose set of sessions (sessions.max_sessions_per_principal) is on that node too.
+    let principal = makeRecord().principal;
+    for (let i = 0; (await cluster().primaryOf(ownerKey(principal))) !== first.port; i++) {
+      if (i > 300) throw new Error(`node ${first.port} holds no slot: not a primary?`);
+      principal = makeRecord().principal;
+    }
+    const a = clusterStore();
+    const b = clusterStore();
+    await Promise.all([a.ready(), b.ready()]);
+    await a.create(record, HOUR);
+    for (let i = 0; i < 2; i++) {
+      expect(await a.create(makeRecord({ principal }), HOUR, 2)).toEqual({ kind: 'created' });
+    }
+    const killedAt = Date.now();
+    await cluster().killPrimaryOf(`mcpgate:s:{${record.id}}`);
+
+    const refused: StoreUnavailableError[] = [];
+    let loaded: Awaited<ReturnType<SessionStore['load']>>;
+    for (;;) {
+      try {
+        loaded = await b.load(record.id, 10, []);
+        break;
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError) || Date.now() - killedAt > 20_000) throw err;
+        refused.push(err);
+        await sleep(50);
+      }
+    }
+    const servedAfter = Date.now() - killedAt;
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused[0]?.message).toMatch(
+      /^session store \(Redis Cluster at 127\.0\.0\.1:\d+(,127\.0\.0\.1:\d+){5}\) is unavailable: /,
+    );
+    expect(loaded?.record).toEqual(record);
+    // The user's two places were confirmed by the replica before the kill: still counted.
+    expect(await b.create(makeRecord({ principal }), HOUR, 2)).toEqual({
+      kind: 'principal_full',
+      open: 2,
+      limit: 2,
+    });
+    // Both subscribers moved to a live node: a termination is heard across replicas again.
+    await eventually(
+      () => Promise.resolve(expect(b.health()).toEqual({ ok: true, backend: 'redis' })),
+      15_000,
+    );
+    const heard = nextTermination(b);
+    expect(await a.terminate(record.id, 'after the failover')).toBe(true);
+    await expect(Promise.race([heard, rejectAfter(1000, 'notification')])).resolves.toEqual({
+      id: record.id,
+      reason: 'after the failover',
+    });
+    console.log(
+      `Redis Cluster (cluster-node-timeout 1000 ms): a primary killed; its slots were served again after ${servedAfter} ms; ${refused.length} loads refused meanwhile, saying: ${[...new Set(refused.map((e) => e.message))].join(' | ')}`,
+    );
+  });
+});
+
+let killedSentinelPrimary: number | undefined;
+
+describe('RedisStore through Redis Sentinel when the primary fails', () => {
+  it('denies with the store-unavailable reason during the failover, then serves every session it acknowledged', async () => {
+    const a = sentinelStore();
+    const b = sentinelStore();
+    await Promise.all([a.ready(), b.ready()]);
+    const records = Array.from({ length: 20 }, () => makeRecord());
+    for (const record of records) await a.create(record, HOUR);
+    // Two sessions of one user under sessions.max_sessions_per_principal 2.
+    const { principal } = makeRecord();
+    for (let i = 0; i < 2; i++) {
+      expect(await a.create(makeRecord({ principal }), HOUR, 2)).toEqual({ kind: 'created' });
+    }
+    const [watched] = records;
+    if (!watched) throw new Error('no session');
+
+    const killedAt = Date.now();
+    killedSentinelPrimary = await sentinel().killPrimary();
+    // When the Sentinels name the replica as the primary (polled alongside).
+    let promotedAfter: number | undefined;
+    const promotion = (async () => {
+      while (promotedAfter === undefined && Date.now() - killedAt < 20_000) {
+        if (
+          (await sentinel()
+            .primary()
+            .catch(() => killedSentinelPrimary)) !== killedSentinelPrimary
+        ) {
+          promotedAfter = Date.now() - killedAt;
+        } else await sleep(50);
+      }
+    })();
+    // Both gateway replicas keep calling; each reconnects on its own.
+    const refused: StoreUnavailableError[] = [];
+    const servedAfter: Record<string, number> = {};
+    const keepCalling = async (name: string, call: () => Promise<unknown>): Promise<void> => {
+      for (;;) {
+        try {
+          await call();
+          servedAfter[name] = Date.now() - killedAt;
+          return;
+        } catch (err) {
+          if (!(err instanceof StoreUnavailableError) || Date.now() - killedAt > 20_000) throw err;
+          refused.push(err);
+          await sleep(50);
+        }
+      }
+    };
+    await Promise.all([
+      keepCalling('a', () => a.load(watched.id, 10, [])),
+      keepCalling('b', async () =>
+        expect(await b.recordCall(watched.id, entry(1), options())).toEqual({ kind: 'recorded' }),
+      ),
+    ]);
+    await promotion;
+    expect(refused.length).toBeGreaterThan(0);
+    for (const error of refused) {
+      expect(error.message).toMatch(
+        /^session store \(Redis "mcpgate" via Sentinel at 127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+\) is unavailable: /,
+      );
+    }
+    expect(await sentinel().primary()).not.toBe(killedSentinelPrimary);
+    // Every session acknowledged before the kill is there, on both replicas of the gateway.
+    for (const record of records) {
+      expect((await a.load(record.id, 10, []))?.record).toEqual(record);
+    }
+    expect((await b.load(watched.id, 10, []))?.history).toEqual([entry(1)]);
+    // The user's places came through the failover with their sessions.
+    expect(await b.create(makeRecord({ principal }), HOUR, 2)).toEqual({
+      kind: 'principal_full',
+      open: 2,
+      limit: 2,
+    });
+    console.log(
+      `Redis Sentinel (down-after-milliseconds 1000): the primary killed; the Sentinels named the replica after ${promotedAfter} ms; the two stores served again after ${servedAfter.a} and ${servedAfter.b} ms; ${refused.length} calls refused meanwhile, saying: ${[...new Set(refused.map((e) => e.message))].join(' | ')}`,
+    );
+  });
+
+  it('refuses a new session no replica can confirm (replica_ack), and opens them again once one can', async () => {
+    const store = sentinelStore();
+    await store.ready(10_000);
+    // The promoted primary has no replica now.
+    const refusedRecord = makeRecord();
+    const error = await unavailable(store.create(refusedRecord, HOUR));
+    expect(error.message).toMatch(
+      /^session store \(Redis "mcpgate" via Sentinel at [^)]+\) is unavailable: the new session was not confirmed by 1 replica within 250 ms \(0 confirmed\); it was not opened$/,
+    );
+    await eventually(
+      async () => expect(await store.load(refusedRecord.id, 10, [])).toBeUndefined(),
+      2000,
+    );
+    // The killed primary comes back as a replica of the new one.
+    if (killedSentinelPrimary === undefined) throw new Error('the failover test did not run');
+    await sentinel().restartAsReplica(killedSentinelPrimary);
+    const record = makeRecord();
+    await store.create(record, HOUR);
+    expect((await store.load(record.id, 10, []))?.record).toEqual(record);
   });
 });

@@ -16,8 +16,8 @@
 #                         the instructions) may show
 #     hidden              set of catalog ids a list must not show
 #   and optionally the obligation sets require_approval, rate_limit,
-#   credential, redact, terminate_session and, for session/open,
-#   session_ttl_s.
+#   credential, redact, terminate_session, label_session (result actions)
+#   and, for session/open, session_ttl_s.
 #
 #   Actions of the gateway's admin API (admin/...) have no session and no
 #   purpose: data.mcp.admin alone decides them, and no purpose policy or
@@ -28,6 +28,7 @@
 package mcp.authz
 
 import data.mcp.admin
+import data.mcp.lib.findings
 import data.mcp.lib.text
 import data.mcp.lib.tools
 import data.mcp.lib.trust
@@ -303,7 +304,18 @@ input_denials contains reason if {
 
 # The gateway fills the object that describes the target; without it no
 # purpose rule could match, and the user deserves to know why.
-_target_key := {"tools/call": "tool", "resources/read": "resource", "prompts/get": "prompt"}
+_target_key := {
+	"tools/call": "tool",
+	"resources/read": "resource",
+	"resources/subscribe": "resource",
+	"resources/unsubscribe": "resource",
+	"notifications/resources/updated": "resource",
+	"prompts/get": "prompt",
+	"completion/complete": "completion",
+	"tools/result": "tool",
+	"resources/result": "resource",
+	"prompts/result": "prompt",
+}
 
 input_denials contains reason if {
 	key := _target_key[input.action]
@@ -316,6 +328,8 @@ _target_given("tool") if input.tool
 _target_given("resource") if input.resource
 
 _target_given("prompt") if input.prompt
+
+_target_given("completion") if input.completion
 
 # Ids are derived from server and name by the gateway; a mismatch means the
 # input was built wrongly, and rules keyed on either could disagree.
@@ -330,9 +344,18 @@ input_denials contains "malformed request: prompt.id is not server.name" if {
 }
 
 input_denials contains "malformed request: resource.id is not server:uri" if {
-	input.action == "resources/read"
+	input.action in tools.resource_actions
 	input.resource.id != concat(":", [input.resource.server, input.resource.uri])
 }
+
+input_denials contains "malformed request: completion.ref.id is not server.name or server:uri" if {
+	input.action == "completion/complete"
+	input.completion.ref.id != _completion_ref_id(input.completion.ref)
+}
+
+_completion_ref_id(ref) := concat(".", [ref.server, ref.name]) if ref.kind == "prompt"
+
+_completion_ref_id(ref) := concat(":", [ref.server, ref.uri]) if ref.kind == "resource_template"
 
 # Default deny still explains itself: a purpose that neither grants nor
 # refuses yields one reason naming the request.
@@ -346,11 +369,13 @@ fallback_denials contains reason if {
 }
 
 _target_suffix := concat("", [" ", input.tool.id]) if {
-	input.action == "tools/call"
+	_target_key[input.action] == "tool"
 } else := concat("", [" ", input.resource.id]) if {
-	input.action == "resources/read"
+	_target_key[input.action] == "resource"
 } else := concat("", [" ", input.prompt.id]) if {
-	input.action == "prompts/get"
+	_target_key[input.action] == "prompt"
+} else := concat("", [" ", input.completion.ref.id]) if {
+	_target_key[input.action] == "completion"
 } else := ""
 
 # --- Obligations -----------------------------------------------------------
@@ -358,9 +383,13 @@ _target_suffix := concat("", [" ", input.tool.id]) if {
 # Policies contribute obligations as sets; one value is picked by sort order
 # so that two rules asking for different values never cause a conflict error.
 # session/open decisions also carry session_ttl_s: the shortest ttl any part
-# asks for, or null when none does (the gateway's own limit applies).
+# asks for, or null when none does (the gateway's own limit applies). Result
+# decisions also carry label_session: the session's new DLP labels, the type
+# of every finding of the request and whatever a part adds.
 obligations := object.union(_obligations, {"session_ttl_s": _least(_ttl_values)}) if {
 	input.action == "session/open"
+} else := object.union(_obligations, {"label_session": sort(_labels)}) if {
+	findings.is_result_action
 } else := _obligations
 
 _obligations := {
@@ -397,6 +426,12 @@ _redact := {v |
 _terminate_session := {v |
 	some name in _rego_parts
 	some v in purposes[name].terminate_session
+}
+
+_labels := findings.types | {v |
+	some name in _rego_parts
+	some v in purposes[name].label_session
+	is_string(v)
 }
 
 _ttl_values := {v |

@@ -20,7 +20,26 @@ is_list_action if list_kinds[input.action]
 # at session/open the upstreams' instructions (input.catalog holds one
 # instruction item per upstream that gave instructions; which of them the
 # session is shown is the policy's choice).
-visible_kinds := object.union(list_kinds, {"session/open": "instruction"})
+visible_kinds := object.union(list_kinds, {
+	"session/open": "instruction",
+	"completion/complete": "completion_value",
+})
+
+# The actions about one resource (input.resource): reading it, subscribing to
+# its updates, ending that subscription, and delivering one update of it to a
+# subscribed session.
+resource_actions := {
+	"resources/read",
+	"resources/subscribe",
+	"resources/unsubscribe",
+	"notifications/resources/updated",
+}
+
+# The actions that show a resource's content or changes to the session: a
+# policy that lets a session read a resource usually lets it subscribe to it
+# and be told of its updates (a delivery is decided again each time, so a
+# session that may no longer read the resource is no longer told).
+reads_resource if input.action in {"resources/read", "resources/subscribe", "notifications/resources/updated"}
 
 # --- Tool ids ------------------------------------------------------------------
 

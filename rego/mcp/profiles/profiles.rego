@@ -13,6 +13,7 @@
 #   - input: schema.input
 package mcp.profiles
 
+import data.mcp.lib.findings
 import data.mcp.lib.history
 import data.mcp.lib.identity
 import data.mcp.lib.paths
@@ -274,6 +275,24 @@ allow if {
 allow if {
 	input.action == "session/open"
 	_usable
+}
+
+# Ending a resource subscription only stops what the session is told, so any
+# session the profile admits may do it (what it subscribes to, and whether an
+# update reaches it, is decided by the rules about resources).
+allow if {
+	input.action == "resources/unsubscribe"
+	_usable
+	not _expired
+}
+
+# The result of a call this session was allowed to make: the profile says
+# nothing against it (what the result holds is for extensions to judge, on
+# input.result.findings).
+allow if {
+	findings.is_result_action
+	_usable
+	not _expired
 }
 
 # A well-formed profile that admits this caller.

@@ -121,6 +121,10 @@ export class UpstreamRpc {
   onerror?: (error: Error) => void;
   /** A notifications/<kind>/list_changed from the server. */
   onListChanged?: (kind: 'tools' | 'prompts' | 'resources') => void;
+  /** A notifications/resources/updated from the server: the resource's URI, as it sent it. */
+  onResourceUpdated?: (uri: string) => void;
+  /** A notifications/tasks/status from the server: the task as it sent it. */
+  onTaskStatus?: (task: Fields) => void;
 
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
@@ -317,8 +321,14 @@ export class UpstreamRpc {
         return this.onListChanged?.('prompts');
       case 'notifications/resources/list_changed':
         return this.onListChanged?.('resources');
+      case 'notifications/resources/updated':
+        if (typeof params?.uri === 'string') this.onResourceUpdated?.(params.uri);
+        return;
+      case 'notifications/tasks/status':
+        if (typeof params?.taskId === 'string') this.onTaskStatus?.(params);
+        return;
     }
-    // Others (logging, cancelled, resources/updated) are of no use to the gateway.
+    // Others (logging, cancelled) are of no use to the gateway.
   }
 
   /** The gateway offers the server nothing but ping (it declares no client capabilities). */

@@ -50,6 +50,8 @@ export interface RequestSchema {
 export interface Method<C = unknown> {
   /** Validates the whole request message; its `params` reach the handler. */
   schema: RequestSchema;
+  /** The method may be run as a task (params.task, MCP 2025-11-25); others refuse it. */
+  taskAugmented?: boolean;
   handle(params: unknown, request: InboundRequest<C>): unknown;
 }
 
@@ -148,6 +150,12 @@ export class SessionRpc<C = unknown> {
     return this.transport.send({ jsonrpc: '2.0', method });
   }
 
+  /** A notification with params, not about any request (a resource update, a task's status). */
+  send(notification: ServerNotification): Promise<void> {
+    if (!this.transport) return Promise.resolve();
+    return this.transport.send({ jsonrpc: '2.0', ...notification });
+  }
+
   /** @internal A cancellation listener failed; the transport's onerror hears of it. */
   reportError(err: unknown): void {
     this.transport?.onerror?.(err instanceof Error ? err : new Error(String(err)));
@@ -216,8 +224,8 @@ export class SessionRpc<C = unknown> {
       throw new RpcError(INVALID_PARAMS, `Invalid ${method} request: ${issuesOf(parsed.error)}`);
     }
     const params = parsed.data.params as Fields | undefined;
-    if (params?.task !== undefined) {
-      // Task-augmented requests need the tasks capability, which the gateway does not offer.
+    if (params?.task !== undefined && entry.taskAugmented !== true) {
+      // Only tools/call may run as a task (the tasks capability names no other request).
       throw new RpcError(
         INVALID_PARAMS,
         `mcpgate does not support task creation (params.task) for ${method}`,

@@ -7,14 +7,14 @@
 // out once per item and policy (policy/trust-facts.ts).
 import type { PolicyHolder } from '../../policy/holder.js';
 import type { CatalogItemFact, InputTarget, PolicyAction } from '../../policy/input.js';
+import { findingFact } from '../../inspect/finding.js';
 import { buildInput } from '../../policy/input.js';
 import { TrustFactCache } from '../../policy/trust-facts.js';
 import type { Catalog } from '../../upstreams/catalog.js';
-import { exposedUri } from '../../upstreams/catalog.js';
 import { NO_PINS, type Pins } from '../../upstreams/trust/pins.js';
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
 import type { Stage } from '../chain.js';
-import type { RequestContext } from '../context.js';
+import type { ChainMethod, RequestContext, TaskMethod } from '../context.js';
 
 /** The gateway's name and version, as the policy sees them (request.gateway). */
 export interface GatewayFacts {
@@ -33,6 +33,8 @@ export function buildRequestInput(
     name: 'build input',
     when: 'allowed',
     run(ctx: RequestContext) {
+      const { action } = ctx;
+      if (isTaskMethod(action)) throw new Error(`${action} is not decided; it has no policy input`);
       const facts = {
         identity: ctx.identity,
         session: ctx.session,
@@ -41,15 +43,23 @@ export function buildRequestInput(
       };
       // The pins of the policy that will decide (none loaded: nothing is pinned).
       const pins = policy.current()?.pins ?? NO_PINS;
-      const target = targetFacts(ctx, pins, trustFacts, catalogFacts, registry);
-      ctx.input = buildInput(ctx.action, facts, target, ctx.now);
+      const target = targetFacts(ctx, action, pins, trustFacts, catalogFacts, registry);
+      ctx.input = buildInput(action, facts, target, ctx.now);
+      if (ctx.argumentFindings.length > 0) {
+        ctx.input.findings = ctx.argumentFindings.map(findingFact);
+      }
       return undefined;
     },
   };
 }
 
+function isTaskMethod(method: ChainMethod): method is TaskMethod {
+  return method.startsWith('tasks/');
+}
+
 function targetFacts(
   ctx: RequestContext,
+  action: PolicyAction,
   pins: Pins,
   trustFacts: TrustFactCache,
   catalogFacts: CatalogFacts,
@@ -60,7 +70,7 @@ function targetFacts(
     switch (target.kind) {
       case 'tool': {
         const { pin, findings } = trustFacts.facts(pins, target.id, target.entry.trust);
-        return {
+        const facts: InputTarget = {
           tool: {
             server: target.server,
             name: target.name,
@@ -72,7 +82,18 @@ function targetFacts(
           },
           arguments: ctx.args,
         };
+        const task = ctx.params.task;
+        if (task !== undefined) facts.task = task.ttl === undefined ? {} : { ttl_ms: task.ttl };
+        return facts;
       }
+      case 'completion':
+        return {
+          completion: {
+            ref: target.ref,
+            argument: ctx.params.argument ?? { name: '', value: '' },
+            context_arguments: ctx.params.context?.arguments ?? {},
+          },
+        };
       case 'prompt': {
         const { pin, findings } = trustFacts.facts(pins, target.id, target.entry.trust);
         return {
@@ -87,7 +108,9 @@ function targetFacts(
           id: target.id,
         };
         // A listed resource carries its trust facts; a URI made from a template has none.
-        const listed = registry.catalog.resources.get(exposedUri(target.server, target.uri));
+        const listed = registry.catalog.resources.get(
+          registry.catalog.exposeUri(target.server, target.uri),
+        );
         if (listed !== undefined) {
           const { pin, findings } = trustFacts.facts(pins, listed.id, listed.trust);
           resource.pin = pin;
@@ -98,12 +121,12 @@ function targetFacts(
     }
   }
   const catalog = registry.catalog;
-  if (ctx.action === 'session/open') {
+  if (action === 'session/open') {
     // Without instructions there is nothing to show: the input stays as it always was.
     if (catalog.instructions.length === 0) return undefined;
-  } else if (!isListAction(ctx.action)) return undefined;
+  } else if (!isListAction(action)) return undefined;
   ctx.catalog = catalog;
-  return { catalog: catalogFacts.get(catalog, pins, ctx.action) };
+  return { catalog: catalogFacts.get(catalog, pins, action) };
 }
 
 /** The actions whose input carries catalog facts: the lists, and session/open. */

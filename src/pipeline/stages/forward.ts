@@ -25,9 +25,11 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
       if (!target) throw new Error('forward ran before the target was resolved');
       const headers = ctx.credential?.headers ?? NO_HEADERS;
       const expiresAt = ctx.credential?.expiresAt;
-      // Progress is relayed for tools and prompts (resources/read reports none).
+      // Progress is relayed for tools and prompts (resources/read and completions report none).
       const progressToken =
-        target.kind === 'resource' ? undefined : ctx.params._meta?.progressToken;
+        target.kind === 'tool' || target.kind === 'prompt'
+          ? ctx.params._meta?.progressToken
+          : undefined;
       const relay = new ProgressRelay(progressToken, ctx.exchange, headers, expiresAt);
       let connection: UpstreamConnection;
       try {
@@ -40,6 +42,15 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
         );
         switch (target.kind) {
           case 'tool': {
+            const { task } = ctx.params;
+            if (task !== undefined) {
+              // Run as a task: the upstream answers with the task it created (stages/bind-task.ts).
+              ctx.result = await connection.createToolTask(
+                withMeta({ name: target.name, arguments: ctx.args, task }, ctx.upstreamMeta),
+                relay.options,
+              );
+              return undefined;
+            }
             const result = await connection.callTool(
               withMeta({ name: target.name, arguments: ctx.args }, ctx.upstreamMeta),
               relay.options,
@@ -69,10 +80,29 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
             ctx.result = result;
             return undefined;
           }
+          case 'completion': {
+            const { ref } = target;
+            const { argument, context } = ctx.params;
+            ctx.result = await connection.complete(
+              withMeta(
+                {
+                  ref:
+                    ref.kind === 'prompt'
+                      ? { type: 'ref/prompt', name: ref.name }
+                      : { type: 'ref/resource', uri: ref.uri },
+                  argument: argument ?? { name: '', value: '' },
+                  ...(context === undefined ? {} : { context }),
+                },
+                ctx.upstreamMeta,
+              ),
+              relay.options,
+            );
+            return undefined;
+          }
         }
       } catch (err) {
         if (!(err instanceof UpstreamUnavailableError)) throw err;
-        if (target.kind === 'tool') {
+        if (target.kind === 'tool' && ctx.params.task === undefined) {
           // A tool error the agent can read; nothing left to check.
           return { respond: { content: [{ type: 'text', text: err.message }], isError: true } };
         }

@@ -298,10 +298,12 @@ export function identityRefusal(
   const register = `register it with \`mcpgate registry add ${config.name}\`, review, build and deploy the policy`;
   if (entry === undefined)
     return `upstream ${config.name} is not in the upstream registry of the policy in force; ${register}`;
-  if (entry.transport !== config.transport) {
+  // A registered `http` entry covers both URL transports (Streamable HTTP and legacy SSE).
+  const kind = config.transport === 'stdio' ? 'stdio' : 'http';
+  if (entry.transport !== kind) {
     return `upstream ${config.name} is registered as ${entry.transport} but configured as ${config.transport}`;
   }
-  if (config.transport === 'http' && entry.transport === 'http') return httpRefusal(config, entry);
+  if (config.transport !== 'stdio' && entry.transport === 'http') return httpRefusal(config, entry);
   if (config.transport === 'stdio' && entry.transport === 'stdio') {
     let seen: Extract<RegistryEntry, { transport: 'stdio' }>;
     try {
@@ -341,6 +343,9 @@ function httpRefusal(
   }
   if (entry.spki_sha256 !== undefined && new URL(config.url).protocol !== 'https:') {
     return `upstream ${config.name} has a pinned public key but is reached without TLS (${config.url})`;
+  }
+  if (entry.spki_sha256 !== undefined && config.transport === 'sse') {
+    return `upstream ${config.name} has a pinned public key, which is checked on Streamable HTTP connections only; it is configured with transport sse`;
   }
   return undefined;
 }

@@ -72,6 +72,35 @@ export function textOf(result: CallToolResult): string {
   return result.content.map((c) => (c.type === 'text' ? c.text : `[${c.type}]`)).join('\n');
 }
 
+/**
+ * A client whose requests alternate between gateway replicas (a naive load balancer: no
+ * stickiness); `hits` counts the requests each replica got.
+ */
+export async function roundRobinClient(
+  token: string,
+  replicas: Array<{ url: string; mcpUrl: string }>,
+): Promise<{ client: Client; hits: number[] }> {
+  const hits = replicas.map(() => 0);
+  let next = 0;
+  const balance: typeof fetch = (input, init) => {
+    const index = next++ % replicas.length;
+    hits[index] = (hits[index] ?? 0) + 1;
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const rewritten = new URL(url.pathname + url.search, replicas[index]?.url);
+    return fetch(rewritten, init);
+  };
+  const [first] = replicas;
+  if (!first) throw new Error('no replica to balance over');
+  const client = new Client({ name: 'rr-client', version: '1.0.0' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(first.mcpUrl), {
+      requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      fetch: balance,
+    }),
+  );
+  return { client, hits };
+}
+
 /** Raw JSON-RPC over HTTP, for requests a well-behaved client would never send. */
 export async function rawPost(
   mcpUrl: string,
