@@ -10,7 +10,7 @@
 //                                 writes its files, not timings): bench/results/smoke/
 //   --out DIR                     write somewhere else
 //   --only a,b                    run only these sections: decision, overhead, profile, peer,
-//                                 memory, scaling, guardrails
+//                                 memory, scaling, guardrails, trust
 //   --render FILE                 measure nothing: rewrite the report and charts from a results
 //                                 JSON (e.g. bench/results/latest.json) into --out or its folder
 //
@@ -55,7 +55,16 @@ const { values: flags } = parseArgs({
 });
 const SMOKE = flags.smoke;
 const OUT = flags.out ?? join(ROOT, SMOKE ? 'bench/results/smoke' : 'bench/results');
-const SECTIONS = ['decision', 'overhead', 'profile', 'peer', 'memory', 'scaling', 'guardrails'];
+const SECTIONS = [
+  'decision',
+  'overhead',
+  'profile',
+  'peer',
+  'memory',
+  'scaling',
+  'guardrails',
+  'trust',
+];
 const ONLY = flags.only ? flags.only.split(',').map((s) => s.trim()) : SECTIONS;
 for (const s of ONLY) {
   if (!SECTIONS.includes(s)) throw new Error(`unknown section "${s}" (one of ${SECTIONS})`);
@@ -103,6 +112,7 @@ const P = SMOKE
         durationS: 0.5,
         warmupS: 0.2,
       },
+      trust: { sizes: [100, 1000], repeats: 2, lookups: 10_000, decisions: 200 },
     }
   : {
       decision: {
@@ -158,6 +168,7 @@ const P = SMOKE
         durationS: 10,
         warmupS: 3,
       },
+      trust: { sizes: [100, 1000, 10000], repeats: 20, lookups: 1_000_000, decisions: 5000 },
     };
 
 const TOOL = 'everything__echo';
@@ -890,6 +901,23 @@ async function scalingSection(issuer) {
 }
 
 // ---------------------------------------------------------------------------------------
+// 6. Tool trust: catalog load (fingerprints and scan) and what a call pays for it.
+async function trustSection() {
+  log(`trust: catalog load (${P.trust.sizes.join('/')} tools) and per-call cost`);
+  const result = await runWorker('bench/lib/trust-worker.mjs', P.trust, { timeoutMs: 600_000 });
+  return {
+    method:
+      'in-process (bench/lib/trust-worker.mjs): load = assessLists (fingerprint and poisoning scan of every ' +
+      'item) of each of four servers plus Catalog.build (names, shadowing), timed whole; per call = ' +
+      "TrustFactCache.facts (the tool's pin state and findings under the pins in force, cached per policy) " +
+      'and decide() on the shipped policy for one tools/call with the trust facts in the input vs without them, ' +
+      'alternated; tools with a few hundred characters of description, three described parameters and an output schema',
+    params: P.trust,
+    ...result,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
 function checkPrerequisites() {
   const missing = [];
   if (!existsSync(join(ROOT, 'dist/src/main/index.js')))
@@ -930,6 +958,7 @@ async function main() {
     memory: () => memorySection(issuer),
     scaling: () => scalingSection(issuer),
     guardrails: () => guardrailsSection(issuer),
+    trust: () => trustSection(),
   };
   try {
     for (const name of SECTIONS) {

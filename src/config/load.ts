@@ -10,6 +10,7 @@ import { isUserCredential, resolveCredential, type CredentialConfig } from './cr
 import { resolveAudit, resolvePolicy, type AuditConfig, type PolicyConfig } from './policy.js';
 import { resolveGuardrails, type GuardrailsConfig } from './guardrails.js';
 import { resolveSessions, type SessionsConfig } from './sessions.js';
+import { resolveToolTrust, type ToolTrustConfig } from './tool-trust-schema.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
 import { McpgateError } from '../util/errors.js';
 
@@ -88,6 +89,8 @@ export interface GatewayConfig {
   audit: AuditConfig;
   guardrails: GuardrailsConfig;
   logging: { level: 'error' | 'warn' | 'info' | 'debug' };
+  /** Catalog reads and checks: refresh, bounds, the registry (docs/tool-trust.md). */
+  toolTrust: ToolTrustConfig;
   upstreams: UpstreamConfig[];
 }
 
@@ -261,6 +264,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       raw.gateway.max_json_depth,
     ),
     logging: raw.logging,
+    toolTrust: resolveToolTrust(raw.tool_trust),
     upstreams,
   };
 }

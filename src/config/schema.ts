@@ -5,6 +5,7 @@ import { authSchema } from './auth-schema.js';
 import { guardrailsSchema } from './guardrails.js';
 import { auditSchema, policySchema } from './policy-schema.js';
 import { sessionsSchema } from './sessions-schema.js';
+import { toolTrustSchema } from './tool-trust-schema.js';
 import { valueSource } from './value-source.js';
 import { credentialSchema } from './credentials-schema.js';
 import { parseHost } from '../util/host-name.js';
@@ -155,6 +156,7 @@ export const configSchema = z.strictObject({
   logging: z
     .strictObject({ level: z.enum(['error', 'warn', 'info', 'debug']).default('info') })
     .default({ level: 'info' }),
+  tool_trust: toolTrustSchema,
   upstreams: z
     .record(
       z

@@ -29,6 +29,7 @@ import { TransportCounters } from '../mcp/server/http-transport.js';
 import { UpstreamMessages } from '../pipeline/upstream-messages.js';
 import { SessionManager } from '../http/live-sessions.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
+import { TrustWatch } from './trust-watch.js';
 import { createStore } from '../sessions/create-store.js';
 import { MemoryStore } from '../sessions/memory-store.js';
 import { CredentialBroker } from '../credentials/broker.js';
@@ -77,7 +78,7 @@ export function explainGateway(config: GatewayConfig, logger: Logger): string {
   const broker = new CredentialBroker(config.gateway.id, logger);
   const pipeline = assemblePipeline(config, logger, {
     policy: new PolicyHolder(),
-    registry: new UpstreamRegistry(config.upstreams, logger, broker),
+    registry: new UpstreamRegistry(config.upstreams, logger, broker, config.toolTrust),
     store: new MemoryStore(),
     decisionLog: createDecisionLog([], { id: config.gateway.id, version: GATEWAY_VERSION }),
     broker,
@@ -106,8 +107,23 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   }
 
   const broker = new CredentialBroker(config.gateway.id, logger);
-  const registry = new UpstreamRegistry(config.upstreams, logger, broker);
+  const registry = new UpstreamRegistry(
+    config.upstreams,
+    logger,
+    broker,
+    config.toolTrust,
+    () => policy.current()?.upstreamRegistry,
+  );
+  // A new policy may bring another upstream registry: connected upstreams are checked again.
+  if (config.toolTrust.registry === 'enforce')
+    policy.onInstalled(() => registry.recheckIdentities());
   await registry.start();
+  // Items that differ from their pins, or carry unacknowledged findings, are said in the log.
+  const trustWatch = new TrustWatch(logger);
+  const checkTrust = (): void => trustWatch.check(policy.current(), registry.catalog);
+  registry.on('catalogChanged', checkTrust);
+  policy.onInstalled(checkTrust);
+  checkTrust();
 
   const decisionLog = createDecisionLog(
     config.audit.destinations,

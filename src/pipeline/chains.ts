@@ -116,7 +116,7 @@ export class Pipeline {
   constructor(private readonly deps: PipelineDeps) {
     const { policy, registry, store, limits, decisionLog, logger, gateway, broker } = deps;
     const resolve = resolveTarget(registry);
-    const input = buildRequestInput(gateway, registry);
+    const input = buildRequestInput(gateway, registry, policy);
     const decideStage = decideRequest(policy, logger);
     const credential = issueCredential(registry, broker);
     const record = recordCall(store, limits);

@@ -8,6 +8,12 @@ import type * as OpaWasm from '@open-policy-agent/opa-wasm';
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import type { WasmBundle } from './bundle/read.js';
 import { McpgateError } from '../util/errors.js';
+import { parsePins, PinsError, type Pins } from '../upstreams/trust/pins.js';
+import {
+  parseRegistryData,
+  RegistryDataError,
+  type UpstreamRegistryData,
+} from '../upstreams/trust/identity.js';
 
 // The package's ESM entry exports only the async loadPolicy; the synchronous loader (used
 // to rebuild an instance in the middle of a request) is on its CommonJS entry.
@@ -92,6 +98,10 @@ export class PolicyEngine {
      * leaves it out of every input (pipeline/input.ts policyInputJson).
      */
     readonly omitsHistory: boolean,
+    /** The approved fingerprints of catalog items in this bundle's data (data.pins). */
+    readonly pins: Pins,
+    /** The registered upstreams in this bundle's data (data.registry). */
+    readonly upstreamRegistry: UpstreamRegistryData,
   ) {
     this.module = module;
     this.headroomBytes = Math.max(memory.initialPages * 4, 64) * PAGE_BYTES;
@@ -113,12 +123,32 @@ export class PolicyEngine {
           `prepares when it loads a policy; move that data elsewhere`,
       );
     }
+    let pins: Pins;
+    let upstreamRegistry: UpstreamRegistryData;
+    try {
+      pins = parsePins(bundle.data, `bundle ${bundle.revision}`);
+      upstreamRegistry = parseRegistryData(bundle.data, `bundle ${bundle.revision}`);
+    } catch (err) {
+      if (err instanceof PinsError) {
+        throw new PolicyLoadError(
+          `${err.message}; fix rego/pins/data.json (mcpgate tools pin writes it)`,
+        );
+      }
+      if (err instanceof RegistryDataError) {
+        throw new PolicyLoadError(
+          `${err.message}; fix rego/registry/data.json (mcpgate registry add writes it)`,
+        );
+      }
+      throw err;
+    }
     const engine = new PolicyEngine(
       bundle.revision,
       module,
       bundle.data,
       memory,
       bundle.unreadInput.includes('session.history'),
+      pins,
+      upstreamRegistry,
     );
     for (const entrypoint of [DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT]) {
       if (!engine.hasEntrypoint(entrypoint)) {

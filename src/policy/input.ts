@@ -4,6 +4,8 @@ import type { Identity } from '../identity/identity.js';
 import type { Finding } from '../inspect/finding.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from '../sessions/session.js';
 import type { LoadedSession } from '../sessions/store.js';
+import type { PinFacts } from '../upstreams/trust/pins.js';
+import type { FindingFact } from './trust-facts.js';
 
 export type PolicyAction =
   | 'admin/sessions/list'
@@ -76,6 +78,10 @@ export interface CatalogItemFact {
   name?: string;
   uri?: string;
   annotations?: Record<string, unknown>;
+  /** Tools, prompts, resources and templates: the pin state (policy/trust-facts.ts). */
+  pin?: PinFacts;
+  /** Tools, prompts, resources and templates: the poisoning scan's findings. */
+  findings?: FindingFact[];
 }
 
 /** completion/complete: which argument of which prompt or resource template is completed. */
@@ -120,9 +126,12 @@ export interface PolicyInput {
     id: string;
     annotations: Record<string, unknown>;
     definition_hash: string;
+    pin: PinFacts;
+    findings: FindingFact[];
   };
-  resource?: { server: string; uri: string; id: string };
-  prompt?: { server: string; name: string; id: string };
+  /** pin and findings when the URI is a listed resource. */
+  resource?: { server: string; uri: string; id: string; pin?: PinFacts; findings?: FindingFact[] };
+  prompt?: { server: string; name: string; id: string; pin: PinFacts; findings: FindingFact[] };
   arguments?: Record<string, unknown>;
   completion?: CompletionFacts;
   /** tools/call run as a task (the client sent params.task): what it asked for. */

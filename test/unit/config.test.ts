@@ -123,6 +123,12 @@ describe('parseConfig: defaults', () => {
         store: { type: 'memory' },
         rateLimits: {},
       },
+      toolTrust: {
+        refreshIntervalMs: 300_000,
+        maxListItems: 10_000,
+        maxDefinitionBytes: 262_144,
+        registry: 'off',
+      },
       auth: {
         issuers: [
           {

@@ -31,6 +31,7 @@ import data.mcp.admin
 import data.mcp.lib.findings
 import data.mcp.lib.text
 import data.mcp.lib.tools
+import data.mcp.lib.trust
 import data.mcp.profiles
 import data.mcp.purposes
 
@@ -243,6 +244,27 @@ _hidden contains id if {
 	some id in purposes[name].hidden
 }
 
+# Quarantined items (changed since pinned, unacknowledged high findings, not
+# pinned where the purpose requires it) are hidden whatever a purpose shows.
+_hidden contains id if {
+	some id in trust.hidden_ids(_require_pinned, session_purpose)
+}
+
+# Whether the governing policy or an extension uses only pinned items:
+# require_pinned: true in a profile's session, require_pinned := true in a
+# Rego purpose or extension.
+default _require_pinned := false
+
+_require_pinned if {
+	governing_profile
+	profiles.require_pinned == true
+}
+
+_require_pinned if {
+	some name in _rego_parts
+	purposes[name].require_pinned == true
+}
+
 # --- Reasons --------------------------------------------------------------
 
 # All reasons to refuse, from this package and from the governing purpose.
@@ -261,6 +283,12 @@ purpose_denials contains reason if {
 input_denials contains reason if {
 	_claims == 0
 	reason := concat("", ["no policy for purpose ", text.show(session_purpose)])
+}
+
+# A quarantined tool, prompt or resource is refused for every purpose, with
+# the reason naming what changed or what the scan found (mcp.lib.trust).
+input_denials contains reason if {
+	some reason in trust.call_denials(_require_pinned, session_purpose)
 }
 
 # Two policies claiming one purpose (two packages, two profiles, or a package

@@ -4,6 +4,7 @@ import { byPosition, SEVERITIES, type TextFinding } from './finding.js';
 import { detectHiddenUnicode } from './hidden-unicode.js';
 import { detectPhrases } from './phrases.js';
 
+export { excerpt } from './characters.js';
 export { detectHiddenUnicode } from './hidden-unicode.js';
 export { detectPhrases, PHRASE_RULES } from './phrases.js';
 export { normalizeForMatching } from './normalize.js';
@@ -31,8 +32,12 @@ export interface ScanTextOptions {
 export function scanText(text: string, options: ScanTextOptions = {}): TextFinding[] {
   const perDetector = options.perDetector ?? 20;
   const maxFindings = options.maxFindings ?? 100;
-  const hidden = limitPerDetector(detectHiddenUnicode(text), perDetector);
-  const all = withoutCovered([...hidden, ...detectPhrases(text, perDetector)]).sort(byPosition);
+  const found = detectHiddenUnicode(text);
+  const phrases = detectPhrases(text, perDetector);
+  // Most texts have nothing: no sorting or dedup to pay for.
+  if (found.length === 0 && phrases.length === 0) return [];
+  const hidden = limitPerDetector(found, perDetector);
+  const all = withoutCovered([...hidden, ...phrases]).sort(byPosition);
   return all.length > maxFindings ? all.slice(0, maxFindings) : all;
 }
 

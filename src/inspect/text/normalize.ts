@@ -7,11 +7,20 @@ import { invisibleKind } from './characters.js';
 
 export interface NormalizedText {
   readonly text: string;
-  /** origin[i]: where normalized character i starts in the original string. */
-  readonly origin: Int32Array;
+  /**
+   * origin[i]: where normalized character i starts in the original string; undefined when
+   * every character stayed where it was (the text was plain: see PLAIN).
+   */
+  readonly origin: Int32Array | undefined;
   /** originEnd[i]: where normalized character i ends in the original string. */
-  readonly originEnd: Int32Array;
+  readonly originEnd: Int32Array | undefined;
 }
+
+/**
+ * Printable ASCII words separated by single spaces: normalizing only lower-cases such a
+ * text, so no index moves and no map is needed. Most catalog texts are like this.
+ */
+const PLAIN = /^[\x21-\x7E]+(?: [\x21-\x7E]+)*$/;
 
 const SPACE = /^\s$/u;
 
@@ -19,6 +28,9 @@ const SPACE = /^\s$/u;
 const isPlain = (unit: number): boolean => unit > 0x20 && unit < 0x7f;
 
 export function normalizeForMatching(original: string): NormalizedText {
+  if (PLAIN.test(original)) {
+    return { text: original.toLowerCase(), origin: undefined, originEnd: undefined };
+  }
   // NFKC can lengthen a character (U+FB01 "ﬁ" is "fi"); the arrays grow when needed.
   let origin = new Int32Array(original.length + 8);
   let originEnd = new Int32Array(original.length + 8);
@@ -104,7 +116,9 @@ export function originalSpan(
   from: number,
   to: number,
 ): [number, number] {
-  const start = normalized.origin[from] ?? 0;
-  const end = to > from ? (normalized.originEnd[to - 1] ?? start) : start;
+  const { origin, originEnd } = normalized;
+  if (origin === undefined || originEnd === undefined) return [from, to];
+  const start = origin[from] ?? 0;
+  const end = to > from ? (originEnd[to - 1] ?? start) : start;
   return [start, end];
 }

@@ -7,6 +7,9 @@ import { excerpt } from './characters.js';
 import type { Severity, TextFinding, TextFindingType } from './finding.js';
 import { normalizeForMatching, originalSpan } from './normalize.js';
 
+/** The shortest text any rule below can match. */
+const SHORTEST_MATCH = 8;
+
 interface PhraseRule {
   readonly detector: string;
   readonly type: TextFindingType;
@@ -103,7 +106,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     type: 'sensitive_path',
     severity: 'high',
     pattern: new RegExp(
-      String.raw`\b(?:read|cat|open|load|include|send|pass|attach|upload|copy|fetch|get|provide|print|output|return|share|append|paste)\b[^.!?\n]{0,60}?(?:${SECRET_FILE})`,
+      String.raw`\b(?:read|cat|open|load|include|send|pass|attach|upload|copy|fetch|get|provide|print|output|return|share|append|paste)\b(?:[^.!?\n]|\.(?=\S)){0,60}?(?:${SECRET_FILE})`,
       'g',
     ),
     message: 'an instruction to read or pass on a file that holds secrets',
@@ -157,12 +160,22 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
 
 /** Every phrase finding in `text` (original offsets), rule by rule, at most `perRule` each. */
 export function detectPhrases(text: string, perRule = Number.POSITIVE_INFINITY): TextFinding[] {
+  // No rule matches fewer characters than this ("<system>", "http://x").
+  if (text.length < SHORTEST_MATCH) return [];
   const normalized = normalizeForMatching(text);
   const findings: TextFinding[] = [];
   for (const rule of PHRASE_RULES) {
+    // exec with lastIndex, not matchAll: matchAll copies the RegExp on every call, which
+    // cost more than the matching itself on the many short texts of a catalog.
+    const pattern = rule.pattern;
+    pattern.lastIndex = 0;
     let count = 0;
-    rule.pattern.lastIndex = 0;
-    for (const match of normalized.text.matchAll(rule.pattern)) {
+    for (
+      let match = pattern.exec(normalized.text);
+      match !== null;
+      match = pattern.exec(normalized.text)
+    ) {
+      if (match[0].length === 0) pattern.lastIndex += 1;
       if (count >= perRule) break;
       count += 1;
       const from = match.index;

@@ -196,6 +196,7 @@ export class UpstreamRpc {
   private readonly serving = new Map<string, CancellationSource>();
   private capabilities: ServerCapabilities | undefined;
   private serverInstructions: string | undefined;
+  private serverImplementation: { name: string; version: string } | undefined;
   private closed = false;
 
   constructor(
@@ -208,6 +209,11 @@ export class UpstreamRpc {
   /** The server's capabilities, once initialized. */
   get serverCapabilities(): ServerCapabilities | undefined {
     return this.capabilities;
+  }
+
+  /** The server's name and version from its initialize result (serverInfo). */
+  get serverInfo(): { name: string; version: string } | undefined {
+    return this.serverImplementation;
   }
 
   /** The server's instructions from its initialize result, if it gave any. */
@@ -238,6 +244,10 @@ export class UpstreamRpc {
       }
       this.capabilities = result.capabilities;
       this.serverInstructions = result.instructions;
+      this.serverImplementation = {
+        name: result.serverInfo.name,
+        version: result.serverInfo.version,
+      };
       this.transport.setProtocolVersion?.(result.protocolVersion);
       await this.transport.send(
         { jsonrpc: '2.0', method: 'notifications/initialized' },
