@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what this checkout needs, and only what is missing, so `npm test` and
 # `npm run quickstart` work as the first command on a fresh clone:
+#   - the pinned Node.js (scripts/install-node.sh into .tools/node), on which the rest runs;
 #   - the npm packages of package-lock.json (`npm install` when node_modules does not match);
 #   - the pinned OPA CLI (scripts/install-opa.sh: a matching opa on PATH, or go install);
 #   - with --redis, redis-server for the session-store and replica tests (apt-get, as root,
@@ -29,6 +30,9 @@ for arg in "$@"; do
       ;;
   esac
 done
+
+# npm install and its packages' install scripts run on the pinned Node.js too.
+. scripts/use-node.sh
 
 if ! node scripts/npm-packages-current.mjs; then
   # npm install (not npm ci): it installs exactly the lock's versions, but unlike npm ci it

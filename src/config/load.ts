@@ -8,9 +8,11 @@ import { configSchema, type RawConfig, type RawValueSource } from './schema.js';
 import { resolveIssuer, type IssuerConfig } from './auth.js';
 import { isUserCredential, resolveCredential, type CredentialConfig } from './credentials.js';
 import { resolveAudit, resolvePolicy, type AuditConfig, type PolicyConfig } from './policy.js';
+import { resolveGuardrails, type GuardrailsConfig } from './guardrails.js';
 import { resolveSessions, type SessionsConfig } from './sessions.js';
 import { resolveApprovals, type ApprovalsConfig } from './approvals.js';
 import { resolveConsole, type ConsoleConfig } from './console.js';
+import { resolveToolTrust, type ToolTrustConfig } from './tool-trust-schema.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
 import { McpgateError } from '../util/errors.js';
 
@@ -21,6 +23,12 @@ export class ConfigError extends McpgateError {
   static override readonly code = 'ERR_CONFIG_INVALID';
 }
 
+/**
+ * Where the answer to an upstream's roots/list comes from: the configured root URIs (none
+ * by default), or the session's client.
+ */
+export type UpstreamRoots = { from: 'config'; uris: string[] } | { from: 'client' };
+
 /** What every upstream has, whatever its transport. */
 interface UpstreamCommon {
   name: string;
@@ -30,6 +38,7 @@ interface UpstreamCommon {
   timeoutMs: number;
   restart: { initialDelayMs: number; maxDelayMs: number };
   credential: CredentialConfig;
+  roots: UpstreamRoots;
 }
 
 export interface StdioUpstreamConfig extends UpstreamCommon {
@@ -41,7 +50,8 @@ export interface StdioUpstreamConfig extends UpstreamCommon {
 }
 
 export interface HttpUpstreamConfig extends UpstreamCommon {
-  transport: 'http';
+  /** Streamable HTTP, or the legacy HTTP+SSE transport (MCP 2024-11-05). */
+  transport: 'http' | 'sse';
   url: string;
   headers: Record<string, ValueSource>;
 }
@@ -83,7 +93,10 @@ export interface GatewayConfig {
   };
   policy: PolicyConfig;
   audit: AuditConfig;
+  guardrails: GuardrailsConfig;
   logging: { level: 'error' | 'warn' | 'info' | 'debug' };
+  /** Catalog reads and checks: refresh, bounds, the registry (docs/tool-trust.md). */
+  toolTrust: ToolTrustConfig;
   upstreams: UpstreamConfig[];
 }
 
@@ -162,9 +175,9 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
   const upstreams: UpstreamConfig[] = Object.entries(raw.upstreams).map(([name, u]) => {
     const credential = resolveCredential(u.credential, `upstreams.${name}.credential`, baseDir);
     if (isUserCredential(credential)) {
-      if (u.transport !== 'http') {
+      if (u.transport === 'stdio') {
         problems.push(
-          `upstreams.${name}.credential: ${credential.type} is for http upstreams (stdio children take static-secret)`,
+          `upstreams.${name}.credential: ${credential.type} is for http and sse upstreams (stdio children take static-secret)`,
         );
       }
       if (u.isolation !== 'per-session') {
@@ -187,6 +200,10 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       prefix: u.prefix ?? `${name}${DEFAULT_PREFIX_SEPARATOR}`,
       credential,
       isolation: u.isolation,
+      roots:
+        u.roots === 'client'
+          ? { from: 'client' as const }
+          : { from: 'config' as const, uris: u.roots ?? [] },
       timeoutMs: Math.round(u.timeout_s * 1000),
       restart: { initialDelayMs: u.restart.initial_delay_ms, maxDelayMs: u.restart.max_delay_ms },
     };
@@ -204,7 +221,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     }
     return {
       ...common,
-      transport: 'http',
+      transport: u.transport,
       url: u.url,
       headers: valueSources(u.headers, `upstreams.${name}.headers`),
     };
@@ -250,7 +267,21 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     },
     policy: resolvePolicy(raw.policy, baseDir),
     audit: resolveAudit(raw.audit, baseDir),
+    guardrails: atLeastIntakeDepth(
+      resolveGuardrails(raw.guardrails, baseDir, problems),
+      raw.gateway.max_json_depth,
+    ),
     logging: raw.logging,
+    toolTrust: resolveToolTrust(raw.tool_trust),
     upstreams,
   };
+}
+
+/**
+ * Arguments the intake accepted (gateway.max_json_depth) must be inspectable: the walk's
+ * depth limit is raised to the intake's when it is lower, instead of refusing such calls.
+ */
+function atLeastIntakeDepth(guardrails: GuardrailsConfig, maxJsonDepth: number): GuardrailsConfig {
+  if (guardrails.inspection.maxDepth >= maxJsonDepth) return guardrails;
+  return { ...guardrails, inspection: { ...guardrails.inspection, maxDepth: maxJsonDepth } };
 }

@@ -10,8 +10,12 @@ import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { ListKind } from '../upstreams/connection.js';
 import type { Logger } from '../util/logger.js';
+import type { Caller } from '../identity/caller.js';
+import type { LoadedSession } from '../sessions/store.js';
 import type { NodeStreamableHttpTransport } from '../mcp/server/http-transport.js';
 import type { GatewaySessionRpc, SessionRequest } from '../pipeline/methods.js';
+import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import type { SessionChannel, SessionChannels } from '../pipeline/upstream-messages.js';
 
 export interface LiveSession {
   id: string;
@@ -21,6 +25,9 @@ export interface LiveSession {
   lastSeenAt: number;
   /** The client declared URL elicitation (it is told when an approval settles). */
   urlElicitation: boolean;
+  /** Who made the session's latest request here, and the session as it loaded it. */
+  caller: Caller;
+  session: LoadedSession;
 }
 
 /**
@@ -31,7 +38,7 @@ export function newSessionId(): string {
   return `s${randomBytes(32).toString('base64url')}`;
 }
 
-export class SessionManager {
+export class SessionManager implements SessionChannels {
   private readonly live = new Map<string, LiveSession>();
   /** Sessions of other replicas served here: when each was last used (for cleanup). */
   private readonly visitors = new Map<string, number>();
@@ -39,6 +46,8 @@ export class SessionManager {
   private readonly visiting = new Map<string, number>();
   private pending = 0;
   private readonly sweeper: NodeJS.Timeout;
+  /** Told when a session ends here (its subscriptions, tasks, log level, questions go). */
+  private readonly endedListeners: Array<(id: string) => Promise<void> | void> = [];
 
   constructor(
     private readonly limits: { maxSessions: number; idleTimeoutMs: number },
@@ -102,10 +111,43 @@ export class SessionManager {
     return this.visiting.get(id) ?? 0;
   }
 
+  /** Calls `listener` for every session that ends in this process, as it ends. */
+  onEnded(listener: (id: string) => Promise<void> | void): void {
+    this.endedListeners.push(listener);
+  }
+
+  /**
+   * A notification for one session, on its own stream (the GET stream, when the client has
+   * one open here). Nothing is sent for a session this process does not hold.
+   */
+  async notify(id: string, notification: ServerNotification): Promise<void> {
+    await this.live.get(id)?.server.send(notification);
+  }
+
   get(id: string): LiveSession | undefined {
     const entry = this.live.get(id);
     if (entry) entry.lastSeenAt = Date.now();
     return entry;
+  }
+
+  /**
+   * SessionChannels: a session held here, as what an upstream sends for it needs it: the
+   * caller of its latest request and its own stream. Not a use of the session.
+   */
+  channel(id: string): SessionChannel | undefined {
+    const entry = this.live.get(id);
+    if (!entry) return undefined;
+    const { server } = entry;
+    return {
+      caller: entry.caller,
+      session: entry.session,
+      exchange: {
+        cancellation: undefined,
+        sendNotification: (notification) => server.send(notification),
+        sendRequest: (request, cancellation) =>
+          server.requestClient(request, undefined, cancellation),
+      },
+    };
   }
 
   /** Ends a session everywhere: removed from the store, every replica releases it. */
@@ -127,6 +169,7 @@ export class SessionManager {
       await entry.transport.close().catch(() => undefined);
       await entry.server.close().catch(() => undefined);
     }
+    await Promise.all(this.endedListeners.map(async (listener) => listener(id)));
     await this.registry.releaseSession(id);
   }
 
@@ -150,7 +193,7 @@ export class SessionManager {
     const entry = this.live.get(sessionId);
     if (!entry?.urlElicitation) return;
     void entry.server
-      .notifySession({
+      .send({
         method: 'notifications/elicitation/complete',
         params: { elicitationId: approvalId },
       })

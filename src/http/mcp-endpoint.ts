@@ -30,6 +30,7 @@ import {
   createSessionServer,
   describeSessionServer,
   type SessionRequest,
+  type SetLogLevel,
 } from '../pipeline/methods.js';
 import { rateRules } from '../sessions/rate-rules.js';
 import { sessionPrincipal } from '../sessions/session.js';
@@ -54,6 +55,8 @@ export interface McpEndpointOptions {
   logger: Logger;
   /** The process's requests to clients awaiting their answers (asked for upstreams). */
   clientRequests: ClientRequests;
+  /** Where logging/setLevel puts a session's level. */
+  setLogLevel?: SetLogLevel;
 }
 
 const PURPOSE_HEADER = 'mcp-purpose';
@@ -99,7 +102,7 @@ const SESSION_NOT_FOUND_MESSAGE =
 export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
   const { sessions, store, logger, config, pipeline, counters, clientRequests } = options;
   const maxInFlight = config.maxRequestsInFlight;
-  const description = describeSessionServer(pipeline);
+  const description = describeSessionServer(pipeline, options.setLogLevel);
   /** A session's server, able to ask its client things for upstreams. */
   const sessionServer = (sessionId: string) =>
     createSessionServer(description, { sessionId, clientRequests });
@@ -271,6 +274,8 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         transport,
         lastSeenAt: Date.now(),
         urlElicitation: elicitationModes(record.clientCapabilities).url,
+        caller,
+        session,
       };
       await server.connect(transport);
       await transport.handleRequest(req, res, body, {
@@ -382,8 +387,12 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       }
       const request: SessionRequest = { caller, session: loaded };
       const live = sessions.get(sessionId);
-      if (live) await live.transport.handleRequest(req, res, body, request);
-      else await serveVisitor(req, res, body, request);
+      if (live) {
+        // What an upstream asks for this session later is asked as this caller.
+        live.caller = caller;
+        live.session = loaded;
+        await live.transport.handleRequest(req, res, body, request);
+      } else await serveVisitor(req, res, body, request);
     } catch (err) {
       logger.error('MCP request failed', { error: (err as Error).message });
       sendJsonRpcError(

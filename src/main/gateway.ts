@@ -28,8 +28,10 @@ import { HostAllowList } from '../http/guards/host.js';
 import { mcpHandler } from '../http/mcp-endpoint.js';
 import { ClientRequests } from '../mcp/server/client-requests.js';
 import { TransportCounters } from '../mcp/server/http-transport.js';
+import { UpstreamMessages } from '../pipeline/upstream-messages.js';
 import { SessionManager } from '../http/live-sessions.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
+import { TrustWatch } from './trust-watch.js';
 import { createStore } from '../sessions/create-store.js';
 import { MemoryStore } from '../sessions/memory-store.js';
 import { CredentialBroker } from '../credentials/broker.js';
@@ -58,13 +60,21 @@ function assemblePipeline(
   logger: Logger,
   parts: Pick<
     PipelineDeps,
-    'policy' | 'registry' | 'store' | 'decisionLog' | 'broker' | 'terminate' | 'consoleUrl'
+    | 'policy'
+    | 'registry'
+    | 'store'
+    | 'decisionLog'
+    | 'broker'
+    | 'terminate'
+    | 'notify'
+    | 'consoleUrl'
   >,
 ): Pipeline {
   return new Pipeline({
     ...parts,
     limits: config.sessions,
     approvals: config.approvals,
+    guardrails: config.guardrails,
     logger,
     gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
   });
@@ -78,12 +88,13 @@ export function explainGateway(config: GatewayConfig, logger: Logger): string {
   const broker = new CredentialBroker(config.gateway.id, logger);
   const pipeline = assemblePipeline(config, logger, {
     policy: new PolicyHolder(),
-    registry: new UpstreamRegistry(config.upstreams, logger, broker),
+    registry: new UpstreamRegistry(config.upstreams, logger, broker, config.toolTrust),
     store: new MemoryStore(),
     decisionLog: createDecisionLog([], { id: config.gateway.id, version: GATEWAY_VERSION }),
     broker,
     terminate: () => undefined,
     consoleUrl: () => config.approvals.consoleUrl ?? '/console',
+    notify: () => Promise.resolve(),
   });
   return pipeline.explain();
 }
@@ -107,8 +118,23 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   }
 
   const broker = new CredentialBroker(config.gateway.id, logger);
-  const registry = new UpstreamRegistry(config.upstreams, logger, broker);
+  const registry = new UpstreamRegistry(
+    config.upstreams,
+    logger,
+    broker,
+    config.toolTrust,
+    () => policy.current()?.upstreamRegistry,
+  );
+  // A new policy may bring another upstream registry: connected upstreams are checked again.
+  if (config.toolTrust.registry === 'enforce')
+    policy.onInstalled(() => registry.recheckIdentities());
   await registry.start();
+  // Items that differ from their pins, or carry unacknowledged findings, are said in the log.
+  const trustWatch = new TrustWatch(logger);
+  const checkTrust = (): void => trustWatch.check(policy.current(), registry.catalog);
+  registry.on('catalogChanged', checkTrust);
+  policy.onInstalled(checkTrust);
+  checkTrust();
 
   const decisionLog = createDecisionLog(
     config.audit.destinations,
@@ -146,7 +172,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           });
         });
       }),
+    notify: (id, notification) => sessions.notify(id, notification),
   });
+  // A session that ends here lets go of its resource subscriptions and tasks.
+  sessions.onEnded((id) => pipeline.releaseSession(id));
   logger.debug('request chains', { chains: pipeline.explain() });
   // URL-mode clients hear that the approval they were sent to has been decided.
   store.approvals.onSettled((id, state) => {
@@ -155,6 +184,23 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       (record) => record && sessions.approvalSettled(record.sessionId, id),
       () => undefined,
     );
+  });
+
+  // What upstreams ask of clients and log, routed to the session it is for (its chains
+  // decide the requests), and the gateway's own questions (elicitation for approvals); the
+  // clients' answers come back through ClientRequests.
+  const clientRequests = new ClientRequests();
+  const upstreamMessages = new UpstreamMessages(
+    (ctx) => pipeline.run(ctx),
+    sessions,
+    pipeline.elicitations,
+    policy,
+    logger,
+  );
+  registry.peer = upstreamMessages;
+  sessions.onEnded((id) => {
+    clientRequests.endSession(id, 'the session ended');
+    upstreamMessages.sessionEnded(id);
   });
 
   const identity: { verifier?: TokenVerifier } = {};
@@ -213,8 +259,6 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     );
   }
   const transportCounters = new TransportCounters();
-  // The gateway's own questions to clients (elicitation for approvals), awaiting answers.
-  const clientRequests = new ClientRequests();
   // At shutdown: new requests refused, those in progress waited for.
   const drain = new Drain();
   // Completed with the listen port once it is bound (port 0 picks one).
@@ -240,6 +284,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       logger,
       counters: transportCounters,
       clientRequests,
+      setLogLevel: (id, level) => upstreamMessages.setLogLevel(id, level),
     }),
     readiness: () => {
       const engine = policy.current();
@@ -263,6 +308,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
             requests_refused_in_flight: transportCounters.refusedInFlight,
             notifications_dropped: transportCounters.droppedNotifications,
           },
+          // What upstreams sent of their own accord: log messages relayed and dropped (by
+          // reason), and the gateway's questions to clients still waiting for an answer.
+          upstream_notifications: {
+            relayed: upstreamMessages.counters.relayed,
+            dropped: { ...upstreamMessages.counters.dropped },
+          },
+          client_requests_waiting: clientRequests.size,
           ...(drain.stopping
             ? { shutting_down: { requests_in_progress: drain.requestsInProgress } }
             : {}),

@@ -118,7 +118,13 @@ export interface TypedObligations {
   terminateSession: boolean;
   /** session/open only: the session's lifetime in seconds. */
   sessionTtlS: number | undefined;
+  /** Result decisions only: finding ids and JSON pointers to redact from the result. */
+  redact: readonly string[];
+  /** DLP labels the session gets (label_session). */
+  labels: readonly string[];
 }
+
+const NONE: readonly string[] = Object.freeze([]);
 
 export const NO_TYPED_OBLIGATIONS: Readonly<TypedObligations> = Object.freeze({
   rateLimit: undefined,
@@ -126,7 +132,15 @@ export const NO_TYPED_OBLIGATIONS: Readonly<TypedObligations> = Object.freeze({
   approval: undefined,
   terminateSession: false,
   sessionTtlS: undefined,
+  redact: NONE,
+  labels: NONE,
 });
+
+/**
+ * Which decision the obligations belong to: a request (`call`: tools/call, resources/read,
+ * prompts/get, lists, session/open) or the result of an allowed call (`result`).
+ */
+export type DecisionPhase = 'call' | 'result';
 
 /**
  * A decision checked for what this gateway can carry out, with its obligations typed: an
@@ -134,11 +148,15 @@ export const NO_TYPED_OBLIGATIONS: Readonly<TypedObligations> = Object.freeze({
  * that says why. A deny keeps its reasons; its malformed obligations are ignored (nothing
  * is carried out for a deny but terminate_session).
  */
-export function checkObligations(decision: Decision): {
+export function checkObligations(
+  decision: Decision,
+  phase: DecisionPhase = 'call',
+): {
   decision: Decision;
   obligations: TypedObligations;
 } {
   const o = decision.obligations;
+  const labels = o.label_session ?? NONE;
   if (
     o.rate_limit === null &&
     o.credential === null &&
@@ -149,7 +167,7 @@ export function checkObligations(decision: Decision): {
     return {
       decision,
       obligations:
-        !o.terminate_session && o.session_ttl_s === null
+        !o.terminate_session && o.session_ttl_s === null && labels.length === 0
           ? NO_TYPED_OBLIGATIONS
           : {
               rateLimit: undefined,
@@ -157,10 +175,27 @@ export function checkObligations(decision: Decision): {
               approval: undefined,
               terminateSession: o.terminate_session,
               sessionTtlS: o.session_ttl_s ?? undefined,
+              redact: NONE,
+              labels,
             },
     };
   }
-  const checked = enforceSupportedObligations(decision);
+  const checked =
+    phase === 'result' ? enforceResultObligations(decision) : enforceSupportedObligations(decision);
+  if (phase === 'result') {
+    return {
+      decision: checked,
+      obligations: {
+        rateLimit: undefined,
+        credential: undefined,
+        approval: undefined,
+        terminateSession: o.terminate_session,
+        sessionTtlS: undefined,
+        redact: o.redact,
+        labels,
+      },
+    };
+  }
   const rateLimit = o.rate_limit === null ? undefined : parseRateLimit(o.rate_limit);
   const credential = o.credential === null ? undefined : parseCredentialObligation(o.credential);
   const approval =
@@ -173,8 +208,38 @@ export function checkObligations(decision: Decision): {
       approval: typeof approval === 'object' ? approval : undefined,
       terminateSession: o.terminate_session,
       sessionTtlS: o.session_ttl_s ?? undefined,
+      redact: NONE,
+      labels,
     },
   };
+}
+
+/**
+ * A result decision's obligations: redact, label_session and terminate_session are carried
+ * out; require_approval is not (a call is held for approval before it runs, never its
+ * result), so the result is denied with that reason; rate_limit and credential are about a
+ * call, not its result.
+ */
+function enforceResultObligations(decision: Decision): Decision {
+  if (!decision.allow) return decision;
+  const o = decision.obligations;
+  const problems: string[] = [];
+  if (o.require_approval !== null) {
+    problems.push(
+      'the policy requires an approval before this result is shown, and only calls can be held for approval, not their results; denied',
+    );
+  }
+  const misplaced = [
+    ...(o.rate_limit !== null ? ['rate_limit'] : []),
+    ...(o.credential !== null ? ['credential'] : []),
+  ];
+  if (misplaced.length > 0) {
+    problems.push(
+      `the policy gave the obligation(s) ${misplaced.join(', ')} on a result, where they do not apply; denied`,
+    );
+  }
+  if (problems.length === 0) return decision;
+  return { ...decision, allow: false, reasons: problems };
 }
 
 function unsupportedObligations(decision: Decision): string[] {

@@ -85,6 +85,7 @@ import {
   CLAIM_SCRIPT,
   COUNT_SCRIPT,
   CREATE_SCRIPT,
+  FINDINGS_SCRIPT,
   LOAD_SCRIPT,
   RECORD_SCRIPT,
   TERMINATE_SCRIPT,
@@ -99,6 +100,7 @@ import {
 } from './redis/target.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import {
+  MAX_SESSION_LABELS,
   StoreUnavailableError,
   type ListedSession,
   type CreateOutcome,
@@ -106,6 +108,7 @@ import {
   type RateLimitRule,
   type RecordOptions,
   type RecordOutcome,
+  type SessionDlp,
   type SessionRecord,
   type SessionStore,
   type SessionUse,
@@ -163,6 +166,7 @@ const SCRIPTS = {
   count: { command: 'mcpgateSessionCount', lua: COUNT_SCRIPT },
   uncount: { command: 'mcpgateSessionUncount', lua: UNCOUNT_SCRIPT },
   terminate: { command: 'mcpgateSessionTerminate', lua: TERMINATE_SCRIPT },
+  findings: { command: 'mcpgateSessionFindings', lua: FINDINGS_SCRIPT },
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
@@ -484,7 +488,7 @@ export class RedisStore implements SessionStore {
         rates[rule.name] = typeof value === 'string' ? this.decodeCount(id, value) : 0;
       });
     });
-    return {
+    const loaded: LoadedSession = {
       record: this.decodeRecord(id, hash),
       history: history.map((json) => this.decodeEntry(id, json)),
       summary: this.decodeSummary(id, summary, hash.untracked),
@@ -494,6 +498,44 @@ export class RedisStore implements SessionStore {
       },
       rates,
     };
+    if (hash.dlpLabels !== undefined || hash.dlpTypes !== undefined) {
+      loaded.dlp = this.decodeDlp(id, hash);
+    }
+    return loaded;
+  }
+
+  async recordFindings(
+    id: string,
+    labels: readonly string[],
+    counts: Readonly<Record<string, number>>,
+  ): Promise<boolean> {
+    if (!keyable(id)) return false;
+    const [key] = this.sessionKeys(id);
+    const pairs = Object.entries(counts).flatMap(([type, n]) => [type, Math.floor(n)]);
+    let reply: unknown;
+    await this.run(() =>
+      this.withReplicaAck(
+        'findings',
+        [1, key, MAX_SESSION_LABELS, labels.length, ...labels, ...pairs],
+        (r) => {
+          reply = r;
+        },
+      ),
+    );
+    return reply === 1;
+  }
+
+  /** The session hash's `label:<label>` and `findings:<type>` fields (FINDINGS_SCRIPT). */
+  private decodeDlp(id: string, hash: Record<string, string>): SessionDlp {
+    const labels: string[] = [];
+    const findingCounts: Record<string, number> = {};
+    for (const field in hash) {
+      if (field.startsWith('label:')) labels.push(field.slice('label:'.length));
+      else if (field.startsWith('findings:')) {
+        findingCounts[field.slice('findings:'.length)] = this.decodeCount(id, hash[field]);
+      }
+    }
+    return { labels: labels.sort(), findingCounts };
   }
 
   async recordCall(

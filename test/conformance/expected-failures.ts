@@ -5,10 +5,6 @@
 // listed one that passes: the branch that makes one pass deletes its entry (and, for the
 // conformance suite, runs `npm run conformance` to refresh the table in
 // docs/mcp-compatibility.md), so the lists only shrink.
-//
-// Item 9's entries are not covered by the item as it was merged (tool and prompt names
-// only): resource addresses keep their mcpgate://<server>/ form with `prefix: ""`, and the
-// suite reads test://… by its own URI. They stay until that is decided.
 
 /** The items of issue 15 that change what the suite sees (the numbers are the issue's). */
 export const ISSUE_15_ITEMS = {
@@ -32,52 +28,9 @@ export interface ExpectedFailure {
   why: string;
 }
 
-const SAMPLING =
-  'the gateway declares no client capabilities to upstreams, so the fixture sees a client without sampling';
-const ELICITATION =
-  'the gateway declares no client capabilities to upstreams, so the fixture sees a client without elicitation';
-const RESOURCE_ADDRESSES =
-  'resource URIs are always `mcpgate://<server>/<uri>`: `prefix: ""` covers tool and prompt names only, so `test://…` is unknown';
+export const CONFORMANCE_EXPECTED_FAILURES: readonly ExpectedFailure[] = [];
 
-export const CONFORMANCE_EXPECTED_FAILURES: readonly ExpectedFailure[] = [
-  { name: 'logging-set-level', item: 2, why: 'logging/setLevel is not a gateway method yet' },
-  {
-    name: 'completion-complete',
-    item: 3,
-    why: 'completion/complete is not a gateway method yet',
-  },
-  {
-    name: 'tools-call-with-logging',
-    item: 2,
-    why: 'its first step, logging/setLevel, is not a gateway method yet',
-  },
-  { name: 'tools-call-sampling', item: 1, why: SAMPLING },
-  { name: 'tools-call-elicitation', item: 1, why: ELICITATION },
-  { name: 'elicitation-sep1034-defaults', item: 1, why: ELICITATION },
-  { name: 'elicitation-sep1330-enums', item: 1, why: ELICITATION },
-  { name: 'resources-read-text', item: 9, why: RESOURCE_ADDRESSES },
-  { name: 'resources-read-binary', item: 9, why: RESOURCE_ADDRESSES },
-  { name: 'resources-templates-read', item: 9, why: RESOURCE_ADDRESSES },
-  {
-    name: 'resources-subscribe',
-    item: 4,
-    why: 'resources/subscribe is not a gateway method yet',
-  },
-  {
-    name: 'resources-unsubscribe',
-    item: 4,
-    why: 'resources/subscribe and unsubscribe are not gateway methods yet',
-  },
-];
-
-export const PYTHON_CLIENT_EXPECTED_FAILURES: readonly ExpectedFailure[] = [
-  { name: 'sampling', item: 1, why: 'the fixture sees a client without sampling' },
-  { name: 'elicitation', item: 1, why: 'the fixture sees a client without elicitation' },
-  { name: 'roots', item: 1, why: 'the fixture sees a client without roots' },
-  { name: 'logging', item: 2, why: 'logging/setLevel is not a gateway method yet' },
-  { name: 'completion', item: 3, why: 'completion/complete is not a gateway method yet' },
-  { name: 'subscriptions', item: 4, why: 'resources/subscribe is not a gateway method yet' },
-];
+export const PYTHON_CLIENT_EXPECTED_FAILURES: readonly ExpectedFailure[] = [];
 
 /**
  * Judges outcomes (name → passed) against a list: `unexpected` failed and are not listed;

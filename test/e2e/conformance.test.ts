@@ -54,10 +54,10 @@ describe('the MCP conformance suite', () => {
     expect(failures('gateway', report.stale)).toEqual([]);
   });
 
-  it('tells prefixed names apart: every unprefixed pass that fails with prefixes fails on a name', () => {
+  it('tells prefixed names apart: every unprefixed pass that fails with prefixes fails on a name or address', () => {
     for (const scenario of report.namesOnly) {
       const reason = report.rows.find((r) => r.scenario === scenario)?.outcomes.prefixed?.reason;
-      expect(reason).toMatch(/unknown (tool|prompt) "test_/);
+      expect(reason).toMatch(/unknown (tool|prompt) "test_|unknown resource "test:\/\//);
     }
   });
 

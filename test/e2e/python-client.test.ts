@@ -74,7 +74,8 @@ beforeAll(async () => {
   gateway = await startGatewayProcess({
     issuer,
     bundle: buildFixturePolicy('allow-all'),
-    upstreams: { fixture: { transport: 'http', url: fixture.url, prefix: '' } },
+    // roots: client, so the fixture's roots/list reaches the Python client's callback.
+    upstreams: { fixture: { transport: 'http', url: fixture.url, prefix: '', roots: 'client' } },
   });
   results = await runClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
 }, 120_000);

@@ -28,7 +28,8 @@ from mcp.client.context import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-FIXTURE = "mcpgate://fixture/"
+# The fixture is the one upstream, with prefix "": its resource addresses are shown as it gives them.
+FIXTURE = ""
 
 
 class CheckFailed(Exception):

@@ -60,11 +60,27 @@ function stdio(config: GatewayConfig, name: string): StdioUpstreamConfig {
 
 function http(config: GatewayConfig, name: string): HttpUpstreamConfig {
   const upstream = config.upstreams.find((u) => u.name === name);
-  if (upstream?.transport !== 'http') throw new Error(`no http upstream ${name}`);
+  if (upstream === undefined || upstream.transport === 'stdio') {
+    throw new Error(`no http or sse upstream ${name}`);
+  }
   return upstream;
 }
 
 describe('parseConfig: defaults', () => {
+  it('raises the inspection depth to the intake depth, so accepted arguments can be inspected', () => {
+    const deep = parseConfig({ ...minimal(), gateway: { max_json_depth: 500 } }, BASE_DIR);
+    expect(deep.guardrails.inspection.maxDepth).toBe(500);
+    const shallow = parseConfig(
+      {
+        ...minimal(),
+        gateway: { max_json_depth: 32 },
+        guardrails: { inspection: { max_depth: 200 } },
+      },
+      BASE_DIR,
+    );
+    expect(shallow.guardrails.inspection.maxDepth).toBe(200);
+  });
+
   it('gives a minimal config the documented defaults', () => {
     const config = parseConfig(minimal(), BASE_DIR);
     expect(config).toEqual({
@@ -103,6 +119,19 @@ describe('parseConfig: defaults', () => {
         sessionTtlMs: 3_600_000,
         allowInsecureHttp: false,
       },
+      guardrails: {
+        checkArgumentSchemas: true,
+        decideResults: 'with_findings',
+        inspect: true,
+        inspection: {
+          maxBytes: 4 * 1024 * 1024,
+          maxDecodedBytes: 1024 * 1024,
+          maxDepth: 128,
+          maxFindings: 100,
+        },
+        inspectors: [],
+        nationalIds: [],
+      },
       sessions: {
         maxSessions: 1000,
         maxSessionsPerPrincipal: 32,
@@ -113,6 +142,12 @@ describe('parseConfig: defaults', () => {
         defaultPurpose: 'default',
         store: { type: 'memory' },
         rateLimits: {},
+      },
+      toolTrust: {
+        refreshIntervalMs: 300_000,
+        maxListItems: 10_000,
+        maxDefinitionBytes: 262_144,
+        registry: 'off',
       },
       auth: {
         issuers: [
@@ -162,6 +197,7 @@ describe('parseConfig: defaults', () => {
           timeoutMs: 60_000,
           restart: { initialDelayMs: 250, maxDelayMs: 30_000 },
           credential: { type: 'none' },
+          roots: { from: 'config', uris: [] },
         },
       ],
     });
@@ -341,6 +377,48 @@ describe('parseConfig: gateway.allowed_hosts', () => {
   });
 });
 
+describe('parseConfig: transport sse (HTTP+SSE, MCP 2024-11-05)', () => {
+  it('takes url and headers as http does, and keeps the transport', () => {
+    const config = parseConfig(
+      withUpstreams({
+        legacy: {
+          transport: 'sse',
+          url: 'https://legacy.example.com/sse',
+          headers: { 'X-Api-Key': 'env:LEGACY_KEY' },
+        },
+      }),
+      BASE_DIR,
+    );
+    const legacy = http(config, 'legacy');
+    expect(legacy.transport).toBe('sse');
+    expect(legacy.url).toBe('https://legacy.example.com/sse');
+    expect(legacy.headers).toEqual({ 'X-Api-Key': { kind: 'env', name: 'LEGACY_KEY' } });
+    expect(legacy.prefix).toBe('legacy__');
+  });
+
+  it('refuses what http refuses: no url, another scheme, a command', () => {
+    expect(refusal(withUpstreams({ legacy: { transport: 'sse' } }))).toContain(
+      'upstreams.legacy.url',
+    );
+    expect(
+      refusal(withUpstreams({ legacy: { transport: 'sse', url: 'ws://legacy.example/sse' } })),
+    ).toContain('upstreams.legacy.url');
+    expect(
+      refusal(
+        withUpstreams({
+          legacy: { transport: 'sse', url: 'https://legacy.example/sse', command: 'node' },
+        }),
+      ),
+    ).toContain('Unrecognized key: "command"');
+  });
+
+  it('refuses an unknown transport, naming the three', () => {
+    const message = refusal(withUpstreams({ legacy: { transport: 'websocket', url: 'x' } }));
+    expect(message).toContain('upstreams.legacy.transport');
+    expect(message).toMatch(/stdio.*http.*sse/);
+  });
+});
+
 describe('parseConfig: upstreams.<name>.prefix', () => {
   const prefixOf = (upstream: Record<string, unknown>): string =>
     only(parseConfig(withUpstreams({ gh: upstream }), BASE_DIR).upstreams).prefix;
@@ -365,6 +443,33 @@ describe('parseConfig: upstreams.<name>.prefix', () => {
       );
     },
   );
+});
+
+describe('parseConfig: upstreams.<name>.roots', () => {
+  const rootsOf = (roots: unknown) =>
+    only(
+      parseConfig(withUpstreams({ fs: { transport: 'stdio', command: 'node', roots } }), BASE_DIR)
+        .upstreams,
+    ).roots;
+
+  it('takes root URIs, or client (the session’s client is asked)', () => {
+    expect(rootsOf(['file:///srv/repo', 'file:///srv/docs'])).toEqual({
+      from: 'config',
+      uris: ['file:///srv/repo', 'file:///srv/docs'],
+    });
+    expect(rootsOf('client')).toEqual({ from: 'client' });
+    expect(rootsOf([])).toEqual({ from: 'config', uris: [] });
+  });
+
+  it.each([
+    [['/srv/repo'], 'upstreams.fs.roots.0: a root is a file:// URI (MCP roots are file URIs)'],
+    [['https://example.com'], 'upstreams.fs.roots.0: a root is a file:// URI'],
+    ['server', 'upstreams.fs.roots'],
+  ])('refuses %j, saying what a root is', (roots, expected) => {
+    expect(
+      refusal(withUpstreams({ fs: { transport: 'stdio', command: 'node', roots } })),
+    ).toContain(expected);
+  });
 });
 
 describe('parseConfig: secret values', () => {

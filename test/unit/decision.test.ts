@@ -353,3 +353,65 @@ describe('enforceSupportedObligations', () => {
     expect(decision.reasons).toEqual(['granted']);
   });
 });
+
+describe('result decisions: label_session, redact and the obligations a result cannot carry', () => {
+  const allowWith = (obligations: Record<string, unknown>) =>
+    parseDecision({ allow: true, reasons: ['ok'], obligations });
+
+  it('parses label_session when given, and leaves it out when not', () => {
+    expect(allowWith({ label_session: ['secret', 'pii'] }).obligations.label_session).toEqual([
+      'secret',
+      'pii',
+    ]);
+    expect('label_session' in allowWith({}).obligations).toBe(false);
+  });
+
+  it('refuses malformed labels', () => {
+    for (const labels of [
+      'secret',
+      [1],
+      ['Has Space'],
+      Array.from({ length: 17 }, (_, i) => `l${i}`),
+    ]) {
+      const d = allowWith({ label_session: labels });
+      expect(d.allow).toBe(false);
+      expect(d.reasons[0]).toContain('"label_session" must be a list of at most 16 labels');
+    }
+  });
+
+  it('carries out redact and labels on a result, types them', () => {
+    const { decision, obligations } = checkObligations(
+      allowWith({ redact: ['f1', '/content/0/text'], label_session: ['secret'] }),
+      'result',
+    );
+    expect(decision.allow).toBe(true);
+    expect(obligations.redact).toEqual(['f1', '/content/0/text']);
+    expect(obligations.labels).toEqual(['secret']);
+  });
+
+  it('denies a result that needs an approval, saying approvals are not available yet', () => {
+    const { decision } = checkObligations(
+      allowWith({ require_approval: { approvers: ['sec'] } }),
+      'result',
+    );
+    expect(decision).toMatchObject({
+      allow: false,
+      reasons: [
+        'the policy requires an approval before this result is shown, and only calls can be held for approval, not their results; denied',
+      ],
+    });
+  });
+
+  it('denies a result given call obligations, and a call given redact', () => {
+    const onResult = checkObligations(
+      allowWith({ rate_limit: { limit: 1, window_s: 1, per: 'user' } }),
+      'result',
+    );
+    expect(onResult.decision.reasons).toEqual([
+      'the policy gave the obligation(s) rate_limit on a result, where they do not apply; denied',
+    ]);
+    const onCall = checkObligations(allowWith({ redact: ['f1'] }), 'call');
+    expect(onCall.decision.allow).toBe(false);
+    expect(onCall.decision.reasons[0]).toContain('redact');
+  });
+});

@@ -118,8 +118,9 @@ export class ClientRequests {
     if (!waiting) return false;
     if ('result' in answer) waiting.resolve(answer.result);
     else {
+      // SDK clients put "MCP error <code>: " in front; the upstream's SDK adds its own.
       const { code, message, data } = answer.error;
-      waiting.reject(new ClientRpcError(code, message, data));
+      waiting.reject(new ClientRpcError(code, message.replace(/^(MCP error -?\d+: )+/, ''), data));
     }
     return true;
   }

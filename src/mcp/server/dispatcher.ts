@@ -67,6 +67,8 @@ export interface RequestSchema {
 export interface Method<C = unknown> {
   /** Validates the whole request message; its `params` reach the handler. */
   schema: RequestSchema;
+  /** The method may be run as a task (params.task, MCP 2025-11-25); others refuse it. */
+  taskAugmented?: boolean;
   handle(params: unknown, request: InboundRequest<C>): unknown;
 }
 
@@ -192,11 +194,8 @@ export class SessionRpc<C = unknown> {
     return this.transport.send({ jsonrpc: '2.0', method });
   }
 
-  /**
-   * A notification with params not about any request (an upstream's log message): the
-   * session's own stream, when the client has one open; dropped otherwise.
-   */
-  notifySession(notification: ServerNotification): Promise<void> {
+  /** A notification with params, not about any request (a resource update, a task's status). */
+  send(notification: ServerNotification): Promise<void> {
     if (!this.transport) return Promise.resolve();
     return this.transport.send({ jsonrpc: '2.0', ...notification });
   }
@@ -256,7 +255,12 @@ export class SessionRpc<C = unknown> {
           method: 'notifications/cancelled',
           params: { requestId: opened.id, reason },
         };
-        void this.transport?.send(cancelled, sendOptions).catch(() => undefined);
+        // On the question's stream, or on the session's own when that one has ended (the
+        // client cancelled the call it belongs to).
+        void this.transport
+          ?.send(cancelled, sendOptions)
+          .catch(() => this.transport?.send(cancelled))
+          .catch(() => undefined);
       }
       throw err;
     }
@@ -334,8 +338,8 @@ export class SessionRpc<C = unknown> {
       throw new RpcError(INVALID_PARAMS, `Invalid ${method} request: ${issuesOf(parsed.error)}`);
     }
     const params = parsed.data.params as Fields | undefined;
-    if (params?.task !== undefined) {
-      // Task-augmented requests need the tasks capability, which the gateway does not offer.
+    if (params?.task !== undefined && entry.taskAugmented !== true) {
+      // Only tools/call may run as a task (the tasks capability names no other request).
       throw new RpcError(
         INVALID_PARAMS,
         `mcpgate does not support task creation (params.task) for ${method}`,

@@ -1,6 +1,8 @@
 // Stage: the allowed call goes to its upstream over the session's connection, with this
 // call's own credential, the request _meta the upstream may see (stages/request-meta.ts),
 // the client's cancellation, and progress relayed back under the client's own progress token.
+// The call carries this context as its origin, so what the upstream asks or logs while
+// serving it reaches this session (upstream-messages.ts).
 // The answer is the upstream's own; stages/namespace-result.ts shows its addresses. An upstream that is down answers a tools/call with a tool
 // error (the agent can read it) and any other call with a JSON-RPC error.
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
@@ -12,7 +14,7 @@ import {
 } from '../../upstreams/connection.js';
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
 import type { Stage, StageOutcome } from '../chain.js';
-import type { Exchange, RequestContext } from '../context.js';
+import type { RequestContext } from '../context.js';
 
 const NO_HEADERS: Record<string, string> = Object.freeze({});
 
@@ -25,10 +27,12 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
       if (!target) throw new Error('forward ran before the target was resolved');
       const headers = ctx.credential?.headers ?? NO_HEADERS;
       const expiresAt = ctx.credential?.expiresAt;
-      // Progress is relayed for tools and prompts (resources/read reports none).
+      // Progress is relayed for tools and prompts (resources/read and completions report none).
       const progressToken =
-        target.kind === 'resource' ? undefined : ctx.params._meta?.progressToken;
-      const relay = new ProgressRelay(progressToken, ctx.exchange, headers, expiresAt);
+        target.kind === 'tool' || target.kind === 'prompt'
+          ? ctx.params._meta?.progressToken
+          : undefined;
+      const relay = new ProgressRelay(ctx, progressToken, headers, expiresAt);
       let connection: UpstreamConnection;
       try {
         // The connection (when this is the session's first call) opens with this call's credential.
@@ -37,14 +41,24 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
           ctx.session.record.id,
           headers,
           expiresAt,
+          ctx.session.record.clientCapabilities,
         );
         switch (target.kind) {
           case 'tool': {
+            const { task } = ctx.params;
+            if (task !== undefined) {
+              // Run as a task: the upstream answers with the task it created (stages/bind-task.ts).
+              ctx.result = await connection.createToolTask(
+                withMeta({ name: target.name, arguments: ctx.args, task }, ctx.upstreamMeta),
+                relay.options,
+              );
+              return undefined;
+            }
             const result = await connection.callTool(
               withMeta({ name: target.name, arguments: ctx.args }, ctx.upstreamMeta),
               relay.options,
             );
-            await relay.flushed();
+            await relay.flushed(ctx);
             ctx.result = result;
             return undefined;
           }
@@ -56,7 +70,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
               ),
               relay.options,
             );
-            await relay.flushed();
+            await relay.flushed(ctx);
             ctx.result = result;
             return undefined;
           }
@@ -66,13 +80,33 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
               relay.options,
             );
             // Its contents carry the upstream's URIs: the next stage namespaces them.
+            await relay.flushed(ctx);
             ctx.result = result;
+            return undefined;
+          }
+          case 'completion': {
+            const { ref } = target;
+            const { argument, context } = ctx.params;
+            ctx.result = await connection.complete(
+              withMeta(
+                {
+                  ref:
+                    ref.kind === 'prompt'
+                      ? { type: 'ref/prompt', name: ref.name }
+                      : { type: 'ref/resource', uri: ref.uri },
+                  argument: argument ?? { name: '', value: '' },
+                  ...(context === undefined ? {} : { context }),
+                },
+                ctx.upstreamMeta,
+              ),
+              relay.options,
+            );
             return undefined;
           }
         }
       } catch (err) {
         if (!(err instanceof UpstreamUnavailableError)) throw err;
-        if (target.kind === 'tool') {
+        if (target.kind === 'tool' && ctx.params.task === undefined) {
           // A tool error the agent can read; nothing left to check.
           return { respond: { content: [{ type: 'text', text: err.message }], isError: true } };
         }
@@ -102,12 +136,14 @@ class ProgressRelay {
   private last: Promise<void> | undefined;
 
   constructor(
+    ctx: RequestContext,
     progressToken: string | number | undefined,
-    exchange: Exchange | undefined,
     headers: Record<string, string>,
     headersExpireAt: number | undefined,
   ) {
-    this.options = { cancellation: exchange?.cancellation, headers };
+    const exchange = ctx.exchange;
+    // The context is the call's origin: what the upstream asks or logs during it is its.
+    this.options = { cancellation: exchange?.cancellation, headers, origin: ctx };
     if (headersExpireAt !== undefined) this.options.headersExpireAt = headersExpireAt;
     if (progressToken === undefined || !exchange) return;
     this.options.onprogress = (progress: Progress) => {
@@ -120,7 +156,9 @@ class ProgressRelay {
     };
   }
 
-  flushed(): Promise<unknown> {
-    return this.last ?? Promise.resolve();
+  /** Progress written, and the call's log messages held for a decision delivered. */
+  flushed(ctx: RequestContext): Promise<unknown> | undefined {
+    const held = ctx.heldNotifications;
+    return held === undefined ? this.last : Promise.all([this.last, held]);
   }
 }
