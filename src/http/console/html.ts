@@ -159,8 +159,8 @@ dd { margin: 0; }
 .severity { font-weight: 600; text-transform: uppercase; font-size: 0.8rem; }
 .severity-high { color: #9b1c1c; } .severity-medium { color: #8a5a00; } .severity-low { color: #4a5563; }
 ul.findings, ul.attention { margin: 0; padding-left: 1rem; }
-.excerpt { font-family: ui-monospace, monospace; font-size: 0.85rem; word-break: break-all; }
-td code, th code { word-break: break-all; }
+.excerpt { font-family: ui-monospace, monospace; font-size: 0.85rem; overflow-wrap: anywhere; }
+td code, th code { overflow-wrap: anywhere; }
 th[scope="row"] { background: #fff; font-weight: 400; }
 .notice { background: #e6f1ff; border: 1px solid #9cc3f5; padding: 0.5rem 0.75rem; }
 .notice.failed { background: #fde8e8; border-color: #f0a3a3; }
