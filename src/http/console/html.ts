@@ -127,6 +127,26 @@ export function columns(...names: string[]): Html {
   </thead>`;
 }
 
+/** A labelled drop-down of a filter form, `current` selected; options are [value, text]. */
+export function selectField(
+  name: string,
+  label: string,
+  options: ReadonlyArray<readonly [string, string]>,
+  current: string,
+): Html {
+  return html`<div>
+    <label for="${name}">${label}</label>
+    <select id="${name}" name="${name}">
+      ${options.map(
+        ([value, shown]) =>
+          html`<option value="${value}" ${new Html(value === current ? ' selected' : '')}>
+            ${shown}
+          </option>`,
+      )}
+    </select>
+  </div>`;
+}
+
 export function time(ms: number | undefined): Html {
   if (ms === undefined) return html``;
   const iso = new Date(ms).toISOString();

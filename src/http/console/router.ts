@@ -25,7 +25,7 @@ import {
   type ToolTrustFilter,
 } from '../tool-trust.js';
 import { ConsoleSignInError, type ConsoleAuth, type ConsoleSession } from './auth.js';
-import { columns, Html, html, notice, page, STYLESHEET, time } from './html.js';
+import { columns, type Html, html, notice, page, selectField, STYLESHEET, time } from './html.js';
 
 export interface ConsoleDeps {
   auth: ConsoleAuth;
@@ -545,24 +545,16 @@ export function consoleRouter(deps: ConsoleDeps): Router {
             <label for="tool">Tool or target</label
             ><input id="tool" name="tool" value="${filter.tool}" />
           </div>
-          <div>
-            <label for="outcome">Outcome</label>
-            <select id="outcome" name="outcome">
-              ${[
-                ['', 'allow and deny'],
-                ['allow', 'allow'],
-                ['deny', 'deny'],
-              ].map(
-                ([value, label]) =>
-                  html`<option
-                    value="${value}"
-                    ${new Html(filter.outcome === value ? ' selected' : '')}
-                  >
-                    ${label}
-                  </option>`,
-              )}
-            </select>
-          </div>
+          ${selectField(
+            'outcome',
+            'Outcome',
+            [
+              ['', 'allow and deny'],
+              ['allow', 'allow'],
+              ['deny', 'deny'],
+            ],
+            filter.outcome,
+          )}
           <div><button type="submit">Filter</button></div>
         </form>
         <p>
@@ -633,10 +625,6 @@ function toolsPage(
   );
   const rows = selected.slice(0, MAX_TOOL_ROWS);
   const servers = [...new Set(items.map((i) => i.server))].sort();
-  const option = (value: string, label: string, current: string): Html =>
-    html`<option value="${value}" ${new Html(value === current ? ' selected' : '')}>
-      ${label}
-    </option>`;
   return html`<p>
       Every tool, prompt, resource and resource template the upstreams list now, with its pin state
       under the policy in force
@@ -662,27 +650,27 @@ function toolsPage(
       high-severity findings not acknowledged; ${counts.pinned} pinned.
     </p>
     <form method="get" action="/console/tools" class="filters" role="search">
-      <div>
-        <label for="show">Show</label>
-        <select id="show" name="show">
-          ${option('all', 'every item', filter.show)}
-          ${option('attention', 'needs attention', filter.show)}
-        </select>
-      </div>
-      <div>
-        <label for="kind">Kind</label>
-        <select id="kind" name="kind">
-          ${option('', 'every kind', filter.kind)}
-          ${ITEM_KINDS.map((k) => option(k, KIND_NAMES[k], filter.kind))}
-        </select>
-      </div>
-      <div>
-        <label for="server">Upstream</label>
-        <select id="server" name="server">
-          ${option('', 'every upstream', filter.server)}
-          ${servers.map((s) => option(s, s, filter.server))}
-        </select>
-      </div>
+      ${selectField(
+        'show',
+        'Show',
+        [
+          ['all', 'every item'],
+          ['attention', 'needs attention'],
+        ],
+        filter.show,
+      )}
+      ${selectField(
+        'kind',
+        'Kind',
+        [['', 'every kind'], ...ITEM_KINDS.map((k) => [k, KIND_NAMES[k]] as const)],
+        filter.kind,
+      )}
+      ${selectField(
+        'server',
+        'Upstream',
+        [['', 'every upstream'], ...servers.map((name) => [name, name] as const)],
+        filter.server,
+      )}
       <div><label for="q">Id contains</label><input id="q" name="q" value="${filter.q}" /></div>
       <div><button type="submit">Filter</button></div>
     </form>
