@@ -191,7 +191,7 @@ input, select, textarea, button { font: inherit; }
 textarea { width: 100%; min-height: 4rem; }
 button { padding: 0.35rem 0.9rem; border-radius: 4px; border: 1px solid #38506f; background: #38506f; color: #fff; cursor: pointer; }
 button.secondary { background: #fff; color: #9b1c1c; border-color: #9b1c1c; }
-button:focus-visible, a:focus-visible, input:focus-visible, textarea:focus-visible, select:focus-visible { outline: 3px solid #f5a623; outline-offset: 2px; }
+button:focus-visible, a:focus-visible, input:focus-visible, textarea:focus-visible, select:focus-visible, summary:focus-visible { outline: 3px solid #f5a623; outline-offset: 2px; }
 .actions { display: flex; gap: 0.5rem; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 `;
