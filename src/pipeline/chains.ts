@@ -19,11 +19,13 @@ import type { Decision } from '../policy/decision.js';
 import { DECISION_ENTRYPOINT } from '../policy/engine.js';
 import type { PolicyHolder } from '../policy/holder.js';
 import { buildAdminInput, type PolicyAction, type PolicyInput } from '../policy/input.js';
+import { catalogReview, type CatalogReviewItem } from '../policy/trust-review.js';
 import type { Identity } from '../identity/identity.js';
 import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { Logger } from '../util/logger.js';
 import type { Catalog } from '../upstreams/catalog.js';
+import { NO_PINS } from '../upstreams/trust/pins.js';
 import { ApprovalDesk } from './approval-desk.js';
 import { Chain, type Stage, type StageTimer } from './chain.js';
 import { RequestContext, type ChainMethod, type SessionNotifier } from './context.js';
@@ -370,6 +372,18 @@ export class Pipeline {
   /** The catalog in force (what the gateway's initialize answer declares depends on it). */
   get catalog(): Catalog {
     return this.deps.registry.catalog;
+  }
+
+  /**
+   * The live catalog's tool trust under the pins of the policy in force (its revision;
+   * none loaded: nothing is pinned), for the admin API and the console (admin/tools/list).
+   */
+  toolTrust(): { revision: string | undefined; items: CatalogReviewItem[] } {
+    const engine = this.deps.policy.current();
+    return {
+      revision: engine?.revision,
+      items: catalogReview(this.deps.registry.catalog, engine?.pins ?? NO_PINS),
+    };
   }
 
   /** Releases what the pipeline holds for a session that ended here: subscriptions, tasks. */
