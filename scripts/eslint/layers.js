@@ -20,6 +20,7 @@ export const LAYERS = [
   'credentials',
   'identity',
   'mcp',
+  'telemetry',
   'config',
   'util',
 ];

@@ -46,6 +46,8 @@ export interface DecisionEvent {
   requestedBy: string | undefined;
   /** The credential the allowed call ran with: kind, audience, scopes, acting chain (never a token). */
   credential?: unknown;
+  /** The request's trace, when it is traced: OPA's trace_id and span_id (the SERVER span). */
+  trace?: { traceId: string; spanId: string };
 }
 
 export interface DecisionLogStats extends UploadStats {
@@ -283,6 +285,9 @@ export function createDecisionLog(
           `,"requested_by":${JSON.stringify(event.requestedBy ?? '')}` +
           `,"req_id":${JSON.stringify(event.reqId ?? null)}` +
           `,"session_id":${JSON.stringify(event.sessionId ?? null)}` +
+          (event.trace === undefined
+            ? ''
+            : `,"trace_id":"${event.trace.traceId}","span_id":"${event.trace.spanId}"`) +
           (event.credential === undefined
             ? ''
             : `,"credential":${JSON.stringify(event.credential)}`) +

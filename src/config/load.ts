@@ -9,6 +9,7 @@ import { resolveIssuer, type IssuerConfig } from './auth.js';
 import { isUserCredential, resolveCredential, type CredentialConfig } from './credentials.js';
 import { resolveAudit, resolvePolicy, type AuditConfig, type PolicyConfig } from './policy.js';
 import { resolveSessions, type SessionsConfig } from './sessions.js';
+import { resolveTelemetry, type TelemetryConfig } from './telemetry.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
 import { McpgateError } from '../util/errors.js';
 
@@ -27,6 +28,8 @@ interface UpstreamCommon {
   isolation: 'shared' | 'per-session';
   timeoutMs: number;
   restart: { initialDelayMs: number; maxDelayMs: number };
+  /** MCP ping on the shared connection every intervalMs (0: never); no answer within timeoutMs: not ready. */
+  healthCheck: { intervalMs: number; timeoutMs: number };
   credential: CredentialConfig;
 }
 
@@ -77,6 +80,7 @@ export interface GatewayConfig {
   };
   policy: PolicyConfig;
   audit: AuditConfig;
+  telemetry: TelemetryConfig;
   logging: { level: 'error' | 'warn' | 'info' | 'debug' };
   upstreams: UpstreamConfig[];
 }
@@ -183,6 +187,10 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       isolation: u.isolation,
       timeoutMs: Math.round(u.timeout_s * 1000),
       restart: { initialDelayMs: u.restart.initial_delay_ms, maxDelayMs: u.restart.max_delay_ms },
+      healthCheck: {
+        intervalMs: Math.round(u.health_check.interval_s * 1000),
+        timeoutMs: Math.round(u.health_check.timeout_s * 1000),
+      },
     };
     if (u.transport === 'stdio') {
       return {
@@ -242,6 +250,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     },
     policy: resolvePolicy(raw.policy, baseDir),
     audit: resolveAudit(raw.audit, baseDir),
+    telemetry: resolveTelemetry(raw.telemetry, baseDir),
     logging: raw.logging,
     upstreams,
   };

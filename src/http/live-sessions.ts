@@ -18,6 +18,8 @@ export interface LiveSession {
   principal: string;
   server: GatewaySessionRpc;
   transport: NodeStreamableHttpTransport<SessionRequest>;
+  /** Epoch ms when this process opened it (mcp_server_session_duration_seconds). */
+  openedAt: number;
   lastSeenAt: number;
 }
 
@@ -37,6 +39,8 @@ export class SessionManager {
   private readonly visiting = new Map<string, number>();
   private pending = 0;
   private readonly sweeper: NodeJS.Timeout;
+  /** Told how long each session opened here lived, in seconds, when it ends here. */
+  onSessionEnded: ((seconds: number) => void) | undefined;
 
   constructor(
     private readonly limits: { maxSessions: number; idleTimeoutMs: number },
@@ -121,6 +125,7 @@ export class SessionManager {
     const entry = this.live.get(id);
     if (entry) {
       this.live.delete(id);
+      this.onSessionEnded?.((Date.now() - entry.openedAt) / 1000);
       this.logger.info('session ended here', { session: id.slice(0, 8), reason });
       await entry.transport.close().catch(() => undefined);
       await entry.server.close().catch(() => undefined);

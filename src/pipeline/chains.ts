@@ -26,6 +26,7 @@ import { forwardToUpstream } from './stages/forward.js';
 import { namespaceResultAddresses } from './stages/namespace-result.js';
 import { openSession, type SessionOpenLimits } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
+import { beginObservation, endObservation, type RequestTelemetry } from './stages/observe.js';
 import { forwardRequestMeta } from './stages/request-meta.js';
 import { resolveTarget } from './stages/resolve-target.js';
 import { showInstructions } from './stages/show-instructions.js';
@@ -45,6 +46,8 @@ export interface PipelineDeps {
   terminate: TerminateSession;
   /** Per-stage timings for metrics; absent, no clock is read. */
   timer?: StageTimer;
+  /** Metrics and traces of every request; absent (both off), no chain has the observe stages. */
+  telemetry?: RequestTelemetry;
 }
 
 /** What session/open decided, for the HTTP layer to answer. */
@@ -71,7 +74,7 @@ export class Pipeline {
     const record = recordCall(store, limits);
     const audit = auditDecision(decisionLog);
     const meta = forwardRequestMeta();
-    const forward = forwardToUpstream(registry);
+    const forward = forwardToUpstream(registry, deps.telemetry);
     const addresses = namespaceResultAddresses();
     const terminate = terminateWhenObliged(deps.terminate);
 
@@ -134,8 +137,22 @@ export class Pipeline {
     stages: Stage[],
     render: (ctx: RequestContext) => unknown,
   ): void {
-    this.chains.set(action, new Chain(action, stages, render, this.deps.timer));
+    // Metrics and traces wrap every chain: the first stage starts them, the last records.
+    const observed = this.observe ? [this.observe.begin, ...stages, this.observe.end] : stages;
+    this.chains.set(action, new Chain(action, observed, render, this.deps.timer));
   }
+
+  private get observe(): { begin: Stage; end: Stage } | undefined {
+    const telemetry = this.deps.telemetry;
+    if (telemetry?.metrics === undefined && telemetry?.tracing === undefined) return undefined;
+    this.observeStages ??= {
+      begin: beginObservation(telemetry),
+      end: endObservation(telemetry),
+    };
+    return this.observeStages;
+  }
+
+  private observeStages: { begin: Stage; end: Stage } | undefined;
 
   /** Runs the request's chain; resolves to the method's answer. */
   run(ctx: RequestContext): Promise<unknown> {
@@ -175,6 +192,13 @@ export class Pipeline {
       request.sessionId,
     );
     const evaluation: DecisionEvaluation = decide(this.deps.policy.current(), input);
+    const metrics = this.deps.telemetry?.metrics;
+    if (metrics !== undefined) {
+      metrics.policyEvaluation(DECISION_ENTRYPOINT).observe(evaluation.evalNs / 1e9);
+      metrics
+        .decision(DECISION_ENTRYPOINT, evaluation.decision.allow ? 'allow' : 'deny', 'admin')
+        .inc();
+    }
     if (evaluation.error !== undefined) {
       this.deps.logger.error('policy evaluation failed', {
         error: evaluation.error,

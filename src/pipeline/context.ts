@@ -12,6 +12,7 @@ import type { PolicyAction, PolicyInput } from '../policy/input.js';
 import { NO_TYPED_OBLIGATIONS, type TypedObligations } from '../policy/obligations.js';
 import type { LoadedSession } from '../sessions/store.js';
 import type { Catalog, PromptEntry, ToolEntry } from '../upstreams/catalog.js';
+import type { Arrival, RequestTrace, TraceCarrier } from '../telemetry/tracing.js';
 import type { Cancellation } from '../util/cancellation.js';
 
 /** The params of a decided MCP request, as the dispatcher validated them with the SDK's schema. */
@@ -36,9 +37,25 @@ export interface Exchange {
   sendNotification(notification: ServerNotification): Promise<void>;
 }
 
+/**
+ * Why a request was denied, as a stable code (the metric mcpgate_denials_total counts by
+ * it; the reason text is for people). `policy`: the policy said no; `policy_error`: it
+ * could not say (no policy, an evaluation error, a malformed decision).
+ */
+export type DenialCode =
+  | 'policy'
+  | 'policy_error'
+  | 'rate_limited'
+  | 'session_gone'
+  | 'session_limit'
+  | 'store_unavailable'
+  | 'decision_log_unavailable'
+  | 'credential';
+
 /** Why a stage denied: the reason the user sees, and what the answer must carry. */
 export interface Denial {
   reason: string;
+  code: DenialCode;
   /** Entra interaction_required: the claims challenge the client must satisfy. */
   claimsChallenge?: string;
   /** The store could not be reached: the client should retry (session/open answers 503). */
@@ -82,6 +99,12 @@ export class RequestContext {
   instructions: string | undefined = undefined;
   /** Per-stage durations in ns, when the chain is timed (see Chain). */
   timings: number[] | undefined = undefined;
+  /** The request's spans, when it is traced (stages/observe.ts starts them). */
+  trace: RequestTrace | undefined = undefined;
+  /** What a stage threw, for the stages that run after the answer (the chain sets it). */
+  thrown: unknown = undefined;
+  /** performance.now() when the chain started, when the request is measured. */
+  startedAt = 0;
 
   constructor(
     readonly action: PolicyAction,
@@ -93,6 +116,10 @@ export class RequestContext {
     readonly exchange: Exchange | undefined,
     /** When the request arrived (epoch ms): the policy's request.time. */
     readonly now: number,
+    /** W3C trace context the client sent (params._meta first, else HTTP headers). */
+    readonly incomingTrace: TraceCarrier | undefined = undefined,
+    /** When the HTTP request arrived and was authenticated (traced requests only). */
+    readonly arrival: Arrival | undefined = undefined,
   ) {}
 
   get identity(): Identity {

@@ -23,7 +23,8 @@ import type { PolicyAction } from '../policy/input.js';
 import type { LoadedSession } from '../sessions/store.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import type { Pipeline } from './chains.js';
-import { RequestContext } from './context.js';
+import { RequestContext, type RequestParams } from './context.js';
+import { carrierOf, type Arrival } from '../telemetry/tracing.js';
 import { GATEWAY_INSTRUCTIONS } from './stages/show-instructions.js';
 
 /** What the HTTP layer passes with every request of a session: who calls, and the session. */
@@ -33,6 +34,8 @@ export interface SessionRequest {
   readonly session: LoadedSession;
   /** With initialize only: the instructions session/open chose (stages/show-instructions.ts). */
   readonly instructions?: string | undefined;
+  /** When the HTTP request arrived, was authenticated and its session loaded (traced requests). */
+  readonly arrival?: Arrival | undefined;
 }
 
 export type GatewaySessionRpc = SessionRpc<SessionRequest>;
@@ -80,7 +83,9 @@ function contextOf(
   const facts = delivery?.context;
   // The HTTP layer authenticates and loads the session before the MCP layer runs.
   if (!facts) throw new Error('request reached the MCP layer without an identity and session');
-  const version = delivery.requestInfo?.headers['mcp-protocol-version'];
+  const headers = delivery.requestInfo?.headers;
+  const version = headers?.['mcp-protocol-version'];
+  const meta = (params as RequestParams | undefined)?._meta;
   return new RequestContext(
     action,
     request.id,
@@ -90,6 +95,9 @@ function contextOf(
     params ?? {},
     request,
     Date.now(),
+    // W3C trace context: the request's _meta first (the MCP conventions), else its headers.
+    carrierOf(meta) ?? carrierOf(headers),
+    facts.arrival,
   );
 }
 

@@ -12,10 +12,12 @@ import type { DecisionLog, LoggedDecision } from '../../audit/decision-log.js';
 import { DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT } from '../../policy/engine.js';
 import { denyWith, type Stage, type StageOutcome } from '../chain.js';
 import type { RequestContext } from '../context.js';
+import { SPAN } from '../../telemetry/span-names.js';
 
 export function auditDecision(decisionLog: DecisionLog): Stage {
   return {
     name: 'decision log',
+    span: SPAN.decisionLog,
     when: 'always',
     run(ctx: RequestContext) {
       const { evaluation, decision } = ctx;
@@ -31,6 +33,7 @@ export function auditDecision(decisionLog: DecisionLog): Stage {
           reqId: ctx.requestId,
           sessionId: ctx.session.record.id,
           requestedBy: ctx.caller.remoteAddress,
+          trace: ctx.trace?.ids(),
         },
         evaluation.engine,
       );
@@ -43,6 +46,7 @@ export function auditDecision(decisionLog: DecisionLog): Stage {
 export function auditVisible(decisionLog: DecisionLog): Stage {
   return {
     name: 'decision log',
+    span: SPAN.decisionLog,
     when: 'always',
     run(ctx: RequestContext) {
       const { visible } = ctx;
@@ -60,6 +64,7 @@ export function auditVisible(decisionLog: DecisionLog): Stage {
           reqId: ctx.requestId,
           sessionId: ctx.session.record.id,
           requestedBy: ctx.caller.remoteAddress,
+          trace: ctx.trace?.ids(),
         },
         visible.engine,
       );
@@ -89,7 +94,7 @@ export function recorded(
 }
 
 function unrecorded(reason: string): StageOutcome {
-  return denyWith(`${reason}; the request was refused (fail closed)`, {
+  return denyWith('decision_log_unavailable', `${reason}; the request was refused (fail closed)`, {
     unavailable: new Error(reason),
     unrecorded: true,
   });

@@ -10,6 +10,7 @@ import {
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
 import { denyWith, type Stage, type StageOutcome } from '../chain.js';
 import type { RequestContext } from '../context.js';
+import { SPAN } from '../../telemetry/span-names.js';
 
 /** The static secret a stdio child got in its environment at start: nothing per call. */
 const STARTED_WITH_SECRET: Credential = { headers: {}, facts: { kind: 'static-secret' } };
@@ -51,12 +52,15 @@ export function issueCredential(registry: UpstreamRegistry, broker: CredentialBr
   const refused = (err: unknown): StageOutcome => {
     if (!(err instanceof CredentialError)) throw err;
     return err.claimsChallenge === undefined
-      ? denyWith(`${err.message}; denied`)
-      : denyWith(`${err.message}; denied`, { claimsChallenge: err.claimsChallenge });
+      ? denyWith('credential', `${err.message}; denied`)
+      : denyWith('credential', `${err.message}; denied`, {
+          claimsChallenge: err.claimsChallenge,
+        });
   };
 
   return {
     name: 'credential for this call',
+    span: SPAN.credential,
     when: 'allowed',
     run(ctx: RequestContext) {
       const server = ctx.target?.server;
