@@ -288,23 +288,8 @@ export class GatewayMetrics {
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
-    const build = <T extends Record<string, object>, M>(
-      table: T,
-      create: (config: T[keyof T]) => M,
-    ): { [K in keyof T]: M } => {
-      const out = {} as { [K in keyof T]: M };
-      for (const key of Object.keys(table) as Array<keyof T>) {
-        out[key] = create({ ...table[key], registers });
-      }
-      return out;
-    };
-    this.histograms = build<typeof HISTOGRAMS, Histogram<string>>(
-      HISTOGRAMS,
-      (c) => new Histogram(c),
-    );
-    this.counters = build<typeof COUNTERS, Counter<string>>(COUNTERS, (c) => new Counter(c));
-    this.gauges = build<typeof GAUGES, Gauge<string>>(GAUGES, (c) => new Gauge(c));
-    // The scrape-time readings run once per scrape, before the registry renders.
+    // The scrape-time readings run once per scrape, before the registry renders: this
+    // gauge is registered first, so its collect runs before any other metric is read.
     const collectHook = new Gauge({
       name: 'mcpgate_scrape_collect_errors',
       help: 'Errors while reading the gateway state at scrape time (0 when none)',
@@ -321,6 +306,22 @@ export class GatewayMetrics {
         collectHook.set(errors);
       },
     });
+    const build = <T extends Record<string, object>, M>(
+      table: T,
+      create: (config: T[keyof T]) => M,
+    ): { [K in keyof T]: M } => {
+      const out = {} as { [K in keyof T]: M };
+      for (const key of Object.keys(table) as Array<keyof T>) {
+        out[key] = create({ ...table[key], registers });
+      }
+      return out;
+    };
+    this.histograms = build<typeof HISTOGRAMS, Histogram<string>>(
+      HISTOGRAMS,
+      (c) => new Histogram(c),
+    );
+    this.counters = build<typeof COUNTERS, Counter<string>>(COUNTERS, (c) => new Counter(c));
+    this.gauges = build<typeof GAUGES, Gauge<string>>(GAUGES, (c) => new Gauge(c));
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
 
     const { serverOperation, clientOperation, policyEvaluation } = this.histograms;
