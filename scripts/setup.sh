@@ -4,18 +4,23 @@
 #   - the npm packages of package-lock.json (`npm install` when node_modules does not match);
 #   - the pinned OPA CLI (scripts/install-opa.sh: a matching opa on PATH, or go install);
 #   - with --redis, redis-server for the session-store and replica tests (apt-get, as root,
-#     when it is missing).
+#     when it is missing);
+#   - with --observability, Prometheus (apt-get: Debian's prometheus, with promtool) for the
+#     metrics test, and Jaeger built from the Go module proxy into .tools/bin for the
+#     tracing test (scripts/install-jaeger.sh; minutes the first time, then reused).
 # Each step that cannot be done says what to install by hand.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export npm_config_update_notifier=false
 
 with_redis=false
+with_observability=false
 for arg in "$@"; do
   case "$arg" in
     --redis) with_redis=true ;;
+    --observability) with_observability=true ;;
     *)
-      echo "setup: unknown option $arg (usage: scripts/setup.sh [--redis])" >&2
+      echo "setup: unknown option $arg (usage: scripts/setup.sh [--redis] [--observability])" >&2
       exit 2
       ;;
   esac
@@ -50,4 +55,24 @@ if [ "$with_redis" = true ]; then
       exit 1
     fi
   fi
+fi
+
+if [ "$with_observability" = true ]; then
+  # The metrics test looks for PROMETHEUS and PROMTOOL, then both on PATH.
+  if [ -z "${PROMETHEUS:-}" ] && ! command -v prometheus >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "setup: installing prometheus with apt-get (the metrics test scrapes the gateway with it)"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq prometheus >/dev/null
+      # Only its binaries are used: the packaged service is not needed.
+      if command -v systemctl >/dev/null 2>&1; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
+    else
+      echo "setup: prometheus is missing; the metrics test needs it." >&2
+      echo "       Install it (Debian/Ubuntu: sudo apt-get install prometheus) or set PROMETHEUS and PROMTOOL," >&2
+      echo "       then run the command again." >&2
+      exit 1
+    fi
+  fi
+  bash scripts/install-jaeger.sh
 fi

@@ -254,7 +254,7 @@ describe('metrics, readiness and status with real parts', () => {
 
   it('reports OPA-format status to the status service', async () => {
     const report = await waitFor(
-      async () => reports.find((r) => r.path === '/status/e2e'),
+      () => Promise.resolve(reports.find((r) => r.path === '/status/e2e')),
       'a status report',
     );
     const body = report.body as {
@@ -307,14 +307,16 @@ describe('metrics, readiness and status with real parts', () => {
         'Prometheus to see the upstream down',
       );
       await waitFor(
-        async () =>
-          reports.some(
-            (r) =>
-              (r.body.plugins as Record<string, { state: string }>).mcpgate_upstreams?.state ===
-              'NOT_READY',
-          )
-            ? true
-            : undefined,
+        () =>
+          Promise.resolve(
+            reports.some(
+              (r) =>
+                (r.body.plugins as Record<string, { state: string }>).mcpgate_upstreams?.state ===
+                'NOT_READY',
+            )
+              ? true
+              : undefined,
+          ),
         'a status report naming the upstream not ready',
       );
     } finally {
