@@ -10,7 +10,7 @@
 //                                 writes its files, not timings): bench/results/smoke/
 //   --out DIR                     write somewhere else
 //   --only a,b                    run only these sections: decision, overhead, profile, peer,
-//                                 memory, scaling
+//                                 memory, scaling, telemetry
 //   --render FILE                 measure nothing: rewrite the report and charts from a results
 //                                 JSON (e.g. bench/results/latest.json) into --out or its folder
 //
@@ -55,7 +55,7 @@ const { values: flags } = parseArgs({
 });
 const SMOKE = flags.smoke;
 const OUT = flags.out ?? join(ROOT, SMOKE ? 'bench/results/smoke' : 'bench/results');
-const SECTIONS = ['decision', 'overhead', 'profile', 'peer', 'memory', 'scaling'];
+const SECTIONS = ['decision', 'overhead', 'profile', 'peer', 'memory', 'scaling', 'telemetry'];
 const ONLY = flags.only ? flags.only.split(',').map((s) => s.trim()) : SECTIONS;
 for (const s of ONLY) {
   if (!SECTIONS.includes(s)) throw new Error(`unknown section "${s}" (one of ${SECTIONS})`);
@@ -83,6 +83,14 @@ const P = SMOKE
       },
       profile: { sessions: 4, concurrency: 8, durationS: 0.5, warmupS: 0.2 },
       memory: { counts: [0, 20, 100], redisCounts: [0, 100], concurrency: 8 },
+      telemetry: {
+        sessions: 4,
+        warmCalls: 5,
+        concurrency: 8,
+        durationS: 0.5,
+        warmupS: 0.2,
+        rounds: 1,
+      },
       scaling: {
         sessions: 2,
         warmCalls: 100,
@@ -128,6 +136,16 @@ const P = SMOKE
         maxWarmupS: 3,
       },
       memory: { counts: [0, 1000, 10000], redisCounts: [0, 1000, 10000], concurrency: 16 },
+      // Three gateways (telemetry off, metrics + tracing 100 %, metrics + tracing 1 %), each
+      // measured `rounds` times in turn, so drift on the machine hits all three alike.
+      telemetry: {
+        sessions: 32,
+        warmCalls: 100,
+        concurrency: 64,
+        durationS: 8,
+        warmupS: 2,
+        rounds: 2,
+      },
       scaling: {
         sessions: 8,
         // Calls per session before measuring (at least; history_limit when larger).
@@ -800,6 +818,110 @@ async function scalingSection(issuer) {
   };
 }
 
+/**
+ * What metrics and tracing cost: closed-loop throughput of tools/call with telemetry off,
+ * with metrics on and tracing at 100 % sampling, and with metrics on and tracing at 1 %,
+ * the spans exported over OTLP/HTTP to a sink in this process that accepts and discards
+ * them. Targets (issue 20): >= 90 % and >= 97 % of off, in the same run.
+ */
+async function telemetrySection(issuer) {
+  const t = P.telemetry;
+  const { createServer } = await import('node:http');
+  let exports = 0;
+  const sink = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      exports++;
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${sink.address().port}/v1/traces`;
+  const tracing = (ratio) => ({
+    metrics: { enabled: true, listen: { host: '127.0.0.1', port: 0 } },
+    tracing: {
+      enabled: true,
+      endpoint,
+      allow_insecure_http: true,
+      sample_ratio: ratio,
+      max_queue_spans: 65536,
+    },
+  });
+  const configs = [
+    { name: 'off', telemetry: undefined },
+    { name: 'metrics + tracing 100 %', telemetry: tracing(1) },
+    { name: 'metrics + tracing 1 %', telemetry: tracing(0.01) },
+  ];
+  const upstream = await startUpstream({ tools: 1 });
+  const throughputs = Object.fromEntries(configs.map((c) => [c.name, []]));
+  const phases = {};
+  try {
+    for (let round = 0; round < t.rounds; round++) {
+      for (const config of configs) {
+        const gateway = await startMcpgate({
+          issuer,
+          upstreams: httpUpstream(upstream.url),
+          telemetry: config.telemetry,
+        });
+        try {
+          const token = await issuer.mint({ audience: gateway.mcpUrl });
+          log(`telemetry: ${config.name}, round ${round + 1}`);
+          const run = await runCalls(
+            callsJob(gateway.mcpUrl, token, TOOL, {
+              sessions: t.sessions,
+              warmCalls: t.warmCalls,
+              watch: { gateway: gateway.pid, upstream: upstream.pid },
+              phases: [
+                {
+                  name: 'max',
+                  mode: 'closed',
+                  concurrency: t.concurrency,
+                  durationS: t.durationS,
+                  warmupS: t.warmupS,
+                },
+              ],
+            }),
+          );
+          const phase = run.phases[0];
+          throughputs[config.name].push(phase.throughput);
+          phases[config.name] ??= phase;
+        } finally {
+          await gateway.stop();
+        }
+      }
+    }
+  } finally {
+    await upstream.stop();
+    await new Promise((resolve) => sink.close(resolve));
+  }
+  // The median of the rounds (the mean of two).
+  const typical = (values) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  };
+  const off = typical(throughputs.off);
+  const rows = configs.map((c) => {
+    const throughput = typical(throughputs[c.name]);
+    return {
+      config: c.name,
+      throughput: round(throughput),
+      rounds: throughputs[c.name].map(round),
+      ofOff: round(throughput / off, 3),
+      phase: phases[c.name],
+    };
+  });
+  return {
+    method:
+      `closed-loop tools/call ${TOOL} (${t.sessions} sessions, concurrency ${t.concurrency}, ` +
+      `${t.durationS} s after ${t.warmupS} s warm-up), ${t.rounds} round(s) per configuration in turn; ` +
+      'tracing exports over OTLP/HTTP to a loopback sink that discards the spans (' +
+      `${exports} export requests received)`,
+    rows,
+    targets: { tracing100: 0.9, tracing1: 0.97 },
+  };
+}
+
 // ---------------------------------------------------------------------------------------
 function checkPrerequisites() {
   const missing = [];
@@ -840,6 +962,7 @@ async function main() {
     peer: () => peerSection(issuer),
     memory: () => memorySection(issuer),
     scaling: () => scalingSection(issuer),
+    telemetry: () => telemetrySection(issuer),
   };
   try {
     for (const name of SECTIONS) {

@@ -333,6 +333,30 @@ function cpuPerCall(phase, rate) {
   return `${fmt((busy / 100 / rate) * 1000, 2)} ms`;
 }
 
+function telemetryMd(t) {
+  const target = (row) =>
+    row.config.includes('100 %')
+      ? `>= ${t.targets.tracing100 * 100} %`
+      : row.config.includes('1 %')
+        ? `>= ${t.targets.tracing1 * 100} %`
+        : '';
+  return [
+    "Throughput with the gateway's metrics and traces on, against the same gateway with both off, in the same run.",
+    '',
+    table(
+      ['Configuration', 'Calls/s', 'Rounds', 'Of off', 'Target', 'p50 / p99 ms'],
+      t.rows.map((r) => [
+        r.config,
+        fmt(r.throughput),
+        r.rounds.map(fmt).join(', '),
+        `${(r.ofOff * 100).toFixed(1)} %`,
+        target(r),
+        `${ms(r.phase.latencyUs.p50)} / ${ms(r.phase.latencyUs.p99)}`,
+      ]),
+    ),
+  ].join('\n');
+}
+
 function overheadMd(o) {
   const fixed = o.fixedRate.map((r) => [
     fmt(r.rate),
@@ -683,6 +707,12 @@ export async function writeReport(results, outDir) {
     '## 5. Scaling',
     '',
     s.scaling ? scalingMd(s.scaling) : `Not run: ${results.errors.scaling ?? 'not selected'}`,
+    '',
+    '## 6. Metrics and tracing',
+    '',
+    s.telemetry
+      ? telemetryMd(s.telemetry)
+      : `Not run: ${results.errors.telemetry ?? 'not selected'}`,
     '',
     '## CPU profile of the gateway',
     '',

@@ -38,6 +38,7 @@ export async function startMcpgate({
   nodeArgs = [],
   logLevel = 'info',
   env = {},
+  telemetry,
 }) {
   // A scratch directory made here is removed on stop; one passed in belongs to the caller.
   const ownDir = dir === undefined;
@@ -76,6 +77,7 @@ export async function startMcpgate({
       ],
     },
     logging: { level: logLevel },
+    ...(telemetry === undefined ? {} : { telemetry }),
     upstreams,
   };
   const configFile = join(dir, 'mcpgate.yaml');
