@@ -16,8 +16,6 @@ export const SPAN = {
   sessionCreate: 'mcpgate.session_store.create',
   policyEvaluate: 'mcpgate.policy.evaluate',
   policyVisible: 'mcpgate.policy.visible',
-  decisionLog: 'mcpgate.decision_log',
-  credential: 'mcpgate.credential',
   /** Proposed upstream (gen_ai.guardrail.*); for the guardrail stages (issue 16). */
   guardrail: 'gen_ai.guardrail',
 } as const;

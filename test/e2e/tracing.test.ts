@@ -191,7 +191,6 @@ describe('traces of a tools/call in a real Jaeger', () => {
     expect(children.map((s) => s.operationName).sort()).toEqual(
       [
         'mcpgate.authenticate',
-        'mcpgate.decision_log',
         'mcpgate.policy.evaluate',
         'mcpgate.session_store.load',
         'mcpgate.session_store.record',

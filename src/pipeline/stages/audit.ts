@@ -12,12 +12,10 @@ import type { DecisionLog, LoggedDecision } from '../../audit/decision-log.js';
 import { DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT } from '../../policy/engine.js';
 import { denyWith, type Stage, type StageOutcome } from '../chain.js';
 import type { RequestContext } from '../context.js';
-import { SPAN } from '../../telemetry/span-names.js';
 
 export function auditDecision(decisionLog: DecisionLog): Stage {
   return {
     name: 'decision log',
-    span: SPAN.decisionLog,
     when: 'always',
     run(ctx: RequestContext) {
       const { evaluation, decision } = ctx;
@@ -46,7 +44,6 @@ export function auditDecision(decisionLog: DecisionLog): Stage {
 export function auditVisible(decisionLog: DecisionLog): Stage {
   return {
     name: 'decision log',
-    span: SPAN.decisionLog,
     when: 'always',
     run(ctx: RequestContext) {
       const { visible } = ctx;

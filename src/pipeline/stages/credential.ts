@@ -10,7 +10,6 @@ import {
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
 import { denyWith, type Stage, type StageOutcome } from '../chain.js';
 import type { RequestContext } from '../context.js';
-import { SPAN } from '../../telemetry/span-names.js';
 
 /** The static secret a stdio child got in its environment at start: nothing per call. */
 const STARTED_WITH_SECRET: Credential = { headers: {}, facts: { kind: 'static-secret' } };
@@ -60,7 +59,6 @@ export function issueCredential(registry: UpstreamRegistry, broker: CredentialBr
 
   return {
     name: 'credential for this call',
-    span: SPAN.credential,
     when: 'allowed',
     run(ctx: RequestContext) {
       const server = ctx.target?.server;

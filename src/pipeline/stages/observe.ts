@@ -88,6 +88,7 @@ export function beginObservation(telemetry: RequestTelemetry): Stage {
         arrival?.at,
       );
       ctx.trace = trace;
+      if (trace === undefined) return undefined; // not sampled
       if (arrival !== undefined) {
         trace.addFinished(SPAN.authenticate, arrival.at, arrival.authenticated);
         if (arrival.loadStart !== undefined && arrival.loadEnd !== undefined) {
