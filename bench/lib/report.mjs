@@ -348,7 +348,7 @@ function telemetryMd(t) {
       t.rows.map((r) => [
         r.config,
         fmt(r.throughput),
-        r.rounds.map(fmt).join(', '),
+        r.rounds.map((v) => fmt(v)).join(', '),
         `${(r.ofOff * 100).toFixed(1)} %`,
         target(r),
         `${ms(r.phase.latencyUs.p50)} / ${ms(r.phase.latencyUs.p99)}`,
