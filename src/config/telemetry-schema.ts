@@ -14,6 +14,8 @@ const secretRef = z
   .string()
   .regex(/^(env|file):.+$/, 'must be a secret reference, "env:NAME" or "file:PATH"');
 
+const METRICS_DEFAULTS = { enabled: false, process_metrics: true };
+
 const metricsSchema = z
   .strictObject({
     enabled: z.boolean().default(false),
@@ -43,7 +45,18 @@ const metricsSchema = z
       });
     }
   })
-  .default({ enabled: false, process_metrics: true });
+  .default(METRICS_DEFAULTS);
+
+/** Tracing as a configuration without the key has it: off. */
+const TRACING_DEFAULTS = {
+  enabled: false,
+  headers: {},
+  sample_ratio: 1,
+  max_queue_spans: 4096,
+  export_interval_s: 2,
+  export_timeout_s: 10,
+  allow_insecure_http: false,
+};
 
 const tracingSchema = z
   .strictObject({
@@ -78,15 +91,7 @@ const tracingSchema = z
       });
     }
   })
-  .default({
-    enabled: false,
-    headers: {},
-    sample_ratio: 1,
-    max_queue_spans: 4096,
-    export_interval_s: 2,
-    export_timeout_s: 10,
-    allow_insecure_http: false,
-  });
+  .default(TRACING_DEFAULTS);
 
 /** OPA's status plugin: POST {url}/status[/{partition_name}] with OPA's status payload. */
 const statusSchema = z
@@ -123,16 +128,8 @@ export const telemetrySchema = z
     status: statusSchema,
   })
   .default({
-    metrics: { enabled: false, process_metrics: true },
-    tracing: {
-      enabled: false,
-      headers: {},
-      sample_ratio: 1,
-      max_queue_spans: 4096,
-      export_interval_s: 2,
-      export_timeout_s: 10,
-      allow_insecure_http: false,
-    },
+    metrics: METRICS_DEFAULTS,
+    tracing: TRACING_DEFAULTS,
   });
 
 export type RawTelemetry = z.infer<typeof telemetrySchema>;

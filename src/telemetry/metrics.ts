@@ -14,14 +14,19 @@
 // label object or key string of ours.
 import {
   collectDefaultMetrics,
-  Counter,
   Gauge,
-  Histogram,
   Registry,
-  type CounterConfiguration,
   type GaugeConfiguration,
-  type HistogramConfiguration,
+  type Metric,
 } from 'prom-client';
+import {
+  FastCounter,
+  FastHistogram,
+  type CounterChild,
+  type HistogramChild,
+} from './fast-metrics.js';
+
+export { LabelledChildren } from './fast-metrics.js';
 
 /** Request durations, seconds: a gateway decision takes well under a millisecond, a tool minutes. */
 export const OPERATION_BUCKETS = [
@@ -49,15 +54,15 @@ function histogram<L extends string>(
   help: string,
   labelNames: LabelList<L>,
   buckets: number[],
-): HistogramConfiguration<L> {
-  return { name, help, labelNames: [...labelNames], buckets };
+): () => FastHistogram<L> {
+  return () => new FastHistogram(name, help, labelNames, buckets);
 }
 function counter<L extends string>(
   name: string,
   help: string,
   labelNames: LabelList<L>,
-): CounterConfiguration<L> {
-  return { name, help, labelNames: [...labelNames] };
+): () => FastCounter<L> {
+  return () => new FastCounter(name, help, labelNames);
 }
 function gauge<L extends string>(
   name: string,
@@ -214,8 +219,7 @@ const GAUGES = {
   ),
 };
 
-type HistogramOf<C> = C extends HistogramConfiguration<infer L> ? Histogram<L> : never;
-type CounterOf<C> = C extends CounterConfiguration<infer L> ? Counter<L> : never;
+type Made<C> = C extends () => infer M ? M : never;
 type GaugeOf<C> = C extends GaugeConfiguration<infer L> ? Gauge<L> : never;
 
 /** Keeps the first `limit` distinct values of a free label; the rest become "_other". */
@@ -232,47 +236,10 @@ export class BoundedLabel {
   }
 }
 
-/**
- * A metric's children by label values, in nested Maps (one level per label), so a request
- * finds its child without building a label object or a key string.
- */
-export class LabelledChildren<T> {
-  private readonly root = new Map<string, unknown>();
-
-  constructor(private readonly make: (values: string[]) => T) {}
-
-  get(a: string, b?: string, c?: string): T {
-    const values = c !== undefined ? [a, b ?? '', c] : b !== undefined ? [a, b] : [a];
-    let level = this.root;
-    for (let i = 0; i < values.length - 1; i++) {
-      let next = level.get(values[i]!) as Map<string, unknown> | undefined;
-      if (next === undefined) {
-        next = new Map();
-        level.set(values[i]!, next);
-      }
-      level = next;
-    }
-    const last = values[values.length - 1]!;
-    let child = level.get(last) as T | undefined;
-    if (child === undefined) {
-      child = this.make(values);
-      level.set(last, child);
-    }
-    return child;
-  }
-}
-
-export interface ObserveChild {
-  observe(value: number): void;
-}
-export interface IncChild {
-  inc(value?: number): void;
-}
-
 export class GatewayMetrics {
   readonly registry = new Registry();
-  readonly histograms: { [K in keyof typeof HISTOGRAMS]: HistogramOf<(typeof HISTOGRAMS)[K]> };
-  readonly counters: { [K in keyof typeof COUNTERS]: CounterOf<(typeof COUNTERS)[K]> };
+  readonly histograms: { [K in keyof typeof HISTOGRAMS]: Made<(typeof HISTOGRAMS)[K]> };
+  readonly counters: { [K in keyof typeof COUNTERS]: Made<(typeof COUNTERS)[K]> };
   readonly gauges: { [K in keyof typeof GAUGES]: GaugeOf<(typeof GAUGES)[K]> };
   /** Free-valued labels, bounded. */
   readonly purposes = new BoundedLabel();
@@ -280,11 +247,6 @@ export class GatewayMetrics {
 
   private readonly collectors: Array<() => void> = [];
   private readonly mirrored = new Map<string, number>();
-  private readonly serverChildren: LabelledChildren<ObserveChild>;
-  private readonly clientChildren: LabelledChildren<ObserveChild>;
-  private readonly decisionChildren: LabelledChildren<IncChild>;
-  private readonly denialChildren: LabelledChildren<IncChild>;
-  private readonly evaluationChildren: LabelledChildren<ObserveChild>;
 
   constructor(options: { processMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -306,31 +268,29 @@ export class GatewayMetrics {
         collectHook.set(errors);
       },
     });
-    const build = <T extends Record<string, object>, M>(
+    // The request path's counters and histograms are fast-metrics.ts's; prom-client renders
+    // them (its Registry reads any metric with get()), so the registry's type is widened.
+    const register = <M extends FastCounter<string> | FastHistogram<string>>(metric: M): M => {
+      this.registry.registerMetric(metric as unknown as Metric);
+      return metric;
+    };
+    const made = <T extends Record<string, () => FastCounter<string> | FastHistogram<string>>>(
       table: T,
-      create: (config: T[keyof T]) => M,
-    ): { [K in keyof T]: M } => {
-      const out = {} as { [K in keyof T]: M };
+    ): { [K in keyof T]: Made<T[K]> } => {
+      const out = {} as { [K in keyof T]: Made<T[K]> };
       for (const key of Object.keys(table) as Array<keyof T>) {
-        out[key] = create({ ...table[key], registers });
+        out[key] = register(table[key]!()) as Made<T[typeof key]>;
       }
       return out;
     };
-    this.histograms = build<typeof HISTOGRAMS, Histogram<string>>(
-      HISTOGRAMS,
-      (c) => new Histogram(c),
-    );
-    this.counters = build<typeof COUNTERS, Counter<string>>(COUNTERS, (c) => new Counter(c));
-    this.gauges = build<typeof GAUGES, Gauge<string>>(GAUGES, (c) => new Gauge(c));
+    this.histograms = made(HISTOGRAMS);
+    this.counters = made(COUNTERS);
+    const gauges = {} as { [K in keyof typeof GAUGES]: Gauge<string> };
+    for (const key of Object.keys(GAUGES) as Array<keyof typeof GAUGES>) {
+      gauges[key] = new Gauge({ ...(GAUGES[key] as GaugeConfiguration<string>), registers });
+    }
+    this.gauges = gauges;
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
-
-    const { serverOperation, clientOperation, policyEvaluation } = this.histograms;
-    this.serverChildren = new LabelledChildren((v) => serverOperation.labels(...v));
-    this.clientChildren = new LabelledChildren((v) => clientOperation.labels(...v));
-    this.evaluationChildren = new LabelledChildren((v) => policyEvaluation.labels(...v));
-    const { decisions, denials } = this.counters;
-    this.decisionChildren = new LabelledChildren((v) => decisions.labels(...v));
-    this.denialChildren = new LabelledChildren((v) => denials.labels(...v));
   }
 
   /**
@@ -338,11 +298,11 @@ export class GatewayMetrics {
    * (decision-log and bundle statistics, upstream restarts), so nothing is counted twice.
    */
   mirrorCount<L extends string>(
-    counter: Counter<L>,
+    counter: FastCounter<L>,
     labels: Partial<Record<L, string>>,
     total: number,
   ): void {
-    const key = `${(counter as unknown as { name: string }).name}${JSON.stringify(labels)}`;
+    const key = `${counter.name}${JSON.stringify(labels)}`;
     const last = this.mirrored.get(key) ?? 0;
     if (total <= last) return;
     counter.inc(labels, total - last);
@@ -354,24 +314,24 @@ export class GatewayMetrics {
     this.collectors.push(collect);
   }
 
-  serverOperation(method: string, upstream: string, outcome: string): ObserveChild {
-    return this.serverChildren.get(method, upstream, outcome);
+  serverOperation(method: string, upstream: string, outcome: string): HistogramChild {
+    return this.histograms.serverOperation.child(method, upstream, outcome);
   }
 
-  clientOperation(method: string, upstream: string, outcome: string): ObserveChild {
-    return this.clientChildren.get(method, upstream, outcome);
+  clientOperation(method: string, upstream: string, outcome: string): HistogramChild {
+    return this.histograms.clientOperation.child(method, upstream, outcome);
   }
 
-  policyEvaluation(path: string): ObserveChild {
-    return this.evaluationChildren.get(path);
+  policyEvaluation(path: string): HistogramChild {
+    return this.histograms.policyEvaluation.child(path);
   }
 
-  decision(path: string, result: string, purpose: string): IncChild {
-    return this.decisionChildren.get(path, result, this.purposes.value(purpose));
+  decision(path: string, result: string, purpose: string): CounterChild {
+    return this.counters.decisions.child(path, result, this.purposes.value(purpose));
   }
 
-  denial(method: string, reasonCode: string): IncChild {
-    return this.denialChildren.get(method, reasonCode);
+  denial(method: string, reasonCode: string): CounterChild {
+    return this.counters.denials.child(method, reasonCode);
   }
 
   /** The text exposition format Prometheus scrapes. */

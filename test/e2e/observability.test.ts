@@ -6,53 +6,33 @@
 // status service (a loopback HTTP server here) with the bundle and plugin states.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { callTool, connectClient, textOf } from './support/client.js';
 import { ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { buildFixturePolicy, labServer } from './support/policies.js';
 import { freePort } from './support/ports.js';
+import { findBinary } from '../support/binaries.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
+import { waitFor } from './support/wait.js';
 
 const run = promisify(execFile);
 const DASHBOARD = join(ROOT, 'deploy/observability/grafana-dashboard.json');
 const ALERTS = join(ROOT, 'deploy/observability/prometheus-alerts.yml');
 
-/** $<variable>, else <name> on PATH; scripts/setup.sh --observability installs Debian's prometheus. */
-function binary(name: string, variable: string): string {
-  const found =
-    process.env[variable] ??
-    (process.env.PATH ?? '')
-      .split(delimiter)
-      .filter(Boolean)
-      .map((dir) => join(dir, name))
-      .find((file) => existsSync(file));
-  if (found === undefined || !existsSync(found)) {
-    throw new Error(
-      `${name} not found: the observability test needs a real Prometheus; run ` +
-        `scripts/setup.sh --observability (apt-get install prometheus) or set ${variable}`,
-    );
-  }
-  return found;
-}
-
-async function waitFor<T>(
-  probe: () => Promise<T | undefined>,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+/** Debian's prometheus package brings both programs (scripts/setup.sh --observability). */
+function binary(name: 'prometheus' | 'promtool', variable: string): string {
+  return findBinary(
+    name,
+    variable,
+    'the observability test needs a real Prometheus; run scripts/setup.sh --observability ' +
+      '(apt-get install prometheus)',
+  );
 }
 
 /** Metric names a PromQL expression reads (histogram series reduced to the histogram's name). */

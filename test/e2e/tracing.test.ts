@@ -16,6 +16,7 @@ import { ROOT, startGatewayProcess, type GatewayProcess } from './support/gatewa
 import { buildFixturePolicy, labServer } from './support/policies.js';
 import { freePort } from './support/ports.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
+import { waitFor } from './support/wait.js';
 
 const JAEGER = process.env.JAEGER ?? join(ROOT, '.tools/bin/jaeger');
 
@@ -29,20 +30,6 @@ interface JaegerSpan {
 
 function tag(span: JaegerSpan, key: string): unknown {
   return span.tags.find((t) => t.key === key)?.value;
-}
-
-async function waitFor<T>(
-  probe: () => Promise<T | undefined>,
-  what: string,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe('traces of a tools/call in a real Jaeger', () => {

@@ -4,34 +4,22 @@
 // Sentinel set-up (a primary, its replica and three Sentinels). Nothing is mocked.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import { findBinary } from './binaries.js';
 
-/**
- * $<variable>, else the first <name> on PATH (where scripts/setup.sh looks too). Both come
- * with Debian's redis-server package; `redis-server --sentinel` runs a Sentinel.
- */
+/** Both come with Debian's redis-server package; `redis-server --sentinel` runs a Sentinel. */
 function redisBinary(name: 'redis-server' | 'redis-cli', variable: string): string {
-  const binary =
-    process.env[variable] ??
-    (process.env.PATH ?? '')
-      .split(delimiter)
-      .filter(Boolean)
-      .map((dir) => join(dir, name))
-      .find((file) => existsSync(file));
-  if (binary === undefined || !existsSync(binary)) {
-    throw new Error(
-      `${name} not found (${binary ?? `not on PATH, and ${variable} is unset`}): the session ` +
-        'store tests need a real Redis; install it with `apt-get install redis-server` ' +
-        `(or set ${variable} to its path)`,
-    );
-  }
-  return binary;
+  return findBinary(
+    name,
+    variable,
+    'the session store tests need a real Redis; install it with `apt-get install redis-server`',
+  );
 }
 
 const run = promisify(execFile);

@@ -53,6 +53,29 @@ describe('metric registry', () => {
     expect(made).toBe(3);
   });
 
+  it('renders a histogram as Prometheus reads it: cumulative buckets, +Inf, sum and count', async () => {
+    const metrics = new GatewayMetrics({ processMetrics: false });
+    const child = metrics.policyEvaluation('mcp/authz/decision');
+    for (const seconds of [0.00002, 0.00002, 0.0003, 7]) child.observe(seconds);
+    const text = await metrics.render();
+    const series = (le: string) =>
+      sample(
+        text,
+        `mcpgate_policy_evaluation_duration_seconds_bucket{path="mcp/authz/decision",le="${le}"}`,
+      );
+    expect(series('0.00001')).toBe(0);
+    expect(series('0.000025')).toBe(2);
+    expect(series('0.0005')).toBe(3);
+    expect(series('0.05')).toBe(3);
+    expect(series('+Inf')).toBe(4);
+    expect(
+      sample(text, 'mcpgate_policy_evaluation_duration_seconds_count{path="mcp/authz/decision"}'),
+    ).toBe(4);
+    expect(
+      sample(text, 'mcpgate_policy_evaluation_duration_seconds_sum{path="mcp/authz/decision"}'),
+    ).toBeCloseTo(7.00034, 8);
+  });
+
   it('bounds a free label to its first values', () => {
     const label = new BoundedLabel(2);
     expect(label.value('a')).toBe('a');
