@@ -288,24 +288,29 @@ export class Tracing {
   private readonly ratio: number;
 
   /**
-   * The SERVER span of one request, a child of the client's trace context when it sent one;
-   * undefined when the request is not sampled. Parent-based: a valid client context decides
-   * by its sampled flag, anything else by `sample_ratio`. `start` is a performance.now()
-   * reading (the HTTP request's arrival).
+   * Whether a request is traced, decided before anything else is done for its trace: its
+   * parent context when it is, undefined when not. Parent-based: a valid client context
+   * decides by its sampled flag, anything else by `sample_ratio`.
    */
-  startRequest(
-    name: string,
-    incoming: TraceCarrier | undefined,
-    attributes: Attributes,
-    start: number | undefined,
-  ): RequestTrace | undefined {
+  sample(incoming: TraceCarrier | undefined): Context | undefined {
     const parentContext = incoming === undefined ? null : parseTraceParent(incoming.traceparent);
     const sampled =
       parentContext === null
         ? this.ratio >= 1 || Math.random() < this.ratio
         : (parentContext.traceFlags & TraceFlags.SAMPLED) !== 0;
-    if (!sampled) return undefined;
-    const parent = remoteParent(parentContext, incoming?.tracestate);
+    return sampled ? remoteParent(parentContext, incoming?.tracestate) : undefined;
+  }
+
+  /**
+   * The SERVER span of a sampled request (`parent` from sample()). `start` is a
+   * performance.now() reading (the HTTP request's arrival).
+   */
+  startRequest(
+    name: string,
+    parent: Context,
+    attributes: Attributes,
+    start: number | undefined,
+  ): RequestTrace {
     const span = this.tracer.startSpan(
       name,
       { kind: SpanKind.SERVER, attributes, ...(start === undefined ? {} : { startTime: start }) },

@@ -63,6 +63,8 @@ export function beginObservation(telemetry: RequestTelemetry): Stage {
     run(ctx: RequestContext) {
       if (metrics !== undefined) ctx.startedAt = performance.now();
       if (tracing === undefined) return undefined;
+      const parent = tracing.sample(ctx.incomingTrace);
+      if (parent === undefined) return undefined; // not sampled: no spans, nothing built
       const method = mcpMethodOf(ctx.action);
       const target = targetName(ctx);
       const attributes: Record<string, string> = {
@@ -83,12 +85,11 @@ export function beginObservation(telemetry: RequestTelemetry): Stage {
       const arrival = ctx.arrival;
       const trace = tracing.startRequest(
         operationSpanName(method, target),
-        ctx.incomingTrace,
+        parent,
         attributes,
         arrival?.at,
       );
       ctx.trace = trace;
-      if (trace === undefined) return undefined; // not sampled
       if (arrival !== undefined) {
         trace.addFinished(SPAN.authenticate, arrival.at, arrival.authenticated);
         if (arrival.loadStart !== undefined && arrival.loadEnd !== undefined) {
