@@ -127,6 +127,15 @@ export const telemetrySchema = z
     tracing: tracingSchema,
     status: statusSchema,
   })
+  .superRefine((t, ctx) => {
+    if (t.status?.prometheus === true && !t.metrics.enabled) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['status', 'prometheus'],
+        message: 'status reports can include the metrics only when metrics.enabled is true',
+      });
+    }
+  })
   .default({
     metrics: METRICS_DEFAULTS,
     tracing: TRACING_DEFAULTS,

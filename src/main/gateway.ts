@@ -91,6 +91,12 @@ export function explainGateway(config: GatewayConfig, logger: Logger): string {
     decisionLog: createDecisionLog([], { id: config.gateway.id, version: GATEWAY_VERSION }),
     broker,
     terminate: () => undefined,
+    // The observe stages are in the chains when metrics or tracing are on (no exporter is
+    // started to show them).
+    telemetry:
+      config.telemetry.metrics.enabled || config.telemetry.tracing.enabled
+        ? { metrics: new GatewayMetrics({ processMetrics: false }) }
+        : undefined,
   });
   return pipeline.explain();
 }

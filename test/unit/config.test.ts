@@ -185,6 +185,9 @@ describe('parseConfig: defaults', () => {
     expect(problems({ tracing: { enabled: true, sample_ratio: 2 } })).toContain(
       'telemetry.tracing.sample_ratio',
     );
+    expect(problems({ status: { url: 'https://opa-control:8181', prometheus: true } })).toContain(
+      'telemetry.status.prometheus: status reports can include the metrics only when',
+    );
     expect(problems({ status: { url: 'http://opa-control:8181' } })).toContain(
       'telemetry.status.url: http://opa-control:8181 is not https',
     );
