@@ -12,19 +12,22 @@ interface MetricValue {
   metricName?: string;
 }
 
+/** What a metric's get() gives prom-client's Registry to render. */
+interface MetricSnapshot {
+  name: string;
+  help: string;
+  type: string;
+  aggregator: string;
+  values: MetricValue[];
+}
+
 /** What prom-client's Registry reads from a metric. */
 export interface RegistryMetric {
   readonly name: string;
   readonly help: string;
   readonly type: 'counter' | 'histogram';
   readonly aggregator: 'sum';
-  get(): Promise<{
-    name: string;
-    help: string;
-    type: string;
-    aggregator: string;
-    values: MetricValue[];
-  }>;
+  get(): Promise<MetricSnapshot>;
 }
 
 /**
@@ -104,13 +107,7 @@ abstract class FastMetric<L extends string, C> implements RegistryMetric {
     return out;
   }
 
-  abstract get(): Promise<{
-    name: string;
-    help: string;
-    type: string;
-    aggregator: string;
-    values: MetricValue[];
-  }>;
+  abstract get(): Promise<MetricSnapshot>;
 }
 
 export class CounterChild {
@@ -132,7 +129,7 @@ export class FastCounter<L extends string> extends FastMetric<L, CounterChild> {
     this.childOf(labels).inc(amount);
   }
 
-  get() {
+  get(): Promise<MetricSnapshot> {
     return Promise.resolve({
       name: this.name,
       help: this.help,
@@ -184,7 +181,7 @@ export class FastHistogram<L extends string> extends FastMetric<L, HistogramChil
     else this.childOf(labels).observe(value ?? 0);
   }
 
-  get() {
+  get(): Promise<MetricSnapshot> {
     const values: MetricValue[] = [];
     for (const { values: labelValues, child } of this.children.all) {
       const labels = this.labelsOf(labelValues);
