@@ -90,6 +90,7 @@ const P = SMOKE
         durationS: 0.5,
         warmupS: 0.2,
         rounds: 1,
+        rate: 100,
       },
       scaling: {
         sessions: 2,
@@ -145,6 +146,9 @@ const P = SMOKE
         durationS: 8,
         warmupS: 2,
         rounds: 2,
+        // Also a fixed rate the gateway keeps up with: its CPU time per call is the cost, less
+        // dependent on how much of its core the machine's other load leaves it.
+        rate: 300,
       },
       scaling: {
         sessions: 8,
@@ -854,6 +858,8 @@ async function telemetrySection(issuer) {
   ];
   const upstream = await startUpstream({ tools: 1 });
   const throughputs = Object.fromEntries(configs.map((c) => [c.name, []]));
+  /** Gateway CPU µs per call at the fixed rate, per round. */
+  const cpuPerCall = Object.fromEntries(configs.map((c) => [c.name, []]));
   const phases = {};
   try {
     for (let round = 0; round < t.rounds; round++) {
@@ -879,11 +885,21 @@ async function telemetrySection(issuer) {
                   durationS: t.durationS,
                   warmupS: t.warmupS,
                 },
+                {
+                  name: 'rate',
+                  mode: 'open',
+                  rate: t.rate,
+                  durationS: t.durationS,
+                  warmupS: t.warmupS,
+                },
               ],
             }),
           );
-          const phase = run.phases[0];
+          const [phase, fixed] = run.phases;
           throughputs[config.name].push(phase.throughput);
+          cpuPerCall[config.name].push(
+            fixed.cpu?.gateway > 0 ? (fixed.cpu.gateway / 100 / fixed.achievedRate) * 1e6 : NaN,
+          );
           phases[config.name] ??= phase;
         } finally {
           await gateway.stop();
@@ -901,20 +917,27 @@ async function telemetrySection(issuer) {
     return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
   };
   const off = typical(throughputs.off);
+  const offCpu = typical(cpuPerCall.off);
   const rows = configs.map((c) => {
     const throughput = typical(throughputs[c.name]);
+    const cpuUs = typical(cpuPerCall[c.name]);
     return {
       config: c.name,
       throughput: round(throughput),
       rounds: throughputs[c.name].map(round),
       ofOff: round(throughput / off, 3),
+      cpuUsPerCall: round(cpuUs),
+      cpuRounds: cpuPerCall[c.name].map(round),
+      // The throughput one core would give at this CPU cost, as a share of off's.
+      cpuOfOff: round(offCpu / cpuUs, 3),
       phase: phases[c.name],
     };
   });
   return {
     method:
       `closed-loop tools/call ${TOOL} (${t.sessions} sessions, concurrency ${t.concurrency}, ` +
-      `${t.durationS} s after ${t.warmupS} s warm-up), ${t.rounds} round(s) per configuration in turn; ` +
+      `${t.durationS} s after ${t.warmupS} s warm-up), then ${t.rate} calls/s open loop for the ` +
+      `gateway's CPU time per call; ${t.rounds} round(s) per configuration in turn; ` +
       'tracing exports over OTLP/HTTP to a loopback sink that discards the spans (' +
       `${exports} export requests received)`,
     rows,
