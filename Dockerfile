@@ -17,7 +17,7 @@ RUN CGO_ENABLED=0 GOFLAGS=-trimpath GOBIN=/out \
  && /out/opa version
 
 # ---- 2. Build: TypeScript, the policy bundle, then production dependencies only --------
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 ENV npm_config_update_notifier=false
 COPY package.json package-lock.json ./
@@ -30,14 +30,18 @@ COPY bin ./bin
 COPY src ./src
 COPY scripts ./scripts
 COPY rego ./rego
-RUN npm run build
+# tsc directly: the npm scripts put the checkout's pinned Node.js (.tools/node) first on
+# PATH and would fetch it; here the image's Node.js 24 is the runtime.
+RUN npx tsc -p tsconfig.json
 # `mcpgate policy build` finds the OPA CLI at .tools/bin/opa.
 COPY --from=opa /out/opa .tools/bin/opa
 RUN node bin/mcpgate.js policy build
 RUN npm prune --omit=dev
 
 # ---- 3. Runtime ------------------------------------------------------------------------
-FROM node:20-bookworm-slim
+# Node.js 24 LTS, the line of scripts/node-version (a unit test keeps the two in step); the
+# tag follows its patch releases, so a rebuild picks up Node.js security fixes.
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 RUN groupadd --system --gid 10001 mcpgate \
@@ -51,7 +55,7 @@ COPY --from=build /app/rego ./rego
 COPY --from=build /app/wasm ./wasm
 USER 10001:10001
 EXPOSE 8080
-# The slim image has no curl; Node 20 has fetch. Assumes the gateway listens on port 8080.
+# The slim image has no curl; Node.js has fetch. Assumes the gateway listens on port 8080.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 ENTRYPOINT ["node", "bin/mcpgate.js"]

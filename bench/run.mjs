@@ -10,7 +10,7 @@
 //                                 writes its files, not timings): bench/results/smoke/
 //   --out DIR                     write somewhere else
 //   --only a,b                    run only these sections: decision, overhead, profile, peer,
-//                                 memory, scaling, telemetry
+//                                 memory, scaling, guardrails, trust, telemetry
 //   --render FILE                 measure nothing: rewrite the report and charts from a results
 //                                 JSON (e.g. bench/results/latest.json) into --out or its folder
 //
@@ -55,7 +55,17 @@ const { values: flags } = parseArgs({
 });
 const SMOKE = flags.smoke;
 const OUT = flags.out ?? join(ROOT, SMOKE ? 'bench/results/smoke' : 'bench/results');
-const SECTIONS = ['decision', 'overhead', 'profile', 'peer', 'memory', 'scaling', 'telemetry'];
+const SECTIONS = [
+  'decision',
+  'overhead',
+  'profile',
+  'peer',
+  'memory',
+  'scaling',
+  'guardrails',
+  'trust',
+  'telemetry',
+];
 const ONLY = flags.only ? flags.only.split(',').map((s) => s.trim()) : SECTIONS;
 for (const s of ONLY) {
   if (!SECTIONS.includes(s)) throw new Error(`unknown section "${s}" (one of ${SECTIONS})`);
@@ -103,6 +113,16 @@ const P = SMOKE
         histories: [0, 500],
         catalogs: [10, 1000],
       },
+      guardrails: {
+        samples: 20,
+        sizes: [1024, 10_240],
+        sessions: 2,
+        warmCalls: 5,
+        concurrency: 8,
+        durationS: 0.5,
+        warmupS: 0.2,
+      },
+      trust: { sizes: [100, 1000], repeats: 2, lookups: 10_000, decisions: 200 },
     }
   : {
       decision: {
@@ -162,6 +182,16 @@ const P = SMOKE
         histories: [0, 50, 500],
         catalogs: [10, 100, 1000],
       },
+      guardrails: {
+        samples: 500,
+        sizes: [1024, 10_240, 102_400, 1_048_576],
+        sessions: 32,
+        warmCalls: 100,
+        concurrency: 64,
+        durationS: 10,
+        warmupS: 3,
+      },
+      trust: { sizes: [100, 1000, 10000], repeats: 20, lookups: 1_000_000, decisions: 5000 },
     };
 
 const TOOL = 'everything__echo';
@@ -398,6 +428,77 @@ async function overheadSection(issuer) {
     await gateway.stop();
     await upstream.stop();
     removeFile(gateway.auditFile);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Guardrails (issue 16): what schema validation and inspection cost in-process, and the
+// throughput of the same gateway with the guardrails on (the default) and off, in one run.
+async function guardrailsSection(issuer) {
+  const g = P.guardrails;
+  log('guardrails: in-process costs (worker)');
+  const inProcess = await runWorker(
+    'bench/lib/guardrails-worker.mjs',
+    { samples: g.samples, sizes: g.sizes },
+    { timeoutMs: 600_000 },
+  );
+  const upstream = await startUpstream({ tools: 1 });
+  const gateways = {
+    off: await startMcpgate({
+      issuer,
+      upstreams: httpUpstream(upstream.url),
+      guardrails: { check_argument_schemas: false, inspect: false },
+    }),
+    on: await startMcpgate({ issuer, upstreams: httpUpstream(upstream.url) }),
+  };
+  try {
+    const maxPhase = {
+      name: 'max',
+      mode: 'closed',
+      concurrency: g.concurrency,
+      durationS: g.durationS,
+      warmupS: g.warmupS,
+    };
+    const runs = {};
+    // off, on, off again: a drift of the machine during the run shows as two different offs.
+    for (const label of ['off', 'on', 'off2']) {
+      const gateway = gateways[label === 'off2' ? 'off' : label];
+      const token = await issuer.mint({ audience: gateway.mcpUrl });
+      log(`guardrails: max throughput, guardrails ${label}`);
+      const run = await runCalls(
+        callsJob(gateway.mcpUrl, token, TOOL, {
+          sessions: g.sessions,
+          warmCalls: g.warmCalls,
+          phases: [maxPhase],
+          watch: { gateway: gateway.pid, upstream: upstream.pid },
+        }),
+      );
+      runs[label] = run.phases.find((p) => p.name === 'max');
+    }
+    const offThroughput = Math.max(runs.off.throughput, runs.off2.throughput);
+    return {
+      method:
+        "in-process: the gateway's ArgumentSchemas on the bench tool's inputSchema and its Walker " +
+        'with the built-in detectors over one text block (prose, and TypeScript source), ' +
+        `1 KB to 1 MB; throughput: ${CLIENT_DESCRIPTION}, tools/call ${TOOL} with ${JSON.stringify(ARGS)} ` +
+        'through two gateways of the same configuration, guardrails on (default) and off ' +
+        '(check_argument_schemas: false, inspect: false), closed loop, off / on / off',
+      inProcess,
+      throughput: {
+        sessions: g.sessions,
+        concurrency: g.concurrency,
+        off: runs.off,
+        on: runs.on,
+        offAgain: runs.off2,
+        onOverOff: round(runs.on.throughput / Math.max(1, offThroughput), 3),
+      },
+    };
+  } finally {
+    await gateways.on.stop();
+    await gateways.off.stop();
+    await upstream.stop();
+    removeFile(gateways.on.auditFile);
+    removeFile(gateways.off.auditFile);
   }
 }
 
@@ -946,6 +1047,23 @@ async function telemetrySection(issuer) {
 }
 
 // ---------------------------------------------------------------------------------------
+// 6. Tool trust: catalog load (fingerprints and scan) and what a call pays for it.
+async function trustSection() {
+  log(`trust: catalog load (${P.trust.sizes.join('/')} tools) and per-call cost`);
+  const result = await runWorker('bench/lib/trust-worker.mjs', P.trust, { timeoutMs: 600_000 });
+  return {
+    method:
+      'in-process (bench/lib/trust-worker.mjs): load = assessLists (fingerprint and poisoning scan of every ' +
+      'item) of each of four servers plus Catalog.build (names, shadowing), timed whole; per call = ' +
+      "TrustFactCache.facts (the tool's pin state and findings under the pins in force, cached per policy) " +
+      'and decide() on the shipped policy for one tools/call with the trust facts in the input vs without them, ' +
+      'alternated; tools with a few hundred characters of description, three described parameters and an output schema',
+    params: P.trust,
+    ...result,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
 function checkPrerequisites() {
   const missing = [];
   if (!existsSync(join(ROOT, 'dist/src/main/index.js')))
@@ -986,6 +1104,8 @@ async function main() {
     memory: () => memorySection(issuer),
     scaling: () => scalingSection(issuer),
     telemetry: () => telemetrySection(issuer),
+    guardrails: () => guardrailsSection(issuer),
+    trust: () => trustSection(),
   };
   try {
     for (const name of SECTIONS) {

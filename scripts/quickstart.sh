@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The quickstart in one command: installs what is missing (npm packages, the pinned OPA CLI),
-# builds the gateway and the example policy, then starts the development IdP
-# (http://127.0.0.1:8081, Okta-shaped) and the gateway on examples/quickstart
-# (http://127.0.0.1:8080/mcp), and runs until it is told to stop.
+# The quickstart in one command: installs what is missing (the pinned Node.js, the npm
+# packages, the pinned OPA CLI), builds the gateway and the example policy, then starts the
+# development IdP (http://127.0.0.1:8081, Okta-shaped) and the gateway on
+# examples/quickstart (http://127.0.0.1:8080/mcp), and runs until it is told to stop.
 #
 # Usage: scripts/quickstart.sh [--no-build]
 #   --no-build  start at once with what the last run installed and built
@@ -23,6 +23,10 @@ for arg in "$@"; do
       ;;
   esac
 done
+
+# Everything below runs on the pinned Node.js (installed first when missing, also with
+# --no-build), the IdP and the gateway included.
+. scripts/use-node.sh
 
 state=examples/quickstart/.state
 idp_port=8081
@@ -131,12 +135,18 @@ cat <<RECIPE
 ==> mcpgate is ready on http://127.0.0.1:$gateway_port/mcp
     In a second terminal, in $(pwd):
 
+    # The pinned Node.js the quickstart runs on, first on PATH:
+    export PATH="$(pwd)/.tools/node/bin:\$PATH"
+
     # A user's access token, for MCP clients (the README's Inspector calls use it):
     TOKEN=\$(node bin/mcpgate.js dev-token --user alice --groups engineering)
 
     # An admin token, for \`mcpgate sessions\`: the policy admits the mcpgate.admin role.
     ADMIN_TOKEN=\$(node bin/mcpgate.js dev-token --user admin --roles mcpgate.admin)
     node bin/mcpgate.js sessions list --token "\$ADMIN_TOKEN"
+
+    # The console (approvals, sessions, decisions): sign in as carol, any password.
+    http://127.0.0.1:$gateway_port/console
 
     Ctrl-C stops the quickstart.
 RECIPE

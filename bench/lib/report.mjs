@@ -39,6 +39,14 @@ export function evaluateTargets(results) {
       note,
     });
 
+  const load1000 = s.trust?.load?.find((l) => l.tools === 1000);
+  add(
+    'Catalog load of 1,000 tools (fingerprint and scan), p50',
+    '≤ 200 ms',
+    load1000 ? `${fmt(load1000.ms.p50)} ms` : 'n/a',
+    load1000 ? load1000.ms.p50 <= 200 : null,
+  );
+
   const d50 = s.decision?.results?.find((r) => r.history === 50);
   add(
     'Decision latency p50, in-process, history 50',
@@ -625,6 +633,41 @@ function scalingMd(sc) {
   ].join('\n');
 }
 
+function trustMd(t) {
+  return [
+    'Catalog load: every item fingerprinted and scanned, then the catalog built, at start-up and at each re-read.',
+    '',
+    table(
+      ['Tools', 'Load p50', 'Load p90', 'Load max'],
+      t.load.map((l) => [
+        fmt(l.tools),
+        `${fmt(l.ms.p50)} ms`,
+        `${fmt(l.ms.p90)} ms`,
+        `${fmt(l.ms.max)} ms`,
+      ]),
+    ),
+    '',
+    'Per call: the facts lookup, and one decision with and without the trust facts in its input.',
+    '',
+    table(
+      [
+        'Catalog',
+        'Facts lookup',
+        'Decide without p50 / p99',
+        'Decide with p50 / p99',
+        'Input bytes without / with',
+      ],
+      t.perCall.map((c) => [
+        `${fmt(c.tools)} tools`,
+        `${fmt(c.factsLookupNs)} ns`,
+        `${us(c.decideWithoutTrustUs.p50)} / ${us(c.decideWithoutTrustUs.p99)}`,
+        `${us(c.decideWithTrustUs.p50)} / ${us(c.decideWithTrustUs.p99)}`,
+        `${fmt(c.inputBytes.without)} / ${fmt(c.inputBytes.with)}`,
+      ]),
+    ),
+  ].join('\n');
+}
+
 function profileMd(p) {
   if (p.error) return `Not available: ${p.error}`;
   return [
@@ -719,7 +762,11 @@ export async function writeReport(results, outDir) {
     '',
     s.scaling ? scalingMd(s.scaling) : `Not run: ${results.errors.scaling ?? 'not selected'}`,
     '',
-    '## 6. Metrics and tracing',
+    '## 6. Tool trust',
+    '',
+    s.trust ? trustMd(s.trust) : `Not run: ${results.errors.trust ?? 'not selected'}`,
+    '',
+    '## 7. Metrics and tracing',
     '',
     s.telemetry
       ? telemetryMd(s.telemetry)

@@ -34,6 +34,7 @@ export async function startMcpgate({
   issuer,
   upstreams,
   sessions = {},
+  guardrails,
   dir,
   nodeArgs = [],
   logLevel = 'info',
@@ -79,6 +80,7 @@ export async function startMcpgate({
     logging: { level: logLevel },
     ...(telemetry === undefined ? {} : { telemetry }),
     upstreams,
+    ...(guardrails === undefined ? {} : { guardrails }),
   };
   const configFile = join(dir, 'mcpgate.yaml');
   await writeFile(configFile, stringify(config));

@@ -130,6 +130,14 @@ test_silent_purpose_explains_default_deny if {
 	d4.reasons == ["purpose quiet has no rule that allows tools/list"]
 	d5 := authz.decision with input as {"action": 7, "session": {"purpose": "quiet"}} with data.mcp.purposes as silent
 	d5.reasons == ["purpose quiet has no rule that allows (empty)"]
+	d6 := authz.decision with input as fx.with_purpose(fx.about_resource("resources/subscribe", "s", "u://x"), "quiet") with data.mcp.purposes as silent
+	d6.reasons == ["purpose quiet has no rule that allows resources/subscribe s:u://x"]
+	d7 := authz.decision with input as fx.with_purpose(fx.about_resource("notifications/resources/updated", "s", "u://x"), "quiet") with data.mcp.purposes as silent
+	d7.reasons == ["purpose quiet has no rule that allows notifications/resources/updated s:u://x"]
+	d8 := authz.decision with input as fx.with_purpose(fx.complete_prompt("s", "p", "a", ""), "quiet") with data.mcp.purposes as silent
+	d8.reasons == ["purpose quiet has no rule that allows completion/complete s.p"]
+	d9 := authz.decision with input as fx.with_purpose(fx.complete_template("s", "t://{x}", "x", ""), "quiet") with data.mcp.purposes as silent
+	d9.reasons == ["purpose quiet has no rule that allows completion/complete s:t://{x}"]
 }
 
 # A grant counts only as the boolean true, never as a truthy-looking value.
@@ -170,6 +178,12 @@ test_target_objects_required if {
 	"malformed request: resources/read without resource" in d2.reasons
 	d3 := authz.decision with input as fx.base("prompts/get")
 	"malformed request: prompts/get without prompt" in d3.reasons
+	every action in ["resources/subscribe", "resources/unsubscribe", "notifications/resources/updated"] {
+		d := authz.decision with input as fx.base(action)
+		concat("", ["malformed request: ", action, " without resource"]) in d.reasons
+	}
+	d4 := authz.decision with input as fx.base("completion/complete")
+	"malformed request: completion/complete without completion" in d4.reasons
 }
 
 test_ids_must_match if {
@@ -184,6 +198,22 @@ test_ids_must_match if {
 	bad_resource := object.union(fx.read("everything", "demo://resource/static/document/a.md"), {"resource": {"id": "x"}})
 	d3 := authz.decision with input as bad_resource
 	"malformed request: resource.id is not server:uri" in d3.reasons
+
+	bad_update := object.union(bad_resource, {"action": "notifications/resources/updated"})
+	d4 := authz.decision with input as bad_update
+	"malformed request: resource.id is not server:uri" in d4.reasons
+
+	bad_completion := "malformed request: completion.ref.id is not server.name or server:uri"
+	prompt_ref := fx.complete_prompt("everything", "simple-prompt", "a", "")
+	d5 := authz.decision with input as object.union(prompt_ref, {"completion": {"ref": {"id": "everything:simple-prompt"}}})
+	bad_completion in d5.reasons
+	template_ref := fx.complete_template("everything", "t://{x}", "x", "")
+	d6 := authz.decision with input as object.union(template_ref, {"completion": {"ref": {"id": "everything.t://{x}"}}})
+	bad_completion in d6.reasons
+	d7 := authz.decision with input as prompt_ref
+	not bad_completion in d7.reasons
+	d8 := authz.decision with input as template_ref
+	not bad_completion in d8.reasons
 }
 
 # --- visible --------------------------------------------------------------------

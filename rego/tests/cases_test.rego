@@ -69,11 +69,18 @@ _mentions(reasons, fragment) if {
 	contains(reason, fragment)
 }
 
+# (An extension that grants nothing, such as documentation's, which only
+# redacts results, does not count.)
 _profile_without_rego(inp) if {
 	inp.action in {"resources/read", "prompts/get"}
 	authz.governing_profile with input as inp
-	count(authz.extensions) == 0 with input as inp
+	extensions := authz.extensions with input as inp
+	every name in extensions {
+		not _grants_anything(name)
+	}
 }
+
+_grants_anything(name) if "allow" in object.keys(data.mcp.purposes[name])
 
 # chunk_passes(k) holds when every case of the k-th chunk passes.
 chunk_passes(k) if {

@@ -57,9 +57,29 @@ test_read_path_tricks_denied if {
 	refused(read_file("C:/src/a.ts"), "starts with a drive letter")
 	refused(read_file(`src\a.ts`), "contains a backslash")
 	refused(read_file("src/a.ts\u0000.png"), "contains a NUL")
-	refused(read_file("src%2F..%2Fsecrets%2Fx.ts"), "contains a percent-encoded /")
+	refused(read_file("src%2F..%2Fsecrets%2Fx.ts"), "contains percent-encoding %2F, which a server that decodes it reads as other characters")
 	refused(read_file("src\u2215..\u2215x.ts"), "contains U+2215 DIVISION SLASH, which looks like /")
 	refused(read_file("src/\u2025/x.ts"), "contains U+2025 TWO DOT LEADER, which looks like ..")
+}
+
+# A secret's name spelled so that only a server that decodes or normalises it,
+# or Windows, sees the name: refused as a trick, as the plain name is refused.
+test_read_secret_spellings_denied if {
+	refused(read_file("src/secrets.ts"), "looks like a secret")
+	refused(read_file("src/%73ecrets.ts"), "contains percent-encoding %73, which a server that decodes it reads as other characters")
+	refused(read_file("src/\uff53ecrets.ts"), `contains U+FF53, which reads as "s" in Unicode compatibility form (NFKC)`)
+	refused(read_file("src/\ud835\udc2cecrets.ts"), `contains U+1D42C, which reads as "s" in Unicode compatibility form (NFKC)`)
+	refused(read_file("src/SECRET~1.ts"), "looks like a Windows short name (~ and a digit, as in SECRET~1.TS), which may name another file")
+	refused(read_file("src/\uff0eenv.ts"), "contains U+FF0E FULLWIDTH FULL STOP, which looks like .")
+}
+
+# What only resembles those tricks is a plain name.
+test_read_plain_names_near_the_tricks_allowed if {
+	allowed(read_file("src/100%.ts"))
+	allowed(read_file("src/a%zz.ts"))
+	allowed(read_file("src/a~b.ts"))
+	allowed(read_file("src/caf\u00e9.ts"))
+	allowed(read_file("src/cafe\u0301.ts"))
 }
 
 # Paths as agents write them: the same file, so the same decision as the plain path.
@@ -515,4 +535,57 @@ test_secrets_refused_whatever_the_profile_excludes if {
 	d := authz.decision with input as read_file("src/secrets/a.ts") with data.profiles as {"code-review": no_excludes}
 	d.reasons == [`filesystem.read_file: argument path "src/secrets/a.ts" looks like a secret (.env* or secrets*); purpose code-review never reads secrets`]
 	allowed(read_file("src/a.ts")) with data.profiles as {"code-review": no_excludes}
+}
+
+# --- completion, subscriptions and updates ------------------------------------------
+
+test_completion_of_allowed_prompts_only if {
+	allowed(fx.complete_prompt("everything", "simple-prompt", "topic", "a"))
+	refused(
+		fx.complete_prompt("everything", "args-prompt", "city", "Par"),
+		"completion for everything.args-prompt is not allowed; purpose code-review completes the arguments of the prompts it may get",
+	)
+	refused(fx.as_app(fx.complete_prompt("everything", "simple-prompt", "topic", "a")), "app-only tokens are refused")
+}
+
+test_completion_of_templates_only_when_listed if {
+	inp := fx.complete_template("everything", "demo://resource/dynamic/text/{resourceId}", "resourceId", "1")
+	refused(inp, "completion for everything:demo://resource/dynamic/text/{resourceId} is not allowed")
+	allowed(inp) with data.mcp.purposes.code_review.allowed_templates as {"everything": {"demo://resource/dynamic/text/{resourceId}"}}
+}
+
+test_completion_values_shown_unless_secret if {
+	inp := fx.with_completion_values(
+		fx.complete_prompt("everything", "simple-prompt", "path", ""),
+		"everything",
+		["src/a.ts", ".env", "config/secrets.json", "Engineering"],
+	)
+	authz.visible == {"src/a.ts", "Engineering"} with input as inp
+}
+
+test_completion_values_hidden_when_completion_refused if {
+	inp := fx.with_completion_values(fx.complete_prompt("everything", "args-prompt", "city", ""), "everything", ["Paris"])
+	authz.visible == set() with input as inp
+}
+
+test_subscriptions_and_updates_follow_reads if {
+	doc := "demo://resource/static/document/architecture.md"
+	allowed(fx.about_resource("resources/subscribe", "everything", doc))
+	allowed(fx.about_resource("notifications/resources/updated", "everything", doc))
+	dynamic := "demo://resource/dynamic/text/1"
+	refused(fx.about_resource("resources/subscribe", "everything", dynamic), "resource everything:demo://resource/dynamic/text/1 is not allowed")
+	refused(fx.about_resource("notifications/resources/updated", "everything", dynamic), "is not allowed")
+}
+
+test_update_not_delivered_once_the_session_may_not_read if {
+	doc := "demo://resource/static/document/architecture.md"
+	update := fx.about_resource("notifications/resources/updated", "everything", doc)
+	refused(update, "is not allowed") with data.mcp.purposes.code_review.allowed_resources as {"everything": ["demo://resource/static/other/*"]}
+	refused(fx.with_age(update, 7200), "this session is older than 3600 s")
+	refused(fx.as_app(update), "app-only tokens are refused")
+}
+
+test_unsubscribe_allowed_for_any_admitted_session if {
+	allowed(fx.about_resource("resources/unsubscribe", "everything", "demo://resource/dynamic/text/1"))
+	refused(fx.with_identity(fx.about_resource("resources/unsubscribe", "everything", "x"), fx.okta_user(["sales"], [])), "code-review needs membership")
 }

@@ -92,6 +92,8 @@ tool(server, name, annotations) := {
 	"id": concat(".", [server, name]),
 	"annotations": annotations,
 	"definition_hash": "0000",
+	"pin": {"state": "pinned"},
+	"findings": [],
 }
 
 read_only := {"readOnlyHint": true}
@@ -110,8 +112,34 @@ read(server, uri) := object.union(base("resources/read"), {"resource": {
 	"id": concat(":", [server, uri]),
 }})
 
+# The same resource, for another action about it: resources/subscribe,
+# resources/unsubscribe, or the delivery of an update
+# (notifications/resources/updated).
+about_resource(action, server, uri) := object.union(read(server, uri), {"action": action})
+
+# completion/complete of argument name (typed so far: value) of a prompt.
+complete_prompt(server, name, argument, value) := object.union(base("completion/complete"), {"completion": {
+	"ref": {"kind": "prompt", "server": server, "name": name, "id": concat(".", [server, name])},
+	"argument": {"name": argument, "value": value},
+	"context_arguments": {},
+}})
+
+# completion/complete of an argument of a resource template.
+complete_template(server, template, argument, value) := object.union(base("completion/complete"), {"completion": {
+	"ref": {"kind": "resource_template", "server": server, "uri": template, "id": concat(":", [server, template])},
+	"argument": {"name": argument, "value": value},
+	"context_arguments": {},
+}})
+
+# A completion's input as mcp/authz/visible sees it, with the values the
+# upstream suggested.
+with_completion_values(inp, server, values) := object.union(inp, {"catalog": [{"kind": "completion_value", "id": v, "server": server} | some v in values]})
+
 prompt(server, name) := object.union(base("prompts/get"), {
-	"prompt": {"server": server, "name": name, "id": concat(".", [server, name])},
+	"prompt": {
+		"server": server, "name": name, "id": concat(".", [server, name]),
+		"pin": {"state": "pinned"}, "findings": [],
+	},
 	"arguments": {},
 })
 
@@ -210,3 +238,35 @@ _admin_target(session_id) := {"session_id": session_id} if session_id != ""
 
 # The role that makes a user a sessions admin by default.
 admin_role := "mcpgate.admin"
+
+# What an upstream asks of the session's client (sampling/createMessage,
+# elicitation/create, roots/list) in a code-review session of the default
+# caller, over the upstream's shared stdio connection.
+ask(action, server, facts) := object.union(
+	object.union(base(action), {"upstream": {"server": server, "isolation": "shared", "transport": "stdio"}}),
+	facts,
+)
+
+sampling(server, max_tokens, tool_names) := ask("sampling/createMessage", server, {"sampling": {
+	"messages": [{"role": "user", "content": {"type": "text", "text": "Summarise the diff"}}],
+	"max_tokens": max_tokens,
+	"tools": tool_names,
+	"include_context": "none",
+}})
+
+elicitation_form(server) := ask("elicitation/create", server, {"elicitation": {
+	"mode": "form",
+	"message": "Which branch?",
+	"requested_schema": {"type": "object", "properties": {"branch": {"type": "string"}}},
+}})
+
+elicitation_url(server, url) := ask("elicitation/create", server, {"elicitation": {
+	"mode": "url",
+	"message": "Sign in to continue",
+	"url": url,
+}})
+
+roots_from(server, from, uris) := ask("roots/list", server, {"roots": {"from": from, "uris": uris}})
+
+# The visible decision of which upstreams' log messages a session receives.
+log_sources(servers) := list("notifications/message", [{"kind": "log", "id": server, "server": server} | some server in servers])

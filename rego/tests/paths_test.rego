@@ -161,13 +161,60 @@ test_target_changing_spellings_are_tricks if {
 	paths.target_tricks("/etc/passwd", []) == {"is absolute"}
 	paths.target_tricks("~/x", []) == {"starts with ~ (home directory)"}
 	paths.target_tricks("C:/x", []) == {"starts with a drive letter"}
-	every raw in ["src%2Fx", "src%2fx", "src%5Cx", "%2E%2E/x", "src/x%00.ts"] {
-		paths.target_tricks(raw, []) == {`contains a percent-encoded /, \, . or NUL (%2F, %5C, %2E or %00)`}
+	every raw in ["src%2Fx", "src%2fx", "src%2f%2Fx"] {
+		paths.target_tricks(raw, []) == {"contains percent-encoding %2F, which a server that decodes it reads as other characters"}
 	}
 
 	# A percent sign alone, and a name outside ASCII that looks like nothing, are fine.
 	count(paths.target_tricks("src/100%.ts", [])) == 0
 	count(paths.target_tricks("src/caf\u00e9/r\u00e9sum\u00e9.ts", [])) == 0
+}
+
+# Any percent-encoding, not only of separators: a server that decodes it reads
+# "%73ecrets.ts" as "secrets.ts". Named as written, in upper case, each once.
+test_every_percent_encoding_is_a_trick if {
+	paths.target_tricks("src/%73ecrets.ts", []) == {"contains percent-encoding %73, which a server that decodes it reads as other characters"}
+	paths.target_tricks("%2e%2E/x%5c%00%20.ts", []) == {"contains percent-encoding %00, %20, %2E, %5C, which a server that decodes it reads as other characters"}
+	paths.target_tricks("src/%2573.ts", []) == {"contains percent-encoding %25, which a server that decodes it reads as other characters"}
+	paths.target_tricks("src/%%73.ts", []) == {"contains percent-encoding %73, which a server that decodes it reads as other characters"}
+	every raw in ["src/%", "src/a%", "src/a%7", "src/%g0.ts", "src/%7g.ts", "src/50%-off.ts"] {
+		count(paths.target_tricks(raw, [])) == 0
+	}
+}
+
+# Characters Unicode compatibility normalisation changes, from the table in
+# nfkc/data.json: named by code point with the form they take.
+test_compatibility_characters_are_tricks if {
+	paths.target_tricks("src/\uff53ecrets.ts", []) == {`contains U+FF53, which reads as "s" in Unicode compatibility form (NFKC)`}
+	paths.target_tricks("src/\ufb01le.ts", []) == {`contains U+FB01, which reads as "fi" in Unicode compatibility form (NFKC)`}
+	paths.target_tricks("src/\u212aey.ts", []) == {`contains U+212A, which reads as "K" in Unicode compatibility form (NFKC)`}
+	paths.target_tricks("src/a\u00a0b.ts", []) == {`contains U+00A0, which reads as " " in Unicode compatibility form (NFKC)`}
+	paths.target_tricks("src/x\u00b2\u00b2.ts", []) == {`contains U+00B2, which reads as "2" in Unicode compatibility form (NFKC)`}
+	paths.target_tricks("src/\uff02.ts", []) == {`contains U+FF02, which reads as "\"" in Unicode compatibility form (NFKC)`}
+
+	# A look-alike of a separator or a dot keeps its own reason, once.
+	paths.target_tricks("src\uff0fa.ts", []) == {"contains U+FF0F FULLWIDTH SOLIDUS, which looks like /"}
+
+	# Canonical forms are not tricks: composed and decomposed accents, Cyrillic.
+	count(paths.target_tricks("src/caf\u00e9/cafe\u0301/\u0455rc.ts", [])) == 0
+}
+
+# The table holds what scripts/gen-nfkc.mjs wrote; test/unit/paths-wasm.test.ts
+# compares it with Node's NFKC on every character.
+test_compatibility_table_is_loaded if {
+	count(data.mcp.lib.nfkc.compatibility) > 4000
+	data.mcp.lib.nfkc.compatibility["ｓ"] == "U+FF53 s"
+}
+
+# Windows short (8.3) names: "~" and a digit inside a segment.
+test_short_names_are_tricks if {
+	every raw in ["src/SECRET~1.TS", "src/secret~1.ts", "src/SECRE~12.ts", "PROGRA~1/x.ts", "src/a~9"] {
+		paths.target_tricks(raw, []) == {"looks like a Windows short name (~ and a digit, as in SECRET~1.TS), which may name another file"}
+	}
+	paths.tricks("src/SECRET~1.TS") == {"looks like a Windows short name (~ and a digit, as in SECRET~1.TS), which may name another file"}
+	every raw in ["src/a~b.ts", "src/a~.ts", "src/~/x.ts", "src/backup~"] {
+		count(paths.target_tricks(raw, [])) == 0
+	}
 }
 
 test_every_lookalike_is_a_trick if {

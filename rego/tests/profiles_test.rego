@@ -95,7 +95,7 @@ test_scope_on_a_path if {
 test_path_tricks_refused_inside_scope if {
 	ps := profile({"filesystem.read_file": {"allowed": true, "scope": "src/**"}})
 	reasons(ps, call("filesystem", "read_file", {"path": "src/../.env"})) == [`filesystem.read_file: argument path "src/../.env" has a ".." segment`]
-	refused(ps, call("filesystem", "read_file", {"path": "src/%2e%2e/.env"}), `filesystem.read_file: argument path "src/%2e%2e/.env" contains a percent-encoded /, \, . or NUL (%2F, %5C, %2E or %00)`)
+	refused(ps, call("filesystem", "read_file", {"path": "src/%2e%2e/.env"}), `filesystem.read_file: argument path "src/%2e%2e/.env" contains percent-encoding %2E, which a server that decodes it reads as other characters`)
 	refused(ps, call("filesystem", "read_file", {"path": "src/\uff0e\uff0e/.env"}), "filesystem.read_file: argument path \"src/\uff0e\uff0e/.env\" contains U+FF0E FULLWIDTH FULL STOP, which looks like .")
 	refused(ps, call("filesystem", "read_file", {"path": "/src/a"}), `filesystem.read_file: argument path "/src/a" is absolute`)
 	refused(ps, call("filesystem", "read_file", {"path": `src\a`}), `filesystem.read_file: argument path "src\\a" contains a backslash`)
@@ -332,6 +332,19 @@ test_session_open_returns_the_ttl if {
 	# Other actions never carry it.
 	not "session_ttl_s" in object.keys(decide(ps, call("a", "b", {})).obligations)
 	not "session_ttl_s" in object.keys(decide(ps, fx.with_purpose(fx.list("tools/list", []), "p")).obligations)
+}
+
+# Ending a subscription: any session the profile admits, while it lasts.
+test_unsubscribe_granted_to_admitted_sessions if {
+	ps := with_session({"ttl": 60, "allowed_groups": ["engineering"]}, {})
+	unsubscribe := fx.with_purpose(fx.about_resource("resources/unsubscribe", "s", "u://x"), "p")
+	allowed(ps, unsubscribe)
+	refused(ps, outsider(unsubscribe), "p needs membership in the group engineering")
+	refused(ps, fx.with_age(unsubscribe, 61), "this session is older than 60 s, the ttl of purpose p; open a new session")
+
+	# Subscribing is about reading: a profile alone does not grant it.
+	subscribe := fx.with_purpose(fx.about_resource("resources/subscribe", "s", "u://x"), "p")
+	not allowed(ps, subscribe)
 }
 
 test_sessions_older_than_the_ttl_are_refused if {

@@ -20,6 +20,7 @@ export const LAYERS = [
   'credentials',
   'identity',
   'mcp',
+  'inspect',
   'telemetry',
   'config',
   'util',

@@ -6,10 +6,16 @@ import { dataFileProblems } from '../toolchain/data-files.js';
 import { runPolicyTests } from '../toolchain/policy-test.js';
 import { NON_POLICY_ENTRIES } from '../policy/sources/rego-dir.js';
 import { buildWasmBundle, regoLayout, runOpa, ToolchainError } from '../toolchain/opa.js';
-import { parseCommand, type CommandSpec } from '../util/command-spec.js';
+import { parseCommand, UsageError, type CommandSpec } from '../util/command-spec.js';
 
 /** `mcpgate policy test` fails below this line coverage of the policy files. */
 export const COVERAGE_THRESHOLD = 95;
+
+/** Each `opa test` test's time limit unless `--timeout` says otherwise (opa's own is 5s). */
+export const DEFAULT_OPA_TEST_TIMEOUT = '60s';
+
+/** A duration as opa's --timeout reads it (Go's syntax), in the units a test limit needs. */
+const OPA_DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h))+$/;
 
 const REGO_OPTION = {
   type: 'string',
@@ -62,12 +68,19 @@ export const POLICY_TEST_SPEC = {
       default: false,
       help: 'print every test as `opa test -v` does (slower: it traces every step)',
     },
+    timeout: {
+      type: 'string',
+      value: 'DURATION',
+      default: DEFAULT_OPA_TEST_TIMEOUT,
+      help: 'how long each test may run before opa test fails it, as opa reads it: 90s, 2m, 1m30s',
+    },
   },
   details: [
     `Runs \`opa test\`, requires at least ${COVERAGE_THRESHOLD}% line coverage of the policy files (everything outside tests/), then evaluates every case of tests/cases.json in the compiled wasm in Node and compares each answer with the expectation and with OPA's Go evaluator.`,
     'Prints a summary line per step, and every failure in full: a failing opa test is run again with -v for its trace, a failing case shows what was expected and both answers.',
+    `Every opa test run (the tests, their coverage, a failure run again) gets --timeout: opa's own default, 5s a test, trips on a busy machine, where the coverage run (which traces every step) takes several times longer. A test that runs out of time fails with an eval_cancel_error.`,
   ],
-  example: ['mcpgate policy test'],
+  example: ['mcpgate policy test', 'mcpgate policy test --timeout 5m'],
 } as const satisfies CommandSpec;
 
 export function policyBuild(argv: string[]): number {
@@ -136,8 +149,15 @@ export function policyCheck(argv: string[]): number {
 
 export async function policyTest(argv: string[]): Promise<number> {
   const { values } = parseCommand(POLICY_TEST_SPEC, argv);
+  if (!OPA_DURATION.test(values.timeout) || !/[1-9]/.test(values.timeout)) {
+    throw new UsageError(
+      POLICY_TEST_SPEC.name,
+      `--timeout "${values.timeout}" is not a duration above zero: a number and a unit (ms, s, m, h), as in 90s or 2m`,
+    );
+  }
   const report = await runPolicyTests(regoLayout(resolve(values.rego)), {
     verbose: values.verbose,
+    timeout: values.timeout,
   });
   const go = report.opaTest;
   // Failures in full (on stderr), every test only with --verbose.

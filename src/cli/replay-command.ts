@@ -24,6 +24,7 @@ interface LoggedEvent {
     tool?: { id?: string };
     resource?: { id?: string };
     prompt?: { id?: string };
+    completion?: { ref?: { id?: string } };
     identity?: { subject?: string };
     session?: { purpose?: string };
   };
@@ -43,7 +44,10 @@ interface ChangeOf {
 /** A call decision that would change. */
 export interface DecisionChange extends ChangeOf {
   kind: 'decision';
-  /** The tool, resource or prompt decided; empty for session/open and admin actions. */
+  /**
+   * The tool, resource or prompt decided (for a completion: its prompt or template); empty
+   * for session/open and admin actions.
+   */
   tool: string;
   before: { allow: boolean; reasons: string[] };
   after: { allow: boolean; reasons: string[] };
@@ -183,7 +187,8 @@ export function replay(logText: string, engine: PolicyEngine): ReplayReport {
     report.changed.push({
       kind: 'decision',
       ...of,
-      tool: input.tool?.id ?? input.resource?.id ?? input.prompt?.id ?? '',
+      tool:
+        input.tool?.id ?? input.resource?.id ?? input.prompt?.id ?? input.completion?.ref?.id ?? '',
       before,
       after: { allow: after.allow, reasons: after.reasons },
     });

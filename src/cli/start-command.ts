@@ -1,6 +1,7 @@
 // `mcpgate start`: runs the gateway until a signal stops it.
 import { loadConfigFile } from '../config/load.js';
 import { createLogger } from '../util/logger.js';
+import { assertSupportedRuntime } from '../util/runtime.js';
 import { parseCommand, type CommandSpec } from '../util/command-spec.js';
 
 export const START_SPEC = {
@@ -20,6 +21,7 @@ export const START_SPEC = {
     },
   },
   details: [
+    'Refuses to run on a Node.js older than package.json engines.node (the supported LTS line); from a checkout, `npm start -- --config FILE` uses the pinned one in .tools/node.',
     'Logs JSON lines on stderr and runs until SIGTERM, SIGINT or SIGHUP, then stops cleanly: it closes the listener and the sessions it holds, stops the upstream servers it started and writes what is left of the decision log.',
   ],
   example: ['mcpgate start --config examples/quickstart/mcpgate.yaml'],
@@ -27,6 +29,8 @@ export const START_SPEC = {
 
 export async function startCommand(argv: string[]): Promise<number> {
   const { values } = parseCommand(START_SPEC, argv);
+  // First, before the configuration is read: nothing else matters on the wrong runtime.
+  if (!values.explain) assertSupportedRuntime();
   const config = loadConfigFile(values.config);
   const logger = createLogger(config.logging.level);
   // Loaded here, not at the top: the gateway's modules take about half a second to load,

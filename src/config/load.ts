@@ -8,7 +8,11 @@ import { configSchema, type RawConfig, type RawValueSource } from './schema.js';
 import { resolveIssuer, type IssuerConfig } from './auth.js';
 import { isUserCredential, resolveCredential, type CredentialConfig } from './credentials.js';
 import { resolveAudit, resolvePolicy, type AuditConfig, type PolicyConfig } from './policy.js';
+import { resolveGuardrails, type GuardrailsConfig } from './guardrails.js';
 import { resolveSessions, type SessionsConfig } from './sessions.js';
+import { resolveApprovals, type ApprovalsConfig } from './approvals.js';
+import { resolveConsole, type ConsoleConfig } from './console.js';
+import { resolveToolTrust, type ToolTrustConfig } from './tool-trust-schema.js';
 import { resolveTelemetry, type TelemetryConfig } from './telemetry.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
 import { McpgateError } from '../util/errors.js';
@@ -19,6 +23,12 @@ export const DEFAULT_PREFIX_SEPARATOR = '__';
 export class ConfigError extends McpgateError {
   static override readonly code = 'ERR_CONFIG_INVALID';
 }
+
+/**
+ * Where the answer to an upstream's roots/list comes from: the configured root URIs (none
+ * by default), or the session's client.
+ */
+export type UpstreamRoots = { from: 'config'; uris: string[] } | { from: 'client' };
 
 /** What every upstream has, whatever its transport. */
 interface UpstreamCommon {
@@ -31,6 +41,7 @@ interface UpstreamCommon {
   /** MCP ping on the shared connection every intervalMs (0: never); no answer within timeoutMs: not ready. */
   healthCheck: { intervalMs: number; timeoutMs: number };
   credential: CredentialConfig;
+  roots: UpstreamRoots;
 }
 
 export interface StdioUpstreamConfig extends UpstreamCommon {
@@ -42,7 +53,8 @@ export interface StdioUpstreamConfig extends UpstreamCommon {
 }
 
 export interface HttpUpstreamConfig extends UpstreamCommon {
-  transport: 'http';
+  /** Streamable HTTP, or the legacy HTTP+SSE transport (MCP 2024-11-05). */
+  transport: 'http' | 'sse';
   url: string;
   headers: Record<string, ValueSource>;
 }
@@ -71,6 +83,10 @@ export interface GatewayConfig {
     drainTimeoutMs: number;
   };
   sessions: SessionsConfig;
+  /** How require_approval is carried out (docs/approvals.md). */
+  approvals: ApprovalsConfig;
+  /** The operator console at /console (docs/console.md). */
+  console: ConsoleConfig;
   auth: {
     issuers: IssuerConfig[];
     clockToleranceS: number;
@@ -81,7 +97,10 @@ export interface GatewayConfig {
   policy: PolicyConfig;
   audit: AuditConfig;
   telemetry: TelemetryConfig;
+  guardrails: GuardrailsConfig;
   logging: { level: 'error' | 'warn' | 'info' | 'debug' };
+  /** Catalog reads and checks: refresh, bounds, the registry (docs/tool-trust.md). */
+  toolTrust: ToolTrustConfig;
   upstreams: UpstreamConfig[];
 }
 
@@ -160,9 +179,9 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
   const upstreams: UpstreamConfig[] = Object.entries(raw.upstreams).map(([name, u]) => {
     const credential = resolveCredential(u.credential, `upstreams.${name}.credential`, baseDir);
     if (isUserCredential(credential)) {
-      if (u.transport !== 'http') {
+      if (u.transport === 'stdio') {
         problems.push(
-          `upstreams.${name}.credential: ${credential.type} is for http upstreams (stdio children take static-secret)`,
+          `upstreams.${name}.credential: ${credential.type} is for http and sse upstreams (stdio children take static-secret)`,
         );
       }
       if (u.isolation !== 'per-session') {
@@ -185,6 +204,10 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       prefix: u.prefix ?? `${name}${DEFAULT_PREFIX_SEPARATOR}`,
       credential,
       isolation: u.isolation,
+      roots:
+        u.roots === 'client'
+          ? { from: 'client' as const }
+          : { from: 'config' as const, uris: u.roots ?? [] },
       timeoutMs: Math.round(u.timeout_s * 1000),
       restart: { initialDelayMs: u.restart.initial_delay_ms, maxDelayMs: u.restart.max_delay_ms },
       healthCheck: {
@@ -206,7 +229,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     }
     return {
       ...common,
-      transport: 'http',
+      transport: u.transport,
       url: u.url,
       headers: valueSources(u.headers, `upstreams.${name}.headers`),
     };
@@ -241,6 +264,8 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       drainTimeoutMs: Math.round(raw.gateway.drain_timeout_s * 1000),
     },
     sessions: resolveSessions(raw.sessions, baseDir),
+    approvals: resolveApprovals(raw.approvals, baseDir, problems),
+    console: resolveConsole(raw.console, baseDir, problems),
     auth: {
       issuers,
       clockToleranceS: raw.auth.clock_tolerance_s,
@@ -251,7 +276,21 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     policy: resolvePolicy(raw.policy, baseDir),
     audit: resolveAudit(raw.audit, baseDir),
     telemetry: resolveTelemetry(raw.telemetry, baseDir),
+    guardrails: atLeastIntakeDepth(
+      resolveGuardrails(raw.guardrails, baseDir, problems),
+      raw.gateway.max_json_depth,
+    ),
     logging: raw.logging,
+    toolTrust: resolveToolTrust(raw.tool_trust),
     upstreams,
   };
+}
+
+/**
+ * Arguments the intake accepted (gateway.max_json_depth) must be inspectable: the walk's
+ * depth limit is raised to the intake's when it is lower, instead of refusing such calls.
+ */
+function atLeastIntakeDepth(guardrails: GuardrailsConfig, maxJsonDepth: number): GuardrailsConfig {
+  if (guardrails.inspection.maxDepth >= maxJsonDepth) return guardrails;
+  return { ...guardrails, inspection: { ...guardrails.inspection, maxDepth: maxJsonDepth } };
 }

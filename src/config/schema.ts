@@ -2,8 +2,12 @@
 // control off). Defaults are the safe choice. See docs/configuration.md for every field.
 import { z } from 'zod';
 import { authSchema } from './auth-schema.js';
+import { guardrailsSchema } from './guardrails.js';
 import { auditSchema, policySchema } from './policy-schema.js';
 import { sessionsSchema } from './sessions-schema.js';
+import { approvalsSchema } from './approvals.js';
+import { consoleSchema } from './console.js';
+import { toolTrustSchema } from './tool-trust-schema.js';
 import { telemetrySchema } from './telemetry-schema.js';
 import { valueSource } from './value-source.js';
 import { credentialSchema } from './credentials-schema.js';
@@ -55,6 +59,20 @@ const upstreamCommon = {
     .default({ interval_s: 10, timeout_s: 5 }),
   /** The credential calls to this upstream run with (default: none). */
   credential: credentialSchema.default({ type: 'none' }),
+  /**
+   * What the gateway answers the upstream's roots/list: these root URIs, or `client` (the
+   * session's client is asked). Default: no roots, and the capability is not declared.
+   */
+  roots: z
+    .union([
+      z.literal('client'),
+      z
+        .array(
+          z.string().regex(/^file:\/\/\S*$/, 'a root is a file:// URI (MCP roots are file URIs)'),
+        )
+        .max(64),
+    ])
+    .optional(),
   /** Put in front of the upstream's tool and prompt names; default `<name>__`, "" for none. */
   prefix: z
     .string()
@@ -81,14 +99,18 @@ const stdioUpstream = z.strictObject({
   ...upstreamCommon,
 });
 
-const httpUpstream = z.strictObject({
-  transport: z.literal('http'),
+const httpFields = {
   url: z.url({ protocol: /^https?$/ }),
   headers: z
     .record(z.string().regex(/^[A-Za-z0-9-]+$/, 'header names are [A-Za-z0-9-]+'), valueSource)
     .default({}),
   ...upstreamCommon,
-});
+};
+
+const httpUpstream = z.strictObject({ transport: z.literal('http'), ...httpFields });
+
+/** The legacy HTTP+SSE transport (MCP 2024-11-05): `url` is the event stream's (GET) URL. */
+const sseUpstream = z.strictObject({ transport: z.literal('sse'), ...httpFields });
 
 export const configSchema = z.strictObject({
   gateway: z
@@ -141,13 +163,17 @@ export const configSchema = z.strictObject({
       drain_timeout_s: 10,
     }),
   sessions: sessionsSchema,
+  approvals: approvalsSchema,
+  console: consoleSchema,
   auth: authSchema,
   policy: policySchema,
   audit: auditSchema,
+  guardrails: guardrailsSchema,
   telemetry: telemetrySchema,
   logging: z
     .strictObject({ level: z.enum(['error', 'warn', 'info', 'debug']).default('info') })
     .default({ level: 'info' }),
+  tool_trust: toolTrustSchema,
   upstreams: z
     .record(
       z
@@ -156,7 +182,7 @@ export const configSchema = z.strictObject({
           SERVER_NAME,
           'upstream names are 1-32 characters of A-Z a-z 0-9 - (no "_": "__" separates server and tool)',
         ),
-      z.discriminatedUnion('transport', [stdioUpstream, httpUpstream]),
+      z.discriminatedUnion('transport', [stdioUpstream, httpUpstream, sseUpstream]),
     )
     .refine((u) => Object.keys(u).length > 0, 'name at least one upstream MCP server'),
 });

@@ -10,8 +10,12 @@ import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { ListKind } from '../upstreams/connection.js';
 import type { Logger } from '../util/logger.js';
+import type { Caller } from '../identity/caller.js';
+import type { LoadedSession } from '../sessions/store.js';
 import type { NodeStreamableHttpTransport } from '../mcp/server/http-transport.js';
 import type { GatewaySessionRpc, SessionRequest } from '../pipeline/methods.js';
+import type { ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import type { SessionChannel, SessionChannels } from '../pipeline/upstream-messages.js';
 
 export interface LiveSession {
   id: string;
@@ -21,6 +25,11 @@ export interface LiveSession {
   /** Epoch ms when this process opened it (mcp_server_session_duration_seconds). */
   openedAt: number;
   lastSeenAt: number;
+  /** The client declared URL elicitation (it is told when an approval settles). */
+  urlElicitation: boolean;
+  /** Who made the session's latest request here, and the session as it loaded it. */
+  caller: Caller;
+  session: LoadedSession;
 }
 
 /**
@@ -31,7 +40,7 @@ export function newSessionId(): string {
   return `s${randomBytes(32).toString('base64url')}`;
 }
 
-export class SessionManager {
+export class SessionManager implements SessionChannels {
   private readonly live = new Map<string, LiveSession>();
   /** Sessions of other replicas served here: when each was last used (for cleanup). */
   private readonly visitors = new Map<string, number>();
@@ -41,6 +50,8 @@ export class SessionManager {
   private readonly sweeper: NodeJS.Timeout;
   /** Told how long each session opened here lived, in seconds, when it ends here. */
   onSessionEnded: ((seconds: number) => void) | undefined;
+  /** Told when a session ends here (its subscriptions, tasks, log level, questions go). */
+  private readonly endedListeners: Array<(id: string) => Promise<void> | void> = [];
 
   constructor(
     private readonly limits: { maxSessions: number; idleTimeoutMs: number },
@@ -104,10 +115,43 @@ export class SessionManager {
     return this.visiting.get(id) ?? 0;
   }
 
+  /** Calls `listener` for every session that ends in this process, as it ends. */
+  onEnded(listener: (id: string) => Promise<void> | void): void {
+    this.endedListeners.push(listener);
+  }
+
+  /**
+   * A notification for one session, on its own stream (the GET stream, when the client has
+   * one open here). Nothing is sent for a session this process does not hold.
+   */
+  async notify(id: string, notification: ServerNotification): Promise<void> {
+    await this.live.get(id)?.server.send(notification);
+  }
+
   get(id: string): LiveSession | undefined {
     const entry = this.live.get(id);
     if (entry) entry.lastSeenAt = Date.now();
     return entry;
+  }
+
+  /**
+   * SessionChannels: a session held here, as what an upstream sends for it needs it: the
+   * caller of its latest request and its own stream. Not a use of the session.
+   */
+  channel(id: string): SessionChannel | undefined {
+    const entry = this.live.get(id);
+    if (!entry) return undefined;
+    const { server } = entry;
+    return {
+      caller: entry.caller,
+      session: entry.session,
+      exchange: {
+        cancellation: undefined,
+        sendNotification: (notification) => server.send(notification),
+        sendRequest: (request, cancellation) =>
+          server.requestClient(request, undefined, cancellation),
+      },
+    };
   }
 
   /** Ends a session everywhere: removed from the store, every replica releases it. */
@@ -130,6 +174,7 @@ export class SessionManager {
       await entry.transport.close().catch(() => undefined);
       await entry.server.close().catch(() => undefined);
     }
+    await Promise.all(this.endedListeners.map(async (listener) => listener(id)));
     await this.registry.releaseSession(id);
   }
 
@@ -142,6 +187,22 @@ export class SessionManager {
     for (const [id, lastSeenAt] of this.visitors) {
       if (lastSeenAt < cutoff) void this.endLocal(id, 'idle here');
     }
+  }
+
+  /**
+   * An approval of this session was decided or expired: a client that declared URL
+   * elicitation hears `notifications/elicitation/complete` on the session's own stream (when
+   * this process holds it and the client has that stream open), so it can retry the call.
+   */
+  approvalSettled(sessionId: string, approvalId: string): void {
+    const entry = this.live.get(sessionId);
+    if (!entry?.urlElicitation) return;
+    void entry.server
+      .send({
+        method: 'notifications/elicitation/complete',
+        params: { elicitationId: approvalId },
+      })
+      .catch(() => undefined);
   }
 
   private notifyListChanged(kinds: Set<ListKind>): void {

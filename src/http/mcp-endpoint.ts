@@ -17,17 +17,20 @@ import {
 } from '../mcp/jsonrpc/codes.js';
 import { messageKind } from '../mcp/jsonrpc/shape.js';
 import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
+import type { ClientRequests } from '../mcp/server/client-requests.js';
 import {
   NodeStreamableHttpTransport,
   tooManyInFlight,
   type TransportCounters,
 } from '../mcp/server/http-transport.js';
 import type { Pipeline } from '../pipeline/chains.js';
+import { elicitationModes } from '../pipeline/stages/approval.js';
 import { RequestContext } from '../pipeline/context.js';
 import {
   createSessionServer,
   describeSessionServer,
   type SessionRequest,
+  type SetLogLevel,
 } from '../pipeline/methods.js';
 import { rateRules } from '../sessions/rate-rules.js';
 import { sessionPrincipal } from '../sessions/session.js';
@@ -51,6 +54,10 @@ export interface McpEndpointOptions {
   pipeline: Pipeline;
   config: SessionsConfig;
   logger: Logger;
+  /** The process's requests to clients awaiting their answers (asked for upstreams). */
+  clientRequests: ClientRequests;
+  /** Where logging/setLevel puts a session's level. */
+  setLogLevel?: SetLogLevel;
 }
 
 const PURPOSE_HEADER = 'mcp-purpose';
@@ -94,9 +101,15 @@ const SESSION_NOT_FOUND_MESSAGE =
   'Session not found: it expired, was terminated or closed; re-authenticate and initialize a new session';
 
 export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
-  const { sessions, store, logger, config, pipeline, counters } = options;
+  const { sessions, store, logger, config, pipeline, counters, clientRequests } = options;
   const maxInFlight = config.maxRequestsInFlight;
-  const description = describeSessionServer(pipeline);
+  const description = describeSessionServer(pipeline, options.setLogLevel);
+  /** A session's server, able to ask its client things for upstreams. */
+  const sessionServer = (sessionId: string) =>
+    createSessionServer(description, { sessionId, clientRequests });
+  /** Only answers to what the gateway asked this session's client are taken. */
+  const awaitsAnswer = (sessionId: string) => (id: string | number) =>
+    clientRequests.awaits(sessionId, id);
 
   /** Refuses before anything is decided: the answer, and a 'request refused' log line. */
   const refuse = (
@@ -248,11 +261,12 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         );
         return;
       }
-      const server = createSessionServer(description);
+      const server = sessionServer(record.id);
       const transport = new NodeStreamableHttpTransport<SessionRequest>({
         sessionId: record.id,
         maxInFlight,
         counters,
+        awaitsAnswer: awaitsAnswer(record.id),
       });
       const session8 = record.id.slice(0, 8);
       transport.onrefused = (status, reason) =>
@@ -264,6 +278,9 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         transport,
         openedAt: record.createdAt,
         lastSeenAt: Date.now(),
+        urlElicitation: elicitationModes(record.clientCapabilities).url,
+        caller,
+        session,
       };
       await server.connect(transport);
       await transport.handleRequest(req, res, body, {
@@ -302,10 +319,11 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       sendJsonRpcError(res, 429, INVALID_REQUEST, reason);
       return;
     }
-    const server = createSessionServer(description);
+    const server = sessionServer(sessionId);
     const transport = new NodeStreamableHttpTransport<SessionRequest>({
       sessionId: undefined,
       counters,
+      awaitsAnswer: awaitsAnswer(sessionId),
     });
     transport.onrefused = (status, reason) =>
       logger.info('request refused', { status, reason, session: sessionId.slice(0, 8) });
@@ -376,8 +394,12 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       }
       const request: SessionRequest = { caller, session: loaded, arrival };
       const live = sessions.get(sessionId);
-      if (live) await live.transport.handleRequest(req, res, body, request);
-      else await serveVisitor(req, res, body, request);
+      if (live) {
+        // What an upstream asks for this session later is asked as this caller.
+        live.caller = caller;
+        live.session = loaded;
+        await live.transport.handleRequest(req, res, body, request);
+      } else await serveVisitor(req, res, body, request);
     } catch (err) {
       logger.error('MCP request failed', { error: (err as Error).message });
       sendJsonRpcError(

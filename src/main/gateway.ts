@@ -22,12 +22,17 @@ import { Drain } from '../http/drain.js';
 import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
 import { doctorRouter } from '../http/doctor.js';
+import { ConsoleAuth } from '../http/console/auth.js';
+import { consoleRouter } from '../http/console/router.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
 import { HostAllowList } from '../http/guards/host.js';
 import { mcpHandler } from '../http/mcp-endpoint.js';
+import { ClientRequests } from '../mcp/server/client-requests.js';
 import { TransportCounters } from '../mcp/server/http-transport.js';
+import { UpstreamMessages } from '../pipeline/upstream-messages.js';
 import { SessionManager } from '../http/live-sessions.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
+import { TrustWatch } from './trust-watch.js';
 import { createStore } from '../sessions/create-store.js';
 import { MemoryStore } from '../sessions/memory-store.js';
 import { CredentialBroker } from '../credentials/broker.js';
@@ -67,12 +72,22 @@ function assemblePipeline(
   logger: Logger,
   parts: Pick<
     PipelineDeps,
-    'policy' | 'registry' | 'store' | 'decisionLog' | 'broker' | 'terminate' | 'telemetry'
+    | 'policy'
+    | 'registry'
+    | 'store'
+    | 'decisionLog'
+    | 'broker'
+    | 'terminate'
+    | 'notify'
+    | 'consoleUrl'
+    | 'telemetry'
   >,
 ): Pipeline {
   return new Pipeline({
     ...parts,
     limits: config.sessions,
+    approvals: config.approvals,
+    guardrails: config.guardrails,
     logger,
     gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
   });
@@ -86,11 +101,13 @@ export function explainGateway(config: GatewayConfig, logger: Logger): string {
   const broker = new CredentialBroker(config.gateway.id, logger);
   const pipeline = assemblePipeline(config, logger, {
     policy: new PolicyHolder(),
-    registry: new UpstreamRegistry(config.upstreams, logger, broker),
+    registry: new UpstreamRegistry(config.upstreams, logger, broker, config.toolTrust),
     store: new MemoryStore(),
     decisionLog: createDecisionLog([], { id: config.gateway.id, version: GATEWAY_VERSION }),
     broker,
     terminate: () => undefined,
+    consoleUrl: () => config.approvals.consoleUrl ?? '/console',
+    notify: () => Promise.resolve(),
     // The observe stages are in the chains when metrics or tracing are on (no exporter is
     // started to show them).
     telemetry:
@@ -120,8 +137,23 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   }
 
   const broker = new CredentialBroker(config.gateway.id, logger);
-  const registry = new UpstreamRegistry(config.upstreams, logger, broker);
+  const registry = new UpstreamRegistry(
+    config.upstreams,
+    logger,
+    broker,
+    config.toolTrust,
+    () => policy.current()?.upstreamRegistry,
+  );
+  // A new policy may bring another upstream registry: connected upstreams are checked again.
+  if (config.toolTrust.registry === 'enforce')
+    policy.onInstalled(() => registry.recheckIdentities());
   await registry.start();
+  // Items that differ from their pins, or carry unacknowledged findings, are said in the log.
+  const trustWatch = new TrustWatch(logger);
+  const checkTrust = (): void => trustWatch.check(policy.current(), registry.catalog);
+  registry.on('catalogChanged', checkTrust);
+  policy.onInstalled(checkTrust);
+  checkTrust();
 
   const decisionLog = createDecisionLog(
     config.audit.destinations,
@@ -161,7 +193,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   );
   // Terminations on any replica: an exchange still under way for the session is not kept.
   store.onTerminated((id) => broker.sessionEnded(id));
+  // Filled in once the listening address (and so the resource URI) is known.
+  let baseUrl = '';
   const pipeline = assemblePipeline(config, logger, {
+    consoleUrl: () => config.approvals.consoleUrl ?? `${baseUrl}/console`,
     policy,
     registry,
     store,
@@ -177,7 +212,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
           });
         });
       }),
+    notify: (id, notification) => sessions.notify(id, notification),
   });
+  // A session that ends here lets go of its resource subscriptions and tasks.
+  sessions.onEnded((id) => pipeline.releaseSession(id));
   logger.debug('request chains', { chains: pipeline.explain() });
   if (metrics) {
     observeGatewayState(metrics, {
@@ -188,10 +226,33 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       policyStatus: () => policyManager.status(),
     });
   }
+  // URL-mode clients hear that the approval they were sent to has been decided.
+  store.approvals.onSettled((id, state) => {
+    if (state === 'pending' || state === 'used') return;
+    void store.approvals.get(id).then(
+      (record) => record && sessions.approvalSettled(record.sessionId, id),
+      () => undefined,
+    );
+  });
 
-  // Filled in once the listening address (and so the resource URI) is known.
+  // What upstreams ask of clients and log, routed to the session it is for (its chains
+  // decide the requests), and the gateway's own questions (elicitation for approvals); the
+  // clients' answers come back through ClientRequests.
+  const clientRequests = new ClientRequests();
+  const upstreamMessages = new UpstreamMessages(
+    (ctx) => pipeline.run(ctx),
+    sessions,
+    pipeline.elicitations,
+    policy,
+    logger,
+  );
+  registry.peer = upstreamMessages;
+  sessions.onEnded((id) => {
+    clientRequests.endSession(id, 'the session ended');
+    upstreamMessages.sessionEnded(id);
+  });
+
   const identity: { verifier?: TokenVerifier } = {};
-  let baseUrl = '';
   const resource = (): string => `${baseUrl}/mcp`;
 
   const authOptions = {
@@ -206,6 +267,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     adminRouter({
       // Admin tokens need no MCP scope: the policy decides who is an operator.
       authenticate: bearerAuth({ ...authOptions, requiredScopes: [] }),
+      gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
       pipeline,
       store,
       sessions,
@@ -224,6 +286,27 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       logger,
     }),
   );
+  if (config.console.enabled) {
+    admin.use(
+      consoleRouter({
+        auth: new ConsoleAuth({
+          config: config.console,
+          baseUrl: () => baseUrl,
+          resource,
+          verifier: () => identity.verifier,
+          logger,
+        }),
+        pipeline,
+        store,
+        sessions,
+        decisionLog,
+        gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
+        historyLimit: config.sessions.historyLimit,
+        baseUrl: () => baseUrl,
+        logger,
+      }),
+    );
+  }
   const transportCounters = new TransportCounters();
   /** What keeps the gateway from being ready, each part with why (/readyz `not_ready`). */
   const notReadyParts = (): Array<{ part: string; reason: string }> => {
@@ -284,6 +367,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       config: config.sessions,
       logger,
       counters: transportCounters,
+      clientRequests,
+      setLogLevel: (id, level) => upstreamMessages.setLogLevel(id, level),
     }),
     timeArrivals: tracing !== undefined,
     metrics:
@@ -308,6 +393,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
             requests_refused_in_flight: transportCounters.refusedInFlight,
             notifications_dropped: transportCounters.droppedNotifications,
           },
+          // What upstreams sent of their own accord: log messages relayed and dropped (by
+          // reason), and the gateway's questions to clients still waiting for an answer.
+          upstream_notifications: {
+            relayed: upstreamMessages.counters.relayed,
+            dropped: { ...upstreamMessages.counters.dropped },
+          },
+          client_requests_waiting: clientRequests.size,
           ...(drain.stopping
             ? { shutting_down: { requests_in_progress: drain.requestsInProgress } }
             : {}),

@@ -33,3 +33,13 @@ export {
 export { MemoryStore } from '../sessions/memory-store.js';
 export { ARGS_DIGEST_HEX, type HistoryEntry } from '../sessions/session.js';
 export type { LoadedSession, SessionRecord, SessionStore } from '../sessions/store.js';
+// The guardrails' parts, for the benchmark (bench/lib/guardrails-worker.mjs).
+export { ArgumentSchemas } from '../pipeline/stages/validate-arguments.js';
+export { Walker, DEFAULT_WALK_LIMITS } from '../inspect/walk.js';
+export { builtInDetectors } from '../inspect/detectors.js';
+// Tool trust, for the benchmark (bench/lib/trust-worker.mjs).
+export { Catalog, type ItemTrust, type ServerCatalog } from '../upstreams/catalog.js';
+export { assessLists } from '../upstreams/trust/assess.js';
+export { fingerprint } from '../upstreams/trust/fingerprint.js';
+export { NO_PINS, parsePins, type Pins } from '../upstreams/trust/pins.js';
+export { TrustFactCache } from '../policy/trust-facts.js';

@@ -1,37 +1,77 @@
-// Every decided method's chain of stages, assembled here and nowhere else. Adding a
-// capability is a new stage file plus one line in the chains below. `explain()` prints
-// them in order (`mcpgate start --explain`).
+// Every method's chain of stages, assembled here and nowhere else: the decided ones, the
+// decision on delivering a resource update, and the task methods (bound to their session,
+// not decided again). Adding a capability is a new stage file plus one line in the chains
+// below. `explain()` prints them in order (`mcpgate start --explain`).
 import type { DecisionLog } from '../audit/decision-log.js';
+import type { ApprovalsConfig } from '../config/approvals.js';
+import {
+  guardrailsSchema,
+  resolveGuardrails,
+  type GuardrailsConfig,
+} from '../config/guardrails.js';
 import type { CredentialBroker } from '../credentials/broker.js';
+import { builtInDetectors } from '../inspect/detectors.js';
+import { ExternalInspector } from '../inspect/external.js';
+import { Walker } from '../inspect/walk.js';
 import { POLICY_DENIED, RpcError } from '../mcp/jsonrpc/errors.js';
 import { decide, type DecisionEvaluation } from '../policy/decide.js';
 import type { Decision } from '../policy/decision.js';
 import { DECISION_ENTRYPOINT } from '../policy/engine.js';
 import type { PolicyHolder } from '../policy/holder.js';
-import { buildAdminInput, type PolicyAction } from '../policy/input.js';
+import { buildAdminInput, type PolicyAction, type PolicyInput } from '../policy/input.js';
 import type { Identity } from '../identity/identity.js';
 import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { Logger } from '../util/logger.js';
+import type { Catalog } from '../upstreams/catalog.js';
+import { ApprovalDesk } from './approval-desk.js';
 import { Chain, type Stage, type StageTimer } from './chain.js';
-import type { RequestContext } from './context.js';
+import { RequestContext, type ChainMethod, type SessionNotifier } from './context.js';
+import { answerConfiguredRoots } from './stages/answer-roots.js';
+import { holdForApproval } from './stages/approval.js';
+import { askTheClient } from './stages/ask-client.js';
 import { auditDecision, auditVisible, recorded } from './stages/audit.js';
+import { auditResultDecision } from './stages/audit-result.js';
+import { bindTask } from './stages/bind-task.js';
 import { buildRequestInput, type GatewayFacts } from './stages/build-input.js';
+import { obligationsCarriedOut } from './stages/carry-out.js';
+import { checkUpstreamAsk } from './stages/check-ask.js';
+import { checkSessionOpen } from './stages/check-session.js';
 import { checkToolOutput } from './stages/check-output.js';
+import { offerCompletionValues, showCompletionValues } from './stages/completion-values.js';
 import { issueCredential } from './stages/credential.js';
 import { decideRequest } from './stages/decide.js';
+import { decideResult } from './stages/decide-result.js';
 import { decideVisibleItems } from './stages/decide-visible.js';
+import { deliverUpdate } from './stages/deliver-update.js';
 import { endUnrecordedSession } from './stages/end-unrecorded-session.js';
 import { forwardToUpstream } from './stages/forward.js';
+import { forwardTask } from './stages/forward-task.js';
+import { holdingLimit } from './stages/holding-limit.js';
+import { inspectArguments } from './stages/inspect-arguments.js';
+import { inspectResult } from './stages/inspect-result.js';
+import { listTasks } from './stages/list-tasks.js';
 import { namespaceResultAddresses } from './stages/namespace-result.js';
 import { openSession, type SessionOpenLimits } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
 import { beginObservation, endObservation, type RequestTelemetry } from './stages/observe.js';
+import { measureUpstreamCall } from './stages/observe-upstream.js';
+import { recordFindings } from './stages/record-findings.js';
 import { forwardRequestMeta } from './stages/request-meta.js';
 import { resolveTarget } from './stages/resolve-target.js';
+import { resolveTask } from './stages/resolve-task.js';
 import { showInstructions } from './stages/show-instructions.js';
 import { showVisible } from './stages/show-visible.js';
+import { holdSubscription } from './stages/subscribe.js';
 import { terminateWhenObliged, type TerminateSession } from './stages/terminate.js';
+import { validateArguments } from './stages/validate-arguments.js';
+import {
+  MAX_SUBSCRIPTIONS_PER_SESSION,
+  ResourceSubscriptions,
+  type Subscriber,
+} from './subscriptions.js';
+import { MAX_TASKS_PER_SESSION, TaskBindings } from './tasks.js';
+import { UrlElicitations } from './url-elicitations.js';
 
 export interface PipelineDeps {
   policy: PolicyHolder;
@@ -44,10 +84,22 @@ export interface PipelineDeps {
   broker: CredentialBroker;
   /** Ends a session everywhere after the current answer (obligation terminate_session). */
   terminate: TerminateSession;
+  /** Sends a notification on a session's own stream (resource updates, task status). */
+  notify: SessionNotifier;
   /** Per-stage timings for metrics; absent, no clock is read. */
   timer?: StageTimer;
   /** Metrics and traces of every request; absent (both off), no chain has the observe stages. */
   telemetry?: RequestTelemetry;
+  /** How require_approval is carried out; the approval page's base URL. */
+  approvals: ApprovalsConfig;
+  consoleUrl: () => string;
+  /** The guardrails (argument schemas, inspection, external inspectors); absent: the defaults. */
+  guardrails?: GuardrailsConfig;
+}
+
+/** The guardrails of a configuration that says nothing about them. */
+export function defaultGuardrails(): GuardrailsConfig {
+  return resolveGuardrails(guardrailsSchema.parse(undefined), '.', []);
 }
 
 /** What session/open decided, for the HTTP layer to answer. */
@@ -63,47 +115,184 @@ export interface SessionOpening {
 }
 
 export class Pipeline {
-  private readonly chains = new Map<PolicyAction, Chain>();
+  private readonly chains = new Map<ChainMethod, Chain>();
+  /** Approvals: the held calls' side and the approvers' (admin API, console). */
+  readonly approvals: ApprovalDesk;
+  /** The resource subscriptions of the sessions this process holds. */
+  readonly subscriptions: ResourceSubscriptions;
+  /** The tasks this process's sessions created. */
+  readonly tasks: TaskBindings;
+  /** The URL elicitations sessions were asked, for their completions (upstream-messages.ts). */
+  readonly elicitations = new UrlElicitations();
 
   constructor(private readonly deps: PipelineDeps) {
     const { policy, registry, store, limits, decisionLog, logger, gateway, broker } = deps;
+    this.approvals = new ApprovalDesk({
+      approvals: store.approvals,
+      config: deps.approvals,
+      decisionLog,
+      decideAdmin: (input, remoteAddress, parent) =>
+        this.decideAdminInput(input, remoteAddress, parent),
+      gateway,
+      consoleUrl: deps.consoleUrl,
+      logger,
+    });
     const resolve = resolveTarget(registry);
-    const input = buildRequestInput(gateway, registry);
+    const input = buildRequestInput(gateway, registry, policy);
     const decideStage = decideRequest(policy, logger);
     const credential = issueCredential(registry, broker);
     const record = recordCall(store, limits);
     const audit = auditDecision(decisionLog);
     const meta = forwardRequestMeta();
-    const forward = forwardToUpstream(registry, deps.telemetry);
-    const addresses = namespaceResultAddresses();
+    const forward = measureUpstreamCall(forwardToUpstream(registry), deps.telemetry ?? {});
+    const addresses = namespaceResultAddresses(registry);
     const terminate = terminateWhenObliged(deps.terminate);
+    const approval = holdForApproval(this.approvals, registry, credential);
+    const guardrails = deps.guardrails ?? defaultGuardrails();
+    const walker = new Walker(builtInDetectors(guardrails.nationalIds), guardrails.inspection);
+    // Before the decision: the arguments' schema, then what they carry.
+    const checkArguments = guardrails.checkArgumentSchemas ? [validateArguments(logger)] : [];
+    const argumentFacts = guardrails.inspect ? [inspectArguments(walker)] : [];
+    // After the call: the result inspected, decided on, logged, its findings recorded.
+    const inspectors = guardrails.inspectors.map((c) => new ExternalInspector(c));
+    const resultStages =
+      guardrails.inspect || inspectors.length > 0
+        ? [
+            inspectResult(walker, inspectors, logger),
+            decideResult(policy, logger, guardrails.decideResults),
+            auditResultDecision(decisionLog),
+          ]
+        : [];
+    const findings = recordFindings(store);
 
     // A decided call: what it is, the policy's decision, what the decision obliges, the call.
-    const call = (action: PolicyAction, render: (ctx: RequestContext) => unknown, after: Stage[]) =>
+    // `before`: checks and facts before the decision; `limit`: a bound on what the call
+    // would leave the session holding, checked before it is recorded.
+    const call = (
+      action: PolicyAction,
+      render: (ctx: RequestContext) => unknown,
+      before: Stage[],
+      after: Stage[],
+      limit: Stage[] = [],
+    ) =>
       this.add(
         action,
         [
           resolve,
+          ...before,
           input,
           decideStage,
+          ...limit,
           credential,
           record,
           audit,
+          approval,
           meta,
           forward,
+          ...resultStages,
+          findings,
           addresses,
           ...after,
           terminate,
         ],
         render,
       );
-    call('tools/call', renderToolCall, [checkToolOutput()]);
-    call('resources/read', renderOrThrow, []);
-    call('prompts/get', renderOrThrow, []);
+    const tasks = (this.tasks = new TaskBindings(deps.notify));
+    const taskLimit = holdingLimit({
+      name: 'tasks',
+      held: (ctx) =>
+        ctx.params.task === undefined ? undefined : tasks.count(ctx.session.record.id),
+      limit: MAX_TASKS_PER_SESSION,
+      reason: (limit) =>
+        `this session holds ${limit} tasks, the most it may; wait for one to end (its ttl) or call the tool without params.task`,
+    });
+    const checkOutput = checkToolOutput();
+    call(
+      'tools/call',
+      renderToolCall,
+      [...checkArguments, ...argumentFacts],
+      [bindTask(registry, tasks), checkOutput],
+      [taskLimit],
+    );
+    call('resources/read', renderOrThrow, [], []);
+    call('prompts/get', renderOrThrow, argumentFacts, []);
 
-    // A list: one decision for the whole list, then only what it made visible.
+    // completion/complete: decided like a call (the typed value can leak), then the values
+    // the upstream suggests are shown only as far as the policy makes them visible.
     const decideVisible = decideVisibleItems(policy, logger);
     const auditVisibleItems = auditVisible(decisionLog);
+    this.add(
+      'completion/complete',
+      [
+        resolve,
+        input,
+        decideStage,
+        credential,
+        record,
+        audit,
+        meta,
+        forward,
+        offerCompletionValues(),
+        decideVisible,
+        auditVisibleItems,
+        showCompletionValues(),
+        terminate,
+      ],
+      renderOrThrow,
+    );
+
+    // Resource subscriptions: decided like a read; the upstream is subscribed once per
+    // connection and URI (pipeline/subscriptions.ts).
+    const subscriptions = (this.subscriptions = new ResourceSubscriptions(
+      (server, uri, subscriber) => this.deliverUpdate(server, uri, subscriber),
+      logger,
+    ));
+    const subscriptionLimit = holdingLimit({
+      name: 'resource subscriptions',
+      held: (ctx) => {
+        const { target } = ctx;
+        const sessionId = ctx.session.record.id;
+        if (ctx.action !== 'resources/subscribe' || target?.kind !== 'resource') return undefined;
+        if (subscriptions.has(sessionId, target.server, target.uri)) return undefined;
+        return subscriptions.count(sessionId);
+      },
+      limit: MAX_SUBSCRIPTIONS_PER_SESSION,
+      reason: (limit) =>
+        `this session holds ${limit} resource subscriptions, the most it may; unsubscribe from one (resources/unsubscribe) first`,
+    });
+    const hold = holdSubscription(registry, subscriptions);
+    this.add(
+      'resources/subscribe',
+      [resolve, input, decideStage, subscriptionLimit, credential, record, audit, hold, terminate],
+      renderOrThrow,
+    );
+    this.add(
+      'resources/unsubscribe',
+      [resolve, input, decideStage, credential, record, audit, hold, terminate],
+      renderOrThrow,
+    );
+    // An upstream's update of a subscribed resource: delivered to a session only while the
+    // policy lets that session read it. Not a request of the client's: nothing is recorded.
+    this.add(
+      'notifications/resources/updated',
+      [resolve, input, decideStage, audit, deliverUpdate(deps.notify)],
+      (ctx) => ctx.decision?.allow === true,
+    );
+
+    // Tasks: bound to the session and principal that created them, not decided again; a
+    // task's result goes through the result stages of the call that created it.
+    const findTask = resolveTask(registry, tasks);
+    const toTask = measureUpstreamCall(forwardTask(registry), deps.telemetry ?? {});
+    this.add('tasks/get', [findTask, credential, meta, toTask], (ctx) => ctx.result);
+    this.add('tasks/cancel', [findTask, credential, meta, toTask], (ctx) => ctx.result);
+    this.add(
+      'tasks/result',
+      [findTask, credential, meta, toTask, addresses, checkOutput],
+      (ctx) => ctx.result,
+    );
+    this.add('tasks/list', [listTasks(tasks, (ctx) => this.run(ctx))], (ctx) => ctx.result);
+
+    // A list: one decision for the whole list, then only what it made visible.
     const visible = [input, decideVisible, auditVisibleItems, showVisible()];
     for (const action of [
       'tools/list',
@@ -113,6 +302,41 @@ export class Pipeline {
     ] as const) {
       this.add(action, visible, (ctx) => ctx.result);
     }
+
+    // What an upstream asks of a session's client: the session as it is now, a well-formed
+    // request the client declared it can answer, the policy's decision with the upstream as
+    // the requester, then the question (roots: the configured ones, unless the client is
+    // asked). A denial is a JSON-RPC error to the upstream, and in the decision log.
+    const session = checkSessionOpen(store, limits);
+    const checkAsk = checkUpstreamAsk();
+    const carryOut = obligationsCarriedOut();
+    const ask = askTheClient(this.elicitations);
+    for (const action of ['sampling/createMessage', 'elicitation/create'] as const) {
+      this.add(
+        action,
+        [session, checkAsk, input, decideStage, carryOut, audit, ask, terminate],
+        renderOrThrow,
+      );
+    }
+    this.add(
+      'roots/list',
+      [
+        session,
+        checkAsk,
+        input,
+        decideStage,
+        carryOut,
+        audit,
+        answerConfiguredRoots(),
+        ask,
+        terminate,
+      ],
+      renderOrThrow,
+    );
+
+    // Which upstreams' log messages a session receives over shared connections: one
+    // visible decision, made when the first such message arrives (log-relay.ts).
+    this.add('notifications/message', [input, decideVisible, auditVisibleItems], (ctx) => ctx);
 
     // session/open: may this user have a session of this purpose; then which upstreams'
     // instructions it is shown (a visible decision over the instruction items).
@@ -133,7 +357,7 @@ export class Pipeline {
   }
 
   private add(
-    action: PolicyAction,
+    action: ChainMethod,
     stages: Stage[],
     render: (ctx: RequestContext) => unknown,
   ): void {
@@ -159,6 +383,37 @@ export class Pipeline {
     const chain = this.chains.get(ctx.action);
     if (!chain) return Promise.reject(new Error(`no chain serves ${ctx.action}`));
     return chain.run(ctx);
+  }
+
+  /** The catalog in force (what the gateway's initialize answer declares depends on it). */
+  get catalog(): Catalog {
+    return this.deps.registry.catalog;
+  }
+
+  /** Releases what the pipeline holds for a session that ended here: subscriptions, tasks. */
+  async releaseSession(sessionId: string): Promise<void> {
+    this.tasks.releaseSession(sessionId);
+    await this.subscriptions.releaseSession(sessionId);
+  }
+
+  /**
+   * One upstream update for one subscribed session: the notifications/resources/updated
+   * chain decides, with the facts of the session's subscribe, and delivers when allowed.
+   */
+  private async deliverUpdate(server: string, uri: string, subscriber: Subscriber): Promise<void> {
+    const { caller, session, protocolVersion } = subscriber.facts;
+    const ctx = new RequestContext(
+      'notifications/resources/updated',
+      undefined,
+      caller,
+      session,
+      protocolVersion,
+      // The address the session subscribed by, as the catalog shows this server's URIs.
+      { uri: this.deps.registry.catalog.exposeUri(server, uri) },
+      undefined,
+      Date.now(),
+    );
+    await this.run(ctx);
   }
 
   /** session/open: may this user have a session of this purpose, and for how long. */
@@ -191,6 +446,19 @@ export class Pipeline {
       this.deps.gateway,
       request.sessionId,
     );
+    return this.decideAdminInput(input, request.remoteAddress, undefined);
+  }
+
+  /**
+   * An admin action's input decided and logged (no session). `parentDecisionId` links an
+   * approval decision to the call it approves. `unrecorded` says why the decision log did
+   * not accept it: then nothing may be done.
+   */
+  async decideAdminInput(
+    input: PolicyInput,
+    remoteAddress: string | undefined,
+    parentDecisionId: string | undefined,
+  ): Promise<{ decision: Decision; decisionId: string; unrecorded?: string }> {
     const evaluation: DecisionEvaluation = decide(this.deps.policy.current(), input);
     const metrics = this.deps.telemetry?.metrics;
     if (metrics !== undefined) {
@@ -215,7 +483,8 @@ export class Pipeline {
         evalNs: evaluation.evalNs,
         reqId: undefined,
         sessionId: undefined,
-        requestedBy: request.remoteAddress,
+        requestedBy: remoteAddress,
+        ...(parentDecisionId === undefined ? {} : { parentDecisionId }),
       },
       evaluation.engine,
     );
@@ -247,6 +516,8 @@ function denialMeta(ctx: RequestContext, decision: Decision): Record<string, unk
 /** tools/call: a denial is a tool error the agent can read, with the decision in _meta. */
 function renderToolCall(ctx: RequestContext): unknown {
   const { decision } = ctx;
+  // A call run as a task answers with a task: its denial can only be a JSON-RPC error.
+  if (ctx.params.task !== undefined) return renderOrThrow(ctx);
   if (!decision?.allow) return deniedToolResult(ctx, decision);
   return ctx.result;
 }

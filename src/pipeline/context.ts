@@ -3,23 +3,40 @@
 // their own part; nothing about the request travels on HTTP objects or in flags read
 // elsewhere. A class, so every context has the same shape (one hidden class for V8).
 import type { RequestId, ServerNotification } from '@modelcontextprotocol/sdk/types.js';
+import type { UpstreamRoots } from '../config/load.js';
 import type { Caller } from '../identity/caller.js';
+import type { ClientRequest } from '../mcp/server/dispatcher.js';
 import type { Identity } from '../identity/identity.js';
 import type { Credential } from '../credentials/broker.js';
+import type { LocatedFinding } from '../inspect/finding.js';
 import type { DecisionEvaluation, VisibleEvaluation } from '../policy/decide.js';
 import { deny as denyDecision, type Decision } from '../policy/decision.js';
-import type { PolicyAction, PolicyInput } from '../policy/input.js';
+import type { CompletionFacts, PolicyAction, PolicyInput, ResultFacts } from '../policy/input.js';
 import { NO_TYPED_OBLIGATIONS, type TypedObligations } from '../policy/obligations.js';
 import type { LoadedSession } from '../sessions/store.js';
 import type { Catalog, PromptEntry, ToolEntry } from '../upstreams/catalog.js';
 import type { Arrival, RequestTrace, TraceCarrier } from '../telemetry/tracing.js';
 import type { Cancellation } from '../util/cancellation.js';
 
-/** The params of a decided MCP request, as the dispatcher validated them with the SDK's schema. */
+/** The methods about a task (MCP 2025-11-25): bound to the task's session, not decided. */
+export type TaskMethod = 'tasks/get' | 'tasks/result' | 'tasks/list' | 'tasks/cancel';
+
+/** Every method a chain serves: the decided ones (policy actions) and the task methods. */
+export type ChainMethod = PolicyAction | TaskMethod;
+
+/** The params of an MCP request, as the dispatcher validated them with the SDK's schema. */
 export interface RequestParams {
   name?: string;
   uri?: string;
   arguments?: Record<string, unknown>;
+  /** completion/complete: the prompt or resource template, and the argument being completed. */
+  ref?: { type: 'ref/prompt'; name: string } | { type: 'ref/resource'; uri: string };
+  argument?: { name: string; value: string };
+  context?: { arguments?: Record<string, string> };
+  /** tools/call run as a task (MCP 2025-11-25). */
+  task?: { ttl?: number };
+  /** tasks/get, tasks/result, tasks/cancel. */
+  taskId?: string;
   /** The client's request metadata; stages/request-meta.ts decides what reaches the upstream. */
   _meta?: Record<string, unknown> & { progressToken?: string | number };
 }
@@ -28,14 +45,64 @@ export interface RequestParams {
 export type Target =
   | { kind: 'tool'; server: string; name: string; id: string; entry: ToolEntry }
   | { kind: 'resource'; server: string; uri: string; id: string }
-  | { kind: 'prompt'; server: string; name: string; id: string; entry: PromptEntry };
+  | { kind: 'prompt'; server: string; name: string; id: string; entry: PromptEntry }
+  | { kind: 'completion'; server: string; id: string; ref: CompletionFacts['ref'] };
+
+/** A task a tools/call created, bound to the session and principal that created it. */
+export interface BoundTask {
+  /** The id the client knows: the gateway's own, never the upstream's. */
+  readonly id: string;
+  readonly sessionId: string;
+  readonly principal: string;
+  /** The upstream's own id of the task. */
+  readonly upstreamId: string;
+  /** The tool call that created it: the task's result is checked as that call's would be. */
+  readonly target: Extract<Target, { kind: 'tool' }>;
+  /** The creating decision's obligations: the credential later requests about it run with. */
+  readonly obligations: TypedObligations;
+  /** Epoch ms after which the gateway forgets the task (its ttl); undefined: with the session. */
+  readonly expiresAt: number | undefined;
+}
 
 /** The MCP request being served: its cancellation, and its own stream for notifications. */
 export interface Exchange {
   readonly cancellation: Cancellation | undefined;
   /** Sends a notification (progress) on the request's own stream. */
   sendNotification(notification: ServerNotification): Promise<void>;
+  /**
+   * Asks the client something (for an upstream) on the request's own stream and resolves
+   * with its answer; `cancellation` withdraws the question.
+   */
+  sendRequest(
+    request: ClientRequest,
+    cancellation?: Cancellation,
+  ): Promise<Record<string, unknown>>;
 }
+
+/**
+ * What an upstream asks of a session's client (sampling/createMessage, elicitation/create,
+ * roots/list): the server asking, its request, and the client request it belongs to. The
+ * context's `exchange` is where the question goes: that request's stream, or the session's.
+ */
+export interface UpstreamAsk {
+  server: string;
+  isolation: 'shared' | 'per-session';
+  transport: 'stdio' | 'http' | 'sse';
+  /** Where the answer to roots/list comes from (the upstream's configuration). */
+  roots: UpstreamRoots;
+  /** The upstream's own request params, validated by the stage that checks the request. */
+  params: Record<string, unknown>;
+  /** Cancelled when the upstream withdraws its request, or its connection closes. */
+  cancellation: Cancellation;
+  /** The client request the upstream is serving, when it is known. */
+  related: RequestContext | undefined;
+}
+
+/** Sends a notification to one session on its own stream, if this process holds it. */
+export type SessionNotifier = (
+  sessionId: string,
+  notification: ServerNotification,
+) => Promise<void>;
 
 /**
  * Why a request was denied, as a stable code (the metric mcpgate_denials_total counts by
@@ -50,7 +117,13 @@ export type DenialCode =
   | 'session_limit'
   | 'store_unavailable'
   | 'decision_log_unavailable'
-  | 'credential';
+  | 'credential'
+  | 'approval_denied'
+  | 'approval_expired'
+  | 'approval_refused'
+  | 'holding_limit'
+  | 'obligation_unsupported'
+  | 'result_denied';
 
 /** Why a stage denied: the reason the user sees, and what the answer must carry. */
 export interface Denial {
@@ -97,6 +170,15 @@ export class RequestContext {
   result: unknown = undefined;
   /** session/open: the instructions the initialize result carries (the policy chose them). */
   instructions: string | undefined = undefined;
+  /** Server-to-client chains: what the upstream asks (see UpstreamAsk). */
+  ask: UpstreamAsk | undefined = undefined;
+  /**
+   * Settles once the upstream's log messages that belong to this call and wait for a
+   * decision have been delivered: the answer goes after them (log-relay.ts).
+   */
+  heldNotifications: Promise<unknown> | undefined = undefined;
+  /** tasks/get, tasks/result, tasks/cancel: the task the request is about. */
+  task: BoundTask | undefined = undefined;
   /** Per-stage durations in ns, when the chain is timed (see Chain). */
   timings: number[] | undefined = undefined;
   /** The request's spans, when it is traced (stages/observe.ts starts them). */
@@ -105,12 +187,27 @@ export class RequestContext {
   thrown: unknown = undefined;
   /** performance.now() when the chain started, when the request is measured. */
   startedAt = 0;
+  /** What the guardrails found in the arguments (facts in input.findings). */
+  argumentFindings: readonly LocatedFinding[] = NO_FINDINGS;
+  /** What the output inspection found in the upstream's answer, before any redaction. */
+  resultInspection: ResultInspection | undefined = undefined;
+  /** Why the result could not be inspected (it is denied, fail closed). */
+  resultRefusal: string | undefined = undefined;
+  /** The decision on the result (tools/result, …), when one was taken. */
+  resultEvaluation: DecisionEvaluation | undefined = undefined;
+  /** The decision log id of the result decision. */
+  resultDecisionId = '';
 
   constructor(
-    readonly action: PolicyAction,
-    readonly requestId: RequestId,
+    readonly action: ChainMethod,
+    /** The JSON-RPC id; undefined for a decision no request asked for (a notification). */
+    readonly requestId: RequestId | undefined,
     readonly caller: Caller,
-    readonly session: LoadedSession,
+    /**
+     * The session as loaded for this request. Server-to-client chains load it again when
+     * the upstream asks (stages/check-session.ts): the session may have changed, or ended.
+     */
+    public session: LoadedSession,
     readonly protocolVersion: string | undefined,
     readonly params: RequestParams,
     readonly exchange: Exchange | undefined,
@@ -144,3 +241,10 @@ export class RequestContext {
 }
 
 const NO_ARGS: Record<string, unknown> = Object.freeze({});
+const NO_FINDINGS: readonly LocatedFinding[] = Object.freeze([]);
+
+/** The output inspection of one result: the findings with their spans, and the facts. */
+export interface ResultInspection {
+  findings: LocatedFinding[];
+  facts: Omit<ResultFacts, 'findings'>;
+}

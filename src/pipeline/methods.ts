@@ -4,12 +4,21 @@
 // is built once and shared by every session.
 import {
   CallToolRequestSchema,
+  CancelTaskRequestSchema,
+  CompleteRequestSchema,
   GetPromptRequestSchema,
+  GetTaskPayloadRequestSchema,
+  GetTaskRequestSchema,
   ListPromptsRequestSchema,
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
+  ListTasksRequestSchema,
   ListToolsRequestSchema,
   ReadResourceRequestSchema,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+  type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Caller } from '../identity/caller.js';
 import {
@@ -18,14 +27,17 @@ import {
   type Method,
   type RequestSchema,
   type ServerDescription,
+  type SessionRpcOptions,
 } from '../mcp/server/dispatcher.js';
-import type { PolicyAction } from '../policy/input.js';
 import type { LoadedSession } from '../sessions/store.js';
+import type { Catalog } from '../upstreams/catalog.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import type { Pipeline } from './chains.js';
-import { RequestContext, type RequestParams } from './context.js';
+import { RequestContext, type ChainMethod, type RequestParams } from './context.js';
+import type { LogLevel } from './log-relay.js';
 import { carrierOf, type Arrival } from '../telemetry/tracing.js';
 import { GATEWAY_INSTRUCTIONS } from './stages/show-instructions.js';
+import { logLevelOf } from './upstream-messages.js';
 
 /** What the HTTP layer passes with every request of a session: who calls, and the session. */
 export interface SessionRequest {
@@ -41,16 +53,30 @@ export interface SessionRequest {
 export type GatewaySessionRpc = SessionRpc<SessionRequest>;
 export type GatewayServerDescription = ServerDescription<SessionRequest>;
 
-/** The description every session of this gateway serves (see createSessionServer). */
-export function describeSessionServer(pipeline: Pipeline): GatewayServerDescription {
-  const method = (schema: RequestSchema, action: PolicyAction): Method<SessionRequest> => ({
+/** Where logging/setLevel puts a session's level (UpstreamMessages.setLogLevel). */
+export type SetLogLevel = (sessionId: string, level: LogLevel) => void;
+
+/**
+ * The description every session of this gateway serves (see createSessionServer).
+ * logging/setLevel is answered here, not decided: it only narrows what the session gets.
+ */
+export function describeSessionServer(
+  pipeline: Pipeline,
+  setLogLevel: SetLogLevel = () => undefined,
+): GatewayServerDescription {
+  const method = (
+    schema: RequestSchema,
+    action: ChainMethod,
+    taskAugmented = false,
+  ): Method<SessionRequest> => ({
     schema,
+    taskAugmented,
     handle: (params, request) => pipeline.run(contextOf(action, params, request)),
   });
 
   const methods = new Map<string, Method<SessionRequest>>([
     ['tools/list', method(ListToolsRequestSchema, 'tools/list')],
-    ['tools/call', method(CallToolRequestSchema, 'tools/call')],
+    ['tools/call', method(CallToolRequestSchema, 'tools/call', true)],
     ['resources/list', method(ListResourcesRequestSchema, 'resources/list')],
     [
       'resources/templates/list',
@@ -59,23 +85,66 @@ export function describeSessionServer(pipeline: Pipeline): GatewayServerDescript
     ['resources/read', method(ReadResourceRequestSchema, 'resources/read')],
     ['prompts/list', method(ListPromptsRequestSchema, 'prompts/list')],
     ['prompts/get', method(GetPromptRequestSchema, 'prompts/get')],
+    ['completion/complete', method(CompleteRequestSchema, 'completion/complete')],
+    ['resources/subscribe', method(SubscribeRequestSchema, 'resources/subscribe')],
+    ['resources/unsubscribe', method(UnsubscribeRequestSchema, 'resources/unsubscribe')],
+    ['tasks/get', method(GetTaskRequestSchema, 'tasks/get')],
+    ['tasks/result', method(GetTaskPayloadRequestSchema, 'tasks/result')],
+    ['tasks/list', method(ListTasksRequestSchema, 'tasks/list')],
+    ['tasks/cancel', method(CancelTaskRequestSchema, 'tasks/cancel')],
+    [
+      'logging/setLevel',
+      {
+        schema: SetLevelRequestSchema,
+        handle: (params, request) => {
+          const session = request.delivery?.context?.session;
+          const level = logLevelOf((params as { level?: unknown } | undefined)?.level);
+          if (!session || !level) throw new Error('logging/setLevel without a session or level');
+          setLogLevel(session.record.id, level);
+          return {};
+        },
+      },
+    ],
   ]);
 
   return {
     serverInfo: { name: 'mcpgate', version: GATEWAY_VERSION },
-    capabilities: {
-      tools: { listChanged: true },
-      resources: { listChanged: true },
-      prompts: { listChanged: true },
+    // Read at each initialize: what the upstreams offer decides part of it.
+    get capabilities() {
+      return gatewayCapabilities(pipeline.catalog);
     },
     instructions: (request) => request?.instructions ?? GATEWAY_INSTRUCTIONS,
     methods,
   };
 }
 
+/**
+ * What the gateway declares at initialize. Lists and their list_changed, and logging, always; resource
+ * subscriptions, completions and tasks only when some upstream offers them (a client would
+ * otherwise use a feature no upstream behind the gateway has).
+ */
+export function gatewayCapabilities(catalog: Catalog): ServerCapabilities {
+  const capabilities: ServerCapabilities = {
+    tools: { listChanged: true },
+    resources: { listChanged: true },
+    prompts: { listChanged: true },
+    // Upstreams' log messages are relayed (log-relay.ts); the level is set here.
+    logging: {},
+  };
+  if (catalog.someServer((c) => c.resources?.subscribe)) {
+    capabilities.resources = { listChanged: true, subscribe: true };
+  }
+  if (catalog.someServer((c) => c.completions)) capabilities.completions = {};
+  if (catalog.someServer((c) => c.tasks?.requests?.tools?.call)) {
+    // tasks/list and tasks/cancel are the gateway's own (cancel needs the task's upstream).
+    capabilities.tasks = { list: {}, cancel: {}, requests: { tools: { call: {} } } };
+  }
+  return capabilities;
+}
+
 /** The one context of this request: built here, passed through its whole chain. */
 function contextOf(
-  action: PolicyAction,
+  action: ChainMethod,
   params: unknown,
   request: InboundRequest<SessionRequest>,
 ): RequestContext {
@@ -102,6 +171,9 @@ function contextOf(
 }
 
 /** The MCP server of one session (or of one request of another replica's session). */
-export function createSessionServer(description: GatewayServerDescription): GatewaySessionRpc {
-  return new SessionRpc(description);
+export function createSessionServer(
+  description: GatewayServerDescription,
+  options?: SessionRpcOptions,
+): GatewaySessionRpc {
+  return new SessionRpc(description, options);
 }

@@ -11,7 +11,12 @@ import {
   type PolicyEngine,
 } from './engine.js';
 import { policyInputJson, type PolicyInput } from './input.js';
-import { checkObligations, NO_TYPED_OBLIGATIONS, type TypedObligations } from './obligations.js';
+import {
+  checkObligations,
+  NO_TYPED_OBLIGATIONS,
+  type DecisionPhase,
+  type TypedObligations,
+} from './obligations.js';
 
 /** What one evaluation produced, with what the decision log needs to record it. */
 interface EvaluationRecord {
@@ -48,11 +53,13 @@ export function serialiseFor(engine: PolicyEngine | undefined, input: PolicyInpu
  * Decides one request with mcp/authz/decision. Never throws for a policy problem: a missing
  * policy, an evaluation failure or a malformed decision is a deny that says why.
  * `input` may be given already serialised (replay and eval pass a logged or hand-written
- * document as it is).
+ * document as it is). `phase` says which obligations can be carried out: a result decision
+ * (tools/result, ...) may redact, a request decision may not.
  */
 export function decide(
   engine: PolicyEngine | undefined,
   input: PolicyInput | string,
+  phase: DecisionPhase = 'call',
 ): DecisionEvaluation {
   const inputJson = typeof input === 'string' ? input : serialiseFor(engine, input);
   if (!engine) return denied(inputJson, '', NO_POLICY, undefined, 0, undefined);
@@ -72,7 +79,7 @@ export function decide(
       err.message,
     );
   }
-  const { decision, obligations } = checkObligations(parseDecision(raw));
+  const { decision, obligations } = checkObligations(parseDecision(raw), phase);
   return {
     decision,
     obligations,
@@ -82,6 +89,18 @@ export function decide(
     engine,
     error: undefined,
   };
+}
+
+/**
+ * A result the gateway refuses without asking the policy (it could not be inspected): the
+ * evaluation record the decision log writes, with the input the policy would have seen.
+ */
+export function refusedByGateway(
+  engine: PolicyEngine | undefined,
+  input: PolicyInput,
+  reason: string,
+): DecisionEvaluation {
+  return denied(serialiseFor(engine, input), engine?.revision ?? '', reason, engine, 0, undefined);
 }
 
 function denied(

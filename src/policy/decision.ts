@@ -9,6 +9,8 @@ export interface Obligations {
   terminate_session: boolean;
   /** session/open only: the session's lifetime in seconds (null: no limit from policy). */
   session_ttl_s: number | null;
+  /** Result decisions: DLP labels the session gets (absent when the policy gives none). */
+  label_session?: string[];
 }
 
 export interface Decision {
@@ -30,7 +32,12 @@ export function deny(reason: string): Decision {
   return { allow: false, reasons: [reason], obligations: { ...NO_OBLIGATIONS, redact: [] } };
 }
 
-const OBLIGATION_KEYS = new Set(Object.keys(NO_OBLIGATIONS));
+const OBLIGATION_KEYS = new Set([...Object.keys(NO_OBLIGATIONS), 'label_session']);
+
+/** A session label: short, lower case, safe as a Redis hash field and in a log line. */
+export const SESSION_LABEL = /^[a-z][a-z0-9_.:-]{0,63}$/;
+/** The most labels one decision may give (a session keeps at most MAX_SESSION_LABELS). */
+export const MAX_LABELS_PER_DECISION = 16;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -75,6 +82,17 @@ export function parseDecision(result: unknown): Decision {
       'policy returned a malformed decision: "session_ttl_s" must be a positive number of seconds',
     );
   }
+  const labels = rawObligations.label_session;
+  if (
+    labels !== undefined &&
+    (!Array.isArray(labels) ||
+      labels.length > MAX_LABELS_PER_DECISION ||
+      !labels.every((l) => typeof l === 'string' && SESSION_LABEL.test(l)))
+  ) {
+    return deny(
+      `policy returned a malformed decision: "label_session" must be a list of at most ${MAX_LABELS_PER_DECISION} labels of a-z 0-9 _ . : - (starting with a letter)`,
+    );
+  }
   const decision: Decision = {
     allow: result.allow,
     reasons: reasons,
@@ -87,6 +105,7 @@ export function parseDecision(result: unknown): Decision {
       session_ttl_s: ttl,
     },
   };
+  if (labels !== undefined) decision.obligations.label_session = labels as string[];
   if (!decision.allow && decision.reasons.length === 0) {
     decision.reasons = ['denied by policy (the policy gave no reason)'];
   }

@@ -8,6 +8,12 @@ import type * as OpaWasm from '@open-policy-agent/opa-wasm';
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import type { WasmBundle } from './bundle/read.js';
 import { McpgateError } from '../util/errors.js';
+import { parsePins, PinsError, type Pins } from '../upstreams/trust/pins.js';
+import {
+  parseRegistryData,
+  RegistryDataError,
+  type UpstreamRegistryData,
+} from '../upstreams/trust/identity.js';
 
 // The package's ESM entry exports only the async loadPolicy; the synchronous loader (used
 // to rebuild an instance in the middle of a request) is on its CommonJS entry.
@@ -73,8 +79,13 @@ export class PolicyEngine {
   /** A view of the instance's linear memory, renewed whenever the memory grows. */
   private bytes = new Uint8Array(0);
   private readonly module: WebAssembly.Module;
-  /** Re-instantiate when a spike left linear memory this large (it never shrinks). */
-  private readonly resetAboveBytes: number;
+  /**
+   * Re-instantiate when a spike left linear memory this large (it never shrinks): the
+   * headroom above what the loaded policy and its data take (set by instantiate), so that
+   * large data (the path rules' Unicode table) does not make every evaluation a reset.
+   */
+  private resetAboveBytes = 0;
+  private readonly headroomBytes: number;
 
   private constructor(
     readonly revision: string,
@@ -87,9 +98,13 @@ export class PolicyEngine {
      * leaves it out of every input (pipeline/input.ts policyInputJson).
      */
     readonly omitsHistory: boolean,
+    /** The approved fingerprints of catalog items in this bundle's data (data.pins). */
+    readonly pins: Pins,
+    /** The registered upstreams in this bundle's data (data.registry). */
+    readonly upstreamRegistry: UpstreamRegistryData,
   ) {
     this.module = module;
-    this.resetAboveBytes = Math.max(memory.initialPages * 4, 64) * PAGE_BYTES;
+    this.headroomBytes = Math.max(memory.initialPages * 4, 64) * PAGE_BYTES;
     this.policy = this.instantiate();
   }
 
@@ -108,12 +123,32 @@ export class PolicyEngine {
           `prepares when it loads a policy; move that data elsewhere`,
       );
     }
+    let pins: Pins;
+    let upstreamRegistry: UpstreamRegistryData;
+    try {
+      pins = parsePins(bundle.data, `bundle ${bundle.revision}`);
+      upstreamRegistry = parseRegistryData(bundle.data, `bundle ${bundle.revision}`);
+    } catch (err) {
+      if (err instanceof PinsError) {
+        throw new PolicyLoadError(
+          `${err.message}; fix rego/pins/data.json (mcpgate tools pin writes it)`,
+        );
+      }
+      if (err instanceof RegistryDataError) {
+        throw new PolicyLoadError(
+          `${err.message}; fix rego/registry/data.json (mcpgate registry add writes it)`,
+        );
+      }
+      throw err;
+    }
     const engine = new PolicyEngine(
       bundle.revision,
       module,
       bundle.data,
       memory,
       bundle.unreadInput.includes('session.history'),
+      pins,
+      upstreamRegistry,
     );
     for (const entrypoint of [DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT]) {
       if (!engine.hasEntrypoint(entrypoint)) {
@@ -175,6 +210,7 @@ export class PolicyEngine {
     } catch (err) {
       throw new PolicyLoadError(`cannot instantiate policy: ${describeThrown(err)}`);
     }
+    this.resetAboveBytes = policy.mem.buffer.byteLength + this.headroomBytes;
     const exports = (policy.wasmInstance as WebAssembly.Instance).exports;
     this.opaEval =
       Number(policy.minorVersion) >= 2 && typeof exports.opa_eval === 'function'

@@ -6,6 +6,7 @@
 // rate-limit windows that have ended. Every method body is synchronous, so recordCall() is
 // atomic by construction: no other call can run between its checks and its updates.
 import type { Logger } from '../util/logger.js';
+import { MemoryApprovals } from './memory-approvals.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import type {
   ListedSession,
@@ -19,6 +20,7 @@ import type {
   SessionStore,
   StoreHealth,
 } from './store.js';
+import { MAX_SESSION_LABELS } from './store.js';
 
 /** The fixed window of a rate rule that `now` falls in. Shared with the Redis store. */
 export interface RateWindow {
@@ -82,6 +84,9 @@ interface StoredSession {
   /** Calls of a new target once summary held summaryLimit targets. */
   untracked: number;
   counters: SessionCounters;
+  /** DLP labels, and finding counts by type (MAX_SESSION_LABELS of each at most). */
+  labels: Set<string>;
+  findingCounts: Map<string, number>;
 }
 
 /** Adds a decided call to the session's summary (see SessionStore.recordCall). */
@@ -150,9 +155,11 @@ export class MemoryStore implements SessionStore {
   private readonly listeners: Array<(id: string, reason: string) => void> = [];
   private readonly sweeper: NodeJS.Timeout;
   private readonly logger: Logger | undefined;
+  readonly approvals: MemoryApprovals;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.logger = options.logger;
+    this.approvals = new MemoryApprovals(options.logger);
     this.sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 10_000);
     this.sweeper.unref();
   }
@@ -179,6 +186,8 @@ export class MemoryStore implements SessionStore {
       summarized: 0,
       untracked: 0,
       counters: { calls: 0, denied: 0 },
+      labels: new Set(),
+      findingCounts: new Map(),
     });
     return Promise.resolve({ kind: 'created' });
   }
@@ -196,13 +205,42 @@ export class MemoryStore implements SessionStore {
     session.lastUsedAt = now;
     const rates: Record<string, number> = {};
     for (const rule of rateRules) rates[rule.name] = this.count(rule, now);
-    return Promise.resolve({
+    const loaded: LoadedSession = {
       record: session.record,
       history: historyLimit > 0 ? session.history.slice(-historyLimit) : [],
       summary: summaryOf(session),
       counters: { calls: session.counters.calls, denied: session.counters.denied },
       rates,
-    });
+    };
+    if (session.labels.size > 0 || session.findingCounts.size > 0) {
+      loaded.dlp = {
+        labels: [...session.labels].sort(),
+        findingCounts: Object.fromEntries(session.findingCounts),
+      };
+    }
+    return Promise.resolve(loaded);
+  }
+
+  recordFindings(
+    id: string,
+    labels: readonly string[],
+    counts: Readonly<Record<string, number>>,
+  ): Promise<boolean> {
+    const now = Date.now();
+    const session = this.live(id, now);
+    if (!session) return Promise.resolve(false);
+    session.lastUsedAt = now;
+    for (const label of labels) {
+      if (session.labels.size < MAX_SESSION_LABELS || session.labels.has(label)) {
+        session.labels.add(label);
+      }
+    }
+    for (const [type, n] of Object.entries(counts)) {
+      const current = session.findingCounts.get(type);
+      if (current !== undefined) session.findingCounts.set(type, current + n);
+      else if (session.findingCounts.size < MAX_SESSION_LABELS) session.findingCounts.set(type, n);
+    }
+    return Promise.resolve(true);
   }
 
   recordCall(id: string, entry: HistoryEntry, options: RecordOptions): Promise<RecordOutcome> {

@@ -29,7 +29,9 @@
 //                                          outlives each member. Ids of sessions that have
 //                                          ended are dropped when the set is full.
 //   p events                               pub/sub channel (not a key): {type:'terminated', id,
-//                                          reason, origin}.
+//                                          reason, origin}, and {type:'approval', id, state,
+//                                          origin} (redis/approvals.ts, which lists the keys
+//                                          of approvals).
 // Nothing secret is stored: the record holds no tokens by design, the history holds digests.
 // There is no index of sessions: list() scans for p s:{* on every primary (an admin
 // operation), so no key is shared by all sessions and written on every call.
@@ -78,10 +80,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, type ChainableCommander, type Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../util/logger.js';
 import { checkIdleMs, checkLimit, checkRateRules, rateWindow } from './memory-store.js';
+import { RedisApprovals } from './redis/approvals.js';
 import {
   CLAIM_SCRIPT,
   COUNT_SCRIPT,
   CREATE_SCRIPT,
+  FINDINGS_SCRIPT,
   LOAD_SCRIPT,
   RECORD_SCRIPT,
   TERMINATE_SCRIPT,
@@ -96,6 +100,7 @@ import {
 } from './redis/target.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import {
+  MAX_SESSION_LABELS,
   StoreUnavailableError,
   type ListedSession,
   type CreateOutcome,
@@ -103,6 +108,7 @@ import {
   type RateLimitRule,
   type RecordOptions,
   type RecordOutcome,
+  type SessionDlp,
   type SessionRecord,
   type SessionStore,
   type SessionUse,
@@ -160,6 +166,7 @@ const SCRIPTS = {
   count: { command: 'mcpgateSessionCount', lua: COUNT_SCRIPT },
   uncount: { command: 'mcpgateSessionUncount', lua: UNCOUNT_SCRIPT },
   terminate: { command: 'mcpgateSessionTerminate', lua: TERMINATE_SCRIPT },
+  findings: { command: 'mcpgateSessionFindings', lua: FINDINGS_SCRIPT },
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
@@ -225,6 +232,7 @@ export class RedisStore implements SessionStore {
   private readonly where: string;
   private readonly origin = randomUUID();
   private readonly listeners: Array<(id: string, reason: string) => void> = [];
+  readonly approvals: RedisApprovals;
   private readonly scripts: Record<ScriptName, ScriptCall>;
   /** Why each connection is not usable, while it is not (for messages and health). */
   private readonly problem: Partial<Record<Role, string>> = {};
@@ -270,6 +278,16 @@ export class RedisStore implements SessionStore {
     const scripts: Partial<Record<ScriptName, ScriptCall>> = {};
     for (const name of Object.keys(SCRIPTS) as ScriptName[]) scripts[name] = this.define(name);
     this.scripts = scripts as Record<ScriptName, ScriptCall>;
+    this.approvals = new RedisApprovals({
+      prefix: this.prefix,
+      channel: this.channel,
+      origin: this.origin,
+      client: this.redis,
+      run: (op) => this.run(op),
+      primaries: () => (this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis]),
+      userTag,
+      logger: this.logger,
+    });
     this.watch(this.redis, 'commands');
     if (this.redis instanceof Cluster) this.watchNodes(this.redis);
     this.sub = this.openSubscriber();
@@ -470,7 +488,7 @@ export class RedisStore implements SessionStore {
         rates[rule.name] = typeof value === 'string' ? this.decodeCount(id, value) : 0;
       });
     });
-    return {
+    const loaded: LoadedSession = {
       record: this.decodeRecord(id, hash),
       history: history.map((json) => this.decodeEntry(id, json)),
       summary: this.decodeSummary(id, summary, hash.untracked),
@@ -480,6 +498,44 @@ export class RedisStore implements SessionStore {
       },
       rates,
     };
+    if (hash.dlpLabels !== undefined || hash.dlpTypes !== undefined) {
+      loaded.dlp = this.decodeDlp(id, hash);
+    }
+    return loaded;
+  }
+
+  async recordFindings(
+    id: string,
+    labels: readonly string[],
+    counts: Readonly<Record<string, number>>,
+  ): Promise<boolean> {
+    if (!keyable(id)) return false;
+    const [key] = this.sessionKeys(id);
+    const pairs = Object.entries(counts).flatMap(([type, n]) => [type, Math.floor(n)]);
+    let reply: unknown;
+    await this.run(() =>
+      this.withReplicaAck(
+        'findings',
+        [1, key, MAX_SESSION_LABELS, labels.length, ...labels, ...pairs],
+        (r) => {
+          reply = r;
+        },
+      ),
+    );
+    return reply === 1;
+  }
+
+  /** The session hash's `label:<label>` and `findings:<type>` fields (FINDINGS_SCRIPT). */
+  private decodeDlp(id: string, hash: Record<string, string>): SessionDlp {
+    const labels: string[] = [];
+    const findingCounts: Record<string, number> = {};
+    for (const field in hash) {
+      if (field.startsWith('label:')) labels.push(field.slice('label:'.length));
+      else if (field.startsWith('findings:')) {
+        findingCounts[field.slice('findings:'.length)] = this.decodeCount(id, hash[field]);
+      }
+    }
+    return { labels: labels.sort(), findingCounts };
   }
 
   async recordCall(
@@ -1074,6 +1130,15 @@ export class RedisStore implements SessionStore {
   private onMessage(channel: string, message: string): void {
     if (channel !== this.channel) return;
     const value = parseJson(message);
+    if (
+      isPlainObject(value) &&
+      value.type === 'approval' &&
+      typeof value.id === 'string' &&
+      typeof value.state === 'string'
+    ) {
+      this.approvals.heard(value.id, value.state, value.origin);
+      return;
+    }
     if (
       !isPlainObject(value) ||
       value.type !== 'terminated' ||

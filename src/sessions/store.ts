@@ -5,6 +5,7 @@
 //
 // Per call the gateway makes at most two store round trips: load() before the decision and
 // recordCall() after it. Rate limits are checked and counted atomically inside recordCall().
+import type { ApprovalStore } from './approvals.js';
 import type { HistoryEntry, SessionSummary } from './session.js';
 import { McpgateError } from '../util/errors.js';
 
@@ -50,7 +51,20 @@ export interface LoadedSession {
   counters: SessionCounters;
   /** Current fixed-window counts of the rate limits that apply (by rule name). */
   rates: Record<string, number>;
+  /** The session's DLP context: labels and finding counts (absent: none yet). */
+  dlp?: SessionDlp;
 }
+
+/** What the guardrails found in a session so far, for every later decision. */
+export interface SessionDlp {
+  /** Sorted. */
+  labels: string[];
+  /** By finding type. */
+  findingCounts: Record<string, number>;
+}
+
+/** At most this many labels and finding types per session: a policy bug cannot grow it. */
+export const MAX_SESSION_LABELS = 64;
 
 /**
  * Whose calls a rate-limit counter counts: those of the session being loaded or recorded,
@@ -111,6 +125,8 @@ export class StoreUnavailableError extends McpgateError {
 }
 
 export interface SessionStore {
+  /** Approvals waiting for a person, shared like the sessions (approvals.ts). */
+  readonly approvals: ApprovalStore;
   /**
    * Creates a session; it vanishes after idleMs without use, or at expiresAt. With
    * `maxPerPrincipal`, the session is created only while its principal has fewer sessions
@@ -138,6 +154,16 @@ export interface SessionStore {
    * checks every rate rule and counts it in all of them, or in none if any is full.
    */
   recordCall(id: string, entry: HistoryEntry, options: RecordOptions): Promise<RecordOutcome>;
+  /**
+   * Adds labels and finding counts to the session's DLP context (one atomic round trip).
+   * Labels and types beyond MAX_SESSION_LABELS are not added. Returns false when the
+   * session is gone.
+   */
+  recordFindings(
+    id: string,
+    labels: readonly string[],
+    counts: Readonly<Record<string, number>>,
+  ): Promise<boolean>;
   /** Ends a session everywhere: removed from the store and announced to every replica. */
   terminate(id: string, reason: string): Promise<boolean>;
   /** Called (on every replica) when any replica terminates a session. */

@@ -1,6 +1,8 @@
 // A session store that reports the duration and failure of every operation of the store it
 // wraps (mcpgate_session_store_duration_seconds and _errors_total). The gateway wraps its
-// store in this only when metrics are on; otherwise nothing reads a clock.
+// store in this only when metrics are on; otherwise nothing reads a clock. The approvals
+// the store keeps are passed through untimed (a person's pace, not a request's).
+import type { ApprovalStore } from './approvals.js';
 import type { HistoryEntry } from './session.js';
 import type {
   CreateOutcome,
@@ -15,7 +17,8 @@ import type {
   StoreHealth,
 } from './store.js';
 
-export type StoreOperation = 'create' | 'load' | 'record' | 'terminate' | 'list';
+export type StoreOperation =
+  'create' | 'load' | 'record' | 'record_findings' | 'terminate' | 'list';
 
 /** Receives one finished operation: its duration in seconds, and whether it failed. */
 export type StoreObserver = (operation: StoreOperation, seconds: number, failed: boolean) => void;
@@ -25,6 +28,10 @@ export class TimedStore implements SessionStore {
     private readonly inner: SessionStore,
     private readonly observe: StoreObserver,
   ) {}
+
+  get approvals(): ApprovalStore {
+    return this.inner.approvals;
+  }
 
   private async timed<T>(operation: StoreOperation, run: () => Promise<T>): Promise<T> {
     const started = performance.now();
@@ -53,6 +60,14 @@ export class TimedStore implements SessionStore {
 
   recordCall(id: string, entry: HistoryEntry, options: RecordOptions): Promise<RecordOutcome> {
     return this.timed('record', () => this.inner.recordCall(id, entry, options));
+  }
+
+  recordFindings(
+    id: string,
+    labels: readonly string[],
+    counts: Readonly<Record<string, number>>,
+  ): Promise<boolean> {
+    return this.timed('record_findings', () => this.inner.recordFindings(id, labels, counts));
   }
 
   terminate(id: string, reason: string): Promise<boolean> {

@@ -204,7 +204,7 @@ class WorkerOtlpExporter implements SpanExporter {
       this.pending.delete(reply.id);
       this.settle(job, reply.ok ? undefined : new Error(reply.error));
     });
-    this.worker.on('error', (err) => {
+    this.worker.on('error', (err: Error) => {
       for (const job of this.pending.values()) this.settle(job, err);
       this.pending.clear();
     });

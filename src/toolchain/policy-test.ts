@@ -156,13 +156,10 @@ export interface PolicyTestReport {
 }
 
 /** The share of policy lines (not test lines) that `opa test` executes, and where it misses. */
-export function policyCoverage(layout: RegoLayout): PolicyTestReport['coverage'] {
-  const result = runOpa(
-    ['test', '--coverage', '--ignore', 'schema', '--ignore', 'capabilities.json', '.'],
-    {
-      cwd: layout.regoDir,
-    },
-  );
+export function policyCoverage(layout: RegoLayout, timeout: string): PolicyTestReport['coverage'] {
+  const result = runOpa(['test', '--coverage', ...opaTestFlags(timeout), '.'], {
+    cwd: layout.regoDir,
+  });
   let report: {
     files?: Record<
       string,
@@ -178,6 +175,13 @@ export function policyCoverage(layout: RegoLayout): PolicyTestReport['coverage']
   } catch {
     if (/^(?:FAIL|ERROR): \d+\/\d+$/m.test(result.stdout))
       return { percent: undefined, uncovered: [] };
+    // Tracing makes every test several times slower: one can pass the plain run and still
+    // run out of time here, and opa then prints only the cancellation.
+    if (result.stderr.includes('eval_cancel_error')) {
+      throw new ToolchainError(
+        `opa test --coverage: a test ran out of time (--timeout ${timeout}; tracing makes tests several times slower); give it more, e.g. --timeout 5m:\n${result.stderr.trim()}`,
+      );
+    }
     throw new ToolchainError(
       `opa test --coverage did not answer JSON:\n${result.stderr || result.stdout}`,
     );
@@ -194,7 +198,10 @@ export function policyCoverage(layout: RegoLayout): PolicyTestReport['coverage']
   return { percent: total === 0 ? 100 : (covered / total) * 100, uncovered };
 }
 
-const OPA_TEST_IGNORES = ['--ignore', 'schema', '--ignore', 'capabilities.json'];
+/** What every `opa test` run gets: the non-policy entries left out, each test's time limit. */
+function opaTestFlags(timeout: string): string[] {
+  return ['--ignore', 'schema', '--ignore', 'capabilities.json', '--timeout', timeout];
+}
 
 /** The names of the tests `opa test` (not verbose) reports as FAIL or ERROR. */
 function failedTests(output: string): string[] {
@@ -206,8 +213,9 @@ function failedTests(output: string): string[] {
  * every step makes evaluation about ten times slower) and runs only the failures again
  * with -v, so each is shown in full.
  */
-export function opaTest(layout: RegoLayout, verbose: boolean): OpaTestResult {
-  const run = runOpa(['test', ...OPA_TEST_IGNORES, ...(verbose ? ['-v'] : []), layout.regoDir]);
+export function opaTest(layout: RegoLayout, verbose: boolean, timeout: string): OpaTestResult {
+  const flags = opaTestFlags(timeout);
+  const run = runOpa(['test', ...flags, ...(verbose ? ['-v'] : []), layout.regoDir]);
   const output = run.stdout + run.stderr;
   const counts = /^(?:PASS|FAIL|ERROR|SKIPPED): (\d+)\/(\d+)$/m.exec(output);
   const total = Number(counts?.[2] ?? 0);
@@ -217,15 +225,15 @@ export function opaTest(layout: RegoLayout, verbose: boolean): OpaTestResult {
   const failed = failedTests(output);
   if (failed.length === 0) return { ok, total, passed, output }; // a load or compile error
   const pattern = `^(${failed.map((name) => name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`;
-  const again = runOpa(['test', ...OPA_TEST_IGNORES, '-v', '--run', pattern, layout.regoDir]);
+  const again = runOpa(['test', ...flags, '-v', '--run', pattern, layout.regoDir]);
   return { ok, total, passed, output: again.stdout + again.stderr };
 }
 
 export async function runPolicyTests(
   layout: RegoLayout,
-  options: { verbose?: boolean } = {},
+  options: { verbose?: boolean; timeout: string },
 ): Promise<PolicyTestReport> {
-  const goTests = opaTest(layout, options.verbose === true);
+  const goTests = opaTest(layout, options.verbose === true, options.timeout);
   const cases = readCases(layout.casesFile);
   const dir = mkdtempSync(join(tmpdir(), 'mcpgate-policy-test-'));
   try {
@@ -248,7 +256,10 @@ export async function runPolicyTests(
     });
     return {
       opaTest: goTests,
-      coverage: policyCoverage(layout),
+      // A failing test makes opa report failures instead of coverage: not measured.
+      coverage: goTests.ok
+        ? policyCoverage(layout, options.timeout)
+        : { percent: undefined, uncovered: [] },
       cases: outcomes,
     };
   } finally {

@@ -1,14 +1,18 @@
-// One live MCP client connection to one upstream server (a stdio child or a Streamable
-// HTTP endpoint). It restarts itself with exponential backoff when the child exits or the
-// connection drops; while it is down every call fails at once with a clear reason. Nothing
-// from a request ever reaches the command line, the environment or the headers: they come
-// from the configuration only.
+// One live MCP client connection to one upstream server (a stdio child, a Streamable
+// HTTP endpoint or a legacy HTTP+SSE one). It restarts itself with exponential backoff
+// when the child exits or the connection drops; while it is down every call fails at once
+// with a clear reason. Nothing from a request ever reaches the command line, the
+// environment or the headers: they come from the configuration only.
 import { EventEmitter } from 'node:events';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import {
   CallToolResultSchema,
+  CancelTaskResultSchema,
+  CompleteResultSchema,
+  CreateTaskResultSchema,
   EmptyResultSchema,
   GetPromptResultSchema,
+  GetTaskResultSchema,
   ListPromptsResultSchema,
   ListResourcesResultSchema,
   ListResourceTemplatesResultSchema,
@@ -16,6 +20,10 @@ import {
   ReadResourceResultSchema,
   type CallToolRequest,
   type CallToolResult,
+  type ClientCapabilities,
+  type CompleteRequest,
+  type CompleteResult,
+  type CreateTaskResult,
   type GetPromptRequest,
   type GetPromptResult,
   type Progress,
@@ -28,11 +36,14 @@ import { readValue } from '../config/secrets.js';
 import { CredentialError } from '../credentials/broker.js';
 import type { Cancellation } from '../util/cancellation.js';
 import type { Logger } from '../util/logger.js';
-import { INTERNAL_ERROR, REQUEST_TIMEOUT } from '../mcp/jsonrpc/codes.js';
+import { INTERNAL_ERROR, METHOD_NOT_FOUND, REQUEST_TIMEOUT } from '../mcp/jsonrpc/codes.js';
 import { RpcError } from '../mcp/jsonrpc/errors.js';
 import { McpgateError } from '../util/errors.js';
 import type { ServerCatalog } from './catalog.js';
+import type { PeerCertificate } from 'node:tls';
+import { UpstreamIdentityError, type IdentityGate } from './trust/identity.js';
 import { HttpClientTransport } from '../mcp/client/http-transport.js';
+import { SseClientTransport } from '../mcp/client/sse-transport.js';
 import {
   UpstreamCancelledError,
   UpstreamClosedError,
@@ -40,7 +51,10 @@ import {
   UpstreamRpc,
   UpstreamRpcError,
   UpstreamTimeoutError,
+  type MessageSource,
   type RequestOptions,
+  type ResultSchema,
+  type ServerRequest,
   type UpstreamTransport,
 } from '../mcp/client/rpc-client.js';
 
@@ -52,21 +66,51 @@ export class UpstreamUnavailableError extends McpgateError {
   static override readonly code = 'ERR_UPSTREAM_UNAVAILABLE';
 }
 
-/** Pages through a cursor-paginated list to the end (bounded, against a looping server). */
+/**
+ * A server's lists break a bound (too many items or pages, a cursor that repeats): the read
+ * is refused as it is, not retried by reconnecting, and the message says which bound.
+ */
+export class CatalogLimitError extends McpgateError {
+  static override readonly code = 'ERR_CATALOG_LIMIT';
+}
+
+/** Most pages one list may take; a server that pages on and on is cut off here. */
+export const MAX_LIST_PAGES = 1000;
+
+/**
+ * Pages through a cursor-paginated list to the end, bounded against a looping or endless
+ * server: at most MAX_LIST_PAGES pages and `maxItems` items, and no cursor twice.
+ */
 async function readAllPages<T>(
+  what: string,
+  maxItems: number,
   fetchPage: (
     cursor: string | undefined,
   ) => Promise<{ items: T[]; nextCursor?: string | undefined }>,
 ): Promise<T[]> {
   const items: T[] = [];
+  const cursors = new Set<string>();
   let cursor: string | undefined;
-  for (let page = 0; page < 1000; page++) {
+  for (let page = 0; page < MAX_LIST_PAGES; page++) {
     const result = await fetchPage(cursor);
     items.push(...result.items);
+    if (items.length > maxItems) {
+      throw new CatalogLimitError(
+        `${what} has more than ${maxItems} items (tool_trust.max_list_items); the list was not taken`,
+      );
+    }
     if (!result.nextCursor) return items;
+    if (cursors.has(result.nextCursor)) {
+      throw new CatalogLimitError(
+        `${what} repeats the page cursor ${JSON.stringify(result.nextCursor.slice(0, 40))} after ${page + 1} pages; the list was not taken`,
+      );
+    }
+    cursors.add(result.nextCursor);
     cursor = result.nextCursor;
   }
-  throw new Error('upstream returned more than 1000 pages');
+  throw new CatalogLimitError(
+    `${what} did not end within ${MAX_LIST_PAGES} pages; the list was not taken`,
+  );
 }
 
 /** What one call to an upstream carries besides its params. */
@@ -81,7 +125,29 @@ export interface CallOptions {
   headersExpireAt?: number;
   /** W3C trace context headers for this call only (HTTP upstreams; never kept for later requests). */
   traceHeaders?: TraceCarrier;
+  /**
+   * On whose behalf the call is made (the downstream request): handed back with the
+   * server's requests and notifications that belong to the call.
+   */
+  origin?: unknown;
 }
+
+/**
+ * Who serves what the server sends of its own accord on a connection: its requests
+ * (sampling, elicitation, roots) and notifications other than progress and list_changed.
+ */
+export interface UpstreamPeer {
+  request(connection: UpstreamConnection, request: ServerRequest): Promise<Record<string, unknown>>;
+  notification(
+    connection: UpstreamConnection,
+    method: string,
+    params: Record<string, unknown> | undefined,
+    source: MessageSource,
+  ): void;
+}
+
+/** tool_trust.max_list_items unless configured: items one list may have. */
+export const DEFAULT_MAX_LIST_ITEMS = 10_000;
 
 /** The SDK client's timeout for requests that name none: the catalog reads. */
 const LIST_TIMEOUT_MS = 60_000;
@@ -90,7 +156,21 @@ export interface UpstreamConnectionEvents {
   ready: [];
   down: [reason: string];
   listChanged: [kind: ListKind];
+  /** notifications/resources/updated: the upstream's own URI. */
+  resourceUpdated: [uri: string];
+  /** notifications/tasks/status: the task as the upstream sent it (its own task id). */
+  taskStatus: [task: Record<string, unknown>];
 }
+
+/** The task methods a client may send about a task the upstream runs. */
+export type TaskMethod = 'tasks/get' | 'tasks/result' | 'tasks/cancel';
+
+/** Tasks are created by tools/call only, so tasks/result answers with a tools/call result. */
+const TASK_RESULT_SCHEMAS: Record<TaskMethod, ResultSchema<Record<string, unknown>>> = {
+  'tasks/get': GetTaskResultSchema,
+  'tasks/result': CallToolResultSchema,
+  'tasks/cancel': CancelTaskResultSchema,
+};
 
 export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   private client: UpstreamRpc | undefined;
@@ -100,7 +180,11 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   private lastError = '';
   private connecting: Promise<void> | undefined;
   private restarts = 0;
-  /** Validators of the tools' output schemas, from the last catalog read (as the SDK client). */
+  /**
+   * Where the server's own requests and notifications go: the holder's `peer` at the time
+   * they arrive (the registry's, set once the pipeline exists); without one they are refused.
+   */
+  peers: { readonly peer: UpstreamPeer | undefined } | undefined;
 
   constructor(
     readonly config: UpstreamConfig,
@@ -114,8 +198,21 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
      * A call carries its own credential (CallOptions.headers) instead.
      */
     private readonly connectionHeaders?: () => Promise<Record<string, string>>,
+    /** Per-session connections: the session it belongs to (undefined: the shared one). */
+    readonly sessionId?: string,
+    /** The client capabilities declared to the server at initialize. */
+    private readonly clientCapabilities: ClientCapabilities = {},
+    /** The registry's checks (tool_trust.registry: enforce); none when it is off. */
+    private readonly identity?: IdentityGate,
   ) {
     super();
+  }
+
+  /** Why the registry refused this upstream at the last attempt (cleared once it connects). */
+  private refusalValue: string | undefined;
+
+  get refusal(): string | undefined {
+    return this.refusalValue;
   }
 
   get name(): string {
@@ -162,6 +259,11 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
         `upstream ${this.name} failed ping: ${(err as Error).message}`,
       );
     }
+  }
+
+  /** What the server said it is in its initialize result (name, version), once connected. */
+  get serverInfo(): { name: string; version: string } | undefined {
+    return this.client?.serverInfo;
   }
 
   /**
@@ -219,9 +321,20 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     for (const [key, source] of Object.entries(this.config.headers)) {
       headers[key] = readValue(source, `${where}.headers.${key}`);
     }
-    return new HttpClientTransport(new URL(this.config.url), {
-      headers,
-      credentials: () => this.credentialHeaders(),
+    const options = { headers, credentials: () => this.credentialHeaders() };
+    const url = new URL(this.config.url);
+    if (this.config.transport === 'sse') return new SseClientTransport(url, options);
+    const gate = this.identity;
+    return new HttpClientTransport(url, {
+      ...options,
+      ...(gate?.checkCertificate === undefined
+        ? {}
+        : {
+            checkCertificate: (cert: PeerCertificate) => {
+              const refusal = gate.checkCertificate?.(cert);
+              return refusal === undefined ? undefined : new UpstreamIdentityError(refusal);
+            },
+          }),
     });
   }
 
@@ -229,15 +342,28 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     this.stateValue = 'connecting';
     let client: UpstreamRpc | undefined;
     try {
-      client = new UpstreamRpc(this.buildTransport());
+      // Nothing is started or sent to an upstream the registry does not admit.
+      this.checkIdentity(this.identity?.beforeConnect());
+      client = new UpstreamRpc(this.buildTransport(), 'mcpgate', this.clientCapabilities);
       const connected = client;
       client.onclose = () => this.onClosed(connected, 'connection closed');
+      client.onServerRequest = (request) => {
+        const peer = this.peers?.peer;
+        return peer
+          ? peer.request(this, request)
+          : Promise.reject(new RpcError(METHOD_NOT_FOUND, 'Method not found'));
+      };
+      client.onServerNotification = (method, params, source) =>
+        this.peers?.peer?.notification(this, method, params, source);
       client.onerror = (err) => {
         this.logger.debug('upstream transport error', { upstream: this.name, error: err.message });
       };
       client.onListChanged = (kind) => this.emit('listChanged', kind);
+      client.onResourceUpdated = (uri) => this.emit('resourceUpdated', uri);
+      client.onTaskStatus = (task) => this.emit('taskStatus', task);
       const headers = await this.credentialHeaders();
       await client.connect({ timeoutMs: this.config.timeoutMs, headers });
+      this.checkIdentity(this.identity?.afterInitialize(client.serverInfo));
     } catch (err) {
       const message = (err as Error).message;
       await client?.close().catch(() => undefined);
@@ -255,8 +381,39 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     this.stateValue = 'ready';
     this.attempts = 0;
     this.lastError = '';
+    this.refusalValue = undefined;
     this.logger.info('upstream connected', { upstream: this.name, owner: this.owner });
     this.emit('ready');
+  }
+
+  /** Throws (and remembers why) when the registry refuses this upstream. */
+  private checkIdentity(refusal: string | undefined): void {
+    if (refusal === undefined) return;
+    if (refusal !== this.refusalValue) {
+      this.logger.error('upstream refused by the registry', {
+        upstream: this.name,
+        reason: refusal,
+      });
+    }
+    this.refusalValue = refusal;
+    throw new UpstreamIdentityError(`refused by the upstream registry: ${refusal}`);
+  }
+
+  /**
+   * Checks a connected upstream again (a new policy brought another registry): when it is
+   * now refused, the connection is closed and retried like a dropped one.
+   */
+  recheckIdentity(): void {
+    const client = this.client;
+    if (client === undefined || this.stateValue !== 'ready') return;
+    try {
+      this.checkIdentity(this.identity?.beforeConnect());
+      this.checkIdentity(this.identity?.afterInitialize(client.serverInfo));
+    } catch (err) {
+      this.client = undefined;
+      void client.close().catch(() => undefined);
+      this.scheduleRetry((err as Error).message);
+    }
   }
 
   private onClosed(client: UpstreamRpc, reason: string): void {
@@ -333,8 +490,8 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     try {
       return await request(client);
     } catch (err) {
-      // Already a clear answer (a result the tool's output schema refuses).
-      if (err instanceof RpcError) throw err;
+      // Already a clear answer (a result the tool's output schema refuses, a list too long).
+      if (err instanceof RpcError || err instanceof CatalogLimitError) throw err;
       if (err instanceof UpstreamClosedError) {
         throw new UpstreamUnavailableError(
           `upstream ${this.name} disconnected during ${what}; it is being restarted. ` +
@@ -369,11 +526,13 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     }
   }
 
-  async fetchCatalog(): Promise<ServerCatalog> {
+  /** Reads the server's lists, each at most `maxItems` items (tool_trust.max_list_items). */
+  async fetchCatalog(maxItems = DEFAULT_MAX_LIST_ITEMS): Promise<ServerCatalog> {
+    const what = (list: string): string => `upstream ${this.name}'s ${list}`;
     return this.run('catalog refresh', async (client) => {
       const caps = client.serverCapabilities ?? {};
       const tools = caps.tools
-        ? await readAllPages(async (cursor) => {
+        ? await readAllPages(what('tools/list'), maxItems, async (cursor) => {
             const r = await client.request(
               'tools/list',
               cursor ? { cursor } : undefined,
@@ -384,7 +543,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
           })
         : [];
       const prompts = caps.prompts
-        ? await readAllPages(async (cursor) => {
+        ? await readAllPages(what('prompts/list'), maxItems, async (cursor) => {
             const r = await client.request(
               'prompts/list',
               cursor ? { cursor } : undefined,
@@ -395,7 +554,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
           })
         : [];
       const resources = caps.resources
-        ? await readAllPages(async (cursor) => {
+        ? await readAllPages(what('resources/list'), maxItems, async (cursor) => {
             const r = await client.request(
               'resources/list',
               cursor ? { cursor } : undefined,
@@ -406,7 +565,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
           })
         : [];
       const templates = caps.resources
-        ? await readAllPages(async (cursor) => {
+        ? await readAllPages(what('resources/templates/list'), maxItems, async (cursor) => {
             const r = await client.request(
               'resources/templates/list',
               cursor ? { cursor } : undefined,
@@ -425,6 +584,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
         templates,
         // From this connection's initialize: a reconnect (which rereads the lists) refreshes it.
         instructions: client.instructions,
+        capabilities: caps,
       };
     });
   }
@@ -447,6 +607,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
         options.traceHeaders === undefined
           ? options.headers
           : { ...options.headers, ...options.traceHeaders },
+      origin: options.origin,
     };
   }
 
@@ -470,6 +631,44 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   getPrompt(params: GetPromptRequest['params'], options: CallOptions): Promise<GetPromptResult> {
     return this.run(`prompts/get ${params.name}`, (client) =>
       client.request('prompts/get', params, GetPromptResultSchema, this.options(options)),
+    );
+  }
+
+  complete(params: CompleteRequest['params'], options: CallOptions): Promise<CompleteResult> {
+    return this.run('completion/complete', (client) =>
+      client.request('completion/complete', params, CompleteResultSchema, this.options(options)),
+    );
+  }
+
+  /** resources/subscribe or resources/unsubscribe of one upstream URI. */
+  subscription(
+    method: 'resources/subscribe' | 'resources/unsubscribe',
+    uri: string,
+    options: CallOptions,
+  ): Promise<unknown> {
+    return this.run(method, (client) =>
+      client.request(method, { uri }, EmptyResultSchema, this.options(options)),
+    );
+  }
+
+  /** A task-augmented tools/call (params.task): the upstream answers with the task it created. */
+  createToolTask(
+    params: CallToolRequest['params'],
+    options: CallOptions,
+  ): Promise<CreateTaskResult> {
+    return this.run(`tools/call ${params.name} (as a task)`, (client) =>
+      client.request('tools/call', params, CreateTaskResultSchema, this.options(options)),
+    );
+  }
+
+  /** tasks/get, tasks/result or tasks/cancel of one of the upstream's own tasks. */
+  taskRequest(
+    method: TaskMethod,
+    params: { taskId: string; _meta?: Record<string, unknown> },
+    options: CallOptions,
+  ): Promise<Record<string, unknown>> {
+    return this.run(method, (client) =>
+      client.request(method, params, TASK_RESULT_SCHEMAS[method], this.options(options)),
     );
   }
 

@@ -7,11 +7,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { UpstreamConfig } from '../config/load.js';
+import type { ToolTrustConfig } from '../config/tool-trust-schema.js';
+import { DEFAULT_TOOL_TRUST, resolveToolTrust } from '../config/tool-trust-schema.js';
 import type { Logger } from '../util/logger.js';
-import { Catalog, type ServerCatalog } from './catalog.js';
+import { baselineKey, Catalog, type ServerCatalog } from './catalog.js';
 import type { CredentialBroker } from '../credentials/broker.js';
-import { UpstreamConnection, UpstreamUnavailableError, type ListKind } from './connection.js';
+import { capabilitiesFor } from './client-capabilities.js';
+import {
+  UpstreamConnection,
+  UpstreamUnavailableError,
+  type ListKind,
+  type UpstreamPeer,
+} from './connection.js';
 import { McpgateError } from '../util/errors.js';
+import { assessLists, itemKey } from './trust/assess.js';
+import { listDrift } from './trust/drift.js';
+import type { CatalogKind, Fingerprint } from './trust/fingerprint.js';
+import { identityGate, type IdentityGate, type UpstreamRegistryData } from './trust/identity.js';
 
 export class CatalogError extends McpgateError {
   static override readonly code = 'ERR_CATALOG_CONFLICT';
@@ -19,10 +31,16 @@ export class CatalogError extends McpgateError {
 
 export interface UpstreamStatus {
   name: string;
-  transport: 'stdio' | 'http';
+  transport: 'stdio' | 'http' | 'sse';
   isolation: 'shared' | 'per-session';
   state: string;
   last_error?: string;
+  /** Why the last read of its lists failed (a bound broken, an answer that is not a list). */
+  catalog_error?: string;
+  /** Items left out of its lists (too deep or too large to fingerprint), at most ten. */
+  left_out?: string[];
+  /** Why the upstream registry refused it (tool_trust.registry: enforce). */
+  refused?: string;
   tools: number;
   /** Restarts of the shared connection since start. */
   restarts: number;
@@ -37,15 +55,47 @@ interface ProbeResult {
   error?: string;
 }
 
+/** Items named in /readyz per upstream; the log has every one. */
+const MAX_LEFT_OUT_SHOWN = 10;
+
+const ALL_LISTS: readonly ListKind[] = ['tools', 'prompts', 'resources'];
+
+/** One item of a server's lists by its assessment key (trust/assess.ts itemKey). */
+function itemByKey(s: ServerCatalog, key: string): object | undefined {
+  const find = <T>(kind: CatalogKind, items: T[], nameOf: (item: T) => string): T | undefined =>
+    items.find((item) => itemKey(kind, nameOf(item)) === key);
+  return (
+    find('tool', s.tools, (t) => t.name) ??
+    find('prompt', s.prompts, (p) => p.name) ??
+    find('resource', s.resources, (r) => r.uri) ??
+    find('resource_template', s.templates, (t) => t.uriTemplate)
+  );
+}
+
 export interface RegistryEvents {
   catalogChanged: [kinds: Set<ListKind>];
 }
 
 export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
+  /**
+   * Serves what upstreams send of their own accord (the pipeline's server-to-client chains
+   * and log relay) on every connection; set once the pipeline exists. Until then such
+   * requests are refused.
+   */
+  peer: UpstreamPeer | undefined;
   private readonly shared = new Map<string, UpstreamConnection>();
   private readonly perSession = new Map<string, Map<string, UpstreamConnection>>();
   private readonly sessionDirs = new Map<string, string>();
   private readonly snapshots = new Map<string, ServerCatalog>();
+  /** Per upstream: items its last read left out, why its last read failed. */
+  private readonly leftOut = new Map<string, string[]>();
+  private readonly catalogErrors = new Map<string, string>();
+  /** The first fingerprint seen of each item since start (trust on first use, no pin). */
+  private readonly baselines = new Map<string, Fingerprint>();
+  /** Refreshes in progress, by upstream, and those asked for meanwhile. */
+  private readonly refreshing = new Map<string, Promise<void>>();
+  private readonly refreshAgain = new Map<string, Set<ListKind>>();
+  private refreshTimer: NodeJS.Timeout | undefined;
   private catalogValue = new Catalog();
   private started = false;
   private readonly probes = new Map<string, ProbeResult>();
@@ -55,8 +105,24 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
     private readonly configs: UpstreamConfig[],
     private readonly logger: Logger,
     private readonly broker: CredentialBroker,
+    private readonly trust: ToolTrustConfig = resolveToolTrust(DEFAULT_TOOL_TRUST),
+    /** The upstream registry of the policy in force (undefined: no policy is loaded). */
+    private readonly registryData: () => UpstreamRegistryData | undefined = () => undefined,
   ) {
     super();
+  }
+
+  /** The registry's checks of one upstream; none when tool_trust.registry is off. */
+  private gateFor(config: UpstreamConfig): IdentityGate | undefined {
+    return this.trust.registry === 'enforce' ? identityGate(config, this.registryData) : undefined;
+  }
+
+  /** Checks every connected upstream again, after a policy with another registry came in force. */
+  recheckIdentities(): void {
+    for (const connection of this.shared.values()) connection.recheckIdentity();
+    for (const connections of this.perSession.values()) {
+      for (const connection of connections.values()) connection.recheckIdentity();
+    }
   }
 
   get catalog(): Catalog {
@@ -70,23 +136,33 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
    */
   async start(): Promise<void> {
     for (const config of this.configs) {
-      const connection = new UpstreamConnection(config, this.logger, 'shared', undefined, () =>
-        this.broker.connectionHeaders(config.name, config.credential),
+      const connection = new UpstreamConnection(
+        config,
+        this.logger,
+        'shared',
+        undefined,
+        () => this.broker.connectionHeaders(config.name, config.credential),
+        undefined,
+        capabilitiesFor(config, undefined),
+        this.gateFor(config),
       );
+      connection.peers = this;
       connection.on('ready', () => {
         // A health check failed before this reconnect says nothing about the new connection.
         this.probes.delete(config.name);
-        if (this.started)
-          void this.refresh(config.name, new Set(['tools', 'prompts', 'resources']));
+        if (this.started) void this.refresh(config.name, new Set(ALL_LISTS), 'reconnect');
       });
-      connection.on('listChanged', (kind) => void this.refresh(config.name, new Set([kind])));
+      connection.on(
+        'listChanged',
+        (kind) => void this.refresh(config.name, new Set([kind]), `${kind} list_changed`),
+      );
       this.shared.set(config.name, connection);
     }
     await Promise.all(
       [...this.shared.values()].map(async (connection) => {
         try {
           await connection.start();
-          this.snapshots.set(connection.name, await connection.fetchCatalog());
+          this.snapshots.set(connection.name, await this.readLists(connection));
         } catch (err) {
           this.logger.error('upstream not available at start-up', {
             upstream: connection.name,
@@ -95,14 +171,19 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
         }
       }),
     );
-    const { catalog, problems } = Catalog.build(this.orderedSnapshots());
+    const { catalog, problems } = Catalog.build(this.orderedSnapshots(), this.baselines);
     if (problems.length > 0) {
       throw new CatalogError(
         `cannot build the tool catalog:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
       );
     }
-    this.catalogValue = catalog;
+    this.install(catalog);
     this.started = true;
+    if (this.trust.refreshIntervalMs > 0) {
+      // The periodic re-read catches a server that changes its lists without saying so.
+      this.refreshTimer = setInterval(() => this.refreshAll(), this.trust.refreshIntervalMs);
+      this.refreshTimer.unref();
+    }
     for (const connection of this.shared.values()) this.startProbe(connection);
   }
 
@@ -174,31 +255,148 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
     return out;
   }
 
+  /**
+   * Reads one upstream's lists and assesses every item (fingerprint and scan, once here,
+   * never per call). Items that cannot be fingerprinted are left out and logged; a read
+   * that fails is recorded for /readyz and thrown.
+   */
+  private async readLists(connection: UpstreamConnection): Promise<ServerCatalog> {
+    let lists: ServerCatalog;
+    try {
+      lists = await connection.fetchCatalog(this.trust.maxListItems);
+    } catch (err) {
+      this.catalogErrors.set(connection.name, (err as Error).message);
+      throw err;
+    }
+    this.catalogErrors.delete(connection.name);
+    const assessed = assessLists(connection.name, lists, {
+      maxDepth: 64,
+      maxSize: this.trust.maxDefinitionBytes,
+    });
+    for (const problem of assessed.leftOut) {
+      this.logger.error('catalog item left out', { upstream: connection.name, problem });
+    }
+    this.leftOut.set(connection.name, assessed.leftOut);
+    const { tools, prompts, resources, templates, assessments } = assessed;
+    return { ...lists, tools, prompts, resources, templates, assessments };
+  }
+
+  /** Puts a new catalog in force and remembers the first fingerprint of each new item. */
+  private install(catalog: Catalog): void {
+    for (const item of catalog.items()) {
+      const key = baselineKey(item.trust.kind, item.id);
+      if (!this.baselines.has(key)) this.baselines.set(key, item.trust.fingerprint);
+    }
+    this.catalogValue = catalog;
+  }
+
+  /** The periodic re-read: every upstream that is connected. */
+  private refreshAll(): void {
+    for (const [name, connection] of this.shared) {
+      if (connection.state === 'ready') void this.refresh(name, new Set(ALL_LISTS), 'periodic');
+    }
+  }
+
   private orderedSnapshots(): ServerCatalog[] {
     return this.configs
       .map((c) => this.snapshots.get(c.name))
       .filter((s): s is ServerCatalog => s !== undefined);
   }
 
-  /** Re-reads one upstream's lists after list_changed or a reconnect. */
-  private async refresh(server: string, kinds: Set<ListKind>): Promise<void> {
+  /**
+   * Re-reads one upstream's lists (list_changed, a reconnect, the periodic refresh) and
+   * logs what changed. One read per upstream at a time: a request during a read is served
+   * by one more read after it.
+   */
+  private refresh(server: string, kinds: Set<ListKind>, why: string): Promise<void> {
+    const running = this.refreshing.get(server);
+    if (running !== undefined) {
+      const again = this.refreshAgain.get(server) ?? new Set<ListKind>();
+      for (const kind of kinds) again.add(kind);
+      this.refreshAgain.set(server, again);
+      return running;
+    }
+    const run = this.refreshOnce(server, kinds, why).finally(() => {
+      this.refreshing.delete(server);
+      const again = this.refreshAgain.get(server);
+      if (again !== undefined) {
+        this.refreshAgain.delete(server);
+        void this.refresh(server, again, why);
+      }
+    });
+    this.refreshing.set(server, run);
+    return run;
+  }
+
+  private async refreshOnce(server: string, kinds: Set<ListKind>, why: string): Promise<void> {
     const connection = this.shared.get(server);
-    if (!connection) return;
+    if (!connection || connection.state === 'closed') return;
+    const before = this.snapshots.get(server);
+    let after: ServerCatalog;
     try {
-      this.snapshots.set(server, await connection.fetchCatalog());
+      after = await this.readLists(connection);
     } catch (err) {
       this.logger.warn('catalog refresh failed', {
         upstream: server,
+        reason: why,
         error: (err as Error).message,
       });
       return;
     }
-    const { catalog, problems } = Catalog.build(this.orderedSnapshots());
+    this.snapshots.set(server, after);
+    this.logDrift(server, why, before, after);
+    const { catalog, problems } = Catalog.build(this.orderedSnapshots(), this.baselines);
     for (const problem of problems) {
       this.logger.error('catalog item left out', { upstream: server, problem });
     }
-    this.catalogValue = catalog;
+    this.install(catalog);
     this.emit('catalogChanged', kinds);
+  }
+
+  /**
+   * Drift between two reads of a server's lists: a changed definition is a warning with a
+   * bounded diff of each changed field (a rug pull shows here); added and removed items
+   * are noted.
+   */
+  private logDrift(
+    server: string,
+    why: string,
+    before: ServerCatalog | undefined,
+    after: ServerCatalog,
+  ): void {
+    if (before?.assessments === undefined || after.assessments === undefined) return;
+    const { drift, more } = listDrift(
+      before.assessments,
+      after.assessments,
+      (key) => itemByKey(before, key),
+      (key) => itemByKey(after, key),
+    );
+    for (const d of drift) {
+      if (d.change === 'changed') {
+        this.logger.warn('catalog item changed', {
+          upstream: server,
+          reason: why,
+          kind: d.kind,
+          name: d.name,
+          changed: d.fields,
+          diff: d.diff,
+        });
+      } else {
+        this.logger.info(`catalog item ${d.change}`, {
+          upstream: server,
+          reason: why,
+          kind: d.kind,
+          name: d.name,
+        });
+      }
+    }
+    if (more > 0) {
+      this.logger.warn('catalog drift not described in full', {
+        upstream: server,
+        reason: why,
+        more_items: more,
+      });
+    }
   }
 
   /**
@@ -226,6 +424,11 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
         status.health_check = { ok: probe.ok, checked_at: new Date(probe.at).toISOString() };
         if (probe.error !== undefined) status.health_check.error = probe.error;
       }
+      const catalogError = this.catalogErrors.get(config.name);
+      if (catalogError !== undefined) status.catalog_error = catalogError;
+      if (connection?.refusal !== undefined) status.refused = connection.refusal;
+      const leftOut = this.leftOut.get(config.name) ?? [];
+      if (leftOut.length > 0) status.left_out = leftOut.slice(0, MAX_LEFT_OUT_SHOWN);
       return status;
     });
   }
@@ -242,13 +445,15 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
   /**
    * The connection a session's call to `server` goes through. `headers` is the call's
    * credential (valid until `headersExpireAt`): a per-session connection opened by this
-   * call connects with it.
+   * call connects with it, declaring the client capabilities `clientCapabilities` (what the
+   * session's client declared) allow.
    */
   async connectionFor(
     server: string,
     sessionId: string,
     headers?: Record<string, string>,
     headersExpireAt?: number,
+    clientCapabilities: Record<string, unknown> = {},
   ): Promise<UpstreamConnection> {
     const shared = this.shared.get(server);
     if (!shared) throw new UpstreamUnavailableError(`upstream ${server} is not configured`);
@@ -276,7 +481,11 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
         config.credential.type === 'static-secret'
           ? () => this.broker.connectionHeaders(config.name, config.credential)
           : undefined,
+        sessionId,
+        capabilitiesFor(config, clientCapabilities),
+        this.gateFor(config),
       );
+      connection.peers = this;
       connections.set(server, connection);
       await connection.start(headers, headersExpireAt);
     } else if (connection.state !== 'ready') {
@@ -300,6 +509,7 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
 
   async close(): Promise<void> {
     for (const timer of this.probeTimers) clearInterval(timer);
+    clearInterval(this.refreshTimer);
     const all = [...this.shared.values()];
     for (const connections of this.perSession.values()) all.push(...connections.values());
     const sessions = [...this.perSession.keys()];

@@ -51,3 +51,17 @@ export class CancellationSource implements Cancellation {
     if (failure) throw failure.error;
   }
 }
+
+/** Cancelled as soon as any of `sources` is (with its reason); one listener on each. */
+export function eitherCancelled(...sources: Array<Cancellation | undefined>): Cancellation {
+  const combined = new CancellationSource();
+  for (const source of sources) {
+    if (!source) continue;
+    if (source.cancelled) {
+      combined.cancel(source.reason);
+      break;
+    }
+    source.onCancel((reason) => combined.cancel(reason));
+  }
+  return combined;
+}

@@ -3,32 +3,21 @@
 // a gateway that is not there is named as such; `mcpgate doctor` says what the gateway makes
 // of a token without opening a session.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { refusalText } from '../../src/cli/gateway-answer.js';
 import { idleText } from '../../src/cli/sessions-command.js';
 import { connectClient } from './support/client.js';
-import { BIN, ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import { runCli, type CliResult } from './support/cli.js';
+import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { freePort } from './support/ports.js';
 
-const run = promisify(execFile);
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, MCPGATE_ADMIN_TOKEN: '' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+/** No admin token from the caller's environment: each test passes its own. */
+function cli(args: string[]): Promise<CliResult> {
+  return runCli(args, { env: { ...process.env, MCPGATE_ADMIN_TOKEN: '' } });
 }
 
 let issuer: TestIssuer;

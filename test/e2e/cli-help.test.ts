@@ -3,8 +3,6 @@
 // errors of a wrong command line, which name the command and point at its help. The
 // expected options and defaults come from the same specs the commands parse with.
 import { describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { CommandSpec } from '../../src/util/command-spec.js';
 import { AUDIT_VERIFY_SPEC } from '../../src/cli/audit-command.js';
 import { DOCTOR_SPEC } from '../../src/cli/doctor-command.js';
@@ -18,22 +16,14 @@ import { POLICY_NEW_SPEC } from '../../src/cli/policy-new-command.js';
 import { POLICY_REPLAY_SPEC } from '../../src/cli/replay-command.js';
 import { SESSIONS_SPECS } from '../../src/cli/sessions-command.js';
 import { START_SPEC } from '../../src/cli/start-command.js';
+import { TOOLS_PIN_SPEC, TOOLS_SCAN_SPEC } from '../../src/cli/tools-command.js';
+import { REGISTRY_ADD_SPEC, REGISTRY_VERIFY_SPEC } from '../../src/cli/registry-command.js';
 import { DEV_IDP_SPEC, DEV_TOKEN_SPEC } from '../../dev/idp/cli.js';
-import { BIN, ROOT } from './support/gateway.js';
+import { runCli, type CliResult } from './support/cli.js';
 
-const run = promisify(execFile);
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
-      cwd: ROOT,
-      env: { ...process.env, MCPGATE_ADMIN_TOKEN: '' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+/** No admin token from the caller's environment: the commands must work without one. */
+function cli(args: string[]): Promise<CliResult> {
+  return runCli(args, { env: { ...process.env, MCPGATE_ADMIN_TOKEN: '' } });
 }
 
 const SPECS: CommandSpec[] = [
@@ -49,6 +39,10 @@ const SPECS: CommandSpec[] = [
   SESSIONS_SPECS.show,
   SESSIONS_SPECS.kill,
   AUDIT_VERIFY_SPEC,
+  TOOLS_SCAN_SPEC,
+  TOOLS_PIN_SPEC,
+  REGISTRY_ADD_SPEC,
+  REGISTRY_VERIFY_SPEC,
   DEV_IDP_SPEC,
   DEV_TOKEN_SPEC,
 ];

@@ -102,7 +102,10 @@ describe('filesystem read tools: src/**/*.{ts,tsx} only, never secrets', () => {
     ['src/../.env', '..'],
     ['src/a/../../.env.ts', '..'],
     ['/etc/passwd', 'absolute'],
-    ['src%2F..%2F.env', 'percent-encoded'],
+    ['src%2F..%2F.env', 'percent-encoding %2F'],
+    ['src/%73ecrets.ts', 'percent-encoding %73, which a server that decodes it'],
+    ['src/\uff53ecrets.ts', 'U+FF53, which reads as "s" in Unicode compatibility form (NFKC)'],
+    ['src/SECRET~1.ts', 'looks like a Windows short name'],
     ['src\u2215..\u2215.env', 'DIVISION SLASH, which looks like /'],
     ['./src/config/secrets.ts', '(read as "src/config/secrets.ts") looks like a secret'],
   ])('denies %s', async (path, reason) => {
@@ -129,8 +132,12 @@ describe('filesystem read tools: src/**/*.{ts,tsx} only, never secrets', () => {
     );
   });
 
-  it('denies a read without a path', async () => {
-    await expectDenied('filesystem__read_text_file', {}, 'path');
+  it("refuses a read without a path before the policy: the tool's inputSchema requires one", async () => {
+    await expect(
+      client.callTool({ name: 'filesystem__read_text_file', arguments: {} }),
+    ).rejects.toThrow(
+      /Invalid arguments for tool filesystem__read_text_file: \/ must have required property 'path'/,
+    );
   });
 
   it('allows listing src and denies listing the root', async () => {

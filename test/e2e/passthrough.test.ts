@@ -173,7 +173,7 @@ describe('instructions', () => {
     expect(text).toContain(
       [
         '## Instructions from upstream server "lab"',
-        'Through this gateway its tools and prompts keep their own names, and its resources are mcpgate://lab/<uri>.',
+        'Through this gateway its tools and prompts keep their own names, and its resources are addressed by their own URIs.',
         '',
         LAB_INSTRUCTIONS,
       ].join('\n'),

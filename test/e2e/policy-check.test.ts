@@ -2,25 +2,16 @@
 // errors in data files are named at the line and column to fix: each case writes a broken
 // profile into a copy of rego/ and runs the commands as a user does.
 import { describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { dataFileProblems, placeProfileProblems } from '../../src/toolchain/data-files.js';
-import { BIN, ROOT } from './support/gateway.js';
+import { runCli, type CliResult } from './support/cli.js';
+
 import { copyRego } from './support/rego-copy.js';
 
-const run = promisify(execFile);
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd: ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function cli(args: string[]): Promise<CliResult> {
+  return runCli(args);
 }
 
 /** A copy of rego/ with one more profile, profiles/echo-demo/data.yaml. */

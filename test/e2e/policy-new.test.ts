@@ -9,22 +9,14 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { Ajv } from 'ajv';
 import { parse } from 'yaml';
-import { BIN, ROOT } from './support/gateway.js';
+import { runCli, type CliResult } from './support/cli.js';
+import { ROOT } from './support/gateway.js';
 import { copyRego } from './support/rego-copy.js';
 
 const run = promisify(execFile);
 
-async function cli(
-  args: string[],
-  cwd = ROOT,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function cli(args: string[], cwd = ROOT): Promise<CliResult> {
+  return runCli(args, { cwd });
 }
 
 interface Case {

@@ -3,23 +3,14 @@
 // here (the shipped one takes long under tracing), with one test that passes and, in the
 // failing case, one that fails.
 import { describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { BIN, ROOT } from './support/gateway.js';
+import { runCli, type CliResult } from './support/cli.js';
+import { ROOT } from './support/gateway.js';
 
-const run = promisify(execFile);
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd: ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function cli(args: string[]): Promise<CliResult> {
+  return runCli(args);
 }
 
 const AUTHZ = `package mcp.authz
@@ -65,7 +56,15 @@ test_deliberately_wrong if {
 }
 `;
 
-function smallPolicy(failing: boolean): string {
+// Tens of milliseconds in opa's Go evaluator: well inside the default limit, far over 1ms.
+const SLOW = `package mcp.slow_test
+
+test_counts_a_long_range if {
+	count([x | some x in numbers.range(1, 300000); x % 7 == 0]) == 42857
+}
+`;
+
+function smallPolicy(failing: boolean, slow = false): string {
   const rego = join(mkdtempSync(join(tmpdir(), 'mcpgate-policy-test-')), 'rego');
   mkdirSync(join(rego, 'mcp/authz'), { recursive: true });
   mkdirSync(join(rego, 'tests'));
@@ -75,6 +74,7 @@ function smallPolicy(failing: boolean): string {
   writeFileSync(join(rego, 'tests/cases_test.rego'), CASES_TEST);
   writeFileSync(join(rego, 'tests/authz_test.rego'), TESTS);
   if (failing) writeFileSync(join(rego, 'tests/failing_test.rego'), FAILING);
+  if (slow) writeFileSync(join(rego, 'tests/slow_test.rego'), SLOW);
   writeFileSync(
     join(rego, 'tests/cases.json'),
     JSON.stringify({
@@ -126,5 +126,28 @@ describe('mcpgate policy test output', () => {
       expect(result.stdout).toMatch(new RegExp(`data\\.mcp\\.authz_test\\.${name}: PASS`));
     }
     expect(result.stdout).toContain('opa test (Go evaluator): 3 of 3 tests passed\n');
+  });
+
+  it('gives each opa test the --timeout limit, and refuses a limit that is not a duration', async () => {
+    const rego = smallPolicy(false, true);
+    const generous = await cli(['policy', 'test', '--rego', rego]);
+    expect(generous.code).toBe(0);
+    expect(generous.stdout).toContain('opa test (Go evaluator): 4 of 4 tests passed\n');
+
+    const short = await cli(['policy', 'test', '--rego', rego, '--timeout', '1ms']);
+    expect(short.code).toBe(1);
+    // The slow test always runs out of its 1 ms; on a busy machine a quick one can too.
+    expect(short.stdout).toMatch(/opa test \(Go evaluator\): [0-3] of 4 tests passed - FAILED\n/);
+    expect(short.stderr).toContain('data.mcp.slow_test.test_counts_a_long_range: ERROR');
+    expect(short.stderr).toContain('eval_cancel_error');
+    expect(short.stdout).toContain('coverage of policy files: not measured, because a test failed');
+
+    for (const value of ['soon', '0s', '60']) {
+      const refused = await cli(['policy', 'test', '--rego', rego, '--timeout', value]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(
+        `mcpgate policy test: --timeout "${value}" is not a duration`,
+      );
+    }
   });
 });

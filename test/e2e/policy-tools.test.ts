@@ -1,26 +1,17 @@
 // Tools for policy authors, run as users run them: `mcpgate eval` (a dry run of one call)
 // and `mcpgate policy replay` (shadow evaluation of a real decision log against a candidate).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import { readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { ReplayReport } from '../../src/cli/replay-command.js';
 import { callTool, connectEngineer } from './support/client.js';
-import { BIN, ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import { runCli, type CliResult } from './support/cli.js';
+import { ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { addToCodeReview, buildInto, copyRego, DENY_ECHO } from './support/rego-copy.js';
 
-const run = promisify(execFile);
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { cwd: ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: e.code ?? -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
+function cli(args: string[]): Promise<CliResult> {
+  return runCli(args);
 }
 
 describe('mcpgate eval', () => {

@@ -325,7 +325,9 @@ async function sh(
     const { stdout, stderr } = await run('bash', ['-c', script], {
       cwd: shell.cwd,
       env: shell.env,
-      timeout: 120_000,
+      // A safety stop, not a speed check: the README's `policy test` runs the whole opa test
+      // suite and the wasm cases, which took over 120 s at a load average of 24.
+      timeout: 300_000,
       maxBuffer: 16 * 1024 * 1024,
     });
     result = { code: 0, stdout, stderr };
@@ -514,7 +516,7 @@ describe('the README, run against the quickstart', () => {
       /^replayed \d+ of \d+ lines against rego-\S+ .*: \d+ unchanged, 0 changed;/m,
     );
     rmSync(scratch, { recursive: true, force: true });
-  }, 240_000);
+  }, 600_000);
 
   it('Commands: the list is what mcpgate help prints', async () => {
     const listed = blocks(section('Commands'), '')[0] ?? '';

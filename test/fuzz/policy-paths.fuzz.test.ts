@@ -3,20 +3,23 @@
 // (read_file: src/**/*.{ts,tsx} without .env* and secrets*; list_directory: src and below;
 // read_multiple_files: each of paths[]), built from segments with path tricks (./, //, ..,
 // ~, drive letters, backslashes, control characters), percent-encodings, Unicode
-// look-alikes, case changes, Windows spellings and composed or decomposed accents.
+// look-alikes and compatibility characters, case changes, Windows spellings (short names
+// too) and composed or decomposed accents.
 //
 // Invariants:
 // - a path with a trick that can change its target (paths.target_tricks of
 //   rego/mcp/lib/paths.rego: absolute, ~, drive letters, "..", backslashes, control
-//   characters, percent-encoded /, \, . or NUL, look-alikes of /, \ or .) is never allowed
-//   (a model of them in TypeScript decides which paths have one);
+//   characters, Windows short names, any percent-encoding, look-alikes of /, \ or ., any
+//   character NFKC changes) is never allowed (a model of them in TypeScript decides which
+//   paths have one);
 // - no allow where the normalised equivalent is denied: when a path is allowed, so is what a
-//   file system would open for it: the POSIX resolution of ., .. and // (the policy matches
-//   "./src/a.ts" and "src//a.ts" as "src/a.ts"), the same name in lower case
+//   file system or server would open for it: the POSIX resolution of ., .. and // (the
+//   policy matches "./src/a.ts" and "src//a.ts" as "src/a.ts"), the same name in lower case
 //   (case-insensitive volumes), the Windows reading (\ as separator, trailing dots and
-//   spaces dropped, ::$DATA dropped), and its NFC and NFD forms (macOS volumes). Full
-//   percent-decoding and NFKC are not readings a file system makes; what they would open is
-//   in docs/testing.md.
+//   spaces dropped, ::$DATA dropped), its NFC and NFD forms (macOS volumes), its NFKC form
+//   (a server that normalises, a Windows best-fit conversion) and its percent-decoding (a
+//   server that decodes). A short name's long name is not something a lexical check can
+//   know: short names are refused as tricks.
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
@@ -89,8 +92,9 @@ const LOOK_ALIKES = [
 /**
  * Whether the path has one of the tricks that can change its target (paths.target_tricks
  * with no served roots): absolute, ~, a drive letter, "..", a backslash, a control
- * character, a percent-encoded /, \, . or NUL, a look-alike of /, \ or . ("." segments and
- * empty segments are harmless spellings: the scope is matched against the path they mean).
+ * character, a Windows short name (~ and a digit in a segment), any percent-encoding, a
+ * look-alike of /, \ or ., a character NFKC changes ("." segments and empty segments are
+ * harmless spellings: the scope is matched against the path they mean).
  */
 function hasTrick(path: string): boolean {
   const segments = path.split('/');
@@ -102,8 +106,10 @@ function hasTrick(path: string): boolean {
     segments.includes('..') ||
     path.includes('\\') ||
     [...path].some((c) => (c.codePointAt(0) ?? 0) < 0x20 || c === '\u007f') ||
-    /%(2f|5c|2e|00)/i.test(path) ||
-    LOOK_ALIKES.some((c) => path.includes(c))
+    segments.some((s) => /~[0-9]/.test(s)) ||
+    /%[0-9a-f]{2}/i.test(path) ||
+    LOOK_ALIKES.some((c) => path.includes(c)) ||
+    [...path].some((c) => c.normalize('NFKC') !== c)
   );
 }
 
@@ -128,12 +134,23 @@ function windowsReading(path: string): string | undefined {
   return posixResolved(segments.join('/'));
 }
 
+/** A server that decodes percent-encoding; undefined when the path does not decode. */
+function percentDecoded(path: string): string | undefined {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return undefined;
+  }
+}
+
 const READINGS: Array<[string, (path: string) => string | undefined]> = [
   ['POSIX resolution', posixResolved],
   ['lower case', (p) => p.toLowerCase()],
   ['Windows', windowsReading],
   ['NFC', (p) => p.normalize('NFC')],
   ['NFD', (p) => p.normalize('NFD')],
+  ['NFKC', (p) => p.normalize('NFKC')],
+  ['percent-decoded', percentDecoded],
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -152,7 +169,20 @@ const SEGMENTS = {
     '.env.ts',
   ],
   tricks: ['..', '.', '', '~', 'C:', 'c:', 'a\\b.ts', 'a\u0000.ts', 'a\u007f.ts', 'a\n.ts'],
-  encoded: ['%2e%2e', '%2E', '..%2f', 'a%2Fb.ts', '%00', '%2e%2e%2f.env.ts', 'src%2F..%2F.env.ts'],
+  encoded: [
+    '%2e%2e',
+    '%2E',
+    '..%2f',
+    'a%2Fb.ts',
+    '%00',
+    '%2e%2e%2f.env.ts',
+    'src%2F..%2F.env.ts',
+    '%73ecrets.ts', // secrets.ts, decoded
+    '%2Eenv.ts',
+    'a%20b.ts',
+    '100%.ts', // a percent sign, not an encoding
+    'a%zz.ts',
+  ],
   lookAlike: [
     '\u0455rc', // Cyrillic dze: "ѕrc"
     '\uff53\uff52\uff43', // fullwidth "ｓｒｃ"
@@ -164,6 +194,12 @@ const SEGMENTS = {
     '\u202ests.terces', // right-to-left override
     'a\u2215b.ts', // division slash
     'a\uff0fb.ts', // fullwidth solidus
+    '\uff53ecrets.ts', // fullwidth s: secrets.ts under NFKC
+    '\u{1d42c}ecrets.ts', // mathematical bold s
+    '\ufb01le.ts', // the ligature fi
+    '\u212aey.ts', // Kelvin sign: K
+    'a\u00a0b.ts', // no-break space
+    'x\u00b2.ts', // superscript two
   ],
   windows: [
     'a.ts.',
@@ -173,6 +209,9 @@ const SEGMENTS = {
     'a.ts::$DATA',
     'SECRET~1.TS',
     'secret~1.ts',
+    'SECRE~12.ts',
+    'A~1.TS',
+    'a~b.ts', // a tilde, not a short name
   ],
   accents: ['caf\u00e9.ts', 'cafe\u0301.ts', 'se\u0301crets.ts', '\u00e9.env.ts'],
 };
@@ -278,8 +317,9 @@ describe('the shipped policy on generated paths, in wasm', () => {
     expect(allowed('read_file', 'src/lib/b.tsx')).toBe(true);
     expect(allowed('list_directory', 'src')).toBe(true);
     expect(allowed('read_multiple_files', 'src/a/index.ts')).toBe(true);
-    // Harmless spellings of an allowed path, matched as the path they mean.
-    for (const p of ['src//a.ts', './src/a.ts', 'src/./lib/b.tsx']) {
+    // Harmless spellings of an allowed path, matched as the path they mean, and names that
+    // only resemble a trick.
+    for (const p of ['src//a.ts', './src/a.ts', 'src/./lib/b.tsx', 'src/100%.ts', 'src/a~b.ts']) {
       expect([p, allowed('read_file', p)]).toEqual([p, true]);
     }
     for (const p of [
@@ -288,6 +328,10 @@ describe('the shipped policy on generated paths, in wasm', () => {
       '/src/a.ts',
       'src/%2e%2e/a.ts',
       'src\uff0fa.ts',
+      // What a server that decodes or normalises, or Windows, would open as src/secrets.ts.
+      'src/%73ecrets.ts',
+      'src/\uff53ecrets.ts',
+      'src/SECRET~1.ts',
     ]) {
       expect([p, allowed('read_file', p)]).toEqual([p, false]);
     }

@@ -1,27 +1,40 @@
 // HTTP clients a fetch() cannot be: the same header sent twice, on separate lines (fetch
 // joins them into one), with Node's own client; a client that sends its request slowly,
 // byte by byte, on a plain socket; a keep-alive connection left idle.
-import { request } from 'node:http';
+import { request, type Agent } from 'node:http';
 import { connect } from 'node:net';
 
 export interface RawResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
+  /** The client's port of the connection it went out on: the same for a reused connection. */
+  localPort: number | undefined;
 }
 
-/** POSTs `body` with exactly these header lines; an array value is sent as several lines. */
+/**
+ * POSTs `body` with exactly these header lines; an array value is sent as several lines.
+ * With `agent`, on the agent's connections (a keep-alive agent reuses them).
+ */
 export function postWithHeaders(
   url: string,
   headers: Record<string, string | string[]>,
   body: string,
+  agent?: Agent,
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', headers }, (res) => {
+    const req = request(url, { method: 'POST', headers, agent }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          text,
+          localPort: req.socket?.localPort,
+        }),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);

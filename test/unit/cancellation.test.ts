@@ -2,7 +2,7 @@
 // and listeners added too late do not run; one failing listener does not keep the others
 // from running.
 import { describe, expect, it } from '@jest/globals';
-import { CancellationSource } from '../../src/util/cancellation.js';
+import { CancellationSource, eitherCancelled } from '../../src/util/cancellation.js';
 
 describe('CancellationSource', () => {
   it('runs each listener once with the reason, and stays cancelled', () => {
@@ -38,5 +38,25 @@ describe('CancellationSource', () => {
     source.onCancel(() => heard.push('second'));
     expect(() => source.cancel('x')).toThrow('first');
     expect(heard).toEqual(['second']);
+  });
+});
+
+describe('eitherCancelled', () => {
+  it('is cancelled by whichever source is cancelled first, with its reason', () => {
+    const upstream = new CancellationSource();
+    const client = new CancellationSource();
+    const either = eitherCancelled(upstream, undefined, client);
+    expect(either.cancelled).toBe(false);
+    client.cancel('the client cancelled the call');
+    expect(either.cancelled).toBe(true);
+    expect(either.reason).toBe('the client cancelled the call');
+    upstream.cancel('later');
+    expect(either.reason).toBe('the client cancelled the call');
+  });
+
+  it('is cancelled at once when a source already is', () => {
+    const done = new CancellationSource();
+    done.cancel('already');
+    expect(eitherCancelled(new CancellationSource(), done).reason).toBe('already');
   });
 });

@@ -6,7 +6,7 @@ import {
   splitExposedUri,
   type ServerCatalog,
 } from '../../src/upstreams/catalog.js';
-import { canonicalJson, sha256Hex } from '../../src/util/canonical-json.js';
+import { fingerprint } from '../../src/upstreams/trust/fingerprint.js';
 import { only } from './support/errors.js';
 
 function tool(name: string, extra: Partial<Tool> = {}): Tool {
@@ -131,6 +131,63 @@ describe('exposed resource URIs', () => {
   });
 });
 
+describe('resource addresses of an upstream without a prefix', () => {
+  const res = (uri: string) => ({ uri, name: uri });
+  const build = (...servers: ServerCatalog[]) => Catalog.build(servers);
+
+  it('lists its resources and templates under their own URIs, others namespaced', () => {
+    const { catalog, problems } = build(
+      server('raw', {
+        prefix: '',
+        resources: [res('test://a')],
+        templates: [{ uriTemplate: 'test://t/{id}', name: 't' }],
+      }),
+      server('fs', { prefix: 'fs__', resources: [res('file:///a')] }),
+    );
+    expect(problems).toEqual([]);
+    expect([...catalog.resources.keys()]).toEqual(['test://a', 'mcpgate://fs/file:///a']);
+    expect(catalog.templates.map((t) => t.exposed.uriTemplate)).toEqual(['test://t/{id}']);
+    expect(catalog.templates[0]?.id).toBe('raw:test://t/{id}');
+  });
+
+  it("reads a listed address, an unlisted one (a template's) and a namespaced one back", () => {
+    const { catalog } = build(
+      server('raw', { prefix: '', resources: [res('test://a')] }),
+      server('fs', { prefix: 'fs__', resources: [res('file:///a')] }),
+    );
+    expect(catalog.resolveUri('test://a')).toEqual({ server: 'raw', uri: 'test://a' });
+    expect(catalog.resolveUri('test://t/7')).toEqual({ server: 'raw', uri: 'test://t/7' });
+    expect(catalog.resolveUri('mcpgate://fs/file:///a')).toEqual({
+      server: 'fs',
+      uri: 'file:///a',
+    });
+  });
+
+  it('cannot tell which of two unprefixed servers an unlisted address is for', () => {
+    const { catalog } = build(
+      server('a', { prefix: '', resources: [res('test://a')] }),
+      server('b', { prefix: '', resources: [res('test://b')] }),
+    );
+    expect(catalog.resolveUri('test://b')).toEqual({ server: 'b', uri: 'test://b' });
+    expect(catalog.resolveUri('test://c')).toEqual({ ambiguous: ['a', 'b'] });
+  });
+
+  it('without unprefixed servers, an address that is not mcpgate:// is unknown', () => {
+    const { catalog } = build(server('fs', { prefix: 'fs__', resources: [res('file:///a')] }));
+    expect(catalog.resolveUri('file:///a')).toBeUndefined();
+  });
+
+  it('reports one URI listed by two unprefixed servers as a collision naming both', () => {
+    const { problems } = build(
+      server('a', { prefix: '', resources: [res('test://same')] }),
+      server('b', { prefix: '', resources: [res('test://same')] }),
+    );
+    expect(only(problems)).toBe(
+      'resource address collision: "test://same" is listed by a and by b, both without a prefix; give upstreams.a.prefix or upstreams.b.prefix a value',
+    );
+  });
+});
+
 describe('Catalog.build', () => {
   it('exposes tools and prompts under namespaced names with policy ids server.name', () => {
     const readFile = tool('read_file', {
@@ -150,7 +207,8 @@ describe('Catalog.build', () => {
       name: 'read_file',
       id: 'fs.read_file',
       exposed: { ...readFile, name: 'fs__read_file' },
-      definitionHash: sha256Hex(canonicalJson(readFile)),
+      definitionHash: fingerprint('tool', readFile).sha256,
+      trust: expect.objectContaining({ kind: 'tool', fingerprint: fingerprint('tool', readFile) }),
     });
     // The upstream's own definition is not modified.
     expect(readFile.name).toBe('read_file');
@@ -159,6 +217,7 @@ describe('Catalog.build', () => {
       name: 'review',
       id: 'fs.review',
       exposed: { name: 'fs__review', description: 'Review code' },
+      trust: expect.objectContaining({ kind: 'prompt', findings: [] }),
     });
   });
 
@@ -244,6 +303,10 @@ describe('Catalog.build', () => {
       uri: 'file:///repo/README.md',
       id: 'fs:file:///repo/README.md',
       exposed: { ...readme, uri: 'mcpgate://fs/file:///repo/README.md' },
+      trust: expect.objectContaining({
+        kind: 'resource',
+        fingerprint: fingerprint('resource', readme),
+      }),
     });
     for (const [uri, entry] of catalog.resources) {
       expect(splitExposedUri(uri)).toEqual({ server: entry.server, uri: entry.uri });
@@ -259,6 +322,7 @@ describe('Catalog.build', () => {
         uriTemplate: 'file:///{path}',
         id: 'fs:file:///{path}',
         exposed: { uriTemplate: 'mcpgate://fs/file:///{path}', name: 'files' },
+        trust: expect.objectContaining({ kind: 'resource_template' }),
       },
     ]);
     expect(splitExposedUri(only(catalog.templates).exposed.uriTemplate)).toEqual({
@@ -294,9 +358,9 @@ describe('definitionHash', () => {
     annotations: { destructiveHint: true, readOnlyHint: false },
   };
 
-  it('is a sha256 hex digest of the upstream definition', () => {
+  it("is the sha256 of the tool's fingerprint (trust/fingerprint.ts)", () => {
     expect(hashOf(definition)).toMatch(/^[0-9a-f]{64}$/);
-    expect(hashOf(definition)).toBe(sha256Hex(canonicalJson(definition)));
+    expect(hashOf(definition)).toBe(fingerprint('tool', definition).sha256);
   });
 
   it('does not change when keys are reordered at any depth', () => {
@@ -320,9 +384,16 @@ describe('definitionHash', () => {
     expect(
       hashOf({
         ...definition,
-        inputSchema: { ...definition.inputSchema, required: ['content', 'path'] },
+        inputSchema: { ...definition.inputSchema, required: ['path'] },
       }),
     ).not.toBe(base);
+    // `required` is a set: its order means nothing.
+    expect(
+      hashOf({
+        ...definition,
+        inputSchema: { ...definition.inputSchema, required: ['content', 'path'] },
+      }),
+    ).toBe(base);
   });
 
   it('does not depend on the server the tool came from', () => {

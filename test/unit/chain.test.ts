@@ -160,16 +160,25 @@ describe('the assembled chains (mcpgate start --explain)', () => {
       [
         'tools/call',
         '   1. resolve target',
-        '   2. build input',
-        '   3. decide (mcp/authz/decision)',
-        '   4. credential for this call',
-        '   5. rate limit and record  (also on a deny)',
-        '   6. decision log  (also on a deny)',
-        '   7. request _meta for the upstream',
-        '   8. forward to the upstream',
-        '   9. namespace addresses in the result',
-        '  10. check the result (outputSchema)',
-        '  11. terminate the session when the policy says so  (after the answer, always)',
+        "   2. check the arguments (the tool's inputSchema)",
+        '   3. inspect the arguments (guardrails)',
+        '   4. build input',
+        '   5. decide (mcp/authz/decision)',
+        '   6. limit on tasks per session',
+        '   7. credential for this call',
+        '   8. rate limit and record  (also on a deny)',
+        '   9. decision log  (also on a deny)',
+        '  10. hold for human approval (require_approval)',
+        '  11. request _meta for the upstream',
+        '  12. forward to the upstream',
+        '  13. inspect the result (guardrails)',
+        '  14. decide on the result (tools/result, resources/result, prompts/result)',
+        '  15. decision log (the result decision)  (also on a deny)',
+        '  16. record labels and finding counts in the session  (also on a deny)',
+        '  17. namespace addresses in the result',
+        '  18. bind the task to the session',
+        '  19. check the result (outputSchema)',
+        '  20. terminate the session when the policy says so  (after the answer, always)',
       ].join('\n'),
     );
   });
@@ -191,16 +200,97 @@ describe('the assembled chains (mcpgate start --explain)', () => {
     );
   });
 
-  it('has a chain for every decided method', () => {
+  it('prints what an upstream asks of a client: the session now, the request, the decision, the question', () => {
+    const block = text.split('\n\n').find((b) => b.startsWith('roots/list\n'));
+    expect(block).toBe(
+      [
+        'roots/list',
+        '   1. the session is still open',
+        '   2. check what the upstream asks',
+        '   3. build input',
+        '   4. decide (mcp/authz/decision)',
+        '   5. obligations this request can carry out',
+        '   6. decision log  (also on a deny)',
+        '   7. answer with the configured roots',
+        '   8. ask the client',
+        '   9. terminate the session when the policy says so  (after the answer, always)',
+      ].join('\n'),
+    );
+  });
+
+  it('prints completion/complete: the decision, the call, then which values are shown', () => {
+    const block = text.split('\n\n').find((b) => b.startsWith('completion/complete\n'));
+    expect(block).toBe(
+      [
+        'completion/complete',
+        '   1. resolve target',
+        '   2. build input',
+        '   3. decide (mcp/authz/decision)',
+        '   4. credential for this call',
+        '   5. rate limit and record  (also on a deny)',
+        '   6. decision log  (also on a deny)',
+        '   7. request _meta for the upstream',
+        '   8. forward to the upstream',
+        '   9. completion values for the policy',
+        '  10. decide (mcp/authz/visible)',
+        '  11. decision log  (also on a deny)',
+        '  12. show visible completion values',
+        '  13. terminate the session when the policy says so  (after the answer, always)',
+      ].join('\n'),
+    );
+  });
+
+  it('prints the delivery of a resource update: decided and logged before it is sent', () => {
+    const block = text.split('\n\n').find((b) => b.startsWith('notifications/resources/updated\n'));
+    expect(block).toBe(
+      [
+        'notifications/resources/updated',
+        '   1. resolve target',
+        '   2. build input',
+        '   3. decide (mcp/authz/decision)',
+        '   4. decision log  (also on a deny)',
+        '   5. deliver the update to the session',
+      ].join('\n'),
+    );
+  });
+
+  it('prints tasks/result: no decision, the result stages of the call that made the task', () => {
+    const block = text.split('\n\n').find((b) => b.startsWith('tasks/result\n'));
+    expect(block).toBe(
+      [
+        'tasks/result',
+        '   1. find the task in this session',
+        '   2. credential for this call',
+        '   3. request _meta for the upstream',
+        '   4. forward to the upstream that runs the task',
+        '   5. namespace addresses in the result',
+        '   6. check the result (outputSchema)',
+      ].join('\n'),
+    );
+  });
+
+  it('has a chain for every method it serves', () => {
     const methods = text.split('\n\n').map((b) => b.split('\n')[0]);
     expect(methods.sort()).toEqual(
       [
+        'completion/complete',
+        'notifications/resources/updated',
+        'elicitation/create',
+        'notifications/message',
+        'roots/list',
+        'sampling/createMessage',
         'prompts/get',
         'prompts/list',
         'resources/list',
         'resources/read',
+        'resources/subscribe',
         'resources/templates/list',
+        'resources/unsubscribe',
         'session/open',
+        'tasks/cancel',
+        'tasks/get',
+        'tasks/list',
+        'tasks/result',
         'tools/call',
         'tools/list',
       ].sort(),

@@ -60,11 +60,27 @@ function stdio(config: GatewayConfig, name: string): StdioUpstreamConfig {
 
 function http(config: GatewayConfig, name: string): HttpUpstreamConfig {
   const upstream = config.upstreams.find((u) => u.name === name);
-  if (upstream?.transport !== 'http') throw new Error(`no http upstream ${name}`);
+  if (upstream === undefined || upstream.transport === 'stdio') {
+    throw new Error(`no http or sse upstream ${name}`);
+  }
   return upstream;
 }
 
 describe('parseConfig: defaults', () => {
+  it('raises the inspection depth to the intake depth, so accepted arguments can be inspected', () => {
+    const deep = parseConfig({ ...minimal(), gateway: { max_json_depth: 500 } }, BASE_DIR);
+    expect(deep.guardrails.inspection.maxDepth).toBe(500);
+    const shallow = parseConfig(
+      {
+        ...minimal(),
+        gateway: { max_json_depth: 32 },
+        guardrails: { inspection: { max_depth: 200 } },
+      },
+      BASE_DIR,
+    );
+    expect(shallow.guardrails.inspection.maxDepth).toBe(200);
+  });
+
   it('gives a minimal config the documented defaults', () => {
     const config = parseConfig(minimal(), BASE_DIR);
     expect(config).toEqual({
@@ -83,6 +99,39 @@ describe('parseConfig: defaults', () => {
         keepAliveTimeoutMs: 5000,
         drainTimeoutMs: 10_000,
       },
+      approvals: {
+        defaultTimeoutMs: 300_000,
+        maxTimeoutMs: 3_600_000,
+        maxPendingPerSession: 5,
+        maxPendingPerUser: 20,
+        progressIntervalMs: 10_000,
+        maxArgumentBytes: 65_536,
+        consoleUrl: undefined,
+        webhooks: [],
+      },
+      console: {
+        enabled: false,
+        issuer: '',
+        clientId: '',
+        clientSecret: undefined,
+        scopes: [],
+        cookieKey: undefined,
+        sessionTtlMs: 3_600_000,
+        allowInsecureHttp: false,
+      },
+      guardrails: {
+        checkArgumentSchemas: true,
+        decideResults: 'with_findings',
+        inspect: true,
+        inspection: {
+          maxBytes: 4 * 1024 * 1024,
+          maxDecodedBytes: 1024 * 1024,
+          maxDepth: 128,
+          maxFindings: 100,
+        },
+        inspectors: [],
+        nationalIds: [],
+      },
       sessions: {
         maxSessions: 1000,
         maxSessionsPerPrincipal: 32,
@@ -93,6 +142,12 @@ describe('parseConfig: defaults', () => {
         defaultPurpose: 'default',
         store: { type: 'memory' },
         rateLimits: {},
+      },
+      toolTrust: {
+        refreshIntervalMs: 300_000,
+        maxListItems: 10_000,
+        maxDefinitionBytes: 262_144,
+        registry: 'off',
       },
       auth: {
         issuers: [
@@ -157,6 +212,7 @@ describe('parseConfig: defaults', () => {
           restart: { initialDelayMs: 250, maxDelayMs: 30_000 },
           healthCheck: { intervalMs: 10_000, timeoutMs: 5000 },
           credential: { type: 'none' },
+          roots: { from: 'config', uris: [] },
         },
       ],
     });
@@ -383,6 +439,48 @@ describe('parseConfig: gateway.allowed_hosts', () => {
   });
 });
 
+describe('parseConfig: transport sse (HTTP+SSE, MCP 2024-11-05)', () => {
+  it('takes url and headers as http does, and keeps the transport', () => {
+    const config = parseConfig(
+      withUpstreams({
+        legacy: {
+          transport: 'sse',
+          url: 'https://legacy.example.com/sse',
+          headers: { 'X-Api-Key': 'env:LEGACY_KEY' },
+        },
+      }),
+      BASE_DIR,
+    );
+    const legacy = http(config, 'legacy');
+    expect(legacy.transport).toBe('sse');
+    expect(legacy.url).toBe('https://legacy.example.com/sse');
+    expect(legacy.headers).toEqual({ 'X-Api-Key': { kind: 'env', name: 'LEGACY_KEY' } });
+    expect(legacy.prefix).toBe('legacy__');
+  });
+
+  it('refuses what http refuses: no url, another scheme, a command', () => {
+    expect(refusal(withUpstreams({ legacy: { transport: 'sse' } }))).toContain(
+      'upstreams.legacy.url',
+    );
+    expect(
+      refusal(withUpstreams({ legacy: { transport: 'sse', url: 'ws://legacy.example/sse' } })),
+    ).toContain('upstreams.legacy.url');
+    expect(
+      refusal(
+        withUpstreams({
+          legacy: { transport: 'sse', url: 'https://legacy.example/sse', command: 'node' },
+        }),
+      ),
+    ).toContain('Unrecognized key: "command"');
+  });
+
+  it('refuses an unknown transport, naming the three', () => {
+    const message = refusal(withUpstreams({ legacy: { transport: 'websocket', url: 'x' } }));
+    expect(message).toContain('upstreams.legacy.transport');
+    expect(message).toMatch(/stdio.*http.*sse/);
+  });
+});
+
 describe('parseConfig: upstreams.<name>.prefix', () => {
   const prefixOf = (upstream: Record<string, unknown>): string =>
     only(parseConfig(withUpstreams({ gh: upstream }), BASE_DIR).upstreams).prefix;
@@ -407,6 +505,33 @@ describe('parseConfig: upstreams.<name>.prefix', () => {
       );
     },
   );
+});
+
+describe('parseConfig: upstreams.<name>.roots', () => {
+  const rootsOf = (roots: unknown) =>
+    only(
+      parseConfig(withUpstreams({ fs: { transport: 'stdio', command: 'node', roots } }), BASE_DIR)
+        .upstreams,
+    ).roots;
+
+  it('takes root URIs, or client (the session’s client is asked)', () => {
+    expect(rootsOf(['file:///srv/repo', 'file:///srv/docs'])).toEqual({
+      from: 'config',
+      uris: ['file:///srv/repo', 'file:///srv/docs'],
+    });
+    expect(rootsOf('client')).toEqual({ from: 'client' });
+    expect(rootsOf([])).toEqual({ from: 'config', uris: [] });
+  });
+
+  it.each([
+    [['/srv/repo'], 'upstreams.fs.roots.0: a root is a file:// URI (MCP roots are file URIs)'],
+    [['https://example.com'], 'upstreams.fs.roots.0: a root is a file:// URI'],
+    ['server', 'upstreams.fs.roots'],
+  ])('refuses %j, saying what a root is', (roots, expected) => {
+    expect(
+      refusal(withUpstreams({ fs: { transport: 'stdio', command: 'node', roots } })),
+    ).toContain(expected);
+  });
 });
 
 describe('parseConfig: secret values', () => {
@@ -1134,5 +1259,65 @@ describe('parseConfig: exchanged credentials', () => {
       );
       expect(err.message).toContain('upstreams.api.credential.max_token_lifetime_s');
     }
+  });
+});
+
+describe('parseConfig: approvals and the console', () => {
+  it('refuses an enabled console without its IdP, an http IdP, and an inline secret', () => {
+    expect(problemLines(refusal({ ...minimal(), console: { enabled: true } }))).toEqual([
+      '  - console: an enabled console needs issuer and client_id',
+    ]);
+    expect(
+      problemLines(
+        refusal({
+          ...minimal(),
+          console: {
+            enabled: true,
+            issuer: 'http://idp.example.com',
+            client_id: 'c',
+            cookie_key: 'a plain string',
+          },
+        }),
+      ),
+    ).toEqual([
+      '  - console.cookie_key: must be a secret reference, "env:NAME" or "file:PATH", or {literal: "..."} for a value that is not secret (secrets are never written in the config file)',
+    ]);
+    expect(
+      refusal({
+        ...minimal(),
+        console: { enabled: true, issuer: 'http://idp.example.com', client_id: 'c' },
+      }),
+    ).toContain('console.issuer: http is refused unless console.allow_insecure_http is true');
+  });
+
+  it('caps the default timeout at max_timeout_s and reads webhook headers by reference', () => {
+    const config = parseConfig(
+      {
+        ...minimal(),
+        approvals: {
+          max_timeout_s: 60,
+          webhooks: [
+            {
+              url: 'https://hooks.example.com/x',
+              format: 'slack',
+              headers: { Authorization: 'env:HOOK' },
+            },
+          ],
+        },
+      },
+      BASE_DIR,
+    );
+    expect(config.approvals.defaultTimeoutMs).toBe(60_000);
+    expect(config.approvals.webhooks).toEqual([
+      {
+        url: 'https://hooks.example.com/x',
+        format: 'slack',
+        headers: { Authorization: { kind: 'env', name: 'HOOK' } },
+        timeoutMs: 5000,
+      },
+    ]);
+    expect(
+      refusal({ ...minimal(), approvals: { webhooks: [{ url: 'ftp://x', format: 'json' }] } }),
+    ).toContain('approvals.webhooks.0.url');
   });
 });

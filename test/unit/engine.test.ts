@@ -430,6 +430,27 @@ describe('PolicyEngine memory limits', () => {
     expect(decide(engine, { mode: 'ok' })).toEqual({ allow: true, reasons: ['ok'] });
   });
 
+  it('resets after a spike above what the policy and its data take, not for large data', () => {
+    // 5 MiB of data: above the 4 MiB of headroom, which used to be counted from zero, so
+    // every evaluation replaced the instance (parsing all the data again).
+    const bundle = readBundleFile(bundles.faulty);
+    const large = { ...bundle, data: { ...bundle.data, bulk: 'x'.repeat(5 * 1024 * 1024) } };
+    const engine = PolicyEngine.load(large, MEMORY);
+    const instance = (): unknown => (engine as unknown as { policy: unknown }).policy;
+    const loaded = instance();
+    for (let i = 0; i < 3; i++) {
+      expect(decide(engine, { mode: 'ok' })).toEqual({ allow: true, reasons: ['ok'] });
+    }
+    expect(instance()).toBe(loaded);
+    // A spike of its own (an input larger than the headroom) is still reset after.
+    const huge = { mode: 'ok', blob: 'x'.repeat(6 * 1024 * 1024) };
+    expect(decide(engine, huge)).toEqual({ allow: true, reasons: ['ok'] });
+    const fresh = instance();
+    expect(fresh).not.toBe(loaded);
+    expect(decide(engine, { mode: 'ok' })).toEqual({ allow: true, reasons: ['ok'] });
+    expect(instance()).toBe(fresh);
+  });
+
   it('evaluates the same huge input under the default limits', () => {
     const engine = load(bundles.faulty);
     const huge = { mode: 'ok', blob: 'x'.repeat(4 * 1024 * 1024) };

@@ -1,7 +1,9 @@
 // The gateway's HTTP upstream transport, driven by the gateway's upstream client, against the
 // SDK's own server transport (event streams by default, or JSON answers): calls, progress
 // before results, list_changed on the GET stream, a call's own credential headers (and the
-// connection's for requests without one), and an HTTP error failing the call.
+// connection's for requests without one), and an HTTP error failing the call; the server's
+// requests and log messages on a call's stream tell which call they belong to, those on the
+// GET stream none.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +12,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import {
   CallToolRequestSchema,
   CallToolResultSchema,
+  ElicitResultSchema,
   ListToolsRequestSchema,
   type CallToolResult,
 } from '@modelcontextprotocol/sdk/types.js';
@@ -26,10 +29,24 @@ interface Upstream {
 async function startUpstream(enableJsonResponse: boolean): Promise<Upstream> {
   const server = new Server(
     { name: 'up', version: '1' },
-    { capabilities: { tools: { listChanged: true } } },
+    { capabilities: { tools: { listChanged: true }, logging: {} } },
   );
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [] }));
   server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
+    if (req.params.name === 'ask') {
+      await extra.sendNotification({
+        method: 'notifications/message',
+        params: { level: 'info', data: 'asking' },
+      });
+      const answer = await extra.sendRequest(
+        {
+          method: 'elicitation/create',
+          params: { message: 'name?', requestedSchema: { type: 'object', properties: {} } },
+        },
+        ElicitResultSchema,
+      );
+      return { content: [{ type: 'text', text: `answer:${answer.action}` }] };
+    }
     const token = req.params._meta?.progressToken;
     if (token !== undefined) {
       await extra.sendNotification({
@@ -160,5 +177,41 @@ describe.each([
       new HttpClientTransport(away, { headers: {}, credentials: () => ({}) }),
     );
     await expect(far.connect({ timeoutMs: 10_000 })).rejects.toThrow(/HTTP 307/);
+  });
+});
+
+describe('HttpClientTransport: what the server sends of its own accord', () => {
+  it('relates a request and a log message on a call’s stream to that call, and nothing on the GET stream', async () => {
+    const upstream = await startUpstream(false);
+    const transport = new HttpClientTransport(upstream.url, {
+      headers: {},
+      credentials: () => ({}),
+    });
+    expect(transport.relatesMessages).toBe(true);
+    const client = new UpstreamRpc(transport, 'mcpgate', { elicitation: { form: {} } });
+    const asked: unknown[] = [];
+    const logged: unknown[] = [];
+    client.onServerRequest = (request) => {
+      asked.push({ method: request.method, related: request.related });
+      return Promise.resolve({ action: 'accept', content: {} });
+    };
+    client.onServerNotification = (_method, _params, source) =>
+      logged.push({ related: source.related, relatable: source.relatable });
+    await client.connect({ timeoutMs: 10_000 });
+    const result = await client.request(
+      'tools/call',
+      { name: 'ask', arguments: {} },
+      CallToolResultSchema,
+      { timeoutMs: 10_000, origin: 'the call' },
+    );
+    expect(result.content).toEqual([{ type: 'text', text: 'answer:accept' }]);
+    expect(asked).toEqual([{ method: 'elicitation/create', related: 'the call' }]);
+    expect(logged).toEqual([{ related: 'the call', relatable: true }]);
+    await new Promise((r) => setTimeout(r, 100));
+    await upstream.server.sendLoggingMessage({ level: 'info', data: 'on its own' });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(logged.at(-1)).toEqual({ related: undefined, relatable: true });
+    await client.close();
+    await upstream.close();
   });
 });

@@ -3,7 +3,7 @@
 // switches the POST to an event stream; list_changed arrives on the GET stream; the
 // session and protocol-version headers are checked as the spec says.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -15,9 +15,10 @@ import {
   type CallToolResult,
 } from '@modelcontextprotocol/sdk/types.js';
 import { NodeStreamableHttpTransport } from '../../src/mcp/server/http-transport.js';
+import { serveTransport, type TransportServer } from './support/transport-server.js';
 
 const SESSION = 'session-1';
-let http: HttpServer;
+let http: TransportServer;
 let url: string;
 let server: Server;
 let transport: NodeStreamableHttpTransport;
@@ -47,22 +48,13 @@ beforeAll(async () => {
   server = mcpServer();
   transport = new NodeStreamableHttpTransport({ sessionId: SESSION });
   await server.connect(transport);
-  http = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      void transport.handleRequest(req, res, text ? (JSON.parse(text) as unknown) : undefined);
-    });
-  });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`;
+  http = await serveTransport(transport);
+  url = http.url;
 });
 
 afterAll(async () => {
   await server.close();
-  http.closeAllConnections();
-  await new Promise((resolve) => http.close(resolve));
+  await http.close();
 });
 
 const HEADERS = {

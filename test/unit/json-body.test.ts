@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import express, { type Request, type Response } from 'express';
 import { bodyErrorHandler, jsonBody } from '../../src/http/guards/body.js';
-import { nestsDeeperThan } from '../../src/util/json-depth.js';
+import { describeIllFormedString, jsonValueProblem } from '../../src/util/json-walk.js';
 
 const LIMITS = { maxBytes: 64, maxDepth: 8 };
 let server: Server;
@@ -54,6 +54,30 @@ describe('jsonBody', () => {
     expect((await post('{"a":1}', { 'content-type': 'text/plain' })).json.body).toBeUndefined();
   });
 
+  it('refuses a body with a lone surrogate, escaped or in UTF-16, with 400 -32600 naming where', async () => {
+    const refused = await post('{"id":1,"params":{"uri":"x\\ud800"}}');
+    expect(refused).toEqual({
+      status: 400,
+      json: {
+        jsonrpc: '2.0',
+        id: null,
+        error: {
+          code: -32600,
+          message:
+            'Invalid Request: the string at params.uri is not well-formed Unicode: it holds a lone UTF-16 surrogate (an escape such as \\ud800 without its pair); send text as UTF-8, or escape a surrogate pair whole',
+        },
+      },
+    });
+    // Decoded by body-parser from UTF-16: the surrogate arrives as itself, not as an escape.
+    const utf16 = { 'content-type': 'application/json; charset=utf-16le' };
+    const raw = new Blob([Buffer.from('{"a":"\ud800"}', 'utf16le')]);
+    expect(await post(raw, utf16)).toMatchObject({
+      status: 400,
+      json: { error: { code: -32600 } },
+    });
+    expect((await post('{"a":"\\ud83d\\ude00"}')).json.body).toEqual({ a: '😀' });
+  });
+
   it('refuses a top-level value that is not an object or array, and malformed JSON', async () => {
     expect(await post('"text"')).toMatchObject({ status: 400, json: { error: { code: -32700 } } });
     expect(await post('{"a":')).toMatchObject({ status: 400, json: { error: { code: -32700 } } });
@@ -94,7 +118,9 @@ describe('jsonBody', () => {
   });
 });
 
-describe('nestsDeeperThan', () => {
+describe('jsonValueProblem: depth', () => {
+  const nestsDeeperThan = (value: unknown, maxDepth: number): boolean =>
+    jsonValueProblem(value, maxDepth) === 'too deep';
   const nested = (levels: number): unknown => {
     let value: unknown = 'leaf';
     for (let i = 0; i < levels; i++) value = i % 2 === 0 ? [value] : { k: value };
@@ -120,5 +146,57 @@ describe('nestsDeeperThan', () => {
   it('measures a million levels without recursion', () => {
     const value = JSON.parse('['.repeat(1_000_000) + ']'.repeat(1_000_000)) as unknown;
     expect(nestsDeeperThan(value, 1000)).toBe(true);
+  });
+});
+
+describe('jsonValueProblem: strings that are not well-formed Unicode', () => {
+  const parse = (text: string): unknown => JSON.parse(text) as unknown;
+
+  it('finds a lone surrogate, escaped in either case, in a value or a key, anywhere', () => {
+    for (const text of [
+      '{"a":"\\ud800"}',
+      '{"a":"x\\uDBFFy"}',
+      '{"a":"\\udc00"}',
+      '{"a":"\\ude00\\ud83d"}', // a pair the wrong way round
+      '{"a":"\\ud83d\\ud83d\\ude00"}', // a high one before a pair
+      '{"\\ud800":1}',
+      '[1,{"b":[null,"ok","\\udfff"]}]',
+      '{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"mcpgate://e/\\ud800"}}',
+    ]) {
+      expect([text, jsonValueProblem(parse(text), 64)]).toEqual([text, 'ill-formed string']);
+    }
+    expect(jsonValueProblem('\ud800', 64)).toBe('ill-formed string');
+  });
+
+  it('accepts surrogate pairs, escaped or not, and every other string', () => {
+    for (const text of [
+      '{"a":"\\ud83d\\ude00"}',
+      '{"a":"😀 café \\u00e9 \\\\ud800"}', // the last is a backslash, then "ud800"
+      '{"😀":["\\uD83D\\uDE00",{"k":"\\uffff"}]}',
+    ]) {
+      expect([text, jsonValueProblem(parse(text), 64)]).toEqual([text, undefined]);
+    }
+  });
+
+  it('walks 100,000 levels without recursion to a lone surrogate at the bottom', () => {
+    const text = '['.repeat(100_000) + '"\\ud800"' + ']'.repeat(100_000);
+    expect(jsonValueProblem(parse(text), 200_000)).toBe('ill-formed string');
+  });
+
+  it('names where the string is, as a path from the top', () => {
+    const read = parse(
+      '{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"mcpgate://e/\\ud800"}}',
+    );
+    expect(describeIllFormedString(read)).toBe('the string at params.uri');
+    expect(describeIllFormedString(parse('[{"a":1},{"params":{"x y":["ok","\\udc00"]}}]'))).toBe(
+      'the string at [1].params["x y"][1]',
+    );
+    expect(describeIllFormedString(parse('{"args":{"a\\ud800":1}}'))).toBe(
+      'the key args["a\\ud800"]',
+    );
+    expect(describeIllFormedString(parse(`{"${'k'.repeat(300)}":"\\ud800"}`))).toHaveLength(
+      'the string at '.length + 200,
+    );
+    expect(describeIllFormedString(parse('{"a":"\\ud83d\\ude00"}'))).toBeUndefined();
   });
 });

@@ -9,7 +9,7 @@ import {
   namespaceResultAddresses,
 } from '../../src/pipeline/stages/namespace-result.js';
 import type { PolicyAction } from '../../src/policy/input.js';
-import { splitExposedUri } from '../../src/upstreams/catalog.js';
+import { Catalog, splitExposedUri, type ServerCatalog } from '../../src/upstreams/catalog.js';
 import { requestContext } from './support/context.js';
 
 const TARGETS: Record<'tool' | 'prompt' | 'resource', [PolicyAction, Target]> = {
@@ -20,6 +20,12 @@ const TARGETS: Record<'tool' | 'prompt' | 'resource', [PolicyAction, Target]> = 
     { kind: 'resource', server: 'docs', uri: 'file:///a.md', id: 'docs:file:///a.md' },
   ],
 };
+
+function server(name: string, prefix: string): ServerCatalog {
+  return { server: name, prefix, tools: [], prompts: [], resources: [], templates: [] };
+}
+/** docs is prefixed (its addresses namespaced); raw has the prefix "" (shown as they are). */
+const { catalog } = Catalog.build([server('docs', 'docs__'), server('raw', '')]);
 
 function answered(kind: keyof typeof TARGETS, result: unknown): RequestContext {
   const [action, target] = TARGETS[kind];
@@ -38,11 +44,14 @@ const embedded = {
 
 describe('namespaceContent', () => {
   it('namespaces a resource link, keeping every other field', () => {
-    expect(namespaceContent('docs', link)).toEqual({ ...link, uri: 'mcpgate://docs/file:///a.md' });
+    expect(namespaceContent(catalog, 'docs', link)).toEqual({
+      ...link,
+      uri: 'mcpgate://docs/file:///a.md',
+    });
   });
 
   it('namespaces an embedded resource, keeping its text and the block fields', () => {
-    expect(namespaceContent('docs', embedded)).toEqual({
+    expect(namespaceContent(catalog, 'docs', embedded)).toEqual({
       ...embedded,
       resource: { ...embedded.resource, uri: 'mcpgate://docs/file:///b.md' },
     });
@@ -55,14 +64,29 @@ describe('namespaceContent', () => {
     { type: 'resource', resource: { text: 'no uri' } },
     null,
   ])('passes %j on as the same object', (block) => {
-    expect(namespaceContent('docs', block)).toBe(block);
+    expect(namespaceContent(catalog, 'docs', block)).toBe(block);
   });
 
   it('gives a URI the client can resolve back to the same server and upstream URI', () => {
-    const shown = namespaceContent('docs', { ...link, uri: 'mcpgate://other/x' }) as {
+    const shown = namespaceContent(catalog, 'docs', { ...link, uri: 'mcpgate://other/x' }) as {
       uri: string;
     };
     expect(splitExposedUri(shown.uri)).toEqual({ server: 'docs', uri: 'mcpgate://other/x' });
+  });
+});
+
+describe('an upstream without a prefix', () => {
+  it('keeps its addresses as they are', () => {
+    expect(namespaceContent(catalog, 'raw', link)).toBe(link);
+    expect(namespaceContent(catalog, 'raw', embedded)).toBe(embedded);
+  });
+
+  it("still wraps an address that looks like the gateway's, so it stays bound to its server", () => {
+    const shown = namespaceContent(catalog, 'raw', { ...link, uri: 'mcpgate://docs/x' }) as {
+      uri: string;
+    };
+    expect(shown.uri).toBe('mcpgate://raw/mcpgate://docs/x');
+    expect(catalog.resolveUri(shown.uri)).toEqual({ server: 'raw', uri: 'mcpgate://docs/x' });
   });
 });
 
@@ -74,7 +98,7 @@ describe('namespaceResult', () => {
       isError: false,
     };
     const before = JSON.stringify(result);
-    expect(namespaceResult(answered('tool', result))).toEqual({
+    expect(namespaceResult(catalog, answered('tool', result))).toEqual({
       content: [
         { type: 'text', text: 'two files' },
         { ...link, uri: 'mcpgate://docs/file:///a.md' },
@@ -89,7 +113,7 @@ describe('namespaceResult', () => {
 
   it('passes a tool result without addresses on as the same object', () => {
     const result = { content: [{ type: 'text', text: 'hello' }] };
-    expect(namespaceResult(answered('tool', result))).toBe(result);
+    expect(namespaceResult(catalog, answered('tool', result))).toBe(result);
   });
 
   it('rewrites resource links and embedded resources in prompt messages', () => {
@@ -98,7 +122,7 @@ describe('namespaceResult', () => {
       description: 'd',
       messages: [text, { role: 'user', content: embedded }, { role: 'assistant', content: link }],
     };
-    const shown = namespaceResult(answered('prompt', result)) as typeof result;
+    const shown = namespaceResult(catalog, answered('prompt', result)) as typeof result;
     expect(shown.messages[0]).toBe(text);
     expect(shown.messages[1]).toEqual({
       role: 'user',
@@ -116,7 +140,7 @@ describe('namespaceResult', () => {
 
   it('passes a prompt without addresses on as the same object', () => {
     const result = { messages: [{ role: 'user', content: { type: 'text', text: 'hi' } }] };
-    expect(namespaceResult(answered('prompt', result))).toBe(result);
+    expect(namespaceResult(catalog, answered('prompt', result))).toBe(result);
   });
 
   it('rewrites every content URI of a resource read', () => {
@@ -126,7 +150,7 @@ describe('namespaceResult', () => {
         { uri: 'file:///a.md#part', blob: 'AA==', mimeType: 'application/octet-stream' },
       ],
     };
-    expect(namespaceResult(answered('resource', result))).toEqual({
+    expect(namespaceResult(catalog, answered('resource', result))).toEqual({
       contents: [
         { uri: 'mcpgate://docs/file:///a.md', text: 'A' },
         {
@@ -142,7 +166,7 @@ describe('namespaceResult', () => {
 describe('the stage', () => {
   it('replaces the result on the context', () => {
     const ctx = answered('tool', { content: [link] });
-    expect(namespaceResultAddresses().run(ctx)).toBeUndefined();
+    expect(namespaceResultAddresses({ catalog }).run(ctx)).toBeUndefined();
     expect(ctx.result).toEqual({ content: [{ ...link, uri: 'mcpgate://docs/file:///a.md' }] });
   });
 });

@@ -1,7 +1,9 @@
 // The gateway's upstream client (UpstreamRpc) against the SDK's own Server, and against a raw
 // peer for what a good server never does: initialize, the server's ping and other requests,
 // an upstream error, a result that does not fit the method (refused), a timeout and a
-// cancellation (both tell the server), a closed connection, an unsupported version.
+// cancellation (both tell the server), a closed connection, an unsupported version; the
+// server's own requests and notifications, handed over with the calls in flight, withdrawn
+// when the server cancels them or the connection closes, and bounded.
 import { describe, expect, it } from '@jest/globals';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -13,13 +15,17 @@ import {
   type JSONRPCMessage,
 } from '@modelcontextprotocol/sdk/types.js';
 import {
+  MAX_SERVER_REQUESTS,
   UpstreamCancelledError,
   UpstreamClosedError,
   UpstreamResultError,
   UpstreamRpc,
   UpstreamRpcError,
   UpstreamTimeoutError,
+  type MessageSource,
+  type ServerRequest,
 } from '../../src/mcp/client/rpc-client.js';
+import { RpcError } from '../../src/mcp/jsonrpc/errors.js';
 import { CancellationSource } from '../../src/util/cancellation.js';
 
 const OPTIONS = { timeoutMs: 10_000 };
@@ -186,5 +192,165 @@ describe('UpstreamRpc with a raw peer', () => {
     await expect(withRawPeer(() => undefined, '1999-01-01')).rejects.toThrow(
       /protocol version is not supported: 1999-01-01/,
     );
+  });
+});
+
+/** A raw peer and a client that serves the server's requests with `serve`. */
+async function withServingClient(
+  serve: (request: ServerRequest) => Promise<Record<string, unknown>>,
+): Promise<{
+  client: UpstreamRpc;
+  seen: JSONRPCMessage[];
+  send: (m: JSONRPCMessage) => Promise<void>;
+  peer: InMemoryTransport;
+}> {
+  const [near, peer] = InMemoryTransport.createLinkedPair();
+  const seen: JSONRPCMessage[] = [];
+  peer.onmessage = (message) => {
+    seen.push(message);
+    if ('method' in message && message.method === 'initialize' && 'id' in message) {
+      void peer.send({
+        jsonrpc: '2.0',
+        id: message.id,
+        result: {
+          protocolVersion: '2025-11-25',
+          capabilities: {},
+          serverInfo: { name: 'raw', version: '1' },
+        },
+      });
+    }
+  };
+  await peer.start();
+  const client = new UpstreamRpc(near, 'mcpgate', { sampling: {}, elicitation: { form: {} } });
+  client.onServerRequest = serve;
+  await client.connect(OPTIONS);
+  return { client, seen, send: (m) => peer.send(m), peer };
+}
+
+const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 10));
+
+describe('UpstreamRpc and the server’s own requests', () => {
+  it('declares the client capabilities it is given at initialize', async () => {
+    const { seen } = await withServingClient(() => Promise.resolve({}));
+    expect(seen[0]).toMatchObject({
+      method: 'initialize',
+      params: { capabilities: { sampling: {}, elicitation: { form: {} } } },
+    });
+  });
+
+  it('hands a request over with the origins of the calls in flight, and answers with its result', async () => {
+    const served: ServerRequest[] = [];
+    const { client, seen, send } = await withServingClient((request) => {
+      served.push(request);
+      return Promise.resolve({ roots: [] });
+    });
+    const inFlight = call(client, 'slow', { origin: 'call of session A' });
+    await send({ jsonrpc: '2.0', id: 'r1', method: 'roots/list', params: { _meta: {} } });
+    await settle();
+    expect(served).toHaveLength(1);
+    expect(served[0]).toMatchObject({
+      id: 'r1',
+      method: 'roots/list',
+      related: undefined,
+      relatable: false,
+      inFlight: ['call of session A'],
+    });
+    expect(seen.at(-1)).toEqual({ jsonrpc: '2.0', id: 'r1', result: { roots: [] } });
+    void inFlight.catch(() => undefined);
+    await client.close();
+  });
+
+  it('answers with the error the request was refused with: its code, message and data', async () => {
+    const { client, seen, send } = await withServingClient(() =>
+      Promise.reject(new RpcError(-32010, 'Denied by policy: no', { decision_id: 'd1' })),
+    );
+    await send({ jsonrpc: '2.0', id: 7, method: 'sampling/createMessage', params: {} });
+    await settle();
+    expect(seen.at(-1)).toEqual({
+      jsonrpc: '2.0',
+      id: 7,
+      error: { code: -32010, message: 'Denied by policy: no', data: { decision_id: 'd1' } },
+    });
+    await client.close();
+  });
+
+  it('withdraws a request the server cancels, and sends no answer', async () => {
+    let cancelled: unknown;
+    let answer = (): void => undefined;
+    const { client, seen, send } = await withServingClient(
+      (request) =>
+        new Promise((resolve) => {
+          request.cancellation.onCancel((reason) => (cancelled = reason));
+          answer = () => resolve({ action: 'decline' });
+        }),
+    );
+    await send({ jsonrpc: '2.0', id: 'e1', method: 'elicitation/create', params: {} });
+    await settle();
+    await send({
+      jsonrpc: '2.0',
+      method: 'notifications/cancelled',
+      params: { requestId: 'e1', reason: 'user gave up' },
+    });
+    await settle();
+    expect(cancelled).toBe('user gave up');
+    const before = seen.length;
+    answer();
+    await settle();
+    expect(seen.length).toBe(before);
+    await client.close();
+  });
+
+  it('withdraws the requests it serves when the connection closes', async () => {
+    const reasons: unknown[] = [];
+    const { send, peer } = await withServingClient(
+      (request) =>
+        new Promise(() => {
+          request.cancellation.onCancel((reason) => reasons.push(reason));
+        }),
+    );
+    await send({ jsonrpc: '2.0', id: 1, method: 'roots/list' });
+    await settle();
+    await peer.close();
+    expect(reasons).toEqual(['the upstream connection closed']);
+  });
+
+  it(`serves at most ${MAX_SERVER_REQUESTS} at once; the next gets an error at once`, async () => {
+    const { client, seen, send } = await withServingClient(() => new Promise(() => undefined));
+    for (let i = 0; i <= MAX_SERVER_REQUESTS; i++) {
+      await send({ jsonrpc: '2.0', id: i, method: 'roots/list' });
+    }
+    await settle();
+    expect(seen.at(-1)).toMatchObject({
+      id: MAX_SERVER_REQUESTS,
+      error: {
+        code: -32603,
+        message: expect.stringMatching(/^too many requests from this server/),
+      },
+    });
+    await send({ jsonrpc: '2.0', id: 0, method: 'roots/list' });
+    await settle();
+    expect(seen.at(-1)).toMatchObject({ id: 0, error: { code: -32600 } });
+    await client.close();
+  });
+
+  it('hands other notifications over with where they came from', async () => {
+    const heard: Array<{ method: string; source: MessageSource }> = [];
+    const { client, send } = await withServingClient(() => Promise.resolve({}));
+    client.onServerNotification = (method, _params, source) => heard.push({ method, source });
+    const inFlight = call(client, 'slow', { origin: 'call 1' });
+    await send({
+      jsonrpc: '2.0',
+      method: 'notifications/message',
+      params: { level: 'info', data: 'hello' },
+    });
+    await settle();
+    expect(heard).toEqual([
+      {
+        method: 'notifications/message',
+        source: { related: undefined, relatable: false, inFlight: ['call 1'] },
+      },
+    ]);
+    void inFlight.catch(() => undefined);
+    await client.close();
   });
 });

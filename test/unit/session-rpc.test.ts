@@ -4,8 +4,6 @@
 // schemas, handler errors as JSON-RPC errors, progress on the request's stream, cancellation
 // and list_changed.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer, type Server as HttpServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
@@ -18,9 +16,10 @@ import {
 import { NodeStreamableHttpTransport } from '../../src/mcp/server/http-transport.js';
 import { SessionRpc, type InboundRequest, type Method } from '../../src/mcp/server/dispatcher.js';
 import { RpcError } from '../../src/mcp/jsonrpc/errors.js';
+import { postInSession, serveTransport, type TransportServer } from './support/transport-server.js';
 
 const SESSION = 'session-rpc-1';
-let http: HttpServer;
+let http: TransportServer;
 let url: string;
 let rpc: SessionRpc;
 let transport: NodeStreamableHttpTransport;
@@ -73,26 +72,17 @@ beforeAll(async () => {
   });
   transport = new NodeStreamableHttpTransport({ sessionId: SESSION });
   await rpc.connect(transport);
-  http = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      void transport.handleRequest(req, res, text ? (JSON.parse(text) as unknown) : undefined);
-    });
-  });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/mcp`;
+  http = await serveTransport(transport);
+  url = http.url;
 });
 
 afterAll(async () => {
   await rpc.close();
-  http.closeAllConnections();
-  await new Promise((resolve) => http.close(resolve));
+  await http.close();
 });
 
 /** A session on a transport whose answers are collected instead of written to HTTP. */
-async function detached(): Promise<{
+async function detached(served: typeof methods = methods): Promise<{
   deliver: (message: JSONRPCMessage, context?: string) => void;
   answers: JSONRPCMessage[];
 }> {
@@ -101,7 +91,7 @@ async function detached(): Promise<{
     capabilities: {},
     // What the HTTP layer passed with the initialize request (here a string) decides them.
     instructions: (context) => `for ${context ?? 'nobody'}`,
-    methods,
+    methods: served,
   });
   const answers: JSONRPCMessage[] = [];
   const fake = new NodeStreamableHttpTransport({ sessionId: undefined });
@@ -130,29 +120,13 @@ function settled(): Promise<void> {
 }
 
 async function post(body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-session-id': SESSION,
-    },
-    body: JSON.stringify(body),
-  });
+  const res = await postInSession(url, SESSION, body);
   return { status: res.status, json: (await res.json()) as Record<string, unknown> };
 }
 
 /** POSTs a notification; resolves with the status (202, without a body). */
 async function notify(body: unknown): Promise<number> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-      'mcp-session-id': SESSION,
-    },
-    body: JSON.stringify(body),
-  });
+  const res = await postInSession(url, SESSION, body);
   await res.body?.cancel();
   return res.status;
 }
@@ -235,6 +209,35 @@ describe('SessionRpc', () => {
     expect(json.id).toBe(4);
     expect(error.code).toBe(-32602);
     expect(error.message).toMatch(message);
+  });
+
+  it('hands params.task to a method that may run as a task', async () => {
+    const { deliver, answers } = await detached(
+      new Map([
+        [
+          'tools/call',
+          {
+            schema: CallToolRequestSchema,
+            taskAugmented: true,
+            handle: (params: unknown) => ({
+              content: [
+                { type: 'text', text: JSON.stringify((params as { task?: unknown }).task) },
+              ],
+            }),
+          },
+        ],
+      ]),
+    );
+    deliver({
+      jsonrpc: '2.0',
+      id: 7,
+      method: 'tools/call',
+      params: { name: 'echo', task: { ttl: 5 } },
+    });
+    await settled();
+    expect(answers).toEqual([
+      { jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text', text: '{"ttl":5}' }] } },
+    ]);
   });
 
   it("passes a handler's code, message and data through", async () => {

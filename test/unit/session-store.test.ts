@@ -19,6 +19,7 @@ import {
   type RecordOutcome,
   type SessionRecord,
   type SessionStore,
+  MAX_SESSION_LABELS,
 } from '../../src/sessions/store.js';
 import { silentLogger } from '../../src/util/logger.js';
 import {
@@ -285,6 +286,35 @@ describe.each([
       rates: {},
     });
     expect((await store.load(bare.id, 10, []))?.record).toEqual(bare);
+  });
+
+  it('keeps the DLP context: labels (each once, sorted) and finding counts by type', async () => {
+    const store = open();
+    const record = makeRecord();
+    await store.create(record, HOUR);
+    expect((await store.load(record.id, 10, []))?.dlp).toBeUndefined();
+    expect(await store.recordFindings(record.id, ['secret', 'pii'], { secret: 2, pii: 1 })).toBe(
+      true,
+    );
+    expect(
+      await store.recordFindings(record.id, ['secret', 'injection'], { secret: 1, injection: 3 }),
+    ).toBe(true);
+    expect((await store.load(record.id, 10, []))?.dlp).toEqual({
+      labels: ['injection', 'pii', 'secret'],
+      findingCounts: { secret: 3, pii: 1, injection: 3 },
+    });
+    expect(await store.recordFindings(randomUUID(), ['secret'], { secret: 1 })).toBe(false);
+  });
+
+  it('keeps at most MAX_SESSION_LABELS labels and finding types', async () => {
+    const store = open();
+    const record = makeRecord();
+    await store.create(record, HOUR);
+    const many = Array.from({ length: MAX_SESSION_LABELS + 5 }, (_, i) => `l${i}`);
+    await store.recordFindings(record.id, many, Object.fromEntries(many.map((l) => [l, 1])));
+    const dlp = (await store.load(record.id, 10, []))?.dlp;
+    expect(dlp?.labels).toHaveLength(MAX_SESSION_LABELS);
+    expect(Object.keys(dlp?.findingCounts ?? {})).toHaveLength(MAX_SESSION_LABELS);
   });
 
   it('does not know ids it never created', async () => {

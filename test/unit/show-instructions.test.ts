@@ -53,7 +53,7 @@ describe('combinedInstructions', () => {
         'Use search before read.',
         '',
         '## Instructions from upstream server "files"',
-        'Through this gateway its tools and prompts keep their own names, and its resources are mcpgate://files/<uri>.',
+        'Through this gateway its tools and prompts keep their own names, and its resources are addressed by their own URIs.',
         '',
         'Paths are relative to the project.',
       ].join('\n'),

@@ -3,8 +3,7 @@
 // client that stops reading its event stream (notifications dropped and counted, the answer
 // still delivered). Nothing here grows with what a client sends.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer, type Server as HttpServer } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import {
   CallToolRequestSchema,
   type CallToolRequest,
@@ -16,13 +15,14 @@ import {
   TransportCounters,
 } from '../../src/mcp/server/http-transport.js';
 import { SessionRpc, type InboundRequest, type Method } from '../../src/mcp/server/dispatcher.js';
+import { serveTransport, type TransportServer } from './support/transport-server.js';
 
 const SESSION = 'bounds-1';
 const MAX_IN_FLIGHT = 2;
 /** Progress notifications the flood tool sends: far more than the kernel and the bound hold. */
 const FLOOD = 20_000;
 
-let http: HttpServer;
+let http: TransportServer;
 let url: string;
 let port: number;
 let rpc: SessionRpc;
@@ -73,17 +73,9 @@ beforeAll(async () => {
     counters,
   });
   await rpc.connect(transport);
-  http = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const text = Buffer.concat(chunks).toString('utf8');
-      void transport.handleRequest(req, res, text ? (JSON.parse(text) as unknown) : undefined);
-    });
-  });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  port = (http.address() as AddressInfo).port;
-  url = `http://127.0.0.1:${port}/mcp`;
+  http = await serveTransport(transport);
+  url = http.url;
+  port = Number(new URL(url).port);
   // The session must be initialized before it takes calls.
   const init = await post({
     jsonrpc: '2.0',
@@ -100,8 +92,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await rpc.close();
-  http.closeAllConnections();
-  await new Promise((resolve) => http.close(resolve));
+  await http.close();
 });
 
 const HEADERS = {

@@ -16,8 +16,8 @@
 #                         the instructions) may show
 #     hidden              set of catalog ids a list must not show
 #   and optionally the obligation sets require_approval, rate_limit,
-#   credential, redact, terminate_session and, for session/open,
-#   session_ttl_s.
+#   credential, redact, terminate_session, label_session (result actions)
+#   and, for session/open, session_ttl_s.
 #
 #   Actions of the gateway's admin API (admin/...) have no session and no
 #   purpose: data.mcp.admin alone decides them, and no purpose policy or
@@ -28,8 +28,10 @@
 package mcp.authz
 
 import data.mcp.admin
+import data.mcp.lib.findings
 import data.mcp.lib.text
 import data.mcp.lib.tools
+import data.mcp.lib.trust
 import data.mcp.profiles
 import data.mcp.purposes
 
@@ -242,6 +244,27 @@ _hidden contains id if {
 	some id in purposes[name].hidden
 }
 
+# Quarantined items (changed since pinned, unacknowledged high findings, not
+# pinned where the purpose requires it) are hidden whatever a purpose shows.
+_hidden contains id if {
+	some id in trust.hidden_ids(_require_pinned, session_purpose)
+}
+
+# Whether the governing policy or an extension uses only pinned items:
+# require_pinned: true in a profile's session, require_pinned := true in a
+# Rego purpose or extension.
+default _require_pinned := false
+
+_require_pinned if {
+	governing_profile
+	profiles.require_pinned == true
+}
+
+_require_pinned if {
+	some name in _rego_parts
+	purposes[name].require_pinned == true
+}
+
 # --- Reasons --------------------------------------------------------------
 
 # All reasons to refuse, from this package and from the governing purpose.
@@ -262,6 +285,12 @@ input_denials contains reason if {
 	reason := concat("", ["no policy for purpose ", text.show(session_purpose)])
 }
 
+# A quarantined tool, prompt or resource is refused for every purpose, with
+# the reason naming what changed or what the scan found (mcp.lib.trust).
+input_denials contains reason if {
+	some reason in trust.call_denials(_require_pinned, session_purpose)
+}
+
 # Two policies claiming one purpose (two packages, two profiles, or a package
 # and a profile) is a packaging mistake; refusing beats guessing which one
 # the security team meant. To add Rego rules to a profile, use `extends`.
@@ -275,7 +304,21 @@ input_denials contains reason if {
 
 # The gateway fills the object that describes the target; without it no
 # purpose rule could match, and the user deserves to know why.
-_target_key := {"tools/call": "tool", "resources/read": "resource", "prompts/get": "prompt"}
+_target_key := {
+	"tools/call": "tool",
+	"resources/read": "resource",
+	"resources/subscribe": "resource",
+	"resources/unsubscribe": "resource",
+	"notifications/resources/updated": "resource",
+	"prompts/get": "prompt",
+	"completion/complete": "completion",
+	"tools/result": "tool",
+	"resources/result": "resource",
+	"prompts/result": "prompt",
+	"sampling/createMessage": "upstream",
+	"elicitation/create": "upstream",
+	"roots/list": "upstream",
+}
 
 input_denials contains reason if {
 	key := _target_key[input.action]
@@ -288,6 +331,10 @@ _target_given("tool") if input.tool
 _target_given("resource") if input.resource
 
 _target_given("prompt") if input.prompt
+
+_target_given("completion") if input.completion
+
+_target_given("upstream") if input.upstream
 
 # Ids are derived from server and name by the gateway; a mismatch means the
 # input was built wrongly, and rules keyed on either could disagree.
@@ -302,9 +349,18 @@ input_denials contains "malformed request: prompt.id is not server.name" if {
 }
 
 input_denials contains "malformed request: resource.id is not server:uri" if {
-	input.action == "resources/read"
+	input.action in tools.resource_actions
 	input.resource.id != concat(":", [input.resource.server, input.resource.uri])
 }
+
+input_denials contains "malformed request: completion.ref.id is not server.name or server:uri" if {
+	input.action == "completion/complete"
+	input.completion.ref.id != _completion_ref_id(input.completion.ref)
+}
+
+_completion_ref_id(ref) := concat(".", [ref.server, ref.name]) if ref.kind == "prompt"
+
+_completion_ref_id(ref) := concat(":", [ref.server, ref.uri]) if ref.kind == "resource_template"
 
 # Default deny still explains itself: a purpose that neither grants nor
 # refuses yields one reason naming the request.
@@ -318,11 +374,15 @@ fallback_denials contains reason if {
 }
 
 _target_suffix := concat("", [" ", input.tool.id]) if {
-	input.action == "tools/call"
+	_target_key[input.action] == "tool"
 } else := concat("", [" ", input.resource.id]) if {
-	input.action == "resources/read"
+	_target_key[input.action] == "resource"
 } else := concat("", [" ", input.prompt.id]) if {
-	input.action == "prompts/get"
+	_target_key[input.action] == "prompt"
+} else := concat("", [" ", input.completion.ref.id]) if {
+	_target_key[input.action] == "completion"
+} else := concat("", [" by upstream ", input.upstream.server]) if {
+	tools.is_ask_action
 } else := ""
 
 # --- Obligations -----------------------------------------------------------
@@ -330,9 +390,13 @@ _target_suffix := concat("", [" ", input.tool.id]) if {
 # Policies contribute obligations as sets; one value is picked by sort order
 # so that two rules asking for different values never cause a conflict error.
 # session/open decisions also carry session_ttl_s: the shortest ttl any part
-# asks for, or null when none does (the gateway's own limit applies).
+# asks for, or null when none does (the gateway's own limit applies). Result
+# decisions also carry label_session: the session's new DLP labels, the type
+# of every finding of the request and whatever a part adds.
 obligations := object.union(_obligations, {"session_ttl_s": _least(_ttl_values)}) if {
 	input.action == "session/open"
+} else := object.union(_obligations, {"label_session": sort(_labels)}) if {
+	findings.is_result_action
 } else := _obligations
 
 _obligations := {
@@ -369,6 +433,12 @@ _redact := {v |
 _terminate_session := {v |
 	some name in _rego_parts
 	some v in purposes[name].terminate_session
+}
+
+_labels := findings.types | {v |
+	some name in _rego_parts
+	some v in purposes[name].label_session
+	is_string(v)
 }
 
 _ttl_values := {v |

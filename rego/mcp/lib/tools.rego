@@ -16,11 +16,40 @@ list_kinds := {
 
 is_list_action if list_kinds[input.action]
 
-# The kind of catalog item each visible decision is about: a list's items, and
-# at session/open the upstreams' instructions (input.catalog holds one
+# The kind of catalog item each visible decision is about: a list's items, at
+# session/open the upstreams' instructions (input.catalog holds one
 # instruction item per upstream that gave instructions; which of them the
-# session is shown is the policy's choice).
-visible_kinds := object.union(list_kinds, {"session/open": "instruction"})
+# session is shown is the policy's choice), and for notifications/message the
+# upstreams whose log messages the session receives over shared connections
+# (one log item per upstream).
+visible_kinds := object.union(list_kinds, {
+	"session/open": "instruction",
+	"completion/complete": "completion_value",
+	"notifications/message": "log",
+})
+
+# The actions about one resource (input.resource): reading it, subscribing to
+# its updates, ending that subscription, and delivering one update of it to a
+# subscribed session.
+resource_actions := {
+	"resources/read",
+	"resources/subscribe",
+	"resources/unsubscribe",
+	"notifications/resources/updated",
+}
+
+# The actions that show a resource's content or changes to the session: a
+# policy that lets a session read a resource usually lets it subscribe to it
+# and be told of its updates (a delivery is decided again each time, so a
+# session that may no longer read the resource is no longer told).
+reads_resource if input.action in {"resources/read", "resources/subscribe", "notifications/resources/updated"}
+
+# What an upstream asks of a session's client: decided with the upstream as
+# the requester (input.upstream) and the facts of its request (input.sampling,
+# input.elicitation, input.roots).
+ask_actions := {"sampling/createMessage", "elicitation/create", "roots/list"}
+
+is_ask_action if input.action in ask_actions
 
 # --- Tool ids ------------------------------------------------------------------
 

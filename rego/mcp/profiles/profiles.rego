@@ -13,6 +13,7 @@
 #   - input: schema.input
 package mcp.profiles
 
+import data.mcp.lib.findings
 import data.mcp.lib.history
 import data.mcp.lib.identity
 import data.mcp.lib.paths
@@ -50,9 +51,15 @@ arg_kinds := {
 	"database": {"query": "text"},
 }
 
+# Servers that take the roots their client gives them as their sandbox (the
+# reference filesystem server replaces its allowed directories with them): a
+# client's roots are never passed to them (upstreams.<name>.roots: client is
+# refused); their configured roots, or none, are.
+roots_set_sandbox := {"filesystem"}
+
 # The fields a profile may have. Any other field is refused as a likely typo:
 # a misspelt "exclude" must not quietly widen what a purpose allows.
-profile_fields := {"session", "tools"}
+profile_fields := {"session", "tools", "sampling"}
 
 session_fields := object.keys(_session_checks)
 
@@ -114,6 +121,13 @@ _allowed_roles := _profile.allowed_roles
 ttl := _profile.ttl
 
 _members_text := _profile.members_text
+
+# The governing profile uses only pinned tools, prompts and resources
+# (session.require_pinned: true): mcp.authz hides and refuses the others
+# (mcp.lib.trust).
+default require_pinned := false
+
+require_pinned if profile.session.require_pinned == true
 
 _groups_of(p) := _strings_or_empty(object.get(p.session, "allowed_groups", []))
 
@@ -269,6 +283,24 @@ allow if {
 	_usable
 }
 
+# Ending a resource subscription only stops what the session is told, so any
+# session the profile admits may do it (what it subscribes to, and whether an
+# update reaches it, is decided by the rules about resources).
+allow if {
+	input.action == "resources/unsubscribe"
+	_usable
+	not _expired
+}
+
+# The result of a call this session was allowed to make: the profile says
+# nothing against it (what the result holds is for extensions to judge, on
+# input.result.findings).
+allow if {
+	findings.is_result_action
+	_usable
+	not _expired
+}
+
 # A well-formed profile that admits this caller.
 default _usable := false
 
@@ -396,6 +428,114 @@ _servers_used contains tools.server_of(id) if {
 
 # session/open returns the profile's ttl as the obligation session_ttl_s.
 session_ttl_s contains ttl if input.action == "session/open"
+
+# --- What upstreams ask of the session's client ----------------------------------
+
+# The upstream asking (input.upstream.server), for sampling/createMessage,
+# elicitation/create and roots/list.
+_asking := input.upstream.server if tools.is_ask_action
+
+# Elicitation and roots: an upstream the purpose uses (it allows one of its
+# tools) may ask; a client's roots never reach a server whose sandbox they set.
+allow if {
+	input.action in {"elicitation/create", "roots/list"}
+	_usable
+	not _expired
+	_asking in _servers_used
+	not _client_roots_refused
+}
+
+# Sampling: only an upstream the profile's sampling table allows, within the
+# entry's limits.
+allow if {
+	input.action == "sampling/createMessage"
+	_usable
+	not _expired
+	_sampling_entry.allowed == true
+	count(_sampling_problems) == 0
+}
+
+default _client_roots_refused := false
+
+_client_roots_refused if {
+	input.action == "roots/list"
+	input.roots.from == "client"
+	_asking in roots_set_sandbox
+}
+
+deny contains reason if {
+	input.action in {"elicitation/create", "roots/list"}
+	not _asking in _servers_used
+	reason := concat("", [
+		"upstream ", _asking, " may not ask for ", input.action,
+		": purpose ", purpose, " allows none of its tools",
+	])
+}
+
+deny contains reason if {
+	_client_roots_refused
+	reason := concat("", [
+		"upstream ", _asking, " takes the roots it is given as its sandbox, so a client's roots would widen it",
+		"; configure its roots (upstreams.", _asking, ".roots) instead",
+	])
+}
+
+# The governing profile's sampling table: upstream server -> entry.
+_sampling_table := t if {
+	t := profile.sampling
+	is_object(t)
+} else := {}
+
+_sampling_entry := _sampling_table[_asking] if input.action == "sampling/createMessage"
+
+deny contains reason if {
+	input.action == "sampling/createMessage"
+	not _sampling_entry.allowed == true
+	reason := _sampling_refusal
+}
+
+deny contains reason if some reason in _sampling_problems
+
+_sampling_refusal := concat(" ", ["sampling by upstream", _asking, _sampling_entry.reason]) if {
+	tools.non_empty_string(_sampling_entry.reason)
+} else := concat("", ["purpose ", purpose, " does not let upstream ", _asking, " ask its client for sampling"])
+
+# What an allowed upstream's sampling request may not do.
+_sampling_problems contains reason if {
+	_sampling_entry.allowed == true
+	limit := _sampling_entry.max_tokens
+	input.sampling.max_tokens > limit
+	reason := concat("", [
+		"sampling by upstream ", _asking, " asks for ", format_int(input.sampling.max_tokens, 10),
+		" tokens; purpose ", purpose, " allows at most ", format_int(limit, 10),
+	])
+}
+
+_sampling_problems contains reason if {
+	_sampling_entry.allowed == true
+	count(input.sampling.tools) > 0
+	not _sampling_entry.tools == true
+	reason := concat("", [
+		"sampling by upstream ", _asking, " offers the model tools (",
+		concat(", ", input.sampling.tools), "); purpose ", purpose, " does not allow tools in sampling",
+	])
+}
+
+# Which upstreams' log messages reach the session over shared connections
+# (notifications/message): those of the servers the purpose uses.
+allow if {
+	input.action == "notifications/message"
+	_usable
+	not _expired
+}
+
+visible contains item.id if {
+	input.action == "notifications/message"
+	_usable
+	some item in input.catalog
+	item.kind == "log"
+	item.server in _servers_used
+}
 
 # --- Refusals ---------------------------------------------------------------------
 
@@ -749,10 +889,38 @@ _named(name, msgs) := {concat("", ["profile ", name, " is malformed: ", msg]) | 
 
 _profile_problems(p) := {"it must be an object with session and tools"} if {
 	not is_object(p)
-} else := (_unknown_fields(p, profile_fields, "") | _session_problems(p)) | {"tools must be an object of tool ids" |
+} else := ((_unknown_fields(p, profile_fields, "") | _session_problems(p)) | {"tools must be an object of tool ids" |
 	"tools" in object.keys(p)
 	not is_object(p.tools)
+}) | _sampling_table_problems(p)
+
+# sampling: upstream server name -> {allowed, max_tokens, tools, reason}.
+_sampling_checks := {
+	"allowed": "boolean",
+	"max_tokens": "ttl",
+	"tools": "boolean",
+	"reason": "string",
 }
+
+_sampling_table_problems(p) := set() if {
+	not "sampling" in object.keys(p)
+} else := {"sampling must be an object of upstream server names" | not is_object(p.sampling)} if {
+	not is_object(p.sampling)
+} else := {msg |
+	some server, e in p.sampling
+	some msg in _sampling_entry_problems(server, e)
+}
+
+_sampling_entry_problems(server, e) := {concat("", ["sampling.", server, " must be an object such as {allowed: true}"])} if {
+	not is_object(e)
+} else := (_unknown_fields(e, object.keys(_sampling_checks), concat("", ["sampling.", server, "."])) | {msg |
+	some field, value in e
+	check := _sampling_checks[field]
+	not _field_ok(check, value)
+	msg := concat("", ["sampling.", server, ".", field, " ", _sampling_messages[check]])
+}) | {concat("", ["sampling.", server, ".allowed must be true or false"]) | not "allowed" in object.keys(e)}
+
+_sampling_messages := object.union(_field_messages, {"ttl": "must be a positive whole number of tokens"})
 
 _unknown_fields(obj, known, prefix) := {concat("", ["unknown field ", prefix, key]) |
 	some key, _ in obj
@@ -766,6 +934,7 @@ _session_checks := {
 	"allowed_groups": "strings",
 	"allowed_roles": "strings",
 	"members_text": "string",
+	"require_pinned": "boolean",
 }
 
 _tool_checks := {

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
 import { INVALID_REQUEST, PARSE_ERROR } from '../../mcp/jsonrpc/codes.js';
 import { sendJsonRpcError } from '../../mcp/jsonrpc/http-error.js';
-import { nestsDeeperThan } from '../../util/json-depth.js';
+import { describeIllFormedString, jsonValueProblem } from '../../util/json-walk.js';
 import type { Refusal } from '../refusal-log.js';
 import { leanJsonBody, RequestBodyError, type NodeMiddleware } from './json-body.js';
 
@@ -16,9 +16,13 @@ export interface BodyLimits {
 }
 
 /**
- * Reads the body, then measures its depth (iteratively) before anything else walks it: the
- * request path has recursive walkers (schemas, canonical JSON, the policy input) that must
- * never meet a depth an attacker chose.
+ * Reads the body, then walks it once, without recursion (util/json-walk.ts), before anything
+ * else does: its depth, because the request path has recursive walkers (schemas, canonical
+ * JSON, the policy input) that must never meet a depth an attacker chose; and its keys and
+ * strings, which must be well-formed Unicode: a lone surrogate ("\ud800" in the JSON text)
+ * could not be decided (OPA's wasm evaluator refuses such an input), and one recorded in a
+ * session would fail all its later decisions. Both are refused here, before any session is
+ * opened, loaded or changed.
  */
 export function jsonBody(limits: BodyLimits): NodeMiddleware {
   // body-parser stays for what the plain reader leaves to it (compressed bodies, charsets).
@@ -29,12 +33,23 @@ export function jsonBody(limits: BodyLimits): NodeMiddleware {
   const read = leanJsonBody(limits.maxBytes, fallback);
   return (req, res, next) => {
     read(req, res, (err) => {
-      if (err === undefined && nestsDeeperThan(req.body, limits.maxDepth)) {
+      const problem = err === undefined ? jsonValueProblem(req.body, limits.maxDepth) : undefined;
+      if (problem === 'too deep') {
         next(
           new RequestBodyError(
             'entity.too.deep',
             400,
             `request body nests deeper than ${limits.maxDepth} levels`,
+          ),
+        );
+        return;
+      }
+      if (problem === 'ill-formed string') {
+        next(
+          new RequestBodyError(
+            'entity.ill.formed',
+            400,
+            `${describeIllFormedString(req.body) ?? 'a string'} is not well-formed Unicode: it holds a lone UTF-16 surrogate (an escape such as \\ud800 without its pair); send text as UTF-8, or escape a surrogate pair whole`,
           ),
         );
         return;
@@ -47,6 +62,7 @@ export function jsonBody(limits: BodyLimits): NodeMiddleware {
 interface BodyParserError {
   type?: string;
   status?: number;
+  message?: string;
 }
 
 /**
@@ -76,6 +92,8 @@ export function bodyErrorHandler(
           INVALID_REQUEST,
           `Invalid Request: the body nests objects and arrays deeper than ${limits.maxDepth} levels (gateway.max_json_depth)`,
         );
+      case 'entity.ill.formed':
+        return refuse(res, 400, INVALID_REQUEST, `Invalid Request: ${err.message ?? ''}`);
       case 'entity.parse.failed':
         return refuse(res, 400, PARSE_ERROR, 'Parse error: request body is not valid JSON');
       case 'encoding.unsupported':

@@ -4,7 +4,7 @@
 // still goes to it. Same outcome as body-parser's json(): a body only for JSON media types,
 // {} for an empty body, only an object or array at the top (strict), and the same error
 // types (entity.too.large, entity.parse.failed, request.aborted) for bodyErrorHandler; body.ts
-// adds entity.too.deep.
+// adds entity.too.deep and entity.ill.formed.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { McpgateError } from '../../util/errors.js';
 
@@ -24,7 +24,11 @@ export class RequestBodyError extends McpgateError {
 
   constructor(
     readonly type:
-      'entity.too.large' | 'entity.too.deep' | 'entity.parse.failed' | 'request.aborted',
+      | 'entity.too.large'
+      | 'entity.too.deep'
+      | 'entity.ill.formed'
+      | 'entity.parse.failed'
+      | 'request.aborted',
     readonly status: number,
     message: string,
   ) {

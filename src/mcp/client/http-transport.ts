@@ -8,6 +8,8 @@
 // answer; read a JSON answer or an event stream; after `notifications/initialized` open
 // the GET stream for the server's own messages (list_changed), reconnecting a few times
 // with backoff when it drops. Any HTTP error fails the send, so the caller reconnects.
+// Every message that comes on a request's own response tells which request it belongs to
+// (relatedRequestId), so a server's sampling or logging during a call can be attributed.
 import {
   Agent as HttpAgent,
   request as httpRequest,
@@ -15,6 +17,7 @@ import {
   type RequestOptions,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type { ClientRequest, OutgoingHttpHeaders } from 'node:http';
 import { urlToHttpOptions } from 'node:url';
 import { mediaTypeEssence } from '@modelcontextprotocol/sdk/shared/mediaType.js';
@@ -23,9 +26,10 @@ import {
   type Transport,
   type TransportSendOptions,
 } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCMessage, RequestId } from '@modelcontextprotocol/sdk/types.js';
 import { McpgateError } from '../../util/errors.js';
 import { messageKind } from '../jsonrpc/shape.js';
+import type { UpstreamMessageExtra } from './rpc-client.js';
 
 /** Shared by every upstream connection: sockets are reused across calls and sessions. */
 const httpAgent = new HttpAgent({ keepAlive: true });
@@ -46,6 +50,12 @@ export interface HttpClientTransportOptions {
    * when it is sent.
    */
   credentials: () => Record<string, string> | Promise<Record<string, string>>;
+  /**
+   * Checks the server's certificate on every TLS connection, after the usual host name
+   * check passed (a pinned public key); an Error refuses the connection. Its connections
+   * then get an agent of their own, so no socket checked otherwise is ever reused.
+   */
+  checkCertificate?: (cert: PeerCertificate) => Error | undefined;
 }
 
 /** The upstream answered with an HTTP error (message as the SDK's StreamableHTTPError). */
@@ -89,7 +99,9 @@ function readText(res: IncomingMessage): Promise<string> {
 export class HttpClientTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
-  onmessage?: (message: JSONRPCMessage) => void;
+  onmessage?: (message: JSONRPCMessage, extra?: UpstreamMessageExtra) => void;
+  /** Messages on a POST's response belong to that POST's request. */
+  readonly relatesMessages = true;
 
   private session: string | undefined;
   private protocolVersion: string | undefined;
@@ -153,11 +165,12 @@ export class HttpClientTransport implements Transport {
         if (messageKind(m) === undefined)
           throw new Error('upstream answered an invalid JSON-RPC message');
       }
-      for (const m of messages) this.onmessage?.(m as JSONRPCMessage);
+      const related = { relatedRequestId: message.id };
+      for (const m of messages) this.onmessage?.(m as JSONRPCMessage, related);
       return;
     }
     if (type === 'text/event-stream') {
-      this.readEvents(res, () => undefined);
+      this.readEvents(res, () => undefined, message.id);
       return;
     }
     res.resume();
@@ -173,6 +186,7 @@ export class HttpClientTransport implements Transport {
     clearTimeout(this.reconnectTimer);
     for (const req of this.inflight) req.destroy();
     this.inflight.clear();
+    this.checkedAgent?.destroy();
     this.onclose?.();
     return Promise.resolve();
   }
@@ -222,6 +236,18 @@ export class HttpClientTransport implements Transport {
 
   /** Where the last URL asked for points (the upstream's, nearly always). */
   private target: { url: URL; where: Target } | undefined;
+  /** The agent of a transport whose certificates are checked (checkCertificate). */
+  private checkedAgent: HttpsAgent | undefined;
+
+  private httpsAgentFor(): HttpsAgent {
+    const check = this.options.checkCertificate;
+    if (check === undefined) return httpsAgent;
+    this.checkedAgent ??= new HttpsAgent({
+      keepAlive: true,
+      checkServerIdentity: (host, cert) => checkServerIdentity(host, cert) ?? check(cert),
+    });
+    return this.checkedAgent;
+  }
 
   /** Host, port and path of a URL as node:http wants them, worked out once per URL. */
   private targetOf(url: URL): Target {
@@ -236,7 +262,7 @@ export class HttpClientTransport implements Transport {
           port,
           path,
           auth,
-          agent: https ? httpsAgent : httpAgent,
+          agent: https ? this.httpsAgentFor() : httpAgent,
           request: https ? httpsRequest : httpRequest,
         },
       };
@@ -314,9 +340,14 @@ export class HttpClientTransport implements Transport {
     });
   }
 
-  /** Delivers each `message` event of a text/event-stream body; `ended` runs when it ends. */
-  private readEvents(res: IncomingMessage, ended: () => void): void {
+  /**
+   * Delivers each `message` event of a text/event-stream body; `ended` runs when it ends.
+   * `relatedId`: the request whose response this stream is (none for the GET stream).
+   */
+  private readEvents(res: IncomingMessage, ended: () => void, relatedId?: RequestId): void {
     res.setEncoding('utf8');
+    const extra: UpstreamMessageExtra | undefined =
+      relatedId === undefined ? undefined : { relatedRequestId: relatedId };
     let buffer = '';
     const dispatch = (block: string): void => {
       let event = '';
@@ -334,7 +365,7 @@ export class HttpClientTransport implements Transport {
       try {
         const message = JSON.parse(data) as unknown;
         if (messageKind(message) === undefined) throw new Error('invalid JSON-RPC message');
-        this.onmessage?.(message as JSONRPCMessage);
+        this.onmessage?.(message as JSONRPCMessage, extra);
       } catch (err) {
         this.onerror?.(new Error(`upstream sent an unreadable event: ${(err as Error).message}`));
       }

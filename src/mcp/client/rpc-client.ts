@@ -1,8 +1,11 @@
 // The client side of MCP for one upstream connection: a JSON-RPC client on an SDK transport
 // (the SDK's stdio transport, or the gateway's own HTTP one), in place of the SDK's Client.
-// It does what the gateway needs of a client: initialize (version check, capabilities),
-// requests with a timeout that progress can reset, cancellation (notifications/cancelled),
-// progress and list_changed from the server, and an answer to the server's ping. Every
+// It does what the gateway needs of a client: initialize (version check, the client
+// capabilities it is given to declare), requests with a timeout that progress can reset,
+// cancellation (notifications/cancelled) both ways, progress and list_changed from the
+// server, an answer to the server's ping, and the server's own requests (sampling,
+// elicitation, roots) and other notifications (logging) handed to whoever serves them,
+// with the request of ours each one belongs to as far as the transport can tell. Every
 // result is validated once with the SDK's schema for it; a result that does not fit is
 // refused, naming what is wrong.
 //
@@ -17,15 +20,25 @@ import {
   InitializeResultSchema,
   LATEST_PROTOCOL_VERSION,
   SUPPORTED_PROTOCOL_VERSIONS,
+  type ClientCapabilities,
   type JSONRPCMessage,
+  type MessageExtraInfo,
   type Progress,
   type RequestId,
   type ServerCapabilities,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { Cancellation } from '../../util/cancellation.js';
+import { CancellationSource, type Cancellation } from '../../util/cancellation.js';
 import { McpgateError } from '../../util/errors.js';
 import { GATEWAY_VERSION } from '../../util/version.js';
-import { METHOD_NOT_FOUND } from '../jsonrpc/codes.js';
+import { INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND } from '../jsonrpc/codes.js';
+
+/**
+ * What a transport may say about a message it delivers: the id of the request of ours on
+ * whose response stream it came (the HTTP transport: a POST's event stream).
+ */
+export interface UpstreamMessageExtra extends MessageExtraInfo {
+  relatedRequestId?: RequestId;
+}
 
 /** A transport that can send one message with headers of its own (HTTP; stdio ignores them). */
 export type UpstreamTransport = Transport & {
@@ -33,7 +46,41 @@ export type UpstreamTransport = Transport & {
     message: JSONRPCMessage,
     options?: TransportSendOptions & { headers?: Record<string, string> },
   ): Promise<void>;
+  /**
+   * True when the transport tells which request of ours a message belongs to (HTTP: the
+   * stream it came on). Over stdio nothing on the wire says so.
+   */
+  readonly relatesMessages?: boolean;
 };
+
+/** Where a message from the server came from, as far as the transport can tell. */
+export interface MessageSource {
+  /**
+   * The `origin` of the request of ours this message belongs to: the one on whose response
+   * stream it came. Undefined when it came on no request's stream, or the transport cannot
+   * tell (see `relatable`).
+   */
+  readonly related: unknown;
+  /** Whether the transport can tell (HTTP can, stdio cannot). */
+  readonly relatable: boolean;
+  /** The `origin` of every request of ours still waiting for its answer. */
+  readonly inFlight: readonly unknown[];
+}
+
+/** A request the server sent the gateway (sampling, elicitation, roots): what serves it needs. */
+export interface ServerRequest extends MessageSource {
+  readonly id: RequestId;
+  readonly method: string;
+  readonly params: Record<string, unknown> | undefined;
+  /** Cancelled when the server cancels the request, or the connection closes. */
+  readonly cancellation: Cancellation;
+}
+
+/**
+ * How many requests of the server may wait for the gateway's answer at once, per
+ * connection: a server that floods requests gets errors, not unbounded work.
+ */
+export const MAX_SERVER_REQUESTS = 32;
 
 /** What the client needs of an SDK result schema (zod's safeParse). */
 export interface ResultSchema<T> {
@@ -55,6 +102,11 @@ export interface RequestOptions {
   onprogress?: (progress: Progress) => void;
   /** Credential headers for this request (HTTP upstreams). */
   headers?: Record<string, string>;
+  /**
+   * On whose behalf the request is made: handed back with the server's requests and
+   * notifications that belong to it (MessageSource). Never sent.
+   */
+  origin?: unknown;
 }
 
 /** The upstream answered with a JSON-RPC error: its own code (`rpcCode`), message and data. */
@@ -121,21 +173,47 @@ export class UpstreamRpc {
   onerror?: (error: Error) => void;
   /** A notifications/<kind>/list_changed from the server. */
   onListChanged?: (kind: 'tools' | 'prompts' | 'resources') => void;
+  /**
+   * Serves a request of the server (anything but ping): resolves with the result, or rejects
+   * with the error to answer (its `rpcCode`, message and `data`). Without it every such
+   * request is answered METHOD_NOT_FOUND.
+   */
+  onServerRequest?: (request: ServerRequest) => Promise<Record<string, unknown>>;
+  /** Any other notification of the server (notifications/message, …), with where it came from. */
+  onServerNotification?: (
+    method: string,
+    params: Record<string, unknown> | undefined,
+    source: MessageSource,
+  ) => void;
+  /** A notifications/resources/updated from the server: the resource's URI, as it sent it. */
+  onResourceUpdated?: (uri: string) => void;
+  /** A notifications/tasks/status from the server: the task as it sent it. */
+  onTaskStatus?: (task: Fields) => void;
 
   private nextId = 0;
   private readonly pending = new Map<number, Pending>();
+  /** The server's requests being served, by their id (as a string: ids may be numbers). */
+  private readonly serving = new Map<string, CancellationSource>();
   private capabilities: ServerCapabilities | undefined;
   private serverInstructions: string | undefined;
+  private serverImplementation: { name: string; version: string } | undefined;
   private closed = false;
 
   constructor(
     private readonly transport: UpstreamTransport,
     private readonly clientName = 'mcpgate',
+    /** The client capabilities declared at initialize: what the server may ask of the gateway. */
+    private readonly clientCapabilities: ClientCapabilities = {},
   ) {}
 
   /** The server's capabilities, once initialized. */
   get serverCapabilities(): ServerCapabilities | undefined {
     return this.capabilities;
+  }
+
+  /** The server's name and version from its initialize result (serverInfo). */
+  get serverInfo(): { name: string; version: string } | undefined {
+    return this.serverImplementation;
   }
 
   /** The server's instructions from its initialize result, if it gave any. */
@@ -145,7 +223,8 @@ export class UpstreamRpc {
 
   /** Starts the transport and initializes the session; closes it again on failure. */
   async connect(options: RequestOptions): Promise<void> {
-    this.transport.onmessage = (message) => this.receive(message);
+    this.transport.onmessage = (message, extra?: UpstreamMessageExtra) =>
+      this.receive(message, extra?.relatedRequestId);
     this.transport.onclose = () => this.transportClosed();
     this.transport.onerror = (error) => this.onerror?.(error);
     await this.transport.start();
@@ -154,7 +233,7 @@ export class UpstreamRpc {
         'initialize',
         {
           protocolVersion: LATEST_PROTOCOL_VERSION,
-          capabilities: {},
+          capabilities: this.clientCapabilities,
           clientInfo: { name: this.clientName, version: GATEWAY_VERSION },
         },
         InitializeResultSchema,
@@ -165,6 +244,10 @@ export class UpstreamRpc {
       }
       this.capabilities = result.capabilities;
       this.serverInstructions = result.instructions;
+      this.serverImplementation = {
+        name: result.serverInfo.name,
+        version: result.serverInfo.version,
+      };
       this.transport.setProtocolVersion?.(result.protocolVersion);
       await this.transport.send(
         { jsonrpc: '2.0', method: 'notifications/initialized' },
@@ -256,10 +339,11 @@ export class UpstreamRpc {
   }
 
   /** The transport has checked the JSON-RPC shape of every message it delivers. */
-  private receive(message: JSONRPCMessage): void {
+  private receive(message: JSONRPCMessage, relatedId: RequestId | undefined): void {
     if ('method' in message) {
-      if ('id' in message) this.answerServerRequest(message.id, message.method);
-      else this.notification(message.method, message.params);
+      if ('id' in message)
+        this.serverRequest(message.id, message.method, message.params, relatedId);
+      else this.notification(message.method, message.params, relatedId);
       return;
     }
     const id = Number(message.id);
@@ -284,8 +368,16 @@ export class UpstreamRpc {
     }
   }
 
-  /** Progress goes to its request (in order: before that request's result); list_changed out. */
-  private notification(method: string, params: Fields | undefined): void {
+  /**
+   * Progress goes to its request (in order: before that request's result); list_changed out;
+   * the server cancelling one of its own requests stops serving it; anything else goes to
+   * onServerNotification with where it came from.
+   */
+  private notification(
+    method: string,
+    params: Fields | undefined,
+    relatedId: RequestId | undefined,
+  ): void {
     switch (method) {
       case 'notifications/progress': {
         const pending = this.pending.get(Number(params?.progressToken));
@@ -307,18 +399,101 @@ export class UpstreamRpc {
         return this.onListChanged?.('prompts');
       case 'notifications/resources/list_changed':
         return this.onListChanged?.('resources');
+      case 'notifications/resources/updated':
+        if (typeof params?.uri === 'string') this.onResourceUpdated?.(params.uri);
+        return;
+      case 'notifications/tasks/status':
+        if (typeof params?.taskId === 'string') this.onTaskStatus?.(params);
+        return;
+      case 'notifications/cancelled': {
+        // The server no longer wants the answer to one of its requests: no answer is sent.
+        const id = params?.requestId;
+        if (typeof id === 'string' || typeof id === 'number') {
+          this.serving.get(String(id))?.cancel(params?.reason ?? 'cancelled by the server');
+        }
+        return;
+      }
     }
-    // Others (logging, cancelled, resources/updated) are of no use to the gateway.
+    this.onServerNotification?.(method, params, this.sourceOf(relatedId));
   }
 
-  /** The gateway offers the server nothing but ping (it declares no client capabilities). */
-  private answerServerRequest(id: RequestId, method: string): void {
-    const answer: JSONRPCMessage =
-      method === 'ping'
-        ? { jsonrpc: '2.0', id, result: {} }
-        : { jsonrpc: '2.0', id, error: { code: METHOD_NOT_FOUND, message: 'Method not found' } };
+  /** Where a message came from: the origin of the request it belongs to, and all in flight. */
+  private sourceOf(relatedId: RequestId | undefined): MessageSource {
+    const inFlight: unknown[] = [];
+    for (const pending of this.pending.values()) {
+      if (pending.options.origin !== undefined) inFlight.push(pending.options.origin);
+    }
+    const related =
+      relatedId === undefined ? undefined : this.pending.get(Number(relatedId))?.options.origin;
+    return { related, relatable: this.transport.relatesMessages === true, inFlight };
+  }
+
+  /**
+   * A request of the server: ping is answered here; anything else by onServerRequest (or
+   * METHOD_NOT_FOUND without one), once, unless the server cancels it first. The answer travels with
+   * the credential of the request it belongs to (HTTP).
+   */
+  private serverRequest(
+    id: RequestId,
+    method: string,
+    params: Fields | undefined,
+    relatedId: RequestId | undefined,
+  ): void {
+    const headers =
+      relatedId === undefined ? undefined : this.pending.get(Number(relatedId))?.options.headers;
+    if (method === 'ping') {
+      this.answer({ jsonrpc: '2.0', id, result: {} }, headers);
+      return;
+    }
+    const serve = this.onServerRequest;
+    const key = String(id);
+    if (!serve) {
+      this.answer(errorAnswer(id, METHOD_NOT_FOUND, 'Method not found'), headers);
+      return;
+    }
+    if (this.serving.has(key)) {
+      this.answer(
+        errorAnswer(id, INVALID_REQUEST, `request id ${JSON.stringify(id)} is already in use`),
+        headers,
+      );
+      return;
+    }
+    if (this.serving.size >= MAX_SERVER_REQUESTS) {
+      this.answer(
+        errorAnswer(
+          id,
+          INTERNAL_ERROR,
+          `too many requests from this server wait for an answer (at most ${MAX_SERVER_REQUESTS}); retry once some are answered`,
+        ),
+        headers,
+      );
+      return;
+    }
+    const cancellation = new CancellationSource();
+    this.serving.set(key, cancellation);
+    const request: ServerRequest = {
+      id,
+      method,
+      params,
+      cancellation,
+      ...this.sourceOf(relatedId),
+    };
+    void serve(request)
+      .then(
+        (result) => ({ jsonrpc: '2.0' as const, id, result }),
+        (err: unknown) => errorAnswerOf(id, err),
+      )
+      .then((answer: JSONRPCMessage) => {
+        if (this.serving.get(key) === cancellation) this.serving.delete(key);
+        // Cancelled by the server (or the connection closed): it wants no answer.
+        if (!cancellation.cancelled) this.answer(answer, headers);
+      });
+  }
+
+  private answer(message: JSONRPCMessage, headers: Record<string, string> | undefined): void {
+    if (this.closed) return;
     this.transport
-      .send(answer)
+      .send(message, { headers })
       .catch((err: unknown) => this.onerror?.(err instanceof Error ? err : new Error(String(err))));
   }
 
@@ -327,8 +502,28 @@ export class UpstreamRpc {
     this.closed = true;
     const error = new UpstreamClosedError('Connection closed');
     for (const id of [...this.pending.keys()]) this.settle(id)?.reject(error);
+    const serving = [...this.serving.values()];
+    this.serving.clear();
+    for (const cancellation of serving) cancellation.cancel('the upstream connection closed');
     this.onclose?.();
   }
+}
+
+function errorAnswer(id: RequestId, code: number, message: string, data?: unknown): JSONRPCMessage {
+  return {
+    jsonrpc: '2.0',
+    id,
+    error: data === undefined ? { code, message } : { code, message, data },
+  };
+}
+
+/** A handler's error as the answer: its own JSON-RPC code (`rpcCode`), message and data. */
+function errorAnswerOf(id: RequestId, err: unknown): JSONRPCMessage {
+  const fields = (typeof err === 'object' && err !== null ? err : {}) as Fields;
+  const code = Number.isSafeInteger(fields.rpcCode) ? (fields.rpcCode as number) : INTERNAL_ERROR;
+  const message =
+    typeof fields.message === 'string' && fields.message !== '' ? fields.message : 'Internal error';
+  return errorAnswer(id, code, message, fields.data);
 }
 
 function cancelled(reason: unknown): UpstreamCancelledError {

@@ -15,7 +15,10 @@ export const PARSE_ERROR = -32700;
  * refusals at the edge of /mcp (a disallowed Origin, a body too large, no session header).
  */
 export const INVALID_REQUEST = -32600;
-/** No such method; also the gateway's answer to any request an upstream server sends it. */
+/**
+ * No such method; a tools/call with params.task for a tool that does not run as a task (the
+ * spec's code for it); also the gateway's answer to any request an upstream server sends it.
+ */
 export const METHOD_NOT_FOUND = -32601;
 /** The request's params do not fit the method (or a tool's result does not fit its schema). */
 export const INVALID_PARAMS = -32602;
@@ -51,3 +54,8 @@ export const REQUEST_TIMEOUT = -32001;
 export const GATEWAY_REFUSED = -32001;
 /** The policy denied the request; `data` carries decision_id and, for session/open, reasons. */
 export const POLICY_DENIED = -32010;
+/**
+ * -32042, MCP's URLElicitationRequired: a tools/call that needs a person's approval first,
+ * for a client that declared URL elicitation; `data.elicitations` holds the approval page.
+ */
+export const URL_ELICITATION_REQUIRED = -32042;

@@ -9,8 +9,10 @@
 // parse builds an error), the params were parsed twice, and a result the upstream's client
 // had already validated was validated again.
 //
-// The gateway never sends requests to the client, so responses from the client are
-// ignored, as are notifications it has no use for (initialized, progress, roots).
+// The gateway's own requests to the client (sampling, elicitation, roots, on behalf of an
+// upstream) go on the stream of the client request they belong to, or on the session's
+// own stream; the client's answers settle them through the process's ClientRequests.
+// Notifications the gateway has no use for (initialized, progress, roots) are ignored.
 import {
   InitializeRequestSchema,
   LATEST_PROTOCOL_VERSION,
@@ -20,10 +22,17 @@ import {
   type ServerCapabilities,
   type ServerNotification,
 } from '@modelcontextprotocol/sdk/types.js';
-import { CancellationSource, type Cancellation } from '../../util/cancellation.js';
+import { CancellationSource, eitherCancelled, type Cancellation } from '../../util/cancellation.js';
 import { INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND } from '../jsonrpc/codes.js';
 import { RpcError } from '../jsonrpc/errors.js';
+import { ClientRequestError, type ClientRequests } from './client-requests.js';
 import type { Delivery, NodeStreamableHttpTransport } from './http-transport.js';
+
+/** A request the gateway sends the client: sampling/createMessage, elicitation/create, roots/list. */
+export interface ClientRequest {
+  method: string;
+  params?: Record<string, unknown>;
+}
 
 /** One request being served: what a method handler needs besides its params. */
 export interface InboundRequest<C = unknown> {
@@ -34,6 +43,14 @@ export interface InboundRequest<C = unknown> {
   readonly delivery: Delivery<C> | undefined;
   /** Sends a notification about this request (progress) on the request's own stream. */
   sendNotification(notification: ServerNotification): Promise<void>;
+  /**
+   * Asks the client something on this request's own stream (on behalf of an upstream) and
+   * resolves with its answer; `cancellation` withdraws the question.
+   */
+  sendRequest(
+    request: ClientRequest,
+    cancellation?: Cancellation,
+  ): Promise<Record<string, unknown>>;
 }
 
 /** What the dispatcher needs of an SDK request schema (zod's safeParse). */
@@ -50,6 +67,8 @@ export interface RequestSchema {
 export interface Method<C = unknown> {
   /** Validates the whole request message; its `params` reach the handler. */
   schema: RequestSchema;
+  /** The method may be run as a task (params.task, MCP 2025-11-25); others refuse it. */
+  taskAugmented?: boolean;
   handle(params: unknown, request: InboundRequest<C>): unknown;
 }
 
@@ -119,6 +138,30 @@ class Request<C> implements InboundRequest<C> {
     if (this.aborted) return Promise.resolve();
     return this.rpc.sendRelated(this.id, notification);
   }
+
+  sendRequest(request: ClientRequest, cancellation?: Cancellation): Promise<Fields> {
+    if (this.aborted) {
+      return Promise.reject(
+        new ClientRequestError(
+          `${request.method} was not sent: the client request it belongs to was cancelled`,
+        ),
+      );
+    }
+    // Withdrawn when the upstream withdraws it, or the client cancels this request.
+    return this.rpc.requestClient(
+      request,
+      this.id,
+      eitherCancelled(this.cancellation, cancellation),
+    );
+  }
+}
+
+/** What a SessionRpc needs to ask the client things (see requestClient). */
+export interface SessionRpcOptions {
+  /** The session it serves. */
+  sessionId: string;
+  /** The process's requests waiting for clients' answers. */
+  clientRequests: ClientRequests;
 }
 
 export class SessionRpc<C = unknown> {
@@ -126,7 +169,10 @@ export class SessionRpc<C = unknown> {
   /** Requests whose handler is running, for cancellation. */
   private readonly running = new Map<RequestId, Request<C>>();
 
-  constructor(private readonly server: ServerDescription<C>) {}
+  constructor(
+    private readonly server: ServerDescription<C>,
+    private readonly options?: SessionRpcOptions,
+  ) {}
 
   /** Takes over the transport's callbacks; one transport per SessionRpc. */
   async connect(transport: NodeStreamableHttpTransport<C>): Promise<void> {
@@ -148,6 +194,78 @@ export class SessionRpc<C = unknown> {
     return this.transport.send({ jsonrpc: '2.0', method });
   }
 
+  /** A notification with params, not about any request (a resource update, a task's status). */
+  send(notification: ServerNotification): Promise<void> {
+    if (!this.transport) return Promise.resolve();
+    return this.transport.send({ jsonrpc: '2.0', ...notification });
+  }
+
+  /**
+   * Asks the client something on behalf of an upstream and resolves with its answer: on the
+   * stream of the client request `relatedRequestId` (the call the upstream is serving), else
+   * on the session's own stream. Rejects when the question cannot reach the client (no such
+   * stream is open, the session closed), when the client answers with an error
+   * (ClientRpcError), times out, or `cancellation` withdraws it; then the client is told to
+   * stop (notifications/cancelled).
+   */
+  async requestClient(
+    request: ClientRequest,
+    relatedRequestId: RequestId | undefined,
+    cancellation?: Cancellation,
+  ): Promise<Fields> {
+    const transport = this.transport;
+    const options = this.options;
+    if (!transport || !options) {
+      throw new ClientRequestError(
+        `${request.method} cannot reach the client: its session is closed`,
+      );
+    }
+    const { sessionId, clientRequests } = options;
+    const opened = clientRequests.open(sessionId, request.method, cancellation);
+    const message: JSONRPCMessage =
+      request.params === undefined
+        ? { jsonrpc: '2.0', id: opened.id, method: request.method }
+        : { jsonrpc: '2.0', id: opened.id, method: request.method, params: request.params };
+    const sendOptions = relatedRequestId === undefined ? undefined : { relatedRequestId };
+    let sent = false;
+    try {
+      await transport.send(message, sendOptions);
+      sent = true;
+    } catch (err) {
+      const where =
+        relatedRequestId === undefined
+          ? 'the client has no stream open for the session (GET /mcp)'
+          : 'the client request it belongs to is no longer open';
+      clientRequests.fail(
+        sessionId,
+        opened.id,
+        new ClientRequestError(`${request.method} cannot reach the client: ${where}`, {
+          cause: err,
+        }),
+      );
+    }
+    try {
+      return await opened.answer;
+    } catch (err) {
+      if (sent && err instanceof ClientRequestError) {
+        // Withdrawn or timed out: the client may stop asking its user.
+        const reason = cancellation?.cancelled ? String(cancellation.reason) : err.message;
+        const cancelled: JSONRPCMessage = {
+          jsonrpc: '2.0',
+          method: 'notifications/cancelled',
+          params: { requestId: opened.id, reason },
+        };
+        // On the question's stream, or on the session's own when that one has ended (the
+        // client cancelled the call it belongs to).
+        void this.transport
+          ?.send(cancelled, sendOptions)
+          .catch(() => this.transport?.send(cancelled))
+          .catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+
   /** @internal A cancellation listener failed; the transport's onerror hears of it. */
   reportError(err: unknown): void {
     this.transport?.onerror?.(err instanceof Error ? err : new Error(String(err)));
@@ -167,7 +285,11 @@ export class SessionRpc<C = unknown> {
       else if (message.method === 'notifications/cancelled') this.cancel(message.params);
       // Other notifications (initialized, progress, roots/list_changed) need no action.
     }
-    // Responses: the gateway sends no requests to the client, so none is awaited.
+    // An answer to a request of the gateway (the transport let only awaited ones through).
+    else if (this.options && ('result' in message || 'error' in message)) {
+      const id = message.id;
+      if (id !== undefined) this.options.clientRequests.settle(this.options.sessionId, id, message);
+    }
   }
 
   /**
@@ -216,8 +338,8 @@ export class SessionRpc<C = unknown> {
       throw new RpcError(INVALID_PARAMS, `Invalid ${method} request: ${issuesOf(parsed.error)}`);
     }
     const params = parsed.data.params as Fields | undefined;
-    if (params?.task !== undefined) {
-      // Task-augmented requests need the tasks capability, which the gateway does not offer.
+    if (params?.task !== undefined && entry.taskAugmented !== true) {
+      // Only tools/call may run as a task (the tasks capability names no other request).
       throw new RpcError(
         INVALID_PARAMS,
         `mcpgate does not support task creation (params.task) for ${method}`,

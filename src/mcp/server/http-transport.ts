@@ -77,6 +77,12 @@ export interface HttpTransportOptions {
   maxInFlight?: number;
   /** Where refusals and drops are counted. */
   counters?: TransportCounters;
+  /**
+   * Whether the gateway waits for the client's answer to this id (a request it sent the
+   * client). A POST carrying an answer to anything else is refused (400). Without it, no
+   * answer is awaited.
+   */
+  awaitsAnswer?: (id: RequestId) => boolean;
 }
 
 /**
@@ -135,8 +141,13 @@ class Exchange {
   /** Writes one message: an event when streaming, else the whole JSON answer. */
   write(message: JSONRPCMessage): void {
     if (this.isEnded) return;
-    if (this.streaming && !isAnswer(message) && this.res.writableLength > MAX_UNREAD_STREAM_BYTES) {
-      // The client is not reading: a notification is dropped (and counted), never queued.
+    if (
+      this.streaming &&
+      isNotification(message) &&
+      this.res.writableLength > MAX_UNREAD_STREAM_BYTES
+    ) {
+      // The client is not reading: a notification is dropped (and counted), never queued;
+      // answers and the gateway's requests to the client are always written.
       if (this.counters) this.counters.droppedNotifications++;
       return;
     }
@@ -170,8 +181,8 @@ export function tooManyInFlight(unanswered: number, max: number): string {
   return `Too Many Requests: this session has ${unanswered} requests unanswered and may have ${max} (sessions.max_requests_in_flight); wait for their answers`;
 }
 
-function isAnswer(message: JSONRPCMessage): boolean {
-  return 'result' in message || 'error' in message;
+function isNotification(message: JSONRPCMessage): boolean {
+  return 'method' in message && !('id' in message);
 }
 
 export class NodeStreamableHttpTransport<C = unknown> implements Transport {
@@ -195,6 +206,7 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
   private readonly unanswered = new Set<RequestId>();
   private readonly maxInFlight: number;
   private readonly counters: TransportCounters | undefined;
+  private readonly awaitsAnswer: (id: RequestId) => boolean;
   private standalone: Exchange | undefined;
   /** Headers on every answer: the session id, once there is one. */
   private readonly answerHeaders: Record<string, string>;
@@ -203,6 +215,7 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
     this.sessionId = options.sessionId;
     this.maxInFlight = options.maxInFlight ?? Number.POSITIVE_INFINITY;
     this.counters = options.counters;
+    this.awaitsAnswer = options.awaitsAnswer ?? (() => false);
     this.answerHeaders =
       options.sessionId === undefined ? {} : { 'mcp-session-id': options.sessionId };
   }
@@ -313,6 +326,7 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
     }
 
     if (!this.admit(res, messages, kinds)) return;
+    if (!this.answersAwaited(res, messages, kinds)) return;
 
     // The request's headers as Node parsed them; no URL object is built (nothing reads it).
     const delivery: Delivery<C> = { requestInfo: { headers: req.headers }, context };
@@ -378,6 +392,33 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
     return true;
   }
 
+  /**
+   * Refuses a POST carrying an answer to a request the gateway is not waiting for in this
+   * session: one it never sent (or sent to another session), one already answered, one
+   * that timed out or was withdrawn. Nothing of the POST is delivered.
+   */
+  private answersAwaited(
+    res: ServerResponse,
+    messages: JSONRPCMessage[],
+    kinds: MessageKind[],
+  ): boolean {
+    for (let i = 0; i < messages.length; i++) {
+      if (kinds[i] !== 'response' && kinds[i] !== 'error') continue;
+      const id = answeredId(messages[i]!);
+      if (id !== undefined && this.awaitsAnswer(id)) continue;
+      this.refuse(
+        res,
+        400,
+        INVALID_REQUEST,
+        id === undefined
+          ? 'Invalid Request: an error without an id answers no request of the gateway'
+          : `Invalid Request: the gateway is not waiting for an answer to request id ${JSON.stringify(id)} in this session (never sent here, already answered, timed out or withdrawn)`,
+      );
+      return false;
+    }
+    return true;
+  }
+
   private handleGet(req: IncomingMessage, res: ServerResponse): void {
     if (!req.headers.accept?.includes('text/event-stream')) {
       this.refuse(
@@ -418,7 +459,12 @@ export class NodeStreamableHttpTransport<C = unknown> implements Transport {
       if ('result' in message || 'error' in message) {
         return Promise.reject(new Error('Cannot send a response on a standalone SSE stream'));
       }
-      if (this.standalone && !this.standalone.isEnded) this.standalone.write(message);
+      const open = this.standalone !== undefined && !this.standalone.isEnded;
+      if (open) this.standalone!.write(message);
+      else if ('id' in message) {
+        // A request would wait for an answer that can never come: say so now.
+        return Promise.reject(new Error('the client has no standalone SSE stream open'));
+      }
       return Promise.resolve();
     }
     if (answers !== undefined) this.unanswered.delete(answers);

@@ -1,6 +1,7 @@
 // Stage: a tool's result checked against what the tool declared, as the MCP SDK's client
 // does: a tool with an outputSchema must return structuredContent that matches it (a tool
 // error may come without). Validators are compiled once per catalog entry, on first use.
+// The same check runs on the result of a call run as a task, at tasks/result.
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import type { JsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -29,7 +30,10 @@ export function checkToolOutput(): Stage {
     when: 'allowed',
     run(ctx: RequestContext) {
       const { target } = ctx;
-      if (target?.kind !== 'tool') return undefined;
+      // A call run as a task answers with the task; its result is checked at tasks/result.
+      if (target?.kind !== 'tool' || ctx.params.task !== undefined) {
+        return undefined;
+      }
       const validator = validatorFor(target.entry);
       if (!validator) return undefined;
       const result = ctx.result as CallToolResult;

@@ -1,9 +1,10 @@
 // Stage: the allowed call goes to its upstream over the session's connection, with this
 // call's own credential, the request _meta the upstream may see (stages/request-meta.ts),
 // the client's cancellation, and progress relayed back under the client's own progress token.
-// The call's W3C trace context goes with it (in _meta, and in headers to an HTTP upstream);
-// when metrics or tracing are on, its duration and outcome are measured here
-// (mcp_client_operation_duration_seconds) and it has a CLIENT span of its own.
+// The call carries this context as its origin, so what the upstream asks or logs while
+// serving it reaches this session (upstream-messages.ts), and its W3C trace context (in
+// _meta, and as headers to an HTTP upstream). Its metric and CLIENT span are put around
+// this stage (observe-upstream.ts).
 // The answer is the upstream's own; stages/namespace-result.ts shows its addresses. An upstream that is down answers a tools/call with a tool
 // error (the agent can read it) and any other call with a JSON-RPC error.
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
@@ -14,145 +15,109 @@ import {
   type UpstreamConnection,
 } from '../../upstreams/connection.js';
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
-import type { Span } from '@opentelemetry/api';
-import { ATTR, EXECUTE_TOOL, operationSpanName, TOOL_ERROR } from '../../telemetry/span-names.js';
-import { failSpan, type RequestTrace } from '../../telemetry/tracing.js';
 import type { Stage, StageOutcome } from '../chain.js';
-import type { Exchange, RequestContext, Target } from '../context.js';
-import { mcpMethodOf, type RequestTelemetry } from './observe.js';
+import type { RequestContext } from '../context.js';
+import { upstreamTraceContext } from './observe-upstream.js';
 
 const NO_HEADERS: Record<string, string> = Object.freeze({});
 
-export function forwardToUpstream(
-  registry: UpstreamRegistry,
-  telemetry: RequestTelemetry = {},
-): Stage {
-  const { metrics } = telemetry;
-  const call = async (ctx: RequestContext, target: Target): Promise<StageOutcome> => {
-    const headers = ctx.credential?.headers ?? NO_HEADERS;
-    const expiresAt = ctx.credential?.expiresAt;
-    // Progress is relayed for tools and prompts (resources/read reports none).
-    const progressToken = target.kind === 'resource' ? undefined : ctx.params._meta?.progressToken;
-    const relay = new ProgressRelay(progressToken, ctx.exchange, headers, expiresAt);
-    // The trace goes on in _meta and, to an HTTP upstream, in headers: the CLIENT span's
-    // context when the request is traced, else what the client sent.
-    const carrier = ctx.trace?.upstreamCarrier(ctx.incomingTrace?.baggage) ?? ctx.incomingTrace;
-    const meta = carrier === undefined ? ctx.upstreamMeta : { ...ctx.upstreamMeta, ...carrier };
-    if (carrier !== undefined) relay.options.traceHeaders = carrier;
-    let connection: UpstreamConnection;
-    try {
-      // The connection (when this is the session's first call) opens with this call's credential.
-      connection = await registry.connectionFor(
-        target.server,
-        ctx.session.record.id,
-        headers,
-        expiresAt,
-      );
-      switch (target.kind) {
-        case 'tool': {
-          const result = await connection.callTool(
-            withMeta({ name: target.name, arguments: ctx.args }, meta),
-            relay.options,
-          );
-          await relay.flushed();
-          ctx.result = result;
-          return undefined;
-        }
-        case 'prompt': {
-          const result = await connection.getPrompt(
-            withMeta({ name: target.name, arguments: ctx.args as Record<string, string> }, meta),
-            relay.options,
-          );
-          await relay.flushed();
-          ctx.result = result;
-          return undefined;
-        }
-        case 'resource': {
-          const result = await connection.readResource(
-            withMeta({ uri: target.uri }, meta),
-            relay.options,
-          );
-          // Its contents carry the upstream's URIs: the next stage namespaces them.
-          ctx.result = result;
-          return undefined;
-        }
-      }
-    } catch (err) {
-      if (!(err instanceof UpstreamUnavailableError)) throw err;
-      if (target.kind === 'tool') {
-        // A tool error the agent can read; nothing left to check.
-        return { respond: { content: [{ type: 'text', text: err.message }], isError: true } };
-      }
-      throw new RpcError(INTERNAL_ERROR, err.message);
-    }
-  };
-
+export function forwardToUpstream(registry: UpstreamRegistry): Stage {
   return {
     name: 'forward to the upstream',
     when: 'allowed',
     async run(ctx: RequestContext): Promise<StageOutcome> {
       const { target } = ctx;
       if (!target) throw new Error('forward ran before the target was resolved');
-      const trace = ctx.trace;
-      if (metrics === undefined && (trace === undefined || !trace.recording)) {
-        return call(ctx, target);
-      }
-      const started = performance.now();
-      const span = trace?.recording ? startClientSpan(trace, ctx, target) : undefined;
-      let outcome: 'ok' | 'tool_error' | 'error' = 'error';
-      let threw = false;
+      const headers = ctx.credential?.headers ?? NO_HEADERS;
+      const expiresAt = ctx.credential?.expiresAt;
+      // Progress is relayed for tools and prompts (resources/read and completions report none).
+      const progressToken =
+        target.kind === 'tool' || target.kind === 'prompt'
+          ? ctx.params._meta?.progressToken
+          : undefined;
+      const relay = new ProgressRelay(ctx, progressToken, headers, expiresAt);
+      const traceContext = upstreamTraceContext(ctx);
+      if (traceContext !== undefined) relay.options.traceHeaders = traceContext;
+      const meta =
+        traceContext === undefined ? ctx.upstreamMeta : { ...ctx.upstreamMeta, ...traceContext };
+      let connection: UpstreamConnection;
       try {
-        const answer = await call(ctx, target);
-        const result = (
-          answer !== undefined && 'respond' in answer ? answer.respond : ctx.result
-        ) as { isError?: unknown } | undefined;
-        outcome = result?.isError === true ? 'tool_error' : 'ok';
-        if (answer !== undefined && 'respond' in answer) outcome = 'error';
-        return answer;
-      } catch (err) {
-        threw = true;
-        if (span !== undefined) {
-          if (err instanceof RpcError) span.setAttribute(ATTR.rpcStatusCode, String(err.rpcCode));
-          failSpan(span, err);
-        }
-        throw err;
-      } finally {
-        const method = mcpMethodOf(ctx.action);
-        metrics
-          ?.clientOperation(method, target.server, outcome)
-          .observe((performance.now() - started) / 1000);
-        if (span !== undefined) {
-          if (outcome === 'tool_error') span.setAttribute(ATTR.errorType, TOOL_ERROR);
-          else if (outcome === 'error' && !threw) {
-            span.setAttribute(ATTR.errorType, 'upstream_unavailable');
+        // The connection (when this is the session's first call) opens with this call's credential.
+        connection = await registry.connectionFor(
+          target.server,
+          ctx.session.record.id,
+          headers,
+          expiresAt,
+          ctx.session.record.clientCapabilities,
+        );
+        switch (target.kind) {
+          case 'tool': {
+            const { task } = ctx.params;
+            if (task !== undefined) {
+              // Run as a task: the upstream answers with the task it created (stages/bind-task.ts).
+              ctx.result = await connection.createToolTask(
+                withMeta({ name: target.name, arguments: ctx.args, task }, meta),
+                relay.options,
+              );
+              return undefined;
+            }
+            const result = await connection.callTool(
+              withMeta({ name: target.name, arguments: ctx.args }, meta),
+              relay.options,
+            );
+            await relay.flushed(ctx);
+            ctx.result = result;
+            return undefined;
           }
-          span.end();
+          case 'prompt': {
+            const result = await connection.getPrompt(
+              withMeta({ name: target.name, arguments: ctx.args as Record<string, string> }, meta),
+              relay.options,
+            );
+            await relay.flushed(ctx);
+            ctx.result = result;
+            return undefined;
+          }
+          case 'resource': {
+            const result = await connection.readResource(
+              withMeta({ uri: target.uri }, meta),
+              relay.options,
+            );
+            // Its contents carry the upstream's URIs: the next stage namespaces them.
+            await relay.flushed(ctx);
+            ctx.result = result;
+            return undefined;
+          }
+          case 'completion': {
+            const { ref } = target;
+            const { argument, context } = ctx.params;
+            ctx.result = await connection.complete(
+              withMeta(
+                {
+                  ref:
+                    ref.kind === 'prompt'
+                      ? { type: 'ref/prompt', name: ref.name }
+                      : { type: 'ref/resource', uri: ref.uri },
+                  argument: argument ?? { name: '', value: '' },
+                  ...(context === undefined ? {} : { context }),
+                },
+                meta,
+              ),
+              relay.options,
+            );
+            return undefined;
+          }
         }
+      } catch (err) {
+        if (!(err instanceof UpstreamUnavailableError)) throw err;
+        if (target.kind === 'tool' && ctx.params.task === undefined) {
+          // A tool error the agent can read; nothing left to check.
+          return { respond: { content: [{ type: 'text', text: err.message }], isError: true } };
+        }
+        throw new RpcError(INTERNAL_ERROR, err.message);
       }
     },
   };
-}
-
-/** The CLIENT span of the upstream call: `{mcp.method.name} {target}` as the upstream names it. */
-function startClientSpan(trace: RequestTrace, ctx: RequestContext, target: Target): Span {
-  const method = mcpMethodOf(ctx.action);
-  const attributes: Record<string, string> = {
-    [ATTR.methodName]: method,
-    [ATTR.upstream]: target.server,
-    [ATTR.serverAddress]: target.server,
-  };
-  let name: string | undefined;
-  if (target.kind === 'tool') {
-    name = target.name;
-    attributes[ATTR.toolName] = target.name;
-    attributes[ATTR.operationName] = EXECUTE_TOOL;
-  } else if (target.kind === 'prompt') {
-    name = target.name;
-    attributes[ATTR.promptName] = target.name;
-  } else {
-    attributes[ATTR.resourceUri] = target.uri;
-  }
-  return trace.startClient(operationSpanName(method, name), attributes);
 }
 
 /** The upstream request's params, with the request _meta when there is any to send. */
@@ -175,12 +140,14 @@ class ProgressRelay {
   private last: Promise<void> | undefined;
 
   constructor(
+    ctx: RequestContext,
     progressToken: string | number | undefined,
-    exchange: Exchange | undefined,
     headers: Record<string, string>,
     headersExpireAt: number | undefined,
   ) {
-    this.options = { cancellation: exchange?.cancellation, headers };
+    const exchange = ctx.exchange;
+    // The context is the call's origin: what the upstream asks or logs during it is its.
+    this.options = { cancellation: exchange?.cancellation, headers, origin: ctx };
     if (headersExpireAt !== undefined) this.options.headersExpireAt = headersExpireAt;
     if (progressToken === undefined || !exchange) return;
     this.options.onprogress = (progress: Progress) => {
@@ -193,7 +160,9 @@ class ProgressRelay {
     };
   }
 
-  flushed(): Promise<unknown> {
-    return this.last ?? Promise.resolve();
+  /** Progress written, and the call's log messages held for a decision delivered. */
+  flushed(ctx: RequestContext): Promise<unknown> | undefined {
+    const held = ctx.heldNotifications;
+    return held === undefined ? this.last : Promise.all([this.last, held]);
   }
 }

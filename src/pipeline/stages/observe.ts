@@ -5,7 +5,11 @@
 // answer, also when a stage threw, and records the outcome: the operation's duration, the
 // decision with its evaluation time, a denial's reason code, and the span's attributes.
 // Neither is in a chain when metrics and tracing are both off (chains.ts), so then they
-// cost nothing. docs/observability.md lists what they produce.
+// cost nothing. Every chain has them; the decisions on delivering a notification
+// (notifications/…) are measured but get no span, as no one asked for them. What an
+// upstream asks of a client (sampling, elicitation, roots) is traced under the upstream's
+// trace context, else under the CLIENT span of the call it came during.
+// docs/observability.md lists what they produce.
 import { RpcError } from '../../mcp/jsonrpc/errors.js';
 import { DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT } from '../../policy/engine.js';
 import type { GatewayMetrics } from '../../telemetry/metrics.js';
@@ -16,7 +20,7 @@ import {
   SPAN,
   TOOL_ERROR,
 } from '../../telemetry/span-names.js';
-import { failSpan, type Tracing } from '../../telemetry/tracing.js';
+import { carrierOf, failSpan, type TraceCarrier, type Tracing } from '../../telemetry/tracing.js';
 import type { Stage } from '../chain.js';
 import type { DenialCode, RequestContext } from '../context.js';
 
@@ -39,6 +43,11 @@ function targetName(ctx: RequestContext): string | undefined {
   return typeof ctx.params.name === 'string' ? ctx.params.name : undefined;
 }
 
+/** The upstream a request is about: its target's, the task's, or the one asking. */
+function upstreamOf(ctx: RequestContext): string | undefined {
+  return ctx.target?.server ?? ctx.task?.target.server ?? ctx.ask?.server;
+}
+
 /** The stable code of a denial (the reason text is for people). */
 export function denialCodeOf(ctx: RequestContext): DenialCode {
   if (ctx.denial !== undefined) return ctx.denial.code;
@@ -52,7 +61,24 @@ export function outcomeOf(ctx: RequestContext): Outcome {
   if (ctx.denied) return 'denied';
   if (ctx.thrown !== undefined) return 'error';
   const result = ctx.result as { isError?: unknown } | undefined;
-  return ctx.action === 'tools/call' && result?.isError === true ? 'tool_error' : 'ok';
+  const toolResult = ctx.action === 'tools/call' || ctx.action === 'tasks/result';
+  return toolResult && result?.isError === true ? 'tool_error' : 'ok';
+}
+
+/**
+ * The trace context a request continues: the client's (params._meta, else its headers);
+ * for what an upstream asks, the upstream's own (its request's _meta), else the context
+ * the gateway gave the upstream for the call it came during.
+ */
+function incomingTraceOf(ctx: RequestContext): TraceCarrier | undefined {
+  const ask = ctx.ask;
+  if (ask === undefined) return ctx.incomingTrace;
+  const meta = ask.params._meta;
+  const own =
+    typeof meta === 'object' && meta !== null
+      ? carrierOf(meta as Record<string, unknown>)
+      : undefined;
+  return own ?? ask.related?.trace?.upstreamCarrier(undefined) ?? ask.related?.incomingTrace;
 }
 
 export function beginObservation(telemetry: RequestTelemetry): Stage {
@@ -62,17 +88,18 @@ export function beginObservation(telemetry: RequestTelemetry): Stage {
     when: 'always',
     run(ctx: RequestContext) {
       if (metrics !== undefined) ctx.startedAt = performance.now();
-      if (tracing === undefined) return undefined;
-      const parent = tracing.sample(ctx.incomingTrace);
+      // A notification's delivery is decided and measured, but no one asked for it: no span.
+      if (tracing === undefined || ctx.action.startsWith('notifications/')) return undefined;
+      const parent = tracing.sample(incomingTraceOf(ctx));
       if (parent === undefined) return undefined; // not sampled: no spans, nothing built
       const method = mcpMethodOf(ctx.action);
       const target = targetName(ctx);
       const attributes: Record<string, string> = {
         [ATTR.methodName]: method,
         [ATTR.sessionId]: ctx.session.record.id,
-        [ATTR.requestId]: String(ctx.requestId),
         [ATTR.networkTransport]: 'tcp',
       };
+      if (ctx.requestId !== undefined) attributes[ATTR.requestId] = String(ctx.requestId);
       if (ctx.protocolVersion !== undefined) attributes[ATTR.protocolVersion] = ctx.protocolVersion;
       if (ctx.action === 'tools/call' && target !== undefined) {
         attributes[ATTR.toolName] = target;
@@ -116,7 +143,8 @@ export function endObservation(telemetry: RequestTelemetry): Stage {
         return undefined;
       }
       const span = trace.server;
-      if (ctx.target !== undefined) span.setAttribute(ATTR.upstream, ctx.target.server);
+      const upstream = upstreamOf(ctx);
+      if (upstream !== undefined) span.setAttribute(ATTR.upstream, upstream);
       if (ctx.decision !== undefined) {
         span.setAttribute(ATTR.decision, ctx.decision.allow ? 'allow' : 'deny');
       }
@@ -150,7 +178,7 @@ function record(
   outcome: Outcome,
 ): void {
   const seconds = (performance.now() - ctx.startedAt) / 1000;
-  metrics.serverOperation(method, ctx.target?.server ?? '', outcome).observe(seconds);
+  metrics.serverOperation(method, upstreamOf(ctx) ?? '', outcome).observe(seconds);
   const purpose = ctx.session.record.purpose;
   const { evaluation, visible } = ctx;
   if (evaluation !== undefined) {

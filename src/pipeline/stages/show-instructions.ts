@@ -18,7 +18,8 @@ export function instructionSection(entry: InstructionEntry): string {
     entry.prefix === ''
       ? 'its tools and prompts keep their own names'
       : `its tools and prompts are named ${entry.prefix}<name>`;
-  const resources = exposedUri(entry.server, '<uri>');
+  const resources =
+    entry.prefix === '' ? 'addressed by their own URIs' : exposedUri(entry.server, '<uri>');
   return [
     `## Instructions from upstream server "${entry.server}"`,
     `Through this gateway ${names}, and its resources are ${resources}.`,

@@ -12,7 +12,10 @@ export function terminateWhenObliged(terminate: TerminateSession): Stage {
     name: 'terminate the session when the policy says so',
     when: 'finally',
     run(ctx: RequestContext) {
-      if (ctx.decision?.obligations.terminate_session === true) {
+      if (
+        ctx.decision?.obligations.terminate_session === true ||
+        ctx.resultEvaluation?.decision.obligations.terminate_session === true
+      ) {
         terminate(ctx.session.record.id, 'terminated by policy obligation');
       }
       return undefined;

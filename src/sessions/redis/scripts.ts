@@ -237,3 +237,37 @@ redis.call('ZADD', KEYS[1], now, ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return { 'claimed' }
 `;
+
+/**
+ * findings (the session's DLP context): KEYS s; ARGV the most labels (and finding types) a
+ * session keeps, how many labels follow, the labels, then finding type / count pairs. Adds
+ * each label as a field `label:<label>` of the session hash and each count to its field
+ * `findings:<type>`; `dlpLabels` and `dlpTypes` count those fields, so a session never holds
+ * more than the most. Only fields of the existing hash are written (it keeps its TTL).
+ * Returns 0 when the session is gone, else 1.
+ */
+export const FINDINGS_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local most = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local labels = tonumber(redis.call('HGET', KEYS[1], 'dlpLabels') or '0')
+for i = 1, n do
+  local field = 'label:' .. ARGV[2 + i]
+  if redis.call('HEXISTS', KEYS[1], field) == 0 and labels < most then
+    redis.call('HSET', KEYS[1], field, '1')
+    labels = labels + 1
+  end
+end
+local types = tonumber(redis.call('HGET', KEYS[1], 'dlpTypes') or '0')
+for i = 3 + n, #ARGV, 2 do
+  local field = 'findings:' .. ARGV[i]
+  if redis.call('HEXISTS', KEYS[1], field) == 1 then
+    redis.call('HINCRBY', KEYS[1], field, ARGV[i + 1])
+  elseif types < most then
+    redis.call('HSET', KEYS[1], field, ARGV[i + 1])
+    types = types + 1
+  end
+end
+redis.call('HSET', KEYS[1], 'dlpLabels', labels, 'dlpTypes', types)
+return 1
+`;

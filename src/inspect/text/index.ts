@@ -1,0 +1,71 @@
+// The shared text detectors: pure functions over one string, no I/O. Used by the output
+// inspection and by the tool-description scan; each turns findings into facts its own way.
+import { byPosition, SEVERITIES, type TextFinding } from './finding.js';
+import { detectHiddenUnicode } from './hidden-unicode.js';
+import { detectPhrases } from './phrases.js';
+
+export { excerpt } from './characters.js';
+export { detectHiddenUnicode } from './hidden-unicode.js';
+export { detectPhrases, PHRASE_RULES } from './phrases.js';
+export { normalizeForMatching } from './normalize.js';
+export {
+  byPosition,
+  EXCERPT_MAX,
+  maxSeverity,
+  SEVERITIES,
+  type Severity,
+  type TextFinding,
+  type TextFindingType,
+} from './finding.js';
+
+export interface ScanTextOptions {
+  /** At most this many findings from one detector (default 20): a flood is one fact. */
+  readonly perDetector?: number;
+  /** At most this many findings in all (default 100), the first by position. */
+  readonly maxFindings?: number;
+}
+
+/**
+ * Every detector over `text`: hidden Unicode, instruction phrasing, secret files,
+ * exfiltration and URLs, ordered by position.
+ */
+export function scanText(text: string, options: ScanTextOptions = {}): TextFinding[] {
+  const perDetector = options.perDetector ?? 20;
+  const maxFindings = options.maxFindings ?? 100;
+  const found = detectHiddenUnicode(text);
+  const phrases = detectPhrases(text, perDetector);
+  // Most texts have nothing: no sorting or dedup to pay for.
+  if (found.length === 0 && phrases.length === 0) return [];
+  const hidden = limitPerDetector(found, perDetector);
+  const all = withoutCovered([...hidden, ...phrases]).sort(byPosition);
+  return all.length > maxFindings ? all.slice(0, maxFindings) : all;
+}
+
+/**
+ * Drops a finding that lies inside another of the same type and at least its severity
+ * (the secret file inside "read ~/.ssh/id_rsa" is that instruction, not a second fact).
+ */
+function withoutCovered(findings: TextFinding[]): TextFinding[] {
+  const rank = (f: TextFinding): number => SEVERITIES.indexOf(f.severity);
+  return findings.filter(
+    (f) =>
+      !findings.some(
+        (g) =>
+          g !== f &&
+          g.type === f.type &&
+          rank(g) >= rank(f) &&
+          g.offset <= f.offset &&
+          g.offset + g.length >= f.offset + f.length &&
+          (g.length > f.length || rank(g) > rank(f)),
+      ),
+  );
+}
+
+function limitPerDetector(findings: TextFinding[], limit: number): TextFinding[] {
+  const counts = new Map<string, number>();
+  return findings.filter((f) => {
+    const seen = counts.get(f.detector) ?? 0;
+    counts.set(f.detector, seen + 1);
+    return seen < limit;
+  });
+}

@@ -1,0 +1,195 @@
+// Phrasing addressed to a model rather than to a person: instruction markers, attempts to
+// override earlier instructions or hide things from the user, reading secret files,
+// sending data somewhere, and URLs. Matched on the normalized text (normalize.ts: lower
+// case, one space for any whitespace), so invisible characters and fullwidth letters do
+// not hide a phrase. Every pattern is linear: no nested quantifiers, every gap bounded.
+import { excerpt } from './characters.js';
+import type { Severity, TextFinding, TextFindingType } from './finding.js';
+import { normalizeForMatching, originalSpan } from './normalize.js';
+
+/** The shortest text any rule below can match. */
+const SHORTEST_MATCH = 8;
+
+interface PhraseRule {
+  readonly detector: string;
+  readonly type: TextFindingType;
+  readonly severity: Severity;
+  readonly pattern: RegExp;
+  readonly message: string;
+  /** A stronger severity for some matches (e.g. a send whose object is a secret). */
+  readonly escalate?: (match: string) => Severity | undefined;
+}
+
+/** Files whose contents are credentials or keys, with the rest of the path after them. */
+const SECRET_FILE_PATTERN =
+  String.raw`(?:(?:~|\$home|%userprofile%)/)?\.ssh\b|\bid_(?:rsa|dsa|ecdsa|ed25519)\b|` +
+  String.raw`\.aws/credentials|(?<![\w.])\.env\b|/etc/(?:passwd|shadow|sudoers)\b|\.netrc\b|` +
+  String.raw`\.npmrc\b|\.pypirc\b|\.git-credentials\b|\.docker/config\.json|\.kube/config\b|` +
+  String.raw`\.gnupg\b|\bmcp\.json\b|\bclaude_desktop_config\.json\b|\.(?:bash|zsh)_history\b`;
+const SECRET_FILE = String.raw`(?:${SECRET_FILE_PATTERN})[\w./-]{0,200}`;
+
+/** What a send or include is of, when it is something that must not leave. */
+const SECRET_OBJECT =
+  /\b(?:conversation|chat|history|messages?|system prompt|contents?|files?|keys?|tokens?|credentials?|secrets?|passwords?|cookies?|environment|env vars?|ssh|documents?|data|context)\b/;
+
+const INSTRUCTION_TAG =
+  'important|system|instructions?|secret|hidden|admin|critical|assistant|ai|llm|model|prompt';
+
+const OVERRIDE_TARGET = 'instructions?|prompts?|rules|directions|guidelines|guardrails|orders';
+const OVERRIDE_ADJECTIVE =
+  'previous|prior|above|earlier|preceding|former|existing|system|other|original|safety|initial';
+
+export const PHRASE_RULES: readonly PhraseRule[] = [
+  {
+    detector: 'instruction.tag',
+    type: 'model_instruction',
+    severity: 'high',
+    pattern: new RegExp(String.raw`<\s*(?:${INSTRUCTION_TAG})\b[^<>]{0,40}>`, 'g'),
+    message: 'a tag that marks instructions for the model',
+  },
+  {
+    detector: 'instruction.override',
+    type: 'model_instruction',
+    severity: 'high',
+    pattern: new RegExp(
+      String.raw`\b(?:ignore|disregard|forget|override|bypass|skip)\s(?:(?:all|any)\s(?:of\s)?` +
+        String.raw`(?:the\s|your\s|my\s)?(?:(?:${OVERRIDE_ADJECTIVE})\s)?|(?:the\s|your\s|my\s|these\s)?` +
+        String.raw`(?:${OVERRIDE_ADJECTIVE})\s)(?:${OVERRIDE_TARGET})\b`,
+      'g',
+    ),
+    message: 'an instruction to ignore earlier instructions',
+  },
+  {
+    detector: 'instruction.role_change',
+    type: 'model_instruction',
+    severity: 'medium',
+    pattern:
+      /\b(?:from now on,? you|new instructions?\s?:|you are now (?:a|an|in|the)\b|act as (?:a|an) (?:different|new|unrestricted)\b)/g,
+    message: 'an attempt to give the model new instructions or a new role',
+  },
+  {
+    detector: 'instruction.conceal',
+    type: 'model_instruction',
+    severity: 'high',
+    pattern: new RegExp(
+      [
+        String.raw`\b(?:do not|don['’]?t|never|must not|should not|shouldn['’]?t)\s(?:ever\s)?` +
+          String.raw`(?:tell|inform|mention(?: this| it)? to|mention|reveal(?: this| it)? to|reveal|disclose(?: this| it)? to|disclose|show|notify|alert|warn|let)\s` +
+          String.raw`(?:this\s|it\s|anything\s)?(?:to\s)?(?:the\s)?users?\b`,
+        String.raw`\bwithout\s(?:telling|informing|notifying|alerting|asking|warning|showing)\s(?:the\s)?users?\b`,
+        String.raw`\b(?:the\s)?users?\s(?:must|should|need)\s(?:not|never)\s(?:know|see|be told|find out|learn|notice)\b`,
+        String.raw`\b(?:keep|hide)\s(?:this|it|that)\s(?:secret\s)?from\s(?:the\s)?users?\b`,
+        String.raw`\b(?:do not|don['’]?t|never)\s(?:mention|reveal|say)\s(?:that\s)?(?:you|this tool)\b`,
+      ].join('|'),
+      'g',
+    ),
+    message: 'an instruction to hide something from the user',
+  },
+  {
+    detector: 'instruction.precondition',
+    type: 'model_instruction',
+    severity: 'medium',
+    pattern:
+      /\b(?:before|prior to)\s(?:using|calling|invoking|running|executing)\s(?:this|the|any|each|every)\s(?:[\w-]{1,30}\s)?tools?\b|\byou\s(?:must|need to|have to)\s(?:first|always)\s(?:call|read|run|invoke|use|send|fetch)\b/g,
+    message: 'a step the model is told to take before using a tool',
+  },
+  {
+    detector: 'instruction.address_model',
+    type: 'model_instruction',
+    severity: 'medium',
+    pattern:
+      /\b(?:ai|assistant|llm|language model|claude|chatgpt|gpt|gemini|copilot)\s?[,:]?\s(?:you\s)?(?:must|shall|have to|are required to|are instructed to)\b/g,
+    message: 'an instruction addressed to the model',
+  },
+  {
+    detector: 'instruction.read_secret',
+    type: 'sensitive_path',
+    severity: 'high',
+    pattern: new RegExp(
+      String.raw`\b(?:read|cat|open|load|include|send|pass|attach|upload|copy|fetch|get|provide|print|output|return|share|append|paste)\b(?:[^.!?\n]|\.(?=\S)){0,60}?(?:${SECRET_FILE})`,
+      'g',
+    ),
+    message: 'an instruction to read or pass on a file that holds secrets',
+  },
+  {
+    detector: 'path.secret_file',
+    type: 'sensitive_path',
+    severity: 'medium',
+    pattern: new RegExp(SECRET_FILE, 'g'),
+    message: 'a reference to a file that holds secrets',
+  },
+  {
+    detector: 'exfiltration.send',
+    type: 'exfiltration',
+    severity: 'medium',
+    pattern:
+      /\b(?:sends?|posts?|uploads?|forwards?|transmits?|exfiltrates?|leaks?|e?mails?|submits?|reports?|copy|copies)\s(?:it|them|this|that|everything|all(?:\sof\s(?:it|them|the\s[^.!?\n]{1,40}?))?|(?:the|a|any|your)\s[^.!?\n]{1,40}?)\sto\s(?:https?:\/\/|(?:the\s)?(?:following|this|our|my|an?\sexternal|an?\sremote)\s(?:url|address|email|endpoint|server|webhook|site)|[\w.+-]{1,64}@[\w-]{1,63}\.[\w.]{2,})/g,
+    message: 'an instruction to send data to an outside address',
+    escalate: (match) => (SECRET_OBJECT.test(match) ? 'high' : undefined),
+  },
+  {
+    detector: 'exfiltration.side_channel',
+    type: 'exfiltration',
+    severity: 'high',
+    pattern:
+      /\b(?:include|put|pass|add|append|embed|insert|place|provide|encode)\s(?:the\s|all\s|any\s)?(?:full\s|entire\s|complete\s|whole\s)?(?:contents?\sof\s[^.!?\n]{1,60}?|conversation(?:\shistory)?|chat\shistory|system\sprompt|previous\smessages|api\skeys?|(?:access\s)?tokens?|credentials?|secrets?|passwords?|private\skeys?|environment\svariables|ssh\skeys?)\s(?:in|into|as|inside)\s(?:the\s|this\s|a\s)?['"`]?[\w-]{1,40}['"`]?\s?(?:parameter|argument|field|param|property|variable)\b/g,
+    message: 'an instruction to pass secret data through a tool parameter',
+  },
+  {
+    detector: 'exfiltration.markdown_image',
+    type: 'exfiltration',
+    severity: 'high',
+    pattern: /!\[[^\]\n]{0,200}\]\(\s?https?:\/\/[^)\s]{1,2048}[?&=][^)\s]{0,2048}\)/g,
+    message: 'a Markdown image whose address carries data (rendering it sends the data)',
+  },
+  {
+    detector: 'url.http',
+    type: 'url',
+    severity: 'low',
+    pattern: /\b(?:https?|ftp|wss?):\/\/[^\s<>"'`)\]]{1,2048}/g,
+    message: 'a URL',
+  },
+  {
+    detector: 'url.data',
+    type: 'url',
+    severity: 'medium',
+    pattern: /\bdata:[\w/+.-]{1,100};base64,/g,
+    message: 'an embedded data: URL',
+  },
+];
+
+/** Every phrase finding in `text` (original offsets), rule by rule, at most `perRule` each. */
+export function detectPhrases(text: string, perRule = Number.POSITIVE_INFINITY): TextFinding[] {
+  // No rule matches fewer characters than this ("<system>", "http://x").
+  if (text.length < SHORTEST_MATCH) return [];
+  const normalized = normalizeForMatching(text);
+  const findings: TextFinding[] = [];
+  for (const rule of PHRASE_RULES) {
+    // exec with lastIndex, not matchAll: matchAll copies the RegExp on every call, which
+    // cost more than the matching itself on the many short texts of a catalog.
+    const pattern = rule.pattern;
+    pattern.lastIndex = 0;
+    let count = 0;
+    for (
+      let match = pattern.exec(normalized.text);
+      match !== null;
+      match = pattern.exec(normalized.text)
+    ) {
+      if (match[0].length === 0) pattern.lastIndex += 1;
+      if (count >= perRule) break;
+      count += 1;
+      const from = match.index;
+      const [start, end] = originalSpan(normalized, from, from + match[0].length);
+      findings.push({
+        type: rule.type,
+        detector: rule.detector,
+        severity: rule.escalate?.(match[0]) ?? rule.severity,
+        offset: start,
+        length: end - start,
+        excerpt: excerpt(text, start, end),
+        message: rule.message,
+      });
+    }
+  }
+  return findings;
+}

@@ -1,0 +1,119 @@
+// Stage: what the upstream answered, inspected before anything else is done with it (its
+// addresses are namespaced after this). First the external inspectors, in configuration
+// order, each with the result as the previous one left it (one may return a mutated result,
+// which must still be a result of the method); then the built-in detectors over every
+// string of the final result, base64 text decoded. The findings and facts go to the result
+// decision (stages/decide-result.ts). A result that cannot be inspected (too large, too
+// deep, invalid text, a detector that throws, a fail_closed inspector that fails) is not
+// passed on: the reason goes to the result decision, which denies it (fail closed).
+import {
+  CallToolResultSchema,
+  GetPromptResultSchema,
+  ReadResourceResultSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { ExternalInspector } from '../../inspect/external.js';
+import { InspectorFailure, type InspectionContext } from '../../inspect/external.js';
+import type { LocatedFinding } from '../../inspect/finding.js';
+import { InspectionRefused, type Walker } from '../../inspect/walk.js';
+import type { ResultFacts } from '../../policy/input.js';
+import type { Logger } from '../../util/logger.js';
+import type { Stage, StageOutcome } from '../chain.js';
+import type { RequestContext } from '../context.js';
+
+const RESULT_SCHEMAS = {
+  tool: CallToolResultSchema,
+  resource: ReadResourceResultSchema,
+  prompt: GetPromptResultSchema,
+} as const;
+
+export function inspectResult(
+  walker: Walker,
+  inspectors: readonly ExternalInspector[],
+  logger: Logger,
+): Stage {
+  return {
+    name: 'inspect the result (guardrails)',
+    when: 'allowed',
+    async run(ctx: RequestContext): Promise<StageOutcome> {
+      const { target } = ctx;
+      if (!target || ctx.result === undefined) return undefined;
+      const answers: ResultFacts['inspectors'] = {};
+      const external: LocatedFinding[] = [];
+      try {
+        for (const inspector of inspectors) {
+          await askInspector(inspector, ctx, answers, external, logger);
+        }
+        const report = await walker.inspect(ctx.result, '', 'the result');
+        const findings = [...external, ...report.findings];
+        findings.forEach((f, i) => (f.id = `f${i + 1}`));
+        const isError =
+          target.kind === 'tool' && (ctx.result as { isError?: unknown }).isError === true;
+        ctx.resultInspection = {
+          findings,
+          facts: {
+            findings_dropped: report.dropped,
+            bytes: report.bytes,
+            is_error: isError,
+            inspectors: answers,
+          },
+        };
+      } catch (err) {
+        if (!(err instanceof InspectionRefused) && !(err instanceof InspectorFailure)) throw err;
+        const reason =
+          err instanceof InspectorFailure
+            ? `${err.message}, so the result could not be inspected; denied (fail closed)`
+            : err.message;
+        logger.warn('result refused: it could not be inspected', {
+          session: ctx.session.record.id.slice(0, 8),
+          target: target.id,
+          reason,
+        });
+        ctx.resultRefusal = reason;
+      }
+      return undefined;
+    },
+  };
+}
+
+async function askInspector(
+  inspector: ExternalInspector,
+  ctx: RequestContext,
+  answers: ResultFacts['inspectors'],
+  found: LocatedFinding[],
+  logger: Logger,
+): Promise<void> {
+  const target = ctx.target!;
+  const context: InspectionContext = {
+    action: ctx.action,
+    target: { kind: target.kind, server: target.server, id: target.id },
+    session: { id: ctx.session.record.id, purpose: ctx.session.record.purpose },
+    user: { issuer: ctx.identity.issuer, subject: ctx.identity.subject },
+    decision_id: ctx.decisionId,
+  };
+  try {
+    const answer = await inspector.inspect(ctx.result, context);
+    answers[inspector.name] = answer.verdict;
+    if (answer.verdict === 'findings') found.push(...answer.findings);
+    if (answer.verdict === 'mutated') {
+      const schema = target.kind === 'completion' ? undefined : RESULT_SCHEMAS[target.kind];
+      const parsed = schema?.safeParse(answer.result);
+      if (!parsed?.success) {
+        throw new InspectorFailure(
+          `inspector ${inspector.name} answered a mutated result that is not a ${ctx.action} result`,
+        );
+      }
+      // Findings are spans of the result they were found in: a mutated result starts afresh.
+      found.length = 0;
+      ctx.result = answer.result;
+    }
+  } catch (err) {
+    if (!(err instanceof InspectorFailure) || inspector.config.failureMode === 'fail_closed')
+      throw err;
+    answers[inspector.name] = 'skipped';
+    logger.warn('external inspector skipped (failure_mode: fail_open)', {
+      inspector: inspector.name,
+      session: ctx.session.record.id.slice(0, 8),
+      reason: err.message,
+    });
+  }
+}
