@@ -130,7 +130,7 @@ const COUNTERS = {
   ),
   guardrailFindings: counter(
     'mcpgate_guardrail_findings_total',
-    'Guardrail findings by detector (produced once guardrails run, issue 16)',
+    'Guardrail findings by detector, in arguments and in results',
     ['detector'] as const,
   ),
   approvalsDecided: counter(
@@ -332,6 +332,10 @@ export class GatewayMetrics {
 
   denial(method: string, reasonCode: string): CounterChild {
     return this.counters.denials.child(method, reasonCode);
+  }
+
+  guardrailFinding(detector: string): CounterChild {
+    return this.counters.guardrailFindings.child(this.detectors.value(detector));
   }
 
   /** The text exposition format Prometheus scrapes. */

@@ -5,6 +5,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { Chain, denyWith } from '../../src/pipeline/chain.js';
 import { beginObservation, endObservation } from '../../src/pipeline/stages/observe.js';
+import { measureUpstreamCall } from '../../src/pipeline/stages/observe-upstream.js';
+import type { LocatedFinding } from '../../src/inspect/finding.js';
 import { RpcError } from '../../src/mcp/jsonrpc/errors.js';
 import { POLICY_DENIED } from '../../src/mcp/jsonrpc/codes.js';
 import { deny, NO_OBLIGATIONS, type Decision } from '../../src/policy/decision.js';
@@ -207,6 +209,68 @@ describe('observe stages', () => {
     expect(
       sample(text, 'mcpgate_decisions_total{path="mcp/authz/decision",result="deny",purpose="x"}'),
     ).toBe(3);
+  });
+
+  it('counts guardrail findings by detector, in the arguments and in the result', async () => {
+    const metrics = new GatewayMetrics({ processMetrics: false });
+    const finding = (detector: string) => ({ detector }) as unknown as LocatedFinding;
+    const ctx = requestContext('tools/call');
+    ctx.argumentFindings = [finding('secrets.aws'), finding('pii.email')];
+    await observed(metrics, [
+      {
+        name: 'inspect the result',
+        when: 'allowed',
+        run: (c) => {
+          c.evaluation = evaluation(allow);
+          c.decision = allow;
+          c.resultInspection = { findings: [finding('pii.email')], facts: {} as never };
+          return undefined;
+        },
+      },
+    ]).run(ctx);
+    const text = await metrics.render();
+    expect(sample(text, 'mcpgate_guardrail_findings_total{detector="secrets.aws"}')).toBe(1);
+    expect(sample(text, 'mcpgate_guardrail_findings_total{detector="pii.email"}')).toBe(2);
+  });
+
+  it('measures the upstream call by the task it is about, and an upstream down as an error', async () => {
+    const metrics = new GatewayMetrics({ processMetrics: false });
+    const target = {
+      kind: 'tool',
+      server: 'lab',
+      name: 'echo',
+      id: 'lab.echo',
+      entry: {},
+    } as const;
+    const ctx = requestContext('tasks/result');
+    ctx.task = { target } as unknown as NonNullable<typeof ctx.task>;
+    const toTask = measureUpstreamCall(
+      {
+        name: 'forward to the task',
+        when: 'allowed',
+        run: (c) => {
+          c.result = { content: [], isError: true };
+          return undefined;
+        },
+      },
+      { metrics },
+    );
+    await toTask.run(ctx);
+    const down = measureUpstreamCall(
+      { name: 'forward', when: 'allowed', run: () => ({ respond: { isError: true } }) },
+      { metrics },
+    );
+    const call = requestContext('tools/call');
+    call.target = { ...target, entry: {} as never };
+    await down.run(call);
+    const text = await metrics.render();
+    const count = (method: string, outcome: string) =>
+      sample(
+        text,
+        `mcp_client_operation_duration_seconds_count{mcp_method_name="${method}",upstream="lab",outcome="${outcome}"}`,
+      );
+    expect(count('tasks/result', 'tool_error')).toBe(1);
+    expect(count('tools/call', 'error')).toBe(1);
   });
 
   it('records a stage that threw as an error, after the answer', async () => {

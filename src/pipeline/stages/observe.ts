@@ -195,4 +195,8 @@ function record(
       .inc();
   }
   if (outcome === 'denied') metrics.denial(method, denialCodeOf(ctx)).inc();
+  for (const finding of ctx.argumentFindings) metrics.guardrailFinding(finding.detector).inc();
+  for (const finding of ctx.resultInspection?.findings ?? []) {
+    metrics.guardrailFinding(finding.detector).inc();
+  }
 }
