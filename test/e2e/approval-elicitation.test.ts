@@ -4,7 +4,7 @@
 // -32042 naming the approval page at once, and its retry runs once someone approves.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
@@ -16,8 +16,13 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { textOf } from './support/client.js';
-import { scratchDir, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
-import { buildInto, copyRego } from './support/rego-copy.js';
+import {
+  quickstartUpstreams,
+  scratchDir,
+  startGatewayProcess,
+  type GatewayProcess,
+} from './support/gateway.js';
+import { pinnedBundle } from './support/pinned-bundle.js';
 
 let issuer: TestIssuer;
 let gateway: GatewayProcess;
@@ -28,11 +33,11 @@ beforeAll(async () => {
   dir = scratchDir();
   mkdirSync(join(dir, 'demo/incidents'));
   // The security team lets on-call engineers confirm their own destructive calls.
-  const rego = copyRego();
-  const lib = join(rego, 'mcp/lib/approval.rego');
-  writeFileSync(lib, readFileSync(lib, 'utf8').replace('"self": false', '"self": true'));
-  const bundle = join(dirname(rego), 'bundle.tar.gz');
-  buildInto(rego, bundle);
+  // Its tools pinned: incident-response uses only reviewed definitions.
+  const bundle = await pinnedBundle(dir, quickstartUpstreams(), (rego) => {
+    const lib = join(rego, 'mcp/lib/approval.rego');
+    writeFileSync(lib, readFileSync(lib, 'utf8').replace('"self": false', '"self": true'));
+  });
   gateway = await startGatewayProcess({
     issuer,
     dir,

@@ -14,6 +14,7 @@ import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 import { connectClient, textOf } from './support/client.js';
 import { scratchDir, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import { pinnedBundle } from './support/pinned-bundle.js';
 
 let redis: RedisServer;
 let issuer: TestIssuer;
@@ -46,6 +47,8 @@ beforeAll(async () => {
   const options = {
     issuer,
     dir,
+    // The filesystem tools pinned: incident-response uses only reviewed definitions.
+    bundle: await pinnedBundle(dir, upstreamsIn(dir)),
     gateway: { public_url: 'http://mcpgate.test' },
     sessions: {
       default_purpose: 'incident-response',
@@ -407,6 +410,23 @@ describe('bad input', () => {
       'this session already has 2 approvals pending (approvals.max_pending_per_session)',
     );
     await Promise.all(held);
+    await client.close();
+  });
+
+  it('refuses a call whose arguments are too large to show an approver, and holds nothing', async () => {
+    const client = await connectClient(a.mcpUrl, await oncall());
+    const content = 'x'.repeat(70_000); // over approvals.max_argument_bytes (64 KiB)
+    const result = await write(client, 'incidents/huge.md', content);
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toMatch(
+      /this call needs approval, but its arguments \(\d+ bytes\) are too large to show an approver \(approvals\.max_argument_bytes is 65536\); denied/,
+    );
+    expect(existsSync(join(dir, 'demo/incidents/huge.md'))).toBe(false);
+    const { json } = await admin(b, 'GET', '/admin/approvals', await approver());
+    const held = (json.approvals as ApprovalView[]).filter(
+      (x) => x.tool === 'filesystem.write_file',
+    );
+    expect(held.every((x) => !x.arguments.includes('x'.repeat(100)))).toBe(true);
     await client.close();
   });
 });

@@ -20,6 +20,7 @@ import { startDevIdp, type DevIdp } from '../../dev/idp/index.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 import { connectClient, textOf } from './support/client.js';
 import { ROOT, scratchDir, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import { pinnedBundle } from './support/pinned-bundle.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const SHOTS = process.env.MCPGATE_SCREENSHOTS_DIR
@@ -84,22 +85,25 @@ beforeAll(async () => {
   const oidc = idp.issuer('oidc');
   dir = scratchDir();
   mkdirSync(join(dir, 'demo/incidents'));
+  const upstreams = {
+    filesystem: {
+      transport: 'stdio',
+      command: join(ROOT, 'node_modules/.bin/mcp-server-filesystem'),
+      args: ['.'],
+      cwd: join(dir, 'demo'),
+    },
+  };
   const options = {
     issuer: { issuer: oidc.issuer, jwksUri: oidc.jwksUri },
     dir,
+    // The filesystem tools pinned: incident-response uses only reviewed definitions.
+    bundle: await pinnedBundle(dir, upstreams),
     gateway: { public_url: publicUrl },
     sessions: {
       default_purpose: 'incident-response',
       store: { type: 'redis', url: { literal: redis.url }, command_timeout_ms: 500 },
     },
-    upstreams: {
-      filesystem: {
-        transport: 'stdio',
-        command: join(ROOT, 'node_modules/.bin/mcp-server-filesystem'),
-        args: ['.'],
-        cwd: join(dir, 'demo'),
-      },
-    },
+    upstreams,
     extra: {
       approvals: { max_timeout_s: TIMEOUT_S, progress_interval_s: 0.5 },
       console: {
