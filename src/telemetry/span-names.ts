@@ -2,7 +2,7 @@
 // semantic conventions (status "development") name the SERVER and CLIENT spans and most
 // attributes; the gateway's own steps (authentication, policy, session store) have no
 // convention and carry the `mcpgate.` prefix. Guardrail spans follow a proposal upstream
-// (`gen_ai.guardrail`), so when it settles only this file changes.
+// (`gen_ai.guardrail`, then what is inspected), so when it settles only this file changes.
 
 /** `{mcp.method.name} {target}`: the target is the tool or prompt name when there is one. */
 export function operationSpanName(method: string, target: string | undefined): string {
@@ -16,8 +16,9 @@ export const SPAN = {
   sessionCreate: 'mcpgate.session_store.create',
   policyEvaluate: 'mcpgate.policy.evaluate',
   policyVisible: 'mcpgate.policy.visible',
-  /** Proposed upstream (gen_ai.guardrail.*); for the guardrail stages (issue 16). */
-  guardrail: 'gen_ai.guardrail',
+  /** Proposed upstream (gen_ai.guardrail); the inspection of a call's arguments and result. */
+  guardrailArguments: 'gen_ai.guardrail arguments',
+  guardrailResult: 'gen_ai.guardrail result',
 } as const;
 
 export const ATTR = {

@@ -87,6 +87,26 @@ describe('traces of a tools/call in an OTLP receiver', () => {
     await expectToolCallTrace(spans, upstreamParent, gateway);
   });
 
+  it("traces what an upstream asks inside the call it asks during, under that call's CLIENT span", async () => {
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    await client.callTool({
+      name: 'lab__ask',
+      arguments: { kind: 'roots' },
+      _meta: { traceparent: `00-${traceId}-b7ad6b7169203331-01` },
+    });
+    const spans = await waitFor(async () => {
+      const ofTrace = (await received()).spans.filter((s) => s.traceId === traceId);
+      return ofTrace.some((s) => s.name === 'roots/list') ? ofTrace : undefined;
+    }, 'the SERVER span of the upstream asking for roots');
+    const upstreamCall = spans.find((s) => s.name === 'tools/call ask');
+    expect(upstreamCall).toMatchObject({ kind: 'CLIENT' });
+    expect(spans.find((s) => s.name === 'roots/list')).toMatchObject({
+      kind: 'SERVER',
+      parentSpanId: upstreamCall!.spanId,
+      attributes: expect.objectContaining({ 'mcpgate.upstream': 'lab' }),
+    });
+  });
+
   it('gives a request the client did not trace a trace of its own, with the list as one SERVER span', async () => {
     await client.listTools();
     const list = await waitFor(async () => {

@@ -98,6 +98,8 @@ export async function expectToolCallTrace(
   const children = spans.filter((s) => s.parentSpanId === server!.spanId);
   expect(children.map((s) => s.name).sort()).toEqual(
     [
+      'gen_ai.guardrail arguments',
+      'gen_ai.guardrail result',
       'mcpgate.authenticate',
       'mcpgate.policy.evaluate',
       'mcpgate.session_store.load',
