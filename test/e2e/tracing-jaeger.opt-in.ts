@@ -36,7 +36,8 @@ interface JaegerSpan {
 /** Jaeger's form of a span in the tests' common one (its kind is the tag span.kind). */
 function received(span: JaegerSpan): ReceivedSpan {
   const attributes = Object.fromEntries(span.tags.map((t) => [t.key, t.value]));
-  const kind = String(attributes['span.kind'] ?? 'internal').toUpperCase();
+  const spanKind = attributes['span.kind'];
+  const kind = (typeof spanKind === 'string' ? spanKind : 'internal').toUpperCase();
   return {
     traceId: span.traceID,
     spanId: span.spanID,
