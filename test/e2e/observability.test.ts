@@ -20,6 +20,7 @@ import { freePort } from './support/ports.js';
 import { findBinary } from '../support/binaries.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { waitFor } from './support/wait.js';
+import { exitProcess } from '../support/exit-process.js';
 
 const run = promisify(execFile);
 const DASHBOARD = join(ROOT, 'deploy/observability/grafana-dashboard.json');
@@ -139,11 +140,7 @@ describe('metrics, readiness and status with real parts', () => {
   afterAll(async () => {
     await client?.close();
     await gateway?.stop();
-    if (prometheus && prometheus.exitCode === null) {
-      const exited = new Promise<void>((r) => prometheus!.once('exit', () => r()));
-      prometheus.kill('SIGTERM');
-      await exited;
-    }
+    if (prometheus) await exitProcess(prometheus, 'SIGTERM');
     if (promDir) rmSync(promDir, { recursive: true, force: true });
     await new Promise<void>((r) => statusServer?.close(() => r()));
   });

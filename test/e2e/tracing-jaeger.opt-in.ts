@@ -20,6 +20,7 @@ import {
   startTracedGateway,
   type ReceivedSpan,
 } from './support/traced-call.js';
+import { exitProcess } from '../support/exit-process.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { waitFor } from './support/wait.js';
 
@@ -124,11 +125,7 @@ describe('traces of a tools/call in a real Jaeger', () => {
   afterAll(async () => {
     await client?.close();
     await gateway?.stop();
-    if (jaeger && jaeger.exitCode === null) {
-      const exited = new Promise<void>((r) => jaeger!.once('exit', () => r()));
-      jaeger.kill('SIGTERM');
-      await exited;
-    }
+    if (jaeger) await exitProcess(jaeger, 'SIGTERM');
     if (jaegerDir) rmSync(jaegerDir, { recursive: true, force: true });
     await issuer?.close();
   });

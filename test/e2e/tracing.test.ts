@@ -20,6 +20,7 @@ import {
   startTracedGateway,
   type ReceivedSpan,
 } from './support/traced-call.js';
+import { exitProcess } from '../support/exit-process.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { waitFor } from './support/wait.js';
 
@@ -66,11 +67,7 @@ describe('traces of a tools/call in an OTLP receiver', () => {
   afterAll(async () => {
     await client?.close();
     await gateway?.stop();
-    if (receiver && receiver.exitCode === null) {
-      const exited = new Promise<void>((r) => receiver!.once('exit', () => r()));
-      receiver.kill('SIGTERM');
-      await exited;
-    }
+    if (receiver) await exitProcess(receiver, 'SIGTERM');
     await issuer?.close();
   });
 

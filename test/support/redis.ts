@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { findBinary } from './binaries.js';
+import { exitProcess } from './exit-process.js';
 
 /** Both come with Debian's redis-server package; `redis-server --sentinel` runs a Sentinel. */
 function redisBinary(name: 'redis-server' | 'redis-cli', variable: string): string {
@@ -48,15 +49,6 @@ const running = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
-
-/** Sends the signal and resolves when the process has exited (at once if it had). */
-async function exitProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGCONT'); // a paused server cannot handle SIGTERM
-  child.kill(signal);
-  await exited;
-}
 
 export async function startRedis(): Promise<RedisServer> {
   const binary = redisBinary('redis-server', 'REDIS_SERVER');
