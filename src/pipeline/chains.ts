@@ -56,6 +56,8 @@ import { listTasks } from './stages/list-tasks.js';
 import { namespaceResultAddresses } from './stages/namespace-result.js';
 import { openSession, type SessionOpenLimits } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
+import { beginObservation, endObservation, type RequestTelemetry } from './stages/observe.js';
+import { measureUpstreamCall } from './stages/observe-upstream.js';
 import { recordFindings } from './stages/record-findings.js';
 import { forwardRequestMeta } from './stages/request-meta.js';
 import { resolveTarget } from './stages/resolve-target.js';
@@ -88,6 +90,8 @@ export interface PipelineDeps {
   notify: SessionNotifier;
   /** Per-stage timings for metrics; absent, no clock is read. */
   timer?: StageTimer;
+  /** Metrics and traces of every request; absent (both off), no chain has the observe stages. */
+  telemetry?: RequestTelemetry;
   /** How require_approval is carried out; the approval page's base URL. */
   approvals: ApprovalsConfig;
   consoleUrl: () => string;
@@ -142,7 +146,7 @@ export class Pipeline {
     const record = recordCall(store, limits);
     const audit = auditDecision(decisionLog);
     const meta = forwardRequestMeta();
-    const forward = forwardToUpstream(registry);
+    const forward = measureUpstreamCall(forwardToUpstream(registry), deps.telemetry ?? {});
     const addresses = namespaceResultAddresses(registry);
     const terminate = terminateWhenObliged(deps.terminate);
     const approval = holdForApproval(this.approvals, registry, credential);
@@ -280,7 +284,7 @@ export class Pipeline {
     // Tasks: bound to the session and principal that created them, not decided again; a
     // task's result goes through the result stages of the call that created it.
     const findTask = resolveTask(registry, tasks);
-    const toTask = forwardTask(registry);
+    const toTask = measureUpstreamCall(forwardTask(registry), deps.telemetry ?? {});
     this.add('tasks/get', [findTask, credential, meta, toTask], (ctx) => ctx.result);
     this.add('tasks/cancel', [findTask, credential, meta, toTask], (ctx) => ctx.result);
     this.add(
@@ -359,8 +363,22 @@ export class Pipeline {
     stages: Stage[],
     render: (ctx: RequestContext) => unknown,
   ): void {
-    this.chains.set(action, new Chain(action, stages, render, this.deps.timer));
+    // Metrics and traces wrap every chain: the first stage starts them, the last records.
+    const observed = this.observe ? [this.observe.begin, ...stages, this.observe.end] : stages;
+    this.chains.set(action, new Chain(action, observed, render, this.deps.timer));
   }
+
+  private get observe(): { begin: Stage; end: Stage } | undefined {
+    const telemetry = this.deps.telemetry;
+    if (telemetry?.metrics === undefined && telemetry?.tracing === undefined) return undefined;
+    this.observeStages ??= {
+      begin: beginObservation(telemetry),
+      end: endObservation(telemetry),
+    };
+    return this.observeStages;
+  }
+
+  private observeStages: { begin: Stage; end: Stage } | undefined;
 
   /** Runs the request's chain; resolves to the method's answer. */
   run(ctx: RequestContext): Promise<unknown> {
@@ -456,6 +474,13 @@ export class Pipeline {
     parentDecisionId: string | undefined,
   ): Promise<{ decision: Decision; decisionId: string; unrecorded?: string }> {
     const evaluation: DecisionEvaluation = decide(this.deps.policy.current(), input);
+    const metrics = this.deps.telemetry?.metrics;
+    if (metrics !== undefined) {
+      metrics.policyEvaluation(DECISION_ENTRYPOINT).observe(evaluation.evalNs / 1e9);
+      metrics
+        .decision(DECISION_ENTRYPOINT, evaluation.decision.allow ? 'allow' : 'deny', 'admin')
+        .inc();
+    }
     if (evaluation.error !== undefined) {
       this.deps.logger.error('policy evaluation failed', {
         error: evaluation.error,
