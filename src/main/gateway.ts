@@ -224,6 +224,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       decisionLog,
       policy,
       policyStatus: () => policyManager.status(),
+      toolTrust: () => pipeline.toolTrust(),
+      approvals: pipeline.approvals,
     });
   }
   // URL-mode clients hear that the approval they were sent to has been decided.

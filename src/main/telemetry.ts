@@ -10,6 +10,8 @@ import type { DecisionLog } from '../audit/decision-log.js';
 import type { MetricsConfig } from '../config/telemetry.js';
 import { readValue } from '../config/secrets.js';
 import type { SessionManager } from '../http/live-sessions.js';
+import type { ApprovalDesk } from '../pipeline/approval-desk.js';
+import type { CatalogReviewItem } from '../policy/trust-review.js';
 import type { PolicyHolder } from '../policy/holder.js';
 import type { PolicyStatus } from '../policy/sources/manager.js';
 import type { StoreObserver } from '../sessions/timed-store.js';
@@ -26,7 +28,14 @@ export interface ObservedParts {
   decisionLog: DecisionLog;
   policy: PolicyHolder;
   policyStatus: () => PolicyStatus;
+  /** The live catalog reviewed under the pins in force (Pipeline.toolTrust). */
+  toolTrust: () => { items: CatalogReviewItem[] };
+  approvals: Pick<ApprovalDesk, 'heldCalls' | 'settled'>;
 }
+
+/** The trust states of mcpgate_tools: facts, not the policy's verdict (trust.rego decides). */
+const TOOL_STATES = ['pinned', 'pending', 'changed', 'high_findings'] as const;
+const APPROVAL_OUTCOMES = ['approved', 'denied', 'expired'] as const;
 
 /** The gauges and counters that mirror a state, read once per scrape. */
 export function observeGatewayState(metrics: GatewayMetrics, parts: ObservedParts): void {
@@ -67,6 +76,29 @@ export function observeGatewayState(metrics: GatewayMetrics, parts: ObservedPart
     const writeErrors =
       stats.failed_attempts + stats.writers.reduce((sum, w) => sum + w.failed_writes, 0);
     metrics.mirrorCount(counters.decisionLogWriteErrors, {}, writeErrors);
+  });
+
+  // Tools by trust state, under the pins of the policy in force: pin state, plus the tools
+  // with high-severity findings their pin does not acknowledge. `changed` and
+  // `high_findings` are what the shipped policy quarantines for every purpose.
+  metrics.onCollect(() => {
+    const counts = Object.fromEntries(TOOL_STATES.map((s) => [s, 0])) as Record<
+      (typeof TOOL_STATES)[number],
+      number
+    >;
+    for (const item of parts.toolTrust().items) {
+      if (item.kind !== 'tool') continue;
+      counts[item.pin.state]++;
+      if (item.attention.includes('high_findings')) counts.high_findings++;
+    }
+    for (const state of TOOL_STATES) gauges.toolsByTrust.set({ state }, counts[state]);
+  });
+
+  metrics.onCollect(() => {
+    gauges.approvalsPending.set(parts.approvals.heldCalls);
+    for (const outcome of APPROVAL_OUTCOMES) {
+      metrics.mirrorCount(counters.approvalsDecided, { outcome }, parts.approvals.settled[outcome]);
+    }
   });
 
   let revisionShown: string | undefined;

@@ -135,7 +135,7 @@ const COUNTERS = {
   ),
   approvalsDecided: counter(
     'mcpgate_approvals_decided_total',
-    'Human approvals decided, by outcome (produced once approvals exist)',
+    'Human approvals settled, by outcome: approved or denied (counted where the person decided), expired (where the call was held)',
     ['outcome'] as const,
   ),
   traceSpansExported: counter(
@@ -209,12 +209,12 @@ const GAUGES = {
   ),
   toolsByTrust: gauge(
     'mcpgate_tools',
-    'Tools by trust state, e.g. pending or quarantined (produced once tool trust exists, issue 17)',
+    'Tools by trust state under the pins in force: pinned, pending, changed, high_findings (unacknowledged high-severity scan findings)',
     ['state'] as const,
   ),
   approvalsPending: gauge(
     'mcpgate_approvals_pending',
-    'Human approvals waiting for a decision (produced once approvals exist)',
+    'Calls held in this process waiting for a person to approve them',
     [] as const,
   ),
 };

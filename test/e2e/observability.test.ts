@@ -187,6 +187,12 @@ describe('metrics, readiness and status with real parts', () => {
     expect(await promQuery('mcpgate_upstream_up{upstream="lab"}')).toBe(1);
     expect(await promQuery('mcpgate_sessions_open')).toBe(1);
     expect(await promQuery('count(mcpgate_bundle_info)')).toBe(1);
+    // Nothing is pinned in this bundle: every tool of the catalog is pending; none is held.
+    const tools = (await client.listTools()).tools.length;
+    expect(tools).toBeGreaterThan(0);
+    expect(await promQuery('mcpgate_tools{state="pending"}')).toBe(tools);
+    expect(await promQuery('mcpgate_tools{state="pinned"}')).toBe(0);
+    expect(await promQuery('mcpgate_approvals_pending')).toBe(0);
     // Four allowed calls recorded once each; a rate-limited one twice (refused, then as a denial).
     expect(
       await promQuery('sum(mcpgate_session_store_duration_seconds_count{operation="record"})'),
