@@ -29,6 +29,7 @@ import { answerConfiguredRoots } from './stages/answer-roots.js';
 import { askTheClient } from './stages/ask-client.js';
 import { auditDecision, auditVisible, recorded } from './stages/audit.js';
 import { auditResultDecision } from './stages/audit-result.js';
+import { behaviourSignals } from './stages/behaviour.js';
 import { bindTask } from './stages/bind-task.js';
 import { buildRequestInput, type GatewayFacts } from './stages/build-input.js';
 import { obligationsCarriedOut } from './stages/carry-out.js';
@@ -56,6 +57,7 @@ import { forwardRequestMeta } from './stages/request-meta.js';
 import { resolveTarget } from './stages/resolve-target.js';
 import { resolveTask } from './stages/resolve-task.js';
 import { showInstructions } from './stages/show-instructions.js';
+import { sketchResult } from './stages/sketch-result.js';
 import { showVisible } from './stages/show-visible.js';
 import { holdSubscription } from './stages/subscribe.js';
 import { terminateWhenObliged, type TerminateSession } from './stages/terminate.js';
@@ -141,6 +143,8 @@ export class Pipeline {
           ]
         : [];
     const findings = recordFindings(store);
+    const signals = behaviourSignals(policy);
+    const sketch = sketchResult();
 
     // A decided call: what it is, the policy's decision, what the decision obliges, the call.
     // `before`: checks and facts before the decision; `limit`: a bound on what the call
@@ -158,6 +162,7 @@ export class Pipeline {
           resolve,
           ...before,
           input,
+          signals,
           decideStage,
           ...limit,
           credential,
@@ -166,6 +171,7 @@ export class Pipeline {
           meta,
           forward,
           ...resultStages,
+          sketch,
           findings,
           addresses,
           ...after,

@@ -13,7 +13,7 @@ import type { DecisionEvaluation, VisibleEvaluation } from '../policy/decide.js'
 import { deny as denyDecision, type Decision } from '../policy/decision.js';
 import type { CompletionFacts, PolicyAction, PolicyInput, ResultFacts } from '../policy/input.js';
 import { NO_TYPED_OBLIGATIONS, type TypedObligations } from '../policy/obligations.js';
-import type { LoadedSession } from '../sessions/store.js';
+import type { BehaviourUpdate, LoadedSession } from '../sessions/store.js';
 import type { Catalog, PromptEntry, ToolEntry } from '../upstreams/catalog.js';
 import type { Cancellation } from '../util/cancellation.js';
 
@@ -168,6 +168,12 @@ export class RequestContext {
   resultEvaluation: DecisionEvaluation | undefined = undefined;
   /** The decision log id of the result decision. */
   resultDecisionId = '';
+  /** HistoryEntry.args_digest of the call, once a stage has worked it out. */
+  argsDigest: string | undefined = undefined;
+  /** What this call adds to the session's behaviour state (stages/behaviour.ts). */
+  behaviourUpdate: BehaviourUpdate | undefined = undefined;
+  /** Per label, the sketch of the result's text for the session (stages/sketch-result.ts). */
+  resultSketches: Record<string, Uint8Array> | undefined = undefined;
 
   constructor(
     readonly action: ChainMethod,
