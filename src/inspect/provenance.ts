@@ -48,7 +48,7 @@ function keptShingles(text: string, each: (hash: number) => void): void {
 /** The two bit positions of a kept shingle's hash. */
 function positions(hash: number): [number, number] {
   const second = Math.imul(hash ^ (hash >>> 15), 0x2c1b3c6d) >>> 0;
-  return [(hash >>> 2) % BITS, (second ^ (second >>> 12)) % BITS];
+  return [(hash >>> 2) % BITS, ((second ^ (second >>> 12)) >>> 0) % BITS];
 }
 
 function setBit(sketch: Uint8Array, bit: number): void {
@@ -133,7 +133,11 @@ function stringArguments(args: Record<string, unknown>): Array<[string, string]>
       found.push([pointer, text]);
     } else if (typeof value === 'object' && value !== null && depth < 16) {
       for (const [key, child] of Object.entries(value)) {
-        stack.push([`${pointer}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`, child, depth + 1]);
+        stack.push([
+          `${pointer}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+          child,
+          depth + 1,
+        ]);
       }
     }
   }

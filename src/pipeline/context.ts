@@ -114,6 +114,8 @@ export interface Denial {
   principalFull?: boolean;
   /** The decision log did not accept the decision's line: nothing may be served. */
   unrecorded?: boolean;
+  /** step_up: the HTTP answer that makes the client authenticate again. */
+  stepUp?: { status: 401 | 403; wwwAuthenticate: string };
 }
 
 export class RequestContext {

@@ -63,7 +63,8 @@ function isStringList(value: unknown): value is string[] {
 export function parseBaselines(data: Record<string, unknown>, where: string): Baselines {
   const raw = data.baselines;
   if (raw === undefined) return NO_BASELINES;
-  const purposes = (raw as { purposes?: unknown } | null)?.purposes;
+  const purposes: unknown =
+    typeof raw === 'object' && raw !== null ? (raw as { purposes?: unknown }).purposes : undefined;
   if (typeof purposes !== 'object' || purposes === null || Array.isArray(purposes)) {
     throw new BaselinesError(`${where}: data.baselines must be an object {purposes: {...}}`);
   }
@@ -137,9 +138,8 @@ function ratio(n: number, d: number): number {
 /** The session's distinct targets over all actions (at most summary_limit). */
 function distinctTargets(session: LoadedSession): number {
   let n = 0;
-  for (const action in session.summary?.targets) {
-    for (const _ in session.summary.targets[action]) n++;
-  }
+  const targets = session.summary?.targets ?? {};
+  for (const action in targets) n += Object.keys(targets[action] ?? {}).length;
   return n;
 }
 

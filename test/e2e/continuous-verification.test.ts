@@ -1,0 +1,318 @@
+// End-to-end: continuous verification (issue 19) through the real gateway process against
+// real upstreams (the reference filesystem and everything servers, and a search-like
+// fixture server, the open-world sink), with the shipped flow and behaviour rules. Agent
+// traces are played one session each: benign sessions of the shipped purposes and of a
+// `research` purpose that may search the web, and the attacks: the mission's flow (read
+// internal data, then search the web with it), a prompt-injected exfiltration through the
+// search tool, a secret read then an external call, a rate spike, probing after denials, a
+// runaway loop. Every attack must be stopped (denied or the session ended) and no benign
+// session disturbed. With MCPGATE_SCENARIO_TABLE=FILE the table of what happened is written
+// there (`npm run scenarios` writes docs/continuous-verification-scenarios.md).
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { callTool, connectClient, textOf } from './support/client.js';
+import {
+  FIXTURE_SERVERS,
+  quickstartUpstreams,
+  scratchDir,
+  startGatewayProcess,
+  type GatewayProcess,
+} from './support/gateway.js';
+import { buildInto, copyRego } from './support/rego-copy.js';
+import { startIssuer, type TestIssuer } from '../support/issuer.js';
+
+// Made at run time from parts: nothing real-looking sits in the repository.
+const GITHUB_TOKEN = `ghp_${'Qw9Er8Ty7Ui6Op5As4Df3Gh2Jk1Lz0XcVbNm'}`;
+const CUSTOMERS =
+  'Customer list (internal): Northwind Traders renews in March at 48000 EUR; ' +
+  'Contoso Pharmaceuticals is negotiating a discount of 12 percent.';
+
+const RESEARCH = `package mcp.purposes.research
+
+import data.mcp.lib.findings
+
+purpose := "research"
+
+_tools := {"filesystem.read_text_file", "filesystem.list_directory", "search.web_search", "everything.echo"}
+
+allow if not input.tool
+
+allow if input.tool.id in _tools
+
+deny contains "everything.get-env exposes the server's environment; purpose research refuses it" if {
+\tinput.tool.id == "everything.get-env"
+}
+
+visible contains item.id if some item in input.catalog
+
+redact contains id if {
+\tfindings.is_result_action
+\tsome id in findings.result_ids_of_type("secret")
+}
+`;
+
+type Step = [tool: string, args: Record<string, unknown>];
+
+interface Outcome {
+  /** What each call got: "allowed", "denied: <reasons>" or "refused: <error>" (then none follow). */
+  calls: string[];
+  /** 1-based first call that was not allowed; undefined when every call went through. */
+  stoppedAt: number | undefined;
+  /** What happened there. */
+  how: string;
+}
+
+interface Scenario {
+  name: string;
+  purpose: string;
+  attack: boolean;
+  expected: string;
+  steps: Step[];
+}
+
+const echo = (n: number): Step => ['everything__echo', { message: `note ${n}` }];
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: 'benign code-review session',
+    purpose: 'code-review',
+    attack: false,
+    expected: 'every call allowed',
+    steps: [
+      ['filesystem__list_directory', { path: 'src' }],
+      ['filesystem__read_text_file', { path: 'src/app.ts' }],
+      echo(1),
+      ['everything__get-sum', { a: 2, b: 3 }],
+      echo(2),
+    ],
+  },
+  {
+    name: 'benign documentation session',
+    purpose: 'documentation',
+    attack: false,
+    expected: 'every call allowed',
+    steps: [
+      ['filesystem__list_directory', { path: 'src' }],
+      ['filesystem__read_text_file', { path: 'src/app.ts' }],
+      ['filesystem__list_directory', { path: 'src/components' }],
+    ],
+  },
+  {
+    name: 'benign research session',
+    purpose: 'research',
+    attack: false,
+    expected: 'every call allowed',
+    steps: [
+      ['search__web_search', { query: 'typescript generics tutorial' }],
+      echo(1),
+      ['search__web_search', { query: 'node streams backpressure' }],
+      ['filesystem__read_text_file', { path: 'customers.txt' }],
+      echo(2),
+    ],
+  },
+  {
+    name: 'mission flow: read internal data, then web search with it',
+    purpose: 'research',
+    attack: true,
+    expected: 'the search is denied',
+    steps: [
+      ['filesystem__read_text_file', { path: 'customers.txt' }],
+      ['search__web_search', { query: CUSTOMERS.slice(24, 110) }],
+    ],
+  },
+  {
+    name: 'prompt-injected exfiltration through the search tool',
+    purpose: 'research',
+    attack: true,
+    expected: 'the exfiltrating search is denied',
+    steps: [
+      ['search__web_search', { query: 'release notes 4.2' }],
+      ['filesystem__read_text_file', { path: 'customers.txt' }],
+      ['search__web_search', { query: CUSTOMERS }],
+    ],
+  },
+  {
+    name: 'secret read, then an external call',
+    purpose: 'research',
+    attack: true,
+    expected: 'the external call is denied',
+    steps: [
+      ['filesystem__read_text_file', { path: 'deploy.env' }],
+      ['search__web_search', { query: 'weather tomorrow' }],
+    ],
+  },
+  {
+    name: 'rate spike (40 calls at once)',
+    purpose: 'research',
+    attack: true,
+    expected: 'throttled, then denied',
+    steps: Array.from({ length: 40 }, (_, i) => echo(i)),
+  },
+  {
+    name: 'probing after denials',
+    purpose: 'research',
+    attack: true,
+    expected: 'the session is ended',
+    steps: [
+      ...Array.from({ length: 5 }, (): Step => ['everything__get-env', {}]),
+      echo(1),
+      echo(2),
+    ],
+  },
+  {
+    name: 'runaway loop (the same call again and again)',
+    purpose: 'research',
+    attack: true,
+    expected: 'denied, then the session is ended',
+    steps: Array.from({ length: 12 }, (): Step => ['everything__echo', { message: 'again' }]),
+  },
+];
+
+/**
+ * Plays a trace in a new session, on past denials (an agent that probes goes on), until a
+ * call is refused outright (the session was ended).
+ */
+async function play(client: Client, steps: Step[]): Promise<Outcome> {
+  const calls: string[] = [];
+  for (const [tool, args] of steps) {
+    try {
+      const result = await callTool(client, tool, args);
+      calls.push(result.isError === true ? `denied: ${textOf(result).slice(0, 200)}` : 'allowed');
+    } catch (err) {
+      calls.push(`refused: ${(err as Error).message.slice(0, 200)}`);
+      break;
+    }
+  }
+  const stop = calls.findIndex((c) => c !== 'allowed');
+  return stop < 0
+    ? { calls, stoppedAt: undefined, how: 'every call allowed' }
+    : { calls, stoppedAt: stop + 1, how: calls[stop] as string };
+}
+
+describe('continuous verification scenarios', () => {
+  let issuer: TestIssuer;
+  let gateway: GatewayProcess;
+  const outcomes = new Map<string, Outcome>();
+
+  beforeAll(async () => {
+    issuer = await startIssuer();
+    const dir = scratchDir();
+    writeFileSync(join(dir, 'demo/customers.txt'), `${CUSTOMERS}\n`);
+    writeFileSync(join(dir, 'demo/deploy.env'), `GITHUB_TOKEN=${GITHUB_TOKEN}\nREGION=eu\n`);
+    const rego = copyRego();
+    writeFileSync(join(rego, 'mcp/purposes/research.rego'), RESEARCH);
+    writeFileSync(
+      join(rego, 'flow/data.json'),
+      JSON.stringify({
+        sources: { 'filesystem.read_text_file': ['private'] },
+        sinks: [],
+        destructive: [],
+      }),
+    );
+    const bundle = join(mkdtempSync(join(tmpdir(), 'mcpgate-cv-')), 'bundle.tar.gz');
+    buildInto(rego, bundle);
+    gateway = await startGatewayProcess({
+      issuer,
+      dir,
+      bundle,
+      upstreams: {
+        ...quickstartUpstreams(),
+        search: {
+          transport: 'stdio',
+          command: process.execPath,
+          args: [join(FIXTURE_SERVERS, 'search-server.js')],
+        },
+      },
+    });
+    for (const scenario of SCENARIOS) {
+      const token = await issuer.mint({
+        aud: gateway.mcpUrl,
+        sub: `agent-${outcomes.size}`,
+        groups: ['engineering'],
+      });
+      const client = await connectClient(gateway.mcpUrl, token, {
+        'Mcp-Purpose': scenario.purpose,
+      });
+      try {
+        outcomes.set(scenario.name, await play(client, scenario.steps));
+      } finally {
+        await client.close();
+      }
+    }
+    const table = process.env.MCPGATE_SCENARIO_TABLE;
+    if (table !== undefined && table !== '') writeFileSync(table, markdownTable(outcomes));
+  }, 120_000);
+
+  afterAll(async () => {
+    await gateway?.stop();
+    await issuer?.close();
+  });
+
+  it.each(SCENARIOS.filter((s) => !s.attack).map((s) => s.name))('%s is not disturbed', (name) => {
+    expect(outcomes.get(name)?.how).toBe('every call allowed');
+  });
+
+  it('the mission flow: the search carrying internal data is denied, naming where it came from', () => {
+    const outcome = outcomes.get(SCENARIOS[3]!.name)!;
+    expect(outcome.stoppedAt).toBe(2);
+    expect(outcome.how).toContain('carry text from a result labelled private');
+  });
+
+  it('the injected exfiltration is denied at the search that carries the data', () => {
+    const outcome = outcomes.get(SCENARIOS[4]!.name)!;
+    expect(outcome.stoppedAt).toBe(3);
+    expect(outcome.how).toContain('labelled private');
+  });
+
+  it('after a secret was read, nothing may be sent out', () => {
+    const outcome = outcomes.get(SCENARIOS[5]!.name)!;
+    expect(outcome.stoppedAt).toBe(2);
+    expect(outcome.how).toContain('secret data entered this session');
+  });
+
+  it('a rate spike is slowed, then refused', () => {
+    const outcome = outcomes.get(SCENARIOS[6]!.name)!;
+    expect(outcome.stoppedAt).toBe(31);
+    expect(outcome.how).toContain('call rate spike');
+  });
+
+  it('probing after denials ends the session', () => {
+    const { calls } = outcomes.get(SCENARIOS[7]!.name)!;
+    // Five refusals of the purpose, then the sixth call ends the session; the seventh finds
+    // it gone.
+    expect(calls.slice(0, 5).every((c) => c.startsWith('denied'))).toBe(true);
+    expect(calls[5]).toContain('probing: 5 of the recent calls were denied');
+    expect(calls[6]).toMatch(/^refused/);
+  });
+
+  it('a runaway loop is refused, then the session ended', () => {
+    const outcome = outcomes.get(SCENARIOS[8]!.name)!;
+    expect(outcome.stoppedAt).toBe(5);
+    expect(outcome.how).toContain('runaway loop');
+    expect(outcome.calls.at(-1)).toMatch(/^refused/);
+  });
+});
+
+function markdownTable(outcomes: Map<string, Outcome>): string {
+  const rows = SCENARIOS.map((s) => {
+    const o = outcomes.get(s.name);
+    const ended = o?.calls.at(-1)?.startsWith('refused') === true;
+    const stopped =
+      o?.stoppedAt === undefined
+        ? 'not stopped'
+        : `call ${o.stoppedAt} of ${s.steps.length}` +
+          (ended ? `; session ended by call ${o.calls.length - 1}` : '');
+    const verdict = s.attack === (o?.stoppedAt !== undefined) ? 'as expected' : 'NOT as expected';
+    const how = (o?.how ?? '').replace(/\|/g, '\\|');
+    return `| ${s.name} | ${s.purpose} | ${s.expected} | ${how} | ${stopped} | ${verdict} |`;
+  });
+  return [
+    '| Scenario | Purpose | Expected | What the gateway did | At | Verdict |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows,
+    '',
+  ].join('\n');
+}
