@@ -9,7 +9,7 @@
 // session disturbed. With MCPGATE_SCENARIO_TABLE=FILE the table of what happened is written
 // there (`npm run scenarios` writes docs/continuous-verification-scenarios.md).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -21,6 +21,7 @@ import {
   startGatewayProcess,
   type GatewayProcess,
 } from './support/gateway.js';
+import { runCli } from './support/cli.js';
 import { buildInto, copyRego } from './support/rego-copy.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 
@@ -195,6 +196,7 @@ async function play(client: Client, steps: Step[]): Promise<Outcome> {
 describe('continuous verification scenarios', () => {
   let issuer: TestIssuer;
   let gateway: GatewayProcess;
+  let rego: string;
   const outcomes = new Map<string, Outcome>();
 
   beforeAll(async () => {
@@ -202,7 +204,7 @@ describe('continuous verification scenarios', () => {
     const dir = scratchDir();
     writeFileSync(join(dir, 'demo/customers.txt'), `${CUSTOMERS}\n`);
     writeFileSync(join(dir, 'demo/deploy.env'), `GITHUB_TOKEN=${GITHUB_TOKEN}\nREGION=eu\n`);
-    const rego = copyRego();
+    rego = copyRego();
     writeFileSync(join(rego, 'mcp/purposes/research.rego'), RESEARCH);
     writeFileSync(
       join(rego, 'flow/data.json'),
@@ -286,6 +288,75 @@ describe('continuous verification scenarios', () => {
     expect(calls.slice(0, 5).every((c) => c.startsWith('denied'))).toBe(true);
     expect(calls[5]).toContain('probing: 5 of the recent calls were denied');
     expect(calls[6]).toMatch(/^refused/);
+  });
+
+  it('policy replay: a candidate with a lower rate limit shows the calls it would have refused', async () => {
+    const log = join(mkdtempSync(join(tmpdir(), 'mcpgate-cv-log-')), 'decisions.log');
+    writeFileSync(log, await gateway.auditText());
+    const behaviour = join(rego, 'mcp/lib/behaviour.rego');
+    writeFileSync(
+      behaviour,
+      readFileSync(behaviour, 'utf8').replace('refuse_per_min := 30', 'refuse_per_min := 20'),
+    );
+    const candidate = join(mkdtempSync(join(tmpdir(), 'mcpgate-cv-candidate-')), 'bundle.tar.gz');
+    buildInto(rego, candidate);
+    const replayed = await runCli([
+      'policy',
+      'replay',
+      '--log',
+      log,
+      '--bundle',
+      candidate,
+      '--json',
+    ]);
+    expect(replayed.code).toBe(0);
+    const report = JSON.parse(replayed.stdout) as {
+      changed: Array<{ before: { allow: boolean }; after: { allow: boolean; reasons: string[] } }>;
+    };
+    // The spike's calls past 20, allowed when they were made: found from the facts in the log
+    // (calls_1m is a sliding estimate, so two calls may show one count).
+    const nowRefused = report.changed.filter((c) => c.before.allow && !c.after.allow);
+    expect(nowRefused.length).toBeGreaterThanOrEqual(9);
+    for (const change of nowRefused) {
+      expect(change.after.reasons[0]).toMatch(
+        /^call rate spike: (2[1-9]|30) calls in the last minute \(at most 20\)/,
+      );
+    }
+  });
+
+  it('baseline learn: each purpose with enough sessions, from the same log', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mcpgate-cv-baseline-'));
+    writeFileSync(join(dir, 'decisions.log'), await gateway.auditText());
+    const learnt = await runCli([
+      'baseline',
+      'learn',
+      '--log',
+      join(dir, 'decisions.log'),
+      '--out',
+      join(dir, 'baselines.json'),
+      '--min-sessions',
+      '2',
+    ]);
+    expect(learnt.code).toBe(0);
+    expect(learnt.stdout).toContain(
+      'no baseline (fewer than 2 sessions): code-review (1 session), documentation (1 session)',
+    );
+    const { purposes } = JSON.parse(readFileSync(join(dir, 'baselines.json'), 'utf8')) as {
+      purposes: Record<
+        string,
+        { sessions: number; tools: string[]; ngrams: string[]; rate_per_min: { p99: number } }
+      >;
+    };
+    expect(Object.keys(purposes)).toEqual(['research']);
+    // Seven research sessions, less the probing one, which had no call allowed.
+    expect(purposes.research?.sessions).toBe(6);
+    expect(purposes.research?.tools).toEqual([
+      'everything.echo',
+      'filesystem.read_text_file',
+      'search.web_search',
+    ]);
+    expect(purposes.research?.ngrams).toContain('search.web_search>everything.echo');
+    expect(purposes.research?.rate_per_min.p99).toBeGreaterThanOrEqual(30);
   });
 
   it('a runaway loop is refused, then the session ended', () => {
