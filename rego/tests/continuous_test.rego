@@ -216,3 +216,14 @@ test_results_are_not_decided_on_behaviour if {
 	count(behaviour.denials) == 0 with input as result
 	count(behaviour.terminate) == 0 with input as result
 }
+
+test_a_purpose_may_add_throttle_alert_and_step_up if {
+	d := authz.decision with input as echo({})
+		with data.mcp.purposes.code_review.throttle as {{"delay_ms": 100}}
+		with data.mcp.purposes.code_review.alert as {"watch this", 7}
+		with data.mcp.purposes.code_review.step_up as {{"reason": "sign in again"}}
+	d.allow
+	d.obligations.throttle == {"delay_ms": 100}
+	d.obligations.alert == ["watch this"]
+	d.obligations.step_up == {"reason": "sign in again"}
+}

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { callTool, connectClient, textOf } from './support/client.js';
+import { callTool, connectClient, INITIALIZE, rawPost, textOf } from './support/client.js';
 import {
   FIXTURE_SERVERS,
   quickstartUpstreams,
@@ -53,6 +53,19 @@ redact contains id if {
 \tfindings.is_result_action
 \tsome id in findings.result_ids_of_type("secret")
 }
+
+# What the obligation tests ask for by name.
+step_up contains {"reason": "this needs a token with scope mcp.sensitive", "scope": "mcp.sensitive"} if {
+\tinput.arguments.message == "step up"
+}
+
+step_up contains {"reason": "sign in again to go on", "max_age_s": 300} if {
+\tinput.arguments.message == "sign in again"
+}
+
+throttle contains {"delay_ms": 50} if input.arguments.message == "slow down"
+
+alert contains "echo was asked to raise an alert" if input.arguments.message == "alert"
 `;
 
 type Step = [tool: string, args: Record<string, unknown>];
@@ -290,6 +303,91 @@ describe('continuous verification scenarios', () => {
     expect(calls[6]).toMatch(/^refused/);
   });
 
+  it('step_up is answered in HTTP: 403 insufficient_scope, or 401 for a fresh sign-in', async () => {
+    const token = await issuer.mint({
+      aud: gateway.mcpUrl,
+      sub: 'stepper',
+      groups: ['engineering'],
+    });
+    const auth = { authorization: `Bearer ${token}`, 'mcp-purpose': 'research' };
+    const opened = await rawPost(gateway.mcpUrl, INITIALIZE, auth);
+    const session = {
+      ...auth,
+      'mcp-session-id': opened.headers.get('mcp-session-id') ?? '',
+      'mcp-protocol-version': '2025-11-25',
+    };
+    await rawPost(
+      gateway.mcpUrl,
+      JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+      session,
+    );
+    const call = (id: number, message: string) =>
+      rawPost(
+        gateway.mcpUrl,
+        JSON.stringify({
+          jsonrpc: '2.0',
+          id,
+          method: 'tools/call',
+          params: { name: 'everything__echo', arguments: { message } },
+        }),
+        session,
+      );
+    const scoped = await call(2, 'step up');
+    expect(scoped.status).toBe(403);
+    expect(scoped.headers.get('www-authenticate')).toBe(
+      'Bearer error="insufficient_scope", scope="mcp.sensitive", error_description="this needs a token with scope mcp.sensitive"',
+    );
+    const body = JSON.parse(scoped.text) as { error: { code: number; message: string } };
+    expect(body.error.code).toBe(-32001);
+    expect(body.error.message).toContain('authenticate again (step-up)');
+    const fresh = await call(3, 'sign in again');
+    expect(fresh.status).toBe(401);
+    expect(fresh.headers.get('www-authenticate')).toBe(
+      'Bearer error="insufficient_user_authentication", error_description="sign in again to go on", max_age="300"',
+    );
+    // The session goes on: another call is answered as usual.
+    const plain = await call(4, 'hello');
+    expect(plain.status).toBe(200);
+    expect(plain.text).toContain('hello');
+  });
+
+  it('throttle and alert are carried out and logged', async () => {
+    const token = await issuer.mint({
+      aud: gateway.mcpUrl,
+      sub: 'alerter',
+      groups: ['engineering'],
+    });
+    const client = await connectClient(gateway.mcpUrl, token, { 'Mcp-Purpose': 'research' });
+    try {
+      expect(
+        textOf(await callTool(client, 'everything__echo', { message: 'slow down' })),
+      ).toContain('slow down');
+      expect(textOf(await callTool(client, 'everything__echo', { message: 'alert' }))).toContain(
+        'alert',
+      );
+    } finally {
+      await client.close();
+    }
+    const lines = (await gateway.auditText()).split('\n').filter((l) => l.includes('"alerter"'));
+    const obligations = lines.map(
+      (l) =>
+        (JSON.parse(l) as { result: { obligations: Record<string, unknown> } }).result.obligations,
+    );
+    expect(obligations).toContainEqual(expect.objectContaining({ throttle: { delay_ms: 50 } }));
+    const alert = gateway.logs.find(
+      (l) => l.message === 'alert: the policy flagged a session' && l.subject === 'alerter',
+    );
+    expect(alert).toMatchObject({
+      level: 'warn',
+      reasons: ['echo was asked to raise an alert'],
+      purpose: 'research',
+      subject: 'alerter',
+      action: 'tools/call',
+      target: 'everything.echo',
+      allowed: true,
+    });
+  });
+
   it('policy replay: a candidate with a lower rate limit shows the calls it would have refused', async () => {
     const log = join(mkdtempSync(join(tmpdir(), 'mcpgate-cv-log-')), 'decisions.log');
     writeFileSync(log, await gateway.auditText());
@@ -348,8 +446,9 @@ describe('continuous verification scenarios', () => {
       >;
     };
     expect(Object.keys(purposes)).toEqual(['research']);
-    // Seven research sessions, less the probing one, which had no call allowed.
-    expect(purposes.research?.sessions).toBe(6);
+    // Seven research scenarios less the probing one, which had no call allowed (and the
+    // sessions of the obligation tests, when they ran first).
+    expect(purposes.research?.sessions).toBeGreaterThanOrEqual(6);
     expect(purposes.research?.tools).toEqual([
       'everything.echo',
       'filesystem.read_text_file',

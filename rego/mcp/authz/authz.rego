@@ -16,8 +16,8 @@
 #                         the instructions) may show
 #     hidden              set of catalog ids a list must not show
 #   and optionally the obligation sets require_approval, rate_limit,
-#   credential, redact, terminate_session, label_session (result actions)
-#   and, for session/open, session_ttl_s.
+#   credential, redact, terminate_session, label_session (result actions),
+#   throttle, alert, step_up and, for session/open, session_ttl_s.
 #
 #   Actions of the gateway's admin API (admin/...) have no session and no
 #   purpose: data.mcp.admin alone decides them, and no purpose policy or
@@ -420,11 +420,28 @@ obligations := object.union(_obligations, {"session_ttl_s": _least(_ttl_values)}
 _continuous := {key: value |
 	some key, value in {
 		"label_session": sort(flow.source_labels),
-		"throttle": _first(behaviour.throttle),
-		"alert": sort(behaviour.alerts),
-		"step_up": _first(behaviour.step_up),
+		"throttle": _first(_throttle),
+		"alert": sort(_alert),
+		"step_up": _first(_step_up),
 	}
 	_wanted(key, value)
+}
+
+# The behaviour rules' throttle, alerts and step-up, and any a purpose adds.
+_throttle := behaviour.throttle | {v |
+	some name in _rego_parts
+	some v in purposes[name].throttle
+}
+
+_alert := behaviour.alerts | {v |
+	some name in _rego_parts
+	some v in purposes[name].alert
+	is_string(v)
+}
+
+_step_up := behaviour.step_up | {v |
+	some name in _rego_parts
+	some v in purposes[name].step_up
 }
 
 _wanted("label_session", value) if {
