@@ -3,7 +3,7 @@
 //
 // Text is normalised (lower case, every run of characters that are not letters or digits
 // one space), cut into overlapping shingles of SHINGLE characters, and each shingle hashed
-// (FNV-1a, 32 bits). Only one shingle in SAMPLE_EVERY is kept, chosen by its hash, so the
+// (a rolling hash, 32 bits, mixed). Only one shingle in SAMPLE_EVERY is kept, chosen by its hash, so the
 // same shingle is kept in a result and in an argument: a sketch then holds four times more
 // text for the same false-positive rate. A sketch is a Bloom filter of SKETCH_BYTES with two
 // bit positions per kept shingle, one per label (the labels of the result: `private`,
@@ -11,14 +11,14 @@
 // sketch never grows. A sketch that is more than MAX_FILL full takes no more text (past
 // that, false positives climb fast): what a session read first is what it keeps.
 
-/** Bytes of one sketch (16384 bits). */
-export const SKETCH_BYTES = 2048;
+/** Bytes of one sketch (8192 bits): two of them keep an idle session under 10 KB. */
+export const SKETCH_BYTES = 1024;
 /** Characters per shingle, after normalisation. */
 export const SHINGLE = 8;
 /** One kept shingle in this many (by hash). */
 const SAMPLE_EVERY = 4;
 /** Characters of one result that go into a sketch (the rest is not remembered). */
-export const MAX_SKETCHED_CHARS = 16_384;
+export const MAX_SKETCHED_CHARS = 8192;
 /** Characters of the arguments of one call that are checked (the rest is not). */
 export const MAX_CHECKED_CHARS = 16_384;
 /** A sketch with this share of its bits set takes no more text. */
@@ -32,23 +32,43 @@ export function normalizeText(text: string): string {
   return text.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, ' ');
 }
 
-/** Calls `each` with the hash of every kept shingle of an already normalised text. */
-function keptShingles(text: string, each: (hash: number) => void): void {
-  const end = text.length - SHINGLE;
-  for (let start = 0; start <= end; start++) {
-    let hash = 0x811c9dc5;
-    for (let i = start; i < start + SHINGLE; i++) {
-      hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-    }
-    hash >>>= 0;
-    if (hash % SAMPLE_EVERY === 0) each(hash);
+/** The rolling hash's base, and its SHINGLE-th power (what leaves the window). */
+const BASE = 0x01000193;
+const BASE_OUT = (() => {
+  let power = 1;
+  for (let i = 0; i < SHINGLE; i++) power = Math.imul(power, BASE);
+  return power;
+})();
+
+/**
+ * Appends the hash of every kept shingle of an already normalised text to `out`: a rolling
+ * hash over the window (O(1) per character), mixed (murmur3's finaliser) so that its bits
+ * are even, kept when its low bits say so.
+ */
+function keptShingles(text: string, out: number[]): void {
+  let rolling = 0;
+  for (let i = 0; i < text.length; i++) {
+    rolling = (Math.imul(rolling, BASE) + text.charCodeAt(i)) | 0;
+    if (i < SHINGLE - 1) continue;
+    if (i >= SHINGLE) rolling = (rolling - Math.imul(text.charCodeAt(i - SHINGLE), BASE_OUT)) | 0;
+    let x = rolling ^ (rolling >>> 16);
+    x = Math.imul(x, 0x85ebca6b);
+    x ^= x >>> 13;
+    x = Math.imul(x, 0xc2b2ae35);
+    x = (x ^ (x >>> 16)) >>> 0;
+    if (x % SAMPLE_EVERY === 0) out.push(x);
   }
 }
 
-/** The two bit positions of a kept shingle's hash. */
-function positions(hash: number): [number, number] {
+/** The first bit position of a kept shingle's hash. */
+function firstBit(hash: number): number {
+  return (hash >>> 2) % BITS;
+}
+
+/** The second bit position, from the hash mixed again. */
+function secondBit(hash: number): number {
   const second = Math.imul(hash ^ (hash >>> 15), 0x2c1b3c6d) >>> 0;
-  return [(hash >>> 2) % BITS, ((second ^ (second >>> 12)) >>> 0) % BITS];
+  return ((second ^ (second >>> 12)) >>> 0) % BITS;
 }
 
 function setBit(sketch: Uint8Array, bit: number): void {
@@ -85,11 +105,12 @@ export function sketchOf(texts: readonly string[]): Uint8Array {
     if (left <= 0) break;
     const part = normalizeText(text.length > left ? text.slice(0, left) : text);
     left -= part.length;
-    keptShingles(part, (hash) => {
-      const [a, b] = positions(hash);
-      setBit(sketch, a);
-      setBit(sketch, b);
-    });
+    const hashes: number[] = [];
+    keptShingles(part, hashes);
+    for (const hash of hashes) {
+      setBit(sketch, firstBit(hash));
+      setBit(sketch, secondBit(hash));
+    }
   }
   return sketch;
 }
@@ -159,14 +180,13 @@ export function argumentProvenance(
   const strong = new Set<string>();
   for (const [pointer, text] of stringArguments(args)) {
     const hashes: number[] = [];
-    keptShingles(normalizeText(text), (hash) => hashes.push(hash));
+    keptShingles(normalizeText(text), hashes);
     if (hashes.length < MIN_SHINGLES) continue;
     for (const label of labels) {
       const sketch = sketches[label] as Uint8Array;
       let matched = 0;
       for (const hash of hashes) {
-        const [a, b] = positions(hash);
-        if (hasBit(sketch, a) && hasBit(sketch, b)) matched++;
+        if (hasBit(sketch, firstBit(hash)) && hasBit(sketch, secondBit(hash))) matched++;
       }
       const fraction = Math.round((matched / hashes.length) * 1000) / 1000;
       if (fraction > (byLabel[label] ?? 0)) byLabel[label] = fraction;
