@@ -106,7 +106,10 @@ function addBehaviour(session: StoredSession, update: BehaviourUpdate): void {
   else {
     minutes.push([update.minute, 1]);
     // Minutes older than the window say nothing more.
-    while (minutes.length > 0 && (minutes[0] as [number, number])[0] <= update.minute - BEHAVIOUR_MINUTES) {
+    while (
+      minutes.length > 0 &&
+      (minutes[0] as [number, number])[0] <= update.minute - BEHAVIOUR_MINUTES
+    ) {
       minutes.shift();
     }
   }
@@ -282,7 +285,8 @@ export class MemoryStore implements SessionStore {
       else if (session.findingCounts.size < MAX_SESSION_LABELS) session.findingCounts.set(type, n);
     }
     for (const [label, added] of Object.entries(sketches)) {
-      if (added.length !== SKETCH_BYTES) throw new RangeError(`a sketch must be ${SKETCH_BYTES} bytes`);
+      if (added.length !== SKETCH_BYTES)
+        throw new RangeError(`a sketch must be ${SKETCH_BYTES} bytes`);
       const state = (session.behaviour ??= emptyBehaviour());
       const current = state.sketches[label];
       if (current === undefined) {

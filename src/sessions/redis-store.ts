@@ -507,7 +507,8 @@ export class RedisStore implements SessionStore {
     const [key] = this.sessionKeys(id);
     const pairs = Object.entries(counts).flatMap(([type, n]) => [type, Math.floor(n)]);
     const sketchArgs = Object.entries(sketches).flatMap(([label, sketch]) => {
-      if (sketch.length !== SKETCH_BYTES) throw new RangeError(`a sketch must be ${SKETCH_BYTES} bytes`);
+      if (sketch.length !== SKETCH_BYTES)
+        throw new RangeError(`a sketch must be ${SKETCH_BYTES} bytes`);
       return [label, Buffer.from(sketch).toString('hex')];
     });
     let reply: unknown;
