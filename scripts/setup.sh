@@ -6,6 +6,8 @@
 #   - the pinned OPA CLI (scripts/install-opa.sh: a matching opa on PATH, or go install);
 #   - with --redis, redis-server for the session-store and replica tests (apt-get, as root,
 #     when it is missing);
+#   - with --browser, Debian's chromium for the console test (apt-get, as root, when it is
+#     missing; playwright-core drives it, and no browser is downloaded);
 #   - with --clients, the real MCP clients of the conformance and Python client tests: the
 #     conformance suite on its own Node 22 (scripts/install-conformance.sh) and the Python
 #     MCP SDK in a venv when python3 >= 3.11 is there (scripts/install-python-client.sh).
@@ -16,12 +18,14 @@ export npm_config_update_notifier=false
 
 with_redis=false
 with_clients=false
+with_browser=false
 for arg in "$@"; do
   case "$arg" in
     --redis) with_redis=true ;;
     --clients) with_clients=true ;;
+    --browser) with_browser=true ;;
     *)
-      echo "setup: unknown option $arg (usage: scripts/setup.sh [--redis] [--clients])" >&2
+      echo "setup: unknown option $arg (usage: scripts/setup.sh [--redis] [--clients] [--browser])" >&2
       exit 2
       ;;
   esac
@@ -56,6 +60,28 @@ if [ "$with_redis" = true ]; then
       echo "setup: redis-server is missing; the session-store and replica tests need it." >&2
       echo "       Install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis)" >&2
       echo "       or set REDIS_SERVER to its path, then run the command again." >&2
+      exit 1
+    fi
+  fi
+fi
+
+if [ "$with_browser" = true ]; then
+  # The console test looks for CHROMIUM, then /usr/bin/chromium (test/e2e/console.test.ts).
+  if [ -n "${CHROMIUM:-}" ]; then
+    [ -x "$CHROMIUM" ] || {
+      echo "setup: CHROMIUM=$CHROMIUM is not an executable file" >&2
+      exit 1
+    }
+  elif [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "setup: installing chromium with apt-get (the console test drives it)"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq chromium >/dev/null
+    else
+      echo "setup: chromium is missing; the console test needs it." >&2
+      echo "       Install it (Debian/Ubuntu: sudo apt-get install chromium) or set CHROMIUM to a" >&2
+      echo "       Chromium or Chrome binary, then run the command again." >&2
       exit 1
     fi
   fi

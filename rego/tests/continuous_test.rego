@@ -125,10 +125,8 @@ test_injection_then_destructive_needs_approval if {
 	d := authz.decision with input as destructive
 	contains(flow.approvals[_].reason, "injected instructions were seen") with input as destructive
 	listed := echo_with({}, fx.read_only, ["injection"])
-	flow.is_destructive with input as listed with data.flow.destructive as ["everything.echo"]
-	d2 := authz.decision with input as listed with data.flow.destructive as ["everything.echo"]
-	contains(d2.obligations.require_approval.reason, "everything.echo is destructive")
-	not flow.is_destructive with input as echo_with({}, {"destructiveHint": true, "readOnlyHint": true}, [])
+	flow.is_destructive with input as listed with data.mcp.lib.approval.destructive_tools as {"everything.echo"}
+	not flow.is_destructive with input as echo_with({}, fx.read_only, [])
 	d.obligations.require_approval != null
 }
 

@@ -10,6 +10,8 @@ import { isUserCredential, resolveCredential, type CredentialConfig } from './cr
 import { resolveAudit, resolvePolicy, type AuditConfig, type PolicyConfig } from './policy.js';
 import { resolveGuardrails, type GuardrailsConfig } from './guardrails.js';
 import { resolveSessions, type SessionsConfig } from './sessions.js';
+import { resolveApprovals, type ApprovalsConfig } from './approvals.js';
+import { resolveConsole, type ConsoleConfig } from './console.js';
 import { resolveToolTrust, type ToolTrustConfig } from './tool-trust-schema.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
 import { McpgateError } from '../util/errors.js';
@@ -78,6 +80,10 @@ export interface GatewayConfig {
     drainTimeoutMs: number;
   };
   sessions: SessionsConfig;
+  /** How require_approval is carried out (docs/approvals.md). */
+  approvals: ApprovalsConfig;
+  /** The operator console at /console (docs/console.md). */
+  console: ConsoleConfig;
   auth: {
     issuers: IssuerConfig[];
     clockToleranceS: number;
@@ -250,6 +256,8 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       drainTimeoutMs: Math.round(raw.gateway.drain_timeout_s * 1000),
     },
     sessions: resolveSessions(raw.sessions, baseDir),
+    approvals: resolveApprovals(raw.approvals, baseDir, problems),
+    console: resolveConsole(raw.console, baseDir, problems),
     auth: {
       issuers,
       clockToleranceS: raw.auth.clock_tolerance_s,

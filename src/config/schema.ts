@@ -5,6 +5,8 @@ import { authSchema } from './auth-schema.js';
 import { guardrailsSchema } from './guardrails.js';
 import { auditSchema, policySchema } from './policy-schema.js';
 import { sessionsSchema } from './sessions-schema.js';
+import { approvalsSchema } from './approvals.js';
+import { consoleSchema } from './console.js';
 import { toolTrustSchema } from './tool-trust-schema.js';
 import { valueSource } from './value-source.js';
 import { credentialSchema } from './credentials-schema.js';
@@ -149,6 +151,8 @@ export const configSchema = z.strictObject({
       drain_timeout_s: 10,
     }),
   sessions: sessionsSchema,
+  approvals: approvalsSchema,
+  console: consoleSchema,
   auth: authSchema,
   policy: policySchema,
   audit: auditSchema,

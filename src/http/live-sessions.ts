@@ -23,6 +23,8 @@ export interface LiveSession {
   server: GatewaySessionRpc;
   transport: NodeStreamableHttpTransport<SessionRequest>;
   lastSeenAt: number;
+  /** The client declared URL elicitation (it is told when an approval settles). */
+  urlElicitation: boolean;
   /** Who made the session's latest request here, and the session as it loaded it. */
   caller: Caller;
   session: LoadedSession;
@@ -180,6 +182,22 @@ export class SessionManager implements SessionChannels {
     for (const [id, lastSeenAt] of this.visitors) {
       if (lastSeenAt < cutoff) void this.endLocal(id, 'idle here');
     }
+  }
+
+  /**
+   * An approval of this session was decided or expired: a client that declared URL
+   * elicitation hears `notifications/elicitation/complete` on the session's own stream (when
+   * this process holds it and the client has that stream open), so it can retry the call.
+   */
+  approvalSettled(sessionId: string, approvalId: string): void {
+    const entry = this.live.get(sessionId);
+    if (!entry?.urlElicitation) return;
+    void entry.server
+      .send({
+        method: 'notifications/elicitation/complete',
+        params: { elicitationId: approvalId },
+      })
+      .catch(() => undefined);
   }
 
   private notifyListChanged(kinds: Set<ListKind>): void {

@@ -24,6 +24,7 @@ import {
   type TransportCounters,
 } from '../mcp/server/http-transport.js';
 import type { Pipeline } from '../pipeline/chains.js';
+import { elicitationModes } from '../pipeline/stages/approval.js';
 import { RequestContext } from '../pipeline/context.js';
 import {
   createSessionServer,
@@ -272,6 +273,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         server,
         transport,
         lastSeenAt: Date.now(),
+        urlElicitation: elicitationModes(record.clientCapabilities).url,
         caller,
         session,
       };

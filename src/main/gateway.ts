@@ -21,6 +21,8 @@ import { Drain } from '../http/drain.js';
 import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
 import { doctorRouter } from '../http/doctor.js';
+import { ConsoleAuth } from '../http/console/auth.js';
+import { consoleRouter } from '../http/console/router.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
 import { HostAllowList } from '../http/guards/host.js';
 import { mcpHandler } from '../http/mcp-endpoint.js';
@@ -58,12 +60,20 @@ function assemblePipeline(
   logger: Logger,
   parts: Pick<
     PipelineDeps,
-    'policy' | 'registry' | 'store' | 'decisionLog' | 'broker' | 'terminate' | 'notify'
+    | 'policy'
+    | 'registry'
+    | 'store'
+    | 'decisionLog'
+    | 'broker'
+    | 'terminate'
+    | 'notify'
+    | 'consoleUrl'
   >,
 ): Pipeline {
   return new Pipeline({
     ...parts,
     limits: config.sessions,
+    approvals: config.approvals,
     guardrails: config.guardrails,
     logger,
     gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
@@ -83,6 +93,7 @@ export function explainGateway(config: GatewayConfig, logger: Logger): string {
     decisionLog: createDecisionLog([], { id: config.gateway.id, version: GATEWAY_VERSION }),
     broker,
     terminate: () => undefined,
+    consoleUrl: () => config.approvals.consoleUrl ?? '/console',
     notify: () => Promise.resolve(),
   });
   return pipeline.explain();
@@ -143,7 +154,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   );
   // Terminations on any replica: an exchange still under way for the session is not kept.
   store.onTerminated((id) => broker.sessionEnded(id));
+  // Filled in once the listening address (and so the resource URI) is known.
+  let baseUrl = '';
   const pipeline = assemblePipeline(config, logger, {
+    consoleUrl: () => config.approvals.consoleUrl ?? `${baseUrl}/console`,
     policy,
     registry,
     store,
@@ -163,9 +177,18 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   // A session that ends here lets go of its resource subscriptions and tasks.
   sessions.onEnded((id) => pipeline.releaseSession(id));
   logger.debug('request chains', { chains: pipeline.explain() });
+  // URL-mode clients hear that the approval they were sent to has been decided.
+  store.approvals.onSettled((id, state) => {
+    if (state === 'pending' || state === 'used') return;
+    void store.approvals.get(id).then(
+      (record) => record && sessions.approvalSettled(record.sessionId, id),
+      () => undefined,
+    );
+  });
 
   // What upstreams ask of clients and log, routed to the session it is for (its chains
-  // decide the requests); the clients' answers come back through ClientRequests.
+  // decide the requests), and the gateway's own questions (elicitation for approvals); the
+  // clients' answers come back through ClientRequests.
   const clientRequests = new ClientRequests();
   const upstreamMessages = new UpstreamMessages(
     (ctx) => pipeline.run(ctx),
@@ -180,9 +203,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     upstreamMessages.sessionEnded(id);
   });
 
-  // Filled in once the listening address (and so the resource URI) is known.
   const identity: { verifier?: TokenVerifier } = {};
-  let baseUrl = '';
   const resource = (): string => `${baseUrl}/mcp`;
 
   const authOptions = {
@@ -197,6 +218,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     adminRouter({
       // Admin tokens need no MCP scope: the policy decides who is an operator.
       authenticate: bearerAuth({ ...authOptions, requiredScopes: [] }),
+      gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
       pipeline,
       store,
       sessions,
@@ -215,6 +237,27 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       logger,
     }),
   );
+  if (config.console.enabled) {
+    admin.use(
+      consoleRouter({
+        auth: new ConsoleAuth({
+          config: config.console,
+          baseUrl: () => baseUrl,
+          resource,
+          verifier: () => identity.verifier,
+          logger,
+        }),
+        pipeline,
+        store,
+        sessions,
+        decisionLog,
+        gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
+        historyLimit: config.sessions.historyLimit,
+        baseUrl: () => baseUrl,
+        logger,
+      }),
+    );
+  }
   const transportCounters = new TransportCounters();
   // At shutdown: new requests refused, those in progress waited for.
   const drain = new Drain();

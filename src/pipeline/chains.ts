@@ -3,6 +3,7 @@
 // not decided again). Adding a capability is a new stage file plus one line in the chains
 // below. `explain()` prints them in order (`mcpgate start --explain`).
 import type { DecisionLog } from '../audit/decision-log.js';
+import type { ApprovalsConfig } from '../config/approvals.js';
 import {
   guardrailsSchema,
   resolveGuardrails,
@@ -18,16 +19,18 @@ import { decide, type DecisionEvaluation } from '../policy/decide.js';
 import type { Decision } from '../policy/decision.js';
 import { DECISION_ENTRYPOINT } from '../policy/engine.js';
 import type { PolicyHolder } from '../policy/holder.js';
-import { buildAdminInput, type PolicyAction } from '../policy/input.js';
+import { buildAdminInput, type PolicyAction, type PolicyInput } from '../policy/input.js';
 import type { Identity } from '../identity/identity.js';
 import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { Logger } from '../util/logger.js';
 import type { Catalog } from '../upstreams/catalog.js';
+import { ApprovalDesk } from './approval-desk.js';
 import { Chain, type Stage, type StageTimer } from './chain.js';
 import { RequestContext, type ChainMethod, type SessionNotifier } from './context.js';
 import { answerConfiguredRoots } from './stages/answer-roots.js';
 import { alertWhenObliged } from './stages/alert.js';
+import { holdForApproval } from './stages/approval.js';
 import { askTheClient } from './stages/ask-client.js';
 import { auditDecision, auditVisible, recorded } from './stages/audit.js';
 import { auditResultDecision } from './stages/audit-result.js';
@@ -89,6 +92,9 @@ export interface PipelineDeps {
   notify: SessionNotifier;
   /** Per-stage timings for metrics; absent, no clock is read. */
   timer?: StageTimer;
+  /** How require_approval is carried out; the approval page's base URL. */
+  approvals: ApprovalsConfig;
+  consoleUrl: () => string;
   /** The guardrails (argument schemas, inspection, external inspectors); absent: the defaults. */
   guardrails?: GuardrailsConfig;
 }
@@ -112,6 +118,8 @@ export interface SessionOpening {
 
 export class Pipeline {
   private readonly chains = new Map<ChainMethod, Chain>();
+  /** Approvals: the held calls' side and the approvers' (admin API, console). */
+  readonly approvals: ApprovalDesk;
   /** The resource subscriptions of the sessions this process holds. */
   readonly subscriptions: ResourceSubscriptions;
   /** The tasks this process's sessions created. */
@@ -121,6 +129,16 @@ export class Pipeline {
 
   constructor(private readonly deps: PipelineDeps) {
     const { policy, registry, store, limits, decisionLog, logger, gateway, broker } = deps;
+    this.approvals = new ApprovalDesk({
+      approvals: store.approvals,
+      config: deps.approvals,
+      decisionLog,
+      decideAdmin: (input, remoteAddress, parent) =>
+        this.decideAdminInput(input, remoteAddress, parent),
+      gateway,
+      consoleUrl: deps.consoleUrl,
+      logger,
+    });
     const resolve = resolveTarget(registry);
     const input = buildRequestInput(gateway, registry, policy);
     const decideStage = decideRequest(policy, logger);
@@ -131,6 +149,7 @@ export class Pipeline {
     const forward = forwardToUpstream(registry);
     const addresses = namespaceResultAddresses(registry);
     const terminate = terminateWhenObliged(deps.terminate);
+    const approval = holdForApproval(this.approvals, registry, credential);
     const guardrails = deps.guardrails ?? defaultGuardrails();
     const walker = new Walker(builtInDetectors(guardrails.nationalIds), guardrails.inspection);
     // Before the decision: the arguments' schema, then what they carry.
@@ -177,6 +196,7 @@ export class Pipeline {
           record,
           audit,
           alert,
+          approval,
           throttle,
           meta,
           forward,
@@ -424,6 +444,19 @@ export class Pipeline {
       this.deps.gateway,
       request.sessionId,
     );
+    return this.decideAdminInput(input, request.remoteAddress, undefined);
+  }
+
+  /**
+   * An admin action's input decided and logged (no session). `parentDecisionId` links an
+   * approval decision to the call it approves. `unrecorded` says why the decision log did
+   * not accept it: then nothing may be done.
+   */
+  async decideAdminInput(
+    input: PolicyInput,
+    remoteAddress: string | undefined,
+    parentDecisionId: string | undefined,
+  ): Promise<{ decision: Decision; decisionId: string; unrecorded?: string }> {
     const evaluation: DecisionEvaluation = decide(this.deps.policy.current(), input);
     if (evaluation.error !== undefined) {
       this.deps.logger.error('policy evaluation failed', {
@@ -441,7 +474,8 @@ export class Pipeline {
         evalNs: evaluation.evalNs,
         reqId: undefined,
         sessionId: undefined,
-        requestedBy: request.remoteAddress,
+        requestedBy: remoteAddress,
+        ...(parentDecisionId === undefined ? {} : { parentDecisionId }),
       },
       evaluation.engine,
     );

@@ -12,6 +12,10 @@ export type PolicyAction =
   | 'admin/sessions/list'
   | 'admin/sessions/show'
   | 'admin/sessions/kill'
+  | 'admin/approvals/list'
+  | 'admin/approvals/show'
+  | 'admin/approvals/decide'
+  | 'admin/decisions/list'
   | 'session/open'
   | 'tools/call'
   | 'resources/read'
@@ -100,7 +104,7 @@ export interface PolicyInput {
   action: PolicyAction;
   identity: Identity;
   /** Admin actions only: what the operator acts on. */
-  admin?: { session_id?: string };
+  admin?: { session_id?: string; approval?: ApprovalFacts };
   /** Every action except admin ones. */
   session?: {
     id: string;
@@ -161,6 +165,19 @@ export interface PolicyInput {
     client?: { name: string; version: string };
     gateway: { id: string; version: string };
   };
+}
+
+/** admin/approvals/show and decide: the approval acted on (rego/schema/input.json). */
+export interface ApprovalFacts {
+  id: string;
+  verdict: 'approve' | 'deny' | 'none';
+  requester: { issuer: string; subject: string };
+  session_id: string;
+  purpose: string;
+  tool: string;
+  reason: string;
+  approvers: { roles: string[]; groups: string[] };
+  self: boolean;
 }
 
 export interface UpstreamFacts {
@@ -344,10 +361,34 @@ export function buildAdminInput(
   sessionId: string | undefined,
   now = Date.now(),
 ): PolicyInput {
+  const admin = sessionId === undefined ? {} : { session_id: sessionId };
+  return buildOperatorInput(`admin/sessions/${operation}`, identity, gateway, admin, now);
+}
+
+/** The input of an approvals action: who acts, and on which approval (none for list). */
+export function buildApprovalsInput(
+  operation: 'list' | 'show' | 'decide',
+  identity: Identity,
+  gateway: { id: string; version: string },
+  approval: ApprovalFacts | undefined,
+  now = Date.now(),
+): PolicyInput {
+  const admin = approval === undefined ? {} : { approval };
+  return buildOperatorInput(`admin/approvals/${operation}`, identity, gateway, admin, now);
+}
+
+/** The input of an operator's action (admin API, console): no session, who acts on what. */
+export function buildOperatorInput(
+  action: Extract<PolicyAction, `admin/${string}`>,
+  identity: Identity,
+  gateway: { id: string; version: string },
+  admin: NonNullable<PolicyInput['admin']>,
+  now = Date.now(),
+): PolicyInput {
   return {
-    action: `admin/sessions/${operation}`,
+    action,
     identity,
-    admin: sessionId === undefined ? {} : { session_id: sessionId },
+    admin,
     findings: [],
     request: { time_ns: now * 1_000_000, time: new Date(now).toISOString(), gateway },
   };

@@ -138,6 +138,16 @@ const SCENARIOS: Scenario[] = [
     ],
   },
   {
+    name: 'internal data read, then an unrelated web search',
+    purpose: 'research',
+    attack: true,
+    expected: 'the search is held for approval',
+    steps: [
+      ['filesystem__read_text_file', { path: 'customers.txt' }],
+      ['search__web_search', { query: 'weather tomorrow' }],
+    ],
+  },
+  {
     name: 'prompt-injected exfiltration through the search tool',
     purpose: 'research',
     attack: true,
@@ -224,7 +234,6 @@ describe('continuous verification scenarios', () => {
       JSON.stringify({
         sources: { 'filesystem.read_text_file': ['private'] },
         sinks: [],
-        destructive: [],
       }),
     );
     const bundle = join(mkdtempSync(join(tmpdir(), 'mcpgate-cv-')), 'bundle.tar.gz');
@@ -233,6 +242,8 @@ describe('continuous verification scenarios', () => {
       issuer,
       dir,
       bundle,
+      // A held call waits 2 s for an approver here (nobody approves in this suite).
+      extra: { approvals: { default_timeout_s: 2, max_timeout_s: 2 } },
       upstreams: {
         ...quickstartUpstreams(),
         search: {
@@ -271,31 +282,40 @@ describe('continuous verification scenarios', () => {
   });
 
   it('the mission flow: the search carrying internal data is denied, naming where it came from', () => {
-    const outcome = outcomes.get(SCENARIOS[3]!.name)!;
+    const outcome = outcomes.get('mission flow: read internal data, then web search with it')!;
     expect(outcome.stoppedAt).toBe(2);
     expect(outcome.how).toContain('carry text from a result labelled private');
   });
 
+  it('a search after internal data was read is held for approval (and expires here)', () => {
+    const outcome = outcomes.get('internal data read, then an unrelated web search')!;
+    expect(outcome.stoppedAt).toBe(2);
+    expect(outcome.how).toContain('no approval within 2 s (private data entered this session');
+  });
+
   it('the injected exfiltration is denied at the search that carries the data', () => {
-    const outcome = outcomes.get(SCENARIOS[4]!.name)!;
+    const outcome = outcomes.get('prompt-injected exfiltration through the search tool')!;
     expect(outcome.stoppedAt).toBe(3);
     expect(outcome.how).toContain('labelled private');
   });
 
   it('after a secret was read, nothing may be sent out', () => {
-    const outcome = outcomes.get(SCENARIOS[5]!.name)!;
+    const outcome = outcomes.get('secret read, then an external call')!;
     expect(outcome.stoppedAt).toBe(2);
     expect(outcome.how).toContain('secret data entered this session');
   });
 
   it('a rate spike is slowed, then refused', () => {
-    const outcome = outcomes.get(SCENARIOS[6]!.name)!;
-    expect(outcome.stoppedAt).toBe(31);
+    const outcome = outcomes.get('rate spike (40 calls at once)')!;
+    // At call 31 of a minute; calls_1m weighs the minute before by how much of it is still
+    // inside the last 60 s, so a spike that straddles two minutes is seen a few calls later.
+    expect(outcome.stoppedAt).toBeGreaterThanOrEqual(31);
+    expect(outcome.stoppedAt).toBeLessThanOrEqual(40);
     expect(outcome.how).toContain('call rate spike');
   });
 
   it('probing after denials ends the session', () => {
-    const { calls } = outcomes.get(SCENARIOS[7]!.name)!;
+    const { calls } = outcomes.get('probing after denials')!;
     // Five refusals of the purpose, then the sixth call ends the session; the seventh finds
     // it gone.
     expect(calls.slice(0, 5).every((c) => c.startsWith('denied'))).toBe(true);
@@ -442,7 +462,12 @@ describe('continuous verification scenarios', () => {
     const { purposes } = JSON.parse(readFileSync(join(dir, 'baselines.json'), 'utf8')) as {
       purposes: Record<
         string,
-        { sessions: number; tools: string[]; ngrams: string[]; rate_per_min: { p99: number } }
+        {
+          sessions: number;
+          tools: string[];
+          ngrams: string[];
+          rate_per_min: { p50: number; p99: number };
+        }
       >;
     };
     expect(Object.keys(purposes)).toEqual(['research']);
@@ -455,11 +480,13 @@ describe('continuous verification scenarios', () => {
       'search.web_search',
     ]);
     expect(purposes.research?.ngrams).toContain('search.web_search>everything.echo');
-    expect(purposes.research?.rate_per_min.p99).toBeGreaterThanOrEqual(30);
+    // The spike's minute (or two) stand out from the others.
+    expect(purposes.research?.rate_per_min.p99).toBeGreaterThanOrEqual(15);
+    expect(purposes.research?.rate_per_min.p50).toBeLessThan(10);
   });
 
   it('a runaway loop is refused, then the session ended', () => {
-    const outcome = outcomes.get(SCENARIOS[8]!.name)!;
+    const outcome = outcomes.get('runaway loop (the same call again and again)')!;
     expect(outcome.stoppedAt).toBe(5);
     expect(outcome.how).toContain('runaway loop');
     expect(outcome.calls.at(-1)).toMatch(/^refused/);

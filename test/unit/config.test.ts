@@ -99,6 +99,26 @@ describe('parseConfig: defaults', () => {
         keepAliveTimeoutMs: 5000,
         drainTimeoutMs: 10_000,
       },
+      approvals: {
+        defaultTimeoutMs: 300_000,
+        maxTimeoutMs: 3_600_000,
+        maxPendingPerSession: 5,
+        maxPendingPerUser: 20,
+        progressIntervalMs: 10_000,
+        maxArgumentBytes: 65_536,
+        consoleUrl: undefined,
+        webhooks: [],
+      },
+      console: {
+        enabled: false,
+        issuer: '',
+        clientId: '',
+        clientSecret: undefined,
+        scopes: [],
+        cookieKey: undefined,
+        sessionTtlMs: 3_600_000,
+        allowInsecureHttp: false,
+      },
       guardrails: {
         checkArgumentSchemas: true,
         decideResults: 'with_findings',
@@ -1177,5 +1197,65 @@ describe('parseConfig: exchanged credentials', () => {
       );
       expect(err.message).toContain('upstreams.api.credential.max_token_lifetime_s');
     }
+  });
+});
+
+describe('parseConfig: approvals and the console', () => {
+  it('refuses an enabled console without its IdP, an http IdP, and an inline secret', () => {
+    expect(problemLines(refusal({ ...minimal(), console: { enabled: true } }))).toEqual([
+      '  - console: an enabled console needs issuer and client_id',
+    ]);
+    expect(
+      problemLines(
+        refusal({
+          ...minimal(),
+          console: {
+            enabled: true,
+            issuer: 'http://idp.example.com',
+            client_id: 'c',
+            cookie_key: 'a plain string',
+          },
+        }),
+      ),
+    ).toEqual([
+      '  - console.cookie_key: must be a secret reference, "env:NAME" or "file:PATH", or {literal: "..."} for a value that is not secret (secrets are never written in the config file)',
+    ]);
+    expect(
+      refusal({
+        ...minimal(),
+        console: { enabled: true, issuer: 'http://idp.example.com', client_id: 'c' },
+      }),
+    ).toContain('console.issuer: http is refused unless console.allow_insecure_http is true');
+  });
+
+  it('caps the default timeout at max_timeout_s and reads webhook headers by reference', () => {
+    const config = parseConfig(
+      {
+        ...minimal(),
+        approvals: {
+          max_timeout_s: 60,
+          webhooks: [
+            {
+              url: 'https://hooks.example.com/x',
+              format: 'slack',
+              headers: { Authorization: 'env:HOOK' },
+            },
+          ],
+        },
+      },
+      BASE_DIR,
+    );
+    expect(config.approvals.defaultTimeoutMs).toBe(60_000);
+    expect(config.approvals.webhooks).toEqual([
+      {
+        url: 'https://hooks.example.com/x',
+        format: 'slack',
+        headers: { Authorization: { kind: 'env', name: 'HOOK' } },
+        timeoutMs: 5000,
+      },
+    ]);
+    expect(
+      refusal({ ...minimal(), approvals: { webhooks: [{ url: 'ftp://x', format: 'json' }] } }),
+    ).toContain('approvals.webhooks.0.url');
   });
 });

@@ -269,15 +269,18 @@ describe('the obligations of continuous verification', () => {
     expect(parseDecision({ allow: true, obligations: { alert: 'no' } }).allow).toBe(false);
   });
 
-  it("refuses a call that needs approval with the policy's reason", () => {
-    const { decision } = checkObligations(
+  it('a call that needs approval keeps its reason for the approver', () => {
+    const { decision, obligations } = checkObligations(
       allowWith({
-        require_approval: { reason: 'private data entered this session', self: false },
+        require_approval: {
+          reason: 'private data entered this session',
+          approvers: { roles: ['mcpgate.approver'], groups: [] },
+          self: false,
+          timeout_s: 600,
+        },
       }),
     );
-    expect(decision.allow).toBe(false);
-    expect(decision.reasons).toEqual([
-      'private data entered this session; this gateway cannot ask for approvals yet, so the call is denied',
-    ]);
+    expect(decision.allow).toBe(true);
+    expect(obligations.approval?.reason).toBe('private data entered this session');
   });
 });

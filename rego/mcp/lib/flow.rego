@@ -8,9 +8,9 @@
 #   reads internal data) and untrusted for open-world content
 #   (annotation openWorldHint: true). Sinks are tools that send data out:
 #   annotated openWorldHint: true, or listed in data.flow.sinks. Destructive
-#   tools: annotated destructiveHint: true, or listed in
-#   data.flow.destructive. Annotations only ever tighten, so an upstream
-#   cannot talk its way out of being a sink. mcp.authz applies these rules
+#   tools are mcp.lib.approval's (annotated destructiveHint: true, or in its
+#   destructive_tools), and who approves is its approvers. Annotations only
+#   ever tighten, so an upstream cannot talk its way out of being a sink. mcp.authz applies these rules
 #   to every purpose:
 #     - once secret data entered the session, sinks are refused;
 #     - arguments that carry text from a secret or private result
@@ -23,12 +23,8 @@
 #   - input: schema.input
 package mcp.lib.flow
 
+import data.mcp.lib.approval
 import data.mcp.lib.text
-
-# Who may approve what these rules hold, and for how long a call waits.
-approvers := {"roles": ["mcpgate.approver"], "groups": []}
-
-approval_timeout_s := 600
 
 # The share of an argument that must come from a labelled result for the
 # argument to count as carrying it, and the labels that may not leave.
@@ -72,13 +68,7 @@ default is_destructive := false
 
 is_destructive if {
 	input.action == "tools/call"
-	input.tool.annotations.destructiveHint == true
-	not input.tool.annotations.readOnlyHint == true
-}
-
-is_destructive if {
-	input.action == "tools/call"
-	input.tool.id in data.flow.destructive
+	approval.destructive
 }
 
 _labelled(label) if label in input.session.labels
@@ -114,9 +104,9 @@ approvals contains {
 		"private data entered this session and ", input.tool.id,
 		" sends data out (open-world); a person must approve this call",
 	]),
-	"approvers": approvers,
+	"approvers": approval.approvers,
 	"self": false,
-	"timeout_s": approval_timeout_s,
+	"timeout_s": approval.timeout_s,
 } if {
 	is_sink
 	_labelled("private")
@@ -128,9 +118,9 @@ approvals contains {
 		"injected instructions were seen in this session and ", input.tool.id,
 		" is destructive; a person must approve this call",
 	]),
-	"approvers": approvers,
+	"approvers": approval.approvers,
 	"self": false,
-	"timeout_s": approval_timeout_s,
+	"timeout_s": approval.timeout_s,
 } if {
 	is_destructive
 	_labelled("injection")
