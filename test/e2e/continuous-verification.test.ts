@@ -503,10 +503,15 @@ function markdownTable(outcomes: Map<string, Outcome>): string {
         : `call ${o.stoppedAt} of ${s.steps.length}` +
           (ended ? `; session ended by call ${o.calls.length - 1}` : '');
     const verdict = s.attack === (o?.stoppedAt !== undefined) ? 'as expected' : 'NOT as expected';
-    const how = (o?.how ?? '').replace(/\|/g, '\\|');
+    // The gateway's address changes from run to run.
+    const how = (o?.how ?? '').replace(/https?:\/\/\S*/g, '<url>').replace(/\|/g, '\\|');
     return `| ${s.name} | ${s.purpose} | ${s.expected} | ${how} | ${stopped} | ${verdict} |`;
   });
   return [
+    '# Continuous verification: scenario results',
+    '',
+    'Written by `npm run scenarios` (test/e2e/continuous-verification.test.ts): agent traces through a real gateway against real upstreams, one session each ([continuous-verification.md](continuous-verification.md#scenarios)).',
+    '',
     '| Scenario | Purpose | Expected | What the gateway did | At | Verdict |',
     '| --- | --- | --- | --- | --- | --- |',
     ...rows,
