@@ -3,6 +3,7 @@
 // not decided again). Adding a capability is a new stage file plus one line in the chains
 // below. `explain()` prints them in order (`mcpgate start --explain`).
 import type { DecisionLog } from '../audit/decision-log.js';
+import type { AlertsConfig } from '../config/alerts.js';
 import type { ApprovalsConfig } from '../config/approvals.js';
 import {
   guardrailsSchema,
@@ -94,6 +95,8 @@ export interface PipelineDeps {
   timer?: StageTimer;
   /** How require_approval is carried out; the approval page's base URL. */
   approvals: ApprovalsConfig;
+  /** Where alerts go besides the log; absent: the log only. */
+  alerts?: AlertsConfig;
   consoleUrl: () => string;
   /** The guardrails (argument schemas, inspection, external inspectors); absent: the defaults. */
   guardrails?: GuardrailsConfig;
@@ -169,7 +172,7 @@ export class Pipeline {
     const signals = behaviourSignals(policy);
     const sketch = sketchResult();
     const stepUp = stepUpWhenObliged();
-    const alert = alertWhenObliged(logger);
+    const alert = alertWhenObliged(logger, deps.alerts?.webhooks ?? [], gateway.id);
     const throttle = throttleWhenObliged();
 
     // A decided call: what it is, the policy's decision, what the decision obliges, the call.

@@ -10,6 +10,8 @@
 // there (`npm run scenarios` writes docs/continuous-verification-scenarios.md).
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -24,6 +26,7 @@ import {
 import { runCli } from './support/cli.js';
 import { buildInto, copyRego } from './support/rego-copy.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
+import { until } from '../support/until.js';
 
 // Made at run time from parts: nothing real-looking sits in the repository.
 const GITHUB_TOKEN = `ghp_${'Qw9Er8Ty7Ui6Op5As4Df3Gh2Jk1Lz0XcVbNm'}`;
@@ -220,10 +223,26 @@ describe('continuous verification scenarios', () => {
   let issuer: TestIssuer;
   let gateway: GatewayProcess;
   let rego: string;
+  // The alert webhook: a real HTTP server on loopback that keeps what it is sent.
+  const alertsHeard: Array<{ authorization: string | undefined; body: Record<string, unknown> }> =
+    [];
+  const alertHook = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      alertsHeard.push({
+        authorization: req.headers.authorization,
+        body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
+      });
+      res.writeHead(204).end();
+    });
+  });
   const outcomes = new Map<string, Outcome>();
 
   beforeAll(async () => {
     issuer = await startIssuer();
+    await new Promise<void>((resolve) => alertHook.listen(0, '127.0.0.1', resolve));
+    const hookUrl = `http://127.0.0.1:${(alertHook.address() as AddressInfo).port}/alerts`;
     const dir = scratchDir();
     writeFileSync(join(dir, 'demo/customers.txt'), `${CUSTOMERS}\n`);
     writeFileSync(join(dir, 'demo/deploy.env'), `GITHUB_TOKEN=${GITHUB_TOKEN}\nREGION=eu\n`);
@@ -243,7 +262,13 @@ describe('continuous verification scenarios', () => {
       dir,
       bundle,
       // A held call waits 2 s for an approver here (nobody approves in this suite).
-      extra: { approvals: { default_timeout_s: 2, max_timeout_s: 2 } },
+      extra: {
+        approvals: { default_timeout_s: 2, max_timeout_s: 2 },
+        alerts: {
+          webhooks: [{ url: hookUrl, headers: { Authorization: 'env:ALERT_HOOK_TOKEN' } }],
+        },
+      },
+      env: { ALERT_HOOK_TOKEN: 'Bearer alert-hook-token' },
       upstreams: {
         ...quickstartUpstreams(),
         search: {
@@ -273,6 +298,7 @@ describe('continuous verification scenarios', () => {
   }, 120_000);
 
   afterAll(async () => {
+    alertHook.close();
     await gateway?.stop();
     await issuer?.close();
   });
@@ -397,6 +423,16 @@ describe('continuous verification scenarios', () => {
     const alert = gateway.logs.find(
       (l) => l.message === 'alert: the policy flagged a session' && l.subject === 'alerter',
     );
+    // The same alert reached the webhook, with its header read from the environment.
+    const raised = (a: (typeof alertsHeard)[number]): boolean =>
+      JSON.stringify(a.body).includes('echo was asked to raise an alert');
+    await until(() => alertsHeard.some(raised), 'the alert webhook hears the alert');
+    const heard = alertsHeard.find(raised)!;
+    expect(heard.authorization).toBe('Bearer alert-hook-token');
+    expect(heard.body).toMatchObject({
+      type: 'mcpgate.alert',
+      alert: { subject: 'alerter', target: 'everything.echo', allowed: true },
+    });
     expect(alert).toMatchObject({
       level: 'warn',
       reasons: ['echo was asked to raise an alert'],
