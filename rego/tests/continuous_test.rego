@@ -7,10 +7,13 @@ import data.mcp.testing.fixtures as fx
 
 # --- helpers -------------------------------------------------------------------
 
+# A purpose with a baseline: the behaviour rules apply.
 quiet := {
 	"calls_1m": 1,
 	"calls_10m": 1,
-	"baseline": false,
+	"baseline": true,
+	"rate_ratio": 0.1,
+	"age_ratio": 0.1,
 	"ngram": "",
 	"ngram_novel": false,
 	"novel_ngrams": 0,
@@ -224,4 +227,14 @@ test_a_purpose_may_add_throttle_alert_and_step_up if {
 	d.obligations.throttle == {"delay_ms": 100}
 	d.obligations.alert == ["watch this"]
 	d.obligations.step_up == {"reason": "sign in again"}
+}
+
+test_behaviour_rules_apply_only_where_a_purpose_opted_in if {
+	spike := {"calls_1m": 99, "baseline": false, "rate_ratio": null, "age_ratio": null}
+	unwatched := object.union(echo({}), {"behaviour": object.remove(object.union(quiet, spike), ["rate_ratio", "age_ratio"])})
+	authz.decision.allow with input as unwatched
+	not authz.decision.allow with input as unwatched with data.behaviour.purposes as ["code-review"]
+	not authz.decision.allow with input as unwatched with data.behaviour.purposes as ["*"]
+	authz.decision.allow with input as unwatched with data.behaviour.purposes as ["documentation"]
+	not authz.decision.allow with input as echo({"calls_1m": 99})
 }

@@ -255,6 +255,8 @@ describe('continuous verification scenarios', () => {
         sinks: [],
       }),
     );
+    // The behaviour rules apply to the purposes that opt in (or have a baseline).
+    writeFileSync(join(rego, 'behaviour/data.json'), JSON.stringify({ purposes: ['research'] }));
     const bundle = join(mkdtempSync(join(tmpdir(), 'mcpgate-cv-')), 'bundle.tar.gz');
     buildInto(rego, bundle);
     gateway = await startGatewayProcess({

@@ -3,10 +3,12 @@
 # description: |
 #   What the shipped policy does with input.behaviour, the signals the
 #   gateway works out for every decided call of a session
-#   (docs/continuous-verification.md). mcp.authz applies these rules to
-#   every purpose. The thresholds are the rules below; a team changes them
-#   here, or learns baselines (mcpgate baseline learn) so the ratios mean
-#   something for its own purposes.
+#   (docs/continuous-verification.md). mcp.authz applies these rules to the
+#   purposes that opt in: those listed in data.behaviour.purposes ("*" for
+#   all), and those with a baseline in data.baselines (mcpgate baseline
+#   learn), whose ratios then mean something. Agents differ too much for one
+#   rate to suit every purpose unasked: a coding agent may read thirty files
+#   a minute. The thresholds are the constants below.
 #     - a call rate spike: throttled, then refused, then the session ended;
 #     - a runaway loop (the same call with the same arguments again and
 #       again): refused, then the session ended;
@@ -58,7 +60,20 @@ _b := input.behaviour
 
 default _decided_call := false
 
-_decided_call if input.action in {"tools/call", "resources/read", "prompts/get"}
+_decided_call if {
+	input.action in {"tools/call", "resources/read", "prompts/get"}
+	_watched
+}
+
+# The session's purpose opted in: listed, "*" listed, or with a baseline.
+default _watched := false
+
+_watched if input.session.purpose in data.behaviour.purposes
+
+_watched if "*" in data.behaviour.purposes
+
+# The gateway found a baseline for the purpose in data.baselines.
+_watched if input.behaviour.baseline == true
 
 _target := input.tool.id if {
 	input.action == "tools/call"
