@@ -48,6 +48,8 @@ export interface DecisionEvent {
   parentDecisionId?: string;
   /** The credential the allowed call ran with: kind, audience, scopes, acting chain (never a token). */
   credential?: unknown;
+  /** The request's trace, when it is traced: OPA's trace_id and span_id (the SERVER span). */
+  trace?: { traceId: string; spanId: string };
 }
 
 export interface DecisionLogStats extends UploadStats {
@@ -300,6 +302,9 @@ export function createDecisionLog(
           (event.parentDecisionId === undefined
             ? ''
             : `,"parent_decision_id":${JSON.stringify(event.parentDecisionId)}`) +
+          (event.trace === undefined
+            ? ''
+            : `,"trace_id":"${event.trace.traceId}","span_id":"${event.trace.spanId}"`) +
           (event.credential === undefined
             ? ''
             : `,"credential":${JSON.stringify(event.credential)}`) +

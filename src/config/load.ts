@@ -14,6 +14,7 @@ import { resolveAlerts, type AlertsConfig } from './alerts.js';
 import { resolveApprovals, type ApprovalsConfig } from './approvals.js';
 import { resolveConsole, type ConsoleConfig } from './console.js';
 import { resolveToolTrust, type ToolTrustConfig } from './tool-trust-schema.js';
+import { resolveTelemetry, type TelemetryConfig } from './telemetry.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
 import { McpgateError } from '../util/errors.js';
 
@@ -38,6 +39,8 @@ interface UpstreamCommon {
   isolation: 'shared' | 'per-session';
   timeoutMs: number;
   restart: { initialDelayMs: number; maxDelayMs: number };
+  /** MCP ping on the shared connection every intervalMs (0: never); no answer within timeoutMs: not ready. */
+  healthCheck: { intervalMs: number; timeoutMs: number };
   credential: CredentialConfig;
   roots: UpstreamRoots;
 }
@@ -96,6 +99,7 @@ export interface GatewayConfig {
   };
   policy: PolicyConfig;
   audit: AuditConfig;
+  telemetry: TelemetryConfig;
   guardrails: GuardrailsConfig;
   logging: { level: 'error' | 'warn' | 'info' | 'debug' };
   /** Catalog reads and checks: refresh, bounds, the registry (docs/tool-trust.md). */
@@ -209,6 +213,10 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
           : { from: 'config' as const, uris: u.roots ?? [] },
       timeoutMs: Math.round(u.timeout_s * 1000),
       restart: { initialDelayMs: u.restart.initial_delay_ms, maxDelayMs: u.restart.max_delay_ms },
+      healthCheck: {
+        intervalMs: Math.round(u.health_check.interval_s * 1000),
+        timeoutMs: Math.round(u.health_check.timeout_s * 1000),
+      },
     };
     if (u.transport === 'stdio') {
       return {
@@ -271,6 +279,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     },
     policy: resolvePolicy(raw.policy, baseDir),
     audit: resolveAudit(raw.audit, baseDir),
+    telemetry: resolveTelemetry(raw.telemetry, baseDir),
     guardrails: atLeastIntakeDepth(
       resolveGuardrails(raw.guardrails, baseDir, problems),
       raw.gateway.max_json_depth,

@@ -1,13 +1,15 @@
 // The admin API for operators: list sessions, show one, kill one (everywhere, with Redis on
-// every replica). Every request is authenticated like /mcp and decided by the policy
-// (actions admin/sessions/list|show|kill); the decision is logged like any other.
+// every replica), the approvals queue, and the live catalog's tool trust (read-only). Every
+// request is authenticated like /mcp and decided by the policy (actions
+// admin/sessions/list|show|kill, admin/approvals/*, admin/tools/list); the decision is logged
+// like any other.
 import express, { Router, type Request, type Response } from 'express';
 import { callerOf, expressAuth, type Authenticate } from './guards/bearer-auth.js';
 import { policySummary } from '../policy/input.js';
 import { approvalFacts } from '../pipeline/approval-desk.js';
 import type { Pipeline } from '../pipeline/chains.js';
 import type { Decision } from '../policy/decision.js';
-import { buildApprovalsInput } from '../policy/input.js';
+import { buildApprovalsInput, buildOperatorInput } from '../policy/input.js';
 import { APPROVAL_ID, stateAt, type ApprovalRecord } from '../sessions/approvals.js';
 import {
   StoreUnavailableError,
@@ -16,6 +18,7 @@ import {
   type SessionStore,
 } from '../sessions/store.js';
 import type { SessionManager } from './live-sessions.js';
+import { countItems, itemJson, parseToolTrustFilter, selectItems } from './tool-trust.js';
 import type { Logger } from '../util/logger.js';
 
 export type AdminOperation = 'list' | 'show' | 'kill';
@@ -292,6 +295,29 @@ export function adminRouter(deps: AdminDeps): Router {
       }
     },
   );
+
+  // Read-only: pinning is a reviewed change to the signed policy (mcpgate tools pin).
+  router.get('/admin/tools', auth, async (req: Request, res) => {
+    const parsed = parseToolTrustFilter(req.query);
+    if ('error' in parsed) {
+      res.status(400).json({ error: 'bad_request', message: parsed.error });
+      return;
+    }
+    const caller = callerOf(res);
+    const input = buildOperatorInput('admin/tools/list', caller.identity, deps.gateway, {});
+    const { decision, decisionId, unrecorded } = await deps.pipeline.decideAdminInput(
+      input,
+      caller.remoteAddress,
+      undefined,
+    );
+    if (!answered(res, decision, decisionId, unrecorded)) return;
+    const { revision, items } = deps.pipeline.toolTrust();
+    res.json({
+      policy_revision: revision ?? null,
+      counts: countItems(items),
+      items: selectItems(items, parsed.filter).map(itemJson),
+    });
+  });
 
   router.delete('/admin/sessions/:id', auth, async (req: Request, res) => {
     const id = String(req.params.id);

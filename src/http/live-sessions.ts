@@ -22,6 +22,8 @@ export interface LiveSession {
   principal: string;
   server: GatewaySessionRpc;
   transport: NodeStreamableHttpTransport<SessionRequest>;
+  /** Epoch ms when this process opened it (mcp_server_session_duration_seconds). */
+  openedAt: number;
   lastSeenAt: number;
   /** The client declared URL elicitation (it is told when an approval settles). */
   urlElicitation: boolean;
@@ -46,6 +48,8 @@ export class SessionManager implements SessionChannels {
   private readonly visiting = new Map<string, number>();
   private pending = 0;
   private readonly sweeper: NodeJS.Timeout;
+  /** Told how long each session opened here lived, in seconds, when it ends here. */
+  onSessionEnded: ((seconds: number) => void) | undefined;
   /** Told when a session ends here (its subscriptions, tasks, log level, questions go). */
   private readonly endedListeners: Array<(id: string) => Promise<void> | void> = [];
 
@@ -165,6 +169,7 @@ export class SessionManager implements SessionChannels {
     const entry = this.live.get(id);
     if (entry) {
       this.live.delete(id);
+      this.onSessionEnded?.((Date.now() - entry.openedAt) / 1000);
       this.logger.info('session ended here', { session: id.slice(0, 8), reason });
       await entry.transport.close().catch(() => undefined);
       await entry.server.close().catch(() => undefined);

@@ -91,6 +91,18 @@ export function subjectOf(person: string | undefined): string {
 export class ApprovalDesk {
   /** Held calls in this process, by approval id: told when the approval settles. */
   private readonly waiters = new Map<string, Set<(state: ApprovalState) => void>>();
+  /**
+   * Approvals settled by this process, for metrics: a verdict counts on the replica where
+   * the person decided, an expiry on the one that held the call, so a fleet counts each once.
+   */
+  readonly settled = { approved: 0, denied: 0, expired: 0 };
+
+  /** Calls held in this process waiting for a person's verdict. */
+  get heldCalls(): number {
+    let held = 0;
+    for (const waiters of this.waiters.values()) held += waiters.size;
+    return held;
+  }
 
   constructor(private readonly deps: ApprovalDeskDeps) {
     deps.approvals.onSettled((id, state) => {
@@ -256,7 +268,10 @@ export class ApprovalDesk {
   async expire(record: ApprovalRecord, remoteAddress: string | undefined): Promise<ApprovalState> {
     const now = await this.deps.approvals.expire(record.id);
     const state = now?.state ?? 'expired';
-    if (state === 'expired') this.logEvent(record, 'expired', remoteAddress, undefined);
+    if (state === 'expired') {
+      this.settled.expired++;
+      this.logEvent(record, 'expired', remoteAddress, undefined);
+    }
     return state;
   }
 
@@ -309,6 +324,7 @@ export class ApprovalDesk {
       case 'not_pending':
         return { kind: 'not_pending', record: outcome.record };
       case 'decided':
+        this.settled[outcome.record.state === 'approved' ? 'approved' : 'denied']++;
         this.deps.logger.info('approval decided', {
           approval: record.id.slice(0, 9),
           state: outcome.record.state,

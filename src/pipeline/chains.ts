@@ -21,11 +21,13 @@ import type { Decision } from '../policy/decision.js';
 import { DECISION_ENTRYPOINT } from '../policy/engine.js';
 import type { PolicyHolder } from '../policy/holder.js';
 import { buildAdminInput, type PolicyAction, type PolicyInput } from '../policy/input.js';
+import { catalogReview, type CatalogReviewItem } from '../policy/trust-review.js';
 import type { Identity } from '../identity/identity.js';
 import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { Logger } from '../util/logger.js';
 import type { Catalog } from '../upstreams/catalog.js';
+import { NO_PINS } from '../upstreams/trust/pins.js';
 import { ApprovalDesk } from './approval-desk.js';
 import { Chain, type Stage, type StageTimer } from './chain.js';
 import { RequestContext, type ChainMethod, type SessionNotifier } from './context.js';
@@ -58,6 +60,8 @@ import { listTasks } from './stages/list-tasks.js';
 import { namespaceResultAddresses } from './stages/namespace-result.js';
 import { openSession, type SessionOpenLimits } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
+import { beginObservation, endObservation, type RequestTelemetry } from './stages/observe.js';
+import { measureUpstreamCall } from './stages/observe-upstream.js';
 import { recordFindings } from './stages/record-findings.js';
 import { forwardRequestMeta } from './stages/request-meta.js';
 import { resolveTarget } from './stages/resolve-target.js';
@@ -93,6 +97,8 @@ export interface PipelineDeps {
   notify: SessionNotifier;
   /** Per-stage timings for metrics; absent, no clock is read. */
   timer?: StageTimer;
+  /** Metrics and traces of every request; absent (both off), no chain has the observe stages. */
+  telemetry?: RequestTelemetry;
   /** How require_approval is carried out; the approval page's base URL. */
   approvals: ApprovalsConfig;
   /** Where alerts go besides the log; absent: the log only. */
@@ -149,7 +155,7 @@ export class Pipeline {
     const record = recordCall(store, limits);
     const audit = auditDecision(decisionLog);
     const meta = forwardRequestMeta();
-    const forward = forwardToUpstream(registry);
+    const forward = measureUpstreamCall(forwardToUpstream(registry), deps.telemetry ?? {});
     const addresses = namespaceResultAddresses(registry);
     const terminate = terminateWhenObliged(deps.terminate);
     const approval = holdForApproval(this.approvals, registry, credential);
@@ -297,7 +303,7 @@ export class Pipeline {
     // Tasks: bound to the session and principal that created them, not decided again; a
     // task's result goes through the result stages of the call that created it.
     const findTask = resolveTask(registry, tasks);
-    const toTask = forwardTask(registry);
+    const toTask = measureUpstreamCall(forwardTask(registry), deps.telemetry ?? {});
     this.add('tasks/get', [findTask, credential, meta, toTask], (ctx) => ctx.result);
     this.add('tasks/cancel', [findTask, credential, meta, toTask], (ctx) => ctx.result);
     this.add(
@@ -376,8 +382,22 @@ export class Pipeline {
     stages: Stage[],
     render: (ctx: RequestContext) => unknown,
   ): void {
-    this.chains.set(action, new Chain(action, stages, render, this.deps.timer));
+    // Metrics and traces wrap every chain: the first stage starts them, the last records.
+    const observed = this.observe ? [this.observe.begin, ...stages, this.observe.end] : stages;
+    this.chains.set(action, new Chain(action, observed, render, this.deps.timer));
   }
+
+  private get observe(): { begin: Stage; end: Stage } | undefined {
+    const telemetry = this.deps.telemetry;
+    if (telemetry?.metrics === undefined && telemetry?.tracing === undefined) return undefined;
+    this.observeStages ??= {
+      begin: beginObservation(telemetry),
+      end: endObservation(telemetry),
+    };
+    return this.observeStages;
+  }
+
+  private observeStages: { begin: Stage; end: Stage } | undefined;
 
   /** Runs the request's chain; resolves to the method's answer. */
   run(ctx: RequestContext): Promise<unknown> {
@@ -389,6 +409,18 @@ export class Pipeline {
   /** The catalog in force (what the gateway's initialize answer declares depends on it). */
   get catalog(): Catalog {
     return this.deps.registry.catalog;
+  }
+
+  /**
+   * The live catalog's tool trust under the pins of the policy in force (its revision;
+   * none loaded: nothing is pinned), for the admin API and the console (admin/tools/list).
+   */
+  toolTrust(): { revision: string | undefined; items: CatalogReviewItem[] } {
+    const engine = this.deps.policy.current();
+    return {
+      revision: engine?.revision,
+      items: catalogReview(this.deps.registry.catalog, engine?.pins ?? NO_PINS),
+    };
   }
 
   /** Releases what the pipeline holds for a session that ended here: subscriptions, tasks. */
@@ -461,6 +493,13 @@ export class Pipeline {
     parentDecisionId: string | undefined,
   ): Promise<{ decision: Decision; decisionId: string; unrecorded?: string }> {
     const evaluation: DecisionEvaluation = decide(this.deps.policy.current(), input);
+    const metrics = this.deps.telemetry?.metrics;
+    if (metrics !== undefined) {
+      metrics.policyEvaluation(DECISION_ENTRYPOINT).observe(evaluation.evalNs / 1e9);
+      metrics
+        .decision(DECISION_ENTRYPOINT, evaluation.decision.allow ? 'allow' : 'deny', 'admin')
+        .inc();
+    }
     if (evaluation.error !== undefined) {
       this.deps.logger.error('policy evaluation failed', {
         error: evaluation.error,

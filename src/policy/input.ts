@@ -16,6 +16,7 @@ export type PolicyAction =
   | 'admin/approvals/show'
   | 'admin/approvals/decide'
   | 'admin/decisions/list'
+  | 'admin/tools/list'
   | 'session/open'
   | 'tools/call'
   | 'resources/read'

@@ -55,6 +55,7 @@ beforeAll(async () => {
       store: { type: 'redis', url: { literal: redis.url }, command_timeout_ms: 500 },
     },
     extra: {
+      telemetry: { metrics: { enabled: true, listen: { host: '127.0.0.1', port: 0 } } },
       approvals: {
         // The shipped policy asks for 600 s; the tests cannot wait that long.
         max_timeout_s: TIMEOUT_S,
@@ -428,5 +429,35 @@ describe('bad input', () => {
     );
     expect(held.every((x) => !x.arguments.includes('x'.repeat(100)))).toBe(true);
     await client.close();
+  });
+});
+
+describe('metrics', () => {
+  /** One sample of the exposition at a replica's metrics listener (0 when absent). */
+  async function sample(gateway: GatewayProcess, series: string): Promise<number> {
+    const listening = gateway.logs.find((l) => l.message === 'mcpgate listening');
+    const text = await (await fetch(String(listening?.metrics))).text();
+    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+    return line === undefined ? 0 : Number(line.slice(series.length + 1));
+  }
+
+  it('counts each settled approval once in the fleet, and no call is held at the end', async () => {
+    const total = async (series: string) => (await sample(a, series)) + (await sample(b, series));
+    // Earlier tests approved, denied and let approvals expire, on both replicas.
+    expect(await total('mcpgate_approvals_decided_total{outcome="approved"}')).toBeGreaterThan(0);
+    expect(await total('mcpgate_approvals_decided_total{outcome="denied"}')).toBeGreaterThan(0);
+    expect(await total('mcpgate_approvals_decided_total{outcome="expired"}')).toBeGreaterThan(0);
+    const decided = (await decisionEvents()).filter(
+      (e) =>
+        (e.input as { action?: string } | undefined)?.action === 'admin/approvals/decide' &&
+        (e.result as { allow?: boolean } | undefined)?.allow === true,
+    ).length;
+    // A verdict is counted only where it was given: never more than the policy allowed
+    // (some allowed ones found the approval no longer pending, 409), not once per replica.
+    const verdicts =
+      (await total('mcpgate_approvals_decided_total{outcome="approved"}')) +
+      (await total('mcpgate_approvals_decided_total{outcome="denied"}'));
+    expect(verdicts).toBeLessThanOrEqual(decided);
+    expect(await total('mcpgate_approvals_pending')).toBe(0);
   });
 });

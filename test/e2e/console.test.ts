@@ -4,7 +4,9 @@
 // the real filesystem MCP server and the shipped incident-response policy. A call held on
 // replica A is approved in the console served by replica B and completes; a denial, the
 // wrong approver, an expired request, a form without its CSRF token and HTML in the
-// arguments are each shown as they must be. Screenshots of every page go to
+// arguments are each shown as they must be. The tools page shows the live catalog's trust: a
+// hostile server's rug pull (changed since its pin), its poisoned tool awaiting pinning and a
+// description holding HTML and script, shown as text. Screenshots of every page go to
 // $MCPGATE_SCREENSHOTS_DIR (docs/ for docs/console.md: `npm run docs:console`), else to a
 // scratch directory.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -19,7 +21,13 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { startDevIdp, type DevIdp } from '../../dev/idp/index.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
 import { connectClient, textOf } from './support/client.js';
-import { ROOT, scratchDir, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import {
+  FIXTURE_SERVERS,
+  ROOT,
+  scratchDir,
+  startGatewayProcess,
+  type GatewayProcess,
+} from './support/gateway.js';
 import { pinnedBundle } from './support/pinned-bundle.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -85,19 +93,30 @@ beforeAll(async () => {
   const oidc = idp.issuer('oidc');
   dir = scratchDir();
   mkdirSync(join(dir, 'demo/incidents'));
+  const filesystem = {
+    transport: 'stdio',
+    command: join(ROOT, 'node_modules/.bin/mcp-server-filesystem'),
+    args: ['.'],
+    cwd: join(dir, 'demo'),
+  };
+  const hostile = (env: Record<string, string>) => ({
+    transport: 'stdio',
+    command: process.execPath,
+    args: [join(FIXTURE_SERVERS, 'rug-pull-server.js')],
+    env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, { literal: v }])),
+  });
+  // The hostile server serves its weather tool rugged from the start (after 0 calls), and
+  // two tools nobody reviewed: a poisoned one and one whose description holds HTML.
   const upstreams = {
-    filesystem: {
-      transport: 'stdio',
-      command: join(ROOT, 'node_modules/.bin/mcp-server-filesystem'),
-      args: ['.'],
-      cwd: join(dir, 'demo'),
-    },
+    filesystem,
+    hostile: hostile({ HOSTILE_TOOLS: 'weather,poisoned,markup', HOSTILE_RUG_AFTER: '0' }),
   };
   const options = {
     issuer: { issuer: oidc.issuer, jwksUri: oidc.jwksUri },
     dir,
-    // The filesystem tools pinned: incident-response uses only reviewed definitions.
-    bundle: await pinnedBundle(dir, upstreams),
+    // Pinned as reviewed: the filesystem tools (incident-response uses only reviewed
+    // definitions) and the hostile server's weather tool while it was still harmless.
+    bundle: await pinnedBundle(dir, { filesystem, hostile: hostile({ HOSTILE_TOOLS: 'weather' }) }),
     gateway: { public_url: publicUrl },
     sessions: {
       default_purpose: 'incident-response',
@@ -284,5 +303,67 @@ describe('the console', () => {
     expect(actions.every((x) => x.startsWith('admin/'))).toBe(true);
     await shot(page, 'decisions');
     await page.context().close();
+  });
+
+  it('shows the tools awaiting pinning or changed, descriptions as text, and nothing to change', async () => {
+    const page = await signIn('carol');
+    await page.click('nav >> text=Tools');
+    await page.waitForSelector('#tools');
+    expect(await page.locator('nav a[aria-current="page"]').textContent()).toBe('Tools');
+    const row = (id: string) =>
+      page.locator('#tools tbody tr', { has: page.locator('th code', { hasText: id }) });
+    const cells = async (id: string): Promise<string[]> =>
+      (await row(id).locator('td').allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim());
+    // Kind, pin, findings, what needs attention, the command.
+    const weather = await cells('hostile.weather');
+    expect(weather[1]).toBe('changed since its pin: description');
+    expect(weather[2]).toContain('high instruction.tag in description');
+    expect(weather[3]).toContain('changed: description');
+    expect(weather[4]).toBe('mcpgate tools pin hostile.weather --acknowledge');
+    const add = await cells('hostile.add');
+    expect(add[1]).toBe('pending');
+    expect(await row('hostile.add').locator('ul.attention li').allTextContents()).toEqual([
+      'awaiting pinning',
+      'high-severity findings not acknowledged',
+    ]);
+    expect(add[4]).toBe('mcpgate tools pin hostile.add --acknowledge');
+    const pinned = await cells('filesystem.read_text_file');
+    expect([pinned[1], pinned[3], pinned[4]]).toEqual(['pinned', 'nothing', 'nothing to do']);
+
+    // A description holding markup is shown as the text it is; nothing of it runs.
+    const markup = row('hostile.render');
+    await markup.locator('summary').click();
+    expect(await markup.locator('pre.description').textContent()).toBe(
+      'Renders a note. <script>window.pwned = 1</script><img src=x onerror="window.pwned = 2"> <b>bold</b>',
+    );
+    expect(await page.locator('main script, main img, main b').count()).toBe(0);
+    expect(await page.evaluate(() => (window as { pwned?: number }).pwned)).toBeUndefined();
+
+    // Read-only: no form here changes anything; pinning is a change to the signed policy.
+    expect(await page.locator('main form[method="post"]').count()).toBe(0);
+    expect(await page.locator('main').textContent()).toContain('This page only shows.');
+
+    // Only what needs attention, chosen by the labelled field.
+    await page.getByLabel('Show').selectOption('attention');
+    await page.click('button:has-text("Filter")');
+    await page.waitForURL(/show=attention/);
+    const ids = await page.locator('#tools tbody th code').allTextContents();
+    expect(ids.sort()).toEqual(['hostile.add', 'hostile.render', 'hostile.weather']);
+    await row('hostile.render').locator('summary').click();
+    await shot(page, 'tools');
+
+    const bad = await page.goto(`${publicUrl}/console/tools?show=some`);
+    expect(bad?.status()).toBe(400);
+    expect(await page.locator('[role="alert"]').textContent()).toBe(
+      'Bad filter: show must be all or attention.',
+    );
+    const mallory = await signIn('mallory');
+    const refused = await mallory.goto(`${publicUrl}/console/tools`);
+    expect(refused?.status()).toBe(403);
+    expect(await mallory.locator('main').textContent()).toContain(
+      'tool trust needs one of the roles (mcpgate.admin, mcpgate.approver)',
+    );
+    expect(await mallory.locator('#tools').count()).toBe(0);
+    await Promise.all([page.context().close(), mallory.context().close()]);
   });
 });

@@ -75,7 +75,7 @@ describe('Chain', () => {
       [
         decide(ran),
         stage(ran, 'credential', 'allowed', () =>
-          denyWith('no credential', { claimsChallenge: 'c' }),
+          denyWith('credential', 'no credential', { claimsChallenge: 'c' }),
         ),
         stage(ran, 'record', 'always'),
         stage(ran, 'forward', 'allowed'),
@@ -89,7 +89,11 @@ describe('Chain', () => {
     expect(decision.reasons).toEqual(['no credential']);
     // The policy's obligations stay with the deny (terminate_session is still carried out).
     expect(decision.obligations.terminate_session).toBe(true);
-    expect(ctx.denial).toEqual({ reason: 'no credential', claimsChallenge: 'c' });
+    expect(ctx.denial).toEqual({
+      reason: 'no credential',
+      code: 'credential',
+      claimsChallenge: 'c',
+    });
   });
 
   it('stops at respond, and runs finally stages even when a stage throws', async () => {

@@ -184,6 +184,20 @@ describe('parseConfig: defaults', () => {
         hmacKey: undefined,
         spoolDir: DEFAULT_SPOOL_DIR,
       },
+      telemetry: {
+        metrics: { enabled: false, listen: undefined, token: undefined, processMetrics: true },
+        tracing: {
+          enabled: false,
+          endpoint: undefined,
+          headers: {},
+          sampleRatio: 1,
+          serviceName: undefined,
+          maxQueueSpans: 4096,
+          exportIntervalMs: 2000,
+          exportTimeoutMs: 10_000,
+        },
+        status: undefined,
+      },
       logging: { level: 'info' },
       upstreams: [
         {
@@ -197,10 +211,58 @@ describe('parseConfig: defaults', () => {
           isolation: 'shared',
           timeoutMs: 60_000,
           restart: { initialDelayMs: 250, maxDelayMs: 30_000 },
+          healthCheck: { intervalMs: 10_000, timeoutMs: 5000 },
           credential: { type: 'none' },
           roots: { from: 'config', uris: [] },
         },
       ],
+    });
+  });
+
+  it('refuses metrics on the gateway listener without a token, and insecure telemetry endpoints', () => {
+    const problems = (telemetry: unknown): string => {
+      try {
+        parseConfig({ ...minimal(), telemetry }, BASE_DIR);
+        return '';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    expect(problems({ metrics: { enabled: true } })).toContain(
+      'telemetry.metrics.token: metrics on the gateway listener need a bearer token',
+    );
+    expect(problems({ metrics: { enabled: true, listen: { port: 0 } } })).toBe('');
+    expect(problems({ metrics: { enabled: true, token: 'env:METRICS_TOKEN' } })).toBe('');
+    expect(problems({ tracing: { enabled: true } })).toContain(
+      'telemetry.tracing.endpoint: name the OTLP/HTTP traces endpoint',
+    );
+    expect(
+      problems({ tracing: { enabled: true, endpoint: 'http://collector:4318/v1/traces' } }),
+    ).toContain('is not https (set allow_insecure_http: true only for local testing)');
+    expect(problems({ tracing: { enabled: true, sample_ratio: 2 } })).toContain(
+      'telemetry.tracing.sample_ratio',
+    );
+    expect(problems({ status: { url: 'https://opa-control:8181', prometheus: true } })).toContain(
+      'telemetry.status.prometheus: status reports can include the metrics only when',
+    );
+    expect(problems({ status: { url: 'http://opa-control:8181' } })).toContain(
+      'telemetry.status.url: http://opa-control:8181 is not https',
+    );
+    const config = parseConfig(
+      {
+        ...minimal(),
+        telemetry: {
+          status: { url: 'https://control.example.com/', partition_name: 'gw-1', interval_s: 30 },
+        },
+      },
+      BASE_DIR,
+    );
+    expect(config.telemetry.status).toEqual({
+      url: 'https://control.example.com',
+      headers: {},
+      partitionName: 'gw-1',
+      intervalMs: 30_000,
+      prometheus: false,
     });
   });
 

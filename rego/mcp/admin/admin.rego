@@ -5,7 +5,8 @@
 #   admin/sessions/show and admin/sessions/kill (`mcpgate sessions ...`), and
 #   the approvals queue: admin/approvals/list, admin/approvals/show and
 #   admin/approvals/decide (approvals.rego decides who may approve a call),
-#   and the console's recent decisions (admin/decisions/list).
+#   the console's recent decisions (admin/decisions/list), and the live
+#   catalog's tool trust: pin states and scan findings (admin/tools/list).
 #   These actions have no MCP session and no purpose: mcp.authz sends every
 #   action under admin/ here and consults no purpose policy for it, so no
 #   profile or purpose package can grant or refuse one. The input carries
@@ -41,6 +42,14 @@ approver_roles := {"mcpgate.approver", "mcpgate.admin"}
 
 approver_groups := set()
 
+# Roles and groups that may see the live catalog's tool trust (admin/tools/list:
+# every item's pin state and scan findings, the console's tools page). Seeing is
+# all they can do: pinning stays a reviewed change to the signed policy. The
+# approvers see it too, since they judge calls of these tools.
+tool_reviewer_roles := {"mcpgate.admin", "mcpgate.approver"}
+
+tool_reviewer_groups := set()
+
 # Who may perform each admin action: any one role or group listed admits a
 # user. All three share the lists above; to make one operation stricter,
 # give it its own lists, for example
@@ -54,6 +63,7 @@ operations := {
 	"admin/approvals/list": {"roles": approver_roles, "groups": approver_groups},
 	"admin/approvals/show": {"roles": approver_roles, "groups": approver_groups},
 	"admin/decisions/list": {"roles": admin_roles, "groups": admin_groups},
+	"admin/tools/list": {"roles": tool_reviewer_roles, "groups": tool_reviewer_groups},
 }
 
 # --- The request ---------------------------------------------------------------
@@ -62,9 +72,11 @@ operations := {
 targeted := {"admin/sessions/show", "admin/sessions/kill"}
 
 # What refusals call the area an action belongs to.
-_area := "approvals" if startswith(input.action, "admin/approvals/")
-
-else := "sessions admin"
+_area := "approvals" if {
+	startswith(input.action, "admin/approvals/")
+} else := "tool trust" if {
+	startswith(input.action, "admin/tools/")
+} else := "sessions admin"
 
 _operation := operations[input.action]
 

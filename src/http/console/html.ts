@@ -1,8 +1,8 @@
 // The console's pages: server-rendered HTML, no script at all (the Content Security Policy
 // forbids it), one stylesheet. Every value from outside (arguments, names, reasons,
-// comments) goes through `text()` or `attr()`; nothing is ever inserted raw. The navigation
-// is the PAGES table: a new page (tools awaiting pinning, once tool trust exists) is one
-// entry there and one route in router.ts.
+// comments, tool descriptions) goes through `text()` or `attr()`; nothing is ever inserted
+// raw. The navigation is the PAGES table: a new page is one entry there and one route in
+// router.ts.
 
 /** A string made safe for HTML text and double-quoted attribute values. */
 export function text(value: string | number | boolean | null | undefined): string {
@@ -54,6 +54,7 @@ export const PAGES: readonly ConsolePage[] = [
   { path: '/console/approvals', title: 'Approvals' },
   { path: '/console/sessions', title: 'Sessions' },
   { path: '/console/decisions', title: 'Decisions' },
+  { path: '/console/tools', title: 'Tools' },
 ];
 
 export interface Chrome {
@@ -126,6 +127,26 @@ export function columns(...names: string[]): Html {
   </thead>`;
 }
 
+/** A labelled drop-down of a filter form, `current` selected; options are [value, text]. */
+export function selectField(
+  name: string,
+  label: string,
+  options: ReadonlyArray<readonly [string, string]>,
+  current: string,
+): Html {
+  return html`<div>
+    <label for="${name}">${label}</label>
+    <select id="${name}" name="${name}">
+      ${options.map(
+        ([value, shown]) =>
+          html`<option value="${value}" ${new Html(value === current ? ' selected' : '')}>
+            ${shown}
+          </option>`,
+      )}
+    </select>
+  </div>`;
+}
+
 export function time(ms: number | undefined): Html {
   if (ms === undefined) return html``;
   const iso = new Date(ms).toISOString();
@@ -154,6 +175,13 @@ dd { margin: 0; }
 .state { font-weight: 600; padding: 0.1rem 0.4rem; border-radius: 4px; background: #e4e7eb; }
 .state-pending { background: #fff1c2; } .state-approved, .state-used, .state-allow { background: #d3f3dc; }
 .state-denied, .state-expired, .state-deny { background: #fbd5d5; }
+.state-pinned { background: #d3f3dc; } .state-changed { background: #fbd5d5; }
+.severity { font-weight: 600; text-transform: uppercase; font-size: 0.8rem; }
+.severity-high { color: #9b1c1c; } .severity-medium { color: #8a5a00; } .severity-low { color: #4a5563; }
+ul.findings, ul.attention { margin: 0; padding-left: 1rem; }
+.excerpt { font-family: ui-monospace, monospace; font-size: 0.85rem; overflow-wrap: anywhere; }
+td code, th code { overflow-wrap: anywhere; }
+th[scope="row"] { background: #fff; font-weight: 400; }
 .notice { background: #e6f1ff; border: 1px solid #9cc3f5; padding: 0.5rem 0.75rem; }
 .notice.failed { background: #fde8e8; border-color: #f0a3a3; }
 form.decide, form.filters { background: #fff; border: 1px solid #d8dde3; padding: 1rem; display: grid; gap: 0.5rem; max-width: 40rem; }
@@ -163,7 +191,7 @@ input, select, textarea, button { font: inherit; }
 textarea { width: 100%; min-height: 4rem; }
 button { padding: 0.35rem 0.9rem; border-radius: 4px; border: 1px solid #38506f; background: #38506f; color: #fff; cursor: pointer; }
 button.secondary { background: #fff; color: #9b1c1c; border-color: #9b1c1c; }
-button:focus-visible, a:focus-visible, input:focus-visible, textarea:focus-visible, select:focus-visible { outline: 3px solid #f5a623; outline-offset: 2px; }
+button:focus-visible, a:focus-visible, input:focus-visible, textarea:focus-visible, select:focus-visible, summary:focus-visible { outline: 3px solid #f5a623; outline-offset: 2px; }
 .actions { display: flex; gap: 0.5rem; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
 `;

@@ -1,7 +1,8 @@
 // The operator console at /console, served by the gateway: pending approvals (approve or
-// deny with a comment), sessions (list, inspect, kill) and recent decisions with filters.
-// People sign in at the IdP (auth.ts); every page and every action is then decided by the
-// policy as that person (admin/approvals/*, admin/sessions/*, admin/decisions/list) and
+// deny with a comment), sessions (list, inspect, kill), recent decisions with filters, and
+// the live catalog's tool trust (read-only). People sign in at the IdP (auth.ts); every
+// page and every action is then decided by the policy as that person (admin/approvals/*,
+// admin/sessions/*, admin/decisions/list, admin/tools/list) and
 // logged like any admin API call. Forms carry a CSRF token and must come from the console's
 // own origin; responses forbid scripts, framing and caching.
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
@@ -14,8 +15,17 @@ import { APPROVAL_ID, stateAt, type ApprovalRecord } from '../../sessions/approv
 import { StoreUnavailableError, type SessionStore } from '../../sessions/store.js';
 import type { Logger } from '../../util/logger.js';
 import type { SessionManager } from '../live-sessions.js';
+import type { CatalogReviewItem } from '../../policy/trust-review.js';
+import {
+  countItems,
+  ITEM_KINDS,
+  parseToolTrustFilter,
+  selectItems,
+  type ToolTrustCounts,
+  type ToolTrustFilter,
+} from '../tool-trust.js';
 import { ConsoleSignInError, type ConsoleAuth, type ConsoleSession } from './auth.js';
-import { columns, Html, html, notice, page, STYLESHEET, time } from './html.js';
+import { columns, type Html, html, notice, page, selectField, STYLESHEET, time } from './html.js';
 
 export interface ConsoleDeps {
   auth: ConsoleAuth;
@@ -535,24 +545,16 @@ export function consoleRouter(deps: ConsoleDeps): Router {
             <label for="tool">Tool or target</label
             ><input id="tool" name="tool" value="${filter.tool}" />
           </div>
-          <div>
-            <label for="outcome">Outcome</label>
-            <select id="outcome" name="outcome">
-              ${[
-                ['', 'allow and deny'],
-                ['allow', 'allow'],
-                ['deny', 'deny'],
-              ].map(
-                ([value, label]) =>
-                  html`<option
-                    value="${value}"
-                    ${new Html(filter.outcome === value ? ' selected' : '')}
-                  >
-                    ${label}
-                  </option>`,
-              )}
-            </select>
-          </div>
+          ${selectField(
+            'outcome',
+            'Outcome',
+            [
+              ['', 'allow and deny'],
+              ['allow', 'allow'],
+              ['deny', 'deny'],
+            ],
+            filter.outcome,
+          )}
           <div><button type="submit">Filter</button></div>
         </form>
         <p>
@@ -579,7 +581,183 @@ export function consoleRouter(deps: ConsoleDeps): Router {
     );
   });
 
+  // --- Tool trust ------------------------------------------------------------------------
+
+  router.get('/console/tools', signedIn, async (req, res) => {
+    const parsed = parseToolTrustFilter(req.query);
+    if ('error' in parsed) {
+      render(res, 400, 'Tools', '/console/tools', notice(`Bad filter: ${parsed.error}.`, true));
+      return;
+    }
+    if (!(await permitted(res, req, 'admin/tools/list', '/console/tools'))) return;
+    const { revision, items } = pipeline.toolTrust();
+    render(
+      res,
+      200,
+      'Tools',
+      '/console/tools',
+      toolsPage(revision, items, parsed.filter, countItems(items)),
+    );
+  });
+
   return router;
+}
+
+/** The tools page shows at most this many rows; the filter narrows the rest down. */
+const MAX_TOOL_ROWS = 500;
+
+const KIND_NAMES: Record<CatalogReviewItem['kind'], string> = {
+  tool: 'tool',
+  prompt: 'prompt',
+  resource: 'resource',
+  resource_template: 'resource template',
+};
+
+function toolsPage(
+  revision: string | undefined,
+  items: CatalogReviewItem[],
+  filter: ToolTrustFilter,
+  counts: ToolTrustCounts,
+): Html {
+  // What needs a reviewer first; otherwise kind, then id.
+  const selected = selectItems(items, filter).sort(
+    (a, b) => Number(a.attention.length === 0) - Number(b.attention.length === 0),
+  );
+  const rows = selected.slice(0, MAX_TOOL_ROWS);
+  const servers = [...new Set(items.map((i) => i.server))].sort();
+  return html`<p>
+      Every tool, prompt, resource and resource template the upstreams list now, with its pin state
+      under the policy in force
+      (${
+        revision === undefined
+          ? 'none is loaded: nothing is pinned'
+          : html`revision <code>${revision}</code>`
+      })
+      and what the poisoning scan found. With the shipped policy, a changed item and one with
+      high-severity findings its pin does not acknowledge are quarantined for every purpose, and an
+      item awaiting pinning is hidden from purposes that use only pinned definitions.
+    </p>
+    <p class="notice">
+      This page only shows. Approving a definition is a reviewed, signed change to the policy: run
+      the command shown where the policy is kept, review the diff of
+      <code>rego/pins/data.json</code>, then build, sign and deploy the bundle (<code
+        >mcpgate policy build</code
+      >).
+    </p>
+    <p>
+      <strong>${counts.attention} of ${counts.items} items need attention</strong>:
+      ${counts.pending} awaiting pinning, ${counts.changed} changed, ${counts.high_findings} with
+      high-severity findings not acknowledged; ${counts.pinned} pinned.
+    </p>
+    <form method="get" action="/console/tools" class="filters" role="search">
+      ${selectField(
+        'show',
+        'Show',
+        [
+          ['all', 'every item'],
+          ['attention', 'needs attention'],
+        ],
+        filter.show,
+      )}
+      ${selectField(
+        'kind',
+        'Kind',
+        [['', 'every kind'], ...ITEM_KINDS.map((k) => [k, KIND_NAMES[k]] as const)],
+        filter.kind,
+      )}
+      ${selectField(
+        'server',
+        'Upstream',
+        [['', 'every upstream'], ...servers.map((name) => [name, name] as const)],
+        filter.server,
+      )}
+      <div><label for="q">Id contains</label><input id="q" name="q" value="${filter.q}" /></div>
+      <div><button type="submit">Filter</button></div>
+    </form>
+    ${
+      selected.length > rows.length
+        ? html`<p>
+            Showing the first ${rows.length} of ${selected.length} items; narrow the filter.
+          </p>`
+        : html``
+    }
+    ${
+      rows.length === 0
+        ? html`<p>
+            ${filter.show === 'attention' ? 'Nothing needs attention.' : 'No item matches.'}
+          </p>`
+        : html`<table id="tools">
+            <caption class="visually-hidden">
+              Catalog items with their pin state, findings and what to do
+            </caption>
+            ${columns('Item', 'Kind', 'Pin', 'Findings', 'Needs attention', 'To review and pin')}
+            <tbody>
+              ${rows.map(toolRow)}
+            </tbody>
+          </table>`
+    }`;
+}
+
+function toolRow(item: CatalogReviewItem): Html {
+  const { pin } = item;
+  const attention = item.attention.map((a) =>
+    a === 'pending'
+      ? 'awaiting pinning'
+      : a === 'changed'
+        ? `changed: ${(pin.changed ?? []).join(', ')}`
+        : 'high-severity findings not acknowledged',
+  );
+  return html`<tr>
+    <th scope="row">
+      <code>${item.id}</code>
+      <details>
+        <summary>Description</summary>
+        <pre class="description">${item.description === '' ? '(none)' : item.description}</pre>
+      </details>
+    </th>
+    <td>${KIND_NAMES[item.kind]}</td>
+    <td>
+      <span class="state state-${pin.state}">${pin.state}</span>
+      ${
+        pin.state === 'changed'
+          ? html`<br />${pin.since === 'pin' ? 'since its pin' : 'since first seen, no pin'}:
+              ${(pin.changed ?? []).join(', ')}`
+          : html``
+      }
+      ${
+        pin.acknowledged !== undefined && pin.acknowledged.length > 0
+          ? html`<br />acknowledges ${pin.acknowledged.join(', ')}`
+          : html``
+      }
+    </td>
+    <td>
+      ${
+        item.findings.length === 0
+          ? 'none'
+          : html`<ul class="findings">
+              ${item.findings.map(
+                (f) =>
+                  html`<li>
+                    <span class="severity severity-${f.severity}">${f.severity}</span>
+                    <code>${f.detector}</code> in <code>${f.field}</code>${
+                      f.acknowledged ? ' (acknowledged)' : ''
+                    } <br /><span class="excerpt">${f.excerpt}</span>
+                  </li>`,
+              )}
+            </ul>`
+      }
+    </td>
+    <td>
+      ${
+        attention.length === 0
+          ? 'nothing'
+          : html`<ul class="attention">
+              ${attention.map((a) => html`<li>${a}</li>`)}
+            </ul>`
+      }
+    </td>
+    <td>${item.command === undefined ? 'nothing to do' : html`<code>${item.command}</code>`}</td>
+  </tr>`;
 }
 
 interface DecisionRow {

@@ -45,6 +45,7 @@ export function holdForApproval(
 ): Stage {
   const denied = (record: ApprovalRecord): StageOutcome =>
     denyWith(
+      'approval_denied',
       `${subjectOf(record.decidedBy)} denied approval of this call${
         record.comment ? `: ${record.comment}` : ''
       }; the same call is refused until ${new Date(record.expiresAt).toISOString()}`,
@@ -58,12 +59,14 @@ export function holdForApproval(
       target?.kind === 'tool' ? registry.catalog.tools.get(target.entry.exposed.name) : undefined;
     if (!now || now.definitionHash !== record.definitionHash) {
       return denyWith(
+        'approval_refused',
         `the definition of ${record.tool.id} changed while the call waited for approval; the approval was for the old one; call it again to ask anew`,
       );
     }
     const used = await desk.use(record, ctx.caller.remoteAddress, ctx.requestId);
     if (used.kind !== 'used') {
       return denyWith(
+        'approval_refused',
         used.kind === 'not_approved'
           ? `the approval of this call is ${used.state}; call it again to ask anew`
           : 'the approval does not match this call; denied',
@@ -152,12 +155,13 @@ export function holdForApproval(
       if (obligation === undefined) return undefined;
       if (ctx.target?.kind !== 'tool') {
         return denyWith(
+          'approval_refused',
           'the policy requires approval, which is carried out for tools/call only; denied',
         );
       }
       try {
         const opened = await desk.open(ctx, obligation);
-        if ('refused' in opened) return denyWith(opened.refused);
+        if ('refused' in opened) return denyWith('approval_refused', opened.refused);
         const { record } = opened;
         if (record.state === 'approved') return proceed(ctx, record);
         if (record.state === 'denied') return denied(record);
@@ -189,6 +193,7 @@ export function holdForApproval(
             return denied((await desk.read(record)) ?? record);
           case 'cancelled':
             return denyWith(
+              'approval_refused',
               `the client cancelled the call while it waited for approval; the approval stays open until ${new Date(record.expiresAt).toISOString()}`,
             );
           default: {
@@ -198,13 +203,17 @@ export function holdForApproval(
             if (state === 'approved') return proceed(ctx, record);
             if (state === 'denied') return denied((await desk.read(record)) ?? record);
             return denyWith(
+              'approval_expired',
               `no approval within ${Math.round((record.expiresAt - record.createdAt) / 1000)} s (${record.reason}); the request at ${desk.link(record.id)} has expired: call again to ask anew`,
             );
           }
         }
       } catch (err) {
         if (!(err instanceof StoreUnavailableError)) throw err;
-        return denyWith(`${err.message}; the call needs approval and was denied (fail closed)`);
+        return denyWith(
+          'store_unavailable',
+          `${err.message}; the call needs approval and was denied (fail closed)`,
+        );
       }
     },
   };

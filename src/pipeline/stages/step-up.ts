@@ -24,7 +24,7 @@ export function stepUpWhenObliged(): Stage {
           : [`error="insufficient_user_authentication"`];
       parts.push(`error_description=${quoted(stepUp.reason)}`);
       if (stepUp.max_age_s !== undefined) parts.push(`max_age=${quoted(String(stepUp.max_age_s))}`);
-      return denyWith(`${stepUp.reason}; authenticate again (step-up)`, {
+      return denyWith('step_up', `${stepUp.reason}; authenticate again (step-up)`, {
         stepUp: {
           status: stepUp.scope !== undefined ? 403 : 401,
           wwwAuthenticate: `Bearer ${parts.join(', ')}`,
