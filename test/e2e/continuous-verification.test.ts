@@ -309,28 +309,24 @@ describe('continuous verification scenarios', () => {
     expect(outcomes.get(name)?.how).toBe('every call allowed');
   });
 
-  it('the mission flow: the search carrying internal data is denied, naming where it came from', () => {
-    const outcome = outcomes.get('mission flow: read internal data, then web search with it')!;
-    expect(outcome.stoppedAt).toBe(2);
-    expect(outcome.how).toContain('carry text from a result labelled private');
-  });
-
-  it('a search after internal data was read is held for approval (and expires here)', () => {
-    const outcome = outcomes.get('internal data read, then an unrelated web search')!;
-    expect(outcome.stoppedAt).toBe(2);
-    expect(outcome.how).toContain('no approval within 2 s (private data entered this session');
-  });
-
-  it('the injected exfiltration is denied at the search that carries the data', () => {
-    const outcome = outcomes.get('prompt-injected exfiltration through the search tool')!;
-    expect(outcome.stoppedAt).toBe(3);
-    expect(outcome.how).toContain('labelled private');
-  });
-
-  it('after a secret was read, nothing may be sent out', () => {
-    const outcome = outcomes.get('secret read, then an external call')!;
-    expect(outcome.stoppedAt).toBe(2);
-    expect(outcome.how).toContain('secret data entered this session');
+  // The flow attacks: the call that stops each, and what its reason names.
+  it.each([
+    [
+      'mission flow: read internal data, then web search with it',
+      2,
+      'carry text from a result labelled private',
+    ],
+    [
+      'internal data read, then an unrelated web search',
+      2,
+      'no approval within 2 s (private data entered this session',
+    ],
+    ['prompt-injected exfiltration through the search tool', 3, 'labelled private'],
+    ['secret read, then an external call', 2, 'secret data entered this session'],
+  ])('%s: stopped at call %d, naming why', (name, at, fragment) => {
+    const outcome = outcomes.get(name)!;
+    expect(outcome.stoppedAt).toBe(at);
+    expect(outcome.how).toContain(fragment);
   });
 
   it('a rate spike is slowed, then refused', () => {
