@@ -10,7 +10,8 @@
 //                                 writes its files, not timings): bench/results/smoke/
 //   --out DIR                     write somewhere else
 //   --only a,b                    run only these sections: decision, overhead, profile, peer,
-//                                 memory, scaling, guardrails, trust, telemetry
+//                                 memory, scaling, guardrails, trust, telemetry,
+//                                 continuous
 //   --render FILE                 measure nothing: rewrite the report and charts from a results
 //                                 JSON (e.g. bench/results/latest.json) into --out or its folder
 //
@@ -65,6 +66,7 @@ const SECTIONS = [
   'guardrails',
   'trust',
   'telemetry',
+  'continuous',
 ];
 const ONLY = flags.only ? flags.only.split(',').map((s) => s.trim()) : SECTIONS;
 for (const s of ONLY) {
@@ -123,6 +125,7 @@ const P = SMOKE
         warmupS: 0.2,
       },
       trust: { sizes: [100, 1000], repeats: 2, lookups: 10_000, decisions: 200 },
+      continuous: { calls: 5000, sessions: 200 },
     }
   : {
       decision: {
@@ -192,6 +195,7 @@ const P = SMOKE
         warmupS: 3,
       },
       trust: { sizes: [100, 1000, 10000], repeats: 20, lookups: 1_000_000, decisions: 5000 },
+      continuous: { calls: 200_000, sessions: 5000 },
     };
 
 const TOOL = 'everything__echo';
@@ -1064,6 +1068,27 @@ async function trustSection() {
 }
 
 // ---------------------------------------------------------------------------------------
+// 7. Continuous verification: the behaviour signals per call, and their state per session.
+async function continuousSection() {
+  log('continuous verification: behaviour signals per call and state per session');
+  const result = await runWorker('bench/lib/continuous-worker.mjs', P.continuous, {
+    timeoutMs: 600_000,
+  });
+  return {
+    method:
+      'in-process (bench/lib/continuous-worker.mjs): per call = behaviourOf (rates, baseline ratios, n-gram ' +
+      'novelty, drift, age, denials, repeats, argument provenance) for a tools/call with a 60-character query, ' +
+      'its session loaded from a MemoryStore after 20 calls with 0, 2 and 4 labelled sketches and a baseline ' +
+      'for its purpose; per labelled result = sketching about 4 KB of text; memory = V8 heap plus ' +
+      'ArrayBuffers per idle session (20 calls) without the behaviour state, with it, and with two sketches, ' +
+      'over many sessions with the heap settled by gc. The Redis store keeps the same state in the hash its ' +
+      'load and record scripts already read and write: no round trip is added',
+    params: P.continuous,
+    ...result,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
 function checkPrerequisites() {
   const missing = [];
   if (!existsSync(join(ROOT, 'dist/src/main/index.js')))
@@ -1106,6 +1131,7 @@ async function main() {
     telemetry: () => telemetrySection(issuer),
     guardrails: () => guardrailsSection(issuer),
     trust: () => trustSection(),
+    continuous: () => continuousSection(),
   };
   try {
     for (const name of SECTIONS) {

@@ -39,6 +39,21 @@ export function evaluateTargets(results) {
       note,
     });
 
+  const signals = s.continuous?.perCall?.find((c) => c.sketches === 4);
+  add(
+    'Behaviour signals, all together (4 sketches), per call p50',
+    '≤ 20 µs',
+    signals ? `${fmt(signals.us.p50, 1)} µs` : 'n/a',
+    signals ? signals.us.p50 <= 20 : null,
+  );
+  const idle = s.continuous?.memory?.find((m) => m.signals && m.sketches === 2);
+  add(
+    'Memory per idle session with the behaviour state and two sketches (memory store)',
+    '≤ 10 KiB',
+    idle ? `${fmt(idle.bytesPerSession)} B` : 'n/a',
+    idle ? idle.bytesPerSession <= 10_240 : null,
+  );
+
   const load1000 = s.trust?.load?.find((l) => l.tools === 1000);
   add(
     'Catalog load of 1,000 tools (fingerprint and scan), p50',
@@ -633,6 +648,37 @@ function scalingMd(sc) {
   ].join('\n');
 }
 
+function continuousMd(c) {
+  return [
+    'Per call: the behaviour facts of one tools/call (input.behaviour), with the argument provenance against 0, 2 and 4 sketches.',
+    '',
+    table(
+      ['Sketches', 'p50', 'p90', 'p99'],
+      c.perCall.map((p) => [
+        fmt(p.sketches),
+        `${fmt(p.us.p50, 1)} µs`,
+        `${fmt(p.us.p90, 1)} µs`,
+        `${fmt(p.us.p99, 1)} µs`,
+      ]),
+    ),
+    '',
+    `Per labelled result: sketching ${fmt(c.sketchPerResult.resultChars)} characters, p50 ${fmt(c.sketchPerResult.us.p50, 1)} µs, p99 ${fmt(c.sketchPerResult.us.p99, 1)} µs.`,
+    '',
+    'Memory per idle session (memory store, after 20 calls):',
+    '',
+    table(
+      ['Behaviour state', 'Sketches', 'Bytes per session'],
+      c.memory.map((m) => [
+        m.signals ? 'kept' : 'not kept',
+        fmt(m.sketches),
+        fmt(m.bytesPerSession),
+      ]),
+    ),
+    '',
+    'Redis: no round trip is added; the state is in the session hash that the load and record scripts already read and write.',
+  ].join('\n');
+}
+
 function trustMd(t) {
   return [
     'Catalog load: every item fingerprinted and scanned, then the catalog built, at start-up and at each re-read.',
@@ -771,6 +817,12 @@ export async function writeReport(results, outDir) {
     s.telemetry
       ? telemetryMd(s.telemetry)
       : `Not run: ${results.errors.telemetry ?? 'not selected'}`,
+    '',
+    '## 8. Continuous verification',
+    '',
+    s.continuous
+      ? continuousMd(s.continuous)
+      : `Not run: ${results.errors.continuous ?? 'not selected'}`,
     '',
     '## CPU profile of the gateway',
     '',

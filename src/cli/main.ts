@@ -19,6 +19,7 @@ import {
 } from './policy-commands.js';
 import { POLICY_NEW_SPEC, policyNew } from './policy-new-command.js';
 import { POLICY_REPLAY_SPEC, replayCommand } from './replay-command.js';
+import { BASELINE_LEARN_SPEC, baselineLearn } from './baseline-command.js';
 import { SESSIONS_SPECS, sessionsCommand } from './sessions-command.js';
 import { START_SPEC, startCommand } from './start-command.js';
 import { TOOLS_PIN_SPEC, TOOLS_SCAN_SPEC, toolsPin, toolsScan } from './tools-command.js';
@@ -78,6 +79,7 @@ const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['tools pin', local(TOOLS_PIN_SPEC, toolsPin)],
   ['registry add', local(REGISTRY_ADD_SPEC, registryAdd)],
   ['registry verify', local(REGISTRY_VERIFY_SPEC, registryVerify)],
+  ['baseline learn', local(BASELINE_LEARN_SPEC, baselineLearn)],
   [
     'dev-idp',
     {
@@ -101,6 +103,7 @@ const GROUPS: ReadonlyMap<string, string> = new Map([
   ['audit', 'check the tamper evidence of decision-log files'],
   ['tools', "review the upstreams' tools: scan for poisoning, pin approved definitions"],
   ['registry', 'the upstream registry: record what each upstream is, check it'],
+  ['baseline', "learn each purpose's normal behaviour for the behaviour signals"],
 ]);
 
 /** One-line summaries of the commands that are loaded only when used. */

@@ -2,19 +2,7 @@
 // obligation (how long a call may wait, how many approvals may wait at once, where the
 // approval page is, who is told of a new one). docs/approvals.md explains each field.
 import { z } from 'zod';
-import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
-import { valueSource } from './value-source.js';
-
-const webhook = z.strictObject({
-  url: z.url({ protocol: /^https?$/ }),
-  /** `json`: mcpgate's own event; `slack`: a Slack incoming-webhook message (`text`, `blocks`). */
-  format: z.enum(['json', 'slack']).default('json'),
-  /** Sent with every POST (an Authorization header, say), by reference. */
-  headers: z
-    .record(z.string().regex(/^[A-Za-z0-9-]+$/, 'header names are [A-Za-z0-9-]+'), valueSource)
-    .default({}),
-  timeout_s: z.number().positive().max(60).default(5),
-});
+import { resolveWebhooks, webhookSchema, type WebhookConfig } from './webhooks.js';
 
 export const approvalsSchema = z
   .strictObject({
@@ -35,7 +23,7 @@ export const approvalsSchema = z
       .default(64 * 1024),
     /** Where approvers open an approval: `<base>/approvals/<id>`. Default `<public URL>/console`. */
     console_url: z.url({ protocol: /^https?$/ }).optional(),
-    webhooks: z.array(webhook).max(16).default([]),
+    webhooks: z.array(webhookSchema).max(16).default([]),
   })
   .default({
     default_timeout_s: 300,
@@ -49,12 +37,8 @@ export const approvalsSchema = z
 
 export type RawApprovals = z.infer<typeof approvalsSchema>;
 
-export interface ApprovalWebhookConfig {
-  url: string;
-  format: 'json' | 'slack';
-  headers: Record<string, ValueSource>;
-  timeoutMs: number;
-}
+/** A webhook told of every new pending approval. */
+export type ApprovalWebhookConfig = WebhookConfig;
 
 export interface ApprovalsConfig {
   defaultTimeoutMs: number;
@@ -82,26 +66,6 @@ export function resolveApprovals(
     progressIntervalMs: Math.round(raw.progress_interval_s * 1000),
     maxArgumentBytes: raw.max_argument_bytes,
     consoleUrl: raw.console_url?.replace(/\/+$/, ''),
-    webhooks: raw.webhooks.map((hook, n) => {
-      const headers: Record<string, ValueSource> = {};
-      for (const [name, value] of Object.entries(hook.headers)) {
-        if (typeof value !== 'string') {
-          headers[name] = { kind: 'literal', value: value.literal };
-          continue;
-        }
-        try {
-          headers[name] = parseSecretRef(value, `approvals.webhooks.${n}.headers.${name}`, baseDir);
-        } catch (err) {
-          if (!(err instanceof SecretError)) throw err;
-          problems.push(err.message);
-        }
-      }
-      return {
-        url: hook.url,
-        format: hook.format,
-        headers,
-        timeoutMs: Math.round(hook.timeout_s * 1000),
-      };
-    }),
+    webhooks: resolveWebhooks(raw.webhooks, 'approvals.webhooks', baseDir, problems),
   };
 }

@@ -10,6 +10,7 @@ import { isUserCredential, resolveCredential, type CredentialConfig } from './cr
 import { resolveAudit, resolvePolicy, type AuditConfig, type PolicyConfig } from './policy.js';
 import { resolveGuardrails, type GuardrailsConfig } from './guardrails.js';
 import { resolveSessions, type SessionsConfig } from './sessions.js';
+import { resolveAlerts, type AlertsConfig } from './alerts.js';
 import { resolveApprovals, type ApprovalsConfig } from './approvals.js';
 import { resolveConsole, type ConsoleConfig } from './console.js';
 import { resolveToolTrust, type ToolTrustConfig } from './tool-trust-schema.js';
@@ -85,6 +86,8 @@ export interface GatewayConfig {
   sessions: SessionsConfig;
   /** How require_approval is carried out (docs/approvals.md). */
   approvals: ApprovalsConfig;
+  /** Where the policy's alerts go besides the log (docs/continuous-verification.md). */
+  alerts: AlertsConfig;
   /** The operator console at /console (docs/console.md). */
   console: ConsoleConfig;
   auth: {
@@ -265,6 +268,7 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     },
     sessions: resolveSessions(raw.sessions, baseDir),
     approvals: resolveApprovals(raw.approvals, baseDir, problems),
+    alerts: resolveAlerts(raw.alerts, baseDir, problems),
     console: resolveConsole(raw.console, baseDir, problems),
     auth: {
       issuers,

@@ -5,6 +5,7 @@ import { authSchema } from './auth-schema.js';
 import { guardrailsSchema } from './guardrails.js';
 import { auditSchema, policySchema } from './policy-schema.js';
 import { sessionsSchema } from './sessions-schema.js';
+import { alertsSchema } from './alerts.js';
 import { approvalsSchema } from './approvals.js';
 import { consoleSchema } from './console.js';
 import { toolTrustSchema } from './tool-trust-schema.js';
@@ -164,6 +165,7 @@ export const configSchema = z.strictObject({
     }),
   sessions: sessionsSchema,
   approvals: approvalsSchema,
+  alerts: alertsSchema,
   console: consoleSchema,
   auth: authSchema,
   policy: policySchema,

@@ -87,6 +87,7 @@ function assemblePipeline(
     ...parts,
     limits: config.sessions,
     approvals: config.approvals,
+    alerts: config.alerts,
     guardrails: config.guardrails,
     logger,
     gateway: { id: config.gateway.id, version: GATEWAY_VERSION },

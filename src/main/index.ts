@@ -43,3 +43,7 @@ export { assessLists } from '../upstreams/trust/assess.js';
 export { fingerprint } from '../upstreams/trust/fingerprint.js';
 export { NO_PINS, parsePins, type Pins } from '../upstreams/trust/pins.js';
 export { TrustFactCache } from '../policy/trust-facts.js';
+// Continuous verification, for the benchmark (bench/lib/continuous-worker.mjs).
+export { behaviourOf, parseBaselines, NO_BASELINES } from '../policy/behaviour.js';
+export { sketchOf, resultTexts, argumentProvenance } from '../inspect/provenance.js';
+export { minuteOf } from '../sessions/store.js';

@@ -6,7 +6,7 @@
 // the call's decision (parent_decision_id).
 import type { DecisionLog } from '../audit/decision-log.js';
 import type { ApprovalsConfig } from '../config/approvals.js';
-import { readValue } from '../config/secrets.js';
+import { postWebhook, slackEscape } from './webhooks.js';
 import type { Identity } from '../identity/identity.js';
 import type { Decision } from '../policy/decision.js';
 import { buildApprovalsInput, type ApprovalFacts, type PolicyInput } from '../policy/input.js';
@@ -369,29 +369,17 @@ export class ApprovalDesk {
   /** Tells every configured webhook of a new pending approval (in the background). */
   private notifyWebhooks(record: ApprovalRecord): void {
     for (const hook of this.deps.config.webhooks) {
-      void (async () => {
-        const headers: Record<string, string> = { 'content-type': 'application/json' };
-        for (const [name, source] of Object.entries(hook.headers)) {
-          headers[name] = readValue(source, `approvals.webhooks header ${name}`);
-        }
-        const res = await fetch(hook.url, {
-          method: 'POST',
-          headers,
-          body: JSON.stringify(
-            hook.format === 'slack' ? this.slackMessage(record) : this.jsonEvent(record),
-          ),
-          signal: AbortSignal.timeout(hook.timeoutMs),
-          redirect: 'error',
-        });
-        await res.arrayBuffer().catch(() => undefined);
-        if (!res.ok) throw new Error(`answered HTTP ${res.status}`);
-      })().catch((err: unknown) => {
-        this.deps.logger.warn('approval webhook failed', {
-          webhook: new URL(hook.url).origin,
-          approval: record.id.slice(0, 9),
-          error: err instanceof Error ? err.message : String(err),
-        });
-      });
+      postWebhook(
+        hook,
+        hook.format === 'slack' ? this.slackMessage(record) : this.jsonEvent(record),
+        'approvals.webhooks',
+        (error) =>
+          this.deps.logger.warn('approval webhook failed', {
+            webhook: new URL(hook.url).origin,
+            approval: record.id.slice(0, 9),
+            error,
+          }),
+      );
     }
   }
 
@@ -439,9 +427,4 @@ export class ApprovalDesk {
       ],
     };
   }
-}
-
-/** Slack's mrkdwn treats &, < and > as markup. */
-function slackEscape(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

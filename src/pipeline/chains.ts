@@ -3,6 +3,7 @@
 // not decided again). Adding a capability is a new stage file plus one line in the chains
 // below. `explain()` prints them in order (`mcpgate start --explain`).
 import type { DecisionLog } from '../audit/decision-log.js';
+import type { AlertsConfig } from '../config/alerts.js';
 import type { ApprovalsConfig } from '../config/approvals.js';
 import {
   guardrailsSchema,
@@ -13,7 +14,8 @@ import type { CredentialBroker } from '../credentials/broker.js';
 import { builtInDetectors } from '../inspect/detectors.js';
 import { ExternalInspector } from '../inspect/external.js';
 import { Walker } from '../inspect/walk.js';
-import { POLICY_DENIED, RpcError } from '../mcp/jsonrpc/errors.js';
+import { GATEWAY_REFUSED, POLICY_DENIED, RpcError } from '../mcp/jsonrpc/errors.js';
+import { HTTP_ANSWER_KEY } from '../mcp/server/http-transport.js';
 import { decide, type DecisionEvaluation } from '../policy/decide.js';
 import type { Decision } from '../policy/decision.js';
 import { DECISION_ENTRYPOINT } from '../policy/engine.js';
@@ -30,10 +32,12 @@ import { ApprovalDesk } from './approval-desk.js';
 import { Chain, type Stage, type StageTimer } from './chain.js';
 import { RequestContext, type ChainMethod, type SessionNotifier } from './context.js';
 import { answerConfiguredRoots } from './stages/answer-roots.js';
+import { alertWhenObliged } from './stages/alert.js';
 import { holdForApproval } from './stages/approval.js';
 import { askTheClient } from './stages/ask-client.js';
 import { auditDecision, auditVisible, recorded } from './stages/audit.js';
 import { auditResultDecision } from './stages/audit-result.js';
+import { behaviourSignals } from './stages/behaviour.js';
 import { bindTask } from './stages/bind-task.js';
 import { buildRequestInput, type GatewayFacts } from './stages/build-input.js';
 import { obligationsCarriedOut } from './stages/carry-out.js';
@@ -63,9 +67,12 @@ import { forwardRequestMeta } from './stages/request-meta.js';
 import { resolveTarget } from './stages/resolve-target.js';
 import { resolveTask } from './stages/resolve-task.js';
 import { showInstructions } from './stages/show-instructions.js';
+import { sketchResult } from './stages/sketch-result.js';
+import { stepUpWhenObliged } from './stages/step-up.js';
 import { showVisible } from './stages/show-visible.js';
 import { holdSubscription } from './stages/subscribe.js';
 import { terminateWhenObliged, type TerminateSession } from './stages/terminate.js';
+import { throttleWhenObliged } from './stages/throttle.js';
 import { validateArguments } from './stages/validate-arguments.js';
 import {
   MAX_SUBSCRIPTIONS_PER_SESSION,
@@ -94,6 +101,8 @@ export interface PipelineDeps {
   telemetry?: RequestTelemetry;
   /** How require_approval is carried out; the approval page's base URL. */
   approvals: ApprovalsConfig;
+  /** Where alerts go besides the log; absent: the log only. */
+  alerts?: AlertsConfig;
   consoleUrl: () => string;
   /** The guardrails (argument schemas, inspection, external inspectors); absent: the defaults. */
   guardrails?: GuardrailsConfig;
@@ -166,6 +175,11 @@ export class Pipeline {
           ]
         : [];
     const findings = recordFindings(store);
+    const signals = behaviourSignals(policy);
+    const sketch = sketchResult();
+    const stepUp = stepUpWhenObliged();
+    const alert = alertWhenObliged(logger, deps.alerts?.webhooks ?? [], gateway.id);
+    const throttle = throttleWhenObliged();
 
     // A decided call: what it is, the policy's decision, what the decision obliges, the call.
     // `before`: checks and facts before the decision; `limit`: a bound on what the call
@@ -183,15 +197,20 @@ export class Pipeline {
           resolve,
           ...before,
           input,
+          signals,
           decideStage,
+          stepUp,
           ...limit,
           credential,
           record,
           audit,
+          alert,
           approval,
+          throttle,
           meta,
           forward,
           ...resultStages,
+          sketch,
           findings,
           addresses,
           ...after,
@@ -530,6 +549,7 @@ function denialMeta(ctx: RequestContext, decision: Decision): Record<string, unk
 /** tools/call: a denial is a tool error the agent can read, with the decision in _meta. */
 function renderToolCall(ctx: RequestContext): unknown {
   const { decision } = ctx;
+  if (ctx.denial?.stepUp !== undefined) return renderOrThrow(ctx);
   // A call run as a task answers with a task: its denial can only be a JSON-RPC error.
   if (ctx.params.task !== undefined) return renderOrThrow(ctx);
   if (!decision?.allow) return deniedToolResult(ctx, decision);
@@ -550,6 +570,14 @@ function renderOrThrow(ctx: RequestContext): unknown {
   const { decision } = ctx;
   if (!decision) throw new Error(`${ctx.action} ended without a decision`);
   if (!decision.allow) {
+    const stepUp = ctx.denial?.stepUp;
+    if (stepUp !== undefined) {
+      // Answered in HTTP (401/403 with WWW-Authenticate), so the client authenticates again.
+      throw new RpcError(GATEWAY_REFUSED, denialText(decision), {
+        ...denialMeta(ctx, decision),
+        [HTTP_ANSWER_KEY]: { status: stepUp.status, www_authenticate: stepUp.wwwAuthenticate },
+      });
+    }
     throw new RpcError(POLICY_DENIED, denialText(decision), denialMeta(ctx, decision));
   }
   return ctx.result;

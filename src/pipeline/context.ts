@@ -13,7 +13,7 @@ import type { DecisionEvaluation, VisibleEvaluation } from '../policy/decide.js'
 import { deny as denyDecision, type Decision } from '../policy/decision.js';
 import type { CompletionFacts, PolicyAction, PolicyInput, ResultFacts } from '../policy/input.js';
 import { NO_TYPED_OBLIGATIONS, type TypedObligations } from '../policy/obligations.js';
-import type { LoadedSession } from '../sessions/store.js';
+import type { BehaviourUpdate, LoadedSession } from '../sessions/store.js';
 import type { Catalog, PromptEntry, ToolEntry } from '../upstreams/catalog.js';
 import type { Arrival, RequestTrace, TraceCarrier } from '../telemetry/tracing.js';
 import type { Cancellation } from '../util/cancellation.js';
@@ -123,7 +123,8 @@ export type DenialCode =
   | 'approval_refused'
   | 'holding_limit'
   | 'obligation_unsupported'
-  | 'result_denied';
+  | 'result_denied'
+  | 'step_up';
 
 /** Why a stage denied: the reason the user sees, and what the answer must carry. */
 export interface Denial {
@@ -137,6 +138,8 @@ export interface Denial {
   principalFull?: boolean;
   /** The decision log did not accept the decision's line: nothing may be served. */
   unrecorded?: boolean;
+  /** step_up: the HTTP answer that makes the client authenticate again. */
+  stepUp?: { status: 401 | 403; wwwAuthenticate: string };
 }
 
 export class RequestContext {
@@ -197,6 +200,12 @@ export class RequestContext {
   resultEvaluation: DecisionEvaluation | undefined = undefined;
   /** The decision log id of the result decision. */
   resultDecisionId = '';
+  /** HistoryEntry.args_digest of the call, once a stage has worked it out. */
+  argsDigest: string | undefined = undefined;
+  /** What this call adds to the session's behaviour state (stages/behaviour.ts). */
+  behaviourUpdate: BehaviourUpdate | undefined = undefined;
+  /** Per label, the sketch of the result's text for the session (stages/sketch-result.ts). */
+  resultSketches: Record<string, Uint8Array> | undefined = undefined;
 
   constructor(
     readonly action: ChainMethod,

@@ -9,6 +9,7 @@ import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import type { WasmBundle } from './bundle/read.js';
 import { McpgateError } from '../util/errors.js';
 import { parsePins, PinsError, type Pins } from '../upstreams/trust/pins.js';
+import { BaselinesError, NO_BASELINES, parseBaselines, type Baselines } from './behaviour.js';
 import {
   parseRegistryData,
   RegistryDataError,
@@ -102,6 +103,8 @@ export class PolicyEngine {
     readonly pins: Pins,
     /** The registered upstreams in this bundle's data (data.registry). */
     readonly upstreamRegistry: UpstreamRegistryData,
+    /** The purposes' behaviour baselines in this bundle's data (data.baselines). */
+    readonly baselines: Baselines = NO_BASELINES,
   ) {
     this.module = module;
     this.headroomBytes = Math.max(memory.initialPages * 4, 64) * PAGE_BYTES;
@@ -125,10 +128,17 @@ export class PolicyEngine {
     }
     let pins: Pins;
     let upstreamRegistry: UpstreamRegistryData;
+    let baselines: Baselines;
     try {
       pins = parsePins(bundle.data, `bundle ${bundle.revision}`);
       upstreamRegistry = parseRegistryData(bundle.data, `bundle ${bundle.revision}`);
+      baselines = parseBaselines(bundle.data, `bundle ${bundle.revision}`);
     } catch (err) {
+      if (err instanceof BaselinesError) {
+        throw new PolicyLoadError(
+          `${err.message}; fix rego/baselines/data.json (mcpgate baseline learn writes it)`,
+        );
+      }
       if (err instanceof PinsError) {
         throw new PolicyLoadError(
           `${err.message}; fix rego/pins/data.json (mcpgate tools pin writes it)`,
@@ -149,6 +159,7 @@ export class PolicyEngine {
       bundle.unreadInput.includes('session.history'),
       pins,
       upstreamRegistry,
+      baselines,
     );
     for (const entrypoint of [DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT]) {
       if (!engine.hasEntrypoint(entrypoint)) {

@@ -6,6 +6,7 @@ import type { HistoryEntry, SessionSummary, TargetSummary } from '../sessions/se
 import type { LoadedSession } from '../sessions/store.js';
 import type { PinFacts } from '../upstreams/trust/pins.js';
 import type { FindingFact } from './trust-facts.js';
+import type { BehaviourFacts } from './behaviour.js';
 
 export type PolicyAction =
   | 'admin/sessions/list'
@@ -151,6 +152,11 @@ export interface PolicyInput {
   roots?: { from: 'config' | 'client'; uris: string[] };
   /** Result actions only. */
   result?: ResultFacts;
+  /**
+   * tools/call, resources/read, prompts/get and their results: the session's behaviour
+   * signals and where the arguments came from (policy/behaviour.ts).
+   */
+  behaviour?: BehaviourFacts;
   /** Guardrail findings in the arguments (pointers into this input: /arguments/…). */
   findings: Finding[];
   request: {

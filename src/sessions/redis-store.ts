@@ -98,9 +98,14 @@ import {
   type HostPort,
   type RedisTarget,
 } from './redis/target.js';
+import { SKETCH_BYTES } from '../inspect/provenance.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import {
   MAX_SESSION_LABELS,
+  MAX_SESSION_SKETCHES,
+  BEHAVIOUR_MINUTES,
+  minuteOf,
+  type SessionBehaviour,
   StoreUnavailableError,
   type ListedSession,
   type CreateOutcome,
@@ -501,6 +506,8 @@ export class RedisStore implements SessionStore {
     if (hash.dlpLabels !== undefined || hash.dlpTypes !== undefined) {
       loaded.dlp = this.decodeDlp(id, hash);
     }
+    const behaviour = this.decodeBehaviour(id, hash, minuteOf(now));
+    if (behaviour !== undefined) loaded.behaviour = behaviour;
     return loaded;
   }
 
@@ -508,21 +515,76 @@ export class RedisStore implements SessionStore {
     id: string,
     labels: readonly string[],
     counts: Readonly<Record<string, number>>,
+    sketches: Readonly<Record<string, Uint8Array>> = {},
   ): Promise<boolean> {
     if (!keyable(id)) return false;
     const [key] = this.sessionKeys(id);
     const pairs = Object.entries(counts).flatMap(([type, n]) => [type, Math.floor(n)]);
+    const sketchArgs = Object.entries(sketches).flatMap(([label, sketch]) => {
+      if (sketch.length !== SKETCH_BYTES)
+        throw new RangeError(`a sketch must be ${SKETCH_BYTES} bytes`);
+      return [label, Buffer.from(sketch).toString('hex')];
+    });
     let reply: unknown;
     await this.run(() =>
       this.withReplicaAck(
         'findings',
-        [1, key, MAX_SESSION_LABELS, labels.length, ...labels, ...pairs],
+        [
+          1,
+          key,
+          MAX_SESSION_LABELS,
+          labels.length,
+          ...labels,
+          MAX_SESSION_SKETCHES,
+          sketchArgs.length / 2,
+          ...sketchArgs,
+          ...pairs,
+        ],
         (r) => {
           reply = r;
         },
       ),
     );
     return reply === 1;
+  }
+
+  /**
+   * The session hash's behaviour fields: `bm0`..`bm9` ("minute count", RECORD_SCRIPT; those
+   * of minutes older than the window are left out), `bn`, `bt` and `sk:<label>` (hex,
+   * FINDINGS_SCRIPT). Undefined when the session has none yet.
+   */
+  private decodeBehaviour(
+    id: string,
+    hash: Record<string, string>,
+    minute: number,
+  ): SessionBehaviour | undefined {
+    const minutes: Array<[number, number]> = [];
+    const sketches: Record<string, Uint8Array> = {};
+    let any = hash.bn !== undefined || hash.bt !== undefined;
+    for (const field in hash) {
+      if (/^bm\d$/.test(field)) {
+        any = true;
+        const held = /^(\d+) (\d+)$/.exec(hash[field] as string);
+        if (!held) throw this.malformed(id, 'behaviour minute');
+        const at = Number(held[1]);
+        if (at > minute - BEHAVIOUR_MINUTES && at <= minute) minutes.push([at, Number(held[2])]);
+      } else if (field.startsWith('sk:')) {
+        any = true;
+        const hex = hash[field] as string;
+        if (hex.length !== SKETCH_BYTES * 2 || !/^[0-9a-f]*$/.test(hex)) {
+          throw this.malformed(id, 'sketch');
+        }
+        sketches[field.slice(3)] = Uint8Array.from(Buffer.from(hex, 'hex'));
+      }
+    }
+    if (!any) return undefined;
+    minutes.sort((a, b) => a[0] - b[0]);
+    return {
+      minutes,
+      novelNgrams: this.decodeCount(id, hash.bn),
+      novelTools: this.decodeCount(id, hash.bt),
+      sketches,
+    };
   }
 
   /** The session hash's `label:<label>` and `findings:<type>` fields (FINDINGS_SCRIPT). */
@@ -600,6 +662,9 @@ export class RedisStore implements SessionStore {
         `${entry.action}\n${entry.target}`,
         BigInt(entry.at_ns).toString(),
         options.summaryLimit,
+        options.behaviour === undefined ? '' : options.behaviour.minute,
+        options.behaviour?.novelNgrams ?? 0,
+        options.behaviour?.novelTools ?? 0,
         ...limitArgs(here),
       ),
     );

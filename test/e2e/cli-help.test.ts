@@ -18,6 +18,7 @@ import { SESSIONS_SPECS } from '../../src/cli/sessions-command.js';
 import { START_SPEC } from '../../src/cli/start-command.js';
 import { TOOLS_PIN_SPEC, TOOLS_SCAN_SPEC } from '../../src/cli/tools-command.js';
 import { REGISTRY_ADD_SPEC, REGISTRY_VERIFY_SPEC } from '../../src/cli/registry-command.js';
+import { BASELINE_LEARN_SPEC } from '../../src/cli/baseline-command.js';
 import { DEV_IDP_SPEC, DEV_TOKEN_SPEC } from '../../dev/idp/cli.js';
 import { runCli, type CliResult } from './support/cli.js';
 
@@ -43,6 +44,7 @@ const SPECS: CommandSpec[] = [
   TOOLS_PIN_SPEC,
   REGISTRY_ADD_SPEC,
   REGISTRY_VERIFY_SPEC,
+  BASELINE_LEARN_SPEC,
   DEV_IDP_SPEC,
   DEV_TOKEN_SPEC,
 ];

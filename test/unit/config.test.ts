@@ -109,6 +109,7 @@ describe('parseConfig: defaults', () => {
         consoleUrl: undefined,
         webhooks: [],
       },
+      alerts: { webhooks: [] },
       console: {
         enabled: false,
         issuer: '',
@@ -1288,6 +1289,36 @@ describe('parseConfig: approvals and the console', () => {
         console: { enabled: true, issuer: 'http://idp.example.com', client_id: 'c' },
       }),
     ).toContain('console.issuer: http is refused unless console.allow_insecure_http is true');
+  });
+
+  it('alerts.webhooks: headers by reference, a plain secret refused', () => {
+    const config = parseConfig(
+      {
+        ...minimal(),
+        alerts: {
+          webhooks: [
+            { url: 'https://alerts.example.com/in', headers: { Authorization: 'env:ALERT_TOKEN' } },
+          ],
+        },
+      },
+      BASE_DIR,
+    );
+    expect(config.alerts.webhooks).toEqual([
+      {
+        url: 'https://alerts.example.com/in',
+        format: 'json',
+        headers: { Authorization: { kind: 'env', name: 'ALERT_TOKEN' } },
+        timeoutMs: 5000,
+      },
+    ]);
+    expect(
+      refusal({
+        ...minimal(),
+        alerts: {
+          webhooks: [{ url: 'https://a.example.com', headers: { Authorization: 'Bearer x' } }],
+        },
+      }),
+    ).toContain('alerts.webhooks.0.headers.Authorization');
   });
 
   it('caps the default timeout at max_timeout_s and reads webhook headers by reference', () => {

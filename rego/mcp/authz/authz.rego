@@ -16,8 +16,8 @@
 #                         the instructions) may show
 #     hidden              set of catalog ids a list must not show
 #   and optionally the obligation sets require_approval, rate_limit,
-#   credential, redact, terminate_session, label_session (result actions)
-#   and, for session/open, session_ttl_s.
+#   credential, redact, terminate_session, label_session (result actions),
+#   throttle, alert, step_up and, for session/open, session_ttl_s.
 #
 #   Actions of the gateway's admin API (admin/...) have no session and no
 #   purpose: data.mcp.admin alone decides them, and no purpose policy or
@@ -28,7 +28,9 @@
 package mcp.authz
 
 import data.mcp.admin
+import data.mcp.lib.behaviour
 import data.mcp.lib.findings
+import data.mcp.lib.flow
 import data.mcp.lib.text
 import data.mcp.lib.tools
 import data.mcp.lib.trust
@@ -291,6 +293,16 @@ input_denials contains reason if {
 	some reason in trust.call_denials(_require_pinned, session_purpose)
 }
 
+# Data flow across the session's calls (mcp.lib.flow) and its behaviour
+# (mcp.lib.behaviour), for every purpose.
+input_denials contains reason if {
+	some reason in flow.denials
+}
+
+input_denials contains reason if {
+	some reason in behaviour.denials
+}
+
 # Two policies claiming one purpose (two packages, two profiles, or a package
 # and a profile) is a packaging mistake; refusing beats guessing which one
 # the security team meant. To add Rego rules to a profile, use `extends`.
@@ -397,7 +409,55 @@ obligations := object.union(_obligations, {"session_ttl_s": _least(_ttl_values)}
 	input.action == "session/open"
 } else := object.union(_obligations, {"label_session": sort(_labels)}) if {
 	findings.is_result_action
+} else := object.union(_obligations, _continuous) if {
+	count(_continuous) > 0
 } else := _obligations
+
+# What continuous verification adds to a call's decision, each only when
+# some rule asks for it (so that other decisions keep their shape): the
+# labels of what the call returns (once it is allowed), a throttle, an
+# alert, a step-up.
+_continuous := {key: value |
+	some key, value in {
+		"label_session": sort(flow.source_labels),
+		"throttle": _first(_throttle),
+		"alert": sort(_alert),
+		"step_up": _first(_step_up),
+	}
+	_wanted(key, value)
+}
+
+# The behaviour rules' throttle, alerts and step-up, and any a purpose adds.
+_throttle := behaviour.throttle | {v |
+	some name in _rego_parts
+	some v in purposes[name].throttle
+}
+
+_alert := behaviour.alerts | {v |
+	some name in _rego_parts
+	some v in purposes[name].alert
+	is_string(v)
+}
+
+_step_up := behaviour.step_up | {v |
+	some name in _rego_parts
+	some v in purposes[name].step_up
+}
+
+_wanted("label_session", value) if {
+	allow
+	count(value) > 0
+}
+
+_wanted(key, value) if {
+	key in {"alert"}
+	count(value) > 0
+}
+
+_wanted(key, value) if {
+	key in {"throttle", "step_up"}
+	value != null
+}
 
 _obligations := {
 	"require_approval": _first(_require_approval),
@@ -413,7 +473,7 @@ _obligations := {
 _require_approval := {v |
 	some name in _rego_parts
 	some v in purposes[name].require_approval
-}
+} | flow.approvals
 
 _rate_limit := {v |
 	some name in _rego_parts
@@ -433,7 +493,7 @@ _redact := {v |
 _terminate_session := {v |
 	some name in _rego_parts
 	some v in purposes[name].terminate_session
-}
+} | behaviour.terminate
 
 _labels := findings.types | {v |
 	some name in _rego_parts
