@@ -2,11 +2,12 @@
 // inspection and by the tool-description scan; each turns findings into facts its own way.
 import { byPosition, SEVERITIES, type TextFinding } from './finding.js';
 import { detectHiddenUnicode } from './hidden-unicode.js';
-import { detectPhrases } from './phrases.js';
+import { detectPhrases, type PhrasePrescan } from './phrases.js';
 
 export { excerpt } from './characters.js';
 export { detectHiddenUnicode } from './hidden-unicode.js';
-export { detectPhrases, PHRASE_RULES } from './phrases.js';
+export { detectPhrases, PHRASE_RULES, PHRASE_TRIGGERS, type PhrasePrescan } from './phrases.js';
+export { LiteralHits, LiteralSet } from './literals.js';
 export { normalizeForMatching } from './normalize.js';
 export {
   byPosition,
@@ -23,6 +24,12 @@ export interface ScanTextOptions {
   readonly perDetector?: number;
   /** At most this many findings in all (default 100), the first by position. */
   readonly maxFindings?: number;
+  /**
+   * The caller's one-pass prescan of the text (or of the text it is a slice of), with
+   * PHRASE_TRIGGERS among its groups: a plain text has no hidden Unicode, and phrase rules
+   * whose triggers do not occur are not run.
+   */
+  readonly prescan?: PhrasePrescan;
 }
 
 /**
@@ -32,8 +39,9 @@ export interface ScanTextOptions {
 export function scanText(text: string, options: ScanTextOptions = {}): TextFinding[] {
   const perDetector = options.perDetector ?? 20;
   const maxFindings = options.maxFindings ?? 100;
-  const found = detectHiddenUnicode(text);
-  const phrases = detectPhrases(text, perDetector);
+  const plain = options.prescan?.hits.plain === true;
+  const found = plain ? [] : detectHiddenUnicode(text);
+  const phrases = detectPhrases(text, perDetector, options.prescan);
   // Most texts have nothing: no sorting or dedup to pay for.
   if (found.length === 0 && phrases.length === 0) return [];
   const hidden = limitPerDetector(found, perDetector);

@@ -5,7 +5,8 @@
 // not hide a phrase. Every pattern is linear: no nested quantifiers, every gap bounded.
 import { excerpt } from './characters.js';
 import type { Severity, TextFinding, TextFindingType } from './finding.js';
-import { normalizeForMatching, originalSpan } from './normalize.js';
+import { LiteralSet, type LiteralHits } from './literals.js';
+import { normalizeForMatching, normalizePlain, originalSpan } from './normalize.js';
 
 /** The shortest text any rule below can match. */
 const SHORTEST_MATCH = 8;
@@ -18,6 +19,11 @@ interface PhraseRule {
   readonly message: string;
   /** A stronger severity for some matches (e.g. a send whose object is a secret). */
   readonly escalate?: (match: string) => Severity | undefined;
+  /**
+   * Every match of `pattern` contains one of these (in the normalized text): where none
+   * occurs, the rule is not run. Keep them in step with the pattern.
+   */
+  readonly triggers: readonly string[];
 }
 
 /** Files whose contents are credentials or keys, with the rest of the path after them. */
@@ -27,10 +33,47 @@ const SECRET_FILE_PATTERN =
   String.raw`\.npmrc\b|\.pypirc\b|\.git-credentials\b|\.docker/config\.json|\.kube/config\b|` +
   String.raw`\.gnupg\b|\bmcp\.json\b|\bclaude_desktop_config\.json\b|\.(?:bash|zsh)_history\b`;
 const SECRET_FILE = String.raw`(?:${SECRET_FILE_PATTERN})[\w./-]{0,200}`;
+/** What every alternative of SECRET_FILE_PATTERN contains. */
+const SECRET_FILE_TRIGGERS = [
+  '.ssh',
+  'id_rsa',
+  'id_dsa',
+  'id_ecdsa',
+  'id_ed25519',
+  '.aws/credentials',
+  '.env',
+  '/etc/passwd',
+  '/etc/shadow',
+  '/etc/sudoers',
+  '.netrc',
+  '.npmrc',
+  '.pypirc',
+  '.git-credentials',
+  '.docker/config.json',
+  '.kube/config',
+  '.gnupg',
+  'mcp.json',
+  'claude_desktop_config.json',
+  '.bash_history',
+  '.zsh_history',
+];
 
 /** What a send or include is of, when it is something that must not leave. */
 const SECRET_OBJECT =
   /\b(?:conversation|chat|history|messages?|system prompt|contents?|files?|keys?|tokens?|credentials?|secrets?|passwords?|cookies?|environment|env vars?|ssh|documents?|data|context)\b/;
+
+/** The names a model is addressed by. */
+const MODEL_NAMES = [
+  'ai',
+  'assistant',
+  'llm',
+  'language model',
+  'claude',
+  'chatgpt',
+  'gpt',
+  'gemini',
+  'copilot',
+];
 
 const INSTRUCTION_TAG =
   'important|system|instructions?|secret|hidden|admin|critical|assistant|ai|llm|model|prompt';
@@ -46,6 +89,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     severity: 'high',
     pattern: new RegExp(String.raw`<\s*(?:${INSTRUCTION_TAG})\b[^<>]{0,40}>`, 'g'),
     message: 'a tag that marks instructions for the model',
+    triggers: ['<'],
   },
   {
     detector: 'instruction.override',
@@ -58,6 +102,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
       'g',
     ),
     message: 'an instruction to ignore earlier instructions',
+    triggers: ['ignore', 'disregard', 'forget', 'override', 'bypass', 'skip'],
   },
   {
     detector: 'instruction.role_change',
@@ -66,6 +111,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     pattern:
       /\b(?:from now on,? you|new instructions?\s?:|you are now (?:a|an|in|the)\b|act as (?:a|an) (?:different|new|unrestricted)\b)/g,
     message: 'an attempt to give the model new instructions or a new role',
+    triggers: ['from now on', 'new instruction', 'you are now', 'act as'],
   },
   {
     detector: 'instruction.conceal',
@@ -84,6 +130,15 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
       'g',
     ),
     message: 'an instruction to hide something from the user',
+    triggers: [
+      'user',
+      't mention',
+      't reveal',
+      't say',
+      'never mention',
+      'never reveal',
+      'never say',
+    ],
   },
   {
     detector: 'instruction.precondition',
@@ -92,14 +147,28 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     pattern:
       /\b(?:before|prior to)\s(?:using|calling|invoking|running|executing)\s(?:this|the|any|each|every)\s(?:[\w-]{1,30}\s)?tools?\b|\byou\s(?:must|need to|have to)\s(?:first|always)\s(?:call|read|run|invoke|use|send|fetch)\b/g,
     message: 'a step the model is told to take before using a tool',
+    triggers: [
+      ...['using', 'calling', 'invoking', 'running', 'executing'].flatMap((verb) => [
+        `before ${verb}`,
+        `prior to ${verb}`,
+      ]),
+      'must first',
+      'must always',
+      'to first',
+      'to always',
+    ],
   },
   {
     detector: 'instruction.address_model',
     type: 'model_instruction',
     severity: 'medium',
-    pattern:
-      /\b(?:ai|assistant|llm|language model|claude|chatgpt|gpt|gemini|copilot)\s?[,:]?\s(?:you\s)?(?:must|shall|have to|are required to|are instructed to)\b/g,
+    pattern: new RegExp(
+      String.raw`\b(?:${MODEL_NAMES.join('|')})\s?[,:]?\s(?:you\s)?(?:must|shall|have to|are required to|are instructed to)\b`,
+      'g',
+    ),
     message: 'an instruction addressed to the model',
+    // The name and what follows it (`\s?[,:]?\s`): a word ending in "ai" is rare.
+    triggers: MODEL_NAMES.flatMap((name) => [`${name} `, `${name},`, `${name}:`]),
   },
   {
     detector: 'instruction.read_secret',
@@ -110,6 +179,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
       'g',
     ),
     message: 'an instruction to read or pass on a file that holds secrets',
+    triggers: SECRET_FILE_TRIGGERS,
   },
   {
     detector: 'path.secret_file',
@@ -117,6 +187,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     severity: 'medium',
     pattern: new RegExp(SECRET_FILE, 'g'),
     message: 'a reference to a file that holds secrets',
+    triggers: SECRET_FILE_TRIGGERS,
   },
   {
     detector: 'exfiltration.send',
@@ -125,6 +196,23 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     pattern:
       /\b(?:sends?|posts?|uploads?|forwards?|transmits?|exfiltrates?|leaks?|e?mails?|submits?|reports?|copy|copies)\s(?:it|them|this|that|everything|all(?:\sof\s(?:it|them|the\s[^.!?\n]{1,40}?))?|(?:the|a|any|your)\s[^.!?\n]{1,40}?)\sto\s(?:https?:\/\/|(?:the\s)?(?:following|this|our|my|an?\sexternal|an?\sremote)\s(?:url|address|email|endpoint|server|webhook|site)|[\w.+-]{1,64}@[\w-]{1,63}\.[\w.]{2,})/g,
     message: 'an instruction to send data to an outside address',
+    triggers: [
+      ...[
+        'send',
+        'post',
+        'upload',
+        'forward',
+        'transmit',
+        'exfiltrate',
+        'leak',
+        'mail',
+        'submit',
+      ].flatMap((verb) => [`${verb} `, `${verb}s `]),
+      'report ',
+      'reports ',
+      'copy ',
+      'copies ',
+    ],
     escalate: (match) => (SECRET_OBJECT.test(match) ? 'high' : undefined),
   },
   {
@@ -134,6 +222,22 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     pattern:
       /\b(?:include|put|pass|add|append|embed|insert|place|provide|encode)\s(?:the\s|all\s|any\s)?(?:full\s|entire\s|complete\s|whole\s)?(?:contents?\sof\s[^.!?\n]{1,60}?|conversation(?:\shistory)?|chat\shistory|system\sprompt|previous\smessages|api\skeys?|(?:access\s)?tokens?|credentials?|secrets?|passwords?|private\skeys?|environment\svariables|ssh\skeys?)\s(?:in|into|as|inside)\s(?:the\s|this\s|a\s)?['"`]?[\w-]{1,40}['"`]?\s?(?:parameter|argument|field|param|property|variable)\b/g,
     message: 'an instruction to pass secret data through a tool parameter',
+    // What is to be passed: rarer in ordinary text than the parameter words.
+    triggers: [
+      'content',
+      'conversation',
+      'chat history',
+      'system prompt',
+      'previous messages',
+      'api key',
+      'token',
+      'credential',
+      'secret',
+      'password',
+      'private key',
+      'environment variables',
+      'ssh key',
+    ],
   },
   {
     detector: 'exfiltration.markdown_image',
@@ -141,6 +245,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     severity: 'high',
     pattern: /!\[[^\]\n]{0,200}\]\(\s?https?:\/\/[^)\s]{1,2048}[?&=][^)\s]{0,2048}\)/g,
     message: 'a Markdown image whose address carries data (rendering it sends the data)',
+    triggers: ['!['],
   },
   {
     detector: 'url.http',
@@ -148,6 +253,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     severity: 'low',
     pattern: /\b(?:https?|ftp|wss?):\/\/[^\s<>"'`)\]]{1,2048}/g,
     message: 'a URL',
+    triggers: ['://'],
   },
   {
     detector: 'url.data',
@@ -155,16 +261,56 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     severity: 'medium',
     pattern: /\bdata:[\w/+.-]{1,100};base64,/g,
     message: 'an embedded data: URL',
+    triggers: ['data:'],
   },
 ];
 
-/** Every phrase finding in `text` (original offsets), rule by rule, at most `perRule` each. */
-export function detectPhrases(text: string, perRule = Number.POSITIVE_INFINITY): TextFinding[] {
+/** The rules' triggers, one group per rule (by index in PHRASE_RULES). */
+export const PHRASE_TRIGGERS: readonly (readonly string[])[] = PHRASE_RULES.map((r) => r.triggers);
+
+const PHRASE_LITERALS = new LiteralSet(PHRASE_TRIGGERS);
+
+/**
+ * Which rules can match, from a prescan of the original text: valid only for plain text
+ * (LiteralHits.plain), where the normalized text is the original in lower case with
+ * whitespace runs as one space, so a trigger occurs in one exactly when in the other.
+ */
+export interface PhrasePrescan {
+  readonly hits: LiteralHits;
+  /** Where PHRASE_TRIGGERS' groups start among the prescan's groups. */
+  readonly firstGroup: number;
+  /** The part of the prescanned text `text` is, when it is a slice of it. */
+  readonly from?: number;
+  readonly to?: number;
+}
+
+/**
+ * Every phrase finding in `text` (original offsets), rule by rule, at most `perRule` each.
+ * A rule runs only where one of its triggers occurs: `prescan` says which (plain text), or
+ * the normalized text is scanned for them here.
+ */
+export function detectPhrases(
+  text: string,
+  perRule = Number.POSITIVE_INFINITY,
+  prescan?: PhrasePrescan,
+): TextFinding[] {
   // No rule matches fewer characters than this ("<system>", "http://x").
   if (text.length < SHORTEST_MATCH) return [];
-  const normalized = normalizeForMatching(text);
+  let fired: ((rule: number) => boolean) | undefined;
+  if (prescan?.hits.plain === true) {
+    const { hits, firstGroup, from = 0, to = Number.MAX_SAFE_INTEGER } = prescan;
+    fired = (rule) => hits.has(firstGroup + rule, from, to);
+    if (!PHRASE_RULES.some((_, rule) => hits.has(firstGroup + rule, from, to))) return [];
+  }
+  const normalized = fired === undefined ? normalizeForMatching(text) : normalizePlain(text);
+  if (fired === undefined) {
+    const hits = PHRASE_LITERALS.scan(normalized.text);
+    fired = (rule) => hits.has(rule);
+  }
+  const runs = fired;
   const findings: TextFinding[] = [];
-  for (const rule of PHRASE_RULES) {
+  PHRASE_RULES.forEach((rule, index) => {
+    if (!runs(index)) return;
     // exec with lastIndex, not matchAll: matchAll copies the RegExp on every call, which
     // cost more than the matching itself on the many short texts of a catalog.
     const pattern = rule.pattern;
@@ -190,6 +336,6 @@ export function detectPhrases(text: string, perRule = Number.POSITIVE_INFINITY):
         message: rule.message,
       });
     }
-  }
+  });
   return findings;
 }
