@@ -43,10 +43,14 @@ export function injectedInstructions(): TextDetector {
     limit: number,
     prescan: Prescan | undefined,
   ): void => {
-    const options =
-      prescan === undefined ? {} : { prescan: { ...prescan, from: base, to: base + text.length } };
+    const options = {
+      types: INJECTION_TYPES,
+      ...(prescan === undefined
+        ? {}
+        : { prescan: { ...prescan, from: base, to: base + text.length } }),
+    };
     for (const f of scanText(text, options)) {
-      if (!INJECTION_TYPES.has(f.type) || f.offset >= limit) continue;
+      if (f.offset >= limit) continue;
       out.push({
         type: 'injection',
         detector: `injection.${f.detector}`,

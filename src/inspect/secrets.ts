@@ -81,6 +81,35 @@ function secretlintDetector(ruleId: string): string {
 
 type LintOptions = Parameters<typeof lintSource>[0]['options'];
 
+/**
+ * The gate in front of secretlint: whether one of the included rules' gates opens on a
+ * text (from the walker's prescan when given, else scanning for the literals here).
+ */
+export function secretlintGate(names: readonly string[] = Object.keys(SECRETLINT_GATES)): {
+  triggers: readonly (readonly string[])[];
+  opens(text: string, prescan?: Prescan): boolean;
+} {
+  const gates = names.flatMap((name) => SECRETLINT_GATES[name] ?? []);
+  // Group 0: literals that open the gate on their own; then one group per gate with a
+  // pattern, checked only where its literal occurs.
+  const literals = gates.filter((g): g is string => typeof g === 'string');
+  const checked = gates.filter((g) => typeof g !== 'string');
+  const patterns = checked.map((g) => new RegExp(g.pattern, 'i'));
+  const triggers = [literals, ...checked.map((g) => [g.literal])];
+  let own: LiteralSet | undefined;
+  return {
+    triggers,
+    opens(text: string, prescan?: Prescan): boolean {
+      const { hits, firstGroup } = prescan ?? {
+        hits: (own ??= new LiteralSet(triggers)).scan(text),
+        firstGroup: 0,
+      };
+      if (hits.has(firstGroup)) return true;
+      return patterns.some((pattern, i) => hits.has(firstGroup + 1 + i) && pattern.test(text));
+    },
+  };
+}
+
 /** secretlint's recommended rules (but the excluded ones), behind their gates. */
 export function secretlintRules(): TextDetector {
   const included = recommendedRules.filter(
@@ -91,25 +120,9 @@ export function secretlintRules(): TextDetector {
     maskSecrets: true,
     noPhysicFilePath: true,
   };
-  const gates = included.flatMap(
-    (rule) => SECRETLINT_GATES[rule.meta.id.slice(RULE_PREFIX.length)] ?? [],
-  );
-  // Group 0: literals that open the gate on their own; then one group per gate with a
-  // pattern, checked only where its literal occurs.
-  const literals = gates.filter((g): g is string => typeof g === 'string');
-  const checked = gates.filter((g) => typeof g !== 'string');
-  const patterns = checked.map((g) => new RegExp(g.pattern, 'i'));
-  const triggers = [literals, ...checked.map((g) => [g.literal])];
-  /** The same gates for a caller without the walker's prescan. */
-  let own: LiteralSet | undefined;
-  const open = (text: string, prescan: Prescan | undefined): boolean => {
-    const { hits, firstGroup } = prescan ?? {
-      hits: (own ??= new LiteralSet(triggers)).scan(text),
-      firstGroup: 0,
-    };
-    if (hits.has(firstGroup)) return true;
-    return patterns.some((pattern, i) => hits.has(firstGroup + 1 + i) && pattern.test(text));
-  };
+  const gate = secretlintGate(included.map((rule) => rule.meta.id.slice(RULE_PREFIX.length)));
+  const triggers = gate.triggers;
+  const open = (text: string, prescan: Prescan | undefined): boolean => gate.opens(text, prescan);
   return {
     name: 'secretlint (recommended rules)',
     triggers,
@@ -148,7 +161,44 @@ const PLACEHOLDER =
  * getPassword()` and `password: string` are code, not secrets.
  */
 const ENV_LINE =
-  /^[ \t]*(?:export[ \t]+)?([A-Z][A-Z0-9_]*)[ \t]*=[ \t]*(["']?)([^\s"'#]{6,512})\2[ \t]*(?:#.*)?$/gm;
+  /^[ \t]*(?:export[ \t]+)?([A-Z][A-Z0-9_]*)[ \t]*=[ \t]*(["']?)([^\s"'#]{6,512})\2[ \t]*(?:#.*)?$/my;
+
+/** What ends a line for `^` and `$` with the `m` flag. */
+const LINE_BREAKS = ['\n', '\r', '\u2028', '\u2029'];
+
+/**
+ * Every ENV_LINE match, as a global search would find them: a match is one whole line
+ * holding a `=`, so the pattern runs (sticky) at the start of each such line only, not at
+ * every position. Line breaks and `=` are found with indexOf, each searched forward once.
+ */
+export function envLines(text: string): RegExpExecArray[] {
+  const out: RegExpExecArray[] = [];
+  const nextBreak = LINE_BREAKS.map((b) => text.indexOf(b));
+  let lineStart = 0;
+  for (let eq = text.indexOf('='); eq !== -1;) {
+    // The line `eq` is on: move past every break before it.
+    for (;;) {
+      let first = -1;
+      for (const at of nextBreak)
+        if (at !== -1 && at < eq && (first === -1 || at < first)) first = at;
+      if (first === -1) break;
+      lineStart = first + 1;
+      for (let b = 0; b < LINE_BREAKS.length; b++) {
+        if (nextBreak[b] !== -1 && (nextBreak[b] as number) < lineStart) {
+          nextBreak[b] = text.indexOf(LINE_BREAKS[b] as string, lineStart);
+        }
+      }
+    }
+    ENV_LINE.lastIndex = lineStart;
+    const m = ENV_LINE.exec(text);
+    if (m !== null) out.push(m);
+    // One match at most per line: go on after the line's end.
+    let lineEnd = text.length;
+    for (const at of nextBreak) if (at !== -1 && at < lineEnd) lineEnd = at;
+    eq = text.indexOf('=', lineEnd);
+  }
+  return out;
+}
 const QUOTED_VALUE =
   /(["']?)([A-Za-z][\w.-]{0,63})\1[ \t]*(?::|=)[ \t]*(["'])([^\s"'\\]{8,512})\3/y;
 /** What every QUOTED_VALUE match holds: its `:` or `=`, then a quote. */
@@ -164,7 +214,7 @@ const LETTER = /[A-Za-z]/;
  * separator has one candidate start, the leftmost a global search could find there, and
  * the pattern runs (sticky) at that start only.
  */
-function quotedValues(text: string): RegExpExecArray[] {
+export function quotedValues(text: string): RegExpExecArray[] {
   const out: RegExpExecArray[] = [];
   let searchedTo = 0; // where the previous match ended: no match starts before
   QUOTED_SEPARATOR.lastIndex = 0;
@@ -227,7 +277,7 @@ function assignmentMatches(text: string, fired: (group: number) => boolean): Tex
     });
   };
   if (fired(ENV)) {
-    for (const m of text.matchAll(ENV_LINE)) {
+    for (const m of envLines(text)) {
       const [line, name = '', , value = ''] = m;
       add(name, value, m.index + line.lastIndexOf(value));
     }
@@ -292,7 +342,7 @@ for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+
  * those are looked at, and a run is measured only from one of them (about a quarter of
  * the characters of prose are read, instead of the pattern trying every position).
  */
-function tokenRuns(text: string): RegExpExecArray[] {
+export function tokenRuns(text: string): RegExpExecArray[] {
   const out: RegExpExecArray[] = [];
   const units = codeUnits(text);
   const isToken = (i: number): boolean => {

@@ -1,6 +1,6 @@
 // The shared text detectors: pure functions over one string, no I/O. Used by the output
 // inspection and by the tool-description scan; each turns findings into facts its own way.
-import { byPosition, SEVERITIES, type TextFinding } from './finding.js';
+import { byPosition, SEVERITIES, type TextFinding, type TextFindingType } from './finding.js';
 import { detectHiddenUnicode } from './hidden-unicode.js';
 import { detectPhrases, type PhrasePrescan } from './phrases.js';
 
@@ -30,6 +30,11 @@ export interface ScanTextOptions {
    * whose triggers do not occur are not run.
    */
   readonly prescan?: PhrasePrescan;
+  /**
+   * Only findings of these types are returned (the others still count towards the limits,
+   * as without this option, but get no excerpt).
+   */
+  readonly types?: ReadonlySet<TextFindingType>;
 }
 
 /**
@@ -41,12 +46,19 @@ export function scanText(text: string, options: ScanTextOptions = {}): TextFindi
   const maxFindings = options.maxFindings ?? 100;
   const plain = options.prescan?.hits.plain === true;
   const found = plain ? [] : detectHiddenUnicode(text);
-  const phrases = detectPhrases(text, perDetector, options.prescan);
+  const types = options.types;
+  const phrases = detectPhrases(
+    text,
+    perDetector,
+    options.prescan,
+    types === undefined ? undefined : (type) => types.has(type),
+  );
   // Most texts have nothing: no sorting or dedup to pay for.
   if (found.length === 0 && phrases.length === 0) return [];
   const hidden = limitPerDetector(found, perDetector);
   const all = withoutCovered([...hidden, ...phrases]).sort(byPosition);
-  return all.length > maxFindings ? all.slice(0, maxFindings) : all;
+  const kept = all.length > maxFindings ? all.slice(0, maxFindings) : all;
+  return types === undefined ? kept : kept.filter((f) => types.has(f.type));
 }
 
 /**

@@ -152,33 +152,57 @@ export class LiteralSet {
     this.endLength = endLength;
   }
 
-  /** One pass over `text`. */
+  /** One pass over `text`, in chunks that stay in the processor's cache. */
   scan(text: string): LiteralHits {
     const firstStart = new Int32Array(this.groups).fill(-1);
     const lastEnd = new Int32Array(this.groups).fill(-1);
-    const plain = run(
-      this.table,
-      this.brokenRow,
-      this.ends,
-      this.endLength,
-      codeUnits(text),
-      firstStart,
-      lastEnd,
-    );
-    return new LiteralHits(plain, firstStart, lastEnd);
+    // [row, plain (1/0)]: carried from one chunk to the next.
+    const carry = new Int32Array([0, 1]);
+    for (let base = 0; base < text.length; base += CHUNK) {
+      const chunk = base === 0 && text.length <= CHUNK ? text : text.slice(base, base + CHUNK);
+      run(
+        this.table,
+        this.brokenRow,
+        this.ends,
+        this.endLength,
+        codeUnits(chunk),
+        base,
+        carry,
+        firstStart,
+        lastEnd,
+      );
+    }
+    return new LiteralHits(carry[1] === 1, firstStart, lastEnd);
   }
 }
 
+/** Code units scanned at a time: 128 KB of them. */
+const CHUNK = 64 * 1024;
+
 /**
- * The string's UTF-16 code units as a typed array. The loop reads them from there, not
- * with charCodeAt: in a process that has subclassed String (ioredis does, for RESP3
- * verbatim strings), V8's optimized charCodeAt loops were measured 4-7 times slower,
- * typed-array reads not at all. The copy costs about 2 µs per 10 KB.
+ * The string's UTF-16 code units as a typed array, valid until the next call (one buffer
+ * is reused: scans are synchronous). Loops read them from there, not with charCodeAt: in a
+ * process that has subclassed String (ioredis does, for RESP3 verbatim strings), V8's
+ * optimized charCodeAt loops were measured 4-7 times slower, typed-array reads not at all.
+ * The copy costs about 1 µs per 10 KB.
  */
 export function codeUnits(text: string): Uint16Array {
-  const bytes = Buffer.from(text, 'utf16le');
-  return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1);
+  const bytes = text.length * 2;
+  if (bytes > SCRATCH_MAX) {
+    const own = Buffer.from(text, 'utf16le');
+    return new Uint16Array(own.buffer, own.byteOffset, own.length >> 1);
+  }
+  if (scratch.length < bytes) scratch = Buffer.allocUnsafeSlow(Math.max(bytes, scratch.length * 2));
+  scratch.write(text, 0, 'utf16le');
+  return new Uint16Array(scratch.buffer, scratch.byteOffset, text.length);
 }
+
+/**
+ * Texts up to 4 M code units (the default guardrails.inspection.max_bytes of ASCII) share
+ * one buffer, grown to the longest text seen; longer ones get their own.
+ */
+const SCRATCH_MAX = 8 * 1024 * 1024;
+let scratch = Buffer.allocUnsafeSlow(64 * 1024);
 
 /** The scan's loop, on its own so that it is optimized as one tight function. */
 function run(
@@ -187,12 +211,14 @@ function run(
   ends: ReadonlyArray<readonly number[]>,
   endLength: Int32Array,
   units: Uint16Array,
+  base: number,
+  carry: Int32Array,
   firstStart: Int32Array,
   lastEnd: Int32Array,
-): boolean {
+): void {
   const length = units.length;
-  let plain = true;
-  let row = 0;
+  let row = carry[0] as number;
+  let plain = carry[1] === 1;
   for (let i = 0; i < length; i += 1) {
     const unit = units[i] as number;
     if (unit >= ALPHABET) {
@@ -211,11 +237,13 @@ function run(
       continue;
     }
     const state = row >> 7; // row / ALPHABET
-    const start = Math.max(0, i + 1 - (endLength[state] as number));
+    const end = base + i + 1;
+    const start = Math.max(0, end - (endLength[state] as number));
     for (const g of ends[state] as readonly number[]) {
       if ((firstStart[g] as number) === -1) firstStart[g] = start;
-      lastEnd[g] = i + 1;
+      lastEnd[g] = end;
     }
   }
-  return plain;
+  carry[0] = row;
+  carry[1] = plain ? 1 : 0;
 }

@@ -6,7 +6,12 @@
 import { excerpt } from './characters.js';
 import type { Severity, TextFinding, TextFindingType } from './finding.js';
 import { LiteralSet, type LiteralHits } from './literals.js';
-import { normalizeForMatching, normalizePlain, originalSpan } from './normalize.js';
+import {
+  normalizeForMatching,
+  normalizePlain,
+  originalSpan,
+  type NormalizedText,
+} from './normalize.js';
 
 /** The shortest text any rule below can match. */
 const SHORTEST_MATCH = 8;
@@ -24,6 +29,17 @@ interface PhraseRule {
    * occurs, the rule is not run. Keep them in step with the pattern.
    */
   readonly triggers: readonly string[];
+  /**
+   * In plain ASCII text, every match also contains one of these: the rule runs only where
+   * both occur. (Not used on other text: "don’t" has no ASCII apostrophe.)
+   */
+  readonly alsoOneOf?: readonly string[];
+  /**
+   * The pattern matches no whitespace and looks at most one character around a match: in
+   * plain text it matches the lower-case original as it matches the normalized text (which
+   * differs only in whitespace runs), at the same offsets, so it runs without normalizing.
+   */
+  readonly spaceFree?: true;
 }
 
 /** Files whose contents are credentials or keys, with the rest of the path after them. */
@@ -89,7 +105,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     severity: 'high',
     pattern: new RegExp(String.raw`<\s*(?:${INSTRUCTION_TAG})\b[^<>]{0,40}>`, 'g'),
     message: 'a tag that marks instructions for the model',
-    triggers: ['<'],
+    triggers: INSTRUCTION_TAG.split('|').flatMap((tag) => [`<${tag}`, `< ${tag}`]),
   },
   {
     detector: 'instruction.override',
@@ -139,6 +155,8 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
       'never reveal',
       'never say',
     ],
+    // The negation, `without`, or `keep`/`hide` every alternative starts with.
+    alsoOneOf: ['not ', "n't ", 'dont ', 'never ', 'shouldnt ', 'without ', 'keep ', 'hide '],
   },
   {
     detector: 'instruction.precondition',
@@ -187,6 +205,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     severity: 'medium',
     pattern: new RegExp(SECRET_FILE, 'g'),
     message: 'a reference to a file that holds secrets',
+    spaceFree: true,
     triggers: SECRET_FILE_TRIGGERS,
   },
   {
@@ -238,6 +257,18 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
       'environment variables',
       'ssh key',
     ],
+    alsoOneOf: [
+      'include',
+      'put',
+      'pass',
+      'add',
+      'append',
+      'embed',
+      'insert',
+      'place',
+      'provide',
+      'encode',
+    ].map((verb) => `${verb} `),
   },
   {
     detector: 'exfiltration.markdown_image',
@@ -253,6 +284,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     severity: 'low',
     pattern: /\b(?:https?|ftp|wss?):\/\/[^\s<>"'`)\]]{1,2048}/g,
     message: 'a URL',
+    spaceFree: true,
     triggers: ['://'],
   },
   {
@@ -261,12 +293,19 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     severity: 'medium',
     pattern: /\bdata:[\w/+.-]{1,100};base64,/g,
     message: 'an embedded data: URL',
+    spaceFree: true,
     triggers: ['data:'],
   },
 ];
 
-/** The rules' triggers, one group per rule (by index in PHRASE_RULES). */
-export const PHRASE_TRIGGERS: readonly (readonly string[])[] = PHRASE_RULES.map((r) => r.triggers);
+/**
+ * The rules' triggers as groups of literals: for rule i, group 2i its triggers and group
+ * 2i + 1 its alsoOneOf (empty when it has none).
+ */
+export const PHRASE_TRIGGERS: readonly (readonly string[])[] = PHRASE_RULES.flatMap((r) => [
+  r.triggers,
+  r.alsoOneOf ?? [],
+]);
 
 const PHRASE_LITERALS = new LiteralSet(PHRASE_TRIGGERS);
 
@@ -293,46 +332,52 @@ export function detectPhrases(
   text: string,
   perRule = Number.POSITIVE_INFINITY,
   prescan?: PhrasePrescan,
+  excerptOf: (type: TextFindingType) => boolean = () => true,
 ): TextFinding[] {
   // No rule matches fewer characters than this ("<system>", "http://x").
   if (text.length < SHORTEST_MATCH) return [];
-  let fired: ((rule: number) => boolean) | undefined;
-  if (prescan?.hits.plain === true) {
+  let fired: (rule: number) => boolean;
+  let normalized: NormalizedText | undefined;
+  let lower: NormalizedText | undefined;
+  const plain = prescan?.hits.plain === true;
+  if (prescan !== undefined && plain) {
     const { hits, firstGroup, from = 0, to = Number.MAX_SAFE_INTEGER } = prescan;
-    fired = (rule) => hits.has(firstGroup + rule, from, to);
-    if (!PHRASE_RULES.some((_, rule) => hits.has(firstGroup + rule, from, to))) return [];
-  }
-  const normalized = fired === undefined ? normalizeForMatching(text) : normalizePlain(text);
-  if (fired === undefined) {
+    fired = (rule) =>
+      hits.has(firstGroup + 2 * rule, from, to) &&
+      (PHRASE_RULES[rule]?.alsoOneOf === undefined ||
+        hits.has(firstGroup + 2 * rule + 1, from, to));
+    if (!PHRASE_RULES.some((_, rule) => fired(rule))) return [];
+  } else {
+    normalized = normalizeForMatching(text);
     const hits = PHRASE_LITERALS.scan(normalized.text);
-    fired = (rule) => hits.has(rule);
+    fired = (rule) => hits.has(2 * rule);
   }
-  const runs = fired;
   const findings: TextFinding[] = [];
   PHRASE_RULES.forEach((rule, index) => {
-    if (!runs(index)) return;
+    if (!fired(index)) return;
+    const target =
+      plain && rule.spaceFree === true
+        ? (lower ??= { text: text.toLowerCase(), origin: undefined, originEnd: undefined })
+        : (normalized ??= normalizePlain(text));
     // exec with lastIndex, not matchAll: matchAll copies the RegExp on every call, which
     // cost more than the matching itself on the many short texts of a catalog.
     const pattern = rule.pattern;
     pattern.lastIndex = 0;
     let count = 0;
-    for (
-      let match = pattern.exec(normalized.text);
-      match !== null;
-      match = pattern.exec(normalized.text)
-    ) {
+    for (let match = pattern.exec(target.text); match !== null; match = pattern.exec(target.text)) {
       if (match[0].length === 0) pattern.lastIndex += 1;
       if (count >= perRule) break;
       count += 1;
       const from = match.index;
-      const [start, end] = originalSpan(normalized, from, from + match[0].length);
+      const [start, end] = originalSpan(target, from, from + match[0].length);
       findings.push({
         type: rule.type,
         detector: rule.detector,
         severity: rule.escalate?.(match[0]) ?? rule.severity,
         offset: start,
         length: end - start,
-        excerpt: excerpt(text, start, end),
+        // Only for findings the caller keeps: an excerpt costs more than the match.
+        excerpt: excerptOf(rule.type) ? excerpt(text, start, end) : '',
         message: rule.message,
       });
     }
