@@ -1,10 +1,9 @@
 // A RequestContext for stage and chain tests: a caller, and a session as the store loads it.
 import { Caller } from '../../../src/identity/caller.js';
 import type { Identity } from '../../../src/identity/identity.js';
-import { RequestContext } from '../../../src/pipeline/context.js';
-import type { PolicyAction } from '../../../src/policy/input.js';
+import { RequestContext, type ChainMethod } from '../../../src/pipeline/context.js';
 
-export function requestContext(action: PolicyAction = 'tools/call'): RequestContext {
+export function requestContext(action: ChainMethod = 'tools/call'): RequestContext {
   const caller = new Caller({ subject: 'u' } as Identity, undefined, 't');
   const session = {
     record: {
