@@ -14,6 +14,7 @@ import {
   GetPromptResultSchema,
   RELATED_TASK_META_KEY,
   TaskStatusNotificationSchema,
+  type CallToolResult,
   type Task,
 } from '@modelcontextprotocol/sdk/types.js';
 import { connectEngineer } from './support/client.js';
@@ -55,6 +56,13 @@ async function runAsTask(
     CreateTaskResultSchema,
   );
   return created.task;
+}
+
+/** Runs `name` as a task, waits for it to finish and fetches its result. */
+async function taskResult(client: Client, name: string): Promise<CallToolResult> {
+  const task = await runAsTask(client, name);
+  await finished(client, task.taskId);
+  return client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
 }
 
 async function finished(client: Client, taskId: string): Promise<Task> {
@@ -195,12 +203,7 @@ describe('a task’s result', () => {
   });
 
   it('has its addresses namespaced and its structured content checked, as a direct call', async () => {
-    const linked = await runAsTask(carol.client, 'tasks__linked');
-    await finished(carol.client, linked.taskId);
-    const result = await carol.client.experimental.tasks.getTaskResult(
-      linked.taskId,
-      CallToolResultSchema,
-    );
+    const result = await taskResult(carol.client, 'tasks__linked');
     expect(result.content).toContainEqual(
       expect.objectContaining({
         type: 'resource_link',
@@ -222,12 +225,7 @@ describe('a task’s result', () => {
   });
 
   it('is inspected and decided as the result of its call (tools/result, under that call)', async () => {
-    const leaky = await runAsTask(carol.client, 'tasks__leaky');
-    await finished(carol.client, leaky.taskId);
-    const result = await carol.client.experimental.tasks.getTaskResult(
-      leaky.taskId,
-      CallToolResultSchema,
-    );
+    const result = await taskResult(carol.client, 'tasks__leaky');
     expect(result.content).toEqual([{ type: 'text', text: 'deploy with [REDACTED:secret]' }]);
     const logged = await decisions();
     const call = logged.find((d) => d.input.tool?.id === 'tasks.leaky');

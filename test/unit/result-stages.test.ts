@@ -15,11 +15,10 @@ import { decideResult } from '../../src/pipeline/stages/decide-result.js';
 import { inspectResult } from '../../src/pipeline/stages/inspect-result.js';
 import { recordFindings } from '../../src/pipeline/stages/record-findings.js';
 import { PolicyHolder } from '../../src/policy/holder.js';
-import { buildInput } from '../../src/policy/input.js';
 import { MemoryStore } from '../../src/sessions/memory-store.js';
 import { RedisStore } from '../../src/sessions/redis-store.js';
 import { silentLogger } from '../../src/util/logger.js';
-import { requestContext } from './support/context.js';
+import { policyInput, requestContext } from './support/context.js';
 import { buildFixtureBundle } from './support/opa.js';
 
 const GITHUB_TOKEN = `ghp_${'aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3z5A'}`;
@@ -50,17 +49,7 @@ async function answered(
     ctx.session = { ...ctx.session, record: { ...ctx.session.record, purpose: options.purpose } };
   }
   ctx.target = TOOL as unknown as RequestContext['target'];
-  ctx.input = buildInput(
-    'tools/call',
-    {
-      identity: ctx.identity,
-      session: ctx.session,
-      protocolVersion: undefined,
-      gateway: { id: 'g', version: '0' },
-    },
-    undefined,
-    ctx.now,
-  );
+  ctx.input = policyInput(ctx, 'tools/call');
   ctx.decisionId = 'call-decision';
   ctx.result = { content: [{ type: 'text', text }] };
   await inspect.run(ctx);
