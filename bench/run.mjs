@@ -10,7 +10,7 @@
 //                                 writes its files, not timings): bench/results/smoke/
 //   --out DIR                     write somewhere else
 //   --only a,b                    run only these sections: decision, overhead, profile, peer,
-//                                 memory, scaling, guardrails, trust
+//                                 memory, scaling, guardrails, trust, telemetry
 //   --render FILE                 measure nothing: rewrite the report and charts from a results
 //                                 JSON (e.g. bench/results/latest.json) into --out or its folder
 //
@@ -65,6 +65,7 @@ const SECTIONS = [
   'scaling',
   'guardrails',
   'trust',
+  'telemetry',
 ];
 const ONLY = flags.only ? flags.only.split(',').map((s) => s.trim()) : SECTIONS;
 for (const s of ONLY) {
@@ -93,6 +94,15 @@ const P = SMOKE
       },
       profile: { sessions: 4, concurrency: 8, durationS: 0.5, warmupS: 0.2 },
       memory: { counts: [0, 20, 100], redisCounts: [0, 100], concurrency: 8 },
+      telemetry: {
+        sessions: 4,
+        warmCalls: 5,
+        concurrency: 8,
+        durationS: 0.5,
+        warmupS: 0.2,
+        rounds: 1,
+        rate: 100,
+      },
       scaling: {
         sessions: 2,
         warmCalls: 100,
@@ -148,6 +158,19 @@ const P = SMOKE
         maxWarmupS: 3,
       },
       memory: { counts: [0, 1000, 10000], redisCounts: [0, 1000, 10000], concurrency: 16 },
+      // Three gateways (telemetry off, metrics + tracing 100 %, metrics + tracing 1 %), each
+      // measured `rounds` times in turn, so drift on the machine hits all three alike.
+      telemetry: {
+        sessions: 32,
+        warmCalls: 100,
+        concurrency: 64,
+        durationS: 8,
+        warmupS: 2,
+        rounds: 2,
+        // Also a fixed rate the gateway keeps up with: its CPU time per call is the cost, less
+        // dependent on how much of its core the machine's other load leaves it.
+        rate: 300,
+      },
       scaling: {
         sessions: 8,
         // Calls per session before measuring (at least; history_limit when larger).
@@ -953,6 +976,129 @@ async function scalingSection(issuer) {
   };
 }
 
+/**
+ * What metrics and tracing cost: closed-loop throughput of tools/call with telemetry off,
+ * with metrics on and tracing at 100 % sampling, and with metrics on and tracing at 1 %,
+ * the spans exported over OTLP/HTTP to a sink in this process that accepts and discards
+ * them. Targets (issue 20): >= 90 % and >= 97 % of off, in the same run.
+ */
+async function telemetrySection(issuer) {
+  const t = P.telemetry;
+  const { createServer } = await import('node:http');
+  let exports = 0;
+  const sink = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      exports++;
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  const endpoint = `http://127.0.0.1:${sink.address().port}/v1/traces`;
+  const tracing = (ratio) => ({
+    metrics: { enabled: true, listen: { host: '127.0.0.1', port: 0 } },
+    tracing: {
+      enabled: true,
+      endpoint,
+      allow_insecure_http: true,
+      sample_ratio: ratio,
+      max_queue_spans: 65536,
+    },
+  });
+  const configs = [
+    { name: 'off', telemetry: undefined },
+    { name: 'metrics + tracing 100 %', telemetry: tracing(1) },
+    { name: 'metrics + tracing 1 %', telemetry: tracing(0.01) },
+  ];
+  const upstream = await startUpstream({ tools: 1 });
+  const throughputs = Object.fromEntries(configs.map((c) => [c.name, []]));
+  /** Gateway CPU µs per call at the fixed rate, per round. */
+  const cpuPerCall = Object.fromEntries(configs.map((c) => [c.name, []]));
+  const phases = {};
+  try {
+    for (let round = 0; round < t.rounds; round++) {
+      for (const config of configs) {
+        const gateway = await startMcpgate({
+          issuer,
+          upstreams: httpUpstream(upstream.url),
+          telemetry: config.telemetry,
+        });
+        try {
+          const token = await issuer.mint({ audience: gateway.mcpUrl });
+          log(`telemetry: ${config.name}, round ${round + 1}`);
+          const run = await runCalls(
+            callsJob(gateway.mcpUrl, token, TOOL, {
+              sessions: t.sessions,
+              warmCalls: t.warmCalls,
+              watch: { gateway: gateway.pid, upstream: upstream.pid },
+              phases: [
+                {
+                  name: 'max',
+                  mode: 'closed',
+                  concurrency: t.concurrency,
+                  durationS: t.durationS,
+                  warmupS: t.warmupS,
+                },
+                {
+                  name: 'rate',
+                  mode: 'open',
+                  rate: t.rate,
+                  durationS: t.durationS,
+                  warmupS: t.warmupS,
+                },
+              ],
+            }),
+          );
+          const [phase, fixed] = run.phases;
+          throughputs[config.name].push(phase.throughput);
+          cpuPerCall[config.name].push(
+            fixed.cpu?.gateway > 0 ? (fixed.cpu.gateway / 100 / fixed.achievedRate) * 1e6 : NaN,
+          );
+          phases[config.name] ??= phase;
+        } finally {
+          await gateway.stop();
+        }
+      }
+    }
+  } finally {
+    await upstream.stop();
+    await new Promise((resolve) => sink.close(resolve));
+  }
+  // The median of the rounds (the mean of two).
+  const typical = (values) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  };
+  const off = typical(throughputs.off);
+  const offCpu = typical(cpuPerCall.off);
+  const rows = configs.map((c) => {
+    const throughput = typical(throughputs[c.name]);
+    const cpuUs = typical(cpuPerCall[c.name]);
+    return {
+      config: c.name,
+      throughput: round(throughput),
+      rounds: throughputs[c.name].map(round),
+      ofOff: round(throughput / off, 3),
+      cpuUsPerCall: round(cpuUs),
+      cpuRounds: cpuPerCall[c.name].map(round),
+      // The throughput one core would give at this CPU cost, as a share of off's.
+      cpuOfOff: round(offCpu / cpuUs, 3),
+      phase: phases[c.name],
+    };
+  });
+  return {
+    method:
+      `closed-loop tools/call ${TOOL} (${t.sessions} sessions, concurrency ${t.concurrency}, ` +
+      `${t.durationS} s after ${t.warmupS} s warm-up), then ${t.rate} calls/s open loop for the ` +
+      `gateway's CPU time per call; ${t.rounds} round(s) per configuration in turn; ` +
+      'tracing exports over OTLP/HTTP to a loopback sink that discards the spans (' +
+      `${exports} export requests received)`,
+    rows,
+    targets: { tracing100: 0.9, tracing1: 0.97 },
+  };
+}
+
 // ---------------------------------------------------------------------------------------
 // 6. Tool trust: catalog load (fingerprints and scan) and what a call pays for it.
 async function trustSection() {
@@ -1010,6 +1156,7 @@ async function main() {
     peer: () => peerSection(issuer),
     memory: () => memorySection(issuer),
     scaling: () => scalingSection(issuer),
+    telemetry: () => telemetrySection(issuer),
     guardrails: () => guardrailsSection(issuer),
     trust: () => trustSection(),
   };

@@ -380,6 +380,41 @@ function cpuPerCall(phase, rate) {
   return `${fmt((busy / 100 / rate) * 1000, 2)} ms`;
 }
 
+function telemetryMd(t) {
+  const target = (row) =>
+    row.config.includes('100 %')
+      ? `>= ${t.targets.tracing100 * 100} %`
+      : row.config.includes('1 %')
+        ? `>= ${t.targets.tracing1 * 100} %`
+        : '';
+  return [
+    "Throughput with the gateway's metrics and traces on, against the same gateway with both off, in the same run.",
+    '',
+    table(
+      [
+        'Configuration',
+        'Calls/s',
+        'Rounds',
+        'Of off',
+        'Gateway CPU µs/call (rounds)',
+        'Of off by CPU',
+        'Target',
+        'p50 / p99 ms',
+      ],
+      t.rows.map((r) => [
+        r.config,
+        fmt(r.throughput),
+        r.rounds.map((v) => fmt(v)).join(', '),
+        `${(r.ofOff * 100).toFixed(1)} %`,
+        `${fmt(r.cpuUsPerCall)} (${(r.cpuRounds ?? []).map((v) => fmt(v)).join(', ')})`,
+        r.cpuOfOff === undefined ? 'n/a' : `${(r.cpuOfOff * 100).toFixed(1)} %`,
+        target(r),
+        `${ms(r.phase.latencyUs.p50)} / ${ms(r.phase.latencyUs.p99)}`,
+      ]),
+    ),
+  ].join('\n');
+}
+
 function overheadMd(o) {
   const fixed = o.fixedRate.map((r) => [
     fmt(r.rate),
@@ -866,7 +901,13 @@ export async function writeReport(results, outDir) {
     '',
     s.trust ? trustMd(s.trust) : `Not run: ${results.errors.trust ?? 'not selected'}`,
     '',
-    '## 7. Guardrails',
+    '## 7. Metrics and tracing',
+    '',
+    s.telemetry
+      ? telemetryMd(s.telemetry)
+      : `Not run: ${results.errors.telemetry ?? 'not selected'}`,
+    '',
+    '## 8. Guardrails',
     '',
     s.guardrails
       ? guardrailsMd(s.guardrails)

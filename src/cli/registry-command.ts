@@ -99,6 +99,9 @@ async function probe(
     'registry',
     undefined,
     () => broker.connectionHeaders(config.name, config.credential),
+    undefined,
+    // Only the server's identity is read: it is asked for nothing a client must answer.
+    {},
     gate,
   );
   try {

@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { loadConfigFile } from '../config/load.js';
+import { reviewItems, type ReviewFinding } from '../policy/trust-review.js';
 import { SEVERITIES, type Severity } from '../inspect/text/index.js';
 import type { Catalog, ItemTrust } from '../upstreams/catalog.js';
 import type { UpstreamStatus } from '../upstreams/registry.js';
@@ -17,10 +18,8 @@ import {
   pinFacts,
   pinsDocument,
   type Pin,
-  type PinFacts,
   type Pins,
 } from '../upstreams/trust/pins.js';
-import type { ItemFinding } from '../upstreams/trust/scan.js';
 import { parseCommand, UsageError, type CommandSpec } from '../util/command-spec.js';
 import { silentLogger } from '../util/logger.js';
 
@@ -143,33 +142,6 @@ function readPinsFile(path: string): Pins {
   return parsePins({ pins: document }, path);
 }
 
-/** A finding as reported: acknowledged when the pin of this very definition accepts it. */
-type ReportFinding = ItemFinding & { acknowledged: boolean };
-
-interface ReportItem {
-  kind: CatalogKind;
-  id: string;
-  server: string;
-  sha256: string;
-  pin: PinFacts;
-  findings: ReportFinding[];
-}
-
-function reportItems(catalog: Catalog, pins: Pins): ReportItem[] {
-  return catalog.items().map(({ id, server, trust }) => {
-    const pin = pinFacts(pins[trust.kind].get(id), trust.fingerprint, undefined);
-    const accepted = new Set(pin.state === 'pinned' ? (pin.acknowledged ?? []) : []);
-    return {
-      kind: trust.kind,
-      id,
-      server,
-      sha256: trust.fingerprint.sha256,
-      pin,
-      findings: trust.findings.map((f) => ({ ...f, acknowledged: accepted.has(f.detector) })),
-    };
-  });
-}
-
 const rank = (s: Severity): number => SEVERITIES.indexOf(s);
 
 function pad(text: string, width: number): string {
@@ -184,8 +156,8 @@ export async function toolsScan(argv: string[]): Promise<number> {
   }
   const pins = readPinsFile(resolve(values.pins));
   const live = await readLiveCatalog(values.config);
-  const items = reportItems(live.catalog, pins);
-  const failing = (f: ReportFinding): boolean =>
+  const items = reviewItems(live.catalog, pins);
+  const failing = (f: ReviewFinding): boolean =>
     !f.acknowledged && failOn !== 'none' && rank(f.severity) >= rank(failOn as Severity);
   const count = (s: Severity): number =>
     items.reduce((n, i) => n + i.findings.filter((f) => f.severity === s).length, 0);

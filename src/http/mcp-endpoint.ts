@@ -24,6 +24,7 @@ import {
   type TransportCounters,
 } from '../mcp/server/http-transport.js';
 import type { Pipeline } from '../pipeline/chains.js';
+import { elicitationModes } from '../pipeline/stages/approval.js';
 import { RequestContext } from '../pipeline/context.js';
 import {
   createSessionServer,
@@ -39,6 +40,7 @@ import {
   type SessionRecord,
   type SessionStore,
 } from '../sessions/store.js';
+import { carrierOf, type Arrival } from '../telemetry/tracing.js';
 import type { Logger } from '../util/logger.js';
 import type { McpEndpoint } from './listener.js';
 import { logRefusal } from './refusal-log.js';
@@ -142,6 +144,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     res: ServerResponse,
     caller: Caller,
     body: unknown,
+    arrival: Arrival | undefined,
   ): Promise<void> => {
     const identity = caller.identity;
     if (isInitializeRequest(body) && messageKind(body) !== 'request') {
@@ -223,6 +226,8 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         {},
         undefined,
         record.createdAt,
+        carrierOf(params._meta) ?? carrierOf(req.headers),
+        arrival,
       );
       const opened = await pipeline.openSession(ctx);
       if (opened.unavailable) {
@@ -271,7 +276,9 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         principal: record.principal,
         server,
         transport,
+        openedAt: record.createdAt,
         lastSeenAt: Date.now(),
+        urlElicitation: elicitationModes(record.clientCapabilities).url,
         caller,
         session,
       };
@@ -330,7 +337,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     await transport.handleRequest(req, res, body, request);
   };
 
-  return async (req, res, caller, body): Promise<void> => {
+  return async (req, res, caller, body, arrival): Promise<void> => {
     try {
       const header = req.headers['mcp-session-id'];
       const sessionId = Array.isArray(header) ? header[0] : header;
@@ -346,12 +353,13 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
           );
           return;
         }
-        await openSession(req, res, caller, body);
+        await openSession(req, res, caller, body, arrival);
         return;
       }
       const identity = caller.identity;
       let loaded: LoadedSession | undefined;
       const principal = sessionPrincipal(identity);
+      if (arrival !== undefined) arrival.loadStart = performance.now();
       try {
         loaded = await store.load(
           sessionId,
@@ -366,6 +374,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         }
         throw err;
       }
+      if (arrival !== undefined) arrival.loadEnd = performance.now();
       if (!loaded || loaded.record.principal !== principal) {
         notFound(req, res, caller);
         return;
@@ -383,7 +392,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         res.writeHead(200).end();
         return;
       }
-      const request: SessionRequest = { caller, session: loaded };
+      const request: SessionRequest = { caller, session: loaded, arrival };
       const live = sessions.get(sessionId);
       if (live) {
         // What an upstream asks for this session later is asked as this caller.

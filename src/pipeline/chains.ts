@@ -3,6 +3,7 @@
 // not decided again). Adding a capability is a new stage file plus one line in the chains
 // below. `explain()` prints them in order (`mcpgate start --explain`).
 import type { DecisionLog } from '../audit/decision-log.js';
+import type { ApprovalsConfig } from '../config/approvals.js';
 import {
   guardrailsSchema,
   resolveGuardrails,
@@ -17,15 +18,19 @@ import { decide, type DecisionEvaluation } from '../policy/decide.js';
 import type { Decision } from '../policy/decision.js';
 import { DECISION_ENTRYPOINT } from '../policy/engine.js';
 import type { PolicyHolder } from '../policy/holder.js';
-import { buildAdminInput, type PolicyAction } from '../policy/input.js';
+import { buildAdminInput, type PolicyAction, type PolicyInput } from '../policy/input.js';
+import { catalogReview, type CatalogReviewItem } from '../policy/trust-review.js';
 import type { Identity } from '../identity/identity.js';
 import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { Logger } from '../util/logger.js';
 import type { Catalog } from '../upstreams/catalog.js';
+import { NO_PINS } from '../upstreams/trust/pins.js';
+import { ApprovalDesk } from './approval-desk.js';
 import { Chain, type Stage, type StageTimer } from './chain.js';
 import { RequestContext, type ChainMethod, type SessionNotifier } from './context.js';
 import { answerConfiguredRoots } from './stages/answer-roots.js';
+import { holdForApproval } from './stages/approval.js';
 import { askTheClient } from './stages/ask-client.js';
 import { auditDecision, auditVisible, recorded } from './stages/audit.js';
 import { auditResultDecision } from './stages/audit-result.js';
@@ -51,6 +56,8 @@ import { listTasks } from './stages/list-tasks.js';
 import { namespaceResultAddresses } from './stages/namespace-result.js';
 import { openSession, type SessionOpenLimits } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
+import { beginObservation, endObservation, type RequestTelemetry } from './stages/observe.js';
+import { measureUpstreamCall } from './stages/observe-upstream.js';
 import { recordFindings } from './stages/record-findings.js';
 import { forwardRequestMeta } from './stages/request-meta.js';
 import { resolveTarget } from './stages/resolve-target.js';
@@ -84,6 +91,11 @@ export interface PipelineDeps {
   notify: SessionNotifier;
   /** Per-stage timings for metrics; absent, no clock is read. */
   timer?: StageTimer;
+  /** Metrics and traces of every request; absent (both off), no chain has the observe stages. */
+  telemetry?: RequestTelemetry;
+  /** How require_approval is carried out; the approval page's base URL. */
+  approvals: ApprovalsConfig;
+  consoleUrl: () => string;
   /** The guardrails (argument schemas, inspection, external inspectors); absent: the defaults. */
   guardrails?: GuardrailsConfig;
 }
@@ -107,6 +119,8 @@ export interface SessionOpening {
 
 export class Pipeline {
   private readonly chains = new Map<ChainMethod, Chain>();
+  /** Approvals: the held calls' side and the approvers' (admin API, console). */
+  readonly approvals: ApprovalDesk;
   /** The resource subscriptions of the sessions this process holds. */
   readonly subscriptions: ResourceSubscriptions;
   /** The tasks this process's sessions created. */
@@ -116,6 +130,16 @@ export class Pipeline {
 
   constructor(private readonly deps: PipelineDeps) {
     const { policy, registry, store, limits, decisionLog, logger, gateway, broker } = deps;
+    this.approvals = new ApprovalDesk({
+      approvals: store.approvals,
+      config: deps.approvals,
+      decisionLog,
+      decideAdmin: (input, remoteAddress, parent) =>
+        this.decideAdminInput(input, remoteAddress, parent),
+      gateway,
+      consoleUrl: deps.consoleUrl,
+      logger,
+    });
     const resolve = resolveTarget(registry);
     const input = buildRequestInput(gateway, registry, policy);
     const decideStage = decideRequest(policy, logger);
@@ -123,9 +147,10 @@ export class Pipeline {
     const record = recordCall(store, limits);
     const audit = auditDecision(decisionLog);
     const meta = forwardRequestMeta();
-    const forward = forwardToUpstream(registry);
+    const forward = measureUpstreamCall(forwardToUpstream(registry), deps.telemetry ?? {});
     const addresses = namespaceResultAddresses(registry);
     const terminate = terminateWhenObliged(deps.terminate);
+    const approval = holdForApproval(this.approvals, registry, credential);
     const guardrails = deps.guardrails ?? defaultGuardrails();
     const walker = new Walker(builtInDetectors(guardrails.nationalIds), guardrails.inspection);
     // Before the decision: the arguments' schema, then what they carry.
@@ -164,6 +189,7 @@ export class Pipeline {
           credential,
           record,
           audit,
+          approval,
           meta,
           forward,
           ...resultStages,
@@ -260,7 +286,7 @@ export class Pipeline {
     // task's result goes through the result stages of a call, as the result of the call
     // that created it (inspected, decided as tools/result, logged under that call).
     const findTask = resolveTask(registry, tasks);
-    const toTask = forwardTask(registry);
+    const toTask = measureUpstreamCall(forwardTask(registry), deps.telemetry ?? {});
     this.add('tasks/get', [findTask, credential, meta, toTask], (ctx) => ctx.result);
     this.add('tasks/cancel', [findTask, credential, meta, toTask], (ctx) => ctx.result);
     this.add(
@@ -350,8 +376,22 @@ export class Pipeline {
     stages: Stage[],
     render: (ctx: RequestContext) => unknown,
   ): void {
-    this.chains.set(action, new Chain(action, stages, render, this.deps.timer));
+    // Metrics and traces wrap every chain: the first stage starts them, the last records.
+    const observed = this.observe ? [this.observe.begin, ...stages, this.observe.end] : stages;
+    this.chains.set(action, new Chain(action, observed, render, this.deps.timer));
   }
+
+  private get observe(): { begin: Stage; end: Stage } | undefined {
+    const telemetry = this.deps.telemetry;
+    if (telemetry?.metrics === undefined && telemetry?.tracing === undefined) return undefined;
+    this.observeStages ??= {
+      begin: beginObservation(telemetry),
+      end: endObservation(telemetry),
+    };
+    return this.observeStages;
+  }
+
+  private observeStages: { begin: Stage; end: Stage } | undefined;
 
   /** Runs the request's chain; resolves to the method's answer. */
   run(ctx: RequestContext): Promise<unknown> {
@@ -363,6 +403,18 @@ export class Pipeline {
   /** The catalog in force (what the gateway's initialize answer declares depends on it). */
   get catalog(): Catalog {
     return this.deps.registry.catalog;
+  }
+
+  /**
+   * The live catalog's tool trust under the pins of the policy in force (its revision;
+   * none loaded: nothing is pinned), for the admin API and the console (admin/tools/list).
+   */
+  toolTrust(): { revision: string | undefined; items: CatalogReviewItem[] } {
+    const engine = this.deps.policy.current();
+    return {
+      revision: engine?.revision,
+      items: catalogReview(this.deps.registry.catalog, engine?.pins ?? NO_PINS),
+    };
   }
 
   /** Releases what the pipeline holds for a session that ended here: subscriptions, tasks. */
@@ -421,7 +473,27 @@ export class Pipeline {
       this.deps.gateway,
       request.sessionId,
     );
+    return this.decideAdminInput(input, request.remoteAddress, undefined);
+  }
+
+  /**
+   * An admin action's input decided and logged (no session). `parentDecisionId` links an
+   * approval decision to the call it approves. `unrecorded` says why the decision log did
+   * not accept it: then nothing may be done.
+   */
+  async decideAdminInput(
+    input: PolicyInput,
+    remoteAddress: string | undefined,
+    parentDecisionId: string | undefined,
+  ): Promise<{ decision: Decision; decisionId: string; unrecorded?: string }> {
     const evaluation: DecisionEvaluation = decide(this.deps.policy.current(), input);
+    const metrics = this.deps.telemetry?.metrics;
+    if (metrics !== undefined) {
+      metrics.policyEvaluation(DECISION_ENTRYPOINT).observe(evaluation.evalNs / 1e9);
+      metrics
+        .decision(DECISION_ENTRYPOINT, evaluation.decision.allow ? 'allow' : 'deny', 'admin')
+        .inc();
+    }
     if (evaluation.error !== undefined) {
       this.deps.logger.error('policy evaluation failed', {
         error: evaluation.error,
@@ -438,7 +510,8 @@ export class Pipeline {
         evalNs: evaluation.evalNs,
         reqId: undefined,
         sessionId: undefined,
-        requestedBy: request.remoteAddress,
+        requestedBy: remoteAddress,
+        ...(parentDecisionId === undefined ? {} : { parentDecisionId }),
       },
       evaluation.engine,
     );

@@ -15,6 +15,7 @@ import type { CompletionFacts, PolicyAction, PolicyInput, ResultFacts } from '..
 import { NO_TYPED_OBLIGATIONS, type TypedObligations } from '../policy/obligations.js';
 import type { LoadedSession } from '../sessions/store.js';
 import type { Catalog, PromptEntry, ToolEntry } from '../upstreams/catalog.js';
+import type { Arrival, RequestTrace, TraceCarrier } from '../telemetry/tracing.js';
 import type { Cancellation } from '../util/cancellation.js';
 
 /** The methods about a task (MCP 2025-11-25): bound to the task's session, not decided. */
@@ -108,9 +109,31 @@ export type SessionNotifier = (
   notification: ServerNotification,
 ) => Promise<void>;
 
+/**
+ * Why a request was denied, as a stable code (the metric mcpgate_denials_total counts by
+ * it; the reason text is for people). `policy`: the policy said no; `policy_error`: it
+ * could not say (no policy, an evaluation error, a malformed decision).
+ */
+export type DenialCode =
+  | 'policy'
+  | 'policy_error'
+  | 'rate_limited'
+  | 'session_gone'
+  | 'session_limit'
+  | 'store_unavailable'
+  | 'decision_log_unavailable'
+  | 'credential'
+  | 'approval_denied'
+  | 'approval_expired'
+  | 'approval_refused'
+  | 'holding_limit'
+  | 'obligation_unsupported'
+  | 'result_denied';
+
 /** Why a stage denied: the reason the user sees, and what the answer must carry. */
 export interface Denial {
   reason: string;
+  code: DenialCode;
   /** Entra interaction_required: the claims challenge the client must satisfy. */
   claimsChallenge?: string;
   /** The store could not be reached: the client should retry (session/open answers 503). */
@@ -163,6 +186,12 @@ export class RequestContext {
   task: BoundTask | undefined = undefined;
   /** Per-stage durations in ns, when the chain is timed (see Chain). */
   timings: number[] | undefined = undefined;
+  /** The request's spans, when it is traced (stages/observe.ts starts them). */
+  trace: RequestTrace | undefined = undefined;
+  /** What a stage threw, for the stages that run after the answer (the chain sets it). */
+  thrown: unknown = undefined;
+  /** performance.now() when the chain started, when the request is measured. */
+  startedAt = 0;
   /** What the guardrails found in the arguments (facts in input.findings). */
   argumentFindings: readonly LocatedFinding[] = NO_FINDINGS;
   /** What the output inspection found in the upstream's answer, before any redaction. */
@@ -189,6 +218,10 @@ export class RequestContext {
     readonly exchange: Exchange | undefined,
     /** When the request arrived (epoch ms): the policy's request.time. */
     readonly now: number,
+    /** W3C trace context the client sent (params._meta first, else HTTP headers). */
+    readonly incomingTrace: TraceCarrier | undefined = undefined,
+    /** When the HTTP request arrived and was authenticated (traced requests only). */
+    readonly arrival: Arrival | undefined = undefined,
   ) {}
 
   get identity(): Identity {

@@ -11,6 +11,11 @@ export type PolicyAction =
   | 'admin/sessions/list'
   | 'admin/sessions/show'
   | 'admin/sessions/kill'
+  | 'admin/approvals/list'
+  | 'admin/approvals/show'
+  | 'admin/approvals/decide'
+  | 'admin/decisions/list'
+  | 'admin/tools/list'
   | 'session/open'
   | 'tools/call'
   | 'resources/read'
@@ -101,7 +106,7 @@ export interface PolicyInput {
   action: PolicyAction;
   identity: Identity;
   /** Admin actions only: what the operator acts on. */
-  admin?: { session_id?: string };
+  admin?: { session_id?: string; approval?: ApprovalFacts };
   /** Every action except admin ones. */
   session?: {
     id: string;
@@ -157,6 +162,19 @@ export interface PolicyInput {
     client?: { name: string; version: string };
     gateway: { id: string; version: string };
   };
+}
+
+/** admin/approvals/show and decide: the approval acted on (rego/schema/input.json). */
+export interface ApprovalFacts {
+  id: string;
+  verdict: 'approve' | 'deny' | 'none';
+  requester: { issuer: string; subject: string };
+  session_id: string;
+  purpose: string;
+  tool: string;
+  reason: string;
+  approvers: { roles: string[]; groups: string[] };
+  self: boolean;
 }
 
 export interface UpstreamFacts {
@@ -340,10 +358,34 @@ export function buildAdminInput(
   sessionId: string | undefined,
   now = Date.now(),
 ): PolicyInput {
+  const admin = sessionId === undefined ? {} : { session_id: sessionId };
+  return buildOperatorInput(`admin/sessions/${operation}`, identity, gateway, admin, now);
+}
+
+/** The input of an approvals action: who acts, and on which approval (none for list). */
+export function buildApprovalsInput(
+  operation: 'list' | 'show' | 'decide',
+  identity: Identity,
+  gateway: { id: string; version: string },
+  approval: ApprovalFacts | undefined,
+  now = Date.now(),
+): PolicyInput {
+  const admin = approval === undefined ? {} : { approval };
+  return buildOperatorInput(`admin/approvals/${operation}`, identity, gateway, admin, now);
+}
+
+/** The input of an operator's action (admin API, console): no session, who acts on what. */
+export function buildOperatorInput(
+  action: Extract<PolicyAction, `admin/${string}`>,
+  identity: Identity,
+  gateway: { id: string; version: string },
+  admin: NonNullable<PolicyInput['admin']>,
+  now = Date.now(),
+): PolicyInput {
   return {
-    action: `admin/sessions/${operation}`,
+    action,
     identity,
-    admin: sessionId === undefined ? {} : { session_id: sessionId },
+    admin,
     findings: [],
     request: { time_ns: now * 1_000_000, time: new Date(now).toISOString(), gateway },
   };

@@ -52,12 +52,69 @@ export function parseCredentialObligation(value: unknown): CredentialObligationS
 }
 
 /**
+ * The policy's require_approval obligation: a person must approve this exact call before it
+ * runs. `approvers` names who may (the policy decides again, as admin/approvals/decide, when
+ * someone does); `self` lets the caller approve their own call (MCP elicitation, or the
+ * console); `timeout_s` bounds the wait (the gateway's default when absent).
+ */
+export interface ApprovalObligation {
+  reason: string;
+  approvers: { roles: string[]; groups: string[] };
+  self: boolean;
+  timeout_s: number | undefined;
+}
+
+const APPROVAL_KEYS = new Set(['reason', 'approvers', 'self', 'timeout_s']);
+
+function isNameList(value: unknown): value is string[] {
+  return (
+    Array.isArray(value) &&
+    value.length <= 64 &&
+    value.every((v) => typeof v === 'string' && v.length > 0 && v.length <= 256)
+  );
+}
+
+export function parseRequireApproval(value: unknown): ApprovalObligation | string {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return 'require_approval must be an object';
+  const fields = value as Record<string, unknown>;
+  const unknown = Object.keys(fields).filter((k) => !APPROVAL_KEYS.has(k));
+  if (unknown.length > 0) return `require_approval has unknown field(s) ${unknown.join(', ')}`;
+  const { reason, approvers = {}, self = false, timeout_s: timeoutS } = fields;
+  if (typeof reason !== 'string' || reason.trim() === '' || reason.length > 1000)
+    return 'require_approval.reason must be a non-empty string (at most 1000 characters)';
+  if (typeof approvers !== 'object' || approvers === null || Array.isArray(approvers))
+    return 'require_approval.approvers must be an object {roles, groups}';
+  const { roles = [], groups = [], ...other } = approvers as Record<string, unknown>;
+  if (Object.keys(other).length > 0)
+    return `require_approval.approvers has unknown field(s) ${Object.keys(other).join(', ')}`;
+  if (!isNameList(roles) || !isNameList(groups))
+    return 'require_approval.approvers.roles and .groups must be lists of names';
+  if (typeof self !== 'boolean') return 'require_approval.self must be true or false';
+  if (roles.length === 0 && groups.length === 0 && !self)
+    return 'require_approval names nobody who may approve (no approvers and self is false)';
+  if (
+    timeoutS !== undefined &&
+    (typeof timeoutS !== 'number' || !Number.isInteger(timeoutS) || timeoutS < 1)
+  )
+    return 'require_approval.timeout_s must be a positive whole number of seconds';
+  return {
+    reason,
+    approvers: { roles, groups },
+    self,
+    timeout_s: timeoutS,
+  };
+}
+
+/**
  * The obligations of a decision, parsed once (in decide) into what the gateway carries out.
  * An allowed decision whose obligations are malformed never gets this far: it is a deny.
  */
 export interface TypedObligations {
   rateLimit: RateLimitObligation | undefined;
   credential: CredentialObligationShape | undefined;
+  /** A person must approve the call first (stages/approval.ts). */
+  approval: ApprovalObligation | undefined;
   terminateSession: boolean;
   /** session/open only: the session's lifetime in seconds. */
   sessionTtlS: number | undefined;
@@ -72,6 +129,7 @@ const NONE: readonly string[] = Object.freeze([]);
 export const NO_TYPED_OBLIGATIONS: Readonly<TypedObligations> = Object.freeze({
   rateLimit: undefined,
   credential: undefined,
+  approval: undefined,
   terminateSession: false,
   sessionTtlS: undefined,
   redact: NONE,
@@ -114,6 +172,7 @@ export function checkObligations(
           : {
               rateLimit: undefined,
               credential: undefined,
+              approval: undefined,
               terminateSession: o.terminate_session,
               sessionTtlS: o.session_ttl_s ?? undefined,
               redact: NONE,
@@ -129,6 +188,7 @@ export function checkObligations(
       obligations: {
         rateLimit: undefined,
         credential: undefined,
+        approval: undefined,
         terminateSession: o.terminate_session,
         sessionTtlS: undefined,
         redact: o.redact,
@@ -138,11 +198,14 @@ export function checkObligations(
   }
   const rateLimit = o.rate_limit === null ? undefined : parseRateLimit(o.rate_limit);
   const credential = o.credential === null ? undefined : parseCredentialObligation(o.credential);
+  const approval =
+    o.require_approval === null ? undefined : parseRequireApproval(o.require_approval);
   return {
     decision: checked,
     obligations: {
       rateLimit: typeof rateLimit === 'object' ? rateLimit : undefined,
       credential: typeof credential === 'object' ? credential : undefined,
+      approval: typeof approval === 'object' ? approval : undefined,
       terminateSession: o.terminate_session,
       sessionTtlS: o.session_ttl_s ?? undefined,
       redact: NONE,
@@ -153,8 +216,9 @@ export function checkObligations(
 
 /**
  * A result decision's obligations: redact, label_session and terminate_session are carried
- * out; require_approval cannot be yet (nobody can approve), so the result is denied with
- * that reason; rate_limit and credential are about a call, not its result.
+ * out; require_approval is not (a call is held for approval before it runs, never its
+ * result), so the result is denied with that reason; rate_limit and credential are about a
+ * call, not its result.
  */
 function enforceResultObligations(decision: Decision): Decision {
   if (!decision.allow) return decision;
@@ -162,7 +226,7 @@ function enforceResultObligations(decision: Decision): Decision {
   const problems: string[] = [];
   if (o.require_approval !== null) {
     problems.push(
-      'the policy requires an approval before this result is shown, and this gateway cannot ask for approvals yet; denied',
+      'the policy requires an approval before this result is shown, and only calls can be held for approval, not their results; denied',
     );
   }
   const misplaced = [
@@ -181,7 +245,6 @@ function enforceResultObligations(decision: Decision): Decision {
 function unsupportedObligations(decision: Decision): string[] {
   const o = decision.obligations;
   const unsupported: string[] = [];
-  if (o.require_approval !== null) unsupported.push('require_approval');
   if (o.redact.length > 0) unsupported.push('redact');
   return unsupported;
 }
@@ -197,6 +260,11 @@ export function enforceSupportedObligations(decision: Decision): Decision {
   }
   if (decision.obligations.credential !== null) {
     const parsed = parseCredentialObligation(decision.obligations.credential);
+    if (typeof parsed === 'string')
+      problems.push(`the policy returned a malformed obligation: ${parsed}; denied`);
+  }
+  if (decision.obligations.require_approval !== null) {
+    const parsed = parseRequireApproval(decision.obligations.require_approval);
     if (typeof parsed === 'string')
       problems.push(`the policy returned a malformed obligation: ${parsed}; denied`);
   }

@@ -6,6 +6,7 @@
 // rate-limit windows that have ended. Every method body is synchronous, so recordCall() is
 // atomic by construction: no other call can run between its checks and its updates.
 import type { Logger } from '../util/logger.js';
+import { MemoryApprovals } from './memory-approvals.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import type {
   ListedSession,
@@ -154,9 +155,11 @@ export class MemoryStore implements SessionStore {
   private readonly listeners: Array<(id: string, reason: string) => void> = [];
   private readonly sweeper: NodeJS.Timeout;
   private readonly logger: Logger | undefined;
+  readonly approvals: MemoryApprovals;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.logger = options.logger;
+    this.approvals = new MemoryApprovals(options.logger);
     this.sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 10_000);
     this.sweeper.unref();
   }

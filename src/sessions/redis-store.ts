@@ -29,7 +29,9 @@
 //                                          outlives each member. Ids of sessions that have
 //                                          ended are dropped when the set is full.
 //   p events                               pub/sub channel (not a key): {type:'terminated', id,
-//                                          reason, origin}.
+//                                          reason, origin}, and {type:'approval', id, state,
+//                                          origin} (redis/approvals.ts, which lists the keys
+//                                          of approvals).
 // Nothing secret is stored: the record holds no tokens by design, the history holds digests.
 // There is no index of sessions: list() scans for p s:{* on every primary (an admin
 // operation), so no key is shared by all sessions and written on every call.
@@ -78,6 +80,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, type ChainableCommander, type Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../util/logger.js';
 import { checkIdleMs, checkLimit, checkRateRules, rateWindow } from './memory-store.js';
+import { RedisApprovals } from './redis/approvals.js';
 import {
   CLAIM_SCRIPT,
   COUNT_SCRIPT,
@@ -229,6 +232,7 @@ export class RedisStore implements SessionStore {
   private readonly where: string;
   private readonly origin = randomUUID();
   private readonly listeners: Array<(id: string, reason: string) => void> = [];
+  readonly approvals: RedisApprovals;
   private readonly scripts: Record<ScriptName, ScriptCall>;
   /** Why each connection is not usable, while it is not (for messages and health). */
   private readonly problem: Partial<Record<Role, string>> = {};
@@ -274,6 +278,16 @@ export class RedisStore implements SessionStore {
     const scripts: Partial<Record<ScriptName, ScriptCall>> = {};
     for (const name of Object.keys(SCRIPTS) as ScriptName[]) scripts[name] = this.define(name);
     this.scripts = scripts as Record<ScriptName, ScriptCall>;
+    this.approvals = new RedisApprovals({
+      prefix: this.prefix,
+      channel: this.channel,
+      origin: this.origin,
+      client: this.redis,
+      run: (op) => this.run(op),
+      primaries: () => (this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis]),
+      userTag,
+      logger: this.logger,
+    });
     this.watch(this.redis, 'commands');
     if (this.redis instanceof Cluster) this.watchNodes(this.redis);
     this.sub = this.openSubscriber();
@@ -1116,6 +1130,15 @@ export class RedisStore implements SessionStore {
   private onMessage(channel: string, message: string): void {
     if (channel !== this.channel) return;
     const value = parseJson(message);
+    if (
+      isPlainObject(value) &&
+      value.type === 'approval' &&
+      typeof value.id === 'string' &&
+      typeof value.state === 'string'
+    ) {
+      this.approvals.heard(value.id, value.state, value.origin);
+      return;
+    }
     if (
       !isPlainObject(value) ||
       value.type !== 'terminated' ||

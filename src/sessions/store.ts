@@ -5,6 +5,7 @@
 //
 // Per call the gateway makes at most two store round trips: load() before the decision and
 // recordCall() after it. Rate limits are checked and counted atomically inside recordCall().
+import type { ApprovalStore } from './approvals.js';
 import type { HistoryEntry, SessionSummary } from './session.js';
 import { McpgateError } from '../util/errors.js';
 
@@ -124,6 +125,8 @@ export class StoreUnavailableError extends McpgateError {
 }
 
 export interface SessionStore {
+  /** Approvals waiting for a person, shared like the sessions (approvals.ts). */
+  readonly approvals: ApprovalStore;
   /**
    * Creates a session; it vanishes after idleMs without use, or at expiresAt. With
    * `maxPerPrincipal`, the session is created only while its principal has fewer sessions

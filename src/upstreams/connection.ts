@@ -31,6 +31,7 @@ import {
   type ReadResourceResult,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { UpstreamConfig } from '../config/load.js';
+import type { TraceCarrier } from '../telemetry/tracing.js';
 import { readValue } from '../config/secrets.js';
 import { CredentialError } from '../credentials/broker.js';
 import type { Cancellation } from '../util/cancellation.js';
@@ -122,6 +123,8 @@ export interface CallOptions {
   headers?: Record<string, string>;
   /** Epoch ms after which `headers` must not be sent again (an obtained token's expiry). */
   headersExpireAt?: number;
+  /** W3C trace context headers for this call only (HTTP upstreams; never kept for later requests). */
+  traceHeaders?: TraceCarrier;
   /**
    * On whose behalf the call is made (the downstream request): handed back with the
    * server's requests and notifications that belong to the call.
@@ -176,6 +179,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   private retryTimer: NodeJS.Timeout | undefined;
   private lastError = '';
   private connecting: Promise<void> | undefined;
+  private restarts = 0;
   /**
    * Where the server's own requests and notifications go: the holder's `peer` at the time
    * they arrive (the registry's, set once the pipeline exists); without one they are refused.
@@ -226,6 +230,35 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
 
   get lastErrorMessage(): string {
     return this.lastError;
+  }
+
+  /** How often the connection went down and was scheduled to restart since it was made. */
+  get restartCount(): number {
+    return this.restarts;
+  }
+
+  /**
+   * An MCP ping with its own timeout: resolves when the server answers, rejects naming what
+   * went wrong (no answer in time, not connected). A hung server keeps its pipe or socket
+   * open, so only a request shows that it stopped answering.
+   */
+  async ping(timeoutMs: number): Promise<void> {
+    const client = this.requireClient();
+    try {
+      await client.request('ping', undefined, EmptyResultSchema, {
+        timeoutMs,
+        headers: await this.credentialHeaders(),
+      });
+    } catch (err) {
+      if (err instanceof UpstreamTimeoutError) {
+        throw new UpstreamUnavailableError(
+          `upstream ${this.name} did not answer ping within ${timeoutMs / 1000} s`,
+        );
+      }
+      throw new UpstreamUnavailableError(
+        `upstream ${this.name} failed ping: ${(err as Error).message}`,
+      );
+    }
   }
 
   /** What the server said it is in its initialize result (name, version), once connected. */
@@ -393,6 +426,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     if (this.stateValue === 'closed') return;
     this.lastError = reason;
     this.stateValue = 'backoff';
+    this.restarts++;
     const { initialDelayMs, maxDelayMs } = this.config.restart;
     const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(this.attempts, 20));
     this.attempts++;
@@ -569,7 +603,10 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       resetTimeoutOnProgress: true,
       cancellation: options.cancellation,
       onprogress: options.onprogress,
-      headers: options.headers,
+      headers:
+        options.traceHeaders === undefined
+          ? options.headers
+          : { ...options.headers, ...options.traceHeaders },
       origin: options.origin,
     };
   }

@@ -42,6 +42,17 @@ export interface UpstreamStatus {
   /** Why the upstream registry refused it (tool_trust.registry: enforce). */
   refused?: string;
   tools: number;
+  /** Restarts of the shared connection since start. */
+  restarts: number;
+  /** The last health check (MCP ping), when the upstream has one. */
+  health_check?: { ok: boolean; checked_at: string; error?: string };
+}
+
+/** The outcome of the last health check of one upstream. */
+interface ProbeResult {
+  ok: boolean;
+  at: number;
+  error?: string;
 }
 
 /** Items named in /readyz per upstream; the log has every one. */
@@ -87,6 +98,8 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
   private refreshTimer: NodeJS.Timeout | undefined;
   private catalogValue = new Catalog();
   private started = false;
+  private readonly probes = new Map<string, ProbeResult>();
+  private readonly probeTimers: NodeJS.Timeout[] = [];
 
   constructor(
     private readonly configs: UpstreamConfig[],
@@ -135,6 +148,8 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
       );
       connection.peers = this;
       connection.on('ready', () => {
+        // A health check failed before this reconnect says nothing about the new connection.
+        this.probes.delete(config.name);
         if (this.started) void this.refresh(config.name, new Set(ALL_LISTS), 'reconnect');
       });
       connection.on(
@@ -169,6 +184,75 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
       this.refreshTimer = setInterval(() => this.refreshAll(), this.trust.refreshIntervalMs);
       this.refreshTimer.unref();
     }
+    for (const connection of this.shared.values()) this.startProbe(connection);
+  }
+
+  /**
+   * Readiness: an MCP ping on the shared connection every interval; no answer within the
+   * timeout (a hung server: SIGSTOP, a deadlock) marks the upstream not ready until one is
+   * answered again. One ping at a time; a connection that is down is not pinged (its state
+   * says so already).
+   */
+  private startProbe(connection: UpstreamConnection): void {
+    const { intervalMs, timeoutMs } = connection.config.healthCheck;
+    if (intervalMs <= 0) return;
+    let inFlight = false;
+    const timer = setInterval(() => {
+      if (inFlight || connection.state !== 'ready') return;
+      inFlight = true;
+      connection.ping(timeoutMs).then(
+        () => {
+          const before = this.probes.get(connection.name);
+          if (before !== undefined && !before.ok) {
+            this.logger.info('upstream answers its health check again', {
+              upstream: connection.name,
+            });
+          }
+          this.probes.set(connection.name, { ok: true, at: Date.now() });
+          inFlight = false;
+        },
+        (err: unknown) => {
+          const error = err instanceof Error ? err.message : String(err);
+          if (this.probes.get(connection.name)?.ok !== false) {
+            this.logger.warn('upstream failed its health check; not ready', {
+              upstream: connection.name,
+              error,
+            });
+          }
+          this.probes.set(connection.name, { ok: false, at: Date.now(), error });
+          inFlight = false;
+        },
+      );
+    }, intervalMs);
+    timer.unref();
+    this.probeTimers.push(timer);
+  }
+
+  /** Why an upstream cannot serve now (down, never read, failed its health check); undefined when it can. */
+  private notReadyReason(name: string): string | undefined {
+    const connection = this.shared.get(name);
+    if (!this.snapshots.has(name)) {
+      const why = connection?.lastErrorMessage;
+      return `not connected and read yet${why ? `: ${why}` : ''}`;
+    }
+    if (connection !== undefined && connection.state !== 'ready') {
+      const why = connection.lastErrorMessage;
+      return `${connection.state}${why ? `: ${why}` : ''}`;
+    }
+    const probe = this.probes.get(name);
+    // A probe result from before the connection came back up says nothing about it now.
+    if (probe !== undefined && !probe.ok) return probe.error;
+    return undefined;
+  }
+
+  /** Every upstream that cannot serve now, with why. */
+  notReady(): Array<{ upstream: string; reason: string }> {
+    const out: Array<{ upstream: string; reason: string }> = [];
+    for (const config of this.configs) {
+      const reason = this.notReadyReason(config.name);
+      if (reason !== undefined) out.push({ upstream: config.name, reason });
+    }
+    return out;
   }
 
   /**
@@ -315,9 +399,12 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
     }
   }
 
-  /** Ready when every upstream has connected and been read at least once. */
+  /**
+   * Ready when every upstream has been read at least once, is connected, and answered its
+   * last health check.
+   */
   isReady(): boolean {
-    return this.started && this.configs.every((c) => this.snapshots.has(c.name));
+    return this.started && this.configs.every((c) => this.notReadyReason(c.name) === undefined);
   }
 
   status(): UpstreamStatus[] {
@@ -329,8 +416,14 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
         isolation: config.isolation,
         state: connection?.state ?? 'idle',
         tools: this.snapshots.get(config.name)?.tools.length ?? 0,
+        restarts: connection?.restartCount ?? 0,
       };
       if (connection?.lastErrorMessage) status.last_error = connection.lastErrorMessage;
+      const probe = this.probes.get(config.name);
+      if (probe !== undefined) {
+        status.health_check = { ok: probe.ok, checked_at: new Date(probe.at).toISOString() };
+        if (probe.error !== undefined) status.health_check.error = probe.error;
+      }
       const catalogError = this.catalogErrors.get(config.name);
       if (catalogError !== undefined) status.catalog_error = catalogError;
       if (connection?.refusal !== undefined) status.refused = connection.refusal;
@@ -415,6 +508,7 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
   }
 
   async close(): Promise<void> {
+    for (const timer of this.probeTimers) clearInterval(timer);
     clearInterval(this.refreshTimer);
     const all = [...this.shared.values()];
     for (const connections of this.perSession.values()) all.push(...connections.values());

@@ -259,3 +259,95 @@ describe('the hostile server', () => {
     }
   });
 });
+
+describe('the admin API: GET /admin/tools', () => {
+  interface Item {
+    id: string;
+    kind: string;
+    pin: { state: string; since?: string; changed?: string[] };
+    findings: Array<{ detector: string; severity: string; acknowledged: boolean }>;
+    attention: string[];
+    command?: string;
+  }
+
+  async function tools(
+    query: string,
+    token: string | undefined,
+  ): Promise<{ status: number; json: Record<string, unknown> }> {
+    const res = await fetch(`${gateway.url}/admin/tools${query}`, {
+      headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    });
+    return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+  }
+
+  it('shows an admin every item with its pin state, findings and the command that pins it', async () => {
+    const admin = await issuer.mint({ aud: gateway.mcpUrl, sub: 'ops', roles: ['mcpgate.admin'] });
+    const { status, json } = await tools('', admin);
+    expect(status).toBe(200);
+    expect(typeof json.policy_revision).toBe('string');
+    const items = json.items as Item[];
+    const item = (id: string): Item | undefined => items.find((i) => i.id === id);
+    expect(item('everything.echo')).toMatchObject({ pin: { state: 'pinned' }, attention: [] });
+    expect(item('everything.echo')?.command).toBeUndefined();
+    expect(item('memory.search_nodes')).toMatchObject({
+      pin: { state: 'pending' },
+      attention: ['pending'],
+      command: 'mcpgate tools pin memory.search_nodes',
+    });
+    // Pinned without its findings acknowledged: quarantined by the shipped policy.
+    expect(item('hostile.add')).toMatchObject({
+      pin: { state: 'pinned' },
+      attention: ['high_findings'],
+      command: 'mcpgate tools pin hostile.add --acknowledge',
+    });
+    expect(item('hostile.add')?.findings).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          detector: 'instruction.tag',
+          severity: 'high',
+          acknowledged: false,
+        }),
+      ]),
+    );
+    // The rug pull of (b): changed since its pin, in its description.
+    expect(item('hostile.weather')).toMatchObject({
+      pin: { state: 'changed', since: 'pin', changed: ['description'] },
+      command: 'mcpgate tools pin hostile.weather --acknowledge',
+    });
+    // The impostor is never connected: none of its items are in the live catalog.
+    expect(items.some((i) => i.id.startsWith('impostor'))).toBe(false);
+
+    const attention = (await tools('?show=attention&server=hostile', admin)).json.items as Item[];
+    expect(attention.map((i) => i.id).sort()).toEqual([
+      'hostile.add',
+      'hostile.helper',
+      'hostile.weather',
+    ]);
+    expect(await gateway.auditText()).toContain('"action":"admin/tools/list"');
+  });
+
+  it('refuses whom the policy refuses, a request without a token and a bad filter', async () => {
+    const engineer = await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] });
+    const refused = await tools('', engineer);
+    expect(refused.status).toBe(403);
+    expect(refused.json).toMatchObject({
+      error: 'forbidden',
+      reasons: ['tool trust needs one of the roles (mcpgate.admin, mcpgate.approver)'],
+    });
+    expect(refused.json.items).toBeUndefined();
+    expect((await fetch(`${gateway.url}/admin/tools`)).status).toBe(401);
+    const approver = await issuer.mint({ aud: gateway.mcpUrl, roles: ['mcpgate.approver'] });
+    for (const [query, message] of [
+      ['?show=maybe', 'show must be all or attention'],
+      ['?kind=widget', 'kind must be one of tool, prompt, resource, resource_template'],
+      ['?q=a&q=b', 'q must be given once, as text'],
+      ['?pin=x', 'unknown query parameter "pin" (show, kind, server, q)'],
+    ] as const) {
+      expect(await tools(query, approver)).toEqual({
+        status: 400,
+        json: { error: 'bad_request', message },
+      });
+    }
+    expect((await tools('?kind=tool', approver)).status).toBe(200);
+  });
+});

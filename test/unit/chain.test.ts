@@ -75,7 +75,7 @@ describe('Chain', () => {
       [
         decide(ran),
         stage(ran, 'credential', 'allowed', () =>
-          denyWith('no credential', { claimsChallenge: 'c' }),
+          denyWith('credential', 'no credential', { claimsChallenge: 'c' }),
         ),
         stage(ran, 'record', 'always'),
         stage(ran, 'forward', 'allowed'),
@@ -89,7 +89,11 @@ describe('Chain', () => {
     expect(decision.reasons).toEqual(['no credential']);
     // The policy's obligations stay with the deny (terminate_session is still carried out).
     expect(decision.obligations.terminate_session).toBe(true);
-    expect(ctx.denial).toEqual({ reason: 'no credential', claimsChallenge: 'c' });
+    expect(ctx.denial).toEqual({
+      reason: 'no credential',
+      code: 'credential',
+      claimsChallenge: 'c',
+    });
   });
 
   it('stops at respond, and runs finally stages even when a stage throws', async () => {
@@ -164,16 +168,17 @@ describe('the assembled chains (mcpgate start --explain)', () => {
         '   7. credential for this call',
         '   8. rate limit and record  (also on a deny)',
         '   9. decision log  (also on a deny)',
-        '  10. request _meta for the upstream',
-        '  11. forward to the upstream',
-        '  12. inspect the result (guardrails)',
-        '  13. decide on the result (tools/result, resources/result, prompts/result)',
-        '  14. decision log (the result decision)  (also on a deny)',
-        '  15. record labels and finding counts in the session  (also on a deny)',
-        '  16. namespace addresses in the result',
-        '  17. bind the task to the session',
-        '  18. check the result (outputSchema)',
-        '  19. terminate the session when the policy says so  (after the answer, always)',
+        '  10. hold for human approval (require_approval)',
+        '  11. request _meta for the upstream',
+        '  12. forward to the upstream',
+        '  13. inspect the result (guardrails)',
+        '  14. decide on the result (tools/result, resources/result, prompts/result)',
+        '  15. decision log (the result decision)  (also on a deny)',
+        '  16. record labels and finding counts in the session  (also on a deny)',
+        '  17. namespace addresses in the result',
+        '  18. bind the task to the session',
+        '  19. check the result (outputSchema)',
+        '  20. terminate the session when the policy says so  (after the answer, always)',
       ].join('\n'),
     );
   });

@@ -73,7 +73,7 @@ export function decideResult(
       }
       ctx.resultEvaluation = evaluation;
       if (!evaluation.decision.allow) {
-        ctx.deny({ reason: evaluation.decision.reasons.join('; ') });
+        ctx.deny({ reason: evaluation.decision.reasons.join('; '), code: 'result_denied' });
       }
       return undefined;
     },

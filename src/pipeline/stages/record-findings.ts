@@ -28,6 +28,7 @@ export function recordFindings(store: SessionStore): Stage {
         if (!(err instanceof StoreUnavailableError)) throw err;
         if (ctx.denied) return undefined;
         return denyWith(
+          'store_unavailable',
           `${err.message}; the session's findings could not be recorded, so the result is not passed on; denied (fail closed)`,
         );
       }

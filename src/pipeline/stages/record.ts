@@ -15,6 +15,7 @@ import {
 import { canonicalJson, sha256Hex } from '../../util/canonical-json.js';
 import { denyWith, type Stage } from '../chain.js';
 import type { RequestContext } from '../context.js';
+import { SPAN } from '../../telemetry/span-names.js';
 
 export type RecordLimits = Pick<
   SessionsConfig,
@@ -35,6 +36,7 @@ export function recordCall(store: SessionStore, limits: RecordLimits): Stage {
 
   return {
     name: 'rate limit and record',
+    span: SPAN.sessionRecord,
     when: 'always',
     async run(ctx: RequestContext) {
       const { target, decision } = ctx;
@@ -63,14 +65,15 @@ export function recordCall(store: SessionStore, limits: RecordLimits): Stage {
           // may keep the one it was given).
           await store.recordCall(sessionId, { ...entry, allowed: false }, options([]));
           return denyWith(
+            'rate_limited',
             `rate limit "${outcome.rule}" reached (${outcome.limit} calls per ${outcome.windowMs / 1000} s); retry after ${retryS} s`,
           );
         }
-        if (outcome.kind === 'gone') return denyWith(SESSION_GONE);
+        if (outcome.kind === 'gone') return denyWith('session_gone', SESSION_GONE);
         return undefined;
       } catch (err) {
         if (!(err instanceof StoreUnavailableError)) throw err;
-        return denyWith(`${err.message}; denied (fail closed)`);
+        return denyWith('store_unavailable', `${err.message}; denied (fail closed)`);
       }
     },
   };
