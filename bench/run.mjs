@@ -18,6 +18,7 @@
 // Needs `npm run build` (dist/) and `node bin/mcpgate.js policy build` (wasm/bundle.tar.gz)
 // first; the npm scripts `bench` and `bench:smoke` do both.
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -598,6 +599,7 @@ async function peerSection(issuer) {
   const upstream = await startUpstream({ tools: 1 });
   const runs = {};
   let peerInfo;
+  let pluginsInfo;
   try {
     const runShapes = async (label, url, token, tool, pid) => {
       for (const [shape, job] of Object.entries(shapes)) {
@@ -639,6 +641,27 @@ async function peerSection(issuer) {
       peerInfo.rssAfterBytes = rssBytes(peer.pid);
     } finally {
       await peer.stop();
+    }
+    // The same peer with its guardrails: the PII filter and secrets detection plugins on
+    // every tool call (mcpgate's guardrails are on by default in its runs above).
+    log(`peer: starting ${CONTEXTFORGE.name} with its PII filter and secrets detection plugins`);
+    try {
+      const guarded = await startContextForge({
+        install,
+        upstreamUrl: upstream.url,
+        plugins: true,
+      });
+      try {
+        pluginsInfo = { status: 'ran', check: guarded.pluginCheck };
+        await runShapes('plugins', guarded.mcpUrl, guarded.token, guarded.tool, guarded.pid);
+      } finally {
+        await guarded.stop();
+      }
+    } catch (err) {
+      pluginsInfo = {
+        status: 'not run',
+        reason: `${CONTEXTFORGE.name} with its plugins did not start or failed their check: ${String(err?.message ?? err).slice(0, 1000)}`,
+      };
     }
   } finally {
     await upstream.stop();
@@ -689,6 +712,36 @@ async function peerSection(issuer) {
     throughputMany: phase('peer-many', 'max').throughput,
     connectMs: Object.fromEntries(Object.entries(runs).map(([k, r]) => [k, r.connectMs])),
     peerInfo,
+    plugins: pluginsRow(pluginsInfo, runs, pp, phase),
+  };
+}
+
+/** ContextForge with its guardrail plugins, next to mcpgate with its guardrails (on). */
+function pluginsRow(info, runs, pp, phase) {
+  const plugins = CONTEXTFORGE.plugins.map((p) => `${p.package} ${p.version}`);
+  if (info?.status !== 'ran' || !runs['plugins-many']) {
+    return { status: 'not run', plugins, reason: info?.reason ?? 'not reached' };
+  }
+  return {
+    status: 'ran',
+    plugins,
+    config:
+      'both plugins on tool_pre_invoke and tool_post_invoke (arguments and results), sequential, ' +
+      'their default configuration (PII filter: mask with [REDACTED], no blocking; secrets detection: ' +
+      'AWS, Google, GitHub, Stripe, Slack keys and private keys, blocking)',
+    check: info.check,
+    fixedRate: pp.rates.map((rate) => {
+      const direct = phase('direct-many', `rate-${rate}`);
+      const guarded = phase('plugins-many', `rate-${rate}`);
+      return {
+        rate,
+        plugins: guarded,
+        sustained: sustained(guarded),
+        addedUs: difference(guarded.latencyUs, direct.latencyUs),
+      };
+    }),
+    max1: phase('plugins-one', 'max'),
+    maxMany: phase('plugins-many', 'max'),
   };
 }
 
@@ -1137,8 +1190,15 @@ async function main() {
     for (const name of SECTIONS) {
       if (!ONLY.includes(name)) continue;
       const s0 = Date.now();
+      // The machine's load average (1 min) as the section starts and ends: shown next to
+      // its figures, since other work on the two cores inflates them.
+      const loadBefore = loadavg()[0];
       try {
         results.sections[name] = await sections[name]();
+        results.sections[name].loadAverage = {
+          before: round(loadBefore, 2),
+          after: round(loadavg()[0], 2),
+        };
       } catch (err) {
         log(`${name} failed: ${err?.stack ?? err}`);
         results.errors[name] = String(err?.message ?? err);

@@ -70,6 +70,7 @@ import { showInstructions } from './stages/show-instructions.js';
 import { sketchResult } from './stages/sketch-result.js';
 import { stepUpWhenObliged } from './stages/step-up.js';
 import { showVisible } from './stages/show-visible.js';
+import { taskCallInput } from './stages/task-call-input.js';
 import { holdSubscription } from './stages/subscribe.js';
 import { terminateWhenObliged, type TerminateSession } from './stages/terminate.js';
 import { throttleWhenObliged } from './stages/throttle.js';
@@ -301,15 +302,27 @@ export class Pipeline {
     );
 
     // Tasks: bound to the session and principal that created them, not decided again; a
-    // task's result goes through the result stages of the call that created it.
+    // task's result goes through the result stages of a call, as the result of the call
+    // that created it (inspected, decided as tools/result, logged under that call).
     const findTask = resolveTask(registry, tasks);
     const toTask = measureUpstreamCall(forwardTask(registry), deps.telemetry ?? {});
     this.add('tasks/get', [findTask, credential, meta, toTask], (ctx) => ctx.result);
     this.add('tasks/cancel', [findTask, credential, meta, toTask], (ctx) => ctx.result);
     this.add(
       'tasks/result',
-      [findTask, credential, meta, toTask, addresses, checkOutput],
-      (ctx) => ctx.result,
+      [
+        findTask,
+        credential,
+        meta,
+        toTask,
+        taskCallInput(gateway),
+        ...resultStages,
+        findings,
+        addresses,
+        checkOutput,
+        terminate,
+      ],
+      renderTaskResult,
     );
     this.add('tasks/list', [listTasks(tasks, (ctx) => this.run(ctx))], (ctx) => ctx.result);
 
@@ -563,6 +576,12 @@ function deniedToolResult(ctx: RequestContext, decision: Decision | undefined): 
     isError: true,
     _meta: { 'mcpgate/decision': denialMeta(ctx, decision) },
   };
+}
+
+/** tasks/result answers with the call's result: a denied one as a denied call's. */
+function renderTaskResult(ctx: RequestContext): unknown {
+  const { decision } = ctx;
+  return decision !== undefined && !decision.allow ? deniedToolResult(ctx, decision) : ctx.result;
 }
 
 /** resources/read, prompts/get: a denial is a JSON-RPC error carrying the decision. */

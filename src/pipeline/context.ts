@@ -60,6 +60,11 @@ export interface BoundTask {
   readonly target: Extract<Target, { kind: 'tool' }>;
   /** The creating decision's obligations: the credential later requests about it run with. */
   readonly obligations: TypedObligations;
+  /**
+   * The creating call's policy input and decision id: the task's result (tasks/result) is
+   * inspected and decided (tools/result) as that call's result would be, linked to it.
+   */
+  readonly call: { readonly input: PolicyInput; readonly decisionId: string };
   /** Epoch ms after which the gateway forgets the task (its ttl); undefined: with the session. */
   readonly expiresAt: number | undefined;
 }

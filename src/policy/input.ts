@@ -45,6 +45,8 @@ export const RESULT_ACTIONS: Readonly<Partial<Record<string, ResultAction>>> = {
   'tools/call': 'tools/result',
   'resources/read': 'resources/result',
   'prompts/get': 'prompts/result',
+  // A task's result is the result of the tools/call that created it.
+  'tasks/result': 'tools/result',
 };
 
 /** input.result: what an allowed call returned, as facts (not the result itself). */

@@ -259,7 +259,7 @@ describe('the assembled chains (mcpgate start --explain)', () => {
     );
   });
 
-  it('prints tasks/result: no decision, the result stages of the call that made the task', () => {
+  it('prints tasks/result: no decision on the task, the result stages of the call that made it', () => {
     const block = text.split('\n\n').find((b) => b.startsWith('tasks/result\n'));
     expect(block).toBe(
       [
@@ -268,8 +268,14 @@ describe('the assembled chains (mcpgate start --explain)', () => {
         '   2. credential for this call',
         '   3. request _meta for the upstream',
         '   4. forward to the upstream that runs the task',
-        '   5. namespace addresses in the result',
-        '   6. check the result (outputSchema)',
+        "   5. the creating call's input, for the result decision",
+        '   6. inspect the result (guardrails)',
+        '   7. decide on the result (tools/result, resources/result, prompts/result)',
+        '   8. decision log (the result decision)  (also on a deny)',
+        '   9. record labels and finding counts in the session  (also on a deny)',
+        '  10. namespace addresses in the result',
+        '  11. check the result (outputSchema)',
+        '  12. terminate the session when the policy says so  (after the answer, always)',
       ].join('\n'),
     );
   });

@@ -37,7 +37,7 @@ export function decideResult(
         mode === 'with_findings' &&
         ctx.resultRefusal === undefined &&
         findings.length === 0 &&
-        ctx.argumentFindings.length === 0
+        ctx.input.findings.length === 0
       ) {
         return undefined;
       }
