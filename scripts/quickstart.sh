@@ -145,6 +145,9 @@ cat <<RECIPE
     ADMIN_TOKEN=\$(node bin/mcpgate.js dev-token --user admin --roles mcpgate.admin)
     node bin/mcpgate.js sessions list --token "\$ADMIN_TOKEN"
 
+    # The console (approvals, sessions, decisions): sign in as carol, any password.
+    http://127.0.0.1:$gateway_port/console
+
     Ctrl-C stops the quickstart.
 RECIPE
 

@@ -7,7 +7,7 @@
 // proxy reachable here. Every attempt and its output is kept for the report; a peer that
 // cannot be installed or started is reported "not run" with why, never estimated.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,7 +27,32 @@ export const CONTEXTFORGE = {
   package: 'mcp-contextforge-gateway',
   // The newest release that installs on this machine's Python (3.11); pinned so runs compare.
   version: process.env.BENCH_CONTEXTFORGE_VERSION ?? '1.0.7.post20260921',
+  // Its guardrail plugins (PyPI, the CPEX plugin framework): PII filter and secrets detection.
+  // Their newest releases (0.3.9, 0.3.14) need mcp >= 2, which this ContextForge refuses
+  // (mcp < 2): these are the newest that install next to it, with the CPEX it ships.
+  plugins: [
+    {
+      name: 'PIIFilterPlugin',
+      package: 'cpex-pii-filter',
+      version: '0.3.8',
+      kind: 'cpex_pii_filter.pii_filter.PIIFilterPlugin',
+    },
+    {
+      name: 'SecretsDetection',
+      package: 'cpex-secrets-detection',
+      version: '0.3.13',
+      kind: 'cpex_secrets_detection.secrets_detection.SecretsDetectionPlugin',
+    },
+  ],
+  constraints: ['mcp>=1.28.1,<2', 'cpex==0.1.3'],
 };
+
+/** Every package of the install, pinned: ContextForge and its plugins. */
+const installSpecs = () => [
+  `${CONTEXTFORGE.package}==${CONTEXTFORGE.version}`,
+  ...CONTEXTFORGE.plugins.map((p) => `${p.package}==${p.version}`),
+  ...CONTEXTFORGE.constraints,
+];
 
 function clip(text, max = 600) {
   const t = String(text ?? '').trim();
@@ -82,15 +107,18 @@ export function installContextForge(dir, { timeoutMs = 600_000, python = 'python
   const attempts = [];
   const venvPython = join(dir, 'bin/python');
   const bin = join(dir, 'bin/mcpgateway');
-  const spec = `${CONTEXTFORGE.package}==${CONTEXTFORGE.version}`;
+  const specs = installSpecs();
+  const spec = specs.join(' ');
   if (existsSync(bin)) {
-    const show = spawnSync(venvPython, ['-m', 'pip', 'show', CONTEXTFORGE.package], {
+    const wanted = [CONTEXTFORGE, ...CONTEXTFORGE.plugins];
+    const show = spawnSync(venvPython, ['-m', 'pip', 'show', ...wanted.map((p) => p.package)], {
       encoding: 'utf8',
     });
-    if (
-      show.status === 0 &&
-      new RegExp(`^Version: ${CONTEXTFORGE.version.replaceAll('.', '\\.')}$`, 'm').test(show.stdout)
-    ) {
+    const installed = (p) =>
+      new RegExp(`^Name: ${p.package}\\s+Version: ${p.version.replaceAll('.', '\\.')}$`, 'm').test(
+        show.stdout,
+      );
+    if (show.status === 0 && wanted.every(installed)) {
       return {
         ok: true,
         bin,
@@ -118,7 +146,7 @@ export function installContextForge(dir, { timeoutMs = 600_000, python = 'python
   started = Date.now();
   const pip = spawnSync(
     venvPython,
-    ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-q', spec],
+    ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-q', ...specs],
     { encoding: 'utf8', timeout: timeoutMs },
   );
   attempts.push(attempt(CONTEXTFORGE.name, `pip install ${spec}`, pip, started));
@@ -151,8 +179,30 @@ export async function startContextForge({
   upstreamUrl,
   core = pinning.serverCore,
   startTimeoutMs = 240_000,
+  plugins = false,
 }) {
   const dir = mkdtempSync(join(tmpdir(), 'mcpgate-bench-contextforge-'));
+  const pluginEnv = {};
+  if (plugins) {
+    // Both plugins on tool calls, before (arguments) and after (results), in their default
+    // configuration: the PII filter masks what it finds, secrets detection blocks.
+    const config = join(dir, 'plugins.yaml');
+    writeFileSync(
+      config,
+      [
+        'plugins:',
+        ...CONTEXTFORGE.plugins.flatMap((p, i) => [
+          `  - name: ${p.name}`,
+          `    kind: ${p.kind}`,
+          '    hooks: [tool_pre_invoke, tool_post_invoke]',
+          '    mode: sequential',
+          `    priority: ${(i + 1) * 10}`,
+        ]),
+        '',
+      ].join('\n'),
+    );
+    Object.assign(pluginEnv, { PLUGINS_ENABLED: 'true', PLUGINS_CONFIG_FILE: config });
+  }
   const port = await freePort();
   const secret = `bench-${Date.now()}-jwt-secret-0123456789abcdef0123456789`;
   const env = {
@@ -177,6 +227,7 @@ export async function startContextForge({
     REDIS_URL: '',
     DEV_MODE: 'true',
     LOG_LEVEL: 'ERROR',
+    ...pluginEnv,
   };
   const child = spawnPinned(core, install.bin, ['--host', '127.0.0.1', '--port', String(port)], {
     cwd: dir,
@@ -242,9 +293,11 @@ export async function startContextForge({
     const server = await api(base, token, 'POST', '/servers', {
       server: { name: 'bench-server', associated_tools: [echo.id] },
     });
+    const pluginCheck = plugins ? await checkPlugins(base, token, echo.name) : undefined;
     return {
       pid: child.pid,
       url: base,
+      pluginCheck,
       mcpUrl: `${base}/servers/${server.id}/mcp`,
       token,
       tool: echo.name,
@@ -255,6 +308,35 @@ export async function startContextForge({
     await stop();
     throw err;
   }
+}
+
+/**
+ * Proves the plugins run: an e-mail address echoed back must come back masked (PII filter),
+ * and an AWS access key id in the arguments must be refused (secrets detection).
+ */
+async function checkPlugins(base, token, tool) {
+  const call = async (text) => {
+    const res = await globalThis.fetch(`${base}/rpc`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: tool, arguments: { text } },
+      }),
+    });
+    return `${res.status} ${await res.text()}`;
+  };
+  const pii = await call('write to alice@example.com');
+  if (pii.includes('alice@example.com') || !pii.startsWith('200')) {
+    throw new Error(`the PII filter plugin did not mask an e-mail address: ${clip(pii, 300)}`);
+  }
+  const secret = await call(`key ${['AKIA', 'IOSFODNN7', 'EXAMPLE'].join('')}`);
+  if (!/SECRETS_DETECTED/.test(secret)) {
+    throw new Error(`the secrets detection plugin let an AWS key through: ${clip(secret, 300)}`);
+  }
+  return { pii: clip(pii, 300), secret: clip(secret, 300) };
 }
 
 /** The installed version's `pip show` line, for the report. */

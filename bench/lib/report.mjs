@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { barChart, lineChart } from './svg.mjs';
 
-const us = (v) => (v === null || v === undefined ? 'n/a' : `${fmt(v)} µs`);
+const us = (v, digits = 0) => (v === null || v === undefined ? 'n/a' : `${fmt(v, digits)} µs`);
 const ms = (v) =>
   v === null || v === undefined ? 'n/a' : `${fmt(v / 1000, v >= 10000 ? 0 : 2)} ms`;
 const kb = (v) => (v === null || v === undefined ? 'n/a' : `${fmt(v / 1024, 1)} KB`);
@@ -38,6 +38,29 @@ export function evaluateTargets(results) {
       result: pass === null ? 'not measured' : pass ? 'pass' : 'miss',
       note,
     });
+
+  const signals = s.continuous?.perCall?.find((c) => c.sketches === 4);
+  add(
+    'Behaviour signals, all together (4 sketches), per call p50',
+    '≤ 20 µs',
+    signals ? `${fmt(signals.us.p50, 1)} µs` : 'n/a',
+    signals ? signals.us.p50 <= 20 : null,
+  );
+  const idle = s.continuous?.memory?.find((m) => m.signals && m.sketches === 2);
+  add(
+    'Memory per idle session with the behaviour state and two sketches (memory store)',
+    '≤ 10 KiB',
+    idle ? `${fmt(idle.bytesPerSession)} B` : 'n/a',
+    idle ? idle.bytesPerSession <= 10_240 : null,
+  );
+
+  const load1000 = s.trust?.load?.find((l) => l.tools === 1000);
+  add(
+    'Catalog load of 1,000 tools (fingerprint and scan), p50',
+    '≤ 200 ms',
+    load1000 ? `${fmt(load1000.ms.p50)} ms` : 'n/a',
+    load1000 ? load1000.ms.p50 <= 200 : null,
+  );
 
   const d50 = s.decision?.results?.find((r) => r.history === 50);
   add(
@@ -100,6 +123,45 @@ export function evaluateTargets(results) {
     best && best.phase.cpu?.gateway !== undefined
       ? `gateway core at ${pct(best.phase.cpu.gateway)} CPU`
       : '',
+  );
+
+  const g = s.guardrails;
+  const load = g?.loadAverage ? `load average ${g.loadAverage.before}–${g.loadAverage.after}` : '';
+  const validation = g?.inProcess?.validation?.us;
+  add(
+    'Schema validation p50 per call (bench tool)',
+    '≤ 5 µs',
+    validation ? us(validation.p50, 2) : 'n/a',
+    validation ? validation.p50 <= 5 : null,
+    load,
+  );
+  for (const kind of ['prose', 'code']) {
+    const at10k = g?.inProcess?.inspection?.[kind]?.find((x) => x.bytes === 10_240);
+    add(
+      `Inspection p50 of a 10 KB text result (${kind})`,
+      '≤ 50 µs',
+      at10k ? us(at10k.us.p50) : 'n/a',
+      at10k ? at10k.us.p50 <= 50 : null,
+      load,
+    );
+    const growth = linearity(g?.inProcess?.inspection?.[kind]);
+    add(
+      `Inspection growth from 10 KB to 1 MB (${kind}), µs per KB`,
+      'no worse than linear (≤ 1.5x)',
+      growth ? `${growth.from} → ${growth.to} µs/KB (${growth.ratio}x)` : 'n/a',
+      growth ? growth.ratio <= 1.5 : null,
+      load,
+    );
+  }
+  const th = g?.throughput;
+  add(
+    'Throughput, guardrails on / off (same run)',
+    '≥ 80 %',
+    th
+      ? `${fmt(th.on.throughput)} / ${fmt(Math.max(th.off.throughput, th.offAgain.throughput))} calls/s (${Math.round(th.onOverOff * 100)} %)`
+      : 'n/a',
+    th ? th.onOverOff >= 0.8 : null,
+    load,
   );
 
   const mem = s.memory?.memoryStore;
@@ -333,6 +395,41 @@ function cpuPerCall(phase, rate) {
   return `${fmt((busy / 100 / rate) * 1000, 2)} ms`;
 }
 
+function telemetryMd(t) {
+  const target = (row) =>
+    row.config.includes('100 %')
+      ? `>= ${t.targets.tracing100 * 100} %`
+      : row.config.includes('1 %')
+        ? `>= ${t.targets.tracing1 * 100} %`
+        : '';
+  return [
+    "Throughput with the gateway's metrics and traces on, against the same gateway with both off, in the same run.",
+    '',
+    table(
+      [
+        'Configuration',
+        'Calls/s',
+        'Rounds',
+        'Of off',
+        'Gateway CPU µs/call (rounds)',
+        'Of off by CPU',
+        'Target',
+        'p50 / p99 ms',
+      ],
+      t.rows.map((r) => [
+        r.config,
+        fmt(r.throughput),
+        r.rounds.map((v) => fmt(v)).join(', '),
+        `${(r.ofOff * 100).toFixed(1)} %`,
+        `${fmt(r.cpuUsPerCall)} (${(r.cpuRounds ?? []).map((v) => fmt(v)).join(', ')})`,
+        r.cpuOfOff === undefined ? 'n/a' : `${(r.cpuOfOff * 100).toFixed(1)} %`,
+        target(r),
+        `${ms(r.phase.latencyUs.p50)} / ${ms(r.phase.latencyUs.p99)}`,
+      ]),
+    ),
+  ].join('\n');
+}
+
 function overheadMd(o) {
   const fixed = o.fixedRate.map((r) => [
     fmt(r.rate),
@@ -517,10 +614,49 @@ function peerMd(p) {
       ),
     );
   }
+  if (p.plugins) lines.push('', ...pluginsMd(p, p.plugins));
   if (p.attempts?.length) {
     lines.push('', 'Install attempts:', '', attemptsTable(p.attempts));
   }
   return lines.join('\n');
+}
+
+/** ContextForge with its PII filter and secrets detection plugins, next to mcpgate. */
+function pluginsMd(p, g) {
+  const head = `**With guardrails**: ContextForge with its plugins (${g.plugins.join(', ')})`;
+  if (g.status !== 'ran') return [`${head}: not run. ${g.reason}`];
+  const mt = p.maxThroughput;
+  return [
+    `${head}; ${g.config}. mcpgate's columns are its runs above, guardrails on (its default). ` +
+      'Before measuring, the plugins were checked: an e-mail address echoed back came back masked, ' +
+      'and an AWS access key id in the arguments was refused.',
+    '',
+    table(
+      ['', 'mcpgate (guardrails on)', 'ContextForge + plugins'],
+      [
+        ['Max calls/s, 1 session', fmt(mt.mcpgate1.throughput), fmt(g.max1.throughput)],
+        [
+          `Max calls/s, ${p.sessions} sessions`,
+          fmt(mt.mcpgateMany.throughput),
+          fmt(g.maxMany.throughput),
+        ],
+        ...g.fixedRate.map((r) => {
+          const m = p.fixedRate.find((x) => x.rate === r.rate);
+          return [
+            `Added p50 / p99 at ${fmt(r.rate)} calls/s (sustained)`,
+            `${ms(m.mcpgateAddedUs.p50)} / ${ms(m.mcpgateAddedUs.p99)} (${m.mcpgateSustained ? 'yes' : 'no'})`,
+            `${ms(r.addedUs.p50)} / ${ms(r.addedUs.p99)} (${r.sustained ? 'yes' : 'no'})`,
+          ];
+        }),
+        ['Errors (max, many sessions)', String(mt.mcpgateMany.errors), String(g.maxMany.errors)],
+        [
+          'Gateway CPU (max, many sessions)',
+          pct(mt.mcpgateMany.cpu?.gateway),
+          pct(g.maxMany.cpu?.gateway),
+        ],
+      ],
+    ),
+  ];
 }
 
 function memoryMd(m) {
@@ -587,6 +723,129 @@ function scalingMd(sc) {
     '',
     '![Added latency vs catalog](scaling-catalog-latency.svg)',
     '![Calls/s vs catalog](scaling-catalog-throughput.svg)',
+  ].join('\n');
+}
+
+function continuousMd(c) {
+  return [
+    'Per call: the behaviour facts of one tools/call (input.behaviour), with the argument provenance against 0, 2 and 4 sketches.',
+    '',
+    table(
+      ['Sketches', 'p50', 'p90', 'p99'],
+      c.perCall.map((p) => [
+        fmt(p.sketches),
+        `${fmt(p.us.p50, 1)} µs`,
+        `${fmt(p.us.p90, 1)} µs`,
+        `${fmt(p.us.p99, 1)} µs`,
+      ]),
+    ),
+    '',
+    `Per labelled result: sketching ${fmt(c.sketchPerResult.resultChars)} characters, p50 ${fmt(c.sketchPerResult.us.p50, 1)} µs, p99 ${fmt(c.sketchPerResult.us.p99, 1)} µs.`,
+    '',
+    'Memory per idle session (memory store, after 20 calls):',
+    '',
+    table(
+      ['Behaviour state', 'Sketches', 'Bytes per session'],
+      c.memory.map((m) => [
+        m.signals ? 'kept' : 'not kept',
+        fmt(m.sketches),
+        fmt(m.bytesPerSession),
+      ]),
+    ),
+    '',
+    'Redis: no round trip is added; the state is in the session hash that the load and record scripts already read and write.',
+  ].join('\n');
+}
+
+/** µs per KB at 10 KB and at the largest size, and their ratio (1 = linear). */
+function linearity(points) {
+  const small = points?.find((x) => x.bytes === 10_240);
+  const large = points?.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  if (!small || !large || large.bytes <= small.bytes) return null;
+  return {
+    from: small.p50UsPerKb,
+    to: large.p50UsPerKb,
+    ratio: Math.round((large.p50UsPerKb / small.p50UsPerKb) * 100) / 100,
+  };
+}
+
+function guardrailsMd(g) {
+  const v = g.inProcess.validation;
+  const sizes = g.inProcess.inspection.prose.map((x) => x.bytes);
+  const size = (b) => (b >= 1_048_576 ? `${b / 1_048_576} MB` : `${b / 1024} KB`);
+  const th = g.throughput;
+  return [
+    `Load average (1 min) ${g.loadAverage?.before ?? '?'} at the start of the section, ${g.loadAverage?.after ?? '?'} at its end.`,
+    '',
+    `Schema validation of ${JSON.stringify(v.args)} against ${v.tool}'s inputSchema (compiled once): p50 ${us(v.us.p50, 2)}, p99 ${us(v.us.p99, 2)} per call (target ≤ 5 µs p50).`,
+    '',
+    'Inspection of a tools/call result with one text block, every built-in detector (target ≤ 50 µs p50 at 10 KB, no worse than linear to 1 MB):',
+    '',
+    table(
+      ['Text', ...sizes.map(size)],
+      ['prose', 'code'].flatMap((kind) => [
+        [`${kind} p50`, ...g.inProcess.inspection[kind].map((x) => us(x.us.p50))],
+        [`${kind} p99`, ...g.inProcess.inspection[kind].map((x) => us(x.us.p99))],
+        [
+          `${kind} µs per KB (p50)`,
+          ...g.inProcess.inspection[kind].map((x) => fmt(x.p50UsPerKb, 1)),
+        ],
+      ]),
+    ),
+    '',
+    `Throughput, closed loop, ${th.concurrency} calls in flight over ${th.sessions} sessions (target: guardrails on ≥ 80 % of off):`,
+    '',
+    table(
+      ['Guardrails', 'calls/s', 'p50 / p99', 'Gateway CPU', 'Errors'],
+      [
+        ['off', th.off],
+        ['on', th.on],
+        ['off again', th.offAgain],
+      ].map(([label, p]) => [
+        label,
+        fmt(p.throughput),
+        `${ms(p.latencyUs.p50)} / ${ms(p.latencyUs.p99)}`,
+        pct(p.cpu?.gateway),
+        String(p.errors),
+      ]),
+    ),
+    '',
+    `On / off: ${Math.round(th.onOverOff * 100)} % (against the better of the two off runs).`,
+  ].join('\n');
+}
+
+function trustMd(t) {
+  return [
+    'Catalog load: every item fingerprinted and scanned, then the catalog built, at start-up and at each re-read.',
+    '',
+    table(
+      ['Tools', 'Load p50', 'Load p90', 'Load max'],
+      t.load.map((l) => [
+        fmt(l.tools),
+        `${fmt(l.ms.p50)} ms`,
+        `${fmt(l.ms.p90)} ms`,
+        `${fmt(l.ms.max)} ms`,
+      ]),
+    ),
+    '',
+    'Per call: the facts lookup, and one decision with and without the trust facts in its input.',
+    '',
+    table(
+      [
+        'Catalog',
+        'Facts lookup',
+        'Decide without p50 / p99',
+        'Decide with p50 / p99',
+        'Input bytes without / with',
+      ],
+      t.perCall.map((c) => [
+        `${fmt(c.tools)} tools`,
+        `${fmt(c.factsLookupNs)} ns`,
+        `${us(c.decideWithoutTrustUs.p50)} / ${us(c.decideWithoutTrustUs.p99)}`,
+        `${us(c.decideWithTrustUs.p50)} / ${us(c.decideWithTrustUs.p99)}`,
+        `${fmt(c.inputBytes.without)} / ${fmt(c.inputBytes.with)}`,
+      ]),
+    ),
   ].join('\n');
 }
 
@@ -683,6 +942,28 @@ export async function writeReport(results, outDir) {
     '## 5. Scaling',
     '',
     s.scaling ? scalingMd(s.scaling) : `Not run: ${results.errors.scaling ?? 'not selected'}`,
+    '',
+    '## 6. Tool trust',
+    '',
+    s.trust ? trustMd(s.trust) : `Not run: ${results.errors.trust ?? 'not selected'}`,
+    '',
+    '## 7. Metrics and tracing',
+    '',
+    s.telemetry
+      ? telemetryMd(s.telemetry)
+      : `Not run: ${results.errors.telemetry ?? 'not selected'}`,
+    '',
+    '## 8. Continuous verification',
+    '',
+    s.continuous
+      ? continuousMd(s.continuous)
+      : `Not run: ${results.errors.continuous ?? 'not selected'}`,
+    '',
+    '## 9. Guardrails',
+    '',
+    s.guardrails
+      ? guardrailsMd(s.guardrails)
+      : `Not run: ${results.errors.guardrails ?? 'not selected'}`,
     '',
     '## CPU profile of the gateway',
     '',

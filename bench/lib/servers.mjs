@@ -39,6 +39,7 @@ export async function startMcpgate({
   nodeArgs = [],
   logLevel = 'info',
   env = {},
+  telemetry,
 }) {
   // A scratch directory made here is removed on stop; one passed in belongs to the caller.
   const ownDir = dir === undefined;
@@ -77,6 +78,7 @@ export async function startMcpgate({
       ],
     },
     logging: { level: logLevel },
+    ...(telemetry === undefined ? {} : { telemetry }),
     upstreams,
     ...(guardrails === undefined ? {} : { guardrails }),
   };

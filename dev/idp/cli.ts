@@ -6,7 +6,23 @@ import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommand, UsageError, type CommandSpec } from '../../src/util/command-spec.js';
 import { unreachableText } from '../../src/util/unreachable.js';
-import { DEV_IDP_PROFILES, requestUserToken, startDevIdp, type DevIdpProfile } from './index.js';
+import {
+  DEV_IDP_PROFILES,
+  requestUserToken,
+  startDevIdp,
+  type DevIdpProfile,
+  type DevUser,
+} from './index.js';
+
+/**
+ * Who may sign in to the gateway's console at this IdP, and with which groups and roles
+ * (any other login signs in with none). Any password is accepted: development only.
+ */
+export const DEV_CONSOLE_USERS: Record<string, DevUser> = {
+  alice: { groups: ['engineering'] },
+  olive: { groups: ['oncall'] },
+  carol: { roles: ['mcpgate.approver', 'mcpgate.admin'] },
+};
 
 /** What `dev-idp` leaves for `dev-token`: where to ask, and the dev grant's secret. */
 interface DevIdpState {
@@ -54,6 +70,7 @@ export const DEV_IDP_SPEC = {
   },
   details: [
     'An oidc-provider shaped like the chosen IdP (discovery, JWKS, token endpoint), for the quickstart and local development: it issues tokens to anyone who asks through dev-token. Never point a production gateway at it.',
+    'It also signs people in to the gateway console (client mcpgate-console, redirect <audience origin>/console/callback) with any login and any password: carol has the roles mcpgate.approver and mcpgate.admin, alice the group engineering, olive the group oncall.',
   ],
   example: ['mcpgate dev-idp --port 8081 --profile okta --audience http://127.0.0.1:8080/mcp'],
 } as const satisfies CommandSpec;
@@ -117,6 +134,10 @@ export async function devIdpCommand(args: string[]): Promise<number> {
     audience: values.audience,
     keyFile: join(stateDir, 'dev-idp-keys.json'),
     ...(minterSecret ? { minterSecret } : {}),
+    console: {
+      redirectUris: [new URL('/console/callback', values.audience).href],
+      users: DEV_CONSOLE_USERS,
+    },
   });
   const issuer = idp.issuer(profile);
   const state: DevIdpState = {

@@ -52,6 +52,7 @@ export type {
   DevIdpIssuerSpec,
   DevIdpOptions,
   DevIdpProfile,
+  DevUser,
   ExchangeTokenRequest,
   ExchangeUserRule,
   GatewayClientAuthMethod,
@@ -65,7 +66,7 @@ export {
   entraUserObjectId,
   oktaUserId,
 } from './ids.js';
-export { DEFAULT_APP_CLIENT_ID, DEFAULT_USER_CLIENT_ID } from './provider.js';
+export { CONSOLE_CLIENT_ID, DEFAULT_APP_CLIENT_ID, DEFAULT_USER_CLIENT_ID } from './provider.js';
 export {
   ACCESS_TOKEN_TYPE,
   DEFAULT_EXCHANGE_TTL_SECONDS,
@@ -323,6 +324,7 @@ export async function startDevIdp(options: DevIdpOptions): Promise<DevIdp> {
         audience: options.audience,
         secrets,
         exchange,
+        ...(options.console === undefined ? {} : { console: options.console }),
       });
       host.handler = provider.callback();
     }

@@ -44,6 +44,7 @@ import {
   type SubjectIdentity,
 } from './exchange.js';
 import type { SigningJwk } from './keys.js';
+import type { DevUser } from './types.js';
 
 export type OidcModule = typeof OidcProviderModule;
 export type OidcProvider = OidcProviderModule.default;
@@ -54,6 +55,8 @@ export const USER_TOKEN_GRANT = 'urn:mcpgate:dev:user-token';
 export const MINTER_CLIENT_ID = 'mcpgate-dev-minter';
 export const DEFAULT_USER_CLIENT_ID = 'mcpgate-dev-client';
 export const DEFAULT_APP_CLIENT_ID = 'mcpgate-dev-app';
+/** The public client people sign in to the gateway's console with (code + PKCE). */
+export const CONSOLE_CLIENT_ID = 'mcpgate-console';
 export const DEFAULT_TTL_SECONDS = 3600;
 const MAX_TTL_SECONDS = 7 * 24 * 3600;
 
@@ -106,6 +109,8 @@ export interface BuildProviderOptions {
   audience: string;
   secrets: ProviderSecrets;
   exchange: ExchangePolicy;
+  /** Interactive sign-in for the console (DevIdpOptions.console). */
+  console?: { redirectUris: string[]; users?: Record<string, DevUser> };
 }
 
 /** The exchange grant an issuer of this profile offers the gateway client, if any. */
@@ -148,7 +153,7 @@ function param(params: Record<string, unknown> | undefined, name: string): strin
 }
 
 export function buildProvider(options: BuildProviderOptions): OidcProvider {
-  const { mod, runtime, keys, audience, secrets, exchange } = options;
+  const { mod, runtime, keys, audience, secrets, exchange, console: consoleOptions } = options;
   const {
     InteractionRequired,
     InvalidGrant,
@@ -209,7 +214,10 @@ export function buildProvider(options: BuildProviderOptions): OidcProvider {
     token: AccessToken | ClientCredentials,
     parts: JWTStructured,
   ): JWTStructured {
-    const subject = token.kind === 'AccessToken' ? users.get(token) : appSubject(ctx, token);
+    const subject =
+      token.kind === 'AccessToken'
+        ? (users.get(token) ?? signedInSubject(token))
+        : appSubject(ctx, token);
     if (subject === undefined) throw new Error('dev IdP: access token without a dev subject');
     const { jti, iat, exp, aud } = parts.payload;
     if (typeof jti !== 'string' || typeof iat !== 'number' || typeof exp !== 'number') {
@@ -226,6 +234,22 @@ export function buildProvider(options: BuildProviderOptions): OidcProvider {
     parts.header = { typ: shaped.typ };
     parts.payload = shaped.payload;
     return parts;
+  }
+
+  /** A person who signed in at the sign-in page (code flow): groups and roles by login. */
+  function signedInSubject(token: AccessToken): UserSubject | undefined {
+    if (consoleOptions === undefined || token.accountId === undefined) return undefined;
+    const person = consoleOptions.users?.[token.accountId] ?? {};
+    return {
+      kind: 'user',
+      clientId: token.clientId ?? CONSOLE_CLIENT_ID,
+      user: token.accountId,
+      groups: person.groups ?? [],
+      roles: person.roles ?? [],
+      scopes: [],
+      groupsOverage: false,
+      extraClaims: undefined,
+    };
   }
 
   async function userTokenGrant(ctx: KoaContextWithOIDC, next: () => Promise<void>) {
@@ -506,11 +530,23 @@ export function buildProvider(options: BuildProviderOptions): OidcProvider {
         token_endpoint_auth_method: 'client_secret_post',
       },
       gatewayClientMetadata(secrets, exchangeGrant),
+      ...(consoleOptions === undefined
+        ? []
+        : [
+            {
+              client_id: CONSOLE_CLIENT_ID,
+              token_endpoint_auth_method: 'none',
+              grant_types: ['authorization_code'],
+              response_types: ['code'],
+              redirect_uris: consoleOptions.redirectUris,
+            } satisfies ClientMetadata,
+          ]),
     ],
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     routes: runtime.routes,
     features: {
-      devInteractions: { enabled: false },
+      // The built-in sign-in page (any login, any password): dev only, and only for the console.
+      devInteractions: { enabled: consoleOptions !== undefined },
       clientCredentials: { enabled: true },
       introspection: { enabled: false },
       revocation: { enabled: false },
@@ -527,7 +563,10 @@ export function buildProvider(options: BuildProviderOptions): OidcProvider {
         },
         getResourceServerInfo: (ctx, indicator) => {
           const scope = param(ctx.oidc.params, 'scope');
-          const scopes = scope === undefined || scope.endsWith('/.default') ? [] : scope.split(' ');
+          const scopes =
+            scope === undefined || scope.endsWith('/.default')
+              ? []
+              : scope.split(' ').filter((s) => s !== 'openid');
           return resourceServerInfo(audienceOf(indicator), scopes, DEFAULT_TTL_SECONDS);
         },
         useGrantedResource: () => true,

@@ -66,6 +66,19 @@ export interface DevIdpOptions {
   exchangeStepUp?: ExchangeUserRule[];
   /** The claims challenge of interaction_required, default DEFAULT_STEP_UP_CLAIMS. */
   stepUpClaims?: string;
+  /**
+   * People who sign in interactively (the gateway's console): a public client
+   * `mcpgate-console` using the authorization code flow with PKCE is registered with these
+   * redirect URIs, and the IdP's sign-in page takes any login (any password). Their access
+   * tokens carry the groups and roles `users` gives their login (none for another login).
+   */
+  console?: { redirectUris: string[]; users?: Record<string, DevUser> };
+}
+
+/** A person of the dev IdP's directory (interactive sign-in). */
+export interface DevUser {
+  groups?: string[];
+  roles?: string[];
 }
 
 /** A user (login or `*`) and an audience (omitted or `*`: any). */

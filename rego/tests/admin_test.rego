@@ -211,3 +211,33 @@ test_core_needs_grant_and_no_denial if {
 	reasons(req("admin/sessions/list", engineer)) == ["no admin rule allows admin/sessions/list"] with data.mcp.admin.allow as false
 		with data.mcp.admin.deny as set()
 }
+
+# --- Tool trust: the live catalog's pin states and findings --------------------
+
+tools_reason := "tool trust needs one of the roles (mcpgate.admin, mcpgate.approver)"
+
+test_tool_trust_for_admins_and_approvers if {
+	approver := fx.okta_user([], ["mcpgate.approver"])
+	every id in [okta_admin, entra_admin, approver] {
+		d := authz.decision with input as req("admin/tools/list", id)
+		d == {
+			"allow": true,
+			"reasons": ["allowed by the admin policy for admin/tools/list"],
+			"obligations": no_obligations,
+		}
+	}
+	reasons(req("admin/tools/list", engineer)) == [tools_reason]
+	reasons(req("admin/tools/list", fx.okta(["engineering"], [fx.admin_role], "app"))) == ["tool trust needs a user; app-only tokens are refused"]
+}
+
+# Its own lists: a team can admit a group, or narrow it to the admins.
+test_tool_trust_lists_are_data if {
+	reviewers := fx.okta_user(["tool-reviewers"], [])
+	authz.decision.allow with input as req("admin/tools/list", reviewers)
+		with data.mcp.admin.tool_reviewer_groups as {"tool-reviewers"}
+	not authz.decision.allow with input as req("admin/tools/list", reviewers)
+	reasons(req("admin/tools/list", fx.okta_user([], ["mcpgate.approver"]))) == ["tool trust needs the mcpgate.admin role"] with data.mcp.admin.tool_reviewer_roles as {fx.admin_role}
+
+	# The sessions admin lists do not admit to it, nor its lists to sessions.
+	reasons(req("admin/sessions/list", reviewers)) == [role_reason] with data.mcp.admin.tool_reviewer_groups as {"tool-reviewers"}
+}

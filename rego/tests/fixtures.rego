@@ -92,6 +92,8 @@ tool(server, name, annotations) := {
 	"id": concat(".", [server, name]),
 	"annotations": annotations,
 	"definition_hash": "0000",
+	"pin": {"state": "pinned"},
+	"findings": [],
 }
 
 read_only := {"readOnlyHint": true}
@@ -134,7 +136,10 @@ complete_template(server, template, argument, value) := object.union(base("compl
 with_completion_values(inp, server, values) := object.union(inp, {"catalog": [{"kind": "completion_value", "id": v, "server": server} | some v in values]})
 
 prompt(server, name) := object.union(base("prompts/get"), {
-	"prompt": {"server": server, "name": name, "id": concat(".", [server, name])},
+	"prompt": {
+		"server": server, "name": name, "id": concat(".", [server, name]),
+		"pin": {"state": "pinned"}, "findings": [],
+	},
 	"arguments": {},
 })
 

@@ -21,6 +21,7 @@ export const LAYERS = [
   'identity',
   'mcp',
   'inspect',
+  'telemetry',
   'config',
   'util',
 ];

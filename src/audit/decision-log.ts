@@ -48,6 +48,8 @@ export interface DecisionEvent {
   parentDecisionId?: string;
   /** The credential the allowed call ran with: kind, audience, scopes, acting chain (never a token). */
   credential?: unknown;
+  /** The request's trace, when it is traced: OPA's trace_id and span_id (the SERVER span). */
+  trace?: { traceId: string; spanId: string };
 }
 
 export interface DecisionLogStats extends UploadStats {
@@ -95,6 +97,11 @@ export interface DecisionLog {
    * system.log.mask apply); undefined when none is loaded.
    */
   write(event: DecisionEvent, engine: PolicyEngine | undefined): LoggedDecision;
+  /**
+   * The last events this process logged (at most RECENT_EVENTS), oldest first, as written
+   * (after the policy's mask): the console's recent decisions. Parsed only when read.
+   */
+  recent(): string[];
   /** Counters for /readyz; the upload ones are summed over service destinations. */
   stats(): DecisionLogStats;
   /** False while a stdout or file destination fails to write or has reached its bound. */
@@ -133,6 +140,8 @@ interface EventParts {
 }
 
 const ERROR_LOG_INTERVAL_MS = 60_000;
+/** Events kept in memory for the console (one array store per event on the request path). */
+export const RECENT_EVENTS = 500;
 
 export function createDecisionLog(
   destinations: AuditDestination[],
@@ -189,6 +198,11 @@ export function createDecisionLog(
   const errorLog = throttled(logger, ERROR_LOG_INTERVAL_MS);
   const refusedLog = throttled(logger, ERROR_LOG_INTERVAL_MS);
   let closing: Promise<DecisionLogCloseReport> | undefined;
+  const recent: string[] = new Array<string>(RECENT_EVENTS);
+  let written = 0;
+  const remember = (line: string): void => {
+    recent[written++ % RECENT_EVENTS] = line;
+  };
 
   const refusers: ReadonlyArray<{ refusal(): string | undefined }> = [...sinks, ...uploaders];
   const refusal = (): string | undefined => {
@@ -288,6 +302,9 @@ export function createDecisionLog(
           (event.parentDecisionId === undefined
             ? ''
             : `,"parent_decision_id":${JSON.stringify(event.parentDecisionId)}`) +
+          (event.trace === undefined
+            ? ''
+            : `,"trace_id":"${event.trace.traceId}","span_id":"${event.trace.spanId}"`) +
           (event.credential === undefined
             ? ''
             : `,"credential":${JSON.stringify(event.credential)}`) +
@@ -299,9 +316,11 @@ export function createDecisionLog(
         engine === undefined ||
         (!engine.hasEntrypoint(DROP_ENTRYPOINT) && !engine.hasEntrypoint(MASK_ENTRYPOINT))
       ) {
+        remember(line);
         return { decisionId, written: emit(line) };
       }
       const logged = applyLogPolicy(engine, parts, line, event.path);
+      if (logged !== undefined) remember(logged);
       return { decisionId, written: logged === undefined ? undefined : emit(logged) };
     },
 
@@ -334,6 +353,13 @@ export function createDecisionLog(
     },
 
     refusal,
+
+    recent() {
+      const start = Math.max(0, written - RECENT_EVENTS);
+      const out: string[] = [];
+      for (let i = start; i < written; i++) out.push(recent[i % RECENT_EVENTS]!);
+      return out;
+    },
 
     close() {
       closing ??= Promise.all([

@@ -8,6 +8,7 @@ import { decide } from '../policy/decide.js';
 import { DECISION_ENTRYPOINT, PolicyEngine } from '../policy/engine.js';
 import { buildInput, hypotheticalSession, type PolicyInput } from '../policy/input.js';
 import type { HistoryEntry } from '../sessions/session.js';
+import type { PinFacts } from '../upstreams/trust/pins.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import { staleBundleWarning } from '../toolchain/stale-bundle.js';
 import { parseCommand, UsageError, type CommandSpec } from '../util/command-spec.js';
@@ -36,6 +37,19 @@ function isHistoryEntry(value: unknown): value is HistoryEntry {
     typeof entry.allowed === 'boolean' &&
     typeof entry.at_ns === 'number'
   );
+}
+
+const PIN_STATES = ['pinned', 'pending', 'changed'] as const;
+
+/** The tool's pin facts as --pin gives them (a changed pin names no fields here). */
+function pinFromFlag(value: string | undefined): PinFacts {
+  const state = value ?? 'pinned';
+  if (!(PIN_STATES as readonly string[]).includes(state)) {
+    throw new Error(`--pin must be one of ${PIN_STATES.join(', ')}`);
+  }
+  return state === 'changed'
+    ? { state, changed: [], since: 'pin' }
+    : { state: state as PinFacts['state'] };
 }
 
 /** The input document for a hypothetical tools/call described by flags. */
@@ -94,6 +108,8 @@ export function inputFromFlags(values: Record<string, string | undefined>): Poli
         id: tool,
         annotations: annotations as Record<string, unknown>,
         definition_hash: '',
+        pin: pinFromFlag(values.pin),
+        findings: [],
       },
       arguments: args as Record<string, unknown>,
     },
@@ -133,6 +149,12 @@ export const EVAL_SPEC = {
       value: 'JSON',
       defaultText: '{}',
       help: 'the tool\'s annotations ({"readOnlyHint":true})',
+    },
+    pin: {
+      type: 'string',
+      value: 'STATE',
+      default: 'pinned',
+      help: "the tool's pin state: pinned, pending (not pinned) or changed (quarantined); see docs/tool-trust.md",
     },
     history: {
       type: 'string',

@@ -19,8 +19,16 @@ import {
 } from './policy-commands.js';
 import { POLICY_NEW_SPEC, policyNew } from './policy-new-command.js';
 import { POLICY_REPLAY_SPEC, replayCommand } from './replay-command.js';
+import { BASELINE_LEARN_SPEC, baselineLearn } from './baseline-command.js';
 import { SESSIONS_SPECS, sessionsCommand } from './sessions-command.js';
 import { START_SPEC, startCommand } from './start-command.js';
+import { TOOLS_PIN_SPEC, TOOLS_SCAN_SPEC, toolsPin, toolsScan } from './tools-command.js';
+import {
+  REGISTRY_ADD_SPEC,
+  REGISTRY_VERIFY_SPEC,
+  registryAdd,
+  registryVerify,
+} from './registry-command.js';
 
 /** The development IdP's commands, from dev/ in a checkout (not shipped in the package or image). */
 interface DevCommands {
@@ -67,6 +75,11 @@ const COMMANDS: ReadonlyMap<string, Command> = new Map([
   ['sessions show', local(SESSIONS_SPECS.show, (argv) => sessionsCommand('show', argv))],
   ['sessions kill', local(SESSIONS_SPECS.kill, (argv) => sessionsCommand('kill', argv))],
   ['audit verify', local(AUDIT_VERIFY_SPEC, auditVerify)],
+  ['tools scan', local(TOOLS_SCAN_SPEC, toolsScan)],
+  ['tools pin', local(TOOLS_PIN_SPEC, toolsPin)],
+  ['registry add', local(REGISTRY_ADD_SPEC, registryAdd)],
+  ['registry verify', local(REGISTRY_VERIFY_SPEC, registryVerify)],
+  ['baseline learn', local(BASELINE_LEARN_SPEC, baselineLearn)],
   [
     'dev-idp',
     {
@@ -88,6 +101,9 @@ const GROUPS: ReadonlyMap<string, string> = new Map([
   ['policy', 'write, test and build the Rego policy'],
   ['sessions', "operate a running gateway's sessions (admin API)"],
   ['audit', 'check the tamper evidence of decision-log files'],
+  ['tools', "review the upstreams' tools: scan for poisoning, pin approved definitions"],
+  ['registry', 'the upstream registry: record what each upstream is, check it'],
+  ['baseline', "learn each purpose's normal behaviour for the behaviour signals"],
 ]);
 
 /** One-line summaries of the commands that are loaded only when used. */

@@ -235,6 +235,9 @@ export function policyCases(p: NewPolicy): Array<Record<string, unknown>> {
       id: tool.id,
       annotations: { readOnlyHint: true },
       definition_hash: '0000',
+      // As the gateway sends it for a tool whose definition is pinned and unflagged.
+      pin: { state: 'pinned' },
+      findings: [],
     },
     arguments: {},
   });

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { DEFAULT_MAX_BUNDLE_BYTES, readBundleFile } from '../policy/bundle/read.js';
 import { decide } from '../policy/decide.js';
 import { parseVisible, type Decision } from '../policy/decision.js';
+import type { ResultAction } from '../policy/input.js';
 import {
   DECISION_ENTRYPOINT,
   PolicyEngine,
@@ -93,10 +94,19 @@ function loggedVisible(result: unknown): string[] {
     : [];
 }
 
-/** Decided as the gateway decides: unsupported obligations deny, failures deny. */
-function candidateDecision(engine: PolicyEngine, inputJson: string): Decision {
-  return decide(engine, inputJson).decision;
+/**
+ * Decided as the gateway decides: unsupported obligations deny, failures deny. A result
+ * decision (tools/result, ...) may carry out what a call's may not (redact).
+ */
+function candidateDecision(engine: PolicyEngine, inputJson: string, action: string): Decision {
+  return decide(engine, inputJson, RESULT_ACTION_NAMES.has(action) ? 'result' : 'call').decision;
 }
+
+const RESULT_ACTION_NAMES: ReadonlySet<string> = new Set([
+  'tools/result',
+  'resources/result',
+  'prompts/result',
+] satisfies ResultAction[]);
 
 function candidateVisible(engine: PolicyEngine, inputJson: string): string[] {
   try {
@@ -172,7 +182,7 @@ export function replay(logText: string, engine: PolicyEngine): ReplayReport {
       continue;
     }
     report.decisions++;
-    const after = candidateDecision(engine, inputJson);
+    const after = candidateDecision(engine, inputJson, of.action);
     const result = (event.result ?? {}) as { allow?: unknown; reasons?: unknown };
     const before = {
       allow: result.allow === true,

@@ -10,6 +10,11 @@ import { isUserCredential, resolveCredential, type CredentialConfig } from './cr
 import { resolveAudit, resolvePolicy, type AuditConfig, type PolicyConfig } from './policy.js';
 import { resolveGuardrails, type GuardrailsConfig } from './guardrails.js';
 import { resolveSessions, type SessionsConfig } from './sessions.js';
+import { resolveAlerts, type AlertsConfig } from './alerts.js';
+import { resolveApprovals, type ApprovalsConfig } from './approvals.js';
+import { resolveConsole, type ConsoleConfig } from './console.js';
+import { resolveToolTrust, type ToolTrustConfig } from './tool-trust-schema.js';
+import { resolveTelemetry, type TelemetryConfig } from './telemetry.js';
 import { parseSecretRef, SecretError, type ValueSource } from './secrets.js';
 import { McpgateError } from '../util/errors.js';
 
@@ -34,6 +39,8 @@ interface UpstreamCommon {
   isolation: 'shared' | 'per-session';
   timeoutMs: number;
   restart: { initialDelayMs: number; maxDelayMs: number };
+  /** MCP ping on the shared connection every intervalMs (0: never); no answer within timeoutMs: not ready. */
+  healthCheck: { intervalMs: number; timeoutMs: number };
   credential: CredentialConfig;
   roots: UpstreamRoots;
 }
@@ -77,6 +84,12 @@ export interface GatewayConfig {
     drainTimeoutMs: number;
   };
   sessions: SessionsConfig;
+  /** How require_approval is carried out (docs/approvals.md). */
+  approvals: ApprovalsConfig;
+  /** Where the policy's alerts go besides the log (docs/continuous-verification.md). */
+  alerts: AlertsConfig;
+  /** The operator console at /console (docs/console.md). */
+  console: ConsoleConfig;
   auth: {
     issuers: IssuerConfig[];
     clockToleranceS: number;
@@ -86,8 +99,11 @@ export interface GatewayConfig {
   };
   policy: PolicyConfig;
   audit: AuditConfig;
+  telemetry: TelemetryConfig;
   guardrails: GuardrailsConfig;
   logging: { level: 'error' | 'warn' | 'info' | 'debug' };
+  /** Catalog reads and checks: refresh, bounds, the registry (docs/tool-trust.md). */
+  toolTrust: ToolTrustConfig;
   upstreams: UpstreamConfig[];
 }
 
@@ -197,6 +213,10 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
           : { from: 'config' as const, uris: u.roots ?? [] },
       timeoutMs: Math.round(u.timeout_s * 1000),
       restart: { initialDelayMs: u.restart.initial_delay_ms, maxDelayMs: u.restart.max_delay_ms },
+      healthCheck: {
+        intervalMs: Math.round(u.health_check.interval_s * 1000),
+        timeoutMs: Math.round(u.health_check.timeout_s * 1000),
+      },
     };
     if (u.transport === 'stdio') {
       return {
@@ -247,6 +267,9 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
       drainTimeoutMs: Math.round(raw.gateway.drain_timeout_s * 1000),
     },
     sessions: resolveSessions(raw.sessions, baseDir),
+    approvals: resolveApprovals(raw.approvals, baseDir, problems),
+    alerts: resolveAlerts(raw.alerts, baseDir, problems),
+    console: resolveConsole(raw.console, baseDir, problems),
     auth: {
       issuers,
       clockToleranceS: raw.auth.clock_tolerance_s,
@@ -256,11 +279,13 @@ function resolveConfig(raw: RawConfig, baseDir: string, problems: string[]): Gat
     },
     policy: resolvePolicy(raw.policy, baseDir),
     audit: resolveAudit(raw.audit, baseDir),
+    telemetry: resolveTelemetry(raw.telemetry, baseDir),
     guardrails: atLeastIntakeDepth(
       resolveGuardrails(raw.guardrails, baseDir, problems),
       raw.gateway.max_json_depth,
     ),
     logging: raw.logging,
+    toolTrust: resolveToolTrust(raw.tool_trust),
     upstreams,
   };
 }

@@ -5,6 +5,11 @@ import { authSchema } from './auth-schema.js';
 import { guardrailsSchema } from './guardrails.js';
 import { auditSchema, policySchema } from './policy-schema.js';
 import { sessionsSchema } from './sessions-schema.js';
+import { alertsSchema } from './alerts.js';
+import { approvalsSchema } from './approvals.js';
+import { consoleSchema } from './console.js';
+import { toolTrustSchema } from './tool-trust-schema.js';
+import { telemetrySchema } from './telemetry-schema.js';
 import { valueSource } from './value-source.js';
 import { credentialSchema } from './credentials-schema.js';
 import { parseHost } from '../util/host-name.js';
@@ -42,6 +47,17 @@ const upstreamCommon = {
       'initial_delay_ms must not exceed max_delay_ms',
     )
     .default({ initial_delay_ms: 250, max_delay_ms: 30_000 }),
+  /**
+   * Readiness: an MCP ping every interval_s on the shared connection; no answer within
+   * timeout_s makes /readyz not ready, naming the upstream (a hung server keeps its pipe
+   * or socket open, so only a request shows it). interval_s 0 turns the probe off.
+   */
+  health_check: z
+    .strictObject({
+      interval_s: z.number().min(0).max(3600).default(10),
+      timeout_s: z.number().positive().max(300).default(5),
+    })
+    .default({ interval_s: 10, timeout_s: 5 }),
   /** The credential calls to this upstream run with (default: none). */
   credential: credentialSchema.default({ type: 'none' }),
   /**
@@ -148,13 +164,18 @@ export const configSchema = z.strictObject({
       drain_timeout_s: 10,
     }),
   sessions: sessionsSchema,
+  approvals: approvalsSchema,
+  alerts: alertsSchema,
+  console: consoleSchema,
   auth: authSchema,
   policy: policySchema,
   audit: auditSchema,
   guardrails: guardrailsSchema,
+  telemetry: telemetrySchema,
   logging: z
     .strictObject({ level: z.enum(['error', 'warn', 'info', 'debug']).default('info') })
     .default({ level: 'info' }),
+  tool_trust: toolTrustSchema,
   upstreams: z
     .record(
       z

@@ -3,10 +3,11 @@
 // admin API). /mcp is nearly every request; Express's router and its request and response
 // setup cost more per tools/call than the guards themselves, so /mcp goes around it.
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import express, { type Express, type Router } from 'express';
+import express, { type Express, type RequestHandler, type Router } from 'express';
 import type { Caller } from '../identity/caller.js';
 import { INTERNAL_ERROR } from '../mcp/jsonrpc/codes.js';
 import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
+import type { Arrival } from '../telemetry/tracing.js';
 import type { Logger } from '../util/logger.js';
 import type { Authenticate } from './guards/bearer-auth.js';
 import { bodyErrorHandler, jsonBody } from './guards/body.js';
@@ -21,6 +22,8 @@ export type McpEndpoint = (
   res: ServerResponse,
   caller: Caller,
   body: unknown,
+  /** When it arrived and was authenticated: only when requests are traced. */
+  arrival?: Arrival,
 ) => Promise<void>;
 
 /** Refuses a request before it is decided when it could not be recorded; true to go on. */
@@ -40,6 +43,10 @@ export interface AppParts {
   /** Operators' admin API (authenticated and policy-decided inside). */
   admin: Router;
   readiness: () => { ready: boolean; detail: Record<string, unknown> };
+  /** True when requests are traced: /mcp then notes when each arrived and was authenticated. */
+  timeArrivals?: boolean;
+  /** GET /metrics on this listener (telemetry.metrics without a listener of its own). */
+  metrics?: RequestHandler;
   protectedResource: () => Record<string, unknown>;
   logger: Logger;
 }
@@ -69,6 +76,7 @@ export function mcpRoute(parts: AppParts): RequestListener {
   const bodyLimits = { maxBytes: parts.maxBodyBytes, maxDepth: parts.maxJsonDepth };
   const body = jsonBody(bodyLimits);
   const bodyErrors = bodyErrorHandler(bodyLimits);
+  const timeArrivals = parts.timeArrivals === true;
 
   const failed = (res: ServerResponse, err: unknown): void => {
     parts.logger.error('MCP request failed', {
@@ -86,6 +94,7 @@ export function mcpRoute(parts: AppParts): RequestListener {
     req: IncomingMessage & { body?: unknown },
     res: ServerResponse,
     caller: Caller,
+    arrival: Arrival | undefined,
     err?: unknown,
   ): void => {
     if (err !== undefined) {
@@ -94,24 +103,31 @@ export function mcpRoute(parts: AppParts): RequestListener {
       return;
     }
     if (!parts.auditGuard(req, res)) return;
-    parts.mcp(req, res, caller, req.body).catch((error: unknown) => failed(res, error));
+    parts.mcp(req, res, caller, req.body, arrival).catch((error: unknown) => failed(res, error));
   };
 
-  const authenticated = (req: IncomingMessage, res: ServerResponse, caller?: Caller): void => {
+  const authenticated = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    at: number,
+    caller?: Caller,
+  ): void => {
     if (!caller) return; // refused and answered
+    const arrival = timeArrivals ? { at, authenticated: performance.now() } : undefined;
     try {
       const refusal = mediaTypeGuard(req, res);
       if (refusal) {
         logRefusal(parts.logger, req, refusal.status, refusal.reason, caller);
         return;
       }
-      body(req, res, (bodyErr) => read(req, res, caller, bodyErr));
+      body(req, res, (bodyErr) => read(req, res, caller, arrival, bodyErr));
     } catch (error) {
       failed(res, error);
     }
   };
 
   return (req: IncomingMessage, res: ServerResponse) => {
+    const at = timeArrivals ? performance.now() : 0;
     try {
       if (!host(req, res)) return;
       const refusal = origin(req, res);
@@ -120,7 +136,7 @@ export function mcpRoute(parts: AppParts): RequestListener {
         return;
       }
       parts.authenticate(req, res).then(
-        (caller) => authenticated(req, res, caller),
+        (caller) => authenticated(req, res, at, caller),
         (error: unknown) => failed(res, error),
       );
     } catch (error) {
@@ -151,6 +167,7 @@ export function buildApp(parts: AppParts): Express {
       res.json(parts.protectedResource());
     });
   }
+  if (parts.metrics) app.get('/metrics', parts.metrics);
   app.use(parts.admin);
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });

@@ -22,7 +22,11 @@ export interface LiveSession {
   principal: string;
   server: GatewaySessionRpc;
   transport: NodeStreamableHttpTransport<SessionRequest>;
+  /** Epoch ms when this process opened it (mcp_server_session_duration_seconds). */
+  openedAt: number;
   lastSeenAt: number;
+  /** The client declared URL elicitation (it is told when an approval settles). */
+  urlElicitation: boolean;
   /** Who made the session's latest request here, and the session as it loaded it. */
   caller: Caller;
   session: LoadedSession;
@@ -46,6 +50,8 @@ export class SessionManager implements SessionChannels {
   private readonly sweeper: NodeJS.Timeout;
   /** subscriptions/listen streams open here (MCP 2026-07-28), by session. */
   private readonly listeners = new Map<string, Set<ListenStream>>();
+  /** Told how long each session opened here lived, in seconds, when it ends here. */
+  onSessionEnded: ((seconds: number) => void) | undefined;
   /** Told when a session ends here (its subscriptions, tasks, log level, questions go). */
   private readonly endedListeners: Array<(id: string) => Promise<void> | void> = [];
 
@@ -180,6 +186,7 @@ export class SessionManager implements SessionChannels {
     const entry = this.live.get(id);
     if (entry) {
       this.live.delete(id);
+      this.onSessionEnded?.((Date.now() - entry.openedAt) / 1000);
       this.logger.info('session ended here', { session: id.slice(0, 8), reason });
       await entry.transport.close().catch(() => undefined);
       await entry.server.close().catch(() => undefined);
@@ -197,6 +204,22 @@ export class SessionManager implements SessionChannels {
     for (const [id, lastSeenAt] of this.visitors) {
       if (lastSeenAt < cutoff) void this.endLocal(id, 'idle here');
     }
+  }
+
+  /**
+   * An approval of this session was decided or expired: a client that declared URL
+   * elicitation hears `notifications/elicitation/complete` on the session's own stream (when
+   * this process holds it and the client has that stream open), so it can retry the call.
+   */
+  approvalSettled(sessionId: string, approvalId: string): void {
+    const entry = this.live.get(sessionId);
+    if (!entry?.urlElicitation) return;
+    void entry.server
+      .send({
+        method: 'notifications/elicitation/complete',
+        params: { elicitationId: approvalId },
+      })
+      .catch(() => undefined);
   }
 
   private notifyListChanged(kinds: Set<ListKind>): void {

@@ -27,6 +27,7 @@ import {
   type TransportCounters,
 } from '../mcp/server/http-transport.js';
 import type { Pipeline, SessionOpening } from '../pipeline/chains.js';
+import { elicitationModes } from '../pipeline/stages/approval.js';
 import { RequestContext } from '../pipeline/context.js';
 import {
   createSessionServer,
@@ -43,6 +44,7 @@ import {
   type SessionRecord,
   type SessionStore,
 } from '../sessions/store.js';
+import { carrierOf, type Arrival, type TraceCarrier } from '../telemetry/tracing.js';
 import type { Logger } from '../util/logger.js';
 import type { McpEndpoint } from './listener.js';
 import { logRefusal } from './refusal-log.js';
@@ -168,6 +170,8 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     caller: Caller,
     requestId: string | number,
     record: SessionRecord,
+    traceCarrier: TraceCarrier | undefined,
+    arrival: Arrival | undefined,
   ): RequestContext =>
     new RequestContext(
       'session/open',
@@ -178,6 +182,8 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       {},
       undefined,
       record.createdAt,
+      traceCarrier,
+      arrival,
     );
 
   /**
@@ -221,6 +227,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     res: ServerResponse,
     caller: Caller,
     body: unknown,
+    arrival: Arrival | undefined,
   ): Promise<void> => {
     const identity = caller.identity;
     if (isInitializeRequest(body) && messageKind(body) !== 'request') {
@@ -280,7 +287,13 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
             : {},
       };
       // The policy decides whether this user may have a session of this purpose, and its TTL.
-      const ctx = openingContext(caller, init.id ?? 0, record);
+      const ctx = openingContext(
+        caller,
+        init.id ?? 0,
+        record,
+        carrierOf(params._meta) ?? carrierOf(req.headers),
+        arrival,
+      );
       const session = ctx.session;
       const opened = await decideOpening(req, res, caller, ctx);
       if (!opened) return;
@@ -299,7 +312,9 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         principal: record.principal,
         server,
         transport,
+        openedAt: record.createdAt,
         lastSeenAt: Date.now(),
+        urlElicitation: elicitationModes(record.clientCapabilities).url,
         caller,
         session,
       };
@@ -403,6 +418,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     res: ServerResponse,
     caller: Caller,
     body: unknown,
+    arrival: Arrival | undefined,
   ): Promise<void> => {
     const kind = messageKind(body);
     if (req.method === 'POST' && kind === 'notification') {
@@ -438,6 +454,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     const principal = sessionPrincipal(caller.identity);
     let loaded: LoadedSession | undefined;
     let ended: SessionEnd | undefined;
+    if (arrival !== undefined) arrival.loadStart = performance.now();
     try {
       loaded = await loadSession(id, principal);
       if (!loaded) ended = await store.endOf(id);
@@ -448,6 +465,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       }
       throw err;
     }
+    if (arrival !== undefined) arrival.loadEnd = performance.now();
     if (loaded && loaded.record.principal !== principal) {
       notFound(req, res, caller);
       return;
@@ -464,7 +482,15 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       return;
     }
     if (req.method === 'DELETE') {
-      if (loaded) await sessions.terminate(id, 'closed by client (DELETE)');
+      try {
+        if (loaded) await sessions.terminate(id, 'closed by client (DELETE)');
+      } catch (err) {
+        if (err instanceof StoreUnavailableError) {
+          storeDown(req, res, caller, err);
+          return;
+        }
+        throw err;
+      }
       res.writeHead(200).end();
       return;
     }
@@ -494,7 +520,13 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         clientInfo,
         clientCapabilities,
       };
-      const ctx = openingContext(caller, (body as { id: string | number }).id, record);
+      const ctx = openingContext(
+        caller,
+        (body as { id: string | number }).id,
+        record,
+        carrierOf((body as { params?: InitializeParams }).params?._meta) ?? carrierOf(req.headers),
+        arrival,
+      );
       const opened = await decideOpening(req, res, caller, ctx);
       if (!opened) return;
       if (record.expiresAt !== null) {
@@ -512,16 +544,16 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       loaded = ctx.session;
       instructions = opened.instructions;
     }
-    const request: SessionRequest = { caller, session: loaded, instructions };
+    const request: SessionRequest = { caller, session: loaded, instructions, arrival };
     await serveVisitor(req, res, body, request, true);
   };
 
-  return async (req, res, caller, body): Promise<void> => {
+  return async (req, res, caller, body, arrival): Promise<void> => {
     try {
       const header = req.headers['mcp-session-id'];
       const sessionId = Array.isArray(header) ? header[0] : header;
       if (sessionId === undefined && isStatelessRequest(body, req.headers)) {
-        await serveStateless(req, res, caller, body);
+        await serveStateless(req, res, caller, body, arrival);
         return;
       }
       if (sessionId?.startsWith(RUN_SESSION_PREFIX)) {
@@ -541,12 +573,13 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
           );
           return;
         }
-        await openSession(req, res, caller, body);
+        await openSession(req, res, caller, body, arrival);
         return;
       }
       const identity = caller.identity;
       let loaded: LoadedSession | undefined;
       const principal = sessionPrincipal(identity);
+      if (arrival !== undefined) arrival.loadStart = performance.now();
       try {
         loaded = await loadSession(sessionId, principal);
       } catch (err) {
@@ -556,6 +589,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         }
         throw err;
       }
+      if (arrival !== undefined) arrival.loadEnd = performance.now();
       if (!loaded || loaded.record.principal !== principal) {
         notFound(req, res, caller);
         return;
@@ -573,7 +607,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         res.writeHead(200).end();
         return;
       }
-      const request: SessionRequest = { caller, session: loaded };
+      const request: SessionRequest = { caller, session: loaded, arrival };
       const live = sessions.get(sessionId);
       if (live) {
         // What an upstream asks for this session later is asked as this caller.

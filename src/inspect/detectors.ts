@@ -2,10 +2,10 @@
 // recommended rules and the ones written here), personal data, and injected instructions
 // from the shared text detectors (text/: phrasing addressed to a model, exfiltration
 // instructions, hidden Unicode).
-import type { TextDetector, TextMatch } from './finding.js';
+import type { Prescan, TextDetector, TextMatch } from './finding.js';
 import { personalData, type NationalIdRule } from './pii.js';
 import { generalSecrets, secretlintRules } from './secrets.js';
-import { scanText, type TextFindingType } from './text/index.js';
+import { PHRASE_TRIGGERS, scanText, type TextFindingType } from './text/index.js';
 
 /**
  * The text detectors' types that are injections in a result. `sensitive_path` and `url`
@@ -36,9 +36,21 @@ function boundary(text: string, at: number): number {
 
 /** Injected instructions and hidden Unicode, as findings of type `injection`. */
 export function injectedInstructions(): TextDetector {
-  const add = (out: TextMatch[], text: string, base: number, limit: number): void => {
-    for (const f of scanText(text)) {
-      if (!INJECTION_TYPES.has(f.type) || f.offset >= limit) continue;
+  const add = (
+    out: TextMatch[],
+    text: string,
+    base: number,
+    limit: number,
+    prescan: Prescan | undefined,
+  ): void => {
+    const options = {
+      types: INJECTION_TYPES,
+      ...(prescan === undefined
+        ? {}
+        : { prescan: { ...prescan, from: base, to: base + text.length } }),
+    };
+    for (const f of scanText(text, options)) {
+      if (f.offset >= limit) continue;
       out.push({
         type: 'injection',
         detector: `injection.${f.detector}`,
@@ -51,16 +63,17 @@ export function injectedInstructions(): TextDetector {
   };
   return {
     name: 'injected instructions and hidden Unicode',
-    scan(text: string): TextMatch[] {
+    triggers: PHRASE_TRIGGERS,
+    scan(text: string, prescan?: Prescan): TextMatch[] {
       const out: TextMatch[] = [];
       if (text.length <= WINDOW + OVERLAP) {
-        add(out, text, 0, Infinity);
+        add(out, text, 0, Infinity, prescan);
         return out;
       }
       for (let start = 0; start < text.length;) {
         const end = boundary(text, Math.min(text.length, start + WINDOW));
         const reach = boundary(text, Math.min(text.length, end + OVERLAP));
-        add(out, text.slice(start, reach), start, end - start);
+        add(out, text.slice(start, reach), start, end - start, prescan);
         start = end;
       }
       return out;

@@ -4,6 +4,8 @@
 // (a JSON pointer) and carry a masked excerpt. A finding never carries the matched text
 // itself: findings go into the policy input and so into the decision log.
 
+import type { LiteralHits } from './text/literals.js';
+
 export type Severity = 'low' | 'medium' | 'high';
 
 /** One match of a detector in one string. */
@@ -22,11 +24,27 @@ export interface TextMatch {
   readonly excerpt?: string;
 }
 
+/**
+ * The walker's one pass over a string for every detector's triggers (text/literals.ts):
+ * `hits` for all of them, the detector's own groups from `firstGroup` on.
+ */
+export interface Prescan {
+  readonly hits: LiteralHits;
+  readonly firstGroup: number;
+}
+
 /** A detector over one string. It may be asynchronous (secretlint is). */
 export interface TextDetector {
   /** What `mcpgate start --explain` and error messages call it. */
   readonly name: string;
-  scan(text: string): TextMatch[] | Promise<TextMatch[]>;
+  /**
+   * Groups of literals (ASCII, either case; a space stands for any whitespace run) the
+   * detector's work depends on: the walker scans each string once for all detectors'
+   * groups and passes the hits to `scan`, which skips what cannot match there.
+   */
+  readonly triggers?: readonly (readonly string[])[];
+  /** `prescan` is given when the detector has triggers and the walker scanned for them. */
+  scan(text: string, prescan?: Prescan): TextMatch[] | Promise<TextMatch[]>;
 }
 
 /** A finding as the policy sees it (input.findings, input.result.findings). */

@@ -6,48 +6,63 @@
 // bearer credentials, and long high-entropy tokens. docs/guardrails.md says why.
 //
 // secretlint costs about 20 µs per rule on a 10 KB text, whether or not there is anything
-// to find, so it runs only on text where one of its rules could match: GATE holds, per rule
-// of the preset, a cheap pattern that every match of that rule contains (its fixed prefix
-// or the name it looks for). A test checks that every rule of the installed preset has one,
-// so an upgrade that brings a new rule fails the tests until its gate is written.
+// to find, so it runs only on text where one of its rules could match: SECRETLINT_GATES
+// holds, per rule of the preset, literals one of which every match of that rule contains
+// (its fixed prefix or the name it looks for), found by the walker's one pass over the
+// text (text/literals.ts). A test checks that every rule of the installed preset has a
+// gate, so an upgrade that brings a new rule fails the tests until its gate is written.
 import { lintSource } from '@secretlint/core';
 import { rules as recommendedRules } from '@secretlint/secretlint-rule-preset-recommend';
-import type { TextDetector, TextMatch } from './finding.js';
+import type { Prescan, TextDetector, TextMatch } from './finding.js';
+import { codeUnits, LiteralSet } from './text/literals.js';
 
 const RULE_PREFIX = '@secretlint/secretlint-rule-';
 
 /**
- * Per rule of the preset (by the name after RULE_PREFIX), a pattern that every text the
- * rule reports contains. Matched case-insensitively, all at once.
+ * A gate: a literal (either case) every match of the rule contains; with `pattern`, the
+ * gate opens only where that pattern (case-insensitive) also matches the text.
  */
-export const SECRETLINT_GATES: Readonly<Record<string, string>> = {
-  aws: String.raw`A3T[A-Z0-9]|AKIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ASIA|secret_?access_?key|account[_a-z]{0,3}["']?\s*(?::|=)`,
-  gcp: String.raw`private_key|PRIVATE KEY`,
-  privatekey: String.raw`PRIVATE KEY`,
-  npm: String.raw`_authToken|npm_`,
-  basicauth: String.raw`://[^\s/@]{1,513}@`,
-  slack: String.raw`xox[bpaor]-|xapp-|hooks\.slack\.com`,
-  sendgrid: String.raw`SG\.`,
-  shopify: String.raw`shp(?:pa|ca|at|ss)_`,
-  github: String.raw`gh[pousr]_|github_pat_|x-oauth-basic`,
-  openai: String.raw`sk-`,
-  anthropic: String.raw`sk-ant-`,
-  linear: String.raw`lin_api_`,
-  '1password': String.raw`ops_`,
-  'database-connection-string': String.raw`(?:mongodb|mysql|postgres)`,
-  stripe: String.raw`[sr]k_(?:live|test)_`,
-  gitlab: String.raw`glpat-`,
-  grafana: String.raw`gl(?:c|sa)_`,
-  groq: String.raw`gsk_`,
-  huggingface: String.raw`hf_`,
-  notion: String.raw`ntn_`,
-  'hashicorp-vault': String.raw`hv[sbr]\.`,
-  vercel: String.raw`vc[piark]_`,
-  databricks: String.raw`dapi`,
-  docker: String.raw`dckr_pat_`,
-  figma: String.raw`figd_`,
-  cloudflare: String.raw`cf(?:k|ut|at)_`,
-  tailscale: String.raw`tskey-`,
+export type SecretlintGate = string | { readonly literal: string; readonly pattern: string };
+
+/** `prefix` followed by each of `suffixes`: `gh` + `[pousr]_` as five literals. */
+const each = (prefix: string, suffixes: readonly string[], after = ''): string[] =>
+  suffixes.map((s) => `${prefix}${s}${after}`);
+
+/** Per rule of the preset (by the name after RULE_PREFIX), its gates. */
+export const SECRETLINT_GATES: Readonly<Record<string, readonly SecretlintGate[]>> = {
+  aws: [
+    { literal: 'a3t', pattern: 'A3T[A-Z0-9]' },
+    ...['akia', 'agpa', 'aida', 'aroa', 'aipa', 'anpa', 'anva', 'asia'],
+    ...each('secret', ['access', '_access'], 'key'),
+    ...each('secret', ['access_', '_access_'], 'key'),
+    { literal: 'account', pattern: String.raw`account[_a-z]{0,3}["']?\s*(?::|=)` },
+  ],
+  gcp: ['private_key', 'private key'],
+  privatekey: ['private key'],
+  npm: ['_authtoken', 'npm_'],
+  basicauth: [{ literal: '://', pattern: String.raw`://[^\s/@]{1,513}@` }],
+  slack: [...each('xox', ['b', 'p', 'a', 'o', 'r'], '-'), 'xapp-', 'hooks.slack.com'],
+  sendgrid: ['sg.'],
+  shopify: each('shp', ['pa', 'ca', 'at', 'ss'], '_'),
+  github: [...each('gh', ['p', 'o', 'u', 's', 'r'], '_'), 'github_pat_', 'x-oauth-basic'],
+  openai: ['sk-'],
+  anthropic: ['sk-ant-'],
+  linear: ['lin_api_'],
+  '1password': ['ops_'],
+  'database-connection-string': ['mongodb', 'mysql', 'postgres'],
+  stripe: [...each('sk_', ['live', 'test'], '_'), ...each('rk_', ['live', 'test'], '_')],
+  gitlab: ['glpat-'],
+  grafana: ['glc_', 'glsa_'],
+  groq: ['gsk_'],
+  huggingface: ['hf_'],
+  notion: ['ntn_'],
+  'hashicorp-vault': each('hv', ['s', 'b', 'r'], '.'),
+  vercel: each('vc', ['p', 'i', 'a', 'r', 'k'], '_'),
+  databricks: ['dapi'],
+  docker: ['dckr_pat_'],
+  figma: ['figd_'],
+  cloudflare: each('cf', ['k', 'ut', 'at'], '_'),
+  tailscale: ['tskey-'],
 };
 
 /**
@@ -66,7 +81,36 @@ function secretlintDetector(ruleId: string): string {
 
 type LintOptions = Parameters<typeof lintSource>[0]['options'];
 
-/** secretlint's recommended rules (but the excluded ones), behind the gate. */
+/**
+ * The gate in front of secretlint: whether one of the included rules' gates opens on a
+ * text (from the walker's prescan when given, else scanning for the literals here).
+ */
+export function secretlintGate(names: readonly string[] = Object.keys(SECRETLINT_GATES)): {
+  triggers: readonly (readonly string[])[];
+  opens(text: string, prescan?: Prescan): boolean;
+} {
+  const gates = names.flatMap((name) => SECRETLINT_GATES[name] ?? []);
+  // Group 0: literals that open the gate on their own; then one group per gate with a
+  // pattern, checked only where its literal occurs.
+  const literals = gates.filter((g): g is string => typeof g === 'string');
+  const checked = gates.filter((g) => typeof g !== 'string');
+  const patterns = checked.map((g) => new RegExp(g.pattern, 'i'));
+  const triggers = [literals, ...checked.map((g) => [g.literal])];
+  let own: LiteralSet | undefined;
+  return {
+    triggers,
+    opens(text: string, prescan?: Prescan): boolean {
+      const { hits, firstGroup } = prescan ?? {
+        hits: (own ??= new LiteralSet(triggers)).scan(text),
+        firstGroup: 0,
+      };
+      if (hits.has(firstGroup)) return true;
+      return patterns.some((pattern, i) => hits.has(firstGroup + 1 + i) && pattern.test(text));
+    },
+  };
+}
+
+/** secretlint's recommended rules (but the excluded ones), behind their gates. */
 export function secretlintRules(): TextDetector {
   const included = recommendedRules.filter(
     (rule) => !SECRETLINT_EXCLUDED.has(rule.meta.id.slice(RULE_PREFIX.length)),
@@ -76,29 +120,30 @@ export function secretlintRules(): TextDetector {
     maskSecrets: true,
     noPhysicFilePath: true,
   };
-  const gate = new RegExp(
-    included
-      .map((rule) => SECRETLINT_GATES[rule.meta.id.slice(RULE_PREFIX.length)] ?? '')
-      .join('|'),
-    'i',
-  );
+  const gate = secretlintGate(included.map((rule) => rule.meta.id.slice(RULE_PREFIX.length)));
+  const triggers = gate.triggers;
+  const open = (text: string, prescan: Prescan | undefined): boolean => gate.opens(text, prescan);
   return {
     name: 'secretlint (recommended rules)',
-    async scan(text: string): Promise<TextMatch[]> {
-      if (!gate.test(text)) return [];
-      const result = await lintSource({
-        source: { content: text, filePath: 'result.txt', ext: '.txt', contentType: 'text' },
-        options,
-      });
-      return result.messages.map((m) => ({
-        type: 'secret',
-        detector: secretlintDetector(m.ruleId),
-        severity: 'high',
-        offset: m.range[0],
-        length: m.range[1] - m.range[0],
-      }));
+    triggers,
+    scan(text: string, prescan?: Prescan): TextMatch[] | Promise<TextMatch[]> {
+      // Synchronous when closed: no promise to wait for on the common, clean text.
+      return open(text, prescan) ? lint(text) : [];
     },
   };
+  async function lint(text: string): Promise<TextMatch[]> {
+    const result = await lintSource({
+      source: { content: text, filePath: 'result.txt', ext: '.txt', contentType: 'text' },
+      options,
+    });
+    return result.messages.map((m) => ({
+      type: 'secret',
+      detector: secretlintDetector(m.ruleId),
+      severity: 'high',
+      offset: m.range[0],
+      length: m.range[1] - m.range[0],
+    }));
+  }
 }
 
 /** Names that say a value is a credential. */
@@ -116,11 +161,110 @@ const PLACEHOLDER =
  * getPassword()` and `password: string` are code, not secrets.
  */
 const ENV_LINE =
-  /^[ \t]*(?:export[ \t]+)?([A-Z][A-Z0-9_]*)[ \t]*=[ \t]*(["']?)([^\s"'#]{6,512})\2[ \t]*(?:#.*)?$/gm;
-const QUOTED_VALUE =
-  /(["']?)([A-Za-z][\w.-]{0,63})\1[ \t]*(?::|=)[ \t]*(["'])([^\s"'\\]{8,512})\3/g;
+  /^[ \t]*(?:export[ \t]+)?([A-Z][A-Z0-9_]*)[ \t]*=[ \t]*(["']?)([^\s"'#]{6,512})\2[ \t]*(?:#.*)?$/my;
 
-function assignmentMatches(text: string): TextMatch[] {
+/** What ends a line for `^` and `$` with the `m` flag. */
+const LINE_BREAKS = ['\n', '\r', '\u2028', '\u2029'];
+
+/**
+ * Every ENV_LINE match, as a global search would find them: a match is one whole line
+ * holding a `=`, so the pattern runs (sticky) at the start of each such line only, not at
+ * every position. Line breaks and `=` are found with indexOf, each searched forward once.
+ */
+export function envLines(text: string): RegExpExecArray[] {
+  const out: RegExpExecArray[] = [];
+  const nextBreak = LINE_BREAKS.map((b) => text.indexOf(b));
+  let lineStart = 0;
+  for (let eq = text.indexOf('='); eq !== -1;) {
+    // The line `eq` is on: move past every break before it.
+    for (;;) {
+      let first = -1;
+      for (const at of nextBreak)
+        if (at !== -1 && at < eq && (first === -1 || at < first)) first = at;
+      if (first === -1) break;
+      lineStart = first + 1;
+      for (let b = 0; b < LINE_BREAKS.length; b++) {
+        if (nextBreak[b] !== -1 && (nextBreak[b] as number) < lineStart) {
+          nextBreak[b] = text.indexOf(LINE_BREAKS[b] as string, lineStart);
+        }
+      }
+    }
+    ENV_LINE.lastIndex = lineStart;
+    const m = ENV_LINE.exec(text);
+    if (m !== null) out.push(m);
+    // One match at most per line: go on after the line's end.
+    let lineEnd = text.length;
+    for (const at of nextBreak) if (at !== -1 && at < lineEnd) lineEnd = at;
+    eq = text.indexOf('=', lineEnd);
+  }
+  return out;
+}
+const QUOTED_VALUE =
+  /(["']?)([A-Za-z][\w.-]{0,63})\1[ \t]*(?::|=)[ \t]*(["'])([^\s"'\\]{8,512})\3/y;
+/** What every QUOTED_VALUE match holds: its `:` or `=`, then a quote. */
+const QUOTED_SEPARATOR = /[:=][ \t]*["']/g;
+
+const NAME_CHAR = /[\w.-]/;
+const LETTER = /[A-Za-z]/;
+
+/**
+ * Every QUOTED_VALUE match, as a global search would find them, in linear time. The
+ * pattern run from every position backtracks over up to 64 name characters at each (about
+ * 200 µs per 10 KB of code); but a match's name ends right before its separator, so each
+ * separator has one candidate start, the leftmost a global search could find there, and
+ * the pattern runs (sticky) at that start only.
+ */
+export function quotedValues(text: string): RegExpExecArray[] {
+  const out: RegExpExecArray[] = [];
+  let searchedTo = 0; // where the previous match ended: no match starts before
+  QUOTED_SEPARATOR.lastIndex = 0;
+  for (let sep = QUOTED_SEPARATOR.exec(text); sep !== null; sep = QUOTED_SEPARATOR.exec(text)) {
+    if (sep.index < searchedTo) continue;
+    let nameEnd = sep.index;
+    while (nameEnd > 0 && (text[nameEnd - 1] === ' ' || text[nameEnd - 1] === '\t')) nameEnd--;
+    const last = text.charAt(nameEnd - 1);
+    const quoted = last === '"' || last === "'";
+    // A quoted name: the match starts at its opening quote, the same quote.
+    if (quoted) nameEnd -= 1;
+    let runStart = nameEnd;
+    while (runStart > 0 && NAME_CHAR.test(text.charAt(runStart - 1))) runStart--;
+    if (runStart === nameEnd) continue;
+    let start: number;
+    if (quoted) {
+      start = runStart - 1;
+      if (text.charAt(start) !== last || start < searchedTo) continue;
+    } else {
+      start = Math.max(runStart, nameEnd - 64, searchedTo);
+      while (start < nameEnd && !LETTER.test(text.charAt(start))) start++;
+      if (start === nameEnd) continue;
+    }
+    QUOTED_VALUE.lastIndex = start;
+    const m = QUOTED_VALUE.exec(text);
+    if (m === null) continue;
+    out.push(m);
+    searchedTo = m.index + m[0].length;
+  }
+  return out;
+}
+
+/**
+ * The literals each part of generalSecrets needs (groups, in this order): `=` for a .env
+ * line, a `:` or `=` then a quote for a quoted value, `eyJ` for a JWT, the scheme word
+ * for a bearer credential. Without the walker's prescan, the text is searched for them.
+ */
+const ENV = 0;
+const QUOTED = 1;
+const JWT_PREFIX = 2;
+const SCHEME = 3;
+const GENERAL_TRIGGERS: readonly (readonly string[])[] = [
+  ['='],
+  [':"', ":'", '="', "='", ': "', ": '", '= "', "= '"],
+  ['eyj'],
+  ['bearer', 'basic', 'token'],
+];
+const GENERAL_LITERALS = new LiteralSet(GENERAL_TRIGGERS);
+
+function assignmentMatches(text: string, fired: (group: number) => boolean): TextMatch[] {
   const out: TextMatch[] = [];
   const add = (name: string, value: string, valueAt: number): void => {
     if (!SECRET_NAME.test(name) || PLACEHOLDER.test(value)) return;
@@ -132,14 +276,14 @@ function assignmentMatches(text: string): TextMatch[] {
       length: value.length,
     });
   };
-  if (text.includes('=')) {
-    for (const m of text.matchAll(ENV_LINE)) {
+  if (fired(ENV)) {
+    for (const m of envLines(text)) {
       const [line, name = '', , value = ''] = m;
       add(name, value, m.index + line.lastIndexOf(value));
     }
   }
-  if (text.includes('"') || text.includes("'")) {
-    for (const m of text.matchAll(QUOTED_VALUE)) {
+  if (fired(QUOTED)) {
+    for (const m of quotedValues(text)) {
       const [whole, , name = '', , value = ''] = m;
       add(name, value, m.index + whole.length - value.length - 1);
     }
@@ -150,9 +294,9 @@ function assignmentMatches(text: string): TextMatch[] {
 const JWT = /(?<![\w-])eyJ[\w-]{8,4096}\.eyJ[\w-]{8,8192}\.[\w-]{8,4096}/g;
 const BEARER = /\b(?:Bearer|Basic|token)[ \t]+([A-Za-z0-9._~+/=-]{20,4096})/g;
 
-function tokenMatches(text: string): TextMatch[] {
+function tokenMatches(text: string, fired: (group: number) => boolean): TextMatch[] {
   const out: TextMatch[] = [];
-  if (text.includes('eyJ')) {
+  if (fired(JWT_PREFIX)) {
     for (const m of text.matchAll(JWT)) {
       out.push({
         type: 'secret',
@@ -163,7 +307,7 @@ function tokenMatches(text: string): TextMatch[] {
       });
     }
   }
-  if (/Bearer|Basic|token/.test(text)) {
+  if (fired(SCHEME)) {
     for (const m of text.matchAll(BEARER)) {
       const value = m[1] ?? '';
       if (!/[0-9]/.test(value) || !/[A-Za-z]/.test(value)) continue;
@@ -183,7 +327,44 @@ function tokenMatches(text: string): TextMatch[] {
  * A run of the characters credentials are made of, 32 or more, not inside a longer run;
  * `=` only as base64 padding at its end, so `NAME=value` is two runs.
  */
-const TOKEN_RUN = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{32,4096}={0,2}/g;
+const TOKEN_RUN = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{32,4096}={0,2}/y;
+const MIN_TOKEN = 32;
+
+/** The characters of TOKEN_RUN's class, by code unit. */
+const TOKEN_CHAR = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-') {
+  TOKEN_CHAR[c.charCodeAt(0)] = 1;
+}
+
+/**
+ * Every TOKEN_RUN match, as a global search would find them: one at the start of each run
+ * of 32 or more token characters. Such a run holds one of every 32nd position, so only
+ * those are looked at, and a run is measured only from one of them (about a quarter of
+ * the characters of prose are read, instead of the pattern trying every position).
+ */
+export function tokenRuns(text: string): RegExpExecArray[] {
+  const out: RegExpExecArray[] = [];
+  const units = codeUnits(text);
+  const isToken = (i: number): boolean => {
+    const unit = units[i] as number;
+    return unit < 128 && TOKEN_CHAR[unit] === 1;
+  };
+  for (let probe = MIN_TOKEN - 1; probe < units.length; probe += MIN_TOKEN) {
+    if (!isToken(probe)) continue;
+    let start = probe;
+    while (start > 0 && isToken(start - 1)) start--;
+    let end = probe + 1;
+    while (end < units.length && isToken(end)) end++;
+    if (end - start >= MIN_TOKEN) {
+      TOKEN_RUN.lastIndex = start;
+      const m = TOKEN_RUN.exec(text);
+      if (m !== null) out.push(m);
+    }
+    // The next probe past this run.
+    while (probe + MIN_TOKEN <= end) probe += MIN_TOKEN;
+  }
+  return out;
+}
 
 /** Shannon entropy in bits per character. */
 export function entropy(value: string): number {
@@ -204,7 +385,7 @@ export function entropy(value: string): number {
  */
 function highEntropyMatches(text: string): TextMatch[] {
   const out: TextMatch[] = [];
-  for (const m of text.matchAll(TOKEN_RUN)) {
+  for (const m of tokenRuns(text)) {
     const value = m[0];
     if (!/[a-z]/.test(value) || !/[A-Z]/.test(value) || !/[0-9]/.test(value)) continue;
     if (text.slice(Math.max(0, m.index - 8), m.index).endsWith('base64,')) continue;
@@ -224,10 +405,15 @@ function highEntropyMatches(text: string): TextMatch[] {
 export function generalSecrets(): TextDetector {
   return {
     name: 'secrets (assignments, JWT and bearer tokens, high entropy)',
-    scan: (text) => [
-      ...assignmentMatches(text),
-      ...tokenMatches(text),
-      ...highEntropyMatches(text),
-    ],
+    triggers: GENERAL_TRIGGERS,
+    scan(text: string, prescan?: Prescan): TextMatch[] {
+      const { hits, firstGroup } = prescan ?? { hits: GENERAL_LITERALS.scan(text), firstGroup: 0 };
+      const fired = (group: number): boolean => hits.has(firstGroup + group);
+      return [
+        ...assignmentMatches(text, fired),
+        ...tokenMatches(text, fired),
+        ...highEntropyMatches(text),
+      ];
+    },
   };
 }

@@ -6,10 +6,12 @@
 // not valid Unicode, or a detector that throws stops it with an InspectionRefused, and the
 // caller denies (fail closed): a result that cannot be inspected is not passed on.
 import { McpgateError } from '../util/errors.js';
+import { LiteralSet } from './text/literals.js';
 import {
   masked,
   pointerToken,
   type LocatedFinding,
+  type Prescan,
   type TextDetector,
   type TextMatch,
   type Severity,
@@ -121,10 +123,24 @@ function withoutCovered(matches: TextMatch[]): TextMatch[] {
 }
 
 export class Walker {
+  /** Every detector's triggers in one automaton, built once: one pass per string. */
+  private readonly literals: LiteralSet | undefined;
+  /** Per detector, where its groups start in `literals` (-1: it has none). */
+  private readonly firstGroups: readonly number[];
+
   constructor(
     private readonly detectors: readonly TextDetector[],
     private readonly limits: WalkLimits = DEFAULT_WALK_LIMITS,
-  ) {}
+  ) {
+    const groups: Array<readonly string[]> = [];
+    this.firstGroups = detectors.map((detector) => {
+      if (detector.triggers === undefined) return -1;
+      const first = groups.length;
+      groups.push(...detector.triggers);
+      return first;
+    });
+    this.literals = groups.length > 0 ? new LiteralSet(groups) : undefined;
+  }
 
   /**
    * Every finding in `value`; pointers start with `base` (`''` for a result, `/arguments`
@@ -225,10 +241,15 @@ export class Walker {
     }
     if (text.length < 4) return;
     let matches: TextMatch[] = [];
-    for (const detector of this.detectors) {
+    const hits = this.literals?.scan(text);
+    for (let d = 0; d < this.detectors.length; d++) {
+      const detector = this.detectors[d] as TextDetector;
+      const firstGroup = this.firstGroups[d] as number;
+      const prescan: Prescan | undefined =
+        hits === undefined || firstGroup < 0 ? undefined : { hits, firstGroup };
       let found: TextMatch[];
       try {
-        const scanned = detector.scan(text);
+        const scanned = detector.scan(text, prescan);
         found = scanned instanceof Promise ? await scanned : scanned;
       } catch (err) {
         throw new InspectionRefused(

@@ -1,5 +1,6 @@
 // Assembles a running gateway from a configuration: policy, upstreams, identity, sessions,
 // pipeline and the HTTP server. `startGateway` is what `mcpgate start` and the tests call.
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Router } from 'express';
@@ -21,6 +22,8 @@ import { Drain } from '../http/drain.js';
 import { requestListener } from '../http/listener.js';
 import { adminRouter } from '../http/admin.js';
 import { doctorRouter } from '../http/doctor.js';
+import { ConsoleAuth } from '../http/console/auth.js';
+import { consoleRouter } from '../http/console/router.js';
 import { bearerAuth } from '../http/guards/bearer-auth.js';
 import { HostAllowList } from '../http/guards/host.js';
 import { mcpHandler } from '../http/mcp-endpoint.js';
@@ -32,11 +35,23 @@ import { RunKeys } from '../http/run-sessions.js';
 import { RequestStates } from '../mcp/server/request-state.js';
 import { readValue } from '../config/secrets.js';
 import { UpstreamRegistry } from '../upstreams/registry.js';
+import { TrustWatch } from './trust-watch.js';
 import { createStore } from '../sessions/create-store.js';
 import { MemoryStore } from '../sessions/memory-store.js';
 import { CredentialBroker } from '../credentials/broker.js';
+import { TimedStore } from '../sessions/timed-store.js';
+import { GatewayMetrics } from '../telemetry/metrics.js';
+import { StatusReporter } from '../telemetry/status-reporter.js';
+import { Tracing } from '../telemetry/tracing.js';
 import type { Logger } from '../util/logger.js';
 import { GATEWAY_VERSION } from '../util/version.js';
+import { opaStatusSource } from './opa-status.js';
+import {
+  metricsRoute,
+  observeGatewayState,
+  startMetricsListener,
+  storeObserver,
+} from './telemetry.js';
 
 export interface RunningGateway {
   /** Base URL, e.g. http://127.0.0.1:8080 */
@@ -68,11 +83,15 @@ function assemblePipeline(
     | 'terminate'
     | 'notify'
     | 'requestStates'
+    | 'consoleUrl'
+    | 'telemetry'
   >,
 ): Pipeline {
   return new Pipeline({
     ...parts,
     limits: config.sessions,
+    approvals: config.approvals,
+    alerts: config.alerts,
     guardrails: config.guardrails,
     logger,
     gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
@@ -87,12 +106,19 @@ export function explainGateway(config: GatewayConfig, logger: Logger): string {
   const broker = new CredentialBroker(config.gateway.id, logger);
   const pipeline = assemblePipeline(config, logger, {
     policy: new PolicyHolder(),
-    registry: new UpstreamRegistry(config.upstreams, logger, broker),
+    registry: new UpstreamRegistry(config.upstreams, logger, broker, config.toolTrust),
     store: new MemoryStore(),
     decisionLog: createDecisionLog([], { id: config.gateway.id, version: GATEWAY_VERSION }),
     broker,
     terminate: () => undefined,
+    consoleUrl: () => config.approvals.consoleUrl ?? '/console',
     notify: () => Promise.resolve(),
+    // The observe stages are in the chains when metrics or tracing are on (no exporter is
+    // started to show them).
+    telemetry:
+      config.telemetry.metrics.enabled || config.telemetry.tracing.enabled
+        ? { metrics: new GatewayMetrics({ processMetrics: false }) }
+        : undefined,
   });
   return pipeline.explain();
 }
@@ -126,8 +152,23 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   }
 
   const broker = new CredentialBroker(config.gateway.id, logger);
-  const registry = new UpstreamRegistry(config.upstreams, logger, broker);
+  const registry = new UpstreamRegistry(
+    config.upstreams,
+    logger,
+    broker,
+    config.toolTrust,
+    () => policy.current()?.upstreamRegistry,
+  );
+  // A new policy may bring another upstream registry: connected upstreams are checked again.
+  if (config.toolTrust.registry === 'enforce')
+    policy.onInstalled(() => registry.recheckIdentities());
   await registry.start();
+  // Items that differ from their pins, or carry unacknowledged findings, are said in the log.
+  const trustWatch = new TrustWatch(logger);
+  const checkTrust = (): void => trustWatch.check(policy.current(), registry.catalog);
+  registry.on('catalogChanged', checkTrust);
+  policy.onInstalled(checkTrust);
+  checkTrust();
 
   const decisionLog = createDecisionLog(
     config.audit.destinations,
@@ -138,7 +179,27 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       spoolDir: config.audit.spoolDir,
     },
   );
-  const store = createStore(config.sessions.store, logger);
+  // Telemetry: metrics and traces are off unless configured (docs/observability.md).
+  const instanceId = randomUUID();
+  const telemetryConfig = config.telemetry;
+  const metrics = telemetryConfig.metrics.enabled
+    ? new GatewayMetrics({ processMetrics: telemetryConfig.metrics.processMetrics })
+    : undefined;
+  const tracing = telemetryConfig.tracing.enabled
+    ? new Tracing(
+        telemetryConfig.tracing,
+        {
+          name: telemetryConfig.tracing.serviceName ?? config.gateway.id,
+          version: GATEWAY_VERSION,
+          instance: instanceId,
+        },
+        metrics && {
+          exported: (result, spans) => metrics.counters.traceSpansExported.inc({ result }, spans),
+        },
+      )
+    : undefined;
+  const rawStore = createStore(config.sessions.store, logger);
+  const store = metrics ? new TimedStore(rawStore, storeObserver(metrics)) : rawStore;
   const sessions = new SessionManager(
     { maxSessions: config.sessions.maxSessions, idleTimeoutMs: config.sessions.idleTimeoutMs },
     registry,
@@ -147,13 +208,17 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   );
   // Terminations on any replica: an exchange still under way for the session is not kept.
   store.onTerminated((id) => broker.sessionEnded(id));
+  // Filled in once the listening address (and so the resource URI) is known.
+  let baseUrl = '';
   const pipeline = assemblePipeline(config, logger, {
+    consoleUrl: () => config.approvals.consoleUrl ?? `${baseUrl}/console`,
     policy,
     registry,
     store,
     decisionLog,
     broker,
     requestStates: new RequestStates(runKeys.derive('mcpgate requestState')),
+    telemetry: metrics || tracing ? { metrics, tracing } : undefined,
     terminate: (id, reason) =>
       setImmediate(() => {
         sessions.terminate(id, reason).catch((err: unknown) => {
@@ -168,9 +233,29 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   // A session that ends here lets go of its resource subscriptions and tasks.
   sessions.onEnded((id) => pipeline.releaseSession(id));
   logger.debug('request chains', { chains: pipeline.explain() });
+  if (metrics) {
+    observeGatewayState(metrics, {
+      sessions,
+      registry,
+      decisionLog,
+      policy,
+      policyStatus: () => policyManager.status(),
+      toolTrust: () => pipeline.toolTrust(),
+      approvals: pipeline.approvals,
+    });
+  }
+  // URL-mode clients hear that the approval they were sent to has been decided.
+  store.approvals.onSettled((id, state) => {
+    if (state === 'pending' || state === 'used') return;
+    void store.approvals.get(id).then(
+      (record) => record && sessions.approvalSettled(record.sessionId, id),
+      () => undefined,
+    );
+  });
 
   // What upstreams ask of clients and log, routed to the session it is for (its chains
-  // decide the requests); the clients' answers come back through ClientRequests.
+  // decide the requests), and the gateway's own questions (elicitation for approvals); the
+  // clients' answers come back through ClientRequests.
   const clientRequests = new ClientRequests();
   const upstreamMessages = new UpstreamMessages(
     (ctx) => pipeline.run(ctx),
@@ -185,9 +270,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     upstreamMessages.sessionEnded(id);
   });
 
-  // Filled in once the listening address (and so the resource URI) is known.
   const identity: { verifier?: TokenVerifier } = {};
-  let baseUrl = '';
   const resource = (): string => `${baseUrl}/mcp`;
 
   const authOptions = {
@@ -202,6 +285,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     adminRouter({
       // Admin tokens need no MCP scope: the policy decides who is an operator.
       authenticate: bearerAuth({ ...authOptions, requiredScopes: [] }),
+      gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
       pipeline,
       store,
       sessions,
@@ -220,7 +304,63 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       logger,
     }),
   );
+  if (config.console.enabled) {
+    admin.use(
+      consoleRouter({
+        auth: new ConsoleAuth({
+          config: config.console,
+          baseUrl: () => baseUrl,
+          resource,
+          verifier: () => identity.verifier,
+          logger,
+        }),
+        pipeline,
+        store,
+        sessions,
+        decisionLog,
+        gateway: { id: config.gateway.id, version: GATEWAY_VERSION },
+        historyLimit: config.sessions.historyLimit,
+        baseUrl: () => baseUrl,
+        logger,
+      }),
+    );
+  }
   const transportCounters = new TransportCounters();
+  /** What keeps the gateway from being ready, each part with why (/readyz `not_ready`). */
+  const notReadyParts = (): Array<{ part: string; reason: string }> => {
+    const parts: Array<{ part: string; reason: string }> = [];
+    if (drain.stopping) parts.push({ part: 'gateway', reason: 'shutting down' });
+    if (!policy.current()) {
+      parts.push({
+        part: 'policy',
+        reason: policy.error ?? 'no policy is loaded yet',
+      });
+    }
+    for (const upstream of registry.notReady()) {
+      parts.push({ part: `upstream ${upstream.upstream}`, reason: upstream.reason });
+    }
+    if (identity.verifier?.isReady() !== true) {
+      parts.push({ part: 'issuers', reason: "the token issuers' keys are not loaded yet" });
+    }
+    const storeHealth = store.health();
+    if (!storeHealth.ok) {
+      parts.push({
+        part: 'session store',
+        reason: storeHealth.error ?? `the ${storeHealth.backend} store is unavailable`,
+      });
+    }
+    if (!decisionLog.healthy()) {
+      const failing = decisionLog
+        .stats()
+        .writers.filter((w) => w.error !== null || w.refusing)
+        .map((w) => `${w.destination}: ${w.error ?? 'max_buffer_bytes waiting'}`);
+      parts.push({
+        part: 'decision log',
+        reason: decisionLog.refusal() ?? (failing.join('; ') || 'a destination cannot keep up'),
+      });
+    }
+    return parts;
+  };
   // At shutdown: new requests refused, those in progress waited for.
   const drain = new Drain();
   // Completed with the listen port once it is bound (port 0 picks one).
@@ -249,18 +389,19 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       setLogLevel: (id, level) => upstreamMessages.setLogLevel(id, level),
       runKeys,
     }),
+    timeArrivals: tracing !== undefined,
+    metrics:
+      metrics && !telemetryConfig.metrics.listen
+        ? metricsRoute(metrics, telemetryConfig.metrics, logger)
+        : undefined,
     readiness: () => {
       const engine = policy.current();
       const upstreams = registry.status();
+      const notReady = notReadyParts();
       return {
-        ready:
-          !drain.stopping &&
-          engine !== undefined &&
-          registry.isReady() &&
-          identity.verifier?.isReady() === true &&
-          store.health().ok &&
-          decisionLog.healthy(),
+        ready: notReady.length === 0,
         detail: {
+          not_ready: notReady,
           policy: { loaded: engine !== undefined, ...policyManager.status() },
           issuers: identity.verifier?.status() ?? [],
           decision_log: decisionLog.stats(),
@@ -330,12 +471,37 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   );
   identity.verifier = tokenVerifier;
   void tokenVerifier.warmUp();
+  const metricsListener =
+    metrics && telemetryConfig.metrics.listen
+      ? await startMetricsListener(metrics, telemetryConfig.metrics.listen, logger)
+      : undefined;
+  const statusReporter =
+    telemetryConfig.status &&
+    new StatusReporter(
+      telemetryConfig.status,
+      opaStatusSource({
+        labels: { id: config.gateway.id, version: GATEWAY_VERSION, instance_id: instanceId },
+        policy,
+        policyStatus: () => policyManager.status(),
+        decisionLog,
+        registry,
+        store,
+        metrics: telemetryConfig.status.prometheus ? metrics : undefined,
+      }),
+      logger,
+      metrics && ((result) => metrics.counters.statusReports.inc({ result })),
+    );
+  statusReporter?.start();
   logger.info('mcpgate listening', {
     url: baseUrl,
     listen: `http://${host}:${address.port}`,
     resource: resource(),
     hosts: allowedHosts.describe(),
     upstreams: registry.status().length,
+    ...(metrics
+      ? { metrics: metricsListener?.url ?? `${baseUrl}/metrics (bearer token required)` }
+      : {}),
+    ...(tracing ? { tracing: telemetryConfig.tracing.endpoint } : {}),
   });
 
   let closing: Promise<void> | undefined;
@@ -355,6 +521,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
     await new Promise<void>((resolve) => http.close(() => resolve()));
     tokenVerifier.stop();
     policyManager.stop();
+    statusReporter?.stop();
+    await metricsListener?.close();
+    // The spans of the last requests go out before the exit (bounded by the export timeout).
+    await tracing?.close().catch((err: unknown) => {
+      logger.warn('the last spans could not be exported', { error: (err as Error).message });
+    });
     await registry.close();
     await store.close();
     const flushed = await decisionLog.close();

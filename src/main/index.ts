@@ -37,4 +37,13 @@ export type { LoadedSession, SessionRecord, SessionStore } from '../sessions/sto
 export { ArgumentSchemas } from '../pipeline/stages/validate-arguments.js';
 export { Walker, DEFAULT_WALK_LIMITS } from '../inspect/walk.js';
 export { builtInDetectors } from '../inspect/detectors.js';
-export { Catalog } from '../upstreams/catalog.js';
+// Tool trust, for the benchmark (bench/lib/trust-worker.mjs).
+export { Catalog, type ItemTrust, type ServerCatalog } from '../upstreams/catalog.js';
+export { assessLists } from '../upstreams/trust/assess.js';
+export { fingerprint } from '../upstreams/trust/fingerprint.js';
+export { NO_PINS, parsePins, type Pins } from '../upstreams/trust/pins.js';
+export { TrustFactCache } from '../policy/trust-facts.js';
+// Continuous verification, for the benchmark (bench/lib/continuous-worker.mjs).
+export { behaviourOf, parseBaselines, NO_BASELINES } from '../policy/behaviour.js';
+export { sketchOf, resultTexts, argumentProvenance } from '../inspect/provenance.js';
+export { minuteOf } from '../sessions/store.js';

@@ -21,14 +21,23 @@ export interface Stage {
   /** Shown by `--explain` and in stage timings. */
   readonly name: string;
   readonly when: StageWhen;
+  /**
+   * The name of this stage's own span when the request is traced (telemetry/span-names.ts):
+   * the chain opens it around the stage, as a child of the request's SERVER span.
+   */
+  readonly span?: string;
   run(ctx: RequestContext): StageOutcome | Promise<StageOutcome>;
 }
 
 /** Receives each stage's duration; absent, the chain reads no clock at all. */
 export type StageTimer = (method: string, stage: string, ns: number) => void;
 
-export function denyWith(reason: string, extra?: Omit<Denial, 'reason'>): { deny: Denial } {
-  return { deny: extra === undefined ? { reason } : { reason, ...extra } };
+export function denyWith(
+  code: Denial['code'],
+  reason: string,
+  extra?: Omit<Denial, 'reason' | 'code'>,
+): { deny: Denial } {
+  return { deny: extra === undefined ? { reason, code } : { reason, code, ...extra } };
 }
 
 export class Chain {
@@ -53,7 +62,12 @@ export class Chain {
     try {
       for (const stage of this.main) {
         if (stage.when === 'allowed' && ctx.denied) continue;
-        let outcome = this.timer ? this.timed(stage, ctx) : stage.run(ctx);
+        let outcome =
+          ctx.trace !== undefined && stage.span !== undefined
+            ? this.traced(stage, stage.span, ctx)
+            : this.timer
+              ? this.timed(stage, ctx)
+              : stage.run(ctx);
         // Most stages are synchronous: await (one microtask each) only what is a promise.
         if (outcome instanceof Promise) outcome = await outcome;
         if (outcome === undefined) continue;
@@ -64,6 +78,9 @@ export class Chain {
         ctx.deny(outcome.deny);
       }
       return this.render(ctx);
+    } catch (err) {
+      ctx.thrown = err;
+      throw err;
     } finally {
       for (const stage of this.last) {
         const done = stage.run(ctx);
@@ -78,6 +95,36 @@ export class Chain {
       (stage, i) => `  ${String(i + 1).padStart(2)}. ${stage.name}${WHEN_NOTE[stage.when]}`,
     );
     return `${this.method}\n${lines.join('\n')}`;
+  }
+
+  /** Runs the stage inside its own span (the request is traced). */
+  private traced(
+    stage: Stage,
+    span: string,
+    ctx: RequestContext,
+  ): StageOutcome | Promise<StageOutcome> {
+    const child = ctx.trace!.startChild(span);
+    let outcome: StageOutcome | Promise<StageOutcome>;
+    try {
+      outcome = this.timer ? this.timed(stage, ctx) : stage.run(ctx);
+    } catch (err) {
+      child.fail(err);
+      throw err;
+    }
+    if (!(outcome instanceof Promise)) {
+      child.end(outcome);
+      return outcome;
+    }
+    return outcome.then(
+      (done) => {
+        child.end(done);
+        return done;
+      },
+      (err: unknown) => {
+        child.fail(err);
+        throw err;
+      },
+    );
   }
 
   private timed(stage: Stage, ctx: RequestContext): StageOutcome | Promise<StageOutcome> {

@@ -4,6 +4,8 @@
 // below. `explain()` prints them in order (`mcpgate start --explain`).
 import { createSecretKey, randomBytes } from 'node:crypto';
 import type { DecisionLog } from '../audit/decision-log.js';
+import type { AlertsConfig } from '../config/alerts.js';
+import type { ApprovalsConfig } from '../config/approvals.js';
 import {
   guardrailsSchema,
   resolveGuardrails,
@@ -13,25 +15,37 @@ import type { CredentialBroker } from '../credentials/broker.js';
 import { builtInDetectors } from '../inspect/detectors.js';
 import { ExternalInspector } from '../inspect/external.js';
 import { Walker } from '../inspect/walk.js';
-import { POLICY_DENIED, RpcError } from '../mcp/jsonrpc/errors.js';
+import { GATEWAY_REFUSED, POLICY_DENIED, RpcError } from '../mcp/jsonrpc/errors.js';
+import { HTTP_ANSWER_KEY } from '../mcp/server/http-transport.js';
 import { decide, type DecisionEvaluation } from '../policy/decide.js';
 import type { Decision } from '../policy/decision.js';
 import { DECISION_ENTRYPOINT } from '../policy/engine.js';
 import type { PolicyHolder } from '../policy/holder.js';
-import { buildAdminInput, type PolicyAction, type UpstreamAskAction } from '../policy/input.js';
+import {
+  buildAdminInput,
+  type PolicyAction,
+  type PolicyInput,
+  type UpstreamAskAction,
+} from '../policy/input.js';
 import { CancellationSource } from '../util/cancellation.js';
+import { catalogReview, type CatalogReviewItem } from '../policy/trust-review.js';
 import type { Identity } from '../identity/identity.js';
 import type { SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { Logger } from '../util/logger.js';
 import type { Catalog } from '../upstreams/catalog.js';
 import { RequestStates } from '../mcp/server/request-state.js';
+import { NO_PINS } from '../upstreams/trust/pins.js';
+import { ApprovalDesk } from './approval-desk.js';
 import { Chain, type Stage, type StageTimer } from './chain.js';
 import { RequestContext, type ChainMethod, type SessionNotifier } from './context.js';
 import { answerConfiguredRoots } from './stages/answer-roots.js';
+import { alertWhenObliged } from './stages/alert.js';
+import { holdForApproval } from './stages/approval.js';
 import { askTheClient } from './stages/ask-client.js';
 import { auditDecision, auditVisible, recorded } from './stages/audit.js';
 import { auditResultDecision } from './stages/audit-result.js';
+import { behaviourSignals } from './stages/behaviour.js';
 import { bindTask } from './stages/bind-task.js';
 import { cacheDirectives } from './stages/cache-directives.js';
 import { buildRequestInput, type GatewayFacts } from './stages/build-input.js';
@@ -55,15 +69,21 @@ import { listTasks } from './stages/list-tasks.js';
 import { namespaceResultAddresses } from './stages/namespace-result.js';
 import { openSession, type SessionOpenLimits } from './stages/open-session.js';
 import { recordCall, type RecordLimits } from './stages/record.js';
+import { beginObservation, endObservation, type RequestTelemetry } from './stages/observe.js';
+import { measureUpstreamCall } from './stages/observe-upstream.js';
 import { recordFindings } from './stages/record-findings.js';
 import { forwardRequestMeta } from './stages/request-meta.js';
 import { checkRequestState, passInputRequired } from './stages/request-state.js';
 import { resolveTarget } from './stages/resolve-target.js';
 import { resolveTask } from './stages/resolve-task.js';
 import { showInstructions } from './stages/show-instructions.js';
+import { sketchResult } from './stages/sketch-result.js';
+import { stepUpWhenObliged } from './stages/step-up.js';
 import { showVisible } from './stages/show-visible.js';
+import { taskCallInput } from './stages/task-call-input.js';
 import { holdSubscription } from './stages/subscribe.js';
 import { terminateWhenObliged, type TerminateSession } from './stages/terminate.js';
+import { throttleWhenObliged } from './stages/throttle.js';
 import { validateArguments } from './stages/validate-arguments.js';
 import {
   MAX_SUBSCRIPTIONS_PER_SESSION,
@@ -88,6 +108,13 @@ export interface PipelineDeps {
   notify: SessionNotifier;
   /** Per-stage timings for metrics; absent, no clock is read. */
   timer?: StageTimer;
+  /** Metrics and traces of every request; absent (both off), no chain has the observe stages. */
+  telemetry?: RequestTelemetry;
+  /** How require_approval is carried out; the approval page's base URL. */
+  approvals: ApprovalsConfig;
+  /** Where alerts go besides the log; absent: the log only. */
+  alerts?: AlertsConfig;
+  consoleUrl: () => string;
   /** The guardrails (argument schemas, inspection, external inspectors); absent: the defaults. */
   guardrails?: GuardrailsConfig;
   /**
@@ -118,6 +145,8 @@ export class Pipeline {
   private readonly chains = new Map<ChainMethod, Chain>();
   /** Decides the questions of an upstream's InputRequiredResult (decideInputRequest). */
   private inputRequests: Chain | undefined;
+  /** Approvals: the held calls' side and the approvers' (admin API, console). */
+  readonly approvals: ApprovalDesk;
   /** The resource subscriptions of the sessions this process holds. */
   readonly subscriptions: ResourceSubscriptions;
   /** The tasks this process's sessions created. */
@@ -127,16 +156,27 @@ export class Pipeline {
 
   constructor(private readonly deps: PipelineDeps) {
     const { policy, registry, store, limits, decisionLog, logger, gateway, broker } = deps;
+    this.approvals = new ApprovalDesk({
+      approvals: store.approvals,
+      config: deps.approvals,
+      decisionLog,
+      decideAdmin: (input, remoteAddress, parent) =>
+        this.decideAdminInput(input, remoteAddress, parent),
+      gateway,
+      consoleUrl: deps.consoleUrl,
+      logger,
+    });
     const resolve = resolveTarget(registry);
-    const input = buildRequestInput(gateway, registry);
+    const input = buildRequestInput(gateway, registry, policy);
     const decideStage = decideRequest(policy, logger);
     const credential = issueCredential(registry, broker);
     const record = recordCall(store, limits);
     const audit = auditDecision(decisionLog);
     const meta = forwardRequestMeta();
-    const forward = forwardToUpstream(registry);
+    const forward = measureUpstreamCall(forwardToUpstream(registry), deps.telemetry ?? {});
     const addresses = namespaceResultAddresses(registry);
     const terminate = terminateWhenObliged(deps.terminate);
+    const approval = holdForApproval(this.approvals, registry, credential);
     const guardrails = deps.guardrails ?? defaultGuardrails();
     const walker = new Walker(builtInDetectors(guardrails.nationalIds), guardrails.inspection);
     // Before the decision: the arguments' schema, then what they carry.
@@ -158,6 +198,11 @@ export class Pipeline {
     const inputRequired = passInputRequired(states, (call, method, params) =>
       this.decideInputRequest(call, method, params),
     );
+    const signals = behaviourSignals(policy);
+    const sketch = sketchResult();
+    const stepUp = stepUpWhenObliged();
+    const alert = alertWhenObliged(logger, deps.alerts?.webhooks ?? [], gateway.id);
+    const throttle = throttleWhenObliged();
 
     // A decided call: what it is, the policy's decision, what the decision obliges, the call.
     // `before`: checks and facts before the decision; `limit`: a bound on what the call
@@ -176,15 +221,21 @@ export class Pipeline {
           checkState,
           ...before,
           input,
+          signals,
           decideStage,
+          stepUp,
           ...limit,
           credential,
           record,
           audit,
+          alert,
+          approval,
+          throttle,
           meta,
           forward,
           inputRequired,
           ...resultStages,
+          sketch,
           findings,
           addresses,
           ...after,
@@ -275,15 +326,27 @@ export class Pipeline {
     );
 
     // Tasks: bound to the session and principal that created them, not decided again; a
-    // task's result goes through the result stages of the call that created it.
+    // task's result goes through the result stages of a call, as the result of the call
+    // that created it (inspected, decided as tools/result, logged under that call).
     const findTask = resolveTask(registry, tasks);
-    const toTask = forwardTask(registry);
+    const toTask = measureUpstreamCall(forwardTask(registry), deps.telemetry ?? {});
     this.add('tasks/get', [findTask, credential, meta, toTask], (ctx) => ctx.result);
     this.add('tasks/cancel', [findTask, credential, meta, toTask], (ctx) => ctx.result);
     this.add(
       'tasks/result',
-      [findTask, credential, meta, toTask, addresses, checkOutput],
-      (ctx) => ctx.result,
+      [
+        findTask,
+        credential,
+        meta,
+        toTask,
+        taskCallInput(gateway),
+        ...resultStages,
+        findings,
+        addresses,
+        checkOutput,
+        terminate,
+      ],
+      renderTaskResult,
     );
     this.add('tasks/list', [listTasks(tasks, (ctx) => this.run(ctx))], (ctx) => ctx.result);
 
@@ -364,7 +427,9 @@ export class Pipeline {
     stages: Stage[],
     render: (ctx: RequestContext) => unknown,
   ): void {
-    this.chains.set(action, new Chain(action, stages, render, this.deps.timer));
+    // Metrics and traces wrap every chain: the first stage starts them, the last records.
+    const observed = this.observe ? [this.observe.begin, ...stages, this.observe.end] : stages;
+    this.chains.set(action, new Chain(action, observed, render, this.deps.timer));
   }
 
   /** Decides one question of an InputRequiredResult (stages/request-state.ts). */
@@ -401,6 +466,18 @@ export class Pipeline {
     return ctx.decision;
   }
 
+  private get observe(): { begin: Stage; end: Stage } | undefined {
+    const telemetry = this.deps.telemetry;
+    if (telemetry?.metrics === undefined && telemetry?.tracing === undefined) return undefined;
+    this.observeStages ??= {
+      begin: beginObservation(telemetry),
+      end: endObservation(telemetry),
+    };
+    return this.observeStages;
+  }
+
+  private observeStages: { begin: Stage; end: Stage } | undefined;
+
   /** Runs the request's chain; resolves to the method's answer. */
   run(ctx: RequestContext): Promise<unknown> {
     const chain = this.chains.get(ctx.action);
@@ -411,6 +488,18 @@ export class Pipeline {
   /** The catalog in force (what the gateway's initialize answer declares depends on it). */
   get catalog(): Catalog {
     return this.deps.registry.catalog;
+  }
+
+  /**
+   * The live catalog's tool trust under the pins of the policy in force (its revision;
+   * none loaded: nothing is pinned), for the admin API and the console (admin/tools/list).
+   */
+  toolTrust(): { revision: string | undefined; items: CatalogReviewItem[] } {
+    const engine = this.deps.policy.current();
+    return {
+      revision: engine?.revision,
+      items: catalogReview(this.deps.registry.catalog, engine?.pins ?? NO_PINS),
+    };
   }
 
   /** Releases what the pipeline holds for a session that ended here: subscriptions, tasks. */
@@ -469,7 +558,27 @@ export class Pipeline {
       this.deps.gateway,
       request.sessionId,
     );
+    return this.decideAdminInput(input, request.remoteAddress, undefined);
+  }
+
+  /**
+   * An admin action's input decided and logged (no session). `parentDecisionId` links an
+   * approval decision to the call it approves. `unrecorded` says why the decision log did
+   * not accept it: then nothing may be done.
+   */
+  async decideAdminInput(
+    input: PolicyInput,
+    remoteAddress: string | undefined,
+    parentDecisionId: string | undefined,
+  ): Promise<{ decision: Decision; decisionId: string; unrecorded?: string }> {
     const evaluation: DecisionEvaluation = decide(this.deps.policy.current(), input);
+    const metrics = this.deps.telemetry?.metrics;
+    if (metrics !== undefined) {
+      metrics.policyEvaluation(DECISION_ENTRYPOINT).observe(evaluation.evalNs / 1e9);
+      metrics
+        .decision(DECISION_ENTRYPOINT, evaluation.decision.allow ? 'allow' : 'deny', 'admin')
+        .inc();
+    }
     if (evaluation.error !== undefined) {
       this.deps.logger.error('policy evaluation failed', {
         error: evaluation.error,
@@ -486,7 +595,8 @@ export class Pipeline {
         evalNs: evaluation.evalNs,
         reqId: undefined,
         sessionId: undefined,
-        requestedBy: request.remoteAddress,
+        requestedBy: remoteAddress,
+        ...(parentDecisionId === undefined ? {} : { parentDecisionId }),
       },
       evaluation.engine,
     );
@@ -518,6 +628,7 @@ function denialMeta(ctx: RequestContext, decision: Decision): Record<string, unk
 /** tools/call: a denial is a tool error the agent can read, with the decision in _meta. */
 function renderToolCall(ctx: RequestContext): unknown {
   const { decision } = ctx;
+  if (ctx.denial?.stepUp !== undefined) return renderOrThrow(ctx);
   // A call run as a task answers with a task: its denial can only be a JSON-RPC error.
   if (ctx.params.task !== undefined) return renderOrThrow(ctx);
   if (!decision?.allow) return deniedToolResult(ctx, decision);
@@ -533,11 +644,25 @@ function deniedToolResult(ctx: RequestContext, decision: Decision | undefined): 
   };
 }
 
+/** tasks/result answers with the call's result: a denied one as a denied call's. */
+function renderTaskResult(ctx: RequestContext): unknown {
+  const { decision } = ctx;
+  return decision !== undefined && !decision.allow ? deniedToolResult(ctx, decision) : ctx.result;
+}
+
 /** resources/read, prompts/get: a denial is a JSON-RPC error carrying the decision. */
 function renderOrThrow(ctx: RequestContext): unknown {
   const { decision } = ctx;
   if (!decision) throw new Error(`${ctx.action} ended without a decision`);
   if (!decision.allow) {
+    const stepUp = ctx.denial?.stepUp;
+    if (stepUp !== undefined) {
+      // Answered in HTTP (401/403 with WWW-Authenticate), so the client authenticates again.
+      throw new RpcError(GATEWAY_REFUSED, denialText(decision), {
+        ...denialMeta(ctx, decision),
+        [HTTP_ANSWER_KEY]: { status: stepUp.status, www_authenticate: stepUp.wwwAuthenticate },
+      });
+    }
     throw new RpcError(POLICY_DENIED, denialText(decision), denialMeta(ctx, decision));
   }
   return ctx.result;

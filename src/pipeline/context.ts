@@ -13,8 +13,9 @@ import type { DecisionEvaluation, VisibleEvaluation } from '../policy/decide.js'
 import { deny as denyDecision, type Decision } from '../policy/decision.js';
 import type { CompletionFacts, PolicyAction, PolicyInput, ResultFacts } from '../policy/input.js';
 import { NO_TYPED_OBLIGATIONS, type TypedObligations } from '../policy/obligations.js';
-import type { LoadedSession } from '../sessions/store.js';
+import type { BehaviourUpdate, LoadedSession } from '../sessions/store.js';
 import type { Catalog, PromptEntry, ToolEntry } from '../upstreams/catalog.js';
+import type { Arrival, RequestTrace, TraceCarrier } from '../telemetry/tracing.js';
 import type { Cancellation } from '../util/cancellation.js';
 
 /** The methods about a task (MCP 2025-11-25): bound to the task's session, not decided. */
@@ -62,6 +63,11 @@ export interface BoundTask {
   readonly target: Extract<Target, { kind: 'tool' }>;
   /** The creating decision's obligations: the credential later requests about it run with. */
   readonly obligations: TypedObligations;
+  /**
+   * The creating call's policy input and decision id: the task's result (tasks/result) is
+   * inspected and decided (tools/result) as that call's result would be, linked to it.
+   */
+  readonly call: { readonly input: PolicyInput; readonly decisionId: string };
   /** Epoch ms after which the gateway forgets the task (its ttl); undefined: with the session. */
   readonly expiresAt: number | undefined;
 }
@@ -106,9 +112,35 @@ export type SessionNotifier = (
   notification: ServerNotification,
 ) => Promise<void>;
 
+/**
+ * Why a request was denied, as a stable code (the metric mcpgate_denials_total counts by
+ * it; the reason text is for people). `policy`: the policy said no; `policy_error`: it
+ * could not say (no policy, an evaluation error, a malformed decision).
+ */
+export type DenialCode =
+  | 'policy'
+  | 'policy_error'
+  | 'rate_limited'
+  | 'session_gone'
+  | 'session_limit'
+  | 'store_unavailable'
+  | 'decision_log_unavailable'
+  | 'credential'
+  | 'approval_denied'
+  | 'approval_expired'
+  | 'approval_refused'
+  | 'holding_limit'
+  | 'obligation_unsupported'
+  | 'result_denied'
+  | 'step_up'
+  // An upstream's InputRequiredResult the gateway cannot pass on (a handshake-era client,
+  // or questions of a kind it does not pass on).
+  | 'input_unsupported';
+
 /** Why a stage denied: the reason the user sees, and what the answer must carry. */
 export interface Denial {
   reason: string;
+  code: DenialCode;
   /** Entra interaction_required: the claims challenge the client must satisfy. */
   claimsChallenge?: string;
   /** The store could not be reached: the client should retry (session/open answers 503). */
@@ -117,6 +149,8 @@ export interface Denial {
   principalFull?: boolean;
   /** The decision log did not accept the decision's line: nothing may be served. */
   unrecorded?: boolean;
+  /** step_up: the HTTP answer that makes the client authenticate again. */
+  stepUp?: { status: 401 | 403; wwwAuthenticate: string };
 }
 
 export class RequestContext {
@@ -166,6 +200,12 @@ export class RequestContext {
   task: BoundTask | undefined = undefined;
   /** Per-stage durations in ns, when the chain is timed (see Chain). */
   timings: number[] | undefined = undefined;
+  /** The request's spans, when it is traced (stages/observe.ts starts them). */
+  trace: RequestTrace | undefined = undefined;
+  /** What a stage threw, for the stages that run after the answer (the chain sets it). */
+  thrown: unknown = undefined;
+  /** performance.now() when the chain started, when the request is measured. */
+  startedAt = 0;
   /** What the guardrails found in the arguments (facts in input.findings). */
   argumentFindings: readonly LocatedFinding[] = NO_FINDINGS;
   /** What the output inspection found in the upstream's answer, before any redaction. */
@@ -176,6 +216,12 @@ export class RequestContext {
   resultEvaluation: DecisionEvaluation | undefined = undefined;
   /** The decision log id of the result decision. */
   resultDecisionId = '';
+  /** HistoryEntry.args_digest of the call, once a stage has worked it out. */
+  argsDigest: string | undefined = undefined;
+  /** What this call adds to the session's behaviour state (stages/behaviour.ts). */
+  behaviourUpdate: BehaviourUpdate | undefined = undefined;
+  /** Per label, the sketch of the result's text for the session (stages/sketch-result.ts). */
+  resultSketches: Record<string, Uint8Array> | undefined = undefined;
 
   constructor(
     readonly action: ChainMethod,
@@ -192,6 +238,10 @@ export class RequestContext {
     readonly exchange: Exchange | undefined,
     /** When the request arrived (epoch ms): the policy's request.time. */
     readonly now: number,
+    /** W3C trace context the client sent (params._meta first, else HTTP headers). */
+    readonly incomingTrace: TraceCarrier | undefined = undefined,
+    /** When the HTTP request arrived and was authenticated (traced requests only). */
+    readonly arrival: Arrival | undefined = undefined,
   ) {}
 
   get identity(): Identity {

@@ -35,8 +35,9 @@ import type { Catalog } from '../upstreams/catalog.js';
 import type { ListKind } from '../upstreams/connection.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import type { Pipeline } from './chains.js';
-import { RequestContext, type ChainMethod } from './context.js';
+import { RequestContext, type ChainMethod, type RequestParams } from './context.js';
 import type { LogLevel } from './log-relay.js';
+import { carrierOf, type Arrival } from '../telemetry/tracing.js';
 import { GATEWAY_INSTRUCTIONS } from './stages/show-instructions.js';
 import { logLevelOf } from './upstream-messages.js';
 
@@ -47,6 +48,8 @@ export interface SessionRequest {
   readonly session: LoadedSession;
   /** With initialize only: the instructions session/open chose (stages/show-instructions.ts). */
   readonly instructions?: string | undefined;
+  /** When the HTTP request arrived, was authenticated and its session loaded (traced requests). */
+  readonly arrival?: Arrival | undefined;
 }
 
 export type GatewaySessionRpc = SessionRpc<SessionRequest>;
@@ -207,7 +210,9 @@ function contextOf(
   const facts = delivery?.context;
   // The HTTP layer authenticates and loads the session before the MCP layer runs.
   if (!facts) throw new Error('request reached the MCP layer without an identity and session');
-  const version = delivery.requestInfo?.headers['mcp-protocol-version'];
+  const headers = delivery.requestInfo?.headers;
+  const version = headers?.['mcp-protocol-version'];
+  const meta = (params as RequestParams | undefined)?._meta;
   return new RequestContext(
     action,
     request.id,
@@ -217,6 +222,9 @@ function contextOf(
     params ?? {},
     request,
     Date.now(),
+    // W3C trace context: the request's _meta first (the MCP conventions), else its headers.
+    carrierOf(meta) ?? carrierOf(headers),
+    facts.arrival,
   );
 }
 

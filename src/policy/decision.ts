@@ -11,6 +11,12 @@ export interface Obligations {
   session_ttl_s: number | null;
   /** Result decisions: DLP labels the session gets (absent when the policy gives none). */
   label_session?: string[];
+  /** Slow this call down instead of refusing it: {delay_ms} (absent: none). */
+  throttle?: unknown;
+  /** Reasons to alert a person about (a warning log line, a webhook); absent: none. */
+  alert?: string[];
+  /** The user must authenticate again: {reason, scope?, max_age_s?} (absent: none). */
+  step_up?: unknown;
 }
 
 export interface Decision {
@@ -32,7 +38,17 @@ export function deny(reason: string): Decision {
   return { allow: false, reasons: [reason], obligations: { ...NO_OBLIGATIONS, redact: [] } };
 }
 
-const OBLIGATION_KEYS = new Set([...Object.keys(NO_OBLIGATIONS), 'label_session']);
+const OBLIGATION_KEYS = new Set([
+  ...Object.keys(NO_OBLIGATIONS),
+  'label_session',
+  'throttle',
+  'alert',
+  'step_up',
+]);
+
+/** The most alert reasons one decision may carry, and the longest one. */
+const MAX_ALERTS = 16;
+const MAX_ALERT_CHARS = 1000;
 
 /** A session label: short, lower case, safe as a Redis hash field and in a log line. */
 export const SESSION_LABEL = /^[a-z][a-z0-9_.:-]{0,63}$/;
@@ -93,6 +109,17 @@ export function parseDecision(result: unknown): Decision {
       `policy returned a malformed decision: "label_session" must be a list of at most ${MAX_LABELS_PER_DECISION} labels of a-z 0-9 _ . : - (starting with a letter)`,
     );
   }
+  const alert = rawObligations.alert;
+  if (
+    alert !== undefined &&
+    (!Array.isArray(alert) ||
+      alert.length > MAX_ALERTS ||
+      !alert.every((a) => typeof a === 'string' && a.length > 0 && a.length <= MAX_ALERT_CHARS))
+  ) {
+    return deny(
+      `policy returned a malformed decision: "alert" must be a list of at most ${MAX_ALERTS} reasons (non-empty strings of at most ${MAX_ALERT_CHARS} characters)`,
+    );
+  }
   const decision: Decision = {
     allow: result.allow,
     reasons: reasons,
@@ -106,6 +133,9 @@ export function parseDecision(result: unknown): Decision {
     },
   };
   if (labels !== undefined) decision.obligations.label_session = labels as string[];
+  if (alert !== undefined && alert.length > 0) decision.obligations.alert = alert as string[];
+  if (rawObligations.throttle != null) decision.obligations.throttle = rawObligations.throttle;
+  if (rawObligations.step_up != null) decision.obligations.step_up = rawObligations.step_up;
   if (!decision.allow && decision.reasons.length === 0) {
     decision.reasons = ['denied by policy (the policy gave no reason)'];
   }

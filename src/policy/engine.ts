@@ -8,6 +8,13 @@ import type * as OpaWasm from '@open-policy-agent/opa-wasm';
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import type { WasmBundle } from './bundle/read.js';
 import { McpgateError } from '../util/errors.js';
+import { parsePins, PinsError, type Pins } from '../upstreams/trust/pins.js';
+import { BaselinesError, NO_BASELINES, parseBaselines, type Baselines } from './behaviour.js';
+import {
+  parseRegistryData,
+  RegistryDataError,
+  type UpstreamRegistryData,
+} from '../upstreams/trust/identity.js';
 
 // The package's ESM entry exports only the async loadPolicy; the synchronous loader (used
 // to rebuild an instance in the middle of a request) is on its CommonJS entry.
@@ -92,6 +99,12 @@ export class PolicyEngine {
      * leaves it out of every input (pipeline/input.ts policyInputJson).
      */
     readonly omitsHistory: boolean,
+    /** The approved fingerprints of catalog items in this bundle's data (data.pins). */
+    readonly pins: Pins,
+    /** The registered upstreams in this bundle's data (data.registry). */
+    readonly upstreamRegistry: UpstreamRegistryData,
+    /** The purposes' behaviour baselines in this bundle's data (data.baselines). */
+    readonly baselines: Baselines = NO_BASELINES,
   ) {
     this.module = module;
     this.headroomBytes = Math.max(memory.initialPages * 4, 64) * PAGE_BYTES;
@@ -113,12 +126,40 @@ export class PolicyEngine {
           `prepares when it loads a policy; move that data elsewhere`,
       );
     }
+    let pins: Pins;
+    let upstreamRegistry: UpstreamRegistryData;
+    let baselines: Baselines;
+    try {
+      pins = parsePins(bundle.data, `bundle ${bundle.revision}`);
+      upstreamRegistry = parseRegistryData(bundle.data, `bundle ${bundle.revision}`);
+      baselines = parseBaselines(bundle.data, `bundle ${bundle.revision}`);
+    } catch (err) {
+      if (err instanceof BaselinesError) {
+        throw new PolicyLoadError(
+          `${err.message}; fix rego/baselines/data.json (mcpgate baseline learn writes it)`,
+        );
+      }
+      if (err instanceof PinsError) {
+        throw new PolicyLoadError(
+          `${err.message}; fix rego/pins/data.json (mcpgate tools pin writes it)`,
+        );
+      }
+      if (err instanceof RegistryDataError) {
+        throw new PolicyLoadError(
+          `${err.message}; fix rego/registry/data.json (mcpgate registry add writes it)`,
+        );
+      }
+      throw err;
+    }
     const engine = new PolicyEngine(
       bundle.revision,
       module,
       bundle.data,
       memory,
       bundle.unreadInput.includes('session.history'),
+      pins,
+      upstreamRegistry,
+      baselines,
     );
     for (const entrypoint of [DECISION_ENTRYPOINT, VISIBLE_ENTRYPOINT]) {
       if (!engine.hasEntrypoint(entrypoint)) {

@@ -7,6 +7,12 @@ import { PolicyEngine, type MemoryLimits } from './engine.js';
 export class PolicyHolder {
   private engine: PolicyEngine | undefined;
   private lastError: string | undefined;
+  private readonly listeners: Array<(engine: PolicyEngine) => void> = [];
+
+  /** Calls `listener` with every policy put in force from now on. */
+  onInstalled(listener: (engine: PolicyEngine) => void): void {
+    this.listeners.push(listener);
+  }
 
   current(): PolicyEngine | undefined {
     return this.engine;
@@ -26,8 +32,7 @@ export class PolicyHolder {
   install(build: () => PolicyEngine): PolicyEngine {
     try {
       const engine = build();
-      this.engine = engine;
-      this.lastError = undefined;
+      this.use(engine);
       return engine;
     } catch (err) {
       this.lastError = err instanceof Error ? err.message : String(err);
@@ -43,5 +48,6 @@ export class PolicyHolder {
   use(engine: PolicyEngine): void {
     this.engine = engine;
     this.lastError = undefined;
+    for (const listener of this.listeners) listener(engine);
   }
 }

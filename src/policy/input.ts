@@ -5,11 +5,19 @@ import type { Finding } from '../inspect/finding.js';
 import { eraOf, type Era } from '../mcp/server/eras.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from '../sessions/session.js';
 import type { LoadedSession } from '../sessions/store.js';
+import type { PinFacts } from '../upstreams/trust/pins.js';
+import type { FindingFact } from './trust-facts.js';
+import type { BehaviourFacts } from './behaviour.js';
 
 export type PolicyAction =
   | 'admin/sessions/list'
   | 'admin/sessions/show'
   | 'admin/sessions/kill'
+  | 'admin/approvals/list'
+  | 'admin/approvals/show'
+  | 'admin/approvals/decide'
+  | 'admin/decisions/list'
+  | 'admin/tools/list'
   | 'session/open'
   | 'tools/call'
   | 'resources/read'
@@ -38,6 +46,8 @@ export const RESULT_ACTIONS: Readonly<Partial<Record<string, ResultAction>>> = {
   'tools/call': 'tools/result',
   'resources/read': 'resources/result',
   'prompts/get': 'prompts/result',
+  // A task's result is the result of the tools/call that created it.
+  'tasks/result': 'tools/result',
 };
 
 /** input.result: what an allowed call returned, as facts (not the result itself). */
@@ -77,6 +87,10 @@ export interface CatalogItemFact {
   name?: string;
   uri?: string;
   annotations?: Record<string, unknown>;
+  /** Tools, prompts, resources and templates: the pin state (policy/trust-facts.ts). */
+  pin?: PinFacts;
+  /** Tools, prompts, resources and templates: the poisoning scan's findings. */
+  findings?: FindingFact[];
 }
 
 /** completion/complete: which argument of which prompt or resource template is completed. */
@@ -94,7 +108,7 @@ export interface PolicyInput {
   action: PolicyAction;
   identity: Identity;
   /** Admin actions only: what the operator acts on. */
-  admin?: { session_id?: string };
+  admin?: { session_id?: string; approval?: ApprovalFacts };
   /** Every action except admin ones. */
   session?: {
     id: string;
@@ -121,9 +135,12 @@ export interface PolicyInput {
     id: string;
     annotations: Record<string, unknown>;
     definition_hash: string;
+    pin: PinFacts;
+    findings: FindingFact[];
   };
-  resource?: { server: string; uri: string; id: string };
-  prompt?: { server: string; name: string; id: string };
+  /** pin and findings when the URI is a listed resource. */
+  resource?: { server: string; uri: string; id: string; pin?: PinFacts; findings?: FindingFact[] };
+  prompt?: { server: string; name: string; id: string; pin: PinFacts; findings: FindingFact[] };
   arguments?: Record<string, unknown>;
   completion?: CompletionFacts;
   /** tools/call run as a task (the client sent params.task): what it asked for. */
@@ -138,6 +155,11 @@ export interface PolicyInput {
   roots?: { from: 'config' | 'client'; uris: string[] };
   /** Result actions only. */
   result?: ResultFacts;
+  /**
+   * tools/call, resources/read, prompts/get and their results: the session's behaviour
+   * signals and where the arguments came from (policy/behaviour.ts).
+   */
+  behaviour?: BehaviourFacts;
   /** Guardrail findings in the arguments (pointers into this input: /arguments/…). */
   findings: Finding[];
   request: {
@@ -149,6 +171,19 @@ export interface PolicyInput {
     client?: { name: string; version: string };
     gateway: { id: string; version: string };
   };
+}
+
+/** admin/approvals/show and decide: the approval acted on (rego/schema/input.json). */
+export interface ApprovalFacts {
+  id: string;
+  verdict: 'approve' | 'deny' | 'none';
+  requester: { issuer: string; subject: string };
+  session_id: string;
+  purpose: string;
+  tool: string;
+  reason: string;
+  approvers: { roles: string[]; groups: string[] };
+  self: boolean;
 }
 
 export interface UpstreamFacts {
@@ -335,10 +370,34 @@ export function buildAdminInput(
   sessionId: string | undefined,
   now = Date.now(),
 ): PolicyInput {
+  const admin = sessionId === undefined ? {} : { session_id: sessionId };
+  return buildOperatorInput(`admin/sessions/${operation}`, identity, gateway, admin, now);
+}
+
+/** The input of an approvals action: who acts, and on which approval (none for list). */
+export function buildApprovalsInput(
+  operation: 'list' | 'show' | 'decide',
+  identity: Identity,
+  gateway: { id: string; version: string },
+  approval: ApprovalFacts | undefined,
+  now = Date.now(),
+): PolicyInput {
+  const admin = approval === undefined ? {} : { approval };
+  return buildOperatorInput(`admin/approvals/${operation}`, identity, gateway, admin, now);
+}
+
+/** The input of an operator's action (admin API, console): no session, who acts on what. */
+export function buildOperatorInput(
+  action: Extract<PolicyAction, `admin/${string}`>,
+  identity: Identity,
+  gateway: { id: string; version: string },
+  admin: NonNullable<PolicyInput['admin']>,
+  now = Date.now(),
+): PolicyInput {
   return {
-    action: `admin/sessions/${operation}`,
+    action,
     identity,
-    admin: sessionId === undefined ? {} : { session_id: sessionId },
+    admin,
     findings: [],
     request: { time_ns: now * 1_000_000, time: new Date(now).toISOString(), gateway },
   };

@@ -6,6 +6,7 @@
 // rate-limit windows that have ended. Every method body is synchronous, so recordCall() is
 // atomic by construction: no other call can run between its checks and its updates.
 import type { Logger } from '../util/logger.js';
+import { MemoryApprovals } from './memory-approvals.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import type {
   ListedSession,
@@ -20,7 +21,14 @@ import type {
   SessionStore,
   StoreHealth,
 } from './store.js';
-import { MAX_SESSION_LABELS } from './store.js';
+import {
+  BEHAVIOUR_MINUTES,
+  MAX_SESSION_LABELS,
+  MAX_SESSION_SKETCHES,
+  type BehaviourUpdate,
+  type SessionBehaviour,
+} from './store.js';
+import { mergeSketch, SKETCH_BYTES } from '../inspect/provenance.js';
 
 /** The fixed window of a rate rule that `now` falls in. Shared with the Redis store. */
 export interface RateWindow {
@@ -87,6 +95,43 @@ interface StoredSession {
   /** DLP labels, and finding counts by type (MAX_SESSION_LABELS of each at most). */
   labels: Set<string>;
   findingCounts: Map<string, number>;
+  /** The behaviour state; undefined until the first call or sketch adds to it. */
+  behaviour: SessionBehaviour | undefined;
+}
+
+/** Counts a call in its minute and adds its novelty (see SessionBehaviour). */
+function addBehaviour(session: StoredSession, update: BehaviourUpdate): void {
+  const state = (session.behaviour ??= emptyBehaviour());
+  const minutes = state.minutes;
+  const last = minutes[minutes.length - 1];
+  if (last !== undefined && last[0] === update.minute) last[1]++;
+  else {
+    minutes.push([update.minute, 1]);
+    // Minutes older than the window say nothing more.
+    while (
+      minutes.length > 0 &&
+      (minutes[0] as [number, number])[0] <= update.minute - BEHAVIOUR_MINUTES
+    ) {
+      minutes.shift();
+    }
+  }
+  state.novelNgrams += update.novelNgrams;
+  state.novelTools += update.novelTools;
+}
+
+function emptyBehaviour(): SessionBehaviour {
+  return { minutes: [], novelNgrams: 0, novelTools: 0, sketches: {} };
+}
+
+/** A copy that the caller may keep while later calls change the stored one. */
+function behaviourOf(state: SessionBehaviour): SessionBehaviour {
+  return {
+    minutes: state.minutes.map(([minute, count]) => [minute, count]),
+    novelNgrams: state.novelNgrams,
+    novelTools: state.novelTools,
+    // Sketches are replaced, never changed in place, once a load has handed them out.
+    sketches: { ...state.sketches },
+  };
 }
 
 /** Adds a decided call to the session's summary (see SessionStore.recordCall). */
@@ -159,9 +204,11 @@ export class MemoryStore implements SessionStore {
   private readonly listeners: Array<(id: string, reason: string) => void> = [];
   private readonly sweeper: NodeJS.Timeout;
   private readonly logger: Logger | undefined;
+  readonly approvals: MemoryApprovals;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.logger = options.logger;
+    this.approvals = new MemoryApprovals(options.logger);
     this.sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 10_000);
     this.sweeper.unref();
   }
@@ -190,6 +237,7 @@ export class MemoryStore implements SessionStore {
       counters: { calls: 0, denied: 0 },
       labels: new Set(),
       findingCounts: new Map(),
+      behaviour: undefined,
     });
     return Promise.resolve({ kind: 'created' });
   }
@@ -220,6 +268,7 @@ export class MemoryStore implements SessionStore {
         findingCounts: Object.fromEntries(session.findingCounts),
       };
     }
+    if (session.behaviour !== undefined) loaded.behaviour = behaviourOf(session.behaviour);
     return Promise.resolve(loaded);
   }
 
@@ -227,6 +276,7 @@ export class MemoryStore implements SessionStore {
     id: string,
     labels: readonly string[],
     counts: Readonly<Record<string, number>>,
+    sketches: Readonly<Record<string, Uint8Array>> = {},
   ): Promise<boolean> {
     const now = Date.now();
     const session = this.live(id, now);
@@ -241,6 +291,20 @@ export class MemoryStore implements SessionStore {
       const current = session.findingCounts.get(type);
       if (current !== undefined) session.findingCounts.set(type, current + n);
       else if (session.findingCounts.size < MAX_SESSION_LABELS) session.findingCounts.set(type, n);
+    }
+    for (const [label, added] of Object.entries(sketches)) {
+      if (added.length !== SKETCH_BYTES)
+        throw new RangeError(`a sketch must be ${SKETCH_BYTES} bytes`);
+      const state = (session.behaviour ??= emptyBehaviour());
+      const current = state.sketches[label];
+      if (current === undefined) {
+        if (Object.keys(state.sketches).length < MAX_SESSION_SKETCHES) {
+          state.sketches[label] = Uint8Array.from(added);
+        }
+      } else {
+        const merged = Uint8Array.from(current);
+        if (mergeSketch(merged, added)) state.sketches[label] = merged;
+      }
     }
     return Promise.resolve(true);
   }
@@ -282,6 +346,7 @@ export class MemoryStore implements SessionStore {
     session.counters.calls++;
     if (!entry.allowed) session.counters.denied++;
     summarize(session, entry, options.summaryLimit);
+    if (options.behaviour !== undefined) addBehaviour(session, options.behaviour);
     if (options.historyLimit > 0) {
       const { action, target, args_digest, allowed, at_ns } = entry;
       session.history.push(Object.freeze({ action, target, args_digest, allowed, at_ns }));

@@ -34,7 +34,9 @@
 //   p n:{<token>}                          string: a token claimOnce() took (a requestState's
 //                                          nonce); TTL: until its keepUntil.
 //   p events                               pub/sub channel (not a key): {type:'terminated', id,
-//                                          reason, origin}.
+//                                          reason, origin}, and {type:'approval', id, state,
+//                                          origin} (redis/approvals.ts, which lists the keys
+//                                          of approvals).
 // Nothing secret is stored: the record holds no tokens by design, the history holds digests.
 // There is no index of sessions: list() scans for p s:{* on every primary (an admin
 // operation), so no key is shared by all sessions and written on every call.
@@ -83,6 +85,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, type ChainableCommander, type Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../util/logger.js';
 import { checkIdleMs, checkLimit, checkRateRules, rateWindow } from './memory-store.js';
+import { RedisApprovals } from './redis/approvals.js';
 import {
   CLAIM_SCRIPT,
   COUNT_SCRIPT,
@@ -100,9 +103,14 @@ import {
   type HostPort,
   type RedisTarget,
 } from './redis/target.js';
+import { SKETCH_BYTES } from '../inspect/provenance.js';
 import type { HistoryEntry, SessionSummary, TargetSummary } from './session.js';
 import {
   MAX_SESSION_LABELS,
+  MAX_SESSION_SKETCHES,
+  BEHAVIOUR_MINUTES,
+  minuteOf,
+  type SessionBehaviour,
   StoreUnavailableError,
   type ListedSession,
   type CreateOutcome,
@@ -235,6 +243,7 @@ export class RedisStore implements SessionStore {
   private readonly where: string;
   private readonly origin = randomUUID();
   private readonly listeners: Array<(id: string, reason: string) => void> = [];
+  readonly approvals: RedisApprovals;
   private readonly scripts: Record<ScriptName, ScriptCall>;
   /** Why each connection is not usable, while it is not (for messages and health). */
   private readonly problem: Partial<Record<Role, string>> = {};
@@ -280,6 +289,16 @@ export class RedisStore implements SessionStore {
     const scripts: Partial<Record<ScriptName, ScriptCall>> = {};
     for (const name of Object.keys(SCRIPTS) as ScriptName[]) scripts[name] = this.define(name);
     this.scripts = scripts as Record<ScriptName, ScriptCall>;
+    this.approvals = new RedisApprovals({
+      prefix: this.prefix,
+      channel: this.channel,
+      origin: this.origin,
+      client: this.redis,
+      run: (op) => this.run(op),
+      primaries: () => (this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis]),
+      userTag,
+      logger: this.logger,
+    });
     this.watch(this.redis, 'commands');
     if (this.redis instanceof Cluster) this.watchNodes(this.redis);
     this.sub = this.openSubscriber();
@@ -493,6 +512,8 @@ export class RedisStore implements SessionStore {
     if (hash.dlpLabels !== undefined || hash.dlpTypes !== undefined) {
       loaded.dlp = this.decodeDlp(id, hash);
     }
+    const behaviour = this.decodeBehaviour(id, hash, minuteOf(now));
+    if (behaviour !== undefined) loaded.behaviour = behaviour;
     return loaded;
   }
 
@@ -500,21 +521,76 @@ export class RedisStore implements SessionStore {
     id: string,
     labels: readonly string[],
     counts: Readonly<Record<string, number>>,
+    sketches: Readonly<Record<string, Uint8Array>> = {},
   ): Promise<boolean> {
     if (!keyable(id)) return false;
     const [key] = this.sessionKeys(id);
     const pairs = Object.entries(counts).flatMap(([type, n]) => [type, Math.floor(n)]);
+    const sketchArgs = Object.entries(sketches).flatMap(([label, sketch]) => {
+      if (sketch.length !== SKETCH_BYTES)
+        throw new RangeError(`a sketch must be ${SKETCH_BYTES} bytes`);
+      return [label, Buffer.from(sketch).toString('hex')];
+    });
     let reply: unknown;
     await this.run(() =>
       this.withReplicaAck(
         'findings',
-        [1, key, MAX_SESSION_LABELS, labels.length, ...labels, ...pairs],
+        [
+          1,
+          key,
+          MAX_SESSION_LABELS,
+          labels.length,
+          ...labels,
+          MAX_SESSION_SKETCHES,
+          sketchArgs.length / 2,
+          ...sketchArgs,
+          ...pairs,
+        ],
         (r) => {
           reply = r;
         },
       ),
     );
     return reply === 1;
+  }
+
+  /**
+   * The session hash's behaviour fields: `bm0`..`bm9` ("minute count", RECORD_SCRIPT; those
+   * of minutes older than the window are left out), `bn`, `bt` and `sk:<label>` (hex,
+   * FINDINGS_SCRIPT). Undefined when the session has none yet.
+   */
+  private decodeBehaviour(
+    id: string,
+    hash: Record<string, string>,
+    minute: number,
+  ): SessionBehaviour | undefined {
+    const minutes: Array<[number, number]> = [];
+    const sketches: Record<string, Uint8Array> = {};
+    let any = hash.bn !== undefined || hash.bt !== undefined;
+    for (const field in hash) {
+      if (/^bm\d$/.test(field)) {
+        any = true;
+        const held = /^(\d+) (\d+)$/.exec(hash[field] as string);
+        if (!held) throw this.malformed(id, 'behaviour minute');
+        const at = Number(held[1]);
+        if (at > minute - BEHAVIOUR_MINUTES && at <= minute) minutes.push([at, Number(held[2])]);
+      } else if (field.startsWith('sk:')) {
+        any = true;
+        const hex = hash[field] as string;
+        if (hex.length !== SKETCH_BYTES * 2 || !/^[0-9a-f]*$/.test(hex)) {
+          throw this.malformed(id, 'sketch');
+        }
+        sketches[field.slice(3)] = Uint8Array.from(Buffer.from(hex, 'hex'));
+      }
+    }
+    if (!any) return undefined;
+    minutes.sort((a, b) => a[0] - b[0]);
+    return {
+      minutes,
+      novelNgrams: this.decodeCount(id, hash.bn),
+      novelTools: this.decodeCount(id, hash.bt),
+      sketches,
+    };
   }
 
   /** The session hash's `label:<label>` and `findings:<type>` fields (FINDINGS_SCRIPT). */
@@ -592,6 +668,9 @@ export class RedisStore implements SessionStore {
         `${entry.action}\n${entry.target}`,
         BigInt(entry.at_ns).toString(),
         options.summaryLimit,
+        options.behaviour === undefined ? '' : options.behaviour.minute,
+        options.behaviour?.novelNgrams ?? 0,
+        options.behaviour?.novelTools ?? 0,
         ...limitArgs(here),
       ),
     );
@@ -1155,6 +1234,15 @@ export class RedisStore implements SessionStore {
   private onMessage(channel: string, message: string): void {
     if (channel !== this.channel) return;
     const value = parseJson(message);
+    if (
+      isPlainObject(value) &&
+      value.type === 'approval' &&
+      typeof value.id === 'string' &&
+      typeof value.state === 'string'
+    ) {
+      this.approvals.heard(value.id, value.state, value.origin);
+      return;
+    }
     if (
       !isPlainObject(value) ||
       value.type !== 'terminated' ||

@@ -5,6 +5,7 @@
 //
 // Per call the gateway makes at most two store round trips: load() before the decision and
 // recordCall() after it. Rate limits are checked and counted atomically inside recordCall().
+import type { ApprovalStore } from './approvals.js';
 import type { HistoryEntry, SessionSummary } from './session.js';
 import { McpgateError } from '../util/errors.js';
 
@@ -52,6 +53,44 @@ export interface LoadedSession {
   rates: Record<string, number>;
   /** The session's DLP context: labels and finding counts (absent: none yet). */
   dlp?: SessionDlp;
+  /** What the behaviour signals are computed from (absent: nothing recorded yet). */
+  behaviour?: SessionBehaviour;
+}
+
+/** Minutes of call counts a session keeps: the behaviour signals look 10 minutes back. */
+export const BEHAVIOUR_MINUTES = 10;
+/** At most this many labelled result sketches per session (the first labels to come). */
+export const MAX_SESSION_SKETCHES = 4;
+
+/**
+ * The state behind input.behaviour, kept with the session and updated in the same store
+ * operations as the rest: bounded (BEHAVIOUR_MINUTES pairs, two counters, at most
+ * MAX_SESSION_SKETCHES sketches of SKETCH_BYTES), O(1) per call.
+ */
+export interface SessionBehaviour {
+  /** [minute (epoch ms / 60 000, floored), decided calls in it], at most BEHAVIOUR_MINUTES. */
+  minutes: Array<[number, number]>;
+  /** Calls whose tool-id pair (previous target, this target) the purpose's baseline lacks. */
+  novelNgrams: number;
+  /** Targets first used in this session that the purpose's baseline tool set lacks. */
+  novelTools: number;
+  /** Per label, the sketch of the result text that came with that label (inspect/provenance.ts). */
+  sketches: Record<string, Uint8Array>;
+}
+
+/** What one decided call adds to the session's behaviour state. */
+export interface BehaviourUpdate {
+  /** The minute of the call: epoch ms / 60 000, floored. */
+  minute: number;
+  /** 1 when the call's tool-id pair is new to the baseline, else 0. */
+  novelNgrams: number;
+  /** 1 when the call's target is new to the session and to the baseline, else 0. */
+  novelTools: number;
+}
+
+/** The minute of an epoch-ms time, as BehaviourUpdate.minute counts it. */
+export function minuteOf(nowMs: number): number {
+  return Math.floor(nowMs / 60_000);
 }
 
 /** What the guardrails found in a session so far, for every later decision. */
@@ -89,6 +128,8 @@ export interface RecordOptions {
   summaryLimit: number;
   idleMs: number;
   rateRules: RateLimitRule[];
+  /** The call's part of the behaviour state (absent: the call adds none). */
+  behaviour?: BehaviourUpdate;
 }
 
 export type RecordOutcome =
@@ -135,6 +176,8 @@ export class StoreUnavailableError extends McpgateError {
 }
 
 export interface SessionStore {
+  /** Approvals waiting for a person, shared like the sessions (approvals.ts). */
+  readonly approvals: ApprovalStore;
   /**
    * Creates a session; it vanishes after idleMs without use, or at expiresAt. With
    * `maxPerPrincipal`, the session is created only while its principal has fewer sessions
@@ -163,14 +206,16 @@ export interface SessionStore {
    */
   recordCall(id: string, entry: HistoryEntry, options: RecordOptions): Promise<RecordOutcome>;
   /**
-   * Adds labels and finding counts to the session's DLP context (one atomic round trip).
-   * Labels and types beyond MAX_SESSION_LABELS are not added. Returns false when the
-   * session is gone.
+   * Adds labels and finding counts to the session's DLP context, and ors result sketches
+   * into the session's sketch of each label (one atomic round trip). Labels and types beyond
+   * MAX_SESSION_LABELS, sketches beyond MAX_SESSION_SKETCHES, are not added. Returns false
+   * when the session is gone.
    */
   recordFindings(
     id: string,
     labels: readonly string[],
     counts: Readonly<Record<string, number>>,
+    sketches?: Readonly<Record<string, Uint8Array>>,
   ): Promise<boolean>;
   /**
    * Ends a session everywhere: removed from the store and announced to every replica. A

@@ -15,7 +15,15 @@ import type {
   ServerCapabilities,
   Tool,
 } from '@modelcontextprotocol/sdk/types.js';
-import { canonicalJson, sha256Hex } from '../util/canonical-json.js';
+import { assessItem, itemKey, type ItemAssessment } from './trust/assess.js';
+import { FingerprintError, type CatalogKind, type Fingerprint } from './trust/fingerprint.js';
+import {
+  bySeverity,
+  MAX_ITEM_FINDINGS,
+  shadowingFindings,
+  toolNameIndex,
+  type ItemFinding,
+} from './trust/scan.js';
 
 export const RESOURCE_SCHEME = 'mcpgate://';
 const MAX_EXPOSED_NAME = 64;
@@ -33,6 +41,26 @@ export interface ServerCatalog {
   instructions?: string | undefined;
   /** The capabilities of the server's initialize result (absent: none known). */
   capabilities?: ServerCapabilities | undefined;
+  /**
+   * Fingerprints and findings of the items, by itemKey (trust/assess.ts), worked out when
+   * the lists were read; an item without one is assessed when the catalog is built.
+   */
+  assessments?: ReadonlyMap<string, ItemAssessment>;
+}
+
+/** What the gateway knows of an item besides the item: worked out once per catalog. */
+export interface ItemTrust {
+  readonly kind: CatalogKind;
+  readonly fingerprint: Fingerprint;
+  /** The item's findings, shadowing included, most severe first. */
+  readonly findings: readonly ItemFinding[];
+  /** The first definition this gateway saw under this id since it started. */
+  readonly firstSeen: Fingerprint;
+}
+
+/** The key of an item's first-seen fingerprint: its kind and policy id. */
+export function baselineKey(kind: CatalogKind, id: string): string {
+  return `${kind}:${id}`;
 }
 
 export interface ToolEntry {
@@ -42,7 +70,9 @@ export interface ToolEntry {
   /** `server.name`, the id policies use. */
   id: string;
   exposed: Tool;
+  /** The fingerprint's sha256 (input.tool.definition_hash). */
   definitionHash: string;
+  trust: ItemTrust;
 }
 
 export interface PromptEntry {
@@ -50,6 +80,7 @@ export interface PromptEntry {
   name: string;
   id: string;
   exposed: Prompt;
+  trust: ItemTrust;
 }
 
 export interface ResourceEntry {
@@ -58,6 +89,7 @@ export interface ResourceEntry {
   /** `server:uri`, the id policies use. */
   id: string;
   exposed: Resource;
+  trust: ItemTrust;
 }
 
 /** A server's instructions for clients (from its initialize result). */
@@ -75,6 +107,7 @@ export interface TemplateEntry {
   uriTemplate: string;
   id: string;
   exposed: ResourceTemplate;
+  trust: ItemTrust;
 }
 
 export function exposedUri(server: string, uri: string): string {
@@ -145,9 +178,36 @@ export class Catalog {
    * Builds a catalog from per-server snapshots. Items that cannot be exposed (bad names,
    * collisions) are left out and described in `problems`; at start-up those are fatal.
    */
-  static build(servers: ServerCatalog[]): { catalog: Catalog; problems: string[] } {
+  static build(
+    servers: ServerCatalog[],
+    baselines: ReadonlyMap<string, Fingerprint> = new Map(),
+  ): { catalog: Catalog; problems: string[] } {
     const catalog = new Catalog();
     const problems: string[] = [];
+    /** The item's assessment from the lists, or worked out now; undefined when left out. */
+    const assess = (
+      s: ServerCatalog,
+      kind: CatalogKind,
+      name: string,
+      item: object,
+    ): ItemAssessment | undefined => {
+      const known = s.assessments?.get(itemKey(kind, name));
+      if (known !== undefined) return known;
+      try {
+        return assessItem(kind, item);
+      } catch (err) {
+        if (!(err instanceof FingerprintError)) throw err;
+        problems.push(`upstream ${s.server}: ${err.message}; it is left out of the catalog`);
+        return undefined;
+      }
+    };
+    const assessed = new Map<object, ItemAssessment>();
+    const trustOf = (kind: CatalogKind, id: string, a: ItemAssessment): ItemTrust => ({
+      kind,
+      fingerprint: a.fingerprint,
+      findings: a.findings,
+      firstSeen: baselines.get(baselineKey(kind, id)) ?? a.fingerprint,
+    });
     for (const s of servers) if (s.prefix === '') catalog.unprefixed.push(s.server);
     for (const s of servers) {
       for (const tool of s.tools) {
@@ -158,13 +218,19 @@ export class Catalog {
           problems.push(collision('tool', name, clash, s.server, tool.name));
           continue;
         }
-        catalog.tools.set(name, {
+        const a = assess(s, 'tool', tool.name, tool);
+        if (!a) continue;
+        const id = `${s.server}.${tool.name}`;
+        const entry: ToolEntry = {
           server: s.server,
           name: tool.name,
-          id: `${s.server}.${tool.name}`,
+          id,
           exposed: { ...tool, name },
-          definitionHash: sha256Hex(canonicalJson(tool)),
-        });
+          definitionHash: a.fingerprint.sha256,
+          trust: trustOf('tool', id, a),
+        };
+        catalog.tools.set(name, entry);
+        assessed.set(entry, a);
       }
       for (const prompt of s.prompts) {
         const name = checkName('prompt', s, prompt.name, problems);
@@ -174,12 +240,18 @@ export class Catalog {
           problems.push(collision('prompt', name, clash, s.server, prompt.name));
           continue;
         }
-        catalog.prompts.set(name, {
+        const a = assess(s, 'prompt', prompt.name, prompt);
+        if (!a) continue;
+        const id = `${s.server}.${prompt.name}`;
+        const entry: PromptEntry = {
           server: s.server,
           name: prompt.name,
-          id: `${s.server}.${prompt.name}`,
+          id,
           exposed: { ...prompt, name },
-        });
+          trust: trustOf('prompt', id, a),
+        };
+        catalog.prompts.set(name, entry);
+        assessed.set(entry, a);
       }
       for (const resource of s.resources) {
         const uri = catalog.exposeUri(s.server, resource.uri);
@@ -195,21 +267,32 @@ export class Catalog {
           }
           continue;
         }
-        catalog.resources.set(uri, {
+        const a = assess(s, 'resource', resource.uri, resource);
+        if (!a) continue;
+        const id = `${s.server}:${resource.uri}`;
+        const entry: ResourceEntry = {
           server: s.server,
           uri: resource.uri,
-          id: `${s.server}:${resource.uri}`,
+          id,
           exposed: { ...resource, uri },
-        });
+          trust: trustOf('resource', id, a),
+        };
+        catalog.resources.set(uri, entry);
+        assessed.set(entry, a);
       }
       for (const template of s.templates) {
+        const a = assess(s, 'resource_template', template.uriTemplate, template);
+        if (!a) continue;
+        const id = `${s.server}:${template.uriTemplate}`;
         const entry: TemplateEntry = {
           server: s.server,
           uriTemplate: template.uriTemplate,
-          id: `${s.server}:${template.uriTemplate}`,
+          id,
           exposed: { ...template, uriTemplate: catalog.exposeUri(s.server, template.uriTemplate) },
+          trust: trustOf('resource_template', id, a),
         };
         catalog.templates.push(entry);
+        assessed.set(entry, a);
         if (!catalog.templatesByExposed.has(entry.exposed.uriTemplate)) {
           catalog.templatesByExposed.set(entry.exposed.uriTemplate, entry);
         }
@@ -220,7 +303,47 @@ export class Catalog {
         catalog.instructions.push({ server: s.server, id: s.server, prefix: s.prefix, text });
       }
     }
+    catalog.addShadowing(assessed);
     return { catalog, problems };
+  }
+
+  /** Every item's shadowing findings, which need the whole catalog's tool names. */
+  private addShadowing(assessed: ReadonlyMap<object, ItemAssessment>): void {
+    // With the tools of one server only, there is no other server's tool to shadow.
+    if (new Set([...this.tools.values()].map((t) => t.server)).size < 2) return;
+    const names = toolNameIndex(
+      [...this.tools.values()].map((t) => ({
+        server: t.server,
+        id: t.id,
+        name: t.name,
+        exposed: t.exposed.name,
+      })),
+    );
+    const entries: Array<{ server: string; name?: string; trust: ItemTrust }> = [
+      ...this.tools.values(),
+      ...this.prompts.values(),
+      ...this.resources.values(),
+      ...this.templates,
+    ];
+    for (const entry of entries) {
+      const a = assessed.get(entry);
+      if (a === undefined) continue;
+      const toolName = entry.trust.kind === 'tool' ? entry.name : undefined;
+      const shadowing = shadowingFindings(entry.server, toolName, a.texts, names);
+      if (shadowing.length === 0) continue;
+      const findings = [...a.findings, ...shadowing].sort(bySeverity).slice(0, MAX_ITEM_FINDINGS);
+      (entry as { trust: ItemTrust }).trust = { ...entry.trust, findings };
+    }
+  }
+
+  /** Every item's trust, with its policy id, for reports and pins. */
+  items(): Array<{ id: string; server: string; trust: ItemTrust }> {
+    return [
+      ...this.tools.values(),
+      ...this.prompts.values(),
+      ...this.resources.values(),
+      ...this.templates,
+    ].map((e) => ({ id: e.id, server: e.server, trust: e.trust }));
   }
 
   /**

@@ -31,6 +31,7 @@ import {
   type ReadResourceResult,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { UpstreamConfig } from '../config/load.js';
+import type { TraceCarrier } from '../telemetry/tracing.js';
 import { readValue } from '../config/secrets.js';
 import { CredentialError } from '../credentials/broker.js';
 import type { Cancellation } from '../util/cancellation.js';
@@ -39,6 +40,8 @@ import { INTERNAL_ERROR, METHOD_NOT_FOUND, REQUEST_TIMEOUT } from '../mcp/jsonrp
 import { RpcError } from '../mcp/jsonrpc/errors.js';
 import { McpgateError } from '../util/errors.js';
 import type { ServerCatalog } from './catalog.js';
+import type { PeerCertificate } from 'node:tls';
+import { UpstreamIdentityError, type IdentityGate } from './trust/identity.js';
 import { HttpClientTransport } from '../mcp/client/http-transport.js';
 import { SseClientTransport } from '../mcp/client/sse-transport.js';
 import {
@@ -63,21 +66,51 @@ export class UpstreamUnavailableError extends McpgateError {
   static override readonly code = 'ERR_UPSTREAM_UNAVAILABLE';
 }
 
-/** Pages through a cursor-paginated list to the end (bounded, against a looping server). */
+/**
+ * A server's lists break a bound (too many items or pages, a cursor that repeats): the read
+ * is refused as it is, not retried by reconnecting, and the message says which bound.
+ */
+export class CatalogLimitError extends McpgateError {
+  static override readonly code = 'ERR_CATALOG_LIMIT';
+}
+
+/** Most pages one list may take; a server that pages on and on is cut off here. */
+export const MAX_LIST_PAGES = 1000;
+
+/**
+ * Pages through a cursor-paginated list to the end, bounded against a looping or endless
+ * server: at most MAX_LIST_PAGES pages and `maxItems` items, and no cursor twice.
+ */
 async function readAllPages<T>(
+  what: string,
+  maxItems: number,
   fetchPage: (
     cursor: string | undefined,
   ) => Promise<{ items: T[]; nextCursor?: string | undefined }>,
 ): Promise<T[]> {
   const items: T[] = [];
+  const cursors = new Set<string>();
   let cursor: string | undefined;
-  for (let page = 0; page < 1000; page++) {
+  for (let page = 0; page < MAX_LIST_PAGES; page++) {
     const result = await fetchPage(cursor);
     items.push(...result.items);
+    if (items.length > maxItems) {
+      throw new CatalogLimitError(
+        `${what} has more than ${maxItems} items (tool_trust.max_list_items); the list was not taken`,
+      );
+    }
     if (!result.nextCursor) return items;
+    if (cursors.has(result.nextCursor)) {
+      throw new CatalogLimitError(
+        `${what} repeats the page cursor ${JSON.stringify(result.nextCursor.slice(0, 40))} after ${page + 1} pages; the list was not taken`,
+      );
+    }
+    cursors.add(result.nextCursor);
     cursor = result.nextCursor;
   }
-  throw new Error('upstream returned more than 1000 pages');
+  throw new CatalogLimitError(
+    `${what} did not end within ${MAX_LIST_PAGES} pages; the list was not taken`,
+  );
 }
 
 /** What one call to an upstream carries besides its params. */
@@ -90,6 +123,8 @@ export interface CallOptions {
   headers?: Record<string, string>;
   /** Epoch ms after which `headers` must not be sent again (an obtained token's expiry). */
   headersExpireAt?: number;
+  /** W3C trace context headers for this call only (HTTP upstreams; never kept for later requests). */
+  traceHeaders?: TraceCarrier;
   /**
    * On whose behalf the call is made (the downstream request): handed back with the
    * server's requests and notifications that belong to the call.
@@ -110,6 +145,9 @@ export interface UpstreamPeer {
     source: MessageSource,
   ): void;
 }
+
+/** tool_trust.max_list_items unless configured: items one list may have. */
+export const DEFAULT_MAX_LIST_ITEMS = 10_000;
 
 /** The SDK client's timeout for requests that name none: the catalog reads. */
 const LIST_TIMEOUT_MS = 60_000;
@@ -141,6 +179,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
   private retryTimer: NodeJS.Timeout | undefined;
   private lastError = '';
   private connecting: Promise<void> | undefined;
+  private restarts = 0;
   /**
    * Where the server's own requests and notifications go: the holder's `peer` at the time
    * they arrive (the registry's, set once the pipeline exists); without one they are refused.
@@ -163,8 +202,17 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     readonly sessionId?: string,
     /** The client capabilities declared to the server at initialize. */
     private readonly clientCapabilities: ClientCapabilities = {},
+    /** The registry's checks (tool_trust.registry: enforce); none when it is off. */
+    private readonly identity?: IdentityGate,
   ) {
     super();
+  }
+
+  /** Why the registry refused this upstream at the last attempt (cleared once it connects). */
+  private refusalValue: string | undefined;
+
+  get refusal(): string | undefined {
+    return this.refusalValue;
   }
 
   get name(): string {
@@ -182,6 +230,40 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
 
   get lastErrorMessage(): string {
     return this.lastError;
+  }
+
+  /** How often the connection went down and was scheduled to restart since it was made. */
+  get restartCount(): number {
+    return this.restarts;
+  }
+
+  /**
+   * An MCP ping with its own timeout: resolves when the server answers, rejects naming what
+   * went wrong (no answer in time, not connected). A hung server keeps its pipe or socket
+   * open, so only a request shows that it stopped answering.
+   */
+  async ping(timeoutMs: number): Promise<void> {
+    const client = this.requireClient();
+    try {
+      await client.request('ping', undefined, EmptyResultSchema, {
+        timeoutMs,
+        headers: await this.credentialHeaders(),
+      });
+    } catch (err) {
+      if (err instanceof UpstreamTimeoutError) {
+        throw new UpstreamUnavailableError(
+          `upstream ${this.name} did not answer ping within ${timeoutMs / 1000} s`,
+        );
+      }
+      throw new UpstreamUnavailableError(
+        `upstream ${this.name} failed ping: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  /** What the server said it is in its initialize result (name, version), once connected. */
+  get serverInfo(): { name: string; version: string } | undefined {
+    return this.client?.serverInfo;
   }
 
   /**
@@ -241,15 +323,27 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     }
     const options = { headers, credentials: () => this.credentialHeaders() };
     const url = new URL(this.config.url);
-    return this.config.transport === 'sse'
-      ? new SseClientTransport(url, options)
-      : new HttpClientTransport(url, options);
+    if (this.config.transport === 'sse') return new SseClientTransport(url, options);
+    const gate = this.identity;
+    return new HttpClientTransport(url, {
+      ...options,
+      ...(gate?.checkCertificate === undefined
+        ? {}
+        : {
+            checkCertificate: (cert: PeerCertificate) => {
+              const refusal = gate.checkCertificate?.(cert);
+              return refusal === undefined ? undefined : new UpstreamIdentityError(refusal);
+            },
+          }),
+    });
   }
 
   private async connectOnce(): Promise<void> {
     this.stateValue = 'connecting';
     let client: UpstreamRpc | undefined;
     try {
+      // Nothing is started or sent to an upstream the registry does not admit.
+      this.checkIdentity(this.identity?.beforeConnect());
       client = new UpstreamRpc(this.buildTransport(), 'mcpgate', this.clientCapabilities);
       const connected = client;
       client.onclose = () => this.onClosed(connected, 'connection closed');
@@ -269,6 +363,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       client.onTaskStatus = (task) => this.emit('taskStatus', task);
       const headers = await this.credentialHeaders();
       await client.connect({ timeoutMs: this.config.timeoutMs, headers });
+      this.checkIdentity(this.identity?.afterInitialize(client.serverInfo));
     } catch (err) {
       const message = (err as Error).message;
       await client?.close().catch(() => undefined);
@@ -286,12 +381,43 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     this.stateValue = 'ready';
     this.attempts = 0;
     this.lastError = '';
+    this.refusalValue = undefined;
     this.logger.info('upstream connected', {
       upstream: this.name,
       owner: this.owner,
       protocol: client.protocolVersion,
     });
     this.emit('ready');
+  }
+
+  /** Throws (and remembers why) when the registry refuses this upstream. */
+  private checkIdentity(refusal: string | undefined): void {
+    if (refusal === undefined) return;
+    if (refusal !== this.refusalValue) {
+      this.logger.error('upstream refused by the registry', {
+        upstream: this.name,
+        reason: refusal,
+      });
+    }
+    this.refusalValue = refusal;
+    throw new UpstreamIdentityError(`refused by the upstream registry: ${refusal}`);
+  }
+
+  /**
+   * Checks a connected upstream again (a new policy brought another registry): when it is
+   * now refused, the connection is closed and retried like a dropped one.
+   */
+  recheckIdentity(): void {
+    const client = this.client;
+    if (client === undefined || this.stateValue !== 'ready') return;
+    try {
+      this.checkIdentity(this.identity?.beforeConnect());
+      this.checkIdentity(this.identity?.afterInitialize(client.serverInfo));
+    } catch (err) {
+      this.client = undefined;
+      void client.close().catch(() => undefined);
+      this.scheduleRetry((err as Error).message);
+    }
   }
 
   private onClosed(client: UpstreamRpc, reason: string): void {
@@ -304,6 +430,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     if (this.stateValue === 'closed') return;
     this.lastError = reason;
     this.stateValue = 'backoff';
+    this.restarts++;
     const { initialDelayMs, maxDelayMs } = this.config.restart;
     const delay = Math.min(maxDelayMs, initialDelayMs * 2 ** Math.min(this.attempts, 20));
     this.attempts++;
@@ -367,8 +494,8 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     try {
       return await request(client);
     } catch (err) {
-      // Already a clear answer (a result the tool's output schema refuses).
-      if (err instanceof RpcError) throw err;
+      // Already a clear answer (a result the tool's output schema refuses, a list too long).
+      if (err instanceof RpcError || err instanceof CatalogLimitError) throw err;
       if (err instanceof UpstreamClosedError) {
         throw new UpstreamUnavailableError(
           `upstream ${this.name} disconnected during ${what}; it is being restarted. ` +
@@ -403,11 +530,13 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     }
   }
 
-  async fetchCatalog(): Promise<ServerCatalog> {
+  /** Reads the server's lists, each at most `maxItems` items (tool_trust.max_list_items). */
+  async fetchCatalog(maxItems = DEFAULT_MAX_LIST_ITEMS): Promise<ServerCatalog> {
+    const what = (list: string): string => `upstream ${this.name}'s ${list}`;
     return this.run('catalog refresh', async (client) => {
       const caps = client.serverCapabilities ?? {};
       const tools = caps.tools
-        ? await readAllPages(async (cursor) => {
+        ? await readAllPages(what('tools/list'), maxItems, async (cursor) => {
             const r = await client.request(
               'tools/list',
               cursor ? { cursor } : undefined,
@@ -418,7 +547,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
           })
         : [];
       const prompts = caps.prompts
-        ? await readAllPages(async (cursor) => {
+        ? await readAllPages(what('prompts/list'), maxItems, async (cursor) => {
             const r = await client.request(
               'prompts/list',
               cursor ? { cursor } : undefined,
@@ -429,7 +558,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
           })
         : [];
       const resources = caps.resources
-        ? await readAllPages(async (cursor) => {
+        ? await readAllPages(what('resources/list'), maxItems, async (cursor) => {
             const r = await client.request(
               'resources/list',
               cursor ? { cursor } : undefined,
@@ -440,7 +569,7 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
           })
         : [];
       const templates = caps.resources
-        ? await readAllPages(async (cursor) => {
+        ? await readAllPages(what('resources/templates/list'), maxItems, async (cursor) => {
             const r = await client.request(
               'resources/templates/list',
               cursor ? { cursor } : undefined,
@@ -478,7 +607,10 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
       resetTimeoutOnProgress: true,
       cancellation: options.cancellation,
       onprogress: options.onprogress,
-      headers: options.headers,
+      headers:
+        options.traceHeaders === undefined
+          ? options.headers
+          : { ...options.headers, ...options.traceHeaders },
       origin: options.origin,
     };
   }

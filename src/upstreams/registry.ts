@@ -7,8 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { UpstreamConfig } from '../config/load.js';
+import type { ToolTrustConfig } from '../config/tool-trust-schema.js';
+import { DEFAULT_TOOL_TRUST, resolveToolTrust } from '../config/tool-trust-schema.js';
 import type { Logger } from '../util/logger.js';
-import { Catalog, type ServerCatalog } from './catalog.js';
+import { baselineKey, Catalog, type ServerCatalog } from './catalog.js';
 import type { CredentialBroker } from '../credentials/broker.js';
 import { capabilitiesFor } from './client-capabilities.js';
 import {
@@ -18,6 +20,10 @@ import {
   type UpstreamPeer,
 } from './connection.js';
 import { McpgateError } from '../util/errors.js';
+import { assessLists, itemKey } from './trust/assess.js';
+import { listDrift } from './trust/drift.js';
+import type { CatalogKind, Fingerprint } from './trust/fingerprint.js';
+import { identityGate, type IdentityGate, type UpstreamRegistryData } from './trust/identity.js';
 
 export class CatalogError extends McpgateError {
   static override readonly code = 'ERR_CATALOG_CONFLICT';
@@ -29,7 +35,41 @@ export interface UpstreamStatus {
   isolation: 'shared' | 'per-session';
   state: string;
   last_error?: string;
+  /** Why the last read of its lists failed (a bound broken, an answer that is not a list). */
+  catalog_error?: string;
+  /** Items left out of its lists (too deep or too large to fingerprint), at most ten. */
+  left_out?: string[];
+  /** Why the upstream registry refused it (tool_trust.registry: enforce). */
+  refused?: string;
   tools: number;
+  /** Restarts of the shared connection since start. */
+  restarts: number;
+  /** The last health check (MCP ping), when the upstream has one. */
+  health_check?: { ok: boolean; checked_at: string; error?: string };
+}
+
+/** The outcome of the last health check of one upstream. */
+interface ProbeResult {
+  ok: boolean;
+  at: number;
+  error?: string;
+}
+
+/** Items named in /readyz per upstream; the log has every one. */
+const MAX_LEFT_OUT_SHOWN = 10;
+
+const ALL_LISTS: readonly ListKind[] = ['tools', 'prompts', 'resources'];
+
+/** One item of a server's lists by its assessment key (trust/assess.ts itemKey). */
+function itemByKey(s: ServerCatalog, key: string): object | undefined {
+  const find = <T>(kind: CatalogKind, items: T[], nameOf: (item: T) => string): T | undefined =>
+    items.find((item) => itemKey(kind, nameOf(item)) === key);
+  return (
+    find('tool', s.tools, (t) => t.name) ??
+    find('prompt', s.prompts, (p) => p.name) ??
+    find('resource', s.resources, (r) => r.uri) ??
+    find('resource_template', s.templates, (t) => t.uriTemplate)
+  );
 }
 
 export interface RegistryEvents {
@@ -47,15 +87,42 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
   private readonly perSession = new Map<string, Map<string, UpstreamConnection>>();
   private readonly sessionDirs = new Map<string, string>();
   private readonly snapshots = new Map<string, ServerCatalog>();
+  /** Per upstream: items its last read left out, why its last read failed. */
+  private readonly leftOut = new Map<string, string[]>();
+  private readonly catalogErrors = new Map<string, string>();
+  /** The first fingerprint seen of each item since start (trust on first use, no pin). */
+  private readonly baselines = new Map<string, Fingerprint>();
+  /** Refreshes in progress, by upstream, and those asked for meanwhile. */
+  private readonly refreshing = new Map<string, Promise<void>>();
+  private readonly refreshAgain = new Map<string, Set<ListKind>>();
+  private refreshTimer: NodeJS.Timeout | undefined;
   private catalogValue = new Catalog();
   private started = false;
+  private readonly probes = new Map<string, ProbeResult>();
+  private readonly probeTimers: NodeJS.Timeout[] = [];
 
   constructor(
     private readonly configs: UpstreamConfig[],
     private readonly logger: Logger,
     private readonly broker: CredentialBroker,
+    private readonly trust: ToolTrustConfig = resolveToolTrust(DEFAULT_TOOL_TRUST),
+    /** The upstream registry of the policy in force (undefined: no policy is loaded). */
+    private readonly registryData: () => UpstreamRegistryData | undefined = () => undefined,
   ) {
     super();
+  }
+
+  /** The registry's checks of one upstream; none when tool_trust.registry is off. */
+  private gateFor(config: UpstreamConfig): IdentityGate | undefined {
+    return this.trust.registry === 'enforce' ? identityGate(config, this.registryData) : undefined;
+  }
+
+  /** Checks every connected upstream again, after a policy with another registry came in force. */
+  recheckIdentities(): void {
+    for (const connection of this.shared.values()) connection.recheckIdentity();
+    for (const connections of this.perSession.values()) {
+      for (const connection of connections.values()) connection.recheckIdentity();
+    }
   }
 
   get catalog(): Catalog {
@@ -77,20 +144,25 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
         () => this.broker.connectionHeaders(config.name, config.credential),
         undefined,
         capabilitiesFor(config, undefined),
+        this.gateFor(config),
       );
       connection.peers = this;
       connection.on('ready', () => {
-        if (this.started)
-          void this.refresh(config.name, new Set(['tools', 'prompts', 'resources']));
+        // A health check failed before this reconnect says nothing about the new connection.
+        this.probes.delete(config.name);
+        if (this.started) void this.refresh(config.name, new Set(ALL_LISTS), 'reconnect');
       });
-      connection.on('listChanged', (kind) => void this.refresh(config.name, new Set([kind])));
+      connection.on(
+        'listChanged',
+        (kind) => void this.refresh(config.name, new Set([kind]), `${kind} list_changed`),
+      );
       this.shared.set(config.name, connection);
     }
     await Promise.all(
       [...this.shared.values()].map(async (connection) => {
         try {
           await connection.start();
-          this.snapshots.set(connection.name, await connection.fetchCatalog());
+          this.snapshots.set(connection.name, await this.readLists(connection));
         } catch (err) {
           this.logger.error('upstream not available at start-up', {
             upstream: connection.name,
@@ -99,14 +171,130 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
         }
       }),
     );
-    const { catalog, problems } = Catalog.build(this.orderedSnapshots());
+    const { catalog, problems } = Catalog.build(this.orderedSnapshots(), this.baselines);
     if (problems.length > 0) {
       throw new CatalogError(
         `cannot build the tool catalog:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
       );
     }
-    this.catalogValue = catalog;
+    this.install(catalog);
     this.started = true;
+    if (this.trust.refreshIntervalMs > 0) {
+      // The periodic re-read catches a server that changes its lists without saying so.
+      this.refreshTimer = setInterval(() => this.refreshAll(), this.trust.refreshIntervalMs);
+      this.refreshTimer.unref();
+    }
+    for (const connection of this.shared.values()) this.startProbe(connection);
+  }
+
+  /**
+   * Readiness: an MCP ping on the shared connection every interval; no answer within the
+   * timeout (a hung server: SIGSTOP, a deadlock) marks the upstream not ready until one is
+   * answered again. One ping at a time; a connection that is down is not pinged (its state
+   * says so already).
+   */
+  private startProbe(connection: UpstreamConnection): void {
+    const { intervalMs, timeoutMs } = connection.config.healthCheck;
+    if (intervalMs <= 0) return;
+    let inFlight = false;
+    const timer = setInterval(() => {
+      if (inFlight || connection.state !== 'ready') return;
+      inFlight = true;
+      connection.ping(timeoutMs).then(
+        () => {
+          const before = this.probes.get(connection.name);
+          if (before !== undefined && !before.ok) {
+            this.logger.info('upstream answers its health check again', {
+              upstream: connection.name,
+            });
+          }
+          this.probes.set(connection.name, { ok: true, at: Date.now() });
+          inFlight = false;
+        },
+        (err: unknown) => {
+          const error = err instanceof Error ? err.message : String(err);
+          if (this.probes.get(connection.name)?.ok !== false) {
+            this.logger.warn('upstream failed its health check; not ready', {
+              upstream: connection.name,
+              error,
+            });
+          }
+          this.probes.set(connection.name, { ok: false, at: Date.now(), error });
+          inFlight = false;
+        },
+      );
+    }, intervalMs);
+    timer.unref();
+    this.probeTimers.push(timer);
+  }
+
+  /** Why an upstream cannot serve now (down, never read, failed its health check); undefined when it can. */
+  private notReadyReason(name: string): string | undefined {
+    const connection = this.shared.get(name);
+    if (!this.snapshots.has(name)) {
+      const why = connection?.lastErrorMessage;
+      return `not connected and read yet${why ? `: ${why}` : ''}`;
+    }
+    if (connection !== undefined && connection.state !== 'ready') {
+      const why = connection.lastErrorMessage;
+      return `${connection.state}${why ? `: ${why}` : ''}`;
+    }
+    const probe = this.probes.get(name);
+    // A probe result from before the connection came back up says nothing about it now.
+    if (probe !== undefined && !probe.ok) return probe.error;
+    return undefined;
+  }
+
+  /** Every upstream that cannot serve now, with why. */
+  notReady(): Array<{ upstream: string; reason: string }> {
+    const out: Array<{ upstream: string; reason: string }> = [];
+    for (const config of this.configs) {
+      const reason = this.notReadyReason(config.name);
+      if (reason !== undefined) out.push({ upstream: config.name, reason });
+    }
+    return out;
+  }
+
+  /**
+   * Reads one upstream's lists and assesses every item (fingerprint and scan, once here,
+   * never per call). Items that cannot be fingerprinted are left out and logged; a read
+   * that fails is recorded for /readyz and thrown.
+   */
+  private async readLists(connection: UpstreamConnection): Promise<ServerCatalog> {
+    let lists: ServerCatalog;
+    try {
+      lists = await connection.fetchCatalog(this.trust.maxListItems);
+    } catch (err) {
+      this.catalogErrors.set(connection.name, (err as Error).message);
+      throw err;
+    }
+    this.catalogErrors.delete(connection.name);
+    const assessed = assessLists(connection.name, lists, {
+      maxDepth: 64,
+      maxSize: this.trust.maxDefinitionBytes,
+    });
+    for (const problem of assessed.leftOut) {
+      this.logger.error('catalog item left out', { upstream: connection.name, problem });
+    }
+    this.leftOut.set(connection.name, assessed.leftOut);
+    const { tools, prompts, resources, templates, assessments } = assessed;
+    return { ...lists, tools, prompts, resources, templates, assessments };
+  }
+
+  /** Puts a new catalog in force and remembers the first fingerprint of each new item. */
+  private install(catalog: Catalog): void {
+    for (const item of catalog.items()) {
+      const key = baselineKey(item.trust.kind, item.id);
+      if (!this.baselines.has(key)) this.baselines.set(key, item.trust.fingerprint);
+    }
+    this.catalogValue = catalog;
+  }
+
+  /** The periodic re-read: every upstream that is connected. */
+  private refreshAll(): void {
+    for (const [name, connection] of this.shared) {
+      if (connection.state === 'ready') void this.refresh(name, new Set(ALL_LISTS), 'periodic');
+    }
   }
 
   private orderedSnapshots(): ServerCatalog[] {
@@ -115,30 +303,108 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
       .filter((s): s is ServerCatalog => s !== undefined);
   }
 
-  /** Re-reads one upstream's lists after list_changed or a reconnect. */
-  private async refresh(server: string, kinds: Set<ListKind>): Promise<void> {
+  /**
+   * Re-reads one upstream's lists (list_changed, a reconnect, the periodic refresh) and
+   * logs what changed. One read per upstream at a time: a request during a read is served
+   * by one more read after it.
+   */
+  private refresh(server: string, kinds: Set<ListKind>, why: string): Promise<void> {
+    const running = this.refreshing.get(server);
+    if (running !== undefined) {
+      const again = this.refreshAgain.get(server) ?? new Set<ListKind>();
+      for (const kind of kinds) again.add(kind);
+      this.refreshAgain.set(server, again);
+      return running;
+    }
+    const run = this.refreshOnce(server, kinds, why).finally(() => {
+      this.refreshing.delete(server);
+      const again = this.refreshAgain.get(server);
+      if (again !== undefined) {
+        this.refreshAgain.delete(server);
+        void this.refresh(server, again, why);
+      }
+    });
+    this.refreshing.set(server, run);
+    return run;
+  }
+
+  private async refreshOnce(server: string, kinds: Set<ListKind>, why: string): Promise<void> {
     const connection = this.shared.get(server);
-    if (!connection) return;
+    if (!connection || connection.state === 'closed') return;
+    const before = this.snapshots.get(server);
+    let after: ServerCatalog;
     try {
-      this.snapshots.set(server, await connection.fetchCatalog());
+      after = await this.readLists(connection);
     } catch (err) {
       this.logger.warn('catalog refresh failed', {
         upstream: server,
+        reason: why,
         error: (err as Error).message,
       });
       return;
     }
-    const { catalog, problems } = Catalog.build(this.orderedSnapshots());
+    this.snapshots.set(server, after);
+    this.logDrift(server, why, before, after);
+    const { catalog, problems } = Catalog.build(this.orderedSnapshots(), this.baselines);
     for (const problem of problems) {
       this.logger.error('catalog item left out', { upstream: server, problem });
     }
-    this.catalogValue = catalog;
+    this.install(catalog);
     this.emit('catalogChanged', kinds);
   }
 
-  /** Ready when every upstream has connected and been read at least once. */
+  /**
+   * Drift between two reads of a server's lists: a changed definition is a warning with a
+   * bounded diff of each changed field (a rug pull shows here); added and removed items
+   * are noted.
+   */
+  private logDrift(
+    server: string,
+    why: string,
+    before: ServerCatalog | undefined,
+    after: ServerCatalog,
+  ): void {
+    if (before?.assessments === undefined || after.assessments === undefined) return;
+    const { drift, more } = listDrift(
+      before.assessments,
+      after.assessments,
+      (key) => itemByKey(before, key),
+      (key) => itemByKey(after, key),
+    );
+    for (const d of drift) {
+      if (d.change === 'changed') {
+        this.logger.warn('catalog item changed', {
+          upstream: server,
+          reason: why,
+          kind: d.kind,
+          name: d.name,
+          changed: d.fields,
+          diff: d.diff,
+        });
+      } else {
+        this.logger.info(`catalog item ${d.change}`, {
+          upstream: server,
+          reason: why,
+          kind: d.kind,
+          name: d.name,
+        });
+      }
+    }
+    if (more > 0) {
+      this.logger.warn('catalog drift not described in full', {
+        upstream: server,
+        reason: why,
+        more_items: more,
+      });
+    }
+  }
+
+  /**
+   * Ready when every upstream has been read at least once, is connected, and answered its
+   * last health check.
+   */
   isReady(): boolean {
-    return this.started && this.configs.every((c) => this.snapshots.has(c.name));
+    return this.started && this.configs.every((c) => this.notReadyReason(c.name) === undefined);
   }
 
   status(): UpstreamStatus[] {
@@ -150,8 +416,19 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
         isolation: config.isolation,
         state: connection?.state ?? 'idle',
         tools: this.snapshots.get(config.name)?.tools.length ?? 0,
+        restarts: connection?.restartCount ?? 0,
       };
       if (connection?.lastErrorMessage) status.last_error = connection.lastErrorMessage;
+      const probe = this.probes.get(config.name);
+      if (probe !== undefined) {
+        status.health_check = { ok: probe.ok, checked_at: new Date(probe.at).toISOString() };
+        if (probe.error !== undefined) status.health_check.error = probe.error;
+      }
+      const catalogError = this.catalogErrors.get(config.name);
+      if (catalogError !== undefined) status.catalog_error = catalogError;
+      if (connection?.refusal !== undefined) status.refused = connection.refusal;
+      const leftOut = this.leftOut.get(config.name) ?? [];
+      if (leftOut.length > 0) status.left_out = leftOut.slice(0, MAX_LEFT_OUT_SHOWN);
       return status;
     });
   }
@@ -206,6 +483,7 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
           : undefined,
         sessionId,
         capabilitiesFor(config, clientCapabilities),
+        this.gateFor(config),
       );
       connection.peers = this;
       connections.set(server, connection);
@@ -230,6 +508,8 @@ export class UpstreamRegistry extends EventEmitter<RegistryEvents> {
   }
 
   async close(): Promise<void> {
+    for (const timer of this.probeTimers) clearInterval(timer);
+    clearInterval(this.refreshTimer);
     const all = [...this.shared.values()];
     for (const connections of this.perSession.values()) all.push(...connections.values());
     const sessions = [...this.perSession.keys()];

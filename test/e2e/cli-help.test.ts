@@ -16,6 +16,9 @@ import { POLICY_NEW_SPEC } from '../../src/cli/policy-new-command.js';
 import { POLICY_REPLAY_SPEC } from '../../src/cli/replay-command.js';
 import { SESSIONS_SPECS } from '../../src/cli/sessions-command.js';
 import { START_SPEC } from '../../src/cli/start-command.js';
+import { TOOLS_PIN_SPEC, TOOLS_SCAN_SPEC } from '../../src/cli/tools-command.js';
+import { REGISTRY_ADD_SPEC, REGISTRY_VERIFY_SPEC } from '../../src/cli/registry-command.js';
+import { BASELINE_LEARN_SPEC } from '../../src/cli/baseline-command.js';
 import { DEV_IDP_SPEC, DEV_TOKEN_SPEC } from '../../dev/idp/cli.js';
 import { runCli, type CliResult } from './support/cli.js';
 
@@ -37,6 +40,11 @@ const SPECS: CommandSpec[] = [
   SESSIONS_SPECS.show,
   SESSIONS_SPECS.kill,
   AUDIT_VERIFY_SPEC,
+  TOOLS_SCAN_SPEC,
+  TOOLS_PIN_SPEC,
+  REGISTRY_ADD_SPEC,
+  REGISTRY_VERIFY_SPEC,
+  BASELINE_LEARN_SPEC,
   DEV_IDP_SPEC,
   DEV_TOKEN_SPEC,
 ];

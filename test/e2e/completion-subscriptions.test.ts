@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { callTool, connectEngineer } from './support/client.js';
+import { callTool, connectEngineer, freshRequest } from './support/client.js';
 import { startEverything, type EverythingServer } from './support/everything.js';
 import {
   connectFeatureClient,
@@ -245,7 +245,8 @@ describe('resource subscriptions', () => {
 \tendswith(input.resource.uri, "architecture.md")
 }`);
     await until('the new policy', async () => {
-      const ready = (await (await fetch(`${gateway.url}/readyz`)).json()) as {
+      // A connection of its own: a pooled one can be closed by the gateway as it goes out.
+      const ready = JSON.parse((await freshRequest(`${gateway.url}/readyz`)).text) as {
         policy: { revision?: string };
       };
       return ready.policy.revision === revision;

@@ -87,11 +87,13 @@ describe('obligations', () => {
     gateway = await gatewayWith(buildFixturePolicy('allow-all'));
   });
 
-  it('denies an allow whose obligation the gateway cannot carry out', async () => {
+  it('denies an allow whose obligation is malformed', async () => {
     const client = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
     const result = await callTool(client, 'lab__needs_approval', {});
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toContain('require_approval');
+    expect(textOf(result)).toContain(
+      'the policy returned a malformed obligation: require_approval.reason must be a non-empty string',
+    );
     await client.close();
   });
 

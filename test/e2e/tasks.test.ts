@@ -2,8 +2,9 @@
 // client: server-everything's simulate-research-query and a fixture server's tools run as
 // tasks. A task-augmented tools/call is decided when the task is created (input.task), the
 // client polls and fetches it under the gateway's own task id, its result goes through the
-// result stages of a direct call (addresses, output schema), and nobody but the session that
-// created it finds it: not another session of the same user, not another user.
+// result stages of a direct call (inspected and decided as tools/result, addresses, output
+// schema), and nobody but the session that created it finds it: not another session of the
+// same user, not another user.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -13,6 +14,7 @@ import {
   GetPromptResultSchema,
   RELATED_TASK_META_KEY,
   TaskStatusNotificationSchema,
+  type CallToolResult,
   type Task,
 } from '@modelcontextprotocol/sdk/types.js';
 import { connectEngineer } from './support/client.js';
@@ -56,6 +58,13 @@ async function runAsTask(
   return created.task;
 }
 
+/** Runs `name` as a task, waits for it to finish and fetches its result. */
+async function taskResult(client: Client, name: string): Promise<CallToolResult> {
+  const task = await runAsTask(client, name);
+  await finished(client, task.taskId);
+  return client.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema);
+}
+
 async function finished(client: Client, taskId: string): Promise<Task> {
   const deadline = Date.now() + 20_000;
   for (;;) {
@@ -68,8 +77,15 @@ async function finished(client: Client, taskId: string): Promise<Task> {
 
 interface Logged {
   path: string;
+  decision_id: string;
+  parent_decision_id?: string;
   session_id?: string;
-  input: { action: string; tool?: { id: string }; task?: { ttl_ms?: number } };
+  input: {
+    action: string;
+    tool?: { id: string };
+    task?: { ttl_ms?: number };
+    result?: { findings: Array<{ detector: string; excerpt: string }> };
+  };
   result: { allow?: boolean; reasons?: string[] };
 }
 
@@ -82,9 +98,19 @@ async function decisions(): Promise<Logged[]> {
 
 beforeAll(async () => {
   issuer = await startIssuer();
+  // The feature-test purpose redacts secrets in results, as code-review does.
+  const policy = featurePolicy();
+  policy.amend(
+    [
+      'redact contains id if {',
+      '\tdata.mcp.lib.findings.is_result_action',
+      '\tsome id in data.mcp.lib.findings.result_ids_of_type("secret")',
+      '}',
+    ].join('\n'),
+  );
   gateway = await startGatewayProcess({
     issuer,
-    bundle: featurePolicy().bundle,
+    bundle: policy.bundle,
     upstreams: {
       everything: quickstartUpstreams().everything,
       tasks: {
@@ -177,12 +203,7 @@ describe('a task’s result', () => {
   });
 
   it('has its addresses namespaced and its structured content checked, as a direct call', async () => {
-    const linked = await runAsTask(carol.client, 'tasks__linked');
-    await finished(carol.client, linked.taskId);
-    const result = await carol.client.experimental.tasks.getTaskResult(
-      linked.taskId,
-      CallToolResultSchema,
-    );
+    const result = await taskResult(carol.client, 'tasks__linked');
     expect(result.content).toContainEqual(
       expect.objectContaining({
         type: 'resource_link',
@@ -201,6 +222,21 @@ describe('a task’s result', () => {
         "Structured content does not match the tool's output schema",
       ),
     });
+  });
+
+  it('is inspected and decided as the result of its call (tools/result, under that call)', async () => {
+    const result = await taskResult(carol.client, 'tasks__leaky');
+    expect(result.content).toEqual([{ type: 'text', text: 'deploy with [REDACTED:secret]' }]);
+    const logged = await decisions();
+    const call = logged.find((d) => d.input.tool?.id === 'tasks.leaky');
+    expect(call?.input.action).toBe('tools/call');
+    const onResult = logged.filter((d) => d.parent_decision_id === call?.decision_id);
+    expect(onResult).toHaveLength(1);
+    expect(onResult[0]?.input.action).toBe('tools/result');
+    expect(onResult[0]?.input.result?.findings).toEqual([
+      expect.objectContaining({ detector: 'secret.github', excerpt: 'ghp_********… (40 chars)' }),
+    ]);
+    expect(await gateway.auditText()).not.toContain('aB3dE5fG7hJ9');
   });
 
   it('can be cancelled by the session that created it', async () => {

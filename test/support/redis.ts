@@ -4,34 +4,23 @@
 // Sentinel set-up (a primary, its replica and three Sentinels). Nothing is mocked.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import { findBinary } from './binaries.js';
+import { exitProcess } from './exit-process.js';
 
-/**
- * $<variable>, else the first <name> on PATH (where scripts/setup.sh looks too). Both come
- * with Debian's redis-server package; `redis-server --sentinel` runs a Sentinel.
- */
+/** Both come with Debian's redis-server package; `redis-server --sentinel` runs a Sentinel. */
 function redisBinary(name: 'redis-server' | 'redis-cli', variable: string): string {
-  const binary =
-    process.env[variable] ??
-    (process.env.PATH ?? '')
-      .split(delimiter)
-      .filter(Boolean)
-      .map((dir) => join(dir, name))
-      .find((file) => existsSync(file));
-  if (binary === undefined || !existsSync(binary)) {
-    throw new Error(
-      `${name} not found (${binary ?? `not on PATH, and ${variable} is unset`}): the session ` +
-        'store tests need a real Redis; install it with `apt-get install redis-server` ' +
-        `(or set ${variable} to its path)`,
-    );
-  }
-  return binary;
+  return findBinary(
+    name,
+    variable,
+    'the session store tests need a real Redis; install it with `apt-get install redis-server`',
+  );
 }
 
 const run = promisify(execFile);
@@ -60,15 +49,6 @@ const running = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
-
-/** Sends the signal and resolves when the process has exited (at once if it had). */
-async function exitProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGCONT'); // a paused server cannot handle SIGTERM
-  child.kill(signal);
-  await exited;
-}
 
 export async function startRedis(): Promise<RedisServer> {
   const binary = redisBinary('redis-server', 'REDIS_SERVER');

@@ -6,7 +6,7 @@ import {
   splitExposedUri,
   type ServerCatalog,
 } from '../../src/upstreams/catalog.js';
-import { canonicalJson, sha256Hex } from '../../src/util/canonical-json.js';
+import { fingerprint } from '../../src/upstreams/trust/fingerprint.js';
 import { only } from './support/errors.js';
 
 function tool(name: string, extra: Partial<Tool> = {}): Tool {
@@ -207,7 +207,8 @@ describe('Catalog.build', () => {
       name: 'read_file',
       id: 'fs.read_file',
       exposed: { ...readFile, name: 'fs__read_file' },
-      definitionHash: sha256Hex(canonicalJson(readFile)),
+      definitionHash: fingerprint('tool', readFile).sha256,
+      trust: expect.objectContaining({ kind: 'tool', fingerprint: fingerprint('tool', readFile) }),
     });
     // The upstream's own definition is not modified.
     expect(readFile.name).toBe('read_file');
@@ -216,6 +217,7 @@ describe('Catalog.build', () => {
       name: 'review',
       id: 'fs.review',
       exposed: { name: 'fs__review', description: 'Review code' },
+      trust: expect.objectContaining({ kind: 'prompt', findings: [] }),
     });
   });
 
@@ -301,6 +303,10 @@ describe('Catalog.build', () => {
       uri: 'file:///repo/README.md',
       id: 'fs:file:///repo/README.md',
       exposed: { ...readme, uri: 'mcpgate://fs/file:///repo/README.md' },
+      trust: expect.objectContaining({
+        kind: 'resource',
+        fingerprint: fingerprint('resource', readme),
+      }),
     });
     for (const [uri, entry] of catalog.resources) {
       expect(splitExposedUri(uri)).toEqual({ server: entry.server, uri: entry.uri });
@@ -316,6 +322,7 @@ describe('Catalog.build', () => {
         uriTemplate: 'file:///{path}',
         id: 'fs:file:///{path}',
         exposed: { uriTemplate: 'mcpgate://fs/file:///{path}', name: 'files' },
+        trust: expect.objectContaining({ kind: 'resource_template' }),
       },
     ]);
     expect(splitExposedUri(only(catalog.templates).exposed.uriTemplate)).toEqual({
@@ -351,9 +358,9 @@ describe('definitionHash', () => {
     annotations: { destructiveHint: true, readOnlyHint: false },
   };
 
-  it('is a sha256 hex digest of the upstream definition', () => {
+  it("is the sha256 of the tool's fingerprint (trust/fingerprint.ts)", () => {
     expect(hashOf(definition)).toMatch(/^[0-9a-f]{64}$/);
-    expect(hashOf(definition)).toBe(sha256Hex(canonicalJson(definition)));
+    expect(hashOf(definition)).toBe(fingerprint('tool', definition).sha256);
   });
 
   it('does not change when keys are reordered at any depth', () => {
@@ -377,9 +384,16 @@ describe('definitionHash', () => {
     expect(
       hashOf({
         ...definition,
-        inputSchema: { ...definition.inputSchema, required: ['content', 'path'] },
+        inputSchema: { ...definition.inputSchema, required: ['path'] },
       }),
     ).not.toBe(base);
+    // `required` is a set: its order means nothing.
+    expect(
+      hashOf({
+        ...definition,
+        inputSchema: { ...definition.inputSchema, required: ['content', 'path'] },
+      }),
+    ).toBe(base);
   });
 
   it('does not depend on the server the tool came from', () => {

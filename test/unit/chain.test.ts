@@ -75,7 +75,7 @@ describe('Chain', () => {
       [
         decide(ran),
         stage(ran, 'credential', 'allowed', () =>
-          denyWith('no credential', { claimsChallenge: 'c' }),
+          denyWith('credential', 'no credential', { claimsChallenge: 'c' }),
         ),
         stage(ran, 'record', 'always'),
         stage(ran, 'forward', 'allowed'),
@@ -89,7 +89,11 @@ describe('Chain', () => {
     expect(decision.reasons).toEqual(['no credential']);
     // The policy's obligations stay with the deny (terminate_session is still carried out).
     expect(decision.obligations.terminate_session).toBe(true);
-    expect(ctx.denial).toEqual({ reason: 'no credential', claimsChallenge: 'c' });
+    expect(ctx.denial).toEqual({
+      reason: 'no credential',
+      code: 'credential',
+      claimsChallenge: 'c',
+    });
   });
 
   it('stops at respond, and runs finally stages even when a stage throws', async () => {
@@ -160,22 +164,28 @@ describe('the assembled chains (mcpgate start --explain)', () => {
         "   3. check the arguments (the tool's inputSchema)",
         '   4. inspect the arguments (guardrails)',
         '   5. build input',
-        '   6. decide (mcp/authz/decision)',
-        '   7. limit on tasks per session',
-        '   8. credential for this call',
-        '   9. rate limit and record  (also on a deny)',
-        '  10. decision log  (also on a deny)',
-        '  11. request _meta for the upstream',
-        '  12. forward to the upstream',
-        '  13. decide and pass an InputRequiredResult on (MRTR)',
-        '  14. inspect the result (guardrails)',
-        '  15. decide on the result (tools/result, resources/result, prompts/result)',
-        '  16. decision log (the result decision)  (also on a deny)',
-        '  17. record labels and finding counts in the session  (also on a deny)',
-        '  18. namespace addresses in the result',
-        '  19. bind the task to the session',
-        '  20. check the result (outputSchema)',
-        '  21. terminate the session when the policy says so  (after the answer, always)',
+        '   6. behaviour signals',
+        '   7. decide (mcp/authz/decision)',
+        '   8. step up when obliged (authenticate again)',
+        '   9. limit on tasks per session',
+        '  10. credential for this call',
+        '  11. rate limit and record  (also on a deny)',
+        '  12. decision log  (also on a deny)',
+        '  13. alert when obliged  (also on a deny)',
+        '  14. hold for human approval (require_approval)',
+        '  15. throttle when obliged',
+        '  16. request _meta for the upstream',
+        '  17. forward to the upstream',
+        '  18. decide and pass an InputRequiredResult on (MRTR)',
+        '  19. inspect the result (guardrails)',
+        '  20. decide on the result (tools/result, resources/result, prompts/result)',
+        '  21. decision log (the result decision)  (also on a deny)',
+        '  22. sketch the labelled result (argument provenance)',
+        '  23. record labels and finding counts in the session  (also on a deny)',
+        '  24. namespace addresses in the result',
+        '  25. bind the task to the session',
+        '  26. check the result (outputSchema)',
+        '  27. terminate the session when the policy says so  (after the answer, always)',
       ].join('\n'),
     );
   });
@@ -251,7 +261,7 @@ describe('the assembled chains (mcpgate start --explain)', () => {
     );
   });
 
-  it('prints tasks/result: no decision, the result stages of the call that made the task', () => {
+  it('prints tasks/result: no decision on the task, the result stages of the call that made it', () => {
     const block = text.split('\n\n').find((b) => b.startsWith('tasks/result\n'));
     expect(block).toBe(
       [
@@ -260,8 +270,14 @@ describe('the assembled chains (mcpgate start --explain)', () => {
         '   2. credential for this call',
         '   3. request _meta for the upstream',
         '   4. forward to the upstream that runs the task',
-        '   5. namespace addresses in the result',
-        '   6. check the result (outputSchema)',
+        "   5. the creating call's input, for the result decision",
+        '   6. inspect the result (guardrails)',
+        '   7. decide on the result (tools/result, resources/result, prompts/result)',
+        '   8. decision log (the result decision)  (also on a deny)',
+        '   9. record labels and finding counts in the session  (also on a deny)',
+        '  10. namespace addresses in the result',
+        '  11. check the result (outputSchema)',
+        '  12. terminate the session when the policy says so  (after the answer, always)',
       ].join('\n'),
     );
   });

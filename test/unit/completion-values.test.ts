@@ -9,24 +9,15 @@ import {
   showCompletionValues,
 } from '../../src/pipeline/stages/completion-values.js';
 import type { VisibleEvaluation } from '../../src/policy/decide.js';
-import { buildInput } from '../../src/policy/input.js';
-import { requestContext } from './support/context.js';
+import { policyInput, requestContext } from './support/context.js';
 
 function completionContext(completion: Record<string, unknown>): RequestContext {
   const ctx = requestContext('completion/complete');
   const ref = { kind: 'prompt' as const, server: 'srv', name: 'p', id: 'srv.p' };
   ctx.target = { kind: 'completion', server: 'srv', id: 'srv.p', ref };
-  ctx.input = buildInput(
-    'completion/complete',
-    {
-      identity: ctx.identity,
-      session: ctx.session,
-      protocolVersion: undefined,
-      gateway: { id: 'g', version: '0' },
-    },
-    { completion: { ref, argument: { name: 'a', value: '' }, context_arguments: {} } },
-    0,
-  );
+  ctx.input = policyInput(ctx, 'completion/complete', {
+    completion: { ref, argument: { name: 'a', value: '' }, context_arguments: {} },
+  });
   ctx.result = { completion };
   return ctx;
 }

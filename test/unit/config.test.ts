@@ -99,6 +99,27 @@ describe('parseConfig: defaults', () => {
         keepAliveTimeoutMs: 5000,
         drainTimeoutMs: 10_000,
       },
+      approvals: {
+        defaultTimeoutMs: 300_000,
+        maxTimeoutMs: 3_600_000,
+        maxPendingPerSession: 5,
+        maxPendingPerUser: 20,
+        progressIntervalMs: 10_000,
+        maxArgumentBytes: 65_536,
+        consoleUrl: undefined,
+        webhooks: [],
+      },
+      alerts: { webhooks: [] },
+      console: {
+        enabled: false,
+        issuer: '',
+        clientId: '',
+        clientSecret: undefined,
+        scopes: [],
+        cookieKey: undefined,
+        sessionTtlMs: 3_600_000,
+        allowInsecureHttp: false,
+      },
       guardrails: {
         checkArgumentSchemas: true,
         decideResults: 'with_findings',
@@ -122,6 +143,12 @@ describe('parseConfig: defaults', () => {
         defaultPurpose: 'default',
         store: { type: 'memory' },
         rateLimits: {},
+      },
+      toolTrust: {
+        refreshIntervalMs: 300_000,
+        maxListItems: 10_000,
+        maxDefinitionBytes: 262_144,
+        registry: 'off',
       },
       auth: {
         issuers: [
@@ -157,6 +184,20 @@ describe('parseConfig: defaults', () => {
         hmacKey: undefined,
         spoolDir: DEFAULT_SPOOL_DIR,
       },
+      telemetry: {
+        metrics: { enabled: false, listen: undefined, token: undefined, processMetrics: true },
+        tracing: {
+          enabled: false,
+          endpoint: undefined,
+          headers: {},
+          sampleRatio: 1,
+          serviceName: undefined,
+          maxQueueSpans: 4096,
+          exportIntervalMs: 2000,
+          exportTimeoutMs: 10_000,
+        },
+        status: undefined,
+      },
       logging: { level: 'info' },
       upstreams: [
         {
@@ -170,10 +211,58 @@ describe('parseConfig: defaults', () => {
           isolation: 'shared',
           timeoutMs: 60_000,
           restart: { initialDelayMs: 250, maxDelayMs: 30_000 },
+          healthCheck: { intervalMs: 10_000, timeoutMs: 5000 },
           credential: { type: 'none' },
           roots: { from: 'config', uris: [] },
         },
       ],
+    });
+  });
+
+  it('refuses metrics on the gateway listener without a token, and insecure telemetry endpoints', () => {
+    const problems = (telemetry: unknown): string => {
+      try {
+        parseConfig({ ...minimal(), telemetry }, BASE_DIR);
+        return '';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    expect(problems({ metrics: { enabled: true } })).toContain(
+      'telemetry.metrics.token: metrics on the gateway listener need a bearer token',
+    );
+    expect(problems({ metrics: { enabled: true, listen: { port: 0 } } })).toBe('');
+    expect(problems({ metrics: { enabled: true, token: 'env:METRICS_TOKEN' } })).toBe('');
+    expect(problems({ tracing: { enabled: true } })).toContain(
+      'telemetry.tracing.endpoint: name the OTLP/HTTP traces endpoint',
+    );
+    expect(
+      problems({ tracing: { enabled: true, endpoint: 'http://collector:4318/v1/traces' } }),
+    ).toContain('is not https (set allow_insecure_http: true only for local testing)');
+    expect(problems({ tracing: { enabled: true, sample_ratio: 2 } })).toContain(
+      'telemetry.tracing.sample_ratio',
+    );
+    expect(problems({ status: { url: 'https://opa-control:8181', prometheus: true } })).toContain(
+      'telemetry.status.prometheus: status reports can include the metrics only when',
+    );
+    expect(problems({ status: { url: 'http://opa-control:8181' } })).toContain(
+      'telemetry.status.url: http://opa-control:8181 is not https',
+    );
+    const config = parseConfig(
+      {
+        ...minimal(),
+        telemetry: {
+          status: { url: 'https://control.example.com/', partition_name: 'gw-1', interval_s: 30 },
+        },
+      },
+      BASE_DIR,
+    );
+    expect(config.telemetry.status).toEqual({
+      url: 'https://control.example.com',
+      headers: {},
+      partitionName: 'gw-1',
+      intervalMs: 30_000,
+      prometheus: false,
     });
   });
 
@@ -1171,5 +1260,95 @@ describe('parseConfig: exchanged credentials', () => {
       );
       expect(err.message).toContain('upstreams.api.credential.max_token_lifetime_s');
     }
+  });
+});
+
+describe('parseConfig: approvals and the console', () => {
+  it('refuses an enabled console without its IdP, an http IdP, and an inline secret', () => {
+    expect(problemLines(refusal({ ...minimal(), console: { enabled: true } }))).toEqual([
+      '  - console: an enabled console needs issuer and client_id',
+    ]);
+    expect(
+      problemLines(
+        refusal({
+          ...minimal(),
+          console: {
+            enabled: true,
+            issuer: 'http://idp.example.com',
+            client_id: 'c',
+            cookie_key: 'a plain string',
+          },
+        }),
+      ),
+    ).toEqual([
+      '  - console.cookie_key: must be a secret reference, "env:NAME" or "file:PATH", or {literal: "..."} for a value that is not secret (secrets are never written in the config file)',
+    ]);
+    expect(
+      refusal({
+        ...minimal(),
+        console: { enabled: true, issuer: 'http://idp.example.com', client_id: 'c' },
+      }),
+    ).toContain('console.issuer: http is refused unless console.allow_insecure_http is true');
+  });
+
+  it('alerts.webhooks: headers by reference, a plain secret refused', () => {
+    const config = parseConfig(
+      {
+        ...minimal(),
+        alerts: {
+          webhooks: [
+            { url: 'https://alerts.example.com/in', headers: { Authorization: 'env:ALERT_TOKEN' } },
+          ],
+        },
+      },
+      BASE_DIR,
+    );
+    expect(config.alerts.webhooks).toEqual([
+      {
+        url: 'https://alerts.example.com/in',
+        format: 'json',
+        headers: { Authorization: { kind: 'env', name: 'ALERT_TOKEN' } },
+        timeoutMs: 5000,
+      },
+    ]);
+    expect(
+      refusal({
+        ...minimal(),
+        alerts: {
+          webhooks: [{ url: 'https://a.example.com', headers: { Authorization: 'Bearer x' } }],
+        },
+      }),
+    ).toContain('alerts.webhooks.0.headers.Authorization');
+  });
+
+  it('caps the default timeout at max_timeout_s and reads webhook headers by reference', () => {
+    const config = parseConfig(
+      {
+        ...minimal(),
+        approvals: {
+          max_timeout_s: 60,
+          webhooks: [
+            {
+              url: 'https://hooks.example.com/x',
+              format: 'slack',
+              headers: { Authorization: 'env:HOOK' },
+            },
+          ],
+        },
+      },
+      BASE_DIR,
+    );
+    expect(config.approvals.defaultTimeoutMs).toBe(60_000);
+    expect(config.approvals.webhooks).toEqual([
+      {
+        url: 'https://hooks.example.com/x',
+        format: 'slack',
+        headers: { Authorization: { kind: 'env', name: 'HOOK' } },
+        timeoutMs: 5000,
+      },
+    ]);
+    expect(
+      refusal({ ...minimal(), approvals: { webhooks: [{ url: 'ftp://x', format: 'json' }] } }),
+    ).toContain('approvals.webhooks.0.url');
   });
 });

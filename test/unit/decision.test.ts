@@ -237,24 +237,57 @@ describe('enforceSupportedObligations', () => {
     expect(enforced.reasons).toEqual(['granted']);
   });
 
-  it.each([
-    ['require_approval', 'require_approval', { require_approval: { approvers: ['lead'] } }],
-    ['a non-empty redact', 'redact', { redact: ['$.secret'] }],
-    // Any non-null value is a request, even false: the gateway cannot tell what it means.
-    ['require_approval: false', 'require_approval', { require_approval: false }],
-  ])('turns an allow with %s into a deny naming it', (_what, name, obligations) => {
-    const enforced = enforceSupportedObligations(allow(obligations));
-    expect(enforced.allow).toBe(false);
-    // Only the reason for the denial: the allow's own notes would confuse it.
-    expect(enforced.reasons).toHaveLength(1);
-    expect(enforced.reasons[0]).toContain(`obligation(s) ${name},`);
-    expect(enforced.reasons[0]).toContain('cannot carry out');
-  });
+  it.each([['a non-empty redact', 'redact', { redact: ['$.secret'] }]])(
+    'turns an allow with %s into a deny naming it',
+    (_what, name, obligations) => {
+      const enforced = enforceSupportedObligations(allow(obligations));
+      expect(enforced.allow).toBe(false);
+      // Only the reason for the denial: the allow's own notes would confuse it.
+      expect(enforced.reasons).toHaveLength(1);
+      expect(enforced.reasons[0]).toContain(`obligation(s) ${name},`);
+      expect(enforced.reasons[0]).toContain('cannot carry out');
+    },
+  );
 
-  it('names every unsupported obligation at once', () => {
+  it('names every problem at once', () => {
     const enforced = enforceSupportedObligations(allow({ require_approval: {}, redact: ['x'] }));
     expect(enforced.allow).toBe(false);
-    expect(enforced.reasons.join('\n')).toContain('obligation(s) require_approval, redact,');
+    expect(enforced.reasons.join('\n')).toContain('obligation(s) redact,');
+    expect(enforced.reasons.join('\n')).toContain('require_approval.reason must be');
+  });
+
+  it('carries out a well-formed require_approval obligation (the call is held)', () => {
+    const decision = allow({
+      require_approval: {
+        reason: 'destructive',
+        approvers: { roles: ['mcpgate.approver'] },
+        timeout_s: 60,
+      },
+    });
+    expect(enforceSupportedObligations(decision).allow).toBe(true);
+    expect(checkObligations(decision).obligations.approval).toEqual({
+      reason: 'destructive',
+      approvers: { roles: ['mcpgate.approver'], groups: [] },
+      self: false,
+      timeout_s: 60,
+    });
+  });
+
+  it.each([
+    // Any non-null value is a request, even false: the gateway cannot tell what it means.
+    [false, 'require_approval must be an object'],
+    [{ approvers: ['lead'] }, 'require_approval.reason must be a non-empty string'],
+    [{ reason: 'x', approvers: ['lead'] }, 'require_approval.approvers must be an object'],
+    [{ reason: 'x', approvers: { roles: [] } }, 'names nobody who may approve'],
+    [{ reason: 'x', self: 'yes' }, 'require_approval.self must be true or false'],
+    [{ reason: 'x', self: true, timeout_s: 0 }, 'require_approval.timeout_s must be a positive'],
+    [{ reason: 'x', self: true, when: 'now' }, 'unknown field(s) when'],
+    [{ reason: 'x', approvers: { users: ['a'] } }, 'approvers has unknown field(s) users'],
+  ])('denies a malformed require_approval obligation %p', (requireApproval, problem) => {
+    const enforced = enforceSupportedObligations(allow({ require_approval: requireApproval }));
+    expect(enforced.allow).toBe(false);
+    expect(enforced.reasons.join(' ')).toContain(problem);
+    expect(enforced.reasons.join(' ')).toContain('malformed obligation');
   });
 
   it('carries out a well-formed credential obligation (the broker scopes the token)', () => {
@@ -364,7 +397,7 @@ describe('result decisions: label_session, redact and the obligations a result c
     expect(decision).toMatchObject({
       allow: false,
       reasons: [
-        'the policy requires an approval before this result is shown, and this gateway cannot ask for approvals yet; denied',
+        'the policy requires an approval before this result is shown, and only calls can be held for approval, not their results; denied',
       ],
     });
   });

@@ -259,6 +259,8 @@ describe('policyInputJson: the input as the policy in force gets it', () => {
       id: 'fs.read',
       annotations: {},
       definition_hash: 'h',
+      pin: { state: 'pinned' },
+      findings: [],
     };
     input.arguments = { path: 'a' };
     return input;
@@ -327,6 +329,8 @@ describe('buildInput documents match rego/schema/input.json', () => {
       id: 'fs.read_file',
       annotations: { readOnlyHint: true, title: 'Read' },
       definition_hash: 'b'.repeat(64),
+      pin: { state: 'changed', changed: ['description'], since: 'pin' },
+      findings: [{ detector: 'instruction.tag', severity: 'high', field: 'description' }],
     };
     input.arguments = { path: '/tmp/a', nested: { n: [1, 2] } };
     expect(schemaErrors(asJson(input))).toEqual([]);
@@ -336,9 +340,17 @@ describe('buildInput documents match rego/schema/input.json', () => {
     const read = buildInput('resources/read', facts(newSession()));
     read.resource = { server: 'fs', uri: 'file:///a', id: 'fs:file:///a' };
     expect(schemaErrors(asJson(read))).toEqual([]);
+    read.resource = { ...read.resource, pin: { state: 'pending' }, findings: [] };
+    expect(schemaErrors(asJson(read))).toEqual([]);
 
     const prompt = buildInput('prompts/get', facts(newSession()));
-    prompt.prompt = { server: 'fs', name: 'review', id: 'fs.review' };
+    prompt.prompt = {
+      server: 'fs',
+      name: 'review',
+      id: 'fs.review',
+      pin: { state: 'pinned', acknowledged: ['url.http'] },
+      findings: [{ detector: 'url.http', severity: 'low', field: 'description' }],
+    };
     prompt.arguments = {};
     expect(schemaErrors(asJson(prompt))).toEqual([]);
 
@@ -346,8 +358,19 @@ describe('buildInput documents match rego/schema/input.json', () => {
     list.catalog = [
       { kind: 'tool', id: 'fs.read', server: 'fs', name: 'read', annotations: {} },
       { kind: 'resource', id: 'fs:file:///a', server: 'fs', uri: 'file:///a' },
+      {
+        kind: 'tool',
+        id: 'fs.write',
+        server: 'fs',
+        name: 'write',
+        pin: { state: 'changed', changed: ['inputSchema'], since: 'first_seen' },
+        findings: [{ detector: 'unicode.tag', severity: 'high', field: 'description' }],
+      },
     ];
     expect(schemaErrors(asJson(list))).toEqual([]);
+    const badPin = asJson(list) as { catalog: Array<Record<string, unknown>> };
+    (badPin.catalog[2] as Record<string, unknown>).pin = { state: 'approved' };
+    expect(schemaErrors(badPin)).not.toEqual([]);
 
     // session/open with the upstreams' instructions, for the visible decision.
     const open = buildInput('session/open', facts(newSession()), {

@@ -221,7 +221,13 @@ describe('offsets, excerpts and bounds', () => {
   it('maps normalized characters back to where they came from', () => {
     const normalized = normalizeForMatching('a\u200B  \uFB01b');
     expect(normalized.text).toBe('a fib');
-    expect([...normalized.origin]).toEqual([0, 2, 4, 4, 5]);
+    expect([...(normalized.origin ?? [])]).toEqual([0, 2, 4, 4, 5]);
+    // Plain text keeps every index: no map is made.
+    expect(normalizeForMatching('Read The File')).toEqual({
+      text: 'read the file',
+      origin: undefined,
+      originEnd: undefined,
+    });
   });
 
   it('scans a megabyte of text without pathological backtracking', () => {

@@ -10,7 +10,7 @@ import { PACKAGE_ROOT } from '../../src/util/paths.js';
 
 const ORDER =
   'cli > toolchain > main > http > pipeline > audit > policy > upstreams > sessions > ' +
-  'credentials > identity > mcp > inspect > config > util';
+  'credentials > identity > mcp > inspect > telemetry > config > util';
 
 const eslint = new ESLint({
   cwd: PACKAGE_ROOT,

@@ -131,6 +131,8 @@ function redisStore(
     target: deployment.target(),
     keyPrefix,
     logger: silentLogger,
+    // No test here is about a slow Redis: a loaded machine must not fail one with a timeout.
+    commandTimeoutMs: 2000,
     ...(replicaAck ? { replicaAck } : {}),
   });
   opened.push(store);

@@ -20,7 +20,10 @@ import {
   type SessionRecord,
   type SessionStore,
   MAX_SESSION_LABELS,
+  MAX_SESSION_SKETCHES,
+  minuteOf,
 } from '../../src/sessions/store.js';
+import { argumentProvenance, sketchOf } from '../../src/inspect/provenance.js';
 import { silentLogger } from '../../src/util/logger.js';
 import {
   startRedis,
@@ -83,20 +86,25 @@ function openRedisStore(
   target: RedisTarget,
   keyPrefix?: string,
   replicaAck?: ReplicaAck,
+  commandTimeoutMs?: number,
 ): RedisStore {
   const store = new RedisStore({
     target,
     keyPrefix,
     logger: silentLogger,
+    ...(commandTimeoutMs === undefined ? {} : { commandTimeoutMs }),
     ...(replicaAck ? { replicaAck } : {}),
   });
   opened.push(store);
   return store;
 }
 
-/** A store on the one redis-server. */
-function redisStore(keyPrefix?: string): RedisStore {
-  return openRedisStore({ kind: 'url', url: server().url }, keyPrefix);
+/**
+ * A store on the one redis-server. Its command timeout is 2 s unless a test is about the
+ * timeout (the configuration's default, 500 ms): a loaded machine must not fail the others.
+ */
+function redisStore(keyPrefix?: string, commandTimeoutMs = 2000): RedisStore {
+  return openRedisStore({ kind: 'url', url: server().url }, keyPrefix, undefined, commandTimeoutMs);
 }
 
 /** A store on the cluster, as the configuration's nodes form makes it (replica_ack on). */
@@ -315,6 +323,57 @@ describe.each([
     const dlp = (await store.load(record.id, 10, []))?.dlp;
     expect(dlp?.labels).toHaveLength(MAX_SESSION_LABELS);
     expect(Object.keys(dlp?.findingCounts ?? {})).toHaveLength(MAX_SESSION_LABELS);
+  });
+
+  it('keeps the behaviour state: calls per minute, novelty, and sketches merged by label', async () => {
+    const store = open();
+    const record = makeRecord();
+    await store.create(record, HOUR);
+    expect((await store.load(record.id, 10, []))?.behaviour).toBeUndefined();
+    const minute = minuteOf(Date.now());
+    const update = (m: number, novelNgrams = 0, novelTools = 0) => ({
+      ...options(),
+      behaviour: { minute: m, novelNgrams, novelTools },
+    });
+    await store.recordCall(record.id, entry(1), update(minute - 12));
+    await store.recordCall(record.id, entry(2), update(minute - 1, 1, 1));
+    await store.recordCall(record.id, entry(3, false), update(minute, 1));
+    await store.recordCall(record.id, entry(4), update(minute));
+    // A call recorded without a behaviour update leaves the state alone.
+    await store.recordCall(record.id, entry(5), options());
+    const first = sketchOf(['Northwind Traders renews in March']);
+    const second = sketchOf(['Contoso negotiates a discount']);
+    await store.recordFindings(record.id, ['private'], {}, { private: first });
+    await store.recordFindings(record.id, [], {}, { private: second, secret: second });
+    const behaviour = (await store.load(record.id, 10, []))?.behaviour;
+    // The minute twelve minutes ago is out of the window.
+    expect(behaviour?.minutes).toEqual([
+      [minute - 1, 1],
+      [minute, 2],
+    ]);
+    expect(behaviour?.novelNgrams).toBe(2);
+    expect(behaviour?.novelTools).toBe(1);
+    const merged = Uint8Array.from(first, (byte, i) => byte | (second[i] as number));
+    expect(behaviour?.sketches).toEqual({ private: merged, secret: second });
+    expect(
+      argumentProvenance({ q: 'northwind traders renews' }, behaviour?.sketches ?? {})?.labels,
+    ).toEqual(['private']);
+  });
+
+  it(`keeps at most ${MAX_SESSION_SKETCHES} sketches`, async () => {
+    const store = open();
+    const record = makeRecord();
+    await store.create(record, HOUR);
+    const sketch = sketchOf(['some result text']);
+    const labels = Array.from({ length: MAX_SESSION_SKETCHES + 2 }, (_, i) => `l${i}`);
+    await store.recordFindings(
+      record.id,
+      [],
+      {},
+      Object.fromEntries(labels.map((l) => [l, sketch])),
+    );
+    const sketches = (await store.load(record.id, 10, []))?.behaviour?.sketches ?? {};
+    expect(Object.keys(sketches)).toHaveLength(MAX_SESSION_SKETCHES);
   });
 
   it('does not know ids it never created', async () => {
@@ -978,7 +1037,7 @@ describe.each([
 
 describe('RedisStore on one redis-server', () => {
   it('fails fast with StoreUnavailableError while Redis hangs, and recovers when it answers', async () => {
-    const store = redisStore();
+    const store = redisStore(undefined, 500);
     await store.ready();
     const record = makeRecord();
     await store.create(record, HOUR);

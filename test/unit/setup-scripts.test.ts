@@ -116,7 +116,16 @@ describe('scripts/setup.sh', () => {
       encoding: 'utf8',
     });
     expect(result.status).toBe(2);
-    expect(result.stderr).toContain('usage: scripts/setup.sh [--redis] [--clients]');
+    expect(result.stderr).toContain('usage: scripts/setup.sh [--redis] [--clients] [--browser]');
+  });
+
+  it('says what is wrong when CHROMIUM names no program', () => {
+    const result = spawnSync('bash', [join(ROOT, 'scripts/setup.sh'), '--browser'], {
+      encoding: 'utf8',
+      env: { ...process.env, CHROMIUM: '/nonexistent/chromium' },
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('CHROMIUM=/nonexistent/chromium is not an executable file');
   });
 
   it('says what is wrong when REDIS_SERVER names no program', () => {

@@ -2,7 +2,11 @@
 # title: Gateway admin API
 # description: |
 #   Who may use the gateway's admin API: admin/sessions/list,
-#   admin/sessions/show and admin/sessions/kill (`mcpgate sessions ...`).
+#   admin/sessions/show and admin/sessions/kill (`mcpgate sessions ...`), and
+#   the approvals queue: admin/approvals/list, admin/approvals/show and
+#   admin/approvals/decide (approvals.rego decides who may approve a call),
+#   the console's recent decisions (admin/decisions/list), and the live
+#   catalog's tool trust: pin states and scan findings (admin/tools/list).
 #   These actions have no MCP session and no purpose: mcp.authz sends every
 #   action under admin/ here and consults no purpose policy for it, so no
 #   profile or purpose package can grant or refuse one. The input carries
@@ -31,6 +35,21 @@ admin_roles := {"mcpgate.admin"}
 # identity.groups. Empty: only a role admits.
 admin_groups := set()
 
+# Roles and groups that may see the approvals queue (admin/approvals/list and
+# show). Who may approve one call is the call's own require_approval (its
+# approvers), checked in approvals.rego.
+approver_roles := {"mcpgate.approver", "mcpgate.admin"}
+
+approver_groups := set()
+
+# Roles and groups that may see the live catalog's tool trust (admin/tools/list:
+# every item's pin state and scan findings, the console's tools page). Seeing is
+# all they can do: pinning stays a reviewed change to the signed policy. The
+# approvers see it too, since they judge calls of these tools.
+tool_reviewer_roles := {"mcpgate.admin", "mcpgate.approver"}
+
+tool_reviewer_groups := set()
+
 # Who may perform each admin action: any one role or group listed admits a
 # user. All three share the lists above; to make one operation stricter,
 # give it its own lists, for example
@@ -41,12 +60,23 @@ operations := {
 	"admin/sessions/list": {"roles": admin_roles, "groups": admin_groups},
 	"admin/sessions/show": {"roles": admin_roles, "groups": admin_groups},
 	"admin/sessions/kill": {"roles": admin_roles, "groups": admin_groups},
+	"admin/approvals/list": {"roles": approver_roles, "groups": approver_groups},
+	"admin/approvals/show": {"roles": approver_roles, "groups": approver_groups},
+	"admin/decisions/list": {"roles": admin_roles, "groups": admin_groups},
+	"admin/tools/list": {"roles": tool_reviewer_roles, "groups": tool_reviewer_groups},
 }
 
 # --- The request ---------------------------------------------------------------
 
 # The admin actions that act on one session and so need admin.session_id.
 targeted := {"admin/sessions/show", "admin/sessions/kill"}
+
+# What refusals call the area an action belongs to.
+_area := "approvals" if {
+	startswith(input.action, "admin/approvals/")
+} else := "tool trust" if {
+	startswith(input.action, "admin/tools/")
+} else := "sessions admin"
 
 _operation := operations[input.action]
 
@@ -71,13 +101,17 @@ allow if {
 	identity.is_user
 	identity.member(groups, roles)
 	_target_ok
+	_approval_ok
 }
 
 # --- Refusals ---------------------------------------------------------------------
 
 # Operating the gateway is a person's act: a service token carries no one to
 # hold to account, even when an app role was assigned to it.
-deny contains "sessions admin needs a user; app-only tokens are refused" if not identity.is_user
+deny contains reason if {
+	not identity.is_user
+	reason := concat("", [_area, " needs a user; app-only tokens are refused"])
+}
 
 deny contains reason if {
 	identity.is_user
@@ -85,7 +119,8 @@ deny contains reason if {
 	count(roles | groups) > 0
 	not identity.member(groups, roles)
 	not _overage_applies
-	reason := concat("", ["sessions admin needs ", _members_text])
+	not requester_may_show
+	reason := concat("", [_area, " needs ", _members_text])
 }
 
 # Entra left the groups out of the token and the gateway could not resolve
@@ -105,6 +140,7 @@ deny contains reason if {
 
 deny contains reason if {
 	not _operation
+	not input.action == "admin/approvals/decide"
 	reason := concat("", ["no admin rule for ", input.action])
 }
 

@@ -16,8 +16,8 @@
 #                         the instructions) may show
 #     hidden              set of catalog ids a list must not show
 #   and optionally the obligation sets require_approval, rate_limit,
-#   credential, redact, terminate_session, label_session (result actions)
-#   and, for session/open, session_ttl_s.
+#   credential, redact, terminate_session, label_session (result actions),
+#   throttle, alert, step_up and, for session/open, session_ttl_s.
 #
 #   Actions of the gateway's admin API (admin/...) have no session and no
 #   purpose: data.mcp.admin alone decides them, and no purpose policy or
@@ -28,9 +28,12 @@
 package mcp.authz
 
 import data.mcp.admin
+import data.mcp.lib.behaviour
 import data.mcp.lib.findings
+import data.mcp.lib.flow
 import data.mcp.lib.text
 import data.mcp.lib.tools
+import data.mcp.lib.trust
 import data.mcp.profiles
 import data.mcp.purposes
 
@@ -243,6 +246,27 @@ _hidden contains id if {
 	some id in purposes[name].hidden
 }
 
+# Quarantined items (changed since pinned, unacknowledged high findings, not
+# pinned where the purpose requires it) are hidden whatever a purpose shows.
+_hidden contains id if {
+	some id in trust.hidden_ids(_require_pinned, session_purpose)
+}
+
+# Whether the governing policy or an extension uses only pinned items:
+# require_pinned: true in a profile's session, require_pinned := true in a
+# Rego purpose or extension.
+default _require_pinned := false
+
+_require_pinned if {
+	governing_profile
+	profiles.require_pinned == true
+}
+
+_require_pinned if {
+	some name in _rego_parts
+	purposes[name].require_pinned == true
+}
+
 # --- Reasons --------------------------------------------------------------
 
 # All reasons to refuse, from this package and from the governing purpose.
@@ -261,6 +285,22 @@ purpose_denials contains reason if {
 input_denials contains reason if {
 	_claims == 0
 	reason := concat("", ["no policy for purpose ", text.show(session_purpose)])
+}
+
+# A quarantined tool, prompt or resource is refused for every purpose, with
+# the reason naming what changed or what the scan found (mcp.lib.trust).
+input_denials contains reason if {
+	some reason in trust.call_denials(_require_pinned, session_purpose)
+}
+
+# Data flow across the session's calls (mcp.lib.flow) and its behaviour
+# (mcp.lib.behaviour), for every purpose.
+input_denials contains reason if {
+	some reason in flow.denials
+}
+
+input_denials contains reason if {
+	some reason in behaviour.denials
 }
 
 # Two policies claiming one purpose (two packages, two profiles, or a package
@@ -369,7 +409,55 @@ obligations := object.union(_obligations, {"session_ttl_s": _least(_ttl_values)}
 	input.action == "session/open"
 } else := object.union(_obligations, {"label_session": sort(_labels)}) if {
 	findings.is_result_action
+} else := object.union(_obligations, _continuous) if {
+	count(_continuous) > 0
 } else := _obligations
+
+# What continuous verification adds to a call's decision, each only when
+# some rule asks for it (so that other decisions keep their shape): the
+# labels of what the call returns (once it is allowed), a throttle, an
+# alert, a step-up.
+_continuous := {key: value |
+	some key, value in {
+		"label_session": sort(flow.source_labels),
+		"throttle": _first(_throttle),
+		"alert": sort(_alert),
+		"step_up": _first(_step_up),
+	}
+	_wanted(key, value)
+}
+
+# The behaviour rules' throttle, alerts and step-up, and any a purpose adds.
+_throttle := behaviour.throttle | {v |
+	some name in _rego_parts
+	some v in purposes[name].throttle
+}
+
+_alert := behaviour.alerts | {v |
+	some name in _rego_parts
+	some v in purposes[name].alert
+	is_string(v)
+}
+
+_step_up := behaviour.step_up | {v |
+	some name in _rego_parts
+	some v in purposes[name].step_up
+}
+
+_wanted("label_session", value) if {
+	allow
+	count(value) > 0
+}
+
+_wanted(key, value) if {
+	key in {"alert"}
+	count(value) > 0
+}
+
+_wanted(key, value) if {
+	key in {"throttle", "step_up"}
+	value != null
+}
 
 _obligations := {
 	"require_approval": _first(_require_approval),
@@ -385,7 +473,7 @@ _obligations := {
 _require_approval := {v |
 	some name in _rego_parts
 	some v in purposes[name].require_approval
-}
+} | flow.approvals
 
 _rate_limit := {v |
 	some name in _rego_parts
@@ -405,7 +493,7 @@ _redact := {v |
 _terminate_session := {v |
 	some name in _rego_parts
 	some v in purposes[name].terminate_session
-}
+} | behaviour.terminate
 
 _labels := findings.types | {v |
 	some name in _rego_parts

@@ -122,6 +122,13 @@ ttl := _profile.ttl
 
 _members_text := _profile.members_text
 
+# The governing profile uses only pinned tools, prompts and resources
+# (session.require_pinned: true): mcp.authz hides and refuses the others
+# (mcp.lib.trust).
+default require_pinned := false
+
+require_pinned if profile.session.require_pinned == true
+
 _groups_of(p) := _strings_or_empty(object.get(p.session, "allowed_groups", []))
 
 _roles_of(p) := _strings_or_empty(object.get(p.session, "allowed_roles", []))
@@ -927,6 +934,7 @@ _session_checks := {
 	"allowed_groups": "strings",
 	"allowed_roles": "strings",
 	"members_text": "string",
+	"require_pinned": "boolean",
 }
 
 _tool_checks := {

@@ -7,12 +7,15 @@
 #   a user behind the token, a tool must declare itself read-only, secrets are
 #   never read whatever the profile's exclude lists, which resources and
 #   prompts the session may use, and what a result may show: secrets are
-#   redacted, a private key refuses the result.
+#   redacted, a private key refuses the result. A destructive tool the
+#   profile allows (mcp.lib.approval) runs only once a second person
+#   approves it.
 # scope: package
 # schemas:
 #   - input: schema.input
 package mcp.purposes.code_review
 
+import data.mcp.lib.approval
 import data.mcp.lib.findings
 import data.mcp.lib.identity
 import data.mcp.lib.paths
@@ -92,11 +95,13 @@ deny contains "code-review sessions need a user; app-only tokens are refused" if
 
 # Annotations can only tighten: a tool the profile allows must also declare
 # itself read-only, or it counts as a write tool. A tool the profile refuses
-# keeps the profile's reason alone.
+# keeps the profile's reason alone. A destructive one (annotated so, or listed
+# in mcp.lib.approval) is not refused here: it needs approval instead.
 deny contains reason if {
 	input.action == "tools/call"
 	profiles.entry.allowed == true
 	not tools.read_only(object.get(input.tool, "annotations", {}))
+	not approval.destructive
 	reason := concat("", [
 		input.tool.id,
 		" is not annotated readOnlyHint: true, so it counts as a write tool; purpose code-review is read-only",
@@ -197,14 +202,26 @@ _uri_clean(uri) if {
 	paths.clean(parts[1])
 }
 
+# --- Obligations --------------------------------------------------------------
+
+# A destructive call the rules above allow waits for a second person (a refused
+# one carries no obligation).
+require_approval contains approval.obligation if {
+	profiles.entry.allowed == true
+	count(profiles.deny) == 0
+	count(deny) == 0
+}
+
 # --- Lists --------------------------------------------------------------------
 
 # The profile shows the tools it allows; a tool that does not declare itself
-# read-only could never be called, so it is hidden.
+# read-only could never be called, so it is hidden (unless it is destructive:
+# then it can be called with approval).
 hidden contains item.id if {
 	some item in input.catalog
 	item.kind == "tool"
 	not tools.read_only(object.get(item, "annotations", {}))
+	not approval.destructive_item(item)
 }
 
 visible contains item.id if {

@@ -1,11 +1,13 @@
 // The shared text detectors: pure functions over one string, no I/O. Used by the output
 // inspection and by the tool-description scan; each turns findings into facts its own way.
-import { byPosition, SEVERITIES, type TextFinding } from './finding.js';
+import { byPosition, SEVERITIES, type TextFinding, type TextFindingType } from './finding.js';
 import { detectHiddenUnicode } from './hidden-unicode.js';
-import { detectPhrases } from './phrases.js';
+import { detectPhrases, type PhrasePrescan } from './phrases.js';
 
+export { excerpt } from './characters.js';
 export { detectHiddenUnicode } from './hidden-unicode.js';
-export { detectPhrases, PHRASE_RULES } from './phrases.js';
+export { detectPhrases, PHRASE_RULES, PHRASE_TRIGGERS, type PhrasePrescan } from './phrases.js';
+export { LiteralHits, LiteralSet } from './literals.js';
 export { normalizeForMatching } from './normalize.js';
 export {
   byPosition,
@@ -22,6 +24,17 @@ export interface ScanTextOptions {
   readonly perDetector?: number;
   /** At most this many findings in all (default 100), the first by position. */
   readonly maxFindings?: number;
+  /**
+   * The caller's one-pass prescan of the text (or of the text it is a slice of), with
+   * PHRASE_TRIGGERS among its groups: a plain text has no hidden Unicode, and phrase rules
+   * whose triggers do not occur are not run.
+   */
+  readonly prescan?: PhrasePrescan;
+  /**
+   * Only findings of these types are returned (the others still count towards the limits,
+   * as without this option, but get no excerpt).
+   */
+  readonly types?: ReadonlySet<TextFindingType>;
 }
 
 /**
@@ -31,9 +44,21 @@ export interface ScanTextOptions {
 export function scanText(text: string, options: ScanTextOptions = {}): TextFinding[] {
   const perDetector = options.perDetector ?? 20;
   const maxFindings = options.maxFindings ?? 100;
-  const hidden = limitPerDetector(detectHiddenUnicode(text), perDetector);
-  const all = withoutCovered([...hidden, ...detectPhrases(text, perDetector)]).sort(byPosition);
-  return all.length > maxFindings ? all.slice(0, maxFindings) : all;
+  const plain = options.prescan?.hits.plain === true;
+  const found = plain ? [] : detectHiddenUnicode(text);
+  const types = options.types;
+  const phrases = detectPhrases(
+    text,
+    perDetector,
+    options.prescan,
+    types === undefined ? undefined : (type) => types.has(type),
+  );
+  // Most texts have nothing: no sorting or dedup to pay for.
+  if (found.length === 0 && phrases.length === 0) return [];
+  const hidden = limitPerDetector(found, perDetector);
+  const all = withoutCovered([...hidden, ...phrases]).sort(byPosition);
+  const kept = all.length > maxFindings ? all.slice(0, maxFindings) : all;
+  return types === undefined ? kept : kept.filter((f) => types.has(f.type));
 }
 
 /**

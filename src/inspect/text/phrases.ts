@@ -5,7 +5,16 @@
 // not hide a phrase. Every pattern is linear: no nested quantifiers, every gap bounded.
 import { excerpt } from './characters.js';
 import type { Severity, TextFinding, TextFindingType } from './finding.js';
-import { normalizeForMatching, originalSpan } from './normalize.js';
+import { LiteralSet, type LiteralHits } from './literals.js';
+import {
+  normalizeForMatching,
+  normalizePlain,
+  originalSpan,
+  type NormalizedText,
+} from './normalize.js';
+
+/** The shortest text any rule below can match. */
+const SHORTEST_MATCH = 8;
 
 interface PhraseRule {
   readonly detector: string;
@@ -15,6 +24,22 @@ interface PhraseRule {
   readonly message: string;
   /** A stronger severity for some matches (e.g. a send whose object is a secret). */
   readonly escalate?: (match: string) => Severity | undefined;
+  /**
+   * Every match of `pattern` contains one of these (in the normalized text): where none
+   * occurs, the rule is not run. Keep them in step with the pattern.
+   */
+  readonly triggers: readonly string[];
+  /**
+   * In plain ASCII text, every match also contains one of these: the rule runs only where
+   * both occur. (Not used on other text: "don’t" has no ASCII apostrophe.)
+   */
+  readonly alsoOneOf?: readonly string[];
+  /**
+   * The pattern matches no whitespace and looks at most one character around a match: in
+   * plain text it matches the lower-case original as it matches the normalized text (which
+   * differs only in whitespace runs), at the same offsets, so it runs without normalizing.
+   */
+  readonly spaceFree?: true;
 }
 
 /** Files whose contents are credentials or keys, with the rest of the path after them. */
@@ -24,10 +49,47 @@ const SECRET_FILE_PATTERN =
   String.raw`\.npmrc\b|\.pypirc\b|\.git-credentials\b|\.docker/config\.json|\.kube/config\b|` +
   String.raw`\.gnupg\b|\bmcp\.json\b|\bclaude_desktop_config\.json\b|\.(?:bash|zsh)_history\b`;
 const SECRET_FILE = String.raw`(?:${SECRET_FILE_PATTERN})[\w./-]{0,200}`;
+/** What every alternative of SECRET_FILE_PATTERN contains. */
+const SECRET_FILE_TRIGGERS = [
+  '.ssh',
+  'id_rsa',
+  'id_dsa',
+  'id_ecdsa',
+  'id_ed25519',
+  '.aws/credentials',
+  '.env',
+  '/etc/passwd',
+  '/etc/shadow',
+  '/etc/sudoers',
+  '.netrc',
+  '.npmrc',
+  '.pypirc',
+  '.git-credentials',
+  '.docker/config.json',
+  '.kube/config',
+  '.gnupg',
+  'mcp.json',
+  'claude_desktop_config.json',
+  '.bash_history',
+  '.zsh_history',
+];
 
 /** What a send or include is of, when it is something that must not leave. */
 const SECRET_OBJECT =
   /\b(?:conversation|chat|history|messages?|system prompt|contents?|files?|keys?|tokens?|credentials?|secrets?|passwords?|cookies?|environment|env vars?|ssh|documents?|data|context)\b/;
+
+/** The names a model is addressed by. */
+const MODEL_NAMES = [
+  'ai',
+  'assistant',
+  'llm',
+  'language model',
+  'claude',
+  'chatgpt',
+  'gpt',
+  'gemini',
+  'copilot',
+];
 
 const INSTRUCTION_TAG =
   'important|system|instructions?|secret|hidden|admin|critical|assistant|ai|llm|model|prompt';
@@ -43,6 +105,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     severity: 'high',
     pattern: new RegExp(String.raw`<\s*(?:${INSTRUCTION_TAG})\b[^<>]{0,40}>`, 'g'),
     message: 'a tag that marks instructions for the model',
+    triggers: INSTRUCTION_TAG.split('|').flatMap((tag) => [`<${tag}`, `< ${tag}`]),
   },
   {
     detector: 'instruction.override',
@@ -55,6 +118,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
       'g',
     ),
     message: 'an instruction to ignore earlier instructions',
+    triggers: ['ignore', 'disregard', 'forget', 'override', 'bypass', 'skip'],
   },
   {
     detector: 'instruction.role_change',
@@ -63,6 +127,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     pattern:
       /\b(?:from now on,? you|new instructions?\s?:|you are now (?:a|an|in|the)\b|act as (?:a|an) (?:different|new|unrestricted)\b)/g,
     message: 'an attempt to give the model new instructions or a new role',
+    triggers: ['from now on', 'new instruction', 'you are now', 'act as'],
   },
   {
     detector: 'instruction.conceal',
@@ -81,6 +146,17 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
       'g',
     ),
     message: 'an instruction to hide something from the user',
+    triggers: [
+      'user',
+      't mention',
+      't reveal',
+      't say',
+      'never mention',
+      'never reveal',
+      'never say',
+    ],
+    // The negation, `without`, or `keep`/`hide` every alternative starts with.
+    alsoOneOf: ['not ', "n't ", 'dont ', 'never ', 'shouldnt ', 'without ', 'keep ', 'hide '],
   },
   {
     detector: 'instruction.precondition',
@@ -89,24 +165,39 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     pattern:
       /\b(?:before|prior to)\s(?:using|calling|invoking|running|executing)\s(?:this|the|any|each|every)\s(?:[\w-]{1,30}\s)?tools?\b|\byou\s(?:must|need to|have to)\s(?:first|always)\s(?:call|read|run|invoke|use|send|fetch)\b/g,
     message: 'a step the model is told to take before using a tool',
+    triggers: [
+      ...['using', 'calling', 'invoking', 'running', 'executing'].flatMap((verb) => [
+        `before ${verb}`,
+        `prior to ${verb}`,
+      ]),
+      'must first',
+      'must always',
+      'to first',
+      'to always',
+    ],
   },
   {
     detector: 'instruction.address_model',
     type: 'model_instruction',
     severity: 'medium',
-    pattern:
-      /\b(?:ai|assistant|llm|language model|claude|chatgpt|gpt|gemini|copilot)\s?[,:]?\s(?:you\s)?(?:must|shall|have to|are required to|are instructed to)\b/g,
+    pattern: new RegExp(
+      String.raw`\b(?:${MODEL_NAMES.join('|')})\s?[,:]?\s(?:you\s)?(?:must|shall|have to|are required to|are instructed to)\b`,
+      'g',
+    ),
     message: 'an instruction addressed to the model',
+    // The name and what follows it (`\s?[,:]?\s`): a word ending in "ai" is rare.
+    triggers: MODEL_NAMES.flatMap((name) => [`${name} `, `${name},`, `${name}:`]),
   },
   {
     detector: 'instruction.read_secret',
     type: 'sensitive_path',
     severity: 'high',
     pattern: new RegExp(
-      String.raw`\b(?:read|cat|open|load|include|send|pass|attach|upload|copy|fetch|get|provide|print|output|return|share|append|paste)\b[^.!?\n]{0,60}?(?:${SECRET_FILE})`,
+      String.raw`\b(?:read|cat|open|load|include|send|pass|attach|upload|copy|fetch|get|provide|print|output|return|share|append|paste)\b(?:[^.!?\n]|\.(?=\S)){0,60}?(?:${SECRET_FILE})`,
       'g',
     ),
     message: 'an instruction to read or pass on a file that holds secrets',
+    triggers: SECRET_FILE_TRIGGERS,
   },
   {
     detector: 'path.secret_file',
@@ -114,6 +205,8 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     severity: 'medium',
     pattern: new RegExp(SECRET_FILE, 'g'),
     message: 'a reference to a file that holds secrets',
+    spaceFree: true,
+    triggers: SECRET_FILE_TRIGGERS,
   },
   {
     detector: 'exfiltration.send',
@@ -122,6 +215,23 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     pattern:
       /\b(?:sends?|posts?|uploads?|forwards?|transmits?|exfiltrates?|leaks?|e?mails?|submits?|reports?|copy|copies)\s(?:it|them|this|that|everything|all(?:\sof\s(?:it|them|the\s[^.!?\n]{1,40}?))?|(?:the|a|any|your)\s[^.!?\n]{1,40}?)\sto\s(?:https?:\/\/|(?:the\s)?(?:following|this|our|my|an?\sexternal|an?\sremote)\s(?:url|address|email|endpoint|server|webhook|site)|[\w.+-]{1,64}@[\w-]{1,63}\.[\w.]{2,})/g,
     message: 'an instruction to send data to an outside address',
+    triggers: [
+      ...[
+        'send',
+        'post',
+        'upload',
+        'forward',
+        'transmit',
+        'exfiltrate',
+        'leak',
+        'mail',
+        'submit',
+      ].flatMap((verb) => [`${verb} `, `${verb}s `]),
+      'report ',
+      'reports ',
+      'copy ',
+      'copies ',
+    ],
     escalate: (match) => (SECRET_OBJECT.test(match) ? 'high' : undefined),
   },
   {
@@ -131,6 +241,34 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     pattern:
       /\b(?:include|put|pass|add|append|embed|insert|place|provide|encode)\s(?:the\s|all\s|any\s)?(?:full\s|entire\s|complete\s|whole\s)?(?:contents?\sof\s[^.!?\n]{1,60}?|conversation(?:\shistory)?|chat\shistory|system\sprompt|previous\smessages|api\skeys?|(?:access\s)?tokens?|credentials?|secrets?|passwords?|private\skeys?|environment\svariables|ssh\skeys?)\s(?:in|into|as|inside)\s(?:the\s|this\s|a\s)?['"`]?[\w-]{1,40}['"`]?\s?(?:parameter|argument|field|param|property|variable)\b/g,
     message: 'an instruction to pass secret data through a tool parameter',
+    // What is to be passed: rarer in ordinary text than the parameter words.
+    triggers: [
+      'content',
+      'conversation',
+      'chat history',
+      'system prompt',
+      'previous messages',
+      'api key',
+      'token',
+      'credential',
+      'secret',
+      'password',
+      'private key',
+      'environment variables',
+      'ssh key',
+    ],
+    alsoOneOf: [
+      'include',
+      'put',
+      'pass',
+      'add',
+      'append',
+      'embed',
+      'insert',
+      'place',
+      'provide',
+      'encode',
+    ].map((verb) => `${verb} `),
   },
   {
     detector: 'exfiltration.markdown_image',
@@ -138,6 +276,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     severity: 'high',
     pattern: /!\[[^\]\n]{0,200}\]\(\s?https?:\/\/[^)\s]{1,2048}[?&=][^)\s]{0,2048}\)/g,
     message: 'a Markdown image whose address carries data (rendering it sends the data)',
+    triggers: ['!['],
   },
   {
     detector: 'url.http',
@@ -145,6 +284,8 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     severity: 'low',
     pattern: /\b(?:https?|ftp|wss?):\/\/[^\s<>"'`)\]]{1,2048}/g,
     message: 'a URL',
+    spaceFree: true,
+    triggers: ['://'],
   },
   {
     detector: 'url.data',
@@ -152,31 +293,94 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     severity: 'medium',
     pattern: /\bdata:[\w/+.-]{1,100};base64,/g,
     message: 'an embedded data: URL',
+    spaceFree: true,
+    triggers: ['data:'],
   },
 ];
 
-/** Every phrase finding in `text` (original offsets), rule by rule, at most `perRule` each. */
-export function detectPhrases(text: string, perRule = Number.POSITIVE_INFINITY): TextFinding[] {
-  const normalized = normalizeForMatching(text);
+/**
+ * The rules' triggers as groups of literals: for rule i, group 2i its triggers and group
+ * 2i + 1 its alsoOneOf (empty when it has none).
+ */
+export const PHRASE_TRIGGERS: readonly (readonly string[])[] = PHRASE_RULES.flatMap((r) => [
+  r.triggers,
+  r.alsoOneOf ?? [],
+]);
+
+const PHRASE_LITERALS = new LiteralSet(PHRASE_TRIGGERS);
+
+/**
+ * Which rules can match, from a prescan of the original text: valid only for plain text
+ * (LiteralHits.plain), where the normalized text is the original in lower case with
+ * whitespace runs as one space, so a trigger occurs in one exactly when in the other.
+ */
+export interface PhrasePrescan {
+  readonly hits: LiteralHits;
+  /** Where PHRASE_TRIGGERS' groups start among the prescan's groups. */
+  readonly firstGroup: number;
+  /** The part of the prescanned text `text` is, when it is a slice of it. */
+  readonly from?: number;
+  readonly to?: number;
+}
+
+/**
+ * Every phrase finding in `text` (original offsets), rule by rule, at most `perRule` each.
+ * A rule runs only where one of its triggers occurs: `prescan` says which (plain text), or
+ * the normalized text is scanned for them here.
+ */
+export function detectPhrases(
+  text: string,
+  perRule = Number.POSITIVE_INFINITY,
+  prescan?: PhrasePrescan,
+  excerptOf: (type: TextFindingType) => boolean = () => true,
+): TextFinding[] {
+  // No rule matches fewer characters than this ("<system>", "http://x").
+  if (text.length < SHORTEST_MATCH) return [];
+  let fired: (rule: number) => boolean;
+  let normalized: NormalizedText | undefined;
+  let lower: NormalizedText | undefined;
+  const plain = prescan?.hits.plain === true;
+  if (prescan !== undefined && plain) {
+    const { hits, firstGroup, from = 0, to = Number.MAX_SAFE_INTEGER } = prescan;
+    fired = (rule) =>
+      hits.has(firstGroup + 2 * rule, from, to) &&
+      (PHRASE_RULES[rule]?.alsoOneOf === undefined ||
+        hits.has(firstGroup + 2 * rule + 1, from, to));
+    if (!PHRASE_RULES.some((_, rule) => fired(rule))) return [];
+  } else {
+    normalized = normalizeForMatching(text);
+    const hits = PHRASE_LITERALS.scan(normalized.text);
+    fired = (rule) => hits.has(2 * rule);
+  }
   const findings: TextFinding[] = [];
-  for (const rule of PHRASE_RULES) {
+  PHRASE_RULES.forEach((rule, index) => {
+    if (!fired(index)) return;
+    const target =
+      plain && rule.spaceFree === true
+        ? (lower ??= { text: text.toLowerCase(), origin: undefined, originEnd: undefined })
+        : (normalized ??= normalizePlain(text));
+    // exec with lastIndex, not matchAll: matchAll copies the RegExp on every call, which
+    // cost more than the matching itself on the many short texts of a catalog.
+    const pattern = rule.pattern;
+    pattern.lastIndex = 0;
     let count = 0;
-    rule.pattern.lastIndex = 0;
-    for (const match of normalized.text.matchAll(rule.pattern)) {
+    for (let match = pattern.exec(target.text); match !== null; match = pattern.exec(target.text)) {
+      if (match[0].length === 0) pattern.lastIndex += 1;
       if (count >= perRule) break;
       count += 1;
       const from = match.index;
-      const [start, end] = originalSpan(normalized, from, from + match[0].length);
+      const [start, end] = originalSpan(target, from, from + match[0].length);
       findings.push({
         type: rule.type,
         detector: rule.detector,
         severity: rule.escalate?.(match[0]) ?? rule.severity,
         offset: start,
         length: end - start,
-        excerpt: excerpt(text, start, end),
+        // Only for findings the caller keeps: an excerpt costs more than the match.
+        excerpt: excerptOf(rule.type) ? excerpt(text, start, end) : '',
         message: rule.message,
       });
     }
-  }
+  });
   return findings;
 }

@@ -17,6 +17,7 @@ import {
   type RequestOptions,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type { ClientRequest, OutgoingHttpHeaders } from 'node:http';
 import { urlToHttpOptions } from 'node:url';
 import { mediaTypeEssence } from '@modelcontextprotocol/sdk/shared/mediaType.js';
@@ -49,6 +50,12 @@ export interface HttpClientTransportOptions {
    * when it is sent.
    */
   credentials: () => Record<string, string> | Promise<Record<string, string>>;
+  /**
+   * Checks the server's certificate on every TLS connection, after the usual host name
+   * check passed (a pinned public key); an Error refuses the connection. Its connections
+   * then get an agent of their own, so no socket checked otherwise is ever reused.
+   */
+  checkCertificate?: (cert: PeerCertificate) => Error | undefined;
 }
 
 /** The upstream answered with an HTTP error (message as the SDK's StreamableHTTPError). */
@@ -184,6 +191,7 @@ export class HttpClientTransport implements Transport {
     clearTimeout(this.reconnectTimer);
     for (const req of this.inflight) req.destroy();
     this.inflight.clear();
+    this.checkedAgent?.destroy();
     this.onclose?.();
     return Promise.resolve();
   }
@@ -233,6 +241,18 @@ export class HttpClientTransport implements Transport {
 
   /** Where the last URL asked for points (the upstream's, nearly always). */
   private target: { url: URL; where: Target } | undefined;
+  /** The agent of a transport whose certificates are checked (checkCertificate). */
+  private checkedAgent: HttpsAgent | undefined;
+
+  private httpsAgentFor(): HttpsAgent {
+    const check = this.options.checkCertificate;
+    if (check === undefined) return httpsAgent;
+    this.checkedAgent ??= new HttpsAgent({
+      keepAlive: true,
+      checkServerIdentity: (host, cert) => checkServerIdentity(host, cert) ?? check(cert),
+    });
+    return this.checkedAgent;
+  }
 
   /** Host, port and path of a URL as node:http wants them, worked out once per URL. */
   private targetOf(url: URL): Target {
@@ -247,7 +267,7 @@ export class HttpClientTransport implements Transport {
           port,
           path,
           auth,
-          agent: https ? httpsAgent : httpAgent,
+          agent: https ? this.httpsAgentFor() : httpAgent,
           request: https ? httpsRequest : httpRequest,
         },
       };

@@ -195,6 +195,7 @@ const LISTEN_SCHEMA: ResultSchema<Fields> = {
 interface DiscoverAnswer {
   supportedVersions: string[];
   capabilities?: ServerCapabilities;
+  serverInfo?: { name: string; version: string };
   instructions?: string;
 }
 
@@ -210,12 +211,16 @@ const DISCOVER_SCHEMA: ResultSchema<DiscoverAnswer> = {
       };
     }
     const capabilities = fields.capabilities;
+    const info = fields.serverInfo as Fields | undefined;
     return {
       success: true,
       data: {
         supportedVersions: versions,
         ...(typeof capabilities === 'object' && capabilities !== null
           ? { capabilities: capabilities }
+          : {}),
+        ...(typeof info?.name === 'string' && typeof info.version === 'string'
+          ? { serverInfo: { name: info.name, version: info.version } }
           : {}),
         ...(typeof fields.instructions === 'string' ? { instructions: fields.instructions } : {}),
       },
@@ -265,6 +270,7 @@ export class UpstreamRpc {
   private readonly serving = new Map<string, CancellationSource>();
   private capabilities: ServerCapabilities | undefined;
   private serverInstructions: string | undefined;
+  private serverImplementation: { name: string; version: string } | undefined;
   private closed = false;
   /**
    * The 2026-07-28 envelope every request carries in its `_meta`, once the server answered
@@ -282,6 +288,11 @@ export class UpstreamRpc {
   /** The server's capabilities, once initialized. */
   get serverCapabilities(): ServerCapabilities | undefined {
     return this.capabilities;
+  }
+
+  /** The server's name and version from its initialize or server/discover result (serverInfo). */
+  get serverInfo(): { name: string; version: string } | undefined {
+    return this.serverImplementation;
   }
 
   /** The server's instructions from its initialize result, if it gave any. */
@@ -326,6 +337,10 @@ export class UpstreamRpc {
       this.capabilities = result.capabilities;
       this.serverInstructions = result.instructions;
       this.negotiated = result.protocolVersion;
+      this.serverImplementation = {
+        name: result.serverInfo.name,
+        version: result.serverInfo.version,
+      };
       this.transport.setProtocolVersion?.(result.protocolVersion);
       await this.transport.send(
         { jsonrpc: '2.0', method: 'notifications/initialized' },
@@ -363,6 +378,8 @@ export class UpstreamRpc {
     }
     this.capabilities = result.capabilities ?? {};
     this.serverInstructions = result.instructions;
+    // The registry's serverInfo pin is checked on this as on an initialize result.
+    this.serverImplementation = result.serverInfo;
     this.negotiated = version;
     this.transport.setProtocolVersion?.(version);
     this.listen(options);

@@ -54,6 +54,11 @@ export const REQUEST_TIMEOUT = -32001;
 export const GATEWAY_REFUSED = -32001;
 /** The policy denied the request; `data` carries decision_id and, for session/open, reasons. */
 export const POLICY_DENIED = -32010;
+/**
+ * -32042, MCP's URLElicitationRequired: a tools/call that needs a person's approval first,
+ * for a client that declared URL elicitation; `data.elicitations` holds the approval page.
+ */
+export const URL_ELICITATION_REQUIRED = -32042;
 
 // --- MCP 2026-07-28's own codes (docs/mcp-compatibility.md#the-two-eras) ---
 

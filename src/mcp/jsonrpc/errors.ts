@@ -3,7 +3,7 @@
 import { McpgateError } from '../../util/errors.js';
 
 // The codes the request path uses most, re-exported so callers need one import.
-export { INTERNAL_ERROR, INVALID_PARAMS, POLICY_DENIED } from './codes.js';
+export { GATEWAY_REFUSED, INTERNAL_ERROR, INVALID_PARAMS, POLICY_DENIED } from './codes.js';
 
 /**
  * `rpcCode` is the JSON-RPC code the client receives (see codes.ts); `code` is the stable

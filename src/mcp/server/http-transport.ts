@@ -170,8 +170,11 @@ class Exchange {
     };
     // A loop, not a spread: this runs for every answer.
     for (const name in this.headers) head[name] = this.headers[name]!;
+    const asked = httpAnswerOf(message);
+    if (asked !== undefined) head['www-authenticate'] = asked.challenge;
     const status =
-      this.stateless && 'error' in message ? statelessErrorStatus(message.error.code) : 200;
+      asked?.status ??
+      (this.stateless && 'error' in message ? statelessErrorStatus(message.error.code) : 200);
     this.res.writeHead(status, head);
     this.res.end(json);
   }
@@ -183,6 +186,30 @@ class Exchange {
     if (!this.res.headersSent) this.res.writeHead(200, { ...SSE_HEADERS, ...this.headers });
     this.res.end();
   }
+}
+
+/**
+ * A JSON-RPC error whose `data` has this key asks for its own HTTP answer: `{status,
+ * www_authenticate}` (a step-up: 401 or 403 with a WWW-Authenticate challenge). Honoured
+ * when the error is the POST's whole answer; on an event stream, whose status is already
+ * sent, the error goes as an event like any other.
+ */
+export const HTTP_ANSWER_KEY = 'mcpgate/http';
+
+/** The status and challenge an error response asks for (see HTTP_ANSWER_KEY), if any. */
+function httpAnswerOf(message: JSONRPCMessage): { status: number; challenge: string } | undefined {
+  if (!('error' in message)) return undefined;
+  const data = (message.error as { data?: unknown }).data;
+  if (typeof data !== 'object' || data === null) return undefined;
+  const answer = (data as Record<string, unknown>)[HTTP_ANSWER_KEY] as
+    { status?: unknown; www_authenticate?: unknown } | undefined;
+  if (
+    (answer?.status !== 401 && answer?.status !== 403) ||
+    typeof answer.www_authenticate !== 'string'
+  ) {
+    return undefined;
+  }
+  return { status: answer.status, challenge: answer.www_authenticate };
 }
 
 /** The refusal of a request beyond sessions.max_requests_in_flight (HTTP 429). */

@@ -31,6 +31,7 @@ export function auditDecision(decisionLog: DecisionLog): Stage {
           reqId: ctx.requestId,
           sessionId: ctx.session.record.id,
           requestedBy: ctx.caller.remoteAddress,
+          trace: ctx.trace?.ids(),
         },
         evaluation.engine,
       );
@@ -60,6 +61,7 @@ export function auditVisible(decisionLog: DecisionLog): Stage {
           reqId: ctx.requestId,
           sessionId: ctx.session.record.id,
           requestedBy: ctx.caller.remoteAddress,
+          trace: ctx.trace?.ids(),
         },
         visible.engine,
       );
@@ -89,7 +91,7 @@ export function recorded(
 }
 
 function unrecorded(reason: string): StageOutcome {
-  return denyWith(`${reason}; the request was refused (fail closed)`, {
+  return denyWith('decision_log_unavailable', `${reason}; the request was refused (fail closed)`, {
     unavailable: new Error(reason),
     unrecorded: true,
   });

@@ -28,6 +28,7 @@ export function bindTask(registry: UpstreamRegistry, tasks: TaskBindings): Stage
         upstreamId: created.task.taskId,
         target,
         obligations: ctx.obligations,
+        call: { input: ctx.input!, decisionId: ctx.decisionId },
         expiresAt: typeof ttl === 'number' ? now + ttl : undefined,
       });
       ctx.result = { ...created, ...withTaskId(created, bound.id) };

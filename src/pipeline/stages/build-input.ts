@@ -5,6 +5,10 @@
 // visible decision, stages/show-instructions.ts). What an upstream asks of a client gets the
 // upstream as the requester and the facts of its request; which upstreams' log messages a
 // session receives (notifications/message) is a visible decision over one item per upstream.
+// Each tool, prompt and resource carries
+// its trust facts (pin state under the pins of the policy in force, scan findings), worked
+// out once per item and policy (policy/trust-facts.ts).
+import type { PolicyHolder } from '../../policy/holder.js';
 import type {
   CatalogItemFact,
   InputTarget,
@@ -14,7 +18,9 @@ import type {
 } from '../../policy/input.js';
 import { findingFact } from '../../inspect/finding.js';
 import { buildInput } from '../../policy/input.js';
+import { TrustFactCache } from '../../policy/trust-facts.js';
 import type { Catalog } from '../../upstreams/catalog.js';
+import { NO_PINS, type Pins } from '../../upstreams/trust/pins.js';
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
 import type { Stage } from '../chain.js';
 import type { ChainMethod, RequestContext, TaskMethod, UpstreamAsk } from '../context.js';
@@ -25,8 +31,13 @@ export interface GatewayFacts {
   version: string;
 }
 
-export function buildRequestInput(gateway: GatewayFacts, registry: UpstreamRegistry): Stage {
-  const catalogFacts = new CatalogFacts(registry);
+export function buildRequestInput(
+  gateway: GatewayFacts,
+  registry: UpstreamRegistry,
+  policy: PolicyHolder,
+): Stage {
+  const trustFacts = new TrustFactCache();
+  const catalogFacts = new CatalogFacts(registry, trustFacts);
   return {
     name: 'build input',
     when: 'allowed',
@@ -39,12 +50,10 @@ export function buildRequestInput(gateway: GatewayFacts, registry: UpstreamRegis
         protocolVersion: ctx.protocolVersion,
         gateway,
       };
-      ctx.input = buildInput(
-        action,
-        facts,
-        targetFacts(ctx, action, catalogFacts, registry),
-        ctx.now,
-      );
+      // The pins of the policy that will decide (none loaded: nothing is pinned).
+      const pins = policy.current()?.pins ?? NO_PINS;
+      const target = targetFacts(ctx, action, pins, trustFacts, catalogFacts, registry);
+      ctx.input = buildInput(action, facts, target, ctx.now);
       if (ctx.argumentFindings.length > 0) {
         ctx.input.findings = ctx.argumentFindings.map(findingFact);
       }
@@ -60,6 +69,8 @@ function isTaskMethod(method: ChainMethod): method is TaskMethod {
 function targetFacts(
   ctx: RequestContext,
   action: PolicyAction,
+  pins: Pins,
+  trustFacts: TrustFactCache,
   catalogFacts: CatalogFacts,
   registry: UpstreamRegistry,
 ): InputTarget | undefined {
@@ -67,6 +78,7 @@ function targetFacts(
   if (target !== undefined) {
     switch (target.kind) {
       case 'tool': {
+        const { pin, findings } = trustFacts.facts(pins, target.id, target.entry.trust);
         const facts: InputTarget = {
           tool: {
             server: target.server,
@@ -74,6 +86,8 @@ function targetFacts(
             id: target.id,
             annotations: target.entry.exposed.annotations ?? {},
             definition_hash: target.entry.definitionHash,
+            pin,
+            findings,
           },
           arguments: ctx.args,
         };
@@ -89,13 +103,30 @@ function targetFacts(
             context_arguments: ctx.params.context?.arguments ?? {},
           },
         };
-      case 'prompt':
+      case 'prompt': {
+        const { pin, findings } = trustFacts.facts(pins, target.id, target.entry.trust);
         return {
-          prompt: { server: target.server, name: target.name, id: target.id },
+          prompt: { server: target.server, name: target.name, id: target.id, pin, findings },
           arguments: ctx.args,
         };
-      case 'resource':
-        return { resource: { server: target.server, uri: target.uri, id: target.id } };
+      }
+      case 'resource': {
+        const resource: NonNullable<InputTarget['resource']> = {
+          server: target.server,
+          uri: target.uri,
+          id: target.id,
+        };
+        // A listed resource carries its trust facts; a URI made from a template has none.
+        const listed = registry.catalog.resources.get(
+          registry.catalog.exposeUri(target.server, target.uri),
+        );
+        if (listed !== undefined) {
+          const { pin, findings } = trustFacts.facts(pins, listed.id, listed.trust);
+          resource.pin = pin;
+          resource.findings = findings;
+        }
+        return { resource };
+      }
     }
   }
   if (ctx.ask !== undefined) return askFacts(ctx.action as UpstreamAskAction, ctx.ask);
@@ -106,7 +137,7 @@ function targetFacts(
     if (catalog.instructions.length === 0) return undefined;
   } else if (!isListAction(action)) return undefined;
   ctx.catalog = catalog;
-  return { catalog: catalogFacts.get(catalog, action) };
+  return { catalog: catalogFacts.get(catalog, pins, action) };
 }
 
 /** The actions whose input carries catalog facts: the lists, and session/open. */
@@ -179,12 +210,22 @@ function askFacts(action: UpstreamAskAction, ask: UpstreamAsk): InputTarget {
   return facts;
 }
 
-/** Catalog facts for list decisions, computed once per catalog version and list kind. */
+/**
+ * Catalog facts for list decisions, computed once per catalog version, pins (policy) and
+ * list kind.
+ */
 class CatalogFacts {
-  private readonly byCatalog = new WeakMap<Catalog, Map<CatalogAction, CatalogItemFact[]>>();
+  private readonly byPins = new WeakMap<
+    Pins,
+    WeakMap<Catalog, Map<CatalogAction, CatalogItemFact[]>>
+  >();
+
   private logs: CatalogItemFact[] | undefined;
 
-  constructor(private readonly registry: UpstreamRegistry) {}
+  constructor(
+    private readonly registry: UpstreamRegistry,
+    private readonly trust: TrustFactCache,
+  ) {}
 
   /** One `log` item per configured upstream (the configuration does not change). */
   logSources(): CatalogItemFact[] {
@@ -194,55 +235,76 @@ class CatalogFacts {
     return this.logs;
   }
 
-  get(catalog: Catalog, action: CatalogAction): CatalogItemFact[] {
-    let byKind = this.byCatalog.get(catalog);
+  get(catalog: Catalog, pins: Pins, action: CatalogAction): CatalogItemFact[] {
+    let byCatalog = this.byPins.get(pins);
+    if (!byCatalog) {
+      byCatalog = new WeakMap();
+      this.byPins.set(pins, byCatalog);
+    }
+    let byKind = byCatalog.get(catalog);
     if (!byKind) {
       byKind = new Map();
-      this.byCatalog.set(catalog, byKind);
+      byCatalog.set(catalog, byKind);
     }
     let facts = byKind.get(action);
     if (!facts) {
-      facts = catalogItemFacts(catalog, action);
+      facts = this.itemFacts(catalog, pins, action);
       byKind.set(action, facts);
     }
     return facts;
   }
-}
 
-function catalogItemFacts(catalog: Catalog, action: CatalogAction): CatalogItemFact[] {
-  switch (action) {
-    case 'session/open':
-      return catalog.instructions.map((i) => ({ kind: 'instruction', id: i.id, server: i.server }));
-    case 'tools/list':
-      return [...catalog.tools.values()].map((t) => ({
-        kind: 'tool',
-        id: t.id,
-        server: t.server,
-        name: t.name,
-        annotations: t.exposed.annotations ?? {},
-      }));
-    case 'prompts/list':
-      return [...catalog.prompts.values()].map((p) => ({
-        kind: 'prompt',
-        id: p.id,
-        server: p.server,
-        name: p.name,
-      }));
-    case 'resources/list':
-      return [...catalog.resources.values()].map((r) => ({
-        kind: 'resource',
-        id: r.id,
-        server: r.server,
-        uri: r.uri,
-        name: r.exposed.name,
-      }));
-    case 'resources/templates/list':
-      return catalog.templates.map((t) => ({
-        kind: 'resource_template',
-        id: t.id,
-        server: t.server,
-        uri: t.uriTemplate,
-        name: t.exposed.name,
-      }));
+  private itemFacts(catalog: Catalog, pins: Pins, action: CatalogAction): CatalogItemFact[] {
+    const trusted = (fact: CatalogItemFact, entry: Parameters<TrustFactCache['facts']>[2]) => {
+      const { pin, findings } = this.trust.facts(pins, fact.id, entry);
+      fact.pin = pin;
+      fact.findings = findings;
+      return fact;
+    };
+    switch (action) {
+      case 'session/open':
+        return catalog.instructions.map((i) => ({
+          kind: 'instruction',
+          id: i.id,
+          server: i.server,
+        }));
+      case 'tools/list':
+        return [...catalog.tools.values()].map((t) =>
+          trusted(
+            {
+              kind: 'tool',
+              id: t.id,
+              server: t.server,
+              name: t.name,
+              annotations: t.exposed.annotations ?? {},
+            },
+            t.trust,
+          ),
+        );
+      case 'prompts/list':
+        return [...catalog.prompts.values()].map((p) =>
+          trusted({ kind: 'prompt', id: p.id, server: p.server, name: p.name }, p.trust),
+        );
+      case 'resources/list':
+        return [...catalog.resources.values()].map((r) =>
+          trusted(
+            { kind: 'resource', id: r.id, server: r.server, uri: r.uri, name: r.exposed.name },
+            r.trust,
+          ),
+        );
+      case 'resources/templates/list':
+        return catalog.templates.map((t) =>
+          trusted(
+            {
+              kind: 'resource_template',
+              id: t.id,
+              server: t.server,
+              uri: t.uriTemplate,
+              name: t.exposed.name,
+            },
+            t.trust,
+          ),
+        );
+    }
   }
 }

@@ -16,6 +16,7 @@ export function obligationsCarriedOut(): Stage {
       if (ctx.obligations.labels.length > 0) refused.push('label_session');
       if (refused.length === 0) return undefined;
       return denyWith(
+        'obligation_unsupported',
         `the policy requires obligation(s) ${refused.join(', ')} on ${ctx.action}, which applies only to a session's own calls; denied`,
       );
     },

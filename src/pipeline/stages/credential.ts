@@ -51,8 +51,10 @@ export function issueCredential(registry: UpstreamRegistry, broker: CredentialBr
   const refused = (err: unknown): StageOutcome => {
     if (!(err instanceof CredentialError)) throw err;
     return err.claimsChallenge === undefined
-      ? denyWith(`${err.message}; denied`)
-      : denyWith(`${err.message}; denied`, { claimsChallenge: err.claimsChallenge });
+      ? denyWith('credential', `${err.message}; denied`)
+      : denyWith('credential', `${err.message}; denied`, {
+          claimsChallenge: err.claimsChallenge,
+        });
   };
 
   return {

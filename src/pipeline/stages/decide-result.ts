@@ -37,7 +37,7 @@ export function decideResult(
         mode === 'with_findings' &&
         ctx.resultRefusal === undefined &&
         findings.length === 0 &&
-        ctx.argumentFindings.length === 0
+        ctx.input.findings.length === 0
       ) {
         return undefined;
       }
@@ -73,7 +73,7 @@ export function decideResult(
       }
       ctx.resultEvaluation = evaluation;
       if (!evaluation.decision.allow) {
-        ctx.deny({ reason: evaluation.decision.reasons.join('; ') });
+        ctx.deny({ reason: evaluation.decision.reasons.join('; '), code: 'result_denied' });
       }
       return undefined;
     },

@@ -6,10 +6,12 @@ import type { PolicyHolder } from '../../policy/holder.js';
 import type { Logger } from '../../util/logger.js';
 import type { Stage } from '../chain.js';
 import type { RequestContext } from '../context.js';
+import { SPAN } from '../../telemetry/span-names.js';
 
 export function decideRequest(policy: PolicyHolder, logger: Logger): Stage {
   return {
     name: 'decide (mcp/authz/decision)',
+    span: SPAN.policyEvaluate,
     when: 'allowed',
     run(ctx: RequestContext) {
       if (!ctx.input) throw new Error('decide ran before the input was built');

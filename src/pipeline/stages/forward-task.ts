@@ -3,13 +3,14 @@
 // credential of the credential stage; the answer names the task by the gateway's id again.
 // tasks/result answers with the tool call's result, which the upstream client checks as a
 // tools/call result and the next stages treat as the direct call's (addresses, output
-// schema).
+// schema). The W3C trace context goes with it as with forward.ts.
 import { INTERNAL_ERROR, RpcError } from '../../mcp/jsonrpc/errors.js';
 import { UpstreamUnavailableError, type CallOptions } from '../../upstreams/connection.js';
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
 import type { Stage } from '../chain.js';
 import type { RequestContext } from '../context.js';
 import { withTaskId } from './bind-task.js';
+import { upstreamTraceContext } from './observe-upstream.js';
 
 export function forwardTask(registry: UpstreamRegistry): Stage {
   return {
@@ -26,6 +27,8 @@ export function forwardTask(registry: UpstreamRegistry): Stage {
       const options: CallOptions = { cancellation: ctx.exchange?.cancellation, headers };
       const expiresAt = ctx.credential?.expiresAt;
       if (expiresAt !== undefined) options.headersExpireAt = expiresAt;
+      const traceContext = upstreamTraceContext(ctx);
+      if (traceContext !== undefined) options.traceHeaders = traceContext;
       try {
         const connection = await registry.connectionFor(
           task.target.server,
@@ -36,7 +39,9 @@ export function forwardTask(registry: UpstreamRegistry): Stage {
         const params: { taskId: string; _meta?: Record<string, unknown> } = {
           taskId: task.upstreamId,
         };
-        if (ctx.upstreamMeta !== undefined) params._meta = ctx.upstreamMeta;
+        if (ctx.upstreamMeta !== undefined || traceContext !== undefined) {
+          params._meta = { ...ctx.upstreamMeta, ...traceContext };
+        }
         const result = await connection.taskRequest(method, params, options);
         // tasks/get and tasks/cancel answer with the task itself; tasks/result may name it.
         const renamed =

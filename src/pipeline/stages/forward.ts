@@ -2,7 +2,9 @@
 // call's own credential, the request _meta the upstream may see (stages/request-meta.ts),
 // the client's cancellation, and progress relayed back under the client's own progress token.
 // The call carries this context as its origin, so what the upstream asks or logs while
-// serving it reaches this session (upstream-messages.ts).
+// serving it reaches this session (upstream-messages.ts), and its W3C trace context (in
+// _meta, and as headers to an HTTP upstream). Its metric and CLIENT span are put around
+// this stage (observe-upstream.ts).
 // The answer is the upstream's own; stages/namespace-result.ts shows its addresses. An upstream that is down answers a tools/call with a tool
 // error (the agent can read it) and any other call with a JSON-RPC error.
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
@@ -15,6 +17,7 @@ import {
 import type { UpstreamRegistry } from '../../upstreams/registry.js';
 import type { Stage, StageOutcome } from '../chain.js';
 import type { RequestContext } from '../context.js';
+import { upstreamTraceContext } from './observe-upstream.js';
 
 const NO_HEADERS: Record<string, string> = Object.freeze({});
 
@@ -33,6 +36,10 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
           ? ctx.params._meta?.progressToken
           : undefined;
       const relay = new ProgressRelay(ctx, progressToken, headers, expiresAt);
+      const traceContext = upstreamTraceContext(ctx);
+      if (traceContext !== undefined) relay.options.traceHeaders = traceContext;
+      const meta =
+        traceContext === undefined ? ctx.upstreamMeta : { ...ctx.upstreamMeta, ...traceContext };
       let connection: UpstreamConnection;
       try {
         // The connection (when this is the session's first call) opens with this call's credential.
@@ -49,16 +56,13 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
             if (task !== undefined) {
               // Run as a task: the upstream answers with the task it created (stages/bind-task.ts).
               ctx.result = await connection.createToolTask(
-                withMeta({ name: target.name, arguments: ctx.args, task }, ctx.upstreamMeta),
+                withMeta({ name: target.name, arguments: ctx.args, task }, meta),
                 relay.options,
               );
               return undefined;
             }
             const result = await connection.callTool(
-              withRetry(
-                withMeta({ name: target.name, arguments: ctx.args }, ctx.upstreamMeta),
-                ctx,
-              ),
+              withRetry(withMeta({ name: target.name, arguments: ctx.args }, meta), ctx),
               relay.options,
             );
             await relay.flushed(ctx);
@@ -70,7 +74,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
               withRetry(
                 withMeta(
                   { name: target.name, arguments: ctx.args as Record<string, string> },
-                  ctx.upstreamMeta,
+                  meta,
                 ),
                 ctx,
               ),
@@ -82,7 +86,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
           }
           case 'resource': {
             const result = await connection.readResource(
-              withRetry(withMeta({ uri: target.uri }, ctx.upstreamMeta), ctx),
+              withRetry(withMeta({ uri: target.uri }, meta), ctx),
               relay.options,
             );
             // Its contents carry the upstream's URIs: the next stage namespaces them.
@@ -103,7 +107,7 @@ export function forwardToUpstream(registry: UpstreamRegistry): Stage {
                   argument: argument ?? { name: '', value: '' },
                   ...(context === undefined ? {} : { context }),
                 },
-                ctx.upstreamMeta,
+                meta,
               ),
               relay.options,
             );

@@ -24,7 +24,7 @@ export function holdingLimit(holding: Holding): Stage {
     run(ctx: RequestContext) {
       const held = holding.held(ctx);
       if (held === undefined || held < holding.limit) return undefined;
-      return denyWith(holding.reason(holding.limit));
+      return denyWith('holding_limit', holding.reason(holding.limit));
     },
   };
 }

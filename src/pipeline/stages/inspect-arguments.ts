@@ -9,10 +9,12 @@ import { RpcError } from '../../mcp/jsonrpc/errors.js';
 import { InspectionRefused, type Walker } from '../../inspect/walk.js';
 import type { Stage, StageOutcome } from '../chain.js';
 import type { RequestContext } from '../context.js';
+import { SPAN } from '../../telemetry/span-names.js';
 
 export function inspectArguments(walker: Walker): Stage {
   return {
     name: 'inspect the arguments (guardrails)',
+    span: SPAN.guardrailArguments,
     when: 'allowed',
     async run(ctx: RequestContext): Promise<StageOutcome> {
       if (Object.keys(ctx.args).length === 0) return undefined;

@@ -19,6 +19,7 @@ import type { ResultFacts } from '../../policy/input.js';
 import type { Logger } from '../../util/logger.js';
 import type { Stage, StageOutcome } from '../chain.js';
 import type { RequestContext } from '../context.js';
+import { SPAN } from '../../telemetry/span-names.js';
 
 const RESULT_SCHEMAS = {
   tool: CallToolResultSchema,
@@ -33,6 +34,7 @@ export function inspectResult(
 ): Stage {
   return {
     name: 'inspect the result (guardrails)',
+    span: SPAN.guardrailResult,
     when: 'allowed',
     async run(ctx: RequestContext): Promise<StageOutcome> {
       const { target } = ctx;

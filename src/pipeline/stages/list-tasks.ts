@@ -28,6 +28,8 @@ export function listTasks(tasks: TaskBindings, run: RunChain): Stage {
             { taskId: task.id },
             ctx.exchange,
             ctx.now,
+            // Its spans are children of this request's (when it is traced).
+            ctx.trace?.upstreamCarrier(ctx.incomingTrace?.baggage) ?? ctx.incomingTrace,
           );
           return run(get).catch(() => undefined);
         }),

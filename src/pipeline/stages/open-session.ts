@@ -7,6 +7,7 @@ import type { SessionsConfig } from '../../config/sessions.js';
 import { StoreUnavailableError, type SessionStore } from '../../sessions/store.js';
 import { denyWith, type Stage } from '../chain.js';
 import type { RequestContext } from '../context.js';
+import { SPAN } from '../../telemetry/span-names.js';
 
 export type SessionOpenLimits = Pick<SessionsConfig, 'idleTimeoutMs' | 'maxSessionsPerPrincipal'>;
 
@@ -15,6 +16,7 @@ export function openSession(store: SessionStore, limits: SessionOpenLimits): Sta
   const idleS = Math.round(idleTimeoutMs / 1000);
   return {
     name: 'create the session',
+    span: SPAN.sessionCreate,
     when: 'allowed',
     async run(ctx: RequestContext) {
       const { record } = ctx.session;
@@ -24,14 +26,19 @@ export function openSession(store: SessionStore, limits: SessionOpenLimits): Sta
         const created = await store.create(record, idleTimeoutMs, maxSessionsPerPrincipal);
         if (created.kind === 'created') return undefined;
         return denyWith(
+          'session_limit',
           `session limit per user reached: you have ${created.open} sessions open and may have ${created.limit} (sessions.max_sessions_per_principal); close one (HTTP DELETE with its Mcp-Session-Id) or wait until an unused one ends (after ${idleS} s idle)`,
           { principalFull: true },
         );
       } catch (err) {
         if (!(err instanceof StoreUnavailableError)) throw err;
-        return denyWith(`${err.message}; the session was not opened (fail closed)`, {
-          unavailable: err,
-        });
+        return denyWith(
+          'store_unavailable',
+          `${err.message}; the session was not opened (fail closed)`,
+          {
+            unavailable: err,
+          },
+        );
       }
     },
   };

@@ -1,8 +1,8 @@
 // Stage: the session's DLP context, kept in the session store for every later decision of
 // the session (input.session.labels, input.session.finding_counts): the labels the
 // decisions gave (label_session, on the call or on its result), and how many findings of
-// each type the arguments and the result had. One store round trip, only when there is
-// something to record. If the store cannot take it, the request is denied (fail closed): a
+// each type the arguments and the result had, and the sketches of a labelled result's text
+// (stages/sketch-result.ts). One store round trip, only when there is something to record. If the store cannot take it, the request is denied (fail closed): a
 // session must not lose what it was seen to carry.
 import { StoreUnavailableError, type SessionStore } from '../../sessions/store.js';
 import { denyWith, type Stage, type StageOutcome } from '../chain.js';
@@ -21,13 +21,17 @@ export function recordFindings(store: SessionStore): Stage {
       for (const f of ctx.argumentFindings) counts[f.type] = (counts[f.type] ?? 0) + 1;
       for (const f of ctx.resultInspection?.findings ?? [])
         counts[f.type] = (counts[f.type] ?? 0) + 1;
-      if (labels.size === 0 && Object.keys(counts).length === 0) return undefined;
+      const sketches = ctx.resultSketches;
+      if (labels.size === 0 && Object.keys(counts).length === 0 && sketches === undefined) {
+        return undefined;
+      }
       try {
-        await store.recordFindings(ctx.session.record.id, [...labels], counts);
+        await store.recordFindings(ctx.session.record.id, [...labels], counts, sketches);
       } catch (err) {
         if (!(err instanceof StoreUnavailableError)) throw err;
         if (ctx.denied) return undefined;
         return denyWith(
+          'store_unavailable',
           `${err.message}; the session's findings could not be recorded, so the result is not passed on; denied (fail closed)`,
         );
       }

@@ -5,16 +5,17 @@
 // turns the allow into a deny (fail closed). Runs for denials too: they are history.
 import type { SessionsConfig } from '../../config/sessions.js';
 import { rateRules } from '../../sessions/rate-rules.js';
-import { ARGS_DIGEST_HEX, type HistoryEntry } from '../../sessions/session.js';
+import type { HistoryEntry } from '../../sessions/session.js';
 import {
   StoreUnavailableError,
   type RateLimitRule,
   type RecordOptions,
   type SessionStore,
 } from '../../sessions/store.js';
-import { canonicalJson, sha256Hex } from '../../util/canonical-json.js';
 import { denyWith, type Stage } from '../chain.js';
 import type { RequestContext } from '../context.js';
+import { SPAN } from '../../telemetry/span-names.js';
+import { argsDigestOf } from './behaviour.js';
 
 export type RecordLimits = Pick<
   SessionsConfig,
@@ -26,15 +27,17 @@ const SESSION_GONE =
 
 export function recordCall(store: SessionStore, limits: RecordLimits): Stage {
   /** How the store records a call (a literal: an object spread per call cost measurable CPU). */
-  const options = (rules: RateLimitRule[]): RecordOptions => ({
+  const options = (ctx: RequestContext, rules: RateLimitRule[]): RecordOptions => ({
     historyLimit: limits.historyLimit,
     summaryLimit: limits.summaryLimit,
     idleMs: limits.idleTimeoutMs,
     rateRules: rules,
+    behaviour: ctx.behaviourUpdate,
   });
 
   return {
     name: 'rate limit and record',
+    span: SPAN.sessionRecord,
     when: 'always',
     async run(ctx: RequestContext) {
       const { target, decision } = ctx;
@@ -42,7 +45,7 @@ export function recordCall(store: SessionStore, limits: RecordLimits): Stage {
       const entry: HistoryEntry = {
         action: ctx.action,
         target: target.id,
-        args_digest: sha256Hex(canonicalJson(ctx.args)).slice(0, ARGS_DIGEST_HEX),
+        args_digest: argsDigestOf(ctx),
         allowed: decision.allow,
         at_ns: ctx.input.request.time_ns,
       };
@@ -56,21 +59,22 @@ export function recordCall(store: SessionStore, limits: RecordLimits): Stage {
               ctx.obligations.rateLimit,
             )
           : [];
-        const outcome = await store.recordCall(sessionId, entry, options(rules));
+        const outcome = await store.recordCall(sessionId, entry, options(ctx, rules));
         if (outcome.kind === 'rate_limited') {
           const retryS = Math.max(1, Math.ceil(outcome.retryAfterMs / 1000));
           // The call was not counted; it is history as a denied one (a new entry: the store
           // may keep the one it was given).
-          await store.recordCall(sessionId, { ...entry, allowed: false }, options([]));
+          await store.recordCall(sessionId, { ...entry, allowed: false }, options(ctx, []));
           return denyWith(
+            'rate_limited',
             `rate limit "${outcome.rule}" reached (${outcome.limit} calls per ${outcome.windowMs / 1000} s); retry after ${retryS} s`,
           );
         }
-        if (outcome.kind === 'gone') return denyWith(SESSION_GONE);
+        if (outcome.kind === 'gone') return denyWith('session_gone', SESSION_GONE);
         return undefined;
       } catch (err) {
         if (!(err instanceof StoreUnavailableError)) throw err;
-        return denyWith(`${err.message}; denied (fail closed)`);
+        return denyWith('store_unavailable', `${err.message}; denied (fail closed)`);
       }
     },
   };

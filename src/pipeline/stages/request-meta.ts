@@ -3,7 +3,9 @@
 // upstream for progress under a token of its own and relays it under the client's, see
 // forward.ts) and every `mcpgate/…` key (the gateway's own namespace, e.g. the session
 // purpose at initialize). W3C trace context (`traceparent`, `tracestate`, `baggage`) always
-// passes, so a trace continues through the gateway into the upstream.
+// passes, so a trace continues through the gateway into the upstream (forward.ts puts the
+// trace context in last: the client's from _meta or its HTTP headers, or, when the request
+// is traced, the gateway's CLIENT span's).
 // docs/mcp-compatibility.md#_meta documents the rule.
 import type { Stage } from '../chain.js';
 import type { RequestContext } from '../context.js';

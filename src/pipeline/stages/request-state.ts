@@ -67,7 +67,7 @@ export function checkRequestState(states: RequestStates, store: SessionStore): S
       first = await store.claimOnce(opened.nonce, opened.expiresAt + STATE_LIFETIME_MS);
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
-      return denyWith(`${err.message}; the retry was denied (fail closed)`);
+      return denyWith('store_unavailable', `${err.message}; the retry was denied (fail closed)`);
     }
     if (!first) {
       throw new RpcError(
@@ -121,17 +121,22 @@ export function passInputRequired(states: RequestStates, decide: DecideInputRequ
     const server = ctx.target?.server ?? '';
     if (eraOf(ctx.protocolVersion) !== 'stateless') {
       return denyWith(
+        'input_unsupported',
         `upstream ${server} needs input from the user first (an InputRequiredResult of MCP 2026-07-28), which the gateway cannot put to a client of ${ctx.protocolVersion ?? 'the handshake era'}; use a 2026-07-28 client for this call`,
       );
     }
     const requests = result.inputRequests;
     if (requests !== undefined && (typeof requests !== 'object' || requests === null)) {
-      return denyWith(`upstream ${server} sent inputRequests that are not an object; denied`);
+      return denyWith(
+        'input_unsupported',
+        `upstream ${server} sent inputRequests that are not an object; denied`,
+      );
     }
     for (const [key, request] of Object.entries((requests ?? {}) as Record<string, unknown>)) {
       const { method, params } = (request ?? {}) as { method?: unknown; params?: unknown };
       if (typeof method !== 'string' || !ASKS.has(method)) {
         return denyWith(
+          'input_unsupported',
           `upstream ${server} asked for input ${JSON.stringify(key)} of a kind the gateway does not pass on (${String(method)}); denied`,
         );
       }
@@ -142,6 +147,7 @@ export function passInputRequired(states: RequestStates, decide: DecideInputRequ
       );
       if (!decision.allow) {
         return denyWith(
+          'policy',
           `upstream ${server} asked the user (${method}) and the policy refused it: ${decision.reasons.join('; ')}`,
         );
       }

@@ -113,8 +113,10 @@ return { fields, history, summary, rates }
 /**
  * record: KEYS s, h, t, then one rate-window counter per rule counted here (none for a
  * denied call); ARGV now, idleMs, historyLimit, entry (JSON), allowed ('1' or '0'), summary
- * field (action .. '\n' .. target), at_ns, summaryLimit, then per rule its limit and the
- * counter's TTL in ms.
+ * field (action .. '\n' .. target), at_ns, summaryLimit, the behaviour update (minute, or ''
+ * for none; novel n-grams; novel tools), then per rule its limit and the counter's TTL in
+ * ms. The behaviour update counts the call in field `bm<minute mod 10>` ("minute count",
+ * restarted when it holds an older minute) and adds to `bn` and `bt`.
  * Returns {'gone'}, {'rate_limited', i} (i: 1-based rule whose window is full; nothing was
  * counted or appended) or {'recorded'} (every counter incremented once, the entry appended
  * and trimmed, its target's summary "allowed denied last_ns" updated -- or, for a new
@@ -131,7 +133,7 @@ if ttl <= 0 then
   return { 'gone' }
 end
 local rules = #KEYS - 3
-local full = full_window(4, rules, 9)
+local full = full_window(4, rules, 12)
 if full > 0 then
   keep(KEYS[1], KEYS[2], KEYS[3], now, ttl)
   return { 'rate_limited', full }
@@ -146,7 +148,20 @@ if current then
   if not a then return redis.error_reply('malformed summary field ' .. ARGV[6]) end
   allowed, denied = tonumber(a), tonumber(d)
 end
-count_call(4, rules, 9)
+count_call(4, rules, 12)
+if ARGV[9] ~= '' then
+  local minute = tonumber(ARGV[9])
+  local field = 'bm' .. (minute % 10)
+  local held = redis.call('HGET', KEYS[1], field)
+  local count = 0
+  if held then
+    local m, c = string.match(held, '^(%d+) (%d+)$')
+    if m and tonumber(m) == minute then count = tonumber(c) end
+  end
+  redis.call('HSET', KEYS[1], field, minute .. ' ' .. (count + 1))
+  if ARGV[10] ~= '0' then redis.call('HINCRBY', KEYS[1], 'bn', ARGV[10]) end
+  if ARGV[11] ~= '0' then redis.call('HINCRBY', KEYS[1], 'bt', ARGV[11]) end
+end
 if summarized then
   if ARGV[5] == '1' then allowed = allowed + 1 else denied = denied + 1 end
   redis.call('HSET', KEYS[3], ARGV[6], allowed .. ' ' .. denied .. ' ' .. ARGV[7])
@@ -243,11 +258,14 @@ return { 'claimed' }
 
 /**
  * findings (the session's DLP context): KEYS s; ARGV the most labels (and finding types) a
- * session keeps, how many labels follow, the labels, then finding type / count pairs. Adds
- * each label as a field `label:<label>` of the session hash and each count to its field
- * `findings:<type>`; `dlpLabels` and `dlpTypes` count those fields, so a session never holds
- * more than the most. Only fields of the existing hash are written (it keeps its TTL).
- * Returns 0 when the session is gone, else 1.
+ * session keeps, how many labels follow, the labels, the most sketches a session keeps, how
+ * many sketches follow, per sketch its label and its bytes in hex, then finding type / count
+ * pairs. Adds each label as a field `label:<label>` of the session hash and each count to
+ * its field `findings:<type>`; `dlpLabels` and `dlpTypes` count those fields, so a session
+ * never holds more than the most. A sketch is ored into field `sk:<label>` (16 bits at a
+ * time), or stored there while the session has fewer sketches than the most (`dlpSketches`
+ * counts them). Only fields of the existing hash are written (it keeps its TTL). Returns 0
+ * when the session is gone, else 1.
  */
 export const FINDINGS_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -261,8 +279,31 @@ for i = 1, n do
     labels = labels + 1
   end
 end
+local at = 3 + n
+local most_sketches = tonumber(ARGV[at])
+local sketches_given = tonumber(ARGV[at + 1])
+local sketches = tonumber(redis.call('HGET', KEYS[1], 'dlpSketches') or '0')
+at = at + 2
+for i = 1, sketches_given do
+  local field = 'sk:' .. ARGV[at]
+  local added = ARGV[at + 1]
+  local held = redis.call('HGET', KEYS[1], field)
+  if held and #held == #added then
+    local parts = {}
+    for j = 1, #added, 4 do
+      local a = tonumber(string.sub(held, j, j + 3), 16)
+      local b = tonumber(string.sub(added, j, j + 3), 16)
+      parts[#parts + 1] = bit.tohex(bit.bor(a, b), 4)
+    end
+    redis.call('HSET', KEYS[1], field, table.concat(parts))
+  elseif not held and sketches < most_sketches then
+    redis.call('HSET', KEYS[1], field, added)
+    sketches = sketches + 1
+  end
+  at = at + 2
+end
 local types = tonumber(redis.call('HGET', KEYS[1], 'dlpTypes') or '0')
-for i = 3 + n, #ARGV, 2 do
+for i = at, #ARGV, 2 do
   local field = 'findings:' .. ARGV[i]
   if redis.call('HEXISTS', KEYS[1], field) == 1 then
     redis.call('HINCRBY', KEYS[1], field, ARGV[i + 1])
@@ -271,6 +312,6 @@ for i = 3 + n, #ARGV, 2 do
     types = types + 1
   end
 end
-redis.call('HSET', KEYS[1], 'dlpLabels', labels, 'dlpTypes', types)
+redis.call('HSET', KEYS[1], 'dlpLabels', labels, 'dlpTypes', types, 'dlpSketches', sketches)
 return 1
 `;

@@ -212,8 +212,24 @@ export class IntakeTarget {
       // session/open refused by the policy, or by the user's session cap: decided and logged.
       expected.push({ id: requests[0]!.id, session: REFUSED });
     }
+    // A result the guardrails found something in is decided again (tools/result, …): its
+    // line names the call's decision as its parent, for the same request and session.
+    const calls = lines.filter((line) => line.parent_decision_id === undefined);
+    for (const line of lines) {
+      if (line.parent_decision_id === undefined) continue;
+      const parent = calls.find((call) => call.decision_id === line.parent_decision_id);
+      if (
+        parent === undefined ||
+        parent.req_id !== line.req_id ||
+        parent.session_id !== line.session_id
+      ) {
+        throw new Error(
+          `a result decision (${JSON.stringify(line.path)}) without its call's decision in this body's lines`,
+        );
+      }
+    }
     // The requests of a batch are decided concurrently: their lines come in any order.
-    const logged = lines.map((line) => {
+    const logged = calls.map((line) => {
       const refused = expected.some((e) => e.session === REFUSED && e.id === line.req_id);
       return { id: line.req_id, session: refused ? REFUSED : line.session_id };
     });
