@@ -158,12 +158,59 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       },
     );
 
+  /** A client's DELETE: its session (when there is one) ends everywhere; 200, or 503. */
+  const closeByClient = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: Caller,
+    sessionId: string | undefined,
+  ): Promise<void> => {
+    try {
+      if (sessionId !== undefined) await sessions.terminate(sessionId, 'closed by client (DELETE)');
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) {
+        storeDown(req, res, caller, err);
+        return;
+      }
+      throw err;
+    }
+    res.writeHead(200).end();
+  };
+
   /** One store round trip: the session as `principal` uses it (a load is a use). */
   const loadSession = (id: string, principal: string): Promise<LoadedSession | undefined> =>
     store.load(id, config.historyLimit, rateRules(config.rateLimits, { id, principal }), {
       principal,
       idleMs: config.idleTimeoutMs,
     });
+
+  /**
+   * The session a request names, timed for its trace; with `withEnd`, also the end noted
+   * for it when there is none (a 2026-07-28 run's). Undefined once refused (store down).
+   */
+  const loadForRequest = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    caller: Caller,
+    id: string,
+    principal: string,
+    arrival: Arrival | undefined,
+    withEnd: boolean,
+  ): Promise<{ loaded: LoadedSession | undefined; ended: SessionEnd | undefined } | undefined> => {
+    if (arrival !== undefined) arrival.loadStart = performance.now();
+    try {
+      const loaded = await loadSession(id, principal);
+      const ended = !loaded && withEnd ? await store.endOf(id) : undefined;
+      if (arrival !== undefined) arrival.loadEnd = performance.now();
+      return { loaded, ended };
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) {
+        storeDown(req, res, caller, err);
+        return undefined;
+      }
+      throw err;
+    }
+  };
 
   /** The session/open request of a session not yet stored: empty, as the policy sees it. */
   const openingContext = (
@@ -452,20 +499,10 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     if (!derived) return;
     const { id, purpose } = derived;
     const principal = sessionPrincipal(caller.identity);
-    let loaded: LoadedSession | undefined;
-    let ended: SessionEnd | undefined;
-    if (arrival !== undefined) arrival.loadStart = performance.now();
-    try {
-      loaded = await loadSession(id, principal);
-      if (!loaded) ended = await store.endOf(id);
-    } catch (err) {
-      if (err instanceof StoreUnavailableError) {
-        storeDown(req, res, caller, err);
-        return;
-      }
-      throw err;
-    }
-    if (arrival !== undefined) arrival.loadEnd = performance.now();
+    const found = await loadForRequest(req, res, caller, id, principal, arrival, true);
+    if (!found) return;
+    let { loaded } = found;
+    const { ended } = found;
     if (loaded && loaded.record.principal !== principal) {
       notFound(req, res, caller);
       return;
@@ -482,16 +519,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       return;
     }
     if (req.method === 'DELETE') {
-      try {
-        if (loaded) await sessions.terminate(id, 'closed by client (DELETE)');
-      } catch (err) {
-        if (err instanceof StoreUnavailableError) {
-          storeDown(req, res, caller, err);
-          return;
-        }
-        throw err;
-      }
-      res.writeHead(200).end();
+      await closeByClient(req, res, caller, loaded ? id : undefined);
       return;
     }
     if (!envelope) {
@@ -577,34 +605,16 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         return;
       }
       const identity = caller.identity;
-      let loaded: LoadedSession | undefined;
       const principal = sessionPrincipal(identity);
-      if (arrival !== undefined) arrival.loadStart = performance.now();
-      try {
-        loaded = await loadSession(sessionId, principal);
-      } catch (err) {
-        if (err instanceof StoreUnavailableError) {
-          storeDown(req, res, caller, err);
-          return;
-        }
-        throw err;
-      }
-      if (arrival !== undefined) arrival.loadEnd = performance.now();
+      const found = await loadForRequest(req, res, caller, sessionId, principal, arrival, false);
+      if (!found) return;
+      const { loaded } = found;
       if (!loaded || loaded.record.principal !== principal) {
         notFound(req, res, caller);
         return;
       }
       if (req.method === 'DELETE') {
-        try {
-          await sessions.terminate(sessionId, 'closed by client (DELETE)');
-        } catch (err) {
-          if (err instanceof StoreUnavailableError) {
-            storeDown(req, res, caller, err);
-            return;
-          }
-          throw err;
-        }
-        res.writeHead(200).end();
+        await closeByClient(req, res, caller, sessionId);
         return;
       }
       const request: SessionRequest = { caller, session: loaded, arrival };

@@ -23,6 +23,7 @@ import {
   type GatewayProcess,
 } from './support/gateway.js';
 import { pinnedBundle } from './support/pinned-bundle.js';
+import { sendStateless, textOfResult } from './support/stateless.js';
 
 let issuer: TestIssuer;
 let gateway: GatewayProcess;
@@ -194,5 +195,39 @@ describe('URL mode', () => {
     expect(retry.isError).toBeFalsy();
     expect(readFileSync(join(dir, 'demo/incidents/url.md'), 'utf8')).toBe('u');
     await client.close();
+  });
+});
+
+describe('a 2026-07-28 client', () => {
+  it('is asked in the answer to its call, and its retry with the answer runs the call', async () => {
+    const token = await issuer.mint({ aud: gateway.mcpUrl, sub: 'olive', groups: ['oncall'] });
+    const call = {
+      name: 'filesystem__write_file',
+      arguments: { path: 'incidents/stateless.md', content: 's' },
+    };
+    const run = { 'Mcp-Run': 'approval-1' };
+    const first = await sendStateless(gateway.mcpUrl, token, 'tools/call', call, run);
+    expect(first.body.result).toMatchObject({ resultType: 'input_required' });
+    const questions = first.body.result?.inputRequests as Record<string, unknown> | undefined;
+    const [key, question] = Object.entries(questions ?? {})[0] ?? ['', undefined];
+    expect(question).toMatchObject({
+      method: 'elicitation/create',
+      params: { mode: 'form', message: expect.stringContaining('filesystem__write_file') },
+    });
+    expect(existsSync(join(dir, 'demo/incidents/stateless.md'))).toBe(false);
+    const retry = await sendStateless(
+      gateway.mcpUrl,
+      token,
+      'tools/call',
+      {
+        ...call,
+        inputResponses: { [key]: { action: 'accept', content: { comment: 'mine' } } },
+        requestState: first.body.result?.requestState,
+      },
+      run,
+    );
+    expect(retry.body.result?.isError).toBeFalsy();
+    expect(textOfResult(retry.body.result)).not.toContain('Denied');
+    expect(readFileSync(join(dir, 'demo/incidents/stateless.md'), 'utf8')).toBe('s');
   });
 });

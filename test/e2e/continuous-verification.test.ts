@@ -24,6 +24,7 @@ import {
   type GatewayProcess,
 } from './support/gateway.js';
 import { runCli } from './support/cli.js';
+import { sendStateless, textOfResult } from './support/stateless.js';
 import { buildInto, copyRego } from './support/rego-copy.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { until } from '../support/until.js';
@@ -393,6 +394,31 @@ describe('continuous verification scenarios', () => {
     const plain = await call(4, 'hello');
     expect(plain.status).toBe(200);
     expect(plain.text).toContain('hello');
+  });
+
+  it('a 2026-07-28 call gets the same step_up answer in HTTP', async () => {
+    const token = await issuer.mint({
+      aud: gateway.mcpUrl,
+      sub: 'stateless-stepper',
+      groups: ['engineering'],
+    });
+    const call = (message: string) =>
+      sendStateless(
+        gateway.mcpUrl,
+        token,
+        'tools/call',
+        { name: 'everything__echo', arguments: { message } },
+        { 'mcp-purpose': 'research' },
+      );
+    const scoped = await call('step up');
+    expect(scoped.status).toBe(403);
+    expect(scoped.body.error?.code).toBe(-32001);
+    expect(scoped.body.error?.message).toContain('authenticate again (step-up)');
+    const fresh = await call('sign in again');
+    expect(fresh.status).toBe(401);
+    const plain = await call('hello');
+    expect(plain.status).toBe(200);
+    expect(textOfResult(plain.body.result)).toContain('hello');
   });
 
   it('throttle and alert are carried out and logged', async () => {

@@ -384,6 +384,7 @@ describe('UpstreamRpc with a server of the stateless era (2026-07-28)', () => {
           ? {
               supportedVersions: ['2025-11-25', '2026-07-28'],
               capabilities: { tools: {} },
+              serverInfo: { name: 'modern', version: '2.0.0' },
               instructions: 'be kind',
               ttlMs: 0,
               cacheScope: 'public',
@@ -398,6 +399,8 @@ describe('UpstreamRpc with a server of the stateless era (2026-07-28)', () => {
     expect(client.protocolVersion).toBe('2026-07-28');
     expect(client.serverCapabilities).toEqual({ tools: {} });
     expect(client.instructions).toBe('be kind');
+    // What the registry's serverInfo pin is checked against (upstreams/trust/identity.ts).
+    expect(client.serverInfo).toEqual({ name: 'modern', version: '2.0.0' });
     const result = await call(client, 'read');
     expect(result.content).toEqual([{ type: 'text', text: 'ok' }]);
     expect(seen.map((m) => ('method' in m ? m.method : 'answer'))).toEqual([
