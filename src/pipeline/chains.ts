@@ -43,6 +43,7 @@ import { answerConfiguredRoots } from './stages/answer-roots.js';
 import { alertWhenObliged } from './stages/alert.js';
 import { holdForApproval } from './stages/approval.js';
 import { askTheClient } from './stages/ask-client.js';
+import { askHandshakeClient } from './stages/ask-for-input.js';
 import { auditDecision, auditVisible, recorded } from './stages/audit.js';
 import { auditResultDecision } from './stages/audit-result.js';
 import { behaviourSignals } from './stages/behaviour.js';
@@ -198,6 +199,9 @@ export class Pipeline {
     const inputRequired = passInputRequired(states, (call, method, params) =>
       this.decideInputRequest(call, method, params),
     );
+    const askForInput = askHandshakeClient(forward, (call, method, params) =>
+      this.run(this.inputRequestContext(call, method, params, call.exchange)),
+    );
     const signals = behaviourSignals(policy);
     const sketch = sketchResult();
     const stepUp = stepUpWhenObliged();
@@ -233,6 +237,7 @@ export class Pipeline {
           throttle,
           meta,
           forward,
+          askForInput,
           inputRequired,
           ...resultStages,
           sketch,
@@ -438,10 +443,27 @@ export class Pipeline {
     method: UpstreamAskAction,
     params: Record<string, unknown>,
   ): Promise<Decision> {
+    const chain = this.inputRequests;
+    if (!chain) throw new Error('an input request without its chain');
+    const ctx = this.inputRequestContext(call, method, params, undefined);
+    await chain.run(ctx);
+    if (!ctx.decision) throw new Error('an input request ended without a decision');
+    return ctx.decision;
+  }
+
+  /**
+   * One question of an upstream's InputRequiredResult, as the context of its chain: asked by
+   * the call's upstream, related to the call, and asked on `exchange` when it is asked.
+   */
+  private inputRequestContext(
+    call: RequestContext,
+    method: UpstreamAskAction,
+    params: Record<string, unknown>,
+    exchange: RequestContext['exchange'],
+  ): RequestContext {
     const server = call.target?.server;
     const config = server === undefined ? undefined : this.deps.registry.configFor(server);
-    const chain = this.inputRequests;
-    if (!config || !chain) throw new Error('an input request without its upstream or chain');
+    if (!config) throw new Error('an input request without its upstream');
     const ctx = new RequestContext(
       method,
       call.requestId,
@@ -449,7 +471,7 @@ export class Pipeline {
       call.session,
       call.protocolVersion,
       {},
-      undefined,
+      exchange,
       Date.now(),
     );
     ctx.ask = {
@@ -461,9 +483,7 @@ export class Pipeline {
       cancellation: call.exchange?.cancellation ?? new CancellationSource(),
       related: call,
     };
-    await chain.run(ctx);
-    if (!ctx.decision) throw new Error('an input request ended without a decision');
-    return ctx.decision;
+    return ctx;
   }
 
   private get observe(): { begin: Stage; end: Stage } | undefined {

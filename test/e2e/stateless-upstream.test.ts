@@ -6,13 +6,17 @@
 // Clients of both eras use them through the gateway; a handshake-era upstream (the
 // conformance fixture) keeps its handshake next to them. Multi round-trip requests (MRTR):
 // the upstream's InputRequiredResult reaches a 2026-07-28 client with the gateway's sealed
-// requestState, which must come back unchanged, for the same session and call, once.
+// requestState, which must come back unchanged, for the same session and call, once; a
+// 2025-11-25 client (the TypeScript SDK) is asked the questions on its call's stream, and
+// the gateway retries the upstream with the answers.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ElicitRequestSchema, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
 import { startFixture, type Fixture } from '../conformance/harness.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { connectClient } from './support/client.js';
@@ -284,10 +288,82 @@ describe('multi round-trip requests (MRTR) through the gateway', () => {
     expect(replay.body.error?.message).toContain('requestState was already used');
   });
 
-  it('tells a 2025-11-25 client why the call cannot go on', async () => {
+  it('tells a 2025-11-25 client without the elicitation capability why the call cannot go on', async () => {
     const result = await client.callTool(confirm);
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toContain('needs input from the user first');
+    expect(textOf(result)).toContain(
+      'upstream pystdio needs input from the user first (elicitation/create), and the gateway could not ask for it: the client of this session did not declare the elicitation.form capability',
+    );
+  });
+});
+
+describe('an InputRequiredResult for a 2025-11-25 client (TypeScript SDK)', () => {
+  let asker: Client;
+  const questions: string[] = [];
+  let reply: ElicitResult = { action: 'accept', content: { sure: true } };
+
+  beforeAll(async () => {
+    asker = new Client(
+      { name: 'legacy-asker', version: '1.0.0' },
+      { capabilities: { elicitation: { form: {} } } },
+    );
+    asker.setRequestHandler(ElicitRequestSchema, (request) => {
+      questions.push(request.params.message);
+      return reply;
+    });
+    const token = await issuer.mint({ aud: gateway.mcpUrl });
+    await asker.connect(
+      new StreamableHTTPClientTransport(new URL(gateway.mcpUrl), {
+        requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await asker?.close();
+  });
+
+  it('asks the question on the stream of the call and retries the upstream with the answer and its own state', async () => {
+    for (const prefix of ['', 'pyhttp__']) {
+      questions.length = 0;
+      const result = await asker.callTool({
+        name: `${prefix}confirm`,
+        arguments: { action: 'deploy' },
+      });
+      expect(questions).toEqual(['Really deploy?']);
+      // The upstream's state came back to it from the gateway; the client never saw it.
+      expect(textOf(result)).toBe("accept deploy {'sure': True} state=asked:deploy");
+    }
+  });
+
+  it('passes a declined question back as declined', async () => {
+    reply = { action: 'decline' };
+    try {
+      const result = await asker.callTool({ name: 'confirm', arguments: { action: 'deploy' } });
+      expect(textOf(result)).toBe('decline deploy None state=asked:deploy');
+    } finally {
+      reply = { action: 'accept', content: { sure: true } };
+    }
+  });
+
+  it('decides each question: one the policy refuses is never asked, and the call is denied', async () => {
+    questions.length = 0;
+    const result = await asker.callTool({ name: 'confirm', arguments: { action: 'delete' } });
+    expect(questions).toEqual([]);
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toContain(
+      'upstream pystdio asked the user (elicitation/create): Denied by policy: upstreams may not ask users to confirm deletions',
+    );
+  });
+
+  it('stops an upstream that keeps asking after 8 rounds', async () => {
+    questions.length = 0;
+    const result = await asker.callTool({ name: 'nag', arguments: {} });
+    expect(questions).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((n) => `Question ${n}?`));
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toContain(
+      'upstream pystdio still needs input from the user after 8 rounds of questions, the most the gateway asks for one call; denied',
+    );
   });
 });
 

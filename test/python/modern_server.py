@@ -7,8 +7,9 @@ Usage: modern_server.py stdio
 Its tools say what the gateway sent: `era` the protocol revision of the request (2026-07-28
 when the gateway speaks the stateless era with it), `echo` its text; `confirm` asks the user
 first, as a 2026-07-28 server does: an InputRequiredResult with an elicitation and its own
-requestState, then, on the retry, the answer and the state it got back; `grow` adds a
-tool `grown` and tells its subscriptions/listen streams that the tool list changed.
+requestState, then, on the retry, the answer and the state it got back; `nag` asks again
+after every answer; `grow` adds a tool `grown` and tells its subscriptions/listen streams
+that the tool list changed.
 """
 
 from __future__ import annotations
@@ -49,6 +50,19 @@ async def confirm(action: str, ctx: Context) -> str | types.InputRequiredResult:
     if not isinstance(answer, types.ElicitResult):
         return f"not an elicitation answer: {answer}"
     return f"{answer.action} {action} {answer.content} state={ctx.request_state}"
+
+
+@server.tool()
+async def nag(ctx: Context) -> types.InputRequiredResult:
+    """Asks again after every answer: it never has enough (a bound on rounds stops it)."""
+    asked = int(ctx.request_state or "0")
+    question = types.ElicitRequest(
+        params=types.ElicitRequestFormParams(
+            message=f"Question {asked + 1}?",
+            requested_schema={"type": "object", "properties": {"ok": {"type": "boolean"}}},
+        )
+    )
+    return types.InputRequiredResult(input_requests={"again": question}, request_state=str(asked + 1))
 
 
 @server.tool()
