@@ -136,6 +136,41 @@ describe('upstreams that speak MCP 2026-07-28', () => {
     ).toContain('simple text response');
   });
 
+  it('gives clients of both eras their instructions (from server/discover), in every server/discover', async () => {
+    const section = (server: string, names: string) =>
+      [`## Instructions from upstream server "${server}"`, `Through this gateway ${names}`].join(
+        '\n',
+      );
+    const stdioSection = section('pystdio', 'its tools and prompts keep their own names');
+    const httpSection = section('pyhttp', 'its tools and prompts are named pyhttp__<name>');
+    const handshake = client.getInstructions() ?? '';
+    expect(handshake).toContain(stdioSection);
+    expect(handshake).toContain(
+      `${httpSection}, and its resources are mcpgate://pyhttp/<uri>.\n\nA Python server of both eras.`,
+    );
+    // A 2026-07-28 run whose first request was not server/discover asks it later: the same text.
+    const token = await issuer.mint({ aud: gateway.mcpUrl });
+    const run = { 'Mcp-Run': 'discover-later' };
+    await sendStateless(gateway.mcpUrl, token, 'tools/list', {}, run);
+    const later = await sendStateless(gateway.mcpUrl, token, 'server/discover', {}, run);
+    expect(later.body.result?.instructions).toBe(handshake);
+    // A 2025-11-25 client may ask too, in its session.
+    const sessionId = (client.transport as StreamableHTTPClientTransport).sessionId ?? '';
+    const raw = await fetch(gateway.mcpUrl, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': sessionId,
+        'mcp-protocol-version': '2025-11-25',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'server/discover', params: {} }),
+    });
+    const body = (await raw.json()) as { result?: { instructions?: string } };
+    expect(body.result?.instructions).toBe(handshake);
+  });
+
   it('says in its log which revision each upstream speaks', () => {
     const connected = gateway.logs.filter((line) => line.message === 'upstream connected');
     expect(connected).toEqual(
