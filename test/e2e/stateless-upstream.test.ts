@@ -16,7 +16,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ElicitRequestSchema, type ElicitResult } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ElicitRequestSchema,
+  ResourceUpdatedNotificationSchema,
+  type ElicitResult,
+} from '@modelcontextprotocol/sdk/types.js';
 import { startFixture, type Fixture } from '../conformance/harness.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { connectClient } from './support/client.js';
@@ -52,6 +56,10 @@ async function listening(port: number): Promise<void> {
     await sleep(100);
   }
   throw new Error(`the Python server on port ${port} did not start`);
+}
+
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !done(); i++) await sleep(50);
 }
 
 function textOf(result: unknown): string {
@@ -402,44 +410,146 @@ describe('an InputRequiredResult for a 2025-11-25 client (TypeScript SDK)', () =
   });
 });
 
+type StreamEvent = { method?: string; params?: Record<string, unknown> };
+
+/** A 2026-07-28 subscriptions/listen, read one event at a time. */
+async function openListen(
+  token: string,
+  notifications: Record<string, unknown>,
+  headers: Record<string, string>,
+): Promise<{ response: Response; nextEvent: () => Promise<StreamEvent>; close: () => void }> {
+  const aborted = new AbortController();
+  const response = await postStateless(
+    gateway.mcpUrl,
+    token,
+    'subscriptions/listen',
+    { notifications },
+    headers,
+    aborted.signal,
+  );
+  const reader = response.body!.getReader();
+  let buffered = '';
+  const nextEvent = async (): Promise<StreamEvent> => {
+    for (;;) {
+      const end = buffered.indexOf('\n\n');
+      if (end >= 0) {
+        const block = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        const data = block.split('\n').find((line) => line.startsWith('data: '));
+        if (data) return JSON.parse(data.slice(6)) as StreamEvent;
+        continue;
+      }
+      const { value, done } = await reader.read();
+      if (done) throw new Error('the listen stream ended');
+      buffered += new TextDecoder().decode(value);
+    }
+  };
+  return { response, nextEvent, close: () => aborted.abort() };
+}
+
+describe('resource subscriptions to a 2026-07-28 upstream', () => {
+  const watched = 'note://watched';
+  const secret = 'note://secret';
+  const touch = async (tool: string, uri: string): Promise<void> => {
+    expect(textOf(await client.callTool({ name: tool, arguments: { uri } }))).toBe(
+      `touched ${uri}`,
+    );
+  };
+
+  it('subscribes a 2025-11-25 client with a subscriptions/listen of the gateway, over stdio and HTTP', async () => {
+    const legacy = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
+    const updates: string[] = [];
+    legacy.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      updates.push(n.params.uri);
+    });
+    try {
+      const stdioUri = watched; // pystdio keeps its own addresses (prefix "")
+      const httpUri = `mcpgate://pyhttp/${watched}`;
+      const listening = async (): Promise<number> =>
+        Number(textOf(await client.callTool({ name: 'pyhttp__listening', arguments: {} })));
+      const before = await listening();
+      await legacy.subscribeResource({ uri: stdioUri });
+      await legacy.subscribeResource({ uri: httpUri });
+      expect(await listening()).toBe(before + 1);
+      await touch('touch', watched);
+      await touch('pyhttp__touch', watched);
+      await until(() => updates.length >= 2);
+      expect(updates.sort()).toEqual([httpUri, stdioUri].sort());
+      // Unsubscribed: the upstream's listen for it ends, and nothing more comes.
+      await legacy.unsubscribeResource({ uri: httpUri });
+      // The gateway closed that listen's stream: the upstream has let go of it too.
+      let now = await listening();
+      for (let i = 0; i < 100 && now !== before; i++) {
+        await sleep(50);
+        now = await listening();
+      }
+      expect(now).toBe(before);
+      await touch('pyhttp__touch', watched);
+      await touch('touch', watched);
+      await until(() => updates.length >= 3);
+      await sleep(200);
+      expect(updates.slice(2)).toEqual([stdioUri]);
+    } finally {
+      await legacy.close();
+    }
+  });
+
+  it("carries a 2026-07-28 listen's updates only to sessions the policy lets see the resource", async () => {
+    const token = await issuer.mint({ aud: gateway.mcpUrl });
+    const plain = await openListen(
+      token,
+      { resourceSubscriptions: [watched, secret] },
+      {
+        'Mcp-Run': 'res-plain',
+      },
+    );
+    const limited = await openListen(
+      token,
+      { resourceSubscriptions: [watched, secret] },
+      {
+        'Mcp-Run': 'res-limited',
+        'Mcp-Purpose': 'no-secrets',
+      },
+    );
+    try {
+      const acknowledged = (uris: string[]) => ({
+        jsonrpc: '2.0',
+        method: 'notifications/subscriptions/acknowledged',
+        params: { notifications: { resourceSubscriptions: uris } },
+      });
+      expect(await plain.nextEvent()).toEqual(acknowledged([watched, secret]));
+      // The policy refuses no-secrets the secret note: not honoured, never heard of.
+      expect(await limited.nextEvent()).toEqual(acknowledged([watched]));
+      await touch('touch', secret);
+      await touch('touch', watched);
+      const updated = (uri: string) => ({
+        jsonrpc: '2.0',
+        method: 'notifications/resources/updated',
+        params: { uri },
+      });
+      // Two upstream listens, each update decided on its own: in either order.
+      const heard = [await plain.nextEvent(), await plain.nextEvent()];
+      expect(heard).toHaveLength(2);
+      expect(heard).toEqual(expect.arrayContaining([updated(secret), updated(watched)]));
+      expect(await limited.nextEvent()).toEqual(updated(watched));
+    } finally {
+      plain.close();
+      limited.close();
+    }
+  });
+});
+
 describe('subscriptions/listen for a 2026-07-28 client', () => {
   it('acknowledges what it honours and carries the updates of the resources it subscribed', async () => {
     const token = await issuer.mint({ aud: gateway.mcpUrl });
     const run = { 'Mcp-Run': 'listen-1' };
     const uri = 'mcpgate://updates/file:///watched';
-    const aborted = new AbortController();
-    const response = await postStateless(
-      gateway.mcpUrl,
+    const { response, nextEvent, close } = await openListen(
       token,
-      'subscriptions/listen',
-      {
-        notifications: {
-          toolsListChanged: true,
-          resourceSubscriptions: [uri, 'mcpgate://no-such-upstream/x'],
-        },
-      },
+      { toolsListChanged: true, resourceSubscriptions: [uri, 'mcpgate://no-such-upstream/x'] },
       run,
-      aborted.signal,
     );
     expect(response.headers.get('content-type')).toContain('text/event-stream');
-    const reader = response.body!.getReader();
-    type StreamEvent = { method?: string; params?: Record<string, unknown> };
-    let buffered = '';
-    const nextEvent = async (): Promise<StreamEvent> => {
-      for (;;) {
-        const end = buffered.indexOf('\n\n');
-        if (end >= 0) {
-          const block = buffered.slice(0, end);
-          buffered = buffered.slice(end + 2);
-          const data = block.split('\n').find((line) => line.startsWith('data: '));
-          if (data) return JSON.parse(data.slice(6)) as StreamEvent;
-          continue;
-        }
-        const { value, done } = await reader.read();
-        if (done) throw new Error('the listen stream ended');
-        buffered += new TextDecoder().decode(value);
-      }
-    };
     expect(await nextEvent()).toEqual({
       jsonrpc: '2.0',
       method: 'notifications/subscriptions/acknowledged',
@@ -458,7 +568,7 @@ describe('subscriptions/listen for a 2026-07-28 client', () => {
       method: 'notifications/resources/updated',
       params: { uri },
     });
-    aborted.abort();
+    close();
   });
 
   it('is not waited for at shutdown: the drain has no request left to wait for', async () => {

@@ -9,7 +9,8 @@ when the gateway speaks the stateless era with it), `echo` its text; `confirm` a
 first, as a 2026-07-28 server does: an InputRequiredResult with an elicitation and its own
 requestState, then, on the retry, the answer and the state it got back; `nag` asks again
 after every answer; `grow` adds a tool `grown` and tells its subscriptions/listen streams
-that the tool list changed.
+that the tool list changed; `touch` tells those subscribed to a resource (`note://watched`,
+`note://secret`) that it was updated; `listening` counts the open listen streams.
 """
 
 from __future__ import annotations
@@ -63,6 +64,32 @@ async def nag(ctx: Context) -> types.InputRequiredResult:
         )
     )
     return types.InputRequiredResult(input_requests={"again": question}, request_state=str(asked + 1))
+
+
+@server.resource("note://watched")
+def watched_note() -> str:
+    """A note whose updates clients may subscribe to."""
+    return "a watched note"
+
+
+@server.resource("note://secret")
+def secret_note() -> str:
+    """A note some purposes may not see (the fixture policy)."""
+    return "a secret note"
+
+
+@server.tool()
+async def touch(uri: str, ctx: Context) -> str:
+    """Tells the subscriptions/listen streams subscribed to the resource that it changed."""
+    await ctx.notify_resource_updated(uri)
+    return f"touched {uri}"
+
+
+@server.tool()
+def listening() -> int:
+    """How many subscriptions/listen streams are open on this server now."""
+    # The in-process bus keeps one listener per open stream (the SDK has no public count).
+    return len(server._subscriptions._listeners)  # noqa: SLF001
 
 
 @server.tool()
