@@ -23,7 +23,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { startFixture, type Fixture } from '../conformance/harness.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
-import { connectClient } from './support/client.js';
+import { connectClient, rawPost } from './support/client.js';
 import {
   FIXTURE_SERVERS,
   ROOT,
@@ -164,18 +164,16 @@ describe('upstreams that speak MCP 2026-07-28', () => {
     expect(later.body.result?.instructions).toBe(handshake);
     // A 2025-11-25 client may ask too, in its session.
     const sessionId = (client.transport as StreamableHTTPClientTransport).sessionId ?? '';
-    const raw = await fetch(gateway.mcpUrl, {
-      method: 'POST',
-      headers: {
+    const raw = await rawPost(
+      gateway.mcpUrl,
+      JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'server/discover', params: {} }),
+      {
         authorization: `Bearer ${token}`,
-        'content-type': 'application/json',
-        accept: 'application/json, text/event-stream',
         'mcp-session-id': sessionId,
         'mcp-protocol-version': '2025-11-25',
       },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'server/discover', params: {} }),
-    });
-    const body = (await raw.json()) as { result?: { instructions?: string } };
+    );
+    const body = JSON.parse(raw.text) as { result?: { instructions?: string } };
     expect(body.result?.instructions).toBe(handshake);
   });
 
