@@ -80,7 +80,13 @@ beforeAll(async () => {
     bundle: buildFixturePolicy('allow-all'),
     upstreams: {
       // Its tools keep their names (era, echo, confirm), as the Python client check calls them.
-      pystdio: { transport: 'stdio', command: PYTHON, args: [SERVER, 'stdio'], prefix: '' },
+      pystdio: {
+        transport: 'stdio',
+        command: PYTHON,
+        args: [SERVER, 'stdio'],
+        prefix: '',
+        roots: ['file:///srv/pyroot'],
+      },
       pyhttp: { transport: 'http', url: `http://127.0.0.1:${port}/mcp` },
       fixture: { transport: 'http', url: fixture.url },
       updates: {
@@ -395,6 +401,13 @@ describe('an InputRequiredResult for a 2025-11-25 client (TypeScript SDK)', () =
     expect(textOf(result)).toContain(
       'upstream pystdio asked the user (elicitation/create): Denied by policy: upstreams may not ask users to confirm deletions',
     );
+  });
+
+  it('answers roots/list from the configured roots, without asking the client', async () => {
+    questions.length = 0;
+    const result = await asker.callTool({ name: 'where', arguments: {} });
+    expect(questions).toEqual([]);
+    expect(textOf(result)).toBe('roots: file:///srv/pyroot');
   });
 
   it('stops an upstream that keeps asking after 8 rounds', async () => {

@@ -7,7 +7,8 @@ Usage: modern_server.py stdio
 Its tools say what the gateway sent: `era` the protocol revision of the request (2026-07-28
 when the gateway speaks the stateless era with it), `echo` its text; `confirm` asks the user
 first, as a 2026-07-28 server does: an InputRequiredResult with an elicitation and its own
-requestState, then, on the retry, the answer and the state it got back; `nag` asks again
+requestState, then, on the retry, the answer and the state it got back; `where` asks for
+the client's roots; `nag` asks again
 after every answer; `grow` adds a tool `grown` and tells its subscriptions/listen streams
 that the tool list changed; `touch` tells those subscribed to a resource (`note://watched`,
 `note://secret`) that it was updated; `listening` counts the open listen streams.
@@ -51,6 +52,17 @@ async def confirm(action: str, ctx: Context) -> str | types.InputRequiredResult:
     if not isinstance(answer, types.ElicitResult):
         return f"not an elicitation answer: {answer}"
     return f"{answer.action} {action} {answer.content} state={ctx.request_state}"
+
+
+@server.tool()
+async def where(ctx: Context) -> str | types.InputRequiredResult:
+    """Asks for the client's roots, then names them."""
+    answer = (ctx.input_responses or {}).get("roots")
+    if answer is None:
+        return types.InputRequiredResult(input_requests={"roots": types.ListRootsRequest()})
+    if not isinstance(answer, types.ListRootsResult):
+        return f"not a roots answer: {answer}"
+    return "roots: " + ", ".join(str(root.uri) for root in answer.roots)
 
 
 @server.tool()
