@@ -63,17 +63,29 @@ export function approvalFacts(
   record: ApprovalRecord,
   verdict: ApprovalFacts['verdict'],
 ): ApprovalFacts {
-  const cut = record.principal.indexOf('\u0000');
+  return { id: record.id, ...callFacts(record, verdict) };
+}
+
+/** The facts of a call that needs approval, with or without an approval opened for it. */
+function callFacts(
+  call: Pick<
+    ApprovalRecord,
+    'principal' | 'sessionId' | 'purpose' | 'reason' | 'approvers' | 'self'
+  > & {
+    tool: Pick<ApprovalRecord['tool'], 'id'>;
+  },
+  verdict: ApprovalFacts['verdict'],
+): Omit<ApprovalFacts, 'id'> {
+  const cut = call.principal.indexOf('\u0000');
   return {
-    id: record.id,
     verdict,
-    requester: { issuer: record.principal.slice(0, cut), subject: record.principal.slice(cut + 1) },
-    session_id: record.sessionId,
-    purpose: record.purpose,
-    tool: record.tool.id,
-    reason: record.reason,
-    approvers: record.approvers,
-    self: record.self,
+    requester: { issuer: call.principal.slice(0, cut), subject: call.principal.slice(cut + 1) },
+    session_id: call.sessionId,
+    purpose: call.purpose,
+    tool: call.tool.id,
+    reason: call.reason,
+    approvers: call.approvers,
+    self: call.self,
   };
 }
 
@@ -332,6 +344,49 @@ export class ApprovalDesk {
         });
         return { kind: 'decided', record: outcome.record, decisionId };
     }
+  }
+
+  /**
+   * The gateway refused a call that needs approval (too large, too many pending, the store
+   * unreachable, the tool changed, the client gone): the call's own line is an allow with
+   * require_approval, so this event says that it did not run, and why. `record` is the
+   * approval when one was opened.
+   */
+  logRefusal(
+    ctx: RequestContext,
+    obligation: ApprovalObligation,
+    reason: string,
+    record: ApprovalRecord | undefined,
+  ): void {
+    const session = ctx.session.record;
+    const facts = record
+      ? approvalFacts(record, 'none')
+      : callFacts(
+          {
+            principal: session.principal,
+            sessionId: session.id,
+            purpose: session.purpose,
+            tool: { id: ctx.target?.id ?? '' },
+            reason: obligation.reason,
+            approvers: obligation.approvers,
+            self: obligation.self,
+          },
+          'none',
+        );
+    this.deps.decisionLog.write(
+      {
+        path: APPROVAL_EVENT_PATH,
+        inputJson: JSON.stringify({ approval: facts }),
+        result: { event: 'refused', reason, ...(record ? { approval_id: record.id } : {}) },
+        revision: '',
+        evalNs: 0,
+        reqId: ctx.requestId,
+        sessionId: session.id,
+        requestedBy: ctx.caller.remoteAddress,
+        parentDecisionId: ctx.decisionId,
+      },
+      undefined,
+    );
   }
 
   /** The gateway's own steps (requested, expired, used) as decision-log events. */
