@@ -69,6 +69,14 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
+/**
+ * The protected resource metadata of /mcp (RFC 9728, the path-specific form), which every
+ * WWW-Authenticate challenge names: the edge's 401s and the step_up obligation's answer.
+ */
+function resourceMetadataUrl(baseUrl: string): string {
+  return `${baseUrl}/.well-known/oauth-protected-resource/mcp`;
+}
+
 /** The pipeline's parts as startGateway wires them (the chains depend on nothing else). */
 function assemblePipeline(
   config: GatewayConfig,
@@ -84,6 +92,7 @@ function assemblePipeline(
     | 'notify'
     | 'requestStates'
     | 'consoleUrl'
+    | 'resourceMetadataUrl'
     | 'telemetry'
   >,
 ): Pipeline {
@@ -112,6 +121,7 @@ export function explainGateway(config: GatewayConfig, logger: Logger): string {
     broker,
     terminate: () => undefined,
     consoleUrl: () => config.approvals.consoleUrl ?? '/console',
+    resourceMetadataUrl: () => resourceMetadataUrl(''),
     notify: () => Promise.resolve(),
     // The observe stages are in the chains when metrics or tracing are on (no exporter is
     // started to show them).
@@ -212,6 +222,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   let baseUrl = '';
   const pipeline = assemblePipeline(config, logger, {
     consoleUrl: () => config.approvals.consoleUrl ?? `${baseUrl}/console`,
+    resourceMetadataUrl: () => resourceMetadataUrl(baseUrl),
     policy,
     registry,
     store,
@@ -275,7 +286,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
 
   const authOptions = {
     verifier: () => identity.verifier,
-    resourceMetadataUrl: () => `${baseUrl}/.well-known/oauth-protected-resource/mcp`,
+    resourceMetadataUrl: () => resourceMetadataUrl(baseUrl),
     logger,
   };
   // Requests that would be decided are refused while the decision log cannot keep up.

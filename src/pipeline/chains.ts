@@ -119,6 +119,11 @@ export interface PipelineDeps {
   /** Where alerts go besides the log; absent: the log only. */
   alerts?: AlertsConfig;
   consoleUrl: () => string;
+  /**
+   * The URL of the protected resource metadata (RFC 9728), named in the step_up challenge
+   * as in the edge's 401s; known once the gateway listens.
+   */
+  resourceMetadataUrl: () => string;
   /** The guardrails (argument schemas, inspection, external inspectors); absent: the defaults. */
   guardrails?: GuardrailsConfig;
   /**
@@ -209,7 +214,7 @@ export class Pipeline {
     );
     const signals = behaviourSignals(policy);
     const sketch = sketchResult();
-    const stepUp = stepUpWhenObliged();
+    const stepUp = stepUpWhenObliged(deps.resourceMetadataUrl);
     const alert = alertWhenObliged(logger, deps.alerts?.webhooks ?? [], gateway.id);
     const throttle = throttleWhenObliged();
 
