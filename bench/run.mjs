@@ -799,22 +799,26 @@ function pluginsRow(info, runs, pp, phase) {
 // ---------------------------------------------------------------------------------------
 // 4. Memory per idle session: RSS of the gateway (memory store), and Redis' used_memory.
 
-/** Opens idle sessions up to a total (raw initialize POSTs from the load generator). */
-function sessionOpener(gateway, token) {
+/**
+ * Opens idle sessions up to a total: raw initialize POSTs from the load generator, or
+ * another load-generator job that opens `count` sessions (`job`, e.g. labelled-sessions).
+ */
+function sessionOpener(
+  gateway,
+  token,
+  {
+    job = { mode: 'open-sessions', concurrency: P.memory.concurrency, deadlineS: 300 },
+    timeoutMs = 360_000,
+    settleMs = SMOKE ? 300 : 2000,
+  } = {},
+) {
   let open = 0;
   return async (target) => {
     if (target > open) {
       const r = await runWorker(
         'bench/lib/loadgen.mjs',
-        {
-          mode: 'open-sessions',
-          url: gateway.mcpUrl,
-          token,
-          count: target - open,
-          concurrency: P.memory.concurrency,
-          deadlineS: 300,
-        },
-        { timeoutMs: 360_000 },
+        { ...job, url: gateway.mcpUrl, token, count: target - open },
+        { timeoutMs },
       );
       if (r.opened !== target - open) {
         throw new Error(
@@ -824,7 +828,7 @@ function sessionOpener(gateway, token) {
       open = target;
     }
     // Let the last responses, timers and logs settle before reading RSS.
-    await sleep(SMOKE ? 300 : 2000);
+    await sleep(settleMs);
     return { sessions: target, rssBytes: rssBytes(gateway.pid) };
   };
 }
@@ -1409,53 +1413,27 @@ async function labelledIdleSessions(gatewayOptions, f, dir) {
   try {
     const token = await gatewayOptions.issuer.mint({ audience: gateway.mcpUrl });
     await sleep(f.settleMs);
+    const openTo = sessionOpener(gateway, token, {
+      job: {
+        mode: 'labelled-sessions',
+        concurrency: f.idleConcurrency,
+        firstTool: CONTACT_TOOL,
+        firstArgs: { change: 'bench' },
+        // Echoing the contact text: the echo's decision shows the pii sketch matching it
+        // (behaviour.args_from_results), proof that the sketch was recorded.
+        tool: TOOL,
+        args: { text: CONTACT_TEXT },
+        deadlineS: 600,
+      },
+      timeoutMs: 660_000,
+      settleMs: f.settleMs,
+    });
     const points = [];
-    let open = 0;
-    for (const target of f.idleCounts) {
-      if (target > open) {
-        const r = await runWorker(
-          'bench/lib/loadgen.mjs',
-          {
-            mode: 'labelled-sessions',
-            url: gateway.mcpUrl,
-            token,
-            count: target - open,
-            concurrency: f.idleConcurrency,
-            firstTool: CONTACT_TOOL,
-            firstArgs: { change: 'bench' },
-            // Echoing the contact text: the echo's decision shows the pii sketch matching it
-            // (behaviour.args_from_results), proof that the sketch was recorded.
-            tool: TOOL,
-            args: { text: CONTACT_TEXT },
-            deadlineS: 600,
-          },
-          { timeoutMs: 660_000 },
-        );
-        if (r.opened !== target - open) {
-          throw new Error(
-            `labelled ${r.opened} of ${target - open} sessions: ${r.errorSamples.join('; ')}`,
-          );
-        }
-        open = target;
-      }
-      await sleep(f.settleMs);
-      points.push({ sessions: target, rssBytes: rssBytes(gateway.pid) });
-    }
-    const first = points[0];
-    const last = points[points.length - 1];
+    for (const target of f.idleCounts) points.push(await openTo(target));
     return {
       points,
-      bytesPerSession:
-        last.sessions > first.sessions
-          ? Math.round((last.rssBytes - first.rssBytes) / (last.sessions - first.sessions))
-          : null,
-      marginalBytesPerSession:
-        points.length >= 3
-          ? Math.round(
-              (last.rssBytes - points[points.length - 2].rssBytes) /
-                (last.sessions - points[points.length - 2].sessions),
-            )
-          : null,
+      bytesPerSession: perSession(points, 'rssBytes'),
+      marginalBytesPerSession: points.length >= 3 ? perSession(points.slice(-2), 'rssBytes') : null,
       // The echo calls come last (after every session's contact call).
       decisionLog: decisionLogFacts(gateway.auditFile, 'everything.echo', { fromEnd: true }),
     };
