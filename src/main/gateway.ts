@@ -198,7 +198,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         },
       )
     : undefined;
-  const rawStore = createStore(config.sessions.store, logger);
+  const rawStore = await createStore(config.sessions.store, logger);
   const store = metrics ? new TimedStore(rawStore, storeObserver(metrics)) : rawStore;
   const sessions = new SessionManager(
     { maxSessions: config.sessions.maxSessions, idleTimeoutMs: config.sessions.idleTimeoutMs },
