@@ -64,19 +64,30 @@ const job = {
   phases: [
     { name: 'max', mode: 'closed', concurrency: 64, durationS: seconds, warmupS: 2 },
     ...(process.env.PROFILE_RATE
-      ? [{ name: 'rate', mode: 'open', rate: Number(process.env.PROFILE_RATE), durationS: seconds, warmupS: 2 }]
+      ? [
+          {
+            name: 'rate',
+            mode: 'open',
+            rate: Number(process.env.PROFILE_RATE),
+            durationS: seconds,
+            warmupS: 2,
+          },
+        ]
       : []),
   ],
 };
 const run = await runWorker('bench/lib/loadgen.mjs', job, { timeoutMs: callsJobTimeout(job) });
 for (const p of run.phases) {
-  const cpuPerCall = p.cpu?.gateway > 0 ? (p.cpu.gateway / 100 / (p.achievedRate ?? p.throughput)) * 1e6 : NaN;
+  const cpuPerCall =
+    p.cpu?.gateway > 0 ? (p.cpu.gateway / 100 / (p.achievedRate ?? p.throughput)) * 1e6 : NaN;
   console.log(
     `${p.name}: ${Math.round(p.throughput ?? p.achievedRate)} calls/s, gateway CPU ${p.cpu?.gateway} %, other ${p.cpu?.other} %, ` +
-      `${Math.round(cpuPerCall)} µs/call, p50 ${p.latency?.p50} p99 ${p.latency?.p99} p99.9 ${p.latency?.p999}`,
+      `${Math.round(cpuPerCall)} µs/call, latency µs p50 ${p.latencyUs?.p50} p99 ${p.latencyUs?.p99} p99.9 ${p.latencyUs?.p999 ?? p.latencyUs?.['p99.9']}`,
   );
 }
-console.log(`RSS start ${(rssStart / 1048576).toFixed(1)} MB, after load ${(rssBytes(gateway.pid) / 1048576).toFixed(1)} MB`);
+console.log(
+  `RSS start ${(rssStart / 1048576).toFixed(1)} MB, after load ${(rssBytes(gateway.pid) / 1048576).toFixed(1)} MB`,
+);
 await gateway.stop();
 await upstream.stop();
 await issuer.stop?.();

@@ -46,6 +46,7 @@ import { Tracing } from '../telemetry/tracing.js';
 import type { Logger } from '../util/logger.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import { opaStatusSource } from './opa-status.js';
+import { stageTimingsFromEnv } from './stage-timings.js';
 import {
   metricsRoute,
   observeGatewayState,
@@ -85,6 +86,7 @@ function assemblePipeline(
     | 'requestStates'
     | 'consoleUrl'
     | 'telemetry'
+    | 'timer'
   >,
 ): Pipeline {
   return new Pipeline({
@@ -210,7 +212,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   store.onTerminated((id) => broker.sessionEnded(id));
   // Filled in once the listening address (and so the resource URI) is known.
   let baseUrl = '';
+  const stageTimings = stageTimingsFromEnv();
   const pipeline = assemblePipeline(config, logger, {
+    ...(stageTimings ? { timer: stageTimings.timer } : {}),
     consoleUrl: () => config.approvals.consoleUrl ?? `${baseUrl}/console`,
     policy,
     registry,
@@ -517,6 +521,15 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       });
     }
     await sessions.closeAll();
+    if (stageTimings) {
+      try {
+        stageTimings.write();
+      } catch (err) {
+        logger.warn('stage timings could not be written (MCPGATE_STAGE_TIMINGS)', {
+          error: (err as Error).message,
+        });
+      }
+    }
     http.closeAllConnections();
     await new Promise<void>((resolve) => http.close(() => resolve()));
     tokenVerifier.stop();
