@@ -46,6 +46,7 @@ import { Tracing } from '../telemetry/tracing.js';
 import type { Logger } from '../util/logger.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import { opaStatusSource } from './opa-status.js';
+import { stageTimingsFromEnv } from './stage-timings.js';
 import {
   metricsRoute,
   observeGatewayState,
@@ -94,6 +95,7 @@ function assemblePipeline(
     | 'consoleUrl'
     | 'resourceMetadataUrl'
     | 'telemetry'
+    | 'timer'
   >,
 ): Pipeline {
   return new Pipeline({
@@ -208,7 +210,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         },
       )
     : undefined;
-  const rawStore = createStore(config.sessions.store, logger);
+  const rawStore = await createStore(config.sessions.store, logger);
   const store = metrics ? new TimedStore(rawStore, storeObserver(metrics)) : rawStore;
   const sessions = new SessionManager(
     { maxSessions: config.sessions.maxSessions, idleTimeoutMs: config.sessions.idleTimeoutMs },
@@ -220,7 +222,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   store.onTerminated((id) => broker.sessionEnded(id));
   // Filled in once the listening address (and so the resource URI) is known.
   let baseUrl = '';
+  const stageTimings = stageTimingsFromEnv();
   const pipeline = assemblePipeline(config, logger, {
+    ...(stageTimings ? { timer: stageTimings.timer } : {}),
     consoleUrl: () => config.approvals.consoleUrl ?? `${baseUrl}/console`,
     resourceMetadataUrl: () => resourceMetadataUrl(baseUrl),
     policy,
@@ -528,6 +532,15 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       });
     }
     await sessions.closeAll();
+    if (stageTimings) {
+      try {
+        stageTimings.write();
+      } catch (err) {
+        logger.warn('stage timings could not be written (MCPGATE_STAGE_TIMINGS)', {
+          error: (err as Error).message,
+        });
+      }
+    }
     http.closeAllConnections();
     await new Promise<void>((resolve) => http.close(() => resolve()));
     tokenVerifier.stop();
