@@ -551,6 +551,7 @@ describe('resource subscriptions to a 2026-07-28 upstream', () => {
 });
 
 describe('subscriptions/listen for a 2026-07-28 client', () => {
+  const SUBSCRIPTION_ID = 'io.modelcontextprotocol/subscriptionId';
   it('acknowledges what it honours and carries the updates of the resources it subscribed', async () => {
     const token = await issuer.mint({ aud: gateway.mcpUrl });
     const run = { 'Mcp-Run': 'listen-1' };
@@ -561,10 +562,19 @@ describe('subscriptions/listen for a 2026-07-28 client', () => {
       run,
     );
     expect(response.headers.get('content-type')).toContain('text/event-stream');
-    expect(await nextEvent()).toEqual({
+    const acknowledged = await nextEvent();
+    // Every frame names the listen request it belongs to: its JSON-RPC id.
+    const listenId = (acknowledged.params?._meta as Record<string, unknown> | undefined)?.[
+      SUBSCRIPTION_ID
+    ];
+    expect(typeof listenId).toBe('number');
+    expect(acknowledged).toEqual({
       jsonrpc: '2.0',
       method: 'notifications/subscriptions/acknowledged',
-      params: { notifications: { toolsListChanged: true, resourceSubscriptions: [uri] } },
+      params: {
+        notifications: { toolsListChanged: true, resourceSubscriptions: [uri] },
+        _meta: { [SUBSCRIPTION_ID]: listenId },
+      },
     });
     const flooded = await sendStateless(
       gateway.mcpUrl,
@@ -577,7 +587,7 @@ describe('subscriptions/listen for a 2026-07-28 client', () => {
     expect(await nextEvent()).toEqual({
       jsonrpc: '2.0',
       method: 'notifications/resources/updated',
-      params: { uri },
+      params: { uri, _meta: { [SUBSCRIPTION_ID]: listenId } },
     });
     close();
   });
