@@ -85,6 +85,8 @@ let issuer: TestIssuer;
 let redis: RedisServer;
 let a: GatewayProcess;
 let b: GatewayProcess;
+/** What both replicas are started with (a third one joins for a test of its own). */
+let replicaOptions: Parameters<typeof startGatewayProcess>[0];
 
 const send = (
   gateway: GatewayProcess,
@@ -131,6 +133,7 @@ beforeAll(async () => {
     },
     env: { MCPGATE_RUN_KEY: RUN_KEY },
   };
+  replicaOptions = options;
   [a, b] = await Promise.all([startGatewayProcess(options), startGatewayProcess(options)]);
 }, 60_000);
 
@@ -354,4 +357,89 @@ describe('zero-trust sessions of 2026-07-28 clients', () => {
     });
     expect(response.status).toBe(404);
   });
+});
+
+describe('a held call (an upstream asked during a 2026-07-28 call) and the replicas', () => {
+  // The fixture speaks 2025-11-25: its elicitation waits in the replica that took the call.
+  const elicit = { name: 'test_elicitation', arguments: { message: 'Who are you?' } };
+  const answer = { q1: { action: 'accept', content: { username: 'ann', email: 'a@x.test' } } };
+
+  const first = async (
+    gateway: GatewayProcess,
+    alice: string,
+    headers: Record<string, string>,
+  ): Promise<string> => {
+    const asked = await send(gateway, alice, 'tools/call', elicit, headers);
+    expect(asked.body.result).toMatchObject({
+      resultType: 'input_required',
+      inputRequests: { q1: { method: 'elicitation/create' } },
+    });
+    return asked.body.result?.requestState as string;
+  };
+
+  it('resumes on the other replica: the retry is relayed to the one that holds the call', async () => {
+    const alice = await token();
+    const headers = run('run-wide', 'held-1');
+    const state = await first(a, alice, headers);
+    const retry = await send(
+      b,
+      alice,
+      'tools/call',
+      { ...elicit, inputResponses: answer, requestState: state },
+      headers,
+    );
+    expect(retry.body.error).toBeUndefined();
+    expect(textOfResult(retry.body.result)).toContain('action=accept');
+    expect(textOfResult(retry.body.result)).toContain('a@x.test');
+    // Used once, wherever it comes back.
+    for (const replica of [a, b]) {
+      const replay = await send(
+        replica,
+        alice,
+        'tools/call',
+        { ...elicit, inputResponses: answer, requestState: state },
+        headers,
+      );
+      expect(replay.body.error?.message).toContain('requestState was already used');
+    }
+  });
+
+  it("keeps the state's binding: another run's session cannot resume it on either replica", async () => {
+    const alice = await token();
+    const state = await first(a, alice, run('run-wide', 'held-2'));
+    const stolen = await send(
+      b,
+      alice,
+      'tools/call',
+      { ...elicit, inputResponses: answer, requestState: state },
+      run('run-wide', 'held-2-other'),
+    );
+    expect(stolen.body.error?.message).toContain('requestState belongs to another session');
+  });
+
+  it('refuses a retry whose holder is gone (restarted), saying to call again', async () => {
+    const c = await startGatewayProcess(replicaOptions);
+    const alice = await token();
+    const headers = run('run-wide', 'held-3');
+    let state: string;
+    try {
+      state = await first(c, alice, headers);
+    } finally {
+      const exited = new Promise((resolve) => c.child.once('exit', resolve));
+      c.child.kill('SIGKILL');
+      await exited;
+    }
+    const retry = await send(
+      b,
+      alice,
+      'tools/call',
+      { ...elicit, inputResponses: answer, requestState: state },
+      headers,
+    );
+    expect(retry.body.error?.code).toBe(-32602);
+    expect(retry.body.error?.message).toMatch(
+      /^requestState names a call held by replica \S+, which is gone \(restarted or stopped; the call ended with it\): call again without requestState$/,
+    );
+    await c.stop();
+  }, 60_000);
 });
