@@ -8,10 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join, dirname } from 'node:path';
 import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startFixture, type Fixture } from '../conformance/harness.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
-import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import { ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { buildInto, copyRego } from './support/rego-copy.js';
 import {
   sendStateless,
@@ -416,6 +419,59 @@ describe('a held call (an upstream asked during a 2026-07-28 call) and the repli
     );
     expect(stolen.body.error?.message).toContain('requestState belongs to another session');
   });
+
+  it('lets the Python SDK pinned to 2026-07-28 answer on one replica what the other asked', async () => {
+    // A load balancer without affinity, made deterministic: retries (with a requestState)
+    // go to b, every other request to a, which asks the question and holds the call.
+    const seen: string[] = [];
+    const balancer: Server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const to = body.includes('"requestState"') ? b : a;
+        seen.push(`${req.method} ${to === a ? 'a' : 'b'}`);
+        const forward = httpRequest(
+          to.mcpUrl,
+          { method: req.method, headers: { ...req.headers, host: new URL(to.mcpUrl).host } },
+          (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+          },
+        );
+        forward.on('error', () => res.destroy());
+        forward.end(body);
+      });
+    });
+    await new Promise<void>((resolve) => balancer.listen(0, '127.0.0.1', resolve));
+    const port = (balancer.address() as AddressInfo).port;
+    try {
+      const child = spawn(
+        join(ROOT, '.tools/python-mcp/bin/python'),
+        [
+          join(ROOT, 'test/python/client_check.py'),
+          ...['--mode', '2026-07-28', '--check', 'elicitation'],
+          ...['--header', 'Mcp-Purpose=run-wide', '--header', 'Mcp-Run=held-py'],
+          `http://127.0.0.1:${port}/mcp`,
+        ],
+        {
+          env: {
+            PATH: process.env.PATH ?? '',
+            MCPGATE_TOKEN: await token(),
+            PYTHONDONTWRITEBYTECODE: '1',
+          },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      await new Promise((resolve) => child.once('exit', resolve));
+      expect(JSON.parse(out)).toMatchObject({ check: 'elicitation', passed: true });
+      expect(seen).toContain('POST b');
+    } finally {
+      await new Promise((resolve) => balancer.close(resolve));
+    }
+  }, 30_000);
 
   it('refuses a retry whose holder is gone (restarted), saying to call again', async () => {
     const c = await startGatewayProcess(replicaOptions);
