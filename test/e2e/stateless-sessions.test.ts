@@ -1,6 +1,7 @@
 // The zero-trust session guarantees for MCP 2026-07-28 clients, which send no initialize and
 // no Mcp-Session-Id (docs/sessions-2026.md): least privilege by purpose, prerequisites, TTL,
-// isolation of two agent runs of one user, termination, and two replicas sharing Redis.
+// isolation of two agent runs of one user, termination, and two replicas sharing Redis,
+// including a call held on one replica (an upstream asked its client) resumed on the other.
 // Requests are raw 2026-07-28 POSTs, as the Python SDK pinned to 2026-07-28 sends them
 // (test/e2e/python-client.test.ts drives that client itself), against the conformance
 // fixture behind two gateway replicas with one Redis and one sessions.run_key.
