@@ -1,6 +1,6 @@
 // Assembles a running gateway from a configuration: policy, upstreams, identity, sessions,
 // pipeline and the HTTP server. `startGateway` is what `mcpgate start` and the tests call.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Router } from 'express';
@@ -403,6 +403,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       clientRequests,
       setLogLevel: (id, level) => upstreamMessages.setLogLevel(id, level),
       runKeys,
+      replica: `${config.gateway.id}.${randomBytes(6).toString('base64url')}`,
+      // A held call waits on its upstream, so a relayed retry may take as long as the
+      // slowest upstream's timeout (the holder fails the call at that time itself).
+      relayTimeoutMs: Math.max(60_000, ...config.upstreams.map((u) => u.timeoutMs)) + 5_000,
     }),
     timeArrivals: tracing !== undefined,
     metrics:

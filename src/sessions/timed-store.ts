@@ -2,6 +2,7 @@
 // wraps (mcpgate_session_store_duration_seconds and _errors_total). The gateway wraps its
 // store in this only when metrics are on; otherwise nothing reads a clock. The approvals
 // the store keeps are passed through untimed (a person's pace, not a request's).
+import type { ReplicaRelay } from '../mcp/server/held-calls.js';
 import type { ApprovalStore } from './approvals.js';
 import type { HistoryEntry } from './session.js';
 import type {
@@ -40,6 +41,10 @@ export class TimedStore implements SessionStore {
 
   get approvals(): ApprovalStore {
     return this.inner.approvals;
+  }
+
+  get relay(): ReplicaRelay | undefined {
+    return this.inner.relay;
   }
 
   private async timed<T>(operation: StoreOperation, run: () => Promise<T>): Promise<T> {

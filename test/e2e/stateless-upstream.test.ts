@@ -423,6 +423,9 @@ describe('an InputRequiredResult for a 2025-11-25 client (TypeScript SDK)', () =
 
 type StreamEvent = { method?: string; params?: Record<string, unknown> };
 
+/** Where each frame of a listen stream names the listen it belongs to. */
+const SUBSCRIPTION_ID_META = 'io.modelcontextprotocol/subscriptionId';
+
 /** A 2026-07-28 subscriptions/listen, read one event at a time. */
 async function openListen(
   token: string,
@@ -523,26 +526,37 @@ describe('resource subscriptions to a 2026-07-28 upstream', () => {
       },
     );
     try {
+      // Every frame names its listen (the request's JSON-RPC id): one id per stream.
+      const listenOf = (event: StreamEvent): unknown =>
+        (event.params?._meta as Record<string, unknown> | undefined)?.[SUBSCRIPTION_ID_META];
       const acknowledged = (uris: string[]) => ({
         jsonrpc: '2.0',
         method: 'notifications/subscriptions/acknowledged',
-        params: { notifications: { resourceSubscriptions: uris } },
+        params: {
+          notifications: { resourceSubscriptions: uris },
+          _meta: { [SUBSCRIPTION_ID_META]: expect.any(Number) },
+        },
       });
-      expect(await plain.nextEvent()).toEqual(acknowledged([watched, secret]));
+      const plainAck = await plain.nextEvent();
+      expect(plainAck).toEqual(acknowledged([watched, secret]));
       // The policy refuses no-secrets the secret note: not honoured, never heard of.
-      expect(await limited.nextEvent()).toEqual(acknowledged([watched]));
+      const limitedAck = await limited.nextEvent();
+      expect(limitedAck).toEqual(acknowledged([watched]));
+      expect(listenOf(limitedAck)).not.toBe(listenOf(plainAck));
       await touch('touch', secret);
       await touch('touch', watched);
-      const updated = (uri: string) => ({
+      const updated = (uri: string, on: StreamEvent) => ({
         jsonrpc: '2.0',
         method: 'notifications/resources/updated',
-        params: { uri },
+        params: { uri, _meta: { [SUBSCRIPTION_ID_META]: listenOf(on) } },
       });
       // Two upstream listens, each update decided on its own: in either order.
       const heard = [await plain.nextEvent(), await plain.nextEvent()];
       expect(heard).toHaveLength(2);
-      expect(heard).toEqual(expect.arrayContaining([updated(secret), updated(watched)]));
-      expect(await limited.nextEvent()).toEqual(updated(watched));
+      expect(heard).toEqual(
+        expect.arrayContaining([updated(secret, plainAck), updated(watched, plainAck)]),
+      );
+      expect(await limited.nextEvent()).toEqual(updated(watched, limitedAck));
     } finally {
       plain.close();
       limited.close();
@@ -561,10 +575,19 @@ describe('subscriptions/listen for a 2026-07-28 client', () => {
       run,
     );
     expect(response.headers.get('content-type')).toContain('text/event-stream');
-    expect(await nextEvent()).toEqual({
+    const acknowledged = await nextEvent();
+    // Every frame names the listen request it belongs to: its JSON-RPC id.
+    const listenId = (acknowledged.params?._meta as Record<string, unknown> | undefined)?.[
+      SUBSCRIPTION_ID_META
+    ];
+    expect(typeof listenId).toBe('number');
+    expect(acknowledged).toEqual({
       jsonrpc: '2.0',
       method: 'notifications/subscriptions/acknowledged',
-      params: { notifications: { toolsListChanged: true, resourceSubscriptions: [uri] } },
+      params: {
+        notifications: { toolsListChanged: true, resourceSubscriptions: [uri] },
+        _meta: { [SUBSCRIPTION_ID_META]: listenId },
+      },
     });
     const flooded = await sendStateless(
       gateway.mcpUrl,
@@ -577,7 +600,7 @@ describe('subscriptions/listen for a 2026-07-28 client', () => {
     expect(await nextEvent()).toEqual({
       jsonrpc: '2.0',
       method: 'notifications/resources/updated',
-      params: { uri },
+      params: { uri, _meta: { [SUBSCRIPTION_ID_META]: listenId } },
     });
     close();
   });
