@@ -95,4 +95,3 @@ export async function decisionInputs(cases, n, limits) {
   }
   return inputs;
 }
-

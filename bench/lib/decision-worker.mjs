@@ -24,13 +24,8 @@ import { ROOT } from './servers.mjs';
 import { summarize, round } from './stats.mjs';
 
 // mcpgate's public entry point (package.json "exports"), as an embedder would import it.
-const {
-  readBundleFile,
-  PolicyEngine,
-  DECISION_ENTRYPOINT,
-  decide,
-  serialiseFor,
-} = await import('mcpgate');
+const { readBundleFile, PolicyEngine, DECISION_ENTRYPOINT, decide, serialiseFor } =
+  await import('mcpgate');
 const { decisionInputs, benchCases } = await import('./decision-inputs.mjs');
 
 function inProcess(engine, inputs, samples, warmup) {

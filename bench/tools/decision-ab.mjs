@@ -42,8 +42,7 @@ const { values: opts } = parseArgs({
   },
 });
 
-const load = (path) =>
-  PolicyEngine.load(readBundleFile(path), { initialPages: 5, maxPages: 1024 });
+const load = (path) => PolicyEngine.load(readBundleFile(path), { initialPages: 5, maxPages: 1024 });
 const limits = { historyLimit: 20, summaryLimit: 64 };
 const history = Number(opts.history);
 
