@@ -22,19 +22,20 @@ import {
   type Span,
   type SpanContext,
 } from '@opentelemetry/api';
+import { randomFillSync } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
-import { ExportResultCode, parseTraceParent, TraceState } from '@opentelemetry/core';
-import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { parseTraceParent, TraceState } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOnSampler,
-  BatchSpanProcessor,
   TracerProvider,
+  type IdGenerator,
   type ReadableSpan,
-  type SpanExporter,
+  type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import type { TracingConfig } from '../config/telemetry.js';
 import { readValue } from '../config/secrets.js';
+import { OtlpSpanBatch } from './otlp-encoder.js';
 import { ATTR } from './span-names.js';
 
 /** W3C trace context as it travels: in `_meta` and in HTTP headers, under the same names. */
@@ -85,7 +86,7 @@ export interface StageSpan {
 const NO_STAGE_SPAN: StageSpan = { end: () => undefined, fail: () => undefined };
 
 export interface TracingCounters {
-  exported(result: 'success' | 'failure', spans: number): void;
+  exported(result: 'success' | 'failure' | 'dropped', spans: number): void;
 }
 
 /** One request's spans: its SERVER span, the stage spans, the CLIENT span of the upstream call. */
@@ -179,71 +180,133 @@ export function failSpan(span: Span, error: unknown): void {
   });
 }
 
-type ExportCallback = (result: { code: ExportResultCode; error?: Error }) => void;
-
 /**
- * OTLP/HTTP with protobuf bodies: serialised here (cheaper than JSON, a third of its bytes),
- * sent by a worker thread (telemetry/otlp-worker.ts), so the requests and their buffers cost
- * the serving thread nothing. Counts what was sent and what failed.
+ * The export of finished spans, OTLP/HTTP with protobuf bodies: each span is encoded as it
+ * ends (telemetry/otlp-encoder.ts), so no span object waits for its batch; a batch is sent
+ * when it holds `batchSpans` spans or `intervalMs` after its first one, by a worker thread
+ * (telemetry/otlp-worker.ts) that does the HTTP request, so its buffers and garbage stay
+ * off the thread that serves MCP requests. At most `maxQueueSpans` spans wait (encoded or
+ * sent but not answered); past that, spans are dropped and counted. Counts what was sent
+ * and what failed.
  */
-class WorkerOtlpExporter implements SpanExporter {
+class OtlpExportProcessor implements SpanProcessor {
   private readonly worker: Worker;
-  private readonly pending = new Map<number, { done: ExportCallback; spans: number }>();
+  private readonly pending = new Map<number, number>();
+  private batch: OtlpSpanBatch;
+  private inFlight = 0;
   private nextId = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(
     sender: { url: string; headers: Record<string, string>; timeoutMs: number },
+    private readonly limits: { batchSpans: number; maxQueueSpans: number; intervalMs: number },
     private readonly counters: TracingCounters | undefined,
   ) {
+    this.batch = new OtlpSpanBatch(limits.batchSpans * SPAN_BYTES);
     this.worker = new Worker(new URL('./otlp-worker.js', import.meta.url), { workerData: sender });
     // The worker never keeps the process alive; a request in flight at exit is lost.
     this.worker.unref();
     this.worker.on('message', (reply: { id: number; ok: boolean; error?: string }) => {
-      const job = this.pending.get(reply.id);
-      if (job === undefined) return;
+      const spans = this.pending.get(reply.id);
+      if (spans === undefined) return;
       this.pending.delete(reply.id);
-      this.settle(job, reply.ok ? undefined : new Error(reply.error));
+      this.settle(spans, reply.ok);
     });
-    this.worker.on('error', (err: Error) => {
-      for (const job of this.pending.values()) this.settle(job, err);
+    this.worker.on('error', () => {
+      for (const spans of this.pending.values()) this.settle(spans, false);
       this.pending.clear();
     });
   }
 
-  private settle(job: { done: ExportCallback; spans: number }, error: Error | undefined): void {
-    this.counters?.exported(error === undefined ? 'success' : 'failure', job.spans);
-    job.done(
-      error === undefined
-        ? { code: ExportResultCode.SUCCESS }
-        : { code: ExportResultCode.FAILED, error },
-    );
+  private settle(spans: number, ok: boolean): void {
+    this.inFlight -= spans;
+    this.counters?.exported(ok ? 'success' : 'failure', spans);
   }
 
-  export(spans: ReadableSpan[], done: ExportCallback): void {
-    const body = ProtobufTraceSerializer.serializeRequest(spans);
-    if (body === undefined) {
-      this.settle({ done, spans: spans.length }, new Error('spans could not be serialised'));
+  onStart(): void {}
+
+  onEnd(span: ReadableSpan): void {
+    if (this.stopped) return;
+    if (this.inFlight + this.batch.count >= this.limits.maxQueueSpans) {
+      this.counters?.exported('dropped', 1);
       return;
     }
+    this.batch.append(span);
+    if (this.batch.count >= this.limits.batchSpans) this.send();
+    else if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.send(), this.limits.intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /** Hands the batch to the worker (the buffer is transferred, not copied). */
+  private send(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const spans = this.batch.count;
+    const body = this.batch.take();
+    if (body === undefined) return;
     const id = this.nextId++;
-    this.pending.set(id, { done, spans: spans.length });
-    // Transferred, not copied (a body of its own: the serialiser gives a fresh array).
+    this.pending.set(id, spans);
+    this.inFlight += spans;
     this.worker.postMessage({ id, body }, [body.buffer as ArrayBuffer]);
   }
 
-  async shutdown(): Promise<void> {
-    // The exports still in flight get their answers (bounded by the request timeout).
+  /** Sends what is encoded and waits for the answers (bounded by the request timeout). */
+  async forceFlush(): Promise<void> {
+    this.send();
     const deadline = Date.now() + 5000;
     while (this.pending.size > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    await this.worker.terminate();
   }
 
-  forceFlush(): Promise<void> {
-    return Promise.resolve();
+  async shutdown(): Promise<void> {
+    await this.forceFlush();
+    this.stopped = true;
+    await this.worker.terminate();
   }
 }
+
+/**
+ * Trace and span ids from a pool of random bytes: one `randomFillSync` and one hex
+ * conversion per POOL_IDS ids, each id a slice of that string (the SDK's generator makes
+ * each from Math.random through a Buffer and its own hex conversion, a few hundred
+ * nanoseconds an id, and a traced call needs eight).
+ */
+class PooledIdGenerator implements IdGenerator {
+  private hex = '';
+  private at = 0;
+
+  private take(chars: number): string {
+    if (this.at + chars > this.hex.length) {
+      this.hex = randomFillSync(Buffer.allocUnsafe(POOL_BYTES)).toString('hex');
+      this.at = 0;
+    }
+    const id = this.hex.slice(this.at, this.at + chars);
+    this.at += chars;
+    // All zeros is not a valid id; 2^-64 per span id, but the rule is the rule.
+    return id === ZERO_TRACE_ID || id === ZERO_SPAN_ID ? this.take(chars) : id;
+  }
+
+  generateTraceId(): string {
+    return this.take(32);
+  }
+
+  generateSpanId(): string {
+    return this.take(16);
+  }
+}
+
+const POOL_BYTES = 8192;
+const ZERO_TRACE_ID = '0'.repeat(32);
+const ZERO_SPAN_ID = '0'.repeat(16);
+
+/** A traced call's span in OTLP protobuf is about 150–250 bytes: a batch's first buffer. */
+const SPAN_BYTES = 256;
+/** Spans in one export request at most (about 250 KB). */
+const MAX_BATCH_SPANS = 1024;
 
 export class Tracing {
   private readonly provider: TracerProvider;
@@ -259,8 +322,14 @@ export class Tracing {
     for (const [name, source] of Object.entries(config.headers)) {
       headers[name] = readValue(source, `telemetry.tracing.headers.${name}`);
     }
-    const exporter = new WorkerOtlpExporter(
+    const processor = new OtlpExportProcessor(
       { url: config.endpoint, headers, timeoutMs: config.exportTimeoutMs },
+      {
+        // Half the queue, so a batch can fill while the one before is on its way.
+        batchSpans: Math.max(1, Math.min(MAX_BATCH_SPANS, Math.floor(config.maxQueueSpans / 2))),
+        maxQueueSpans: config.maxQueueSpans,
+        intervalMs: config.exportIntervalMs,
+      },
       counters,
     );
     this.provider = new TracerProvider({
@@ -271,15 +340,8 @@ export class Tracing {
       }),
       // Sampled already (startRequest): what reaches the SDK is recorded.
       sampler: new AlwaysOnSampler(),
-      spanProcessors: [
-        new BatchSpanProcessor({
-          exporter,
-          maxQueueSize: config.maxQueueSpans,
-          maxExportBatchSize: Math.min(512, config.maxQueueSpans),
-          scheduledDelayMillis: config.exportIntervalMs,
-          exportTimeoutMillis: config.exportTimeoutMs,
-        }),
-      ],
+      idGenerator: new PooledIdGenerator(),
+      spanProcessors: [processor],
     });
     this.tracer = this.provider.getTracer('mcpgate', service.version);
     this.ratio = config.sampleRatio;
