@@ -40,6 +40,8 @@ export async function startMcpgate({
   logLevel = 'info',
   env = {},
   telemetry,
+  // Another checkout's bin/mcpgate.js, to compare two builds side by side.
+  bin = BIN,
 }) {
   // A scratch directory made here is removed on stop; one passed in belongs to the caller.
   const ownDir = dir === undefined;
@@ -90,7 +92,7 @@ export async function startMcpgate({
   const child = spawnPinned(
     pinning.serverCore,
     process.execPath,
-    [...extraNodeArgs, ...nodeArgs, BIN, 'start', '--config', configFile],
+    [...extraNodeArgs, ...nodeArgs, bin, 'start', '--config', configFile],
     // BENCH_GATEWAY_STDOUT=1 shows the gateway's stdout (e.g. with nodeArgs ['--trace-gc']).
     {
       cwd: dir,

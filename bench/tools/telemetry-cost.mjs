@@ -9,7 +9,7 @@
 // Medians over the rounds. Not part of `npm run bench` (section 7 there is the report's).
 //
 //   node bench/tools/telemetry-cost.mjs [--rounds 5] [--rate 300] [--seconds 4]
-//        [--closed 0] [--cpu-prof DIR] [--only off,100,1]
+//        [--closed 0] [--cpu-prof DIR] [--only off,100,1] [--base DIR]
 //
 // --closed N   also a closed-loop window of N seconds (64 in flight) per round: calls/s
 // --cpu-prof   the gateways run under `node --cpu-prof` (profiles in DIR/<config>/ when
@@ -32,6 +32,7 @@ const { values: flags } = parseArgs({
     closed: { type: 'string', default: '0' },
     'cpu-prof': { type: 'string' },
     only: { type: 'string', default: 'off,100,1' },
+    base: { type: 'string' },
   },
 });
 const ROUNDS = Number(flags.rounds);
@@ -68,6 +69,14 @@ const ALL = {
   1: { name: 'metrics + tracing 1 %', telemetry: telemetry(0.01) },
 };
 const configs = flags.only.split(',').map((k) => ALL[k]);
+// --base DIR: the tracing configurations also run from another checkout (built, with its
+// policy bundle), e.g. main, so a change is compared with what it changes in the same rounds.
+if (flags.base) {
+  for (const c of [...configs]) {
+    if (c.telemetry === undefined) continue;
+    configs.push({ ...c, name: `${c.name} (base)`, bin: join(flags.base, 'bin/mcpgate.js') });
+  }
+}
 
 const issuer = await startIssuer();
 const upstream = await startUpstream({ tools: 1 });
@@ -82,6 +91,7 @@ try {
       upstreams: { everything: { transport: 'http', url: upstream.url } },
       telemetry: config.telemetry,
       nodeArgs: profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [],
+      ...(config.bin ? { bin: config.bin } : {}),
     });
     gateways.push({
       config,

@@ -2,7 +2,7 @@
 // per decided MCP request, named `{mcp.method.name} {target}`, with child spans for the
 // gateway's own steps (authentication, session store, policy evaluation, decision log,
 // guardrails) and a CLIENT span for the upstream call, exported over OTLP/HTTP (protobuf)
-// in batches, sent from a worker thread.
+// in batches, each span encoded as it ends.
 //
 // No context manager and no AsyncLocalStorage: a request's spans hang off its
 // RequestTrace, handed on explicitly with the request (its promise hooks would cost CPU on
@@ -23,7 +23,6 @@ import {
   type SpanContext,
 } from '@opentelemetry/api';
 import { randomFillSync } from 'node:crypto';
-import { Worker } from 'node:worker_threads';
 import { parseTraceParent, TraceState } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -36,6 +35,7 @@ import {
 import type { TracingConfig } from '../config/telemetry.js';
 import { readValue } from '../config/secrets.js';
 import { OtlpSpanBatch } from './otlp-encoder.js';
+import { OtlpSender, type OtlpSenderConfig } from './otlp-sender.js';
 import { ATTR } from './span-names.js';
 
 /** W3C trace context as it travels: in `_meta` and in HTTP headers, under the same names. */
@@ -183,45 +183,24 @@ export function failSpan(span: Span, error: unknown): void {
 /**
  * The export of finished spans, OTLP/HTTP with protobuf bodies: each span is encoded as it
  * ends (telemetry/otlp-encoder.ts), so no span object waits for its batch; a batch is sent
- * when it holds `batchSpans` spans or `intervalMs` after its first one, by a worker thread
- * (telemetry/otlp-worker.ts) that does the HTTP request, so its buffers and garbage stay
- * off the thread that serves MCP requests. At most `maxQueueSpans` spans wait (encoded or
- * sent but not answered); past that, spans are dropped and counted. Counts what was sent
- * and what failed.
+ * (telemetry/otlp-sender.ts) when it holds `batchSpans` spans or `intervalMs` after its
+ * first one. At most `maxQueueSpans` spans wait (encoded, or sent and not yet answered);
+ * past that, spans are dropped and counted. Counts what was sent and what failed.
  */
 class OtlpExportProcessor implements SpanProcessor {
-  private readonly worker: Worker;
-  private readonly pending = new Map<number, number>();
+  private readonly sender: OtlpSender;
   private batch: OtlpSpanBatch;
   private inFlight = 0;
-  private nextId = 0;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
 
   constructor(
-    sender: { url: string; headers: Record<string, string>; timeoutMs: number },
+    sender: OtlpSenderConfig,
     private readonly limits: { batchSpans: number; maxQueueSpans: number; intervalMs: number },
     private readonly counters: TracingCounters | undefined,
   ) {
     this.batch = new OtlpSpanBatch(limits.batchSpans * SPAN_BYTES);
-    this.worker = new Worker(new URL('./otlp-worker.js', import.meta.url), { workerData: sender });
-    // The worker never keeps the process alive; a request in flight at exit is lost.
-    this.worker.unref();
-    this.worker.on('message', (reply: { id: number; ok: boolean; error?: string }) => {
-      const spans = this.pending.get(reply.id);
-      if (spans === undefined) return;
-      this.pending.delete(reply.id);
-      this.settle(spans, reply.ok);
-    });
-    this.worker.on('error', () => {
-      for (const spans of this.pending.values()) this.settle(spans, false);
-      this.pending.clear();
-    });
-  }
-
-  private settle(spans: number, ok: boolean): void {
-    this.inFlight -= spans;
-    this.counters?.exported(ok ? 'success' : 'failure', spans);
+    this.sender = new OtlpSender(sender);
   }
 
   onStart(): void {}
@@ -240,24 +219,24 @@ class OtlpExportProcessor implements SpanProcessor {
     }
   }
 
-  /** Hands the batch to the worker (the buffer is transferred, not copied). */
   private send(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
     const spans = this.batch.count;
     const body = this.batch.take();
     if (body === undefined) return;
-    const id = this.nextId++;
-    this.pending.set(id, spans);
     this.inFlight += spans;
-    this.worker.postMessage({ id, body }, [body.buffer as ArrayBuffer]);
+    this.sender.post(body, (error) => {
+      this.inFlight -= spans;
+      this.counters?.exported(error === undefined ? 'success' : 'failure', spans);
+    });
   }
 
   /** Sends what is encoded and waits for the answers (bounded by the request timeout). */
   async forceFlush(): Promise<void> {
     this.send();
     const deadline = Date.now() + 5000;
-    while (this.pending.size > 0 && Date.now() < deadline) {
+    while (this.inFlight > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
@@ -265,13 +244,13 @@ class OtlpExportProcessor implements SpanProcessor {
   async shutdown(): Promise<void> {
     await this.forceFlush();
     this.stopped = true;
-    await this.worker.terminate();
+    this.sender.close();
   }
 }
 
 /**
  * Trace and span ids from a pool of random bytes: one `randomFillSync` and one hex
- * conversion per POOL_IDS ids, each id a slice of that string (the SDK's generator makes
+ * conversion per POOL_BYTES bytes (512 span ids), each id a slice of that string (the SDK's generator makes
  * each from Math.random through a Buffer and its own hex conversion, a few hundred
  * nanoseconds an id, and a traced call needs eight).
  */
