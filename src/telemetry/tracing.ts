@@ -261,15 +261,15 @@ class PooledIdGenerator implements IdGenerator {
   private hex = '';
   private at = 0;
 
+  /** `chars` hex digits (16 or 32: whole 8-byte words of the pool). */
   private take(chars: number): string {
     if (this.at + chars > this.hex.length) {
-      this.hex = randomFillSync(Buffer.allocUnsafe(POOL_BYTES)).toString('hex');
+      this.hex = randomPool().toString('hex');
       this.at = 0;
     }
     const id = this.hex.slice(this.at, this.at + chars);
     this.at += chars;
-    // All zeros is not a valid id; 2^-64 per span id, but the rule is the rule.
-    return id === ZERO_TRACE_ID || id === ZERO_SPAN_ID ? this.take(chars) : id;
+    return id;
   }
 
   generateTraceId(): string {
@@ -282,8 +282,22 @@ class PooledIdGenerator implements IdGenerator {
 }
 
 const POOL_BYTES = 8192;
-const ZERO_TRACE_ID = '0'.repeat(32);
-const ZERO_SPAN_ID = '0'.repeat(16);
+
+/**
+ * Random bytes of which no 8-byte word is all zeros: an id of zeros is invalid, and every
+ * id is one or two whole words (checked here once a pool, not once an id).
+ */
+function randomPool(): Buffer {
+  const pool = Buffer.allocUnsafe(POOL_BYTES);
+  for (;;) {
+    randomFillSync(pool);
+    let zeroWord = false;
+    for (let i = 0; i < POOL_BYTES && !zeroWord; i += 8) {
+      zeroWord = pool.readUInt32LE(i) === 0 && pool.readUInt32LE(i + 4) === 0;
+    }
+    if (!zeroWord) return pool;
+  }
+}
 
 /** A traced call's span in OTLP protobuf is about 150–250 bytes: a batch's first buffer. */
 const SPAN_BYTES = 256;
