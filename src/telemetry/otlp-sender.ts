@@ -1,8 +1,8 @@
 // The OTLP/HTTP sender of the trace export: POSTs a batch's protobuf body to the receiver on
 // a keep-alive connection and says how it went. It runs on the gateway's own thread: a batch
-// of 1,024 spans is one request every second or so under load, and a worker thread cost
-// more than the request itself (a transfer that can wait on the other thread, which shares
-// the core, for milliseconds; a second V8 heap). Used by tracing.ts only.
+// of 1,024 spans is one request for every 128 traced calls, and a worker thread cost more
+// than the request itself (a hand-over that can wait milliseconds on the other thread,
+// which shares the core; a second V8 heap). Used by tracing.ts only.
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 

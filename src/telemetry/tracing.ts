@@ -253,9 +253,9 @@ class OtlpExportProcessor implements SpanProcessor {
 
 /**
  * Trace and span ids from a pool of random bytes: one `randomFillSync` and one hex
- * conversion per POOL_BYTES bytes (512 span ids), each id a slice of that string (the SDK's generator makes
- * each from Math.random through a Buffer and its own hex conversion, a few hundred
- * nanoseconds an id, and a traced call needs eight).
+ * conversion per POOL_BYTES bytes (512 span ids), each id a slice of that string (the
+ * SDK's generator makes each from Math.random through a Buffer and its own hex conversion,
+ * a few hundred nanoseconds an id, and a traced call needs eight).
  */
 class PooledIdGenerator implements IdGenerator {
   private hex = '';

@@ -3,10 +3,13 @@
 // definitions (Python's opentelemetry-proto, as the e2e receiver uses), to the same
 // ExportTraceServiceRequest. The spans cover what the encoder handles: every attribute
 // type, non-ASCII text, a remote parent with tracestate, an error status, an event, a link,
-// and bodies long enough to need two- and three-byte lengths and a grown buffer.
+// and bodies long enough to need two- and three-byte lengths and a grown buffer. And the
+// export: full batches sent at once, the rest on close, spans past the queue dropped.
 import { describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags } from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
@@ -19,6 +22,7 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import { OtlpSpanBatch } from '../../src/telemetry/otlp-encoder.js';
+import { Tracing } from '../../src/telemetry/tracing.js';
 
 const ROOT = join(import.meta.dirname, '../../..');
 const PYTHON = join(ROOT, '.tools/python-mcp/bin/python');
@@ -168,3 +172,104 @@ describe('OTLP protobuf encoding of spans', () => {
     );
   });
 });
+
+describe('OTLP export of the spans', () => {
+  /** A receiver on loopback: answers every POST (or none), counting what it got. */
+  async function receiver(answer: boolean): Promise<{
+    url: string;
+    bodies: Buffer[];
+    close: () => Promise<void>;
+  }> {
+    const bodies: Buffer[] = [];
+    const held: ServerResponse[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        bodies.push(Buffer.concat(chunks));
+        if (answer) res.writeHead(200).end();
+        else held.push(res);
+      });
+    });
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}/v1/traces`,
+      bodies,
+      close: async () => {
+        for (const res of held) res.destroy();
+        server.closeAllConnections();
+        await new Promise((done) => server.close(done));
+      },
+    };
+  }
+
+  function tracingTo(url: string, maxQueueSpans: number, counted: Map<string, number>): Tracing {
+    return new Tracing(
+      {
+        enabled: true,
+        endpoint: url,
+        headers: {},
+        sampleRatio: 1,
+        serviceName: 'mcpgate-test',
+        maxQueueSpans,
+        exportIntervalMs: 60_000,
+        exportTimeoutMs: 5_000,
+      },
+      { name: 'mcpgate-test', version: '1', instance: 'i' },
+      { exported: (result, spans) => counted.set(result, (counted.get(result) ?? 0) + spans) },
+    );
+  }
+
+  function traceCalls(tracing: Tracing, calls: number): void {
+    for (let i = 0; i < calls; i++) {
+      const trace = tracing.startRequest('tools/call t', tracing.sample(undefined)!, {}, undefined);
+      trace.startChild('mcpgate.policy.evaluate').end();
+      trace.server.end();
+    }
+  }
+
+  it('sends full batches at once and the rest when it closes, every span counted', async () => {
+    const sink = await receiver(true);
+    const counted = new Map<string, number>();
+    const tracing = tracingTo(sink.url, 64, counted);
+    // Batches of 32 (half the queue): 16 calls of two spans fill one, sent at once.
+    for (let batch = 1; batch <= 3; batch++) {
+      traceCalls(tracing, 16);
+      await waitUntil(() => counted.get('success') === 32 * batch);
+    }
+    traceCalls(tracing, 2);
+    expect(sink.bodies).toHaveLength(3);
+    await tracing.close();
+    expect(sink.bodies).toHaveLength(4);
+    expect(counted).toEqual(new Map([['success', 100]]));
+    const decoded = decode(sink.bodies) as Array<{
+      resource_spans: Array<{ scope_spans: Array<{ spans: unknown[] }> }>;
+    }>;
+    expect(decoded.map((d) => d.resource_spans[0]!.scope_spans[0]!.spans.length)).toEqual([
+      32, 32, 32, 4,
+    ]);
+    await sink.close();
+  });
+
+  it('drops and counts spans past max_queue_spans while the receiver does not answer', async () => {
+    const sink = await receiver(false);
+    const counted = new Map<string, number>();
+    const tracing = tracingTo(sink.url, 64, counted);
+    traceCalls(tracing, 100);
+    // 64 wait (two batches sent, unanswered); the other 136 are dropped.
+    expect(counted).toEqual(new Map([['dropped', 136]]));
+    await waitUntil(() => sink.bodies.length === 2);
+    await sink.close();
+    await tracing.close();
+    expect(counted.get('failure')).toBe(64);
+  });
+});
+
+async function waitUntil(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
