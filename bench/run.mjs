@@ -46,6 +46,7 @@ import {
   startUpstream,
 } from './lib/servers.mjs';
 import { difference, round } from './lib/stats.mjs';
+import { startTraceSink } from './lib/trace-sink.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -988,27 +989,8 @@ async function scalingSection(issuer) {
  */
 async function telemetrySection(issuer) {
   const t = P.telemetry;
-  const { createServer } = await import('node:http');
-  let exports = 0;
-  const sink = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      exports++;
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${sink.address().port}/v1/traces`;
-  const tracing = (ratio) => ({
-    metrics: { enabled: true, listen: { host: '127.0.0.1', port: 0 } },
-    tracing: {
-      enabled: true,
-      endpoint,
-      allow_insecure_http: true,
-      sample_ratio: ratio,
-      max_queue_spans: 65536,
-    },
-  });
+  const sink = await startTraceSink();
+  const tracing = sink.telemetry;
   const configs = [
     { name: 'off', telemetry: undefined },
     { name: 'metrics + tracing 100 %', telemetry: tracing(1) },
@@ -1066,7 +1048,7 @@ async function telemetrySection(issuer) {
     }
   } finally {
     await upstream.stop();
-    await new Promise((resolve) => sink.close(resolve));
+    await sink.close();
   }
   // The median of the rounds (the mean of two).
   const typical = (values) => {
@@ -1097,7 +1079,7 @@ async function telemetrySection(issuer) {
       `${t.durationS} s after ${t.warmupS} s warm-up), then ${t.rate} calls/s open loop for the ` +
       `gateway's CPU time per call; ${t.rounds} round(s) per configuration in turn; ` +
       'tracing exports over OTLP/HTTP to a loopback sink that discards the spans (' +
-      `${exports} export requests received)`,
+      `${sink.exports} export requests received)`,
     rows,
     targets: { tracing100: 0.9, tracing1: 0.97 },
   };

@@ -14,7 +14,6 @@
 // --closed N   also a closed-loop window of N seconds (64 in flight) per round: calls/s
 // --cpu-prof   the gateways run under `node --cpu-prof` (profiles in DIR/<config>/ when
 //              they stop; summarise with bench/lib/profile.mjs)
-import { createServer } from 'node:http';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +22,7 @@ import { callsJobTimeout, runWorker } from '../lib/jobs.mjs';
 import { summarizeProfile } from '../lib/profile.mjs';
 import { pinSelf, pinning } from '../lib/procs.mjs';
 import { ROOT, cpuProfiles, startMcpgate, startUpstream } from '../lib/servers.mjs';
+import { startTraceSink } from '../lib/trace-sink.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -43,26 +43,8 @@ const log = (m) =>
   process.stderr.write(`[telemetry-cost ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 pinSelf(pinning.clientCore);
 
-let exports = 0;
-const sink = createServer((req, res) => {
-  req.resume();
-  req.on('end', () => {
-    exports++;
-    res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
-  });
-});
-await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve));
-const endpoint = `http://127.0.0.1:${sink.address().port}/v1/traces`;
-const telemetry = (ratio) => ({
-  metrics: { enabled: true, listen: { host: '127.0.0.1', port: 0 } },
-  tracing: {
-    enabled: true,
-    endpoint,
-    allow_insecure_http: true,
-    sample_ratio: ratio,
-    max_queue_spans: 65536,
-  },
-});
+const sink = await startTraceSink();
+const telemetry = sink.telemetry;
 const ALL = {
   off: { name: 'off', telemetry: undefined },
   100: { name: 'metrics + tracing 100 %', telemetry: telemetry(1) },
@@ -177,13 +159,17 @@ try {
     };
   });
   console.log(
-    JSON.stringify({ rate: RATE, seconds: SECONDS, rounds: ROUNDS, exports, summary }, null, 2),
+    JSON.stringify(
+      { rate: RATE, seconds: SECONDS, rounds: ROUNDS, exports: sink.exports, summary },
+      null,
+      2,
+    ),
   );
 } finally {
   for (const { gateway } of gateways) await gateway.stop();
   await upstream.stop();
   await issuer.stop?.();
-  sink.close();
+  await sink.close();
 }
 if (flags['cpu-prof']) {
   for (const { config, profDir } of gateways) {
