@@ -22,7 +22,7 @@ import { callsJobTimeout, runWorker } from '../lib/jobs.mjs';
 import { summarizeProfile } from '../lib/profile.mjs';
 import { pinSelf, pinning } from '../lib/procs.mjs';
 import { ROOT, cpuProfiles, startMcpgate, startUpstream } from '../lib/servers.mjs';
-import { startTraceSink } from '../lib/trace-sink.mjs';
+import { startOtlpSink, telemetryOn } from '../lib/trace-sink.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -43,8 +43,8 @@ const log = (m) =>
   process.stderr.write(`[telemetry-cost ${new Date().toISOString().slice(11, 19)}] ${m}\n`);
 pinSelf(pinning.clientCore);
 
-const sink = await startTraceSink();
-const telemetry = sink.telemetry;
+const sink = await startOtlpSink();
+const telemetry = (ratio) => telemetryOn(sink.endpoint, ratio);
 const ALL = {
   off: { name: 'off', telemetry: undefined },
   100: { name: 'metrics + tracing 100 %', telemetry: telemetry(1) },
@@ -160,7 +160,7 @@ try {
   });
   console.log(
     JSON.stringify(
-      { rate: RATE, seconds: SECONDS, rounds: ROUNDS, exports: sink.exports, summary },
+      { rate: RATE, seconds: SECONDS, rounds: ROUNDS, exports: sink.exports(), summary },
       null,
       2,
     ),

@@ -234,6 +234,31 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     );
 
   /**
+   * A server/discover of an open session is answered with the instructions the session is
+   * shown, as its initialize (or first 2026-07-28 request) was; any other request needs none.
+   */
+  const discoverInstructions = async (
+    caller: Caller,
+    session: LoadedSession,
+    body: unknown,
+    req: IncomingMessage,
+  ): Promise<string | undefined> => {
+    if (messageKind(body) !== 'request') return undefined;
+    const { id, method, params } = body as {
+      id: string | number;
+      method: unknown;
+      params?: { _meta?: Record<string, unknown> };
+    };
+    if (method !== 'server/discover') return undefined;
+    return pipeline.instructionsOf(
+      caller,
+      session,
+      id,
+      carrierOf(params?._meta) ?? carrierOf(req.headers),
+    );
+  };
+
+  /**
    * Runs session/open for a session about to be created; answers the refusal itself (store
    * down, the user's session cap, the policy's deny) and returns undefined then.
    */
@@ -571,7 +596,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       }
       loaded = ctx.session;
       instructions = opened.instructions;
-    }
+    } else instructions = await discoverInstructions(caller, loaded, body, req);
     const request: SessionRequest = { caller, session: loaded, instructions, arrival };
     await serveVisitor(req, res, body, request, true);
   };
@@ -617,7 +642,8 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         await closeByClient(req, res, caller, sessionId);
         return;
       }
-      const request: SessionRequest = { caller, session: loaded, arrival };
+      const instructions = await discoverInstructions(caller, loaded, body, req);
+      const request: SessionRequest = { caller, session: loaded, arrival, instructions };
       const live = sessions.get(sessionId);
       if (live) {
         // What an upstream asks for this session later is asked as this caller.

@@ -46,7 +46,7 @@ export interface SessionRequest {
   readonly caller: Caller;
   /** The session as read from the store for this request. */
   readonly session: LoadedSession;
-  /** With initialize only: the instructions session/open chose (stages/show-instructions.ts). */
+  /** With initialize and server/discover: the instructions the policy shows the session (stages/show-instructions.ts). */
   readonly instructions?: string | undefined;
   /** When the HTTP request arrived, was authenticated and its session loaded (traced requests). */
   readonly arrival?: Arrival | undefined;

@@ -75,8 +75,11 @@ export class TimedStore implements SessionStore {
     id: string,
     labels: readonly string[],
     counts: Readonly<Record<string, number>>,
+    sketches?: Readonly<Record<string, Uint8Array>>,
   ): Promise<boolean> {
-    return this.timed('record_findings', () => this.inner.recordFindings(id, labels, counts));
+    return this.timed('record_findings', () =>
+      this.inner.recordFindings(id, labels, counts, sketches),
+    );
   }
 
   terminate(id: string, reason: string): Promise<boolean> {
