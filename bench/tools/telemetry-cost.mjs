@@ -18,7 +18,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startIssuer } from '../lib/issuer.mjs';
-import { callsJobTimeout, runWorker } from '../lib/jobs.mjs';
+import { callsJobTimeout, echoCallsJob, runWorker } from '../lib/jobs.mjs';
 import { summarizeProfile } from '../lib/profile.mjs';
 import { pinSelf, pinning } from '../lib/procs.mjs';
 import { ROOT, cpuProfiles, startMcpgate, startUpstream } from '../lib/servers.mjs';
@@ -99,22 +99,12 @@ try {
           warmupS: 1,
         });
       }
-      const job = {
-        mode: 'calls',
-        client: 'lean',
-        url: gateway.mcpUrl,
-        token,
-        tool: 'everything__echo',
-        args: { text: 'hello from the mcpgate bench' },
-        expectText: 'hello from the mcpgate bench',
-        connectConcurrency: 8,
-        callTimeoutMs: 10_000,
-        maxOutstanding: 2000,
+      const job = echoCallsJob(gateway.mcpUrl, token, {
         sessions: 32,
         warmCalls: round === 0 ? 100 : 10,
         watch: { gateway: gateway.pid },
         phases,
-      };
+      });
       const run = await runWorker('bench/lib/loadgen.mjs', job, {
         timeoutMs: callsJobTimeout(job),
       });
