@@ -56,6 +56,7 @@ import {
   rssTrend,
 } from './lib/fullpath.mjs';
 import { difference, round } from './lib/stats.mjs';
+import { startOtlpSink, telemetryOn } from './lib/trace-sink.mjs';
 
 const { values: flags } = parseArgs({
   options: {
@@ -1032,39 +1033,6 @@ async function scalingSection(issuer) {
     sessions: sc.sessions,
     history,
     catalog,
-  };
-}
-
-/** An OTLP/HTTP trace sink on loopback that accepts every export and discards it. */
-async function startOtlpSink() {
-  const { createServer } = await import('node:http');
-  let exports = 0;
-  const server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      exports++;
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    endpoint: `http://127.0.0.1:${server.address().port}/v1/traces`,
-    exports: () => exports,
-    close: () => new Promise((resolve) => server.close(resolve)),
-  };
-}
-
-/** Metrics on a loopback listener and tracing at `ratio`, exported to `endpoint`. */
-function telemetryOn(endpoint, ratio) {
-  return {
-    metrics: { enabled: true, listen: { host: '127.0.0.1', port: 0 } },
-    tracing: {
-      enabled: true,
-      endpoint,
-      allow_insecure_http: true,
-      sample_ratio: ratio,
-      max_queue_spans: 65536,
-    },
   };
 }
 

@@ -40,3 +40,26 @@ export function callsJobTimeout(job) {
   for (const phase of job.phases ?? []) s += (phase.warmupS ?? 0) + phase.durationS + drainS + 10;
   return Math.round(s * 1000);
 }
+
+const ECHO_TEXT = 'hello from the mcpgate bench';
+
+/**
+ * A calls job for the load generator: tools/call of the bench upstream's echo through the
+ * gateway at `url`, with the lean client, every answer checked for the echoed text.
+ * `overrides` gives the sessions, warm-up calls, phases and watched processes.
+ */
+export function echoCallsJob(url, token, overrides) {
+  return {
+    mode: 'calls',
+    client: 'lean',
+    url,
+    token,
+    tool: 'everything__echo',
+    args: { text: ECHO_TEXT },
+    expectText: ECHO_TEXT,
+    connectConcurrency: 8,
+    callTimeoutMs: 10_000,
+    maxOutstanding: 2000,
+    ...overrides,
+  };
+}

@@ -85,7 +85,8 @@ export async function writeMcpgateConfig(file, options) {
 
 /**
  * Starts mcpgate with a generated config (mcpgateConfig). `nodeArgs` go before the script
- * (e.g. --cpu-prof); `env` is added to the environment.
+ * (e.g. --cpu-prof); `env` is added to the environment; `bin` is another checkout's
+ * bin/mcpgate.js (bench/tools/telemetry-cost.mjs --base).
  */
 export async function startMcpgate({
   issuer,
@@ -98,6 +99,8 @@ export async function startMcpgate({
   logLevel = 'info',
   env = {},
   telemetry,
+  // Another checkout's bin/mcpgate.js, to compare two builds side by side.
+  bin = BIN,
 }) {
   // A scratch directory made here is removed on stop; one passed in belongs to the caller.
   const ownDir = dir === undefined;
@@ -121,7 +124,7 @@ export async function startMcpgate({
   const child = spawnPinned(
     pinning.serverCore,
     process.execPath,
-    [...extraNodeArgs, ...nodeArgs, BIN, 'start', '--config', configFile],
+    [...extraNodeArgs, ...nodeArgs, bin, 'start', '--config', configFile],
     // BENCH_GATEWAY_STDOUT=1 shows the gateway's stdout (e.g. with nodeArgs ['--trace-gc']).
     {
       cwd: dir,

@@ -4,8 +4,9 @@
 //   node bench/tools/profile-path.mjs [seconds]
 import { join } from 'node:path';
 import { createServer } from 'node:http';
+import { setTimeout } from 'node:timers';
 import { startIssuer } from '../lib/issuer.mjs';
-import { runWorker, callsJobTimeout } from '../lib/jobs.mjs';
+import { runWorker, callsJobTimeout, echoCallsJob } from '../lib/jobs.mjs';
 import { summarizeProfile } from '../lib/profile.mjs';
 import { rssBytes } from '../lib/procs.mjs';
 import { ROOT, cpuProfiles, scratch, startMcpgate, startUpstream } from '../lib/servers.mjs';
@@ -47,17 +48,7 @@ const gateway = await startMcpgate({
 await new Promise((r) => setTimeout(r, 1000));
 const rssStart = rssBytes(gateway.pid);
 const token = await issuer.mint({ audience: gateway.mcpUrl });
-const job = {
-  mode: 'calls',
-  client: 'lean',
-  url: gateway.mcpUrl,
-  token,
-  tool: 'everything__echo',
-  args: { text: 'hello from the mcpgate bench' },
-  expectText: 'hello from the mcpgate bench',
-  connectConcurrency: 8,
-  callTimeoutMs: 10_000,
-  maxOutstanding: 2000,
+const job = echoCallsJob(gateway.mcpUrl, token, {
   sessions: 32,
   warmCalls: 100,
   watch: { gateway: gateway.pid },
@@ -75,7 +66,7 @@ const job = {
         ]
       : []),
   ],
-};
+});
 const run = await runWorker('bench/lib/loadgen.mjs', job, { timeoutMs: callsJobTimeout(job) });
 for (const p of run.phases) {
   const cpuPerCall =

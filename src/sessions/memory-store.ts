@@ -319,7 +319,7 @@ export class MemoryStore implements SessionStore {
       if (held.size < MAX_SESSION_LABELS || held.has(label)) held.add(label);
     }
     for (const [type, n] of Object.entries(counts)) {
-      const byType = (session.findingCounts ??= new Map());
+      const byType = (session.findingCounts ??= new Map<string, number>());
       const current = byType.get(type);
       if (current !== undefined) byType.set(type, current + n);
       else if (byType.size < MAX_SESSION_LABELS) byType.set(type, n);

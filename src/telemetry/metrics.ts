@@ -140,7 +140,7 @@ const COUNTERS = {
   ),
   traceSpansExported: counter(
     'mcpgate_trace_spans_exported_total',
-    'Spans handed to the OTLP exporter, by result (failure: the receiver was unreachable or refused them)',
+    'Spans handed to the OTLP exporter, by result (failure: the receiver was unreachable or refused them; dropped: more than max_queue_spans were waiting)',
     ['result'] as const,
   ),
   upstreamRestarts: counter(

@@ -2,7 +2,7 @@
 // per decided MCP request, named `{mcp.method.name} {target}`, with child spans for the
 // gateway's own steps (authentication, session store, policy evaluation, decision log,
 // guardrails) and a CLIENT span for the upstream call, exported over OTLP/HTTP (protobuf)
-// in batches, sent from a worker thread.
+// in batches, each span encoded as it ends.
 //
 // No context manager and no AsyncLocalStorage: a request's spans hang off its
 // RequestTrace, handed on explicitly with the request (its promise hooks would cost CPU on
@@ -22,19 +22,20 @@ import {
   type Span,
   type SpanContext,
 } from '@opentelemetry/api';
-import { Worker } from 'node:worker_threads';
-import { ExportResultCode, parseTraceParent, TraceState } from '@opentelemetry/core';
-import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
+import { randomFillSync } from 'node:crypto';
+import { parseTraceParent, TraceState } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOnSampler,
-  BatchSpanProcessor,
   TracerProvider,
+  type IdGenerator,
   type ReadableSpan,
-  type SpanExporter,
+  type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
 import type { TracingConfig } from '../config/telemetry.js';
 import { readValue } from '../config/secrets.js';
+import { OtlpSpanBatch } from './otlp-encoder.js';
+import { OtlpSender, type OtlpSenderConfig } from './otlp-sender.js';
 import { ATTR } from './span-names.js';
 
 /** W3C trace context as it travels: in `_meta` and in HTTP headers, under the same names. */
@@ -84,8 +85,25 @@ export interface StageSpan {
 
 const NO_STAGE_SPAN: StageSpan = { end: () => undefined, fail: () => undefined };
 
+/** A stage's span (a class, not two closures a span). */
+class ChildSpan implements StageSpan {
+  constructor(private readonly span: Span) {}
+
+  end(outcome?: unknown): void {
+    if (typeof outcome === 'object' && outcome !== null && 'deny' in outcome) {
+      this.span.setAttribute(ATTR.decision, 'deny');
+    }
+    this.span.end();
+  }
+
+  fail(error: unknown): void {
+    failSpan(this.span, error);
+    this.span.end();
+  }
+}
+
 export interface TracingCounters {
-  exported(result: 'success' | 'failure', spans: number): void;
+  exported(result: 'success' | 'failure' | 'dropped', spans: number): void;
 }
 
 /** One request's spans: its SERVER span, the stage spans, the CLIENT span of the upstream call. */
@@ -113,23 +131,9 @@ export class RequestTrace {
 
   startChild(name: string, attributes?: Attributes): StageSpan {
     if (!this.recording) return NO_STAGE_SPAN;
-    const span = this.tracing.tracer.startSpan(
-      name,
-      { kind: SpanKind.INTERNAL, attributes },
-      this.parent,
+    return new ChildSpan(
+      this.tracing.tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, this.parent),
     );
-    return {
-      end(outcome?: unknown) {
-        if (typeof outcome === 'object' && outcome !== null && 'deny' in outcome) {
-          span.setAttribute(ATTR.decision, 'deny');
-        }
-        span.end();
-      },
-      fail(error: unknown) {
-        failSpan(span, error);
-        span.end();
-      },
-    };
   }
 
   /** A child span of a step that is over already (authentication, the session load). */
@@ -179,71 +183,126 @@ export function failSpan(span: Span, error: unknown): void {
   });
 }
 
-type ExportCallback = (result: { code: ExportResultCode; error?: Error }) => void;
-
 /**
- * OTLP/HTTP with protobuf bodies: serialised here (cheaper than JSON, a third of its bytes),
- * sent by a worker thread (telemetry/otlp-worker.ts), so the requests and their buffers cost
- * the serving thread nothing. Counts what was sent and what failed.
+ * The export of finished spans, OTLP/HTTP with protobuf bodies: each span is encoded as it
+ * ends (telemetry/otlp-encoder.ts), so no span object waits for its batch; a batch is sent
+ * (telemetry/otlp-sender.ts) when it holds `batchSpans` spans or `intervalMs` after its
+ * first one. At most `maxQueueSpans` spans wait (encoded, or sent and not yet answered);
+ * past that, spans are dropped and counted. Counts what was sent and what failed.
  */
-class WorkerOtlpExporter implements SpanExporter {
-  private readonly worker: Worker;
-  private readonly pending = new Map<number, { done: ExportCallback; spans: number }>();
-  private nextId = 0;
+class OtlpExportProcessor implements SpanProcessor {
+  private readonly sender: OtlpSender;
+  private batch: OtlpSpanBatch;
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(
-    sender: { url: string; headers: Record<string, string>; timeoutMs: number },
+    sender: OtlpSenderConfig,
+    private readonly limits: { batchSpans: number; maxQueueSpans: number; intervalMs: number },
     private readonly counters: TracingCounters | undefined,
   ) {
-    this.worker = new Worker(new URL('./otlp-worker.js', import.meta.url), { workerData: sender });
-    // The worker never keeps the process alive; a request in flight at exit is lost.
-    this.worker.unref();
-    this.worker.on('message', (reply: { id: number; ok: boolean; error?: string }) => {
-      const job = this.pending.get(reply.id);
-      if (job === undefined) return;
-      this.pending.delete(reply.id);
-      this.settle(job, reply.ok ? undefined : new Error(reply.error));
-    });
-    this.worker.on('error', (err: Error) => {
-      for (const job of this.pending.values()) this.settle(job, err);
-      this.pending.clear();
-    });
+    this.batch = new OtlpSpanBatch(limits.batchSpans * SPAN_BYTES);
+    this.sender = new OtlpSender(sender);
   }
 
-  private settle(job: { done: ExportCallback; spans: number }, error: Error | undefined): void {
-    this.counters?.exported(error === undefined ? 'success' : 'failure', job.spans);
-    job.done(
-      error === undefined
-        ? { code: ExportResultCode.SUCCESS }
-        : { code: ExportResultCode.FAILED, error },
-    );
-  }
+  onStart(): void {}
 
-  export(spans: ReadableSpan[], done: ExportCallback): void {
-    const body = ProtobufTraceSerializer.serializeRequest(spans);
-    if (body === undefined) {
-      this.settle({ done, spans: spans.length }, new Error('spans could not be serialised'));
+  onEnd(span: ReadableSpan): void {
+    if (this.stopped) return;
+    if (this.inFlight + this.batch.count >= this.limits.maxQueueSpans) {
+      this.counters?.exported('dropped', 1);
       return;
     }
-    const id = this.nextId++;
-    this.pending.set(id, { done, spans: spans.length });
-    // Transferred, not copied (a body of its own: the serialiser gives a fresh array).
-    this.worker.postMessage({ id, body }, [body.buffer as ArrayBuffer]);
+    this.batch.append(span);
+    if (this.batch.count >= this.limits.batchSpans) this.send();
+    else if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.send(), this.limits.intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  private send(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const spans = this.batch.count;
+    const body = this.batch.take();
+    if (body === undefined) return;
+    this.inFlight += spans;
+    this.sender.post(body, (error) => {
+      this.inFlight -= spans;
+      this.counters?.exported(error === undefined ? 'success' : 'failure', spans);
+    });
+  }
+
+  /** Sends what is encoded and waits for the answers (bounded by the request timeout). */
+  async forceFlush(): Promise<void> {
+    this.send();
+    const deadline = Date.now() + 5000;
+    while (this.inFlight > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   async shutdown(): Promise<void> {
-    // The exports still in flight get their answers (bounded by the request timeout).
-    const deadline = Date.now() + 5000;
-    while (this.pending.size > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    await this.worker.terminate();
-  }
-
-  forceFlush(): Promise<void> {
-    return Promise.resolve();
+    await this.forceFlush();
+    this.stopped = true;
+    this.sender.close();
   }
 }
+
+/**
+ * Trace and span ids from a pool of random bytes: one `randomFillSync` and one hex
+ * conversion per POOL_BYTES bytes (512 span ids), each id a slice of that string (the
+ * SDK's generator makes each from Math.random through a Buffer and its own hex conversion,
+ * a few hundred nanoseconds an id, and a traced call needs eight).
+ */
+class PooledIdGenerator implements IdGenerator {
+  private hex = '';
+  private at = 0;
+
+  /** `chars` hex digits (16 or 32: whole 8-byte words of the pool). */
+  private take(chars: number): string {
+    if (this.at + chars > this.hex.length) {
+      this.hex = randomPool().toString('hex');
+      this.at = 0;
+    }
+    const id = this.hex.slice(this.at, this.at + chars);
+    this.at += chars;
+    return id;
+  }
+
+  generateTraceId(): string {
+    return this.take(32);
+  }
+
+  generateSpanId(): string {
+    return this.take(16);
+  }
+}
+
+const POOL_BYTES = 8192;
+
+/**
+ * Random bytes of which no 8-byte word is all zeros: an id of zeros is invalid, and every
+ * id is one or two whole words (checked here once a pool, not once an id).
+ */
+function randomPool(): Buffer {
+  const pool = Buffer.allocUnsafe(POOL_BYTES);
+  for (;;) {
+    randomFillSync(pool);
+    let zeroWord = false;
+    for (let i = 0; i < POOL_BYTES && !zeroWord; i += 8) {
+      zeroWord = pool.readUInt32LE(i) === 0 && pool.readUInt32LE(i + 4) === 0;
+    }
+    if (!zeroWord) return pool;
+  }
+}
+
+/** A traced call's span in OTLP protobuf is about 150–250 bytes: a batch's first buffer. */
+const SPAN_BYTES = 256;
+/** Spans in one export request at most (about 250 KB). */
+const MAX_BATCH_SPANS = 1024;
 
 export class Tracing {
   private readonly provider: TracerProvider;
@@ -259,8 +318,14 @@ export class Tracing {
     for (const [name, source] of Object.entries(config.headers)) {
       headers[name] = readValue(source, `telemetry.tracing.headers.${name}`);
     }
-    const exporter = new WorkerOtlpExporter(
+    const processor = new OtlpExportProcessor(
       { url: config.endpoint, headers, timeoutMs: config.exportTimeoutMs },
+      {
+        // Half the queue, so a batch can fill while the one before is on its way.
+        batchSpans: Math.max(1, Math.min(MAX_BATCH_SPANS, Math.floor(config.maxQueueSpans / 2))),
+        maxQueueSpans: config.maxQueueSpans,
+        intervalMs: config.exportIntervalMs,
+      },
       counters,
     );
     this.provider = new TracerProvider({
@@ -271,15 +336,8 @@ export class Tracing {
       }),
       // Sampled already (startRequest): what reaches the SDK is recorded.
       sampler: new AlwaysOnSampler(),
-      spanProcessors: [
-        new BatchSpanProcessor({
-          exporter,
-          maxQueueSize: config.maxQueueSpans,
-          maxExportBatchSize: Math.min(512, config.maxQueueSpans),
-          scheduledDelayMillis: config.exportIntervalMs,
-          exportTimeoutMillis: config.exportTimeoutMs,
-        }),
-      ],
+      idGenerator: new PooledIdGenerator(),
+      spanProcessors: [processor],
     });
     this.tracer = this.provider.getTracer('mcpgate', service.version);
     this.ratio = config.sampleRatio;

@@ -1,4 +1,5 @@
 // MCPGATE_STAGE_TIMINGS: per-stage timings written at stop (src/main/stage-timings.ts).
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +7,9 @@ import { stageTimingsFromEnv } from '../../src/main/stage-timings.js';
 
 describe('stage timings (MCPGATE_STAGE_TIMINGS)', () => {
   let dir: string;
-  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'stage-timings-'))));
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'stage-timings-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('is off unless the variable names a file', () => {

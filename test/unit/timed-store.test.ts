@@ -1,6 +1,7 @@
 // TimedStore (metrics on) must hand every argument on to the store it times: it once dropped
 // recordFindings' sketches, so argument provenance never saw a labelled result whenever
 // metrics were on.
+import { describe, expect, it } from '@jest/globals';
 import { sketchOf } from '../../src/inspect/provenance.js';
 import { MemoryStore } from '../../src/sessions/memory-store.js';
 import { TimedStore, type StoreOperation } from '../../src/sessions/timed-store.js';

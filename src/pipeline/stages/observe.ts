@@ -196,7 +196,8 @@ function record(
   }
   if (outcome === 'denied') metrics.denial(method, denialCodeOf(ctx)).inc();
   for (const finding of ctx.argumentFindings) metrics.guardrailFinding(finding.detector).inc();
-  for (const finding of ctx.resultInspection?.findings ?? []) {
-    metrics.guardrailFinding(finding.detector).inc();
+  const resultFindings = ctx.resultInspection?.findings;
+  if (resultFindings !== undefined) {
+    for (const finding of resultFindings) metrics.guardrailFinding(finding.detector).inc();
   }
 }
