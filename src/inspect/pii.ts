@@ -3,7 +3,7 @@
 // ids an operator configures (guardrails.pii.national_ids: a pattern, optionally a check
 // digit scheme). Numbers are checked, not only shaped: a 16-digit order number that fails
 // Luhn is not a card, an IBAN-shaped string that fails mod 97 is not an IBAN.
-import type { Severity, TextDetector, TextMatch } from './finding.js';
+import type { Prescan, Severity, TextDetector, TextMatch } from './finding.js';
 
 /** An operator's national id: what it is called, its pattern, and its check digit, if any. */
 export interface NationalIdRule {
@@ -38,24 +38,27 @@ function emails(text: string, out: TextMatch[]): void {
 const INTERNATIONAL_PHONE = /(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){1,5}[ .-]?\d{2,6}(?![\w])/g;
 const NANP_PHONE = /(?<![\w(])(?:\(\d{3}\)[ .-]?|\d{3}[.-])\d{3}[.-]\d{4}(?![\w-])/g;
 
-function phones(text: string, out: TextMatch[]): void {
+function phones(text: string, out: TextMatch[], threeDigits: boolean): void {
   if (text.includes('+')) {
     for (const m of text.matchAll(INTERNATIONAL_PHONE)) {
       const digits = m[0].replace(/\D/g, '').length;
       if (digits >= 8 && digits <= 15) out.push(match('pii.phone', 'low', m.index, m[0].length));
     }
   }
-  if (!THREE_DIGITS.test(text)) return;
+  if (!threeDigits) return;
   for (const m of text.matchAll(NANP_PHONE))
     out.push(match('pii.phone', 'low', m.index, m[0].length));
 }
 
 /**
  * Gates: every NANP phone holds three digits in a row, and the card and IBAN patterns are
- * run only on text with four. (Measured: these two scan 10 KB in 2 and 6 µs.)
+ * run only on text with four. The walker's prescan says whether there are (DIGIT_TRIGGERS:
+ * its literals' digits stand for any digit); without it, these patterns (2 and 6 µs per
+ * 10 KB).
  */
 const THREE_DIGITS = /\d{3}/;
 const FOUR_DIGITS = /\d{4}/;
+const DIGIT_TRIGGERS: readonly (readonly string[])[] = [['000'], ['0000']];
 
 export function luhnValid(digits: string): boolean {
   let sum = 0;
@@ -245,11 +248,14 @@ export function personalData(nationalIds: readonly NationalIdRule[] = []): TextD
   }));
   return {
     name: 'personal data (e-mail, phone, card, IBAN, national ids)',
-    scan(text: string): TextMatch[] {
+    triggers: DIGIT_TRIGGERS,
+    scan(text: string, prescan?: Prescan): TextMatch[] {
       const out: TextMatch[] = [];
+      const three = prescan?.hits.has(prescan.firstGroup) ?? THREE_DIGITS.test(text);
       emails(text, out);
-      phones(text, out);
-      if (THREE_DIGITS.test(text) && FOUR_DIGITS.test(text)) {
+      phones(text, out, three);
+      const four = three && (prescan?.hits.has(prescan.firstGroup + 1) ?? FOUR_DIGITS.test(text));
+      if (four) {
         cards(text, out);
         ibans(text, out);
       }

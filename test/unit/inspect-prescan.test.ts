@@ -4,11 +4,18 @@
 // patterns below are the specification: a fast path must find exactly what they find.
 import { describe, expect, it } from '@jest/globals';
 import { injectedInstructions, builtInDetectors } from '../../src/inspect/detectors.js';
-import { envLines, quotedValues, secretlintGate, tokenRuns } from '../../src/inspect/secrets.js';
+import {
+  envLines,
+  quotedValues,
+  secretlintGate,
+  tokenRuns,
+  type TokenRun,
+} from '../../src/inspect/secrets.js';
 import { LiteralSet } from '../../src/inspect/text/literals.js';
 import {
   detectPhrases,
   normalizeForMatching,
+  PHRASE_LOCATED,
   PHRASE_RULES,
   PHRASE_TRIGGERS,
   scanText,
@@ -39,6 +46,8 @@ function globalMatches(pattern: RegExp, text: string): Array<[number, string[]]>
 }
 const asPairs = (found: RegExpExecArray[]): Array<[number, string[]]> =>
   found.map((m) => [m.index, [...m]]);
+const runPairs = (found: TokenRun[]): Array<[number, string[]]> =>
+  found.map((m) => [m.index, [m.value]]);
 
 /** Whether `literal` occurs as the prescan reads text: ASCII case folded, whitespace runs as one space, nothing across a character that is not plain. */
 function naiveHas(text: string, literal: string): boolean {
@@ -98,9 +107,48 @@ describe('the literal prescan', () => {
     expect(set.scan(`${'z'.repeat(70_000)} `).plain).toBe(true);
   });
 
+  it('finds every occurrence of a located group, on text long enough to be read in halves', () => {
+    // Literals that end in something other than a space: each occurrence has one end.
+    const located = [['key'], ['a b', 'xx'], ['y k'], ['_-.']];
+    const set = new LiteralSet([...located, ['e']], [0, 1, 2, 3]);
+    const reference = (text: string, literals: readonly string[]): number[] => {
+      const ends = new Set<number>();
+      for (const literal of literals) {
+        const source = literal
+          .split(' ')
+          .map((part) => part.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&'))
+          .join('[\\t\\n\\r ]+');
+        for (const m of text.matchAll(new RegExp(`(?=(${source}))`, 'gi'))) {
+          ends.add(m.index + (m[1] ?? '').length);
+        }
+      }
+      return [...ends].sort((a, b) => a - b);
+    };
+    const next = random(17);
+    const texts: string[] = [];
+    for (let round = 0; round < 300; round++) {
+      texts.push(textFrom(ALPHABET, 200 + Math.floor(next() * 900), next));
+    }
+    // A literal's prefix held across the middle by a whitespace run longer than the window
+    // in which the two halves' passes must agree, and one that is not.
+    texts.push(`${'z'.repeat(1000)}a${' '.repeat(3000)}b${'z'.repeat(1000)}`);
+    texts.push(`${'z'.repeat(1000)}a${' '.repeat(30)}b${'key'.repeat(400)}`);
+    texts.push(`${'key '.repeat(20_000)}é`);
+    for (const text of texts) {
+      const hits = set.scan(text);
+      located.forEach((literals, g) => {
+        expect([text.length, g, hits.ends(g)]).toEqual([text.length, g, reference(text, literals)]);
+        expect(hits.has(g)).toBe(literals.some((l) => naiveHas(text, l)));
+      });
+      expect(hits.ends(4)).toBeUndefined();
+      expect([text.length, hits.plain]).toEqual([text.length, !/[^\t\n\r\x20-\x7e]/.test(text)]);
+    }
+  });
+
   it('refuses literals it cannot match', () => {
     expect(() => new LiteralSet([['caf\u00e9']])).toThrow(/not printable ASCII/);
     expect(() => new LiteralSet([['']])).toThrow(/empty literal/);
+    expect(() => new LiteralSet([['a']], [1])).toThrow(/not one of the 1 groups/);
   });
 });
 
@@ -128,6 +176,16 @@ describe('phrase rules run only where their triggers occur', () => {
     'the conversation ',
     'to ',
     'https://x.example/a?b=1 ',
+    'HTTPS://X.EXAMPLE/B ',
+    'wss://',
+    'xhttp://y ',
+    'see http://a http://b ',
+    '%userprofile%/.ssh/config ',
+    '$HOME/.ssh ',
+    'id_ed25519 ',
+    '.env.local ',
+    'x.env ',
+    'data:image/png;base64,',
     'include ',
     'the api key ',
     'in ',
@@ -165,6 +223,7 @@ describe('phrase rules run only where their triggers occur', () => {
   it('finds what every rule finds on the normalized text, with the prescan and without', () => {
     const next = random(11);
     const literals = new LiteralSet(PHRASE_TRIGGERS);
+    const locatingLiterals = new LiteralSet(PHRASE_TRIGGERS, PHRASE_LOCATED);
     const matched = new Set<string>();
     for (let round = 0; round < 1500; round++) {
       let text = textFrom(PIECES, 1 + Math.floor(next() * 14), next);
@@ -190,6 +249,31 @@ describe('phrase rules run only where their triggers occur', () => {
         text,
         detectPhrases(text, Infinity, { hits, firstGroup: 0 }).map(key).sort(),
       ]).toEqual([text, reference]);
+      // With the occurrences located: the space-free rules start only from them.
+      const located = locatingLiterals.scan(text);
+      expect([
+        text,
+        detectPhrases(text, Infinity, { hits: located, firstGroup: 0 }).map(key).sort(),
+      ]).toEqual([text, reference]);
+      // At most two per rule, the first two by position, as without the prescan.
+      expect([text, detectPhrases(text, 2, { hits: located, firstGroup: 0 }).map(key)]).toEqual([
+        text,
+        detectPhrases(text, 2).map(key),
+      ]);
+      // A part of a longer prescanned text, as the injection detector's windows are.
+      const padded = `${text}${' x'.repeat(1 + (round % 7))}`;
+      const paddedHits = locatingLiterals.scan(`${text.slice(0, 3)}${padded}`);
+      expect([
+        text,
+        detectPhrases(padded, Infinity, {
+          hits: paddedHits,
+          firstGroup: 0,
+          from: 3,
+          to: 3 + padded.length,
+        })
+          .map(key)
+          .sort(),
+      ]).toEqual([text, detectPhrases(padded).map(key).sort()]);
     }
     // Every rule was exercised.
     expect([...matched].sort()).toEqual(PHRASE_RULES.map((r) => r.detector).sort());
@@ -262,7 +346,7 @@ describe('rewritten searches find what their global patterns find', () => {
     for (let round = 0; round < 4000; round++) {
       const text = textFrom(PIECES, Math.floor(next() * 40), next);
       expect([text, asPairs(quotedValues(text))]).toEqual([text, globalMatches(QUOTED, text)]);
-      expect([text, asPairs(tokenRuns(text))]).toEqual([text, globalMatches(TOKEN, text)]);
+      expect([text, runPairs(tokenRuns(text))]).toEqual([text, globalMatches(TOKEN, text)]);
       expect([text, asPairs(envLines(text))]).toEqual([text, globalMatches(ENV, text)]);
     }
   });
@@ -278,7 +362,7 @@ describe('rewritten searches find what their global patterns find', () => {
     ];
     for (const text of texts) {
       expect(asPairs(quotedValues(text))).toEqual(globalMatches(QUOTED, text));
-      expect(asPairs(tokenRuns(text))).toEqual(globalMatches(TOKEN, text));
+      expect(runPairs(tokenRuns(text))).toEqual(globalMatches(TOKEN, text));
       expect(asPairs(envLines(text))).toEqual(globalMatches(ENV, text));
     }
   });

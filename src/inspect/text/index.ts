@@ -6,7 +6,13 @@ import { detectPhrases, type PhrasePrescan } from './phrases.js';
 
 export { excerpt } from './characters.js';
 export { detectHiddenUnicode } from './hidden-unicode.js';
-export { detectPhrases, PHRASE_RULES, PHRASE_TRIGGERS, type PhrasePrescan } from './phrases.js';
+export {
+  detectPhrases,
+  PHRASE_LOCATED,
+  PHRASE_RULES,
+  PHRASE_TRIGGERS,
+  type PhrasePrescan,
+} from './phrases.js';
 export { LiteralHits, LiteralSet } from './literals.js';
 export { normalizeForMatching } from './normalize.js';
 export {
@@ -56,6 +62,12 @@ export function scanText(text: string, options: ScanTextOptions = {}): TextFindi
   // Most texts have nothing: no sorting or dedup to pay for.
   if (found.length === 0 && phrases.length === 0) return [];
   const hidden = limitPerDetector(found, perDetector);
+  // Coverage is within one type, so when the limit cannot cut, the types not asked for
+  // (URLs, for the guardrails) are left out before it is worked out, not after.
+  if (types !== undefined && hidden.length + phrases.length <= maxFindings) {
+    const asked = [...hidden, ...phrases].filter((f) => types.has(f.type));
+    return asked.length === 0 ? [] : withoutCovered(asked).sort(byPosition);
+  }
   const all = withoutCovered([...hidden, ...phrases]).sort(byPosition);
   const kept = all.length > maxFindings ? all.slice(0, maxFindings) : all;
   return types === undefined ? kept : kept.filter((f) => types.has(f.type));
