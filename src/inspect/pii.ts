@@ -3,7 +3,7 @@
 // ids an operator configures (guardrails.pii.national_ids: a pattern, optionally a check
 // digit scheme). Numbers are checked, not only shaped: a 16-digit order number that fails
 // Luhn is not a card, an IBAN-shaped string that fails mod 97 is not an IBAN.
-import type { Prescan, Severity, TextDetector, TextMatch } from './finding.js';
+import type { Severity, TextDetector, TextMatch } from './finding.js';
 
 /** An operator's national id: what it is called, its pattern, and its check digit, if any. */
 export interface NationalIdRule {
@@ -52,13 +52,11 @@ function phones(text: string, out: TextMatch[], threeDigits: boolean): void {
 
 /**
  * Gates: every NANP phone holds three digits in a row, and the card and IBAN patterns are
- * run only on text with four. The walker's prescan says whether there are (DIGIT_TRIGGERS:
- * its literals' digits stand for any digit); without it, these patterns (2 and 6 µs per
- * 10 KB).
+ * run only on text with four. (Measured: these two scan 10 KB in 2 and 6 µs when they find
+ * nothing; code has digits near its start. Each is tested once per text.)
  */
 const THREE_DIGITS = /\d{3}/;
 const FOUR_DIGITS = /\d{4}/;
-const DIGIT_TRIGGERS: readonly (readonly string[])[] = [['000'], ['0000']];
 
 export function luhnValid(digits: string): boolean {
   let sum = 0;
@@ -248,14 +246,12 @@ export function personalData(nationalIds: readonly NationalIdRule[] = []): TextD
   }));
   return {
     name: 'personal data (e-mail, phone, card, IBAN, national ids)',
-    triggers: DIGIT_TRIGGERS,
-    scan(text: string, prescan?: Prescan): TextMatch[] {
+    scan(text: string): TextMatch[] {
       const out: TextMatch[] = [];
-      const three = prescan?.hits.has(prescan.firstGroup) ?? THREE_DIGITS.test(text);
+      const three = THREE_DIGITS.test(text);
       emails(text, out);
       phones(text, out, three);
-      const four = three && (prescan?.hits.has(prescan.firstGroup + 1) ?? FOUR_DIGITS.test(text));
-      if (four) {
+      if (three && FOUR_DIGITS.test(text)) {
         cards(text, out);
         ibans(text, out);
       }

@@ -400,47 +400,69 @@ function tokenMatches(text: string, fired: (group: number) => boolean): TextMatc
 const MIN_TOKEN = 32;
 const MAX_TOKEN = 4096;
 
-/** The characters of TOKEN_RUN's class, by code unit. */
+/**
+ * The characters of a token run, by code unit: the bit of their kind (LOWER, UPPER, DIGIT,
+ * or OTHER for `+/_-`).
+ */
+const LOWER = 1;
+const UPPER = 2;
+const DIGIT = 4;
+const OTHER = 8;
 const TOKEN_CHAR = new Uint8Array(128);
-for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-') {
-  TOKEN_CHAR[c.charCodeAt(0)] = 1;
-}
+for (let c = 0x61; c <= 0x7a; c++) TOKEN_CHAR[c] = LOWER;
+for (let c = 0x41; c <= 0x5a; c++) TOKEN_CHAR[c] = UPPER;
+for (let c = 0x30; c <= 0x39; c++) TOKEN_CHAR[c] = DIGIT;
+for (const c of '+/_-') TOKEN_CHAR[c.charCodeAt(0)] = OTHER;
 
-/** One TOKEN_RUN match: where it starts and what it is. */
+/** One token run: where it starts, what it is, and the kinds of character it holds. */
 export interface TokenRun {
   readonly index: number;
   readonly value: string;
+  /** LOWER | UPPER | DIGIT | OTHER, of the characters in `value`. */
+  readonly kinds: number;
 }
 
 /**
- * Every TOKEN_RUN match, as a global search would find them: one at the start of each run
- * of 32 or more token characters. Such a run holds one of every 32nd position, so only
- * those are looked at, and a run is measured only from one of them (about a quarter of
- * the characters of prose are read, instead of the pattern trying every position). The
- * match is the run's first 4,096 characters, with up to two `=` after a shorter run: what
- * the pattern matches at the run's start, without running it.
+ * Every token run, as a global search would find them: one at the start of each run of 32
+ * or more token characters. Such a run holds one of every 32nd position, so only those are
+ * looked at, and a run is measured only from one of them (about a quarter of the
+ * characters of prose are read, instead of the pattern trying every position). The match
+ * is the run's first 4,096 characters, with up to two `=` after a shorter run: what the
+ * pattern matches at the run's start, without running it.
  */
 export function tokenRuns(text: string): TokenRun[] {
   const out: TokenRun[] = [];
   const units = codeUnits(text);
-  const isToken = (i: number): boolean => {
+  /** The kind bit of the character at i, 0 if it is not a token character. */
+  const kind = (i: number): number => {
     const unit = units[i] as number;
-    return unit < 128 && TOKEN_CHAR[unit] === 1;
+    return unit < 128 ? (TOKEN_CHAR[unit] as number) : 0;
   };
   // The length read once (see text/literals.ts, run).
   const length = units.length;
   for (let probe = MIN_TOKEN - 1; probe < length; probe += MIN_TOKEN) {
-    if (!isToken(probe)) continue;
+    let kinds = kind(probe);
+    if (kinds === 0) continue;
     let start = probe;
-    while (start > 0 && isToken(start - 1)) start--;
+    for (let k = kind(start - 1); start > 0 && k !== 0; k = kind(start - 1)) {
+      kinds |= k;
+      start--;
+    }
     let end = probe + 1;
-    while (end < length && isToken(end)) end++;
+    for (let k = kind(end); end < length && k !== 0; k = kind(end)) {
+      kinds |= k;
+      end++;
+    }
     if (end - start >= MIN_TOKEN) {
       let matchEnd = Math.min(end, start + MAX_TOKEN);
       if (matchEnd === end) {
         for (let pad = 0; pad < 2 && units[matchEnd] === 0x3d; pad++) matchEnd++;
+      } else {
+        // Kinds of the first MAX_TOKEN characters only.
+        kinds = 0;
+        for (let i = start; i < matchEnd; i++) kinds |= kind(i);
       }
-      out.push({ index: start, value: text.slice(start, matchEnd) });
+      out.push({ index: start, value: text.slice(start, matchEnd), kinds });
     }
     // The next probe past this run.
     while (probe + MIN_TOKEN <= end) probe += MIN_TOKEN;
@@ -467,9 +489,10 @@ export function entropy(value: string): number {
  */
 function highEntropyMatches(text: string): TextMatch[] {
   const out: TextMatch[] = [];
+  const mixed = LOWER | UPPER | DIGIT;
   for (const m of tokenRuns(text)) {
     const value = m.value;
-    if (!/[a-z]/.test(value) || !/[A-Z]/.test(value) || !/[0-9]/.test(value)) continue;
+    if ((m.kinds & mixed) !== mixed) continue;
     if (text.slice(Math.max(0, m.index - 8), m.index).endsWith('base64,')) continue;
     if (entropy(value) < 4.3) continue;
     out.push({

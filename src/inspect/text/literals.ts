@@ -7,18 +7,11 @@
 // Matching is as the phrase detectors read text (normalize.ts), for plain text: ASCII
 // letters in either case, and any run of tab, line feed, carriage return and space as one
 // space. A character outside those and printable ASCII (a control character, anything
-// non-ASCII) matches no literal and makes the text not plain. A digit in a literal stands
-// for any digit (`000`: three digits in a row), so a literal with a digit may be seen
-// where another digit is: what uses the hits checks each (a gate may open more often than
-// its literal occurs, never less).
+// non-ASCII) matches no literal and makes the text not plain.
 
 /** Characters the automaton reads: printable ASCII; everything else breaks a match. */
 const ALPHABET = 128;
 const SPACE = 0x20;
-
-/** Every digit reads as this one. */
-const DIGIT = 0x30;
-const isDigit = (unit: number): boolean => unit >= DIGIT && unit <= 0x39;
 
 const isSpace = (unit: number): boolean =>
   unit === SPACE || unit === 0x09 || unit === 0x0a || unit === 0x0d;
@@ -105,7 +98,7 @@ export class LiteralSet {
           if (unit >= 0x7f || (unit < SPACE && !isSpace(unit))) {
             throw new Error(`literal ${JSON.stringify(literal)} is not printable ASCII`);
           }
-          const c = isSpace(unit) ? SPACE : isDigit(unit) ? DIGIT : unit;
+          const c = isSpace(unit) ? SPACE : unit;
           const row = goto[state] as Int32Array;
           if (row[c] === -1) {
             row[c] = goto.length;
@@ -160,10 +153,9 @@ export class LiteralSet {
     mark[broken] = 2;
     for (let state = 0; state < count; state += 1) {
       const row = state * ALPHABET;
-      // Upper-case letters go where their lower-case letter goes, every digit where 0
-      // goes; tab, line feed and carriage return where a space goes.
+      // Upper-case letters go where their lower-case letter goes; tab, line feed and
+      // carriage return where a space goes.
       for (let c = 0x41; c <= 0x5a; c += 1) next[row + c] = next[row + c + 0x20] as number;
-      for (let c = DIGIT + 1; c <= 0x39; c += 1) next[row + c] = next[row + DIGIT] as number;
       for (const c of [0x09, 0x0a, 0x0d]) next[row + c] = next[row + SPACE] as number;
       // Control characters and DEL break any match and mark the text.
       for (let c = 0; c < SPACE; c += 1) if (!isSpace(c)) next[row + c] = broken;
@@ -202,7 +194,7 @@ export class LiteralSet {
     const state: ScanState = { row: 0, plain: true };
     for (let base = 0; base < text.length; base += CHUNK) {
       const chunk = base === 0 && text.length <= CHUNK ? text : text.slice(base, base + CHUNK);
-      run(this, codeUnits(chunk), base, state, bounds, located);
+      run(this, codeUnits(chunk, true), base, state, bounds, located);
     }
     return new LiteralHits(state.plain, bounds, this.groups, located);
   }
@@ -262,14 +254,16 @@ const CHUNK = 64 * 1024;
  * optimized charCodeAt loops were measured 4-7 times slower, typed-array reads not at all.
  * The copy costs about 1 µs per 10 KB.
  */
-export function codeUnits(text: string): Uint16Array {
+export function codeUnits(text: string, fresh = false): Uint16Array {
   const bytes = text.length * 2;
   if (bytes > SCRATCH_MAX) {
     const own = Buffer.from(text, 'utf16le');
     return new Uint16Array(own.buffer, own.byteOffset, own.length >> 1);
   }
-  // The detectors after the prescan ask for the same text again: it is still there.
-  if (text === scratchText) return new Uint16Array(scratch.buffer, scratch.byteOffset, text.length);
+  // The detectors after the prescan ask for the same text again: it is still there. (The
+  // prescan, first on every text, copies it afresh: a text seen again is rare.)
+  if (!fresh && text === scratchText)
+    return new Uint16Array(scratch.buffer, scratch.byteOffset, text.length);
   if (scratch.length < bytes) scratch = Buffer.allocUnsafeSlow(Math.max(bytes, scratch.length * 2));
   scratch.write(text, 0, 'utf16le');
   scratchText = text;

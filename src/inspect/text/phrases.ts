@@ -393,15 +393,16 @@ export interface PhrasePrescan {
 }
 
 /**
- * Every phrase finding in `text` (original offsets), rule by rule, at most `perRule` each.
- * A rule runs only where one of its triggers occurs: `prescan` says which (plain text), or
- * the normalized text is scanned for them here.
+ * Every phrase finding in `text` (original offsets), rule by rule, at most `perRule` each,
+ * of the rules whose type `runs`. A rule runs only where one of its triggers occurs:
+ * `prescan` says which (plain text), or the normalized text is scanned for them here.
  */
 export function detectPhrases(
   text: string,
   perRule = Number.POSITIVE_INFINITY,
   prescan?: PhrasePrescan,
   excerptOf: (type: TextFindingType) => boolean = () => true,
+  runs: (type: TextFindingType) => boolean = () => true,
 ): TextFinding[] {
   // No rule matches fewer characters than this ("<system>", "http://x").
   if (text.length < SHORTEST_MATCH) return [];
@@ -423,7 +424,7 @@ export function detectPhrases(
   }
   const findings: TextFinding[] = [];
   PHRASE_RULES.forEach((rule, index) => {
-    if (!fired(index)) return;
+    if (!runs(rule.type) || !fired(index)) return;
     const ends =
       plain && rule.lead !== undefined
         ? prescan?.hits.ends(prescan.firstGroup + 2 * index)
