@@ -242,11 +242,11 @@ for (const c of [0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x20, 0x22, 0x27, 0x5c]) VALUE_EN
 const isBlank = (unit: number | undefined): boolean => unit === 0x20 || unit === 0x09;
 
 /**
- * Whether a value that starts after the quote at `quote` can be QUOTED_VALUE's: 8 to 512
- * characters up to the same quote. Undefined when a character outside ASCII comes first
- * (only the pattern knows which of those are spaces).
+ * Where a value that starts after the quote at `quote` ends, if it is QUOTED_VALUE's: at
+ * the same quote, after 8 to 512 characters; -1 if it is not. Undefined when a character
+ * outside ASCII comes first (only the pattern knows which of those are spaces).
  */
-function valueFits(units: Uint16Array, quote: number): boolean | undefined {
+function valueEnd(units: Uint16Array, quote: number): number | undefined {
   const close = units[quote] as number;
   const length = units.length;
   let end = quote + 1;
@@ -257,7 +257,7 @@ function valueFits(units: Uint16Array, quote: number): boolean | undefined {
     end++;
   }
   const count = end - quote - 1;
-  return count >= 8 && count <= 512 && units[end] === close;
+  return count >= 8 && count <= 512 && units[end] === close ? end : -1;
 }
 
 /**
@@ -268,8 +268,15 @@ function valueFits(units: Uint16Array, quote: number): boolean | undefined {
  * the pattern runs (sticky) at that start only, when the value after the separator fits.
  * The separators (`[:=][ \t]*["']`) are found from `quoteEnds`: where the prescan's
  * QUOTED literals end (at the quote), in order; without it, the text is scanned here.
+ * With `named`, only the matches whose name it matches are returned; the others are
+ * measured without running the pattern (an ASCII value ends at its closing quote), which
+ * is all a later match needs of them.
  */
-export function quotedValues(text: string, quoteEnds?: readonly number[]): RegExpExecArray[] {
+export function quotedValues(
+  text: string,
+  quoteEnds?: readonly number[],
+  named?: RegExp,
+): RegExpExecArray[] {
   const ends = quoteEnds ?? GENERAL_LITERALS.scan(text).ends(QUOTED) ?? [];
   const out: RegExpExecArray[] = [];
   if (ends.length === 0) return out;
@@ -299,12 +306,22 @@ export function quotedValues(text: string, quoteEnds?: readonly number[]): RegEx
       while (start < nameEnd && nameClass(units[start]) !== 1) start++;
       if (start === nameEnd) continue;
     }
-    if (valueFits(units, quote) === false) continue;
+    const close = valueEnd(units, quote);
+    if (close === -1) continue;
+    if (close !== undefined && named !== undefined) {
+      // The pattern matches from `start` to `close` exactly when a quoted name starts
+      // with a letter and is at most 64 long (an unquoted one is, by its start).
+      if (quoted && (nameClass(units[runStart]) !== 1 || nameEnd - runStart > 64)) continue;
+      if (!named.test(text.slice(quoted ? runStart : start, nameEnd))) {
+        searchedTo = close + 1;
+        continue;
+      }
+    }
     QUOTED_VALUE.lastIndex = start;
     const m = QUOTED_VALUE.exec(text);
     if (m === null) continue;
-    out.push(m);
     searchedTo = m.index + m[0].length;
+    if (named === undefined || named.test(m[2] ?? '')) out.push(m);
   }
   return out;
 }
@@ -351,7 +368,7 @@ function assignmentMatches(
     }
   }
   if (fired(QUOTED)) {
-    for (const m of quotedValues(text, quoteEnds)) {
+    for (const m of quotedValues(text, quoteEnds, SECRET_NAME)) {
       const [whole, , name = '', , value = ''] = m;
       add(name, value, m.index + whole.length - value.length - 1);
     }

@@ -331,6 +331,8 @@ describe('phrase rules run only where their triggers occur', () => {
 });
 
 describe('rewritten searches find what their global patterns find', () => {
+  /** Names kept when quoted values are filtered by name. */
+  const NAMED = /pass|key/i;
   const QUOTED = /(["']?)([A-Za-z][\w.-]{0,63})\1[ \t]*(?::|=)[ \t]*(["'])([^\s"'\\]{8,512})\3/g;
   const TOKEN = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{32,4096}={0,2}/g;
   const ENV =
@@ -354,6 +356,9 @@ describe('rewritten searches find what their global patterns find', () => {
     '\\',
     '#',
     'password',
+    '"9key"',
+    `'${'k'.repeat(70)}'`,
+    'é',
     'abcdefgh',
     'A1b2C3d4E5f6G7h8',
     'export ',
@@ -369,6 +374,10 @@ describe('rewritten searches find what their global patterns find', () => {
     for (let round = 0; round < 4000; round++) {
       const text = textFrom(PIECES, Math.floor(next() * 40), next);
       expect([text, asPairs(quotedValues(text))]).toEqual([text, globalMatches(QUOTED, text)]);
+      expect([text, asPairs(quotedValues(text, undefined, NAMED))]).toEqual([
+        text,
+        globalMatches(QUOTED, text).filter(([, groups]) => NAMED.test(groups[2] ?? '')),
+      ]);
       expect([text, runPairs(tokenRuns(text))]).toEqual([text, globalMatches(TOKEN, text)]);
       for (const run of tokenRuns(text))
         expect([run.value, run.kinds]).toEqual([run.value, kindsOf(run.value)]);
@@ -385,9 +394,14 @@ describe('rewritten searches find what their global patterns find', () => {
       `KEY=${'v'.repeat(600)}\r\nOTHER = "abcdefg" # note\u2028X=abcdefgh`,
       `${':'.repeat(10_000)}"${"'".repeat(10_000)}`,
       `x ${'a'.repeat(4096)}B7+ and ${'c'.repeat(4095)}D== ${'e'.repeat(31)}`,
+      // A value ending in a separator: the closing quote looks like the next one's opening.
+      `x: 'passkey1='passwordvalue1' "y": "apikey22="secretvalue2"`,
     ];
     for (const text of texts) {
       expect(asPairs(quotedValues(text))).toEqual(globalMatches(QUOTED, text));
+      expect(asPairs(quotedValues(text, undefined, NAMED))).toEqual(
+        globalMatches(QUOTED, text).filter(([, groups]) => NAMED.test(groups[2] ?? '')),
+      );
       expect(runPairs(tokenRuns(text))).toEqual(globalMatches(TOKEN, text));
       for (const run of tokenRuns(text)) expect(run.kinds).toBe(kindsOf(run.value));
       expect(asPairs(envLines(text))).toEqual(globalMatches(ENV, text));

@@ -224,6 +224,18 @@ export class LiteralSet {
   }
 }
 
+/** The two passes' hits, kept from one scan to the next. */
+const hitBuffers: [Int32Array, Int32Array] = [new Int32Array(512), new Int32Array(512)];
+/** The longest hit buffer kept (64 K entries, 256 KB). */
+const HIT_BUFFER_KEPT = 1 << 16;
+
+/** A buffer twice as long, with the same start. */
+function grown(buffer: Int32Array): Int32Array {
+  const bigger = new Int32Array(buffer.length * 2);
+  bigger.set(buffer);
+  return bigger;
+}
+
 /** Lists of numbers as one array and where each starts (one more entry: the end). */
 function flatten(lists: readonly (readonly number[])[]): [Int32Array, Int32Array] {
   const from = new Int32Array(lists.length + 1);
@@ -320,42 +332,63 @@ function run(
   let plainB = true;
   /** The second pass's row after the character before the middle. */
   let rowBAtMiddle = -1;
-  // Each pass's hits as (row, end) pairs, reported after the loop (no call inside it).
-  const pendingA: number[] = [];
-  const pendingB: number[] = [];
-  for (let i = 0; i < half; i += 1) {
-    const unitA = units[i] as number;
-    if (unitA >= ALPHABET) {
-      plainA = false;
-      rowA = 0;
-    } else {
-      const to = table[rowA + unitA] as number;
-      if (to >= 0) rowA = to;
-      else {
-        rowA = -to - 1;
-        if (rowA === brokenRow) plainA = false;
-        else pendingA.push(rowA, base + i + 1);
+  // Each pass's hits as (row, end) pairs, reported after the loop (no call inside it), in
+  // buffers kept from one scan to the next (a scan is synchronous).
+  let pendingA = hitBuffers[0];
+  let pendingB = hitBuffers[1];
+  let countA = 0;
+  let countB = 0;
+  // Two loops: in the first, the second pass reads its warm-up (hits there are the first
+  // pass's); in the second, it reads its own half.
+  for (let phase = 0, i = 0; phase < 2; phase += 1) {
+    const stop = phase === 0 ? WARM_UP : half;
+    const keepB = phase === 1;
+    for (; i < stop; i += 1) {
+      const unitA = units[i] as number;
+      if (unitA >= ALPHABET) {
+        plainA = false;
+        rowA = 0;
+      } else {
+        const to = table[rowA + unitA] as number;
+        if (to >= 0) rowA = to;
+        else {
+          rowA = -to - 1;
+          if (rowA === brokenRow) plainA = false;
+          else {
+            if (countA + 2 > pendingA.length) pendingA = hitBuffers[0] = grown(pendingA);
+            pendingA[countA] = rowA;
+            pendingA[countA + 1] = base + i + 1;
+            countA += 2;
+          }
+        }
+      }
+      const unitB = units[startB + i] as number;
+      if (unitB >= ALPHABET) {
+        plainB = false;
+        rowB = 0;
+      } else {
+        const to = table[rowB + unitB] as number;
+        if (to >= 0) rowB = to;
+        else {
+          rowB = -to - 1;
+          if (rowB === brokenRow) plainB = false;
+          else if (keepB) {
+            if (countB + 2 > pendingB.length) pendingB = hitBuffers[1] = grown(pendingB);
+            pendingB[countB] = rowB;
+            pendingB[countB + 1] = base + startB + i + 1;
+            countB += 2;
+          }
+        }
       }
     }
-    const j = startB + i;
-    const unitB = units[j] as number;
-    if (unitB >= ALPHABET) {
-      plainB = false;
-      rowB = 0;
-    } else {
-      const to = table[rowB + unitB] as number;
-      if (to >= 0) rowB = to;
-      else {
-        rowB = -to - 1;
-        if (rowB === brokenRow) plainB = false;
-        else if (j >= half) pendingB.push(rowB, base + j + 1);
-      }
-    }
-    if (j === half - 1) rowBAtMiddle = rowB;
+    if (phase === 0) rowBAtMiddle = rowB;
   }
-  for (let k = 0; k < pendingA.length; k += 2) {
+  for (let k = 0; k < countA; k += 2) {
     set.record((pendingA[k] as number) >> 7, pendingA[k + 1] as number, bounds, located);
   }
+  // A long text with many hits leaves no large buffer behind.
+  if (pendingA.length > HIT_BUFFER_KEPT) hitBuffers[0] = new Int32Array(512);
+  if (pendingB.length > HIT_BUFFER_KEPT) hitBuffers[1] = new Int32Array(512);
   if (rowA !== rowBAtMiddle) {
     const first: ScanState = { row: rowA, plain: plainA };
     runFrom(set, units, half, length, base, first, bounds, located);
@@ -363,7 +396,7 @@ function run(
     state.plain = first.plain;
     return;
   }
-  for (let k = 0; k < pendingB.length; k += 2) {
+  for (let k = 0; k < countB; k += 2) {
     set.record((pendingB[k] as number) >> 7, pendingB[k + 1] as number, bounds, located);
   }
   const second: ScanState = { row: rowB, plain: plainA && plainB };
