@@ -327,16 +327,15 @@ export function quotedValues(
 }
 
 /**
- * The literals each part of generalSecrets needs (groups, in this order): `=` for a .env
- * line, a `:` or `=` then a quote for a quoted value, `eyJ` for a JWT, the scheme word
- * for a bearer credential. Without the walker's prescan, the text is searched for them.
+ * The literals each part of generalSecrets needs (groups, in this order): a `:` or `=`
+ * then a quote for a quoted value, `eyJ` for a JWT, the scheme word for a bearer
+ * credential. Without the walker's prescan, the text is searched for them. (A .env line
+ * needs a `=`, which envLines looks for itself: as a literal, code's every `=` was a hit.)
  */
-const ENV = 0;
-const QUOTED = 1;
-const JWT_PREFIX = 2;
-const SCHEME = 3;
+const QUOTED = 0;
+const JWT_PREFIX = 1;
+const SCHEME = 2;
 const GENERAL_TRIGGERS: readonly (readonly string[])[] = [
-  ['='],
   [':"', ":'", '="', "='", ': "', ": '", '= "', "= '"],
   ['eyj'],
   ['bearer', 'basic', 'token'],
@@ -361,7 +360,7 @@ function assignmentMatches(
       length: value.length,
     });
   };
-  if (fired(ENV)) {
+  if (text.includes('=')) {
     for (const m of envLines(text)) {
       const [line, name = '', , value = ''] = m;
       add(name, value, m.index + line.lastIndexOf(value));
@@ -459,7 +458,8 @@ export function tokenRuns(text: string): TokenRun[] {
   const length = units.length;
   for (let probe = MIN_TOKEN - 1; probe < length; probe += MIN_TOKEN) {
     let kinds = kind(probe);
-    if (kinds === 0) continue;
+    // A run of 32 holding the probe holds the character 16 before it or 16 after it.
+    if (kinds === 0 || (kind(probe - 16) === 0 && kind(probe + 16) === 0)) continue;
     let start = probe;
     for (let k = kind(start - 1); start > 0 && k !== 0; k = kind(start - 1)) {
       kinds |= k;
