@@ -11,7 +11,9 @@
 //   --out DIR                     write somewhere else
 //   --only a,b                    run only these sections: decision, overhead, profile, peer,
 //                                 memory, scaling, guardrails, trust, telemetry,
-//                                 continuous
+//                                 continuous, fullpath
+//   BENCH_SOAK_S=N                how long the fullpath section's 3,000 calls/s phase runs
+//                                 (default 600 s in a full run, 2 s in a smoke run)
 //   --render FILE                 measure nothing: rewrite the report and charts from a results
 //                                 JSON (e.g. bench/results/latest.json) into --out or its folder
 //
@@ -23,6 +25,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startIssuer } from './lib/issuer.mjs';
+import { CONTACT_TEXT } from './lib/upstream-common.mjs';
 import { callsJobTimeout, runWorker } from './lib/jobs.mjs';
 import { machineInfo } from './lib/machine.mjs';
 import {
@@ -45,6 +48,13 @@ import {
   startRedis,
   startUpstream,
 } from './lib/servers.mjs';
+import {
+  buildAllOnBundle,
+  decisionLogFacts,
+  gcPauses,
+  rssSampler,
+  rssTrend,
+} from './lib/fullpath.mjs';
 import { difference, round } from './lib/stats.mjs';
 
 const { values: flags } = parseArgs({
@@ -68,6 +78,7 @@ const SECTIONS = [
   'trust',
   'telemetry',
   'continuous',
+  'fullpath',
 ];
 const ONLY = flags.only ? flags.only.split(',').map((s) => s.trim()) : SECTIONS;
 for (const s of ONLY) {
@@ -127,6 +138,25 @@ const P = SMOKE
       },
       trust: { sizes: [100, 1000], repeats: 2, lookups: 10_000, decisions: 200 },
       continuous: { calls: 5000, sessions: 200 },
+      fullpath: {
+        sessions: 4,
+        warmCalls: 5,
+        concurrency: 8,
+        maxDurationS: 0.5,
+        maxWarmupS: 0.2,
+        lowRate: 1000,
+        highRate: 3000,
+        rateDurationS: 0.5,
+        rateWarmupS: 0.2,
+        soakS: Number(process.env.BENCH_SOAK_S ?? 2),
+        directHighS: 0.5,
+        rssEveryS: 0.5,
+        settleMs: 300,
+        idleCounts: [0, 20],
+        idleConcurrency: 8,
+        decisionSamples: 300,
+        decisionWarmup: 50,
+      },
     }
   : {
       decision: {
@@ -197,6 +227,27 @@ const P = SMOKE
       },
       trust: { sizes: [100, 1000, 10000], repeats: 20, lookups: 1_000_000, decisions: 5000 },
       continuous: { calls: 200_000, sessions: 5000 },
+      // Every round-2 capability on, next to the direct baseline (issue 22's targets).
+      fullpath: {
+        sessions: 32,
+        warmCalls: 100,
+        concurrency: 64,
+        maxDurationS: 10,
+        maxWarmupS: 3,
+        lowRate: 1000,
+        highRate: 3000,
+        rateDurationS: 10,
+        rateWarmupS: 2,
+        // The 3,000 calls/s phase through the gateway: latency, GC pauses and RSS over it.
+        soakS: Number(process.env.BENCH_SOAK_S ?? 600),
+        directHighS: 30,
+        rssEveryS: 10,
+        settleMs: 2000,
+        idleCounts: [0, 1000, 5000],
+        idleConcurrency: 16,
+        decisionSamples: 20000,
+        decisionWarmup: 2000,
+      },
     };
 
 const TOOL = 'everything__echo';
@@ -748,22 +799,26 @@ function pluginsRow(info, runs, pp, phase) {
 // ---------------------------------------------------------------------------------------
 // 4. Memory per idle session: RSS of the gateway (memory store), and Redis' used_memory.
 
-/** Opens idle sessions up to a total (raw initialize POSTs from the load generator). */
-function sessionOpener(gateway, token) {
+/**
+ * Opens idle sessions up to a total: raw initialize POSTs from the load generator, or
+ * another load-generator job that opens `count` sessions (`job`, e.g. labelled-sessions).
+ */
+function sessionOpener(
+  gateway,
+  token,
+  {
+    job = { mode: 'open-sessions', concurrency: P.memory.concurrency, deadlineS: 300 },
+    timeoutMs = 360_000,
+    settleMs = SMOKE ? 300 : 2000,
+  } = {},
+) {
   let open = 0;
   return async (target) => {
     if (target > open) {
       const r = await runWorker(
         'bench/lib/loadgen.mjs',
-        {
-          mode: 'open-sessions',
-          url: gateway.mcpUrl,
-          token,
-          count: target - open,
-          concurrency: P.memory.concurrency,
-          deadlineS: 300,
-        },
-        { timeoutMs: 360_000 },
+        { ...job, url: gateway.mcpUrl, token, count: target - open },
+        { timeoutMs },
       );
       if (r.opened !== target - open) {
         throw new Error(
@@ -773,7 +828,7 @@ function sessionOpener(gateway, token) {
       open = target;
     }
     // Let the last responses, timers and logs settle before reading RSS.
-    await sleep(SMOKE ? 300 : 2000);
+    await sleep(settleMs);
     return { sessions: target, rssBytes: rssBytes(gateway.pid) };
   };
 }
@@ -980,26 +1035,28 @@ async function scalingSection(issuer) {
   };
 }
 
-/**
- * What metrics and tracing cost: closed-loop throughput of tools/call with telemetry off,
- * with metrics on and tracing at 100 % sampling, and with metrics on and tracing at 1 %,
- * the spans exported over OTLP/HTTP to a sink in this process that accepts and discards
- * them. Targets (issue 20): >= 90 % and >= 97 % of off, in the same run.
- */
-async function telemetrySection(issuer) {
-  const t = P.telemetry;
+/** An OTLP/HTTP trace sink on loopback that accepts every export and discards it. */
+async function startOtlpSink() {
   const { createServer } = await import('node:http');
   let exports = 0;
-  const sink = createServer((req, res) => {
+  const server = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
       exports++;
       res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
     });
   });
-  await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${sink.address().port}/v1/traces`;
-  const tracing = (ratio) => ({
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${server.address().port}/v1/traces`,
+    exports: () => exports,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+/** Metrics on a loopback listener and tracing at `ratio`, exported to `endpoint`. */
+function telemetryOn(endpoint, ratio) {
+  return {
     metrics: { enabled: true, listen: { host: '127.0.0.1', port: 0 } },
     tracing: {
       enabled: true,
@@ -1008,7 +1065,19 @@ async function telemetrySection(issuer) {
       sample_ratio: ratio,
       max_queue_spans: 65536,
     },
-  });
+  };
+}
+
+/**
+ * What metrics and tracing cost: closed-loop throughput of tools/call with telemetry off,
+ * with metrics on and tracing at 100 % sampling, and with metrics on and tracing at 1 %,
+ * the spans exported over OTLP/HTTP to a sink in this process that accepts and discards
+ * them. Targets (issue 20): >= 90 % and >= 97 % of off, in the same run.
+ */
+async function telemetrySection(issuer) {
+  const t = P.telemetry;
+  const sink = await startOtlpSink();
+  const tracing = (ratio) => telemetryOn(sink.endpoint, ratio);
   const configs = [
     { name: 'off', telemetry: undefined },
     { name: 'metrics + tracing 100 %', telemetry: tracing(1) },
@@ -1066,7 +1135,7 @@ async function telemetrySection(issuer) {
     }
   } finally {
     await upstream.stop();
-    await new Promise((resolve) => sink.close(resolve));
+    await sink.close();
   }
   // The median of the rounds (the mean of two).
   const typical = (values) => {
@@ -1097,7 +1166,7 @@ async function telemetrySection(issuer) {
       `${t.durationS} s after ${t.warmupS} s warm-up), then ${t.rate} calls/s open loop for the ` +
       `gateway's CPU time per call; ${t.rounds} round(s) per configuration in turn; ` +
       'tracing exports over OTLP/HTTP to a loopback sink that discards the spans (' +
-      `${exports} export requests received)`,
+      `${sink.exports()} export requests received)`,
     rows,
     targets: { tracing100: 0.9, tracing1: 0.97 },
   };
@@ -1139,6 +1208,238 @@ async function continuousSection() {
     params: P.continuous,
     ...result,
   };
+}
+
+// ---------------------------------------------------------------------------------------
+// 10. Full path (issue 22): mcpgate with every round-2 capability on, next to the direct
+// baseline in the same run.
+const GC_OBSERVER = join(ROOT, 'bench/lib/gc-observer.mjs');
+const CONTACT_TOOL = 'everything__contact';
+
+async function fullpathSection(issuer) {
+  const f = P.fullpath;
+  if (!(f.soakS > 0)) throw new Error(`BENCH_SOAK_S must be a positive number of seconds`);
+  const dir = scratch('mcpgate-bench-fullpath-');
+  const upstream = await startUpstream({ tools: 1, env: { BENCH_CONTACT_TOOL: '1' } });
+  const sink = await startOtlpSink();
+  try {
+    const upstreams = httpUpstream(upstream.url);
+    log('fullpath: pinning the bench tools and building the all-on bundle');
+    const policy = await buildAllOnBundle({ dir, issuer, upstreams });
+    const gatewayOptions = {
+      issuer,
+      upstreams,
+      bundle: policy.bundle,
+      telemetry: telemetryOn(sink.endpoint, 0.01),
+    };
+    const maxPhase = {
+      name: 'max',
+      mode: 'closed',
+      concurrency: f.concurrency,
+      durationS: f.maxDurationS,
+      warmupS: f.maxWarmupS,
+    };
+    const lowPhase = {
+      name: `rate-${f.lowRate}`,
+      mode: 'open',
+      rate: f.lowRate,
+      durationS: f.rateDurationS,
+      warmupS: f.rateWarmupS,
+    };
+    const highPhase = (durationS) => ({
+      name: `rate-${f.highRate}`,
+      mode: 'open',
+      rate: f.highRate,
+      durationS,
+      warmupS: f.rateWarmupS,
+      maxCalls: Math.ceil(f.highRate * durationS) + 1,
+    });
+    const shape = { sessions: f.sessions, warmCalls: f.warmCalls };
+
+    log('fullpath: direct, max and 1,000 calls/s');
+    const directA = await runCalls(
+      callsJob(upstream.url, null, 'echo', {
+        ...shape,
+        phases: [maxPhase, lowPhase],
+        watch: { upstream: upstream.pid },
+      }),
+    );
+    log(`fullpath: direct, ${f.highRate} calls/s for ${f.directHighS} s`);
+    const directB = await runCalls(
+      callsJob(upstream.url, null, 'echo', {
+        ...shape,
+        phases: [highPhase(f.directHighS)],
+        watch: { upstream: upstream.pid },
+      }),
+    );
+
+    const gcFile = join(dir, 'gc.json');
+    const gateway = await startMcpgate({
+      ...gatewayOptions,
+      dir: join(dir, 'gateway'),
+      nodeArgs: ['--import', GC_OBSERVER],
+      env: { BENCH_GC_FILE: gcFile },
+    });
+    let gatewayA;
+    let gatewayB;
+    let rss;
+    let logFacts;
+    try {
+      await sleep(f.settleMs);
+      const rssStartBytes = rssBytes(gateway.pid);
+      const token = await issuer.mint({ audience: gateway.mcpUrl });
+      const watch = { gateway: gateway.pid, upstream: upstream.pid };
+      log('fullpath: mcpgate (all on), max and 1,000 calls/s');
+      gatewayA = await runCalls(
+        callsJob(gateway.mcpUrl, token, TOOL, { ...shape, phases: [maxPhase, lowPhase], watch }),
+      );
+      log(
+        `fullpath: mcpgate (all on), ${f.highRate} calls/s for ${f.soakS} s (RSS every ${f.rssEveryS} s)`,
+      );
+      // Not repeated when disturbed (it may be ten minutes long): its CPU figures flag it.
+      const sampler = rssSampler(gateway.pid, f.rssEveryS, rssBytes);
+      const job = callsJob(gateway.mcpUrl, token, TOOL, {
+        ...shape,
+        phases: [highPhase(f.soakS)],
+        watch,
+      });
+      try {
+        gatewayB = await runWorker('bench/lib/loadgen.mjs', job, {
+          timeoutMs: callsJobTimeout(job),
+        });
+      } finally {
+        rss = { startBytes: rssStartBytes, samples: sampler.stop() };
+      }
+      rss.afterBytes = rssBytes(gateway.pid);
+      logFacts = decisionLogFacts(gateway.auditFile, 'everything.echo');
+    } finally {
+      await gateway.stop();
+    }
+    const high = gatewayB.phases[0];
+    const gc = existsSync(gcFile)
+      ? gcPauses(gcFile, high.window)
+      : { error: `the GC observer wrote no ${gcFile}` };
+
+    log(`fullpath: memory per idle session with labels and sketches (${f.idleCounts.join('/')})`);
+    const idle = await labelledIdleSessions(gatewayOptions, f, dir);
+
+    log('fullpath: decision latency at history 50 on the all-on bundle (worker)');
+    const decision = await runWorker(
+      'bench/lib/decision-worker.mjs',
+      {
+        bundle: policy.bundle,
+        histories: [50],
+        wasmSamples: f.decisionSamples,
+        wasmWarmup: f.decisionWarmup,
+      },
+      { timeoutMs: 600_000 },
+    );
+
+    const phase = (run, name) => run.phases.find((p) => p.name === name);
+    const direct = {
+      max: phase(directA, 'max'),
+      low: phase(directA, lowPhase.name),
+      high: directB.phases[0],
+    };
+    const mcpgate = { max: phase(gatewayA, 'max'), low: phase(gatewayA, lowPhase.name), high };
+    const cpuUs = (p) =>
+      p?.cpu?.gateway > 0 && p.throughput > 0
+        ? round((p.cpu.gateway / 100 / p.throughput) * 1e6)
+        : null;
+    const keys = ['p50', 'p99', 'p999'];
+    return {
+      method:
+        `mcpgate with every round-2 capability on: argument schema checks and result inspection (guardrails defaults), ` +
+        `the bench upstream's tools pinned (\`mcpgate tools pin\` into a copy of rego/, bundle built with \`mcpgate policy build --rego\`), ` +
+        `flow labels and the behaviour rules on for code-review (rego/behaviour/data.json; their call-rate and loop thresholds raised ` +
+        `to ${Object.values(policy.raisedThresholds)[0].toLocaleString('en-US')} so the load generator's sessions are not throttled, the rules still evaluated on every call), ` +
+        'metrics on a loopback listener, decisions logged to a file, tracing at 1 % sampling to a loopback OTLP sink; ' +
+        `next to the bench upstream called directly, in the same run, same client (${CLIENT_DESCRIPTION}), ${f.sessions} sessions. ` +
+        `Max: closed loop, ${f.concurrency} in flight, ${f.maxDurationS} s; ${f.lowRate} calls/s: open loop, ${f.rateDurationS} s; ` +
+        `${f.highRate} calls/s: open loop, ${f.soakS} s through mcpgate (new sessions, not repeated when disturbed) and ${f.directHighS} s direct; ` +
+        'gateway CPU per call = its CPU time over the max window / calls completed; GC pauses: PerformanceObserver on gc entries ' +
+        `(bench/lib/gc-observer.mjs, preloaded with --import) inside the ${f.highRate} calls/s window; RSS: VmRSS every ${f.rssEveryS} s; ` +
+        'memory per idle session: sessions that each called contact (an e-mail address in its result: a pii label and a sketch) and then echo with that text, then idle, memory store; ' +
+        'decision: bench/lib/decision-worker.mjs on the all-on bundle at history 50',
+      policy: { ...policy, bundle: undefined },
+      sessions: f.sessions,
+      concurrency: f.concurrency,
+      rates: { low: f.lowRate, high: f.highRate },
+      soakS: f.soakS,
+      direct,
+      mcpgate,
+      sustained: {
+        directLow: sustained(direct.low),
+        directHigh: sustained(direct.high),
+        mcpgateLow: sustained(mcpgate.low),
+        mcpgateHigh: sustained(mcpgate.high),
+      },
+      ratio:
+        direct.max.throughput > 0 ? round(mcpgate.max.throughput / direct.max.throughput, 3) : null,
+      addedLowUs: difference(mcpgate.low.latencyUs, direct.low.latencyUs, keys),
+      addedHighUs: difference(mcpgate.high.latencyUs, direct.high.latencyUs, keys),
+      cpuUsPerCall: { mcpgate: cpuUs(mcpgate.max) },
+      gc,
+      rss: {
+        startBytes: rss.startBytes,
+        afterBytes: rss.afterBytes,
+        underLoad: rssTrend(rss.samples, high.window),
+      },
+      decisionLog: logFacts,
+      idle,
+      decision: decision.results.find((r) => r.history === 50),
+      decisionRevision: decision.revision,
+      otlpExports: sink.exports(),
+    };
+  } finally {
+    await sink.close();
+    await upstream.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * RSS of a fresh all-on gateway (memory store) at each count of idle sessions, each of
+ * which called contact (its result carries an e-mail address: the session gets a pii label
+ * and a sketch) and echo once.
+ */
+async function labelledIdleSessions(gatewayOptions, f, dir) {
+  const maxSessions = Math.max(...f.idleCounts) + 1000;
+  const gateway = await startMcpgate({
+    ...gatewayOptions,
+    dir: join(dir, 'idle'),
+    sessions: { max_sessions: maxSessions, idle_timeout_s: 3600 },
+  });
+  try {
+    const token = await gatewayOptions.issuer.mint({ audience: gateway.mcpUrl });
+    await sleep(f.settleMs);
+    const openTo = sessionOpener(gateway, token, {
+      job: {
+        mode: 'labelled-sessions',
+        concurrency: f.idleConcurrency,
+        firstTool: CONTACT_TOOL,
+        firstArgs: { change: 'bench' },
+        // Echoing the contact text: the echo's decision shows the pii sketch matching it
+        // (behaviour.args_from_results), proof that the sketch was recorded.
+        tool: TOOL,
+        args: { text: CONTACT_TEXT },
+        deadlineS: 600,
+      },
+      timeoutMs: 660_000,
+      settleMs: f.settleMs,
+    });
+    const points = [];
+    for (const target of f.idleCounts) points.push(await openTo(target));
+    return {
+      points,
+      bytesPerSession: perSession(points, 'rssBytes'),
+      marginalBytesPerSession: points.length >= 3 ? perSession(points.slice(-2), 'rssBytes') : null,
+      // The echo calls come last (after every session's contact call).
+      decisionLog: decisionLogFacts(gateway.auditFile, 'everything.echo', { fromEnd: true }),
+    };
+  } finally {
+    await gateway.stop();
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1185,6 +1486,7 @@ async function main() {
     guardrails: () => guardrailsSection(issuer),
     trust: () => trustSection(),
     continuous: () => continuousSection(),
+    fullpath: () => fullpathSection(issuer),
   };
   try {
     for (const name of SECTIONS) {

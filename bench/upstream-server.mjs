@@ -26,12 +26,14 @@ import {
   upstreamSettings,
 } from './lib/upstream-common.mjs';
 
-const { port, toolCount, maxSessions } = upstreamSettings({ maxSessions: 100_000 });
+const { port, toolCount, maxSessions, contactTool } = upstreamSettings({
+  maxSessions: 100_000,
+});
 /** Newest first; an initialize asking for another version gets the newest. */
 const PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
 const SSE = process.env.BENCH_UPSTREAM_SSE === '1';
 
-const tools = benchTools(toolCount);
+const tools = benchTools(toolCount, { contactTool });
 /** tools/list's result is the same for every call: serialised once. */
 const TOOLS_LIST_JSON = JSON.stringify({ tools });
 

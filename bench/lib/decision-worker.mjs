@@ -17,7 +17,6 @@
 // Usage: node bench/lib/decision-worker.mjs '{"opaUrl":...,"histories":[0,50,500],...}'
 // prints `RESULT <json>`.
 import { Buffer } from 'node:buffer';
-import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -25,94 +24,9 @@ import { ROOT } from './servers.mjs';
 import { summarize, round } from './stats.mjs';
 
 // mcpgate's public entry point (package.json "exports"), as an embedder would import it.
-const {
-  readBundleFile,
-  PolicyEngine,
-  DECISION_ENTRYPOINT,
-  MemoryStore,
-  buildInput,
-  decide,
-  serialiseFor,
-  ARGS_DIGEST_HEX,
-} = await import('mcpgate');
-
-const TARGETS = [
-  'filesystem.read_file',
-  'filesystem.list_directory',
-  'filesystem.read_text_file',
-  'github.get_pull_request',
-  'filesystem.search_files',
-  'everything.echo',
-  'filesystem.write_file',
-];
-
-/** The n-th synthetic earlier call: a mix of tools and denials, one second apart. */
-function syntheticEntry(i, n, nowNs) {
-  return {
-    action: 'tools/call',
-    target: TARGETS[i % TARGETS.length],
-    args_digest: (i * 2654435761)
-      .toString(16)
-      .padStart(ARGS_DIGEST_HEX, '0')
-      .slice(-ARGS_DIGEST_HEX),
-    allowed: i % TARGETS.length !== TARGETS.length - 1,
-    at_ns: nowNs - (n - i) * 1e9,
-  };
-}
-
-/**
- * Each case's input with its session replaced by what the gateway would send after n earlier
- * calls: the calls are recorded in the gateway's own MemoryStore, loaded back with the
- * configured history_limit and turned into input.session by the gateway's buildInput. The
- * case's own history entries are the most recent calls.
- */
-async function inputsFor(cases, n, limits) {
-  const inputs = [];
-  for (const c of cases) {
-    const input = JSON.parse(JSON.stringify(c.input));
-    if (input.session) {
-      const nowNs = Number(input.request?.time_ns ?? 1767225642000000000);
-      const now = Math.floor(nowNs / 1e6);
-      const own = n === 0 ? [] : (input.session.history ?? []).slice(-n);
-      const store = new MemoryStore();
-      const record = {
-        id: input.session.id,
-        principal: `${input.identity.issuer}\u0000${input.identity.subject}`,
-        subject: input.identity.subject,
-        purpose: input.session.purpose,
-        createdAt: now - (input.session.age_s ?? 0) * 1000,
-        expiresAt: null,
-        protocolVersion: input.request?.protocol_version ?? '',
-        clientInfo: input.request?.client ?? null,
-        clientCapabilities: {},
-      };
-      await store.create(record, 3_600_000);
-      const options = { ...limits, idleMs: 3_600_000, rateRules: [] };
-      const padding = n - own.length;
-      for (let i = 0; i < padding; i++) {
-        await store.recordCall(record.id, syntheticEntry(i, padding, nowNs), options);
-      }
-      for (const entry of own) await store.recordCall(record.id, entry, options);
-      const session = await store.load(record.id, limits.historyLimit, []);
-      await store.close();
-      const built = buildInput(
-        input.action,
-        {
-          identity: input.identity,
-          session,
-          protocolVersion: record.protocolVersion,
-          gateway: input.request.gateway,
-        },
-        undefined,
-        now,
-      );
-      if (input.session.ttl_s !== undefined) built.session.ttl_s = input.session.ttl_s;
-      input.session = built.session;
-    }
-    inputs.push(input);
-  }
-  return inputs;
-}
+const { readBundleFile, PolicyEngine, DECISION_ENTRYPOINT, decide, serialiseFor } =
+  await import('mcpgate');
+const { decisionInputs, benchCases } = await import('./decision-inputs.mjs');
 
 function inProcess(engine, inputs, samples, warmup) {
   const times = [];
@@ -189,19 +103,13 @@ async function agreement(engine, opaUrl, inputs) {
 const job = JSON.parse(process.argv[2] ?? '{}');
 const bundle = readBundleFile(job.bundle ?? join(ROOT, 'wasm/bundle.tar.gz'));
 const engine = PolicyEngine.load(bundle, { initialPages: 5, maxPages: 1024 });
-const { cases } = JSON.parse(readFileSync(join(ROOT, 'rego/tests/cases.json'), 'utf8'));
-const chosen = cases.filter(
-  (c) =>
-    c.entrypoint === DECISION_ENTRYPOINT &&
-    c.input?.session?.purpose === 'code-review' &&
-    c.input?.identity !== undefined,
-);
+const chosen = benchCases();
 
 // What the gateway sends by default (sessions.history_limit / summary_limit), or the job's.
 const limits = { historyLimit: job.historyLimit ?? 20, summaryLimit: job.summaryLimit ?? 64 };
 const results = [];
 for (const n of job.histories ?? [0, 50, 500]) {
-  const inputs = await inputsFor(chosen, n, limits);
+  const inputs = await decisionInputs(chosen, n, limits);
   const wasm = inProcess(engine, inputs, job.wasmSamples ?? 20000, job.wasmWarmup ?? 2000);
   const rest = job.opaUrl
     ? await sidecar(engine, job.opaUrl, inputs, job.opaSamples ?? 5000, job.opaWarmup ?? 500)

@@ -179,7 +179,10 @@ async function warm(clients, call, count) {
 async function openLoop(job, clients, call, phase) {
   const intervalMs = 1000 / phase.rate;
   const warmN = Math.round(phase.rate * (phase.warmupS ?? 0));
-  const measuredN = Math.min(MAX_CALLS_PER_PHASE, Math.round(phase.rate * phase.durationS));
+  const measuredN = Math.min(
+    phase.maxCalls ?? MAX_CALLS_PER_PHASE,
+    Math.round(phase.rate * phase.durationS),
+  );
   const total = warmN + measuredN;
   const maxOutstanding = phase.maxOutstanding ?? job.maxOutstanding ?? 2000;
   const latencies = [];
@@ -264,7 +267,14 @@ async function openLoop(job, clients, call, phase) {
     latencyUs: summarize(latencies),
     sendLagUs: summarize(lags),
     cpu: cpuStart ? cpuBetween(cpuStart, cpuEnd) : {},
+    window: epochWindow(firstDue, Math.max(scheduleEnd, lastDone)),
   };
+}
+
+/** The measured window in epoch ms (to match records of other processes, e.g. GC pauses). */
+function epochWindow(from, to) {
+  const origin = performance.timeOrigin;
+  return { fromMs: Math.round(origin + from), toMs: Math.round(origin + to) };
 }
 
 /** One JSON line per call: [index, due (epoch ms), send lag (ms), latency (ms)]. */
@@ -326,6 +336,7 @@ async function closedLoop(job, clients, call, phase) {
     throughput: Math.round(completedInWindow / phase.durationS),
     latencyUs: summarize(latencies),
     cpu: cpuStart ? cpuBetween(cpuStart, cpuEnd) : {},
+    window: epochWindow(measureFrom, end),
   };
 }
 
@@ -413,8 +424,57 @@ async function openSessions(job) {
   };
 }
 
+/**
+ * Opens `count` sessions with the lean client, makes each call `firstTool` (whose result
+ * carries a finding the gateway labels the session with), then, once every session has,
+ * makes each call `tool` once (its sketch of the first result is stored by then), and
+ * leaves them open and idle (no DELETE).
+ */
+async function labelledSessions(job) {
+  agent ??= makeAgent(job.maxSockets ?? 64);
+  const errors = new Errors();
+  const deadline = performance.now() + (job.deadlineS ?? 300) * 1000;
+  const second = makeCall(job);
+  const started = performance.now();
+  const clients = await mapLimit(job.count, job.concurrency ?? 16, async () => {
+    if (performance.now() > deadline) return errors.add('deadline passed');
+    try {
+      const client = new LeanMcpClient(job.url, {
+        token: job.token,
+        agent,
+        timeoutMs: job.callTimeoutMs ?? 10_000,
+      });
+      await client.connect();
+      await client.callTool(job.firstTool, job.firstArgs ?? {});
+      return client;
+    } catch (err) {
+      errors.add(String(err?.message ?? err));
+      return undefined;
+    }
+  });
+  const labelled = clients.filter((c) => c !== undefined);
+  const done = await mapLimit(labelled.length, job.concurrency ?? 16, async (i) => {
+    try {
+      await second(labelled[i]);
+      return true;
+    } catch (err) {
+      errors.add(String(err?.message ?? err));
+      return false;
+    }
+  });
+  return {
+    mode: 'labelled-sessions',
+    requested: job.count,
+    opened: done.filter(Boolean).length,
+    errors: errors.count,
+    errorSamples: errors.samples,
+    ms: Math.round(performance.now() - started),
+  };
+}
+
+const MODES = { 'open-sessions': openSessions, 'labelled-sessions': labelledSessions };
 const job = JSON.parse(process.argv[2] ?? '{}');
-const run = job.mode === 'open-sessions' ? openSessions : runCalls;
+const run = MODES[job.mode] ?? runCalls;
 run(job).then(
   (result) => {
     process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);

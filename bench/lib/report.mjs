@@ -164,6 +164,8 @@ export function evaluateTargets(results) {
     load,
   );
 
+  fullpathTargets(s.fullpath, add);
+
   const mem = s.memory?.memoryStore;
   add(
     'Memory per idle session (memory store, gateway RSS)',
@@ -175,6 +177,358 @@ export function evaluateTargets(results) {
       : '',
   );
   return targets;
+}
+
+/** Issue 22's targets, read from the fullpath section (every round-2 capability on). */
+function fullpathTargets(f, add) {
+  const on = '(all on)';
+  const load = f?.loadAverage ? `load average ${f.loadAverage.before}–${f.loadAverage.after}` : '';
+  const max = f?.mcpgate?.max;
+  add(
+    `Max calls/s on one gateway core ${on}`,
+    '≥ 5,000 calls/s',
+    max ? `${fmt(max.throughput)} calls/s` : 'n/a',
+    max ? max.throughput >= 5000 && max.errors === 0 : null,
+    max?.cpu?.gateway !== undefined ? `gateway core at ${pct(max.cpu.gateway)} CPU; ${load}` : load,
+  );
+  add(
+    `Max calls/s ${on} / direct, same run`,
+    '≥ 0.75x',
+    f?.ratio !== undefined && f?.ratio !== null
+      ? `${fmt(max.throughput)} / ${fmt(f.direct.max.throughput)} calls/s (${f.ratio}x)`
+      : 'n/a',
+    f?.ratio !== undefined && f?.ratio !== null ? f.ratio >= 0.75 : null,
+    f && f.direct.max.cpu?.loadgen >= 90 ? 'the direct run is bound by the client core' : '',
+  );
+  const rateNote = (which) => {
+    if (!f) return '';
+    const rate = f.rates[which];
+    const key = which === 'low' ? 'Low' : 'High';
+    if (!f.sustained[`mcpgate${key}`]) {
+      const p = f.mcpgate[which];
+      return `mcpgate did not sustain ${fmt(rate)} calls/s (${fmt(p.achievedRate)} completed, ${fmt(p.errors)} errors, ${fmt(p.overload)} not sent): queueing included`;
+    }
+    if (!f.sustained[`direct${key}`]) {
+      return `the direct baseline did not sustain ${fmt(rate)} calls/s (${fmt(f.direct[which].achievedRate)} completed)`;
+    }
+    return load;
+  };
+  const added = (which, key, goalMs, label) => {
+    const v = f?.[which === 'low' ? 'addedLowUs' : 'addedHighUs']?.[key];
+    const rate = f ? fmt(f.rates[which]) : which === 'low' ? '1,000' : '3,000';
+    add(
+      `Added latency ${label} at ${rate} calls/s ${on}`,
+      `≤ ${goalMs} ms`,
+      v === undefined || v === null ? 'n/a' : ms(v),
+      v === undefined || v === null
+        ? null
+        : f.sustained[`mcpgate${which === 'low' ? 'Low' : 'High'}`] && v <= goalMs * 1000,
+      rateNote(which),
+    );
+  };
+  added('low', 'p50', 0.3, 'p50');
+  added('low', 'p99', 1, 'p99');
+  add(
+    `Sustains ${f ? fmt(f.rates.high) : '3,000'} calls/s ${on}`,
+    'every call answered, at the rate',
+    f ? `${fmt(f.mcpgate.high.achievedRate)} calls/s over ${fmt(f.soakS)} s` : 'n/a',
+    f ? f.sustained.mcpgateHigh : null,
+    rateNote('high'),
+  );
+  added('high', 'p99', 2, 'p99');
+  added('high', 'p999', 5, 'p99.9');
+  const d = f?.decision;
+  for (const [key, goalUs] of [
+    ['p50', 20],
+    ['p99', 60],
+  ]) {
+    add(
+      `Decision ${key}, in-process, history 50 (all-on bundle)`,
+      `≤ ${goalUs} µs`,
+      d ? us(d.inProcessUs[key], 1) : 'n/a',
+      d ? d.inProcessUs[key] <= goalUs : null,
+      load,
+    );
+  }
+  const rss = f?.rss;
+  add(
+    `Gateway RSS at start ${on}`,
+    '≤ 80 MB',
+    rss ? mb(rss.startBytes) : 'n/a',
+    rss?.startBytes ? rss.startBytes <= 80 * 1048576 : null,
+    'idle, after ready',
+  );
+  const trend = rss?.underLoad;
+  add(
+    `RSS flat under load at ${f ? fmt(f.rates.high) : '3,000'} calls/s ${on}`,
+    `slope over the second half ≤ ${trend?.flatMbPerMin ?? 1} MB/min, 10 minutes`,
+    trend
+      ? `${trend.slopeMbPerMin ?? 'n/a'} MB/min; ${mb(trend.firstBytes)} → ${mb(trend.lastBytes)}, max ${mb(trend.maxBytes)}`
+      : 'n/a',
+    trend ? trend.flat : null,
+    [
+      f && f.soakS < 600 ? `a ${fmt(f.soakS)} s run, not the target's 10 minutes` : '',
+      f && !f.sustained.mcpgateHigh ? 'the rate was not sustained' : '',
+    ]
+      .filter(Boolean)
+      .join('; '),
+  );
+  const idle = f?.idle;
+  add(
+    'Memory per idle session with labels and sketches (memory store)',
+    '≤ 4 KB',
+    idle?.bytesPerSession !== undefined && idle?.bytesPerSession !== null
+      ? kb(idle.bytesPerSession)
+      : 'n/a',
+    idle?.bytesPerSession !== undefined && idle?.bytesPerSession !== null
+      ? idle.bytesPerSession <= 4096
+      : null,
+    idle
+      ? [
+          `gateway RSS at ${idle.points.map((p) => fmt(p.sessions)).join(' / ')} sessions`,
+          idle.marginalBytesPerSession !== null && idle.marginalBytesPerSession !== undefined
+            ? `marginal between the last two points: ${kb(idle.marginalBytesPerSession)}`
+            : '',
+          (idle.decisionLog?.sessionLabels ?? []).length === 0
+            ? 'no session label seen in the decision log'
+            : '',
+          idle.decisionLog && idle.decisionLog.argsFromResults === null
+            ? 'no sketch seen in the decision log (behaviour.args_from_results absent on the echo of the sketched text): the sessions may hold no sketch'
+            : '',
+        ]
+          .filter(Boolean)
+          .join('; ')
+      : '',
+  );
+}
+
+/**
+ * Issue 22's figures for agentgateway (and mcpgate's main of December 2026), measured on
+ * this machine before this bench section existed: quoted, never measured by this run.
+ */
+const ISSUE22_REFERENCE = {
+  source: 'issue 22 (gateway pinned to one core, same echo call, 32 sessions)',
+  columns: [
+    {
+      name: 'agentgateway JWT + CEL',
+      max: '4,523',
+      at1000: '+0.28 / +0.55 ms',
+      at3000: '+0.54 / +1.59 ms',
+      cpu: '215–221 µs',
+      rss: '31 / 52 MB',
+    },
+    {
+      name: 'agentgateway, no auth',
+      max: '7,820 (client core saturated)',
+      at1000: '+0.22 / +1.09 ms',
+      at3000: '+0.48 / +1.38 ms',
+      cpu: '121–127 µs',
+      rss: '27 / 49 MB',
+    },
+    {
+      name: 'mcpgate main, Dec 2026 (default capabilities)',
+      max: '3,570',
+      at1000: '+0.58 / +2.43 ms',
+      at3000: '+1.16 / +28.4 ms (p99.9 459 ms)',
+      cpu: '280 µs',
+      rss: '105 / 170–220 MB',
+    },
+  ],
+};
+
+function fullpathMd(f) {
+  const ref = ISSUE22_REFERENCE.columns;
+  const signed = (v) => `${v < 0 ? '−' : '+'}${fmt(Math.abs(v) / 1000, 2)}`;
+  const addedMs = (a, keys) =>
+    `${keys.map((k) => (a?.[k] === null || a?.[k] === undefined ? 'n/a' : signed(a[k]))).join(' / ')} ms`;
+  const absMs = (l, keys) =>
+    keys
+      .map((k) => (l?.[k] === null || l?.[k] === undefined ? 'n/a' : fmt(l[k] / 1000, 2)))
+      .join(' / ') + ' ms';
+  const sus = (ok) => (ok ? '' : ' (not sustained)');
+  const gcAll = f.gc?.all;
+  const trend = f.rss?.underLoad;
+  const peerRows = [
+    [
+      'max calls/s on one core',
+      fmt(f.mcpgate.max.throughput),
+      fmt(f.direct.max.throughput),
+      ...ref.map((c) => c.max),
+    ],
+    ['mcpgate / direct', `${f.ratio}x`, '1x', 'n/a', 'n/a', 'n/a'],
+    [
+      `added latency at ${fmt(f.rates.low)} calls/s, p50 / p99 (direct: its own latency)`,
+      addedMs(f.addedLowUs, ['p50', 'p99']) + sus(f.sustained.mcpgateLow),
+      absMs(f.direct.low.latencyUs, ['p50', 'p99']) + sus(f.sustained.directLow),
+      ...ref.map((c) => c.at1000),
+    ],
+    [
+      `added latency at ${fmt(f.rates.high)} calls/s, p50 / p99 / p99.9 (direct: its own latency)`,
+      addedMs(f.addedHighUs, ['p50', 'p99', 'p999']) + sus(f.sustained.mcpgateHigh),
+      absMs(f.direct.high.latencyUs, ['p50', 'p99', 'p999']) + sus(f.sustained.directHigh),
+      ...ref.map((c) => c.at3000),
+    ],
+    ['gateway CPU per call at max', us(f.cpuUsPerCall.mcpgate), 'n/a', ...ref.map((c) => c.cpu)],
+    [
+      'RSS at start / after load',
+      `${mb(f.rss.startBytes)} / ${mb(f.rss.afterBytes)}`,
+      'n/a',
+      ...ref.map((c) => c.rss),
+    ],
+    [
+      `GC pauses at ${fmt(f.rates.high)} calls/s: count, p99, max`,
+      gcAll ? `${fmt(gcAll.count)}, ${fmt(gcAll.p99Ms, 2)} ms, ${fmt(gcAll.maxMs, 2)} ms` : 'n/a',
+      'n/a',
+      'not measured',
+      'not measured',
+      'not measured',
+    ],
+    [
+      `RSS trend under ${fmt(f.rates.high)} calls/s (second half)`,
+      trend ? `${trend.slopeMbPerMin} MB/min over ${fmt(f.soakS)} s` : 'n/a',
+      'n/a',
+      'not measured',
+      'not measured',
+      'not measured',
+    ],
+    [
+      'memory per idle session with labels and sketches',
+      f.idle?.bytesPerSession !== null ? kb(f.idle.bytesPerSession) : 'n/a',
+      'n/a',
+      'n/a',
+      'n/a',
+      'not measured',
+    ],
+    [
+      'decision p50 / p99, history 50',
+      f.decision
+        ? `${us(f.decision.inProcessUs.p50, 1)} / ${us(f.decision.inProcessUs.p99, 1)}`
+        : 'n/a',
+      'n/a',
+      'CEL 10–20 µs (issue)',
+      'n/a',
+      'n/a',
+    ],
+  ];
+  const phaseRows = ['max', 'low', 'high'].flatMap((which) =>
+    ['direct', 'mcpgate'].map((side) => {
+      const p = f[side][which];
+      return [
+        side,
+        p.mode === 'closed' ? `closed, ${fmt(p.concurrency)} in flight` : `${fmt(p.rate)} calls/s`,
+        fmt(p.durationS, 1),
+        p.mode === 'closed' ? fmt(p.throughput) : fmt(p.achievedRate),
+        fmt(p.errors),
+        absMs(p.latencyUs, ['p50', 'p99', 'p999']),
+        phaseCpu(p, ['gateway', 'upstream', 'loadgen', 'other']),
+      ];
+    }),
+  );
+  const gcRows = f.gc?.all
+    ? [['all', f.gc.all], ...Object.entries(f.gc.byKind)].map(([kind, g]) => [
+        kind,
+        fmt(g.count),
+        `${fmt(g.p50Ms, 3)} ms`,
+        `${fmt(g.p99Ms, 3)} ms`,
+        `${fmt(g.maxMs, 3)} ms`,
+        `${fmt(g.totalMs, 1)} ms`,
+      ])
+    : [];
+  const dl = f.decisionLog;
+  const idleLog = f.idle?.decisionLog;
+  return [
+    'mcpgate with every round-2 capability on (argument schema checks, result inspection, the tools pinned, ' +
+      'flow labels, behaviour rules on for code-review, metrics, decision log, tracing at 1 %), next to the upstream ' +
+      `called directly **in this run**, ${fmt(f.sessions)} sessions, the gateway pinned to one core.`,
+    '',
+    `> The agentgateway and mcpgate-main columns are **reference figures quoted from ${ISSUE22_REFERENCE.source}**, ` +
+      'measured on this machine earlier, **not in this run**: compare them with care, a busy machine moves every figure.',
+    '',
+    '### Peer',
+    '',
+    table(
+      [
+        '',
+        'mcpgate, all on (this run)',
+        'direct (this run)',
+        ...ref.map((c) => `${c.name} (quoted)`),
+      ],
+      peerRows,
+    ),
+    '',
+    '### Load phases',
+    '',
+    table(
+      [
+        'Target',
+        'Phase',
+        'Seconds',
+        'Calls/s',
+        'Errors',
+        'Latency p50 / p99 / p99.9',
+        'CPU gateway / upstream / loadgen / other',
+      ],
+      phaseRows,
+    ),
+    '',
+    `### GC pauses of the gateway at ${fmt(f.rates.high)} calls/s`,
+    '',
+    f.gc?.error
+      ? f.gc.error
+      : `Over ${fmt(f.gc.windowS, 1)} s: ${fmt(f.gc.pausedShare, 2)} % of the time in GC pauses.\n\n` +
+        table(['Kind', 'Count', 'p50', 'p99', 'Max', 'Total'], gcRows),
+    '',
+    '### Memory',
+    '',
+    table(
+      ['', ''],
+      [
+        ['RSS at start (idle, after ready)', mb(f.rss.startBytes)],
+        ['RSS after load', mb(f.rss.afterBytes)],
+        [
+          `RSS under ${fmt(f.rates.high)} calls/s: first / last / max`,
+          trend
+            ? `${mb(trend.firstBytes)} / ${mb(trend.lastBytes)} / ${mb(trend.maxBytes)} (${fmt(trend.samples)} samples)`
+            : 'n/a',
+        ],
+        ['RSS slope over the second half', trend ? `${trend.slopeMbPerMin} MB/min` : 'n/a'],
+        [
+          'Idle sessions that got a pii result (label; sketch: see the decision-log table): RSS',
+          f.idle
+            ? f.idle.points.map((p) => `${fmt(p.sessions)}: ${mb(p.rssBytes)}`).join(', ')
+            : 'n/a',
+        ],
+      ],
+    ),
+    '',
+    '### What the decision log shows',
+    '',
+    table(
+      ['', 'Load gateway (echo)', 'Idle-session gateway (echo after contact)'],
+      [
+        ['input.tool.pin.state', dl?.pinState ?? 'n/a', idleLog?.pinState ?? 'n/a'],
+        [
+          'input.behaviour present',
+          String(dl?.behaviourPresent ?? 'n/a'),
+          String(idleLog?.behaviourPresent ?? 'n/a'),
+        ],
+        [
+          'input.session.labels',
+          (dl?.sessionLabels ?? []).join(', ') || '–',
+          (idleLog?.sessionLabels ?? []).join(', ') || '–',
+        ],
+        [
+          'behaviour.args_from_results (a sketch matched)',
+          dl?.argsFromResults ? JSON.stringify(dl.argsFromResults) : '–',
+          idleLog?.argsFromResults ? JSON.stringify(idleLog.argsFromResults) : '–',
+        ],
+      ],
+    ),
+    '',
+    `Pinned: ${(f.policy?.pinnedTools ?? []).join(', ')}; behaviour rules on for ${(f.policy?.behaviourPurposes ?? []).join(', ')}, ` +
+      'their call-rate and loop thresholds raised for the load generator (rules evaluated, not tripped); ' +
+      `${fmt(f.otlpExports)} OTLP export requests received.`,
+  ].join('\n');
 }
 
 function charts(results) {
@@ -964,6 +1318,10 @@ export async function writeReport(results, outDir) {
     s.guardrails
       ? guardrailsMd(s.guardrails)
       : `Not run: ${results.errors.guardrails ?? 'not selected'}`,
+    '',
+    '## 10. Every capability on, next to direct (issue 22)',
+    '',
+    s.fullpath ? fullpathMd(s.fullpath) : `Not run: ${results.errors.fullpath ?? 'not selected'}`,
     '',
     '## CPU profile of the gateway',
     '',

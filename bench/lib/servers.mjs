@@ -26,27 +26,21 @@ export function scratch(prefix = 'mcpgate-bench-') {
 }
 
 /**
- * Starts mcpgate with a generated config: one OIDC issuer (the bench's JWKS), the shipped
- * policy bundle, decisions logged to a file, the given upstreams and sessions settings.
- * `nodeArgs` go before the script (e.g. --cpu-prof); `env` is added to the environment.
+ * The configuration the bench starts mcpgate with: one OIDC issuer (the bench's JWKS), the
+ * policy bundle (the shipped one unless `bundle` names another), decisions logged to
+ * `auditFile`, the given upstreams and sessions settings.
  */
-export async function startMcpgate({
+export function mcpgateConfig({
   issuer,
   upstreams,
   sessions = {},
   guardrails,
-  dir,
-  nodeArgs = [],
+  bundle = BUNDLE,
+  auditFile,
   logLevel = 'info',
-  env = {},
   telemetry,
 }) {
-  // A scratch directory made here is removed on stop; one passed in belongs to the caller.
-  const ownDir = dir === undefined;
-  dir ??= scratch();
-  mkdirSync(dir, { recursive: true });
-  const auditFile = join(dir, 'decisions.log');
-  const config = {
+  return {
     gateway: { id: 'bench', host: '127.0.0.1', port: 0 },
     // Every bench session belongs to one user: the per-user cap stays on (its store work is
     // measured) but high enough for the memory section's thousands of sessions.
@@ -65,7 +59,7 @@ export async function startMcpgate({
         },
       ],
     },
-    policy: { bundle: BUNDLE },
+    policy: { bundle },
     // BENCH_AUDIT_ACCEPT=queued|written: when a decision line counts as accepted (default:
     // the gateway's, written), to measure what waiting for the write costs.
     audit: {
@@ -82,8 +76,45 @@ export async function startMcpgate({
     upstreams,
     ...(guardrails === undefined ? {} : { guardrails }),
   };
+}
+
+/** Writes mcpgateConfig(options) as YAML to `file`. */
+export async function writeMcpgateConfig(file, options) {
+  await writeFile(file, stringify(mcpgateConfig(options)));
+}
+
+/**
+ * Starts mcpgate with a generated config (mcpgateConfig). `nodeArgs` go before the script
+ * (e.g. --cpu-prof); `env` is added to the environment.
+ */
+export async function startMcpgate({
+  issuer,
+  upstreams,
+  sessions = {},
+  guardrails,
+  bundle = BUNDLE,
+  dir,
+  nodeArgs = [],
+  logLevel = 'info',
+  env = {},
+  telemetry,
+}) {
+  // A scratch directory made here is removed on stop; one passed in belongs to the caller.
+  const ownDir = dir === undefined;
+  dir ??= scratch();
+  mkdirSync(dir, { recursive: true });
+  const auditFile = join(dir, 'decisions.log');
   const configFile = join(dir, 'mcpgate.yaml');
-  await writeFile(configFile, stringify(config));
+  await writeMcpgateConfig(configFile, {
+    issuer,
+    upstreams,
+    sessions,
+    guardrails,
+    bundle,
+    auditFile,
+    logLevel,
+    telemetry,
+  });
   // BENCH_GATEWAY_NODE_ARGS (space-separated) adds Node flags to every gateway of the run,
   // for diagnosis: e.g. --trace-gc, or --import ./bench/tools/stall-probe.mjs.
   const extraNodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -136,14 +167,22 @@ export const UPSTREAMS = {
   sdk: 'bench/upstream-sdk-server.mjs',
 };
 
-/** The bench upstream (bench/upstream-server.mjs, or `impl: 'sdk'`) exposing `tools` tools in all. */
-export async function startUpstream({ tools = 1, core = pinning.clientCore, impl = 'lean' } = {}) {
+/**
+ * The bench upstream (bench/upstream-server.mjs, or `impl: 'sdk'`) exposing `tools` tools in
+ * all; `env` adds settings (e.g. BENCH_CONTACT_TOOL).
+ */
+export async function startUpstream({
+  tools = 1,
+  core = pinning.clientCore,
+  impl = 'lean',
+  env = {},
+} = {}) {
   const script = UPSTREAMS[impl];
   if (!script) throw new Error(`unknown upstream "${impl}" (one of ${Object.keys(UPSTREAMS)})`);
   const child = spawnPinned(core, process.execPath, [join(ROOT, script)], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BENCH_TOOLS: String(tools) },
+    env: { ...process.env, ...env, BENCH_TOOLS: String(tools) },
   });
   const tail = tailLines(child.stderr);
   const url = await waitForLine(

@@ -5,7 +5,9 @@
 // their URL and stop. Only the protocol handling differs between them.
 //
 // Environment: BENCH_UPSTREAM_PORT (default 0: any free port), BENCH_TOOLS (default 1),
-// BENCH_MAX_SESSIONS (the default is each server's; beyond it initialize answers 503).
+// BENCH_MAX_SESSIONS (the default is each server's; beyond it initialize answers 503),
+// BENCH_CONTACT_TOOL=1 (adds `contact`, whose result holds an e-mail address: a finding the
+// gateway's result inspection labels, for the sessions of the fullpath memory figure).
 import { Buffer } from 'node:buffer';
 
 export const SERVER_INFO = { name: 'bench-upstream', version: '2.0.0' };
@@ -27,11 +29,18 @@ export function upstreamSettings({ maxSessions }) {
     port: wholeNumberFromEnv('BENCH_UPSTREAM_PORT', 0, 0),
     toolCount: wholeNumberFromEnv('BENCH_TOOLS', 1, 1),
     maxSessions: wholeNumberFromEnv('BENCH_MAX_SESSIONS', maxSessions, 1),
+    contactTool: process.env.BENCH_CONTACT_TOOL === '1',
   };
 }
 
-/** `echo` and toolCount-1 fillers, all read-only (the code-review purpose allows no other). */
-export function benchTools(toolCount) {
+/** What `contact` answers: personal data (an e-mail address) the inspection finds. */
+export const CONTACT_TEXT = 'The reviewer of this change is Dana Reyes, dana.reyes@example.org.';
+
+/**
+ * `echo` and toolCount-1 fillers, all read-only (the code-review purpose allows no other),
+ * and `contact` when asked for.
+ */
+export function benchTools(toolCount, { contactTool = false } = {}) {
   const tools = [
     {
       name: 'echo',
@@ -53,6 +62,14 @@ export function benchTools(toolCount) {
       annotations: { readOnlyHint: true },
     });
   }
+  if (contactTool) {
+    tools.push({
+      name: 'contact',
+      description: 'Returns the contact details of the reviewer of a change.',
+      inputSchema: { type: 'object', properties: { change: { type: 'string' } } },
+      annotations: { readOnlyHint: true },
+    });
+  }
   return tools;
 }
 
@@ -62,6 +79,9 @@ export function callBenchTool(tools, params) {
   if (name === 'echo') {
     const text = typeof params.arguments?.text === 'string' ? params.arguments.text : '';
     return { content: [{ type: 'text', text }] };
+  }
+  if (name === 'contact' && tools.some((t) => t.name === 'contact')) {
+    return { content: [{ type: 'text', text: CONTACT_TEXT }] };
   }
   const known = tools.some((t) => t.name === name);
   return {

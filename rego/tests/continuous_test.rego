@@ -238,3 +238,15 @@ test_behaviour_rules_apply_only_where_a_purpose_opted_in if {
 	authz.decision.allow with input as unwatched with data.behaviour.purposes as ["documentation"]
 	not authz.decision.allow with input as echo({"calls_1m": 99})
 }
+
+# The item a call or its result is about, for each action that has one.
+test_item_kinds if {
+	every action, kind in {
+		"tools/call": "tool", "tools/result": "tool",
+		"resources/read": "resource", "resources/result": "resource",
+		"prompts/get": "prompt", "prompts/result": "prompt",
+	} {
+		flow._item_kind == kind with input as {"action": action}
+	}
+	not flow._item_kind with input as {"action": "tools/list"}
+}

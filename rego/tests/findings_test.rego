@@ -51,6 +51,14 @@ test_result_actions if {
 	not findings.is_result_action with input as read_src
 	findings.types == {"secret", "pii"} with input as object.union(tool_result([github]), {"findings": [email]})
 	findings.in_result == [] with input as read_src
+
+	# One clause per action of the table, which must agree with it.
+	every action, _ in findings.result_actions {
+		findings.is_result_action with input as {"action": action}
+	}
+	every action, _ in {"tools/call": 1, "tools/list": 1, "result": 1} {
+		not findings.is_result_action with input as {"action": action}
+	}
 }
 
 # --- code-review: secrets redacted, private keys refused -------------------------

@@ -136,3 +136,24 @@ test_prepared_values if {
 	not bad["a.d"].fields
 	count(bad["a.d"].problems) == 1
 }
+
+# Who claims and extends each purpose a package or profile names, prepared;
+# with Rego purposes too, both ways decide alike.
+test_prepared_purposes if {
+	shipped := authz.prepare.data.purposes
+	shipped["code-review"] == {"claim": [], "extend": ["code_review"], "claims": 1}
+	shipped["incident-response"].extend == ["incident_response"]
+
+	purposes := {
+		"p": {"purpose": "x", "allow": true, "visible": {"a.b"}},
+		"e": {"extends": "x", "deny": {"e says no"}},
+		"f": {"extends": "y", "allow": true},
+	}
+	prepared := authz.prepare.data with data.mcp.purposes as purposes
+	prepared.purposes.x == {"claim": ["p"], "extend": ["e"], "claims": 1}
+	prepared.purposes.y == {"claim": [], "extend": ["f"], "claims": 0}
+	inp := fx.with_purpose(fx.list("tools/list", catalog), "x")
+	agree(data.profiles, purposes, prepared, inp)
+	agree(data.profiles, purposes, prepared, fx.with_purpose(inp, "y"))
+	agree(data.profiles, purposes, prepared, fx.with_purpose(inp, "code-review"))
+}

@@ -537,6 +537,8 @@ test_profiles_without_a_purpose_claim_nothing if {
 	count(profiles.claiming) == 0 with input as call("a", "b", {}) with data.profiles as ps
 	reasons(ps, call("a", "b", {})) == ["no policy for purpose p"]
 	reasons({"t": {"session": {"purpose": ""}}}, fx.with_purpose(call("a", "b", {}), "")) == ["no policy for purpose (empty)"]
+	count(profiles.claiming) == 0 with input as fx.with_purpose(call("a", "b", {}), "") with data.profiles as {"t": {"session": {"purpose": ""}}}
+	count(profiles.claiming_of("")) == 0 with data.profiles as {"t": {"session": {"purpose": ""}}}
 	count(profiles.claiming) == 0 with input as call("a", "b", {}) with data.profiles as "not an object"
 }
 

@@ -27,3 +27,19 @@ test_arguments if {
 	tools.argument("path") == null with input.arguments as {}
 	tools.argument("path") == null with input.arguments as ["x"]
 }
+
+# is_list_action compares with each action rather than looking it up in
+# list_kinds (rego/README.md, "Speed in wasm"): the two must name the same
+# actions, and reads_resource the resource actions that show content.
+test_action_clauses_match_the_tables if {
+	every action, _ in tools.list_kinds {
+		tools.is_list_action with input as {"action": action}
+	}
+	every action in {"tools/call", "session/open", "tools/list/x", "prompts/get"} {
+		not tools.is_list_action with input as {"action": action}
+	}
+	every action in tools.resource_actions {
+		tools.reads_resource == action != "resources/unsubscribe" with input as {"action": action}
+	}
+	not tools.reads_resource with input as {"action": "tools/call"}
+}

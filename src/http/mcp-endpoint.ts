@@ -18,6 +18,7 @@ import {
 import { messageKind } from '../mcp/jsonrpc/shape.js';
 import { sendJsonRpcError } from '../mcp/jsonrpc/http-error.js';
 import { HeldCalls } from '../mcp/server/held-calls.js';
+import { serveRelayedRetry, type HeldCallDesk } from '../mcp/server/dispatcher.js';
 import { RequestStates } from '../mcp/server/request-state.js';
 import { checkEnvelope, isStatelessRequest, type StatelessEnvelope } from '../mcp/server/eras.js';
 import type { ClientRequests } from '../mcp/server/client-requests.js';
@@ -65,6 +66,13 @@ export interface McpEndpointOptions {
   setLogLevel?: SetLogLevel;
   /** Derives the sessions of 2026-07-28 requests (run-sessions.ts). */
   runKeys: RunKeys;
+  /**
+   * This process among the replicas: sealed in the states of the calls it holds, so that a
+   * retry at another replica is relayed here (the gateway id and a per-process nonce).
+   */
+  replica: string;
+  /** How long a retry relayed to the replica holding its call waits for the answer, ms. */
+  relayTimeoutMs: number;
 }
 
 const PURPOSE_HEADER = 'mcp-purpose';
@@ -120,12 +128,17 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
     createSessionServer(description, { sessionId, clientRequests });
   /**
    * 2026-07-28 calls that wait for their client's answers (held-calls.ts), and the states
-   * that name them, sealed with a key derived from the run key.
+   * that name them, sealed with a key derived from the run key. Retries that other replicas
+   * relay here (the state names this one) resume them too.
    */
-  const held = {
+  const held: HeldCallDesk = {
     calls: new HeldCalls(),
     states: new RequestStates(runKeys.derive('mcpgate held call'), 'mcpgate1h.'),
+    replica: options.replica,
+    relay: store.relay,
+    relayTimeoutMs: options.relayTimeoutMs,
   };
+  store.relay?.serve(options.replica, (retry) => serveRelayedRetry(held, retry));
   /** Only answers to what the gateway asked this session's client are taken. */
   const awaitsAnswer = (sessionId: string) => (id: string | number) =>
     clientRequests.awaits(sessionId, id);
@@ -232,6 +245,31 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       traceCarrier,
       arrival,
     );
+
+  /**
+   * A server/discover of an open session is answered with the instructions the session is
+   * shown, as its initialize (or first 2026-07-28 request) was; any other request needs none.
+   */
+  const discoverInstructions = async (
+    caller: Caller,
+    session: LoadedSession,
+    body: unknown,
+    req: IncomingMessage,
+  ): Promise<string | undefined> => {
+    if (messageKind(body) !== 'request') return undefined;
+    const { id, method, params } = body as {
+      id: string | number;
+      method: unknown;
+      params?: { _meta?: Record<string, unknown> };
+    };
+    if (method !== 'server/discover') return undefined;
+    return pipeline.instructionsOf(
+      caller,
+      session,
+      id,
+      carrierOf(params?._meta) ?? carrierOf(req.headers),
+    );
+  };
 
   /**
    * Runs session/open for a session about to be created; answers the refusal itself (store
@@ -571,7 +609,7 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
       }
       loaded = ctx.session;
       instructions = opened.instructions;
-    }
+    } else instructions = await discoverInstructions(caller, loaded, body, req);
     const request: SessionRequest = { caller, session: loaded, instructions, arrival };
     await serveVisitor(req, res, body, request, true);
   };
@@ -617,7 +655,8 @@ export function mcpHandler(options: McpEndpointOptions): McpEndpoint {
         await closeByClient(req, res, caller, sessionId);
         return;
       }
-      const request: SessionRequest = { caller, session: loaded, arrival };
+      const instructions = await discoverInstructions(caller, loaded, body, req);
+      const request: SessionRequest = { caller, session: loaded, arrival, instructions };
       const live = sessions.get(sessionId);
       if (live) {
         // What an upstream asks for this session later is asked as this caller.

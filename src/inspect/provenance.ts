@@ -116,6 +116,46 @@ export function sketchOf(texts: readonly string[]): Uint8Array {
 }
 
 /**
+ * A sketch as the memory store keeps it: while few of its bits are set (a short result), the
+ * sorted positions of those bits, at most SPARSE_MAX_BITS of them (2 bytes each, against
+ * SKETCH_BYTES for the bytes); else the bytes themselves. An idle session's sketch of a
+ * short result then costs tens of bytes, not a kilobyte (docs/performance.md, memory).
+ */
+export type StoredSketch = Uint8Array | Uint16Array;
+
+/** Above this many set bits the positions would take half the bytes: keep the bytes. */
+const SPARSE_MAX_BITS = SKETCH_BYTES / 4;
+
+/** A copy of `sketch` in its smaller stored form. */
+export function packSketch(sketch: Uint8Array): StoredSketch {
+  let set = 0;
+  for (let i = 0; i < sketch.length; i++) {
+    let b = sketch[i] as number;
+    while (b !== 0) {
+      b &= b - 1;
+      set++;
+    }
+  }
+  if (set > SPARSE_MAX_BITS) return Uint8Array.from(sketch);
+  const positions = new Uint16Array(set);
+  let at = 0;
+  for (let i = 0; i < sketch.length; i++) {
+    const b = sketch[i] as number;
+    if (b === 0) continue;
+    for (let bit = 0; bit < 8; bit++) if ((b & (1 << bit)) !== 0) positions[at++] = i * 8 + bit;
+  }
+  return positions;
+}
+
+/** The sketch's bytes; a stored byte form is returned as it is (never changed in place). */
+export function unpackSketch(stored: StoredSketch): Uint8Array {
+  if (stored instanceof Uint8Array) return stored;
+  const sketch = new Uint8Array(SKETCH_BYTES);
+  for (let i = 0; i < stored.length; i++) setBit(sketch, stored[i] as number);
+  return sketch;
+}
+
+/**
  * Ors `added` into `into` unless `into` is already MAX_FILL full; returns whether it took
  * it. The stores merge a result's sketch into the session's one this way.
  */

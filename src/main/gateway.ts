@@ -1,6 +1,6 @@
 // Assembles a running gateway from a configuration: policy, upstreams, identity, sessions,
 // pipeline and the HTTP server. `startGateway` is what `mcpgate start` and the tests call.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Router } from 'express';
@@ -46,6 +46,7 @@ import { Tracing } from '../telemetry/tracing.js';
 import type { Logger } from '../util/logger.js';
 import { GATEWAY_VERSION } from '../util/version.js';
 import { opaStatusSource } from './opa-status.js';
+import { stageTimingsFromEnv } from './stage-timings.js';
 import {
   metricsRoute,
   observeGatewayState,
@@ -69,6 +70,14 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
+/**
+ * The protected resource metadata of /mcp (RFC 9728, the path-specific form), which every
+ * WWW-Authenticate challenge names: the edge's 401s and the step_up obligation's answer.
+ */
+function resourceMetadataUrl(baseUrl: string): string {
+  return `${baseUrl}/.well-known/oauth-protected-resource/mcp`;
+}
+
 /** The pipeline's parts as startGateway wires them (the chains depend on nothing else). */
 function assemblePipeline(
   config: GatewayConfig,
@@ -84,7 +93,9 @@ function assemblePipeline(
     | 'notify'
     | 'requestStates'
     | 'consoleUrl'
+    | 'resourceMetadataUrl'
     | 'telemetry'
+    | 'timer'
   >,
 ): Pipeline {
   return new Pipeline({
@@ -112,6 +123,7 @@ export function explainGateway(config: GatewayConfig, logger: Logger): string {
     broker,
     terminate: () => undefined,
     consoleUrl: () => config.approvals.consoleUrl ?? '/console',
+    resourceMetadataUrl: () => resourceMetadataUrl(''),
     notify: () => Promise.resolve(),
     // The observe stages are in the chains when metrics or tracing are on (no exporter is
     // started to show them).
@@ -198,7 +210,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
         },
       )
     : undefined;
-  const rawStore = createStore(config.sessions.store, logger);
+  const rawStore = await createStore(config.sessions.store, logger);
   const store = metrics ? new TimedStore(rawStore, storeObserver(metrics)) : rawStore;
   const sessions = new SessionManager(
     { maxSessions: config.sessions.maxSessions, idleTimeoutMs: config.sessions.idleTimeoutMs },
@@ -210,8 +222,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
   store.onTerminated((id) => broker.sessionEnded(id));
   // Filled in once the listening address (and so the resource URI) is known.
   let baseUrl = '';
+  const stageTimings = stageTimingsFromEnv();
   const pipeline = assemblePipeline(config, logger, {
+    ...(stageTimings ? { timer: stageTimings.timer } : {}),
     consoleUrl: () => config.approvals.consoleUrl ?? `${baseUrl}/console`,
+    resourceMetadataUrl: () => resourceMetadataUrl(baseUrl),
     policy,
     registry,
     store,
@@ -275,7 +290,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
 
   const authOptions = {
     verifier: () => identity.verifier,
-    resourceMetadataUrl: () => `${baseUrl}/.well-known/oauth-protected-resource/mcp`,
+    resourceMetadataUrl: () => resourceMetadataUrl(baseUrl),
     logger,
   };
   // Requests that would be decided are refused while the decision log cannot keep up.
@@ -388,6 +403,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       clientRequests,
       setLogLevel: (id, level) => upstreamMessages.setLogLevel(id, level),
       runKeys,
+      replica: `${config.gateway.id}.${randomBytes(6).toString('base64url')}`,
+      // A held call waits on its upstream, so a relayed retry may take as long as the
+      // slowest upstream's timeout (the holder fails the call at that time itself).
+      relayTimeoutMs: Math.max(60_000, ...config.upstreams.map((u) => u.timeoutMs)) + 5_000,
     }),
     timeArrivals: tracing !== undefined,
     metrics:
@@ -517,6 +536,15 @@ export async function startGateway(config: GatewayConfig, logger: Logger): Promi
       });
     }
     await sessions.closeAll();
+    if (stageTimings) {
+      try {
+        stageTimings.write();
+      } catch (err) {
+        logger.warn('stage timings could not be written (MCPGATE_STAGE_TIMINGS)', {
+          error: (err as Error).message,
+        });
+      }
+    }
     http.closeAllConnections();
     await new Promise<void>((resolve) => http.close(() => resolve()));
     tokenVerifier.stop();

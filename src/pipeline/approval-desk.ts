@@ -19,7 +19,6 @@ import {
   type ApprovalStore,
   type UseApprovalOutcome,
 } from '../sessions/approvals.js';
-import { StoreUnavailableError } from '../sessions/store.js';
 import type { Cancellation } from '../util/cancellation.js';
 import { canonicalJson, sha256Hex } from '../util/canonical-json.js';
 import type { Logger } from '../util/logger.js';
@@ -63,17 +62,29 @@ export function approvalFacts(
   record: ApprovalRecord,
   verdict: ApprovalFacts['verdict'],
 ): ApprovalFacts {
-  const cut = record.principal.indexOf('\u0000');
+  return { id: record.id, ...callFacts(record, verdict) };
+}
+
+/** The facts of a call that needs approval, with or without an approval opened for it. */
+function callFacts(
+  call: Pick<
+    ApprovalRecord,
+    'principal' | 'sessionId' | 'purpose' | 'reason' | 'approvers' | 'self'
+  > & {
+    tool: Pick<ApprovalRecord['tool'], 'id'>;
+  },
+  verdict: ApprovalFacts['verdict'],
+): Omit<ApprovalFacts, 'id'> {
+  const cut = call.principal.indexOf('\u0000');
   return {
-    id: record.id,
     verdict,
-    requester: { issuer: record.principal.slice(0, cut), subject: record.principal.slice(cut + 1) },
-    session_id: record.sessionId,
-    purpose: record.purpose,
-    tool: record.tool.id,
-    reason: record.reason,
-    approvers: record.approvers,
-    self: record.self,
+    requester: { issuer: call.principal.slice(0, cut), subject: call.principal.slice(cut + 1) },
+    session_id: call.sessionId,
+    purpose: call.purpose,
+    tool: call.tool.id,
+    reason: call.reason,
+    approvers: call.approvers,
+    self: call.self,
   };
 }
 
@@ -122,7 +133,8 @@ export class ApprovalDesk {
   /**
    * The approval of this exact call: the one a retry of it finds (pending, approved or
    * denied and not expired), or a new pending one. Refused when the arguments are too large
-   * to show, the session or user has too many pending, or the store cannot be reached.
+   * to show, or the session or user has too many pending; a StoreUnavailableError when the
+   * store cannot be reached (the stage denies it as every store failure, fail closed).
    */
   async open(ctx: RequestContext, obligation: ApprovalObligation): Promise<OpenedApproval> {
     const { target } = ctx;
@@ -145,63 +157,58 @@ export class ApprovalDesk {
       argsDigest,
     });
     const now = Date.now();
-    try {
-      const existing = await this.deps.approvals.byBinding(session.id, binding);
-      if (existing && ['pending', 'approved', 'denied'].includes(existing.state)) {
-        return { record: existing, created: false };
-      }
-      const timeoutMs = Math.min(
-        (obligation.timeout_s ?? this.deps.config.defaultTimeoutMs / 1000) * 1000,
-        this.deps.config.maxTimeoutMs,
-      );
-      const record: ApprovalRecord = {
-        id: newApprovalId(),
-        sessionId: session.id,
-        principal: session.principal,
-        subject: session.subject,
-        purpose: session.purpose,
-        tool: {
-          id: target.id,
-          server: target.server,
-          name: target.name,
-          exposed: target.entry.exposed.name,
-        },
-        definitionHash,
-        argsDigest,
-        arguments: args,
-        decisionId: ctx.decisionId,
-        reason: obligation.reason,
-        approvers: obligation.approvers,
-        self: obligation.self,
-        createdAt: now,
-        expiresAt: now + timeoutMs,
-        binding,
-        risk: {
-          calls: ctx.session.counters.calls,
-          denied: ctx.session.counters.denied,
-          findings: ctx.input?.findings ?? [],
-        },
-        state: 'pending',
-      };
-      const created = await this.deps.approvals.create(record, {
-        perSession: this.deps.config.maxPendingPerSession,
-        perUser: this.deps.config.maxPendingPerUser,
-      });
-      if (created.kind === 'full') {
-        return {
-          refused:
-            created.scope === 'session'
-              ? `this call needs approval, but this session already has ${created.limit} approvals pending (approvals.max_pending_per_session); wait for them to be decided or to expire; denied`
-              : `this call needs approval, but you already have ${created.limit} approvals pending (approvals.max_pending_per_user); wait for them to be decided or to expire; denied`,
-        };
-      }
-      this.logEvent(record, 'requested', ctx.caller.remoteAddress, ctx.requestId);
-      this.notifyWebhooks(record);
-      return { record, created: true };
-    } catch (err) {
-      if (!(err instanceof StoreUnavailableError)) throw err;
-      return { refused: `${err.message}; the call needs approval and was denied (fail closed)` };
+    const existing = await this.deps.approvals.byBinding(session.id, binding);
+    if (existing && ['pending', 'approved', 'denied'].includes(existing.state)) {
+      return { record: existing, created: false };
     }
+    const timeoutMs = Math.min(
+      (obligation.timeout_s ?? this.deps.config.defaultTimeoutMs / 1000) * 1000,
+      this.deps.config.maxTimeoutMs,
+    );
+    const record: ApprovalRecord = {
+      id: newApprovalId(),
+      sessionId: session.id,
+      principal: session.principal,
+      subject: session.subject,
+      purpose: session.purpose,
+      tool: {
+        id: target.id,
+        server: target.server,
+        name: target.name,
+        exposed: target.entry.exposed.name,
+      },
+      definitionHash,
+      argsDigest,
+      arguments: args,
+      decisionId: ctx.decisionId,
+      reason: obligation.reason,
+      approvers: obligation.approvers,
+      self: obligation.self,
+      createdAt: now,
+      expiresAt: now + timeoutMs,
+      binding,
+      risk: {
+        calls: ctx.session.counters.calls,
+        denied: ctx.session.counters.denied,
+        findings: ctx.input?.findings ?? [],
+      },
+      state: 'pending',
+    };
+    const created = await this.deps.approvals.create(record, {
+      perSession: this.deps.config.maxPendingPerSession,
+      perUser: this.deps.config.maxPendingPerUser,
+    });
+    if (created.kind === 'full') {
+      return {
+        refused:
+          created.scope === 'session'
+            ? `this call needs approval, but this session already has ${created.limit} approvals pending (approvals.max_pending_per_session); wait for them to be decided or to expire; denied`
+            : `this call needs approval, but you already have ${created.limit} approvals pending (approvals.max_pending_per_user); wait for them to be decided or to expire; denied`,
+      };
+    }
+    this.logEvent(record, 'requested', ctx.caller.remoteAddress, ctx.requestId);
+    this.notifyWebhooks(record);
+    return { record, created: true };
   }
 
   /**
@@ -332,6 +339,49 @@ export class ApprovalDesk {
         });
         return { kind: 'decided', record: outcome.record, decisionId };
     }
+  }
+
+  /**
+   * The gateway refused a call that needs approval (too large, too many pending, the store
+   * unreachable, the tool changed, the client gone): the call's own line is an allow with
+   * require_approval, so this event says that it did not run, and why. `record` is the
+   * approval when one was opened.
+   */
+  logRefusal(
+    ctx: RequestContext,
+    obligation: ApprovalObligation,
+    reason: string,
+    record: ApprovalRecord | undefined,
+  ): void {
+    const session = ctx.session.record;
+    const facts = record
+      ? approvalFacts(record, 'none')
+      : callFacts(
+          {
+            principal: session.principal,
+            sessionId: session.id,
+            purpose: session.purpose,
+            tool: { id: ctx.target?.id ?? '' },
+            reason: obligation.reason,
+            approvers: obligation.approvers,
+            self: obligation.self,
+          },
+          'none',
+        );
+    this.deps.decisionLog.write(
+      {
+        path: APPROVAL_EVENT_PATH,
+        inputJson: JSON.stringify({ approval: facts }),
+        result: { event: 'refused', reason, ...(record ? { approval_id: record.id } : {}) },
+        revision: '',
+        evalNs: 0,
+        reqId: ctx.requestId,
+        sessionId: session.id,
+        requestedBy: ctx.caller.remoteAddress,
+        parentDecisionId: ctx.decisionId,
+      },
+      undefined,
+    );
   }
 
   /** The gateway's own steps (requested, expired, used) as decision-log events. */

@@ -30,7 +30,10 @@ import {
 import { CancellationSource } from '../util/cancellation.js';
 import { catalogReview, type CatalogReviewItem } from '../policy/trust-review.js';
 import type { Identity } from '../identity/identity.js';
-import type { SessionStore } from '../sessions/store.js';
+import type { Caller } from '../identity/caller.js';
+import type { RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { TraceCarrier } from '../telemetry/tracing.js';
+import type { LoadedSession, SessionStore } from '../sessions/store.js';
 import type { UpstreamRegistry } from '../upstreams/registry.js';
 import type { Logger } from '../util/logger.js';
 import type { Catalog } from '../upstreams/catalog.js';
@@ -43,6 +46,7 @@ import { answerConfiguredRoots } from './stages/answer-roots.js';
 import { alertWhenObliged } from './stages/alert.js';
 import { holdForApproval } from './stages/approval.js';
 import { askTheClient } from './stages/ask-client.js';
+import { askHandshakeClient } from './stages/ask-for-input.js';
 import { auditDecision, auditVisible, recorded } from './stages/audit.js';
 import { auditResultDecision } from './stages/audit-result.js';
 import { behaviourSignals } from './stages/behaviour.js';
@@ -76,7 +80,7 @@ import { forwardRequestMeta } from './stages/request-meta.js';
 import { checkRequestState, passInputRequired } from './stages/request-state.js';
 import { resolveTarget } from './stages/resolve-target.js';
 import { resolveTask } from './stages/resolve-task.js';
-import { showInstructions } from './stages/show-instructions.js';
+import { GATEWAY_INSTRUCTIONS, showInstructions } from './stages/show-instructions.js';
 import { sketchResult } from './stages/sketch-result.js';
 import { stepUpWhenObliged } from './stages/step-up.js';
 import { showVisible } from './stages/show-visible.js';
@@ -115,6 +119,11 @@ export interface PipelineDeps {
   /** Where alerts go besides the log; absent: the log only. */
   alerts?: AlertsConfig;
   consoleUrl: () => string;
+  /**
+   * The URL of the protected resource metadata (RFC 9728), named in the step_up challenge
+   * as in the edge's 401s; known once the gateway listens.
+   */
+  resourceMetadataUrl: () => string;
   /** The guardrails (argument schemas, inspection, external inspectors); absent: the defaults. */
   guardrails?: GuardrailsConfig;
   /**
@@ -145,6 +154,8 @@ export class Pipeline {
   private readonly chains = new Map<ChainMethod, Chain>();
   /** Decides the questions of an upstream's InputRequiredResult (decideInputRequest). */
   private inputRequests: Chain | undefined;
+  /** The instructions an open session is shown again (instructionsOf). */
+  private instructions: Chain | undefined;
   /** Approvals: the held calls' side and the approvers' (admin API, console). */
   readonly approvals: ApprovalDesk;
   /** The resource subscriptions of the sessions this process holds. */
@@ -198,9 +209,12 @@ export class Pipeline {
     const inputRequired = passInputRequired(states, (call, method, params) =>
       this.decideInputRequest(call, method, params),
     );
+    const askForInput = askHandshakeClient(forward, (call, method, params) =>
+      this.run(this.inputRequestContext(call, method, params, call.exchange)),
+    );
     const signals = behaviourSignals(policy);
     const sketch = sketchResult();
-    const stepUp = stepUpWhenObliged();
+    const stepUp = stepUpWhenObliged(deps.resourceMetadataUrl);
     const alert = alertWhenObliged(logger, deps.alerts?.webhooks ?? [], gateway.id);
     const throttle = throttleWhenObliged();
 
@@ -233,6 +247,7 @@ export class Pipeline {
           throttle,
           meta,
           forward,
+          askForInput,
           inputRequired,
           ...resultStages,
           sketch,
@@ -404,6 +419,15 @@ export class Pipeline {
     // visible decision, made when the first such message arrives (log-relay.ts).
     this.add('notifications/message', [input, decideVisible, auditVisibleItems], (ctx) => ctx);
 
+    // server/discover of an open session: the instructions it is shown, decided as at its
+    // session/open (the visible decision over the instruction items), without opening it.
+    this.instructions = new Chain(
+      'instructions of an open session (server/discover)',
+      [input, decideVisible, auditVisibleItems, showInstructions()],
+      (ctx) => ctx,
+      deps.timer,
+    );
+
     // session/open: may this user have a session of this purpose; then which upstreams'
     // instructions it is shown (a visible decision over the instruction items).
     this.add(
@@ -438,10 +462,27 @@ export class Pipeline {
     method: UpstreamAskAction,
     params: Record<string, unknown>,
   ): Promise<Decision> {
+    const chain = this.inputRequests;
+    if (!chain) throw new Error('an input request without its chain');
+    const ctx = this.inputRequestContext(call, method, params, undefined);
+    await chain.run(ctx);
+    if (!ctx.decision) throw new Error('an input request ended without a decision');
+    return ctx.decision;
+  }
+
+  /**
+   * One question of an upstream's InputRequiredResult, as the context of its chain: asked by
+   * the call's upstream, related to the call, and asked on `exchange` when it is asked.
+   */
+  private inputRequestContext(
+    call: RequestContext,
+    method: UpstreamAskAction,
+    params: Record<string, unknown>,
+    exchange: RequestContext['exchange'],
+  ): RequestContext {
     const server = call.target?.server;
     const config = server === undefined ? undefined : this.deps.registry.configFor(server);
-    const chain = this.inputRequests;
-    if (!config || !chain) throw new Error('an input request without its upstream or chain');
+    if (!config) throw new Error('an input request without its upstream');
     const ctx = new RequestContext(
       method,
       call.requestId,
@@ -449,7 +490,7 @@ export class Pipeline {
       call.session,
       call.protocolVersion,
       {},
-      undefined,
+      exchange,
       Date.now(),
     );
     ctx.ask = {
@@ -461,9 +502,7 @@ export class Pipeline {
       cancellation: call.exchange?.cancellation ?? new CancellationSource(),
       related: call,
     };
-    await chain.run(ctx);
-    if (!ctx.decision) throw new Error('an input request ended without a decision');
-    return ctx.decision;
+    return ctx;
   }
 
   private get observe(): { begin: Stage; end: Stage } | undefined {
@@ -526,6 +565,35 @@ export class Pipeline {
       Date.now(),
     );
     await this.run(ctx);
+  }
+
+  /**
+   * The instructions an open session is shown when it asks again (server/discover): the
+   * gateway's line and the sections of the upstreams the policy shows it, as its
+   * session/open combined them. The policy sees the session/open input of the session as it
+   * is now; a visible decision that fails shows the gateway's line alone.
+   */
+  async instructionsOf(
+    caller: Caller,
+    session: LoadedSession,
+    requestId: RequestId,
+    traceCarrier: TraceCarrier | undefined,
+  ): Promise<string> {
+    const chain = this.instructions;
+    if (!chain) throw new Error('the instructions chain is not built');
+    const ctx = new RequestContext(
+      'session/open',
+      requestId,
+      caller,
+      session,
+      session.record.protocolVersion || undefined,
+      {},
+      undefined,
+      Date.now(),
+      traceCarrier,
+    );
+    await chain.run(ctx);
+    return ctx.instructions ?? GATEWAY_INSTRUCTIONS;
   }
 
   /** session/open: may this user have a session of this purpose, and for how long. */

@@ -133,9 +133,11 @@ export type DenialCode =
   | 'obligation_unsupported'
   | 'result_denied'
   | 'step_up'
-  // An upstream's InputRequiredResult the gateway cannot pass on (a handshake-era client,
-  // or questions of a kind it does not pass on).
-  | 'input_unsupported';
+  // An upstream's InputRequiredResult the gateway cannot pass on (questions of a kind it
+  // does not pass on, or a handshake-era client that cannot be asked them).
+  | 'input_unsupported'
+  // An upstream that still needs input after the most rounds of questions the gateway asks.
+  | 'input_rounds';
 
 /** Why a stage denied: the reason the user sees, and what the answer must carry. */
 export interface Denial {

@@ -46,7 +46,7 @@ export interface SessionRequest {
   readonly caller: Caller;
   /** The session as read from the store for this request. */
   readonly session: LoadedSession;
-  /** With initialize only: the instructions session/open chose (stages/show-instructions.ts). */
+  /** With initialize and server/discover: the instructions the policy shows the session (stages/show-instructions.ts). */
   readonly instructions?: string | undefined;
   /** When the HTTP request arrived, was authenticated and its session loaded (traced requests). */
   readonly arrival?: Arrival | undefined;
@@ -260,21 +260,37 @@ async function listenStream(
     }
   }
   if (subscribed.length > 0) honoured.resourceSubscriptions = subscribed;
-  await request.sendNotification({
+  // Every frame of the stream names the listen it belongs to (the spec asks it of each one).
+  const send = (notification: ServerNotification): Promise<void> =>
+    request.sendNotification(tagged(notification, request.id));
+  await send({
     method: 'notifications/subscriptions/acknowledged',
     params: { notifications: honoured },
   } as unknown as ServerNotification);
   const remove = listen(session.record.id, {
     lists,
     resources: subscribed.length > 0,
-    send: (notification) => request.sendNotification(notification),
+    send,
   });
   await new Promise<void>((resolve) => request.cancellation.onCancel(() => resolve()));
   remove();
   for (const uri of subscribed) {
     await pipeline.run(contextOf('resources/unsubscribe', { uri }, request)).catch(() => undefined);
   }
-  return { _meta: { 'io.modelcontextprotocol/subscriptionId': request.id } };
+  return { _meta: { [SUBSCRIPTION_ID_META]: request.id } };
+}
+
+/** Where each frame of a listen stream names the listen request (its JSON-RPC id). */
+const SUBSCRIPTION_ID_META = 'io.modelcontextprotocol/subscriptionId';
+
+/** A copy of `notification` whose `_meta` names the listen `id` (other `_meta` kept). */
+function tagged(notification: ServerNotification, id: string | number): ServerNotification {
+  const params = (notification.params ?? {}) as Fields;
+  const meta = (params._meta ?? {}) as Fields;
+  return {
+    ...notification,
+    params: { ...params, _meta: { ...meta, [SUBSCRIPTION_ID_META]: id } },
+  } as ServerNotification;
 }
 
 /** The MCP server of one session (or of one request of another replica's session). */

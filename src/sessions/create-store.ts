@@ -1,15 +1,21 @@
 // Builds the configured session store: in memory (one process) or Redis (several replicas),
 // reached by URL, as a Redis Cluster or through Redis Sentinel.
+//
+// The Redis store (and ioredis with it) is imported only when configured. Loading ioredis
+// defines `class VerbatimString extends String`, which invalidates V8's
+// StringWrapperToPrimitive protector for the whole process: string builtins leave their fast
+// paths (a 10 KB charCodeAt loop measured 4-10x slower). A gateway on the memory store keeps
+// them (docs/performance.md).
 import type { RedisStoreConfig, StoreConfig } from '../config/sessions.js';
 import { readValue } from '../config/secrets.js';
 import type { Logger } from '../util/logger.js';
 import { MemoryStore } from './memory-store.js';
 import type { RedisTarget } from './redis/target.js';
-import { RedisStore } from './redis-store.js';
 import type { SessionStore } from './store.js';
 
-export function createStore(config: StoreConfig, logger: Logger): SessionStore {
+export async function createStore(config: StoreConfig, logger: Logger): Promise<SessionStore> {
   if (config.type === 'memory') return new MemoryStore({ logger });
+  const { RedisStore } = await import('./redis-store.js');
   return new RedisStore({
     target: redisTarget(config),
     keyPrefix: config.keyPrefix,

@@ -28,7 +28,13 @@ import {
   type BehaviourUpdate,
   type SessionBehaviour,
 } from './store.js';
-import { mergeSketch, SKETCH_BYTES } from '../inspect/provenance.js';
+import {
+  mergeSketch,
+  packSketch,
+  SKETCH_BYTES,
+  unpackSketch,
+  type StoredSketch,
+} from '../inspect/provenance.js';
 
 /** The fixed window of a rate rule that `now` falls in. Shared with the Redis store. */
 export interface RateWindow {
@@ -92,11 +98,32 @@ interface StoredSession {
   /** Calls of a new target once summary held summaryLimit targets. */
   untracked: number;
   counters: SessionCounters;
-  /** DLP labels, and finding counts by type (MAX_SESSION_LABELS of each at most). */
-  labels: Set<string>;
-  findingCounts: Map<string, number>;
+  /**
+   * DLP labels, and finding counts by type (MAX_SESSION_LABELS of each at most); undefined
+   * until the first finding (most sessions never have one: no empty Set and Map each).
+   */
+  labels: Set<string> | undefined;
+  findingCounts: Map<string, number> | undefined;
   /** The behaviour state; undefined until the first call or sketch adds to it. */
-  behaviour: SessionBehaviour | undefined;
+  behaviour: StoredBehaviour | undefined;
+}
+
+/** SessionBehaviour with its sketches in their stored (often sparse) form. */
+interface StoredBehaviour extends Omit<SessionBehaviour, 'sketches'> {
+  sketches: Record<string, StoredSketch>;
+}
+
+/**
+ * A copy of a session record that shares its strings (structuredClone would copy each
+ * string again for every session); only the client's capabilities, an object the caller
+ * built, are cloned.
+ */
+function copyRecord(record: SessionRecord): SessionRecord {
+  return {
+    ...record,
+    clientInfo: record.clientInfo === null ? null : { ...record.clientInfo },
+    clientCapabilities: structuredClone(record.clientCapabilities),
+  };
 }
 
 /** Counts a call in its minute and adds its novelty (see SessionBehaviour). */
@@ -119,18 +146,22 @@ function addBehaviour(session: StoredSession, update: BehaviourUpdate): void {
   state.novelTools += update.novelTools;
 }
 
-function emptyBehaviour(): SessionBehaviour {
+function emptyBehaviour(): StoredBehaviour {
   return { minutes: [], novelNgrams: 0, novelTools: 0, sketches: {} };
 }
 
 /** A copy that the caller may keep while later calls change the stored one. */
-function behaviourOf(state: SessionBehaviour): SessionBehaviour {
+function behaviourOf(state: StoredBehaviour): SessionBehaviour {
+  const sketches: Record<string, Uint8Array> = {};
+  // Sketches are replaced, never changed in place, once a load has handed them out.
+  for (const label in state.sketches) {
+    sketches[label] = unpackSketch(state.sketches[label] as StoredSketch);
+  }
   return {
     minutes: state.minutes.map(([minute, count]) => [minute, count]),
     novelNgrams: state.novelNgrams,
     novelTools: state.novelTools,
-    // Sketches are replaced, never changed in place, once a load has handed them out.
-    sketches: { ...state.sketches },
+    sketches,
   };
 }
 
@@ -227,7 +258,7 @@ export class MemoryStore implements SessionStore {
     if (!ids) this.byPrincipal.set(record.principal, (ids = new Set()));
     ids.add(record.id);
     this.sessions.set(record.id, {
-      record: deepFreeze(structuredClone(record)),
+      record: deepFreeze(copyRecord(record)),
       idleMs,
       lastUsedAt: Date.now(),
       history: [],
@@ -235,8 +266,8 @@ export class MemoryStore implements SessionStore {
       summarized: 0,
       untracked: 0,
       counters: { calls: 0, denied: 0 },
-      labels: new Set(),
-      findingCounts: new Map(),
+      labels: undefined,
+      findingCounts: undefined,
       behaviour: undefined,
     });
     return Promise.resolve({ kind: 'created' });
@@ -262,10 +293,11 @@ export class MemoryStore implements SessionStore {
       counters: { calls: session.counters.calls, denied: session.counters.denied },
       rates,
     };
-    if (session.labels.size > 0 || session.findingCounts.size > 0) {
+    if (session.labels !== undefined || session.findingCounts !== undefined) {
       loaded.dlp = {
-        labels: [...session.labels].sort(),
-        findingCounts: Object.fromEntries(session.findingCounts),
+        labels: session.labels === undefined ? [] : [...session.labels].sort(),
+        findingCounts:
+          session.findingCounts === undefined ? {} : Object.fromEntries(session.findingCounts),
       };
     }
     if (session.behaviour !== undefined) loaded.behaviour = behaviourOf(session.behaviour);
@@ -283,14 +315,14 @@ export class MemoryStore implements SessionStore {
     if (!session) return Promise.resolve(false);
     session.lastUsedAt = now;
     for (const label of labels) {
-      if (session.labels.size < MAX_SESSION_LABELS || session.labels.has(label)) {
-        session.labels.add(label);
-      }
+      const held = (session.labels ??= new Set());
+      if (held.size < MAX_SESSION_LABELS || held.has(label)) held.add(label);
     }
     for (const [type, n] of Object.entries(counts)) {
-      const current = session.findingCounts.get(type);
-      if (current !== undefined) session.findingCounts.set(type, current + n);
-      else if (session.findingCounts.size < MAX_SESSION_LABELS) session.findingCounts.set(type, n);
+      const byType = (session.findingCounts ??= new Map());
+      const current = byType.get(type);
+      if (current !== undefined) byType.set(type, current + n);
+      else if (byType.size < MAX_SESSION_LABELS) byType.set(type, n);
     }
     for (const [label, added] of Object.entries(sketches)) {
       if (added.length !== SKETCH_BYTES)
@@ -299,11 +331,11 @@ export class MemoryStore implements SessionStore {
       const current = state.sketches[label];
       if (current === undefined) {
         if (Object.keys(state.sketches).length < MAX_SESSION_SKETCHES) {
-          state.sketches[label] = Uint8Array.from(added);
+          state.sketches[label] = packSketch(added);
         }
       } else {
-        const merged = Uint8Array.from(current);
-        if (mergeSketch(merged, added)) state.sketches[label] = merged;
+        const merged = Uint8Array.from(unpackSketch(current));
+        if (mergeSketch(merged, added)) state.sketches[label] = packSketch(merged);
       }
     }
     return Promise.resolve(true);

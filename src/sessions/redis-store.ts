@@ -37,6 +37,9 @@
 //                                          reason, origin}, and {type:'approval', id, state,
 //                                          origin} (redis/approvals.ts, which lists the keys
 //                                          of approvals).
+//   p r:<replica>                          pub/sub channel (not a key): retries of held calls
+//                                          relayed to the replica that holds them, and its
+//                                          answers (redis/relay.ts).
 // Nothing secret is stored: the record holds no tokens by design, the history holds digests.
 // There is no index of sessions: list() scans for p s:{* on every primary (an admin
 // operation), so no key is shared by all sessions and written on every call.
@@ -86,6 +89,7 @@ import { Cluster, type ChainableCommander, type Redis, type RedisOptions } from 
 import type { Logger } from '../util/logger.js';
 import { checkIdleMs, checkLimit, checkRateRules, rateWindow } from './memory-store.js';
 import { RedisApprovals } from './redis/approvals.js';
+import { RedisRelay } from './redis/relay.js';
 import {
   CLAIM_SCRIPT,
   COUNT_SCRIPT,
@@ -244,6 +248,10 @@ export class RedisStore implements SessionStore {
   private readonly origin = randomUUID();
   private readonly listeners: Array<(id: string, reason: string) => void> = [];
   readonly approvals: RedisApprovals;
+  /** Retries of held calls between replicas (redis/relay.ts). */
+  readonly relay: RedisRelay;
+  /** The relay's channel of this replica, once it serves (subscribed with `channel`). */
+  private relayChannel: string | undefined;
   private readonly scripts: Record<ScriptName, ScriptCall>;
   /** Why each connection is not usable, while it is not (for messages and health). */
   private readonly problem: Partial<Record<Role, string>> = {};
@@ -297,6 +305,18 @@ export class RedisStore implements SessionStore {
       run: (op) => this.run(op),
       primaries: () => (this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis]),
       userTag,
+      logger: this.logger,
+    });
+    this.relay = new RedisRelay({
+      prefix: this.prefix,
+      client: this.redis,
+      cluster: this.cluster,
+      run: (op) => this.run(op),
+      listen: (channel) => {
+        this.relayChannel = channel;
+        if (this.subscribed) this.subscribe();
+      },
+      ackMs: Math.max(1000, 4 * this.timeoutMs),
       logger: this.logger,
     });
     this.watch(this.redis, 'commands');
@@ -825,6 +845,7 @@ export class RedisStore implements SessionStore {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.subscriberRetry);
+    this.relay.close();
     await Promise.all(
       [this.redis, this.sub].map(async (conn) => {
         if (conn.status === 'ready') {
@@ -1209,7 +1230,9 @@ export class RedisStore implements SessionStore {
 
   private subscribe(): void {
     const sub = this.sub;
-    sub.subscribe(this.channel).then(
+    const channels =
+      this.relayChannel === undefined ? [this.channel] : [this.channel, this.relayChannel];
+    sub.subscribe(...channels).then(
       () => {
         if (sub !== this.sub) return;
         this.subscribed = true;
@@ -1232,6 +1255,10 @@ export class RedisStore implements SessionStore {
   }
 
   private onMessage(channel: string, message: string): void {
+    if (channel === this.relayChannel) {
+      this.relay.heard(message);
+      return;
+    }
     if (channel !== this.channel) return;
     const value = parseJson(message);
     if (

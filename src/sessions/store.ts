@@ -5,6 +5,7 @@
 //
 // Per call the gateway makes at most two store round trips: load() before the decision and
 // recordCall() after it. Rate limits are checked and counted atomically inside recordCall().
+import type { ReplicaRelay } from '../mcp/server/held-calls.js';
 import type { ApprovalStore } from './approvals.js';
 import type { HistoryEntry, SessionSummary } from './session.js';
 import { McpgateError } from '../util/errors.js';
@@ -178,6 +179,11 @@ export class StoreUnavailableError extends McpgateError {
 export interface SessionStore {
   /** Approvals waiting for a person, shared like the sessions (approvals.ts). */
   readonly approvals: ApprovalStore;
+  /**
+   * Carries a retry of a held 2026-07-28 call to the replica that holds it (Redis); none
+   * where one process holds every call (memory).
+   */
+  readonly relay?: ReplicaRelay | undefined;
   /**
    * Creates a session; it vanishes after idleMs without use, or at expiresAt. With
    * `maxPerPrincipal`, the session is created only while its principal has fewer sessions

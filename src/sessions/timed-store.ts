@@ -2,6 +2,7 @@
 // wraps (mcpgate_session_store_duration_seconds and _errors_total). The gateway wraps its
 // store in this only when metrics are on; otherwise nothing reads a clock. The approvals
 // the store keeps are passed through untimed (a person's pace, not a request's).
+import type { ReplicaRelay } from '../mcp/server/held-calls.js';
 import type { ApprovalStore } from './approvals.js';
 import type { HistoryEntry } from './session.js';
 import type {
@@ -42,6 +43,10 @@ export class TimedStore implements SessionStore {
     return this.inner.approvals;
   }
 
+  get relay(): ReplicaRelay | undefined {
+    return this.inner.relay;
+  }
+
   private async timed<T>(operation: StoreOperation, run: () => Promise<T>): Promise<T> {
     const started = performance.now();
     try {
@@ -75,8 +80,11 @@ export class TimedStore implements SessionStore {
     id: string,
     labels: readonly string[],
     counts: Readonly<Record<string, number>>,
+    sketches?: Readonly<Record<string, Uint8Array>>,
   ): Promise<boolean> {
-    return this.timed('record_findings', () => this.inner.recordFindings(id, labels, counts));
+    return this.timed('record_findings', () =>
+      this.inner.recordFindings(id, labels, counts, sketches),
+    );
   }
 
   terminate(id: string, reason: string): Promise<boolean> {

@@ -650,8 +650,11 @@ export class UpstreamConnection extends EventEmitter<UpstreamConnectionEvents> {
     uri: string,
     options: CallOptions,
   ): Promise<unknown> {
+    // At 2026-07-28 a subscription is a subscriptions/listen of its own (rpc-client.ts).
     return this.run(method, (client) =>
-      client.request(method, { uri }, EmptyResultSchema, this.options(options)),
+      method === 'resources/subscribe'
+        ? client.subscribeResource(uri, this.options(options))
+        : client.unsubscribeResource(uri, this.options(options)),
     );
   }
 

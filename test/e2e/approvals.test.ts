@@ -461,3 +461,31 @@ describe('metrics', () => {
     expect(await total('mcpgate_approvals_pending')).toBe(0);
   });
 });
+
+// Last in the file: it stops the Redis every replica shares.
+describe('the store goes down while a call waits', () => {
+  it('denies the call when its time is up (fail closed), saying why, and logs the refusal', async () => {
+    const client = await connectClient(a.mcpUrl, await oncall());
+    const call = write(client, 'incidents/down.md', '# down');
+    const approval = await pendingApproval({ path: 'incidents/down.md', content: '# down' });
+    await redis.stop();
+
+    const result = await call;
+    const reason = `session store (Redis at 127.0.0.1:${redis.port}) is unavailable: connection refused; the call needs approval and was denied (fail closed)`;
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toBe(`Denied by policy: ${reason}`);
+    const decision = result._meta?.['mcpgate/decision'] as { decision_id: string } | undefined;
+    expect(decision?.decision_id).toBe(approval.decision_id);
+    expect(existsSync(join(dir, 'demo/incidents/down.md'))).toBe(false);
+
+    // The call's own line is an allow with require_approval; the refusal is logged with it.
+    const refused = (await decisionEvents()).filter(
+      (e) => e.path === 'mcpgate/approval' && e.parent_decision_id === approval.decision_id,
+    );
+    expect(refused.map((e) => e.result)).toEqual([
+      { event: 'requested', approval_id: approval.id, url: approval.url },
+      { event: 'refused', reason, approval_id: approval.id },
+    ]);
+    await client.close();
+  });
+});

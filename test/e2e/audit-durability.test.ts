@@ -5,7 +5,7 @@
 // SIGKILL loses only lines of calls that were never answered. `mcpgate audit verify` checks
 // the chain of what is left each time. The full-disk tests need `mount -t tmpfs` (root):
 // without it they are skipped with a message saying so.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   closeSync,
@@ -37,20 +37,10 @@ import {
   type GatewayOptions,
   type GatewayProcess,
 } from './support/gateway.js';
-import { startIssuer, type TestIssuer } from '../support/issuer.js';
-import { buildFixturePolicy, labServer } from './support/policies.js';
+import { useAllowAll } from './support/allow-all.js';
+import { labServer } from './support/policies.js';
 
-let issuer: TestIssuer;
-let bundle: string;
-
-beforeAll(async () => {
-  issuer = await startIssuer();
-  bundle = buildFixturePolicy('allow-all');
-});
-
-afterAll(async () => {
-  await issuer?.close();
-});
+const allowAll = useAllowAll();
 
 /** Why a tmpfs cannot be mounted here, or undefined when it can. */
 function tmpfsProblem(): string | undefined {
@@ -174,8 +164,7 @@ async function served(client: Client, text: string): Promise<string | undefined>
 function gatewayOptions(dir: string, audit: Record<string, unknown>): GatewayOptions {
   return {
     dir,
-    issuer,
-    bundle,
+    ...allowAll,
     upstreams: { lab: labServer() },
     extra: { audit: { spool_dir: join(dir, 'spool'), ...audit } },
   };
@@ -198,7 +187,7 @@ describe('decision log on a full disk', () => {
         const stderr = stderrOf(gateway);
         const client = await connectClient(
           gateway.mcpUrl,
-          await issuer.mint({ aud: gateway.mcpUrl }),
+          await allowAll.issuer.mint({ aud: gateway.mcpUrl }),
         );
         await decisionLogWritten(gateway.url, gateway.child);
         const filler = fill(disk.path);
@@ -258,7 +247,7 @@ describe('decision log on a full disk', () => {
         expect(readdirSync(join(dir, 'spool'))).toEqual([]);
         const after = await connectClient(
           gateway.mcpUrl,
-          await issuer.mint({ aud: gateway.mcpUrl }),
+          await allowAll.issuer.mint({ aud: gateway.mcpUrl }),
         );
         expect(await served(after, 'after-restart')).toBe('after-restart');
         await after.close();
@@ -287,7 +276,7 @@ describe('decision log on a full disk', () => {
         gateway = await startGatewayProcess(options);
         const client = await connectClient(
           gateway.mcpUrl,
-          await issuer.mint({ aud: gateway.mcpUrl }),
+          await allowAll.issuer.mint({ aud: gateway.mcpUrl }),
         );
         const before: string[] = [];
         for (let i = 0; i < 3; i++) before.push((await served(client, `before-${i}`)) as string);
@@ -303,7 +292,7 @@ describe('decision log on a full disk', () => {
         expect(servedOnFullDisk.length).toBeLessThan(outcomes.length);
         // Refused at the edge now: the destination cannot be written.
         const open = await rawPost(gateway.mcpUrl, INITIALIZE, {
-          authorization: `Bearer ${await issuer.mint({ aud: gateway.mcpUrl })}`,
+          authorization: `Bearer ${await allowAll.issuer.mint({ aud: gateway.mcpUrl })}`,
         });
         expect(open.status).toBe(503);
         expect(open.text).toContain('cannot be written (ENOSPC');
@@ -323,7 +312,7 @@ describe('decision log on a full disk', () => {
         gateway = await startGatewayProcess(options);
         const after = await connectClient(
           gateway.mcpUrl,
-          await issuer.mint({ aud: gateway.mcpUrl }),
+          await allowAll.issuer.mint({ aud: gateway.mcpUrl }),
         );
         expect(await served(after, 'after-kill')).toBe('after-kill');
         await after.close();
@@ -345,12 +334,11 @@ describe('decision log at shutdown and when killed', () => {
     const dir = scratchDir();
     const gateway = await startGatewayProcess({
       dir,
-      issuer,
-      bundle,
+      ...allowAll,
       upstreams: { lab: labServer() },
     });
     try {
-      const token = await issuer.mint({ aud: gateway.mcpUrl });
+      const token = await allowAll.issuer.mint({ aud: gateway.mcpUrl });
       const client = await connectClient(gateway.mcpUrl, token);
       const slow = callTool(client, 'lab__slow', { ms: 1500 });
       // Its line is written before it is forwarded: once it is in the file, the call is at the upstream.
@@ -401,11 +389,11 @@ describe('decision log at shutdown and when killed', () => {
   });
 
   it('SIGKILL under load: every answered call has its line in the file, and the chain is intact', async () => {
-    const gateway = await startGatewayProcess({ issuer, bundle, upstreams: { lab: labServer() } });
+    const gateway = await startGatewayProcess({ ...allowAll, upstreams: { lab: labServer() } });
     try {
       const client = await connectClient(
         gateway.mcpUrl,
-        await issuer.mint({ aud: gateway.mcpUrl }),
+        await allowAll.issuer.mint({ aud: gateway.mcpUrl }),
       );
       const answered: string[] = [];
       let killed = false;

@@ -13,6 +13,7 @@ import {
   type GatewayProcess,
 } from './support/gateway.js';
 import { labServer } from './support/policies.js';
+import { sendStateless } from './support/stateless.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 
 let issuer: TestIssuer;
@@ -73,6 +74,18 @@ describe('tools/list shows only what the purpose allows', () => {
 });
 
 describe('instructions: only those of the servers the purpose uses', () => {
+  it('shows a 2026-07-28 run the same in a server/discover after its first request', async () => {
+    const token = await issuer.mint({ aud: gateway.mcpUrl, groups: ['engineering'] });
+    const run = { 'Mcp-Run': 'discover-later' };
+    await sendStateless(gateway.mcpUrl, token, 'tools/list', {}, run);
+    for (let i = 0; i < 2; i++) {
+      const discovered = await sendStateless(gateway.mcpUrl, token, 'server/discover', {}, run);
+      const text = String(discovered.body.result?.instructions);
+      expect(text).toContain('## Instructions from upstream server "everything"');
+      expect(text).not.toContain('"lab"');
+    }
+  });
+
   it("shows everything's instructions (code-review uses it) and not the lab's", () => {
     const text = client.getInstructions() ?? '';
     expect(text).toContain('## Instructions from upstream server "everything"');

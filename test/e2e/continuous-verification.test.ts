@@ -24,7 +24,7 @@ import {
   type GatewayProcess,
 } from './support/gateway.js';
 import { runCli } from './support/cli.js';
-import { sendStateless, textOfResult } from './support/stateless.js';
+import { postStateless, sendStateless, textOfResult } from './support/stateless.js';
 import { buildInto, copyRego } from './support/rego-copy.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { until } from '../support/until.js';
@@ -379,16 +379,20 @@ describe('continuous verification scenarios', () => {
       );
     const scoped = await call(2, 'step up');
     expect(scoped.status).toBe(403);
+    // Both challenges name the protected resource metadata (RFC 9728), as the edge's 401s do.
+    const metadata = `${gateway.url}/.well-known/oauth-protected-resource/mcp`;
     expect(scoped.headers.get('www-authenticate')).toBe(
-      'Bearer error="insufficient_scope", scope="mcp.sensitive", error_description="this needs a token with scope mcp.sensitive"',
+      `Bearer resource_metadata="${metadata}", error="insufficient_scope", scope="mcp.sensitive", error_description="this needs a token with scope mcp.sensitive"`,
     );
+    const served = (await (await fetch(metadata)).json()) as { resource: string };
+    expect(served.resource).toBe(gateway.mcpUrl);
     const body = JSON.parse(scoped.text) as { error: { code: number; message: string } };
     expect(body.error.code).toBe(-32001);
     expect(body.error.message).toContain('authenticate again (step-up)');
     const fresh = await call(3, 'sign in again');
     expect(fresh.status).toBe(401);
     expect(fresh.headers.get('www-authenticate')).toBe(
-      'Bearer error="insufficient_user_authentication", error_description="sign in again to go on", max_age="300"',
+      `Bearer resource_metadata="${metadata}", error="insufficient_user_authentication", error_description="sign in again to go on", max_age="300"`,
     );
     // The session goes on: another call is answered as usual.
     const plain = await call(4, 'hello');
@@ -414,8 +418,17 @@ describe('continuous verification scenarios', () => {
     expect(scoped.status).toBe(403);
     expect(scoped.body.error?.code).toBe(-32001);
     expect(scoped.body.error?.message).toContain('authenticate again (step-up)');
-    const fresh = await call('sign in again');
+    const fresh = await postStateless(
+      gateway.mcpUrl,
+      token,
+      'tools/call',
+      { name: 'everything__echo', arguments: { message: 'sign in again' } },
+      { 'mcp-purpose': 'research' },
+    );
     expect(fresh.status).toBe(401);
+    expect(fresh.headers.get('www-authenticate')).toBe(
+      `Bearer resource_metadata="${gateway.url}/.well-known/oauth-protected-resource/mcp", error="insufficient_user_authentication", error_description="sign in again to go on", max_age="300"`,
+    );
     const plain = await call('hello');
     expect(plain.status).toBe(200);
     expect(textOfResult(plain.body.result)).toContain('hello');

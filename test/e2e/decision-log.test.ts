@@ -8,20 +8,10 @@ import { closeSync, constants, openSync, readFileSync, readSync } from 'node:fs'
 import { join } from 'node:path';
 import { callTool, connectClient, INITIALIZE, rawPost, textOf } from './support/client.js';
 import { scratchDir, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
-import { startIssuer, type TestIssuer } from '../support/issuer.js';
-import { buildFixturePolicy, labServer } from './support/policies.js';
+import { useAllowAll } from './support/allow-all.js';
+import { labServer } from './support/policies.js';
 
-let issuer: TestIssuer;
-let bundle: string;
-
-beforeAll(async () => {
-  issuer = await startIssuer();
-  bundle = buildFixturePolicy('allow-all');
-});
-
-afterAll(async () => {
-  await issuer?.close();
-});
+const allowAll = useAllowAll();
 
 /** Polls `condition` every 5 ms until it holds; fails with `what` after 30 s. */
 async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {
@@ -73,8 +63,7 @@ describe('decision log: storage that stalls', () => {
     };
     const gateway = await startGatewayProcess({
       dir,
-      issuer,
-      bundle,
+      ...allowAll,
       upstreams: { lab: labServer() },
       // accept: queued: calls go on while their lines wait (the bound is what is tested here;
       // with accept: written they would wait for the FIFO: audit-durability.test.ts).
@@ -85,7 +74,7 @@ describe('decision log: storage that stalls', () => {
       },
     });
     try {
-      const token = await issuer.mint({ aud: gateway.mcpUrl });
+      const token = await allowAll.issuer.mint({ aud: gateway.mcpUrl });
       const client = await connectClient(gateway.mcpUrl, token);
       // The test does not read: the pipe fills, the write in flight waits, lines queue up.
       const answered: string[] = [];
@@ -161,14 +150,17 @@ describe('decision log: storage that stalls', () => {
 describe('decision log: shutdown', () => {
   let gateway: GatewayProcess;
   beforeAll(async () => {
-    gateway = await startGatewayProcess({ issuer, bundle, upstreams: { lab: labServer() } });
+    gateway = await startGatewayProcess({ ...allowAll, upstreams: { lab: labServer() } });
   });
   afterAll(async () => {
     await gateway?.stop();
   });
 
   it('has every decision of every answered request in the file once SIGTERM ends the gateway', async () => {
-    const client = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
+    const client = await connectClient(
+      gateway.mcpUrl,
+      await allowAll.issuer.mint({ aud: gateway.mcpUrl }),
+    );
     const texts = Array.from({ length: 60 }, (_, i) => `sigterm-${i}`);
     // Concurrent calls: several decisions per event-loop turn, several per write.
     await Promise.all(texts.map((text) => callTool(client, 'lab__echo', { text })));

@@ -15,10 +15,10 @@ import { promisify } from 'node:util';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { callTool, connectClient, textOf } from './support/client.js';
 import { ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
-import { buildFixturePolicy, labServer } from './support/policies.js';
+import { useAllowAll } from './support/allow-all.js';
+import { labServer } from './support/policies.js';
 import { freePort } from './support/ports.js';
 import { findBinary } from '../support/binaries.js';
-import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { waitFor } from './support/wait.js';
 import { exitProcess } from '../support/exit-process.js';
 
@@ -46,17 +46,7 @@ function metricNames(expr: string): string[] {
   return names.map((n) => n.replace(/_(bucket|count|sum)$/, ''));
 }
 
-let issuer: TestIssuer;
-let allowAll: string;
-
-beforeAll(async () => {
-  issuer = await startIssuer();
-  allowAll = buildFixturePolicy('allow-all');
-});
-
-afterAll(async () => {
-  await issuer?.close();
-});
+const allowAll = useAllowAll();
 
 describe('metrics, readiness and status with real parts', () => {
   let gateway: GatewayProcess;
@@ -81,8 +71,7 @@ describe('metrics, readiness and status with real parts', () => {
     const statusPort = (statusServer.address() as AddressInfo).port;
 
     gateway = await startGatewayProcess({
-      issuer,
-      bundle: allowAll,
+      ...allowAll,
       upstreams: {
         lab: { ...labServer(), health_check: { interval_s: 0.3, timeout_s: 0.5 } },
       },
@@ -101,7 +90,10 @@ describe('metrics, readiness and status with real parts', () => {
     });
     const listening = gateway.logs.find((l) => l.message === 'mcpgate listening');
     metricsUrl = String(listening?.metrics);
-    client = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
+    client = await connectClient(
+      gateway.mcpUrl,
+      await allowAll.issuer.mint({ aud: gateway.mcpUrl }),
+    );
 
     promDir = mkdtempSync(join(tmpdir(), 'mcpgate-prometheus-'));
     const promPort = await freePort();
@@ -260,7 +252,10 @@ describe('metrics, readiness and status with real parts', () => {
 
   it('a hung upstream (SIGSTOP) makes /readyz not ready, naming it and why; SIGCONT brings it back', async () => {
     // The first client is over its per-session rate limit: a fresh session asks the upstream.
-    const fresh = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
+    const fresh = await connectClient(
+      gateway.mcpUrl,
+      await allowAll.issuer.mint({ aud: gateway.mcpUrl }),
+    );
     const answer = textOf(await callTool(fresh, 'lab__echo', { text: 'pid' }));
     await fresh.close();
     const childPid = Number(answer.split('pid=')[1]);

@@ -111,20 +111,25 @@ describe('mcpgate policy replay', () => {
     await issuer?.close();
   });
 
-  it('reports exactly the decisions a candidate policy would change', async () => {
+  /** `mcpgate policy replay` of a decision log against a bundle, with more flags. */
+  function replay(log: string, bundle: string, ...flags: string[]): Promise<CliResult> {
+    return cli(['policy', 'replay', '--log', log, '--bundle', bundle, ...flags]);
+  }
+
+  /** The shipped policy with one more rule in the code-review extension, built as `name`. */
+  function candidateWith(rule: string, name: string): { bundle: string; revision: string } {
     const rego = copyRego();
-    addToCodeReview(rego, DENY_ECHO);
-    const candidate = join(gateway.dir, 'candidate.tar.gz');
-    const revision = buildInto(rego, candidate);
-    const { code, stdout } = await cli([
-      'policy',
-      'replay',
-      '--log',
-      gateway.auditFile,
-      '--bundle',
-      candidate,
-      '--json',
-    ]);
+    addToCodeReview(rego, rule);
+    const bundle = join(gateway.dir, name);
+    return { bundle, revision: buildInto(rego, bundle) };
+  }
+
+  /** The bundle the gateway runs: replaying its own log against it changes nothing. */
+  const shipped = join(ROOT, 'wasm/bundle.tar.gz');
+
+  it('reports exactly the decisions a candidate policy would change', async () => {
+    const { bundle: candidate, revision } = candidateWith(DENY_ECHO, 'candidate.tar.gz');
+    const { code, stdout } = await replay(gateway.auditFile, candidate, '--json');
     expect(code).toBe(0);
     const report = JSON.parse(stdout) as ReplayReport & { candidate_revision: string };
     expect(report.candidate_revision).toBe(revision);
@@ -142,19 +147,11 @@ describe('mcpgate policy replay', () => {
   });
 
   it('compares lists too: the ids a candidate would show or hide', async () => {
-    const rego = copyRego();
-    addToCodeReview(rego, 'hidden contains "everything.echo"');
-    const candidate = join(gateway.dir, 'candidate-hides.tar.gz');
-    buildInto(rego, candidate);
-    const json = await cli([
-      'policy',
-      'replay',
-      '--log',
-      gateway.auditFile,
-      '--bundle',
-      candidate,
-      '--json',
-    ]);
+    const { bundle: candidate } = candidateWith(
+      'hidden contains "everything.echo"',
+      'candidate-hides.tar.gz',
+    );
+    const json = await replay(gateway.auditFile, candidate, '--json');
     const report = JSON.parse(json.stdout) as ReplayReport;
     expect(report.changed).toHaveLength(1);
     const [list] = report.changed;
@@ -168,7 +165,7 @@ describe('mcpgate policy replay', () => {
     expect(list.before.visible).toContain('everything.echo');
     expect(list.after.visible).not.toContain('everything.echo');
     expect(list.after.visible).toHaveLength(list.before.visible.length - 1);
-    const text = await cli(['policy', 'replay', '--log', gateway.auditFile, '--bundle', candidate]);
+    const text = await replay(gateway.auditFile, candidate);
     expect(text.stdout).toMatch(
       /CHANGED \S+ tools\/list \(alice, code-review\): would show \d+ ids instead of \d+\n {4}-everything\.echo\n/,
     );
@@ -187,15 +184,7 @@ describe('mcpgate policy replay', () => {
         JSON.stringify({ decision_id: 'other-1', path: 'system/log/mask', result: [] }) +
         '\n',
     );
-    const json = await cli([
-      'policy',
-      'replay',
-      '--log',
-      log,
-      '--bundle',
-      join(ROOT, 'wasm/bundle.tar.gz'),
-      '--json',
-    ]);
+    const json = await replay(log, shipped, '--json');
     const report = JSON.parse(json.stdout) as ReplayReport;
     // The gateway's own lines include the session/open's instruction list decision.
     expect(report).toMatchObject({
@@ -215,46 +204,16 @@ describe('mcpgate policy replay', () => {
         report.other_paths +
         report.unreadable_lines,
     ).toBe(report.lines);
-    const text = await cli([
-      'policy',
-      'replay',
-      '--log',
-      log,
-      '--bundle',
-      join(ROOT, 'wasm/bundle.tar.gz'),
-    ]);
+    const text = await replay(log, shipped);
     expect(text.stdout).toMatch(
       /^replayed 7 of 10 lines against rego-[0-9a-f]{16} \(5 decisions, 2 lists\): 7 unchanged, 0 changed; not replayed: 1 masked, 1 of other paths, 1 unreadable\n$/,
     );
   });
 
   it('fails the build with --fail-on-change and passes against the same policy', async () => {
-    const rego = copyRego();
-    addToCodeReview(rego, DENY_ECHO);
-    const candidate = join(gateway.dir, 'candidate2.tar.gz');
-    buildInto(rego, candidate);
-    expect(
-      (
-        await cli([
-          'policy',
-          'replay',
-          '--log',
-          gateway.auditFile,
-          '--bundle',
-          candidate,
-          '--fail-on-change',
-        ])
-      ).code,
-    ).toBe(1);
-    const same = await cli([
-      'policy',
-      'replay',
-      '--log',
-      gateway.auditFile,
-      '--bundle',
-      join(ROOT, 'wasm/bundle.tar.gz'),
-      '--fail-on-change',
-    ]);
+    const { bundle: candidate } = candidateWith(DENY_ECHO, 'candidate2.tar.gz');
+    expect((await replay(gateway.auditFile, candidate, '--fail-on-change')).code).toBe(1);
+    const same = await replay(gateway.auditFile, shipped, '--fail-on-change');
     expect(same.code).toBe(0);
     expect(same.stdout).toContain('7 unchanged, 0 changed');
   });

@@ -1,6 +1,7 @@
 // The zero-trust session guarantees for MCP 2026-07-28 clients, which send no initialize and
 // no Mcp-Session-Id (docs/sessions-2026.md): least privilege by purpose, prerequisites, TTL,
-// isolation of two agent runs of one user, termination, and two replicas sharing Redis.
+// isolation of two agent runs of one user, termination, and two replicas sharing Redis,
+// including a call held on one replica (an upstream asked its client) resumed on the other.
 // Requests are raw 2026-07-28 POSTs, as the Python SDK pinned to 2026-07-28 sends them
 // (test/e2e/python-client.test.ts drives that client itself), against the conformance
 // fixture behind two gateway replicas with one Redis and one sessions.run_key.
@@ -8,10 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { join, dirname } from 'node:path';
 import { writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { startFixture, type Fixture } from '../conformance/harness.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
-import { startGatewayProcess, type GatewayProcess } from './support/gateway.js';
+import { ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
 import { buildInto, copyRego } from './support/rego-copy.js';
 import {
   sendStateless,
@@ -85,6 +89,8 @@ let issuer: TestIssuer;
 let redis: RedisServer;
 let a: GatewayProcess;
 let b: GatewayProcess;
+/** What both replicas are started with (a third one joins for a test of its own). */
+let replicaOptions: Parameters<typeof startGatewayProcess>[0];
 
 const send = (
   gateway: GatewayProcess,
@@ -131,6 +137,7 @@ beforeAll(async () => {
     },
     env: { MCPGATE_RUN_KEY: RUN_KEY },
   };
+  replicaOptions = options;
   [a, b] = await Promise.all([startGatewayProcess(options), startGatewayProcess(options)]);
 }, 60_000);
 
@@ -354,4 +361,142 @@ describe('zero-trust sessions of 2026-07-28 clients', () => {
     });
     expect(response.status).toBe(404);
   });
+});
+
+describe('a held call (an upstream asked during a 2026-07-28 call) and the replicas', () => {
+  // The fixture speaks 2025-11-25: its elicitation waits in the replica that took the call.
+  const elicit = { name: 'test_elicitation', arguments: { message: 'Who are you?' } };
+  const answer = { q1: { action: 'accept', content: { username: 'ann', email: 'a@x.test' } } };
+
+  const first = async (
+    gateway: GatewayProcess,
+    alice: string,
+    headers: Record<string, string>,
+  ): Promise<string> => {
+    const asked = await send(gateway, alice, 'tools/call', elicit, headers);
+    expect(asked.body.result).toMatchObject({
+      resultType: 'input_required',
+      inputRequests: { q1: { method: 'elicitation/create' } },
+    });
+    return asked.body.result?.requestState as string;
+  };
+
+  it('resumes on the other replica: the retry is relayed to the one that holds the call', async () => {
+    const alice = await token();
+    const headers = run('run-wide', 'held-1');
+    const state = await first(a, alice, headers);
+    const retry = await send(
+      b,
+      alice,
+      'tools/call',
+      { ...elicit, inputResponses: answer, requestState: state },
+      headers,
+    );
+    expect(retry.body.error).toBeUndefined();
+    expect(textOfResult(retry.body.result)).toContain('action=accept');
+    expect(textOfResult(retry.body.result)).toContain('a@x.test');
+    // Used once, wherever it comes back.
+    for (const replica of [a, b]) {
+      const replay = await send(
+        replica,
+        alice,
+        'tools/call',
+        { ...elicit, inputResponses: answer, requestState: state },
+        headers,
+      );
+      expect(replay.body.error?.message).toContain('requestState was already used');
+    }
+  });
+
+  it("keeps the state's binding: another run's session cannot resume it on either replica", async () => {
+    const alice = await token();
+    const state = await first(a, alice, run('run-wide', 'held-2'));
+    const stolen = await send(
+      b,
+      alice,
+      'tools/call',
+      { ...elicit, inputResponses: answer, requestState: state },
+      run('run-wide', 'held-2-other'),
+    );
+    expect(stolen.body.error?.message).toContain('requestState belongs to another session');
+  });
+
+  it('lets the Python SDK pinned to 2026-07-28 answer on one replica what the other asked', async () => {
+    // A load balancer without affinity, made deterministic: retries (with a requestState)
+    // go to b, every other request to a, which asks the question and holds the call.
+    const seen: string[] = [];
+    const balancer: Server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const to = body.includes('"requestState"') ? b : a;
+        seen.push(`${req.method} ${to === a ? 'a' : 'b'}`);
+        const forward = httpRequest(
+          to.mcpUrl,
+          { method: req.method, headers: { ...req.headers, host: new URL(to.mcpUrl).host } },
+          (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+          },
+        );
+        forward.on('error', () => res.destroy());
+        forward.end(body);
+      });
+    });
+    await new Promise<void>((resolve) => balancer.listen(0, '127.0.0.1', resolve));
+    const port = (balancer.address() as AddressInfo).port;
+    try {
+      const child = spawn(
+        join(ROOT, '.tools/python-mcp/bin/python'),
+        [
+          join(ROOT, 'test/python/client_check.py'),
+          ...['--mode', '2026-07-28', '--check', 'elicitation'],
+          ...['--header', 'Mcp-Purpose=run-wide', '--header', 'Mcp-Run=held-py'],
+          `http://127.0.0.1:${port}/mcp`,
+        ],
+        {
+          env: {
+            PATH: process.env.PATH ?? '',
+            MCPGATE_TOKEN: await token(),
+            PYTHONDONTWRITEBYTECODE: '1',
+          },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      await new Promise((resolve) => child.once('exit', resolve));
+      expect(JSON.parse(out)).toMatchObject({ check: 'elicitation', passed: true });
+      expect(seen).toContain('POST b');
+    } finally {
+      await new Promise((resolve) => balancer.close(resolve));
+    }
+  }, 30_000);
+
+  it('refuses a retry whose holder is gone (restarted), saying to call again', async () => {
+    const c = await startGatewayProcess(replicaOptions);
+    const alice = await token();
+    const headers = run('run-wide', 'held-3');
+    let state: string;
+    try {
+      state = await first(c, alice, headers);
+    } finally {
+      const exited = new Promise((resolve) => c.child.once('exit', resolve));
+      c.child.kill('SIGKILL');
+      await exited;
+    }
+    const retry = await send(
+      b,
+      alice,
+      'tools/call',
+      { ...elicit, inputResponses: answer, requestState: state },
+      headers,
+    );
+    expect(retry.body.error?.code).toBe(-32602);
+    expect(retry.body.error?.message).toMatch(
+      /^requestState names a call held by replica \S+, which is gone \(restarted or stopped; the call ended with it\): call again without requestState$/,
+    );
+    await c.stop();
+  }, 60_000);
 });

@@ -6,16 +6,24 @@
 // Clients of both eras use them through the gateway; a handshake-era upstream (the
 // conformance fixture) keeps its handshake next to them. Multi round-trip requests (MRTR):
 // the upstream's InputRequiredResult reaches a 2026-07-28 client with the gateway's sealed
-// requestState, which must come back unchanged, for the same session and call, once.
+// requestState, which must come back unchanged, for the same session and call, once; a
+// 2025-11-25 client (the TypeScript SDK) is asked the questions on its call's stream, and
+// the gateway retries the upstream with the answers.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import {
+  ElicitRequestSchema,
+  ResourceUpdatedNotificationSchema,
+  type ElicitResult,
+} from '@modelcontextprotocol/sdk/types.js';
 import { startFixture, type Fixture } from '../conformance/harness.js';
 import { startIssuer, type TestIssuer } from '../support/issuer.js';
-import { connectClient } from './support/client.js';
+import { connectClient, rawPost } from './support/client.js';
 import {
   FIXTURE_SERVERS,
   ROOT,
@@ -50,6 +58,10 @@ async function listening(port: number): Promise<void> {
   throw new Error(`the Python server on port ${port} did not start`);
 }
 
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !done(); i++) await sleep(50);
+}
+
 function textOf(result: unknown): string {
   const content = (result as { content: Array<{ type: string; text?: string }> }).content;
   return content.map((block) => block.text ?? block.type).join(' ');
@@ -68,7 +80,13 @@ beforeAll(async () => {
     bundle: buildFixturePolicy('allow-all'),
     upstreams: {
       // Its tools keep their names (era, echo, confirm), as the Python client check calls them.
-      pystdio: { transport: 'stdio', command: PYTHON, args: [SERVER, 'stdio'], prefix: '' },
+      pystdio: {
+        transport: 'stdio',
+        command: PYTHON,
+        args: [SERVER, 'stdio'],
+        prefix: '',
+        roots: ['file:///srv/pyroot'],
+      },
       pyhttp: { transport: 'http', url: `http://127.0.0.1:${port}/mcp` },
       fixture: { transport: 'http', url: fixture.url },
       updates: {
@@ -130,6 +148,39 @@ describe('upstreams that speak MCP 2026-07-28', () => {
     expect(
       textOf(await client.callTool({ name: 'fixture__test_simple_text', arguments: {} })),
     ).toContain('simple text response');
+  });
+
+  it('gives clients of both eras their instructions (from server/discover), in every server/discover', async () => {
+    const section = (server: string, names: string) =>
+      [`## Instructions from upstream server "${server}"`, `Through this gateway ${names}`].join(
+        '\n',
+      );
+    const stdioSection = section('pystdio', 'its tools and prompts keep their own names');
+    const httpSection = section('pyhttp', 'its tools and prompts are named pyhttp__<name>');
+    const handshake = client.getInstructions() ?? '';
+    expect(handshake).toContain(stdioSection);
+    expect(handshake).toContain(
+      `${httpSection}, and its resources are mcpgate://pyhttp/<uri>.\n\nA Python server of both eras.`,
+    );
+    // A 2026-07-28 run whose first request was not server/discover asks it later: the same text.
+    const token = await issuer.mint({ aud: gateway.mcpUrl });
+    const run = { 'Mcp-Run': 'discover-later' };
+    await sendStateless(gateway.mcpUrl, token, 'tools/list', {}, run);
+    const later = await sendStateless(gateway.mcpUrl, token, 'server/discover', {}, run);
+    expect(later.body.result?.instructions).toBe(handshake);
+    // A 2025-11-25 client may ask too, in its session.
+    const sessionId = (client.transport as StreamableHTTPClientTransport).sessionId ?? '';
+    const raw = await rawPost(
+      gateway.mcpUrl,
+      JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'server/discover', params: {} }),
+      {
+        authorization: `Bearer ${token}`,
+        'mcp-session-id': sessionId,
+        'mcp-protocol-version': '2025-11-25',
+      },
+    );
+    const body = JSON.parse(raw.text) as { result?: { instructions?: string } };
+    expect(body.result?.instructions).toBe(handshake);
   });
 
   it('says in its log which revision each upstream speaks', () => {
@@ -284,10 +335,232 @@ describe('multi round-trip requests (MRTR) through the gateway', () => {
     expect(replay.body.error?.message).toContain('requestState was already used');
   });
 
-  it('tells a 2025-11-25 client why the call cannot go on', async () => {
+  it('tells a 2025-11-25 client without the elicitation capability why the call cannot go on', async () => {
     const result = await client.callTool(confirm);
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toContain('needs input from the user first');
+    expect(textOf(result)).toContain(
+      'upstream pystdio needs input from the user first (elicitation/create), and the gateway could not ask for it: the client of this session did not declare the elicitation.form capability',
+    );
+  });
+});
+
+describe('an InputRequiredResult for a 2025-11-25 client (TypeScript SDK)', () => {
+  let asker: Client;
+  const questions: string[] = [];
+  let reply: ElicitResult = { action: 'accept', content: { sure: true } };
+
+  beforeAll(async () => {
+    asker = new Client(
+      { name: 'legacy-asker', version: '1.0.0' },
+      { capabilities: { elicitation: { form: {} } } },
+    );
+    asker.setRequestHandler(ElicitRequestSchema, (request) => {
+      questions.push(request.params.message);
+      return reply;
+    });
+    const token = await issuer.mint({ aud: gateway.mcpUrl });
+    await asker.connect(
+      new StreamableHTTPClientTransport(new URL(gateway.mcpUrl), {
+        requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await asker?.close();
+  });
+
+  it('asks the question on the stream of the call and retries the upstream with the answer and its own state', async () => {
+    for (const prefix of ['', 'pyhttp__']) {
+      questions.length = 0;
+      const result = await asker.callTool({
+        name: `${prefix}confirm`,
+        arguments: { action: 'deploy' },
+      });
+      expect(questions).toEqual(['Really deploy?']);
+      // The upstream's state came back to it from the gateway; the client never saw it.
+      expect(textOf(result)).toBe("accept deploy {'sure': True} state=asked:deploy");
+    }
+  });
+
+  it('passes a declined question back as declined', async () => {
+    reply = { action: 'decline' };
+    try {
+      const result = await asker.callTool({ name: 'confirm', arguments: { action: 'deploy' } });
+      expect(textOf(result)).toBe('decline deploy None state=asked:deploy');
+    } finally {
+      reply = { action: 'accept', content: { sure: true } };
+    }
+  });
+
+  it('decides each question: one the policy refuses is never asked, and the call is denied', async () => {
+    questions.length = 0;
+    const result = await asker.callTool({ name: 'confirm', arguments: { action: 'delete' } });
+    expect(questions).toEqual([]);
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toContain(
+      'upstream pystdio asked the user (elicitation/create): Denied by policy: upstreams may not ask users to confirm deletions',
+    );
+  });
+
+  it('answers roots/list from the configured roots, without asking the client', async () => {
+    questions.length = 0;
+    const result = await asker.callTool({ name: 'where', arguments: {} });
+    expect(questions).toEqual([]);
+    expect(textOf(result)).toBe('roots: file:///srv/pyroot');
+  });
+
+  it('stops an upstream that keeps asking after 8 rounds', async () => {
+    questions.length = 0;
+    const result = await asker.callTool({ name: 'nag', arguments: {} });
+    expect(questions).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((n) => `Question ${n}?`));
+    expect(result.isError).toBe(true);
+    expect(textOf(result)).toContain(
+      'upstream pystdio still needs input from the user after 8 rounds of questions, the most the gateway asks for one call; denied',
+    );
+  });
+});
+
+type StreamEvent = { method?: string; params?: Record<string, unknown> };
+
+/** Where each frame of a listen stream names the listen it belongs to. */
+const SUBSCRIPTION_ID_META = 'io.modelcontextprotocol/subscriptionId';
+
+/** A 2026-07-28 subscriptions/listen, read one event at a time. */
+async function openListen(
+  token: string,
+  notifications: Record<string, unknown>,
+  headers: Record<string, string>,
+): Promise<{ response: Response; nextEvent: () => Promise<StreamEvent>; close: () => void }> {
+  const aborted = new AbortController();
+  const response = await postStateless(
+    gateway.mcpUrl,
+    token,
+    'subscriptions/listen',
+    { notifications },
+    headers,
+    aborted.signal,
+  );
+  const reader = response.body!.getReader();
+  let buffered = '';
+  const nextEvent = async (): Promise<StreamEvent> => {
+    for (;;) {
+      const end = buffered.indexOf('\n\n');
+      if (end >= 0) {
+        const block = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        const data = block.split('\n').find((line) => line.startsWith('data: '));
+        if (data) return JSON.parse(data.slice(6)) as StreamEvent;
+        continue;
+      }
+      const { value, done } = await reader.read();
+      if (done) throw new Error('the listen stream ended');
+      buffered += new TextDecoder().decode(value);
+    }
+  };
+  return { response, nextEvent, close: () => aborted.abort() };
+}
+
+describe('resource subscriptions to a 2026-07-28 upstream', () => {
+  const watched = 'note://watched';
+  const secret = 'note://secret';
+  const touch = async (tool: string, uri: string): Promise<void> => {
+    expect(textOf(await client.callTool({ name: tool, arguments: { uri } }))).toBe(
+      `touched ${uri}`,
+    );
+  };
+
+  it('subscribes a 2025-11-25 client with a subscriptions/listen of the gateway, over stdio and HTTP', async () => {
+    const legacy = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
+    const updates: string[] = [];
+    legacy.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => {
+      updates.push(n.params.uri);
+    });
+    try {
+      const stdioUri = watched; // pystdio keeps its own addresses (prefix "")
+      const httpUri = `mcpgate://pyhttp/${watched}`;
+      const listening = async (): Promise<number> =>
+        Number(textOf(await client.callTool({ name: 'pyhttp__listening', arguments: {} })));
+      const before = await listening();
+      await legacy.subscribeResource({ uri: stdioUri });
+      await legacy.subscribeResource({ uri: httpUri });
+      expect(await listening()).toBe(before + 1);
+      await touch('touch', watched);
+      await touch('pyhttp__touch', watched);
+      await until(() => updates.length >= 2);
+      expect(updates.sort()).toEqual([httpUri, stdioUri].sort());
+      // Unsubscribed: the upstream's listen for it ends, and nothing more comes.
+      await legacy.unsubscribeResource({ uri: httpUri });
+      // The gateway closed that listen's stream: the upstream has let go of it too.
+      let now = await listening();
+      for (let i = 0; i < 100 && now !== before; i++) {
+        await sleep(50);
+        now = await listening();
+      }
+      expect(now).toBe(before);
+      await touch('pyhttp__touch', watched);
+      await touch('touch', watched);
+      await until(() => updates.length >= 3);
+      await sleep(200);
+      expect(updates.slice(2)).toEqual([stdioUri]);
+    } finally {
+      await legacy.close();
+    }
+  });
+
+  it("carries a 2026-07-28 listen's updates only to sessions the policy lets see the resource", async () => {
+    const token = await issuer.mint({ aud: gateway.mcpUrl });
+    const plain = await openListen(
+      token,
+      { resourceSubscriptions: [watched, secret] },
+      {
+        'Mcp-Run': 'res-plain',
+      },
+    );
+    const limited = await openListen(
+      token,
+      { resourceSubscriptions: [watched, secret] },
+      {
+        'Mcp-Run': 'res-limited',
+        'Mcp-Purpose': 'no-secrets',
+      },
+    );
+    try {
+      // Every frame names its listen (the request's JSON-RPC id): one id per stream.
+      const listenOf = (event: StreamEvent): unknown =>
+        (event.params?._meta as Record<string, unknown> | undefined)?.[SUBSCRIPTION_ID_META];
+      const acknowledged = (uris: string[]) => ({
+        jsonrpc: '2.0',
+        method: 'notifications/subscriptions/acknowledged',
+        params: {
+          notifications: { resourceSubscriptions: uris },
+          _meta: { [SUBSCRIPTION_ID_META]: expect.any(Number) },
+        },
+      });
+      const plainAck = await plain.nextEvent();
+      expect(plainAck).toEqual(acknowledged([watched, secret]));
+      // The policy refuses no-secrets the secret note: not honoured, never heard of.
+      const limitedAck = await limited.nextEvent();
+      expect(limitedAck).toEqual(acknowledged([watched]));
+      expect(listenOf(limitedAck)).not.toBe(listenOf(plainAck));
+      await touch('touch', secret);
+      await touch('touch', watched);
+      const updated = (uri: string, on: StreamEvent) => ({
+        jsonrpc: '2.0',
+        method: 'notifications/resources/updated',
+        params: { uri, _meta: { [SUBSCRIPTION_ID_META]: listenOf(on) } },
+      });
+      // Two upstream listens, each update decided on its own: in either order.
+      const heard = [await plain.nextEvent(), await plain.nextEvent()];
+      expect(heard).toHaveLength(2);
+      expect(heard).toEqual(
+        expect.arrayContaining([updated(secret, plainAck), updated(watched, plainAck)]),
+      );
+      expect(await limited.nextEvent()).toEqual(updated(watched, limitedAck));
+    } finally {
+      plain.close();
+      limited.close();
+    }
   });
 });
 
@@ -296,43 +569,25 @@ describe('subscriptions/listen for a 2026-07-28 client', () => {
     const token = await issuer.mint({ aud: gateway.mcpUrl });
     const run = { 'Mcp-Run': 'listen-1' };
     const uri = 'mcpgate://updates/file:///watched';
-    const aborted = new AbortController();
-    const response = await postStateless(
-      gateway.mcpUrl,
+    const { response, nextEvent, close } = await openListen(
       token,
-      'subscriptions/listen',
-      {
-        notifications: {
-          toolsListChanged: true,
-          resourceSubscriptions: [uri, 'mcpgate://no-such-upstream/x'],
-        },
-      },
+      { toolsListChanged: true, resourceSubscriptions: [uri, 'mcpgate://no-such-upstream/x'] },
       run,
-      aborted.signal,
     );
     expect(response.headers.get('content-type')).toContain('text/event-stream');
-    const reader = response.body!.getReader();
-    type StreamEvent = { method?: string; params?: Record<string, unknown> };
-    let buffered = '';
-    const nextEvent = async (): Promise<StreamEvent> => {
-      for (;;) {
-        const end = buffered.indexOf('\n\n');
-        if (end >= 0) {
-          const block = buffered.slice(0, end);
-          buffered = buffered.slice(end + 2);
-          const data = block.split('\n').find((line) => line.startsWith('data: '));
-          if (data) return JSON.parse(data.slice(6)) as StreamEvent;
-          continue;
-        }
-        const { value, done } = await reader.read();
-        if (done) throw new Error('the listen stream ended');
-        buffered += new TextDecoder().decode(value);
-      }
-    };
-    expect(await nextEvent()).toEqual({
+    const acknowledged = await nextEvent();
+    // Every frame names the listen request it belongs to: its JSON-RPC id.
+    const listenId = (acknowledged.params?._meta as Record<string, unknown> | undefined)?.[
+      SUBSCRIPTION_ID_META
+    ];
+    expect(typeof listenId).toBe('number');
+    expect(acknowledged).toEqual({
       jsonrpc: '2.0',
       method: 'notifications/subscriptions/acknowledged',
-      params: { notifications: { toolsListChanged: true, resourceSubscriptions: [uri] } },
+      params: {
+        notifications: { toolsListChanged: true, resourceSubscriptions: [uri] },
+        _meta: { [SUBSCRIPTION_ID_META]: listenId },
+      },
     });
     const flooded = await sendStateless(
       gateway.mcpUrl,
@@ -345,9 +600,9 @@ describe('subscriptions/listen for a 2026-07-28 client', () => {
     expect(await nextEvent()).toEqual({
       jsonrpc: '2.0',
       method: 'notifications/resources/updated',
-      params: { uri },
+      params: { uri, _meta: { [SUBSCRIPTION_ID_META]: listenId } },
     });
-    aborted.abort();
+    close();
   });
 
   it('is not waited for at shutdown: the drain has no request left to wait for', async () => {

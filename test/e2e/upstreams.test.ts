@@ -8,20 +8,10 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { callTool, connectClient, textOf } from './support/client.js';
 import { failedStart, ROOT, startGatewayProcess, type GatewayProcess } from './support/gateway.js';
-import { buildFixturePolicy, labServer } from './support/policies.js';
-import { startIssuer, type TestIssuer } from '../support/issuer.js';
+import { useAllowAll } from './support/allow-all.js';
+import { labServer } from './support/policies.js';
 
-let issuer: TestIssuer;
-let allowAll: string;
-
-beforeAll(async () => {
-  issuer = await startIssuer();
-  allowAll = buildFixturePolicy('allow-all');
-});
-
-afterAll(async () => {
-  await issuer?.close();
-});
+const allowAll = useAllowAll();
 
 async function waitFor<T>(
   probe: () => Promise<T | undefined>,
@@ -42,11 +32,13 @@ describe('a crashing upstream', () => {
 
   beforeAll(async () => {
     gateway = await startGatewayProcess({
-      issuer,
-      bundle: allowAll,
+      ...allowAll,
       upstreams: { lab: labServer(), other: labServer() },
     });
-    client = await connectClient(gateway.mcpUrl, await issuer.mint({ aud: gateway.mcpUrl }));
+    client = await connectClient(
+      gateway.mcpUrl,
+      await allowAll.issuer.mint({ aud: gateway.mcpUrl }),
+    );
   });
 
   afterAll(async () => {
@@ -110,8 +102,7 @@ describe('a crashing upstream', () => {
 describe('catalog problems stop the start-up', () => {
   it('names both sides of a tool-name collision', async () => {
     const { code, stderr } = await failedStart({
-      issuer,
-      bundle: allowAll,
+      ...allowAll,
       upstreams: { lab: labServer({ LAB_DUPLICATE: '1' }) },
     });
     expect(code).not.toBe(0);
@@ -122,8 +113,7 @@ describe('catalog problems stop the start-up', () => {
 
   it('names both servers when two upstreams without a prefix offer one name', async () => {
     const { code, stderr } = await failedStart({
-      issuer,
-      bundle: allowAll,
+      ...allowAll,
       upstreams: { lab: { ...labServer(), prefix: '' }, twin: { ...labServer(), prefix: '' } },
     });
     expect(code).not.toBe(0);
@@ -134,8 +124,7 @@ describe('catalog problems stop the start-up', () => {
 
   it('names a tool whose name cannot be exposed', async () => {
     const { code, stderr } = await failedStart({
-      issuer,
-      bundle: allowAll,
+      ...allowAll,
       upstreams: { lab: labServer({ LAB_BAD_NAME: '1' }) },
     });
     expect(code).not.toBe(0);
@@ -144,7 +133,7 @@ describe('catalog problems stop the start-up', () => {
 
   it('refuses an invalid config with every problem listed', async () => {
     const { code, stderr } = await failedStart({
-      issuer,
+      issuer: allowAll.issuer,
       upstreams: {
         bad_name: labServer(),
         ok: {
@@ -165,8 +154,7 @@ describe('per-session upstreams', () => {
 
   beforeAll(async () => {
     gateway = await startGatewayProcess({
-      issuer,
-      bundle: allowAll,
+      ...allowAll,
       upstreams: {
         memory: {
           transport: 'stdio',
@@ -186,11 +174,11 @@ describe('per-session upstreams', () => {
   it("gives each session its own server: one session cannot read the other's memory graph", async () => {
     const alice = await connectClient(
       gateway.mcpUrl,
-      await issuer.mint({ aud: gateway.mcpUrl, sub: 'alice' }),
+      await allowAll.issuer.mint({ aud: gateway.mcpUrl, sub: 'alice' }),
     );
     const alice2 = await connectClient(
       gateway.mcpUrl,
-      await issuer.mint({ aud: gateway.mcpUrl, sub: 'alice' }),
+      await allowAll.issuer.mint({ aud: gateway.mcpUrl, sub: 'alice' }),
     );
     const created = await callTool(alice, 'memory__create_entities', {
       entities: [

@@ -7,8 +7,11 @@ Usage: modern_server.py stdio
 Its tools say what the gateway sent: `era` the protocol revision of the request (2026-07-28
 when the gateway speaks the stateless era with it), `echo` its text; `confirm` asks the user
 first, as a 2026-07-28 server does: an InputRequiredResult with an elicitation and its own
-requestState, then, on the retry, the answer and the state it got back; `grow` adds a
-tool `grown` and tells its subscriptions/listen streams that the tool list changed.
+requestState, then, on the retry, the answer and the state it got back; `where` asks for
+the client's roots; `nag` asks again
+after every answer; `grow` adds a tool `grown` and tells its subscriptions/listen streams
+that the tool list changed; `touch` tells those subscribed to a resource (`note://watched`,
+`note://secret`) that it was updated; `listening` counts the open listen streams.
 """
 
 from __future__ import annotations
@@ -49,6 +52,56 @@ async def confirm(action: str, ctx: Context) -> str | types.InputRequiredResult:
     if not isinstance(answer, types.ElicitResult):
         return f"not an elicitation answer: {answer}"
     return f"{answer.action} {action} {answer.content} state={ctx.request_state}"
+
+
+@server.tool()
+async def where(ctx: Context) -> str | types.InputRequiredResult:
+    """Asks for the client's roots, then names them."""
+    answer = (ctx.input_responses or {}).get("roots")
+    if answer is None:
+        return types.InputRequiredResult(input_requests={"roots": types.ListRootsRequest()})
+    if not isinstance(answer, types.ListRootsResult):
+        return f"not a roots answer: {answer}"
+    return "roots: " + ", ".join(str(root.uri) for root in answer.roots)
+
+
+@server.tool()
+async def nag(ctx: Context) -> types.InputRequiredResult:
+    """Asks again after every answer: it never has enough (a bound on rounds stops it)."""
+    asked = int(ctx.request_state or "0")
+    question = types.ElicitRequest(
+        params=types.ElicitRequestFormParams(
+            message=f"Question {asked + 1}?",
+            requested_schema={"type": "object", "properties": {"ok": {"type": "boolean"}}},
+        )
+    )
+    return types.InputRequiredResult(input_requests={"again": question}, request_state=str(asked + 1))
+
+
+@server.resource("note://watched")
+def watched_note() -> str:
+    """A note whose updates clients may subscribe to."""
+    return "a watched note"
+
+
+@server.resource("note://secret")
+def secret_note() -> str:
+    """A note some purposes may not see (the fixture policy)."""
+    return "a secret note"
+
+
+@server.tool()
+async def touch(uri: str, ctx: Context) -> str:
+    """Tells the subscriptions/listen streams subscribed to the resource that it changed."""
+    await ctx.notify_resource_updated(uri)
+    return f"touched {uri}"
+
+
+@server.tool()
+def listening() -> int:
+    """How many subscriptions/listen streams are open on this server now."""
+    # The in-process bus keeps one listener per open stream (the SDK has no public count).
+    return len(server._subscriptions._listeners)  # noqa: SLF001
 
 
 @server.tool()

@@ -24,11 +24,11 @@ import {
 import { SessionRpc, type InboundRequest, type Method } from '../../src/mcp/server/dispatcher.js';
 import { NodeStreamableHttpTransport } from '../../src/mcp/server/http-transport.js';
 import { CancellationSource } from '../../src/util/cancellation.js';
-import { postInSession, serveTransport, type TransportServer } from './support/transport-server.js';
+import { postInSession, serveSession, type ServedSession } from './support/transport-server.js';
 
 const SESSION = 'asking-session';
 const requests = new ClientRequests(500);
-let http: TransportServer;
+let session: ServedSession;
 let url: string;
 let rpc: SessionRpc;
 
@@ -56,19 +56,14 @@ beforeAll(async () => {
     },
     { sessionId: SESSION, clientRequests: requests },
   );
-  const transport = new NodeStreamableHttpTransport({
+  session = await serveSession(rpc, {
     sessionId: SESSION,
     awaitsAnswer: (id) => requests.awaits(SESSION, id),
   });
-  await rpc.connect(transport);
-  http = await serveTransport(transport);
-  url = http.url;
+  url = session.url;
 });
 
-afterAll(async () => {
-  await rpc.close();
-  await http.close();
-});
+afterAll(() => session.close());
 
 /** One client per test: the session's transport takes one initialize, so it is reset. */
 async function connect(

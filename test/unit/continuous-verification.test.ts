@@ -5,11 +5,13 @@ import { describe, expect, it } from '@jest/globals';
 import {
   argumentProvenance,
   mergeSketch,
+  packSketch,
   resultTexts,
   sketchFill,
   sketchIsFull,
   sketchOf,
   SKETCH_BYTES,
+  unpackSketch,
 } from '../../src/inspect/provenance.js';
 import {
   BaselinesError,
@@ -86,6 +88,29 @@ describe('argument provenance', () => {
     const empty = new Uint8Array(SKETCH_BYTES);
     expect(mergeSketch(empty, sketch)).toBe(true);
     expect(empty).toEqual(sketch);
+  });
+
+  it('is stored as its set bits while few are set, as its bytes once many are', () => {
+    const sparse = packSketch(sketch);
+    expect(sparse).toBeInstanceOf(Uint16Array);
+    expect(sparse.byteLength).toBeLessThan(SKETCH_BYTES / 4);
+    expect(unpackSketch(sparse)).toEqual(sketch);
+    // Positions ascending: bit 7 of byte 0 before bit 0 of byte 1.
+    const edge = new Uint8Array(SKETCH_BYTES);
+    edge[0] = 0x80;
+    edge[1] = 0x01;
+    edge[SKETCH_BYTES - 1] = 0x80;
+    expect([...packSketch(edge)]).toEqual([7, 8, SKETCH_BYTES * 8 - 1]);
+    const words = Array.from({ length: 4000 }, (_, i) => `word${i * 7919}`).join(' ');
+    const dense = sketchOf([words]);
+    const stored = packSketch(dense);
+    expect(stored).toBeInstanceOf(Uint8Array);
+    expect(stored).not.toBe(dense);
+    expect(unpackSketch(stored)).toEqual(dense);
+    expect([...packSketch(new Uint8Array(SKETCH_BYTES))]).toEqual([]);
+    expect(unpackSketch(packSketch(new Uint8Array(SKETCH_BYTES)))).toEqual(
+      new Uint8Array(SKETCH_BYTES),
+    );
   });
 });
 

@@ -3,8 +3,6 @@
 // switches the POST to an event stream; list_changed arrives on the GET stream; the
 // session and protocol-version headers are checked as the spec says.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -14,11 +12,11 @@ import {
   ToolListChangedNotificationSchema,
   type CallToolResult,
 } from '@modelcontextprotocol/sdk/types.js';
-import { NodeStreamableHttpTransport } from '../../src/mcp/server/http-transport.js';
-import { serveTransport, type TransportServer } from './support/transport-server.js';
+import type { NodeStreamableHttpTransport } from '../../src/mcp/server/http-transport.js';
+import { initializeMessage, serveSession, type ServedSession } from './support/transport-server.js';
 
 const SESSION = 'session-1';
-let http: TransportServer;
+let session: ServedSession;
 let url: string;
 let server: Server;
 let transport: NodeStreamableHttpTransport;
@@ -46,16 +44,11 @@ function mcpServer(): Server {
 
 beforeAll(async () => {
   server = mcpServer();
-  transport = new NodeStreamableHttpTransport({ sessionId: SESSION });
-  await server.connect(transport);
-  http = await serveTransport(transport);
-  url = http.url;
+  session = await serveSession(server, { sessionId: SESSION });
+  ({ url, transport } = session);
 });
 
-afterAll(async () => {
-  await server.close();
-  await http.close();
-});
+afterAll(() => session.close());
 
 const HEADERS = {
   'content-type': 'application/json',
@@ -176,22 +169,7 @@ describe('NodeStreamableHttpTransport', () => {
       400,
       /Invalid JSON-RPC message/,
     ],
-    [
-      'a second initialize',
-      {
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: {
-          protocolVersion: '2025-11-25',
-          capabilities: {},
-          clientInfo: { name: 'x', version: '1' },
-        },
-      },
-      {},
-      400,
-      /already initialized/,
-    ],
+    ['a second initialize', initializeMessage(1), {}, 400, /already initialized/],
     [
       'an Accept without event streams',
       { jsonrpc: '2.0', id: 1, method: 'tools/list' },
@@ -220,36 +198,15 @@ describe('NodeStreamableHttpTransport', () => {
   });
 
   it('refuses an initialize batched with another message', async () => {
-    const fresh = new NodeStreamableHttpTransport({ sessionId: 'fresh' });
-    await mcpServer().connect(fresh);
-    const server2 = createServer((req, res) => {
-      let text = '';
-      req.on('data', (c: Buffer) => (text += c.toString('utf8')));
-      req.on('end', () => void fresh.handleRequest(req, res, JSON.parse(text) as unknown));
-    });
-    await new Promise<void>((resolve) => server2.listen(0, '127.0.0.1', resolve));
-    const res = await fetch(`http://127.0.0.1:${(server2.address() as AddressInfo).port}/mcp`, {
+    const fresh = await serveSession(mcpServer(), { sessionId: 'fresh' });
+    const res = await fetch(fresh.url, {
       method: 'POST',
       headers: HEADERS,
-      body: JSON.stringify([
-        {
-          jsonrpc: '2.0',
-          id: 1,
-          method: 'initialize',
-          params: {
-            protocolVersion: '2025-11-25',
-            capabilities: {},
-            clientInfo: { name: 'x', version: '1' },
-          },
-        },
-        { jsonrpc: '2.0', id: 2, method: 'ping' },
-      ]),
+      body: JSON.stringify([initializeMessage(1), { jsonrpc: '2.0', id: 2, method: 'ping' }]),
     });
     expect(res.status).toBe(400);
     expect(await res.text()).toContain('Only one initialization request is allowed');
     await fresh.close();
-    server2.closeAllConnections();
-    await new Promise((resolve) => server2.close(resolve));
   });
 
   it('refuses another HTTP method with 405 and a second GET stream with 409', async () => {

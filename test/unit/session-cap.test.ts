@@ -3,57 +3,21 @@
 // a place when a session ends (terminated or idle). RedisStore runs on one redis-server, on
 // a Redis Cluster (the user's set of sessions in the user's hash slot, apart from the
 // sessions' slots) and through Redis Sentinel, each a real set-up on loopback.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Cluster, Redis } from 'ioredis';
-import { MemoryStore } from '../../src/sessions/memory-store.js';
 import { RedisStore, type ReplicaAck } from '../../src/sessions/redis-store.js';
-import type { RedisTarget } from '../../src/sessions/redis/target.js';
 import {
   StoreUnavailableError,
   type SessionRecord,
   type SessionStore,
 } from '../../src/sessions/store.js';
 import { silentLogger } from '../../src/util/logger.js';
-import {
-  startRedis,
-  startRedisCluster,
-  startRedisSentinel,
-  type RedisCluster,
-  type RedisSentinelSetup,
-  type RedisServer,
-} from '../support/redis.js';
+import { keysMatching, REPLICA_ACK, useRedisSetups, type Setup } from './support/redis-setups.js';
 
 const HOUR = 3_600_000;
-/** What the configuration gives a cluster or Sentinel store by default (command timeout 500). */
-const REPLICA_ACK: ReplicaAck = { replicas: 1, timeoutMs: 250 };
 
-let redis: RedisServer | undefined;
-let cluster: RedisCluster | undefined;
-let sentinel: RedisSentinelSetup | undefined;
-const opened: Array<{ close(): Promise<unknown> }> = [];
-
-beforeAll(async () => {
-  [redis, cluster, sentinel] = await Promise.all([
-    startRedis(),
-    startRedisCluster(),
-    startRedisSentinel(),
-  ]);
-}, 30_000);
-
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((store) => store.close()));
-});
-
-afterAll(async () => {
-  await Promise.all([redis?.stop(), cluster?.stop(), sentinel?.stop()]);
-});
-
-function started<T>(setup: T | undefined): T {
-  if (setup === undefined) throw new Error('the Redis set-up has not been started');
-  return setup;
-}
+const redis = useRedisSetups();
 
 function recordOf(principal: string): SessionRecord {
   return {
@@ -73,53 +37,18 @@ function user(): string {
   return `https://idp.example.com\u0000user-${randomUUID()}`;
 }
 
-function memoryStore(): MemoryStore {
-  const store = new MemoryStore();
-  opened.push(store);
-  return store;
-}
-
-function sentinelOptions() {
-  const { sentinels, name, password, sentinelPassword } = started(sentinel);
-  return { sentinels, name, password, sentinelPassword };
-}
-
 /** How a test reaches one of the three Redis set-ups. */
 interface Deployment {
   name: string;
-  target(): RedisTarget;
+  setup: Setup;
   /** What the configuration gives this form by default. */
   replicaAck: ReplicaAck | undefined;
-  /** A plain ioredis client, to look at what the store wrote. */
-  raw(): Redis | Cluster;
 }
 
 const deployments: Deployment[] = [
-  {
-    name: 'one redis-server',
-    target: () => ({ kind: 'url', url: started(redis).url }),
-    replicaAck: undefined,
-    raw: () => new Redis(started(redis).url),
-  },
-  {
-    name: 'a Redis Cluster',
-    target: () => ({
-      kind: 'cluster',
-      nodes: started(cluster).nodes,
-      password: started(cluster).password,
-    }),
-    replicaAck: REPLICA_ACK,
-    raw: () =>
-      new Cluster(started(cluster).nodes, {
-        redisOptions: { password: started(cluster).password },
-      }),
-  },
-  {
-    name: 'Redis Sentinel',
-    target: () => ({ kind: 'sentinel', ...sentinelOptions() }),
-    replicaAck: REPLICA_ACK,
-    raw: () => new Redis(sentinelOptions()),
-  },
+  { name: 'one redis-server', setup: 'server', replicaAck: undefined },
+  { name: 'a Redis Cluster', setup: 'cluster', replicaAck: REPLICA_ACK },
+  { name: 'Redis Sentinel', setup: 'sentinel', replicaAck: REPLICA_ACK },
 ];
 
 function redisStore(
@@ -127,34 +56,20 @@ function redisStore(
   keyPrefix = 'cap:',
   replicaAck = deployment.replicaAck,
 ): RedisStore {
-  const store = new RedisStore({
-    target: deployment.target(),
-    keyPrefix,
-    logger: silentLogger,
-    // No test here is about a slow Redis: a loaded machine must not fail one with a timeout.
-    commandTimeoutMs: 2000,
-    ...(replicaAck ? { replicaAck } : {}),
-  });
-  opened.push(store);
-  return store;
-}
-
-function rawClient(deployment: Deployment): Redis | Cluster {
-  const client = deployment.raw();
-  opened.push({ close: () => client.quit() });
-  return client;
-}
-
-/** The keys matching a pattern, on every primary of a cluster. */
-async function keysMatching(raw: Redis | Cluster, pattern: string): Promise<string[]> {
-  if (!(raw instanceof Cluster)) return raw.keys(pattern);
-  await raw.ping(); // connected, so the primaries are known
-  const perNode = await Promise.all(raw.nodes('master').map((node) => node.keys(pattern)));
-  return perNode.flat();
+  return redis.closeAfterTest(
+    new RedisStore({
+      target: redis.target(deployment.setup),
+      keyPrefix,
+      logger: silentLogger,
+      // No test here is about a slow Redis: a loaded machine must not fail one with a timeout.
+      commandTimeoutMs: 2000,
+      ...(replicaAck ? { replicaAck } : {}),
+    }),
+  );
 }
 
 describe.each([
-  { name: 'MemoryStore', open: (): SessionStore => memoryStore() },
+  { name: 'MemoryStore', open: (): SessionStore => redis.memoryStore() },
   ...deployments.map((deployment) => ({
     name: `RedisStore on ${deployment.name}`,
     open: (): SessionStore => redisStore(deployment),
@@ -227,7 +142,7 @@ describe.each(deployments)(
 
     it('gives the count a TTL, restarted by every load that names the user', async () => {
       const store = redisStore(deployment, 'ttl:');
-      const raw = rawClient(deployment);
+      const raw = redis.raw(deployment.setup);
       const alice = user();
       const session = recordOf(alice);
       await store.create(session, 1000, 3);
@@ -244,7 +159,7 @@ describe.each(deployments)(
 
     it('when full, drops the sessions that ended unused and keeps counting the used ones', async () => {
       const store = redisStore(deployment, 'gone:');
-      const raw = rawClient(deployment);
+      const raw = redis.raw(deployment.setup);
       const alice = user();
       const idleMs = 300;
       const unused = recordOf(alice);
@@ -294,7 +209,7 @@ describe('RedisStore on a Redis Cluster: where the count lives', () => {
   it("keeps a user's set of sessions in the slot of the user's counters", async () => {
     const deployment = deployments[1]!;
     const store = redisStore(deployment, 'slots:');
-    const raw = rawClient(deployment) as Cluster;
+    const raw = redis.raw('cluster');
     const alice = user();
     const sessions = [recordOf(alice), recordOf(alice), recordOf(alice)];
     for (const session of sessions) await store.create(session, HOUR, 5);

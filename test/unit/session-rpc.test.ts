@@ -16,13 +16,17 @@ import {
 import { NodeStreamableHttpTransport } from '../../src/mcp/server/http-transport.js';
 import { SessionRpc, type InboundRequest, type Method } from '../../src/mcp/server/dispatcher.js';
 import { RpcError } from '../../src/mcp/jsonrpc/errors.js';
-import { postInSession, serveTransport, type TransportServer } from './support/transport-server.js';
+import {
+  initializeMessage,
+  postInSession,
+  serveSession,
+  type ServedSession,
+} from './support/transport-server.js';
 
 const SESSION = 'session-rpc-1';
-let http: TransportServer;
+let session: ServedSession;
 let url: string;
 let rpc: SessionRpc;
-let transport: NodeStreamableHttpTransport;
 /** Resolves with the abort reason of the `slow` tool's request. */
 let slowAborted: Promise<unknown>;
 let slowStarted: () => void;
@@ -70,16 +74,11 @@ beforeAll(async () => {
     instructions: () => 'be nice',
     methods,
   });
-  transport = new NodeStreamableHttpTransport({ sessionId: SESSION });
-  await rpc.connect(transport);
-  http = await serveTransport(transport);
-  url = http.url;
+  session = await serveSession(rpc, { sessionId: SESSION });
+  url = session.url;
 });
 
-afterAll(async () => {
-  await rpc.close();
-  await http.close();
-});
+afterAll(() => session.close());
 
 /** A session on a transport whose answers are collected instead of written to HTTP. */
 async function detached(served: typeof methods = methods): Promise<{
@@ -106,13 +105,6 @@ async function detached(served: typeof methods = methods): Promise<{
     answers,
   };
 }
-
-const initializeRequest = (id: number, protocolVersion: string): JSONRPCMessage => ({
-  jsonrpc: '2.0',
-  id,
-  method: 'initialize',
-  params: { protocolVersion, capabilities: {}, clientInfo: { name: 'x', version: '1' } },
-});
 
 /** Lets every pending promise callback run. */
 function settled(): Promise<void> {
@@ -144,8 +136,8 @@ describe('SessionRpc', () => {
 
   it('answers initialize with the instructions made from what came with the request', async () => {
     const { deliver, answers } = await detached();
-    deliver(initializeRequest(1, '2025-11-25'), 'alice');
-    deliver(initializeRequest(2, '2025-11-25'));
+    deliver(initializeMessage(1), 'alice');
+    deliver(initializeMessage(2));
     await settled();
     expect(answers).toMatchObject([
       { id: 1, result: { instructions: 'for alice' } },
@@ -156,8 +148,8 @@ describe('SessionRpc', () => {
   it('negotiates the protocol version as the SDK server does', async () => {
     // A second initialize is the transport's to refuse, so this talks to a fresh session.
     const { deliver, answers } = await detached();
-    deliver(initializeRequest(1, '2025-06-18'));
-    deliver(initializeRequest(2, '1999-01-01'));
+    deliver(initializeMessage(1, '2025-06-18'));
+    deliver(initializeMessage(2, '1999-01-01'));
     await settled();
     expect(answers).toMatchObject([
       { id: 1, result: { protocolVersion: '2025-06-18' } },

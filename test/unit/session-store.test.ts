@@ -5,11 +5,10 @@
 // hash slots, atomicity under concurrency, and Redis hanging, stopping, coming back on the
 // same port and failing over. All real processes on loopback reached with the real ioredis
 // client; nothing mocked.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Cluster, Redis } from 'ioredis';
-import { MemoryStore } from '../../src/sessions/memory-store.js';
+import type { Cluster, Redis } from 'ioredis';
 import { RedisStore, type ReplicaAck } from '../../src/sessions/redis-store.js';
 import type { RedisTarget } from '../../src/sessions/redis/target.js';
 import type { HistoryEntry } from '../../src/sessions/session.js';
@@ -25,62 +24,11 @@ import {
 } from '../../src/sessions/store.js';
 import { argumentProvenance, sketchOf } from '../../src/inspect/provenance.js';
 import { silentLogger } from '../../src/util/logger.js';
-import {
-  startRedis,
-  startRedisCluster,
-  startRedisSentinel,
-  type RedisCluster,
-  type RedisSentinelSetup,
-  type RedisServer,
-} from '../support/redis.js';
+import { keysMatching, REPLICA_ACK, useRedisSetups } from './support/redis-setups.js';
 
 const HOUR = 3_600_000;
-/** What the configuration gives a cluster or Sentinel store by default (command timeout 500). */
-const REPLICA_ACK: ReplicaAck = { replicas: 1, timeoutMs: 250 };
 
-let redisServer: RedisServer | undefined;
-let redisCluster: RedisCluster | undefined;
-let redisSentinel: RedisSentinelSetup | undefined;
-const opened: SessionStore[] = [];
-const rawClients: Array<Redis | Cluster> = [];
-
-beforeAll(async () => {
-  [redisServer, redisCluster, redisSentinel] = await Promise.all([
-    startRedis(),
-    startRedisCluster(),
-    startRedisSentinel(),
-  ]);
-}, 30_000);
-
-afterEach(async () => {
-  await Promise.all(opened.splice(0).map((store) => store.close()));
-  await Promise.all(rawClients.splice(0).map((client) => client.quit().catch(() => undefined)));
-});
-
-afterAll(async () => {
-  await Promise.all([redisServer?.stop(), redisCluster?.stop(), redisSentinel?.stop()]);
-});
-
-function server(): RedisServer {
-  if (!redisServer) throw new Error('redis-server has not been started');
-  return redisServer;
-}
-
-function cluster(): RedisCluster {
-  if (!redisCluster) throw new Error('the Redis Cluster has not been started');
-  return redisCluster;
-}
-
-function sentinel(): RedisSentinelSetup {
-  if (!redisSentinel) throw new Error('the Redis Sentinel set-up has not been started');
-  return redisSentinel;
-}
-
-function memoryStore(): MemoryStore {
-  const store = new MemoryStore();
-  opened.push(store);
-  return store;
-}
+const redis = useRedisSetups();
 
 function openRedisStore(
   target: RedisTarget,
@@ -88,15 +36,15 @@ function openRedisStore(
   replicaAck?: ReplicaAck,
   commandTimeoutMs?: number,
 ): RedisStore {
-  const store = new RedisStore({
-    target,
-    keyPrefix,
-    logger: silentLogger,
-    ...(commandTimeoutMs === undefined ? {} : { commandTimeoutMs }),
-    ...(replicaAck ? { replicaAck } : {}),
-  });
-  opened.push(store);
-  return store;
+  return redis.closeAfterTest(
+    new RedisStore({
+      target,
+      keyPrefix,
+      logger: silentLogger,
+      ...(commandTimeoutMs === undefined ? {} : { commandTimeoutMs }),
+      ...(replicaAck ? { replicaAck } : {}),
+    }),
+  );
 }
 
 /**
@@ -104,54 +52,17 @@ function openRedisStore(
  * timeout (the configuration's default, 500 ms): a loaded machine must not fail the others.
  */
 function redisStore(keyPrefix?: string, commandTimeoutMs = 2000): RedisStore {
-  return openRedisStore({ kind: 'url', url: server().url }, keyPrefix, undefined, commandTimeoutMs);
+  return openRedisStore(redis.target('server'), keyPrefix, undefined, commandTimeoutMs);
 }
 
 /** A store on the cluster, as the configuration's nodes form makes it (replica_ack on). */
 function clusterStore(keyPrefix?: string): RedisStore {
-  const { nodes, password } = cluster();
-  return openRedisStore({ kind: 'cluster', nodes, password }, keyPrefix, REPLICA_ACK);
+  return openRedisStore(redis.target('cluster'), keyPrefix, REPLICA_ACK);
 }
 
 /** A store on the primary the Sentinels name, as the sentinels form makes it. */
 function sentinelStore(keyPrefix?: string): RedisStore {
-  const { sentinels, name, password, sentinelPassword } = sentinel();
-  return openRedisStore(
-    { kind: 'sentinel', sentinels, name, password, sentinelPassword },
-    keyPrefix,
-    REPLICA_ACK,
-  );
-}
-
-/** A plain ioredis client of the one redis-server, to look at what the store wrote. */
-function rawClient(): Redis {
-  const client = new Redis(server().url);
-  rawClients.push(client);
-  return client;
-}
-
-/** A plain ioredis client of the primary the Sentinels name. */
-function rawSentinelClient(): Redis {
-  const { sentinels, name, password, sentinelPassword } = sentinel();
-  const client = new Redis({ sentinels, name, password, sentinelPassword });
-  rawClients.push(client);
-  return client;
-}
-
-/** Every key, on every primary of a cluster. */
-async function allKeys(raw: Redis | Cluster): Promise<string[]> {
-  if (!(raw instanceof Cluster)) return raw.keys('*');
-  await raw.ping(); // connected, so the primaries are known
-  const perNode = await Promise.all(raw.nodes('master').map((node) => node.keys('*')));
-  return perNode.flat();
-}
-
-/** A plain ioredis cluster client, to look at what the store wrote on the cluster. */
-function rawClusterClient(): Cluster {
-  const { nodes, password } = cluster();
-  const client = new Cluster(nodes, { redisOptions: { password } });
-  rawClients.push(client);
-  return client;
+  return openRedisStore(redis.target('sentinel'), keyPrefix, REPLICA_ACK);
 }
 
 function makeRecord(overrides: Partial<SessionRecord> = {}): SessionRecord {
@@ -276,7 +187,7 @@ function percentile(samples: number[], p: number): number {
 }
 
 describe.each([
-  { name: 'MemoryStore', backend: 'memory', open: (): SessionStore => memoryStore() },
+  { name: 'MemoryStore', backend: 'memory', open: (): SessionStore => redis.memoryStore() },
   { name: 'RedisStore', backend: 'redis', open: (): SessionStore => redisStore() },
   { name: 'RedisStore on a Redis Cluster', backend: 'redis', open: () => clusterStore() },
 ])('$name', ({ backend, open }) => {
@@ -785,7 +696,7 @@ describe.each([
 
 describe('MemoryStore hands out its own frozen state', () => {
   it('refuses changes to a loaded record or history entry, and its state stays as recorded', async () => {
-    const store = memoryStore();
+    const store = redis.memoryStore();
     const record = makeRecord();
     await store.create(record, HOUR);
     await store.recordCall(record.id, entry(1), options());
@@ -809,19 +720,19 @@ describe.each([
   {
     name: 'one redis-server',
     open: redisStore,
-    raw: (): Redis | Cluster => rawClient(),
+    raw: (): Redis | Cluster => redis.raw('server'),
     cluster: false,
   },
   {
     name: 'a Redis Cluster',
     open: clusterStore,
-    raw: (): Redis | Cluster => rawClusterClient(),
+    raw: (): Redis | Cluster => redis.raw('cluster'),
     cluster: true,
   },
   {
     name: 'Redis Sentinel',
     open: sentinelStore,
-    raw: (): Redis | Cluster => rawSentinelClient(),
+    raw: (): Redis | Cluster => redis.raw('sentinel'),
     cluster: false,
   },
 ])('RedisStore replicas sharing $name', ({ open, raw: openRaw, cluster: onCluster }) => {
@@ -994,7 +905,7 @@ describe.each([
     await store.load(record.id, 10, rules);
 
     const raw = openRaw();
-    const keys = await allKeys(raw);
+    const keys = await keysMatching(raw);
     expect(keys.length).toBeGreaterThan(0);
     const text: string[] = [];
     for (const key of keys) {
@@ -1041,16 +952,16 @@ describe('RedisStore on one redis-server', () => {
     await store.ready();
     const record = makeRecord();
     await store.create(record, HOUR);
-    server().pause();
+    redis.server().pause();
     try {
       const error = await unavailable(store.load(record.id, 10, []));
       expect(error.message).toBe(
-        `session store (Redis at 127.0.0.1:${server().port}) is unavailable: no reply within 500 ms`,
+        `session store (Redis at 127.0.0.1:${redis.server().port}) is unavailable: no reply within 500 ms`,
       );
       await unavailable(store.recordCall(record.id, entry(1), options()));
       expect(store.health()).toMatchObject({ ok: false, backend: 'redis' });
     } finally {
-      server().resume();
+      redis.server().resume();
     }
     await eventually(async () => expect(await store.load(record.id, 10, [])).toBeDefined(), 5000);
     await eventually(() => Promise.resolve(expect(store.health().ok).toBe(true)), 5000);
@@ -1062,11 +973,13 @@ describe('RedisStore on one redis-server', () => {
     await Promise.all([a.ready(), b.ready()]);
     const record = makeRecord();
     await a.create(record, HOUR);
-    await server().stop();
+    await redis.server().stop();
 
     const error = await unavailable(a.load(record.id, 10, []));
     expect(error.message).toMatch(
-      new RegExp(`^session store \\(Redis at 127\\.0\\.0\\.1:${server().port}\\) is unavailable: `),
+      new RegExp(
+        `^session store \\(Redis at 127\\.0\\.0\\.1:${redis.server().port}\\) is unavailable: `,
+      ),
     );
     await unavailable(
       a.recordCall(record.id, entry(1), options([sessionRule('session', record, 5)])),
@@ -1084,7 +997,7 @@ describe('RedisStore on one redis-server', () => {
       /^session store \(Redis at 127\.0\.0\.1:\d+\) is unavailable: /,
     );
 
-    await server().restart();
+    await redis.server().restart();
     const fresh = makeRecord();
     await eventually(async () => {
       await a.create(fresh, HOUR);
@@ -1106,10 +1019,10 @@ describe('RedisStore on one redis-server', () => {
   it('survives a killed Redis the same way', async () => {
     const store = redisStore();
     await store.ready();
-    await server().kill();
+    await redis.server().kill();
     await unavailable(store.load(randomUUID(), 10, []));
     expect(store.health().ok).toBe(false);
-    await server().restart();
+    await redis.server().restart();
     const record = makeRecord();
     await eventually(async () => {
       await store.create(record, HOUR);
@@ -1131,7 +1044,7 @@ describe('RedisStore on one redis-server', () => {
 describe('RedisStore on a Redis Cluster', () => {
   it("keeps a session's keys and counters in its slot and a user's counters in the user's, spreading sessions over the primaries", async () => {
     const store = clusterStore('slots:');
-    const raw = rawClusterClient();
+    const raw = redis.raw('cluster');
     const records = Array.from({ length: 12 }, () => makeRecord());
     const primaries = new Set<number>();
     for (const record of records) {
@@ -1144,9 +1057,9 @@ describe('RedisStore on a Redis Cluster', () => {
       expect(await store.recordCall(record.id, entry(1), options(rules))).toEqual({
         kind: 'recorded',
       });
-      primaries.add(await cluster().primaryOf(`slots:s:{${record.id}}`));
+      primaries.add(await redis.cluster().primaryOf(`slots:s:{${record.id}}`));
     }
-    const keys = (await allKeys(raw)).filter((key) => key.startsWith('slots:'));
+    const keys = (await keysMatching(raw)).filter((key) => key.startsWith('slots:'));
     const slotOf = async (key: string): Promise<number> =>
       Number(await raw.call('CLUSTER', 'KEYSLOT', key));
     for (const record of records) {
@@ -1247,7 +1160,7 @@ describe('RedisStore measurements (reported, not asserted)', () => {
   it('measures round-trip latency and memory per session', async () => {
     const store = redisStore('bench:');
     await store.ready();
-    const raw = rawClient();
+    const raw = redis.raw('server');
     const record = makeRecord();
     await store.create(record, HOUR);
     const rules = [sessionRule('session', record, 1_000_000), userRule('user', record, 1_000_000)];
@@ -1307,7 +1220,7 @@ describe('RedisStore measurements (reported, not asserted)', () => {
       300,
     );
     const created = await time(() => store.create(makeRecord(), HOUR), 300);
-    const plain = openRedisStore({ kind: 'cluster', ...cluster() }, 'bench-cluster:');
+    const plain = openRedisStore(redis.target('cluster'), 'bench-cluster:');
     const createdWithoutWait = await time(() => plain.create(makeRecord(), HOUR), 300);
     const opens = await openCloseLatencies(store, 300);
     const plainOpens = await openCloseLatencies(plain, 300);
@@ -1331,18 +1244,22 @@ describe('RedisStore measurements (reported, not asserted)', () => {
 // Last: these fail primaries over, and leave each set-up without a spare replica.
 describe('RedisStore when a Redis Cluster primary fails', () => {
   it('denies calls of its slots with the reason, then serves the sessions it acknowledged', async () => {
-    const first = cluster().nodes[0];
+    const first = redis.cluster().nodes[0];
     if (!first) throw new Error('the cluster has no nodes');
     // A session in a slot of the first configured node, which both stores' subscribers
     // connect to first: they must move to another node.
     let record = makeRecord();
-    for (let i = 0; (await cluster().primaryOf(`mcpgate:s:{${record.id}}`)) !== first.port; i++) {
+    for (
+      let i = 0;
+      (await redis.cluster().primaryOf(`mcpgate:s:{${record.id}}`)) !== first.port;
+      i++
+    ) {
       if (i > 300) throw new Error(`node ${first.port} holds no slot: not a primary?`);
       record = makeRecord();
     }
     // A user whose set of sessions (sessions.max_sessions_per_principal) is on that node too.
     let principal = makeRecord().principal;
-    for (let i = 0; (await cluster().primaryOf(ownerKey(principal))) !== first.port; i++) {
+    for (let i = 0; (await redis.cluster().primaryOf(ownerKey(principal))) !== first.port; i++) {
       if (i > 300) throw new Error(`node ${first.port} holds no slot: not a primary?`);
       principal = makeRecord().principal;
     }
@@ -1354,7 +1271,7 @@ describe('RedisStore when a Redis Cluster primary fails', () => {
       expect(await a.create(makeRecord({ principal }), HOUR, 2)).toEqual({ kind: 'created' });
     }
     const killedAt = Date.now();
-    await cluster().killPrimaryOf(`mcpgate:s:{${record.id}}`);
+    await redis.cluster().killPrimaryOf(`mcpgate:s:{${record.id}}`);
 
     const refused: StoreUnavailableError[] = [];
     let loaded: Awaited<ReturnType<SessionStore['load']>>;
@@ -1415,13 +1332,14 @@ describe('RedisStore through Redis Sentinel when the primary fails', () => {
     if (!watched) throw new Error('no session');
 
     const killedAt = Date.now();
-    killedSentinelPrimary = await sentinel().killPrimary();
+    killedSentinelPrimary = await redis.sentinel().killPrimary();
     // When the Sentinels name the replica as the primary (polled alongside).
     let promotedAfter: number | undefined;
     const promotion = (async () => {
       while (promotedAfter === undefined && Date.now() - killedAt < 20_000) {
         if (
-          (await sentinel()
+          (await redis
+            .sentinel()
             .primary()
             .catch(() => killedSentinelPrimary)) !== killedSentinelPrimary
         ) {
@@ -1458,7 +1376,7 @@ describe('RedisStore through Redis Sentinel when the primary fails', () => {
         /^session store \(Redis "mcpgate" via Sentinel at 127\.0\.0\.1:\d+,127\.0\.0\.1:\d+,127\.0\.0\.1:\d+\) is unavailable: /,
       );
     }
-    expect(await sentinel().primary()).not.toBe(killedSentinelPrimary);
+    expect(await redis.sentinel().primary()).not.toBe(killedSentinelPrimary);
     // Every session acknowledged before the kill is there, on both replicas of the gateway.
     for (const record of records) {
       expect((await a.load(record.id, 10, []))?.record).toEqual(record);
@@ -1490,7 +1408,7 @@ describe('RedisStore through Redis Sentinel when the primary fails', () => {
     );
     // The killed primary comes back as a replica of the new one.
     if (killedSentinelPrimary === undefined) throw new Error('the failover test did not run');
-    await sentinel().restartAsReplica(killedSentinelPrimary);
+    await redis.sentinel().restartAsReplica(killedSentinelPrimary);
     const record = makeRecord();
     await store.create(record, HOUR);
     expect((await store.load(record.id, 10, []))?.record).toEqual(record);

@@ -9,20 +9,16 @@ import {
   type CallToolRequest,
   type ServerNotification,
 } from '@modelcontextprotocol/sdk/types.js';
-import {
-  MAX_UNREAD_STREAM_BYTES,
-  NodeStreamableHttpTransport,
-  TransportCounters,
-} from '../../src/mcp/server/http-transport.js';
+import { MAX_UNREAD_STREAM_BYTES, TransportCounters } from '../../src/mcp/server/http-transport.js';
 import { SessionRpc, type InboundRequest, type Method } from '../../src/mcp/server/dispatcher.js';
-import { serveTransport, type TransportServer } from './support/transport-server.js';
+import { initializeMessage, serveSession, type ServedSession } from './support/transport-server.js';
 
 const SESSION = 'bounds-1';
 const MAX_IN_FLIGHT = 2;
 /** Progress notifications the flood tool sends: far more than the kernel and the bound hold. */
 const FLOOD = 20_000;
 
-let http: TransportServer;
+let session: ServedSession;
 let url: string;
 let port: number;
 let rpc: SessionRpc;
@@ -67,33 +63,19 @@ beforeAll(async () => {
     instructions: () => '',
     methods,
   });
-  const transport = new NodeStreamableHttpTransport({
+  session = await serveSession(rpc, {
     sessionId: SESSION,
     maxInFlight: MAX_IN_FLIGHT,
     counters,
   });
-  await rpc.connect(transport);
-  http = await serveTransport(transport);
-  url = http.url;
+  url = session.url;
   port = Number(new URL(url).port);
   // The session must be initialized before it takes calls.
-  const init = await post({
-    jsonrpc: '2.0',
-    id: 'init',
-    method: 'initialize',
-    params: {
-      protocolVersion: '2025-11-25',
-      capabilities: {},
-      clientInfo: { name: 't', version: '1' },
-    },
-  });
+  const init = await post(initializeMessage('init'));
   expect(init.status).toBe(200);
 });
 
-afterAll(async () => {
-  await rpc.close();
-  await http.close();
-});
+afterAll(() => session.close());
 
 const HEADERS = {
   'content-type': 'application/json',

@@ -104,7 +104,11 @@ visible := {item.id |
 # entrypoint: true
 prepare := {
 	"problems": sort(profiles.all_problems),
-	"data": {"profiles": profiles.prepared, "claims": profiles.prepared_claims},
+	"data": {
+		"profiles": profiles.prepared,
+		"claims": profiles.prepared_claims,
+		"purposes": prepared_purposes,
+	},
 }
 
 # The obligations of a decision no part adds to.
@@ -179,10 +183,7 @@ action := a if {
 } else := ""
 
 # Rego packages that claim this session's purpose.
-rego_claimants contains name if {
-	some name
-	purposes[name].purpose == session_purpose
-}
+rego_claimants contains name if some name in _purpose_packages.claim
 
 # Every policy that claims it, by where it lives: a Rego package
 # (mcp.purposes.<name>) or a profile (profiles/<name>).
@@ -192,12 +193,12 @@ claimants := {concat("", ["mcp.purposes.", name]) | some name in rego_claimants}
 
 # How many policies claim it, without naming them (the names are for the
 # reason when there are several).
-_claims := count(rego_claimants) + count(profiles.claiming)
+_claims := _purpose_packages.claims
 
 # The single policy that governs; both undefined if none or several claim.
 governing_rego := name if {
 	_claims == 1
-	some name in rego_claimants
+	some name in _purpose_packages.claim
 }
 
 governing_profile := name if {
@@ -209,10 +210,49 @@ governing_profile := name if {
 # purpose, and the package claims none itself.
 extensions contains name if {
 	_claims == 1
-	some name
-	purposes[name].extends == session_purpose
-	not purposes[name].purpose
+	some name in _purpose_packages.extend
 }
+
+# Who claims and extends the session purpose: the Rego packages that claim
+# it, those that extend it, and how many policies (packages and profiles)
+# claim it. Prepared by the gateway at load for every purpose that a package
+# or a profile names (a package's `purpose` and `extends` are constants,
+# which the rules need no input to work out), or worked out now, with the
+# same function, by looking through every package and profile.
+_purpose_packages := p if {
+	p := data.mcpgate.prepared.purposes[session_purpose]
+} else := _packages_of(session_purpose)
+
+_packages_of(purpose) := {
+	"claim": claim,
+	"extend": sort({name |
+		some name
+		purposes[name].extends == purpose
+		not purposes[name].purpose
+	}),
+	"claims": count(claim) + count(profiles.claiming_of(purpose)),
+} if {
+	claim := sort({name | some name; purposes[name].purpose == purpose})
+}
+
+# The packages of every purpose that some package or profile names, for
+# prepare.
+prepared_purposes[purpose] := _packages_of(purpose) if {
+	some purpose in _named_purposes
+	is_string(purpose)
+}
+
+_named_purposes contains purpose if {
+	some name
+	purpose := purposes[name].purpose
+}
+
+_named_purposes contains purpose if {
+	some name
+	purpose := purposes[name].extends
+}
+
+_named_purposes contains purpose if some purpose, _ in profiles.prepared_claims
 
 # The Rego packages whose rules decide this request.
 _rego_parts contains governing_rego
@@ -315,25 +355,41 @@ input_denials contains reason if {
 }
 
 # The gateway fills the object that describes the target; without it no
-# purpose rule could match, and the user deserves to know why.
-_target_key := {
-	"tools/call": "tool",
-	"resources/read": "resource",
-	"resources/subscribe": "resource",
-	"resources/unsubscribe": "resource",
-	"notifications/resources/updated": "resource",
-	"prompts/get": "prompt",
-	"completion/complete": "completion",
-	"tools/result": "tool",
-	"resources/result": "resource",
-	"prompts/result": "prompt",
-	"sampling/createMessage": "upstream",
-	"elicitation/create": "upstream",
-	"roots/list": "upstream",
-}
+# purpose rule could match, and the user deserves to know why. The input key
+# of that object, by action: a function of constant cases rather than a table
+# (an object literal), which the wasm evaluator would build, key by key, on
+# every evaluation.
+_target_key("tools/call") := "tool"
+
+_target_key("resources/read") := "resource"
+
+_target_key("resources/subscribe") := "resource"
+
+_target_key("resources/unsubscribe") := "resource"
+
+_target_key("notifications/resources/updated") := "resource"
+
+_target_key("prompts/get") := "prompt"
+
+_target_key("completion/complete") := "completion"
+
+_target_key("tools/result") := "tool"
+
+_target_key("resources/result") := "resource"
+
+_target_key("prompts/result") := "prompt"
+
+_target_key("sampling/createMessage") := "upstream"
+
+_target_key("elicitation/create") := "upstream"
+
+_target_key("roots/list") := "upstream"
+
+# This request's target key; undefined for an action without a target.
+_target := _target_key(input.action)
 
 input_denials contains reason if {
-	key := _target_key[input.action]
+	key := _target
 	not _target_given(key)
 	reason := concat("", ["malformed request: ", input.action, " without ", key])
 }
@@ -386,13 +442,13 @@ fallback_denials contains reason if {
 }
 
 _target_suffix := concat("", [" ", input.tool.id]) if {
-	_target_key[input.action] == "tool"
+	_target == "tool"
 } else := concat("", [" ", input.resource.id]) if {
-	_target_key[input.action] == "resource"
+	_target == "resource"
 } else := concat("", [" ", input.prompt.id]) if {
-	_target_key[input.action] == "prompt"
+	_target == "prompt"
 } else := concat("", [" ", input.completion.ref.id]) if {
-	_target_key[input.action] == "completion"
+	_target == "completion"
 } else := concat("", [" by upstream ", input.upstream.server]) if {
 	tools.is_ask_action
 } else := ""
@@ -417,15 +473,12 @@ obligations := object.union(_obligations, {"session_ttl_s": _least(_ttl_values)}
 # some rule asks for it (so that other decisions keep their shape): the
 # labels of what the call returns (once it is allowed), a throttle, an
 # alert, a step-up.
-_continuous := {key: value |
-	some key, value in {
-		"label_session": sort(flow.source_labels),
-		"throttle": _first(_throttle),
-		"alert": sort(_alert),
-		"step_up": _first(_step_up),
-	}
-	_wanted(key, value)
-}
+_continuous := object.union_n([
+	{"label_session": v | allow; v := sort(flow.source_labels); count(v) > 0},
+	{"throttle": v | v := _first(_throttle); v != null},
+	{"alert": v | v := sort(_alert); count(v) > 0},
+	{"step_up": v | v := _first(_step_up); v != null},
+])
 
 # The behaviour rules' throttle, alerts and step-up, and any a purpose adds.
 _throttle := behaviour.throttle | {v |
@@ -442,21 +495,6 @@ _alert := behaviour.alerts | {v |
 _step_up := behaviour.step_up | {v |
 	some name in _rego_parts
 	some v in purposes[name].step_up
-}
-
-_wanted("label_session", value) if {
-	allow
-	count(value) > 0
-}
-
-_wanted(key, value) if {
-	key in {"alert"}
-	count(value) > 0
-}
-
-_wanted(key, value) if {
-	key in {"throttle", "step_up"}
-	value != null
 }
 
 _obligations := {

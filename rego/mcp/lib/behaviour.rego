@@ -61,9 +61,19 @@ _b := input.behaviour
 default _decided_call := false
 
 _decided_call if {
-	input.action in {"tools/call", "resources/read", "prompts/get"}
+	_call_action
 	_watched
 }
+
+# A comparison per action rather than membership in a set literal, which the
+# wasm evaluator would build on every evaluation.
+default _call_action := false
+
+_call_action if input.action == "tools/call"
+
+_call_action if input.action == "resources/read"
+
+_call_action if input.action == "prompts/get"
 
 # The session's purpose opted in: listed, "*" listed, or with a baseline.
 default _watched := false

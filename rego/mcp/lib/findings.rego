@@ -18,7 +18,15 @@ result_actions := {
 	"prompts/result": "prompts/get",
 }
 
-is_result_action if result_actions[input.action]
+# One clause per action of result_actions, which builds nothing per
+# evaluation (see tools.is_list_action); findings_test checks they agree.
+default is_result_action := false
+
+is_result_action if input.action == "tools/result"
+
+is_result_action if input.action == "resources/result"
+
+is_result_action if input.action == "prompts/result"
 
 # The findings in the result; none outside a result action.
 in_result := fs if {

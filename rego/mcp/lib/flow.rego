@@ -34,12 +34,26 @@ confined_labels := {"secret", "private"}
 
 # The id of the tool, resource or prompt a call (or its result) is about.
 _item_id := input.tool.id if {
-	input.action in {"tools/call", "tools/result"}
+	_item_kind == "tool"
 } else := input.resource.id if {
-	input.action in {"resources/read", "resources/result"}
+	_item_kind == "resource"
 } else := input.prompt.id if {
-	input.action in {"prompts/get", "prompts/result"}
+	_item_kind == "prompt"
 }
+
+# What a call (or its result) is about, one comparison per action (a set
+# literal would be built on every evaluation in wasm).
+_item_kind := "tool" if input.action == "tools/call"
+
+_item_kind := "tool" if input.action == "tools/result"
+
+_item_kind := "resource" if input.action == "resources/read"
+
+_item_kind := "resource" if input.action == "resources/result"
+
+_item_kind := "prompt" if input.action == "prompts/get"
+
+_item_kind := "prompt" if input.action == "prompts/result"
 
 # The labels what the call returns gives the session.
 source_labels contains label if {

@@ -163,7 +163,8 @@ _at_or_below(p, root) if startswith(p, concat("", [root, "/"]))
 target_tricks(p, roots) := ({msg |
 	segments := split(p, "/")
 	some kind, msg in trick_messages
-	not kind in {"dot", "empty"}
+	kind != "dot" # two comparisons, not membership in a set literal, which
+	kind != "empty" # the wasm evaluator would build for every kind
 	_trick(kind, p, segments)
 	not _served(kind, p, roots)
 } | _encoded(p)) | _unicode_tricks(p)

@@ -14,7 +14,19 @@ list_kinds := {
 	"prompts/list": "prompt",
 }
 
-is_list_action if list_kinds[input.action]
+# One clause per action of list_kinds rather than a lookup in it: the wasm
+# evaluator would build the whole object on every evaluation to look one key
+# up, where a comparison builds nothing (rego/README.md, "Speed in wasm").
+# tools_test checks that the clauses and the table agree.
+default is_list_action := false
+
+is_list_action if input.action == "tools/list"
+
+is_list_action if input.action == "resources/list"
+
+is_list_action if input.action == "resources/templates/list"
+
+is_list_action if input.action == "prompts/list"
 
 # The kind of catalog item each visible decision is about: a list's items, at
 # session/open the upstreams' instructions (input.catalog holds one
@@ -42,7 +54,13 @@ resource_actions := {
 # policy that lets a session read a resource usually lets it subscribe to it
 # and be told of its updates (a delivery is decided again each time, so a
 # session that may no longer read the resource is no longer told).
-reads_resource if input.action in {"resources/read", "resources/subscribe", "notifications/resources/updated"}
+default reads_resource := false
+
+reads_resource if input.action == "resources/read"
+
+reads_resource if input.action == "resources/subscribe"
+
+reads_resource if input.action == "notifications/resources/updated"
 
 # What an upstream asks of a session's client: decided with the upstream as
 # the requester (input.upstream) and the facts of its request (input.sampling,

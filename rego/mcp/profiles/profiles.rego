@@ -84,12 +84,16 @@ default claiming := set()
 
 claiming := names if {
 	names := data.mcpgate.prepared.claims[session_purpose]
-} else := _claiming(session_purpose)
+} else := claiming_of(session_purpose)
 
-_claiming(purpose) := {name |
+# The profiles that claim purpose; none for an empty purpose, as for a
+# session without one (session_purpose is undefined then).
+claiming_of(purpose) := {name |
 	some name, p in all_profiles
 	p.session.purpose == purpose
-}
+} if purpose != ""
+
+claiming_of("") := set()
 
 # The profile read below: the only one claiming the session purpose.
 current := name if {
@@ -856,7 +860,7 @@ _prepare_profile(name, p) := object.union_n([
 ])
 
 # Profile names by the purpose they claim, for claiming.
-prepared_claims[purpose] := sort(_claiming(purpose)) if {
+prepared_claims[purpose] := sort(claiming_of(purpose)) if {
 	some _, p in all_profiles
 	purpose := p.session.purpose
 	is_string(purpose)

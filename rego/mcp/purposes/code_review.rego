@@ -59,23 +59,25 @@ default allow := false
 
 # Reading a resource, subscribing to it, and being told of its updates (each
 # delivery is decided again).
+# Each grant checks the action first, the cheapest test, so that a tool call
+# goes no further.
 allow if {
-	_eligible_user
 	tools.reads_resource
+	_eligible_user
 	_resource_allowed(input.resource.server, input.resource.uri)
 }
 
 allow if {
-	_eligible_user
 	input.action == "prompts/get"
+	_eligible_user
 	_prompt_allowed(input.prompt.server, input.prompt.name)
 }
 
 # Completing an argument of a prompt the session may get, or of an allowed
 # template: what the user types goes to that upstream.
 allow if {
-	_eligible_user
 	input.action == "completion/complete"
+	_eligible_user
 	_completion_allowed
 }
 

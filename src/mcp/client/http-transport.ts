@@ -107,6 +107,8 @@ export class HttpClientTransport implements Transport {
   private protocolVersion: string | undefined;
   private readonly configured: Record<string, string>;
   private readonly inflight = new Set<ClientRequest>();
+  /** The event streams answering our requests, by request id (to end one: endStream). */
+  private readonly streams = new Map<string, IncomingMessage>();
   private started = false;
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -175,7 +177,15 @@ export class HttpClientTransport implements Transport {
       return;
     }
     if (type === 'text/event-stream') {
-      this.readEvents(res, () => undefined, message.id);
+      const id = String(message.id);
+      this.streams.set(id, res);
+      this.readEvents(
+        res,
+        () => {
+          if (this.streams.get(id) === res) this.streams.delete(id);
+        },
+        message.id,
+      );
       return;
     }
     res.resume();
@@ -183,6 +193,16 @@ export class HttpClientTransport implements Transport {
       -1,
       `Unexpected content type: ${String(res.headers['content-type'])}`,
     );
+  }
+
+  /**
+   * Closes the event stream answering one request of ours: how a 2026-07-28 client cancels
+   * it over HTTP (a subscriptions/listen above all, which never ends by itself).
+   */
+  endStream(id: RequestId): void {
+    const res = this.streams.get(String(id));
+    this.streams.delete(String(id));
+    res?.destroy();
   }
 
   close(): Promise<void> {

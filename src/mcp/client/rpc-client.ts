@@ -17,6 +17,7 @@ import type {
   TransportSendOptions,
 } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
+  EmptyResultSchema,
   InitializeResultSchema,
   LATEST_PROTOCOL_VERSION,
   SUPPORTED_PROTOCOL_VERSIONS,
@@ -66,6 +67,8 @@ export type UpstreamTransport = Transport & {
    * stream it came on). Over stdio nothing on the wire says so.
    */
   readonly relatesMessages?: boolean;
+  /** Closes the response stream of one request of ours (HTTP), as 2026-07-28 cancels. */
+  endStream?(id: RequestId): void;
 };
 
 /** Where a message from the server came from, as far as the transport can tell. */
@@ -123,6 +126,8 @@ export interface RequestOptions {
    * notifications that belong to it (MessageSource). Never sent.
    */
   origin?: unknown;
+  /** subscriptions/listen: what the server's acknowledgement says it honours. */
+  onacknowledged?: (notifications: Fields) => void;
 }
 
 /** The upstream answered with a JSON-RPC error: its own code (`rpcCode`), message and data. */
@@ -185,6 +190,9 @@ function isInputRequired(method: string, result: Fields): boolean {
       typeof result.requestState === 'string')
   );
 }
+
+/** Where a 2026-07-28 server names the listen request a notification belongs to. */
+const SUBSCRIPTION_ID_META = 'io.modelcontextprotocol/subscriptionId';
 
 /** A subscriptions/listen answer (sent only when the server ends the stream): nothing to read. */
 const LISTEN_SCHEMA: ResultSchema<Fields> = {
@@ -277,6 +285,8 @@ export class UpstreamRpc {
    * server/discover with that version; undefined in the handshake era.
    */
   private envelope: Fields | undefined;
+  /** 2026-07-28: the subscriptions/listen of each subscribed resource URI, to end it by. */
+  private readonly resourceListens = new Map<string, CancellationSource>();
 
   constructor(
     private readonly transport: UpstreamTransport,
@@ -407,6 +417,88 @@ export class UpstreamRpc {
     });
   }
 
+  /**
+   * Subscribes to a resource's updates: resources/subscribe in the handshake era; at
+   * 2026-07-28, which has no such method, a subscriptions/listen of its own for this one
+   * URI, open until unsubscribeResource (its notifications/resources/updated reach
+   * onResourceUpdated as on the handshake era's stream). Resolves once the server answered
+   * the subscribe, or acknowledged the listen with the URI among what it honours; within
+   * `options.timeoutMs` (0: no limit), else the listen is ended and this rejects.
+   */
+  async subscribeResource(uri: string, options: RequestOptions): Promise<void> {
+    if (!this.envelope) {
+      await this.request('resources/subscribe', { uri }, EmptyResultSchema, options);
+      return;
+    }
+    if (this.resourceListens.has(uri)) return;
+    const stop = new CancellationSource();
+    this.resourceListens.set(uri, stop);
+    const forget = (): void => {
+      if (this.resourceListens.get(uri) === stop) this.resourceListens.delete(uri);
+    };
+    const caller = options.cancellation;
+    const abandon = (reason: unknown): void => stop.cancel(reason);
+    caller?.onCancel(abandon);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        if (options.timeoutMs > 0) {
+          timer = setTimeout(() => {
+            const why = `the server did not acknowledge the subscription within ${Math.round(options.timeoutMs / 1000)} s`;
+            reject(new UpstreamTimeoutError(why));
+            stop.cancel(why);
+          }, options.timeoutMs);
+        }
+        this.request(
+          'subscriptions/listen',
+          { notifications: { resourceSubscriptions: [uri] } },
+          LISTEN_SCHEMA,
+          {
+            timeoutMs: 0,
+            cancellation: stop,
+            ...(options.headers === undefined ? {} : { headers: options.headers }),
+            onacknowledged: (honoured) => {
+              const uris = honoured.resourceSubscriptions;
+              if (Array.isArray(uris) && uris.includes(uri)) {
+                resolve();
+                return;
+              }
+              const why = 'the server did not honour the subscription';
+              reject(new UpstreamRpcError(INVALID_REQUEST, why));
+              stop.cancel(why);
+            },
+          },
+        ).then(
+          () => {
+            forget();
+            reject(new UpstreamRpcError(INTERNAL_ERROR, 'the server ended the subscription'));
+          },
+          (err: unknown) => {
+            forget();
+            reject(err instanceof Error ? err : new Error(String(err)));
+          },
+        );
+      });
+    } catch (err) {
+      forget();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      caller?.offCancel(abandon);
+    }
+  }
+
+  /** Ends a resource subscription (resources/unsubscribe, or at 2026-07-28 its listen). */
+  async unsubscribeResource(uri: string, options: RequestOptions): Promise<void> {
+    if (!this.envelope) {
+      await this.request('resources/unsubscribe', { uri }, EmptyResultSchema, options);
+      return;
+    }
+    const stop = this.resourceListens.get(uri);
+    this.resourceListens.delete(uri);
+    stop?.cancel('unsubscribed');
+  }
+
   /** Sends a request; resolves with its result, validated by `schema`. */
   request<T>(
     method: string,
@@ -489,6 +581,8 @@ export class UpstreamRpc {
     const pending = this.settle(id);
     if (!pending) return;
     this.sendCancelled(id, String(reason), pending.options.headers);
+    // 2026-07-28 over HTTP: closing the request's stream is the cancellation.
+    if (this.envelope) this.transport.endStream?.(id);
     pending.reject(cancelled(reason));
   }
 
@@ -574,6 +668,21 @@ export class UpstreamRpc {
       case 'notifications/resources/updated':
         if (typeof params?.uri === 'string') this.onResourceUpdated?.(params.uri);
         return;
+      case 'notifications/subscriptions/acknowledged': {
+        // 2026-07-28: the listen it acknowledges is named in _meta (and, over HTTP, by the
+        // stream it came on).
+        const meta = params?._meta as Fields | undefined;
+        const named = meta?.[SUBSCRIPTION_ID_META] ?? relatedId;
+        const pending =
+          typeof named === 'number' || typeof named === 'string'
+            ? this.pending.get(Number(named))
+            : undefined;
+        const honoured = params?.notifications;
+        pending?.options.onacknowledged?.(
+          typeof honoured === 'object' && honoured !== null ? (honoured as Fields) : {},
+        );
+        return;
+      }
       case 'notifications/tasks/status':
         if (typeof params?.taskId === 'string') this.onTaskStatus?.(params);
         return;

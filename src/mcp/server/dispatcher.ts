@@ -23,11 +23,25 @@ import {
   type ServerNotification,
 } from '@modelcontextprotocol/sdk/types.js';
 import { CancellationSource, eitherCancelled, type Cancellation } from '../../util/cancellation.js';
-import { INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND } from '../jsonrpc/codes.js';
+import {
+  INTERNAL_ERROR,
+  INVALID_PARAMS,
+  METHOD_NOT_FOUND,
+  REQUEST_TIMEOUT,
+} from '../jsonrpc/codes.js';
 import { RpcError } from '../jsonrpc/errors.js';
 import { ClientRequestError, type ClientRequests } from './client-requests.js';
 import { ALL_VERSIONS, SERVER_INFO_META } from './eras.js';
-import { HeldCall, type HeldCalls, type HeldQuestion } from './held-calls.js';
+import {
+  HeldCall,
+  HeldCallUnreachableError,
+  type CallBinding,
+  type HeldCalls,
+  type HeldQuestion,
+  type RelayedAnswer,
+  type RelayedRetry,
+  type ReplicaRelay,
+} from './held-calls.js';
 import type { RequestStates } from './request-state.js';
 import { canonicalJson, sha256Hex } from '../../util/canonical-json.js';
 import type { Delivery, NodeStreamableHttpTransport } from './http-transport.js';
@@ -86,13 +100,6 @@ export interface ServerDescription<C = unknown> {
 }
 
 type Fields = Record<string, unknown>;
-
-/** What a held call's state is bound to: the session, the call, its arguments. */
-interface CallBinding {
-  session: string;
-  call: string;
-  args: string;
-}
 
 function binding(session: string, method: string, params: Fields): CallBinding {
   const name = params.name ?? params.uri;
@@ -199,7 +206,19 @@ export interface SessionRpcOptions {
    * Stateless only: where calls that ask the client something are held until it retries,
    * and the states that name them (held-calls.ts).
    */
-  held?: { calls: HeldCalls; states: RequestStates };
+  held?: HeldCallDesk;
+}
+
+/** Where a process holds 2026-07-28 calls that wait for their clients (held-calls.ts). */
+export interface HeldCallDesk {
+  calls: HeldCalls;
+  states: RequestStates;
+  /** This process's replica id, sealed in the states of the calls it holds. */
+  replica: string;
+  /** How a retry reaches the replica that holds its call; none with the memory store. */
+  relay: ReplicaRelay | undefined;
+  /** How long a relayed retry may wait for the holder's answer. */
+  relayTimeoutMs: number;
 }
 
 /**
@@ -427,7 +446,9 @@ export class SessionRpc<C = unknown> {
     }
     const held = this.options?.stateless === true ? this.options.held : undefined;
     if (held && params && typeof params.requestState === 'string') {
-      if (held.states.owns(params.requestState)) return this.resume(held, method, params);
+      if (held.states.owns(params.requestState)) {
+        return resume(held, binding(this.options?.sessionId ?? '', method, params), params);
+      }
     }
     if (params?.task !== undefined && (entry.taskAugmented !== true || this.options?.stateless)) {
       // Only tools/call may run as a task (the tasks capability names no other request).
@@ -439,68 +460,7 @@ export class SessionRpc<C = unknown> {
     if (!held || !(request instanceof Request)) return entry.handle(params, request);
     const call = new HeldCall(Promise.resolve().then(() => entry.handle(params, request)));
     request.holder = call;
-    return this.settleHeld(
-      held,
-      call,
-      binding(this.options?.sessionId ?? '', method, params ?? {}),
-    );
-  }
-
-  /**
-   * A stateless call's answer: its result when it ends without asking the client anything;
-   * else an InputRequiredResult with the questions and a sealed state, and the call is held
-   * until the client retries with that state (resume).
-   */
-  private async settleHeld(
-    held: NonNullable<SessionRpcOptions['held']>,
-    call: HeldCall,
-    bound: CallBinding,
-  ): Promise<unknown> {
-    const step = await call.next();
-    if ('done' in step) {
-      if ('error' in step.done) throw step.done.error;
-      return step.done.result;
-    }
-    const { token, nonce } = held.states.sealed({ ...bound, upstream: null });
-    held.calls.hold(nonce, call, step.asked);
-    const inputRequests = Object.fromEntries(
-      step.asked.map((q: HeldQuestion) => [
-        q.key,
-        q.params === undefined ? { method: q.method } : { method: q.method, params: q.params },
-      ]),
-    );
-    return { resultType: 'input_required', inputRequests, requestState: token };
-  }
-
-  /** The retry of a held call: the client's answers go to its questions, and it goes on. */
-  private resume(
-    held: NonNullable<SessionRpcOptions['held']>,
-    method: string,
-    params: Fields,
-  ): Promise<unknown> {
-    const bound = binding(this.options?.sessionId ?? '', method, params);
-    const opened = held.states.open(params.requestState as string, bound);
-    if ('refused' in opened) throw new RpcError(INVALID_PARAMS, opened.refused);
-    const taken = held.calls.take(opened.nonce);
-    if (!taken) {
-      throw new RpcError(
-        INVALID_PARAMS,
-        'requestState was already used, or its call is no longer held here (it ended, timed out, or another replica holds it: send a run to one replica); call again without it',
-      );
-    }
-    const responses = (params.inputResponses ?? {}) as Record<string, unknown>;
-    for (const question of taken.asked) {
-      const response = responses[question.key];
-      if (typeof response === 'object' && response !== null) question.answer(response as Fields);
-      else {
-        question.fail(
-          new ClientRequestError(
-            `the client gave no answer to ${question.method} (inputResponses.${question.key})`,
-          ),
-        );
-      }
-    }
-    return this.settleHeld(held, taken.call, bound);
+    return settleHeld(held, call, binding(this.options?.sessionId ?? '', method, params ?? {}));
   }
 
   private readonly initializeMethod: Method<C> = {
@@ -544,5 +504,123 @@ export class SessionRpc<C = unknown> {
     this.transport = undefined;
     for (const request of this.running.values()) request.abort(new Error('session closed'));
     this.running.clear();
+  }
+}
+
+/**
+ * A stateless call's answer: its result when it ends without asking the client anything;
+ * else an InputRequiredResult with the questions and a state naming this replica, and the
+ * call is held until the client retries with that state (resume).
+ */
+async function settleHeld(
+  held: HeldCallDesk,
+  call: HeldCall,
+  bound: CallBinding,
+): Promise<unknown> {
+  const step = await call.next();
+  if ('done' in step) {
+    if ('error' in step.done) throw step.done.error;
+    return step.done.result;
+  }
+  const { token, nonce } = held.states.sealed({ ...bound, upstream: null, holder: held.replica });
+  held.calls.hold(nonce, call, step.asked, bound);
+  const inputRequests = Object.fromEntries(
+    step.asked.map((q: HeldQuestion) => [
+      q.key,
+      q.params === undefined ? { method: q.method } : { method: q.method, params: q.params },
+    ]),
+  );
+  return { resultType: 'input_required', inputRequests, requestState: token };
+}
+
+/**
+ * The retry of a held call: its state checked here (seal, session, call, arguments,
+ * expiry); then resumed here, or relayed to the replica that holds it.
+ */
+async function resume(held: HeldCallDesk, bound: CallBinding, params: Fields): Promise<unknown> {
+  const opened = held.states.open(params.requestState as string, bound);
+  if ('refused' in opened) throw new RpcError(INVALID_PARAMS, opened.refused);
+  const responses = (params.inputResponses ?? {}) as Fields;
+  const holder = opened.holder ?? held.replica;
+  if (holder === held.replica) return resumeHere(held, opened.nonce, bound, responses);
+  if (!held.relay) {
+    throw new RpcError(
+      INVALID_PARAMS,
+      `requestState names a call held by replica ${holder}, which this gateway cannot reach (its session store is not shared: use sessions.store.type redis for replicas); call again without it`,
+    );
+  }
+  let answer: RelayedAnswer;
+  try {
+    answer = await held.relay.send(
+      holder,
+      { nonce: opened.nonce, bound, responses },
+      held.relayTimeoutMs,
+    );
+  } catch (err) {
+    throw relayRefusal(err, holder, held.relayTimeoutMs);
+  }
+  if ('error' in answer)
+    throw new RpcError(answer.error.code, answer.error.message, answer.error.data);
+  return answer.result;
+}
+
+/** Why a relayed retry failed, as the client is told it. */
+function relayRefusal(err: unknown, holder: string, timeoutMs: number): RpcError {
+  if (err instanceof HeldCallUnreachableError && err.reason === 'gone') {
+    return new RpcError(
+      INVALID_PARAMS,
+      `requestState names a call held by replica ${holder}, which is gone (restarted or stopped; the call ended with it): call again without requestState`,
+    );
+  }
+  if (err instanceof HeldCallUnreachableError) {
+    return new RpcError(
+      REQUEST_TIMEOUT,
+      `replica ${holder}, which holds this call, took the retry but did not answer within ${Math.round(timeoutMs / 1000)} s; the call's outcome is unknown: check it before calling again without requestState`,
+    );
+  }
+  const cause = err instanceof Error ? err.message : String(err);
+  return new RpcError(
+    INTERNAL_ERROR,
+    `${cause}; the retry could not be relayed to replica ${holder}, which holds the call: retry with the same requestState once the session store is back`,
+  );
+}
+
+/** The retry of a call held here: the client's answers go to its questions, and it goes on. */
+function resumeHere(
+  held: HeldCallDesk,
+  nonce: string,
+  bound: CallBinding,
+  responses: Fields,
+): Promise<unknown> {
+  const taken = held.calls.take(nonce, bound);
+  if (!taken) {
+    throw new RpcError(
+      INVALID_PARAMS,
+      'requestState was already used, or its call is no longer held (it ended or timed out); call again without it',
+    );
+  }
+  for (const question of taken.asked) {
+    const response = responses[question.key];
+    if (typeof response === 'object' && response !== null) question.answer(response as Fields);
+    else {
+      question.fail(
+        new ClientRequestError(
+          `the client gave no answer to ${question.method} (inputResponses.${question.key})`,
+        ),
+      );
+    }
+  }
+  return settleHeld(held, taken.call, bound);
+}
+
+/** Serves a retry another replica relayed here (the holder): the call's answer, or its error. */
+export async function serveRelayedRetry(
+  held: HeldCallDesk,
+  retry: RelayedRetry,
+): Promise<RelayedAnswer> {
+  try {
+    return { result: await resumeHere(held, retry.nonce, retry.bound, retry.responses) };
+  } catch (err) {
+    return { error: errorBody(err) };
   }
 }

@@ -6,11 +6,65 @@
 // answers and the gateway's sealed requestState. A call is held for as long as a state
 // lives; one whose client never comes back is failed (its questions answered with an error,
 // which the upstream sees) and forgotten.
+//
+// The state names the replica that holds the call. A retry that reaches another replica is
+// relayed to the holder through the shared session store (ReplicaRelay, Redis pub/sub),
+// which resumes the call and sends back its answer (the result, or the next questions).
 import { STATE_LIFETIME_MS } from './request-state.js';
 import { ClientRequestError } from './client-requests.js';
 import type { Cancellation } from '../../util/cancellation.js';
+import { McpgateError } from '../../util/errors.js';
 
 type Fields = Record<string, unknown>;
+
+/** What a held call's state is bound to: the session, the call, its arguments. */
+export interface CallBinding {
+  session: string;
+  call: string;
+  args: string;
+}
+
+/** A client's retry of a call another replica holds, as relayed to that replica. */
+export interface RelayedRetry {
+  /** The nonce of the state the client brought back (the held call's key). */
+  nonce: string;
+  /** What the relaying replica checked the state against (the holder checks it again). */
+  bound: CallBinding;
+  /** The client's inputResponses. */
+  responses: Fields;
+}
+
+/** The holder's answer to a relayed retry: what the client is to be answered. */
+export type RelayedAnswer =
+  { result: unknown } | { error: { code: number; message: string; data?: unknown } };
+
+/**
+ * Carries retries between the replicas that share a session store (the Redis store's
+ * pub/sub); the memory store has none (one process holds every call).
+ */
+export interface ReplicaRelay {
+  /**
+   * Sends `retry` to `replica` and resolves with its answer. Rejects with
+   * HeldCallUnreachableError when that replica does not take it (gone) or takes it and does
+   * not answer within `timeoutMs`, with the store's own error when the store is down.
+   */
+  send(replica: string, retry: RelayedRetry, timeoutMs: number): Promise<RelayedAnswer>;
+  /** Serves, as `replica`, the retries other replicas send it. */
+  serve(replica: string, handler: (retry: RelayedRetry) => Promise<RelayedAnswer>): void;
+}
+
+/** The replica that holds a call could not be reached, or did not answer in time. */
+export class HeldCallUnreachableError extends McpgateError {
+  static override readonly code = 'ERR_HELD_CALL_UNREACHABLE';
+
+  constructor(
+    message: string,
+    /** gone: nobody took the retry; timeout: the holder took it and did not answer. */
+    readonly reason: 'gone' | 'timeout',
+  ) {
+    super(message);
+  }
+}
 
 /** What a held call's handler ended with. */
 export type CallOutcome = { result: unknown } | { error: unknown };
@@ -83,10 +137,10 @@ export class HeldCall {
 export class HeldCalls {
   private readonly held = new Map<
     string,
-    { call: HeldCall; asked: HeldQuestion[]; timer: NodeJS.Timeout }
+    { call: HeldCall; asked: HeldQuestion[]; bound: CallBinding; timer: NodeJS.Timeout }
   >();
 
-  hold(nonce: string, call: HeldCall, asked: HeldQuestion[]): void {
+  hold(nonce: string, call: HeldCall, asked: HeldQuestion[], bound: CallBinding): void {
     const timer = setTimeout(() => {
       this.held.delete(nonce);
       for (const question of asked) {
@@ -96,13 +150,21 @@ export class HeldCalls {
       }
     }, STATE_LIFETIME_MS);
     timer.unref();
-    this.held.set(nonce, { call, asked, timer });
+    this.held.set(nonce, { call, asked, bound, timer });
   }
 
-  /** The call and the questions it waits on; undefined when no call is held for it here. */
-  take(nonce: string): { call: HeldCall; asked: HeldQuestion[] } | undefined {
+  /**
+   * The call and the questions it waits on; undefined when no call bound to `bound` is held
+   * for it here.
+   */
+  take(nonce: string, bound: CallBinding): { call: HeldCall; asked: HeldQuestion[] } | undefined {
     const entry = this.held.get(nonce);
     if (!entry) return undefined;
+    const same =
+      entry.bound.session === bound.session &&
+      entry.bound.call === bound.call &&
+      entry.bound.args === bound.args;
+    if (!same) return undefined;
     this.held.delete(nonce);
     clearTimeout(entry.timer);
     return { call: entry.call, asked: entry.asked };

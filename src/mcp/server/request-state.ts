@@ -22,6 +22,8 @@ export interface SealedState {
   expiresAt: number;
   /** Used once: a state that comes back twice is a replay. */
   nonce: string;
+  /** A held call's state: the replica that holds the call (held-calls.ts). */
+  holder?: string;
 }
 
 /** How long a client may take to answer an upstream's questions. */

@@ -147,74 +147,92 @@ export function holdForApproval(
       .catch(() => undefined); // no answer: the approval stays pending for the console
   };
 
+  /** Holds the call until its approval settles; `held.record` is the approval once opened. */
+  const hold = async (
+    ctx: RequestContext,
+    obligation: ApprovalObligation,
+    held: { record?: ApprovalRecord },
+  ): Promise<StageOutcome> => {
+    if (ctx.target?.kind !== 'tool') {
+      return denyWith(
+        'approval_refused',
+        'the policy requires approval, which is carried out for tools/call only; denied',
+      );
+    }
+    try {
+      const opened = await desk.open(ctx, obligation);
+      if ('refused' in opened) return denyWith('approval_refused', opened.refused);
+      const { record } = opened;
+      held.record = record;
+      if (record.state === 'approved') return proceed(ctx, record);
+      if (record.state === 'denied') return denied(record);
+
+      const modes = elicitationModes(ctx.session.record.clientCapabilities);
+      const askByForm = obligation.self && modes.form && ctx.exchange !== undefined;
+      if (!askByForm && modes.url) {
+        throw new RpcError(URL_ELICITATION_REQUIRED, 'This call needs approval', {
+          elicitations: [
+            {
+              mode: 'url',
+              elicitationId: record.id,
+              url: desk.link(record.id),
+              message: `${record.reason}. Approve or deny it there, then call again with the same arguments (until ${new Date(record.expiresAt).toISOString()}).`,
+            },
+          ],
+        });
+      }
+      // Asked again on a retry: the question of a cancelled call was withdrawn with it.
+      const withdraw = new CancellationSource();
+      if (askByForm) askCaller(ctx, record, withdraw);
+
+      const outcome = await desk.wait(record, ctx.exchange?.cancellation, progress(ctx, record));
+      withdraw.cancel('the approval was settled');
+      switch (outcome) {
+        case 'approved':
+          return proceed(ctx, record);
+        case 'denied':
+          return denied((await desk.read(record)) ?? record);
+        case 'cancelled':
+          return denyWith(
+            'approval_refused',
+            `the client cancelled the call while it waited for approval; the approval stays open until ${new Date(record.expiresAt).toISOString()}`,
+          );
+        default: {
+          // Timed out here (or expired, or used elsewhere): settle it and say what to do.
+          const state =
+            outcome === 'timeout' ? await desk.expire(record, ctx.caller.remoteAddress) : outcome;
+          if (state === 'approved') return proceed(ctx, record);
+          if (state === 'denied') return denied((await desk.read(record)) ?? record);
+          return denyWith(
+            'approval_expired',
+            `no approval within ${Math.round((record.expiresAt - record.createdAt) / 1000)} s (${record.reason}); the request at ${desk.link(record.id)} has expired: call again to ask anew`,
+          );
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      return denyWith(
+        'store_unavailable',
+        `${err.message}; the call needs approval and was denied (fail closed)`,
+      );
+    }
+  };
+
   return {
     name: 'hold for human approval (require_approval)',
     when: 'allowed',
     async run(ctx: RequestContext): Promise<StageOutcome> {
       const obligation: ApprovalObligation | undefined = ctx.obligations.approval;
       if (obligation === undefined) return undefined;
-      if (ctx.target?.kind !== 'tool') {
-        return denyWith(
-          'approval_refused',
-          'the policy requires approval, which is carried out for tools/call only; denied',
-        );
+      const held: { record?: ApprovalRecord } = {};
+      const outcome = await hold(ctx, obligation, held);
+      // The call's line was written before the hold, as an allow: a refusal of the
+      // gateway's own is logged here. A person's denial and an expiry have their events.
+      const denial = outcome !== undefined && 'deny' in outcome ? outcome.deny : undefined;
+      if (denial && denial.code !== 'approval_denied' && denial.code !== 'approval_expired') {
+        desk.logRefusal(ctx, obligation, denial.reason, held.record);
       }
-      try {
-        const opened = await desk.open(ctx, obligation);
-        if ('refused' in opened) return denyWith('approval_refused', opened.refused);
-        const { record } = opened;
-        if (record.state === 'approved') return proceed(ctx, record);
-        if (record.state === 'denied') return denied(record);
-
-        const modes = elicitationModes(ctx.session.record.clientCapabilities);
-        const askByForm = obligation.self && modes.form && ctx.exchange !== undefined;
-        if (!askByForm && modes.url) {
-          throw new RpcError(URL_ELICITATION_REQUIRED, 'This call needs approval', {
-            elicitations: [
-              {
-                mode: 'url',
-                elicitationId: record.id,
-                url: desk.link(record.id),
-                message: `${record.reason}. Approve or deny it there, then call again with the same arguments (until ${new Date(record.expiresAt).toISOString()}).`,
-              },
-            ],
-          });
-        }
-        // Asked again on a retry: the question of a cancelled call was withdrawn with it.
-        const withdraw = new CancellationSource();
-        if (askByForm) askCaller(ctx, record, withdraw);
-
-        const outcome = await desk.wait(record, ctx.exchange?.cancellation, progress(ctx, record));
-        withdraw.cancel('the approval was settled');
-        switch (outcome) {
-          case 'approved':
-            return proceed(ctx, record);
-          case 'denied':
-            return denied((await desk.read(record)) ?? record);
-          case 'cancelled':
-            return denyWith(
-              'approval_refused',
-              `the client cancelled the call while it waited for approval; the approval stays open until ${new Date(record.expiresAt).toISOString()}`,
-            );
-          default: {
-            // Timed out here (or expired, or used elsewhere): settle it and say what to do.
-            const state =
-              outcome === 'timeout' ? await desk.expire(record, ctx.caller.remoteAddress) : outcome;
-            if (state === 'approved') return proceed(ctx, record);
-            if (state === 'denied') return denied((await desk.read(record)) ?? record);
-            return denyWith(
-              'approval_expired',
-              `no approval within ${Math.round((record.expiresAt - record.createdAt) / 1000)} s (${record.reason}); the request at ${desk.link(record.id)} has expired: call again to ask anew`,
-            );
-          }
-        }
-      } catch (err) {
-        if (!(err instanceof StoreUnavailableError)) throw err;
-        return denyWith(
-          'store_unavailable',
-          `${err.message}; the call needs approval and was denied (fail closed)`,
-        );
-      }
+      return outcome;
     },
   };
 }

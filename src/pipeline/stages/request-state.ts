@@ -11,8 +11,8 @@
 //   as the same question asked the handshake way would be (elicitation/create,
 //   sampling/createMessage, roots/list with the upstream as the requester); if all are
 //   allowed, the result goes to a 2026-07-28 client with the gateway's sealed state in place
-//   of the upstream's. A client of the handshake era cannot be asked this way, so the call
-//   is denied saying why.
+//   of the upstream's. A client of the handshake era is asked the questions as requests on
+//   the call's stream instead, before this stage (stages/ask-for-input.ts).
 import { INVALID_PARAMS } from '../../mcp/jsonrpc/codes.js';
 import { RpcError } from '../../mcp/jsonrpc/errors.js';
 import { eraOf } from '../../mcp/server/eras.js';
@@ -81,14 +81,52 @@ export function checkRequestState(states: RequestStates, store: SessionStore): S
 }
 
 /** An upstream's answer that asks for input first (2026-07-28). */
-function isInputRequired(
-  result: unknown,
-): result is { resultType: 'input_required'; inputRequests?: unknown; requestState?: unknown } {
+export interface InputRequired {
+  resultType: 'input_required';
+  inputRequests?: unknown;
+  requestState?: unknown;
+}
+
+export function isInputRequired(result: unknown): result is InputRequired {
   return (
     typeof result === 'object' &&
     result !== null &&
     (result as { resultType?: unknown }).resultType === 'input_required'
   );
+}
+
+/** One question of an InputRequiredResult, under the upstream's key for it. */
+export interface InputRequest {
+  key: string;
+  method: UpstreamAskAction;
+  params: Record<string, unknown>;
+}
+
+/** The questions of an InputRequiredResult, or why the gateway does not pass them on. */
+export function inputRequestsOf(
+  result: InputRequired,
+  server: string,
+): { list: InputRequest[] } | { refused: string } {
+  const requests = result.inputRequests;
+  if (requests !== undefined && (typeof requests !== 'object' || requests === null)) {
+    return { refused: `upstream ${server} sent inputRequests that are not an object; denied` };
+  }
+  const list: InputRequest[] = [];
+  for (const [key, request] of Object.entries((requests ?? {}) as Record<string, unknown>)) {
+    const { method, params } = (request ?? {}) as { method?: unknown; params?: unknown };
+    if (typeof method !== 'string' || !ASKS.has(method)) {
+      return {
+        refused: `upstream ${server} asked for input ${JSON.stringify(key)} of a kind the gateway does not pass on (${String(method)}); denied`,
+      };
+    }
+    const fields = typeof params === 'object' && params !== null ? params : {};
+    list.push({
+      key,
+      method: method as UpstreamAskAction,
+      params: fields as Record<string, unknown>,
+    });
+  }
+  return { list };
 }
 
 /** Decides one question of an upstream to the user, as its chain of the handshake era would. */
@@ -114,37 +152,18 @@ export function passInputRequired(states: RequestStates, decide: DecideInputRequ
     },
   };
 
-  async function passOn(
-    ctx: RequestContext,
-    result: { resultType: 'input_required'; inputRequests?: unknown; requestState?: unknown },
-  ): Promise<StageOutcome> {
+  async function passOn(ctx: RequestContext, result: InputRequired): Promise<StageOutcome> {
     const server = ctx.target?.server ?? '';
+    // A handshake-era client was asked already, round by round (stages/ask-for-input.ts).
     if (eraOf(ctx.protocolVersion) !== 'stateless') {
-      return denyWith(
-        'input_unsupported',
-        `upstream ${server} needs input from the user first (an InputRequiredResult of MCP 2026-07-28), which the gateway cannot put to a client of ${ctx.protocolVersion ?? 'the handshake era'}; use a 2026-07-28 client for this call`,
+      throw new Error(
+        'an InputRequiredResult for a handshake-era client reached passInputRequired',
       );
     }
-    const requests = result.inputRequests;
-    if (requests !== undefined && (typeof requests !== 'object' || requests === null)) {
-      return denyWith(
-        'input_unsupported',
-        `upstream ${server} sent inputRequests that are not an object; denied`,
-      );
-    }
-    for (const [key, request] of Object.entries((requests ?? {}) as Record<string, unknown>)) {
-      const { method, params } = (request ?? {}) as { method?: unknown; params?: unknown };
-      if (typeof method !== 'string' || !ASKS.has(method)) {
-        return denyWith(
-          'input_unsupported',
-          `upstream ${server} asked for input ${JSON.stringify(key)} of a kind the gateway does not pass on (${String(method)}); denied`,
-        );
-      }
-      const decision = await decide(
-        ctx,
-        method as UpstreamAskAction,
-        (typeof params === 'object' && params !== null ? params : {}) as Record<string, unknown>,
-      );
+    const requests = inputRequestsOf(result, server);
+    if ('refused' in requests) return denyWith('input_unsupported', requests.refused);
+    for (const { method, params } of requests.list) {
+      const decision = await decide(ctx, method, params);
       if (!decision.allow) {
         return denyWith(
           'policy',
