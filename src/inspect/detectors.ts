@@ -5,7 +5,7 @@
 import type { Prescan, TextDetector, TextMatch } from './finding.js';
 import { personalData, type NationalIdRule } from './pii.js';
 import { generalSecrets, secretlintRules } from './secrets.js';
-import { PHRASE_TRIGGERS, scanText, type TextFindingType } from './text/index.js';
+import { PHRASE_LOCATED, PHRASE_TRIGGERS, scanText, type TextFindingType } from './text/index.js';
 
 /**
  * The text detectors' types that are injections in a result. `sensitive_path` and `url`
@@ -64,6 +64,7 @@ export function injectedInstructions(): TextDetector {
   return {
     name: 'injected instructions and hidden Unicode',
     triggers: PHRASE_TRIGGERS,
+    located: PHRASE_LOCATED,
     scan(text: string, prescan?: Prescan): TextMatch[] {
       const out: TextMatch[] = [];
       if (text.length <= WINDOW + OVERLAP) {

@@ -43,6 +43,11 @@ export interface TextDetector {
    * groups and passes the hits to `scan`, which skips what cannot match there.
    */
   readonly triggers?: readonly (readonly string[])[];
+  /**
+   * Indexes into `triggers` of the groups whose every occurrence `scan` reads
+   * (LiteralHits.ends): a search that starts only where they are.
+   */
+  readonly located?: readonly number[];
   /** `prescan` is given when the detector has triggers and the walker scanned for them. */
   scan(text: string, prescan?: Prescan): TextMatch[] | Promise<TextMatch[]>;
 }

@@ -38,21 +38,22 @@ function emails(text: string, out: TextMatch[]): void {
 const INTERNATIONAL_PHONE = /(?<![\w+])\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){1,5}[ .-]?\d{2,6}(?![\w])/g;
 const NANP_PHONE = /(?<![\w(])(?:\(\d{3}\)[ .-]?|\d{3}[.-])\d{3}[.-]\d{4}(?![\w-])/g;
 
-function phones(text: string, out: TextMatch[]): void {
+function phones(text: string, out: TextMatch[], threeDigits: boolean): void {
   if (text.includes('+')) {
     for (const m of text.matchAll(INTERNATIONAL_PHONE)) {
       const digits = m[0].replace(/\D/g, '').length;
       if (digits >= 8 && digits <= 15) out.push(match('pii.phone', 'low', m.index, m[0].length));
     }
   }
-  if (!THREE_DIGITS.test(text)) return;
+  if (!threeDigits) return;
   for (const m of text.matchAll(NANP_PHONE))
     out.push(match('pii.phone', 'low', m.index, m[0].length));
 }
 
 /**
  * Gates: every NANP phone holds three digits in a row, and the card and IBAN patterns are
- * run only on text with four. (Measured: these two scan 10 KB in 2 and 6 µs.)
+ * run only on text with four. (Measured: these two scan 10 KB in 2 and 6 µs when they find
+ * nothing; code has digits near its start. Each is tested once per text.)
  */
 const THREE_DIGITS = /\d{3}/;
 const FOUR_DIGITS = /\d{4}/;
@@ -247,9 +248,10 @@ export function personalData(nationalIds: readonly NationalIdRule[] = []): TextD
     name: 'personal data (e-mail, phone, card, IBAN, national ids)',
     scan(text: string): TextMatch[] {
       const out: TextMatch[] = [];
+      const three = THREE_DIGITS.test(text);
       emails(text, out);
-      phones(text, out);
-      if (THREE_DIGITS.test(text) && FOUR_DIGITS.test(text)) {
+      phones(text, out, three);
+      if (three && FOUR_DIGITS.test(text)) {
         cards(text, out);
         ibans(text, out);
       }

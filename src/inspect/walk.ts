@@ -133,13 +133,15 @@ export class Walker {
     private readonly limits: WalkLimits = DEFAULT_WALK_LIMITS,
   ) {
     const groups: Array<readonly string[]> = [];
+    const located: number[] = [];
     this.firstGroups = detectors.map((detector) => {
       if (detector.triggers === undefined) return -1;
       const first = groups.length;
       groups.push(...detector.triggers);
+      for (const g of detector.located ?? []) located.push(first + g);
       return first;
     });
-    this.literals = groups.length > 0 ? new LiteralSet(groups) : undefined;
+    this.literals = groups.length > 0 ? new LiteralSet(groups, located) : undefined;
   }
 
   /**
@@ -228,7 +230,11 @@ export class Walker {
     report: WalkReport,
     what: string,
   ): Promise<void> {
-    report.bytes += Buffer.byteLength(text, 'utf8');
+    // A text of more characters than the limit has bytes is over it, unread; any other is
+    // prescanned first, and plain text (ASCII) has as many bytes as characters.
+    const hits =
+      report.bytes + text.length > this.limits.maxBytes ? undefined : this.literals?.scan(text);
+    report.bytes += hits?.plain === true ? text.length : Buffer.byteLength(text, 'utf8');
     if (report.bytes > this.limits.maxBytes) {
       throw new InspectionRefused(
         `${what} holds more than ${this.limits.maxBytes} bytes of text (guardrails.inspection.max_bytes), so it cannot be inspected; denied (fail closed). Ask for less at a time (a smaller range, a narrower query)`,
@@ -241,7 +247,6 @@ export class Walker {
     }
     if (text.length < 4) return;
     let matches: TextMatch[] = [];
-    const hits = this.literals?.scan(text);
     for (let d = 0; d < this.detectors.length; d++) {
       const detector = this.detectors[d] as TextDetector;
       const firstGroup = this.firstGroups[d] as number;

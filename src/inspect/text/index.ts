@@ -2,11 +2,17 @@
 // inspection and by the tool-description scan; each turns findings into facts its own way.
 import { byPosition, SEVERITIES, type TextFinding, type TextFindingType } from './finding.js';
 import { detectHiddenUnicode } from './hidden-unicode.js';
-import { detectPhrases, type PhrasePrescan } from './phrases.js';
+import { detectPhrases, PHRASE_RULES, type PhrasePrescan } from './phrases.js';
 
 export { excerpt } from './characters.js';
 export { detectHiddenUnicode } from './hidden-unicode.js';
-export { detectPhrases, PHRASE_RULES, PHRASE_TRIGGERS, type PhrasePrescan } from './phrases.js';
+export {
+  detectPhrases,
+  PHRASE_LOCATED,
+  PHRASE_RULES,
+  PHRASE_TRIGGERS,
+  type PhrasePrescan,
+} from './phrases.js';
 export { LiteralHits, LiteralSet } from './literals.js';
 export { normalizeForMatching } from './normalize.js';
 export {
@@ -47,15 +53,31 @@ export function scanText(text: string, options: ScanTextOptions = {}): TextFindi
   const plain = options.prescan?.hits.plain === true;
   const found = plain ? [] : detectHiddenUnicode(text);
   const types = options.types;
-  const phrases = detectPhrases(
-    text,
-    perDetector,
-    options.prescan,
-    types === undefined ? undefined : (type) => types.has(type),
-  );
+  const asked =
+    types === undefined ? undefined : (type: TextFindingType): boolean => types.has(type);
+  // The rules of types not asked for count only towards maxFindings, with at most
+  // perDetector findings each: when the asked ones leave room for all of those, they
+  // cannot change what is returned and are not run (URLs, for the guardrails).
+  let phrases =
+    asked === undefined
+      ? undefined
+      : detectPhrases(text, perDetector, options.prescan, asked, asked);
+  const unasked = asked === undefined ? 0 : PHRASE_RULES.filter((rule) => !asked(rule.type)).length;
+  if (
+    phrases === undefined ||
+    found.length + phrases.length + unasked * perDetector > maxFindings
+  ) {
+    phrases = detectPhrases(text, perDetector, options.prescan, asked);
+  }
   // Most texts have nothing: no sorting or dedup to pay for.
   if (found.length === 0 && phrases.length === 0) return [];
   const hidden = limitPerDetector(found, perDetector);
+  // Coverage is within one type, so when the limit cannot cut, the types not asked for
+  // (URLs, for the guardrails) are left out before it is worked out, not after.
+  if (types !== undefined && hidden.length + phrases.length <= maxFindings) {
+    const wanted = [...hidden, ...phrases].filter((f) => types.has(f.type));
+    return wanted.length === 0 ? [] : withoutCovered(wanted).sort(byPosition);
+  }
   const all = withoutCovered([...hidden, ...phrases]).sort(byPosition);
   const kept = all.length > maxFindings ? all.slice(0, maxFindings) : all;
   return types === undefined ? kept : kept.filter((f) => types.has(f.type));

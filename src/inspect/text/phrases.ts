@@ -40,6 +40,12 @@ interface PhraseRule {
    * differs only in whitespace runs), at the same offsets, so it runs without normalizing.
    */
   readonly spaceFree?: true;
+  /**
+   * For a spaceFree rule: the most characters a match has before the start of the trigger
+   * it holds. In plain text the rule then runs (sticky) only from there to each trigger
+   * occurrence the prescan located, instead of searching the whole text.
+   */
+  readonly lead?: number;
 }
 
 /** Files whose contents are credentials or keys, with the rest of the path after them. */
@@ -206,6 +212,8 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     pattern: new RegExp(SECRET_FILE, 'g'),
     message: 'a reference to a file that holds secrets',
     spaceFree: true,
+    // `%userprofile%/` before `.ssh`; every other trigger starts its match.
+    lead: 14,
     triggers: SECRET_FILE_TRIGGERS,
   },
   {
@@ -285,6 +293,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     pattern: /\b(?:https?|ftp|wss?):\/\/[^\s<>"'`)\]]{1,2048}/g,
     message: 'a URL',
     spaceFree: true,
+    lead: 5, // https
     triggers: ['://'],
   },
   {
@@ -294,6 +303,7 @@ export const PHRASE_RULES: readonly PhraseRule[] = [
     pattern: /\bdata:[\w/+.-]{1,100};base64,/g,
     message: 'an embedded data: URL',
     spaceFree: true,
+    lead: 0,
     triggers: ['data:'],
   },
 ];
@@ -307,7 +317,66 @@ export const PHRASE_TRIGGERS: readonly (readonly string[])[] = PHRASE_RULES.flat
   r.alsoOneOf ?? [],
 ]);
 
+/** Of PHRASE_TRIGGERS, the groups whose every occurrence the rules with a lead start from. */
+export const PHRASE_LOCATED: readonly number[] = PHRASE_RULES.flatMap((rule, i) =>
+  rule.lead === undefined ? [] : [2 * i],
+);
+
 const PHRASE_LITERALS = new LiteralSet(PHRASE_TRIGGERS);
+
+/**
+ * Per rule with a lead, its pattern sticky and case-insensitive, for plain text: there it
+ * matches the original as the pattern matches the lower-cased text (the patterns of such
+ * rules have no upper-case letter and no class that tells the cases apart).
+ */
+const STICKY = PHRASE_RULES.map((rule) =>
+  rule.lead === undefined ? undefined : new RegExp(rule.pattern.source, 'iy'),
+);
+/** Per rule, its longest and shortest trigger. */
+const TRIGGER_LENGTHS = PHRASE_RULES.map((rule) => ({
+  longest: Math.max(...rule.triggers.map((t) => t.length)),
+  shortest: Math.min(...rule.triggers.map((t) => t.length)),
+}));
+
+/**
+ * A rule's matches in plain `text`, as its global pattern finds them on the lower-cased
+ * text: tried (sticky) at every position from `lead` characters before each located
+ * trigger occurrence to that occurrence, in order. Every match holds a trigger that starts
+ * at most `lead` characters after it, so every match's start is tried, and trying in order
+ * from where the previous match ended finds the leftmost match each time, as a global
+ * search does. `ends`: where the trigger occurrences end, in the prescanned text, which
+ * `text` is the part [from, ...) of.
+ */
+function locatedMatches(
+  rule: number,
+  text: string,
+  ends: readonly number[],
+  from: number,
+  to: number,
+  perRule: number,
+): RegExpExecArray[] {
+  const pattern = STICKY[rule] as RegExp;
+  const lead = PHRASE_RULES[rule]?.lead ?? 0;
+  const { longest, shortest } = TRIGGER_LENGTHS[rule] as { longest: number; shortest: number };
+  const out: RegExpExecArray[] = [];
+  let next = 0; // the first position not tried yet (or inside the previous match)
+  for (const end of ends) {
+    if (end <= from) continue;
+    if (end > to) break;
+    const last = Math.min(end - from - shortest, text.length - 1);
+    for (let at = Math.max(next, end - from - longest - lead); at <= last; at++) {
+      pattern.lastIndex = at;
+      const match = pattern.exec(text);
+      if (match === null) continue;
+      out.push(match);
+      if (out.length >= perRule) return out;
+      next = at + Math.max(1, match[0].length);
+      at = next - 1;
+    }
+    next = Math.max(next, last + 1);
+  }
+  return out;
+}
 
 /**
  * Which rules can match, from a prescan of the original text: valid only for plain text
@@ -324,15 +393,16 @@ export interface PhrasePrescan {
 }
 
 /**
- * Every phrase finding in `text` (original offsets), rule by rule, at most `perRule` each.
- * A rule runs only where one of its triggers occurs: `prescan` says which (plain text), or
- * the normalized text is scanned for them here.
+ * Every phrase finding in `text` (original offsets), rule by rule, at most `perRule` each,
+ * of the rules whose type `runs`. A rule runs only where one of its triggers occurs:
+ * `prescan` says which (plain text), or the normalized text is scanned for them here.
  */
 export function detectPhrases(
   text: string,
   perRule = Number.POSITIVE_INFINITY,
   prescan?: PhrasePrescan,
   excerptOf: (type: TextFindingType) => boolean = () => true,
+  runs: (type: TextFindingType) => boolean = () => true,
 ): TextFinding[] {
   // No rule matches fewer characters than this ("<system>", "http://x").
   if (text.length < SHORTEST_MATCH) return [];
@@ -354,7 +424,28 @@ export function detectPhrases(
   }
   const findings: TextFinding[] = [];
   PHRASE_RULES.forEach((rule, index) => {
-    if (!fired(index)) return;
+    if (!runs(rule.type) || !fired(index)) return;
+    const ends =
+      plain && rule.lead !== undefined
+        ? prescan?.hits.ends(prescan.firstGroup + 2 * index)
+        : undefined;
+    if (ends !== undefined && prescan !== undefined) {
+      const { from = 0, to = Number.MAX_SAFE_INTEGER } = prescan;
+      for (const match of locatedMatches(index, text, ends, from, to, perRule)) {
+        const start = match.index;
+        const end = start + match[0].length;
+        findings.push({
+          type: rule.type,
+          detector: rule.detector,
+          severity: rule.escalate?.(match[0].toLowerCase()) ?? rule.severity,
+          offset: start,
+          length: end - start,
+          excerpt: excerptOf(rule.type) ? excerpt(text, start, end) : '',
+          message: rule.message,
+        });
+      }
+      return;
+    }
     const target =
       plain && rule.spaceFree === true
         ? (lower ??= { text: text.toLowerCase(), origin: undefined, originEnd: undefined })
