@@ -5,6 +5,7 @@
 // `contact` tool (a result with an e-mail address: a pii label and a sketch) and then
 // `echo`, takes a second snapshot, and prints heap-diff.mjs's comparison.
 //   node bench/tools/session-heap.mjs [N=2000]
+import { Buffer } from 'node:buffer';
 import { closeSync, openSync, readSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
@@ -60,7 +61,9 @@ async function snapshot() {
   process.kill(gateway.pid, 'SIGUSR2');
   for (let i = 0; i < 600; i++) {
     await sleep(500);
-    const found = readdirSync(gateway.dir).filter((f) => f.endsWith('.heapsnapshot') && !before.has(f));
+    const found = readdirSync(gateway.dir).filter(
+      (f) => f.endsWith('.heapsnapshot') && !before.has(f),
+    );
     if (found.length === 1) {
       const file = join(gateway.dir, found[0]);
       // Written in one go by the gateway: wait until its size stops changing.
@@ -94,8 +97,14 @@ const opened = await runWorker('bench/lib/loadgen.mjs', {
 await sleep(3000);
 const rss1 = rssBytes(gateway.pid);
 const second = await snapshot();
-console.log(`opened ${opened.opened} (errors ${opened.errors}); RSS ${(rss0 / 1048576).toFixed(1)} -> ${(rss1 / 1048576).toFixed(1)} MB = ${((rss1 - rss0) / opened.opened / 1024).toFixed(1)} KB per session`);
-spawnSync(process.execPath, [join(ROOT, 'bench/tools/heap-diff.mjs'), first, second, '--top', '25', '--paths', '3'], { stdio: 'inherit' });
+console.log(
+  `opened ${opened.opened} (errors ${opened.errors}); RSS ${(rss0 / 1048576).toFixed(1)} -> ${(rss1 / 1048576).toFixed(1)} MB = ${((rss1 - rss0) / opened.opened / 1024).toFixed(1)} KB per session`,
+);
+spawnSync(
+  process.execPath,
+  [join(ROOT, 'bench/tools/heap-diff.mjs'), first, second, '--top', '25', '--paths', '3'],
+  { stdio: 'inherit' },
+);
 await gateway.stop();
 await upstream.stop();
 sink.close();
