@@ -221,18 +221,26 @@ export function holdForApproval(
   return {
     name: 'hold for human approval (require_approval)',
     when: 'allowed',
-    async run(ctx: RequestContext): Promise<StageOutcome> {
+    // Synchronous for a call that needs no approval (nearly all): no promise per call.
+    run(ctx: RequestContext): StageOutcome | Promise<StageOutcome> {
       const obligation: ApprovalObligation | undefined = ctx.obligations.approval;
       if (obligation === undefined) return undefined;
-      const held: { record?: ApprovalRecord } = {};
-      const outcome = await hold(ctx, obligation, held);
-      // The call's line was written before the hold, as an allow: a refusal of the
-      // gateway's own is logged here. A person's denial and an expiry have their events.
-      const denial = outcome !== undefined && 'deny' in outcome ? outcome.deny : undefined;
-      if (denial && denial.code !== 'approval_denied' && denial.code !== 'approval_expired') {
-        desk.logRefusal(ctx, obligation, denial.reason, held.record);
-      }
-      return outcome;
+      return holdAndLog(ctx, obligation);
     },
   };
+
+  async function holdAndLog(
+    ctx: RequestContext,
+    obligation: ApprovalObligation,
+  ): Promise<StageOutcome> {
+    const held: { record?: ApprovalRecord } = {};
+    const outcome = await hold(ctx, obligation, held);
+    // The call's line was written before the hold, as an allow: a refusal of the
+    // gateway's own is logged here. A person's denial and an expiry have their events.
+    const denial = outcome !== undefined && 'deny' in outcome ? outcome.deny : undefined;
+    if (denial && denial.code !== 'approval_denied' && denial.code !== 'approval_expired') {
+      desk.logRefusal(ctx, obligation, denial.reason, held.record);
+    }
+    return outcome;
+  }
 }

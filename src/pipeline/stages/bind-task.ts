@@ -12,29 +12,34 @@ export function bindTask(registry: UpstreamRegistry, tasks: TaskBindings): Stage
   return {
     name: 'bind the task to the session',
     when: 'allowed',
-    async run(ctx: RequestContext) {
+    // Synchronous for a call that is not a task (nearly all): no promise per call.
+    run(ctx: RequestContext) {
       if (ctx.params.task === undefined) return undefined;
-      const { target } = ctx;
-      if (target?.kind !== 'tool') throw new Error('bind task ran without a tool call');
-      const created = ctx.result as CreateTaskResult;
-      const sessionId = ctx.session.record.id;
-      // The connection the call went over (it exists: the call was just forwarded on it).
-      const connection = await registry.connectionFor(target.server, sessionId);
-      const now = Date.now();
-      const ttl = created.task.ttl;
-      const bound = tasks.bind(connection, {
-        sessionId,
-        principal: ctx.session.record.principal,
-        upstreamId: created.task.taskId,
-        target,
-        obligations: ctx.obligations,
-        call: { input: ctx.input!, decisionId: ctx.decisionId },
-        expiresAt: typeof ttl === 'number' ? now + ttl : undefined,
-      });
-      ctx.result = { ...created, ...withTaskId(created, bound.id) };
-      return undefined;
+      return bind(ctx);
     },
   };
+
+  async function bind(ctx: RequestContext): Promise<undefined> {
+    const { target } = ctx;
+    if (target?.kind !== 'tool') throw new Error('bind task ran without a tool call');
+    const created = ctx.result as CreateTaskResult;
+    const sessionId = ctx.session.record.id;
+    // The connection the call went over (it exists: the call was just forwarded on it).
+    const connection = await registry.connectionFor(target.server, sessionId);
+    const now = Date.now();
+    const ttl = created.task.ttl;
+    const bound = tasks.bind(connection, {
+      sessionId,
+      principal: ctx.session.record.principal,
+      upstreamId: created.task.taskId,
+      target,
+      obligations: ctx.obligations,
+      call: { input: ctx.input!, decisionId: ctx.decisionId },
+      expiresAt: typeof ttl === 'number' ? now + ttl : undefined,
+    });
+    ctx.result = { ...created, ...withTaskId(created, bound.id) };
+    return undefined;
+  }
 }
 
 /** The task (and a related-task `_meta`, if any) under the gateway's id. */

@@ -12,7 +12,8 @@ export function recordFindings(store: SessionStore): Stage {
   return {
     name: 'record labels and finding counts in the session',
     when: 'always',
-    async run(ctx: RequestContext): Promise<StageOutcome> {
+    // Synchronous when there is nothing to record (nearly every call): no promise per call.
+    run(ctx: RequestContext): StageOutcome | Promise<StageOutcome> {
       const labels = new Set<string>([
         ...ctx.obligations.labels,
         ...(ctx.resultEvaluation?.obligations.labels ?? []),
@@ -25,17 +26,26 @@ export function recordFindings(store: SessionStore): Stage {
       if (labels.size === 0 && Object.keys(counts).length === 0 && sketches === undefined) {
         return undefined;
       }
-      try {
-        await store.recordFindings(ctx.session.record.id, [...labels], counts, sketches);
-      } catch (err) {
-        if (!(err instanceof StoreUnavailableError)) throw err;
-        if (ctx.denied) return undefined;
-        return denyWith(
-          'store_unavailable',
-          `${err.message}; the session's findings could not be recorded, so the result is not passed on; denied (fail closed)`,
-        );
-      }
-      return undefined;
+      return record(ctx, [...labels], counts, sketches);
     },
   };
+
+  async function record(
+    ctx: RequestContext,
+    labels: string[],
+    counts: Record<string, number>,
+    sketches: RequestContext['resultSketches'],
+  ): Promise<StageOutcome> {
+    try {
+      await store.recordFindings(ctx.session.record.id, labels, counts, sketches);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      if (ctx.denied) return undefined;
+      return denyWith(
+        'store_unavailable',
+        `${err.message}; the session's findings could not be recorded, so the result is not passed on; denied (fail closed)`,
+      );
+    }
+    return undefined;
+  }
 }

@@ -8,20 +8,20 @@ export function throttleWhenObliged(): Stage {
   return {
     name: 'throttle when obliged',
     when: 'allowed',
-    async run(ctx: RequestContext) {
+    // Synchronous when there is nothing to wait for: no promise, no microtask per call.
+    run(ctx: RequestContext) {
       const throttle = ctx.obligations.throttle;
       if (throttle === undefined) return undefined;
       const cancellation = ctx.exchange?.cancellation;
-      await new Promise<void>((resolve) => {
+      return new Promise<undefined>((resolve) => {
         const done = (): void => {
           clearTimeout(timer);
           cancellation?.offCancel(done);
-          resolve();
+          resolve(undefined);
         };
         const timer = setTimeout(done, throttle.delay_ms);
         cancellation?.onCancel(done);
       });
-      return undefined;
     },
   };
 }
