@@ -40,6 +40,10 @@ const gateway = await startMcpgate({
   dir,
   upstreams: { everything: { transport: 'http', url: upstream.url } },
   telemetry,
+  // PROFILE_GUARDRAILS=off: schema checks and inspection off, as the guardrails section's off run.
+  ...(process.env.PROFILE_GUARDRAILS === 'off'
+    ? { guardrails: { check_argument_schemas: false, inspect: false } }
+    : {}),
   nodeArgs: [
     ...(prof ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []),
     ...(process.env.PROFILE_NODE_ARGS ?? '').split(' ').filter(Boolean),
