@@ -258,8 +258,10 @@ describe('HttpBundleSource failures', () => {
     expect(h.errors[0]?.message).toBe(`GET ${server.url}: HTTP 500`);
     await waitFor('six attempts', () => server.requests.length >= 6);
     const gaps = server.requests.slice(1, 6).map((r, i) => r.at - (server.requests[i]?.at ?? 0));
-    // 10, 20, 40, 80, 160 ms (capped at maxDelayMs), plus timer slack.
-    expect(gaps[0]).toBeLessThan(60);
+    // 10, 20, 40, 80, 160 ms (capped at maxDelayMs), plus timer slack: a timer never fires
+    // early, but on a loaded machine it may fire tens of ms late, so only the first gap has
+    // an upper bound, and that one only says the backoff did not start at the cap.
+    expect(gaps[0]).toBeLessThan(150);
     expect(gaps[3]).toBeGreaterThanOrEqual(75);
     expect(gaps[4]).toBeGreaterThanOrEqual(150);
     expect(gaps[4]).toBeGreaterThan(gaps[1] ?? 0);
