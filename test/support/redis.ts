@@ -50,7 +50,11 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-export async function startRedis(): Promise<RedisServer> {
+export function startRedis(): Promise<RedisServer> {
+  return retryOnPortInUse(startRedisOnce);
+}
+
+async function startRedisOnce(): Promise<RedisServer> {
   const binary = redisBinary('redis-server', 'REDIS_SERVER');
   const port = await freePort();
   let child: ChildProcess | undefined = await launch(binary, port);
@@ -165,7 +169,11 @@ export interface RedisCluster {
  * every node reports cluster_state:ok and every primary's replica is in sync. A node is
  * declared failed after 1 s (cluster-node-timeout), so a failover takes about 2 s.
  */
-export async function startRedisCluster(): Promise<RedisCluster> {
+export function startRedisCluster(): Promise<RedisCluster> {
+  return retryOnPortInUse(startRedisClusterOnce);
+}
+
+async function startRedisClusterOnce(): Promise<RedisCluster> {
   const server = redisBinary('redis-server', 'REDIS_SERVER');
   const cli = redisBinary('redis-cli', 'REDIS_CLI');
   const password = `cluster-${randomUUID()}`;
@@ -276,7 +284,11 @@ export interface RedisSentinelSetup {
  * answer (down-after-milliseconds). Resolves once every Sentinel knows the replica and the
  * two other Sentinels, so a failover can start as soon as the primary dies.
  */
-export async function startRedisSentinel(): Promise<RedisSentinelSetup> {
+export function startRedisSentinel(): Promise<RedisSentinelSetup> {
+  return retryOnPortInUse(startRedisSentinelOnce);
+}
+
+async function startRedisSentinelOnce(): Promise<RedisSentinelSetup> {
   const server = redisBinary('redis-server', 'REDIS_SERVER');
   const name = 'mcpgate';
   const password = `data-${randomUUID()}`;
@@ -434,6 +446,21 @@ function pings(port: number, password?: string): Promise<boolean> {
   });
 }
 
+/**
+ * Runs a setup again (at most three times, on new ports) when a redis-server found its port
+ * taken: another test process may bind a port between our probe and the server's start.
+ * What the failed attempt started is killed when this process exits.
+ */
+async function retryOnPortInUse<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= 3 || !/Address already in use/.test(String((err as Error).message))) throw err;
+    }
+  }
+}
+
 /** n distinct free ports. */
 async function freePorts(n: number): Promise<number[]> {
   const ports = new Set<number>();
@@ -441,7 +468,23 @@ async function freePorts(n: number): Promise<number[]> {
   return [...ports];
 }
 
-function freePort(): Promise<number> {
+/**
+ * Ports this process handed out already: setups started side by side (a server, a cluster
+ * and Sentinels at once) must not get the same port, which the OS may offer again once the
+ * probe that found it has closed.
+ */
+const handedOut = new Set<number>();
+
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await probePort();
+    if (handedOut.has(port)) continue;
+    handedOut.add(port);
+    return port;
+  }
+}
+
+function probePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.on('error', reject);
