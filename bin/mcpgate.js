@@ -4,7 +4,19 @@
 // (src/cli/runtime-flags.ts); every other command runs as it is.
 import { gatewayExecArgs } from '../dist/src/cli/runtime-flags.js';
 
-const exec = gatewayExecArgs(process.execPath, process.argv, process.execArgv, process.env);
+let exec;
+try {
+  exec = gatewayExecArgs(
+    process.execPath,
+    process.argv,
+    process.execArgv,
+    process.env,
+    process.allowedNodeEnvironmentFlags,
+  );
+} catch (err) {
+  console.error(`mcpgate: ${err.message}`);
+  process.exit(1);
+}
 if (exec !== undefined && typeof process.execve === 'function') {
   process.execve(process.execPath, exec, process.env);
 }
