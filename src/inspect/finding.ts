@@ -26,7 +26,9 @@ export interface TextMatch {
 
 /**
  * The walker's one pass over a string for every detector's triggers (text/literals.ts):
- * `hits` for all of them, the detector's own groups from `firstGroup` on.
+ * `hits` for all of them, the detector's own groups from `firstGroup` on. The hits are
+ * rewritten by the walker's next scan: an asynchronous detector reads them before it
+ * returns its promise, never after.
  */
 export interface Prescan {
   readonly hits: LiteralHits;

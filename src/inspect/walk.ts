@@ -122,11 +122,40 @@ function withoutCovered(matches: TextMatch[]): TextMatch[] {
   );
 }
 
+/** A text whose findings wait on an asynchronous detector, in the order the walk met it. */
+interface PendingText {
+  text: string;
+  pointer: string;
+  encoding: 'text' | 'base64';
+  /**
+   * Each detector's answer, in detector order (overlapping findings keep the first
+   * detector's: the order matters), or undefined when none of them found anything.
+   */
+  answers: Answer[];
+}
+
+/** A detector's answer on one text (the synchronous ones before the first promise, as one). */
+interface Answer {
+  detector: string;
+  found: TextMatch[] | Promise<TextMatch[]>;
+}
+
+/** One walk's state: the report, and the texts waiting on an asynchronous detector. */
+interface WalkState {
+  report: WalkReport;
+  what: string;
+  /** Once a text waits, every later text with findings queues behind it (order is kept). */
+  queue: PendingText[] | undefined;
+}
+
 export class Walker {
   /** Every detector's triggers in one automaton, built once: one pass per string. */
   private readonly literals: LiteralSet | undefined;
-  /** Per detector, where its groups start in `literals` (-1: it has none). */
-  private readonly firstGroups: readonly number[];
+  /**
+   * Per detector, its prescan of the current text (undefined: it has no triggers): the
+   * walker's shared hits and where the detector's groups start, made once.
+   */
+  private readonly prescans: ReadonlyArray<Prescan | undefined>;
 
   constructor(
     private readonly detectors: readonly TextDetector[],
@@ -134,7 +163,7 @@ export class Walker {
   ) {
     const groups: Array<readonly string[]> = [];
     const located: number[] = [];
-    this.firstGroups = detectors.map((detector) => {
+    const firstGroups = detectors.map((detector) => {
       if (detector.triggers === undefined) return -1;
       const first = groups.length;
       groups.push(...detector.triggers);
@@ -142,6 +171,12 @@ export class Walker {
       return first;
     });
     this.literals = groups.length > 0 ? new LiteralSet(groups, located) : undefined;
+    const literals = this.literals;
+    // The shared hits are one object, rewritten by each scan: a Prescan can be made once.
+    const shared = literals?.scanShared('');
+    this.prescans = firstGroups.map((firstGroup) =>
+      shared === undefined || firstGroup < 0 ? undefined : { hits: shared, firstGroup },
+    );
   }
 
   /**
@@ -149,15 +184,30 @@ export class Walker {
    * for arguments). `what` names the value in refusals ("the result", "the arguments").
    */
   async inspect(value: unknown, base: string, what: string): Promise<WalkReport> {
-    const report: WalkReport = { findings: [], dropped: 0, bytes: 0 };
+    return this.inspectNow(value, base, what);
+  }
+
+  /**
+   * As inspect, but synchronous when every detector answered synchronously (the built-in
+   * ones do, but for secretlint on a text its gate opens): a report, or a promise of one
+   * when a detector is still working. A refusal is thrown (synchronously, or by the promise).
+   * The request path calls this one: a promise and a microtask per string were most of
+   * what inspecting a small result cost.
+   */
+  inspectNow(value: unknown, base: string, what: string): WalkReport | Promise<WalkReport> {
+    const walk: WalkState = {
+      report: { findings: [], dropped: 0, bytes: 0 },
+      what,
+      queue: undefined,
+    };
     let decoded = 0;
     /** Decoded base64 text, inspected after the walk in the order met. */
-    const pending: Array<{ text: string; pointer: string }> = [];
+    let pending: Array<{ text: string; pointer: string }> | undefined;
     const stack: Frame[] = [{ value, pointer: base, depth: 0 }];
     while (stack.length > 0) {
       const { value: node, pointer, depth } = stack.pop() as Frame;
       if (typeof node === 'string') {
-        await this.text(node, pointer, 'text', report, what);
+        this.text(node, pointer, 'text', walk);
         continue;
       }
       if (typeof node !== 'object' || node === null) continue;
@@ -166,6 +216,7 @@ export class Walker {
           `${what} nests objects and arrays deeper than ${this.limits.maxDepth} levels at ${pointer || '/'} (guardrails.inspection.max_depth), so it cannot be inspected; denied (fail closed)`,
         );
       }
+      // Children are pushed last first, so they are taken in order.
       if (Array.isArray(node)) {
         for (let i = node.length - 1; i >= 0; i--) {
           stack.push({ value: node[i], pointer: `${pointer}/${i}`, depth: depth + 1 });
@@ -182,16 +233,50 @@ export class Walker {
           const text = this.base64(child, fields.mimeType, childPointer, decoded, what);
           if (text !== undefined) {
             decoded += Buffer.byteLength(text, 'utf8');
-            pending.push({ text, pointer: childPointer });
+            (pending ??= []).push({ text, pointer: childPointer });
           }
           continue;
         }
         stack.push({ value: child, pointer: childPointer, depth: depth + 1 });
       }
     }
-    for (const item of pending) await this.text(item.text, item.pointer, 'base64', report, what);
-    report.findings.forEach((f, i) => (f.id = `f${i + 1}`));
-    return report;
+    if (pending !== undefined) {
+      for (const item of pending) this.text(item.text, item.pointer, 'base64', walk);
+    }
+    return this.finish(walk);
+  }
+
+  /** The report, or a promise of it when texts wait on an asynchronous detector. */
+  private finish(walk: WalkState): WalkReport | Promise<WalkReport> {
+    if (walk.queue === undefined) {
+      walk.report.findings.forEach((f, i) => (f.id = `f${i + 1}`));
+      return walk.report;
+    }
+    return this.settle(walk);
+  }
+
+  private async settle(walk: WalkState): Promise<WalkReport> {
+    for (const item of walk.queue ?? []) {
+      let matches: TextMatch[] = [];
+      for (const answer of item.answers) {
+        let found: TextMatch[];
+        try {
+          found = await answer.found;
+        } catch (err) {
+          throw this.failed(answer.detector, walk.what, item.pointer, err);
+        }
+        if (found.length > 0) matches = matches.length === 0 ? found : matches.concat(found);
+      }
+      this.add(walk.report, matches, item.text, item.pointer, item.encoding);
+    }
+    walk.report.findings.forEach((f, i) => (f.id = `f${i + 1}`));
+    return walk.report;
+  }
+
+  private failed(detector: string, what: string, pointer: string, err: unknown): InspectionRefused {
+    return new InspectionRefused(
+      `the ${detector} detector failed on ${what} at ${pointer || '/'} (${err instanceof Error ? err.message : String(err)}); denied (fail closed)`,
+    );
   }
 
   /** The text a base64 field holds; undefined for binary data (an image), not inspected. */
@@ -223,17 +308,14 @@ export class Walker {
     return text;
   }
 
-  private async text(
-    text: string,
-    pointer: string,
-    encoding: 'text' | 'base64',
-    report: WalkReport,
-    what: string,
-  ): Promise<void> {
+  private text(text: string, pointer: string, encoding: 'text' | 'base64', walk: WalkState): void {
+    const { report, what } = walk;
     // A text of more characters than the limit has bytes is over it, unread; any other is
     // prescanned first, and plain text (ASCII) has as many bytes as characters.
     const hits =
-      report.bytes + text.length > this.limits.maxBytes ? undefined : this.literals?.scan(text);
+      report.bytes + text.length > this.limits.maxBytes
+        ? undefined
+        : this.literals?.scanShared(text);
     report.bytes += hits?.plain === true ? text.length : Buffer.byteLength(text, 'utf8');
     if (report.bytes > this.limits.maxBytes) {
       throw new InspectionRefused(
@@ -247,22 +329,50 @@ export class Walker {
     }
     if (text.length < 4) return;
     let matches: TextMatch[] = [];
+    /** Set once a detector answers with a promise: the answers from there, in order. */
+    let answers: Answer[] | undefined;
     for (let d = 0; d < this.detectors.length; d++) {
       const detector = this.detectors[d] as TextDetector;
-      const firstGroup = this.firstGroups[d] as number;
-      const prescan: Prescan | undefined =
-        hits === undefined || firstGroup < 0 ? undefined : { hits, firstGroup };
-      let found: TextMatch[];
+      // The shared hits are this text's until the next scan: the detectors run now.
+      const prescan = hits === undefined ? undefined : this.prescans[d];
+      let found: TextMatch[] | Promise<TextMatch[]>;
       try {
-        const scanned = detector.scan(text, prescan);
-        found = scanned instanceof Promise ? await scanned : scanned;
+        found = detector.scan(text, prescan);
       } catch (err) {
-        throw new InspectionRefused(
-          `the ${detector.name} detector failed on ${what} at ${pointer || '/'} (${err instanceof Error ? err.message : String(err)}); denied (fail closed)`,
-        );
+        throw this.failed(detector.name, what, pointer, err);
       }
-      if (found.length > 0) matches = matches.length === 0 ? found : matches.concat(found);
+      if (found instanceof Promise && answers === undefined) {
+        // What the detectors before it found, concatenated in their order, comes first.
+        answers = [{ detector: '', found: matches }];
+      }
+      if (answers !== undefined) {
+        answers.push({ detector: detector.name, found });
+        continue;
+      }
+      const sync = found as TextMatch[];
+      if (sync.length > 0) matches = matches.length === 0 ? sync : matches.concat(sync);
     }
+    if (answers !== undefined || walk.queue !== undefined) {
+      if (answers === undefined && matches.length === 0) return;
+      (walk.queue ??= []).push({
+        text,
+        pointer,
+        encoding,
+        answers: answers ?? [{ detector: '', found: matches }],
+      });
+      return;
+    }
+    if (matches.length > 0) this.add(report, matches, text, pointer, encoding);
+  }
+
+  /** A text's matches as findings, by position, while there is room for them. */
+  private add(
+    report: WalkReport,
+    matches: TextMatch[],
+    text: string,
+    pointer: string,
+    encoding: 'text' | 'base64',
+  ): void {
     if (matches.length === 0) return;
     for (const m of withoutCovered(matches).sort((a, b) => a.offset - b.offset)) {
       if (report.findings.length >= this.limits.maxFindings) {

@@ -114,6 +114,30 @@ describe('the literal prescan', () => {
     expect(set.scan(`${'z'.repeat(70_000)} `).plain).toBe(true);
   });
 
+  it('scans into its shared hits as it scans afresh, each scan starting clean', () => {
+    const located = new LiteralSet(groups, [0, 1]);
+    const next = random(11);
+    let previous = '';
+    for (let round = 0; round < 500; round++) {
+      const text = textFrom(ALPHABET, Math.floor(next() * 40), next);
+      const fresh = located.scan(text);
+      const shared = located.scanShared(text);
+      // The same object every time: a caller must be done with it before the next scan.
+      expect(located.scanShared(previous)).toBe(shared);
+      located.scanShared(text);
+      expect([text, shared.plain]).toEqual([text, fresh.plain]);
+      groups.forEach((_, g) => {
+        expect([text, g, shared.has(g), shared.ends(g)]).toEqual([
+          text,
+          g,
+          fresh.has(g),
+          fresh.ends(g),
+        ]);
+      });
+      previous = text;
+    }
+  });
+
   it('finds every occurrence of a located group, on text long enough to be read in halves', () => {
     // Literals that end in something other than a space: each occurrence has one end.
     const located = [['key'], ['a b', 'xx'], ['y k'], ['_-.']];

@@ -3,11 +3,16 @@
 // must stop it (too much text, too deep, too much base64, invalid Unicode or UTF-8, a
 // detector that throws), each with a reason a user can act on.
 import { describe, expect, it } from '@jest/globals';
-import type { TextDetector } from '../../src/inspect/finding.js';
+import type { TextDetector, TextMatch } from '../../src/inspect/finding.js';
 import { personalData } from '../../src/inspect/pii.js';
 import { redact, RedactionError } from '../../src/inspect/redact.js';
 import { generalSecrets } from '../../src/inspect/secrets.js';
-import { DEFAULT_WALK_LIMITS, InspectionRefused, Walker } from '../../src/inspect/walk.js';
+import {
+  DEFAULT_WALK_LIMITS,
+  InspectionRefused,
+  Walker,
+  type WalkReport,
+} from '../../src/inspect/walk.js';
 
 const walker = new Walker([generalSecrets(), personalData()]);
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
@@ -125,6 +130,71 @@ describe('bad input is refused (fail closed), saying why', () => {
     expect(await refusal(new Walker([broken]).inspect({ a: 'hello' }, '', 'the result'))).toBe(
       'the broken detector failed on the result at /a (out of cheese); denied (fail closed)',
     );
+  });
+});
+
+describe('the walk answers at once when it can', () => {
+  const slow = (name: string, found: (text: string) => TextMatch[]): TextDetector => ({
+    name,
+    scan: (text) => new Promise((resolve) => setTimeout(() => resolve(found(text)), 1)),
+  });
+  const word = (detector: string, w: string) => (text: string): TextMatch[] => {
+    const at = text.indexOf(w);
+    return at < 0
+      ? []
+      : [{ type: 'pii', detector, severity: 'low', offset: at, length: w.length }];
+  };
+
+  it('returns the report itself, not a promise, when every detector answers at once', () => {
+    const report = walker.inspectNow(RESULT, '', 'the result');
+    expect(report).not.toBeInstanceOf(Promise);
+    expect((report as WalkReport).findings.map((f) => f.id)).toEqual(['f1', 'f2', 'f3', 'f4']);
+    const clean = walker.inspectNow({ content: [{ type: 'text', text: 'nothing here' }] }, '', 'r');
+    expect(clean).toEqual({ findings: [], dropped: 0, bytes: 16 });
+  });
+
+  it('keeps the order of texts and of detectors when one of them answers later', async () => {
+    const mixed = new Walker([
+      slow('later', word('later', 'apple')),
+      { name: 'now', scan: word('now', 'pear') },
+      slow('last', word('last', 'pear')),
+    ]);
+    const value = { a: 'a pear', b: 'no fruit', c: 'an apple and a pear' };
+    const pending = mixed.inspectNow(value, '', 'the result');
+    expect(pending).toBeInstanceOf(Promise);
+    const report = await pending;
+    expect(report.findings.map((f) => [f.id, f.pointer, f.detector, f.offset])).toEqual([
+      ['f1', '/a', 'now', 2],
+      ['f2', '/c', 'later', 3],
+      ['f3', '/c', 'now', 15],
+    ]);
+    // The same as the same detectors all answering at once.
+    const atOnce = new Walker([
+      { name: 'later', scan: word('later', 'apple') },
+      { name: 'now', scan: word('now', 'pear') },
+      { name: 'last', scan: word('last', 'pear') },
+    ]).inspectNow(value, '', 'the result');
+    expect((atOnce as WalkReport).findings).toEqual(report.findings);
+  });
+
+  it('refuses at once what cannot be inspected, and later what a late detector failed on', async () => {
+    expect(() => walker.inspectNow({ text: 'a\ud800b' }, '', 'the result')).toThrow(
+      InspectionRefused,
+    );
+    const failing = new Walker([
+      { name: 'fine', scan: () => [] },
+      { name: 'late', scan: () => Promise.reject(new Error('gone away')) },
+    ]);
+    expect(await refusal(failing.inspect({ x: 'some text' }, '', 'the result'))).toBe(
+      'the late detector failed on the result at /x (gone away); denied (fail closed)',
+    );
+  });
+
+  it('leaves nothing of one walk in the next (the prescan is shared between texts)', () => {
+    const secret = walker.inspectNow({ t: 'DB_PASSWORD=s3cr3t-Hunter2' }, '', 'r') as WalkReport;
+    expect(secret.findings).toHaveLength(1);
+    const clean = walker.inspectNow({ t: 'DB_HOST is the database host' }, '', 'r') as WalkReport;
+    expect(clean.findings).toEqual([]);
   });
 });
 

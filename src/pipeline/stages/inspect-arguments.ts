@@ -6,7 +6,7 @@
 // refused as invalid params with the reason, like arguments that do not fit the tool's schema.
 import { INVALID_PARAMS } from '../../mcp/jsonrpc/codes.js';
 import { RpcError } from '../../mcp/jsonrpc/errors.js';
-import { InspectionRefused, type Walker } from '../../inspect/walk.js';
+import { InspectionRefused, type Walker, type WalkReport } from '../../inspect/walk.js';
 import type { Stage, StageOutcome } from '../chain.js';
 import type { RequestContext } from '../context.js';
 import { SPAN } from '../../telemetry/span-names.js';
@@ -16,16 +16,33 @@ export function inspectArguments(walker: Walker): Stage {
     name: 'inspect the arguments (guardrails)',
     span: SPAN.guardrailArguments,
     when: 'allowed',
-    async run(ctx: RequestContext): Promise<StageOutcome> {
+    run(ctx: RequestContext): StageOutcome | Promise<StageOutcome> {
       if (Object.keys(ctx.args).length === 0) return undefined;
+      let report: WalkReport | Promise<WalkReport>;
       try {
-        const report = await walker.inspect(ctx.args, '/arguments', 'the arguments');
-        if (report.findings.length > 0) ctx.argumentFindings = report.findings;
+        report = walker.inspectNow(ctx.args, '/arguments', 'the arguments');
       } catch (err) {
-        if (!(err instanceof InspectionRefused)) throw err;
-        throw new RpcError(INVALID_PARAMS, `Invalid arguments: ${err.message}`);
+        throw invalid(err);
       }
-      return undefined;
+      // Synchronous unless a detector is (secretlint, on a text its gate opens).
+      if (!(report instanceof Promise)) return found(ctx, report);
+      return report.then(
+        (done) => found(ctx, done),
+        (err: unknown) => {
+          throw invalid(err);
+        },
+      );
     },
   };
+}
+
+function found(ctx: RequestContext, report: WalkReport): undefined {
+  if (report.findings.length > 0) ctx.argumentFindings = report.findings;
+  return undefined;
+}
+
+/** A refusal of the walk as invalid params; any other error as it is. */
+function invalid(err: unknown): unknown {
+  if (!(err instanceof InspectionRefused)) return err;
+  return new RpcError(INVALID_PARAMS, `Invalid arguments: ${err.message}`);
 }

@@ -14,7 +14,7 @@ import {
 import type { ExternalInspector } from '../../inspect/external.js';
 import { InspectorFailure, type InspectionContext } from '../../inspect/external.js';
 import type { LocatedFinding } from '../../inspect/finding.js';
-import { InspectionRefused, type Walker } from '../../inspect/walk.js';
+import { InspectionRefused, type Walker, type WalkReport } from '../../inspect/walk.js';
 import type { ResultFacts } from '../../policy/input.js';
 import type { Logger } from '../../util/logger.js';
 import type { Stage, StageOutcome } from '../chain.js';
@@ -27,6 +27,10 @@ const RESULT_SCHEMAS = {
   prompt: GetPromptResultSchema,
 } as const;
 
+/** Without external inspectors: no answers, no findings of theirs (never written to). */
+const NO_ANSWERS: ResultFacts['inspectors'] = Object.freeze({});
+const NO_FINDINGS: LocatedFinding[] = [];
+
 export function inspectResult(
   walker: Walker,
   inspectors: readonly ExternalInspector[],
@@ -36,45 +40,100 @@ export function inspectResult(
     name: 'inspect the result (guardrails)',
     span: SPAN.guardrailResult,
     when: 'allowed',
-    async run(ctx: RequestContext): Promise<StageOutcome> {
-      const { target } = ctx;
-      if (!target || ctx.result === undefined) return undefined;
-      const answers: ResultFacts['inspectors'] = {};
-      const external: LocatedFinding[] = [];
-      try {
-        for (const inspector of inspectors) {
-          await askInspector(inspector, ctx, answers, external, logger);
-        }
-        const report = await walker.inspect(ctx.result, '', 'the result');
-        const findings = [...external, ...report.findings];
-        findings.forEach((f, i) => (f.id = `f${i + 1}`));
-        const isError =
-          target.kind === 'tool' && (ctx.result as { isError?: unknown }).isError === true;
-        ctx.resultInspection = {
-          findings,
-          facts: {
-            findings_dropped: report.dropped,
-            bytes: report.bytes,
-            is_error: isError,
-            inspectors: answers,
-          },
-        };
-      } catch (err) {
-        if (!(err instanceof InspectionRefused) && !(err instanceof InspectorFailure)) throw err;
-        const reason =
-          err instanceof InspectorFailure
-            ? `${err.message}, so the result could not be inspected; denied (fail closed)`
-            : err.message;
-        logger.warn('result refused: it could not be inspected', {
-          session: ctx.session.record.id.slice(0, 8),
-          target: target.id,
-          reason,
-        });
-        ctx.resultRefusal = reason;
-      }
-      return undefined;
+    run(ctx: RequestContext): StageOutcome | Promise<StageOutcome> {
+      if (!ctx.target || ctx.result === undefined) return undefined;
+      // Without external inspectors, and with the built-in detectors answering at once
+      // (all but secretlint on a text its gate opens), no promise is made.
+      if (inspectors.length === 0) return walkResult(ctx, walker, NO_ANSWERS, NO_FINDINGS, logger);
+      return askAll(ctx, walker, inspectors, logger);
     },
   };
+}
+
+async function askAll(
+  ctx: RequestContext,
+  walker: Walker,
+  inspectors: readonly ExternalInspector[],
+  logger: Logger,
+): Promise<StageOutcome> {
+  const answers: ResultFacts['inspectors'] = {};
+  const external: LocatedFinding[] = [];
+  try {
+    for (const inspector of inspectors) {
+      await askInspector(inspector, ctx, answers, external, logger);
+    }
+  } catch (err) {
+    refused(ctx, err, logger);
+    return undefined;
+  }
+  return walkResult(ctx, walker, answers, external, logger);
+}
+
+/** The built-in detectors over the (final) result; its findings and facts on ctx. */
+function walkResult(
+  ctx: RequestContext,
+  walker: Walker,
+  answers: ResultFacts['inspectors'],
+  external: LocatedFinding[],
+  logger: Logger,
+): undefined | Promise<undefined> {
+  let report: WalkReport | Promise<WalkReport>;
+  try {
+    report = walker.inspectNow(ctx.result, '', 'the result');
+  } catch (err) {
+    refused(ctx, err, logger);
+    return undefined;
+  }
+  if (!(report instanceof Promise)) {
+    inspected(ctx, report, answers, external);
+    return undefined;
+  }
+  return report.then(
+    (done) => {
+      inspected(ctx, done, answers, external);
+      return undefined;
+    },
+    (err: unknown) => {
+      refused(ctx, err, logger);
+      return undefined;
+    },
+  );
+}
+
+function inspected(
+  ctx: RequestContext,
+  report: WalkReport,
+  answers: ResultFacts['inspectors'],
+  external: LocatedFinding[],
+): void {
+  const findings = external.length === 0 ? report.findings : [...external, ...report.findings];
+  if (external.length > 0) findings.forEach((f, i) => (f.id = `f${i + 1}`));
+  const isError =
+    ctx.target!.kind === 'tool' && (ctx.result as { isError?: unknown }).isError === true;
+  ctx.resultInspection = {
+    findings,
+    facts: {
+      findings_dropped: report.dropped,
+      bytes: report.bytes,
+      is_error: isError,
+      inspectors: answers,
+    },
+  };
+}
+
+/** A result that could not be inspected: the reason goes to the result decision. */
+function refused(ctx: RequestContext, err: unknown, logger: Logger): void {
+  if (!(err instanceof InspectionRefused) && !(err instanceof InspectorFailure)) throw err;
+  const reason =
+    err instanceof InspectorFailure
+      ? `${err.message}, so the result could not be inspected; denied (fail closed)`
+      : err.message;
+  logger.warn('result refused: it could not be inspected', {
+    session: ctx.session.record.id.slice(0, 8),
+    target: ctx.target!.id,
+    reason,
+  });
+  ctx.resultRefusal = reason;
 }
 
 async function askInspector(
