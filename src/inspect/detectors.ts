@@ -5,7 +5,13 @@
 import type { Prescan, TextDetector, TextMatch } from './finding.js';
 import { personalData, type NationalIdRule } from './pii.js';
 import { generalSecrets, secretlintRules } from './secrets.js';
-import { PHRASE_LOCATED, PHRASE_TRIGGERS, scanText, type TextFindingType } from './text/index.js';
+import {
+  PHRASE_LOCATED,
+  PHRASE_TRIGGERS,
+  scanText,
+  type ScanTextOptions,
+  type TextFindingType,
+} from './text/index.js';
 
 /**
  * The text detectors' types that are injections in a result. `sensitive_path` and `url`
@@ -36,6 +42,21 @@ function boundary(text: string, at: number): number {
 
 /** Injected instructions and hidden Unicode, as findings of type `injection`. */
 export function injectedInstructions(): TextDetector {
+  /** The options of a whole (unwindowed) text, per prescan: the walker's are made once. */
+  const wholeText = new WeakMap<Prescan, ScanTextOptions>();
+  const NO_PRESCAN: ScanTextOptions = { types: INJECTION_TYPES };
+  const optionsOf = (prescan: Prescan | undefined, from: number, to: number): ScanTextOptions => {
+    if (prescan === undefined) return NO_PRESCAN;
+    if (to === Infinity) {
+      let options = wholeText.get(prescan);
+      if (options === undefined) {
+        options = { types: INJECTION_TYPES, prescan };
+        wholeText.set(prescan, options);
+      }
+      return options;
+    }
+    return { types: INJECTION_TYPES, prescan: { ...prescan, from, to } };
+  };
   const add = (
     out: TextMatch[],
     text: string,
@@ -43,12 +64,8 @@ export function injectedInstructions(): TextDetector {
     limit: number,
     prescan: Prescan | undefined,
   ): void => {
-    const options = {
-      types: INJECTION_TYPES,
-      ...(prescan === undefined
-        ? {}
-        : { prescan: { ...prescan, from: base, to: base + text.length } }),
-    };
+    // A whole text is the prescanned one: no range to narrow the prescan's hits to.
+    const options = optionsOf(prescan, base, limit === Infinity ? Infinity : base + text.length);
     for (const f of scanText(text, options)) {
       if (f.offset >= limit) continue;
       out.push({

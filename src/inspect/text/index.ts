@@ -53,21 +53,20 @@ export function scanText(text: string, options: ScanTextOptions = {}): TextFindi
   const plain = options.prescan?.hits.plain === true;
   const found = plain ? [] : detectHiddenUnicode(text);
   const types = options.types;
-  const asked =
-    types === undefined ? undefined : (type: TextFindingType): boolean => types.has(type);
+  const only = types === undefined ? undefined : onlyTypes(types);
   // The rules of types not asked for count only towards maxFindings, with at most
   // perDetector findings each: when the asked ones leave room for all of those, they
   // cannot change what is returned and are not run (URLs, for the guardrails).
   let phrases =
-    asked === undefined
+    only === undefined
       ? undefined
-      : detectPhrases(text, perDetector, options.prescan, asked, asked);
-  const unasked = asked === undefined ? 0 : PHRASE_RULES.filter((rule) => !asked(rule.type)).length;
+      : detectPhrases(text, perDetector, options.prescan, only.asked, only.asked);
+  const unasked = only === undefined ? 0 : only.unaskedRules;
   if (
     phrases === undefined ||
     found.length + phrases.length + unasked * perDetector > maxFindings
   ) {
-    phrases = detectPhrases(text, perDetector, options.prescan, asked);
+    phrases = detectPhrases(text, perDetector, options.prescan, only?.asked);
   }
   // Most texts have nothing: no sorting or dedup to pay for.
   if (found.length === 0 && phrases.length === 0) return [];
@@ -81,6 +80,25 @@ export function scanText(text: string, options: ScanTextOptions = {}): TextFindi
   const all = withoutCovered([...hidden, ...phrases]).sort(byPosition);
   const kept = all.length > maxFindings ? all.slice(0, maxFindings) : all;
   return types === undefined ? kept : kept.filter((f) => types.has(f.type));
+}
+
+/** What a set of asked types means for the phrase rules, worked out once per set. */
+interface OnlyTypes {
+  asked: (type: TextFindingType) => boolean;
+  /** How many phrase rules are of a type not asked for. */
+  unaskedRules: number;
+}
+
+const ONLY_TYPES = new WeakMap<ReadonlySet<TextFindingType>, OnlyTypes>();
+
+function onlyTypes(types: ReadonlySet<TextFindingType>): OnlyTypes {
+  let only = ONLY_TYPES.get(types);
+  if (only === undefined) {
+    const asked = (type: TextFindingType): boolean => types.has(type);
+    only = { asked, unaskedRules: PHRASE_RULES.filter((rule) => !asked(rule.type)).length };
+    ONLY_TYPES.set(types, only);
+  }
+  return only;
 }
 
 /**
