@@ -158,7 +158,7 @@ export function evaluateTargets(results) {
     'Throughput, guardrails on / off (same run)',
     '≥ 80 %',
     th
-      ? `${fmt(th.on.throughput)} / ${fmt(Math.max(th.off.throughput, th.offAgain.throughput))} calls/s (${Math.round(th.onOverOff * 100)} %)`
+      ? `${Math.round(th.onOverOff * 100)} % (median of ${th.rounds.length} rounds: ${th.rounds.map((x) => Math.round(x.onOverOff * 100)).join(', ')} %)`
       : 'n/a',
     th ? th.onOverOff >= 0.8 : null,
     load,
@@ -1147,14 +1147,26 @@ function guardrailsMd(g) {
       ]),
     ),
     '',
-    `Throughput, closed loop, ${th.concurrency} calls in flight over ${th.sessions} sessions (target: guardrails on ≥ 80 % of off):`,
+    `Throughput, closed loop, ${th.concurrency} calls in flight over ${th.sessions} sessions (target: guardrails on ≥ 80 % of off), ` +
+      `${th.rounds.length} round(s), each off then on, on fresh gateways:`,
+    '',
+    table(
+      ['Round', 'off, calls/s', 'on, calls/s', 'on / off'],
+      th.rounds.map((x, i) => [
+        String(i + 1),
+        fmt(x.off),
+        fmt(x.on),
+        `${Math.round(x.onOverOff * 100)} %`,
+      ]),
+    ),
+    '',
+    'The round with the median ratio, whole:',
     '',
     table(
       ['Guardrails', 'calls/s', 'p50 / p99', 'Gateway CPU', 'Errors'],
       [
         ['off', th.off],
         ['on', th.on],
-        ['off again', th.offAgain],
       ].map(([label, p]) => [
         label,
         fmt(p.throughput),
@@ -1164,7 +1176,7 @@ function guardrailsMd(g) {
       ]),
     ),
     '',
-    `On / off: ${Math.round(th.onOverOff * 100)} % (against the better of the two off runs).`,
+    `On / off: ${Math.round(th.onOverOff * 100)} % (the median of the rounds' ratios; the two runs of a round were measured within seconds).`,
   ].join('\n');
 }
 
