@@ -554,7 +554,8 @@ async function guardrailsSection(issuer) {
   const ratios = rounds.map((x) => x.on.throughput / Math.max(1, x.off.throughput));
   const median = medianOf(ratios);
   // The round whose ratio is the median's (the lower middle one for an even count), shown whole.
-  const shown = rounds[ratios.indexOf([...ratios].sort((a, b) => a - b)[Math.floor((ratios.length - 1) / 2)])];
+  const shown =
+    rounds[ratios.indexOf([...ratios].sort((a, b) => a - b)[Math.floor((ratios.length - 1) / 2)])];
   return {
     method:
       "in-process: the gateway's ArgumentSchemas on the bench tool's inputSchema and its Walker " +
@@ -562,7 +563,7 @@ async function guardrailsSection(issuer) {
       `1 KB to 1 MB; throughput: ${CLIENT_DESCRIPTION}, tools/call ${TOOL} with ${JSON.stringify(ARGS)} ` +
       'through a gateway with guardrails off (check_argument_schemas: false, inspect: false) and one with ' +
       `them on (the default), closed loop; ${g.rounds} round(s), each off then on on fresh gateways; ` +
-      'on / off is the median of the rounds\' ratios',
+      "on / off is the median of the rounds' ratios",
     inProcess,
     throughput: {
       sessions: g.sessions,

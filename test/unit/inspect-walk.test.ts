@@ -138,12 +138,14 @@ describe('the walk answers at once when it can', () => {
     name,
     scan: (text) => new Promise((resolve) => setTimeout(() => resolve(found(text)), 1)),
   });
-  const word = (detector: string, w: string) => (text: string): TextMatch[] => {
-    const at = text.indexOf(w);
-    return at < 0
-      ? []
-      : [{ type: 'pii', detector, severity: 'low', offset: at, length: w.length }];
-  };
+  const word =
+    (detector: string, w: string) =>
+    (text: string): TextMatch[] => {
+      const at = text.indexOf(w);
+      return at < 0
+        ? []
+        : [{ type: 'pii', detector, severity: 'low', offset: at, length: w.length }];
+    };
 
   it('returns the report itself, not a promise, when every detector answers at once', () => {
     const report = walker.inspectNow(RESULT, '', 'the result');

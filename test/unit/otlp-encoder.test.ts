@@ -173,6 +173,130 @@ describe('OTLP protobuf encoding of spans', () => {
   });
 });
 
+describe('stage spans, encoded without an SDK span', () => {
+  it('decode as the SDK serialiser’s encoding of the same spans made by the SDK', () => {
+    const spans: ReadableSpan[] = [];
+    const provider = new TracerProvider({
+      resource: resourceFromAttributes({ 'service.name': 'mcpgate-test', 'service.version': '1' }),
+      sampler: new AlwaysOnSampler(),
+      spanProcessors: [
+        {
+          onStart: () => undefined,
+          onEnd: (span) => void spans.push(span),
+          forceFlush: () => Promise.resolve(),
+          shutdown: () => Promise.resolve(),
+        },
+      ],
+    });
+    const tracer = provider.getTracer('mcpgate', '0.1.0');
+    const remote = trace.setSpanContext(ROOT_CONTEXT, {
+      traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      spanId: '00f067aa0ba902b7',
+      traceFlags: TraceFlags.SAMPLED,
+      isRemote: true,
+      traceState: new TraceState('vendor=value'),
+    });
+    // performance.now() readings, as the gateway's stages take them.
+    const t0 = performance.now() - 5;
+    const server = tracer.startSpan(
+      'tools/call lab__echo',
+      { kind: SpanKind.SERVER, startTime: t0 - 1 },
+      remote,
+    );
+    const parent = server.spanContext();
+    const under = trace.setSpan(ROOT_CONTEXT, server);
+    // Reading 0 in Unix ms as the SERVER span has it (RequestTrace does the same).
+    const [seconds, nanos] = (server as unknown as ReadableSpan).startTime;
+    const anchorMs = seconds * 1000 + nanos / 1e6 - (t0 - 1);
+    const cases = [
+      { name: 'mcpgate.authenticate', start: t0, end: t0 + 0.0123, outcome: undefined },
+      {
+        name: 'mcpgate.policy.evaluate',
+        start: t0 + 1,
+        end: t0 + 1.5,
+        outcome: { attribute: 'mcpgate.decision', value: 'deny' },
+      },
+      {
+        name: 'gen_ai.guardrail result',
+        start: t0 + 2,
+        end: t0 + 4.25,
+        outcome: {
+          attribute: 'error.type',
+          value: 'ERR_INSPECTION_REFUSED',
+          errorMessage: 'too deep: ünavailable',
+        },
+      },
+    ];
+    const sdkSpans: ReadableSpan[] = [];
+    const batch = new OtlpSpanBatch(64, {
+      resource: resourceFromAttributes({ 'service.name': 'mcpgate-test', 'service.version': '1' }),
+      instrumentationScope: { name: 'mcpgate', version: '0.1.0' },
+    });
+    for (const c of cases) {
+      const made = tracer.startSpan(c.name, { kind: SpanKind.INTERNAL, startTime: c.start }, under);
+      if (c.outcome !== undefined) made.setAttribute(c.outcome.attribute, c.outcome.value);
+      if (c.outcome?.errorMessage !== undefined) {
+        made.setStatus({ code: SpanStatusCode.ERROR, message: c.outcome.errorMessage });
+      }
+      made.end(c.end);
+      sdkSpans.push(spans.at(-1)!);
+      const times = { start: c.start, end: c.end, anchorMs };
+      batch.appendStage(parent, made.spanContext().spanId, c.name, times, c.outcome);
+    }
+    const [ours, sdk] = decode([
+      batch.take()!,
+      ProtobufTraceSerializer.serializeRequest(sdkSpans)!,
+    ]).map(withoutEmptyStatus) as Array<{
+      resource_spans: Array<{ scope_spans: Array<{ spans: Array<Record<string, unknown>> }> }>;
+    }>;
+    const times = (d: typeof ours) =>
+      d!.resource_spans[0]!.scope_spans[0]!.spans.map((span) => {
+        const { start_time_unix_nano: a, end_time_unix_nano: b, ...rest } = span;
+        return { rest, start: BigInt(a as string), end: BigInt(b as string) };
+      });
+    const got = times(ours);
+    const want = times(sdk);
+    expect(got.map((x) => x.rest)).toEqual(want.map((x) => x.rest));
+    expect(got).toHaveLength(3);
+    // Our times are the readings on the SERVER span's anchor (to a microsecond); the SDK
+    // anchors each span anew to Date.now(), a millisecond clock: within two of ours.
+    const unixNs = (reading: number): bigint => BigInt(Math.round((anchorMs + reading) * 1e6));
+    got.forEach((x, i) => {
+      const c = cases[i]!;
+      const w = want[i]!;
+      for (const [ns, reading] of [
+        [x.start, c.start],
+        [x.end, c.end],
+      ] as const) {
+        expect(Math.abs(Number(ns - unixNs(reading)))).toBeLessThan(1000);
+      }
+      expect(Math.abs(Number(x.start - w.start))).toBeLessThan(2_000_000);
+      expect(Math.abs(Number(x.end - w.end))).toBeLessThan(2_000_000);
+    });
+    // Not vacuous: the parent is the SERVER span, the denial and the failure are there.
+    expect(got[1]!.rest).toMatchObject({
+      parent_span_id: Buffer.from(parent.spanId, 'hex').toString('base64'),
+      kind: 'SPAN_KIND_INTERNAL',
+      attributes: [{ key: 'mcpgate.decision', value: { string_value: 'deny' } }],
+    });
+    expect(got[2]!.rest).toMatchObject({
+      status: { code: 'STATUS_CODE_ERROR', message: 'too deep: ünavailable' },
+    });
+  });
+
+  it('are refused by a batch that was given no resource and scope', () => {
+    expect(() =>
+      new OtlpSpanBatch(64).appendStage(
+        { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 1 },
+        'c'.repeat(16),
+        'x',
+        { start: 0, end: 1, anchorMs: Date.now() },
+        undefined,
+      ),
+    ).toThrow('a stage span needs the batch header');
+  });
+});
+
 describe('OTLP export of the spans', () => {
   /** A receiver on loopback: answers every POST (or none), counting what it got. */
   async function receiver(answer: boolean): Promise<{

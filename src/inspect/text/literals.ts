@@ -211,8 +211,7 @@ export class LiteralSet {
   }
 
   private shared:
-    | { hits: LiteralHits; bounds: Int32Array; located: Array<number[] | undefined> }
-    | undefined;
+    { hits: LiteralHits; bounds: Int32Array; located: Array<number[] | undefined> } | undefined;
 
   private sharedHits(): NonNullable<LiteralSet['shared']> {
     const bounds = new Int32Array(2 * this.groups);
