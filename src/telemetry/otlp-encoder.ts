@@ -368,7 +368,8 @@ export class OtlpSpanBatch {
     return this.writer === undefined ? 0 : this.writer.pos - this.room;
   }
 
-  append(span: ReadableSpan): void {
+  /** `extra`: attributes the gateway kept for the span itself (TracedSpan), after the SDK's. */
+  append(span: ReadableSpan, extra?: Attributes): void {
     const w = (this.writer ??= this.start(this.header ?? span));
     const context = span.spanContext();
     // ScopeSpans.spans is field 2; a span's body is a few hundred bytes (two length bytes).
@@ -386,6 +387,7 @@ export class OtlpSpanBatch {
     w.time(7, span.startTime);
     w.time(8, span.endTime);
     w.attributes(9, span.attributes);
+    if (extra !== undefined) w.attributes(9, extra);
     if (span.droppedAttributesCount > 0) {
       w.tag(10, WIRE_VARINT);
       w.varint(span.droppedAttributesCount);

@@ -4,10 +4,9 @@
 // stage it wraps knows nothing of either; it only passes the trace context on
 // (upstreamTraceContext), which is the CLIENT span's once this wrapper has started it.
 // With metrics and tracing both off the stage is returned as it is.
-import type { Span } from '@opentelemetry/api';
 import { RpcError } from '../../mcp/jsonrpc/errors.js';
 import { ATTR, EXECUTE_TOOL, operationSpanName, TOOL_ERROR } from '../../telemetry/span-names.js';
-import { failSpan, type RequestTrace, type TraceCarrier } from '../../telemetry/tracing.js';
+import type { RequestTrace, TracedSpan, TraceCarrier } from '../../telemetry/tracing.js';
 import type { Stage, StageOutcome } from '../chain.js';
 import type { RequestContext, Target } from '../context.js';
 import { mcpMethodOf, type RequestTelemetry } from './observe.js';
@@ -54,7 +53,7 @@ export function measureUpstreamCall(call: Stage, telemetry: RequestTelemetry): S
       } catch (err) {
         if (span !== undefined) {
           if (err instanceof RpcError) span.setAttribute(ATTR.rpcStatusCode, String(err.rpcCode));
-          failSpan(span, err);
+          span.fail(err);
         }
         throw err;
       } finally {
@@ -72,7 +71,7 @@ export function measureUpstreamCall(call: Stage, telemetry: RequestTelemetry): S
 }
 
 /** The CLIENT span of the upstream call: `{mcp.method.name} {target}` as the upstream names it. */
-function startClientSpan(trace: RequestTrace, ctx: RequestContext, target: Target): Span {
+function startClientSpan(trace: RequestTrace, ctx: RequestContext, target: Target): TracedSpan {
   const method = mcpMethodOf(ctx.action);
   const attributes: Record<string, string> = {
     [ATTR.methodName]: method,

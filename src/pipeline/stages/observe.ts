@@ -20,7 +20,7 @@ import {
   SPAN,
   TOOL_ERROR,
 } from '../../telemetry/span-names.js';
-import { carrierOf, failSpan, type TraceCarrier, type Tracing } from '../../telemetry/tracing.js';
+import { carrierOf, type TraceCarrier, type Tracing } from '../../telemetry/tracing.js';
 import type { Stage } from '../chain.js';
 import type { DenialCode, RequestContext } from '../context.js';
 
@@ -158,7 +158,7 @@ export function endObservation(telemetry: RequestTelemetry): Stage {
       if (ctx.thrown instanceof RpcError) {
         span.setAttribute(ATTR.rpcStatusCode, String(ctx.thrown.rpcCode));
       }
-      if (outcome === 'error') failSpan(span, ctx.thrown);
+      if (outcome === 'error') span.fail(ctx.thrown);
       else if (outcome === 'tool_error' || (outcome === 'denied' && ctx.action === 'tools/call')) {
         // A denied tools/call is a tool result with isError: true, as the client sees it.
         span.setAttribute(ATTR.errorType, TOOL_ERROR);
