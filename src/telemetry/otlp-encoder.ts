@@ -66,8 +66,9 @@ class ProtoWriter {
   pos: number;
   private readonly utf8 = new TextEncoder();
 
-  constructor(capacity: number, start = 0) {
-    this.buf = new Uint8Array(capacity);
+  /** `reuse`: a buffer of at least `capacity` bytes to write into instead of a new one. */
+  constructor(capacity: number, start = 0, reuse?: Uint8Array) {
+    this.buf = reuse !== undefined && reuse.length >= capacity ? reuse : new Uint8Array(capacity);
     this.view = new DataView(this.buf.buffer);
     this.pos = start;
   }
@@ -176,6 +177,15 @@ class ProtoWriter {
     this.varint(value.length);
     this.buf.set(value, this.pos);
     this.pos += value.length;
+  }
+
+  /** `length` bytes of `from` at `offset`, as a bytes field. */
+  bytesOf(field: number, from: Uint8Array, offset: number, length: number): void {
+    this.tag(field, WIRE_LENGTH);
+    this.ensure(1 + length);
+    this.buf[this.pos++] = length;
+    this.buf.set(from.subarray(offset, offset + length), this.pos);
+    this.pos += length;
   }
 
   /** A trace or span id given in hex, as its bytes. */
@@ -319,10 +329,43 @@ function spanFlags(context: SpanContext, remoteParent: boolean | undefined): num
   return (context.traceFlags & 0xff) | HAS_IS_REMOTE | (remoteParent === true ? IS_REMOTE : 0);
 }
 
+/** Sent batches' buffers kept for the next ones (two may be on their way at once). */
+const SPARE_BUFFERS = 2;
+
 /** The resource and instrumentation scope of every span of a batch. */
 export interface SpanHeader {
   readonly resource: { readonly attributes: Attributes };
   readonly instrumentationScope: { readonly name: string; readonly version?: string };
+}
+
+/**
+ * What a stage span takes from its parent, the request's SERVER span, worked out once a
+ * request: the trace id (16 bytes) then the parent's span id (8 bytes), the trace state,
+ * and the span's flags (the parent's trace flags; the parent is local).
+ */
+export interface StageParent {
+  readonly ids: Uint8Array;
+  readonly traceState: string | undefined;
+  readonly flags: number;
+}
+
+/** A stage span's id: 8 bytes of a pool of random ones, from `at`. */
+export interface StageSpanId {
+  readonly pool: Uint8Array;
+  readonly at: number;
+}
+
+/** The StageParent of stage spans under the span `context`. */
+export function stageParentOf(context: SpanContext): StageParent {
+  const ids = new Uint8Array(24);
+  for (let i = 0; i < 16; i++) {
+    ids[i] = parseInt(context.traceId.slice(2 * i, 2 * i + 2), 16);
+  }
+  for (let i = 0; i < 8; i++) {
+    ids[16 + i] = parseInt(context.spanId.slice(2 * i, 2 * i + 2), 16);
+  }
+  const state = context.traceState?.serialize();
+  return { ids, traceState: state ? state : undefined, flags: spanFlags(context, false) };
 }
 
 /** A stage span's start and end (performance.now() readings) and their anchor (timeOfReading). */
@@ -424,8 +467,8 @@ export class OtlpSpanBatch {
    * and an error status.
    */
   appendStage(
-    parent: SpanContext,
-    spanId: string,
+    parent: StageParent,
+    spanId: StageSpanId,
     name: string,
     times: StageTimes,
     outcome: StageSpanOutcome | undefined,
@@ -433,11 +476,10 @@ export class OtlpSpanBatch {
     if (this.header === undefined) throw new Error('a stage span needs the batch header');
     const w = (this.writer ??= this.start(this.header));
     const spanStart = w.open(2, 2);
-    w.hexId(1, parent.traceId);
-    w.hexId(2, spanId);
-    const state = parent.traceState?.serialize();
-    if (state) w.string(3, state);
-    w.hexId(4, parent.spanId);
+    w.bytesOf(1, parent.ids, 0, 16);
+    w.bytesOf(2, spanId.pool, spanId.at, 8);
+    if (parent.traceState !== undefined) w.string(3, parent.traceState);
+    w.bytesOf(4, parent.ids, 16, 8);
     w.string(5, name);
     w.tag(6, WIRE_VARINT);
     w.varint(SpanKind.INTERNAL + 1);
@@ -459,11 +501,24 @@ export class OtlpSpanBatch {
         w.close(status, 1);
       }
     }
-    // The span's flags: the parent's trace flags; the parent (the SERVER span) is local.
-    w.fixed32(16, spanFlags(parent, false));
+    w.fixed32(16, parent.flags);
     w.close(spanStart, 2);
     this.count++;
   }
+
+  /**
+   * Hands back the buffer of a body `take` gave, once it is sent: the next batch writes
+   * into it (a batch's buffer is a few hundred KB; a new one for each, zeroed and counted
+   * as external memory, made the garbage collector run more often).
+   */
+  release(body: Uint8Array): void {
+    const buffer = new Uint8Array(body.buffer);
+    if (this.spare.length < SPARE_BUFFERS && buffer.length >= this.room + this.initialBytes) {
+      this.spare.push(buffer);
+    }
+  }
+
+  private readonly spare: Uint8Array[] = [];
 
   /**
    * The batch as one ExportTraceServiceRequest (resource_spans 1 → resource 1, scope_spans
@@ -512,6 +567,6 @@ export class OtlpSpanBatch {
       this.scopeField = scope.buf.slice(0, scope.pos);
       this.room = headerRoom(this.resourceField.length + this.scopeField.length);
     }
-    return new ProtoWriter(this.room + this.initialBytes, this.room);
+    return new ProtoWriter(this.room + this.initialBytes, this.room, this.spare.pop());
   }
 }

@@ -36,7 +36,10 @@ import type { TracingConfig } from '../config/telemetry.js';
 import { readValue } from '../config/secrets.js';
 import {
   OtlpSpanBatch,
+  stageParentOf,
   type SpanHeader,
+  type StageParent,
+  type StageSpanId,
   type StageSpanOutcome,
   type StageTimes,
 } from './otlp-encoder.js';
@@ -179,6 +182,8 @@ export class RequestTrace {
 
   /** Unix milliseconds of performance.now() reading 0, as the SERVER span's start has it. */
   private readonly anchorMs: number;
+  /** The SERVER span's ids as its stage spans write them, made with the first one. */
+  private stageParent: StageParent | undefined;
 
   /** `start`: the performance.now() reading the SERVER span started at. */
   constructor(
@@ -226,7 +231,8 @@ export class RequestTrace {
     times.start = start;
     times.end = end;
     times.anchorMs = this.anchorMs;
-    this.tracing.exportStage(this.server.spanContext(), name, times, outcome);
+    this.stageParent ??= stageParentOf(this.server.spanContext());
+    this.tracing.exportStage(this.stageParent, name, times, outcome);
   }
 
   /** Starts the CLIENT span of the upstream call; the upstream gets its trace context. */
@@ -300,8 +306,8 @@ class OtlpExportProcessor implements SpanProcessor {
 
   /** A stage span (RequestTrace.exportStage), queued as onEnd queues an SDK span. */
   appendStage(
-    parent: SpanContext,
-    spanId: string,
+    parent: StageParent,
+    spanId: StageSpanId,
     name: string,
     times: StageTimes,
     outcome: StageSpanOutcome | undefined,
@@ -339,6 +345,9 @@ class OtlpExportProcessor implements SpanProcessor {
     this.sender.post(body, (error) => {
       this.inFlight -= spans;
       this.counters?.exported(error === undefined ? 'success' : 'failure', spans);
+      // Written and answered: its buffer can take the next batch. (After a failure the
+      // request may have been destroyed mid-write: that buffer is left to the collector.)
+      if (error === undefined) this.batch.release(body);
     });
   }
 
@@ -389,6 +398,24 @@ class PooledIdGenerator implements IdGenerator {
 }
 
 const POOL_BYTES = 8192;
+
+/**
+ * Stage span ids, 8 bytes at a time from a pool of random bytes (randomPool): the pool and
+ * where the id starts, one object rewritten for each (the encoder copies the id at once).
+ */
+class StageIdPool implements StageSpanId {
+  pool = randomPool();
+  at = -8;
+
+  next(): StageSpanId {
+    this.at += 8;
+    if (this.at + 8 > POOL_BYTES) {
+      this.pool = randomPool();
+      this.at = 0;
+    }
+    return this;
+  }
+}
 
 /**
  * Random bytes of which no 8-byte word is all zeros: an id of zeros is invalid, and every
@@ -475,13 +502,16 @@ export class Tracing {
 
   /** A finished stage span of the request whose SERVER span is `parent`, queued for export. */
   exportStage(
-    parent: SpanContext,
+    parent: StageParent,
     name: string,
     times: StageTimes,
     outcome: StageSpanOutcome | undefined,
   ): void {
-    this.processor.appendStage(parent, this.ids.generateSpanId(), name, times, outcome);
+    this.processor.appendStage(parent, this.stageIds.next(), name, times, outcome);
   }
+
+  /** The stage spans' ids, as bytes (never hex): 8 at a time from a pool of random bytes. */
+  private readonly stageIds = new StageIdPool();
 
   private readonly ratio: number;
 

@@ -21,7 +21,7 @@ import {
   type ReadableSpan,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
-import { OtlpSpanBatch } from '../../src/telemetry/otlp-encoder.js';
+import { OtlpSpanBatch, stageParentOf } from '../../src/telemetry/otlp-encoder.js';
 import { Tracing } from '../../src/telemetry/tracing.js';
 
 const ROOT = join(import.meta.dirname, '../../..');
@@ -241,7 +241,8 @@ describe('stage spans, encoded without an SDK span', () => {
       made.end(c.end);
       sdkSpans.push(spans.at(-1)!);
       const times = { start: c.start, end: c.end, anchorMs };
-      batch.appendStage(parent, made.spanContext().spanId, c.name, times, c.outcome);
+      const id = { pool: Buffer.from(made.spanContext().spanId, 'hex'), at: 0 };
+      batch.appendStage(stageParentOf(parent), id, c.name, times, c.outcome);
     }
     const [ours, sdk] = decode([
       batch.take()!,
@@ -287,8 +288,8 @@ describe('stage spans, encoded without an SDK span', () => {
   it('are refused by a batch that was given no resource and scope', () => {
     expect(() =>
       new OtlpSpanBatch(64).appendStage(
-        { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 1 },
-        'c'.repeat(16),
+        stageParentOf({ traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: 1 }),
+        { pool: new Uint8Array(8), at: 0 },
         'x',
         { start: 0, end: 1, anchorMs: Date.now() },
         undefined,
