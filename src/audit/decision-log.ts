@@ -158,6 +158,7 @@ export function createDecisionLog(
     maxBufferBytes: d.maxBufferBytes,
     accept: d.accept,
     maxFileBytes: d.type === 'file' ? d.maxFileBytes : undefined,
+    syncWriteLimitMs: d.type === 'file' ? d.syncWriteLimitMs : undefined,
     hmacKey: options.hmacKey,
     spoolDir,
     closeTimeoutMs: options.closeTimeoutMs,

@@ -118,6 +118,8 @@ const serviceDestination = z.strictObject({
 
 /** Default bound on the bytes waiting to be written, per stdout or file destination. */
 export const DEFAULT_MAX_BUFFER_BYTES = 64 * 1024 * 1024;
+/** A file destination's batch is written on the event loop while that takes under this. */
+export const DEFAULT_SYNC_WRITE_LIMIT_MS = 2;
 
 /**
  * Bytes a stdout or file destination may have waiting to be written; at the bound the
@@ -164,6 +166,11 @@ export const auditSchema = z
               .int()
               .min(64 * 1024)
               .optional(),
+            /**
+             * A batch is written on the event loop while that takes under this many
+             * milliseconds, else on the thread pool for a minute; 0: always the thread pool.
+             */
+            sync_write_limit_ms: z.number().min(0).max(1000).default(DEFAULT_SYNC_WRITE_LIMIT_MS),
           }),
           serviceDestination,
         ]),

@@ -54,6 +54,8 @@ export type AuditDestination =
       maxBufferBytes?: number;
       accept?: 'written' | 'queued';
       maxFileBytes?: number;
+      /** A batch on the event loop while writes take under this; 0: the thread pool. */
+      syncWriteLimitMs?: number;
     }
   | ServiceDestination;
 
@@ -134,6 +136,7 @@ export function resolveAudit(raw: RawAudit, baseDir: string): AuditConfig {
             maxBufferBytes: d.max_buffer_bytes,
             accept: d.accept,
             maxFileBytes: d.max_file_bytes,
+            syncWriteLimitMs: d.sync_write_limit_ms,
           };
         case 'service':
           return {

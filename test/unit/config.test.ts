@@ -836,6 +836,7 @@ describe('loadConfigFile: files, YAML and relative paths', () => {
         '      max_buffer_bytes: 1048576',
         '      accept: queued',
         '      max_file_bytes: 65536',
+        '      sync_write_limit_ms: 0',
         '  hmac_key: file:keys/audit.key',
         '  spool_dir: spool',
         'upstreams:',
@@ -862,6 +863,7 @@ describe('loadConfigFile: files, YAML and relative paths', () => {
         maxBufferBytes: 64 * 1024 * 1024,
         accept: 'written',
         maxFileBytes: undefined,
+        syncWriteLimitMs: 2,
       },
       {
         type: 'file',
@@ -869,6 +871,7 @@ describe('loadConfigFile: files, YAML and relative paths', () => {
         maxBufferBytes: 1048576,
         accept: 'queued',
         maxFileBytes: 65536,
+        syncWriteLimitMs: 0,
       },
     ]);
     expect(config.audit.hmacKey).toEqual({ kind: 'file', path: join(confDir, 'keys/audit.key') });

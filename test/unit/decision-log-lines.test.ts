@@ -168,6 +168,73 @@ describe('decision-log lines: batching and order', () => {
   });
 });
 
+describe('decision-log lines: where a file is written', () => {
+  it('writes a regular file on the event loop: each batch is written before the next turn', async () => {
+    const path = freshPath();
+    const sink = fileSink(path, options());
+    expect(sink.status().write_mode).toBe('event_loop');
+    for (let batch = 0; batch < 3; batch++) {
+      const lines = Array.from({ length: 50 }, (_, i) => line(batch * 50 + i));
+      for (const l of lines) void sink.write(l);
+      // The turn's batch goes out in the setImmediate after it, synchronously: nothing is
+      // left buffered once that has run.
+      await nextTurn();
+      await nextTurn();
+      expect(sink.status().buffered_bytes).toBe(0);
+    }
+    expect(fileLines(path)).toHaveLength(150);
+    expect(sink.status()).toMatchObject({
+      written_lines: 150,
+      writes: 3,
+      write_mode: 'event_loop',
+    });
+    await sink.close();
+  });
+
+  it('moves to the thread pool after a write slower than the limit, and says so', async () => {
+    const path = freshPath();
+    const notices: string[] = [];
+    // A limit no write can keep: the first write is "slow".
+    const sink = fileSink(path, {
+      ...options(),
+      syncWriteLimitMs: 1e-9,
+      onNotice: (message) => void notices.push(message),
+    });
+    expect(sink.status().write_mode).toBe('event_loop');
+    void sink.write(line(0));
+    await until(() => sink.status().buffered_bytes === 0, 'the first write');
+    expect(sink.status().write_mode).toBe('thread_pool');
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toMatch(
+      /^a decision-log write took [\d.]+ ms on the event loop \(limit 1e-9 ms\): this file's writes go to the thread pool for the next 60 s$/,
+    );
+    // Later batches: on the thread pool, in order, nothing lost, no further notice.
+    const later = Array.from({ length: 100 }, (_, i) => line(i + 1));
+    for (const l of later) void sink.write(l);
+    await until(() => sink.status().buffered_bytes === 0, 'the later writes');
+    expect(fileLines(path)).toEqual([line(0), ...later]);
+    expect(notices).toHaveLength(1);
+    await sink.close();
+  });
+
+  it('never writes on the event loop with sync_write_limit_ms 0, nor to a FIFO', async () => {
+    const path = freshPath();
+    const sink = fileSink(path, { ...options(), syncWriteLimitMs: 0 });
+    expect(sink.status().write_mode).toBe('thread_pool');
+    void sink.write(line(0));
+    await until(() => sink.status().buffered_bytes === 0, 'the write');
+    expect(fileLines(path)).toEqual([line(0)]);
+    await sink.close();
+    const pipe = fifo();
+    const piped = fileSink(pipe.path, options());
+    expect(piped.status().write_mode).toBe('thread_pool');
+    void piped.write(line(1));
+    await drain(piped, pipe);
+    expect(pipe.received().split('\n').filter(Boolean).map(unchained)).toEqual([line(1)]);
+    await piped.close();
+  });
+});
+
 describe('decision-log lines: slow storage', () => {
   it('refuses once max_buffer_bytes wait, keeps every line, and recovers when storage catches up', async () => {
     const pipe = fifo();
