@@ -183,9 +183,12 @@ class ProtoWriter {
   bytesOf(field: number, from: Uint8Array, offset: number, length: number): void {
     this.tag(field, WIRE_LENGTH);
     this.ensure(1 + length);
-    this.buf[this.pos++] = length;
-    this.buf.set(from.subarray(offset, offset + length), this.pos);
-    this.pos += length;
+    const buf = this.buf;
+    let pos = this.pos;
+    buf[pos++] = length;
+    // A copy loop: ids are 8 or 16 bytes, less than a subarray view costs to make.
+    for (let i = 0; i < length; i++) buf[pos++] = from[offset + i]!;
+    this.pos = pos;
   }
 
   /** A trace or span id given in hex, as its bytes. */
@@ -349,6 +352,15 @@ export interface StageParent {
   readonly flags: number;
 }
 
+/** `bytes` bytes of `hex` (valid ids: the SDK's or the pool's) into `out` at `at`. */
+function hexInto(out: Uint8Array, at: number, hex: string, bytes: number): void {
+  for (let i = 0; i < bytes; i++) {
+    const high = HEX_DIGIT[hex.charCodeAt(2 * i) & 127]!;
+    const low = HEX_DIGIT[hex.charCodeAt(2 * i + 1) & 127]!;
+    out[at + i] = ((high << 4) | low) & 255;
+  }
+}
+
 /** A stage span's id: 8 bytes of a pool of random ones, from `at`. */
 export interface StageSpanId {
   readonly pool: Uint8Array;
@@ -358,12 +370,8 @@ export interface StageSpanId {
 /** The StageParent of stage spans under the span `context`. */
 export function stageParentOf(context: SpanContext): StageParent {
   const ids = new Uint8Array(24);
-  for (let i = 0; i < 16; i++) {
-    ids[i] = parseInt(context.traceId.slice(2 * i, 2 * i + 2), 16);
-  }
-  for (let i = 0; i < 8; i++) {
-    ids[16 + i] = parseInt(context.spanId.slice(2 * i, 2 * i + 2), 16);
-  }
+  hexInto(ids, 0, context.traceId, 16);
+  hexInto(ids, 16, context.spanId, 8);
   const state = context.traceState?.serialize();
   return { ids, traceState: state ? state : undefined, flags: spanFlags(context, false) };
 }
