@@ -65,6 +65,9 @@ export function spoolHeader(line: Buffer | string): SpoolHeader | undefined {
   };
 }
 
+/** Spool files this process has written (their names' order within one millisecond). */
+let spoolsWritten = 0;
+
 /**
  * Writes `lines` (each with its newline) to a new spool file in `dir` and returns its path.
  * Written to a temporary name, flushed to disk and renamed, so a spool file is complete or
@@ -86,10 +89,14 @@ export function writeSpool(
       error,
     },
   };
-  // The time first, so the names sort in the order the files were written.
+  // The time first, so the names sort in the order the files were written; then a count
+  // of this process's spool files, so two written in the same millisecond sort in order too
+  // (the random part alone once delivered the later one first).
   const stamp = header.mcpgate_spool.created_at.replace(/[-:.]/g, '');
   const slug = destination.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 80);
-  const name = `${stamp}-${process.pid}-${randomBytes(3).toString('hex')}-${slug}`;
+  spoolsWritten += 1;
+  const sequence = String(spoolsWritten).padStart(6, '0');
+  const name = `${stamp}-${process.pid}-${sequence}-${randomBytes(3).toString('hex')}-${slug}`;
   const path = join(dir, `${name}${SPOOL_EXTENSION}`);
   const temporary = join(dir, `${name}.tmp`);
   const fd = openSync(temporary, 'wx', 0o600);

@@ -317,6 +317,14 @@ describe('audit verify finds what changed and says where', () => {
 });
 
 describe('spool files', () => {
+  it('sort in the order they were written, also within one millisecond', () => {
+    const spoolDir = fresh('spool-order');
+    // Written back to back: many share a millisecond, as the two spools of one close can.
+    const errors = Array.from({ length: 40 }, (_, i) => `error ${i}`);
+    for (const error of errors) writeSpool(spoolDir, 'file:/x.jsonl', [], error);
+    expect(listSpools(spoolDir).map((s) => s.header.error)).toEqual(errors);
+  });
+
   it('are delivered at the next start, oldest first, skipping what the file has and completing a cut line', async () => {
     const path = fresh('delivered.jsonl');
     const destination = `file:${path}`;
