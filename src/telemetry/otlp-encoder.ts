@@ -25,9 +25,9 @@ const WIRE_LENGTH = 2;
 const WIRE_FIXED32 = 5;
 
 const TWO_32 = 4294967296;
+const TWO_16 = 65536;
 /** timeOfReading's HrTime, one array for every call (the writer is synchronous). */
 const TIME_PARTS: [number, number] = [0, 0];
-const TWO_16 = 65536;
 
 /** The value of each hex digit by its char code; -1 for any other character. */
 const HEX_DIGIT = (() => {
@@ -469,7 +469,7 @@ export class OtlpSpanBatch {
   /**
    * A gateway stage's span (INTERNAL, a child of `parent`, the request's SERVER span),
    * encoded from what it is without an SDK span object: what append writes for the same
-   * span made by the SDK (the unit test decodes both), and about a fifth of the cost.
+   * span made by the SDK (the unit test decodes both).
    * `start` and `end` are performance.now() readings, `anchorMs` the Unix time of reading
    * 0 (timeOfReading); a denial is the mcpgate.decision attribute, a failure error.type
    * and an error status.

@@ -79,6 +79,11 @@ function fileLines(path: string): string[] {
     .map(unchained);
 }
 
+/** The child processes' line (header below): 300 characters of padding. */
+function line300(i: number): string {
+  return JSON.stringify({ decision_id: `d-${i}`, pad: 'y'.repeat(300) });
+}
+
 function freshPath(name = 'decisions'): string {
   return join(dir, `${name}-${++counter}.jsonl`);
 }
@@ -387,6 +392,59 @@ describe('decision-log lines: shutdown and exit', () => {
     expect(stderr).toContain('crash before the turn ends');
     expect(fileLines(path)).toHaveLength(500);
     expect(fileLines(path)[499]).toContain('"d-499"');
+  });
+
+  it('a regular file written on the event loop that refuses a write (EFBIG) keeps the lines and refuses calls', async () => {
+    // A real failing write on a regular file: the child's file size is limited to 4 KB
+    // (ulimit -f 8, 512-byte blocks) and SIGXFSZ ignored, so writevSync fails with EFBIG.
+    const path = freshPath();
+    const script = `${header(`fileSink(${JSON.stringify(path)}, opts)`)}
+      process.on('SIGXFSZ', () => {});
+      const mode = sink.status().write_mode;
+      for (let i = 0; i < 40; i++) void sink.write(line(i));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      console.log(JSON.stringify({ mode, status: sink.status(), refusal: sink.refusal() }));
+    `;
+    const { code, stdout, stderr } = await new Promise<{
+      code: number | null;
+      stdout: string;
+      stderr: string;
+    }>((resolve, reject) => {
+      const child = spawn(
+        'bash',
+        ['-c', 'ulimit -f 8; exec "$0" --input-type=module -e "$1"', process.execPath, script],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+      child.once('error', reject);
+      child.once('exit', (exitCode) => resolve({ code: exitCode, stdout: out, stderr: err }));
+    });
+    expect(code).toBe(0);
+    const seen = JSON.parse(stdout) as {
+      mode: string;
+      status: { error: string; refusing: boolean; written_lines: number; buffered_bytes: number };
+      refusal: string;
+    };
+    expect(seen.mode).toBe('event_loop');
+    expect(seen.status.error).toMatch(/^EFBIG: /);
+    expect(seen.status.refusing).toBe(true);
+    expect(seen.status.written_lines).toBeLessThan(40);
+    expect(seen.status.buffered_bytes).toBeGreaterThan(0);
+    expect(seen.refusal).toContain('cannot be written (EFBIG: ');
+    // What reached the file is lines in order, the last one possibly cut at the limit (a
+    // partial write; the next start completes it). The rest was kept and, as nothing could
+    // be written at exit (the spool is a file too), went to stderr: none is lost.
+    const written = fileLines(path);
+    const whole = written.filter((l) => l.endsWith('}'));
+    expect(whole).toEqual(Array.from({ length: whole.length }, (_, i) => line300(i)));
+    expect(written.length - whole.length).toBeLessThanOrEqual(1);
+    if (written.length > whole.length) {
+      expect(written.at(-1)).toMatch(new RegExp(`^\\{"decision_id":"d-${whole.length}"`));
+    }
+    for (let i = whole.length; i < 40; i++) expect(stderr).toContain(`d-${i}\\"`);
   });
 
   it('writes the queue on process.exit()', async () => {

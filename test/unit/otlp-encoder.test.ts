@@ -11,7 +11,14 @@ import { existsSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, TraceFlags } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  TraceFlags,
+  type Tracer,
+} from '@opentelemetry/api';
 import { TraceState } from '@opentelemetry/core';
 import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -61,7 +68,8 @@ function withoutEmptyStatus(value: unknown): unknown {
   );
 }
 
-function recordedSpans(): ReadableSpan[] {
+/** An SDK tracer whose ended spans are kept in `spans`. */
+function recordingTracer(): { tracer: Tracer; spans: ReadableSpan[] } {
   const spans: ReadableSpan[] = [];
   const keep: SpanProcessor = {
     onStart: () => undefined,
@@ -74,7 +82,11 @@ function recordedSpans(): ReadableSpan[] {
     sampler: new AlwaysOnSampler(),
     spanProcessors: [keep],
   });
-  const tracer = provider.getTracer('mcpgate', '0.1.0');
+  return { tracer: provider.getTracer('mcpgate', '0.1.0'), spans };
+}
+
+function recordedSpans(): ReadableSpan[] {
+  const { tracer, spans } = recordingTracer();
   const parent = trace.setSpanContext(ROOT_CONTEXT, {
     traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
     spanId: '00f067aa0ba902b7',
@@ -175,20 +187,7 @@ describe('OTLP protobuf encoding of spans', () => {
 
 describe('stage spans, encoded without an SDK span', () => {
   it('decode as the SDK serialiser’s encoding of the same spans made by the SDK', () => {
-    const spans: ReadableSpan[] = [];
-    const provider = new TracerProvider({
-      resource: resourceFromAttributes({ 'service.name': 'mcpgate-test', 'service.version': '1' }),
-      sampler: new AlwaysOnSampler(),
-      spanProcessors: [
-        {
-          onStart: () => undefined,
-          onEnd: (span) => void spans.push(span),
-          forceFlush: () => Promise.resolve(),
-          shutdown: () => Promise.resolve(),
-        },
-      ],
-    });
-    const tracer = provider.getTracer('mcpgate', '0.1.0');
+    const { tracer, spans } = recordingTracer();
     const remote = trace.setSpanContext(ROOT_CONTEXT, {
       traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
       spanId: '00f067aa0ba902b7',
